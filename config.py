@@ -1,0 +1,97 @@
+"""Effective configuration: environment variables with the prefix ``YINGJI_``.
+
+One place for every setting; ``yingji config`` prints it with secrets masked.
+Workflows never read this (they get what they need in their input).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YINGJI_", extra="ignore")
+
+    data_dir: Path = Path("./.yingji")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in DATA_DIR. PostgreSQL: postgresql+psycopg://…"
+    )
+    temporal_address: str | None = Field(default=None, description="host:port; unset = start the embedded dev server")
+    temporal_namespace: str = "default"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    task_queue: str = "yingji"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    definitions_dir: Path = ROOT / "definitions"
+    admin_token: SecretStr | None = None
+    timezone: str = "Asia/Shanghai"
+    public_base_url: str | None = Field(default=None, description="base URL of links in messages; default http://API_HOST:API_PORT")
+    secret_key: SecretStr | None = Field(default=None, description="signs acknowledgement links; default: generated once into DATA_DIR")
+    night_start: str = "22:00"
+    night_end: str = "07:00"
+    max_body_bytes: int = 2_000_000
+
+    # Gateways
+    gateway: str = Field(default="simulator", description="simulator | twilio")
+    simulator_latency_ms: int = 0
+    simulator_failure_rate: float = 0.0
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_previous_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_api_base: str | None = Field(default=None, description="override of https://api.twilio.com (tests)")
+    im_webhook_url: str | None = None
+    im_webhook_secret: SecretStr | None = None
+    rate_voice_per_s: float = 1.0
+    rate_sms_per_s: float = 10.0
+    rate_im_per_s: float = 20.0
+
+    # Feed polling of CAP sources
+    cap_feeds: list[str] = Field(default_factory=list)
+    cap_poll_interval_s: int = 60
+
+    @property
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'yingji.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    def signing_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            import secrets
+
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def masked(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "********" if value.get_secret_value() else ""
+            elif name == "database_url" and value and "@" in str(value):
+                scheme, rest = str(value).split("://", 1)
+                value = f"{scheme}://********@{rest.split('@', 1)[1]}"
+            out[name] = str(value) if isinstance(value, Path) else value
+        out["database (effective)"] = out["database_url"] or self.database
+        return out
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,271 @@
+"""The audit chain: append-only, tamper-evident, one hash chain per subject.
+
+Every event carries the hash of the previous event of its subject (a warning,
+an incident, an activation, a review…), so appends for different subjects never
+wait for each other. ``audit_chain`` keeps each subject's length and head, and
+anchor events (subject ``_anchors``) periodically record every changed head, so
+that deleting a whole subject, or the tail of one, is detected as well as any
+edited, deleted or reordered event.
+
+Event ids derive from workflow id + step id: an activity retried by Temporal
+appends nothing twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from store.types import json_column, now_utc, utc_column
+
+ANCHOR_SUBJECT = "_anchors"
+GENESIS = "0" * 64
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+    __table_args__ = (UniqueConstraint("subject", "chain_seq", name="uq_audit_subject_chain_seq"),)
+    seq: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, index=True)
+    subject: str = Field(index=True)
+    chain_seq: int
+    workflow_id: str | None = Field(default=None, index=True)
+    run_id: str | None = None
+    step_id: str
+    kind: str = Field(index=True)
+    actor: str = "system"
+    channel: str | None = None
+    at: datetime = Field(sa_column=utc_column(nullable=False, index=True))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False))
+    prev_hash: str
+    hash: str
+
+
+class AuditChain(SQLModel, table=True):
+    __tablename__ = "audit_chain"
+    subject: str = Field(primary_key=True)
+    length: int = 0
+    head_hash: str = GENESIS
+    updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+    anchored_length: int = 0
+
+
+@dataclass
+class NewEvent:
+    subject: str
+    kind: str
+    step_id: str
+    workflow_id: str | None = None
+    run_id: str | None = None
+    actor: str = "system"
+    channel: str | None = None
+    at: datetime | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def event_id(self) -> str:
+        return event_id_for(self.workflow_id, self.step_id, self.subject)
+
+
+def event_id_for(workflow_id: str | None, step_id: str, subject: str) -> str:
+    return f"{workflow_id or subject}/{step_id}"
+
+
+def _canonical_time(at: datetime) -> str:
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _plain(payload: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(payload, ensure_ascii=False, default=str))
+
+
+def compute_hash(ev: AuditEvent) -> str:
+    body = {
+        "event_id": ev.event_id,
+        "subject": ev.subject,
+        "chain_seq": ev.chain_seq,
+        "workflow_id": ev.workflow_id,
+        "run_id": ev.run_id,
+        "step_id": ev.step_id,
+        "kind": ev.kind,
+        "actor": ev.actor,
+        "channel": ev.channel,
+        "at": _canonical_time(ev.at),
+        "payload": ev.payload,
+        "prev_hash": ev.prev_hash,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _chain_for_update(session: Session, subject: str) -> AuditChain:
+    stmt = select(AuditChain).where(AuditChain.subject == subject)
+    if session.get_bind().dialect.name != "sqlite":  # SQLite: the write transaction already serialises
+        stmt = stmt.with_for_update()
+    chain = session.exec(stmt).first()
+    if chain is None:
+        chain = AuditChain(subject=subject)
+        try:
+            with session.begin_nested():
+                session.add(chain)
+                session.flush()
+        except IntegrityError:  # created concurrently
+            chain = session.exec(stmt).one()
+    return chain
+
+
+def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent]:
+    """Append events in order; an event whose id exists already is returned as stored."""
+    events = list(events)
+    ids = [e.event_id for e in events]
+    existing = {
+        row.event_id: row for row in session.exec(select(AuditEvent).where(col(AuditEvent.event_id).in_(ids)))
+    } if ids else {}
+    chains: dict[str, AuditChain] = {}
+    out: list[AuditEvent] = []
+    for new in events:
+        eid = new.event_id
+        if eid in existing:
+            out.append(existing[eid])
+            continue
+        chain = chains.get(new.subject) or _chain_for_update(session, new.subject)
+        chains[new.subject] = chain
+        ev = AuditEvent(
+            event_id=eid,
+            subject=new.subject,
+            chain_seq=chain.length + 1,
+            workflow_id=new.workflow_id,
+            run_id=new.run_id,
+            step_id=new.step_id,
+            kind=new.kind,
+            actor=new.actor,
+            channel=new.channel,
+            at=(new.at or now_utc()).astimezone(UTC),
+            payload=_plain(new.payload),
+            prev_hash=chain.head_hash,
+            hash="",
+        )
+        ev.hash = compute_hash(ev)
+        session.add(ev)
+        chain.length = ev.chain_seq
+        chain.head_hash = ev.hash
+        chain.updated_at = now_utc()
+        existing[eid] = ev
+        out.append(ev)
+    session.flush()
+    return out
+
+
+def write_anchor(session: Session, at: datetime | None = None) -> AuditEvent | None:
+    """Record the heads of every chain that grew since the last anchor."""
+    changed = session.exec(
+        select(AuditChain).where(AuditChain.subject != ANCHOR_SUBJECT, AuditChain.length > AuditChain.anchored_length)
+    ).all()
+    if not changed:
+        return None
+    heads = {c.subject: [c.length, c.head_hash] for c in changed}
+    anchors = _chain_for_update(session, ANCHOR_SUBJECT)
+    [ev] = append(session, [NewEvent(subject=ANCHOR_SUBJECT, kind="audit.anchor", step_id=f"anchor-{anchors.length + 1}",
+                                      at=at, payload={"heads": heads})])
+    for c in changed:
+        c.anchored_length = c.length
+    return ev
+
+
+def list_events(session: Session, subject: str | None = None, kind: str | None = None, actor: str | None = None,
+                since: datetime | None = None, until: datetime | None = None, after_seq: int = 0,
+                limit: int | None = None) -> list[AuditEvent]:
+    stmt = select(AuditEvent).where(AuditEvent.seq > after_seq)
+    if subject:
+        stmt = stmt.where(AuditEvent.subject == subject)
+    if kind:
+        stmt = stmt.where(col(AuditEvent.kind).startswith(kind))
+    if actor:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if since:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until:
+        stmt = stmt.where(AuditEvent.at <= until)
+    stmt = stmt.order_by(AuditEvent.seq)
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(session.exec(stmt))
+
+
+# ------------------------------------------------------------------ verify
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    events: int
+    subjects: int
+    first_bad_seq: int | None = None
+    subject: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _iter_events(session: Session, subject: str | None, batch: int = 5000) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = list_events(session, subject=subject, after_seq=last, limit=batch)
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def verify(session: Session, subject: str | None = None) -> VerifyResult:
+    """Check every chain (or one subject's); report the first bad sequence number."""
+    heads: dict[str, tuple[int, str, int]] = {}  # subject -> (chain_seq, hash, seq)
+    count = 0
+    anchored: dict[str, tuple[int, str]] = {}
+    by_position: dict[tuple[str, int], str] = {}
+    bad: VerifyResult | None = None
+
+    def fail(seq: int | None, subj: str, reason: str) -> VerifyResult:
+        return VerifyResult(False, count, len(heads), seq, subj, reason)
+
+    for ev in _iter_events(session, subject):
+        count += 1
+        last_chain_seq, last_hash, _ = heads.get(ev.subject, (0, GENESIS, 0))
+        if bad is None:
+            if ev.chain_seq != last_chain_seq + 1:
+                bad = fail(ev.seq, ev.subject, f"chain position {ev.chain_seq} follows {last_chain_seq}: an event was deleted or reordered")
+            elif ev.prev_hash != last_hash:
+                bad = fail(ev.seq, ev.subject, "previous-hash link broken: an earlier event was edited, deleted or reordered")
+            elif compute_hash(ev) != ev.hash:
+                bad = fail(ev.seq, ev.subject, "hash does not match the event's content: the event was edited")
+        heads[ev.subject] = (ev.chain_seq, ev.hash, ev.seq)
+        if subject is None or subject == ANCHOR_SUBJECT:
+            by_position[(ev.subject, ev.chain_seq)] = ev.hash
+        if ev.subject == ANCHOR_SUBJECT:
+            for subj, (length, head) in (ev.payload.get("heads") or {}).items():
+                if length >= anchored.get(subj, (0, ""))[0]:
+                    anchored[subj] = (length, head)
+    if bad:
+        return bad
+    chains = session.exec(select(AuditChain) if subject is None else select(AuditChain).where(AuditChain.subject == subject)).all()
+    for chain in chains:
+        got = heads.get(chain.subject, (0, GENESIS, None))
+        if got[0] != chain.length or got[1] != chain.head_hash:
+            return fail(got[2] + 1 if got[2] else None, chain.subject,
+                        f"chain head says {chain.length} events, found {got[0]}: events at the end were deleted or edited")
+    if subject is None:
+        known = {c.subject for c in chains}
+        for subj, (length, head) in sorted(anchored.items()):
+            if subj not in known and subj not in heads:
+                return fail(None, subj, f"anchored subject {subj!r} ({length} events) is missing entirely")
+            if by_position.get((subj, length)) != head:
+                return fail(None, subj, f"anchored head of {subj!r} at position {length} no longer matches")
+    return VerifyResult(True, count, len(heads))

@@ -1,0 +1,93 @@
+"""Engine, sessions and migrations.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout so that the
+worker and the API can write at once; PostgreSQL is the production database.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+_engines: dict[tuple[str, bool], Engine] = {}
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - trivial
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def get_engine(url: str | None = None, *, write: bool = False) -> Engine:
+    """The engine for a database URL.
+
+    On SQLite a *write* engine opens its transactions with ``BEGIN IMMEDIATE``,
+    so that a transaction that reads and then writes waits for the lock
+    (busy timeout) instead of failing with "database is locked".
+    """
+    if url is None:
+        from config import get_settings
+
+        url = get_settings().database
+    sqlite = url.startswith("sqlite")
+    key = (url, write and sqlite)
+    engine = _engines.get(key)
+    if engine is None:
+        if sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+
+            def on_connect(dbapi_connection, record):
+                _sqlite_pragmas(dbapi_connection, record)
+                dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+
+            event.listen(engine, "connect", on_connect)
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        _engines[key] = engine
+    return engine
+
+
+@contextmanager
+def session_scope(url: str | None = None, *, write: bool = True) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with Session(get_engine(url, write=write), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def migrate(url: str | None = None) -> None:
+    """Apply every Alembic migration (idempotent; run at start of api, worker and CLI)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from config import get_settings
+
+    url = url or get_settings().database
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["engine"] = get_engine(url)
+    command.upgrade(cfg, "head")
+
+
+def dispose_all() -> None:
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()

@@ -1,0 +1,52 @@
+"""Messages: the outbox of every send (idempotent by key) and the inbox of replies.
+
+The idempotency key is stored before a gateway is asked to send and the
+provider's id after, so a retried activity never sends twice.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+
+from store.types import json_column, now_utc, utc_column
+
+OUT_STATES = ("pending", "sent", "delivered", "answered", "failed", "undelivered", "busy", "no_answer", "machine", "opted_out", "canceled")
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, index=True)
+    gateway: str = "simulator"
+    channel: str = Field(index=True, description="sms | voice | im")
+    to: str = Field(index=True)
+    person_id: str | None = Field(default=None, index=True)
+    subject: str | None = Field(default=None, index=True, description="audit subject (call-out id, incident id…)")
+    workflow_id: str | None = Field(default=None, index=True, description="the workflow that awaits answers")
+    reply_code: str | None = Field(default=None, index=True)
+    body: str
+    ack_url: str | None = None
+    drill: bool = False
+    priority: int = 100
+    status: str = Field(default="pending", index=True)
+    provider_id: str | None = Field(default=None, index=True)
+    error: str | None = None
+    created_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False, index=True))
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column())
+    updated_at: datetime | None = Field(default=None, sa_column=utc_column())
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False))
+
+
+class InboundMessage(SQLModel, table=True):
+    __tablename__ = "inbox"
+    id: int | None = Field(default=None, primary_key=True)
+    gateway: str
+    channel: str
+    from_number: str = Field(index=True)
+    body: str
+    provider_id: str | None = Field(default=None, unique=True)
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    received_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False, index=True))
+    handled: str | None = None
