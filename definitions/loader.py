@@ -1,0 +1,142 @@
+"""Load and validate a whole definitions folder.
+
+Layout: ``positions.yaml`` (the catalogue), then one folder per kind
+(``callout/``…), one definition per YAML file. Every error names the file, the
+line, the path inside the document and the reason. A definition's version is the
+SHA-256 of its file, so a running workflow keeps the snapshot it started with.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from definitions.schema.callout import CalloutPlan
+from definitions.schema.common import Level
+from definitions.schema.positions import PositionCatalogue
+from definitions.yamlsource import SourceError, YamlDocument, yaml_syntax_error
+
+# kind folder -> schema; later procedures add their kinds here
+KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan}
+
+
+@dataclass
+class Loaded:
+    model: Any
+    version: str
+    file: str
+
+
+@dataclass
+class Library:
+    root: Path
+    positions: PositionCatalogue | None = None
+    items: dict[str, dict[str, Loaded]] = field(default_factory=dict)
+    errors: list[SourceError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def of(self, kind: str) -> dict[str, Loaded]:
+        return self.items.get(kind, {})
+
+    def callout_plan_for(self, event_text: str, level: Level | None = None) -> Loaded | None:
+        """The plan whose event keywords match the warning's event/headline; else the default plan."""
+        text = (event_text or "").lower()
+        best: tuple[int, Loaded] | None = None
+        default = None
+        for loaded in self.of("callout").values():
+            plan: CalloutPlan = loaded.model
+            if plan.default:
+                default = loaded
+            for kw in plan.events:
+                if kw.lower() in text and (best is None or len(kw) > best[0]):
+                    best = (len(kw), loaded)
+        return best[1] if best else default
+
+
+class DefinitionsInvalid(ValueError):
+    def __init__(self, errors: list[SourceError]):
+        self.errors = errors
+        super().__init__("invalid definitions:\n" + "\n".join(str(e) for e in errors))
+
+
+def _version(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def load_library(root: Path) -> Library:
+    root = Path(root)
+    lib = Library(root=root)
+    if not root.is_dir():
+        lib.errors.append(SourceError(str(root), None, "", "not a folder"))
+        return lib
+    pos_file = root / "positions.yaml"
+    if pos_file.exists():
+        lib.positions = _load_one(lib, pos_file, PositionCatalogue)
+    else:
+        lib.errors.append(SourceError(str(pos_file), None, "", "the position catalogue is missing"))
+    for kind, schema in KINDS.items():
+        folder = root / kind
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.y*ml")):
+            model = _load_one(lib, path, schema)
+            if model is None:
+                continue
+            ident = getattr(model, "id", path.stem)
+            if ident in lib.items.setdefault(kind, {}):
+                lib.errors.append(SourceError(str(path), None, "id", f"id {ident!r} is used by {lib.items[kind][ident].file} too"))
+                continue
+            lib.items[kind][ident] = Loaded(model, _version(path.read_bytes()), str(path))
+    _cross_check(lib)
+    return lib
+
+
+def _load_one(lib: Library, path: Path, schema: type[BaseModel]) -> Any:
+    try:
+        doc = YamlDocument.read(path)
+    except yaml.YAMLError as exc:
+        lib.errors.append(yaml_syntax_error(exc, str(path)))
+        return None
+    if not isinstance(doc.data, dict):
+        lib.errors.append(SourceError(str(path), 1, "", "expected a mapping at the top of the document"))
+        return None
+    try:
+        return schema.model_validate(doc.data)
+    except ValidationError as exc:
+        lib.errors.extend(doc.errors_from(exc))
+        return None
+
+
+def _cross_check(lib: Library) -> None:
+    if lib.positions is None:
+        return
+    known = lib.positions.codes()
+    for loaded in lib.of("callout").values():
+        plan: CalloutPlan = loaded.model
+        doc = YamlDocument.read(Path(loaded.file))
+        for i, tier in enumerate(plan.tiers):
+            for j, code in enumerate(tier.positions):
+                if code not in known:
+                    lib.errors.append(SourceError(loaded.file, doc.line_of(["tiers", i, "positions", j]),
+                                                  f"tiers[{i}].positions[{j}]", f"unknown position {code!r}"))
+        for name, pol in plan.policies.items():
+            for k, code in enumerate(sorted(pol.positions() - known)):
+                lib.errors.append(SourceError(loaded.file, doc.line_of(["policies", name]), f"policies.{name}",
+                                              f"unknown position {code!r}"))
+    defaults = [p for p in lib.of("callout").values() if p.model.default]
+    if lib.of("callout") and len(defaults) != 1:
+        lib.errors.append(SourceError(str(lib.root / "callout"), None, "", f"exactly one call-out plan is the default; found {len(defaults)}"))
+
+
+def load_or_raise(root: Path) -> Library:
+    lib = load_library(root)
+    if not lib.ok:
+        raise DefinitionsInvalid(lib.errors)
+    return lib

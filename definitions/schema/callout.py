@@ -1,0 +1,69 @@
+"""Call-out plans 叫应方案: who is called for a warning category, in which tiers, by which policy."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from definitions.schema.common import Level, Strict
+from definitions.schema.escalation import Policy
+
+Scope = Literal["district", "departments", "area_towns", "area_villages"]
+
+
+class Tier(Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name_zh: str
+    name_en: str
+    scope: Scope = Field(description="district: district-level posts; departments: the listed departments; "
+                                     "area_towns / area_villages: towns in the warning area / their villages")
+    positions: list[str] = Field(min_length=1)
+    org_units: list[str] | None = Field(default=None, description="departments: the department ids to call")
+    policy: str
+    min_level: Level = Level.orange
+    leaders_first: bool = False
+
+    @model_validator(mode="after")
+    def _units(self) -> "Tier":
+        if self.scope == "departments" and not self.org_units:
+            raise ValueError("a departments tier lists its org_units")
+        return self
+
+
+class CalloutPlan(Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name_zh: str
+    name_en: str
+    category: str
+    events: list[str] = Field(default_factory=list, description="keywords of the warning event/headline that select this plan")
+    default: bool = False
+    min_level: Level = Level.orange
+    message_zh: str = Field(description="text sent; {level} {event} {headline} {area} {code} {link} are filled in")
+    message_en: str = ""
+    voice_zh: str = ""
+    policies: dict[str, Policy] = Field(min_length=1)
+    tiers: list[Tier] = Field(min_length=1)
+    summary_to: list[str] = Field(default_factory=lambda: ["leading_leader"])
+    cancel_message_zh: str = "【解除】{event}{level}预警已解除,叫应结束。"
+
+    @model_validator(mode="after")
+    def _refs(self) -> "CalloutPlan":
+        ids = [t.id for t in self.tiers]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"tier ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
+        for t in self.tiers:
+            if t.policy not in self.policies:
+                raise ValueError(f"tier {t.id!r} names policy {t.policy!r}, which is not among policies "
+                                 f"({', '.join(self.policies)})")
+        if not self.default and not self.events:
+            raise ValueError("a plan that is not the default lists the events it covers")
+        return self
+
+    def tiers_for(self, level: Level) -> list[Tier]:
+        return [t for t in self.tiers if level >= t.min_level]
+
+    def positions(self) -> set[str]:
+        out = {p for t in self.tiers for p in t.positions}
+        for pol in self.policies.values():
+            out |= pol.positions()
+        return out

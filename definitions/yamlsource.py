@@ -1,0 +1,74 @@
+"""YAML with line numbers: turn a pydantic error location into `file:line`."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+
+@dataclass
+class SourceError:
+    file: str
+    line: int | None
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path or '(top)'}: {self.reason}"
+
+
+class YamlDocument:
+    """A parsed YAML document that remembers where every node came from."""
+
+    def __init__(self, text: str, file: str):
+        self.file = file
+        loader = yaml.SafeLoader(text)
+        try:
+            self.node = loader.get_single_node()
+            self.data: Any = loader.construct_document(self.node) if self.node is not None else None
+        finally:
+            loader.dispose()
+
+    @classmethod
+    def read(cls, path: Path, display: str | None = None) -> "YamlDocument":
+        return cls(path.read_text(encoding="utf-8"), display or str(path))
+
+    def line_of(self, loc: Sequence[Any]) -> int | None:
+        node = self.node
+        line = node.start_mark.line + 1 if node is not None else None
+        for key in loc:
+            if isinstance(node, yaml.MappingNode):
+                nxt = next((v for k, v in node.value if k.value == str(key)), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+                nxt = node.value[key]
+            else:
+                nxt = None
+            if nxt is None:
+                break
+            node, line = nxt, nxt.start_mark.line + 1
+        return line
+
+    def errors_from(self, exc: ValidationError, prefix: Sequence[Any] = ()) -> list[SourceError]:
+        out = []
+        for err in exc.errors():
+            loc = [*prefix, *[p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]]
+            msg = err["msg"].removeprefix("Value error, ")
+            out.append(SourceError(self.file, self.line_of(loc), format_loc(loc), msg))
+        return out
+
+
+def format_loc(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def yaml_syntax_error(exc: yaml.YAMLError, file: str) -> SourceError:
+    mark = getattr(exc, "problem_mark", None)
+    return SourceError(file, mark.line + 1 if mark else None, "", f"YAML syntax: {getattr(exc, 'problem', exc)}")
