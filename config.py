@@ -95,3 +95,13 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+async def connect_temporal(settings: Settings | None = None, address: str | None = None):
+    """A Temporal client with the pydantic data converter (workflow inputs are pydantic models)."""
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    settings = settings or get_settings()
+    target = address or settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+    return await Client.connect(target, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter)

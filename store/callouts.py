@@ -49,4 +49,6 @@ class CalloutTarget(SQLModel, table=True):
     ack_channel: str | None = None
     ack_by: str | None = None
     escalated_to: list[str] = Field(default_factory=list, sa_column=json_column(nullable=False))
+    spec: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False),
+                                 description="the resolved target: contacts of person, deputy, superior, others")
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))

@@ -50,3 +50,11 @@ class InboundMessage(SQLModel, table=True):
     outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
     received_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False, index=True))
     handled: str | None = None
+
+
+class UsedLink(SQLModel, table=True):
+    """Acknowledgement links work once: the id of each link used is kept here."""
+
+    __tablename__ = "used_link"
+    jti: str = Field(primary_key=True)
+    used_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))

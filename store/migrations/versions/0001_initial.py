@@ -1,8 +1,8 @@
-"""initial schema: directory, roster, tokens, audit chain, messages, warnings, call-outs
+"""initial
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 09:15:23.479809
+Create Date: 2026-11-22 09:22:00.719590
 """
 from alembic import op
 import sqlalchemy as sa
@@ -127,6 +127,11 @@ def upgrade() -> None:
     sa.Column('leader', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('code')
     )
+    op.create_table('used_link',
+    sa.Column('jti', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('used_at', store.types.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('jti')
+    )
     op.create_table('warning',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('identifier', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -171,6 +176,7 @@ def upgrade() -> None:
     sa.Column('ack_channel', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('ack_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('escalated_to', sa.JSON(), nullable=False),
+    sa.Column('spec', sa.JSON(), nullable=False),
     sa.Column('updated_at', store.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['callout_id'], ['callout.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -309,6 +315,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_warning_callout_id'))
 
     op.drop_table('warning')
+    op.drop_table('used_link')
     op.drop_table('position')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_workflow_id'))

@@ -1,0 +1,8 @@
+"""Every side effect lives here: gateways, directory look-ups, audit writes, documents."""
+
+
+def all_activities() -> list:
+    from activities import audit, callout
+
+    return [audit.append_audit, callout.open_callout, callout.resolve, callout.load_shard, callout.flush,
+            callout.record_update, callout.finish]

@@ -1,0 +1,382 @@
+"""Call-out activities: open, resolve targets into shards, send and record, summarise."""
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+from temporalio import activity
+
+from activities.delivery import Delivery, deliver
+from config import get_settings
+from definitions.schema.callout import CalloutPlan, Tier
+from store.audit import NewEvent, append
+from store.callouts import Callout, CalloutTarget
+from store.db import session_scope
+from store.directory import OrgUnit, Person, Position, Post, mask_mobile
+from store.links import make_ack_token, reply_code
+from store.roster import on_duty
+from workflows.callout import (
+    CalloutEnd,
+    CalloutInput,
+    CalloutSummary,
+    FlushRequest,
+    FlushResult,
+    ResolveRequest,
+    ResolveResult,
+    ShardInfo,
+    WarningInfo,
+)
+from workflows.escalation import Contact, Record, Report, Send, Target
+
+PURPOSE_PREFIX = {"escalate": "【升级叫应】{name}未应答,请您代为落实并确认。", "inform": "", "cancel": "", "update": "", "summary": ""}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ev(subject: str, kind: str, step: str, workflow_id: str | None = None, **kw: Any) -> NewEvent:
+    return NewEvent(subject=subject, kind=kind, step_id=step, workflow_id=workflow_id, **kw)
+
+
+# ------------------------------------------------------------------ open
+
+
+@activity.defn(name="callout.open")
+async def open_callout(inp: CalloutInput) -> None:
+    info = activity.info()
+
+    def write() -> None:
+        with session_scope() as s:
+            if s.get(Callout, inp.callout_id) is None:
+                s.add(Callout(id=inp.callout_id, warning_id=inp.warning.warning_id, plan_id=inp.plan.id,
+                              plan_version=inp.plan_version, level=inp.warning.level.value, category=inp.plan.category,
+                              title=inp.warning.headline or inp.warning.event, drill=inp.drill))
+            append(s, [_ev(inp.callout_id, "callout.started", "started", info.workflow_id, run_id=info.workflow_run_id,
+                           payload={"warning_id": inp.warning.warning_id, "identifier": inp.warning.identifier,
+                                    "level": inp.warning.level.value, "towns": inp.warning.town_ids, "drill": inp.drill}),
+                       _ev(inp.callout_id, "callout.plan_chosen", "plan", info.workflow_id, run_id=info.workflow_run_id,
+                           payload={"plan": inp.plan.id, "version": inp.plan_version, "category": inp.plan.category,
+                                    "tiers": [t.id for t in inp.plan.tiers_for(inp.warning.level)]})])
+
+    await asyncio.to_thread(write)
+
+
+# ------------------------------------------------------------------ resolve
+
+
+def _contact(p: Person | None) -> Contact | None:
+    return Contact(person_id=p.id, name=p.name, mobile=p.mobile, im_id=p.im_id) if p else None
+
+
+def resolve_targets(s: Session, plan: CalloutPlan, warning: WarningInfo, tier_ids: list[str],
+                    at: datetime) -> tuple[list[Target], list[dict]]:
+    """Plan tiers × the warning's area → targets with their deputies, superiors and duty contacts."""
+    units = {u.id: u for u in s.exec(select(OrgUnit))}
+    positions = {p.code: p for p in s.exec(select(Position))}
+    towns = [t for t in warning.town_ids if t in units]
+    gaps: list[dict] = []
+    duty: dict[str, Contact] = {}
+    for shift in on_duty(s, at):
+        if shift.role not in duty and (c := _contact(s.get(Person, shift.person_id))):
+            duty[shift.role] = c
+    posts_by_unit: dict[str, list[Post]] = defaultdict(list)
+    for post in s.exec(select(Post)):
+        posts_by_unit[post.org_unit_id].append(post)
+    people: dict[str, Person] = {p.id: p for p in s.exec(select(Person))}
+
+    def unit_ids(tier: Tier) -> list[str]:
+        if tier.scope == "district":
+            return [u.id for u in units.values() if u.kind == "district"]
+        if tier.scope == "departments":
+            missing = [u for u in tier.org_units or [] if u not in units]
+            if missing:
+                gaps.append({"tier": tier.id, "problem": "unknown org units", "org_units": missing})
+            return [u for u in tier.org_units or [] if u in units]
+        if tier.scope == "area_towns":
+            return towns
+        return sorted(u.id for u in units.values() if u.kind == "village" and u.parent_id in towns)
+
+    def holder(code: str, unit_id: str) -> Contact | None:
+        unit: OrgUnit | None = units.get(unit_id)
+        while unit is not None:  # the same unit first, then up the hierarchy
+            for post in posts_by_unit.get(unit.id, []):
+                if post.position_code == code:
+                    return _contact(people.get(post.person_id))
+            unit = units.get(unit.parent_id or "")
+        return None
+
+    targets: list[Target] = []
+    wanted = set(plan.positions())
+    for tier in plan.tiers:
+        if tier.id not in tier_ids:
+            continue
+        for uid in unit_ids(tier):
+            unit = units[uid]
+            for code in tier.positions:
+                posts = [p for p in posts_by_unit.get(uid, []) if p.position_code == code]
+                if not posts:
+                    gaps.append({"tier": tier.id, "problem": "position not filled", "org_unit": uid, "position": code})
+                for post in posts:
+                    person = people[post.person_id]
+                    pos = positions.get(code)
+                    others = {f"position:{c.split(':', 1)[1]}": h for c in wanted if c.startswith("position:")
+                              if (h := holder(c.split(":", 1)[1], uid))}
+                    others.update(duty)
+                    leader = tier.leaders_first or bool(pos and pos.leader)
+                    targets.append(Target(
+                        key=f"{tier.id}/{post.id}", tier=tier.id, position=code, org_unit=uid,
+                        label=f"{unit.name}{pos.name_zh if pos else code} {person.name}",
+                        person=_contact(person), deputy=_contact(people.get(post.deputy_id or "")),
+                        superior=_contact(people.get(post.superior_id or "")), others=others, policy=tier.policy,
+                        priority=0 if leader else (10 if unit.kind in ("district", "department") else
+                                                   (20 if unit.kind == "town" else 30))))
+    return targets, gaps
+
+
+@activity.defn(name="callout.resolve")
+async def resolve(req: ResolveRequest) -> ResolveResult:
+    info = activity.info()
+
+    def work() -> ResolveResult:
+        with session_scope() as s:
+            targets, gaps = resolve_targets(s, req.plan, req.warning, req.tiers, _now())
+            have = set(s.exec(select(CalloutTarget.target_key).where(CalloutTarget.callout_id == req.callout_id)))
+            fresh = sorted((t for t in targets if t.key not in have), key=lambda t: (t.priority, t.key))
+            shards: list[ShardInfo] = []
+            for n, start in enumerate(range(0, len(fresh), req.shard_size)):
+                chunk = fresh[start:start + req.shard_size]
+                index = req.first_shard + n
+                shards.append(ShardInfo(index=index, count=len(chunk)))
+                for t in chunk:
+                    s.add(CalloutTarget(callout_id=req.callout_id, target_key=t.key, shard=index, tier=t.tier,
+                                        position_code=t.position, org_unit_id=t.org_unit, person_id=t.person.person_id,
+                                        name=t.label, spec=t.model_dump(mode="json")))
+            per_tier: dict[str, int] = defaultdict(int)
+            for t in fresh:
+                per_tier[t.tier] += 1
+            append(s, [_ev(req.callout_id, "callout.targets_resolved", f"resolve/{req.first_shard}", info.workflow_id,
+                           run_id=info.workflow_run_id,
+                           payload={"tiers": req.tiers, "towns": req.warning.town_ids, "total": len(fresh),
+                                    "per_tier": dict(per_tier), "shards": [sh.model_dump() for sh in shards],
+                                    "gaps": gaps})])
+            return ResolveResult(shards=shards, total=len(fresh))
+
+    return await asyncio.to_thread(work)
+
+
+@activity.defn(name="callout.load_shard")
+async def load_shard(callout_id: str, shard: int) -> list[Target]:
+    def read() -> list[Target]:
+        with session_scope(write=False) as s:
+            rows = s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id, CalloutTarget.shard == shard)
+                          .order_by(CalloutTarget.id))
+            return [Target.model_validate(r.spec) for r in rows]
+
+    return await asyncio.to_thread(read)
+
+
+# ------------------------------------------------------------------ send and record
+
+
+def render(send: Send, req: FlushRequest, link: str | None, code: str | None) -> tuple[str, str | None]:
+    """The SMS/IM body and the voice text of one send (Chinese first)."""
+    w, plan = req.warning, req.plan
+    fill = {"level": w.level.zh, "event": w.event or plan.name_zh, "headline": w.headline or "",
+            "area": "、".join(w.area_descs) or "全区", "code": code or "", "link": link or ""}
+    drill = "[演练] " if req.drill else ""
+    if send.purpose in ("notify", "escalate"):
+        body = plan.message_zh.format(**fill)
+        if plan.message_en:
+            body += "\n" + plan.message_en.format(**{**fill, "level": w.level.value})
+        prefix = PURPOSE_PREFIX.get(send.purpose, "").format(name=send.about)
+        voice = prefix + (plan.voice_zh or plan.message_zh).format(**fill)
+        return drill + prefix + body, drill + voice
+    if send.purpose == "inform":
+        body = f"【告知】{send.about} 经多次叫应未应答({fill['event']}{fill['level']}预警),请跟进落实。/ Not answering the call-out: {send.about}"
+        return drill + body, None
+    if send.purpose == "cancel":
+        return drill + plan.cancel_message_zh.format(**fill) + " / The warning was cancelled; the call-out has ended.", None
+    if send.purpose == "update":
+        return drill + f"【调整】{fill['event']}预警已调整为{fill['level']},本次叫应结束。/ Warning lowered; call-out ended.", None
+    return drill + send.about, None
+
+
+def _attempt(send: Send, outcome_status: str, at: datetime) -> dict:
+    return {"key": send.key, "channel": send.channel, "person_id": send.person_id, "purpose": send.purpose,
+            "at": at.isoformat(), "status": outcome_status}
+
+
+@activity.defn(name="callout.flush")
+async def flush(req: FlushRequest) -> FlushResult:
+    settings = get_settings()
+    key = settings.signing_key()
+    deliveries = []
+    for send in req.sends:
+        wants_answer = send.purpose in ("notify", "escalate")
+        code = reply_code(req.callout_id, send.person_id) if wants_answer else None
+        link = (f"{settings.base_url}/ack/{make_ack_token(key, req.callout_id, send.person_id)}"
+                if wants_answer and send.channel in ("sms", "im") else None)
+        body, voice = render(send, req, link, code)
+        deliveries.append(Delivery(key=send.key, channel=send.channel, to=send.to, body=body, voice_text=voice,
+                                   person_id=send.person_id, subject=req.callout_id, workflow_id=req.workflow_id,
+                                   ack_url=link, reply_code=code, priority=send.priority, drill=req.drill,
+                                   meta={"target_key": send.target_key, "purpose": send.purpose}))
+    outcomes = {o.key: o for o in await deliver(deliveries)}
+    records = [Record.model_validate(r) for r in req.records]
+    now = _now()
+
+    def write() -> None:
+        with session_scope() as s:
+            events = []
+            for send in req.sends:
+                o = outcomes[send.key]
+                events.append(_ev(req.callout_id, "callout.sent", f"send/{send.key.removeprefix(req.workflow_id + '/')}",
+                                  req.workflow_id, run_id=req.run_id, actor="system", channel=send.channel, at=now,
+                                  payload={"target": send.target_key, "person_id": send.person_id, "purpose": send.purpose,
+                                           "to": mask_mobile(send.to) if send.channel != "im" else send.to,
+                                           "status": o.status, "error": o.error, "outbox_id": o.outbox_id,
+                                           "drill": req.drill}))
+            for r in records:
+                events.append(_ev(req.callout_id, f"callout.{r.kind}", r.step_id, req.workflow_id, run_id=req.run_id,
+                                  actor=r.actor, channel=r.channel, at=r.at,
+                                  payload={"target": r.target_key, "person_id": r.person_id, "state": r.state, **r.payload}))
+            append(s, events)
+            _update_targets(s, req, outcomes, records, now)
+
+    await asyncio.to_thread(write)
+    failed = [Report(send_key=k, status="failed" if o.status != "opted_out" else "opted_out", at=now, detail=o.error)
+              for k, o in outcomes.items() if o.status in ("failed", "opted_out")]
+    return FlushResult(reports=failed)
+
+
+def _update_targets(s: Session, req: FlushRequest, outcomes: dict, records: list[Record], now: datetime) -> None:
+    keys = {x.target_key for x in req.sends} | {r.target_key for r in records if r.target_key}
+    if not keys:
+        return
+    rows = {r.target_key: r for r in s.exec(select(CalloutTarget).where(
+        CalloutTarget.callout_id == req.callout_id, col(CalloutTarget.target_key).in_(list(keys))))}
+    for send in req.sends:
+        row = rows.get(send.target_key)
+        if row is None:
+            continue
+        row.attempts = [*row.attempts, _attempt(send, outcomes[send.key].status, now)]
+        if row.state == "pending" and send.purpose in ("notify", "escalate"):
+            row.state = "notified"
+        row.updated_at = now
+    for r in records:
+        row = rows.get(r.target_key or "")
+        if row is None:
+            continue
+        if r.kind == "delivery":
+            status, send_key = r.payload.get("status"), r.payload.get("send")
+            row.attempts = [{**a, "status": status, "reported_at": r.at.isoformat()} if a.get("key") == send_key else a
+                            for a in row.attempts]
+        if r.kind == "escalated" and r.person_id not in row.escalated_to:
+            row.escalated_to = [*row.escalated_to, r.person_id]
+        if r.kind == "ack":
+            row.acknowledged_at, row.ack_channel, row.ack_by = r.at, r.channel, r.person_id
+        if r.state:
+            row.state = r.state
+        row.updated_at = now
+
+
+# ------------------------------------------------------------------ update, finish
+
+
+@activity.defn(name="callout.record_update")
+async def record_update(callout_id: str, old: WarningInfo, new: WarningInfo) -> None:
+    info = activity.info()
+
+    def write() -> None:
+        with session_scope() as s:
+            row = s.get(Callout, callout_id)
+            if row is not None:
+                row.level = new.level.value
+            append(s, [_ev(callout_id, "callout.updated", f"update/{new.identifier}", info.workflow_id,
+                           run_id=info.workflow_run_id,
+                           payload={"identifier": new.identifier, "from_level": old.level.value, "to_level": new.level.value,
+                                    "towns": new.town_ids, "headline": new.headline})])
+
+    await asyncio.to_thread(write)
+
+
+def summarize(targets: list[CalloutTarget], started: datetime) -> dict[str, Any]:
+    """Acknowledgement rate per tier, median and max time to acknowledge, who never answered."""
+    per_tier: dict[str, dict[str, Any]] = {}
+    delays: list[float] = []
+    never = []
+    escalations = 0
+    by_channel: dict[str, int] = defaultdict(int)
+    for t in targets:
+        tier = per_tier.setdefault(t.tier, {"total": 0, "acknowledged": 0})
+        tier["total"] += 1
+        escalations += len(t.escalated_to)
+        if t.acknowledged_at:
+            tier["acknowledged"] += 1
+            first = min((datetime.fromisoformat(a["at"]) for a in t.attempts if a.get("purpose") == "notify"), default=started)
+            delays.append(max((t.acknowledged_at - first).total_seconds(), 0.0))
+            by_channel[t.ack_channel or "?"] += 1
+        else:
+            never.append({"person_id": t.person_id, "name": t.name, "tier": t.tier, "state": t.state,
+                          "escalated_to": t.escalated_to})
+    for tier in per_tier.values():
+        tier["rate"] = round(tier["acknowledged"] / tier["total"], 4) if tier["total"] else 0.0
+    total = len(targets)
+    acked = sum(1 for t in targets if t.acknowledged_at)
+    return {"total": total, "acknowledged": acked, "rate": round(acked / total, 4) if total else 0.0,
+            "per_tier": per_tier, "median_ack_s": statistics.median(delays) if delays else None,
+            "max_ack_s": max(delays) if delays else None, "never_answered": never, "escalations": escalations,
+            "ack_by_channel": dict(by_channel)}
+
+
+def summary_text(c: Callout, summary: dict[str, Any]) -> str:
+    lines = [f"{'[演练] ' if c.drill else ''}【叫应小结】{c.title}: 共{summary['total']}人,已应答{summary['acknowledged']}人"
+             f"({summary['rate']:.0%})"]
+    if summary["median_ack_s"] is not None:
+        lines.append(f"应答用时中位数{summary['median_ack_s'] / 60:.1f}分钟,最长{summary['max_ack_s'] / 60:.1f}分钟")
+    if summary["never_answered"]:
+        names = "、".join(n["name"] for n in summary["never_answered"][:10])
+        more = f"等{len(summary['never_answered'])}人" if len(summary["never_answered"]) > 10 else ""
+        lines.append(f"未应答: {names}{more}")
+    lines.append(f"/ Call-out summary: {summary['acknowledged']}/{summary['total']} answered; status {c.status}")
+    return ";".join(lines[:-1]) + "\n" + lines[-1]
+
+
+@activity.defn(name="callout.finish")
+async def finish(end: CalloutEnd) -> CalloutSummary:
+    info = activity.info()
+
+    def compute() -> tuple[Callout, dict, list[Contact]]:
+        with session_scope() as s:
+            c = s.get(Callout, end.callout_id)
+            targets = list(s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == end.callout_id)))
+            summary = summarize(targets, c.started_at)
+            c.status = end.status
+            c.ended_at = c.ended_at or _now()
+            c.summary = summary
+            recipients: list[Contact] = []
+            for shift in on_duty(s, _now()):
+                if shift.role in end.summary_to and (p := s.get(Person, shift.person_id)):
+                    recipients.append(Contact(person_id=p.id, name=p.name, mobile=p.mobile, im_id=p.im_id))
+            return c, summary, recipients
+
+    c, summary, recipients = await asyncio.to_thread(compute)
+    text = summary_text(c, summary)
+    outcomes = await deliver([Delivery(key=f"{end.workflow_id}/summary/{r.person_id}", channel="sms", to=r.mobile or "",
+                                       body=text, person_id=r.person_id, subject=end.callout_id, drill=end.drill,
+                                       meta={"purpose": "summary"}) for r in recipients if r.mobile])
+
+    def record() -> None:
+        with session_scope() as s:
+            append(s, [_ev(end.callout_id, "callout.summary", "summary", end.workflow_id, run_id=info.workflow_run_id,
+                           payload={**summary, "sent_to": [o.key.rsplit("/", 1)[1] for o in outcomes]}),
+                       _ev(end.callout_id, "callout.ended", "ended", end.workflow_id, run_id=info.workflow_run_id,
+                           payload={"status": end.status, "reason": end.reason})])
+
+    await asyncio.to_thread(record)
+    return CalloutSummary(status=end.status, total=summary["total"], acknowledged=summary["acknowledged"], summary=summary)

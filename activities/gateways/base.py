@@ -1,0 +1,39 @@
+"""The gateway protocol: every adapter sends one message and says what happened.
+
+Asynchronous outcomes (delivered, busy, no answer, machine…) arrive later through
+the API's webhooks; `send` reports only what the provider says at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    outbox_id: int
+    idempotency_key: str
+    channel: str  # sms | voice | im
+    to: str
+    body: str
+    voice_text: str | None = None
+    ack_url: str | None = None
+    priority: int = 100
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status: str  # sent | failed | opted_out
+    provider_id: str | None = None
+    error: str | None = None
+
+
+class Gateway(Protocol):
+    name: str
+
+    async def send(self, msg: OutgoingMessage) -> SendResult: ...
+
+    async def reconcile(self, msg: OutgoingMessage) -> SendResult | None:
+        """After a crash between marking a message as sending and recording the result:
+        what the provider knows of it (None: nothing, and it must not be sent again)."""
+        ...

@@ -1,0 +1,1 @@
+"""FastAPI: REST, gateway webhooks, the web console. Starts, signals and queries workflows."""

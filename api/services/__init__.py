@@ -1,0 +1,1 @@
+"""Plain service functions behind the routes (routes stay thin)."""

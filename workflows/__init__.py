@@ -1,0 +1,7 @@
+"""Deterministic orchestration only: no I/O, no wall clock, no randomness."""
+
+
+def all_workflows() -> list[type]:
+    from workflows.callout import CalloutShardWorkflow, WarningCalloutWorkflow
+
+    return [WarningCalloutWorkflow, CalloutShardWorkflow]

@@ -1,0 +1,280 @@
+"""Warning call-out 叫应: reach everyone on the plan, make them answer, escalate.
+
+`WarningCalloutWorkflow` coordinates: it opens the call-out, resolves the targets
+into shards (an activity writes them to the store), starts one
+`CalloutShardWorkflow` per ~500 persons (leaders' shard first), passes warning
+updates and a cancel on, and writes the summary when every shard has ended.
+Each shard runs the shared escalation interpreter for its persons.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, time, timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from zoneinfo import ZoneInfo
+
+    from definitions.schema.callout import CalloutPlan
+    from definitions.schema.common import Level
+    from workflows.escalation import Ack, Actions, Escalation, Inbox, Report, Send, Target, drive
+
+SHARD_SIZE = 500
+ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
+
+
+class WarningInfo(BaseModel):
+    warning_id: str
+    identifier: str
+    msg_type: str = "Alert"
+    level: Level
+    category: str = ""
+    event: str = ""
+    headline: str = ""
+    area_descs: list[str] = Field(default_factory=list)
+    town_ids: list[str] = Field(default_factory=list)
+
+
+class NightHours(BaseModel):
+    """Night hours in local time; the offset is taken from the configured timezone when the call-out starts."""
+
+    utc_offset_minutes: int = 480  # Asia/Shanghai
+    start: str = "22:00"
+    end: str = "07:00"
+
+    @classmethod
+    def for_zone(cls, tz: str, start: str, end: str, at: datetime) -> "NightHours":
+        offset = at.astimezone(ZoneInfo(tz)).utcoffset() or timedelta(0)
+        return cls(utc_offset_minutes=int(offset.total_seconds() // 60), start=start, end=end)
+
+    def contains(self, at: datetime) -> bool:
+        local = (at + timedelta(minutes=self.utc_offset_minutes)).time()
+        start, end = time.fromisoformat(self.start), time.fromisoformat(self.end)
+        return (start <= local or local < end) if start > end else (start <= local < end)
+
+
+class CalloutInput(BaseModel):
+    callout_id: str
+    warning: WarningInfo
+    plan: CalloutPlan
+    plan_version: str
+    night: NightHours = Field(default_factory=NightHours)
+    drill: bool = False
+    shard_size: int = SHARD_SIZE
+
+
+class ResolveRequest(BaseModel):
+    callout_id: str
+    plan: CalloutPlan
+    warning: WarningInfo
+    tiers: list[str]
+    first_shard: int
+    shard_size: int
+
+
+class ShardInfo(BaseModel):
+    index: int
+    count: int
+
+
+class ResolveResult(BaseModel):
+    shards: list[ShardInfo]
+    total: int
+
+
+class ShardInput(BaseModel):
+    callout_id: str
+    shard: int
+    plan: CalloutPlan
+    plan_version: str
+    warning: WarningInfo
+    night: NightHours
+    drill: bool = False
+
+
+class FlushRequest(BaseModel):
+    callout_id: str
+    workflow_id: str
+    run_id: str
+    plan: CalloutPlan
+    warning: WarningInfo
+    drill: bool = False
+    sends: list[Send]
+    records: list
+    """list[Record]: kept loose so the activity module owns their meaning."""
+
+
+class FlushResult(BaseModel):
+    reports: list[Report] = Field(default_factory=list)
+
+
+class ShardEvents(BaseModel):
+    acks: list[Ack] = Field(default_factory=list)
+    reports: list[Report] = Field(default_factory=list)
+
+
+class StopRequest(BaseModel):
+    reason: str
+    purpose: str = "cancel"  # cancel | update (lowered below the plan's level)
+
+
+class ShardResult(BaseModel):
+    counts: dict[str, int]
+
+
+class CalloutEnd(BaseModel):
+    callout_id: str
+    workflow_id: str
+    status: str
+    reason: str = ""
+    summary_to: list[str] = Field(default_factory=list)
+    drill: bool = False
+
+
+class CalloutSummary(BaseModel):
+    status: str
+    total: int = 0
+    acknowledged: int = 0
+    summary: dict = Field(default_factory=dict)
+
+
+def shard_id(callout_id: str, shard: int) -> str:
+    return f"{callout_id}/shard-{shard}"
+
+
+@workflow.defn
+class CalloutShardWorkflow:
+    """Escalation for up to ~500 persons, with one timer at the earliest deadline."""
+
+    def __init__(self) -> None:
+        self.inbox = Inbox()
+        self.esc: Escalation | None = None
+
+    @workflow.run
+    async def run(self, inp: ShardInput) -> ShardResult:
+        targets: list[Target] = await workflow.execute_activity(
+            "callout.load_shard", args=[inp.callout_id, inp.shard], result_type=list[Target], **ACTIVITY)
+        self.esc = Escalation.start(workflow.info().workflow_id, inp.plan.policies, targets,
+                                    night=inp.night.contains(workflow.now()))
+
+        async def flush(actions: Actions) -> None:
+            result: FlushResult = await workflow.execute_activity(
+                "callout.flush",
+                FlushRequest(callout_id=inp.callout_id, workflow_id=workflow.info().workflow_id,
+                             run_id=workflow.info().run_id, plan=inp.plan, warning=inp.warning, drill=inp.drill,
+                             sends=actions.sends, records=[r.model_dump(mode="json") for r in actions.records]),
+                result_type=FlushResult, **ACTIVITY)
+            self.inbox.put(result.reports)  # failures the gateway reported at once
+
+        await drive(self.esc, self.inbox, flush, until=lambda: self.inbox.stopped is not None)
+        if self.inbox.stopped is not None:
+            reason, purpose = self.inbox.stopped.split("|", 1)
+            actions = self.esc.cancel(workflow.now(), reason, purpose)  # type: ignore[arg-type]
+            if actions:
+                await flush(actions)
+        return ShardResult(counts=self.esc.counts())
+
+    @workflow.signal
+    def events(self, batch: ShardEvents) -> None:
+        self.inbox.put([*batch.acks, *batch.reports])
+
+    @workflow.signal
+    def stop(self, req: StopRequest) -> None:
+        if self.inbox.stopped is None:
+            self.inbox.stopped = f"{req.reason}|{req.purpose}"
+
+    @workflow.query
+    def counts(self) -> dict[str, int]:
+        return self.esc.counts() if self.esc else {}
+
+
+@workflow.defn
+class WarningCalloutWorkflow:
+    def __init__(self) -> None:
+        self.updates: list[WarningInfo] = []
+        self.cancel_reason: str | None = None
+        self.status = "starting"
+        self.children: dict[int, workflow.ChildWorkflowHandle] = {}
+
+    @workflow.run
+    async def run(self, inp: CalloutInput) -> CalloutSummary:
+        warning, plan = inp.warning, inp.plan
+        await workflow.execute_activity("callout.open", inp, **ACTIVITY)
+        self.status = "running"
+        await self._call_tiers(inp, warning, [t.id for t in plan.tiers_for(warning.level)])
+
+        while True:
+            await workflow.wait_condition(
+                lambda: bool(self.updates) or self.cancel_reason is not None or self._all_done())
+            if self.cancel_reason is not None and self.status == "running":
+                self.status = "canceled"
+                await self._stop_all(StopRequest(reason=self.cancel_reason, purpose="cancel"))
+            while self.updates and self.status == "running":
+                new = self.updates.pop(0)
+                await self._apply_update(inp, warning, new)
+                warning = new
+            if self._all_done():
+                break
+        await asyncio.gather(*self.children.values())
+        if self.status == "running":
+            self.status = "completed"
+        return await workflow.execute_activity(
+            "callout.finish", CalloutEnd(callout_id=inp.callout_id, workflow_id=workflow.info().workflow_id, status=self.status,
+                       reason=self.cancel_reason or "", summary_to=plan.summary_to, drill=inp.drill),
+            result_type=CalloutSummary, **ACTIVITY)
+
+    async def _apply_update(self, inp: CalloutInput, old: WarningInfo, new: WarningInfo) -> None:
+        await workflow.execute_activity("callout.record_update", args=[inp.callout_id, old, new], **ACTIVITY)
+        if new.level < inp.plan.min_level:
+            self.status = "downgraded"
+            await self._stop_all(StopRequest(reason=f"lowered to {new.level.value}", purpose="update"))
+            return
+        before = {t.id for t in inp.plan.tiers_for(old.level)}
+        added = [t.id for t in inp.plan.tiers_for(new.level) if t.id not in before]
+        towns_added = [t for t in new.town_ids if t not in old.town_ids]
+        if added:
+            await self._call_tiers(inp, new, added)
+        if towns_added:  # the warning area grew: call the area tiers for the new towns
+            area = [t.id for t in inp.plan.tiers_for(new.level) if t.scope.startswith("area_") and t.id not in added]
+            grown = new.model_copy(update={"town_ids": towns_added})
+            if area:
+                await self._call_tiers(inp, grown, area)
+
+    async def _call_tiers(self, inp: CalloutInput, warning: WarningInfo, tiers: list[str]) -> None:
+        resolved: ResolveResult = await workflow.execute_activity(
+            "callout.resolve",
+            ResolveRequest(callout_id=inp.callout_id, plan=inp.plan, warning=warning, tiers=tiers,
+                           first_shard=len(self.children), shard_size=inp.shard_size),
+            result_type=ResolveResult, **ACTIVITY)
+        for shard in resolved.shards:  # shard 0 holds the leaders: started first
+            self.children[shard.index] = await workflow.start_child_workflow(
+                CalloutShardWorkflow.run,
+                ShardInput(callout_id=inp.callout_id, shard=shard.index, plan=inp.plan, plan_version=inp.plan_version,
+                           warning=warning, night=inp.night, drill=inp.drill),
+                id=shard_id(inp.callout_id, shard.index))
+
+    async def _stop_all(self, req: StopRequest) -> None:
+        for handle in self.children.values():
+            if not handle.done():
+                await handle.signal(CalloutShardWorkflow.stop, req)
+
+    def _all_done(self) -> bool:
+        return bool(self.children) and all(h.done() for h in self.children.values()) or (
+            not self.children and self.status == "running" and not self.updates)
+
+    @workflow.signal
+    def update(self, warning: WarningInfo) -> None:
+        self.updates.append(warning)
+
+    @workflow.signal
+    def cancel(self, reason: str) -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason or "canceled"
+
+    @workflow.query
+    def state(self) -> str:
+        return self.status

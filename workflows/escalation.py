@@ -1,0 +1,385 @@
+"""The escalation interpreter, shared by every procedure.
+
+`Escalation` runs the steps of a `Policy` (definitions/schema/escalation.py) for
+many targets at once: it is a pure, deterministic state machine that a workflow
+drives. `advance(now)` runs every target that is not waiting until it waits or
+ends and returns what to send and what to record; `acknowledge()` and `report()`
+take answers and gateway reports; `next_deadline()` is the one timer the host
+workflow needs for all its targets. `drive()` is that host loop, written once.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from definitions.schema.escalation import Policy, Step
+
+FAILED_STATUSES = {"failed", "undelivered", "busy", "no_answer", "machine", "canceled", "opted_out", "no_channel"}
+TERMINAL_STATES = {"acknowledged", "unreachable", "canceled"}
+
+
+class Contact(BaseModel):
+    person_id: str
+    name: str = ""
+    mobile: str | None = None
+    im_id: str | None = None
+
+    def address(self, channel: str) -> str | None:
+        return self.im_id if channel == "im" else self.mobile
+
+
+class Target(BaseModel):
+    """Someone who must answer: a post (position in an org unit) held by a person."""
+
+    key: str
+    tier: str = ""
+    position: str = ""
+    org_unit: str = ""
+    label: str = ""
+    person: Contact
+    deputy: Contact | None = None
+    superior: Contact | None = None
+    others: dict[str, Contact] = Field(default_factory=dict, description="duty roles and position:<code> recipients")
+    policy: str
+    priority: int = 100
+
+
+class Send(BaseModel):
+    key: str
+    target_key: str
+    person_id: str
+    name: str = ""
+    to: str
+    channel: str
+    purpose: Literal["notify", "escalate", "inform", "cancel", "update", "summary"] = "notify"
+    priority: int = 100
+    about: str = ""
+
+
+class Record(BaseModel):
+    """Something that happened, to be written to the audit chain and the read model."""
+
+    kind: str
+    step_id: str
+    target_key: str | None = None
+    person_id: str | None = None
+    channel: str | None = None
+    actor: str = "system"
+    at: datetime
+    state: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class Actions(BaseModel):
+    sends: list[Send] = Field(default_factory=list)
+    records: list[Record] = Field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.sends or self.records)
+
+    def extend(self, other: "Actions") -> "Actions":
+        self.sends.extend(other.sends)
+        self.records.extend(other.records)
+        return self
+
+
+class Ack(BaseModel):
+    person_id: str
+    channel: str
+    at: datetime
+    actor: str = ""
+    note: str | None = None
+    target_keys: list[str] | None = None
+    ref: str = Field(default="", description="unique id of the answer (message id, link jti) for idempotency")
+
+
+class Report(BaseModel):
+    """A gateway's report on one send: delivered, failed, busy, no_answer, machine, declined (keypress 2)…"""
+
+    send_key: str
+    status: str
+    at: datetime
+    detail: str | None = None
+
+
+class TargetState(BaseModel):
+    target: Target
+    state: str = "pending"
+    pc: int = 0
+    block_start: int = 0
+    repeats: dict[int, int] = Field(default_factory=dict)
+    recipients: list[str] = Field(default_factory=list)
+    first_notify_done: bool = False
+    last_channels: list[str] = Field(default_factory=list)
+    waiting_until: datetime | None = None
+    outstanding: list[str] = Field(default_factory=list, description="send keys of the current round")
+    sends_total: int = 0
+    acknowledged_at: datetime | None = None
+    ack_channel: str | None = None
+    ack_by: str | None = None
+
+
+class Escalation(BaseModel):
+    """State of an escalation run: serialisable, so it survives continue-as-new."""
+
+    run_key: str
+    policies: dict[str, Policy]
+    night: bool = False
+    targets: dict[str, TargetState] = Field(default_factory=dict)
+    send_index: dict[str, str] = Field(default_factory=dict, description="send key -> target key")
+    seen_refs: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def start(cls, run_key: str, policies: dict[str, Policy], targets: list[Target], night: bool = False) -> "Escalation":
+        esc = cls(run_key=run_key, policies=policies, night=night)
+        esc.add(targets)
+        return esc
+
+    def add(self, targets: list[Target]) -> None:
+        for t in sorted(targets, key=lambda t: (t.priority, t.key)):
+            if t.key not in self.targets:
+                self.targets[t.key] = TargetState(target=t, recipients=[t.person.person_id])
+
+    # ------------------------------------------------------------- queries
+    @property
+    def done(self) -> bool:
+        return all(ts.state in TERMINAL_STATES for ts in self.targets.values())
+
+    def next_deadline(self) -> datetime | None:
+        pending = [ts.waiting_until for ts in self.targets.values() if ts.waiting_until and ts.state not in TERMINAL_STATES]
+        return min(pending) if pending else None
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for ts in self.targets.values():
+            out[ts.state] = out.get(ts.state, 0) + 1
+        return out
+
+    def reached(self) -> list[TargetState]:
+        return [ts for ts in self.targets.values() if ts.sends_total > 0]
+
+    # ------------------------------------------------------------- running
+    def advance(self, now: datetime) -> Actions:
+        actions = Actions()
+        for ts in self.targets.values():
+            if ts.state in TERMINAL_STATES:
+                continue
+            if ts.waiting_until is not None:
+                if ts.waiting_until > now:
+                    continue
+                ts.waiting_until = None
+                actions.records.append(self._record(ts, "timeout", now, payload={"step": ts.pc - 1}))
+            self._run(ts, now, actions)
+        actions.sends.sort(key=lambda s: s.priority)
+        return actions
+
+    def _run(self, ts: TargetState, now: datetime, actions: Actions) -> None:
+        steps = self.policies[ts.target.policy].steps
+        while ts.state not in TERMINAL_STATES and ts.waiting_until is None:
+            if ts.pc >= len(steps):
+                ts.state = "unreachable"
+                actions.records.append(self._record(ts, "unreachable", now, payload={"recipients": ts.recipients}))
+                return
+            step, index = steps[ts.pc], ts.pc
+            ts.pc += 1
+            getattr(self, f"_step_{step.kind}")(ts, step, index, now, actions)
+
+    def _step_notify(self, ts: TargetState, step: Step, index: int, now: datetime, actions: Actions) -> None:
+        channels = [c.value for c in step.notify or []]
+        if self.night and not ts.first_notify_done and "voice" not in channels[:1]:
+            channels = ["voice", *[c for c in channels if c != "voice"]]  # 叫醒: wake them first
+        ts.first_notify_done = True
+        ts.last_channels = channels
+        ts.outstanding = []
+        for pid in ts.recipients:
+            ts.outstanding += self._send(ts, self._contact(ts, pid), channels, "notify", index, now, actions)
+        if ts.state == "pending":
+            ts.state = "notified"
+
+    def _step_wait_ack(self, ts: TargetState, step: Step, index: int, now: datetime, actions: Actions) -> None:
+        if ts.outstanding:
+            ts.waiting_until = now + (step.wait_ack or timedelta(0))
+        else:
+            actions.records.append(self._record(ts, "wait_skipped", now, payload={"step": index, "reason": "every channel failed"}))
+
+    def _step_repeat(self, ts: TargetState, step: Step, index: int, now: datetime, actions: Actions) -> None:
+        done = ts.repeats.get(index, 0)
+        if done < (step.repeat or 0):
+            ts.repeats[index] = done + 1
+            ts.pc = ts.block_start
+            actions.records.append(self._record(ts, "repeat", now, payload={"step": index, "round": done + 2}))
+        else:
+            ts.block_start = index + 1
+
+    def _step_escalate(self, ts: TargetState, step: Step, index: int, now: datetime, actions: Actions) -> None:
+        ts.block_start = index + 1
+        contact = self._recipient(ts, step.escalate or "")
+        if contact is None or contact.person_id in ts.recipients:
+            reason = "no such person in the directory" if contact is None else "already responsible"
+            actions.records.append(self._record(ts, "escalation_skipped", now, payload={"to": step.escalate, "reason": reason}))
+            return
+        ts.recipients.append(contact.person_id)
+        ts.state = "escalated"
+        channels = [c.value for c in step.channels] if step.channels else (ts.last_channels or ["sms", "voice"])
+        actions.records.append(self._record(ts, "escalated", now, person_id=contact.person_id,
+                                            payload={"to": step.escalate, "name": contact.name, "channels": channels}))
+        ts.outstanding = self._send(ts, contact, channels, "escalate", index, now, actions)
+
+    def _step_inform(self, ts: TargetState, step: Step, index: int, now: datetime, actions: Actions) -> None:
+        contact = self._recipient(ts, step.inform or "")
+        if contact is None:
+            actions.records.append(self._record(ts, "inform_skipped", now, payload={"to": step.inform, "reason": "no such person"}))
+            return
+        channels = [c.value for c in step.channels] if step.channels else ["sms"]
+        self._send(ts, contact, channels, "inform", index, now, actions, count=False)
+        actions.records.append(self._record(ts, "informed", now, person_id=contact.person_id, payload={"to": step.inform}))
+
+    # ------------------------------------------------------------- answers
+    def acknowledge(self, ack: Ack) -> Actions:
+        actions = Actions()
+        if ack.ref and ack.ref in self.seen_refs:
+            return actions
+        if ack.ref:
+            self.seen_refs.append(ack.ref)
+        for ts in self.targets.values():
+            if ack.target_keys is not None and ts.target.key not in ack.target_keys:
+                continue
+            if ack.person_id not in ts.recipients or ts.state in ("acknowledged", "canceled"):
+                continue
+            late = ts.state == "unreachable"
+            ts.state, ts.waiting_until, ts.outstanding = "acknowledged", None, []
+            ts.acknowledged_at, ts.ack_channel, ts.ack_by = ack.at, ack.channel, ack.person_id
+            actions.records.append(self._record(
+                ts, "ack", ack.at, person_id=ack.person_id, channel=ack.channel, actor=ack.actor or ack.person_id,
+                payload={"note": ack.note, "late": late, "by_deputy": ack.person_id != ts.target.person.person_id,
+                         "ref": ack.ref}))
+        return actions
+
+    def report(self, rep: Report) -> Actions:
+        actions = Actions()
+        key = self.send_index.get(rep.send_key)
+        ts = self.targets.get(key or "")
+        if ts is None:
+            return actions
+        actions.records.append(self._record(ts, "delivery", rep.at, payload={"send": rep.send_key, "status": rep.status,
+                                                                              "detail": rep.detail},
+                                            step=f"delivery/{rep.send_key}/{rep.status}"))
+        if ts.state in TERMINAL_STATES:
+            return actions
+        if rep.status == "declined":  # keypress 2: cannot respond -> escalate at once
+            steps = self.policies[ts.target.policy].steps
+            nxt = next((i for i in range(ts.pc, len(steps)) if steps[i].kind == "escalate"), len(steps))
+            ts.pc, ts.waiting_until, ts.outstanding = nxt, None, []
+        elif rep.status in FAILED_STATUSES and rep.send_key in ts.outstanding:
+            ts.outstanding.remove(rep.send_key)
+            if not ts.outstanding and ts.waiting_until is not None:
+                ts.waiting_until = None  # every channel of this round failed: move on now
+        return actions
+
+    def cancel(self, now: datetime, reason: str, purpose: Literal["cancel", "update"] = "cancel") -> Actions:
+        """Stop every target; tell each person already reached."""
+        actions = Actions()
+        for ts in self.targets.values():
+            reached = ts.sends_total > 0
+            if ts.state not in ("acknowledged", "unreachable", "canceled"):
+                ts.state, ts.waiting_until, ts.outstanding = "canceled", None, []
+                actions.records.append(self._record(ts, "canceled", now, payload={"reason": reason}))
+            if reached:
+                for pid in ts.recipients:
+                    self._send(ts, self._contact(ts, pid), ["sms"], purpose, 0, now, actions, count=False,
+                               suffix=f"{purpose}-{reason}")
+        return actions
+
+    # ------------------------------------------------------------- helpers
+    def _contact(self, ts: TargetState, person_id: str) -> Contact:
+        t = ts.target
+        for c in (t.person, t.deputy, t.superior, *t.others.values()):
+            if c is not None and c.person_id == person_id:
+                return c
+        raise KeyError(person_id)
+
+    def _recipient(self, ts: TargetState, who: str) -> Contact | None:
+        t = ts.target
+        if who == "deputy":
+            return t.deputy
+        if who == "superior":
+            return t.superior
+        return t.others.get(who)
+
+    def _send(self, ts: TargetState, contact: Contact, channels: list[str], purpose: str, step: int, now: datetime,
+              actions: Actions, count: bool = True, suffix: str = "") -> list[str]:
+        keys = []
+        ts.sends_total += 1 if count else 0
+        round_no = ts.repeats.get(max(ts.repeats) if ts.repeats else -1, 0)
+        for channel in channels:
+            key = f"{self.run_key}/{ts.target.key}/{step}.{round_no}/{contact.person_id}/{channel}{('/' + suffix) if suffix else ''}"
+            to = contact.address(channel)
+            if to is None:
+                actions.records.append(self._record(ts, "no_channel", now, person_id=contact.person_id, channel=channel,
+                                                    step=f"nochannel/{key}"))
+                continue
+            if key in self.send_index:
+                continue
+            self.send_index[key] = ts.target.key
+            actions.sends.append(Send(key=key, target_key=ts.target.key, person_id=contact.person_id, name=contact.name,
+                                      to=to, channel=channel, purpose=purpose, priority=ts.target.priority,
+                                      about=ts.target.label))
+            if count:
+                keys.append(key)
+        return keys
+
+    def _record(self, ts: TargetState, kind: str, at: datetime, *, person_id: str | None = None, channel: str | None = None,
+                actor: str = "system", payload: dict[str, Any] | None = None, step: str | None = None) -> Record:
+        step_id = step or f"{ts.target.key}/{kind}/{ts.pc}.{sum(ts.repeats.values())}/{person_id or ''}{channel or ''}"
+        return Record(kind=kind, step_id=step_id, target_key=ts.target.key, person_id=person_id or ts.target.person.person_id,
+                      channel=channel, actor=actor, at=at, state=ts.state, payload=payload or {})
+
+
+# ----------------------------------------------------------------- the host loop
+
+
+class Inbox:
+    """Answers and reports received by signal, applied by the host loop in arrival order."""
+
+    def __init__(self) -> None:
+        self.items: list[Ack | Report] = []
+        self.stopped: str | None = None
+
+    def put(self, items: list[Ack | Report]) -> None:
+        self.items.extend(items)
+
+    def drain(self) -> list[Ack | Report]:
+        items, self.items = self.items, []
+        return items
+
+
+async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaitable[None]],
+                until: Callable[[], bool] = lambda: False) -> None:
+    """Run an escalation to its end: every target acknowledged, unreachable or canceled.
+
+    One timer for all targets (the earliest deadline); a signal wakes the loop at
+    once. `flush` sends and records a batch (activities); `until` ends it early.
+    """
+    pending = Actions()
+    while True:
+        for item in inbox.drain():
+            pending.extend(esc.acknowledge(item) if isinstance(item, Ack) else esc.report(item))
+        pending.extend(esc.advance(workflow.now()))
+        if pending:
+            batch, pending = pending, Actions()
+            await flush(batch)
+            continue  # answers may have arrived while flushing
+        if esc.done or until():
+            return
+        deadline = esc.next_deadline()
+        timeout = max(deadline - workflow.now(), timedelta(0)) if deadline else None
+        try:
+            await workflow.wait_condition(lambda: bool(inbox.items) or until(), timeout=timeout)
+        except asyncio.TimeoutError:
+            pass
