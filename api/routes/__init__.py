@@ -1,0 +1,11 @@
+"""Routes per resource; each module has a `router`."""
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def include_all(app: FastAPI) -> None:
+    from api.routes import ack, audit, callouts, directory, health, messages, warnings
+
+    for module in (health, warnings, callouts, messages, ack, audit, directory):
+        app.include_router(module.router)
