@@ -84,7 +84,7 @@ def migrate(url: str | None = None) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["engine"] = get_engine(url)
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")  # feature migrations may branch from 0001
 
 
 def dispose_all() -> None:
