@@ -6,7 +6,6 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from sqlmodel import col, select
 
 from api.deps import SessionDep, SettingsDep
 from api.services.answers import AnswerError, acknowledge

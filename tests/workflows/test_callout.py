@@ -13,7 +13,7 @@ from store.audit import AuditEvent, verify
 from store.db import session_scope
 from workflows.callout import WarningCalloutWorkflow
 from tests.factories import small_district
-from tests.workflows.callout_helpers import ack, callout, callout_input, outbox, report, start, targets, wait_for
+from tests.workflows.callout_helpers import ack, callout_input, outbox, report, start, targets, wait_for
 from worker import build_worker
 
 
