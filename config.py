@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     # Feed polling of CAP sources
     cap_feeds: list[str] = Field(default_factory=list)
     cap_poll_interval_s: int = 60
+    run_scheduler: bool = Field(default=True, description="run the feed poller and audit anchors in this API process")
 
     @property
     def database(self) -> str:

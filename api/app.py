@@ -41,7 +41,15 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         migrate()
+        scheduler = None
+        if settings.run_scheduler:
+            from api.feeds import start_scheduler
+
+            scheduler = start_scheduler(settings, app.state.temporal)
         yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+            scheduler.lock.release()
 
     app = FastAPI(title="yingji 应急", version="0.1.0", lifespan=lifespan,
                   description="Emergency duty procedures as durable workflows / 应急值守流程引擎")

@@ -311,8 +311,8 @@ if _directory is not None:
 # `yingji warn …` and `yingji callout …` (cli/callout.py); mounted once that module exists.
 _callout = _optional_module("cli.callout")
 if _callout is not None:
-    if hasattr(_callout, "warn_app"):
-        app.add_typer(_callout.warn_app, name="warn")
+    if hasattr(_callout, "warn"):
+        app.command("warn")(_callout.warn)
     if hasattr(_callout, "app"):
         app.add_typer(_callout.app, name="callout")
 

