@@ -1,0 +1,102 @@
+"""The audit chain: idempotent appends, and detection of any edit, deletion or reordering."""
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlmodel import select
+
+from store.audit import ANCHOR_SUBJECT, AuditChain, AuditEvent, NewEvent, append, verify, write_anchor
+from store.db import get_engine, session_scope
+
+
+def _fill(subjects=("a", "b"), n=4):
+    with session_scope() as s:
+        for i in range(n):
+            append(s, [NewEvent(subject=sub, kind="test.step", step_id=f"s{i}", workflow_id=f"wf-{sub}",
+                                payload={"i": i, "中文": "收到"}) for sub in subjects])
+
+
+def _sql(stmt: str, **params) -> None:
+    with get_engine().begin() as conn:
+        conn.execute(text(stmt), params)
+
+
+def test_appends_are_idempotent_by_workflow_and_step(db_url):
+    _fill()
+    _fill()  # an activity retried by Temporal
+    with session_scope(write=False) as s:
+        assert len(s.exec(select(AuditEvent)).all()) == 8
+        assert verify(s).ok
+
+
+def test_chains_are_per_subject(db_url):
+    _fill()
+    with session_scope(write=False) as s:
+        chains = {c.subject: c.length for c in s.exec(select(AuditChain))}
+        assert chains == {"a": 4, "b": 4}
+        a = s.exec(select(AuditEvent).where(AuditEvent.subject == "a").order_by(AuditEvent.chain_seq)).all()
+        assert all(x.prev_hash == y.hash for x, y in zip(a[1:], a[:-1], strict=True))
+
+
+def test_edit_is_detected_with_its_sequence_number(db_url):
+    _fill()
+    _sql("UPDATE audit_event SET payload = :p WHERE seq = 5", p='{"i": 99}')
+    with session_scope(write=False) as s:
+        r = verify(s)
+    assert not r.ok and r.first_bad_seq == 5 and "edited" in r.reason
+
+
+def test_edit_of_the_actor_or_time_is_detected(db_url):
+    _fill()
+    _sql("UPDATE audit_event SET actor = 'someone-else' WHERE seq = 3")
+    with session_scope(write=False) as s:
+        assert verify(s).first_bad_seq == 3
+
+
+def test_deletion_in_the_middle_names_the_next_event(db_url):
+    _fill()
+    _sql("DELETE FROM audit_event WHERE seq = 3")  # subject a, chain position 2
+    with session_scope(write=False) as s:
+        r = verify(s)
+    assert not r.ok and r.first_bad_seq == 5 and r.subject == "a"
+
+
+def test_deleting_the_tail_is_detected_by_the_chain_head(db_url):
+    _fill()
+    _sql("DELETE FROM audit_event WHERE seq = 7")  # the last event of subject a
+    with session_scope(write=False) as s:
+        r = verify(s)
+    assert not r.ok and r.subject == "a" and "deleted" in r.reason
+
+
+def test_deleting_a_whole_subject_is_detected_by_the_anchor(db_url):
+    _fill()
+    with session_scope() as s:
+        assert write_anchor(s) is not None
+        assert write_anchor(s) is None  # nothing new to anchor
+    _sql("DELETE FROM audit_event WHERE subject = 'b'")
+    _sql("DELETE FROM audit_chain WHERE subject = 'b'")
+    with session_scope(write=False) as s:
+        r = verify(s)
+    assert not r.ok and r.subject == "b" and "missing" in r.reason
+
+
+def test_reordering_is_detected(db_url):
+    _fill(subjects=("a",), n=3)
+    with session_scope(write=False) as s:
+        rows = s.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    # swap the content of two events (as a reordering would)
+    _sql("UPDATE audit_event SET chain_seq = 99 WHERE seq = :a", a=rows[0].seq)
+    _sql("UPDATE audit_event SET chain_seq = 1 WHERE seq = :b", b=rows[1].seq)
+    _sql("UPDATE audit_event SET chain_seq = 2 WHERE seq = :a", a=rows[0].seq)
+    with session_scope(write=False) as s:
+        r = verify(s)
+    assert not r.ok and r.first_bad_seq == rows[0].seq
+
+
+def test_verify_one_subject(db_url):
+    _fill()
+    _sql("UPDATE audit_event SET payload = '{}' WHERE seq = 2")  # subject b
+    with session_scope(write=False) as s:
+        assert verify(s, "a").ok
+        assert verify(s, "b").first_bad_seq == 2
+        assert ANCHOR_SUBJECT not in {c.subject for c in s.exec(select(AuditChain))}

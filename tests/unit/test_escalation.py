@@ -1,0 +1,140 @@
+"""The escalation interpreter as a pure state machine (no Temporal needed)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from definitions.schema.escalation import Policy
+from workflows.escalation import Ack, Contact, Escalation, Report, Target
+
+T0 = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)
+POLICY = Policy.model_validate({"steps": [
+    {"notify": ["sms"]}, {"wait_ack": "10m"}, {"notify": ["voice"]}, {"wait_ack": "5m"}, {"repeat": 1},
+    {"escalate": "deputy"}, {"wait_ack": "5m"}, {"escalate": "superior", "channels": ["voice"]}, {"wait_ack": "5m"},
+    {"inform": "duty_chief"}]})
+
+
+def target(key="t1", deputy=True) -> Target:
+    return Target(key=key, person=Contact(person_id=f"{key}-p", mobile="+8613900000001", name="甲"),
+                  deputy=Contact(person_id=f"{key}-d", mobile="+8613900000002") if deputy else None,
+                  superior=Contact(person_id=f"{key}-s", mobile="+8613900000003"),
+                  others={"duty_chief": Contact(person_id="chief", mobile="+8613900000009")}, policy="p")
+
+
+def run(esc: Escalation, until: datetime) -> list:
+    sends, now = [], T0
+    while True:
+        sends += esc.advance(now).sends
+        nxt = esc.next_deadline()
+        if esc.done or nxt is None or nxt > until:
+            return sends
+        now = nxt
+
+
+def test_whole_policy_without_answer():
+    esc = Escalation.start("r", {"p": POLICY}, [target()])
+    sends = run(esc, T0 + timedelta(hours=2))
+    got = [(s.person_id, s.channel, s.purpose) for s in sends]
+    assert got == [("t1-p", "sms", "notify"), ("t1-p", "voice", "notify"),   # first round
+                   ("t1-p", "sms", "notify"), ("t1-p", "voice", "notify"),   # repeat 1
+                   ("t1-d", "voice", "escalate"),                           # deputy, by the last channels
+                   ("t1-s", "voice", "escalate"),                           # superior, by voice
+                   ("chief", "sms", "inform")]
+    assert esc.targets["t1"].state == "unreachable"
+    assert esc.targets["t1"].recipients == ["t1-p", "t1-d", "t1-s"]
+
+
+def test_ack_stops_everything_and_a_repeat_is_ignored():
+    esc = Escalation.start("r", {"p": POLICY}, [target()])
+    esc.advance(T0)
+    rec = esc.acknowledge(Ack(person_id="t1-p", channel="sms", at=T0 + timedelta(minutes=3), ref="x"))
+    assert [r.kind for r in rec.records] == ["ack"]
+    assert not esc.acknowledge(Ack(person_id="t1-p", channel="sms", at=T0, ref="x")).records
+    assert esc.done and esc.next_deadline() is None
+
+
+def test_deputy_answers_only_after_escalation():
+    esc = Escalation.start("r", {"p": POLICY}, [target()])
+    esc.advance(T0)
+    assert not esc.acknowledge(Ack(person_id="t1-d", channel="sms", at=T0)).records  # not yet responsible
+    run(esc, T0 + timedelta(minutes=31))
+    assert "t1-d" in esc.targets["t1"].recipients
+    rec = esc.acknowledge(Ack(person_id="t1-d", channel="link", at=T0 + timedelta(minutes=32)))
+    assert rec.records[0].payload["by_deputy"] is True
+
+
+def test_missing_deputy_is_skipped_and_recorded():
+    esc = Escalation.start("r", {"p": POLICY}, [target(deputy=False)])
+    records = []
+    now = T0
+    while not esc.done:
+        records += esc.advance(now).records
+        now = esc.next_deadline() or now
+    assert "escalation_skipped" in [r.kind for r in records]
+    assert esc.targets["t1"].recipients == ["t1-p", "t1-s"]
+
+
+def test_a_failed_channel_ends_the_wait_at_once():
+    esc = Escalation.start("r", {"p": POLICY}, [target()])
+    [sms] = esc.advance(T0).sends
+    esc.report(Report(send_key=sms.key, status="undelivered", at=T0))
+    assert esc.next_deadline() is None
+    assert [s.channel for s in esc.advance(T0 + timedelta(seconds=1)).sends] == ["voice"]
+
+
+def test_machine_and_declined():
+    esc = Escalation.start("r", {"p": POLICY}, [target()])
+    [sms] = esc.advance(T0).sends
+    esc.report(Report(send_key=sms.key, status="machine", at=T0))
+    assert esc.targets["t1"].state != "acknowledged"
+    [voice] = esc.advance(T0).sends
+    esc.report(Report(send_key=voice.key, status="declined", at=T0))  # keypress 2: escalate now
+    sends = esc.advance(T0).sends
+    assert [(s.person_id, s.purpose) for s in sends] == [("t1-d", "escalate")]
+
+
+def test_night_starts_with_voice():
+    esc = Escalation.start("r", {"p": POLICY}, [target()], night=True)
+    assert [s.channel for s in esc.advance(T0).sends] == ["voice", "sms"]
+
+
+def test_one_deadline_for_many_targets_and_leaders_first():
+    targets = [target(f"t{i}") for i in range(500)]
+    targets[-1] = targets[-1].model_copy(update={"priority": 0})
+    esc = Escalation.start("r", {"p": POLICY}, targets)
+    sends = esc.advance(T0).sends
+    assert sends[0].target_key == "t499" and len(sends) == 500
+    assert esc.next_deadline() == T0 + timedelta(minutes=10)
+
+
+def test_cancel_informs_those_reached():
+    esc = Escalation.start("r", {"p": POLICY}, [target("a"), target("b")])
+    esc.advance(T0)
+    esc.acknowledge(Ack(person_id="a-p", channel="sms", at=T0))
+    out = esc.cancel(T0, "CAP Cancel")
+    assert {s.person_id for s in out.sends} == {"a-p", "b-p"}
+    assert esc.targets["a"].state == "acknowledged" and esc.targets["b"].state == "canceled"
+
+
+def test_state_survives_serialisation():
+    esc = Escalation.start("r", {"p": POLICY}, [target()])
+    esc.advance(T0)
+    again = Escalation.model_validate_json(esc.model_dump_json())
+    assert again.next_deadline() == esc.next_deadline()
+    assert [s.channel for s in again.advance(T0 + timedelta(minutes=10)).sends] == ["voice"]
+
+
+@pytest.mark.parametrize("steps, msg", [
+    ([{"wait_ack": "10m"}], "needs at least one notify"),
+    ([{"wait_ack": "10m"}, {"notify": ["sms"]}], "starts with a notify"),
+    ([{"notify": ["sms"], "wait_ack": "1m"}], "exactly one of"),
+    ([{"notify": ["sms"]}, {"escalate": "boss"}], "unknown recipient"),
+    ([{"notify": ["fax"]}], "Input should be"),
+    ([{"notify": ["sms"]}, {"wait_ack": "0m"}], "must be positive"),
+    ([{"notify": ["sms"]}, {"wait_ack": "400d"}], "longer than a year"),
+])
+def test_bad_policies_are_refused(steps, msg):
+    with pytest.raises(ValidationError, match=msg):
+        Policy.model_validate({"steps": steps})
