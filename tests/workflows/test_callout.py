@@ -194,3 +194,21 @@ async def test_sends_are_idempotent_and_audit_verifies(time_env, worker, people,
     assert len(keys) == len(set(keys))
     with session_scope(write=False) as s:
         assert verify(s).ok
+
+
+async def test_fan_out_to_shards_leaders_first(time_env, worker, people):
+    inp = callout_input(level=Level.red, towns=["330110001", "330110002", "330110003"]).model_copy(update={"shard_size": 4})
+    handle = await start(time_env.client, worker, inp)
+    resp = people["330110003002.resp"]
+    await wait_for(lambda: _msgs(inp.callout_id, resp), what="the last shard's first message")
+    all_targets = targets(inp.callout_id)
+    shards = {t.shard for t in all_targets.values()}
+    assert len(shards) >= 4 and max(t.shard for t in all_targets.values()) == len(shards) - 1
+    # leaders (district and town principal leaders) are all in the first shard
+    assert all_targets[people["secretary"]].shard == 0 and all_targets[people["district_head"]].shard == 0
+    # an answer reaches the shard that owns the person
+    await ack(time_env.client, inp.callout_id, resp, "link")
+    await wait_for(lambda: targets(inp.callout_id)[resp].state == "acknowledged", what="ack in a late shard")
+    desc = [await time_env.client.get_workflow_handle(f"{inp.callout_id}/shard-{i}").describe() for i in sorted(shards)]
+    assert all(d.workflow_type == "CalloutShardWorkflow" for d in desc)
+    await handle.result()
