@@ -108,7 +108,7 @@ def units_for_areas(session: Session, codes: Iterable[str], descs: Iterable[str]
     descs = [d.strip() for d in descs if d and d.strip()]
     dist = district(session)
     towns = session.exec(select(OrgUnit).where(OrgUnit.kind == "town")).all()
-    whole = any(d in ("全区", "全市", "全县", "全境") or (dist and dist.name in d and not any(t.name in d for t in towns)) for d in descs)
+    whole = any(d in ("全区", "全區", "全市", "全县", "全縣", "全境") or (dist and dist.name in d and not any(t.name in d for t in towns)) for d in descs)
     if dist and (dist.id in codes or (dist.area_code and dist.area_code in codes)):
         whole = True
     if whole:
