@@ -116,8 +116,7 @@ async def poll_once(settings: Settings, temporal) -> dict[str, int]:
                 try:
                     warning = from_cap(body)
                     client = await temporal()
-                    with session_scope() as s:
-                        result = await intake(s, client, settings, lib, warning, source=f"feed:{source}", actor="feed")
+                    result = await intake(client, settings, lib, warning, source=f"feed:{source}", actor="feed")
                     counts["new"] += 0 if result.duplicate else 1
                 except (CapError, IntakeError) as exc:
                     counts["refused"] += 1

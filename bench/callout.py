@@ -217,9 +217,8 @@ async def run_one(n: int, steps: list[str], burst: bool) -> dict:
                     sent_at: dict[str, float] = {}
 
                     async def one(pid: str):
-                        with session_scope() as s:
-                            sent_at[pid] = time.monotonic()
-                            await acknowledge(stack.client, s, cid, pid, "sms", ref=f"bench:{pid}")
+                        sent_at[pid] = time.monotonic()
+                        await acknowledge(stack.client, cid, pid, "sms", ref=f"bench:{pid}")
 
                     visible: dict[str, float] = {}
                     sem = asyncio.Semaphore(50)

@@ -40,9 +40,17 @@ def read_ack_token(key: str, token: str, max_age: int = DEFAULT_MAX_AGE) -> dict
     return data
 
 
+def _jti(data: dict) -> str:
+    return hashlib.sha256(f"{data['s']}|{data['p']}|{data['j']}".encode()).hexdigest()
+
+
+def is_used(session: Session, data: dict) -> bool:
+    return session.get(UsedLink, _jti(data)) is not None
+
+
 def consume(session: Session, data: dict) -> None:
     """Mark a link used; a second use is refused."""
-    jti = hashlib.sha256(f"{data['s']}|{data['p']}|{data['j']}".encode()).hexdigest()
+    jti = _jti(data)
     if session.get(UsedLink, jti) is not None:
         raise LinkError("used", "this confirmation link has been used already / 确认链接已使用过")
     try:

@@ -196,6 +196,7 @@ class CalloutShardWorkflow:
 class WarningCalloutWorkflow:
     def __init__(self) -> None:
         self.updates: list[WarningInfo] = []
+        self.seen_updates: list[str] = []
         self.cancel_reason: str | None = None
         self.status = "starting"
         self.children: dict[int, workflow.ChildWorkflowHandle] = {}
@@ -268,7 +269,9 @@ class WarningCalloutWorkflow:
 
     @workflow.signal
     def update(self, warning: WarningInfo) -> None:
-        self.updates.append(warning)
+        if warning.identifier not in self.seen_updates:  # an Update delivered twice changes nothing
+            self.seen_updates.append(warning.identifier)
+            self.updates.append(warning)
 
     @workflow.signal
     def cancel(self, reason: str) -> None:

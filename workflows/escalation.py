@@ -20,7 +20,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.escalation import Policy, Step
 
-FAILED_STATUSES = {"failed", "undelivered", "busy", "no_answer", "machine", "canceled", "opted_out", "no_channel"}
+FAILED_STATUSES = {"failed", "undelivered", "busy", "no_answer", "no_keypress", "machine", "canceled", "opted_out",
+                   "no_channel"}
 TERMINAL_STATES = {"acknowledged", "unreachable", "canceled"}
 
 

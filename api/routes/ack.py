@@ -1,17 +1,19 @@
 """The page behind a signed acknowledgement link: one big confirm button, readable on a phone."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SettingsDep
 from api.services.answers import AnswerError, acknowledge
 from store.callouts import Callout
 from store.directory import Person
-from store.links import LinkError, consume, read_ack_token
+from store.db import session_scope
+from store.links import LinkError, consume, is_used, read_ack_token
 
 router = APIRouter(tags=["acknowledgement"])
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
@@ -23,7 +25,7 @@ def _page(request: Request, status: int = 200, **ctx) -> HTMLResponse:
 
 
 @router.get("/ack/{token}", response_class=HTMLResponse, summary="Acknowledgement page (signed link)")
-def ack_page(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+def ack_page(token: str, request: Request, session: ReadSessionDep, settings: SettingsDep) -> HTMLResponse:
     try:
         data = read_ack_token(settings.signing_key(), token)
     except LinkError as exc:
@@ -34,19 +36,32 @@ def ack_page(token: str, request: Request, session: SessionDep, settings: Settin
     return _page(request, state="form", title=title, person_name=person.name if person else "")
 
 
+def _consume(data: dict) -> None:
+    with session_scope() as s:
+        consume(s, data)
+
+
+def _used(data: dict) -> bool:
+    with session_scope(write=False) as s:
+        return is_used(s, data)
+
+
 @router.post("/ack/{token}", response_class=HTMLResponse, summary="Confirm through a signed link (works once)")
-async def ack_confirm(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+async def ack_confirm(token: str, request: Request, settings: SettingsDep) -> HTMLResponse:
     try:
         data = read_ack_token(settings.signing_key(), token)
-        consume(session, data)
+        if await asyncio.to_thread(_used, data):
+            raise LinkError("used", "this confirmation link has been used already / 确认链接已使用过")
     except LinkError as exc:
         return _page(request, STATUS[exc.reason], state="error", message=str(exc))
     client = await request.app.state.temporal()
-    if client is None:
-        session.rollback()  # the link stays usable
+    if client is None:  # nothing consumed: the link stays usable
         return _page(request, 503, state="error", message="系统繁忙,请稍后重试 / Please try again shortly")
-    try:
-        await acknowledge(client, session, data["s"], data["p"], "link", ref=f"link:{data['j']}")
+    try:  # answer first, then spend the link: an answer is idempotent by the link's id
+        await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}")
+        await asyncio.to_thread(_consume, data)
     except AnswerError as exc:
         return _page(request, 404, state="error", message=str(exc))
+    except LinkError as exc:
+        return _page(request, STATUS[exc.reason], state="error", message=str(exc))
     return _page(request, state="done")

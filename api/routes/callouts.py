@@ -1,6 +1,7 @@
 """Call-outs: status, targets, acknowledging on someone's behalf, cancelling."""
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -8,14 +9,20 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from sqlmodel import col, func, select
 
-from api.deps import Anyone, DutyOfficer, ReadSessionDep, SessionDep, TemporalDep
+from api.deps import Anyone, DutyOfficer, ReadSessionDep, TemporalDep
 from api.services.answers import AnswerError, acknowledge
 from store.audit import NewEvent, append
 from store.callouts import Callout, CalloutTarget
+from store.db import session_scope
 from workflows.callout import WarningCalloutWorkflow
 
 router = APIRouter(prefix="/api/callouts", tags=["callouts"])
 STATES = ("pending", "notified", "acknowledged", "escalated", "unreachable", "canceled")
+
+
+def _callout(callout_id: str) -> Callout | None:
+    with session_scope(write=False) as s:
+        return s.get(Callout, callout_id)
 
 
 def _target(t: CalloutTarget) -> dict:
@@ -61,13 +68,13 @@ class ProxyAck(BaseModel):
 
 
 @router.post("/{callout_id}/targets/{person_id}/ack", summary="Confirm on someone's behalf (e.g. after a phone call)")
-async def ack_on_behalf(callout_id: str, person_id: str, body: ProxyAck, session: SessionDep, client: TemporalDep,
+async def ack_on_behalf(callout_id: str, person_id: str, body: ProxyAck, client: TemporalDep,
                         caller: DutyOfficer) -> dict:
-    if session.get(Callout, callout_id) is None:
+    if await asyncio.to_thread(_callout, callout_id) is None:
         raise HTTPException(404, detail=f"no call-out {callout_id!r}")
     now = datetime.now(UTC)
     try:
-        told = await acknowledge(client, session, callout_id, person_id, "proxy", actor=caller.actor, note=body.note,
+        told = await acknowledge(client, callout_id, person_id, "proxy", actor=caller.actor, note=body.note,
                                  ref=f"proxy:{caller.actor}:{person_id}:{now.timestamp()}", at=now)
     except AnswerError as exc:
         raise HTTPException(404, detail=str(exc)) from exc
@@ -79,13 +86,18 @@ class CancelBody(BaseModel):
 
 
 @router.post("/{callout_id}/cancel", summary="End a call-out early; everyone already reached is told")
-async def cancel(callout_id: str, body: CancelBody, session: SessionDep, client: TemporalDep, caller: DutyOfficer) -> dict:
-    c = session.get(Callout, callout_id)
+async def cancel(callout_id: str, body: CancelBody, client: TemporalDep, caller: DutyOfficer) -> dict:
+    c = await asyncio.to_thread(_callout, callout_id)
     if c is None:
         raise HTTPException(404, detail=f"no call-out {callout_id!r}")
     if c.status != "running":
         raise HTTPException(409, detail=f"call-out {callout_id!r} has already ended ({c.status})")
     await client.get_workflow_handle(callout_id).signal(WarningCalloutWorkflow.cancel, body.reason)
-    append(session, [NewEvent(subject=callout_id, kind="callout.cancel_requested", step_id=f"cancel/{caller.actor}",
-                              actor=caller.actor, payload={"reason": body.reason})])
+
+    def record() -> None:
+        with session_scope() as s:
+            append(s, [NewEvent(subject=callout_id, kind="callout.cancel_requested", step_id=f"cancel/{caller.actor}",
+                                actor=caller.actor, payload={"reason": body.reason})])
+
+    await asyncio.to_thread(record)
     return {"canceling": callout_id}

@@ -1,6 +1,7 @@
 """The outbox (every message sent) and the simulator's controls (the embedded default gateway)."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Literal
 
@@ -8,8 +9,9 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from api.deps import Anyone, DutyOfficer, ReadSessionDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import Anyone, DutyOfficer, ReadSessionDep, SettingsDep, TemporalDep
 from api.services.answers import AnswerError, gateway_report, sms_reply
+from store.db import session_scope
 from store.messages import OutboxMessage
 
 router = APIRouter(tags=["messages"])
@@ -33,6 +35,11 @@ def outbox(session: ReadSessionDep, _: Anyone, subject: str | None = None, perso
     return [_item(m) for m in session.exec(stmt)]
 
 
+def _message(message_id: int) -> OutboxMessage | None:
+    with session_scope(write=False) as s:
+        return s.get(OutboxMessage, message_id)
+
+
 class SimulatedOutcome(BaseModel):
     outcome: Literal["reply", "keypress", "delivered", "failed", "undelivered", "busy", "no_answer", "machine"]
     body: str | None = Field(default=None, max_length=500, description="reply text (outcome=reply), default 收到")
@@ -40,25 +47,25 @@ class SimulatedOutcome(BaseModel):
 
 
 @router.post("/api/simulator/messages/{message_id}", summary="Play a person's answer or a network outcome (simulator)")
-async def simulate(message_id: int, body: SimulatedOutcome, session: SessionDep, client: TemporalDep,
-                   settings: SettingsDep, _: DutyOfficer) -> dict:
+async def simulate(message_id: int, body: SimulatedOutcome, client: TemporalDep, settings: SettingsDep,
+                   _: DutyOfficer) -> dict:
     if settings.gateway != "simulator":
         raise HTTPException(409, detail="the simulator is not the gateway in use")
-    msg = session.get(OutboxMessage, message_id)
+    msg = await asyncio.to_thread(_message, message_id)
     if msg is None or msg.provider_id is None:
         raise HTTPException(404, detail=f"no sent message {message_id}")
     try:
         if body.outcome == "reply":
             if msg.channel != "sms":
                 raise HTTPException(422, detail="outcome: a reply answers an SMS; this message is " + msg.channel)
-            return await sms_reply(client, session, "simulator", msg.to, body.body or "收到",
+            return await sms_reply(client, "simulator", msg.to, body.body or "收到",
                                    provider_id=f"SIMIN-{msg.id}-{uuid.uuid4().hex}")
         if body.outcome == "keypress":
             if msg.channel != "voice":
                 raise HTTPException(422, detail="outcome: a keypress answers a voice call; this message is " + msg.channel)
-            return await gateway_report(client, session, msg.provider_id, "completed", digits=body.digits or "1")
+            return await gateway_report(client, msg.provider_id, "completed", digits=body.digits or "1")
         if body.outcome == "machine":
-            return await gateway_report(client, session, msg.provider_id, "completed", answered_by="machine_end_beep")
-        return await gateway_report(client, session, msg.provider_id, body.outcome)
+            return await gateway_report(client, msg.provider_id, "completed", answered_by="machine_end_beep")
+        return await gateway_report(client, msg.provider_id, body.outcome)
     except AnswerError as exc:
         raise HTTPException(404, detail=str(exc)) from exc

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from api.cap import MAX_CAP_BYTES, CapError
-from api.deps import Anyone, DutyOfficer, ReadSessionDep, SessionDep, SettingsDep
+from api.deps import Anyone, DutyOfficer, ReadSessionDep, SettingsDep
 from api.services.warnings import IntakeError, IntakeResult, WarningIn, from_cap, from_json, intake
 from definitions.loader import load_library
 from store.warnings import Warning
@@ -34,7 +34,7 @@ async def read_body(request: Request, limit: int) -> bytes:
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": WarningIn.model_json_schema()},
                  "application/cap+xml": {"schema": {"type": "string"}}}, "required": True}})
-async def receive_warning(request: Request, session: SessionDep, settings: SettingsDep, caller: DutyOfficer):
+async def receive_warning(request: Request, settings: SettingsDep, caller: DutyOfficer):
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await read_body(request, MAX_CAP_BYTES if ctype in XML_TYPES else settings.max_body_bytes)
     try:
@@ -57,7 +57,7 @@ async def receive_warning(request: Request, session: SessionDep, settings: Setti
             raise HTTPException(415, detail=f"content type {ctype!r} is not accepted: send application/json or application/cap+xml")
         lib = load_library(settings.definitions_dir)
         client = await request.app.state.temporal()
-        result = await intake(session, client, settings, lib, warning, source="api", actor=caller.actor)
+        result = await intake(client, settings, lib, warning, source="api", actor=caller.actor)
     except CapError as exc:
         raise HTTPException(422, detail=f"CAP document refused ({exc.reason}): {exc}") from exc
     except IntakeError as exc:

@@ -3,16 +3,23 @@
 Every path an answer can take (SMS reply, keypress, signed link, IM button, a duty
 officer confirming on someone's behalf, a gateway status callback, the
 simulator's controls) ends here, so they all behave alike.
+
+Database work runs in short transactions on a worker thread, never across an await
+of Temporal: a write transaction held while the event loop waits would stall every
+other request on SQLite.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 
-from sqlmodel import Session, col, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from store.db import session_scope
 from store.messages import InboundMessage, OutboxMessage
 from workflows.callout import CalloutShardWorkflow, ShardEvents
 from workflows.escalation import Ack, Report
@@ -24,6 +31,7 @@ STATUS_MAP = {  # gateway status -> report status
     "completed": "completed", "answered": "answered", "in-progress": "answered", "ringing": "ringing",
     "queued": "queued", "declined": "declined", "opted_out": "opted_out",
 }
+PROGRESS = {"sent", "queued", "ringing", "answered", "completed", "delivered"}
 
 
 class AnswerError(ValueError):
@@ -38,14 +46,18 @@ async def _signal(client: Client, workflow_id: str, events: ShardEvents) -> bool
         return False
 
 
-async def acknowledge(client: Client, session: Session, subject: str, person_id: str, channel: str, *,
-                      actor: str | None = None, note: str | None = None, ref: str = "",
-                      at: datetime | None = None) -> int:
+def _waiting_workflows(subject: str, person_id: str) -> set[str]:
+    with session_scope(write=False) as s:
+        return set(s.exec(select(OutboxMessage.workflow_id).where(
+            OutboxMessage.subject == subject, OutboxMessage.person_id == person_id,
+            col(OutboxMessage.workflow_id).is_not(None))))
+
+
+async def acknowledge(client: Client, subject: str, person_id: str, channel: str, *, actor: str | None = None,
+                      note: str | None = None, ref: str = "", at: datetime | None = None) -> int:
     """Tell every workflow of `subject` that sent to `person_id` that they answered. Returns how many were told."""
     at = at or datetime.now(UTC)
-    wids = set(session.exec(select(OutboxMessage.workflow_id).where(
-        OutboxMessage.subject == subject, OutboxMessage.person_id == person_id,
-        col(OutboxMessage.workflow_id).is_not(None))))
+    wids = await asyncio.to_thread(_waiting_workflows, subject, person_id)
     if not wids:
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
     ack = Ack(person_id=person_id, channel=channel, at=at, actor=actor or person_id, note=note, ref=ref)
@@ -64,60 +76,77 @@ def parse_reply(body: str) -> tuple[bool, str | None]:
     return (text in ACK_WORDS or (code is not None and text in ("", *ACK_WORDS))), code
 
 
-async def sms_reply(client: Client, session: Session, gateway: str, from_number: str, body: str,
-                    provider_id: str | None = None, at: datetime | None = None) -> dict:
+def _record_inbound(gateway: str, from_number: str, body: str, provider_id: str | None,
+                    at: datetime) -> tuple[str, str | None, str | None]:
+    """Store the inbound SMS and find the message it answers: (handled, subject, person_id)."""
+    is_ack, code = parse_reply(body)
+    try:
+        with session_scope() as s:
+            if provider_id and s.exec(select(InboundMessage).where(InboundMessage.provider_id == provider_id)).first():
+                return "duplicate", None, None
+            stmt = select(OutboxMessage).where(OutboxMessage.to == from_number, col(OutboxMessage.reply_code).is_not(None))
+            if code:
+                stmt = stmt.where(OutboxMessage.reply_code == code)
+            sent = s.exec(stmt.order_by(col(OutboxMessage.id).desc()).limit(1)).first()
+            handled = "unmatched" if sent is None else ("ack" if is_ack else "not an acknowledgement")
+            s.add(InboundMessage(gateway=gateway, channel="sms", from_number=from_number, body=body[:2000],
+                                 provider_id=provider_id, received_at=at, outbox_id=sent.id if sent else None,
+                                 handled=handled))
+            return handled, sent.subject if sent else None, sent.person_id if sent else None
+    except IntegrityError:  # the same inbound message delivered twice at once
+        return "duplicate", None, None
+
+
+async def sms_reply(client: Client, gateway: str, from_number: str, body: str, provider_id: str | None = None,
+                    at: datetime | None = None) -> dict:
     """An SMS from a person's phone: acknowledges the call-out it answers (by code, else the latest)."""
     at = at or datetime.now(UTC)
-    if provider_id and session.exec(select(InboundMessage).where(InboundMessage.provider_id == provider_id)).first():
-        return {"handled": "duplicate"}
-    inbound = InboundMessage(gateway=gateway, channel="sms", from_number=from_number, body=body[:2000],
-                             provider_id=provider_id, received_at=at)
-    session.add(inbound)
-    is_ack, code = parse_reply(body)
-    stmt = select(OutboxMessage).where(OutboxMessage.to == from_number, col(OutboxMessage.reply_code).is_not(None))
-    if code:
-        stmt = stmt.where(OutboxMessage.reply_code == code)
-    sent = session.exec(stmt.order_by(col(OutboxMessage.id).desc()).limit(1)).first()
-    if sent is None or not is_ack:
-        inbound.handled = "unmatched" if sent is None else "not an acknowledgement"
-        session.flush()
-        return {"handled": inbound.handled}
-    inbound.outbox_id = sent.id
-    inbound.handled = "ack"
-    session.flush()
-    told = await acknowledge(client, session, sent.subject or "", sent.person_id or "", "sms",
-                             ref=f"sms:{provider_id or inbound.id}", at=at)
-    return {"handled": "ack", "subject": sent.subject, "person_id": sent.person_id, "workflows": told}
+    handled, subject, person_id = await asyncio.to_thread(_record_inbound, gateway, from_number, body, provider_id, at)
+    if handled != "ack":
+        return {"handled": handled}
+    told = await acknowledge(client, subject or "", person_id or "", "sms", ref=f"sms:{provider_id or at.isoformat()}",
+                             at=at)
+    return {"handled": "ack", "subject": subject, "person_id": person_id, "workflows": told}
 
 
-async def gateway_report(client: Client, session: Session, provider_id: str, status: str, *,
-                         answered_by: str | None = None, digits: str | None = None, detail: str | None = None,
-                         at: datetime | None = None) -> dict:
+def _apply_status(provider_id: str, mapped: str, digits: str | None, detail: str | None,
+                  at: datetime) -> tuple[str | None, str | None, str | None, str, str]:
+    """Update the outbox row; returns (subject, person_id, workflow_id, send key, channel)."""
+    with session_scope() as s:
+        msg = s.exec(select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)).first()
+        if msg is None:
+            raise AnswerError(f"no message with provider id {provider_id!r}")
+        if digits == "1" and mapped != "machine":
+            msg.status = "answered"
+        elif mapped in PROGRESS:
+            if mapped in ("delivered", "answered", "completed"):
+                msg.status = mapped
+        else:
+            msg.status, msg.error = mapped, detail or msg.error
+        msg.updated_at = at
+        return msg.subject, msg.person_id, msg.workflow_id, msg.idempotency_key, msg.channel
+
+
+async def gateway_report(client: Client, provider_id: str, status: str, *, answered_by: str | None = None,
+                         digits: str | None = None, detail: str | None = None, at: datetime | None = None) -> dict:
     """A gateway's status callback or voice keypress for one sent message."""
     at = at or datetime.now(UTC)
-    msg = session.exec(select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)).first()
-    if msg is None:
-        raise AnswerError(f"no message with provider id {provider_id!r}")
-    if answered_by and answered_by.startswith("machine"):
+    if answered_by and answered_by.lower().startswith(("machine", "fax")):
         status = "machine"  # an answering machine is never an acknowledgement
     mapped = STATUS_MAP.get(status.lower())
     if mapped is None:
         raise AnswerError(f"unknown status {status!r}")
-    if digits == "1" and mapped != "machine":
-        told = await acknowledge(client, session, msg.subject or "", msg.person_id or "", "voice",
-                                 ref=f"keypress:{provider_id}", at=at)
-        msg.status, msg.updated_at = "answered", at
-        return {"handled": "ack", "workflows": told}
-    if digits == "2":
+    if digits == "2" and mapped != "machine":
         mapped = "declined"
-    if mapped in ("sent", "queued", "ringing", "answered", "completed", "delivered") and digits is None:
-        msg.status = mapped if mapped in ("delivered", "answered", "completed") else msg.status
-        msg.updated_at = at
-        if mapped not in ("delivered", "completed"):
-            return {"handled": "progress"}
-    else:
-        msg.status, msg.updated_at, msg.error = mapped, at, detail or msg.error
-    if msg.workflow_id:
-        await _signal(client, msg.workflow_id, ShardEvents(reports=[Report(send_key=msg.idempotency_key, status=mapped, at=at,
-                                                                             detail=detail)]))
+    subject, person_id, workflow_id, key, channel = await asyncio.to_thread(
+        _apply_status, provider_id, mapped, digits, detail, at)
+    if digits == "1" and mapped != "machine":
+        told = await acknowledge(client, subject or "", person_id or "", "voice", ref=f"keypress:{provider_id}", at=at)
+        return {"handled": "ack", "workflows": told}
+    if channel == "voice" and mapped == "completed" and digits is None:
+        mapped = "no_keypress"  # the call ended and nobody confirmed: move on, as after no answer
+    if mapped in PROGRESS and mapped not in ("delivered", "completed"):
+        return {"handled": "progress"}
+    if workflow_id:
+        await _signal(client, workflow_id, ShardEvents(reports=[Report(send_key=key, status=mapped, at=at, detail=detail)]))
     return {"handled": mapped}

@@ -5,11 +5,14 @@ running call-out through `references`.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field, field_validator
-from sqlmodel import Session, col, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -19,6 +22,7 @@ from config import Settings
 from definitions.loader import Library
 from definitions.schema.common import Level
 from store.audit import NewEvent, append
+from store.db import session_scope
 from store.directory import units_for_areas
 from store.warnings import Warning
 from workflows.callout import CalloutInput, NightHours, WarningCalloutWorkflow, WarningInfo
@@ -110,13 +114,49 @@ def warning_id_for(sender: str, identifier: str) -> str:
     return "W" + hashlib.sha256(f"{sender}|{identifier}".encode()).hexdigest()[:12]
 
 
-async def intake(session: Session, client: Client | None, settings: Settings, lib: Library, w: Normalised,
-                 source: str = "api", actor: str = "system") -> IntakeResult:
-    existing = session.exec(select(Warning).where(Warning.identifier == w.identifier)).first()
-    if existing is not None:
-        return IntakeResult(warning_id=existing.id, level=existing.level, callout_id=existing.callout_id,
-                            duplicate=True, action="duplicate", note="already received; nothing done")
-    towns = [u.id for u in units_for_areas(session, w.geocodes, w.area_descs)]
+@dataclass
+class _Context:
+    existing: Warning | None
+    towns: list[str]
+    earlier: list[Warning]
+
+
+def _context(w: Normalised) -> _Context:
+    with session_scope(write=False) as s:
+        existing = s.exec(select(Warning).where(Warning.identifier == w.identifier)).first()
+        towns = [u.id for u in units_for_areas(s, w.geocodes, w.area_descs)]
+        earlier = list(s.exec(select(Warning).where(col(Warning.identifier).in_(w.references))
+                              .order_by(col(Warning.received_at).desc()))) if w.references else []
+        return _Context(existing, towns, earlier)
+
+
+def _record(row: Warning, event: NewEvent) -> bool:
+    """Store the warning and its audit event; False if the same warning was stored meanwhile."""
+    try:
+        with session_scope() as s:
+            s.add(row)
+            s.flush()
+            append(s, [event])
+        return True
+    except IntegrityError:
+        return False
+
+
+def _duplicate(existing: Warning) -> IntakeResult:
+    return IntakeResult(warning_id=existing.id, level=existing.level, callout_id=existing.callout_id,
+                        duplicate=True, action="duplicate", note="already received; nothing done")
+
+
+async def intake(client: Client | None, settings: Settings, lib: Library, w: Normalised, source: str = "api",
+                 actor: str = "system") -> IntakeResult:
+    """Store a warning and start, update or cancel its call-out. Idempotent by identifier.
+
+    No database transaction is held while Temporal is called.
+    """
+    ctx = await asyncio.to_thread(_context, w)
+    if ctx.existing is not None:
+        return _duplicate(ctx.existing)
+    towns, earlier = ctx.towns, ctx.earlier
     wid = warning_id_for(w.sender, w.identifier)
     loaded = lib.callout_plan_for(f"{w.event} {w.headline}", w.level)
     row = Warning(id=wid, identifier=w.identifier, sender=w.sender, msg_type=w.msg_type, references=w.references,
@@ -124,8 +164,6 @@ async def intake(session: Session, client: Client | None, settings: Settings, li
                   event=w.event, headline=w.headline, description=w.description, town_ids=towns,
                   area_descs=w.area_descs, sent_at=w.sent, expires_at=w.expires, source=source, format=w.format,
                   raw=w.raw, meta={"geocodes": w.geocodes[:200], "drill": w.drill})
-    session.add(row)
-    earlier = _referenced(session, w.references)
     running = next((e.callout_id for e in earlier if e.callout_id), None)
     info = WarningInfo(warning_id=wid, identifier=w.identifier, msg_type=w.msg_type, level=w.level or Level.blue,
                        category=row.category or "", event=w.event, headline=w.headline, area_descs=w.area_descs,
@@ -166,25 +204,21 @@ async def intake(session: Session, client: Client | None, settings: Settings, li
         row.callout_id = callout_id
         result.callout_id, result.action = callout_id, "callout_started"
     else:
-        why = "no level" if w.level is None else f"{w.level.value} is below the plan's {loaded.model.min_level.value if loaded else 'orange'}"
+        plan_min = loaded.model.min_level.value if loaded else "orange"
+        why = "no level" if w.level is None else f"{w.level.value} is below the plan's {plan_min}"
         result.note = f"recorded; no call-out ({why})"
 
-    append(session, [NewEvent(subject=subject, kind=f"warning.{w.msg_type.lower()}" if w.msg_type != "Alert" else "warning.received",
-                              step_id=f"warning/{wid}", actor=actor,
-                              payload={"warning_id": wid, "identifier": w.identifier, "sender": w.sender,
-                                       "msg_type": w.msg_type, "level": row.level, "event": w.event, "headline": w.headline,
-                                       "towns": towns, "references": w.references, "format": w.format, "source": source,
-                                       "plan": loaded.model.id if loaded else None,
-                                       "plan_version": loaded.version if loaded else None,
-                                       "action": result.action})])
+    kind = "warning.received" if w.msg_type == "Alert" else f"warning.{w.msg_type.lower()}"
+    event = NewEvent(subject=subject, kind=kind, step_id=f"warning/{wid}", actor=actor,
+                     payload={"warning_id": wid, "identifier": w.identifier, "sender": w.sender, "msg_type": w.msg_type,
+                              "level": row.level, "event": w.event, "headline": w.headline, "towns": towns,
+                              "references": w.references, "format": w.format, "source": source,
+                              "plan": loaded.model.id if loaded else None,
+                              "plan_version": loaded.version if loaded else None, "action": result.action})
+    if not await asyncio.to_thread(_record, row, event):
+        existing = (await asyncio.to_thread(_context, w)).existing
+        return _duplicate(existing) if existing else result
     return result
-
-
-def _referenced(session: Session, identifiers: list[str]) -> list[Warning]:
-    if not identifiers:
-        return []
-    return list(session.exec(select(Warning).where(col(Warning.identifier).in_(identifiers))
-                             .order_by(col(Warning.received_at).desc())))
 
 
 async def _is_running(client: Client, workflow_id: str) -> bool:

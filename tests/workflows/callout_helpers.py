@@ -65,10 +65,8 @@ async def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
 
 
 async def ack(client, callout_id: str, person_id: str, channel: str = "link"):
-    with session_scope() as s:
-        return await answers.acknowledge(client, s, callout_id, person_id, channel, ref=f"test:{person_id}:{channel}")
+    return await answers.acknowledge(client, callout_id, person_id, channel, ref=f"test:{person_id}:{channel}")
 
 
 async def report(client, msg: OutboxMessage, status: str, **kw):
-    with session_scope() as s:
-        return await answers.gateway_report(client, s, msg.provider_id, status, **kw)
+    return await answers.gateway_report(client, msg.provider_id, status, **kw)
