@@ -100,3 +100,27 @@ def test_verify_one_subject(db_url):
         assert verify(s, "a").ok
         assert verify(s, "b").first_bad_seq == 2
         assert ANCHOR_SUBJECT not in {c.subject for c in s.exec(select(AuditChain))}
+
+
+def test_ack_links_expire_and_are_bound_to_person_and_subject(db_url):
+    import time
+
+    import pytest
+
+    from store.links import LinkError, consume, make_ack_token, read_ack_token
+
+    token = make_ack_token("k", "callout-1", "p1")
+    data = read_ack_token("k", token)
+    assert (data["s"], data["p"]) == ("callout-1", "p1")
+    with pytest.raises(LinkError) as exc:
+        read_ack_token("other-key", token)
+    assert exc.value.reason == "invalid"
+    time.sleep(1.1)
+    with pytest.raises(LinkError) as exc:
+        read_ack_token("k", token, max_age=1)
+    assert exc.value.reason == "expired"
+    with session_scope() as s:
+        consume(s, data)
+    with session_scope() as s, pytest.raises(LinkError) as exc:
+        consume(s, data)
+    assert exc.value.reason == "used"
