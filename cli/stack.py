@@ -293,13 +293,7 @@ class Stack:
                 await self._sleep(0.25)
 
     def load_demo(self) -> None:
-        try:
-            from store.directory_import import load_demo_if_empty  # written with `yingji directory import`
-        except ModuleNotFoundError as exc:
-            if exc.name != "store.directory_import":
-                raise
-            log.info("no demo directory loader yet (store/directory_import.py); skipping")
-            return
+        from store.directory_import import load_demo_if_empty
         from store.db import dispose_all, session_scope
 
         with session_scope() as session:
