@@ -38,12 +38,50 @@ class AnswerError(ValueError):
     """The answer cannot be matched to anything that waits for it (a 4xx, not a 500)."""
 
 
+class _Batcher:
+    """Coalesces answers bound for the same workflow into one signal.
+
+    Under a burst (thousands of people confirming within seconds) one signal per answer
+    would queue behind Temporal's signal rate; answers that arrive while a signal to the
+    same workflow is in flight ride along in the next one.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[tuple[ShardEvents, asyncio.Future]]] = {}
+        self.busy: set[str] = set()
+
+    async def send(self, client: Client, workflow_id: str, events: ShardEvents) -> bool:
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.pending.setdefault(workflow_id, []).append((events, fut))
+        if workflow_id not in self.busy:
+            self.busy.add(workflow_id)
+            asyncio.create_task(self._drain(client, workflow_id))
+        return await fut
+
+    async def _drain(self, client: Client, workflow_id: str) -> None:
+        try:
+            while batch := self.pending.pop(workflow_id, []):
+                merged = ShardEvents(acks=[a for e, _ in batch for a in e.acks],
+                                     reports=[r for e, _ in batch for r in e.reports])
+                try:
+                    await client.get_workflow_handle(workflow_id).signal(CalloutShardWorkflow.events, merged)
+                    ok: bool | BaseException = True
+                except RPCError:  # the workflow has ended: the answer is still recorded by the caller
+                    ok = False
+                except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+                    ok = exc
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(ok) if isinstance(ok, BaseException) else fut.set_result(ok)
+        finally:
+            self.busy.discard(workflow_id)
+
+
+_batcher = _Batcher()
+
+
 async def _signal(client: Client, workflow_id: str, events: ShardEvents) -> bool:
-    try:
-        await client.get_workflow_handle(workflow_id).signal(CalloutShardWorkflow.events, events)
-        return True
-    except RPCError:  # the workflow has ended: the answer is still recorded by the caller
-        return False
+    return await _batcher.send(client, workflow_id, events)
 
 
 def _waiting_workflows(subject: str, person_id: str) -> set[str]:
