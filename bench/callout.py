@@ -288,7 +288,7 @@ async def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=200)
     own = Table(title="yingji call-out, simulator at zero latency (targets: 10,000 first-notified < 30 s; ack visible < 1 s p99; escalation < 2 s late p99)")
     for col in ("persons", "intake → last first notification (s)", "sends/s", "ack visible p50 (s)", "p99 (s)",
                 "escalation late p99 (s)", "worker peak MB", "Temporal peak MB"):
