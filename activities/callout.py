@@ -159,7 +159,7 @@ async def flush(req: FlushRequest) -> FlushResult:
                                    ack_url=link, reply_code=code, priority=send.priority, drill=req.drill,
                                    meta={"target_key": send.target_key, "purpose": send.purpose}))
     outcomes = {o.key: o for o in await deliver(deliveries)}
-    records = [Record.model_validate(r) for r in req.records]
+    records = req.records
     now = _now()
 
     def write() -> None:

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
 
     from definitions.schema.callout import CalloutPlan
     from definitions.schema.common import Level
-    from workflows.escalation import Ack, Actions, Escalation, Inbox, Report, Send, Target, drive
+    from workflows.escalation import Ack, Actions, Escalation, Inbox, Record, Report, Send, Target, drive
 
 SHARD_SIZE = 500
 ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(minutes=1),
@@ -104,8 +104,7 @@ class FlushRequest(BaseModel):
     warning: WarningInfo
     drill: bool = False
     sends: list[Send]
-    records: list
-    """list[Record]: kept loose so the activity module owns their meaning."""
+    records: list[Record]
 
 
 class FlushResult(BaseModel):
@@ -166,7 +165,7 @@ class CalloutShardWorkflow:
                 "callout.flush",
                 FlushRequest(callout_id=inp.callout_id, workflow_id=workflow.info().workflow_id,
                              run_id=workflow.info().run_id, plan=inp.plan, warning=inp.warning, drill=inp.drill,
-                             sends=actions.sends, records=[r.model_dump(mode="json") for r in actions.records]),
+                             sends=actions.sends, records=actions.records),
                 result_type=FlushResult, **ACTIVITY)
             self.inbox.put(result.reports)  # failures the gateway reported at once
 
