@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -9,10 +10,13 @@ from rich.table import Table
 
 app = typer.Typer(help="The directory: org units, persons, positions, posts, the duty roster.", no_args_is_help=True)
 console = Console()
+errors = Console(stderr=True, soft_wrap=True)  # one problem per line, never wrapped
 
 
 @app.command("import")
-def import_file(file: Path = typer.Argument(..., exists=True, readable=True, help="YAML or CSV (docs/directory-import.md)")) -> None:
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML or CSV (docs/directory-import.md)")],
+) -> None:
     """Import a directory file, all or nothing; every problem is listed with its line."""
     from store.db import migrate, session_scope
     from store.directory_import import DirectoryImportError, import_directory
@@ -23,15 +27,16 @@ def import_file(file: Path = typer.Argument(..., exists=True, readable=True, hel
             report = import_directory(s, file)
     except DirectoryImportError as exc:
         for line in exc.errors:
-            console.print(f"[red]{line}[/red]", highlight=False)
-        console.print(f"[red]{len(exc.errors)} problem(s); nothing was imported[/red]")
+            errors.print(line, style="red", highlight=False, markup=False)
+        errors.print(f"{len(exc.errors)} problem(s) in {file.name}; nothing was imported", style="bold red")
         raise typer.Exit(1) from None
     table = Table(title=f"imported {file.name}")
-    for col in ("", "in file", "new or changed"):
-        table.add_column(col)
-    for key in ("org_units", "persons", "positions", "posts"):
-        table.add_row(key, str(getattr(report, key)), str(report.changed.get(key, 0)))
-    table.add_row("duty shifts", str(report.shifts), "")
+    table.add_column("")
+    for col in ("in file", "new or changed"):
+        table.add_column(col, justify="right")
+    for key in ("org_units", "persons", "positions", "posts", "shifts"):
+        table.add_row(key.replace("_", " ").replace("shifts", "duty shifts"), str(getattr(report, key)),
+                      str(report.changed.get(key, 0)))
     console.print(table)
 
 
@@ -41,7 +46,7 @@ def show() -> None:
     from sqlmodel import func, select
 
     from store.db import migrate, session_scope
-    from store.directory import OrgUnit, Person, Post
+    from store.directory import ORG_KINDS, OrgUnit, Person, Position, Post
     from store.roster import DutyShift
 
     migrate()
@@ -49,8 +54,9 @@ def show() -> None:
         table = Table(title="directory")
         table.add_column("what")
         table.add_column("count", justify="right")
-        for kind, n in s.exec(select(OrgUnit.kind, func.count()).group_by(OrgUnit.kind)):
-            table.add_row(kind, str(n))
-        for label, model in (("persons", Person), ("posts", Post), ("duty shifts", DutyShift)):
+        kinds = dict(s.exec(select(OrgUnit.kind, func.count()).group_by(OrgUnit.kind)).all())
+        for kind in ORG_KINDS:
+            table.add_row(kind, str(kinds.get(kind, 0)))
+        for label, model in (("persons", Person), ("positions", Position), ("posts", Post), ("duty shifts", DutyShift)):
             table.add_row(label, str(s.exec(select(func.count()).select_from(model)).one()))
     console.print(table)
