@@ -18,10 +18,11 @@ from pydantic import BaseModel, ValidationError
 from definitions.schema.callout import CalloutPlan
 from definitions.schema.common import Level
 from definitions.schema.positions import PositionCatalogue
+from definitions.schema.reporting import ReportingRules
 from definitions.yamlsource import SourceError, YamlDocument, yaml_syntax_error
 
 # kind folder -> schema; later procedures add their kinds here
-KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan}
+KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules}
 
 
 @dataclass
@@ -58,6 +59,13 @@ class Library:
                 if kw.lower() in text and (best is None or len(kw) > best[0]):
                     best = (len(kw), loaded)
         return best[1] if best else default
+
+    def reporting_rules(self, rules_id: str | None = None) -> Loaded | None:
+        """The named reporting rules, or the default ones."""
+        items = self.of("reporting")
+        if rules_id:
+            return items.get(rules_id)
+        return next((r for r in items.values() if r.model.default), None)
 
 
 class DefinitionsInvalid(ValueError):
@@ -133,6 +141,28 @@ def _cross_check(lib: Library) -> None:
     defaults = [p for p in lib.of("callout").values() if p.model.default]
     if lib.of("callout") and len(defaults) != 1:
         lib.errors.append(SourceError(str(lib.root / "callout"), None, "", f"exactly one call-out plan is the default; found {len(defaults)}"))
+    _cross_check_reporting(lib, known)
+
+
+def _cross_check_reporting(lib: Library, known: set[str]) -> None:
+    for loaded in lib.of("reporting").values():
+        rules: ReportingRules = loaded.model
+        doc = YamlDocument.read(Path(loaded.file))
+        for code in sorted(rules.positions() - known):
+            where = next(([k, n] for k in ("sector_leaders", "recipients", "city_lines", "triggers", "policies")
+                          for n, v in _named(getattr(rules, k)) if code in str(v)), ["positions"])
+            lib.errors.append(SourceError(loaded.file, doc.line_of(where), ".".join(str(p) for p in where),
+                                          f"unknown position {code!r}"))
+    defaults = [r for r in lib.of("reporting").values() if r.model.default]
+    if lib.of("reporting") and len(defaults) != 1:
+        lib.errors.append(SourceError(str(lib.root / "reporting"), None, "",
+                                      f"exactly one set of reporting rules is the default; found {len(defaults)}"))
+
+
+def _named(value: Any) -> list[tuple[Any, Any]]:
+    if isinstance(value, dict):
+        return [(k, v.model_dump() if isinstance(v, BaseModel) else v) for k, v in value.items()]
+    return [(i, v.model_dump() if isinstance(v, BaseModel) else v) for i, v in enumerate(value)]
 
 
 def load_or_raise(root: Path) -> Library:

@@ -1,0 +1,119 @@
+"""Incidents and their reporting chain 信息报送: the read model kept by the reporting workflow's activities.
+
+`IncidentReportingWorkflow` is the source of truth while it runs and the audit
+chain is the record that lasts; these rows let `GET /api/incidents` answer
+without asking Temporal, also after the chain has closed.
+
+- `Incident`: what was received (接报), its grade, rules and status.
+- `IncidentDeadline`: each time limit (verbal, written, 续报N) with when it was met and how late.
+- `IncidentReport`: each written report of the chain (书面报告, 续报一…, 终报) and its state.
+- `ReportVersion`: every draft of a report with the leading leader's decision on it.
+- `ReportReceipt`: each recipient of a submitted report: sent, delivered, confirmed (回执).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from store.types import json_column, now_utc, utc_column
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incident"
+    id: str = Field(primary_key=True)
+    workflow_id: str = Field(index=True)
+    title: str = ""
+    received_at: datetime = Field(sa_column=utc_column(nullable=False, index=True))
+    source: str
+    category: str = Field(index=True)
+    subtype: str = ""
+    severity: str = Field(default="IV", description="I 特别重大 … IV 一般")
+    town_id: str | None = Field(default=None, index=True)
+    place: str = ""
+    summary: str = ""
+    deaths: int = 0
+    injured: int = 0
+    missing: int = 0
+    trapped: int = 0
+    reporting_unit: str = ""
+    reporting_unit_id: str | None = None
+    reporter: str = ""
+    reporter_phone: str | None = None
+    rules_id: str
+    rules_version: str
+    status: str = Field(default="open", index=True, description="open | closed")
+    verbal: dict[str, Any] | None = Field(default=None, sa_column=json_column(),
+                                          description="the verbal report: to whom, by whom, when, how")
+    triggers: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column(nullable=False))
+    created_by: str = "system"
+    created_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+    updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column())
+
+
+class IncidentDeadline(SQLModel, table=True):
+    __tablename__ = "incident_deadline"
+    __table_args__ = (UniqueConstraint("incident_id", "key", name="uq_incident_deadline"),)
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: str = Field(foreign_key="incident.id", index=True)
+    key: str = Field(description="verbal | written | followup_1 …")
+    label: str
+    due_at: datetime = Field(sa_column=utc_column(nullable=False, index=True))
+    met_at: datetime | None = Field(default=None, sa_column=utc_column())
+    met_by: str | None = Field(default=None, description="what met it: verbal | report 0 | report 2 (终报) …")
+    late_by_s: int | None = Field(default=None, description="seconds late; 0 on time; None while open")
+    reminded_at: datetime | None = Field(default=None, sa_column=utc_column())
+    overdue_at: datetime | None = Field(default=None, sa_column=utc_column())
+
+
+class IncidentReport(SQLModel, table=True):
+    __tablename__ = "incident_report"
+    __table_args__ = (UniqueConstraint("incident_id", "seq", name="uq_incident_report"),)
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: str = Field(foreign_key="incident.id", index=True)
+    seq: int = Field(description="0 the first written report, then 续报 1, 2 …; the last may be the final")
+    kind: str = Field(description="written | followup | final")
+    label: str = Field(description="书面报告 | 续报一 … | 终报")
+    deadline_key: str
+    state: str = Field(default="in_review", description="in_review | returned | approved | submitted")
+    version: int = 0
+    approved_by: str | None = None
+    approved_at: datetime | None = Field(default=None, sa_column=utc_column())
+    submitted_by: str | None = None
+    submitted_at: datetime | None = Field(default=None, sa_column=utc_column())
+
+
+class ReportVersion(SQLModel, table=True):
+    __tablename__ = "report_version"
+    __table_args__ = (UniqueConstraint("incident_id", "seq", "version", name="uq_report_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: str = Field(foreign_key="incident.id", index=True)
+    seq: int
+    version: int
+    content: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False),
+                                    description="time, place, what happened, casualties, measures, trend, next steps, cause")
+    drafted_by: str
+    drafted_at: datetime = Field(sa_column=utc_column(nullable=False))
+    decision: str | None = Field(default=None, description="approve | return")
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    comments: str | None = None
+
+
+class ReportReceipt(SQLModel, table=True):
+    __tablename__ = "report_receipt"
+    __table_args__ = (UniqueConstraint("incident_id", "seq", "recipient_id", name="uq_report_receipt"),)
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: str = Field(foreign_key="incident.id", index=True)
+    seq: int
+    recipient_id: str = Field(description="the recipient's person id (rcpt:<id> for a named office)")
+    name: str = ""
+    status: str = Field(default="pending", description="pending | sent | delivered | failed | confirmed | unconfirmed")
+    attempts: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column())
+    confirmed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    confirmed_via: str | None = None
+    updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
