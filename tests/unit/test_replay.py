@@ -1,0 +1,257 @@
+"""Replay: a call-out's state at chosen instants, from its audit events alone."""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from definitions.loader import load_or_raise
+from store.audit import AuditEvent, NewEvent, append
+from store.db import session_scope
+from store.replay import Row, jsonable, load_events, replay_callout
+
+DEFINITIONS = Path(__file__).resolve().parents[2] / "definitions"
+T0 = datetime(2026, 7, 1, 3, 10, tzinfo=UTC)
+WID = "callout-x"
+
+
+def _events() -> list[Row]:
+    """Three targets: A answers the text at +2 min; B answers the voice call at +12 min after the
+    text's 10-minute wait ran out; C's text fails at once, the voice call is not answered, the
+    deputy is escalated to at +20 min and never answers: unreachable at +25 min. A CAP Update
+    raises the level to red at +15 min."""
+    seq = iter(range(1, 1000))
+    out: list[Row] = []
+
+    def ev(kind: str, minutes: float, step: str, channel: str | None = None, actor: str = "system",
+           workflow: str = f"{WID}/shard-0", **payload) -> None:
+        out.append(Row(next(seq), kind, T0 + timedelta(minutes=minutes), actor, channel, step, workflow, payload))
+
+    def sent(target: str, minutes: float, step: str, person: str, channel: str, status: str = "sent",
+             purpose: str = "notify") -> None:
+        ev("callout.sent", minutes, f"send/{target}/{step}/{person}/{channel}", channel, target=target,
+           person_id=person, purpose=purpose, status=status)
+
+    ev("callout.started", 0, "started", workflow=WID, level="orange", towns=["330110001"])
+    ev("callout.plan_chosen", 0, "plan", workflow=WID, plan="heavy_rain", version="v1", category="heavy_rain",
+       tiers=["departments", "towns", "villages"])
+    ev("callout.targets_resolved", 0.1, "resolve/0", workflow=WID, tiers=["departments", "towns", "villages"],
+       per_tier={"departments": 1, "towns": 1, "villages": 2}, total=4)
+    a, b, c = "departments/1", "towns/2", "villages/3"
+    sent(a, 0.2, "0.0", "pA", "sms")
+    sent(a, 0.2, "0.0", "pA", "im")
+    sent(b, 0.2, "0.0", "pB", "sms")
+    sent(c, 0.2, "0.0", "pC", "sms")
+    ev("callout.delivery", 0.3, f"delivery/c", target=c, person_id="pC", state="notified",
+       send=f"{WID}/shard-0/{c}/0.0/pC/sms", status="undelivered")
+    ev("callout.ack", 2, f"{a}/ack", "sms", "pA", target=a, person_id="pA", state="acknowledged", note=None)
+    sent(c, 0.3, "2.0", "pC", "voice")  # the failed text ended C's wait at once
+    ev("callout.timeout", 10.2, f"{b}/timeout", target=b, person_id="pB", state="notified")
+    sent(b, 10.2, "2.0", "pB", "voice")
+    ev("callout.ack", 12, f"{b}/ack", "voice", "pB", target=b, person_id="pB", state="acknowledged", note=None)
+    ev("callout.updated", 15, "update/u1", workflow=WID, from_level="orange", to_level="red")
+    ev("callout.timeout", 20, f"{c}/timeout", target=c, person_id="pC", state="notified")
+    ev("callout.escalated", 20, f"{c}/escalated", target=c, person_id="dC", state="escalated", to="deputy")
+    sent(c, 20, "4.0", "dC", "voice", purpose="escalate")
+    ev("callout.timeout", 25, f"{c}/timeout2", target=c, person_id="pC", state="escalated")
+    ev("callout.unreachable", 25, f"{c}/unreachable", target=c, person_id="pC", state="unreachable")
+    ev("callout.ended", 26, "ended", workflow=WID, status="completed")
+    return out
+
+
+def _at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def _by_key(state: dict) -> dict[str, dict]:
+    return {t["key"]: t for t in state["targets"]}
+
+
+def test_before_anything_and_at_start():
+    events = _events()
+    early = replay_callout(events, T0 - timedelta(seconds=1))
+    assert early["status"] == "not started" and early["targets"] == [] and early["events_applied"] == 0
+    start = replay_callout(events, _at(0.15))
+    assert start["status"] == "running" and start["level"] == "orange"
+    assert start["counts"]["pending"] == 4 and start["total"] == 4  # resolved, nobody texted yet
+    assert start["plan"] == {"id": "heavy_rain", "version": "v1", "category": "heavy_rain"}
+
+
+def test_states_at_several_instants():
+    events = _events()
+    s = replay_callout(events, _at(1))
+    t = _by_key(s)
+    assert {k: v["state"] for k, v in t.items()} == {"departments/1": "notified", "towns/2": "notified",
+                                                     "villages/3": "notified"}
+    assert s["counts"]["pending"] == 1  # the fourth resolved target: no event of its own yet
+    assert s["per_tier"]["villages"]["pending"] == 1 and s["per_tier"]["villages"]["notified"] == 1
+    assert len(t["departments/1"]["attempts"]) == 2 and t["departments/1"]["person_id"] == "pA"
+    assert [a["status"] for a in t["villages/3"]["attempts"]] == ["undelivered", "sent"]
+
+    s = replay_callout(events, _at(5))
+    t = _by_key(s)
+    assert t["departments/1"]["state"] == "acknowledged" and t["departments/1"]["ack_channel"] == "sms"
+    assert t["departments/1"]["acknowledged_at"] == _at(2)
+    assert s["counts"]["acknowledged"] == 1 and s["level"] == "orange"
+
+    s = replay_callout(events, _at(16))
+    t = _by_key(s)
+    assert s["counts"]["acknowledged"] == 2 and s["level"] == "red"
+    assert len(t["towns/2"]["attempts"]) == 2 and t["towns/2"]["ack_channel"] == "voice"
+
+    s = replay_callout(events, _at(21))
+    t = _by_key(s)
+    assert t["villages/3"]["state"] == "escalated" and t["villages/3"]["escalated_to"] == ["dC"]
+    assert t["villages/3"]["person_id"] == "pC"
+
+    s = replay_callout(events, _at(30))
+    t = _by_key(s)
+    assert t["villages/3"]["state"] == "unreachable" and s["status"] == "completed"
+    assert s["counts"] == {"pending": 1, "notified": 0, "acknowledged": 2, "escalated": 0, "unreachable": 1,
+                           "canceled": 0}
+    assert s["open"] == 1  # the one never texted
+    assert s["last_event"]["kind"] == "callout.ended"
+
+
+def test_open_deadlines_from_the_plan():
+    plan = load_or_raise(DEFINITIONS).of("callout")["heavy_rain"].model
+    events = _events()
+    s = replay_callout(events, _at(5), plan)
+    assert s["deadlines_known"]
+    due = {d["target"]: d["due"] for d in s["deadlines"]}
+    # towns: standard policy, 10 minutes after the text; villages: grassroots, 10 minutes after the voice call
+    assert due == {"towns/2": _at(0.2) + timedelta(minutes=10), "villages/3": _at(0.3) + timedelta(minutes=10)}
+    s = replay_callout(events, _at(21), plan)
+    assert {d["target"]: d["due"] for d in s["deadlines"]} == {"villages/3": _at(20) + timedelta(minutes=10)}
+    assert replay_callout(events, _at(5))["deadlines"] == []  # without the plan: not derivable
+
+
+def test_needs_a_time_zone_and_serialises():
+    with pytest.raises(ValueError):
+        replay_callout(_events(), datetime(2026, 7, 1))
+    out = jsonable(replay_callout(_events(), _at(30)))
+    assert out["targets"][0]["attempts"][0]["at"].startswith("2026-07-01T03:10:12")
+
+
+def test_load_events_from_the_store_up_to_an_instant(db_url):
+    with session_scope() as s:
+        append(s, [NewEvent(subject="c1", kind="callout.started", step_id="started", at=_at(0), payload={"level": "red"}),
+                   NewEvent(subject="c1", kind="callout.updated", step_id="u", at=_at(5), payload={"to_level": "orange"}),
+                   NewEvent(subject="c2", kind="callout.started", step_id="started", at=_at(0))])
+    with session_scope(write=False) as s:
+        rows = load_events(s, "c1")
+        assert [r.kind for r in rows] == ["callout.started", "callout.updated"] and rows[0].payload == {"level": "red"}
+        assert rows[0].at == _at(0)
+        assert len(load_events(s, "c1", until=_at(1))) == 1
+        assert replay_callout(rows, _at(1))["level"] == "red" and replay_callout(rows, _at(9))["level"] == "orange"
+
+
+# ------------------------------------------------------------ a real call-out on the time-skipping server
+
+
+@pytest.fixture
+async def worker(time_env, db_url):
+    from worker import build_worker
+
+    tq = f"tq-{uuid.uuid4().hex[:8]}"
+    async with build_worker(time_env.client, task_queue=tq):
+        yield tq
+
+
+async def test_replay_of_a_real_callout(time_env, worker, db_url):
+    from tests.factories import small_district
+    from tests.workflows.callout_helpers import ack, callout_input, outbox, start, targets, wait_for
+
+    with session_scope() as s:
+        people = small_district(s, missing_deputy=("330110001.deputy",))
+    inp = callout_input()
+    handle = await start(time_env.client, worker, inp)
+    cid = inp.callout_id
+    await wait_for(lambda: targets(cid) and all(t.attempts for t in targets(cid).values()), what="every first text")
+    before_acks = datetime.now(UTC)
+    first, second = people["330110001001.resp"], people["D01.head"]
+    await ack(time_env.client, cid, first, "sms")
+    await wait_for(lambda: targets(cid)[first].state == "acknowledged", what="first ack")
+    await ack(time_env.client, cid, second, "link")
+    await wait_for(lambda: targets(cid)[second].state == "acknowledged", what="second ack")
+    await handle.result()  # the rest run through the whole policy (time skips)
+    assert outbox(cid)
+
+    def events() -> list:
+        with session_scope(write=False) as s:
+            return load_events(s, cid)
+
+    evs = events()
+    end = replay_callout(evs, datetime.now(UTC) + timedelta(days=365))
+    read_model = targets(cid)
+    # at the end the replay agrees with the read model the activities kept, target by target
+    assert end["status"] == "completed" and end["total"] == len(read_model)
+    by_person = {t["person_id"]: t for t in end["targets"]}
+    for pid, row in read_model.items():
+        got = by_person[pid]
+        assert got["key"] == row.target_key and got["tier"] == row.tier
+        assert got["state"] == row.state, pid
+        assert got["escalated_to"] == row.escalated_to, pid
+        assert got["acknowledged_at"] == row.acknowledged_at and got["ack_channel"] == row.ack_channel
+        assert [(a["channel"], a["status"], a["person_id"]) for a in got["attempts"]] == \
+               [(a["channel"], a["status"], a["person_id"]) for a in row.attempts], pid
+    assert end["counts"]["acknowledged"] == 2
+
+    # before anyone answered: everyone texted, nobody acknowledged, nobody escalated
+    before = replay_callout(evs, before_acks)
+    assert before["counts"]["acknowledged"] == 0 and before["counts"]["escalated"] == 0
+    assert before["counts"]["notified"] == len(read_model)
+    # at the first answer: exactly one
+    first_ack = next(e for e in evs if e.kind == "callout.ack")
+    assert replay_callout(evs, first_ack.at)["counts"]["acknowledged"] == 1
+    assert _by_person(replay_callout(evs, first_ack.at))[first]["ack_channel"] == "sms"
+    # just before and at the first escalation
+    first_esc = next(e for e in evs if e.kind == "callout.escalated")
+    assert replay_callout(evs, first_esc.at - timedelta(microseconds=1))["counts"]["escalated"] == 0
+    # (on the time-skipping server the interpreter's records carry the skipped workflow time while the
+    # activities stamp sends and the end with the wall clock, so the status is not compared here)
+    assert replay_callout(evs, first_esc.at)["counts"]["escalated"] >= 1
+    # the stored plan has the version the call-out ran with: deadlines are known while it runs
+    loaded = load_or_raise(DEFINITIONS).of("callout")["heavy_rain"]
+    mid = replay_callout(evs, before_acks, loaded.model)
+    assert mid["deadlines_known"] and len(mid["deadlines"]) == len(read_model)
+    assert all(d["due"] > before_acks for d in mid["deadlines"])
+    with session_scope(write=False) as s:
+        assert len(s.exec(select(AuditEvent).where(AuditEvent.subject == cid)).all()) == len(evs)
+
+
+def _by_person(state: dict) -> dict[str, dict]:
+    return {t["person_id"]: t for t in state["targets"]}
+
+
+async def test_replay_route_roles_and_filters(db_url):
+    import httpx
+
+    from api.app import create_app
+    from store.auth import create_token
+
+    with session_scope() as s:
+        append(s, [NewEvent(subject=WID, kind=e.kind, step_id=e.step_id, workflow_id=e.workflow_id, at=e.at,
+                            channel=e.channel, actor=e.actor, payload=e.payload) for e in _events()])
+        sup, staff = create_token(s, "supervisor"), create_token(s, "duty_staff")
+    app = create_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api:
+        url = f"/api/audit/{WID}/replay"
+        assert (await api.get(url, params={"at": _at(5).isoformat()},
+                              headers={"Authorization": f"Bearer {staff}"})).status_code == 403
+        ok = await api.get(url, params={"at": _at(5).isoformat()}, headers={"Authorization": f"Bearer {sup}"})
+        assert ok.status_code == 200, ok.text
+        body = ok.json()
+        assert body["counts"]["acknowledged"] == 1 and body["subject"] == WID and body["level"] == "orange"
+        assert not body["deadlines_known"]  # the events say version v1; the stored plan has another
+        only = await api.get(url, params={"at": _at(30).isoformat(), "state": "unreachable"},
+                             headers={"Authorization": f"Bearer {sup}"})
+        assert [t["key"] for t in only.json()["targets"]] == ["villages/3"]
+        naive = await api.get(url, params={"at": "2026-07-01T03:20:00"}, headers={"Authorization": f"Bearer {sup}"})
+        assert naive.status_code == 422
+        early = await api.get(url, params={"at": (T0 - timedelta(hours=1)).isoformat()},
+                              headers={"Authorization": f"Bearer {sup}"})
+        assert early.status_code == 404
