@@ -72,4 +72,7 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
     from api.routes import include_all
 
     include_all(app)
+    from api.console import install as install_console
+
+    install_console(app)
     return app

@@ -75,8 +75,31 @@ class _Target:
 def _send_round(step_id: str, target: str) -> str:
     """"send/{tier}/{post}/{step}.{round}/{person}/{channel}" -> "{step}.{round}"."""
     rest = step_id[5:] if step_id.startswith("send/") else step_id
-    rest = rest[len(target) + 1:] if rest.startswith(target + "/") else rest
-    return rest.split("/", 1)[0]
+    return send_round(rest, target)
+
+
+def send_round(send_key: str, target: str) -> str:
+    """"…/{tier}/{post}/{step}.{round}/{person}/{channel}" -> "{step}.{round}" (a send key names its policy step)."""
+    _, sep, rest = send_key.partition(target + "/")
+    return (rest if sep else send_key).split("/", 1)[0]
+
+
+def deadline_from_attempts(waits: dict[tuple[str, int], timedelta], tier: str, target: str,
+                           attempts: list[dict[str, Any]]) -> datetime | None:
+    """When the current wait of a target runs out, from the read model's attempts (the console's countdowns)."""
+    asks = [a for a in attempts if a.get("purpose") in ANSWERED and a.get("key")]
+    if not asks:
+        return None
+    rnd = send_round(asks[-1]["key"], target)
+    current = [a for a in asks if send_round(a["key"], target) == rnd]
+    if all(a.get("status") in FAILED for a in current):
+        return None
+    step = rnd.split(".", 1)[0]
+    wait = waits.get((tier, int(step))) if step.isdigit() else None
+    if wait is None:
+        return None
+    first = min(datetime.fromisoformat(a["at"]) for a in current)
+    return first + wait
 
 
 def replay_callout(events: Iterable[EventLike], at: datetime, plan: Any | None = None) -> dict[str, Any]:
@@ -164,7 +187,7 @@ def replay_callout(events: Iterable[EventLike], at: datetime, plan: Any | None =
         elif kind == "callout.ended":
             status, ended_at = p.get("status") or "ended", ev.at
 
-    waits = _waits(plan) if plan is not None else None
+    waits = policy_waits(plan) if plan is not None else None
     counts = dict.fromkeys(STATES, 0)
     per_tier: dict[str, dict[str, int]] = {}
     out_targets, deadlines = [], []
@@ -202,7 +225,7 @@ def replay_callout(events: Iterable[EventLike], at: datetime, plan: Any | None =
     }
 
 
-def _waits(plan: Any) -> dict[tuple[str, int], timedelta]:
+def policy_waits(plan: Any) -> dict[tuple[str, int], timedelta]:
     """(tier id, index of a step that sends) -> the wait that follows it in that tier's policy."""
     out: dict[tuple[str, int], timedelta] = {}
     for tier in plan.tiers:

@@ -44,6 +44,8 @@ def replay_subject(session: Session, subject: str, at: datetime, definitions_dir
         for t in state["targets"]:
             t["name"] = names.get(t["person_id"] or "", "")
             t["escalated_to_names"] = [names.get(p, "") for p in t["escalated_to"]]
+        for d in state["deadlines"]:
+            d["name"] = names.get(d["person_id"] or "", "")
     state["subject"] = subject
     return state
 

@@ -1,0 +1,18 @@
+"""The web console for duty officers and supervisors (server-rendered, htmx, server-sent events)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+API = Path(__file__).resolve().parents[1]
+
+
+def install(app: FastAPI) -> None:
+    """Mount the console's pages and the static files (vendored htmx included; nothing from a CDN)."""
+    from api.console.routes import router
+
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=API / "static"), name="static")
+    app.mount("/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static")

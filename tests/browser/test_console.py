@@ -1,0 +1,249 @@
+"""The console in Debian's Chromium against the real stack: the API under uvicorn, a worker, the Temporal dev server.
+
+One call-out clicked through from a pasted CAP alert to the last acknowledgement (the board
+changing live), an acknowledgement link on a phone-sized screen, and the replay slider moved
+back to an earlier state. Screenshots go to tests/artifacts/console/.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+ADMIN = "browser-admin"
+CAP = """<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{ident}</identifier>
+  <sender>qingxi-meteo@example.cn</sender>
+  <sent>2026-07-01T03:10:00+08:00</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <language>zh-CN</language>
+    <category>Met</category>
+    <event>暴雨</event>
+    <urgency>Immediate</urgency>
+    <severity>Severe</severity>
+    <certainty>Likely</certainty>
+    <senderName>青溪区气象台</senderName>
+    <headline>青溪区气象台发布暴雨橙色预警信号</headline>
+    <description>预计未来3小时第1街道、第2街道降雨量将达50毫米以上。</description>
+    <parameter><valueName>预警级别</valueName><value>橙色</value></parameter>
+    <area>
+      <areaDesc>第1街道、第2街道</areaDesc>
+      <geocode><valueName>GB/T 2260</valueName><value>330110001</value></geocode>
+      <geocode><valueName>GB/T 2260</valueName><value>330110002</value></geocode>
+    </area>
+  </info>
+</alert>
+"""
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
+                                                              "(make test installs it: apt-get install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def stack_env(dev_env, db_url, monkeypatch):
+    """Settings for an API server of its own: the dev server's address, a task queue, the base URL of links."""
+    from config import get_settings
+
+    port = free_port()
+    tq = f"browser-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("YINGJI_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host)
+    monkeypatch.setenv("YINGJI_TASK_QUEUE", tq)
+    monkeypatch.setenv("YINGJI_ADMIN_TOKEN", ADMIN)
+    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
+    monkeypatch.setenv("YINGJI_API_PORT", str(port))
+    monkeypatch.setenv("YINGJI_NIGHT_START", "23:59")  # by day: a text first, whatever the hour of the test
+    monkeypatch.setenv("YINGJI_NIGHT_END", "00:00")
+    get_settings.cache_clear()
+    return {"port": port, "task_queue": tq, "base": f"http://127.0.0.1:{port}"}
+
+
+@pytest.fixture
+def server(stack_env):
+    """The API (console included) under uvicorn in a thread, connecting to Temporal by itself."""
+    import uvicorn
+
+    from api.app import create_app
+
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=stack_env["port"], log_level="warning",
+                            timeout_graceful_shutdown=2)
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield stack_env["base"]
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def people(db_url):
+    from store.db import session_scope
+    from tests.factories import small_district
+
+    with session_scope() as s:
+        return small_district(s)
+
+
+async def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def _outbox(base: str, cid: str) -> list[dict]:
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}) as api:
+        resp = await api.get("/api/outbox", params={"subject": cid, "limit": 1000})
+        resp.raise_for_status()
+        return resp.json()
+
+
+async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env, server, people):
+    from playwright.async_api import async_playwright, expect
+
+    from worker import build_worker
+
+    expect.set_options(timeout=20_000)
+    base = server
+    async with build_worker(dev_env.client, task_queue=stack_env["task_queue"]), async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            page = await (await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")).new_page()
+
+            # log in with the admin token
+            await page.goto(f"{base}/console/desk")
+            await expect(page).to_have_url(f"{base}/console/login?next=/console/desk")
+            await page.get_by_label("访问令牌").fill(ADMIN)
+            await page.locator("#token-login").click()
+            await expect(page.get_by_role("heading", name="今日值班(1+1+X+X)")).to_be_visible()
+            await expect(page.locator("body")).to_contain_text("值班长丁")
+            await _shot(page, "01-desk")
+
+            # paste the CAP alert, preview who will be called, start
+            await page.get_by_role("link", name="发起叫应").click()
+            await page.get_by_label("CAP XML 文档").fill(CAP.format(ident=f"qx-browser-{uuid.uuid4().hex[:8]}"))
+            await page.get_by_role("button", name="预览叫应对象").click()
+            await expect(page.locator("#preview-total")).to_contain_text("将叫应 11 人")
+            for tier, n in (("departments", 3), ("towns", 4), ("villages", 4)):
+                await expect(page.locator(f'[data-tier-count="{tier}"]')).to_have_text(str(n))
+            await expect(page.locator("#preview")).to_contain_text("社区1-1防汛责任人")
+            await expect(page.locator("#preview")).not_to_contain_text("街道3主任")  # outside the warning area
+            await _shot(page, "02-preview")
+            await page.locator("#start-button").click()
+            await page.wait_for_url(f"{base}/console/callouts/callout-*")
+            cid = page.url.rsplit("/", 1)[1]
+
+            # the board shows every target; nobody reloads it from here on
+            rows = page.locator("#board tbody tr[id^='t-']")
+            await expect(rows).to_have_count(11)
+            await expect(page.locator("#live")).not_to_have_class("live off")
+            await expect(page.locator('[data-total="notified"]')).to_have_text("11")
+            await page.evaluate("window.__sameBoard = true")
+            link = page.get_by_role("link", name="工作流(Temporal)")
+            assert f"/namespaces/default/workflows/{cid}" in (await link.get_attribute("href") or "")
+            await _shot(page, "03-board-notified")
+
+            # acknowledge: SMS replies through the simulator's controls, one by phone on their behalf
+            head_row = page.locator("#board tbody tr", has_text="街道1主任")
+            await head_row.get_by_role("button", name="消息与操作").click()
+            await expect(page.locator("#detail")).to_contain_text("街道1主任")
+            await page.locator("#detail").get_by_label("说明(如:已电话确认)").fill("已电话确认,正在赶往现场")
+            await page.locator("#detail").get_by_role("button", name="确认").click()
+            await expect(head_row.locator('[data-f="state"]')).to_have_text("已应答")
+            await expect(head_row.locator('[data-f="ack"]')).to_contain_text("代确认")
+
+            resp_name = "社区1-1防汛责任人"  # acknowledges by the link on a phone, below
+            others = [r for r in await rows.all_inner_texts() if "街道1主任" not in r and resp_name not in r]
+            assert len(others) == 9
+            answered = 1
+            for i in range(11):
+                row = rows.nth(i)
+                label = await row.locator('[data-f="label"]').inner_text()
+                if "街道1主任" in label or resp_name in label:
+                    continue
+                await row.get_by_role("button", name="消息与操作").click()
+                await expect(page.locator("#detail h2")).to_contain_text(label.split()[-1])
+                await page.locator("#detail [data-sim='reply']").first.click()
+                await expect(row.locator('[data-f="state"]')).to_have_text("已应答")
+                answered += 1
+                await expect(page.locator('[data-total="acknowledged"]')).to_have_text(str(answered))
+                if answered == 6:
+                    await _shot(page, "04-board-half")
+            assert answered == 10
+            await expect(page.locator("#status")).to_have_attribute("data-status", "running")
+
+            # the last one: the signed link in their SMS, opened on a phone-sized screen
+            sms = [m for m in await _outbox(base, cid)
+                   if m["channel"] == "sms" and m["ack_url"] and m["person_id"] == people["330110001001.resp"]]
+            assert sms, "no SMS with a link to the last person"
+            phone = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                              device_scale_factor=2, locale="zh-CN")
+            mobile = await phone.new_page()
+            await mobile.goto(sms[0]["ack_url"])
+            confirm = mobile.get_by_role("button", name="确认收到")
+            await expect(confirm).to_be_visible()
+            box = await confirm.bounding_box()
+            assert box and box["width"] >= 280 and box["height"] >= 48  # one big button, thumb-sized
+            assert await mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            await _shot(mobile, "05-phone-ack")
+            await confirm.click()
+            await expect(mobile.get_by_role("status")).to_contain_text("已确认")
+            await _shot(mobile, "06-phone-acked")
+            await phone.close()
+
+            # ... and the board, untouched, shows the last acknowledgement and the end of the call-out
+            last_row = page.locator("#board tbody tr", has_text=resp_name)
+            await expect(last_row.locator('[data-f="state"]')).to_have_text("已应答")
+            await expect(page.locator('[data-total="acknowledged"]')).to_have_text("11")
+            await expect(page.locator("#status")).to_have_attribute("data-status", "completed", timeout=30_000)
+            assert await page.evaluate("window.__sameBoard === true"), "the board was reloaded"
+            await _shot(page, "07-board-all-acknowledged")
+
+            # the supervisor's replay: chain intact; the slider moved back shows fewer acknowledged
+            await page.goto(f"{base}/console/replay/{cid}")
+            await expect(page.locator("#chain-status")).to_have_attribute("data-ok", "true")
+            state = page.locator("#replay-state")
+            await expect(state).to_have_attribute("data-acknowledged", "11")
+            await _shot(page, "08-replay-end")
+            slider = page.get_by_role("slider")
+            await slider.focus()
+            await page.keyboard.press("Home")
+            await expect(state).to_have_attribute("data-acknowledged", "0")
+            # the instant of the fifth answer, from the timeline
+            await page.locator("#timeline tr[data-kind='callout.ack']").nth(4).get_by_role("button").click()
+            await expect(state).to_have_attribute("data-acknowledged", "5")
+            await _shot(page, "09-replay-earlier")
+            # filters of the timeline
+            await page.get_by_label("类型").select_option("callout.ack")
+            await page.get_by_role("button", name="筛选").click()
+            await expect(page.locator("#timeline tbody tr")).to_have_count(11)
+
+            # English on request
+            await page.goto(f"{base}/console/desk?lang=en")
+            await expect(page.get_by_role("heading", name="On duty now (1+1+X+X)")).to_be_visible()
+            await _shot(page, "10-desk-en")
+        finally:
+            await browser.close()
+    assert os.path.exists(ARTIFACTS / "09-replay-earlier.png")
