@@ -430,7 +430,8 @@ async def replay_state(request: Request, subject: str, user: auth.Viewer, t: int
     if t is None and at >= tl["first"]:
         t = int((at - tl["first"]).total_seconds())
     state = await db(replay_subject, subject, at, get_settings().definitions_dir)
-    loaded = library().of("callout").get(((state or {}).get("plan") or {}).get("id") or "")
+    lib = await asyncio.to_thread(library)
+    loaded = lib.of("callout").get(((state or {}).get("plan") or {}).get("id") or "")
     tier_names = {tr.id: (tr.name_zh, tr.name_en) for tr in loaded.model.tiers} if loaded else {}
     return render(request, "_replay_state.html", subject=subject, at=at, seconds=t, tier_names=tier_names,
                   state=jsonable(state) if state else None, limit=300)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -105,7 +105,7 @@ def preview(s: Session, lib: Library, w: Normalised, at: datetime) -> dict[str, 
         out["why"] = f"a CAP {w.msg_type} is passed to the running call-out it references ({', '.join(w.references)})"
         return out
     if w.level is None or w.level < plan.min_level:
-        out["why"] = (f"no level" if w.level is None else f"{w.level.value} is below the plan's {plan.min_level.value}")
+        out["why"] = ("no level" if w.level is None else f"{w.level.value} is below the plan's {plan.min_level.value}")
         return out
     tiers = plan.tiers_for(w.level)
     if not units and not any(t.scope in ("district", "departments") for t in tiers):
@@ -258,7 +258,3 @@ def directory(s: Session, unit_id: str | None) -> dict[str, Any]:
     children = [u for u in units if unit is not None and u.parent_id == unit.id]
     return {"by_kind": by_kind, "unit": unit, "posts": posts, "children": children,
             "counts": {"units": len(units), "persons": s.exec(select(func.count()).select_from(Person)).one()}}
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

@@ -6,8 +6,8 @@ back to an earlier state. Screenshots go to tests/artifacts/console/.
 """
 from __future__ import annotations
 
-import asyncio
 import os
+import re
 import socket
 import threading
 import time
@@ -211,6 +211,14 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             await confirm.click()
             await expect(mobile.get_by_role("status")).to_contain_text("已确认")
             await _shot(mobile, "06-phone-acked")
+            # the board itself on the phone: rows become cards, nothing scrolls sideways
+            await mobile.goto(f"{base}/console/callouts/{cid}")
+            await expect(mobile).to_have_url(re.compile(r"/console/login"))
+            await mobile.locator("#token").fill(ADMIN)
+            await mobile.locator("#token-login").click()
+            await expect(mobile.locator("#board tbody tr[id^='t-']")).to_have_count(11)
+            assert await mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+            await _shot(mobile, "06b-phone-board")
             await phone.close()
 
             # ... and the board, untouched, shows the last acknowledgement and the end of the call-out

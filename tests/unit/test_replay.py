@@ -45,7 +45,7 @@ def _events() -> list[Row]:
     sent(a, 0.2, "0.0", "pA", "im")
     sent(b, 0.2, "0.0", "pB", "sms")
     sent(c, 0.2, "0.0", "pC", "sms")
-    ev("callout.delivery", 0.3, f"delivery/c", target=c, person_id="pC", state="notified",
+    ev("callout.delivery", 0.3, "delivery/c", target=c, person_id="pC", state="notified",
        send=f"{WID}/shard-0/{c}/0.0/pC/sms", status="undelivered")
     ev("callout.ack", 2, f"{a}/ack", "sms", "pA", target=a, person_id="pA", state="acknowledged", note=None)
     sent(c, 0.3, "2.0", "pC", "voice")  # the failed text ended C's wait at once

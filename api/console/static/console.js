@@ -62,6 +62,7 @@
       (r.ack_by ? " (" + r.ack_by + ")" : "") : "";
     f("escalated").textContent = (r.escalated || []).join("、");
     var btn = tr.querySelector("button[data-target-id]");
+    if (btn) btn.setAttribute("aria-label", (L.details || "") + ": " + r.label);
     if (btn && btn.dataset.targetId !== String(r.id)) {
       btn.dataset.targetId = r.id;
       btn.setAttribute("hx-get", board.dataset.detailBase + r.id);
@@ -125,7 +126,9 @@
   document.body.addEventListener("htmx:afterSwap", function (e) {
     if (e.detail.target === detail) {
       var inner = detail.querySelector("[data-target-id]");
+      var opened = inner && detail.dataset.targetId !== inner.dataset.targetId;
       detail.dataset.targetId = inner ? inner.dataset.targetId : "";
+      if (opened) detail.focus({ preventScroll: true });  // keyboard users land on what they opened
     }
   });
 })();
