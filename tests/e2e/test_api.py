@@ -12,13 +12,14 @@ from config import get_settings
 from store.auth import create_token
 from store.db import session_scope
 from tests.factories import small_district
+from tests.workflows.callout_helpers import terminate_callouts
 from worker import build_worker
 
 CAP_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "cap"
 
 
 @pytest.fixture
-async def api(time_env, db_url, monkeypatch):
+async def api(module_time_env, db_url, monkeypatch):
     monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
     get_settings.cache_clear()
     settings = get_settings()
@@ -27,11 +28,12 @@ async def api(time_env, db_url, monkeypatch):
         small_district(s)
         tokens = {role: create_token(s, role, label=role) for role in
                   ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander", "supervisor", "admin")}
-    app = create_app(temporal_client=time_env.client)
-    async with build_worker(time_env.client, task_queue=settings.task_queue), httpx.AsyncClient(
+    app = create_app(temporal_client=module_time_env.client)
+    async with build_worker(module_time_env.client, task_queue=settings.task_queue), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         client.tokens = tokens  # type: ignore[attr-defined]
         yield client
+        await terminate_callouts(module_time_env.client)
 
 
 def auth(api, role="duty_staff") -> dict:

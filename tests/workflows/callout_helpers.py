@@ -13,6 +13,7 @@ from definitions.schema.common import Level
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
 from store.messages import OutboxMessage
+from store.warnings import Warning
 from workflows.callout import CalloutInput, NightHours, WarningCalloutWorkflow, WarningInfo
 
 DEFINITIONS = Path(__file__).resolve().parents[2] / "definitions"
@@ -70,3 +71,22 @@ async def ack(client, callout_id: str, person_id: str, channel: str = "link"):
 
 async def report(client, msg: OutboxMessage, status: str, **kw):
     return await answers.gateway_report(client, msg.provider_id, status, **kw)
+
+
+async def terminate_callouts(client) -> None:
+    """End every call-out this test's database knows of, shards included.
+
+    A workflow left running after its test's worker is gone would hold the time-skipping
+    server's clock still for every later test.
+    """
+    from temporalio.service import RPCError
+
+    with session_scope(write=False) as s:
+        ids = [c.id for c in s.exec(select(Callout))]
+        ids += [w for w in s.exec(select(Warning.callout_id).where(Warning.callout_id.is_not(None))) if w not in ids]
+        ids += [f"{cid}/shard-{n}" for cid, n in s.exec(select(CalloutTarget.callout_id, CalloutTarget.shard).distinct())]
+    for wid in ids:
+        try:
+            await client.get_workflow_handle(wid).terminate("test over")
+        except RPCError:
+            pass  # already closed

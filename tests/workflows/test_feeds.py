@@ -16,6 +16,7 @@ from store.db import session_scope
 from store.warnings import Warning
 from tests.e2e.test_callout_api import CAP
 from tests.factories import small_district
+from tests.workflows.callout_helpers import terminate_callouts
 from worker import build_worker
 
 ATOM = """<?xml version="1.0" encoding="utf-8"?>
@@ -41,7 +42,7 @@ def feed_server(tmp_path: Path):
     server.shutdown()
 
 
-async def test_feed_entries_go_through_intake_once(time_env, db_url, feed_server, monkeypatch):
+async def test_feed_entries_go_through_intake_once(module_time_env, db_url, feed_server, monkeypatch):
     base, ids = feed_server
     with session_scope() as s:
         small_district(s)
@@ -51,11 +52,12 @@ async def test_feed_entries_go_through_intake_once(time_env, db_url, feed_server
     settings.task_queue = f"feeds-{uuid.uuid4().hex[:6]}"
 
     async def temporal():
-        return time_env.client
+        return module_time_env.client
 
-    async with build_worker(time_env.client, task_queue=settings.task_queue):
+    async with build_worker(module_time_env.client, task_queue=settings.task_queue):
         first = await poll_once(settings, temporal)
         again = await poll_once(settings, temporal)
+        await terminate_callouts(module_time_env.client)
     assert first == {"documents": 3, "new": 2, "refused": 0}  # a.xml twice (feed and direct): once new
     assert again["new"] == 0
     with session_scope(write=False) as s:
