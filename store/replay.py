@@ -20,8 +20,8 @@ ran with) and each waiting target gets the time its current wait runs out.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -268,7 +268,7 @@ class Row(NamedTuple):
     payload: dict[str, Any]
 
 
-def load_events(session: Any, subject: str, until: datetime | None = None) -> list[Row]:
+def load_events(session: Any, subject: str, until: datetime | None = None, after: int = 0) -> list[Row]:
     """A subject's events in chain order, as plain tuples.
 
     The columns are read without the ORM's per-row type processing (the replay of a
@@ -284,6 +284,8 @@ def load_events(session: Any, subject: str, until: datetime | None = None) -> li
                                                       "workflow_id", "payload", "subject", "chain_seq")))
     stmt = core_select(audit.c.seq, audit.c.kind, audit.c.at, audit.c.actor, audit.c.channel, audit.c.step_id,
                        audit.c.workflow_id, audit.c.payload).where(audit.c.subject == subject)
+    if after:  # chain positions past `after`
+        stmt = stmt.where(audit.c.chain_seq > after)
     if until is not None:  # bound as the column type would bind it (naive UTC on SQLite)
         dialect = session.get_bind().dialect
         stmt = stmt.where(audit.c.at <= UtcDateTime().process_bind_param(until, dialect))
@@ -296,3 +298,39 @@ def load_events(session: Any, subject: str, until: datetime | None = None) -> li
         at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
         out.append(Row(seq, kind, at, actor, channel, step_id, wid, loads(payload) if isinstance(payload, str) else payload))
     return out
+
+
+class EventCache:
+    """A subject's events, kept between replays: the console's slider asks for many instants of one call-out.
+
+    The chain is append-only, so a cached list is extended with the events past its end; the
+    chain head (length and hash, from `audit_chain`) says whether anything changed. Whether an
+    event was altered in place is the chain verification's question, not the replay's.
+    """
+
+    def __init__(self, max_subjects: int = 4) -> None:
+        self.max_subjects = max_subjects
+        self._data: dict[str, tuple[int, str, list[Row]]] = {}
+
+    def events(self, session: Any, subject: str) -> list[Row]:
+        from store.audit import AuditChain
+
+        chain = session.get(AuditChain, subject)
+        if chain is None:
+            return []
+        length, head = chain.length, chain.head_hash
+        key = f"{session.get_bind().url}|{subject}"
+        cached = self._data.pop(key, None)
+        if cached is not None and cached[0] == length and cached[1] == head:
+            rows = cached[2]
+        elif cached is not None and len(cached[2]) == cached[0] < length:
+            rows = cached[2] + load_events(session, subject, after=cached[0])
+        else:
+            rows = load_events(session, subject)
+        self._data[key] = (length, head, rows)  # most recently used last
+        while len(self._data) > self.max_subjects:
+            self._data.pop(next(iter(self._data)))
+        return rows
+
+    def clear(self) -> None:
+        self._data.clear()

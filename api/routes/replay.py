@@ -1,40 +1,59 @@
 """`GET /api/audit/{subject}/replay?at=…`: a call-out's state at any instant, from the audit trail alone."""
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from fastapi import APIRouter, HTTPException
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from api.deps import ReadSessionDep, SettingsDep, Supervisor
-from definitions.loader import load_library
+from definitions.schema.callout import CalloutPlan
 from store.directory import Person
-from store.replay import jsonable, load_events, replay_callout
+from store.replay import EventCache, jsonable, load_events, replay_callout
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
 def plan_for(definitions_dir: Path, plan: dict | None) -> Any | None:
-    """The stored plan, if it still has the version the call-out ran with (its waits give the deadlines)."""
-    if not plan:
+    """The plan the call-out ran with, if a definition file still has that content (its waits give the deadlines).
+
+    A plan's version is the SHA-256 of its file (definitions/loader.py), so the file is found by
+    its hash, and only that one is parsed.
+    """
+    version = (plan or {}).get("version")
+    if not version:
         return None
-    loaded = load_library(definitions_dir).of("callout").get(plan.get("id") or "")
-    return loaded.model if loaded is not None and loaded.version == plan.get("version") else None
+    for path in sorted((Path(definitions_dir) / "callout").glob("*.y*ml")):
+        raw = path.read_bytes()
+        if hashlib.sha256(raw).hexdigest()[:16] == version:
+            try:
+                return CalloutPlan.model_validate(yaml.safe_load(raw))
+            except (yaml.YAMLError, ValidationError):
+                return None
+    return None
+
+
+CACHE = EventCache()
 
 
 def replay_subject(session: Session, subject: str, at: datetime, definitions_dir: Path | None = None,
-                   with_names: bool = True) -> dict[str, Any] | None:
-    """Load the subject's events up to `at`, replay them, add the persons' names from the directory."""
-    events = load_events(session, subject, until=at)
-    if not events:
+                   with_names: bool = True, cache: EventCache | None = CACHE) -> dict[str, Any] | None:
+    """Replay the subject's events up to `at` and add the persons' names from the directory.
+
+    The events are kept in a small cache between calls (a slider asks for many instants of one
+    subject); `cache=None` reads only the events up to `at` from the database."""
+    events = cache.events(session, subject) if cache is not None else load_events(session, subject, until=at)
+    if not any(e.at <= at for e in events):
         return None
-    state = replay_callout(events, at)
-    if definitions_dir is not None and state["status"] != "not started":
-        plan = plan_for(definitions_dir, state["plan"])
-        if plan is not None:
-            state = replay_callout(events, at, plan)
+    chosen = next((e.payload for e in events if e.kind == "callout.plan_chosen"), None)
+    plan = plan_for(definitions_dir, {"id": chosen.get("plan"), "version": chosen.get("version")}) \
+        if definitions_dir is not None and chosen else None
+    state = replay_callout(events, at, plan)
     if with_names:
         ids = {t["person_id"] for t in state["targets"] if t["person_id"]}
         ids |= {p for t in state["targets"] for p in t["escalated_to"]}

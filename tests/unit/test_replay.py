@@ -11,7 +11,7 @@ from sqlmodel import select
 from definitions.loader import load_or_raise
 from store.audit import AuditEvent, NewEvent, append
 from store.db import session_scope
-from store.replay import Row, jsonable, load_events, replay_callout
+from store.replay import EventCache, Row, jsonable, load_events, replay_callout
 
 DEFINITIONS = Path(__file__).resolve().parents[2] / "definitions"
 T0 = datetime(2026, 7, 1, 3, 10, tzinfo=UTC)
@@ -149,6 +149,24 @@ def test_load_events_from_the_store_up_to_an_instant(db_url):
         assert replay_callout(rows, _at(1))["level"] == "red" and replay_callout(rows, _at(9))["level"] == "orange"
 
 
+def test_the_event_cache_follows_the_chain(db_url):
+    cache = EventCache(max_subjects=1)
+
+    def add(step: str, minutes: float, **payload) -> None:
+        with session_scope() as s:
+            append(s, [NewEvent(subject="c1", kind="callout.updated", step_id=step, at=_at(minutes), payload=payload)])
+
+    add("a", 0, to_level="orange")
+    with session_scope(write=False) as s:
+        assert [e.payload for e in cache.events(s, "c1")] == [{"to_level": "orange"}]
+        assert cache.events(s, "nobody") == []
+    add("b", 1, to_level="red")  # appended since: read from the end of the cached list
+    with session_scope(write=False) as s:
+        rows = cache.events(s, "c1")
+        assert [e.payload["to_level"] for e in rows] == ["orange", "red"] and rows == load_events(s, "c1")
+        assert cache.events(s, "c1") is rows  # unchanged chain: the same list
+
+
 # ------------------------------------------------------------ a real call-out on the time-skipping server
 
 
@@ -221,6 +239,12 @@ async def test_replay_of_a_real_callout(time_env, worker, db_url):
     assert all(d["due"] > before_acks for d in mid["deadlines"])
     with session_scope(write=False) as s:
         assert len(s.exec(select(AuditEvent).where(AuditEvent.subject == cid)).all()) == len(evs)
+        # the route's function finds the plan by its version and joins the names from the directory
+        from api.routes.replay import replay_subject
+
+        routed = replay_subject(s, cid, before_acks, DEFINITIONS)
+        assert routed["deadlines_known"] and len(routed["deadlines"]) == len(read_model)
+        assert {t["name"] for t in routed["targets"]} >= {"社区1-1防汛责任人", "区应急管理局局长"}
 
 
 def _by_person(state: dict) -> dict[str, dict]:
