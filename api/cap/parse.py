@@ -16,7 +16,6 @@ import io
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from xml.etree.ElementTree import Element
@@ -25,6 +24,8 @@ import defusedxml.ElementTree as SafeET
 import xmlschema
 from defusedxml import DefusedXmlException
 from pydantic import BaseModel, Field
+
+from definitions.schema.common import Level
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 MAX_CAP_BYTES = 1_000_000
@@ -44,22 +45,8 @@ class CapError(ValueError):
 
 # ---------------------------------------------------------------------------- levels
 
-class Level(str, Enum):
-    blue = "blue"
-    yellow = "yellow"
-    orange = "orange"
-    red = "red"
-
-    @property
-    def rank(self) -> int:
-        return LEVEL_ORDER.index(self)
-
-    @property
-    def zh(self) -> str:
-        return {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}[self.value]
-
-
-LEVEL_ORDER = [Level.blue, Level.yellow, Level.orange, Level.red]
+# one Level for the whole system: the one the definitions use
+LEVEL_ORDER = list(Level)
 
 
 def max_level(levels: Iterable[Level | None]) -> Level | None:

@@ -94,7 +94,7 @@ def from_json(w: WarningIn) -> Normalised:
             raise IntakeError(422, f"level: {w.level!r} is not a warning level (blue/yellow/orange/red, 蓝/黄/橙/红)")
     level = level or level_from_text(w.headline, w.event)
     return Normalised(identifier=w.identifier, sender=w.sender, msg_type=w.msg_type, references=w.references,
-                      level=Level(level.value) if level else None, event=w.event, headline=w.headline,
+                      level=level, event=w.event, headline=w.headline,
                       description=w.description, geocodes=w.areas, area_descs=w.area_descs, sent=w.sent,
                       expires=w.expires, format="json", drill=w.drill)
 
@@ -104,7 +104,7 @@ def from_cap(data: bytes) -> Normalised:
     info = next((i for i in alert.infos if alert.level and i.level == alert.level), alert.infos[0] if alert.infos else None)
     return Normalised(
         identifier=alert.identifier, sender=alert.sender, msg_type=alert.msg_type,
-        references=[r.identifier for r in alert.references], level=Level(alert.level.value) if alert.level else None,
+        references=[r.identifier for r in alert.references], level=alert.level,
         event=alert.event or "", headline=alert.headline or "", description=(info.description or "") if info else "",
         geocodes=alert.geocodes, area_descs=alert.area_descs, sent=alert.sent,
         expires=info.expires if info else None, format="cap", raw=data.decode("utf-8", "replace"))
