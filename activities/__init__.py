@@ -2,7 +2,8 @@
 
 
 def all_activities() -> list:
-    from activities import audit, callout
+    from activities import audit, callout, reporting
 
     return [audit.append_audit, callout.open_callout, callout.resolve, callout.load_shard, callout.flush,
-            callout.record_update, callout.finish]
+            callout.record_update, callout.finish,
+            reporting.record, reporting.targets, reporting.remind, reporting.flush]

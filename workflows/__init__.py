@@ -3,5 +3,6 @@
 
 def all_workflows() -> list[type]:
     from workflows.callout import CalloutShardWorkflow, WarningCalloutWorkflow
+    from workflows.reporting import IncidentReportingWorkflow
 
-    return [WarningCalloutWorkflow, CalloutShardWorkflow]
+    return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow]

@@ -1,0 +1,350 @@
+"""Incident reporting activities: the audit trail and read model, reminders, who to call, sending.
+
+The workflow hands every write the chain's latest state (`ChainView`); the rows in
+store/incidents.py are upserted from it in the same transaction as the audit events,
+so the compliance figures of `GET /api/incidents/{id}` and the audit trail agree.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+from temporalio import activity
+
+from activities.delivery import Delivery, deliver
+from config import get_settings
+from definitions.schema.reporting import SECTOR_LEADER, Recipient
+from store.audit import NewEvent, append
+from store.db import session_scope
+from store.directory import OrgUnit, Person, Post, mask_mobile
+from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
+from store.links import make_ack_token, reply_code
+from store.roster import on_duty
+from workflows.escalation import Contact, Record, Target
+from workflows.reporting import (
+    Event,
+    FlushRequest,
+    FlushResult,
+    RecordRequest,
+    RemindRequest,
+    TargetsRequest,
+    TargetsResult,
+    WrittenReport,
+)
+from workflows.escalation import Report as GatewayReport
+
+AUDIT_PREFIX = {"overdue": "report.escalation", "receipts": "report.receipt", "trigger": "incident.call"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def local(at: datetime | None, fmt: str = "%m月%d日%H:%M") -> str:
+    if at is None:
+        return "—"
+    return at.astimezone(ZoneInfo(get_settings().timezone)).strftime(fmt)
+
+
+# ------------------------------------------------------------------ the read model
+
+
+def _events(req: RecordRequest, events: list[Event]) -> list[NewEvent]:
+    return [NewEvent(subject=req.incident.incident_id, kind=e.kind, step_id=e.step_id, workflow_id=req.workflow_id,
+                     run_id=req.run_id, actor=e.actor, at=e.at, payload=e.payload) for e in events]
+
+
+def save_view(s: Session, req: RecordRequest) -> Incident:
+    """Upsert the incident, its deadlines, reports and versions from the workflow's state."""
+    i, v = req.incident, req.view
+    row = s.get(Incident, i.incident_id)
+    if row is None:
+        row = Incident(id=i.incident_id, workflow_id=req.workflow_id, title=i.title, received_at=v.received_at,
+                       source=i.source, category=i.category, subtype=i.subtype, town_id=i.town_id, place=i.place,
+                       summary=i.summary, reporting_unit=i.reporting_unit, reporting_unit_id=i.reporting_unit_id,
+                       reporter=i.reporter, reporter_phone=i.reporter_phone, rules_id=req.rules_id,
+                       rules_version=req.rules_version, created_by=i.created_by)
+        s.add(row)
+    row.severity = v.severity.value
+    row.deaths, row.injured, row.missing, row.trapped = (v.casualties.deaths, v.casualties.injured, v.casualties.missing,
+                                                         v.casualties.trapped)
+    row.status, row.closed_at, row.updated_at = v.status, v.closed_at, _now()
+    row.verbal = v.verbal.model_dump(mode="json") if v.verbal else None
+    row.triggers = [t.model_dump(mode="json") for t in v.triggers]
+    s.flush()
+    deadlines = {d.key: d for d in s.exec(select(IncidentDeadline).where(IncidentDeadline.incident_id == row.id))}
+    for d in v.deadlines:
+        dl = deadlines.get(d.key) or IncidentDeadline(incident_id=row.id, key=d.key, label=d.label, due_at=d.due_at)
+        dl.label, dl.due_at, dl.met_at, dl.met_by, dl.late_by_s = d.label, d.due_at, d.met_at, d.met_by, d.late_by_s
+        dl.reminded_at, dl.overdue_at = d.reminded_at, d.overdue_at
+        s.add(dl)
+    reports = {r.seq: r for r in s.exec(select(IncidentReport).where(IncidentReport.incident_id == row.id))}
+    versions = {(x.seq, x.version): x for x in s.exec(select(ReportVersion).where(ReportVersion.incident_id == row.id))}
+    for r in v.reports:
+        rep = reports.get(r.seq) or IncidentReport(incident_id=row.id, seq=r.seq, kind=r.kind, label=r.label,
+                                                   deadline_key=r.deadline_key)
+        rep.state, rep.version = r.state, len(r.versions)
+        rep.approved_by, rep.approved_at, rep.submitted_by, rep.submitted_at = (r.approved_by, r.approved_at,
+                                                                                r.submitted_by, r.submitted_at)
+        s.add(rep)
+        for ver in r.versions:
+            x = versions.get((r.seq, ver.version)) or ReportVersion(
+                incident_id=row.id, seq=r.seq, version=ver.version, content=ver.content.model_dump(mode="json"),
+                drafted_by=ver.by, drafted_at=ver.at)
+            x.decision, x.reviewed_by, x.reviewed_at, x.comments = ver.decision, ver.reviewed_by, ver.reviewed_at, ver.comments
+            s.add(x)
+    return row
+
+
+def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
+    with session_scope() as s:
+        save_view(s, req)
+        s.flush()
+        append(s, [*_events(req, req.events), *extra])
+
+
+@activity.defn(name="reporting.record")
+async def record(req: RecordRequest) -> None:
+    await asyncio.to_thread(_write, req, [])
+
+
+# ------------------------------------------------------------------ who
+
+
+def _contact(p: Person | None) -> Contact | None:
+    return Contact(person_id=p.id, name=p.name, mobile=p.mobile, im_id=p.im_id) if p else None
+
+
+def duty_contacts(s: Session, at: datetime) -> dict[str, Contact]:
+    out: dict[str, Contact] = {}
+    for shift in on_duty(s, at):
+        if shift.role not in out and (c := _contact(s.get(Person, shift.person_id))):
+            out[shift.role] = c
+    return out
+
+
+def holder(s: Session, position: str) -> Post | None:
+    """The holder of a position, a district-level post first."""
+    posts = list(s.exec(select(Post).where(Post.position_code == position).order_by(Post.id)))
+    units = {u.id: u for u in s.exec(select(OrgUnit).where(OrgUnit.id.in_([p.org_unit_id for p in posts])))} if posts else {}
+    posts.sort(key=lambda p: (units.get(p.org_unit_id) is None or units[p.org_unit_id].kind != "district", p.id))
+    return posts[0] if posts else None
+
+
+def _recipient_contact(s: Session, r: Recipient) -> Contact | None:
+    if r.position is None:
+        return Contact(person_id=f"rcpt:{r.id}", name=r.name_zh, mobile=r.mobile, im_id=r.im_id)
+    post = holder(s, r.position)
+    return _contact(s.get(Person, post.person_id)) if post else None
+
+
+def find_targets(s: Session, req: TargetsRequest, at: datetime) -> TargetsResult:
+    duty = duty_contacts(s, at)
+    i, rules = req.incident, req.rules
+    gaps: list[str] = []
+    targets: list[Target] = []
+    if req.purpose == "overdue":
+        person = duty.get("duty_chief") or duty.get("leading_leader")
+        if person is None:
+            return TargetsResult(targets=[], gaps=["no duty chief or leading leader on duty"])
+        targets.append(Target(key="overdue", tier="overdue", position="duty_chief", label=f"值班长{person.name}",
+                              person=person, others=duty, policy=req.policy, priority=0))
+    elif req.purpose == "receipts":
+        recipients = list(rules.recipients)
+        unit = s.get(OrgUnit, i.reporting_unit_id) if i.reporting_unit_id else None
+        if unit is not None and unit.vertical_line:
+            if unit.id in rules.city_lines:
+                recipients.append(rules.city_lines[unit.id])
+            else:
+                gaps.append(f"{unit.name} ({unit.id}) has a vertical line but the rules name no city-level recipient")
+        for r in recipients:
+            contact = _recipient_contact(s, r)
+            if contact is None:
+                gaps.append(f"recipient {r.id}: nobody holds position {r.position!r}")
+                continue
+            targets.append(Target(key=f"rcpt/{r.id}", tier="recipient", position=r.position or "", label=r.name_zh,
+                                  person=contact, others=duty, policy=req.policy, priority=10))
+    else:
+        call = req.call
+        post = None
+        if call == SECTOR_LEADER or call.startswith("position:"):
+            code = rules.sector_leader(i.category, i.subtype) if call == SECTOR_LEADER else call.split(":", 1)[1]
+            post = holder(s, code) if code else None
+            person = _contact(s.get(Person, post.person_id)) if post else None
+            if person is None:
+                gaps.append(f"nobody holds {code!r} ({call} of {i.category}/{i.subtype or '-'})")
+        else:
+            person = duty.get(call)
+            if person is None:
+                gaps.append(f"nobody on duty as {call}")
+        if person is not None:
+            targets.append(Target(key=f"call/{person.person_id}", tier="trigger", position=call, label=person.name,
+                                  person=person, deputy=_contact(s.get(Person, post.deputy_id)) if post and post.deputy_id else None,
+                                  superior=_contact(s.get(Person, post.superior_id)) if post and post.superior_id else None,
+                                  others=duty, policy=req.policy, priority=0))
+    return TargetsResult(targets=targets, gaps=gaps)
+
+
+@activity.defn(name="reporting.targets")
+async def targets(req: TargetsRequest) -> TargetsResult:
+    def read() -> TargetsResult:
+        with session_scope(write=False) as s:
+            return find_targets(s, req, _now())
+
+    return await asyncio.to_thread(read)
+
+
+# ------------------------------------------------------------------ reminders
+
+
+@activity.defn(name="reporting.remind")
+async def remind(req: RemindRequest) -> None:
+    d, i = req.deadline, req.record.incident
+    left = max(0, round((d.due_at - (d.reminded_at or d.due_at)).total_seconds() / 60))
+
+    def who() -> dict[str, Contact]:
+        with session_scope(write=False) as s:
+            duty = duty_contacts(s, _now())
+            return {role: duty[role] for role in req.roles if role in duty}
+
+    people = await asyncio.to_thread(who)
+    body = (f"【报送提醒】{i.title}:{d.label}须于{local(d.due_at)}前报出(还剩约{left}分钟)。"
+            f"快报事实、慎报原因。/ Reminder: the {d.kind} report is due at {local(d.due_at, '%H:%M')}.")
+    outcomes = await deliver([Delivery(key=f"{req.record.workflow_id}/remind/{d.key}/{c.person_id}/sms", channel="sms",
+                                       to=c.mobile or "", body=body, person_id=c.person_id, subject=i.incident_id,
+                                       meta={"purpose": "reminder", "deadline": d.key})
+                              for c in people.values() if c.mobile])
+    sent = [{"role": role, "person_id": c.person_id, "name": c.name} for role, c in people.items()]
+    event = NewEvent(subject=i.incident_id, kind=f"report.{d.kind}.reminder", step_id=f"deadline/{d.key}/reminder",
+                     workflow_id=req.record.workflow_id, run_id=req.record.run_id, at=d.reminded_at,
+                     payload={"deadline": d.key, "label": d.label, "due_at": d.due_at.isoformat(), "minutes_left": left,
+                              "to": sent, "statuses": [o.status for o in outcomes],
+                              "gap": None if people else f"nobody on duty as {', '.join(req.roles)}"})
+    await asyncio.to_thread(_write, req.record, [event])
+
+
+# ------------------------------------------------------------------ sending (escalation episodes)
+
+
+def report_text(r: WrittenReport, title: str, received_at: datetime) -> str:
+    v = r.latest.content
+    c = v.casualties
+    lines = [f"【{r.label}】{title}", f"接报时间:{local(received_at)}  发生时间:{local(v.occurred_at)}",
+             f"地点:{v.place}", f"事件经过:{v.what_happened}",
+             f"伤亡情况:死亡{c.deaths}人、受伤{c.injured}人、失联{c.missing}人、被困{c.trapped}人",
+             f"已采取措施:{v.measures}"]
+    if v.trend:
+        lines.append(f"发展趋势:{v.trend}")
+    if v.next_steps:
+        lines.append(f"下一步工作:{v.next_steps}")
+    lines.append(f"原因:{v.cause}(初步)" if v.cause else "原因:正在调查核实")
+    lines.append(f"审核签发:{r.approved_by}  报送:区政府总值班室")
+    return "\n".join(lines)
+
+
+def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple[str, str | None]:
+    i = req.record.incident
+    answer = f"请回复1确认(确认码{code})" + (f"或点击 {link}" if link else "") + "。"
+    if send.purpose in ("notify", "escalate"):
+        if req.kind == "receipts" and req.report is not None:
+            body = report_text(req.report, i.title, req.record.view.received_at) + "\n" + answer.replace("确认", "确认收到", 1)
+            voice = f"区政府总值班室报送{req.label}:{i.title}。请查收短信,按1确认收到。"
+            return body, voice
+        prefix = "【升级】值班长未应答,请您督促落实。" if send.purpose == "escalate" and req.kind == "overdue" else (
+            "【升级】未应答,请您落实。" if send.purpose == "escalate" else "")
+        if req.kind == "overdue":
+            text = f"{prefix}【迟报督促】{req.text}时限{local(req.due_at)}。请立即督促报送。"
+        else:
+            text = prefix + req.text
+        return text + answer, text + "请按1确认。"
+    if send.purpose == "inform":
+        what = "未回执" if req.kind == "receipts" else "未应答"
+        return f"【告知】{i.title} {req.label}:{send.about}{what},请电话落实。", None
+    if send.purpose == "cancel":
+        why = send.key.rsplit("/cancel-", 1)[-1] if "/cancel-" in send.key else f"{req.label}已报出"
+        return f"【已报出】{i.title}:{why}。无需再督促。/ The report has been made; no further action.", None
+    return f"{i.title}:{req.label}", None
+
+
+def _receipts(s: Session, req: FlushRequest, outcomes: dict, records: list[Record], now: datetime) -> None:
+    seq = int(req.ref)
+    keys = {x.target_key for x in req.sends} | {r.target_key for r in records if r.target_key}
+    rows = {r.recipient_id: r for r in s.exec(select(ReportReceipt).where(ReportReceipt.incident_id == req.record.incident.incident_id,
+                                                                          ReportReceipt.seq == seq))}
+    for key in keys:
+        rid = key.removeprefix("rcpt/")
+        if rid not in rows:
+            rows[rid] = ReportReceipt(incident_id=req.record.incident.incident_id, seq=seq, recipient_id=rid)
+            s.add(rows[rid])
+    for send in req.sends:
+        row = rows[send.target_key.removeprefix("rcpt/")]
+        o = outcomes[send.key]
+        row.name = row.name or send.about
+        row.attempts = [*row.attempts, {"key": send.key, "channel": send.channel, "to": mask_mobile(send.to) if send.channel != "im" else send.to,
+                                        "purpose": send.purpose, "status": o.status, "at": now.isoformat()}]
+        if send.purpose == "notify" and row.status in ("pending", "failed", "sent"):
+            row.status = "failed" if o.status in ("failed", "opted_out") else "sent"
+            row.sent_at = row.sent_at or now
+        row.updated_at = now
+    for r in records:
+        row = rows.get((r.target_key or "").removeprefix("rcpt/"))
+        if row is None:
+            continue
+        if r.kind == "ack":
+            row.status, row.confirmed_at, row.confirmed_via = "confirmed", r.at, r.channel
+        elif r.kind == "delivery" and row.status == "sent" and r.payload.get("status") == "delivered":
+            row.status = "delivered"
+        elif r.kind == "unreachable" and row.status != "confirmed":
+            row.status = "unconfirmed"
+        row.updated_at = now
+
+
+@activity.defn(name="reporting.flush")
+async def flush(req: FlushRequest) -> FlushResult:
+    settings = get_settings()
+    key = settings.signing_key()
+    rec, subject = req.record, req.record.incident.incident_id
+    deliveries = []
+    for send in req.sends:
+        wants_answer = send.purpose in ("notify", "escalate")
+        code = reply_code(subject, send.person_id) if wants_answer else None
+        link = (f"{settings.base_url}/ack/{make_ack_token(key, subject, send.person_id)}"
+                if wants_answer and send.channel in ("sms", "im") else None)
+        body, voice = render(send, req, code, link)
+        deliveries.append(Delivery(key=send.key, channel=send.channel, to=send.to, body=body, voice_text=voice,
+                                   person_id=send.person_id, subject=subject, workflow_id=rec.workflow_id, ack_url=link,
+                                   reply_code=code, priority=send.priority,
+                                   meta={"target_key": send.target_key, "purpose": send.purpose, "episode": req.episode}))
+    outcomes = {o.key: o for o in await deliver(deliveries)}
+    now = _now()
+    prefix = AUDIT_PREFIX[req.kind]
+
+    def write() -> None:
+        events: list[NewEvent] = []
+        for send in req.sends:
+            o = outcomes[send.key]
+            events.append(NewEvent(subject=subject, kind=f"{prefix}.sent", step_id=f"send/{send.key.removeprefix(rec.workflow_id + '/')}",
+                                   workflow_id=rec.workflow_id, run_id=rec.run_id, channel=send.channel, at=now,
+                                   payload={"episode": req.episode, "label": req.label, "target": send.target_key,
+                                            "person_id": send.person_id, "name": send.name, "purpose": send.purpose,
+                                            "to": mask_mobile(send.to) if send.channel != "im" else send.to,
+                                            "status": o.status, "error": o.error, "outbox_id": o.outbox_id}))
+        for r in req.records:
+            events.append(NewEvent(subject=subject, kind=f"{prefix}.{r.kind}", step_id=f"{req.episode}/{r.step_id}",
+                                   workflow_id=rec.workflow_id, run_id=rec.run_id, actor=r.actor, channel=r.channel,
+                                   at=r.at, payload={"episode": req.episode, "label": req.label, "target": r.target_key,
+                                                     "person_id": r.person_id, "state": r.state, **r.payload}))
+        with session_scope() as s:
+            save_view(s, rec)
+            s.flush()
+            append(s, events)
+            if req.kind == "receipts":
+                _receipts(s, req, outcomes, req.records, now)
+
+    await asyncio.to_thread(write)
+    failed = [GatewayReport(send_key=k, status="failed" if o.status != "opted_out" else "opted_out", at=now, detail=o.error)
+              for k, o in outcomes.items() if o.status in ("failed", "opted_out")]
+    return FlushResult(reports=failed)
+
