@@ -5,7 +5,7 @@ from fastapi import FastAPI
 
 
 def include_all(app: FastAPI) -> None:
-    from api.routes import ack, audit, callouts, directory, health, messages, replay, warnings
+    from api.routes import ack, audit, callouts, directory, health, incidents, messages, replay, warnings
 
-    for module in (health, warnings, callouts, messages, ack, audit, replay, directory):
+    for module in (health, warnings, callouts, incidents, messages, ack, audit, replay, directory):
         app.include_router(module.router)

@@ -1,0 +1,124 @@
+"""Incidents and their reporting chain 信息报送: intake, the verbal report, drafts, review, submission, status.
+
+Every step is an update of `IncidentReportingWorkflow`: its validators refuse a step
+by the wrong role (403) or out of order (409), and say why.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep
+from api.services import incidents as svc
+from api.services.answers import AnswerError, acknowledge
+from definitions.loader import load_library
+from definitions.schema.reporting import CATEGORIES
+from workflows.reporting import Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
+
+router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+
+
+async def _step(client, incident_id: str, action: str, req):
+    try:
+        view = await svc.step(client, incident_id, action, req)
+    except svc.IncidentError as exc:
+        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return view.model_dump(mode="json")
+
+
+@router.post("", status_code=201, summary="Receive an incident (接报) and start its reporting chain")
+async def receive(body: svc.IncidentIn, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
+    try:
+        view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
+    except svc.IncidentError as exc:
+        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return JSONResponse(status_code=200 if existed else 201,
+                        content={**view.model_dump(mode="json"), "duplicate": existed})
+
+
+@router.get("", summary="Incidents, newest first: status, next deadline, late and overdue counts")
+def list_incidents(_: Anyone, limit: int = 100, status: str | None = None, category: str | None = None) -> list[dict]:
+    try:
+        svc.valid_filter("status", status, ("open", "closed"))
+        svc.valid_filter("category", category, CATEGORIES)
+    except svc.IncidentError as exc:
+        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return svc.incident_list(max(1, min(limit, 1000)), status, category)
+
+
+@router.get("/{incident_id}", summary="One incident: deadlines (on time or late by how much), reports, receipts, late marks")
+def get_incident(incident_id: str, _: Anyone) -> dict:
+    found = svc.incident_detail(incident_id)
+    if found is None:
+        raise HTTPException(404, detail=f"no incident {incident_id!r}")
+    return found
+
+
+class VerbalBody(BaseModel):
+    to_whom: str = Field(min_length=1, max_length=200, description="e.g. 区政府总值班室 张三")
+    by_whom: str = Field(min_length=1, max_length=200)
+    at: datetime | None = Field(default=None, description="when it was made; default: now")
+    channel: str = Field(default="phone", max_length=50)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/{incident_id}/verbal", summary="Record the verbal report 口头报告: to whom, by whom, when")
+async def verbal(incident_id: str, body: VerbalBody, client: TemporalDep, caller: DutyOfficer) -> dict:
+    if body.at is not None and body.at.tzinfo is None:
+        raise HTTPException(422, detail="at: give a time zone, e.g. 2026-07-01T03:40:00+08:00")
+    return await _step(client, incident_id, "verbal", VerbalIn(actor=caller.actor, role=caller.role, **body.model_dump()))
+
+
+@router.post("/{incident_id}/draft", summary="Draft (or redraft, once returned) the current written report")
+async def draft(incident_id: str, body: Draft, client: TemporalDep, caller: DutyOfficer) -> dict:
+    return await _step(client, incident_id, "draft", DraftIn(actor=caller.actor, role=caller.role, draft=body))
+
+
+class ReviewBody(BaseModel):
+    decision: str = Field(pattern="^(approve|return)$", description="approve | return")
+    comments: str = Field(default="", max_length=5000, description="required when returning")
+    version: int | None = Field(default=None, ge=1, description="the version reviewed")
+
+
+@router.post("/{incident_id}/review", summary="The leading leader approves the draft or returns it with comments")
+async def review(incident_id: str, body: ReviewBody, client: TemporalDep, caller: DutyOfficer) -> dict:
+    return await _step(client, incident_id, "review", ReviewIn(actor=caller.actor, role=caller.role,
+                                                               **body.model_dump()))
+
+
+@router.post("/{incident_id}/submit", summary="Submit the approved report to every recipient (receipts recorded)")
+async def submit(incident_id: str, client: TemporalDep, caller: DutyOfficer) -> dict:
+    return await _step(client, incident_id, "submit", SubmitIn(actor=caller.actor, role=caller.role))
+
+
+@router.post("/{incident_id}/followups", summary="Start the next follow-up report 续报 with its draft")
+async def followup(incident_id: str, body: Draft, client: TemporalDep, caller: DutyOfficer) -> dict:
+    return await _step(client, incident_id, "followup", DraftIn(actor=caller.actor, role=caller.role, draft=body))
+
+
+@router.post("/{incident_id}/final", summary="Start the final report 终报 with its draft; submitting it closes the chain")
+async def final(incident_id: str, body: Draft, client: TemporalDep, caller: DutyOfficer) -> dict:
+    return await _step(client, incident_id, "final", DraftIn(actor=caller.actor, role=caller.role, draft=body))
+
+
+class ProxyAck(BaseModel):
+    note: str = Field(min_length=1, max_length=1000, description="how it was confirmed, e.g. 电话确认已收到")
+
+
+@router.post("/{incident_id}/acks/{person_id}",
+             summary="Confirm on someone's behalf: a recipient's receipt by phone, a leader on the way, …")
+async def ack_on_behalf(incident_id: str, person_id: str, body: ProxyAck, client: TemporalDep,
+                        caller: DutyOfficer) -> dict:
+    if await asyncio.to_thread(svc.find, incident_id) is None:
+        raise HTTPException(404, detail=f"no incident {incident_id!r}")
+    now = datetime.now(UTC)
+    try:
+        told = await acknowledge(client, incident_id, person_id, "proxy", actor=caller.actor, note=body.note,
+                                 ref=f"proxy:{caller.actor}:{person_id}:{now.timestamp()}", at=now)
+    except AnswerError as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+    return {"acknowledged": person_id, "workflows": told}

@@ -1,0 +1,259 @@
+"""Incident intake and the reporting chain's steps: validate, start or update the workflow, explain refusals.
+
+The workflow's update validators decide who may do what and in which order; this
+module turns their refusals into HTTP answers (403 role, 409 order, 422 input) and
+records every refusal in the audit trail, so a supervisor sees the attempts too.
+No database transaction is held while Temporal is called.
+"""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from sqlmodel import col, select
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from config import Settings
+from definitions.loader import Library
+from definitions.schema.reporting import CATEGORY_ZH, Casualties, Severity
+from store.audit import AuditEvent, NewEvent, append
+from store.db import session_scope
+from store.directory import OrgUnit, PhoneError, normalize_mobile
+from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
+from workflows.reporting import (
+    CONFLICT,
+    FORBIDDEN,
+    INVALID,
+    ChainView,
+    IncidentInfo,
+    IncidentReportingWorkflow,
+    ReportingInput,
+)
+
+STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422}
+
+
+class IncidentError(ValueError):
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)
+
+
+class IncidentIn(BaseModel):
+    """An incident as the duty office receives it (接报)."""
+
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                           description="your id for it (e.g. a 12345 ticket): sending it twice starts one chain")
+    received_at: datetime | None = Field(default=None, description="接报时间; default: now")
+    source: Literal["110", "119", "120", "12345", "department", "town", "field", "media"]
+    category: Literal["natural_disaster", "accident", "public_health", "social_security"]
+    subtype: str = Field(default="", max_length=100, description="e.g. 建筑施工, 道路交通, 山体滑坡")
+    severity: Severity | None = Field(default=None, description="I 特别重大 … IV 一般; default: from the casualties")
+    town_id: str | None = Field(default=None, max_length=50, description="the town/street (directory id)")
+    place: str = Field(min_length=1, max_length=500)
+    title: str | None = Field(default=None, max_length=200)
+    summary: str = Field(min_length=1, max_length=10000)
+    casualties: Casualties = Field(default_factory=Casualties)
+    reporting_unit: str = Field(min_length=1, max_length=200, description="报告单位")
+    reporting_unit_id: str | None = Field(default=None, max_length=50, description="its directory id, if it has one")
+    reporter: str = Field(min_length=1, max_length=100, description="报告人")
+    reporter_phone: str | None = Field(default=None, max_length=40)
+    rules: str | None = Field(default=None, max_length=64, description="reporting rules id; default: the default rules")
+
+    @field_validator("received_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-07-01T03:10:00+08:00")
+        return v
+
+
+def _check(data: IncidentIn) -> tuple[str, str | None]:
+    """Directory checks: (town name, normalised phone)."""
+    phone = None
+    if data.reporter_phone:
+        try:
+            phone = normalize_mobile(data.reporter_phone)
+        except PhoneError as exc:
+            raise IncidentError(422, f"reporter_phone: {exc}") from exc
+    with session_scope(write=False) as s:
+        town = s.get(OrgUnit, data.town_id) if data.town_id else None
+        if data.town_id and (town is None or town.kind != "town"):
+            raise IncidentError(422, f"town_id: {data.town_id!r} is not a town or street in the directory")
+        if data.reporting_unit_id and s.get(OrgUnit, data.reporting_unit_id) is None:
+            raise IncidentError(422, f"reporting_unit_id: {data.reporting_unit_id!r} is not in the directory")
+        return (town.name if town else ""), phone
+
+
+def workflow_id_for(incident_id: str) -> str:
+    return f"incident-{incident_id}"
+
+
+def new_incident_id(now: datetime) -> str:
+    return f"INC-{now:%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
+
+
+async def start(client: Client, settings: Settings, lib: Library, data: IncidentIn, actor: str) -> tuple[ChainView, bool]:
+    """Start the reporting chain of a new incident; (its state, whether it existed already)."""
+    loaded = lib.reporting_rules(data.rules)
+    if loaded is None:
+        known = ", ".join(sorted(lib.of("reporting"))) or "none"
+        raise IncidentError(422, f"rules: no reporting rules {data.rules!r} (known: {known})" if data.rules
+                            else "no default reporting rules in the definitions")
+    town, phone = await asyncio.to_thread(_check, data)
+    incident_id = data.id or new_incident_id(datetime.now(UTC))
+    title = data.title or f"{town}{data.place}{data.subtype or CATEGORY_ZH[data.category]}"
+    info = IncidentInfo(incident_id=incident_id, title=title, received_at=data.received_at, source=data.source,
+                        category=data.category, subtype=data.subtype, severity=data.severity, town_id=data.town_id,
+                        place=data.place, summary=data.summary, casualties=data.casualties,
+                        reporting_unit=data.reporting_unit, reporting_unit_id=data.reporting_unit_id,
+                        reporter=data.reporter, reporter_phone=phone, created_by=actor)
+    wid = workflow_id_for(incident_id)
+    existed = False
+    try:
+        await client.start_workflow(IncidentReportingWorkflow.run,
+                                    ReportingInput(incident=info, rules=loaded.model, rules_version=loaded.version),
+                                    id=wid, task_queue=settings.task_queue)
+    except WorkflowAlreadyStartedError:
+        existed = True
+    handle = client.get_workflow_handle_for(IncidentReportingWorkflow.run, wid)
+    try:
+        view = await handle.execute_update(IncidentReportingWorkflow.opened_view)
+    except RPCError as exc:  # the chain has ended already: answer from the record
+        if not existed:
+            raise
+        raise IncidentError(409, f"incident {incident_id!r} exists and its reporting chain has ended") from exc
+    return view, existed
+
+
+# ------------------------------------------------------------------ steps
+
+
+UPDATES = {"verbal": IncidentReportingWorkflow.verbal, "draft": IncidentReportingWorkflow.draft,
+           "followup": IncidentReportingWorkflow.followup, "final": IncidentReportingWorkflow.final,
+           "review": IncidentReportingWorkflow.review, "submit": IncidentReportingWorkflow.submit}
+
+
+def find(incident_id: str) -> Incident | None:
+    with session_scope(write=False) as s:
+        return s.get(Incident, incident_id)
+
+
+def _refused(incident: Incident, action: str, actor: str, role: str, why: str, status: int) -> None:
+    with session_scope() as s:
+        append(s, [NewEvent(subject=incident.id, kind="report.refused",
+                            step_id=f"refused/{action}/{actor}/{datetime.now(UTC).timestamp()}",
+                            workflow_id=incident.workflow_id, actor=actor,
+                            payload={"action": action, "role": role, "reason": why, "status": status})])
+
+
+async def step(client: Client, incident_id: str, action: str, req) -> ChainView:
+    """Run one step of the chain as an update; a refusal becomes an IncidentError with the procedure's reason."""
+    incident = await asyncio.to_thread(find, incident_id)
+    if incident is None:
+        raise IncidentError(404, f"no incident {incident_id!r}")
+    handle = client.get_workflow_handle(incident.workflow_id)
+    try:
+        return await handle.execute_update(UPDATES[action], req, result_type=ChainView)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        kind = cause.type if isinstance(cause, ApplicationError) else None
+        status, why = STATUS.get(kind or "", 409), getattr(cause, "message", str(cause))
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        status, why = 409, f"the reporting chain of {incident_id!r} has ended ({incident.status}); nothing more is reported"
+    await asyncio.to_thread(_refused, incident, action, req.actor, req.role, why, status)
+    raise IncidentError(status, why)
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _late_min(seconds: int | None) -> int | None:
+    return None if seconds is None else -(-seconds // 60)
+
+
+def deadline_dict(d: IncidentDeadline, now: datetime) -> dict:
+    if d.met_at is not None:
+        state = "late" if d.late_by_s else "on_time"
+    else:
+        state = "overdue" if now >= d.due_at or d.overdue_at else "open"
+    return {"key": d.key, "label": d.label, "due_at": d.due_at.isoformat(), "met_at": d.met_at.isoformat() if d.met_at else None,
+            "met_by": d.met_by, "state": state, "late_by_s": d.late_by_s, "late_by_min": _late_min(d.late_by_s),
+            "reminded_at": d.reminded_at.isoformat() if d.reminded_at else None,
+            "overdue_at": d.overdue_at.isoformat() if d.overdue_at else None}
+
+
+def incident_detail(incident_id: str) -> dict | None:
+    now = datetime.now(UTC)
+    with session_scope(write=False) as s:
+        row = s.get(Incident, incident_id)
+        if row is None:
+            return None
+        deadlines = list(s.exec(select(IncidentDeadline).where(IncidentDeadline.incident_id == incident_id)
+                                .order_by(IncidentDeadline.due_at)))
+        reports = list(s.exec(select(IncidentReport).where(IncidentReport.incident_id == incident_id)
+                              .order_by(IncidentReport.seq)))
+        versions = list(s.exec(select(ReportVersion).where(ReportVersion.incident_id == incident_id)
+                               .order_by(ReportVersion.seq, ReportVersion.version)))
+        receipts = list(s.exec(select(ReportReceipt).where(ReportReceipt.incident_id == incident_id)
+                               .order_by(ReportReceipt.seq, ReportReceipt.id)))
+        marks = list(s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
+                                                     col(AuditEvent.kind).like("report.%.late"))
+                            .order_by(AuditEvent.seq)))
+        omitted = list(s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
+                                                       col(AuditEvent.kind).like("report.%.omitted"))))
+    dls = [deadline_dict(d, now) for d in deadlines]
+    out = row.model_dump(mode="json")
+    out["casualties"] = {k: out.pop(k) for k in ("deaths", "injured", "missing", "trapped")}
+    out["deadlines"] = dls
+    out["reports"] = [{**r.model_dump(mode="json", exclude={"id", "incident_id"}),
+                       "versions": [v.model_dump(mode="json", exclude={"id", "incident_id", "seq"}) for v in versions
+                                    if v.seq == r.seq],
+                       "receipts": [x.model_dump(mode="json", exclude={"id", "incident_id", "seq"}) for x in receipts
+                                    if x.seq == r.seq]} for r in reports]
+    out["late_marks"] = [{"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor, **{
+        k: e.payload.get(k) for k in ("deadline", "label", "due_at", "met_at", "late_by_s", "late_by_min", "mark")}}
+                         for e in marks]
+    out["compliance"] = {"deadlines": len(dls), "on_time": sum(d["state"] == "on_time" for d in dls),
+                         "late": sum(d["state"] == "late" for d in dls), "open": sum(d["state"] == "open" for d in dls),
+                         "overdue": sum(d["state"] == "overdue" for d in dls),
+                         "late_by_s": {d["key"]: d["late_by_s"] for d in dls if d["late_by_s"]},
+                         "omitted": [e.payload.get("deadline") for e in omitted]}
+    return out
+
+
+def incident_list(limit: int, status: str | None, category: str | None) -> list[dict]:
+    now = datetime.now(UTC)
+    with session_scope(write=False) as s:
+        stmt = select(Incident).order_by(col(Incident.received_at).desc()).limit(limit)
+        if status:
+            stmt = stmt.where(Incident.status == status)
+        if category:
+            stmt = stmt.where(Incident.category == category)
+        rows = list(s.exec(stmt))
+        ids = [r.id for r in rows]
+        deadlines = list(s.exec(select(IncidentDeadline).where(col(IncidentDeadline.incident_id).in_(ids)))) if ids else []
+    out = []
+    for r in rows:
+        mine = [d for d in deadlines if d.incident_id == r.id]
+        pending = sorted((d for d in mine if d.met_at is None), key=lambda d: d.due_at)
+        out.append({"id": r.id, "title": r.title, "received_at": r.received_at.isoformat(), "source": r.source,
+                    "category": r.category, "subtype": r.subtype, "severity": r.severity, "status": r.status,
+                    "town_id": r.town_id, "casualties": {"deaths": r.deaths, "injured": r.injured, "missing": r.missing,
+                                                         "trapped": r.trapped},
+                    "next_due": deadline_dict(pending[0], now) if pending else None,
+                    "late": sum(1 for d in mine if d.late_by_s), "overdue": sum(1 for d in pending if now >= d.due_at)})
+    return out
+
+
+def valid_filter(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise IncidentError(422, f"{name}: must be one of {', '.join(allowed)}")
+
