@@ -22,6 +22,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -144,7 +145,7 @@ def _login_redirect(request: Request) -> HTTPException:
     target = "/console/login"
     if request.headers.get("hx-request"):
         return HTTPException(401, detail="log in first", headers={"HX-Redirect": target})
-    nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    nxt = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/")
     return HTTPException(303, detail="log in first", headers={"Location": f"{target}?next={nxt}"})
 
 
@@ -233,7 +234,10 @@ async def send_code(settings: Settings, mobile: str) -> bool:
     """Create and send a login code. Returns whether one was sent (the caller says the same either way)."""
     import asyncio
 
-    from activities.gateways import OutgoingMessage, get_gateway  # the transport adapter; see the module docstring
+    from activities.gateways import (  # the transport adapter; see the module docstring
+        OutgoingMessage,
+        get_gateway,
+    )
 
     req = await asyncio.to_thread(create_code, settings, mobile)
     if req is None:

@@ -53,6 +53,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "progress": ("应答", "Answered"),
     "open": ("打开", "Open"),
     "board": ("叫应看板", "Call-out board"),
+    "starting_callout": ("叫应正在启动,页面将自动刷新…", "The call-out is starting; this page refreshes itself…"),
     "temporal": ("工作流(Temporal)", "Workflow in Temporal UI"),
     "paste_cap": ("粘贴 CAP 1.2 预警", "Paste a CAP 1.2 alert"),
     "cap_xml": ("CAP XML 文档", "CAP XML document"),

@@ -21,10 +21,25 @@ from pydantic import ValidationError
 
 from api.cap import CapError
 from api.console import auth, services
-from api.console.i18n import CHANNEL_NAMES, COOKIE as LANG_COOKIE, LEVEL_NAMES, STATE_NAMES, lang_of, pick, translator
+from api.console.i18n import (
+    CHANNEL_NAMES,
+    LEVEL_NAMES,
+    STATE_NAMES,
+    lang_of,
+    pick,
+    translator,
+)
+from api.console.i18n import COOKIE as LANG_COOKIE
 from api.deps import DUTY, get_temporal
 from api.services.answers import AnswerError, acknowledge
-from api.services.warnings import IntakeError, Normalised, WarningIn, from_cap, from_json, intake
+from api.services.warnings import (
+    IntakeError,
+    Normalised,
+    WarningIn,
+    from_cap,
+    from_json,
+    intake,
+)
 from config import get_settings
 from definitions.loader import Library, load_library
 from store.audit import verify
@@ -76,8 +91,17 @@ def forbidden(request: Request) -> HTMLResponse:
         lang_of(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)))("forbidden"))
 
 
+_library: tuple[tuple, Library] | None = None
+
+
 def library() -> Library:
-    return load_library(get_settings().definitions_dir)
+    """The definitions, parsed again only when a file changed (every page needs them)."""
+    global _library
+    root = Path(get_settings().definitions_dir)
+    stamp = (str(root), *sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*.y*ml")))
+    if _library is None or _library[0] != stamp:
+        _library = (stamp, load_library(root))
+    return _library[1]
 
 
 async def db(fn, *args, write: bool = False, **kw):
@@ -269,6 +293,10 @@ async def board(request: Request, callout_id: str, user: auth.Viewer, tier: str 
     lib = await asyncio.to_thread(library)
     data = await db(services.board, lib, callout_id, tier or None, state if state in STATES else None, offset)
     if data is None:
+        if await db(services.starting, callout_id):
+            return render(request, "message.html", kind="info", refresh=1, message=f"{callout_id}: "
+                          + translator(lang_of(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)))(
+                              "starting_callout"))
         return render(request, "message.html", status=404, kind="error", message=f"no call-out {callout_id!r}")
     settings = get_settings()
     return render(request, "board.html", since=datetime.now(UTC).isoformat(),
@@ -353,7 +381,8 @@ async def simulate(request: Request, message_id: int, user: auth.Poster, outcome
     """The simulator's controls: the same code path as `POST /api/simulator/messages/{id}`."""
     if not user.may(*DUTY):
         return forbidden(request)
-    from api.routes.messages import SimulatedOutcome, simulate as simulate_api
+    from api.routes.messages import SimulatedOutcome
+    from api.routes.messages import simulate as simulate_api
 
     error = None
     try:
@@ -375,7 +404,8 @@ async def cancel(request: Request, callout_id: str, user: auth.Poster,
                  reason: Annotated[str, Form(min_length=1, max_length=500)]) -> Response:
     if not user.may(*DUTY):
         return forbidden(request)
-    from api.routes.callouts import CancelBody, cancel as cancel_api
+    from api.routes.callouts import CancelBody
+    from api.routes.callouts import cancel as cancel_api
 
     try:
         await cancel_api(callout_id, CancelBody(reason=reason), await get_temporal(request), user.caller)

@@ -13,7 +13,14 @@ from config import Settings
 from definitions.loader import Library
 from store.audit import AuditEvent
 from store.callouts import Callout, CalloutTarget
-from store.directory import OrgUnit, Person, Position, Post, mask_mobile, units_for_areas
+from store.directory import (
+    OrgUnit,
+    Person,
+    Position,
+    Post,
+    mask_mobile,
+    units_for_areas,
+)
 from store.messages import OutboxMessage
 from store.replay import STATES, TERMINAL, deadline_from_attempts, policy_waits
 from store.roster import DUTY_ROLES, on_duty
@@ -183,6 +190,11 @@ def board(s: Session, lib: Library, callout_id: str, tier: str | None, state: st
             "total": sum(sum(by.values()) for by in counts.values()), "matching": matching,
             "rows": rows_view(s, shown, policy_waits(plan) if plan else None), "tier_f": tier, "state": state,
             "offset": offset, "limit": limit}
+
+
+def starting(s: Session, callout_id: str) -> bool:
+    """A warning names this call-out, but its workflow has not opened it yet (a moment after the start)."""
+    return s.exec(select(Warning.id).where(Warning.callout_id == callout_id)).first() is not None
 
 
 def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime) -> tuple[list[dict], datetime]:

@@ -252,6 +252,10 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             await page.goto(f"{base}/console/desk?lang=en")
             await expect(page.get_by_role("heading", name="On duty now (1+1+X+X)")).to_be_visible()
             await _shot(page, "10-desk-en")
+        except BaseException:
+            for n, ctx_page in enumerate(p for ctx in browser.contexts for p in ctx.pages):
+                await _shot(ctx_page, f"failure-{n}")
+            raise
         finally:
             await browser.close()
     assert os.path.exists(ARTIFACTS / "09-replay-earlier.png")
