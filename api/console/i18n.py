@@ -67,6 +67,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "no_callout": ("不会发起叫应", "No call-out would start"),
     "gaps": ("缺岗", "Vacant posts"),
     "tier": ("层级", "Tier"),
+    "by_tier": ("各层级进度", "Progress by tier"),
     "name": ("姓名/岗位", "Name / post"),
     "state": ("状态", "State"),
     "attempts": ("尝试", "Attempts"),

@@ -126,6 +126,8 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
     from worker import build_worker
 
     expect.set_options(timeout=20_000)
+    for old in ARTIFACTS.glob("failure-*.png"):
+        old.unlink()
     base = server
     async with build_worker(dev_env.client, task_queue=stack_env["task_queue"]), async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
