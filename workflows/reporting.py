@@ -17,6 +17,7 @@ a step, and in which order. Every step is written to the audit chain.
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -408,7 +409,7 @@ class IncidentReportingWorkflow:
     def _meet(self, key: str, at: datetime, by: str, kind: str, actor: str) -> list[Event]:
         """A deadline is met: the time it took, and a permanent late mark if it was late."""
         d = next(d for d in self.s.deadlines if d.key == key)
-        d.met_at, d.met_by, d.late_by_s = at, by, max(0, int((at - d.due_at).total_seconds()))
+        d.met_at, d.met_by, d.late_by_s = at, by, max(0, math.ceil((at - d.due_at).total_seconds()))
         for ep in self.s.episodes:
             if ep.kind == "overdue" and ep.ref == key and not ep.done:
                 ep.stop = f"{by}已报出"

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.worker import Worker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
 
 from api.services import answers
 from definitions.schema.reporting import Severity
@@ -128,6 +129,8 @@ async def test_on_time_chain_with_a_returned_draft_receipts_followup_and_final(e
     assert view.status == "closed" and view.reports[2].label == "终报"
     result = await h.result()  # receipts of the final run their course
     assert result.status == "closed"
+    # the saved history replays: the workflow code is deterministic
+    await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
 
     assert not events(iid, "report.") or not [e for e in events(iid) if e.kind.endswith(".late")]
     kinds = [e.kind for e in events(iid)]
@@ -318,5 +321,16 @@ async def test_the_chain_survives_continue_as_new(env, tq, people):
     assert [r.label for r in view.reports] == ["书面报告", "续报一", "终报"]
     result = await h.result()
     assert result.status == "closed"
+    replayer = Replayer(workflows=[W], data_converter=pydantic_data_converter)
+    run_id: str | None = h.result_run_id
+    replayed = 0
+    while run_id:  # every run of the chain replays, the continued ones included
+        history = await env.client.get_workflow_handle(h.id, run_id=run_id).fetch_history()
+        await replayer.replay_workflow(history)
+        replayed += 1
+        last = history.events[-1]
+        run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                  if last.HasField("workflow_execution_continued_as_new_event_attributes") else None)
+    assert replayed == view.runs >= 2
     with session_scope(write=False) as s:
         assert verify(s, iid).ok
