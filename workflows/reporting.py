@@ -559,6 +559,8 @@ class IncidentReportingWorkflow:
             "reporting.targets", TargetsRequest(purpose=kind, incident=self.info, rules=self.rules, call=call,
                                                 policy=policy), result_type=TargetsResult, **ACTIVITY)
         name = f"{kind}/{ref}"
+        if kind == "overdue" and next(d for d in self.s.deadlines if d.key == ref).met_at is not None:
+            return  # the report came while we looked for whom to call
         if found.gaps or not found.targets:
             await self._record(Event(kind=f"report.{kind}.gap", step_id=f"{name}/gap", at=workflow.now(),
                                      payload={"label": label, "gaps": found.gaps or ["nobody to call"]}))
