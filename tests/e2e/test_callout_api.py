@@ -6,7 +6,6 @@ policy; the summary and the audit trail agree with what happened.
 """
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import uuid
@@ -23,38 +22,10 @@ from store.audit import AuditEvent, verify
 from store.db import session_scope
 from store.targets import resolve_targets
 from tests.factories import small_district
+from tests.helpers import CAP, poll
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parents[2]
-CAP = """<?xml version="1.0" encoding="UTF-8"?>
-<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
-  <identifier>{ident}</identifier>
-  <sender>qingxi-meteo@example.cn</sender>
-  <sent>2026-07-01T03:10:00+08:00</sent>
-  <status>Actual</status>
-  <msgType>Alert</msgType>
-  <scope>Public</scope>
-  <info>
-    <language>zh-CN</language>
-    <category>Met</category>
-    <event>暴雨</event>
-    <urgency>Immediate</urgency>
-    <severity>Severe</severity>
-    <certainty>Likely</certainty>
-    <senderName>青溪区气象台</senderName>
-    <headline>青溪区气象台发布暴雨橙色预警信号</headline>
-    <description>预计未来3小时第1街道、第2街道降雨量将达50毫米以上。</description>
-    <parameter><valueName>预警级别</valueName><value>橙色</value></parameter>
-    <area>
-      <areaDesc>第1街道、第2街道</areaDesc>
-      <geocode><valueName>GB/T 2260</valueName><value>330110001</value></geocode>
-      <geocode><valueName>GB/T 2260</valueName><value>330110002</value></geocode>
-    </area>
-  </info>
-</alert>
-"""
-
-
 @pytest.fixture
 def fast_definitions(tmp_path: Path, monkeypatch) -> Path:
     """The shipped definitions with every wait shortened to seconds, so real time suffices."""
@@ -69,17 +40,6 @@ def fast_definitions(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
     get_settings.cache_clear()
     return defs
-
-
-async def poll(fetch, until, timeout=60.0, what="condition"):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await fetch()
-        if until(value):
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {value!r}"[:2000])
-        await asyncio.sleep(0.2)
 
 
 async def test_orange_cap_alert_end_to_end(dev_env, db_url, fast_definitions):

@@ -8,7 +8,6 @@ the audit trail.
 """
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import uuid
@@ -22,6 +21,7 @@ from config import get_settings
 from store.auth import create_token
 from store.db import session_scope
 from tests.factories import small_district
+from tests.helpers import poll
 from tests.workflows.reporting_helpers import terminate_incidents
 from worker import build_worker
 
@@ -44,17 +44,6 @@ def fast_rules(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
     get_settings.cache_clear()
     return defs
-
-
-async def poll(fetch, until, timeout: float = 60.0, what: str = "condition"):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await fetch()
-        if until(value):
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {value!r}"[:2000])
-        await asyncio.sleep(0.2)
 
 
 async def test_reporting_chain_end_to_end(dev_env, db_url, fast_rules):

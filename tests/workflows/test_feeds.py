@@ -14,8 +14,8 @@ from api.feeds import SchedulerLock, poll_once
 from config import get_settings
 from store.db import session_scope
 from store.warnings import Warning
-from tests.e2e.test_callout_api import CAP
 from tests.factories import small_district
+from tests.helpers import CAP
 from tests.workflows.callout_helpers import terminate_callouts
 from worker import build_worker
 
