@@ -2,15 +2,21 @@
 
 1. Rows are inserted by idempotency key (a retried activity finds them) and
    marked `sending` in one transaction *before* any gateway is asked.
-2. The gateway sends them in priority order, each channel behind its own rate limit.
+2. Each channel's gateway sends them behind a rate limit per account and channel; the
+   limit's queue is ordered by priority across every activity of the worker process, so
+   a leader queued later overtakes everyone else still waiting.
 3. Results (provider id, status) are written in one transaction.
 
 A worker killed between 1 and 3 leaves rows in `sending`; the retry asks the
-gateway what it knows (`reconcile`) and never sends such a row again.
+gateway what it knows (`reconcile`). A row the gateway has is recorded, never sent
+again; a row it has not is sent now if the gateway's word is final (Twilio), else
+reported as failed (the simulator, an IM robot: they cannot be asked).
 """
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,20 +26,65 @@ from aiolimiter import AsyncLimiter
 from sqlmodel import col, select
 from temporalio import activity
 
-from activities.gateways import OutgoingMessage, SendResult, get_gateway
+from activities.gateways import Gateway, OutgoingMessage, SendResult, gateway_for
 from config import get_settings
 from store.db import session_scope
 from store.messages import OutboxMessage
 
-_limiters: dict[str, AsyncLimiter] = {}
+
+class PriorityGate:
+    """A rate limit (aiolimiter) with a queue in front of it ordered by priority.
+
+    Each time the limiter grants a send, the waiter with the lowest priority number gets
+    it (first come among equals), whichever activity it came from.
+    """
+
+    def __init__(self, rate_per_s: float) -> None:
+        self.rate = rate_per_s
+        self.limiter = AsyncLimiter(1, 1 / rate_per_s)  # no burst: one send every 1/rate seconds
+        self.loop = asyncio.get_running_loop()
+        self.waiting: list[tuple[int, int, asyncio.Future]] = []
+        self.seq = itertools.count()
+        self.pump: asyncio.Task | None = None
+
+    async def turn(self, priority: int) -> None:
+        fut = self.loop.create_future()
+        heapq.heappush(self.waiting, (priority, next(self.seq), fut))
+        if self.pump is None or self.pump.done():
+            self.pump = self.loop.create_task(self._grant())
+        await fut
+
+    async def _grant(self) -> None:
+        while self.waiting:
+            await self.limiter.acquire()
+            while self.waiting:
+                _, _, fut = heapq.heappop(self.waiting)
+                if not fut.done():  # a cancelled waiter gives its place on
+                    fut.set_result(None)
+                    break
 
 
-def limiter(channel: str) -> AsyncLimiter:
-    if channel not in _limiters:
-        s = get_settings()
-        rate = {"voice": s.rate_voice_per_s, "sms": s.rate_sms_per_s, "im": s.rate_im_per_s}.get(channel, 10.0)
-        _limiters[channel] = AsyncLimiter(max(rate, 0.001) if s.gateway != "simulator" else 1e9, 1)
-    return _limiters[channel]
+_gates: dict[tuple[str, str], PriorityGate] = {}
+
+
+def rate_limit(channel: str) -> float:
+    s = get_settings()
+    return max({"voice": s.rate_voice_per_s, "sms": s.rate_sms_per_s, "im": s.rate_im_per_s}.get(channel, 10.0), 0.001)
+
+
+def gate_for(gateway: Gateway, channel: str) -> PriorityGate | None:
+    """The gate of (account, channel); none for the simulator, which has no account to protect."""
+    if gateway.name == "simulator":
+        return None
+    key = (getattr(gateway, "account", gateway.name), channel)
+    gate = _gates.get(key)
+    if gate is None or gate.loop is not asyncio.get_running_loop():
+        gate = _gates[key] = PriorityGate(rate_limit(channel))
+    return gate
+
+
+def reset_gates() -> None:
+    _gates.clear()
 
 
 @dataclass
@@ -70,38 +121,64 @@ def _heartbeat(detail: str) -> None:
         activity.heartbeat(detail)
 
 
-async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | None = None) -> list[Outcome]:
-    if not items:
-        return []
-    gateway = get_gateway()
-    rows = await asyncio.to_thread(_claim, items, gateway.name)
-    by_key = {i.key: i for i in items}
-    todo = sorted((r for r in rows.values() if r["claimed"]), key=lambda r: (by_key[r["key"]].priority, r["id"]))
-    uncertain = [r for r in rows.values() if r["status"] == "sending" and not r["claimed"]]
-    results: dict[str, SendResult] = {}
+def _message(row: dict, item: "Delivery") -> OutgoingMessage:
+    return OutgoingMessage(outbox_id=row["id"], idempotency_key=item.key, channel=item.channel, to=item.to,
+                           body=item.body, voice_text=item.voice_text, ack_url=item.ack_url, priority=item.priority,
+                           created_at=row["created_at"])
+
+
+async def _settle_uncertain(rows: list[dict], by_key: dict[str, "Delivery"], results: dict[str, SendResult]) -> list[dict]:
+    """Rows left in `sending` by an earlier try: record what the gateway knows; return those to send now."""
+    again: list[dict] = []
+    ask = asyncio.Semaphore(8)
 
     async def one(row: dict) -> None:
         item = by_key[row["key"]]
-        msg = OutgoingMessage(outbox_id=row["id"], idempotency_key=item.key, channel=item.channel, to=item.to,
-                              body=item.body, voice_text=item.voice_text, ack_url=item.ack_url, priority=item.priority)
-        async with limiter(item.channel):
-            try:
-                results[item.key] = await gateway.send(msg)
-            except Exception as exc:  # a gateway error is an outcome of this message, not of the batch
-                results[item.key] = SendResult(status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+        if row["provider_id"]:  # a status callback has named it already
+            results[item.key] = SendResult(status="sent", provider_id=row["provider_id"])
+            return
+        gateway = gateway_for(item.channel)
+        async with ask:
+            known = await gateway.reconcile(_message(row, item))
+        if known is not None:
+            results[item.key] = known
+        elif getattr(gateway, "resend_unknown", False):
+            again.append(row)
+        else:
+            results[item.key] = SendResult(status="failed", error="interrupted while sending; not sent again")
 
-    for row in uncertain:
+    await asyncio.gather(*(one(r) for r in rows))
+    return again
+
+
+async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    if not items:
+        return []
+    rows = await asyncio.to_thread(_claim, items)
+    by_key = {i.key: i for i in items}
+    results: dict[str, SendResult] = {}
+    uncertain = [r for r in rows.values() if r["status"] == "sending" and not r["claimed"]]
+    todo = [r for r in rows.values() if r["claimed"]] + await _settle_uncertain(uncertain, by_key, results)
+    todo.sort(key=lambda r: (by_key[r["key"]].priority, r["id"]))  # leaders first
+    done = 0
+
+    async def one(row: dict) -> None:
+        nonlocal done
         item = by_key[row["key"]]
-        msg = OutgoingMessage(outbox_id=row["id"], idempotency_key=item.key, channel=item.channel, to=item.to, body=item.body)
-        known = await gateway.reconcile(msg)
-        results[item.key] = known or SendResult(status="failed", error="interrupted while sending; not sent again")
-
-    chunk = 50
-    for start in range(0, len(todo), chunk):  # leaders first: todo is in priority order
-        await asyncio.gather(*(one(r) for r in todo[start:start + chunk]))
-        _heartbeat(f"{min(start + chunk, len(todo))}/{len(todo)}")
+        gateway = gateway_for(item.channel)
+        gate = gate_for(gateway, item.channel)
+        if gate is not None:
+            await gate.turn(item.priority)
+        try:
+            results[item.key] = await gateway.send(_message(row, item))
+        except Exception as exc:  # a gateway error is an outcome of this message, not of the batch
+            results[item.key] = SendResult(status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+        done += 1
+        _heartbeat(f"{done}/{len(todo)}")
         if on_progress:
-            on_progress(start + chunk)
+            on_progress(done)
+
+    await asyncio.gather(*(one(r) for r in todo))  # queued in priority order: the gates keep it
     await asyncio.to_thread(_record_results, results)
     out = []
     for key, row in rows.items():
@@ -113,7 +190,7 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
     return out
 
 
-def _claim(items: list[Delivery], gateway: str) -> dict[str, dict]:
+def _claim(items: list[Delivery]) -> dict[str, dict]:
     """Insert missing rows and mark the new ones `sending`, in one transaction."""
     keys = [i.key for i in items]
     with session_scope() as s:
@@ -123,16 +200,17 @@ def _claim(items: list[Delivery], gateway: str) -> dict[str, dict]:
         for i in items:
             if i.key in existing:
                 continue
-            row = OutboxMessage(idempotency_key=i.key, gateway=gateway, channel=i.channel, to=i.to, person_id=i.person_id,
-                                subject=i.subject, workflow_id=i.workflow_id, reply_code=i.reply_code, body=i.body,
+            meta = {**(i.meta or {}), **({"voice_text": i.voice_text} if i.voice_text else {})}
+            row = OutboxMessage(idempotency_key=i.key, gateway=gateway_for(i.channel).name, channel=i.channel,
+                                to=i.to, person_id=i.person_id, subject=i.subject, workflow_id=i.workflow_id, reply_code=i.reply_code, body=i.body,
                                 ack_url=i.ack_url, drill=i.drill, priority=i.priority, status="sending", created_at=now,
-                                meta=i.meta or {})
+                                meta=meta)
             s.add(row)
             existing[i.key] = row
             claimed.add(i.key)
         s.flush()
         return {k: {"key": k, "id": r.id, "status": r.status, "provider_id": r.provider_id, "error": r.error,
-                    "claimed": k in claimed} for k, r in existing.items()}
+                    "created_at": r.created_at, "claimed": k in claimed} for k, r in existing.items()}
 
 
 def _record_results(results: dict[str, SendResult]) -> None:
@@ -143,6 +221,8 @@ def _record_results(results: dict[str, SendResult]) -> None:
         now = datetime.now(UTC)
         for row in rows:
             res = results[row.idempotency_key]
-            row.status, row.provider_id, row.error = res.status, res.provider_id or row.provider_id, res.error
-            row.sent_at = now if res.status == "sent" else row.sent_at
+            row.provider_id = row.provider_id or res.provider_id
+            if row.status == "sending":  # a status callback may have come first: what it said stands
+                row.status, row.error = res.status, res.error
+            row.sent_at = now if res.status == "sent" and row.sent_at is None else row.sent_at
             row.updated_at = now

@@ -1,4 +1,9 @@
-"""Gateways: one protocol (base.py), one adapter per provider."""
+"""Gateways: one protocol (base.py), one adapter per provider, chosen per channel.
+
+SMS and voice go to the configured gateway (`YINGJI_GATEWAY`: simulator or twilio);
+IM goes to the IM robot webhook when `YINGJI_IM_WEBHOOK_URL` is set, else to the
+simulator. Adapters are built once per process (they hold HTTP connection pools).
+"""
 from __future__ import annotations
 
 from activities.gateways.base import Gateway, OutgoingMessage, SendResult
@@ -7,6 +12,7 @@ _gateways: dict[str, Gateway] = {}
 
 
 def get_gateway(name: str | None = None) -> Gateway:
+    """The adapter called `name` (default: the configured SMS/voice gateway)."""
     from config import get_settings
 
     settings = get_settings()
@@ -17,16 +23,30 @@ def get_gateway(name: str | None = None) -> Gateway:
 
             _gateways[name] = SimulatorGateway(settings)
         elif name == "twilio":
-            from activities.gateways.twilio import TwilioGateway  # type: ignore[import-not-found]
+            from activities.gateways.twilio import TwilioGateway
 
             _gateways[name] = TwilioGateway(settings)
+        elif name == "im":
+            from activities.gateways.im import ImRobotGateway
+
+            _gateways[name] = ImRobotGateway(settings)
         else:
             raise ValueError(f"unknown gateway {name!r}: simulator or twilio")
     return _gateways[name]
+
+
+def gateway_for(channel: str) -> Gateway:
+    """The adapter that sends on `channel` (sms | voice | im)."""
+    from config import get_settings
+
+    settings = get_settings()
+    if channel == "im":
+        return get_gateway("im" if settings.im_webhook_url else "simulator")
+    return get_gateway(settings.gateway)
 
 
 def reset_gateways() -> None:
     _gateways.clear()
 
 
-__all__ = ["Gateway", "OutgoingMessage", "SendResult", "get_gateway", "reset_gateways"]
+__all__ = ["Gateway", "OutgoingMessage", "SendResult", "gateway_for", "get_gateway", "reset_gateways"]

@@ -6,6 +6,7 @@ the API's webhooks; `send` reports only what the provider says at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -19,6 +20,7 @@ class OutgoingMessage:
     voice_text: str | None = None
     ack_url: str | None = None
     priority: int = 100
+    created_at: datetime | None = None  # when the outbox row was claimed (reconcile looks from there)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,302 @@
+"""The Twilio gateway: the real twilio SDK against the local fake Twilio server, through the
+real delivery code (outbox claim, rate gates, results). Exactly one send per message, whatever
+fails; Twilio's errors become outcomes; leaders first; the IM robot channel."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import uvicorn
+from sqlmodel import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from activities.delivery import Delivery, _claim, deliver, gate_for
+from activities.gateways import OutgoingMessage, gateway_for, reset_gateways
+from activities.gateways.im import ImRobotGateway
+from activities.gateways.simulator import SimulatorGateway
+from activities.gateways.twilio import TwilioGateway
+from config import get_settings
+from store.db import session_scope
+from store.messages import OutboxMessage
+from tests.fakes.twilio_server import FakeTwilio, free_port, use_fake_twilio
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeTwilio() as f:
+        yield f
+
+
+@pytest.fixture
+def twilio(fake, db_url, monkeypatch):
+    use_fake_twilio(monkeypatch, fake)
+    gw = gateway_for("sms")
+    assert isinstance(gw, TwilioGateway)
+    gw.backoff_s = 0.01
+    yield fake
+    reset_gateways()
+
+
+def sms(n: int, priority: int = 100, prefix: str = "t") -> Delivery:
+    return Delivery(key=f"{prefix}/{n}/sms", channel="sms", to=f"+86138000{n:05d}", body=f"【叫应】测试 {prefix} {n}",
+                    person_id=f"p{n}", subject="callout-t", priority=priority)
+
+
+def voice(n: int, priority: int = 100, prefix: str = "t") -> Delivery:
+    return Delivery(key=f"{prefix}/{n}/voice", channel="voice", to=f"+86139000{n:05d}", body=f"【叫应】测试 {n}",
+                    voice_text=f"暴雨橙色预警 {n}", person_id=f"p{n}", subject="callout-t", priority=priority)
+
+
+def rows() -> dict[str, OutboxMessage]:
+    with session_scope(write=False) as s:
+        return {r.idempotency_key: r for r in s.exec(select(OutboxMessage))}
+
+
+# ------------------------------------------------------------------ what goes to Twilio
+
+
+async def test_sms_through_the_sdk(twilio):
+    [out] = await deliver([sms(1)])
+    [req] = twilio.creates("sms")
+    row = rows()["t/1/sms"]
+    assert out.status == "sent" and out.provider_id == row.provider_id and out.provider_id in twilio.messages
+    assert req.one("To") == "+8613800000001" and req.one("From") == twilio.from_number
+    assert req.one("Body") == "【叫应】测试 t 1"
+    assert req.one("StatusCallback") == f"http://yingji.test/api/webhooks/twilio/sms/status?o={row.id}"
+    assert row.gateway == "twilio" and row.status == "sent"
+
+
+async def test_voice_call_parameters(twilio):
+    [out] = await deliver([voice(1)])
+    [req] = twilio.creates("voice")
+    row = rows()["t/1/voice"]
+    assert out.status == "sent" and out.provider_id in twilio.calls
+    assert req.one("MachineDetection") == "Enable"
+    assert req.one("Url") == f"http://yingji.test/api/webhooks/twilio/voice/twiml?o={row.id}"
+    assert req.one("StatusCallback") == f"http://yingji.test/api/webhooks/twilio/voice/status?o={row.id}"
+    assert req.params["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
+    assert row.meta["voice_text"] == "暴雨橙色预警 1"  # what the TwiML webhook will say
+
+
+async def test_21610_is_opted_out(twilio):
+    twilio.fail_next(1, 21610)
+    [out] = await deliver([sms(1)])
+    assert out.status == "opted_out" and "21610" in out.error
+    assert rows()["t/1/sms"].status == "opted_out"
+
+
+async def test_30003_is_failed(twilio):
+    twilio.fail_next(1, 30003)
+    [out] = await deliver([sms(1)])
+    assert out.status == "failed" and "30003" in out.error
+
+
+async def test_429_is_retried_with_backoff(twilio):
+    twilio.fail_next(2, 20429)
+    [out] = await deliver([sms(1)])
+    assert out.status == "sent"
+    assert [r.status for r in twilio.creates()] == [429, 429, 201]
+
+
+async def test_429_gives_up_after_a_few_tries(twilio):
+    twilio.fail_next(10, 20429)
+    [out] = await deliver([sms(1)])
+    assert out.status == "failed" and "20429" in out.error
+    assert len(twilio.creates()) == 4
+
+
+async def test_5xx_is_settled_by_asking_twilio_not_by_sending_again(twilio):
+    twilio.fail_next(1, 20500, http_status=500)
+    [out] = await deliver([sms(1)])
+    assert out.status == "failed" and "no such sms" in out.error
+    assert len(twilio.creates()) == 1
+    assert any(r.method == "GET" for r in twilio.requests)
+
+
+# ------------------------------------------------------------------ exactly one send
+
+
+async def test_retried_activity_sends_once(twilio):
+    items = [sms(1), voice(2)]
+    first = await deliver(items)
+    again = await deliver(items)
+    assert len(twilio.creates()) == 2
+    assert [o.fresh for o in first] == [True, True] and [o.fresh for o in again] == [False, False]
+    assert [o.provider_id for o in first] == [o.provider_id for o in again]
+
+
+async def test_crash_between_sending_and_result_is_reconciled(twilio):
+    items = [sms(1), voice(2), sms(3)]
+    claimed = await asyncio.to_thread(_claim, items)  # step 1: rows in `sending`
+    sent = {}
+    for item in items[:2]:  # step 2: Twilio got these two… then the worker died: no step 3
+        row = claimed[item.key]
+        msg = OutgoingMessage(outbox_id=row["id"], idempotency_key=item.key, channel=item.channel, to=item.to,
+                              body=item.body, created_at=row["created_at"])
+        sent[item.key] = (await gateway_for(item.channel).send(msg)).provider_id
+    assert {r.status for r in rows().values()} == {"sending"}
+    outcomes = {o.key: o for o in await deliver(items)}  # the retry
+    creates = twilio.creates()
+    assert len(creates) == 3  # the two before the crash, and the one that never went
+    assert [r.one("To") for r in creates].count(items[2].to) == 1
+    for key, sid in sent.items():
+        assert outcomes[key].status == "sent" and outcomes[key].provider_id == sid == rows()[key].provider_id
+    assert outcomes[items[2].key].status == "sent"
+
+
+async def test_crash_does_not_take_another_call_to_the_same_number(twilio):
+    earlier = voice(7, prefix="earlier")
+    [done] = await deliver([earlier])  # a call recorded normally, minutes ago
+    later = voice(7, prefix="later")
+    await asyncio.to_thread(_claim, [later])  # claimed, then the worker died before asking Twilio
+    [out] = await deliver([later])
+    assert out.provider_id != done.provider_id
+    assert len(twilio.creates("voice")) == 2
+
+
+async def test_killed_worker_sends_nothing_twice(twilio, monkeypatch):
+    """A real process killed with SIGKILL in the middle of a batch; the retry completes it."""
+    monkeypatch.setenv("YINGJI_RATE_SMS_PER_S", "10")
+    n = 30
+    script = ("import asyncio, sys; sys.path.insert(0, %r)\n"
+              "from tests.unit.test_twilio_gateway import sms\n"
+              "from activities.delivery import deliver\n"
+              "asyncio.run(deliver([sms(i) for i in range(%d)]))\n") % (str(ROOT), n)
+    proc = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy(), cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while len(twilio.created()) < 8:
+            assert proc.poll() is None and time.monotonic() < deadline, "the worker did not start sending"
+            await asyncio.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = len(twilio.created())
+    assert before < n and {r.status for r in rows().values()} == {"sending"}
+    outcomes = await deliver([sms(i) for i in range(n)])
+    to = [r.one("To") for r in twilio.created()]
+    assert sorted(to) == sorted(sms(i).to for i in range(n))  # every message exactly once
+    assert all(o.status == "sent" for o in outcomes)
+    assert {r.provider_id for r in rows().values()} == set(twilio.messages)
+
+
+# ------------------------------------------------------------------ rate limits and priority
+
+
+async def test_leaders_overtake_across_concurrent_activities(twilio, monkeypatch):
+    monkeypatch.setenv("YINGJI_RATE_SMS_PER_S", "10")
+    get_settings.cache_clear()
+    crowd = asyncio.create_task(deliver([sms(i, prefix="crowd") for i in range(20)]))
+    await asyncio.sleep(0.35)  # the crowd is queued and sending
+    await deliver([sms(i, priority=0, prefix="leader") for i in range(3)])
+    await crowd
+    order = [r.one("Body").split()[1] for r in twilio.created()]
+    last_leader = max(i for i, who in enumerate(order) if who == "leader")
+    assert last_leader <= 8, order  # not behind the 20 queued earlier
+    assert order.count("leader") == 3 and len(order) == 23
+
+
+async def test_rate_limit_per_channel(twilio, monkeypatch):
+    monkeypatch.setenv("YINGJI_RATE_SMS_PER_S", "20")
+    get_settings.cache_clear()
+    started = time.monotonic()
+    await deliver([sms(i) for i in range(21)])
+    elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 3.0, elapsed  # 21 sends at 20/s: one second, not less
+    assert gate_for(gateway_for("sms"), "sms").rate == 20
+    assert gate_for(gateway_for("sms"), "sms") is not gate_for(gateway_for("voice"), "voice")
+
+
+def test_simulator_has_no_gate(db_url):
+    assert gate_for(SimulatorGateway(get_settings()), "sms") is None
+
+
+# ------------------------------------------------------------------ IM robot
+
+
+class Robot:
+    """A DingTalk-style robot endpoint: checks the signature, records what it got."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret, self.got, self.errcode = secret, [], 0
+        self.port = free_port()
+        app = Starlette(routes=[Route("/robot/send", self.send, methods=["POST"])])
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+
+    async def send(self, request: Request) -> JSONResponse:
+        q = request.query_params
+        expected = base64.b64encode(hmac.new(self.secret.encode(), f"{q['timestamp']}\n{self.secret}".encode(),
+                                             hashlib.sha256).digest()).decode()
+        if q.get("sign") != expected or q.get("access_token") != "tok":
+            return JSONResponse({"errcode": 310000, "errmsg": "sign not match"})
+        self.got.append(json.loads(await request.body()))
+        return JSONResponse({"errcode": self.errcode, "errmsg": "ok" if not self.errcode else "too fast"})
+
+
+@pytest.fixture
+async def robot(db_url, monkeypatch):
+    r = Robot("SECtest")
+    task = asyncio.create_task(r.server.serve())
+    while not r.server.started:
+        await asyncio.sleep(0.01)
+    monkeypatch.setenv("YINGJI_IM_WEBHOOK_URL", f"http://127.0.0.1:{r.port}/robot/send?access_token=tok")
+    monkeypatch.setenv("YINGJI_IM_WEBHOOK_SECRET", "SECtest")
+    get_settings.cache_clear()
+    reset_gateways()
+    yield r
+    r.server.should_exit = True
+    await task
+    reset_gateways()
+
+
+async def test_im_goes_to_the_robot_signed_with_the_ack_link_as_button(robot):
+    assert isinstance(gateway_for("im"), ImRobotGateway)
+    item = Delivery(key="t/1/im", channel="im", to="user-1", body="【叫应】暴雨橙色预警\n请确认", person_id="p1",
+                    ack_url="http://yingji.test/ack/abc", subject="callout-t")
+    [out] = await deliver([item])
+    assert out.status == "sent"
+    [got] = robot.got
+    assert got["msgtype"] == "actionCard"
+    assert got["actionCard"]["singleURL"] == "http://yingji.test/ack/abc"
+    assert got["actionCard"]["title"] == "【叫应】暴雨橙色预警"
+
+
+async def test_im_robot_error_is_failed(robot):
+    robot.errcode = 130101
+    [out] = await deliver([Delivery(key="t/2/im", channel="im", to="user-2", body="告知", subject="callout-t")])
+    assert out.status == "failed" and "130101" in out.error
+    assert robot.got[0]["msgtype"] == "markdown" and robot.got[0]["at"]["atUserIds"] == ["user-2"]
+
+
+def test_im_without_a_robot_goes_to_the_simulator(db_url):
+    reset_gateways()
+    assert isinstance(gateway_for("im"), SimulatorGateway)
+
+
+def test_signed_robot_url_keeps_the_token(db_url, monkeypatch):
+    monkeypatch.setenv("YINGJI_IM_WEBHOOK_URL", "https://oapi.dingtalk.com/robot/send?access_token=tok")
+    monkeypatch.setenv("YINGJI_IM_WEBHOOK_SECRET", "SECx")
+    get_settings.cache_clear()
+    url = ImRobotGateway(get_settings()).signed_url(now_ms=1700000000000)
+    q = parse_qs(urlsplit(url).query)
+    assert q["access_token"] == ["tok"] and q["timestamp"] == ["1700000000000"]
+    mac = hmac.new(b"SECx", b"1700000000000\nSECx", hashlib.sha256).digest()
+    assert q["sign"] == [base64.b64encode(mac).decode()]
