@@ -50,6 +50,7 @@ class Recorded:
     path: str
     params: dict[str, list[str]]
     status: int = 200
+    at: float = field(default_factory=time.monotonic)  # when the request arrived (benchmarks)
 
     @property
     def kind(self) -> str:
