@@ -191,26 +191,33 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
 
 
 def _claim(items: list[Delivery]) -> dict[str, dict]:
-    """Insert missing rows and mark the new ones `sending`, in one transaction."""
+    """Insert missing rows and mark the new ones `sending`, in one transaction (one multi-row INSERT)."""
     keys = [i.key for i in items]
+    table = OutboxMessage.__table__
+    fields = ("id", "idempotency_key", "status", "provider_id", "error", "created_at")
     with session_scope() as s:
-        existing = {r.idempotency_key: r for r in s.exec(select(OutboxMessage).where(col(OutboxMessage.idempotency_key).in_(keys)))}
-        claimed = set()
+        found = s.exec(select(*(getattr(OutboxMessage, f) for f in fields)).where(
+            col(OutboxMessage.idempotency_key).in_(keys))).all()
+        out = {r.idempotency_key: {"key": r.idempotency_key, "id": r.id, "status": r.status, "provider_id": r.provider_id,
+                                   "error": r.error, "created_at": r.created_at, "claimed": False} for r in found}
         now = datetime.now(UTC)
+        new = []
         for i in items:
-            if i.key in existing:
+            if i.key in out:
                 continue
             meta = {**(i.meta or {}), **({"voice_text": i.voice_text} if i.voice_text else {})}
-            row = OutboxMessage(idempotency_key=i.key, gateway=gateway_for(i.channel).name, channel=i.channel,
-                                to=i.to, person_id=i.person_id, subject=i.subject, workflow_id=i.workflow_id, reply_code=i.reply_code, body=i.body,
-                                ack_url=i.ack_url, drill=i.drill, priority=i.priority, status="sending", created_at=now,
-                                meta=meta)
-            s.add(row)
-            existing[i.key] = row
-            claimed.add(i.key)
-        s.flush()
-        return {k: {"key": k, "id": r.id, "status": r.status, "provider_id": r.provider_id, "error": r.error,
-                    "created_at": r.created_at, "claimed": k in claimed} for k, r in existing.items()}
+            new.append({"idempotency_key": i.key, "gateway": gateway_for(i.channel).name, "channel": i.channel,
+                        "to": i.to, "person_id": i.person_id, "subject": i.subject, "workflow_id": i.workflow_id,
+                        "reply_code": i.reply_code, "body": i.body, "ack_url": i.ack_url, "drill": i.drill,
+                        "priority": i.priority, "status": "sending", "provider_id": None, "error": None,
+                        "created_at": now, "sent_at": None, "updated_at": None, "meta": meta})
+            out[i.key] = {"key": i.key, "id": None, "status": "sending", "provider_id": None, "error": None,
+                          "created_at": now, "claimed": True}
+        if new:
+            ids = s.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), new).scalars().all()
+            for row, id_ in zip(new, ids, strict=True):
+                out[row["idempotency_key"]]["id"] = id_
+        return out
 
 
 def _record_results(results: dict[str, SendResult]) -> None:
