@@ -192,7 +192,10 @@ async def logout(request: Request, user: auth.Poster) -> Response:
 async def desk(request: Request, user: auth.Viewer) -> HTMLResponse:
     lib = await asyncio.to_thread(library)
     data = await db(services.desk, lib, datetime.now(UTC))
-    return render(request, "desk.html", now=datetime.now(UTC), **data)
+    from api.services.incidents import incident_list
+
+    incidents = await asyncio.to_thread(incident_list, 20, "open", None)
+    return render(request, "desk.html", now=datetime.now(UTC), incidents=incidents, **data)
 
 
 # ------------------------------------------------------------------ new call-out

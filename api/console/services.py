@@ -87,8 +87,12 @@ def desk(s: Session, lib: Library, at: datetime) -> dict[str, Any]:
         return {"c": c, "total": sum(n.values()), "acknowledged": n["acknowledged"], "counts": dict(n),
                 "deadline": next_deadline(s, lib, c) if c.status == "running" else None}
 
+    alerts = list(s.exec(select(AuditEvent).where(AuditEvent.kind == "gateway.opted_out", AuditEvent.at > at - timedelta(days=7))
+                         .order_by(col(AuditEvent.seq).desc()).limit(20)))
     return {"duty": duty_now(s, at), "running": [view(c) for c in running], "ended": [view(c) for c in ended],
-            "warnings": [w for w in warnings if w.expires_at is None or w.expires_at > at or w.callout_id]}
+            "warnings": [w for w in warnings if w.expires_at is None or w.expires_at > at or w.callout_id],
+            "alerts": [{"at": e.at, "subject": e.subject, "person": _names(s, {e.payload.get("person_id") or ""}).get(
+                e.payload.get("person_id") or "", e.payload.get("person_id")), "to": e.payload.get("to")} for e in alerts]}
 
 
 # ------------------------------------------------------------------ new call-out
