@@ -868,8 +868,6 @@ class PlanActivationWorkflow:
         self._refuse_if("directive", req)
         now = workflow.now()
         due = req.due_at if req.due_at is not None else now + (req.due_in or timedelta(0))
-        self.s.directives += 1
-        n = self.s.directives
         group = unit = None
         if req.assignee.startswith("group:"):
             group = self.plan.group(req.assignee.split(":", 1)[1])
@@ -884,7 +882,8 @@ class PlanActivationWorkflow:
                                        f"({' / '.join(self.plan.directives.unit_heads)})", type=INVALID, non_retryable=True)
             if h.org_unit and h.org_unit not in self.s.units:
                 self.s.units.append(h.org_unit)
-        item = Item(id=f"D{n}", kind="directive", title=req.title or req.text[:30], text=req.text,
+        self.s.directives += 1  # numbered once it can be issued (a refused one takes no number)
+        item = Item(id=f"D{self.s.directives}", kind="directive", title=req.title or req.text[:30], text=req.text,
                     group=group.id if group else None, unit=unit, assignee=h, issued_by=req.actor, issued_at=now,
                     due_at=due, first_due_at=due, remind_at=self._remind_at(now, due))
         await self._open_item(item, f"{group.name_zh}:" if group else "")
@@ -1461,7 +1460,6 @@ class PlanActivationWorkflow:
     async def _notify(self, kind: str, step_id: str, notices: list[Notice], payload: dict) -> None:
         await self._io("activation.notify", lambda: NotifyRequest(record=self._request([]), kind=kind, step_id=step_id,
                                                                   notices=notices, payload=payload))
-        self.changed = True
 
     def _request(self, events: list[Event]) -> RecordRequest:
         return RecordRequest(workflow_id=workflow.info().workflow_id, run_id=workflow.info().run_id, info=self.info,
@@ -1469,7 +1467,6 @@ class PlanActivationWorkflow:
 
     async def _record(self, *events: Event) -> None:
         await self._io("activation.record", lambda: self._request(list(events)))
-        self.changed = True  # the main loop looks again: new timers, the end, a long history
 
     async def _io(self, activity: str, arg, result_type: type | None = None):
         """Every write goes through here, one at a time, each with the activation's latest state for the read model."""
@@ -1477,4 +1474,6 @@ class PlanActivationWorkflow:
             req = arg() if callable(arg) else arg
             if isinstance(req, (NotifyRequest, FlushRequest)):
                 req.record = self._request(req.record.events)
-            return await workflow.execute_activity(activity, req, result_type=result_type, **ACTIVITY)
+            result = await workflow.execute_activity(activity, req, result_type=result_type, **ACTIVITY)
+            self.changed = True  # the main loop looks again: new timers, the end, a long history
+            return result
