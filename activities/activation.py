@@ -10,7 +10,7 @@ import asyncio
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from temporalio import activity
 
 from activities.delivery import Delivery, deliver
@@ -20,7 +20,7 @@ from definitions.schema.plans import INCIDENT_TOWN, ResponsePlan
 from store import activations as store
 from store.audit import NewEvent, append
 from store.db import session_scope
-from store.directory import OrgUnit, Person, Position, Post, mask_mobile
+from store.directory import mask_mobile
 from store.links import make_ack_token, reply_code
 from workflows.activation import (
     Event,
@@ -33,7 +33,6 @@ from workflows.activation import (
     ResolveResult,
     subject_of,
 )
-from workflows.escalation import Contact
 from workflows.escalation import Report as GatewayReport
 
 AUDIT_PREFIX = {"convene": "activation.convene", "notice": "activation.notice", "overdue": "activation.overdue",
@@ -69,38 +68,9 @@ async def record(req: RecordRequest) -> None:
 # ------------------------------------------------------------------ who holds the plan's posts
 
 
-def _contact(p: Person | None) -> Contact | None:
-    return Contact(person_id=p.id, name=p.name, mobile=p.mobile, im_id=p.im_id) if p else None
-
-
-class _Directory:
-    def __init__(self, s: Session, codes: set[str]):
-        self.s = s
-        self.units = {u.id: u for u in s.exec(select(OrgUnit))}
-        self.positions = {p.code: p for p in s.exec(select(Position).where(col(Position.code).in_(codes)))}
-        self.posts = list(s.exec(select(Post).where(col(Post.position_code).in_(codes)).order_by(Post.id)))
-
-    def holder(self, key: str, position: str, unit_id: str | None) -> Holder:
-        posts = [p for p in self.posts if p.position_code == position and (unit_id is None or p.org_unit_id == unit_id)]
-        if unit_id is None:  # the district-level holder first
-            posts.sort(key=lambda p: (self.units.get(p.org_unit_id) is None or self.units[p.org_unit_id].kind != "district",
-                                      p.id))
-        pos = self.positions.get(position)
-        unit = self.units.get(posts[0].org_unit_id if posts else (unit_id or ""))
-        where = f"{unit.name if unit else (unit_id or '')}{pos.name_zh if pos else position}"
-        if not posts:
-            return Holder(key=key, position=position, org_unit=unit_id, unit_name=unit.name if unit else "", label=where)
-        post = posts[0]
-        person = _contact(self.s.get(Person, post.person_id))
-        return Holder(key=key, position=position, org_unit=post.org_unit_id, unit_name=unit.name if unit else "",
-                      label=f"{where} {person.name if person else ''}".strip(), person=person,
-                      deputy=_contact(self.s.get(Person, post.deputy_id)) if post.deputy_id else None,
-                      superior=_contact(self.s.get(Person, post.superior_id)) if post.superior_id else None)
-
-
 def find_holders(s: Session, req: ResolveRequest, at: datetime) -> ResolveResult:
     plan: ResponsePlan = req.plan
-    d = _Directory(s, plan.positions())
+    d = store.PostHolders(s, plan.positions())
     out = ResolveResult(duty=duty_contacts(s, at))
     town = d.units.get(req.town_id or "")
     for ref in plan.posts():
@@ -111,7 +81,7 @@ def find_holders(s: Session, req: ResolveRequest, at: datetime) -> ResolveResult
                 out.holders[ref.key] = Holder(key=ref.key, position=ref.position, label=f"事发地{ref.position}")
                 continue
             unit = town.id
-        h = d.holder(ref.key, ref.position, unit)
+        h = Holder(**d.holder(ref.key, ref.position, unit))
         if unit is not None and unit not in d.units:
             out.gaps.append(f"{ref.key}: no org unit {unit!r} in the directory")
         elif h.person is None:
@@ -119,7 +89,7 @@ def find_holders(s: Session, req: ResolveRequest, at: datetime) -> ResolveResult
         out.holders[ref.key] = h
     for uid in req.units:
         for code in plan.directives.unit_heads:
-            h = d.holder(f"unit:{uid}", code, uid)
+            h = Holder(**d.holder(f"unit:{uid}", code, uid))
             if h.person is not None:
                 out.unit_heads[uid] = h
                 break

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from store.directory import OrgUnit, Person, Position, Post
 from store.types import json_column, now_utc, utc_column
 
 
@@ -109,3 +110,41 @@ def open_items(s: Session, activation_ids: list[str]) -> list[ActivationItem]:
         return []
     return list(s.exec(select(ActivationItem).where(col(ActivationItem.activation_id).in_(activation_ids))
                        .order_by(ActivationItem.due_at)))
+
+
+# ------------------------------------------------------------------ who holds a plan's posts
+
+
+def _contact(p: Person | None) -> dict | None:
+    return {"person_id": p.id, "name": p.name, "mobile": p.mobile, "im_id": p.im_id} if p else None
+
+
+class PostHolders:
+    """The directory's posts of some positions, to find who holds `position@org_unit` (district level first)."""
+
+    def __init__(self, s: Session, codes: set[str]):
+        self.s = s
+        self.units = {u.id: u for u in s.exec(select(OrgUnit))}
+        self.positions = {p.code: p for p in s.exec(select(Position).where(col(Position.code).in_(codes)))}
+        self.posts = list(s.exec(select(Post).where(col(Post.position_code).in_(codes)).order_by(Post.id)))
+
+    def holder(self, key: str, position: str, unit_id: str | None) -> dict:
+        """{key, position, org_unit, unit_name, label, person, deputy, superior}; person None when nobody holds it."""
+        posts = [p for p in self.posts if p.position_code == position and (unit_id is None or p.org_unit_id == unit_id)]
+        if unit_id is None:
+            posts.sort(key=lambda p: (self.units.get(p.org_unit_id) is None or self.units[p.org_unit_id].kind != "district",
+                                      p.id))
+        pos = self.positions.get(position)
+        unit = self.units.get(posts[0].org_unit_id if posts else (unit_id or ""))
+        title = pos.name_zh if pos else position
+        place = unit.name if unit else (unit_id or "")
+        where = title if place and title.startswith(place) else f"{place}{title.removeprefix('部门')}"
+        out = {"key": key, "position": position, "org_unit": unit_id, "unit_name": unit.name if unit else "",
+               "label": where, "person": None, "deputy": None, "superior": None}
+        if posts:
+            post = posts[0]
+            person = _contact(self.s.get(Person, post.person_id))
+            out.update(org_unit=post.org_unit_id, label=f"{where} {person['name'] if person else ''}".strip(), person=person,
+                       deputy=_contact(self.s.get(Person, post.deputy_id)) if post.deputy_id else None,
+                       superior=_contact(self.s.get(Person, post.superior_id)) if post.superior_id else None)
+        return out

@@ -534,7 +534,7 @@ class Rules:
             due = req.due_at if req.due_at is not None else now + (req.due_in or timedelta(0))
             if due.tzinfo is None:
                 return INVALID, "due_at: give a time zone, e.g. 2026-07-01T18:00:00+08:00"
-            if due <= now + timedelta(minutes=1):
+            if due <= now:
                 return INVALID, "due_at: the time limit must be in the future"
             if due > now + timedelta(days=30):
                 return INVALID, "due_at: at most 30 days ahead"
