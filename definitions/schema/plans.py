@@ -312,24 +312,28 @@ def _find(data: object, wanted, path: tuple = ()) -> tuple | None:
 
 
 def cross_check_plans(loaded: dict, known_positions: set[str]) -> list:
-    """Unknown positions, and special periods that two plans date differently (one calendar for all)."""
+    """Unknown positions, and special periods that plans date differently (one calendar for all: the odd one is named)."""
+    from collections import Counter
     from pathlib import Path
 
     from definitions.yamlsource import SourceError, YamlDocument, format_loc
 
     errors: list = []
-    seasons: dict[str, tuple[Season, str]] = {}
+    seasons: dict[str, list[tuple[tuple[str, str], str, int, YamlDocument]]] = {}
     for item in loaded.values():
         plan: ResponsePlan = item.model
         doc = YamlDocument.read(Path(item.file))
         for code in sorted(plan.positions() - known_positions):
             path = _find(doc.data, lambda v, c=code: v in (c, f"position:{c}") or v.startswith(f"{c}@")) or ()
             errors.append(SourceError(item.file, doc.line_of(list(path)), format_loc(path), f"unknown position {code!r}"))
-        for i, s in enumerate(plan.seasons()):
-            first = seasons.setdefault(s.id, (s, item.file))
-            if (first[0].start, first[0].end) != (s.start, s.end):
+        for i, season in enumerate(plan.seasons()):
+            seasons.setdefault(season.id, []).append(((season.start, season.end), item.file, i, doc))
+    for sid, uses in seasons.items():
+        usual = Counter(dates for dates, *_ in uses).most_common(1)[0][0]
+        for dates, file, i, doc in uses:
+            if dates != usual:
                 path = ["dispatch", "consult_in", i]
-                errors.append(SourceError(item.file, doc.line_of(path), format_loc(path),
-                                          f"season {s.id!r} runs {s.start}–{s.end} here but {first[0].start}–"
-                                          f"{first[0].end} in {first[1]}: one calendar for every plan"))
+                errors.append(SourceError(file, doc.line_of(path), format_loc(path),
+                                          f"season {sid!r} runs {dates[0]}–{dates[1]} here but {usual[0]}–{usual[1]} "
+                                          "in the other plans: one calendar for every plan"))
     return errors
