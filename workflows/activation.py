@@ -1361,6 +1361,7 @@ class PlanActivationWorkflow:
                 bucket = self.s.pending.reports if isinstance(item, Report) else self.s.pending.acks
                 if item not in bucket:
                     bucket.append(item)  # type: ignore[arg-type]
+        self.s.pending.acks.extend(a for a in self.late if a not in self.s.pending.acks)  # late answers, not yet applied
         self.s.runs += 1
         workflow.continue_as_new(self.inp.model_copy(update={"state": self.s}))
 
