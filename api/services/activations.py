@@ -24,6 +24,7 @@ from definitions.schema.reporting import Severity
 from store import activations as store
 from store.audit import NewEvent, append
 from store.db import session_scope
+from store.directory import OrgUnit
 from store.incidents import Incident
 from workflows.activation import (
     CONFLICT,
@@ -63,8 +64,10 @@ class ActivationIn(BaseModel):
     town_id: str | None = Field(default=None, max_length=50, description="the incident's town; default: the incident's")
 
 
-def _incident(incident_id: str) -> Incident | None:
+def _incident(incident_id: str, town_id: str | None) -> Incident | None:
     with session_scope(write=False) as s:
+        if town_id is not None and ((town := s.get(OrgUnit, town_id)) is None or town.kind != "town"):
+            raise ActivationError(422, f"town_id: {town_id!r} is not a town or street in the directory")
         return s.get(Incident, incident_id)
 
 
@@ -95,7 +98,7 @@ async def start(client: Client, settings: Settings, lib: Library, data: Activati
     if role not in lv.activate:
         raise ActivationError(403, f"role {role!r} may not activate {plan.name_zh} at {level_zh(data.level)}; "
                                    f"allowed: {', '.join(lv.activate)}")
-    incident = await asyncio.to_thread(_incident, data.incident_id)
+    incident = await asyncio.to_thread(_incident, data.incident_id, data.town_id)
     if incident is None:
         raise ActivationError(422, f"incident_id: no incident {data.incident_id!r}; receive it first (POST /api/incidents)")
     town = data.town_id or incident.town_id

@@ -93,6 +93,7 @@ async def test_activation_end_to_end(dev_env, db_url, fast_plans):
             await post("/api/activations", "duty_chief", {**body, "plan": "typhoon"}, 422, "no response plan 'typhoon'")
             await post("/api/activations", "duty_chief", {**body, "level": "V"}, 422, "level")
             await post("/api/activations", "duty_chief", {**body, "incident_id": "nope"}, 422, "no incident 'nope'")
+            await post("/api/activations", "duty_chief", {**body, "town_id": "D01"}, 422, "not a town")
             await post("/api/activations", "D08.head", {**body, "level": "II"}, 403, "does not command")
             view = await post("/api/activations", "duty_chief", body, 201)
             aid, subj = view["activation_id"], view["subject"]
@@ -112,6 +113,13 @@ async def test_activation_end_to_end(dev_env, db_url, fast_plans):
             detail = await poll(lambda: get(base), lambda d: d and d["summary"]["commanders_acknowledged"],
                                 what="commander acknowledged")
             assert detail["level"] == "IV" and len(detail["tasks"]) == 4
+            # the duty chief confirms for a group lead who answered by phone
+            await post(f"{base}/acks/nobody", "duty_chief", {"note": "电话确认"}, 404, "nobody with id 'nobody'")
+            told = await post(f"{base}/acks/{p['D07.head']}", "duty_chief", {"note": "电话确认已到岗"})
+            assert told["workflows"] == 1
+            await poll(lambda: get("/api/audit", subject=subj, kind="activation.convene.ack"),
+                       lambda ev: ev and any(e["payload"]["person_id"] == p["D07.head"] and e["channel"] == "proxy"
+                                             for e in ev), what="proxy acknowledgement")
             trajectory = next(t for t in detail["tasks"] if t["task_id"] == "trajectory")
             assert (datetime.fromisoformat(trajectory["due_at"]) - datetime.fromisoformat(detail["activated_at"])
                     == timedelta(hours=4))

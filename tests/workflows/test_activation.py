@@ -387,6 +387,8 @@ async def test_force_dispatch_in_flood_season_needs_the_sector_department(env, t
     await wait_for(lambda: len(events(subj, "activation.dispatch.order.ack")) >= 2, what="orders acknowledged")
     orders = {o.force: o for o in (await h.query(W.state)).dispatches[0].orders}
     assert orders["blue_sky"].state == "acknowledged" and orders["fire_rescue"].state == "acknowledged"
+    await h.execute_update(W.terminate, TerminateIn(**commander(people, "deputy_head"), reason="险情解除"))
+    await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
     kinds = [e.kind for e in events(subj, "activation.dispatch") if not e.kind.startswith("activation.dispatch.order")]
     assert kinds == ["activation.dispatch.drafted", "activation.dispatch.consult_requested",
                      "activation.dispatch.approval_requested", "activation.dispatch.consulted",
@@ -484,6 +486,7 @@ async def test_termination_closes_everything_and_starts_the_review(env, tq, peop
     assert view.review_workflow_id == f"review-{iid}"
     result = await h.result()
     assert result.status == "terminated"
+    await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
 
     # the review runs as a child left running (no worker runs its type in this test)
     desc = await env.client.get_workflow_handle(f"review-{iid}").describe()
