@@ -17,12 +17,13 @@ from pydantic import BaseModel, ValidationError
 
 from definitions.schema.callout import CalloutPlan
 from definitions.schema.common import Level
+from definitions.schema.plans import ResponsePlan, cross_check_plans
 from definitions.schema.positions import PositionCatalogue
 from definitions.schema.reporting import ReportingRules
 from definitions.yamlsource import SourceError, YamlDocument, yaml_syntax_error
 
 # kind folder -> schema; later procedures add their kinds here
-KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules}
+KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules, "plans": ResponsePlan}
 
 
 @dataclass
@@ -66,6 +67,10 @@ class Library:
         if rules_id:
             return items.get(rules_id)
         return next((r for r in items.values() if r.model.default), None)
+
+    def response_plan(self, plan_id: str) -> Loaded | None:
+        """A response plan 应急预案 by id (definitions/plans/)."""
+        return self.of("plans").get(plan_id)
 
 
 class DefinitionsInvalid(ValueError):
@@ -142,6 +147,7 @@ def _cross_check(lib: Library) -> None:
     if lib.of("callout") and len(defaults) != 1:
         lib.errors.append(SourceError(str(lib.root / "callout"), None, "", f"exactly one call-out plan is the default; found {len(defaults)}"))
     _cross_check_reporting(lib, known)
+    lib.errors.extend(cross_check_plans(lib.of("plans"), known))
 
 
 def _cross_check_reporting(lib: Library, known: set[str]) -> None:

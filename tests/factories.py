@@ -85,3 +85,40 @@ def small_district(s: Session, towns: int = 3, villages: int = 2, missing_deputy
     people["leading_leader"] = dep
     s.flush()
     return people
+
+
+# The departments the response plans (definitions/plans/) name, with the ids of the demo district.
+RESPONSE_DEPARTMENTS = [("D03", "区自然资源和规划分局"), ("D05", "区农业农村局(林业局)"), ("D06", "区住房和城乡建设局"),
+                        ("D07", "区交通运输局"), ("D08", "区公安分局"), ("D09", "区消防救援大队"), ("D10", "区卫生健康局"),
+                        ("D11", "区教育局"), ("D12", "区综合行政执法局")]
+
+
+def response_district(s: Session, towns: int = 2, villages: int = 1) -> dict[str, str]:
+    """`small_district` plus every department the response plans name and the duty office D13 with its head.
+
+    Extra keys: "secretary", "district_head", "deputy_head" (the district leaders), "<Dnn>.head" and
+    "<Dnn>.deputy" for each department, "D13.head" (区政府总值班室负责人).
+    """
+    people = small_district(s, towns=towns, villages=villages)
+    dep = people["deputy_head"]
+    s.add(Position(code="duty_office_head", name_zh="区政府总值班室负责人", name_en="Head of the duty office"))
+    for d, name in RESPONSE_DEPARTMENTS:
+        s.add(OrgUnit(id=d, name=name, kind="department", parent_id="330110"))
+        s.flush()
+        h = f"p-{d}.head"
+        s.add(Person(id=h, name=f"{name}局长", mobile=_mobile(), org_unit_id=d, im_id=f"im-{d}.head"))
+        dp = f"p-{d}.deputy"
+        s.add(Person(id=dp, name=f"{name}副局长", mobile=_mobile(), org_unit_id=d, im_id=f"im-{d}.deputy"))
+        s.flush()
+        s.add(Post(position_code="dept_head", org_unit_id=d, person_id=h, deputy_id=dp, superior_id=dep))
+        people[f"{d}.head"], people[f"{d}.deputy"] = h, dp
+    s.add(OrgUnit(id="D13", name="区政府总值班室", kind="department", parent_id="330110"))
+    s.flush()
+    oh = "p-D13.head"
+    s.add(Person(id=oh, name="总值班室主任", mobile=_mobile(), org_unit_id="D13", im_id="im-D13.head"))
+    s.flush()
+    s.add(Post(position_code="duty_office_head", org_unit_id="D13", person_id=oh, deputy_id=people["duty_chief"],
+               superior_id=dep))
+    people["D13.head"] = oh
+    s.flush()
+    return people

@@ -2,7 +2,8 @@
 
 
 def all_workflows() -> list[type]:
+    from workflows.activation import PlanActivationWorkflow
     from workflows.callout import CalloutShardWorkflow, WarningCalloutWorkflow
     from workflows.reporting import IncidentReportingWorkflow
 
-    return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow]
+    return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow, PlanActivationWorkflow]

@@ -1,0 +1,202 @@
+"""Plan activation activities: the audit trail and read model, who holds the plan's posts, sending.
+
+Every write carries the activation's latest view; store/activations.py upserts it in
+the same transaction as the audit events (subject ``activation/<id>``), so
+`GET /api/activations/{id}` and the audit trail agree.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+from temporalio import activity
+
+from activities.delivery import Delivery, deliver
+from activities.reporting import duty_contacts, local
+from config import get_settings
+from definitions.schema.plans import INCIDENT_TOWN, ResponsePlan
+from store import activations as store
+from store.audit import NewEvent, append
+from store.db import session_scope
+from store.directory import mask_mobile
+from store.links import make_ack_token, reply_code
+from workflows.activation import (
+    Event,
+    FlushRequest,
+    FlushResult,
+    Holder,
+    NotifyRequest,
+    RecordRequest,
+    ResolveRequest,
+    ResolveResult,
+    subject_of,
+)
+from workflows.escalation import Report as GatewayReport
+
+AUDIT_PREFIX = {"convene": "activation.convene", "notice": "activation.notice", "overdue": "activation.overdue",
+                "orders": "activation.dispatch.order", "request": "activation.reinforcement.request",
+                "chase": "activation.reinforcement.chase"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _subject(req: RecordRequest) -> str:
+    return subject_of(req.info.activation_id)
+
+
+def _events(req: RecordRequest, events: list[Event]) -> list[NewEvent]:
+    return [NewEvent(subject=_subject(req), kind=e.kind, step_id=e.step_id, workflow_id=req.workflow_id,
+                     run_id=req.run_id, actor=e.actor, channel=e.channel, at=e.at, payload=e.payload) for e in events]
+
+
+def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
+    with session_scope() as s:
+        store.upsert(s, req.view.model_dump(mode="json"), req.plan_version)
+        s.flush()
+        append(s, [*_events(req, req.events), *extra])
+
+
+@activity.defn(name="activation.record")
+async def record(req: RecordRequest) -> None:
+    await asyncio.to_thread(_write, req, [])
+
+
+# ------------------------------------------------------------------ who holds the plan's posts
+
+
+def find_holders(s: Session, req: ResolveRequest, at: datetime) -> ResolveResult:
+    plan: ResponsePlan = req.plan
+    d = store.PostHolders(s, plan.positions())
+    out = ResolveResult(duty=duty_contacts(s, at))
+    town = d.units.get(req.town_id or "")
+    for ref in plan.posts():
+        unit = ref.org_unit
+        if unit == INCIDENT_TOWN:
+            if town is None:
+                out.gaps.append(f"{ref.key}: the incident names no town in the directory")
+                out.holders[ref.key] = Holder(key=ref.key, position=ref.position, label=f"事发地{ref.position}")
+                continue
+            unit = town.id
+        h = Holder(**d.holder(ref.key, ref.position, unit))
+        if unit is not None and unit not in d.units:
+            out.gaps.append(f"{ref.key}: no org unit {unit!r} in the directory")
+        elif h.person is None:
+            out.gaps.append(f"{ref.key}: nobody holds {h.label}")
+        out.holders[ref.key] = h
+    for uid in req.units:
+        for code in plan.directives.unit_heads:
+            h = Holder(**d.holder(f"unit:{uid}", code, uid))
+            if h.person is not None:
+                out.unit_heads[uid] = h
+                break
+    if req.seasons:
+        today = at.astimezone(ZoneInfo(get_settings().timezone))
+        out.season = next((x for x in req.seasons if x.contains(today.month, today.day)), None)
+    return out
+
+
+@activity.defn(name="activation.resolve")
+async def resolve(req: ResolveRequest) -> ResolveResult:
+    def read() -> ResolveResult:
+        with session_scope(write=False) as s:
+            return find_holders(s, req, req.at)
+
+    return await asyncio.to_thread(read)
+
+
+# ------------------------------------------------------------------ messages without an answer
+
+
+@activity.defn(name="activation.notify")
+async def notify(req: NotifyRequest) -> None:
+    rec = req.record
+    deliveries = [Delivery(key=n.key, channel=n.channel, to=n.to, body=_fill(n.text, due=n.due_at), person_id=n.person_id,
+                           subject=_subject(rec), meta={"purpose": req.kind}) for n in req.notices]
+    outcomes = await deliver(deliveries)
+    to = [{"person_id": n.person_id, "name": n.name, "channel": n.channel,
+           "to": mask_mobile(n.to) if n.channel != "im" else n.to, "status": o.status}
+          for n, o in zip(req.notices, outcomes, strict=True)]
+    event = NewEvent(subject=_subject(rec), kind=req.kind, step_id=req.step_id, workflow_id=rec.workflow_id,
+                     run_id=rec.run_id, at=_now(), payload={**req.payload, "to": to,
+                                                            "text": _fill(req.notices[0].text, due=req.notices[0].due_at)
+                                                            if req.notices else None,
+                                                            "gap": None if req.notices else "nobody to tell"})
+    await asyncio.to_thread(_write, rec, [event])
+
+
+# ------------------------------------------------------------------ sending (escalation episodes)
+
+
+def _fill(text: str, *, due: datetime | None = None, label: str = "", roles: str = "") -> str:
+    """Fill the workflow's placeholders; user text is never passed through str.format."""
+    return text.replace("{due}", local(due) if due else "—").replace("{label}", label).replace("{roles}", roles)
+
+
+def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple[str, str | None]:
+    text = _fill(req.text, due=req.due_at, label=send.about, roles=req.roles.get(send.target_key, ""))
+    answer = f"请回复1确认(确认码{code})" + (f"或点击 {link}" if link else "") + "。"
+    if send.purpose in ("notify", "escalate"):
+        prefix = ""
+        if send.purpose == "escalate":
+            prefix = (f"【督办升级】{send.about}未按时反馈,请您督促落实。" if req.kind == "overdue" else
+                      f"【升级】{send.about}未应答,请您代为落实。")
+        return prefix + text + answer, prefix + text + "请按1确认。"
+    if send.purpose == "inform":
+        return f"【告知】{req.label}:{send.about}未应答,请电话落实。", None
+    if send.purpose in ("cancel", "update"):
+        why = send.key.rsplit(f"/{send.purpose}-", 1)[-1] if f"/{send.purpose}-" in send.key else "已结束"
+        return f"【撤销】{req.label}:{why}。无需再回复。/ Withdrawn: no reply needed.", None
+    return f"{req.label}", None
+
+
+@activity.defn(name="activation.flush")
+async def flush(req: FlushRequest) -> FlushResult:
+    settings = get_settings()
+    key = settings.signing_key()
+    rec = req.record
+    subject = _subject(rec)
+    deliveries = []
+    for send in req.sends:
+        wants_answer = send.purpose in ("notify", "escalate")
+        code = reply_code(subject, send.person_id) if wants_answer else None
+        link = (f"{settings.base_url}/ack/{make_ack_token(key, subject, send.person_id)}"
+                if wants_answer and send.channel in ("sms", "im") else None)
+        body, voice = render(send, req, code, link)
+        deliveries.append(Delivery(key=send.key, channel=send.channel, to=send.to, body=body, voice_text=voice,
+                                   person_id=send.person_id, subject=subject, workflow_id=rec.workflow_id, ack_url=link,
+                                   reply_code=code, priority=send.priority,
+                                   meta={"target_key": send.target_key, "purpose": send.purpose, "episode": req.episode}))
+    outcomes = {o.key: o for o in await deliver(deliveries)}
+    now = _now()
+    prefix = AUDIT_PREFIX[req.kind]
+
+    def write() -> None:
+        events: list[NewEvent] = []
+        for send in req.sends:
+            o = outcomes[send.key]
+            events.append(NewEvent(subject=subject, kind=f"{prefix}.sent",
+                                   step_id=f"send/{send.key.removeprefix(rec.workflow_id + '/')}",
+                                   workflow_id=rec.workflow_id, run_id=rec.run_id, channel=send.channel, at=now,
+                                   payload={"episode": req.episode, "label": req.label, "target": send.target_key,
+                                            "person_id": send.person_id, "name": send.name, "purpose": send.purpose,
+                                            "to": mask_mobile(send.to) if send.channel != "im" else send.to,
+                                            "status": o.status, "error": o.error, "outbox_id": o.outbox_id}))
+        for r in req.records:
+            events.append(NewEvent(subject=subject, kind=f"{prefix}.{r.kind}", step_id=f"{req.episode}/{r.step_id}",
+                                   workflow_id=rec.workflow_id, run_id=rec.run_id, actor=r.actor, channel=r.channel,
+                                   at=r.at, payload={"episode": req.episode, "label": req.label, "target": r.target_key,
+                                                     "person_id": r.person_id, "state": r.state, **r.payload}))
+        with session_scope() as s:
+            store.upsert(s, rec.view.model_dump(mode="json"), rec.plan_version)
+            s.flush()
+            append(s, events)
+
+    await asyncio.to_thread(write)
+    failed = [GatewayReport(send_key=k, status="failed" if o.status != "opted_out" else "opted_out", at=now, detail=o.error)
+              for k, o in outcomes.items() if o.status in ("failed", "opted_out")]
+    return FlushResult(reports=failed)
+

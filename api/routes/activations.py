@@ -1,0 +1,245 @@
+"""Plan activations 分级响应: activate, direct (督办), dispatch forces, request reinforcement, change level, terminate.
+
+Every step after the activation is an update of `PlanActivationWorkflow`: its validators
+refuse a step by the wrong role or person (403), out of order (409), with bad input (422)
+or about an unknown task, directive or dispatch plan (404), and say why.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, field_validator
+
+from api.deps import Anyone, Caller, DutyOfficer, SettingsDep, TemporalDep, require
+from api.services import activations as svc
+from api.services.answers import AnswerError, acknowledge
+from definitions.loader import load_library
+from definitions.schema.common import Duration
+from definitions.schema.reporting import Severity
+from workflows.activation import (
+    ConsultIn,
+    DirectiveIn,
+    DispatchDecisionIn,
+    DispatchIn,
+    FeedbackIn,
+    ItemIn,
+    ItemReviewIn,
+    LevelIn,
+    ReinforceAnswerIn,
+    ReinforceIn,
+    TerminateIn,
+    subject_of,
+)
+
+router = APIRouter(prefix="/api/activations", tags=["activations"])
+# Anyone who may act in a response: the plan and the workflow decide what each may do (supervisors only read).
+Acting = Annotated[Caller, Depends(require("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander"))]
+
+
+def _who(caller: Caller) -> dict:
+    return {"actor": caller.actor, "role": caller.role}
+
+
+async def _step(client, activation_id: str, action: str, req) -> dict:
+    try:
+        view = await svc.step(client, activation_id, action, req)
+    except svc.ActivationError as exc:
+        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return view.model_dump(mode="json")
+
+
+def _aware(v: datetime | None) -> datetime | None:
+    if v is not None and v.tzinfo is None:
+        raise ValueError("give a time zone, e.g. 2026-07-01T18:00:00+08:00")
+    return v
+
+
+@router.post("", status_code=201, summary="Activate a response plan at a level for an incident (启动响应)")
+async def activate(body: svc.ActivationIn, client: TemporalDep, settings: SettingsDep, caller: Acting):
+    try:
+        view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor,
+                                        caller.role)
+    except svc.ActivationError as exc:
+        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return JSONResponse(status_code=200 if existed else 201, content={**view.model_dump(mode="json"), "duplicate": existed})
+
+
+@router.get("", summary="Activations, newest first: level, status, commander's acknowledgement, open and overdue work")
+def list_activations(_: Anyone, limit: int = 100, status: str | None = None, incident_id: str | None = None) -> list[dict]:
+    try:
+        svc.valid_filter("status", status, ("active", "terminated"))
+    except svc.ActivationError as exc:
+        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return svc.listing(max(1, min(limit, 1000)), status, incident_id)
+
+
+@router.get("/{activation_id}", summary="One activation: level, commanders and their acknowledgement, groups, tasks and "
+                                        "directives with deadlines and feedback, dispatches, reinforcement requests")
+def get_activation(activation_id: str, _: Anyone) -> dict:
+    found = svc.detail(activation_id)
+    if found is None:
+        raise HTTPException(404, detail=f"no activation {activation_id!r}")
+    return found
+
+
+# ------------------------------------------------------------------ directives and tasks (督办)
+
+
+class DirectiveBody(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+    title: str = Field(default="", max_length=200)
+    assignee: str = Field(min_length=1, max_length=100, description="group:<id> of an active working group, or an org unit id")
+    due_at: datetime | None = Field(default=None, description="the time limit, or give due_in")
+    due_in: Duration | None = Field(default=None, description="e.g. 2h")
+
+    @field_validator("due_at")
+    @classmethod
+    def _due(cls, v: datetime | None) -> datetime | None:
+        return _aware(v)
+
+
+@router.post("/{activation_id}/directives", summary="The commander issues a directive 指令 to a group or unit, with a time limit")
+async def directive(activation_id: str, body: DirectiveBody, client: TemporalDep, caller: Acting) -> dict:
+    return await _step(client, activation_id, "directive", DirectiveIn(**_who(caller), **body.model_dump()))
+
+
+class AckBody(BaseModel):
+    note: str | None = Field(default=None, max_length=1000, description="acting for the assignee: how they confirmed")
+
+
+@router.post("/{activation_id}/items/{item_id}/ack", summary="The assignee confirms a task or directive (or the duty office for them)")
+async def ack_item(activation_id: str, item_id: str, client: TemporalDep, caller: Acting, body: AckBody | None = None) -> dict:
+    return await _step(client, activation_id, "acknowledge", ItemIn(**_who(caller), item_id=item_id,
+                                                                    note=body.note if body else None))
+
+
+class FeedbackBody(BaseModel):
+    kind: Literal["progress", "done", "blocked"]
+    text: str = Field(min_length=1, max_length=4000)
+    note: str | None = Field(default=None, max_length=1000)
+
+
+@router.post("/{activation_id}/items/{item_id}/feedback", summary="Feedback on a task or directive: progress, done or blocked")
+async def feedback(activation_id: str, item_id: str, body: FeedbackBody, client: TemporalDep, caller: Acting) -> dict:
+    return await _step(client, activation_id, "feedback", FeedbackIn(**_who(caller), item_id=item_id, **body.model_dump()))
+
+
+class ReviewBody(BaseModel):
+    decision: Literal["accept", "return"]
+    comments: str = Field(default="", max_length=4000, description="required when returning")
+    due_in: Duration | None = Field(default=None, description="returning: a new time limit from now")
+
+
+@router.post("/{activation_id}/items/{item_id}/review", summary="The commander accepts reported work (办结) or returns it")
+async def review(activation_id: str, item_id: str, body: ReviewBody, client: TemporalDep, caller: Acting) -> dict:
+    return await _step(client, activation_id, "review", ItemReviewIn(**_who(caller), item_id=item_id, **body.model_dump()))
+
+
+# ------------------------------------------------------------------ level and termination
+
+
+class LevelBody(BaseModel):
+    level: Severity
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/{activation_id}/level", summary="Raise or lower the response level")
+async def level(activation_id: str, body: LevelBody, client: TemporalDep, caller: Acting) -> dict:
+    return await _step(client, activation_id, "level", LevelIn(**_who(caller), **body.model_dump()))
+
+
+class TerminateBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/{activation_id}/terminate", summary="Terminate the response: everything open closes, the post-event review starts")
+async def terminate(activation_id: str, body: TerminateBody, client: TemporalDep, caller: Acting) -> dict:
+    return await _step(client, activation_id, "terminate", TerminateIn(**_who(caller), **body.model_dump()))
+
+
+# ------------------------------------------------------------------ force dispatch 力量调度
+
+
+class DispatchBody(BaseModel):
+    forces: list[str] = Field(min_length=1, max_length=50, description="force ids of the plan")
+    task: str = Field(min_length=1, max_length=4000)
+    place: str = Field(default="", max_length=500)
+
+
+@router.post("/{activation_id}/dispatches", summary="Fire rescue drafts a dispatch plan (a returned one is redrafted)")
+async def draft_dispatch(activation_id: str, body: DispatchBody, client: TemporalDep, caller: Acting) -> dict:
+    return await _step(client, activation_id, "dispatch", DispatchIn(**_who(caller), **body.model_dump()))
+
+
+class ConsultBody(BaseModel):
+    agree: bool
+    opinion: str = Field(min_length=1, max_length=4000)
+    note: str | None = Field(default=None, max_length=1000, description="emergency management recording the sector's word")
+
+
+@router.post("/{activation_id}/dispatches/{seq}/consult",
+             summary="The sector department's opinion on a dispatch plan (needed in flood and forest-fire seasons)")
+async def consult(activation_id: str, seq: int, body: ConsultBody, client: TemporalDep, caller: Acting) -> dict:
+    return await _step(client, activation_id, "consult", ConsultIn(**_who(caller), seq=seq, **body.model_dump()))
+
+
+class DecisionBody(BaseModel):
+    decision: Literal["approve", "return"]
+    comments: str = Field(default="", max_length=4000)
+
+
+@router.post("/{activation_id}/dispatches/{seq}/decision",
+             summary="Emergency management approves (orders go out, the sector is informed) or returns a dispatch plan")
+async def decide(activation_id: str, seq: int, body: DecisionBody, client: TemporalDep, caller: Acting) -> dict:
+    return await _step(client, activation_id, "approve", DispatchDecisionIn(**_who(caller), seq=seq, **body.model_dump()))
+
+
+# ------------------------------------------------------------------ reinforcement
+
+
+class ReinforceBody(BaseModel):
+    kind: Literal["experts", "teams", "supplies"]
+    detail: str = Field(min_length=1, max_length=4000)
+    quantity: str = Field(default="", max_length=200)
+
+
+@router.post("/{activation_id}/reinforcements", summary="Request experts, teams or supplies from the city")
+async def reinforce(activation_id: str, body: ReinforceBody, client: TemporalDep, caller: Acting) -> dict:
+    return await _step(client, activation_id, "reinforce", ReinforceIn(**_who(caller), **body.model_dump()))
+
+
+class AnswerBody(BaseModel):
+    decision: Literal["granted", "partial", "refused"]
+    detail: str = Field(min_length=1, max_length=4000)
+    by_whom: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/{activation_id}/reinforcements/{seq}/answer", summary="Record the city's answer to a reinforcement request")
+async def answer(activation_id: str, seq: int, body: AnswerBody, client: TemporalDep, caller: Acting) -> dict:
+    return await _step(client, activation_id, "answer", ReinforceAnswerIn(**_who(caller), seq=seq, **body.model_dump()))
+
+
+# ------------------------------------------------------------------ acknowledging on someone's behalf
+
+
+class ProxyAck(BaseModel):
+    note: str = Field(min_length=1, max_length=1000, description="how it was confirmed, e.g. 电话确认已到岗")
+
+
+@router.post("/{activation_id}/acks/{person_id}",
+             summary="Confirm on someone's behalf everything they were called for in this response (by phone)")
+async def ack_on_behalf(activation_id: str, person_id: str, body: ProxyAck, client: TemporalDep,
+                        caller: DutyOfficer) -> dict:
+    if await asyncio.to_thread(svc.find, activation_id) is None:
+        raise HTTPException(404, detail=f"no activation {activation_id!r}")
+    now = datetime.now(UTC)
+    try:
+        told = await acknowledge(client, subject_of(activation_id), person_id, "proxy", actor=caller.actor, note=body.note,
+                                 ref=f"proxy:{caller.actor}:{person_id}:{now.timestamp()}", at=now)
+    except AnswerError as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+    return {"acknowledged": person_id, "workflows": told}

@@ -1,0 +1,217 @@
+"""Plan activation 分级响应: activate a plan, act in a running response, read its status.
+
+The plan (definitions/plans/) says who may activate at each level; the workflow's update
+validators say who may do every later step and in which order. This module turns their
+refusals into HTTP answers (403 role or person, 404 unknown item, 409 order, 422 input)
+and records every refused step in the activation's audit trail, so a supervisor sees
+the attempts too. No database transaction is held while Temporal is called.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from config import Settings
+from definitions.loader import Library
+from definitions.schema.plans import INCIDENT_TOWN, ResponsePlan
+from definitions.schema.reporting import Severity
+from store import activations as store
+from store.audit import NewEvent, append
+from store.db import session_scope
+from store.directory import OrgUnit
+from store.incidents import Incident
+from workflows.activation import (
+    CONFLICT,
+    FORBIDDEN,
+    INVALID,
+    NOT_FOUND,
+    OPEN,
+    ActivationInfo,
+    ActivationInput,
+    ActivationView,
+    PlanActivationWorkflow as W,
+    activation_id_of,
+    level_zh,
+    subject_of,
+    workflow_id_of,
+)
+
+STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422, NOT_FOUND: 404}
+UPDATES = {"directive": W.issue_directive, "acknowledge": W.acknowledge, "feedback": W.feedback, "review": W.review_item,
+           "level": W.change_level, "terminate": W.terminate, "dispatch": W.draft_dispatch, "consult": W.consult_dispatch,
+           "approve": W.decide_dispatch, "reinforce": W.request_reinforcement, "answer": W.answer_reinforcement}
+
+
+class ActivationError(ValueError):
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)
+
+
+class ActivationIn(BaseModel):
+    """Activate a response plan for an incident at a level."""
+
+    plan: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64, description="plan id, e.g. flood_control")
+    level: Severity = Field(description="I 特别重大 · II 重大 · III 较大 · IV 一般")
+    incident_id: str = Field(min_length=1, max_length=64, description="an incident received through POST /api/incidents")
+    reason: str = Field(min_length=1, max_length=2000, description="why: the start condition met")
+    town_id: str | None = Field(default=None, max_length=50, description="the incident's town; default: the incident's")
+
+
+def _incident(incident_id: str, town_id: str | None) -> Incident | None:
+    with session_scope(write=False) as s:
+        if town_id is not None and ((town := s.get(OrgUnit, town_id)) is None or town.kind != "town"):
+            raise ActivationError(422, f"town_id: {town_id!r} is not a town or street in the directory")
+        return s.get(Incident, incident_id)
+
+
+def _commanders(plan: ResponsePlan, level: Severity, town_id: str | None) -> tuple[set[str], str]:
+    """Persons who command the level (commander and deputies, with their own deputies), and the commander's label."""
+    lv = plan.level(level)
+    refs = [lv.commander, *lv.deputies]
+    persons: set[str] = set()
+    labels = []
+    with session_scope(write=False) as s:
+        d = store.PostHolders(s, {p.position for p in refs})
+        for p in refs:
+            h = d.holder(p.key, p.position, town_id if p.org_unit == INCIDENT_TOWN else p.org_unit)
+            persons |= {c["person_id"] for c in (h["person"], h["deputy"]) if c}
+            labels.append(h["label"])
+    return persons, labels[0]
+
+
+async def start(client: Client, settings: Settings, lib: Library, data: ActivationIn, actor: str,
+                role: str) -> tuple[ActivationView, bool]:
+    """Start the activation (one per incident and plan); (its state, whether it was running already)."""
+    loaded = lib.response_plan(data.plan)
+    if loaded is None:
+        known = ", ".join(sorted(lib.of("plans"))) or "none"
+        raise ActivationError(422, f"plan: no response plan {data.plan!r} (known: {known})")
+    plan: ResponsePlan = loaded.model
+    lv = plan.level(data.level)
+    if role not in lv.activate:
+        raise ActivationError(403, f"role {role!r} may not activate {plan.name_zh} at {level_zh(data.level)}; "
+                                   f"allowed: {', '.join(lv.activate)}")
+    incident = await asyncio.to_thread(_incident, data.incident_id, data.town_id)
+    if incident is None:
+        raise ActivationError(422, f"incident_id: no incident {data.incident_id!r}; receive it first (POST /api/incidents)")
+    town = data.town_id or incident.town_id
+    if role == "commander":
+        persons, label = await asyncio.to_thread(_commanders, plan, data.level, town)
+        if actor not in persons:
+            raise ActivationError(403, f"{actor} does not command {plan.name_zh} at {level_zh(data.level)} "
+                                       f"(指挥长: {label}, or a deputy commander)")
+    aid = activation_id_of(incident.id, plan.id)
+    wid = workflow_id_of(aid)
+    inp = ActivationInput(info=ActivationInfo(activation_id=aid, incident_id=incident.id, incident_title=incident.title,
+                                              town_id=town, level=data.level, reason=data.reason, activated_by=actor,
+                                              activated_role=role),
+                          plan=plan, plan_version=loaded.version)
+    existed = False
+    try:  # a response that ended is not restarted under the same id: its audit trail is closed
+        await client.start_workflow(W.run, inp, id=wid, task_queue=settings.task_queue,
+                                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    except WorkflowAlreadyStartedError:
+        existed = True
+    try:
+        view = await client.get_workflow_handle_for(W.run, wid).execute_update(W.opened_view)
+    except RPCError as exc:
+        if not existed:
+            raise
+        raise ActivationError(409, f"{plan.name_zh} was activated for {incident.id} before and that response has ended; "
+                                   "see GET /api/activations/" + aid) from exc
+    return view, existed
+
+
+# ------------------------------------------------------------------ steps
+
+
+def find(activation_id: str) -> store.Activation | None:
+    with session_scope(write=False) as s:
+        return store.get(s, activation_id)
+
+
+def _refused(row: store.Activation, action: str, actor: str, role: str, why: str, status: int) -> None:
+    with session_scope() as s:
+        append(s, [NewEvent(subject=subject_of(row.id), kind="activation.refused",
+                            step_id=f"refused/{action}/{actor}/{datetime.now(UTC).timestamp()}",
+                            workflow_id=row.workflow_id, actor=actor,
+                            payload={"action": action, "role": role, "reason": why, "status": status})])
+
+
+async def step(client: Client, activation_id: str, action: str, req) -> ActivationView:
+    """Run one step as an update; a refusal becomes an ActivationError with the procedure's reason."""
+    row = await asyncio.to_thread(find, activation_id)
+    if row is None:
+        raise ActivationError(404, f"no activation {activation_id!r}")
+    handle = client.get_workflow_handle(row.workflow_id)
+    try:
+        return await handle.execute_update(UPDATES[action], req, result_type=ActivationView)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        kind = cause.type if isinstance(cause, ApplicationError) else None
+        status, why = STATUS.get(kind or "", 409), getattr(cause, "message", str(cause))
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        status, why = 409, f"the response {activation_id!r} has ended ({row.status}); nothing more can be done in it"
+    await asyncio.to_thread(_refused, row, action, req.actor, req.role, why, status)
+    raise ActivationError(status, why)
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _marks(item: dict, now: datetime) -> dict:
+    due = datetime.fromisoformat(item["due_at"])
+    overdue = item["state"] in OPEN and now >= due
+    return {**item, "overdue": overdue, "seconds_left": None if item["state"] not in OPEN else int((due - now).total_seconds())}
+
+
+def detail(activation_id: str) -> dict | None:
+    now = datetime.now(UTC)
+    with session_scope(write=False) as s:
+        row = store.get(s, activation_id)
+        if row is None:
+            return None
+        view = dict(row.view)
+    view["tasks"] = [_marks(i, now) for i in view.get("tasks", [])]
+    view["directives"] = [_marks(i, now) for i in view.get("directives", [])]
+    items = [*view["tasks"], *view["directives"]]
+    view["summary"] = {"open": sum(i["state"] in OPEN for i in items), "overdue": sum(i["overdue"] for i in items),
+                       "reported": sum(i["state"] == "reported" for i in items),
+                       "done": sum(i["state"] in ("accepted", "completed") for i in items),
+                       "closed": sum(i["state"] == "closed" for i in items),
+                       "late": {i["id"]: i["late_by_s"] for i in items if i.get("late_by_s")},
+                       "commanders_acknowledged": all(c["state"] == "acknowledged" for c in view.get("commanders", []))}
+    return view
+
+
+def listing(limit: int, status: str | None, incident_id: str | None) -> list[dict]:
+    now = datetime.now(UTC)
+    with session_scope(write=False) as s:
+        rows = store.listing(s, limit, status, incident_id)
+        items = store.open_items(s, [r.id for r in rows])
+    out = []
+    for r in rows:
+        mine = [i for i in items if i.activation_id == r.id]
+        cmd = next((c for c in r.view.get("commanders", []) if "指挥长" in c.get("roles", [])), None)
+        out.append({"id": r.id, "incident_id": r.incident_id, "plan_id": r.plan_id, "plan_name": r.plan_name,
+                    "level": r.level, "level_name": r.view.get("level_name"), "status": r.status,
+                    "activated_at": r.activated_at.isoformat(), "terminated_at": r.terminated_at.isoformat()
+                    if r.terminated_at else None,
+                    "commander": cmd and {"label": cmd["label"], "state": cmd["state"]},
+                    "open": sum(i.state in OPEN for i in mine),
+                    "overdue": sum(1 for i in mine if i.state in OPEN and now >= i.due_at)})
+    return out
+
+
+def valid_filter(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise ActivationError(422, f"{name}: must be one of {', '.join(allowed)}")
