@@ -194,8 +194,11 @@ async def desk(request: Request, user: auth.Viewer) -> HTMLResponse:
     data = await db(services.desk, lib, datetime.now(UTC))
     from api.services.incidents import incident_list
 
+    from api.services.activations import listing as activation_list
+
     incidents = await asyncio.to_thread(incident_list, 20, "open", None)
-    return render(request, "desk.html", now=datetime.now(UTC), incidents=incidents, **data)
+    responses = await asyncio.to_thread(activation_list, 20, "active", None)
+    return render(request, "desk.html", now=datetime.now(UTC), incidents=incidents, responses=responses, **data)
 
 
 # ------------------------------------------------------------------ new call-out

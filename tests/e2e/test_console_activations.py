@@ -1,0 +1,128 @@
+"""Plan activation in the console (httpx → create_app, time-skipping server, real worker and DB):
+activate from the form, the board with commanders, groups and tasks, a directive issued by the
+commander, acknowledged and reported by the group lead and accepted, a refusal showing the
+procedure's reason, a level change and termination."""
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+
+from api.app import create_app
+from config import get_settings
+from store.auth import create_token
+from store.db import session_scope
+from tests.factories import response_district
+from tests.helpers import poll
+from tests.workflows.activation_helpers import terminate_activations
+from tests.workflows.reporting_helpers import terminate_incidents
+from worker import build_worker
+
+
+@pytest.fixture
+async def env():
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from tests.conftest import temporal_test_server
+
+    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
+                                                      data_converter=pydantic_data_converter)
+    yield e
+    await e.shutdown()
+
+
+async def _login(app, token: str) -> httpx.AsyncClient:
+    web = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test")
+    page = await web.get("/console/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    assert (await web.post("/console/login/token", data={"token": token, "csrf": csrf})).status_code == 303
+    desk = await web.get("/console/desk")
+    web.csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', desk.text).group(1)  # type: ignore[attr-defined]
+    return web
+
+
+async def post(web, path: str, data: dict) -> httpx.Response:
+    return await web.post(path, data={**data, "csrf": web.csrf})
+
+
+@pytest.fixture
+async def console(env, db_url, monkeypatch):
+    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
+    get_settings.cache_clear()
+    settings = get_settings()
+    settings.task_queue = f"con-act-{uuid.uuid4().hex[:6]}"
+    with session_scope() as s:
+        p = response_district(s)
+        tokens = {"chief": create_token(s, "duty_chief", person_id=p["duty_chief"], label="chief"),
+                  "commander": create_token(s, "commander", person_id=p["D10.head"], label="commander"),
+                  "lead": create_token(s, "commander", person_id=p["D08.head"], label="lead")}
+    app = create_app(temporal_client=env.client)
+    async with build_worker(env.client, task_queue=settings.task_queue):
+        webs = {k: await _login(app, v) for k, v in tokens.items()}
+        try:
+            yield webs
+        finally:
+            for w in webs.values():
+                await w.aclose()
+            await terminate_activations(env.client)
+            await terminate_incidents(env.client)
+
+
+async def test_response_run_from_the_console(console):
+    chief, commander, lead = console["chief"], console["commander"], console["lead"]
+    r = await post(chief, "/console/incidents", {
+        "source": "department", "category": "public_health", "subtype": "聚集性疫情", "town_id": "330110001",
+        "place": "第1街道青溪花园小区", "summary": "初筛阳性3例", "reporting_unit": "区卫生健康局", "reporter": "疾控值班员"})
+    assert r.status_code == 303
+    incident_id = r.headers["location"].rsplit("/", 1)[1]
+
+    page = await chief.get("/console/activations")
+    assert 'id="form-activate"' in page.text and incident_id in page.text
+    bad = await post(chief, "/console/activations", {"plan": "public_health", "level": "IV", "incident_id": incident_id,
+                                                     "reason": ""})
+    assert bad.status_code == 422 and "reason" in bad.text
+    r = await post(chief, "/console/activations", {"plan": "public_health", "level": "IV", "incident_id": incident_id,
+                                                   "reason": "初筛阳性3例,启动Ⅳ级响应"})
+    assert r.status_code == 303, r.text
+    board_url = r.headers["location"]
+    board = await chief.get(board_url)
+    assert board.status_code == 200
+    assert 'id="commanders"' in board.text and 'id="tasks"' in board.text and 'class="countdown"' in board.text
+    assert "Ⅳ级" in board.text
+    assert board_url.rsplit("/", 1)[1] in (await chief.get("/console/desk")).text  # the desk lists the response
+
+    # only a commander may direct: the workflow's reason is shown
+    refused = await post(chief, f"{board_url}/directive", {"assignee": "group:data", "title": "密接核查",
+                                                           "text": "完成密接人员落地核查", "due_in": "2h"})
+    assert refused.status_code == 403 and 'id="step-error"' in refused.text
+    r = await post(commander, f"{board_url}/directive", {"assignee": "group:data", "title": "密接核查",
+                                                         "text": "完成密接人员落地核查", "due_in": "2h"})
+    assert r.status_code == 303, r.text
+    board = await lead.get(board_url)
+    assert 'id="item-D1"' in board.text
+
+    assert (await post(lead, f"{board_url}/acknowledge", {"item_id": "D1"})).status_code == 303
+    assert (await post(lead, f"{board_url}/feedback", {"item_id": "D1", "kind": "done", "text": "已核查"})).status_code == 303
+    board = await commander.get(board_url)
+    assert 'data-state="reported"' in board.text
+    assert (await post(commander, f"{board_url}/review", {"item_id": "D1", "decision": "accept"})).status_code == 303
+    board = await commander.get(board_url)
+    assert re.search(r'id="item-D1" data-state="accepted"', board.text)
+
+    r = await post(commander, f"{board_url}/level", {"level": "III", "reason": "病例增加"})
+    assert r.status_code == 303, re.search(r'id="step-error">([^<]*)', r.text)
+    board = await chief.get(board_url)
+    assert re.search(r'id="level">Ⅲ级', board.text)
+    # the duty chief may not terminate (the plan: commanders only)
+    refused = await post(chief, f"{board_url}/terminate", {"reason": "疫情得到控制"})
+    assert refused.status_code == 403 and 'id="step-error"' in refused.text
+    r = await post(commander, f"{board_url}/terminate", {"reason": "疫情得到控制"})
+    assert r.status_code == 303, re.search(r'id="step-error">([^<]*)', r.text)
+    board = await poll(lambda: chief.get(board_url), lambda b: 'id="status">已终止' in b.text,
+                       timeout=20, what="terminated")
+    assert 'id="form-directive"' not in board.text  # nothing more to do on a terminated response
+    english = await chief.get(f"{board_url}?lang=en")
+    assert "Standing tasks" in english.text and "terminated" in english.text
