@@ -4,5 +4,6 @@
 def all_workflows() -> list[type]:
     from workflows.callout import CalloutShardWorkflow, WarningCalloutWorkflow
     from workflows.reporting import IncidentReportingWorkflow
+    from workflows.review import PostEventReviewWorkflow
 
-    return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow]
+    return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow, PostEventReviewWorkflow]
