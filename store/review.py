@@ -430,8 +430,13 @@ def activation_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
 
 def review_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
     units: dict[str, dict[str, Any]] = {}
+    sends = _Sends()
     for ev in events:
         k, p = ev.kind, ev.payload
+        if k.endswith(".sent") and "status" in p:
+            sends.sent(ev)
+        elif k.endswith(".delivery"):
+            sends.delivery(ev)
         if k == "review.started":
             for u in p.get("units") or []:
                 units.setdefault(u["id"], {"unit_id": u["id"], "name": u.get("name"), "due_at": p.get("due_at"),
@@ -447,7 +452,8 @@ def review_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
             "on_time": sum(1 for u in rows if u["submitted_at"] and not u["late_by_s"]),
             "late": sum(1 for u in rows if u["late_by_s"]),
             "missing": [u["unit_id"] for u in rows if not u["submitted_at"]],
-            "escalations": sum(1 for ev in events if ev.kind.endswith(".escalated")), "items": rows}
+            "escalations": sum(1 for ev in events if ev.kind.endswith(".escalated")), "items": rows,
+            "channels": sends.per_channel()}
 
 
 def kind_of(subject: str, events: list[EventLike]) -> str:

@@ -521,6 +521,7 @@ class PostEventReviewWorkflow:
         self.s.reports.append(info)
         if not final and not self.s.dirty:
             self.s.status = "compiled"
+        await self._io("review.record", lambda: self._request([]))  # the read model: the status, the version
         self.changed = True
         return info
 
