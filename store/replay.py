@@ -347,9 +347,14 @@ class EventCache:
 EPISODE_PREFIXES = ("report.escalation.", "report.receipt.", "incident.call.", "review.escalation.")
 
 
-def _as_callout(ev: EventLike, prefix: str) -> Row:
-    return Row(ev.seq or 0, "callout." + ev.kind[len(prefix):], ev.at, ev.actor, ev.channel, ev.step_id, ev.workflow_id,
-               ev.payload)
+def _as_callout(ev: EventLike, prefix: str, episode: str) -> Row:
+    """An episode's event as a call-out shard's: its run key (workflow id + episode) is the shard's workflow id,
+    so a send's step id names its target, policy step and round as a call-out's does."""
+    step = ev.step_id
+    if step.startswith("send/"):
+        step = "send/" + step[5:].removeprefix(episode + "/")
+    wid = f"{ev.workflow_id}/{episode}" if ev.workflow_id else episode
+    return Row(ev.seq or 0, "callout." + ev.kind[len(prefix):], ev.at, ev.actor, ev.channel, step, wid, ev.payload)
 
 
 def _episodes(events: list[EventLike], at: datetime, policies: dict[str, Any] | None) -> dict[str, Any]:
@@ -360,7 +365,7 @@ def _episodes(events: list[EventLike], at: datetime, policies: dict[str, Any] | 
         if prefix is None or ev.kind.endswith(".gap"):
             continue
         name = ev.payload.get("episode") or prefix.rstrip(".")
-        by_episode.setdefault(name, []).append(_as_callout(ev, prefix))
+        by_episode.setdefault(name, []).append(_as_callout(ev, prefix, name))
     counts = dict.fromkeys(STATES, 0)
     per_tier: dict[str, dict[str, int]] = {}
     targets: list[dict[str, Any]] = []
