@@ -520,6 +520,7 @@ def replay_reporting(events: Iterable[EventLike], at: datetime, rules: Any | Non
             "last_event": {"seq": events[-1].seq, "kind": events[-1].kind, "at": events[-1].at} if events else None}
 
 
+DUE_KEYS = ("due_at", "deadline", "deadline_at", "due", "due_by", "time_limit_at")  # a task's or directive's time limit
 ACTIVATION_DONE_VERBS = ("completed", "done", "finished", "closed", "feedback", "feedback_received", "answered")
 ACTIVATION_END_KINDS = ("activation.terminated", "activation.ended", "activation.closed")
 
@@ -552,7 +553,7 @@ def replay_activation(events: Iterable[EventLike], at: datetime) -> dict[str, An
                                                   "done_at": None, "given_at": ev.at})
             it["label"] = it["label"] or p.get("name_zh") or p.get("label") or p.get("name") or p.get("text")
             it["unit"] = it["unit"] or p.get("unit_id") or p.get("unit")
-            it["due_at"] = _time(p.get("due_at") or p.get("deadline")) or it["due_at"]
+            it["due_at"] = _time(next((p[k] for k in DUE_KEYS if p.get(k)), None)) or it["due_at"]
             if verb in ACTIVATION_DONE_VERBS and it["done_at"] is None:
                 it["done_at"] = ev.at
     out_items = {}

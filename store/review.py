@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from store.replay import FAILED, EventLike
+from store.replay import DUE_KEYS, FAILED, EventLike
 from store.types import json_column, now_utc, utc_column
 
 # ------------------------------------------------------------------ tables
@@ -367,7 +367,7 @@ def _items(events: list[EventLike], prefix: str, end: datetime | None) -> dict[s
         it["label"] = it["label"] or p.get("name_zh") or p.get("label") or p.get("name") or p.get("title") \
             or p.get("text")
         it["unit"] = it["unit"] or p.get("unit_id") or p.get("unit") or p.get("group")
-        due = _t(p.get("due_at") or p.get("deadline") or p.get("due"))
+        due = _t(next((p[k] for k in DUE_KEYS if p.get(k)), None))
         if due is not None:
             it["due_at"] = due
         if verb in ACTIVATION_OPEN or it["opened_at"] is None:

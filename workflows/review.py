@@ -357,8 +357,8 @@ class PostEventReviewWorkflow:
             UnitState(unit_id=u.id, name=u.name, contact=u.contact, requested_at=now, due_at=due) for u in opened.units])
         self._deliver(self.early)
         if self.s.units:
-            await self._io("review.notify", NotifyRequest(record=self._request([]), template=opened.template, purpose="request",
-                                                          unit_ids=[u.unit_id for u in self.s.units]))
+            await self._io("review.notify", NotifyRequest(record=self._request([]), template=opened.template,
+                                                          purpose="request", unit_ids=[u.unit_id for u in self.s.units]))
 
         while self.s.status not in ("signed", "sealed"):
             await self._deadlines_due()
@@ -388,9 +388,9 @@ class PostEventReviewWorkflow:
                 if now < u.due_at:
                     rounds.setdefault(rnd, []).append(u.unit_id)
             for rnd, ids in sorted(rounds.items()):
-                await self._io("review.notify", NotifyRequest(record=self._request([]), template=self.s.opened.template,
-                                                              purpose="reminder",
-                                                              unit_ids=ids, round=rnd))
+                await self._io("review.notify", NotifyRequest(
+                    record=self._request([]), template=self.s.opened.template, purpose="reminder", unit_ids=ids,
+                    round=rnd))
         for u in self.s.units:
             if u.submitted_at is None and u.overdue_at is None and workflow.now() >= u.due_at:
                 u.overdue_at = workflow.now()
@@ -421,8 +421,9 @@ class PostEventReviewWorkflow:
             return  # the summary came while we looked for whom to call
         if found.gaps or not found.targets:
             await self._record(Event(kind="review.escalation.gap", step_id=f"{name}/gap", at=workflow.now(),
-                                     payload={"unit_id": u.unit_id, "unit": u.name, "gaps": found.gaps or ["nobody to call"]}))
-        if not found.targets:
+                                     payload={"unit_id": u.unit_id, "unit": u.name,
+                                              "gaps": found.gaps or ["nobody to call"]}))
+        if not found.targets or u.submitted_at is not None or self.s.status in ("signed", "sealed"):
             return
         esc = Escalation.start(f"{workflow.info().workflow_id}/{name}", {t.overdue_policy: t.policies[t.overdue_policy]},
                                found.targets)
