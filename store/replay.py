@@ -408,7 +408,7 @@ def _time(value: Any) -> datetime | None:
     return None
 
 
-def _zh_number(n: int) -> str:
+def zh_number(n: int) -> str:
     digits = "零一二三四五六七八九"
     if n < 10:
         return digits[n]
@@ -505,7 +505,7 @@ def replay_reporting(events: Iterable[EventLike], at: datetime, rules: Any | Non
     for d in limits.values():
         d["state"] = "omitted" if d["omitted"] and d["met_at"] is None else _limit_state(d["due_at"], d["met_at"], at)
         if d["label"].startswith("续报") and d["label"][2:].isdigit():  # as the workflow labels them: 续报一 …
-            d["label"] = f"续报{_zh_number(int(d['label'][2:]))}"
+            d["label"] = f"续报{zh_number(int(d['label'][2:]))}"
     policies = None
     if rules is not None:
         policies = {"overdue/" + key: rules.policies[rules.overdue_policy] for key in limits}

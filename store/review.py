@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from store.replay import DUE_KEYS, FAILED, EventLike
+from store.replay import DUE_KEYS, FAILED, EventLike, zh_number
 from store.types import json_column, now_utc, utc_column
 
 # ------------------------------------------------------------------ tables
@@ -293,14 +293,12 @@ def reporting_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
         elif k.startswith("report.") and k.endswith(".submitted") and k.count(".") == 2:
             seq = int(p.get("seq") or 0)
             key = "written" if seq == 0 else f"followup_{seq}"
-            d = dl(key, "书面报告" if seq == 0 else None)
+            d = dl(key, "书面报告" if seq == 0 else f"续报{zh_number(seq)}")  # the time limit; met_by says by what
             d["met_at"], d["met_by"] = _iso(ev.at), p.get("label")
             d["late_by_s"] = d["late_by_s"] or 0
             out["reports"].append({"seq": seq, "label": p.get("label"), "kind": k.split(".")[1],
                                    "submitted_at": _iso(ev.at), "approved_by": p.get("approved_by"),
                                    "on_time": p.get("on_time")})
-            if seq > 0 and d["label"] == key:
-                d["label"] = p.get("label") or key
         elif k.startswith("report.") and k.endswith(".late"):
             d = dl(p.get("deadline") or "?", p.get("label"), p.get("due_at"))
             d["late_by_s"] = int(p.get("late_by_s") or 0)
@@ -327,7 +325,7 @@ def reporting_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
         elif k == "report.receipt.ack":
             receipts.setdefault(f"{p.get('episode')}|{p.get('target')}", {})["confirmed"] = True
     rows = []
-    for d in sorted(deadlines.values(), key=lambda d: (d["due_at"] or "", d["key"])):
+    for d in sorted(deadlines.values(), key=lambda d: (d["due_at"] or d["met_at"] or "9", d["key"])):
         if d["late_by_s"]:
             state = "late"
         elif d["met_at"] is not None:
