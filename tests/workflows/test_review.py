@@ -254,7 +254,7 @@ async def test_review_started_by_an_activation_reminds_escalates_compiles_signs_
 # ------------------------------------------------------------------ by hand; units from the audit trail; out of date
 
 
-async def test_by_hand_units_from_the_audit_trail_missing_summary_and_a_report_out_of_date(env, tq, people):
+async def test_by_hand_units_from_the_audit_trail_missing_summary_and_a_report_out_of_date(env, tq, people, tmp_path):
     iid = await closed_incident(env, tq, people)
     h = await env.client.start_workflow(R.run, ReviewInput(incident_id=iid, started_by=people["duty_chief"]),
                                         id=review_workflow_id(iid), task_queue=tq)
@@ -285,6 +285,15 @@ async def test_by_hand_units_from_the_audit_trail_missing_summary_and_a_report_o
     result = await h.result()
     assert result.status == "sealed" and result.units[1].summary is None
     with session_scope(write=False) as s:
-        assert casefile.verify_bytes(s.get(CaseFile, iid).data).ok
+        stored = s.get(CaseFile, iid)
+        assert casefile.verify_bytes(stored.data).ok
+    from typer.testing import CliRunner
+
+    from cli.main import app as cli
+
+    out = CliRunner().invoke(cli, ["archive", "export", iid, "-o", str(tmp_path / "case.zip")])
+    assert out.exit_code == 0 and "matches review.sealed" in out.output, out.output
+    assert (tmp_path / "case.zip").read_bytes() == stored.data
+    assert CliRunner().invoke(cli, ["archive", "export", "nope"]).exit_code == 2
     # the escalations of the missing summary were stopped when the report was signed
     assert any(e.payload.get("reason") == "复盘报告已签发" for e in events(review_subject(iid), "review.escalation.canceled"))
