@@ -362,6 +362,8 @@ def _episodes(events: list[EventLike], at: datetime, policies: dict[str, Any] | 
     by_episode: dict[str, list[Row]] = {}
     for ev in events:
         prefix = next((p for p in EPISODE_PREFIXES if ev.kind.startswith(p)), None)
+        if prefix is None and "episode" in ev.payload and "target" in ev.payload and ev.kind.count(".") >= 2:
+            prefix = ev.kind.rsplit(".", 1)[0] + "."  # another procedure's episodes (e.g. a directive's follow-up)
         if prefix is None or ev.kind.endswith(".gap"):
             continue
         name = ev.payload.get("episode") or prefix.rstrip(".")

@@ -393,3 +393,20 @@ async def test_subject_listing_with_filters_and_slashes(db_url):
         assert (await api.get("/api/audit/verify", headers=h)).json()["ok"]  # not taken for a subject
         state = (await api.get("/api/audit/activation/A1/replay", params={"at": _at(45).isoformat()}, headers=h)).json()
         assert state["kind"] == "activation" and state["level"] == "III" and state["subject"] == "activation/A1"
+
+
+def test_an_activations_escalation_episodes_show_who_was_called():
+    """Whatever prefix a procedure gives its interpreter's records, events with an episode and a target are
+    replayed as one: here a directive's follow-up calling a department head, who answers."""
+    from store.replay import replay_activation
+
+    rows = _activation()
+    base = dict(episode="directive/d1", target="dept/D01")
+    rows.append(Row(100, "directive.escalation.sent", _at(51), "system", "sms",
+                    "send/directive/d1/dept/D01/0.0/p-D01/sms", "activation-A1",
+                    {**base, "person_id": "p-D01", "purpose": "notify", "status": "sent"}))
+    rows.append(Row(101, "directive.escalation.ack", _at(53), "p-D01", "sms", "directive/d1/ack", "activation-A1",
+                    {**base, "person_id": "p-D01", "state": "acknowledged"}))
+    s = replay_activation(rows, _at(52))
+    assert [(t["episode"], t["person_id"], t["state"]) for t in s["targets"]] == [("directive/d1", "p-D01", "notified")]
+    assert replay_activation(rows, _at(54))["targets"][0]["state"] == "acknowledged"
