@@ -5,6 +5,7 @@
     yingji config                   the effective configuration, secrets masked
     yingji definitions check [DIR]  validate the definitions library
     yingji audit verify             verify the audit hash chains
+    yingji archive verify FILE      check a sealed case file 一事一档 offline (no database)
     yingji token create --role R    create an API bearer token (printed once)
     yingji migrate                  apply the database migrations
 
@@ -315,6 +316,11 @@ if _callout is not None:
         app.command("warn")(_callout.warn)
     if hasattr(_callout, "app"):
         app.add_typer(_callout.app, name="callout")
+
+# `yingji archive verify FILE` and `yingji archive export INCIDENT` (cli/archive.py): the sealed case files.
+_archive = _optional_module("cli.archive")
+if _archive is not None:
+    app.add_typer(_archive.app, name="archive")
 
 
 if __name__ == "__main__":

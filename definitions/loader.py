@@ -20,10 +20,12 @@ from definitions.schema.common import Level
 from definitions.schema.plans import ResponsePlan, cross_check_plans
 from definitions.schema.positions import PositionCatalogue
 from definitions.schema.reporting import ReportingRules
+from definitions.schema.review import ReviewTemplate
 from definitions.yamlsource import SourceError, YamlDocument, yaml_syntax_error
 
 # kind folder -> schema; later procedures add their kinds here
-KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules, "plans": ResponsePlan}
+KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules, "plans": ResponsePlan,
+                                     "review": ReviewTemplate}
 
 
 @dataclass
@@ -71,6 +73,13 @@ class Library:
     def response_plan(self, plan_id: str) -> Loaded | None:
         """A response plan 应急预案 by id (definitions/plans/)."""
         return self.of("plans").get(plan_id)
+
+    def review_template(self, template_id: str | None = None) -> Loaded | None:
+        """The named post-event review template, or the default one."""
+        items = self.of("review")
+        if template_id:
+            return items.get(template_id)
+        return next((r for r in items.values() if r.model.default), None)
 
 
 class DefinitionsInvalid(ValueError):
@@ -148,6 +157,7 @@ def _cross_check(lib: Library) -> None:
         lib.errors.append(SourceError(str(lib.root / "callout"), None, "", f"exactly one call-out plan is the default; found {len(defaults)}"))
     _cross_check_reporting(lib, known)
     lib.errors.extend(cross_check_plans(lib.of("plans"), known))
+    _cross_check_review(lib, known)
 
 
 def _cross_check_reporting(lib: Library, known: set[str]) -> None:
@@ -163,6 +173,18 @@ def _cross_check_reporting(lib: Library, known: set[str]) -> None:
     if lib.of("reporting") and len(defaults) != 1:
         lib.errors.append(SourceError(str(lib.root / "reporting"), None, "",
                                       f"exactly one set of reporting rules is the default; found {len(defaults)}"))
+
+
+def _cross_check_review(lib: Library, known: set[str]) -> None:
+    for loaded in lib.of("review").values():
+        doc = YamlDocument.read(Path(loaded.file))
+        for code in sorted(loaded.model.positions() - known):
+            where = ["contact_positions"] if code in loaded.model.contact_positions else ["policies"]
+            lib.errors.append(SourceError(loaded.file, doc.line_of(where), where[0], f"unknown position {code!r}"))
+    defaults = [r for r in lib.of("review").values() if r.model.default]
+    if lib.of("review") and len(defaults) != 1:
+        lib.errors.append(SourceError(str(lib.root / "review"), None, "",
+                                      f"exactly one review template is the default; found {len(defaults)}"))
 
 
 def _named(value: Any) -> list[tuple[Any, Any]]:

@@ -334,3 +334,308 @@ class EventCache:
 
     def clear(self) -> None:
         self._data.clear()
+
+
+# ------------------------------------------------------------------ the other procedures: reporting chain, activation, review
+#
+# The reporting chain and the review run the same escalation interpreter as a call-out, in
+# episodes (an overdue deadline, a report's receipts, a trigger's call, an overdue summary), and
+# record its steps under their own prefixes (`report.escalation.ack`, `review.escalation.sent`, …).
+# Each episode is replayed by `replay_callout` itself, so "who had been called, who had answered
+# and whose wait was open" means the same thing for every procedure.
+
+EPISODE_PREFIXES = ("report.escalation.", "report.receipt.", "incident.call.", "review.escalation.")
+
+
+def _as_callout(ev: EventLike, prefix: str, episode: str) -> Row:
+    """An episode's event as a call-out shard's: its run key (workflow id + episode) is the shard's workflow id,
+    so a send's step id names its target, policy step and round as a call-out's does."""
+    step = ev.step_id
+    if step.startswith("send/"):
+        step = "send/" + step[5:].removeprefix(episode + "/")
+    wid = f"{ev.workflow_id}/{episode}" if ev.workflow_id else episode
+    return Row(ev.seq or 0, "callout." + ev.kind[len(prefix):], ev.at, ev.actor, ev.channel, step, wid, ev.payload)
+
+
+def _episodes(events: list[EventLike], at: datetime, policies: dict[str, Any] | None) -> dict[str, Any]:
+    """Replay every escalation episode of a subject; targets of all episodes together, tier = the episode."""
+    by_episode: dict[str, list[Row]] = {}
+    for ev in events:
+        prefix = next((p for p in EPISODE_PREFIXES if ev.kind.startswith(p)), None)
+        if prefix is None and "episode" in ev.payload and "target" in ev.payload and ev.kind.count(".") >= 2:
+            prefix = ev.kind.rsplit(".", 1)[0] + "."  # another procedure's episodes (e.g. a directive's follow-up)
+        if prefix is None or ev.kind.endswith(".gap"):
+            continue
+        name = ev.payload.get("episode") or prefix.rstrip(".")
+        by_episode.setdefault(name, []).append(_as_callout(ev, prefix, name))
+    counts = dict.fromkeys(STATES, 0)
+    per_tier: dict[str, dict[str, int]] = {}
+    targets: list[dict[str, Any]] = []
+    deadlines: list[dict[str, Any]] = []
+    known = policies is not None
+    for name, rows in by_episode.items():
+        plan = None
+        policy = (policies or {}).get(name)
+        if policy is not None:
+            from types import SimpleNamespace
+
+            plan = SimpleNamespace(tiers=[SimpleNamespace(id=t, policy="p") for t in ("rcpt", "overdue", "call", "unit")],
+                                   policies={"p": policy})
+        elif known:
+            known = False  # an episode whose policy is not known: its deadlines are not either
+        st = replay_callout(rows, at, plan)
+        if not st["events_applied"]:
+            continue
+        per_tier[name] = st["counts"]
+        for s_, n in st["counts"].items():
+            counts[s_] += n
+        for t in st["targets"]:
+            targets.append({**t, "tier": name, "episode": name})
+        deadlines += [{**d, "episode": name} for d in st["deadlines"]]
+    total = sum(counts.values())
+    deadlines.sort(key=lambda d: d["due"])
+    return {"counts": counts, "per_tier": per_tier, "targets": targets, "deadlines": deadlines,
+            "deadlines_known": known, "total": total, "acknowledged": counts["acknowledged"],
+            "open": total - sum(counts[s] for s in TERMINAL)}
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def zh_number(n: int) -> str:
+    digits = "零一二三四五六七八九"
+    if n < 10:
+        return digits[n]
+    tens, ones = divmod(n, 10)
+    return (digits[tens] if tens > 1 else "") + "十" + (digits[ones] if ones else "")
+
+
+def _limit_state(due: datetime | None, met: datetime | None, at: datetime) -> str:
+    if met is not None:
+        return "late" if due is not None and met > due else "on_time"
+    return "overdue" if due is not None and at >= due else "open"
+
+
+def replay_reporting(events: Iterable[EventLike], at: datetime, rules: Any | None = None) -> dict[str, Any]:
+    """The state of an incident reporting chain at `at`: its time limits (verbal, written, each 续报) open, met
+    on time or late; the reports and their drafts; the verbal report; triggers; who was called and answered.
+
+    `rules` (the `ReportingRules` the chain ran with) gives each follow-up's due time before it is overdue,
+    and the escalation waits."""
+    if at.tzinfo is None:
+        raise ValueError("at: give a time zone")
+    events = [e for e in events if e.at <= at]
+    status, info, severity, closed_at, verbal = "not started", {}, None, None, None
+    limits: dict[str, dict[str, Any]] = {}
+    reports: dict[int, dict[str, Any]] = {}
+    triggers, refusals = [], 0
+
+    def limit(key: str, label: str, due: Any = None) -> dict[str, Any]:
+        d = limits.setdefault(key, {"key": key, "label": label, "due_at": None, "met_at": None, "met_by": None,
+                                    "reminded_at": None, "late_by_s": None, "omitted": False})
+        if due is not None and d["due_at"] is None:
+            d["due_at"] = _time(due)
+        return d
+
+    for ev in events:
+        k, p = ev.kind, ev.payload
+        parts = k.split(".")
+        if k == "incident.received":
+            status, severity = "open", p.get("severity")
+            info = {x: p.get(x) for x in ("incident_id", "title", "source", "category", "subtype", "place", "town_id",
+                                          "rules", "rules_version")}
+            info["received_at"] = ev.at
+            for key, due in (p.get("deadlines") or {}).items():
+                limit(key, {"verbal": "口头报告", "written": "书面报告"}.get(key, key), due)
+        elif k == "report.verbal.made":
+            verbal = {"at": ev.at, "to_whom": p.get("to_whom"), "by_whom": p.get("by_whom"), "recorded_by": ev.actor}
+            d = limit("verbal", "口头报告")
+            d["met_at"], d["met_by"] = ev.at, "口头报告"
+        elif len(parts) == 3 and parts[0] == "report" and parts[1] in ("written", "followup", "final"):
+            seq = int(p.get("seq") or 0)
+            r = reports.setdefault(seq, {"seq": seq, "kind": parts[1], "label": p.get("label"), "state": None,
+                                         "version": 0, "approved_by": None, "submitted_at": None})
+            if parts[2] == "drafted":
+                r["state"], r["version"] = "in_review", p.get("version") or r["version"] + 1
+            elif parts[2] == "approved":
+                r["state"], r["approved_by"] = "approved", ev.actor
+                severity = p.get("severity") or severity
+            elif parts[2] == "returned":
+                r["state"] = "returned"
+            elif parts[2] == "submitted":
+                r["state"], r["submitted_at"] = "submitted", ev.at
+                d = limit("written" if seq == 0 else f"followup_{seq}", r["label"] or "")
+                d["met_at"], d["met_by"] = ev.at, r["label"]
+                if parts[1] != "final":  # the next follow-up 续报 is due after this one
+                    nxt = limit(f"followup_{seq + 1}", f"续报{seq + 1}")
+                    every = getattr(rules, "followup_every", None) if rules is not None else None
+                    if every and nxt["due_at"] is None and severity:
+                        interval = next((v for s_, v in every.items() if getattr(s_, "value", s_) == severity), None)
+                        if interval is not None:
+                            nxt["due_at"] = ev.at + interval
+            elif parts[2] in ("late", "overdue", "omitted", "reminder"):
+                d = limit(p.get("deadline") or "?", p.get("label") or "", p.get("due_at"))
+                if parts[2] == "late":
+                    d["late_by_s"] = p.get("late_by_s")
+                elif parts[2] == "omitted":
+                    d["omitted"] = True
+                elif parts[2] == "reminder":
+                    d["reminded_at"] = ev.at
+        elif len(parts) == 3 and parts[0] == "report" and parts[1] == "verbal" and parts[2] in (
+                "late", "overdue", "omitted", "reminder"):
+            d = limit("verbal", "口头报告", p.get("due_at"))
+            if parts[2] == "late":
+                d["late_by_s"] = p.get("late_by_s")
+            elif parts[2] == "omitted":
+                d["omitted"] = True
+            elif parts[2] == "reminder":
+                d["reminded_at"] = ev.at
+        elif k == "incident.trigger":
+            triggers.append({"at": ev.at, "trigger": p.get("trigger"), "name": p.get("name")})
+        elif k == "report.refused":
+            refusals += 1
+        elif k == "incident.closed":
+            status, closed_at = "closed", ev.at
+    for d in limits.values():
+        d["state"] = "omitted" if d["omitted"] and d["met_at"] is None else _limit_state(d["due_at"], d["met_at"], at)
+        if d["label"].startswith("续报") and d["label"][2:].isdigit():  # as the workflow labels them: 续报一 …
+            d["label"] = f"续报{zh_number(int(d['label'][2:]))}"
+    policies = None
+    if rules is not None:
+        policies = {"overdue/" + key: rules.policies[rules.overdue_policy] for key in limits}
+        policies.update({f"receipts/{seq}": rules.policies[rules.receipt_policy] for seq in reports})
+        policies.update({f"trigger/{t.id}": rules.policies[t.policy] for t in rules.triggers})
+    calls = _episodes(events, at, policies)
+    rows = sorted(limits.values(), key=lambda d: (d["due_at"] or datetime.max.replace(tzinfo=UTC), d["key"]))
+    return {"kind": "reporting", "at": at, "status": status, "level": severity, "incident": info, "verbal": verbal,
+            "time_limits": rows, "open_limits": [d["key"] for d in rows if d["state"] in ("open", "overdue")],
+            "reports": [reports[s] for s in sorted(reports)], "triggers": triggers, "refusals": refusals,
+            "closed_at": closed_at, **calls, "events_applied": len(events),
+            "last_event": {"seq": events[-1].seq, "kind": events[-1].kind, "at": events[-1].at} if events else None}
+
+
+DUE_KEYS = ("due_at", "deadline", "deadline_at", "due", "due_by", "time_limit_at")  # a task's or directive's time limit
+ACTIVATION_DONE_VERBS = ("completed", "done", "finished", "closed", "feedback", "feedback_received", "answered")
+ACTIVATION_END_KINDS = ("activation.terminated", "activation.ended", "activation.closed")
+
+
+def replay_activation(events: Iterable[EventLike], at: datetime) -> dict[str, Any]:
+    """The state of a plan activation at `at`: the response level in force and who set it, the tasks and
+    directives given, done (on time or late) or still open (overdue past their time limit)."""
+    if at.tzinfo is None:
+        raise ValueError("at: give a time zone")
+    events = [e for e in events if e.at <= at]
+    status, level, plan, commander, history = "not started", None, None, None, []  # noqa: F841
+    items: dict[str, dict[str, dict[str, Any]]] = {"task": {}, "directive": {}}
+    for ev in events:
+        k, p = ev.kind, ev.payload
+        if k == "activation.started":
+            status, plan = "active", p.get("plan") or p.get("plan_id")
+            level = p.get("level") or p.get("response_level")
+            commander = p.get("commander") or p.get("commander_id")
+            history.append({"at": ev.at, "level": level, "by": ev.actor})
+        elif k == "activation.level_changed":
+            level = next((p[x] for x in ("to", "to_level", "level", "new") if p.get(x)), level)
+            history.append({"at": ev.at, "level": level, "by": ev.actor, "reason": p.get("reason")})
+        elif k in ACTIVATION_END_KINDS:
+            status = "terminated"
+        prefix, _, verb = k.partition(".")
+        if prefix in items:
+            ident = next((str(p[x]) for x in (f"{prefix}_id", prefix, "id") if p.get(x) not in (None, "")),
+                         ev.step_id.split("/")[1] if "/" in ev.step_id else ev.step_id)
+            it = items[prefix].setdefault(ident, {"id": ident, "label": None, "unit": None, "due_at": None,
+                                                  "done_at": None, "given_at": ev.at})
+            it["label"] = it["label"] or p.get("name_zh") or p.get("label") or p.get("name") or p.get("text")
+            it["unit"] = it["unit"] or p.get("unit_id") or p.get("unit")
+            it["due_at"] = _time(next((p[k] for k in DUE_KEYS if p.get(k)), None)) or it["due_at"]
+            if verb in ACTIVATION_DONE_VERBS and it["done_at"] is None:
+                it["done_at"] = ev.at
+    out_items = {}
+    for prefix, group in items.items():
+        rows = []
+        for it in group.values():
+            rows.append({**it, "state": _limit_state(it["due_at"], it["done_at"], at)})
+        out_items[prefix + "s"] = rows
+    open_ = [{"key": f"{r['id']}", "label": r["label"], "due": r["due_at"], "overdue": r["state"] == "overdue"}
+             for rows in out_items.values() for r in rows if r["state"] in ("open", "overdue") and r["due_at"]]
+    calls = _episodes(events, at, None)
+    return {"kind": "activation", "at": at, "status": status, "level": level, "plan_id": plan, "commander": commander,
+            "levels": history, **out_items, "time_limits": sorted(open_, key=lambda d: d["due"]), **calls,
+            "events_applied": len(events),
+            "last_event": {"seq": events[-1].seq, "kind": events[-1].kind, "at": events[-1].at} if events else None}
+
+
+def replay_review(events: Iterable[EventLike], at: datetime, policy: Any | None = None) -> dict[str, Any]:
+    """The state of a post-event review at `at`: each unit's summary (asked, due, in, late), the report versions,
+    sign-off and seal, and whom an overdue summary had called."""
+    if at.tzinfo is None:
+        raise ValueError("at: give a time zone")
+    events = [e for e in events if e.at <= at]
+    status, units, reports, sealed, signed = "not started", {}, [], None, None
+    for ev in events:
+        k, p = ev.kind, ev.payload
+        if k == "review.started":
+            status = "collecting"
+            for u in p.get("units") or []:
+                units[u["id"]] = {"unit_id": u["id"], "name": u.get("name"), "due_at": _time(p.get("due_at")),
+                                  "asked_at": None, "reminders": 0, "submitted_at": None, "version": 0}
+        elif k in ("review.summary.requested", "review.summary.reminder") and p.get("unit_id") in units:
+            u = units[p["unit_id"]]
+            if k.endswith("requested"):
+                u["asked_at"] = ev.at
+            else:
+                u["reminders"] += 1
+        elif k == "review.summary.submitted" and p.get("unit_id") in units:
+            u = units[p["unit_id"]]
+            u["submitted_at"] = u["submitted_at"] or ev.at
+            u["version"] = p.get("version") or u["version"] + 1
+            if status == "compiled":
+                status = "collecting"
+        elif k in ("review.report.compiled", "review.report.final"):
+            reports.append({"version": p.get("version"), "final": k.endswith("final"), "at": ev.at,
+                            "sha256_json": p.get("sha256_json")})
+            if k.endswith("compiled"):
+                status = "compiled"
+        elif k == "review.report.returned":
+            status = "returned"
+        elif k == "review.report.signed":
+            status, signed = "signed", {"at": ev.at, "by": ev.actor, "version": p.get("version")}
+        elif k == "review.sealed":
+            status, sealed = "sealed", {"at": ev.at, "sha256": p.get("sha256"), "filename": p.get("filename")}
+    for u in units.values():
+        u["state"] = _limit_state(u["due_at"], u["submitted_at"], at)
+    policies = None
+    if policy is not None:
+        policies = {f"overdue/{uid}": policy for uid in units}
+    calls = _episodes(events, at, policies)
+    return {"kind": "review", "at": at, "status": status, "units": list(units.values()),
+            "time_limits": [{"key": u["unit_id"], "label": u["name"], "due": u["due_at"], "overdue": u["state"] == "overdue"}
+                            for u in units.values() if u["state"] in ("open", "overdue")],
+            "reports": reports, "signed": signed, "sealed": sealed, **calls, "events_applied": len(events),
+            "last_event": {"seq": events[-1].seq, "kind": events[-1].kind, "at": events[-1].at} if events else None}
+
+
+def kind_of_subject(subject: str, events: list[EventLike]) -> str:
+    """callout | reporting | activation | review, from the subject's name and its first events."""
+    if subject.startswith("activation/"):
+        return "activation"
+    if subject.startswith("review/"):
+        return "review"
+    kinds = {e.kind.split(".", 1)[0] for e in events[:50]}
+    if "callout" in kinds:
+        return "callout"
+    if "incident" in kinds or "report" in kinds:
+        return "reporting"
+    if "activation" in kinds:
+        return "activation"
+    if "review" in kinds:
+        return "review"
+    return "callout"

@@ -1,2 +1,3 @@
 """Imports every table module so that SQLModel.metadata knows them all (Alembic, tests)."""
-from store import activations, audit, auth, callouts, console, directory, incidents, messages, roster, warnings  # noqa: F401
+from store import (activations, audit, auth, callouts, console, directory, incidents, messages, review, roster,  # noqa: F401
+                   warnings)

@@ -5,8 +5,10 @@ from fastapi import FastAPI
 
 
 def include_all(app: FastAPI) -> None:
-    from api.routes import (ack, activations, audit, callouts, directory, health, incidents, messages, replay, warnings,
-                            webhooks)
+    from api.routes import (ack, activations, audit, callouts, directory, health, incidents, messages, replay, reviews,
+                            warnings, webhooks)
 
-    for module in (health, warnings, callouts, incidents, activations, messages, ack, audit, replay, directory, webhooks):
+    # replay before audit: "/api/audit/{subject:path}/replay" must be tried before "/api/audit/{subject:path}"
+    for module in (health, warnings, callouts, incidents, activations, reviews, messages, ack, replay, audit, directory,
+                   webhooks):
         app.include_router(module.router)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 
 from api.deps import Anyone, ReadSessionDep, Supervisor
-from store.audit import list_events, verify
+from store.audit import AuditChain, list_events, verify
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -23,3 +23,28 @@ def events(session: ReadSessionDep, _: Anyone, subject: str | None = None, kind:
 @router.get("/verify", summary="Verify the hash chains; names the first bad sequence number")
 def verify_chain(session: ReadSessionDep, _: Supervisor, subject: str | None = None) -> dict:
     return verify(session, subject).as_dict()
+
+
+@router.get("/{subject:path}", summary="One subject's events in chain order, with filters (kind prefix, actor, "
+                                       "channel, time range)")
+def subject_events(subject: str, session: ReadSessionDep, _: Supervisor, kind: str | None = None,
+                   actor: str | None = None, channel: str | None = None, since: datetime | None = None,
+                   until: datetime | None = None, after_seq: int = 0, limit: int = 1000) -> dict:
+    """Subjects: a call-out (callout-…), an incident (its id), an activation (activation/<id>), a review
+    (review/<incident id>). `kind` matches a prefix (`callout.ack`, `report.`, `task.`)."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(422, detail=f"{name}: give a time zone, e.g. 2026-07-01T08:30:00+08:00")
+    if since is not None and until is not None and until < since:
+        raise HTTPException(422, detail="until: before since")
+    chain = session.get(AuditChain, subject)
+    if chain is None:
+        raise HTTPException(404, detail=f"no audit trail for {subject!r}")
+    limit = max(1, min(limit, 100000))
+    rows = list_events(session, subject=subject, kind=kind, actor=actor, since=since, until=until,
+                       after_seq=max(after_seq, 0), limit=None if channel else limit)
+    if channel:
+        rows = [r for r in rows if r.channel == channel][:limit]
+    return {"subject": subject, "chain_length": chain.length, "head_hash": chain.head_hash, "count": len(rows),
+            "next_after_seq": rows[-1].seq if len(rows) == limit else None,
+            "events": [r.model_dump(mode="json") for r in rows]}

@@ -1,4 +1,5 @@
-"""`GET /api/audit/{subject}/replay?at=…`: a call-out's state at any instant, from the audit trail alone."""
+"""`GET /api/audit/{subject}/replay?at=…`: the state of a call-out, a reporting chain, an activation or a
+review at any instant, from the audit trail alone (the console's replay uses the same `replay_subject`)."""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,16 @@ from sqlmodel import Session, col, select
 from api.deps import ReadSessionDep, SettingsDep, Supervisor
 from definitions.schema.callout import CalloutPlan
 from store.directory import Person
-from store.replay import EventCache, jsonable, load_events, replay_callout
+from store.replay import (
+    EventCache,
+    jsonable,
+    kind_of_subject,
+    load_events,
+    replay_activation,
+    replay_callout,
+    replay_reporting,
+    replay_review,
+)
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -38,6 +48,39 @@ def plan_for(definitions_dir: Path, plan: dict | None) -> Any | None:
     return None
 
 
+def definition_for(definitions_dir: Path, kind: str, version: str | None, schema: Any) -> Any | None:
+    """The definition of this kind whose file has this version (its SHA-256), parsed; None if none has."""
+    if not version:
+        return None
+    for path in sorted((Path(definitions_dir) / kind).glob("*.y*ml")):
+        raw = path.read_bytes()
+        if hashlib.sha256(raw).hexdigest()[:16] == version:
+            try:
+                return schema.model_validate(yaml.safe_load(raw))
+            except (yaml.YAMLError, ValidationError):
+                return None
+    return None
+
+
+def replay_other(kind: str, events: list, at: datetime, definitions_dir: Path | None) -> dict[str, Any]:
+    """A reporting chain, an activation or a review; their rules give the follow-ups' and the waits' times."""
+    if kind == "reporting":
+        from definitions.schema.reporting import ReportingRules
+
+        received = next((e.payload for e in events if e.kind == "incident.received"), {})
+        rules = definition_for(definitions_dir, "reporting", received.get("rules_version"), ReportingRules) \
+            if definitions_dir is not None else None
+        return replay_reporting(events, at, rules)
+    if kind == "review":
+        from definitions.schema.review import ReviewTemplate
+
+        started = next((e.payload for e in events if e.kind == "review.started"), {})
+        template = definition_for(definitions_dir, "review", started.get("template_version"), ReviewTemplate) \
+            if definitions_dir is not None else None
+        return replay_review(events, at, template.policies[template.overdue_policy] if template else None)
+    return replay_activation(events, at)
+
+
 CACHE = EventCache()
 
 
@@ -50,10 +93,15 @@ def replay_subject(session: Session, subject: str, at: datetime, definitions_dir
     events = cache.events(session, subject) if cache is not None else load_events(session, subject, until=at)
     if not any(e.at <= at for e in events):
         return None
-    chosen = next((e.payload for e in events if e.kind == "callout.plan_chosen"), None)
-    plan = plan_for(definitions_dir, {"id": chosen.get("plan"), "version": chosen.get("version")}) \
-        if definitions_dir is not None and chosen else None
-    state = replay_callout(events, at, plan)
+    kind = kind_of_subject(subject, events)
+    if kind == "callout":
+        chosen = next((e.payload for e in events if e.kind == "callout.plan_chosen"), None)
+        plan = plan_for(definitions_dir, {"id": chosen.get("plan"), "version": chosen.get("version")}) \
+            if definitions_dir is not None and chosen else None
+        state = replay_callout(events, at, plan)
+        state["kind"] = "callout"
+    else:
+        state = replay_other(kind, events, at, definitions_dir)
     if with_names:
         ids = {t["person_id"] for t in state["targets"] if t["person_id"]}
         ids |= {p for t in state["targets"] for p in t["escalated_to"]}
@@ -69,7 +117,8 @@ def replay_subject(session: Session, subject: str, at: datetime, definitions_dir
     return state
 
 
-@router.get("/{subject}/replay", summary="The state of a call-out at an instant, reconstructed from the audit trail")
+@router.get("/{subject:path}/replay",
+            summary="The state of a call-out, reporting chain, activation or review at an instant, from the audit trail")
 def replay(subject: str, session: ReadSessionDep, settings: SettingsDep, _: Supervisor, at: datetime | None = None,
            targets: bool = True, state: str | None = None, tier: str | None = None) -> dict:
     at = at or datetime.now(UTC)
