@@ -17,12 +17,13 @@ from pydantic import BaseModel, ValidationError
 
 from definitions.schema.callout import CalloutPlan
 from definitions.schema.common import Level
+from definitions.schema.duty import SECTIONS, DutyFile, DutySettings
 from definitions.schema.positions import PositionCatalogue
 from definitions.schema.reporting import ReportingRules
 from definitions.yamlsource import SourceError, YamlDocument, yaml_syntax_error
 
 # kind folder -> schema; later procedures add their kinds here
-KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules}
+KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules, "duty": DutyFile}
 
 
 @dataclass
@@ -66,6 +67,18 @@ class Library:
         if rules_id:
             return items.get(rules_id)
         return next((r for r in items.values() if r.model.default), None)
+
+    def duty(self) -> DutySettings | None:
+        """The duty day's sections (drills, spotcheck, handover, freshness) merged from duty/*.yaml."""
+        found: dict[str, object] = {}
+        versions: dict[str, str] = {}
+        for loaded in self.of("duty").values():
+            for section in loaded.model.sections():
+                found.setdefault(section, getattr(loaded.model, section))
+                versions.setdefault(section, loaded.version)
+        if any(s not in found for s in SECTIONS):
+            return None
+        return DutySettings(**found, versions=versions)
 
 
 class DefinitionsInvalid(ValueError):
@@ -142,6 +155,7 @@ def _cross_check(lib: Library) -> None:
     if lib.of("callout") and len(defaults) != 1:
         lib.errors.append(SourceError(str(lib.root / "callout"), None, "", f"exactly one call-out plan is the default; found {len(defaults)}"))
     _cross_check_reporting(lib, known)
+    _cross_check_duty(lib, known)
 
 
 def _cross_check_reporting(lib: Library, known: set[str]) -> None:
@@ -157,6 +171,25 @@ def _cross_check_reporting(lib: Library, known: set[str]) -> None:
     if lib.of("reporting") and len(defaults) != 1:
         lib.errors.append(SourceError(str(lib.root / "reporting"), None, "",
                                       f"exactly one set of reporting rules is the default; found {len(defaults)}"))
+
+
+def _cross_check_duty(lib: Library, known: set[str]) -> None:
+    where: dict[str, list[str]] = {}
+    for loaded in lib.of("duty").values():
+        duty: DutyFile = loaded.model
+        doc = YamlDocument.read(Path(loaded.file))
+        for section in duty.sections():
+            where.setdefault(section, []).append(loaded.file)
+        for code in sorted(duty.positions() - known):
+            section = next((s for s in duty.sections() if code in str(getattr(duty, s).model_dump())), duty.sections()[0])
+            lib.errors.append(SourceError(loaded.file, doc.line_of([section]), section, f"unknown position {code!r}"))
+    if lib.of("duty"):
+        for section in SECTIONS:
+            files = where.get(section, [])
+            if len(files) != 1:
+                lib.errors.append(SourceError(str(lib.root / "duty"), None, section,
+                                              f"the duty section {section!r} appears in exactly one file; found "
+                                              f"{len(files)}{': ' + ', '.join(files) if files else ''}"))
 
 
 def _named(value: Any) -> list[tuple[Any, Any]]:

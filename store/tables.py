@@ -1,2 +1,2 @@
 """Imports every table module so that SQLModel.metadata knows them all (Alembic, tests)."""
-from store import audit, auth, callouts, console, directory, incidents, messages, roster, warnings  # noqa: F401
+from store import audit, auth, callouts, console, directory, duty, incidents, messages, roster, warnings  # noqa: F401
