@@ -177,26 +177,31 @@ class ContactCheck(SQLModel, table=True):
 
 
 CONFIRM_SALT = "yingji.contact-confirm"
+FORM_SALT = "yingji.spotcheck-form"
 FAILING = ("failed", "undelivered", "opted_out")
 
 
-def _confirm_serializer(key: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(key, salt=CONFIRM_SALT)  # another salt: an ack link is no confirm link
+def _signed(key: str, salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(key, salt=salt)  # a salt per kind: an ack link is no confirm link, nor a form
 
 
 def make_confirm_token(key: str, round_id: str, person_id: str) -> str:
-    return _confirm_serializer(key).dumps({"s": round_id, "p": person_id, "j": secrets.token_urlsafe(9)})
+    return _signed(key, CONFIRM_SALT).dumps({"s": round_id, "p": person_id, "j": secrets.token_urlsafe(9)})
 
 
-def read_confirm_token(key: str, token: str, max_age: int) -> dict:
+def make_form_token(key: str, check_id: str, person_id: str) -> str:
+    return _signed(key, FORM_SALT).dumps({"s": check_id, "p": person_id, "j": secrets.token_urlsafe(9)})
+
+
+def read_token(key: str, token: str, max_age: int, salt: str = CONFIRM_SALT) -> dict:
     try:
-        data = _confirm_serializer(key).loads(token, max_age=max_age)
+        data = _signed(key, salt).loads(token, max_age=max_age)
     except SignatureExpired as exc:
-        raise LinkError("expired", "this confirmation link has expired / 核实链接已过期") from exc
+        raise LinkError("expired", "this link has expired / 链接已过期") from exc
     except BadSignature as exc:
-        raise LinkError("invalid", "this confirmation link is not valid / 核实链接无效") from exc
+        raise LinkError("invalid", "this link is not valid / 链接无效") from exc
     if not isinstance(data, dict) or not {"s", "p", "j"} <= data.keys():
-        raise LinkError("invalid", "this confirmation link is not valid / 核实链接无效")
+        raise LinkError("invalid", "this link is not valid / 链接无效")
     return data
 
 

@@ -3,6 +3,12 @@
 
 def all_workflows() -> list[type]:
     from workflows.callout import CalloutShardWorkflow, WarningCalloutWorkflow
+    from workflows.drill import DrillWorkflow
+    from workflows.freshness import FreshnessRoundWorkflow, FreshnessShardWorkflow
+    from workflows.handover import HandoverWorkflow
     from workflows.reporting import IncidentReportingWorkflow
+    from workflows.spotcheck import SpotCheckSweepWorkflow, SpotCheckWorkflow
 
-    return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow]
+    return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow,
+            HandoverWorkflow, DrillWorkflow, SpotCheckWorkflow, SpotCheckSweepWorkflow,
+            FreshnessRoundWorkflow, FreshnessShardWorkflow]
