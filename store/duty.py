@@ -234,7 +234,7 @@ def contact_status(s: Session, person_ids: Iterable[str], at: datetime, stale_af
                 continue  # an old number: what happened to it says nothing of the current one
             if status in FAILING:
                 out[pid].update(failing=True, error=error or status)
-            elif status in ("sent", "delivered", "answered", "completed"):
+            elif status in ("delivered", "answered", "completed"):  # "sent" proves nothing yet
                 out[pid].update(failing=False, error=None)
     return out
 
