@@ -5,7 +5,7 @@ from fastapi import FastAPI
 
 
 def include_all(app: FastAPI) -> None:
-    from api.routes import ack, audit, callouts, directory, health, incidents, messages, replay, warnings, webhooks
+    from api.routes import ack, audit, callouts, directory, duty, health, incidents, messages, replay, warnings, webhooks
 
-    for module in (health, warnings, callouts, incidents, messages, ack, audit, replay, directory, webhooks):
+    for module in (health, warnings, callouts, incidents, messages, ack, audit, replay, directory, webhooks, duty):
         app.include_router(module.router)
