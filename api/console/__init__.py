@@ -11,8 +11,10 @@ API = Path(__file__).resolve().parents[1]
 
 def install(app: FastAPI) -> None:
     """Mount the console's pages and the static files (vendored htmx included; nothing from a CDN)."""
+    from api.console.duty import router as duty_router
     from api.console.routes import router
 
     app.include_router(router)
+    app.include_router(duty_router)
     app.mount("/static", StaticFiles(directory=API / "static"), name="static")
     app.mount("/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static")
