@@ -7,6 +7,7 @@
     yingji audit verify             verify the audit hash chains
     yingji token create --role R    create an API bearer token (printed once)
     yingji migrate                  apply the database migrations
+    yingji duty …                   schedules (list/sync/pause/unpause/trigger), drills, handovers, contacts
 
 Imports are lazy so that `yingji --help` stays fast and `yingji api` does not
 load the worker (and the other way round).
@@ -315,6 +316,11 @@ if _callout is not None:
         app.command("warn")(_callout.warn)
     if hasattr(_callout, "app"):
         app.add_typer(_callout.app, name="callout")
+
+# `yingji duty …` (cli/duty.py): schedules, drills, handovers, spot checks, contact freshness.
+_duty = _optional_module("cli.duty")
+if _duty is not None:
+    app.add_typer(_duty.app, name="duty")
 
 
 if __name__ == "__main__":

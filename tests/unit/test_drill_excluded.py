@@ -135,3 +135,42 @@ def test_drill_figures_count_answers_within_the_window():
     fig = drill_figures(targets, start, timedelta(minutes=30))
     assert fig["total"] == 4 and fig["responded"] == 2 and fig["acknowledged"] == 3 and fig["rate"] == 0.5
     assert [x["person_id"] for x in fig["late"]] == ["p2"] and [x["person_id"] for x in fig["never"]] == ["p3"]
+
+
+def test_cli_lists_and_controls_through_the_api(data, monkeypatch):
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    import cli.callout
+    from api.app import create_app
+    from api.services import duty as svc
+    from cli.main import app as cli_app
+
+    calls = []
+
+    async def schedules(*_a, **_k):
+        return [{"id": "drill-district_connectivity", "kind": "drill", "name_zh": "区级部门应急值守连通性演练",
+                 "name_en": "x", "when_zh": "每周二、五 09:30", "version": "v1", "installed": True, "paused": False,
+                 "up_to_date": True, "next_runs": [NOW.isoformat()], "runs": 4}]
+
+    async def control(_client, _lib, _settings, schedule_id, action, note, actor):
+        calls.append((schedule_id, action, note, actor))
+        return {"id": schedule_id, "paused": action == "pause", "note": note, "next_runs": []}
+
+    monkeypatch.setattr(svc, "list_schedules", schedules)
+    monkeypatch.setattr(svc, "control_schedule", control)
+    app = create_app(temporal_client=object())
+    monkeypatch.setattr(cli.callout, "_client", lambda: TestClient(app, headers={"Authorization": "Bearer duty-admin"}))
+    runner = CliRunner()
+    out = runner.invoke(cli_app, ["duty", "schedules"])
+    assert out.exit_code == 0, out.output
+    assert "drill-district_connectivity" in out.output and "active" in out.output and "每周二、五 09:30" in out.output
+    out = runner.invoke(cli_app, ["duty", "schedules", "pause", "drill-district_connectivity", "--note", "防汛应急响应期间暂停"])
+    assert out.exit_code == 0 and "now paused" in out.output, out.output
+    assert calls == [("drill-district_connectivity", "pause", "防汛应急响应期间暂停", "admin:admin-token")]
+    out = runner.invoke(cli_app, ["duty", "drills"])
+    assert out.exit_code == 0 and "[演练] 区级部门应急值守连通性演练" in out.output and "100%" in out.output, out.output
+    out = runner.invoke(cli_app, ["duty", "handovers"])
+    assert out.exit_code == 0 and "值班长庚" in out.output and "handed_over" in out.output, out.output
+    out = runner.invoke(cli_app, ["duty", "contacts", "--which", "stale"])
+    assert out.exit_code == 0 and "值班长丁" in out.output, out.output  # nobody confirmed yet: everyone is stale
