@@ -251,8 +251,8 @@ async def resolve_followup(check_id: str, body: ResolveBody, client: TemporalDep
 # ------------------------------------------------------------------ the SMS form (signed link)
 
 
-def _page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, ctx, status_code=status)
+def _page(request: Request, template: str, status: int = 200, **ctx) -> HTMLResponse:
+    return templates.TemplateResponse(request, template, ctx, status_code=status)
 
 
 def _consume(data: dict) -> None:
@@ -276,7 +276,7 @@ def spotcheck_form(token: str, request: Request, settings: SettingsDep) -> HTMLR
     ctx = svc.form_context(data["s"], data["p"])
     if ctx is None:
         return _page(request, "duty_form.html", 404, state="error", message="抽查不存在 / no such spot check")
-    if ctx["answered"] or ctx["status"] != "running":
+    if ctx["answered"] or ctx["check_status"] != "running":
         return _page(request, "duty_form.html", 409, state="error",
                      message="您已作答或抽查已结束,谢谢 / answered already, or the spot check has ended")
     return _page(request, "duty_form.html", state="form", **ctx)

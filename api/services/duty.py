@@ -444,7 +444,7 @@ def form_context(check_id: str, person_id: str) -> dict | None:
         if r is None or a is None:
             return None
         return {"title": r.title, "questions": r.questions, "name": a.name, "answered": a.answers is not None,
-                "status": r.status}
+                "check_status": r.status}
 
 
 # ================================================================== contact freshness
