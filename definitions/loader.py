@@ -183,10 +183,11 @@ def _cross_check_duty(lib: Library, known: set[str]) -> None:
         for code in sorted(duty.positions() - known):
             section = next((s for s in duty.sections() if code in str(getattr(duty, s).model_dump())), duty.sections()[0])
             lib.errors.append(SourceError(loaded.file, doc.line_of([section]), section, f"unknown position {code!r}"))
-    if lib.of("duty"):
+    broken = any(Path(e.file).parent == lib.root / "duty" for e in lib.errors)
+    if lib.of("duty") or broken:
         for section in SECTIONS:
             files = where.get(section, [])
-            if len(files) != 1:
+            if len(files) > 1 or (not files and not broken):  # a file that failed to load has said why already
                 lib.errors.append(SourceError(str(lib.root / "duty"), None, section,
                                               f"the duty section {section!r} appears in exactly one file; found "
                                               f"{len(files)}{': ' + ', '.join(files) if files else ''}"))

@@ -97,11 +97,12 @@ class Drill(Strict):
     report_to: list[str] = Field(default_factory=lambda: ["leading_leader", "duty_chief"])
     paused: bool = Field(default=False, description="installed paused (a drill being prepared)")
 
-    @model_validator(mode="after")
-    def _window(self) -> "Drill":
-        if "演练" not in self.name_zh:
-            raise ValueError("name_zh: a drill's name says 演练, so it is never mistaken for a real call-out")
-        return self
+    @field_validator("name_zh")
+    @classmethod
+    def _says_drill(cls, v: str) -> str:
+        if "演练" not in v:
+            raise ValueError("a drill's name says 演练, so it is never mistaken for a real call-out")
+        return v
 
 
 class DrillProgramme(Strict):
