@@ -147,7 +147,7 @@ def _render_followup(send: Send, ctx: dict, code: str | None, link: str | None) 
 
 def _render_freshness(send: Send, ctx: dict, code: str | None, link: str | None) -> tuple[str, str | None]:
     deadline = ctx.get("deadline")
-    due = local(datetime.fromisoformat(deadline) - timedelta(seconds=1), "%m月%d日") if deadline else "—"
+    due = local(deadline, "%m月%d日") if deadline else "—"  # due before this day (e.g. 04月20日)
     again = "【提醒】" if _round_of(send.key) > 0 else ""
     body = (f"{again}【通讯录核实】{send.name}您好:区应急值守通讯录登记您的手机为{mask_mobile(send.to)}。请于{due}前"
             f"点击链接确认:{link} ,或用本机回复1(确认码{code})。号码有变请联系区应急管理局。"

@@ -14,12 +14,17 @@ import shutil
 import uuid
 from pathlib import Path
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from api.app import create_app
 from config import get_settings
 from store.auth import create_token
+from store.callouts import Callout
 from store.db import session_scope
 from tests.factories import small_district
 from tests.helpers import poll
@@ -134,6 +139,25 @@ async def test_a_scheduled_drill_fires_and_reports_its_response_rate(dev_env, db
             assert r.status_code == 404
             kinds = [e["kind"] for e in await get("/api/audit", subject="schedules")]
             assert kinds == ["schedule.synced", "schedule.paused", "schedule.triggered"]
+
+            # the spot-check sweep, triggered: a real orange call-out that ended gets its 六问 check (the drills none)
+            with session_scope() as s:
+                s.add(Callout(id="C-sweep", plan_id="heavy_rain", plan_version="x", level="orange", category="heavy_rain",
+                              title="暴雨橙色预警叫应", status="completed", ended_at=datetime.now(UTC)))
+            r = await api.post("/api/schedules/spotcheck-sweep/trigger", headers=h("duty_chief"))
+            assert r.status_code == 200, r.text
+            runs.append("spotcheck-C-sweep")
+
+            async def check_started():
+                try:
+                    return (await client.get_workflow_handle("spotcheck-C-sweep").describe()).status
+                except RPCError:
+                    return None
+
+            assert await poll(check_started, lambda st: st == WorkflowExecutionStatus.RUNNING, what="the check started")
+            for drill_run in runs[:-1]:
+                with pytest.raises(RPCError):
+                    await client.get_workflow_handle(f"spotcheck-{drill_run}/callout").describe()
         finally:
             for sid in (DRILL, "drill-town_spot_check", "handover", "spotcheck-sweep", "freshness-round"):
                 try:

@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
-from activities.duty import round_deadline
+from activities.duty import local, round_deadline
 from api.services import answers
 from store.audit import verify
 from store.db import session_scope
@@ -17,7 +19,7 @@ from tests.factories import small_district
 from tests.workflows.callout_helpers import wait_for
 from tests.workflows.duty_helpers import duty_settings, events, kinds, outbox, row, rows, terminate
 from worker import build_worker
-from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow, shard_id
+from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow, FreshnessShardWorkflow, shard_id
 
 
 @pytest.fixture
@@ -68,6 +70,7 @@ async def test_confirmations_reminders_bounces_and_the_close(env, db_url, people
             msg = {m.person_id: m for m in first}
             a, b, c = people["D01.head"], people["330110001.head"], people["330110002.head"]
             assert "/confirm/" in msg[a].body and "通讯录核实" in msg[a].body and msg[a].reply_code
+            assert f"请于{local(deadline, '%m月%d日')}前" in msg[a].body
             assert msg[a].workflow_id == shard_id(rid, everyone.index(a) // 10)
             assert len(rows(ContactCheck, round_id=rid)) == len(everyone)
 
@@ -107,6 +110,10 @@ async def test_confirmations_reminders_bounces_and_the_close(env, db_url, people
             got = kinds(rid)
             assert got[0] == "freshness.opened" and got[-1] == "freshness.closed"
             assert {"freshness.sent", "freshness.ack", "freshness.delivery", "freshness.repeat"} <= set(got)
+            replayer = Replayer(workflows=[FreshnessRoundWorkflow, FreshnessShardWorkflow],
+                                data_converter=pydantic_data_converter)
+            await replayer.replay_workflow(await h.fetch_history())
+            await replayer.replay_workflow(await env.client.get_workflow_handle(shard_id(rid, 0)).fetch_history())
             closed = events(rid, "freshness.closed")[0].payload
             assert closed["bounced"] == [c] and len(closed["unconfirmed"]) == len(everyone) - 2
         finally:

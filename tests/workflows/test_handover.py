@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.worker import Worker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
 
 from api.services import answers
 from store.audit import verify
@@ -140,6 +141,7 @@ async def test_nobody_takes_over_in_time_the_leading_leader_is_called(env, tq, p
     assert kinds(hid)[0] == "handover.opened" and kinds(hid)[-1] == "handover.closed"
     with session_scope(write=False) as s:
         assert verify(s, hid).ok
+    await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
 
 
 async def test_taking_over_by_sms_reply_in_time_calls_nobody_else(env, tq, people, shift_at):

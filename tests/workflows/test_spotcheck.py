@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from api.services import answers
 from store.audit import verify
@@ -196,6 +198,7 @@ async def test_answers_a_no_opens_a_followup_acknowledged_and_resolved(env, tq, 
     assert f.status == "resolved" and f.acknowledged_via == "sms" and f.resolution == "已组织巡查隐患点3处"
     with session_scope(write=False) as s:
         assert verify(s, cid).ok
+    await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
 
 
 async def test_an_unacknowledged_followup_escalates_goes_overdue_and_closes_unresolved(env, tq, people):
