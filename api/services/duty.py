@@ -31,6 +31,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
     WorkflowUpdateFailedError,
 )
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -274,20 +275,29 @@ async def start_handover(client: Client, lib: Library, settings: Settings, shift
                          actor: str) -> tuple[HandoverView, bool]:
     duty = duty_settings(lib)
     at = (shift_at or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
-    hid = handover_id_for(at)
-    existed = False
-    try:
-        await client.start_workflow(HandoverWorkflow.run, HandoverInput(settings=duty.handover,
-                                                                        version=duty.versions.get("handover", ""),
-                                                                        shift_at=at, started_by=actor),
-                                    id=hid, task_queue=settings.task_queue)
-    except WorkflowAlreadyStartedError:
-        existed = True
+    found = await asyncio.to_thread(_handover_at, at)  # the schedule's, if it opened this change's already
+    hid, existed = found or handover_id_for(at), found is not None
+    if not existed:
+        try:
+            await client.start_workflow(HandoverWorkflow.run, HandoverInput(settings=duty.handover,
+                                                                            version=duty.versions.get("handover", ""),
+                                                                            shift_at=at, started_by=actor),
+                                        id=hid, task_queue=settings.task_queue,
+                                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            existed = True
     try:
         view = await client.get_workflow_handle(hid).execute_update(HandoverWorkflow.opened_view, result_type=HandoverView)
     except RPCError as exc:
         raise DutyError(409, f"the handover {hid!r} exists and has ended") from exc
     return view, existed
+
+
+def _handover_at(at: datetime) -> str | None:
+    with session_scope(write=False) as s:
+        row = s.exec(select(Handover).where(Handover.shift_at >= at, Handover.shift_at < at + timedelta(minutes=1))
+                     .order_by(col(Handover.opened_at))).first()
+        return row.id if row else None
 
 
 async def handover_step(client: Client, handover_id: str, action: str, req) -> HandoverView:
@@ -390,9 +400,9 @@ async def start_spotcheck(client: Client, lib: Library, settings: Settings, call
     try:
         await client.start_workflow(SpotCheckWorkflow.run, SpotCheckInput(
             callout_id=callout_id, settings=duty.spotcheck, version=duty.versions.get("spotcheck", ""), started_by=actor),
-            id=cid, task_queue=settings.task_queue)
+            id=cid, task_queue=settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
     except WorkflowAlreadyStartedError as exc:
-        raise DutyError(409, f"the call-out {callout_id!r} is being spot-checked already ({cid})") from exc
+        raise DutyError(409, f"the call-out {callout_id!r} has been spot-checked already ({cid})") from exc
     return cid
 
 
