@@ -72,6 +72,10 @@ STRINGS.update({
     "failing_contact": ("号码近期发送失败", "number failing"),
     "recent_drills": ("演练(不计入叫应统计)", "Drills (not counted as call-outs)"),
     "reported": ("已报告", "Reported"),
+    "schedule_name": ("名称", "Name"),
+    "item_warning": ("预警", "warning"), "item_callout": ("叫应", "call-out"), "item_incident": ("事件", "incident"),
+    "item_deadline": ("报送时限", "deadline"), "item_activation": ("响应", "activation"),
+    "item_followup": ("六问整改", "follow-up"), "item_drill": ("演练", "drill"), "item_other": ("其他", "other"),
 })
 
 
