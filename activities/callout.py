@@ -306,9 +306,10 @@ async def finish(end: CalloutEnd) -> CalloutSummary:
     def record() -> None:
         with session_scope() as s:
             append(s, [_ev(end.callout_id, "callout.summary", "summary", end.workflow_id, run_id=info.workflow_run_id,
-                           payload={**summary, "sent_to": [o.key.rsplit("/", 1)[1] for o in outcomes]}),
+                           payload={**summary, "drill": end.drill,
+                                    "sent_to": [o.key.rsplit("/", 1)[1] for o in outcomes]}),
                        _ev(end.callout_id, "callout.ended", "ended", end.workflow_id, run_id=info.workflow_run_id,
-                           payload={"status": end.status, "reason": end.reason})])
+                           payload={"status": end.status, "reason": end.reason, "drill": end.drill})])
 
     await asyncio.to_thread(record)
     return CalloutSummary(status=end.status, total=summary["total"], acknowledged=summary["acknowledged"], summary=summary)

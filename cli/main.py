@@ -8,6 +8,7 @@
     yingji archive verify FILE      check a sealed case file 一事一档 offline (no database)
     yingji token create --role R    create an API bearer token (printed once)
     yingji migrate                  apply the database migrations
+    yingji duty …                   schedules (list/sync/pause/unpause/trigger), drills, handovers, contacts
 
 Imports are lazy so that `yingji --help` stays fast and `yingji api` does not
 load the worker (and the other way round).
@@ -321,6 +322,11 @@ if _callout is not None:
 _archive = _optional_module("cli.archive")
 if _archive is not None:
     app.add_typer(_archive.app, name="archive")
+
+# `yingji duty …` (cli/duty.py): schedules, drills, handovers, spot checks, contact freshness.
+_duty = _optional_module("cli.duty")
+if _duty is not None:
+    app.add_typer(_duty.app, name="duty")
 
 
 if __name__ == "__main__":

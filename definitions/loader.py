@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from definitions.schema.callout import CalloutPlan
 from definitions.schema.common import Level
 from definitions.schema.plans import ResponsePlan, cross_check_plans
+from definitions.schema.duty import SECTIONS, DutyFile, DutySettings
 from definitions.schema.positions import PositionCatalogue
 from definitions.schema.reporting import ReportingRules
 from definitions.schema.review import ReviewTemplate
@@ -25,7 +26,7 @@ from definitions.yamlsource import SourceError, YamlDocument, yaml_syntax_error
 
 # kind folder -> schema; later procedures add their kinds here
 KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules, "plans": ResponsePlan,
-                                     "review": ReviewTemplate}
+                                     "review": ReviewTemplate, "duty": DutyFile}
 
 
 @dataclass
@@ -80,6 +81,18 @@ class Library:
         if template_id:
             return items.get(template_id)
         return next((r for r in items.values() if r.model.default), None)
+
+    def duty(self) -> DutySettings | None:
+        """The duty day's sections (drills, spotcheck, handover, freshness) merged from duty/*.yaml."""
+        found: dict[str, object] = {}
+        versions: dict[str, str] = {}
+        for loaded in self.of("duty").values():
+            for section in loaded.model.sections():
+                found.setdefault(section, getattr(loaded.model, section))
+                versions.setdefault(section, loaded.version)
+        if any(s not in found for s in SECTIONS):
+            return None
+        return DutySettings(**found, versions=versions)
 
 
 class DefinitionsInvalid(ValueError):
@@ -158,6 +171,7 @@ def _cross_check(lib: Library) -> None:
     _cross_check_reporting(lib, known)
     lib.errors.extend(cross_check_plans(lib.of("plans"), known))
     _cross_check_review(lib, known)
+    _cross_check_duty(lib, known)
 
 
 def _cross_check_reporting(lib: Library, known: set[str]) -> None:
@@ -185,6 +199,26 @@ def _cross_check_review(lib: Library, known: set[str]) -> None:
     if lib.of("review") and len(defaults) != 1:
         lib.errors.append(SourceError(str(lib.root / "review"), None, "",
                                       f"exactly one review template is the default; found {len(defaults)}"))
+
+
+def _cross_check_duty(lib: Library, known: set[str]) -> None:
+    where: dict[str, list[str]] = {}
+    for loaded in lib.of("duty").values():
+        duty: DutyFile = loaded.model
+        doc = YamlDocument.read(Path(loaded.file))
+        for section in duty.sections():
+            where.setdefault(section, []).append(loaded.file)
+        for code in sorted(duty.positions() - known):
+            section = next((s for s in duty.sections() if code in str(getattr(duty, s).model_dump())), duty.sections()[0])
+            lib.errors.append(SourceError(loaded.file, doc.line_of([section]), section, f"unknown position {code!r}"))
+    broken = any(Path(e.file).parent == lib.root / "duty" for e in lib.errors)
+    if lib.of("duty") or broken:
+        for section in SECTIONS:
+            files = where.get(section, [])
+            if len(files) > 1 or (not files and not broken):  # a file that failed to load has said why already
+                lib.errors.append(SourceError(str(lib.root / "duty"), None, section,
+                                              f"the duty section {section!r} appears in exactly one file; found "
+                                              f"{len(files)}{': ' + ', '.join(files) if files else ''}"))
 
 
 def _named(value: Any) -> list[tuple[Any, Any]]:

@@ -4,8 +4,13 @@
 def all_workflows() -> list[type]:
     from workflows.activation import PlanActivationWorkflow
     from workflows.callout import CalloutShardWorkflow, WarningCalloutWorkflow
+    from workflows.drill import DrillWorkflow
+    from workflows.freshness import FreshnessRoundWorkflow, FreshnessShardWorkflow
+    from workflows.handover import HandoverWorkflow
     from workflows.reporting import IncidentReportingWorkflow
     from workflows.review import PostEventReviewWorkflow
+    from workflows.spotcheck import SpotCheckSweepWorkflow, SpotCheckWorkflow
 
     return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow, PlanActivationWorkflow,
-            PostEventReviewWorkflow]
+            PostEventReviewWorkflow, HandoverWorkflow, DrillWorkflow, SpotCheckWorkflow, SpotCheckSweepWorkflow,
+            FreshnessRoundWorkflow, FreshnessShardWorkflow]

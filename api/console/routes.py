@@ -431,7 +431,7 @@ async def replay_index(request: Request, user: auth.Viewer, subject: str | None 
         return RedirectResponse(f"/console/replay/{subject}", status_code=303)
     lib = await asyncio.to_thread(library)
     data = await db(services.desk, lib, datetime.now(UTC))
-    return render(request, "replay_index.html", callouts=data["running"] + data["ended"])
+    return render(request, "replay_index.html", callouts=data["running"] + data["ended"] + data["drills"])
 
 
 @router.get("/replay/{subject}", response_class=HTMLResponse)

@@ -75,10 +75,15 @@ def next_deadline(s: Session, lib: Library, c: Callout) -> datetime | None:
 
 
 def desk(s: Session, lib: Library, at: datetime) -> dict[str, Any]:
-    running = list(s.exec(select(Callout).where(Callout.status == "running").order_by(col(Callout.started_at).desc())))
-    ended = list(s.exec(select(Callout).where(Callout.status != "running").order_by(col(Callout.started_at).desc())
-                        .limit(5)))
-    counts = _counts(s, [c.id for c in running + ended])
+    """Real call-outs only: a drill is listed apart (with its marker) and counts in no figure of the desk."""
+    real, drill = col(Callout.drill).is_(False), col(Callout.drill).is_(True)
+    running = list(s.exec(select(Callout).where(Callout.status == "running", real)
+                          .order_by(col(Callout.started_at).desc())))
+    ended = list(s.exec(select(Callout).where(Callout.status != "running", real)
+                        .order_by(col(Callout.started_at).desc()).limit(5)))
+    drills = list(s.exec(select(Callout).where(drill, (Callout.status == "running") | (Callout.started_at > at - timedelta(days=1)))
+                         .order_by(col(Callout.started_at).desc()).limit(5)))
+    counts = _counts(s, [c.id for c in running + ended + drills])
     warnings = list(s.exec(select(Warning).where(Warning.received_at > at - timedelta(days=2))
                            .order_by(col(Warning.received_at).desc()).limit(20)))
 
@@ -90,6 +95,7 @@ def desk(s: Session, lib: Library, at: datetime) -> dict[str, Any]:
     alerts = list(s.exec(select(AuditEvent).where(AuditEvent.kind == "gateway.opted_out", AuditEvent.at > at - timedelta(days=7))
                          .order_by(col(AuditEvent.seq).desc()).limit(20)))
     return {"duty": duty_now(s, at), "running": [view(c) for c in running], "ended": [view(c) for c in ended],
+            "drills": [view(c) for c in drills],
             "warnings": [w for w in warnings if w.expires_at is None or w.expires_at > at or w.callout_id],
             "alerts": [{"at": e.at, "subject": e.subject, "person": _names(s, {e.payload.get("person_id") or ""}).get(
                 e.payload.get("person_id") or "", e.payload.get("person_id")), "to": e.payload.get("to")} for e in alerts]}
@@ -129,6 +135,9 @@ def preview(s: Session, lib: Library, w: Normalised, at: datetime) -> dict[str, 
     out["tiers"] = [{"id": t.id, "zh": t.name_zh, "en": t.name_en, "policy": t.policy, "targets": by_tier.get(t.id, [])}
                     for t in tiers]
     out.update(total=len(found), gaps=gaps, starts=True)
+    from api.services.duty import target_warnings  # the duty day's contact freshness
+
+    out["contact_warnings"] = target_warnings(s, lib, found, at)
     return out
 
 

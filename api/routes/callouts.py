@@ -34,8 +34,11 @@ def _target(t: CalloutTarget) -> dict:
 
 
 @router.get("", summary="Call-outs, newest first, with counts by state")
-def list_callouts(session: ReadSessionDep, _: Anyone, limit: int = 50) -> list[dict]:
-    rows = list(session.exec(select(Callout).order_by(col(Callout.started_at).desc()).limit(max(1, min(limit, 500)))))
+def list_callouts(session: ReadSessionDep, _: Anyone, limit: int = 50, drill: bool | None = None) -> list[dict]:
+    stmt = select(Callout)
+    if drill is not None:  # drill=false: real call-outs only (drill=true: drills only)
+        stmt = stmt.where(col(Callout.drill).is_(drill))
+    rows = list(session.exec(stmt.order_by(col(Callout.started_at).desc()).limit(max(1, min(limit, 500)))))
     counts: dict[str, Counter] = {r.id: Counter() for r in rows}
     if rows:
         for cid, state, n in session.exec(select(CalloutTarget.callout_id, CalloutTarget.state, func.count())

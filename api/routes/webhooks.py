@@ -124,7 +124,8 @@ def _bind(outbox_id: str | None, sid: str) -> dict | None:
             return None
         return {"id": row.id, "status": row.status, "channel": row.channel, "body": row.body, "to": row.to,
                 "subject": row.subject, "person_id": row.person_id, "workflow_id": row.workflow_id,
-                "voice_text": (row.meta or {}).get("voice_text") or row.body}
+                "voice_text": (row.meta or {}).get("voice_text") or row.body,
+                "procedure": (row.meta or {}).get("procedure")}
 
 
 async def _message(request: Request, sid: str | None) -> dict:
@@ -234,6 +235,10 @@ async def voice_twiml(request: Request, params: TwilioParams) -> Response:
         vr = VoiceResponse()
         vr.say(row["voice_text"], **SAY)
         vr.hangup()
+        return _xml(vr)
+    if row.get("procedure") == "spotcheck":  # 六问: one key per question (api/routes/duty.py)
+        vr = VoiceResponse()
+        vr.redirect(f"{get_settings().base_url}{TWILIO}/spotcheck/twiml?{urlencode({'o': row['id']})}", method="POST")
         return _xml(vr)
     return _xml(_gather(row, n, message=True))
 

@@ -1,0 +1,199 @@
+"""Console pages of the duty day: shift handovers (the note, hand over, take over) and drill results
+(the schedules with pause/resume/run-now, each run's response rate within its window).
+
+The pages act through the same service functions as the REST API (api/services/duty.py).
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.console import auth
+from api.console.i18n import STRINGS
+from api.console.routes import forbidden, library, render
+from api.deps import DUTY, get_temporal
+from api.services import duty as svc
+from config import get_settings
+from store.db import session_scope
+from store.duty import callout_statistics, drill_statistics
+from workflows.handover import HandOverIn, NoteIn, TakeOverIn
+
+router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+CHIEFS = ("duty_chief", "leading_leader")
+
+STRINGS.update({
+    "handovers": ("交接班", "Handovers"),
+    "handover": ("交接班", "Handover"),
+    "drills": ("演练", "Drills"),
+    "drill_results": ("演练结果", "Drill results"),
+    "shift_at": ("交接时间", "Shift change"),
+    "outgoing": ("交班值班长", "Outgoing duty chief"),
+    "incoming": ("接班值班长", "Incoming duty chief"),
+    "leader": ("带班领导", "Leading leader"),
+    "take_over_by": ("须于此前接班", "Take over by"),
+    "handover_note": ("交班记录", "Handover note"),
+    "open_items": ("未结事项(自动带出)", "Open items (filled in)"),
+    "note_text": ("交班说明", "Written note"),
+    "save_note": ("保存交班记录", "Save the note"),
+    "hand_over": ("交班", "Hand over"),
+    "take_over": ("确认接班", "Take over"),
+    "open_handover": ("发起本次交接班", "Open the handover now"),
+    "taken_over": ("已接班", "Taken over"),
+    "handed_over": ("已交班待接班", "Handed over"),
+    "not_taken_over": ("未接班", "Not taken over"),
+    "skipped": ("无需交接", "No change"),
+    "escalated_at": ("升级至带班领导", "Escalated to the leading leader"),
+    "late_by": ("迟", "late by"),
+    "schedules": ("定时任务", "Schedules"),
+    "when": ("时间", "When"),
+    "next_run": ("下次", "Next run"),
+    "paused": ("已暂停", "Paused"),
+    "active": ("运行中", "Active"),
+    "not_installed": ("未安装", "Not installed"),
+    "pause": ("暂停", "Pause"),
+    "resume": ("恢复", "Resume"),
+    "run_now": ("立即执行", "Run now"),
+    "sync_schedules": ("按定义安装/更新", "Install / update from definitions"),
+    "sample": ("抽取", "Sample"),
+    "rate": ("应答率", "Response rate"),
+    "responded": ("时限内应答", "Answered in time"),
+    "window": ("时限", "Window"),
+    "in_window": ("时限内", "in time"),
+    "late_answer": ("超时应答", "late"),
+    "no_answer": ("未应答", "no answer"),
+    "real_stats": ("真实叫应统计(不含演练)", "Real call-outs (drills never counted)"),
+    "drills_apart": ("演练(单独统计)", "Drills (counted apart)"),
+    "contact_warnings": ("联系方式提醒", "Contact warnings"),
+    "stale_contact": ("联系方式逾期未核实", "contact not confirmed for over a year"),
+    "failing_contact": ("号码近期发送失败", "number failing"),
+    "recent_drills": ("演练(不计入叫应统计)", "Drills (not counted as call-outs)"),
+    "reported": ("已报告", "Reported"),
+    "schedule_name": ("名称", "Name"),
+    "item_warning": ("预警", "warning"), "item_callout": ("叫应", "call-out"), "item_incident": ("事件", "incident"),
+    "item_deadline": ("报送时限", "deadline"), "item_activation": ("响应", "activation"),
+    "item_followup": ("六问整改", "follow-up"), "item_drill": ("演练", "drill"), "item_other": ("其他", "other"),
+})
+
+
+async def _db(fn, *args):
+    return await asyncio.to_thread(fn, *args)
+
+
+# ------------------------------------------------------------------ handovers
+
+
+@router.get("/handovers", response_class=HTMLResponse)
+async def handovers(request: Request, user: auth.Viewer) -> HTMLResponse:
+    rows = await _db(svc.handover_list, 50)
+    return render(request, "handovers.html", rows=rows, now=datetime.now(UTC))
+
+
+@router.post("/handovers")
+async def open_handover(request: Request, user: auth.Poster) -> Response:
+    if not user.may(*DUTY):
+        return forbidden(request)
+    try:
+        view, _ = await svc.start_handover(await get_temporal(request), await asyncio.to_thread(library), get_settings(),
+                                           None, user.caller.actor)
+    except svc.DutyError as exc:
+        return render(request, "message.html", status=exc.status, kind="error", message=str(exc))
+    return RedirectResponse(f"/console/handovers/{view.handover_id}", status_code=303)
+
+
+@router.get("/handovers/{handover_id}", response_class=HTMLResponse)
+async def handover(request: Request, handover_id: str, user: auth.Viewer, error: str | None = None) -> HTMLResponse:
+    found = await _db(svc.handover_detail, handover_id)
+    if found is None:
+        return render(request, "message.html", status=404, kind="error", message=f"no handover {handover_id!r}")
+    me = user.caller.actor
+    return render(request, "handover.html", h=found, error=error, now=datetime.now(UTC),
+                  is_outgoing=me == found["outgoing_id"] or user.role == "admin",
+                  may_take_over=me == found["incoming_id"] or user.role in ("leading_leader", "admin"),
+                  open=found["status"] in ("open", "handed_over"))
+
+
+async def _step(request: Request, handover_id: str, action: str, req) -> Response:
+    try:
+        await svc.handover_step(await get_temporal(request), handover_id, action, req)
+    except svc.DutyError as exc:
+        found = await _db(svc.handover_detail, handover_id)
+        if found is None:
+            return render(request, "message.html", status=exc.status, kind="error", message=str(exc))
+        me = request.state.console_user.caller.actor
+        user = request.state.console_user
+        return render(request, "handover.html", status=exc.status, h=found, error=str(exc), now=datetime.now(UTC),
+                      is_outgoing=me == found["outgoing_id"] or user.role == "admin",
+                      may_take_over=me == found["incoming_id"] or user.role in ("leading_leader", "admin"),
+                      open=found["status"] in ("open", "handed_over"))
+    return RedirectResponse(f"/console/handovers/{handover_id}", status_code=303)
+
+
+@router.post("/handovers/{handover_id}/note")
+async def edit_note(request: Request, handover_id: str, user: auth.Poster,
+                    text: Annotated[str, Form(max_length=10000)] = "") -> Response:
+    return await _step(request, handover_id, "note", NoteIn(actor=user.caller.actor, role=user.role, text=text))
+
+
+@router.post("/handovers/{handover_id}/hand-over")
+async def hand_over(request: Request, handover_id: str, user: auth.Poster) -> Response:
+    return await _step(request, handover_id, "hand_over", HandOverIn(actor=user.caller.actor, role=user.role))
+
+
+@router.post("/handovers/{handover_id}/take-over")
+async def take_over(request: Request, handover_id: str, user: auth.Poster) -> Response:
+    return await _step(request, handover_id, "take_over", TakeOverIn(actor=user.caller.actor, role=user.role))
+
+
+# ------------------------------------------------------------------ drills
+
+
+def _stats():
+    with session_scope(write=False) as s:
+        return callout_statistics(s), drill_statistics(s)
+
+
+@router.get("/drills", response_class=HTMLResponse)
+async def drills(request: Request, user: auth.Viewer, error: str | None = None) -> HTMLResponse:
+    runs = await _db(svc.drill_list, 100, None)
+    real, drill_stats = await _db(_stats)
+    schedules, sched_error = [], None
+    client = await request.app.state.temporal()
+    if client is None:
+        sched_error = "Temporal is not reachable"
+    else:
+        try:
+            schedules = await svc.list_schedules(client, await asyncio.to_thread(library), get_settings())
+        except svc.DutyError as exc:
+            sched_error = str(exc)
+    return render(request, "drills.html", runs=runs, real=real, drill_stats=drill_stats, schedules=schedules,
+                  sched_error=sched_error, error=error, may_control=user.may(*CHIEFS), is_admin=user.role == "admin")
+
+
+@router.post("/schedules/{schedule_id}/{action}")
+async def control(request: Request, schedule_id: str, action: str, user: auth.Poster,
+                  note: Annotated[str, Form(max_length=500)] = "") -> Response:
+    if action not in ("pause", "unpause", "trigger", "sync"):
+        return render(request, "message.html", status=404, kind="error", message=f"no action {action!r}")
+    if action == "sync" and user.role != "admin" or action != "sync" and not user.may(*CHIEFS):
+        return forbidden(request)
+    try:
+        client, lib = await get_temporal(request), await asyncio.to_thread(library)
+        if action == "sync":
+            await svc.sync_schedules(client, lib, get_settings(), user.caller.actor)
+        else:
+            await svc.control_schedule(client, lib, get_settings(), schedule_id, action, note, user.caller.actor)
+    except svc.DutyError as exc:
+        return render(request, "message.html", status=exc.status, kind="error", message=str(exc))
+    return RedirectResponse("/console/drills", status_code=303)
+
+
+@router.get("/drills/{run_id}", response_class=HTMLResponse)
+async def drill(request: Request, run_id: str, user: auth.Viewer) -> HTMLResponse:
+    found = await _db(svc.drill_detail, run_id)
+    if found is None:
+        return render(request, "message.html", status=404, kind="error", message=f"no drill run {run_id!r}")
+    return render(request, "drill.html", r=found)

@@ -1,0 +1,250 @@
+"""六问 spot checks on the time-skipping test server, with the real activities and database.
+
+The call-outs they follow are written straight into the read model (what the call-out
+workflow leaves behind); tests/workflows/test_callout.py covers how they get there.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from api.services import answers
+from store.audit import verify
+from store.callouts import Callout, CalloutTarget
+from store.db import session_scope
+from store.directory import Post
+from store.duty import SpotCheck, SpotCheckAnswer, SpotCheckFollowup
+from tests.factories import small_district
+from tests.workflows.callout_helpers import wait_for
+from tests.workflows.duty_helpers import duty_settings, events, kinds, outbox, row, rows, terminate
+from worker import build_worker
+from workflows.spotcheck import (
+    AnswerIn,
+    ResolveIn,
+    SpotCheckInput,
+    SpotCheckSweepWorkflow,
+    SpotCheckWorkflow as W,
+    SweepInput,
+    check_id_for,
+)
+
+ALL_YES = {q: True for q in ("received", "on_duty", "patrolled", "evacuation", "supplies", "arrangements")}
+
+
+@pytest.fixture
+async def env():
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from tests.conftest import temporal_test_server
+
+    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
+                                                      data_converter=pydantic_data_converter)
+    yield e
+    await e.shutdown()
+
+
+def ended_callout(s, cid: str, level: str = "orange", drill: bool = False) -> None:
+    """A call-out that ended a moment ago, every village flood-control person having acknowledged."""
+    now = datetime.now(UTC)
+    s.add(Callout(id=cid, plan_id="heavy_rain", plan_version="x", level=level, category="heavy_rain",
+                  title=f"{'[演练]' if drill else ''}暴雨{level}预警叫应", drill=drill, status="completed",
+                  started_at=now - timedelta(hours=1), ended_at=now))
+    s.flush()
+    for post in s.exec(select(Post).where(Post.position_code == "village_flood_resp")):
+        s.add(CalloutTarget(callout_id=cid, target_key=f"villages/{post.id}", tier="villages",
+                            position_code="village_flood_resp", org_unit_id=post.org_unit_id, person_id=post.person_id,
+                            name=post.person_id, state="acknowledged", acknowledged_at=now - timedelta(minutes=30),
+                            ack_channel="sms"))
+
+
+@pytest.fixture
+def people(db_url):
+    with session_scope() as s:
+        p = small_district(s, towns=3, villages=2)
+        ended_callout(s, "C-real")
+        ended_callout(s, "C-drill", drill=True)
+        ended_callout(s, "C-yellow", level="yellow")
+        return p
+
+
+@pytest.fixture
+async def tq(env, db_url, people):
+    queue = f"sc-{uuid.uuid4().hex[:8]}"
+    started: list[str] = []
+    async with build_worker(env.client, task_queue=queue):
+        yield queue, started
+        await terminate(env.client, started)
+
+
+async def run_sweep(env, queue: str, inp: SweepInput):
+    """Run the sweep without waiting on its result: a result() wait lets the test server skip time,
+    which would run the spot check's own timers ahead of the test."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    h = await env.client.start_workflow(SpotCheckSweepWorkflow.run, inp, id=f"sweep-{uuid.uuid4().hex[:6]}",
+                                        task_queue=queue)
+    await wait_for_async(lambda: h.describe(), lambda d: d.status == WorkflowExecutionStatus.COMPLETED)
+    return await h.result()
+
+
+async def wait_for_async(fetch, until, timeout: float = 20.0):
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = await fetch()
+        if until(value):
+            return value
+        assert loop.time() < end, f"timed out: {value}"
+        await asyncio.sleep(0.05)
+
+
+async def refused(call, kind: str, words: str) -> None:
+    with pytest.raises(WorkflowUpdateFailedError) as exc:
+        await call
+    assert exc.value.cause.type == kind, exc.value.cause
+    assert words in exc.value.cause.message, exc.value.cause.message
+
+
+async def test_answers_a_no_opens_a_followup_acknowledged_and_resolved(env, tq, people):
+    queue, started = tq
+    settings = duty_settings().spotcheck
+    cid = check_id_for("C-real")
+    started.append(cid)
+    h = await env.client.start_workflow(  # as the sweep starts it: 30 minutes after the call-out ended
+        W.run, SpotCheckInput(callout_id="C-real", settings=settings, not_before=datetime.now(UTC) + settings.delay),
+        id=cid, task_queue=queue)
+
+
+    await env.sleep(timedelta(minutes=31))  # the settings' delay after the call-out's end
+    view = await wait_for(lambda: row(SpotCheck, cid), what="spot check opened")
+    view = await h.query(W.state)
+    assert view.status == "running" and len(view.persons) == 5
+    sampled = [p.person_id for p in view.persons]
+    assert all(p.startswith("p-330110") and p.endswith(".resp") for p in sampled)
+    calls = await wait_for(lambda: [m for m in outbox(cid) if m.channel == "voice"], what="voice calls")
+    assert len(calls) == 5 and "六问抽查" in calls[0].meta["voice_text"]
+    assert (calls[0].meta or {}).get("procedure") == "spotcheck"
+
+    a, b, c, d, e = sampled
+    # a: all yes by the voice menu
+    await h.execute_update(W.answer, AnswerIn(actor=a, role="person", person_id=a, answers=ALL_YES, channel="voice",
+                                              ref="CA-1"))
+    # the same answer again (a retried webhook) changes nothing; a second, different answer is refused
+    await h.execute_update(W.answer, AnswerIn(actor=a, role="person", person_id=a, answers=ALL_YES, channel="voice",
+                                              ref="CA-1"))
+    await refused(h.execute_update(W.answer, AnswerIn(actor=a, role="person", person_id=a, answers=ALL_YES,
+                                                      channel="voice", ref="CA-2")), "conflict", "answered already")
+    await refused(h.execute_update(W.answer, AnswerIn(actor="p-duty_cadre", role="duty_cadre", person_id="p-nobody",
+                                                      answers=ALL_YES, channel="phone")), "invalid", "not in this spot check")
+    await refused(h.execute_update(W.answer, AnswerIn(actor=b, role="person", person_id=b,
+                                                      answers={"received": True}, channel="link")), "invalid", "missing")
+    await refused(h.execute_update(W.answer, AnswerIn(actor=c, role="person", person_id=b, answers=ALL_YES,
+                                                      channel="link")), "forbidden", "from the person asked")
+    # b: hazard points not patrolled, by the SMS form -> a follow-up for b's town
+    view = await h.execute_update(W.answer, AnswerIn(actor=b, role="person", person_id=b, channel="link", ref="link:b",
+                                                     answers={**ALL_YES, "patrolled": False}))
+    assert len(view.followups) == 1
+    fu = view.followups[0]
+    town = b.removeprefix("p-")[:9]
+    assert fu.town_id == town and fu.failed == ["patrolled"] and fu.responsible_id == people[f"{town}.head"]
+    assert fu.due_at - fu.opened_at == timedelta(hours=24)
+    # c: a duty officer asked by phone and records it on their behalf
+    await h.execute_update(W.answer, AnswerIn(actor="p-duty_cadre", role="duty_cadre", person_id=c, answers=ALL_YES,
+                                              channel="phone", note="电话抽查"))
+
+    head = people[f"{town}.head"]
+    sms = await wait_for(lambda: [m for m in outbox(cid, head) if m.channel == "sms"], what="town head told")
+    assert "六问整改" in sms[0].body and "隐患点巡查了吗" in sms[0].body and sms[0].reply_code
+    got = await answers.sms_reply(env.client, "simulator", sms[0].to, f"收到 {sms[0].reply_code}", provider_id="t-fu-1")
+    assert got["handled"] == "ack"
+    await wait_for(lambda: row(SpotCheckFollowup, 1) and row(SpotCheckFollowup, 1).status == "acknowledged",
+                   what="follow-up acknowledged")
+
+    # d and e never pick up: after the voice call, the SMS form (a signed link, no reply code)
+    await env.sleep(timedelta(minutes=11))
+    forms = await wait_for(lambda: [m for m in outbox(cid) if m.channel == "sms" and m.person_id in (d, e)],
+                           what="sms forms")
+    assert all("/spotcheck/" in m.body and m.reply_code is None for m in forms)
+    assert not [m for m in outbox(cid) if m.person_id in (a, b, c) and m.channel == "sms"], "no form after an answer"
+
+    await refused(h.execute_update(W.resolve, ResolveIn(actor=d, role="person", key=fu.key, note="x")),
+                  "forbidden", "may not resolve")
+    await h.execute_update(W.resolve, ResolveIn(actor="p-duty_cadre", role="duty_cadre", key=fu.key,
+                                                note="已组织巡查隐患点3处"))
+    result = await h.result()  # d and e run out of the policy (the duty chief is told); then it closes
+    assert result.status == "closed"
+    states = {p.person_id: p.state for p in result.persons}
+    assert states == {a: "answered", b: "answered", c: "answered", d: "unreachable", e: "unreachable"}
+    assert any(m.person_id == people["duty_chief"] and "未接听" in m.body for m in outbox(cid))
+    got = kinds(cid)
+    for k in ("spotcheck.opened", "spotcheck.answered", "spotcheck.followup.opened", "spotcheck.followup.ack",
+              "spotcheck.followup.resolved", "spotcheck.call.unreachable", "spotcheck.call.informed", "spotcheck.closed"):
+        assert k in got, k
+    answered = [ev for ev in events(cid, "spotcheck.answered")]
+    assert len(answered) == 3 and answered[1].payload["no"] == ["patrolled"] and answered[2].payload["by_proxy"]
+    assert row(SpotCheck, cid).status == "closed"
+    stored = {x.person_id: x for x in rows(SpotCheckAnswer, check_id=cid)}
+    assert stored[b].answers["patrolled"] is False and stored[c].channel == "phone"
+    f = rows(SpotCheckFollowup, check_id=cid)[0]
+    assert f.status == "resolved" and f.acknowledged_via == "sms" and f.resolution == "已组织巡查隐患点3处"
+    with session_scope(write=False) as s:
+        assert verify(s, cid).ok
+    await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
+
+
+async def test_an_unacknowledged_followup_escalates_goes_overdue_and_closes_unresolved(env, tq, people):
+    queue, started = tq
+    settings = duty_settings().spotcheck.model_copy(update={"sample_size": 1})
+    cid = check_id_for("C-real")
+    started.append(cid)
+    h = await env.client.start_workflow(W.run, SpotCheckInput(callout_id="C-real", settings=settings, started_by="test"),
+                                        id=cid, task_queue=queue)
+    await wait_for(lambda: row(SpotCheck, cid), what="opened")
+    view = await h.query(W.state)
+    p = view.persons[0].person_id
+    await h.execute_update(W.answer, AnswerIn(actor=p, role="person", person_id=p, channel="voice",
+                                              answers={**ALL_YES, "supplies": False, "evacuation": False}))
+    town = p.removeprefix("p-")[:9]
+    await env.sleep(timedelta(hours=2))  # nobody acknowledges: the town head's superior is called
+    assert any(m.person_id == people["deputy_head"] for m in outbox(cid)), "escalated to the town head's superior"
+    await env.sleep(timedelta(hours=23))  # past the 24 h deadline: overdue, the duty chief is told
+    assert "spotcheck.followup.overdue" in kinds(cid)
+    overdue = [m for m in outbox(cid, people["duty_chief"]) if "整改逾期" in m.body]
+    assert overdue and "防汛物资到位了吗" in overdue[0].body and "需转移人员摸清了吗" in overdue[0].body
+    result = await h.result()  # closes after close_after (7 days)
+    assert result.followups[0].status == "unresolved" and result.followups[0].overdue
+    assert result.followups[0].failed == ["evacuation", "supplies"]
+    assert kinds(cid)[-2:] == ["spotcheck.followup.unresolved", "spotcheck.closed"]
+    assert rows(SpotCheckFollowup, check_id=cid)[0].town_id == town
+
+
+async def test_the_sweep_starts_one_check_per_real_call_out_of_the_level(env, tq, people):
+    queue, started = tq
+    settings = duty_settings().spotcheck
+    started.append(check_id_for("C-real"))
+    with env.auto_time_skipping_disabled():  # the checks' own timers are not this test's business
+        sweep = await run_sweep(env, queue, SweepInput(settings=settings, version="t"))
+        assert sweep.started == ["C-real"], "drills and yellow call-outs are not spot-checked"
+        again = await run_sweep(env, queue, SweepInput(settings=settings))
+        assert again.started == [], "one spot check per call-out"
+        desc = await env.client.get_workflow_handle(check_id_for("C-real")).describe()
+        assert desc.workflow_type == "SpotCheckWorkflow"
+
+
+async def test_a_drill_is_never_spot_checked(env, tq, people):
+    queue, started = tq
+    cid = check_id_for("C-drill")
+    started.append(cid)
+    result = await env.client.execute_workflow(
+        W.run, SpotCheckInput(callout_id="C-drill", settings=duty_settings().spotcheck), id=cid, task_queue=queue)
+    assert result.status == "skipped"
+    assert "drill" in events(cid)[0].payload["reason"] and not outbox(cid)

@@ -1,0 +1,97 @@
+"""What the duty-day workflows share: activity options, audit events, and one way to run the
+shared escalation interpreter (workflows/escalation.py) with the `duty.flush` activity.
+
+Every duty procedure that needs somebody to answer (the incoming duty chief, a sampled
+village flood-control person, a town head with a follow-up, each person of a contact
+confirmation round) runs an `Escalation` through `run_escalation`; messages are rendered
+and audited by activities/duty.py per procedure.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.escalation import Actions, Escalation, Inbox, Record, Report, Send, drive
+
+ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
+FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"  # -> 403, 409, 422
+Procedure = Literal["handover", "spotcheck", "followup", "freshness"]
+
+
+class Event(BaseModel):
+    kind: str
+    step_id: str
+    actor: str = "system"
+    channel: str | None = None
+    at: datetime
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class Actor(BaseModel):
+    """Who asks for a step: the API fills these from the caller's token."""
+
+    actor: str = Field(min_length=1, max_length=200)
+    role: str = Field(max_length=50)
+
+
+class DutyFlush(BaseModel):
+    """A batch of the interpreter's sends and records for one procedure."""
+
+    procedure: Procedure
+    subject: str
+    workflow_id: str
+    run_id: str
+    episode: str = ""
+    context: dict[str, Any] = Field(default_factory=dict, description="what the messages need (titles, deadlines…)")
+    sends: list[Send] = Field(default_factory=list)
+    records: list[Record] = Field(default_factory=list)
+
+
+class FlushResult(BaseModel):
+    reports: list[Report] = Field(default_factory=list)
+
+
+async def run_escalation(esc: Escalation, inbox: Inbox, procedure: Procedure, subject: str, episode: str,
+                         context: Callable[[], dict[str, Any]], until: Callable[[], bool] = lambda: False,
+                         before: Callable[[Actions], Awaitable[None]] | None = None,
+                         io: Any = None) -> None:
+    """Drive `esc` to its end (or `until`), flushing through `duty.flush`.
+
+    `before` sees each batch first (the host reacts to acknowledgements and escalations);
+    `io` is the host's lock, so that a flush and an update's audit write never interleave.
+    """
+
+    async def flush(actions: Actions) -> None:
+        if before is not None:
+            await before(actions)
+        req = DutyFlush(procedure=procedure, subject=subject, workflow_id=workflow.info().workflow_id,
+                        run_id=workflow.info().run_id, episode=episode, context=context(), sends=actions.sends,
+                        records=actions.records)
+        if io is not None:
+            async with io:
+                result: FlushResult = await workflow.execute_activity("duty.flush", req, result_type=FlushResult,
+                                                                      **ACTIVITY)
+        else:
+            result = await workflow.execute_activity("duty.flush", req, result_type=FlushResult, **ACTIVITY)
+        inbox.put(result.reports)  # failures the gateway reported at once
+
+    await drive(esc, inbox, flush, until=until)
+
+
+async def stop_escalation(esc: Escalation, procedure: Procedure, subject: str, episode: str, reason: str,
+                          context: dict[str, Any]) -> None:
+    """End an escalation early and tell everyone it reached (the interpreter's cancel)."""
+    actions = esc.cancel(workflow.now(), reason)
+    if actions:
+        await workflow.execute_activity(
+            "duty.flush", DutyFlush(procedure=procedure, subject=subject, workflow_id=workflow.info().workflow_id,
+                                    run_id=workflow.info().run_id, episode=episode, context=context,
+                                    sends=actions.sends, records=actions.records),
+            result_type=FlushResult, **ACTIVITY)

@@ -1,0 +1,504 @@
+"""六问 spot checks 抽查 after an orange-or-higher call-out (seed 000 任务 14).
+
+A sweep (a Temporal Schedule, `SpotCheckSweepWorkflow`) finds real call-outs of the
+settings' level or higher that ended, and starts one `SpotCheckWorkflow` per call-out
+(its id derives from the call-out's: a second sweep starts nothing). The check draws a
+random sample of the village flood-control persons who acknowledged, and calls each
+through the shared escalation interpreter: a voice call asking the six questions (one
+key per question, 1 yes 2 no), then an SMS with a signed form link. Answers arrive as
+the `answer` update (from the voice menu, the form, or a duty officer who asked by
+phone); each is recorded in the audit chain. A "no" opens a follow-up for the town: a
+tracked item with a deadline whose responsible person (the town head) must acknowledge
+through the interpreter and that is resolved by a duty officer or the town.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from definitions.schema.duty import SpotCheckSettings
+    from workflows.callout import ShardEvents
+    from workflows.duty import (
+        ACTIVITY,
+        CONFLICT,
+        FORBIDDEN,
+        INVALID,
+        Actor,
+        DutyFlush,
+        Event,
+        FlushResult,
+        run_escalation,
+        stop_escalation,
+    )
+    from workflows.escalation import Ack, Actions, Escalation, Inbox, Report, Send, Target
+
+DUTY_ROLES = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "admin")
+Channel = Literal["voice", "link", "phone", "sms"]
+
+
+def check_id_for(callout_id: str) -> str:
+    return f"spotcheck-{callout_id}"
+
+
+class SpotCheckInput(BaseModel):
+    callout_id: str
+    settings: SpotCheckSettings
+    version: str = ""
+    not_before: datetime | None = Field(default=None, description="start calling then (the call-out's end + delay)")
+    started_by: str = "sweep"
+
+
+class Sampled(BaseModel):
+    person_id: str
+    name: str
+    label: str
+    village_id: str = ""
+    village_name: str = ""
+    town_id: str = ""
+    town_name: str = ""
+    target: Target
+    follow_up: Target | None = Field(default=None, description="whom a 'no' goes to (the town head)")
+
+
+class OpenRequest(BaseModel):
+    check_id: str
+    run_id: str
+    callout_id: str
+    settings: SpotCheckSettings
+    version: str
+    started_by: str
+
+
+class Opened(BaseModel):
+    status: Literal["open", "skipped"]
+    reason: str = ""
+    title: str = ""
+    level: str = ""
+    candidates: int = 0
+    sampled: list[Sampled] = Field(default_factory=list)
+
+
+class PersonView(BaseModel):
+    person_id: str
+    name: str
+    label: str
+    village_id: str = ""
+    town_id: str = ""
+    state: str = "pending"
+    answers: dict[str, bool] | None = None
+    channel: str | None = None
+    answered_at: datetime | None = None
+    answered_by: str | None = None
+
+
+class FollowupView(BaseModel):
+    key: str
+    town_id: str
+    town_name: str = ""
+    about_person_id: str
+    about_name: str = ""
+    failed: list[str]
+    responsible_id: str | None = None
+    responsible_name: str = ""
+    due_at: datetime
+    opened_at: datetime
+    status: Literal["open", "acknowledged", "resolved", "unresolved"] = "open"
+    overdue: bool = False
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledged_via: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+
+
+class SpotCheckView(BaseModel):
+    check_id: str
+    callout_id: str
+    status: Literal["waiting", "running", "closed", "skipped"] = "waiting"
+    title: str = ""
+    level: str = ""
+    questions: list[dict] = Field(default_factory=list)
+    persons: list[PersonView] = Field(default_factory=list)
+    followups: list[FollowupView] = Field(default_factory=list)
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class RecordRequest(BaseModel):
+    workflow_id: str
+    run_id: str
+    events: list[Event]
+    view: SpotCheckView
+
+
+class AnswerIn(Actor):
+    person_id: str = Field(min_length=1, max_length=100)
+    answers: dict[str, bool]
+    channel: Channel
+    ref: str = Field(default="", max_length=200, description="the answer's unique id (call sid, link id)")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ResolveIn(Actor):
+    key: str = Field(min_length=1, max_length=300)
+    note: str = Field(min_length=1, max_length=2000, description="what was done")
+
+
+class FollowupEpisode:
+    def __init__(self, view: FollowupView, esc: Escalation) -> None:
+        self.view, self.esc, self.inbox = view, esc, Inbox()
+        self.task: asyncio.Task | None = None
+
+
+@workflow.defn
+class SpotCheckWorkflow:
+    @workflow.init
+    def __init__(self, inp: SpotCheckInput) -> None:
+        self.inp, self.settings = inp, inp.settings
+        self.v = SpotCheckView(check_id="", callout_id=inp.callout_id,
+                               questions=[q.model_dump() for q in inp.settings.questions])
+        self.sampled: dict[str, Sampled] = {}
+        self.calls: Escalation | None = None
+        self.calls_inbox = Inbox()
+        self.followups: dict[str, FollowupEpisode] = {}
+        self.pending: list = []
+        self.refs: list[str] = []
+        self.io = asyncio.Lock()
+        self.changed = False
+        self.closing = False
+
+    @workflow.run
+    async def run(self, inp: SpotCheckInput) -> SpotCheckView:
+        wid = workflow.info().workflow_id
+        self.v.check_id = wid
+        if inp.not_before is not None and inp.not_before > workflow.now():
+            await workflow.sleep(inp.not_before - workflow.now())
+        opened: Opened = await workflow.execute_activity(
+            "duty.spotcheck_open", OpenRequest(check_id=wid, run_id=workflow.info().run_id, callout_id=inp.callout_id,
+                                               settings=inp.settings, version=inp.version, started_by=inp.started_by),
+            result_type=Opened, **ACTIVITY)
+        v = self.v
+        v.title, v.level, v.opened_at = opened.title, opened.level, workflow.now()
+        if opened.status == "skipped":
+            v.status, v.closed_at = "skipped", workflow.now()
+            await self._record(Event(kind="spotcheck.skipped", step_id="skipped", at=workflow.now(),
+                                     payload={"callout_id": inp.callout_id, "reason": opened.reason}))
+            return v
+        v.status = "running"
+        for s in opened.sampled:
+            self.sampled[s.person_id] = s
+            v.persons.append(PersonView(person_id=s.person_id, name=s.name, label=s.label, village_id=s.village_id,
+                                        town_id=s.town_id))
+        await self._record(Event(kind="spotcheck.opened", step_id="opened", actor=inp.started_by, at=workflow.now(),
+                                 payload={"callout_id": inp.callout_id, "title": opened.title, "level": opened.level,
+                                          "candidates": opened.candidates, "settings_version": inp.version,
+                                          "sample": [{"person_id": s.person_id, "name": s.name, "village": s.village_name,
+                                                      "town": s.town_name} for s in opened.sampled],
+                                          "questions": [q.id for q in inp.settings.questions]}))
+        self.calls = Escalation.start(f"{wid}/calls", {"call": inp.settings.policy}, [s.target for s in opened.sampled])
+        self._deliver(self.pending)
+        self.pending = []
+        calls = asyncio.create_task(run_escalation(
+            self.calls, self.calls_inbox, "spotcheck", wid, "calls", self._context, until=lambda: self.closing,
+            before=self._react_calls, io=self.io))
+
+        close_at = workflow.now() + inp.settings.close_after
+        while True:
+            now = workflow.now()
+            for ep in self.followups.values():
+                f = ep.view
+                if not f.overdue and f.status in ("open", "acknowledged") and now >= f.due_at:
+                    await self._overdue(ep)
+            if now >= close_at or (calls.done() and self._all_resolved()):
+                break
+            dues = [ep.view.due_at for ep in self.followups.values()
+                    if not ep.view.overdue and ep.view.status in ("open", "acknowledged")]
+            timeout = max(min([close_at, *dues]) - now, timedelta(0))
+            self.changed = False
+            try:
+                await workflow.wait_condition(lambda: self.changed or (calls.done() and self._all_resolved()),
+                                              timeout=timeout)
+            except asyncio.TimeoutError:
+                pass
+        self.closing = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await calls
+        for ep in self.followups.values():
+            if ep.task is not None:
+                await ep.task
+            if ep.view.status in ("open", "acknowledged"):
+                ep.view.status = "unresolved"
+                await self._record(Event(kind="spotcheck.followup.unresolved", step_id=f"followup/{ep.view.key}/unresolved",
+                                         at=workflow.now(), payload=self._fu_payload(ep.view)))
+        v.status, v.closed_at = "closed", workflow.now()
+        answered = [p for p in v.persons if p.answers is not None]
+        await self._record(Event(kind="spotcheck.closed", step_id="closed", at=workflow.now(), payload={
+            "sampled": len(v.persons), "answered": len(answered),
+            "unreachable": [p.person_id for p in v.persons if p.state == "unreachable"],
+            "no_answers": sum(1 for p in answered for ok in (p.answers or {}).values() if not ok),
+            "followups": {s: sum(1 for f in v.followups if f.status == s)
+                          for s in ("resolved", "unresolved", "acknowledged", "open")}}))
+        return v
+
+    def _all_resolved(self) -> bool:
+        return all(ep.view.status in ("resolved", "unresolved") for ep in self.followups.values())
+
+    # ------------------------------------------------------------- answers
+
+    @workflow.update
+    async def answer(self, req: AnswerIn) -> SpotCheckView:
+        if req.ref and req.ref in self.refs:
+            return self.v  # the same answer delivered twice
+        self._refuse_if("answer", req)
+        now = workflow.now()
+        p = next(x for x in self.v.persons if x.person_id == req.person_id)
+        p.answers = {q.id: req.answers[q.id] for q in self.settings.questions}
+        p.state, p.channel, p.answered_at, p.answered_by = "answered", req.channel, now, req.actor
+        if req.ref:
+            self.refs.append(req.ref)
+        no = [q for q in self.settings.questions if not p.answers[q.id]]
+        await self._record(Event(kind="spotcheck.answered", step_id=f"answer/{p.person_id}", actor=req.actor,
+                                 channel=req.channel, at=now, payload={
+                                     "person_id": p.person_id, "name": p.name, "answers": p.answers,
+                                     "no": [q.id for q in no], "note": req.note, "ref": req.ref,
+                                     "by_proxy": req.actor != p.person_id}))
+        s = self.sampled[p.person_id]
+        self.calls_inbox.put([Ack(person_id=p.person_id, channel=req.channel, at=now, actor=req.actor,
+                                  target_keys=[s.target.key], ref=req.ref or f"answer:{p.person_id}")])
+        if no:
+            await self._open_followup(s, [q.id for q in no])
+        self.changed = True
+        return self.v
+
+    @answer.validator
+    def _answer_ok(self, req: AnswerIn) -> None:
+        if req.ref and req.ref in self.refs:
+            return
+        self._refuse_if("answer", req)
+
+    async def _open_followup(self, s: Sampled, failed: list[str]) -> None:
+        now = workflow.now()
+        key = f"{s.town_id or 'town'}/{s.person_id}"
+        t = s.follow_up
+        view = FollowupView(key=key, town_id=s.town_id, town_name=s.town_name, about_person_id=s.person_id,
+                            about_name=s.label, failed=failed, responsible_id=t.person.person_id if t else None,
+                            responsible_name=t.person.name if t else "", due_at=now + self.settings.follow_up.within,
+                            opened_at=now)
+        self.v.followups.append(view)
+        await self._record(Event(kind="spotcheck.followup.opened", step_id=f"followup/{key}/opened", at=now,
+                                 payload=self._fu_payload(view)))
+        if t is None:
+            await self._record(Event(kind="spotcheck.followup.gap", step_id=f"followup/{key}/gap", at=now,
+                                     payload={"key": key, "reason": f"nobody holds {self.settings.follow_up.position} "
+                                                                    f"in {s.town_name or s.town_id}"}))
+            self.followups[key] = FollowupEpisode(view, Escalation(run_key=f"{workflow.info().workflow_id}/fu/{key}",
+                                                                   policies={}))
+            return
+        target = t.model_copy(update={"key": f"fu/{key}", "policy": "follow_up"})
+        esc = Escalation.start(f"{workflow.info().workflow_id}/fu/{key}", {"follow_up": self.settings.follow_up.policy},
+                               [target])
+        ep = FollowupEpisode(view, esc)
+        self.followups[key] = ep
+        ep.task = asyncio.create_task(self._drive_followup(ep))
+
+    async def _drive_followup(self, ep: FollowupEpisode) -> None:
+        f = ep.view
+
+        async def react(actions: Actions) -> None:
+            for r in actions.records:
+                if r.kind == "ack" and f.acknowledged_at is None:
+                    f.acknowledged_at, f.acknowledged_by, f.acknowledged_via = r.at, r.person_id, r.channel
+                    if f.status == "open":
+                        f.status = "acknowledged"
+                    self.changed = True
+
+        await run_escalation(ep.esc, ep.inbox, "followup", workflow.info().workflow_id, f"followup/{f.key}",
+                             lambda: self._context(f), until=lambda: f.status in ("resolved", "unresolved") or self.closing,
+                             before=react, io=self.io)
+        if f.status == "resolved" and not ep.esc.done:
+            await stop_escalation(ep.esc, "followup", workflow.info().workflow_id, f"followup/{f.key}", "已整改",
+                                  self._context(f))
+
+    async def _overdue(self, ep: FollowupEpisode) -> None:
+        f = ep.view
+        f.overdue = True
+        await self._record(Event(kind="spotcheck.followup.overdue", step_id=f"followup/{f.key}/overdue",
+                                 at=workflow.now(), payload=self._fu_payload(f)))
+        chief = None
+        for ts in ep.esc.targets.values():
+            chief = ts.target.others.get("duty_chief")
+        if chief is not None and chief.mobile:
+            send = Send(key=f"{workflow.info().workflow_id}/fu/{f.key}/overdue/{chief.person_id}/sms",
+                        target_key=f"fu/{f.key}", person_id=chief.person_id, name=chief.name, to=chief.mobile,
+                        channel="sms", purpose="inform", about=f.town_name)
+            async with self.io:
+                await workflow.execute_activity(
+                    "duty.flush", DutyFlush(procedure="followup", subject=workflow.info().workflow_id,
+                                            workflow_id=workflow.info().workflow_id, run_id=workflow.info().run_id,
+                                            episode=f"followup/{f.key}", context={**self._context(f), "overdue": True},
+                                            sends=[send]), result_type=FlushResult, **ACTIVITY)
+
+    @workflow.update
+    async def resolve(self, req: ResolveIn) -> SpotCheckView:
+        self._refuse_if("resolve", req)
+        ep = self.followups[req.key]
+        f, now = ep.view, workflow.now()
+        f.status, f.resolved_at, f.resolved_by, f.resolution = "resolved", now, req.actor, req.note
+        await self._record(Event(kind="spotcheck.followup.resolved", step_id=f"followup/{f.key}/resolved",
+                                 actor=req.actor, at=now, payload={**self._fu_payload(f), "note": req.note,
+                                                                   "late": now > f.due_at}))
+        self.changed = True
+        return self.v
+
+    @resolve.validator
+    def _resolve_ok(self, req: ResolveIn) -> None:
+        self._refuse_if("resolve", req)
+
+    def _refuse_if(self, action: str, req: Actor) -> None:
+        why = self._refusal(action, req)
+        if why is not None:
+            raise ApplicationError(why[1], type=why[0], non_retryable=True)
+
+    def _refusal(self, action: str, req: Actor) -> tuple[str, str] | None:
+        v = self.v
+        if v.status in ("closed", "skipped") or self.closing:
+            return CONFLICT, f"the spot check is {v.status}; nothing more is recorded"
+        if v.status == "waiting":
+            return CONFLICT, "the spot check has not started calling yet"
+        if action == "answer":
+            assert isinstance(req, AnswerIn)
+            p = next((x for x in v.persons if x.person_id == req.person_id), None)
+            if p is None:
+                return INVALID, f"person_id: {req.person_id!r} is not in this spot check's sample"
+            if req.channel == "phone" and req.role not in DUTY_ROLES:
+                return FORBIDDEN, f"role {req.role!r} may not record answers taken by phone"
+            if req.channel != "phone" and req.actor != req.person_id:
+                return FORBIDDEN, "an answer by voice or form comes from the person asked"
+            ids = [q.id for q in self.settings.questions]
+            missing = [i for i in ids if i not in req.answers]
+            unknown = [k for k in req.answers if k not in ids]
+            if missing or unknown:
+                return INVALID, (f"answers: give yes/no for each of {', '.join(ids)}"
+                                 + (f"; missing {', '.join(missing)}" if missing else "")
+                                 + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+            if p.answers is not None:
+                return CONFLICT, f"{p.name} answered already ({p.channel}, {p.answered_at.isoformat() if p.answered_at else '?'})"
+        if action == "resolve":
+            assert isinstance(req, ResolveIn)
+            ep = self.followups.get(req.key)
+            if ep is None:
+                return INVALID, f"key: no follow-up {req.key!r} (open: {', '.join(self.followups) or 'none'})"
+            if ep.view.status == "resolved":
+                return CONFLICT, f"the follow-up {req.key} was resolved already by {ep.view.resolved_by}"
+            if req.role not in DUTY_ROLES and req.actor != ep.view.responsible_id:
+                return FORBIDDEN, f"role {req.role!r} may not resolve a follow-up; the town's responsible person or a duty officer does"
+        return None
+
+    # ------------------------------------------------------------- calls, signals
+
+    async def _react_calls(self, actions: Actions) -> None:
+        for r in actions.records:
+            p = next((x for x in self.v.persons if x.person_id == (r.person_id or "")), None)
+            if p is None:
+                continue
+            if r.kind == "unreachable" and p.state != "answered":
+                p.state = "unreachable"
+            elif r.kind in ("timeout", "wait_skipped") and p.state == "pending":
+                p.state = "called"
+        for send in actions.sends:
+            p = next((x for x in self.v.persons if x.person_id == send.person_id), None)
+            if p is not None and p.state == "pending":
+                p.state = "called"
+        self.changed = True
+
+    @workflow.signal(name="events")
+    def events(self, batch: ShardEvents) -> None:
+        """Gateway reports go to every escalation (each knows its sends); acknowledgements only to the
+        follow-ups: a sampled person answers the six questions (the `answer` update), not just "1"."""
+        if self.calls is None:
+            self.pending.extend([*batch.acks, *batch.reports])
+            return
+        self._deliver([*batch.acks, *batch.reports])
+
+    def _deliver(self, items: list) -> None:
+        reports = [i for i in items if isinstance(i, Report)]
+        acks = [i for i in items if isinstance(i, Ack)]
+        if reports:
+            self.calls_inbox.put(reports)
+        for ep in self.followups.values():
+            if ep.task is not None and not ep.task.done():
+                ep.inbox.put([*acks, *reports])
+
+    @workflow.query
+    def state(self) -> SpotCheckView:
+        return self.v
+
+    # ------------------------------------------------------------- I/O
+
+    def _fu_payload(self, f: FollowupView) -> dict:
+        return {"key": f.key, "town_id": f.town_id, "town": f.town_name, "about": f.about_name,
+                "about_person_id": f.about_person_id, "failed": f.failed, "responsible": f.responsible_id,
+                "due_at": f.due_at.isoformat(), "status": f.status, "overdue": f.overdue}
+
+    def _context(self, f: FollowupView | None = None) -> dict:
+        out = {"title": self.v.title, "callout_id": self.v.callout_id, "questions": self.v.questions,
+               "view": self.v.model_dump(mode="json")}
+        if f is not None:
+            out["followup"] = f.model_dump(mode="json")
+        return out
+
+    async def _record(self, *events: Event) -> None:
+        async with self.io:
+            await workflow.execute_activity(
+                "duty.spotcheck_record", RecordRequest(workflow_id=workflow.info().workflow_id,
+                                                       run_id=workflow.info().run_id, events=list(events), view=self.v),
+                **ACTIVITY)
+
+
+# ----------------------------------------------------------------- the sweep (a Temporal Schedule)
+
+
+class SweepInput(BaseModel):
+    settings: SpotCheckSettings
+    version: str = ""
+
+
+class Candidate(BaseModel):
+    callout_id: str
+    ended_at: datetime
+
+
+class SweepResult(BaseModel):
+    started: list[str] = Field(default_factory=list)
+
+
+@workflow.defn
+class SpotCheckSweepWorkflow:
+    """Starts a spot check for every real call-out of the level or higher that ended recently."""
+
+    @workflow.run
+    async def run(self, inp: SweepInput) -> SweepResult:
+        found: list[Candidate] = await workflow.execute_activity(
+            "duty.spotcheck_candidates", inp.settings, result_type=list[Candidate], **ACTIVITY)
+        out = SweepResult()
+        for c in found:
+            try:
+                await workflow.start_child_workflow(
+                    SpotCheckWorkflow.run,
+                    SpotCheckInput(callout_id=c.callout_id, settings=inp.settings, version=inp.version,
+                                   not_before=c.ended_at + inp.settings.delay),
+                    id=check_id_for(c.callout_id), parent_close_policy=ParentClosePolicy.ABANDON,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+                out.started.append(c.callout_id)
+            except WorkflowAlreadyStartedError:  # started by an earlier sweep or by hand: nothing to do
+                pass
+        return out
