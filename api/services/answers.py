@@ -107,10 +107,13 @@ async def acknowledge(client: Client, subject: str, person_id: str, channel: str
 
 def parse_reply(body: str) -> tuple[bool, str | None]:
     """Is an SMS reply an acknowledgement? Returns (ack, code) — the code names the call-out."""
-    text = re.sub(r"[\s,。.!!、,]+", "", (body or "").strip().lower())
-    code = m.group(0) if (m := re.search(r"\d{4}", text)) else None
+    body = (body or "").strip().lower()
+    # the code is a 4-digit number of its own ("1 4321", "收到4321"), found before the spaces go:
+    # "1 4321" must not read as code 1432
+    code = m.group(1) if (m := re.search(r"(?<!\d)(\d{4})(?!\d)", body)) else None
     if code:
-        text = text.replace(code, "")
+        body = body[:m.start(1)] + " " + body[m.end(1):]
+    text = re.sub(r"[\s,。.!!、,]+", "", body)
     return (text in ACK_WORDS or (code is not None and text in ("", *ACK_WORDS))), code
 
 
