@@ -203,7 +203,8 @@ async def test_replay_of_a_real_callout(time_env, worker, db_url):
             return load_events(s, cid)
 
     evs = events()
-    end = replay_callout(evs, datetime.now(UTC) + timedelta(days=365))
+    # the last event: on the shared time-skipping server, workflow time may run far ahead of the wall clock
+    end = replay_callout(evs, max(e.at for e in evs) + timedelta(seconds=1))
     read_model = targets(cid)
     # at the end the replay agrees with the read model the activities kept, target by target
     assert end["status"] == "completed" and end["total"] == len(read_model)
