@@ -40,10 +40,13 @@ from store.duty import (
     make_confirm_token,
     make_form_token,
 )
+from store.activations import Activation, ActivationItem
 from store.incidents import Incident, IncidentDeadline
+from store.review import Review, ReviewUnit
 from store.links import make_ack_token, reply_code
 from store.roster import on_duty_in_role
 from store.warnings import Warning
+from workflows.activation import OPEN as ACTIVATION_OPEN
 from workflows.callout import CalloutInput, NightHours, WarningInfo
 from workflows.drill import DRILL_MARK, DrillReport, PrepareRequest, Prepared, ReportRequest
 from workflows.duty import DutyFlush, Event, FlushResult
@@ -288,6 +291,21 @@ def handover_items(s: Session, at: datetime) -> list[NoteItem]:
             late = "(已超时)" if d.due_at < at else ""
             items.append(NoteItem(kind="deadline", ref=f"{i.id}/{d.key}", due_at=d.due_at,
                                   text=f"{i.title}:{d.label}须于{local(d.due_at)}前报出{late}"))
+    for a in s.exec(select(Activation).where(Activation.status == "active").order_by(col(Activation.activated_at))):
+        items.append(NoteItem(kind="activation", ref=a.id,
+                              text=f"应急响应中:{a.plan_name}{a.view.get('level_name') or a.level}(事件{a.incident_id})"))
+        for it in s.exec(select(ActivationItem).where(ActivationItem.activation_id == a.id,
+                                                      col(ActivationItem.state).in_([*ACTIVATION_OPEN, "reported"]))
+                         .order_by(col(ActivationItem.due_at))):
+            late = "(已超时)" if it.due_at < at else ""
+            items.append(NoteItem(kind="deadline", ref=f"{a.id}/{it.item_id}", due_at=it.due_at,
+                                  text=f"{a.plan_name}:{it.title}({it.assignee})须于{local(it.due_at)}前办结{late}"))
+    for r in s.exec(select(Review).where(col(Review.status).not_in(["sealed"])).order_by(col(Review.started_at))):
+        waiting = s.exec(select(ReviewUnit).where(ReviewUnit.incident_id == r.incident_id,
+                                                  col(ReviewUnit.state).in_(["requested", "overdue"]))).all()
+        due = min((u.due_at for u in waiting), default=None)
+        items.append(NoteItem(kind="other", ref=r.subject, due_at=due,
+                              text=f"复盘进行中:{r.title or r.incident_id}(待交总结{len(waiting)}份)"))
     for f in s.exec(select(SpotCheckFollowup).where(col(SpotCheckFollowup.status).in_(["open", "acknowledged"]))
                     .order_by(col(SpotCheckFollowup.due_at))):
         items.append(NoteItem(kind="followup", ref=f"{f.check_id}/{f.key}", due_at=f.due_at,
