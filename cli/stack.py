@@ -6,7 +6,9 @@
 2. the database migrations;
 3. the worker and the API, each `python -m cli.main worker|api`;
 4. wait until `GET /healthz` answers 200, load the demo directory into an empty
-   database, create (or reuse) the admin token in DATA_DIR/admin.token;
+   database, install the duty day's Temporal Schedules from the definitions (drills,
+   handovers, 六问 sweep, confirmation round; paused ones stay paused), create (or
+   reuse) the admin token in DATA_DIR/admin.token;
 5. print the console URL, the Temporal UI URL and the admin token;
 6. supervise: Ctrl-C or SIGTERM stops everything (SIGINT, then SIGTERM, then
    SIGKILL); if a child dies the stack stops and says which one.
@@ -233,6 +235,20 @@ class Stack:
                  db=str(self.data_dir / "temporal.db"), log=str(log_file))
         self._spawn("Temporal server", args, log_file)
 
+    async def install_schedules(self) -> None:
+        """The duty day's schedules, as `yingji duty schedules sync` installs them (idempotent)."""
+        from api.services.duty import sync_schedules
+        from config import connect_temporal
+        from definitions.loader import load_library
+
+        try:
+            client = await connect_temporal(self.settings, address=self.temporal_address)
+            lib = await asyncio.to_thread(load_library, Path(self.settings.definitions_dir))
+            done = await sync_schedules(client, lib, self.settings, actor="system:stack")
+            log.info("duty schedules installed", created=len(done["created"]), updated=len(done["updated"]))
+        except Exception as exc:  # the stack is useful without them; say why they are missing
+            log.warning("duty schedules not installed; run `yingji duty schedules sync`", error=str(exc)[:300])
+
     async def wait_temporal(self) -> None:
         from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
@@ -422,6 +438,7 @@ class Stack:
             self.start_app()
             await self.wait_healthy()
             await asyncio.to_thread(self.load_demo)
+            await self.install_schedules()
             token = await asyncio.to_thread(self.admin_token)
             await self._check_children()
             self.banner(token)

@@ -162,6 +162,11 @@ def test_yingji_run_starts_stops_and_resumes(tmp_path):
         auth = {"Authorization": f"Bearer {token}"}
         assert httpx.get(f"{api}/api/audit/verify", headers=auth, timeout=10).status_code == 200
         assert httpx.get(f"{api}/api/audit/verify", timeout=10).status_code == 401
+        # the duty day's schedules are installed from the definitions (drills, handovers, …)
+        schedules = httpx.get(f"{api}/api/schedules", headers=auth, timeout=10)
+        assert schedules.status_code == 200, schedules.text
+        installed = {s["kind"] for s in schedules.json() if s["installed"]}
+        assert {"drill", "handover"} <= installed, schedules.json()
         asyncio.run(_start_parked_workflow(temporal, workflow_id))
 
         # ---- Ctrl-C: everything in the process group stops, the Temporal server included
