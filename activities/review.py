@@ -116,7 +116,7 @@ def derive_units(s: Session, subjects: list[str]) -> list[str]:
                 add(p.get("reporting_unit_id"))
                 add(p.get("town_id"))
             elif ev.kind.split(".", 1)[0] in ("activation", "task", "directive", "dispatch", "group"):
-                for key in ("unit_id", "units", "org_unit_id", "unit_ids"):
+                for key in ("unit_id", "unit", "units", "org_unit_id", "unit_ids"):
                     add(p.get(key))
     known = set(s.exec(select(OrgUnit.id).where(col(OrgUnit.id).in_(found)))) if found else set()
     return [u for u in found if u in known]
