@@ -695,6 +695,10 @@ def fold_activation(events: Iterable[EventLike], at: datetime) -> dict[str, Any]
                 r.update(answered_at=ev.at, decision=p.get("decision"), late_by_s=p.get("late_by_s") or None)
             elif parts[2] == "overdue":
                 r["overdue_at"] = ev.at
+    if out["terminated_at"] is not None:  # the termination closes whatever still owes work (the workflow writes each
+        for it in items.values():         # ".closed" a moment after "activation.terminated", which carries the time)
+            if it["status"] not in ("accepted", "completed", "closed"):
+                it["status"], it["closed_at"], it["closed_reason"] = "closed", out["terminated_at"], "响应终止"
     for it in items.values():
         it["state"], it["late_by_s"] = _item_state(it, at)
     for r in reinforcements.values():

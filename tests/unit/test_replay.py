@@ -523,3 +523,17 @@ def test_an_activations_escalation_episodes_show_who_was_called():
     assert ("directive/d1", "p-D01", "notified") in [(t["episode"], t["person_id"], t["state"]) for t in s["targets"]]
     assert next(t for t in replay_activation(rows, act.at(54))["targets"] if t["episode"] == "directive/d1")["state"] \
         == "acknowledged"
+
+
+def test_a_terminated_activation_owes_nothing_from_the_instant_it_ends():
+    """The workflow writes each item's ".closed" a moment after "activation.terminated" (which carries the time
+    of the termination): at that instant no time limit is open any more."""
+    from store.replay import replay_activation
+
+    rows = [r for r in act.trail() if r.kind != "activation.task.closed"]
+    ended = next(r for r in rows if r.kind == "activation.terminated")
+    rows.append(Row(99, "activation.task.closed", ended.at + timedelta(seconds=2), "system", None, "item/T-road/closed",
+                    act.WID, {"item": "T-road", "title": "积水路段交通管制", "reason": "响应终止"}))
+    s = replay_activation(rows, ended.at)
+    assert s["time_limits"] == [] and {t["id"]: t["status"] for t in s["tasks"]}["T-road"] == "closed"
+    assert replay_activation(rows, ended.at - timedelta(seconds=1))["time_limits"][0]["key"] == "T-road"
