@@ -185,6 +185,12 @@ def open_review(req: OpenRequest) -> OpenResult:
             s.add(row)
         row.subjects, row.gaps = [*base, subject], gaps
         s.flush()
+        have = {u.unit_id for u in s.exec(select(ReviewUnit).where(ReviewUnit.incident_id == inp.incident_id))}
+        for u in units:  # the read model lists the units as soon as the review is open (asked in a moment)
+            if u.id not in have:
+                s.add(ReviewUnit(incident_id=inp.incident_id, unit_id=u.id, name=u.name, contact=u.contact,
+                                 requested_at=req.at, due_at=due))
+        s.flush()
         append(s, [NewEvent(subject=subject, kind="review.started", step_id="started", workflow_id=req.workflow_id,
                             run_id=req.run_id, actor=inp.started_by, at=req.at, payload={
                                 "incident_id": inp.incident_id, "activation_id": inp.activation_id, "title": title,
