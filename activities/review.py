@@ -116,7 +116,7 @@ def derive_units(s: Session, subjects: list[str]) -> list[str]:
                 add(p.get("reporting_unit_id"))
                 add(p.get("town_id"))
             elif ev.kind.split(".", 1)[0] in ("activation", "task", "directive", "dispatch", "group"):
-                for key in ("unit_id", "units", "org_unit_id", "unit_ids"):
+                for key in ("unit_id", "unit", "units", "org_unit_id", "unit_ids"):
                     add(p.get(key))
     known = set(s.exec(select(OrgUnit.id).where(col(OrgUnit.id).in_(found)))) if found else set()
     return [u for u in found if u in known]
@@ -184,6 +184,12 @@ def open_review(req: OpenRequest) -> OpenResult:
                          template_id=template.id, template_version=loaded.version)
             s.add(row)
         row.subjects, row.gaps = [*base, subject], gaps
+        s.flush()
+        have = {u.unit_id for u in s.exec(select(ReviewUnit).where(ReviewUnit.incident_id == inp.incident_id))}
+        for u in units:  # the read model lists the units as soon as the review is open (asked in a moment)
+            if u.id not in have:
+                s.add(ReviewUnit(incident_id=inp.incident_id, unit_id=u.id, name=u.name, contact=u.contact,
+                                 requested_at=req.at, due_at=due))
         s.flush()
         append(s, [NewEvent(subject=subject, kind="review.started", step_id="started", workflow_id=req.workflow_id,
                             run_id=req.run_id, actor=inp.started_by, at=req.at, payload={

@@ -417,8 +417,8 @@ def definition_versions(events: dict[str, list[Any]]) -> list[dict[str, Any]]:
                 found = ("callout", p.get("plan"), p["version"])
             elif k == "review.started" and p.get("template_version"):
                 found = ("review", p.get("template"), p["template_version"])
-            elif k.startswith("activation.") and (p.get("plan_version") or p.get("version")):
-                found = ("activation", p.get("plan") or p.get("plan_id"), p.get("plan_version") or p.get("version"))
+            elif k == "activation.started" and p.get("plan_version"):  # (a dispatch plan's "version" is its draft's)
+                found = ("plans", p.get("plan"), p["plan_version"])
             if found is not None and found[2]:
                 seen.setdefault((found[0], str(found[2])), {"kind": found[0], "id": found[1], "version": str(found[2])})
     return sorted(seen.values(), key=lambda d: (d["kind"], str(d["id"]), d["version"]))

@@ -21,6 +21,7 @@ ran with) and each waiting target gets the time its current wait runs out.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -522,55 +523,225 @@ def replay_reporting(events: Iterable[EventLike], at: datetime, rules: Any | Non
             "last_event": {"seq": events[-1].seq, "kind": events[-1].kind, "at": events[-1].at} if events else None}
 
 
-DUE_KEYS = ("due_at", "deadline", "deadline_at", "due", "due_by", "time_limit_at")  # a task's or directive's time limit
-ACTIVATION_DONE_VERBS = ("completed", "done", "finished", "closed", "feedback", "feedback_received", "answered")
-ACTIVATION_END_KINDS = ("activation.terminated", "activation.ended", "activation.closed")
+# What PlanActivationWorkflow (workflows/activation.py) writes under ``activation/<id>``, and so what the
+# replay and the report's statistics read:
+#
+# - ``activation.started`` (level, plan, plan_version, commander: the level's commander label, reason …);
+# - ``activation.hq.convened`` (level, seats: post key -> roles, groups) each time a level calls its HQ;
+# - ``activation.level.changed`` (from, to, direction up|down, reason; the actor decided it);
+# - a task or directive: ``activation.task.opened`` / ``activation.directive.issued`` (item, title, group, unit,
+#   assignee, due_at, feedback_required); its notice's escalation episode ``notice/<item>`` records
+#   ``activation.notice.ack`` (target = the item; or, when nobody could be called, payload item);
+#   ``activation.item.reminder`` (item); ``activation.<kind>.feedback`` (item, kind progress|blocked|done);
+#   ``.accepted`` / ``.returned`` (item, due_at as it stands after the decision, late_by_s);
+#   ``.overdue`` (item, due_at; episode ``overdue/<item>/<round>`` calls the assignee, then the superior);
+#   ``.late`` (item, late_by_s, mark); ``.closed`` (item, reason: level changed or response terminated);
+# - ``activation.dispatch.drafted|consulted|approved|returned`` (seq …), orders in episode ``orders/<seq>``;
+# - ``activation.reinforcement.requested|answered|overdue`` (seq, due_at, late_by_s);
+# - ``activation.terminated`` (reason, level, closed_items) and ``activation.review.started`` (workflow_id).
+#
+# A task or directive is done when its "done" feedback is accepted (or, for one that needs no feedback,
+# when it is acknowledged or reported done); it is late when that report came after the time limit in
+# force (a return with more time sets a new one), as the workflow measures it.
+
+ITEM_KINDS = ("task", "directive")
+ITEM_OPENED = {"task": "opened", "directive": "issued"}
+DUE_KEYS = ("due_at",)  # a task's, directive's or reinforcement request's time limit in the payload
+
+
+def _new_item(ident: str, kind: str) -> dict[str, Any]:
+    return {"id": ident, "kind": kind, "label": None, "group": None, "unit": None, "assignee": None,
+            "issued_by": None, "opened_at": None, "first_due_at": None, "due_at": None, "feedback_required": True,
+            "status": "open", "acknowledged_at": None, "acknowledged_by": None, "acknowledged_via": None,
+            "reported_at": None, "accepted_at": None, "done_at": None, "closed_at": None, "closed_reason": None,
+            "overdue_at": None, "returns": 0, "reminders": 0, "escalations": 0, "late_mark": None}
+
+
+def _item_episode(name: str | None) -> str | None:
+    """The item an escalation episode follows up: ``notice/<item>`` or ``overdue/<item>/<round>``."""
+    if not name:
+        return None
+    head, _, rest = name.partition("/")
+    if head == "notice":
+        return rest or None
+    if head == "overdue":
+        return rest.rsplit("/", 1)[0] if "/" in rest else rest or None
+    return None
+
+
+def _item_state(it: dict[str, Any], at: datetime) -> tuple[str, int | None]:
+    """(on_time | late | reported | overdue | closed | open, seconds late) of a task or directive at `at`."""
+    due = it["due_at"]
+    if it["done_at"] is not None:
+        late = max(0, math.ceil((it["done_at"] - due).total_seconds())) if due is not None else 0
+        return ("late" if late else "on_time"), (late or None)
+    if it["closed_at"] is not None:
+        overdue = it["overdue_at"] is not None or (due is not None and it["closed_at"] >= due)
+        return ("overdue" if overdue else "closed"), None
+    if it["reported_at"] is not None:
+        return "reported", None  # reported done, awaiting acceptance: the time limit no longer runs
+    if it["overdue_at"] is not None or (due is not None and at >= due):
+        return "overdue", None
+    return "open", None
+
+
+def fold_activation(events: Iterable[EventLike], at: datetime) -> dict[str, Any]:
+    """Apply an activation's events written up to `at` (in chain order): its level, levels, tasks and directives,
+    dispatches, reinforcement requests, termination. Shared by the replay and the report's statistics."""
+    out: dict[str, Any] = {"status": "not started", "plan_id": None, "plan_name": None, "plan_version": None,
+                           "level": None, "level_name": None, "commander": None, "commander_post": None,
+                           "started_at": None, "started_by": None, "terminated_at": None, "terminated_by": None,
+                           "termination_reason": None, "review_workflow_id": None}
+    levels: list[dict[str, Any]] = []
+    items: dict[str, dict[str, Any]] = {}
+    dispatches: dict[int, dict[str, Any]] = {}
+    reinforcements: dict[int, dict[str, Any]] = {}
+    escalations = 0
+    applied, last = 0, None
+    for ev in events:
+        if ev.at > at:
+            continue
+        applied, last = applied + 1, ev
+        k, p = ev.kind, ev.payload
+        parts = k.split(".")
+        if k.endswith(".escalated"):
+            escalations += 1
+            ident = _item_episode(p.get("episode"))
+            if ident in items:
+                items[ident]["escalations"] += 1
+        if k == "activation.started":
+            out.update(status="active", plan_id=p.get("plan"), plan_name=p.get("plan_name"),
+                       plan_version=p.get("plan_version"), level=p.get("level"), level_name=p.get("level_name"),
+                       commander=p.get("commander"), started_at=ev.at, started_by=ev.actor)
+            levels.append({"n": 0, "at": ev.at, "from": None, "to": p.get("level"), "direction": None, "by": ev.actor,
+                           "reason": p.get("reason")})
+        elif k == "activation.hq.convened":
+            seats = p.get("seats") or {}
+            out["commander_post"] = next((key for key, roles in seats.items() if "指挥长" in (roles or [])), None)
+        elif k == "activation.level.changed":
+            levels.append({"n": len(levels), "at": ev.at, "from": p.get("from") or out["level"], "to": p.get("to"),
+                           "direction": p.get("direction"), "by": ev.actor, "reason": p.get("reason")})
+            out["level"], out["level_name"] = p.get("to"), None
+        elif k == "activation.terminated":
+            out.update(status="terminated", terminated_at=ev.at, terminated_by=ev.actor,
+                       termination_reason=p.get("reason"))
+        elif k in ("activation.review.started", "activation.review.already_started"):
+            out["review_workflow_id"] = p.get("workflow_id")
+        elif len(parts) == 3 and parts[0] == "activation" and parts[1] in ITEM_KINDS:
+            kind, verb, ident = parts[1], parts[2], str(p.get("item") or "")
+            if not ident:
+                continue
+            if verb == ITEM_OPENED[kind]:
+                it = items[ident] = _new_item(ident, kind)
+                it.update(label=p.get("title"), group=p.get("group"), unit=p.get("unit"), assignee=p.get("assignee"),
+                          issued_by=ev.actor, opened_at=ev.at, feedback_required=p.get("feedback_required", True) is not False)
+                it["first_due_at"] = it["due_at"] = _time(p.get("due_at"))
+                continue
+            it = items.get(ident)
+            if it is None:
+                continue
+            due = _time(p.get("due_at"))
+            if verb == "feedback":
+                fb = p.get("kind")
+                it["status"] = {"progress": "in_progress", "blocked": "blocked", "done": "reported"}.get(fb, it["status"])
+                if fb == "done":
+                    it["reported_at"] = ev.at
+                    if not it["feedback_required"]:
+                        it["status"] = "completed"
+                        it["done_at"] = it["done_at"] or ev.at
+            elif verb == "accepted":
+                it["status"], it["accepted_at"] = "accepted", ev.at
+                it["due_at"] = due or it["due_at"]
+                it["done_at"] = it["reported_at"] or ev.at
+            elif verb == "returned":
+                it["status"], it["returns"], it["reported_at"] = "returned", it["returns"] + 1, None
+                if due is not None and due != it["due_at"]:  # returned with more time: a new limit, not overdue yet
+                    it["due_at"], it["overdue_at"] = due, None
+            elif verb == "overdue":
+                it["overdue_at"] = it["overdue_at"] or ev.at
+            elif verb == "late":
+                it["late_mark"] = p.get("mark")
+            elif verb == "closed":
+                it["status"], it["closed_at"], it["closed_reason"] = "closed", ev.at, p.get("reason")
+        elif k == "activation.notice.ack":
+            it = items.get(str(p.get("target") or p.get("item") or ""))
+            if it is not None and it["acknowledged_at"] is None:
+                it["acknowledged_at"], it["acknowledged_by"], it["acknowledged_via"] = ev.at, ev.actor, ev.channel
+                if it["status"] == "open":
+                    it["status"] = "acknowledged" if it["feedback_required"] else "completed"
+                if not it["feedback_required"] and it["done_at"] is None:
+                    it["done_at"] = ev.at
+        elif k == "activation.item.reminder" and str(p.get("item")) in items:
+            items[str(p["item"])]["reminders"] += 1
+        elif len(parts) == 3 and parts[:2] == ["activation", "dispatch"] and p.get("seq") is not None:
+            d = dispatches.setdefault(int(p["seq"]), {"seq": int(p["seq"]), "state": None, "forces": [], "task": None,
+                                                      "drafted_at": None, "approved_at": None})
+            if parts[2] == "drafted":
+                d.update(state="consulting" if p.get("consult_required") else "drafted", forces=p.get("forces") or [],
+                         task=p.get("task"), drafted_at=ev.at, version=p.get("version"))
+            elif parts[2] == "consulted":
+                d["state"] = "drafted" if p.get("agree") else "returned"
+            elif parts[2] == "approved":
+                d.update(state="approved", approved_at=ev.at)
+            elif parts[2] == "returned":
+                d["state"] = "returned"
+        elif len(parts) == 3 and parts[:2] == ["activation", "reinforcement"] and p.get("seq") is not None:
+            r = reinforcements.setdefault(int(p["seq"]), {"seq": int(p["seq"]), "kind": None, "detail": None,
+                                                          "requested_at": None, "due_at": None, "answered_at": None,
+                                                          "decision": None, "late_by_s": None, "overdue_at": None})
+            if parts[2] == "requested":
+                r.update(kind=p.get("kind"), detail=p.get("detail"), requested_at=ev.at, due_at=_time(p.get("due_at")))
+            elif parts[2] == "answered":
+                r.update(answered_at=ev.at, decision=p.get("decision"), late_by_s=p.get("late_by_s") or None)
+            elif parts[2] == "overdue":
+                r["overdue_at"] = ev.at
+    if out["terminated_at"] is not None:  # the termination closes whatever still owes work (the workflow writes each
+        for it in items.values():         # ".closed" a moment after "activation.terminated", which carries the time)
+            if it["status"] not in ("accepted", "completed", "closed"):
+                it["status"], it["closed_at"], it["closed_reason"] = "closed", out["terminated_at"], "响应终止"
+    for it in items.values():
+        it["state"], it["late_by_s"] = _item_state(it, at)
+    for r in reinforcements.values():
+        if r["answered_at"] is not None:
+            r["state"] = "late" if r["late_by_s"] else "on_time"
+        elif out["terminated_at"] is not None:
+            r["state"] = "closed"
+        else:
+            r["state"] = "overdue" if r["overdue_at"] or (r["due_at"] and at >= r["due_at"]) else "open"
+    for d in dispatches.values():
+        if out["terminated_at"] is not None and d["state"] in ("consulting", "drafted", "returned"):
+            d["state"] = "closed"
+    for i, lv in enumerate(levels):  # how long each level was in force
+        until = levels[i + 1]["at"] if i + 1 < len(levels) else (out["terminated_at"] or None)
+        lv["until"] = until
+        lv["duration_s"] = round((until - lv["at"]).total_seconds()) if until is not None else None
+    out.update(levels=levels, items=list(items.values()), dispatches=list(dispatches.values()),
+               reinforcements=list(reinforcements.values()), escalations=escalations, events_applied=applied,
+               last_event={"seq": last.seq, "kind": last.kind, "at": last.at} if last is not None else None)
+    return out
 
 
 def replay_activation(events: Iterable[EventLike], at: datetime) -> dict[str, Any]:
-    """The state of a plan activation at `at`: the response level in force and who set it, the tasks and
-    directives given, done (on time or late) or still open (overdue past their time limit)."""
+    """The state of a plan activation at `at`: the response level in force (and the levels before it), the
+    tasks and directives given — acknowledged, reported, accepted on time or late, overdue, closed —, the time
+    limits still open (tasks, directives, reinforcement requests), and whom its call-outs had called and who
+    had answered (each escalation episode replayed as a call-out)."""
     if at.tzinfo is None:
         raise ValueError("at: give a time zone")
     events = [e for e in events if e.at <= at]
-    status, level, plan, commander, history = "not started", None, None, None, []  # noqa: F841
-    items: dict[str, dict[str, dict[str, Any]]] = {"task": {}, "directive": {}}
-    for ev in events:
-        k, p = ev.kind, ev.payload
-        if k == "activation.started":
-            status, plan = "active", p.get("plan") or p.get("plan_id")
-            level = p.get("level") or p.get("response_level")
-            commander = p.get("commander") or p.get("commander_id")
-            history.append({"at": ev.at, "level": level, "by": ev.actor})
-        elif k == "activation.level_changed":
-            level = next((p[x] for x in ("to", "to_level", "level", "new") if p.get(x)), level)
-            history.append({"at": ev.at, "level": level, "by": ev.actor, "reason": p.get("reason")})
-        elif k in ACTIVATION_END_KINDS:
-            status = "terminated"
-        prefix, _, verb = k.partition(".")
-        if prefix in items:
-            ident = next((str(p[x]) for x in (f"{prefix}_id", prefix, "id") if p.get(x) not in (None, "")),
-                         ev.step_id.split("/")[1] if "/" in ev.step_id else ev.step_id)
-            it = items[prefix].setdefault(ident, {"id": ident, "label": None, "unit": None, "due_at": None,
-                                                  "done_at": None, "given_at": ev.at})
-            it["label"] = it["label"] or p.get("name_zh") or p.get("label") or p.get("name") or p.get("text")
-            it["unit"] = it["unit"] or p.get("unit_id") or p.get("unit")
-            it["due_at"] = _time(next((p[k] for k in DUE_KEYS if p.get(k)), None)) or it["due_at"]
-            if verb in ACTIVATION_DONE_VERBS and it["done_at"] is None:
-                it["done_at"] = ev.at
-    out_items = {}
-    for prefix, group in items.items():
-        rows = []
-        for it in group.values():
-            rows.append({**it, "state": _limit_state(it["due_at"], it["done_at"], at)})
-        out_items[prefix + "s"] = rows
-    open_ = [{"key": f"{r['id']}", "label": r["label"], "due": r["due_at"], "overdue": r["state"] == "overdue"}
-             for rows in out_items.values() for r in rows if r["state"] in ("open", "overdue") and r["due_at"]]
+    st = fold_activation(events, at)
+    rows = st.pop("items")
+    tasks = [r for r in rows if r["kind"] == "task"]
+    directives = [r for r in rows if r["kind"] == "directive"]
+    open_ = [{"key": r["id"], "kind": r["kind"], "label": r["label"], "due": r["due_at"], "overdue": r["state"] == "overdue",
+              "assignee": r["assignee"]}
+             for r in rows if r["state"] in ("open", "overdue") and r["closed_at"] is None and r["due_at"] is not None]
+    open_ += [{"key": f"reinforcement/{r['seq']}", "kind": "reinforcement", "label": r["detail"], "due": r["due_at"],
+               "overdue": r["state"] == "overdue", "assignee": None}
+              for r in st["reinforcements"] if r["state"] in ("open", "overdue") and r["due_at"] is not None]
     calls = _episodes(events, at, None)
-    return {"kind": "activation", "at": at, "status": status, "level": level, "plan_id": plan, "commander": commander,
-            "levels": history, **out_items, "time_limits": sorted(open_, key=lambda d: d["due"]), **calls,
-            "events_applied": len(events),
-            "last_event": {"seq": events[-1].seq, "kind": events[-1].kind, "at": events[-1].at} if events else None}
+    return {"kind": "activation", "at": at, **st, "tasks": tasks, "directives": directives,
+            "time_limits": sorted(open_, key=lambda d: (d["due"], d["key"])), **calls}
 
 
 def replay_review(events: Iterable[EventLike], at: datetime, policy: Any | None = None) -> dict[str, Any]:

@@ -26,6 +26,8 @@ TIER_ZH = {"district_leaders": "区党政主要领导", "departments": "区级�
 CHANNEL_ZH = {"sms": "短信", "voice": "语音电话", "im": "即时通讯", "link": "确认链接", "proxy": "代为确认",
               "phone": "电话", "?": "未知"}
 STATE_ZH = {"on_time": "按时", "late": "迟报", "omitted": "漏报", "overdue": "超时未报", "open": "未到期"}
+ITEM_STATE_ZH = {"on_time": "按时办结", "late": "逾期办结", "overdue": "逾期未完成", "reported": "已报完成待审核",
+                 "closed": "未完成即关闭", "open": "办理中"}
 
 
 def canonical_json(data: Any) -> str:
@@ -151,7 +153,8 @@ def render_html(data: dict[str, Any], timezone: str = "Asia/Shanghai") -> str:
 
     env = _env()
     env.filters.update(local=local, pct=_pct, mins=_mins, tier=lambda t: TIER_ZH.get(t, t),
-                       channel=lambda c: CHANNEL_ZH.get(c, c), state=lambda s: STATE_ZH.get(s, s), level=level_zh)
+                       channel=lambda c: CHANNEL_ZH.get(c, c), state=lambda s: STATE_ZH.get(s, s), level=level_zh,
+                       item_state=lambda s: ITEM_STATE_ZH.get(s, s))
     return env.get_template("event_report.html").render(d=data, charts=charts(data.get("statistics") or {}),
                                                         font_stack=FONT_STACK)
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import statistics as pystats
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from store.replay import DUE_KEYS, FAILED, EventLike, zh_number
+from store.replay import FAILED, EventLike, fold_activation, zh_number
 from store.types import json_column, now_utc, utc_column
 
 # ------------------------------------------------------------------ tables
@@ -106,9 +106,7 @@ class CaseFile(SQLModel, table=True):
 # ------------------------------------------------------------------ statistics from the audit trail
 
 ANSWERS = ("notify", "escalate")
-ACTIVATION_DONE = ("completed", "done", "finished", "closed", "feedback_received", "answered", "feedback")
-ACTIVATION_OPEN = ("started", "created", "assigned", "issued", "opened", "dispatched")
-ACTIVATION_END = ("activation.terminated", "activation.ended", "activation.closed", "activation.terminate")
+ITEM_STATES = ("on_time", "late", "overdue", "reported", "closed", "open")  # a task's or directive's, at the end
 
 
 def _t(value: Any) -> datetime | None:
@@ -345,85 +343,49 @@ def reporting_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
     return out
 
 
-def _item_id(ev: EventLike, prefix: str) -> str:
-    p = ev.payload
-    for key in (f"{prefix}_id", prefix, "id", "key"):
-        if isinstance(p.get(key), str | int) and p.get(key) != "":
-            return str(p[key])
-    return ev.step_id.split("/")[1] if "/" in ev.step_id else ev.step_id
-
-
-def _items(events: list[EventLike], prefix: str, end: datetime | None) -> dict[str, Any]:
-    items: dict[str, dict[str, Any]] = {}
-    for ev in events:
-        if not ev.kind.startswith(prefix + "."):
-            continue
-        p, verb = ev.payload, ev.kind.split(".", 1)[1]
-        it = items.setdefault(_item_id(ev, prefix), {"id": _item_id(ev, prefix), "label": None, "unit": None,
-                                                     "opened_at": None, "due_at": None, "done_at": None,
-                                                     "overdue": False, "escalations": 0})
-        it["label"] = it["label"] or p.get("name_zh") or p.get("label") or p.get("name") or p.get("title") \
-            or p.get("text")
-        it["unit"] = it["unit"] or p.get("unit_id") or p.get("unit") or p.get("group")
-        due = _t(next((p[k] for k in DUE_KEYS if p.get(k)), None))
-        if due is not None:
-            it["due_at"] = due
-        if verb in ACTIVATION_OPEN or it["opened_at"] is None:
-            it["opened_at"] = it["opened_at"] or ev.at
-        if verb in ACTIVATION_DONE and it["done_at"] is None:
-            it["done_at"] = ev.at
-        elif verb in ("overdue", "late", "expired"):
-            it["overdue"] = True
-        elif verb.endswith("escalated"):
-            it["escalations"] += 1
-    rows = []
-    for it in items.values():
-        due, done = it["due_at"], it["done_at"]
-        if done is not None:
-            state = "late" if due is not None and done > due else "on_time"
-        else:
-            state = "overdue" if it["overdue"] or (due is not None and end is not None and end > due) else "open"
-        late = max(0, round((done - due).total_seconds())) if done is not None and due is not None else None
-        rows.append({"id": it["id"], "label": it["label"], "unit": it["unit"], "opened_at": _iso(it["opened_at"]),
-                     "due_at": _iso(due), "done_at": _iso(done), "state": state, "late_by_s": late or None,
-                     "escalations": it["escalations"]})
-    rows.sort(key=lambda r: (r["opened_at"] or "", r["id"]))
-    count = {s: sum(r["state"] == s for r in rows) for s in ("on_time", "late", "overdue", "open")}
-    return {"total": len(rows), **count, "completed": count["on_time"] + count["late"],
-            "completion_rate": rate(count["on_time"] + count["late"], len(rows)),
-            "on_time_rate": rate(count["on_time"], len(rows)), "items": rows}
-
-
-def _level(p: dict[str, Any], *keys: str) -> Any:
-    return next((p[k] for k in keys if p.get(k) not in (None, "")), None)
+def _item_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tasks or directives against their time limits: done on time, done late, overdue (not done past the limit,
+    also when closed so), reported and awaiting acceptance, closed before the limit without being done, open."""
+    out = []
+    for it in sorted(rows, key=lambda r: (r["opened_at"], r["id"])):
+        out.append({"id": it["id"], "label": it["label"], "unit": it["unit"] or it["group"], "assignee": it["assignee"],
+                    "opened_at": _iso(it["opened_at"]), "due_at": _iso(it["due_at"]),
+                    "first_due_at": _iso(it["first_due_at"]), "acknowledged_at": _iso(it["acknowledged_at"]),
+                    "done_at": _iso(it["done_at"]), "closed_at": _iso(it["closed_at"]), "state": it["state"],
+                    "late_by_s": it["late_by_s"], "late_by_min": -(-it["late_by_s"] // 60) if it["late_by_s"] else None,
+                    "returns": it["returns"], "reminders": it["reminders"], "escalations": it["escalations"]})
+    count = {s: sum(r["state"] == s for r in out) for s in ITEM_STATES}
+    done = count["on_time"] + count["late"]
+    return {"total": len(out), **count, "completed": done, "completion_rate": rate(done, len(out)),
+            "on_time_rate": rate(count["on_time"], len(out)), "escalations": sum(r["escalations"] for r in out),
+            "items": out}
 
 
 def activation_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
-    levels: list[dict[str, Any]] = []
-    out: dict[str, Any] = {"subject": subject, "plan": None, "started_at": None, "terminated_at": None, "level": None}
+    """Levels and their changes with their times, tasks and directives against their time limits, escalations,
+    dispatches and reinforcement requests, from the activation's events (see store/replay.py fold_activation)."""
+    end = events[-1].at if events else datetime.max.replace(tzinfo=UTC)
+    st = fold_activation(events, end)
+    levels = [{"at": _iso(lv["at"]), "from": lv["from"], "to": lv["to"], "direction": lv["direction"], "by": lv["by"],
+               "reason": lv["reason"], "until": _iso(lv["until"]), "duration_s": lv["duration_s"]} for lv in st["levels"]]
+    rein = st["reinforcements"]
+    sends = _Sends()
     for ev in events:
-        k, p = ev.kind, ev.payload
-        if k == "activation.started":
-            out["started_at"], out["plan"] = _iso(ev.at), _level(p, "plan", "plan_id")
-            out["level"] = _level(p, "level", "response_level", "to")
-            out["commander"] = _level(p, "commander", "commander_id")
-            levels.append({"at": _iso(ev.at), "from": None, "to": out["level"], "by": ev.actor,
-                           "reason": p.get("reason")})
-        elif k == "activation.level_changed":
-            frm = _level(p, "from", "from_level", "old", "previous")
-            to = _level(p, "to", "to_level", "level", "new")
-            levels.append({"at": _iso(ev.at), "from": frm or out["level"], "to": to, "by": ev.actor,
-                           "reason": p.get("reason")})
-            out["level"] = to
-        elif k in ACTIVATION_END:
-            out["terminated_at"] = _iso(ev.at)
-            out["terminated_by"] = ev.actor
-    end = _t(out["terminated_at"]) or (events[-1].at if events else None)
-    escalations = sum(1 for ev in events if ev.kind.endswith(".escalated"))
-    out.update({"levels": levels, "level_changes": [lv for lv in levels if lv["from"] is not None],
-                "tasks": _items(events, "task", end), "directives": _items(events, "directive", end),
-                "escalations": escalations})
-    return out
+        if ev.kind.endswith(".sent") and "status" in ev.payload:
+            sends.sent(ev)
+        elif ev.kind.endswith(".delivery"):
+            sends.delivery(ev)
+    return {"subject": subject, "plan": st["plan_id"], "plan_name": st["plan_name"], "commander": st["commander"],
+            "started_at": _iso(st["started_at"]), "terminated_at": _iso(st["terminated_at"]),
+            "terminated_by": st["terminated_by"], "level": st["level"], "levels": levels,
+            "level_changes": [lv for lv in levels if lv["from"] is not None],
+            "tasks": _item_rows([i for i in st["items"] if i["kind"] == "task"]),
+            "directives": _item_rows([i for i in st["items"] if i["kind"] == "directive"]),
+            "dispatches": {"total": len(st["dispatches"]),
+                           "approved": sum(d["state"] == "approved" for d in st["dispatches"])},
+            "reinforcements": {"total": len(rein), **{s: sum(r["state"] == s for r in rein)
+                                                     for s in ("on_time", "late", "overdue", "open", "closed")}},
+            "escalations": st["escalations"], "channels": sends.per_channel()}
 
 
 def review_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
@@ -513,6 +475,18 @@ def _lv(value: Any) -> str:
     return LEVEL_ZH.get(str(value), str(value or "")) if value not in (None, "") else "—"
 
 
+def _hm(value: Any) -> str:
+    """A time limit as HH:MM in the configured time zone (the timeline's own times are rendered by the template)."""
+    t = _t(value)
+    if t is None:
+        return "—"
+    from zoneinfo import ZoneInfo
+
+    from config import get_settings
+
+    return t.astimezone(ZoneInfo(get_settings().timezone)).strftime("%m-%d %H:%M")
+
+
 def describe(ev: EventLike, labels: dict[str, str] | None = None) -> str | None:
     """A significant event in one Chinese line; None for the many small ones (sends, timeouts…).
 
@@ -532,10 +506,18 @@ def describe(ev: EventLike, labels: dict[str, str] | None = None) -> str | None:
         "report.verbal.made": lambda: f"口头报告{p.get('to_whom') or ''}" + ("" if p.get("on_time", True) else "(迟报)"),
         "incident.trigger": lambda: f"触发:{p.get('name') or p.get('trigger')}",
         "incident.closed": lambda: "信息报送以终报结束",
-        "activation.started": lambda: f"启动{_lv(_level(p, 'level', 'response_level'))}应急响应"
+        "activation.started": lambda: f"启动{_lv(p.get('level'))}应急响应"
                                       + (f"({p.get('plan_name') or p.get('plan')})" if p.get("plan") else ""),
-        "activation.level_changed": lambda: f"响应等级由{_lv(_level(p, 'from', 'from_level', 'old'))}调整为"
-                                            f"{_lv(_level(p, 'to', 'to_level', 'level', 'new'))}",
+        "activation.level.changed": lambda: (f"响应{'提升' if p.get('direction') == 'up' else '调整'}:由"
+                                             f"{_lv(p.get('from'))}调整为{_lv(p.get('to'))}"
+                                             + (f"({p['reason']})" if p.get("reason") else "")),
+        "activation.terminated": lambda: f"终止应急响应({p.get('reason') or ''})",
+        "activation.review.started": lambda: "响应终止,启动复盘总结",
+        "activation.dispatch.approved": lambda: f"批准力量调度方案{p.get('seq')},下达出动指令",
+        "activation.dispatch.returned": lambda: f"退回力量调度方案{p.get('seq')}",
+        "activation.reinforcement.requested": lambda: f"向{p.get('to') or '上级'}请求增援:{p.get('detail') or ''}",
+        "activation.reinforcement.answered": lambda: f"增援请求{p.get('seq')}获答复:{p.get('detail') or p.get('decision')}",
+        "activation.reinforcement.overdue": lambda: f"增援请求{p.get('seq')}超过答复时限,催办",
         "review.started": lambda: f"启动复盘总结,请{len(p.get('units') or [])}个参与单位报送书面总结",
         "review.summary.submitted": lambda: (f"{p.get('unit')}报送书面总结" if p.get("first", True)
                                              else f"{p.get('unit')}修改书面总结(第{p.get('version')}版)"),
@@ -547,8 +529,6 @@ def describe(ev: EventLike, labels: dict[str, str] | None = None) -> str | None:
     }
     if k in simple:
         return simple[k]()
-    if k in ACTIVATION_END:
-        return "终止应急响应"
     if k.startswith("report.") and k.count(".") == 2:
         _, what, verb = k.split(".")
         label = p.get("label") or {"verbal": "口头报告", "written": "书面报告"}.get(what, what)
@@ -562,16 +542,27 @@ def describe(ev: EventLike, labels: dict[str, str] | None = None) -> str | None:
             return f"{label}超过时限未报,督促值班长"
         if verb == "omitted":
             return f"{label}漏报"
-    for prefix, zh in (("task.", "任务"), ("directive.", "督办指令")):
-        if k.startswith(prefix):
-            verb, ident = k.split(".", 1)[1], f"{prefix}{_item_id(ev, prefix[:-1])}"
-            label = p.get("name_zh") or p.get("label") or p.get("name") or p.get("title") or p.get("text") \
-                or labels.get(ident) or _item_id(ev, prefix[:-1])
-            labels[ident] = label
-            verbs = {"started": "下达", "created": "下达", "assigned": "下达", "issued": "下达", "completed": "完成",
-                     "done": "完成", "feedback": "反馈", "overdue": "逾期未完成", "late": "逾期"}
-            if verb in verbs:
-                return f"{zh}{verbs[verb]}:{label}"
+    parts = k.split(".")
+    if len(parts) == 3 and parts[0] == "activation" and parts[1] in ("task", "directive") and p.get("item"):
+        zh = "任务" if parts[1] == "task" else "指令"
+        ident = str(p["item"])
+        label = p.get("title") or labels.get(ident) or ident
+        labels[ident] = label
+        verb = parts[2]
+        if verb in ("opened", "issued"):
+            return f"{zh}{ident}下达:{label}(时限{_hm(p.get('due_at'))},{p.get('assignee') or '—'})"
+        if verb == "feedback" and p.get("kind") == "done":
+            return f"{zh}{ident}反馈完成:{label}" + ("(超过时限)" if p.get("after_due") else "")
+        if verb == "accepted":
+            return f"{zh}{ident}办结:{label}"
+        if verb == "returned":
+            return f"{zh}{ident}完成反馈被退回:{p.get('comments') or ''}"
+        if verb == "overdue":
+            return f"{zh}{ident}超过时限未完成,督办:{label}"
+        if verb == "late":
+            return f"{zh}{ident}{p.get('mark') or '逾期办结'}:{label}"
+    if k == "activation.hq.convened":
+        return f"{_lv(p.get('level'))}响应:召集指挥部{len(p.get('seats') or {})}个岗位、{len(p.get('groups') or [])}个工作组"
     return None
 
 

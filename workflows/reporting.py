@@ -57,6 +57,7 @@ class IncidentInfo(BaseModel):
     reporting_unit_id: str | None = None
     reporter: str = ""
     reporter_phone: str | None = None
+    related: list[str] = Field(default_factory=list, description="audit subjects it follows from (a warning's call-out)")
     created_by: str = "system"
 
 

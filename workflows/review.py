@@ -24,7 +24,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
@@ -65,6 +65,16 @@ class ReviewInput(BaseModel):
     related: list[str] = Field(default_factory=list, description="other audit subjects of the case (call-outs …)")
     template: str | None = Field(default=None, description="review template id; default: the default template")
     title: str | None = None
+
+    @field_validator("activation_id")
+    @classmethod
+    def _activation_id(cls, v: str | None) -> str | None:
+        """The activation's own id, also when given as its workflow id (``activation-<id>``, which is what a
+        terminated activation passes) or its audit subject (``activation/<id>``)."""
+        if v:
+            for prefix in ("activation/", "activation-"):
+                v = v.removeprefix(prefix)
+        return v or None
 
 
 class UnitRef(BaseModel):

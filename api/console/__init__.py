@@ -14,11 +14,13 @@ def install(app: FastAPI) -> None:
     from api.console.activations import router as activations
     from api.console.duty import router as duty_router
     from api.console.incidents import router as incidents
+    from api.console.reviews import router as reviews
     from api.console.routes import router
 
     app.include_router(router)
     app.include_router(incidents)
     app.include_router(activations)
     app.include_router(duty_router)
+    app.include_router(reviews)
     app.mount("/static", StaticFiles(directory=API / "static"), name="static")
     app.mount("/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static")

@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -196,9 +197,13 @@ async def desk(request: Request, user: auth.Viewer) -> HTMLResponse:
 
     from api.services.activations import listing as activation_list
 
+    from api.console.reviews import open_reviews
+
     incidents = await asyncio.to_thread(incident_list, 20, "open", None)
     responses = await asyncio.to_thread(activation_list, 20, "active", None)
-    return render(request, "desk.html", now=datetime.now(UTC), incidents=incidents, responses=responses, **data)
+    reviews = await db(open_reviews, datetime.now(UTC))
+    return render(request, "desk.html", now=datetime.now(UTC), incidents=incidents, responses=responses,
+                  reviews=reviews, **data)
 
 
 # ------------------------------------------------------------------ new call-out
@@ -428,28 +433,16 @@ async def replay_index(request: Request, user: auth.Viewer, subject: str | None 
     if not user.may(*SUPERVISORS):
         return forbidden(request)
     if subject:
-        return RedirectResponse(f"/console/replay/{subject}", status_code=303)
+        return RedirectResponse(f"/console/replay/{quote(subject.strip(), safe='/')}", status_code=303)
     lib = await asyncio.to_thread(library)
     data = await db(services.desk, lib, datetime.now(UTC))
-    return render(request, "replay_index.html", callouts=data["running"] + data["ended"] + data["drills"])
+    others = await db(services.replay_subjects)
+    return render(request, "replay_index.html", callouts=data["running"] + data["ended"] + data["drills"], **others)
 
 
-@router.get("/replay/{subject}", response_class=HTMLResponse)
-async def replay_page(request: Request, subject: str, user: auth.Viewer, kind: str | None = None,
-                      actor: str | None = None) -> HTMLResponse:
-    if not user.may(*SUPERVISORS):
-        return forbidden(request)
-    tl = await db(services.timeline, subject, kind or None, actor or None)
-    check = await db(verify, subject)
-    if tl["count"] == 0:
-        return render(request, "message.html", status=404, kind="error", message=f"no audit events of {subject!r}")
-    span = max(int((tl["last"] - tl["first"]).total_seconds()) + 1, 1)
-    settings = get_settings()
-    return render(request, "replay.html", subject=subject, tl=tl, check=check, span=span, kind=kind or "",
-                  actor=actor or "", step=max(1, span // 400), temporal_url=services.temporal_url(settings, subject))
-
-
-@router.get("/replay/{subject}/state", response_class=HTMLResponse)
+# `{subject:path}`: activations and reviews have subjects with a slash (activation/<id>, review/<id>); the
+# state route comes first, or the page route would take ".../state" for a subject.
+@router.get("/replay/{subject:path}/state", response_class=HTMLResponse)
 async def replay_state(request: Request, subject: str, user: auth.Viewer, t: int | None = None,
                        at: datetime | None = None) -> HTMLResponse:
     """The state at an instant: `t` seconds after the first event (the slider), or an exact `at`."""
@@ -467,10 +460,29 @@ async def replay_state(request: Request, subject: str, user: auth.Viewer, t: int
         t = int((at - tl["first"]).total_seconds())
     state = await db(replay_subject, subject, at, get_settings().definitions_dir)
     lib = await asyncio.to_thread(library)
-    loaded = lib.of("callout").get(((state or {}).get("plan") or {}).get("id") or "")
+    loaded = lib.of("callout").get(((state or {}).get("plan") or {}).get("id") or "") \
+        if (state or {}).get("kind") == "callout" else None
     tier_names = {tr.id: (tr.name_zh, tr.name_en) for tr in loaded.model.tiers} if loaded else {}
     return render(request, "_replay_state.html", subject=subject, at=at, seconds=t, tier_names=tier_names,
                   state=jsonable(state) if state else None, limit=300)
+
+
+@router.get("/replay/{subject:path}", response_class=HTMLResponse)
+async def replay_page(request: Request, subject: str, user: auth.Viewer, kind: str | None = None,
+                      actor: str | None = None) -> HTMLResponse:
+    if not user.may(*SUPERVISORS):
+        return forbidden(request)
+    tl = await db(services.timeline, subject, kind or None, actor or None)
+    check = await db(verify, subject)
+    if tl["count"] == 0:
+        return render(request, "message.html", status=404, kind="error", message=f"no audit events of {subject!r}")
+    span = max(int((tl["last"] - tl["first"]).total_seconds()) + 1, 1)
+    settings = get_settings()
+    page, workflow_id = await db(services.procedure_of, subject)
+    case = await db(services.sealed_case_of, subject)
+    return render(request, "replay.html", subject=subject, tl=tl, check=check, span=span, kind=kind or "",
+                  actor=actor or "", step=max(1, span // 400), procedure_url=page, case=case,
+                  temporal_url=services.temporal_url(settings, workflow_id))
 
 
 # ------------------------------------------------------------------ directory and definitions

@@ -283,3 +283,49 @@ def directory(s: Session, unit_id: str | None) -> dict[str, Any]:
     children = [u for u in units if unit is not None and u.parent_id == unit.id]
     return {"by_kind": by_kind, "unit": unit, "posts": posts, "children": children,
             "counts": {"units": len(units), "persons": s.exec(select(func.count()).select_from(Person)).one()}}
+
+
+# ------------------------------------------------------------------ replay: which procedure, which case file
+
+
+def procedure_of(s: Session, subject: str) -> tuple[str, str]:
+    """(the console page of the subject's procedure, its workflow id), from the subject and its first event."""
+    first = s.exec(select(AuditEvent).where(AuditEvent.subject == subject).order_by(AuditEvent.chain_seq).limit(1)).first()
+    kind = first.kind.split(".", 1)[0] if first else ""
+    wid = (first.workflow_id if first else None) or subject
+    for prefix, page in (("activation/", "activations"), ("review/", "reviews")):
+        if subject.startswith(prefix):
+            return f"/console/{page}/{quote(subject[len(prefix):], safe='')}", wid
+    if kind in ("incident", "report"):
+        return f"/console/incidents/{quote(subject, safe='')}", wid
+    return f"/console/callouts/{quote(subject, safe='')}", wid
+
+
+def sealed_case_of(s: Session, subject: str) -> dict[str, Any] | None:
+    """The sealed case file 一事一档 that holds this subject's audit trail, if there is one."""
+    from store.review import CaseFile, Review
+
+    for row in s.exec(select(Review).where(col(Review.archive_sha256).is_not(None))
+                      .order_by(col(Review.sealed_at).desc())):
+        if subject in (row.subjects or []) or subject in (row.incident_id, row.subject):
+            case = s.exec(select(CaseFile.filename, CaseFile.sha256, CaseFile.size)
+                          .where(CaseFile.incident_id == row.incident_id)).first()
+            if case is not None:
+                return {"incident_id": row.incident_id, "filename": case[0], "sha256": case[1], "bytes": case[2],
+                        "url": f"/console/reviews/{quote(row.incident_id, safe='')}/casefile"}
+    return None
+
+
+def replay_subjects(s: Session, limit: int = 30) -> dict[str, list[dict[str, Any]]]:
+    """Recent incidents, activations and reviews for the replay index (call-outs come from the desk)."""
+    from store.activations import Activation
+    from store.incidents import Incident
+    from store.review import Review
+
+    incidents = [{"subject": r.id, "label": r.title or r.id, "at": r.received_at}
+                 for r in s.exec(select(Incident).order_by(col(Incident.received_at).desc()).limit(limit))]
+    activations = [{"subject": f"activation/{r.id}", "label": r.plan_name or r.id, "at": r.activated_at}
+                   for r in s.exec(select(Activation).order_by(col(Activation.activated_at).desc()).limit(limit))]
+    reviews = [{"subject": r.subject, "label": r.title or r.incident_id, "at": r.started_at}
+               for r in s.exec(select(Review).order_by(col(Review.started_at).desc()).limit(limit))]
+    return {"incidents": incidents, "activations": activations, "reviews": reviews}

@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from config import Settings
 from definitions.loader import Library
 from definitions.schema.reporting import CATEGORY_ZH, Casualties, Severity
-from store.audit import AuditEvent, NewEvent, append
+from store.audit import AuditChain, AuditEvent, NewEvent, append
 from store.db import session_scope
 from store.directory import OrgUnit, PhoneError, normalize_mobile
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
@@ -64,6 +64,9 @@ class IncidentIn(BaseModel):
     reporter: str = Field(min_length=1, max_length=100, description="报告人")
     reporter_phone: str | None = Field(default=None, max_length=40)
     rules: str | None = Field(default=None, max_length=64, description="reporting rules id; default: the default rules")
+    related: list[str] = Field(default_factory=list, max_length=20,
+                               description="audit subjects this incident follows from, e.g. the call-out of the warning "
+                                           "(关联预警叫应): its post-event review and case file include them")
 
     @field_validator("received_at")
     @classmethod
@@ -87,6 +90,9 @@ def _check(data: IncidentIn) -> tuple[str, str | None]:
             raise IncidentError(422, f"town_id: {data.town_id!r} is not a town or street in the directory")
         if data.reporting_unit_id and s.get(OrgUnit, data.reporting_unit_id) is None:
             raise IncidentError(422, f"reporting_unit_id: {data.reporting_unit_id!r} is not in the directory")
+        missing = [r for r in data.related if s.get(AuditChain, r) is None]
+        if missing:
+            raise IncidentError(422, f"related: no audit trail of {', '.join(map(repr, missing))} (give a call-out id)")
         return (town.name if town else ""), phone
 
 
@@ -112,7 +118,8 @@ async def start(client: Client, settings: Settings, lib: Library, data: Incident
                         category=data.category, subtype=data.subtype, severity=data.severity, town_id=data.town_id,
                         place=data.place, summary=data.summary, casualties=data.casualties,
                         reporting_unit=data.reporting_unit, reporting_unit_id=data.reporting_unit_id,
-                        reporter=data.reporter, reporter_phone=phone, created_by=actor)
+                        reporter=data.reporter, reporter_phone=phone, related=list(dict.fromkeys(data.related)),
+                        created_by=actor)
     wid = workflow_id_for(incident_id)
     existed = False
     try:

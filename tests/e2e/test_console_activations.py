@@ -124,5 +124,14 @@ async def test_response_run_from_the_console(console):
     board = await poll(lambda: chief.get(board_url), lambda b: 'id="status">已终止' in b.text,
                        timeout=20, what="terminated")
     assert 'id="form-directive"' not in board.text  # nothing more to do on a terminated response
+    assert f'href="/console/reviews/{incident_id}"' in board.text  # the review it started
+
+    # the supervisor's replay of the response (a subject with a slash): its levels, tasks and directives
+    aid = board_url.rsplit("/", 1)[1]
+    replay = await chief.get(f"/console/replay/activation/{aid}")
+    assert replay.status_code == 200 and f'href="/console/activations/{aid}"' in replay.text
+    state = await chief.get(f"/console/replay/activation/{aid}/state")
+    assert 'id="replay-activation"' in state.text and re.search(r'data-item="D1" data-state="on_time"', state.text)
+    assert "Ⅳ级 → <strong>Ⅲ级</strong>" in state.text
     english = await chief.get(f"{board_url}?lang=en")
     assert "Standing tasks" in english.text and "terminated" in english.text

@@ -30,7 +30,10 @@ def _events(s) -> dict:
                NewEvent(subject="INC-1", kind="report.verbal.made", step_id="verbal", workflow_id="incident-INC-1",
                         at=T0 + timedelta(minutes=20), actor="p-cadre", payload={"to_whom": "区政府总值班室", "n": 1.5}),
                NewEvent(subject="activation/A1", kind="activation.started", step_id="started", workflow_id="act-A1",
-                        at=T0 + timedelta(minutes=30), payload={"level": "IV", "plan_version": "0000000000000000"}),
+                        at=T0 + timedelta(minutes=30), payload={"level": "IV", "plan": "flood_control",
+                                                                "plan_version": "0000000000000000"}),
+               NewEvent(subject="activation/A1", kind="activation.dispatch.drafted", step_id="dispatch/1/v2/drafted",
+                        workflow_id="act-A1", at=T0 + timedelta(minutes=40), payload={"seq": 1, "version": 2}),
                NewEvent(subject="review/INC-1", kind="review.started", step_id="started", workflow_id="review-INC-1",
                         at=T0 + timedelta(days=1), payload={"units": [{"id": "D01", "name": "区应急管理局"}]})])
     s.add(OutboxMessage(idempotency_key="k1", channel="sms", to="+8613900000001", person_id="p1", subject="INC-1",
@@ -55,7 +58,7 @@ def test_a_sealed_case_file_verifies_and_opens_with_any_zip_tool(sealed):
     data, manifest = sealed
     result = casefile.verify_bytes(data)
     assert result.ok, result.problems
-    assert result.events == 4 and result.sha256 == casefile.sha256(data)
+    assert result.events == 5 and result.sha256 == casefile.sha256(data)
     with zipfile.ZipFile(BytesIO(data)) as zf:  # the standard library reads it, CRCs included
         assert zf.testzip() is None
         names = zf.namelist()
@@ -66,7 +69,9 @@ def test_a_sealed_case_file_verifies_and_opens_with_any_zip_tool(sealed):
         assert zf.read("definitions/reporting/district.yaml") == (DEFINITIONS / "reporting/district.yaml").read_bytes()
     defs = {d["kind"]: d for d in manifest["definitions"]}
     assert defs["reporting"]["file"] == "definitions/reporting/district.yaml"
-    assert defs["activation"]["file"] is None and "no definition file" in defs["activation"]["note"]
+    assert defs["plans"]["file"] is None and "no definition file" in defs["plans"]["note"]
+    assert [(d["kind"], d["id"]) for d in manifest["definitions"]] == [("plans", "flood_control"), ("reporting", "district"),
+                                                                       ]  # a dispatch plan's draft version is no definition
     # building twice gives the same bytes: the layout is canonical
     assert casefile.build is not None and casefile.verify_bytes(data).sha256 == casefile.sha256(data)
 

@@ -12,6 +12,7 @@ from definitions.loader import load_or_raise
 from store.audit import AuditEvent, NewEvent, append
 from store.db import session_scope
 from store.replay import EventCache, Row, jsonable, load_events, replay_callout
+from tests import activation_trail as act
 
 DEFINITIONS = Path(__file__).resolve().parents[2] / "definitions"
 T0 = datetime(2026, 7, 1, 3, 10, tzinfo=UTC)
@@ -285,42 +286,42 @@ async def test_replay_route_roles_and_filters(db_url):
 # ------------------------------------------------------------------ the other procedures
 
 
-def _activation() -> list[Row]:
-    """An activation as plan activation records it: IV at +0, III at +20, back to IV at +60, ended at +90;
-    a task due at +30 done at +25, another due at +40 never done; a directive due at +50 answered at +55."""
-    seq = iter(range(1, 100))
-    rows: list[Row] = []
-
-    def ev(kind: str, minutes: float, step: str, actor: str = "p-cmd", **p) -> None:
-        rows.append(Row(next(seq), kind, _at(minutes), actor, None, step, "activation-A1", p))
-
-    ev("activation.started", 0, "started", level="IV", plan="flood", commander="p-cmd")
-    ev("task.started", 1, "task/t1", task_id="t1", name_zh="转移群众", unit_id="330110001", due_at=_at(30).isoformat())
-    ev("task.started", 1, "task/t2", task_id="t2", name_zh="排查隐患", due_at=_at(40).isoformat())
-    ev("activation.level_changed", 20, "level/1", **{"from": "IV", "to": "III"}, reason="灾情扩大")
-    ev("task.completed", 25, "task/t1/done", task_id="t1")
-    ev("directive.issued", 30, "directive/d1", directive_id="d1", text="加强巡查", due_at=_at(50).isoformat())
-    ev("directive.feedback", 55, "directive/d1/fb", directive_id="d1")
-    ev("activation.level_changed", 60, "level/2", **{"from": "III", "to": "IV"})
-    ev("activation.terminated", 90, "terminated")
-    return rows
-
-
-def test_activation_level_in_force_and_open_tasks_at_instants():
+def test_activation_level_in_force_tasks_directives_and_calls_at_instants():
     from store.replay import replay_activation
 
-    rows = _activation()
-    s = replay_activation(rows, _at(10))
-    assert s["status"] == "active" and s["level"] == "IV" and s["commander"] == "p-cmd"
-    assert {t["id"]: t["state"] for t in s["tasks"]} == {"t1": "open", "t2": "open"}
-    assert [d["key"] for d in s["time_limits"]] == ["t1", "t2"]
-    s = replay_activation(rows, _at(45))
-    assert s["level"] == "III" and [h["level"] for h in s["levels"]] == ["IV", "III"]
-    assert {t["id"]: t["state"] for t in s["tasks"]} == {"t1": "on_time", "t2": "overdue"}
-    assert s["directives"][0]["state"] == "open" and s["directives"][0]["label"] == "加强巡查"
-    s = replay_activation(rows, _at(91))
-    assert s["status"] == "terminated" and s["level"] == "IV" and s["directives"][0]["state"] == "late"
-    assert replay_activation(rows, _at(-1))["status"] == "not started"
+    rows = act.trail()
+    s = replay_activation(rows, act.at(15))
+    assert s["status"] == "active" and s["level"] == "IV" and s["plan_id"] == "flood_control"
+    assert s["commander"] == "应急管理局局长" and s["commander_post"] == "dept_head@D01"
+    assert {t["id"]: (t["status"], t["state"]) for t in s["tasks"]} == {
+        "T-patrol": ("acknowledged", "open"), "T-stock": ("open", "open")}
+    [d1] = s["directives"]
+    assert (d1["status"], d1["state"], d1["returns"], d1["acknowledged_at"]) == ("returned", "open", 1, act.at(6))
+    assert [(d["key"], d["due"]) for d in s["time_limits"]] == [("D1", act.at(20)), ("T-patrol", act.at(30)),
+                                                                 ("T-stock", act.at(60))]
+    called = {(t["episode"], t["person_id"]): t["state"] for t in s["targets"]}
+    assert called[("convene/0", act.CMD_IV)] == "acknowledged" and called[("notice/D1", act.LEAD)] == "acknowledged"
+
+    s = replay_activation(rows, act.at(35))  # both past their limits; the superior was called about T-patrol
+    assert {d["key"]: d["overdue"] for d in s["time_limits"]} == {"T-patrol": True, "T-stock": False}
+    assert s["directives"][0]["state"] == "late" and s["directives"][0]["late_by_s"] == 300
+    assert any(t["episode"] == "overdue/T-patrol/0" and t["state"] == "escalated" for t in s["targets"])
+
+    s = replay_activation(rows, act.at(41))
+    assert s["level"] == "III" and [(h["from"], h["to"], h["by"]) for h in s["levels"]] == [
+        (None, "IV", act.CMD_IV), ("IV", "III", act.CMD_III)]
+    assert s["commander_post"] == "deputy_district_head" and "T-road" in {d["key"] for d in s["time_limits"]}
+    assert s["levels"][0]["until"] == act.at(40) and s["levels"][1]["until"] is None
+
+    s = replay_activation(rows, act.at(61))
+    assert {t["id"]: t["state"] for t in s["tasks"]} == {"T-patrol": "late", "T-stock": "on_time", "T-road": "open"}
+    assert [d["key"] for d in s["time_limits"]] == ["T-road", "reinforcement/1"]
+
+    s = replay_activation(rows, act.at(91))
+    assert s["status"] == "terminated" and s["level"] == "III" and s["time_limits"] == []
+    assert s["review_workflow_id"] == "review-INC-1" and s["reinforcements"][0]["state"] == "on_time"
+    assert {t["id"]: t["state"] for t in s["tasks"]}["T-road"] == "closed"
+    assert replay_activation(rows, act.at(-1))["status"] == "not started"
 
 
 def test_reporting_chain_time_limits_reports_and_calls_at_instants():
@@ -371,20 +372,131 @@ async def test_subject_listing_with_filters_and_slashes(db_url):
 
     with session_scope() as s:
         append(s, [NewEvent(subject="activation/A1", kind=e.kind, step_id=e.step_id, workflow_id=e.workflow_id,
-                            at=e.at, channel=e.channel, actor=e.actor, payload=e.payload) for e in _activation()])
+                            at=e.at, channel=e.channel, actor=e.actor, payload=e.payload) for e in act.trail()])
+        sup, staff = create_token(s, "supervisor"), create_token(s, "duty_staff")
+    app = create_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api:
+        url = f"/api/audit/{WID}/replay"
+        assert (await api.get(url, params={"at": _at(5).isoformat()},
+                              headers={"Authorization": f"Bearer {staff}"})).status_code == 403
+        ok = await api.get(url, params={"at": _at(5).isoformat()}, headers={"Authorization": f"Bearer {sup}"})
+        assert ok.status_code == 200, ok.text
+        body = ok.json()
+        assert body["counts"]["acknowledged"] == 1 and body["subject"] == WID and body["level"] == "orange"
+        assert not body["deadlines_known"]  # the events say version v1; the stored plan has another
+        only = await api.get(url, params={"at": _at(30).isoformat(), "state": "unreachable"},
+                             headers={"Authorization": f"Bearer {sup}"})
+        assert [t["key"] for t in only.json()["targets"]] == ["villages/3"]
+        naive = await api.get(url, params={"at": "2026-07-01T03:20:00"}, headers={"Authorization": f"Bearer {sup}"})
+        assert naive.status_code == 422
+        early = await api.get(url, params={"at": (T0 - timedelta(hours=1)).isoformat()},
+                              headers={"Authorization": f"Bearer {sup}"})
+        assert early.status_code == 404
+
+
+# ------------------------------------------------------------------ the other procedures
+
+
+def test_activation_level_in_force_tasks_directives_and_calls_at_instants():
+    from store.replay import replay_activation
+
+    rows = act.trail()
+    s = replay_activation(rows, act.at(15))
+    assert s["status"] == "active" and s["level"] == "IV" and s["plan_id"] == "flood_control"
+    assert s["commander"] == "应急管理局局长" and s["commander_post"] == "dept_head@D01"
+    assert {t["id"]: (t["status"], t["state"]) for t in s["tasks"]} == {
+        "T-patrol": ("acknowledged", "open"), "T-stock": ("open", "open")}
+    [d1] = s["directives"]
+    assert (d1["status"], d1["state"], d1["returns"], d1["acknowledged_at"]) == ("returned", "open", 1, act.at(6))
+    assert [(d["key"], d["due"]) for d in s["time_limits"]] == [("D1", act.at(20)), ("T-patrol", act.at(30)),
+                                                                 ("T-stock", act.at(60))]
+    called = {(t["episode"], t["person_id"]): t["state"] for t in s["targets"]}
+    assert called[("convene/0", act.CMD_IV)] == "acknowledged" and called[("notice/D1", act.LEAD)] == "acknowledged"
+
+    s = replay_activation(rows, act.at(35))  # both past their limits; the superior was called about T-patrol
+    assert {d["key"]: d["overdue"] for d in s["time_limits"]} == {"T-patrol": True, "T-stock": False}
+    assert s["directives"][0]["state"] == "late" and s["directives"][0]["late_by_s"] == 300
+    assert any(t["episode"] == "overdue/T-patrol/0" and t["state"] == "escalated" for t in s["targets"])
+
+    s = replay_activation(rows, act.at(41))
+    assert s["level"] == "III" and [(h["from"], h["to"], h["by"]) for h in s["levels"]] == [
+        (None, "IV", act.CMD_IV), ("IV", "III", act.CMD_III)]
+    assert s["commander_post"] == "deputy_district_head" and "T-road" in {d["key"] for d in s["time_limits"]}
+    assert s["levels"][0]["until"] == act.at(40) and s["levels"][1]["until"] is None
+
+    s = replay_activation(rows, act.at(61))
+    assert {t["id"]: t["state"] for t in s["tasks"]} == {"T-patrol": "late", "T-stock": "on_time", "T-road": "open"}
+    assert [d["key"] for d in s["time_limits"]] == ["T-road", "reinforcement/1"]
+
+    s = replay_activation(rows, act.at(91))
+    assert s["status"] == "terminated" and s["level"] == "III" and s["time_limits"] == []
+    assert s["review_workflow_id"] == "review-INC-1" and s["reinforcements"][0]["state"] == "on_time"
+    assert {t["id"]: t["state"] for t in s["tasks"]}["T-road"] == "closed"
+    assert replay_activation(rows, act.at(-1))["status"] == "not started"
+
+
+def test_reporting_chain_time_limits_reports_and_calls_at_instants():
+    from store.replay import replay_reporting
+
+    rules = load_or_raise(DEFINITIONS).reporting_rules().model
+    seq = iter(range(1, 100))
+    rows: list[Row] = []
+
+    def ev(kind: str, minutes: float, step: str, channel: str | None = None, **p) -> None:
+        rows.append(Row(next(seq), kind, _at(minutes), "p-cadre", channel, step, "incident-I1", p))
+
+    ev("incident.received", 0, "received", severity="IV", title="坍塌",
+       deadlines={"verbal": _at(30).isoformat(), "written": _at(60).isoformat()})
+    ev("report.verbal.overdue", 30, "deadline/verbal/overdue", deadline="verbal", label="口头报告", due_at=_at(30).isoformat())
+    ev("report.escalation.sent", 30, "send/overdue/verbal/overdue/0.0/p-chief/sms", "sms", episode="overdue/verbal",
+       target="overdue", person_id="p-chief", purpose="notify", status="sent")
+    ev("report.verbal.made", 35, "verbal", to_whom="区政府总值班室")
+    ev("report.verbal.late", 35, "deadline/verbal/late", deadline="verbal", late_by_s=300)
+    ev("report.escalation.canceled", 35, "overdue/verbal/x", episode="overdue/verbal", target="overdue",
+       person_id="p-chief", state="canceled")
+    ev("report.written.drafted", 40, "report/0/v1", seq=0, label="书面报告", version=1)
+    ev("report.written.approved", 45, "report/0/v1/review", seq=0, label="书面报告", version=1, severity="IV")
+    ev("report.written.submitted", 50, "report/0/submitted", seq=0, label="书面报告")
+
+    s = replay_reporting(rows, _at(31), rules)
+    limits = {d["key"]: d for d in s["time_limits"]}
+    assert limits["verbal"]["state"] == "overdue" and limits["written"]["state"] == "open"
+    assert s["open_limits"] == ["verbal", "written"]
+    assert [(t["episode"], t["person_id"], t["state"]) for t in s["targets"]] == [("overdue/verbal", "p-chief",
+                                                                                   "notified")]
+    assert s["deadlines_known"] and s["deadlines"][0]["due"] == _at(40)  # the overdue policy waits 10 min
+    s = replay_reporting(rows, _at(41), rules)
+    assert {d["key"]: d["state"] for d in s["time_limits"]} == {"verbal": "late", "written": "open"}
+    assert s["reports"][0]["state"] == "in_review" and s["targets"][0]["state"] == "canceled"
+    s = replay_reporting(rows, _at(51), rules)
+    limits = {d["key"]: d for d in s["time_limits"]}
+    assert limits["written"]["state"] == "on_time" and limits["followup_1"]["label"] == "续报一"
+    assert limits["followup_1"]["due_at"] == _at(50) + timedelta(hours=24)  # IV: every 24 h, from the rules
+    assert replay_reporting(rows, _at(51))["time_limits"][-1]["due_at"] is None  # without the rules: unknown
+
+
+async def test_subject_listing_with_filters_and_slashes(db_url):
+    import httpx
+
+    from api.app import create_app
+    from store.auth import create_token
+
+    with session_scope() as s:
+        append(s, [NewEvent(subject="activation/A1", kind=e.kind, step_id=e.step_id, workflow_id=e.workflow_id,
+                            at=e.at, channel=e.channel, actor=e.actor, payload=e.payload) for e in act.trail()])
         sup, staff = create_token(s, "supervisor"), create_token(s, "duty_staff")
     app = create_app()
     h = {"Authorization": f"Bearer {sup}"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api:
         everything = (await api.get("/api/audit/activation/A1", headers=h)).json()
-        assert everything["count"] == everything["chain_length"] == 9
-        tasks = (await api.get("/api/audit/activation/A1", params={"kind": "task."}, headers=h)).json()
-        assert [e["kind"] for e in tasks["events"]] == ["task.started", "task.started", "task.completed"]
+        assert everything["count"] == everything["chain_length"] == len(act.trail())
+        tasks = (await api.get("/api/audit/activation/A1", params={"kind": "activation.task.accepted"}, headers=h)).json()
+        assert [e["payload"]["item"] for e in tasks["events"]] == ["T-patrol"]
         window = (await api.get("/api/audit/activation/A1", headers=h, params={
-            "since": _at(20).isoformat(), "until": _at(60).isoformat(), "actor": "p-cmd"})).json()
-        assert [e["kind"] for e in window["events"]] == ["activation.level_changed", "task.completed",
-                                                         "directive.issued", "directive.feedback",
-                                                         "activation.level_changed"]
+            "since": act.at(20).isoformat(), "until": act.at(60).isoformat(), "actor": act.CMD_III})).json()
+        assert [e["kind"] for e in window["events"]] == ["activation.level.changed", "activation.task.opened",
+                                                         "activation.task.accepted",
+                                                         "activation.reinforcement.requested"]
         page = (await api.get("/api/audit/activation%2FA1", params={"limit": 2}, headers=h)).json()
         assert page["count"] == 2 and page["next_after_seq"] == page["events"][-1]["seq"]
         assert (await api.get("/api/audit/activation/A1", headers={"Authorization": f"Bearer {staff}"})).status_code == 403
@@ -392,22 +504,37 @@ async def test_subject_listing_with_filters_and_slashes(db_url):
         r = await api.get("/api/audit/activation/A1", params={"since": "2026-07-01T03:00:00"}, headers=h)
         assert r.status_code == 422 and "time zone" in r.json()["detail"]
         assert (await api.get("/api/audit/verify", headers=h)).json()["ok"]  # not taken for a subject
-        state = (await api.get("/api/audit/activation/A1/replay", params={"at": _at(45).isoformat()}, headers=h)).json()
+        state = (await api.get("/api/audit/activation/A1/replay", params={"at": act.at(45).isoformat()}, headers=h)).json()
         assert state["kind"] == "activation" and state["level"] == "III" and state["subject"] == "activation/A1"
 
 
 def test_an_activations_escalation_episodes_show_who_was_called():
-    """Whatever prefix a procedure gives its interpreter's records, events with an episode and a target are
-    replayed as one: here a directive's follow-up calling a department head, who answers."""
+    """Events with an episode and a target are replayed as a call-out, whatever the procedure's prefix: here a
+    directive's follow-up calling a department head, who answers."""
     from store.replay import replay_activation
 
-    rows = _activation()
+    rows = act.trail()[:3]
     base = dict(episode="directive/d1", target="dept/D01")
-    rows.append(Row(100, "directive.escalation.sent", _at(51), "system", "sms",
-                    "send/directive/d1/dept/D01/0.0/p-D01/sms", "activation-A1",
+    rows.append(Row(100, "directive.escalation.sent", act.at(51), "system", "sms",
+                    "send/directive/d1/dept/D01/0.0/p-D01/sms", act.WID,
                     {**base, "person_id": "p-D01", "purpose": "notify", "status": "sent"}))
-    rows.append(Row(101, "directive.escalation.ack", _at(53), "p-D01", "sms", "directive/d1/ack", "activation-A1",
+    rows.append(Row(101, "directive.escalation.ack", act.at(53), "p-D01", "sms", "directive/d1/ack", act.WID,
                     {**base, "person_id": "p-D01", "state": "acknowledged"}))
-    s = replay_activation(rows, _at(52))
-    assert [(t["episode"], t["person_id"], t["state"]) for t in s["targets"]] == [("directive/d1", "p-D01", "notified")]
-    assert replay_activation(rows, _at(54))["targets"][0]["state"] == "acknowledged"
+    s = replay_activation(rows, act.at(52))
+    assert ("directive/d1", "p-D01", "notified") in [(t["episode"], t["person_id"], t["state"]) for t in s["targets"]]
+    assert next(t for t in replay_activation(rows, act.at(54))["targets"] if t["episode"] == "directive/d1")["state"] \
+        == "acknowledged"
+
+
+def test_a_terminated_activation_owes_nothing_from_the_instant_it_ends():
+    """The workflow writes each item's ".closed" a moment after "activation.terminated" (which carries the time
+    of the termination): at that instant no time limit is open any more."""
+    from store.replay import replay_activation
+
+    rows = [r for r in act.trail() if r.kind != "activation.task.closed"]
+    ended = next(r for r in rows if r.kind == "activation.terminated")
+    rows.append(Row(99, "activation.task.closed", ended.at + timedelta(seconds=2), "system", None, "item/T-road/closed",
+                    act.WID, {"item": "T-road", "title": "积水路段交通管制", "reason": "响应终止"}))
+    s = replay_activation(rows, ended.at)
+    assert s["time_limits"] == [] and {t["id"]: t["status"] for t in s["tasks"]}["T-road"] == "closed"
+    assert replay_activation(rows, ended.at - timedelta(seconds=1))["time_limits"][0]["key"] == "T-road"

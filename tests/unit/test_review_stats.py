@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from store.replay import Row
+from tests.activation_trail import CMD_III, SUBJECT, at, trail
 from store.report import canonical_json, cjk_font_available, render
 from store.review import activation_stats, callout_stats, durations, reporting_stats, statistics, timeline
 
@@ -74,19 +75,8 @@ def reporting() -> list[Row]:
 
 
 def activation() -> list[Row]:
-    e = Events("activation-A1")
-    e.add("activation.started", 5, "started", "", "p-commander", level="IV", plan="flood")
-    e.add("task.started", 6, "task/t1", task_id="t1", name_zh="转移群众", unit_id="330110001",
-          due_at=(T0 + timedelta(hours=4)).isoformat())
-    e.add("task.started", 6, "task/t2", task_id="t2", name_zh="排查隐患", due_at=(T0 + timedelta(hours=1)).isoformat())
-    e.add("activation.level_changed", 30, "level/1", actor="p-commander", **{"from": "IV", "to": "III"})
-    e.add("directive.issued", 35, "directive/d1", directive_id="d1", text="加强巡查", due_at=(T0 + timedelta(hours=2)).isoformat())
-    e.add("task.completed", 120, "task/t1/done", task_id="t1")
-    e.add("task.completed", 130, "task/t2/done", task_id="t2")
-    e.add("directive.escalated", 150, "directive/d1/esc", directive_id="d1")
-    e.add("activation.level_changed", 200, "level/2", actor="p-commander", **{"from": "III", "to": "IV"})
-    e.add("activation.terminated", 300, "terminated", actor="p-commander")
-    return e.rows
+    """A plan activation's trail as the workflow writes it (tests/activation_trail.py)."""
+    return trail()
 
 
 def test_callout_figures_match_a_direct_count():
@@ -124,15 +114,38 @@ def test_reporting_compliance_from_the_events():
 
 
 def test_activation_levels_tasks_directives():
-    st = activation_stats("activation/A1", activation())
-    assert [(lv["from"], lv["to"]) for lv in st["levels"]] == [(None, "IV"), ("IV", "III"), ("III", "IV")]
-    assert len(st["level_changes"]) == 2 and st["terminated_at"] == (T0 + timedelta(minutes=300)).isoformat()
+    st = activation_stats(SUBJECT, activation())
+    assert st["plan"] == "flood_control" and st["plan_name"] == "青溪区防汛应急预案"
+    assert [(lv["from"], lv["to"], lv["direction"]) for lv in st["levels"]] == [(None, "IV", None), ("IV", "III", "up")]
+    assert [(lv["at"], lv["by"], lv["reason"]) for lv in st["level_changes"]] == [(at(40).isoformat(), CMD_III, "险情扩大")]
+    assert [lv["duration_s"] for lv in st["levels"]] == [40 * 60, 50 * 60]  # Ⅳ级 40 min, Ⅲ级 until terminated
+    assert st["terminated_at"] == at(90).isoformat() and st["terminated_by"] == CMD_III and st["level"] == "III"
     tasks = {t["id"]: t for t in st["tasks"]["items"]}
-    assert tasks["t1"]["state"] == "on_time" and tasks["t2"]["state"] == "late" and tasks["t2"]["late_by_s"] == 70 * 60
-    assert st["tasks"]["completion_rate"] == 1.0 and st["tasks"]["on_time"] == 1
-    d = st["directives"]
-    assert d["total"] == 1 and d["overdue"] == 1 and d["items"][0]["escalations"] == 1
-    assert st["escalations"] == 1
+    # reported done 20 min after its limit, accepted: late as the workflow measured it (its .late event)
+    assert tasks["T-patrol"]["state"] == "late" and tasks["T-patrol"]["late_by_s"] == 1200
+    assert tasks["T-patrol"]["done_at"] == at(50).isoformat() and tasks["T-patrol"]["escalations"] == 1
+    assert tasks["T-stock"]["state"] == "on_time" and tasks["T-stock"]["done_at"] == at(45).isoformat()  # no feedback
+    assert tasks["T-road"]["state"] == "closed" and tasks["T-road"]["done_at"] is None  # closed by the termination
+    assert {k: st["tasks"][k] for k in ("total", "on_time", "late", "overdue", "closed", "completed")} == \
+        {"total": 3, "on_time": 1, "late": 1, "overdue": 0, "closed": 1, "completed": 2}
+    assert st["tasks"]["completion_rate"] == 0.6667 and st["tasks"]["on_time_rate"] == 0.3333
+    [d1] = st["directives"]["items"]
+    assert d1["state"] == "late" and d1["late_by_s"] == 300 and d1["returns"] == 1 and d1["done_at"] == at(25).isoformat()
+    assert d1["escalations"] == 0 and st["directives"]["late"] == 1
+    assert st["escalations"] == sum(1 for r in activation() if r.kind.endswith(".escalated")) == 1
+    assert st["reinforcements"] == {"total": 1, "on_time": 1, "late": 0, "overdue": 0, "open": 0, "closed": 0}
+    assert st["channels"] == {"sms": {"sends": 4, "failed": 0, "failure_rate": 0.0},
+                              "voice": {"sends": 2, "failed": 0, "failure_rate": 0.0}}
+
+
+def test_activation_items_overdue_when_closed_past_their_limit():
+    rows = [r for r in activation() if not (r.kind.startswith("activation.task.") and r.payload.get("item") == "T-patrol"
+                                            and r.kind.rsplit(".", 1)[1] in ("feedback", "accepted", "late"))]
+    rows.append(rows[-1]._replace(seq=99, kind="activation.task.closed", step_id="item/T-patrol/closed",
+                                  payload={"item": "T-patrol", "title": "巡堤查险", "reason": "响应终止"}))
+    st = activation_stats(SUBJECT, rows)
+    tasks = {t["id"]: t for t in st["tasks"]["items"]}
+    assert tasks["T-patrol"]["state"] == "overdue" and st["tasks"]["overdue"] == 1 and st["tasks"]["completed"] == 1
 
 
 def test_statistics_of_a_case_without_activation_report_none():
@@ -140,8 +153,9 @@ def test_statistics_of_a_case_without_activation_report_none():
     assert st["activations"] == []
     assert st["channels"]["sms"] == {"sends": 5, "failed": 2, "failure_rate": 0.4}
     assert st["escalations"] == {"total": 2, "by_subject": {"callout-x": 1, "INC-1": 1}}
-    with_act = statistics({"callout-x": callout(), "INC-1": reporting(), "activation/A1": activation()})
+    with_act = statistics({"callout-x": callout(), "INC-1": reporting(), SUBJECT: activation()})
     assert len(with_act["activations"]) == 1 and with_act["escalations"]["total"] == 3
+    assert with_act["channels"]["voice"] == {"sends": 4, "failed": 1, "failure_rate": 0.25}
 
 
 def test_durations():
@@ -150,17 +164,21 @@ def test_durations():
 
 
 def test_timeline_keeps_the_significant_events_in_order():
-    tl = timeline({"callout-x": callout(), "INC-1": reporting(), "activation/A1": activation()})
+    tl = timeline({"callout-x": callout(), "INC-1": reporting(), SUBJECT: activation()})
     texts = [t["text"] for t in tl]
-    assert set(texts[:2]) == {"启动叫应(橙色预警)", "接报:脚手架坍塌(来源—)"}  # both at T0
-    assert "口头报告迟报10分钟" in texts and "响应等级由Ⅳ级调整为Ⅲ级" in texts and "终止应急响应" in texts
-    assert "任务完成:转移群众" in texts
+    assert {"启动叫应(橙色预警)", "接报:脚手架坍塌(来源—)"} <= set(texts)
+    assert "启动Ⅳ级应急响应(青溪区防汛应急预案)" in texts
+    assert "口头报告迟报10分钟" in texts and "响应提升:由Ⅳ级调整为Ⅲ级(险情扩大)" in texts
+    assert "终止应急响应(险情解除)" in texts and "响应终止,启动复盘总结" in texts
+    assert "指令D1完成反馈被退回:缺照片" in texts and "指令D1超过时限未完成,督办:加密巡查" in texts
+    assert "指令D1逾期5分钟办结:加密巡查" in texts and "任务T-patrol办结:巡堤查险" in texts
+    assert any(t.startswith("任务T-road下达:积水路段交通管制(时限") for t in texts)
     assert [t["at"] for t in tl] == sorted(t["at"] for t in tl)
     assert not any("sent" in t["kind"] for t in tl)  # the many sends are counted, not listed
 
 
 def _data() -> dict:
-    st = statistics({"callout-x": callout(), "INC-1": reporting(), "activation/A1": activation()})
+    st = statistics({"callout-x": callout(), "INC-1": reporting(), SUBJECT: activation()})
     return {"incident_id": "INC-1", "title": "第1街道脚手架坍塌", "version": 2, "final": True,
             "compiled_at": T0.isoformat(), "activation_id": "A1", "incident": {"title": "第1街道脚手架坍塌",
                                                                               "received_at": T0.isoformat()},
@@ -173,14 +191,15 @@ def _data() -> dict:
             "lessons": {"shortcomings": [{"unit": "区应急管理局", "text": "村级回执慢"}], "suggestions": []},
             "signoff": {"by": "p-leader", "by_name": "副区长丙", "at": T0.isoformat(), "version": 1,
                         "lessons": "夜间叫应先打电话", "comments": ""},
-            "returns": [], "names": {"p-commander": "指挥长甲"}}
+            "returns": [], "names": {CMD_III: "副区长乙"}}
 
 
 def test_report_html_has_the_statistics_the_summaries_and_the_signature():
     text, html, pdf = render(_data(), pdf=False)
     assert pdf is None
-    for words in ("应答2人,应答率50.0%", "50.0%(1/2)", "迟报 10分钟", "区应急管理局", "村级回执慢", "迟交2小时", "未报送",
-                  "带班领导 副区长丙", "夜间叫应先打电话", "<svg", "响应等级变化", "<td>Ⅲ级</td><td>Ⅳ级</td>"):
+    for words in ("应答2人,应答率50.0%", "25.0%(1/4)", "迟报 10分钟", "区应急管理局", "村级回执慢", "迟交2小时", "未报送",
+                  "带班领导 副区长丙", "夜间叫应先打电话", "<svg", "响应等级变化", "<td>Ⅲ级</td><td>Ⅳ级</td><td>副区长乙</td>",
+                  "逾期办结(20分钟)", "未完成即关闭", "完成率66.7%", "增援请求1次(按时答复1次"):
         assert words in html, words
     assert "<script" not in html and "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert canonical_json(_data()) == text

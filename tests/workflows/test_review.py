@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -48,7 +49,8 @@ class FakeActivation:
     async def run(self, args: dict) -> str:
         handle = await workflow.start_child_workflow(
             "PostEventReviewWorkflow",
-            {"incident_id": args["incident_id"], "activation_id": args["activation_id"], "started_by": "p-commander",
+            {"incident_id": args["incident_id"], "activation_id": f"activation-{args['activation_id']}",  # its workflow id
+             "started_by": "p-commander",
              "units": args["units"]},
             id=f"review-{args['incident_id']}", parent_close_policy=ParentClosePolicy.ABANDON)
         return handle.id
@@ -112,18 +114,18 @@ async def closed_incident(env, tq, people) -> str:
 
 
 def seed_activation(activation_id: str, at: datetime) -> None:
-    """An activation's audit trail as the activation branch writes it (kinds from its contract)."""
-    subject = f"activation/{activation_id}"
-    ev = lambda kind, minutes, step, actor="p-commander", **p: NewEvent(  # noqa: E731
-        subject=subject, kind=kind, step_id=step, workflow_id=f"activation-{activation_id}", actor=actor,
-        at=at + timedelta(minutes=minutes), payload=p)
+    """An activation's audit trail as PlanActivationWorkflow writes it (tests/activation_trail.py), moved to `at`,
+    with the version of the shipped flood control plan."""
+    from tests import activation_trail
+
+    version = casefile.sha256((Path(__file__).resolve().parents[2] / "definitions/plans/flood_control.yaml")
+                              .read_bytes())[:16]
     with session_scope() as s:
-        append(s, [ev("activation.started", 0, "started", level="IV", plan="accident"),
-                   ev("task.started", 1, "task/t1", task_id="t1", name_zh="现场警戒", unit_id="330110001",
-                      due_at=(at + timedelta(hours=1)).isoformat()),
-                   ev("activation.level_changed", 20, "level/1", **{"from": "IV", "to": "III"}),
-                   ev("task.completed", 50, "task/t1/done", task_id="t1"),
-                   ev("activation.terminated", 90, "terminated")])
+        append(s, [NewEvent(subject=f"activation/{activation_id}", kind=r.kind, step_id=r.step_id,
+                            workflow_id=f"activation-{activation_id}", actor=r.actor, channel=r.channel,
+                            at=r.at,
+                            payload={**r.payload, "plan_version": version} if r.kind == "activation.started" else r.payload)
+                   for r in activation_trail.trail(at)])
 
 
 def unit_rows(iid: str) -> dict[str, ReviewUnit]:
@@ -152,6 +154,7 @@ async def test_review_started_by_an_activation_reminds_escalates_compiles_signs_
     view = await h.execute_update(R.opened_view)
     subject = review_subject(iid)
     assert view.subjects == [iid, "activation/A1", subject] and view.status == "collecting"
+    assert view.activation_id == "A1"  # given as the activation's workflow id, as PlanActivationWorkflow passes it
     assert [u.unit_id for u in view.units] == ["D01", "330110001"]
     assert view.units[0].due_at - view.started_at == timedelta(days=7)
 
@@ -234,7 +237,8 @@ async def test_review_started_by_an_activation_reminds_escalates_compiles_signs_
     assert "村级回执纳入考核" in final.html and "群众转移有序" in final.html and "迟交1天4小时" in final.html
     assert final.pdf.startswith(b"%PDF-") and data["returns"][0]["comments"] == "补充乡镇夜间值守情况"
     act = data["statistics"]["activations"][0]
-    assert [lv["to"] for lv in act["levels"]] == ["IV", "III"] and act["tasks"]["on_time"] == 1
+    assert [lv["to"] for lv in act["levels"]] == ["IV", "III"] and act["tasks"]["on_time"] == act["tasks"]["late"] == 1
+    assert act["directives"]["items"][0]["late_by_s"] == 300 and act["terminated_at"] is not None
     rep = data["statistics"]["reporting"][0]
     assert rep["compliance"]["on_time"] == rep["compliance"]["deadlines"] == 3  # verbal, written, 续报一 (met by 终报)
     assert data["statistics"]["review"]["late"] == 1 and data["statistics"]["review"]["on_time"] == 1
@@ -247,7 +251,7 @@ async def test_review_started_by_an_activation_reminds_escalates_compiles_signs_
     assert set(check.manifest["subjects"]) == {iid, "activation/A1", subject}
     assert check.manifest["subjects"][subject]["events"] == sealed.payload["subjects"][subject]["events"]
     kinds = [d["kind"] for d in check.manifest["definitions"]]
-    assert kinds == ["reporting", "review"] and all(d["file"] for d in check.manifest["definitions"])
+    assert kinds == ["plans", "reporting", "review"] and all(d["file"] for d in check.manifest["definitions"])
     assert events(subject, "review.closed")[0].payload["late"] == ["330110001"]
 
 

@@ -1,0 +1,188 @@
+"""Console pages of the post-event review 复盘: the list (with a form to start one by hand), and the page of one
+review: every participating unit with its summary's time limit (a countdown), late marks and escalation, the
+summaries themselves, a form for the duty office to record a unit's summary (what worked, shortcomings,
+suggestions), compiling the event report, the leading leader's sign-off or return with the lessons, the report
+as HTML/PDF/JSON per version, the sealed case file with its hash, and links to the replay and Temporal UI.
+
+Every action goes through `api.services.reviews` like the REST API: the workflow's validators decide who may
+act and in which order, and their reason is shown as it is. The report and the case file are served here too,
+behind the console session (the REST routes want a bearer token).
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session, col, select
+
+from api.console import auth
+from api.console.routes import _form_error, db, forbidden, library, render
+from api.console.services import temporal_url
+from api.deps import DUTY, get_temporal
+from api.services import reviews as svc
+from api.services.incidents import incident_list
+from config import get_settings
+from store.audit import AuditEvent
+from store.directory import Person
+from store.review import Review, ReviewUnit
+from workflows.review import CompileIn, SignoffIn, SummaryContent, SummaryIn, late_text
+
+router = APIRouter(prefix="/console/reviews", tags=["console"], include_in_schema=False)
+STATUSES = ("collecting", "compiled", "returned", "signed", "sealed")
+
+
+def _text(form: Any, name: str) -> str:
+    return str(form.get(name) or "").strip()
+
+
+def open_reviews(s: Session, now: datetime, limit: int = 20) -> list[dict[str, Any]]:
+    """Reviews not sealed yet, newest first: summaries in, late and overdue, the next summary due."""
+    rows = list(s.exec(select(Review).where(Review.status != "sealed").order_by(col(Review.started_at).desc())
+                       .limit(limit)))
+    units: dict[str, list[ReviewUnit]] = {}
+    if rows:
+        for u in s.exec(select(ReviewUnit).where(col(ReviewUnit.incident_id).in_([r.incident_id for r in rows]))):
+            units.setdefault(u.incident_id, []).append(u)
+    out = []
+    for r in rows:
+        us = units.get(r.incident_id, [])
+        waiting = [u for u in us if u.submitted_at is None]
+        nxt = min((u.due_at for u in waiting), default=None)
+        out.append({"incident_id": r.incident_id, "title": r.title, "status": r.status, "started_at": r.started_at,
+                    "units": len(us), "submitted": len(us) - len(waiting), "late": sum(1 for u in us if u.late_by_s),
+                    "overdue": sum(1 for u in waiting if u.due_at <= now), "next_due": nxt,
+                    "report_version": r.report_version})
+    return out
+
+
+def _page_data(s: Session, incident_id: str) -> dict[str, Any]:
+    """What the review page shows besides `svc.detail`: people's names, the returns and sign-off from the audit trail."""
+    row = s.get(Review, incident_id)
+    if row is None:
+        return {}
+    steps = list(s.exec(select(AuditEvent).where(AuditEvent.subject == row.subject,
+                                                 col(AuditEvent.kind).in_(["review.report.returned",
+                                                                           "review.report.signed"]))
+                        .order_by(AuditEvent.chain_seq)))
+    ids = {row.started_by, row.signed_by or "", *(e.actor for e in steps)}
+    ids |= {u.submitted_by or "" for u in s.exec(select(ReviewUnit).where(ReviewUnit.incident_id == incident_id))}
+    names = {p.id: p.name for p in s.exec(select(Person).where(col(Person.id).in_([i for i in ids if i])))}
+    return {"names": names, "decisions": [{"kind": e.kind.rsplit(".", 1)[1], "at": e.at, "by": e.actor,
+                                           "version": e.payload.get("version"), "comments": e.payload.get("comments"),
+                                           "lessons": e.payload.get("lessons")} for e in steps]}
+
+
+async def _page(request: Request, incident_id: str, status: int = 200, error: str | None = None,
+                form: dict | None = None) -> HTMLResponse:
+    review = await asyncio.to_thread(svc.detail, incident_id)
+    if review is None:
+        return render(request, "message.html", status=404, kind="error",
+                      message=f"no review of incident {incident_id!r} / 无此复盘")
+    extra = await db(_page_data, incident_id)
+    lib = await asyncio.to_thread(library)
+    loaded = lib.review_template(review["template_id"] or None)
+    roles = loaded.model.roles if loaded else None
+    now = datetime.now(UTC)
+    for u in review["units"]:
+        u["late_text"] = late_text(u["late_by_s"]) if u["late_by_s"] else None
+        u["open"] = u["submitted_at"] is None and review["status"] not in ("signed", "sealed")
+    activation = review["activation_id"]
+    return render(request, "review.html", status=status, r=review, error=error, form=form or {}, now=now,
+                  roles=roles, temporal_url=temporal_url(get_settings(), review["workflow_id"]),
+                  activation=activation, **extra)
+
+
+@router.get("", response_class=HTMLResponse)
+async def review_list(request: Request, user: auth.Viewer, status: str | None = None) -> HTMLResponse:
+    return await _listing(request, status=status if status in STATUSES else None)
+
+
+async def _listing(request: Request, code: int = 200, error: str | None = None, status: str | None = None) -> HTMLResponse:
+    rows = await asyncio.to_thread(svc.listing, 200, status)
+    progress = {r["incident_id"]: r for r in await db(open_reviews, datetime.now(UTC), 200)}
+    incidents = await asyncio.to_thread(incident_list, 100, None, None)
+    started = {r["incident_id"] for r in rows}
+    return render(request, "reviews.html", status=code, reviews=rows, progress=progress, error=error,
+                  incidents=[i for i in incidents if i["id"] not in started], statuses=STATUSES,
+                  status_filter=status or "", now=datetime.now(UTC))
+
+
+@router.post("")
+async def start(request: Request, user: auth.Poster) -> Response:
+    if not user.may(*DUTY):
+        return forbidden(request)
+    form = await request.form()
+    try:
+        units = [u.strip() for u in _text(form, "units").replace("、", ",").split(",") if u.strip()]
+        data = svc.ReviewStart(incident_id=_text(form, "incident_id"), units=units)
+        settings = get_settings()
+        view, _ = await svc.start(await get_temporal(request), settings, await asyncio.to_thread(library), data,
+                                  user.caller.actor)
+    except ValidationError as exc:
+        return await _listing(request, 422, _form_error(exc))
+    except svc.ReviewError as exc:
+        return await _listing(request, exc.status, str(exc))
+    return RedirectResponse(f"/console/reviews/{view.incident_id}", status_code=303)
+
+
+@router.get("/{incident_id}", response_class=HTMLResponse)
+async def review_page(request: Request, incident_id: str, user: auth.Viewer) -> HTMLResponse:
+    return await _page(request, incident_id)
+
+
+@router.get("/{incident_id}/report.{fmt}")
+async def report(request: Request, incident_id: str, fmt: str, user: auth.Viewer, version: int | None = None) -> Response:
+    if fmt not in svc.MEDIA:
+        return render(request, "message.html", status=404, kind="error", message=f"no report format {fmt!r}")
+    try:
+        body, media, row = await asyncio.to_thread(svc.report, incident_id, version, fmt)
+    except svc.ReviewError as exc:
+        return render(request, "message.html", status=exc.status, kind="error", message=str(exc))
+    headers = {"X-Report-Version": str(row.version), "X-Report-Final": str(row.final).lower()}
+    if fmt == "pdf":
+        headers["Content-Disposition"] = f'inline; filename="event-report-{incident_id}-v{row.version}.pdf"'
+    return Response(content=body, media_type=media, headers=headers)
+
+
+@router.get("/{incident_id}/casefile")
+async def casefile(request: Request, incident_id: str, user: auth.Viewer) -> Response:
+    row = await asyncio.to_thread(svc.case_file, incident_id)
+    if row is None:
+        return render(request, "message.html", status=404, kind="error",
+                      message=f"no sealed case file for incident {incident_id!r} / 案卷尚未封存")
+    return Response(content=row.data, media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{row.filename}"', "X-SHA256": row.sha256})
+
+
+ACTIONS = ("summary", "compile", "signoff")
+
+
+@router.post("/{incident_id}/{action}", response_class=HTMLResponse)
+async def act(request: Request, incident_id: str, action: str, user: auth.Poster) -> Response:
+    if action not in ACTIONS:
+        return render(request, "message.html", status=404, kind="error", message=f"unknown action {action!r}")
+    form = await request.form()
+    who = {"actor": user.caller.actor, "role": user.role}
+    kept = {k: _text(form, k) for k in ("unit_id", "what_worked", "shortcomings", "suggestions", "author",
+                                        "lessons", "comments")}
+    try:
+        if action == "summary":
+            req: Any = SummaryIn(**who, unit_id=kept["unit_id"], summary=SummaryContent(
+                what_worked=kept["what_worked"], shortcomings=kept["shortcomings"], suggestions=kept["suggestions"],
+                author=kept["author"]))
+        elif action == "compile":
+            req = CompileIn(**who)
+        else:
+            version = _text(form, "version")
+            req = SignoffIn(**who, decision=_text(form, "decision"), version=int(version) if version.isdigit() else None,
+                            lessons=kept["lessons"], comments=kept["comments"])
+        await svc.step(await get_temporal(request), incident_id, action, req)
+    except ValidationError as exc:
+        return await _page(request, incident_id, 422, _form_error(exc), kept)
+    except svc.ReviewError as exc:
+        return await _page(request, incident_id, exc.status, str(exc), kept)
+    return RedirectResponse(f"/console/reviews/{incident_id}?done={action}", status_code=303)
