@@ -309,14 +309,17 @@ class Stack:
                 await self._sleep(0.25)
 
     def load_demo(self) -> None:
-        from store.directory_import import load_demo_if_empty
+        from store.directory_import import extend_demo_roster, load_demo_if_empty
         from store.db import dispose_all, session_scope
 
         with session_scope() as session:
             result = load_demo_if_empty(session)
+            extended = extend_demo_roster(session, tz=self.settings.timezone)
         dispose_all()
         if result:
             log.info("demo directory loaded", result=str(result))
+        if extended:
+            log.info("demo duty roster extended", shifts=extended)
 
     def admin_token(self) -> str:
         from store.auth import create_token, lookup_token

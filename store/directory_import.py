@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, delete, func, select
 
 from definitions.yamlsource import YamlDocument, format_loc
 from store.directory import (
@@ -394,3 +394,29 @@ def load_demo_if_empty(session: Session, today: date | None = None) -> bool:
         return False
     import_directory(session, DEMO, today=today)
     return True
+
+
+def extend_demo_roster(session: Session, now: datetime | None = None, tz: str = "Asia/Shanghai") -> int:
+    """Keep the demo district's duty roster a week ahead; returns the shifts written.
+
+    The demo's roster covers a week from its first load; a stack kept (or restarted) past that
+    would have nobody on duty, so handovers and the desk would show no one. Only the demo's own
+    roster is extended, and only when it runs out within two days: imported directories keep
+    whatever roster their owners gave them.
+    """
+    model, _, _ = _read_yaml(DEMO)
+    if model is None or model.roster is None or not model.org_units:
+        return 0
+    root = session.get(OrgUnit, model.org_units[0].id)
+    if root is None or root.name != model.org_units[0].name:
+        return 0  # not the demo district
+    now = (now or datetime.now(UTC)).astimezone(ZoneInfo(tz))
+    last = session.exec(select(func.max(DutyShift.ends_at))).one()
+    last = None if last is None else (last if last.tzinfo else last.replace(tzinfo=UTC)).astimezone(ZoneInfo(tz))
+    if last is not None and last > now + timedelta(days=2):
+        return 0
+    if last is not None and last > now:  # go on from where the roster ends: the shift in progress stays
+        day = last.date()
+    else:
+        day = now.date() if now.time() >= time.fromisoformat(model.roster.shift_start) else now.date() - timedelta(days=1)
+    return _roster(session, model.roster, day, tz)[1]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -236,3 +236,38 @@ def test_units_for_areas(demo):
         assert ids(units_for_areas(s, [], ["东湖街道、南岭街道"])) == ["330110002", "330110003"]
         assert ids(units_for_areas(s, ["330110004"], ["枫桥镇"])) == ["330110004", "330110009"]
         assert units_for_areas(s, ["999999"], ["外省"]) == []
+
+
+def test_demo_roster_is_kept_a_week_ahead(demo):
+    from zoneinfo import ZoneInfo
+
+    from store.directory_import import extend_demo_roster
+    from store.roster import on_duty
+
+    tz = ZoneInfo("Asia/Shanghai")
+    with session_scope(demo) as s:
+        first_week = {(x.starts_at, x.role, x.person_id) for x in s.exec(select(DutyShift))}
+        # three days in, the week still reaches far enough: nothing changes
+        assert extend_demo_roster(s, now=datetime.combine(DAY0 + timedelta(days=3), time(12), tz)) == 0
+        # six days in: the roster goes on from where it ends, the shifts already given stay
+        at = datetime.combine(DAY0 + timedelta(days=6), time(12), tz)
+        assert extend_demo_roster(s, now=at) == 7 * 6
+        shifts = {(x.starts_at, x.role, x.person_id) for x in s.exec(select(DutyShift))}
+        assert first_week <= shifts and len(shifts) == 14 * 6
+        assert on_duty(s, at + timedelta(days=5))  # somebody is on duty next week
+        # a month later (a stack left stopped): from the duty day in progress
+        later = datetime.combine(DAY0 + timedelta(days=40), time(7), tz)  # before 08:30: yesterday's duty day
+        assert extend_demo_roster(s, now=later) == 7 * 6
+        assert on_duty(s, later)
+
+
+def test_an_imported_directory_keeps_its_own_roster(url):
+    from zoneinfo import ZoneInfo
+
+    from store.directory_import import extend_demo_roster
+
+    with session_scope(url) as s:
+        assert extend_demo_roster(s, now=datetime(2026, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))) == 0  # empty
+        s.add(OrgUnit(id="330110", name="别的区", kind="district"))
+        s.flush()
+        assert extend_demo_roster(s, now=datetime(2026, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))) == 0
