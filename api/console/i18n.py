@@ -151,6 +151,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "inc_casualties": ("伤亡情况", "Casualties"),
     "inc_unit": ("报告单位", "Reporting unit"),
     "inc_reporter": ("报告人", "Reporter"),
+    "inc_related": ("由此次叫应引发(可选)", "Follows from this call-out (optional)"),
     "inc_deadlines": ("报送时限", "Reporting deadlines"),
     "inc_deadline": ("时限", "Deadline"),
     "inc_due": ("截止", "Due"),

@@ -38,6 +38,20 @@ def _towns() -> list:
         return towns(s)
 
 
+def _recent_callouts() -> list:
+    """Call-outs of the last week (not drills): an incident may follow from one of them."""
+    from datetime import timedelta
+
+    from sqlmodel import col, select
+
+    from store.callouts import Callout
+
+    with session_scope(write=False) as s:
+        since = datetime.now(UTC) - timedelta(days=7)
+        return list(s.exec(select(Callout).where(Callout.started_at > since, col(Callout.drill).is_(False))
+                           .order_by(col(Callout.started_at).desc()).limit(20)))
+
+
 def _int(form: Any, name: str) -> int:
     value = str(form.get(name) or "0").strip()
     return int(value) if value.isdigit() else -1  # -1: refused by the model with its own message
@@ -69,6 +83,7 @@ async def incident_list(request: Request, user: auth.Viewer, status: str | None 
     status = status if status in ("open", "closed") else None
     rows = await asyncio.to_thread(svc.incident_list, 200, status, None)
     return render(request, "incidents.html", incidents=rows, status_filter=status, towns=await asyncio.to_thread(_towns),
+                  callouts=await asyncio.to_thread(_recent_callouts),
                   sources=SOURCES, categories={c: (CATEGORY_ZH[c], CATEGORY_EN[c]) for c in CATEGORIES},
                   now=datetime.now(UTC))
 
@@ -85,7 +100,8 @@ async def receive(request: Request, user: auth.Poster) -> Response:
                               place=str(form.get("place") or ""), title=_blank_none(form.get("title")),
                               summary=str(form.get("summary") or ""), casualties=_casualties(form),
                               reporting_unit=str(form.get("reporting_unit") or ""), reporter=str(form.get("reporter") or ""),
-                              reporter_phone=_blank_none(form.get("reporter_phone")))
+                              reporter_phone=_blank_none(form.get("reporter_phone")),
+                              related=[r for r in form.getlist("related") if r])
         settings = get_settings()
         view, _ = await svc.start(await get_temporal(request), settings, await asyncio.to_thread(library), data,
                                   user.caller.actor)
@@ -99,7 +115,7 @@ async def receive(request: Request, user: auth.Poster) -> Response:
 async def _list_error(request: Request, message: str, status: int = 422) -> HTMLResponse:
     rows = await asyncio.to_thread(svc.incident_list, 200, None, None)
     return render(request, "incidents.html", status=status, incidents=rows, status_filter=None, error=message,
-                  towns=await asyncio.to_thread(_towns), sources=SOURCES,
+                  towns=await asyncio.to_thread(_towns), sources=SOURCES, callouts=await asyncio.to_thread(_recent_callouts),
                   categories={c: (CATEGORY_ZH[c], CATEGORY_EN[c]) for c in CATEGORIES}, now=datetime.now(UTC))
 
 

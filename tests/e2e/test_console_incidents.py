@@ -82,13 +82,35 @@ async def test_incident_chain_clicked_through_the_console(console):
                                                    "summary": "x", "reporting_unit": "u", "reporter": "r"})
     assert bad.status_code == 422 and "place" in bad.text  # the field is named, nothing started
 
+    # a call-out of the last days is offered as the one the incident follows from
+    from datetime import UTC, datetime
+
+    from store.audit import NewEvent, append
+    from store.callouts import Callout
+
+    with session_scope() as s:
+        s.add(Callout(id="callout-W1", warning_id="W1", plan_id="heavy_rain", plan_version="v", level="orange",
+                      category="heavy_rain", title="暴雨橙色预警叫应", status="completed", started_at=datetime.now(UTC)))
+        append(s, [NewEvent(subject="callout-W1", kind="callout.started", step_id="started")])
+    assert "暴雨橙色预警叫应" in (await cadre.get("/console/incidents")).text
     resp = await post(cadre, "/console/incidents", {
         "source": "12345", "category": "accident", "subtype": "建筑施工", "town_id": "330110001",
         "place": "青溪路88号工地", "summary": "脚手架坍塌,2人受伤", "injured": "2", "reporting_unit": "第1街道",
-        "reporter": "街道值班员", "reporter_phone": "13800138000"})
+        "reporter": "街道值班员", "reporter_phone": "13800138000", "related": "callout-W1"})
     assert resp.status_code == 303
     page_url = resp.headers["location"]
     incident_id = page_url.rsplit("/", 1)[1]
+    from sqlmodel import select
+
+    from store.audit import AuditEvent
+
+    async def received():
+        with session_scope(write=False) as s:
+            return s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
+                                                   AuditEvent.kind == "incident.received")).first()
+
+    opened = await poll(received, lambda e: e is not None, timeout=20, what="incident.received")
+    assert "callout-W1" in str(opened.payload)  # the review will take the call-out's trail along
     page = await cadre.get(page_url)
     assert page.status_code == 200
     assert 'id="deadlines"' in page.text and "口头报告" in page.text and 'class="countdown"' in page.text
