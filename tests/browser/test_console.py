@@ -235,3 +235,73 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
         finally:
             await browser.close()
     assert os.path.exists(ARTIFACTS / "09-replay-earlier.png")
+
+
+PAGES = ["/console/desk", "/console/incidents", "/console/activations", "/console/reviews", "/console/handovers",
+         "/console/drills", "/console/replay", "/console/directory", "/console/definitions", "/console/callouts/new"]
+
+
+async def test_every_page_on_a_phone_with_nothing_from_outside(dev_env, stack_env, server, people):
+    """Every console page on a phone-sized screen: it renders in Chinese and in English, fits the width,
+    asks nothing of any other host, and logs no script error; an incident is received and its verbal
+    report recorded by tapping through the forms."""
+    from playwright.async_api import async_playwright, expect
+
+    from worker import build_worker
+
+    expect.set_options(timeout=20_000)
+    base = server
+    outside: list[str] = []
+    errors: list[str] = []
+    async with build_worker(dev_env.client, task_queue=stack_env["task_queue"]), async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            ctx = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                            locale="zh-CN")
+            page = await ctx.new_page()
+            page.on("request", lambda r: None if r.url.startswith((base, "data:", "blob:")) else outside.append(r.url))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(f"{m.text} {m.location.get('url', '')}") if m.type == "error" else None)
+            page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status == 404 else None)
+
+            await page.goto(f"{base}/console/login")
+            await page.get_by_label("访问令牌").fill(ADMIN)
+            await page.locator("#token-login").click()
+            await expect(page.get_by_role("heading", name="今日值班(1+1+X+X)")).to_be_visible()
+
+            for lang in ("zh", "en"):
+                for path in PAGES:
+                    resp = await page.goto(f"{base}{path}?lang={lang}")
+                    assert resp is not None and resp.status == 200, (path, resp and resp.status)
+                    await expect(page.locator("main h1").first).to_be_visible()
+                    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                    assert overflow <= 2, f"{path} ({lang}) is {overflow}px wider than a phone"
+                    await _shot(page, f"phone-{lang}-{path.strip('/').replace('/', '-')}")
+            # 接报 by tapping through the form, then the verbal report, as the duty cadre (admin may not report)
+            from store.auth import create_token
+            from store.db import session_scope
+
+            with session_scope() as s:
+                cadre = create_token(s, "duty_cadre", person_id=people["duty_cadre"], label="cadre")
+            await ctx.clear_cookies()
+            await page.goto(f"{base}/console/login?next=/console/incidents")
+            await page.get_by_label("访问令牌").fill(cadre)
+            await page.locator("#token-login").click()
+            await page.wait_for_url(f"{base}/console/incidents")
+            await page.get_by_label("事件类别").select_option("accident")
+            await page.get_by_label("地点").fill("青溪路88号工地")
+            await page.get_by_label("简要情况").fill("脚手架坍塌,2人受伤")
+            await page.get_by_label("受伤").fill("2")
+            await page.get_by_label("报告单位").fill("第1街道")
+            await page.get_by_label("报告人", exact=True).fill("街道值班员")
+            await page.get_by_role("button", name="登记并启动报送时限").tap()
+            await page.wait_for_url(re.compile(rf"{re.escape(base)}/console/incidents/INC-.*"))
+            await expect(page.locator("#deadlines tbody tr").first).to_be_visible()
+            await page.get_by_label("报告对象").fill("区政府总值班室")
+            await page.get_by_role("button", name="登记口头报告").tap()
+            await expect(page.locator("#verbal-made")).to_contain_text("区政府总值班室")
+            await _shot(page, "phone-incident")
+        finally:
+            await browser.close()
+    assert not outside, f"requests to other hosts: {outside[:5]}"
+    assert not errors, f"script errors: {errors[:5]}"
