@@ -57,6 +57,9 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
     holder.client = temporal_client
     app.state.temporal = holder
     app.state.settings = settings
+    from api.security import SecurityMiddleware
+
+    app.add_middleware(SecurityMiddleware, settings=settings)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
