@@ -34,6 +34,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -119,8 +121,12 @@ def limits_from(settings) -> list[Limit]:
 # ------------------------------------------------------------------ the middleware
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` when a body outgrows its limit; an HTTPException, so that FastAPI's
+    body parsing passes it on (it turns other errors into 400) and the app answers 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, detail=f"request body larger than {limit} bytes")
 
 
 def body_limit(path: str, default: int) -> int:
@@ -177,7 +183,7 @@ class SecurityMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(limit_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
