@@ -18,7 +18,7 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from activities.gateways import Gateway, OutgoingMessage, SendResult, gateway_fo
 from config import get_settings
 from store.db import session_scope
 from store.messages import OutboxMessage
+from store.redact import mask_text
 
 
 class PriorityGate:
@@ -179,6 +180,9 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
             on_progress(done)
 
     await asyncio.gather(*(one(r) for r in todo))  # queued in priority order: the gates keep it
+    for key, res in results.items():  # a provider's error may quote the number; the audit trail may not
+        if res.error:
+            results[key] = replace(res, error=mask_text(res.error))
     await asyncio.to_thread(_record_results, results)
     out = []
     for key, row in rows.items():

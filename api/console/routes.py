@@ -31,6 +31,7 @@ from api.console.i18n import (
 )
 from api.console.i18n import COOKIE as LANG_COOKIE
 from api.deps import DUTY, get_temporal
+from api.security import hide_ack_links
 from api.services.answers import AnswerError, acknowledge
 from api.services.warnings import (
     IntakeError,
@@ -66,6 +67,7 @@ def _local(value: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
 
 templates.env.filters["local"] = _local
 templates.env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
+templates.env.filters["hide_links"] = lambda v: hide_ack_links(v, get_settings())
 
 
 def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
