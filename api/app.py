@@ -9,7 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from config import connect_temporal, get_settings
 from store.db import migrate
@@ -33,6 +34,18 @@ class TemporalHolder:
                     except Exception as exc:  # reported by /healthz and as 503s
                         log.warning("temporal unreachable", error=str(exc))
         return self.client
+
+
+def allowed_methods(app: FastAPI, scope: dict) -> list[str]:
+    """Every method some route serves at this path."""
+    from starlette.routing import Match
+
+    found = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        probe = {**scope, "method": method}
+        if any(r.matches(probe)[0] == Match.FULL for r in app.router.routes):
+            found.append(method)
+    return found
 
 
 def create_app(temporal_client: Client | None = None) -> FastAPI:
@@ -69,8 +82,26 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": f"{where}: {first['msg']}", "errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=getattr(exc, "headers", None))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=headers)
+
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    async def update_timeout(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+            "detail": "the workflow did not answer in time (is the worker running?); try again shortly "
+                      "/ 流程暂未响应,请稍后重试"})
+
+    @app.exception_handler(RPCError)
+    async def temporal_down(_: Request, exc: RPCError) -> JSONResponse:
+        if exc.status not in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
+                              RPCStatusCode.RESOURCE_EXHAUSTED):
+            raise exc  # anything else is a bug to see, not to hide
+        log.warning("temporal call failed", status=exc.status.name, error=str(exc))
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                            content={"detail": "Temporal is not reachable; try again shortly / 系统繁忙,请稍后重试"})
 
     from api.routes import include_all
 

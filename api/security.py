@@ -151,6 +151,7 @@ class SecurityMiddleware:
             return
         path: str = scope.get("path", "")
         headers = self._headers_for(scope, path)
+        html = path.startswith(("/ack/", "/console/"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -164,7 +165,7 @@ class SecurityMiddleware:
                 wait = limit.buckets.take(client)
                 if wait:
                     await _refuse(send_with_headers, 429, "请求过于频繁,请稍后再试 / Too many requests; try again shortly",
-                                  [(b"retry-after", str(math.ceil(wait)).encode())])
+                                  [(b"retry-after", str(math.ceil(wait)).encode())], html=html)
                     return
 
         limit_bytes = body_limit(path, self.max_body)
@@ -172,7 +173,7 @@ class SecurityMiddleware:
         if length is not None and (not length.isdigit() or int(length) > limit_bytes):
             status = 413 if length.isdigit() else 400
             await _refuse(send_with_headers, status, f"request body larger than {limit_bytes} bytes"
-                          if status == 413 else "Content-Length is not a number")
+                          if status == 413 else "Content-Length is not a number", html=html)
             return
 
         received = 0
@@ -197,7 +198,7 @@ class SecurityMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _refuse(send_with_headers, 413, f"request body larger than {limit_bytes} bytes")
+                await _refuse(send_with_headers, 413, f"request body larger than {limit_bytes} bytes", html=html)
 
     def _headers_for(self, scope: Scope, path: str) -> list[tuple[bytes, bytes]]:
         headers = list(BASE_HEADERS)
@@ -217,10 +218,25 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _refuse(send: Send, status: int, detail: str, extra: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
+PAGE = ('<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+        '<link rel="stylesheet" href="/console/static/console.css"></head>'
+        '<body><main><div class="card"><p class="alert" role="alert">{detail}</p></div></main></body></html>')
+
+
+async def _refuse(send: Send, status: int, detail: str, extra: Iterable[tuple[bytes, bytes]] = (),
+                  html: bool = False) -> None:
+    """A refusal: JSON for the API, a small page for what people open in a browser (links, the console)."""
+    if html:
+        from html import escape
+
+        body = PAGE.format(title=status, detail=escape(detail)).encode()
+        ctype = b"text/html; charset=utf-8"
+    else:
+        body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
+        ctype = b"application/json"
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close"), *extra]})
     await send({"type": "http.response.body", "body": body})
 

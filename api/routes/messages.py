@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from api.deps import Anyone, DutyOfficer, ReadSessionDep, SettingsDep, TemporalDep
+from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, RowId, SettingsDep, TemporalDep, limit_param
 from api.security import hide_ack_links
 from api.services.answers import AnswerError, gateway_report, sms_reply
 from store.db import session_scope
@@ -28,7 +28,8 @@ def _item(m: OutboxMessage, settings) -> dict:
 
 @router.get("/api/outbox", summary="Messages sent, newest first")
 def outbox(session: ReadSessionDep, _: Anyone, settings: SettingsDep, subject: str | None = None, person_id: str | None = None,
-           channel: str | None = None, to: str | None = None, limit: int = 200, offset: int = 0) -> list[dict]:
+           channel: str | None = None, to: str | None = None, limit: Annotated[int, limit_param(20000)] = 200,
+           offset: Offset = 0) -> list[dict]:
     stmt = select(OutboxMessage)
     for field, value in (("subject", subject), ("person_id", person_id), ("channel", channel), ("to", to)):
         if value is not None:
@@ -49,7 +50,7 @@ class SimulatedOutcome(BaseModel):
 
 
 @router.post("/api/simulator/messages/{message_id}", summary="Play a person's answer or a network outcome (simulator)")
-async def simulate(message_id: int, body: SimulatedOutcome, client: TemporalDep, settings: SettingsDep,
+async def simulate(message_id: RowId, body: SimulatedOutcome, client: TemporalDep, settings: SettingsDep,
                    _: DutyOfficer) -> dict:
     if settings.gateway != "simulator":
         raise HTTPException(409, detail="the simulator is not the gateway in use")

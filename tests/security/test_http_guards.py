@@ -34,7 +34,7 @@ async def test_oversized_bodies_are_refused_before_any_route_reads_them(secured,
     body = b"x" * (limit + 1)
     t0 = time.monotonic()
     got = await call(secured.app, method, path, headers={**ADMIN, "content-type": "application/json"}, content=body)
-    assert got.status == 413 and str(limit) in got.json()["detail"], got.text
+    assert got.status == 413 and f"larger than {limit} bytes" in got.text, got.text
     assert time.monotonic() - t0 < 1.0
     just_under = await call(secured.app, method, path, headers={**ADMIN, "content-type": "application/json"},
                             content=b"x" * (limit - 1))
@@ -178,7 +178,7 @@ async def test_console_login_is_rate_limited_per_client_address(secured):
         assert answers == [401] * limit  # wrong tokens, each said so
         over = await attacker.post("/console/login/token", data={"token": ADMIN_TOKEN, "csrf": csrf})
         assert over.status_code == 429 and int(over.headers["retry-after"]) >= 1
-        assert "请求过于频繁" in over.json()["detail"]
+        assert "请求过于频繁" in over.text and over.headers["content-type"].startswith("text/html")
         code = await attacker.post("/console/login/verify", data={"mobile": "13900000001", "code": "123456", "csrf": csrf})
         assert code.status_code == 429  # one bucket for every way of logging in
         csrf2 = await _login_form(colleague)
