@@ -18,10 +18,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - trivial
+    from config import get_settings
+
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(get_settings().db_busy_timeout_ms)}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
@@ -45,7 +47,10 @@ def get_engine(url: str | None = None, *, write: bool = False) -> Engine:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            from config import get_settings
+
+            timeout = get_settings().db_busy_timeout_ms / 1000
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout})
             begin = "BEGIN IMMEDIATE" if write else "BEGIN"
 
             def on_connect(dbapi_connection, record):
