@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
@@ -102,6 +103,12 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
         log.warning("temporal call failed", status=exc.status.name, error=str(exc))
         return JSONResponse(status_code=503, headers={"Retry-After": "5"},
                             content={"detail": "Temporal is not reachable; try again shortly / 系统繁忙,请稍后重试"})
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable", error=str(exc.orig or exc)[:200])
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+            "detail": "the database is busy or unreachable; try again shortly / 数据库繁忙,请稍后重试"})
 
     from api.routes import include_all
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from store.db import session_scope
 from store.messages import InboundMessage, OutboxMessage
@@ -66,8 +66,11 @@ class _Batcher:
                 try:
                     await client.get_workflow_handle(workflow_id).signal(CalloutShardWorkflow.events, merged)
                     ok: bool | BaseException = True
-                except RPCError:  # the workflow has ended: the answer is still recorded by the caller
-                    ok = False
+                except RPCError as exc:
+                    # NOT_FOUND: the workflow has ended, nobody waits for the answer any more. Anything
+                    # else (Temporal unreachable, …) is the caller's to hear: an answer reported as
+                    # taken while Temporal was down would be lost (a 503 makes the sender try again).
+                    ok = False if exc.status == RPCStatusCode.NOT_FOUND else exc
                 except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
                     ok = exc
                 for _, fut in batch:
