@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     night_start: str = "22:00"
     night_end: str = "07:00"
     max_body_bytes: int = 2_000_000
+    db_busy_timeout_ms: int = Field(default=30_000, description="SQLite: how long a write waits for the lock "
+                                                                 "before it fails (and an activity is retried)")
+    rate_login_per_min: int = Field(default=10, description="console login attempts per client address per minute")
+    rate_ack_per_min: int = Field(default=60, description="acknowledgement-link requests per client address per minute")
 
     # Gateways
     gateway: str = Field(default="simulator", description="simulator | twilio")

@@ -9,6 +9,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import all_activities
+from activities.heartbeat import HeartbeatInterceptor
 from config import connect_temporal, get_settings
 from store.db import migrate
 from workflows import all_workflows
@@ -24,6 +25,7 @@ def build_worker(client: Client, task_queue: str | None = None) -> Worker:
         activities=all_activities(),
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=64),
         max_concurrent_activities=64,
+        interceptors=[HeartbeatInterceptor()],  # a killed worker's activities are retried within seconds
     )
 
 

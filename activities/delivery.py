@@ -9,8 +9,9 @@
 
 A worker killed between 1 and 3 leaves rows in `sending`; the retry asks the
 gateway what it knows (`reconcile`). A row the gateway has is recorded, never sent
-again; a row it has not is sent now if the gateway's word is final (Twilio), else
-reported as failed (the simulator, an IM robot: they cannot be asked).
+again; a row it has not is sent now if the gateway's word is final (Twilio; the
+simulator, whose network is the row itself), else reported as failed (an IM robot: it
+cannot be asked). Either way the text sent is the row's, as first rendered.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from activities.gateways import Gateway, OutgoingMessage, SendResult, gateway_fo
 from config import get_settings
 from store.db import session_scope
 from store.messages import OutboxMessage
+from store.redact import mask_text
 
 
 class PriorityGate:
@@ -122,8 +124,12 @@ def _heartbeat(detail: str) -> None:
 
 
 def _message(row: dict, item: "Delivery") -> OutgoingMessage:
+    """What goes to the gateway: the outbox row's text when an earlier try claimed it. A retry renders
+    the message again, and a new signed link would make it another text: the gateway could not
+    find what it already holds (reconcile compares texts) and the person would get it twice."""
     return OutgoingMessage(outbox_id=row["id"], idempotency_key=item.key, channel=item.channel, to=item.to,
-                           body=item.body, voice_text=item.voice_text, ack_url=item.ack_url, priority=item.priority,
+                           body=row.get("body") or item.body, voice_text=row.get("voice_text") or item.voice_text,
+                           ack_url=row.get("ack_url") or item.ack_url, priority=item.priority,
                            created_at=row["created_at"])
 
 
@@ -179,6 +185,9 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
             on_progress(done)
 
     await asyncio.gather(*(one(r) for r in todo))  # queued in priority order: the gates keep it
+    for key, res in results.items():  # a provider's error may quote the number; the audit trail may not
+        if res.error:
+            results[key] = replace(res, error=mask_text(res.error))
     await asyncio.to_thread(_record_results, results)
     out = []
     for key, row in rows.items():
@@ -194,12 +203,13 @@ def _claim(items: list[Delivery]) -> dict[str, dict]:
     """Insert missing rows and mark the new ones `sending`, in one transaction (one multi-row INSERT)."""
     keys = [i.key for i in items]
     table = OutboxMessage.__table__
-    fields = ("id", "idempotency_key", "status", "provider_id", "error", "created_at")
+    fields = ("id", "idempotency_key", "status", "provider_id", "error", "created_at", "body", "ack_url", "meta")
     with session_scope() as s:
         found = s.exec(select(*(getattr(OutboxMessage, f) for f in fields)).where(
             col(OutboxMessage.idempotency_key).in_(keys))).all()
         out = {r.idempotency_key: {"key": r.idempotency_key, "id": r.id, "status": r.status, "provider_id": r.provider_id,
-                                   "error": r.error, "created_at": r.created_at, "claimed": False} for r in found}
+                                   "error": r.error, "created_at": r.created_at, "claimed": False, "body": r.body,
+                                   "ack_url": r.ack_url, "voice_text": (r.meta or {}).get("voice_text")} for r in found}
         now = datetime.now(UTC)
         new = []
         for i in items:

@@ -8,8 +8,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from config import connect_temporal, get_settings
 from store.db import migrate
@@ -35,6 +37,18 @@ class TemporalHolder:
         return self.client
 
 
+def allowed_methods(app: FastAPI, scope: dict) -> list[str]:
+    """Every method some route serves at this path."""
+    from starlette.routing import Match
+
+    found = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        probe = {**scope, "method": method}
+        if any(r.matches(probe)[0] == Match.FULL for r in app.router.routes):
+            found.append(method)
+    return found
+
+
 def create_app(temporal_client: Client | None = None) -> FastAPI:
     settings = get_settings()
 
@@ -57,6 +71,9 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
     holder.client = temporal_client
     app.state.temporal = holder
     app.state.settings = settings
+    from api.security import SecurityMiddleware
+
+    app.add_middleware(SecurityMiddleware, settings=settings)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -66,8 +83,32 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": f"{where}: {first['msg']}", "errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=getattr(exc, "headers", None))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=headers)
+
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    async def update_timeout(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+            "detail": "the workflow did not answer in time (is the worker running?); try again shortly "
+                      "/ 流程暂未响应,请稍后重试"})
+
+    @app.exception_handler(RPCError)
+    async def temporal_down(_: Request, exc: RPCError) -> JSONResponse:
+        if exc.status not in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
+                              RPCStatusCode.RESOURCE_EXHAUSTED):
+            raise exc  # anything else is a bug to see, not to hide
+        log.warning("temporal call failed", status=exc.status.name, error=str(exc))
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                            content={"detail": "Temporal is not reachable; try again shortly / 系统繁忙,请稍后重试"})
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable", error=str(exc.orig or exc)[:200])
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+            "detail": "the database is busy or unreachable; try again shortly / 数据库繁忙,请稍后重试"})
 
     from api.routes import include_all
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 from temporalio.client import Client
@@ -75,6 +75,17 @@ def require(*roles: str):
         return caller
 
     return check
+
+
+# Integers from the query or the path: larger than any id or count, but within SQLite's 64 bits
+# (a bigger one overflowed in the driver: a 500 instead of a 422)
+MAX_INT = 2**53
+Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="rows to skip")]
+RowId = Annotated[int, Path(ge=0, le=MAX_INT)]
+
+
+def limit_param(maximum: int) -> Any:
+    return Query(ge=1, le=MAX_INT, description=f"how many rows; more than {maximum:,} are cut to {maximum:,}")
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -46,10 +46,13 @@ def configure_logging(level: str = "info") -> None:
 
     import structlog
 
+    from api.security import install_log_masking, structlog_masker
+
     colors = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            structlog_masker(),  # phone numbers, tokens, signed links and secrets never reach the log
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
             structlog.dev.ConsoleRenderer(colors=colors),
@@ -61,6 +64,7 @@ def configure_logging(level: str = "info") -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    install_log_masking()
 
 
 def _console():

@@ -153,9 +153,10 @@ def _cross_check(lib: Library) -> None:
     if lib.positions is None:
         return
     known = lib.positions.codes()
-    for loaded in lib.of("callout").values():
+    for loaded in list(lib.of("callout").values()):
         plan: CalloutPlan = loaded.model
         doc = YamlDocument.read(Path(loaded.file))
+        before = len(lib.errors)
         for i, tier in enumerate(plan.tiers):
             for j, code in enumerate(tier.positions):
                 if code not in known:
@@ -165,6 +166,8 @@ def _cross_check(lib: Library) -> None:
             for k, code in enumerate(sorted(pol.positions() - known)):
                 lib.errors.append(SourceError(loaded.file, doc.line_of(["policies", name]), f"policies.{name}",
                                               f"unknown position {code!r}"))
+        if len(lib.errors) > before:  # refused: a tier that names nobody must not run as if it were complete
+            del lib.items["callout"][plan.id]
     defaults = [p for p in lib.of("callout").values() if p.model.default]
     if lib.of("callout") and len(defaults) != 1:
         lib.errors.append(SourceError(str(lib.root / "callout"), None, "", f"exactly one call-out plan is the default; found {len(defaults)}"))
@@ -175,9 +178,11 @@ def _cross_check(lib: Library) -> None:
 
 
 def _cross_check_reporting(lib: Library, known: set[str]) -> None:
-    for loaded in lib.of("reporting").values():
+    for loaded in list(lib.of("reporting").values()):
         rules: ReportingRules = loaded.model
         doc = YamlDocument.read(Path(loaded.file))
+        if rules.positions() - known:
+            del lib.items["reporting"][rules.id]
         for code in sorted(rules.positions() - known):
             where = next(([k, n] for k in ("sector_leaders", "recipients", "city_lines", "triggers", "policies")
                           for n, v in _named(getattr(rules, k)) if code in str(v)), ["positions"])

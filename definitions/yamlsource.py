@@ -22,6 +22,38 @@ class SourceError:
         return f"{where}: {self.path or '(top)'}: {self.reason}"
 
 
+MAX_NODES = 100_000  # nodes after expanding aliases: a definition has a few hundred
+
+
+def _graph_problem(root: yaml.Node) -> yaml.MarkedYAMLError | None:
+    """A cycle (an alias inside the node it names) or an alias bomb, before anything walks the data."""
+    on_path: set[int] = set()
+    count = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            continue
+        if id(node) in on_path:
+            return yaml.MarkedYAMLError(problem="an alias refers to a node that contains it (a cycle); "
+                                                "write the content out instead", problem_mark=node.start_mark)
+        count += 1
+        if count > MAX_NODES:
+            return yaml.MarkedYAMLError(problem=f"aliases expand to more than {MAX_NODES:,} nodes",
+                                        problem_mark=node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            kids = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        else:
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        stack.extend((k, False) for k in kids)
+    return None
+
+
 class YamlDocument:
     """A parsed YAML document that remembers where every node came from."""
 
@@ -29,7 +61,12 @@ class YamlDocument:
         self.file = file
         loader = yaml.SafeLoader(text)
         try:
-            self.node = loader.get_single_node()
+            try:
+                self.node = loader.get_single_node()
+            except RecursionError:
+                raise yaml.MarkedYAMLError(problem="nested too deeply") from None
+            if self.node is not None and (problem := _graph_problem(self.node)) is not None:
+                raise problem
             self.data: Any = loader.construct_document(self.node) if self.node is not None else None
         finally:
             loader.dispose()

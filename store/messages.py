@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from store.types import json_column, now_utc, utc_column
@@ -17,6 +18,9 @@ OUT_STATES = ("pending", "sent", "delivered", "answered", "failed", "undelivered
 
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
+    # who waits for this person's answer (every acknowledgement asks): without it SQLite took the
+    # subject index and read the whole call-out's outbox for each answer
+    __table_args__ = (Index("ix_outbox_subject_person", "subject", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(unique=True, index=True)
     gateway: str = "simulator"

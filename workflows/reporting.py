@@ -31,7 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.callout import ShardEvents
     from workflows.escalation import Actions, Escalation, Inbox, Record, Report, Send, Target, drive
 
-ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(minutes=1),
+# every activity heartbeats every 2 s (activities/heartbeat.py): one lost to a killed worker is retried after 10 s
+ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(seconds=10),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
 FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"  # -> 403, 409, 422
 SOURCES = ("110", "119", "120", "12345", "department", "town", "field", "media")

@@ -15,6 +15,7 @@ from activities.gateways.base import OutgoingMessage, SendResult
 
 class SimulatorGateway:
     name = "simulator"
+    resend_unknown = True  # see reconcile
 
     def __init__(self, settings) -> None:
         self.latency = settings.simulator_latency_ms / 1000
@@ -28,6 +29,7 @@ class SimulatorGateway:
         return SendResult(status="sent", provider_id=f"SIM{msg.outbox_id}")
 
     async def reconcile(self, msg: OutgoingMessage) -> SendResult | None:
-        # The simulator's "network" is the outbox row itself: a row left in `sending`
-        # was not delivered anywhere. Say so instead of sending it again.
+        # The simulator's "network" is the outbox row itself: a row left in `sending` (a worker
+        # killed mid-send) was delivered nowhere, so delivering it now sends nothing twice:
+        # it is the same row. (An IM robot cannot be asked; its rows are reported failed.)
         return None

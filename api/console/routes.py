@@ -31,7 +31,8 @@ from api.console.i18n import (
     translator,
 )
 from api.console.i18n import COOKIE as LANG_COOKIE
-from api.deps import DUTY, get_temporal
+from api.deps import DUTY, MAX_INT, Offset, RowId, get_temporal
+from api.security import hide_ack_links
 from api.services.answers import AnswerError, acknowledge
 from api.services.warnings import (
     IntakeError,
@@ -67,6 +68,7 @@ def _local(value: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
 
 templates.env.filters["local"] = _local
 templates.env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
+templates.env.filters["hide_links"] = lambda v: hide_ack_links(v, get_settings())
 
 
 def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -300,7 +302,7 @@ async def start(request: Request, user: auth.Poster) -> Response:
 
 @router.get("/callouts/{callout_id}", response_class=HTMLResponse)
 async def board(request: Request, callout_id: str, user: auth.Viewer, tier: str | None = None,
-                state: str | None = None, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+                state: str | None = None, offset: Offset = 0) -> HTMLResponse:
     lib = await asyncio.to_thread(library)
     data = await db(services.board, lib, callout_id, tier or None, state if state in STATES else None, offset)
     if data is None:
@@ -357,7 +359,7 @@ async def stream(request: Request, callout_id: str, user: auth.Viewer, since: st
 
 
 @router.get("/callouts/{callout_id}/targets/{target_id}", response_class=HTMLResponse)
-async def target_detail(request: Request, callout_id: str, target_id: int, user: auth.Viewer) -> HTMLResponse:
+async def target_detail(request: Request, callout_id: str, target_id: RowId, user: auth.Viewer) -> HTMLResponse:
     data = await db(services.target_messages, callout_id, target_id)
     if data is None:
         return render(request, "message.html", status=404, kind="error", message="no such target")
@@ -365,7 +367,7 @@ async def target_detail(request: Request, callout_id: str, target_id: int, user:
 
 
 @router.post("/callouts/{callout_id}/targets/{target_id}/ack", response_class=HTMLResponse)
-async def proxy_ack(request: Request, callout_id: str, target_id: int, user: auth.Poster,
+async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: auth.Poster,
                     note: Annotated[str, Form(min_length=1, max_length=1000)]) -> HTMLResponse:
     if not user.may(*DUTY):
         return forbidden(request)
@@ -386,8 +388,8 @@ async def proxy_ack(request: Request, callout_id: str, target_id: int, user: aut
 
 
 @router.post("/simulator/{message_id}", response_class=HTMLResponse)
-async def simulate(request: Request, message_id: int, user: auth.Poster, outcome: Annotated[str, Form()],
-                   callout_id: Annotated[str, Form()], target_id: Annotated[int, Form()],
+async def simulate(request: Request, message_id: RowId, user: auth.Poster, outcome: Annotated[str, Form()],
+                   callout_id: Annotated[str, Form()], target_id: Annotated[int, Form(ge=0, le=MAX_INT)],
                    digits: Annotated[str | None, Form()] = None) -> HTMLResponse:
     """The simulator's controls: the same code path as `POST /api/simulator/messages/{id}`."""
     if not user.may(*DUTY):
@@ -443,7 +445,8 @@ async def replay_index(request: Request, user: auth.Viewer, subject: str | None 
 # `{subject:path}`: activations and reviews have subjects with a slash (activation/<id>, review/<id>); the
 # state route comes first, or the page route would take ".../state" for a subject.
 @router.get("/replay/{subject:path}/state", response_class=HTMLResponse)
-async def replay_state(request: Request, subject: str, user: auth.Viewer, t: int | None = None,
+async def replay_state(request: Request, subject: str, user: auth.Viewer,
+                       t: Annotated[int | None, Query(ge=0, le=10**9)] = None,
                        at: datetime | None = None) -> HTMLResponse:
     """The state at an instant: `t` seconds after the first event (the slider), or an exact `at`."""
     if not user.may(*SUPERVISORS):

@@ -28,6 +28,8 @@ def _page(request: Request, status: int = 200, **ctx) -> HTMLResponse:
 def ack_page(token: str, request: Request, session: ReadSessionDep, settings: SettingsDep) -> HTMLResponse:
     try:
         data = read_ack_token(settings.signing_key(), token)
+        if is_used(session, data):  # say so now rather than after the person presses confirm
+            raise LinkError("used", "this confirmation link has been used already / 确认链接已使用过")
     except LinkError as exc:
         return _page(request, STATUS[exc.reason], state="error", message=str(exc))
     person = session.get(Person, data["p"])

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
 
-from api.deps import Anyone, ReadSessionDep, Supervisor
+from api.deps import Anyone, Offset, ReadSessionDep, Supervisor, limit_param
 from store.audit import AuditChain, list_events, verify
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -14,7 +15,7 @@ router = APIRouter(prefix="/api/audit", tags=["audit"])
 @router.get("", summary="Audit events, oldest first, with filters")
 def events(session: ReadSessionDep, _: Anyone, subject: str | None = None, kind: str | None = None,
            actor: str | None = None, since: datetime | None = None, until: datetime | None = None,
-           after_seq: int = 0, limit: int = 1000) -> list[dict]:
+           after_seq: Offset = 0, limit: Annotated[int, limit_param(100000)] = 1000) -> list[dict]:
     rows = list_events(session, subject=subject, kind=kind, actor=actor, since=since, until=until,
                        after_seq=max(after_seq, 0), limit=max(1, min(limit, 100000)))
     return [r.model_dump(mode="json") for r in rows]

@@ -4,12 +4,13 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from sqlmodel import col, func, select
 
-from api.deps import Anyone, DutyOfficer, ReadSessionDep, TemporalDep
+from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, TemporalDep, limit_param
 from api.services.answers import AnswerError, acknowledge
 from store.audit import NewEvent, append
 from store.callouts import Callout, CalloutTarget
@@ -34,7 +35,8 @@ def _target(t: CalloutTarget) -> dict:
 
 
 @router.get("", summary="Call-outs, newest first, with counts by state")
-def list_callouts(session: ReadSessionDep, _: Anyone, limit: int = 50, drill: bool | None = None) -> list[dict]:
+def list_callouts(session: ReadSessionDep, _: Anyone, limit: Annotated[int, limit_param(500)] = 50,
+                  drill: bool | None = None) -> list[dict]:
     stmt = select(Callout)
     if drill is not None:  # drill=false: real call-outs only (drill=true: drills only)
         stmt = stmt.where(col(Callout.drill).is_(drill))
@@ -51,7 +53,7 @@ def list_callouts(session: ReadSessionDep, _: Anyone, limit: int = 50, drill: bo
 
 @router.get("/{callout_id}", summary="One call-out: status, counts by state and every target")
 def get_callout(callout_id: str, session: ReadSessionDep, _: Anyone, state: str | None = None, tier: str | None = None,
-                limit: int = 20000, offset: int = 0) -> dict:
+                limit: Annotated[int, limit_param(20000)] = 20000, offset: Offset = 0) -> dict:
     c = session.get(Callout, callout_id)
     if c is None:
         raise HTTPException(404, detail=f"no call-out {callout_id!r}")

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
 from sqlmodel import select
 
-from api.deps import Anyone, ReadSessionDep
+from api.deps import Anyone, Offset, ReadSessionDep, limit_param
 from store.directory import OrgUnit, Person, Position, Post
 from store.roster import DUTY_ROLES, on_duty
 
@@ -33,7 +34,8 @@ def positions(session: ReadSessionDep, _: Anyone) -> list[dict]:
 
 
 @router.get("/api/directory/persons", summary="Persons")
-def persons(session: ReadSessionDep, _: Anyone, org_unit: str | None = None, limit: int = 1000, offset: int = 0) -> list[dict]:
+def persons(session: ReadSessionDep, _: Anyone, org_unit: str | None = None,
+            limit: Annotated[int, limit_param(10000)] = 1000, offset: Offset = 0) -> list[dict]:
     stmt = select(Person)
     if org_unit:
         stmt = stmt.where(Person.org_unit_id == org_unit)

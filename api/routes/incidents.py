@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep
+from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep, limit_param
 from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
 from definitions.loader import load_library
@@ -30,7 +31,8 @@ async def _step(client, incident_id: str, action: str, req):
     return view.model_dump(mode="json")
 
 
-@router.post("", status_code=201, summary="Receive an incident (接报) and start its reporting chain")
+@router.post("", status_code=201, summary="Receive an incident (接报) and start its reporting chain",
+             responses={200: {"description": "Sent before (same id): its chain as it stands, with duplicate: true"}})
 async def receive(body: svc.IncidentIn, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
     try:
         view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
@@ -41,7 +43,7 @@ async def receive(body: svc.IncidentIn, client: TemporalDep, settings: SettingsD
 
 
 @router.get("", summary="Incidents, newest first: status, next deadline, late and overdue counts")
-def list_incidents(_: Anyone, limit: int = 100, status: str | None = None, category: str | None = None) -> list[dict]:
+def list_incidents(_: Anyone, limit: Annotated[int, limit_param(1000)] = 100, status: str | None = None, category: str | None = None) -> list[dict]:
     try:
         svc.valid_filter("status", status, ("open", "closed"))
         svc.valid_filter("category", category, CATEGORIES)

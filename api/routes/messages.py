@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from api.deps import Anyone, DutyOfficer, ReadSessionDep, SettingsDep, TemporalDep
+from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, RowId, SettingsDep, TemporalDep, limit_param
+from api.security import hide_ack_links
 from api.services.answers import AnswerError, gateway_report, sms_reply
 from store.db import session_scope
 from store.messages import OutboxMessage
@@ -17,22 +18,24 @@ from store.messages import OutboxMessage
 router = APIRouter(tags=["messages"])
 
 
-def _item(m: OutboxMessage) -> dict:
-    return {"id": m.id, "to": m.to, "channel": m.channel, "body": m.body, "idempotency_key": m.idempotency_key,
-            "time": m.created_at.isoformat(), "status": m.status, "person_id": m.person_id, "subject": m.subject,
-            "reply_code": m.reply_code, "ack_url": m.ack_url, "drill": m.drill, "provider_id": m.provider_id,
+def _item(m: OutboxMessage, settings) -> dict:
+    return {"id": m.id, "to": m.to, "channel": m.channel, "body": hide_ack_links(m.body, settings),
+            "idempotency_key": m.idempotency_key, "time": m.created_at.isoformat(), "status": m.status,
+            "person_id": m.person_id, "subject": m.subject, "reply_code": m.reply_code,
+            "ack_url": hide_ack_links(m.ack_url, settings), "drill": m.drill, "provider_id": m.provider_id,
             "purpose": (m.meta or {}).get("purpose")}
 
 
 @router.get("/api/outbox", summary="Messages sent, newest first")
-def outbox(session: ReadSessionDep, _: Anyone, subject: str | None = None, person_id: str | None = None,
-           channel: str | None = None, to: str | None = None, limit: int = 200, offset: int = 0) -> list[dict]:
+def outbox(session: ReadSessionDep, _: Anyone, settings: SettingsDep, subject: str | None = None, person_id: str | None = None,
+           channel: str | None = None, to: str | None = None, limit: Annotated[int, limit_param(20000)] = 200,
+           offset: Offset = 0) -> list[dict]:
     stmt = select(OutboxMessage)
     for field, value in (("subject", subject), ("person_id", person_id), ("channel", channel), ("to", to)):
         if value is not None:
             stmt = stmt.where(getattr(OutboxMessage, field) == value)
     stmt = stmt.order_by(col(OutboxMessage.id).desc()).offset(max(offset, 0)).limit(max(1, min(limit, 20000)))
-    return [_item(m) for m in session.exec(stmt)]
+    return [_item(m, settings) for m in session.exec(stmt)]
 
 
 def _message(message_id: int) -> OutboxMessage | None:
@@ -47,7 +50,7 @@ class SimulatedOutcome(BaseModel):
 
 
 @router.post("/api/simulator/messages/{message_id}", summary="Play a person's answer or a network outcome (simulator)")
-async def simulate(message_id: int, body: SimulatedOutcome, client: TemporalDep, settings: SettingsDep,
+async def simulate(message_id: RowId, body: SimulatedOutcome, client: TemporalDep, settings: SettingsDep,
                    _: DutyOfficer) -> dict:
     if settings.gateway != "simulator":
         raise HTTPException(409, detail="the simulator is not the gateway in use")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -9,7 +10,7 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from api.cap import MAX_CAP_BYTES, CapError
-from api.deps import Anyone, DutyOfficer, ReadSessionDep, SettingsDep
+from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, SettingsDep, limit_param
 from api.services.warnings import IntakeError, IntakeResult, WarningIn, from_cap, from_json, intake
 from definitions.loader import load_library
 from store.warnings import Warning
@@ -31,6 +32,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 @router.post("", status_code=201, response_model=IntakeResult, summary="Receive a warning (JSON or CAP 1.2 XML)",
+             responses={200: {"model": IntakeResult, "description": "Sent before (same sender and identifier): nothing new"}},
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": WarningIn.model_json_schema()},
                  "application/cap+xml": {"schema": {"type": "string"}}}, "required": True}})
@@ -66,7 +68,8 @@ async def receive_warning(request: Request, settings: SettingsDep, caller: DutyO
 
 
 @router.get("", summary="Warnings received, newest first")
-def list_warnings(session: ReadSessionDep, _: Anyone, limit: int = 100, offset: int = 0) -> list[dict]:
+def list_warnings(session: ReadSessionDep, _: Anyone, limit: Annotated[int, limit_param(1000)] = 100,
+                  offset: Offset = 0) -> list[dict]:
     limit = max(1, min(limit, 1000))
     rows = session.exec(select(Warning).order_by(col(Warning.received_at).desc()).offset(max(offset, 0)).limit(limit))
     return [r.model_dump(exclude={"raw"}, mode="json") for r in rows]

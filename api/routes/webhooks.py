@@ -112,7 +112,7 @@ def _bind(outbox_id: str | None, sid: str) -> dict | None:
     """The message a callback is about; records the provider id if the send's result is not in yet."""
     with session_scope() as s:
         row = None
-        if outbox_id and outbox_id.isdigit():
+        if outbox_id and outbox_id.isdigit() and len(outbox_id) <= 15:
             row = s.get(OutboxMessage, int(outbox_id))
             if row is not None and row.provider_id not in (None, sid):
                 return None  # the URL names another message

@@ -14,10 +14,11 @@ import asyncio
 import re
 from datetime import UTC, datetime
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from store.db import session_scope
 from store.messages import InboundMessage, OutboxMessage
@@ -66,8 +67,11 @@ class _Batcher:
                 try:
                     await client.get_workflow_handle(workflow_id).signal(CalloutShardWorkflow.events, merged)
                     ok: bool | BaseException = True
-                except RPCError:  # the workflow has ended: the answer is still recorded by the caller
-                    ok = False
+                except RPCError as exc:
+                    # NOT_FOUND: the workflow has ended, nobody waits for the answer any more. Anything
+                    # else (Temporal unreachable, …) is the caller's to hear: an answer reported as
+                    # taken while Temporal was down would be lost (a 503 makes the sender try again).
+                    ok = False if exc.status == RPCStatusCode.NOT_FOUND else exc
                 except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
                     ok = exc
                 for _, fut in batch:
@@ -84,18 +88,24 @@ async def _signal(client: Client, workflow_id: str, events: ShardEvents) -> bool
     return await _batcher.send(client, workflow_id, events)
 
 
+def _waiting_in(s, subject: str, person_id: str) -> set[str]:
+    return set(s.exec(select(OutboxMessage.workflow_id).where(
+        OutboxMessage.subject == subject, OutboxMessage.person_id == person_id,
+        col(OutboxMessage.workflow_id).is_not(None))))
+
+
 def _waiting_workflows(subject: str, person_id: str) -> set[str]:
     with session_scope(write=False) as s:
-        return set(s.exec(select(OutboxMessage.workflow_id).where(
-            OutboxMessage.subject == subject, OutboxMessage.person_id == person_id,
-            col(OutboxMessage.workflow_id).is_not(None))))
+        return _waiting_in(s, subject, person_id)
 
 
 async def acknowledge(client: Client, subject: str, person_id: str, channel: str, *, actor: str | None = None,
-                      note: str | None = None, ref: str = "", at: datetime | None = None) -> int:
-    """Tell every workflow of `subject` that sent to `person_id` that they answered. Returns how many were told."""
+                      note: str | None = None, ref: str = "", at: datetime | None = None,
+                      workflows: set[str] | None = None) -> int:
+    """Tell every workflow of `subject` that sent to `person_id` that they answered. Returns how many were told.
+    (`workflows`: those workflows, when the caller has looked them up already.)"""
     at = at or datetime.now(UTC)
-    wids = await asyncio.to_thread(_waiting_workflows, subject, person_id)
+    wids = workflows if workflows is not None else await asyncio.to_thread(_waiting_workflows, subject, person_id)
     if not wids:
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
     ack = Ack(person_id=person_id, channel=channel, at=at, actor=actor or person_id, note=note, ref=ref)
@@ -118,14 +128,16 @@ def parse_reply(body: str) -> tuple[bool, str | None]:
 
 
 def _record_inbound(gateway: str, from_number: str, body: str, provider_id: str | None,
-                    at: datetime) -> tuple[str, str | None, str | None]:
-    """Store the inbound SMS and find the message it answers: (handled, subject, person_id)."""
+                    at: datetime) -> tuple[str, str | None, str | None, set[str]]:
+    """Store the inbound SMS and find the message it answers and the workflows waiting for the answer,
+    in one transaction: (handled, subject, person_id, workflows)."""
     is_ack, code = parse_reply(body)
     try:
         with session_scope() as s:
-            if provider_id and s.exec(select(InboundMessage).where(InboundMessage.provider_id == provider_id)).first():
-                return "duplicate", None, None
-            stmt = select(OutboxMessage).where(OutboxMessage.to == from_number, col(OutboxMessage.reply_code).is_not(None))
+            if provider_id and s.exec(select(InboundMessage.id).where(InboundMessage.provider_id == provider_id)).first():
+                return "duplicate", None, None, set()
+            stmt = select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.person_id).where(
+                OutboxMessage.to == from_number, col(OutboxMessage.reply_code).is_not(None))
             if code:
                 stmt = stmt.where(OutboxMessage.reply_code == code)
             sent = s.exec(stmt.order_by(col(OutboxMessage.id).desc()).limit(1)).first()
@@ -133,20 +145,95 @@ def _record_inbound(gateway: str, from_number: str, body: str, provider_id: str 
             s.add(InboundMessage(gateway=gateway, channel="sms", from_number=from_number, body=body[:2000],
                                  provider_id=provider_id, received_at=at, outbox_id=sent.id if sent else None,
                                  handled=handled))
-            return handled, sent.subject if sent else None, sent.person_id if sent else None
+            waiting = _waiting_in(s, sent.subject, sent.person_id) if handled == "ack" else set()
+            return handled, sent.subject if sent else None, sent.person_id if sent else None, waiting
     except IntegrityError:  # the same inbound message delivered twice at once
-        return "duplicate", None, None
+        return "duplicate", None, None, set()
+
+
+def _record_inbound_many(items: list[tuple]) -> list[tuple[str, str | None, str | None, set[str]]]:
+    """`_record_inbound` for many replies in one transaction (one commit for all: see _GroupCommit)."""
+    try:
+        with session_scope() as s:
+            ids = [i[3] for i in items if i[3]]
+            seen = set(s.exec(select(InboundMessage.provider_id).where(col(InboundMessage.provider_id).in_(ids)))) \
+                if ids else set()
+            out, rows = [], []
+            for gateway, from_number, body, provider_id, at in items:
+                if provider_id and provider_id in seen:
+                    out.append(("duplicate", None, None, set()))
+                    continue
+                if provider_id:
+                    seen.add(provider_id)
+                is_ack, code = parse_reply(body)
+                stmt = select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.person_id).where(
+                    OutboxMessage.to == from_number, col(OutboxMessage.reply_code).is_not(None))
+                if code:
+                    stmt = stmt.where(OutboxMessage.reply_code == code)
+                sent = s.exec(stmt.order_by(col(OutboxMessage.id).desc()).limit(1)).first()
+                handled = "unmatched" if sent is None else ("ack" if is_ack else "not an acknowledgement")
+                rows.append({"gateway": gateway, "channel": "sms", "from_number": from_number, "body": body[:2000],
+                             "provider_id": provider_id, "received_at": at, "outbox_id": sent.id if sent else None,
+                             "handled": handled})
+                waiting = _waiting_in(s, sent.subject, sent.person_id) if handled == "ack" else set()
+                out.append((handled, sent.subject if sent else None, sent.person_id if sent else None, waiting))
+            if rows:
+                s.execute(insert(InboundMessage.__table__), rows)
+            return out
+    except IntegrityError:  # another API process stored one of them meanwhile: one at a time, then
+        return [_record_inbound(*i) for i in items]
+
+
+class _GroupCommit:
+    """Replies that arrive together are stored together: one transaction and one commit for all
+    the replies that came in while the previous batch was being written (group commit). Each
+    request still answers only after its reply is committed; under a burst the commits stop
+    queueing one behind another on SQLite's write lock."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[tuple, asyncio.Future]] = []
+        self.busy = False
+
+    async def submit(self, item: tuple):
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.pending.append((item, fut))
+        if not self.busy:
+            self.busy = True
+            asyncio.create_task(self._drain())
+        return await fut
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    results = await asyncio.to_thread(_record_inbound_many, [i for i, _ in batch])
+                except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for (_, fut), result in zip(batch, results, strict=True):
+                    if not fut.done():
+                        fut.set_result(result)
+        finally:
+            self.busy = False
+
+
+_inbound = _GroupCommit()
 
 
 async def sms_reply(client: Client, gateway: str, from_number: str, body: str, provider_id: str | None = None,
                     at: datetime | None = None) -> dict:
     """An SMS from a person's phone: acknowledges the call-out it answers (by code, else the latest)."""
     at = at or datetime.now(UTC)
-    handled, subject, person_id = await asyncio.to_thread(_record_inbound, gateway, from_number, body, provider_id, at)
+    handled, subject, person_id, waiting = await _inbound.submit((gateway, from_number, body, provider_id, at))
     if handled != "ack":
         return {"handled": handled}
+    if not waiting:
+        raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
     told = await acknowledge(client, subject or "", person_id or "", "sms", ref=f"sms:{provider_id or at.isoformat()}",
-                             at=at)
+                             at=at, workflows=waiting)
     return {"handled": "ack", "subject": subject, "person_id": person_id, "workflows": told}
 
 

@@ -66,16 +66,25 @@ class Policy(Strict):
             raise ValueError("a policy needs at least one notify step")
         if self.steps[0].kind != "notify":
             raise ValueError("a policy starts with a notify step")
-        block_has_notify = False
+        block_has_notify = block_has_wait = False
+        unanswered = None  # the last step that asks for an answer with no wait_ack after it yet
         for i, step in enumerate(self.steps):
             if step.kind == "notify":
-                block_has_notify = True
+                block_has_notify, unanswered = True, i
+            elif step.kind == "wait_ack":
+                block_has_wait, unanswered = True, None
             elif step.kind == "repeat":
                 if not block_has_notify:
                     raise ValueError(f"step {i}: repeat has no notify before it to repeat")
-                block_has_notify = False
+                if not block_has_wait:
+                    raise ValueError(f"step {i}: repeat has no wait_ack before it: it would send again at once, "
+                                     "leaving no time to answer")
+                block_has_notify = block_has_wait = False
             elif step.kind == "escalate":
-                block_has_notify = True  # an escalation notifies the new person
+                block_has_notify, block_has_wait, unanswered = True, False, i  # an escalation notifies the new person
+        if unanswered is not None:
+            raise ValueError(f"step {unanswered}: {self.steps[unanswered].kind} is never followed by a wait_ack: the "
+                             "person would have no time to answer before the policy gives up")
         return self
 
     def positions(self) -> set[str]:

@@ -44,11 +44,14 @@ class Severity(str, Enum):
         return self.rank >= Severity(other).rank
 
 
+MAX_PERSONS = 10_000_000  # beyond any incident; keeps the figures within 64-bit storage
+
+
 class Casualties(Strict):
-    deaths: int = Field(default=0, ge=0)
-    injured: int = Field(default=0, ge=0)
-    missing: int = Field(default=0, ge=0)
-    trapped: int = Field(default=0, ge=0)
+    deaths: int = Field(default=0, ge=0, le=MAX_PERSONS)
+    injured: int = Field(default=0, ge=0, le=MAX_PERSONS)
+    missing: int = Field(default=0, ge=0, le=MAX_PERSONS)
+    trapped: int = Field(default=0, ge=0, le=MAX_PERSONS)
 
 
 class Condition(Strict):

@@ -31,7 +31,8 @@ from twilio.request_validator import RequestValidator
 
 API = "/2010-04-01/Accounts/{account}"
 ERRORS = {21610: "Attempt to send to unsubscribed recipient", 20429: "Too Many Requests",
-          30003: "Unreachable destination handset", 21211: "Invalid 'To' Phone Number"}
+          30003: "Unreachable destination handset",
+          21211: "The 'To' number {to} is not a valid phone number."}  # Twilio quotes the number
 
 
 def rfc2822(at: datetime) -> str:
@@ -164,7 +165,7 @@ class FakeTwilio:
             failure = self._failure_for(rec.kind)
             if failure is not None:
                 rec.status = failure.http_status
-                return rec, JSONResponse({"code": failure.code, "message": ERRORS.get(failure.code, "Error"),
+                return rec, JSONResponse({"code": failure.code, "message": ERRORS.get(failure.code, "Error").format(to=rec.one("To")),
                                           "more_info": f"https://www.twilio.com/docs/errors/{failure.code}",
                                           "status": failure.http_status}, status_code=failure.http_status)
         return rec, None

@@ -1,0 +1,305 @@
+"""What every HTTP request passes through before a route sees it, and what logs may not show.
+
+`SecurityMiddleware` (pure ASGI, installed by `api.app.create_app`):
+
+- **Body limits.** A request body larger than its route's limit is refused with 413 before
+  the route reads it: by `Content-Length` at once, and by counting the bytes of a chunked
+  body as they arrive. Gateway webhooks take 64 kB, acknowledgement links and console
+  logins 16 kB, everything else `YINGJI_MAX_BODY_BYTES` (2 MB; CAP documents have their
+  own 1 MB limit in `api/cap`).
+- **Rate limits** per client address (a token bucket each): console logins
+  (`POST /console/login/…`: token, SMS code request, code check) and acknowledgement
+  links (`/ack/…`). Over the limit: 429 with `Retry-After`. The gateway webhooks are not
+  limited here (every one is signed, and a 10,000-person call-out's status callbacks come
+  in bursts); bearer tokens are 256-bit random, not guessable at any rate. Behind a reverse
+  proxy, uvicorn's `--proxy-headers` with `--forwarded-allow-ips` gives the real address.
+- **Security headers** on every response: `X-Content-Type-Options: nosniff`,
+  `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer` (an acknowledgement link's token
+  never leaves in a Referer), a `Content-Security-Policy` that allows nothing from another
+  origin (the console vendors htmx; the OpenAPI pages, which FastAPI serves from a CDN,
+  get none), `Permissions-Policy`, `Cross-Origin-Opener-Policy`, `Cache-Control: no-store`
+  on API answers and acknowledgement pages, and `Strict-Transport-Security` over https.
+
+`mask_text` and the logging hooks keep phone numbers, bearer tokens, signed links and
+configured secrets out of the logs (stdlib logging, uvicorn's access log, structlog).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+from store.redact import ACK_LINK, mask_text
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+WEBHOOK_MAX_BYTES = 64_000
+SMALL_MAX_BYTES = 16_000
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+DOC_PATHS = ("/docs", "/redoc")  # FastAPI's Swagger UI and ReDoc load their scripts from a CDN
+BASE_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+# ------------------------------------------------------------------ rate limits
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    at: float
+
+
+class TokenBuckets:
+    """Token buckets per key: `rate` tokens per second, at most `burst` saved up.
+
+    Memory is bounded: full buckets carry no information and are dropped when the table
+    grows past `max_keys`."""
+
+    def __init__(self, rate_per_s: float, burst: int, max_keys: int = 50_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.max_keys, self.clock = rate_per_s, burst, max_keys, clock
+        self.buckets: dict[str, Bucket] = {}
+
+    def take(self, key: str) -> float:
+        """Spend one token for `key`: 0.0 if allowed, else the seconds until one is available."""
+        now = self.clock()
+        b = self.buckets.get(key)
+        if b is None:
+            if len(self.buckets) >= self.max_keys:
+                self._prune(now)
+            b = self.buckets[key] = Bucket(float(self.burst), now)
+        b.tokens = min(float(self.burst), b.tokens + (now - b.at) * self.rate)
+        b.at = now
+        if b.tokens >= 1.0:
+            b.tokens -= 1.0
+            return 0.0
+        return (1.0 - b.tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        full = [k for k, b in self.buckets.items() if b.tokens + (now - b.at) * self.rate >= self.burst]
+        for k in full:
+            del self.buckets[k]
+        if len(self.buckets) >= self.max_keys:  # everyone is busy: forget the oldest half
+            for k in sorted(self.buckets, key=lambda k: self.buckets[k].at)[: self.max_keys // 2]:
+                del self.buckets[k]
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    methods: tuple[str, ...]
+    prefix: str
+    buckets: TokenBuckets
+
+
+def limits_from(settings) -> list[Limit]:
+    login = max(settings.rate_login_per_min, 1)
+    ack = max(settings.rate_ack_per_min, 1)
+    return [
+        Limit("login", ("POST",), "/console/login/", TokenBuckets(login / 60, login)),
+        Limit("ack", ("GET", "POST"), "/ack/", TokenBuckets(ack / 60, ack)),
+    ]
+
+
+# ------------------------------------------------------------------ the middleware
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` when a body outgrows its limit; an HTTPException, so that FastAPI's
+    body parsing passes it on (it turns other errors into 400) and the app answers 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, detail=f"request body larger than {limit} bytes")
+
+
+def body_limit(path: str, default: int) -> int:
+    if path.startswith("/api/webhooks/"):
+        return WEBHOOK_MAX_BYTES
+    if path.startswith(("/ack/", "/console/login")):
+        return SMALL_MAX_BYTES
+    return default
+
+
+class SecurityMiddleware:
+    def __init__(self, app: ASGIApp, settings) -> None:
+        self.app = app
+        self.max_body = settings.max_body_bytes
+        self.limits = limits_from(settings)
+        self.https = (settings.public_base_url or "").startswith("https://")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        headers = self._headers_for(scope, path)
+        html = path.startswith(("/ack/", "/console/"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *((k, v) for k, v in headers if k not in present)]
+            await send(message)
+
+        for limit in self.limits:
+            if scope["method"] in limit.methods and path.startswith(limit.prefix):
+                client = (scope.get("client") or ("?", 0))[0]
+                wait = limit.buckets.take(client)
+                if wait:
+                    await _refuse(send_with_headers, 429, "请求过于频繁,请稍后再试 / Too many requests; try again shortly",
+                                  [(b"retry-after", str(math.ceil(wait)).encode())], html=html)
+                    return
+
+        limit_bytes = body_limit(path, self.max_body)
+        length = _header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit_bytes):
+            status = 413 if length.isdigit() else 400
+            await _refuse(send_with_headers, status, f"request body larger than {limit_bytes} bytes"
+                          if status == 413 else "Content-Length is not a number", html=html)
+            return
+
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit_bytes:
+                    raise BodyTooLarge(limit_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _refuse(send_with_headers, 413, f"request body larger than {limit_bytes} bytes", html=html)
+
+    def _headers_for(self, scope: Scope, path: str) -> list[tuple[bytes, bytes]]:
+        headers = list(BASE_HEADERS)
+        if not path.startswith(DOC_PATHS):
+            headers.append((b"content-security-policy", CSP.encode()))
+        if path.startswith(("/api/", "/ack/")):
+            headers.append((b"cache-control", b"no-store"))
+        if self.https or scope.get("scheme") == "https":
+            headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        return headers
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope.get("headers", []):
+        if k.lower() == name:
+            return v.decode("latin-1").strip()
+    return None
+
+
+PAGE = ('<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+        '<link rel="stylesheet" href="/console/static/console.css"></head>'
+        '<body><main><div class="card"><p class="alert" role="alert">{detail}</p></div></main></body></html>')
+
+
+async def _refuse(send: Send, status: int, detail: str, extra: Iterable[tuple[bytes, bytes]] = (),
+                  html: bool = False) -> None:
+    """A refusal: JSON for the API, a small page for what people open in a browser (links, the console)."""
+    if html:
+        from html import escape
+
+        body = PAGE.format(title=status, detail=escape(detail)).encode()
+        ctype = b"text/html; charset=utf-8"
+    else:
+        body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
+        ctype = b"application/json"
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"), *extra]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# ------------------------------------------------------------------ what logs may not show
+
+def hide_ack_links(text: str | None, settings) -> str | None:
+    """A message body or link as staff may see it: with a real gateway, the token of a signed
+    acknowledgement link is the person's own credential (whoever holds it answers in their
+    name), so it is shown to nobody; with the simulator the outbox is the phone, and the
+    link stays usable for demonstrations and drills."""
+    if not text or settings.gateway == "simulator":
+        return text
+    return ACK_LINK.sub(r"\1********", text)
+
+
+def configured_secrets() -> list[str]:
+    from config import get_settings
+
+    s = get_settings()
+    out = []
+    for value in (s.admin_token, s.twilio_auth_token, s.twilio_previous_auth_token, s.im_webhook_secret, s.secret_key):
+        if value is not None and value.get_secret_value():
+            out.append(value.get_secret_value())
+    return out
+
+
+_masking: dict[str, Any] = {"secrets": [], "installed": False}
+
+
+def install_log_masking(secrets: Iterable[str] | None = None) -> None:
+    """Mask every stdlib log record as it is created (any logger: uvicorn's access log, temporalio,
+    httpx, twilio, ours): its message and its traceback go through `mask_text`. Idempotent; a
+    later call replaces the secrets."""
+    _masking["secrets"] = configured_secrets() if secrets is None else list(secrets)
+    if _masking["installed"]:
+        return
+    _masking["installed"] = True
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string is the caller's; leave it
+            return record
+        record.msg, record.args = mask_text(message, _masking["secrets"]), None
+        if record.exc_info and record.exc_info[1] is not None:
+            import traceback
+
+            record.exc_text = mask_text("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"),
+                                        _masking["secrets"])
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
+def structlog_masker(secrets: Iterable[str] | None = None):
+    """A structlog processor: every string value of the event dict through `mask_text`."""
+    fixed = None if secrets is None else list(secrets)
+
+    def process(_logger, _name, event: dict) -> dict:
+        found = fixed if fixed is not None else _masking["secrets"]
+        return {k: mask_text(v, found) if isinstance(v, str) else v for k, v in event.items()}
+
+    return process

@@ -1,0 +1,271 @@
+"""API load through the gateway webhook path, on the embedded stack.
+
+The API runs as its own process (`yingji api`, uvicorn, one process), the worker and the
+Temporal dev server as theirs; this process is Twilio: it signs every request with the
+account's auth token (`X-Twilio-Signature`) and sends it over HTTP. The messages themselves
+go out through the simulator, which gives them the ids the callbacks name.
+
+1. A call-out to N persons (default 10,000) is started; once every first SMS is out, a burst
+   of 3 status callbacks per message (queued, sent, delivered: 30,000) is sent as fast as
+   the client can, 256 at a time. Absorbed without loss: every callback answered 200, every
+   message ends `delivered`, every delivery report reaches its shard's workflow (one
+   `callout.delivery` event per message in the audit trail).
+2. Acknowledgements by SMS reply ("1") at a fixed rate (default 500/s for 60 s: 30,000, each
+   person replying three times, 20 s apart), open loop: latency counts from the moment a
+   request was due, so a slow server cannot hide behind a slow client. Then: p50/p99, errors,
+   every reply stored once, every person acknowledged, and how long after the last reply the
+   last acknowledgement was visible.
+
+Run: `.venv/bin/python bench/api_load.py [--persons 10000] [--rate 500] [--seconds 60]`.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.callout import Stack, build_directory, free_port, pct, peak_rss_mb  # noqa: E402
+
+TOKEN = "bench-twilio-auth-token"
+ADMIN = "bench-admin"
+STEPS = ["- notify: [sms]", "- wait_ack: 30m", "- inform: duty_chief"]
+
+
+def signed(base: str, path: str, params: dict[str, str]) -> tuple[str, dict[str, str], dict[str, str]]:
+    from twilio.request_validator import RequestValidator
+
+    url = base + path
+    return url, params, {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, params)}
+
+
+class Api:
+    """`yingji api` as a subprocess on the bench stack's settings."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **stack.env, "YINGJI_TWILIO_AUTH_TOKEN": TOKEN, "YINGJI_PUBLIC_BASE_URL": self.base,
+                    "YINGJI_ADMIN_TOKEN": ADMIN, "YINGJI_RUN_SCHEDULER": "false", "NO_COLOR": "1"}
+        self.log = Path(stack.workdir) / "api.log"
+
+    def start(self) -> None:
+        import httpx
+
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "api", "--port", str(self.port),
+                                          "--log-level", "warning", "--no-access-log"],
+                                         cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(self.base + "/healthz", timeout=2)
+                return
+            except httpx.HTTPError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the API did not start:\n" + self.log.read_text()[-2000:]) from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def db_counts(cid: str) -> dict[str, int]:
+    from sqlmodel import func, select
+
+    from store.audit import AuditEvent
+    from store.callouts import CalloutTarget
+    from store.db import session_scope
+    from store.messages import InboundMessage, OutboxMessage
+
+    with session_scope(write=False) as s:
+        def count(stmt) -> int:
+            return s.exec(stmt).one()
+
+        return {
+            "first_sent": count(select(func.count()).where(OutboxMessage.subject == cid, OutboxMessage.person_id.like("r%"),
+                                                           OutboxMessage.status.in_(["sent", "delivered"]))),
+            "delivered": count(select(func.count()).where(OutboxMessage.subject == cid,
+                                                          OutboxMessage.status == "delivered")),
+            "delivery_events": count(select(func.count()).where(AuditEvent.subject == cid,
+                                                                AuditEvent.kind == "callout.delivery")),
+            "acknowledged": count(select(func.count()).where(CalloutTarget.callout_id == cid,
+                                                             CalloutTarget.state == "acknowledged")),
+            "inbound": count(select(func.count()).select_from(InboundMessage)),
+            "inbound_ack": count(select(func.count()).where(InboundMessage.handled == "ack")),
+        }
+
+
+async def until(predicate, timeout: float, what: str, every: float = 0.5) -> float:
+    t0 = time.monotonic()
+    while True:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(every)
+
+
+async def send_all(http, requests: list[tuple[str, dict, dict]], concurrency: int) -> tuple[list[float], list[str]]:
+    """As fast as possible, `concurrency` at a time; latencies from the start of the burst."""
+    sem = asyncio.Semaphore(concurrency)
+    lat: list[float] = []
+    errors: list[str] = []
+    t0 = time.monotonic()
+
+    async def one(url, data, headers):
+        async with sem:
+            start = time.monotonic()
+            try:
+                async with http.post(url, data=data, headers=headers) as r:
+                    text = await r.text()
+                    if r.status != 200:
+                        errors.append(f"{r.status} {text[:100]}")
+            except Exception as exc:  # noqa: BLE001 - counted
+                errors.append(type(exc).__name__)
+            lat.append(time.monotonic() - start)
+
+    await asyncio.gather(*(one(*r) for r in requests))
+    return [time.monotonic() - t0, *lat], errors
+
+
+async def open_loop(http, requests: list[tuple[str, dict, dict]], rate: float) -> tuple[list[float], list[str], float]:
+    """Each request sent when it is due (i / rate after the start); latency from that moment."""
+    lat: list[float] = []
+    errors: list[str] = []
+    tasks = []
+    t0 = time.monotonic()
+
+    async def one(due, url, data, headers):
+        try:
+            async with http.post(url, data=data, headers=headers) as r:
+                text = await r.text()
+                if r.status != 200:
+                    errors.append(f"{r.status} {text[:100]}")
+        except Exception as exc:  # noqa: BLE001 - counted
+            errors.append(type(exc).__name__)
+        lat.append(time.monotonic() - due)
+
+    for i, req in enumerate(requests):
+        due = t0 + i / rate
+        delay = due - time.monotonic()
+        if delay > 0.002:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(due, *req)))
+    await asyncio.gather(*tasks)
+    return lat, errors, time.monotonic() - t0
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--persons", type=int, default=10_000)
+    ap.add_argument("--rate", type=float, default=500)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--burst-concurrency", type=int, default=256)
+    args = ap.parse_args()
+    import aiohttp  # the client: httpx's connection pool spent more CPU than the server at a few hundred/s
+    from rich.console import Console
+    from rich.table import Table
+
+    from store.db import dispose_all
+
+    n = args.persons
+    console = Console(width=200)
+    rows: list[tuple] = []
+    with tempfile.TemporaryDirectory(prefix="yingji-load-") as tmp:
+        stack = Stack(Path(tmp), STEPS)
+        stack.start()
+        dispose_all()
+        towns = build_directory(stack.env["YINGJI_DATABASE_URL"], n)
+        await stack.connect()  # the worker subprocess (and an unused in-process app)
+        api = Api(stack)
+        api.start()
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512),
+                                             timeout=aiohttp.ClientTimeout(total=60)) as http:
+                async with http.post(api.base + "/api/warnings", headers={"Authorization": f"Bearer {ADMIN}"},
+                                     json={"identifier": f"load-{time.time_ns()}", "level": "orange", "event": "暴雨",
+                                           "headline": "暴雨橙色预警", "areas": towns}) as r:
+                    assert r.status == 201, await r.text()
+                    cid = (await r.json())["callout_id"]
+                took = await until(lambda: db_counts(cid)["first_sent"] >= n, 600, "the first notifications")
+                console.print(f"{n:,} persons notified in {took:.1f} s; status-callback burst…")
+
+                # 1. the burst of status callbacks: 3 per message, all at once
+                from sqlmodel import select
+
+                from store.db import session_scope
+                from store.messages import OutboxMessage
+
+                with session_scope(write=False) as s:
+                    msgs = list(s.exec(select(OutboxMessage.id, OutboxMessage.provider_id, OutboxMessage.to).where(
+                        OutboxMessage.subject == cid)))
+                burst = [signed(api.base, f"/api/webhooks/twilio/sms/status?o={mid}",
+                                {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
+                                 "AccountSid": "AC" + "b" * 32, "To": to, "From": "+15005550006", "ApiVersion": "2010-04-01"})
+                         for status in ("queued", "sent", "delivered") for mid, sid, to in msgs]
+                timing, errors = await send_all(http, burst, args.burst_concurrency)
+                wall, lat = timing[0], timing[1:]
+                absorbed = await until(lambda: (c := db_counts(cid))["delivered"] >= len(msgs)
+                                       and c["delivery_events"] >= len(msgs), 300, "the delivery reports", 0.2)
+                c = db_counts(cid)
+                rows.append(("status callbacks (burst, 256 at a time)", f"{len(burst):,}", f"{wall:.1f} s",
+                             f"{len(burst) / wall:.0f}/s", f"{statistics.median(lat):.3f}", f"{pct(lat, 99):.3f}",
+                             f"{max(lat):.3f}", str(len(errors)),
+                             f"{len(msgs) - c['delivered']} not delivered, {len(msgs) - c['delivery_events']} reports "
+                             f"missing; all in the workflows {absorbed:.1f} s after the last"))
+                console.print(rows[-1])
+
+                # 2. acknowledgements by SMS reply at a fixed rate
+                total = int(args.rate * args.seconds)
+                rounds = max(1, total // n)
+                with session_scope(write=False) as s:
+                    mobiles = list(s.exec(select(OutboxMessage.to).where(
+                        OutboxMessage.subject == cid, OutboxMessage.person_id.like("r%")).order_by(OutboxMessage.id)))
+                replies = [signed(api.base, "/api/webhooks/twilio/sms",
+                                  {"MessageSid": f"SMload{k}x{i}", "SmsSid": f"SMload{k}x{i}", "From": mobiles[i % len(mobiles)],
+                                   "To": "+15005550006", "Body": "1", "NumMedia": "0", "AccountSid": "AC" + "b" * 32,
+                                   "SmsStatus": "received", "ApiVersion": "2010-04-01"})
+                           for k in range(rounds) for i in range(total // rounds)]
+                lat, errors, wall = await open_loop(http, replies, args.rate)
+                visible = await until(lambda: db_counts(cid)["acknowledged"] >= n, 300, "every acknowledgement", 0.2)
+                c = db_counts(cid)
+                rows.append((f"SMS replies at {args.rate:.0f}/s (open loop)", f"{len(replies):,}", f"{wall:.1f} s",
+                             f"{len(replies) / wall:.0f}/s", f"{statistics.median(lat):.3f}", f"{pct(lat, 99):.3f}",
+                             f"{max(lat):.3f}", str(len(errors)),
+                             f"{len(replies) - c['inbound']} replies lost, {n - c['acknowledged']} not acknowledged; "
+                             f"last acknowledgement visible {visible:.1f} s after the last reply"))
+                if errors:
+                    console.print(sorted(set(errors))[:5])
+            mem = f"worker {peak_rss_mb(stack.worker.pid):.0f} MB, API {peak_rss_mb(api.proc.pid):.0f} MB, " \
+                  f"Temporal {peak_rss_mb(stack.server.pid):.0f} MB"
+        finally:
+            api.stop()
+            stack.stop()
+            dispose_all()
+    table = Table(title=f"API load through the Twilio webhook path: {n:,}-person call-out, one API process "
+                        f"(targets: replies p99 < 1 s, no errors; callbacks absorbed without loss)")
+    for col in ("scenario", "requests", "wall", "rate", "p50 (s)", "p99 (s)", "max (s)", "errors", "loss"):
+        table.add_column(col, justify="right" if col not in ("scenario", "loss") else "left")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"peak memory: {mem}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

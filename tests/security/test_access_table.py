@@ -1,0 +1,259 @@
+"""Who may call what: every route of the app × every role, from one table.
+
+`ACCESS` classifies every route the app serves. A route missing from it fails
+`test_every_route_is_classified` with its name, so a new route cannot be merged without
+saying who may call it. For each classified route the tests call it as nobody, as each of
+the seven roles, and (for the console) without the CSRF token, and check the answer:
+
+- a role set (REST, bearer token): no token → 401; a role outside the set → 403; a role in
+  it → anything but 401/403 (the route's own 404/409/422 are fine: the door opened);
+- `console(...)`: the same for a console session cookie; nobody → redirect to the login page;
+  every POST also needs the session's CSRF token (403 without it, even for admin);
+- PUBLIC: open to anyone; LINK: the signed token in the URL is the credential (a bad one →
+  403, no bearer token needed); TWILIO: only a valid `X-Twilio-Signature` (a bearer token,
+  even admin's, does not replace it); LOGIN: the login form's CSRF cookie.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pytest
+
+from store.auth import ROLES
+from tests.security.asgi import call
+
+ALL = frozenset(ROLES)
+DUTY = frozenset({"duty_staff", "duty_cadre", "duty_chief", "leading_leader", "admin"})
+SUPERVISORS = frozenset({"supervisor", "duty_chief", "leading_leader", "admin"})
+ADMIN = frozenset({"admin"})
+PUBLIC, LINK, TWILIO, LOGIN = "public", "signed link", "twilio signature", "console login"
+
+
+@dataclass(frozen=True)
+class Rule:
+    access: str | frozenset  # PUBLIC | LINK | TWILIO | LOGIN | the roles that may call it
+    console: bool = False  # a console page (session cookie + CSRF) rather than a bearer-token route
+    json: dict | None = None  # a body to send (REST); allowed roles may get 422 for it, that is fine
+    form: dict = field(default_factory=dict)  # form fields a console POST needs to reach its role check
+    sample: str | None = None  # the path to request, for mounts
+
+
+def console(roles: frozenset, **kw) -> Rule:
+    return Rule(roles, console=True, **kw)
+
+
+ACCESS: dict[tuple[str, str], Rule] = {
+    # OpenAPI and health
+    ("GET", "/openapi.json"): Rule(PUBLIC),
+    ("GET", "/docs"): Rule(PUBLIC),
+    ("GET", "/docs/oauth2-redirect"): Rule(PUBLIC),
+    ("GET", "/redoc"): Rule(PUBLIC),
+    ("GET", "/healthz"): Rule(PUBLIC),
+    # warnings and call-outs
+    ("POST", "/api/warnings"): Rule(DUTY, json={}),
+    ("GET", "/api/warnings"): Rule(ALL),
+    ("GET", "/api/warnings/{warning_id}"): Rule(ALL),
+    ("GET", "/api/callouts"): Rule(ALL),
+    ("GET", "/api/callouts/{callout_id}"): Rule(ALL),
+    ("POST", "/api/callouts/{callout_id}/targets/{person_id}/ack"): Rule(DUTY, json={}),
+    ("POST", "/api/callouts/{callout_id}/cancel"): Rule(DUTY, json={}),
+    # incidents (the workflow's validators add who may draft/review/submit on top)
+    ("POST", "/api/incidents"): Rule(DUTY, json={}),
+    ("GET", "/api/incidents"): Rule(ALL),
+    ("GET", "/api/incidents/{incident_id}"): Rule(ALL),
+    ("POST", "/api/incidents/{incident_id}/verbal"): Rule(DUTY, json={}),
+    ("POST", "/api/incidents/{incident_id}/draft"): Rule(DUTY, json={}),
+    ("POST", "/api/incidents/{incident_id}/review"): Rule(DUTY, json={}),
+    ("POST", "/api/incidents/{incident_id}/submit"): Rule(DUTY),
+    ("POST", "/api/incidents/{incident_id}/followups"): Rule(DUTY, json={}),
+    ("POST", "/api/incidents/{incident_id}/final"): Rule(DUTY, json={}),
+    ("POST", "/api/incidents/{incident_id}/acks/{person_id}"): Rule(DUTY, json={}),
+    # outbox, simulator, acknowledgement links
+    ("GET", "/api/outbox"): Rule(ALL),
+    ("POST", "/api/simulator/messages/{message_id}"): Rule(DUTY, json={}),
+    ("GET", "/ack/{token}"): Rule(LINK),
+    ("POST", "/ack/{token}"): Rule(LINK),
+    # audit trail
+    ("GET", "/api/audit"): Rule(ALL),
+    ("GET", "/api/audit/verify"): Rule(SUPERVISORS),
+    ("GET", "/api/audit/{subject}/replay"): Rule(SUPERVISORS),
+    # directory and duty roster
+    ("GET", "/api/directory/org-units"): Rule(ALL),
+    ("GET", "/api/directory/positions"): Rule(ALL),
+    ("GET", "/api/directory/persons"): Rule(ALL),
+    ("GET", "/api/directory/persons/{person_id}"): Rule(ALL),
+    ("GET", "/api/directory/posts"): Rule(ALL),
+    ("GET", "/api/duty/now"): Rule(ALL),
+    # gateway webhooks
+    ("POST", "/api/webhooks/twilio/sms"): Rule(TWILIO),
+    ("POST", "/api/webhooks/twilio/sms/status"): Rule(TWILIO),
+    ("POST", "/api/webhooks/twilio/voice/twiml"): Rule(TWILIO),
+    ("POST", "/api/webhooks/twilio/voice/gather"): Rule(TWILIO),
+    ("POST", "/api/webhooks/twilio/voice/status"): Rule(TWILIO),
+    # console
+    ("GET", "/console"): Rule(PUBLIC),
+    ("GET", "/console/login"): Rule(PUBLIC),
+    ("POST", "/console/login/token"): Rule(LOGIN),
+    ("POST", "/console/login/code"): Rule(LOGIN),
+    ("POST", "/console/login/verify"): Rule(LOGIN),
+    ("POST", "/console/logout"): console(ALL),
+    ("GET", "/console/desk"): console(ALL),
+    ("GET", "/console/callouts/new"): console(DUTY),
+    ("POST", "/console/callouts/preview"): console(DUTY, form={"event": "暴雨", "level": "blue"}),
+    ("POST", "/console/callouts/start"): console(DUTY, form={"event": "暴雨", "level": "blue"}),
+    ("GET", "/console/callouts/{callout_id}"): console(ALL),
+    ("GET", "/console/callouts/{callout_id}/stream"): console(ALL),
+    ("GET", "/console/callouts/{callout_id}/targets/{target_id}"): console(ALL),
+    ("POST", "/console/callouts/{callout_id}/targets/{target_id}/ack"): console(DUTY, form={"note": "电话确认"}),
+    ("POST", "/console/simulator/{message_id}"): console(DUTY, form={"outcome": "reply", "callout_id": "x",
+                                                                     "target_id": "1"}),
+    ("POST", "/console/callouts/{callout_id}/cancel"): console(DUTY, form={"reason": "测试"}),
+    ("GET", "/console/replay"): console(SUPERVISORS),
+    ("GET", "/console/replay/{subject}"): console(SUPERVISORS),
+    ("GET", "/console/replay/{subject}/state"): console(SUPERVISORS),
+    ("GET", "/console/directory"): console(ALL),
+    ("GET", "/console/definitions"): console(ALL),
+    # static files (htmx vendored, the console's CSS and JS)
+    ("GET", "/static"): Rule(PUBLIC, sample="/static/vendor/htmx.min.js"),
+    ("GET", "/console/static"): Rule(PUBLIC, sample="/console/static/console.css"),
+}
+
+NUMERIC = {"message_id", "target_id"}
+
+
+def app_routes(app) -> list[tuple[str, str]]:
+    """(method, path) of every route the app serves, mounts as ("GET", prefix); HEAD is GET's."""
+    from starlette.routing import Mount
+
+    try:  # FastAPI ≥ 0.120 keeps included routers as branches
+        from fastapi.routing import _iter_included_route_candidates as flatten
+    except ImportError:  # pragma: no cover - older FastAPI: app.routes is flat
+        flatten = list
+    out = []
+    for route in flatten(app.routes):
+        if isinstance(route, Mount):
+            out.append(("GET", route.path))
+            continue
+        for method in sorted(getattr(route, "methods", None) or {"GET"}):
+            if method != "HEAD":
+                out.append((method, route.path))
+    return out
+
+
+def concrete(path: str, rule: Rule) -> str:
+    if rule.sample:
+        return rule.sample
+    return re.sub(r"\{(\w+)\}", lambda m: "1" if m.group(1) in NUMERIC else "x", path)
+
+
+def test_every_route_is_classified(tmp_path, monkeypatch):
+    """New routes (plan activation, post-event review, the duty day, …) must be added to ACCESS."""
+    monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path))
+    from api.app import create_app
+    from config import get_settings
+
+    get_settings.cache_clear()
+    served = app_routes(create_app())
+    missing = [f"{m} {p}" for m, p in served if (m, p) not in ACCESS]
+    assert not missing, ("routes not classified in tests/security/test_access_table.py ACCESS (say who may call "
+                         "them: a role set, console(roles), PUBLIC, LINK, TWILIO or LOGIN): " + ", ".join(missing))
+    stale = [f"{m} {p}" for m, p in ACCESS if (m, p) not in served]
+    assert not stale, "ACCESS lists routes the app no longer serves: " + ", ".join(stale)
+    assert len(served) == len(set(served))
+
+
+def _bearer_cases():
+    return [(m, p) for (m, p), r in ACCESS.items() if isinstance(r.access, frozenset) and not r.console]
+
+
+def _console_cases():
+    return [(m, p) for (m, p), r in ACCESS.items() if r.console]
+
+
+def _ids(case):
+    return f"{case[0]} {case[1]}"
+
+
+async def _as_role(env, method: str, path: str, rule: Rule, role: str | None, csrf: bool = True):
+    if not rule.console:
+        headers = {"Authorization": f"Bearer {env.tokens[role]}"} if role else {}
+        return await call(env.app, method, path, headers=headers, json=rule.json)
+    headers = {}
+    if role:
+        headers["cookie"] = env.sessions[role]["cookie"]
+        if csrf and method == "POST":
+            headers["x-csrf-token"] = env.sessions[role]["csrf"]
+    return await call(env.app, method, path, headers=headers, form=rule.form if method == "POST" else None)
+
+
+@pytest.mark.parametrize("case", _bearer_cases(), ids=_ids)
+async def test_rest_routes_by_role(secured, case):
+    method, template = case
+    rule = ACCESS[case]
+    path = concrete(template, rule)
+    nobody = await _as_role(secured, method, path, rule, None)
+    assert nobody.status == 401, f"{method} {path} without a token: {nobody.status} {nobody.text[:200]}"
+    wrong = await call(secured.app, method, path, headers={"Authorization": "Bearer yj_forged"}, json=rule.json)
+    assert wrong.status == 401, f"{method} {path} with an unknown token: {wrong.status}"
+    for role in ROLES:
+        got = await _as_role(secured, method, path, rule, role)
+        if role in rule.access:
+            assert got.status not in (401, 403), f"{method} {path} as {role}: {got.status} {got.text[:300]}"
+            assert got.status < 500, f"{method} {path} as {role}: {got.status} {got.text[:300]}"
+        else:
+            assert got.status == 403, f"{method} {path} as {role} should be refused: {got.status} {got.text[:200]}"
+            assert role in got.json()["detail"]
+
+
+@pytest.mark.parametrize("case", _console_cases(), ids=_ids)
+async def test_console_pages_by_role(secured, case):
+    method, template = case
+    rule = ACCESS[case]
+    path = concrete(template, rule)
+    nobody = await _as_role(secured, method, path, rule, None)
+    assert nobody.status == 303 and nobody.headers["location"].startswith("/console/login?next="), \
+        f"{method} {path} without a session: {nobody.status}"
+    for role in ROLES:
+        got = await _as_role(secured, method, path, rule, role)
+        if role in rule.access:
+            assert got.status not in (401, 403), f"{method} {path} as {role}: {got.status} {got.text[:300]}"
+            assert got.status < 500 and "/console/login?next=" not in got.headers.get("location", ""), \
+                f"{method} {path} as {role}: {got.status}"
+        else:
+            assert got.status == 403, f"{method} {path} as {role} should be refused: {got.status}"
+        if method == "POST":  # no CSRF token: refused whoever it is
+            forged = await _as_role(secured, method, path, rule, role, csrf=False)
+            assert forged.status == 403 and "CSRF" in forged.text, f"{method} {path} as {role} without CSRF"
+
+
+@pytest.mark.parametrize("case", [c for c, r in ACCESS.items() if r.access == PUBLIC], ids=_ids)
+async def test_public_routes_need_nothing(secured, case):
+    method, template = case
+    got = await call(secured.app, method, concrete(template, ACCESS[case]))
+    assert got.status in (200, 303, 503), f"{method} {template}: {got.status}"  # /healthz: 503 names what is down
+
+
+@pytest.mark.parametrize("case", [c for c, r in ACCESS.items() if r.access == LINK], ids=_ids)
+async def test_link_routes_take_only_a_signed_link(secured, case):
+    method, template = case
+    for headers in ({}, {"Authorization": f"Bearer {secured.tokens['admin']}"}):
+        got = await call(secured.app, method, template.replace("{token}", "not-a-signed-link"), headers=headers)
+        assert got.status == 403, f"{method} {template}: {got.status}"
+
+
+@pytest.mark.parametrize("case", [c for c, r in ACCESS.items() if r.access == TWILIO], ids=_ids)
+async def test_webhooks_take_only_a_gateway_signature(secured, case):
+    method, path = case
+    form = {"MessageSid": "SMx", "CallSid": "CAx", "From": "+8613900000001", "Body": "1", "MessageStatus": "delivered"}
+    for headers in ({}, {"Authorization": f"Bearer {secured.tokens['admin']}"}, {"X-Twilio-Signature": "forged="}):
+        got = await call(secured.app, method, path, headers=headers, form=form)
+        assert got.status == 403, f"{method} {path} with {list(headers)}: {got.status}"
+
+
+@pytest.mark.parametrize("case", [c for c, r in ACCESS.items() if r.access == LOGIN], ids=_ids)
+async def test_login_forms_need_their_csrf_cookie(secured, case):
+    method, path = case
+    got = await call(secured.app, method, path, form={"token": secured.tokens["admin"], "csrf": "guess"})
+    assert got.status == 403 and "CSRF" in got.text
+    assert "set-cookie" not in got.headers

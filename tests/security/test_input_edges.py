@@ -1,0 +1,52 @@
+"""Inputs that used to give a 500: each is now a 4xx that says what is wrong (found by schemathesis)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.security.asgi import call
+from tests.security.conftest import ADMIN_TOKEN
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+HUGE = "11079476396958146363392"  # past SQLite's 64-bit integers: the driver overflowed
+
+
+@pytest.mark.parametrize("method, path, json", [
+    ("GET", f"/api/outbox?offset={HUGE}", None),
+    ("GET", f"/api/outbox?limit={HUGE}", None),
+    ("GET", f"/api/audit?after_seq={HUGE}", None),
+    ("GET", f"/api/warnings?offset={HUGE}", None),
+    ("GET", f"/api/directory/persons?offset={HUGE}", None),
+    ("GET", f"/api/callouts/x?offset={HUGE}", None),
+    ("POST", f"/api/simulator/messages/{HUGE}", {"outcome": "delivered"}),
+])
+async def test_huge_numbers_are_422(secured, method, path, json):
+    got = await call(secured.app, method, path, headers=ADMIN, json=json)
+    assert got.status == 422 and "less than or equal" in got.json()["detail"], got.text
+
+
+@pytest.mark.parametrize("path", [f"/console/callouts/x/targets/{HUGE}", f"/console/callouts/x?offset={HUGE}",
+                                  f"/console/replay/x/state?t={HUGE}"])
+async def test_huge_numbers_in_the_console_are_422(secured, path):
+    got = await call(secured.app, "GET", path, headers={"cookie": secured.sessions["supervisor"]["cookie"]})
+    assert got.status == 422, got.text
+
+
+async def test_casualty_figures_beyond_any_incident_are_422(secured):
+    body = {"source": "110", "category": "accident", "place": "x", "summary": "x", "reporting_unit": "x", "reporter": "x",
+            "casualties": {"injured": int(HUGE)}}
+    got = await call(secured.app, "POST", "/api/incidents", headers=ADMIN, json=body)
+    assert got.status == 422 and "casualties.injured" in got.json()["detail"]
+
+
+async def test_405_names_every_method_the_path_has(secured):
+    got = await call(secured.app, "PUT", "/ack/whatever")
+    assert got.status == 405 and got.headers["allow"] == "GET, POST"
+
+
+async def test_the_documented_422_is_the_one_given(secured):
+    spec = (await call(secured.app, "GET", "/openapi.json")).json()
+    op = spec["paths"]["/api/callouts/{callout_id}/cancel"]["post"]
+    ref = op["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/ErrorOut")
+    got = await call(secured.app, "POST", "/api/callouts/x/cancel", headers=ADMIN, json={})
+    assert got.status == 422 and isinstance(got.json()["detail"], str) and got.json()["errors"][0]["loc"]
