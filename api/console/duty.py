@@ -117,6 +117,8 @@ async def handover(request: Request, handover_id: str, user: auth.Viewer, error:
 
 
 async def _step(request: Request, handover_id: str, action: str, req) -> Response:
+    if not request.state.console_user.may(*DUTY):  # as the REST API (DutyOfficer); the workflow then checks who
+        return forbidden(request)
     try:
         await svc.handover_step(await get_temporal(request), handover_id, action, req)
     except svc.DutyError as exc:

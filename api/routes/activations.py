@@ -58,7 +58,8 @@ def _aware(v: datetime | None) -> datetime | None:
     return v
 
 
-@router.post("", status_code=201, summary="Activate a response plan at a level for an incident (启动响应)")
+@router.post("", status_code=201, summary="Activate a response plan at a level for an incident (启动响应)",
+             responses={200: {"description": "Activated before (same incident and plan): as it stands, with duplicate: true"}})
 async def activate(body: svc.ActivationIn, client: TemporalDep, settings: SettingsDep, caller: Acting):
     try:
         view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor,

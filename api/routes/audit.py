@@ -30,7 +30,8 @@ def verify_chain(session: ReadSessionDep, _: Supervisor, subject: str | None = N
                                        "channel, time range)")
 def subject_events(subject: str, session: ReadSessionDep, _: Supervisor, kind: str | None = None,
                    actor: str | None = None, channel: str | None = None, since: datetime | None = None,
-                   until: datetime | None = None, after_seq: int = 0, limit: int = 1000) -> dict:
+                   until: datetime | None = None, after_seq: Offset = 0,
+                   limit: Annotated[int, limit_param(100000)] = 1000) -> dict:
     """Subjects: a call-out (callout-…), an incident (its id), an activation (activation/<id>), a review
     (review/<incident id>). `kind` matches a prefix (`callout.ack`, `report.`, `task.`)."""
     for name, value in (("since", since), ("until", until)):

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import select
 from twilio.twiml.voice_response import VoiceResponse
 
-from api.deps import Anyone, Caller, DutyOfficer, ReadSessionDep, SettingsDep, TemporalDep, require
+from api.deps import Anyone, Caller, DutyOfficer, ReadSessionDep, RowId, SettingsDep, TemporalDep, require
 from api.routes.webhooks import TwilioParams
 from api.services import duty as svc
 from api.services.answers import AnswerError, acknowledge
@@ -105,7 +105,8 @@ class TakeOverBody(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/api/handovers", status_code=201, summary="Open the handover of a shift change (also done by the schedule)")
+@router.post("/api/handovers", status_code=201, summary="Open the handover of a shift change (also done by the schedule)",
+             responses={200: {"description": "Opened before (same shift change): as it stands, with duplicate: true"}})
 async def open_handover(client: TemporalDep, settings: SettingsDep, caller: DutyOfficer,
                         body: HandoverStart | None = None):
     shift_at = body.shift_at if body else None
@@ -414,7 +415,7 @@ class SimulatedKeys(BaseModel):
 
 
 @router.post("/api/simulator/spotcheck/{message_id}", summary="Play a person's keypresses on a spot-check call (simulator)")
-async def simulate_keys(message_id: int, body: SimulatedKeys, client: TemporalDep, settings: SettingsDep,
+async def simulate_keys(message_id: RowId, body: SimulatedKeys, client: TemporalDep, settings: SettingsDep,
                         _: DutyOfficer) -> dict:
     if settings.gateway != "simulator":
         raise HTTPException(409, detail="the simulator is not the gateway in use")

@@ -6,13 +6,13 @@ Every step is an update of `PostEventReviewWorkflow`: its validators refuse a st
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep
+from api.deps import MAX_INT, Anyone, DutyOfficer, SettingsDep, TemporalDep
 from api.services import reviews as svc
 from definitions.loader import load_library
 from workflows.review import CompileIn, SignoffIn, SummaryContent, SummaryIn
@@ -29,7 +29,8 @@ async def _step(client, incident_id: str, action: str, req) -> dict:
     return view.model_dump(mode="json")
 
 
-@router.post("", status_code=201, summary="Start the post-event review of an incident (by hand)")
+@router.post("", status_code=201, summary="Start the post-event review of an incident (by hand)",
+             responses={200: {"description": "Started before (same incident): as it stands, with duplicate: true"}})
 async def start(body: svc.ReviewStart, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
     try:
         view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
@@ -87,7 +88,8 @@ async def signoff(incident_id: str, body: SignoffBody, client: TemporalDep, call
 
 
 @router.get("/{incident_id}/report.{fmt}", summary="The event report as JSON, HTML or PDF (latest, or ?version=)")
-async def report(incident_id: str, fmt: str, _: Anyone, version: int | None = None) -> Response:
+async def report(incident_id: str, fmt: str, _: Anyone,
+                 version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None) -> Response:
     if fmt not in svc.MEDIA:
         raise HTTPException(404, detail=f"no report format {fmt!r}: use json, html or pdf")
     try:

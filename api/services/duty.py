@@ -68,6 +68,13 @@ class DutyError(ValueError):
         super().__init__(message)
 
 
+def _no_schedules(exc: RPCError) -> None:
+    """A Temporal server without schedules (the time-skipping test server): a 409 that says so, not a 500."""
+    if exc.status == RPCStatusCode.UNIMPLEMENTED:
+        raise DutyError(409, "this Temporal server does not support schedules (e.g. the time-skipping test server); "
+                             "use the dev server or a cluster / 当前 Temporal 服务不支持定时任务") from exc
+
+
 def duty_settings(lib: Library) -> DutySettings:
     settings = lib.duty()
     if settings is None:
@@ -167,6 +174,9 @@ async def sync_schedules(client: Client, lib: Library, settings: Settings, actor
                 paused=d.paused, note="installed paused (definitions)" if d.paused else "installed from definitions")),
                 memo={"kind": d.kind})
             out["created"].append(d.id)
+        except RPCError as exc:
+            _no_schedules(exc)
+            raise
         except ScheduleAlreadyRunningError:
             def update(inp: ScheduleUpdateInput, d: ScheduleDef = d) -> ScheduleUpdate:
                 return ScheduleUpdate(schedule=_schedule(d, inp.description.schedule.state))
@@ -200,6 +210,7 @@ async def list_schedules(client: Client, lib: Library, settings: Settings) -> li
         try:
             desc = await client.get_schedule_handle(d.id).describe()
         except RPCError as exc:
+            _no_schedules(exc)
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
             out.append(item)
@@ -238,6 +249,7 @@ async def control_schedule(client: Client, lib: Library, settings: Settings, sch
         else:
             await handle.trigger(overlap=ScheduleOverlapPolicy.ALLOW_ALL)
     except RPCError as exc:
+        _no_schedules(exc)
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise DutyError(409, f"schedule {schedule_id!r} is not installed: sync the schedules first "
                                  "(POST /api/schedules/sync or `yingji duty schedules sync`)") from exc
@@ -350,9 +362,12 @@ async def run_drill(client: Client, lib: Library, settings: Settings, drill_id: 
     if d is None:
         raise DutyError(404, f"no drill {drill_id!r} (known: {', '.join(x.id for x in duty.drills.programme)})")
     wid = f"drill-{d.id}-manual-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    await client.start_workflow(DrillWorkflow.run, DrillInput(drill=d, version=duty.versions.get("drills", ""),
-                                                              trigger=f"manual:{actor}"),
-                                id=wid, task_queue=settings.task_queue)
+    try:
+        await client.start_workflow(DrillWorkflow.run, DrillInput(drill=d, version=duty.versions.get("drills", ""),
+                                                                  trigger=f"manual:{actor}"),
+                                    id=wid, task_queue=settings.task_queue)
+    except WorkflowAlreadyStartedError as exc:
+        raise DutyError(409, f"drill {drill_id!r} was started this second already ({wid})") from exc
     return wid
 
 
@@ -463,9 +478,13 @@ def form_context(check_id: str, person_id: str) -> dict | None:
 async def start_round(client: Client, lib: Library, settings: Settings, deadline: datetime | None, actor: str) -> str:
     duty = duty_settings(lib)
     rid = f"freshness-{datetime.now(UTC):%Y%m%dT%H%M}"
-    await client.start_workflow(FreshnessRoundWorkflow.run, FreshnessInput(
-        settings=duty.freshness, version=duty.versions.get("freshness", ""), deadline=deadline, started_by=actor),
-        id=rid, task_queue=settings.task_queue)
+    try:
+        await client.start_workflow(FreshnessRoundWorkflow.run, FreshnessInput(
+            settings=duty.freshness, version=duty.versions.get("freshness", ""), deadline=deadline, started_by=actor),
+            id=rid, task_queue=settings.task_queue)
+    except WorkflowAlreadyStartedError as exc:
+        raise DutyError(409, f"a confirmation round was started this minute and is running ({rid}); "
+                             "see GET /api/freshness/rounds") from exc
     return rid
 
 

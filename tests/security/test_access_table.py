@@ -27,6 +27,8 @@ ALL = frozenset(ROLES)
 DUTY = frozenset({"duty_staff", "duty_cadre", "duty_chief", "leading_leader", "admin"})
 SUPERVISORS = frozenset({"supervisor", "duty_chief", "leading_leader", "admin"})
 ADMIN = frozenset({"admin"})
+ACTING = DUTY | {"commander"}  # who may act in a response (api/routes/activations.py Acting)
+CHIEFS = frozenset({"duty_chief", "leading_leader", "admin"})  # schedules and drills (api/routes/duty.py Chief)
 PUBLIC, LINK, TWILIO, LOGIN = "public", "signed link", "twilio signature", "console login"
 
 
@@ -69,15 +71,48 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/incidents/{incident_id}/followups"): Rule(DUTY, json={}),
     ("POST", "/api/incidents/{incident_id}/final"): Rule(DUTY, json={}),
     ("POST", "/api/incidents/{incident_id}/acks/{person_id}"): Rule(DUTY, json={}),
+    # plan activations: the door lets in whoever may act in a response (supervisors only read); the plan and the
+    # workflow's validators decide who may do each step (their 403 comes from the procedure, not from here)
+    ("POST", "/api/activations"): Rule(ACTING, json={}),
+    ("GET", "/api/activations"): Rule(ALL),
+    ("GET", "/api/activations/{activation_id}"): Rule(ALL),
+    ("POST", "/api/activations/{activation_id}/directives"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/items/{item_id}/ack"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/items/{item_id}/feedback"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/items/{item_id}/review"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/level"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/terminate"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/dispatches"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/dispatches/{seq}/consult"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/dispatches/{seq}/decision"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/reinforcements"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/reinforcements/{seq}/answer"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/acks/{person_id}"): Rule(DUTY, json={}),
+    # post-event reviews: anyone may knock on a step; the review template's roles (summary, compile, signoff)
+    # decide in the workflow
+    ("POST", "/api/reviews"): Rule(DUTY, json={}),
+    ("GET", "/api/reviews"): Rule(ALL),
+    ("GET", "/api/reviews/{incident_id}"): Rule(ALL),
+    ("POST", "/api/reviews/{incident_id}/summaries"): Rule(ALL, json={}),
+    ("POST", "/api/reviews/{incident_id}/compile"): Rule(ALL),
+    ("POST", "/api/reviews/{incident_id}/signoff"): Rule(ALL, json={}),
+    ("GET", "/api/reviews/{incident_id}/report.{fmt}"): Rule(ALL),
+    ("GET", "/api/reviews/{incident_id}/casefile"): Rule(ALL),
     # outbox, simulator, acknowledgement links
     ("GET", "/api/outbox"): Rule(ALL),
     ("POST", "/api/simulator/messages/{message_id}"): Rule(DUTY, json={}),
+    ("POST", "/api/simulator/spotcheck/{message_id}"): Rule(DUTY, json={}),
     ("GET", "/ack/{token}"): Rule(LINK),
     ("POST", "/ack/{token}"): Rule(LINK),
+    ("GET", "/spotcheck/{token}"): Rule(LINK),
+    ("POST", "/spotcheck/{token}"): Rule(LINK),
+    ("GET", "/confirm/{token}"): Rule(LINK),
+    ("POST", "/confirm/{token}"): Rule(LINK),
     # audit trail
     ("GET", "/api/audit"): Rule(ALL),
     ("GET", "/api/audit/verify"): Rule(SUPERVISORS),
-    ("GET", "/api/audit/{subject}/replay"): Rule(SUPERVISORS),
+    ("GET", "/api/audit/{subject:path}/replay"): Rule(SUPERVISORS, sample="/api/audit/activation/x/replay"),
+    ("GET", "/api/audit/{subject:path}"): Rule(SUPERVISORS, sample="/api/audit/review/x"),
     # directory and duty roster
     ("GET", "/api/directory/org-units"): Rule(ALL),
     ("GET", "/api/directory/positions"): Rule(ALL),
@@ -85,12 +120,40 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/directory/persons/{person_id}"): Rule(ALL),
     ("GET", "/api/directory/posts"): Rule(ALL),
     ("GET", "/api/duty/now"): Rule(ALL),
+    # the duty day: schedules, handovers, drills, 六问 spot checks, contact freshness
+    ("GET", "/api/schedules"): Rule(ALL),
+    ("POST", "/api/schedules/sync"): Rule(ADMIN),
+    ("POST", "/api/schedules/{schedule_id}/{action}"): Rule(CHIEFS, sample="/api/schedules/x/pause", json={}),
+    ("POST", "/api/handovers"): Rule(DUTY, json={"shift_at": "not a time"}),
+    ("GET", "/api/handovers"): Rule(ALL),
+    ("GET", "/api/handovers/{handover_id}"): Rule(ALL),
+    # the handover workflow lets only the outgoing / incoming duty chief (or the leading leader) act
+    ("POST", "/api/handovers/{handover_id}/note"): Rule(DUTY, json={}),
+    ("POST", "/api/handovers/{handover_id}/hand-over"): Rule(DUTY, json={}),
+    ("POST", "/api/handovers/{handover_id}/take-over"): Rule(DUTY, json={}),
+    ("GET", "/api/drills"): Rule(ALL),
+    ("GET", "/api/drills/{run_id}"): Rule(ALL),
+    ("POST", "/api/drill-programme/{drill_id}/run"): Rule(CHIEFS),
+    ("GET", "/api/statistics/callouts"): Rule(ALL),
+    ("POST", "/api/spotchecks"): Rule(DUTY, json={}),
+    ("GET", "/api/spotchecks"): Rule(ALL),
+    ("GET", "/api/spotchecks/{check_id}"): Rule(ALL),
+    ("POST", "/api/spotchecks/{check_id}/answers"): Rule(DUTY, json={}),
+    # the town's responsible person (any role) or a duty officer resolves; the workflow checks which
+    ("POST", "/api/spotchecks/{check_id}/resolve"): Rule(ALL, json={}),
+    ("POST", "/api/freshness/rounds"): Rule(ADMIN, json={"deadline": "not a time"}),
+    ("GET", "/api/freshness/rounds"): Rule(ADMIN),
+    ("GET", "/api/freshness/rounds/{round_id}"): Rule(ADMIN),
+    ("GET", "/api/freshness/contacts"): Rule(ADMIN),
+    ("GET", "/api/freshness/preview"): Rule(DUTY),
     # gateway webhooks
     ("POST", "/api/webhooks/twilio/sms"): Rule(TWILIO),
     ("POST", "/api/webhooks/twilio/sms/status"): Rule(TWILIO),
     ("POST", "/api/webhooks/twilio/voice/twiml"): Rule(TWILIO),
     ("POST", "/api/webhooks/twilio/voice/gather"): Rule(TWILIO),
     ("POST", "/api/webhooks/twilio/voice/status"): Rule(TWILIO),
+    ("POST", "/api/webhooks/twilio/spotcheck/twiml"): Rule(TWILIO),
+    ("POST", "/api/webhooks/twilio/spotcheck/gather"): Rule(TWILIO),
     # console
     ("GET", "/console"): Rule(PUBLIC),
     ("GET", "/console/login"): Rule(PUBLIC),
@@ -110,8 +173,36 @@ ACCESS: dict[tuple[str, str], Rule] = {
                                                                      "target_id": "1"}),
     ("POST", "/console/callouts/{callout_id}/cancel"): console(DUTY, form={"reason": "测试"}),
     ("GET", "/console/replay"): console(SUPERVISORS),
-    ("GET", "/console/replay/{subject}"): console(SUPERVISORS),
-    ("GET", "/console/replay/{subject}/state"): console(SUPERVISORS),
+    ("GET", "/console/replay/{subject:path}"): console(SUPERVISORS, sample="/console/replay/activation/x"),
+    ("GET", "/console/replay/{subject:path}/state"): console(SUPERVISORS, sample="/console/replay/review/x/state"),
+    # incidents, activations, reviews: the page's own check (user.may) is the door, as in the REST API; the
+    # workflow's validators decide each step on top. `{action}` routes name a real step, or they answer 404 first.
+    ("GET", "/console/incidents"): console(ALL),
+    ("POST", "/console/incidents"): console(DUTY),
+    ("GET", "/console/incidents/{incident_id}"): console(ALL),
+    ("POST", "/console/incidents/{incident_id}/{action}"): console(DUTY, sample="/console/incidents/x/submit"),
+    ("POST", "/console/incidents/{incident_id}/receipts/{person_id}"): console(DUTY, form={"note": "电话确认"}),
+    ("GET", "/console/activations"): console(ALL),
+    ("POST", "/console/activations"): console(ACTING),
+    ("GET", "/console/activations/{activation_id}"): console(ALL),
+    ("POST", "/console/activations/{activation_id}/{action}"): console(ACTING, sample="/console/activations/x/terminate",
+                                                                       form={"reason": "测试"}),
+    ("GET", "/console/reviews"): console(ALL),
+    ("POST", "/console/reviews"): console(DUTY),
+    ("GET", "/console/reviews/{incident_id}"): console(ALL),
+    ("GET", "/console/reviews/{incident_id}/report.{fmt}"): console(ALL),
+    ("GET", "/console/reviews/{incident_id}/casefile"): console(ALL),
+    ("POST", "/console/reviews/{incident_id}/{action}"): console(ALL, sample="/console/reviews/x/compile"),
+    # the duty day: handovers (the workflow lets only the outgoing / incoming chief act), drills and schedules
+    ("GET", "/console/handovers"): console(ALL),
+    ("POST", "/console/handovers"): console(DUTY),
+    ("GET", "/console/handovers/{handover_id}"): console(ALL),
+    ("POST", "/console/handovers/{handover_id}/note"): console(DUTY, form={"text": "交班记录"}),
+    ("POST", "/console/handovers/{handover_id}/hand-over"): console(DUTY),
+    ("POST", "/console/handovers/{handover_id}/take-over"): console(DUTY),
+    ("GET", "/console/drills"): console(ALL),
+    ("GET", "/console/drills/{run_id}"): console(ALL),
+    ("POST", "/console/schedules/{schedule_id}/{action}"): console(CHIEFS, sample="/console/schedules/x/pause"),
     ("GET", "/console/directory"): console(ALL),
     ("GET", "/console/definitions"): console(ALL),
     # static files (htmx vendored, the console's CSS and JS)
@@ -119,7 +210,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/static"): Rule(PUBLIC, sample="/console/static/console.css"),
 }
 
-NUMERIC = {"message_id", "target_id"}
+NUMERIC = {"message_id", "target_id", "seq"}
 
 
 def app_routes(app) -> list[tuple[str, str]]:
@@ -144,7 +235,7 @@ def app_routes(app) -> list[tuple[str, str]]:
 def concrete(path: str, rule: Rule) -> str:
     if rule.sample:
         return rule.sample
-    return re.sub(r"\{(\w+)\}", lambda m: "1" if m.group(1) in NUMERIC else "x", path)
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: "1" if m.group(1) in NUMERIC else "x", path)
 
 
 def test_every_route_is_classified(tmp_path, monkeypatch):

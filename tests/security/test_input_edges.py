@@ -50,3 +50,43 @@ async def test_the_documented_422_is_the_one_given(secured):
     assert ref.endswith("/ErrorOut")
     got = await call(secured.app, "POST", "/api/callouts/x/cancel", headers=ADMIN, json={})
     assert got.status == 422 and isinstance(got.json()["detail"], str) and got.json()["errors"][0]["loc"]
+
+
+@pytest.mark.parametrize("method, path, json", [
+    ("GET", f"/api/audit/review/x?after_seq={HUGE}", None),
+    ("GET", f"/api/audit/review/x?limit={HUGE}", None),
+    ("GET", f"/api/reviews/x/report.json?version={HUGE}", None),
+    ("POST", f"/api/simulator/spotcheck/{HUGE}", {"keys": "12"}),
+])
+async def test_huge_numbers_on_the_newer_routes_are_422(secured, method, path, json):
+    got = await call(secured.app, method, path, headers=ADMIN, json=json)
+    assert got.status == 422 and "less than or equal" in got.json()["detail"], got.text
+
+
+async def test_a_temporal_server_without_schedules_is_a_409_that_says_so(secured):
+    """The time-skipping server has no schedules: listing, syncing and the console's drill page say so (no 500)."""
+    for method, path in (("GET", "/api/schedules"), ("POST", "/api/schedules/sync")):
+        got = await call(secured.app, method, path, headers=ADMIN)
+        assert got.status == 409 and "does not support schedules" in got.json()["detail"], got.text
+    page = await call(secured.app, "GET", "/console/drills", headers={"cookie": secured.sessions["duty_chief"]["cookie"]})
+    assert page.status == 200 and "does not support schedules" in page.text
+
+
+async def test_a_second_confirmation_round_in_the_same_minute_is_a_409(secured):
+    started = []
+    try:
+        for _ in range(2):  # a minute may turn between the two calls: then try once more
+            first = await call(secured.app, "POST", "/api/freshness/rounds", headers=ADMIN, json={})
+            assert first.status == 202, first.text
+            started.append(first.json()["round_id"])
+            again = await call(secured.app, "POST", "/api/freshness/rounds", headers=ADMIN, json={})
+            assert again.status in (202, 409), again.text
+            if again.status == 409:
+                assert started[-1] in again.json()["detail"]
+                break
+            started.append(again.json()["round_id"])
+        else:
+            pytest.fail("no two calls in the same minute")
+    finally:
+        for rid in started:
+            await secured.client.get_workflow_handle(rid).terminate("test over")
