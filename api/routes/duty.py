@@ -362,6 +362,7 @@ def _ask(row: dict, q: int, keys: str, n: int, intro: bool) -> VoiceResponse:
     vr = VoiceResponse()
     if intro:
         vr.say(row["intro"], language="zh-CN")
+    q = min(q, len(row["questions"]) - 1)
     question = row["questions"][q]
     g = vr.gather(num_digits=1, action=_ivr_url("gather", o=row["id"], q=q, a=keys, n=n), method="POST", timeout=8)
     g.say(f"第{q + 1}问:{question['zh']}是请按1,否请按2,重听请按9。", language="zh-CN")
@@ -373,13 +374,18 @@ def _ask(row: dict, q: int, keys: str, n: int, intro: bool) -> VoiceResponse:
     return vr
 
 
+def _small(request: Request, name: str) -> int:
+    """A question or round number from the callback URL (ours, signed); anything else reads as 0."""
+    value = request.query_params.get(name, "0")
+    return int(value) if value.isdigit() and len(value) < 4 else 0
+
+
 @router.post("/api/webhooks/twilio/spotcheck/twiml", include_in_schema=False)
 async def ivr_twiml(request: Request, params: TwilioParams) -> Response:
     row = await asyncio.to_thread(_ivr_row, request.query_params.get("o"), params.one("CallSid"))
     if row is None:
         raise HTTPException(404, detail="no spot-check call with this id")
-    q, n, keys = int(request.query_params.get("q", "0") or 0), int(request.query_params.get("n", "0") or 0), \
-        request.query_params.get("a", "")
+    q, n, keys = _small(request, "q"), _small(request, "n"), request.query_params.get("a", "")
     return Response(str(_ask(row, q, keys, n, intro=q == 0 and n == 0)), media_type="application/xml")
 
 
@@ -389,7 +395,7 @@ async def ivr_gather(request: Request, params: TwilioParams) -> Response:
     row = await asyncio.to_thread(_ivr_row, request.query_params.get("o"), sid)
     if row is None:
         raise HTTPException(404, detail="no spot-check call with this id")
-    q, keys = int(request.query_params.get("q", "0") or 0), request.query_params.get("a", "")
+    q, keys = _small(request, "q"), request.query_params.get("a", "")
     digit = (params.one("Digits") or "").strip()
     if digit not in ("1", "2"):  # 9 or anything else: the question again
         return Response(str(_ask(row, q, keys, 0, intro=False)), media_type="application/xml")
