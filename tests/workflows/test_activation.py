@@ -522,19 +522,19 @@ async def test_continue_as_new_in_the_middle_of_an_activation_loses_nothing(env,
     await h.execute_update(W.draft_dispatch, DispatchIn(actor=people["D09.head"], role="commander", forces=["medical"],
                                                         task="转运"))
     await env.sleep(timedelta(minutes=2))
-    await wait_for(lambda: events(subj, "activation.continued"), what="continued as new")
+    await wait_for(lambda: events(subj, "activation.continued"), timeout=60, what="continued as new")
 
     # answers, updates and timers all reach the continued run
     await ack(env.client, inp, people["D10.head"])
     await wait_for(lambda: any(e.payload.get("person_id") == people["D10.head"] for e in events(subj, "activation.convene.ack")),
-                   what="ack after continue-as-new")
+                   timeout=60, what="ack after continue-as-new")
     await h.execute_update(W.feedback, FeedbackIn(actor=lead, role="commander", item_id="D1", kind="done", text="完成"))
     view = await h.execute_update(W.review_item, ItemReviewIn(**cmd, item_id="D1", decision="accept"))
     assert view.directives[0].state == "accepted" and view.directives[0].late_by_s == 0
     assert view.dispatches[0].state in ("consulting", "drafted")
     await env.sleep(timedelta(hours=4))  # the 4 h trajectory task, never fed back: overdue in a later run
     await wait_for(lambda: [e for e in events(subj, "activation.task.overdue") if e.payload["item"] == "T-trajectory"],
-                   what="task overdue after continue-as-new")
+                   timeout=60, what="task overdue after continue-as-new")
     view = await h.query(W.state)
     assert view.runs >= 2 and len(view.tasks) == 4 and [d.id for d in view.directives] == ["D1"]
     [cmd_seat] = [x for x in view.commanders if "指挥长" in x.roles]
