@@ -65,7 +65,9 @@ async def test_confirmations_reminders_bounces_and_the_close(env, db_url, people
             h = await env.client.start_workflow(FreshnessRoundWorkflow.run,
                                                 FreshnessInput(settings=settings, version="t", deadline=deadline),
                                                 id=rid, task_queue=queue)
-            first = await wait_for(lambda: len(outbox(rid)) == len(everyone) and outbox(rid), what="everyone asked")
+            # every row sent (the provider id is written after the send, a moment after the row is claimed)
+            first = await wait_for(lambda: len(rows := outbox(rid)) == len(everyone) and all(m.provider_id for m in rows)
+                                   and rows, what="everyone asked")
             assert {m.person_id for m in first} == set(everyone) and {m.channel for m in first} == {"sms"}
             msg = {m.person_id: m for m in first}
             a, b, c = people["D01.head"], people["330110001.head"], people["330110002.head"]
