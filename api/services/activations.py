@@ -12,17 +12,17 @@ import asyncio
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
+from api.services.steps import Refused, run_step
 from config import Settings
 from definitions.loader import Library
 from definitions.schema.plans import INCIDENT_TOWN, ResponsePlan
 from definitions.schema.reporting import Severity
 from store import activations as store
-from store.audit import NewEvent, append
 from store.db import session_scope
 from store.directory import OrgUnit
 from store.incidents import Incident
@@ -137,32 +137,18 @@ def find(activation_id: str) -> store.Activation | None:
         return store.get(s, activation_id)
 
 
-def _refused(row: store.Activation, action: str, actor: str, role: str, why: str, status: int) -> None:
-    with session_scope() as s:
-        append(s, [NewEvent(subject=subject_of(row.id), kind="activation.refused",
-                            step_id=f"refused/{action}/{actor}/{datetime.now(UTC).timestamp()}",
-                            workflow_id=row.workflow_id, actor=actor,
-                            payload={"action": action, "role": role, "reason": why, "status": status})])
-
-
 async def step(client: Client, activation_id: str, action: str, req) -> ActivationView:
     """Run one step as an update; a refusal becomes an ActivationError with the procedure's reason."""
     row = await asyncio.to_thread(find, activation_id)
     if row is None:
         raise ActivationError(404, f"no activation {activation_id!r}")
-    handle = client.get_workflow_handle(row.workflow_id)
     try:
-        return await handle.execute_update(UPDATES[action], req, result_type=ActivationView)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        kind = cause.type if isinstance(cause, ApplicationError) else None
-        status, why = STATUS.get(kind or "", 409), getattr(cause, "message", str(cause))
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        status, why = 409, f"the response {activation_id!r} has ended ({row.status}); nothing more can be done in it"
-    await asyncio.to_thread(_refused, row, action, req.actor, req.role, why, status)
-    raise ActivationError(status, why)
+        return await run_step(client, workflow_id=row.workflow_id, subject=subject_of(row.id),
+                              refused_kind="activation.refused", action=action, update=UPDATES[action], req=req,
+                              result_type=ActivationView, statuses=STATUS,
+                              ended=f"the response {activation_id!r} has ended ({row.status}); nothing more can be done in it")
+    except Refused as r:
+        raise ActivationError(r.status, r.why) from r
 
 
 # ------------------------------------------------------------------ reading

@@ -14,14 +14,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
+from api.services.steps import Refused, run_step
 from config import Settings
 from definitions.loader import Library
 from definitions.schema.reporting import CATEGORY_ZH, Casualties, Severity
-from store.audit import AuditChain, AuditEvent, NewEvent, append
+from store.audit import AuditChain, AuditEvent
 from store.db import session_scope
 from store.directory import OrgUnit, PhoneError, normalize_mobile
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
@@ -151,32 +152,18 @@ def find(incident_id: str) -> Incident | None:
         return s.get(Incident, incident_id)
 
 
-def _refused(incident: Incident, action: str, actor: str, role: str, why: str, status: int) -> None:
-    with session_scope() as s:
-        append(s, [NewEvent(subject=incident.id, kind="report.refused",
-                            step_id=f"refused/{action}/{actor}/{datetime.now(UTC).timestamp()}",
-                            workflow_id=incident.workflow_id, actor=actor,
-                            payload={"action": action, "role": role, "reason": why, "status": status})])
-
-
 async def step(client: Client, incident_id: str, action: str, req) -> ChainView:
     """Run one step of the chain as an update; a refusal becomes an IncidentError with the procedure's reason."""
     incident = await asyncio.to_thread(find, incident_id)
     if incident is None:
         raise IncidentError(404, f"no incident {incident_id!r}")
-    handle = client.get_workflow_handle(incident.workflow_id)
     try:
-        return await handle.execute_update(UPDATES[action], req, result_type=ChainView)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        kind = cause.type if isinstance(cause, ApplicationError) else None
-        status, why = STATUS.get(kind or "", 409), getattr(cause, "message", str(cause))
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        status, why = 409, f"the reporting chain of {incident_id!r} has ended ({incident.status}); nothing more is reported"
-    await asyncio.to_thread(_refused, incident, action, req.actor, req.role, why, status)
-    raise IncidentError(status, why)
+        return await run_step(client, workflow_id=incident.workflow_id, subject=incident.id, refused_kind="report.refused",
+                              action=action, update=UPDATES[action], req=req, result_type=ChainView, statuses=STATUS,
+                              ended=f"the reporting chain of {incident_id!r} has ended ({incident.status}); "
+                                    "nothing more is reported")
+    except Refused as r:
+        raise IncidentError(r.status, r.why) from r
 
 
 # ------------------------------------------------------------------ reading

@@ -7,17 +7,17 @@ review's audit trail. No database transaction is held while Temporal is called.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
+from api.services.steps import Refused, run_step
 from config import Settings
 from definitions.loader import Library
-from store.audit import AuditChain, NewEvent, append
+from store.audit import AuditChain
 from store.db import session_scope
 from store.directory import OrgUnit
 from store.incidents import Incident
@@ -105,31 +105,17 @@ def find(incident_id: str) -> Review | None:
         return s.get(Review, incident_id)
 
 
-def _refused(review: Review, action: str, actor: str, role: str, why: str, status: int) -> None:
-    with session_scope() as s:
-        append(s, [NewEvent(subject=review.subject, kind="review.refused",
-                            step_id=f"refused/{action}/{actor}/{datetime.now(UTC).timestamp()}",
-                            workflow_id=review.workflow_id, actor=actor,
-                            payload={"action": action, "role": role, "reason": why, "status": status})])
-
-
 async def step(client: Client, incident_id: str, action: str, req) -> ReviewView:
     review = await asyncio.to_thread(find, incident_id)
     if review is None:
         raise ReviewError(404, f"no review of incident {incident_id!r}")
-    handle = client.get_workflow_handle(review.workflow_id)
     try:
-        return await handle.execute_update(UPDATES[action], req, result_type=ReviewView)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        kind = cause.type if isinstance(cause, ApplicationError) else None
-        status, why = STATUS.get(kind or "", 409), getattr(cause, "message", str(cause))
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        status, why = 409, f"the review of {incident_id!r} has ended ({review.status}); its case file is sealed"
-    await asyncio.to_thread(_refused, review, action, req.actor, req.role, why, status)
-    raise ReviewError(status, why)
+        return await run_step(client, workflow_id=review.workflow_id, subject=review.subject,
+                              refused_kind="review.refused", action=action, update=UPDATES[action], req=req,
+                              result_type=ReviewView, statuses=STATUS,
+                              ended=f"the review of {incident_id!r} has ended ({review.status}); its case file is sealed")
+    except Refused as r:
+        raise ReviewError(r.status, r.why) from r
 
 
 # ------------------------------------------------------------------ reading
