@@ -42,3 +42,24 @@ async def poll(fetch, until, timeout=60.0, what="condition"):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}: {value!r}"[:2000])
         await asyncio.sleep(0.2)
+
+
+async def console_login(app, token: str):
+    """An httpx client logged in to the console of `app` with a bearer token; `.csrf` holds its CSRF token."""
+    import re
+
+    import httpx
+
+    web = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test")
+    page = await web.get("/console/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    resp = await web.post("/console/login/token", data={"token": token, "csrf": csrf})
+    assert resp.status_code == 303, resp.text
+    desk = await web.get("/console/desk")
+    web.csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', desk.text).group(1)  # type: ignore[attr-defined]
+    return web
+
+
+async def console_post(web, path: str, data: dict):
+    """A console form POST with the session's CSRF token."""
+    return await web.post(path, data={**data, "csrf": web.csrf})

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import uuid
 
-import httpx
 import pytest
 
 from api.app import create_app
@@ -15,37 +14,10 @@ from config import get_settings
 from store.auth import create_token
 from store.db import session_scope
 from tests.factories import response_district
-from tests.helpers import poll
+from tests.helpers import console_login, console_post as post, poll
 from tests.workflows.activation_helpers import terminate_activations
 from tests.workflows.reporting_helpers import terminate_incidents
 from worker import build_worker
-
-
-@pytest.fixture
-async def env():
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    from tests.conftest import temporal_test_server
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
-
-
-async def _login(app, token: str) -> httpx.AsyncClient:
-    web = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test")
-    page = await web.get("/console/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    assert (await web.post("/console/login/token", data={"token": token, "csrf": csrf})).status_code == 303
-    desk = await web.get("/console/desk")
-    web.csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', desk.text).group(1)  # type: ignore[attr-defined]
-    return web
-
-
-async def post(web, path: str, data: dict) -> httpx.Response:
-    return await web.post(path, data={**data, "csrf": web.csrf})
 
 
 @pytest.fixture
@@ -61,7 +33,7 @@ async def console(env, db_url, monkeypatch):
                   "lead": create_token(s, "commander", person_id=p["D08.head"], label="lead")}
     app = create_app(temporal_client=env.client)
     async with build_worker(env.client, task_queue=settings.task_queue):
-        webs = {k: await _login(app, v) for k, v in tokens.items()}
+        webs = {k: await console_login(app, v) for k, v in tokens.items()}
         try:
             yield webs
         finally:

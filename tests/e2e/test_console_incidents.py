@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import uuid
 
-import httpx
 import pytest
 
 from api.app import create_app
@@ -14,38 +13,11 @@ from config import get_settings
 from store.auth import create_token
 from store.db import session_scope
 from tests.factories import small_district
-from tests.helpers import poll
+from tests.helpers import console_login, console_post as post, poll
 from tests.workflows.reporting_helpers import terminate_incidents
 from worker import build_worker
 
 DRAFT = {"place": "青溪路88号工地", "what_happened": "脚手架坍塌,2人受伤送医", "injured": "2", "measures": "现场已封控"}
-
-
-@pytest.fixture
-async def env():
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    from tests.conftest import temporal_test_server
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
-
-
-def _csrf(html: str) -> str:
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
-
-
-async def _login(app, token: str) -> httpx.AsyncClient:
-    web = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test")
-    page = await web.get("/console/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    resp = await web.post("/console/login/token", data={"token": token, "csrf": csrf})
-    assert resp.status_code == 303, resp.text
-    web.csrf = _csrf((await web.get("/console/desk")).text)  # type: ignore[attr-defined]
-    return web
 
 
 @pytest.fixture
@@ -60,17 +32,13 @@ async def console(env, db_url, monkeypatch):
         leader = create_token(s, "leading_leader", person_id=people["leading_leader"], label="leader")
     app = create_app(temporal_client=env.client)
     async with build_worker(env.client, task_queue=settings.task_queue):
-        cadre_web, leader_web = await _login(app, cadre), await _login(app, leader)
+        cadre_web, leader_web = await console_login(app, cadre), await console_login(app, leader)
         try:
             yield cadre_web, leader_web
         finally:
             await cadre_web.aclose()
             await leader_web.aclose()
             await terminate_incidents(env.client)
-
-
-async def post(web, path: str, data: dict) -> httpx.Response:
-    return await web.post(path, data={**data, "csrf": web.csrf})
 
 
 async def test_incident_chain_clicked_through_the_console(console):

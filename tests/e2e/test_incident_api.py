@@ -29,19 +29,6 @@ DRAFT = {"place": "青溪路88号工地", "what_happened": "脚手架坍塌,2人
 
 
 @pytest.fixture
-async def env():
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    from tests.conftest import temporal_test_server
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
-
-
-@pytest.fixture
 async def api(env, db_url, monkeypatch):
     monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
     get_settings.cache_clear()
