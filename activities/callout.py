@@ -266,7 +266,7 @@ def summarize(targets: list[CalloutTarget], started: datetime) -> dict[str, Any]
             "ack_by_channel": dict(by_channel)}
 
 
-def summary_text(c: Callout, summary: dict[str, Any]) -> str:
+def summary_text(c: Callout, summary: dict[str, Any], status: str) -> str:
     lines = [f"{'[演练] ' if c.drill else ''}【叫应小结】{c.title}: 共{summary['total']}人,已应答{summary['acknowledged']}人"
              f"({summary['rate']:.0%})"]
     if summary["median_ack_s"] is not None:
@@ -275,22 +275,24 @@ def summary_text(c: Callout, summary: dict[str, Any]) -> str:
         names = "、".join(n["name"] for n in summary["never_answered"][:10])
         more = f"等{len(summary['never_answered'])}人" if len(summary["never_answered"]) > 10 else ""
         lines.append(f"未应答: {names}{more}")
-    lines.append(f"/ Call-out summary: {summary['acknowledged']}/{summary['total']} answered; status {c.status}")
+    lines.append(f"/ Call-out summary: {summary['acknowledged']}/{summary['total']} answered; status {status}")
     return ";".join(lines[:-1]) + "\n" + lines[-1]
 
 
 @activity.defn(name="callout.finish")
 async def finish(end: CalloutEnd) -> CalloutSummary:
+    """Summarise, send the summary to those on duty, then close the call-out.
+
+    The call-out's end (status, summary) and its `callout.summary` / `callout.ended` events
+    commit in one transaction: whoever sees the call-out ended also finds its end in the
+    audit trail, and a retry after a kill recomputes from the same final state."""
     info = activity.info()
 
     def compute() -> tuple[Callout, dict, list[Contact]]:
-        with session_scope() as s:
+        with session_scope(write=False) as s:
             c = s.get(Callout, end.callout_id)
             targets = list(s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == end.callout_id)))
             summary = summarize(targets, c.started_at)
-            c.status = end.status
-            c.ended_at = c.ended_at or _now()
-            c.summary = summary
             recipients: list[Contact] = []
             for shift in on_duty(s, _now()):
                 if shift.role in end.summary_to and (p := s.get(Person, shift.person_id)):
@@ -298,18 +300,21 @@ async def finish(end: CalloutEnd) -> CalloutSummary:
             return c, summary, recipients
 
     c, summary, recipients = await asyncio.to_thread(compute)
-    text = summary_text(c, summary)
+    text = summary_text(c, summary, end.status)
     outcomes = await deliver([Delivery(key=f"{end.workflow_id}/summary/{r.person_id}", channel="sms", to=r.mobile or "",
                                        body=text, person_id=r.person_id, subject=end.callout_id, drill=end.drill,
                                        meta={"purpose": "summary"}) for r in recipients if r.mobile])
 
-    def record() -> None:
+    def close() -> None:
         with session_scope() as s:
+            row = s.get(Callout, end.callout_id)
+            row.status, row.summary = end.status, summary
+            row.ended_at = row.ended_at or _now()
             append(s, [_ev(end.callout_id, "callout.summary", "summary", end.workflow_id, run_id=info.workflow_run_id,
                            payload={**summary, "drill": end.drill,
                                     "sent_to": [o.key.rsplit("/", 1)[1] for o in outcomes]}),
                        _ev(end.callout_id, "callout.ended", "ended", end.workflow_id, run_id=info.workflow_run_id,
                            payload={"status": end.status, "reason": end.reason, "drill": end.drill})])
 
-    await asyncio.to_thread(record)
+    await asyncio.to_thread(close)
     return CalloutSummary(status=end.status, total=summary["total"], acknowledged=summary["acknowledged"], summary=summary)
