@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 from temporalio import activity
 
-from activities.delivery import Delivery, deliver
+from activities.delivery import Delivery, Outcome, deliver
+from activities.escalation import Batch, send_and_record
 from activities.reporting import duty_contacts, local
 from config import get_settings
 from definitions.schema.plans import INCIDENT_TOWN, ResponsePlan
@@ -21,7 +22,6 @@ from store import activations as store
 from store.audit import NewEvent, append
 from store.db import session_scope
 from store.directory import mask_mobile
-from store.links import make_ack_token, reply_code
 from workflows.activation import (
     Event,
     FlushRequest,
@@ -33,7 +33,6 @@ from workflows.activation import (
     ResolveResult,
     subject_of,
 )
-from workflows.escalation import Report as GatewayReport
 
 AUDIT_PREFIX = {"convene": "activation.convene", "notice": "activation.notice", "overdue": "activation.overdue",
                 "orders": "activation.dispatch.order", "request": "activation.reinforcement.request",
@@ -155,48 +154,13 @@ def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple
 
 @activity.defn(name="activation.flush")
 async def flush(req: FlushRequest) -> FlushResult:
-    settings = get_settings()
-    key = settings.signing_key()
     rec = req.record
-    subject = _subject(rec)
-    deliveries = []
-    for send in req.sends:
-        wants_answer = send.purpose in ("notify", "escalate")
-        code = reply_code(subject, send.person_id) if wants_answer else None
-        link = (f"{settings.base_url}/ack/{make_ack_token(key, subject, send.person_id)}"
-                if wants_answer and send.channel in ("sms", "im") else None)
-        body, voice = render(send, req, code, link)
-        deliveries.append(Delivery(key=send.key, channel=send.channel, to=send.to, body=body, voice_text=voice,
-                                   person_id=send.person_id, subject=subject, workflow_id=rec.workflow_id, ack_url=link,
-                                   reply_code=code, priority=send.priority,
-                                   meta={"target_key": send.target_key, "purpose": send.purpose, "episode": req.episode}))
-    outcomes = {o.key: o for o in await deliver(deliveries)}
-    now = _now()
-    prefix = AUDIT_PREFIX[req.kind]
 
-    def write() -> None:
-        events: list[NewEvent] = []
-        for send in req.sends:
-            o = outcomes[send.key]
-            events.append(NewEvent(subject=subject, kind=f"{prefix}.sent",
-                                   step_id=f"send/{send.key.removeprefix(rec.workflow_id + '/')}",
-                                   workflow_id=rec.workflow_id, run_id=rec.run_id, channel=send.channel, at=now,
-                                   payload={"episode": req.episode, "label": req.label, "target": send.target_key,
-                                            "person_id": send.person_id, "name": send.name, "purpose": send.purpose,
-                                            "to": mask_mobile(send.to) if send.channel != "im" else send.to,
-                                            "status": o.status, "error": o.error, "outbox_id": o.outbox_id}))
-        for r in req.records:
-            events.append(NewEvent(subject=subject, kind=f"{prefix}.{r.kind}", step_id=f"{req.episode}/{r.step_id}",
-                                   workflow_id=rec.workflow_id, run_id=rec.run_id, actor=r.actor, channel=r.channel,
-                                   at=r.at, payload={"episode": req.episode, "label": req.label, "target": r.target_key,
-                                                     "person_id": r.person_id, "state": r.state, **r.payload}))
-        with session_scope() as s:
-            store.upsert(s, rec.view.model_dump(mode="json"), rec.plan_version)
-            s.flush()
-            append(s, events)
+    def save(s: Session, outcomes: dict[str, Outcome], now: datetime) -> None:
+        store.upsert(s, rec.view.model_dump(mode="json"), rec.plan_version)
 
-    await asyncio.to_thread(write)
-    failed = [GatewayReport(send_key=k, status="failed" if o.status != "opted_out" else "opted_out", at=now, detail=o.error)
-              for k, o in outcomes.items() if o.status in ("failed", "opted_out")]
-    return FlushResult(reports=failed)
+    batch = Batch(subject=_subject(rec), workflow_id=rec.workflow_id, run_id=rec.run_id, episode=req.episode,
+                  kind=AUDIT_PREFIX[req.kind], sends=req.sends, records=req.records, context={"label": req.label})
+    return FlushResult(reports=await send_and_record(batch, lambda send, code, link: render(send, req, code, link),
+                                                     save=save))
 

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, func, select
 from temporalio import activity
 
-from activities.delivery import Delivery, deliver
+from activities.delivery import Delivery, Outcome, deliver
+from activities.escalation import Batch, Links, ack_links, send_and_record
 from activities.reporting import duty_contacts
 from config import get_settings
 from definitions.schema.callout import CalloutPlan, Tier
@@ -36,22 +37,20 @@ from store.duty import (
     SpotCheck,
     SpotCheckAnswer,
     SpotCheckFollowup,
-    contact_status,
     make_confirm_token,
     make_form_token,
 )
 from store.activations import Activation, ActivationItem
 from store.incidents import Incident, IncidentDeadline
 from store.review import Review, ReviewUnit
-from store.links import make_ack_token, reply_code
+from store.links import reply_code
 from store.roster import on_duty_in_role
 from store.warnings import Warning
 from workflows.activation import OPEN as ACTIVATION_OPEN
 from workflows.callout import CalloutInput, NightHours, WarningInfo
 from workflows.drill import DRILL_MARK, DrillReport, PrepareRequest, Prepared, ReportRequest
 from workflows.duty import DutyFlush, Event, FlushResult
-from workflows.escalation import Contact, Record, Send, Target
-from workflows.escalation import Report as GatewayReport
+from workflows.escalation import Contact, Send, Target
 from workflows.freshness import CloseRequest, Opened as FreshnessOpened, OpenRequest as FreshnessOpen, RoundSummary, ShardInfo
 from workflows.handover import HandoverNote, NoteItem, Opened as HandoverOpened, OpenRequest as HandoverOpen
 from workflows.handover import RecordRequest as HandoverRecord
@@ -161,20 +160,24 @@ def _render_freshness(send: Send, ctx: dict, code: str | None, link: str | None)
 # ================================================================== flush (every procedure)
 
 
-def _links(req: DutyFlush, send: Send, settings, key: str) -> tuple[str | None, str | None]:
-    """(reply code, link) of a send that wants an answer."""
-    wants = send.purpose in ("notify", "escalate")
-    if not wants:
-        return None, None
-    if req.procedure == "spotcheck":  # the six answers come by the form or the voice menu, never as "1"
-        token = make_form_token(key, req.subject, send.person_id)
-        return None, f"{settings.base_url}/spotcheck/{token}" if send.channel in ("sms", "im") else None
-    if req.procedure == "freshness":
-        token = make_confirm_token(key, req.subject, send.person_id)
-        return reply_code(req.subject, send.person_id), f"{settings.base_url}/confirm/{token}"
-    code = reply_code(req.subject, send.person_id)
-    link = f"{settings.base_url}/ack/{make_ack_token(key, req.subject, send.person_id)}" if send.channel in ("sms", "im") else None
-    return code, link
+def _links(req: DutyFlush) -> Links:
+    """(reply code, link) of a send that wants an answer: spot checks and confirmations have forms of their own."""
+    settings = get_settings()
+    key = settings.signing_key()
+    usual = ack_links(req.subject)
+
+    def links(send: Send) -> tuple[str | None, str | None]:
+        if send.purpose not in ("notify", "escalate"):
+            return None, None
+        if req.procedure == "spotcheck":  # the six answers come by the form or the voice menu, never as "1"
+            token = make_form_token(key, req.subject, send.person_id)
+            return None, f"{settings.base_url}/spotcheck/{token}" if send.channel in ("sms", "im") else None
+        if req.procedure == "freshness":
+            token = make_confirm_token(key, req.subject, send.person_id)
+            return reply_code(req.subject, send.person_id), f"{settings.base_url}/confirm/{token}"
+        return usual(send)
+
+    return links
 
 
 def render(req: DutyFlush, send: Send, code: str | None, link: str | None) -> tuple[str, str | None]:
@@ -189,52 +192,22 @@ def render(req: DutyFlush, send: Send, code: str | None, link: str | None) -> tu
 
 @activity.defn(name="duty.flush")
 async def flush(req: DutyFlush) -> FlushResult:
-    settings = get_settings()
-    key = settings.signing_key()
-    deliveries = []
-    for send in req.sends:
-        code, link = _links(req, send, settings, key)
-        body, voice = render(req, send, code, link)
-        deliveries.append(Delivery(key=send.key, channel=send.channel, to=send.to, body=body, voice_text=voice,
-                                   person_id=send.person_id, subject=req.subject, workflow_id=req.workflow_id,
-                                   ack_url=link, reply_code=code, priority=send.priority,
-                                   meta={"target_key": send.target_key, "purpose": send.purpose,
-                                         "procedure": req.procedure, "episode": req.episode}))
-    outcomes = {o.key: o for o in await deliver(deliveries)}
-    now = _now()
-    prefix = AUDIT_PREFIX[req.procedure]
+    def save(s: Session, outcomes: dict[str, Outcome], now: datetime) -> None:
+        view = req.context.get("view")
+        if req.procedure == "handover" and view:
+            _save_handover(s, view)
+        elif req.procedure in ("spotcheck", "followup") and view:
+            _save_spotcheck(s, view)
+            _spotcheck_attempts(s, req, outcomes, now)
+        elif req.procedure == "freshness":
+            _freshness_progress(s, req, outcomes, now)
 
-    def write() -> None:
-        events: list[NewEvent] = []
-        for send in req.sends:
-            o = outcomes[send.key]
-            events.append(NewEvent(subject=req.subject, kind=f"{prefix}.sent",
-                                   step_id=f"send/{send.key.removeprefix(req.workflow_id + '/')}",
-                                   workflow_id=req.workflow_id, run_id=req.run_id, channel=send.channel, at=now,
-                                   payload={"episode": req.episode, "target": send.target_key, "person_id": send.person_id,
-                                            "name": send.name, "purpose": send.purpose,
-                                            "to": mask_mobile(send.to) if send.channel != "im" else send.to,
-                                            "status": o.status, "error": o.error, "outbox_id": o.outbox_id}))
-        for r in req.records:
-            events.append(NewEvent(subject=req.subject, kind=f"{prefix}.{r.kind}", step_id=f"{req.episode}/{r.step_id}",
-                                   workflow_id=req.workflow_id, run_id=req.run_id, actor=r.actor, channel=r.channel,
-                                   at=r.at, payload={"episode": req.episode, "target": r.target_key,
-                                                     "person_id": r.person_id, "state": r.state, **r.payload}))
-        with session_scope() as s:
-            append(s, events)
-            view = req.context.get("view")
-            if req.procedure == "handover" and view:
-                _save_handover(s, view)
-            elif req.procedure in ("spotcheck", "followup") and view:
-                _save_spotcheck(s, view)
-                _spotcheck_attempts(s, req, outcomes, now)
-            elif req.procedure == "freshness":
-                _freshness_progress(s, req, outcomes, now)
-
-    await asyncio.to_thread(write)
-    failed = [GatewayReport(send_key=k, status="failed" if o.status != "opted_out" else "opted_out", at=now, detail=o.error)
-              for k, o in outcomes.items() if o.status in ("failed", "opted_out")]
-    return FlushResult(reports=failed)
+    batch = Batch(subject=req.subject, workflow_id=req.workflow_id, run_id=req.run_id, episode=req.episode,
+                  kind=AUDIT_PREFIX[req.procedure], sends=req.sends, records=req.records,
+                  meta={"procedure": req.procedure})
+    return FlushResult(reports=await send_and_record(
+        batch, lambda send, code, link: render(req, send, code, link),
+        links=_links(req), save=save))
 
 
 # ================================================================== shift handover

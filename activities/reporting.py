@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 from temporalio import activity
 
-from activities.delivery import Delivery, deliver
+from activities.delivery import Delivery, Outcome, deliver
+from activities.escalation import Batch, send_and_record
 from config import get_settings
 from definitions.schema.reporting import SECTOR_LEADER, Recipient
 from store.audit import NewEvent, append
 from store.db import session_scope
 from store.directory import OrgUnit, Person, Post, mask_mobile
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
-from store.links import make_ack_token, reply_code
 from store.roster import on_duty
 from workflows.escalation import Contact, Record, Target
 from workflows.reporting import (
@@ -33,7 +33,6 @@ from workflows.reporting import (
     TargetsResult,
     WrittenReport,
 )
-from workflows.escalation import Report as GatewayReport
 
 AUDIT_PREFIX = {"overdue": "report.escalation", "receipts": "report.receipt", "trigger": "incident.call"}
 
@@ -303,48 +302,15 @@ def _receipts(s: Session, req: FlushRequest, outcomes: dict, records: list[Recor
 
 @activity.defn(name="reporting.flush")
 async def flush(req: FlushRequest) -> FlushResult:
-    settings = get_settings()
-    key = settings.signing_key()
-    rec, subject = req.record, req.record.incident.incident_id
-    deliveries = []
-    for send in req.sends:
-        wants_answer = send.purpose in ("notify", "escalate")
-        code = reply_code(subject, send.person_id) if wants_answer else None
-        link = (f"{settings.base_url}/ack/{make_ack_token(key, subject, send.person_id)}"
-                if wants_answer and send.channel in ("sms", "im") else None)
-        body, voice = render(send, req, code, link)
-        deliveries.append(Delivery(key=send.key, channel=send.channel, to=send.to, body=body, voice_text=voice,
-                                   person_id=send.person_id, subject=subject, workflow_id=rec.workflow_id, ack_url=link,
-                                   reply_code=code, priority=send.priority,
-                                   meta={"target_key": send.target_key, "purpose": send.purpose, "episode": req.episode}))
-    outcomes = {o.key: o for o in await deliver(deliveries)}
-    now = _now()
-    prefix = AUDIT_PREFIX[req.kind]
+    rec = req.record
 
-    def write() -> None:
-        events: list[NewEvent] = []
-        for send in req.sends:
-            o = outcomes[send.key]
-            events.append(NewEvent(subject=subject, kind=f"{prefix}.sent", step_id=f"send/{send.key.removeprefix(rec.workflow_id + '/')}",
-                                   workflow_id=rec.workflow_id, run_id=rec.run_id, channel=send.channel, at=now,
-                                   payload={"episode": req.episode, "label": req.label, "target": send.target_key,
-                                            "person_id": send.person_id, "name": send.name, "purpose": send.purpose,
-                                            "to": mask_mobile(send.to) if send.channel != "im" else send.to,
-                                            "status": o.status, "error": o.error, "outbox_id": o.outbox_id}))
-        for r in req.records:
-            events.append(NewEvent(subject=subject, kind=f"{prefix}.{r.kind}", step_id=f"{req.episode}/{r.step_id}",
-                                   workflow_id=rec.workflow_id, run_id=rec.run_id, actor=r.actor, channel=r.channel,
-                                   at=r.at, payload={"episode": req.episode, "label": req.label, "target": r.target_key,
-                                                     "person_id": r.person_id, "state": r.state, **r.payload}))
-        with session_scope() as s:
-            save_view(s, rec)
-            s.flush()
-            append(s, events)
-            if req.kind == "receipts":
-                _receipts(s, req, outcomes, req.records, now)
+    def save(s: Session, outcomes: dict[str, Outcome], now: datetime) -> None:
+        save_view(s, rec)
+        if req.kind == "receipts":
+            _receipts(s, req, outcomes, req.records, now)
 
-    await asyncio.to_thread(write)
-    failed = [GatewayReport(send_key=k, status="failed" if o.status != "opted_out" else "opted_out", at=now, detail=o.error)
-              for k, o in outcomes.items() if o.status in ("failed", "opted_out")]
-    return FlushResult(reports=failed)
+    batch = Batch(subject=rec.incident.incident_id, workflow_id=rec.workflow_id, run_id=rec.run_id, episode=req.episode,
+                  kind=AUDIT_PREFIX[req.kind], sends=req.sends, records=req.records, context={"label": req.label})
+    return FlushResult(reports=await send_and_record(batch, lambda send, code, link: render(send, req, code, link),
+                                                     save=save))
 

@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.delivery import Delivery, deliver
+from activities.escalation import Batch, send_and_record
 from config import get_settings
 from definitions.loader import load_library
 from definitions.schema.reporting import CATEGORY_ZH, Severity
@@ -24,15 +25,13 @@ from definitions.schema.review import ReviewTemplate
 from store import casefile
 from store.audit import AuditChain, AuditEvent, NewEvent, append, list_events
 from store.db import session_scope
-from store.directory import OrgUnit, Person, Post, mask_mobile
+from store.directory import OrgUnit, Person, Post
 from store.incidents import Incident, ReportVersion
-from store.links import make_ack_token, reply_code
 from store.replay import load_events
 from store.report import render, sha256
 from store.review import CaseFile, Review, ReviewReport, ReviewUnit, statistics, timeline
 from store.roster import on_duty
-from workflows.escalation import Contact, Record, Target
-from workflows.escalation import Report as GatewayReport
+from workflows.escalation import Contact, Target
 from workflows.review import (
     ArchiveInfo,
     CompileRequest,
@@ -358,41 +357,12 @@ def render_send(send, req: FlushRequest, code: str | None, link: str | None) -> 
 
 @activity.defn(name="review.flush")
 async def flush(req: FlushRequest) -> FlushResult:
-    settings = get_settings()
-    key = settings.signing_key()
-    rec, subject = req.record, req.record.view.subject
-    deliveries = []
-    for send in req.sends:
-        wants_answer = send.purpose in ("notify", "escalate")
-        code = reply_code(subject, send.person_id) if wants_answer else None
-        link = (f"{settings.base_url}/ack/{make_ack_token(key, subject, send.person_id)}"
-                if wants_answer and send.channel in ("sms", "im") else None)
-        body, voice = render_send(send, req, code, link)
-        deliveries.append(Delivery(key=send.key, channel=send.channel, to=send.to, body=body, voice_text=voice,
-                                   person_id=send.person_id, subject=subject, workflow_id=rec.workflow_id, ack_url=link,
-                                   reply_code=code, priority=send.priority,
-                                   meta={"target_key": send.target_key, "purpose": send.purpose, "episode": req.episode}))
-    outcomes = {o.key: o for o in await deliver(deliveries)}
-    now = _now()
-    events: list[NewEvent] = []
-    for send in req.sends:
-        o = outcomes[send.key]
-        events.append(NewEvent(subject=subject, kind="review.escalation.sent",
-                               step_id=f"send/{send.key.removeprefix(rec.workflow_id + '/')}", workflow_id=rec.workflow_id,
-                               run_id=rec.run_id, channel=send.channel, at=now, payload={
-                                   "episode": req.episode, "unit_id": req.unit_id, "target": send.target_key,
-                                   "person_id": send.person_id, "name": send.name, "purpose": send.purpose,
-                                   "to": mask_mobile(send.to) if send.channel != "im" else send.to,
-                                   "status": o.status, "error": o.error, "outbox_id": o.outbox_id}))
-    for r in req.records:
-        events.append(NewEvent(subject=subject, kind=f"review.escalation.{r.kind}", step_id=f"{req.episode}/{r.step_id}",
-                               workflow_id=rec.workflow_id, run_id=rec.run_id, actor=r.actor, channel=r.channel, at=r.at,
-                               payload={"episode": req.episode, "unit_id": req.unit_id, "target": r.target_key,
-                                        "person_id": r.person_id, "state": r.state, **r.payload}))
-    await asyncio.to_thread(_write, rec, events)
-    failed = [GatewayReport(send_key=k, status="failed" if o.status != "opted_out" else "opted_out", at=now, detail=o.error)
-              for k, o in outcomes.items() if o.status in ("failed", "opted_out")]
-    return FlushResult(reports=failed)
+    rec = req.record
+    batch = Batch(subject=rec.view.subject, workflow_id=rec.workflow_id, run_id=rec.run_id, episode=req.episode,
+                  kind="review.escalation", sends=req.sends, records=req.records, context={"unit_id": req.unit_id})
+    reports = await send_and_record(batch, lambda send, code, link: render_send(send, req, code, link),
+                                    save=lambda s, outcomes, now: save_view(s, rec.view))
+    return FlushResult(reports=reports)
 
 
 # ------------------------------------------------------------------ the event report

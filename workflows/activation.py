@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.plans import LEVEL_ZH, ResponsePlan, Season
     from definitions.schema.reporting import Severity
     from workflows.callout import ShardEvents
-    from workflows.escalation import Ack, Actions, Contact, Escalation, Inbox, Record, Report, Send, Target, drive
+    from workflows.escalation import Ack, Actions, Contact, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
 
 ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(minutes=1),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
@@ -470,10 +470,6 @@ class FlushRequest(BaseModel):
     roles: dict[str, str] = Field(default_factory=dict)
     sends: list[Send]
     records: list[Record]
-
-
-class FlushResult(BaseModel):
-    reports: list[Report] = Field(default_factory=list)
 
 
 # ----------------------------------------------------------------- the procedure's rules of order

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
 
     from definitions.schema.callout import CalloutPlan
     from definitions.schema.common import Level
-    from workflows.escalation import Ack, Actions, Escalation, Inbox, Record, Report, Send, Target, drive
+    from workflows.escalation import Ack, Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
 
 SHARD_SIZE = 500
 # every activity heartbeats every 2 s (activities/heartbeat.py): one lost to a killed worker is retried after 10 s
@@ -106,10 +106,6 @@ class FlushRequest(BaseModel):
     drill: bool = False
     sends: list[Send]
     records: list[Record]
-
-
-class FlushResult(BaseModel):
-    reports: list[Report] = Field(default_factory=list)
 
 
 class ShardEvents(BaseModel):

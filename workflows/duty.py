@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.escalation import Actions, Escalation, Inbox, Record, Report, Send, drive
+    from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Send, drive
 
 ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(minutes=1),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
@@ -52,10 +52,6 @@ class DutyFlush(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict, description="what the messages need (titles, deadlines…)")
     sends: list[Send] = Field(default_factory=list)
     records: list[Record] = Field(default_factory=list)
-
-
-class FlushResult(BaseModel):
-    reports: list[Report] = Field(default_factory=list)
 
 
 async def run_escalation(esc: Escalation, inbox: Inbox, procedure: Procedure, subject: str, episode: str,

@@ -109,6 +109,12 @@ class Report(BaseModel):
     detail: str | None = None
 
 
+class FlushResult(BaseModel):
+    """What a flush activity returns: the sends the gateway refused at once, as reports."""
+
+    reports: list[Report] = Field(default_factory=list)
+
+
 class TargetState(BaseModel):
     target: Target
     state: str = "pending"

@@ -29,7 +29,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.reporting import Casualties, ReportingRules, Severity
     from workflows.callout import ShardEvents
-    from workflows.escalation import Actions, Escalation, Inbox, Record, Report, Send, Target, drive
+    from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
 
 # every activity heartbeats every 2 s (activities/heartbeat.py): one lost to a killed worker is retried after 10 s
 ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(seconds=10),
@@ -261,10 +261,6 @@ class FlushRequest(BaseModel):
     due_at: datetime | None = None
     sends: list[Send]
     records: list[Record]
-
-
-class FlushResult(BaseModel):
-    reports: list[Report] = Field(default_factory=list)
 
 
 # ----------------------------------------------------------------- the procedure's rules of order

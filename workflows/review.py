@@ -32,7 +32,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.review import ReviewTemplate
     from workflows.callout import ShardEvents
-    from workflows.escalation import Actions, Escalation, Inbox, Record, Report, Send, Target, drive
+    from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Send, Target, drive
 
 ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=2),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
@@ -268,10 +268,6 @@ class FlushRequest(BaseModel):
     text_zh: str = Field(description="the template's overdue text; {title} {unit} {due} filled in by the activity")
     sends: list[Send]
     records: list[Record]
-
-
-class FlushResult(BaseModel):
-    reports: list[Report] = Field(default_factory=list)
 
 
 class CompileRequest(BaseModel):
