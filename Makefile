@@ -15,6 +15,9 @@ PACKAGES := $(wildcard */__init__.py */*/__init__.py)
 APT_PACKAGES := chromium chromium-driver fonts-noto-cjk
 # pytest-timeout: per-test limit in seconds (pyproject's default is 300)
 TEST_TIMEOUT ?= 300
+# pytest-xdist processes; a test file stays in one process (its module fixtures: servers, stacks).
+# Most of the suite waits on Temporal servers and real time, so three share two cores well.
+TEST_WORKERS ?= 3
 PYTEST_ARGS ?=
 
 .PHONY: run test bench install system-deps clean distclean
@@ -23,7 +26,7 @@ run: $(STAMP)
 	$(VENV)/bin/yingji run
 
 test: $(STAMP) system-deps
-	$(PY) -m pytest -q --durations=15 --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 --timeout=$(TEST_TIMEOUT) -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 install: $(STAMP)
 

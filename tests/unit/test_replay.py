@@ -173,11 +173,13 @@ def test_the_event_cache_follows_the_chain(db_url):
 
 @pytest.fixture
 async def worker(time_env, db_url):
+    from tests.workflows.callout_helpers import terminate_callouts
     from worker import build_worker
 
     tq = f"tq-{uuid.uuid4().hex[:8]}"
     async with build_worker(time_env.client, task_queue=tq):
         yield tq
+        await terminate_callouts(time_env.client)  # a failed test's call-out must not hold the shared clock
 
 
 async def test_replay_of_a_real_callout(time_env, worker, db_url):

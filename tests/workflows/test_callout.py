@@ -13,7 +13,16 @@ from store.audit import AuditEvent, verify
 from store.db import session_scope
 from workflows.callout import WarningCalloutWorkflow
 from tests.factories import small_district
-from tests.workflows.callout_helpers import ack, callout_input, outbox, report, start, targets, wait_for
+from tests.workflows.callout_helpers import (
+    ack,
+    callout_input,
+    outbox,
+    report,
+    start,
+    targets,
+    terminate_callouts,
+    wait_for,
+)
 from worker import build_worker
 
 
@@ -34,6 +43,7 @@ async def worker(time_env, db_url):
     w: Worker = build_worker(time_env.client, task_queue=tq)
     async with w:
         yield tq
+        await terminate_callouts(time_env.client)  # a failed test's call-out must not hold the shared clock
 
 
 async def test_ack_on_first_sms(time_env, worker, people):
