@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
 
-from api.deps import Anyone, Offset, ReadSessionDep, Supervisor, limit_param
+from api.deps import Offset, ReadSessionDep, Supervisor, limit_param
 from store.audit import AuditChain, list_events, verify
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
-@router.get("", summary="Audit events, oldest first, with filters")
-def events(session: ReadSessionDep, _: Anyone, subject: str | None = None, kind: str | None = None,
+@router.get("", summary="Audit events, oldest first, with filters (supervisors, the duty chief, the leading leader)")
+def events(session: ReadSessionDep, _: Supervisor, subject: str | None = None, kind: str | None = None,
            actor: str | None = None, since: datetime | None = None, until: datetime | None = None,
            after_seq: Offset = 0, limit: Annotated[int, limit_param(100000)] = 1000) -> list[dict]:
     rows = list_events(session, subject=subject, kind=kind, actor=actor, since=since, until=until,

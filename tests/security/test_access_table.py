@@ -109,7 +109,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/confirm/{token}"): Rule(LINK),
     ("POST", "/confirm/{token}"): Rule(LINK),
     # audit trail
-    ("GET", "/api/audit"): Rule(ALL),
+    ("GET", "/api/audit"): Rule(SUPERVISORS),  # like one subject's events: the trail is theirs to read
     ("GET", "/api/audit/verify"): Rule(SUPERVISORS),
     ("GET", "/api/audit/{subject:path}/replay"): Rule(SUPERVISORS, sample="/api/audit/activation/x/replay"),
     ("GET", "/api/audit/{subject:path}"): Rule(SUPERVISORS, sample="/api/audit/review/x"),
