@@ -27,7 +27,7 @@ from aiolimiter import AsyncLimiter
 from sqlmodel import col, select
 from temporalio import activity
 
-from activities.gateways import Gateway, OutgoingMessage, SendResult, gateway_for
+from activities.gateways import Gateway, OutgoingMessage, SendResult, Throttled, gateway_for
 from config import get_settings
 from store.db import session_scope
 from store.messages import OutboxMessage
@@ -157,6 +157,25 @@ async def _settle_uncertain(rows: list[dict], by_key: dict[str, "Delivery"], res
     return again
 
 
+async def _send_at_the_gate(item: Delivery, msg: OutgoingMessage) -> SendResult:
+    """One send, when the channel's rate gate gives it its turn. A send the provider throttles
+    waits out a backoff and queues at the gate again, so retries count against the rate too."""
+    gateway = gateway_for(item.channel)
+    gate = gate_for(gateway, item.channel)
+    tries, delay = getattr(gateway, "throttle_tries", 1), getattr(gateway, "throttle_backoff_s", 0.5)
+    for attempt in range(1, tries + 1):
+        if gate is not None:
+            await gate.turn(item.priority)
+        try:
+            return await gateway.send(msg)
+        except Throttled as exc:
+            if attempt == tries:
+                return SendResult(status="failed", error=f"{exc} (throttled {tries} times)")
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
 async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | None = None) -> list[Outcome]:
     if not items:
         return []
@@ -171,12 +190,8 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
     async def one(row: dict) -> None:
         nonlocal done
         item = by_key[row["key"]]
-        gateway = gateway_for(item.channel)
-        gate = gate_for(gateway, item.channel)
-        if gate is not None:
-            await gate.turn(item.priority)
         try:
-            results[item.key] = await gateway.send(_message(row, item))
+            results[item.key] = await _send_at_the_gate(item, _message(row, item))
         except Exception as exc:  # a gateway error is an outcome of this message, not of the batch
             results[item.key] = SendResult(status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
         done += 1

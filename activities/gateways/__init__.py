@@ -6,7 +6,7 @@ simulator. Adapters are built once per process (they hold HTTP connection pools)
 """
 from __future__ import annotations
 
-from activities.gateways.base import Gateway, OutgoingMessage, SendResult
+from activities.gateways.base import Gateway, OutgoingMessage, SendResult, Throttled
 
 _gateways: dict[str, Gateway] = {}
 
@@ -49,4 +49,4 @@ def reset_gateways() -> None:
     _gateways.clear()
 
 
-__all__ = ["Gateway", "OutgoingMessage", "SendResult", "gateway_for", "get_gateway", "reset_gateways"]
+__all__ = ["Gateway", "OutgoingMessage", "SendResult", "Throttled", "gateway_for", "get_gateway", "reset_gateways"]

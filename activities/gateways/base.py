@@ -23,6 +23,11 @@ class OutgoingMessage:
     created_at: datetime | None = None  # when the outbox row was claimed (reconcile looks from there)
 
 
+class Throttled(Exception):
+    """The provider refused the send for its rate limit and created nothing: the message may go
+    again, after a backoff and a new turn at the rate gate (activities/delivery.py)."""
+
+
 @dataclass(frozen=True)
 class SendResult:
     status: str  # sent | failed | opted_out
@@ -31,6 +36,9 @@ class SendResult:
 
 
 class Gateway(Protocol):
+    """An adapter that may raise `Throttled` says how often to try in all (`throttle_tries`) and the
+    first wait between tries, doubled after each (`throttle_backoff_s`)."""
+
     name: str
 
     async def send(self, msg: OutgoingMessage) -> SendResult: ...

@@ -25,7 +25,8 @@ What each send does:
 - Voice: ``calls.create`` with answering-machine detection and a TwiML URL; the API
   answers it with ``<Say language="zh-CN">`` and ``<Gather numDigits="1">`` (1 confirm,
   2 cannot respond, 9 repeat) and gets every call progress event.
-- HTTP 429 / error 20429 is retried with exponential backoff; an answer that never came
+- HTTP 429 / error 20429 raises ``Throttled``: the outbox waits out a backoff and queues the
+  message at the account's rate gate again (activities/delivery.py); an answer that never came
   (timeout, 5xx) is settled by asking Twilio whether the message exists, never by sending
   it again blindly. SDK calls block, so they run on threads.
 """
@@ -40,7 +41,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from activities.gateways.base import OutgoingMessage, SendResult
+from activities.gateways.base import OutgoingMessage, SendResult, Throttled
 
 WEBHOOKS = "/api/webhooks/twilio"
 SMS_STATUS = f"{WEBHOOKS}/sms/status"
@@ -85,7 +86,7 @@ class TwilioGateway:
             self.client.api.base_url = settings.twilio_api_base.rstrip("/")
         self.from_ = settings.twilio_from_number
         self.base_url = settings.base_url
-        self.tries, self.backoff_s = tries, backoff_s
+        self.throttle_tries, self.throttle_backoff_s = tries, backoff_s
         self._matched: set[str] = set()  # sids reconcile has given to a message in this process
 
     def callback(self, path: str, msg: OutgoingMessage) -> str:
@@ -108,26 +109,21 @@ class TwilioGateway:
         return message.sid
 
     async def send(self, msg: OutgoingMessage) -> SendResult:
-        delay = self.backoff_s
-        for attempt in range(1, self.tries + 1):
-            try:
-                return SendResult(status="sent", provider_id=await asyncio.to_thread(self._create, msg))
-            except TwilioException as exc:
-                status = getattr(exc, "status", None)
-                if (status == 429 or _error_code(exc) == RATE_LIMITED) and attempt < self.tries:
-                    await asyncio.sleep(delay)  # nothing was created: trying again is safe
-                    delay *= 2
-                    continue
-                if isinstance(status, int) and status >= 500:
-                    return await self._settle(msg, f"Twilio HTTP {status}")
-                return _refused(exc)
-            except requests.ConnectionError as exc:
-                if isinstance(exc, requests.exceptions.ConnectTimeout) or "refused" in str(exc).lower():
-                    return SendResult(status="failed", error=f"Twilio unreachable: {type(exc).__name__}")
-                return await self._settle(msg, type(exc).__name__)
-            except requests.Timeout as exc:
-                return await self._settle(msg, type(exc).__name__)
-        raise AssertionError("unreachable")
+        try:
+            return SendResult(status="sent", provider_id=await asyncio.to_thread(self._create, msg))
+        except TwilioException as exc:
+            status = getattr(exc, "status", None)
+            if status == 429 or _error_code(exc) == RATE_LIMITED:
+                raise Throttled(_refused(exc).error) from exc  # nothing was created: sending again is safe
+            if isinstance(status, int) and status >= 500:
+                return await self._settle(msg, f"Twilio HTTP {status}")
+            return _refused(exc)
+        except requests.ConnectionError as exc:
+            if isinstance(exc, requests.exceptions.ConnectTimeout) or "refused" in str(exc).lower():
+                return SendResult(status="failed", error=f"Twilio unreachable: {type(exc).__name__}")
+            return await self._settle(msg, type(exc).__name__)
+        except requests.Timeout as exc:
+            return await self._settle(msg, type(exc).__name__)
 
     async def _settle(self, msg: OutgoingMessage, why: str) -> SendResult:
         """The request may or may not have reached Twilio: ask, rather than send again."""

@@ -48,7 +48,7 @@ def twilio(fake, db_url, monkeypatch):
     use_fake_twilio(monkeypatch, fake)
     gw = gateway_for("sms")
     assert isinstance(gw, TwilioGateway)
-    gw.backoff_s = 0.01
+    gw.throttle_backoff_s = 0.01
     yield fake
     reset_gateways()
 
@@ -223,6 +223,19 @@ async def test_rate_limit_per_channel(twilio, monkeypatch):
     assert 0.9 <= elapsed < 3.0, elapsed  # 21 sends at 20/s: one second, not less
     assert gate_for(gateway_for("sms"), "sms").rate == 20
     assert gate_for(gateway_for("sms"), "sms") is not gate_for(gateway_for("voice"), "voice")
+
+
+async def test_a_throttled_send_queues_at_the_gate_again(twilio, monkeypatch):
+    """Twilio's 429s are requests too: the retries of throttled sends keep to the account's rate."""
+    monkeypatch.setenv("YINGJI_RATE_SMS_PER_S", "20")
+    get_settings.cache_clear()
+    twilio.fail_next(6, 20429)
+    outcomes = await deliver([sms(i) for i in range(20)])
+    assert all(o.status == "sent" for o in outcomes)
+    tried = [r.at for r in twilio.creates("sms")]
+    assert len(tried) == 26 and len(twilio.created()) == 20
+    # 26 requests at 20/s: a second and a quarter at least (the retry used to skip the queue)
+    assert tried[-1] - tried[0] >= 25 / 20 * 0.95, tried[-1] - tried[0]
 
 
 def test_simulator_has_no_gate(db_url):
