@@ -36,9 +36,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
+
+from workflows.options import ACTIVITY
 
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.common import Duration
@@ -47,8 +48,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.callout import ShardEvents
     from workflows.escalation import Ack, Actions, Contact, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
 
-ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(minutes=1),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
 FORBIDDEN, CONFLICT, INVALID, NOT_FOUND = "forbidden", "conflict", "invalid", "not_found"  # -> 403, 409, 422, 404
 REVIEW_WORKFLOW = "PostEventReviewWorkflow"
 OPEN = ("open", "acknowledged", "in_progress", "blocked", "returned")  # an item still owes its work

@@ -13,7 +13,8 @@ from datetime import datetime, time, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows.options import ACTIVITY
 
 with workflow.unsafe.imports_passed_through():
     from zoneinfo import ZoneInfo
@@ -24,8 +25,6 @@ with workflow.unsafe.imports_passed_through():
 
 SHARD_SIZE = 500
 # every activity heartbeats every 2 s (activities/heartbeat.py): one lost to a killed worker is retried after 10 s
-ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
 
 
 class WarningInfo(BaseModel):

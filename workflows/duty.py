@@ -9,18 +9,17 @@ and audited by activities/duty.py per procedure.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows.options import ACTIVITY
 
 with workflow.unsafe.imports_passed_through():
     from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Send, drive
 
-ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(minutes=1),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
 FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"  # -> 403, 409, 422
 Procedure = Literal["handover", "spotcheck", "followup", "freshness"]
 

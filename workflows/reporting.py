@@ -23,8 +23,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+
+from workflows.options import ACTIVITY
 
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.reporting import Casualties, ReportingRules, Severity
@@ -32,8 +33,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
 
 # every activity heartbeats every 2 s (activities/heartbeat.py): one lost to a killed worker is retried after 10 s
-ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
 FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"  # -> 403, 409, 422
 SOURCES = ("110", "119", "120", "12345", "department", "town", "field", "media")
 ReportKind = Literal["written", "followup", "final"]

@@ -26,16 +26,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+
+from workflows.options import activity_options
 
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.review import ReviewTemplate
     from workflows.callout import ShardEvents
     from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Send, Target, drive
 
-ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
+ACTIVITY = activity_options(start_to_close=timedelta(minutes=10))  # a large case file takes a while
 FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"  # -> 403, 409, 422
 WORKFLOW_TYPE = "PostEventReviewWorkflow"
 Status = Literal["collecting", "compiled", "returned", "signed", "sealed"]
