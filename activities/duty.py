@@ -49,7 +49,8 @@ from store.warnings import Warning
 from workflows.activation import OPEN as ACTIVATION_OPEN
 from workflows.callout import CalloutInput, NightHours, WarningInfo
 from workflows.drill import DRILL_MARK, DrillReport, PrepareRequest, Prepared, ReportRequest
-from workflows.duty import DutyFlush, Event, FlushResult
+from workflows.common import Event
+from workflows.duty import DutyFlush, FlushResult
 from workflows.escalation import Contact, Send, Target
 from workflows.freshness import CloseRequest, Opened as FreshnessOpened, OpenRequest as FreshnessOpen, RoundSummary, ShardInfo
 from workflows.handover import HandoverNote, NoteItem, Opened as HandoverOpened, OpenRequest as HandoverOpen

@@ -3,7 +3,7 @@ seconds (the activity's heartbeat timeout) rather than at its start-to-close tim
 
 A worker-wide interceptor: a small task beats every `EVERY_S` seconds for as long as the
 activity's coroutine runs, including while it waits on a database transaction in a thread.
-The workflows set `heartbeat_timeout` to a few beats, all alike (workflows/options.py).
+The workflows set `heartbeat_timeout` to a few beats, all alike (workflows/common.py).
 """
 from __future__ import annotations
 

@@ -39,7 +39,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from workflows.options import ACTIVITY
+from workflows.common import ACTIVITY, CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, Event
+from workflows.common import Actor as Caller
 
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.common import Duration
@@ -48,7 +49,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.callout import ShardEvents
     from workflows.escalation import Ack, Actions, Contact, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
 
-FORBIDDEN, CONFLICT, INVALID, NOT_FOUND = "forbidden", "conflict", "invalid", "not_found"  # -> 403, 409, 422, 404
 REVIEW_WORKFLOW = "PostEventReviewWorkflow"
 OPEN = ("open", "acknowledged", "in_progress", "blocked", "returned")  # an item still owes its work
 ItemState = Literal["open", "acknowledged", "in_progress", "blocked", "reported", "returned", "accepted", "completed",
@@ -259,11 +259,9 @@ class ActivationInput(BaseModel):
 # ----------------------------------------------------------------- requests (updates)
 
 
-class Actor(BaseModel):
-    """Who asks: the API fills these from the caller's token."""
+class Actor(Caller):
+    """Who asks (from the caller's token), and when acting for someone, how they confirmed."""
 
-    actor: str = Field(min_length=1)
-    role: str
     note: str | None = Field(default=None, max_length=1000, description="acting for someone: how they confirmed")
 
 
@@ -401,15 +399,6 @@ class ActivationView(BaseModel):
 
 
 # ----------------------------------------------------------------- activity requests
-
-
-class Event(BaseModel):
-    kind: str
-    step_id: str
-    actor: str = "system"
-    channel: str | None = None
-    at: datetime
-    payload: dict = Field(default_factory=dict)
 
 
 class RecordRequest(BaseModel):

@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 from pydantic import BaseModel, Field
 from temporalio import workflow
 
-from workflows.options import ACTIVITY
+from workflows.common import ACTIVITY
 
 with workflow.unsafe.imports_passed_through():
     from zoneinfo import ZoneInfo

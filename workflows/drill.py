@@ -18,7 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.duty import Drill
     from workflows.callout import CalloutInput, CalloutSummary, WarningCalloutWorkflow
-    from workflows.duty import ACTIVITY
+    from workflows.common import ACTIVITY
 
 DRILL_MARK = "[演练]"
 

@@ -9,35 +9,17 @@ and audited by activities/duty.py per procedure.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
 
-from workflows.options import ACTIVITY
+from workflows.common import ACTIVITY
 
 with workflow.unsafe.imports_passed_through():
     from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Send, drive
 
-FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"  # -> 403, 409, 422
 Procedure = Literal["handover", "spotcheck", "followup", "freshness"]
-
-
-class Event(BaseModel):
-    kind: str
-    step_id: str
-    actor: str = "system"
-    channel: str | None = None
-    at: datetime
-    payload: dict[str, Any] = Field(default_factory=dict)
-
-
-class Actor(BaseModel):
-    """Who asks for a step: the API fills these from the caller's token."""
-
-    actor: str = Field(min_length=1, max_length=200)
-    role: str = Field(max_length=50)
 
 
 class DutyFlush(BaseModel):

@@ -18,7 +18,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.duty import FreshnessSettings
     from workflows.callout import ShardEvents
-    from workflows.duty import ACTIVITY, Event, run_escalation
+    from workflows.common import ACTIVITY, Event
+    from workflows.duty import run_escalation
     from workflows.escalation import Escalation, Inbox, Target
 
 

@@ -21,7 +21,8 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.duty import HandoverSettings
     from workflows.callout import ShardEvents
-    from workflows.duty import ACTIVITY, CONFLICT, FORBIDDEN, Actor, Event, run_escalation, stop_escalation
+    from workflows.common import ACTIVITY, CONFLICT, FORBIDDEN, Actor, Event
+    from workflows.duty import run_escalation, stop_escalation
     from workflows.escalation import Ack, Actions, Contact, Escalation, Inbox, Target
 
 ItemKind = Literal["warning", "callout", "incident", "deadline", "activation", "followup", "drill", "other"]

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.options import ACTIVITY
+from workflows.common import ACTIVITY, CONFLICT, FORBIDDEN, INVALID, Actor, Event
 
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.reporting import Casualties, ReportingRules, Severity
@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
 
 # every activity heartbeats every 2 s (activities/heartbeat.py): one lost to a killed worker is retried after 10 s
-FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"  # -> 403, 409, 422
 SOURCES = ("110", "119", "120", "12345", "department", "town", "field", "media")
 ReportKind = Literal["written", "followup", "final"]
 
@@ -160,14 +159,7 @@ class ReportingInput(BaseModel):
     state: ChainState | None = None
 
 
-class Step(BaseModel):
-    """Who asks for a step: the API fills these from the caller's token."""
-
-    actor: str = Field(min_length=1)
-    role: str
-
-
-class VerbalIn(Step):
+class VerbalIn(Actor):
     to_whom: str = Field(min_length=1, max_length=200, description="e.g. 区政府总值班室 张三")
     by_whom: str = Field(min_length=1, max_length=200)
     at: datetime | None = None
@@ -175,17 +167,17 @@ class VerbalIn(Step):
     note: str | None = Field(default=None, max_length=2000)
 
 
-class DraftIn(Step):
+class DraftIn(Actor):
     draft: Draft
 
 
-class ReviewIn(Step):
+class ReviewIn(Actor):
     decision: Literal["approve", "return"]
     comments: str = Field(default="", max_length=5000)
     version: int | None = Field(default=None, description="the version reviewed; refused if a newer one exists")
 
 
-class SubmitIn(Step):
+class SubmitIn(Actor):
     pass
 
 
@@ -210,14 +202,6 @@ class ChainView(BaseModel):
     triggers: list[TriggerView]
     closed_at: datetime | None
     runs: int
-
-
-class Event(BaseModel):
-    kind: str
-    step_id: str
-    actor: str = "system"
-    at: datetime
-    payload: dict = Field(default_factory=dict)
 
 
 class RecordRequest(BaseModel):
@@ -283,7 +267,7 @@ ROLE_OF = {"verbal": "verbal", "draft": "draft", "followup": "draft", "final": "
            "submit": "submit"}
 
 
-def refusal(s: ChainState, rules: ReportingRules, action: str, req: Step, now: datetime) -> tuple[str, str] | None:
+def refusal(s: ChainState, rules: ReportingRules, action: str, req: Actor, now: datetime) -> tuple[str, str] | None:
     """Why the procedure refuses this step now, as (forbidden | conflict | invalid, reason); None if allowed."""
     allowed = getattr(rules.roles, ROLE_OF[action])
     if req.role not in allowed:
@@ -527,7 +511,7 @@ class IncidentReportingWorkflow:
     def _submit_ok(self, req: SubmitIn) -> None:
         self._refuse_if("submit", req)
 
-    def _refuse_if(self, action: str, req: Step) -> None:
+    def _refuse_if(self, action: str, req: Actor) -> None:
         why = refusal(self.s, self.rules, action, req, workflow.now())
         if why is not None:
             raise ApplicationError(why[1], type=why[0], non_retryable=True)

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.options import activity_options
+from workflows.common import CONFLICT, FORBIDDEN, INVALID, Actor, Event, activity_options
 
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.review import ReviewTemplate
@@ -36,7 +36,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Send, Target, drive
 
 ACTIVITY = activity_options(start_to_close=timedelta(minutes=10))  # a large case file takes a while
-FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"  # -> 403, 409, 422
 WORKFLOW_TYPE = "PostEventReviewWorkflow"
 Status = Literal["collecting", "compiled", "returned", "signed", "sealed"]
 
@@ -170,23 +169,16 @@ class ReviewState(BaseModel):
     dirty: bool = Field(default=True, description="something changed since the last compiled report")
 
 
-class Step(BaseModel):
-    """Who asks for a step: the API fills these from the caller's token."""
-
-    actor: str = Field(min_length=1)
-    role: str
-
-
-class SummaryIn(Step):
+class SummaryIn(Actor):
     unit_id: str = Field(min_length=1)
     summary: SummaryContent
 
 
-class CompileIn(Step):
+class CompileIn(Actor):
     pass
 
 
-class SignoffIn(Step):
+class SignoffIn(Actor):
     decision: Literal["approve", "return"]
     version: int | None = Field(default=None, description="the report version signed; refused if a newer one exists")
     lessons: str = Field(default="", max_length=20000, description="经验教训 / 总体评价 (required to approve)")
@@ -225,14 +217,6 @@ class ReviewView(BaseModel):
     signoffs: list[Signoff]
     archive: ArchiveInfo | None
     gaps: list[str]
-
-
-class Event(BaseModel):
-    kind: str
-    step_id: str
-    actor: str = "system"
-    at: datetime
-    payload: dict = Field(default_factory=dict)
 
 
 class RecordRequest(BaseModel):
@@ -298,7 +282,7 @@ def late_text(seconds: int) -> str:
     return f"{mins}分钟"
 
 
-def refusal(s: ReviewState, action: str, req: Step, now: datetime) -> tuple[str, str] | None:
+def refusal(s: ReviewState, action: str, req: Actor, now: datetime) -> tuple[str, str] | None:
     """Why the procedure refuses this step now, as (forbidden | conflict | invalid, reason); None if allowed."""
     t = s.opened.template
     allowed = getattr(t.roles, action)
@@ -558,7 +542,7 @@ class PostEventReviewWorkflow:
     def _signoff_ok(self, req: SignoffIn) -> None:
         self._refuse_if("signoff", req)
 
-    def _refuse_if(self, action: str, req: Step) -> None:
+    def _refuse_if(self, action: str, req: Actor) -> None:
         if self.s is None:
             raise ApplicationError("the review is still opening; try again in a moment", type=CONFLICT,
                                    non_retryable=True)

@@ -26,18 +26,8 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.duty import SpotCheckSettings
     from workflows.callout import ShardEvents
-    from workflows.duty import (
-        ACTIVITY,
-        CONFLICT,
-        FORBIDDEN,
-        INVALID,
-        Actor,
-        DutyFlush,
-        Event,
-        FlushResult,
-        run_escalation,
-        stop_escalation,
-    )
+    from workflows.common import ACTIVITY, CONFLICT, FORBIDDEN, INVALID, Actor, Event
+    from workflows.duty import DutyFlush, FlushResult, run_escalation, stop_escalation
     from workflows.escalation import Ack, Actions, Escalation, Inbox, Report, Send, Target
 
 DUTY_ROLES = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "admin")

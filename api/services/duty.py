@@ -53,7 +53,7 @@ from store.duty import (
     contact_status,
 )
 from workflows.drill import DrillInput, DrillWorkflow
-from workflows.duty import CONFLICT, FORBIDDEN, INVALID
+from workflows.common import CONFLICT, FORBIDDEN, INVALID
 from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow
 from workflows.handover import HandoverInput, HandoverView, HandoverWorkflow, handover_id_for
 from workflows.spotcheck import SpotCheckInput, SpotCheckSweepWorkflow, SpotCheckView, SpotCheckWorkflow, SweepInput, check_id_for
