@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
-from sqlmodel import select
 from twilio.twiml.voice_response import VoiceResponse
 
 from api.deps import Anyone, Caller, DutyOfficer, ReadSessionDep, RowId, SettingsDep, TemporalDep, require
