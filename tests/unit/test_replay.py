@@ -172,31 +172,31 @@ def test_the_event_cache_follows_the_chain(db_url):
 
 
 @pytest.fixture
-async def worker(time_env, db_url):
+async def worker(env, db_url):
     from tests.workflows.callout_helpers import terminate_callouts
     from worker import build_worker
 
     tq = f"tq-{uuid.uuid4().hex[:8]}"
-    async with build_worker(time_env.client, task_queue=tq):
+    async with build_worker(env.client, task_queue=tq):
         yield tq
-        await terminate_callouts(time_env.client)  # a failed test's call-out must not hold the shared clock
+        await terminate_callouts(env.client)  # a failed test's call-out must not hold the shared clock
 
 
-async def test_replay_of_a_real_callout(time_env, worker, db_url):
+async def test_replay_of_a_real_callout(env, worker, db_url):
     from tests.factories import small_district
     from tests.workflows.callout_helpers import ack, callout_input, outbox, start, targets, wait_for
 
     with session_scope() as s:
         people = small_district(s, missing_deputy=("330110001.deputy",))
     inp = callout_input()
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     cid = inp.callout_id
     await wait_for(lambda: targets(cid) and all(t.attempts for t in targets(cid).values()), what="every first text")
     before_acks = datetime.now(UTC)
     first, second = people["330110001001.resp"], people["D01.head"]
-    await ack(time_env.client, cid, first, "sms")
+    await ack(env.client, cid, first, "sms")
     await wait_for(lambda: targets(cid)[first].state == "acknowledged", what="first ack")
-    await ack(time_env.client, cid, second, "link")
+    await ack(env.client, cid, second, "link")
     await wait_for(lambda: targets(cid)[second].state == "acknowledged", what="second ack")
     await handle.result()  # the rest run through the whole policy (time skips)
     assert outbox(cid)
@@ -264,117 +264,6 @@ async def test_replay_route_roles_and_filters(db_url):
     with session_scope() as s:
         append(s, [NewEvent(subject=WID, kind=e.kind, step_id=e.step_id, workflow_id=e.workflow_id, at=e.at,
                             channel=e.channel, actor=e.actor, payload=e.payload) for e in _events()])
-        sup, staff = create_token(s, "supervisor"), create_token(s, "duty_staff")
-    app = create_app()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api:
-        url = f"/api/audit/{WID}/replay"
-        assert (await api.get(url, params={"at": _at(5).isoformat()},
-                              headers={"Authorization": f"Bearer {staff}"})).status_code == 403
-        ok = await api.get(url, params={"at": _at(5).isoformat()}, headers={"Authorization": f"Bearer {sup}"})
-        assert ok.status_code == 200, ok.text
-        body = ok.json()
-        assert body["counts"]["acknowledged"] == 1 and body["subject"] == WID and body["level"] == "orange"
-        assert not body["deadlines_known"]  # the events say version v1; the stored plan has another
-        only = await api.get(url, params={"at": _at(30).isoformat(), "state": "unreachable"},
-                             headers={"Authorization": f"Bearer {sup}"})
-        assert [t["key"] for t in only.json()["targets"]] == ["villages/3"]
-        naive = await api.get(url, params={"at": "2026-07-01T03:20:00"}, headers={"Authorization": f"Bearer {sup}"})
-        assert naive.status_code == 422
-        early = await api.get(url, params={"at": (T0 - timedelta(hours=1)).isoformat()},
-                              headers={"Authorization": f"Bearer {sup}"})
-        assert early.status_code == 404
-
-
-# ------------------------------------------------------------------ the other procedures
-
-
-def test_activation_level_in_force_tasks_directives_and_calls_at_instants():
-    from store.replay import replay_activation
-
-    rows = act.trail()
-    s = replay_activation(rows, act.at(15))
-    assert s["status"] == "active" and s["level"] == "IV" and s["plan_id"] == "flood_control"
-    assert s["commander"] == "应急管理局局长" and s["commander_post"] == "dept_head@D01"
-    assert {t["id"]: (t["status"], t["state"]) for t in s["tasks"]} == {
-        "T-patrol": ("acknowledged", "open"), "T-stock": ("open", "open")}
-    [d1] = s["directives"]
-    assert (d1["status"], d1["state"], d1["returns"], d1["acknowledged_at"]) == ("returned", "open", 1, act.at(6))
-    assert [(d["key"], d["due"]) for d in s["time_limits"]] == [("D1", act.at(20)), ("T-patrol", act.at(30)),
-                                                                 ("T-stock", act.at(60))]
-    called = {(t["episode"], t["person_id"]): t["state"] for t in s["targets"]}
-    assert called[("convene/0", act.CMD_IV)] == "acknowledged" and called[("notice/D1", act.LEAD)] == "acknowledged"
-
-    s = replay_activation(rows, act.at(35))  # both past their limits; the superior was called about T-patrol
-    assert {d["key"]: d["overdue"] for d in s["time_limits"]} == {"T-patrol": True, "T-stock": False}
-    assert s["directives"][0]["state"] == "late" and s["directives"][0]["late_by_s"] == 300
-    assert any(t["episode"] == "overdue/T-patrol/0" and t["state"] == "escalated" for t in s["targets"])
-
-    s = replay_activation(rows, act.at(41))
-    assert s["level"] == "III" and [(h["from"], h["to"], h["by"]) for h in s["levels"]] == [
-        (None, "IV", act.CMD_IV), ("IV", "III", act.CMD_III)]
-    assert s["commander_post"] == "deputy_district_head" and "T-road" in {d["key"] for d in s["time_limits"]}
-    assert s["levels"][0]["until"] == act.at(40) and s["levels"][1]["until"] is None
-
-    s = replay_activation(rows, act.at(61))
-    assert {t["id"]: t["state"] for t in s["tasks"]} == {"T-patrol": "late", "T-stock": "on_time", "T-road": "open"}
-    assert [d["key"] for d in s["time_limits"]] == ["T-road", "reinforcement/1"]
-
-    s = replay_activation(rows, act.at(91))
-    assert s["status"] == "terminated" and s["level"] == "III" and s["time_limits"] == []
-    assert s["review_workflow_id"] == "review-INC-1" and s["reinforcements"][0]["state"] == "on_time"
-    assert {t["id"]: t["state"] for t in s["tasks"]}["T-road"] == "closed"
-    assert replay_activation(rows, act.at(-1))["status"] == "not started"
-
-
-def test_reporting_chain_time_limits_reports_and_calls_at_instants():
-    from store.replay import replay_reporting
-
-    rules = load_or_raise(DEFINITIONS).reporting_rules().model
-    seq = iter(range(1, 100))
-    rows: list[Row] = []
-
-    def ev(kind: str, minutes: float, step: str, channel: str | None = None, **p) -> None:
-        rows.append(Row(next(seq), kind, _at(minutes), "p-cadre", channel, step, "incident-I1", p))
-
-    ev("incident.received", 0, "received", severity="IV", title="坍塌",
-       deadlines={"verbal": _at(30).isoformat(), "written": _at(60).isoformat()})
-    ev("report.verbal.overdue", 30, "deadline/verbal/overdue", deadline="verbal", label="口头报告", due_at=_at(30).isoformat())
-    ev("report.escalation.sent", 30, "send/overdue/verbal/overdue/0.0/p-chief/sms", "sms", episode="overdue/verbal",
-       target="overdue", person_id="p-chief", purpose="notify", status="sent")
-    ev("report.verbal.made", 35, "verbal", to_whom="区政府总值班室")
-    ev("report.verbal.late", 35, "deadline/verbal/late", deadline="verbal", late_by_s=300)
-    ev("report.escalation.canceled", 35, "overdue/verbal/x", episode="overdue/verbal", target="overdue",
-       person_id="p-chief", state="canceled")
-    ev("report.written.drafted", 40, "report/0/v1", seq=0, label="书面报告", version=1)
-    ev("report.written.approved", 45, "report/0/v1/review", seq=0, label="书面报告", version=1, severity="IV")
-    ev("report.written.submitted", 50, "report/0/submitted", seq=0, label="书面报告")
-
-    s = replay_reporting(rows, _at(31), rules)
-    limits = {d["key"]: d for d in s["time_limits"]}
-    assert limits["verbal"]["state"] == "overdue" and limits["written"]["state"] == "open"
-    assert s["open_limits"] == ["verbal", "written"]
-    assert [(t["episode"], t["person_id"], t["state"]) for t in s["targets"]] == [("overdue/verbal", "p-chief",
-                                                                                   "notified")]
-    assert s["deadlines_known"] and s["deadlines"][0]["due"] == _at(40)  # the overdue policy waits 10 min
-    s = replay_reporting(rows, _at(41), rules)
-    assert {d["key"]: d["state"] for d in s["time_limits"]} == {"verbal": "late", "written": "open"}
-    assert s["reports"][0]["state"] == "in_review" and s["targets"][0]["state"] == "canceled"
-    s = replay_reporting(rows, _at(51), rules)
-    limits = {d["key"]: d for d in s["time_limits"]}
-    assert limits["written"]["state"] == "on_time" and limits["followup_1"]["label"] == "续报一"
-    assert limits["followup_1"]["due_at"] == _at(50) + timedelta(hours=24)  # IV: every 24 h, from the rules
-    assert replay_reporting(rows, _at(51))["time_limits"][-1]["due_at"] is None  # without the rules: unknown
-
-
-async def test_subject_listing_with_filters_and_slashes(db_url):
-    import httpx
-
-    from api.app import create_app
-    from store.auth import create_token
-
-    with session_scope() as s:
-        append(s, [NewEvent(subject="activation/A1", kind=e.kind, step_id=e.step_id, workflow_id=e.workflow_id,
-                            at=e.at, channel=e.channel, actor=e.actor, payload=e.payload) for e in act.trail()])
         sup, staff = create_token(s, "supervisor"), create_token(s, "duty_staff")
     app = create_app()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api:

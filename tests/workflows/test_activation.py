@@ -45,19 +45,6 @@ from workflows.activation import (
 
 
 @pytest.fixture
-async def env():
-    """A time-skipping server of each test's own: these tests move its clock by hours."""
-    from temporalio.testing import WorkflowEnvironment
-
-    from tests.conftest import temporal_test_server
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
-
-
-@pytest.fixture
 def people(db_url):
     with session_scope() as s:
         return response_district(s)

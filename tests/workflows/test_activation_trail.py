@@ -12,7 +12,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from definitions.schema.reporting import Severity
@@ -33,18 +32,6 @@ from workflows.activation import (
     TerminateIn,
 )
 from workflows.activation import PlanActivationWorkflow as W
-
-
-@pytest.fixture
-async def env():
-    from temporalio.testing import WorkflowEnvironment
-
-    from tests.conftest import temporal_test_server
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
 
 
 @pytest.fixture

@@ -38,23 +38,23 @@ def people(db_url):
 
 
 @pytest.fixture
-async def worker(time_env, db_url):
+async def worker(env, db_url):
     tq = f"tq-{uuid.uuid4().hex[:8]}"
-    w: Worker = build_worker(time_env.client, task_queue=tq)
+    w: Worker = build_worker(env.client, task_queue=tq)
     async with w:
         yield tq
-        await terminate_callouts(time_env.client)  # a failed test's call-out must not hold the shared clock
+        await terminate_callouts(env.client)  # a failed test's call-out must not hold the shared clock
 
 
-async def test_ack_on_first_sms(time_env, worker, people):
+async def test_ack_on_first_sms(env, worker, people):
     inp = callout_input()
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     resp = people["330110001001.resp"]
     await wait_for(lambda: outbox(inp.callout_id, person_id=resp), what="first SMS")
     # every target got a first SMS (no voice in the first round by day)
     first = outbox(inp.callout_id)
     assert {m.channel for m in first} <= {"sms", "im"}
-    await ack(time_env.client, inp.callout_id, resp, "sms")
+    await ack(env.client, inp.callout_id, resp, "sms")
     result = await handle.result()
     t = targets(inp.callout_id)
     assert t[resp].state == "acknowledged" and t[resp].ack_channel == "sms"
@@ -70,23 +70,23 @@ def _msgs(cid, person, channel=None):
     return [m for m in outbox(cid, person_id=person) if m.provider_id and (channel is None or m.channel == channel)]
 
 
-async def test_ack_after_voice_call(time_env, worker, people):
+async def test_ack_after_voice_call(env, worker, people):
     inp = callout_input()
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     head = people["330110001.head"]
     await wait_for(lambda: _msgs(inp.callout_id, head, "sms"), what="first SMS")
-    await time_env.sleep(timedelta(minutes=10, seconds=30))  # the SMS wait runs out
+    await env.sleep(timedelta(minutes=10, seconds=30))  # the SMS wait runs out
     voice = await wait_for(lambda: _msgs(inp.callout_id, head, "voice"), what="voice call")
-    await report(time_env.client, voice[0], "completed", digits="1")  # keypress 1
+    await report(env.client, voice[0], "completed", digits="1")  # keypress 1
     await wait_for(lambda: targets(inp.callout_id)[head].state == "acknowledged", what="ack")
     await handle.result()
     t = targets(inp.callout_id)[head]
     assert t.ack_channel == "voice" and not t.escalated_to
 
 
-async def test_no_answer_deputy_then_superior(time_env, worker, people):
+async def test_no_answer_deputy_then_superior(env, worker, people):
     inp = callout_input()
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     result = await handle.result()  # nobody answers: the whole policy runs
     head = people["D01.head"]
     t = targets(inp.callout_id)[head]
@@ -103,9 +103,9 @@ async def test_no_answer_deputy_then_superior(time_env, worker, people):
     assert any("叫应小结" in m.body for m in _msgs(inp.callout_id, people["leading_leader"]))
 
 
-async def test_missing_deputy_goes_to_superior(time_env, worker, people, db_url):
+async def test_missing_deputy_goes_to_superior(env, worker, people, db_url):
     inp = callout_input()
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     await handle.result()
     head = people["330110001.head"]  # this town head has no deputy
     t = targets(inp.callout_id)[head]
@@ -114,25 +114,25 @@ async def test_missing_deputy_goes_to_superior(time_env, worker, people, db_url)
     assert "callout.escalation_skipped" in kinds and "callout.escalated" in kinds
 
 
-async def test_failed_channel_skips_its_wait(time_env, worker, people):
+async def test_failed_channel_skips_its_wait(env, worker, people):
     inp = callout_input()
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     resp = people["330110001001.resp"]  # grassroots policy: sms, wait 10m, voice
     sms = await wait_for(lambda: _msgs(inp.callout_id, resp, "sms"), what="sms")
-    await report(time_env.client, sms[0], "undelivered")
+    await report(env.client, sms[0], "undelivered")
     voice = await wait_for(lambda: _msgs(inp.callout_id, resp, "voice"), timeout=10, what="voice at once")
     assert (voice[0].created_at - sms[0].created_at) < timedelta(minutes=1)
     await handle.result()
 
 
-async def test_machine_answer_is_not_an_ack(time_env, worker, people):
+async def test_machine_answer_is_not_an_ack(env, worker, people):
     inp = callout_input()
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     resp = people["330110001001.resp"]
     sms = await wait_for(lambda: _msgs(inp.callout_id, resp, "sms"), what="sms")
-    await report(time_env.client, sms[0], "failed")
+    await report(env.client, sms[0], "failed")
     voice = await wait_for(lambda: _msgs(inp.callout_id, resp, "voice"), what="voice")
-    await report(time_env.client, voice[0], "completed", answered_by="machine_end_beep", digits="1")
+    await report(env.client, voice[0], "completed", answered_by="machine_end_beep", digits="1")
     # the machine moves the policy on to the deputy at once, and never counts as an answer
     await wait_for(lambda: targets(inp.callout_id)[resp].escalated_to, timeout=10, what="escalation after machine")
     assert targets(inp.callout_id)[resp].state != "acknowledged"
@@ -140,20 +140,20 @@ async def test_machine_answer_is_not_an_ack(time_env, worker, people):
     assert targets(inp.callout_id)[resp].acknowledged_at is None
 
 
-async def test_night_starts_with_voice(time_env, worker, people):
+async def test_night_starts_with_voice(env, worker, people):
     inp = callout_input(night=True)
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     resp = people["330110001001.resp"]
     first = await wait_for(lambda: _msgs(inp.callout_id, resp), what="first message")
     assert first[0].channel == "voice"
-    await ack(time_env.client, inp.callout_id, resp, "voice")
+    await ack(env.client, inp.callout_id, resp, "voice")
     handle_result = await handle.result()
     assert handle_result.status == "completed"
 
 
-async def test_update_raising_level_calls_new_tiers(time_env, worker, people):
+async def test_update_raising_level_calls_new_tiers(env, worker, people):
     inp = callout_input()
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     await wait_for(lambda: _msgs(inp.callout_id, people["330110001.head"]), what="orange tiers called")
     assert not _msgs(inp.callout_id, people["secretary"])
     red = inp.warning.model_copy(update={"level": Level.red, "identifier": inp.warning.identifier + "-u1"})
@@ -166,9 +166,9 @@ async def test_update_raising_level_calls_new_tiers(time_env, worker, people):
     assert "callout.updated" in [e.kind for e in audit_events(inp.callout_id)]
 
 
-async def test_update_lowering_below_orange_ends_it(time_env, worker, people):
+async def test_update_lowering_below_orange_ends_it(env, worker, people):
     inp = callout_input()
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     head = people["330110001.head"]
     await wait_for(lambda: _msgs(inp.callout_id, head), what="first SMS")
     yellow = inp.warning.model_copy(update={"level": Level.yellow, "identifier": inp.warning.identifier + "-u2"})
@@ -180,12 +180,12 @@ async def test_update_lowering_below_orange_ends_it(time_env, worker, people):
     assert not _msgs(inp.callout_id, head, "voice")  # nobody was called further
 
 
-async def test_cancel_informs_everyone_reached(time_env, worker, people):
+async def test_cancel_informs_everyone_reached(env, worker, people):
     inp = callout_input()
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     resp = people["330110001001.resp"]
     await wait_for(lambda: _msgs(inp.callout_id, resp), what="first SMS")
-    await ack(time_env.client, inp.callout_id, resp, "link")
+    await ack(env.client, inp.callout_id, resp, "link")
     await wait_for(lambda: targets(inp.callout_id)[resp].state == "acknowledged", what="ack")
     await handle.signal(WarningCalloutWorkflow.cancel, "CAP Cancel")
     result = await handle.result()
@@ -196,9 +196,9 @@ async def test_cancel_informs_everyone_reached(time_env, worker, people):
     assert targets(inp.callout_id)[resp].state == "acknowledged"
 
 
-async def test_sends_are_idempotent_and_audit_verifies(time_env, worker, people, db_url):
+async def test_sends_are_idempotent_and_audit_verifies(env, worker, people, db_url):
     inp = callout_input()
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     await handle.result()
     keys = [m.idempotency_key for m in outbox(inp.callout_id)]
     assert len(keys) == len(set(keys))
@@ -206,9 +206,9 @@ async def test_sends_are_idempotent_and_audit_verifies(time_env, worker, people,
         assert verify(s).ok
 
 
-async def test_fan_out_to_shards_leaders_first(time_env, worker, people):
+async def test_fan_out_to_shards_leaders_first(env, worker, people):
     inp = callout_input(level=Level.red, towns=["330110001", "330110002", "330110003"]).model_copy(update={"shard_size": 4})
-    handle = await start(time_env.client, worker, inp)
+    handle = await start(env.client, worker, inp)
     resp = people["330110003002.resp"]
     await wait_for(lambda: _msgs(inp.callout_id, resp), what="the last shard's first message")
     all_targets = targets(inp.callout_id)
@@ -217,8 +217,8 @@ async def test_fan_out_to_shards_leaders_first(time_env, worker, people):
     # leaders (district and town principal leaders) are all in the first shard
     assert all_targets[people["secretary"]].shard == 0 and all_targets[people["district_head"]].shard == 0
     # an answer reaches the shard that owns the person
-    await ack(time_env.client, inp.callout_id, resp, "link")
+    await ack(env.client, inp.callout_id, resp, "link")
     await wait_for(lambda: targets(inp.callout_id)[resp].state == "acknowledged", what="ack in a late shard")
-    desc = [await time_env.client.get_workflow_handle(f"{inp.callout_id}/shard-{i}").describe() for i in sorted(shards)]
+    desc = [await env.client.get_workflow_handle(f"{inp.callout_id}/shard-{i}").describe() for i in sorted(shards)]
     assert all(d.workflow_type == "CalloutShardWorkflow" for d in desc)
     await handle.result()

@@ -23,19 +23,6 @@ from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow, Freshnes
 
 
 @pytest.fixture
-async def env():
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    from tests.conftest import temporal_test_server
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
-
-
-@pytest.fixture
 def people(db_url):
     with session_scope() as s:
         p = small_district(s, towns=2, villages=2)

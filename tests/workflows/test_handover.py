@@ -26,20 +26,6 @@ from workflows.handover import HandoverInput, HandoverWorkflow as W, HandOverIn,
 
 
 @pytest.fixture
-async def env():
-    """A time-skipping server of each test's own: these tests move its clock by hours."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    from tests.conftest import temporal_test_server
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
-
-
-@pytest.fixture
 def shift_at() -> datetime:
     return datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
 

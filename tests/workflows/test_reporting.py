@@ -31,22 +31,6 @@ from workflows.reporting import DraftIn, IncidentReportingWorkflow as W, ReviewI
 
 
 @pytest.fixture
-async def env():
-    """A time-skipping server of each test's own: these tests move its clock by hours, and a chain
-    ended mid-way must not hold the clock of the next test (the server keeps time locked after some
-    terminations; one server per test costs about half a second)."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    from tests.conftest import temporal_test_server
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
-
-
-@pytest.fixture
 def people(db_url):
     with session_scope() as s:
         return small_district(s)

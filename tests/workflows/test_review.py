@@ -57,18 +57,6 @@ class FakeActivation:
 
 
 @pytest.fixture
-async def env():
-    from temporalio.testing import WorkflowEnvironment
-
-    from tests.conftest import temporal_test_server
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
-
-
-@pytest.fixture
 def people(db_url):
     with session_scope() as s:
         return small_district(s)
@@ -163,7 +151,8 @@ async def test_review_started_by_an_activation_reminds_escalates_compiles_signs_
     for pid in (d01, town):
         msgs = await wait_for(lambda: outbox(subject, pid), what="summary requested")
         assert {m.channel for m in msgs} == {"sms", "im"} and "书面总结" in msgs[0].body
-    assert len(events(subject, "review.summary.requested")) == 2
+    # the outbox row is claimed before the send, the audit event written after it: wait for both
+    await wait_for(lambda: len(events(subject, "review.summary.requested")) == 2, what="requests recorded")
 
     await env.sleep(timedelta(days=5, minutes=1))  # 2 days before the deadline: a reminder
     await wait_for(lambda: len(events(subject, "review.summary.reminder")) == 2, what="first reminders")

@@ -37,19 +37,6 @@ from workflows.spotcheck import (
 ALL_YES = {q: True for q in ("received", "on_duty", "patrolled", "evacuation", "supplies", "arrangements")}
 
 
-@pytest.fixture
-async def env():
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    from tests.conftest import temporal_test_server
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
-
-
 def ended_callout(s, cid: str, level: str = "orange", drill: bool = False) -> None:
     """A call-out that ended a moment ago, every village flood-control person having acknowledged."""
     now = datetime.now(UTC)
