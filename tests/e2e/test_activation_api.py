@@ -11,7 +11,6 @@ the reason, and the figures of GET /api/activations/{id} agree with the audit tr
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,32 +23,27 @@ from config import get_settings
 from store.auth import create_token
 from store.db import session_scope
 from tests.factories import response_district
-from tests.helpers import poll
+from tests.helpers import poll, use_definitions
 from tests.workflows.activation_helpers import terminate_activations
 from tests.workflows.reporting_helpers import terminate_incidents
 from worker import build_worker
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
 def fast_plans(tmp_path: Path, monkeypatch) -> Path:
-    defs = tmp_path / "definitions"
-    shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.py", "__pycache__", "schema"))
+    """The plans' waits in seconds, and today inside the flood season (not the forest-fire season)."""
     today = datetime.now(UTC) + timedelta(hours=8)
     flood = f'{{id: flood, name_zh: 汛期, start: "{(today - timedelta(days=2)):%m-%d}", end: "{(today + timedelta(days=20)):%m-%d}"}}'
     fire = (f'{{id: forest_fire, name_zh: 森林防火期, start: "{(today + timedelta(days=100)):%m-%d}", '
             f'end: "{(today + timedelta(days=160)):%m-%d}"}}')
-    for f in (defs / "plans").glob("*.yaml"):
-        text = re.sub(r"wait_ack: \d+m", "wait_ack: 3s", f.read_text())
-        text = text.replace("remind_before: 30m", "remind_before: 4s")
-        text = re.sub(r"\{id: flood, [^}]*\}", flood, text)
-        text = re.sub(r"\{id: forest_fire, [^}]*\}", fire, text)
-        f.write_text(text)
-    monkeypatch.setenv("YINGJI_DEFINITIONS_DIR", str(defs))
-    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
-    get_settings.cache_clear()
-    return defs
+
+    def edit(path: Path, text: str) -> str:
+        if path.parts[0] != "plans":
+            return text
+        text = re.sub(r"wait_ack: \d+m", "wait_ack: 3s", text).replace("remind_before: 30m", "remind_before: 4s")
+        return re.sub(r"\{id: forest_fire, [^}]*\}", fire, re.sub(r"\{id: flood, [^}]*\}", flood, text))
+
+    return use_definitions(tmp_path, monkeypatch, edit)
 
 
 async def test_activation_end_to_end(dev_env, db_url, fast_plans):

@@ -7,7 +7,6 @@ policy; the summary and the audit trail agree with what happened.
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,24 +21,16 @@ from store.audit import AuditEvent, verify
 from store.db import session_scope
 from store.targets import resolve_targets
 from tests.factories import small_district
-from tests.helpers import CAP, poll
+from tests.helpers import CAP, poll, use_definitions
 from worker import build_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def fast_definitions(tmp_path: Path, monkeypatch) -> Path:
-    """The shipped definitions with every wait shortened to seconds, so real time suffices."""
-    defs = tmp_path / "definitions"
-    shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.py", "__pycache__", "schema"))
-    for f in (defs / "callout").glob("*.yaml"):
-        f.write_text(re.sub(r"wait_ack: \d+m", "wait_ack: 3s", f.read_text()))
-    monkeypatch.setenv("YINGJI_DEFINITIONS_DIR", str(defs))
-    monkeypatch.setenv("YINGJI_NIGHT_START", "23:59")
-    monkeypatch.setenv("YINGJI_NIGHT_END", "00:00")
-    monkeypatch.setenv("YINGJI_ADMIN_TOKEN", "e2e-admin")
-    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
-    get_settings.cache_clear()
-    return defs
+    """The shipped definitions with every call-out wait shortened to seconds, so real time suffices."""
+    def edit(path: Path, text: str) -> str:
+        return re.sub(r"wait_ack: \d+m", "wait_ack: 3s", text) if path.parts[0] == "callout" else text
+
+    return use_definitions(tmp_path, monkeypatch, edit, NIGHT_START="23:59", NIGHT_END="00:00", ADMIN_TOKEN="e2e-admin")
 
 
 async def test_orange_cap_alert_end_to_end(dev_env, db_url, fast_definitions):

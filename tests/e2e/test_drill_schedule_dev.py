@@ -10,7 +10,6 @@ audited, and no real statistic counts the drill.
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -27,32 +26,27 @@ from store.auth import create_token
 from store.callouts import Callout
 from store.db import session_scope
 from tests.factories import small_district
-from tests.helpers import poll
+from tests.helpers import poll, use_definitions
 from tests.workflows.duty_helpers import terminate
 from worker import build_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 DRILL = "drill-district_connectivity"
 
 
 @pytest.fixture
 def fast_drills(tmp_path: Path, monkeypatch) -> Path:
-    defs = tmp_path / "definitions"
-    shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.py", "__pycache__", "schema"))
-    f = defs / "duty" / "drills.yaml"
-    text = f.read_text()
-    text = text.replace("weekly_minimum: {district: 2, towns: 3}", "weekly_minimum: {district: 1, towns: 0}")
-    text = text.replace('schedule: {days: [tue, fri], at: ["09:30"]}', "schedule: {every: 15s}")
-    text = text.replace('schedule: {days: [mon, wed, thu], at: ["15:00"]}',
-                        'schedule: {days: [mon, wed, thu], at: ["15:00"]}\n      paused: true')
-    text = text.replace("window: 30m", "window: 6s", 1)
-    text = re.sub(r"wait_ack: 10m", "wait_ack: 3s", text, count=1)
-    text = re.sub(r"wait_ack: 20m", "wait_ack: 3s", text, count=1)
-    f.write_text(text)
-    monkeypatch.setenv("YINGJI_DEFINITIONS_DIR", str(defs))
-    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
-    get_settings.cache_clear()
-    return defs
+    def edit(path: Path, text: str) -> str:
+        if path.as_posix() != "duty/drills.yaml":
+            return text
+        text = text.replace("weekly_minimum: {district: 2, towns: 3}", "weekly_minimum: {district: 1, towns: 0}")
+        text = text.replace('schedule: {days: [tue, fri], at: ["09:30"]}', "schedule: {every: 15s}")
+        text = text.replace('schedule: {days: [mon, wed, thu], at: ["15:00"]}',
+                            'schedule: {days: [mon, wed, thu], at: ["15:00"]}\n      paused: true')
+        text = text.replace("window: 30m", "window: 6s", 1)
+        text = re.sub(r"wait_ack: 10m", "wait_ack: 3s", text, count=1)
+        return re.sub(r"wait_ack: 20m", "wait_ack: 3s", text, count=1)
+
+    return use_definitions(tmp_path, monkeypatch, edit)
 
 
 async def test_a_scheduled_drill_fires_and_reports_its_response_rate(dev_env, db_url, fast_drills):

@@ -7,7 +7,6 @@ with the call-out preview warning about the stale and failing contacts.
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,27 +24,21 @@ from store.directory import Person, Post
 from store.messages import OutboxMessage
 from store.roster import DutyShift
 from tests.factories import small_district
-from tests.helpers import poll
+from tests.helpers import poll, use_definitions
 from tests.workflows.duty_helpers import terminate
 from worker import build_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 YES = {q: True for q in ("received", "on_duty", "patrolled", "evacuation", "supplies", "arrangements")}
 
 
 @pytest.fixture
 def fast_duty(tmp_path: Path, monkeypatch) -> Path:
-    defs = tmp_path / "definitions"
-    shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.py", "__pycache__", "schema"))
-    for name in ("spotcheck", "handover", "freshness"):
-        f = defs / "duty" / f"{name}.yaml"
-        text = re.sub(r"wait_ack: \d+[mhd]", "wait_ack: 2s", f.read_text())
-        f.write_text(text.replace("sample_size: 5", "sample_size: 3"))
-    monkeypatch.setenv("YINGJI_DEFINITIONS_DIR", str(defs))
-    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
-    monkeypatch.setenv("YINGJI_ADMIN_TOKEN", "duty-e2e-admin")
-    get_settings.cache_clear()
-    return defs
+    def edit(path: Path, text: str) -> str:
+        if path.as_posix() not in ("duty/spotcheck.yaml", "duty/handover.yaml", "duty/freshness.yaml"):
+            return text
+        return re.sub(r"wait_ack: \d+[mhd]", "wait_ack: 2s", text).replace("sample_size: 5", "sample_size: 3")
+
+    return use_definitions(tmp_path, monkeypatch, edit, ADMIN_TOKEN="duty-e2e-admin")
 
 
 async def test_handover_spot_check_and_confirmation_through_the_api(dev_env, db_url, fast_duty):

@@ -9,7 +9,6 @@ the audit trail.
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -21,29 +20,25 @@ from config import get_settings
 from store.auth import create_token
 from store.db import session_scope
 from tests.factories import small_district
-from tests.helpers import poll
+from tests.helpers import poll, use_definitions
 from tests.workflows.reporting_helpers import terminate_incidents
 from worker import build_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 DRAFT = {"place": "青溪路88号工地", "what_happened": "脚手架坍塌,2人受伤送医", "measures": "现场已封控",
          "casualties": {"injured": 2}}
 
 
 @pytest.fixture
 def fast_rules(tmp_path: Path, monkeypatch) -> Path:
-    defs = tmp_path / "definitions"
-    shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.py", "__pycache__", "schema"))
-    f = defs / "reporting" / "district.yaml"
-    text = f.read_text()
-    text = text.replace("deadlines: {verbal: 30m, written: 1h}", "deadlines: {verbal: 5s, written: 40s}")
-    text = text.replace("reminder_before: 10m", "reminder_before: 2s")
-    text = re.sub(r"followup_every: \{[^}]*\}", "followup_every: {I: 1m, II: 1m, III: 1m, IV: 1m}", text)
-    f.write_text(re.sub(r"wait_ack: \d+m", "wait_ack: 2s", text))
-    monkeypatch.setenv("YINGJI_DEFINITIONS_DIR", str(defs))
-    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
-    get_settings.cache_clear()
-    return defs
+    def edit(path: Path, text: str) -> str:
+        if path.as_posix() != "reporting/district.yaml":
+            return text
+        text = text.replace("deadlines: {verbal: 30m, written: 1h}", "deadlines: {verbal: 5s, written: 40s}")
+        text = text.replace("reminder_before: 10m", "reminder_before: 2s")
+        text = re.sub(r"followup_every: \{[^}]*\}", "followup_every: {I: 1m, II: 1m, III: 1m, IV: 1m}", text)
+        return re.sub(r"wait_ack: \d+m", "wait_ack: 2s", text)
+
+    return use_definitions(tmp_path, monkeypatch, edit)
 
 
 async def test_reporting_chain_end_to_end(dev_env, db_url, fast_rules):

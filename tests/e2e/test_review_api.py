@@ -9,8 +9,6 @@ file with `yingji archive verify`, before and after one byte is changed.
 from __future__ import annotations
 
 import asyncio
-import re
-import shutil
 import statistics
 import uuid
 from datetime import datetime, timedelta
@@ -27,10 +25,9 @@ from store import casefile
 from store.auth import create_token
 from store.db import session_scope
 from tests.factories import small_district
-from tests.helpers import CAP, poll
+from tests.helpers import CAP, in_seconds, poll, use_definitions
 from worker import build_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 ROLES = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander", "supervisor")
 INCIDENT = {"source": "12345", "category": "natural_disaster", "subtype": "内涝", "town_id": "330110001",
             "place": "第1街道青溪路地下通道", "summary": "暴雨致地下通道积水,1辆车被困", "casualties": {"trapped": 2},
@@ -41,23 +38,8 @@ DRAFT = {"place": "第1街道青溪路地下通道", "what_happened": "积水1.2
 
 @pytest.fixture
 def fast_definitions(tmp_path: Path, monkeypatch) -> Path:
-    """The shipped definitions, every wait in seconds: call-out waits 3 s; the verbal report due in 4 s;
-    a summary due 20 s after it is asked for, a reminder 8 s before, escalation waits 3 s."""
-    defs = tmp_path / "definitions"
-    shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.py", "__pycache__", "schema"))
-    for f in [*(defs / "callout").glob("*.yaml"), defs / "reporting" / "district.yaml", defs / "review" / "default.yaml"]:
-        text = re.sub(r"wait_ack: \d+[mhd]", "wait_ack: 3s", f.read_text())
-        text = text.replace("deadlines: {verbal: 30m, written: 1h}", "deadlines: {verbal: 4s, written: 1h}")
-        text = text.replace("reminder_before: 10m", "reminder_before: 2s")
-        text = text.replace("summary_deadline: 7d", "summary_deadline: 20s").replace("reminders: [2d, 12h]",
-                                                                                      "reminders: [8s]")
-        f.write_text(text)
-    monkeypatch.setenv("YINGJI_DEFINITIONS_DIR", str(defs))
-    monkeypatch.setenv("YINGJI_NIGHT_START", "23:59")
-    monkeypatch.setenv("YINGJI_NIGHT_END", "00:00")
-    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
-    get_settings.cache_clear()
-    return defs
+    """The shipped definitions with every wait in seconds (tests/helpers.py:in_seconds)."""
+    return use_definitions(tmp_path, monkeypatch, in_seconds, NIGHT_START="23:59", NIGHT_END="00:00")
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,12 +30,11 @@ from store import casefile
 from store.auth import create_token
 from store.db import session_scope
 from tests.factories import response_district
-from tests.helpers import CAP, poll
+from tests.helpers import CAP, in_seconds, poll, use_definitions
 from tests.workflows.activation_helpers import terminate_activations
 from tests.workflows.reporting_helpers import terminate_incidents
 from worker import build_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 INCIDENT = {"source": "12345", "category": "natural_disaster", "subtype": "内涝", "town_id": "330110001",
             "place": "第1街道青溪路地下通道", "summary": "暴雨致地下通道积水,1辆车被困", "casualties": {"trapped": 2},
             "reporting_unit": "区应急管理局", "reporting_unit_id": "D01", "reporter": "值班员"}
@@ -49,29 +47,9 @@ SUMMARY = {"what_worked": "叫应到人,指挥部20分钟内到位", "shortcomin
 
 @pytest.fixture
 def fast_definitions(tmp_path: Path, monkeypatch) -> Path:
-    """The shipped definitions with every wait in seconds: call-out, plan and review waits 3 s; the verbal report
-    due in 4 s; task limits an hour → 10 s; reminders 2-4 s before; summaries due 20 s after they are asked for;
-    today inside no special period (dispatch needs no consultation)."""
-    defs = tmp_path / "definitions"
-    shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.py", "__pycache__", "schema"))
-    files = [*(defs / "callout").glob("*.yaml"), *(defs / "plans").glob("*.yaml"), defs / "reporting" / "district.yaml",
-             defs / "review" / "default.yaml"]
-    for f in files:
-        text = re.sub(r"wait_ack: \d+[mhd]", "wait_ack: 3s", f.read_text())
-        text = text.replace("deadlines: {verbal: 30m, written: 1h}", "deadlines: {verbal: 4s, written: 1h}")
-        text = text.replace("reminder_before: 10m", "reminder_before: 2s").replace("remind_before: 30m", "remind_before: 4s")
-        text = text.replace("summary_deadline: 7d", "summary_deadline: 20s").replace("reminders: [2d, 12h]",
-                                                                                      "reminders: [8s]")
-        if f.parent.name == "plans":
-            text = re.sub(r"due: (\d+)h", lambda m: f"due: {int(m.group(1)) * 10}s", text)
-            text = re.sub(r"answer_within: \d+h", "answer_within: 30s", text)
-        f.write_text(text)
-    monkeypatch.setenv("YINGJI_DEFINITIONS_DIR", str(defs))
-    monkeypatch.setenv("YINGJI_NIGHT_START", "23:59")
-    monkeypatch.setenv("YINGJI_NIGHT_END", "00:00")
-    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
-    get_settings.cache_clear()
-    return defs
+    """The shipped definitions with every wait in seconds (tests/helpers.py:in_seconds); today inside no
+    special period (dispatch needs no consultation)."""
+    return use_definitions(tmp_path, monkeypatch, in_seconds, NIGHT_START="23:59", NIGHT_END="00:00")
 
 
 @pytest.fixture
