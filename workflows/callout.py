@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.escalation import Ack, Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
 
 SHARD_SIZE = 500
-# every activity heartbeats every 2 s (activities/heartbeat.py): one lost to a killed worker is retried after 10 s
 
 
 class WarningInfo(BaseModel):

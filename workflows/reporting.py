@@ -32,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.callout import ShardEvents
     from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
 
-# every activity heartbeats every 2 s (activities/heartbeat.py): one lost to a killed worker is retried after 10 s
 SOURCES = ("110", "119", "120", "12345", "department", "town", "field", "media")
 ReportKind = Literal["written", "followup", "final"]
 
