@@ -29,12 +29,12 @@ from temporalio.client import (
     ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
-    WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.services.steps import Refused, run_step
 from config import Settings
 from definitions.loader import Library
 from definitions.schema.duty import DAYS, DutySettings, Timing
@@ -265,19 +265,13 @@ async def control_schedule(client: Client, lib: Library, settings: Settings, sch
 
 
 async def _update(client: Client, subject: str, workflow_id: str, update, req, result_type, what: str):
+    """The step through api/services/steps.py:run_step, its refusal as a DutyError."""
     try:
-        return await client.get_workflow_handle(workflow_id).execute_update(update, req, result_type=result_type)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        kind = cause.type if isinstance(cause, ApplicationError) else None
-        status, why = STATUS.get(kind or "", 409), getattr(cause, "message", str(cause))
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        status, why = 409, f"the {what} {subject!r} has ended; nothing more can be recorded"
-    await asyncio.to_thread(_audit, subject, f"{what}.refused", f"refused/{update.__name__}/{req.actor}", req.actor,
-                            {"action": update.__name__, "role": req.role, "reason": why, "status": status}, workflow_id)
-    raise DutyError(status, why)
+        return await run_step(client, workflow_id=workflow_id, subject=subject, refused_kind=f"{what}.refused",
+                              action=update.__name__, update=update, req=req, result_type=result_type,
+                              statuses=STATUS, ended=f"the {what} {subject!r} has ended; nothing more can be recorded")
+    except Refused as r:
+        raise DutyError(r.status, r.why) from r
 
 
 # ================================================================== handovers
