@@ -131,22 +131,8 @@ def _record_inbound(gateway: str, from_number: str, body: str, provider_id: str 
                     at: datetime) -> tuple[str, str | None, str | None, set[str]]:
     """Store the inbound SMS and find the message it answers and the workflows waiting for the answer,
     in one transaction: (handled, subject, person_id, workflows)."""
-    is_ack, code = parse_reply(body)
     try:
-        with session_scope() as s:
-            if provider_id and s.exec(select(InboundMessage.id).where(InboundMessage.provider_id == provider_id)).first():
-                return "duplicate", None, None, set()
-            stmt = select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.person_id).where(
-                OutboxMessage.to == from_number, col(OutboxMessage.reply_code).is_not(None))
-            if code:
-                stmt = stmt.where(OutboxMessage.reply_code == code)
-            sent = s.exec(stmt.order_by(col(OutboxMessage.id).desc()).limit(1)).first()
-            handled = "unmatched" if sent is None else ("ack" if is_ack else "not an acknowledgement")
-            s.add(InboundMessage(gateway=gateway, channel="sms", from_number=from_number, body=body[:2000],
-                                 provider_id=provider_id, received_at=at, outbox_id=sent.id if sent else None,
-                                 handled=handled))
-            waiting = _waiting_in(s, sent.subject, sent.person_id) if handled == "ack" else set()
-            return handled, sent.subject if sent else None, sent.person_id if sent else None, waiting
+        return _store_inbound([(gateway, from_number, body, provider_id, at)])[0]
     except IntegrityError:  # the same inbound message delivered twice at once
         return "duplicate", None, None, set()
 
@@ -154,34 +140,40 @@ def _record_inbound(gateway: str, from_number: str, body: str, provider_id: str 
 def _record_inbound_many(items: list[tuple]) -> list[tuple[str, str | None, str | None, set[str]]]:
     """`_record_inbound` for many replies in one transaction (one commit for all: see _GroupCommit)."""
     try:
-        with session_scope() as s:
-            ids = [i[3] for i in items if i[3]]
-            seen = set(s.exec(select(InboundMessage.provider_id).where(col(InboundMessage.provider_id).in_(ids)))) \
-                if ids else set()
-            out, rows = [], []
-            for gateway, from_number, body, provider_id, at in items:
-                if provider_id and provider_id in seen:
-                    out.append(("duplicate", None, None, set()))
-                    continue
-                if provider_id:
-                    seen.add(provider_id)
-                is_ack, code = parse_reply(body)
-                stmt = select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.person_id).where(
-                    OutboxMessage.to == from_number, col(OutboxMessage.reply_code).is_not(None))
-                if code:
-                    stmt = stmt.where(OutboxMessage.reply_code == code)
-                sent = s.exec(stmt.order_by(col(OutboxMessage.id).desc()).limit(1)).first()
-                handled = "unmatched" if sent is None else ("ack" if is_ack else "not an acknowledgement")
-                rows.append({"gateway": gateway, "channel": "sms", "from_number": from_number, "body": body[:2000],
-                             "provider_id": provider_id, "received_at": at, "outbox_id": sent.id if sent else None,
-                             "handled": handled})
-                waiting = _waiting_in(s, sent.subject, sent.person_id) if handled == "ack" else set()
-                out.append((handled, sent.subject if sent else None, sent.person_id if sent else None, waiting))
-            if rows:
-                s.execute(insert(InboundMessage.__table__), rows)
-            return out
+        return _store_inbound(items)
     except IntegrityError:  # another API process stored one of them meanwhile: one at a time, then
         return [_record_inbound(*i) for i in items]
+
+
+def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None, set[str]]]:
+    """Each reply (gateway, from, body, provider id, at) stored once, matched to the latest message that
+    asked that number for an answer (by its code when the reply gives one), all in one transaction."""
+    with session_scope() as s:
+        ids = [i[3] for i in items if i[3]]
+        seen = set(s.exec(select(InboundMessage.provider_id).where(col(InboundMessage.provider_id).in_(ids)))) \
+            if ids else set()
+        out, rows = [], []
+        for gateway, from_number, body, provider_id, at in items:
+            if provider_id and provider_id in seen:
+                out.append(("duplicate", None, None, set()))
+                continue
+            if provider_id:
+                seen.add(provider_id)
+            is_ack, code = parse_reply(body)
+            stmt = select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.person_id).where(
+                OutboxMessage.to == from_number, col(OutboxMessage.reply_code).is_not(None))
+            if code:
+                stmt = stmt.where(OutboxMessage.reply_code == code)
+            sent = s.exec(stmt.order_by(col(OutboxMessage.id).desc()).limit(1)).first()
+            handled = "unmatched" if sent is None else ("ack" if is_ack else "not an acknowledgement")
+            rows.append({"gateway": gateway, "channel": "sms", "from_number": from_number, "body": body[:2000],
+                         "provider_id": provider_id, "received_at": at, "outbox_id": sent.id if sent else None,
+                         "handled": handled})
+            waiting = _waiting_in(s, sent.subject, sent.person_id) if handled == "ack" else set()
+            out.append((handled, sent.subject if sent else None, sent.person_id if sent else None, waiting))
+        if rows:
+            s.execute(insert(InboundMessage.__table__), rows)
+        return out
 
 
 class _GroupCommit:
