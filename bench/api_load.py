@@ -120,6 +120,17 @@ async def until(predicate, timeout: float, what: str, every: float = 0.5) -> flo
         await asyncio.sleep(every)
 
 
+async def post(http, url: str, data: dict, headers: dict, errors: list[str]) -> None:
+    """One webhook request; anything but a 200 is counted as an error with its reason."""
+    try:
+        async with http.post(url, data=data, headers=headers) as r:
+            text = await r.text()
+            if r.status != 200:
+                errors.append(f"{r.status} {text[:100]}")
+    except Exception as exc:  # noqa: BLE001 - counted
+        errors.append(type(exc).__name__)
+
+
 async def send_all(http, requests: list[tuple[str, dict, dict]], concurrency: int) -> tuple[list[float], list[str]]:
     """As fast as possible, `concurrency` at a time; latencies from the start of the burst."""
     sem = asyncio.Semaphore(concurrency)
@@ -130,13 +141,7 @@ async def send_all(http, requests: list[tuple[str, dict, dict]], concurrency: in
     async def one(url, data, headers):
         async with sem:
             start = time.monotonic()
-            try:
-                async with http.post(url, data=data, headers=headers) as r:
-                    text = await r.text()
-                    if r.status != 200:
-                        errors.append(f"{r.status} {text[:100]}")
-            except Exception as exc:  # noqa: BLE001 - counted
-                errors.append(type(exc).__name__)
+            await post(http, url, data, headers, errors)
             lat.append(time.monotonic() - start)
 
     await asyncio.gather(*(one(*r) for r in requests))
@@ -151,13 +156,7 @@ async def open_loop(http, requests: list[tuple[str, dict, dict]], rate: float) -
     t0 = time.monotonic()
 
     async def one(due, url, data, headers):
-        try:
-            async with http.post(url, data=data, headers=headers) as r:
-                text = await r.text()
-                if r.status != 200:
-                    errors.append(f"{r.status} {text[:100]}")
-        except Exception as exc:  # noqa: BLE001 - counted
-            errors.append(type(exc).__name__)
+        await post(http, url, data, headers, errors)
         lat.append(time.monotonic() - due)
 
     for i, req in enumerate(requests):

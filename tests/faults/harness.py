@@ -52,6 +52,11 @@ summary_to: [duty_chief]
 """
 
 
+# SMS, a call, the deputy, the duty chief told: 30 s apart (the fault tests' call-out plan)
+STEPS = ["- notify: [sms]", "- wait_ack: 30s", "- notify: [voice]", "- wait_ack: 30s", "- escalate: deputy",
+         "- wait_ack: 30s", "- inform: duty_chief"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -154,6 +159,12 @@ class Stack:
         self.worker.send_signal(signal.SIGKILL)
         self.worker.wait(10)
         self.kills += 1
+
+    async def start(self) -> None:
+        """Temporal, the worker, and the API's connection to Temporal."""
+        self.start_temporal()
+        self.start_worker()
+        await self.connect()
 
     # ------------------------------------------------------------------ the API in this process
 

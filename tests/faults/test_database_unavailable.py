@@ -10,20 +10,16 @@ import asyncio
 import sqlite3
 import time
 
-from tests.faults.harness import People, build_directory, check_callout, start_callout, wait_until_ended
+from tests.faults.harness import STEPS, People, build_directory, check_callout, start_callout, wait_until_ended
 
 N = 300
-STEPS = ["- notify: [sms]", "- wait_ack: 30s", "- notify: [voice]", "- wait_ack: 30s", "- escalate: deputy",
-         "- wait_ack: 30s", "- inform: duty_chief"]
 LOCKED_S = 8.0
 
 
 async def test_database_locked_for_a_while(make_stack):
     stack = make_stack(STEPS, {"YINGJI_DB_BUSY_TIMEOUT_MS": "500"})
     towns = build_directory(stack.url, N)
-    stack.start_temporal()
-    stack.start_worker()
-    await stack.connect()
+    await stack.start()
     cid = await start_callout(stack, towns)
     people = People(stack, cid, N, spread_s=12, late_share=0.2, late_s=32)
     stop = asyncio.Event()

@@ -24,9 +24,7 @@ STEPS = ["- notify: [sms]", "- wait_ack: 30s", "- notify: [voice]", "- wait_ack:
 async def test_a_gateway_failing_30_percent_of_sends(make_stack):
     stack = make_stack(STEPS, {"YINGJI_SIMULATOR_FAILURE_RATE": "0.3"})
     towns = build_directory(stack.url, N)
-    stack.start_temporal()
-    stack.start_worker()
-    await stack.connect()
+    await stack.start()
     t0 = time.monotonic()
     cid = await start_callout(stack, towns)
     people = People(stack, cid, N, spread_s=10, late_share=0.0)

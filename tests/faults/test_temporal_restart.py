@@ -9,19 +9,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.faults.harness import People, build_directory, check_callout, start_callout, wait_until_ended
+from tests.faults.harness import STEPS, People, build_directory, check_callout, start_callout, wait_until_ended
 
 N = 300
-STEPS = ["- notify: [sms]", "- wait_ack: 30s", "- notify: [voice]", "- wait_ack: 30s", "- escalate: deputy",
-         "- wait_ack: 30s", "- inform: duty_chief"]
 
 
 async def test_temporal_restarted_in_the_middle_of_a_callout(make_stack):
     stack = make_stack(STEPS)
     towns = build_directory(stack.url, N)
-    stack.start_temporal()
-    stack.start_worker()
-    await stack.connect()
+    await stack.start()
     cid = await start_callout(stack, towns)
     people = People(stack, cid, N, spread_s=12, late_share=0.2, late_s=32)
     stop = asyncio.Event()

@@ -18,12 +18,10 @@ from sqlmodel import select
 
 from store.db import session_scope
 from store.messages import OutboxMessage
-from tests.faults.harness import People, build_directory, check_callout, start_callout, wait_until_ended
+from tests.faults.harness import STEPS, People, build_directory, check_callout, start_callout, wait_until_ended
 from tests.fakes.twilio_server import FakeTwilio
 
 N, KILLS = 500, 10
-STEPS = ["- notify: [sms]", "- wait_ack: 30s", "- notify: [voice]", "- wait_ack: 30s", "- escalate: deputy",
-         "- wait_ack: 30s", "- inform: duty_chief"]
 
 
 def sending() -> set[str]:
@@ -48,9 +46,7 @@ async def test_worker_killed_ten_times_during_a_500_person_callout(make_stack):
             "YINGJI_TWILIO_API_BASE": fake.base_url, "YINGJI_PUBLIC_BASE_URL": "http://yingji.test",
             "YINGJI_RATE_SMS_PER_S": "1000", "YINGJI_RATE_VOICE_PER_S": "1000"})
         towns = build_directory(stack.url, N)
-        stack.start_temporal()
-        stack.start_worker()
-        await stack.connect()
+        await stack.start()
         t0 = time.monotonic()
         cid = await start_callout(stack, towns)
         people = People(stack, cid, N, spread_s=15, late_share=0.2, late_s=32)

@@ -86,9 +86,7 @@ async def test_worker_killed_during_a_reporting_chain_an_activation_and_its_revi
                       for role in ("duty_chief", "duty_cadre", "leading_leader", "supervisor")}
             tokens["commander"] = create_token(s, "commander", person_id=p["D10.head"], label="commander")
             tokens["group"] = create_token(s, "commander", person_id=p["D08.head"], label="group")
-        stack.start_temporal()
-        stack.start_worker()
-        await stack.connect()
+        await stack.start()
 
         stop = asyncio.Event()
         killer = asyncio.create_task(kill_again_and_again(stack, rnd, stop))
