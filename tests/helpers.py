@@ -4,10 +4,18 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 # An orange heavy-rain CAP 1.2 alert for towns 330110001 and 330110002 (made up); fill in {ident}.
 CAP = """<?xml version="1.0" encoding="UTF-8"?>

@@ -12,7 +12,6 @@ Run in a thread by uvicorn on a free port: `with FakeTwilio() as fake: fake.base
 from __future__ import annotations
 
 import base64
-import socket
 import threading
 import time
 import uuid
@@ -29,6 +28,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
+from tests.helpers import free_port
+
 API = "/2010-04-01/Accounts/{account}"
 ERRORS = {21610: "Attempt to send to unsubscribed recipient", 20429: "Too Many Requests",
           30003: "Unreachable destination handset",
@@ -37,12 +38,6 @@ ERRORS = {21610: "Attempt to send to unsubscribed recipient", 20429: "Too Many R
 
 def rfc2822(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

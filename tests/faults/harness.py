@@ -31,6 +31,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "faults-admin"
 PLAN = """\
@@ -55,12 +57,6 @@ summary_to: [duty_chief]
 # SMS, a call, the deputy, the duty chief told: 30 s apart (the fault tests' call-out plan)
 STEPS = ["- notify: [sms]", "- wait_ack: 30s", "- notify: [voice]", "- wait_ack: 30s", "- escalate: deputy",
          "- wait_ack: 30s", "- inform: duty_chief"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_directory(url: str, n: int) -> list[str]:

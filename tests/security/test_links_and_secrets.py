@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from store.callouts import CalloutTarget
 from store.db import session_scope
 from store.directory import Person
 from store.messages import OutboxMessage
-from tests.helpers import CAP, poll
+from tests.helpers import CAP, free_port, poll
 from tests.security.asgi import call
 from tests.security.conftest import ADMIN_TOKEN
 
@@ -204,15 +203,9 @@ async def test_a_gateway_error_quoting_the_number_reaches_the_audit_trail_masked
 # ------------------------------------------------------------------ the logs of a real API process
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def api_process(secured, db_url, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "api.log"
     env = {**os.environ, "YINGJI_DATABASE_URL": db_url, "YINGJI_ADMIN_TOKEN": ADMIN_TOKEN,
            "YINGJI_SECRET_KEY": secured.settings.signing_key(), "YINGJI_RUN_SCHEDULER": "false",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import time
 import uuid
@@ -20,14 +19,9 @@ from schemathesis import checks
 from hypothesis import HealthCheck, settings
 
 from tests.security.conftest import ADMIN_TOKEN
+from tests.helpers import free_port
 
 EXAMPLES = int(os.environ.get("YINGJI_SCHEMATHESIS_EXAMPLES", "25"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +35,7 @@ def live_api(dev_env, tmp_path_factory):
     from worker import build_worker
 
     tmp = tmp_path_factory.mktemp("schemathesis")
-    port = _free_port()
+    port = free_port()
     url = f"sqlite:///{tmp}/yingji.db"
     mp = pytest.MonkeyPatch()
     for k, v in {"DATABASE_URL": url, "DATA_DIR": str(tmp / "data"), "SECRET_KEY": "st-secret",

@@ -32,7 +32,8 @@ from activities.gateways.twilio import TwilioGateway
 from config import get_settings
 from store.db import session_scope
 from store.messages import OutboxMessage
-from tests.fakes.twilio_server import FakeTwilio, free_port, use_fake_twilio
+from tests.fakes.twilio_server import FakeTwilio, use_fake_twilio
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
