@@ -94,7 +94,7 @@ class Stage:
                            "events": len(history.events), "status": desc.status.name if run_id is None else
                            ("CONTINUED_AS_NEW" if last.HasField("workflow_execution_continued_as_new_event_attributes")
                             else desc.status.name),
-                           "workflow_task_failures": failed,  # e.g. a deadlock timeout on a busy machine, retried
+                           "workflow_task_failures": failed,  # failed workflow tasks the server retried
                            "note": note})
         print(f"  {name}.json: {desc.workflow_type} {workflow_id}, {len(history.events)} events")
 
@@ -430,6 +430,7 @@ async def review(saved: list[dict]) -> None:
     from tests.workflows.reporting_helpers import draft, events, outbox, start
     from workflows.reporting import DraftIn, IncidentReportingWorkflow as IRW, ReviewIn, SubmitIn, VerbalIn
     from workflows.review import (
+        CompileIn,
         PostEventReviewWorkflow as R,
         ReviewInput,
         SignoffIn,
@@ -484,7 +485,6 @@ async def review(saved: list[dict]) -> None:
                 break
             await asyncio.sleep(0.05)
         await h.execute_update(R.signoff, SignoffIn(**leader, decision="return", comments="补充乡镇夜间值守情况"))
-        from workflows.review import CompileIn
         await h.execute_update(R.compile, CompileIn(**cadre))
         await h.execute_update(R.signoff, SignoffIn(**leader, decision="approve", version=2,
                                                     lessons="夜间叫应首轮用语音;村级回执纳入考核"))
