@@ -203,8 +203,11 @@ class WarningCalloutWorkflow:
         await self._call_tiers(inp, warning, [t.id for t in plan.tiers_for(warning.level)])
 
         while True:
+            # only what this loop would act on: once canceled or downgraded, a cancel or an update already
+            # seen would hold the condition true and the loop would spin without yielding until the shards end
             await workflow.wait_condition(
-                lambda: bool(self.updates) or self.cancel_reason is not None or self._all_done())
+                lambda: self._all_done() or (self.status == "running" and (bool(self.updates)
+                                                                            or self.cancel_reason is not None)))
             if self.cancel_reason is not None and self.status == "running":
                 self.status = "canceled"
                 await self._stop_all(StopRequest(reason=self.cancel_reason, purpose="cancel"))
