@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -676,11 +677,13 @@ async def main(names: list[str]) -> None:
     index = {e["file"]: e for e in json.loads(INDEX.read_text(encoding="utf-8"))} if INDEX.exists() else {}
     for name in names or list(SCENARIOS):
         print(f"== {name}")
-        for e in [e for e in index.values() if e.get("scenario") == name]:  # a rerun may save fewer runs
-            (HERE / e["file"]).unlink(missing_ok=True)
-            del index[e["file"]]
         saved: list[dict] = []
         await SCENARIOS[name](saved)
+        written = {e["file"] for e in saved}
+        for e in [e for e in index.values() if e.get("scenario") == name and e["file"] not in written
+                  and re.search(r"-run\d+\.json$", e["file"])]:  # a rerun may continue as new fewer times
+            (HERE / e["file"]).unlink(missing_ok=True)
+            del index[e["file"]]
         for e in saved:
             index[e["file"]] = {**e, "scenario": name}
     INDEX.write_text(json.dumps(sorted(index.values(), key=lambda e: e["file"]), ensure_ascii=False, indent=1) + "\n",
