@@ -179,15 +179,14 @@ async def test_killed_worker_sends_nothing_twice(twilio, monkeypatch):
               "from tests.unit.test_twilio_gateway import sms\n"
               "from activities.delivery import deliver\n"
               "asyncio.run(deliver([sms(i) for i in range(%d)]))\n") % (str(ROOT), n)
+    hold = twilio.hold_creates(after=8)  # the 8th message is created, its answer held: killed right there
     proc = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy(), cwd=ROOT)
     try:
-        deadline = time.monotonic() + 30
-        while len(twilio.created()) < 8:
-            assert proc.poll() is None and time.monotonic() < deadline, "the worker did not start sending"
-            await asyncio.sleep(0.02)
+        await hold.wait(timeout=120)  # anti-hang bound: the process starts and sends 8 within seconds
         proc.send_signal(signal.SIGKILL)
-        proc.wait(5)
+        proc.wait(10)
     finally:
+        hold.release()
         if proc.poll() is None:
             proc.kill()
     before = len(twilio.created())
@@ -197,6 +196,8 @@ async def test_killed_worker_sends_nothing_twice(twilio, monkeypatch):
     assert sorted(to) == sorted(sms(i).to for i in range(n))  # every message exactly once
     assert all(o.status == "sent" for o in outcomes)
     assert {r.provider_id for r in rows().values()} == set(twilio.messages)
+    assert [rows()[sms(i).key].provider_id for i in range(n) if sms(i).to == hold.held[0][0].one("To")] == \
+        [hold.held[0][1]], "the message Twilio created before the kill is the one on record"
 
 
 # ------------------------------------------------------------------ rate limits and priority
