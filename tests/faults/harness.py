@@ -268,7 +268,8 @@ async def start_callout(stack: Stack, towns: list[str]) -> str:
 
 @dataclass
 class People:
-    """r0…r{n-1}: each answers `delay` seconds after the first message that reached them."""
+    """r0…r{n-1}: each answers `delay` seconds after the first message that reached them; those `held`
+    not before the test sets `release` (so that answers fall where a fault test needs them)."""
 
     stack: Stack
     callout_id: str
@@ -277,6 +278,8 @@ class People:
     late_share: float = 0.2  # answer only after the next step of the policy has begun
     late_s: float = 35.0
     seed: int = 7
+    held: set[str] = field(default_factory=set)  # these answer only once `release` is set (a barrier)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     delays: dict[str, float] = field(default_factory=dict)
     first_seen: dict[str, float] = field(default_factory=dict)
     acked: set[str] = field(default_factory=set)
@@ -321,7 +324,8 @@ class People:
             now = time.monotonic()
             for pid in reached:
                 self.first_seen.setdefault(pid, now)
-            due = [p for p in reached - self.acked if now - self.first_seen[p] >= self.delays[p]]
+            waiting = reached - self.acked - (set() if self.release.is_set() else self.held)
+            due = [p for p in waiting if now - self.first_seen[p] >= self.delays[p]]
             if due:
                 await asyncio.gather(*(answer(p) for p in due))
             await asyncio.sleep(0.3)

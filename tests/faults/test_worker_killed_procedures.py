@@ -85,6 +85,7 @@ async def test_worker_killed_during_a_reporting_chain_an_activation_and_its_revi
             tokens["commander"] = create_token(s, "commander", person_id=p["D10.head"], label="commander")
             tokens["group"] = create_token(s, "commander", person_id=p["D08.head"], label="group")
         await stack.start()
+        await stack.worker_started()
 
         t0 = time.monotonic()
         held: dict[str, str] = {}  # outbox id -> sid: created at the gateway, never heard of by a killed worker
