@@ -63,7 +63,8 @@ def outbox_ids_created(fake: FakeTwilio) -> Counter:
     return Counter(parse_qs(urlsplit(r.one("StatusCallback") or "").query).get("o", ["?"])[0] for r in fake.created())
 
 
-@pytest.mark.budget(180)
+# measured 301 s and 340 s on a 2-core machine at load ~10 (before: no progress at all in 800 s there)
+@pytest.mark.budget(240)
 async def test_worker_killed_during_a_reporting_chain_an_activation_and_its_review(make_stack):
     with FakeTwilio() as fake:
         stack = make_stack(["- notify: [sms]", "- wait_ack: 30s"], {
