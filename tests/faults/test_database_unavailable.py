@@ -24,7 +24,7 @@ def met_the_lock(stack) -> int:
     return worker_log.count("database is locked")
 
 
-@pytest.mark.budget(120)
+@pytest.mark.budget(180)  # measured 184 s on a 2-core machine at load ~15
 async def test_database_locked_for_a_while(make_stack):
     stack = make_stack(STEPS, {"YINGJI_DB_BUSY_TIMEOUT_MS": "500"})
     towns = build_directory(stack.url, N)
@@ -55,6 +55,7 @@ async def test_database_locked_for_a_while(make_stack):
                 assert time.monotonic() - locked_at < 300, "no activity met the lock"  # anti-hang bound
                 await asyncio.sleep(0.2)
         finally:
+            locked_s = time.monotonic() - locked_at
             lock.execute("ROLLBACK")
             lock.close()
         ended = await wait_until_ended(stack, cid, timeout=150)
@@ -63,5 +64,5 @@ async def test_database_locked_for_a_while(make_stack):
         await answering
     check_callout(cid, N, ended)
     retried = met_the_lock(stack)
-    print(f"\ndatabase locked {LOCKED_S:.0f} s with {acked_before}/{N} answered; {retried} activity attempts failed "
+    print(f"\ndatabase locked {locked_s:.0f} s with {acked_before}/{N} answered; {retried} activity attempts failed "
           f"on the lock and were retried; all {N} recorded")

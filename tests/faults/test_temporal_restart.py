@@ -16,7 +16,7 @@ from tests.faults.harness import STEPS, People, build_directory, check_callout, 
 N = 300
 
 
-@pytest.mark.budget(120)
+@pytest.mark.budget(180)  # measured 183 s on a 2-core machine at load ~15
 async def test_temporal_restarted_in_the_middle_of_a_callout(make_stack):
     stack = make_stack(STEPS)
     towns = build_directory(stack.url, N)
@@ -47,12 +47,12 @@ async def test_temporal_restarted_in_the_middle_of_a_callout(make_stack):
         while time.monotonic() - down_at < 6 or not people.errors:
             assert time.monotonic() - down_at < 300, "no answer tried while Temporal was down"  # anti-hang bound
             await asyncio.sleep(0.2)
-        acked_while_down = len(people.acked) - acked_before
+        acked_while_down, down_s = len(people.acked) - acked_before, time.monotonic() - down_at
         stack.start_temporal()
         ended = await wait_until_ended(stack, cid, timeout=150)
     finally:
         stop.set()
         await answering
     check_callout(cid, N, ended)  # the answers refused while it was down were taken after the restart
-    print(f"\nTemporal down ~6 s with {acked_before}/{N} answered, {acked_while_down} taken while it was down, "
+    print(f"\nTemporal down {down_s:.0f} s with {acked_before}/{N} answered, {acked_while_down} taken while it was down, "
           f"{dict(people.errors)} refused (tried again); all {N} recorded after the restart")
