@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
@@ -209,7 +209,10 @@ class FakeTwilio:
     # ------------------------------------------------------------------ the REST API
 
     async def _record(self, request: Request) -> tuple[Recorded, JSONResponse | None]:
-        form = await request.form() if request.method == "POST" else request.query_params
+        try:
+            form = await request.form() if request.method == "POST" else request.query_params
+        except ClientDisconnect:  # the sender died mid-request (a killed worker): nothing was created
+            return Recorded(request.method, request.url.path, {}, status=499), JSONResponse({}, status_code=499)
         params: dict[str, list[str]] = {}
         for k, v in form.multi_items():
             params.setdefault(k, []).append(str(v))
