@@ -99,8 +99,8 @@ def build_directory(url: str, n: int) -> list[str]:
 STANDBY = """
 import os, sys, time
 parent = os.getppid()
-import worker  # noqa: E401 - every module the worker needs, and migrate's
-from alembic import command
+import worker  # every module the worker needs
+from alembic import command  # and migrate's
 from alembic.config import Config
 go = sys.argv[1]
 while not os.path.exists(go):
@@ -189,7 +189,7 @@ class Stack:
             proc, log = self._spawn(["-c", STANDBY, str(go)])
             self.next_worker = (proc, go, log)
 
-    async def worker_started(self, timeout: float = 120) -> None:
+    async def worker_started(self, timeout: float = 300) -> None:
         """Until the worker now running has connected and registered (its log says so); a condition
         polled, so a kill never falls on a worker still importing. `timeout` is an anti-hang bound."""
         deadline = time.monotonic() + timeout
@@ -198,11 +198,11 @@ class Stack:
             assert time.monotonic() < deadline, f"the worker did not start within {timeout:.0f} s\n{self.tail()}"
             await asyncio.sleep(0.1)
 
-    async def kill_when_held(self, hold, timeout: float = 120) -> dict[str, str]:
+    async def kill_when_held(self, hold, timeout: float = 300) -> dict[str, str]:
         """A barrier, not luck: `hold` (FakeTwilio.hold_creates, armed before whatever sends) holds the
         answers to creates; the worker is killed while it waits for them, then started again. Returns
         {outbox id: sid} of the messages created that the killed worker never heard of. `timeout` is an
-        anti-hang bound for the hold to be reached."""
+        anti-hang bound for the hold to be reached (a send comes within ~30 s on a busy machine)."""
         try:
             await hold.wait(timeout)
             self.kill_worker()
