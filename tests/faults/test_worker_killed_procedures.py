@@ -37,7 +37,7 @@ from store.auth import create_token
 from store.db import session_scope
 from store.messages import OutboxMessage
 from tests.factories import response_district
-from tests.faults.harness import ROOT, Stack
+from tests.faults.harness import ROOT
 from tests.fakes.twilio_server import FakeTwilio
 from tests.helpers import poll
 
