@@ -8,8 +8,9 @@ The kills are aimed, each where it must land, with barriers rather than luck:
 - at a send: the fake Twilio (Twilio's real SDK talks to it) creates the next message and holds its
   answer until the worker is killed: the timer's or the step's work is half done, the message
   exists at the gateway and the worker never recorded it;
-- across a step: the worker is killed before the step is asked for and started again while the API
-  waits for its answer, so the workflow update is taken by a worker that never saw it begin.
+- across a step: the worker is killed right before the step is asked for, so the workflow update is
+  taken by a fresh worker, which has to replay the workflow's history (whatever the killed one was
+  doing included) before it can answer.
 
 The worker is killed only once it has started (its log says so), so a kill never falls on a worker
 still importing: on a slow machine, kills every few seconds used to leave no worker running at all.
@@ -110,11 +111,11 @@ async def test_worker_killed_during_a_reporting_chain_an_activation_and_its_revi
                 print(f"{time.monotonic() - t0:6.1f} s  killed at {what}: {len(got)} messages created, not recorded")
 
             async def across_a_kill(path: str, who: str, body: dict | None = None, status: int = 200) -> dict:
-                """The step asked for while the worker is dead: a fresh worker (replaying the history) takes it."""
+                """The worker killed right before the step is asked for: a fresh one (replaying the history) takes it."""
                 await stack.worker_started()
                 stack.kill_worker()
                 asked = asyncio.create_task(step(path, who, body, status))
-                await asyncio.sleep(0)  # the request is on its way before the worker is
+                await asyncio.sleep(0)  # the request is on its way
                 stack.start_worker()
                 return await asked
 
