@@ -6,8 +6,9 @@ is asked to create: a message created twice would be there twice.
 Five kills are aimed, with a barrier: the fake Twilio creates the k-th message of the next ones
 and holds its answer (and those of any creates after it) until the test has killed the worker.
 So each aimed kill lands where it aims, every time: messages exist at the gateway that the worker
-never recorded. Three fall in the first round (500 SMS), two in the second (a call to each of
-the ~110 who answer late). The other five kills fall anywhere, each on a worker that has started.
+never recorded. Three fall in the first round (500 SMS), two in the second (a call to everyone who
+has not answered after 30 s: at least the 113 who answer late). The other five kills fall anywhere,
+each on a worker that has started.
 
 Afterwards: every target was reached and acknowledged, the fake holds each message once, each
 message created before an aimed kill is the one on record (found again, not sent again), the
@@ -63,7 +64,7 @@ async def test_worker_killed_ten_times_during_a_500_person_callout(make_stack):
         try:
             # Each aimed kill holds from the 1st-25th create on (the worker's few SDK threads may add a
             # handful each), so three use up at most ~90 of the first round's 500 and two at most ~60 of the
-            # second round's ~110: a create always comes. A kill delays a round (the activity is retried
+            # second round's 113 or more: a create always comes. A kill delays a round (the activity is retried
             # after its heartbeat timeout), it does not end it.
             for kind in ["sms"] * 3 + ["voice"] * 2:
                 hold = fake.hold_creates(after=rnd.randint(1, 25), kind=kind)
