@@ -11,7 +11,7 @@ This prints the times instead, so a refusal that got slow shows here:
 - bad call-out plans (YAML cycles, alias bombs, deep nesting, unknown positions…) through
   `load_library`, every shipped definition loaded alongside.
 
-Run: `.venv/bin/python bench/hostile_input.py [--repeat 5]`. The table gives the median and
+Run: `.venv/bin/python bench/hostile_input.py [--repeat 3]`. The table gives the median and
 the slowest of the repeats, in milliseconds.
 """
 from __future__ import annotations
@@ -111,7 +111,7 @@ def definition_rows(repeat: int) -> list[tuple[str, float, float, str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("YINGJI_DATA_DIR", tmp)
