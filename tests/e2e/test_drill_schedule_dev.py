@@ -49,6 +49,7 @@ def fast_drills(tmp_path: Path, monkeypatch) -> Path:
     return use_definitions(tmp_path, monkeypatch, edit)
 
 
+@pytest.mark.budget(60)  # real time: a drill every 15 s (estimated)
 async def test_a_scheduled_drill_fires_and_reports_its_response_rate(dev_env, db_url, fast_drills):
     with session_scope() as s:
         people = small_district(s)

@@ -41,6 +41,7 @@ def fast_duty(tmp_path: Path, monkeypatch) -> Path:
     return use_definitions(tmp_path, monkeypatch, edit, ADMIN_TOKEN="duty-e2e-admin")
 
 
+@pytest.mark.budget(60)  # real time: a confirmation round's deadline in seconds (estimated)
 async def test_handover_spot_check_and_confirmation_through_the_api(dev_env, db_url, fast_duty):
     now = datetime.now(UTC).replace(microsecond=0)
     with session_scope() as s:

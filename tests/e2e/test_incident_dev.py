@@ -41,6 +41,7 @@ def fast_rules(tmp_path: Path, monkeypatch) -> Path:
     return use_definitions(tmp_path, monkeypatch, edit)
 
 
+@pytest.mark.budget(60)  # real time: the reporting chain's limits in seconds (estimated)
 async def test_reporting_chain_end_to_end(dev_env, db_url, fast_rules):
     with session_scope() as s:
         people = small_district(s)

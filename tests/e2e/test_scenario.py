@@ -148,6 +148,7 @@ def count_items(events: list[dict]) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.budget(180)  # real time: every wait of the scenario in seconds (estimated)
 async def test_warning_to_sealed_case_file_with_an_activation(api, tmp_path):
     people = api.people
     # ---------------------------------------------------------------- the warning and its call-out

@@ -2,7 +2,9 @@
 
 It serves what yingji's gateway calls (Messages.json and Calls.json: create and list) with
 Twilio-shaped JSON, checks HTTP basic auth, records every request, can fail the next N
-creates with a Twilio error code (21610, 20429 as HTTP 429, 30003, …), and plays Twilio's
+creates with a Twilio error code (21610, 20429 as HTTP 429, 30003, …), can hold its answers to
+creates from the k-th on (the messages exist, the sender has not heard: a barrier for fault tests,
+`hold_creates`), and plays Twilio's
 side of the conversation: status callbacks, the call's TwiML fetch with AnsweredBy,
 keypresses into the <Gather> action, inbound SMS, each POSTed to the app's webhook URL
 with an `X-Twilio-Signature` computed by the SDK's own RequestValidator.
@@ -11,19 +13,20 @@ Run in a thread by uvicorn on a free port: `with FakeTwilio() as fake: fake.base
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
@@ -64,6 +67,34 @@ class Failure:
 
 
 @dataclass
+class Hold:
+    """From the k-th create on, Twilio creates the message or call (it exists, it is listed) and keeps its
+    answer until `release()`: the sender is left between sending and hearing back, for as long as a test needs
+    (to kill it there, say). `held` are the creates made meanwhile, `reached` is set at the first."""
+
+    at: int  # the count of accepted creates (of `kind`) at which holding begins
+    kind: str | None = None
+    held: list[tuple[Recorded, str]] = field(default_factory=list)  # (request, sid)
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    async def wait(self, timeout: float) -> None:
+        """Until the k-th create has been made (in the caller's event loop, without blocking it)."""
+        if not await asyncio.to_thread(self.reached.wait, timeout):
+            raise AssertionError(f"no create number {self.at} within {timeout:.0f} s (the hold was never reached)")
+
+    def release(self) -> None:
+        self.released.set()
+
+    @property
+    def outbox_ids(self) -> list[str]:
+        """yingji's outbox ids of the held creates (they ride in the status callback URL as ?o=)."""
+        from urllib.parse import parse_qs, urlsplit
+
+        return [parse_qs(urlsplit(r.one("StatusCallback") or "").query).get("o", ["?"])[0] for r, _ in self.held]
+
+
+@dataclass
 class FakeTwilio:
     account_sid: str = "AC" + "f" * 32
     auth_token: str = "fake-auth-token"
@@ -76,6 +107,8 @@ class FakeTwilio:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         self.failures: deque[Failure] = deque()
+        self.holds: list[Hold] = []
+        self.accepted: Counter = Counter()  # creates answered 201 (or held), per kind and in all (None)
         self.port = free_port()
         base = API.format(account="{account}")
         self.app = Starlette(routes=[
@@ -96,6 +129,32 @@ class FakeTwilio:
         with self.lock:
             self.failures.extend([Failure(code, http_status or (429 if code == 20429 else 400), kind)] * n)
 
+    def hold_creates(self, after: int = 1, kind: str | None = None) -> Hold:
+        """Hold the answers to creates (of `kind`, default either) from the `after`-th one from now on,
+        until the returned Hold is released. `await hold.wait(timeout)` returns once the first is held."""
+        with self.lock:
+            hold = Hold(at=self.accepted[kind] + after, kind=kind)
+            self.holds.append(hold)
+        return hold
+
+    def _accept(self, rec: Recorded, sid: str) -> Hold | None:
+        """Count an accepted create; the hold it falls under, if any."""
+        with self.lock:
+            rec.status = 201
+            self.accepted[rec.kind] += 1
+            self.accepted[None] += 1
+            for hold in self.holds:
+                if not hold.released.is_set() and self.accepted[hold.kind] >= hold.at and hold.kind in (None, rec.kind):
+                    hold.held.append((rec, sid))
+                    hold.reached.set()
+                    return hold
+        return None
+
+    @staticmethod
+    async def _held(hold: Hold | None) -> None:
+        if hold is not None:  # the answer waits (a bound against a test that never releases)
+            await asyncio.to_thread(hold.released.wait, 600)
+
     def _failure_for(self, kind: str) -> Failure | None:
         with self.lock:
             for f in self.failures:
@@ -114,6 +173,10 @@ class FakeTwilio:
 
     def reset(self) -> None:
         with self.lock:
+            for hold in self.holds:
+                hold.release()
+            self.holds.clear()
+            self.accepted.clear()
             self.requests.clear()
             self.messages.clear()
             self.calls.clear()
@@ -132,6 +195,8 @@ class FakeTwilio:
         return self
 
     def stop(self) -> None:
+        for hold in self.holds:  # no answer stays held past the server's life
+            hold.release()
         if self.server is not None:
             self.server.should_exit = True
 
@@ -144,7 +209,10 @@ class FakeTwilio:
     # ------------------------------------------------------------------ the REST API
 
     async def _record(self, request: Request) -> tuple[Recorded, JSONResponse | None]:
-        form = await request.form() if request.method == "POST" else request.query_params
+        try:
+            form = await request.form() if request.method == "POST" else request.query_params
+        except ClientDisconnect:  # the sender died mid-request (a killed worker): nothing was created
+            return Recorded(request.method, request.url.path, {}, status=499), JSONResponse({}, status_code=499)
         params: dict[str, list[str]] = {}
         for k, v in form.multi_items():
             params.setdefault(k, []).append(str(v))
@@ -196,7 +264,7 @@ class FakeTwilio:
                "_at": time.monotonic(), "_status_callback": rec.one("StatusCallback")}
         with self.lock:
             self.messages[sid] = msg
-        rec.status = 201
+        await self._held(self._accept(rec, sid))
         return JSONResponse(self._public(msg), status_code=201)
 
     async def _calls(self, request: Request) -> JSONResponse:
@@ -216,7 +284,7 @@ class FakeTwilio:
                 "_events": rec.params.get("StatusCallbackEvent", []), "_machine_detection": rec.one("MachineDetection")}
         with self.lock:
             self.calls[sid] = call
-        rec.status = 201
+        await self._held(self._accept(rec, sid))
         return JSONResponse(self._public(call), status_code=201)
 
     # ------------------------------------------------------------------ Twilio's side of the conversation

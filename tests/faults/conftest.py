@@ -8,7 +8,7 @@ from tests.faults.harness import Stack
 
 @pytest.fixture
 def make_stack(tmp_path, monkeypatch):
-    """make_stack(steps, env) -> Stack, with this process's settings pointing at it; stopped at the end."""
+    """make_stack(steps, env, standby) -> Stack, with this process's settings pointing at it; stopped at the end."""
     from activities.delivery import reset_gates
     from activities.gateways import reset_gateways
     from config import get_settings
@@ -16,8 +16,8 @@ def make_stack(tmp_path, monkeypatch):
 
     made: list[Stack] = []
 
-    def make(steps: list[str], env: dict[str, str] | None = None) -> Stack:
-        stack = Stack(tmp_path, steps, env)
+    def make(steps: list[str], env: dict[str, str] | None = None, standby: bool = False) -> Stack:
+        stack = Stack(tmp_path, steps, env, standby=standby)
         for k, v in stack.env.items():
             monkeypatch.setenv(k, v)
         get_settings.cache_clear()

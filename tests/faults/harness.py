@@ -92,8 +92,28 @@ def build_directory(url: str, n: int) -> list[str]:
     return [f"330110{t:03d}" for t in range(1, 11)]
 
 
+# A worker process that imports everything ahead of time and waits for its go file before it connects:
+# a test that kills the worker again and again starts the next one at once. Importing yingji's worker
+# takes seconds of CPU (SQLAlchemy, temporalio, the SDKs), half a minute on a busy machine; without a
+# standby a kill costs that much, and kills a few seconds apart leave no worker running at all.
+STANDBY = """
+import os, sys, time
+parent = os.getppid()
+import worker  # every module the worker needs
+from alembic import command  # and migrate's
+from alembic.config import Config
+go = sys.argv[1]
+while not os.path.exists(go):
+    if os.getppid() != parent:  # the test is gone
+        sys.exit(0)
+    time.sleep(0.02)
+worker.main()
+"""
+
+
 class Stack:
-    def __init__(self, workdir: Path, steps: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, steps: list[str], env: dict[str, str] | None = None,
+                 standby: bool = False) -> None:
         self.workdir = workdir
         defs = workdir / "definitions"
         shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.yaml", "*.py", "__pycache__"))
@@ -110,6 +130,9 @@ class Stack:
                     **(env or {})}
         self.server: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
+        self.standby = standby  # keep the next worker ready (see STANDBY)
+        self.next_worker: tuple[subprocess.Popen, Path, Path] | None = None  # (process, go file, log)
+        self.workers = 0
         self.client = None
         self.app = None
         self.kills = 0
@@ -144,11 +167,49 @@ class Stack:
 
     # ------------------------------------------------------------------ the worker
 
-    def start_worker(self) -> None:
-        log = self.workdir / f"worker-{self.kills}.log"
+    def _spawn(self, code: list[str]) -> tuple[subprocess.Popen, Path]:
+        log = self.workdir / f"worker-{self.workers}.log"
+        self.workers += 1
         with log.open("wb") as out:
-            self.worker = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env={**os.environ, **self.env},
-                                           stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen([sys.executable, *code], cwd=ROOT,
+                                    env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                                    stdout=out, stderr=subprocess.STDOUT)
+        return proc, log
+
+    def start_worker(self) -> None:
+        """A new worker process: the standby one (ready at once) if kept, else one started now."""
+        if self.next_worker is not None and self.next_worker[0].poll() is None:
+            self.worker, go, self.worker_log = self.next_worker
+            go.touch()
+        else:
+            self.worker, self.worker_log = self._spawn(["-m", "worker"])
+        self.next_worker = None
+        if self.standby:
+            go = self.workdir / f"go-{self.workers}"
+            proc, log = self._spawn(["-c", STANDBY, str(go)])
+            self.next_worker = (proc, go, log)
+
+    async def worker_started(self, timeout: float = 300) -> None:
+        """Until the worker now running has connected and registered (its log says so); a condition
+        polled, so a kill never falls on a worker still importing. `timeout` is an anti-hang bound."""
+        deadline = time.monotonic() + timeout
+        while b"worker started" not in self.worker_log.read_bytes():
+            assert self.worker is not None and self.worker.poll() is None, self.tail()
+            assert time.monotonic() < deadline, f"the worker did not start within {timeout:.0f} s\n{self.tail()}"
+            await asyncio.sleep(0.1)
+
+    async def kill_when_held(self, hold, timeout: float = 300) -> dict[str, str]:
+        """A barrier, not luck: `hold` (FakeTwilio.hold_creates, armed before whatever sends) holds the
+        answers to creates; the worker is killed while it waits for them, then started again. Returns
+        {outbox id: sid} of the messages created that the killed worker never heard of. `timeout` is an
+        anti-hang bound for the hold to be reached (a send comes within ~30 s on a busy machine)."""
+        try:
+            await hold.wait(timeout)
+            self.kill_worker()
+        finally:
+            hold.release()
+        self.start_worker()
+        return dict(zip(hold.outbox_ids, (sid for _, sid in hold.held), strict=True))
 
     def kill_worker(self) -> None:
         assert self.worker is not None and self.worker.poll() is None, "the worker died by itself"
@@ -181,7 +242,7 @@ class Stack:
                                  headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
 
     def stop(self) -> None:
-        for p in (self.worker, self.server):
+        for p in (self.worker, self.next_worker and self.next_worker[0], self.server):
             if p and p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 p.wait(10)
@@ -207,7 +268,8 @@ async def start_callout(stack: Stack, towns: list[str]) -> str:
 
 @dataclass
 class People:
-    """r0…r{n-1}: each answers `delay` seconds after the first message that reached them."""
+    """r0…r{n-1}: each answers `delay` seconds after the first message that reached them; those `held`
+    not before the test sets `release` (so that answers fall where a fault test needs them)."""
 
     stack: Stack
     callout_id: str
@@ -216,6 +278,8 @@ class People:
     late_share: float = 0.2  # answer only after the next step of the policy has begun
     late_s: float = 35.0
     seed: int = 7
+    held: set[str] = field(default_factory=set)  # these answer only once `release` is set (a barrier)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     delays: dict[str, float] = field(default_factory=dict)
     first_seen: dict[str, float] = field(default_factory=dict)
     acked: set[str] = field(default_factory=set)
@@ -260,7 +324,8 @@ class People:
             now = time.monotonic()
             for pid in reached:
                 self.first_seen.setdefault(pid, now)
-            due = [p for p in reached - self.acked if now - self.first_seen[p] >= self.delays[p]]
+            waiting = reached - self.acked - (set() if self.release.is_set() else self.held)
+            due = [p for p in waiting if now - self.first_seen[p] >= self.delays[p]]
             if due:
                 await asyncio.gather(*(answer(p) for p in due))
             await asyncio.sleep(0.3)

@@ -4,7 +4,6 @@ policies that give nobody time to answer."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -76,9 +75,7 @@ def test_the_shipped_definitions_load(defs):
 def test_a_bad_call_out_plan_is_refused_with_file_line_and_reason(defs, name):
     text, words = CASES[name]
     (defs / "callout" / "bad.yaml").write_text(text, encoding="utf-8")
-    t0 = time.monotonic()
-    lib = load_library(defs)
-    assert time.monotonic() - t0 < 2.0
+    lib = load_library(defs)  # how fast each refusal is: bench/hostile_input.py
     errors = [str(e) for e in lib.errors]
     assert errors and all("bad.yaml" in e for e in errors), errors
     assert any(all(w in e for w in words) for e in errors), (name, errors)

@@ -33,10 +33,18 @@ def client_for(app, client: str = "198.51.100.7") -> httpx.AsyncClient:
 ])
 async def test_oversized_bodies_are_refused_before_any_route_reads_them(secured, method, path, limit):
     body = b"x" * (limit + 1)
-    t0 = time.monotonic()
-    got = await call(secured.app, method, path, headers={**ADMIN, "content-type": "application/json"}, content=body)
+    reads = []
+
+    async def app(scope, receive, send):  # counts what anyone reads of the body
+        async def counted():
+            message = await receive()
+            reads.append(message["type"])
+            return message
+        await secured.app(scope, counted, send)
+
+    got = await call(app, method, path, headers={**ADMIN, "content-type": "application/json"}, content=body)
     assert got.status == 413 and f"larger than {limit} bytes" in got.text, got.text
-    assert time.monotonic() - t0 < 1.0
+    assert "http.request" not in reads, "the body was read before it was refused"  # its Content-Length says enough
     just_under = await call(secured.app, method, path, headers={**ADMIN, "content-type": "application/json"},
                             content=b"x" * (limit - 1))
     assert just_under.status != 413
@@ -131,15 +139,14 @@ def hostile(url: str) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("name", list(hostile("http://x")))
-async def test_hostile_cap_is_refused_quickly_and_reads_nothing(secured, tripwire, name):
+async def test_hostile_cap_is_refused_and_reads_nothing(secured, tripwire, name):
+    """Refused (or, for the schema hint, accepted without following it) without fetching anything; how fast
+    is bench/hostile_input.py's table. `call` gives up after 30 s: the bound against a parser that hangs."""
     doc = hostile(tripwire.url)[name]
-    t0 = time.monotonic()
     got = await call(secured.app, "POST", "/api/warnings", headers={**ADMIN, "content-type": "application/cap+xml"},
                      content=doc)
-    took = time.monotonic() - t0
     assert tripwire.hits == [], f"{name} fetched {tripwire.hits}"
     assert "root:" not in got.text and "tripwire-content" not in got.text
-    assert took < 1.5, f"{name} took {took:.2f} s"
     if name == "schema_location":  # a valid alert whose location hint is ignored, never fetched
         assert got.status == 201, got.text
         return

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import http.server
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -220,12 +219,14 @@ def test_external_dtd_and_parameter_entities_are_refused():
     assert refused(doc.encode()).reason == "forbidden_dtd"
 
 
-def test_billion_laughs_is_refused_quickly():
+# How fast each hostile document is refused is measured by bench/hostile_input.py, not asserted here.
+
+
+def test_billion_laughs_is_refused_without_expanding():
     ents = '<!ENTITY lol0 "lol">' + "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
     doc = HEADER + f"<!DOCTYPE lolz [{ents}]><lolz>&lol9;</lolz>"
-    t = time.monotonic()
     err = refused(doc.encode())
-    assert err.reason == "forbidden_dtd" and time.monotonic() - t < 0.5
+    assert err.reason == "forbidden_dtd" and "lol" not in str(err)
 
 
 def test_oversized_documents_are_refused_before_parsing():
@@ -234,18 +235,16 @@ def test_oversized_documents_are_refused_before_parsing():
     assert refused(padded).reason == "too_large"
 
 
-def test_too_many_elements_are_refused_quickly():
+def test_too_many_elements_are_refused():
     doc = cap(info()).replace(b"</alert>", b"<x/>" * 200_000 + b"</alert>")
-    t = time.monotonic()
     err = refused(doc)
-    assert err.reason == "too_large" and "elements" in str(err) and time.monotonic() - t < 1
+    assert err.reason == "too_large" and "elements" in str(err)
 
 
-def test_deep_nesting_is_refused_quickly():
+def test_deep_nesting_is_refused():
     doc = f'<alert xmlns="{NS}">' + "<a>" * 10_000 + "</a>" * 10_000 + "</alert>"
-    t = time.monotonic()
     err = refused(doc.encode())
-    assert err.reason == "too_deep" and time.monotonic() - t < 1
+    assert err.reason == "too_deep"
 
 
 def test_just_under_the_depth_limit_is_a_schema_matter_not_a_depth_one():

@@ -33,7 +33,7 @@ from config import get_settings
 from store.db import session_scope
 from store.messages import OutboxMessage
 from tests.fakes.twilio_server import FakeTwilio, use_fake_twilio
-from tests.helpers import free_port
+from tests.helpers import free_port, poll
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,15 +179,14 @@ async def test_killed_worker_sends_nothing_twice(twilio, monkeypatch):
               "from tests.unit.test_twilio_gateway import sms\n"
               "from activities.delivery import deliver\n"
               "asyncio.run(deliver([sms(i) for i in range(%d)]))\n") % (str(ROOT), n)
+    hold = twilio.hold_creates(after=8)  # the 8th message is created, its answer held: killed right there
     proc = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy(), cwd=ROOT)
     try:
-        deadline = time.monotonic() + 30
-        while len(twilio.created()) < 8:
-            assert proc.poll() is None and time.monotonic() < deadline, "the worker did not start sending"
-            await asyncio.sleep(0.02)
+        await hold.wait(timeout=120)  # anti-hang bound: the process starts and sends 8 within seconds
         proc.send_signal(signal.SIGKILL)
-        proc.wait(5)
+        proc.wait(10)
     finally:
+        hold.release()
         if proc.poll() is None:
             proc.kill()
     before = len(twilio.created())
@@ -197,6 +196,8 @@ async def test_killed_worker_sends_nothing_twice(twilio, monkeypatch):
     assert sorted(to) == sorted(sms(i).to for i in range(n))  # every message exactly once
     assert all(o.status == "sent" for o in outcomes)
     assert {r.provider_id for r in rows().values()} == set(twilio.messages)
+    assert [rows()[sms(i).key].provider_id for i in range(n) if sms(i).to == hold.held[0][0].one("To")] == \
+        [hold.held[0][1]], "the message Twilio created before the kill is the one on record"
 
 
 # ------------------------------------------------------------------ rate limits and priority
@@ -206,12 +207,15 @@ async def test_leaders_overtake_across_concurrent_activities(twilio, monkeypatch
     monkeypatch.setenv("YINGJI_RATE_SMS_PER_S", "10")
     get_settings.cache_clear()
     crowd = asyncio.create_task(deliver([sms(i, prefix="crowd") for i in range(20)]))
-    await asyncio.sleep(0.35)  # the crowd is queued and sending
+    await poll(lambda: asyncio.sleep(0, len(twilio.created())), lambda n: n >= 2, timeout=30,
+               what="the crowd queued and sending")
     await deliver([sms(i, priority=0, prefix="leader") for i in range(3)])
     await crowd
     order = [r.one("Body").split()[1] for r in twilio.created()]
-    last_leader = max(i for i, who in enumerate(order) if who == "leader")
-    assert last_leader <= 8, order  # not behind the 20 queued earlier
+    first, last = order.index("leader"), max(i for i, who in enumerate(order) if who == "leader")
+    # the leaders go out together, ahead of the crowd still queued: between them at most the crowd sends
+    # that were granted already and on their way (a busy machine may have two in flight)
+    assert order[first:last + 1].count("crowd") <= 2 and "crowd" in order[last + 1:], order
     assert order.count("leader") == 3 and len(order) == 23
 
 
@@ -221,7 +225,8 @@ async def test_rate_limit_per_channel(twilio, monkeypatch):
     started = time.monotonic()
     await deliver([sms(i) for i in range(21)])
     elapsed = time.monotonic() - started
-    assert 0.9 <= elapsed < 3.0, elapsed  # 21 sends at 20/s: one second, not less
+    # 21 sends at 20/s: one second, not less. A lower bound only: a slow machine takes longer, and may.
+    assert elapsed >= 0.9 and len(twilio.created()) == 21, elapsed
     assert gate_for(gateway_for("sms"), "sms").rate == 20
     assert gate_for(gateway_for("sms"), "sms") is not gate_for(gateway_for("voice"), "voice")
 
@@ -231,12 +236,14 @@ async def test_a_throttled_send_queues_at_the_gate_again(twilio, monkeypatch):
     monkeypatch.setenv("YINGJI_RATE_SMS_PER_S", "20")
     get_settings.cache_clear()
     twilio.fail_next(6, 20429)
+    started = time.monotonic()
     outcomes = await deliver([sms(i) for i in range(20)])
+    elapsed = time.monotonic() - started
     assert all(o.status == "sent" for o in outcomes)
-    tried = [r.at for r in twilio.creates("sms")]
-    assert len(tried) == 26 and len(twilio.created()) == 20
-    # 26 requests at 20/s: a second and a quarter at least (the retry used to skip the queue)
-    assert tried[-1] - tried[0] >= 25 / 20 * 0.95, tried[-1] - tried[0]
+    assert len(twilio.creates("sms")) == 26 and len(twilio.created()) == 20
+    # 26 requests at 20/s: a second and a quarter at least (the retry used to skip the queue, ending in about
+    # one). Measured around the whole call, a lower bound that a slow machine only makes easier to meet.
+    assert elapsed >= 25 / 20 * 0.95, elapsed
 
 
 def test_simulator_has_no_gate(db_url):
