@@ -22,6 +22,7 @@ from store.db import session_scope
 from store.directory import OrgUnit, Person, Post, mask_mobile
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
 from store.roster import on_duty
+from workflows.subjects import incident_subject
 from workflows.escalation import Contact, Record, Target
 from workflows.reporting import (
     Event,
@@ -51,7 +52,7 @@ def local(at: datetime | None, fmt: str = "%m月%d日%H:%M") -> str:
 
 
 def _events(req: RecordRequest, events: list[Event]) -> list[NewEvent]:
-    return [NewEvent(subject=req.incident.incident_id, kind=e.kind, step_id=e.step_id, workflow_id=req.workflow_id,
+    return [NewEvent(subject=incident_subject(req.incident.incident_id), kind=e.kind, step_id=e.step_id, workflow_id=req.workflow_id,
                      run_id=req.run_id, actor=e.actor, at=e.at, payload=e.payload) for e in events]
 
 
@@ -212,11 +213,11 @@ async def remind(req: RemindRequest) -> None:
     body = (f"【报送提醒】{i.title}:{d.label}须于{local(d.due_at)}前报出(还剩约{left}分钟)。"
             f"快报事实、慎报原因。/ Reminder: the {d.kind} report is due at {local(d.due_at, '%H:%M')}.")
     outcomes = await deliver([Delivery(key=f"{req.record.workflow_id}/remind/{d.key}/{c.person_id}/sms", channel="sms",
-                                       to=c.mobile or "", body=body, person_id=c.person_id, subject=i.incident_id,
+                                       to=c.mobile or "", body=body, person_id=c.person_id, subject=incident_subject(i.incident_id),
                                        meta={"purpose": "reminder", "deadline": d.key})
                               for c in people.values() if c.mobile])
     sent = [{"role": role, "person_id": c.person_id, "name": c.name} for role, c in people.items()]
-    event = NewEvent(subject=i.incident_id, kind=f"report.{d.kind}.reminder", step_id=f"deadline/{d.key}/reminder",
+    event = NewEvent(subject=incident_subject(i.incident_id), kind=f"report.{d.kind}.reminder", step_id=f"deadline/{d.key}/reminder",
                      workflow_id=req.record.workflow_id, run_id=req.record.run_id, at=d.reminded_at,
                      payload={"deadline": d.key, "label": d.label, "due_at": d.due_at.isoformat(), "minutes_left": left,
                               "to": sent, "statuses": [o.status for o in outcomes],
@@ -309,7 +310,7 @@ async def flush(req: FlushRequest) -> FlushResult:
         if req.kind == "receipts":
             _receipts(s, req, outcomes, req.records, now)
 
-    batch = Batch(subject=rec.incident.incident_id, workflow_id=rec.workflow_id, run_id=rec.run_id, episode=req.episode,
+    batch = Batch(subject=incident_subject(rec.incident.incident_id), workflow_id=rec.workflow_id, run_id=rec.run_id, episode=req.episode,
                   kind=AUDIT_PREFIX[req.kind], sends=req.sends, records=req.records, context={"label": req.label})
     return FlushResult(reports=await send_and_record(batch, lambda send, code, link: render(send, req, code, link),
                                                      save=save))

@@ -29,8 +29,9 @@ from store.directory import OrgUnit, Person, Post
 from store.incidents import Incident, ReportVersion
 from store.replay import load_events
 from store.report import render, sha256
-from store.review import CaseFile, Review, ReviewReport, ReviewUnit, statistics, timeline
+from store.review import CaseFile, Review, ReviewReport, ReviewUnit, linked_callouts, statistics, timeline
 from store.roster import on_duty
+from workflows import subjects
 from workflows.escalation import Contact, Target
 from workflows.review import (
     ArchiveInfo,
@@ -88,8 +89,7 @@ def unit_post(s: Session, unit_id: str, positions: list[str]) -> Post | None:
 # ------------------------------------------------------------------ open
 
 
-def activation_subject(activation_id: str) -> str:
-    return activation_id if activation_id.startswith("activation/") else f"activation/{activation_id}"
+activation_subject = subjects.activation_subject
 
 
 def _has_chain(s: Session, subject: str) -> bool:
@@ -121,19 +121,6 @@ def derive_units(s: Session, subjects: list[str]) -> list[str]:
     return [u for u in found if u in known]
 
 
-def related_subjects(s: Session, subjects: list[str]) -> list[str]:
-    """Call-outs and other subjects the case's events point to (payload callout_id / related / subjects)."""
-    out: list[str] = []
-    for subject in subjects:
-        for ev in load_events(s, subject):
-            p = ev.payload
-            for key in ("callout_id", "related", "subjects", "related_subjects"):
-                for v in (p.get(key) if isinstance(p.get(key), list) else [p.get(key)]):
-                    if isinstance(v, str) and v and v not in subjects and v not in out and _has_chain(s, v):
-                        out.append(v)
-    return out
-
-
 def open_review(req: OpenRequest) -> OpenResult:
     inp, settings = req.input, get_settings()
     lib = load_library(settings.definitions_dir)
@@ -146,22 +133,21 @@ def open_review(req: OpenRequest) -> OpenResult:
     gaps: list[str] = []
     with session_scope() as s:
         incident = s.get(Incident, inp.incident_id)
-        base = [inp.incident_id] if incident is not None or _has_chain(s, inp.incident_id) else []
+        own = subjects.incident_subject(inp.incident_id)
+        base = [own] if subjects.kind_of(own) == "incident" and (incident is not None or _has_chain(s, own)) else []
         if not base:
             gaps.append(f"no incident {inp.incident_id!r} in the records: the report has no reporting chain")
-        if inp.activation_id:
+        if inp.activation_id:  # the terminated activation itself, or checked by the API (api/services/reviews.py)
             act = activation_subject(inp.activation_id)
             if _has_chain(s, act):
                 base.append(act)
             else:
                 gaps.append(f"no audit trail of {act!r}: the report has no response levels, tasks or directives")
-        for r in inp.related:
-            if r not in base and r != subject:
-                if _has_chain(s, r):
-                    base.append(r)
-                else:
-                    gaps.append(f"no audit trail of {r!r}")
-        base += [r for r in related_subjects(s, base) if r != subject]
+        linked = linked_callouts(s, inp.incident_id) if base else []
+        for r in inp.related:  # what the starter named: only what the incident's trail links already
+            if r not in linked:
+                gaps.append(f"{r!r} is not linked to incident {inp.incident_id!r} in its audit trail: left out")
+        base += [r for r in linked if r not in base]
         unit_ids = list(dict.fromkeys(inp.units)) or derive_units(s, base)
         units: list[UnitRef] = []
         for uid in unit_ids:

@@ -57,6 +57,7 @@ def export(
     from store.audit import AuditEvent
     from store.db import migrate, session_scope
     from store.review import CaseFile
+    from workflows.subjects import review_subject
 
     migrate()
     with session_scope(write=False) as s:
@@ -64,7 +65,7 @@ def export(
         if row is None:
             typer.echo(f"no sealed case file for incident {incident!r}", err=True)
             raise typer.Exit(2)
-        sealed = s.exec(select(AuditEvent).where(AuditEvent.subject == f"review/{incident}",
+        sealed = s.exec(select(AuditEvent).where(AuditEvent.subject == review_subject(incident),
                                                  AuditEvent.kind == "review.sealed")).first()
         data, name = row.data, row.filename
     from store.casefile import sha256

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -302,16 +304,34 @@ def load_events(session: Any, subject: str, until: datetime | None = None, after
 
 
 class EventCache:
-    """A subject's events, kept between replays: the console's slider asks for many instants of one call-out.
+    """Subjects' events, kept between replays: the console's slider asks for many instants of one call-out.
 
     The chain is append-only, so a cached list is extended with the events past its end; the
     chain head (length and hash, from `audit_chain`) says whether anything changed. Whether an
     event was altered in place is the chain verification's question, not the replay's.
+
+    Bounded by size, least recently used first out: at most `max_events` events in all (a
+    10,000-person call-out has ~48,000, some 50 MB as rows) and `max_subjects` subjects. A
+    subject longer than `max_events` alone is replayed from the database and not kept. Until
+    the issue-16 review the cache kept 4 subjects whatever their size: a supervisor switching
+    between five call-outs read every one again each time, and four large ones held ~200 MB.
+    Safe to share between threads (the routes run in a thread pool); the lock is never held
+    while the database is read.
     """
 
-    def __init__(self, max_subjects: int = 4) -> None:
-        self.max_subjects = max_subjects
-        self._data: dict[str, tuple[int, str, list[Row]]] = {}
+    def __init__(self, max_events: int = 250_000, max_subjects: int = 64) -> None:
+        self.max_events, self.max_subjects = max_events, max_subjects
+        self._data: OrderedDict[str, tuple[int, str, list[Row]]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @property
+    def size(self) -> int:
+        """Events held."""
+        return self._size
 
     def events(self, session: Any, subject: str) -> list[Row]:
         from store.audit import AuditChain
@@ -321,20 +341,34 @@ class EventCache:
             return []
         length, head = chain.length, chain.head_hash
         key = f"{session.get_bind().url}|{subject}"
-        cached = self._data.pop(key, None)
+        with self._lock:
+            cached = self._data.get(key)
         if cached is not None and cached[0] == length and cached[1] == head:
             rows = cached[2]
         elif cached is not None and len(cached[2]) == cached[0] < length:
             rows = cached[2] + load_events(session, subject, after=cached[0])
         else:
             rows = load_events(session, subject)
-        self._data[key] = (length, head, rows)  # most recently used last
-        while len(self._data) > self.max_subjects:
-            self._data.pop(next(iter(self._data)))
+        self._keep(key, (length, head, rows))
         return rows
 
+    def _keep(self, key: str, entry: tuple[int, str, list[Row]]) -> None:
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._size -= len(old[2])
+            if len(entry[2]) > self.max_events:
+                return  # too large to keep: replayed from the database each time
+            self._data[key] = entry  # most recently used last
+            self._size += len(entry[2])
+            while self._data and (self._size > self.max_events or len(self._data) > self.max_subjects):
+                _, dropped = self._data.popitem(last=False)
+                self._size -= len(dropped[2])
+
     def clear(self) -> None:
-        self._data.clear()
+        with self._lock:
+            self._data.clear()
+            self._size = 0
 
 
 # ------------------------------------------------------------------ the other procedures: reporting chain, activation, review
@@ -795,11 +829,13 @@ def replay_review(events: Iterable[EventLike], at: datetime, policy: Any | None 
 
 
 def kind_of_subject(subject: str, events: list[EventLike]) -> str:
-    """callout | reporting | activation | review, from the subject's name and its first events."""
-    if subject.startswith("activation/"):
-        return "activation"
-    if subject.startswith("review/"):
-        return "review"
+    """callout | reporting | activation | review, from the subject's name (workflows/subjects.py) and its first
+    events."""
+    from workflows.subjects import kind_of
+
+    named = kind_of(subject)
+    if named in ("callout", "activation", "review"):
+        return named
     kinds = {e.kind.split(".", 1)[0] for e in events[:50]}
     if "callout" in kinds:
         return "callout"

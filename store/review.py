@@ -26,6 +26,7 @@ from sqlmodel import Field, SQLModel
 
 from store.replay import FAILED, EventLike, fold_activation, zh_number
 from store.types import json_column, now_utc, utc_column
+from workflows import subjects  # pure: how each kind of audit subject is named
 
 # ------------------------------------------------------------------ tables
 
@@ -416,12 +417,36 @@ def review_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
             "channels": sends.per_channel()}
 
 
+def linked_callouts(session: Any, incident_id: str) -> list[str]:
+    """The call-outs an incident follows from, as the system recorded them when it was received
+    (`incident.received` → `related`, checked at intake: call-outs with an audit trail).
+
+    Only these join the incident's case (its review, report and case file); a subject named by
+    whoever starts the review, or by any other event's payload, never does (issue 16, finding 14)."""
+    from store.audit import AuditChain
+    from store.replay import load_events
+
+    out: list[str] = []
+    for ev in load_events(session, subjects.incident_subject(incident_id)):
+        if ev.kind != "incident.received":
+            continue
+        for v in ev.payload.get("related") or []:
+            if isinstance(v, str) and subjects.kind_of(v) == "callout" and v not in out \
+                    and session.get(AuditChain, v) is not None:
+                out.append(v)
+    return out
+
+
 def kind_of(subject: str, events: list[EventLike]) -> str:
-    """callout | reporting | activation | review | other, from the subject's events."""
+    """callout | reporting | activation | review | other: from the subject's form (workflows/subjects.py),
+    else from its events."""
+    named = subjects.kind_of(subject)
+    if named in ("callout", "activation", "review"):
+        return named
     kinds = {ev.kind.split(".", 1)[0] for ev in events[:50]}
-    if subject.startswith("activation/") or "activation" in kinds:
+    if "activation" in kinds:
         return "activation"
-    if subject.startswith("review/") or "review" in kinds:
+    if "review" in kinds:
         return "review"
     if "callout" in kinds:
         return "callout"

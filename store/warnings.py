@@ -1,4 +1,4 @@
-"""Warnings as received (JSON or CAP), one row per CAP identifier."""
+"""Warnings as received (JSON or CAP), one row per (sender, identifier), as CAP 1.2 defines uniqueness."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,7 +12,7 @@ from store.types import json_column, now_utc, utc_column
 class Warning(SQLModel, table=True):
     __tablename__ = "warning"
     id: str = Field(primary_key=True)
-    identifier: str = Field(unique=True, index=True, description="CAP identifier (or the JSON warning's id)")
+    identifier: str = Field(index=True, description="CAP identifier (or the JSON warning's id): unique per sender only")
     sender: str = ""
     msg_type: str = "Alert"
     references: list[str] = Field(default_factory=list, sa_column=json_column(nullable=False))

@@ -39,6 +39,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
+from workflows import subjects
 from workflows.common import ACTIVITY, CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, Event
 from workflows.common import Actor as Caller
 
@@ -59,8 +60,8 @@ STATE_ZH = {"open": "待签收", "acknowledged": "已签收", "in_progress": "�
 KIND_ZH = {"experts": "专家", "teams": "救援队伍", "supplies": "物资"}
 
 
-def subject_of(activation_id: str) -> str:
-    return f"activation/{activation_id}"
+# activation/<activation id> (one builder per kind: workflows/subjects.py)
+subject_of = subjects.activation_subject
 
 
 def workflow_id_of(activation_id: str) -> str:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from workflows import subjects
 from workflows.common import CONFLICT, FORBIDDEN, INVALID, Actor, Event, activity_options
 
 with workflow.unsafe.imports_passed_through():
@@ -44,9 +45,8 @@ def review_workflow_id(incident_id: str) -> str:
     return f"review-{incident_id}"
 
 
-def review_subject(incident_id: str) -> str:
-    """The review's own audit subject (activations use ``activation/<id>`` likewise)."""
-    return f"review/{incident_id}"
+# the review's own audit subject, review/<incident id> (one builder per kind: workflows/subjects.py)
+review_subject = subjects.review_subject
 
 
 # ----------------------------------------------------------------- messages

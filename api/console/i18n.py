@@ -319,6 +319,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "rv_dc_signed": ("签发", "signed off"),
     "rv_casefile": ("一事一档案卷", "Case file"),
     "rv_download": ("下载案卷", "Download"),
+    "rv_casefile_restricted": ("案卷含审计记录,仅监督员、值班长、带班领导可下载", "holds the audit trail: supervisors, the duty chief and the leading leader download it"),
     "rv_not_sealed": ("签发后封存。", "Sealed once the report is signed off."),
     "rv_verify_help": ("离线校验:yingji archive verify 文件名", "Verify offline: yingji archive verify FILE"),
     "rv_subjects": ("案卷包含", "The case"),

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from api.console import auth
-from api.console.routes import _form_error, db, forbidden, library, render
+from api.console.routes import SUPERVISORS, _form_error, db, forbidden, library, render
 from api.console.services import temporal_url
 from api.deps import DUTY, get_temporal
 from api.services import reviews as svc
@@ -150,6 +150,8 @@ async def report(request: Request, incident_id: str, fmt: str, user: auth.Viewer
 
 @router.get("/{incident_id}/casefile")
 async def casefile(request: Request, incident_id: str, user: auth.Viewer) -> Response:
+    if not user.may(*SUPERVISORS):  # the case file holds the audit trail: who may read /api/audit only
+        return forbidden(request)
     row = await asyncio.to_thread(svc.case_file, incident_id)
     if row is None:
         return render(request, "message.html", status=404, kind="error",

@@ -23,6 +23,7 @@ from store.directory import (
 )
 from store.messages import OutboxMessage
 from store.replay import STATES, TERMINAL, deadline_from_attempts, policy_waits
+from workflows.subjects import activation_subject
 from store.roster import DUTY_ROLES, on_duty
 from store.targets import resolve_targets
 from store.warnings import Warning
@@ -324,7 +325,7 @@ def replay_subjects(s: Session, limit: int = 30) -> dict[str, list[dict[str, Any
 
     incidents = [{"subject": r.id, "label": r.title or r.id, "at": r.received_at}
                  for r in s.exec(select(Incident).order_by(col(Incident.received_at).desc()).limit(limit))]
-    activations = [{"subject": f"activation/{r.id}", "label": r.plan_name or r.id, "at": r.activated_at}
+    activations = [{"subject": activation_subject(r.id), "label": r.plan_name or r.id, "at": r.activated_at}
                    for r in s.exec(select(Activation).order_by(col(Activation.activated_at).desc()).limit(limit))]
     reviews = [{"subject": r.subject, "label": r.title or r.incident_id, "at": r.started_at}
                for r in s.exec(select(Review).order_by(col(Review.started_at).desc()).limit(limit))]

@@ -47,4 +47,4 @@ def include_all(app: FastAPI) -> None:
     for module in (warnings, callouts, incidents, activations, reviews, messages, replay, audit, directory, duty):
         app.include_router(module.router, responses=API_ERRORS)
     app.include_router(ack.router, responses=errors(html=(403, 404, 409, 410, 413, 429, 503)))
-    app.include_router(webhooks.router, responses=errors(403, 404, 413, 422, 503))
+    app.include_router(webhooks.router, responses=errors(403, 404, 413, 415, 422, 503))

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from sqlmodel import col, func, select
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, TemporalDep, limit_param
 from api.services.answers import AnswerError, acknowledge
@@ -97,12 +98,22 @@ async def cancel(callout_id: str, body: CancelBody, client: TemporalDep, caller:
         raise HTTPException(404, detail=f"no call-out {callout_id!r}")
     if c.status != "running":
         raise HTTPException(409, detail=f"call-out {callout_id!r} has already ended ({c.status})")
-    await client.get_workflow_handle(callout_id).signal(WarningCalloutWorkflow.cancel, body.reason)
+    gone = None
+    try:
+        await client.get_workflow_handle(callout_id).signal(WarningCalloutWorkflow.cancel, body.reason)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise  # Temporal unreachable: 503 (api/app.py), nothing recorded, send it again
+        gone = str(exc)  # the workflow ended (or was removed) and the record has not caught up
 
     def record() -> None:
         with session_scope() as s:
             append(s, [NewEvent(subject=callout_id, kind="callout.cancel_requested", step_id=f"cancel/{caller.actor}",
-                                actor=caller.actor, payload={"reason": body.reason})])
+                                actor=caller.actor, payload={"reason": body.reason, "delivered": gone is None,
+                                                             **({"not_running": gone} if gone else {})})])
 
     await asyncio.to_thread(record)
+    if gone is not None:
+        raise HTTPException(409, detail=f"call-out {callout_id!r} is no longer running in Temporal (ended or removed): "
+                                        "nothing to cancel; your request is recorded / 叫应流程已结束,取消请求已记录")
     return {"canceling": callout_id}

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import MAX_INT, Anyone, DutyOfficer, SettingsDep, TemporalDep
+from api.deps import MAX_INT, Anyone, DutyOfficer, SettingsDep, Supervisor, TemporalDep
 from api.services import reviews as svc
 from definitions.loader import load_library
 from workflows.review import CompileIn, SignoffIn, SummaryContent, SummaryIn
@@ -102,8 +102,9 @@ async def report(incident_id: str, fmt: str, _: Anyone,
     return Response(content=body, media_type=media, headers=headers)
 
 
-@router.get("/{incident_id}/casefile", summary="The sealed case file 一事一档 (ZIP); verify with `yingji archive verify`")
-async def casefile(incident_id: str, _: Anyone) -> Response:
+@router.get("/{incident_id}/casefile", summary="The sealed case file 一事一档 (ZIP); verify with `yingji archive verify` "
+                                                "(it holds the audit trail: the roles of /api/audit)")
+async def casefile(incident_id: str, _: Supervisor) -> Response:
     row = await asyncio.to_thread(svc.case_file, incident_id)
     if row is None:
         raise HTTPException(404, detail=f"no sealed case file for incident {incident_id!r} (sealed once the report "

@@ -26,6 +26,7 @@ from store.audit import AuditChain, AuditEvent
 from store.db import session_scope
 from store.directory import OrgUnit, PhoneError, normalize_mobile
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
+from workflows.subjects import incident_subject, kind_of, validate_incident_id
 from workflows.reporting import (
     CONFLICT,
     FORBIDDEN,
@@ -49,7 +50,8 @@ class IncidentIn(BaseModel):
     """An incident as the duty office receives it (接报)."""
 
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-                           description="your id for it (e.g. a 12345 ticket): sending it twice starts one chain")
+                           description="your id for it (e.g. a 12345 ticket): sending it twice starts one chain; "
+                                       "not in the form of another kind's id (callout-…, W + 12 hex, drill-…)")
     received_at: datetime | None = Field(default=None, description="接报时间; default: now")
     source: Literal["110", "119", "120", "12345", "department", "town", "field", "media"]
     category: Literal["natural_disaster", "accident", "public_health", "social_security"]
@@ -66,8 +68,13 @@ class IncidentIn(BaseModel):
     reporter_phone: str | None = Field(default=None, max_length=40)
     rules: str | None = Field(default=None, max_length=64, description="reporting rules id; default: the default rules")
     related: list[str] = Field(default_factory=list, max_length=20,
-                               description="audit subjects this incident follows from, e.g. the call-out of the warning "
-                                           "(关联预警叫应): its post-event review and case file include them")
+                               description="the call-outs (callout-…) this incident follows from (关联预警叫应), checked "
+                                           "against the audit trail: its post-event review and case file include them")
+
+    @field_validator("id")
+    @classmethod
+    def _incident_id(cls, v: str | None) -> str | None:
+        return validate_incident_id(v) if v is not None else v  # SubjectError is a ValueError: 422 with the reason
 
     @field_validator("received_at")
     @classmethod
@@ -91,9 +98,19 @@ def _check(data: IncidentIn) -> tuple[str, str | None]:
             raise IncidentError(422, f"town_id: {data.town_id!r} is not a town or street in the directory")
         if data.reporting_unit_id and s.get(OrgUnit, data.reporting_unit_id) is None:
             raise IncidentError(422, f"reporting_unit_id: {data.reporting_unit_id!r} is not in the directory")
+        not_callouts = [r for r in data.related if kind_of(r) != "callout"]
+        if not_callouts:
+            raise IncidentError(422, f"related: {', '.join(map(repr, not_callouts))} is not a call-out (callout-…); "
+                                     "an incident follows from call-outs only")
         missing = [r for r in data.related if s.get(AuditChain, r) is None]
         if missing:
             raise IncidentError(422, f"related: no audit trail of {', '.join(map(repr, missing))} (give a call-out id)")
+        if data.id and s.get(Incident, data.id) is None:
+            first = s.exec(select(AuditEvent).where(AuditEvent.subject == incident_subject(data.id))
+                           .order_by(col(AuditEvent.chain_seq)).limit(1)).first()
+            if first is not None and first.kind.split(".", 1)[0] not in ("incident", "report"):
+                raise IncidentError(409, f"id: {data.id!r} names an audit trail that is not an incident's "
+                                         f"(it begins with {first.kind}); choose another id")
         return (town.name if town else ""), phone
 
 
@@ -158,7 +175,8 @@ async def step(client: Client, incident_id: str, action: str, req) -> ChainView:
     if incident is None:
         raise IncidentError(404, f"no incident {incident_id!r}")
     try:
-        return await run_step(client, workflow_id=incident.workflow_id, subject=incident.id, refused_kind="report.refused",
+        return await run_step(client, workflow_id=incident.workflow_id, subject=incident_subject(incident.id),
+                              refused_kind="report.refused",
                               action=action, update=UPDATES[action], req=req, result_type=ChainView, statuses=STATUS,
                               ended=f"the reporting chain of {incident_id!r} has ended ({incident.status}); "
                                     "nothing more is reported")

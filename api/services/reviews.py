@@ -21,7 +21,9 @@ from store.audit import AuditChain
 from store.db import session_scope
 from store.directory import OrgUnit
 from store.incidents import Incident
-from store.review import CaseFile, Review, ReviewReport, ReviewUnit
+from store.activations import Activation
+from store.review import CaseFile, Review, ReviewReport, ReviewUnit, linked_callouts
+from workflows.subjects import SubjectError, incident_subject, validate_incident_id
 from workflows.review import (
     CONFLICT,
     FORBIDDEN,
@@ -51,23 +53,37 @@ class ReviewStart(BaseModel):
     units: list[str] = Field(default_factory=list, max_length=500,
                              description="participating org unit ids; empty: from the incident's audit trail")
     related: list[str] = Field(default_factory=list, max_length=100,
-                               description="other audit subjects of the case, e.g. the call-out of the warning")
+                               description="the call-outs of the case: only those the incident named when it was "
+                                           "received (checked); the case takes those in any case")
     template: str | None = Field(default=None, max_length=64, description="review template id; default: the default")
     title: str | None = Field(default=None, max_length=200)
 
 
 def _check(data: ReviewStart) -> None:
+    try:
+        validate_incident_id(data.incident_id)
+    except SubjectError as exc:
+        raise ReviewError(422, f"incident_id: {exc}") from exc
     with session_scope(write=False) as s:
-        if s.get(Incident, data.incident_id) is None and s.get(AuditChain, data.incident_id) is None:
+        if s.get(Incident, data.incident_id) is None and s.get(AuditChain, incident_subject(data.incident_id)) is None:
             raise ReviewError(404, f"no incident {data.incident_id!r}")
+        if data.activation_id:
+            aid = data.activation_id.removeprefix("activation/").removeprefix("activation-")
+            act = s.get(Activation, aid)
+            if act is None or act.incident_id != data.incident_id:
+                raise ReviewError(422, f"activation_id: {data.activation_id!r} is not an activation of incident "
+                                       f"{data.incident_id!r}")
         if data.units:
             known = set(s.exec(select(OrgUnit.id).where(col(OrgUnit.id).in_(data.units))))
             unknown = [u for u in data.units if u not in known]
             if unknown:
                 raise ReviewError(422, f"units: not in the directory: {', '.join(unknown)}")
-        missing = [r for r in data.related if s.get(AuditChain, r) is None]
-        if missing:
-            raise ReviewError(422, f"related: no audit trail for {', '.join(missing)}")
+        linked = linked_callouts(s, data.incident_id)
+        stray = [r for r in data.related if r not in linked]
+        if stray:
+            raise ReviewError(422, f"related: {', '.join(map(repr, stray))} is not linked to incident "
+                                   f"{data.incident_id!r} in its audit trail; the case takes the call-outs the incident "
+                                   "named when it was received (POST /api/incidents … \"related\")")
 
 
 async def start(client: Client, settings: Settings, lib: Library, data: ReviewStart,

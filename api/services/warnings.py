@@ -1,12 +1,17 @@
 """Warning intake: JSON or CAP 1.2 → stored warning → call-out started, updated or cancelled.
 
-The CAP identifier makes intake idempotent; an Update or Cancel finds the
-running call-out through `references`.
+CAP 1.2 makes an identifier unique per sender only: the pair (sender, identifier) makes intake
+idempotent (the warning id hashes both, and the call-out's workflow id is `callout-<warning id>`),
+and an Update or Cancel finds the call-out through `references` = (sender, identifier[, sent]).
+Another sender's warning with an identifier seen before is a distinct warning (with its own
+call-out), never a duplicate; an Update or Cancel of another sender's warning is refused and
+recorded (a duty officer cancels a call-out by hand: `POST /api/callouts/{id}/cancel`).
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,6 +31,7 @@ from store.db import session_scope
 from store.directory import units_for_areas
 from store.warnings import Warning
 from workflows.callout import CalloutInput, NightHours, WarningCalloutWorkflow, WarningInfo
+from workflows.subjects import callout_subject, warning_subject
 
 
 class IntakeError(ValueError):
@@ -40,7 +46,9 @@ class WarningIn(BaseModel):
     identifier: str = Field(min_length=1, max_length=200)
     sender: str = Field(default="", max_length=200)
     msg_type: str = Field(default="Alert", pattern="^(Alert|Update|Cancel)$")
-    references: list[str] = Field(default_factory=list, description="identifiers of earlier warnings (Update, Cancel)")
+    references: list[str] = Field(default_factory=list, description=(
+        "earlier warnings (Update, Cancel) as CAP writes them, 'sender,identifier,sent' (or 'sender,identifier'); "
+        "a bare identifier means one of this sender's own warnings"))
     level: str | None = Field(default=None, description="blue/yellow/orange/red or 蓝/黄/橙/红")
     event: str = Field(default="", max_length=200)
     headline: str = Field(default="", max_length=500)
@@ -59,11 +67,25 @@ class WarningIn(BaseModel):
         return v
 
 
+class Ref(BaseModel):
+    """One warning an Update or Cancel refers to: CAP's `sender,identifier,sent`."""
+
+    sender: str
+    identifier: str
+    sent: str | None = None
+    implicit_sender: bool = Field(default=False, description="JSON gave only the identifier: the message's own sender")
+
+    @property
+    def warning_id(self) -> str:
+        return warning_id_for(self.sender, self.identifier)
+
+
 class Normalised(BaseModel):
     identifier: str
     sender: str
     msg_type: str
     references: list[str]
+    refs: list[Ref] = Field(default_factory=list)
     level: Level | None
     event: str
     headline: str
@@ -94,6 +116,7 @@ def from_json(w: WarningIn) -> Normalised:
             raise IntakeError(422, f"level: {w.level!r} is not a warning level (blue/yellow/orange/red, 蓝/黄/橙/红)")
     level = level or level_from_text(w.headline, w.event)
     return Normalised(identifier=w.identifier, sender=w.sender, msg_type=w.msg_type, references=w.references,
+                      refs=[_json_ref(r, w.sender) for r in w.references],
                       level=level, event=w.event, headline=w.headline,
                       description=w.description, geocodes=w.areas, area_descs=w.area_descs, sent=w.sent,
                       expires=w.expires, format="json", drill=w.drill)
@@ -104,10 +127,20 @@ def from_cap(data: bytes) -> Normalised:
     info = next((i for i in alert.infos if alert.level and i.level == alert.level), alert.infos[0] if alert.infos else None)
     return Normalised(
         identifier=alert.identifier, sender=alert.sender, msg_type=alert.msg_type,
-        references=[r.identifier for r in alert.references], level=alert.level,
+        references=[f"{r.sender},{r.identifier},{r.sent}" for r in alert.references],
+        refs=[Ref(sender=r.sender, identifier=r.identifier, sent=r.sent) for r in alert.references], level=alert.level,
         event=alert.event or "", headline=alert.headline or "", description=(info.description or "") if info else "",
         geocodes=alert.geocodes, area_descs=alert.area_descs, sent=alert.sent,
         expires=info.expires if info else None, format="cap", raw=data.decode("utf-8", "replace"))
+
+
+def _json_ref(text: str, own_sender: str) -> Ref:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 1 and parts[0]:
+        return Ref(sender=own_sender, identifier=parts[0], implicit_sender=True)
+    if len(parts) in (2, 3) and parts[0] and parts[1]:
+        return Ref(sender=parts[0], identifier=parts[1], sent=parts[2] if len(parts) == 3 else None)
+    raise IntakeError(422, f"references: {text!r} is neither an identifier nor 'sender,identifier,sent'")
 
 
 def warning_id_for(sender: str, identifier: str) -> str:
@@ -119,15 +152,44 @@ class _Context:
     existing: Warning | None
     towns: list[str]
     earlier: list[Warning]
+    same_identifier: list[Warning]  # other senders' warnings with this identifier: distinct warnings
+    foreign: list[Warning]  # what the references name but another sender sent
 
 
 def _context(w: Normalised) -> _Context:
+    wid = warning_id_for(w.sender, w.identifier)
     with session_scope(write=False) as s:
-        existing = s.exec(select(Warning).where(Warning.identifier == w.identifier)).first()
+        existing = s.get(Warning, wid)
+        same = list(s.exec(select(Warning).where(Warning.identifier == w.identifier, Warning.id != wid)))
         towns = [u.id for u in units_for_areas(s, w.geocodes, w.area_descs)]
-        earlier = list(s.exec(select(Warning).where(col(Warning.identifier).in_(w.references))
-                              .order_by(col(Warning.received_at).desc()))) if w.references else []
-        return _Context(existing, towns, earlier)
+        ids = [r.warning_id for r in w.refs]
+        earlier = list(s.exec(select(Warning).where(col(Warning.id).in_(ids))
+                              .order_by(col(Warning.received_at).desc()))) if ids else []
+        found = {e.id for e in earlier}
+        # a bare identifier that is not this sender's: whose is it? (refused below, never acted on)
+        bare = [r.identifier for r in w.refs if r.implicit_sender and r.warning_id not in found]
+        foreign = [e for e in earlier if e.sender != w.sender]
+        if bare:
+            foreign += list(s.exec(select(Warning).where(col(Warning.identifier).in_(bare), Warning.sender != w.sender)))
+        return _Context(existing, towns, earlier, same, foreign)
+
+
+def _refuse_foreign(w: Normalised, foreign: list[Warning], actor: str, source: str) -> IntakeError:
+    """An Update/Cancel naming another sender's warning: recorded on the refused message's own subject."""
+    wid = warning_id_for(w.sender, w.identifier)
+    names = ", ".join(f"{f.identifier!r} (sender {f.sender!r}, call-out {f.callout_id or 'none'})" for f in foreign)
+    why = (f"refused: this {w.msg_type} from sender {w.sender!r} refers to {names}; only a warning's own sender may "
+           "update or cancel it (CAP 1.2 references are sender,identifier,sent). A duty officer can end a call-out "
+           "by hand: POST /api/callouts/{id}/cancel / 只有原发布单位可以更新或解除该预警")
+    with session_scope() as s:
+        append(s, [NewEvent(subject=warning_subject(wid), kind="warning.refused", step_id=f"refused/{uuid.uuid4().hex}", actor=actor,
+                            payload={"warning_id": wid, "identifier": w.identifier, "sender": w.sender,
+                                     "msg_type": w.msg_type, "references": w.references, "source": source,
+                                     "format": w.format, "reason": "references another sender's warning",
+                                     "referenced": [{"warning_id": f.id, "identifier": f.identifier,
+                                                     "sender": f.sender, "callout_id": f.callout_id}
+                                                    for f in foreign]})])
+    return IntakeError(403, why)
 
 
 def _record(row: Warning, event: NewEvent) -> bool:
@@ -149,13 +211,16 @@ def _duplicate(existing: Warning) -> IntakeResult:
 
 async def intake(client: Client | None, settings: Settings, lib: Library, w: Normalised, source: str = "api",
                  actor: str = "system") -> IntakeResult:
-    """Store a warning and start, update or cancel its call-out. Idempotent by identifier.
+    """Store a warning and start, update or cancel its call-out. Idempotent by (sender, identifier).
 
     No database transaction is held while Temporal is called.
     """
     ctx = await asyncio.to_thread(_context, w)
     if ctx.existing is not None:
         return _duplicate(ctx.existing)
+    if w.msg_type in ("Update", "Cancel") and ctx.foreign:
+        raise await asyncio.to_thread(_refuse_foreign, w, ctx.foreign, actor, source)
+    ctx.earlier = [e for e in ctx.earlier if e.sender == w.sender]  # an Alert's references: its own sender's only
     towns, earlier = ctx.towns, ctx.earlier
     wid = warning_id_for(w.sender, w.identifier)
     loaded = lib.callout_plan_for(f"{w.event} {w.headline}", w.level)
@@ -168,8 +233,11 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
     info = WarningInfo(warning_id=wid, identifier=w.identifier, msg_type=w.msg_type, level=w.level or Level.blue,
                        category=row.category or "", event=w.event, headline=w.headline, area_descs=w.area_descs,
                        town_ids=towns)
-    subject = running or wid
+    subject = running or warning_subject(wid)
     result = IntakeResult(warning_id=wid, level=row.level, callout_id=None)
+    others = sorted({o.sender for o in ctx.same_identifier})
+    if others:
+        row.meta["identifier_also_from"] = others
 
     if w.msg_type in ("Update", "Cancel") and running and client is not None and await _is_running(client, running):
         row.callout_id = running
@@ -192,7 +260,7 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
             t.scope in ("district", "departments") for t in loaded.model.tiers_for(w.level))):
         if client is None:
             raise IntakeError(503, "Temporal is not reachable; the warning was not stored, send it again")
-        callout_id = f"callout-{wid}"
+        callout_id = callout_subject(wid)  # the call-out's workflow id and audit subject: idempotent per sender
         subject = callout_id
         inp = CalloutInput(callout_id=callout_id, warning=info, plan=loaded.model, plan_version=loaded.version,
                            night=NightHours.for_zone(settings.timezone, settings.night_start, settings.night_end,
@@ -207,12 +275,17 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
         plan_min = loaded.model.min_level.value if loaded else "orange"
         why = "no level" if w.level is None else f"{w.level.value} is below the plan's {plan_min}"
         result.note = f"recorded; no call-out ({why})"
+    if others:
+        result.note = ((result.note + "; ") if result.note else "") + (
+            f"identifier {w.identifier!r} was also used by {', '.join(map(repr, others))}: a distinct warning "
+            "(CAP identifiers are unique per sender)")
 
     kind = "warning.received" if w.msg_type == "Alert" else f"warning.{w.msg_type.lower()}"
     event = NewEvent(subject=subject, kind=kind, step_id=f"warning/{wid}", actor=actor,
                      payload={"warning_id": wid, "identifier": w.identifier, "sender": w.sender, "msg_type": w.msg_type,
                               "level": row.level, "event": w.event, "headline": w.headline, "towns": towns,
                               "references": w.references, "format": w.format, "source": source,
+                              "identifier_also_from": others,
                               "plan": loaded.model.id if loaded else None,
                               "plan_version": loaded.version if loaded else None, "action": result.action})
     if not await asyncio.to_thread(_record, row, event):

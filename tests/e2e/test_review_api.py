@@ -108,7 +108,8 @@ async def test_warning_callout_incident_review_report_and_case_file(api, tmp_pat
                timeout=120, what="the call-out to end")
 
     # ---------------------------------------------------------------- the incident's reporting chain
-    view = await call(api, "POST", "/api/incidents", json={**INCIDENT, "id": f"E2E-{uuid.uuid4().hex[:6]}"})
+    view = await call(api, "POST", "/api/incidents", json={**INCIDENT, "id": f"E2E-{uuid.uuid4().hex[:6]}",
+                                                           "related": [cid]})  # the call-out joins the case here
     iid, base = view["incident_id"], f"/api/incidents/{view['incident_id']}"
     await asyncio.sleep(5)  # the verbal report is a little late
     await call(api, "POST", f"{base}/verbal", json={"to_whom": "区政府总值班室", "by_whom": "值班干部戊"})

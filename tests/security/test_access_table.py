@@ -97,7 +97,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/reviews/{incident_id}/compile"): Rule(ALL),
     ("POST", "/api/reviews/{incident_id}/signoff"): Rule(ALL, json={}),
     ("GET", "/api/reviews/{incident_id}/report.{fmt}"): Rule(ALL),
-    ("GET", "/api/reviews/{incident_id}/casefile"): Rule(ALL),
+    ("GET", "/api/reviews/{incident_id}/casefile"): Rule(SUPERVISORS),  # the audit trail inside: /api/audit's roles
     # outbox, simulator, acknowledgement links
     ("GET", "/api/outbox"): Rule(ALL),
     ("POST", "/api/simulator/messages/{message_id}"): Rule(DUTY, json={}),
@@ -191,7 +191,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/console/reviews"): console(DUTY),
     ("GET", "/console/reviews/{incident_id}"): console(ALL),
     ("GET", "/console/reviews/{incident_id}/report.{fmt}"): console(ALL),
-    ("GET", "/console/reviews/{incident_id}/casefile"): console(ALL),
+    ("GET", "/console/reviews/{incident_id}/casefile"): console(SUPERVISORS),
     ("POST", "/console/reviews/{incident_id}/{action}"): console(ALL, sample="/console/reviews/x/compile"),
     # the duty day: handovers (the workflow lets only the outgoing / incoming chief act), drills and schedules
     ("GET", "/console/handovers"): console(ALL),
