@@ -150,9 +150,9 @@ def login_page(request: Request) -> HTMLResponse:
     return _login_page(request)
 
 
-def _logged_in(request: Request, data: dict, nxt: str) -> Response:
+async def _logged_in(request: Request, data: dict, nxt: str) -> Response:
     resp = RedirectResponse(_safe_next(request, nxt), status_code=303)
-    auth.set_session(resp, request, auth.session_cookie(get_settings(), data))
+    auth.set_session(resp, request, await asyncio.to_thread(auth.session_cookie, get_settings(), data))
     resp.delete_cookie(auth.LOGIN_CSRF_COOKIE, path="/console")
     return resp
 
@@ -164,7 +164,7 @@ async def login_token(request: Request, token: Annotated[str, Form(max_length=50
     data = await asyncio.to_thread(auth.login_with_token, get_settings(), token)
     if data is None:
         return _login_page(request, 401, error="bad_token")
-    return _logged_in(request, data, next)
+    return await _logged_in(request, data, next)
 
 
 async def _send_code_after(settings, mobile: str, client: str) -> None:
@@ -195,7 +195,7 @@ async def login_verify(request: Request, mobile: Annotated[str, Form(max_length=
         data = await asyncio.to_thread(auth.verify_code, get_settings(), mobile, code, auth.client_hash(cookie))
     except auth.CodeError as exc:
         return _login_page(request, 401, error=exc.reason, mobile=mobile, code_step=True)
-    return _logged_in(request, data, next)
+    return await _logged_in(request, data, next)
 
 
 @router.post("/logout")
