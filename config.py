@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
@@ -39,12 +39,22 @@ class Settings(BaseSettings):
     db_busy_timeout_ms: int = Field(default=30_000, description="SQLite: how long a write waits for the lock "
                                                                  "before it fails (and an activity is retried)")
     rate_login_per_min: int = Field(default=10, description="console login attempts per client address per minute")
-    rate_ack_per_min: int = Field(default=60, description="acknowledgement-link requests per client address per minute")
+    rate_ack_per_min: int = Field(default=60, description="requests per client address per minute to a signed link "
+                                                           "(/ack/, /confirm/, /spotcheck/) whose signature is not ours")
+    rate_link_per_token_per_min: int = Field(default=10, description="requests per minute to one validly signed link "
+                                                                      "(whatever the client address)")
+    trusted_proxies: str = Field(default="", description="comma-separated addresses or networks (CIDR) of reverse "
+                                                         "proxies whose X-Forwarded-For/-Proto are believed; empty: none")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="time a client has to send a request's headers, "
+                                                                    "from connecting or from its first byte")
 
     # Gateways
     gateway: str = Field(default="simulator", description="simulator | twilio")
     simulator_latency_ms: int = 0
     simulator_failure_rate: float = 0.0
+    simulator_show_codes: bool = Field(default=False, description="print the login codes the simulator sends to this "
+                                                                   "process's standard output (`yingji run` sets it: "
+                                                                   "its terminal stands for the demo persons' phones)")
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_previous_auth_token: SecretStr | None = None
@@ -60,6 +70,24 @@ class Settings(BaseSettings):
     cap_feeds: list[str] = Field(default_factory=list)
     cap_poll_interval_s: int = 60
     run_scheduler: bool = Field(default=True, description="run the feed poller and audit anchors in this API process")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        import ipaddress
+
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: {item!r} is not an address or a network (CIDR); "
+                                 "name each reverse proxy, e.g. 172.18.0.0/16,127.0.0.1") from None
+        return ",".join(items)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [v for v in self.trusted_proxies.split(",") if v]
 
     @property
     def database(self) -> str:

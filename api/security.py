@@ -4,15 +4,19 @@
 
 - **Body limits.** A request body larger than its route's limit is refused with 413 before
   the route reads it: by `Content-Length` at once, and by counting the bytes of a chunked
-  body as they arrive. Gateway webhooks take 64 kB, acknowledgement links and console
+  body as they arrive. Gateway webhooks take 64 kB, signed links and console
   logins 16 kB, everything else `YINGJI_MAX_BODY_BYTES` (2 MB; CAP documents have their
   own 1 MB limit in `api/cap`).
-- **Rate limits** per client address (a token bucket each): console logins
-  (`POST /console/login/…`: token, SMS code request, code check) and acknowledgement
-  links (`/ack/…`). Over the limit: 429 with `Retry-After`. The gateway webhooks are not
+- **Rate limits** (a token bucket each). Console logins (`POST /console/login/…`: token,
+  SMS code request, code check) per client address. Signed one-time links (`/ack/…`,
+  `/confirm/…`, `/spotcheck/…`) per link when its signature is ours (a link is bound to one
+  person and works once: a hundred persons behind one carrier NAT or one reverse proxy must
+  all get through, and one link hammered is still limited), and per client address when it
+  is not (guessing). Over the limit: 429 with `Retry-After`. The gateway webhooks are not
   limited here (every one is signed, and a 10,000-person call-out's status callbacks come
-  in bursts); bearer tokens are 256-bit random, not guessable at any rate. Behind a reverse
-  proxy, uvicorn's `--proxy-headers` with `--forwarded-allow-ips` gives the real address.
+  in bursts); bearer tokens are 256-bit random, not guessable at any rate. The client
+  address is the socket's unless the peer is one of `YINGJI_TRUSTED_PROXIES` (then uvicorn
+  takes it from `X-Forwarded-For`; see `cli/main.py` and docs/reverse-proxy.md).
 - **Security headers** on every response: `X-Content-Type-Options: nosniff`,
   `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer` (an acknowledgement link's token
   never leaves in a Referer), a `Content-Security-Policy` that allows nothing from another
@@ -21,13 +25,16 @@
   on API answers and acknowledgement pages, and `Strict-Transport-Security` over https.
 
 `mask_text` and the logging hooks keep phone numbers, bearer tokens, signed links and
-configured secrets out of the logs (stdlib logging, uvicorn's access log, structlog).
+configured secrets out of the logs (stdlib logging, uvicorn's access log, structlog);
+`masked_message` keeps one-time links and login codes out of every view of the outbox.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -35,7 +42,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from store.redact import ACK_LINK, mask_text
+from store.redact import LINK_PREFIXES, ONE_TIME_LINK, mask_text
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -112,11 +119,50 @@ class Limit:
 
 def limits_from(settings) -> list[Limit]:
     login = max(settings.rate_login_per_min, 1)
-    ack = max(settings.rate_ack_per_min, 1)
-    return [
-        Limit("login", ("POST",), "/console/login/", TokenBuckets(login / 60, login)),
-        Limit("ack", ("GET", "POST"), "/ack/", TokenBuckets(ack / 60, ack)),
-    ]
+    return [Limit("login", ("POST",), "/console/login/", TokenBuckets(login / 60, login))]
+
+
+def _link_salts() -> dict[str, str]:
+    from store.duty import CONFIRM_SALT, FORM_SALT
+    from store.links import SALT
+
+    return {"/ack/": SALT, "/confirm/": CONFIRM_SALT, "/spotcheck/": FORM_SALT}
+
+
+class LinkLimits:
+    """The limit of a signed one-time link: per link when the signature is ours, else per client.
+
+    Checking the signature is one HMAC (no database); its age and whether it was used are the
+    route's business. A link's bucket is keyed by a hash of its token, so memory stays bounded
+    by what we signed."""
+
+    def __init__(self, settings) -> None:
+        per_link = max(settings.rate_link_per_token_per_min, 1)
+        guesses = max(settings.rate_ack_per_min, 1)
+        self.per_link = TokenBuckets(per_link / 60, per_link)
+        self.per_client = TokenBuckets(guesses / 60, guesses)
+        self.salts = _link_salts()
+
+    def take(self, path: str, client: str) -> float:
+        prefix = next(p for p in LINK_PREFIXES if path.startswith(p))
+        token = path[len(prefix):]
+        if token and self._ours(self.salts[prefix], token):
+            return self.per_link.take(prefix + hashlib.sha256(token.encode()).hexdigest()[:32])
+        return self.per_client.take(client)
+
+    @staticmethod
+    def _ours(salt: str, token: str) -> bool:
+        from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+        from config import get_settings
+
+        if len(token) > 2000:
+            return False
+        try:
+            URLSafeTimedSerializer(get_settings().signing_key(), salt=salt).loads(token)  # no max_age: any age
+        except (BadSignature, ValueError, UnicodeError):
+            return False
+        return True
 
 
 # ------------------------------------------------------------------ the middleware
@@ -133,7 +179,7 @@ class BodyTooLarge(HTTPException):
 def body_limit(path: str, default: int) -> int:
     if path.startswith("/api/webhooks/"):
         return WEBHOOK_MAX_BYTES
-    if path.startswith(("/ack/", "/console/login")):
+    if path.startswith((*LINK_PREFIXES, "/console/login")):
         return SMALL_MAX_BYTES
     return default
 
@@ -143,6 +189,7 @@ class SecurityMiddleware:
         self.app = app
         self.max_body = settings.max_body_bytes
         self.limits = limits_from(settings)
+        self.links = LinkLimits(settings)
         self.https = (settings.public_base_url or "").startswith("https://")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -151,7 +198,7 @@ class SecurityMiddleware:
             return
         path: str = scope.get("path", "")
         headers = self._headers_for(scope, path)
-        html = path.startswith(("/ack/", "/console/"))
+        html = path.startswith((*LINK_PREFIXES, "/console/"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -159,14 +206,17 @@ class SecurityMiddleware:
                 message["headers"] = [*message.get("headers", []), *((k, v) for k, v in headers if k not in present)]
             await send(message)
 
+        client = (scope.get("client") or ("?", 0))[0]
+        wait = 0.0
+        if path.startswith(LINK_PREFIXES) and scope["method"] in ("GET", "POST"):
+            wait = self.links.take(path, client)
         for limit in self.limits:
-            if scope["method"] in limit.methods and path.startswith(limit.prefix):
-                client = (scope.get("client") or ("?", 0))[0]
+            if not wait and scope["method"] in limit.methods and path.startswith(limit.prefix):
                 wait = limit.buckets.take(client)
-                if wait:
-                    await _refuse(send_with_headers, 429, "请求过于频繁,请稍后再试 / Too many requests; try again shortly",
-                                  [(b"retry-after", str(math.ceil(wait)).encode())], html=html)
-                    return
+        if wait:
+            await _refuse(send_with_headers, 429, "请求过于频繁,请稍后再试 / Too many requests; try again shortly",
+                          [(b"retry-after", str(math.ceil(wait)).encode())], html=html)
+            return
 
         limit_bytes = body_limit(path, self.max_body)
         length = _header(scope, b"content-length")
@@ -204,7 +254,7 @@ class SecurityMiddleware:
         headers = list(BASE_HEADERS)
         if not path.startswith(DOC_PATHS):
             headers.append((b"content-security-policy", CSP.encode()))
-        if path.startswith(("/api/", "/ack/")):
+        if path.startswith(("/api/", *LINK_PREFIXES)):
             headers.append((b"cache-control", b"no-store"))
         if self.https or scope.get("scheme") == "https":
             headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
@@ -243,14 +293,26 @@ async def _refuse(send: Send, status: int, detail: str, extra: Iterable[tuple[by
 
 # ------------------------------------------------------------------ what logs may not show
 
-def hide_ack_links(text: str | None, settings) -> str | None:
-    """A message body or link as staff may see it: with a real gateway, the token of a signed
-    acknowledgement link is the person's own credential (whoever holds it answers in their
-    name), so it is shown to nobody; with the simulator the outbox is the phone, and the
-    link stays usable for demonstrations and drills."""
-    if not text or settings.gateway == "simulator":
+_LOGIN_CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+
+
+def masked_message(text: str | None, purpose: str | None = None) -> str | None:
+    """A message body or link as anyone but its recipient may see it, whatever the gateway: the
+    token of a signed one-time link (acknowledgement, contact confirmation, 六问 form) answers in
+    its person's name, and a login code logs in as them, so both are masked for every role.
+    Only the person it was sent to sees it whole (their phone; with the simulator, the
+    console's "my phone" page)."""
+    if not text:
         return text
-    return ACK_LINK.sub(r"\1********", text)
+    text = ONE_TIME_LINK.sub(r"\1********", text)
+    if purpose == "login_code":
+        text = _LOGIN_CODE.sub("******", text)
+    return text
+
+
+def hide_ack_links(text: str | None, settings=None) -> str | None:
+    """The old name of `masked_message` (links only); the gateway no longer matters."""
+    return masked_message(text)
 
 
 def configured_secrets() -> list[str]:

@@ -150,11 +150,14 @@ def api_cmd(
 
     from config import get_settings
 
+    from api.server import uvicorn_options
+
     configure_logging()
     settings = get_settings()
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.run("api.app:create_app", factory=True, host=host or settings.api_host,
-                    port=port or settings.api_port, log_level=log_level, access_log=access_log, proxy_headers=True)
+                    port=port or settings.api_port, log_level=log_level, access_log=access_log,
+                    **uvicorn_options(settings))
 
 
 @app.command("migrate")

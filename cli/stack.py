@@ -149,6 +149,8 @@ class Stack:
         env["YINGJI_DATA_DIR"] = str(self.data_dir)
         env["YINGJI_TEMPORAL_ADDRESS"] = self.temporal_address
         env["PYTHONUNBUFFERED"] = "1"
+        # the terminal stands for the demo persons' phones: the simulator prints login codes here
+        env.setdefault("YINGJI_SIMULATOR_SHOW_CODES", "true")
         # the project's own packages first, whatever the current directory (and however it was installed)
         from config import ROOT
 
@@ -358,6 +360,11 @@ class Stack:
         lines += [
             f"  admin token  {token}",
             f"               (saved in {self.data_dir / 'admin.token'})",
+        ]
+        if s.gateway == "simulator":
+            lines.append("  SMS login    codes the simulator sends are printed here; once logged in, a person's "
+                         "messages (links included) are under 我的手机 / My phone")
+        lines += [
             f"  data         {self.data_dir}",
             "Press Ctrl-C to stop.",
         ]

@@ -133,6 +133,20 @@ def load_library(root: Path) -> Library:
     return lib
 
 
+_cached: dict[str, tuple[tuple, Library]] = {}
+
+
+def cached_library(root: Path) -> Library:
+    """`load_library`, parsed again only when a file under `root` changed (name, mtime, size).
+    For pages anyone may open (a signed link's page): parsing every definition takes seconds."""
+    root = Path(root)
+    stamp = tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*.y*ml")))
+    hit = _cached.get(str(root))
+    if hit is None or hit[0] != stamp:
+        hit = _cached[str(root)] = (stamp, load_library(root))
+    return hit[1]
+
+
 def _load_one(lib: Library, path: Path, schema: type[BaseModel]) -> Any:
     try:
         doc = YamlDocument.read(path)

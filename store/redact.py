@@ -10,7 +10,11 @@ from collections.abc import Iterable
 _PHONE = re.compile(r"(?:(?:\+|%2[Bb])\d{7,15}|(?<!\d)(?:86)?1[3-9]\d{9})(?!\d)")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s,;\"']+")
 _TOKEN = re.compile(r"\byj_[A-Za-z0-9_-]{8,}")
-ACK_LINK = re.compile(r"(/ack/)[A-Za-z0-9_.\-]{16,}")
+# Signed one-time links: acknowledgement, contact confirmation, 六问 form. Whoever holds one answers
+# in its person's name, so its token is shown to nobody but that person.
+ONE_TIME_LINK = re.compile(r"(/(?:ack|confirm|spotcheck)/)[A-Za-z0-9_.\-]{16,}")
+ACK_LINK = ONE_TIME_LINK  # the old name
+LINK_PREFIXES = ("/ack/", "/confirm/", "/spotcheck/")
 _SECRET_QS = re.compile(r"(?i)(?<![\w])(token|code|csrf|signature|auth_token|password|secret)=([^&\s\"']+)")
 
 
@@ -26,13 +30,13 @@ def _mask_phone(m: re.Match) -> str:
 
 def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
     """The text with phone numbers (all but the last four digits), bearer and API tokens, signed
-    acknowledgement links, secret query parameters and the given secrets replaced."""
+    one-time links, secret query parameters and the given secrets replaced."""
     if not text:
         return text
     for secret in secrets:
         if secret and len(secret) >= 6:
             text = text.replace(secret, "********")
-    text = ACK_LINK.sub(r"\1********", text)
+    text = ONE_TIME_LINK.sub(r"\1********", text)
     text = _BEARER.sub(r"\1********", text)
     text = _TOKEN.sub("yj_********", text)
     text = _SECRET_QS.sub(r"\1=********", text)

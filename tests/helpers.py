@@ -17,6 +17,19 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+def as_delivered(message_id: int):
+    """A message as its person's phone got it: the outbox row, one-time links whole. Every view of
+    the API masks them for everyone else (issue 16.1); a test that opens a link plays the person."""
+    from types import SimpleNamespace
+
+    from store.db import session_scope
+    from store.messages import OutboxMessage
+
+    with session_scope(write=False) as s:
+        m = s.get(OutboxMessage, message_id)
+        return SimpleNamespace(body=m.body, ack_url=m.ack_url)
+
+
 # An orange heavy-rain CAP 1.2 alert for towns 330110001 and 330110002 (made up); fill in {ident}.
 CAP = """<?xml version="1.0" encoding="UTF-8"?>
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">

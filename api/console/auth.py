@@ -1,18 +1,33 @@
 """Console sessions, CSRF and login by one-time SMS code.
 
-A session is a signed cookie (itsdangerous, httponly, SameSite=Strict) that names how
-the user logged in: the API token's row id (checked on every request, so revoking the
-token ends the session), the admin token, or a person who logged in by SMS code. It
-carries a random CSRF token that every form and htmx request sends back.
+A session is a signed cookie (itsdangerous, httponly, SameSite=Strict) that carries a random
+session id, kept server-side (`store.console.ConsoleSession`, as a hash): logging out ends
+it, whatever happens to the cookie. It names how the user logged in: the API token's row id
+(checked on every request, so revoking the token ends the session), the admin token, or a
+person who logged in by SMS code, whose role is read from the duty roster (and their tokens)
+on every request: the session's role follows the roster, and ends when the person no longer
+has one. The cookie carries a random CSRF token that every form and htmx request sends back.
 
 Login codes: 6 digits, stored as an HMAC under the deployment's secret key, valid for 5
-minutes, once, with 5 tries; at most 3 codes per person per 15 minutes and one every
-30 seconds. The code goes out as an SMS through the configured gateway: the API writes
-the outbox row and hands it to the gateway adapter itself, because a person is waiting
-at the login form, nothing durable follows, and a workflow would keep the code in its
-history for the namespace's retention. (The adapter is a transport, not a Temporal
-activity; no activity is executed.) Only the simulator's outbox row keeps the code
-readable, since there the outbox is the phone.
+minutes, once, with 5 tries, and only in the browser that asked for it (the code is bound to
+the login form's cookie). The answer to "send me a code" is the same, at the same speed, for
+a number that may log in, an unknown one and one over its cap (the work happens after the
+answer); only the per-client limit of every login POST (`api/security.py`) answers 429.
+The caps per number: one code every 30 seconds per browser, 12 per hour per person. Why
+these and not "3 per 15 minutes, a new code replaces the old ones": there someone else's
+three requests locked the person out and each spent the person's own code. Here another
+browser's request neither replaces nor spends the person's code (its wrong guesses count
+against its own codes), and locking someone out takes 12 requests an hour, every hour,
+each of which the person receives as an SMS. The hourly cap bounds guessing: at most
+12 × 5 guesses an hour against a 6-digit code.
+
+The code goes out as an SMS through the configured gateway: the API writes the outbox row
+and hands it to the gateway adapter itself, because a person is waiting at the login form,
+nothing durable follows, and a workflow would keep the code in its history for the
+namespace's retention. (The adapter is a transport, not a Temporal activity; no activity
+is executed.) The outbox row never holds the code, whatever the gateway; with the simulator
+and `YINGJI_SIMULATOR_SHOW_CODES` (set by `yingji run`) the code is printed to the API's
+terminal, which stands for the demo persons' phones.
 """
 from __future__ import annotations
 
@@ -31,9 +46,9 @@ from sqlmodel import Session, col, select
 from api.deps import Caller
 from config import Settings, get_settings
 from store.auth import ApiToken, lookup_token, same_secret
-from store.console import LoginCode
+from store.console import ConsoleSession, LoginCode
 from store.db import session_scope
-from store.directory import Person, PhoneError, normalize_mobile
+from store.directory import Person, PhoneError, mask_mobile, normalize_mobile
 from store.messages import OutboxMessage
 from store.roster import on_duty
 
@@ -42,7 +57,8 @@ LOGIN_CSRF_COOKIE = "yj_login_csrf"
 SESSION_MAX_AGE = 12 * 3600
 CODE_TTL = timedelta(minutes=5)
 CODE_TRIES = 5
-CODES_PER_WINDOW, CODE_WINDOW, CODE_GAP = 3, timedelta(minutes=15), timedelta(seconds=30)
+CODES_PER_WINDOW, CODE_WINDOW = 12, timedelta(hours=1)  # per person, from any browser
+CODE_GAP = timedelta(seconds=30)  # per person and browser
 ROLE_ORDER = ("admin", "supervisor", "leading_leader", "duty_chief", "commander", "duty_cadre", "duty_staff")
 
 
@@ -72,8 +88,20 @@ def _admin_fingerprint(settings: Settings) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
+def _session_key(secret: str) -> str:
+    return hashlib.sha256(f"console-session|{secret}".encode()).hexdigest()
+
+
 def session_cookie(settings: Settings, data: dict[str, Any]) -> str:
-    return _serializer(settings).dumps({**data, "c": secrets.token_urlsafe(24)})
+    """Start a session (stored server-side) and return its cookie value."""
+    now = datetime.now(UTC)
+    secret = secrets.token_urlsafe(32)
+    with session_scope() as s:
+        s.add(ConsoleSession(id=_session_key(secret), method=data.get("m", "?"), person_id=data.get("p"),
+                             token_id=data.get("t"), created_at=now, expires_at=now + timedelta(seconds=SESSION_MAX_AGE)))
+        for old in s.exec(select(ConsoleSession).where(ConsoleSession.expires_at < now - timedelta(days=1)).limit(500)):
+            s.delete(old)
+    return _serializer(settings).dumps({**data, "s": secret, "c": secrets.token_urlsafe(24)})
 
 
 def set_session(response, request: Request, value: str) -> None:
@@ -81,32 +109,53 @@ def set_session(response, request: Request, value: str) -> None:
                         secure=request.url.scheme == "https", path="/")
 
 
-def read_session(request: Request) -> ConsoleUser | None:
+def cookie_data(request: Request) -> dict[str, Any] | None:
+    """The session cookie's signed content (not checked against the store)."""
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
-    settings = get_settings()
     try:
-        data = _serializer(settings).loads(raw, max_age=SESSION_MAX_AGE)
+        data = _serializer(get_settings()).loads(raw, max_age=SESSION_MAX_AGE)
     except BadSignature:
         return None
+    return data if isinstance(data, dict) and isinstance(data.get("s"), str) and isinstance(data.get("c"), str) else None
+
+
+def end_session(data: dict[str, Any]) -> None:
+    """Log out: the session ends server-side; its cookie no longer works anywhere."""
+    with session_scope() as s:
+        row = s.get(ConsoleSession, _session_key(data["s"]))
+        if row is not None and row.ended_at is None:
+            row.ended_at = datetime.now(UTC)
+
+
+def read_session(request: Request) -> ConsoleUser | None:
+    data = cookie_data(request)
+    if data is None:
+        return None
+    settings = get_settings()
+    now = datetime.now(UTC)
     method = data.get("m")
-    if method == "admin":
-        if not settings.admin_token or data.get("f") != _admin_fingerprint(settings):
-            return None
-        return ConsoleUser("admin", None, "admin-token", data["c"], "admin", "admin")
     with session_scope(write=False) as s:
+        stored = s.get(ConsoleSession, _session_key(data["s"]))
+        if stored is None or stored.ended_at is not None or stored.expires_at <= now or stored.method != method:
+            return None
+        if method == "admin":
+            if not settings.admin_token or data.get("f") != _admin_fingerprint(settings):
+                return None
+            return ConsoleUser("admin", None, "admin-token", data["c"], "admin", "admin")
         if method == "token":
             row = s.get(ApiToken, data.get("t"))
-            if row is None or row.revoked or (row.expires_at and row.expires_at <= datetime.now(UTC)):
+            if row is None or row.revoked or (row.expires_at and row.expires_at <= now):
                 return None
             name = (p.name if row.person_id and (p := s.get(Person, row.person_id)) else row.label)
             return ConsoleUser(row.role, row.person_id, row.label or row.role, data["c"], "token", name or row.role)
         if method == "sms":
             person = s.get(Person, data.get("p"))
-            if person is None:
+            role = console_role(s, person.id, now) if person is not None else None
+            if person is None or role is None:  # off the roster (and no token): the session is over
                 return None
-            return ConsoleUser(data["r"], person.id, person.id, data["c"], "sms", person.name)
+            return ConsoleUser(role, person.id, person.id, data["c"], "sms", person.name)
     return None
 
 
@@ -162,8 +211,18 @@ async def console_user_csrf(request: Request, user: Annotated[ConsoleUser, Depen
     return user
 
 
+async def leaving(request: Request) -> dict[str, Any]:
+    """For logout: the session's cookie with its CSRF token checked, whether or not it still works."""
+    data = cookie_data(request)
+    if data is None:
+        raise _login_redirect(request)
+    await check_csrf(request, data["c"])
+    return data
+
+
 Viewer = Annotated[ConsoleUser, Depends(console_user)]
 Poster = Annotated[ConsoleUser, Depends(console_user_csrf)]
+Leaving = Annotated[dict, Depends(leaving)]
 
 
 # ------------------------------------------------------------------ SMS codes
@@ -188,6 +247,11 @@ def console_role(s: Session, person_id: str, at: datetime) -> str | None:
     return next((r for r in ROLE_ORDER if r in roles), None)
 
 
+def client_hash(login_cookie: str | None) -> str:
+    """Which browser asked: a hash of its login form's cookie (the CSRF check proved it holds it)."""
+    return hashlib.sha256(f"login-client|{login_cookie or ''}".encode()).hexdigest()
+
+
 @dataclass
 class CodeRequest:
     person_id: str
@@ -195,10 +259,13 @@ class CodeRequest:
     body: str
     outbox_id: int
     code_id: int
+    name: str = ""
 
 
-def create_code(settings: Settings, mobile: str, now: datetime | None = None) -> CodeRequest | None:
-    """Store a new code for the person with this mobile and its outbox row; None if nobody may log in with it."""
+def create_code(settings: Settings, mobile: str, client: str, now: datetime | None = None) -> CodeRequest | None:
+    """Store a new code for the person with this mobile, for the browser `client` (`client_hash`),
+    and its outbox row. None if nobody may log in with this number, or it is over its caps:
+    the caller answers the same either way."""
     now = now or datetime.now(UTC)
     try:
         e164 = normalize_mobile(mobile)
@@ -210,28 +277,29 @@ def create_code(settings: Settings, mobile: str, now: datetime | None = None) ->
             return None
         recent = list(s.exec(select(LoginCode).where(LoginCode.person_id == person.id,
                                                      LoginCode.created_at > now - CODE_WINDOW)))
-        if len(recent) >= CODES_PER_WINDOW or any(c.created_at > now - CODE_GAP for c in recent):
-            raise CodeError("too_many")
-        for old in recent:  # a new code replaces the ones still open
+        mine = [c for c in recent if c.client_hash == client]
+        if len(recent) >= CODES_PER_WINDOW or any(c.created_at > now - CODE_GAP for c in mine):
+            return None
+        for old in mine:  # this browser asked again: its newest code is the one
             old.used_at = old.used_at or now
         code = f"{secrets.randbelow(10**6):06d}"
         row = LoginCode(person_id=person.id, code_hash=_code_hash(settings, person.id, code),
-                        created_at=now, expires_at=now + CODE_TTL)
+                        created_at=now, expires_at=now + CODE_TTL, client_hash=client)
         s.add(row)
         s.flush()
         text = f"【应急值守】登录验证码 {code},5分钟内有效,请勿告诉他人。/ yingji login code {code} (valid 5 min)"
-        stored = text if settings.gateway == "simulator" else text.replace(code, "******")
         msg = OutboxMessage(idempotency_key=f"console-login/{row.id}", gateway=settings.gateway, channel="sms", to=e164,
-                            person_id=person.id, subject="console-login", body=stored, status="sending",
-                            created_at=now, meta={"purpose": "login_code"})
+                            person_id=person.id, subject="console-login", body=text.replace(code, "******"),
+                            status="sending", created_at=now, meta={"purpose": "login_code"})
         s.add(msg)
         s.flush()
         row.outbox_id = msg.id
-        return CodeRequest(person.id, e164, text, msg.id, row.id)  # type: ignore[arg-type]
+        return CodeRequest(person.id, e164, text, msg.id, row.id, person.name)  # type: ignore[arg-type]
 
 
-async def send_code(settings: Settings, mobile: str) -> bool:
-    """Create and send a login code. Returns whether one was sent (the caller says the same either way)."""
+async def send_code(settings: Settings, mobile: str, client: str) -> bool:
+    """Create and send a login code. Returns whether one was sent (the caller says the same either way,
+    and runs this after answering)."""
     import asyncio
 
     from activities.gateways import (  # the transport adapter; see the module docstring
@@ -239,7 +307,7 @@ async def send_code(settings: Settings, mobile: str) -> bool:
         get_gateway,
     )
 
-    req = await asyncio.to_thread(create_code, settings, mobile)
+    req = await asyncio.to_thread(create_code, settings, mobile, client)
     if req is None:
         return False
     gateway = get_gateway()
@@ -250,6 +318,9 @@ async def send_code(settings: Settings, mobile: str) -> bool:
         status, provider_id, error = result.status, result.provider_id, result.error
     except Exception as exc:  # the person sees "try again"; the row says why
         status, provider_id, error = "failed", None, f"{type(exc).__name__}: {exc}"[:500]
+    if status == "sent" and settings.gateway == "simulator" and settings.simulator_show_codes:
+        # the terminal of `yingji run` is the demo persons' phone (print, not a log record: logs mask codes)
+        print(f"[模拟短信 simulator SMS] → {req.name} {mask_mobile(req.mobile)}: {req.body}", flush=True)
 
     def record() -> None:
         with session_scope() as s:
@@ -263,8 +334,8 @@ async def send_code(settings: Settings, mobile: str) -> bool:
     return status == "sent"
 
 
-def verify_code(settings: Settings, mobile: str, code: str, now: datetime | None = None) -> dict[str, Any]:
-    """Spend a code; returns the session data. Raises CodeError."""
+def verify_code(settings: Settings, mobile: str, code: str, client: str, now: datetime | None = None) -> dict[str, Any]:
+    """Spend a code sent to this browser (`client`); returns the session data. Raises CodeError."""
     now = now or datetime.now(UTC)
     code = code.strip()
     try:
@@ -275,8 +346,8 @@ def verify_code(settings: Settings, mobile: str, code: str, now: datetime | None
         person = s.exec(select(Person).where(Person.mobile == e164)).first()
         if person is None:
             raise CodeError("bad_code")
-        row = s.exec(select(LoginCode).where(LoginCode.person_id == person.id, col(LoginCode.used_at).is_(None),
-                                             LoginCode.expires_at > now)
+        row = s.exec(select(LoginCode).where(LoginCode.person_id == person.id, LoginCode.client_hash == client,
+                                             col(LoginCode.used_at).is_(None), LoginCode.expires_at > now)
                      .order_by(col(LoginCode.id).desc())).first()
         if row is None or row.attempts >= CODE_TRIES:
             raise CodeError("bad_code")
@@ -292,4 +363,3 @@ def verify_code(settings: Settings, mobile: str, code: str, now: datetime | None
         if role is None:
             raise CodeError("bad_code")
         return {"m": "sms", "p": person.id, "r": role}
-

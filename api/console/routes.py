@@ -14,11 +14,14 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import structlog
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlmodel import col, select
+from starlette.background import BackgroundTask
 
 from api.cap import CapError
 from api.console import auth, services
@@ -32,7 +35,7 @@ from api.console.i18n import (
 )
 from api.console.i18n import COOKIE as LANG_COOKIE
 from api.deps import DUTY, MAX_INT, Offset, RowId, get_temporal
-from api.security import hide_ack_links
+from api.security import masked_message
 from api.services.answers import AnswerError, acknowledge
 from api.services.warnings import (
     IntakeError,
@@ -53,6 +56,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SUPERVISORS = ("supervisor", "duty_chief", "leading_leader")
 POLL_S = 0.5
 ROWS_PER_EVENT = 1000
+log = structlog.get_logger("yingji.console")
 
 
 # ------------------------------------------------------------------ rendering
@@ -68,7 +72,7 @@ def _local(value: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
 
 templates.env.filters["local"] = _local
 templates.env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
-templates.env.filters["hide_links"] = lambda v: hide_ack_links(v, get_settings())
+templates.env.filters["hide_links"] = masked_message  # one-time links and login codes, for every role
 
 
 def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -87,6 +91,10 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
         resp.set_cookie(LANG_COOKIE, query_lang, max_age=365 * 86400, samesite="strict", path="/")
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def t_of(request: Request):
+    return translator(lang_of(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)))
 
 
 def forbidden(request: Request) -> HTMLResponse:
@@ -142,9 +150,9 @@ def login_page(request: Request) -> HTMLResponse:
     return _login_page(request)
 
 
-def _logged_in(request: Request, data: dict, nxt: str) -> Response:
+async def _logged_in(request: Request, data: dict, nxt: str) -> Response:
     resp = RedirectResponse(_safe_next(request, nxt), status_code=303)
-    auth.set_session(resp, request, auth.session_cookie(get_settings(), data))
+    auth.set_session(resp, request, await asyncio.to_thread(auth.session_cookie, get_settings(), data))
     resp.delete_cookie(auth.LOGIN_CSRF_COOKIE, path="/console")
     return resp
 
@@ -156,36 +164,74 @@ async def login_token(request: Request, token: Annotated[str, Form(max_length=50
     data = await asyncio.to_thread(auth.login_with_token, get_settings(), token)
     if data is None:
         return _login_page(request, 401, error="bad_token")
-    return _logged_in(request, data, next)
+    return await _logged_in(request, data, next)
+
+
+async def _send_code_after(settings, mobile: str, client: str) -> None:
+    try:
+        await auth.send_code(settings, mobile, client)
+    except Exception:  # noqa: BLE001 - answered already; the log says why (masked)
+        log.exception("login code not sent")
 
 
 @router.post("/login/code")
 async def login_code(request: Request, mobile: Annotated[str, Form(max_length=40)] = "",
                      next: Annotated[str, Form()] = "") -> Response:
-    await auth.check_csrf(request, request.cookies.get(auth.LOGIN_CSRF_COOKIE))
-    try:
-        await auth.send_code(get_settings(), mobile)
-    except auth.CodeError as exc:
-        return _login_page(request, 429, error=exc.reason, mobile=mobile, code_step=True)
-    return _login_page(request, info="code_sent", mobile=mobile, code_step=True)
+    """The same answer, as fast, for a number that may log in, an unknown one and one over its caps:
+    the code is made and sent after the answer (auth.py says why)."""
+    cookie = request.cookies.get(auth.LOGIN_CSRF_COOKIE)
+    await auth.check_csrf(request, cookie)
+    resp = _login_page(request, info="code_sent", mobile=mobile, code_step=True)
+    resp.background = BackgroundTask(_send_code_after, get_settings(), mobile, auth.client_hash(cookie))
+    return resp
 
 
 @router.post("/login/verify")
 async def login_verify(request: Request, mobile: Annotated[str, Form(max_length=40)] = "",
                        code: Annotated[str, Form(max_length=12)] = "", next: Annotated[str, Form()] = "") -> Response:
-    await auth.check_csrf(request, request.cookies.get(auth.LOGIN_CSRF_COOKIE))
+    cookie = request.cookies.get(auth.LOGIN_CSRF_COOKIE)
+    await auth.check_csrf(request, cookie)
     try:
-        data = await asyncio.to_thread(auth.verify_code, get_settings(), mobile, code)
+        data = await asyncio.to_thread(auth.verify_code, get_settings(), mobile, code, auth.client_hash(cookie))
     except auth.CodeError as exc:
         return _login_page(request, 401, error=exc.reason, mobile=mobile, code_step=True)
-    return _logged_in(request, data, next)
+    return await _logged_in(request, data, next)
 
 
 @router.post("/logout")
-async def logout(request: Request, user: auth.Poster) -> Response:
+async def logout(request: Request, data: auth.Leaving) -> Response:
+    """Ends the session server-side (the cookie stops working everywhere), then forgets the cookie."""
+    await asyncio.to_thread(auth.end_session, data)
     resp = RedirectResponse("/console/login", status_code=303)
     resp.delete_cookie(auth.COOKIE, path="/")
     return resp
+
+
+# ------------------------------------------------------------------ my phone (the simulator)
+
+
+def _my_messages(s, person_id: str, limit: int = 100) -> list[dict]:
+    from store.messages import OutboxMessage
+    from store.redact import ONE_TIME_LINK
+
+    rows = s.exec(select(OutboxMessage).where(OutboxMessage.person_id == person_id)
+                  .order_by(col(OutboxMessage.id).desc()).limit(limit))
+    return [{"m": m, "links": list(dict.fromkeys(x.group(0) for x in ONE_TIME_LINK.finditer(f"{m.body} {m.ack_url or ''}")))}
+            for m in rows]
+
+
+@router.get("/phone", response_class=HTMLResponse)
+async def my_phone(request: Request, user: auth.Viewer) -> HTMLResponse:
+    """With the simulator, the messages sent to the logged-in person, whole (links that work):
+    the demo's stand-in for that person's own phone. Nobody else sees them whole; with a real
+    gateway they are on the real phone."""
+    settings = get_settings()
+    if settings.gateway != "simulator":
+        return render(request, "message.html", status=404, kind="info", message=t_of(request)("phone_real"))
+    if user.person_id is None:
+        return render(request, "message.html", status=404, kind="info", message=t_of(request)("phone_nobody"))
+    messages = await db(_my_messages, user.person_id)
+    return render(request, "phone.html", messages=messages)
 
 
 # ------------------------------------------------------------------ duty desk

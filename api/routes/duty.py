@@ -25,7 +25,7 @@ from api.routes.webhooks import TwilioParams
 from api.services import duty as svc
 from api.services.answers import AnswerError, acknowledge
 from config import get_settings
-from definitions.loader import load_library
+from definitions.loader import cached_library, load_library
 from store.audit import NewEvent, append
 from store.db import session_scope
 from store.directory import Person, mask_mobile
@@ -509,7 +509,7 @@ def _confirm_directly(data: dict) -> None:
 
 @router.get("/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
 def confirm_page(token: str, request: Request, settings: SettingsDep) -> HTMLResponse:
-    lib = _lib()
+    lib = cached_library(get_settings().definitions_dir)  # a public page: no parse of every definition per request
     max_age = int(lib.duty().freshness.link_valid.total_seconds()) if lib.duty() else 60 * 86400
     try:
         data = read_token(settings.signing_key(), token, max_age, CONFIRM_SALT)
@@ -526,7 +526,7 @@ def confirm_page(token: str, request: Request, settings: SettingsDep) -> HTMLRes
 
 @router.post("/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def confirm(token: str, request: Request, settings: SettingsDep) -> HTMLResponse:
-    lib = _lib()
+    lib = cached_library(get_settings().definitions_dir)  # a public page: no parse of every definition per request
     max_age = int(lib.duty().freshness.link_valid.total_seconds()) if lib.duty() else 60 * 86400
     try:
         data = read_token(settings.signing_key(), token, max_age, CONFIRM_SALT)

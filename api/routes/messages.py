@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, RowId, SettingsDep, TemporalDep, limit_param
-from api.security import hide_ack_links
+from api.security import masked_message
 from api.services.answers import AnswerError, gateway_report, sms_reply
 from store.db import session_scope
 from store.messages import OutboxMessage
@@ -19,11 +19,14 @@ router = APIRouter(tags=["messages"])
 
 
 def _item(m: OutboxMessage, settings) -> dict:
-    return {"id": m.id, "to": m.to, "channel": m.channel, "body": hide_ack_links(m.body, settings),
+    """A message as staff see it: one-time links and login codes masked for every role and gateway
+    (whoever reads them could answer or log in as the person; `api.security.masked_message`)."""
+    purpose = (m.meta or {}).get("purpose")
+    return {"id": m.id, "to": m.to, "channel": m.channel, "body": masked_message(m.body, purpose),
             "idempotency_key": m.idempotency_key, "time": m.created_at.isoformat(), "status": m.status,
             "person_id": m.person_id, "subject": m.subject, "reply_code": m.reply_code,
-            "ack_url": hide_ack_links(m.ack_url, settings), "drill": m.drill, "provider_id": m.provider_id,
-            "purpose": (m.meta or {}).get("purpose")}
+            "ack_url": masked_message(m.ack_url), "drill": m.drill, "provider_id": m.provider_id,
+            "purpose": purpose}
 
 
 @router.get("/api/outbox", summary="Messages sent, newest first")

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import CAP, free_port
+from tests.helpers import CAP, as_delivered, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
@@ -164,13 +164,13 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             await expect(page.locator("#status")).to_have_attribute("data-status", "running")
 
             # the last one: the signed link in their SMS, opened on a phone-sized screen
-            sms = [m for m in await _outbox(base, cid)
+            sms = [as_delivered(m["id"]) for m in await _outbox(base, cid)  # what the person's phone got
                    if m["channel"] == "sms" and m["ack_url"] and m["person_id"] == people["330110001001.resp"]]
             assert sms, "no SMS with a link to the last person"
             phone = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                               device_scale_factor=2, locale="zh-CN")
             mobile = await phone.new_page()
-            await mobile.goto(sms[0]["ack_url"])
+            await mobile.goto(sms[0].ack_url)
             confirm = mobile.get_by_role("button", name="确认收到")
             await expect(confirm).to_be_visible()
             box = await confirm.bounding_box()

@@ -21,7 +21,7 @@ from store.audit import AuditEvent, verify
 from store.db import session_scope
 from store.targets import resolve_targets
 from tests.factories import small_district
-from tests.helpers import CAP, poll, use_definitions
+from tests.helpers import CAP, as_delivered, poll, use_definitions
 from worker import build_worker
 
 @pytest.fixture
@@ -74,7 +74,7 @@ async def test_orange_cap_alert_end_to_end(dev_env, db_url, fast_definitions):
         ordered = sorted(expected_people)
         by_link, by_reply, by_key = ordered[0:2], ordered[2:4], ordered[4:6]
         for pid in by_link:  # the signed link, as a phone would open it
-            path = httpx.URL(sms[pid]["ack_url"]).path
+            path = httpx.URL(as_delivered(sms[pid]["id"]).ack_url).path
             assert (await api.get(path)).status_code == 200
             assert (await api.post(path)).status_code == 200
             assert (await api.post(path)).status_code == 409  # a link works once

@@ -24,7 +24,7 @@ from store.directory import Person, Post
 from store.messages import OutboxMessage
 from store.roster import DutyShift
 from tests.factories import small_district
-from tests.helpers import poll, use_definitions
+from tests.helpers import as_delivered, poll, use_definitions
 from tests.workflows.duty_helpers import terminate
 from worker import build_worker
 
@@ -119,7 +119,7 @@ async def test_handover_spot_check_and_confirmation_through_the_api(dev_env, db_
             assert r.status_code == 422 and "one key per question" in r.json()["detail"]
             # b: the SMS form after the unanswered call
             form = await poll(lambda: get("/api/outbox", subject=cid, person_id=b, channel="sms"), bool, what="form sms")
-            path = re.search(r"(/spotcheck/\S+)", form[0]["body"]).group(1)
+            path = re.search(r"(/spotcheck/\S+)", as_delivered(form[0]["id"]).body).group(1)
             page = await api.get(path)
             assert page.status_code == 200 and "隐患点巡查了吗" in page.text
             r = await api.post(path, data={**{q: "yes" for q in YES}, "supplies": "no"})
@@ -136,7 +136,7 @@ async def test_handover_spot_check_and_confirmation_through_the_api(dev_env, db_
             head_sms = await poll(lambda: get("/api/outbox", subject=cid, person_id=people[f"{town}.head"], channel="sms"),
                                   bool, what="town head told")
             assert "六问整改" in head_sms[0]["body"]
-            ack_path = httpx.URL(head_sms[0]["ack_url"]).path
+            ack_path = httpx.URL(as_delivered(head_sms[0]["id"]).ack_url).path
             assert (await api.post(ack_path)).status_code == 200
             detail = await poll(lambda: get(f"/api/spotchecks/{cid}"),
                                 lambda d: d and d["followups"] and d["followups"][0]["status"] == "acknowledged",
@@ -166,7 +166,7 @@ async def test_handover_spot_check_and_confirmation_through_the_api(dev_env, db_
             started.extend([rid, f"{rid}/shard-0"])
             target = people["330110001.head"]
             msg = await poll(lambda: get("/api/outbox", subject=rid, person_id=target), bool, what="asked to confirm")
-            link = re.search(r"(/confirm/\S+)", msg[0]["body"]).group(1)
+            link = re.search(r"(/confirm/\S+)", as_delivered(msg[0]["id"]).body).group(1)
             page = await api.get(link)
             assert page.status_code == 200 and "****" in page.text and "街道1主任" in page.text
             assert (await api.post(link)).status_code == 200

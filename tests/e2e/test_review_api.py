@@ -25,7 +25,7 @@ from store import casefile
 from store.auth import create_token
 from store.db import session_scope
 from tests.factories import small_district
-from tests.helpers import CAP, in_seconds, poll, use_definitions
+from tests.helpers import CAP, as_delivered, in_seconds, poll, use_definitions
 from worker import build_worker
 
 ROLES = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander", "supervisor")
@@ -96,7 +96,7 @@ async def test_warning_callout_incident_review_report_and_case_file(api, tmp_pat
     a, b, c = people["D01.head"], people["330110001.head"], people["330110001001.resp"]
     sms = await poll(lambda: get_or_none(api, f"/api/outbox?subject={cid}&channel=sms"),
                      lambda m: m and {a, b, c} <= {x["person_id"] for x in m}, what="first texts")
-    link = httpx.URL(next(x for x in sms if x["person_id"] == a)["ack_url"]).path
+    link = httpx.URL(as_delivered(next(x for x in sms if x["person_id"] == a)["id"]).ack_url).path
     assert (await api.post(link)).status_code == 200  # A answers the text at once, by its link
     voice = await poll(lambda: get_or_none(api, f"/api/outbox?subject={cid}&channel=voice"),
                        lambda m: m and b in {x["person_id"] for x in m}, what="B's voice call")

@@ -30,7 +30,7 @@ from store import casefile
 from store.auth import create_token
 from store.db import session_scope
 from tests.factories import response_district
-from tests.helpers import CAP, in_seconds, poll, use_definitions
+from tests.helpers import CAP, as_delivered, in_seconds, poll, use_definitions
 from tests.workflows.activation_helpers import terminate_activations
 from tests.workflows.reporting_helpers import terminate_incidents
 from worker import build_worker
@@ -159,7 +159,7 @@ async def test_warning_to_sealed_case_file_with_an_activation(api, tmp_path):
     a, b, c = people["D01.head"], people["330110001.head"], people["330110001001.resp"]
     sms = await poll(lambda: get_or_none(api, "/api/outbox", subject=cid, channel="sms"),
                      lambda m: m and {a, b, c} <= {x["person_id"] for x in m}, what="first texts")
-    assert (await api.post(httpx.URL(next(x for x in sms if x["person_id"] == a)["ack_url"]).path)).status_code == 200
+    assert (await api.post(httpx.URL(as_delivered(next(x for x in sms if x["person_id"] == a)["id"]).ack_url).path)).status_code == 200
     voice = await poll(lambda: get_or_none(api, "/api/outbox", subject=cid, channel="voice"),
                        lambda m: m and b in {x["person_id"] for x in m}, what="B's voice call")
     r = await api.post(f"/api/simulator/messages/{next(x for x in voice if x['person_id'] == b)['id']}",

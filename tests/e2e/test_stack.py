@@ -131,6 +131,25 @@ def _check_health(api: str) -> None:
     assert (body["database"], body["temporal"], body["worker"]) == ("ok", "ok", "ok"), body
 
 
+def _sms_login_code_in_the_terminal(api: str, auth: dict, stack: "RunningStack") -> None:
+    """The simulator's login codes reach the terminal of `yingji run` (the demo's phones), never the outbox."""
+    import re
+
+    on_duty = httpx.get(f"{api}/api/duty/now", headers=auth, timeout=10).json()["on_duty"]
+    mobile = next(p["mobile"] for people in on_duty.values() for p in people if p["mobile"])
+    with httpx.Client(base_url=api, timeout=10) as web:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', web.get("/console/login").text).group(1)
+        assert web.post("/console/login/code", data={"mobile": mobile, "csrf": csrf}).status_code == 200
+        deadline = time.monotonic() + 30  # anti-hang bound: the code is printed right after the answer
+        while not (found := re.findall(r"登录验证码 (\d{6})", stack.output)):
+            assert time.monotonic() < deadline, f"no login code in the terminal:\n{stack.output}"
+            time.sleep(0.2)
+        sent = httpx.get(f"{api}/api/outbox", params={"subject": "console-login"}, headers=auth, timeout=10).json()
+        assert sent and found[-1] not in str(sent)
+        r = web.post("/console/login/verify", data={"mobile": mobile, "code": found[-1], "csrf": csrf})
+        assert r.status_code == 303, r.text
+
+
 def test_yingji_run_starts_stops_and_resumes(tmp_path):
     api_port, temporal_port, ui_port = free_ports(3)
     data = tmp_path / "data"
@@ -170,6 +189,7 @@ def test_yingji_run_starts_stops_and_resumes(tmp_path):
         installed = {s["kind"] for s in schedules.json() if s["installed"]}
         assert {"drill", "handover"} <= installed, schedules.json()
         asyncio.run(_start_parked_workflow(temporal, workflow_id))
+        _sms_login_code_in_the_terminal(api, auth, first)
 
         # ---- Ctrl-C: everything in the process group stops, the Temporal server included
         code = first.stop(signal.SIGINT, whole_group=True)

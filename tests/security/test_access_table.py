@@ -161,6 +161,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/console/login/code"): Rule(LOGIN),
     ("POST", "/console/login/verify"): Rule(LOGIN),
     ("POST", "/console/logout"): console(ALL),
+    ("GET", "/console/phone"): console(ALL),  # the person's own messages (simulator); nobody else's
     ("GET", "/console/desk"): console(ALL),
     ("GET", "/console/callouts/new"): console(DUTY),
     ("POST", "/console/callouts/preview"): console(DUTY, form={"event": "暴雨", "level": "blue"}),

@@ -23,6 +23,7 @@ def people(db_url, monkeypatch):
 
     monkeypatch.setenv("YINGJI_ADMIN_TOKEN", "console-admin")
     monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
+    monkeypatch.setenv("YINGJI_SIMULATOR_SHOW_CODES", "true")  # the terminal is the phone, as in `yingji run`
     get_settings.cache_clear()
     with session_scope() as s:
         return small_district(s)
@@ -49,10 +50,12 @@ async def _login_form(web: httpx.AsyncClient) -> str:
     return _csrf((await web.get("/console/login")).text)
 
 
-def _last_code(mobile: str) -> str:
-    with session_scope(write=False) as s:
-        msg = s.exec(select(OutboxMessage).where(OutboxMessage.to == mobile).order_by(OutboxMessage.id.desc())).first()
-        return re.search(r"\d{6}", msg.body).group(0)
+def _printed_code(capsys) -> str:
+    """The last code the simulator printed to the terminal (the demo's phone)."""
+    return re.findall(r"登录验证码 (\d{6})", capsys.readouterr().out)[-1]
+
+
+CLIENT = auth.client_hash("a-login-form-cookie")
 
 
 async def test_pages_need_a_session(web):
@@ -104,17 +107,18 @@ async def test_roles_decide_the_pages(web):
     assert (await web.get("/console/callouts/new")).status_code == 403
 
 
-async def test_sms_code_login_once_within_five_minutes(web, people):
+async def test_sms_code_login_once_within_five_minutes(web, people, capsys):
     mobile = _mobile(people["duty_chief"])  # on the roster as duty chief: may log in
     csrf = await _login_form(web)
     resp = await web.post("/console/login/code", data={"mobile": mobile, "csrf": csrf})
     assert resp.status_code == 200 and 'name="code"' in resp.text
-    code = _last_code(mobile)
+    code = _printed_code(capsys)
     with session_scope(write=False) as s:
         row = s.exec(select(LoginCode)).one()
         assert code not in row.code_hash and len(row.code_hash) == 64
         assert row.expires_at - row.created_at == timedelta(minutes=5)
         assert s.get(OutboxMessage, row.outbox_id).status == "sent"
+        assert code not in s.get(OutboxMessage, row.outbox_id).body  # the outbox never holds it
     wrong = "000000" if code != "000000" else "111111"
     assert (await web.post("/console/login/verify", data={"mobile": mobile, "code": wrong, "csrf": csrf})).status_code == 401
     ok = await web.post("/console/login/verify", data={"mobile": mobile, "code": code, "csrf": csrf})
@@ -123,46 +127,56 @@ async def test_sms_code_login_once_within_five_minutes(web, people):
     assert "值班长丁" in desk.text and "(duty_chief)" in desk.text
     # single use
     with pytest.raises(auth.CodeError):
-        auth.verify_code(get_settings(), mobile, code)
+        auth.verify_code(get_settings(), mobile, code, auth.client_hash(csrf))
 
 
-def test_codes_expire_are_rate_limited_and_tried_five_times(people):
+def _code(req) -> str:
+    return re.search(r"\d{6}", req.body).group(0)
+
+
+def test_codes_expire_are_capped_and_tried_five_times(people):
     settings = get_settings()
     mobile = _mobile(people["duty_cadre"])
     t0 = datetime.now(UTC)
-    assert auth.create_code(settings, mobile, now=t0)
-    with pytest.raises(auth.CodeError) as exc:
-        auth.create_code(settings, mobile, now=t0 + timedelta(seconds=10))  # one every 30 s
-    assert exc.value.reason == "too_many"
-    auth.create_code(settings, mobile, now=t0 + timedelta(seconds=40))
-    code = _last_code(mobile)
-    auth.create_code(settings, mobile, now=t0 + timedelta(seconds=80))
-    with pytest.raises(auth.CodeError):
-        auth.create_code(settings, mobile, now=t0 + timedelta(seconds=120))  # three per 15 minutes
-    with pytest.raises(auth.CodeError):  # a newer code replaced it
-        auth.verify_code(settings, mobile, code, now=t0 + timedelta(seconds=90))
-    code = _last_code(mobile)
+    assert auth.create_code(settings, mobile, CLIENT, now=t0)
+    assert auth.create_code(settings, mobile, CLIENT, now=t0 + timedelta(seconds=10)) is None  # one every 30 s
+    first = auth.create_code(settings, mobile, CLIENT, now=t0 + timedelta(seconds=40))
+    newest = auth.create_code(settings, mobile, CLIENT, now=t0 + timedelta(seconds=80))
+    with pytest.raises(auth.CodeError):  # this browser asked again: its newer code replaced it
+        auth.verify_code(settings, mobile, _code(first), CLIENT, now=t0 + timedelta(seconds=90))
     with pytest.raises(auth.CodeError):  # expired after 5 minutes
-        auth.verify_code(settings, mobile, code, now=t0 + timedelta(seconds=80, minutes=5, milliseconds=1))
-    later = t0 + timedelta(minutes=20)
-    auth.create_code(settings, mobile, now=later)
-    code = _last_code(mobile)
+        auth.verify_code(settings, mobile, _code(newest), CLIENT, now=t0 + timedelta(seconds=80, minutes=5, milliseconds=1))
+    sent = 3
+    for i in range(20):  # at most CODES_PER_WINDOW an hour, whoever asks
+        sent += auth.create_code(settings, mobile, auth.client_hash(f"b{i}"), now=t0 + timedelta(minutes=6)) is not None
+    assert sent == auth.CODES_PER_WINDOW
+    later = t0 + timedelta(minutes=61)
+    code = _code(auth.create_code(settings, mobile, CLIENT, now=later))
     for _ in range(5):
         with pytest.raises(auth.CodeError):
-            auth.verify_code(settings, mobile, "99999x", now=later)
+            auth.verify_code(settings, mobile, "99999x", CLIENT, now=later)
     with pytest.raises(auth.CodeError):  # spent by five wrong tries
-        auth.verify_code(settings, mobile, code, now=later)
+        auth.verify_code(settings, mobile, code, CLIENT, now=later)
 
 
-def test_no_code_for_people_without_a_console_role_and_masked_outside_the_simulator(people, monkeypatch):
+def test_a_code_works_only_in_the_browser_that_asked_for_it(people):
     settings = get_settings()
-    assert auth.create_code(settings, _mobile(people["330110001001.resp"])) is None  # a village responsible person
-    assert auth.create_code(settings, "+8613000000000") is None
-    assert auth.create_code(settings, "not a number") is None
-    monkeypatch.setenv("YINGJI_GATEWAY", "twilio")
-    get_settings.cache_clear()
-    req = auth.create_code(get_settings(), _mobile(people["duty_chief"]))
-    code = re.search(r"\d{6}", req.body).group(0)
-    with session_scope(write=False) as s:
-        stored = s.get(OutboxMessage, req.outbox_id).body
-    assert code not in stored and "******" in stored
+    mobile = _mobile(people["duty_cadre"])
+    mine = auth.create_code(settings, mobile, CLIENT)
+    with pytest.raises(auth.CodeError):
+        auth.verify_code(settings, mobile, _code(mine), auth.client_hash("another browser"))
+    assert auth.verify_code(settings, mobile, _code(mine), CLIENT)["p"] == people["duty_cadre"]
+
+
+def test_no_code_for_people_without_a_console_role_and_never_in_the_outbox(people, monkeypatch):
+    settings = get_settings()
+    assert auth.create_code(settings, _mobile(people["330110001001.resp"]), CLIENT) is None  # a village responsible person
+    assert auth.create_code(settings, "+8613000000000", CLIENT) is None
+    assert auth.create_code(settings, "not a number", CLIENT) is None
+    for gateway in ("simulator", "twilio"):
+        monkeypatch.setenv("YINGJI_GATEWAY", gateway)
+        get_settings.cache_clear()
+        req = auth.create_code(get_settings(), _mobile(people["duty_chief"]), auth.client_hash(gateway))
+        with session_scope(write=False) as s:
+            stored = s.get(OutboxMessage, req.outbox_id).body
+        assert _code(req) not in stored and "******" in stored
