@@ -34,7 +34,9 @@ _LOCAL, _CENTRAL, _END = 0x04034B50, 0x02014B50, 0x06054B50
 _LOCAL_FMT, _CENTRAL_FMT, _END_FMT = "<IHHHHHIIIHH", "<IHHHHHHIIIHHHHHII", "<IHHHHIIH"
 EVENT_FIELDS = frozenset({"seq", "event_id", "subject", "chain_seq", "workflow_id", "run_id", "step_id", "kind", "actor",
                           "channel", "at", "payload", "prev_hash", "hash"})
-_ACK_LINK = re.compile(r"/ack/[A-Za-z0-9._~-]{8,}")
+# every signed one-time link (acknowledgement, contact confirmation, 六问 form): whoever holds one
+# answers in its person's name
+_ONE_TIME_LINK = re.compile(r"(/(?:ack|confirm|spotcheck)/)[A-Za-z0-9._~-]{8,}")
 
 
 def sha256(data: bytes) -> str:
@@ -178,8 +180,8 @@ def _jsonl(rows: list[dict[str, Any]]) -> bytes:
 
 
 def redact(text: str | None) -> str | None:
-    """Acknowledgement links are one-time credentials: they do not go into the archive."""
-    return _ACK_LINK.sub("/ack/[redacted]", text) if text else text
+    """Signed one-time links are credentials: they do not go into the archive."""
+    return _ONE_TIME_LINK.sub(r"\1[redacted]", text) if text else text
 
 
 README = """一事一档 案卷 · yingji case file

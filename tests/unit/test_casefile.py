@@ -155,3 +155,11 @@ def test_cli_verify(sealed, tmp_path):
     r = runner.invoke(app, ["archive", "verify", str(bad), "--json"])
     out = json.loads(r.stdout)
     assert out["ok"] is False and out["problems"][0]["file"] == "report/event_report.pdf"
+
+
+def test_every_one_time_link_is_redacted_from_the_archive():
+    """Contact-confirmation and 六问 form links answer in their person's name like ack links."""
+    body = "请确认 http://x/confirm/eyJwIjoicDEifQ.abc.def 并填写 http://x/spotcheck/eyJwIjoicDIifQ.ghi.jkl 或 http://x/ack/abcdefgh12"
+    text = casefile.redact(body)
+    assert "eyJ" not in text and "abcdefgh12" not in text
+    assert "/confirm/[redacted]" in text and "/spotcheck/[redacted]" in text and "/ack/[redacted]" in text
