@@ -45,7 +45,8 @@ def _procedure_kind(s: Session, subject: str, workflow_id: str) -> str:
 
 
 def _late_s(at: datetime, since: datetime | None) -> float | None:
-    return round((at - since).total_seconds(), 3) if since else None
+    # (never negative: a workflow's own clock may run ahead of the API's, e.g. on a time-skipping test server)
+    return max(round((at - since).total_seconds(), 3), 0.0) if since else None
 
 
 def record_late(s: Session, a: LateAnswer, workflow_ids: set[str]) -> list[dict[str, Any]]:
