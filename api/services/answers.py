@@ -247,7 +247,7 @@ def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None
                     # delivered again (the first try may have failed after storing it, e.g. Temporal down):
                     # answer again; answers are idempotent by the message's id, so nothing counts twice
                     m = s.get(OutboxMessage, prev.outbox_id)
-                    out.append(("ack", m.subject, m.person_id, _waiting_in(s, m.subject, m.person_id)))
+                    out.append(("duplicate", m.subject, m.person_id, _waiting_in(s, m.subject, m.person_id)))
                 else:
                     out.append(("duplicate", None, None, set()))
                 continue
@@ -343,6 +343,10 @@ async def sms_reply(client: Client, gateway: str, from_number: str, body: str, p
     handled, subject, person_id, waiting = await _inbound.submit((gateway, from_number, body, provider_id, at))
     if handled == "ambiguous":
         return {"handled": "ambiguous", "recorded": "held", "message": HELD_TEXT}
+    if handled == "duplicate" and waiting:  # stored before, perhaps not answered (a fault after storing it)
+        answered = await acknowledge(client, subject or "", person_id or "", "sms",
+                                     ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting)
+        return {"handled": "duplicate", "subject": subject, "person_id": person_id, **answered.as_dict()}
     if handled != "ack":
         return {"handled": handled}
     if not waiting:
