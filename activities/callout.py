@@ -212,6 +212,9 @@ def _update_targets(s: Session, req: FlushRequest, outcomes: dict, records: list
             row.escalated_to = [*row.escalated_to, r.person_id]
         if r.kind == "ack":
             row.acknowledged_at, row.ack_channel, row.ack_by = r.at, r.channel, r.person_id
+            row.ack_late = bool(r.payload.get("late"))  # after the target had been given up (unreachable)
+        if r.kind == "ack.late" and row.acknowledged_at is None:  # the first answer of a canceled target
+            row.acknowledged_at, row.ack_channel, row.ack_by, row.ack_late = r.at, r.channel, r.person_id, True
         if r.state:
             row.state = r.state
         row.updated_at = now
@@ -238,17 +241,22 @@ async def record_update(callout_id: str, old: WarningInfo, new: WarningInfo) -> 
 
 
 def summarize(targets: list[CalloutTarget], started: datetime) -> dict[str, Any]:
-    """Acknowledgement rate per tier, median and max time to acknowledge, who never answered."""
+    """Acknowledgement rate per tier, median and max time to acknowledge, who answered late (after they were
+    given up, the call-out was canceled or it ended), who never answered."""
     per_tier: dict[str, dict[str, Any]] = {}
     delays: list[float] = []
-    never = []
+    never, late = [], []
     escalations = 0
     by_channel: dict[str, int] = defaultdict(int)
     for t in targets:
-        tier = per_tier.setdefault(t.tier, {"total": 0, "acknowledged": 0})
+        tier = per_tier.setdefault(t.tier, {"total": 0, "acknowledged": 0, "answered_late": 0})
         tier["total"] += 1
         escalations += len(t.escalated_to)
-        if t.acknowledged_at:
+        if t.acknowledged_at and t.ack_late:
+            tier["answered_late"] += 1
+            late.append({"person_id": t.person_id, "name": t.name, "tier": t.tier, "state": t.state,
+                         "ack_by": t.ack_by, "ack_channel": t.ack_channel, "acknowledged_at": t.acknowledged_at.isoformat()})
+        elif t.acknowledged_at:
             tier["acknowledged"] += 1
             first = min((datetime.fromisoformat(a["at"]) for a in t.attempts if a.get("purpose") == "notify"), default=started)
             delays.append(max((t.acknowledged_at - first).total_seconds(), 0.0))
@@ -259,8 +267,9 @@ def summarize(targets: list[CalloutTarget], started: datetime) -> dict[str, Any]
     for tier in per_tier.values():
         tier["rate"] = round(tier["acknowledged"] / tier["total"], 4) if tier["total"] else 0.0
     total = len(targets)
-    acked = sum(1 for t in targets if t.acknowledged_at)
+    acked = sum(1 for t in targets if t.acknowledged_at and not t.ack_late)
     return {"total": total, "acknowledged": acked, "rate": round(acked / total, 4) if total else 0.0,
+            "answered_late": len(late), "late": late,
             "per_tier": per_tier, "median_ack_s": statistics.median(delays) if delays else None,
             "max_ack_s": max(delays) if delays else None, "never_answered": never, "escalations": escalations,
             "ack_by_channel": dict(by_channel)}
@@ -271,11 +280,16 @@ def summary_text(c: Callout, summary: dict[str, Any], status: str) -> str:
              f"({summary['rate']:.0%})"]
     if summary["median_ack_s"] is not None:
         lines.append(f"应答用时中位数{summary['median_ack_s'] / 60:.1f}分钟,最长{summary['max_ack_s'] / 60:.1f}分钟")
+    if summary.get("answered_late"):
+        names = "、".join(n["name"] for n in summary["late"][:10])
+        more = f"等{summary['answered_late']}人" if summary["answered_late"] > 10 else ""
+        lines.append(f"逾时应答: {names}{more}")
     if summary["never_answered"]:
         names = "、".join(n["name"] for n in summary["never_answered"][:10])
         more = f"等{len(summary['never_answered'])}人" if len(summary["never_answered"]) > 10 else ""
         lines.append(f"未应答: {names}{more}")
-    lines.append(f"/ Call-out summary: {summary['acknowledged']}/{summary['total']} answered; status {status}")
+    late = f", {summary['answered_late']} late" if summary.get("answered_late") else ""
+    lines.append(f"/ Call-out summary: {summary['acknowledged']}/{summary['total']} answered{late}; status {status}")
     return ";".join(lines[:-1]) + "\n" + lines[-1]
 
 

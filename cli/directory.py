@@ -38,6 +38,8 @@ def import_file(
         table.add_row(key.replace("_", " ").replace("shifts", "duty shifts"), str(getattr(report, key)),
                       str(report.changed.get(key, 0)))
     console.print(table)
+    for line in report.warnings:  # shared numbers: imported, but said out loud
+        errors.print(line, style="yellow", highlight=False, markup=False)
 
 
 @app.command("show")

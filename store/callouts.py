@@ -48,6 +48,7 @@ class CalloutTarget(SQLModel, table=True):
     acknowledged_at: datetime | None = Field(default=None, sa_column=utc_column())
     ack_channel: str | None = None
     ack_by: str | None = None
+    ack_late: bool = Field(default=False, description="answered only after the target was settled or the call-out ended")
     escalated_to: list[str] = Field(default_factory=list, sa_column=json_column(nullable=False))
     spec: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False),
                                  description="the resolved target: contacts of person, deputy, superior, others")

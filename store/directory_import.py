@@ -115,6 +115,7 @@ class ImportReport:
     posts: int = 0
     shifts: int = 0
     changed: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 Where = Callable[[Sequence], str]  # a location (("persons", 5, "mobile")) -> "file:line"
@@ -307,7 +308,36 @@ def import_directory(session: Session, path: Path, *, today: date | None = None,
         now = datetime.now(ZoneInfo(tz))
         start = time.fromisoformat(model.roster.shift_start)
         today = now.date() if now.time() >= start else now.date() - timedelta(days=1)
-    return _write(session, model, phones, today or date.today(), tz)
+    report = _write(session, model, phones, today or date.today(), tz)
+    report.warnings = shared_numbers(session, model, where)
+    return report
+
+
+def shared_numbers(session: Session, d: DirectoryIn, where: Where) -> list[str]:
+    """A warning for each number of a person in the file that another person has too (the file or the
+    directory): a reply from a shared phone cannot tell whose answer it is unless it carries the message's
+    code, and is then held for the duty office to assign. A warning, not a refusal (a couple sharing a
+    landline-like mobile in a village is real)."""
+    from store.directory import mask_mobile
+
+    owners: dict[str, set[str]] = {}
+    for p in session.exec(select(Person)):
+        for n in (p.mobile, p.mobile2):
+            if n:
+                owners.setdefault(n, set()).add(p.id)
+    names = {p.id: p.name for p in d.persons}
+    out, seen = [], set()
+    for i, p in enumerate(d.persons):
+        person = session.get(Person, p.id)
+        for key, n in (("mobile", person.mobile if person else None), ("mobile2", person.mobile2 if person else None)):
+            if not n or n in seen or len(owners.get(n, ())) < 2:
+                continue
+            seen.add(n)
+            who = "、".join(f"{names.get(o) or o}({o})" for o in sorted(owners[n]))
+            out.append(f"{where(('persons', i, key)) if where else key}: warning: {mask_mobile(n)} is shared by {who}; "
+                       "a reply without its code is held for the duty office to assign / 号码多人共用,"
+                       "不带确认码的回复将由值班员指定应答人")
+    return out
 
 
 def _upsert(session: Session, cls, key: str, values: dict) -> bool:

@@ -53,7 +53,10 @@ class InboundMessage(SQLModel, table=True):
     provider_id: str | None = Field(default=None, unique=True)
     outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
     received_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False, index=True))
-    handled: str | None = None
+    handled: str | None = Field(default=None, index=True, description="ack | late | ambiguous | assigned | unmatched | …")
+    person_id: str | None = Field(default=None, description="whose answer it is (set when a duty officer assigns it)")
+    assigned_by: str | None = None
+    assigned_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class UsedLink(SQLModel, table=True):

@@ -203,7 +203,7 @@ def callout_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
             continue
         t = targets.setdefault(tkey, {"key": tkey, "tier": tkey.partition("/")[0], "person_id": None, "first_sent": None,
                                       "acked_at": None, "ack_channel": None, "ack_by": None, "state": "pending",
-                                      "escalations": 0})
+                                      "escalations": 0, "late_at": None, "late_by": None})
         if k == "callout.sent":
             sends.sent(ev)
             if p.get("purpose") in ANSWERS:
@@ -213,7 +213,13 @@ def callout_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
                     t["first_sent"] = ev.at
                     t["person_id"] = t["person_id"] or p.get("person_id")
             continue
-        if k == "callout.ack" and t["acked_at"] is None:
+        if k in ("callout.ack", "callout.ack.late") and (k == "callout.ack.late" or p.get("late")):
+            # answered after the target was given up, the call-out canceled or ended: answered late, not silence
+            if t["acked_at"] is None and t["late_at"] is None:
+                t["late_at"], t["late_by"] = ev.at, p.get("person_id")
+            if k == "callout.ack.late":
+                continue  # what had happened stays the target's state
+        elif k == "callout.ack" and t["acked_at"] is None:
             t["acked_at"], t["ack_channel"], t["ack_by"] = ev.at, ev.channel, p.get("person_id")
         elif k == "callout.escalated":
             t["escalations"] += 1
@@ -223,10 +229,10 @@ def callout_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
     tiers: dict[str, dict[str, Any]] = {}
     channels: dict[str, list[float]] = {}
     all_times: list[float] = []
-    unreachable = []
+    unreachable, late = [], []
     for t in targets.values():
         tier = tiers.setdefault(t["tier"], {"targets": 0, "acknowledged": 0, "unreachable": 0, "escalated": 0,
-                                            "_times": []})
+                                            "answered_late": 0, "_times": []})
         tier["targets"] += 1
         tier["escalated"] += int(t["escalations"] > 0)
         if t["acked_at"] is not None:
@@ -236,11 +242,16 @@ def callout_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
                 tier["_times"].append(secs)
                 channels.setdefault(t["ack_channel"] or "?", []).append(secs)
                 all_times.append(secs)
+        elif t["late_at"] is not None:
+            tier["answered_late"] += 1
+            late.append({"target": t["key"], "tier": t["tier"], "person_id": t["person_id"], "by": t["late_by"],
+                         "at": _iso(t["late_at"])})
         elif t["state"] == "unreachable":
             tier["unreachable"] += 1
             unreachable.append({"target": t["key"], "tier": t["tier"], "person_id": t["person_id"]})
     for name, total in per_tier_total.items():  # resolved but never sent to
-        tier = tiers.setdefault(name, {"targets": 0, "acknowledged": 0, "unreachable": 0, "escalated": 0, "_times": []})
+        tier = tiers.setdefault(name, {"targets": 0, "acknowledged": 0, "unreachable": 0, "escalated": 0,
+                                       "answered_late": 0, "_times": []})
         tier["targets"] = max(tier["targets"], total)
     for tier in tiers.values():
         tier["ack_rate"] = rate(tier["acknowledged"], tier["targets"])
@@ -249,6 +260,7 @@ def callout_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
     acked = sum(t["acknowledged"] for t in tiers.values())
     out.update({
         "targets": total, "acknowledged": acked, "ack_rate": rate(acked, total),
+        "answered_late": len(late), "late": sorted(late, key=lambda u: u["target"]),
         "unreachable": sorted(unreachable, key=lambda u: u["target"]),
         "escalations": sum(t["escalations"] for t in targets.values()),
         "time_to_ack": durations(all_times),

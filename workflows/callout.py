@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
 
     from definitions.schema.callout import CalloutPlan
     from definitions.schema.common import Level
-    from workflows.escalation import Ack, Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
+    from workflows.escalation import Ack, Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive, record_late
 
 SHARD_SIZE = 500
 
@@ -168,6 +168,16 @@ class CalloutShardWorkflow:
         if self.inbox.stopped is not None:
             reason, purpose = self.inbox.stopped.split("|", 1)
             actions = self.esc.cancel(workflow.now(), reason, purpose)  # type: ignore[arg-type]
+            if actions:
+                await flush(actions)
+        # answers that came in while the last batch was written: recorded (late), not dropped with the workflow.
+        # Temporal refuses to complete a workflow that has unhandled signals, so none arrives unseen after this.
+        while leftovers := [a for a in self.inbox.drain() if isinstance(a, Ack)]:
+            if not record_late():
+                break
+            actions = Actions()
+            for ack in leftovers:
+                actions.extend(self.esc.acknowledge(ack, record_late))
             if actions:
                 await flush(actions)
         return ShardResult(counts=self.esc.counts())

@@ -23,6 +23,8 @@ with workflow.unsafe.imports_passed_through():
 FAILED_STATUSES = {"failed", "undelivered", "busy", "no_answer", "no_keypress", "machine", "canceled", "opted_out",
                    "no_channel"}
 TERMINAL_STATES = {"acknowledged", "unreachable", "canceled"}
+LATE_ANSWERS = "late-answers"
+"""workflow.patched id: answers after a target was settled are recorded as late, not dropped."""
 
 
 class Contact(BaseModel):
@@ -130,6 +132,7 @@ class TargetState(BaseModel):
     acknowledged_at: datetime | None = None
     ack_channel: str | None = None
     ack_by: str | None = None
+    settled_at: datetime | None = Field(default=None, description="when it was acknowledged, unreachable or canceled")
 
 
 class Escalation(BaseModel):
@@ -190,7 +193,7 @@ class Escalation(BaseModel):
         steps = self.policies[ts.target.policy].steps
         while ts.state not in TERMINAL_STATES and ts.waiting_until is None:
             if ts.pc >= len(steps):
-                ts.state = "unreachable"
+                ts.state, ts.settled_at = "unreachable", now
                 actions.records.append(self._record(ts, "unreachable", now, payload={"recipients": ts.recipients}))
                 return
             step, index = steps[ts.pc], ts.pc
@@ -248,7 +251,10 @@ class Escalation(BaseModel):
         actions.records.append(self._record(ts, "informed", now, person_id=contact.person_id, payload={"to": step.inform}))
 
     # ------------------------------------------------------------- answers
-    def acknowledge(self, ack: Ack) -> Actions:
+    def acknowledge(self, ack: Ack, late: Callable[[], bool] | None = None) -> Actions:
+        """Apply an answer. An answer for a target already settled (someone else acknowledged, or it was
+        canceled) is recorded as `ack.late` when `late()` says so (the host's workflow.patched check),
+        else dropped as before."""
         actions = Actions()
         if ack.ref and ack.ref in self.seen_refs:
             return actions
@@ -257,16 +263,32 @@ class Escalation(BaseModel):
         for ts in self.targets.values():
             if ack.target_keys is not None and ts.target.key not in ack.target_keys:
                 continue
-            if ack.person_id not in ts.recipients or ts.state in ("acknowledged", "canceled"):
+            if ack.person_id not in ts.recipients:
                 continue
-            late = ts.state == "unreachable"
-            ts.state, ts.waiting_until, ts.outstanding = "acknowledged", None, []
+            if ts.state in ("acknowledged", "canceled"):
+                if ts.ack_by != ack.person_id and late is not None and late():  # (a repeat answer is no news)
+                    actions.records.append(self.late_record(ts, ack))
+                continue
+            late_ = ts.state == "unreachable"
+            ts.state, ts.waiting_until, ts.outstanding, ts.settled_at = "acknowledged", None, [], ack.at
             ts.acknowledged_at, ts.ack_channel, ts.ack_by = ack.at, ack.channel, ack.person_id
             actions.records.append(self._record(
                 ts, "ack", ack.at, person_id=ack.person_id, channel=ack.channel, actor=ack.actor or ack.person_id,
-                payload={"note": ack.note, "late": late, "by_deputy": ack.person_id != ts.target.person.person_id,
+                payload={"note": ack.note, "late": late_, "by_deputy": ack.person_id != ts.target.person.person_id,
                          "ref": ack.ref}))
         return actions
+
+    def late_record(self, ts: TargetState, ack: Ack) -> Record:
+        """An answer that came after the target was settled: who, how, when, how late, what had happened."""
+        since = ts.settled_at or ts.acknowledged_at
+        return self._record(
+            ts, "ack.late", ack.at, person_id=ack.person_id, channel=ack.channel, actor=ack.actor or ack.person_id,
+            step=late_step(ts.target.key, ack.person_id, ack.ref or ack.at.isoformat()),
+            payload={"note": ack.note, "late": True, "state_at_answer": ts.state, "ref": ack.ref,
+                     "by_deputy": ack.person_id != ts.target.person.person_id,
+                     "late_from": since.isoformat() if since else None,
+                     "late_by_s": round((ack.at - since).total_seconds(), 3) if since else None,
+                     "acknowledged_by": ts.ack_by})
 
     def report(self, rep: Report) -> Actions:
         actions = Actions()
@@ -295,7 +317,7 @@ class Escalation(BaseModel):
         for ts in self.targets.values():
             reached = ts.sends_total > 0
             if ts.state not in ("acknowledged", "unreachable", "canceled"):
-                ts.state, ts.waiting_until, ts.outstanding = "canceled", None, []
+                ts.state, ts.waiting_until, ts.outstanding, ts.settled_at = "canceled", None, [], now
                 actions.records.append(self._record(ts, "canceled", now, payload={"reason": reason}))
             if reached:
                 for pid in ts.recipients:
@@ -348,6 +370,17 @@ class Escalation(BaseModel):
                       channel=channel, actor=actor, at=at, state=ts.state, payload=payload or {})
 
 
+def late_step(target_key: str, person_id: str, ref: str) -> str:
+    """The step id of a late answer: the same whether the workflow or the store (after it ended) records it,
+    so an answer recorded by both is one event."""
+    return f"ack.late/{target_key}/{person_id}/{ref}"
+
+
+def record_late() -> bool:
+    """Inside a workflow: record late answers (new histories), drop them as before (old histories)."""
+    return workflow.patched(LATE_ANSWERS)
+
+
 # ----------------------------------------------------------------- the host loop
 
 
@@ -376,7 +409,7 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
     pending = Actions()
     while True:
         for item in inbox.drain():
-            pending.extend(esc.acknowledge(item) if isinstance(item, Ack) else esc.report(item))
+            pending.extend(esc.acknowledge(item, record_late) if isinstance(item, Ack) else esc.report(item))
         pending.extend(esc.advance(workflow.now()))
         if pending:
             batch, pending = pending, Actions()

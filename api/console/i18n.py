@@ -79,6 +79,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "state": ("状态", "State"),
     "attempts": ("尝试", "Attempts"),
     "answered": ("应答", "Answered"),
+    "ack_late": ("逾时应答", "answered late"),
     "escalated_to": ("已升级至", "Escalated to"),
     "details": ("消息与操作", "Messages & actions"),
     "all": ("全部", "All"),

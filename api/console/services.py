@@ -163,6 +163,7 @@ def row(t: CalloutTarget, names: dict[str, str], waits: dict | None) -> dict[str
             "state": t.state, "attempts": asks, "sends": len(t.attempts),
             "last": f"{last.get('channel')} · {last.get('status')}" if last else "",
             "ack_at": t.acknowledged_at.isoformat() if t.acknowledged_at else None, "ack_channel": t.ack_channel,
+            "ack_late": t.ack_late,
             "ack_by": names.get(t.ack_by or "", "") if t.ack_by and t.ack_by != t.person_id else "",
             "escalated": [names.get(p, p) for p in t.escalated_to], "due": due.isoformat() if due else None}
 

@@ -60,10 +60,11 @@ async def ack_confirm(token: str, request: Request, settings: SettingsDep) -> HT
     if client is None:  # nothing consumed: the link stays usable
         return _page(request, 503, state="error", message="系统繁忙,请稍后重试 / Please try again shortly")
     try:  # answer first, then spend the link: an answer is idempotent by the link's id
-        await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}")
+        answered = await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}")
         await asyncio.to_thread(_consume, data)
     except AnswerError as exc:
         return _page(request, 404, state="error", message=str(exc))
     except LinkError as exc:
         return _page(request, STATUS[exc.reason], state="error", message=str(exc))
-    return _page(request, state="done")
+    # the page says what happened: taken by the call still running, or recorded late (never "done" unrecorded)
+    return _page(request, state={"taken": "done"}.get(answered.recorded, answered.recorded))

@@ -239,8 +239,8 @@ async def ack_on_behalf(activation_id: str, person_id: str, body: ProxyAck, clie
         raise HTTPException(404, detail=f"no activation {activation_id!r}")
     now = datetime.now(UTC)
     try:
-        told = await acknowledge(client, subject_of(activation_id), person_id, "proxy", actor=caller.actor, note=body.note,
+        answered = await acknowledge(client, subject_of(activation_id), person_id, "proxy", actor=caller.actor, note=body.note,
                                  ref=f"proxy:{caller.actor}:{person_id}:{now.timestamp()}", at=now)
     except AnswerError as exc:
         raise HTTPException(404, detail=str(exc)) from exc
-    return {"acknowledged": person_id, "workflows": told}
+    return {"acknowledged": person_id, **answered.as_dict()}

@@ -32,7 +32,7 @@ def _target(t: CalloutTarget) -> dict:
             "org_unit": t.org_unit_id, "state": t.state, "shard": t.shard,
             "attempts": [{k: a.get(k) for k in ("channel", "at", "status", "purpose", "person_id")} for a in t.attempts],
             "acknowledged_at": t.acknowledged_at.isoformat() if t.acknowledged_at else None,
-            "ack_channel": t.ack_channel, "ack_by": t.ack_by, "escalated_to": t.escalated_to}
+            "ack_channel": t.ack_channel, "ack_by": t.ack_by, "late": t.ack_late, "escalated_to": t.escalated_to}
 
 
 @router.get("", summary="Call-outs, newest first, with counts by state")
@@ -80,11 +80,11 @@ async def ack_on_behalf(callout_id: str, person_id: str, body: ProxyAck, client:
         raise HTTPException(404, detail=f"no call-out {callout_id!r}")
     now = datetime.now(UTC)
     try:
-        told = await acknowledge(client, callout_id, person_id, "proxy", actor=caller.actor, note=body.note,
+        answered = await acknowledge(client, callout_id, person_id, "proxy", actor=caller.actor, note=body.note,
                                  ref=f"proxy:{caller.actor}:{person_id}:{now.timestamp()}", at=now)
     except AnswerError as exc:
         raise HTTPException(404, detail=str(exc)) from exc
-    return {"acknowledged": person_id, "workflows": told}
+    return {"acknowledged": person_id, **answered.as_dict()}
 
 
 class CancelBody(BaseModel):

@@ -538,7 +538,7 @@ async def confirm(token: str, request: Request, settings: SettingsDep) -> HTMLRe
     told = 0
     if client is not None:
         try:
-            told = await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}")
+            told = (await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}")).told
         except AnswerError:
             told = 0
     if not told:

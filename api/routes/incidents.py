@@ -119,8 +119,8 @@ async def ack_on_behalf(incident_id: str, person_id: str, body: ProxyAck, client
         raise HTTPException(404, detail=f"no incident {incident_id!r}")
     now = datetime.now(UTC)
     try:
-        told = await acknowledge(client, incident_id, person_id, "proxy", actor=caller.actor, note=body.note,
+        answered = await acknowledge(client, incident_id, person_id, "proxy", actor=caller.actor, note=body.note,
                                  ref=f"proxy:{caller.actor}:{person_id}:{now.timestamp()}", at=now)
     except AnswerError as exc:
         raise HTTPException(404, detail=str(exc)) from exc
-    return {"acknowledged": person_id, "workflows": told}
+    return {"acknowledged": person_id, **answered.as_dict()}

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, RowId, SettingsDep, TemporalDep, limit_param
 from api.security import masked_message
-from api.services.answers import AnswerError, gateway_report, sms_reply
+from api.services.answers import AnswerConflict, AnswerError, ambiguous_answers, assign_answer, gateway_report, sms_reply
 from store.db import session_scope
 from store.messages import OutboxMessage
 
@@ -75,3 +75,27 @@ async def simulate(message_id: RowId, body: SimulatedOutcome, client: TemporalDe
         return await gateway_report(client, msg.provider_id, body.outcome)
     except AnswerError as exc:
         raise HTTPException(404, detail=str(exc)) from exc
+
+
+# ------------------------------------------------------------------ replies nobody can attribute alone
+
+
+@router.get("/api/answers/ambiguous", summary="SMS replies from a shared number, held for the duty office to assign")
+async def ambiguous(_: DutyOfficer, limit: Annotated[int, limit_param(1000)] = 200) -> list[dict]:
+    return await ambiguous_answers(max(1, min(limit, 1000)))
+
+
+class Assign(BaseModel):
+    person_id: str = Field(min_length=1, max_length=100, description="whose answer it is (one of the candidates)")
+
+
+@router.post("/api/answers/{inbound_id}/assign", summary="Say whose answer a held reply is; it is then recorded as theirs")
+async def assign(inbound_id: RowId, body: Assign, client: TemporalDep, caller: DutyOfficer) -> dict:
+    try:
+        return await assign_answer(client, inbound_id, body.person_id, caller.actor)
+    except LookupError as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+    except AnswerConflict as exc:
+        raise HTTPException(409, detail=str(exc)) from exc
+    except AnswerError as exc:
+        raise HTTPException(422, detail=str(exc)) from exc

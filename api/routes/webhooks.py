@@ -180,12 +180,16 @@ def _xml(twiml: object) -> Response:
 @router.post("/twilio/sms", summary="Inbound SMS (a reply to a call-out)")
 async def inbound_sms(request: Request, params: TwilioParams) -> Response:
     client = await _temporal(request)
+    reply = MessagingResponse()
     try:
-        await sms_reply(client, "twilio", params.one("From", ""), params.one("Body", ""),
-                        provider_id=params.one("MessageSid") or params.one("SmsSid"))
+        result = await sms_reply(client, "twilio", params.one("From", ""), params.one("Body", ""),
+                                 provider_id=params.one("MessageSid") or params.one("SmsSid"))
     except AnswerError as exc:  # a reply nobody waits for: nothing to do, nothing to say back
         log.info("sms reply not matched", reason=str(exc))
-    return _xml(MessagingResponse())
+        return _xml(reply)
+    if result.get("recorded") in ("late", "held"):  # the person hears what became of their answer
+        reply.message(result["message"])
+    return _xml(reply)
 
 
 @router.post("/twilio/sms/status", summary="SMS delivery status")

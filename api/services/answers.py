@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from store.answers import LateAnswer, record_late
+from store.audit import NewEvent, append
+from store.directory import mask_mobile
 from store.db import session_scope
 from store.messages import InboundMessage, OutboxMessage
 from workflows.callout import CalloutShardWorkflow, ShardEvents
@@ -37,6 +41,10 @@ PROGRESS = {"sent", "queued", "ringing", "answered", "completed", "delivered"}
 
 class AnswerError(ValueError):
     """The answer cannot be matched to anything that waits for it (a 4xx, not a 500)."""
+
+
+class AnswerConflict(AnswerError):
+    """The answer was handled already (a 409)."""
 
 
 class _Batcher:
@@ -99,20 +107,62 @@ def _waiting_workflows(subject: str, person_id: str) -> set[str]:
         return _waiting_in(s, subject, person_id)
 
 
+@dataclass
+class Answered:
+    """What became of an answer: taken by the workflows still waiting (`told`), recorded late through the
+    store for those that had ended (`late`), or already on record (a repeat of this person's answer)."""
+
+    told: int = 0
+    late: list[dict] = field(default_factory=list)
+    ended: int = 0  # workflows that had ended (their share recorded late, or a repeat)
+
+    @property
+    def recorded(self) -> str:
+        if self.told:
+            return "taken"
+        return "late" if self.late else "repeat"
+
+    def as_dict(self) -> dict:
+        return {"recorded": self.recorded, "workflows": self.told, "late": len(self.late),
+                "late_by_s": max((x["late_by_s"] for x in self.late if x.get("late_by_s") is not None), default=None)}
+
+
+RECORDED_TEXT = {
+    "taken": "已确认收到 / Confirmed: your answer is recorded",
+    "late": "已记录(逾时应答)/ Recorded late: the call had already ended or moved on",
+    "repeat": "此前已应答,已有记录 / Already recorded: you had answered before",
+}
+
+
+def _record_late(answer: LateAnswer, workflow_ids: set[str]) -> list[dict]:
+    with session_scope() as s:
+        return record_late(s, answer, workflow_ids)
+
+
 async def acknowledge(client: Client, subject: str, person_id: str, channel: str, *, actor: str | None = None,
                       note: str | None = None, ref: str = "", at: datetime | None = None,
-                      workflows: set[str] | None = None) -> int:
-    """Tell every workflow of `subject` that sent to `person_id` that they answered. Returns how many were told.
-    (`workflows`: those workflows, when the caller has looked them up already.)"""
+                      workflows: set[str] | None = None) -> Answered:
+    """Tell every workflow of `subject` that sent to `person_id` that they answered; record the answer as late
+    (through the store) for each of those workflows that has ended. Every answer ends on record: nobody
+    waiting is not "nothing to do". (`workflows`: those workflows, when the caller has looked them up already.)"""
     at = at or datetime.now(UTC)
     wids = workflows if workflows is not None else await asyncio.to_thread(_waiting_workflows, subject, person_id)
     if not wids:
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
+    ref = ref or f"{channel}:{person_id}:{at.isoformat()}"
     ack = Ack(person_id=person_id, channel=channel, at=at, actor=actor or person_id, note=note, ref=ref)
-    told = 0
+    result, ended = Answered(), set()
     for wid in sorted(wids):
-        told += await _signal(client, wid, ShardEvents(acks=[ack]))
-    return told
+        if await _signal(client, wid, ShardEvents(acks=[ack])):
+            result.told += 1
+        else:
+            ended.add(wid)
+    if ended:  # a database fault here is the caller's to hear (503), never an answer reported as taken
+        result.ended = len(ended)
+        result.late = await asyncio.to_thread(
+            _record_late, LateAnswer(subject=subject, person_id=person_id, channel=channel, at=at,
+                                     actor=actor or person_id, ref=ref, note=note), ended)
+    return result
 
 
 def parse_reply(body: str) -> tuple[bool, str | None]:
@@ -145,35 +195,106 @@ def _record_inbound_many(items: list[tuple]) -> list[tuple[str, str | None, str 
         return [_record_inbound(*i) for i in items]
 
 
+OUTSTANDING_WINDOW = timedelta(days=7)
+"""Messages to one number within this time of the latest one are still waiting for an answer (the longest
+wait any procedure asks for: a review's summary, 7 days)."""
+ANSWERED = ("ack", "late", "assigned")
+
+
+def _match(s, from_number: str, code: str | None) -> tuple[str, object | None]:
+    """The message a reply from `from_number` answers: by its code, else the latest message to that number.
+    ("matched", row) or ("ambiguous", row) when the number has outstanding messages for more than one
+    person (a shared mobile) and no code tells them apart, or ("unmatched", None)."""
+    base = select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.person_id, OutboxMessage.created_at).where(
+        OutboxMessage.to == from_number, col(OutboxMessage.reply_code).is_not(None))
+    if code:
+        rows = s.exec(base.where(OutboxMessage.reply_code == code).order_by(col(OutboxMessage.id).desc())).all()
+        if not rows:
+            return "unmatched", None
+        return ("matched" if len({(r.subject, r.person_id) for r in rows}) == 1 else "ambiguous"), rows[0]
+    latest = s.exec(base.order_by(col(OutboxMessage.id).desc()).limit(1)).first()
+    if latest is None:
+        return "unmatched", None
+    recent = s.exec(base.where(OutboxMessage.created_at >= latest.created_at - OUTSTANDING_WINDOW)).all()
+    persons = {r.person_id for r in recent}
+    if len(persons) <= 1:
+        return "matched", latest
+    # a shared number: the persons who answered from it already are not the ones still waiting
+    answered = set(s.exec(select(OutboxMessage.subject, OutboxMessage.person_id).join(
+        InboundMessage, InboundMessage.outbox_id == OutboxMessage.id).where(
+        InboundMessage.from_number == from_number, col(InboundMessage.handled).in_(ANSWERED),
+        col(OutboxMessage.id).in_([r.id for r in recent]))).all())
+    open_ = [r for r in recent if (r.subject, r.person_id) not in answered]
+    if len({r.person_id for r in open_}) == 1:
+        return "matched", max(open_, key=lambda r: r.id)
+    return "ambiguous", latest
+
+
 def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None, set[str]]]:
-    """Each reply (gateway, from, body, provider id, at) stored once, matched to the latest message that
-    asked that number for an answer (by its code when the reply gives one), all in one transaction."""
+    """Each reply (gateway, from, body, provider id, at) stored once and matched to the message it answers
+    (see `_match`), all in one transaction. An ambiguous reply is held for the duty office to assign."""
     with session_scope() as s:
         ids = [i[3] for i in items if i[3]]
-        seen = set(s.exec(select(InboundMessage.provider_id).where(col(InboundMessage.provider_id).in_(ids)))) \
-            if ids else set()
+        stored = {r.provider_id: r for r in s.exec(select(InboundMessage.provider_id, InboundMessage.handled,
+                                                          InboundMessage.outbox_id)
+                                                   .where(col(InboundMessage.provider_id).in_(ids)))} if ids else {}
+        seen = set(stored)
         out, rows = [], []
         for gateway, from_number, body, provider_id, at in items:
             if provider_id and provider_id in seen:
-                out.append(("duplicate", None, None, set()))
+                prev = stored.get(provider_id)
+                if prev is not None and prev.handled == "ack" and prev.outbox_id is not None:
+                    # delivered again (the first try may have failed after storing it, e.g. Temporal down):
+                    # answer again; answers are idempotent by the message's id, so nothing counts twice
+                    m = s.get(OutboxMessage, prev.outbox_id)
+                    out.append(("duplicate", m.subject, m.person_id, _waiting_in(s, m.subject, m.person_id)))
+                else:
+                    out.append(("duplicate", None, None, set()))
                 continue
             if provider_id:
                 seen.add(provider_id)
             is_ack, code = parse_reply(body)
-            stmt = select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.person_id).where(
-                OutboxMessage.to == from_number, col(OutboxMessage.reply_code).is_not(None))
-            if code:
-                stmt = stmt.where(OutboxMessage.reply_code == code)
-            sent = s.exec(stmt.order_by(col(OutboxMessage.id).desc()).limit(1)).first()
-            handled = "unmatched" if sent is None else ("ack" if is_ack else "not an acknowledgement")
-            rows.append({"gateway": gateway, "channel": "sms", "from_number": from_number, "body": body[:2000],
-                         "provider_id": provider_id, "received_at": at, "outbox_id": sent.id if sent else None,
-                         "handled": handled})
+            how, sent = _match(s, from_number, code)
+            if sent is None:
+                handled = "unmatched"
+            elif not is_ack:
+                handled = "not an acknowledgement"
+            else:
+                handled = "ack" if how == "matched" else "ambiguous"
+            row = {"gateway": gateway, "channel": "sms", "from_number": from_number, "body": body[:2000],
+                   "provider_id": provider_id, "received_at": at, "handled": handled,
+                   "outbox_id": sent.id if sent and handled != "ambiguous" else None,
+                   "person_id": sent.person_id if handled == "ack" else None}
+            if handled == "ambiguous":
+                _hold(s, row, sent)
+            else:
+                rows.append(row)
             waiting = _waiting_in(s, sent.subject, sent.person_id) if handled == "ack" else set()
-            out.append((handled, sent.subject if sent else None, sent.person_id if sent else None, waiting))
+            out.append((handled, sent.subject if sent and handled == "ack" else None,
+                        sent.person_id if handled == "ack" else None, waiting))
         if rows:
             s.execute(insert(InboundMessage.__table__), rows)
         return out
+
+
+def _hold(s, row: dict, latest) -> None:
+    """Keep an ambiguous reply for the duty office to assign (GET /api/answers/ambiguous), audited under the
+    subject of the latest message to that number."""
+    msg = InboundMessage(**row)
+    s.add(msg)
+    s.flush()
+    persons = sorted({r for r in s.exec(select(OutboxMessage.person_id).where(
+        OutboxMessage.to == row["from_number"], col(OutboxMessage.reply_code).is_not(None),
+        OutboxMessage.created_at >= _at(s, latest.id) - OUTSTANDING_WINDOW)) if r})
+    append(s, [NewEvent(subject=latest.subject or "answers", kind="answer.ambiguous", step_id=f"ambiguous/{msg.id}",
+                        channel="sms", at=row["received_at"],
+                        payload={"inbound_id": msg.id, "from": mask_mobile(row["from_number"]), "candidates": persons,
+                                 "note": "共用号码的回复,待值班员指定应答人 / a reply from a shared number, held "
+                                         "for the duty office to assign"})])
+
+
+def _at(s, outbox_id: int) -> datetime:
+    return s.exec(select(OutboxMessage.created_at).where(OutboxMessage.id == outbox_id)).one()
 
 
 class _GroupCommit:
@@ -220,13 +341,81 @@ async def sms_reply(client: Client, gateway: str, from_number: str, body: str, p
     """An SMS from a person's phone: acknowledges the call-out it answers (by code, else the latest)."""
     at = at or datetime.now(UTC)
     handled, subject, person_id, waiting = await _inbound.submit((gateway, from_number, body, provider_id, at))
+    if handled == "ambiguous":
+        return {"handled": "ambiguous", "recorded": "held", "message": HELD_TEXT}
+    if handled == "duplicate" and waiting:  # stored before, perhaps not answered (a fault after storing it)
+        answered = await acknowledge(client, subject or "", person_id or "", "sms",
+                                     ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting)
+        return {"handled": "duplicate", "subject": subject, "person_id": person_id, **answered.as_dict()}
     if handled != "ack":
         return {"handled": handled}
     if not waiting:
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
-    told = await acknowledge(client, subject or "", person_id or "", "sms", ref=f"sms:{provider_id or at.isoformat()}",
-                             at=at, workflows=waiting)
-    return {"handled": "ack", "subject": subject, "person_id": person_id, "workflows": told}
+    answered = await acknowledge(client, subject or "", person_id or "", "sms",
+                                 ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting)
+    return {"handled": "ack", "subject": subject, "person_id": person_id, **answered.as_dict(),
+            "message": RECORDED_TEXT[answered.recorded]}
+
+
+HELD_TEXT = "已收到,此号码由多人共用,值班员核实后记录 / Received: this number is shared, the duty office will assign it"
+
+
+def _ambiguous(limit: int) -> list[dict]:
+    with session_scope(write=False) as s:
+        rows = s.exec(select(InboundMessage).where(InboundMessage.handled == "ambiguous")
+                      .order_by(col(InboundMessage.id).desc()).limit(limit)).all()
+        out = []
+        for r in rows:
+            cands = s.exec(select(OutboxMessage.person_id, OutboxMessage.subject, func.max(OutboxMessage.created_at))
+                           .where(OutboxMessage.to == r.from_number, col(OutboxMessage.reply_code).is_not(None),
+                                  OutboxMessage.created_at >= r.received_at - OUTSTANDING_WINDOW,
+                                  OutboxMessage.created_at <= r.received_at)
+                           .group_by(OutboxMessage.person_id, OutboxMessage.subject)).all()
+            out.append({"id": r.id, "from": mask_mobile(r.from_number), "body": r.body, "received_at": r.received_at,
+                        "candidates": [{"person_id": p, "subject": sub, "sent_at": t} for p, sub, t in cands]})
+        return out
+
+
+async def ambiguous_answers(limit: int = 200) -> list[dict]:
+    """Replies held because the number is shared and nothing in them says whose answer they are."""
+    return await asyncio.to_thread(_ambiguous, limit)
+
+
+def _claim(inbound_id: int, person_id: str) -> tuple[InboundMessage, OutboxMessage]:
+    with session_scope(write=False) as s:
+        row = s.get(InboundMessage, inbound_id)
+        if row is None:
+            raise LookupError(f"no inbound message {inbound_id}")
+        if row.handled != "ambiguous":
+            raise AnswerConflict(f"inbound message {inbound_id} is not waiting to be assigned ({row.handled})")
+        sent = s.exec(select(OutboxMessage).where(
+            OutboxMessage.to == row.from_number, OutboxMessage.person_id == person_id,
+            col(OutboxMessage.reply_code).is_not(None), OutboxMessage.created_at <= row.received_at)
+            .order_by(col(OutboxMessage.id).desc()).limit(1)).first()
+        if sent is None:
+            raise AnswerError(f"person_id: no message to {person_id!r} was sent to this number before the reply")
+        return row, sent
+
+
+def _assigned(inbound_id: int, sent: OutboxMessage, person_id: str, actor: str, recorded: str) -> None:
+    with session_scope() as s:
+        row = s.get(InboundMessage, inbound_id)
+        row.handled, row.person_id, row.outbox_id = "assigned", person_id, sent.id
+        row.assigned_by, row.assigned_at = actor, datetime.now(UTC)
+        append(s, [NewEvent(subject=sent.subject or "answers", kind="answer.assigned", step_id=f"assigned/{inbound_id}",
+                            actor=actor, channel="sms", at=row.assigned_at,
+                            payload={"inbound_id": inbound_id, "person_id": person_id, "outbox_id": sent.id,
+                                     "received_at": row.received_at.isoformat(), "recorded": recorded})])
+
+
+async def assign_answer(client: Client, inbound_id: int, person_id: str, actor: str) -> dict:
+    """The duty office says whose answer a held reply is: it is then answered as that person's, at the time it
+    arrived (on time or late like any other), and the assignment is audited."""
+    row, sent = await asyncio.to_thread(_claim, inbound_id, person_id)
+    answered = await acknowledge(client, sent.subject or "", person_id, "sms", note=f"assigned by {actor}",
+                                 ref=f"sms:{row.provider_id or row.received_at.isoformat()}", at=row.received_at)
+    await asyncio.to_thread(_assigned, inbound_id, sent, person_id, actor, answered.recorded)
+    return {"id": inbound_id, "person_id": person_id, "subject": sent.subject, **answered.as_dict()}
 
 
 def _apply_status(provider_id: str, mapped: str, digits: str | None, detail: str | None,
@@ -261,8 +450,8 @@ async def gateway_report(client: Client, provider_id: str, status: str, *, answe
     subject, person_id, workflow_id, key, channel = await asyncio.to_thread(
         _apply_status, provider_id, mapped, digits, detail, at)
     if digits == "1" and mapped != "machine":
-        told = await acknowledge(client, subject or "", person_id or "", "voice", ref=f"keypress:{provider_id}", at=at)
-        return {"handled": "ack", "workflows": told}
+        answered = await acknowledge(client, subject or "", person_id or "", "voice", ref=f"keypress:{provider_id}", at=at)
+        return {"handled": "ack", **answered.as_dict()}
     if channel == "voice" and mapped == "completed" and digits is None:
         mapped = "no_keypress"  # the call ended and nobody confirmed: move on, as after no answer
     if mapped in PROGRESS and mapped not in ("delivered", "completed"):

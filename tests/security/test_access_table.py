@@ -102,6 +102,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/outbox"): Rule(ALL),
     ("POST", "/api/simulator/messages/{message_id}"): Rule(DUTY, json={}),
     ("POST", "/api/simulator/spotcheck/{message_id}"): Rule(DUTY, json={}),
+    ("GET", "/api/answers/ambiguous"): Rule(DUTY),
+    ("POST", "/api/answers/{inbound_id}/assign"): Rule(DUTY, json={}),
     ("GET", "/ack/{token}"): Rule(LINK),
     ("POST", "/ack/{token}"): Rule(LINK),
     ("GET", "/spotcheck/{token}"): Rule(LINK),

@@ -271,3 +271,29 @@ def test_an_imported_directory_keeps_its_own_roster(url):
         s.add(OrgUnit(id="330110", name="别的区", kind="district"))
         s.flush()
         assert extend_demo_roster(s, now=datetime(2026, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))) == 0
+
+
+def test_shared_numbers_are_imported_with_a_warning(url, tmp_path: Path, monkeypatch):
+    """Issue 16, finding 4: two persons with one mobile are imported (it happens), but the import says so,
+    with the line, in the report and on the command line."""
+    path = tmp_path / "shared.yaml"
+    path.write_text(SMALL.replace('"139 0000 0002"', "13900000001"))
+    with session_scope(url) as s:
+        report = import_directory(s, path)
+        assert s.get(Person, "a").mobile == s.get(Person, "b").mobile  # a warning, not a refusal
+    [warning] = report.warnings
+    assert warning.startswith("shared.yaml:5: warning:") and "甲(a)" in warning and "乙(b)" in warning
+    assert "13900000001" not in warning  # masked
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    monkeypatch.setenv("YINGJI_DATABASE_URL", url)
+    from config import get_settings
+    get_settings.cache_clear()
+    out = CliRunner().invoke(app, ["directory", "import", str(path)], env={"COLUMNS": "300"}, catch_exceptions=False)
+    assert out.exit_code == 0 and "is shared by 甲(a)、乙(b)" in out.output
+    unshared = tmp_path / "small.yaml"
+    unshared.write_text(SMALL)
+    with session_scope(url) as s:  # nothing shared: nothing said
+        assert import_directory(s, unshared).warnings == []

@@ -59,7 +59,7 @@
     f("attempts").textContent = r.attempts;
     f("last").textContent = r.last ? " · " + r.last : "";
     f("ack").textContent = r.ack_at ? clock(r.ack_at) + " · " + ((L.channels && L.channels[r.ack_channel]) || r.ack_channel || "") +
-      (r.ack_by ? " (" + r.ack_by + ")" : "") : "";
+      (r.ack_by ? " (" + r.ack_by + ")" : "") + (r.ack_late ? " · " + (L.ack_late || "late") : "") : "";
     f("escalated").textContent = (r.escalated || []).join("、");
     var btn = tr.querySelector("button[data-target-id]");
     if (btn) btn.setAttribute("aria-label", (L.details || "") + ": " + r.label);

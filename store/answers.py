@@ -1,0 +1,96 @@
+"""Answers nobody waits for any more: recorded as late, never dropped.
+
+An answer to a message we sent can arrive after the workflow that asked for it has ended
+(the call-out's shard finished, the call-out was cancelled, a reporting chain, activation,
+review or duty-day procedure closed). The API then records it here, through the store: an
+audit event under the procedure's subject (`<kind>.ack.late`: who, channel, when, how late,
+what had already happened) and, for a call-out, the target's late mark. The event id comes
+from the workflow, the target and the answer's own id, so an answer recorded twice (a retried
+request, two API processes, the workflow itself in its last moments) is one event.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from store.audit import AuditEvent, NewEvent, append
+from store.callouts import Callout, CalloutTarget
+from store.messages import OutboxMessage
+from workflows.escalation import late_step
+
+SETTLED = ("acknowledged", "unreachable", "canceled")
+
+
+@dataclass
+class LateAnswer:
+    subject: str
+    person_id: str
+    channel: str
+    at: datetime
+    actor: str
+    ref: str
+    note: str | None = None
+
+
+def _procedure_kind(s: Session, subject: str, workflow_id: str) -> str:
+    """The audit kind prefix of the procedure that sent (`callout`, `reporting`, `activation`, …): the kind of
+    its last `*.sent` event."""
+    kind = s.exec(select(AuditEvent.kind).where(AuditEvent.subject == subject, AuditEvent.workflow_id == workflow_id,
+                                                col(AuditEvent.kind).like("%.sent"))
+                  .order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    return kind.removesuffix(".sent") if kind else "answer"
+
+
+def _late_s(at: datetime, since: datetime | None) -> float | None:
+    # (never negative: a workflow's own clock may run ahead of the API's, e.g. on a time-skipping test server)
+    return max(round((at - since).total_seconds(), 3), 0.0) if since else None
+
+
+def record_late(s: Session, a: LateAnswer, workflow_ids: set[str]) -> list[dict[str, Any]]:
+    """Record `a` as a late answer in each of `workflow_ids` (the ended workflows that sent to the person).
+    Returns what was recorded, one dict per event."""
+    out: list[dict[str, Any]] = []
+    callout = s.get(Callout, a.subject)
+    events: list[NewEvent] = []
+    for wid in sorted(workflow_ids):
+        if callout is not None:
+            keys = {m.get("target_key") for m in s.exec(select(OutboxMessage.meta).where(
+                OutboxMessage.subject == a.subject, OutboxMessage.person_id == a.person_id,
+                OutboxMessage.workflow_id == wid))
+                    if m.get("target_key") and m.get("purpose", "notify") in ("notify", "escalate")}
+            rows = s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == a.subject,
+                                                      col(CalloutTarget.target_key).in_(sorted(keys)))).all() if keys else []
+            for row in rows:
+                if row.ack_by == a.person_id:  # this person answered already: a repeat is no news
+                    continue
+                since = row.updated_at if row.state in SETTLED else callout.ended_at
+                state = row.state if row.state in SETTLED else (
+                    "canceled" if callout.status == "canceled" else "ended")
+                payload = {"target": row.target_key, "person_id": a.person_id, "state": row.state, "late": True,
+                           "state_at_answer": state, "callout_status": callout.status, "ref": a.ref, "note": a.note,
+                           "by_deputy": a.person_id != row.person_id, "acknowledged_by": row.ack_by,
+                           "late_from": since.isoformat() if since else None, "late_by_s": _late_s(a.at, since),
+                           "recorded_by": "store", "drill": callout.drill}
+                events.append(NewEvent(subject=a.subject, kind="callout.ack.late",
+                                       step_id=late_step(row.target_key, a.person_id, a.ref), workflow_id=wid,
+                                       actor=a.actor, channel=a.channel, at=a.at, payload=payload))
+                if row.acknowledged_at is None:
+                    row.acknowledged_at, row.ack_channel, row.ack_by, row.ack_late = a.at, a.channel, a.person_id, True
+                    s.add(row)
+                out.append(payload)
+            continue
+        since = s.exec(select(func.max(AuditEvent.at)).where(AuditEvent.subject == a.subject,
+                                                              AuditEvent.workflow_id == wid)).first()
+        payload = {"person_id": a.person_id, "late": True, "state_at_answer": "ended", "workflow_id": wid,
+                   "ref": a.ref, "note": a.note, "late_from": since.isoformat() if since else None,
+                   "late_by_s": _late_s(a.at, since), "recorded_by": "store"}
+        events.append(NewEvent(subject=a.subject, kind=f"{_procedure_kind(s, a.subject, wid)}.ack.late",
+                               step_id=late_step("-", a.person_id, a.ref), workflow_id=wid, actor=a.actor,
+                               channel=a.channel, at=a.at, payload=payload))
+        out.append(payload)
+    if events:
+        append(s, events)
+    return out

@@ -1,0 +1,145 @@
+"""Every answer counts, through the API (issue 15, finding 1; issue 16, finding 4).
+
+An answer to a message whose workflow has ended is recorded late and the route says so (never
+`"workflows": 0` as a success, never a "done" page unrecorded): call-outs, the reporting chain,
+and the activation, review and duty-day procedures (their sends written by the same flush they
+use, for workflows that are no longer there). A reply from a number two persons share is held for
+the duty office, which assigns it. Time-skipping test server, the real API and activities."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from activities.escalation import Batch, send_and_record
+from api.app import create_app
+from config import get_settings
+from store.audit import AuditEvent, verify
+from store.auth import create_token
+from store.db import session_scope
+from store.directory import Person
+from tests.factories import small_district
+from tests.helpers import console_login
+from tests.workflows import reporting_helpers as rep
+from tests.workflows.callout_helpers import callout_input, outbox, start, terminate_callouts, wait_for
+from worker import build_worker
+from workflows.escalation import Send
+
+
+def events(subject: str, kind: str | None = None) -> list[AuditEvent]:
+    with session_scope(write=False) as s:
+        stmt = select(AuditEvent).where(AuditEvent.subject == subject)
+        if kind:
+            stmt = stmt.where(AuditEvent.kind == kind)
+        return list(s.exec(stmt.order_by(AuditEvent.seq)))
+
+
+@pytest.fixture
+async def api(env, db_url, monkeypatch):
+    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
+    get_settings.cache_clear()
+    settings = get_settings()
+    settings.task_queue = f"late-{uuid.uuid4().hex[:6]}"
+    with session_scope() as s:
+        people = small_district(s, missing_deputy=("330110001.deputy",))
+        token = create_token(s, "duty_staff", label="duty")
+    app = create_app(temporal_client=env.client)
+    async with build_worker(env.client, task_queue=settings.task_queue), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test",
+            headers={"Authorization": f"Bearer {token}"}) as client:
+        client.people, client.tq, client.app, client.token = people, settings.task_queue, app, token  # type: ignore[attr-defined]
+        yield client
+        await terminate_callouts(env.client)
+        await rep.terminate_incidents(env.client)
+
+
+def sent(subject: str, person_id: str, channel: str = "sms"):
+    return [m for m in outbox(subject, person_id=person_id) if m.provider_id and m.channel == channel]
+
+
+async def test_callout_answers_after_the_end_through_the_api(env, api):
+    people = api.people
+    inp = callout_input()
+    handle = await start(env.client, api.tq, inp)
+    await handle.result()  # nobody answered: the call-out ended
+    head, resp = people["D01.head"], people["330110001001.resp"]
+
+    # an SMS reply (simulator): recorded late, and the answer says so
+    r = await api.post(f"/api/simulator/messages/{sent(inp.callout_id, head)[0].id}", json={"outcome": "reply"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["handled"] == "ack" and body["recorded"] == "late" and body["late"] == 1 and body["workflows"] == 0
+    assert "逾时" in body["message"] and body["late_by_s"] >= 0
+
+    # the signed link: the page says "recorded late", not "done"
+    link = httpx.URL(sent(inp.callout_id, resp)[0].ack_url).path
+    page = await api.post(link)
+    assert page.status_code == 200 and 'data-recorded="late"' in page.text and "已确认,谢谢" not in page.text
+
+    # GET /api/callouts/{id}: acknowledged_at with the late mark
+    c = (await api.get(f"/api/callouts/{inp.callout_id}")).json()
+    by = {t["person_id"]: t for t in c["targets"]}
+    for pid, channel in ((head, "sms"), (resp, "link")):
+        assert by[pid]["late"] is True and by[pid]["acknowledged_at"] and by[pid]["ack_channel"] == channel
+    assert not any(t["late"] for p, t in by.items() if p not in (head, resp))
+    assert {e.payload["person_id"] for e in events(inp.callout_id, "callout.ack.late")} == {head, resp}
+
+    # the board shows the late mark
+    web = await console_login(api.app, api.token)
+    try:
+        board = await web.get(f"/console/callouts/{inp.callout_id}")
+    finally:
+        await web.aclose()
+    assert board.status_code == 200 and board.text.count('data-late="1"') == 2
+    with session_scope(write=False) as s:
+        assert verify(s).ok
+
+
+async def test_reporting_answer_after_the_chain_ended_is_recorded_late(env, api):
+    people = api.people
+    inp = rep.incident_input()
+    iid = inp.incident.incident_id
+    h = await rep.start(env.client, api.tq, inp)
+    await env.sleep(timedelta(minutes=31))  # the verbal report is overdue: the duty chief is called
+    chief = people["duty_chief"]
+    await wait_for(lambda: sent(iid, chief), what="duty chief called")
+    await h.terminate("ended")  # the chain is over before the chief answers
+
+    r = await api.post(f"/api/simulator/messages/{sent(iid, chief)[0].id}", json={"outcome": "reply"})
+    assert r.status_code == 200, r.text
+    assert r.json()["recorded"] == "late" and r.json()["late"] == 1
+    [ev] = events(iid, "report.escalation.ack.late")
+    assert ev.actor == chief and ev.channel == "sms" and ev.payload["state_at_answer"] == "ended"
+    assert ev.payload["late_by_s"] >= 0
+
+
+# The procedures that ask for answers through the shared flush: (subject, audit kind, outbox meta).
+FAMILIES = [
+    ("activation/INC-9-flood_control", "activation.notice", {}),
+    ("review/INC-9", "review.escalation", {}),
+    ("handover-2026-12-03", "handover", {"procedure": "handover"}),
+    ("spotcheck-callout-x", "spotcheck.followup", {"procedure": "followup"}),
+    ("freshness-2026", "freshness", {"procedure": "freshness"}),
+]
+
+
+@pytest.mark.parametrize(("subject", "kind", "meta"), FAMILIES, ids=[f[1] for f in FAMILIES])
+async def test_answers_to_ended_procedures_are_recorded_late(env, api, subject, kind, meta):
+    person = api.people["330110002.head"]
+    with session_scope(write=False) as s:
+        mobile = s.get(Person, person).mobile
+    wid = f"{subject}-wf-{uuid.uuid4().hex[:6]}"  # a workflow that has ended (and is gone)
+    await send_and_record(Batch(subject=subject, workflow_id=wid, run_id=None, episode="ep", kind=kind, meta=meta,
+                                sends=[Send(key=f"{wid}/t/0.0/{person}/sms", target_key="t", person_id=person,
+                                            to=mobile, channel="sms")], records=[]),
+                          lambda send, code, link: (f"请回复1确认(确认码{code})", None))
+    [msg] = sent(subject, person)
+    r = await api.post(f"/api/simulator/messages/{msg.id}", json={"outcome": "reply"})
+    assert r.status_code == 200, r.text
+    assert r.json()["recorded"] == "late" and r.json()["workflows"] == 0
+    [ev] = events(subject, f"{kind}.ack.late")
+    assert ev.actor == person and ev.workflow_id == wid and ev.payload["state_at_answer"] == "ended"
+
