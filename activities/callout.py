@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities.delivery import Delivery, deliver
+from activities.escalation import flush_result
 from config import get_settings
 from store.audit import NewEvent, append
 from store.callouts import Callout, CalloutTarget
@@ -181,9 +182,7 @@ async def flush(req: FlushRequest) -> FlushResult:
             _update_targets(s, req, outcomes, records, now)
 
     await asyncio.to_thread(write)
-    failed = [Report(send_key=k, status="failed" if o.status != "opted_out" else "opted_out", at=now, detail=o.error)
-              for k, o in outcomes.items() if o.status in ("failed", "opted_out")]
-    return FlushResult(reports=failed)
+    return FlushResult.model_validate(flush_result(outcomes, now))
 
 
 def _update_targets(s: Session, req: FlushRequest, outcomes: dict, records: list[Record], now: datetime) -> None:

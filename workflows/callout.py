@@ -155,7 +155,7 @@ class CalloutShardWorkflow:
         self.esc = Escalation.start(workflow.info().workflow_id, inp.plan.policies, targets,
                                     night=inp.night.contains(workflow.now()))
 
-        async def flush(actions: Actions) -> None:
+        async def flush(actions: Actions) -> FlushResult:
             result: FlushResult = await workflow.execute_activity(
                 "callout.flush",
                 FlushRequest(callout_id=inp.callout_id, workflow_id=workflow.info().workflow_id,
@@ -163,6 +163,7 @@ class CalloutShardWorkflow:
                              sends=actions.sends, records=actions.records),
                 result_type=FlushResult, **ACTIVITY)
             self.inbox.put(result.reports)  # failures the gateway reported at once
+            return result
 
         await drive(self.esc, self.inbox, flush, until=lambda: self.inbox.stopped is not None)
         if self.inbox.stopped is not None:

@@ -110,9 +110,11 @@ class Report(BaseModel):
 
 
 class FlushResult(BaseModel):
-    """What a flush activity returns: the sends the gateway refused at once, as reports."""
+    """What a flush activity returns: the sends the gateway refused at once, as reports, and when the
+    gateway accepted each send that went out (the answer window counts from there)."""
 
     reports: list[Report] = Field(default_factory=list)
+    accepted: dict[str, datetime] = Field(default_factory=dict, description="send key -> gateway acceptance time")
 
 
 class TargetState(BaseModel):
@@ -125,6 +127,7 @@ class TargetState(BaseModel):
     first_notify_done: bool = False
     last_channels: list[str] = Field(default_factory=list)
     waiting_until: datetime | None = None
+    wait: timedelta | None = Field(default=None, description="the current wait_ack's length")
     outstanding: list[str] = Field(default_factory=list, description="send keys of the current round")
     sends_total: int = 0
     acknowledged_at: datetime | None = None
@@ -211,7 +214,8 @@ class Escalation(BaseModel):
 
     def _step_wait_ack(self, ts: TargetState, step: Step, index: int, now: datetime, actions: Actions) -> None:
         if ts.outstanding:
-            ts.waiting_until = now + (step.wait_ack or timedelta(0))
+            ts.wait = step.wait_ack or timedelta(0)
+            ts.waiting_until = now + ts.wait  # moved to the gateway's acceptance + wait by `accepted()`
         else:
             actions.records.append(self._record(ts, "wait_skipped", now, payload={"step": index, "reason": "every channel failed"}))
 
@@ -267,6 +271,20 @@ class Escalation(BaseModel):
                 payload={"note": ack.note, "late": late, "by_deputy": ack.person_id != ts.target.person.person_id,
                          "ref": ack.ref}))
         return actions
+
+    def accepted(self, times: dict[str, datetime]) -> None:
+        """The gateway accepted these sends at these times: each waiting target's window counts from the
+        latest acceptance of its round, so a message that left late still gets its whole wait. Only ever
+        later, never earlier: the workflow's clock and the activity's may differ (a test server's clock
+        runs ahead), and the decision time plus the wait is the least anyone gets."""
+        if not times:
+            return
+        for ts in self.targets.values():
+            if ts.waiting_until is None or ts.wait is None or ts.state in TERMINAL_STATES:
+                continue
+            left = [times[k] for k in ts.outstanding if k in times]
+            if left:
+                ts.waiting_until = max(ts.waiting_until, max(left) + ts.wait)
 
     def report(self, rep: Report) -> Actions:
         actions = Actions()
@@ -366,12 +384,14 @@ class Inbox:
         return items
 
 
-async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaitable[None]],
+async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaitable[FlushResult | None]],
                 until: Callable[[], bool] = lambda: False) -> None:
     """Run an escalation to its end: every target acknowledged, unreachable or canceled.
 
     One timer for all targets (the earliest deadline); a signal wakes the loop at
-    once. `flush` sends and records a batch (activities); `until` ends it early.
+    once. `flush` sends and records a batch (activities) and may return what it got
+    back: the waits then count from the gateway's acceptance of each send, not from
+    the moment the workflow decided to send. `until` ends it early.
     """
     pending = Actions()
     while True:
@@ -380,7 +400,9 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
         pending.extend(esc.advance(workflow.now()))
         if pending:
             batch, pending = pending, Actions()
-            await flush(batch)
+            result = await flush(batch)
+            if result is not None and result.accepted and workflow.patched("wait-from-acceptance"):
+                esc.accepted(result.accepted)
             continue  # answers may have arrived while flushing
         if esc.done or until():
             return
