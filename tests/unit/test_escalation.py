@@ -138,3 +138,14 @@ def test_state_survives_serialisation():
 def test_bad_policies_are_refused(steps, msg):
     with pytest.raises(ValidationError, match=msg):
         Policy.model_validate({"steps": steps})
+
+
+def test_the_wait_counts_from_the_gateways_acceptance_never_earlier():
+    esc = Escalation.start("r", {"p": POLICY}, [target()])
+    [send] = esc.advance(T0).sends
+    assert esc.next_deadline() == T0 + timedelta(minutes=10)  # decided at T0
+    esc.accepted({send.key: T0 + timedelta(seconds=43)})  # the SMS left 43 s later
+    assert esc.next_deadline() == T0 + timedelta(minutes=10, seconds=43)
+    assert not esc.advance(T0 + timedelta(minutes=10, seconds=1)).sends  # not yet: its wait is whole
+    esc.accepted({send.key: T0 - timedelta(minutes=1)})  # a clock behind the workflow's never shortens it
+    assert esc.next_deadline() == T0 + timedelta(minutes=10, seconds=43)
