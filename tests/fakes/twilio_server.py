@@ -11,6 +11,7 @@ Run in a thread by uvicorn on a free port: `with FakeTwilio() as fake: fake.base
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 import time
@@ -76,6 +77,7 @@ class FakeTwilio:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         self.failures: deque[Failure] = deque()
+        self.holds: deque[tuple[threading.Event, threading.Event]] = deque()
         self.port = free_port()
         base = API.format(account="{account}")
         self.app = Starlette(routes=[
@@ -95,6 +97,23 @@ class FakeTwilio:
         (20429 as HTTP 429, others 400)."""
         with self.lock:
             self.failures.extend([Failure(code, http_status or (429 if code == 20429 else 400), kind)] * n)
+
+    def hold_next(self) -> tuple[threading.Event, threading.Event]:
+        """The next create waits, before anything is created, until the test sets `release`;
+        `arrived` is set when it is being held (a request stalled in the network or at Twilio)."""
+        arrived, release = threading.Event(), threading.Event()
+        with self.lock:
+            self.holds.append((arrived, release))
+        return arrived, release
+
+    async def _hold(self) -> None:
+        with self.lock:
+            hold = self.holds.popleft() if self.holds else None
+        if hold is not None:
+            arrived, release = hold
+            arrived.set()
+            while not release.is_set():
+                await asyncio.sleep(0.02)
 
     def _failure_for(self, kind: str) -> Failure | None:
         with self.lock:
@@ -157,6 +176,7 @@ class FakeTwilio:
             return rec, JSONResponse({"code": 20003, "message": "Authenticate", "more_info":
                                       "https://www.twilio.com/docs/errors/20003", "status": 401}, status_code=401)
         if request.method == "POST":
+            await self._hold()
             failure = self._failure_for(rec.kind)
             if failure is not None:
                 rec.status = failure.http_status
