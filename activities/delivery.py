@@ -278,6 +278,7 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
     results: dict[str, SendResult] = {}
     uncertain = [r for r in rows.values() if r["status"] == "sending" and not r["claimed"]]
     todo = [r for r in rows.values() if r["claimed"]] + await _settle_uncertain(uncertain, by_key, results, claim)
+    settled = set(results)  # what the gateway said it holds: recorded with the simulator's rows below
     todo.sort(key=lambda r: (by_key[r["key"]].priority, r["id"]))  # leaders first
     done = 0
     lost: list[str] = []
@@ -304,7 +305,7 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
             on_progress(done)
 
     await asyncio.gather(*(one(r) for r in todo))  # queued in priority order: the gates keep it
-    rest = {k: r for k, r in results.items() if gateway_for(by_key[k].channel).name == "simulator"}
+    rest = {k: r for k, r in results.items() if k in settled or gateway_for(by_key[k].channel).name == "simulator"}
     if rest and not await asyncio.to_thread(_record_results, rest, claim):
         lost.append("simulator rows")
     if lost:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from activities.delivery import Delivery, _claim, deliver, gate_for
+from activities.delivery import Claim, Delivery, _begin_call, _claim, deliver, gate_for
 from activities.gateways import OutgoingMessage, gateway_for, reset_gateways
 from activities.gateways.im import ImRobotGateway
 from activities.gateways.simulator import SimulatorGateway
@@ -142,16 +143,28 @@ async def test_retried_activity_sends_once(twilio):
     assert [o.provider_id for o in first] == [o.provider_id for o in again]
 
 
+def backdate_calls() -> None:
+    """Rows at the gateway when their attempt died, as a retry finds them: their calls long over."""
+    from sqlalchemy import update
+
+    with session_scope() as s:
+        s.execute(update(OutboxMessage).where(OutboxMessage.gateway_at.is_not(None))
+                  .values(gateway_at=datetime.now(UTC) - timedelta(minutes=1)))
+
+
 async def test_crash_between_sending_and_result_is_reconciled(twilio):
     items = [sms(1), voice(2), sms(3)]
-    claimed = await asyncio.to_thread(_claim, items)  # step 1: rows in `sending`
+    crashed = Claim("wf/run/1", 1)  # the attempt that dies; the retry is another
+    claimed = await asyncio.to_thread(_claim, items, crashed)  # step 1: rows in `sending`
     sent = {}
     for item in items[:2]:  # step 2: Twilio got these two… then the worker died: no step 3
         row = claimed[item.key]
+        assert await asyncio.to_thread(_begin_call, row["id"], crashed)  # the fence it passed first
         msg = OutgoingMessage(outbox_id=row["id"], idempotency_key=item.key, channel=item.channel, to=item.to,
                               body=item.body, created_at=row["created_at"])
         sent[item.key] = (await gateway_for(item.channel).send(msg)).provider_id
     assert {r.status for r in rows().values()} == {"sending"}
+    backdate_calls()  # the retry comes after the heartbeat timeout: the dead attempt's calls have ended
     outcomes = {o.key: o for o in await deliver(items)}  # the retry
     creates = twilio.creates()
     assert len(creates) == 3  # the two before the crash, and the one that never went
@@ -191,7 +204,8 @@ async def test_killed_worker_sends_nothing_twice(twilio, monkeypatch):
         if proc.poll() is None:
             proc.kill()
     before = len(twilio.created())
-    assert before < n and {r.status for r in rows().values()} == {"sending"}
+    assert before < n and "sending" in {r.status for r in rows().values()}  # each answer is recorded as it comes
+    backdate_calls()
     outcomes = await deliver([sms(i) for i in range(n)])
     to = [r.one("To") for r in twilio.created()]
     assert sorted(to) == sorted(sms(i).to for i in range(n))  # every message exactly once
@@ -235,8 +249,9 @@ async def test_a_throttled_send_queues_at_the_gate_again(twilio, monkeypatch):
     assert all(o.status == "sent" for o in outcomes)
     tried = [r.at for r in twilio.creates("sms")]
     assert len(tried) == 26 and len(twilio.created()) == 20
-    # 26 requests at 20/s: a second and a quarter at least (the retry used to skip the queue)
-    assert tried[-1] - tried[0] >= 25 / 20 * 0.95, tried[-1] - tried[0]
+    # 26 requests at 20/s: a second and a quarter at least (the retry used to skip the queue); 10% for the
+    # fence each send writes between its slot and its request (the first write of a test is the slowest)
+    assert tried[-1] - tried[0] >= 25 / 20 * 0.9, tried[-1] - tried[0]
 
 
 def test_simulator_has_no_gate(db_url):
