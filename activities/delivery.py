@@ -83,9 +83,11 @@ def _later(column, now: float):
 class PriorityGate:
     """The account-wide rate limit (`reserve_slot`) with a queue in front of it ordered by priority.
 
-    Each time a slot comes, the waiter with the lowest priority number gets it (first come among
-    equals), whichever activity of this process it came from. Slots are reserved one at a time and
-    only while someone waits, so processes with waiters share the account's rate.
+    Each slot reserved goes to the waiter with the lowest priority number (first come among equals),
+    whichever activity of this process it came from; the waiter writes its fence and then waits for
+    the slot's time, so its request leaves on time whatever the database's latency. Slots are reserved
+    one at a time (the next when the last one's time has come) and only while someone waits, so
+    processes with waiters share the account's rate.
     """
 
     def __init__(self, rate_per_s: float, key: str = "default") -> None:
@@ -96,22 +98,23 @@ class PriorityGate:
         self.seq = itertools.count()
         self.pump: asyncio.Task | None = None
 
-    async def turn(self, priority: int) -> None:
+    async def turn(self, priority: int) -> float:
+        """The time (epoch seconds) at which this send may go."""
         fut = self.loop.create_future()
         heapq.heappush(self.waiting, (priority, next(self.seq), fut))
         if self.pump is None or self.pump.done():
             self.pump = self.loop.create_task(self._grant())
-        await fut
+        return await fut
 
     async def _grant(self) -> None:
         while self.waiting:
             slot = await asyncio.to_thread(reserve_slot, self.key, 1 / self.rate)
-            await asyncio.sleep(max(slot - time.time(), 0.0))
             while self.waiting:
                 _, _, fut = heapq.heappop(self.waiting)
                 if not fut.done():  # a cancelled waiter gives its place on
-                    fut.set_result(None)
+                    fut.set_result(slot)
                     break
+            await asyncio.sleep(max(slot - time.time(), 0.0))
 
 
 _gates: dict[tuple[str, str], PriorityGate] = {}
@@ -252,10 +255,10 @@ async def _send_at_the_gate(item: Delivery, msg: OutgoingMessage, claim: Claim) 
     fenced = gateway.name != "simulator"  # the simulator's network is the row: nothing leaves the process
     tries, delay = getattr(gateway, "throttle_tries", 1), getattr(gateway, "throttle_backoff_s", 0.5)
     for attempt in range(1, tries + 1):
-        if gate is not None:
-            await gate.turn(item.priority)
+        slot = await gate.turn(item.priority) if gate is not None else 0.0
         if fenced and not await asyncio.to_thread(_begin_call, msg.outbox_id, claim):
             return None
+        await asyncio.sleep(max(slot - time.time(), 0.0))
         try:
             res = await gateway.send(msg)
         except Throttled as exc:
