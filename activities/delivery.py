@@ -280,9 +280,8 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
     by_key = {i.key: i for i in items}
     results: dict[str, SendResult] = {}
     uncertain = [r for r in rows.values() if r["status"] == "sending" and not r["claimed"]]
-    todo = [r for r in rows.values() if r["claimed"]] + await _settle_uncertain(uncertain, by_key, results, claim)
-    settled = set(results)  # what the gateway said it holds: recorded with the simulator's rows below
-    todo.sort(key=lambda r: (by_key[r["key"]].priority, r["id"]))  # leaders first
+    todo = sorted((r for r in rows.values() if r["claimed"]), key=lambda r: (by_key[r["key"]].priority, r["id"]))
+    settled: set[str] = set()  # what the gateway said it holds: recorded with the simulator's rows below
     done = 0
     lost: list[str] = []
 
@@ -307,7 +306,18 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
         if on_progress:
             on_progress(done)
 
-    await asyncio.gather(*(one(r) for r in todo))  # queued in priority order: the gates keep it
+    async def settle_then_send() -> None:
+        """Rows another attempt left at the gateway, beside the sends of this one: waiting for them
+        holds up nothing else."""
+        found: dict[str, SendResult] = {}
+        again = await _settle_uncertain(uncertain, by_key, found, claim)
+        settled.update(found)
+        results.update(found)
+        todo.extend(again)
+        await asyncio.gather(*(one(r) for r in again))
+
+    # queued in priority order (leaders first): the gates keep it
+    await asyncio.gather(*(one(r) for r in list(todo)), settle_then_send())
     rest = {k: r for k, r in results.items() if k in settled or gateway_for(by_key[k].channel).name == "simulator"}
     if rest and not await asyncio.to_thread(_record_results, rest, claim):
         lost.append("simulator rows")

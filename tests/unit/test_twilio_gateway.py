@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from activities.delivery import Claim, Delivery, _begin_call, _claim, deliver, gate_for
-from activities.gateways import OutgoingMessage, gateway_for, reset_gateways
+from activities.delivery import Claim, Delivery, _begin_call, _claim, _record_results, deliver, gate_for
+from activities.gateways import OutgoingMessage, SendResult, gateway_for, reset_gateways
 from activities.gateways.im import ImRobotGateway
 from activities.gateways.simulator import SimulatorGateway
 from activities.gateways.twilio import TwilioGateway
@@ -329,3 +329,28 @@ def test_signed_robot_url_keeps_the_token(db_url, monkeypatch):
     assert q["access_token"] == ["tok"] and q["timestamp"] == ["1700000000000"]
     mac = hmac.new(b"SECx", b"1700000000000\nSECx", hashlib.sha256).digest()
     assert q["sign"] == [base64.b64encode(mac).decode()]
+
+
+async def test_a_retry_beside_a_live_attempt_does_not_fail_what_the_robot_got(robot):
+    """Issue 15: with the IM robot (which cannot be asked what it posted) a retry marked the messages of
+    an attempt still running `failed`. Now it takes over only what that attempt had not begun to send,
+    and waits for the answer of what it had."""
+    items = [Delivery(key=f"im/{n}", channel="im", to=f"im-{n}", body=f"【叫应】测试 {n}", person_id=f"p{n}",
+                      subject="callout-t") for n in (1, 2)]
+    first = Claim("wf/run/1", 1)  # alive, but given up by Temporal
+    claimed = await asyncio.to_thread(_claim, items, first)
+    one = claimed[items[0].key]
+    assert await asyncio.to_thread(_begin_call, one["id"], first)  # it is posting message 1 right now
+    retry = asyncio.create_task(deliver(items))  # attempt 2
+    for _ in range(1500):  # barrier: the retry has sent message 2 (it never went) and waits for message 1
+        if robot.got or retry.done():
+            break
+        await asyncio.sleep(0.02)
+    assert robot.got and not retry.done(), (robot.got, retry.done() and retry.result())
+    assert await asyncio.to_thread(_record_results, {items[0].key: SendResult(status="sent", provider_id="IM-a1")}, first)
+    outcomes = {o.key: o for o in await retry}
+    assert outcomes[items[0].key].status == "sent" and outcomes[items[0].key].provider_id == "IM-a1"
+    assert outcomes[items[1].key].status == "sent"
+    assert [g["actionCard"]["text"] if "actionCard" in g else g["markdown"]["text"] for g in robot.got] == \
+        ["【叫应】测试 2\n\n@im-2"]  # message 2 once, by the retry; message 1 not again
+    assert {r.status for r in rows().values()} == {"sent"}
