@@ -3,8 +3,9 @@
 Two worker processes (real subprocesses, each with its own priority gate, as two `yingji worker`
 replicas have) send 24 SMS each through the real delivery path to one fake Twilio account limited
 to 5 per second, on one database. The fake records when each request arrived: in no one-second
-window may there be more than the limit plus a little jitter (2: a request that left late next to
-one on time). With a limit per process the two together sent 10 in a second.
+window may there be more than the limit plus jitter (half the limit, rounded up: requests that left
+late next to ones on time, on a loaded machine), which stays under two accounts' worth. With a limit
+per process the two together sent 11 in a second.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import pytest
 from tests.fakes.twilio_server import FakeTwilio, use_fake_twilio
 
 ROOT = Path(__file__).resolve().parents[2]
-LIMIT, EACH, JITTER = 5, 24, 2
+LIMIT, EACH = 5, 24
+JITTER = (LIMIT + 1) // 2  # 3: at most 8 in a second, where two limits gave 11
 
 SCRIPT = """
 import asyncio, os, sys, time
