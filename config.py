@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     rate_voice_per_s: float = 1.0
     rate_sms_per_s: float = 10.0
     rate_im_per_s: float = 20.0
+    workflow_deadlock_s: float = Field(
+        default=8.0, description="how long a workflow task may run before the worker fails it as deadlocked "
+                                 "(Temporal's Python SDK: 2 s, too short on a loaded machine: the task failed, "
+                                 "was replayed from its whole history, took longer still, failed again)")
 
     # Feed polling of CAP sources
     cap_feeds: list[str] = Field(default_factory=list)

@@ -560,11 +560,12 @@ class IncidentReportingWorkflow:
         report = next((r for r in self.s.reports if ep.kind == "receipts" and str(r.seq) == ep.ref), None)
         due = next((d.due_at for d in self.s.deadlines if ep.kind == "overdue" and d.key == ep.ref), None)
 
-        async def flush(actions: Actions) -> None:
+        async def flush(actions: Actions) -> FlushResult:
             result: FlushResult = await self._io("reporting.flush", FlushRequest(
                 record=self._request([]), episode=ep.name, kind=ep.kind, ref=ep.ref, label=ep.label, text=ep.text,
                 report=report, due_at=due, sends=actions.sends, records=actions.records), result_type=FlushResult)
             inbox.put(result.reports)
+            return result
 
         await drive(ep.esc, inbox, flush, until=lambda: ep.stop is not None or self.pausing)
         if ep.stop is not None and not self.pausing:  # the report was made: stop, and tell whoever was reached

@@ -428,11 +428,12 @@ class PostEventReviewWorkflow:
     async def _drive(self, ep: Episode, inbox: Inbox) -> None:
         text = self.s.opened.template.overdue_zh
 
-        async def flush(actions: Actions) -> None:
+        async def flush(actions: Actions) -> FlushResult:
             result: FlushResult = await self._io("review.flush", FlushRequest(
                 record=self._request([]), episode=ep.name, unit_id=ep.unit_id, text_zh=text, sends=actions.sends,
                 records=actions.records), result_type=FlushResult)
             inbox.put(result.reports)
+            return result
 
         await drive(ep.esc, inbox, flush, until=lambda: ep.stop is not None)
         if ep.stop is not None:  # the summary came (or the review closed): stop, and tell whoever was reached
