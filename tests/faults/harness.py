@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import free_port
 
@@ -93,7 +94,8 @@ def build_directory(url: str, n: int) -> list[str]:
 
 
 class Stack:
-    def __init__(self, workdir: Path, steps: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, steps: list[str], env: dict[str, str] | None = None,
+                 database_url: str | None = None) -> None:
         self.workdir = workdir
         defs = workdir / "definitions"
         shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.yaml", "*.py", "__pycache__"))
@@ -102,7 +104,7 @@ class Stack:
         (defs / "callout" / "faults.yaml").write_text(PLAN.format(steps=textwrap.indent("\n".join(steps), " " * 6)),
                                                        encoding="utf-8")
         self.port = free_port()
-        self.url = f"sqlite:///{workdir}/yingji.db"
+        self.url = database_url or f"sqlite:///{workdir}/yingji.db"
         self.env = {"YINGJI_DATA_DIR": str(workdir), "YINGJI_DATABASE_URL": self.url,
                     "YINGJI_TEMPORAL_ADDRESS": f"127.0.0.1:{self.port}", "YINGJI_DEFINITIONS_DIR": str(defs),
                     "YINGJI_SECRET_KEY": "faults", "YINGJI_RUN_SCHEDULER": "false", "YINGJI_ADMIN_TOKEN": ADMIN,
@@ -337,3 +339,36 @@ def check_callout(callout_id: str, n: int, ended: dict, creates_per_outbox: Coun
     summaries = [m for m in rows if (m.meta or {}).get("purpose") == "summary"]
     assert [m.person_id for m in summaries] == ["chief"], "the summary goes to the duty chief, once"
     return {"rows": rows, "targets": targets, "sent_events": sent_events, "states": states}
+
+
+# ------------------------------------------------------------------ the fixture
+
+
+@pytest.fixture
+def make_stack(tmp_path, monkeypatch, stack_database):
+    """make_stack(steps, env) -> Stack, with this process's settings pointing at it; stopped at the end."""
+    from activities.delivery import reset_gates
+    from activities.gateways import reset_gateways
+    from config import get_settings
+    from store.db import dispose_all
+
+    made: list[Stack] = []
+    database_url = stack_database
+
+    def make(steps: list[str], env: dict[str, str] | None = None) -> Stack:
+        stack = Stack(tmp_path, steps, env, database_url=database_url)
+        for k, v in stack.env.items():
+            monkeypatch.setenv(k, v)
+        get_settings.cache_clear()
+        dispose_all()
+        reset_gateways()
+        reset_gates()
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        stack.stop()
+    dispose_all()
+    get_settings.cache_clear()
+    reset_gateways()
