@@ -58,7 +58,9 @@ class Settings(BaseSettings):
 
     # Feed polling of CAP sources
     cap_feeds: list[str] = Field(default_factory=list)
-    cap_poll_interval_s: int = 60
+    cap_poll_interval_s: float = 60
+    audit_anchor_interval_s: float = Field(default=60, description="how often the heads of the audit chains that "
+                                                                    "grew are anchored (detects a deleted chain tail)")
     run_scheduler: bool = Field(default=True, description="run the feed poller and audit anchors in this API process")
 
     @property

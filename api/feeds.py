@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import threading
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -49,9 +50,14 @@ class SchedulerLock:
         self._file = None
         self._conn = None
         self._engine = None
+        self._mutex = threading.Lock()  # the poll and anchor jobs may ask at once, from two threads
 
     def acquire(self) -> bool:
         """True when this process holds the lock now (checked against the database each time)."""
+        with self._mutex:
+            return self._acquire()
+
+    def _acquire(self) -> bool:
         url = self.settings.database
         if url.startswith("sqlite"):
             return self._acquire_file()
@@ -109,6 +115,10 @@ class SchedulerLock:
             self._conn = None
 
     def release(self) -> None:
+        with self._mutex:
+            self._release()
+
+    def _release(self) -> None:
         if self._file:
             self._file.close()
             self._file = None
@@ -157,7 +167,9 @@ async def _get(client: httpx.AsyncClient, url: str) -> bytes:
 async def poll_once(settings: Settings, temporal) -> dict[str, int]:
     """One pass over every configured source, through the same intake as the API."""
     counts = {"documents": 0, "new": 0, "refused": 0}
-    lib = load_library(settings.definitions_dir)
+    # reading and validating every definition file takes most of a second: not on the event loop, where
+    # it held up every request and made the audit anchor miss its turn
+    lib = await asyncio.to_thread(load_library, settings.definitions_dir)
     async with httpx.AsyncClient(follow_redirects=True) as http:
         for source in settings.cap_feeds:
             try:
@@ -184,11 +196,16 @@ def anchor_now() -> None:
 
 
 def start_scheduler(settings: Settings, temporal) -> AsyncIOScheduler:
+    """The CAP poll and the audit anchor, run by the process that holds the scheduler lock.
+
+    A run that comes late (the event loop or the machine busy) still runs: APScheduler's default
+    misfire grace of 1 s skipped the anchor whenever the poll held the loop, one anchor in 16
+    minutes. Runs that piled up coalesce into one; a job never overlaps itself."""
     lock = SchedulerLock(settings)
-    scheduler = AsyncIOScheduler()
+    scheduler = AsyncIOScheduler(job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
 
     async def leader(job):
-        if lock.acquire():
+        if await asyncio.to_thread(lock.acquire):
             await job()
 
     async def poll_job():
@@ -198,9 +215,9 @@ def start_scheduler(settings: Settings, temporal) -> AsyncIOScheduler:
     async def anchor_job():
         await asyncio.to_thread(anchor_now)
 
-    scheduler.add_job(leader, "interval", args=[poll_job], seconds=settings.cap_poll_interval_s, id="cap-poll",
-                      max_instances=1, coalesce=True)
-    scheduler.add_job(leader, "interval", args=[anchor_job], seconds=60, id="audit-anchor", max_instances=1, coalesce=True)
+    scheduler.add_job(leader, "interval", args=[poll_job], seconds=settings.cap_poll_interval_s, id="cap-poll")
+    scheduler.add_job(leader, "interval", args=[anchor_job], seconds=settings.audit_anchor_interval_s,
+                      id="audit-anchor")
     scheduler.start()
     scheduler.lock = lock  # type: ignore[attr-defined]
     return scheduler
