@@ -62,7 +62,11 @@ def get_engine(url: str | None = None, *, write: bool = False) -> Engine:
             event.listen(engine, "connect", on_connect)
             event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            from config import get_settings
+
+            settings = get_settings()  # sized so that every process of a deployment fits max_connections (README)
+            engine = create_engine(url, pool_pre_ping=True, pool_size=settings.db_pool_size,
+                                   max_overflow=settings.db_max_overflow)
         _engines[key] = engine
     return engine
 

@@ -56,7 +56,10 @@ async def test_worker_killed_ten_times_during_a_500_person_callout(make_stack):
         try:
             for k in range(KILLS):
                 if k % 2 == 0:  # aimed: Twilio has some of a batch the worker has not recorded yet (or 4 s passed)
-                    deadline = time.monotonic() + 4
+                    # until one has landed, wait for such a moment as long as it takes (the next round of sends
+                    # comes within a 30 s wait): on a busy machine a restarted worker can take longer than 4 s
+                    # to start, and every aimed kill fell while it was still starting
+                    deadline = time.monotonic() + (4 if mid_send else 90)
                     before = sending() & set(created_ids(fake))  # left by an earlier kill, not yet retried
                     while time.monotonic() < deadline and len((sending() & set(created_ids(fake))) - before) < 5:
                         await asyncio.sleep(0.005)
