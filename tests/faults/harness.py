@@ -111,7 +111,9 @@ class Stack:
                     "YINGJI_TASK_QUEUE": "faults", "YINGJI_NIGHT_START": "23:59", "YINGJI_NIGHT_END": "00:00",
                     **(env or {})}
         self.server: subprocess.Popen | None = None
-        self.worker: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None  # the latest worker started
+        self.workers: list[subprocess.Popen] = []  # every worker started (tests/production runs two)
+        self.apis: list[subprocess.Popen] = []  # `yingji api` processes (tests/production)
         self.client = None
         self.app = None
         self.kills = 0
@@ -146,17 +148,51 @@ class Stack:
 
     # ------------------------------------------------------------------ the worker
 
-    def start_worker(self) -> None:
-        log = self.workdir / f"worker-{self.kills}.log"
+    def start_worker(self) -> subprocess.Popen:
+        log = self.workdir / f"worker-{self.kills}-{len(self.workers)}.log"
         with log.open("wb") as out:
             self.worker = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env={**os.environ, **self.env},
                                            stdout=out, stderr=subprocess.STDOUT)
+        self.workers.append(self.worker)
+        return self.worker
+
+    def kill(self, process: subprocess.Popen) -> None:
+        assert process.poll() is None, "the process died by itself"
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        self.kills += 1
+
+    # ------------------------------------------------------------------ `yingji api` processes
+
+    def start_api(self) -> str:
+        """A `yingji api` process of its own on a free port (scheduler on: one of them holds the lock); its URL."""
+        port = free_port()
+        log = self.workdir / f"api-{len(self.apis)}.log"
+        with log.open("wb") as out:
+            self.apis.append(subprocess.Popen(
+                [str(Path(sys.executable).parent / "yingji"), "api", "--port", str(port), "--log-level", "warning",
+                 "--no-access-log"], cwd=ROOT, env={**os.environ, **self.env, "YINGJI_RUN_SCHEDULER": "true"},
+                stdout=out, stderr=subprocess.STDOUT))
+        return f"http://127.0.0.1:{port}"
+
+    async def wait_for_apis(self, urls: list[str], timeout: float = 120) -> None:
+        """Until every API answers /healthz (anti-hang bound: processes start in seconds, more when busy)."""
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=5) as http:
+            for url, proc in zip(urls, self.apis, strict=True):
+                while True:
+                    assert proc.poll() is None, f"the API at {url} exited\n{self.tail()}"
+                    try:
+                        if (await http.get(f"{url}/healthz")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    assert time.monotonic() < deadline, f"the API at {url} did not start\n{self.tail()}"
+                    await asyncio.sleep(0.3)
 
     def kill_worker(self) -> None:
         assert self.worker is not None and self.worker.poll() is None, "the worker died by itself"
-        self.worker.send_signal(signal.SIGKILL)
-        self.worker.wait(10)
-        self.kills += 1
+        self.kill(self.worker)
 
     async def start(self) -> None:
         """Temporal, the worker, and the API's connection to Temporal."""
@@ -183,7 +219,7 @@ class Stack:
                                  headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
 
     def stop(self) -> None:
-        for p in (self.worker, self.server):
+        for p in (*self.apis, *self.workers, self.server):
             if p and p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 p.wait(10)
