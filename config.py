@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     night_start: str = "22:00"
     night_end: str = "07:00"
     max_body_bytes: int = 2_000_000
+    db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL: connections each process keeps open")
+    db_max_overflow: int = Field(default=10, ge=0, description="PostgreSQL: connections a process may open beyond "
+                                                               "the pool under load (README: the connection budget)")
     db_busy_timeout_ms: int = Field(default=30_000, description="SQLite: how long a write waits for the lock "
                                                                  "before it fails (and an activity is retried)")
     rate_login_per_min: int = Field(default=10, description="console login attempts per client address per minute")
@@ -72,7 +75,9 @@ class Settings(BaseSettings):
 
     # Feed polling of CAP sources
     cap_feeds: list[str] = Field(default_factory=list)
-    cap_poll_interval_s: int = 60
+    cap_poll_interval_s: float = 60
+    audit_anchor_interval_s: float = Field(default=60, description="how often the heads of the audit chains that "
+                                                                    "grew are anchored (detects a deleted chain tail)")
     run_scheduler: bool = Field(default=True, description="run the feed poller and audit anchors in this API process")
 
     @field_validator("trusted_proxies")
