@@ -38,6 +38,7 @@ async def owned_env(module_time_env, db_url, monkeypatch):
     from store.db import session_scope
     from tests.factories import response_district
     from tests.workflows.activation_helpers import terminate_activations
+    from tests.workflows.callout_helpers import terminate_callouts
     from worker import build_worker
 
     monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
@@ -55,6 +56,7 @@ async def owned_env(module_time_env, db_url, monkeypatch):
                               task_queue=settings.task_queue)
         await _end_reviews(module_time_env.client)
         await terminate_activations(module_time_env.client)
+        await terminate_callouts(module_time_env.client)
 
 
 async def _end_reviews(client) -> None:
@@ -282,3 +284,46 @@ def test_every_owned_route_has_its_scenario():
 @pytest.mark.parametrize("case", list(SCENARIOS), ids=lambda c: f"{c[0]} {c[1]}")
 async def test_an_allowed_role_not_owning_the_id_is_refused(owned_env, case):
     await SCENARIOS[case](owned_env)
+
+
+# ------------------------------------------------------------------ on behalf by design: recorded as such
+
+
+async def callout_target_ack(env) -> None:
+    """Any duty officer confirms by phone for a person called; the acknowledgement is the proxy's, with its actor."""
+    from tests.helpers import CAP
+
+    got = await call(env.app, "POST", "/api/warnings", content=CAP.format(ident=f"own-{uuid.uuid4().hex[:8]}").encode(),
+                     headers={"Authorization": f"Bearer {env.tokens['duty_cadre']}", "Content-Type": "application/cap+xml"})
+    assert got.status == 201, got.text
+    cid, person = got.json()["callout_id"], env.people["D01.head"]
+
+    def sent():
+        from store.db import session_scope
+        from store.messages import OutboxMessage
+
+        with session_scope(write=False) as s:
+            return s.exec(select(OutboxMessage.id).where(OutboxMessage.subject == cid,
+                                                          OutboxMessage.person_id == person)).first()
+
+    async def texted():
+        while sent() is None:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(texted(), ANTI_HANG_S)
+    await allowed(env, f"/api/callouts/{cid}/targets/{person}/ack", "duty_staff", {"note": "电话确认已收到"})
+    ev = await recorded(cid, "the proxy acknowledgement", lambda e: e.kind == "callout.ack")
+    assert ev[0].channel == "proxy" and ev[0].actor == "duty_staff:duty_staff" and ev[0].payload["person_id"] == person
+
+
+ON_BEHALF_SCENARIOS = {
+    ("POST", "/api/callouts/{callout_id}/targets/{person_id}/ack"): callout_target_ack,
+}
+
+
+@pytest.mark.parametrize("case", list(ON_BEHALF_SCENARIOS), ids=lambda c: f"{c[0]} {c[1]}")
+async def test_acting_on_behalf_is_recorded_as_such(owned_env, case):
+    from tests.security.test_access_table import ON_BEHALF
+
+    assert OWNERSHIP[case].kind == ON_BEHALF
+    await ON_BEHALF_SCENARIOS[case](owned_env)
