@@ -159,7 +159,9 @@ def open_review(req: OpenRequest) -> OpenResult:
             elif person is None:
                 gaps.append(f"{ou.name} ({uid}): nobody holds {', '.join(template.contact_positions)}; "
                             "its summary must be recorded by the duty office")
-            units.append(UnitRef(id=uid, name=ou.name if ou else uid, contact=person.name if person else ""))
+            answerers = [pid for pid in ((post.person_id, post.deputy_id) if post else ()) if pid]
+            units.append(UnitRef(id=uid, name=ou.name if ou else uid, contact=person.name if person else "",
+                                 answerers=answerers))
         title = inp.title or (incident.title if incident else "") or inp.incident_id
         due = req.at + template.summary_deadline
         row = s.get(Review, inp.incident_id)
@@ -397,6 +399,7 @@ def build_report_data(s: Session, req: CompileRequest, at: datetime) -> dict[str
     for u in v.units:
         d = u.model_dump(mode="json")
         d["late_text"] = late_text(u.late_by_s) if u.late_by_s else None
+        d["submitted_by_name"] = names.get(u.submitted_by or "", "") or u.submitted_by
         units.append(d)
         if u.summary is not None:
             shortcomings.append({"unit": u.name, "text": u.summary.shortcomings})

@@ -278,6 +278,12 @@ class ItemIn(Actor):
     item_id: str
 
 
+class PersonAckIn(Actor):
+    """Confirm for one person everything they were called for in this response (by phone)."""
+
+    person_id: str = Field(min_length=1, max_length=100)
+
+
 class FeedbackIn(ItemIn):
     kind: Literal["progress", "done", "blocked"]
     text: str = Field(min_length=1, max_length=4000)
@@ -504,6 +510,18 @@ class Rules:
             return FORBIDDEN, f"{req.actor} is not {names} of this activation and may not {what}"
         return None
 
+    def acting_for(self, req: Actor, persons: set[str], whose: str, need_note: bool) -> tuple[str, str] | None:
+        """The one rule for acting in someone's name (an item's assignee, a person called): they themselves,
+        or the plan's proxy roles (the duty office), who say how the person confirmed."""
+        if req.actor in persons:
+            return None
+        if req.role not in self.plan.roles.proxy:
+            return FORBIDDEN, (f"{req.actor} is not {whose}; only the duty office ({', '.join(self.plan.roles.proxy)}) "
+                               f"may act for them, not role {req.role!r}")
+        if need_note and not (req.note or "").strip():
+            return INVALID, "note: acting for someone, say how they confirmed (e.g. 电话确认已收到)"
+        return None
+
     def refusal(self, action: str, req: Actor, now: datetime) -> tuple[str, str] | None:
         s, plan = self.s, self.plan
         if s.terminated_at is not None:
@@ -537,12 +555,10 @@ class Rules:
             if item.state == "closed":
                 return CONFLICT, f"{item.id} was closed ({item.closed_reason})"
             if action in ("acknowledge", "feedback"):
-                mine = req.actor in item.assignee.persons()
-                if not mine and req.role not in plan.roles.proxy:
-                    return FORBIDDEN, (f"{req.actor} is not the assignee of {item.id} ({item.assignee.label}); "
-                                       f"the duty office ({', '.join(plan.roles.proxy)}) may act for them")
-                if not mine and not (req.note or "").strip() and action == "acknowledge":
-                    return INVALID, "note: acting for the assignee, say how they confirmed (e.g. 电话确认已收到)"
+                why = self.acting_for(req, item.assignee.persons(), f"the assignee of {item.id} ({item.assignee.label})",
+                                      need_note=action == "acknowledge")
+                if why:
+                    return why
             if action == "acknowledge" and item.acknowledged_at is not None:
                 return CONFLICT, f"{item.id} was acknowledged already at {item.acknowledged_at.isoformat()} by {item.acknowledged_by}"
             if action == "feedback":
@@ -562,6 +578,13 @@ class Rules:
                                       "can be accepted or returned")
                 if req.decision == "return" and not req.comments.strip():
                     return INVALID, "comments: say what is missing when returning work"
+        elif action == "acknowledge_person":
+            assert isinstance(req, PersonAckIn)
+            if not any(req.person_id in ts.recipients for ep in s.episodes for ts in ep.esc.targets.values()):
+                return NOT_FOUND, f"nobody with id {req.person_id!r} was called in this response"
+            why = self.acting_for(req, {req.person_id}, req.person_id, need_note=True)
+            if why:
+                return why
         elif action == "level":
             assert isinstance(req, LevelIn)
             if req.level == s.level:
@@ -889,6 +912,21 @@ class PlanActivationWorkflow:
     @acknowledge.validator
     def _ack_ok(self, req: ItemIn) -> None:
         self._refuse_if("acknowledge", req)
+
+    @workflow.update
+    async def acknowledge_person(self, req: PersonAckIn) -> ActivationView:
+        """Everything a person was called for in this response, confirmed by them or for them by the duty office
+        (the plan's proxy roles): the same rule as an item's acknowledgement (Rules.acting_for)."""
+        self._refuse_if("acknowledge_person", req)
+        now = workflow.now()
+        channel = "api" if req.actor == req.person_id else "proxy"
+        self._deliver(ShardEvents(acks=[Ack(person_id=req.person_id, channel=channel, at=now, actor=req.actor,
+                                            note=req.note, ref=f"{channel}:{req.actor}:{req.person_id}:{now.timestamp()}")]))
+        return self.view()
+
+    @acknowledge_person.validator
+    def _ack_person_ok(self, req: PersonAckIn) -> None:
+        self._refuse_if("acknowledge_person", req)
 
     async def _ack_item(self, item: Item, req: Actor, channel: str) -> None:
         ep = self._episode(f"notice/{item.id}")

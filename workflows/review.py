@@ -80,6 +80,8 @@ class UnitRef(BaseModel):
     id: str
     name: str
     contact: str = ""
+    answerers: list[str] = Field(default_factory=list, description="who answers for the unit: the person holding "
+                                 "the template's contact post there, and that post's deputy")
 
 
 class OpenRequest(BaseModel):
@@ -118,6 +120,7 @@ class UnitState(BaseModel):
     late_by_s: int | None = None
     version: int = 0
     content: SummaryContent | None = None
+    on_behalf: bool = Field(default=False, description="the latest version was entered by the duty office (代录)")
 
 
 class ReportInfo(BaseModel):
@@ -198,6 +201,7 @@ class UnitView(BaseModel):
     version: int
     summary: SummaryContent | None
     escalation: str | None = None
+    on_behalf: bool = False
 
 
 class ReviewView(BaseModel):
@@ -286,6 +290,8 @@ def refusal(s: ReviewState, action: str, req: Actor, now: datetime) -> tuple[str
     """Why the procedure refuses this step now, as (forbidden | conflict | invalid, reason); None if allowed."""
     t = s.opened.template
     allowed = getattr(t.roles, action)
+    if action == "summary":
+        allowed = [*allowed, *(r for r in t.roles.on_behalf if r not in allowed)]
     if req.role not in allowed:
         return FORBIDDEN, f"role {req.role!r} may not {action} here; allowed: {', '.join(allowed)}"
     if s.status in ("signed", "sealed"):
@@ -319,6 +325,30 @@ def refusal(s: ReviewState, action: str, req: Actor, now: datetime) -> tuple[str
         if req.decision == "return" and not req.comments.strip():
             return INVALID, "comments: say what to change when returning the report"
     return None
+
+
+def answers_for(s: ReviewState, req: SummaryIn) -> bool:
+    """Is the caller the unit's own voice (its head or the head's deputy, with a role the template lets submit)?"""
+    ref = next((u for u in s.opened.units if u.id == req.unit_id), None)
+    return ref is not None and req.actor in ref.answerers and req.role in s.opened.template.roles.summary
+
+
+def owner_refusal(s: ReviewState, req: SummaryIn) -> tuple[str, str] | None:
+    """A unit's summary comes from that unit, or the duty office enters it on the unit's behalf (recorded as such).
+    Checked by the update's validator only: units' answerers are known from this version on, and a saved history
+    replays its handler without them."""
+    if answers_for(s, req):
+        return None
+    t = s.opened.template
+    if req.role in t.roles.on_behalf:
+        return None
+    ref = next((u for u in s.opened.units if u.id == req.unit_id), None)
+    name = ref.name if ref else req.unit_id
+    head = (ref.contact if ref else "") or "its head"
+    office = ", ".join(t.roles.on_behalf) or "nobody, in this review"
+    return FORBIDDEN, (f"{req.actor} does not answer for {name} ({req.unit_id}): its summary comes from the unit "
+                       f"({head}, or the head's deputy) or is entered on its behalf by the duty office ({office}), "
+                       f"not by role {req.role!r} / 非本单位人员不得报送{name}的书面总结")
 
 
 # ----------------------------------------------------------------- the workflow
@@ -467,6 +497,7 @@ class PostEventReviewWorkflow:
         first = u.submitted_at is None
         u.version += 1
         u.content, u.submitted_by = req.summary, req.actor
+        u.on_behalf = not answers_for(self.s, req)
         if first:
             u.submitted_at = now
             u.late_by_s = max(0, math.ceil((now - u.due_at).total_seconds()))
@@ -479,7 +510,8 @@ class PostEventReviewWorkflow:
         events = [Event(kind="review.summary.submitted", step_id=f"unit/{u.unit_id}/v{u.version}", actor=req.actor, at=now,
                         payload={"unit_id": u.unit_id, "unit": u.name, "version": u.version, "first": first,
                                  "due_at": u.due_at.isoformat(), "on_time": not u.late_by_s,
-                                 "late_by_s": u.late_by_s, "summary": req.summary.model_dump(mode="json")})]
+                                 "late_by_s": u.late_by_s, "summary": req.summary.model_dump(mode="json"),
+                                 "on_behalf": u.on_behalf, "on_behalf_of": u.unit_id if u.on_behalf else None})]
         if first and u.late_by_s:
             events.append(Event(kind="review.summary.late", step_id=f"unit/{u.unit_id}/late", actor=req.actor, at=now,
                                 payload={"unit_id": u.unit_id, "unit": u.name, "due_at": u.due_at.isoformat(),
@@ -491,6 +523,9 @@ class PostEventReviewWorkflow:
     @summary.validator
     def _summary_ok(self, req: SummaryIn) -> None:
         self._refuse_if("summary", req)
+        why = owner_refusal(self.s, req)
+        if why is not None:
+            raise ApplicationError(why[1], type=why[0], non_retryable=True)
 
     # ------------------------------------------------------------- the report: compile, sign off
 
@@ -602,7 +637,8 @@ class PostEventReviewWorkflow:
                 esc = "stopped" if ep.stop else (ts.state if ts else None)
             units.append(UnitView(unit_id=u.unit_id, name=u.name, contact=u.contact, requested_at=u.requested_at,
                                   due_at=u.due_at, state=state, submitted_at=u.submitted_at, submitted_by=u.submitted_by,
-                                  late_by_s=u.late_by_s, version=u.version, summary=u.content, escalation=esc))
+                                  late_by_s=u.late_by_s, version=u.version, summary=u.content, escalation=esc,
+                                  on_behalf=u.on_behalf))
         return ReviewView(incident_id=self.inp.incident_id, activation_id=self.inp.activation_id,
                           workflow_id=workflow.info().workflow_id, subject=review_subject(self.inp.incident_id),
                           title=o.title, status=s.status, started_at=s.started_at, started_by=self.inp.started_by,

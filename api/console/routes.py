@@ -15,7 +15,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import structlog
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.templating import Jinja2Templates
@@ -24,7 +24,7 @@ from sqlmodel import col, select
 from starlette.background import BackgroundTask
 
 from api.cap import CapError
-from api.console import auth, services
+from api.console import auth, services, streams
 from api.console.i18n import (
     CHANNEL_NAMES,
     LEVEL_NAMES,
@@ -362,46 +362,87 @@ async def board(request: Request, callout_id: str, user: auth.Viewer, tier: str 
                   temporal_url=services.temporal_url(settings, callout_id), **data)
 
 
+def _boards(app) -> streams.Broadcaster:
+    """The app's one broadcaster of call-out boards (streams.py)."""
+    boards = getattr(app.state, "boards", None)
+    if boards is None:
+        async def poll(callout_id: str, since: datetime) -> streams.Tick:
+            lib = await asyncio.to_thread(library)
+
+            def tick(s):
+                from store.callouts import Callout
+
+                # a row stamped shortly before its transaction committed is caught by the overlap
+                rows, newest = services.changed_rows(s, lib, callout_id, since - timedelta(seconds=2))
+                c = s.get(Callout, callout_id)
+                return streams.Tick(rows, max(newest, since), services.tier_counts(s, callout_id),
+                                    c.status if c else None)
+
+            return await db(tick)
+
+        boards = app.state.boards = streams.Broadcaster(poll, POLL_S)
+    return boards
+
+
+def _known_callout(s, callout_id: str) -> bool:
+    from store.callouts import Callout
+
+    return s.get(Callout, callout_id) is not None or services.starting(s, callout_id)
+
+
+async def stream_slot(request: Request, callout_id: str, user: auth.Viewer):
+    """404 for a call-out nobody knows; 429 past the session's streams; the slot is freed when the stream ends."""
+    if not await db(_known_callout, callout_id):
+        raise HTTPException(404, detail=f"no call-out {callout_id!r}")
+    boards = _boards(request.app)
+    key = boards.session_key(user.csrf)
+    if not boards.acquire(key):
+        raise HTTPException(429, detail=f"at most {streams.MAX_PER_SESSION} live boards per session; close one "
+                                        f"/ 每个会话最多同时打开{streams.MAX_PER_SESSION}个实时看板",
+                            headers={"Retry-After": "5"})
+    try:
+        yield boards
+    finally:
+        boards.release(key)
+
+
 @router.get("/callouts/{callout_id}/stream", response_class=EventSourceResponse)
-async def stream(request: Request, callout_id: str, user: auth.Viewer, since: str | None = None):
+async def stream(request: Request, callout_id: str, boards: Annotated[streams.Broadcaster, Depends(stream_slot)],
+                 since: str | None = None):
     """Server-sent events: every ~0.5 s, the targets that changed (deltas, never the whole table),
     the counts per tier when they change, and the status. A reconnecting browser sends the
-    last event id (a time), and the stream resumes from there."""
-    lib = await asyncio.to_thread(library)
+    last event id (a time), and the stream resumes from there. One poll of the database per
+    call-out serves every board watching it (streams.py)."""
     try:
         cursor = datetime.fromisoformat(request.headers.get("last-event-id") or since or "")
     except ValueError:
         cursor = datetime.now(UTC)
     cursor = cursor if cursor.tzinfo else cursor.replace(tzinfo=UTC)
 
-    def tick(s, since: datetime):
-        from store.callouts import Callout
-
-        # a row stamped shortly before its transaction committed is caught by the overlap
-        rows, newest = services.changed_rows(s, lib, callout_id, since - timedelta(seconds=2))
-        c = s.get(Callout, callout_id)
-        return rows, newest, services.tier_counts(s, callout_id), c.status if c else None
-
     sent: dict[int, str] = {}
     last_counts = last_status = None
-    while not await request.is_disconnected():
-        rows, newest, counts, status = await db(tick, cursor)
-        fresh = []
-        for r in rows:
-            sig = json.dumps(r, sort_keys=True, default=str)
-            if sent.get(r["id"]) != sig:
-                sent[r["id"]] = sig
-                fresh.append(r)
-        cursor = max(cursor, newest)
-        for i in range(0, len(fresh), ROWS_PER_EVENT):
-            yield ServerSentEvent(event="rows", data=fresh[i:i + ROWS_PER_EVENT], id=cursor.isoformat())
-        if counts != last_counts:
-            last_counts = counts
-            yield ServerSentEvent(event="counts", data=counts, id=cursor.isoformat())
-        if status != last_status:
-            last_status = status
-            yield ServerSentEvent(event="status", data={"status": status}, id=cursor.isoformat(), retry=2000)
-        await asyncio.sleep(POLL_S)
+    ticks = boards.watch(callout_id, cursor)
+    try:
+        async for tick in ticks:
+            if await request.is_disconnected():
+                break
+            fresh = []
+            for r in tick.rows:
+                sig = json.dumps(r, sort_keys=True, default=str)
+                if sent.get(r["id"]) != sig:
+                    sent[r["id"]] = sig
+                    fresh.append(r)
+            cursor = max(cursor, tick.newest)
+            for i in range(0, len(fresh), ROWS_PER_EVENT):
+                yield ServerSentEvent(event="rows", data=fresh[i:i + ROWS_PER_EVENT], id=cursor.isoformat())
+            if tick.counts != last_counts:
+                last_counts = tick.counts
+                yield ServerSentEvent(event="counts", data=tick.counts, id=cursor.isoformat())
+            if tick.status != last_status:
+                last_status = tick.status
+                yield ServerSentEvent(event="status", data={"status": tick.status}, id=cursor.isoformat(), retry=2000)
+    finally:
+        await ticks.aclose()
 
 
 @router.get("/callouts/{callout_id}/targets/{target_id}", response_class=HTMLResponse)

@@ -6,8 +6,7 @@ or about an unknown task, directive or dispatch plan (404), and say why.
 """
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -16,7 +15,6 @@ from pydantic import BaseModel, Field, field_validator
 
 from api.deps import Anyone, Caller, DutyOfficer, SettingsDep, TemporalDep, require
 from api.services import activations as svc
-from api.services.answers import AnswerError, acknowledge
 from definitions.loader import load_library
 from definitions.schema.common import Duration
 from definitions.schema.reporting import Severity
@@ -29,10 +27,10 @@ from workflows.activation import (
     ItemIn,
     ItemReviewIn,
     LevelIn,
+    PersonAckIn,
     ReinforceAnswerIn,
     ReinforceIn,
     TerminateIn,
-    subject_of,
 )
 
 router = APIRouter(prefix="/api/activations", tags=["activations"])
@@ -232,15 +230,10 @@ class ProxyAck(BaseModel):
 
 
 @router.post("/{activation_id}/acks/{person_id}",
-             summary="Confirm on someone's behalf everything they were called for in this response (by phone)")
+             summary="Confirm on someone's behalf everything they were called for in this response (by phone); "
+                     "the plan's proxy roles decide who may, as for a task's or directive's acknowledgement")
 async def ack_on_behalf(activation_id: str, person_id: str, body: ProxyAck, client: TemporalDep,
                         caller: DutyOfficer) -> dict:
-    if await asyncio.to_thread(svc.find, activation_id) is None:
-        raise HTTPException(404, detail=f"no activation {activation_id!r}")
-    now = datetime.now(UTC)
-    try:
-        answered = await acknowledge(client, subject_of(activation_id), person_id, "proxy", actor=caller.actor, note=body.note,
-                                 ref=f"proxy:{caller.actor}:{person_id}:{now.timestamp()}", at=now)
-    except AnswerError as exc:
-        raise HTTPException(404, detail=str(exc)) from exc
-    return {"acknowledged": person_id, **answered.as_dict()}
+    await _step(client, activation_id, "acknowledge_person",
+                PersonAckIn(**_who(caller), person_id=person_id, note=body.note))
+    return {"acknowledged": person_id, "workflows": 1}

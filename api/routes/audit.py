@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException
 
 from api.deps import Offset, ReadSessionDep, Supervisor, limit_param
+from store import refusals
 from store.audit import AuditChain, list_events, verify
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -24,6 +25,19 @@ def events(session: ReadSessionDep, _: Supervisor, subject: str | None = None, k
 @router.get("/verify", summary="Verify the hash chains; names the first bad sequence number")
 def verify_chain(session: ReadSessionDep, _: Supervisor, subject: str | None = None) -> dict:
     return verify(session, subject).as_dict()
+
+
+@router.get("/refusals", summary="Refused steps, counted per subject, step, caller and hour (latest first); the "
+                                   "first of each hour is in the audit subject refusals/<YYYY-MM-DD>")
+def refused_steps(session: ReadSessionDep, _: Supervisor, subject: str | None = None, actor: str | None = None,
+                  since: datetime | None = None, offset: Offset = 0,
+                  limit: Annotated[int, limit_param(10000)] = 100) -> list[dict]:
+    if since is not None and since.tzinfo is None:
+        raise HTTPException(422, detail="since: give a time zone, e.g. 2026-07-01T08:30:00+08:00")
+    rows = refusals.listing(session, subject=subject, actor=actor, since=since, offset=offset,
+                            limit=max(1, min(limit, 10000)))
+    return [r.model_dump(mode="json", exclude={"id"}) | {"audit_subject": refusals.audit_subject(r.first_at)}
+            for r in rows]
 
 
 @router.get("/{subject:path}", summary="One subject's events in chain order, with filters (kind prefix, actor, "

@@ -45,7 +45,8 @@ from workflows.activation import (
 STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422, NOT_FOUND: 404}
 UPDATES = {"directive": W.issue_directive, "acknowledge": W.acknowledge, "feedback": W.feedback, "review": W.review_item,
            "level": W.change_level, "terminate": W.terminate, "dispatch": W.draft_dispatch, "consult": W.consult_dispatch,
-           "approve": W.decide_dispatch, "reinforce": W.request_reinforcement, "answer": W.answer_reinforcement}
+           "approve": W.decide_dispatch, "reinforce": W.request_reinforcement, "answer": W.answer_reinforcement,
+           "acknowledge_person": W.acknowledge_person}
 
 
 class ActivationError(ValueError):

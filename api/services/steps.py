@@ -2,9 +2,11 @@
 
 Every procedure (reporting chain, activation, review) refuses a step in its update validators
 with an ApplicationError whose type says why (forbidden, conflict, invalid, not found). Here that
-becomes an HTTP status and the validator's own words, and the refused attempt is written to the
-procedure's audit trail, so a supervisor sees the attempts too. A workflow that has ended
-refuses everything with `ended`.
+becomes an HTTP status and the validator's own words, and the refused attempt is recorded for a
+supervisor (store/refusals.py): counted per caller, step and hour, the first of each hour in the
+day's `refusals/<date>` audit chain, never in the procedure's own chain (a caller repeating a
+refused step must not grow it, nor the sealed case file). A workflow that has ended refuses
+everything with `ended`.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from store.audit import NewEvent, append
+from store import refusals
 from store.db import session_scope
 
 
@@ -28,10 +30,8 @@ class Refused(Exception):
 
 def _record_refusal(subject: str, kind: str, workflow_id: str, action: str, req: Any, why: str, status: int) -> None:
     with session_scope() as s:
-        append(s, [NewEvent(subject=subject, kind=kind,
-                            step_id=f"refused/{action}/{req.actor}/{datetime.now(UTC).timestamp()}",
-                            workflow_id=workflow_id, actor=req.actor,
-                            payload={"action": action, "role": req.role, "reason": why, "status": status})])
+        refusals.record(s, subject=subject, kind=kind, action=action, actor=req.actor, role=req.role,
+                        workflow_id=workflow_id, status=status, reason=why, at=datetime.now(UTC))
 
 
 async def run_step(client: Client, *, workflow_id: str, subject: str, refused_kind: str, action: str, update: Any,

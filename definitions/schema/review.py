@@ -24,18 +24,22 @@ class ReviewRoles(Strict):
 
     summary: list[str] = Field(default_factory=lambda: ["duty_staff", "duty_cadre", "duty_chief", "leading_leader",
                                                         "commander"],
-                               description="record a unit's written summary (on its behalf)")
+                               description="submit the written summary of one's own unit (its head, or the head's "
+                                           "deputy: who the template's contact_positions name there)")
+    on_behalf: list[str] = Field(default_factory=lambda: ["duty_cadre", "duty_chief", "leading_leader"],
+                                 description="the duty office: enter any unit's summary on its behalf (recorded as "
+                                             "代录, with who entered it); empty: every unit answers for itself")
     compile: list[str] = Field(default_factory=lambda: ["duty_cadre", "duty_chief", "leading_leader"],
                                description="compile the preliminary event report")
     signoff: list[str] = Field(default_factory=lambda: ["leading_leader"], description="sign the report off")
 
-    @field_validator("summary", "compile", "signoff")
+    @field_validator("summary", "compile", "signoff", "on_behalf")
     @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
+    def _known(cls, v: list[str], info) -> list[str]:
         for r in v:
             if r not in ROLES:
                 raise ValueError(f"unknown role {r!r}: use {', '.join(ROLES)}")
-        if not v:
+        if not v and info.field_name != "on_behalf":
             raise ValueError("at least one role")
         return v
 

@@ -178,7 +178,9 @@ async def test_activation_end_to_end(dev_env, db_url, fast_plans):
             assert {"activation.started", "activation.convene.ack", "activation.directive.returned",
                     "activation.directive.overdue", "activation.directive.late", "activation.level.changed",
                     "activation.dispatch.consulted", "activation.dispatch.approved", "activation.reinforcement.answered",
-                    "activation.terminated", "activation.review.started", "activation.refused"} <= kinds
+                    "activation.terminated", "activation.review.started"} <= kinds
+            assert "activation.refused" not in kinds  # counted apart (store/refusals.py)
+            assert {r["kind"] for r in await get("/api/audit/refusals", subject=subj)} == {"activation.refused"}
             [mark] = [e for e in audit if e["kind"] == "activation.directive.late"]
             assert mark["payload"]["late_by_s"] == late
             assert (await get("/api/audit/verify", subject=subj))["ok"]

@@ -113,6 +113,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     # audit trail
     ("GET", "/api/audit"): Rule(SUPERVISORS),  # like one subject's events: the trail is theirs to read
     ("GET", "/api/audit/verify"): Rule(SUPERVISORS),
+    ("GET", "/api/audit/refusals"): Rule(SUPERVISORS),  # refused steps, counted (store/refusals.py)
     ("GET", "/api/audit/{subject:path}/replay"): Rule(SUPERVISORS, sample="/api/audit/activation/x/replay"),
     ("GET", "/api/audit/{subject:path}"): Rule(SUPERVISORS, sample="/api/audit/review/x"),
     # directory and duty roster
@@ -216,6 +217,140 @@ ACCESS: dict[tuple[str, str], Rule] = {
 NUMERIC = {"message_id", "target_id", "seq"}
 
 
+# ------------------------------------------------------------------ ownership: whose person, unit, incident, review
+#
+# A role being let in is not enough: a route that takes the id of a person, a unit, an incident (an activation is an
+# incident's response) or a review must also check that the caller may act on *that* one (DESIGN.md, Security).
+# Every such route is classified here (`test_every_id_route_says_whose_it_is` finds them by their path and body
+# fields, so a new one fails until it is):
+#
+# - OWNED: only the id's owner may act, or a role the procedure lets act on its behalf, recorded as such; the test of
+#   the same name in tests/security/test_ownership.py shows an allowed role refused (403 naming what it does not own)
+#   and, where the procedure allows it, the on-behalf step recorded with its actor;
+# - ON_BEHALF: any role of the route acts for any person by design (the duty office confirms by phone); the step is
+#   recorded as on behalf (channel `proxy`, the actor kept) — the reason says where;
+# - OPEN: any role of the route, any id, with the reason (reading, or the duty office's work as a whole).
+
+ID_PATH = {"person_id", "incident_id", "activation_id", "item_id"}
+ID_BODY = {"person_id", "unit_id", "incident_id", "assignee", "units", "town_id", "reporting_unit_id"}
+
+
+@dataclass(frozen=True)
+class Own:
+    kind: str  # OWNED | ON_BEHALF | OPEN
+    why: str
+
+
+OWNED, ON_BEHALF, OPEN = "owned", "on behalf", "open"
+
+
+def owned(why: str) -> Own:
+    return Own(OWNED, why)
+
+
+def on_behalf(why: str) -> Own:
+    return Own(ON_BEHALF, why)
+
+
+def open_to_role(why: str) -> Own:
+    return Own(OPEN, why)
+
+
+READ = open_to_role("reading: every role follows the duty office's cases; nothing changes")
+DUTY_OFFICE = open_to_role("the duty office as a whole runs every incident's reporting chain (1+1+X+X: whoever is on "
+                           "duty drafts, the leading leader reviews); the workflow's validators decide by role and order "
+                           "and record the actor")
+OWNERSHIP: dict[tuple[str, str], Own] = {
+    # call-outs and incidents: the duty office confirms by phone for any person called
+    ("POST", "/api/callouts/{callout_id}/targets/{person_id}/ack"): on_behalf(
+        "DESIGN.md: duty staff confirm by phone on someone's behalf; callout.ack channel proxy, actor and note kept"),
+    ("POST", "/api/incidents"): open_to_role("intake: the duty office receives reports about any town or unit"),
+    ("GET", "/api/incidents/{incident_id}"): READ,
+    ("POST", "/api/incidents/{incident_id}/verbal"): DUTY_OFFICE,
+    ("POST", "/api/incidents/{incident_id}/draft"): DUTY_OFFICE,
+    ("POST", "/api/incidents/{incident_id}/review"): DUTY_OFFICE,
+    ("POST", "/api/incidents/{incident_id}/submit"): DUTY_OFFICE,
+    ("POST", "/api/incidents/{incident_id}/followups"): DUTY_OFFICE,
+    ("POST", "/api/incidents/{incident_id}/final"): DUTY_OFFICE,
+    ("POST", "/api/incidents/{incident_id}/acks/{person_id}"): on_behalf(
+        "a recipient's receipt confirmed by phone: report.receipt.ack channel proxy, actor and note kept"),
+    # plan activations: the plan and the workflow's Rules say whose each step is
+    ("POST", "/api/activations"): owned("a commander activates only a level they command (the plan's commander or "
+                                        "deputies); the duty office by the plan's activate roles"),
+    ("GET", "/api/activations/{activation_id}"): READ,
+    ("POST", "/api/activations/{activation_id}/directives"): owned("the commanders of this activation's level"),
+    ("POST", "/api/activations/{activation_id}/items/{item_id}/ack"): owned(
+        "the item's assignee (or their deputy), or the plan's proxy roles on their behalf (channel proxy, note)"),
+    ("POST", "/api/activations/{activation_id}/items/{item_id}/feedback"): owned(
+        "the item's assignee, or the plan's proxy roles on their behalf (on_behalf in the event)"),
+    ("POST", "/api/activations/{activation_id}/items/{item_id}/review"): owned("the commanders of this activation"),
+    ("POST", "/api/activations/{activation_id}/level"): owned("the commanders of the level in force and of the new one"),
+    ("POST", "/api/activations/{activation_id}/terminate"): owned("the commanders of this activation"),
+    ("POST", "/api/activations/{activation_id}/dispatches"): owned(
+        "fire rescue (the plan's drafter), or the plan's proxy roles on its behalf"),
+    ("POST", "/api/activations/{activation_id}/dispatches/{seq}/consult"): owned(
+        "the sector department, or emergency management recording its word (note)"),
+    ("POST", "/api/activations/{activation_id}/dispatches/{seq}/decision"): owned("emergency management (the approver)"),
+    ("POST", "/api/activations/{activation_id}/reinforcements"): owned("the commanders of this activation"),
+    ("POST", "/api/activations/{activation_id}/reinforcements/{seq}/answer"): open_to_role(
+        "the duty office records the city's answer (the plan's record_answer roles); the city holds no token here"),
+    ("POST", "/api/activations/{activation_id}/acks/{person_id}"): owned(
+        "the person themself, or the plan's proxy roles on their behalf: the same rule as an item's acknowledgement"),
+    # post-event reviews
+    ("POST", "/api/reviews"): open_to_role("the duty office starts the review of any incident, naming its units"),
+    ("GET", "/api/reviews/{incident_id}"): READ,
+    ("POST", "/api/reviews/{incident_id}/summaries"): owned(
+        "a unit's summary comes from the unit (its head or deputy) or the duty office enters it on its behalf (代录)"),
+    ("POST", "/api/reviews/{incident_id}/compile"): open_to_role(
+        "the duty office compiles the district's report (the template's compile roles); no unit owns it"),
+    ("POST", "/api/reviews/{incident_id}/signoff"): open_to_role(
+        "the leading leader signs for the district (the template's signoff role); no unit owns it"),
+    ("GET", "/api/reviews/{incident_id}/report.{fmt}"): READ,
+    ("GET", "/api/reviews/{incident_id}/casefile"): READ,
+    # the directory; the duty day
+    ("GET", "/api/directory/persons/{person_id}"): READ,
+    ("POST", "/api/spotchecks/{check_id}/answers"): on_behalf(
+        "a duty officer records the six answers a sampled person gave by phone (README, 六问): the duty officer is "
+        "the actor of the recorded answers"),
+    # console pages: the same services and workflow updates as the REST routes above, so the same owners
+    ("GET", "/console/incidents/{incident_id}"): READ,
+    ("POST", "/console/incidents"): open_to_role("intake, as POST /api/incidents"),
+    ("POST", "/console/incidents/{incident_id}/{action}"): DUTY_OFFICE,
+    ("POST", "/console/incidents/{incident_id}/receipts/{person_id}"): on_behalf(
+        "as POST /api/incidents/{incident_id}/acks/{person_id}"),
+    ("GET", "/console/activations/{activation_id}"): READ,
+    ("POST", "/console/activations/{activation_id}/{action}"): owned(
+        "the same workflow updates (Rules) as the REST activation steps, tested there"),
+    ("GET", "/console/reviews/{incident_id}"): READ,
+    ("GET", "/console/reviews/{incident_id}/report.{fmt}"): READ,
+    ("GET", "/console/reviews/{incident_id}/casefile"): READ,
+    ("POST", "/console/reviews/{incident_id}/{action}"): owned(
+        "the same workflow updates as POST /api/reviews/{incident_id}/summaries, compile, signoff, tested there"),
+}
+
+
+def id_routes(app) -> set[tuple[str, str]]:
+    """(method, path) of every route whose path or body names a person, unit, incident, activation or item."""
+    from fastapi.routing import APIRoute
+
+    try:
+        from fastapi.routing import _iter_included_route_candidates as flatten
+    except ImportError:  # pragma: no cover
+        flatten = list
+    out = set()
+    for route in flatten(app.routes):
+        if not isinstance(route, APIRoute):
+            continue
+        names = set(re.findall(r"\{(\w+)", route.path))
+        for param in route.dependant.body_params:
+            model = getattr(param.field_info, "annotation", None) or param.type_
+            fields = getattr(model, "model_fields", None)
+            names |= set(fields) if fields else {param.name}
+        if names & ID_PATH or names & ID_BODY:
+            out |= {(m, route.path) for m in route.methods if m != "HEAD"}
+    return out
+
+
 def app_routes(app) -> list[tuple[str, str]]:
     """(method, path) of every route the app serves, mounts as ("GET", prefix); HEAD is GET's."""
     from starlette.routing import Mount
@@ -255,6 +390,24 @@ def test_every_route_is_classified(tmp_path, monkeypatch):
     stale = [f"{m} {p}" for m, p in ACCESS if (m, p) not in served]
     assert not stale, "ACCESS lists routes the app no longer serves: " + ", ".join(stale)
     assert len(served) == len(set(served))
+
+
+def test_every_id_route_says_whose_it_is(tmp_path, monkeypatch):
+    """A route taking a person, unit, incident or review id must say who may act on which one (OWNERSHIP)."""
+    monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path))
+    from api.app import create_app
+    from config import get_settings
+
+    get_settings.cache_clear()
+    found = id_routes(create_app())
+    missing = sorted(f"{m} {p}" for m, p in found if (m, p) not in OWNERSHIP)
+    assert not missing, ("routes taking a person/unit/incident/review id without an ownership rule in "
+                         "tests/security/test_access_table.py OWNERSHIP (owned, on_behalf or open_to_role with the "
+                         "reason): " + ", ".join(missing))
+    assert not [c for c in OWNERSHIP if c not in ACCESS], "OWNERSHIP names routes ACCESS does not list"
+    for case, own in OWNERSHIP.items():
+        assert own.kind in (OWNED, ON_BEHALF, OPEN) and own.why.strip(), case
+    assert ("POST", "/api/reviews/{incident_id}/summaries") in found  # its unit comes in the body
 
 
 def _bearer_cases():
