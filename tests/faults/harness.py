@@ -432,7 +432,7 @@ def check_callout(callout_id: str, n: int, ended: dict, creates_per_outbox: Coun
     assert ended["status"] == "completed", ended["status"]
     summary = ended["summary"]
     assert summary["total"] == n and summary["acknowledged"] == n and summary["never_answered"] == [], summary
-    assert summary["per_tier"]["villages"] == {"total": n, "acknowledged": n, "rate": 1.0}
+    assert summary["per_tier"]["villages"] == {"total": n, "acknowledged": n, "answered_late": 0, "rate": 1.0}
     assert len(summary_events) == 1 and summary_events[0].payload["acknowledged"] == n, \
         f"summary events: {[(e.step_id, e.workflow_id, e.payload) for e in summary_events]}"[:3000]
     assert ack_events == n, f"{ack_events} acknowledgements in the audit trail for {n} persons"

@@ -66,6 +66,7 @@ def registered_by_the_worker(monkeypatch) -> list[type]:
 
     got: dict = {}
     monkeypatch.setattr(worker, "Worker", lambda client, **kw: got.update(kw))
+    monkeypatch.setattr(worker, "tolerate_slow_workflow_tasks", lambda *a: None)  # no real Worker here
     worker.build_worker(client=None, task_queue="inspect")  # type: ignore[arg-type]
     return list(got["workflows"])
 
