@@ -156,9 +156,9 @@ RECORDED_TEXT = {
 }
 
 
-def _record_late(answer: LateAnswer, workflow_ids: set[str]) -> list[dict]:
+def _record_late(answer: LateAnswer, workflow_ids: set[str], running: set[str]) -> list[dict]:
     with session_scope() as s:
-        return record_late(s, answer, workflow_ids)
+        return record_late(s, answer, workflow_ids, running)
 
 
 async def acknowledge(client: Client, subject: str, person_id: str, channel: str, *, actor: str | None = None,
@@ -173,11 +173,13 @@ async def acknowledge(client: Client, subject: str, person_id: str, channel: str
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
     ref = ref or f"{channel}:{person_id}:{at.isoformat()}"
     ack = Ack(person_id=person_id, channel=channel, at=at, actor=actor or person_id, note=note, ref=ref)
-    result, ended = Answered(), set()
+    result, ended, running = Answered(), set(), set()
     for wid in sorted(wids):
         outcome = await _ask(client, wid, ack)
-        if outcome is None or outcome["recorded"] == "none":  # ended, or nothing there called them: the store
+        if outcome is None or outcome["recorded"] == "none":  # ended, or nothing there waits for it: the store
             ended.add(wid)
+            if outcome is not None:
+                running.add(wid)
         elif outcome["recorded"] == "taken":
             result.told += 1
         elif outcome["recorded"] == "late":  # recorded late by the workflow itself (an episode that had ended)
@@ -186,7 +188,7 @@ async def acknowledge(client: Client, subject: str, person_id: str, channel: str
         result.ended = len(ended)
         result.late += await asyncio.to_thread(
             _record_late, LateAnswer(subject=subject, person_id=person_id, channel=channel, at=at,
-                                     actor=actor or person_id, ref=ref, note=note), ended)
+                                     actor=actor or person_id, ref=ref, note=note), ended, running)
     return result
 
 
