@@ -97,6 +97,8 @@ async def _signal(client: Client, workflow_id: str, events: ShardEvents) -> bool
 
 
 SHARD = re.compile(r"/shard-\d+$")
+ANSWER_UPDATE_TIMEOUT = 15.0
+"""Seconds an answer waits for a procedure's workflow to say what became of it before it is signalled instead."""
 
 
 async def _ask(client: Client, workflow_id: str, ack: Ack) -> dict | None:
@@ -104,18 +106,20 @@ async def _ask(client: Client, workflow_id: str, ack: Ack) -> dict | None:
     {"recorded": "taken" | "late" | "repeat" | "none", "late_by_s": …}; None when the workflow has ended. A
     workflow without the `answers` update (a call-out shard, or code from before it) hears the signal and
     takes it, as before."""
-    if SHARD.search(workflow_id):
-        return {"recorded": "taken"} if await _signal(client, workflow_id, ShardEvents(acks=[ack])) else None
-    try:
-        [outcome] = await client.get_workflow_handle(workflow_id).execute_update(
-            "answers", ShardEvents(acks=[ack]), result_type=list[dict])
-        return outcome
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    except WorkflowUpdateFailedError:  # no such update in that workflow: the signal, as before
-        return {"recorded": "taken"} if await _signal(client, workflow_id, ShardEvents(acks=[ack])) else None
+    if not SHARD.search(workflow_id):
+        try:
+            [outcome] = await asyncio.wait_for(client.get_workflow_handle(workflow_id).execute_update(
+                "answers", ShardEvents(acks=[ack]), result_type=list[dict]), ANSWER_UPDATE_TIMEOUT)
+            return outcome
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        except (WorkflowUpdateFailedError, TimeoutError):
+            # no such update in that workflow (a shard, code from before it), or no worker answers it now: the
+            # signal, which Temporal keeps for the workflow (answers are idempotent by their ref)
+            pass
+    return {"recorded": "taken"} if await _signal(client, workflow_id, ShardEvents(acks=[ack])) else None
 
 
 def _waiting_in(s, subject: str, person_id: str) -> set[str]:
