@@ -691,6 +691,7 @@ class PlanActivationWorkflow:
                 await self._continue_as_new()
             await self._sleep_until_next()
         await self._finish()
+        await asyncio.gather(*self.tasks.values())  # late answers that came while it closed
         return self.view()
 
     # ------------------------------------------------------------- levels: convene the HQ, open tasks

@@ -357,6 +357,7 @@ class PostEventReviewWorkflow:
                 await self._compile("system")
             await self._sleep_until_next()
         await self._seal()
+        await asyncio.gather(*self.tasks.values())  # late answers that came while it closed
         return self.view()
 
     # ------------------------------------------------------------- deadlines: reminders, overdue
