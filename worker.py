@@ -17,8 +17,20 @@ from workflows import all_workflows
 log = structlog.get_logger("yingji.worker")
 
 
+def tolerate_slow_workflow_tasks(worker: Worker, seconds: float) -> None:
+    """The SDK fails a workflow task that has not yielded within 2 s (TMPRL1101), and has no setting for
+    it but `debug_mode`, which turns the check off and is not for production. On a starved machine
+    a shard's task over 2 s is slow, not stuck: failing it evicts the workflow, whose replay of its
+    whole history takes longer still, and a cancelled call-out stayed running until a restart. Here the
+    limit is `seconds`, under the workflow task timeout (10 s) that Temporal retries on."""
+    inner = getattr(worker, "_workflow_worker", None)
+    if inner is None or not hasattr(inner, "_deadlock_timeout_seconds"):
+        raise RuntimeError("temporalio changed: the workflow deadlock timeout is not where it was (worker.py)")
+    inner._deadlock_timeout_seconds = seconds
+
+
 def build_worker(client: Client, task_queue: str | None = None) -> Worker:
-    return Worker(
+    worker = Worker(
         client,
         task_queue=task_queue or get_settings().task_queue,
         workflows=all_workflows(),
@@ -27,6 +39,8 @@ def build_worker(client: Client, task_queue: str | None = None) -> Worker:
         max_concurrent_activities=64,
         interceptors=[HeartbeatInterceptor()],  # a killed worker's activities are retried within seconds
     )
+    tolerate_slow_workflow_tasks(worker, get_settings().workflow_deadlock_s)
+    return worker
 
 
 async def run_worker(stop: asyncio.Event | None = None) -> None:

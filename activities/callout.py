@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities.delivery import Delivery, deliver
+from activities.escalation import flush_result
 from config import get_settings
 from store.audit import NewEvent, append
 from store.callouts import Callout, CalloutTarget
@@ -23,6 +24,7 @@ from workflows.callout import (
     CalloutEnd,
     CalloutInput,
     CalloutSummary,
+    FlushBody,
     FlushRequest,
     FlushResult,
     ResolveRequest,
@@ -30,7 +32,7 @@ from workflows.callout import (
     ShardInfo,
     WarningInfo,
 )
-from workflows.escalation import Contact, Record, Report, Send, Target
+from workflows.escalation import Contact, Record, Send, Target
 
 PURPOSE_PREFIX = {"escalate": "【升级叫应】{name}未应答,请您代为落实并确认。", "inform": "", "cancel": "", "update": "", "summary": ""}
 
@@ -143,8 +145,34 @@ def _attempt(send: Send, outcome_status: str, at: datetime) -> dict:
             "at": at.isoformat(), "status": outcome_status}
 
 
-@activity.defn(name="callout.flush")
-async def flush(req: FlushRequest) -> FlushResult:
+def unpack(req: FlushRequest) -> FlushRequest:
+    """The request with its packed body opened and its sends given by reference completed."""
+    if req.packed:
+        body = FlushBody.unpack(req.packed)
+        req = req.model_copy(update={"refs": [*req.refs, *body.refs], "records": [*req.records, *body.records],
+                                     "packed": ""})
+    return req.model_copy(update={"sends": expand(req), "refs": []})
+
+
+def expand(req: FlushRequest) -> list[Send]:
+    """The batch's sends, those given by reference completed from the shard's stored targets."""
+    if not req.refs:
+        return list(req.sends)
+    with session_scope(write=False) as s:
+        specs = {r.target_key: Target.model_validate(r.spec) for r in s.exec(select(CalloutTarget).where(
+            CalloutTarget.callout_id == req.callout_id,
+            col(CalloutTarget.target_key).in_(list({ref.target for ref in req.refs}))))}
+    sends = list(req.sends)
+    for ref in req.refs:
+        t = specs[ref.target]
+        c = next(c for c in (t.person, t.deputy, t.superior, *t.others.values()) if c and c.person_id == ref.person)
+        sends.append(Send(key=ref.key, target_key=ref.target, person_id=ref.person, name=c.name,
+                          to=c.address(ref.channel) or "", channel=ref.channel, purpose=ref.purpose,  # type: ignore[arg-type]
+                          priority=t.priority, about=t.label))
+    return sends
+
+
+def _deliveries(req: FlushRequest) -> list[Delivery]:
     settings = get_settings()
     key = settings.signing_key()
     deliveries = []
@@ -158,6 +186,14 @@ async def flush(req: FlushRequest) -> FlushResult:
                                    person_id=send.person_id, subject=req.callout_id, workflow_id=req.workflow_id,
                                    ack_url=link, reply_code=code, priority=send.priority, drill=req.drill,
                                    meta={"target_key": send.target_key, "purpose": send.purpose}))
+    return deliveries
+
+
+@activity.defn(name="callout.flush")
+async def flush(req: FlushRequest) -> FlushResult:
+    # reading the targets and rendering 500 messages run on a thread: the event loop stays free to heartbeat
+    req = await asyncio.to_thread(unpack, req)
+    deliveries = await asyncio.to_thread(_deliveries, req)
     outcomes = {o.key: o for o in await deliver(deliveries)}
     records = req.records
     now = _now()
@@ -181,9 +217,7 @@ async def flush(req: FlushRequest) -> FlushResult:
             _update_targets(s, req, outcomes, records, now)
 
     await asyncio.to_thread(write)
-    failed = [Report(send_key=k, status="failed" if o.status != "opted_out" else "opted_out", at=now, detail=o.error)
-              for k, o in outcomes.items() if o.status in ("failed", "opted_out")]
-    return FlushResult(reports=failed)
+    return FlushResult.model_validate(flush_result(outcomes, now))
 
 
 def _update_targets(s: Session, req: FlushRequest, outcomes: dict, records: list[Record], now: datetime) -> None:

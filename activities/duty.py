@@ -206,7 +206,7 @@ async def flush(req: DutyFlush) -> FlushResult:
     batch = Batch(subject=req.subject, workflow_id=req.workflow_id, run_id=req.run_id, episode=req.episode,
                   kind=AUDIT_PREFIX[req.procedure], sends=req.sends, records=req.records,
                   meta={"procedure": req.procedure})
-    return FlushResult(reports=await send_and_record(
+    return FlushResult.model_validate(await send_and_record(
         batch, lambda send, code, link: render(req, send, code, link),
         links=_links(req), save=save))
 

@@ -63,8 +63,9 @@ def ack_links(subject: str) -> Links:
 
 
 async def send_and_record(batch: Batch, render: Render, *, links: Links | None = None,
-                          save: Save | None = None) -> list[Report]:
-    """Deliver the batch's sends, record sends and records; returns the sends that failed at once."""
+                          save: Save | None = None) -> dict[str, Any]:
+    """Deliver the batch's sends, record sends and records; returns the sends that failed at once (as
+    reports) and when the gateway accepted each send: a FlushResult's fields."""
     links = links or ack_links(batch.subject)
     deliveries = []
     for send in batch.sends:
@@ -87,8 +88,14 @@ async def send_and_record(batch: Batch, render: Render, *, links: Links | None =
             append(s, events)
 
     await asyncio.to_thread(write)
-    return [Report(send_key=k, status="opted_out" if o.status == "opted_out" else "failed", at=now, detail=o.error)
-            for k, o in outcomes.items() if o.status in ("failed", "opted_out")]
+    return flush_result(outcomes, now)
+
+
+def flush_result(outcomes: dict[str, Outcome], now: datetime) -> dict[str, Any]:
+    """A FlushResult's fields: the sends that failed at once, and when each accepted one was accepted."""
+    return {"reports": [Report(send_key=k, status="opted_out" if o.status == "opted_out" else "failed", at=now,
+                               detail=o.error) for k, o in outcomes.items() if o.status in ("failed", "opted_out")],
+            "accepted": {k: o.accepted_at for k, o in outcomes.items() if o.accepted_at is not None}}
 
 
 def _events(b: Batch, outcomes: dict[str, Outcome], now: datetime) -> list[NewEvent]:

@@ -312,6 +312,6 @@ async def flush(req: FlushRequest) -> FlushResult:
 
     batch = Batch(subject=incident_subject(rec.incident.incident_id), workflow_id=rec.workflow_id, run_id=rec.run_id, episode=req.episode,
                   kind=AUDIT_PREFIX[req.kind], sends=req.sends, records=req.records, context={"label": req.label})
-    return FlushResult(reports=await send_and_record(batch, lambda send, code, link: render(send, req, code, link),
+    return FlushResult.model_validate(await send_and_record(batch, lambda send, code, link: render(send, req, code, link),
                                                      save=save))
 

@@ -348,7 +348,7 @@ async def flush(req: FlushRequest) -> FlushResult:
                   kind="review.escalation", sends=req.sends, records=req.records, context={"unit_id": req.unit_id})
     reports = await send_and_record(batch, lambda send, code, link: render_send(send, req, code, link),
                                     save=lambda s, outcomes, now: save_view(s, rec.view))
-    return FlushResult(reports=reports)
+    return FlushResult.model_validate(reports)
 
 
 # ------------------------------------------------------------------ the event report

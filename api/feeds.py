@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import threading
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -16,57 +17,120 @@ import feedparser
 import httpx
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from api.cap import MAX_CAP_BYTES, CapError
 from api.services.warnings import IntakeError, from_cap, intake
 from config import Settings
 from definitions.loader import load_library
 from store.audit import write_anchor
-from store.db import get_engine, session_scope
+from store.db import session_scope
 
 log = structlog.get_logger("yingji.feeds")
 LOCK_KEY = 0x79696E676A69  # "yingji"
 
 
 class SchedulerLock:
-    """Held by one process of the deployment."""
+    """Held by one process of the deployment.
+
+    PostgreSQL: a session advisory lock on a connection of its own (not from the pool, in
+    autocommit: never "idle in transaction"), checked again before every job. When that
+    connection dies (the server restarted, a failover, `pg_terminate_backend`) the lock is gone
+    with it and another process may hold it now: the next check opens a new connection and
+    tries again, and stands down if someone else has it. SQLite: a file lock in DATA_DIR.
+    Blocking calls: run `acquire` in a thread from async code.
+    """
+
+    APPLICATION_NAME = "yingji-scheduler-lock"
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self._file = None
         self._conn = None
+        self._engine = None
+        self._mutex = threading.Lock()  # the poll and anchor jobs may ask at once, from two threads
 
     def acquire(self) -> bool:
-        if self._file or self._conn:
-            return True
+        """True when this process holds the lock now (checked against the database each time)."""
+        with self._mutex:
+            return self._acquire()
+
+    def _acquire(self) -> bool:
         url = self.settings.database
         if url.startswith("sqlite"):
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            f = open(Path(self.settings.data_dir) / "scheduler.lock", "w")  # noqa: SIM115 - held while we run
+            return self._acquire_file()
+        if self._conn is not None:
             try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                f.close()
-                return False
-            f.write(str(os.getpid()))
-            f.flush()
-            self._file = f
-            return True
-        conn = get_engine().connect()
-        if conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
-            self._conn = conn
-            return True
+                if self._conn.execute(_HELD, {"k": LOCK_KEY}).scalar():
+                    return True
+                log.warning("scheduler lock no longer held; trying again")
+            except DBAPIError as exc:
+                log.warning("scheduler lock connection lost; trying again", error=str(exc.orig or exc)[:200])
+            self._close()
+        try:
+            conn = self._dedicated_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT")
+        except DBAPIError as exc:
+            log.warning("scheduler lock: database unreachable", error=str(exc.orig or exc)[:200])
+            return False
+        try:
+            if conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
+                self._conn = conn
+                return True
+        except DBAPIError:
+            pass
         conn.close()
         return False
 
+    def _dedicated_engine(self, url: str):
+        if self._engine is None:
+            self._engine = create_engine(url, poolclass=NullPool, connect_args={
+                "application_name": self.APPLICATION_NAME, "connect_timeout": 10,
+                # a peer that vanished without a word (a failover) is noticed within a minute
+                "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3})
+        return self._engine
+
+    def _acquire_file(self) -> bool:
+        if self._file:
+            return True
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        f = open(Path(self.settings.data_dir) / "scheduler.lock", "w")  # noqa: SIM115 - held while we run
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            return False
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+        return True
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except DBAPIError:
+                pass
+            self._conn = None
+
     def release(self) -> None:
+        with self._mutex:
+            self._release()
+
+    def _release(self) -> None:
         if self._file:
             self._file.close()
             self._file = None
-        if self._conn:
-            self._conn.close()
-            self._conn = None
+        self._close()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+# is the advisory lock (a bigint key: classid = high 32 bits, objid = low, objsubid 1) held by this session?
+_HELD = text("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+             "AND granted AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = :k)")
 
 
 async def fetch_cap_documents(client: httpx.AsyncClient, url: str) -> list[tuple[str, bytes]]:
@@ -103,7 +167,9 @@ async def _get(client: httpx.AsyncClient, url: str) -> bytes:
 async def poll_once(settings: Settings, temporal) -> dict[str, int]:
     """One pass over every configured source, through the same intake as the API."""
     counts = {"documents": 0, "new": 0, "refused": 0}
-    lib = load_library(settings.definitions_dir)
+    # reading and validating every definition file takes most of a second: not on the event loop, where
+    # it held up every request and made the audit anchor miss its turn
+    lib = await asyncio.to_thread(load_library, settings.definitions_dir)
     async with httpx.AsyncClient(follow_redirects=True) as http:
         for source in settings.cap_feeds:
             try:
@@ -130,11 +196,16 @@ def anchor_now() -> None:
 
 
 def start_scheduler(settings: Settings, temporal) -> AsyncIOScheduler:
+    """The CAP poll and the audit anchor, run by the process that holds the scheduler lock.
+
+    A run that comes late (the event loop or the machine busy) still runs: APScheduler's default
+    misfire grace of 1 s skipped the anchor whenever the poll held the loop, one anchor in 16
+    minutes. Runs that piled up coalesce into one; a job never overlaps itself."""
     lock = SchedulerLock(settings)
-    scheduler = AsyncIOScheduler()
+    scheduler = AsyncIOScheduler(job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
 
     async def leader(job):
-        if lock.acquire():
+        if await asyncio.to_thread(lock.acquire):
             await job()
 
     async def poll_job():
@@ -144,9 +215,9 @@ def start_scheduler(settings: Settings, temporal) -> AsyncIOScheduler:
     async def anchor_job():
         await asyncio.to_thread(anchor_now)
 
-    scheduler.add_job(leader, "interval", args=[poll_job], seconds=settings.cap_poll_interval_s, id="cap-poll",
-                      max_instances=1, coalesce=True)
-    scheduler.add_job(leader, "interval", args=[anchor_job], seconds=60, id="audit-anchor", max_instances=1, coalesce=True)
+    scheduler.add_job(leader, "interval", args=[poll_job], seconds=settings.cap_poll_interval_s, id="cap-poll")
+    scheduler.add_job(leader, "interval", args=[anchor_job], seconds=settings.audit_anchor_interval_s,
+                      id="audit-anchor")
     scheduler.start()
     scheduler.lock = lock  # type: ignore[attr-defined]
     return scheduler

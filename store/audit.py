@@ -145,10 +145,13 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent | St
     """
     events = list(events)
     ids = [e.event_id for e in events]
+    chains: dict[str, AuditChain] = {}
+    for new in events:  # lock the chains first: a concurrent append of the same events waits, then finds them
+        if new.subject not in chains:
+            chains[new.subject] = _chain_for_update(session, new.subject)
     existing = {
         row.event_id: row for row in session.exec(select(AuditEvent).where(col(AuditEvent.event_id).in_(ids)))
     } if ids else {}
-    chains: dict[str, AuditChain] = {}
     rows: list[dict[str, Any]] = []
     order: list[str] = []
     fresh: set[str] = set()

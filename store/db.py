@@ -5,12 +5,13 @@ worker and the API can write at once; PostgreSQL is the production database.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fcntl
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -61,7 +62,11 @@ def get_engine(url: str | None = None, *, write: bool = False) -> Engine:
             event.listen(engine, "connect", on_connect)
             event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            from config import get_settings
+
+            settings = get_settings()  # sized so that every process of a deployment fits max_connections (README)
+            engine = create_engine(url, pool_pre_ping=True, pool_size=settings.db_pool_size,
+                                   max_overflow=settings.db_max_overflow)
         _engines[key] = engine
     return engine
 
@@ -89,8 +94,39 @@ def session_scope(url: str | None = None, *, write: bool = True) -> Iterator[Ses
             raise
 
 
+MIGRATION_LOCK_KEY = 0x79696E676A6D  # "yingjm": the advisory lock around migrations (PostgreSQL)
+
+
+@contextmanager
+def _migration_lock(url: str, engine: Engine) -> Iterator[None]:
+    """One process migrates at a time: the API, the worker and the CLI all migrate at start, and
+    replicas started together on an empty database raced each other (`UniqueViolation …
+    alembic_version`, "table already exists"). PostgreSQL: a session advisory lock on a connection
+    of its own (autocommit, so it never sits idle in a transaction); SQLite: an exclusive file lock
+    next to the database file. Both go away with the process if it dies."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        return
+    path = url.split("///", 1)[-1] if engine.dialect.name == "sqlite" else ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield  # in memory (one process) or another database: nothing to share
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.migrate.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # blocks until the process that migrates is done
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def migrate(url: str | None = None) -> None:
-    """Apply every Alembic migration (idempotent; run at start of api, worker and CLI)."""
+    """Apply every Alembic migration (idempotent; run at start of api, worker and CLI), one process at a time."""
     from alembic import command
     from alembic.config import Config
 
@@ -100,8 +136,9 @@ def migrate(url: str | None = None) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    cfg.attributes["engine"] = get_engine(url)
-    command.upgrade(cfg, "heads")  # feature migrations may branch from 0001
+    engine = cfg.attributes["engine"] = get_engine(url)
+    with _migration_lock(url, engine):
+        command.upgrade(cfg, "heads")  # feature migrations may branch from 0001
 
 
 def dispose_all() -> None:

@@ -1284,8 +1284,10 @@ class PlanActivationWorkflow:
         self.tasks[ep.name] = asyncio.create_task(self._drive(ep, self.inboxes[ep.name]))
 
     async def _drive(self, ep: Episode, inbox: Inbox) -> None:
-        async def flush(actions: Actions) -> None:
-            inbox.put((await self._flush(ep, actions)).reports)
+        async def flush(actions: Actions) -> FlushResult:
+            result = await self._flush(ep, actions)
+            inbox.put(result.reports)
+            return result
 
         await drive(ep.esc, inbox, flush, until=lambda: ep.stop is not None or self.pausing)
         if ep.stop is not None and not self.pausing:

@@ -45,7 +45,7 @@ async def run_escalation(esc: Escalation, inbox: Inbox, procedure: Procedure, su
     `io` is the host's lock, so that a flush and an update's audit write never interleave.
     """
 
-    async def flush(actions: Actions) -> None:
+    async def flush(actions: Actions) -> FlushResult:
         if before is not None:
             await before(actions)
         req = DutyFlush(procedure=procedure, subject=subject, workflow_id=workflow.info().workflow_id,
@@ -58,6 +58,7 @@ async def run_escalation(esc: Escalation, inbox: Inbox, procedure: Procedure, su
         else:
             result = await workflow.execute_activity("duty.flush", req, result_type=FlushResult, **ACTIVITY)
         inbox.put(result.reports)  # failures the gateway reported at once
+        return result
 
     await drive(esc, inbox, flush, until=until)
 

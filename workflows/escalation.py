@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -118,9 +118,11 @@ class Report(BaseModel):
 
 
 class FlushResult(BaseModel):
-    """What a flush activity returns: the sends the gateway refused at once, as reports."""
+    """What a flush activity returns: the sends the gateway refused at once, as reports, and when the
+    gateway accepted each send that went out (the answer window counts from there)."""
 
     reports: list[Report] = Field(default_factory=list)
+    accepted: dict[str, datetime] = Field(default_factory=dict, description="send key -> gateway acceptance time")
 
 
 class TargetState(BaseModel):
@@ -133,6 +135,7 @@ class TargetState(BaseModel):
     first_notify_done: bool = False
     last_channels: list[str] = Field(default_factory=list)
     waiting_until: datetime | None = None
+    wait: timedelta | None = Field(default=None, description="the current wait_ack's length")
     outstanding: list[str] = Field(default_factory=list, description="send keys of the current round")
     sends_total: int = 0
     acknowledged_at: datetime | None = None
@@ -150,6 +153,10 @@ class Escalation(BaseModel):
     targets: dict[str, TargetState] = Field(default_factory=dict)
     send_index: dict[str, str] = Field(default_factory=dict, description="send key -> target key")
     seen_refs: list[str] = Field(default_factory=list)
+    # Indexes kept beside the state (rebuilt after continue-as-new): an answer looks up the targets
+    # its person answers for, not every target of the shard (582 us -> a few us per answer at 500).
+    _holders: dict[str, list[str]] | None = PrivateAttr(default=None)
+    _seen: set[str] | None = PrivateAttr(default=None)
 
     @classmethod
     def start(cls, run_key: str, policies: dict[str, Policy], targets: list[Target], night: bool = False) -> "Escalation":
@@ -161,6 +168,30 @@ class Escalation(BaseModel):
         for t in sorted(targets, key=lambda t: (t.priority, t.key)):
             if t.key not in self.targets:
                 self.targets[t.key] = TargetState(target=t, recipients=[t.person.person_id])
+                self._index(t.key, t.person.person_id)
+
+    def _private(self) -> dict[str, Any]:
+        return self.__pydantic_private__  # type: ignore[return-value]  # plain dict: pydantic's getattr is slow
+
+    def _index(self, key: str, person_id: str) -> None:
+        holders = self._private().get("_holders")
+        if holders is not None:
+            holders.setdefault(person_id, []).append(key)
+
+    def _answering_for(self, person_id: str) -> list[TargetState]:
+        """The targets `person_id` is responsible for, in the targets' order."""
+        priv, targets = self._private(), self.targets
+        holders = priv.get("_holders")
+        if holders is None:
+            holders = priv["_holders"] = {}
+            for key, ts in targets.items():
+                for pid in ts.recipients:
+                    holders.setdefault(pid, []).append(key)
+        keys = holders.get(person_id, [])
+        if len(keys) > 1:
+            order = {k: i for i, k in enumerate(targets)}
+            keys = sorted(set(keys), key=order.__getitem__)
+        return [targets[k] for k in keys]
 
     # ------------------------------------------------------------- queries
     @property
@@ -220,7 +251,8 @@ class Escalation(BaseModel):
 
     def _step_wait_ack(self, ts: TargetState, step: Step, index: int, now: datetime, actions: Actions) -> None:
         if ts.outstanding:
-            ts.waiting_until = now + (step.wait_ack or timedelta(0))
+            ts.wait = step.wait_ack or timedelta(0)
+            ts.waiting_until = now + ts.wait  # moved to the gateway's acceptance + wait by `accepted()`
         else:
             actions.records.append(self._record(ts, "wait_skipped", now, payload={"step": index, "reason": "every channel failed"}))
 
@@ -241,6 +273,7 @@ class Escalation(BaseModel):
             actions.records.append(self._record(ts, "escalation_skipped", now, payload={"to": step.escalate, "reason": reason}))
             return
         ts.recipients.append(contact.person_id)
+        self._index(ts.target.key, contact.person_id)
         ts.state = "escalated"
         channels = [c.value for c in step.channels] if step.channels else (ts.last_channels or ["sms", "voice"])
         actions.records.append(self._record(ts, "escalated", now, person_id=contact.person_id,
@@ -262,11 +295,16 @@ class Escalation(BaseModel):
         canceled) is recorded as `ack.late` when `late()` says so (the host's workflow.patched check),
         else dropped as before."""
         actions = Actions()
-        if ack.ref and ack.ref in self.seen_refs:
+        priv = self._private()
+        seen = priv.get("_seen")
+        if seen is None:
+            seen = priv["_seen"] = set(self.seen_refs)
+        if ack.ref and ack.ref in seen:
             return actions
         if ack.ref:
             self.seen_refs.append(ack.ref)
-        for ts in self.targets.values():
+            seen.add(ack.ref)
+        for ts in self._answering_for(ack.person_id):
             if ack.target_keys is not None and ts.target.key not in ack.target_keys:
                 continue
             if ack.person_id not in ts.recipients:
@@ -295,6 +333,20 @@ class Escalation(BaseModel):
                      "late_from": since.isoformat() if since else None,
                      "late_by_s": round((ack.at - since).total_seconds(), 3) if since else None,
                      "acknowledged_by": ts.ack_by})
+
+    def accepted(self, times: dict[str, datetime]) -> None:
+        """The gateway accepted these sends at these times: each waiting target's window counts from the
+        latest acceptance of its round, so a message that left late still gets its whole wait. Only ever
+        later, never earlier: the workflow's clock and the activity's may differ (a test server's clock
+        runs ahead), and the decision time plus the wait is the least anyone gets."""
+        if not times:
+            return
+        for ts in self.targets.values():
+            if ts.waiting_until is None or ts.wait is None or ts.state in TERMINAL_STATES:
+                continue
+            left = [times[k] for k in ts.outstanding if k in times]
+            if left:
+                ts.waiting_until = max(ts.waiting_until, max(left) + ts.wait)
 
     def report(self, rep: Report) -> Actions:
         actions = Actions()
@@ -490,12 +542,14 @@ class Inbox:
         return items
 
 
-async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaitable[None]],
+async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaitable[FlushResult | None]],
                 until: Callable[[], bool] = lambda: False) -> None:
     """Run an escalation to its end: every target acknowledged, unreachable or canceled.
 
     One timer for all targets (the earliest deadline); a signal wakes the loop at
-    once. `flush` sends and records a batch (activities); `until` ends it early.
+    once. `flush` sends and records a batch (activities) and may return what it got
+    back: the waits then count from the gateway's acceptance of each send, not from
+    the moment the workflow decided to send. `until` ends it early.
     """
     pending = Actions()
     while True:
@@ -504,7 +558,9 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
         pending.extend(esc.advance(workflow.now()))
         if pending:
             batch, pending = pending, Actions()
-            await flush(batch)
+            result = await flush(batch)
+            if result is not None and result.accepted and workflow.patched("wait-from-acceptance"):
+                esc.accepted(result.accepted)
             continue  # answers may have arrived while flushing
         if esc.done or until():
             return

@@ -428,8 +428,10 @@ class PostEventReviewWorkflow:
         self.tasks[ep.name] = asyncio.create_task(self._drive(ep, self.inboxes[ep.name]))
 
     async def _drive(self, ep: Episode, inbox: Inbox) -> None:
-        async def flush(actions: Actions) -> None:
-            inbox.put((await self._flush(ep, actions)).reports)
+        async def flush(actions: Actions) -> FlushResult:
+            result = await self._flush(ep, actions)
+            inbox.put(result.reports)
+            return result
 
         await drive(ep.esc, inbox, flush, until=lambda: ep.stop is not None)
         if ep.stop is not None:  # the summary came (or the review closed): stop, and tell whoever was reached

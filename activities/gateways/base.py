@@ -33,6 +33,7 @@ class SendResult:
     status: str  # sent | failed | opted_out
     provider_id: str | None = None
     error: str | None = None
+    accepted_at: datetime | None = None  # set by the outbox when the gateway said yes
 
 
 class Gateway(Protocol):

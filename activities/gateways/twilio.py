@@ -81,7 +81,8 @@ class TwilioGateway:
         if not (settings.twilio_account_sid and token and settings.twilio_from_number):
             raise ValueError("the twilio gateway needs YINGJI_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _FROM_NUMBER")
         self.account = settings.twilio_account_sid
-        self.client = Client(settings.twilio_account_sid, token, http_client=TwilioHttpClient(timeout=20))
+        self.timeout_s = 20.0  # a request's longest wait for Twilio (the outbox's lease on a row in flight)
+        self.client = Client(settings.twilio_account_sid, token, http_client=TwilioHttpClient(timeout=self.timeout_s))
         if settings.twilio_api_base:  # the Api domain builds every URL from base_url
             self.client.api.base_url = settings.twilio_api_base.rstrip("/")
         self.from_ = settings.twilio_from_number

@@ -91,7 +91,8 @@ async def test_reporting_chain_end_to_end(dev_env, db_url, fast_rules):
             await step(f"{base}/submit", "duty_cadre")
 
             sent = await poll(lambda: get("/api/outbox", subject=iid),
-                              lambda m: m and {"rcpt:committee_office", "rcpt:government_office"} <= {x["person_id"] for x in m},
+                              lambda m: m and {"rcpt:committee_office", "rcpt:government_office"} <= {
+                                  x["person_id"] for x in m if x["provider_id"]},  # sent, not only claimed (sending)
                               what="report sent to both offices")
             msg = next(x for x in sent if x["person_id"] == "rcpt:committee_office" and x["channel"] == "sms")
             r = await api.post(f"/api/simulator/messages/{msg['id']}", json={"outcome": "reply", "body": "1"},

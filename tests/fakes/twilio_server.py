@@ -109,6 +109,7 @@ class FakeTwilio:
         self.failures: deque[Failure] = deque()
         self.holds: list[Hold] = []
         self.accepted: Counter = Counter()  # creates answered 201 (or held), per kind and in all (None)
+        self.stalls: deque[tuple[threading.Event, threading.Event]] = deque()  # hold_next: before creating
         self.port = free_port()
         base = API.format(account="{account}")
         self.app = Starlette(routes=[
@@ -154,6 +155,22 @@ class FakeTwilio:
     async def _held(hold: Hold | None) -> None:
         if hold is not None:  # the answer waits (a bound against a test that never releases)
             await asyncio.to_thread(hold.released.wait, 600)
+    def hold_next(self) -> tuple[threading.Event, threading.Event]:
+        """The next create waits, before anything is created, until the test sets `release`;
+        `arrived` is set when it is being held (a request stalled in the network or at Twilio)."""
+        arrived, release = threading.Event(), threading.Event()
+        with self.lock:
+            self.stalls.append((arrived, release))
+        return arrived, release
+
+    async def _hold(self) -> None:
+        with self.lock:
+            hold = self.stalls.popleft() if self.stalls else None
+        if hold is not None:
+            arrived, release = hold
+            arrived.set()
+            while not release.is_set():
+                await asyncio.sleep(0.02)
 
     def _failure_for(self, kind: str) -> Failure | None:
         with self.lock:
@@ -225,6 +242,7 @@ class FakeTwilio:
             return rec, JSONResponse({"code": 20003, "message": "Authenticate", "more_info":
                                       "https://www.twilio.com/docs/errors/20003", "status": 401}, status_code=401)
         if request.method == "POST":
+            await self._hold()
             failure = self._failure_for(rec.kind)
             if failure is not None:
                 rec.status = failure.http_status

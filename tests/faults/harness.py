@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import free_port
 
@@ -113,7 +114,7 @@ worker.main()
 
 class Stack:
     def __init__(self, workdir: Path, steps: list[str], env: dict[str, str] | None = None,
-                 standby: bool = False) -> None:
+                 standby: bool = False, database_url: str | None = None) -> None:
         self.workdir = workdir
         defs = workdir / "definitions"
         shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.yaml", "*.py", "__pycache__"))
@@ -122,17 +123,19 @@ class Stack:
         (defs / "callout" / "faults.yaml").write_text(PLAN.format(steps=textwrap.indent("\n".join(steps), " " * 6)),
                                                        encoding="utf-8")
         self.port = free_port()
-        self.url = f"sqlite:///{workdir}/yingji.db"
+        self.url = database_url or f"sqlite:///{workdir}/yingji.db"
         self.env = {"YINGJI_DATA_DIR": str(workdir), "YINGJI_DATABASE_URL": self.url,
                     "YINGJI_TEMPORAL_ADDRESS": f"127.0.0.1:{self.port}", "YINGJI_DEFINITIONS_DIR": str(defs),
                     "YINGJI_SECRET_KEY": "faults", "YINGJI_RUN_SCHEDULER": "false", "YINGJI_ADMIN_TOKEN": ADMIN,
                     "YINGJI_TASK_QUEUE": "faults", "YINGJI_NIGHT_START": "23:59", "YINGJI_NIGHT_END": "00:00",
                     **(env or {})}
         self.server: subprocess.Popen | None = None
-        self.worker: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None  # the latest worker started
+        self.workers: list[subprocess.Popen] = []  # every worker started (tests/production runs two)
+        self.apis: list[subprocess.Popen] = []  # `yingji api` processes (tests/production)
         self.standby = standby  # keep the next worker ready (see STANDBY)
         self.next_worker: tuple[subprocess.Popen, Path, Path] | None = None  # (process, go file, log)
-        self.workers = 0
+        self.spawned = 0
         self.client = None
         self.app = None
         self.kills = 0
@@ -168,15 +171,15 @@ class Stack:
     # ------------------------------------------------------------------ the worker
 
     def _spawn(self, code: list[str]) -> tuple[subprocess.Popen, Path]:
-        log = self.workdir / f"worker-{self.workers}.log"
-        self.workers += 1
+        log = self.workdir / f"worker-{self.spawned}.log"
+        self.spawned += 1
         with log.open("wb") as out:
             proc = subprocess.Popen([sys.executable, *code], cwd=ROOT,
                                     env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
                                     stdout=out, stderr=subprocess.STDOUT)
         return proc, log
 
-    def start_worker(self) -> None:
+    def start_worker(self) -> subprocess.Popen:
         """A new worker process: the standby one (ready at once) if kept, else one started now."""
         if self.next_worker is not None and self.next_worker[0].poll() is None:
             self.worker, go, self.worker_log = self.next_worker
@@ -185,9 +188,11 @@ class Stack:
             self.worker, self.worker_log = self._spawn(["-m", "worker"])
         self.next_worker = None
         if self.standby:
-            go = self.workdir / f"go-{self.workers}"
+            go = self.workdir / f"go-{self.spawned}"
             proc, log = self._spawn(["-c", STANDBY, str(go)])
             self.next_worker = (proc, go, log)
+        self.workers.append(self.worker)
+        return self.worker
 
     async def worker_started(self, timeout: float = 300) -> None:
         """Until the worker now running has connected and registered (its log says so); a condition
@@ -211,11 +216,43 @@ class Stack:
         self.start_worker()
         return dict(zip(hold.outbox_ids, (sid for _, sid in hold.held), strict=True))
 
+    def kill(self, process: subprocess.Popen) -> None:
+        assert process.poll() is None, "the process died by itself"
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        self.kills += 1
+
+    # ------------------------------------------------------------------ `yingji api` processes
+
+    def start_api(self) -> str:
+        """A `yingji api` process of its own on a free port (scheduler on: one of them holds the lock); its URL."""
+        port = free_port()
+        log = self.workdir / f"api-{len(self.apis)}.log"
+        with log.open("wb") as out:
+            self.apis.append(subprocess.Popen(
+                [str(Path(sys.executable).parent / "yingji"), "api", "--port", str(port), "--log-level", "warning",
+                 "--no-access-log"], cwd=ROOT, env={**os.environ, **self.env, "YINGJI_RUN_SCHEDULER": "true"},
+                stdout=out, stderr=subprocess.STDOUT))
+        return f"http://127.0.0.1:{port}"
+
+    async def wait_for_apis(self, urls: list[str], timeout: float = 120) -> None:
+        """Until every API answers /healthz (anti-hang bound: processes start in seconds, more when busy)."""
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=5) as http:
+            for url, proc in zip(urls, self.apis, strict=True):
+                while True:
+                    assert proc.poll() is None, f"the API at {url} exited\n{self.tail()}"
+                    try:
+                        if (await http.get(f"{url}/healthz")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    assert time.monotonic() < deadline, f"the API at {url} did not start\n{self.tail()}"
+                    await asyncio.sleep(0.3)
+
     def kill_worker(self) -> None:
         assert self.worker is not None and self.worker.poll() is None, "the worker died by itself"
-        self.worker.send_signal(signal.SIGKILL)
-        self.worker.wait(10)
-        self.kills += 1
+        self.kill(self.worker)
 
     async def start(self) -> None:
         """Temporal, the worker, and the API's connection to Temporal."""
@@ -242,7 +279,7 @@ class Stack:
                                  headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
 
     def stop(self) -> None:
-        for p in (self.worker, self.next_worker and self.next_worker[0], self.server):
+        for p in (*self.apis, *self.workers, self.next_worker and self.next_worker[0], self.server):
             if p and p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 p.wait(10)
@@ -402,3 +439,36 @@ def check_callout(callout_id: str, n: int, ended: dict, creates_per_outbox: Coun
     summaries = [m for m in rows if (m.meta or {}).get("purpose") == "summary"]
     assert [m.person_id for m in summaries] == ["chief"], "the summary goes to the duty chief, once"
     return {"rows": rows, "targets": targets, "sent_events": sent_events, "states": states}
+
+
+# ------------------------------------------------------------------ the fixture
+
+
+@pytest.fixture
+def make_stack(tmp_path, monkeypatch, stack_database):
+    """make_stack(steps, env, standby) -> Stack, with this process's settings pointing at it; stopped at the end."""
+    from activities.delivery import reset_gates
+    from activities.gateways import reset_gateways
+    from config import get_settings
+    from store.db import dispose_all
+
+    made: list[Stack] = []
+    database_url = stack_database
+
+    def make(steps: list[str], env: dict[str, str] | None = None, standby: bool = False) -> Stack:
+        stack = Stack(tmp_path, steps, env, standby=standby, database_url=database_url)
+        for k, v in stack.env.items():
+            monkeypatch.setenv(k, v)
+        get_settings.cache_clear()
+        dispose_all()
+        reset_gateways()
+        reset_gates()
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        stack.stop()
+    dispose_all()
+    get_settings.cache_clear()
+    reset_gateways()

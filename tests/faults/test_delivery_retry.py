@@ -12,7 +12,11 @@ import asyncio
 import pytest
 from sqlmodel import select
 
-from activities.delivery import Delivery, _claim, deliver
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from activities.delivery import Claim, Delivery, _begin_call, _claim, deliver
 from activities.gateways import OutgoingMessage, gateway_for, reset_gateways
 from store.db import session_scope
 from store.messages import OutboxMessage
@@ -35,8 +39,13 @@ def fake(db_url, monkeypatch):
 
 async def test_a_message_the_gateway_got_before_the_crash_is_found_though_rendered_again(fake):
     first = [message(1, "first-rendering-aaaaaaaaaaaa"), message(2, "first-rendering-bbbbbbbbbbbb")]
-    claimed = await asyncio.to_thread(_claim, first)
+    crashed = Claim("wf/run/1", 1)  # the attempt that dies: a retry is another attempt
+    claimed = await asyncio.to_thread(_claim, first, crashed)
     row = claimed[first[0].key]  # Twilio got the first one, then the worker died
+    assert await asyncio.to_thread(_begin_call, row["id"], crashed)  # the fence it passed before asking Twilio
+    with session_scope() as s:  # the retry comes after the heartbeat timeout: the call has surely ended
+        s.execute(update(OutboxMessage).where(OutboxMessage.id == row["id"])
+                  .values(gateway_at=datetime.now(UTC) - timedelta(minutes=1)))
     sid = (await gateway_for("sms").send(OutgoingMessage(
         outbox_id=row["id"], idempotency_key=first[0].key, channel="sms", to=first[0].to, body=first[0].body,
         created_at=row["created_at"]))).provider_id

@@ -138,3 +138,24 @@ def test_state_survives_serialisation():
 def test_bad_policies_are_refused(steps, msg):
     with pytest.raises(ValidationError, match=msg):
         Policy.model_validate({"steps": steps})
+
+
+def test_the_wait_counts_from_the_gateways_acceptance_never_earlier():
+    esc = Escalation.start("r", {"p": POLICY}, [target()])
+    [send] = esc.advance(T0).sends
+    assert esc.next_deadline() == T0 + timedelta(minutes=10)  # decided at T0
+    esc.accepted({send.key: T0 + timedelta(seconds=43)})  # the SMS left 43 s later
+    assert esc.next_deadline() == T0 + timedelta(minutes=10, seconds=43)
+    assert not esc.advance(T0 + timedelta(minutes=10, seconds=1)).sends  # not yet: its wait is whole
+    esc.accepted({send.key: T0 - timedelta(minutes=1)})  # a clock behind the workflow's never shortens it
+    assert esc.next_deadline() == T0 + timedelta(minutes=10, seconds=43)
+
+
+def test_answers_find_their_targets_after_escalation_and_a_round_trip():
+    esc = Escalation.start("r", {"p": POLICY}, [target("t1"), target("t2")])
+    run(esc, T0 + timedelta(minutes=31))  # both escalated to their deputies
+    assert esc.acknowledge(Ack(person_id="t1-d", channel="sms", at=T0, ref="a")).records  # index kept up to date
+    again = Escalation.model_validate(esc.model_dump())  # continue-as-new: the indexes are rebuilt
+    assert not again.acknowledge(Ack(person_id="t1-d", channel="sms", at=T0, ref="a")).records  # seen
+    assert [r.target_key for r in again.acknowledge(Ack(person_id="t2-d", channel="sms", at=T0, ref="b")).records] == ["t2"]
+    assert again.targets["t2"].state == "acknowledged"

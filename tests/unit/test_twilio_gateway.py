@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from activities.delivery import Delivery, _claim, deliver, gate_for
-from activities.gateways import OutgoingMessage, gateway_for, reset_gateways
+from activities.delivery import Claim, Delivery, _begin_call, _claim, _record_results, deliver, gate_for
+from activities.gateways import OutgoingMessage, SendResult, gateway_for, reset_gateways
 from activities.gateways.im import ImRobotGateway
 from activities.gateways.simulator import SimulatorGateway
 from activities.gateways.twilio import TwilioGateway
@@ -142,16 +143,28 @@ async def test_retried_activity_sends_once(twilio):
     assert [o.provider_id for o in first] == [o.provider_id for o in again]
 
 
+def backdate_calls() -> None:
+    """Rows at the gateway when their attempt died, as a retry finds them: their calls long over."""
+    from sqlalchemy import update
+
+    with session_scope() as s:
+        s.execute(update(OutboxMessage).where(OutboxMessage.gateway_at.is_not(None))
+                  .values(gateway_at=datetime.now(UTC) - timedelta(minutes=1)))
+
+
 async def test_crash_between_sending_and_result_is_reconciled(twilio):
     items = [sms(1), voice(2), sms(3)]
-    claimed = await asyncio.to_thread(_claim, items)  # step 1: rows in `sending`
+    crashed = Claim("wf/run/1", 1)  # the attempt that dies; the retry is another
+    claimed = await asyncio.to_thread(_claim, items, crashed)  # step 1: rows in `sending`
     sent = {}
     for item in items[:2]:  # step 2: Twilio got these two… then the worker died: no step 3
         row = claimed[item.key]
+        assert await asyncio.to_thread(_begin_call, row["id"], crashed)  # the fence it passed first
         msg = OutgoingMessage(outbox_id=row["id"], idempotency_key=item.key, channel=item.channel, to=item.to,
                               body=item.body, created_at=row["created_at"])
         sent[item.key] = (await gateway_for(item.channel).send(msg)).provider_id
     assert {r.status for r in rows().values()} == {"sending"}
+    backdate_calls()  # the retry comes after the heartbeat timeout: the dead attempt's calls have ended
     outcomes = {o.key: o for o in await deliver(items)}  # the retry
     creates = twilio.creates()
     assert len(creates) == 3  # the two before the crash, and the one that never went
@@ -190,7 +203,8 @@ async def test_killed_worker_sends_nothing_twice(twilio, monkeypatch):
         if proc.poll() is None:
             proc.kill()
     before = len(twilio.created())
-    assert before < n and {r.status for r in rows().values()} == {"sending"}
+    assert before < n and "sending" in {r.status for r in rows().values()}  # each answer is recorded as it comes
+    backdate_calls()
     outcomes = await deliver([sms(i) for i in range(n)])
     to = [r.one("To") for r in twilio.created()]
     assert sorted(to) == sorted(sms(i).to for i in range(n))  # every message exactly once
@@ -236,14 +250,14 @@ async def test_a_throttled_send_queues_at_the_gate_again(twilio, monkeypatch):
     monkeypatch.setenv("YINGJI_RATE_SMS_PER_S", "20")
     get_settings.cache_clear()
     twilio.fail_next(6, 20429)
-    started = time.monotonic()
     outcomes = await deliver([sms(i) for i in range(20)])
-    elapsed = time.monotonic() - started
     assert all(o.status == "sent" for o in outcomes)
-    assert len(twilio.creates("sms")) == 26 and len(twilio.created()) == 20
-    # 26 requests at 20/s: a second and a quarter at least (the retry used to skip the queue, ending in about
-    # one). Measured around the whole call, a lower bound that a slow machine only makes easier to meet.
-    assert elapsed >= 25 / 20 * 0.95, elapsed
+    tried = [r.at for r in twilio.creates("sms")]
+    assert len(tried) == 26 and len(twilio.created()) == 20
+    # 26 requests at 20/s: a second and a quarter at least (the retry used to skip the queue),
+    # a lower bound that a slow machine only makes easier to meet; 10% for the
+    # fence each send writes between its slot and its request (the first write of a test is the slowest)
+    assert tried[-1] - tried[0] >= 25 / 20 * 0.9, tried[-1] - tried[0]
 
 
 def test_simulator_has_no_gate(db_url):
@@ -321,3 +335,28 @@ def test_signed_robot_url_keeps_the_token(db_url, monkeypatch):
     assert q["access_token"] == ["tok"] and q["timestamp"] == ["1700000000000"]
     mac = hmac.new(b"SECx", b"1700000000000\nSECx", hashlib.sha256).digest()
     assert q["sign"] == [base64.b64encode(mac).decode()]
+
+
+async def test_a_retry_beside_a_live_attempt_does_not_fail_what_the_robot_got(robot):
+    """Issue 15: with the IM robot (which cannot be asked what it posted) a retry marked the messages of
+    an attempt still running `failed`. Now it takes over only what that attempt had not begun to send,
+    and waits for the answer of what it had."""
+    items = [Delivery(key=f"im/{n}", channel="im", to=f"im-{n}", body=f"【叫应】测试 {n}", person_id=f"p{n}",
+                      subject="callout-t") for n in (1, 2)]
+    first = Claim("wf/run/1", 1)  # alive, but given up by Temporal
+    claimed = await asyncio.to_thread(_claim, items, first)
+    one = claimed[items[0].key]
+    assert await asyncio.to_thread(_begin_call, one["id"], first)  # it is posting message 1 right now
+    retry = asyncio.create_task(deliver(items))  # attempt 2
+    for _ in range(1500):  # barrier: the retry has sent message 2 (it never went) and waits for message 1
+        if robot.got or retry.done():
+            break
+        await asyncio.sleep(0.02)
+    assert robot.got and not retry.done(), (robot.got, retry.done() and retry.result())
+    assert await asyncio.to_thread(_record_results, {items[0].key: SendResult(status="sent", provider_id="IM-a1")}, first)
+    outcomes = {o.key: o for o in await retry}
+    assert outcomes[items[0].key].status == "sent" and outcomes[items[0].key].provider_id == "IM-a1"
+    assert outcomes[items[1].key].status == "sent"
+    assert [g["actionCard"]["text"] if "actionCard" in g else g["markdown"]["text"] for g in robot.got] == \
+        ["【叫应】测试 2\n\n@im-2"]  # message 2 once, by the retry; message 1 not again
+    assert {r.status for r in rows().values()} == {"sent"}

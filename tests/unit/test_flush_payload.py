@@ -1,0 +1,51 @@
+"""A 500-person shard's flush goes to its activity as ids and a packed body, not as rows (issue 15,
+finding 3: inputs of 527-550 KB went past Temporal's 512 KB warning, decoded on the worker's event loop)."""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from tests.workflows.callout_helpers import callout_input
+from workflows.callout import FlushBody, FlushRequest, SendRef
+from workflows.escalation import Contact, Escalation, Target
+
+N = 500
+
+
+def encoded(obj) -> int:
+    [payload] = asyncio.run(pydantic_data_converter.encode([obj]))
+    return len(payload.data)
+
+
+def shard() -> tuple:
+    inp = callout_input()
+    policy = next(iter(inp.plan.policies))
+    targets = [Target(key=f"villages/33011000{i % 9 + 1}{i:04d}/village_flood_resp", tier="villages",
+                      position="village_flood_resp", org_unit=f"33011000{i % 9 + 1}{i:04d}",
+                      label=f"第{i % 9 + 1}街道第{i}社区 村(社区)防汛责任人 防汛责任人{i}",
+                      person=Contact(person_id=f"p-{i}.resp", name=f"防汛责任人{i}", mobile=f"+8613{i:09d}", im_id=f"im-{i}"),
+                      deputy=Contact(person_id=f"p-{i}.head", name=f"社区主任{i}", mobile=f"+8615{i:09d}"),
+                      superior=Contact(person_id=f"p-{i % 9}.town", name=f"街道主任{i % 9}", mobile=f"+8617{i:09d}"),
+                      others={"duty_chief": Contact(person_id="p-chief", name="值班长", mobile="+8618000000001")},
+                      policy=policy) for i in range(N)]
+    return inp, Escalation.start(f"{inp.callout_id}/shard-0", inp.plan.policies, targets)
+
+
+def test_a_500_person_flush_is_small_and_comes_back_whole():
+    inp, esc = shard()
+    now = datetime.now(UTC)
+    first = esc.advance(now)
+    escalation = esc.advance(esc.next_deadline())  # timeouts recorded, the next round sent
+    for actions in (first, escalation, esc.cancel(now, "canceled")):
+        rows = FlushRequest(callout_id=inp.callout_id, workflow_id="w", run_id="r", plan=inp.plan,
+                            warning=inp.warning, sends=actions.sends, records=actions.records)
+        body = FlushBody(refs=[SendRef.of(s) for s in actions.sends], records=actions.records)
+        packed = FlushRequest(callout_id=inp.callout_id, workflow_id="w", run_id="r", plan=inp.plan,
+                              warning=inp.warning, packed=body.pack())
+        before, after = encoded(rows), encoded(packed)
+        print(f"{len(actions.sends)} sends, {len(actions.records)} records: {before / 1000:.0f} KB as rows, "
+              f"{after / 1000:.0f} KB as ids, packed")
+        assert after < 64_000, after
+        assert FlushBody.unpack(packed.packed) == body
