@@ -110,7 +110,8 @@ def _events(b: Batch, outcomes: dict[str, Outcome], now: datetime) -> list[NewEv
                                         "to": mask_mobile(send.to) if send.channel != "im" else send.to,
                                         "status": o.status, "error": o.error, "outbox_id": o.outbox_id}))
     for r in b.records:
-        events.append(NewEvent(subject=b.subject, kind=f"{b.kind}.{r.kind}", step_id=f"{b.episode}/{r.step_id}",
+        events.append(NewEvent(subject=b.subject, kind=f"{b.kind}.{r.kind}",
+                               step_id=r.step_id if r.step_global else f"{b.episode}/{r.step_id}",
                                workflow_id=b.workflow_id, run_id=b.run_id, actor=r.actor, channel=r.channel, at=r.at,
                                payload={"episode": b.episode, **b.context, "target": r.target_key,
                                         "person_id": r.person_id, "state": r.state, **r.payload}))

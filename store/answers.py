@@ -49,8 +49,10 @@ def _late_s(at: datetime, since: datetime | None) -> float | None:
     return max(round((at - since).total_seconds(), 3), 0.0) if since else None
 
 
-def record_late(s: Session, a: LateAnswer, workflow_ids: set[str]) -> list[dict[str, Any]]:
-    """Record `a` as a late answer in each of `workflow_ids` (the ended workflows that sent to the person).
+def record_late(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[str] | frozenset = frozenset()
+                ) -> list[dict[str, Any]]:
+    """Record `a` as a late answer in each of `workflow_ids` (the ended workflows that sent to the person; or,
+    in `running`, workflows that run but had nothing waiting for that answer any more: "not_waited_for").
     Returns what was recorded, one dict per event."""
     out: list[dict[str, Any]] = []
     callout = s.get(Callout, a.subject)
@@ -84,7 +86,8 @@ def record_late(s: Session, a: LateAnswer, workflow_ids: set[str]) -> list[dict[
             continue
         since = s.exec(select(func.max(AuditEvent.at)).where(AuditEvent.subject == a.subject,
                                                               AuditEvent.workflow_id == wid)).first()
-        payload = {"person_id": a.person_id, "late": True, "state_at_answer": "ended", "workflow_id": wid,
+        payload = {"person_id": a.person_id, "late": True, "workflow_id": wid,
+                   "state_at_answer": "not_waited_for" if wid in running else "ended",
                    "ref": a.ref, "note": a.note, "late_from": since.isoformat() if since else None,
                    "late_by_s": _late_s(a.at, since), "recorded_by": "store"}
         events.append(NewEvent(subject=a.subject, kind=f"{_procedure_kind(s, a.subject, wid)}.ack.late",

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.reporting import Severity
     from workflows.callout import ShardEvents
     from workflows.escalation import Ack, Actions, Contact, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
+    from workflows.escalation import record_late_answers
 
 REVIEW_WORKFLOW = "PostEventReviewWorkflow"
 OPEN = ("open", "acknowledged", "in_progress", "blocked", "returned")  # an item still owes its work
@@ -713,6 +714,7 @@ class PlanActivationWorkflow:
                 await self._continue_as_new()
             await self._sleep_until_next()
         await self._finish()
+        await asyncio.gather(*self.tasks.values())  # late answers that came while it closed
         return self.view()
 
     # ------------------------------------------------------------- levels: convene the HQ, open tasks
@@ -1358,15 +1360,23 @@ class PlanActivationWorkflow:
         """Acknowledgements and gateway reports, routed by api/services/answers like a call-out shard's."""
         self._deliver(batch)
 
-    def _deliver(self, batch: ShardEvents) -> None:
+    @workflow.update(name="answers")
+    def answers(self, batch: ShardEvents) -> list[dict[str, Any]]:
+        """The `events` signal, answering what became of each acknowledgement (taken, recorded late, a repeat),
+        for the API to say so (api/services/answers)."""
+        return self._deliver(batch)
+
+    def _deliver(self, batch: ShardEvents) -> list[dict[str, Any]]:
         if not self.opened or self.pausing:  # applied once the episodes run (again)
             self.s.pending.acks.extend(batch.acks)
             self.s.pending.reports.extend(batch.reports)
-            return
+            return [{"recorded": "taken", "late_by_s": None} for _ in batch.acks]
         for ep in self.s.episodes:
             if not ep.done and ep.name in self.inboxes:
                 self.inboxes[ep.name].put([*batch.acks, *batch.reports])
-        self.late.extend(batch.acks)
+        self.late.extend(batch.acks)  # an unreachable target's answer: still an acknowledgement (_late_acks)
+        return record_late_answers(self.s.episodes, batch.acks, lambda ep: not ep.done and ep.name in self.inboxes,
+                                          self._flush, self.tasks, unreachable_acks=True)
 
     # ------------------------------------------------------------- the end, and continue-as-new
 

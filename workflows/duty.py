@@ -63,6 +63,23 @@ async def run_escalation(esc: Escalation, inbox: Inbox, procedure: Procedure, su
     await drive(esc, inbox, flush, until=until)
 
 
+def flusher(procedure: Procedure, subject: str, context: Callable[[Any], dict[str, Any]],
+            io: Any = None) -> Callable[[Any, Actions], Awaitable[FlushResult]]:
+    """A flush of one episode (anything with a `name`) through `duty.flush`: how a duty procedure records a late
+    answer to an episode that has ended (`record_late_answers`)."""
+
+    async def flush(ep: Any, actions: Actions) -> FlushResult:
+        req = DutyFlush(procedure=procedure, subject=subject, workflow_id=workflow.info().workflow_id,
+                        run_id=workflow.info().run_id, episode=ep.name, context=context(ep), sends=actions.sends,
+                        records=actions.records)
+        if io is None:
+            return await workflow.execute_activity("duty.flush", req, result_type=FlushResult, **ACTIVITY)
+        async with io:
+            return await workflow.execute_activity("duty.flush", req, result_type=FlushResult, **ACTIVITY)
+
+    return flush
+
+
 async def stop_escalation(esc: Escalation, procedure: Procedure, subject: str, episode: str, reason: str,
                           context: dict[str, Any]) -> None:
     """End an escalation early and tell everyone it reached (the interpreter's cancel)."""

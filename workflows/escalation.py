@@ -10,9 +10,9 @@ workflow needs for all its targets. `drive()` is that host loop, written once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, PrivateAttr
 from temporalio import workflow
@@ -25,6 +25,10 @@ FAILED_STATUSES = {"failed", "undelivered", "busy", "no_answer", "no_keypress", 
 TERMINAL_STATES = {"acknowledged", "unreachable", "canceled"}
 LATE_ANSWERS = "late-answers"
 """workflow.patched id: answers after a target was settled are recorded as late, not dropped."""
+LATE_EPISODES = "late-answers-ended-episodes"
+"""workflow.patched id: answers to an episode that has ended, delivered to a procedure's workflow that still
+runs, are recorded as late, not dropped (its own id: the call-out's `LATE_ANSWERS` marker may sit elsewhere in
+a history, and these records are new activity calls)."""
 
 
 class Contact(BaseModel):
@@ -70,6 +74,8 @@ class Record(BaseModel):
 
     kind: str
     step_id: str
+    step_global: bool = Field(default=False, description="the step id is the workflow's, not its episode's: the "
+                                                          "flush writes it as is (a late answer, one per workflow)")
     target_key: str | None = None
     person_id: str | None = None
     channel: str | None = None
@@ -431,6 +437,91 @@ def late_step(target_key: str, person_id: str, ref: str) -> str:
 def record_late() -> bool:
     """Inside a workflow: record late answers (new histories), drop them as before (old histories)."""
     return workflow.patched(LATE_ANSWERS)
+
+
+# ----------------------------------------------------------------- answers to ended episodes
+
+
+class EpisodeLike(Protocol):
+    name: str
+    esc: Escalation
+
+
+def late_answers(episodes: Sequence[EpisodeLike], acks: list[Ack], live: Callable[[EpisodeLike], bool], *,
+                 unreachable_acks: bool = False) -> list[tuple[str, EpisodeLike | None, Record | None]]:
+    """What becomes of each answer a procedure's workflow receives, one (outcome, episode, record) per ack:
+
+    - "taken": a running episode waits for the person's answer ("late" when a running episode has settled
+      their target otherwise already: it records the answer itself, `Escalation.acknowledge`);
+    - "late": it answers an episode that has ended: a late answer for the workflow to record
+      (`<kind>.ack.late` through that episode's flush), once per workflow and answer, under the step id the
+      store uses when the workflow is gone (`late_step("-", …)`), so one answer recorded both ways is one
+      event. The latest ended episode that called the person gets it. (`unreachable_acks`: the workflow
+      applies an answer for an unreachable target itself, as a late acknowledgement: "late", no record here);
+    - "repeat": the person's own answer again, or an answer already seen (by its ref): no news;
+    - "none": no episode of this workflow called the person."""
+    out: list[tuple[str, EpisodeLike | None, Record | None]] = []
+    for ack in acks:
+        def mine(ts: TargetState) -> bool:
+            return ack.person_id in ts.recipients and (ack.target_keys is None or ts.target.key in ack.target_keys)
+
+        running = [ts for ep in episodes if live(ep) for ts in ep.esc.targets.values() if mine(ts)]
+        # a running episode records it itself: on time, or late (`Escalation.acknowledge`)
+        if any(ts.state not in TERMINAL_STATES for ts in running):
+            out.append(("taken", None, None))
+            continue
+        if any(ts.ack_by != ack.person_id for ts in running):
+            out.append(("late", None, None))
+            continue
+        outcome: tuple[str, EpisodeLike | None, Record | None] = ("repeat" if running else "none", None, None)
+        for ep in reversed(episodes):
+            if live(ep):
+                continue
+            called = [ts for ts in ep.esc.targets.values() if mine(ts)]
+            if not called:
+                continue
+            if any(ts.ack_by == ack.person_id for ts in called) or (ack.ref and ack.ref in ep.esc.seen_refs):
+                outcome = ("repeat", ep, None)
+                break
+            if unreachable_acks and any(ts.state == "unreachable" for ts in called):
+                outcome = ("late", ep, None)
+                break
+            ts = next((t for t in called if t.state in TERMINAL_STATES), called[0])
+            rec = ep.esc.late_record(ts, ack)
+            rec.step_id, rec.step_global = late_step("-", ack.person_id, ack.ref or ack.at.isoformat()), True
+            if rec.payload["late_by_s"] is not None:  # (the answer's clock may run behind the workflow's)
+                rec.payload["late_by_s"] = max(rec.payload["late_by_s"], 0.0)
+            rec.payload.update({"episode": ep.name, "recorded_by": "workflow",
+                                "workflow_id": workflow.info().workflow_id})
+            outcome = ("late", ep, rec)
+            break
+        out.append(outcome)
+    return out
+
+
+def record_late_answers(episodes: Sequence[EpisodeLike], acks: list[Ack], live: Callable[[EpisodeLike], bool],
+                        flush: Callable[[Any, Actions], Awaitable[Any]], tasks: dict[str, asyncio.Task], *,
+                        unreachable_acks: bool = False) -> list[dict[str, Any]]:
+    """Inside a procedure's signal or update handler, after the answers went to the running episodes: record
+    every answer to an ended episode that no running episode takes (`late_answers`), through the episode's
+    own flush, as a task kept in `tasks` so that the workflow's end and continue-as-new wait for it. New
+    histories only (`LATE_EPISODES`); old ones dropped them. Returns what became of each answer
+    ({"recorded": "taken" | "late" | "repeat" | "none", "late_by_s": …}), for the API to say."""
+    found = late_answers(episodes, acks, live, unreachable_acks=unreachable_acks) if acks else []
+    if not any(o == "late" and r is not None for o, _, r in found) or not workflow.patched(LATE_EPISODES):
+        # (old histories: everything went the way it went before, "taken")
+        return [{"recorded": "taken" if o == "late" and r is not None else o, "late_by_s": None} for o, _, r in found]
+    out = []
+    for outcome, ep, rec in found:
+        if outcome == "late" and ep is not None and rec is not None:
+            if rec.payload.get("ref") in ep.esc.seen_refs:  # the same answer twice in one batch
+                out.append({"recorded": "repeat", "late_by_s": None})
+                continue
+            if rec.payload.get("ref"):
+                ep.esc.seen_refs.append(rec.payload["ref"])
+            tasks[f"late/{rec.step_id}"] = asyncio.create_task(flush(ep, Actions(records=[rec])))
+        out.append({"recorded": outcome, "late_by_s": rec.payload.get("late_by_s") if rec else None})
+    return out
 
 
 # ----------------------------------------------------------------- the host loop

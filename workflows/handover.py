@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -22,8 +22,8 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.duty import HandoverSettings
     from workflows.callout import ShardEvents
     from workflows.common import ACTIVITY, CONFLICT, FORBIDDEN, Actor, Event
-    from workflows.duty import run_escalation, stop_escalation
-    from workflows.escalation import Ack, Actions, Contact, Escalation, Inbox, Target
+    from workflows.duty import flusher, run_escalation, stop_escalation
+    from workflows.escalation import Ack, Actions, Contact, Escalation, Inbox, Target, record_late_answers
 
 ItemKind = Literal["warning", "callout", "incident", "deadline", "activation", "followup", "drill", "other"]
 STATUS_ZH = {"open": "待交班", "handed_over": "已交班待接班", "taken_over": "已接班", "not_taken_over": "未接班",
@@ -142,6 +142,8 @@ class HandoverWorkflow:
         self.esc: Escalation | None = None
         self.io = asyncio.Lock()
         self.opened = False
+        self.calling = False  # the take-over call runs (answers go to it)
+        self.tasks: dict[str, asyncio.Task] = {}  # late answers being recorded
 
     @workflow.run
     async def run(self, inp: HandoverInput) -> HandoverView:
@@ -178,8 +180,11 @@ class HandoverWorkflow:
         self.esc = Escalation.start(f"{wid}/take-over", {"handover": inp.settings.policy}, [target])
         self.inbox.put(self.pending)
         self.pending = []
+        self.calling = True
         await run_escalation(self.esc, self.inbox, "handover", wid, "take-over", self._context,
                              until=lambda: v.taken_over_at is not None, before=self._react, io=self.io)
+        self.calling = False
+        self.late_answers(self.inbox.drain())  # answers that came after the call's last look
         if v.taken_over_at is not None and self.esc.targets["incoming"].state not in ("acknowledged", "unreachable"):
             await stop_escalation(self.esc, "handover", wid, "take-over", "已接班", self._context())
         if v.taken_over_at is None:  # the leading leader knows, or nobody answered: wait for a take-over still
@@ -190,6 +195,7 @@ class HandoverWorkflow:
             except asyncio.TimeoutError:
                 pass
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self.tasks.values())
         if v.taken_over_at is None:
             v.status, v.closed_at = "not_taken_over", workflow.now()
             await self._record(Event(kind="handover.not_taken_over", step_id="not_taken_over", at=workflow.now(),
@@ -290,11 +296,32 @@ class HandoverWorkflow:
     @workflow.signal(name="events")
     def events(self, batch: ShardEvents) -> None:
         """Answers and gateway reports (routed by api/services/answers, like a call-out shard's)."""
+        self._deliver(batch)
+
+    @workflow.update(name="answers")
+    def answers(self, batch: ShardEvents) -> list[dict[str, Any]]:
+        """The `events` signal, answering what became of each acknowledgement (taken, recorded late, a repeat),
+        for the API to say so (api/services/answers)."""
+        return self._deliver(batch)
+
+    def _deliver(self, batch: ShardEvents) -> list[dict[str, Any]]:
         items = [*batch.acks, *batch.reports]
         if self.esc is None:
             self.pending.extend(items)
-        else:
+            return [{"recorded": "taken", "late_by_s": None} for _ in batch.acks]
+        if self.calling:
             self.inbox.put(items)
+            return [{"recorded": "taken", "late_by_s": None} for _ in batch.acks]
+        return self.late_answers(items)
+
+    def late_answers(self, items: list) -> list[dict[str, Any]]:
+        """After the take-over call ended: an answer to it is recorded late (not left in its inbox)."""
+        acks = [i for i in items if isinstance(i, Ack)]
+        if self.esc is None or not acks:
+            return []
+        return record_late_answers([_Call("take-over", self.esc)], acks, lambda ep: False,
+                                   flusher("handover", workflow.info().workflow_id, lambda ep: self._context(),
+                                           io=self.io), self.tasks)
 
     @workflow.query
     def state(self) -> HandoverView:
@@ -324,6 +351,13 @@ class HandoverWorkflow:
                 "duty.handover_record", RecordRequest(workflow_id=workflow.info().workflow_id,
                                                       run_id=workflow.info().run_id, events=list(events),
                                                       view=self._view()), **ACTIVITY)
+
+
+class _Call:
+    """The take-over call, as an episode of the shared late-answer handling."""
+
+    def __init__(self, name: str, esc: Escalation) -> None:
+        self.name, self.esc = name, esc
 
 
 def _who(c: Contact | None) -> dict | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.reporting import Casualties, ReportingRules, Severity
     from workflows.callout import ShardEvents
     from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive
+    from workflows.escalation import record_late_answers
 
 SOURCES = ("110", "119", "120", "12345", "department", "town", "field", "media")
 ReportKind = Literal["written", "followup", "final"]
@@ -362,6 +363,7 @@ class IncidentReportingWorkflow:
                 await self._continue_as_new()
             await self._sleep_until_next_deadline()
         await self._finish()
+        await asyncio.gather(*self.tasks.values())  # late answers that came while it closed
         return self.view()
 
     # ------------------------------------------------------------- deadlines
@@ -557,13 +559,8 @@ class IncidentReportingWorkflow:
         self.tasks[ep.name] = asyncio.create_task(self._drive(ep, self.inboxes[ep.name]))
 
     async def _drive(self, ep: Episode, inbox: Inbox) -> None:
-        report = next((r for r in self.s.reports if ep.kind == "receipts" and str(r.seq) == ep.ref), None)
-        due = next((d.due_at for d in self.s.deadlines if ep.kind == "overdue" and d.key == ep.ref), None)
-
         async def flush(actions: Actions) -> FlushResult:
-            result: FlushResult = await self._io("reporting.flush", FlushRequest(
-                record=self._request([]), episode=ep.name, kind=ep.kind, ref=ep.ref, label=ep.label, text=ep.text,
-                report=report, due_at=due, sends=actions.sends, records=actions.records), result_type=FlushResult)
+            result = await self._flush(ep, actions)
             inbox.put(result.reports)
             return result
 
@@ -575,19 +572,34 @@ class IncidentReportingWorkflow:
         ep.done = ep.esc.done
         self.changed = True
 
+    async def _flush(self, ep: Episode, actions: Actions) -> FlushResult:
+        report = next((r for r in self.s.reports if ep.kind == "receipts" and str(r.seq) == ep.ref), None)
+        due = next((d.due_at for d in self.s.deadlines if ep.kind == "overdue" and d.key == ep.ref), None)
+        return await self._io("reporting.flush", FlushRequest(
+            record=self._request([]), episode=ep.name, kind=ep.kind, ref=ep.ref, label=ep.label, text=ep.text,
+            report=report, due_at=due, sends=actions.sends, records=actions.records), result_type=FlushResult)
+
     @workflow.signal(name="events")
     def events(self, batch: ShardEvents) -> None:
         """Acknowledgements and gateway reports (the same signal as a call-out shard's, routed by api/services/answers)."""
         self._deliver(batch)
 
-    def _deliver(self, batch: ShardEvents) -> None:
+    @workflow.update(name="answers")
+    def answers(self, batch: ShardEvents) -> list[dict[str, Any]]:
+        """The `events` signal, answering what became of each acknowledgement (taken, recorded late, a repeat),
+        for the API to say so (api/services/answers)."""
+        return self._deliver(batch)
+
+    def _deliver(self, batch: ShardEvents) -> list[dict[str, Any]]:
         if not self.opened or self.pausing:  # applied once the episodes run (again)
             self.s.pending.acks.extend(batch.acks)
             self.s.pending.reports.extend(batch.reports)
-            return
+            return [{"recorded": "taken", "late_by_s": None} for _ in batch.acks]
         for ep in self.s.episodes:
             if not ep.done and ep.name in self.inboxes:
                 self.inboxes[ep.name].put([*batch.acks, *batch.reports])
+        return record_late_answers(self.s.episodes, batch.acks, lambda ep: not ep.done and ep.name in self.inboxes,
+                                   self._flush, self.tasks)
 
     # ------------------------------------------------------------- the end, and continue-as-new
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import workflow
@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.review import ReviewTemplate
     from workflows.callout import ShardEvents
     from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Send, Target, drive
+    from workflows.escalation import record_late_answers
 
 ACTIVITY = activity_options(start_to_close=timedelta(minutes=10))  # a large case file takes a while
 WORKFLOW_TYPE = "PostEventReviewWorkflow"
@@ -386,6 +387,7 @@ class PostEventReviewWorkflow:
                 await self._compile("system")
             await self._sleep_until_next()
         await self._seal()
+        await asyncio.gather(*self.tasks.values())  # late answers that came while it closed
         return self.view()
 
     # ------------------------------------------------------------- deadlines: reminders, overdue
@@ -456,12 +458,8 @@ class PostEventReviewWorkflow:
         self.tasks[ep.name] = asyncio.create_task(self._drive(ep, self.inboxes[ep.name]))
 
     async def _drive(self, ep: Episode, inbox: Inbox) -> None:
-        text = self.s.opened.template.overdue_zh
-
         async def flush(actions: Actions) -> FlushResult:
-            result: FlushResult = await self._io("review.flush", FlushRequest(
-                record=self._request([]), episode=ep.name, unit_id=ep.unit_id, text_zh=text, sends=actions.sends,
-                records=actions.records), result_type=FlushResult)
+            result = await self._flush(ep, actions)
             inbox.put(result.reports)
             return result
 
@@ -473,19 +471,32 @@ class PostEventReviewWorkflow:
         ep.done = True
         self.changed = True
 
+    async def _flush(self, ep: Episode, actions: Actions) -> FlushResult:
+        return await self._io("review.flush", FlushRequest(
+            record=self._request([]), episode=ep.name, unit_id=ep.unit_id, text_zh=self.s.opened.template.overdue_zh,
+            sends=actions.sends, records=actions.records), result_type=FlushResult)
+
     @workflow.signal(name="events")
     def events(self, batch: ShardEvents) -> None:
         """Acknowledgements and gateway reports (routed by api/services/answers like a call-out shard's)."""
         self._deliver(batch)
 
-    def _deliver(self, batch: ShardEvents) -> None:
+    @workflow.update(name="answers")
+    def answers(self, batch: ShardEvents) -> list[dict[str, Any]]:
+        """The `events` signal, answering what became of each acknowledgement (taken, recorded late, a repeat),
+        for the API to say so (api/services/answers)."""
+        return self._deliver(batch)
+
+    def _deliver(self, batch: ShardEvents) -> list[dict[str, Any]]:
         if self.s is None:
             self.early.acks.extend(batch.acks)
             self.early.reports.extend(batch.reports)
-            return
+            return [{"recorded": "taken", "late_by_s": None} for _ in batch.acks]
         for ep in self.s.episodes:
             if not ep.done and ep.name in self.inboxes:
                 self.inboxes[ep.name].put([*batch.acks, *batch.reports])
+        return record_late_answers(self.s.episodes, batch.acks, lambda ep: not ep.done and ep.name in self.inboxes,
+                                   self._flush, self.tasks)
 
     # ------------------------------------------------------------- summaries
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -27,8 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.duty import SpotCheckSettings
     from workflows.callout import ShardEvents
     from workflows.common import ACTIVITY, CONFLICT, FORBIDDEN, INVALID, Actor, Event
-    from workflows.duty import DutyFlush, FlushResult, run_escalation, stop_escalation
-    from workflows.escalation import Ack, Actions, Escalation, Inbox, Report, Send, Target
+    from workflows.duty import DutyFlush, FlushResult, flusher, run_escalation, stop_escalation
+    from workflows.escalation import Ack, Actions, Escalation, Inbox, Report, Send, Target, record_late_answers
 
 DUTY_ROLES = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "admin")
 Channel = Literal["voice", "link", "phone", "sms"]
@@ -148,6 +148,14 @@ class FollowupEpisode:
         self.view, self.esc, self.inbox = view, esc, Inbox()
         self.task: asyncio.Task | None = None
 
+    @property
+    def name(self) -> str:
+        return f"followup/{self.view.key}"
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
 
 @workflow.defn
 class SpotCheckWorkflow:
@@ -162,6 +170,7 @@ class SpotCheckWorkflow:
         self.followups: dict[str, FollowupEpisode] = {}
         self.pending: list = []
         self.refs: list[str] = []
+        self.tasks: dict[str, asyncio.Task] = {}  # late answers being recorded
         self.io = asyncio.Lock()
         self.changed = False
         self.closing = False
@@ -225,6 +234,8 @@ class SpotCheckWorkflow:
         for ep in self.followups.values():
             if ep.task is not None:
                 await ep.task
+        await asyncio.gather(*self.tasks.values())
+        for ep in self.followups.values():
             if ep.view.status in ("open", "acknowledged"):
                 ep.view.status = "unresolved"
                 await self._record(Event(kind="spotcheck.followup.unresolved", step_id=f"followup/{ep.view.key}/unresolved",
@@ -414,19 +425,32 @@ class SpotCheckWorkflow:
     def events(self, batch: ShardEvents) -> None:
         """Gateway reports go to every escalation (each knows its sends); acknowledgements only to the
         follow-ups: a sampled person answers the six questions (the `answer` update), not just "1"."""
+        self._answer(batch)
+
+    @workflow.update(name="answers")
+    def answers(self, batch: ShardEvents) -> list[dict[str, Any]]:
+        """The `events` signal, answering what became of each acknowledgement (taken, recorded late, a repeat,
+        none: a sampled person answers by the `answer` update), for the API to say so (api/services/answers)."""
+        return self._answer(batch)
+
+    def _answer(self, batch: ShardEvents) -> list[dict[str, Any]]:
         if self.calls is None:
             self.pending.extend([*batch.acks, *batch.reports])
-            return
-        self._deliver([*batch.acks, *batch.reports])
+            return [{"recorded": "taken", "late_by_s": None} for _ in batch.acks]
+        return self._deliver([*batch.acks, *batch.reports])
 
-    def _deliver(self, items: list) -> None:
+    def _deliver(self, items: list) -> list[dict[str, Any]]:
         reports = [i for i in items if isinstance(i, Report)]
         acks = [i for i in items if isinstance(i, Ack)]
         if reports:
             self.calls_inbox.put(reports)
         for ep in self.followups.values():
-            if ep.task is not None and not ep.task.done():
+            if ep.running:
                 ep.inbox.put([*acks, *reports])
+        # a follow-up's call that has ended: its answer is recorded late
+        return record_late_answers(list(self.followups.values()), acks, lambda ep: ep.running,
+                                   flusher("followup", workflow.info().workflow_id,
+                                           lambda ep: self._context(ep.view), io=self.io), self.tasks)
 
     @workflow.query
     def state(self) -> SpotCheckView:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from store.answers import LateAnswer, record_late
@@ -96,6 +96,32 @@ async def _signal(client: Client, workflow_id: str, events: ShardEvents) -> bool
     return await _batcher.send(client, workflow_id, events)
 
 
+SHARD = re.compile(r"/shard-\d+$")
+ANSWER_UPDATE_TIMEOUT = 15.0
+"""Seconds an answer waits for a procedure's workflow to say what became of it before it is signalled instead."""
+
+
+async def _ask(client: Client, workflow_id: str, ack: Ack) -> dict | None:
+    """Give an answer to a procedure's workflow (reporting, activation, review, …) that says what became of it:
+    {"recorded": "taken" | "late" | "repeat" | "none", "late_by_s": …}; None when the workflow has ended. A
+    workflow without the `answers` update (a call-out shard, or code from before it) hears the signal and
+    takes it, as before."""
+    if not SHARD.search(workflow_id):
+        try:
+            [outcome] = await asyncio.wait_for(client.get_workflow_handle(workflow_id).execute_update(
+                "answers", ShardEvents(acks=[ack]), result_type=list[dict]), ANSWER_UPDATE_TIMEOUT)
+            return outcome
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        except (WorkflowUpdateFailedError, TimeoutError):
+            # no such update in that workflow (a shard, code from before it), or no worker answers it now: the
+            # signal, which Temporal keeps for the workflow (answers are idempotent by their ref)
+            pass
+    return {"recorded": "taken"} if await _signal(client, workflow_id, ShardEvents(acks=[ack])) else None
+
+
 def _waiting_in(s, subject: str, person_id: str) -> set[str]:
     return set(s.exec(select(OutboxMessage.workflow_id).where(
         OutboxMessage.subject == subject, OutboxMessage.person_id == person_id,
@@ -134,9 +160,9 @@ RECORDED_TEXT = {
 }
 
 
-def _record_late(answer: LateAnswer, workflow_ids: set[str]) -> list[dict]:
+def _record_late(answer: LateAnswer, workflow_ids: set[str], running: set[str]) -> list[dict]:
     with session_scope() as s:
-        return record_late(s, answer, workflow_ids)
+        return record_late(s, answer, workflow_ids, running)
 
 
 async def acknowledge(client: Client, subject: str, person_id: str, channel: str, *, actor: str | None = None,
@@ -151,17 +177,22 @@ async def acknowledge(client: Client, subject: str, person_id: str, channel: str
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
     ref = ref or f"{channel}:{person_id}:{at.isoformat()}"
     ack = Ack(person_id=person_id, channel=channel, at=at, actor=actor or person_id, note=note, ref=ref)
-    result, ended = Answered(), set()
+    result, ended, running = Answered(), set(), set()
     for wid in sorted(wids):
-        if await _signal(client, wid, ShardEvents(acks=[ack])):
-            result.told += 1
-        else:
+        outcome = await _ask(client, wid, ack)
+        if outcome is None or outcome["recorded"] == "none":  # ended, or nothing there waits for it: the store
             ended.add(wid)
+            if outcome is not None:
+                running.add(wid)
+        elif outcome["recorded"] == "taken":
+            result.told += 1
+        elif outcome["recorded"] == "late":  # recorded late by the workflow itself (an episode that had ended)
+            result.late.append({"workflow_id": wid, "late_by_s": outcome.get("late_by_s"), "recorded_by": "workflow"})
     if ended:  # a database fault here is the caller's to hear (503), never an answer reported as taken
         result.ended = len(ended)
-        result.late = await asyncio.to_thread(
+        result.late += await asyncio.to_thread(
             _record_late, LateAnswer(subject=subject, person_id=person_id, channel=channel, at=at,
-                                     actor=actor or person_id, ref=ref, note=note), ended)
+                                     actor=actor or person_id, ref=ref, note=note), ended, running)
     return result
 
 

@@ -90,3 +90,27 @@ async def terminate_callouts(client) -> None:
             await client.get_workflow_handle(wid).terminate("test over")
         except RPCError:
             pass  # already closed
+
+
+async def idle(handle, timeout: float = 60.0, what: str = "the workflow to be idle") -> None:
+    """A barrier: wait until the workflow has nothing in flight (no activity pending, its history ending with a
+    completed workflow task), i.e. it has applied everything that happened so far and waits for the next thing.
+    (Anti-hang bound: ~10x what a busy machine takes.)"""
+    from temporalio.api.enums.v1 import EventType
+
+    workflow_task_events = {EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+                            EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+                            EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        desc = await handle.describe()
+        if not desc.raw_description.pending_activities:
+            task = None  # the last workflow task event: any new input (signal, activity result, timer) schedules one
+            async for e in handle.fetch_history_events():
+                if e.event_type in workflow_task_events:
+                    task = e.event_type
+            if task == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)

@@ -26,7 +26,7 @@ from tests.workflows.activation_helpers import (
     terminate_activations,
     with_seasons,
 )
-from tests.workflows.callout_helpers import wait_for
+from tests.workflows.callout_helpers import idle, wait_for
 from worker import build_worker
 from workflows.activation import (
     ConsultIn,
@@ -42,6 +42,7 @@ from workflows.activation import (
     ReinforceIn,
     TerminateIn,
 )
+from workflows.escalation import late_step
 
 
 @pytest.fixture
@@ -262,6 +263,39 @@ async def test_directive_lifecycle_with_return_and_overdue(env, tq, people):
 
 
 # ------------------------------------------------------------------ levels up and down
+
+
+async def test_an_answer_after_the_directive_call_ended_is_recorded_late_while_the_activation_runs(env, tq, people):
+    """Issue 15 #1: the directive's call went on to the deputy, who acknowledged it (that call has ended); the
+    assignee answers afterwards while the activation runs. Before: taken by nobody, recorded nowhere."""
+    inp = activation_input(level=Severity.IV)
+    subj = subject(inp)
+    h = await start(env.client, tq, inp)
+    cmd, lead, deputy = commander(people, "D10.head"), people["D08.head"], people["D08.deputy"]
+    await ack(env.client, inp, lead)  # convened: the group lead answers the call to the headquarters
+    await h.execute_update(W.issue_directive, DirectiveIn(**cmd, title="排查密接人员数据", text="2小时内完成数据比对。",
+                                                          assignee="group:data", due_in="2h"))
+    await wait_for(lambda: [m for m in outbox(subj, lead) if "【指令D1】" in m.body], what="directive sent")
+    await env.sleep(timedelta(minutes=26))  # sms+im, 15 min, voice, 10 min: the deputy
+    await wait_for(lambda: outbox(subj, deputy), what="deputy called")
+    await ack(env.client, inp, deputy, ref="t:deputy")
+    await wait_for(lambda: items(inp.info.activation_id)["D1"].acknowledged_at is not None, what="D1 acknowledged")
+    await idle(h)  # the directive's call has ended (a barrier); the activation runs on
+
+    answered = await ack(env.client, inp, lead, "voice", ref="t:lead-late")
+    assert answered.recorded == "late" and answered.told == 0
+    [ev] = await wait_for(lambda: events(subj, "activation.notice.ack.late"), what="late answer recorded")
+    assert ev.actor == lead and ev.channel == "voice" and ev.step_id == late_step("-", lead, "t:lead-late")
+    p = ev.payload
+    assert p["state_at_answer"] == "acknowledged" and p["acknowledged_by"] == deputy and p["episode"] == "notice/D1"
+    assert p["recorded_by"] == "workflow" and p["late_by_s"] >= 0
+    assert (await h.describe()).status == WorkflowExecutionStatus.RUNNING
+    assert (await ack(env.client, inp, lead, "voice", ref="t:lead-late")).recorded == "repeat"
+    await idle(h)
+    assert len(events(subj, "activation.notice.ack.late")) == 1
+    assert (await h.query(W.state)).directives[0].acknowledged_by == deputy
+    with session_scope(write=False) as s:
+        assert verify(s, subj).ok
 
 
 async def test_upgrade_then_downgrade(env, tq, people):

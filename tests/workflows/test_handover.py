@@ -19,9 +19,10 @@ from store.duty import Handover
 from store.roster import DutyShift
 from store.warnings import Warning
 from tests.factories import small_district
-from tests.workflows.callout_helpers import wait_for
+from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.duty_helpers import duty_settings, events, kinds, outbox, row, terminate
 from worker import build_worker
+from workflows.escalation import late_step
 from workflows.handover import HandoverInput, HandoverWorkflow as W, HandOverIn, NoteIn, NoteItem, TakeOverIn
 
 
@@ -128,6 +129,30 @@ async def test_nobody_takes_over_in_time_the_leading_leader_is_called(env, tq, p
     with session_scope(write=False) as s:
         assert verify(s, hid).ok
     await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
+
+
+async def test_an_answer_after_the_take_over_call_ended_is_recorded_late(env, tq, people, shift_at):
+    """Issue 15 #1: the leading leader acknowledged the escalated call (it has ended); the incoming chief's SMS
+    answer comes afterwards while the handover waits for the take-over. Before: left in an inbox nobody read."""
+    h, _ = await start(env, tq, shift_at)
+    hid = h.id
+    await wait_for(lambda: outbox(hid, "p-chief2"), what="incoming chief told")
+    await env.sleep(timedelta(minutes=31))
+    await wait_for(lambda: outbox(hid, people["leading_leader"]), what="leading leader called")
+    await answers.acknowledge(env.client, hid, people["leading_leader"], "sms", ref="t:leader")
+    await wait_for(lambda: "handover.leader_acknowledged" in kinds(hid), what="leader ack recorded")
+    await idle(h)  # the call has ended (a barrier); the handover waits for the take-over
+
+    answered = await answers.acknowledge(env.client, hid, "p-chief2", "sms", ref="t:incoming-late")
+    assert answered.recorded == "late" and answered.told == 0
+    [ev] = await wait_for(lambda: [e for e in events(hid) if e.kind == "handover.ack.late"], what="late answer")
+    assert ev.actor == "p-chief2" and ev.step_id == late_step("-", "p-chief2", "t:incoming-late")
+    assert ev.payload["acknowledged_by"] == people["leading_leader"] and ev.payload["recorded_by"] == "workflow"
+    view = await h.execute_update(W.take_over, TakeOverIn(actor="p-chief2", role="duty_chief"))
+    assert view.status == "taken_over"
+    await h.result()
+    with session_scope(write=False) as s:
+        assert verify(s, hid).ok
 
 
 async def test_taking_over_by_sms_reply_in_time_calls_nobody_else(env, tq, people, shift_at):

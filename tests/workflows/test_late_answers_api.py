@@ -24,9 +24,10 @@ from store.directory import Person
 from tests.factories import small_district
 from tests.helpers import console_login
 from tests.workflows import reporting_helpers as rep
-from tests.workflows.callout_helpers import callout_input, outbox, start, terminate_callouts, wait_for
+from tests.workflows.callout_helpers import callout_input, idle, outbox, start, terminate_callouts, wait_for
 from worker import build_worker
 from workflows.escalation import Send
+from workflows.reporting import IncidentReportingWorkflow, VerbalIn
 
 
 def events(subject: str, kind: str | None = None) -> list[AuditEvent]:
@@ -114,6 +115,29 @@ async def test_reporting_answer_after_the_chain_ended_is_recorded_late(env, api)
     [ev] = events(iid, "report.escalation.ack.late")
     assert ev.actor == chief and ev.channel == "sms" and ev.payload["state_at_answer"] == "ended"
     assert ev.payload["late_by_s"] >= 0
+
+
+async def test_reporting_answer_after_its_call_ended_while_the_chain_runs(env, api):
+    """The chain still runs, the call that asked has ended (the verbal report stopped it): the route says late,
+    and the running workflow recorded it (issue 15 #1: before, the signal was "taken" and nothing recorded)."""
+    people = api.people
+    inp = rep.incident_input()
+    iid = inp.incident.incident_id
+    h = await rep.start(env.client, api.tq, inp)
+    await env.sleep(timedelta(minutes=31))  # the verbal report is overdue: the duty chief is called
+    chief = people["duty_chief"]
+    await wait_for(lambda: sent(iid, chief), what="duty chief called")
+    await h.execute_update(IncidentReportingWorkflow.verbal, VerbalIn(actor=people["duty_cadre"], role="duty_cadre",
+                                                                     to_whom="区政府总值班室", by_whom="值班干部戊"))
+    await wait_for(lambda: events(iid, "report.escalation.canceled"), what="the call stopped")
+    await idle(h)  # a barrier: the call has ended, the chain waits for the written report
+
+    r = await api.post(f"/api/simulator/messages/{sent(iid, chief)[0].id}", json={"outcome": "reply"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["recorded"] == "late" and body["late"] == 1 and body["workflows"] == 0 and "逾时" in body["message"]
+    [ev] = await wait_for(lambda: events(iid, "report.escalation.ack.late"), what="late answer recorded")
+    assert ev.actor == chief and ev.payload["recorded_by"] == "workflow" and ev.payload["state_at_answer"] == "canceled"
 
 
 # The procedures that ask for answers through the shared flush: (subject, audit kind, outbox meta).

@@ -5,17 +5,18 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 
 from api.services import answers
 from definitions.schema.reporting import Severity
+from store.answers import LateAnswer, record_late
 from store.audit import verify
 from store.db import session_scope
 from store.directory import OrgUnit
 from tests.factories import small_district
-from tests.workflows.callout_helpers import wait_for
+from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.reporting_helpers import (
     deadlines,
     draft,
@@ -27,6 +28,7 @@ from tests.workflows.reporting_helpers import (
     terminate_incidents,
 )
 from worker import build_worker
+from workflows.escalation import late_step
 from workflows.reporting import DraftIn, IncidentReportingWorkflow as W, ReviewIn, SubmitIn, VerbalIn
 
 
@@ -164,6 +166,40 @@ async def test_late_verbal_report_escalates_and_is_marked(env, tq, people):
     await wait_for(lambda: events(iid, "report.escalation.canceled"), what="escalation stopped")
     await wait_for(lambda: any("已报出" in m.body for m in outbox(iid, people["leading_leader"])), what="told")
     assert deadlines(iid)["verbal"].late_by_s == d.late_by_s  # the read model agrees with the audit trail
+
+
+async def test_an_answer_after_the_escalation_ended_is_recorded_late_while_the_chain_runs(env, tq, people):
+    """Issue 15 #1: the chief answers the overdue call after the verbal report stopped it; the chain still runs
+    (the written report is due). Before: the signal was taken, the ended episode skipped it, nothing recorded."""
+    inp = incident_input()
+    iid = inp.incident.incident_id
+    h = await start(env.client, tq, inp)
+    chief = people["duty_chief"]
+    await env.sleep(timedelta(minutes=31))  # overdue: the duty chief is called
+    await wait_for(lambda: outbox(iid, chief), what="duty chief called")
+    await h.execute_update(W.verbal, VerbalIn(**cadre(people), to_whom="区政府总值班室", by_whom="值班干部戊"))
+    await wait_for(lambda: events(iid, "report.escalation.canceled"), what="escalation stopped")
+    await idle(h)  # the episode has ended (a barrier, not a sleep); the chain waits for the written report
+
+    answered = await answers.acknowledge(env.client, iid, chief, "sms", ref="t:chief-late")
+    assert answered.recorded == "late" and answered.told == 0 and len(answered.late) == 1
+    [ev] = await wait_for(lambda: events(iid, "report.escalation.ack.late"), what="late answer recorded")
+    assert ev.actor == chief and ev.channel == "sms" and ev.workflow_id == h.id
+    assert ev.step_id == late_step("-", chief, "t:chief-late")  # the store's id: one event whichever path records it
+    p = ev.payload
+    assert p["late"] is True and p["state_at_answer"] == "canceled" and p["recorded_by"] == "workflow"
+    assert p["late_by_s"] >= 0 and p["ref"] == "t:chief-late" and p["episode"] == "overdue/verbal"
+    assert (await h.describe()).status == WorkflowExecutionStatus.RUNNING
+
+    again = await answers.acknowledge(env.client, iid, chief, "sms", ref="t:chief-late")  # the same answer again
+    assert again.recorded == "repeat" and not again.late
+    with session_scope() as s:  # the store path (the workflow gone) makes the same event: nothing new
+        record_late(s, LateAnswer(subject=iid, person_id=chief, channel="sms", at=ev.at, actor=chief,
+                                  ref="t:chief-late"), {h.id})
+    await idle(h)
+    assert len(events(iid, "report.escalation.ack.late")) == 1
+    with session_scope(write=False) as s:
+        assert verify(s, iid).ok
 
 
 async def test_late_written_report(env, tq, people):

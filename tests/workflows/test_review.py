@@ -23,10 +23,11 @@ from store.audit import NewEvent, append, verify
 from store.db import session_scope
 from store.review import CaseFile, Review, ReviewReport, ReviewUnit
 from tests.factories import small_district
-from tests.workflows.callout_helpers import wait_for
+from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.reporting_helpers import events, incident_input, outbox, start, terminate_incidents
 from tests.workflows.test_reporting import approve_and_submit, cadre
 from workflows import all_workflows
+from workflows.escalation import late_step
 from workflows.reporting import IncidentReportingWorkflow as IRW
 from workflows.reporting import VerbalIn
 from workflows.review import (
@@ -245,6 +246,37 @@ async def test_review_started_by_an_activation_reminds_escalates_compiles_signs_
 
 
 # ------------------------------------------------------------------ by hand; units from the audit trail; out of date
+
+
+async def test_an_answer_after_the_overdue_call_ended_is_recorded_late_while_the_review_runs(env, tq, people):
+    """Issue 15 #1: the town head's overdue call went on to the deputy, who acknowledged it (that call has
+    ended); the head answers afterwards while the review still collects. Before: nothing recorded."""
+    iid = await closed_incident(env, tq, people)
+    seed_activation("A2", datetime.now(UTC))
+    parent = await env.client.execute_workflow(FakeActivation.run, {"incident_id": iid, "activation_id": "A2",
+                                                                     "units": ["330110001"]},
+                                               id=f"act-{iid}", task_queue=tq)
+    h = env.client.get_workflow_handle_for(R.run, parent)
+    await h.execute_update(R.opened_view)
+    subject = review_subject(iid)
+    town, deputy = people["330110001.head"], people["330110001.deputy"]
+    await env.sleep(timedelta(days=7, hours=1))  # overdue: the town head is called
+    await wait_for(lambda: any(m.channel == "voice" for m in outbox(subject, town)), what="overdue call")
+    await env.sleep(timedelta(days=1, minutes=1))  # nobody answers: the deputy
+    await wait_for(lambda: outbox(subject, deputy), what="escalated to the deputy")
+    await answers.acknowledge(env.client, subject, deputy, "sms", ref="t:dep")
+    await wait_for(lambda: events(subject, "review.escalation.ack"), what="deputy acknowledges")
+    await idle(h)  # the call has ended (a barrier); the review waits for the town's summary
+
+    answered = await answers.acknowledge(env.client, subject, town, "sms", ref="t:town-late")
+    assert answered.recorded == "late" and answered.told == 0
+    [ev] = await wait_for(lambda: events(subject, "review.escalation.ack.late"), what="late answer recorded")
+    assert ev.actor == town and ev.step_id == late_step("-", town, "t:town-late") and ev.workflow_id == h.id
+    p = ev.payload
+    assert p["state_at_answer"] == "acknowledged" and p["acknowledged_by"] == deputy and p["recorded_by"] == "workflow"
+    assert (await h.query(R.state)).status == "collecting"
+    with session_scope(write=False) as s:
+        assert verify(s, subject).ok
 
 
 async def test_by_hand_units_from_the_audit_trail_missing_summary_and_a_report_out_of_date(env, tq, people, tmp_path):

@@ -21,9 +21,10 @@ from store.db import session_scope
 from store.directory import Post
 from store.duty import SpotCheck, SpotCheckAnswer, SpotCheckFollowup
 from tests.factories import small_district
-from tests.workflows.callout_helpers import wait_for
+from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.duty_helpers import duty_settings, events, kinds, outbox, row, rows, terminate
 from worker import build_worker
+from workflows.escalation import late_step
 from workflows.spotcheck import (
     AnswerIn,
     ResolveIn,
@@ -212,6 +213,35 @@ async def test_an_unacknowledged_followup_escalates_goes_overdue_and_closes_unre
     assert result.followups[0].failed == ["evacuation", "supplies"]
     assert kinds(cid)[-2:] == ["spotcheck.followup.unresolved", "spotcheck.closed"]
     assert rows(SpotCheckFollowup, check_id=cid)[0].town_id == town
+
+
+async def test_an_answer_after_the_followup_call_ended_is_recorded_late(env, tq, people):
+    """Issue 15 #1: the follow-up's call ran out (the town head, then their superior, silent; the duty chief told);
+    the town head answers afterwards while the check runs. Before: the ended follow-up was skipped, nothing
+    recorded."""
+    queue, started = tq
+    settings = duty_settings().spotcheck.model_copy(update={"sample_size": 1})
+    cid = check_id_for("C-real")
+    started.append(cid)
+    h = await env.client.start_workflow(W.run, SpotCheckInput(callout_id="C-real", settings=settings, started_by="test"),
+                                        id=cid, task_queue=queue)
+    await wait_for(lambda: row(SpotCheck, cid), what="opened")
+    p = (await h.query(W.state)).persons[0].person_id
+    await h.execute_update(W.answer, AnswerIn(actor=p, role="person", person_id=p, channel="voice",
+                                              answers={**ALL_YES, "supplies": False}))
+    head = people[f"{p.removeprefix('p-')[:9]}.head"]
+    await env.sleep(timedelta(hours=2))  # nobody acknowledges: the superior, then nobody left to call
+    await wait_for(lambda: events(cid, "spotcheck.followup.unreachable"), what="the follow-up's call ran out")
+    await idle(h)  # the follow-up's call has ended (a barrier); the check runs on
+
+    answered = await answers.acknowledge(env.client, cid, head, "sms", ref="t:head-late")
+    assert answered.recorded == "late" and answered.told == 0
+    [ev] = await wait_for(lambda: events(cid, "spotcheck.followup.ack.late"), what="late answer recorded")
+    assert ev.actor == head and ev.step_id == late_step("-", head, "t:head-late")
+    assert ev.payload["state_at_answer"] == "unreachable" and ev.payload["recorded_by"] == "workflow"
+    assert (await h.query(W.state)).status == "running"
+    with session_scope(write=False) as s:
+        assert verify(s, cid).ok
 
 
 async def test_the_sweep_starts_one_check_per_real_call_out_of_the_level(env, tq, people):
