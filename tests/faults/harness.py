@@ -305,20 +305,24 @@ async def start_callout(stack: Stack, towns: list[str]) -> str:
 
 @dataclass
 class People:
-    """r0…r{n-1}: each answers `delay` seconds after the first message that reached them; those `held`
-    not before the test sets `release` (so that answers fall where a fault test needs them)."""
+    """r0…r{n-1}: each answers `delay` seconds after the first message that reached them; the late ones
+    (`late_share`) only once a second message reached them (the policy's next step began: a barrier, not
+    a race between their delay and the wait, which a busy machine lost), `late_s` seconds or less after
+    it; those `held` not before the test sets `release` (so that answers fall where a fault test needs them)."""
 
     stack: Stack
     callout_id: str
     n: int
     spread_s: float = 20.0
     late_share: float = 0.2  # answer only after the next step of the policy has begun
-    late_s: float = 35.0
+    late_s: float = 5.0
     seed: int = 7
     held: set[str] = field(default_factory=set)  # these answer only once `release` is set (a barrier)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     delays: dict[str, float] = field(default_factory=dict)
+    late: set[str] = field(default_factory=set)
     first_seen: dict[str, float] = field(default_factory=dict)
+    second_seen: dict[str, float] = field(default_factory=dict)
     acked: set[str] = field(default_factory=set)
     errors: Counter = field(default_factory=Counter)
 
@@ -326,16 +330,19 @@ class People:
         rnd = random.Random(self.seed)
         for i in range(self.n):
             late = rnd.random() < self.late_share
-            self.delays[f"r{i}"] = (self.late_s + rnd.random() * 5) if late else rnd.random() * self.spread_s
+            self.delays[f"r{i}"] = rnd.random() * (self.late_s if late else self.spread_s)
+            if late:
+                self.late.add(f"r{i}")
 
-    def _reached(self) -> set[str]:
+    def _reached(self) -> Counter:
+        """How many messages reached each person."""
         from sqlmodel import col, select
 
         from store.db import session_scope
         from store.messages import OutboxMessage
 
         with session_scope(write=False) as s:
-            return set(s.exec(select(OutboxMessage.person_id).where(
+            return Counter(s.exec(select(OutboxMessage.person_id).where(
                 OutboxMessage.subject == self.callout_id, col(OutboxMessage.person_id).like("r%"),
                 col(OutboxMessage.status).in_(["sent", "delivered", "answered", "completed"]))))
 
@@ -357,12 +364,16 @@ class People:
                 reached = await asyncio.to_thread(self._reached)
             except Exception as exc:  # noqa: BLE001 - the database locked for a while
                 self.errors[type(exc).__name__] += 1
-                reached = set()
+                reached = Counter()
             now = time.monotonic()
-            for pid in reached:
+            for pid, count in reached.items():
                 self.first_seen.setdefault(pid, now)
-            waiting = reached - self.acked - (set() if self.release.is_set() else self.held)
-            due = [p for p in waiting if now - self.first_seen[p] >= self.delays[p]]
+                if count >= 2:
+                    self.second_seen.setdefault(pid, now)
+            seen = {p: (self.second_seen.get(p) if p in self.late else self.first_seen[p]) for p in reached}
+            waiting = {p for p, at in seen.items() if at is not None} - self.acked \
+                - (set() if self.release.is_set() else self.held)
+            due = [p for p in waiting if now - seen[p] >= self.delays[p]]
             if due:
                 await asyncio.gather(*(answer(p) for p in due))
             await asyncio.sleep(0.3)

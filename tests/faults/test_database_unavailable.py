@@ -31,7 +31,7 @@ async def test_database_locked_for_a_while(make_stack):
     await stack.start()
     cid = await start_callout(stack, towns)
     # the second half answer only once the database is locked: their answers' records meet the lock
-    people = People(stack, cid, N, spread_s=12, late_share=0.2, late_s=32, held={f"r{i}" for i in range(N // 2, N)})
+    people = People(stack, cid, N, spread_s=12, late_share=0.2, held={f"r{i}" for i in range(N // 2, N)})
     stop = asyncio.Event()
     answering = asyncio.create_task(people.run(stop))
     try:

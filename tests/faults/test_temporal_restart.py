@@ -24,7 +24,7 @@ async def test_temporal_restarted_in_the_middle_of_a_callout(make_stack):
     cid = await start_callout(stack, towns)
     # the second half answer only once Temporal is down: the restart falls in the middle of the answers,
     # and answers are refused while it is down, by construction
-    people = People(stack, cid, N, spread_s=12, late_share=0.2, late_s=32, held={f"r{i}" for i in range(N // 2, N)})
+    people = People(stack, cid, N, spread_s=12, late_share=0.2, held={f"r{i}" for i in range(N // 2, N)})
     stop = asyncio.Event()
     answering = asyncio.create_task(people.run(stop))
     try:

@@ -57,7 +57,7 @@ async def test_worker_killed_ten_times_during_a_500_person_callout(make_stack):
         await stack.start()
         t0 = time.monotonic()
         cid = await start_callout(stack, towns)
-        people = People(stack, cid, N, spread_s=15, late_share=0.2, late_s=32)
+        people = People(stack, cid, N, spread_s=15, late_share=0.2)
         stop = asyncio.Event()
         answering = asyncio.create_task(people.run(stop))
         held: dict[str, str] = {}  # outbox id -> sid of every message created while the worker was killed
