@@ -264,6 +264,9 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
     # call-outs and incidents: the duty office confirms by phone for any person called
     ("POST", "/api/callouts/{callout_id}/targets/{person_id}/ack"): on_behalf(
         "DESIGN.md: duty staff confirm by phone on someone's behalf; callout.ack channel proxy, actor and note kept"),
+    ("POST", "/api/answers/{inbound_id}/assign"): on_behalf(
+        "DESIGN.md: an ambiguous reply (a shared number) is held for the duty office to assign; only to a person "
+        "that number was sent a message for (422 otherwise), recorded as answer.assigned with the duty officer"),
     ("POST", "/api/incidents"): open_to_role("intake: the duty office receives reports about any town or unit"),
     ("GET", "/api/incidents/{incident_id}"): READ,
     ("POST", "/api/incidents/{incident_id}/verbal"): DUTY_OFFICE,
