@@ -244,7 +244,8 @@ async def hammer(env, path: str) -> list[int]:
     started, got = time.monotonic(), []
     while (r := await call(env.app, "GET", path, client=f"203.0.113.{len(got) % 250}")).status != 429:
         got.append(r.status)
-        assert len(got) <= limit + (time.monotonic() - started) * limit / 60 + 1, f"never limited: {got}"
+        earned = (time.monotonic() - started) * limit / 60  # tokens a slow run earns back: a slower machine passes more easily
+        assert len(got) <= limit + earned + 1, f"never limited: {got}"
     assert len(got) >= limit and int(r.headers["retry-after"]) >= 1
     return got
 
@@ -256,7 +257,8 @@ async def test_garbage_links_are_limited_per_client_and_bodies_to_16_kb(secured,
     while (r := await call(secured.app, "GET" if len(answers) % 2 else "POST", f"{prefix}guess-{len(answers)}",
                            client="203.0.113.40")).status != 429:
         answers.append(r.status)
-        assert len(answers) <= limit + (time.monotonic() - started) * limit / 60 + 1, "never limited"
+        earned = (time.monotonic() - started) * limit / 60  # tokens a slow run earns back: a slower machine passes more easily
+        assert len(answers) <= limit + earned + 1, "never limited"
     assert "retry-after" in r.headers and set(answers) == {403}, set(answers)
     assert (await call(secured.app, "GET", f"{prefix}guess-y", client="203.0.113.41")).status == 403  # someone else
     big = await call(secured.app, "POST", f"{prefix}x", client="203.0.113.42", content=b"a=" + b"x" * 16_000,
