@@ -5,11 +5,13 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from api.services import answers
 from definitions.loader import load_or_raise
 from definitions.schema.common import Level
+from store.audit import AuditEvent
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
 from store.messages import OutboxMessage
@@ -17,6 +19,36 @@ from store.warnings import Warning
 from workflows.callout import CalloutInput, NightHours, WarningCalloutWorkflow, WarningInfo
 
 DEFINITIONS = Path(__file__).resolve().parents[2] / "definitions"
+
+
+# The fixtures call-out tests share: import them into the test module (pytest finds them there).
+@pytest.fixture
+def people(db_url):
+    """The small district of tests/factories.py; town 1's village head has no deputy."""
+    from tests.factories import small_district
+
+    with session_scope() as s:
+        return small_district(s, missing_deputy=("330110001.deputy",))
+
+
+@pytest.fixture
+async def worker(env, db_url):
+    """A worker with every workflow and activity on a task queue of the test's own; its task queue."""
+    from worker import build_worker
+
+    tq = f"tq-{uuid.uuid4().hex[:8]}"
+    async with build_worker(env.client, task_queue=tq):
+        yield tq
+        await terminate_callouts(env.client)  # a failed test's call-out must not hold the shared clock
+
+
+def events(subject: str, kind: str | None = None) -> list[AuditEvent]:
+    """The subject's audit events in order, of one kind if given."""
+    with session_scope(write=False) as s:
+        stmt = select(AuditEvent).where(AuditEvent.subject == subject)
+        if kind:
+            stmt = stmt.where(AuditEvent.kind == kind)
+        return list(s.exec(stmt.order_by(AuditEvent.seq)))
 
 
 def callout_input(plan_id: str = "heavy_rain", level: Level = Level.orange, towns: list[str] | None = None,

@@ -1,29 +1,25 @@
 """Every policy path of the call-out, on the time-skipping test server."""
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
-import pytest
 from sqlmodel import select
-from temporalio.worker import Worker
 
 from definitions.schema.common import Level
 from store.audit import AuditEvent, verify
 from store.db import session_scope
 from workflows.callout import WarningCalloutWorkflow
-from tests.factories import small_district
 from tests.workflows.callout_helpers import (
     ack,
     callout_input,
     outbox,
+    people,  # noqa: F401 - the shared fixtures
     report,
     start,
     targets,
-    terminate_callouts,
     wait_for,
+    worker,  # noqa: F401
 )
-from worker import build_worker
 
 
 def audit_events(subject):
@@ -31,19 +27,6 @@ def audit_events(subject):
         return list(s.exec(select(AuditEvent).where(AuditEvent.subject == subject).order_by(AuditEvent.seq)))
 
 
-@pytest.fixture
-def people(db_url):
-    with session_scope() as s:
-        return small_district(s, missing_deputy=("330110001.deputy",))
-
-
-@pytest.fixture
-async def worker(env, db_url):
-    tq = f"tq-{uuid.uuid4().hex[:8]}"
-    w: Worker = build_worker(env.client, task_queue=tq)
-    async with w:
-        yield tq
-        await terminate_callouts(env.client)  # a failed test's call-out must not hold the shared clock
 
 
 async def test_ack_on_first_sms(env, worker, people):

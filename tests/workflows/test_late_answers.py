@@ -3,45 +3,22 @@ call-out was canceled or ended is recorded as late, never dropped nor reported a
 Time-skipping test server, the real activities and a real database (issue 15, finding 1)."""
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
-import pytest
 from sqlmodel import select
-from temporalio.worker import Worker
 
 from activities.callout import summarize
-from store.audit import AuditEvent, verify
+from store.audit import verify
 from store.callouts import CalloutTarget
 from store.db import session_scope
 from store.review import callout_stats
-from tests.factories import small_district
-from tests.workflows.callout_helpers import ack, callout, callout_input, outbox, start, targets, terminate_callouts, wait_for
-from worker import build_worker
+from tests.workflows.callout_helpers import (  # noqa: F401 - people, worker: the shared fixtures
+    ack, callout, callout_input, events, outbox, people, start, targets, wait_for, worker)
 from workflows.callout import WarningCalloutWorkflow
 
 
-def events(subject: str, kind: str | None = None) -> list[AuditEvent]:
-    with session_scope(write=False) as s:
-        stmt = select(AuditEvent).where(AuditEvent.subject == subject)
-        if kind:
-            stmt = stmt.where(AuditEvent.kind == kind)
-        return list(s.exec(stmt.order_by(AuditEvent.seq)))
 
 
-@pytest.fixture
-def people(db_url):
-    with session_scope() as s:
-        return small_district(s, missing_deputy=("330110001.deputy",))
-
-
-@pytest.fixture
-async def worker(env, db_url):
-    tq = f"tq-{uuid.uuid4().hex[:8]}"
-    w: Worker = build_worker(env.client, task_queue=tq)
-    async with w:
-        yield tq
-        await terminate_callouts(env.client)
 
 
 async def test_answer_after_the_callout_ended_is_recorded_late(env, worker, people):

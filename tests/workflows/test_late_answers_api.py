@@ -12,30 +12,23 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlmodel import select
 
 from activities.escalation import Batch, send_and_record
 from api.app import create_app
 from config import get_settings
-from store.audit import AuditEvent, verify
+from store.audit import verify
 from store.auth import create_token
 from store.db import session_scope
 from store.directory import Person
 from tests.factories import small_district
 from tests.helpers import console_login
 from tests.workflows import reporting_helpers as rep
-from tests.workflows.callout_helpers import callout_input, idle, outbox, start, terminate_callouts, wait_for
+from tests.workflows.callout_helpers import callout_input, events, idle, outbox, start, terminate_callouts, wait_for
 from worker import build_worker
 from workflows.escalation import Send
 from workflows.reporting import IncidentReportingWorkflow, VerbalIn
 
 
-def events(subject: str, kind: str | None = None) -> list[AuditEvent]:
-    with session_scope(write=False) as s:
-        stmt = select(AuditEvent).where(AuditEvent.subject == subject)
-        if kind:
-            stmt = stmt.where(AuditEvent.kind == kind)
-        return list(s.exec(stmt.order_by(AuditEvent.seq)))
 
 
 @pytest.fixture
