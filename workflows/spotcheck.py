@@ -31,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.escalation import Ack, Actions, Escalation, Inbox, Report, Send, Target, record_late_answers
 
 DUTY_ROLES = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "admin")
+CLOSE_AFTER_ANSWERS = "spotcheck-close-after-answers"
+"""workflow.patched id: the check does not close while an answer is being recorded."""
 Channel = Literal["voice", "link", "phone", "sms"]
 
 
@@ -174,6 +176,8 @@ class SpotCheckWorkflow:
         self.io = asyncio.Lock()
         self.changed = False
         self.closing = False
+        self.answering = 0  # `answer` updates past their refusal check and not yet done
+        self.close_waits_for_answers = False
 
     @workflow.run
     async def run(self, inp: SpotCheckInput) -> SpotCheckView:
@@ -203,6 +207,9 @@ class SpotCheckWorkflow:
                                           "sample": [{"person_id": s.person_id, "name": s.name, "village": s.village_name,
                                                       "town": s.town_name} for s in opened.sampled],
                                           "questions": [q.id for q in inp.settings.questions]}))
+        # an answer being recorded (its audit event written, its follow-up not yet opened) holds the close: a
+        # "no" must open its follow-up, not arrive to a check that closed because the calls had just ended
+        self.close_waits_for_answers = workflow.patched(CLOSE_AFTER_ANSWERS)
         self.calls = Escalation.start(f"{wid}/calls", {"call": inp.settings.policy}, [s.target for s in opened.sampled])
         self._deliver(self.pending)
         self.pending = []
@@ -217,15 +224,14 @@ class SpotCheckWorkflow:
                 f = ep.view
                 if not f.overdue and f.status in ("open", "acknowledged") and now >= f.due_at:
                     await self._overdue(ep)
-            if now >= close_at or (calls.done() and self._all_resolved()):
+            if now >= close_at or self._done(calls):
                 break
             dues = [ep.view.due_at for ep in self.followups.values()
                     if not ep.view.overdue and ep.view.status in ("open", "acknowledged")]
             timeout = max(min([close_at, *dues]) - now, timedelta(0))
             self.changed = False
             try:
-                await workflow.wait_condition(lambda: self.changed or (calls.done() and self._all_resolved()),
-                                              timeout=timeout)
+                await workflow.wait_condition(lambda: self.changed or self._done(calls), timeout=timeout)
             except asyncio.TimeoutError:
                 pass
         self.closing = True
@@ -250,6 +256,10 @@ class SpotCheckWorkflow:
                           for s in ("resolved", "unresolved", "acknowledged", "open")}}))
         return v
 
+    def _done(self, calls: asyncio.Task) -> bool:
+        """Every call ended, every follow-up settled, and no answer half-recorded."""
+        return calls.done() and self._all_resolved() and not (self.close_waits_for_answers and self.answering)
+
     def _all_resolved(self) -> bool:
         return all(ep.view.status in ("resolved", "unresolved") for ep in self.followups.values())
 
@@ -260,6 +270,15 @@ class SpotCheckWorkflow:
         if req.ref and req.ref in self.refs:
             return self.v  # the same answer delivered twice
         self._refuse_if("answer", req)
+        self.answering += 1
+        try:
+            await self._take_answer(req)
+        finally:
+            self.answering -= 1
+            self.changed = True
+        return self.v
+
+    async def _take_answer(self, req: AnswerIn) -> None:
         now = workflow.now()
         p = next(x for x in self.v.persons if x.person_id == req.person_id)
         p.answers = {q.id: req.answers[q.id] for q in self.settings.questions}
@@ -277,8 +296,6 @@ class SpotCheckWorkflow:
                                   target_keys=[s.target.key], ref=req.ref or f"answer:{p.person_id}")])
         if no:
             await self._open_followup(s, [q.id for q in no])
-        self.changed = True
-        return self.v
 
     @answer.validator
     def _answer_ok(self, req: AnswerIn) -> None:

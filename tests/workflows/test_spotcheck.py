@@ -5,15 +5,18 @@ workflow leaves behind); tests/workflows/test_callout.py covers how they get the
 """
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio import activity
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Replayer, Worker
 
+from activities import all_activities
 from api.services import answers
 from store.audit import verify
 from store.callouts import Callout, CalloutTarget
@@ -24,6 +27,7 @@ from tests.factories import small_district
 from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.duty_helpers import duty_settings, events, kinds, outbox, row, rows, terminate
 from worker import build_worker
+from workflows import all_workflows
 from workflows.escalation import late_step
 from workflows.spotcheck import (
     AnswerIn,
@@ -265,3 +269,66 @@ async def test_a_drill_is_never_spot_checked(env, tq, people):
         W.run, SpotCheckInput(callout_id="C-drill", settings=duty_settings().spotcheck), id=cid, task_queue=queue)
     assert result.status == "skipped"
     assert "drill" in events(cid)[0].payload["reason"] and not outbox(cid)
+
+
+class _HoldInform(ActivityInboundInterceptor):
+    """Holds the spot check's last flush (the duty chief told that a person never answered) until released."""
+
+    def __init__(self, next: ActivityInboundInterceptor, reached: asyncio.Event, release: asyncio.Event) -> None:
+        super().__init__(next)
+        self.reached, self.release = reached, release
+
+    async def execute_activity(self, input: ExecuteActivityInput):
+        if activity.info().activity_type == "duty.flush" and any(s.purpose == "inform" for s in input.args[0].sends):
+            self.reached.set()
+            await self.release.wait()
+        return await super().execute_activity(input)
+
+
+class HoldInform(Interceptor):
+    def __init__(self) -> None:
+        self.reached, self.release = asyncio.Event(), asyncio.Event()
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _HoldInform(next, self.reached, self.release)
+
+
+async def test_a_no_taken_as_the_calls_end_opens_its_followup_before_the_check_closes(env, db_url, people):
+    """CI, 2026-12-03: a "no" arrived while the last call's policy was ending; the check saw its calls done and no
+    follow-up yet (the answer's audit write still in flight) and closed; the follow-up opened into a closing check
+    and the duty officer's next answer was refused. A barrier puts the answer exactly there: accepted while the
+    duty chief is being told about the one person sampled, whose policy ends when that flush returns."""
+    hold = HoldInform()
+    queue = f"sc-{uuid.uuid4().hex[:8]}"
+    settings = duty_settings().spotcheck.model_copy(update={"sample_size": 1})
+    cid = check_id_for("C-real")
+    async with Worker(env.client, task_queue=queue, workflows=all_workflows(), activities=all_activities(),
+                      interceptors=[hold]):
+        try:
+            h = await env.client.start_workflow(W.run, SpotCheckInput(callout_id="C-real", settings=settings,
+                                                                      started_by="test"), id=cid, task_queue=queue)
+            await wait_for(lambda: row(SpotCheck, cid), what="opened")
+            p = (await h.query(W.state)).persons[0].person_id
+            # voice, 10 min, the form, 2 h: the duty chief is told (a second more: the server cannot skip time while
+            # the held flush runs)
+            await env.sleep(timedelta(hours=2, minutes=10, seconds=1))
+            await asyncio.wait_for(hold.reached.wait(), 60)  # (anti-hang bound)
+            update = await h.start_update(W.answer, AnswerIn(actor=p, role="person", person_id=p, channel="link",
+                                                             ref="link:late-form", answers={**ALL_YES, "supplies": False}),
+                                          wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+            hold.release.set()
+            view = await update.result()
+            assert view.persons[0].answers["supplies"] is False and len(view.followups) == 1
+            head = people[f"{p.removeprefix('p-')[:9]}.head"]
+            await wait_for(lambda: [m for m in outbox(cid, head) if m.channel == "sms"], what="the town head told")
+            await idle(h)
+            view = await h.query(W.state)
+            assert view.status == "running" and view.followups[0].status == "open", (view.status, view.followups)
+            await h.execute_update(W.resolve, ResolveIn(actor="p-duty_cadre", role="duty_cadre",
+                                                        key=view.followups[0].key, note="物资已补齐"))
+            result = await h.result()
+            assert result.status == "closed" and result.followups[0].status == "resolved"
+            got = kinds(cid)
+            assert got.index("spotcheck.followup.opened") < got.index("spotcheck.closed")
+        finally:
+            await terminate(env.client, [cid])
