@@ -18,8 +18,10 @@ from sqlmodel import Session, col, func, select
 
 from store.audit import AuditEvent, NewEvent, append
 from store.callouts import Callout, CalloutTarget
+from store.duty import SpotCheck, SpotCheckAnswer
 from store.messages import OutboxMessage
 from workflows.escalation import late_step
+from workflows.spotcheck import AnswerIn, PersonView, answer_refusal, late_answer_payload
 
 SETTLED = ("acknowledged", "unreachable", "canceled")
 
@@ -97,3 +99,29 @@ def record_late(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[
     if events:
         append(s, events)
     return out
+
+
+def record_late_spot_answer(s: Session, check_id: str, req: AnswerIn, at: datetime) -> tuple[str, str] | dict[str, Any]:
+    """The six answers of a sampled person given after their spot check closed (the form opened in time, sent
+    later; a duty officer reaching them by phone the next day): `spotcheck.answered.late` in the check's chain
+    and the person's row, with the checks the workflow makes (workflows/spotcheck.py:answer_refusal).
+    Returns the refusal (kind, why), or the event's payload."""
+    check = s.get(SpotCheck, check_id)
+    row = s.exec(select(SpotCheckAnswer).where(SpotCheckAnswer.check_id == check_id,
+                                               SpotCheckAnswer.person_id == req.person_id).with_for_update()).first()
+    ids = [q["id"] for q in check.questions] if check else []
+    p = PersonView(person_id=row.person_id, name=row.name, label=row.label, answers=row.answers, channel=row.channel,
+                   answered_at=row.answered_at) if row else None
+    why = answer_refusal(ids, p, req)
+    if why is not None:
+        return why
+    assert row is not None and check is not None
+    row.answers = p.answers = {i: req.answers[i] for i in ids}
+    row.state, row.channel, row.answered_at, row.answered_by, row.updated_at = (
+        "answered_late", req.channel, at, req.actor, at)
+    s.add(row)
+    payload = {**late_answer_payload(p, req, check.status), "late_from": check.closed_at.isoformat()
+               if check.closed_at else None, "late_by_s": _late_s(at, check.closed_at), "recorded_by": "store"}
+    append(s, [NewEvent(subject=check_id, kind="spotcheck.answered.late", step_id=f"answer/{req.person_id}/late",
+                        workflow_id=check_id, actor=req.actor, channel=req.channel, at=at, payload=payload)])
+    return payload

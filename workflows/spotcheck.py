@@ -145,6 +145,34 @@ class ResolveIn(Actor):
     note: str = Field(min_length=1, max_length=2000, description="what was done")
 
 
+def late_answer_payload(p: PersonView, req: AnswerIn, state: str) -> dict[str, Any]:
+    """The `spotcheck.answered.late` event's payload: what was answered and that the check was over (`state`:
+    closing, or closed when the store records it)."""
+    return {"person_id": p.person_id, "name": p.name, "answers": p.answers, "late": True, "state_at_answer": state,
+            "no": [k for k, ok in (p.answers or {}).items() if not ok], "note": req.note, "ref": req.ref,
+            "by_proxy": req.actor != p.person_id}
+
+
+def answer_refusal(question_ids: list[str], p: PersonView | None, req: AnswerIn) -> tuple[str, str] | None:
+    """Why an answer for `p` (None: not sampled) cannot be taken, or None. Shared by the workflow and by the
+    store, which records answers given after the check ended (api/services/duty.py)."""
+    if p is None:
+        return INVALID, f"person_id: {req.person_id!r} is not in this spot check's sample"
+    if req.channel == "phone" and req.role not in DUTY_ROLES:
+        return FORBIDDEN, f"role {req.role!r} may not record answers taken by phone"
+    if req.channel != "phone" and req.actor != req.person_id:
+        return FORBIDDEN, "an answer by voice or form comes from the person asked"
+    missing = [i for i in question_ids if i not in req.answers]
+    unknown = [k for k in req.answers if k not in question_ids]
+    if missing or unknown:
+        return INVALID, (f"answers: give yes/no for each of {', '.join(question_ids)}"
+                         + (f"; missing {', '.join(missing)}" if missing else "")
+                         + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+    if p.answers is not None:
+        return CONFLICT, f"{p.name} answered already ({p.channel}, {p.answered_at.isoformat() if p.answered_at else '?'})"
+    return None
+
+
 class FollowupEpisode:
     def __init__(self, view: FollowupView, esc: Escalation) -> None:
         self.view, self.esc, self.inbox = view, esc, Inbox()
@@ -254,6 +282,7 @@ class SpotCheckWorkflow:
             "no_answers": sum(1 for p in answered for ok in (p.answers or {}).values() if not ok),
             "followups": {s: sum(1 for f in v.followups if f.status == s)
                           for s in ("resolved", "unresolved", "acknowledged", "open")}}))
+        await workflow.wait_condition(workflow.all_handlers_finished)  # a late answer taken while closing
         return v
 
     def _done(self, calls: asyncio.Task) -> bool:
@@ -270,6 +299,9 @@ class SpotCheckWorkflow:
         if req.ref and req.ref in self.refs:
             return self.v  # the same answer delivered twice
         self._refuse_if("answer", req)
+        if self.closing:  # the calls and follow-ups are over: recorded, nothing more starts
+            await self._take_late_answer(req)
+            return self.v
         self.answering += 1
         try:
             await self._take_answer(req)
@@ -296,6 +328,16 @@ class SpotCheckWorkflow:
                                   target_keys=[s.target.key], ref=req.ref or f"answer:{p.person_id}")])
         if no:
             await self._open_followup(s, [q.id for q in no])
+
+    async def _take_late_answer(self, req: AnswerIn) -> None:
+        now = workflow.now()
+        p = next(x for x in self.v.persons if x.person_id == req.person_id)
+        p.answers = {q.id: req.answers[q.id] for q in self.settings.questions}
+        p.state, p.channel, p.answered_at, p.answered_by = "answered_late", req.channel, now, req.actor
+        if req.ref:
+            self.refs.append(req.ref)
+        await self._record(Event(kind="spotcheck.answered.late", step_id=f"answer/{p.person_id}/late", actor=req.actor,
+                                 channel=req.channel, at=now, payload=late_answer_payload(p, req, "closing")))
 
     @answer.validator
     def _answer_ok(self, req: AnswerIn) -> None:
@@ -388,28 +430,14 @@ class SpotCheckWorkflow:
 
     def _refusal(self, action: str, req: Actor) -> tuple[str, str] | None:
         v = self.v
-        if v.status in ("closed", "skipped") or self.closing:
-            return CONFLICT, f"the spot check is {v.status}; nothing more is recorded"
+        if v.status in ("closed", "skipped") or (self.closing and action != "answer"):
+            return CONFLICT, f"the spot check is {'closing' if v.status == 'running' else v.status}; nothing more is recorded"
         if v.status == "waiting":
             return CONFLICT, "the spot check has not started calling yet"
-        if action == "answer":
+        if action == "answer":  # (while closing too: recorded late)
             assert isinstance(req, AnswerIn)
             p = next((x for x in v.persons if x.person_id == req.person_id), None)
-            if p is None:
-                return INVALID, f"person_id: {req.person_id!r} is not in this spot check's sample"
-            if req.channel == "phone" and req.role not in DUTY_ROLES:
-                return FORBIDDEN, f"role {req.role!r} may not record answers taken by phone"
-            if req.channel != "phone" and req.actor != req.person_id:
-                return FORBIDDEN, "an answer by voice or form comes from the person asked"
-            ids = [q.id for q in self.settings.questions]
-            missing = [i for i in ids if i not in req.answers]
-            unknown = [k for k in req.answers if k not in ids]
-            if missing or unknown:
-                return INVALID, (f"answers: give yes/no for each of {', '.join(ids)}"
-                                 + (f"; missing {', '.join(missing)}" if missing else "")
-                                 + (f"; unknown {', '.join(unknown)}" if unknown else ""))
-            if p.answers is not None:
-                return CONFLICT, f"{p.name} answered already ({p.channel}, {p.answered_at.isoformat() if p.answered_at else '?'})"
+            return answer_refusal([q.id for q in self.settings.questions], p, req)
         if action == "resolve":
             assert isinstance(req, ResolveIn)
             ep = self.followups.get(req.key)

@@ -234,7 +234,7 @@ async def answer_by_phone(check_id: str, body: AnswerBody, client: TemporalDep, 
     req = AnswerIn(actor=caller.actor, role=caller.role, person_id=body.person_id, answers=body.answers, channel="phone",
                    note=body.note, ref=f"phone:{caller.actor}:{body.person_id}:{uuid.uuid4().hex[:8]}")
     try:
-        return (await svc.spotcheck_answer(client, check_id, req)).model_dump(mode="json")
+        return await svc.spotcheck_answer(client, check_id, req)
     except svc.DutyError as exc:
         raise _err(exc) from exc
 
@@ -276,9 +276,11 @@ def spotcheck_form(token: str, request: Request, settings: SettingsDep) -> HTMLR
     ctx = svc.form_context(data["s"], data["p"])
     if ctx is None:
         return _page(request, "duty_form.html", 404, state="error", message="抽查不存在 / no such spot check")
-    if ctx["answered"] or ctx["check_status"] != "running":
+    if ctx["answered"]:
+        return _page(request, "duty_form.html", 409, state="error", message="您已作答,谢谢 / answered already")
+    if ctx["check_status"] not in ("running", "closed"):  # (closed: answered late, recorded all the same)
         return _page(request, "duty_form.html", 409, state="error",
-                     message="您已作答或抽查已结束,谢谢 / answered already, or the spot check has ended")
+                     message="抽查尚未开始或已取消 / the spot check has not started or was skipped")
     return _page(request, "duty_form.html", state="form", **ctx)
 
 
@@ -306,14 +308,16 @@ async def spotcheck_form_answer(token: str, request: Request, settings: Settings
         return _page(request, "duty_form.html", 503, state="error", message="系统繁忙,请稍后重试 / please try again shortly")
     req = AnswerIn(actor=data["p"], role="person", person_id=data["p"], answers=answers, channel="link",
                    ref=f"link:{data['j']}")
+    late = False
     try:
-        await svc.spotcheck_answer(client, data["s"], req)
+        late = (await svc.spotcheck_answer(client, data["s"], req))["recorded"] == "late"
         await asyncio.to_thread(_consume, data)
     except svc.DutyError as exc:
         return _page(request, "duty_form.html", exc.status, state="error", message=str(exc))
     except LinkError:
         pass  # answered twice at once: the answer stands
-    return _page(request, "duty_form.html", state="done", no=[q for q in ctx["questions"] if not answers[q["id"]]])
+    return _page(request, "duty_form.html", state="done", late=late,
+                 no=[q for q in ctx["questions"] if not answers[q["id"]]])
 
 
 # ------------------------------------------------------------------ the voice menu (Twilio) and the simulator
@@ -336,8 +340,8 @@ async def record_keys(client, outbox_id: int, keys: str, ref: str) -> dict:
     req = AnswerIn(actor=msg.person_id or "", role="person", person_id=msg.person_id or "", channel="voice", ref=ref,
                    answers={i: k == "1" for i, k in zip(ids, keys)})
     view = await svc.spotcheck_answer(client, check.id, req)
-    return {"handled": "answers", "check_id": check.id, "person_id": msg.person_id,
-            "answers": next(p.answers for p in view.persons if p.person_id == msg.person_id)}
+    return {"handled": "answers", "check_id": check.id, "person_id": msg.person_id, "recorded": view["recorded"],
+            "answers": next(p["answers"] for p in view["persons"] if p["person_id"] == msg.person_id)}
 
 
 def _ivr_row(outbox_id: str | None, call_sid: str | None) -> dict | None:

@@ -40,6 +40,7 @@ from definitions.loader import Library
 from definitions.schema.duty import DAYS, DutySettings, Timing
 from store.audit import AuditEvent, NewEvent, append
 from store.callouts import Callout, CalloutTarget
+from store.answers import record_late_spot_answer
 from store.db import session_scope
 from store.directory import Person, mask_mobile
 from store.duty import (
@@ -415,10 +416,29 @@ async def start_spotcheck(client: Client, lib: Library, settings: Settings, call
     return cid
 
 
-async def spotcheck_answer(client: Client, check_id: str, req) -> SpotCheckView:
-    if await asyncio.to_thread(_get, SpotCheck, check_id) is None:
+async def spotcheck_answer(client: Client, check_id: str, req) -> dict:
+    """The person's six answers, taken by the running check (`recorded`: taken, or late while it closes), or
+    recorded late by the store once it has closed. Returns the check with `recorded`."""
+    row = await asyncio.to_thread(_get, SpotCheck, check_id)
+    if row is None:
         raise DutyError(404, f"no spot check {check_id!r}")
-    return await _update(client, check_id, check_id, SpotCheckWorkflow.answer, req, SpotCheckView, "spotcheck")
+    if row.status not in ("closed", "skipped"):
+        try:
+            view = await _update(client, check_id, check_id, SpotCheckWorkflow.answer, req, SpotCheckView, "spotcheck")
+            p = next(x for x in view.persons if x.person_id == req.person_id)
+            return {**view.model_dump(mode="json"), "recorded": "late" if p.state == "answered_late" else "taken"}
+        except DutyError as exc:  # closed meanwhile: the store records it below
+            if exc.status != 409 or (await asyncio.to_thread(_get, SpotCheck, check_id)).status != "closed":
+                raise
+
+    def record() -> tuple[str, str] | dict:
+        with session_scope() as s:
+            return record_late_spot_answer(s, check_id, req, datetime.now(UTC))
+
+    got = await asyncio.to_thread(record)
+    if isinstance(got, tuple):
+        raise DutyError(STATUS.get(got[0], 409), got[1])
+    return {**(await asyncio.to_thread(spotcheck_detail, check_id)), "recorded": "late"}
 
 
 async def spotcheck_resolve(client: Client, check_id: str, req) -> SpotCheckView:

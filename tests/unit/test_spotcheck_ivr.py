@@ -51,8 +51,9 @@ async def test_six_questions_one_key_each_become_the_answers(call, monkeypatch):
 
     async def answer(_client, check_id, req):
         got.append((check_id, req))
-        return SpotCheckView(check_id=check_id, callout_id="C1", persons=[
+        view = SpotCheckView(check_id=check_id, callout_id="C1", persons=[
             PersonView(person_id=req.person_id, name="x", label="x", answers=req.answers)])
+        return {**view.model_dump(mode="json"), "recorded": "taken"}
 
     monkeypatch.setattr(svc, "spotcheck_answer", answer)
     app = create_app(temporal_client=object())

@@ -6,6 +6,7 @@ workflow leaves behind); tests/workflows/test_callout.py covers how they get the
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -271,26 +272,35 @@ async def test_a_drill_is_never_spot_checked(env, tq, people):
     assert "drill" in events(cid)[0].payload["reason"] and not outbox(cid)
 
 
-class _HoldInform(ActivityInboundInterceptor):
-    """Holds the spot check's last flush (the duty chief told that a person never answered) until released."""
-
-    def __init__(self, next: ActivityInboundInterceptor, reached: asyncio.Event, release: asyncio.Event) -> None:
+class _Hold(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, gate: Hold) -> None:
         super().__init__(next)
-        self.reached, self.release = reached, release
+        self.gate = gate
 
     async def execute_activity(self, input: ExecuteActivityInput):
-        if activity.info().activity_type == "duty.flush" and any(s.purpose == "inform" for s in input.args[0].sends):
-            self.reached.set()
-            await self.release.wait()
+        if self.gate.matches(activity.info().activity_type, input.args[0]):
+            self.gate.reached.set()
+            await self.gate.release.wait()
         return await super().execute_activity(input)
 
 
-class HoldInform(Interceptor):
-    def __init__(self) -> None:
-        self.reached, self.release = asyncio.Event(), asyncio.Event()
+class Hold(Interceptor):
+    """A barrier: the first activity `matches` picks (its type, its argument) waits until released."""
+
+    def __init__(self, matches) -> None:
+        self.matches, self.reached, self.release = matches, asyncio.Event(), asyncio.Event()
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _HoldInform(next, self.reached, self.release)
+        return _Hold(next, self)
+
+
+def informing(kind: str, arg) -> bool:
+    """The duty chief being told that a sampled person never answered (the calls' last flush)."""
+    return kind == "duty.flush" and any(s.purpose == "inform" for s in arg.sends)
+
+
+def recording(event_kind: str):
+    return lambda kind, arg: kind == "duty.spotcheck_record" and any(e.kind == event_kind for e in arg.events)
 
 
 async def test_a_no_taken_as_the_calls_end_opens_its_followup_before_the_check_closes(env, db_url, people):
@@ -298,7 +308,7 @@ async def test_a_no_taken_as_the_calls_end_opens_its_followup_before_the_check_c
     follow-up yet (the answer's audit write still in flight) and closed; the follow-up opened into a closing check
     and the duty officer's next answer was refused. A barrier puts the answer exactly there: accepted while the
     duty chief is being told about the one person sampled, whose policy ends when that flush returns."""
-    hold = HoldInform()
+    hold = Hold(informing)
     queue = f"sc-{uuid.uuid4().hex[:8]}"
     settings = duty_settings().spotcheck.model_copy(update={"sample_size": 1})
     cid = check_id_for("C-real")
@@ -332,3 +342,94 @@ async def test_a_no_taken_as_the_calls_end_opens_its_followup_before_the_check_c
             assert got.index("spotcheck.followup.opened") < got.index("spotcheck.closed")
         finally:
             await terminate(env.client, [cid])
+
+
+async def test_an_answer_while_the_check_closes_is_recorded_late(env, db_url, people):
+    """The check closes at `close_after` with a follow-up still open; a sampled person who never picked up
+    answers by the form while it writes the follow-up off. Before: refused ("nothing more is recorded")."""
+    hold = Hold(recording("spotcheck.followup.unresolved"))
+    queue = f"sc-{uuid.uuid4().hex[:8]}"
+    settings = duty_settings().spotcheck.model_copy(update={"sample_size": 2})
+    cid = check_id_for("C-real")
+    async with Worker(env.client, task_queue=queue, workflows=all_workflows(), activities=all_activities(),
+                      interceptors=[hold]):
+        try:
+            h = await env.client.start_workflow(W.run, SpotCheckInput(callout_id="C-real", settings=settings,
+                                                                      started_by="test"), id=cid, task_queue=queue)
+            await wait_for(lambda: row(SpotCheck, cid), what="opened")
+            a, b = (p.person_id for p in (await h.query(W.state)).persons)
+            await h.execute_update(W.answer, AnswerIn(actor=a, role="person", person_id=a, channel="voice",
+                                                      answers={**ALL_YES, "supplies": False}))
+            # b never answers; nobody resolves a's follow-up (a second more: no time skips while the hold holds)
+            await env.sleep(settings.close_after + timedelta(seconds=1))
+            await asyncio.wait_for(hold.reached.wait(), 60)  # (anti-hang bound) closing: the follow-up written off
+            update = await h.start_update(W.answer, AnswerIn(actor=b, role="person", person_id=b, channel="link",
+                                                             ref="link:b", answers={**ALL_YES, "patrolled": False}),
+                                          wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+            hold.release.set()  # (its audit write waits for the held one)
+            view = await update.result()
+            assert next(p for p in view.persons if p.person_id == b).state == "answered_late"
+            result = await h.result()
+            assert result.status == "closed" and len(result.followups) == 1, "a late 'no' opens no follow-up"
+            [late] = events(cid, "spotcheck.answered.late")
+            assert late.actor == b and late.payload["no"] == ["patrolled"] and late.payload["state_at_answer"] == "closing"
+            stored = {x.person_id: x for x in rows(SpotCheckAnswer, check_id=cid)}
+            assert stored[b].state == "answered_late" and stored[b].answers["patrolled"] is False
+            with session_scope(write=False) as s:
+                assert verify(s, cid).ok
+        finally:
+            await terminate(env.client, [cid])
+
+
+async def test_answers_after_the_check_closed_are_recorded_late_by_the_store(env, tq, people, monkeypatch):
+    """The form link still works after the check closed (it says the answer will be marked late), and a duty
+    officer can still record what a person said on the phone; neither opens anything, both are in the chain."""
+    import httpx
+
+    from api.app import create_app
+    from api.services import duty as svc
+
+    queue, started = tq
+    settings = duty_settings().spotcheck.model_copy(update={"sample_size": 2})
+    cid = check_id_for("C-real")
+    started.append(cid)
+    h = await env.client.start_workflow(W.run, SpotCheckInput(callout_id="C-real", settings=settings, started_by="test"),
+                                        id=cid, task_queue=queue)
+    await wait_for(lambda: row(SpotCheck, cid), what="opened")
+    a, b = (p.person_id for p in (await h.query(W.state)).persons)
+    result = await h.result()  # nobody answers: voice, the form, the duty chief told; closed
+    assert result.status == "closed" and {p.state for p in result.persons} == {"unreachable"}
+    await wait_for(lambda: row(SpotCheck, cid).status == "closed", what="closed in the store")
+
+    form = next(m for m in outbox(cid, a) if m.channel == "sms")
+    path = httpx.URL(re.search(r"(https?://\S+/spotcheck/\S+)", form.body).group(1)).path
+    app = create_app(temporal_client=env.client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as web:
+        page = await web.get(path)
+        assert page.status_code == 200 and "本次抽查已结束" in page.text and "marked late" in page.text
+        r = await web.post(path, data={**{k: "yes" for k in ALL_YES}, "supplies": "no"})
+        assert r.status_code == 200 and "已记录您的回答(逾期)" in r.text, r.text
+        assert (await web.get(path)).status_code == 409, "the form works once"
+
+    got = await svc.spotcheck_answer(env.client, cid, AnswerIn(actor="p-duty_cadre", role="duty_cadre", person_id=b,
+                                                               channel="phone", answers=ALL_YES, note="次日电话联系"))
+    assert got["recorded"] == "late" and {p["person_id"]: p["state"] for p in got["persons"]} == {
+        a: "answered_late", b: "answered_late"}
+    with pytest.raises(svc.DutyError) as again:
+        await svc.spotcheck_answer(env.client, cid, AnswerIn(actor="p-duty_cadre", role="duty_cadre", person_id=b,
+                                                             channel="phone", answers=ALL_YES))
+    assert again.value.status == 409 and "answered already" in str(again.value)
+    with pytest.raises(svc.DutyError) as stranger:
+        await svc.spotcheck_answer(env.client, cid, AnswerIn(actor="p-x", role="person", person_id="p-x",
+                                                             channel="link", answers=ALL_YES))
+    assert stranger.value.status == 422
+
+    late = {e.actor: e for e in events(cid, "spotcheck.answered.late")}
+    assert set(late) == {a, "p-duty_cadre"}
+    assert late[a].payload["no"] == ["supplies"] and late[a].payload["recorded_by"] == "store"
+    assert late[a].payload["state_at_answer"] == "closed" and late[a].payload["late_by_s"] is not None
+    assert late["p-duty_cadre"].payload["by_proxy"] and late["p-duty_cadre"].payload["note"] == "次日电话联系"
+    assert kinds(cid).index("spotcheck.closed") < kinds(cid).index("spotcheck.answered.late")
+    assert not [f for f in rows(SpotCheckFollowup, check_id=cid)], "nothing opens after the check closed"
+    with session_scope(write=False) as s:
+        assert verify(s, cid).ok
