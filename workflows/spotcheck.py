@@ -310,34 +310,32 @@ class SpotCheckWorkflow:
             self.changed = True
         return self.v
 
-    async def _take_answer(self, req: AnswerIn) -> None:
-        now = workflow.now()
+    def _set_answers(self, req: AnswerIn, state: str) -> PersonView:
         p = next(x for x in self.v.persons if x.person_id == req.person_id)
         p.answers = {q.id: req.answers[q.id] for q in self.settings.questions}
-        p.state, p.channel, p.answered_at, p.answered_by = "answered", req.channel, now, req.actor
+        p.state, p.channel, p.answered_at, p.answered_by = state, req.channel, workflow.now(), req.actor
         if req.ref:
             self.refs.append(req.ref)
+        return p
+
+    async def _take_answer(self, req: AnswerIn) -> None:
+        p = self._set_answers(req, "answered")
         no = [q for q in self.settings.questions if not p.answers[q.id]]
         await self._record(Event(kind="spotcheck.answered", step_id=f"answer/{p.person_id}", actor=req.actor,
-                                 channel=req.channel, at=now, payload={
+                                 channel=req.channel, at=p.answered_at, payload={
                                      "person_id": p.person_id, "name": p.name, "answers": p.answers,
                                      "no": [q.id for q in no], "note": req.note, "ref": req.ref,
                                      "by_proxy": req.actor != p.person_id}))
         s = self.sampled[p.person_id]
-        self.calls_inbox.put([Ack(person_id=p.person_id, channel=req.channel, at=now, actor=req.actor,
+        self.calls_inbox.put([Ack(person_id=p.person_id, channel=req.channel, at=p.answered_at, actor=req.actor,
                                   target_keys=[s.target.key], ref=req.ref or f"answer:{p.person_id}")])
         if no:
             await self._open_followup(s, [q.id for q in no])
 
     async def _take_late_answer(self, req: AnswerIn) -> None:
-        now = workflow.now()
-        p = next(x for x in self.v.persons if x.person_id == req.person_id)
-        p.answers = {q.id: req.answers[q.id] for q in self.settings.questions}
-        p.state, p.channel, p.answered_at, p.answered_by = "answered_late", req.channel, now, req.actor
-        if req.ref:
-            self.refs.append(req.ref)
+        p = self._set_answers(req, "answered_late")
         await self._record(Event(kind="spotcheck.answered.late", step_id=f"answer/{p.person_id}/late", actor=req.actor,
-                                 channel=req.channel, at=now, payload=late_answer_payload(p, req, "closing")))
+                                 channel=req.channel, at=p.answered_at, payload=late_answer_payload(p, req, "closing")))
 
     @answer.validator
     def _answer_ok(self, req: AnswerIn) -> None:

@@ -6,6 +6,7 @@ workflow leaves behind); tests/workflows/test_callout.py covers how they get the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -303,85 +304,81 @@ def recording(event_kind: str):
     return lambda kind, arg: kind == "duty.spotcheck_record" and any(e.kind == event_kind for e in arg.events)
 
 
+@contextlib.asynccontextmanager
+async def check_with(env, hold: Hold, sample_size: int):
+    """A spot check of C-real on a worker of its own, with `hold` among its interceptors: (handle, check id,
+    the sampled persons' ids), once it has opened."""
+    queue = f"sc-{uuid.uuid4().hex[:8]}"
+    settings = duty_settings().spotcheck.model_copy(update={"sample_size": sample_size})
+    cid = check_id_for("C-real")
+    async with Worker(env.client, task_queue=queue, workflows=all_workflows(), activities=all_activities(),
+                      interceptors=[hold]):
+        try:
+            h = await env.client.start_workflow(W.run, SpotCheckInput(callout_id="C-real", settings=settings,
+                                                                      started_by="test"), id=cid, task_queue=queue)
+            await wait_for(lambda: row(SpotCheck, cid), what="opened")
+            yield h, cid, [p.person_id for p in (await h.query(W.state)).persons]
+        finally:
+            await terminate(env.client, [cid])
+
+
 async def test_a_no_taken_as_the_calls_end_opens_its_followup_before_the_check_closes(env, db_url, people):
     """CI, 2026-12-03: a "no" arrived while the last call's policy was ending; the check saw its calls done and no
     follow-up yet (the answer's audit write still in flight) and closed; the follow-up opened into a closing check
     and the duty officer's next answer was refused. A barrier puts the answer exactly there: accepted while the
     duty chief is being told about the one person sampled, whose policy ends when that flush returns."""
     hold = Hold(informing)
-    queue = f"sc-{uuid.uuid4().hex[:8]}"
-    settings = duty_settings().spotcheck.model_copy(update={"sample_size": 1})
-    cid = check_id_for("C-real")
-    async with Worker(env.client, task_queue=queue, workflows=all_workflows(), activities=all_activities(),
-                      interceptors=[hold]):
-        try:
-            h = await env.client.start_workflow(W.run, SpotCheckInput(callout_id="C-real", settings=settings,
-                                                                      started_by="test"), id=cid, task_queue=queue)
-            await wait_for(lambda: row(SpotCheck, cid), what="opened")
-            p = (await h.query(W.state)).persons[0].person_id
-            # voice, 10 min, the form, 2 h: the duty chief is told (a second more: the server cannot skip time while
-            # the held flush runs)
-            await env.sleep(timedelta(hours=2, minutes=10, seconds=1))
-            await asyncio.wait_for(hold.reached.wait(), 60)  # (anti-hang bound)
-            update = await h.start_update(W.answer, AnswerIn(actor=p, role="person", person_id=p, channel="link",
-                                                             ref="link:late-form", answers={**ALL_YES, "supplies": False}),
-                                          wait_for_stage=WorkflowUpdateStage.ACCEPTED)
-            hold.release.set()
-            view = await update.result()
-            assert view.persons[0].answers["supplies"] is False and len(view.followups) == 1
-            head = people[f"{p.removeprefix('p-')[:9]}.head"]
-            await wait_for(lambda: [m for m in outbox(cid, head) if m.channel == "sms"], what="the town head told")
-            await idle(h)
-            view = await h.query(W.state)
-            assert view.status == "running" and view.followups[0].status == "open", (view.status, view.followups)
-            await h.execute_update(W.resolve, ResolveIn(actor="p-duty_cadre", role="duty_cadre",
-                                                        key=view.followups[0].key, note="物资已补齐"))
-            result = await h.result()
-            assert result.status == "closed" and result.followups[0].status == "resolved"
-            got = kinds(cid)
-            assert got.index("spotcheck.followup.opened") < got.index("spotcheck.closed")
-        finally:
-            await terminate(env.client, [cid])
+    async with check_with(env, hold, sample_size=1) as (h, cid, [p]):
+        # voice, 10 min, the form, 2 h: the duty chief is told (a second more: the server cannot skip time while
+        # the held flush runs)
+        await env.sleep(timedelta(hours=2, minutes=10, seconds=1))
+        await asyncio.wait_for(hold.reached.wait(), 60)  # (anti-hang bound)
+        update = await h.start_update(W.answer, AnswerIn(actor=p, role="person", person_id=p, channel="link",
+                                                         ref="link:late-form", answers={**ALL_YES, "supplies": False}),
+                                      wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+        hold.release.set()
+        view = await update.result()
+        assert view.persons[0].answers["supplies"] is False and len(view.followups) == 1
+        head = people[f"{p.removeprefix('p-')[:9]}.head"]
+        await wait_for(lambda: [m for m in outbox(cid, head) if m.channel == "sms"], what="the town head told")
+        await idle(h)
+        view = await h.query(W.state)
+        assert view.status == "running" and view.followups[0].status == "open", (view.status, view.followups)
+        await h.execute_update(W.resolve, ResolveIn(actor="p-duty_cadre", role="duty_cadre",
+                                                    key=view.followups[0].key, note="物资已补齐"))
+        result = await h.result()
+        assert result.status == "closed" and result.followups[0].status == "resolved"
+        got = kinds(cid)
+        assert got.index("spotcheck.followup.opened") < got.index("spotcheck.closed")
 
 
 async def test_an_answer_while_the_check_closes_is_recorded_late(env, db_url, people):
     """The check closes at `close_after` with a follow-up still open; a sampled person who never picked up
     answers by the form while it writes the follow-up off. Before: refused ("nothing more is recorded")."""
     hold = Hold(recording("spotcheck.followup.unresolved"))
-    queue = f"sc-{uuid.uuid4().hex[:8]}"
-    settings = duty_settings().spotcheck.model_copy(update={"sample_size": 2})
-    cid = check_id_for("C-real")
-    async with Worker(env.client, task_queue=queue, workflows=all_workflows(), activities=all_activities(),
-                      interceptors=[hold]):
-        try:
-            h = await env.client.start_workflow(W.run, SpotCheckInput(callout_id="C-real", settings=settings,
-                                                                      started_by="test"), id=cid, task_queue=queue)
-            await wait_for(lambda: row(SpotCheck, cid), what="opened")
-            a, b = (p.person_id for p in (await h.query(W.state)).persons)
-            await h.execute_update(W.answer, AnswerIn(actor=a, role="person", person_id=a, channel="voice",
-                                                      answers={**ALL_YES, "supplies": False}))
-            # b never answers; nobody resolves a's follow-up (a second more: no time skips while the hold holds)
-            await env.sleep(settings.close_after + timedelta(seconds=1))
-            await asyncio.wait_for(hold.reached.wait(), 60)  # (anti-hang bound) closing: the follow-up written off
-            update = await h.start_update(W.answer, AnswerIn(actor=b, role="person", person_id=b, channel="link",
-                                                             ref="link:b", answers={**ALL_YES, "patrolled": False}),
-                                          wait_for_stage=WorkflowUpdateStage.ACCEPTED)
-            hold.release.set()  # (its audit write waits for the held one)
-            view = await update.result()
-            assert next(p for p in view.persons if p.person_id == b).state == "answered_late"
-            result = await h.result()
-            assert result.status == "closed" and len(result.followups) == 1, "a late 'no' opens no follow-up"
-            [late] = events(cid, "spotcheck.answered.late")
-            assert late.actor == b and late.payload["no"] == ["patrolled"] and late.payload["state_at_answer"] == "closing"
-            stored = {x.person_id: x for x in rows(SpotCheckAnswer, check_id=cid)}
-            assert stored[b].state == "answered_late" and stored[b].answers["patrolled"] is False
-            with session_scope(write=False) as s:
-                assert verify(s, cid).ok
-        finally:
-            await terminate(env.client, [cid])
+    async with check_with(env, hold, sample_size=2) as (h, cid, [a, b]):
+        await h.execute_update(W.answer, AnswerIn(actor=a, role="person", person_id=a, channel="voice",
+                                                  answers={**ALL_YES, "supplies": False}))
+        # b never answers; nobody resolves a's follow-up (a second more: no time skips while the hold holds)
+        await env.sleep(duty_settings().spotcheck.close_after + timedelta(seconds=1))
+        await asyncio.wait_for(hold.reached.wait(), 60)  # (anti-hang bound) closing: the follow-up written off
+        update = await h.start_update(W.answer, AnswerIn(actor=b, role="person", person_id=b, channel="link",
+                                                         ref="link:b", answers={**ALL_YES, "patrolled": False}),
+                                      wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+        hold.release.set()  # (its audit write waits for the held one)
+        view = await update.result()
+        assert next(p for p in view.persons if p.person_id == b).state == "answered_late"
+        result = await h.result()
+        assert result.status == "closed" and len(result.followups) == 1, "a late 'no' opens no follow-up"
+        [late] = events(cid, "spotcheck.answered.late")
+        assert late.actor == b and late.payload["no"] == ["patrolled"] and late.payload["state_at_answer"] == "closing"
+        stored = {x.person_id: x for x in rows(SpotCheckAnswer, check_id=cid)}
+        assert stored[b].state == "answered_late" and stored[b].answers["patrolled"] is False
+        with session_scope(write=False) as s:
+            assert verify(s, cid).ok
 
 
-async def test_answers_after_the_check_closed_are_recorded_late_by_the_store(env, tq, people, monkeypatch):
+async def test_answers_after_the_check_closed_are_recorded_late_by_the_store(env, tq, people):
     """The form link still works after the check closed (it says the answer will be marked late), and a duty
     officer can still record what a person said on the phone; neither opens anything, both are in the chain."""
     import httpx
