@@ -99,8 +99,9 @@ async def test_activation_end_to_end(dev_env, db_url, fast_plans):
 
             # the commander confirms by SMS reply through the simulator
             msgs = await poll(lambda: get("/api/outbox", subject=subj, person_id=p["D10.head"], channel="sms"),
-                              lambda m: m and any("您任指挥长" in x["body"] for x in m), what="commander texted")
-            cmd_sms = next(x for x in msgs if "您任指挥长" in x["body"])
+                              lambda m: m and any("您任指挥长" in x["body"] and x["provider_id"] for x in m),
+                              what="commander texted")
+            cmd_sms = next(x for x in msgs if "您任指挥长" in x["body"] and x["provider_id"])
             r = await api.post(f"/api/simulator/messages/{cmd_sms['id']}", json={"outcome": "reply", "body": "1"},
                                headers=h("duty_chief"))
             assert r.status_code == 200 and r.json()["handled"] == "ack", r.text

@@ -161,7 +161,7 @@ async def test_warning_to_sealed_case_file_with_an_activation(api, tmp_path):
                      lambda m: m and {a, b, c} <= {x["person_id"] for x in m}, what="first texts")
     assert (await api.post(httpx.URL(as_delivered(next(x for x in sms if x["person_id"] == a)["id"]).ack_url).path)).status_code == 200
     voice = await poll(lambda: get_or_none(api, "/api/outbox", subject=cid, channel="voice"),
-                       lambda m: m and b in {x["person_id"] for x in m}, what="B's voice call")
+                       lambda m: m and b in {x["person_id"] for x in m if x["provider_id"]}, what="B's voice call placed")
     r = await api.post(f"/api/simulator/messages/{next(x for x in voice if x['person_id'] == b)['id']}",
                        headers=auth(api), json={"outcome": "keypress", "digits": "1"})
     assert r.status_code == 200 and r.json()["handled"] == "ack", r.text  # B answers the call; C never answers
@@ -183,7 +183,8 @@ async def test_warning_to_sealed_case_file_with_an_activation(api, tmp_path):
         "plan": "flood_control", "level": "IV", "incident_id": iid, "reason": "暴雨橙色预警,地下通道内涝"})
     aid, asubj, abase = act["activation_id"], act["subject"], f"/api/activations/{act['activation_id']}"
     cmd_sms = await poll(lambda: get_or_none(api, "/api/outbox", subject=asubj, person_id=a, channel="sms"),
-                         lambda m: m and any("您任指挥长" in x["body"] for x in m), what="the commander texted")
+                         lambda m: m and any("您任指挥长" in x["body"] and x["provider_id"] for x in m),
+                         what="the commander texted")
     r = await api.post(f"/api/simulator/messages/{next(x for x in cmd_sms if '您任指挥长' in x['body'])['id']}",
                        json={"outcome": "reply", "body": "1"}, headers=auth(api, "duty_chief"))
     assert r.status_code == 200 and r.json()["handled"] == "ack", r.text
