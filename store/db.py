@@ -136,7 +136,10 @@ def migrate(url: str | None = None) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    engine = cfg.attributes["engine"] = get_engine(url)
+    # SQLite: the write engine (BEGIN IMMEDIATE): the migration holds the write lock from its first statement. A
+    # deferred transaction that read the schema and then writes fails at once ("database is locked", no busy
+    # wait) if anyone wrote in between, e.g. a connection switching a fresh file to WAL
+    engine = cfg.attributes["engine"] = get_engine(url, write=True)
     with _migration_lock(url, engine):
         command.upgrade(cfg, "heads")  # feature migrations may branch from 0001
 
