@@ -18,7 +18,7 @@ import httpx
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from api.cap import MAX_CAP_BYTES, CapError
@@ -108,6 +108,12 @@ class SchedulerLock:
 
     def _close(self) -> None:
         if self._conn is not None:
+            try:
+                # unlock first: a closed connection's backend drops its locks only when it exits, a moment
+                # later, and the other process's next ask would find the lock still taken
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+            except SQLAlchemyError:
+                pass  # the connection is gone (or broken), and its lock with it
             try:
                 self._conn.close()
             except DBAPIError:
