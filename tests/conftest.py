@@ -27,18 +27,9 @@ def temporal_test_server() -> str:
 @pytest.fixture
 def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh, migrated SQLite database; settings point at it (worker activities included)."""
-    from config import get_settings
-    from store.db import dispose_all, migrate
+    from tests.helpers import migrated
 
-    url = f"sqlite:///{tmp_path}/yingji.db"
-    monkeypatch.setenv("YINGJI_DATABASE_URL", url)
-    monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("YINGJI_SECRET_KEY", "test-secret")
-    get_settings.cache_clear()
-    migrate(url)
-    yield url
-    dispose_all()
-    get_settings.cache_clear()
+    yield from migrated(f"sqlite:///{tmp_path}/yingji.db", tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import asyncio
 import re
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,3 +126,19 @@ def in_seconds(path: Path, text: str) -> str:
         text = re.sub(r"due: (\d+)h", lambda m: f"due: {int(m.group(1)) * 10}s", text)
         text = re.sub(r"answer_within: \d+h", "answer_within: 30s", text)
     return text
+
+
+def migrated(url: str, tmp_path: Path, monkeypatch) -> Iterator[str]:
+    """The body of the `db_url` fixtures (SQLite in tests/conftest.py, PostgreSQL in tests/production/): the
+    database at `url` migrated, the settings pointing at it for the test (worker activities included)."""
+    from config import get_settings
+    from store.db import dispose_all, migrate
+
+    monkeypatch.setenv("YINGJI_DATABASE_URL", url)
+    monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("YINGJI_SECRET_KEY", "test-secret")
+    get_settings.cache_clear()
+    migrate(url)
+    yield url
+    dispose_all()
+    get_settings.cache_clear()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.faults.harness import make_stack  # noqa: F401 - the fault tests' fixture, on PostgreSQL here
+from tests.helpers import migrated
 from tests.pg import PgCluster, pg_bindir
 
 
@@ -37,17 +38,7 @@ def pg_url(pg: PgCluster) -> Iterator[str]:
 @pytest.fixture
 def db_url(pg_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """tests/conftest.py's `db_url` on PostgreSQL: migrated, the settings pointing at it."""
-    from config import get_settings
-    from store.db import dispose_all, migrate
-
-    monkeypatch.setenv("YINGJI_DATABASE_URL", pg_url)
-    monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("YINGJI_SECRET_KEY", "test-secret")
-    get_settings.cache_clear()
-    migrate(pg_url)
-    yield pg_url
-    dispose_all()
-    get_settings.cache_clear()
+    yield from migrated(pg_url, tmp_path, monkeypatch)
 
 
 @pytest.fixture

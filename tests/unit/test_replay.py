@@ -1,7 +1,6 @@
 """Replay: a call-out's state at chosen instants, from its audit events alone."""
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from store.audit import AuditEvent, NewEvent, append
 from store.db import session_scope
 from store.replay import EventCache, Row, jsonable, load_events, replay_callout
 from tests import activation_trail as act
+from tests.workflows.callout_helpers import worker  # noqa: F401 - the call-out tests' worker fixture
 
 DEFINITIONS = Path(__file__).resolve().parents[2] / "definitions"
 T0 = datetime(2026, 7, 1, 3, 10, tzinfo=UTC)
@@ -169,17 +169,6 @@ def test_the_event_cache_follows_the_chain(db_url):
 
 
 # ------------------------------------------------------------ a real call-out on the time-skipping server
-
-
-@pytest.fixture
-async def worker(env, db_url):
-    from tests.workflows.callout_helpers import terminate_callouts
-    from worker import build_worker
-
-    tq = f"tq-{uuid.uuid4().hex[:8]}"
-    async with build_worker(env.client, task_queue=tq):
-        yield tq
-        await terminate_callouts(env.client)  # a failed test's call-out must not hold the shared clock
 
 
 async def test_replay_of_a_real_callout(env, worker, db_url):

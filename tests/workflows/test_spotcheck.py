@@ -305,14 +305,14 @@ def recording(event_kind: str):
 
 
 @contextlib.asynccontextmanager
-async def check_with(env, hold: Hold, sample_size: int):
-    """A spot check of C-real on a worker of its own, with `hold` among its interceptors: (handle, check id,
+async def check_with(env, sample_size: int, hold: Hold | None = None):
+    """A spot check of C-real on a worker of its own (with `hold` among its interceptors): (handle, check id,
     the sampled persons' ids), once it has opened."""
     queue = f"sc-{uuid.uuid4().hex[:8]}"
     settings = duty_settings().spotcheck.model_copy(update={"sample_size": sample_size})
     cid = check_id_for("C-real")
     async with Worker(env.client, task_queue=queue, workflows=all_workflows(), activities=all_activities(),
-                      interceptors=[hold]):
+                      interceptors=[hold] if hold else []):
         try:
             h = await env.client.start_workflow(W.run, SpotCheckInput(callout_id="C-real", settings=settings,
                                                                       started_by="test"), id=cid, task_queue=queue)
@@ -328,7 +328,7 @@ async def test_a_no_taken_as_the_calls_end_opens_its_followup_before_the_check_c
     and the duty officer's next answer was refused. A barrier puts the answer exactly there: accepted while the
     duty chief is being told about the one person sampled, whose policy ends when that flush returns."""
     hold = Hold(informing)
-    async with check_with(env, hold, sample_size=1) as (h, cid, [p]):
+    async with check_with(env, 1, hold) as (h, cid, [p]):
         # voice, 10 min, the form, 2 h: the duty chief is told (a second more: the server cannot skip time while
         # the held flush runs)
         await env.sleep(timedelta(hours=2, minutes=10, seconds=1))
@@ -356,7 +356,7 @@ async def test_an_answer_while_the_check_closes_is_recorded_late(env, db_url, pe
     """The check closes at `close_after` with a follow-up still open; a sampled person who never picked up
     answers by the form while it writes the follow-up off. Before: refused ("nothing more is recorded")."""
     hold = Hold(recording("spotcheck.followup.unresolved"))
-    async with check_with(env, hold, sample_size=2) as (h, cid, [a, b]):
+    async with check_with(env, 2, hold) as (h, cid, [a, b]):
         await h.execute_update(W.answer, AnswerIn(actor=a, role="person", person_id=a, channel="voice",
                                                   answers={**ALL_YES, "supplies": False}))
         # b never answers; nobody resolves a's follow-up (a second more: no time skips while the hold holds)
@@ -378,7 +378,7 @@ async def test_an_answer_while_the_check_closes_is_recorded_late(env, db_url, pe
             assert verify(s, cid).ok
 
 
-async def test_answers_after_the_check_closed_are_recorded_late_by_the_store(env, tq, people):
+async def test_answers_after_the_check_closed_are_recorded_late_by_the_store(env, db_url, people):
     """The form link still works after the check closed (it says the answer will be marked late), and a duty
     officer can still record what a person said on the phone; neither opens anything, both are in the chain."""
     import httpx
@@ -386,17 +386,10 @@ async def test_answers_after_the_check_closed_are_recorded_late_by_the_store(env
     from api.app import create_app
     from api.services import duty as svc
 
-    queue, started = tq
-    settings = duty_settings().spotcheck.model_copy(update={"sample_size": 2})
-    cid = check_id_for("C-real")
-    started.append(cid)
-    h = await env.client.start_workflow(W.run, SpotCheckInput(callout_id="C-real", settings=settings, started_by="test"),
-                                        id=cid, task_queue=queue)
-    await wait_for(lambda: row(SpotCheck, cid), what="opened")
-    a, b = (p.person_id for p in (await h.query(W.state)).persons)
-    result = await h.result()  # nobody answers: voice, the form, the duty chief told; closed
-    assert result.status == "closed" and {p.state for p in result.persons} == {"unreachable"}
-    await wait_for(lambda: row(SpotCheck, cid).status == "closed", what="closed in the store")
+    async with check_with(env, 2) as (h, cid, [a, b]):
+        result = await h.result()  # nobody answers: voice, the form, the duty chief told; closed
+        assert result.status == "closed" and {p.state for p in result.persons} == {"unreachable"}
+        await wait_for(lambda: row(SpotCheck, cid).status == "closed", what="closed in the store")
 
     form = next(m for m in outbox(cid, a) if m.channel == "sms")
     path = httpx.URL(re.search(r"(https?://\S+/spotcheck/\S+)", form.body).group(1)).path
