@@ -142,3 +142,13 @@ def migrated(url: str, tmp_path: Path, monkeypatch) -> Iterator[str]:
     yield url
     dispose_all()
     get_settings.cache_clear()
+
+
+def replayer(*workflows: type, **kw):
+    """A Replayer with the client's pydantic converter and no 2-second deadlock detector (debug_mode):
+    replay tests ask whether the code gives the recorded commands; on a busy machine a first sandboxed
+    activation (imports, input validation) can take over 2 s, which is speed, not a replay failure."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.worker import Replayer
+
+    return Replayer(workflows=list(workflows), data_converter=pydantic_data_converter, debug_mode=True, **kw)

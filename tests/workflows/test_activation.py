@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Worker
 
 from definitions.schema.reporting import Severity
 from store.audit import verify
 from store.db import session_scope
 from tests.factories import response_district
+from tests.helpers import replayer
 from tests.workflows.activation_helpers import (
     ack,
     activation_input,
@@ -409,7 +409,7 @@ async def test_force_dispatch_in_flood_season_needs_the_sector_department(env, t
     orders = {o.force: o for o in (await h.query(W.state)).dispatches[0].orders}
     assert orders["blue_sky"].state == "acknowledged" and orders["fire_rescue"].state == "acknowledged"
     await h.execute_update(W.terminate, TerminateIn(**commander(people, "deputy_head"), reason="险情解除"))
-    await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
+    await replayer(W).replay_workflow(await h.fetch_history())
     kinds = [e.kind for e in events(subj, "activation.dispatch") if not e.kind.startswith("activation.dispatch.order")]
     assert kinds == ["activation.dispatch.drafted", "activation.dispatch.consult_requested",
                      "activation.dispatch.approval_requested", "activation.dispatch.consulted",
@@ -507,7 +507,7 @@ async def test_termination_closes_everything_and_starts_the_review(env, tq, peop
     assert view.review_workflow_id == f"review-{iid}"
     result = await h.result()
     assert result.status == "terminated"
-    await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
+    await replayer(W).replay_workflow(await h.fetch_history())
 
     # the review runs as a child left running (no worker runs its type in this test)
     desc = await env.client.get_workflow_handle(f"review-{iid}").describe()
@@ -568,12 +568,12 @@ async def test_continue_as_new_in_the_middle_of_an_activation_loses_nothing(env,
     await h.execute_update(W.terminate, TerminateIn(**cmd, reason="演练结束"))
     await h.result()
 
-    replayer = Replayer(workflows=[W], data_converter=pydantic_data_converter)
+    history_replayer = replayer(W)
     run_id: str | None = h.result_run_id
     replayed = 0
     while run_id:  # every run replays, the continued ones included
         history = await env.client.get_workflow_handle(h.id, run_id=run_id).fetch_history()
-        await replayer.replay_workflow(history)
+        await history_replayer.replay_workflow(history)
         replayed += 1
         last = history.events[-1]
         run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id

@@ -6,8 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
 from activities.duty import local, round_deadline
 from api.services import answers
@@ -16,6 +14,7 @@ from store.db import session_scope
 from store.directory import Person
 from store.duty import ContactCheck, FreshnessRound, contact_status
 from tests.factories import small_district
+from tests.helpers import replayer
 from tests.workflows.callout_helpers import wait_for
 from tests.workflows.duty_helpers import duty_settings, events, kinds, outbox, row, rows, terminate
 from worker import build_worker
@@ -99,10 +98,9 @@ async def test_confirmations_reminders_bounces_and_the_close(env, db_url, people
             got = kinds(rid)
             assert got[0] == "freshness.opened" and got[-1] == "freshness.closed"
             assert {"freshness.sent", "freshness.ack", "freshness.delivery", "freshness.repeat"} <= set(got)
-            replayer = Replayer(workflows=[FreshnessRoundWorkflow, FreshnessShardWorkflow],
-                                data_converter=pydantic_data_converter)
-            await replayer.replay_workflow(await h.fetch_history())
-            await replayer.replay_workflow(await env.client.get_workflow_handle(shard_id(rid, 0)).fetch_history())
+            history_replayer = replayer(FreshnessRoundWorkflow, FreshnessShardWorkflow)
+            await history_replayer.replay_workflow(await h.fetch_history())
+            await history_replayer.replay_workflow(await env.client.get_workflow_handle(shard_id(rid, 0)).fetch_history())
             closed = events(rid, "freshness.closed")[0].payload
             assert closed["bounced"] == [c] and len(closed["unconfirmed"]) == len(everyone) - 2
         finally:

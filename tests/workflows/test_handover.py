@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Worker
 
 from api.services import answers
 from store.audit import verify
@@ -19,6 +18,7 @@ from store.duty import Handover
 from store.roster import DutyShift
 from store.warnings import Warning
 from tests.factories import small_district
+from tests.helpers import replayer
 from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.duty_helpers import duty_settings, events, kinds, outbox, row, terminate
 from worker import build_worker
@@ -128,7 +128,7 @@ async def test_nobody_takes_over_in_time_the_leading_leader_is_called(env, tq, p
     assert kinds(hid)[0] == "handover.opened" and kinds(hid)[-1] == "handover.closed"
     with session_scope(write=False) as s:
         assert verify(s, hid).ok
-    await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
+    await replayer(W).replay_workflow(await h.fetch_history())
 
 
 async def test_an_answer_after_the_take_over_call_ended_is_recorded_late(env, tq, people, shift_at):

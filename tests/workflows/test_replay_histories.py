@@ -15,11 +15,11 @@ from pathlib import Path
 
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from activities.heartbeat import HeartbeatInterceptor
+from tests.helpers import replayer as history_replayer
 from workflows import all_workflows
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -36,14 +36,9 @@ def history(entry: dict) -> WorkflowHistory:
 
 
 def replayer(workflows: list[type], **kw) -> Replayer:
-    """As worker.py's build_worker registers them: the same classes, the client's pydantic converter, interceptors.
-
-    debug_mode turns off the 2-second deadlock detector: the guard asks whether today's code gives the
-    recorded commands, not how fast a first activation (imports, input validation) is on a busy machine,
-    where it once took over 2 s and failed the suite (make stress). It also runs activations on the test's own
-    thread and allows breakpoint(); the sandbox and its other restrictions stay as the worker has them."""
-    return Replayer(workflows=workflows, data_converter=pydantic_data_converter, interceptors=[HeartbeatInterceptor()],
-                    debug_mode=True, **kw)
+    """As worker.py's build_worker registers them: the same classes, the client's pydantic converter, interceptors
+    (and no deadlock detector: tests/helpers.py)."""
+    return history_replayer(*workflows, interceptors=[HeartbeatInterceptor()], **kw)
 
 
 async def replay_all(r: Replayer) -> dict[str, Exception | None]:

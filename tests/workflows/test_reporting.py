@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Worker
 
 from api.services import answers
 from definitions.schema.reporting import Severity
@@ -16,6 +15,7 @@ from store.audit import verify
 from store.db import session_scope
 from store.directory import OrgUnit
 from tests.factories import small_district
+from tests.helpers import replayer
 from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.reporting_helpers import (
     deadlines,
@@ -116,7 +116,7 @@ async def test_on_time_chain_with_a_returned_draft_receipts_followup_and_final(e
     result = await h.result()  # receipts of the final run their course
     assert result.status == "closed"
     # the saved history replays: the workflow code is deterministic
-    await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
+    await replayer(W).replay_workflow(await h.fetch_history())
 
     assert not events(iid, "report.") or not [e for e in events(iid) if e.kind.endswith(".late")]
     kinds = [e.kind for e in events(iid)]
@@ -341,12 +341,12 @@ async def test_the_chain_survives_continue_as_new(env, tq, people):
     assert [r.label for r in view.reports] == ["书面报告", "续报一", "终报"]
     result = await h.result()
     assert result.status == "closed"
-    replayer = Replayer(workflows=[W], data_converter=pydantic_data_converter)
+    history_replayer = replayer(W)
     run_id: str | None = h.result_run_id
     replayed = 0
     while run_id:  # every run of the chain replays, the continued ones included
         history = await env.client.get_workflow_handle(h.id, run_id=run_id).fetch_history()
-        await replayer.replay_workflow(history)
+        await history_replayer.replay_workflow(history)
         replayed += 1
         last = history.events[-1]
         run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id

@@ -12,8 +12,7 @@ import pytest
 from sqlmodel import select
 from temporalio import workflow
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Worker
 from temporalio.workflow import ParentClosePolicy
 
 from activities import all_activities
@@ -23,6 +22,7 @@ from store.audit import NewEvent, append, verify
 from store.db import session_scope
 from store.review import CaseFile, Review, ReviewReport, ReviewUnit
 from tests.factories import small_district
+from tests.helpers import replayer
 from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.reporting_helpers import events, incident_input, outbox, start, terminate_incidents
 from tests.workflows.test_reporting import approve_and_submit, cadre
@@ -215,7 +215,7 @@ async def test_review_started_by_an_activation_reminds_escalates_compiles_signs_
 
     result = await h.result()
     assert result.status == "sealed" and result.archive is not None
-    await Replayer(workflows=[R], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
+    await replayer(R).replay_workflow(await h.fetch_history())
 
     # the final report: signed by the leading leader, with the lessons, the summaries and the activation
     with session_scope(write=False) as s:

@@ -15,8 +15,7 @@ import pytest
 from sqlmodel import select
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Replayer, Worker
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
 from activities import all_activities
 from api.services import answers
@@ -26,6 +25,7 @@ from store.db import session_scope
 from store.directory import Post
 from store.duty import SpotCheck, SpotCheckAnswer, SpotCheckFollowup
 from tests.factories import small_district
+from tests.helpers import replayer
 from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.duty_helpers import duty_settings, events, kinds, outbox, row, rows, terminate
 from worker import build_worker
@@ -192,7 +192,7 @@ async def test_answers_a_no_opens_a_followup_acknowledged_and_resolved(env, tq, 
     assert f.status == "resolved" and f.acknowledged_via == "sms" and f.resolution == "已组织巡查隐患点3处"
     with session_scope(write=False) as s:
         assert verify(s, cid).ok
-    await Replayer(workflows=[W], data_converter=pydantic_data_converter).replay_workflow(await h.fetch_history())
+    await replayer(W).replay_workflow(await h.fetch_history())
 
 
 async def test_an_unacknowledged_followup_escalates_goes_overdue_and_closes_unresolved(env, tq, people):
