@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 API = Path(__file__).resolve().parents[1]
@@ -18,6 +19,8 @@ def install(app: FastAPI) -> None:
     from api.console.routes import router
 
     app.include_router(router)
+    # the address `make run` prints is the site's root: it leads to the console (which asks for a login)
+    app.add_api_route("/", lambda: RedirectResponse("/console", status_code=303), include_in_schema=False)
     app.include_router(incidents)
     app.include_router(activations)
     app.include_router(duty_router)

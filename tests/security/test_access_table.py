@@ -158,6 +158,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/webhooks/twilio/spotcheck/twiml"): Rule(TWILIO),
     ("POST", "/api/webhooks/twilio/spotcheck/gather"): Rule(TWILIO),
     # console
+    ("GET", "/"): Rule(PUBLIC),  # a redirect to /console
     ("GET", "/console"): Rule(PUBLIC),
     ("GET", "/console/login"): Rule(PUBLIC),
     ("POST", "/console/login/token"): Rule(LOGIN),

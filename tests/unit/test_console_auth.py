@@ -58,6 +58,14 @@ def _printed_code(capsys) -> str:
 CLIENT = auth.client_hash("a-login-form-cookie")
 
 
+async def test_the_root_address_leads_to_the_console(web):
+    """`make run` prints the site's root as the console's address: it must not be a 404."""
+    root = await web.get("/")
+    assert root.status_code == 303 and root.headers["location"] == "/console"
+    page = await web.get("/", follow_redirects=True)
+    assert page.status_code == 200 and str(page.url).endswith("/console/login?next=/console/desk")
+
+
 async def test_pages_need_a_session(web):
     resp = await web.get("/console/desk")
     assert resp.status_code == 303 and resp.headers["location"] == "/console/login?next=/console/desk"
