@@ -145,10 +145,14 @@ def migrated(url: str, tmp_path: Path, monkeypatch) -> Iterator[str]:
 
 
 def replayer(*workflows: type, **kw):
-    """A Replayer with the client's pydantic converter and no 2-second deadlock detector (debug_mode):
-    replay tests ask whether the code gives the recorded commands; on a busy machine a first sandboxed
-    activation (imports, input validation) can take over 2 s, which is speed, not a replay failure."""
+    """A Replayer as worker.py's build_worker registers the workflows: the client's pydantic converter, the
+    heartbeat interceptor. Without the 2-second deadlock detector (debug_mode): replay tests ask whether the
+    code gives the recorded commands; on a busy machine a first sandboxed activation (imports, input
+    validation) can take over 2 s, which is speed, not a replay failure (it failed make stress once)."""
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
-    return Replayer(workflows=list(workflows), data_converter=pydantic_data_converter, debug_mode=True, **kw)
+    from activities.heartbeat import HeartbeatInterceptor
+
+    return Replayer(workflows=list(workflows), data_converter=pydantic_data_converter,
+                    interceptors=[HeartbeatInterceptor()], debug_mode=True, **kw)

@@ -18,8 +18,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
-from activities.heartbeat import HeartbeatInterceptor
-from tests.helpers import replayer as history_replayer
+from tests.helpers import replayer
 from workflows import all_workflows
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -33,12 +32,6 @@ def type_name(cls: type) -> str:
 
 def history(entry: dict) -> WorkflowHistory:
     return WorkflowHistory.from_json(entry["workflow_id"], (HISTORIES / entry["file"]).read_text(encoding="utf-8"))
-
-
-def replayer(workflows: list[type], **kw) -> Replayer:
-    """As worker.py's build_worker registers them: the same classes, the client's pydantic converter, interceptors
-    (and no deadlock detector: tests/helpers.py)."""
-    return history_replayer(*workflows, interceptors=[HeartbeatInterceptor()], **kw)
 
 
 async def replay_all(r: Replayer) -> dict[str, Exception | None]:
@@ -93,7 +86,7 @@ def test_the_index_and_the_files_agree():
 
 async def test_every_saved_history_replays_on_todays_code():
     """Sandboxed, as the worker runs them."""
-    failures = {f: repr(x)[:2000] for f, x in (await replay_all(replayer(all_workflows()))).items() if x}
+    failures = {f: repr(x)[:2000] for f, x in (await replay_all(replayer(*all_workflows()))).items() if x}
     assert not failures, ("these saved histories no longer replay: a change gives other commands than a running "
                           f"workflow recorded; guard it with workflow.patched (README): {failures}")
 
@@ -129,12 +122,12 @@ async def test_an_unpatched_command_change_fails_replay_and_a_patched_one_does_n
     with a non-determinism error (this fails if the Replayer did not compare commands, or if a history were too
     short to show a change); behind workflow.patched each must replay."""
     unsandboxed = {"workflow_runner": UnsandboxedWorkflowRunner()}  # the changed classes are unsandboxed anyway
-    unpatched = await replay_all(replayer([changed(c, patched=False) for c in all_workflows()], **unsandboxed))
+    unpatched = await replay_all(replayer(*(changed(c, patched=False) for c in all_workflows()), **unsandboxed))
     not_caught = {f: repr(x) for f, x in unpatched.items() if not isinstance(x, NondeterminismError)}
     assert not not_caught, f"an unpatched command change replayed without a non-determinism error: {not_caught}"
 
-    patched = await replay_all(replayer([changed(c, patched=True) for c in all_workflows()], **unsandboxed))
+    patched = await replay_all(replayer(*(changed(c, patched=True) for c in all_workflows()), **unsandboxed))
     assert not {f: x for f, x in patched.items() if x}, "the same change behind workflow.patched must replay"
 
-    plain = await replay_all(replayer(all_workflows(), **unsandboxed))  # the control: unchanged code replays
+    plain = await replay_all(replayer(*all_workflows(), **unsandboxed))  # the control: unchanged code replays
     assert not {f: x for f, x in plain.items() if x}
