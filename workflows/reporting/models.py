@@ -1,0 +1,235 @@
+"""The reporting chain's messages: what it is started with, what people send it, what it shows and what
+its activities take (workflows/reporting/workflow.py runs the chain)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+
+from workflows.common import Actor, Event
+
+with workflow.unsafe.imports_passed_through():
+    from definitions.schema.reporting import Casualties, ReportingRules, Severity
+    from workflows.callout import ShardEvents
+    from workflows.escalation import Record, Send, Target
+    from workflows.kit.episodes import Episode
+
+SOURCES = ("110", "119", "120", "12345", "department", "town", "field", "media")
+ReportKind = Literal["written", "followup", "final"]
+
+
+# ----------------------------------------------------------------- messages
+
+
+class IncidentInfo(BaseModel):
+    incident_id: str
+    title: str
+    received_at: datetime | None = Field(default=None, description="接报时间; None: when the workflow starts")
+    source: str
+    category: str
+    subtype: str = ""
+    severity: Severity | None = None
+    town_id: str | None = None
+    place: str = ""
+    summary: str = ""
+    casualties: Casualties = Field(default_factory=Casualties)
+    reporting_unit: str = ""
+    reporting_unit_id: str | None = None
+    reporter: str = ""
+    reporter_phone: str | None = None
+    related: list[str] = Field(default_factory=list, description="audit subjects it follows from (a warning's call-out)")
+    created_by: str = "system"
+
+
+class Deadline(BaseModel):
+    key: str
+    kind: Literal["verbal", "written", "followup"]
+    label: str
+    due_at: datetime
+    remind_at: datetime
+    reminded_at: datetime | None = None
+    overdue_at: datetime | None = None
+    met_at: datetime | None = None
+    met_by: str | None = None
+    late_by_s: int | None = None
+
+
+class Draft(BaseModel):
+    """A written report's content: facts fast, causes with care (快报事实、慎报原因)."""
+
+    occurred_at: datetime | None = Field(default=None, description="时间")
+    place: str = Field(min_length=1, max_length=500, description="地点")
+    what_happened: str = Field(min_length=1, max_length=10000, description="事件经过")
+    casualties: Casualties = Field(default_factory=Casualties, description="伤亡")
+    measures: str = Field(min_length=1, max_length=10000, description="已采取的措施")
+    trend: str = Field(default="", max_length=5000, description="发展趋势")
+    next_steps: str = Field(default="", max_length=5000, description="下一步工作")
+    cause: str | None = Field(default=None, max_length=5000, description="原因(可暂缺,慎报)")
+    severity: Severity | None = None
+
+
+class Version(BaseModel):
+    version: int
+    content: Draft
+    by: str
+    at: datetime
+    decision: Literal["approve", "return"] | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    comments: str | None = None
+
+
+class WrittenReport(BaseModel):
+    seq: int
+    kind: ReportKind
+    label: str
+    deadline_key: str
+    state: Literal["in_review", "returned", "approved", "submitted"] = "in_review"
+    versions: list[Version] = Field(default_factory=list)
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    submitted_by: str | None = None
+    submitted_at: datetime | None = None
+
+    @property
+    def latest(self) -> Version:
+        return self.versions[-1]
+
+
+class VerbalRecord(BaseModel):
+    to_whom: str
+    by_whom: str
+    at: datetime
+    channel: str = "phone"
+    note: str | None = None
+    recorded_by: str
+
+
+class ChainState(BaseModel):
+    received_at: datetime
+    severity: Severity
+    casualties: Casualties
+    deadlines: list[Deadline]
+    verbal: VerbalRecord | None = None
+    reports: list[WrittenReport] = Field(default_factory=list)
+    episodes: list[Episode] = Field(default_factory=list)
+    fired: list[str] = Field(default_factory=list)
+    closed_at: datetime | None = None
+    pending: ShardEvents = Field(default_factory=ShardEvents)
+    runs: int = 1
+
+
+class ReportingInput(BaseModel):
+    incident: IncidentInfo
+    rules: ReportingRules
+    rules_version: str
+    max_history: int = Field(default=8000, description="continue as new past this many history events")
+    state: ChainState | None = None
+
+
+class VerbalIn(Actor):
+    to_whom: str = Field(min_length=1, max_length=200, description="e.g. 区政府总值班室 张三")
+    by_whom: str = Field(min_length=1, max_length=200)
+    at: datetime | None = None
+    channel: str = Field(default="phone", max_length=50)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class DraftIn(Actor):
+    draft: Draft
+
+
+class ReviewIn(Actor):
+    decision: Literal["approve", "return"]
+    comments: str = Field(default="", max_length=5000)
+    version: int | None = Field(default=None, description="the version reviewed; refused if a newer one exists")
+
+
+class SubmitIn(Actor):
+    pass
+
+
+class TriggerView(BaseModel):
+    id: str
+    label: str
+    state: str
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+
+
+class ChainView(BaseModel):
+    incident_id: str
+    workflow_id: str
+    status: Literal["open", "closed"]
+    received_at: datetime
+    severity: Severity
+    casualties: Casualties
+    deadlines: list[Deadline]
+    verbal: VerbalRecord | None
+    reports: list[WrittenReport]
+    triggers: list[TriggerView]
+    closed_at: datetime | None
+    runs: int
+
+
+class RecordRequest(BaseModel):
+    workflow_id: str
+    run_id: str
+    incident: IncidentInfo
+    rules_id: str
+    rules_version: str
+    events: list[Event]
+    view: ChainView
+
+
+class RemindRequest(BaseModel):
+    record: RecordRequest
+    deadline: Deadline
+    roles: list[str]
+
+
+class TargetsRequest(BaseModel):
+    purpose: Literal["overdue", "receipts", "trigger"]
+    incident: IncidentInfo
+    rules: ReportingRules
+    call: str = ""
+    policy: str
+
+
+class TargetsResult(BaseModel):
+    targets: list[Target]
+    gaps: list[str] = Field(default_factory=list)
+
+
+class FlushRequest(BaseModel):
+    record: RecordRequest
+    episode: str
+    kind: str
+    ref: str
+    label: str
+    text: str
+    report: WrittenReport | None = None
+    due_at: datetime | None = None
+    sends: list[Send]
+    records: list[Record]
+
+
+# ----------------------------------------------------------------- labels
+
+ZH_DIGITS = "零一二三四五六七八九"
+
+
+def zh_number(n: int) -> str:
+    if n < 10:
+        return ZH_DIGITS[n]
+    tens, ones = divmod(n, 10)
+    return (ZH_DIGITS[tens] if tens > 1 else "") + "十" + (ZH_DIGITS[ones] if ones else "")
+
+
+def label_of(kind: str, seq: int) -> str:
+    return {"written": "书面报告", "final": "终报"}.get(kind) or f"续报{zh_number(seq)}"
+
+
+STATE_ZH = {"in_review": "待审核", "returned": "已退回修改", "approved": "已审核通过", "submitted": "已报送"}

@@ -1,0 +1,122 @@
+"""The reporting chain's rules of order, one rule per step: verbal → written (draft, review, submit) →
+follow-ups 续报 → final 终报. Every step first passes `before`: the rules' role for it, and a chain
+not yet closed. Unit-tested in tests/unit/test_procedure_rules.py."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+from workflows.common import CONFLICT, FORBIDDEN, INVALID, Actor
+from workflows.kit.rules import Refusal, RuleBook
+
+with workflow.unsafe.imports_passed_through():
+    from definitions.schema.reporting import ReportingRules
+    from workflows.reporting.models import STATE_ZH, ChainState, ReviewIn, VerbalIn, WrittenReport
+
+ROLE_OF = {"verbal": "verbal", "draft": "draft", "followup": "draft", "final": "draft", "review": "review",
+           "submit": "submit"}
+
+
+@dataclass
+class Chain:
+    """What a step is judged against: the chain's state and its rules."""
+
+    s: ChainState
+    rules: ReportingRules
+
+    @property
+    def last(self) -> WrittenReport | None:
+        return self.s.reports[-1] if self.s.reports else None
+
+
+def _open_to_the_role(c: Chain, action: str, req: Actor, now: datetime) -> Refusal | None:
+    allowed = getattr(c.rules.roles, ROLE_OF[action])
+    if req.role not in allowed:
+        return FORBIDDEN, f"role {req.role!r} may not {action.replace('_', ' ')} here; allowed: {', '.join(allowed)}"
+    if c.s.closed_at is not None:
+        return CONFLICT, f"the chain was closed by the final report 终报 at {c.s.closed_at.isoformat()}; nothing more is reported"
+    return None
+
+
+RULES: RuleBook[Chain] = RuleBook("reporting", before=_open_to_the_role)
+
+
+@RULES.rule("verbal")
+def verbal(c: Chain, req: VerbalIn, now: datetime) -> Refusal | None:
+    if c.s.verbal is not None:
+        return CONFLICT, f"the verbal report was recorded already (at {c.s.verbal.at.isoformat()} to {c.s.verbal.to_whom})"
+    if req.at is not None and req.at > now + timedelta(minutes=1):
+        return INVALID, "at: the verbal report cannot be in the future"
+    if req.at is not None and req.at < c.s.received_at:
+        return INVALID, f"at: before the incident was received ({c.s.received_at.isoformat()})"
+    return None
+
+
+@RULES.rule("draft")
+def draft(c: Chain, req: Actor, now: datetime) -> Refusal | None:
+    r = c.last
+    if r is None:
+        return None
+    if r.state == "in_review":
+        return CONFLICT, f"{r.label} v{r.latest.version} is with the reviewer; it can be redrafted once returned"
+    if r.state == "approved":
+        return CONFLICT, f"{r.label} was approved and cannot be edited: submit it, then report new facts in a follow-up 续报"
+    if r.state == "submitted":
+        return CONFLICT, f"{r.label} was submitted; report new facts as a follow-up (/followups) or the final report (/final)"
+    return None
+
+
+def _after_a_submitted_report(c: Chain, what_next: str) -> Refusal | None:
+    r = c.last
+    if r is not None and r.state == "submitted":
+        return None
+    what = "the written report" if r is None else f"{r.label} ({STATE_ZH[r.state]})"
+    return CONFLICT, f"{what} must be submitted before {what_next}"
+
+
+@RULES.rule("followup")
+def followup(c: Chain, req: Actor, now: datetime) -> Refusal | None:
+    return _after_a_submitted_report(c, "a follow-up 续报")
+
+
+@RULES.rule("final")
+def final(c: Chain, req: Actor, now: datetime) -> Refusal | None:
+    return _after_a_submitted_report(c, "a final report 终报")
+
+
+@RULES.rule("review")
+def review(c: Chain, req: ReviewIn, now: datetime) -> Refusal | None:
+    r = c.last
+    if r is None:
+        return CONFLICT, "there is no draft to review"
+    if r.state != "in_review":
+        return CONFLICT, f"{r.label} is {r.state} ({STATE_ZH[r.state]}): only a draft awaiting review can be approved or returned"
+    if req.version is not None and req.version != r.latest.version:
+        return CONFLICT, f"version {req.version} is not the latest draft of {r.label} (v{r.latest.version})"
+    if req.actor == r.latest.by:
+        return FORBIDDEN, "the drafter cannot review their own draft"
+    if req.decision == "return" and not req.comments.strip():
+        return INVALID, "comments: say what to change when returning a draft"
+    return None
+
+
+@RULES.rule("submit")
+def submit(c: Chain, req: Actor, now: datetime) -> Refusal | None:
+    r = c.last
+    if r is None:
+        return CONFLICT, "nothing to submit: draft the written report first"
+    if r.state == "returned":
+        return CONFLICT, (f"{r.label} v{r.latest.version} was returned with comments ({r.latest.comments}); "
+                          "redraft it and have it approved before submitting")
+    if r.state == "in_review":
+        return CONFLICT, f"{r.label} v{r.latest.version} has not been approved yet"
+    if r.state == "submitted":
+        return CONFLICT, f"{r.label} was submitted already at {r.submitted_at.isoformat() if r.submitted_at else '?'}"
+    return None
+
+
+def refusal(s: ChainState, rules: ReportingRules, action: str, req: Actor, now: datetime) -> Refusal | None:
+    """Why the chain refuses this step now, as (forbidden | conflict | invalid, reason); None if allowed."""
+    return RULES.refusal(action, Chain(s, rules), req, now)

@@ -1,0 +1,304 @@
+"""The reporting chain's workflow: one per incident (the procedure: workflows/reporting/__init__.py)."""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Literal
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():  # the kit and the messages: one copy, inside and outside the sandbox
+    from workflows.common import ACTIVITY, Event
+    from workflows.escalation import Actions, FlushResult
+    from workflows.kit.episodes import Episode
+    from workflows.kit.names import Reporting
+    from workflows.kit.procedure import Procedure
+    from workflows.reporting.models import (
+        ChainState, ChainView, Deadline, DraftIn, FlushRequest, RecordRequest, RemindRequest, ReportingInput, ReportKind,
+        ReviewIn, SubmitIn, TargetsRequest, TargetsResult, TriggerView, VerbalIn, VerbalRecord, Version, WrittenReport,
+        label_of)
+    from workflows.reporting.rules import RULES, Chain
+
+
+@workflow.defn
+class IncidentReportingWorkflow(Procedure):
+    RECORD = Reporting.RECORD
+    RULES = RULES
+
+    @workflow.init
+    def __init__(self, inp: ReportingInput) -> None:
+        self.inp, self.rules, self.info = inp, inp.rules, inp.incident
+        if inp.state is not None:
+            self.s = inp.state
+        else:
+            received = inp.incident.received_at or workflow.now()
+            self.info = inp.incident.model_copy(update={"received_at": received})
+            severity = self.rules.grade(inp.incident.severity, inp.incident.casualties)
+            limits = self.rules.deadlines_for(inp.incident.category, inp.incident.subtype, severity, inp.incident.casualties)
+            self.s = ChainState(received_at=received, severity=severity, casualties=inp.incident.casualties, deadlines=[
+                self._deadline("verbal", "verbal", "口头报告", received + limits.verbal),
+                self._deadline("written", "written", "书面报告", received + limits.written)])
+        self._init_procedure()
+
+    @workflow.run
+    async def run(self, inp: ReportingInput) -> ChainView:
+        if inp.state is None:
+            await self.record(Event(kind="incident.received", step_id="received", actor=self.info.created_by,
+                                    at=self.s.received_at, payload=self._opening()))
+            await self._check_triggers()
+        else:
+            await self.record(Event(kind="incident.continued", step_id=f"continued/{self.s.runs}", at=workflow.now(),
+                                    payload={"run": self.s.runs}))
+        self.resume_episodes()
+        while self.s.closed_at is None:
+            await self._deadlines_due()
+            if self.history_is_long():
+                await self.continue_as_new(incident=self.info)
+            await self.sleep_until_next(self._next_times(), until=lambda: self.s.closed_at is not None)
+        await self._finish()
+        await self.episodes_finished()  # late answers that came while it closed
+        return self.view()
+
+    # ------------------------------------------------------------- deadlines
+
+    async def _deadlines_due(self) -> None:
+        for d in self.s.deadlines:
+            now = workflow.now()
+            if d.met_at is not None:
+                continue
+            if d.reminded_at is None and now >= d.remind_at:
+                d.reminded_at = now
+                if now < d.due_at:  # a reminder after the deadline would only be noise
+                    await self.call(Reporting.REMIND, lambda: RemindRequest(
+                        record=self._record_request([]), deadline=d, roles=self.rules.remind))
+            if d.overdue_at is None and now >= d.due_at:
+                d.overdue_at = now
+                await self._overdue(d)
+
+    def _next_times(self) -> list[datetime]:
+        return [t for d in self.s.deadlines if d.met_at is None
+                for t in ((d.remind_at if d.reminded_at is None else None), (d.due_at if d.overdue_at is None else None))
+                if t is not None]
+
+    async def _overdue(self, d: Deadline) -> None:
+        await self.record(Event(kind=f"report.{d.kind}.overdue", step_id=f"deadline/{d.key}/overdue", at=d.due_at,
+                                payload={"deadline": d.key, "label": d.label, "due_at": d.due_at.isoformat()}))
+        await self._escalate("overdue", d.key, d.label, self.rules.overdue_policy, "duty_chief",
+                             text=f"{self.info.title}:{d.label}时限已过,尚未报出。")
+
+    def _meet(self, key: str, at: datetime, by: str, kind: str, actor: str) -> list[Event]:
+        """A deadline is met: the time it took, and a permanent late mark if it was late."""
+        d = next(d for d in self.s.deadlines if d.key == key)
+        d.met_at, d.met_by, d.late_by_s = at, by, max(0, math.ceil((at - d.due_at).total_seconds()))
+        self.stop_episodes(lambda ep: ep.kind == "overdue" and ep.ref == key, f"{by}已报出")
+        self.changed = True
+        if not d.late_by_s:
+            return []
+        minutes = -(-d.late_by_s // 60)
+        return [Event(kind=f"report.{kind}.late", step_id=f"deadline/{key}/late", actor=actor, at=at,
+                      payload={"deadline": key, "label": d.label, "met_by": by, "due_at": d.due_at.isoformat(),
+                               "met_at": at.isoformat(), "late_by_s": d.late_by_s, "late_by_min": minutes,
+                               "mark": f"迟报{minutes}分钟"})]
+
+    # ------------------------------------------------------------- the verbal report
+
+    @workflow.update
+    async def verbal(self, req: VerbalIn) -> ChainView:
+        self.refuse_if("verbal", req)
+        at = req.at or workflow.now()
+        self.s.verbal = VerbalRecord(to_whom=req.to_whom, by_whom=req.by_whom, at=at, channel=req.channel,
+                                     note=req.note, recorded_by=req.actor)
+        late = self._meet("verbal", at, "口头报告", "verbal", req.actor)
+        await self.record(Event(kind="report.verbal.made", step_id="verbal", actor=req.actor, at=at,
+                                payload={**self.s.verbal.model_dump(mode="json"), "on_time": not late}), *late)
+        return self.view()
+
+    @verbal.validator
+    def _verbal_ok(self, req: VerbalIn) -> None:
+        self.refuse_if("verbal", req)
+
+    # ------------------------------------------------------------- written reports: draft, review, submit
+
+    @workflow.update
+    async def draft(self, req: DraftIn) -> ChainView:
+        self.refuse_if("draft", req)
+        if not self.s.reports:
+            self.s.reports.append(WrittenReport(seq=0, kind="written", label="书面报告", deadline_key="written"))
+        return await self._new_version(self.s.reports[-1], req)
+
+    @draft.validator
+    def _draft_ok(self, req: DraftIn) -> None:
+        self.refuse_if("draft", req)
+
+    @workflow.update
+    async def followup(self, req: DraftIn) -> ChainView:
+        return await self._next_report("followup", req)
+
+    @followup.validator
+    def _followup_ok(self, req: DraftIn) -> None:
+        self.refuse_if("followup", req)
+
+    @workflow.update
+    async def final(self, req: DraftIn) -> ChainView:
+        return await self._next_report("final", req)
+
+    @final.validator
+    def _final_ok(self, req: DraftIn) -> None:
+        self.refuse_if("final", req)
+
+    async def _next_report(self, kind: ReportKind, req: DraftIn) -> ChainView:
+        self.refuse_if(kind, req)
+        seq = len(self.s.reports)
+        self.s.reports.append(WrittenReport(seq=seq, kind=kind, label=label_of(kind, seq), deadline_key=f"followup_{seq}"))
+        return await self._new_version(self.s.reports[-1], req)
+
+    async def _new_version(self, r: WrittenReport, req: DraftIn) -> ChainView:
+        v = Version(version=len(r.versions) + 1, content=req.draft, by=req.actor, at=workflow.now())
+        r.versions.append(v)
+        r.state = "in_review"
+        await self.record(Event(kind=f"report.{r.kind}.drafted", step_id=f"report/{r.seq}/v{v.version}", actor=req.actor,
+                                at=v.at, payload={"seq": r.seq, "label": r.label, "version": v.version,
+                                                  "content": req.draft.model_dump(mode="json")}))
+        return self.view()
+
+    @workflow.update
+    async def review(self, req: ReviewIn) -> ChainView:
+        self.refuse_if("review", req)
+        r, now = self.s.reports[-1], workflow.now()
+        v = r.latest
+        v.decision, v.reviewed_by, v.reviewed_at, v.comments = req.decision, req.actor, now, req.comments or None
+        if req.decision == "approve":
+            r.state, r.approved_by, r.approved_at = "approved", req.actor, now
+            self.s.casualties = v.content.casualties  # the approved facts are the chain's facts
+            self.s.severity = max(self.s.severity, self.rules.grade(v.content.severity, v.content.casualties),
+                                  key=lambda x: x.rank)
+        else:
+            r.state = "returned"
+        await self.record(Event(kind=f"report.{r.kind}.{'approved' if req.decision == 'approve' else 'returned'}",
+                                step_id=f"report/{r.seq}/v{v.version}/review", actor=req.actor, at=now,
+                                payload={"seq": r.seq, "label": r.label, "version": v.version, "comments": req.comments,
+                                         "severity": self.s.severity.value}))
+        if req.decision == "approve":
+            await self._check_triggers()
+        return self.view()
+
+    @review.validator
+    def _review_ok(self, req: ReviewIn) -> None:
+        self.refuse_if("review", req)
+
+    @workflow.update
+    async def submit(self, req: SubmitIn) -> ChainView:
+        self.refuse_if("submit", req)
+        r, now = self.s.reports[-1], workflow.now()
+        r.state, r.submitted_by, r.submitted_at = "submitted", req.actor, now
+        late = self._meet(r.deadline_key, now, r.label, r.kind, req.actor)
+        if r.kind == "final":
+            self.s.closed_at = now
+        else:
+            seq = r.seq + 1
+            self.s.deadlines.append(self._deadline(f"followup_{seq}", "followup", label_of("followup", seq),
+                                                   now + self.rules.followup_every[self.s.severity]))
+        await self.record(Event(kind=f"report.{r.kind}.submitted", step_id=f"report/{r.seq}/submitted", actor=req.actor,
+                                at=now, payload={"seq": r.seq, "label": r.label, "version": r.latest.version,
+                                                 "approved_by": r.approved_by, "on_time": not late}), *late)
+        await self._escalate("receipts", str(r.seq), r.label, self.rules.receipt_policy, "", report=r)
+        return self.view()
+
+    @submit.validator
+    def _submit_ok(self, req: SubmitIn) -> None:
+        self.refuse_if("submit", req)
+
+    def _rules_context(self) -> Chain:
+        return Chain(self.s, self.rules)
+
+    # ------------------------------------------------------------- triggers
+
+    async def _check_triggers(self) -> None:
+        i = self.info
+        for t in self.rules.triggers:
+            if t.id in self.s.fired or not t.when.holds(i.category, i.subtype, self.s.severity, self.s.casualties):
+                continue
+            self.s.fired.append(t.id)
+            c = self.s.casualties
+            text = t.message_zh.format(title=i.title, place=i.place, deaths=c.deaths, injured=c.injured,
+                                       missing=c.missing, trapped=c.trapped, severity=self.s.severity.zh)
+            await self.record(Event(kind="incident.trigger", step_id=f"trigger/{t.id}", at=workflow.now(),
+                                    payload={"trigger": t.id, "name": t.name_zh, "call": t.call,
+                                             "casualties": c.model_dump(), "severity": self.s.severity.value}))
+            await self._escalate("trigger", t.id, t.name_zh, t.policy, t.call, text=text)
+
+    # ------------------------------------------------------------- escalation episodes (the shared interpreter)
+
+    async def _escalate(self, kind: Literal["overdue", "receipts", "trigger"], ref: str, label: str, policy: str,
+                        call: str, text: str = "", report: WrittenReport | None = None) -> None:
+        found: TargetsResult = await workflow.execute_activity(
+            Reporting.TARGETS, TargetsRequest(purpose=kind, incident=self.info, rules=self.rules, call=call,
+                                              policy=policy), result_type=TargetsResult, **ACTIVITY)
+        if kind == "overdue" and next(d for d in self.s.deadlines if d.key == ref).met_at is not None:
+            return  # the report came while we looked for whom to call
+        if found.gaps or not found.targets:
+            await self.record(Event(kind=f"report.{kind}.gap", step_id=f"{kind}/{ref}/gap", at=workflow.now(),
+                                    payload={"label": label, "gaps": found.gaps or ["nobody to call"]}))
+        if found.targets:
+            self.start_escalation(kind, ref, {policy: self.rules.policies[policy]}, found.targets, label=label, text=text)
+
+    async def _flush(self, ep: Episode, actions: Actions) -> FlushResult:
+        report = next((r for r in self.s.reports if ep.kind == "receipts" and str(r.seq) == ep.ref), None)
+        due = next((d.due_at for d in self.s.deadlines if ep.kind == "overdue" and d.key == ep.ref), None)
+        return await self.call(Reporting.FLUSH, lambda: FlushRequest(
+            record=self._record_request([]), episode=ep.name, kind=ep.kind, ref=ep.ref, label=ep.label, text=ep.text,
+            report=report, due_at=due, sends=actions.sends, records=actions.records), result_type=FlushResult)
+
+    # ------------------------------------------------------------- the end: what was never reported is omitted 漏报
+
+    async def _finish(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        for d in self.s.deadlines:
+            if d.met_at is None:  # e.g. a verbal report never recorded: 漏报
+                self.stop_episodes(lambda ep: ep.kind == "overdue" and ep.ref == d.key, "信息报送已终报结束")
+                await self.record(Event(kind=f"report.{d.kind}.omitted", step_id=f"deadline/{d.key}/omitted",
+                                        at=workflow.now(), payload={"deadline": d.key, "label": d.label,
+                                                                    "due_at": d.due_at.isoformat()}))
+        await self.episodes_finished()  # receipts of the final report, calls still running
+        late = [d.key for d in self.s.deadlines if d.late_by_s]
+        await self.record(Event(kind="incident.closed", step_id="closed", at=workflow.now(), payload={
+            "deadlines": len(self.s.deadlines), "late": late, "omitted": [d.key for d in self.s.deadlines if d.met_at is None],
+            "reports": [r.label for r in self.s.reports]}))
+
+    # ------------------------------------------------------------- what it shows
+
+    @workflow.update
+    async def opened_view(self) -> ChainView:
+        """Returns once the incident is stored: the API answers `POST /api/incidents` with it."""
+        await workflow.wait_condition(lambda: self.opened)
+        return self.view()
+
+    @workflow.query
+    def state(self) -> ChainView:
+        return self.view()
+
+    def view(self) -> ChainView:
+        triggers = []
+        for ep in self.s.episodes:
+            if ep.kind == "trigger":
+                ts = next(iter(ep.esc.targets.values()), None)
+                triggers.append(TriggerView(id=ep.ref, label=ep.label, state=ts.state if ts else "none",
+                                            acknowledged_by=ts.ack_by if ts else None,
+                                            acknowledged_at=ts.acknowledged_at if ts else None))
+        return ChainView(incident_id=self.info.incident_id, workflow_id=workflow.info().workflow_id,
+                         status="closed" if self.s.closed_at else "open", received_at=self.s.received_at,
+                         severity=self.s.severity, casualties=self.s.casualties, deadlines=self.s.deadlines,
+                         verbal=self.s.verbal, reports=self.s.reports, triggers=triggers, closed_at=self.s.closed_at,
+                         runs=self.s.runs)
+
+    def _deadline(self, key: str, kind: str, label: str, due: datetime) -> Deadline:
+        return Deadline(key=key, kind=kind, label=label, due_at=due, remind_at=due - self.rules.reminder_before)  # type: ignore[arg-type]
+
+    def _opening(self) -> dict:
+        d = {x.key: x.due_at.isoformat() for x in self.s.deadlines}
+        return {**self.info.model_dump(mode="json", exclude={"created_by"}), "severity": self.s.severity.value,
+                "rules": self.rules.id, "rules_version": self.inp.rules_version, "deadlines": d}
+
+    def _record_request(self, events: list[Event]) -> RecordRequest:
+        return RecordRequest(workflow_id=workflow.info().workflow_id, run_id=workflow.info().run_id, incident=self.info,
+                             rules_id=self.rules.id, rules_version=self.inp.rules_version, events=events, view=self.view())
