@@ -50,19 +50,22 @@ class Library:
     def of(self, kind: str) -> dict[str, Loaded]:
         return self.items.get(kind, {})
 
-    def callout_plan_for(self, event_text: str, level: Level | None = None) -> Loaded | None:
-        """The plan whose event keywords match the warning's event/headline; else the default plan."""
-        text = (event_text or "").lower()
-        best: tuple[int, Loaded] | None = None
-        default = None
-        for loaded in self.of("callout").values():
-            plan: CalloutPlan = loaded.model
-            if plan.default:
-                default = loaded
-            for kw in plan.events:
-                if kw.lower() in text and (best is None or len(kw) > best[0]):
-                    best = (len(kw), loaded)
-        return best[1] if best else default
+    def callout_plan_for(self, event: str, level: Level | None = None, *, headline: str = "",
+                         event_codes: dict[str, list[str]] | None = None) -> Loaded | None:
+        """The call-out plan for a warning: the plan naming one of its CAP eventCodes; else the plan whose keyword
+        is in its event; else in its headline (the hazard it ends with); else the default plan.
+
+        The event decides before the headline: "山洪" with the headline "受强降雨影响…山洪灾害红色预警" is the
+        flash-flood plan, not the heavy-rain one."""
+        plans = list(self.of("callout").values())
+        codes = {c for name, values in (event_codes or {}).items() for v in values for c in (v, f"{name}:{v}")}
+        for loaded in plans:
+            if codes & set(loaded.model.event_codes):
+                return loaded
+        found = _by_keyword(plans, event) or _by_keyword(plans, headline, last=True)
+        if found is not None:
+            return found
+        return next((p for p in plans if p.model.default), None)
 
     def reporting_rules(self, rules_id: str | None = None) -> Loaded | None:
         """The named reporting rules, or the default ones."""
@@ -93,6 +96,20 @@ class Library:
         if any(s not in found for s in SECTIONS):
             return None
         return DutySettings(**found, versions=versions)
+
+
+def _by_keyword(plans: list[Loaded], text: str, last: bool = False) -> Loaded | None:
+    """The plan with the longest keyword found in `text` (equally long: the one found first); with `last`, the
+    keyword that ends last wins first: a headline names its cause first and the hazard warned of last
+    (受强降雨影响…山洪灾害红色预警)."""
+    text = (text or "").lower()
+    hits = []
+    for loaded in plans:
+        for kw in loaded.model.events:
+            at = text.rfind(kw.lower()) if last else text.find(kw.lower())
+            if kw and at >= 0:
+                hits.append(((-(at + len(kw)) if last else 0), -len(kw), at, loaded.model.id, loaded))
+    return min(hits, key=lambda h: h[:4])[4] if hits else None
 
 
 class DefinitionsInvalid(ValueError):
@@ -182,6 +199,7 @@ def _cross_check(lib: Library) -> None:
                                               f"unknown position {code!r}"))
         if len(lib.errors) > before:  # refused: a tier that names nobody must not run as if it were complete
             del lib.items["callout"][plan.id]
+    _check_plan_choice(lib)
     defaults = [p for p in lib.of("callout").values() if p.model.default]
     if lib.of("callout") and len(defaults) != 1:
         lib.errors.append(SourceError(str(lib.root / "callout"), None, "", f"exactly one call-out plan is the default; found {len(defaults)}"))
@@ -189,6 +207,22 @@ def _cross_check(lib: Library) -> None:
     lib.errors.extend(cross_check_plans(lib.of("plans"), known))
     _cross_check_review(lib, known)
     _cross_check_duty(lib, known)
+
+
+def _check_plan_choice(lib: Library) -> None:
+    """A keyword or an event code selects one plan: the same one in two plans would make the choice a tie."""
+    for field in ("events", "event_codes"):
+        owner: dict[str, Loaded] = {}
+        for loaded in lib.of("callout").values():
+            doc = YamlDocument.read(Path(loaded.file))
+            for i, word in enumerate(getattr(loaded.model, field)):
+                key = word.lower()
+                if key in owner and owner[key] is not loaded:
+                    other = owner[key]
+                    lib.errors.append(SourceError(loaded.file, doc.line_of([field, i]), f"{field}[{i}]",
+                                                  f"{word!r} selects plan {other.model.id!r} ({other.file}) too: "
+                                                  "a warning naming it would match both; keep it in one plan"))
+                owner.setdefault(key, loaded)
 
 
 def _cross_check_reporting(lib: Library, known: set[str]) -> None:

@@ -35,7 +35,11 @@ class CalloutPlan(Strict):
     name_zh: str
     name_en: str
     category: str
-    events: list[str] = Field(default_factory=list, description="keywords of the warning event/headline that select this plan")
+    events: list[str] = Field(default_factory=list, description="keywords of the warning's event (then its headline) that "
+                              "select this plan; a keyword belongs to one plan")
+    event_codes: list[str] = Field(default_factory=list, description="CAP eventCode values that select this plan before any "
+                                   "keyword, as `value` or `valueName:value` (e.g. the GB/T 35965.1 event type code "
+                                   "of the office's 12379 feed)")
     default: bool = False
     min_level: Level = Level.orange
     message_zh: str = Field(description="text sent; {level} {event} {headline} {area} {code} {link} are filled in")
