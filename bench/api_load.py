@@ -32,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import calibration  # noqa: E402
 
 from bench.callout import Stack, build_directory, free_port, pct, peak_rss_mb  # noqa: E402
 
@@ -176,6 +177,7 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--burst-concurrency", type=int, default=256)
     args = ap.parse_args()
+    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
     import aiohttp  # the client: httpx's connection pool spent more CPU than the server at a few hundred/s
     from rich.console import Console
     from rich.table import Table

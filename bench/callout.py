@@ -35,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import calibration  # noqa: E402
 
 PLAN = """\
 id: bench
@@ -322,6 +323,7 @@ async def main() -> None:
                          "database there; default: a SQLite file")
     ap.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     args = ap.parse_args()
+    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
     db = "PostgreSQL" if args.database_url else "SQLite"
     from rich.console import Console
     from rich.table import Table

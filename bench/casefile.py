@@ -20,12 +20,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import calibration  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--persons", type=int, default=10_000)
     args = ap.parse_args()
+    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
 
     tmp = tempfile.mkdtemp(prefix="yingji-bench-casefile-")
     url = f"sqlite:///{tmp}/bench.db"

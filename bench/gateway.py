@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import calibration  # noqa: E402
 
 
 def configure(fake, workdir: str, sms_rate: float, voice_rate: float) -> None:
@@ -87,6 +88,7 @@ async def main() -> None:
     ap.add_argument("--voice", type=int, default=20)
     ap.add_argument("--leaders", type=int, default=5)
     args = ap.parse_args()
+    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
 
     from rich.console import Console
     from rich.table import Table

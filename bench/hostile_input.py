@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import calibration  # noqa: E402
 
 
 def timed(fn, repeat: int) -> tuple[float, float, str]:
@@ -113,6 +114,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("YINGJI_DATA_DIR", tmp)
         rows = cap_rows(args.repeat) + body_rows(args.repeat) + definition_rows(args.repeat)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import calibration  # noqa: E402
 
 CID = "callout-bench-replay"
 WID = CID
@@ -105,6 +106,7 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
 
     tmp = tempfile.mkdtemp(prefix="yingji-bench-replay-")
     url = f"sqlite:///{tmp}/bench.db"
