@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from definitions.schema.plans import ActivationMessages
+from definitions.schema.activation_messages import ActivationMessages
 
 SAYS = ActivationMessages()
 

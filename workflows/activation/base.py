@@ -9,7 +9,8 @@ from typing import Callable
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():  # the kit and the messages: one copy, inside and outside the sandbox
-    from definitions.schema.plans import ActivationMessages, ResponsePlan, Season
+    from definitions.schema.activation_messages import ActivationMessages
+    from definitions.schema.plans import ResponsePlan, Season
     from workflows.activation.messages import (
         ActivationInfo, ActivationInput, ActivationView, EpisodeKind, FlushRequest, Notice, NotifyRequest, RecordRequest,
         ResolveRequest, ResolveResult)
