@@ -29,9 +29,10 @@ Long activations continue as new with their whole state.
 
 The package: `messages` (what it is started with, what people send it, what it shows, what its
 activities take), `state` (the state and its transitions), `rules` (who may do what and when, one rule
-per step), `view` (the read model), and the steps by concept — `levels` (the HQ, level changes,
-termination), `items` (tasks and directives 督办), `dispatch` (力量调度), `reinforcement` — put together
-by `workflow` on the kit (workflows/kit/). What it sends is worded in the plan (definitions/plans/,
+per step), `view` (the read model), `base` (what the steps share: the record request, whom it calls and
+tells, the directory), the steps by concept — `levels` (the HQ, level changes, termination), `items`
+(tasks and directives 督办), `dispatch` (力量调度), `reinforcement` — and `workflow`, which puts them
+together on the kit (workflows/kit/) and runs the procedure. What it sends is worded in the plan (definitions/plans/,
 `messages`); its activities are activities/activation.py; its events are read back by store/replay and
 store/review.
 """

@@ -82,6 +82,14 @@ class Activation:
             return None, (CONFLICT, f"{item.id} was closed ({item.closed_reason})")
         return item, None
 
+    def assignee_acting(self, req: ItemIn, need_note: bool) -> tuple[Item | None, Refusal | None]:
+        """An item still open, and the assignee (or the duty office for them) acting on it."""
+        item, why = self.live_item(req)
+        if item is None:
+            return None, why
+        why = self.acting_for(req, item.assignee.persons(), f"the assignee of {item.id} ({item.assignee.label})", need_note)
+        return (None, why) if why else (item, None)
+
 
 def _still_running(c: Activation, action: str, req: Actor, now: datetime) -> Refusal | None:
     if c.s.terminated_at is not None:
@@ -120,10 +128,8 @@ def directive(c: Activation, req: DirectiveIn, now: datetime) -> Refusal | None:
 
 @RULES.rule("acknowledge")
 def acknowledge(c: Activation, req: ItemIn, now: datetime) -> Refusal | None:
-    item, why = c.live_item(req)
+    item, why = c.assignee_acting(req, need_note=True)
     if item is None:
-        return why
-    if why := c.acting_for(req, item.assignee.persons(), f"the assignee of {item.id} ({item.assignee.label})", True):
         return why
     if item.acknowledged_at is not None:
         return CONFLICT, f"{item.id} was acknowledged already at {item.acknowledged_at.isoformat()} by {item.acknowledged_by}"
@@ -132,10 +138,8 @@ def acknowledge(c: Activation, req: ItemIn, now: datetime) -> Refusal | None:
 
 @RULES.rule("feedback")
 def feedback(c: Activation, req: FeedbackIn, now: datetime) -> Refusal | None:
-    item, why = c.live_item(req)
+    item, why = c.assignee_acting(req, need_note=False)
     if item is None:
-        return why
-    if why := c.acting_for(req, item.assignee.persons(), f"the assignee of {item.id} ({item.assignee.label})", False):
         return why
     if item.state in ("accepted", "completed"):
         return CONFLICT, f"{item.id} is done ({STATE_ZH[item.state]}); nothing more to feed back"
