@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from definitions.schema.activation_messages import ActivationMessages
 from definitions.schema.common import Channel, Duration, Strict
 from definitions.schema.escalation import Policy
 from definitions.schema.reporting import CATEGORIES, Severity
@@ -216,6 +217,7 @@ class ResponsePlan(Strict):
     reinforcement: Reinforcement
     roles: ActionRoles = Field(default_factory=ActionRoles)
     channels: list[Channel] = Field(default_factory=lambda: [Channel.sms], description="for notices without an answer")
+    messages: ActivationMessages = Field(default_factory=ActivationMessages, description="what the activation sends")
 
     @field_validator("category")
     @classmethod

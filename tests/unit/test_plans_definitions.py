@@ -94,6 +94,8 @@ def test_posts_are_written_position_at_unit():
      "dispatch.forces[1]", "either a post or a mobile number"),
     ("forest_fire", "commander_policy: commander", "commander_policy: bugle", "(top)", "policy 'bugle'"),
     ("geological_hazard", "  mobile: \"+8613710000201\"", "  mobile: \"13710000201\"", "reinforcement.mobile", "E.164"),
+    ("public_health", "commander_policy: commander\n", "messages:\n  overdue: \"【督办】请{assignee}落实\"\ncommander_policy: commander\n",
+     "messages", "{assignee} is not one of its names"),
 ])
 def test_mistakes_name_the_file_line_and_path(tmp_path, file, old, new, where, words):
     lib = tmp_path / "definitions"

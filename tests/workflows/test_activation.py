@@ -582,3 +582,25 @@ async def test_continue_as_new_in_the_middle_of_an_activation_loses_nothing(env,
     with session_scope(write=False) as s:
         assert verify(s, subj).ok
     assert items(aid)["D1"].state == "accepted"
+
+
+# ------------------------------------------------------------------ wording from the plan
+
+
+async def test_the_plan_words_what_the_activation_sends(env, tq, people):
+    """The workflow holds no wording: a plan that rewords its messages (definitions/plans/, `messages`) is heard so."""
+    p = plan("geological_hazard")
+    says = p.messages.model_copy(update={
+        "convene": "【到岗】{title}:{plan}{level},请以{roles}身份到岗。",
+        "request": "【请求支援】{plan}{level}响应:需{kind}({detail}{quantity}),{due}前请回复。"})
+    inp = activation_input("geological_hazard", level=Severity.III, the_plan=p.model_copy(update={"messages": says}))
+    subj = subject(inp)
+    h = await start(env.client, tq, inp)
+    msgs = await wait_for(lambda: outbox(subj, people["deputy_head"]), what="commander called")
+    assert any(m.body.startswith(f"【到岗】{inp.info.incident_title}:{p.name_zh}") and "请以指挥长身份到岗" in m.body
+               for m in msgs), [m.body for m in msgs]  # {roles}: filled by the sending activity
+    await h.execute_update(W.request_reinforcement, ReinforceIn(**commander(people, "deputy_head"), kind="experts",
+                                                                detail="地质灾害专家", quantity="2名"))
+    msg = (await wait_for(lambda: outbox(subj, "city:reinforcement"), what="request sent"))[0]
+    assert msg.body.startswith(f"【请求支援】{p.name_zh}Ⅲ级响应:需专家(地质灾害专家(2名)),"), msg.body
+    assert "{due}" not in msg.body and "前请回复" in msg.body

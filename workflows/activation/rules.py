@@ -1,0 +1,270 @@
+"""An activation's rules of order, one rule per step: who may act, on what, in which order. Every step
+first passes `before` (nothing more happens in a terminated response). Unit-tested without a server in
+tests/unit/test_activation_rules.py; the update validators raise them (workflows/kit/rules.py)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+from workflows.common import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND
+from workflows.kit.rules import Refusal, RuleBook
+
+with workflow.unsafe.imports_passed_through():
+    from definitions.schema.plans import ResponsePlan
+    from definitions.schema.reporting import Severity
+    from workflows.activation.messages import (
+        Actor, ConsultIn, DirectiveIn, DispatchDecisionIn, DispatchIn, FeedbackIn, ItemIn, ItemReviewIn, LevelIn,
+        PersonAckIn, ReinforceAnswerIn)
+    from workflows.activation.state import STATE_ZH, ActivationState, Item, level_zh
+
+
+@dataclass
+class Activation:
+    """What a step is judged against: the plan and the activation's state."""
+
+    plan: ResponsePlan
+    s: ActivationState
+
+    def commanders(self, level: Severity) -> set[str]:
+        lv = self.plan.level(level)
+        out: set[str] = set()
+        for p in (lv.commander, *lv.deputies):
+            out |= self.holder_persons(p.key)
+        return out
+
+    def holder_persons(self, post_key: str) -> set[str]:
+        h = self.s.holders.get(post_key)
+        return h.persons() if h else set()
+
+    def label(self, post_key: str) -> str:
+        h = self.s.holders.get(post_key)
+        return h.label if h else post_key
+
+    def item(self, item_id: str) -> Item | None:
+        return next((i for i in self.s.items if i.id == item_id), None)
+
+    # --------------------------------------------------------------- the checks steps share
+
+    def role(self, allowed: list[str], req: Actor, what: str) -> Refusal | None:
+        if req.role not in allowed:
+            return FORBIDDEN, f"role {req.role!r} may not {what}; allowed: {', '.join(allowed)}"
+        return None
+
+    def commander(self, req: Actor, levels: list[Severity], what: str) -> Refusal | None:
+        if req.role == "commander" and not any(req.actor in self.commanders(lv) for lv in levels):
+            names = ", ".join(f"{level_zh(lv)}指挥长/副指挥长" for lv in levels)
+            return FORBIDDEN, f"{req.actor} is not {names} of this activation and may not {what}"
+        return None
+
+    def directing(self, req: Actor, what: str) -> Refusal | None:
+        """The plan's directing roles, and a commander of this level."""
+        return self.role(self.plan.roles.direct, req, what) or self.commander(req, [self.s.level], what)
+
+    def acting_for(self, req: Actor, persons: set[str], whose: str, need_note: bool) -> Refusal | None:
+        """The one rule for acting in someone's name (an item's assignee, a person called): they themselves,
+        or the plan's proxy roles (the duty office), who say how the person confirmed."""
+        if req.actor in persons:
+            return None
+        if req.role not in self.plan.roles.proxy:
+            return FORBIDDEN, (f"{req.actor} is not {whose}; only the duty office ({', '.join(self.plan.roles.proxy)}) "
+                               f"may act for them, not role {req.role!r}")
+        if need_note and not (req.note or "").strip():
+            return INVALID, "note: acting for someone, say how they confirmed (e.g. 电话确认已收到)"
+        return None
+
+    def live_item(self, req: ItemIn) -> tuple[Item | None, Refusal | None]:
+        item = self.item(req.item_id)
+        if item is None:
+            return None, (NOT_FOUND, f"no task or directive {req.item_id!r} in this activation")
+        if item.state == "closed":
+            return None, (CONFLICT, f"{item.id} was closed ({item.closed_reason})")
+        return item, None
+
+    def assignee_acting(self, req: ItemIn, need_note: bool) -> tuple[Item | None, Refusal | None]:
+        """An item still open, and the assignee (or the duty office for them) acting on it."""
+        item, why = self.live_item(req)
+        if item is None:
+            return None, why
+        why = self.acting_for(req, item.assignee.persons(), f"the assignee of {item.id} ({item.assignee.label})", need_note)
+        return (None, why) if why else (item, None)
+
+
+def _still_running(c: Activation, action: str, req: Actor, now: datetime) -> Refusal | None:
+    if c.s.terminated_at is not None:
+        return CONFLICT, (f"the response was terminated at {c.s.terminated_at.isoformat()} by {c.s.terminated_by}; "
+                          "nothing more can be done in it")
+    return None
+
+
+RULES: RuleBook[Activation] = RuleBook("activation", before=_still_running)
+
+
+# ----------------------------------------------------------------- directives and tasks (督办)
+
+
+@RULES.rule("directive")
+def directive(c: Activation, req: DirectiveIn, now: datetime) -> Refusal | None:
+    if why := c.directing(req, "issue directives"):
+        return why
+    if (req.due_at is None) == (req.due_in is None):
+        return INVALID, "give the time limit as due_at (a time) or due_in (like 2h), one of them"
+    due = req.due_at if req.due_at is not None else now + (req.due_in or timedelta(0))
+    if due.tzinfo is None:
+        return INVALID, "due_at: give a time zone, e.g. 2026-07-01T18:00:00+08:00"
+    if due <= now:
+        return INVALID, "due_at: the time limit must be in the future"
+    if due > now + timedelta(days=30):
+        return INVALID, "due_at: at most 30 days ahead"
+    if req.assignee.startswith("group:"):
+        gid = req.assignee.split(":", 1)[1]
+        active = c.plan.level(c.s.level).groups
+        if gid not in active:
+            return INVALID, (f"assignee: {gid!r} is not a working group started at {level_zh(c.s.level)} "
+                             f"(active: {', '.join(active)})")
+    return None
+
+
+@RULES.rule("acknowledge")
+def acknowledge(c: Activation, req: ItemIn, now: datetime) -> Refusal | None:
+    item, why = c.assignee_acting(req, need_note=True)
+    if item is None:
+        return why
+    if item.acknowledged_at is not None:
+        return CONFLICT, f"{item.id} was acknowledged already at {item.acknowledged_at.isoformat()} by {item.acknowledged_by}"
+    return None
+
+
+@RULES.rule("feedback")
+def feedback(c: Activation, req: FeedbackIn, now: datetime) -> Refusal | None:
+    item, why = c.assignee_acting(req, need_note=False)
+    if item is None:
+        return why
+    if item.state in ("accepted", "completed"):
+        return CONFLICT, f"{item.id} is done ({STATE_ZH[item.state]}); nothing more to feed back"
+    if item.state == "reported":
+        return CONFLICT, f"{item.id} was reported done and awaits the commander's decision (accept or return)"
+    return None
+
+
+@RULES.rule("review")
+def review(c: Activation, req: ItemReviewIn, now: datetime) -> Refusal | None:
+    item, why = c.live_item(req)
+    if item is None:
+        return why
+    if why := c.directing(req, "accept or return work"):
+        return why
+    if item.state != "reported":
+        return CONFLICT, f"{item.id} is {item.state} ({STATE_ZH[item.state]}): only work reported done can be accepted or returned"
+    if req.decision == "return" and not req.comments.strip():
+        return INVALID, "comments: say what is missing when returning work"
+    return None
+
+
+@RULES.rule("acknowledge_person")
+def acknowledge_person(c: Activation, req: PersonAckIn, now: datetime) -> Refusal | None:
+    if not any(req.person_id in ts.recipients for ep in c.s.episodes for ts in ep.esc.targets.values()):
+        return NOT_FOUND, f"nobody with id {req.person_id!r} was called in this response"
+    return c.acting_for(req, {req.person_id}, req.person_id, need_note=True)
+
+
+# ----------------------------------------------------------------- levels and termination
+
+
+@RULES.rule("level")
+def level(c: Activation, req: LevelIn, now: datetime) -> Refusal | None:
+    if req.level == c.s.level:
+        return CONFLICT, f"the response is at {level_zh(c.s.level)} already"
+    return (c.role(c.plan.roles.change_level, req, "change the response level")
+            or c.role(c.plan.level(req.level).activate, req, f"raise or set the response to {level_zh(req.level)}")
+            or c.commander(req, [c.s.level, req.level], "change the response level"))
+
+
+@RULES.rule("terminate")
+def terminate(c: Activation, req: Actor, now: datetime) -> Refusal | None:
+    return (c.role(c.plan.level(c.s.level).terminate, req, f"terminate a {level_zh(c.s.level)} response")
+            or c.commander(req, [c.s.level], "terminate the response"))
+
+
+# ----------------------------------------------------------------- force dispatch 力量调度
+
+
+@RULES.rule("dispatch")
+def dispatch(c: Activation, req: DispatchIn, now: datetime) -> Refusal | None:
+    d = c.plan.dispatch
+    if req.actor not in c.holder_persons(d.drafter.key) and req.role not in c.plan.roles.proxy:
+        return FORBIDDEN, f"the dispatch plan is drafted by fire rescue ({c.label(d.drafter.key)}); {req.actor} is not them"
+    known = {f.id for f in d.forces}
+    unknown = [f for f in req.forces if f not in known]
+    if unknown:
+        return INVALID, f"forces: unknown {', '.join(unknown)} (the plan has {', '.join(sorted(known))})"
+    if len(set(req.forces)) != len(req.forces):
+        return INVALID, "forces: each force once"
+    last = c.s.dispatches[-1] if c.s.dispatches else None
+    if last is not None and last.state in ("consulting", "drafted"):
+        return CONFLICT, f"dispatch plan {last.seq} awaits {'consultation' if last.state == 'consulting' else 'approval'}"
+    return None
+
+
+@RULES.rule("consult")
+def consult(c: Activation, req: ConsultIn, now: datetime) -> Refusal | None:
+    d = next((x for x in c.s.dispatches if x.seq == req.seq), None)
+    if d is None:
+        return NOT_FOUND, f"no dispatch plan {req.seq}"
+    approver, sector_key = c.plan.dispatch.approver.key, c.plan.dispatch.sector.key
+    sector, em = req.actor in c.holder_persons(sector_key), req.actor in c.holder_persons(approver)
+    if not sector and not em:
+        return FORBIDDEN, (f"the consultation is between emergency management ({c.label(approver)}) and the "
+                           f"sector department ({c.label(sector_key)}); {req.actor} is neither")
+    if em and not sector and not (req.note or "").strip():
+        return INVALID, "note: recording the sector department's opinion, say who gave it and how"
+    if d.state != "consulting":
+        return CONFLICT, f"dispatch plan {d.seq} is {d.state}; it does not await consultation"
+    return None
+
+
+@RULES.rule("approve")
+def approve(c: Activation, req: DispatchDecisionIn, now: datetime) -> Refusal | None:
+    d = next((x for x in c.s.dispatches if x.seq == req.seq), None)
+    if d is None:
+        return NOT_FOUND, f"no dispatch plan {req.seq}"
+    approver = c.plan.dispatch.approver.key
+    if req.actor not in c.holder_persons(approver):
+        return FORBIDDEN, f"dispatch plans are approved by emergency management ({c.label(approver)})"
+    if d.state == "consulting":
+        season = d.season.label() if d.season else "特殊时期"
+        return CONFLICT, (f"{season}: 须由应急管理部门会商行业主管部门({c.label(c.plan.dispatch.sector.key)})"
+                          f"同意后方可下达出动指令 / in this special period the sector department must agree "
+                          f"before dispatch plan {d.seq} can be approved")
+    if d.state != "drafted":
+        return CONFLICT, f"dispatch plan {d.seq} is {d.state}; only a drafted plan can be approved or returned"
+    if req.decision == "return" and not req.comments.strip():
+        return INVALID, "comments: say what to change when returning a dispatch plan"
+    return None
+
+
+# ----------------------------------------------------------------- reinforcement from the city
+
+
+@RULES.rule("reinforce")
+def reinforce(c: Activation, req: Actor, now: datetime) -> Refusal | None:
+    return c.role(c.plan.roles.reinforce, req, "request reinforcement") or c.commander(
+        req, [c.s.level], "request reinforcement")
+
+
+@RULES.rule("answer")
+def answer(c: Activation, req: ReinforceAnswerIn, now: datetime) -> Refusal | None:
+    if why := c.role(c.plan.roles.record_answer, req, "record the city's answer"):
+        return why
+    r = next((x for x in c.s.reinforcements if x.seq == req.seq), None)
+    if r is None:
+        return NOT_FOUND, f"no reinforcement request {req.seq}"
+    if r.state != "requested":
+        return CONFLICT, f"reinforcement request {r.seq} was answered already ({r.answer.decision if r.answer else r.state})"
+    return None
+
+
+def refusal(plan: ResponsePlan, s: ActivationState, action: str, req: Actor, now: datetime) -> Refusal | None:
+    """Why the activation refuses this step now, as (forbidden | conflict | invalid | not_found, reason); None if allowed."""
+    return RULES.refusal(action, Activation(plan, s), req, now)
