@@ -1,176 +1,22 @@
-"""六问 spot checks 抽查 after an orange-or-higher call-out (seed 000 任务 14).
-
-A sweep (a Temporal Schedule, `SpotCheckSweepWorkflow`) finds real call-outs of the
-settings' level or higher that ended, and starts one `SpotCheckWorkflow` per call-out
-(its id derives from the call-out's: a second sweep starts nothing). The check draws a
-random sample of the village flood-control persons who acknowledged, and calls each
-through the shared escalation interpreter: a voice call asking the six questions (one
-key per question, 1 yes 2 no), then an SMS with a signed form link. Answers arrive as
-the `answer` update (from the voice menu, the form, or a duty officer who asked by
-phone); each is recorded in the audit chain. A "no" opens a follow-up for the town: a
-tracked item with a deadline whose responsible person (the town head) must acknowledge
-through the interpreter and that is resolved by a duty officer or the town.
-"""
+"""The spot check's workflow: one per call-out (the procedure: workflows/spotcheck/__init__.py)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
 
-with workflow.unsafe.imports_passed_through():
-    from definitions.schema.duty import SpotCheckSettings
+with workflow.unsafe.imports_passed_through():  # the messages: one copy, inside and outside the sandbox
     from workflows.callout import ShardEvents
-    from workflows.common import ACTIVITY, CONFLICT, FORBIDDEN, INVALID, Actor, Event
-    from workflows.duty import DutyFlush, FlushResult, flusher, run_escalation, stop_escalation
-    from workflows.escalation import Ack, Actions, Escalation, Inbox, Report, Send, Target, record_late_answers
-
-DUTY_ROLES = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "admin")
-CLOSE_AFTER_ANSWERS = "spotcheck-close-after-answers"
-"""workflow.patched id: the check does not close while an answer is being recorded."""
-Channel = Literal["voice", "link", "phone", "sms"]
-
-
-def check_id_for(callout_id: str) -> str:
-    return f"spotcheck-{callout_id}"
-
-
-class SpotCheckInput(BaseModel):
-    callout_id: str
-    settings: SpotCheckSettings
-    version: str = ""
-    not_before: datetime | None = Field(default=None, description="start calling then (the call-out's end + delay)")
-    started_by: str = "sweep"
-
-
-class Sampled(BaseModel):
-    person_id: str
-    name: str
-    label: str
-    village_id: str = ""
-    village_name: str = ""
-    town_id: str = ""
-    town_name: str = ""
-    target: Target
-    follow_up: Target | None = Field(default=None, description="whom a 'no' goes to (the town head)")
-
-
-class OpenRequest(BaseModel):
-    check_id: str
-    run_id: str
-    callout_id: str
-    settings: SpotCheckSettings
-    version: str
-    started_by: str
-
-
-class Opened(BaseModel):
-    status: Literal["open", "skipped"]
-    reason: str = ""
-    title: str = ""
-    level: str = ""
-    candidates: int = 0
-    sampled: list[Sampled] = Field(default_factory=list)
-
-
-class PersonView(BaseModel):
-    person_id: str
-    name: str
-    label: str
-    village_id: str = ""
-    town_id: str = ""
-    state: str = "pending"
-    answers: dict[str, bool] | None = None
-    channel: str | None = None
-    answered_at: datetime | None = None
-    answered_by: str | None = None
-
-
-class FollowupView(BaseModel):
-    key: str
-    town_id: str
-    town_name: str = ""
-    about_person_id: str
-    about_name: str = ""
-    failed: list[str]
-    responsible_id: str | None = None
-    responsible_name: str = ""
-    due_at: datetime
-    opened_at: datetime
-    status: Literal["open", "acknowledged", "resolved", "unresolved"] = "open"
-    overdue: bool = False
-    acknowledged_at: datetime | None = None
-    acknowledged_by: str | None = None
-    acknowledged_via: str | None = None
-    resolved_at: datetime | None = None
-    resolved_by: str | None = None
-    resolution: str | None = None
-
-
-class SpotCheckView(BaseModel):
-    check_id: str
-    callout_id: str
-    status: Literal["waiting", "running", "closed", "skipped"] = "waiting"
-    title: str = ""
-    level: str = ""
-    questions: list[dict] = Field(default_factory=list)
-    persons: list[PersonView] = Field(default_factory=list)
-    followups: list[FollowupView] = Field(default_factory=list)
-    opened_at: datetime | None = None
-    closed_at: datetime | None = None
-
-
-class RecordRequest(BaseModel):
-    workflow_id: str
-    run_id: str
-    events: list[Event]
-    view: SpotCheckView
-
-
-class AnswerIn(Actor):
-    person_id: str = Field(min_length=1, max_length=100)
-    answers: dict[str, bool]
-    channel: Channel
-    ref: str = Field(default="", max_length=200, description="the answer's unique id (call sid, link id)")
-    note: str | None = Field(default=None, max_length=2000)
-
-
-class ResolveIn(Actor):
-    key: str = Field(min_length=1, max_length=300)
-    note: str = Field(min_length=1, max_length=2000, description="what was done")
-
-
-def late_answer_payload(p: PersonView, req: AnswerIn, state: str) -> dict[str, Any]:
-    """The `spotcheck.answered.late` event's payload: what was answered and that the check was over (`state`:
-    closing, or closed when the store records it)."""
-    return {"person_id": p.person_id, "name": p.name, "answers": p.answers, "late": True, "state_at_answer": state,
-            "no": [k for k, ok in (p.answers or {}).items() if not ok], "note": req.note, "ref": req.ref,
-            "by_proxy": req.actor != p.person_id}
-
-
-def answer_refusal(question_ids: list[str], p: PersonView | None, req: AnswerIn) -> tuple[str, str] | None:
-    """Why an answer for `p` (None: not sampled) cannot be taken, or None. Shared by the workflow and by the
-    store, which records answers given after the check ended (api/services/duty.py)."""
-    if p is None:
-        return INVALID, f"person_id: {req.person_id!r} is not in this spot check's sample"
-    if req.channel == "phone" and req.role not in DUTY_ROLES:
-        return FORBIDDEN, f"role {req.role!r} may not record answers taken by phone"
-    if req.channel != "phone" and req.actor != req.person_id:
-        return FORBIDDEN, "an answer by voice or form comes from the person asked"
-    missing = [i for i in question_ids if i not in req.answers]
-    unknown = [k for k in req.answers if k not in question_ids]
-    if missing or unknown:
-        return INVALID, (f"answers: give yes/no for each of {', '.join(question_ids)}"
-                         + (f"; missing {', '.join(missing)}" if missing else "")
-                         + (f"; unknown {', '.join(unknown)}" if unknown else ""))
-    if p.answers is not None:
-        return CONFLICT, f"{p.name} answered already ({p.channel}, {p.answered_at.isoformat() if p.answered_at else '?'})"
-    return None
+    from workflows.common import ACTIVITY, Actor, Event
+    from workflows.duty import duty_flush, flusher, run_escalation, stop_escalation
+    from workflows.escalation import Ack, Actions, Escalation, Inbox, Report, Send, record_late_answers
+    from workflows.kit.names import Duty
+    from workflows.spotcheck.models import (
+        CLOSE_AFTER_ANSWERS, AnswerIn, FollowupView, Opened, OpenRequest, PersonView, RecordRequest, ResolveIn, Sampled,
+        SpotCheckInput, SpotCheckView, late_answer_payload)
+    from workflows.spotcheck.rules import RULES, Check
 
 
 class FollowupEpisode:
@@ -214,7 +60,7 @@ class SpotCheckWorkflow:
         if inp.not_before is not None and inp.not_before > workflow.now():
             await workflow.sleep(inp.not_before - workflow.now())
         opened: Opened = await workflow.execute_activity(
-            "duty.spotcheck_open", OpenRequest(check_id=wid, run_id=workflow.info().run_id, callout_id=inp.callout_id,
+            Duty.SPOTCHECK_OPEN, OpenRequest(check_id=wid, run_id=workflow.info().run_id, callout_id=inp.callout_id,
                                                settings=inp.settings, version=inp.version, started_by=inp.started_by),
             result_type=Opened, **ACTIVITY)
         v = self.v
@@ -394,16 +240,12 @@ class SpotCheckWorkflow:
         chief = None
         for ts in ep.esc.targets.values():
             chief = ts.target.others.get("duty_chief")
-        if chief is not None and chief.mobile:
+        if chief is not None and chief.mobile:  # the duty chief is told (a message of its own, not a step of the call)
             send = Send(key=f"{workflow.info().workflow_id}/fu/{f.key}/overdue/{chief.person_id}/sms",
                         target_key=f"fu/{f.key}", person_id=chief.person_id, name=chief.name, to=chief.mobile,
                         channel="sms", purpose="inform", about=f.town_name)
-            async with self.io:
-                await workflow.execute_activity(
-                    "duty.flush", DutyFlush(procedure="followup", subject=workflow.info().workflow_id,
-                                            workflow_id=workflow.info().workflow_id, run_id=workflow.info().run_id,
-                                            episode=f"followup/{f.key}", context={**self._context(f), "overdue": True},
-                                            sends=[send]), result_type=FlushResult, **ACTIVITY)
+            await duty_flush("followup", workflow.info().workflow_id, f"followup/{f.key}",
+                             {**self._context(f), "overdue": True}, Actions(sends=[send]), io=self.io)
 
     @workflow.update
     async def resolve(self, req: ResolveIn) -> SpotCheckView:
@@ -422,30 +264,8 @@ class SpotCheckWorkflow:
         self._refuse_if("resolve", req)
 
     def _refuse_if(self, action: str, req: Actor) -> None:
-        why = self._refusal(action, req)
-        if why is not None:
-            raise ApplicationError(why[1], type=why[0], non_retryable=True)
-
-    def _refusal(self, action: str, req: Actor) -> tuple[str, str] | None:
-        v = self.v
-        if v.status in ("closed", "skipped") or (self.closing and action != "answer"):
-            return CONFLICT, f"the spot check is {'closing' if v.status == 'running' else v.status}; nothing more is recorded"
-        if v.status == "waiting":
-            return CONFLICT, "the spot check has not started calling yet"
-        if action == "answer":  # (while closing too: recorded late)
-            assert isinstance(req, AnswerIn)
-            p = next((x for x in v.persons if x.person_id == req.person_id), None)
-            return answer_refusal([q.id for q in self.settings.questions], p, req)
-        if action == "resolve":
-            assert isinstance(req, ResolveIn)
-            ep = self.followups.get(req.key)
-            if ep is None:
-                return INVALID, f"key: no follow-up {req.key!r} (open: {', '.join(self.followups) or 'none'})"
-            if ep.view.status == "resolved":
-                return CONFLICT, f"the follow-up {req.key} was resolved already by {ep.view.resolved_by}"
-            if req.role not in DUTY_ROLES and req.actor != ep.view.responsible_id:
-                return FORBIDDEN, f"role {req.role!r} may not resolve a follow-up; the town's responsible person or a duty officer does"
-        return None
+        RULES.refuse_if(action, Check(v=self.v, closing=self.closing, question_ids=[q.id for q in self.settings.questions],
+                                      followups={k: ep.view for k, ep in self.followups.items()}), req, workflow.now())
 
     # ------------------------------------------------------------- calls, signals
 
@@ -516,46 +336,7 @@ class SpotCheckWorkflow:
     async def _record(self, *events: Event) -> None:
         async with self.io:
             await workflow.execute_activity(
-                "duty.spotcheck_record", RecordRequest(workflow_id=workflow.info().workflow_id,
+                Duty.SPOTCHECK_RECORD, RecordRequest(workflow_id=workflow.info().workflow_id,
                                                        run_id=workflow.info().run_id, events=list(events), view=self.v),
                 **ACTIVITY)
 
-
-# ----------------------------------------------------------------- the sweep (a Temporal Schedule)
-
-
-class SweepInput(BaseModel):
-    settings: SpotCheckSettings
-    version: str = ""
-
-
-class Candidate(BaseModel):
-    callout_id: str
-    ended_at: datetime
-
-
-class SweepResult(BaseModel):
-    started: list[str] = Field(default_factory=list)
-
-
-@workflow.defn
-class SpotCheckSweepWorkflow:
-    """Starts a spot check for every real call-out of the level or higher that ended recently."""
-
-    @workflow.run
-    async def run(self, inp: SweepInput) -> SweepResult:
-        found: list[Candidate] = await workflow.execute_activity(
-            "duty.spotcheck_candidates", inp.settings, result_type=list[Candidate], **ACTIVITY)
-        out = SweepResult()
-        for c in found:
-            try:
-                await workflow.start_child_workflow(
-                    SpotCheckWorkflow.run,
-                    SpotCheckInput(callout_id=c.callout_id, settings=inp.settings, version=inp.version,
-                                   not_before=c.ended_at + inp.settings.delay),
-                    id=check_id_for(c.callout_id), parent_close_policy=ParentClosePolicy.ABANDON,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-                out.started.append(c.callout_id)
-            except WorkflowAlreadyStartedError:  # started by an earlier sweep or by hand: nothing to do
-                pass
-        return out
