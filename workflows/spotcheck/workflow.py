@@ -55,21 +55,36 @@ class SpotCheckWorkflow:
 
     @workflow.run
     async def run(self, inp: SpotCheckInput) -> SpotCheckView:
-        wid = workflow.info().workflow_id
-        self.v.check_id = wid
-        if inp.not_before is not None and inp.not_before > workflow.now():
+        self.v.check_id = workflow.info().workflow_id
+        if inp.not_before is not None and inp.not_before > workflow.now():  # the call-out's end + the delay
             await workflow.sleep(inp.not_before - workflow.now())
-        opened: Opened = await workflow.execute_activity(
-            Duty.SPOTCHECK_OPEN, OpenRequest(check_id=wid, run_id=workflow.info().run_id, callout_id=inp.callout_id,
-                                               settings=inp.settings, version=inp.version, started_by=inp.started_by),
-            result_type=Opened, **ACTIVITY)
-        v = self.v
-        v.title, v.level, v.opened_at = opened.title, opened.level, workflow.now()
+        opened = await self._open()  # the sample of the persons who acknowledged the call-out
         if opened.status == "skipped":
-            v.status, v.closed_at = "skipped", workflow.now()
-            await self._record(Event(kind="spotcheck.skipped", step_id="skipped", at=workflow.now(),
-                                     payload={"callout_id": inp.callout_id, "reason": opened.reason}))
-            return v
+            return await self._skip(opened)
+        await self._sampled(opened)
+        calls = self._call(opened)  # each sampled person called with the six questions
+        await self._follow_up(calls)  # answers, follow-ups and their deadlines, until the check closes
+        await self._close(calls)
+        return self.v
+
+    async def _open(self) -> Opened:
+        inp, v = self.inp, self.v
+        opened: Opened = await workflow.execute_activity(
+            Duty.SPOTCHECK_OPEN, OpenRequest(check_id=v.check_id, run_id=workflow.info().run_id, callout_id=inp.callout_id,
+                                             settings=inp.settings, version=inp.version, started_by=inp.started_by),
+            result_type=Opened, **ACTIVITY)
+        v.title, v.level, v.opened_at = opened.title, opened.level, workflow.now()
+        return opened
+
+    async def _skip(self, opened: Opened) -> SpotCheckView:
+        v = self.v
+        v.status, v.closed_at = "skipped", workflow.now()
+        await self._record(Event(kind="spotcheck.skipped", step_id="skipped", at=workflow.now(),
+                                 payload={"callout_id": self.inp.callout_id, "reason": opened.reason}))
+        return v
+
+    async def _sampled(self, opened: Opened) -> None:
+        inp, v = self.inp, self.v
         v.status = "running"
         for s in opened.sampled:
             self.sampled[s.person_id] = s
@@ -81,17 +96,23 @@ class SpotCheckWorkflow:
                                           "sample": [{"person_id": s.person_id, "name": s.name, "village": s.village_name,
                                                       "town": s.town_name} for s in opened.sampled],
                                           "questions": [q.id for q in inp.settings.questions]}))
+
+    def _call(self, opened: Opened) -> asyncio.Task:
+        wid = self.v.check_id
         # an answer being recorded (its audit event written, its follow-up not yet opened) holds the close: a
         # "no" must open its follow-up, not arrive to a check that closed because the calls had just ended
         self.close_waits_for_answers = workflow.patched(CLOSE_AFTER_ANSWERS)
-        self.calls = Escalation.start(f"{wid}/calls", {"call": inp.settings.policy}, [s.target for s in opened.sampled])
+        self.calls = Escalation.start(f"{wid}/calls", {"call": self.settings.policy}, [s.target for s in opened.sampled])
         self._deliver(self.pending)
         self.pending = []
-        calls = asyncio.create_task(run_escalation(
+        return asyncio.create_task(run_escalation(
             self.calls, self.calls_inbox, "spotcheck", wid, "calls", self._context, until=lambda: self.closing,
             before=self._react_calls, io=self.io))
 
-        close_at = workflow.now() + inp.settings.close_after
+    async def _follow_up(self, calls: asyncio.Task) -> None:
+        """Until the settings' time to close, or every call ended and every follow-up settled: a follow-up past
+        its deadline is overdue (the duty chief told)."""
+        close_at = workflow.now() + self.settings.close_after
         while True:
             now = workflow.now()
             for ep in self.followups.values():
@@ -99,7 +120,7 @@ class SpotCheckWorkflow:
                 if not f.overdue and f.status in ("open", "acknowledged") and now >= f.due_at:
                     await self._overdue(ep)
             if now >= close_at or self._done(calls):
-                break
+                return
             dues = [ep.view.due_at for ep in self.followups.values()
                     if not ep.view.overdue and ep.view.status in ("open", "acknowledged")]
             timeout = max(min([close_at, *dues]) - now, timedelta(0))
@@ -108,6 +129,9 @@ class SpotCheckWorkflow:
                 await workflow.wait_condition(lambda: self.changed or self._done(calls), timeout=timeout)
             except asyncio.TimeoutError:
                 pass
+
+    async def _close(self, calls: asyncio.Task) -> None:
+        v = self.v
         self.closing = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         await calls
@@ -129,7 +153,6 @@ class SpotCheckWorkflow:
             "followups": {s: sum(1 for f in v.followups if f.status == s)
                           for s in ("resolved", "unresolved", "acknowledged", "open")}}))
         await workflow.wait_condition(workflow.all_handlers_finished)  # a late answer taken while closing
-        return v
 
     def _done(self, calls: asyncio.Task) -> bool:
         """Every call ended, every follow-up settled, and no answer half-recorded."""
