@@ -1,5 +1,6 @@
 """What the duty-day workflows share: activity options, audit events, and one way to run the
-shared escalation interpreter (workflows/escalation.py) with the `duty.flush` activity.
+shared escalation interpreter (workflows/escalation/) with the `duty.flush` activity (`duty_flush`:
+one request, built once, for every batch a duty procedure sends and records).
 
 Every duty procedure that needs somebody to answer (the incoming duty chief, a sampled
 village flood-control person, a town head with a follow-up, each person of a contact
