@@ -5,7 +5,6 @@ import math
 from datetime import datetime
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():  # the kit and the messages: one copy, inside and outside the sandbox
     from workflows.callout import ShardEvents
@@ -14,6 +13,7 @@ with workflow.unsafe.imports_passed_through():  # the kit and the messages: one 
     from workflows.kit.episodes import Episode
     from workflows.kit.names import Review
     from workflows.kit.procedure import Procedure
+    from workflows.kit.rules import refuse
     from workflows.review.models import (
         ACTIVITY, WORKFLOW_TYPE, ArchiveInfo, CompileIn, CompileRequest, FlushRequest, NotifyRequest, OpenRequest,
         OpenResult, RecordRequest, ReportInfo, ReviewInput, ReviewState, ReviewView, SealRequest, Signoff, SignoffIn,
@@ -158,9 +158,7 @@ class PostEventReviewWorkflow(Procedure):
     @summary.validator
     def _summary_ok(self, req: SummaryIn) -> None:
         self.refuse_if("summary", req)
-        why = owner_refusal(self.s, req)
-        if why is not None:
-            raise ApplicationError(why[1], type=why[0], non_retryable=True)
+        refuse(owner_refusal(self.s, req))
 
     # ------------------------------------------------------------- the report: compile, sign off
 
