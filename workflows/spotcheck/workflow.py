@@ -20,6 +20,12 @@ with workflow.unsafe.imports_passed_through():  # the messages: one copy, inside
 
 
 class FollowupEpisode:
+    """A follow-up's call: its view and its escalation, driven by `run_escalation` (workflows/duty.py).
+
+    Not the kit's Episode (workflows/kit/episodes.py): the kit flushes under the write lock and tells whoever
+    was reached when it stops, where a follow-up stops silently at the close and flushes its "resolved"
+    message without the lock; moving it would change the commands of running checks."""
+
     def __init__(self, view: FollowupView, esc: Escalation) -> None:
         self.view, self.esc, self.inbox = view, esc, Inbox()
         self.task: asyncio.Task | None = None
