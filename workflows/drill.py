@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.duty import Drill
     from workflows.callout import CalloutInput, CalloutSummary, WarningCalloutWorkflow
     from workflows.common import ACTIVITY
+    from workflows.kit.names import Duty
 
 DRILL_MARK = "[演练]"
 
@@ -76,15 +77,15 @@ class DrillWorkflow:
     async def run(self, inp: DrillInput) -> DrillReport:
         wid = workflow.info().workflow_id
         prepared: Prepared = await workflow.execute_activity(
-            "duty.drill_prepare", PrepareRequest(run_id=wid, temporal_run_id=workflow.info().run_id, drill=inp.drill,
-                                                 version=inp.version, trigger=inp.trigger, at=workflow.now()),
+            Duty.DRILL_PREPARE, PrepareRequest(run_id=wid, temporal_run_id=workflow.info().run_id, drill=inp.drill,
+                                               version=inp.version, trigger=inp.trigger, at=workflow.now()),
             result_type=Prepared, **ACTIVITY)
         summary = None
         if prepared.callout is not None:
             summary = await workflow.execute_child_workflow(WarningCalloutWorkflow.run, prepared.callout,
                                                             id=prepared.callout.callout_id)
         return await workflow.execute_activity(
-            "duty.drill_report", ReportRequest(run_id=wid, temporal_run_id=workflow.info().run_id,
-                                               callout_id=callout_id_for(wid), drill=inp.drill, summary=summary,
-                                               gap=prepared.gap),
+            Duty.DRILL_REPORT, ReportRequest(run_id=wid, temporal_run_id=workflow.info().run_id,
+                                             callout_id=callout_id_for(wid), drill=inp.drill, summary=summary,
+                                             gap=prepared.gap),
             result_type=DrillReport, **ACTIVITY)

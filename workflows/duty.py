@@ -1,5 +1,6 @@
 """What the duty-day workflows share: activity options, audit events, and one way to run the
-shared escalation interpreter (workflows/escalation.py) with the `duty.flush` activity.
+shared escalation interpreter (workflows/escalation/) with the `duty.flush` activity (`duty_flush`:
+one request, built once, for every batch a duty procedure sends and records).
 
 Every duty procedure that needs somebody to answer (the incoming duty chief, a sampled
 village flood-control person, a town head with a follow-up, each person of a contact
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 from workflows.common import ACTIVITY
+from workflows.kit.names import Duty
 
 with workflow.unsafe.imports_passed_through():
     from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Send, drive
@@ -35,6 +37,19 @@ class DutyFlush(BaseModel):
     records: list[Record] = Field(default_factory=list)
 
 
+async def duty_flush(procedure: Procedure, subject: str, episode: str, context: dict[str, Any], actions: Actions,
+                     io: Any = None) -> FlushResult:
+    """Send and record one batch of a duty procedure's episode through `duty.flush` (under the host's lock `io`,
+    if it has one, so that a flush and an update's audit write never interleave)."""
+    req = DutyFlush(procedure=procedure, subject=subject, workflow_id=workflow.info().workflow_id,
+                    run_id=workflow.info().run_id, episode=episode, context=context, sends=actions.sends,
+                    records=actions.records)
+    if io is None:
+        return await workflow.execute_activity(Duty.FLUSH, req, result_type=FlushResult, **ACTIVITY)
+    async with io:
+        return await workflow.execute_activity(Duty.FLUSH, req, result_type=FlushResult, **ACTIVITY)
+
+
 async def run_escalation(esc: Escalation, inbox: Inbox, procedure: Procedure, subject: str, episode: str,
                          context: Callable[[], dict[str, Any]], until: Callable[[], bool] = lambda: False,
                          before: Callable[[Actions], Awaitable[None]] | None = None,
@@ -42,21 +57,13 @@ async def run_escalation(esc: Escalation, inbox: Inbox, procedure: Procedure, su
     """Drive `esc` to its end (or `until`), flushing through `duty.flush`.
 
     `before` sees each batch first (the host reacts to acknowledgements and escalations);
-    `io` is the host's lock, so that a flush and an update's audit write never interleave.
+    `io` is the host's lock (`duty_flush`).
     """
 
     async def flush(actions: Actions) -> FlushResult:
         if before is not None:
             await before(actions)
-        req = DutyFlush(procedure=procedure, subject=subject, workflow_id=workflow.info().workflow_id,
-                        run_id=workflow.info().run_id, episode=episode, context=context(), sends=actions.sends,
-                        records=actions.records)
-        if io is not None:
-            async with io:
-                result: FlushResult = await workflow.execute_activity("duty.flush", req, result_type=FlushResult,
-                                                                      **ACTIVITY)
-        else:
-            result = await workflow.execute_activity("duty.flush", req, result_type=FlushResult, **ACTIVITY)
+        result = await duty_flush(procedure, subject, episode, context(), actions, io)
         inbox.put(result.reports)  # failures the gateway reported at once
         return result
 
@@ -69,13 +76,7 @@ def flusher(procedure: Procedure, subject: str, context: Callable[[Any], dict[st
     answer to an episode that has ended (`record_late_answers`)."""
 
     async def flush(ep: Any, actions: Actions) -> FlushResult:
-        req = DutyFlush(procedure=procedure, subject=subject, workflow_id=workflow.info().workflow_id,
-                        run_id=workflow.info().run_id, episode=ep.name, context=context(ep), sends=actions.sends,
-                        records=actions.records)
-        if io is None:
-            return await workflow.execute_activity("duty.flush", req, result_type=FlushResult, **ACTIVITY)
-        async with io:
-            return await workflow.execute_activity("duty.flush", req, result_type=FlushResult, **ACTIVITY)
+        return await duty_flush(procedure, subject, ep.name, context(ep), actions, io)
 
     return flush
 
@@ -85,8 +86,4 @@ async def stop_escalation(esc: Escalation, procedure: Procedure, subject: str, e
     """End an escalation early and tell everyone it reached (the interpreter's cancel)."""
     actions = esc.cancel(workflow.now(), reason)
     if actions:
-        await workflow.execute_activity(
-            "duty.flush", DutyFlush(procedure=procedure, subject=subject, workflow_id=workflow.info().workflow_id,
-                                    run_id=workflow.info().run_id, episode=episode, context=context,
-                                    sends=actions.sends, records=actions.records),
-            result_type=FlushResult, **ACTIVITY)
+        await duty_flush(procedure, subject, episode, context, actions)

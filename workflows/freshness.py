@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.duty import FreshnessSettings
     from workflows.callout import ShardEvents
     from workflows.common import ACTIVITY, Event
+    from workflows.kit.names import Duty
     from workflows.duty import run_escalation
     from workflows.escalation import Escalation, Inbox, Target
 
@@ -92,7 +93,7 @@ class FreshnessShardWorkflow:
     @workflow.run
     async def run(self, inp: ShardInput) -> ShardResult:
         targets: list[Target] = await workflow.execute_activity(
-            "duty.freshness_load", args=[inp.round_id, inp.shard], result_type=list[Target], **ACTIVITY)
+            Duty.FRESHNESS_LOAD, args=[inp.round_id, inp.shard], result_type=list[Target], **ACTIVITY)
         self.esc = Escalation.start(workflow.info().workflow_id, {"ask": inp.settings.policy}, targets)
 
         async def deadline() -> None:
@@ -121,9 +122,9 @@ class FreshnessRoundWorkflow:
     async def run(self, inp: FreshnessInput) -> RoundSummary:
         rid = workflow.info().workflow_id
         opened: Opened = await workflow.execute_activity(
-            "duty.freshness_open", OpenRequest(round_id=rid, run_id=workflow.info().run_id, settings=inp.settings,
-                                               version=inp.version, deadline=inp.deadline, started_by=inp.started_by,
-                                               at=workflow.now()),
+            Duty.FRESHNESS_OPEN, OpenRequest(round_id=rid, run_id=workflow.info().run_id, settings=inp.settings,
+                                             version=inp.version, deadline=inp.deadline, started_by=inp.started_by,
+                                             at=workflow.now()),
             result_type=Opened, **ACTIVITY)
         handles = []
         for sh in opened.shards:
@@ -138,8 +139,8 @@ class FreshnessRoundWorkflow:
         if opened.deadline > workflow.now():  # every shard ended early (everyone confirmed): the round still runs
             await workflow.sleep(opened.deadline - workflow.now())
         return await workflow.execute_activity(
-            "duty.freshness_close", CloseRequest(round_id=rid, workflow_id=rid, run_id=workflow.info().run_id,
-                                                 counts=counts),
+            Duty.FRESHNESS_CLOSE, CloseRequest(round_id=rid, workflow_id=rid, run_id=workflow.info().run_id,
+                                               counts=counts),
             result_type=RoundSummary, **ACTIVITY)
 
 

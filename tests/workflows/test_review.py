@@ -322,3 +322,18 @@ async def test_by_hand_units_from_the_audit_trail_missing_summary_and_a_report_o
     assert CliRunner().invoke(cli, ["archive", "export", "nope"]).exit_code == 2
     # the escalations of the missing summary were stopped when the report was signed
     assert any(e.payload.get("reason") == "复盘报告已签发" for e in events(review_subject(iid), "review.escalation.canceled"))
+
+
+async def test_the_reviews_activities_keep_their_ten_minute_timeout(env, tq, people):
+    """A large case file takes a while to compile and seal: the review's activities run with a 10-minute
+    start-to-close timeout (workflows/review/models.py ACTIVITY), also through the procedure kit's `call`,
+    whose default is the 5 minutes of every other procedure (workflows/kit/procedure.py activity_options)."""
+    iid = await closed_incident(env, tq, people)
+    h = await env.client.start_workflow(R.run, ReviewInput(incident_id=iid, started_by=people["duty_chief"]),
+                                        id=review_workflow_id(iid), task_queue=tq)
+    await h.execute_update(R.opened_view)
+    scheduled = [e.activity_task_scheduled_event_attributes async for e in h.fetch_history_events()
+                 if e.HasField("activity_task_scheduled_event_attributes")]
+    assert {a.activity_type.name for a in scheduled} >= {"review.open", "review.notify"}
+    assert {a.activity_type.name: a.start_to_close_timeout.ToTimedelta() for a in scheduled} == {
+        a.activity_type.name: timedelta(minutes=10) for a in scheduled}

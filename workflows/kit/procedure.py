@@ -36,6 +36,7 @@ class Procedure(EpisodeHost):
     RECORD: ClassVar[str]  # the activity that appends the events and writes the read model
     RULES: ClassVar[RuleBook]
     wake_on_every_write: ClassVar[bool] = False  # the main loop looks again after every activity, not only records
+    activity_options: ClassVar[dict] = ACTIVITY  # timeouts and retries of `call` (a procedure with slow activities: longer)
 
     inp: Any
     s: Any
@@ -60,7 +61,8 @@ class Procedure(EpisodeHost):
     async def call(self, activity: str, build: Callable[[], BaseModel], result_type: type | None = None) -> Any:
         """Run an activity; its request is built once the writes before it are done."""
         async with self.io:
-            result = await workflow.execute_activity(activity, build(), result_type=result_type, **ACTIVITY)
+            result = await workflow.execute_activity(activity, build(), result_type=result_type,
+                                                      **self.activity_options)
             if self.wake_on_every_write:
                 self.changed = True  # the main loop looks again: new timers, the end, a long history
         return result

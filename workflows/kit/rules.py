@@ -46,6 +46,11 @@ class RuleBook(Generic[C]):
 
     def refuse_if(self, action: str, ctx: C, req: Any, now: datetime) -> None:
         """Raise the refusal as the non-retryable ApplicationError an update validator raises."""
-        why = self.refusal(action, ctx, req, now)
-        if why is not None:
-            raise ApplicationError(why[1], type=why[0], non_retryable=True)
+        refuse(self.refusal(action, ctx, req, now))
+
+
+def refuse(why: Refusal | None) -> None:
+    """Raise a refusal (a rule's answer, or a check of a validator's own) as the non-retryable ApplicationError
+    an update validator raises; nothing if None."""
+    if why is not None:
+        raise ApplicationError(why[1], type=why[0], non_retryable=True)

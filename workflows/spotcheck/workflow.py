@@ -1,179 +1,31 @@
-"""六问 spot checks 抽查 after an orange-or-higher call-out (seed 000 任务 14).
-
-A sweep (a Temporal Schedule, `SpotCheckSweepWorkflow`) finds real call-outs of the
-settings' level or higher that ended, and starts one `SpotCheckWorkflow` per call-out
-(its id derives from the call-out's: a second sweep starts nothing). The check draws a
-random sample of the village flood-control persons who acknowledged, and calls each
-through the shared escalation interpreter: a voice call asking the six questions (one
-key per question, 1 yes 2 no), then an SMS with a signed form link. Answers arrive as
-the `answer` update (from the voice menu, the form, or a duty officer who asked by
-phone); each is recorded in the audit chain. A "no" opens a follow-up for the town: a
-tracked item with a deadline whose responsible person (the town head) must acknowledge
-through the interpreter and that is resolved by a duty officer or the town.
-"""
+"""The spot check's workflow: one per call-out (the procedure: workflows/spotcheck/__init__.py)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
 
-with workflow.unsafe.imports_passed_through():
-    from definitions.schema.duty import SpotCheckSettings
+with workflow.unsafe.imports_passed_through():  # the messages: one copy, inside and outside the sandbox
     from workflows.callout import ShardEvents
-    from workflows.common import ACTIVITY, CONFLICT, FORBIDDEN, INVALID, Actor, Event
-    from workflows.duty import DutyFlush, FlushResult, flusher, run_escalation, stop_escalation
-    from workflows.escalation import Ack, Actions, Escalation, Inbox, Report, Send, Target, record_late_answers
-
-DUTY_ROLES = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "admin")
-CLOSE_AFTER_ANSWERS = "spotcheck-close-after-answers"
-"""workflow.patched id: the check does not close while an answer is being recorded."""
-Channel = Literal["voice", "link", "phone", "sms"]
-
-
-def check_id_for(callout_id: str) -> str:
-    return f"spotcheck-{callout_id}"
-
-
-class SpotCheckInput(BaseModel):
-    callout_id: str
-    settings: SpotCheckSettings
-    version: str = ""
-    not_before: datetime | None = Field(default=None, description="start calling then (the call-out's end + delay)")
-    started_by: str = "sweep"
-
-
-class Sampled(BaseModel):
-    person_id: str
-    name: str
-    label: str
-    village_id: str = ""
-    village_name: str = ""
-    town_id: str = ""
-    town_name: str = ""
-    target: Target
-    follow_up: Target | None = Field(default=None, description="whom a 'no' goes to (the town head)")
-
-
-class OpenRequest(BaseModel):
-    check_id: str
-    run_id: str
-    callout_id: str
-    settings: SpotCheckSettings
-    version: str
-    started_by: str
-
-
-class Opened(BaseModel):
-    status: Literal["open", "skipped"]
-    reason: str = ""
-    title: str = ""
-    level: str = ""
-    candidates: int = 0
-    sampled: list[Sampled] = Field(default_factory=list)
-
-
-class PersonView(BaseModel):
-    person_id: str
-    name: str
-    label: str
-    village_id: str = ""
-    town_id: str = ""
-    state: str = "pending"
-    answers: dict[str, bool] | None = None
-    channel: str | None = None
-    answered_at: datetime | None = None
-    answered_by: str | None = None
-
-
-class FollowupView(BaseModel):
-    key: str
-    town_id: str
-    town_name: str = ""
-    about_person_id: str
-    about_name: str = ""
-    failed: list[str]
-    responsible_id: str | None = None
-    responsible_name: str = ""
-    due_at: datetime
-    opened_at: datetime
-    status: Literal["open", "acknowledged", "resolved", "unresolved"] = "open"
-    overdue: bool = False
-    acknowledged_at: datetime | None = None
-    acknowledged_by: str | None = None
-    acknowledged_via: str | None = None
-    resolved_at: datetime | None = None
-    resolved_by: str | None = None
-    resolution: str | None = None
-
-
-class SpotCheckView(BaseModel):
-    check_id: str
-    callout_id: str
-    status: Literal["waiting", "running", "closed", "skipped"] = "waiting"
-    title: str = ""
-    level: str = ""
-    questions: list[dict] = Field(default_factory=list)
-    persons: list[PersonView] = Field(default_factory=list)
-    followups: list[FollowupView] = Field(default_factory=list)
-    opened_at: datetime | None = None
-    closed_at: datetime | None = None
-
-
-class RecordRequest(BaseModel):
-    workflow_id: str
-    run_id: str
-    events: list[Event]
-    view: SpotCheckView
-
-
-class AnswerIn(Actor):
-    person_id: str = Field(min_length=1, max_length=100)
-    answers: dict[str, bool]
-    channel: Channel
-    ref: str = Field(default="", max_length=200, description="the answer's unique id (call sid, link id)")
-    note: str | None = Field(default=None, max_length=2000)
-
-
-class ResolveIn(Actor):
-    key: str = Field(min_length=1, max_length=300)
-    note: str = Field(min_length=1, max_length=2000, description="what was done")
-
-
-def late_answer_payload(p: PersonView, req: AnswerIn, state: str) -> dict[str, Any]:
-    """The `spotcheck.answered.late` event's payload: what was answered and that the check was over (`state`:
-    closing, or closed when the store records it)."""
-    return {"person_id": p.person_id, "name": p.name, "answers": p.answers, "late": True, "state_at_answer": state,
-            "no": [k for k, ok in (p.answers or {}).items() if not ok], "note": req.note, "ref": req.ref,
-            "by_proxy": req.actor != p.person_id}
-
-
-def answer_refusal(question_ids: list[str], p: PersonView | None, req: AnswerIn) -> tuple[str, str] | None:
-    """Why an answer for `p` (None: not sampled) cannot be taken, or None. Shared by the workflow and by the
-    store, which records answers given after the check ended (api/services/duty.py)."""
-    if p is None:
-        return INVALID, f"person_id: {req.person_id!r} is not in this spot check's sample"
-    if req.channel == "phone" and req.role not in DUTY_ROLES:
-        return FORBIDDEN, f"role {req.role!r} may not record answers taken by phone"
-    if req.channel != "phone" and req.actor != req.person_id:
-        return FORBIDDEN, "an answer by voice or form comes from the person asked"
-    missing = [i for i in question_ids if i not in req.answers]
-    unknown = [k for k in req.answers if k not in question_ids]
-    if missing or unknown:
-        return INVALID, (f"answers: give yes/no for each of {', '.join(question_ids)}"
-                         + (f"; missing {', '.join(missing)}" if missing else "")
-                         + (f"; unknown {', '.join(unknown)}" if unknown else ""))
-    if p.answers is not None:
-        return CONFLICT, f"{p.name} answered already ({p.channel}, {p.answered_at.isoformat() if p.answered_at else '?'})"
-    return None
+    from workflows.common import ACTIVITY, Actor, Event
+    from workflows.duty import duty_flush, flusher, run_escalation, stop_escalation
+    from workflows.escalation import Ack, Actions, Escalation, Inbox, Report, Send, record_late_answers
+    from workflows.kit.names import Duty
+    from workflows.spotcheck.models import (
+        CLOSE_AFTER_ANSWERS, AnswerIn, FollowupView, Opened, OpenRequest, PersonView, RecordRequest, ResolveIn, Sampled,
+        SpotCheckInput, SpotCheckView, late_answer_payload)
+    from workflows.spotcheck.rules import RULES, Check
 
 
 class FollowupEpisode:
+    """A follow-up's call: its view and its escalation, driven by `run_escalation` (workflows/duty.py).
+
+    Not the kit's Episode (workflows/kit/episodes.py): the kit flushes under the write lock and tells whoever
+    was reached when it stops, where a follow-up stops silently at the close and flushes its "resolved"
+    message without the lock; moving it would change the commands of running checks."""
+
     def __init__(self, view: FollowupView, esc: Escalation) -> None:
         self.view, self.esc, self.inbox = view, esc, Inbox()
         self.task: asyncio.Task | None = None
@@ -209,21 +61,36 @@ class SpotCheckWorkflow:
 
     @workflow.run
     async def run(self, inp: SpotCheckInput) -> SpotCheckView:
-        wid = workflow.info().workflow_id
-        self.v.check_id = wid
-        if inp.not_before is not None and inp.not_before > workflow.now():
+        self.v.check_id = workflow.info().workflow_id
+        if inp.not_before is not None and inp.not_before > workflow.now():  # the call-out's end + the delay
             await workflow.sleep(inp.not_before - workflow.now())
-        opened: Opened = await workflow.execute_activity(
-            "duty.spotcheck_open", OpenRequest(check_id=wid, run_id=workflow.info().run_id, callout_id=inp.callout_id,
-                                               settings=inp.settings, version=inp.version, started_by=inp.started_by),
-            result_type=Opened, **ACTIVITY)
-        v = self.v
-        v.title, v.level, v.opened_at = opened.title, opened.level, workflow.now()
+        opened = await self._open()  # the sample of the persons who acknowledged the call-out
         if opened.status == "skipped":
-            v.status, v.closed_at = "skipped", workflow.now()
-            await self._record(Event(kind="spotcheck.skipped", step_id="skipped", at=workflow.now(),
-                                     payload={"callout_id": inp.callout_id, "reason": opened.reason}))
-            return v
+            return await self._skip(opened)
+        await self._sampled(opened)
+        calls = self._call(opened)  # each sampled person called with the six questions
+        await self._follow_up(calls)  # answers, follow-ups and their deadlines, until the check closes
+        await self._close(calls)
+        return self.v
+
+    async def _open(self) -> Opened:
+        inp, v = self.inp, self.v
+        opened: Opened = await workflow.execute_activity(
+            Duty.SPOTCHECK_OPEN, OpenRequest(check_id=v.check_id, run_id=workflow.info().run_id, callout_id=inp.callout_id,
+                                             settings=inp.settings, version=inp.version, started_by=inp.started_by),
+            result_type=Opened, **ACTIVITY)
+        v.title, v.level, v.opened_at = opened.title, opened.level, workflow.now()
+        return opened
+
+    async def _skip(self, opened: Opened) -> SpotCheckView:
+        v = self.v
+        v.status, v.closed_at = "skipped", workflow.now()
+        await self._record(Event(kind="spotcheck.skipped", step_id="skipped", at=workflow.now(),
+                                 payload={"callout_id": self.inp.callout_id, "reason": opened.reason}))
+        return v
+
+    async def _sampled(self, opened: Opened) -> None:
+        inp, v = self.inp, self.v
         v.status = "running"
         for s in opened.sampled:
             self.sampled[s.person_id] = s
@@ -235,17 +102,23 @@ class SpotCheckWorkflow:
                                           "sample": [{"person_id": s.person_id, "name": s.name, "village": s.village_name,
                                                       "town": s.town_name} for s in opened.sampled],
                                           "questions": [q.id for q in inp.settings.questions]}))
+
+    def _call(self, opened: Opened) -> asyncio.Task:
+        wid = self.v.check_id
         # an answer being recorded (its audit event written, its follow-up not yet opened) holds the close: a
         # "no" must open its follow-up, not arrive to a check that closed because the calls had just ended
         self.close_waits_for_answers = workflow.patched(CLOSE_AFTER_ANSWERS)
-        self.calls = Escalation.start(f"{wid}/calls", {"call": inp.settings.policy}, [s.target for s in opened.sampled])
+        self.calls = Escalation.start(f"{wid}/calls", {"call": self.settings.policy}, [s.target for s in opened.sampled])
         self._deliver(self.pending)
         self.pending = []
-        calls = asyncio.create_task(run_escalation(
+        return asyncio.create_task(run_escalation(
             self.calls, self.calls_inbox, "spotcheck", wid, "calls", self._context, until=lambda: self.closing,
             before=self._react_calls, io=self.io))
 
-        close_at = workflow.now() + inp.settings.close_after
+    async def _follow_up(self, calls: asyncio.Task) -> None:
+        """Until the settings' time to close, or every call ended and every follow-up settled: a follow-up past
+        its deadline is overdue (the duty chief told)."""
+        close_at = workflow.now() + self.settings.close_after
         while True:
             now = workflow.now()
             for ep in self.followups.values():
@@ -253,7 +126,7 @@ class SpotCheckWorkflow:
                 if not f.overdue and f.status in ("open", "acknowledged") and now >= f.due_at:
                     await self._overdue(ep)
             if now >= close_at or self._done(calls):
-                break
+                return
             dues = [ep.view.due_at for ep in self.followups.values()
                     if not ep.view.overdue and ep.view.status in ("open", "acknowledged")]
             timeout = max(min([close_at, *dues]) - now, timedelta(0))
@@ -262,6 +135,9 @@ class SpotCheckWorkflow:
                 await workflow.wait_condition(lambda: self.changed or self._done(calls), timeout=timeout)
             except asyncio.TimeoutError:
                 pass
+
+    async def _close(self, calls: asyncio.Task) -> None:
+        v = self.v
         self.closing = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         await calls
@@ -283,7 +159,6 @@ class SpotCheckWorkflow:
             "followups": {s: sum(1 for f in v.followups if f.status == s)
                           for s in ("resolved", "unresolved", "acknowledged", "open")}}))
         await workflow.wait_condition(workflow.all_handlers_finished)  # a late answer taken while closing
-        return v
 
     def _done(self, calls: asyncio.Task) -> bool:
         """Every call ended, every follow-up settled, and no answer half-recorded."""
@@ -394,16 +269,12 @@ class SpotCheckWorkflow:
         chief = None
         for ts in ep.esc.targets.values():
             chief = ts.target.others.get("duty_chief")
-        if chief is not None and chief.mobile:
+        if chief is not None and chief.mobile:  # the duty chief is told (a message of its own, not a step of the call)
             send = Send(key=f"{workflow.info().workflow_id}/fu/{f.key}/overdue/{chief.person_id}/sms",
                         target_key=f"fu/{f.key}", person_id=chief.person_id, name=chief.name, to=chief.mobile,
                         channel="sms", purpose="inform", about=f.town_name)
-            async with self.io:
-                await workflow.execute_activity(
-                    "duty.flush", DutyFlush(procedure="followup", subject=workflow.info().workflow_id,
-                                            workflow_id=workflow.info().workflow_id, run_id=workflow.info().run_id,
-                                            episode=f"followup/{f.key}", context={**self._context(f), "overdue": True},
-                                            sends=[send]), result_type=FlushResult, **ACTIVITY)
+            await duty_flush("followup", workflow.info().workflow_id, f"followup/{f.key}",
+                             {**self._context(f), "overdue": True}, Actions(sends=[send]), io=self.io)
 
     @workflow.update
     async def resolve(self, req: ResolveIn) -> SpotCheckView:
@@ -422,30 +293,8 @@ class SpotCheckWorkflow:
         self._refuse_if("resolve", req)
 
     def _refuse_if(self, action: str, req: Actor) -> None:
-        why = self._refusal(action, req)
-        if why is not None:
-            raise ApplicationError(why[1], type=why[0], non_retryable=True)
-
-    def _refusal(self, action: str, req: Actor) -> tuple[str, str] | None:
-        v = self.v
-        if v.status in ("closed", "skipped") or (self.closing and action != "answer"):
-            return CONFLICT, f"the spot check is {'closing' if v.status == 'running' else v.status}; nothing more is recorded"
-        if v.status == "waiting":
-            return CONFLICT, "the spot check has not started calling yet"
-        if action == "answer":  # (while closing too: recorded late)
-            assert isinstance(req, AnswerIn)
-            p = next((x for x in v.persons if x.person_id == req.person_id), None)
-            return answer_refusal([q.id for q in self.settings.questions], p, req)
-        if action == "resolve":
-            assert isinstance(req, ResolveIn)
-            ep = self.followups.get(req.key)
-            if ep is None:
-                return INVALID, f"key: no follow-up {req.key!r} (open: {', '.join(self.followups) or 'none'})"
-            if ep.view.status == "resolved":
-                return CONFLICT, f"the follow-up {req.key} was resolved already by {ep.view.resolved_by}"
-            if req.role not in DUTY_ROLES and req.actor != ep.view.responsible_id:
-                return FORBIDDEN, f"role {req.role!r} may not resolve a follow-up; the town's responsible person or a duty officer does"
-        return None
+        RULES.refuse_if(action, Check(v=self.v, closing=self.closing, question_ids=[q.id for q in self.settings.questions],
+                                      followups={k: ep.view for k, ep in self.followups.items()}), req, workflow.now())
 
     # ------------------------------------------------------------- calls, signals
 
@@ -516,46 +365,7 @@ class SpotCheckWorkflow:
     async def _record(self, *events: Event) -> None:
         async with self.io:
             await workflow.execute_activity(
-                "duty.spotcheck_record", RecordRequest(workflow_id=workflow.info().workflow_id,
+                Duty.SPOTCHECK_RECORD, RecordRequest(workflow_id=workflow.info().workflow_id,
                                                        run_id=workflow.info().run_id, events=list(events), view=self.v),
                 **ACTIVITY)
 
-
-# ----------------------------------------------------------------- the sweep (a Temporal Schedule)
-
-
-class SweepInput(BaseModel):
-    settings: SpotCheckSettings
-    version: str = ""
-
-
-class Candidate(BaseModel):
-    callout_id: str
-    ended_at: datetime
-
-
-class SweepResult(BaseModel):
-    started: list[str] = Field(default_factory=list)
-
-
-@workflow.defn
-class SpotCheckSweepWorkflow:
-    """Starts a spot check for every real call-out of the level or higher that ended recently."""
-
-    @workflow.run
-    async def run(self, inp: SweepInput) -> SweepResult:
-        found: list[Candidate] = await workflow.execute_activity(
-            "duty.spotcheck_candidates", inp.settings, result_type=list[Candidate], **ACTIVITY)
-        out = SweepResult()
-        for c in found:
-            try:
-                await workflow.start_child_workflow(
-                    SpotCheckWorkflow.run,
-                    SpotCheckInput(callout_id=c.callout_id, settings=inp.settings, version=inp.version,
-                                   not_before=c.ended_at + inp.settings.delay),
-                    id=check_id_for(c.callout_id), parent_close_policy=ParentClosePolicy.ABANDON,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-                out.started.append(c.callout_id)
-            except WorkflowAlreadyStartedError:  # started by an earlier sweep or by hand: nothing to do
-                pass
-        return out

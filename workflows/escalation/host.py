@@ -1,0 +1,161 @@
+"""How a workflow hosts the interpreter: `drive()` (the host loop, written once, with its `Inbox`), whether an
+answer after a target was settled is recorded (`record_late`), and what becomes of answers to episodes that
+have ended (`late_answers`, `record_late_answers`)."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any, Protocol
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.escalation.interpreter import Escalation
+    from workflows.escalation.model import (
+        TERMINAL_STATES, Ack, Actions, FlushResult, Record, Report, TargetState, late_step)
+
+LATE_ANSWERS = "late-answers"
+"""workflow.patched id: answers after a target was settled are recorded as late, not dropped."""
+LATE_EPISODES = "late-answers-ended-episodes"
+"""workflow.patched id: answers to an episode that has ended, delivered to a procedure's workflow that still
+runs, are recorded as late, not dropped (its own id: the call-out's `LATE_ANSWERS` marker may sit elsewhere in
+a history, and these records are new activity calls)."""
+
+
+def record_late() -> bool:
+    """Inside a workflow: record late answers (new histories), drop them as before (old histories)."""
+    return workflow.patched(LATE_ANSWERS)
+
+
+# ----------------------------------------------------------------- answers to ended episodes
+
+
+class EpisodeLike(Protocol):
+    name: str
+    esc: Escalation
+
+
+def late_answers(episodes: Sequence[EpisodeLike], acks: list[Ack], live: Callable[[EpisodeLike], bool], *,
+                 unreachable_acks: bool = False) -> list[tuple[str, EpisodeLike | None, Record | None]]:
+    """What becomes of each answer a procedure's workflow receives, one (outcome, episode, record) per ack:
+
+    - "taken": a running episode waits for the person's answer ("late" when a running episode has settled
+      their target otherwise already: it records the answer itself, `Escalation.acknowledge`);
+    - "late": it answers an episode that has ended: a late answer for the workflow to record
+      (`<kind>.ack.late` through that episode's flush), once per workflow and answer, under the step id the
+      store uses when the workflow is gone (`late_step("-", …)`), so one answer recorded both ways is one
+      event. The latest ended episode that called the person gets it. (`unreachable_acks`: the workflow
+      applies an answer for an unreachable target itself, as a late acknowledgement: "late", no record here);
+    - "repeat": the person's own answer again, or an answer already seen (by its ref): no news;
+    - "none": no episode of this workflow called the person."""
+    out: list[tuple[str, EpisodeLike | None, Record | None]] = []
+    for ack in acks:
+        def mine(ts: TargetState) -> bool:
+            return ack.person_id in ts.recipients and (ack.target_keys is None or ts.target.key in ack.target_keys)
+
+        running = [ts for ep in episodes if live(ep) for ts in ep.esc.targets.values() if mine(ts)]
+        # a running episode records it itself: on time, or late (`Escalation.acknowledge`)
+        if any(ts.state not in TERMINAL_STATES for ts in running):
+            out.append(("taken", None, None))
+            continue
+        if any(ts.ack_by != ack.person_id for ts in running):
+            out.append(("late", None, None))
+            continue
+        outcome: tuple[str, EpisodeLike | None, Record | None] = ("repeat" if running else "none", None, None)
+        for ep in reversed(episodes):
+            if live(ep):
+                continue
+            called = [ts for ts in ep.esc.targets.values() if mine(ts)]
+            if not called:
+                continue
+            if any(ts.ack_by == ack.person_id for ts in called) or (ack.ref and ack.ref in ep.esc.seen_refs):
+                outcome = ("repeat", ep, None)
+                break
+            if unreachable_acks and any(ts.state == "unreachable" for ts in called):
+                outcome = ("late", ep, None)
+                break
+            ts = next((t for t in called if t.state in TERMINAL_STATES), called[0])
+            rec = ep.esc.late_record(ts, ack)
+            rec.step_id, rec.step_global = late_step("-", ack.person_id, ack.ref or ack.at.isoformat()), True
+            if rec.payload["late_by_s"] is not None:  # (the answer's clock may run behind the workflow's)
+                rec.payload["late_by_s"] = max(rec.payload["late_by_s"], 0.0)
+            rec.payload.update({"episode": ep.name, "recorded_by": "workflow",
+                                "workflow_id": workflow.info().workflow_id})
+            outcome = ("late", ep, rec)
+            break
+        out.append(outcome)
+    return out
+
+
+def record_late_answers(episodes: Sequence[EpisodeLike], acks: list[Ack], live: Callable[[EpisodeLike], bool],
+                        flush: Callable[[Any, Actions], Awaitable[Any]], tasks: dict[str, asyncio.Task], *,
+                        unreachable_acks: bool = False) -> list[dict[str, Any]]:
+    """Inside a procedure's signal or update handler, after the answers went to the running episodes: record
+    every answer to an ended episode that no running episode takes (`late_answers`), through the episode's
+    own flush, as a task kept in `tasks` so that the workflow's end and continue-as-new wait for it. New
+    histories only (`LATE_EPISODES`); old ones dropped them. Returns what became of each answer
+    ({"recorded": "taken" | "late" | "repeat" | "none", "late_by_s": …}), for the API to say."""
+    found = late_answers(episodes, acks, live, unreachable_acks=unreachable_acks) if acks else []
+    if not any(o == "late" and r is not None for o, _, r in found) or not workflow.patched(LATE_EPISODES):
+        # (old histories: everything went the way it went before, "taken")
+        return [{"recorded": "taken" if o == "late" and r is not None else o, "late_by_s": None} for o, _, r in found]
+    out = []
+    for outcome, ep, rec in found:
+        if outcome == "late" and ep is not None and rec is not None:
+            if rec.payload.get("ref") in ep.esc.seen_refs:  # the same answer twice in one batch
+                out.append({"recorded": "repeat", "late_by_s": None})
+                continue
+            if rec.payload.get("ref"):
+                ep.esc.seen_refs.append(rec.payload["ref"])
+            tasks[f"late/{rec.step_id}"] = asyncio.create_task(flush(ep, Actions(records=[rec])))
+        out.append({"recorded": outcome, "late_by_s": rec.payload.get("late_by_s") if rec else None})
+    return out
+
+
+# ----------------------------------------------------------------- the host loop
+
+
+class Inbox:
+    """Answers and reports received by signal, applied by the host loop in arrival order."""
+
+    def __init__(self) -> None:
+        self.items: list[Ack | Report] = []
+        self.stopped: str | None = None
+
+    def put(self, items: list[Ack | Report]) -> None:
+        self.items.extend(items)
+
+    def drain(self) -> list[Ack | Report]:
+        items, self.items = self.items, []
+        return items
+
+
+async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaitable[FlushResult | None]],
+                until: Callable[[], bool] = lambda: False) -> None:
+    """Run an escalation to its end: every target acknowledged, unreachable or canceled.
+
+    One timer for all targets (the earliest deadline); a signal wakes the loop at
+    once. `flush` sends and records a batch (activities) and may return what it got
+    back: the waits then count from the gateway's acceptance of each send, not from
+    the moment the workflow decided to send. `until` ends it early.
+    """
+    pending = Actions()
+    while True:
+        for item in inbox.drain():
+            pending.extend(esc.acknowledge(item, record_late) if isinstance(item, Ack) else esc.report(item))
+        pending.extend(esc.advance(workflow.now()))
+        if pending:
+            batch, pending = pending, Actions()
+            result = await flush(batch)
+            if result is not None and result.accepted and workflow.patched("wait-from-acceptance"):
+                esc.accepted(result.accepted)
+            continue  # answers may have arrived while flushing
+        if esc.done or until():
+            return
+        deadline = esc.next_deadline()
+        timeout = max(deadline - workflow.now(), timedelta(0)) if deadline else None
+        try:
+            await workflow.wait_condition(lambda: bool(inbox.items) or until(), timeout=timeout)
+        except asyncio.TimeoutError:
+            pass

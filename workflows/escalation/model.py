@@ -1,0 +1,131 @@
+"""The escalation interpreter's messages and per-target state: whom it calls (`Target`, `Contact`), what it
+sends and records (`Send`, `Record`, `Actions`), what comes back (`Ack`, `Report`, `FlushResult`)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+FAILED_STATUSES = {"failed", "undelivered", "busy", "no_answer", "no_keypress", "machine", "canceled", "opted_out",
+                   "no_channel"}
+TERMINAL_STATES = {"acknowledged", "unreachable", "canceled"}
+
+
+class Contact(BaseModel):
+    person_id: str
+    name: str = ""
+    mobile: str | None = None
+    im_id: str | None = None
+
+    def address(self, channel: str) -> str | None:
+        return self.im_id if channel == "im" else self.mobile
+
+
+class Target(BaseModel):
+    """Someone who must answer: a post (position in an org unit) held by a person."""
+
+    key: str
+    tier: str = ""
+    position: str = ""
+    org_unit: str = ""
+    label: str = ""
+    person: Contact
+    deputy: Contact | None = None
+    superior: Contact | None = None
+    others: dict[str, Contact] = Field(default_factory=dict, description="duty roles and position:<code> recipients")
+    policy: str
+    priority: int = 100
+
+
+class Send(BaseModel):
+    key: str
+    target_key: str
+    person_id: str
+    name: str = ""
+    to: str
+    channel: str
+    purpose: Literal["notify", "escalate", "inform", "cancel", "update", "summary"] = "notify"
+    priority: int = 100
+    about: str = ""
+
+
+class Record(BaseModel):
+    """Something that happened, to be written to the audit chain and the read model."""
+
+    kind: str
+    step_id: str
+    step_global: bool = Field(default=False, description="the step id is the workflow's, not its episode's: the "
+                                                          "flush writes it as is (a late answer, one per workflow)")
+    target_key: str | None = None
+    person_id: str | None = None
+    channel: str | None = None
+    actor: str = "system"
+    at: datetime
+    state: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class Actions(BaseModel):
+    sends: list[Send] = Field(default_factory=list)
+    records: list[Record] = Field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.sends or self.records)
+
+    def extend(self, other: "Actions") -> "Actions":
+        self.sends.extend(other.sends)
+        self.records.extend(other.records)
+        return self
+
+
+class Ack(BaseModel):
+    person_id: str
+    channel: str
+    at: datetime
+    actor: str = ""
+    note: str | None = None
+    target_keys: list[str] | None = None
+    ref: str = Field(default="", description="unique id of the answer (message id, link jti) for idempotency")
+
+
+class Report(BaseModel):
+    """A gateway's report on one send: delivered, failed, busy, no_answer, machine, declined (keypress 2)…"""
+
+    send_key: str
+    status: str
+    at: datetime
+    detail: str | None = None
+
+
+class FlushResult(BaseModel):
+    """What a flush activity returns: the sends the gateway refused at once, as reports, and when the
+    gateway accepted each send that went out (the answer window counts from there)."""
+
+    reports: list[Report] = Field(default_factory=list)
+    accepted: dict[str, datetime] = Field(default_factory=dict, description="send key -> gateway acceptance time")
+
+
+class TargetState(BaseModel):
+    target: Target
+    state: str = "pending"
+    pc: int = 0
+    block_start: int = 0
+    repeats: dict[int, int] = Field(default_factory=dict)
+    recipients: list[str] = Field(default_factory=list)
+    first_notify_done: bool = False
+    last_channels: list[str] = Field(default_factory=list)
+    waiting_until: datetime | None = None
+    wait: timedelta | None = Field(default=None, description="the current wait_ack's length")
+    outstanding: list[str] = Field(default_factory=list, description="send keys of the current round")
+    sends_total: int = 0
+    acknowledged_at: datetime | None = None
+    ack_channel: str | None = None
+    ack_by: str | None = None
+    settled_at: datetime | None = Field(default=None, description="when it was acknowledged, unreachable or canceled")
+
+
+def late_step(target_key: str, person_id: str, ref: str) -> str:
+    """The step id of a late answer: the same whether the workflow or the store (after it ended) records it,
+    so an answer recorded by both is one event."""
+    return f"ack.late/{target_key}/{person_id}/{ref}"
