@@ -67,8 +67,8 @@ class Payload(BaseModel):
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls.k = _Keys(cls)
-        cls._read_fields = {name: (f.alias or name, f.get_default(call_default_factory=True))
-                            for name, f in cls.model_fields.items()}
+        cls._read_fields = {name: (f.alias or name, None if f.default_factory is not None or f.is_required() else f.default)
+                            for name, f in cls.model_fields.items()}  # (a list's or dict's default reads as None)
 
     @classmethod
     def read(cls, payload: dict[str, Any]) -> Any:
@@ -367,6 +367,9 @@ class Escalation:
     RECORDS = (ACK, ACK_LATE, DELIVERY, TIMEOUT, UNREACHABLE, WAIT_SKIPPED, REPEAT, ESCALATED, ESCALATION_SKIPPED,
                INFORMED, INFORM_SKIPPED, CANCELED, NO_CHANNEL)
 
+
+GAP = "gap"
+"""The last word of the kinds that say nobody (or not everybody) could be called (`activation.gap`, `<episode>.gap`)."""
 
 EPISODE_PREFIXES: list[str] = []
 """Every procedure's escalation episode prefixes (what the episodes' events are written under)."""
