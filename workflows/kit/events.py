@@ -91,6 +91,10 @@ FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no_answer", "no_k
                              "opted_out", "no_channel"})
 """A send's statuses that mean it reached nobody (the interpreter stops waiting for it; statistics count it failed)."""
 
+BOUNCE_STATUSES = frozenset({"failed", "undelivered", "opted_out"})
+"""A send's statuses that say the number itself is failing (contact freshness: a bounced number), unlike a busy
+line or an unanswered call."""
+
 
 class Escalation:
     """The interpreter's records (workflows/escalation.py), written as `<episode prefix>.<record>`."""
