@@ -150,7 +150,14 @@ class Warnings:
     RECEIVED = kind("warning.received", WarningReceived)
     UPDATE = kind("warning.update", WarningReceived)
     CANCEL = kind("warning.cancel", WarningReceived)
+    ACK = kind("warning.ack")  # (a CAP Ack or Error is recorded like any message: api/services/warnings.py)
+    ERROR = kind("warning.error")
     REFUSED = kind("warning.refused")
+
+    @staticmethod
+    def of_message(msg_type: str) -> str:
+        """The kind a CAP message of this type (Alert, Update, Cancel, Ack, Error) is recorded under."""
+        return Warnings.RECEIVED if msg_type == "Alert" else check(f"warning.{msg_type.lower()}")
 
 
 class Callout:
