@@ -107,6 +107,31 @@ def test_every_kind_in_the_saved_histories_is_registered():
         assert {f"{prefix}.{r}" for r in (*events.Escalation.RECORDS, events.Escalation.SENT)} <= set(events.KINDS)
 
 
+def _events_of(node):
+    if isinstance(node, dict):
+        if isinstance(node.get("kind"), str) and "step_id" in node and "at" in node and "target_key" not in node:
+            yield node
+        for v in node.values():
+            yield from _events_of(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _events_of(v)
+
+
+def test_the_payloads_in_the_saved_histories_fit_their_models():
+    """The payload models say what the workflows write: every event of the histories whose kind has a model
+    validates against it (its keys' types)."""
+    checked = 0
+    for path in sorted(p for p in HISTORIES.glob("*.json") if p.name != "index.json"):
+        for payload in _payloads(json.loads(path.read_text(encoding="utf-8"))):
+            for ev in _events_of(payload):
+                model = events.payload_model(ev["kind"])
+                if model is not None:
+                    model.model_validate(ev.get("payload") or {})
+                    checked += 1
+    assert checked > 50
+
+
 # literal kinds in the source: `kind="x.y"`, `kind = "x.y"`, `Event(kind="…")`, `_notify("x.y", …)`, `_ev(s, "x.y", …)`
 _LITERAL = re.compile(r'''(?:\bkind\s*=\s*|_notify\(|_ev\([^,()]+,\s*)"([a-z_]+\.[a-z_.]+)"''')
 
