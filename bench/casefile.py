@@ -2,8 +2,8 @@
 (about 50,000 audit events, the same events as bench/replay.py).
 
 Times what the review's activities do: read the events, compute the statistics and the timeline
-(store/review.py), render the report (HTML, PDF), read every event with its hashes and build the
-archive (store/casefile.py), and verify it offline (every file's hash, every event's hash and link,
+(store/review/), render the report (HTML, PDF), read every event with its hashes and build the
+archive (store/casefile/), and verify it offline (every file's hash, every event's hash and link,
 every byte of the layout).
 
 Run: `.venv/bin/python bench/casefile.py [--persons 10000]`.

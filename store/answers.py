@@ -21,6 +21,7 @@ from store.callouts import Callout, CalloutTarget
 from store.duty import SpotCheck, SpotCheckAnswer
 from store.messages import OutboxMessage
 from workflows.escalation import late_step
+from workflows.kit import events as kinds  # the registry of event kinds (its Callout is not the table)
 from workflows.spotcheck import AnswerIn, PersonView, answer_refusal, late_answer_payload
 
 SETTLED = ("acknowledged", "unreachable", "canceled")
@@ -40,10 +41,13 @@ class LateAnswer:
 def _procedure_kind(s: Session, subject: str, workflow_id: str) -> str:
     """The audit kind prefix of the procedure that sent (`callout`, `reporting`, `activation`, …): the kind of
     its last `*.sent` event."""
+    sent = "." + kinds.Escalation.SENT
     kind = s.exec(select(AuditEvent.kind).where(AuditEvent.subject == subject, AuditEvent.workflow_id == workflow_id,
-                                                col(AuditEvent.kind).like("%.sent"))
+                                                col(AuditEvent.kind).like("%" + sent))
                   .order_by(col(AuditEvent.seq).desc()).limit(1)).first()
-    return kind.removesuffix(".sent") if kind else "answer"
+    prefix = kind.removesuffix(sent) if kind else kinds.Answer.EPISODE
+    # (a send written under a prefix no longer registered: its late answer is the unknown procedure's)
+    return prefix if f"{prefix}.{kinds.Escalation.ACK_LATE}" in kinds.KINDS else kinds.Answer.EPISODE
 
 
 def _late_s(at: datetime, since: datetime | None) -> float | None:
@@ -78,7 +82,7 @@ def record_late(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[
                            "by_deputy": a.person_id != row.person_id, "acknowledged_by": row.ack_by,
                            "late_from": since.isoformat() if since else None, "late_by_s": _late_s(a.at, since),
                            "recorded_by": "store", "drill": callout.drill}
-                events.append(NewEvent(subject=a.subject, kind="callout.ack.late",
+                events.append(NewEvent(subject=a.subject, kind=kinds.Callout.ACK_LATE,
                                        step_id=late_step(row.target_key, a.person_id, a.ref), workflow_id=wid,
                                        actor=a.actor, channel=a.channel, at=a.at, payload=payload))
                 if row.acknowledged_at is None:
@@ -92,7 +96,7 @@ def record_late(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[
                    "state_at_answer": "not_waited_for" if wid in running else "ended",
                    "ref": a.ref, "note": a.note, "late_from": since.isoformat() if since else None,
                    "late_by_s": _late_s(a.at, since), "recorded_by": "store"}
-        events.append(NewEvent(subject=a.subject, kind=f"{_procedure_kind(s, a.subject, wid)}.ack.late",
+        events.append(NewEvent(subject=a.subject, kind=f"{_procedure_kind(s, a.subject, wid)}.{kinds.Escalation.ACK_LATE}",
                                step_id=late_step("-", a.person_id, a.ref), workflow_id=wid, actor=a.actor,
                                channel=a.channel, at=a.at, payload=payload))
         out.append(payload)
@@ -122,6 +126,6 @@ def record_late_spot_answer(s: Session, check_id: str, req: AnswerIn, at: dateti
     s.add(row)
     payload = {**late_answer_payload(p, req, check.status), "late_from": check.closed_at.isoformat()
                if check.closed_at else None, "late_by_s": _late_s(at, check.closed_at), "recorded_by": "store"}
-    append(s, [NewEvent(subject=check_id, kind="spotcheck.answered.late", step_id=f"answer/{req.person_id}/late",
+    append(s, [NewEvent(subject=check_id, kind=kinds.SpotCheck.ANSWERED_LATE, step_id=f"answer/{req.person_id}/late",
                         workflow_id=check_id, actor=req.actor, channel=req.channel, at=at, payload=payload)])
     return payload

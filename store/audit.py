@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.types import json_column, now_utc, utc_column
+from workflows.kit import events as kinds  # pure: the registry of event kinds
 
 ANCHOR_SUBJECT = "_anchors"
 GENESIS = "0" * 64
@@ -142,8 +143,14 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent | St
 
     New events go in as one multi-row INSERT (no ORM unit of work per event): a flush of a
     500-person shard writes a thousand events, and this is on the path of every send.
+
+    A kind that workflows/kit/events.py does not register is refused (UnknownEventKind) before anything is
+    written: a kind renamed or mistyped at one emitter would otherwise be stored and silently skipped by
+    replay and statistics. (Reading accepts any kind: the chain holds events written under older names.)
     """
     events = list(events)
+    for new in events:
+        kinds.check(new.kind)
     ids = [e.event_id for e in events]
     chains: dict[str, AuditChain] = {}
     for new in events:  # lock the chains first: a concurrent append of the same events waits, then finds them
@@ -189,7 +196,7 @@ def write_anchor(session: Session, at: datetime | None = None) -> AuditEvent | N
         return None
     heads = {c.subject: [c.length, c.head_hash] for c in changed}
     anchors = _chain_for_update(session, ANCHOR_SUBJECT)
-    [ev] = append(session, [NewEvent(subject=ANCHOR_SUBJECT, kind="audit.anchor", step_id=f"anchor-{anchors.length + 1}",
+    [ev] = append(session, [NewEvent(subject=ANCHOR_SUBJECT, kind=kinds.Audit.ANCHOR, step_id=f"anchor-{anchors.length + 1}",
                                       at=at, payload={"heads": heads})])
     for c in changed:
         c.anchored_length = c.length

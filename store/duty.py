@@ -22,6 +22,7 @@ from store.directory import Person
 from store.links import LinkError
 from store.messages import OutboxMessage
 from store.types import json_column, now_utc, utc_column
+from workflows.kit.events import BOUNCE_STATUSES
 
 # ------------------------------------------------------------------ shift handover 交接班
 
@@ -178,7 +179,7 @@ class ContactCheck(SQLModel, table=True):
 
 CONFIRM_SALT = "yingji.contact-confirm"
 FORM_SALT = "yingji.spotcheck-form"
-FAILING = ("failed", "undelivered", "opted_out")
+FAILING = BOUNCE_STATUSES  # (defined once, with the event kinds: activities/duty.py still spells it out)
 
 
 def _signed(key: str, salt: str) -> URLSafeTimedSerializer:

@@ -1,6 +1,6 @@
 """The event report 初步事件报告 (seed 003 篇七 §三(八)): JSON, HTML and PDF (WeasyPrint).
 
-`render(data)` turns the report's data — incident, timeline, statistics (store/review.py),
+`render(data)` turns the report's data — incident, timeline, statistics (store/review/),
 the units' summaries, the lessons and the leading leader's sign-off — into HTML with
 inline SVG charts (no JavaScript, no CDN) and a PDF of the same HTML. Chinese first,
 English second. The JSON is the data itself, canonical (sorted keys) so its hash is stable.

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ACTIVITY, CONFLICT, FORBIDDEN, Actor, Event
     from workflows.duty import flusher, run_escalation, stop_escalation
     from workflows.escalation import Ack, Actions, Contact, Escalation, Inbox, Target, record_late_answers
+    from workflows.kit.events import Handover
 
 ItemKind = Literal["warning", "callout", "incident", "deadline", "activation", "followup", "drill", "other"]
 STATUS_ZH = {"open": "待交班", "handed_over": "已交班待接班", "taken_over": "已接班", "not_taken_over": "未接班",
@@ -158,13 +159,13 @@ class HandoverWorkflow:
             v.status, v.closed_at = "skipped", workflow.now()
             why = "nobody is on the roster as duty chief after the change" if opened.incoming is None else \
                 "the same duty chief stays on duty"
-            await self._record(Event(kind="handover.skipped", step_id="skipped", at=workflow.now(),
+            await self._record(Event(kind=Handover.SKIPPED, step_id="skipped", at=workflow.now(),
                                      payload={"reason": why, "shift_at": v.shift_at.isoformat()}))
             self.opened = True
             return v
         v.status = "open"
         v.due_at = max(v.shift_at, workflow.now()) + inp.settings.take_over_within
-        await self._record(Event(kind="handover.opened", step_id="opened", actor=inp.started_by, at=workflow.now(),
+        await self._record(Event(kind=Handover.OPENED, step_id="opened", actor=inp.started_by, at=workflow.now(),
                                  payload={"shift_at": v.shift_at.isoformat(), "due_at": v.due_at.isoformat(),
                                           "outgoing": _who(v.outgoing), "incoming": _who(v.incoming),
                                           "leader": _who(v.leader), "items": [i.model_dump(mode="json") for i in v.note.items],
@@ -198,12 +199,12 @@ class HandoverWorkflow:
         await asyncio.gather(*self.tasks.values())
         if v.taken_over_at is None:
             v.status, v.closed_at = "not_taken_over", workflow.now()
-            await self._record(Event(kind="handover.not_taken_over", step_id="not_taken_over", at=workflow.now(),
+            await self._record(Event(kind=Handover.NOT_TAKEN_OVER, step_id="not_taken_over", at=workflow.now(),
                                      payload={"incoming": _who(v.incoming), "escalated_at": _iso(v.escalated_at),
                                               "leader_ack_by": v.leader_ack_by}))
         else:
             v.closed_at = workflow.now()
-            await self._record(Event(kind="handover.closed", step_id="closed", at=workflow.now(),
+            await self._record(Event(kind=Handover.CLOSED, step_id="closed", at=workflow.now(),
                                      payload={"taken_over_by": v.taken_over_by, "via": v.taken_over_via,
                                               "late_by_s": max(0, int((v.taken_over_at - v.due_at).total_seconds()))
                                               if v.due_at else 0}))
@@ -220,11 +221,11 @@ class HandoverWorkflow:
                 continue
             if v.incoming and r.person_id == v.incoming.person_id:
                 self._take_over(r.person_id, r.channel or "?", r.at)
-                await self._record(Event(kind="handover.taken_over", step_id="taken_over", actor=r.person_id,
+                await self._record(Event(kind=Handover.TAKEN_OVER, step_id="taken_over", actor=r.person_id,
                                          channel=r.channel, at=r.at, payload=self._taken_payload()))
             elif v.leader and r.person_id == v.leader.person_id and v.leader_ack_at is None:
                 v.leader_ack_at, v.leader_ack_by = r.at, r.person_id
-                await self._record(Event(kind="handover.leader_acknowledged", step_id="leader_ack", actor=r.person_id,
+                await self._record(Event(kind=Handover.LEADER_ACKNOWLEDGED, step_id="leader_ack", actor=r.person_id,
                                          channel=r.channel, at=r.at,
                                          payload={"leader": _who(v.leader), "incoming": _who(v.incoming)}))
 
@@ -249,7 +250,7 @@ class HandoverWorkflow:
         if req.text is not None:
             n.text = req.text
         n.edited_by, n.edited_at = req.actor, workflow.now()
-        await self._record(Event(kind="handover.note_edited", step_id=f"note/{workflow.now().isoformat()}",
+        await self._record(Event(kind=Handover.NOTE_EDITED, step_id=f"note/{workflow.now().isoformat()}",
                                  actor=req.actor, at=workflow.now(),
                                  payload={"items": [i.model_dump(mode="json") for i in n.items], "text": n.text}))
         return self.v
@@ -265,7 +266,7 @@ class HandoverWorkflow:
         if req.text is not None:
             v.note.text, v.note.edited_by, v.note.edited_at = req.text, req.actor, now
         v.status, v.handed_over_at = "handed_over", now
-        await self._record(Event(kind="handover.handed_over", step_id="handed_over", actor=req.actor, at=now,
+        await self._record(Event(kind=Handover.HANDED_OVER, step_id="handed_over", actor=req.actor, at=now,
                                  payload={"items": [i.model_dump(mode="json") for i in v.note.items],
                                           "text": v.note.text}))
         return v
@@ -280,7 +281,7 @@ class HandoverWorkflow:
         v, now = self.v, workflow.now()
         by = v.incoming.person_id if v.incoming else req.actor
         self._take_over(by, "console" if req.actor == by else "proxy", now)
-        await self._record(Event(kind="handover.taken_over", step_id="taken_over", actor=req.actor, at=now,
+        await self._record(Event(kind=Handover.TAKEN_OVER, step_id="taken_over", actor=req.actor, at=now,
                                  payload={**self._taken_payload(), "recorded_by": req.actor, "note": req.note}))
         return v
 

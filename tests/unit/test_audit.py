@@ -11,7 +11,7 @@ from store.db import get_engine, session_scope
 def _fill(subjects=("a", "b"), n=4):
     with session_scope() as s:
         for i in range(n):
-            append(s, [NewEvent(subject=sub, kind="test.step", step_id=f"s{i}", workflow_id=f"wf-{sub}",
+            append(s, [NewEvent(subject=sub, kind="callout.sent", step_id=f"s{i}", workflow_id=f"wf-{sub}",
                                 payload={"i": i, "中文": "收到"}) for sub in subjects])
 
 

@@ -107,7 +107,7 @@ def _three_events(subject: str = "warning:test-1") -> list[int]:
     from store.db import session_scope
 
     with session_scope() as session:
-        rows = append(session, [NewEvent(subject=subject, kind="test.step", step_id=f"s{i}", workflow_id="wf-1",
+        rows = append(session, [NewEvent(subject=subject, kind="callout.sent", step_id=f"s{i}", workflow_id="wf-1",
                                          payload={"n": i, "text": "叫应"}) for i in range(1, 4)])
         return [r.seq for r in rows]
 

@@ -116,7 +116,7 @@ async def test_anchors_keep_their_interval_while_feeds_poll(db_url, tmp_path, mo
         while not stop.is_set():
             n += 1
             with session_scope() as s:
-                append(s, [NewEvent(subject="anchor-test", kind="test.tick", step_id=f"tick-{n}")])
+                append(s, [NewEvent(subject="anchor-test", kind="callout.sent", step_id=f"tick-{n}")])
             stop.wait(0.2)
 
     writer = threading.Thread(target=activity, daemon=True)

@@ -11,6 +11,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.escalation import Policy, Step
+    from workflows.kit.events import Escalation as Rec  # the records' names (`<episode prefix>.<record>` kinds)
     from workflows.escalation.model import (
         FAILED_STATUSES, TERMINAL_STATES, Ack, Actions, Contact, Record, Report, Send, Target, TargetState, late_step)
 
@@ -92,7 +93,7 @@ class Escalation(BaseModel):
                 if ts.waiting_until > now:
                     continue
                 ts.waiting_until = None
-                actions.records.append(self._record(ts, "timeout", now, payload={"step": ts.pc - 1}))
+                actions.records.append(self._record(ts, Rec.TIMEOUT, now, payload={"step": ts.pc - 1}))
             self._run(ts, now, actions)
         actions.sends.sort(key=lambda s: s.priority)
         return actions
@@ -102,7 +103,7 @@ class Escalation(BaseModel):
         while ts.state not in TERMINAL_STATES and ts.waiting_until is None:
             if ts.pc >= len(steps):
                 ts.state, ts.settled_at = "unreachable", now
-                actions.records.append(self._record(ts, "unreachable", now, payload={"recipients": ts.recipients}))
+                actions.records.append(self._record(ts, Rec.UNREACHABLE, now, payload={"recipients": ts.recipients}))
                 return
             step, index = steps[ts.pc], ts.pc
             ts.pc += 1
@@ -125,14 +126,14 @@ class Escalation(BaseModel):
             ts.wait = step.wait_ack or timedelta(0)
             ts.waiting_until = now + ts.wait  # moved to the gateway's acceptance + wait by `accepted()`
         else:
-            actions.records.append(self._record(ts, "wait_skipped", now, payload={"step": index, "reason": "every channel failed"}))
+            actions.records.append(self._record(ts, Rec.WAIT_SKIPPED, now, payload={"step": index, "reason": "every channel failed"}))
 
     def _step_repeat(self, ts: TargetState, step: Step, index: int, now: datetime, actions: Actions) -> None:
         done = ts.repeats.get(index, 0)
         if done < (step.repeat or 0):
             ts.repeats[index] = done + 1
             ts.pc = ts.block_start
-            actions.records.append(self._record(ts, "repeat", now, payload={"step": index, "round": done + 2}))
+            actions.records.append(self._record(ts, Rec.REPEAT, now, payload={"step": index, "round": done + 2}))
         else:
             ts.block_start = index + 1
 
@@ -141,24 +142,24 @@ class Escalation(BaseModel):
         contact = self._recipient(ts, step.escalate or "")
         if contact is None or contact.person_id in ts.recipients:
             reason = "no such person in the directory" if contact is None else "already responsible"
-            actions.records.append(self._record(ts, "escalation_skipped", now, payload={"to": step.escalate, "reason": reason}))
+            actions.records.append(self._record(ts, Rec.ESCALATION_SKIPPED, now, payload={"to": step.escalate, "reason": reason}))
             return
         ts.recipients.append(contact.person_id)
         self._index(ts.target.key, contact.person_id)
         ts.state = "escalated"
         channels = [c.value for c in step.channels] if step.channels else (ts.last_channels or ["sms", "voice"])
-        actions.records.append(self._record(ts, "escalated", now, person_id=contact.person_id,
+        actions.records.append(self._record(ts, Rec.ESCALATED, now, person_id=contact.person_id,
                                             payload={"to": step.escalate, "name": contact.name, "channels": channels}))
         ts.outstanding = self._send(ts, contact, channels, "escalate", index, now, actions)
 
     def _step_inform(self, ts: TargetState, step: Step, index: int, now: datetime, actions: Actions) -> None:
         contact = self._recipient(ts, step.inform or "")
         if contact is None:
-            actions.records.append(self._record(ts, "inform_skipped", now, payload={"to": step.inform, "reason": "no such person"}))
+            actions.records.append(self._record(ts, Rec.INFORM_SKIPPED, now, payload={"to": step.inform, "reason": "no such person"}))
             return
         channels = [c.value for c in step.channels] if step.channels else ["sms"]
         self._send(ts, contact, channels, "inform", index, now, actions, count=False)
-        actions.records.append(self._record(ts, "informed", now, person_id=contact.person_id, payload={"to": step.inform}))
+        actions.records.append(self._record(ts, Rec.INFORMED, now, person_id=contact.person_id, payload={"to": step.inform}))
 
     # ------------------------------------------------------------- answers
     def acknowledge(self, ack: Ack, late: Callable[[], bool] | None = None) -> Actions:
@@ -188,7 +189,7 @@ class Escalation(BaseModel):
             ts.state, ts.waiting_until, ts.outstanding, ts.settled_at = "acknowledged", None, [], ack.at
             ts.acknowledged_at, ts.ack_channel, ts.ack_by = ack.at, ack.channel, ack.person_id
             actions.records.append(self._record(
-                ts, "ack", ack.at, person_id=ack.person_id, channel=ack.channel, actor=ack.actor or ack.person_id,
+                ts, Rec.ACK, ack.at, person_id=ack.person_id, channel=ack.channel, actor=ack.actor or ack.person_id,
                 payload={"note": ack.note, "late": late_, "by_deputy": ack.person_id != ts.target.person.person_id,
                          "ref": ack.ref}))
         return actions
@@ -197,7 +198,7 @@ class Escalation(BaseModel):
         """An answer that came after the target was settled: who, how, when, how late, what had happened."""
         since = ts.settled_at or ts.acknowledged_at
         return self._record(
-            ts, "ack.late", ack.at, person_id=ack.person_id, channel=ack.channel, actor=ack.actor or ack.person_id,
+            ts, Rec.ACK_LATE, ack.at, person_id=ack.person_id, channel=ack.channel, actor=ack.actor or ack.person_id,
             step=late_step(ts.target.key, ack.person_id, ack.ref or ack.at.isoformat()),
             payload={"note": ack.note, "late": True, "state_at_answer": ts.state, "ref": ack.ref,
                      "by_deputy": ack.person_id != ts.target.person.person_id,
@@ -225,7 +226,7 @@ class Escalation(BaseModel):
         ts = self.targets.get(key or "")
         if ts is None:
             return actions
-        actions.records.append(self._record(ts, "delivery", rep.at, payload={"send": rep.send_key, "status": rep.status,
+        actions.records.append(self._record(ts, Rec.DELIVERY, rep.at, payload={"send": rep.send_key, "status": rep.status,
                                                                               "detail": rep.detail},
                                             step=f"delivery/{rep.send_key}/{rep.status}"))
         if ts.state in TERMINAL_STATES:
@@ -247,7 +248,7 @@ class Escalation(BaseModel):
             reached = ts.sends_total > 0
             if ts.state not in ("acknowledged", "unreachable", "canceled"):
                 ts.state, ts.waiting_until, ts.outstanding, ts.settled_at = "canceled", None, [], now
-                actions.records.append(self._record(ts, "canceled", now, payload={"reason": reason}))
+                actions.records.append(self._record(ts, Rec.CANCELED, now, payload={"reason": reason}))
             if reached:
                 for pid in ts.recipients:
                     self._send(ts, self._contact(ts, pid), ["sms"], purpose, 0, now, actions, count=False,
@@ -279,7 +280,7 @@ class Escalation(BaseModel):
             key = f"{self.run_key}/{ts.target.key}/{step}.{round_no}/{contact.person_id}/{channel}{('/' + suffix) if suffix else ''}"
             to = contact.address(channel)
             if to is None:
-                actions.records.append(self._record(ts, "no_channel", now, person_id=contact.person_id, channel=channel,
+                actions.records.append(self._record(ts, Rec.NO_CHANNEL, now, person_id=contact.person_id, channel=channel,
                                                     step=f"nochannel/{key}"))
                 continue
             if key in self.send_index:

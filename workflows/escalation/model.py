@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-FAILED_STATUSES = {"failed", "undelivered", "busy", "no_answer", "no_keypress", "machine", "canceled", "opted_out",
-                   "no_channel"}
+from workflows.kit.events import FAILED_STATUSES  # noqa: F401  (defined once, with the event kinds; re-exported)
+
 TERMINAL_STATES = {"acknowledged", "unreachable", "canceled"}
 
 
