@@ -6,13 +6,14 @@ One copy of each here; the procedures' modules import them (they were copied per
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from activities.delivery import Delivery
 from config import get_settings
 from store.audit import NewEvent, append
 from store.db import session_scope
@@ -55,6 +56,18 @@ def duty_contacts(s: Session, at: datetime) -> dict[str, Contact]:
         if shift.role not in out and (c := contact(s.get(Person, shift.person_id))):
             out[shift.role] = c
     return out
+
+
+def on_duty_as(s: Session, at: datetime, roles: Iterable[str]) -> dict[str, Contact]:
+    """The first person on duty in each of `roles` that someone holds, in the order of `roles`."""
+    duty = duty_contacts(s, at)
+    return {role: duty[role] for role in roles if role in duty}
+
+
+def sms_each(people: Iterable[Contact], key: Callable[[Contact], str], body: str, **fields: Any) -> list[Delivery]:
+    """One SMS of `body` to each of `people` with a mobile number (a summary, a reminder: no answer wanted)."""
+    return [Delivery(key=key(c), channel="sms", to=c.mobile or "", body=body, person_id=c.person_id, **fields)
+            for c in people if c.mobile]
 
 
 def audit_events(subject: str, workflow_id: str | None, run_id: str | None, events: Sequence[Event]) -> list[NewEvent]:

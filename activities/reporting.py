@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlmodel import Session, select
 from temporalio import activity
 
-from activities.common import audit_events, duty_contacts, local, now, read, write
+from activities.common import audit_events, duty_contacts, local, now, on_duty_as, read, sms_each, write
 from activities.common import contact as _contact
-from activities.delivery import REFUSED, Delivery, Outcome, deliver
+from activities.delivery import REFUSED, Outcome, deliver
 from activities.escalation import Batch, send_and_record
 from definitions.schema.reporting import SECTOR_LEADER, Recipient
 from store.audit import NewEvent
@@ -169,17 +169,12 @@ async def remind(req: RemindRequest) -> None:
     d, i = req.deadline, req.record.incident
     left = max(0, round((d.due_at - (d.reminded_at or d.due_at)).total_seconds() / 60))
 
-    def who(s: Session) -> dict[str, Contact]:
-        duty = duty_contacts(s, now())
-        return {role: duty[role] for role in req.roles if role in duty}
-
-    people = await read(who)
+    people = await read(lambda s: on_duty_as(s, now(), req.roles))
     body = (f"【报送提醒】{i.title}:{d.label}须于{local(d.due_at)}前报出(还剩约{left}分钟)。"
             f"快报事实、慎报原因。/ Reminder: the {d.kind} report is due at {local(d.due_at, '%H:%M')}.")
-    outcomes = await deliver([Delivery(key=f"{req.record.workflow_id}/remind/{d.key}/{c.person_id}/sms", channel="sms",
-                                       to=c.mobile or "", body=body, person_id=c.person_id, subject=incident_subject(i.incident_id),
-                                       meta={"purpose": "reminder", "deadline": d.key})
-                              for c in people.values() if c.mobile])
+    outcomes = await deliver(sms_each(people.values(), lambda c: f"{req.record.workflow_id}/remind/{d.key}/{c.person_id}/sms",
+                                      body, subject=incident_subject(i.incident_id),
+                                      meta={"purpose": "reminder", "deadline": d.key}))
     sent = [{"role": role, "person_id": c.person_id, "name": c.name} for role, c in people.items()]
     event = NewEvent(subject=incident_subject(i.incident_id), kind=f"report.{d.kind}.reminder", step_id=f"deadline/{d.key}/reminder",
                      workflow_id=req.record.workflow_id, run_id=req.record.run_id, at=d.reminded_at,

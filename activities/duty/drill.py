@@ -10,9 +10,9 @@ from typing import Any
 from sqlmodel import col, select
 from temporalio import activity
 
-from activities.common import duty_contacts
+from activities.common import on_duty_as, sms_each
 from activities.common import now as _now
-from activities.delivery import Delivery, deliver
+from activities.delivery import deliver
 from definitions.schema.callout import CalloutPlan, Tier
 from definitions.schema.common import Level, format_duration
 from store.audit import NewEvent, append
@@ -127,8 +127,7 @@ async def drill_report(req: ReportRequest) -> DrillReport:
             row.total, row.responded, row.acknowledged, row.rate = (fig["total"], fig["responded"], fig["acknowledged"],
                                                                     fig["rate"])
             row.report, row.status, row.ended_at = fig, "reported", row.ended_at or _now()
-            on_duty = duty_contacts(s, _now())
-            people = {role: on_duty[role] for role in d.report_to if role in on_duty}
+            people = on_duty_as(s, _now(), d.report_to)
             return row, fig, people
 
     row, fig, people = await asyncio.to_thread(compute)
@@ -138,10 +137,8 @@ async def drill_report(req: ReportRequest) -> DrillReport:
     body = (f"{DRILL_MARK}【演练小结】{d.name_zh}:抽取{fig['total']}人,{window}内应答{fig['responded']}人(应答率{rate})"
             + (f";未应答:{names}" if fig["never"] else "") + (f";{req.gap}" if req.gap else "")
             + f"\n{DRILL_MARK} Drill result: {fig['responded']}/{fig['total']} answered within {format_duration(d.window)}.")
-    outcomes = await deliver([Delivery(key=f"{req.run_id}/report/{c.person_id}", channel="sms", to=c.mobile or "", body=body,
-                                       person_id=c.person_id, subject=req.run_id, drill=True,
-                                       meta={"purpose": "summary", "procedure": "drill"})
-                              for c in people.values() if c.mobile])
+    outcomes = await deliver(sms_each(people.values(), lambda c: f"{req.run_id}/report/{c.person_id}", body,
+                                      subject=req.run_id, drill=True, meta={"purpose": "summary", "procedure": "drill"}))
 
     def record() -> None:
         with session_scope() as s:
