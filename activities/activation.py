@@ -6,24 +6,21 @@ the same transaction as the audit events (subject ``activation/<id>``), so
 """
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 from temporalio import activity
 
+from activities.common import audit_events, duty_contacts, local, now, read, write
 from activities.delivery import Delivery, Outcome, deliver
 from activities.escalation import Batch, send_and_record
-from activities.reporting import duty_contacts, local
 from config import get_settings
 from definitions.schema.plans import INCIDENT_TOWN, ResponsePlan
 from store import activations as store
-from store.audit import NewEvent, append
-from store.db import session_scope
+from store.audit import NewEvent
 from store.directory import mask_mobile
 from workflows.activation import (
-    Event,
     FlushRequest,
     FlushResult,
     Holder,
@@ -39,29 +36,19 @@ AUDIT_PREFIX = {"convene": "activation.convene", "notice": "activation.notice", 
                 "chase": "activation.reinforcement.chase"}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _subject(req: RecordRequest) -> str:
     return subject_of(req.info.activation_id)
 
 
-def _events(req: RecordRequest, events: list[Event]) -> list[NewEvent]:
-    return [NewEvent(subject=_subject(req), kind=e.kind, step_id=e.step_id, workflow_id=req.workflow_id,
-                     run_id=req.run_id, actor=e.actor, channel=e.channel, at=e.at, payload=e.payload) for e in events]
-
-
-def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
-    with session_scope() as s:
-        store.upsert(s, req.view.model_dump(mode="json"), req.plan_version)
-        s.flush()
-        append(s, [*_events(req, req.events), *extra])
+async def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
+    """The activation's view and the request's events (and `extra`), in one transaction."""
+    await write(lambda s: store.upsert(s, req.view.model_dump(mode="json"), req.plan_version),
+                [*audit_events(_subject(req), req.workflow_id, req.run_id, req.events), *extra])
 
 
 @activity.defn(name="activation.record")
 async def record(req: RecordRequest) -> None:
-    await asyncio.to_thread(_write, req, [])
+    await _write(req, [])
 
 
 # ------------------------------------------------------------------ who holds the plan's posts
@@ -100,11 +87,7 @@ def find_holders(s: Session, req: ResolveRequest, at: datetime) -> ResolveResult
 
 @activity.defn(name="activation.resolve")
 async def resolve(req: ResolveRequest) -> ResolveResult:
-    def read() -> ResolveResult:
-        with session_scope(write=False) as s:
-            return find_holders(s, req, req.at)
-
-    return await asyncio.to_thread(read)
+    return await read(lambda s: find_holders(s, req, req.at))
 
 
 # ------------------------------------------------------------------ messages without an answer
@@ -120,11 +103,11 @@ async def notify(req: NotifyRequest) -> None:
            "to": mask_mobile(n.to) if n.channel != "im" else n.to, "status": o.status}
           for n, o in zip(req.notices, outcomes, strict=True)]
     event = NewEvent(subject=_subject(rec), kind=req.kind, step_id=req.step_id, workflow_id=rec.workflow_id,
-                     run_id=rec.run_id, at=_now(), payload={**req.payload, "to": to,
+                     run_id=rec.run_id, at=now(), payload={**req.payload, "to": to,
                                                             "text": _fill(req.notices[0].text, due=req.notices[0].due_at)
                                                             if req.notices else None,
                                                             "gap": None if req.notices else "nobody to tell"})
-    await asyncio.to_thread(_write, rec, [event])
+    await _write(rec, [event])
 
 
 # ------------------------------------------------------------------ sending (escalation episodes)

@@ -4,12 +4,14 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 from temporalio import activity
 
+from activities.common import contact, sms_each
+from activities.common import now as _now
 from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
 from config import get_settings
@@ -35,10 +37,6 @@ from workflows.callout import (
 from workflows.escalation import Contact, Record, Send, Target
 
 PURPOSE_PREFIX = {"escalate": "【升级叫应】{name}未应答,请您代为落实并确认。", "inform": "", "cancel": "", "update": "", "summary": ""}
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _ev(subject: str, kind: str, step: str, workflow_id: str | None = None, **kw: Any) -> NewEvent:
@@ -343,15 +341,14 @@ async def finish(end: CalloutEnd) -> CalloutSummary:
             summary = summarize(targets, c.started_at)
             recipients: list[Contact] = []
             for shift in on_duty(s, _now()):
-                if shift.role in end.summary_to and (p := s.get(Person, shift.person_id)):
-                    recipients.append(Contact(person_id=p.id, name=p.name, mobile=p.mobile, im_id=p.im_id))
+                if shift.role in end.summary_to and (c := contact(s.get(Person, shift.person_id))):
+                    recipients.append(c)
             return c, summary, recipients
 
     c, summary, recipients = await asyncio.to_thread(compute)
     text = summary_text(c, summary, end.status)
-    outcomes = await deliver([Delivery(key=f"{end.workflow_id}/summary/{r.person_id}", channel="sms", to=r.mobile or "",
-                                       body=text, person_id=r.person_id, subject=end.callout_id, drill=end.drill,
-                                       meta={"purpose": "summary"}) for r in recipients if r.mobile])
+    outcomes = await deliver(sms_each(recipients, lambda r: f"{end.workflow_id}/summary/{r.person_id}", text,
+                                      subject=end.callout_id, drill=end.drill, meta={"purpose": "summary"}))
 
     def close() -> None:
         with session_scope() as s:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from activities.delivery import Delivery, Outcome, deliver
+from activities.delivery import REFUSED, Delivery, Outcome, deliver
 from config import get_settings
 from store.audit import NewEvent, append
 from store.db import session_scope
@@ -94,7 +94,7 @@ async def send_and_record(batch: Batch, render: Render, *, links: Links | None =
 def flush_result(outcomes: dict[str, Outcome], now: datetime) -> dict[str, Any]:
     """A FlushResult's fields: the sends that failed at once, and when each accepted one was accepted."""
     return {"reports": [Report(send_key=k, status="opted_out" if o.status == "opted_out" else "failed", at=now,
-                               detail=o.error) for k, o in outcomes.items() if o.status in ("failed", "opted_out")],
+                               detail=o.error) for k, o in outcomes.items() if o.status in REFUSED],
             "accepted": {k: o.accepted_at for k, o in outcomes.items() if o.accepted_at is not None}}
 
 

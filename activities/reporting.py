@@ -6,26 +6,22 @@ so the compliance figures of `GET /api/incidents/{id}` and the audit trail agree
 """
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from sqlmodel import Session, select
 from temporalio import activity
 
-from activities.delivery import Delivery, Outcome, deliver
+from activities.common import audit_events, duty_contacts, local, now, on_duty_as, read, sms_each, write
+from activities.common import contact as _contact
+from activities.delivery import REFUSED, Outcome, deliver
 from activities.escalation import Batch, send_and_record
-from config import get_settings
 from definitions.schema.reporting import SECTOR_LEADER, Recipient
-from store.audit import NewEvent, append
-from store.db import session_scope
+from store.audit import NewEvent
 from store.directory import OrgUnit, Person, Post, mask_mobile
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
-from store.roster import on_duty
 from workflows.subjects import incident_subject
 from workflows.escalation import Contact, Record, Target
 from workflows.reporting import (
-    Event,
     FlushRequest,
     FlushResult,
     RecordRequest,
@@ -38,22 +34,7 @@ from workflows.reporting import (
 AUDIT_PREFIX = {"overdue": "report.escalation", "receipts": "report.receipt", "trigger": "incident.call"}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def local(at: datetime | None, fmt: str = "%m月%d日%H:%M") -> str:
-    if at is None:
-        return "—"
-    return at.astimezone(ZoneInfo(get_settings().timezone)).strftime(fmt)
-
-
 # ------------------------------------------------------------------ the read model
-
-
-def _events(req: RecordRequest, events: list[Event]) -> list[NewEvent]:
-    return [NewEvent(subject=incident_subject(req.incident.incident_id), kind=e.kind, step_id=e.step_id, workflow_id=req.workflow_id,
-                     run_id=req.run_id, actor=e.actor, at=e.at, payload=e.payload) for e in events]
 
 
 def save_view(s: Session, req: RecordRequest) -> Incident:
@@ -70,7 +51,7 @@ def save_view(s: Session, req: RecordRequest) -> Incident:
     row.severity = v.severity.value
     row.deaths, row.injured, row.missing, row.trapped = (v.casualties.deaths, v.casualties.injured, v.casualties.missing,
                                                          v.casualties.trapped)
-    row.status, row.closed_at, row.updated_at = v.status, v.closed_at, _now()
+    row.status, row.closed_at, row.updated_at = v.status, v.closed_at, now()
     row.verbal = v.verbal.model_dump(mode="json") if v.verbal else None
     row.triggers = [t.model_dump(mode="json") for t in v.triggers]
     s.flush()
@@ -98,31 +79,19 @@ def save_view(s: Session, req: RecordRequest) -> Incident:
     return row
 
 
-def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
-    with session_scope() as s:
-        save_view(s, req)
-        s.flush()
-        append(s, [*_events(req, req.events), *extra])
+async def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
+    """The chain's view and the request's events (and `extra`), in one transaction."""
+    await write(lambda s: save_view(s, req),
+                [*audit_events(incident_subject(req.incident.incident_id), req.workflow_id, req.run_id, req.events),
+                 *extra])
 
 
 @activity.defn(name="reporting.record")
 async def record(req: RecordRequest) -> None:
-    await asyncio.to_thread(_write, req, [])
+    await _write(req, [])
 
 
 # ------------------------------------------------------------------ who
-
-
-def _contact(p: Person | None) -> Contact | None:
-    return Contact(person_id=p.id, name=p.name, mobile=p.mobile, im_id=p.im_id) if p else None
-
-
-def duty_contacts(s: Session, at: datetime) -> dict[str, Contact]:
-    out: dict[str, Contact] = {}
-    for shift in on_duty(s, at):
-        if shift.role not in out and (c := _contact(s.get(Person, shift.person_id))):
-            out[shift.role] = c
-    return out
 
 
 def holder(s: Session, position: str) -> Post | None:
@@ -189,11 +158,7 @@ def find_targets(s: Session, req: TargetsRequest, at: datetime) -> TargetsResult
 
 @activity.defn(name="reporting.targets")
 async def targets(req: TargetsRequest) -> TargetsResult:
-    def read() -> TargetsResult:
-        with session_scope(write=False) as s:
-            return find_targets(s, req, _now())
-
-    return await asyncio.to_thread(read)
+    return await read(lambda s: find_targets(s, req, now()))
 
 
 # ------------------------------------------------------------------ reminders
@@ -204,25 +169,19 @@ async def remind(req: RemindRequest) -> None:
     d, i = req.deadline, req.record.incident
     left = max(0, round((d.due_at - (d.reminded_at or d.due_at)).total_seconds() / 60))
 
-    def who() -> dict[str, Contact]:
-        with session_scope(write=False) as s:
-            duty = duty_contacts(s, _now())
-            return {role: duty[role] for role in req.roles if role in duty}
-
-    people = await asyncio.to_thread(who)
+    people = await read(lambda s: on_duty_as(s, now(), req.roles))
     body = (f"【报送提醒】{i.title}:{d.label}须于{local(d.due_at)}前报出(还剩约{left}分钟)。"
             f"快报事实、慎报原因。/ Reminder: the {d.kind} report is due at {local(d.due_at, '%H:%M')}.")
-    outcomes = await deliver([Delivery(key=f"{req.record.workflow_id}/remind/{d.key}/{c.person_id}/sms", channel="sms",
-                                       to=c.mobile or "", body=body, person_id=c.person_id, subject=incident_subject(i.incident_id),
-                                       meta={"purpose": "reminder", "deadline": d.key})
-                              for c in people.values() if c.mobile])
+    outcomes = await deliver(sms_each(people.values(), lambda c: f"{req.record.workflow_id}/remind/{d.key}/{c.person_id}/sms",
+                                      body, subject=incident_subject(i.incident_id),
+                                      meta={"purpose": "reminder", "deadline": d.key}))
     sent = [{"role": role, "person_id": c.person_id, "name": c.name} for role, c in people.items()]
     event = NewEvent(subject=incident_subject(i.incident_id), kind=f"report.{d.kind}.reminder", step_id=f"deadline/{d.key}/reminder",
                      workflow_id=req.record.workflow_id, run_id=req.record.run_id, at=d.reminded_at,
                      payload={"deadline": d.key, "label": d.label, "due_at": d.due_at.isoformat(), "minutes_left": left,
                               "to": sent, "statuses": [o.status for o in outcomes],
                               "gap": None if people else f"nobody on duty as {', '.join(req.roles)}"})
-    await asyncio.to_thread(_write, req.record, [event])
+    await _write(req.record, [event])
 
 
 # ------------------------------------------------------------------ sending (escalation episodes)
@@ -285,7 +244,7 @@ def _receipts(s: Session, req: FlushRequest, outcomes: dict, records: list[Recor
         row.attempts = [*row.attempts, {"key": send.key, "channel": send.channel, "to": mask_mobile(send.to) if send.channel != "im" else send.to,
                                         "purpose": send.purpose, "status": o.status, "at": now.isoformat()}]
         if send.purpose == "notify" and row.status in ("pending", "failed", "sent"):
-            row.status = "failed" if o.status in ("failed", "opted_out") else "sent"
+            row.status = "failed" if o.status in REFUSED else "sent"
             row.sent_at = row.sent_at or now
         row.updated_at = now
     for r in records:

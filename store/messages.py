@@ -41,7 +41,7 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=utc_column())
     updated_at: datetime | None = Field(default=None, sa_column=utc_column())
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False))
-    # Fencing (activities/delivery.py): the activity attempt that owns a row in `sending`, and when it
+    # Fencing (activities/delivery/outbox.py): the activity attempt that owns a row in `sending`, and when it
     # began asking the gateway. A newer attempt takes over rows not yet at the gateway; a stale attempt
     # can neither send nor record a row it no longer owns.
     claim_by: str | None = None
@@ -51,7 +51,7 @@ class OutboxMessage(SQLModel, table=True):
 
 class SendRate(SQLModel, table=True):
     """The account-wide send rate: the next free slot (epoch seconds) of one provider account and channel,
-    reserved by every worker process alike (activities/delivery.py)."""
+    reserved by every worker process alike (activities/delivery/gate.py)."""
 
     __tablename__ = "send_rate"
     key: str = Field(primary_key=True)

@@ -25,7 +25,7 @@ class OutgoingMessage:
 
 class Throttled(Exception):
     """The provider refused the send for its rate limit and created nothing: the message may go
-    again, after a backoff and a new turn at the rate gate (activities/delivery.py)."""
+    again, after a backoff and a new turn at the rate gate (activities/delivery/gate.py)."""
 
 
 @dataclass(frozen=True)

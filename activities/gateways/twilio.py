@@ -26,7 +26,7 @@ What each send does:
   answers it with ``<Say language="zh-CN">`` and ``<Gather numDigits="1">`` (1 confirm,
   2 cannot respond, 9 repeat) and gets every call progress event.
 - HTTP 429 / error 20429 raises ``Throttled``: the outbox waits out a backoff and queues the
-  message at the account's rate gate again (activities/delivery.py); an answer that never came
+  message at the account's rate gate again (activities/delivery/send.py); an answer that never came
   (timeout, 5xx) is settled by asking Twilio whether the message exists, never by sending
   it again blindly. SDK calls block, so they run on threads.
 """
