@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 from temporalio import activity
 
-from activities.common import audit_events, duty_contacts, local, now, read, write
+from activities.common import audit_events, duty_contacts, local, read, write
+from activities.common import now as _now
 from activities.delivery import Delivery, Outcome, deliver
 from activities.escalation import Batch, send_and_record
 from config import get_settings
@@ -103,7 +104,7 @@ async def notify(req: NotifyRequest) -> None:
            "to": mask_mobile(n.to) if n.channel != "im" else n.to, "status": o.status}
           for n, o in zip(req.notices, outcomes, strict=True)]
     event = NewEvent(subject=_subject(rec), kind=req.kind, step_id=req.step_id, workflow_id=rec.workflow_id,
-                     run_id=rec.run_id, at=now(), payload={**req.payload, "to": to,
+                     run_id=rec.run_id, at=_now(), payload={**req.payload, "to": to,
                                                             "text": _fill(req.notices[0].text, due=req.notices[0].due_at)
                                                             if req.notices else None,
                                                             "gap": None if req.notices else "nobody to tell"})

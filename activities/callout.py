@@ -341,8 +341,8 @@ async def finish(end: CalloutEnd) -> CalloutSummary:
             summary = summarize(targets, c.started_at)
             recipients: list[Contact] = []
             for shift in on_duty(s, _now()):
-                if shift.role in end.summary_to and (c := contact(s.get(Person, shift.person_id))):
-                    recipients.append(c)
+                if shift.role in end.summary_to and (who := contact(s.get(Person, shift.person_id))):
+                    recipients.append(who)
             return c, summary, recipients
 
     c, summary, recipients = await asyncio.to_thread(compute)

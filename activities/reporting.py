@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlmodel import Session, select
 from temporalio import activity
 
-from activities.common import audit_events, duty_contacts, local, now, on_duty_as, read, sms_each, write
+from activities.common import audit_events, duty_contacts, local, on_duty_as, read, sms_each, write
+from activities.common import now as _now
 from activities.common import contact as _contact
 from activities.delivery import REFUSED, Outcome, deliver
 from activities.escalation import Batch, send_and_record
@@ -51,7 +52,7 @@ def save_view(s: Session, req: RecordRequest) -> Incident:
     row.severity = v.severity.value
     row.deaths, row.injured, row.missing, row.trapped = (v.casualties.deaths, v.casualties.injured, v.casualties.missing,
                                                          v.casualties.trapped)
-    row.status, row.closed_at, row.updated_at = v.status, v.closed_at, now()
+    row.status, row.closed_at, row.updated_at = v.status, v.closed_at, _now()
     row.verbal = v.verbal.model_dump(mode="json") if v.verbal else None
     row.triggers = [t.model_dump(mode="json") for t in v.triggers]
     s.flush()
@@ -158,7 +159,7 @@ def find_targets(s: Session, req: TargetsRequest, at: datetime) -> TargetsResult
 
 @activity.defn(name="reporting.targets")
 async def targets(req: TargetsRequest) -> TargetsResult:
-    return await read(lambda s: find_targets(s, req, now()))
+    return await read(lambda s: find_targets(s, req, _now()))
 
 
 # ------------------------------------------------------------------ reminders
@@ -169,7 +170,7 @@ async def remind(req: RemindRequest) -> None:
     d, i = req.deadline, req.record.incident
     left = max(0, round((d.due_at - (d.reminded_at or d.due_at)).total_seconds() / 60))
 
-    people = await read(lambda s: on_duty_as(s, now(), req.roles))
+    people = await read(lambda s: on_duty_as(s, _now(), req.roles))
     body = (f"【报送提醒】{i.title}:{d.label}须于{local(d.due_at)}前报出(还剩约{left}分钟)。"
             f"快报事实、慎报原因。/ Reminder: the {d.kind} report is due at {local(d.due_at, '%H:%M')}.")
     outcomes = await deliver(sms_each(people.values(), lambda c: f"{req.record.workflow_id}/remind/{d.key}/{c.person_id}/sms",
