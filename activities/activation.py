@@ -20,7 +20,8 @@ from config import get_settings
 from definitions.schema.plans import INCIDENT_TOWN, ResponsePlan
 from store import activations as store
 from store.audit import NewEvent
-from store.directory import mask_mobile
+from store.directory import district, mask_mobile
+from workflows.kit.names import Activation
 from workflows.activation import (
     FlushRequest,
     FlushResult,
@@ -47,7 +48,7 @@ async def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
                 [*audit_events(_subject(req), req.workflow_id, req.run_id, req.events), *extra])
 
 
-@activity.defn(name="activation.record")
+@activity.defn(name=Activation.RECORD)
 async def record(req: RecordRequest) -> None:
     await _write(req, [])
 
@@ -58,7 +59,8 @@ async def record(req: RecordRequest) -> None:
 def find_holders(s: Session, req: ResolveRequest, at: datetime) -> ResolveResult:
     plan: ResponsePlan = req.plan
     d = store.PostHolders(s, plan.positions())
-    out = ResolveResult(duty=duty_contacts(s, at))
+    home = district(s)
+    out = ResolveResult(duty=duty_contacts(s, at), district=home.name if home else "")
     town = d.units.get(req.town_id or "")
     for ref in plan.posts():
         unit = ref.org_unit
@@ -86,7 +88,7 @@ def find_holders(s: Session, req: ResolveRequest, at: datetime) -> ResolveResult
     return out
 
 
-@activity.defn(name="activation.resolve")
+@activity.defn(name=Activation.RESOLVE)
 async def resolve(req: ResolveRequest) -> ResolveResult:
     return await read(lambda s: find_holders(s, req, req.at))
 
@@ -94,7 +96,7 @@ async def resolve(req: ResolveRequest) -> ResolveResult:
 # ------------------------------------------------------------------ messages without an answer
 
 
-@activity.defn(name="activation.notify")
+@activity.defn(name=Activation.NOTIFY)
 async def notify(req: NotifyRequest) -> None:
     rec = req.record
     deliveries = [Delivery(key=n.key, channel=n.channel, to=n.to, body=_fill(n.text, due=n.due_at), person_id=n.person_id,
@@ -136,7 +138,7 @@ def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple
     return f"{req.label}", None
 
 
-@activity.defn(name="activation.flush")
+@activity.defn(name=Activation.FLUSH)
 async def flush(req: FlushRequest) -> FlushResult:
     rec = req.record
 

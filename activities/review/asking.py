@@ -16,6 +16,7 @@ from activities.review.view import _write, save_view, unit_post
 from store.audit import NewEvent
 from store.directory import Person, Post
 from workflows.escalation import Contact, Target
+from workflows.kit.names import Review
 from workflows.review import FlushRequest, FlushResult, NotifyRequest, TargetsRequest, TargetsResult
 
 
@@ -51,7 +52,7 @@ def _requests(req: NotifyRequest, people: dict[str, Contact | None]) -> tuple[li
     return deliveries, plan
 
 
-@activity.defn(name="review.notify")
+@activity.defn(name=Review.NOTIFY)
 async def notify(req: NotifyRequest) -> None:
     v = req.record.view
     units = {u.unit_id: u for u in v.units}
@@ -99,7 +100,7 @@ def find_targets(s: Session, req: TargetsRequest, at: datetime) -> TargetsResult
     return TargetsResult(targets=[target], gaps=gaps)
 
 
-@activity.defn(name="review.targets")
+@activity.defn(name=Review.TARGETS)
 async def targets(req: TargetsRequest) -> TargetsResult:
     return await read(lambda s: find_targets(s, req, _now()))
 
@@ -123,7 +124,7 @@ def render_send(send, req: FlushRequest, code: str | None, link: str | None) -> 
     return base, None
 
 
-@activity.defn(name="review.flush")
+@activity.defn(name=Review.FLUSH)
 async def flush(req: FlushRequest) -> FlushResult:
     rec = req.record
     batch = Batch(subject=rec.view.subject, workflow_id=rec.workflow_id, run_id=rec.run_id, episode=req.episode,

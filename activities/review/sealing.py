@@ -14,6 +14,7 @@ from store import casefile
 from store.audit import AuditEvent, NewEvent, append, list_events
 from store.db import session_scope
 from store.review import CaseFile, ReviewReport
+from workflows.kit.names import Review
 from workflows.review import ArchiveInfo, SealRequest
 
 
@@ -61,6 +62,6 @@ def seal_case(req: SealRequest) -> ArchiveInfo:
     return info
 
 
-@activity.defn(name="review.seal")
+@activity.defn(name=Review.SEAL)
 async def seal(req: SealRequest) -> ArchiveInfo:
     return await asyncio.to_thread(seal_case, req)

@@ -448,6 +448,18 @@ async def test_force_dispatch_out_of_season_is_approved_directly_and_a_returned_
 # ------------------------------------------------------------------ reinforcement from the city
 
 
+async def test_the_reinforcement_request_names_the_district_the_directory_names(env, tq, people):
+    from store.directory import OrgUnit
+    with session_scope() as s:
+        s.get(OrgUnit, "330110").name = "云溪区"
+    inp = activation_input("geological_hazard", level=Severity.III)
+    h = await start(env.client, tq, inp)
+    await h.execute_update(W.request_reinforcement, ReinforceIn(
+        **commander(people, "deputy_head"), kind="experts", detail="地质灾害专家2名", quantity="2名"))
+    msg = (await wait_for(lambda: outbox(subject(inp), "city:reinforcement"), what="request sent"))[0]
+    assert msg.body.startswith("【增援请求】云溪区青溪区突发地质灾害应急预案Ⅲ级响应"), msg.body
+
+
 async def test_reinforcement_request_is_chased_when_unanswered_and_answered_late(env, tq, people):
     inp = activation_input("geological_hazard", level=Severity.III)
     subj = subject(inp)
@@ -461,6 +473,7 @@ async def test_reinforcement_request_is_chased_when_unanswered_and_answered_late
     assert r.due_at - r.requested_at == timedelta(hours=2)
     msg = (await wait_for(lambda: outbox(subj, "city:reinforcement"), what="request sent"))[0]
     assert "【增援请求】" in msg.body and "地质灾害专家2名" in msg.body
+    assert msg.body.startswith("【增援请求】青溪区突发地质灾害") and "青溪区青溪区" not in msg.body  # the directory's name, once
     await ack(env.client, inp, "city:reinforcement")  # the city confirms receipt, but does not answer
     await wait_for(lambda: events(subj, "activation.reinforcement.request.ack"), what="receipt")
 
