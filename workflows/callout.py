@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.callout import CalloutPlan
     from definitions.schema.common import Level
     from workflows.escalation import Ack, Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive, record_late
+    from workflows.kit.names import Callout
 
 SHARD_SIZE = 500
 
@@ -187,13 +188,13 @@ class CalloutShardWorkflow:
     @workflow.run
     async def run(self, inp: ShardInput) -> ShardResult:
         targets: list[Target] = await workflow.execute_activity(
-            "callout.load_shard", args=[inp.callout_id, inp.shard], result_type=list[Target], **ACTIVITY)
+            Callout.LOAD_SHARD, args=[inp.callout_id, inp.shard], result_type=list[Target], **ACTIVITY)
         self.esc = Escalation.start(workflow.info().workflow_id, inp.plan.policies, targets,
                                     night=inp.night.contains(workflow.now()))
 
         async def flush(actions: Actions) -> FlushResult:
             result: FlushResult = await workflow.execute_activity(
-                "callout.flush",
+                Callout.FLUSH,
                 FlushRequest(callout_id=inp.callout_id, workflow_id=workflow.info().workflow_id,
                              run_id=workflow.info().run_id, plan=inp.plan, warning=inp.warning, drill=inp.drill,
                              packed=FlushBody(refs=[SendRef.of(s) for s in actions.sends],
@@ -246,7 +247,7 @@ class WarningCalloutWorkflow:
     @workflow.run
     async def run(self, inp: CalloutInput) -> CalloutSummary:
         warning, plan = inp.warning, inp.plan
-        await workflow.execute_activity("callout.open", inp, **ACTIVITY)
+        await workflow.execute_activity(Callout.OPEN, inp, **ACTIVITY)
         self.status = "running"
         await self._call_tiers(inp, warning, [t.id for t in plan.tiers_for(warning.level)])
 
@@ -269,12 +270,12 @@ class WarningCalloutWorkflow:
         if self.status == "running":
             self.status = "completed"
         return await workflow.execute_activity(
-            "callout.finish", CalloutEnd(callout_id=inp.callout_id, workflow_id=workflow.info().workflow_id, status=self.status,
+            Callout.FINISH, CalloutEnd(callout_id=inp.callout_id, workflow_id=workflow.info().workflow_id, status=self.status,
                        reason=self.cancel_reason or "", summary_to=plan.summary_to, drill=inp.drill),
             result_type=CalloutSummary, **ACTIVITY)
 
     async def _apply_update(self, inp: CalloutInput, old: WarningInfo, new: WarningInfo) -> None:
-        await workflow.execute_activity("callout.record_update", args=[inp.callout_id, old, new], **ACTIVITY)
+        await workflow.execute_activity(Callout.RECORD_UPDATE, args=[inp.callout_id, old, new], **ACTIVITY)
         if new.level < inp.plan.min_level:
             self.status = "downgraded"
             await self._stop_all(StopRequest(reason=f"lowered to {new.level.value}", purpose="update"))
@@ -292,7 +293,7 @@ class WarningCalloutWorkflow:
 
     async def _call_tiers(self, inp: CalloutInput, warning: WarningInfo, tiers: list[str]) -> None:
         resolved: ResolveResult = await workflow.execute_activity(
-            "callout.resolve",
+            Callout.RESOLVE,
             ResolveRequest(callout_id=inp.callout_id, plan=inp.plan, warning=warning, tiers=tiers,
                            first_shard=len(self.children), shard_size=inp.shard_size),
             result_type=ResolveResult, **ACTIVITY)

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.duty import flusher, run_escalation, stop_escalation
     from workflows.escalation import Ack, Actions, Contact, Escalation, Inbox, Target, record_late_answers
     from workflows.kit.events import Handover
+    from workflows.kit.names import Duty
 
 ItemKind = Literal["warning", "callout", "incident", "deadline", "activation", "followup", "drill", "other"]
 STATUS_ZH = {"open": "待交班", "handed_over": "已交班待接班", "taken_over": "已接班", "not_taken_over": "未接班",
@@ -151,7 +152,7 @@ class HandoverWorkflow:
         wid = workflow.info().workflow_id
         self.v.handover_id = wid
         opened: Opened = await workflow.execute_activity(
-            "duty.handover_open", OpenRequest(handover_id=wid, run_id=workflow.info().run_id, shift_at=self.v.shift_at),
+            Duty.HANDOVER_OPEN, OpenRequest(handover_id=wid, run_id=workflow.info().run_id, shift_at=self.v.shift_at),
             result_type=Opened, **ACTIVITY)
         v = self.v
         v.outgoing, v.incoming, v.leader, v.note = opened.outgoing, opened.incoming, opened.leader, opened.note
@@ -349,7 +350,7 @@ class HandoverWorkflow:
     async def _record(self, *events: Event) -> None:
         async with self.io:
             await workflow.execute_activity(
-                "duty.handover_record", RecordRequest(workflow_id=workflow.info().workflow_id,
+                Duty.HANDOVER_RECORD, RecordRequest(workflow_id=workflow.info().workflow_id,
                                                       run_id=workflow.info().run_id, events=list(events),
                                                       view=self._view()), **ACTIVITY)
 
