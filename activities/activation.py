@@ -21,7 +21,7 @@ from definitions.schema.plans import INCIDENT_TOWN, ResponsePlan
 from store import activations as store
 from store.audit import NewEvent
 from store.directory import district, mask_mobile
-from workflows.kit.names import Activation
+from workflows.kit import names
 from workflows.activation import (
     FlushRequest,
     FlushResult,
@@ -48,7 +48,7 @@ async def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
                 [*audit_events(_subject(req), req.workflow_id, req.run_id, req.events), *extra])
 
 
-@activity.defn(name=Activation.RECORD)
+@activity.defn(name=names.Activation.RECORD)
 async def record(req: RecordRequest) -> None:
     await _write(req, [])
 
@@ -88,7 +88,7 @@ def find_holders(s: Session, req: ResolveRequest, at: datetime) -> ResolveResult
     return out
 
 
-@activity.defn(name=Activation.RESOLVE)
+@activity.defn(name=names.Activation.RESOLVE)
 async def resolve(req: ResolveRequest) -> ResolveResult:
     return await read(lambda s: find_holders(s, req, req.at))
 
@@ -96,7 +96,7 @@ async def resolve(req: ResolveRequest) -> ResolveResult:
 # ------------------------------------------------------------------ messages without an answer
 
 
-@activity.defn(name=Activation.NOTIFY)
+@activity.defn(name=names.Activation.NOTIFY)
 async def notify(req: NotifyRequest) -> None:
     rec = req.record
     deliveries = [Delivery(key=n.key, channel=n.channel, to=n.to, body=_fill(n.text, due=n.due_at), person_id=n.person_id,
@@ -138,7 +138,7 @@ def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple
     return f"{req.label}", None
 
 
-@activity.defn(name=Activation.FLUSH)
+@activity.defn(name=names.Activation.FLUSH)
 async def flush(req: FlushRequest) -> FlushResult:
     rec = req.record
 

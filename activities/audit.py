@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from store.audit import NewEvent, append
-from workflows.kit.names import Audit
+from workflows.kit import names
 from store.db import session_scope
 
 
@@ -28,7 +28,7 @@ class AuditRecord(BaseModel):
         return NewEvent(**self.model_dump())
 
 
-@activity.defn(name=Audit.APPEND)
+@activity.defn(name=names.Audit.APPEND)
 async def append_audit(records: list[AuditRecord]) -> int:
     def write() -> int:
         with session_scope() as s:

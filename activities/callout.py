@@ -34,7 +34,7 @@ from workflows.callout import (
     ShardInfo,
     WarningInfo,
 )
-from workflows.kit.names import Callout
+from workflows.kit import names
 from workflows.escalation import Contact, Record, Send, Target
 
 PURPOSE_PREFIX = {"escalate": "【升级叫应】{name}未应答,请您代为落实并确认。", "inform": "", "cancel": "", "update": "", "summary": ""}
@@ -47,7 +47,7 @@ def _ev(subject: str, kind: str, step: str, workflow_id: str | None = None, **kw
 # ------------------------------------------------------------------ open
 
 
-@activity.defn(name=Callout.OPEN)
+@activity.defn(name=names.Callout.OPEN)
 async def open_callout(inp: CalloutInput) -> None:
     info = activity.info()
 
@@ -70,7 +70,7 @@ async def open_callout(inp: CalloutInput) -> None:
 # ------------------------------------------------------------------ resolve
 
 
-@activity.defn(name=Callout.RESOLVE)
+@activity.defn(name=names.Callout.RESOLVE)
 async def resolve(req: ResolveRequest) -> ResolveResult:
     info = activity.info()
 
@@ -102,7 +102,7 @@ async def resolve(req: ResolveRequest) -> ResolveResult:
     return await asyncio.to_thread(work)
 
 
-@activity.defn(name=Callout.LOAD_SHARD)
+@activity.defn(name=names.Callout.LOAD_SHARD)
 async def load_shard(callout_id: str, shard: int) -> list[Target]:
     def read() -> list[Target]:
         with session_scope(write=False) as s:
@@ -188,7 +188,7 @@ def _deliveries(req: FlushRequest) -> list[Delivery]:
     return deliveries
 
 
-@activity.defn(name=Callout.FLUSH)
+@activity.defn(name=names.Callout.FLUSH)
 async def flush(req: FlushRequest) -> FlushResult:
     # reading the targets and rendering 500 messages run on a thread: the event loop stays free to heartbeat
     req = await asyncio.to_thread(unpack, req)
@@ -256,7 +256,7 @@ def _update_targets(s: Session, req: FlushRequest, outcomes: dict, records: list
 # ------------------------------------------------------------------ update, finish
 
 
-@activity.defn(name=Callout.RECORD_UPDATE)
+@activity.defn(name=names.Callout.RECORD_UPDATE)
 async def record_update(callout_id: str, old: WarningInfo, new: WarningInfo) -> None:
     info = activity.info()
 
@@ -326,7 +326,7 @@ def summary_text(c: Callout, summary: dict[str, Any], status: str) -> str:
     return ";".join(lines[:-1]) + "\n" + lines[-1]
 
 
-@activity.defn(name=Callout.FINISH)
+@activity.defn(name=names.Callout.FINISH)
 async def finish(end: CalloutEnd) -> CalloutSummary:
     """Summarise, send the summary to those on duty, then close the call-out.
 

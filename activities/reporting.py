@@ -22,7 +22,7 @@ from store.directory import OrgUnit, Person, Post, mask_mobile
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
 from workflows.subjects import incident_subject
 from workflows.escalation import Contact, Record, Target
-from workflows.kit.names import Reporting
+from workflows.kit import names
 from workflows.reporting import (
     FlushRequest,
     FlushResult,
@@ -88,7 +88,7 @@ async def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
                  *extra])
 
 
-@activity.defn(name=Reporting.RECORD)
+@activity.defn(name=names.Reporting.RECORD)
 async def record(req: RecordRequest) -> None:
     await _write(req, [])
 
@@ -158,7 +158,7 @@ def find_targets(s: Session, req: TargetsRequest, at: datetime) -> TargetsResult
     return TargetsResult(targets=targets, gaps=gaps)
 
 
-@activity.defn(name=Reporting.TARGETS)
+@activity.defn(name=names.Reporting.TARGETS)
 async def targets(req: TargetsRequest) -> TargetsResult:
     return await read(lambda s: find_targets(s, req, _now()))
 
@@ -166,7 +166,7 @@ async def targets(req: TargetsRequest) -> TargetsResult:
 # ------------------------------------------------------------------ reminders
 
 
-@activity.defn(name=Reporting.REMIND)
+@activity.defn(name=names.Reporting.REMIND)
 async def remind(req: RemindRequest) -> None:
     d, i = req.deadline, req.record.incident
     left = max(0, round((d.due_at - (d.reminded_at or d.due_at)).total_seconds() / 60))
@@ -262,7 +262,7 @@ def _receipts(s: Session, req: FlushRequest, outcomes: dict, records: list[Recor
         row.updated_at = now
 
 
-@activity.defn(name=Reporting.FLUSH)
+@activity.defn(name=names.Reporting.FLUSH)
 async def flush(req: FlushRequest) -> FlushResult:
     rec = req.record
 

@@ -21,7 +21,7 @@ from store.db import session_scope
 from store.directory import OrgUnit, Post
 from store.duty import DrillRun
 from workflows.callout import CalloutInput, NightHours, WarningInfo
-from workflows.kit.names import Duty
+from workflows.kit import names
 from workflows.drill import DRILL_MARK, DrillReport, PrepareRequest, Prepared, ReportRequest
 
 
@@ -30,7 +30,7 @@ class _Keep(dict):
         return "{" + key + "}"
 
 
-@activity.defn(name=Duty.DRILL_PREPARE)
+@activity.defn(name=names.Duty.DRILL_PREPARE)
 async def drill_prepare(req: PrepareRequest) -> Prepared:
     d = req.drill
 
@@ -113,7 +113,7 @@ def drill_figures(targets: list[CalloutTarget], started: datetime, window: timed
             "median_ack_s": statistics.median(delays) if delays else None, "never": never, "late": late}
 
 
-@activity.defn(name=Duty.DRILL_REPORT)
+@activity.defn(name=names.Duty.DRILL_REPORT)
 async def drill_report(req: ReportRequest) -> DrillReport:
     d = req.drill
 

@@ -17,7 +17,7 @@ from store.directory import Person
 from store.duty import FAILING, ContactCheck, FreshnessRound
 from workflows.duty import DutyFlush
 from workflows.escalation import Contact, Target
-from workflows.kit.names import Duty
+from workflows.kit import names
 from workflows.freshness import CloseRequest, Opened as FreshnessOpened, OpenRequest as FreshnessOpen, RoundSummary, ShardInfo
 
 
@@ -33,7 +33,7 @@ def round_deadline(settings, at: datetime, tz: str) -> datetime:
     raise AssertionError("unreachable")
 
 
-@activity.defn(name=Duty.FRESHNESS_OPEN)
+@activity.defn(name=names.Duty.FRESHNESS_OPEN)
 async def freshness_open(req: FreshnessOpen) -> FreshnessOpened:
     info = activity.info()
     settings = get_settings()
@@ -71,7 +71,7 @@ async def freshness_open(req: FreshnessOpen) -> FreshnessOpened:
     return await asyncio.to_thread(work)
 
 
-@activity.defn(name=Duty.FRESHNESS_LOAD)
+@activity.defn(name=names.Duty.FRESHNESS_LOAD)
 async def freshness_load(round_id: str, shard: int) -> list[Target]:
     def read() -> list[Target]:
         with session_scope(write=False) as s:
@@ -127,7 +127,7 @@ def _freshness_progress(s: Session, req: DutyFlush, outcomes: dict, now: datetim
             row.updated_at = now
 
 
-@activity.defn(name=Duty.FRESHNESS_CLOSE)
+@activity.defn(name=names.Duty.FRESHNESS_CLOSE)
 async def freshness_close(req: CloseRequest) -> RoundSummary:
     def work() -> RoundSummary:
         with session_scope() as s:

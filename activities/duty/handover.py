@@ -24,7 +24,7 @@ from store.warnings import Warning
 from workflows.activation import OPEN as ACTIVATION_OPEN
 from workflows.drill import DRILL_MARK
 from workflows.handover import HandoverNote, NoteItem, Opened as HandoverOpened, OpenRequest as HandoverOpen
-from workflows.kit.names import Duty
+from workflows.kit import names
 from workflows.handover import RecordRequest as HandoverRecord
 
 
@@ -97,7 +97,7 @@ def handover_items(s: Session, at: datetime) -> list[NoteItem]:
     return items
 
 
-@activity.defn(name=Duty.HANDOVER_OPEN)
+@activity.defn(name=names.Duty.HANDOVER_OPEN)
 async def handover_open(req: HandoverOpen) -> HandoverOpened:
     def work() -> HandoverOpened:
         with session_scope() as s:
@@ -120,7 +120,7 @@ async def handover_open(req: HandoverOpen) -> HandoverOpened:
     return await asyncio.to_thread(work)
 
 
-@activity.defn(name=Duty.HANDOVER_RECORD)
+@activity.defn(name=names.Duty.HANDOVER_RECORD)
 async def handover_record(req: HandoverRecord) -> None:
     await write(lambda s: _save_handover(s, req.view.model_dump(mode="json")),
                 audit_events(req.view.handover_id, req.workflow_id, req.run_id, req.events))

@@ -20,7 +20,7 @@ from store.directory import mask_mobile
 from store.duty import make_confirm_token, make_form_token
 from store.links import reply_code
 from workflows.duty import DutyFlush, FlushResult
-from workflows.kit.names import Duty
+from workflows.kit import names
 from workflows.escalation import Send
 
 
@@ -135,7 +135,7 @@ def render(req: DutyFlush, send: Send, code: str | None, link: str | None) -> tu
     return _render_freshness(send, req.context, code, link)
 
 
-@activity.defn(name=Duty.FLUSH)
+@activity.defn(name=names.Duty.FLUSH)
 async def flush(req: DutyFlush) -> FlushResult:
     def save(s: Session, outcomes: dict[str, Outcome], now: datetime) -> None:
         view = req.context.get("view")

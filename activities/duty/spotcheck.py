@@ -21,7 +21,7 @@ from store.duty import SpotCheck, SpotCheckAnswer, SpotCheckFollowup
 from workflows.duty import DutyFlush
 from workflows.escalation import Target
 from workflows.spotcheck import Candidate, Opened as SpotOpened, OpenRequest as SpotOpen, Sampled
-from workflows.kit.names import Duty
+from workflows.kit import names
 from workflows.spotcheck import RecordRequest as SpotRecord
 
 
@@ -79,7 +79,7 @@ def _holder(s: Session, unit_id: str, position: str) -> Post | None:
                   .order_by(col(Post.id))).first()
 
 
-@activity.defn(name=Duty.SPOTCHECK_OPEN)
+@activity.defn(name=names.Duty.SPOTCHECK_OPEN)
 async def spotcheck_open(req: SpotOpen) -> SpotOpened:
     st = req.settings
 
@@ -136,13 +136,13 @@ async def spotcheck_open(req: SpotOpen) -> SpotOpened:
     return await asyncio.to_thread(work)
 
 
-@activity.defn(name=Duty.SPOTCHECK_RECORD)
+@activity.defn(name=names.Duty.SPOTCHECK_RECORD)
 async def spotcheck_record(req: SpotRecord) -> None:
     await write(lambda s: _save_spotcheck(s, req.view.model_dump(mode="json")),
                 audit_events(req.view.check_id, req.workflow_id, req.run_id, req.events))
 
 
-@activity.defn(name=Duty.SPOTCHECK_CANDIDATES)
+@activity.defn(name=names.Duty.SPOTCHECK_CANDIDATES)
 async def spotcheck_candidates(settings: SpotCheckSettings) -> list[Candidate]:
     def read() -> list[Candidate]:
         since = _now() - settings.look_back

@@ -16,7 +16,7 @@ from activities.review.view import _write, save_view, unit_post
 from store.audit import NewEvent
 from store.directory import Person, Post
 from workflows.escalation import Contact, Target
-from workflows.kit.names import Review
+from workflows.kit import names
 from workflows.review import FlushRequest, FlushResult, NotifyRequest, TargetsRequest, TargetsResult
 
 
@@ -52,7 +52,7 @@ def _requests(req: NotifyRequest, people: dict[str, Contact | None]) -> tuple[li
     return deliveries, plan
 
 
-@activity.defn(name=Review.NOTIFY)
+@activity.defn(name=names.Review.NOTIFY)
 async def notify(req: NotifyRequest) -> None:
     v = req.record.view
     units = {u.unit_id: u for u in v.units}
@@ -100,7 +100,7 @@ def find_targets(s: Session, req: TargetsRequest, at: datetime) -> TargetsResult
     return TargetsResult(targets=[target], gaps=gaps)
 
 
-@activity.defn(name=Review.TARGETS)
+@activity.defn(name=names.Review.TARGETS)
 async def targets(req: TargetsRequest) -> TargetsResult:
     return await read(lambda s: find_targets(s, req, _now()))
 
@@ -124,7 +124,7 @@ def render_send(send, req: FlushRequest, code: str | None, link: str | None) -> 
     return base, None
 
 
-@activity.defn(name=Review.FLUSH)
+@activity.defn(name=names.Review.FLUSH)
 async def flush(req: FlushRequest) -> FlushResult:
     rec = req.record
     batch = Batch(subject=rec.view.subject, workflow_id=rec.workflow_id, run_id=rec.run_id, episode=req.episode,

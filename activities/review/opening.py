@@ -20,7 +20,7 @@ from store.incidents import Incident
 from store.replay import load_events
 from store.review import Review, ReviewUnit, linked_callouts
 from workflows import subjects
-from workflows.kit.names import Review
+from workflows.kit import names
 from workflows.review import OpenRequest, OpenResult, ReviewInput, UnitRef, review_subject
 
 
@@ -135,6 +135,6 @@ def open_review(req: OpenRequest) -> OpenResult:
                       subjects=[*base, subject], gaps=gaps)
 
 
-@activity.defn(name=Review.OPEN)
+@activity.defn(name=names.Review.OPEN)
 async def open_(req: OpenRequest) -> OpenResult:
     return await asyncio.to_thread(open_review, req)

@@ -20,7 +20,7 @@ from store.incidents import Incident, ReportVersion
 from store.replay import load_events
 from store.report import render, sha256
 from store.review import ReviewReport, statistics, timeline
-from workflows.kit.names import Review
+from workflows.kit import names
 from workflows.review import CompileRequest, ReportInfo, late_text
 
 log = structlog.get_logger("yingji.review")
@@ -130,6 +130,6 @@ def compile_report(req: CompileRequest) -> ReportInfo:
     return info
 
 
-@activity.defn(name=Review.COMPILE)
+@activity.defn(name=names.Review.COMPILE)
 async def compile_(req: CompileRequest) -> ReportInfo:
     return await asyncio.to_thread(compile_report, req)

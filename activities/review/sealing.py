@@ -14,7 +14,7 @@ from store import casefile
 from store.audit import AuditEvent, NewEvent, append, list_events
 from store.db import session_scope
 from store.review import CaseFile, ReviewReport
-from workflows.kit.names import Review
+from workflows.kit import names
 from workflows.review import ArchiveInfo, SealRequest
 
 
@@ -62,6 +62,6 @@ def seal_case(req: SealRequest) -> ArchiveInfo:
     return info
 
 
-@activity.defn(name=Review.SEAL)
+@activity.defn(name=names.Review.SEAL)
 async def seal(req: SealRequest) -> ArchiveInfo:
     return await asyncio.to_thread(seal_case, req)

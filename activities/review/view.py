@@ -9,7 +9,7 @@ from activities.common import now as _now
 from store.audit import NewEvent
 from store.directory import Post
 from store.review import Review, ReviewUnit
-from workflows.kit.names import Review
+from workflows.kit import names
 from workflows.review import RecordRequest, ReviewView
 
 
@@ -53,6 +53,6 @@ async def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
                 [*audit_events(req.view.subject, req.workflow_id, req.run_id, req.events), *extra])
 
 
-@activity.defn(name=Review.RECORD)
+@activity.defn(name=names.Review.RECORD)
 async def record(req: RecordRequest) -> None:
     await _write(req, [])

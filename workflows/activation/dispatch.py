@@ -8,6 +8,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.kit.events import Activation as Kinds  # the audit event kinds, defined once
     from definitions.schema.plans import Force
     from workflows.activation.base import ActivationSteps
     from workflows.activation.messages import ActivationView, ConsultIn, DispatchDecisionIn, DispatchIn
@@ -42,7 +43,7 @@ class DispatchSteps(ActivationSteps):
             self.s.dispatches[-1] = d
         else:
             self.s.dispatches.append(d)
-        await self.record(Event(kind="activation.dispatch.drafted", step_id=f"dispatch/{d.seq}/v{d.version}/drafted",
+        await self.record(Event(kind=Kinds.DISPATCH_DRAFTED, step_id=f"dispatch/{d.seq}/v{d.version}/drafted",
                                 actor=req.actor, at=now, payload={
                                     "seq": d.seq, "version": d.version, "forces": d.forces, "task": d.task,
                                     "place": d.place, "season": d.season.model_dump() if d.season else None,
@@ -78,7 +79,7 @@ class DispatchSteps(ActivationSteps):
         sector = req.actor in self._rules_context().holder_persons(self.plan.dispatch.sector.key)
         d.consulted(Consultation(agree=req.agree, opinion=req.opinion, by=req.actor, at=now, on_behalf=not sector,
                                  note=req.note))
-        await self.record(Event(kind="activation.dispatch.consulted", step_id=f"dispatch/{d.seq}/v{d.version}/consulted",
+        await self.record(Event(kind=Kinds.DISPATCH_CONSULTED, step_id=f"dispatch/{d.seq}/v{d.version}/consulted",
                                 actor=req.actor, at=now, payload={"seq": d.seq, "agree": req.agree, "opinion": req.opinion,
                                                                   "on_behalf": not sector, "note": req.note}))
         return self.view()
@@ -93,7 +94,7 @@ class DispatchSteps(ActivationSteps):
         self.refuse_if("approve", req)
         d, now = self.s.dispatch(req.seq), workflow.now()
         d.decided(req.decision == "approve", req.actor, now, req.comments)
-        await self.record(Event(kind=f"activation.dispatch.{'approved' if d.state == 'approved' else 'returned'}",
+        await self.record(Event(kind=(Kinds.DISPATCH_APPROVED if d.state == "approved" else Kinds.DISPATCH_RETURNED),
                                 step_id=f"dispatch/{d.seq}/v{d.version}/decided", actor=req.actor, at=now,
                                 payload={"seq": d.seq, "comments": req.comments, "forces": d.forces}))
         if d.state == "approved":
@@ -122,7 +123,7 @@ class DispatchSteps(ActivationSteps):
             else:
                 targets.append(t)
         if gaps:
-            await self.record(Event(kind="activation.gap", step_id=f"dispatch/{d.seq}/gap", at=now, payload={"gaps": gaps}))
+            await self.record(Event(kind=Kinds.GAP, step_id=f"dispatch/{d.seq}/gap", at=now, payload={"gaps": gaps}))
         if targets:
             place = self.says.render("orders_place", place=d.place) if d.place else ""
             self._call("orders", str(d.seq), f"出动指令{d.seq}",

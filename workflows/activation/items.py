@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.kit.events import Activation as Kinds  # the audit event kinds, defined once
     from workflows.activation.base import ActivationSteps
     from workflows.activation.messages import ActivationView, Actor, DirectiveIn, FeedbackIn, ItemIn, ItemReviewIn, PersonAckIn
     from workflows.activation.state import OPEN, Decision, Feedback, Holder, Item, remind_at
@@ -23,7 +24,7 @@ class ItemSteps(ActivationSteps):
 
     async def _open_item(self, item: Item, prefix: str = "") -> None:
         self.s.items.append(item)
-        await self.record(Event(kind=f"activation.{item.kind}.{'opened' if item.kind == 'task' else 'issued'}",
+        await self.record(Event(kind=Kinds.item_opened(item.kind),
                                 step_id=f"item/{item.id}/opened", actor=item.issued_by, at=item.issued_at, payload={
                                     "item": item.id, "title": item.title, "text": item.text, "group": item.group,
                                     "unit": item.unit, "assignee": item.assignee.label,
@@ -31,7 +32,7 @@ class ItemSteps(ActivationSteps):
                                     "due_at": item.due_at.isoformat(), "feedback_required": item.feedback_required}))
         t = self._target(item.id, item.assignee, self.plan.directives.ack_policy, priority=30, label=item.assignee.label)
         if t is None:
-            await self.record(Event(kind="activation.gap", step_id=f"item/{item.id}/gap", at=workflow.now(),
+            await self.record(Event(kind=Kinds.GAP, step_id=f"item/{item.id}/gap", at=workflow.now(),
                                     payload={"item": item.id, "gaps": [f"nobody holds {item.assignee.key}"]}))
             return
         text = self.says.render("notice", word=item.word, id=item.id, prefix=prefix, title=item.title, text=item.text)
@@ -104,7 +105,7 @@ class ItemSteps(ActivationSteps):
         if ep is None or ep.esc.targets.get(item.id) is None:  # nobody could be called: the answer is the record
             now = workflow.now()
             item.acknowledged(now, req.actor, channel)
-            await self.record(Event(kind="activation.notice.ack", step_id=f"item/{item.id}/ack", actor=req.actor,
+            await self.record(Event(kind=Kinds.NOTICE_ACK, step_id=f"item/{item.id}/ack", actor=req.actor,
                                     at=now, channel=channel, payload={"item": item.id, "note": req.note}))
             return
         ts = ep.esc.targets[item.id]
@@ -132,7 +133,7 @@ class ItemSteps(ActivationSteps):
         if item.acknowledged_at is None:  # feedback says it arrived
             await self._ack_item(item, req, "api" if mine else "proxy")
         item.fed_back(Feedback(kind=req.kind, text=req.text, by=req.actor, at=now, on_behalf=not mine))
-        await self.record(Event(kind=f"activation.{item.kind}.feedback", step_id=f"item/{item.id}/feedback/{len(item.feedback)}",
+        await self.record(Event(kind=Kinds.item(item.kind, "feedback"), step_id=f"item/{item.id}/feedback/{len(item.feedback)}",
                                 actor=req.actor, at=now, payload={
                                     "item": item.id, "kind": req.kind, "text": req.text, "on_behalf": not mine,
                                     "note": req.note, "due_at": item.due_at.isoformat(), "state": item.state,
@@ -155,13 +156,13 @@ class ItemSteps(ActivationSteps):
         if req.decision == "accept":
             if late_by_s := item.accept(d):
                 minutes = -(-late_by_s // 60)
-                late.append(Event(kind=f"activation.{item.kind}.late", step_id=f"item/{item.id}/late", at=now, payload={
+                late.append(Event(kind=Kinds.item(item.kind, "late"), step_id=f"item/{item.id}/late", at=now, payload={
                     "item": item.id, "title": item.title, "due_at": item.due_at.isoformat(),
                     "reported_at": (item.reported_at or now).isoformat(), "late_by_s": late_by_s,
                     "late_by_min": minutes, "mark": f"逾期{minutes}分钟办结"}))
         else:
             item.send_back(d, req.due_in, self.plan.directives.remind_before)
-        await self.record(Event(kind=f"activation.{item.kind}.{'accepted' if req.decision == 'accept' else 'returned'}",
+        await self.record(Event(kind=Kinds.item(item.kind, "accepted" if req.decision == "accept" else "returned"),
                                 step_id=f"item/{item.id}/review/{len(item.decisions)}", actor=req.actor, at=now, payload={
                                     "item": item.id, "comments": req.comments, "due_at": item.due_at.isoformat(),
                                     "late_by_s": item.late_by_s}), *late)
@@ -199,7 +200,7 @@ class ItemSteps(ActivationSteps):
             "to": item.assignee.label})
 
     async def _overdue(self, item: Item, now: datetime) -> None:
-        await self.record(Event(kind=f"activation.{item.kind}.overdue", step_id=f"item/{item.id}/overdue/{item.rounds}",
+        await self.record(Event(kind=Kinds.item(item.kind, "overdue"), step_id=f"item/{item.id}/overdue/{item.rounds}",
                                 at=now, payload={"item": item.id, "title": item.title, "due_at": item.due_at.isoformat(),
                                                  "state": item.state, "assignee": item.assignee.label}))
         t = self._target(f"overdue/{item.id}", item.assignee, self.plan.directives.overdue_policy, priority=0,
@@ -215,5 +216,5 @@ class ItemSteps(ActivationSteps):
         item.close(now, reason)
         self._stop(f"notice/{item.id}", reason, silent=not tell)
         self._stop(f"overdue/{item.id}/", reason, prefix=True, silent=not tell)
-        await self.record(Event(kind=f"activation.{item.kind}.closed", step_id=f"item/{item.id}/closed", at=now,
+        await self.record(Event(kind=Kinds.item(item.kind, "closed"), step_id=f"item/{item.id}/closed", at=now,
                                 payload={"item": item.id, "title": item.title, "reason": reason}))

@@ -11,6 +11,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.kit.events import Activation as Kinds  # the audit event kinds, defined once
     from definitions.schema.reporting import Severity
     from workflows.activation.items import ItemSteps
     from workflows.activation.messages import REVIEW_WORKFLOW, ActivationView, LevelIn, Notice, TerminateIn
@@ -50,7 +51,7 @@ class LevelSteps(ItemSteps):
                 self.s.took_part(self.s.holders.get(p.key))
         text = self.says.render("convene", title=self.info.incident_title, plan=self.plan.name_zh,
                                 level=lv.name_zh or level_zh(level))
-        await self.record(Event(kind="activation.hq.convened", step_id=f"level/{n}/convened", at=now, payload={
+        await self.record(Event(kind=Kinds.HQ_CONVENED, step_id=f"level/{n}/convened", at=now, payload={
             "level": level.value, "seats": dict(seats), "groups": lv.groups, "gaps": gaps}))
         self._call("convene", str(n), f"{level_zh(level)}响应 指挥部", text, targets,
                    roles={k: "、".join(v) for k, v in seats.items()})
@@ -81,7 +82,7 @@ class LevelSteps(ItemSteps):
                                          reason=req.reason))
         self.s.level = req.level
         up = req.level.rank > old.rank
-        await self.record(Event(kind="activation.level.changed", step_id=f"level/{n}", actor=req.actor, at=now, payload={
+        await self.record(Event(kind=Kinds.LEVEL_CHANGED, step_id=f"level/{n}", actor=req.actor, at=now, payload={
             "from": old.value, "to": req.level.value, "direction": "up" if up else "down", "reason": req.reason}))
         # the old level's call-out stops; the new level calls its own
         self._silence(lambda ep: ep.kind == "convene", f"响应级别调整为{level_zh(req.level)}")
@@ -133,7 +134,7 @@ class LevelSteps(ItemSteps):
                 r.state = "closed"
         people = self._everyone_called()
         self._silence(lambda ep: True, "响应终止")
-        await self.record(Event(kind="activation.terminated", step_id="terminated", actor=req.actor, at=now, payload={
+        await self.record(Event(kind=Kinds.TERMINATED, step_id="terminated", actor=req.actor, at=now, payload={
             "reason": req.reason, "level": self.s.level.value, "closed_items": closed,
             "duration_s": int((now - self.s.activated_at).total_seconds())}))
         text = self.says.render("terminated", title=self.info.incident_title, plan=self.plan.name_zh,

@@ -7,6 +7,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.kit.events import Activation as Kinds  # the audit event kinds, defined once
     from workflows.activation.base import ActivationSteps
     from workflows.activation.messages import ActivationView, ReinforceAnswerIn, ReinforceIn
     from workflows.activation.state import KIND_ZH, Answer, ReinforcementRequest, level_zh
@@ -23,7 +24,7 @@ class ReinforcementSteps(ActivationSteps):
                                  quantity=req.quantity, requested_by=req.actor, requested_at=now,
                                  due_at=now + rf.answer_within)
         self.s.reinforcements.append(r)
-        await self.record(Event(kind="activation.reinforcement.requested", step_id=f"reinforcement/{r.seq}/requested",
+        await self.record(Event(kind=Kinds.REINFORCEMENT_REQUESTED, step_id=f"reinforcement/{r.seq}/requested",
                                 actor=req.actor, at=now, payload={"seq": r.seq, "kind": r.kind, "detail": r.detail,
                                                                   "quantity": r.quantity, "to": rf.to_zh,
                                                                   "due_at": r.due_at.isoformat()}))
@@ -45,7 +46,7 @@ class ReinforcementSteps(ActivationSteps):
         self.refuse_if("answer", req)
         r, now = self.s.reinforcement(req.seq), workflow.now()
         r.answered(Answer(decision=req.decision, detail=req.detail, by_whom=req.by_whom, recorded_by=req.actor, at=now))
-        await self.record(Event(kind="activation.reinforcement.answered", step_id=f"reinforcement/{r.seq}/answered",
+        await self.record(Event(kind=Kinds.REINFORCEMENT_ANSWERED, step_id=f"reinforcement/{r.seq}/answered",
                                 actor=req.actor, at=now, payload={"seq": r.seq, "decision": req.decision,
                                                                   "detail": req.detail, "by_whom": req.by_whom,
                                                                   "late_by_s": r.late_by_s}))
@@ -67,11 +68,11 @@ class ReinforcementSteps(ActivationSteps):
 
     async def _chase(self, r: ReinforcementRequest, now: datetime) -> None:
         rf = self.plan.reinforcement
-        await self.record(Event(kind="activation.reinforcement.overdue", step_id=f"reinforcement/{r.seq}/overdue",
+        await self.record(Event(kind=Kinds.REINFORCEMENT_OVERDUE, step_id=f"reinforcement/{r.seq}/overdue",
                                 at=now, payload={"seq": r.seq, "due_at": r.due_at.isoformat(), "to": rf.to_zh}))
         chief = self.s.duty.get("duty_chief") or self.s.duty.get("leading_leader")
         if chief is None:
-            await self.record(Event(kind="activation.gap", step_id=f"reinforcement/{r.seq}/gap", at=now,
+            await self.record(Event(kind=Kinds.GAP, step_id=f"reinforcement/{r.seq}/gap", at=now,
                                     payload={"gaps": ["no duty chief or leading leader on duty to chase the city"]}))
             return
         t = Target(key=f"chase/{r.seq}", tier="chase", position="duty_chief", label=f"值班长{chief.name}",

@@ -33,14 +33,14 @@ class PlanActivationWorkflow(LevelSteps, DispatchSteps, ReinforcementSteps):
     async def run(self, inp: ActivationInput) -> ActivationView:
         if inp.state is None:
             await self._resolve()
-            await self.record(Event(kind="activation.started", step_id="started", actor=self.info.activated_by,
+            await self.record(Event(kind=Kinds.STARTED, step_id="started", actor=self.info.activated_by,
                                     at=self.s.activated_at, payload=opening(self.plan, inp.plan_version, self.info, self.s)))
             if self.s.gaps:
-                await self.record(Event(kind="activation.gap", step_id="gaps/0", at=workflow.now(),
+                await self.record(Event(kind=Kinds.GAP, step_id="gaps/0", at=workflow.now(),
                                         payload={"gaps": self.s.gaps}))
             await self._open_level(0)
         else:
-            await self.record(Event(kind="activation.continued", step_id=f"continued/{self.s.runs}", at=workflow.now(),
+            await self.record(Event(kind=Kinds.CONTINUED, step_id=f"continued/{self.s.runs}", at=workflow.now(),
                                     payload={"run": self.s.runs}))
         self.resume_episodes()
         while self.s.terminated_at is None:

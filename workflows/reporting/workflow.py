@@ -43,11 +43,11 @@ class IncidentReportingWorkflow(Procedure):
     @workflow.run
     async def run(self, inp: ReportingInput) -> ChainView:
         if inp.state is None:
-            await self.record(Event(kind="incident.received", step_id="received", actor=self.info.created_by,
+            await self.record(Event(kind=Kinds.RECEIVED, step_id="received", actor=self.info.created_by,
                                     at=self.s.received_at, payload=self._opening()))
             await self._check_triggers()
         else:
-            await self.record(Event(kind="incident.continued", step_id=f"continued/{self.s.runs}", at=workflow.now(),
+            await self.record(Event(kind=Kinds.CONTINUED, step_id=f"continued/{self.s.runs}", at=workflow.now(),
                                     payload={"run": self.s.runs}))
         self.resume_episodes()
         while self.s.closed_at is None:
@@ -81,7 +81,7 @@ class IncidentReportingWorkflow(Procedure):
                 if t is not None]
 
     async def _overdue(self, d: Deadline) -> None:
-        await self.record(Event(kind=f"report.{d.kind}.overdue", step_id=f"deadline/{d.key}/overdue", at=d.due_at,
+        await self.record(Event(kind=Kinds.deadline(d.kind, "overdue"), step_id=f"deadline/{d.key}/overdue", at=d.due_at,
                                 payload={"deadline": d.key, "label": d.label, "due_at": d.due_at.isoformat()}))
         await self._escalate("overdue", d.key, d.label, self.rules.overdue_policy, "duty_chief",
                              text=f"{self.info.title}:{d.label}时限已过,尚未报出。")
@@ -95,7 +95,7 @@ class IncidentReportingWorkflow(Procedure):
         if not d.late_by_s:
             return []
         minutes = -(-d.late_by_s // 60)
-        return [Event(kind=f"report.{kind}.late", step_id=f"deadline/{key}/late", actor=actor, at=at,
+        return [Event(kind=Kinds.deadline(kind, "late"), step_id=f"deadline/{key}/late", actor=actor, at=at,
                       payload={"deadline": key, "label": d.label, "met_by": by, "due_at": d.due_at.isoformat(),
                                "met_at": at.isoformat(), "late_by_s": d.late_by_s, "late_by_min": minutes,
                                "mark": f"迟报{minutes}分钟"})]
@@ -109,7 +109,7 @@ class IncidentReportingWorkflow(Procedure):
         self.s.verbal = VerbalRecord(to_whom=req.to_whom, by_whom=req.by_whom, at=at, channel=req.channel,
                                      note=req.note, recorded_by=req.actor)
         late = self._meet("verbal", at, "口头报告", "verbal", req.actor)
-        await self.record(Event(kind="report.verbal.made", step_id="verbal", actor=req.actor, at=at,
+        await self.record(Event(kind=Kinds.VERBAL_MADE, step_id="verbal", actor=req.actor, at=at,
                                 payload={**self.s.verbal.model_dump(mode="json"), "on_time": not late}), *late)
         return self.view()
 
@@ -156,7 +156,7 @@ class IncidentReportingWorkflow(Procedure):
         v = Version(version=len(r.versions) + 1, content=req.draft, by=req.actor, at=workflow.now())
         r.versions.append(v)
         r.state = "in_review"
-        await self.record(Event(kind=f"report.{r.kind}.drafted", step_id=f"report/{r.seq}/v{v.version}", actor=req.actor,
+        await self.record(Event(kind=Kinds.report(r.kind, "drafted"), step_id=f"report/{r.seq}/v{v.version}", actor=req.actor,
                                 at=v.at, payload={"seq": r.seq, "label": r.label, "version": v.version,
                                                   "content": req.draft.model_dump(mode="json")}))
         return self.view()
@@ -174,7 +174,7 @@ class IncidentReportingWorkflow(Procedure):
                                   key=lambda x: x.rank)
         else:
             r.state = "returned"
-        await self.record(Event(kind=f"report.{r.kind}.{'approved' if req.decision == 'approve' else 'returned'}",
+        await self.record(Event(kind=Kinds.report(r.kind, "approved" if req.decision == "approve" else "returned"),
                                 step_id=f"report/{r.seq}/v{v.version}/review", actor=req.actor, at=now,
                                 payload={"seq": r.seq, "label": r.label, "version": v.version, "comments": req.comments,
                                          "severity": self.s.severity.value}))
@@ -198,7 +198,7 @@ class IncidentReportingWorkflow(Procedure):
             seq = r.seq + 1
             self.s.deadlines.append(self._deadline(f"followup_{seq}", "followup", label_of("followup", seq),
                                                    now + self.rules.followup_every[self.s.severity]))
-        await self.record(Event(kind=f"report.{r.kind}.submitted", step_id=f"report/{r.seq}/submitted", actor=req.actor,
+        await self.record(Event(kind=Kinds.report(r.kind, "submitted"), step_id=f"report/{r.seq}/submitted", actor=req.actor,
                                 at=now, payload={"seq": r.seq, "label": r.label, "version": r.latest.version,
                                                  "approved_by": r.approved_by, "on_time": not late}), *late)
         await self._escalate("receipts", str(r.seq), r.label, self.rules.receipt_policy, "", report=r)
@@ -222,7 +222,7 @@ class IncidentReportingWorkflow(Procedure):
             c = self.s.casualties
             text = t.message_zh.format(title=i.title, place=i.place, deaths=c.deaths, injured=c.injured,
                                        missing=c.missing, trapped=c.trapped, severity=self.s.severity.zh)
-            await self.record(Event(kind="incident.trigger", step_id=f"trigger/{t.id}", at=workflow.now(),
+            await self.record(Event(kind=Kinds.TRIGGER, step_id=f"trigger/{t.id}", at=workflow.now(),
                                     payload={"trigger": t.id, "name": t.name_zh, "call": t.call,
                                              "casualties": c.model_dump(), "severity": self.s.severity.value}))
             await self._escalate("trigger", t.id, t.name_zh, t.policy, t.call, text=text)
@@ -237,7 +237,7 @@ class IncidentReportingWorkflow(Procedure):
         if kind == "overdue" and next(d for d in self.s.deadlines if d.key == ref).met_at is not None:
             return  # the report came while we looked for whom to call
         if found.gaps or not found.targets:
-            await self.record(Event(kind=f"report.{kind}.gap", step_id=f"{kind}/{ref}/gap", at=workflow.now(),
+            await self.record(Event(kind=Kinds.gap(kind), step_id=f"{kind}/{ref}/gap", at=workflow.now(),
                                     payload={"label": label, "gaps": found.gaps or ["nobody to call"]}))
         if found.targets:
             self.start_escalation(kind, ref, {policy: self.rules.policies[policy]}, found.targets, label=label, text=text)
@@ -256,12 +256,12 @@ class IncidentReportingWorkflow(Procedure):
         for d in self.s.deadlines:
             if d.met_at is None:  # e.g. a verbal report never recorded: 漏报
                 self.stop_episodes(lambda ep: ep.kind == "overdue" and ep.ref == d.key, "信息报送已终报结束")
-                await self.record(Event(kind=f"report.{d.kind}.omitted", step_id=f"deadline/{d.key}/omitted",
+                await self.record(Event(kind=Kinds.deadline(d.kind, "omitted"), step_id=f"deadline/{d.key}/omitted",
                                         at=workflow.now(), payload={"deadline": d.key, "label": d.label,
                                                                     "due_at": d.due_at.isoformat()}))
         await self.episodes_finished()  # receipts of the final report, calls still running
         late = [d.key for d in self.s.deadlines if d.late_by_s]
-        await self.record(Event(kind="incident.closed", step_id="closed", at=workflow.now(), payload={
+        await self.record(Event(kind=Kinds.CLOSED, step_id="closed", at=workflow.now(), payload={
             "deadlines": len(self.s.deadlines), "late": late, "omitted": [d.key for d in self.s.deadlines if d.met_at is None],
             "reports": [r.label for r in self.s.reports]}))
 

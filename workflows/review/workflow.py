@@ -98,7 +98,7 @@ class PostEventReviewWorkflow(Procedure):
         for u in self.s.units:
             if u.submitted_at is None and u.overdue_at is None and workflow.now() >= u.due_at:
                 u.overdue_at = workflow.now()
-                await self.record(Event(kind="review.summary.overdue", step_id=f"unit/{u.unit_id}/overdue", at=u.due_at,
+                await self.record(Event(kind=Kinds.SUMMARY_OVERDUE, step_id=f"unit/{u.unit_id}/overdue", at=u.due_at,
                                         payload={"unit_id": u.unit_id, "unit": u.name, "due_at": u.due_at.isoformat()}))
                 await self._escalate(u)
 
@@ -112,7 +112,7 @@ class PostEventReviewWorkflow(Procedure):
         if u.submitted_at is not None:
             return  # the summary came while we looked for whom to call
         if found.gaps or not found.targets:
-            await self.record(Event(kind="review.escalation.gap", step_id=f"overdue/{u.unit_id}/gap", at=workflow.now(),
+            await self.record(Event(kind=Kinds.ESCALATION_GAP, step_id=f"overdue/{u.unit_id}/gap", at=workflow.now(),
                                     payload={"unit_id": u.unit_id, "unit": u.name,
                                              "gaps": found.gaps or ["nobody to call"]}))
         if not found.targets or u.submitted_at is not None or self._closed():
@@ -142,13 +142,13 @@ class PostEventReviewWorkflow(Procedure):
         self.s.dirty = True
         if self.s.status == "compiled":
             self.s.status = "collecting"  # the compiled report no longer has every summary as it stands
-        events = [Event(kind="review.summary.submitted", step_id=f"unit/{u.unit_id}/v{u.version}", actor=req.actor, at=now,
+        events = [Event(kind=Kinds.SUMMARY_SUBMITTED, step_id=f"unit/{u.unit_id}/v{u.version}", actor=req.actor, at=now,
                         payload={"unit_id": u.unit_id, "unit": u.name, "version": u.version, "first": first,
                                  "due_at": u.due_at.isoformat(), "on_time": not u.late_by_s,
                                  "late_by_s": u.late_by_s, "summary": req.summary.model_dump(mode="json"),
                                  "on_behalf": u.on_behalf, "on_behalf_of": u.unit_id if u.on_behalf else None})]
         if first and u.late_by_s:
-            events.append(Event(kind="review.summary.late", step_id=f"unit/{u.unit_id}/late", actor=req.actor, at=now,
+            events.append(Event(kind=Kinds.SUMMARY_LATE, step_id=f"unit/{u.unit_id}/late", actor=req.actor, at=now,
                                 payload={"unit_id": u.unit_id, "unit": u.name, "due_at": u.due_at.isoformat(),
                                          "submitted_at": now.isoformat(), "late_by_s": u.late_by_s,
                                          "mark": f"迟交{late_text(u.late_by_s)}"}))
@@ -194,12 +194,12 @@ class PostEventReviewWorkflow(Procedure):
         self.s.signoffs.append(so)
         if req.decision == "return":
             self.s.status, self.s.dirty = "returned", True
-            await self.record(Event(kind="review.report.returned", step_id=f"report/v{latest.version}/returned",
+            await self.record(Event(kind=Kinds.REPORT_RETURNED, step_id=f"report/v{latest.version}/returned",
                                     actor=req.actor, at=now, payload={"version": latest.version,
                                                                       "comments": so.comments}))
             return self.view()
         self.s.status = "signed"  # no step may start now: the final report is what was approved
-        await self.record(Event(kind="review.report.signed", step_id=f"report/v{latest.version}/signed", actor=req.actor,
+        await self.record(Event(kind=Kinds.REPORT_SIGNED, step_id=f"report/v{latest.version}/signed", actor=req.actor,
                                 at=now, payload={"version": latest.version, "lessons": so.lessons,
                                                  "comments": so.comments, "sha256_json": latest.sha256_json}))
         await self._compile(req.actor, final=True, signoff=so)
@@ -220,7 +220,7 @@ class PostEventReviewWorkflow(Procedure):
         self.s.archive = await self.call(Review.SEAL, lambda: SealRequest(record=self._record_request([]), by=signed.by),
                                          result_type=ArchiveInfo)
         self.s.status = "sealed"
-        await self.record(Event(kind="review.closed", step_id="closed", at=workflow.now(), payload={
+        await self.record(Event(kind=Kinds.CLOSED, step_id="closed", at=workflow.now(), payload={
             "archive_sha256": self.s.archive.sha256, "units": len(self.s.units),
             "submitted": sum(u.submitted_at is not None for u in self.s.units),
             "late": [u.unit_id for u in self.s.units if u.late_by_s],

@@ -85,7 +85,7 @@ class SpotCheckWorkflow:
     async def _skip(self, opened: Opened) -> SpotCheckView:
         v = self.v
         v.status, v.closed_at = "skipped", workflow.now()
-        await self._record(Event(kind="spotcheck.skipped", step_id="skipped", at=workflow.now(),
+        await self._record(Event(kind=Kinds.SKIPPED, step_id="skipped", at=workflow.now(),
                                  payload={"callout_id": self.inp.callout_id, "reason": opened.reason}))
         return v
 
@@ -96,7 +96,7 @@ class SpotCheckWorkflow:
             self.sampled[s.person_id] = s
             v.persons.append(PersonView(person_id=s.person_id, name=s.name, label=s.label, village_id=s.village_id,
                                         town_id=s.town_id))
-        await self._record(Event(kind="spotcheck.opened", step_id="opened", actor=inp.started_by, at=workflow.now(),
+        await self._record(Event(kind=Kinds.OPENED, step_id="opened", actor=inp.started_by, at=workflow.now(),
                                  payload={"callout_id": inp.callout_id, "title": opened.title, "level": opened.level,
                                           "candidates": opened.candidates, "settings_version": inp.version,
                                           "sample": [{"person_id": s.person_id, "name": s.name, "village": s.village_name,
@@ -148,11 +148,11 @@ class SpotCheckWorkflow:
         for ep in self.followups.values():
             if ep.view.status in ("open", "acknowledged"):
                 ep.view.status = "unresolved"
-                await self._record(Event(kind="spotcheck.followup.unresolved", step_id=f"followup/{ep.view.key}/unresolved",
+                await self._record(Event(kind=Kinds.FOLLOWUP_UNRESOLVED, step_id=f"followup/{ep.view.key}/unresolved",
                                          at=workflow.now(), payload=self._fu_payload(ep.view)))
         v.status, v.closed_at = "closed", workflow.now()
         answered = [p for p in v.persons if p.answers is not None]
-        await self._record(Event(kind="spotcheck.closed", step_id="closed", at=workflow.now(), payload={
+        await self._record(Event(kind=Kinds.CLOSED, step_id="closed", at=workflow.now(), payload={
             "sampled": len(v.persons), "answered": len(answered),
             "unreachable": [p.person_id for p in v.persons if p.state == "unreachable"],
             "no_answers": sum(1 for p in answered for ok in (p.answers or {}).values() if not ok),
@@ -196,7 +196,7 @@ class SpotCheckWorkflow:
     async def _take_answer(self, req: AnswerIn) -> None:
         p = self._set_answers(req, "answered")
         no = [q for q in self.settings.questions if not p.answers[q.id]]
-        await self._record(Event(kind="spotcheck.answered", step_id=f"answer/{p.person_id}", actor=req.actor,
+        await self._record(Event(kind=Kinds.ANSWERED, step_id=f"answer/{p.person_id}", actor=req.actor,
                                  channel=req.channel, at=p.answered_at, payload={
                                      "person_id": p.person_id, "name": p.name, "answers": p.answers,
                                      "no": [q.id for q in no], "note": req.note, "ref": req.ref,
@@ -209,7 +209,7 @@ class SpotCheckWorkflow:
 
     async def _take_late_answer(self, req: AnswerIn) -> None:
         p = self._set_answers(req, "answered_late")
-        await self._record(Event(kind="spotcheck.answered.late", step_id=f"answer/{p.person_id}/late", actor=req.actor,
+        await self._record(Event(kind=Kinds.ANSWERED_LATE, step_id=f"answer/{p.person_id}/late", actor=req.actor,
                                  channel=req.channel, at=p.answered_at, payload=late_answer_payload(p, req, "closing")))
 
     @answer.validator
@@ -227,10 +227,10 @@ class SpotCheckWorkflow:
                             responsible_name=t.person.name if t else "", due_at=now + self.settings.follow_up.within,
                             opened_at=now)
         self.v.followups.append(view)
-        await self._record(Event(kind="spotcheck.followup.opened", step_id=f"followup/{key}/opened", at=now,
+        await self._record(Event(kind=Kinds.FOLLOWUP_OPENED, step_id=f"followup/{key}/opened", at=now,
                                  payload=self._fu_payload(view)))
         if t is None:
-            await self._record(Event(kind="spotcheck.followup.gap", step_id=f"followup/{key}/gap", at=now,
+            await self._record(Event(kind=Kinds.FOLLOWUP_GAP, step_id=f"followup/{key}/gap", at=now,
                                      payload={"key": key, "reason": f"nobody holds {self.settings.follow_up.position} "
                                                                     f"in {s.town_name or s.town_id}"}))
             self.followups[key] = FollowupEpisode(view, Escalation(run_key=f"{workflow.info().workflow_id}/fu/{key}",
@@ -264,7 +264,7 @@ class SpotCheckWorkflow:
     async def _overdue(self, ep: FollowupEpisode) -> None:
         f = ep.view
         f.overdue = True
-        await self._record(Event(kind="spotcheck.followup.overdue", step_id=f"followup/{f.key}/overdue",
+        await self._record(Event(kind=Kinds.FOLLOWUP_OVERDUE, step_id=f"followup/{f.key}/overdue",
                                  at=workflow.now(), payload=self._fu_payload(f)))
         chief = None
         for ts in ep.esc.targets.values():
@@ -282,7 +282,7 @@ class SpotCheckWorkflow:
         ep = self.followups[req.key]
         f, now = ep.view, workflow.now()
         f.status, f.resolved_at, f.resolved_by, f.resolution = "resolved", now, req.actor, req.note
-        await self._record(Event(kind="spotcheck.followup.resolved", step_id=f"followup/{f.key}/resolved",
+        await self._record(Event(kind=Kinds.FOLLOWUP_RESOLVED, step_id=f"followup/{f.key}/resolved",
                                  actor=req.actor, at=now, payload={**self._fu_payload(f), "note": req.note,
                                                                    "late": now > f.due_at}))
         self.changed = True
