@@ -257,15 +257,9 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
 
     if w.msg_type in ("Update", "Cancel") and running and client is not None and await _is_running(client, running):
         row.callout_id = running
-        handle = client.get_workflow_handle(running)
-        if w.msg_type == "Cancel":
-            await handle.signal(WarningCalloutWorkflow.cancel, f"CAP Cancel {w.identifier}")
-            result.action = "canceled"
-        else:
-            if w.level is None:
-                info = info.model_copy(update={"level": Level(earlier[0].level or "blue")})
-            await handle.signal(WarningCalloutWorkflow.update, info)
-            result.action = "updated"
+        if w.level is None:  # an Update without a level keeps the running one's
+            info = info.model_copy(update={"level": Level(earlier[0].level or "blue")})
+        result.action = await _pass_on(client, running, w, info)
         result.callout_id = running
     elif w.msg_type == "Cancel":
         result.note = "cancels no running call-out; recorded"
@@ -274,17 +268,7 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
         result.note = "updates a call-out that has ended; the level did not rise, so nobody is called again"
     elif loaded and w.level and w.level >= loaded.model.min_level and (towns or any(
             t.scope in ("district", "departments") for t in loaded.model.tiers_for(w.level))):
-        if client is None:
-            raise IntakeError(503, "Temporal is not reachable; the warning was not stored, send it again")
-        callout_id = callout_subject(wid)  # the call-out's workflow id and audit subject: idempotent per sender
-        subject = callout_id
-        inp = CalloutInput(callout_id=callout_id, warning=info, plan=loaded.model, plan_version=loaded.version,
-                           night=NightHours.for_zone(settings.timezone, settings.night_start, settings.night_end,
-                                                     datetime.now(UTC)), drill=w.drill)
-        try:
-            await client.start_workflow(WarningCalloutWorkflow.run, inp, id=callout_id, task_queue=settings.task_queue)
-        except WorkflowAlreadyStartedError:
-            pass
+        callout_id = subject = await _start_callout(client, settings, info, loaded, w.drill)
         row.callout_id = callout_id
         result.callout_id, result.action = callout_id, "callout_started"
     else:
@@ -296,18 +280,49 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
             f"identifier {w.identifier!r} was also used by {', '.join(map(repr, others))}: a distinct warning "
             "(CAP identifiers are unique per sender)")
 
-    kind = "warning.received" if w.msg_type == "Alert" else f"warning.{w.msg_type.lower()}"
-    event = NewEvent(subject=subject, kind=kind, step_id=f"warning/{wid}", actor=actor,
-                     payload={"warning_id": wid, "identifier": w.identifier, "sender": w.sender, "msg_type": w.msg_type,
-                              "level": row.level, "event": w.event, "headline": w.headline, "towns": towns,
-                              "references": w.references, "format": w.format, "source": source,
-                              "identifier_also_from": others,
-                              "plan": loaded.model.id if loaded else None,
-                              "plan_version": loaded.version if loaded else None, "action": result.action})
+    event = _received(w, row, subject, actor, source, others, loaded, result.action)
     if not await asyncio.to_thread(_record, row, event):
         existing = (await asyncio.to_thread(_context, w)).existing
         return _duplicate(existing) if existing else result
     return result
+
+
+async def _pass_on(client: Client, running: str, w: Normalised, info: WarningInfo) -> str:
+    """An Update or Cancel for a call-out still running: signalled to it."""
+    handle = client.get_workflow_handle(running)
+    if w.msg_type == "Cancel":
+        await handle.signal(WarningCalloutWorkflow.cancel, f"CAP Cancel {w.identifier}")
+        return "canceled"
+    await handle.signal(WarningCalloutWorkflow.update, info)
+    return "updated"
+
+
+async def _start_callout(client: Client | None, settings: Settings, info: WarningInfo, loaded: Loaded,
+                         drill: bool) -> str:
+    if client is None:
+        raise IntakeError(503, "Temporal is not reachable; the warning was not stored, send it again")
+    callout_id = callout_subject(info.warning_id)  # the call-out's workflow id and audit subject: idempotent per sender
+    inp = CalloutInput(callout_id=callout_id, warning=info, plan=loaded.model, plan_version=loaded.version,
+                       night=NightHours.for_zone(settings.timezone, settings.night_start, settings.night_end,
+                                                 datetime.now(UTC)), drill=drill)
+    try:
+        await client.start_workflow(WarningCalloutWorkflow.run, inp, id=callout_id, task_queue=settings.task_queue)
+    except WorkflowAlreadyStartedError:
+        pass
+    return callout_id
+
+
+def _received(w: Normalised, row: Warning, subject: str, actor: str, source: str, others: list[str],
+              loaded: Loaded | None, action: str) -> NewEvent:
+    """The audit event of a warning taken in: what it said, the plan it got and what was done with it."""
+    kind = "warning.received" if w.msg_type == "Alert" else f"warning.{w.msg_type.lower()}"
+    return NewEvent(subject=subject, kind=kind, step_id=f"warning/{row.id}", actor=actor,
+                    payload={"warning_id": row.id, "identifier": w.identifier, "sender": w.sender, "msg_type": w.msg_type,
+                             "level": row.level, "event": w.event, "headline": w.headline, "towns": row.town_ids,
+                             "references": w.references, "format": w.format, "source": source,
+                             "identifier_also_from": others,
+                             "plan": loaded.model.id if loaded else None,
+                             "plan_version": loaded.version if loaded else None, "action": action})
 
 
 async def _is_running(client: Client, workflow_id: str) -> bool:
