@@ -16,8 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.console import auth
-from api.console.routes import _form_error, forbidden, library, render
-from api.console.services import temporal_url
+from api.console.pages import forbidden, form_error, library, render, temporal_url
 from api.deps import get_temporal
 from api.services import activations as svc
 from api.services.incidents import incident_list
@@ -127,7 +126,7 @@ async def activate(request: Request, user: auth.Poster) -> Response:
         view, _ = await svc.start(await get_temporal(request), get_settings(), await asyncio.to_thread(library), data,
                                   user.caller.actor, user.role)
     except ValidationError as exc:
-        return await _listing(request, 422, _form_error(exc))
+        return await _listing(request, 422, form_error(exc))
     except svc.ActivationError as exc:
         return await _listing(request, exc.status, str(exc))
     return RedirectResponse(f"/console/activations/{view.activation_id}", status_code=303)
@@ -149,7 +148,7 @@ async def act(request: Request, activation_id: str, action: str, user: auth.Post
         step, req = _request(action, form, {"actor": user.caller.actor, "role": user.role})
         await svc.step(await get_temporal(request), activation_id, step, req)
     except ValidationError as exc:
-        return await _board(request, activation_id, 422, _form_error(exc))
+        return await _board(request, activation_id, 422, form_error(exc))
     except svc.ActivationError as exc:
         return await _board(request, activation_id, exc.status, str(exc))
     return RedirectResponse(f"/console/activations/{activation_id}?done={action}", status_code=303)

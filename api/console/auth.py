@@ -59,6 +59,10 @@ CODE_TTL = timedelta(minutes=5)
 CODE_TRIES = 5
 CODES_PER_WINDOW, CODE_WINDOW = 12, timedelta(hours=1)  # per person, from any browser
 CODE_GAP = timedelta(seconds=30)  # per person and browser
+# who may act on the console's pages (as the REST API lets them)
+SUPERVISORS = ("supervisor", "duty_chief", "leading_leader")  # replay and case files: who may read /api/audit
+ACTING = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander")  # plan activations
+CHIEFS = ("duty_chief", "leading_leader")  # the drill schedules
 ROLE_ORDER = ("admin", "supervisor", "leading_leader", "duty_chief", "commander", "duty_cadre", "duty_staff")
 
 

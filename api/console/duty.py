@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import auth
 from api.console.i18n import STRINGS
-from api.console.routes import forbidden, library, render
+from api.console.pages import forbidden, library, render
 from api.deps import DUTY, get_temporal
 from api.services import duty as svc
 from config import get_settings

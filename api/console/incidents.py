@@ -15,11 +15,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.console import auth
-from api.console.routes import _form_error, forbidden, library, render
+from api.console.pages import forbidden, form_error, library, render, temporal_url
 from api.deps import DUTY, get_temporal
 from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
-from api.console.services import temporal_url, towns
+from api.console.services import towns
 from config import get_settings
 from definitions.schema.reporting import CATEGORIES, CATEGORY_ZH
 from store.db import session_scope
@@ -106,7 +106,7 @@ async def receive(request: Request, user: auth.Poster) -> Response:
         view, _ = await svc.start(await get_temporal(request), settings, await asyncio.to_thread(library), data,
                                   user.caller.actor)
     except ValidationError as exc:
-        return await _list_error(request, _form_error(exc))
+        return await _list_error(request, form_error(exc))
     except svc.IncidentError as exc:
         return await _list_error(request, str(exc), exc.status)
     return RedirectResponse(f"/console/incidents/{view.incident_id}", status_code=303)
@@ -164,7 +164,7 @@ async def step(request: Request, incident_id: str, action: str, user: auth.Poste
             req = DraftIn(**who, draft=_draft(form))
         await svc.step(await get_temporal(request), incident_id, action, req)
     except ValidationError as exc:
-        return await _page(request, incident_id, status=422, error=_form_error(exc))
+        return await _page(request, incident_id, status=422, error=form_error(exc))
     except svc.IncidentError as exc:  # before ValueError: it is one
         return await _page(request, incident_id, status=exc.status, error=str(exc))
     except ValueError as exc:  # a malformed time

@@ -20,8 +20,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from api.console import auth
-from api.console.routes import SUPERVISORS, _form_error, db, forbidden, library, render
-from api.console.services import temporal_url
+from api.console.pages import SUPERVISORS, db, forbidden, form_error, library, render, temporal_url
 from api.deps import DUTY, get_temporal
 from api.services import reviews as svc
 from api.services.incidents import incident_list
@@ -123,7 +122,7 @@ async def start(request: Request, user: auth.Poster) -> Response:
         view, _ = await svc.start(await get_temporal(request), settings, await asyncio.to_thread(library), data,
                                   user.caller.actor)
     except ValidationError as exc:
-        return await _listing(request, 422, _form_error(exc))
+        return await _listing(request, 422, form_error(exc))
     except svc.ReviewError as exc:
         return await _listing(request, exc.status, str(exc))
     return RedirectResponse(f"/console/reviews/{view.incident_id}", status_code=303)
@@ -184,7 +183,7 @@ async def act(request: Request, incident_id: str, action: str, user: auth.Poster
                             lessons=kept["lessons"], comments=kept["comments"])
         await svc.step(await get_temporal(request), incident_id, action, req)
     except ValidationError as exc:
-        return await _page(request, incident_id, 422, _form_error(exc), kept)
+        return await _page(request, incident_id, 422, form_error(exc), kept)
     except svc.ReviewError as exc:
         return await _page(request, incident_id, exc.status, str(exc), kept)
     return RedirectResponse(f"/console/reviews/{incident_id}?done={action}", status_code=303)

@@ -9,7 +9,6 @@ from urllib.parse import quote
 from sqlmodel import Session, col, func, select
 
 from api.services.warnings import Normalised
-from config import Settings
 from definitions.loader import Library
 from store.audit import AuditEvent
 from store.callouts import Callout, CalloutTarget
@@ -29,11 +28,6 @@ from store.targets import resolve_targets
 from store.warnings import Warning
 
 BOARD_LIMIT = 500
-
-
-def temporal_url(settings: Settings, workflow_id: str) -> str:
-    return (f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{quote(settings.temporal_namespace, safe='')}"
-            f"/workflows/{quote(workflow_id, safe='')}")
 
 
 def plan_of(lib: Library, callout: Callout) -> Any | None:

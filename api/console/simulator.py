@@ -1,0 +1,66 @@
+"""The simulator's pages: "my phone" (the messages sent to the logged-in person, whole) and the
+controls that play a recipient's answer to a message on a call-out board."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from sqlmodel import col, select
+
+from api.console import auth, services
+from api.console.pages import db, forbidden, form_error, render, t_of
+from api.deps import DUTY, MAX_INT, RowId, get_temporal
+from config import get_settings
+
+router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+
+
+def _my_messages(s, person_id: str, limit: int = 100) -> list[dict]:
+    from store.messages import OutboxMessage
+    from store.redact import ONE_TIME_LINK
+
+    rows = s.exec(select(OutboxMessage).where(OutboxMessage.person_id == person_id)
+                  .order_by(col(OutboxMessage.id).desc()).limit(limit))
+    return [{"m": m, "links": list(dict.fromkeys(x.group(0) for x in ONE_TIME_LINK.finditer(f"{m.body} {m.ack_url or ''}")))}
+            for m in rows]
+
+
+@router.get("/phone", response_class=HTMLResponse)
+async def my_phone(request: Request, user: auth.Viewer) -> HTMLResponse:
+    """With the simulator, the messages sent to the logged-in person, whole (links that work):
+    the demo's stand-in for that person's own phone. Nobody else sees them whole; with a real
+    gateway they are on the real phone."""
+    settings = get_settings()
+    if settings.gateway != "simulator":
+        return render(request, "message.html", status=404, kind="info", message=t_of(request)("phone_real"))
+    if user.person_id is None:
+        return render(request, "message.html", status=404, kind="info", message=t_of(request)("phone_nobody"))
+    messages = await db(_my_messages, user.person_id)
+    return render(request, "phone.html", messages=messages)
+
+
+@router.post("/simulator/{message_id}", response_class=HTMLResponse)
+async def simulate(request: Request, message_id: RowId, user: auth.Poster, outcome: Annotated[str, Form()],
+                   callout_id: Annotated[str, Form()], target_id: Annotated[int, Form(ge=0, le=MAX_INT)],
+                   digits: Annotated[str | None, Form()] = None) -> HTMLResponse:
+    """The simulator's controls: the same code path as `POST /api/simulator/messages/{id}`."""
+    if not user.may(*DUTY):
+        return forbidden(request)
+    from api.routes.messages import SimulatedOutcome
+    from api.routes.messages import simulate as simulate_api
+
+    error = None
+    try:
+        body = SimulatedOutcome(outcome=outcome, digits=digits)  # type: ignore[arg-type]
+        await simulate_api(message_id, body, await get_temporal(request), get_settings(), user.caller)
+    except ValidationError as exc:
+        error = form_error(exc)
+    except HTTPException as exc:
+        error = str(exc.detail)
+    data = await db(services.target_messages, callout_id, target_id)
+    if data is None:
+        return render(request, "message.html", status=404, kind="error", message="no such target")
+    return render(request, "_target.html", callout_id=callout_id, error=error, played=None if error else outcome,
+                  **data)
