@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.console import auth, services, streams
-from api.console.pages import db, forbidden, library, render, t_of, temporal_url
-from api.deps import DUTY, Offset, RowId, get_temporal
+from api.console.pages import db, library, render, t_of, temporal_url
+from api.deps import Offset, RowId, get_temporal
 from api.services.answers import AnswerError, acknowledge
 from config import get_settings
 from store.replay import STATES
@@ -131,10 +131,8 @@ async def target_detail(request: Request, callout_id: str, target_id: RowId, use
 
 
 @router.post("/callouts/{callout_id}/targets/{target_id}/ack", response_class=HTMLResponse)
-async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: auth.Poster,
+async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: auth.DutyUser,
                     note: Annotated[str, Form(min_length=1, max_length=1000)]) -> HTMLResponse:
-    if not user.may(*DUTY):
-        return forbidden(request)
     data = await db(services.target_messages, callout_id, target_id)
     if data is None:
         return render(request, "message.html", status=404, kind="error", message="no such target")
@@ -152,10 +150,8 @@ async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: a
 
 
 @router.post("/callouts/{callout_id}/cancel")
-async def cancel(request: Request, callout_id: str, user: auth.Poster,
+async def cancel(request: Request, callout_id: str, user: auth.DutyUser,
                  reason: Annotated[str, Form(min_length=1, max_length=500)]) -> Response:
-    if not user.may(*DUTY):
-        return forbidden(request)
     from api.routes.callouts import CancelBody
     from api.routes.callouts import cancel as cancel_api
 

@@ -13,8 +13,7 @@ from pydantic import ValidationError
 from api.cap import CapError
 from api.console import auth, services
 from api.console.i18n import LEVEL_NAMES
-from api.console.pages import db, forbidden, form_error, library, render
-from api.deps import DUTY
+from api.console.pages import db, form_error, library, render
 from api.services.warnings import IntakeError, Normalised, WarningIn, from_cap, from_json, intake
 from config import get_settings
 
@@ -32,9 +31,7 @@ def _warning_from_form(cap: str, identifier: str, event: str, level: str, headli
 
 
 @router.get("/callouts/new", response_class=HTMLResponse)
-async def new_callout(request: Request, user: auth.Viewer) -> HTMLResponse:
-    if not user.may(*DUTY):
-        return forbidden(request)
+async def new_callout(request: Request, user: auth.DutyUser) -> HTMLResponse:
     lib = await asyncio.to_thread(library)
     towns = await db(services.towns)
     events = sorted({kw for loaded in lib.of("callout").values() for kw in loaded.model.events if not kw.isascii()})
@@ -66,9 +63,7 @@ async def _normalised(f: _Form, user: auth.ConsoleUser) -> Normalised:
 
 
 @router.post("/callouts/preview", response_class=HTMLResponse)
-async def preview(request: Request, user: auth.Poster) -> HTMLResponse:
-    if not user.may(*DUTY):
-        return forbidden(request)
+async def preview(request: Request, user: auth.DutyUser) -> HTMLResponse:
     f = await _read_form(request)
     try:
         w = await _normalised(f, user)
@@ -80,9 +75,7 @@ async def preview(request: Request, user: auth.Poster) -> HTMLResponse:
 
 
 @router.post("/callouts/start")
-async def start(request: Request, user: auth.Poster) -> Response:
-    if not user.may(*DUTY):
-        return forbidden(request)
+async def start(request: Request, user: auth.DutyUser) -> Response:
     f = await _read_form(request)
     settings = get_settings()
     try:

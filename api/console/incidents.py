@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.console import auth
-from api.console.pages import forbidden, form_error, library, render, temporal_url
+from api.console.pages import form_error, library, render, temporal_url
 from api.deps import DUTY, get_temporal
 from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
@@ -89,10 +89,8 @@ async def incident_list(request: Request, user: auth.Viewer, status: str | None 
 
 
 @router.post("")
-async def receive(request: Request, user: auth.Poster) -> Response:
+async def receive(request: Request, user: auth.DutyUser) -> Response:
     """接报: start an incident's reporting chain from the form."""
-    if not user.may(*DUTY):
-        return forbidden(request)
     form = await request.form()
     try:
         data = svc.IncidentIn(source=form.get("source") or "", category=form.get("category") or "",
@@ -141,11 +139,8 @@ def _local_time(value: str) -> datetime:
 
 
 @router.post("/{incident_id}/{action}", response_class=HTMLResponse)
-async def step(request: Request, incident_id: str, action: str, user: auth.Poster) -> Response:
-    if action not in STEPS:
-        return render(request, "message.html", status=404, kind="error", message=f"unknown step {action!r}")
-    if not user.may(*DUTY):
-        return forbidden(request)
+async def step(request: Request, incident_id: str, action: str,
+               user: Annotated[auth.ConsoleUser, Depends(auth.acting_on(STEPS, DUTY, "unknown step"))]) -> Response:
     form = await request.form()
     who = {"actor": user.caller.actor, "role": user.role}
     try:
@@ -173,10 +168,8 @@ async def step(request: Request, incident_id: str, action: str, user: auth.Poste
 
 
 @router.post("/{incident_id}/receipts/{person_id}", response_class=HTMLResponse)
-async def receipt_on_behalf(request: Request, incident_id: str, person_id: str, user: auth.Poster) -> Response:
+async def receipt_on_behalf(request: Request, incident_id: str, person_id: str, user: auth.DutyUser) -> Response:
     """A recipient confirmed by phone: the duty officer records it with a note."""
-    if not user.may(*DUTY):
-        return forbidden(request)
     note = str((await request.form()).get("note") or "").strip()
     if not note or len(note) > 1000:
         return await _page(request, incident_id, status=422, error="说明必填(1–1000字)/ a note of 1–1000 characters is required")

@@ -70,6 +70,14 @@ def forbidden(request: Request) -> HTMLResponse:
     return render(request, "message.html", status=403, kind="error", message=t_of(request)("forbidden"))
 
 
+async def refused(request: Request, exc: Exception) -> HTMLResponse:
+    """The console's answer to `auth.Refused` (a role dependency, an unknown action): the message page."""
+    assert isinstance(exc, auth.Refused)
+    if exc.message is None:
+        return forbidden(request)
+    return render(request, "message.html", status=exc.status, kind="error", message=exc.message)
+
+
 _library: tuple[tuple, Library] | None = None
 
 

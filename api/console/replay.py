@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import auth, services
-from api.console.pages import SUPERVISORS, db, forbidden, library, render, temporal_url
+from api.console.pages import db, library, render, temporal_url
 from config import get_settings
 from store.audit import verify
 from store.replay import jsonable
@@ -21,9 +21,7 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
 
 @router.get("/replay", response_class=HTMLResponse)
-async def replay_index(request: Request, user: auth.Viewer, subject: str | None = None) -> Response:
-    if not user.may(*SUPERVISORS):
-        return forbidden(request)
+async def replay_index(request: Request, user: auth.Supervisor, subject: str | None = None) -> Response:
     if subject:
         return RedirectResponse(f"/console/replay/{quote(subject.strip(), safe='/')}", status_code=303)
     lib = await asyncio.to_thread(library)
@@ -35,12 +33,10 @@ async def replay_index(request: Request, user: auth.Viewer, subject: str | None 
 # `{subject:path}`: activations and reviews have subjects with a slash (activation/<id>, review/<id>); the
 # state route comes first, or the page route would take ".../state" for a subject.
 @router.get("/replay/{subject:path}/state", response_class=HTMLResponse)
-async def replay_state(request: Request, subject: str, user: auth.Viewer,
+async def replay_state(request: Request, subject: str, user: auth.Supervisor,
                        t: Annotated[int | None, Query(ge=0, le=10**9)] = None,
                        at: datetime | None = None) -> HTMLResponse:
     """The state at an instant: `t` seconds after the first event (the slider), or an exact `at`."""
-    if not user.may(*SUPERVISORS):
-        return forbidden(request)
     from api.routes.replay import replay_subject
 
     tl = await db(services.timeline, subject, None, None, limit=1)
@@ -61,10 +57,8 @@ async def replay_state(request: Request, subject: str, user: auth.Viewer,
 
 
 @router.get("/replay/{subject:path}", response_class=HTMLResponse)
-async def replay_page(request: Request, subject: str, user: auth.Viewer, kind: str | None = None,
+async def replay_page(request: Request, subject: str, user: auth.Supervisor, kind: str | None = None,
                       actor: str | None = None) -> HTMLResponse:
-    if not user.may(*SUPERVISORS):
-        return forbidden(request)
     tl = await db(services.timeline, subject, kind or None, actor or None)
     check = await db(verify, subject)
     if tl["count"] == 0:

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from api.console import auth
-from api.console.pages import SUPERVISORS, db, forbidden, form_error, library, render, temporal_url
-from api.deps import DUTY, get_temporal
+from api.console.pages import db, form_error, library, render, temporal_url
+from api.deps import get_temporal
 from api.services import reviews as svc
 from api.services.incidents import incident_list
 from config import get_settings
@@ -111,9 +111,7 @@ async def _listing(request: Request, code: int = 200, error: str | None = None, 
 
 
 @router.post("")
-async def start(request: Request, user: auth.Poster) -> Response:
-    if not user.may(*DUTY):
-        return forbidden(request)
+async def start(request: Request, user: auth.DutyUser) -> Response:
     form = await request.form()
     try:
         units = [u.strip() for u in _text(form, "units").replace("、", ",").split(",") if u.strip()]
@@ -148,9 +146,8 @@ async def report(request: Request, incident_id: str, fmt: str, user: auth.Viewer
 
 
 @router.get("/{incident_id}/casefile")
-async def casefile(request: Request, incident_id: str, user: auth.Viewer) -> Response:
-    if not user.may(*SUPERVISORS):  # the case file holds the audit trail: who may read /api/audit only
-        return forbidden(request)
+async def casefile(request: Request, incident_id: str, user: auth.Supervisor) -> Response:
+    """Supervisors only: the case file holds the audit trail (who may read /api/audit)."""
     row = await asyncio.to_thread(svc.case_file, incident_id)
     if row is None:
         return render(request, "message.html", status=404, kind="error",
