@@ -12,9 +12,10 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api.console import auth, services, streams
+from api.console import auth, streams
 from api.console.pages import db, library, render, t_of, temporal_url
 from api.deps import Offset, RowId, get_temporal
+from api.services import board as svc
 from api.services.answers import AnswerError, acknowledge
 from config import get_settings
 from store.replay import STATES
@@ -28,9 +29,9 @@ ROWS_PER_EVENT = 1000
 async def board(request: Request, callout_id: str, user: auth.Viewer, tier: str | None = None,
                 state: str | None = None, offset: Offset = 0) -> HTMLResponse:
     lib = await asyncio.to_thread(library)
-    data = await db(services.board, lib, callout_id, tier or None, state if state in STATES else None, offset)
+    data = await db(svc.board, lib, callout_id, tier or None, state if state in STATES else None, offset)
     if data is None:
-        if await db(services.starting, callout_id):
+        if await db(svc.starting, callout_id):
             return render(request, "message.html", kind="info", refresh=1,
                           message=f"{callout_id}: " + t_of(request)("starting_callout"))
         return render(request, "message.html", status=404, kind="error", message=f"no call-out {callout_id!r}")
@@ -46,30 +47,17 @@ def _boards(app) -> streams.Broadcaster:
         async def poll(callout_id: str, since: datetime) -> streams.Tick:
             lib = await asyncio.to_thread(library)
 
-            def tick(s):
-                from store.callouts import Callout
-
-                # a row stamped shortly before its transaction committed is caught by the overlap
-                rows, newest = services.changed_rows(s, lib, callout_id, since - timedelta(seconds=2))
-                c = s.get(Callout, callout_id)
-                return streams.Tick(rows, max(newest, since), services.tier_counts(s, callout_id),
-                                    c.status if c else None)
-
-            return await db(tick)
+            # a row stamped shortly before its transaction committed is caught by the overlap
+            rows, newest, counts, status = await db(svc.tick, lib, callout_id, since - timedelta(seconds=2))
+            return streams.Tick(rows, max(newest, since), counts, status)
 
         boards = app.state.boards = streams.Broadcaster(poll, POLL_S)
     return boards
 
 
-def _known_callout(s, callout_id: str) -> bool:
-    from store.callouts import Callout
-
-    return s.get(Callout, callout_id) is not None or services.starting(s, callout_id)
-
-
 async def stream_slot(request: Request, callout_id: str, user: auth.Viewer):
     """404 for a call-out nobody knows; 429 past the session's streams; the slot is freed when the stream ends."""
-    if not await db(_known_callout, callout_id):
+    if not await db(svc.known, callout_id):
         raise HTTPException(404, detail=f"no call-out {callout_id!r}")
     boards = _boards(request.app)
     key = boards.session_key(user.csrf)
@@ -124,7 +112,7 @@ async def stream(request: Request, callout_id: str, boards: Annotated[streams.Br
 
 @router.get("/callouts/{callout_id}/targets/{target_id}", response_class=HTMLResponse)
 async def target_detail(request: Request, callout_id: str, target_id: RowId, user: auth.Viewer) -> HTMLResponse:
-    data = await db(services.target_messages, callout_id, target_id)
+    data = await db(svc.target_messages, callout_id, target_id)
     if data is None:
         return render(request, "message.html", status=404, kind="error", message="no such target")
     return render(request, "_target.html", callout_id=callout_id, **data)
@@ -133,7 +121,7 @@ async def target_detail(request: Request, callout_id: str, target_id: RowId, use
 @router.post("/callouts/{callout_id}/targets/{target_id}/ack", response_class=HTMLResponse)
 async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: auth.DutyUser,
                     note: Annotated[str, Form(min_length=1, max_length=1000)]) -> HTMLResponse:
-    data = await db(services.target_messages, callout_id, target_id)
+    data = await db(svc.target_messages, callout_id, target_id)
     if data is None:
         return render(request, "message.html", status=404, kind="error", message="no such target")
     client = await get_temporal(request)
@@ -146,7 +134,7 @@ async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: a
     except AnswerError as exc:
         error = str(exc)
     return render(request, "_target.html", callout_id=callout_id, done=error is None, error=error,
-                  **await db(services.target_messages, callout_id, target_id))
+                  **await db(svc.target_messages, callout_id, target_id))
 
 
 @router.post("/callouts/{callout_id}/cancel")

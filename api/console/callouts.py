@@ -11,9 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.cap import CapError
-from api.console import auth, services
+from api.console import auth
 from api.console.i18n import LEVEL_NAMES
 from api.console.pages import db, form_error, library, render
+from api.services import directory, preview as whom
 from api.services.warnings import IntakeError, Normalised, WarningIn, from_cap, from_json, intake
 from config import get_settings
 
@@ -33,7 +34,7 @@ def _warning_from_form(cap: str, identifier: str, event: str, level: str, headli
 @router.get("/callouts/new", response_class=HTMLResponse)
 async def new_callout(request: Request, user: auth.DutyUser) -> HTMLResponse:
     lib = await asyncio.to_thread(library)
-    towns = await db(services.towns)
+    towns = await db(directory.towns)
     events = sorted({kw for loaded in lib.of("callout").values() for kw in loaded.model.events if not kw.isascii()})
     return render(request, "new_callout.html", towns=towns, events=events, identifier=f"console-{uuid.uuid4().hex}")
 
@@ -58,7 +59,7 @@ async def _read_form(request: Request) -> _Form:
 
 
 async def _normalised(f: _Form, user: auth.ConsoleUser) -> Normalised:
-    town_names = {u.id: u.name for u in await db(services.towns)}
+    town_names = {u.id: u.name for u in await db(directory.towns)}
     return _warning_from_form(f.cap, f.identifier, f.event, f.level, f.headline, f.towns, town_names, f.drill, user)
 
 
@@ -70,7 +71,7 @@ async def preview(request: Request, user: auth.DutyUser) -> HTMLResponse:
     except (CapError, IntakeError, ValidationError) as exc:
         return render(request, "_preview.html", error=form_error(exc))
     lib = await asyncio.to_thread(library)
-    data = await db(services.preview, lib, w, datetime.now(UTC))
+    data = await db(whom.preview, lib, w, datetime.now(UTC))
     return render(request, "_preview.html", **data)
 
 

@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from api.console import auth, services
+from api.console import auth
 from api.console.pages import db, library, render
-from api.console.reviews import open_reviews
+from api.services import desk as svc
+from api.services import directory as people
 from api.services.activations import listing as activation_list
 from api.services.incidents import incident_list
+from api.services.reviews import open_reviews
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -20,7 +22,7 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 @router.get("/desk", response_class=HTMLResponse)
 async def desk(request: Request, user: auth.Viewer) -> HTMLResponse:
     lib = await asyncio.to_thread(library)
-    data = await db(services.desk, lib, datetime.now(UTC))
+    data = await db(svc.desk, lib, datetime.now(UTC))
     incidents = await asyncio.to_thread(incident_list, 20, "open", None)
     responses = await asyncio.to_thread(activation_list, 20, "active", None)
     reviews = await db(open_reviews, datetime.now(UTC))
@@ -30,7 +32,7 @@ async def desk(request: Request, user: auth.Viewer) -> HTMLResponse:
 
 @router.get("/directory", response_class=HTMLResponse)
 async def directory(request: Request, user: auth.Viewer, unit: str | None = None) -> HTMLResponse:
-    data = await db(services.directory, unit)
+    data = await db(people.directory, unit)
     return render(request, "directory.html", **data)
 
 

@@ -14,12 +14,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import auth
 from api.console.i18n import STRINGS
-from api.console.pages import library, render
+from api.console.pages import db, library, render
 from api.deps import get_temporal
 from api.services import duty as svc
+from api.services import statistics
 from config import get_settings
-from store.db import session_scope
-from store.duty import callout_statistics, drill_statistics
 from workflows.handover import HandOverIn, NoteIn, TakeOverIn
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
@@ -149,15 +148,10 @@ async def take_over(request: Request, handover_id: str, user: auth.DutyUser) -> 
 # ------------------------------------------------------------------ drills
 
 
-def _stats():
-    with session_scope(write=False) as s:
-        return callout_statistics(s), drill_statistics(s)
-
-
 @router.get("/drills", response_class=HTMLResponse)
 async def drills(request: Request, user: auth.Viewer, error: str | None = None) -> HTMLResponse:
     runs = await _db(svc.drill_list, 100, None)
-    real, drill_stats = await _db(_stats)
+    real, drill_stats = await db(statistics.callouts_and_drills)
     schedules, sched_error = [], None
     client = await request.app.state.temporal()
     if client is None:

@@ -15,14 +15,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.console import auth
-from api.console.pages import form_error, library, render, temporal_url
+from api.console.pages import db, form_error, library, render, temporal_url
 from api.deps import DUTY, get_temporal
+from api.services import directory
 from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
-from api.console.services import towns
 from config import get_settings
 from definitions.schema.reporting import CATEGORIES, CATEGORY_ZH
-from store.db import session_scope
 from workflows.reporting import Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
 
 router = APIRouter(prefix="/console/incidents", tags=["console"], include_in_schema=False)
@@ -31,25 +30,6 @@ SOURCES = {"110": "110", "119": "119", "120": "120", "12345": "12345", "departme
 CATEGORY_EN = {"natural_disaster": "natural disaster", "accident": "accident", "public_health": "public health",
                "social_security": "social security"}
 STEPS = ("verbal", "draft", "review", "submit", "followup", "final")
-
-
-def _towns() -> list:
-    with session_scope(write=False) as s:
-        return towns(s)
-
-
-def _recent_callouts() -> list:
-    """Call-outs of the last week (not drills): an incident may follow from one of them."""
-    from datetime import timedelta
-
-    from sqlmodel import col, select
-
-    from store.callouts import Callout
-
-    with session_scope(write=False) as s:
-        since = datetime.now(UTC) - timedelta(days=7)
-        return list(s.exec(select(Callout).where(Callout.started_at > since, col(Callout.drill).is_(False))
-                           .order_by(col(Callout.started_at).desc()).limit(20)))
 
 
 def _int(form: Any, name: str) -> int:
@@ -82,8 +62,8 @@ async def _page(request: Request, incident_id: str, status: int = 200, error: st
 async def incident_list(request: Request, user: auth.Viewer, status: str | None = None) -> HTMLResponse:
     status = status if status in ("open", "closed") else None
     rows = await asyncio.to_thread(svc.incident_list, 200, status, None)
-    return render(request, "incidents.html", incidents=rows, status_filter=status, towns=await asyncio.to_thread(_towns),
-                  callouts=await asyncio.to_thread(_recent_callouts),
+    return render(request, "incidents.html", incidents=rows, status_filter=status, towns=await db(directory.towns),
+                  callouts=await db(svc.recent_callouts),
                   sources=SOURCES, categories={c: (CATEGORY_ZH[c], CATEGORY_EN[c]) for c in CATEGORIES},
                   now=datetime.now(UTC))
 
@@ -113,7 +93,7 @@ async def receive(request: Request, user: auth.DutyUser) -> Response:
 async def _list_error(request: Request, message: str, status: int = 422) -> HTMLResponse:
     rows = await asyncio.to_thread(svc.incident_list, 200, None, None)
     return render(request, "incidents.html", status=status, incidents=rows, status_filter=None, error=message,
-                  towns=await asyncio.to_thread(_towns), sources=SOURCES, callouts=await asyncio.to_thread(_recent_callouts),
+                  towns=await db(directory.towns), sources=SOURCES, callouts=await db(svc.recent_callouts),
                   categories={c: (CATEGORY_ZH[c], CATEGORY_EN[c]) for c in CATEGORIES}, now=datetime.now(UTC))
 
 

@@ -11,10 +11,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.console import auth, services
+from api.console import auth
 from api.console.pages import db, library, render, temporal_url
+from api.services import desk, timeline
+from api.services.reviews import sealed_case_of
 from config import get_settings
-from store.audit import verify
 from store.replay import jsonable
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
@@ -25,8 +26,8 @@ async def replay_index(request: Request, user: auth.Supervisor, subject: str | N
     if subject:
         return RedirectResponse(f"/console/replay/{quote(subject.strip(), safe='/')}", status_code=303)
     lib = await asyncio.to_thread(library)
-    data = await db(services.desk, lib, datetime.now(UTC))
-    others = await db(services.replay_subjects)
+    data = await db(desk.desk, lib, datetime.now(UTC))
+    others = await db(timeline.replay_subjects)
     return render(request, "replay_index.html", callouts=data["running"] + data["ended"] + data["drills"], **others)
 
 
@@ -39,7 +40,7 @@ async def replay_state(request: Request, subject: str, user: auth.Supervisor,
     """The state at an instant: `t` seconds after the first event (the slider), or an exact `at`."""
     from api.routes.replay import replay_subject
 
-    tl = await db(services.timeline, subject, None, None, limit=1)
+    tl = await db(timeline.timeline, subject, None, None, limit=1)
     if tl["count"] == 0:
         return render(request, "message.html", status=404, kind="error", message=f"no audit events of {subject!r}")
     if at is None:
@@ -59,14 +60,14 @@ async def replay_state(request: Request, subject: str, user: auth.Supervisor,
 @router.get("/replay/{subject:path}", response_class=HTMLResponse)
 async def replay_page(request: Request, subject: str, user: auth.Supervisor, kind: str | None = None,
                       actor: str | None = None) -> HTMLResponse:
-    tl = await db(services.timeline, subject, kind or None, actor or None)
-    check = await db(verify, subject)
+    tl = await db(timeline.timeline, subject, kind or None, actor or None)
+    check = await db(timeline.verify, subject)
     if tl["count"] == 0:
         return render(request, "message.html", status=404, kind="error", message=f"no audit events of {subject!r}")
     span = max(int((tl["last"] - tl["first"]).total_seconds()) + 1, 1)
     settings = get_settings()
-    page, workflow_id = await db(services.procedure_of, subject)
-    case = await db(services.sealed_case_of, subject)
+    page, workflow_id = await db(timeline.procedure_of, subject)
+    case = await db(sealed_case_of, subject)
     return render(request, "replay.html", subject=subject, tl=tl, check=check, span=span, kind=kind or "",
                   actor=actor or "", step=max(1, span // 400), procedure_url=page, case=case,
                   temporal_url=temporal_url(settings, workflow_id))

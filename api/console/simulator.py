@@ -7,24 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
-from sqlmodel import col, select
 
-from api.console import auth, services
+from api.console import auth
 from api.console.pages import db, form_error, render, t_of
 from api.deps import MAX_INT, RowId, get_temporal
+from api.services import board, phone
 from config import get_settings
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
-
-
-def _my_messages(s, person_id: str, limit: int = 100) -> list[dict]:
-    from store.messages import OutboxMessage
-    from store.redact import ONE_TIME_LINK
-
-    rows = s.exec(select(OutboxMessage).where(OutboxMessage.person_id == person_id)
-                  .order_by(col(OutboxMessage.id).desc()).limit(limit))
-    return [{"m": m, "links": list(dict.fromkeys(x.group(0) for x in ONE_TIME_LINK.finditer(f"{m.body} {m.ack_url or ''}")))}
-            for m in rows]
 
 
 @router.get("/phone", response_class=HTMLResponse)
@@ -37,7 +27,7 @@ async def my_phone(request: Request, user: auth.Viewer) -> HTMLResponse:
         return render(request, "message.html", status=404, kind="info", message=t_of(request)("phone_real"))
     if user.person_id is None:
         return render(request, "message.html", status=404, kind="info", message=t_of(request)("phone_nobody"))
-    messages = await db(_my_messages, user.person_id)
+    messages = await db(phone.my_messages, user.person_id)
     return render(request, "phone.html", messages=messages)
 
 
@@ -57,7 +47,7 @@ async def simulate(request: Request, message_id: RowId, user: auth.DutyUser, out
         error = form_error(exc)
     except HTTPException as exc:
         error = str(exc.detail)
-    data = await db(services.target_messages, callout_id, target_id)
+    data = await db(board.target_messages, callout_id, target_id)
     if data is None:
         return render(request, "message.html", status=404, kind="error", message="no such target")
     return render(request, "_target.html", callout_id=callout_id, error=error, played=None if error else outcome,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from activities.duty import drill_figures
-from api.console import services
+from api.services import desk as services
 from api.console.pages import library
 from config import get_settings
 from store.auth import create_token
