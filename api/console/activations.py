@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.console import auth
+from api.console import auth, roles
 from api.console.pages import form_error, library, render, temporal_url
 from api.deps import get_temporal
 from api.services import activations as svc
@@ -36,7 +36,7 @@ from workflows.activation import (
 )
 
 router = APIRouter(prefix="/console/activations", tags=["console"], include_in_schema=False)
-ACTING = auth.ACTING  # as the REST API
+ACTING = roles.ACTING  # as the REST API
 LEVELS = {"I": ("Ⅰ级 特别重大", "Level I"), "II": ("Ⅱ级 重大", "Level II"), "III": ("Ⅲ级 较大", "Level III"),
           "IV": ("Ⅳ级 一般", "Level IV")}
 
@@ -116,7 +116,7 @@ async def activation_list(request: Request, user: auth.Viewer) -> HTMLResponse:
 
 
 @router.post("")
-async def activate(request: Request, user: auth.ActingUser) -> Response:
+async def activate(request: Request, user: roles.ActingUser) -> Response:
     form = await request.form()
     try:
         data = svc.ActivationIn(plan=_text(form, "plan"), level=_text(form, "level"),
@@ -137,7 +137,7 @@ async def board(request: Request, activation_id: str, user: auth.Viewer) -> HTML
 
 @router.post("/{activation_id}/{action}", response_class=HTMLResponse)
 async def act(request: Request, activation_id: str, action: str,
-              user: Annotated[auth.ConsoleUser, Depends(auth.acting_on(ACTIONS, ACTING, "unknown action"))]) -> Response:
+              user: Annotated[auth.ConsoleUser, Depends(roles.acting_on(ACTIONS, ACTING, "unknown action"))]) -> Response:
     form = await request.form()
     try:
         step, req = _request(action, form, {"actor": user.caller.actor, "role": user.role})

@@ -43,7 +43,7 @@ from fastapi import Depends, HTTPException, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import Session, col, select
 
-from api.deps import DUTY, Caller
+from api.deps import Caller
 from config import Settings, get_settings
 from store.auth import ApiToken, lookup_token, same_secret
 from store.console import ConsoleSession, LoginCode
@@ -59,10 +59,6 @@ CODE_TTL = timedelta(minutes=5)
 CODE_TRIES = 5
 CODES_PER_WINDOW, CODE_WINDOW = 12, timedelta(hours=1)  # per person, from any browser
 CODE_GAP = timedelta(seconds=30)  # per person and browser
-# who may act on the console's pages (as the REST API lets them)
-SUPERVISORS = ("supervisor", "duty_chief", "leading_leader")  # replay and case files: who may read /api/audit
-ACTING = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander")  # plan activations
-CHIEFS = ("duty_chief", "leading_leader")  # the drill schedules
 ROLE_ORDER = ("admin", "supervisor", "leading_leader", "duty_chief", "commander", "duty_cadre", "duty_staff")
 
 
@@ -227,49 +223,6 @@ async def leaving(request: Request) -> dict[str, Any]:
 Viewer = Annotated[ConsoleUser, Depends(console_user)]
 Poster = Annotated[ConsoleUser, Depends(console_user_csrf)]
 Leaving = Annotated[dict, Depends(leaving)]
-
-
-class Refused(Exception):  # noqa: N818 - a page's answer, not an error of the code
-    """A console page that refuses: the message page with this status (the console's handler renders it;
-    no message: the forbidden page). Raised by the role dependencies below, before the page runs."""
-
-    def __init__(self, status: int = 403, message: str | None = None) -> None:
-        super().__init__(message or "forbidden")
-        self.status, self.message = status, message
-
-
-class Role:
-    """A console page for some roles only (admin always): a POST checks its CSRF token first, so that a
-    forged form is refused as such whoever sends it; then a role not listed gets the forbidden page."""
-
-    def __init__(self, *roles: str) -> None:
-        self.roles = roles
-
-    async def __call__(self, request: Request, user: Viewer) -> ConsoleUser:
-        if request.method not in ("GET", "HEAD"):
-            await check_csrf(request, user.csrf)
-        if not user.may(*self.roles):
-            raise Refused()
-        return user
-
-
-def acting_on(actions: tuple[str, ...], roles: tuple[str, ...], unknown: str):
-    """For a POST `.../{action}`: the CSRF token, then 404 for an action not in `actions` (`unknown` names
-    it), then the roles, in this order."""
-
-    async def check(action: str, user: Poster) -> ConsoleUser:
-        if action not in actions:
-            raise Refused(404, f"{unknown} {action!r}")
-        if not user.may(*roles):
-            raise Refused()
-        return user
-
-    return check
-
-
-DutyUser = Annotated[ConsoleUser, Depends(Role(*DUTY))]  # the duty office: as the REST API's DutyOfficer
-Supervisor = Annotated[ConsoleUser, Depends(Role(*SUPERVISORS))]
-ActingUser = Annotated[ConsoleUser, Depends(Role(*ACTING))]
 
 
 # ------------------------------------------------------------------ SMS codes

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api.console import auth, streams
+from api.console import auth, roles, streams
 from api.console.pages import db, library, render, t_of, temporal_url
 from api.deps import Offset, RowId, get_temporal
 from api.services import board as svc
@@ -119,7 +119,7 @@ async def target_detail(request: Request, callout_id: str, target_id: RowId, use
 
 
 @router.post("/callouts/{callout_id}/targets/{target_id}/ack", response_class=HTMLResponse)
-async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: auth.DutyUser,
+async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: roles.DutyUser,
                     note: Annotated[str, Form(min_length=1, max_length=1000)]) -> HTMLResponse:
     data = await db(svc.target_messages, callout_id, target_id)
     if data is None:
@@ -138,7 +138,7 @@ async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: a
 
 
 @router.post("/callouts/{callout_id}/cancel")
-async def cancel(request: Request, callout_id: str, user: auth.DutyUser,
+async def cancel(request: Request, callout_id: str, user: roles.DutyUser,
                  reason: Annotated[str, Form(min_length=1, max_length=500)]) -> Response:
     from api.routes.callouts import CancelBody
     from api.routes.callouts import cancel as cancel_api

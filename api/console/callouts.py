@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.cap import CapError
-from api.console import auth
+from api.console import auth, roles
 from api.console.i18n import LEVEL_NAMES
 from api.console.pages import db, form_error, library, render
 from api.services import directory, preview as whom
@@ -32,7 +32,7 @@ def _warning_from_form(cap: str, identifier: str, event: str, level: str, headli
 
 
 @router.get("/callouts/new", response_class=HTMLResponse)
-async def new_callout(request: Request, user: auth.DutyUser) -> HTMLResponse:
+async def new_callout(request: Request, user: roles.DutyUser) -> HTMLResponse:
     lib = await asyncio.to_thread(library)
     towns = await db(directory.towns)
     events = sorted({kw for loaded in lib.of("callout").values() for kw in loaded.model.events if not kw.isascii()})
@@ -64,7 +64,7 @@ async def _normalised(f: _Form, user: auth.ConsoleUser) -> Normalised:
 
 
 @router.post("/callouts/preview", response_class=HTMLResponse)
-async def preview(request: Request, user: auth.DutyUser) -> HTMLResponse:
+async def preview(request: Request, user: roles.DutyUser) -> HTMLResponse:
     f = await _read_form(request)
     try:
         w = await _normalised(f, user)
@@ -76,7 +76,7 @@ async def preview(request: Request, user: auth.DutyUser) -> HTMLResponse:
 
 
 @router.post("/callouts/start")
-async def start(request: Request, user: auth.DutyUser) -> Response:
+async def start(request: Request, user: roles.DutyUser) -> Response:
     f = await _read_form(request)
     settings = get_settings()
     try:

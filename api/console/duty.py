@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.console import auth
+from api.console import auth, roles
 from api.console.i18n import STRINGS
 from api.console.pages import db, library, render
 from api.deps import get_temporal
@@ -22,7 +22,7 @@ from config import get_settings
 from workflows.handover import HandOverIn, NoteIn, TakeOverIn
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
-CHIEFS = auth.CHIEFS
+CHIEFS = roles.CHIEFS
 
 STRINGS.update({
     "handovers": ("交接班", "Handovers"),
@@ -92,7 +92,7 @@ async def handovers(request: Request, user: auth.Viewer) -> HTMLResponse:
 
 
 @router.post("/handovers")
-async def open_handover(request: Request, user: auth.DutyUser) -> Response:
+async def open_handover(request: Request, user: roles.DutyUser) -> Response:
     try:
         view, _ = await svc.start_handover(await get_temporal(request), await asyncio.to_thread(library), get_settings(),
                                            None, user.caller.actor)
@@ -130,18 +130,18 @@ async def _step(request: Request, handover_id: str, action: str, req) -> Respons
 
 
 @router.post("/handovers/{handover_id}/note")
-async def edit_note(request: Request, handover_id: str, user: auth.DutyUser,
+async def edit_note(request: Request, handover_id: str, user: roles.DutyUser,
                     text: Annotated[str, Form(max_length=10000)] = "") -> Response:
     return await _step(request, handover_id, "note", NoteIn(actor=user.caller.actor, role=user.role, text=text))
 
 
 @router.post("/handovers/{handover_id}/hand-over")
-async def hand_over(request: Request, handover_id: str, user: auth.DutyUser) -> Response:
+async def hand_over(request: Request, handover_id: str, user: roles.DutyUser) -> Response:
     return await _step(request, handover_id, "hand_over", HandOverIn(actor=user.caller.actor, role=user.role))
 
 
 @router.post("/handovers/{handover_id}/take-over")
-async def take_over(request: Request, handover_id: str, user: auth.DutyUser) -> Response:
+async def take_over(request: Request, handover_id: str, user: roles.DutyUser) -> Response:
     return await _step(request, handover_id, "take_over", TakeOverIn(actor=user.caller.actor, role=user.role))
 
 
@@ -168,9 +168,9 @@ async def drills(request: Request, user: auth.Viewer, error: str | None = None) 
 async def _controller(action: str, user: auth.Poster) -> auth.ConsoleUser:
     """Pausing, resuming and running a schedule: the duty chiefs; installing them from the definitions: admin."""
     if action not in ("pause", "unpause", "trigger", "sync"):
-        raise auth.Refused(404, f"no action {action!r}")
+        raise roles.Refused(404, f"no action {action!r}")
     if action == "sync" and user.role != "admin" or action != "sync" and not user.may(*CHIEFS):
-        raise auth.Refused()
+        raise roles.Refused()
     return user
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.console import auth
+from api.console import auth, roles
 from api.console.pages import db, form_error, library, render, temporal_url
 from api.deps import DUTY, get_temporal
 from api.services import directory
@@ -69,7 +69,7 @@ async def incident_list(request: Request, user: auth.Viewer, status: str | None 
 
 
 @router.post("")
-async def receive(request: Request, user: auth.DutyUser) -> Response:
+async def receive(request: Request, user: roles.DutyUser) -> Response:
     """接报: start an incident's reporting chain from the form."""
     form = await request.form()
     try:
@@ -120,7 +120,7 @@ def _local_time(value: str) -> datetime:
 
 @router.post("/{incident_id}/{action}", response_class=HTMLResponse)
 async def step(request: Request, incident_id: str, action: str,
-               user: Annotated[auth.ConsoleUser, Depends(auth.acting_on(STEPS, DUTY, "unknown step"))]) -> Response:
+               user: Annotated[auth.ConsoleUser, Depends(roles.acting_on(STEPS, DUTY, "unknown step"))]) -> Response:
     form = await request.form()
     who = {"actor": user.caller.actor, "role": user.role}
     try:
@@ -148,7 +148,7 @@ async def step(request: Request, incident_id: str, action: str,
 
 
 @router.post("/{incident_id}/receipts/{person_id}", response_class=HTMLResponse)
-async def receipt_on_behalf(request: Request, incident_id: str, person_id: str, user: auth.DutyUser) -> Response:
+async def receipt_on_behalf(request: Request, incident_id: str, person_id: str, user: roles.DutyUser) -> Response:
     """A recipient confirmed by phone: the duty officer records it with a note."""
     note = str((await request.form()).get("note") or "").strip()
     if not note or len(note) > 1000:

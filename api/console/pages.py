@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from api.cap import CapError
-from api.console import auth
+from api.console import auth, roles
 from api.console.i18n import COOKIE as LANG_COOKIE
 from api.console.i18n import CHANNEL_NAMES, LEVEL_NAMES, STATE_NAMES, lang_of, pick, translator
 from api.deps import DUTY
@@ -28,7 +28,6 @@ from definitions.loader import Library, load_library
 from store.db import session_scope
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-SUPERVISORS = auth.SUPERVISORS
 
 
 def _local(value: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
@@ -53,7 +52,7 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
     base = {"t": translator(lang), "lang": lang, "user": user, "csrf": user.csrf if user else "",
             "states": {k: v[i] for k, v in STATE_NAMES.items()}, "levels": {k: v[i] for k, v in LEVEL_NAMES.items()},
             "channels": {k: v[i] for k, v in CHANNEL_NAMES.items()}, "i": i, "path": request.url.path,
-            "simulator": settings.gateway == "simulator", "duty": DUTY, "supervisors": SUPERVISORS,
+            "simulator": settings.gateway == "simulator", "duty": DUTY, "supervisors": roles.SUPERVISORS,
             "tz": settings.timezone, "tier_labels": {k: v[i] for k, v in ctx.get("tier_names", {}).items()}}
     resp = templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
     if query_lang in ("zh", "en"):
@@ -71,8 +70,8 @@ def forbidden(request: Request) -> HTMLResponse:
 
 
 async def refused(request: Request, exc: Exception) -> HTMLResponse:
-    """The console's answer to `auth.Refused` (a role dependency, an unknown action): the message page."""
-    assert isinstance(exc, auth.Refused)
+    """The console's answer to `roles.Refused` (a role dependency, an unknown action): the message page."""
+    assert isinstance(exc, roles.Refused)
     if exc.message is None:
         return forbidden(request)
     return render(request, "message.html", status=exc.status, kind="error", message=exc.message)

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.console import auth
+from api.console import roles
 from api.console.pages import db, library, render, temporal_url
 from api.services import desk, timeline
 from api.services.reviews import sealed_case_of
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
 
 @router.get("/replay", response_class=HTMLResponse)
-async def replay_index(request: Request, user: auth.Supervisor, subject: str | None = None) -> Response:
+async def replay_index(request: Request, user: roles.Supervisor, subject: str | None = None) -> Response:
     if subject:
         return RedirectResponse(f"/console/replay/{quote(subject.strip(), safe='/')}", status_code=303)
     lib = await asyncio.to_thread(library)
@@ -34,7 +34,7 @@ async def replay_index(request: Request, user: auth.Supervisor, subject: str | N
 # `{subject:path}`: activations and reviews have subjects with a slash (activation/<id>, review/<id>); the
 # state route comes first, or the page route would take ".../state" for a subject.
 @router.get("/replay/{subject:path}/state", response_class=HTMLResponse)
-async def replay_state(request: Request, subject: str, user: auth.Supervisor,
+async def replay_state(request: Request, subject: str, user: roles.Supervisor,
                        t: Annotated[int | None, Query(ge=0, le=10**9)] = None,
                        at: datetime | None = None) -> HTMLResponse:
     """The state at an instant: `t` seconds after the first event (the slider), or an exact `at`."""
@@ -58,7 +58,7 @@ async def replay_state(request: Request, subject: str, user: auth.Supervisor,
 
 
 @router.get("/replay/{subject:path}", response_class=HTMLResponse)
-async def replay_page(request: Request, subject: str, user: auth.Supervisor, kind: str | None = None,
+async def replay_page(request: Request, subject: str, user: roles.Supervisor, kind: str | None = None,
                       actor: str | None = None) -> HTMLResponse:
     tl = await db(timeline.timeline, subject, kind or None, actor or None)
     check = await db(timeline.verify, subject)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.console import auth
+from api.console import auth, roles
 from api.console.pages import db, form_error, library, render, temporal_url
 from api.deps import get_temporal
 from api.services import reviews as svc
@@ -70,7 +70,7 @@ async def _listing(request: Request, code: int = 200, error: str | None = None, 
 
 
 @router.post("")
-async def start(request: Request, user: auth.DutyUser) -> Response:
+async def start(request: Request, user: roles.DutyUser) -> Response:
     form = await request.form()
     try:
         units = [u.strip() for u in _text(form, "units").replace("、", ",").split(",") if u.strip()]
@@ -105,7 +105,7 @@ async def report(request: Request, incident_id: str, fmt: str, user: auth.Viewer
 
 
 @router.get("/{incident_id}/casefile")
-async def casefile(request: Request, incident_id: str, user: auth.Supervisor) -> Response:
+async def casefile(request: Request, incident_id: str, user: roles.Supervisor) -> Response:
     """Supervisors only: the case file holds the audit trail (who may read /api/audit)."""
     row = await asyncio.to_thread(svc.case_file, incident_id)
     if row is None:

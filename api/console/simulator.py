@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from api.console import auth
+from api.console import auth, roles
 from api.console.pages import db, form_error, render, t_of
 from api.deps import MAX_INT, RowId, get_temporal
 from api.services import board, phone
@@ -32,7 +32,7 @@ async def my_phone(request: Request, user: auth.Viewer) -> HTMLResponse:
 
 
 @router.post("/simulator/{message_id}", response_class=HTMLResponse)
-async def simulate(request: Request, message_id: RowId, user: auth.DutyUser, outcome: Annotated[str, Form()],
+async def simulate(request: Request, message_id: RowId, user: roles.DutyUser, outcome: Annotated[str, Form()],
                    callout_id: Annotated[str, Form()], target_id: Annotated[int, Form(ge=0, le=MAX_INT)],
                    digits: Annotated[str | None, Form()] = None) -> HTMLResponse:
     """The simulator's controls: the same code path as `POST /api/simulator/messages/{id}`."""
