@@ -55,7 +55,7 @@ class ActivationMessages(Strict):
     orders: str = "【出动指令】{title}:{label}立即出动。任务:{task}{place}。"
     orders_place: str = " 地点:{place}"
     sector_informed: str = "【力量调度报备】已下达出动指令:{forces}。任务:{task}。"
-    request: str = "【增援请求】{district}{plan}{level}响应({title}):请求增援{kind}——{detail}{quantity}。请于{due}前答复。"
+    request: str = "【增援请求】{plan}{level}响应({title}):请求增援{kind}——{detail}{quantity}。请于{due}前答复。"
     request_quantity: str = "({quantity})"
     chase: str = "【催办】向{to}请求增援{kind}({detail})已到答复时限({due})仍未答复,请立即电话催办。"
 

@@ -17,7 +17,8 @@ def test_the_workflow_fills_its_names_and_leaves_the_activitys():
     assert SAYS.render("convene", title="东山村疫情", plan="公共卫生应急预案", level="Ⅳ级响应(一般)") == (
         "【启动响应】东山村疫情:公共卫生应急预案启动Ⅳ级响应(一般)。您任{roles},请立即到岗履职。")
     quantity = SAYS.render("request_quantity", quantity="2名")
-    assert SAYS.render("request", district="青溪区", plan="防汛应急预案", level="Ⅳ级", title="青溪河超警", kind="专家",
+    # {plan}: the plan as the city knows it, the directory's district leading (workflows/activation/reinforcement.py)
+    assert SAYS.render("request", district="青溪区", plan="青溪区防汛应急预案", level="Ⅳ级", title="青溪河超警", kind="专家",
                        detail="地质灾害专家", quantity=quantity) == (
         "【增援请求】青溪区防汛应急预案Ⅳ级响应(青溪河超警):请求增援专家——地质灾害专家(2名)。请于{due}前答复。")
     place = SAYS.render("orders_place", place="东山村")

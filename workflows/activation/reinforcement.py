@@ -31,7 +31,9 @@ class ReinforcementSteps(ActivationSteps):
         t = Target(key=f"city/{r.seq}", tier="city", label=rf.to_zh, policy=rf.request_policy, priority=0,
                    person=Contact(person_id="city:reinforcement", name=rf.to_zh, mobile=rf.mobile), others=self.s.duty)
         quantity = self.says.render("request_quantity", quantity=r.quantity) if r.quantity else ""
-        plan = self.plan.name_zh.removeprefix(self.s.district)  # 青溪区 + 防汛应急预案, not 青溪区青溪区防汛应急预案
+        # the plan as the city knows it: its name, led by the directory's district unless it already is
+        name, home = self.plan.name_zh, self.s.district
+        plan = name if name.startswith(home) else home + name
         text = self.says.render("request", district=self.s.district, plan=plan, level=level_zh(self.s.level),
                                 title=self.info.incident_title, kind=KIND_ZH[r.kind], detail=r.detail, quantity=quantity)
         self._call("request", str(r.seq), f"增援请求{r.seq}", text, [t], due=r.due_at)

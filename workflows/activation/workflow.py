@@ -8,6 +8,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():  # the kit, the steps and the messages: one copy, inside and outside the sandbox
+    from workflows.kit.events import Activation as Kinds  # the audit event kinds, defined once
     from workflows.activation.dispatch import DispatchSteps
     from workflows.activation.levels import LevelSteps
     from workflows.activation.messages import ActivationInput, ActivationView

@@ -8,6 +8,7 @@ from typing import Literal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():  # the kit and the messages: one copy, inside and outside the sandbox
+    from workflows.kit.events import Reporting as Kinds  # the audit event kinds, defined once
     from workflows.common import ACTIVITY, Event
     from workflows.escalation import Actions, FlushResult
     from workflows.kit.episodes import Episode

@@ -7,6 +7,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():  # the kit and the messages: one copy, inside and outside the sandbox
+    from workflows.kit.events import Review as Kinds  # the audit event kinds, defined once
     from workflows.callout import ShardEvents
     from workflows.common import Event
     from workflows.escalation import Actions, FlushResult

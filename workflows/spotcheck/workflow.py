@@ -8,6 +8,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():  # the messages: one copy, inside and outside the sandbox
+    from workflows.kit.events import SpotCheck as Kinds  # the audit event kinds, defined once
     from workflows.callout import ShardEvents
     from workflows.common import ACTIVITY, Actor, Event
     from workflows.duty import duty_flush, flusher, run_escalation, stop_escalation
