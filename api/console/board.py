@@ -16,6 +16,7 @@ from api.console import auth, roles, streams
 from api.console.pages import db, library, render, t_of, temporal_url
 from api.deps import Offset, RowId, get_temporal
 from api.services import board as svc
+from api.services import callouts
 from api.services.answers import AnswerError, acknowledge
 from config import get_settings
 from store.replay import STATES
@@ -140,11 +141,8 @@ async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: r
 @router.post("/callouts/{callout_id}/cancel")
 async def cancel(request: Request, callout_id: str, user: roles.DutyUser,
                  reason: Annotated[str, Form(min_length=1, max_length=500)]) -> Response:
-    from api.routes.callouts import CancelBody
-    from api.routes.callouts import cancel as cancel_api
-
     try:
-        await cancel_api(callout_id, CancelBody(reason=reason), await get_temporal(request), user.caller)
-    except HTTPException as exc:
-        return render(request, "message.html", status=exc.status_code, kind="error", message=str(exc.detail))
+        await callouts.cancel(await get_temporal(request), callout_id, reason, user.caller.actor)
+    except callouts.CalloutError as exc:
+        return render(request, "message.html", status=exc.status, kind="error", message=str(exc))
     return RedirectResponse(f"/console/callouts/{callout_id}", status_code=303)

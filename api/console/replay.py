@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.console import roles
 from api.console.pages import db, library, render, temporal_url
 from api.services import desk, timeline
+from api.services.replay import replay_subject
 from api.services.reviews import sealed_case_of
 from config import get_settings
 from store.replay import jsonable
@@ -38,8 +39,6 @@ async def replay_state(request: Request, subject: str, user: roles.Supervisor,
                        t: Annotated[int | None, Query(ge=0, le=10**9)] = None,
                        at: datetime | None = None) -> HTMLResponse:
     """The state at an instant: `t` seconds after the first event (the slider), or an exact `at`."""
-    from api.routes.replay import replay_subject
-
     tl = await db(timeline.timeline, subject, None, None, limit=1)
     if tl["count"] == 0:
         return render(request, "message.html", status=404, kind="error", message=f"no audit events of {subject!r}")

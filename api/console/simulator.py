@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from api.console import auth, roles
 from api.console.pages import db, form_error, render, t_of
 from api.deps import MAX_INT, RowId, get_temporal
-from api.services import board, phone
+from api.services import board, messages, phone
 from config import get_settings
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
@@ -35,18 +35,15 @@ async def my_phone(request: Request, user: auth.Viewer) -> HTMLResponse:
 async def simulate(request: Request, message_id: RowId, user: roles.DutyUser, outcome: Annotated[str, Form()],
                    callout_id: Annotated[str, Form()], target_id: Annotated[int, Form(ge=0, le=MAX_INT)],
                    digits: Annotated[str | None, Form()] = None) -> HTMLResponse:
-    """The simulator's controls: the same code path as `POST /api/simulator/messages/{id}`."""
-    from api.routes.messages import SimulatedOutcome
-    from api.routes.messages import simulate as simulate_api
-
+    """The simulator's controls: the same service as `POST /api/simulator/messages/{id}`."""
     error = None
     try:
-        body = SimulatedOutcome(outcome=outcome, digits=digits)  # type: ignore[arg-type]
-        await simulate_api(message_id, body, await get_temporal(request), get_settings(), user.caller)
+        body = messages.SimulatedOutcome(outcome=outcome, digits=digits)  # type: ignore[arg-type]
+        await messages.simulate(await get_temporal(request), get_settings(), message_id, body)
     except ValidationError as exc:
         error = form_error(exc)
-    except HTTPException as exc:
-        error = str(exc.detail)
+    except messages.SimulatorError as exc:
+        error = str(exc)
     data = await db(board.target_messages, callout_id, target_id)
     if data is None:
         return render(request, "message.html", status=404, kind="error", message="no such target")
