@@ -12,12 +12,14 @@ API = Path(__file__).resolve().parents[1]
 
 def install(app: FastAPI) -> None:
     """Mount the console's pages and the static files (vendored htmx included; nothing from a CDN)."""
+    from api.console import pages, roles
     from api.console.activations import router as activations
     from api.console.duty import router as duty_router
     from api.console.incidents import router as incidents
     from api.console.reviews import router as reviews
     from api.console.routes import router
 
+    app.add_exception_handler(roles.Refused, pages.refused)
     app.include_router(router)
     # the address `make run` prints is the site's root: it leads to the console (which asks for a login)
     app.add_api_route("/", lambda: RedirectResponse("/console", status_code=303), include_in_schema=False)

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.console import auth
-from api.console.routes import _form_error, forbidden, library, render
-from api.console.services import temporal_url
+from api.console import auth, roles
+from api.console.pages import form_error, library, render, temporal_url
 from api.deps import get_temporal
 from api.services import activations as svc
 from api.services.incidents import incident_list
@@ -37,7 +36,7 @@ from workflows.activation import (
 )
 
 router = APIRouter(prefix="/console/activations", tags=["console"], include_in_schema=False)
-ACTING = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander")  # as the REST API
+ACTING = roles.ACTING  # as the REST API
 LEVELS = {"I": ("Ⅰ级 特别重大", "Level I"), "II": ("Ⅱ级 重大", "Level II"), "III": ("Ⅲ级 较大", "Level III"),
           "IV": ("Ⅳ级 一般", "Level IV")}
 
@@ -117,9 +116,7 @@ async def activation_list(request: Request, user: auth.Viewer) -> HTMLResponse:
 
 
 @router.post("")
-async def activate(request: Request, user: auth.Poster) -> Response:
-    if not user.may(*ACTING):
-        return forbidden(request)
+async def activate(request: Request, user: roles.ActingUser) -> Response:
     form = await request.form()
     try:
         data = svc.ActivationIn(plan=_text(form, "plan"), level=_text(form, "level"),
@@ -127,7 +124,7 @@ async def activate(request: Request, user: auth.Poster) -> Response:
         view, _ = await svc.start(await get_temporal(request), get_settings(), await asyncio.to_thread(library), data,
                                   user.caller.actor, user.role)
     except ValidationError as exc:
-        return await _listing(request, 422, _form_error(exc))
+        return await _listing(request, 422, form_error(exc))
     except svc.ActivationError as exc:
         return await _listing(request, exc.status, str(exc))
     return RedirectResponse(f"/console/activations/{view.activation_id}", status_code=303)
@@ -139,17 +136,14 @@ async def board(request: Request, activation_id: str, user: auth.Viewer) -> HTML
 
 
 @router.post("/{activation_id}/{action}", response_class=HTMLResponse)
-async def act(request: Request, activation_id: str, action: str, user: auth.Poster) -> Response:
-    if action not in ACTIONS:
-        return render(request, "message.html", status=404, kind="error", message=f"unknown action {action!r}")
-    if not user.may(*ACTING):
-        return forbidden(request)
+async def act(request: Request, activation_id: str, action: str,
+              user: Annotated[auth.ConsoleUser, Depends(roles.acting_on(ACTIONS, ACTING, "unknown action"))]) -> Response:
     form = await request.form()
     try:
         step, req = _request(action, form, {"actor": user.caller.actor, "role": user.role})
         await svc.step(await get_temporal(request), activation_id, step, req)
     except ValidationError as exc:
-        return await _board(request, activation_id, 422, _form_error(exc))
+        return await _board(request, activation_id, 422, form_error(exc))
     except svc.ActivationError as exc:
         return await _board(request, activation_id, exc.status, str(exc))
     return RedirectResponse(f"/console/activations/{activation_id}?done={action}", status_code=303)

@@ -9,21 +9,20 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.console import auth
+from api.console import auth, roles
 from api.console.i18n import STRINGS
-from api.console.routes import forbidden, library, render
-from api.deps import DUTY, get_temporal
+from api.console.pages import db, library, render
+from api.deps import get_temporal
 from api.services import duty as svc
+from api.services import statistics
 from config import get_settings
-from store.db import session_scope
-from store.duty import callout_statistics, drill_statistics
 from workflows.handover import HandOverIn, NoteIn, TakeOverIn
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
-CHIEFS = ("duty_chief", "leading_leader")
+CHIEFS = roles.CHIEFS
 
 STRINGS.update({
     "handovers": ("交接班", "Handovers"),
@@ -93,9 +92,7 @@ async def handovers(request: Request, user: auth.Viewer) -> HTMLResponse:
 
 
 @router.post("/handovers")
-async def open_handover(request: Request, user: auth.Poster) -> Response:
-    if not user.may(*DUTY):
-        return forbidden(request)
+async def open_handover(request: Request, user: roles.DutyUser) -> Response:
     try:
         view, _ = await svc.start_handover(await get_temporal(request), await asyncio.to_thread(library), get_settings(),
                                            None, user.caller.actor)
@@ -117,8 +114,6 @@ async def handover(request: Request, handover_id: str, user: auth.Viewer, error:
 
 
 async def _step(request: Request, handover_id: str, action: str, req) -> Response:
-    if not request.state.console_user.may(*DUTY):  # as the REST API (DutyOfficer); the workflow then checks who
-        return forbidden(request)
     try:
         await svc.handover_step(await get_temporal(request), handover_id, action, req)
     except svc.DutyError as exc:
@@ -135,33 +130,28 @@ async def _step(request: Request, handover_id: str, action: str, req) -> Respons
 
 
 @router.post("/handovers/{handover_id}/note")
-async def edit_note(request: Request, handover_id: str, user: auth.Poster,
+async def edit_note(request: Request, handover_id: str, user: roles.DutyUser,
                     text: Annotated[str, Form(max_length=10000)] = "") -> Response:
     return await _step(request, handover_id, "note", NoteIn(actor=user.caller.actor, role=user.role, text=text))
 
 
 @router.post("/handovers/{handover_id}/hand-over")
-async def hand_over(request: Request, handover_id: str, user: auth.Poster) -> Response:
+async def hand_over(request: Request, handover_id: str, user: roles.DutyUser) -> Response:
     return await _step(request, handover_id, "hand_over", HandOverIn(actor=user.caller.actor, role=user.role))
 
 
 @router.post("/handovers/{handover_id}/take-over")
-async def take_over(request: Request, handover_id: str, user: auth.Poster) -> Response:
+async def take_over(request: Request, handover_id: str, user: roles.DutyUser) -> Response:
     return await _step(request, handover_id, "take_over", TakeOverIn(actor=user.caller.actor, role=user.role))
 
 
 # ------------------------------------------------------------------ drills
 
 
-def _stats():
-    with session_scope(write=False) as s:
-        return callout_statistics(s), drill_statistics(s)
-
-
 @router.get("/drills", response_class=HTMLResponse)
 async def drills(request: Request, user: auth.Viewer, error: str | None = None) -> HTMLResponse:
     runs = await _db(svc.drill_list, 100, None)
-    real, drill_stats = await _db(_stats)
+    real, drill_stats = await db(statistics.callouts_and_drills)
     schedules, sched_error = [], None
     client = await request.app.state.temporal()
     if client is None:
@@ -175,13 +165,18 @@ async def drills(request: Request, user: auth.Viewer, error: str | None = None) 
                   sched_error=sched_error, error=error, may_control=user.may(*CHIEFS), is_admin=user.role == "admin")
 
 
-@router.post("/schedules/{schedule_id}/{action}")
-async def control(request: Request, schedule_id: str, action: str, user: auth.Poster,
-                  note: Annotated[str, Form(max_length=500)] = "") -> Response:
+async def _controller(action: str, user: auth.Poster) -> auth.ConsoleUser:
+    """Pausing, resuming and running a schedule: the duty chiefs; installing them from the definitions: admin."""
     if action not in ("pause", "unpause", "trigger", "sync"):
-        return render(request, "message.html", status=404, kind="error", message=f"no action {action!r}")
+        raise roles.Refused(404, f"no action {action!r}")
     if action == "sync" and user.role != "admin" or action != "sync" and not user.may(*CHIEFS):
-        return forbidden(request)
+        raise roles.Refused()
+    return user
+
+
+@router.post("/schedules/{schedule_id}/{action}")
+async def control(request: Request, schedule_id: str, action: str, user: Annotated[auth.ConsoleUser, Depends(_controller)],
+                  note: Annotated[str, Form(max_length=500)] = "") -> Response:
     try:
         client, lib = await get_temporal(request), await asyncio.to_thread(library)
         if action == "sync":

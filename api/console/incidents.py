@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.console import auth
-from api.console.routes import _form_error, forbidden, library, render
+from api.console import auth, roles
+from api.console.pages import db, form_error, library, render, temporal_url
 from api.deps import DUTY, get_temporal
+from api.services import directory
 from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
-from api.console.services import temporal_url, towns
 from config import get_settings
 from definitions.schema.reporting import CATEGORIES, CATEGORY_ZH
-from store.db import session_scope
 from workflows.reporting import Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
 
 router = APIRouter(prefix="/console/incidents", tags=["console"], include_in_schema=False)
@@ -31,25 +30,6 @@ SOURCES = {"110": "110", "119": "119", "120": "120", "12345": "12345", "departme
 CATEGORY_EN = {"natural_disaster": "natural disaster", "accident": "accident", "public_health": "public health",
                "social_security": "social security"}
 STEPS = ("verbal", "draft", "review", "submit", "followup", "final")
-
-
-def _towns() -> list:
-    with session_scope(write=False) as s:
-        return towns(s)
-
-
-def _recent_callouts() -> list:
-    """Call-outs of the last week (not drills): an incident may follow from one of them."""
-    from datetime import timedelta
-
-    from sqlmodel import col, select
-
-    from store.callouts import Callout
-
-    with session_scope(write=False) as s:
-        since = datetime.now(UTC) - timedelta(days=7)
-        return list(s.exec(select(Callout).where(Callout.started_at > since, col(Callout.drill).is_(False))
-                           .order_by(col(Callout.started_at).desc()).limit(20)))
 
 
 def _int(form: Any, name: str) -> int:
@@ -82,17 +62,15 @@ async def _page(request: Request, incident_id: str, status: int = 200, error: st
 async def incident_list(request: Request, user: auth.Viewer, status: str | None = None) -> HTMLResponse:
     status = status if status in ("open", "closed") else None
     rows = await asyncio.to_thread(svc.incident_list, 200, status, None)
-    return render(request, "incidents.html", incidents=rows, status_filter=status, towns=await asyncio.to_thread(_towns),
-                  callouts=await asyncio.to_thread(_recent_callouts),
+    return render(request, "incidents.html", incidents=rows, status_filter=status, towns=await db(directory.towns),
+                  callouts=await db(svc.recent_callouts),
                   sources=SOURCES, categories={c: (CATEGORY_ZH[c], CATEGORY_EN[c]) for c in CATEGORIES},
                   now=datetime.now(UTC))
 
 
 @router.post("")
-async def receive(request: Request, user: auth.Poster) -> Response:
+async def receive(request: Request, user: roles.DutyUser) -> Response:
     """接报: start an incident's reporting chain from the form."""
-    if not user.may(*DUTY):
-        return forbidden(request)
     form = await request.form()
     try:
         data = svc.IncidentIn(source=form.get("source") or "", category=form.get("category") or "",
@@ -106,7 +84,7 @@ async def receive(request: Request, user: auth.Poster) -> Response:
         view, _ = await svc.start(await get_temporal(request), settings, await asyncio.to_thread(library), data,
                                   user.caller.actor)
     except ValidationError as exc:
-        return await _list_error(request, _form_error(exc))
+        return await _list_error(request, form_error(exc))
     except svc.IncidentError as exc:
         return await _list_error(request, str(exc), exc.status)
     return RedirectResponse(f"/console/incidents/{view.incident_id}", status_code=303)
@@ -115,7 +93,7 @@ async def receive(request: Request, user: auth.Poster) -> Response:
 async def _list_error(request: Request, message: str, status: int = 422) -> HTMLResponse:
     rows = await asyncio.to_thread(svc.incident_list, 200, None, None)
     return render(request, "incidents.html", status=status, incidents=rows, status_filter=None, error=message,
-                  towns=await asyncio.to_thread(_towns), sources=SOURCES, callouts=await asyncio.to_thread(_recent_callouts),
+                  towns=await db(directory.towns), sources=SOURCES, callouts=await db(svc.recent_callouts),
                   categories={c: (CATEGORY_ZH[c], CATEGORY_EN[c]) for c in CATEGORIES}, now=datetime.now(UTC))
 
 
@@ -141,11 +119,8 @@ def _local_time(value: str) -> datetime:
 
 
 @router.post("/{incident_id}/{action}", response_class=HTMLResponse)
-async def step(request: Request, incident_id: str, action: str, user: auth.Poster) -> Response:
-    if action not in STEPS:
-        return render(request, "message.html", status=404, kind="error", message=f"unknown step {action!r}")
-    if not user.may(*DUTY):
-        return forbidden(request)
+async def step(request: Request, incident_id: str, action: str,
+               user: Annotated[auth.ConsoleUser, Depends(roles.acting_on(STEPS, DUTY, "unknown step"))]) -> Response:
     form = await request.form()
     who = {"actor": user.caller.actor, "role": user.role}
     try:
@@ -164,7 +139,7 @@ async def step(request: Request, incident_id: str, action: str, user: auth.Poste
             req = DraftIn(**who, draft=_draft(form))
         await svc.step(await get_temporal(request), incident_id, action, req)
     except ValidationError as exc:
-        return await _page(request, incident_id, status=422, error=_form_error(exc))
+        return await _page(request, incident_id, status=422, error=form_error(exc))
     except svc.IncidentError as exc:  # before ValueError: it is one
         return await _page(request, incident_id, status=exc.status, error=str(exc))
     except ValueError as exc:  # a malformed time
@@ -173,10 +148,8 @@ async def step(request: Request, incident_id: str, action: str, user: auth.Poste
 
 
 @router.post("/{incident_id}/receipts/{person_id}", response_class=HTMLResponse)
-async def receipt_on_behalf(request: Request, incident_id: str, person_id: str, user: auth.Poster) -> Response:
+async def receipt_on_behalf(request: Request, incident_id: str, person_id: str, user: roles.DutyUser) -> Response:
     """A recipient confirmed by phone: the duty officer records it with a note."""
-    if not user.may(*DUTY):
-        return forbidden(request)
     note = str((await request.form()).get("note") or "").strip()
     if not note or len(note) > 1000:
         return await _page(request, incident_id, status=422, error="说明必填(1–1000字)/ a note of 1–1000 characters is required")

@@ -17,18 +17,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlmodel import Session, col, select
 
-from api.console import auth
-from api.console.routes import SUPERVISORS, _form_error, db, forbidden, library, render
-from api.console.services import temporal_url
-from api.deps import DUTY, get_temporal
+from api.console import auth, roles
+from api.console.pages import db, form_error, library, render, temporal_url
+from api.deps import get_temporal
 from api.services import reviews as svc
 from api.services.incidents import incident_list
 from config import get_settings
-from store.audit import AuditEvent
-from store.directory import Person
-from store.review import Review, ReviewUnit
 from workflows.review import CompileIn, SignoffIn, SummaryContent, SummaryIn, late_text
 
 router = APIRouter(prefix="/console/reviews", tags=["console"], include_in_schema=False)
@@ -39,50 +34,13 @@ def _text(form: Any, name: str) -> str:
     return str(form.get(name) or "").strip()
 
 
-def open_reviews(s: Session, now: datetime, limit: int = 20) -> list[dict[str, Any]]:
-    """Reviews not sealed yet, newest first: summaries in, late and overdue, the next summary due."""
-    rows = list(s.exec(select(Review).where(Review.status != "sealed").order_by(col(Review.started_at).desc())
-                       .limit(limit)))
-    units: dict[str, list[ReviewUnit]] = {}
-    if rows:
-        for u in s.exec(select(ReviewUnit).where(col(ReviewUnit.incident_id).in_([r.incident_id for r in rows]))):
-            units.setdefault(u.incident_id, []).append(u)
-    out = []
-    for r in rows:
-        us = units.get(r.incident_id, [])
-        waiting = [u for u in us if u.submitted_at is None]
-        nxt = min((u.due_at for u in waiting), default=None)
-        out.append({"incident_id": r.incident_id, "title": r.title, "status": r.status, "started_at": r.started_at,
-                    "units": len(us), "submitted": len(us) - len(waiting), "late": sum(1 for u in us if u.late_by_s),
-                    "overdue": sum(1 for u in waiting if u.due_at <= now), "next_due": nxt,
-                    "report_version": r.report_version})
-    return out
-
-
-def _page_data(s: Session, incident_id: str) -> dict[str, Any]:
-    """What the review page shows besides `svc.detail`: people's names, the returns and sign-off from the audit trail."""
-    row = s.get(Review, incident_id)
-    if row is None:
-        return {}
-    steps = list(s.exec(select(AuditEvent).where(AuditEvent.subject == row.subject,
-                                                 col(AuditEvent.kind).in_(["review.report.returned",
-                                                                           "review.report.signed"]))
-                        .order_by(AuditEvent.chain_seq)))
-    ids = {row.started_by, row.signed_by or "", *(e.actor for e in steps)}
-    ids |= {u.submitted_by or "" for u in s.exec(select(ReviewUnit).where(ReviewUnit.incident_id == incident_id))}
-    names = {p.id: p.name for p in s.exec(select(Person).where(col(Person.id).in_([i for i in ids if i])))}
-    return {"names": names, "decisions": [{"kind": e.kind.rsplit(".", 1)[1], "at": e.at, "by": e.actor,
-                                           "version": e.payload.get("version"), "comments": e.payload.get("comments"),
-                                           "lessons": e.payload.get("lessons")} for e in steps]}
-
-
 async def _page(request: Request, incident_id: str, status: int = 200, error: str | None = None,
                 form: dict | None = None) -> HTMLResponse:
     review = await asyncio.to_thread(svc.detail, incident_id)
     if review is None:
         return render(request, "message.html", status=404, kind="error",
                       message=f"no review of incident {incident_id!r} / 无此复盘")
-    extra = await db(_page_data, incident_id)
+    extra = await db(svc.page_data, incident_id)
     lib = await asyncio.to_thread(library)
     loaded = lib.review_template(review["template_id"] or None)
     roles = loaded.model.roles if loaded else None
@@ -103,7 +61,7 @@ async def review_list(request: Request, user: auth.Viewer, status: str | None = 
 
 async def _listing(request: Request, code: int = 200, error: str | None = None, status: str | None = None) -> HTMLResponse:
     rows = await asyncio.to_thread(svc.listing, 200, status)
-    progress = {r["incident_id"]: r for r in await db(open_reviews, datetime.now(UTC), 200)}
+    progress = {r["incident_id"]: r for r in await db(svc.open_reviews, datetime.now(UTC), 200)}
     incidents = await asyncio.to_thread(incident_list, 100, None, None)
     started = {r["incident_id"] for r in rows}
     return render(request, "reviews.html", status=code, reviews=rows, progress=progress, error=error,
@@ -112,9 +70,7 @@ async def _listing(request: Request, code: int = 200, error: str | None = None, 
 
 
 @router.post("")
-async def start(request: Request, user: auth.Poster) -> Response:
-    if not user.may(*DUTY):
-        return forbidden(request)
+async def start(request: Request, user: roles.DutyUser) -> Response:
     form = await request.form()
     try:
         units = [u.strip() for u in _text(form, "units").replace("、", ",").split(",") if u.strip()]
@@ -123,7 +79,7 @@ async def start(request: Request, user: auth.Poster) -> Response:
         view, _ = await svc.start(await get_temporal(request), settings, await asyncio.to_thread(library), data,
                                   user.caller.actor)
     except ValidationError as exc:
-        return await _listing(request, 422, _form_error(exc))
+        return await _listing(request, 422, form_error(exc))
     except svc.ReviewError as exc:
         return await _listing(request, exc.status, str(exc))
     return RedirectResponse(f"/console/reviews/{view.incident_id}", status_code=303)
@@ -149,9 +105,8 @@ async def report(request: Request, incident_id: str, fmt: str, user: auth.Viewer
 
 
 @router.get("/{incident_id}/casefile")
-async def casefile(request: Request, incident_id: str, user: auth.Viewer) -> Response:
-    if not user.may(*SUPERVISORS):  # the case file holds the audit trail: who may read /api/audit only
-        return forbidden(request)
+async def casefile(request: Request, incident_id: str, user: roles.Supervisor) -> Response:
+    """Supervisors only: the case file holds the audit trail (who may read /api/audit)."""
     row = await asyncio.to_thread(svc.case_file, incident_id)
     if row is None:
         return render(request, "message.html", status=404, kind="error",
@@ -184,7 +139,7 @@ async def act(request: Request, incident_id: str, action: str, user: auth.Poster
                             lessons=kept["lessons"], comments=kept["comments"])
         await svc.step(await get_temporal(request), incident_id, action, req)
     except ValidationError as exc:
-        return await _page(request, incident_id, 422, _form_error(exc), kept)
+        return await _page(request, incident_id, 422, form_error(exc), kept)
     except svc.ReviewError as exc:
         return await _page(request, incident_id, exc.status, str(exc), kept)
     return RedirectResponse(f"/console/reviews/{incident_id}?done={action}", status_code=303)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -23,6 +23,7 @@ from config import Settings
 from definitions.loader import Library
 from definitions.schema.reporting import CATEGORY_ZH, Casualties, Severity
 from store.audit import AuditChain, AuditEvent
+from store.callouts import Callout
 from store.db import session_scope
 from store.directory import OrgUnit, PhoneError, normalize_mobile
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
@@ -269,3 +270,9 @@ def valid_filter(name: str, value: str | None, allowed: tuple[str, ...]) -> None
     if value is not None and value not in allowed:
         raise IncidentError(422, f"{name}: must be one of {', '.join(allowed)}")
 
+
+def recent_callouts(s: Session) -> list[Callout]:
+    """Call-outs of the last week (not drills): an incident may follow from one of them."""
+    since = datetime.now(UTC) - timedelta(days=7)
+    return list(s.exec(select(Callout).where(Callout.started_at > since, col(Callout.drill).is_(False))
+                       .order_by(col(Callout.started_at).desc()).limit(20)))

@@ -7,9 +7,12 @@ review's audit trail. No database transaction is held while Temporal is called.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -17,9 +20,9 @@ from temporalio.service import RPCError
 from api.services.steps import Refused, run_step
 from config import Settings
 from definitions.loader import Library
-from store.audit import AuditChain
+from store.audit import AuditChain, AuditEvent
 from store.db import session_scope
-from store.directory import OrgUnit
+from store.directory import OrgUnit, Person
 from store.incidents import Incident
 from store.activations import Activation
 from store.review import CaseFile, Review, ReviewReport, ReviewUnit, linked_callouts
@@ -195,3 +198,56 @@ def case_file(incident_id: str) -> CaseFile | None:
 
 
 __all__ = ["ReviewError", "ReviewStart", "start", "step", "detail", "listing", "report", "case_file", "review_subject"]
+
+
+# ------------------------------------------------------------------ what the console's pages show (with a session)
+
+
+def open_reviews(s: Session, now: datetime, limit: int = 20) -> list[dict[str, Any]]:
+    """Reviews not sealed yet, newest first: summaries in, late and overdue, the next summary due."""
+    rows = list(s.exec(select(Review).where(Review.status != "sealed").order_by(col(Review.started_at).desc())
+                       .limit(limit)))
+    units: dict[str, list[ReviewUnit]] = {}
+    if rows:
+        for u in s.exec(select(ReviewUnit).where(col(ReviewUnit.incident_id).in_([r.incident_id for r in rows]))):
+            units.setdefault(u.incident_id, []).append(u)
+    out = []
+    for r in rows:
+        us = units.get(r.incident_id, [])
+        waiting = [u for u in us if u.submitted_at is None]
+        nxt = min((u.due_at for u in waiting), default=None)
+        out.append({"incident_id": r.incident_id, "title": r.title, "status": r.status, "started_at": r.started_at,
+                    "units": len(us), "submitted": len(us) - len(waiting), "late": sum(1 for u in us if u.late_by_s),
+                    "overdue": sum(1 for u in waiting if u.due_at <= now), "next_due": nxt,
+                    "report_version": r.report_version})
+    return out
+
+
+def page_data(s: Session, incident_id: str) -> dict[str, Any]:
+    """What the review page shows besides `detail`: people's names, the returns and sign-off from the audit trail."""
+    row = s.get(Review, incident_id)
+    if row is None:
+        return {}
+    steps = list(s.exec(select(AuditEvent).where(AuditEvent.subject == row.subject,
+                                                 col(AuditEvent.kind).in_(["review.report.returned",
+                                                                           "review.report.signed"]))
+                        .order_by(AuditEvent.chain_seq)))
+    ids = {row.started_by, row.signed_by or "", *(e.actor for e in steps)}
+    ids |= {u.submitted_by or "" for u in s.exec(select(ReviewUnit).where(ReviewUnit.incident_id == incident_id))}
+    names = {p.id: p.name for p in s.exec(select(Person).where(col(Person.id).in_([i for i in ids if i])))}
+    return {"names": names, "decisions": [{"kind": e.kind.rsplit(".", 1)[1], "at": e.at, "by": e.actor,
+                                           "version": e.payload.get("version"), "comments": e.payload.get("comments"),
+                                           "lessons": e.payload.get("lessons")} for e in steps]}
+
+
+def sealed_case_of(s: Session, subject: str) -> dict[str, Any] | None:
+    """The sealed case file 一事一档 that holds this subject's audit trail, if there is one."""
+    for row in s.exec(select(Review).where(col(Review.archive_sha256).is_not(None))
+                      .order_by(col(Review.sealed_at).desc())):
+        if subject in (row.subjects or []) or subject in (row.incident_id, row.subject):
+            case = s.exec(select(CaseFile.filename, CaseFile.sha256, CaseFile.size)
+                          .where(CaseFile.incident_id == row.incident_id)).first()
+            if case is not None:
+                return {"incident_id": row.incident_id, "filename": case[0], "sha256": case[1], "bytes": case[2],
+                        "url": f"/console/reviews/{quote(row.incident_id, safe='')}/casefile"}
+    return None

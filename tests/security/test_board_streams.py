@@ -74,7 +74,8 @@ def new_session(settings, role_token_id: int) -> str:
 
 
 async def test_one_poll_per_callout_a_limit_per_session_and_404_for_unknown_ids(secured, monkeypatch):
-    from api.console import services, streams
+    from api.console import streams
+    from api.services import board as services
     from store.auth import lookup_token
     from store.callouts import Callout
     from store.db import session_scope

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from activities.duty import drill_figures
-from api.console import services
-from api.console.routes import library
+from api.services import desk as services
+from api.console.pages import library
 from config import get_settings
 from store.auth import create_token
 from store.callouts import Callout, CalloutTarget

@@ -233,7 +233,7 @@ async def test_replay_of_a_real_callout(env, worker, db_url):
     with session_scope(write=False) as s:
         assert len(s.exec(select(AuditEvent).where(AuditEvent.subject == cid)).all()) == len(evs)
         # the route's function finds the plan by its version and joins the names from the directory
-        from api.routes.replay import replay_subject
+        from api.services.replay import replay_subject
 
         routed = replay_subject(s, cid, before_acks, DEFINITIONS)
         assert routed["deadlines_known"] and len(routed["deadlines"]) == len(read_model)

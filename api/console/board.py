@@ -1,0 +1,148 @@
+"""The board of one call-out: its targets per tier and state (a page of them), live by server-sent
+events (one poll of the database per call-out serves every board watching it: streams.py), a
+target's messages, the duty office's acknowledgement on someone's behalf, and cancelling."""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from api.console import auth, roles, streams
+from api.console.pages import db, library, render, t_of, temporal_url
+from api.deps import Offset, RowId, get_temporal
+from api.services import board as svc
+from api.services import callouts
+from api.services.answers import AnswerError, acknowledge
+from config import get_settings
+from store.replay import STATES
+
+router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+POLL_S = 0.5
+ROWS_PER_EVENT = 1000
+
+
+@router.get("/callouts/{callout_id}", response_class=HTMLResponse)
+async def board(request: Request, callout_id: str, user: auth.Viewer, tier: str | None = None,
+                state: str | None = None, offset: Offset = 0) -> HTMLResponse:
+    lib = await asyncio.to_thread(library)
+    data = await db(svc.board, lib, callout_id, tier or None, state if state in STATES else None, offset)
+    if data is None:
+        if await db(svc.starting, callout_id):
+            return render(request, "message.html", kind="info", refresh=1,
+                          message=f"{callout_id}: " + t_of(request)("starting_callout"))
+        return render(request, "message.html", status=404, kind="error", message=f"no call-out {callout_id!r}")
+    settings = get_settings()
+    return render(request, "board.html", since=datetime.now(UTC).isoformat(),
+                  temporal_url=temporal_url(settings, callout_id), **data)
+
+
+def _boards(app) -> streams.Broadcaster:
+    """The app's one broadcaster of call-out boards (streams.py)."""
+    boards = getattr(app.state, "boards", None)
+    if boards is None:
+        async def poll(callout_id: str, since: datetime) -> streams.Tick:
+            lib = await asyncio.to_thread(library)
+
+            # a row stamped shortly before its transaction committed is caught by the overlap
+            rows, newest, counts, status = await db(svc.tick, lib, callout_id, since - timedelta(seconds=2))
+            return streams.Tick(rows, max(newest, since), counts, status)
+
+        boards = app.state.boards = streams.Broadcaster(poll, POLL_S)
+    return boards
+
+
+async def stream_slot(request: Request, callout_id: str, user: auth.Viewer):
+    """404 for a call-out nobody knows; 429 past the session's streams; the slot is freed when the stream ends."""
+    if not await db(svc.known, callout_id):
+        raise HTTPException(404, detail=f"no call-out {callout_id!r}")
+    boards = _boards(request.app)
+    key = boards.session_key(user.csrf)
+    if not boards.acquire(key):
+        raise HTTPException(429, detail=f"at most {streams.MAX_PER_SESSION} live boards per session; close one "
+                                        f"/ 每个会话最多同时打开{streams.MAX_PER_SESSION}个实时看板",
+                            headers={"Retry-After": "5"})
+    try:
+        yield boards
+    finally:
+        boards.release(key)
+
+
+@router.get("/callouts/{callout_id}/stream", response_class=EventSourceResponse)
+async def stream(request: Request, callout_id: str, boards: Annotated[streams.Broadcaster, Depends(stream_slot)],
+                 since: str | None = None):
+    """Server-sent events: every ~0.5 s, the targets that changed (deltas, never the whole table),
+    the counts per tier when they change, and the status. A reconnecting browser sends the
+    last event id (a time), and the stream resumes from there. One poll of the database per
+    call-out serves every board watching it (streams.py)."""
+    try:
+        cursor = datetime.fromisoformat(request.headers.get("last-event-id") or since or "")
+    except ValueError:
+        cursor = datetime.now(UTC)
+    cursor = cursor if cursor.tzinfo else cursor.replace(tzinfo=UTC)
+
+    sent: dict[int, str] = {}
+    last_counts = last_status = None
+    ticks = boards.watch(callout_id, cursor)
+    try:
+        async for tick in ticks:
+            if await request.is_disconnected():
+                break
+            fresh = []
+            for r in tick.rows:
+                sig = json.dumps(r, sort_keys=True, default=str)
+                if sent.get(r["id"]) != sig:
+                    sent[r["id"]] = sig
+                    fresh.append(r)
+            cursor = max(cursor, tick.newest)
+            for i in range(0, len(fresh), ROWS_PER_EVENT):
+                yield ServerSentEvent(event="rows", data=fresh[i:i + ROWS_PER_EVENT], id=cursor.isoformat())
+            if tick.counts != last_counts:
+                last_counts = tick.counts
+                yield ServerSentEvent(event="counts", data=tick.counts, id=cursor.isoformat())
+            if tick.status != last_status:
+                last_status = tick.status
+                yield ServerSentEvent(event="status", data={"status": tick.status}, id=cursor.isoformat(), retry=2000)
+    finally:
+        await ticks.aclose()
+
+
+@router.get("/callouts/{callout_id}/targets/{target_id}", response_class=HTMLResponse)
+async def target_detail(request: Request, callout_id: str, target_id: RowId, user: auth.Viewer) -> HTMLResponse:
+    data = await db(svc.target_messages, callout_id, target_id)
+    if data is None:
+        return render(request, "message.html", status=404, kind="error", message="no such target")
+    return render(request, "_target.html", callout_id=callout_id, **data)
+
+
+@router.post("/callouts/{callout_id}/targets/{target_id}/ack", response_class=HTMLResponse)
+async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: roles.DutyUser,
+                    note: Annotated[str, Form(min_length=1, max_length=1000)]) -> HTMLResponse:
+    data = await db(svc.target_messages, callout_id, target_id)
+    if data is None:
+        return render(request, "message.html", status=404, kind="error", message="no such target")
+    client = await get_temporal(request)
+    now = datetime.now(UTC)
+    actor = user.caller.actor
+    error = None
+    try:
+        await acknowledge(client, callout_id, data["target"].person_id, "proxy", actor=actor, note=note,
+                          ref=f"proxy:{actor}:{data['target'].person_id}:{now.timestamp()}", at=now)
+    except AnswerError as exc:
+        error = str(exc)
+    return render(request, "_target.html", callout_id=callout_id, done=error is None, error=error,
+                  **await db(svc.target_messages, callout_id, target_id))
+
+
+@router.post("/callouts/{callout_id}/cancel")
+async def cancel(request: Request, callout_id: str, user: roles.DutyUser,
+                 reason: Annotated[str, Form(min_length=1, max_length=500)]) -> Response:
+    try:
+        await callouts.cancel(await get_temporal(request), callout_id, reason, user.caller.actor)
+    except callouts.CalloutError as exc:
+        return render(request, "message.html", status=exc.status, kind="error", message=str(exc))
+    return RedirectResponse(f"/console/callouts/{callout_id}", status_code=303)

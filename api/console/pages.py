@@ -1,0 +1,116 @@
+"""What every console page shares: the templates and their filters, `render`, the forbidden page, the
+definitions (cached), running a function with a database session on a thread, form errors and the
+Temporal UI's address. Console modules import these from here, never from one another.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from api.cap import CapError
+from api.console import auth, roles
+from api.console.i18n import COOKIE as LANG_COOKIE
+from api.console.i18n import CHANNEL_NAMES, LEVEL_NAMES, STATE_NAMES, lang_of, pick, translator
+from api.deps import DUTY
+from api.security import masked_message
+from config import Settings, get_settings
+from definitions.loader import Library, load_library
+from store.db import session_scope
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def _local(value: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(ZoneInfo(get_settings().timezone)).strftime(fmt)
+
+
+templates.env.filters["local"] = _local
+templates.env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
+templates.env.filters["hide_links"] = masked_message  # one-time links and login codes, for every role
+
+
+def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    query_lang = request.query_params.get("lang")
+    lang = lang_of(query_lang, request.cookies.get(LANG_COOKIE))
+    i = pick(lang)
+    user: auth.ConsoleUser | None = getattr(request.state, "console_user", None)
+    settings = get_settings()
+    base = {"t": translator(lang), "lang": lang, "user": user, "csrf": user.csrf if user else "",
+            "states": {k: v[i] for k, v in STATE_NAMES.items()}, "levels": {k: v[i] for k, v in LEVEL_NAMES.items()},
+            "channels": {k: v[i] for k, v in CHANNEL_NAMES.items()}, "i": i, "path": request.url.path,
+            "simulator": settings.gateway == "simulator", "duty": DUTY, "supervisors": roles.SUPERVISORS,
+            "tz": settings.timezone, "tier_labels": {k: v[i] for k, v in ctx.get("tier_names", {}).items()}}
+    resp = templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
+    if query_lang in ("zh", "en"):
+        resp.set_cookie(LANG_COOKIE, query_lang, max_age=365 * 86400, samesite="strict", path="/")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def t_of(request: Request):
+    return translator(lang_of(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)))
+
+
+def forbidden(request: Request) -> HTMLResponse:
+    return render(request, "message.html", status=403, kind="error", message=t_of(request)("forbidden"))
+
+
+async def refused(request: Request, exc: Exception) -> HTMLResponse:
+    """The console's answer to `roles.Refused` (a role dependency, an unknown action): the message page."""
+    assert isinstance(exc, roles.Refused)
+    if exc.message is None:
+        return forbidden(request)
+    return render(request, "message.html", status=exc.status, kind="error", message=exc.message)
+
+
+_library: tuple[tuple, Library] | None = None
+
+
+def library() -> Library:
+    """The definitions, parsed again only when a file changed (every page needs them)."""
+    global _library
+    root = Path(get_settings().definitions_dir)
+    stamp = (str(root), *sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*.y*ml")))
+    if _library is None or _library[0] != stamp:
+        _library = (stamp, load_library(root))
+    return _library[1]
+
+
+async def db(fn, *args, write: bool = False, **kw):
+    """Run a function with a session on a thread: no transaction is held across an await."""
+
+    def work():
+        with session_scope(write=write) as s:
+            return fn(s, *args, **kw)
+
+    return await asyncio.to_thread(work)
+
+
+def form_error(exc: Exception) -> str:
+    """A refused form's first reason, as the page shows it."""
+    if isinstance(exc, CapError):
+        return f"CAP ({exc.reason}): {exc}"
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    return str(exc)
+
+
+def temporal_url(settings: Settings, workflow_id: str) -> str:
+    """The workflow's page in the Temporal UI."""
+    return (f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{quote(settings.temporal_namespace, safe='')}"
+            f"/workflows/{quote(workflow_id, safe='')}")

@@ -1,0 +1,118 @@
+"""The board of one call-out: its targets per tier and state, the rows the live board sends when they
+change, a target's messages; run with a database session (the console runs them on a thread)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from api.services.directory import names as _names
+from definitions.loader import Library
+from store.callouts import Callout, CalloutTarget
+from store.messages import OutboxMessage
+from store.replay import STATES, TERMINAL, deadline_from_attempts, policy_waits
+from store.warnings import Warning
+
+BOARD_LIMIT = 500
+
+
+def plan_of(lib: Library, callout: Callout) -> Any | None:
+    """The stored plan if it has the version the call-out runs with (its waits give the deadlines)."""
+    loaded = lib.of("callout").get(callout.plan_id)
+    return loaded.model if loaded is not None and loaded.version == callout.plan_version else None
+
+
+def row(t: CalloutTarget, names: dict[str, str], waits: dict | None) -> dict[str, Any]:
+    """One target as the board shows it (and as the live updates send it)."""
+    last = t.attempts[-1] if t.attempts else None
+    asks = sum(1 for a in t.attempts if a.get("purpose") in ("notify", "escalate"))
+    due = (deadline_from_attempts(waits, t.tier, t.target_key, t.attempts)
+           if waits is not None and t.state not in TERMINAL else None)
+    return {"id": t.id, "key": t.target_key, "tier": t.tier, "label": t.name, "person_id": t.person_id,
+            "state": t.state, "attempts": asks, "sends": len(t.attempts),
+            "last": f"{last.get('channel')} · {last.get('status')}" if last else "",
+            "ack_at": t.acknowledged_at.isoformat() if t.acknowledged_at else None, "ack_channel": t.ack_channel,
+            "ack_late": t.ack_late,
+            "ack_by": names.get(t.ack_by or "", "") if t.ack_by and t.ack_by != t.person_id else "",
+            "escalated": [names.get(p, p) for p in t.escalated_to], "due": due.isoformat() if due else None}
+
+
+def rows_view(s: Session, targets: list[CalloutTarget], waits: dict | None) -> list[dict[str, Any]]:
+    ids = {p for t in targets for p in (t.ack_by or "", *t.escalated_to)}
+    names = _names(s, ids)
+    return [row(t, names, waits) for t in targets]
+
+
+def tier_counts(s: Session, callout_id: str) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for tier, state, n in s.exec(select(CalloutTarget.tier, CalloutTarget.state, func.count())
+                                 .where(CalloutTarget.callout_id == callout_id)
+                                 .group_by(CalloutTarget.tier, CalloutTarget.state)):
+        out.setdefault(tier, dict.fromkeys(STATES, 0))[state] = n
+    return out
+
+
+def board(s: Session, lib: Library, callout_id: str, tier: str | None, state: str | None,
+          offset: int = 0, limit: int = BOARD_LIMIT) -> dict[str, Any] | None:
+    c = s.get(Callout, callout_id)
+    if c is None:
+        return None
+    plan = plan_of(lib, c)
+    loaded = lib.of("callout").get(c.plan_id)
+    tier_names = {t.id: (t.name_zh, t.name_en) for t in loaded.model.tiers} if loaded else {}
+    stmt = select(CalloutTarget).where(CalloutTarget.callout_id == callout_id)
+    if tier:
+        stmt = stmt.where(CalloutTarget.tier == tier)
+    if state:
+        stmt = stmt.where(CalloutTarget.state == state)
+    shown = list(s.exec(stmt.order_by(CalloutTarget.shard, CalloutTarget.id).offset(offset).limit(limit)))
+    counts = tier_counts(s, callout_id)
+    matching = sum(n for tr, by_state in counts.items() if not tier or tr == tier
+                   for st, n in by_state.items() if not state or st == state)
+    return {"c": c, "plan": plan, "tier_names": tier_names, "counts": counts,
+            "totals": {st: sum(by.get(st, 0) for by in counts.values()) for st in STATES},
+            "total": sum(sum(by.values()) for by in counts.values()), "matching": matching,
+            "rows": rows_view(s, shown, policy_waits(plan) if plan else None), "tier_f": tier, "state": state,
+            "offset": offset, "limit": limit}
+
+
+def starting(s: Session, callout_id: str) -> bool:
+    """A warning names this call-out, but its workflow has not opened it yet (a moment after the start)."""
+    return s.exec(select(Warning.id).where(Warning.callout_id == callout_id)).first() is not None
+
+
+def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime) -> tuple[list[dict], datetime]:
+    """Targets updated at or after `since` (the caller keeps what it sent and drops repeats)."""
+    c = s.get(Callout, callout_id)
+    plan = plan_of(lib, c) if c else None
+    targets = list(s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id,
+                                                      CalloutTarget.updated_at >= since)))
+    newest = max((t.updated_at for t in targets), default=since)
+    return rows_view(s, targets, policy_waits(plan) if plan else None), newest
+
+
+def known(s: Session, callout_id: str) -> bool:
+    """A call-out that exists, or is starting."""
+    return s.get(Callout, callout_id) is not None or starting(s, callout_id)
+
+
+def tick(s: Session, lib: Library, callout_id: str, since: datetime) -> tuple[list[dict], datetime, dict, str | None]:
+    """One poll of a live board: (the rows changed since `since`, the newest change, the counts per tier, the
+    status)."""
+    rows, newest = changed_rows(s, lib, callout_id, since)
+    c = s.get(Callout, callout_id)
+    return rows, newest, tier_counts(s, callout_id), c.status if c else None
+
+
+def target_messages(s: Session, callout_id: str, target_id: int) -> dict[str, Any] | None:
+    t = s.get(CalloutTarget, target_id)
+    if t is None or t.callout_id != callout_id:
+        return None
+    people = [t.person_id, *t.escalated_to]
+    msgs = [m for m in s.exec(select(OutboxMessage).where(OutboxMessage.subject == callout_id,
+                                                          col(OutboxMessage.person_id).in_(people))
+                              .order_by(OutboxMessage.id))
+            if (m.meta or {}).get("target_key") in (None, t.target_key)]
+    names = _names(s, set(people))
+    return {"target": t, "messages": msgs, "names": names}

@@ -1,0 +1,121 @@
+"""Call-outs: the listing and one call-out's status (store queries), acknowledging on someone's behalf and
+cancelling (workflow signals, audit). The REST routes (api/routes/callouts.py) and the console call these."""
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.services.answers import AnswerError, acknowledge
+from store.audit import NewEvent, append
+from store.callouts import Callout, CalloutTarget
+from store.db import session_scope
+from workflows.callout import WarningCalloutWorkflow
+
+STATES = ("pending", "notified", "acknowledged", "escalated", "unreachable", "canceled")
+
+
+class CalloutError(ValueError):
+    """Refused: `status` is the HTTP status the REST routes answer with, the message their detail."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)
+
+
+def find(callout_id: str) -> Callout | None:
+    with session_scope(write=False) as s:
+        return s.get(Callout, callout_id)
+
+
+def target_dict(t: CalloutTarget) -> dict[str, Any]:
+    return {"person_id": t.person_id, "name": t.name, "tier": t.tier, "position": t.position_code,
+            "org_unit": t.org_unit_id, "state": t.state, "shard": t.shard,
+            "attempts": [{k: a.get(k) for k in ("channel", "at", "status", "purpose", "person_id")} for a in t.attempts],
+            "acknowledged_at": t.acknowledged_at.isoformat() if t.acknowledged_at else None,
+            "ack_channel": t.ack_channel, "ack_by": t.ack_by, "late": t.ack_late, "escalated_to": t.escalated_to}
+
+
+def callout_list(session: Session, limit: int = 50, drill: bool | None = None) -> list[dict[str, Any]]:
+    """Call-outs, newest first, each with its targets counted by state (drill: None all, False real, True drills)."""
+    stmt = select(Callout)
+    if drill is not None:
+        stmt = stmt.where(col(Callout.drill).is_(drill))
+    rows = list(session.exec(stmt.order_by(col(Callout.started_at).desc()).limit(max(1, min(limit, 500)))))
+    counts: dict[str, Counter] = {r.id: Counter() for r in rows}
+    if rows:
+        for cid, state, n in session.exec(select(CalloutTarget.callout_id, CalloutTarget.state, func.count())
+                                          .where(col(CalloutTarget.callout_id).in_(list(counts)))
+                                          .group_by(CalloutTarget.callout_id, CalloutTarget.state)):
+            counts[cid][state] = n
+    return [{**r.model_dump(mode="json", exclude={"summary"}), "counts": dict(counts[r.id]),
+             "total": sum(counts[r.id].values())} for r in rows]
+
+
+def callout_detail(session: Session, callout_id: str, state: str | None = None, tier: str | None = None,
+                   limit: int = 20000, offset: int = 0) -> dict[str, Any]:
+    """One call-out with its counts by state and the targets chosen by state/tier/offset/limit.
+    Raises CalloutError 404 (no such call-out), 422 (an unknown state)."""
+    c = session.get(Callout, callout_id)
+    if c is None:
+        raise CalloutError(404, f"no call-out {callout_id!r}")
+    if state is not None and state not in STATES:
+        raise CalloutError(422, f"state: must be one of {', '.join(STATES)}")
+    all_targets = list(session.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id)
+                                    .order_by(CalloutTarget.shard, CalloutTarget.id)))
+    counts = Counter(t.state for t in all_targets)
+    shown = [t for t in all_targets if (state is None or t.state == state) and (tier is None or t.tier == tier)]
+    shown = shown[max(offset, 0):max(offset, 0) + max(1, min(limit, 20000))]
+    return {**c.model_dump(mode="json"), "counts": dict(counts), "total": len(all_targets),
+            "targets": [target_dict(t) for t in shown]}
+
+
+async def ack_on_behalf(client: Client, callout_id: str, person_id: str, note: str, actor: str) -> dict[str, Any]:
+    """Record that `person_id` answered, told by `actor` (e.g. after a phone call).
+    Raises CalloutError 404 (no such call-out, or the person was not called in it)."""
+    if await asyncio.to_thread(find, callout_id) is None:
+        raise CalloutError(404, f"no call-out {callout_id!r}")
+    now = datetime.now(UTC)
+    try:
+        answered = await acknowledge(client, callout_id, person_id, "proxy", actor=actor, note=note,
+                                     ref=f"proxy:{actor}:{person_id}:{now.timestamp()}", at=now)
+    except AnswerError as exc:
+        raise CalloutError(404, str(exc)) from exc
+    return {"acknowledged": person_id, **answered.as_dict()}
+
+
+def _record_cancel(callout_id: str, reason: str, actor: str, gone: str | None) -> None:
+    with session_scope() as s:
+        append(s, [NewEvent(subject=callout_id, kind="callout.cancel_requested", step_id=f"cancel/{actor}",
+                            actor=actor, payload={"reason": reason, "delivered": gone is None,
+                                                  **({"not_running": gone} if gone else {})})])
+
+
+async def cancel(client: Client, callout_id: str, reason: str, actor: str) -> dict[str, Any]:
+    """End a running call-out early (the workflow tells everyone already reached) and record the request.
+
+    Raises CalloutError 404 (no such call-out), 409 (it has ended, or its workflow is gone: then the
+    request is recorded all the same). Temporal unreachable: the RPCError goes up (503 in api/app.py),
+    nothing is recorded, the caller sends it again."""
+    c = await asyncio.to_thread(find, callout_id)
+    if c is None:
+        raise CalloutError(404, f"no call-out {callout_id!r}")
+    if c.status != "running":
+        raise CalloutError(409, f"call-out {callout_id!r} has already ended ({c.status})")
+    gone = None
+    try:
+        await client.get_workflow_handle(callout_id).signal(WarningCalloutWorkflow.cancel, reason)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        gone = str(exc)  # the workflow ended (or was removed) and the record has not caught up
+    await asyncio.to_thread(_record_cancel, callout_id, reason, actor, gone)
+    if gone is not None:
+        raise CalloutError(409, f"call-out {callout_id!r} is no longer running in Temporal (ended or removed): "
+                                "nothing to cancel; your request is recorded / 叫应流程已结束,取消请求已记录")
+    return {"canceling": callout_id}
