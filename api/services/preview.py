@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from api.services.warnings import Normalised
+from api.services.warnings import Normalised, plan_for
 from definitions.loader import Library
 from store.directory import units_for_areas
 from store.targets import resolve_targets
@@ -16,7 +16,7 @@ from store.targets import resolve_targets
 
 def preview(s: Session, lib: Library, w: Normalised, at: datetime) -> dict[str, Any]:
     """Who a warning would call, decided as the intake decides it, resolved as the workflow resolves it."""
-    loaded = lib.callout_plan_for(f"{w.event} {w.headline}", w.level)
+    loaded = plan_for(lib, w)
     units = units_for_areas(s, w.geocodes, w.area_descs)
     out: dict[str, Any] = {"warning": w, "plan": loaded.model if loaded else None, "towns": units, "tiers": [],
                            "total": 0, "gaps": [], "starts": False, "why": None}

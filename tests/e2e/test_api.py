@@ -177,3 +177,17 @@ def test_a_cap_alerts_event_codes_reach_the_plan_choice():
     cap = (CAP_DIR / "made" / "rain_orange_two_towns.xml").read_text(encoding="utf-8").replace(
         "</certainty>", "</certainty><eventCode><valueName>GB/T 28592</valueName><value>11B03</value></eventCode>")
     assert from_cap(cap.encode()).event_codes == {"GB/T 28592": ["11B03"]}
+
+
+async def test_the_console_preview_chooses_the_plan_as_the_intake_does(api):
+    from datetime import UTC, datetime
+
+    from api.services.preview import preview
+    from api.services.warnings import WarningIn, from_json
+    from definitions.loader import load_library
+
+    w = from_json(WarningIn(identifier="flash-preview", level="红色", event="山洪", areas=["330110001"],
+                            headline="受强降雨影响…山洪灾害红色预警"))
+    with session_scope(write=False) as s:
+        out = preview(s, load_library(get_settings().definitions_dir), w, datetime.now(UTC))
+    assert out["plan"].id == "flash_flood_geohazard"
