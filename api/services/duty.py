@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from temporalio.client import (
     Client,
     Schedule,
@@ -34,15 +34,19 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.services.answers import AnswerError, acknowledge
 from api.services.steps import Refused, run_step
 from config import Settings
 from definitions.loader import Library
+from definitions.schema.common import Level
 from definitions.schema.duty import DAYS, DutySettings, Timing
 from store.audit import AuditEvent, NewEvent, append
 from store.callouts import Callout, CalloutTarget
 from store.answers import record_late_spot_answer
 from store.db import session_scope
 from store.directory import Person, mask_mobile
+from store.links import LinkError, consume, is_used
+from store.messages import OutboxMessage
 from store.duty import (
     ContactCheck,
     DrillRun,
@@ -51,13 +55,16 @@ from store.duty import (
     SpotCheck,
     SpotCheckAnswer,
     SpotCheckFollowup,
+    callout_statistics,
     contact_status,
+    drill_statistics,
 )
+from store.targets import resolve_targets
 from workflows.drill import DrillInput, DrillWorkflow
 from workflows.common import CONFLICT, FORBIDDEN, INVALID
 from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow
 from workflows.handover import HandoverInput, HandoverView, HandoverWorkflow, handover_id_for
-from workflows.spotcheck import SpotCheckInput, SpotCheckSweepWorkflow, SpotCheckView, SpotCheckWorkflow, SweepInput, check_id_for
+from workflows.spotcheck import AnswerIn, SpotCheckInput, SpotCheckSweepWorkflow, SpotCheckView, SpotCheckWorkflow, SweepInput, check_id_for
 
 STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422}
 SCHEDULES_SUBJECT = "schedules"
@@ -563,3 +570,125 @@ def target_warnings(s, lib: Library, targets: list[dict], now: datetime | None =
                         "stale": st["stale"], "failing": st["failing"], "error": st["error"],
                         "confirmed_at": st["confirmed_at"].isoformat() if st["confirmed_at"] else None})
     return sorted(out, key=lambda w: (not w["failing"], w["tier"], w["label"]))
+
+
+# ================================================================== moved from the routes (api/routes/duty/)
+
+
+def ivr_call(outbox_id: str | None, call_sid: str | None) -> dict | None:
+    """The spot-check call a voice-menu callback is about (its outbox id from the signed URL, bound to the
+    call's sid on first use): its id, its spoken introduction and the questions; None if it is not one."""
+    with session_scope() as s:
+        msg = s.get(OutboxMessage, int(outbox_id)) if outbox_id and outbox_id.isdigit() else None
+        if msg is None or (msg.provider_id not in (None, call_sid)):
+            return None
+        if msg.provider_id is None:
+            msg.provider_id = call_sid
+        check = s.get(SpotCheck, msg.subject or "")
+        if check is None:
+            return None
+        return {"id": msg.id, "intro": (msg.meta or {}).get("voice_text") or msg.body, "questions": check.questions}
+
+
+async def record_keys(client: Client, outbox_id: int, keys: str, ref: str) -> dict:
+    """Keys pressed on a spot-check call, one per question (1 yes, 2 no): the person's answers.
+    Raises DutyError 404 (not a spot-check call), 422 (not one key 1 or 2 per question)."""
+    def read():
+        with session_scope(write=False) as s:
+            msg = s.get(OutboxMessage, outbox_id)
+            check = s.get(SpotCheck, msg.subject) if msg and msg.subject else None
+            return msg, check
+
+    msg, check = await asyncio.to_thread(read)
+    if msg is None or check is None or (msg.meta or {}).get("procedure") != "spotcheck" or msg.channel != "voice":
+        raise DutyError(404, f"message {outbox_id} is not a spot-check call")
+    ids = [q["id"] for q in check.questions]
+    if len(keys) != len(ids) or set(keys) - {"1", "2"}:
+        raise DutyError(422, f"keys: one key per question ({len(ids)}), 1 yes or 2 no; got {keys!r}")
+    req = AnswerIn(actor=msg.person_id or "", role="person", person_id=msg.person_id or "", channel="voice", ref=ref,
+                   answers={i: k == "1" for i, k in zip(ids, keys)})
+    view = await spotcheck_answer(client, check.id, req)
+    return {"handled": "answers", "check_id": check.id, "person_id": msg.person_id, "recorded": view["recorded"],
+            "answers": next(p["answers"] for p in view["persons"] if p["person_id"] == msg.person_id)}
+
+
+def link_used(data: dict) -> bool:
+    """Whether this signed link (its token's data) has been used already."""
+    with session_scope(write=False) as s:
+        return is_used(s, data)
+
+
+def use_link(data: dict) -> None:
+    """Mark the signed link used (LinkError "used" if it was, e.g. answered twice at once)."""
+    with session_scope() as s:
+        consume(s, data)
+
+
+async def answer_by_link(client: Client, data: dict, answers: dict[str, bool]) -> bool:
+    """The person's answers from the SMS form (its signed link's data), then the link is used.
+    True if recorded late. Raises DutyError as spotcheck_answer does."""
+    req = AnswerIn(actor=data["p"], role="person", person_id=data["p"], answers=answers, channel="link",
+                   ref=f"link:{data['j']}")
+    late = (await spotcheck_answer(client, data["s"], req))["recorded"] == "late"
+    try:
+        await asyncio.to_thread(use_link, data)
+    except LinkError:
+        pass  # answered twice at once: the answer stands
+    return late
+
+
+def person(person_id: str) -> Person | None:
+    return _get(Person, person_id)
+
+
+def _confirm_directly(data: dict) -> None:
+    """The round has closed (or never sent this link's message): the confirmation still counts."""
+    from activities.duty import confirm_contact  # the round's own write (lazy: the API loads no activities)
+
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        confirm_contact(s, data["s"], data["p"], now, "link")
+        append(s, [NewEvent(subject=data["s"], kind="freshness.confirmed_late", step_id=f"late/{data['p']}/{data['j']}",
+                            actor=data["p"], channel="link", at=now, payload={"person_id": data["p"]})])
+
+
+async def confirm_by_link(client: Client | None, data: dict) -> None:
+    """A person confirms their contact data through the round's signed link: the running round is told (as an
+    answer); if none waits (or Temporal is away), the confirmation is recorded directly. Then the link is used."""
+    told = 0
+    if client is not None:
+        try:
+            told = (await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}")).told
+        except AnswerError:
+            told = 0
+    if not told:
+        await asyncio.to_thread(_confirm_directly, data)
+    try:
+        await asyncio.to_thread(use_link, data)
+    except LinkError:
+        pass
+
+
+def freshness_preview(s: Session, lib: Library, event: str, level: str, towns: list[str]) -> dict:
+    """Who a call-out of this event and level would reach whose contact data is stale or failing.
+    Raises DutyError 422 (no plan matches and there is no default plan)."""
+    loaded = lib.callout_plan_for(event, Level(level))
+    if loaded is None:
+        raise DutyError(422, "event: no call-out plan matches and there is no default plan")
+    plan = loaded.model
+    found, _gaps = resolve_targets(s, plan, towns, [t.id for t in plan.tiers_for(Level(level))], datetime.now(UTC))
+    warnings = target_warnings(s, lib, found)
+    return {"plan": plan.id, "total": len(found), "warnings": warnings,
+            "stale": sum(1 for w in warnings if w["stale"]), "failing": sum(1 for w in warnings if w["failing"])}
+
+
+def drill_figures() -> dict:
+    """Every drill's response rates (store.duty.drill_statistics)."""
+    with session_scope(write=False) as s:
+        return drill_statistics(s)
+
+
+def callout_figures(since: datetime | None = None, until: datetime | None = None) -> dict:
+    """Real call-outs in a period (drills are never counted) and drills apart."""
+    with session_scope(write=False) as s:
+        return {"callouts": callout_statistics(s, since, until), "drills": drill_statistics(s, since)}
