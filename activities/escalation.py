@@ -1,4 +1,4 @@
-"""Send and record one batch of the escalation interpreter's actions (workflows/escalation.py).
+"""Send and record one batch of the escalation interpreter's actions (workflows/escalation/).
 
 Every procedure but the call-out flushes the same way: render each send, deliver it
 through the outbox (exactly once), then write one audit event per send and per record,

@@ -108,7 +108,7 @@ def record_late(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[
 def record_late_spot_answer(s: Session, check_id: str, req: AnswerIn, at: datetime) -> tuple[str, str] | dict[str, Any]:
     """The six answers of a sampled person given after their spot check closed (the form opened in time, sent
     later; a duty officer reaching them by phone the next day): `spotcheck.answered.late` in the check's chain
-    and the person's row, with the checks the workflow makes (workflows/spotcheck.py:answer_refusal).
+    and the person's row, with the checks the workflow makes (workflows/spotcheck/).
     Returns the refusal (kind, why), or the event's payload."""
     check = s.get(SpotCheck, check_id)
     row = s.exec(select(SpotCheckAnswer).where(SpotCheckAnswer.check_id == check_id,

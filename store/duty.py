@@ -179,7 +179,7 @@ class ContactCheck(SQLModel, table=True):
 
 CONFIRM_SALT = "yingji.contact-confirm"
 FORM_SALT = "yingji.spotcheck-form"
-FAILING = BOUNCE_STATUSES  # (defined once, with the event kinds: activities/duty.py still spells it out)
+FAILING = BOUNCE_STATUSES  # a number bounces: defined once, with the event kinds (workflows/kit/events.py)
 
 
 def _signed(key: str, salt: str) -> URLSafeTimedSerializer:

@@ -1,5 +1,5 @@
 """An activation's audit trail as PlanActivationWorkflow writes it (kinds, step ids and payload keys of
-workflows/activation.py and activities/activation.py), for the unit tests of the replay and the statistics.
+workflows/activation/ and activities/activation.py), for the unit tests of the replay and the statistics.
 
 tests/workflows/test_activation_trail.py checks the same readers against the events a real activation writes.
 

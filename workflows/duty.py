@@ -5,7 +5,7 @@ one request, built once, for every batch a duty procedure sends and records).
 Every duty procedure that needs somebody to answer (the incoming duty chief, a sampled
 village flood-control person, a town head with a follow-up, each person of a contact
 confirmation round) runs an `Escalation` through `run_escalation`; messages are rendered
-and audited by activities/duty.py per procedure.
+and audited by activities/duty/ per procedure.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ leading leader. Every step is written to the audit chain under the handover's id
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -149,6 +149,22 @@ class HandoverWorkflow:
 
     @workflow.run
     async def run(self, inp: HandoverInput) -> HandoverView:
+        """Open the handover; skip it when nobody new takes over; else wait for the shift change, call the
+        incoming duty chief until they take over (escalating as the policy says), wait until it closes."""
+        opened = await self._open_note(inp)
+        if opened.incoming is None or (opened.outgoing and opened.outgoing.person_id == opened.incoming.person_id):
+            return await self._skip(opened)
+        await self._opened(inp)
+        await self._until(self.v.shift_at)  # opened ahead of the change: the note can be edited; calling starts then
+        await self._call_incoming(inp, opened)
+        if self.v.taken_over_at is None:  # the leading leader knows, or nobody answered: wait for a take-over still
+            await self._until(self.v.shift_at + inp.settings.close_after)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self.tasks.values())
+        await self._close()
+        return self.v
+
+    async def _open_note(self, inp: HandoverInput) -> Opened:
         wid = workflow.info().workflow_id
         self.v.handover_id = wid
         opened: Opened = await workflow.execute_activity(
@@ -156,14 +172,20 @@ class HandoverWorkflow:
             result_type=Opened, **ACTIVITY)
         v = self.v
         v.outgoing, v.incoming, v.leader, v.note = opened.outgoing, opened.incoming, opened.leader, opened.note
-        if opened.incoming is None or (opened.outgoing and opened.outgoing.person_id == opened.incoming.person_id):
-            v.status, v.closed_at = "skipped", workflow.now()
-            why = "nobody is on the roster as duty chief after the change" if opened.incoming is None else \
-                "the same duty chief stays on duty"
-            await self._record(Event(kind=Handover.SKIPPED, step_id="skipped", at=workflow.now(),
-                                     payload={"reason": why, "shift_at": v.shift_at.isoformat()}))
-            self.opened = True
-            return v
+        return opened
+
+    async def _skip(self, opened: Opened) -> HandoverView:
+        v = self.v
+        v.status, v.closed_at = "skipped", workflow.now()
+        why = "nobody is on the roster as duty chief after the change" if opened.incoming is None else \
+            "the same duty chief stays on duty"
+        await self._record(Event(kind=Handover.SKIPPED, step_id="skipped", at=workflow.now(),
+                                 payload={"reason": why, "shift_at": v.shift_at.isoformat()}))
+        self.opened = True
+        return v
+
+    async def _opened(self, inp: HandoverInput) -> None:
+        v = self.v
         v.status = "open"
         v.due_at = max(v.shift_at, workflow.now()) + inp.settings.take_over_within
         await self._record(Event(kind=Handover.OPENED, step_id="opened", actor=inp.started_by, at=workflow.now(),
@@ -172,11 +194,18 @@ class HandoverWorkflow:
                                           "leader": _who(v.leader), "items": [i.model_dump(mode="json") for i in v.note.items],
                                           "settings_version": inp.version}))
         self.opened = True
-        if v.shift_at > workflow.now():  # opened ahead of the change: the note can be edited; calling starts then
-            try:
-                await workflow.wait_condition(lambda: v.taken_over_at is not None, timeout=v.shift_at - workflow.now())
-            except asyncio.TimeoutError:
-                pass
+
+    async def _until(self, at: datetime) -> None:
+        """Wait until `at` or a take-over, whichever comes first (no timer when `at` has passed)."""
+        if at <= workflow.now():
+            return
+        try:
+            await workflow.wait_condition(lambda: self.v.taken_over_at is not None, timeout=at - workflow.now())
+        except asyncio.TimeoutError:
+            pass
+
+    async def _call_incoming(self, inp: HandoverInput, opened: Opened) -> None:
+        v, wid = self.v, self.v.handover_id
         target = Target(key="incoming", tier="handover", position="duty_chief", label=f"接班值班长{v.incoming.name}",
                         person=v.incoming, others=opened.others, policy="handover", priority=0)
         self.esc = Escalation.start(f"{wid}/take-over", {"handover": inp.settings.policy}, [target])
@@ -189,15 +218,9 @@ class HandoverWorkflow:
         self.late_answers(self.inbox.drain())  # answers that came after the call's last look
         if v.taken_over_at is not None and self.esc.targets["incoming"].state not in ("acknowledged", "unreachable"):
             await stop_escalation(self.esc, "handover", wid, "take-over", "已接班", self._context())
-        if v.taken_over_at is None:  # the leading leader knows, or nobody answered: wait for a take-over still
-            try:
-                await workflow.wait_condition(lambda: v.taken_over_at is not None,
-                                              timeout=max(v.shift_at + inp.settings.close_after - workflow.now(),
-                                                          timedelta(0)))
-            except asyncio.TimeoutError:
-                pass
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await asyncio.gather(*self.tasks.values())
+
+    async def _close(self) -> None:
+        v = self.v
         if v.taken_over_at is None:
             v.status, v.closed_at = "not_taken_over", workflow.now()
             await self._record(Event(kind=Handover.NOT_TAKEN_OVER, step_id="not_taken_over", at=workflow.now(),
@@ -209,7 +232,6 @@ class HandoverWorkflow:
                                      payload={"taken_over_by": v.taken_over_by, "via": v.taken_over_via,
                                               "late_by_s": max(0, int((v.taken_over_at - v.due_at).total_seconds()))
                                               if v.due_at else 0}))
-        return v
 
     # ------------------------------------------------------------- what the interpreter reports
 

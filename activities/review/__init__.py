@@ -1,7 +1,7 @@
 """Post-event review activities: open, the read model and audit trail, asking and reminding the units,
 whom to call when a summary is overdue, sending, compiling the event report, sealing the case file.
 
-The workflow hands every write the review's latest state (`ReviewView`); the rows of store/review.py
+The workflow hands every write the review's latest state (`ReviewView`); the rows of store/review/
 are upserted from it in the same transaction as the audit events.
 
 Modules: view.py (the read model, `review.record`), opening.py, asking.py (requests, reminders,

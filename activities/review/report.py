@@ -1,4 +1,4 @@
-"""Compiling the event report from the audit events alone (store/review.py, store/report.py)."""
+"""Compiling the event report from the audit events alone (store/review/, store/report.py)."""
 from __future__ import annotations
 
 import asyncio

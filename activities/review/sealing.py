@@ -1,4 +1,4 @@
-"""Sealing the case file 一事一档 (store/casefile.py) and recording its SHA-256 as `review.sealed`."""
+"""Sealing the case file 一事一档 (store/casefile/) and recording its SHA-256 as `review.sealed`."""
 from __future__ import annotations
 
 import asyncio

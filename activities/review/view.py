@@ -1,4 +1,4 @@
-"""The review's read model (store/review.py), upserted from the workflow's view with its audit events."""
+"""The review's read model (store/review/), upserted from the workflow's view with its audit events."""
 from __future__ import annotations
 
 from sqlmodel import Session, col, select

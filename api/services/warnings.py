@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 
 from api.cap import CapAlert, level_from_text, parse_cap
 from config import Settings
-from definitions.loader import Library
+from definitions.loader import Library, Loaded
 from definitions.schema.common import Level
 from store.audit import NewEvent, append
 from store.db import session_scope
@@ -55,6 +55,9 @@ class WarningIn(BaseModel):
     description: str = Field(default="", max_length=5000)
     areas: list[str] = Field(default_factory=list, description="area codes of towns/villages or of the district")
     area_descs: list[str] = Field(default_factory=list, description="area names, e.g. 全区 or a town's name")
+    event_codes: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "CAP eventCode pairs, valueName → values (e.g. {\"GB/T 28592\": [\"11B09\"]}); a plan naming one is chosen "
+        "before its event and headline"))
     sent: datetime | None = None
     expires: datetime | None = None
     drill: bool = False
@@ -64,6 +67,13 @@ class WarningIn(BaseModel):
     def _short(cls, v: list[str]) -> list[str]:
         if len(v) > 500 or any(len(x) > 500 for x in v):
             raise ValueError("too many or too long entries")
+        return v
+
+    @field_validator("event_codes")
+    @classmethod
+    def _few_codes(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        if len(v) > 50 or any(len(k) > 200 or len(vs) > 50 or any(len(x) > 200 for x in vs) for k, vs in v.items()):
+            raise ValueError("at most 50 eventCode names of 50 values each, 200 characters apiece")
         return v
 
 
@@ -92,6 +102,7 @@ class Normalised(BaseModel):
     description: str
     geocodes: list[str]
     area_descs: list[str]
+    event_codes: dict[str, list[str]] = Field(default_factory=dict)
     sent: datetime | None
     expires: datetime | None
     format: str
@@ -118,8 +129,8 @@ def from_json(w: WarningIn) -> Normalised:
     return Normalised(identifier=w.identifier, sender=w.sender, msg_type=w.msg_type, references=w.references,
                       refs=[_json_ref(r, w.sender) for r in w.references],
                       level=level, event=w.event, headline=w.headline,
-                      description=w.description, geocodes=w.areas, area_descs=w.area_descs, sent=w.sent,
-                      expires=w.expires, format="json", drill=w.drill)
+                      description=w.description, geocodes=w.areas, area_descs=w.area_descs, event_codes=w.event_codes,
+                      sent=w.sent, expires=w.expires, format="json", drill=w.drill)
 
 
 def from_cap(data: bytes) -> Normalised:
@@ -130,8 +141,13 @@ def from_cap(data: bytes) -> Normalised:
         references=[f"{r.sender},{r.identifier},{r.sent}" for r in alert.references],
         refs=[Ref(sender=r.sender, identifier=r.identifier, sent=r.sent) for r in alert.references], level=alert.level,
         event=alert.event or "", headline=alert.headline or "", description=(info.description or "") if info else "",
-        geocodes=alert.geocodes, area_descs=alert.area_descs, sent=alert.sent,
+        geocodes=alert.geocodes, area_descs=alert.area_descs, event_codes=info.event_codes if info else {}, sent=alert.sent,
         expires=info.expires if info else None, format="cap", raw=data.decode("utf-8", "replace"))
+
+
+def plan_for(lib: Library, w: Normalised) -> Loaded | None:
+    """The call-out plan a warning gets: by its eventCode, then its event, then its headline (definitions/loader.py)."""
+    return lib.callout_plan_for(w.event, w.level, headline=w.headline, event_codes=w.event_codes)
 
 
 def _json_ref(text: str, own_sender: str) -> Ref:
@@ -223,7 +239,7 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
     ctx.earlier = [e for e in ctx.earlier if e.sender == w.sender]  # an Alert's references: its own sender's only
     towns, earlier = ctx.towns, ctx.earlier
     wid = warning_id_for(w.sender, w.identifier)
-    loaded = lib.callout_plan_for(f"{w.event} {w.headline}", w.level)
+    loaded = plan_for(lib, w)
     row = Warning(id=wid, identifier=w.identifier, sender=w.sender, msg_type=w.msg_type, references=w.references,
                   level=w.level.value if w.level else None, category=loaded.model.category if loaded else None,
                   event=w.event, headline=w.headline, description=w.description, town_ids=towns,

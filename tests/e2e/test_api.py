@@ -150,3 +150,30 @@ async def test_ack_link_tampered_expired_and_reused(api):
     assert (await api.post(f"/ack/{forged}")).status_code == 403
     assert (await api.get(f"/ack/{token}")).status_code == 200
     assert (await api.post(f"/ack/{token}")).status_code == 404  # nobody was called in that call-out
+
+
+async def test_a_flash_flood_warning_headlined_by_rain_calls_the_flash_flood_plan(api):
+    """Issue 20: the CAP event decides before the headline; "山洪" headlined "受强降雨影响…" is not the rain plan."""
+    from store.warnings import Warning
+
+    cap = (CAP_DIR / "made" / "rain_orange_two_towns.xml").read_text(encoding="utf-8")
+    cap = (cap.replace("<event>暴雨</event>", "<event>山洪</event>")
+              .replace("青溪区气象台发布暴雨橙色预警信号", "受强降雨影响,青溪区发布山洪灾害橙色预警")
+              .replace("<identifier>", "<identifier>flash-"))
+    r = await api.post("/api/warnings", content=cap.encode(), headers={**auth(api), "Content-Type": "application/cap+xml"})
+    assert r.status_code == 201 and r.json()["callout_id"], r.text
+    js = await api.post("/api/warnings", headers=auth(api), json={
+        "identifier": "flash-json", "level": "红色", "event": "山洪", "areas": ["330110001"],
+        "headline": "受强降雨影响…山洪灾害红色预警", "event_codes": {"GB/T 28592": ["unknown"]}})
+    assert js.status_code == 201, js.text
+    with session_scope(write=False) as s:
+        assert s.get(Warning, r.json()["warning_id"]).category == "flash_flood_geohazard"
+        assert s.get(Warning, js.json()["warning_id"]).category == "flash_flood_geohazard"
+
+
+def test_a_cap_alerts_event_codes_reach_the_plan_choice():
+    from api.services.warnings import from_cap
+
+    cap = (CAP_DIR / "made" / "rain_orange_two_towns.xml").read_text(encoding="utf-8").replace(
+        "</certainty>", "</certainty><eventCode><valueName>GB/T 28592</valueName><value>11B03</value></eventCode>")
+    assert from_cap(cap.encode()).event_codes == {"GB/T 28592": ["11B03"]}

@@ -1,4 +1,4 @@
-"""Statistics of the event report, computed from audit events alone (store/review.py), and the report rendered."""
+"""Statistics of the event report, computed from audit events alone (store/review/), and the report rendered."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

@@ -1,9 +1,9 @@
 """The replay and the report's statistics read the events a real plan activation writes.
 
 PlanActivationWorkflow runs on the time-skipping server with the real activities and database; at chosen
-moments the replay of its audit trail (store/replay.py) must agree with the workflow's own state — the level
+moments the replay of its audit trail (store/replay/) must agree with the workflow's own state — the level
 and who set it, every task's and directive's state and time limit, the open limits — and at the end the
-statistics of the event report (store/review.py) with the workflow's own figures (accepted late by how
+statistics of the event report (store/review/) with the workflow's own figures (accepted late by how
 much, closed, overdue) and with a count of the events.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Episodes: how a procedure runs the shared escalation interpreter (workflows/escalation.py).
+"""Episodes: how a procedure runs the shared escalation interpreter (workflows/escalation/).
 
 An episode is one run of the interpreter inside a procedure: the commander called to the HQ, an
 overdue report chased, a unit's missing summary escalated. The procedure opens it with its

@@ -97,7 +97,7 @@ line or an unanswered call."""
 
 
 class Escalation:
-    """The interpreter's records (workflows/escalation.py), written as `<episode prefix>.<record>`."""
+    """The interpreter's records (workflows/escalation/), written as `<episode prefix>.<record>`."""
 
     SENT = "sent"
     ACK = "ack"

@@ -19,7 +19,7 @@ People act through updates whose validators say who may act and in which order.
 
 The package: `models` (what it is started with, what people send, what it shows, what its
 activities take), `rules` (the order of the steps, one rule per step), `workflow` (the
-procedure). Its activities are activities/review.py; its events are read back by store/review.
+procedure). Its activities are activities/review/; its events are read back by store/review.
 """
 from temporalio import workflow
 

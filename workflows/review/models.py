@@ -1,5 +1,5 @@
 """The post-event review's messages: what it is started with, what people send, what it shows, what its
-activities take (activities/review.py), and its state."""
+activities take (activities/review/), and its state."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta

@@ -13,7 +13,7 @@ through the interpreter and that is resolved by a duty officer or the town.
 
 The package: `models` (what it is started with, what it shows, what its activities take, what people
 send), `rules` (who may answer or resolve, and when; one rule per step), `workflow` (the check), `sweep`
-(the Schedule that starts the checks). Its activities are in activities/duty.py; answers given after
+(the Schedule that starts the checks). Its activities are in activities/duty/spotcheck.py; answers given after
 it ended are recorded by store/answers.py with the same `answer_refusal`.
 """
 from temporalio import workflow

@@ -1,5 +1,5 @@
 """The spot check's messages: what it is started with, what it shows, what its activities take
-(activities/duty.py), what people send, and the sweep's."""
+(activities/duty/spotcheck.py), what people send, and the sweep's."""
 from __future__ import annotations
 
 from datetime import datetime
