@@ -19,6 +19,7 @@ from definitions.loader import load_library
 from definitions.schema.common import Duration
 from definitions.schema.reporting import Severity
 from workflows.activation import (
+    ActivationView,
     ConsultIn,
     DirectiveIn,
     DispatchDecisionIn,
@@ -101,7 +102,8 @@ class DirectiveBody(BaseModel):
         return _aware(v)
 
 
-@router.post("/{activation_id}/directives", summary="The commander issues a directive 指令 to a group or unit, with a time limit")
+@router.post("/{activation_id}/directives", response_model=ActivationView,
+             summary="The commander issues a directive 指令 to a group or unit, with a time limit")
 async def directive(activation_id: str, body: DirectiveBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "directive", DirectiveIn(**_who(caller), **body.model_dump()))
 
@@ -110,7 +112,8 @@ class AckBody(BaseModel):
     note: str | None = Field(default=None, max_length=1000, description="acting for the assignee: how they confirmed")
 
 
-@router.post("/{activation_id}/items/{item_id}/ack", summary="The assignee confirms a task or directive (or the duty office for them)")
+@router.post("/{activation_id}/items/{item_id}/ack", response_model=ActivationView,
+             summary="The assignee confirms a task or directive (or the duty office for them)")
 async def ack_item(activation_id: str, item_id: str, client: TemporalDep, caller: Acting, body: AckBody | None = None) -> dict:
     return await _step(client, activation_id, "acknowledge", ItemIn(**_who(caller), item_id=item_id,
                                                                     note=body.note if body else None))
@@ -122,7 +125,8 @@ class FeedbackBody(BaseModel):
     note: str | None = Field(default=None, max_length=1000)
 
 
-@router.post("/{activation_id}/items/{item_id}/feedback", summary="Feedback on a task or directive: progress, done or blocked")
+@router.post("/{activation_id}/items/{item_id}/feedback", response_model=ActivationView,
+             summary="Feedback on a task or directive: progress, done or blocked")
 async def feedback(activation_id: str, item_id: str, body: FeedbackBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "feedback", FeedbackIn(**_who(caller), item_id=item_id, **body.model_dump()))
 
@@ -133,7 +137,8 @@ class ReviewBody(BaseModel):
     due_in: Duration | None = Field(default=None, description="returning: a new time limit from now")
 
 
-@router.post("/{activation_id}/items/{item_id}/review", summary="The commander accepts reported work (办结) or returns it")
+@router.post("/{activation_id}/items/{item_id}/review", response_model=ActivationView,
+             summary="The commander accepts reported work (办结) or returns it")
 async def review(activation_id: str, item_id: str, body: ReviewBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "review", ItemReviewIn(**_who(caller), item_id=item_id, **body.model_dump()))
 
@@ -146,7 +151,7 @@ class LevelBody(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/{activation_id}/level", summary="Raise or lower the response level")
+@router.post("/{activation_id}/level", response_model=ActivationView, summary="Raise or lower the response level")
 async def level(activation_id: str, body: LevelBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "level", LevelIn(**_who(caller), **body.model_dump()))
 
@@ -155,7 +160,8 @@ class TerminateBody(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/{activation_id}/terminate", summary="Terminate the response: everything open closes, the post-event review starts")
+@router.post("/{activation_id}/terminate", response_model=ActivationView,
+             summary="Terminate the response: everything open closes, the post-event review starts")
 async def terminate(activation_id: str, body: TerminateBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "terminate", TerminateIn(**_who(caller), **body.model_dump()))
 
@@ -169,7 +175,8 @@ class DispatchBody(BaseModel):
     place: str = Field(default="", max_length=500)
 
 
-@router.post("/{activation_id}/dispatches", summary="Fire rescue drafts a dispatch plan (a returned one is redrafted)")
+@router.post("/{activation_id}/dispatches", response_model=ActivationView,
+             summary="Fire rescue drafts a dispatch plan (a returned one is redrafted)")
 async def draft_dispatch(activation_id: str, body: DispatchBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "dispatch", DispatchIn(**_who(caller), **body.model_dump()))
 
@@ -180,7 +187,7 @@ class ConsultBody(BaseModel):
     note: str | None = Field(default=None, max_length=1000, description="emergency management recording the sector's word")
 
 
-@router.post("/{activation_id}/dispatches/{seq}/consult",
+@router.post("/{activation_id}/dispatches/{seq}/consult", response_model=ActivationView,
              summary="The sector department's opinion on a dispatch plan (needed in flood and forest-fire seasons)")
 async def consult(activation_id: str, seq: int, body: ConsultBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "consult", ConsultIn(**_who(caller), seq=seq, **body.model_dump()))
@@ -191,7 +198,7 @@ class DecisionBody(BaseModel):
     comments: str = Field(default="", max_length=4000)
 
 
-@router.post("/{activation_id}/dispatches/{seq}/decision",
+@router.post("/{activation_id}/dispatches/{seq}/decision", response_model=ActivationView,
              summary="Emergency management approves (orders go out, the sector is informed) or returns a dispatch plan")
 async def decide(activation_id: str, seq: int, body: DecisionBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "approve", DispatchDecisionIn(**_who(caller), seq=seq, **body.model_dump()))
@@ -206,7 +213,8 @@ class ReinforceBody(BaseModel):
     quantity: str = Field(default="", max_length=200)
 
 
-@router.post("/{activation_id}/reinforcements", summary="Request experts, teams or supplies from the city")
+@router.post("/{activation_id}/reinforcements", response_model=ActivationView,
+             summary="Request experts, teams or supplies from the city")
 async def reinforce(activation_id: str, body: ReinforceBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "reinforce", ReinforceIn(**_who(caller), **body.model_dump()))
 
@@ -217,7 +225,8 @@ class AnswerBody(BaseModel):
     by_whom: str = Field(min_length=1, max_length=200)
 
 
-@router.post("/{activation_id}/reinforcements/{seq}/answer", summary="Record the city's answer to a reinforcement request")
+@router.post("/{activation_id}/reinforcements/{seq}/answer", response_model=ActivationView,
+             summary="Record the city's answer to a reinforcement request")
 async def answer(activation_id: str, seq: int, body: AnswerBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "answer", ReinforceAnswerIn(**_who(caller), seq=seq, **body.model_dump()))
 

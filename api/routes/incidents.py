@@ -18,7 +18,7 @@ from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
 from definitions.loader import load_library
 from definitions.schema.reporting import CATEGORIES
-from workflows.reporting import Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
+from workflows.reporting import ChainView, Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -68,14 +68,16 @@ class VerbalBody(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/{incident_id}/verbal", summary="Record the verbal report 口头报告: to whom, by whom, when")
+@router.post("/{incident_id}/verbal", response_model=ChainView,
+             summary="Record the verbal report 口头报告: to whom, by whom, when")
 async def verbal(incident_id: str, body: VerbalBody, client: TemporalDep, caller: DutyOfficer) -> dict:
     if body.at is not None and body.at.tzinfo is None:
         raise HTTPException(422, detail="at: give a time zone, e.g. 2026-07-01T03:40:00+08:00")
     return await _step(client, incident_id, "verbal", VerbalIn(actor=caller.actor, role=caller.role, **body.model_dump()))
 
 
-@router.post("/{incident_id}/draft", summary="Draft (or redraft, once returned) the current written report")
+@router.post("/{incident_id}/draft", response_model=ChainView,
+             summary="Draft (or redraft, once returned) the current written report")
 async def draft(incident_id: str, body: Draft, client: TemporalDep, caller: DutyOfficer) -> dict:
     return await _step(client, incident_id, "draft", DraftIn(actor=caller.actor, role=caller.role, draft=body))
 
@@ -86,23 +88,27 @@ class ReviewBody(BaseModel):
     version: int | None = Field(default=None, ge=1, description="the version reviewed")
 
 
-@router.post("/{incident_id}/review", summary="The leading leader approves the draft or returns it with comments")
+@router.post("/{incident_id}/review", response_model=ChainView,
+             summary="The leading leader approves the draft or returns it with comments")
 async def review(incident_id: str, body: ReviewBody, client: TemporalDep, caller: DutyOfficer) -> dict:
     return await _step(client, incident_id, "review", ReviewIn(actor=caller.actor, role=caller.role,
                                                                **body.model_dump()))
 
 
-@router.post("/{incident_id}/submit", summary="Submit the approved report to every recipient (receipts recorded)")
+@router.post("/{incident_id}/submit", response_model=ChainView,
+             summary="Submit the approved report to every recipient (receipts recorded)")
 async def submit(incident_id: str, client: TemporalDep, caller: DutyOfficer) -> dict:
     return await _step(client, incident_id, "submit", SubmitIn(actor=caller.actor, role=caller.role))
 
 
-@router.post("/{incident_id}/followups", summary="Start the next follow-up report 续报 with its draft")
+@router.post("/{incident_id}/followups", response_model=ChainView,
+             summary="Start the next follow-up report 续报 with its draft")
 async def followup(incident_id: str, body: Draft, client: TemporalDep, caller: DutyOfficer) -> dict:
     return await _step(client, incident_id, "followup", DraftIn(actor=caller.actor, role=caller.role, draft=body))
 
 
-@router.post("/{incident_id}/final", summary="Start the final report 终报 with its draft; submitting it closes the chain")
+@router.post("/{incident_id}/final", response_model=ChainView,
+             summary="Start the final report 终报 with its draft; submitting it closes the chain")
 async def final(incident_id: str, body: Draft, client: TemporalDep, caller: DutyOfficer) -> dict:
     return await _step(client, incident_id, "final", DraftIn(actor=caller.actor, role=caller.role, draft=body))
 

@@ -15,7 +15,7 @@ from api.services.messages import SimulatedOutcome
 router = APIRouter(tags=["messages"])
 
 
-@router.get("/api/outbox", summary="Messages sent, newest first")
+@router.get("/api/outbox", response_model=list[svc.OutboxItem], summary="Messages sent, newest first")
 def outbox(session: ReadSessionDep, _: Anyone, settings: SettingsDep, subject: str | None = None, person_id: str | None = None,
            channel: str | None = None, to: str | None = None, limit: Annotated[int, limit_param(20000)] = 200,
            offset: Offset = 0) -> list[dict]:

@@ -25,7 +25,8 @@ def drill(run_id: str, _: Anyone) -> dict:
     return found
 
 
-@router.post("/api/drill-programme/{drill_id}/run", status_code=202, summary="Run a drill now, outside its schedule")
+@router.post("/api/drill-programme/{drill_id}/run", response_model=svc.RunStarted, status_code=202,
+             summary="Run a drill now, outside its schedule")
 async def run_drill(drill_id: str, client: TemporalDep, settings: SettingsDep, caller: Chief) -> dict:
     try:
         return {"run_id": await svc.run_drill(client, lib(), settings, drill_id, caller.actor)}

@@ -19,7 +19,8 @@ class RoundStart(BaseModel):
     deadline: datetime | None = Field(default=None, description="default: the next round_by day (20 April)")
 
 
-@router.post("/api/freshness/rounds", status_code=202, summary="Start a contact confirmation round now (the schedule does it yearly)")
+@router.post("/api/freshness/rounds", response_model=svc.RoundStarted, status_code=202,
+             summary="Start a contact confirmation round now (the schedule does it yearly)")
 async def start_round(client: TemporalDep, settings: SettingsDep, caller: Admin, body: RoundStart | None = None) -> dict:
     deadline = body.deadline if body else None
     if deadline is not None and (deadline.tzinfo is None or deadline <= datetime.now(UTC)):

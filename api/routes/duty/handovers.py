@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep
 from api.routes.duty.common import err, lib
 from api.services import duty as svc
-from workflows.handover import HandOverIn, NoteIn, NoteItem, TakeOverIn
+from workflows.handover import HandOverIn, HandoverView, NoteIn, NoteItem, TakeOverIn
 
 router = APIRouter()
 
@@ -66,18 +66,21 @@ async def _step(client, handover_id: str, action: str, req) -> dict:
         raise err(exc) from exc
 
 
-@router.post("/api/handovers/{handover_id}/note", summary="The outgoing duty chief edits the handover note")
+@router.post("/api/handovers/{handover_id}/note", response_model=HandoverView,
+             summary="The outgoing duty chief edits the handover note")
 async def edit_note(handover_id: str, body: NoteEdit, client: TemporalDep, caller: DutyOfficer) -> dict:
     return await _step(client, handover_id, "note", NoteIn(actor=caller.actor, role=caller.role, **body.model_dump()))
 
 
-@router.post("/api/handovers/{handover_id}/hand-over", summary="The outgoing duty chief hands over (交班)")
+@router.post("/api/handovers/{handover_id}/hand-over", response_model=HandoverView,
+             summary="The outgoing duty chief hands over (交班)")
 async def hand_over(handover_id: str, client: TemporalDep, caller: DutyOfficer, body: HandOverBody | None = None) -> dict:
     return await _step(client, handover_id, "hand_over",
                        HandOverIn(actor=caller.actor, role=caller.role, text=body.text if body else None))
 
 
-@router.post("/api/handovers/{handover_id}/take-over", summary="The incoming duty chief takes over (接班)")
+@router.post("/api/handovers/{handover_id}/take-over", response_model=HandoverView,
+             summary="The incoming duty chief takes over (接班)")
 async def take_over(handover_id: str, client: TemporalDep, caller: DutyOfficer, body: TakeOverBody | None = None) -> dict:
     return await _step(client, handover_id, "take_over",
                        TakeOverIn(actor=caller.actor, role=caller.role, note=body.note if body else None))

@@ -17,7 +17,8 @@ class NoteBody(BaseModel):
     note: str = Field(default="", max_length=500, description="why (kept on the schedule and in the audit trail)")
 
 
-@router.get("/api/schedules", summary="The duty day's schedules: drills, handover, spot-check sweep, confirmation round")
+@router.get("/api/schedules", response_model=list[svc.ScheduleOut], response_model_exclude_unset=True,
+            summary="The duty day's schedules: drills, handover, spot-check sweep, confirmation round")
 async def schedules(client: TemporalDep, settings: SettingsDep, _: Anyone) -> list[dict]:
     try:
         return await svc.list_schedules(client, lib(), settings)
@@ -25,7 +26,8 @@ async def schedules(client: TemporalDep, settings: SettingsDep, _: Anyone) -> li
         raise err(exc) from exc
 
 
-@router.post("/api/schedules/sync", summary="Create or update every schedule from definitions/duty (paused stay paused)")
+@router.post("/api/schedules/sync", response_model=svc.SyncOut,
+             summary="Create or update every schedule from definitions/duty (paused stay paused)")
 async def sync(client: TemporalDep, settings: SettingsDep, caller: Admin) -> dict:
     try:
         return await svc.sync_schedules(client, lib(), settings, caller.actor)
@@ -33,7 +35,8 @@ async def sync(client: TemporalDep, settings: SettingsDep, caller: Admin) -> dic
         raise err(exc) from exc
 
 
-@router.post("/api/schedules/{schedule_id}/{action}", summary="Pause, unpause or trigger a schedule now")
+@router.post("/api/schedules/{schedule_id}/{action}", response_model=svc.ScheduleControlOut,
+             summary="Pause, unpause or trigger a schedule now")
 async def control(schedule_id: str, action: Literal["pause", "unpause", "trigger"], client: TemporalDep,
                   settings: SettingsDep, caller: Chief, body: NoteBody | None = None) -> dict:
     try:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep
 from api.routes.duty.common import err, lib
 from api.services import duty as svc
-from workflows.spotcheck import AnswerIn, ResolveIn
+from workflows.spotcheck import AnswerIn, ResolveIn, SpotCheckView
 
 router = APIRouter()
 
@@ -30,7 +30,8 @@ class ResolveBody(BaseModel):
     note: str = Field(min_length=1, max_length=2000, description="what was done")
 
 
-@router.post("/api/spotchecks", status_code=201, summary="Start a 六问 spot check of a call-out now (the sweep does it too)")
+@router.post("/api/spotchecks", response_model=svc.CheckStarted, status_code=201,
+             summary="Start a 六问 spot check of a call-out now (the sweep does it too)")
 async def start_spotcheck(body: SpotCheckStart, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer) -> dict:
     try:
         return {"check_id": await svc.start_spotcheck(client, lib(), settings, body.callout_id, caller.actor)}
@@ -61,7 +62,8 @@ async def answer_by_phone(check_id: str, body: AnswerBody, client: TemporalDep, 
         raise err(exc) from exc
 
 
-@router.post("/api/spotchecks/{check_id}/resolve", summary="Resolve a follow-up: what the town did")
+@router.post("/api/spotchecks/{check_id}/resolve", response_model=SpotCheckView,
+             summary="Resolve a follow-up: what the town did")
 async def resolve_followup(check_id: str, body: ResolveBody, client: TemporalDep, caller: Anyone) -> dict:
     req = ResolveIn(actor=caller.actor, role=caller.role, key=body.key, note=body.note)
     try:

@@ -21,8 +21,9 @@ from api.services.duty.common import (
     update_step,
     use_link,
 )
-from api.services.duty.drills import callout_figures, drill_detail, drill_figures, drill_list, run_drill
+from api.services.duty.drills import RunStarted, callout_figures, drill_detail, drill_figures, drill_list, run_drill
 from api.services.duty.freshness import (
+    RoundStarted,
     confirm_by_link,
     contact_list,
     freshness_preview,
@@ -34,13 +35,17 @@ from api.services.duty.freshness import (
 from api.services.duty.handovers import handover_detail, handover_list, handover_step, start_handover
 from api.services.duty.schedules import (
     SCHEDULES_SUBJECT,
+    ScheduleControlOut,
     ScheduleDef,
+    ScheduleOut,
+    SyncOut,
     control_schedule,
     list_schedules,
     schedule_defs,
     sync_schedules,
 )
 from api.services.duty.spotchecks import (
+    CheckStarted,
     answer_by_link,
     form_context,
     ivr_call,
@@ -52,7 +57,8 @@ from api.services.duty.spotchecks import (
     start_spotcheck,
 )
 
-__all__ = ["SCHEDULES_SUBJECT", "STATUS", "DutyError", "ScheduleDef", "answer_by_link", "callout_figures",
+__all__ = ["SCHEDULES_SUBJECT", "STATUS", "CheckStarted", "DutyError", "RoundStarted", "RunStarted",
+           "ScheduleControlOut", "ScheduleDef", "ScheduleOut", "SyncOut", "answer_by_link", "callout_figures",
            "confirm_by_link", "contact_list", "control_schedule", "drill_detail", "drill_figures", "drill_list",
            "duty_settings", "events", "form_context", "freshness_preview", "get_row", "handover_detail",
            "handover_list", "handover_step", "ivr_call", "link_used", "list_schedules", "person", "record_keys",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pydantic import Field
 from sqlmodel import col, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.services.duty.common import DutyError, duty_settings
+from api.services.shapes import Out
 from config import Settings
 from definitions.loader import Library
 from store.callouts import Callout, CalloutTarget
@@ -72,3 +74,7 @@ def callout_figures(since: datetime | None = None, until: datetime | None = None
     """Real call-outs in a period (drills are never counted) and drills apart."""
     with session_scope(write=False) as s:
         return {"callouts": callout_statistics(s, since, until), "drills": drill_statistics(s, since)}
+
+
+class RunStarted(Out):
+    run_id: str = Field(description="the drill run's workflow id")

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from pydantic import Field
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.services.answers import AnswerError, acknowledge
 from api.services.duty.common import DutyError, duty_settings, use_link
+from api.services.shapes import Out
 from config import Settings
 from definitions.loader import Library
 from definitions.schema.common import Level
@@ -139,3 +141,7 @@ def freshness_preview(s: Session, lib: Library, event: str, level: str, towns: l
     warnings = target_warnings(s, lib, found)
     return {"plan": plan.id, "total": len(found), "warnings": warnings,
             "stale": sum(1 for w in warnings if w["stale"]), "failing": sum(1 for w in warnings if w["failing"])}
+
+
+class RoundStarted(Out):
+    round_id: str = Field(description="the round's workflow id")

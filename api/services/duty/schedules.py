@@ -24,9 +24,11 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from pydantic import Field
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.duty.common import DutyError, audit, duty_settings
+from api.services.shapes import Out, Timestamp
 from config import Settings
 from definitions.loader import Library
 from definitions.schema.duty import DAYS, DutySettings, Timing
@@ -212,3 +214,36 @@ async def control_schedule(client: Client, lib: Library, settings: Settings, sch
     desc = await handle.describe()
     return {"id": schedule_id, "paused": desc.schedule.state.paused, "note": desc.schedule.state.note,
             "next_runs": [t.isoformat() for t in desc.info.next_action_times[:5]]}
+
+
+class ScheduleOut(Out):
+    """A schedule the definitions name; the keys after `installed` only once Temporal has it (answered with
+    `response_model_exclude_unset`: a schedule not installed has none of them)."""
+
+    id: str
+    kind: str = Field(description="drill | handover | spotcheck | freshness")
+    name_zh: str
+    name_en: str
+    when_zh: str
+    version: str
+    installed: bool
+    paused: bool | None = None
+    note: str | None = None
+    installed_version: str | None = None
+    up_to_date: bool | None = None
+    next_runs: list[Timestamp] | None = None
+    recent_runs: list[dict[str, Any]] | None = None
+    running: list[str | None] | None = None
+    runs: int | None = None
+
+
+class SyncOut(Out):
+    created: list[str]
+    updated: list[str]
+
+
+class ScheduleControlOut(Out):
+    id: str
+    paused: bool
+    note: str | None
+    next_runs: list[Timestamp]

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from pydantic import Field
 from sqlmodel import col, select
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.services.duty.common import STATUS, DutyError, duty_settings, get_row, update_step, use_link
+from api.services.shapes import Out
 from config import Settings
 from definitions.loader import Library
 from store.answers import record_late_spot_answer
@@ -158,3 +160,7 @@ async def record_keys(client: Client, outbox_id: int, keys: str, ref: str) -> di
     view = await spotcheck_answer(client, check.id, req)
     return {"handled": "answers", "check_id": check.id, "person_id": msg.person_id, "recorded": view["recorded"],
             "answers": next(p["answers"] for p in view["persons"] if p["person_id"] == msg.person_id)}
+
+
+class CheckStarted(Out):
+    check_id: str = Field(description="the spot check's id")
