@@ -36,6 +36,12 @@ from workflows.activation import (
 
 router = APIRouter(prefix="/api/activations", tags=["activations"])
 # Anyone who may act in a response: the plan and the workflow decide what each may do (supervisors only read).
+
+
+class ActivationOpened(ActivationView):
+    duplicate: bool = Field(description="activated before (same incident and plan): as it stands, answered with 200")
+
+
 Acting = Annotated[Caller, Depends(require("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander"))]
 
 
@@ -57,8 +63,10 @@ def _aware(v: datetime | None) -> datetime | None:
     return v
 
 
-@router.post("", status_code=201, summary="Activate a response plan at a level for an incident (启动响应)",
-             responses={200: {"description": "Activated before (same incident and plan): as it stands, with duplicate: true"}})
+@router.post("", status_code=201, response_model=ActivationOpened,
+             summary="Activate a response plan at a level for an incident (启动响应)",
+             responses={200: {"model": ActivationOpened,
+                              "description": "Activated before (same incident and plan): as it stands, with duplicate: true"}})
 async def activate(body: svc.ActivationIn, client: TemporalDep, settings: SettingsDep, caller: Acting):
     try:
         view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor,

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, TemporalDep, limit_param
 from api.services import callouts as svc
+from api.services.shapes import AckOut
 
 router = APIRouter(prefix="/api/callouts", tags=["callouts"])
 
@@ -33,7 +34,7 @@ class ProxyAck(BaseModel):
     note: str = Field(min_length=1, max_length=1000, description="how the person was reached, e.g. 电话确认")
 
 
-@router.post("/{callout_id}/targets/{person_id}/ack", response_model=svc.AckOut,
+@router.post("/{callout_id}/targets/{person_id}/ack", response_model=AckOut,
              summary="Confirm on someone's behalf (e.g. after a phone call)")
 async def ack_on_behalf(callout_id: str, person_id: str, body: ProxyAck, client: TemporalDep,
                         caller: DutyOfficer) -> dict:

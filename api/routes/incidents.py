@@ -16,11 +16,16 @@ from pydantic import BaseModel, Field
 from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep, limit_param
 from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
+from api.services.shapes import AckOut
 from definitions.loader import load_library
 from definitions.schema.reporting import CATEGORIES
 from workflows.reporting import ChainView, Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+
+
+class ChainOpened(ChainView):
+    duplicate: bool = Field(description="sent before (same id): its chain as it stands, answered with 200")
 
 
 async def _step(client, incident_id: str, action: str, req):
@@ -31,8 +36,9 @@ async def _step(client, incident_id: str, action: str, req):
     return view.model_dump(mode="json")
 
 
-@router.post("", status_code=201, summary="Receive an incident (接报) and start its reporting chain",
-             responses={200: {"description": "Sent before (same id): its chain as it stands, with duplicate: true"}})
+@router.post("", status_code=201, response_model=ChainOpened, summary="Receive an incident (接报) and start its reporting chain",
+             responses={200: {"model": ChainOpened,
+                              "description": "Sent before (same id): its chain as it stands, with duplicate: true"}})
 async def receive(body: svc.IncidentIn, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
     try:
         view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
@@ -117,7 +123,7 @@ class ProxyAck(BaseModel):
     note: str = Field(min_length=1, max_length=1000, description="how it was confirmed, e.g. 电话确认已收到")
 
 
-@router.post("/{incident_id}/acks/{person_id}",
+@router.post("/{incident_id}/acks/{person_id}", response_model=AckOut,
              summary="Confirm on someone's behalf: a recipient's receipt by phone, a leader on the way, …")
 async def ack_on_behalf(incident_id: str, person_id: str, body: ProxyAck, client: TemporalDep,
                         caller: DutyOfficer) -> dict:

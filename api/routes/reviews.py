@@ -18,6 +18,10 @@ from definitions.loader import load_library
 from workflows.review import CompileIn, ReviewView, SignoffIn, SummaryContent, SummaryIn
 
 router = APIRouter(prefix="/api/reviews", tags=["reviews"])
+
+
+class ReviewOpened(ReviewView):
+    duplicate: bool = Field(description="started before (same incident): as it stands, answered with 200")
 STATUSES = ("collecting", "compiled", "returned", "signed", "sealed")
 
 
@@ -29,8 +33,9 @@ async def _step(client, incident_id: str, action: str, req) -> dict:
     return view.model_dump(mode="json")
 
 
-@router.post("", status_code=201, summary="Start the post-event review of an incident (by hand)",
-             responses={200: {"description": "Started before (same incident): as it stands, with duplicate: true"}})
+@router.post("", status_code=201, response_model=ReviewOpened, summary="Start the post-event review of an incident (by hand)",
+             responses={200: {"model": ReviewOpened,
+                              "description": "Started before (same incident): as it stands, with duplicate: true"}})
 async def start(body: svc.ReviewStart, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
     try:
         view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)

@@ -165,18 +165,5 @@ class CalloutDetailOut(CalloutOut):
     targets: list[TargetOut]
 
 
-class AnsweredOut(Out):
-    """What became of an answer (api.services.answers.Answered.as_dict)."""
-
-    recorded: str = Field(description="taken | late | repeat")
-    workflows: int
-    late: int
-    late_by_s: int | float | None
-
-
-class AckOut(AnsweredOut):
-    acknowledged: str = Field(description="the person's id")
-
-
 class CancelOut(Out):
     canceling: str = Field(description="the call-out's id")

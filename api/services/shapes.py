@@ -17,5 +17,20 @@ class Out(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class Started(Out):
-    """A procedure started: the id of its workflow (and of its subject)."""
+class AnsweredOut(Out):
+    """What became of an answer (api.services.answers.Answered.as_dict)."""
+
+    recorded: str = Field(description="taken | late | repeat")
+    workflows: int
+    late: int
+    late_by_s: int | float | None
+
+
+class AckOut(AnsweredOut):
+    acknowledged: str = Field(description="the person's id")
+
+
+class AssignedOut(AnsweredOut):
+    id: int = Field(description="the held reply's id")
+    person_id: str
+    subject: str | None

@@ -15,6 +15,10 @@ from workflows.handover import HandOverIn, HandoverView, NoteIn, NoteItem, TakeO
 router = APIRouter()
 
 
+class HandoverOpened(HandoverView):
+    duplicate: bool = Field(description="opened before (same shift change): as it stands, answered with 200")
+
+
 class HandoverStart(BaseModel):
     shift_at: datetime | None = Field(default=None, description="the change of duty chief; default: now")
 
@@ -32,8 +36,10 @@ class TakeOverBody(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/api/handovers", status_code=201, summary="Open the handover of a shift change (also done by the schedule)",
-             responses={200: {"description": "Opened before (same shift change): as it stands, with duplicate: true"}})
+@router.post("/api/handovers", status_code=201, response_model=HandoverOpened,
+             summary="Open the handover of a shift change (also done by the schedule)",
+             responses={200: {"model": HandoverOpened,
+                              "description": "Opened before (same shift change): as it stands, with duplicate: true"}})
 async def open_handover(client: TemporalDep, settings: SettingsDep, caller: DutyOfficer,
                         body: HandoverStart | None = None):
     shift_at = body.shift_at if body else None

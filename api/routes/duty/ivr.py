@@ -93,7 +93,8 @@ class SimulatedKeys(BaseModel):
     keys: str = Field(pattern=r"^[12]{1,9}$", description="one key per question: 1 yes, 2 no (e.g. 112111)")
 
 
-@router.post("/api/simulator/spotcheck/{message_id}", summary="Play a person's keypresses on a spot-check call (simulator)")
+@router.post("/api/simulator/spotcheck/{message_id}", response_model=svc.KeysOut,
+             summary="Play a person's keypresses on a spot-check call (simulator)")
 async def simulate_keys(message_id: RowId, body: SimulatedKeys, client: TemporalDep, settings: SettingsDep,
                         _: DutyOfficer) -> dict:
     if settings.gateway != "simulator":

@@ -21,10 +21,10 @@ from api.services.answers.acks import (
     AnswerError,
     acknowledge,
 )
-from api.services.answers.held import ambiguous_answers, assign_answer
+from api.services.answers.held import HeldReply, ambiguous_answers, assign_answer
 from api.services.answers.reports import PROGRESS, STATUS_MAP, gateway_report
 from api.services.answers.sms import ACK_WORDS, HELD_TEXT, OUTSTANDING_WINDOW, parse_reply, sms_reply
 
 __all__ = ["ACK_WORDS", "ANSWER_UPDATE_TIMEOUT", "HELD_TEXT", "OUTSTANDING_WINDOW", "PROGRESS", "RECORDED_TEXT",
-           "STATUS_MAP", "AnswerConflict", "AnswerError", "Answered", "acknowledge", "ambiguous_answers",
+           "STATUS_MAP", "AnswerConflict", "AnswerError", "Answered", "HeldReply", "acknowledge", "ambiguous_answers",
            "assign_answer", "gateway_report", "parse_reply", "sms_reply"]

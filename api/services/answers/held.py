@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from pydantic import Field
 from sqlmodel import col, func, select
 from temporalio.client import Client
 
 from api.services.answers.acks import AnswerConflict, AnswerError, acknowledge
 from api.services.answers.sms import OUTSTANDING_WINDOW
+from api.services.shapes import Out
 from store.audit import NewEvent, append
 from store.db import session_scope
 from store.directory import mask_mobile
@@ -72,3 +74,19 @@ async def assign_answer(client: Client, inbound_id: int, person_id: str, actor: 
                                  ref=f"sms:{row.provider_id or row.received_at.isoformat()}", at=row.received_at)
     await asyncio.to_thread(_assigned, inbound_id, sent, person_id, actor, answered.recorded)
     return {"id": inbound_id, "person_id": person_id, "subject": sent.subject, **answered.as_dict()}
+
+
+class Candidate(Out):
+    person_id: str | None
+    subject: str | None
+    sent_at: datetime | str  # as the database gives it (a datetime, passed on as the JSON of one)
+
+
+class HeldReply(Out):
+    """A reply from a shared number, held for the duty office to assign."""
+
+    id: int
+    from_: str = Field(alias="from", description="the number, masked")
+    body: str
+    received_at: datetime | str
+    candidates: list[Candidate]

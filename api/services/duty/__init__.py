@@ -46,6 +46,7 @@ from api.services.duty.schedules import (
 )
 from api.services.duty.spotchecks import (
     CheckStarted,
+    KeysOut,
     answer_by_link,
     form_context,
     ivr_call,
@@ -57,7 +58,7 @@ from api.services.duty.spotchecks import (
     start_spotcheck,
 )
 
-__all__ = ["SCHEDULES_SUBJECT", "STATUS", "CheckStarted", "DutyError", "RoundStarted", "RunStarted",
+__all__ = ["SCHEDULES_SUBJECT", "STATUS", "CheckStarted", "DutyError", "KeysOut", "RoundStarted", "RunStarted",
            "ScheduleControlOut", "ScheduleDef", "ScheduleOut", "SyncOut", "answer_by_link", "callout_figures",
            "confirm_by_link", "contact_list", "control_schedule", "drill_detail", "drill_figures", "drill_list",
            "duty_settings", "events", "form_context", "freshness_preview", "get_row", "handover_detail",

@@ -164,3 +164,13 @@ async def record_keys(client: Client, outbox_id: int, keys: str, ref: str) -> di
 
 class CheckStarted(Out):
     check_id: str = Field(description="the spot check's id")
+
+
+class KeysOut(Out):
+    """A spot-check call's keys taken as the person's answers."""
+
+    handled: str = Field(description="answers")
+    check_id: str
+    person_id: str | None
+    recorded: str = Field(description="taken | late")
+    answers: dict[str, bool] | None
