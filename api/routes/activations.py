@@ -7,17 +7,17 @@ or about an unknown task, directive or dispatch plan (404), and say why.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
 from api.deps import Anyone, Caller, DutyOfficer, SettingsDep, TemporalDep, require
+from api.routes.bodies import body_of
 from api.services import activations as svc
 from definitions.loader import load_library
 from definitions.schema.common import Duration
-from definitions.schema.reporting import Severity
 from workflows.activation import (
     ActivationView,
     ConsultIn,
@@ -127,10 +127,7 @@ async def ack_item(activation_id: str, item_id: str, client: TemporalDep, caller
                                                                     note=body.note if body else None))
 
 
-class FeedbackBody(BaseModel):
-    kind: Literal["progress", "done", "blocked"]
-    text: str = Field(min_length=1, max_length=4000)
-    note: str | None = Field(default=None, max_length=1000)
+FeedbackBody = body_of(FeedbackIn, "FeedbackBody", "kind", "text", "note")
 
 
 @router.post("/{activation_id}/items/{item_id}/feedback", response_model=ActivationView,
@@ -139,10 +136,8 @@ async def feedback(activation_id: str, item_id: str, body: FeedbackBody, client:
     return await _step(client, activation_id, "feedback", FeedbackIn(**_who(caller), item_id=item_id, **body.model_dump()))
 
 
-class ReviewBody(BaseModel):
-    decision: Literal["accept", "return"]
-    comments: str = Field(default="", max_length=4000, description="required when returning")
-    due_in: Duration | None = Field(default=None, description="returning: a new time limit from now")
+ReviewBody = body_of(ItemReviewIn, "ReviewBody", "decision", "comments", "due_in",
+                     described={"comments": "required when returning"})
 
 
 @router.post("/{activation_id}/items/{item_id}/review", response_model=ActivationView,
@@ -154,9 +149,7 @@ async def review(activation_id: str, item_id: str, body: ReviewBody, client: Tem
 # ------------------------------------------------------------------ level and termination
 
 
-class LevelBody(BaseModel):
-    level: Severity
-    reason: str = Field(min_length=1, max_length=2000)
+LevelBody = body_of(LevelIn, "LevelBody", "level", "reason")
 
 
 @router.post("/{activation_id}/level", response_model=ActivationView, summary="Raise or lower the response level")
@@ -164,8 +157,7 @@ async def level(activation_id: str, body: LevelBody, client: TemporalDep, caller
     return await _step(client, activation_id, "level", LevelIn(**_who(caller), **body.model_dump()))
 
 
-class TerminateBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+TerminateBody = body_of(TerminateIn, "TerminateBody", "reason")
 
 
 @router.post("/{activation_id}/terminate", response_model=ActivationView,
@@ -177,10 +169,8 @@ async def terminate(activation_id: str, body: TerminateBody, client: TemporalDep
 # ------------------------------------------------------------------ force dispatch 力量调度
 
 
-class DispatchBody(BaseModel):
-    forces: list[str] = Field(min_length=1, max_length=50, description="force ids of the plan")
-    task: str = Field(min_length=1, max_length=4000)
-    place: str = Field(default="", max_length=500)
+DispatchBody = body_of(DispatchIn, "DispatchBody", "forces", "task", "place",  # at most 50 forces at once
+                       forces=(list[str], Field(min_length=1, max_length=50, description="force ids of the plan")))
 
 
 @router.post("/{activation_id}/dispatches", response_model=ActivationView,
@@ -189,10 +179,8 @@ async def draft_dispatch(activation_id: str, body: DispatchBody, client: Tempora
     return await _step(client, activation_id, "dispatch", DispatchIn(**_who(caller), **body.model_dump()))
 
 
-class ConsultBody(BaseModel):
-    agree: bool
-    opinion: str = Field(min_length=1, max_length=4000)
-    note: str | None = Field(default=None, max_length=1000, description="emergency management recording the sector's word")
+ConsultBody = body_of(ConsultIn, "ConsultBody", "agree", "opinion", "note",
+                      described={"note": "emergency management recording the sector's word"})
 
 
 @router.post("/{activation_id}/dispatches/{seq}/consult", response_model=ActivationView,
@@ -201,9 +189,7 @@ async def consult(activation_id: str, seq: int, body: ConsultBody, client: Tempo
     return await _step(client, activation_id, "consult", ConsultIn(**_who(caller), seq=seq, **body.model_dump()))
 
 
-class DecisionBody(BaseModel):
-    decision: Literal["approve", "return"]
-    comments: str = Field(default="", max_length=4000)
+DecisionBody = body_of(DispatchDecisionIn, "DecisionBody", "decision", "comments")
 
 
 @router.post("/{activation_id}/dispatches/{seq}/decision", response_model=ActivationView,
@@ -215,10 +201,7 @@ async def decide(activation_id: str, seq: int, body: DecisionBody, client: Tempo
 # ------------------------------------------------------------------ reinforcement
 
 
-class ReinforceBody(BaseModel):
-    kind: Literal["experts", "teams", "supplies"]
-    detail: str = Field(min_length=1, max_length=4000)
-    quantity: str = Field(default="", max_length=200)
+ReinforceBody = body_of(ReinforceIn, "ReinforceBody", "kind", "detail", "quantity")
 
 
 @router.post("/{activation_id}/reinforcements", response_model=ActivationView,
@@ -227,10 +210,7 @@ async def reinforce(activation_id: str, body: ReinforceBody, client: TemporalDep
     return await _step(client, activation_id, "reinforce", ReinforceIn(**_who(caller), **body.model_dump()))
 
 
-class AnswerBody(BaseModel):
-    decision: Literal["granted", "partial", "refused"]
-    detail: str = Field(min_length=1, max_length=4000)
-    by_whom: str = Field(min_length=1, max_length=200)
+AnswerBody = body_of(ReinforceAnswerIn, "AnswerBody", "decision", "detail", "by_whom")
 
 
 @router.post("/{activation_id}/reinforcements/{seq}/answer", response_model=ActivationView,

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep, limit_param
+from api.routes.bodies import body_of
 from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
 from api.services.shapes import AckOut
@@ -66,12 +67,8 @@ def get_incident(incident_id: str, _: Anyone) -> dict:
     return found
 
 
-class VerbalBody(BaseModel):
-    to_whom: str = Field(min_length=1, max_length=200, description="e.g. 区政府总值班室 张三")
-    by_whom: str = Field(min_length=1, max_length=200)
-    at: datetime | None = Field(default=None, description="when it was made; default: now")
-    channel: str = Field(default="phone", max_length=50)
-    note: str | None = Field(default=None, max_length=2000)
+VerbalBody = body_of(VerbalIn, "VerbalBody", "to_whom", "by_whom", "at", "channel", "note",
+                     described={"at": "when it was made; default: now"})
 
 
 @router.post("/{incident_id}/verbal", response_model=ChainView,

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep
+from api.routes.bodies import body_of
 from api.routes.duty.common import err, lib
 from api.services import duty as svc
 from workflows.handover import HandOverIn, HandoverView, NoteIn, NoteItem, TakeOverIn
@@ -28,12 +29,10 @@ class NoteEdit(BaseModel):
     text: str | None = Field(default=None, max_length=10000)
 
 
-class HandOverBody(BaseModel):
-    text: str | None = Field(default=None, max_length=10000)
+HandOverBody = body_of(HandOverIn, "HandOverBody", "text")
 
 
-class TakeOverBody(BaseModel):
-    note: str | None = Field(default=None, max_length=2000)
+TakeOverBody = body_of(TakeOverIn, "TakeOverBody", "note")
 
 
 @router.post("/api/handovers", status_code=201, response_model=HandoverOpened,

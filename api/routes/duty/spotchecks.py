@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep
+from api.routes.bodies import body_of
 from api.routes.duty.common import err, lib
 from api.services import duty as svc
 from workflows.spotcheck import AnswerIn, ResolveIn, SpotCheckView
@@ -19,15 +20,11 @@ class SpotCheckStart(BaseModel):
     callout_id: str = Field(min_length=1, max_length=300)
 
 
-class AnswerBody(BaseModel):
-    person_id: str = Field(min_length=1, max_length=100)
-    answers: dict[str, bool] = Field(description="question id -> yes (true) / no (false), every question")
-    note: str | None = Field(default=None, max_length=2000, description="e.g. 电话抽查")
+AnswerBody = body_of(AnswerIn, "AnswerBody", "person_id", "answers", "note", described={
+    "answers": "question id -> yes (true) / no (false), every question", "note": "e.g. 电话抽查"})
 
 
-class ResolveBody(BaseModel):
-    key: str = Field(min_length=1, max_length=300, description="the follow-up's key (town/person)")
-    note: str = Field(min_length=1, max_length=2000, description="what was done")
+ResolveBody = body_of(ResolveIn, "ResolveBody", "key", "note", described={"key": "the follow-up's key (town/person)"})
 
 
 @router.post("/api/spotchecks", response_model=svc.CheckStarted, status_code=201,
