@@ -7,18 +7,19 @@ or about an unknown task, directive or dispatch plan (404), and say why.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
 from api.deps import Anyone, Caller, DutyOfficer, SettingsDep, TemporalDep, require
+from api.routes.bodies import body_of
 from api.services import activations as svc
 from definitions.loader import load_library
 from definitions.schema.common import Duration
-from definitions.schema.reporting import Severity
 from workflows.activation import (
+    ActivationView,
     ConsultIn,
     DirectiveIn,
     DispatchDecisionIn,
@@ -35,6 +36,12 @@ from workflows.activation import (
 
 router = APIRouter(prefix="/api/activations", tags=["activations"])
 # Anyone who may act in a response: the plan and the workflow decide what each may do (supervisors only read).
+
+
+class ActivationOpened(ActivationView):
+    duplicate: bool = Field(description="activated before (same incident and plan): as it stands, answered with 200")
+
+
 Acting = Annotated[Caller, Depends(require("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander"))]
 
 
@@ -56,8 +63,10 @@ def _aware(v: datetime | None) -> datetime | None:
     return v
 
 
-@router.post("", status_code=201, summary="Activate a response plan at a level for an incident (启动响应)",
-             responses={200: {"description": "Activated before (same incident and plan): as it stands, with duplicate: true"}})
+@router.post("", status_code=201, response_model=ActivationOpened,
+             summary="Activate a response plan at a level for an incident (启动响应)",
+             responses={200: {"model": ActivationOpened,
+                              "description": "Activated before (same incident and plan): as it stands, with duplicate: true"}})
 async def activate(body: svc.ActivationIn, client: TemporalDep, settings: SettingsDep, caller: Acting):
     try:
         view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor,
@@ -101,7 +110,8 @@ class DirectiveBody(BaseModel):
         return _aware(v)
 
 
-@router.post("/{activation_id}/directives", summary="The commander issues a directive 指令 to a group or unit, with a time limit")
+@router.post("/{activation_id}/directives", response_model=ActivationView,
+             summary="The commander issues a directive 指令 to a group or unit, with a time limit")
 async def directive(activation_id: str, body: DirectiveBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "directive", DirectiveIn(**_who(caller), **body.model_dump()))
 
@@ -110,30 +120,28 @@ class AckBody(BaseModel):
     note: str | None = Field(default=None, max_length=1000, description="acting for the assignee: how they confirmed")
 
 
-@router.post("/{activation_id}/items/{item_id}/ack", summary="The assignee confirms a task or directive (or the duty office for them)")
+@router.post("/{activation_id}/items/{item_id}/ack", response_model=ActivationView,
+             summary="The assignee confirms a task or directive (or the duty office for them)")
 async def ack_item(activation_id: str, item_id: str, client: TemporalDep, caller: Acting, body: AckBody | None = None) -> dict:
     return await _step(client, activation_id, "acknowledge", ItemIn(**_who(caller), item_id=item_id,
                                                                     note=body.note if body else None))
 
 
-class FeedbackBody(BaseModel):
-    kind: Literal["progress", "done", "blocked"]
-    text: str = Field(min_length=1, max_length=4000)
-    note: str | None = Field(default=None, max_length=1000)
+FeedbackBody = body_of(FeedbackIn, "FeedbackBody", "kind", "text", "note")
 
 
-@router.post("/{activation_id}/items/{item_id}/feedback", summary="Feedback on a task or directive: progress, done or blocked")
+@router.post("/{activation_id}/items/{item_id}/feedback", response_model=ActivationView,
+             summary="Feedback on a task or directive: progress, done or blocked")
 async def feedback(activation_id: str, item_id: str, body: FeedbackBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "feedback", FeedbackIn(**_who(caller), item_id=item_id, **body.model_dump()))
 
 
-class ReviewBody(BaseModel):
-    decision: Literal["accept", "return"]
-    comments: str = Field(default="", max_length=4000, description="required when returning")
-    due_in: Duration | None = Field(default=None, description="returning: a new time limit from now")
+ReviewBody = body_of(ItemReviewIn, "ReviewBody", "decision", "comments", "due_in",
+                     described={"comments": "required when returning"})
 
 
-@router.post("/{activation_id}/items/{item_id}/review", summary="The commander accepts reported work (办结) or returns it")
+@router.post("/{activation_id}/items/{item_id}/review", response_model=ActivationView,
+             summary="The commander accepts reported work (办结) or returns it")
 async def review(activation_id: str, item_id: str, body: ReviewBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "review", ItemReviewIn(**_who(caller), item_id=item_id, **body.model_dump()))
 
@@ -141,21 +149,19 @@ async def review(activation_id: str, item_id: str, body: ReviewBody, client: Tem
 # ------------------------------------------------------------------ level and termination
 
 
-class LevelBody(BaseModel):
-    level: Severity
-    reason: str = Field(min_length=1, max_length=2000)
+LevelBody = body_of(LevelIn, "LevelBody", "level", "reason")
 
 
-@router.post("/{activation_id}/level", summary="Raise or lower the response level")
+@router.post("/{activation_id}/level", response_model=ActivationView, summary="Raise or lower the response level")
 async def level(activation_id: str, body: LevelBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "level", LevelIn(**_who(caller), **body.model_dump()))
 
 
-class TerminateBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+TerminateBody = body_of(TerminateIn, "TerminateBody", "reason")
 
 
-@router.post("/{activation_id}/terminate", summary="Terminate the response: everything open closes, the post-event review starts")
+@router.post("/{activation_id}/terminate", response_model=ActivationView,
+             summary="Terminate the response: everything open closes, the post-event review starts")
 async def terminate(activation_id: str, body: TerminateBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "terminate", TerminateIn(**_who(caller), **body.model_dump()))
 
@@ -163,35 +169,30 @@ async def terminate(activation_id: str, body: TerminateBody, client: TemporalDep
 # ------------------------------------------------------------------ force dispatch 力量调度
 
 
-class DispatchBody(BaseModel):
-    forces: list[str] = Field(min_length=1, max_length=50, description="force ids of the plan")
-    task: str = Field(min_length=1, max_length=4000)
-    place: str = Field(default="", max_length=500)
+DispatchBody = body_of(DispatchIn, "DispatchBody", "forces", "task", "place",  # at most 50 forces at once
+                       forces=(list[str], Field(min_length=1, max_length=50, description="force ids of the plan")))
 
 
-@router.post("/{activation_id}/dispatches", summary="Fire rescue drafts a dispatch plan (a returned one is redrafted)")
+@router.post("/{activation_id}/dispatches", response_model=ActivationView,
+             summary="Fire rescue drafts a dispatch plan (a returned one is redrafted)")
 async def draft_dispatch(activation_id: str, body: DispatchBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "dispatch", DispatchIn(**_who(caller), **body.model_dump()))
 
 
-class ConsultBody(BaseModel):
-    agree: bool
-    opinion: str = Field(min_length=1, max_length=4000)
-    note: str | None = Field(default=None, max_length=1000, description="emergency management recording the sector's word")
+ConsultBody = body_of(ConsultIn, "ConsultBody", "agree", "opinion", "note",
+                      described={"note": "emergency management recording the sector's word"})
 
 
-@router.post("/{activation_id}/dispatches/{seq}/consult",
+@router.post("/{activation_id}/dispatches/{seq}/consult", response_model=ActivationView,
              summary="The sector department's opinion on a dispatch plan (needed in flood and forest-fire seasons)")
 async def consult(activation_id: str, seq: int, body: ConsultBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "consult", ConsultIn(**_who(caller), seq=seq, **body.model_dump()))
 
 
-class DecisionBody(BaseModel):
-    decision: Literal["approve", "return"]
-    comments: str = Field(default="", max_length=4000)
+DecisionBody = body_of(DispatchDecisionIn, "DecisionBody", "decision", "comments")
 
 
-@router.post("/{activation_id}/dispatches/{seq}/decision",
+@router.post("/{activation_id}/dispatches/{seq}/decision", response_model=ActivationView,
              summary="Emergency management approves (orders go out, the sector is informed) or returns a dispatch plan")
 async def decide(activation_id: str, seq: int, body: DecisionBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "approve", DispatchDecisionIn(**_who(caller), seq=seq, **body.model_dump()))
@@ -200,24 +201,20 @@ async def decide(activation_id: str, seq: int, body: DecisionBody, client: Tempo
 # ------------------------------------------------------------------ reinforcement
 
 
-class ReinforceBody(BaseModel):
-    kind: Literal["experts", "teams", "supplies"]
-    detail: str = Field(min_length=1, max_length=4000)
-    quantity: str = Field(default="", max_length=200)
+ReinforceBody = body_of(ReinforceIn, "ReinforceBody", "kind", "detail", "quantity")
 
 
-@router.post("/{activation_id}/reinforcements", summary="Request experts, teams or supplies from the city")
+@router.post("/{activation_id}/reinforcements", response_model=ActivationView,
+             summary="Request experts, teams or supplies from the city")
 async def reinforce(activation_id: str, body: ReinforceBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "reinforce", ReinforceIn(**_who(caller), **body.model_dump()))
 
 
-class AnswerBody(BaseModel):
-    decision: Literal["granted", "partial", "refused"]
-    detail: str = Field(min_length=1, max_length=4000)
-    by_whom: str = Field(min_length=1, max_length=200)
+AnswerBody = body_of(ReinforceAnswerIn, "AnswerBody", "decision", "detail", "by_whom")
 
 
-@router.post("/{activation_id}/reinforcements/{seq}/answer", summary="Record the city's answer to a reinforcement request")
+@router.post("/{activation_id}/reinforcements/{seq}/answer", response_model=ActivationView,
+             summary="Record the city's answer to a reinforcement request")
 async def answer(activation_id: str, seq: int, body: AnswerBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "answer", ReinforceAnswerIn(**_who(caller), seq=seq, **body.model_dump()))
 

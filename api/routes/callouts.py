@@ -8,18 +8,20 @@ from pydantic import BaseModel, Field
 
 from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, TemporalDep, limit_param
 from api.services import callouts as svc
+from api.services.shapes import AckOut
 
 router = APIRouter(prefix="/api/callouts", tags=["callouts"])
 
 
-@router.get("", summary="Call-outs, newest first, with counts by state")
+@router.get("", response_model=list[svc.CalloutOut], summary="Call-outs, newest first, with counts by state")
 def list_callouts(session: ReadSessionDep, _: Anyone, limit: Annotated[int, limit_param(500)] = 50,
                   drill: bool | None = None) -> list[dict]:
     # drill=false: real call-outs only (drill=true: drills only)
     return svc.callout_list(session, limit, drill)
 
 
-@router.get("/{callout_id}", summary="One call-out: status, counts by state and every target")
+@router.get("/{callout_id}", response_model=svc.CalloutDetailOut,
+            summary="One call-out: status, counts by state and every target")
 def get_callout(callout_id: str, session: ReadSessionDep, _: Anyone, state: str | None = None, tier: str | None = None,
                 limit: Annotated[int, limit_param(20000)] = 20000, offset: Offset = 0) -> dict:
     try:
@@ -32,7 +34,8 @@ class ProxyAck(BaseModel):
     note: str = Field(min_length=1, max_length=1000, description="how the person was reached, e.g. 电话确认")
 
 
-@router.post("/{callout_id}/targets/{person_id}/ack", summary="Confirm on someone's behalf (e.g. after a phone call)")
+@router.post("/{callout_id}/targets/{person_id}/ack", response_model=AckOut,
+             summary="Confirm on someone's behalf (e.g. after a phone call)")
 async def ack_on_behalf(callout_id: str, person_id: str, body: ProxyAck, client: TemporalDep,
                         caller: DutyOfficer) -> dict:
     try:
@@ -45,7 +48,8 @@ class CancelBody(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-@router.post("/{callout_id}/cancel", summary="End a call-out early; everyone already reached is told")
+@router.post("/{callout_id}/cancel", response_model=svc.CancelOut,
+             summary="End a call-out early; everyone already reached is told")
 async def cancel(callout_id: str, body: CancelBody, client: TemporalDep, caller: DutyOfficer) -> dict:
     try:
         return await svc.cancel(client, callout_id, body.reason, caller.actor)

@@ -14,13 +14,19 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep, limit_param
+from api.routes.bodies import body_of
 from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
+from api.services.shapes import AckOut
 from definitions.loader import load_library
 from definitions.schema.reporting import CATEGORIES
-from workflows.reporting import Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
+from workflows.reporting import ChainView, Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+
+
+class ChainOpened(ChainView):
+    duplicate: bool = Field(description="sent before (same id): its chain as it stands, answered with 200")
 
 
 async def _step(client, incident_id: str, action: str, req):
@@ -31,8 +37,9 @@ async def _step(client, incident_id: str, action: str, req):
     return view.model_dump(mode="json")
 
 
-@router.post("", status_code=201, summary="Receive an incident (接报) and start its reporting chain",
-             responses={200: {"description": "Sent before (same id): its chain as it stands, with duplicate: true"}})
+@router.post("", status_code=201, response_model=ChainOpened, summary="Receive an incident (接报) and start its reporting chain",
+             responses={200: {"model": ChainOpened,
+                              "description": "Sent before (same id): its chain as it stands, with duplicate: true"}})
 async def receive(body: svc.IncidentIn, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
     try:
         view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
@@ -60,22 +67,20 @@ def get_incident(incident_id: str, _: Anyone) -> dict:
     return found
 
 
-class VerbalBody(BaseModel):
-    to_whom: str = Field(min_length=1, max_length=200, description="e.g. 区政府总值班室 张三")
-    by_whom: str = Field(min_length=1, max_length=200)
-    at: datetime | None = Field(default=None, description="when it was made; default: now")
-    channel: str = Field(default="phone", max_length=50)
-    note: str | None = Field(default=None, max_length=2000)
+VerbalBody = body_of(VerbalIn, "VerbalBody", "to_whom", "by_whom", "at", "channel", "note",
+                     described={"at": "when it was made; default: now"})
 
 
-@router.post("/{incident_id}/verbal", summary="Record the verbal report 口头报告: to whom, by whom, when")
+@router.post("/{incident_id}/verbal", response_model=ChainView,
+             summary="Record the verbal report 口头报告: to whom, by whom, when")
 async def verbal(incident_id: str, body: VerbalBody, client: TemporalDep, caller: DutyOfficer) -> dict:
     if body.at is not None and body.at.tzinfo is None:
         raise HTTPException(422, detail="at: give a time zone, e.g. 2026-07-01T03:40:00+08:00")
     return await _step(client, incident_id, "verbal", VerbalIn(actor=caller.actor, role=caller.role, **body.model_dump()))
 
 
-@router.post("/{incident_id}/draft", summary="Draft (or redraft, once returned) the current written report")
+@router.post("/{incident_id}/draft", response_model=ChainView,
+             summary="Draft (or redraft, once returned) the current written report")
 async def draft(incident_id: str, body: Draft, client: TemporalDep, caller: DutyOfficer) -> dict:
     return await _step(client, incident_id, "draft", DraftIn(actor=caller.actor, role=caller.role, draft=body))
 
@@ -86,23 +91,27 @@ class ReviewBody(BaseModel):
     version: int | None = Field(default=None, ge=1, description="the version reviewed")
 
 
-@router.post("/{incident_id}/review", summary="The leading leader approves the draft or returns it with comments")
+@router.post("/{incident_id}/review", response_model=ChainView,
+             summary="The leading leader approves the draft or returns it with comments")
 async def review(incident_id: str, body: ReviewBody, client: TemporalDep, caller: DutyOfficer) -> dict:
     return await _step(client, incident_id, "review", ReviewIn(actor=caller.actor, role=caller.role,
                                                                **body.model_dump()))
 
 
-@router.post("/{incident_id}/submit", summary="Submit the approved report to every recipient (receipts recorded)")
+@router.post("/{incident_id}/submit", response_model=ChainView,
+             summary="Submit the approved report to every recipient (receipts recorded)")
 async def submit(incident_id: str, client: TemporalDep, caller: DutyOfficer) -> dict:
     return await _step(client, incident_id, "submit", SubmitIn(actor=caller.actor, role=caller.role))
 
 
-@router.post("/{incident_id}/followups", summary="Start the next follow-up report 续报 with its draft")
+@router.post("/{incident_id}/followups", response_model=ChainView,
+             summary="Start the next follow-up report 续报 with its draft")
 async def followup(incident_id: str, body: Draft, client: TemporalDep, caller: DutyOfficer) -> dict:
     return await _step(client, incident_id, "followup", DraftIn(actor=caller.actor, role=caller.role, draft=body))
 
 
-@router.post("/{incident_id}/final", summary="Start the final report 终报 with its draft; submitting it closes the chain")
+@router.post("/{incident_id}/final", response_model=ChainView,
+             summary="Start the final report 终报 with its draft; submitting it closes the chain")
 async def final(incident_id: str, body: Draft, client: TemporalDep, caller: DutyOfficer) -> dict:
     return await _step(client, incident_id, "final", DraftIn(actor=caller.actor, role=caller.role, draft=body))
 
@@ -111,7 +120,7 @@ class ProxyAck(BaseModel):
     note: str = Field(min_length=1, max_length=1000, description="how it was confirmed, e.g. 电话确认已收到")
 
 
-@router.post("/{incident_id}/acks/{person_id}",
+@router.post("/{incident_id}/acks/{person_id}", response_model=AckOut,
              summary="Confirm on someone's behalf: a recipient's receipt by phone, a leader on the way, …")
 async def ack_on_behalf(incident_id: str, person_id: str, body: ProxyAck, client: TemporalDep,
                         caller: DutyOfficer) -> dict:

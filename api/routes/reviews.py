@@ -15,9 +15,13 @@ from pydantic import BaseModel, Field
 from api.deps import MAX_INT, Anyone, DutyOfficer, SettingsDep, Supervisor, TemporalDep
 from api.services import reviews as svc
 from definitions.loader import load_library
-from workflows.review import CompileIn, SignoffIn, SummaryContent, SummaryIn
+from workflows.review import CompileIn, ReviewView, SignoffIn, SummaryContent, SummaryIn
 
 router = APIRouter(prefix="/api/reviews", tags=["reviews"])
+
+
+class ReviewOpened(ReviewView):
+    duplicate: bool = Field(description="started before (same incident): as it stands, answered with 200")
 STATUSES = ("collecting", "compiled", "returned", "signed", "sealed")
 
 
@@ -29,8 +33,9 @@ async def _step(client, incident_id: str, action: str, req) -> dict:
     return view.model_dump(mode="json")
 
 
-@router.post("", status_code=201, summary="Start the post-event review of an incident (by hand)",
-             responses={200: {"description": "Started before (same incident): as it stands, with duplicate: true"}})
+@router.post("", status_code=201, response_model=ReviewOpened, summary="Start the post-event review of an incident (by hand)",
+             responses={200: {"model": ReviewOpened,
+                              "description": "Started before (same incident): as it stands, with duplicate: true"}})
 async def start(body: svc.ReviewStart, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
     try:
         view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
@@ -59,7 +64,8 @@ class SummaryBody(SummaryContent):
     unit_id: str = Field(min_length=1, max_length=50, description="the participating unit (org unit id)")
 
 
-@router.post("/{incident_id}/summaries", summary="Record a unit's written summary 书面总结 (what worked, "
+@router.post("/{incident_id}/summaries", response_model=ReviewView,
+             summary="Record a unit's written summary 书面总结 (what worked, "
                                                  "shortcomings, suggestions); again to revise it")
 async def summary(incident_id: str, body: SummaryBody, client: TemporalDep, caller: Anyone) -> dict:
     content = SummaryContent(**body.model_dump(exclude={"unit_id"}))
@@ -67,7 +73,8 @@ async def summary(incident_id: str, body: SummaryBody, client: TemporalDep, call
                        SummaryIn(actor=caller.actor, role=caller.role, unit_id=body.unit_id, summary=content))
 
 
-@router.post("/{incident_id}/compile", summary="Compile the event report now (when every summary is in, it is "
+@router.post("/{incident_id}/compile", response_model=ReviewView,
+             summary="Compile the event report now (when every summary is in, it is "
                                                "compiled by itself)")
 async def compile_report(incident_id: str, client: TemporalDep, caller: Anyone) -> dict:
     return await _step(client, incident_id, "compile", CompileIn(actor=caller.actor, role=caller.role))
@@ -80,7 +87,8 @@ class SignoffBody(BaseModel):
     comments: str = Field(default="", max_length=20000, description="what to change (to return)")
 
 
-@router.post("/{incident_id}/signoff", summary="The leading leader signs the report off (the case file is then "
+@router.post("/{incident_id}/signoff", response_model=ReviewView,
+             summary="The leading leader signs the report off (the case file is then "
                                                "sealed) or returns it with comments")
 async def signoff(incident_id: str, body: SignoffBody, client: TemporalDep, caller: Anyone) -> dict:
     return await _step(client, incident_id, "signoff", SignoffIn(actor=caller.actor, role=caller.role,

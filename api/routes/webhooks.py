@@ -256,7 +256,7 @@ async def voice_twiml(request: Request, params: TwilioParams) -> Response:
         vr.say(row["voice_text"], **SAY)
         vr.hangup()
         return _xml(vr)
-    if row.get("procedure") == "spotcheck":  # 六问: one key per question (api/routes/duty.py)
+    if row.get("procedure") == "spotcheck":  # 六问: one key per question (api/routes/duty/ivr.py)
         vr = VoiceResponse()
         vr.redirect(f"{get_settings().base_url}{TWILIO}/spotcheck/twiml?{urlencode({'o': row['id']})}", method="POST")
         return _xml(vr)

@@ -7,11 +7,13 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import Field
 from sqlmodel import Session, col, func, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.answers import AnswerError, acknowledge
+from api.services.shapes import Out, Timestamp
 from store.audit import NewEvent, append
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
@@ -119,3 +121,49 @@ async def cancel(client: Client, callout_id: str, reason: str, actor: str) -> di
         raise CalloutError(409, f"call-out {callout_id!r} is no longer running in Temporal (ended or removed): "
                                 "nothing to cancel; your request is recorded / 叫应流程已结束,取消请求已记录")
     return {"canceling": callout_id}
+
+
+# ------------------------------------------------------------------ the shapes the routes answer with
+
+
+class CalloutOut(Out):
+    """A call-out row (its summary left out of the listing) with its targets counted by state."""
+
+    id: str
+    warning_id: str | None = None
+    plan_id: str
+    plan_version: str
+    level: str
+    category: str
+    title: str = ""
+    drill: bool = False
+    status: str = Field(description="running | completed | canceled")
+    started_at: datetime
+    ended_at: datetime | None = None
+    counts: dict[str, int] = Field(description="targets by state")
+    total: int
+
+
+class TargetOut(Out):
+    person_id: str
+    name: str
+    tier: str
+    position: str
+    org_unit: str
+    state: str = Field(description=", ".join(STATES))
+    shard: int
+    attempts: list[dict[str, Any]]
+    acknowledged_at: Timestamp | None
+    ack_channel: str | None
+    ack_by: str | None
+    late: bool | None
+    escalated_to: list[str]
+
+
+class CalloutDetailOut(CalloutOut):
+    summary: dict[str, Any] | None = None
+    targets: list[TargetOut]
+
+
+class CancelOut(Out):
+    canceling: str = Field(description="the call-out's id")

@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api.security import masked_message
 from api.services.answers import AnswerError, gateway_report, sms_reply
+from api.services.shapes import Out, Timestamp
 from config import Settings
 from store.db import session_scope
 from store.messages import OutboxMessage
@@ -82,3 +83,22 @@ async def simulate(client: Client, settings: Settings, message_id: int, played: 
         return await gateway_report(client, msg.provider_id, played.outcome)
     except AnswerError as exc:
         raise SimulatorError(404, str(exc)) from exc
+
+
+class OutboxItem(Out):
+    """A message as staff see it (one-time links and login codes masked)."""
+
+    id: int
+    to: str
+    channel: str = Field(description="sms | voice | im")
+    body: str
+    idempotency_key: str
+    time: Timestamp
+    status: str
+    person_id: str | None
+    subject: str | None
+    reply_code: str | None
+    ack_url: str | None
+    drill: bool
+    provider_id: str | None
+    purpose: str | None

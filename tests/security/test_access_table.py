@@ -28,7 +28,7 @@ DUTY = frozenset({"duty_staff", "duty_cadre", "duty_chief", "leading_leader", "a
 SUPERVISORS = frozenset({"supervisor", "duty_chief", "leading_leader", "admin"})
 ADMIN = frozenset({"admin"})
 ACTING = DUTY | {"commander"}  # who may act in a response (api/routes/activations.py Acting)
-CHIEFS = frozenset({"duty_chief", "leading_leader", "admin"})  # schedules and drills (api/routes/duty.py Chief)
+CHIEFS = frozenset({"duty_chief", "leading_leader", "admin"})  # schedules and drills (api/routes/duty/common.py Chief)
 PUBLIC, LINK, TWILIO, LOGIN = "public", "signed link", "twilio signature", "console login"
 
 

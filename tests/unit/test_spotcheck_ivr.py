@@ -44,7 +44,7 @@ async def post(web: httpx.AsyncClient, url: str, form: dict) -> httpx.Response:
 
 async def test_six_questions_one_key_each_become_the_answers(call, monkeypatch):
     from api.app import create_app
-    from api.services import duty as svc
+    from api.services.duty import spotchecks as svc  # record_keys calls spotcheck_answer there
     from workflows.spotcheck import PersonView, SpotCheckView
 
     got = []

@@ -1,0 +1,176 @@
+"""Every answer ends here: `acknowledge` tells the workflows waiting for a person's answer that they
+answered (an update where the workflow says what became of it, else a signal, coalesced per workflow
+under a burst) and records it late through the store for those that have ended."""
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlmodel import col, select
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from store.answers import LateAnswer, record_late
+from store.db import session_scope
+from store.messages import OutboxMessage
+from workflows.callout import CalloutShardWorkflow, ShardEvents
+from workflows.escalation import Ack
+
+
+class AnswerError(ValueError):
+    """The answer cannot be matched to anything that waits for it (a 4xx, not a 500)."""
+
+
+class AnswerConflict(AnswerError):
+    """The answer was handled already (a 409)."""
+
+
+class _Batcher:
+    """Coalesces answers bound for the same workflow into one signal.
+
+    Under a burst (thousands of people confirming within seconds) one signal per answer
+    would queue behind Temporal's signal rate; answers that arrive while a signal to the
+    same workflow is in flight ride along in the next one.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[tuple[ShardEvents, asyncio.Future]]] = {}
+        self.busy: set[str] = set()
+
+    async def send(self, client: Client, workflow_id: str, events: ShardEvents) -> bool:
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.pending.setdefault(workflow_id, []).append((events, fut))
+        if workflow_id not in self.busy:
+            self.busy.add(workflow_id)
+            asyncio.create_task(self._drain(client, workflow_id))
+        return await fut
+
+    async def _drain(self, client: Client, workflow_id: str) -> None:
+        try:
+            while batch := self.pending.pop(workflow_id, []):
+                merged = ShardEvents(acks=[a for e, _ in batch for a in e.acks],
+                                     reports=[r for e, _ in batch for r in e.reports])
+                try:
+                    await client.get_workflow_handle(workflow_id).signal(CalloutShardWorkflow.events, merged)
+                    ok: bool | BaseException = True
+                except RPCError as exc:
+                    # NOT_FOUND: the workflow has ended, nobody waits for the answer any more. Anything
+                    # else (Temporal unreachable, …) is the caller's to hear: an answer reported as
+                    # taken while Temporal was down would be lost (a 503 makes the sender try again).
+                    ok = False if exc.status == RPCStatusCode.NOT_FOUND else exc
+                except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+                    ok = exc
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(ok) if isinstance(ok, BaseException) else fut.set_result(ok)
+        finally:
+            self.busy.discard(workflow_id)
+
+
+_batcher = _Batcher()
+
+
+async def signal_events(client: Client, workflow_id: str, events: ShardEvents) -> bool:
+    return await _batcher.send(client, workflow_id, events)
+
+
+SHARD = re.compile(r"/shard-\d+$")
+ANSWER_UPDATE_TIMEOUT = 15.0
+"""Seconds an answer waits for a procedure's workflow to say what became of it before it is signalled instead."""
+
+
+async def _ask(client: Client, workflow_id: str, ack: Ack) -> dict | None:
+    """Give an answer to a procedure's workflow (reporting, activation, review, …) that says what became of it:
+    {"recorded": "taken" | "late" | "repeat" | "none", "late_by_s": …}; None when the workflow has ended. A
+    workflow without the `answers` update (a call-out shard, or code from before it) hears the signal and
+    takes it, as before."""
+    if not SHARD.search(workflow_id):
+        try:
+            [outcome] = await asyncio.wait_for(client.get_workflow_handle(workflow_id).execute_update(
+                "answers", ShardEvents(acks=[ack]), result_type=list[dict]), ANSWER_UPDATE_TIMEOUT)
+            return outcome
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        except (WorkflowUpdateFailedError, TimeoutError):
+            # no such update in that workflow (a shard, code from before it), or no worker answers it now: the
+            # signal, which Temporal keeps for the workflow (answers are idempotent by their ref)
+            pass
+    return {"recorded": "taken"} if await signal_events(client, workflow_id, ShardEvents(acks=[ack])) else None
+
+
+def waiting_in(s, subject: str, person_id: str) -> set[str]:
+    return set(s.exec(select(OutboxMessage.workflow_id).where(
+        OutboxMessage.subject == subject, OutboxMessage.person_id == person_id,
+        col(OutboxMessage.workflow_id).is_not(None))))
+
+
+def _waiting_workflows(subject: str, person_id: str) -> set[str]:
+    with session_scope(write=False) as s:
+        return waiting_in(s, subject, person_id)
+
+
+@dataclass
+class Answered:
+    """What became of an answer: taken by the workflows still waiting (`told`), recorded late through the
+    store for those that had ended (`late`), or already on record (a repeat of this person's answer)."""
+
+    told: int = 0
+    late: list[dict] = field(default_factory=list)
+    ended: int = 0  # workflows that had ended (their share recorded late, or a repeat)
+
+    @property
+    def recorded(self) -> str:
+        if self.told:
+            return "taken"
+        return "late" if self.late else "repeat"
+
+    def as_dict(self) -> dict:
+        return {"recorded": self.recorded, "workflows": self.told, "late": len(self.late),
+                "late_by_s": max((x["late_by_s"] for x in self.late if x.get("late_by_s") is not None), default=None)}
+
+
+RECORDED_TEXT = {
+    "taken": "已确认收到 / Confirmed: your answer is recorded",
+    "late": "已记录(逾时应答)/ Recorded late: the call had already ended or moved on",
+    "repeat": "此前已应答,已有记录 / Already recorded: you had answered before",
+}
+
+
+def _record_late(answer: LateAnswer, workflow_ids: set[str], running: set[str]) -> list[dict]:
+    with session_scope() as s:
+        return record_late(s, answer, workflow_ids, running)
+
+
+async def acknowledge(client: Client, subject: str, person_id: str, channel: str, *, actor: str | None = None,
+                      note: str | None = None, ref: str = "", at: datetime | None = None,
+                      workflows: set[str] | None = None) -> Answered:
+    """Tell every workflow of `subject` that sent to `person_id` that they answered; record the answer as late
+    (through the store) for each of those workflows that has ended. Every answer ends on record: nobody
+    waiting is not "nothing to do". (`workflows`: those workflows, when the caller has looked them up already.)"""
+    at = at or datetime.now(UTC)
+    wids = workflows if workflows is not None else await asyncio.to_thread(_waiting_workflows, subject, person_id)
+    if not wids:
+        raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
+    ref = ref or f"{channel}:{person_id}:{at.isoformat()}"
+    ack = Ack(person_id=person_id, channel=channel, at=at, actor=actor or person_id, note=note, ref=ref)
+    result, ended, running = Answered(), set(), set()
+    for wid in sorted(wids):
+        outcome = await _ask(client, wid, ack)
+        if outcome is None or outcome["recorded"] == "none":  # ended, or nothing there waits for it: the store
+            ended.add(wid)
+            if outcome is not None:
+                running.add(wid)
+        elif outcome["recorded"] == "taken":
+            result.told += 1
+        elif outcome["recorded"] == "late":  # recorded late by the workflow itself (an episode that had ended)
+            result.late.append({"workflow_id": wid, "late_by_s": outcome.get("late_by_s"), "recorded_by": "workflow"})
+    if ended:  # a database fault here is the caller's to hear (503), never an answer reported as taken
+        result.ended = len(ended)
+        result.late += await asyncio.to_thread(
+            _record_late, LateAnswer(subject=subject, person_id=person_id, channel=channel, at=at,
+                                     actor=actor or person_id, ref=ref, note=note), ended, running)
+    return result

@@ -1,0 +1,66 @@
+"""A gateway's status callback or a voice keypress for one sent message: the outbox row updated, a
+keypress 1 acknowledged, a failure reported to the call-out shard that sent it."""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlmodel import select
+from temporalio.client import Client
+
+from api.services.answers.acks import AnswerError, signal_events, acknowledge
+from store.db import session_scope
+from store.messages import OutboxMessage
+from workflows.callout import ShardEvents
+from workflows.escalation import Report
+
+STATUS_MAP = {  # gateway status -> report status
+    "delivered": "delivered", "sent": "sent", "failed": "failed", "undelivered": "undelivered", "busy": "busy",
+    "no-answer": "no_answer", "no_answer": "no_answer", "canceled": "canceled", "machine": "machine",
+    "completed": "completed", "answered": "answered", "in-progress": "answered", "ringing": "ringing",
+    "queued": "queued", "declined": "declined", "opted_out": "opted_out",
+}
+PROGRESS = {"sent", "queued", "ringing", "answered", "completed", "delivered"}
+
+
+def _apply_status(provider_id: str, mapped: str, digits: str | None, detail: str | None,
+                  at: datetime) -> tuple[str | None, str | None, str | None, str, str]:
+    """Update the outbox row; returns (subject, person_id, workflow_id, send key, channel)."""
+    with session_scope() as s:
+        msg = s.exec(select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)).first()
+        if msg is None:
+            raise AnswerError(f"no message with provider id {provider_id!r}")
+        if digits == "1" and mapped != "machine":
+            msg.status = "answered"
+        elif mapped in PROGRESS:
+            if mapped in ("delivered", "answered", "completed"):
+                msg.status = mapped
+        else:
+            msg.status, msg.error = mapped, detail or msg.error
+        msg.updated_at = at
+        return msg.subject, msg.person_id, msg.workflow_id, msg.idempotency_key, msg.channel
+
+
+async def gateway_report(client: Client, provider_id: str, status: str, *, answered_by: str | None = None,
+                         digits: str | None = None, detail: str | None = None, at: datetime | None = None) -> dict:
+    """A gateway's status callback or voice keypress for one sent message."""
+    at = at or datetime.now(UTC)
+    if answered_by and answered_by.lower().startswith(("machine", "fax")):
+        status = "machine"  # an answering machine is never an acknowledgement
+    mapped = STATUS_MAP.get(status.lower())
+    if mapped is None:
+        raise AnswerError(f"unknown status {status!r}")
+    if digits == "2" and mapped != "machine":
+        mapped = "declined"
+    subject, person_id, workflow_id, key, channel = await asyncio.to_thread(
+        _apply_status, provider_id, mapped, digits, detail, at)
+    if digits == "1" and mapped != "machine":
+        answered = await acknowledge(client, subject or "", person_id or "", "voice", ref=f"keypress:{provider_id}", at=at)
+        return {"handled": "ack", **answered.as_dict()}
+    if channel == "voice" and mapped == "completed" and digits is None:
+        mapped = "no_keypress"  # the call ended and nobody confirmed: move on, as after no answer
+    if mapped in PROGRESS and mapped not in ("delivered", "completed"):
+        return {"handled": "progress"}
+    if workflow_id:
+        await signal_events(client, workflow_id, ShardEvents(reports=[Report(send_key=key, status=mapped, at=at, detail=detail)]))
+    return {"handled": mapped}

@@ -1,0 +1,216 @@
+"""SMS replies: parsed (`parse_reply`), stored once and matched to the message they answer (by code,
+else the latest message to that number; a shared number's reply without a code is held), stored in
+groups under a burst (one commit for all that arrived together), then acknowledged."""
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from temporalio.client import Client
+
+from api.services.answers.acks import RECORDED_TEXT, AnswerError, waiting_in, acknowledge
+from store.audit import NewEvent, append
+from store.db import session_scope
+from store.directory import mask_mobile
+from store.messages import InboundMessage, OutboxMessage
+
+ACK_WORDS = {"1", "收到", "确认", "已收到", "好", "好的", "ok", "yes", "y", "1收到", "收到1"}
+
+
+def parse_reply(body: str) -> tuple[bool, str | None]:
+    """Is an SMS reply an acknowledgement? Returns (ack, code) — the code names the call-out."""
+    body = (body or "").strip().lower()
+    # the code is a 4-digit number of its own ("1 4321", "收到4321"), found before the spaces go:
+    # "1 4321" must not read as code 1432
+    code = m.group(1) if (m := re.search(r"(?<!\d)(\d{4})(?!\d)", body)) else None
+    if code:
+        body = body[:m.start(1)] + " " + body[m.end(1):]
+    text = re.sub(r"[\s,。.!!、,]+", "", body)
+    return (text in ACK_WORDS or (code is not None and text in ("", *ACK_WORDS))), code
+
+
+def _record_inbound(gateway: str, from_number: str, body: str, provider_id: str | None,
+                    at: datetime) -> tuple[str, str | None, str | None, set[str]]:
+    """Store the inbound SMS and find the message it answers and the workflows waiting for the answer,
+    in one transaction: (handled, subject, person_id, workflows)."""
+    try:
+        return _store_inbound([(gateway, from_number, body, provider_id, at)])[0]
+    except IntegrityError:  # the same inbound message delivered twice at once
+        return "duplicate", None, None, set()
+
+
+def _record_inbound_many(items: list[tuple]) -> list[tuple[str, str | None, str | None, set[str]]]:
+    """`_record_inbound` for many replies in one transaction (one commit for all: see _GroupCommit)."""
+    try:
+        return _store_inbound(items)
+    except IntegrityError:  # another API process stored one of them meanwhile: one at a time, then
+        return [_record_inbound(*i) for i in items]
+
+
+OUTSTANDING_WINDOW = timedelta(days=7)
+"""Messages to one number within this time of the latest one are still waiting for an answer (the longest
+wait any procedure asks for: a review's summary, 7 days)."""
+ANSWERED = ("ack", "late", "assigned")
+
+
+def _match(s, from_number: str, code: str | None) -> tuple[str, object | None]:
+    """The message a reply from `from_number` answers: by its code, else the latest message to that number.
+    ("matched", row) or ("ambiguous", row) when the number has outstanding messages for more than one
+    person (a shared mobile) and no code tells them apart, or ("unmatched", None)."""
+    base = select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.person_id, OutboxMessage.created_at).where(
+        OutboxMessage.to == from_number, col(OutboxMessage.reply_code).is_not(None))
+    if code:
+        rows = s.exec(base.where(OutboxMessage.reply_code == code).order_by(col(OutboxMessage.id).desc())).all()
+        if not rows:
+            return "unmatched", None
+        return ("matched" if len({(r.subject, r.person_id) for r in rows}) == 1 else "ambiguous"), rows[0]
+    latest = s.exec(base.order_by(col(OutboxMessage.id).desc()).limit(1)).first()
+    if latest is None:
+        return "unmatched", None
+    recent = s.exec(base.where(OutboxMessage.created_at >= latest.created_at - OUTSTANDING_WINDOW)).all()
+    persons = {r.person_id for r in recent}
+    if len(persons) <= 1:
+        return "matched", latest
+    # a shared number: the persons who answered from it already are not the ones still waiting
+    answered = set(s.exec(select(OutboxMessage.subject, OutboxMessage.person_id).join(
+        InboundMessage, InboundMessage.outbox_id == OutboxMessage.id).where(
+        InboundMessage.from_number == from_number, col(InboundMessage.handled).in_(ANSWERED),
+        col(OutboxMessage.id).in_([r.id for r in recent]))).all())
+    open_ = [r for r in recent if (r.subject, r.person_id) not in answered]
+    if len({r.person_id for r in open_}) == 1:
+        return "matched", max(open_, key=lambda r: r.id)
+    return "ambiguous", latest
+
+
+def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None, set[str]]]:
+    """Each reply (gateway, from, body, provider id, at) stored once and matched to the message it answers
+    (see `_match`), all in one transaction. An ambiguous reply is held for the duty office to assign."""
+    with session_scope() as s:
+        ids = [i[3] for i in items if i[3]]
+        stored = {r.provider_id: r for r in s.exec(select(InboundMessage.provider_id, InboundMessage.handled,
+                                                          InboundMessage.outbox_id)
+                                                   .where(col(InboundMessage.provider_id).in_(ids)))} if ids else {}
+        seen = set(stored)
+        out, rows = [], []
+        for gateway, from_number, body, provider_id, at in items:
+            if provider_id and provider_id in seen:
+                prev = stored.get(provider_id)
+                if prev is not None and prev.handled == "ack" and prev.outbox_id is not None:
+                    # delivered again (the first try may have failed after storing it, e.g. Temporal down):
+                    # answer again; answers are idempotent by the message's id, so nothing counts twice
+                    m = s.get(OutboxMessage, prev.outbox_id)
+                    out.append(("duplicate", m.subject, m.person_id, waiting_in(s, m.subject, m.person_id)))
+                else:
+                    out.append(("duplicate", None, None, set()))
+                continue
+            if provider_id:
+                seen.add(provider_id)
+            is_ack, code = parse_reply(body)
+            how, sent = _match(s, from_number, code)
+            if sent is None:
+                handled = "unmatched"
+            elif not is_ack:
+                handled = "not an acknowledgement"
+            else:
+                handled = "ack" if how == "matched" else "ambiguous"
+            row = {"gateway": gateway, "channel": "sms", "from_number": from_number, "body": body[:2000],
+                   "provider_id": provider_id, "received_at": at, "handled": handled,
+                   "outbox_id": sent.id if sent and handled != "ambiguous" else None,
+                   "person_id": sent.person_id if handled == "ack" else None}
+            if handled == "ambiguous":
+                _hold(s, row, sent)
+            else:
+                rows.append(row)
+            waiting = waiting_in(s, sent.subject, sent.person_id) if handled == "ack" else set()
+            out.append((handled, sent.subject if sent and handled == "ack" else None,
+                        sent.person_id if handled == "ack" else None, waiting))
+        if rows:
+            s.execute(insert(InboundMessage.__table__), rows)
+        return out
+
+
+def _hold(s, row: dict, latest) -> None:
+    """Keep an ambiguous reply for the duty office to assign (GET /api/answers/ambiguous), audited under the
+    subject of the latest message to that number."""
+    msg = InboundMessage(**row)
+    s.add(msg)
+    s.flush()
+    persons = sorted({r for r in s.exec(select(OutboxMessage.person_id).where(
+        OutboxMessage.to == row["from_number"], col(OutboxMessage.reply_code).is_not(None),
+        OutboxMessage.created_at >= _at(s, latest.id) - OUTSTANDING_WINDOW)) if r})
+    append(s, [NewEvent(subject=latest.subject or "answers", kind="answer.ambiguous", step_id=f"ambiguous/{msg.id}",
+                        channel="sms", at=row["received_at"],
+                        payload={"inbound_id": msg.id, "from": mask_mobile(row["from_number"]), "candidates": persons,
+                                 "note": "共用号码的回复,待值班员指定应答人 / a reply from a shared number, held "
+                                         "for the duty office to assign"})])
+
+
+def _at(s, outbox_id: int) -> datetime:
+    return s.exec(select(OutboxMessage.created_at).where(OutboxMessage.id == outbox_id)).one()
+
+
+class _GroupCommit:
+    """Replies that arrive together are stored together: one transaction and one commit for all
+    the replies that came in while the previous batch was being written (group commit). Each
+    request still answers only after its reply is committed; under a burst the commits stop
+    queueing one behind another on SQLite's write lock."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[tuple, asyncio.Future]] = []
+        self.busy = False
+
+    async def submit(self, item: tuple):
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.pending.append((item, fut))
+        if not self.busy:
+            self.busy = True
+            asyncio.create_task(self._drain())
+        return await fut
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    results = await asyncio.to_thread(_record_inbound_many, [i for i, _ in batch])
+                except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for (_, fut), result in zip(batch, results, strict=True):
+                    if not fut.done():
+                        fut.set_result(result)
+        finally:
+            self.busy = False
+
+
+_inbound = _GroupCommit()
+
+
+async def sms_reply(client: Client, gateway: str, from_number: str, body: str, provider_id: str | None = None,
+                    at: datetime | None = None) -> dict:
+    """An SMS from a person's phone: acknowledges the call-out it answers (by code, else the latest)."""
+    at = at or datetime.now(UTC)
+    handled, subject, person_id, waiting = await _inbound.submit((gateway, from_number, body, provider_id, at))
+    if handled == "ambiguous":
+        return {"handled": "ambiguous", "recorded": "held", "message": HELD_TEXT}
+    if handled == "duplicate" and waiting:  # stored before, perhaps not answered (a fault after storing it)
+        answered = await acknowledge(client, subject or "", person_id or "", "sms",
+                                     ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting)
+        return {"handled": "duplicate", "subject": subject, "person_id": person_id, **answered.as_dict()}
+    if handled != "ack":
+        return {"handled": handled}
+    if not waiting:
+        raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
+    answered = await acknowledge(client, subject or "", person_id or "", "sms",
+                                 ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting)
+    return {"handled": "ack", "subject": subject, "person_id": person_id, **answered.as_dict(),
+            "message": RECORDED_TEXT[answered.recorded]}
+
+
+HELD_TEXT = "已收到,此号码由多人共用,值班员核实后记录 / Received: this number is shared, the duty office will assign it"

@@ -1,0 +1,249 @@
+"""The duty day's recurring procedures as Temporal Schedules built from definitions/duty/*.yaml: drills, the
+handover, the spot-check sweep and the yearly confirmation round. `sync_schedules` creates or updates
+them (each scheduled run gets the section as a snapshot, with its version), keeping a paused schedule
+paused; pause, unpause and trigger are audited under 'schedules'."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from pydantic import Field
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.services.duty.common import DutyError, audit, duty_settings
+from api.services.shapes import Out, Timestamp
+from config import Settings
+from definitions.loader import Library
+from definitions.schema.duty import DAYS, DutySettings, Timing
+from workflows.drill import DrillInput, DrillWorkflow
+from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow
+from workflows.handover import HandoverInput, HandoverWorkflow
+from workflows.spotcheck import SpotCheckSweepWorkflow, SweepInput
+
+SCHEDULES_SUBJECT = "schedules"
+
+
+def _no_schedules(exc: RPCError) -> None:
+    """A Temporal server without schedules (the time-skipping test server): a 409 that says so, not a 500."""
+    if exc.status == RPCStatusCode.UNIMPLEMENTED:
+        raise DutyError(409, "this Temporal server does not support schedules (e.g. the time-skipping test server); "
+                             "use the dev server or a cluster / 当前 Temporal 服务不支持定时任务") from exc
+
+
+@dataclass
+class ScheduleDef:
+    id: str
+    kind: str
+    name_zh: str
+    name_en: str
+    when_zh: str
+    spec: ScheduleSpec
+    action: ScheduleActionStartWorkflow
+    version: str
+    paused: bool = False
+    catchup: timedelta = timedelta(minutes=30)
+
+
+_DOW = {d: (i + 1) % 7 for i, d in enumerate(DAYS)}  # Temporal: 0 = Sunday
+
+
+def _spec(timing: Timing, tz: str) -> ScheduleSpec:
+    if timing.every is not None:
+        return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timing.every)], time_zone_name=tz)
+    days = [ScheduleRange(_DOW[d]) for d in DAYS if d in timing.days]
+    calendars = []
+    for at in sorted(set(timing.at)):
+        h, m = (int(x) for x in at.split(":"))
+        calendars.append(ScheduleCalendarSpec(hour=[ScheduleRange(h)], minute=[ScheduleRange(m)], day_of_week=days,
+                                              comment=at))
+    return ScheduleSpec(calendars=calendars, time_zone_name=tz)
+
+
+def schedule_defs(duty: DutySettings, settings: Settings) -> list[ScheduleDef]:
+    tz, tq, out = settings.timezone, settings.task_queue, []
+    v = duty.versions
+    for d in duty.drills.programme:
+        out.append(ScheduleDef(
+            id=f"drill-{d.id}", kind="drill", name_zh=d.name_zh, name_en=d.name_en, when_zh=d.schedule.describe_zh(),
+            spec=_spec(d.schedule, tz), version=v.get("drills", ""), paused=d.paused,
+            action=ScheduleActionStartWorkflow(DrillWorkflow.run, DrillInput(drill=d, version=v.get("drills", "")),
+                                               id=f"drill-{d.id}", task_queue=tq, memo={"version": v.get("drills", "")})))
+    h = duty.handover
+    out.append(ScheduleDef(
+        id="handover", kind="handover", name_zh="交接班", name_en="Shift handover",
+        when_zh="每天 " + "、".join(h.shift_changes), spec=_spec(Timing(at=h.shift_changes), tz),
+        version=v.get("handover", ""), catchup=timedelta(hours=1),
+        action=ScheduleActionStartWorkflow(HandoverWorkflow.run, HandoverInput(settings=h, version=v.get("handover", "")),
+                                           id="handover", task_queue=tq, memo={"version": v.get("handover", "")})))
+    sc = duty.spotcheck
+    out.append(ScheduleDef(
+        id="spotcheck-sweep", kind="spotcheck", name_zh="六问抽查(叫应结束后)", name_en="六问 spot-check sweep",
+        when_zh=sc.sweep.describe_zh(), spec=_spec(sc.sweep, tz), version=v.get("spotcheck", ""),
+        action=ScheduleActionStartWorkflow(SpotCheckSweepWorkflow.run, SweepInput(settings=sc, version=v.get("spotcheck", "")),
+                                           id="spotcheck-sweep", task_queue=tq, memo={"version": v.get("spotcheck", "")})))
+    f = duty.freshness
+    month, day = (int(x) for x in f.round_starts.split("-"))
+    hh, mm = (int(x) for x in f.start_at.split(":"))
+    out.append(ScheduleDef(
+        id="freshness-round", kind="freshness", name_zh="联系方式年度核实", name_en="Yearly contact confirmation",
+        when_zh=f"每年{month}月{day}日 {f.start_at}(须于{f.round_by}前确认)",
+        spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(month=[ScheduleRange(month)], day_of_month=[ScheduleRange(day)],
+                                                          hour=[ScheduleRange(hh)], minute=[ScheduleRange(mm)])],
+                          time_zone_name=tz),
+        version=v.get("freshness", ""), catchup=timedelta(days=7),
+        action=ScheduleActionStartWorkflow(FreshnessRoundWorkflow.run,
+                                           FreshnessInput(settings=f, version=v.get("freshness", "")),
+                                           id="freshness-round", task_queue=tq, memo={"version": v.get("freshness", "")})))
+    return out
+
+
+def _schedule(d: ScheduleDef, state: ScheduleState) -> Schedule:
+    return Schedule(action=d.action, spec=d.spec, state=state,
+                    policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=d.catchup))
+
+
+async def sync_schedules(client: Client, lib: Library, settings: Settings, actor: str) -> dict[str, list[str]]:
+    """Create the schedules the definitions name, update the others (paused ones stay paused)."""
+    defs = schedule_defs(duty_settings(lib), settings)
+    out: dict[str, list[str]] = {"created": [], "updated": []}
+    for d in defs:
+        try:
+            await client.create_schedule(d.id, _schedule(d, ScheduleState(
+                paused=d.paused, note="installed paused (definitions)" if d.paused else "installed from definitions")),
+                memo={"kind": d.kind})
+            out["created"].append(d.id)
+        except RPCError as exc:
+            _no_schedules(exc)
+            raise
+        except ScheduleAlreadyRunningError:
+            def update(inp: ScheduleUpdateInput, d: ScheduleDef = d) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=_schedule(d, inp.description.schedule.state))
+
+            await client.get_schedule_handle(d.id).update(update)
+            out["updated"].append(d.id)
+    await asyncio.to_thread(audit, SCHEDULES_SUBJECT, "schedule.synced", "synced", actor,
+                            {**out, "versions": duty_settings(lib).versions})
+    return out
+
+
+async def _version_of(client: Client, action: Any) -> str | None:
+    memo = getattr(action, "memo", None) or {}
+    raw = memo.get("version")
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return raw
+    try:
+        return (await client.data_converter.decode([raw], [str]))[0]
+    except Exception:  # noqa: BLE001 - a memo written by something else
+        return None
+
+
+async def list_schedules(client: Client, lib: Library, settings: Settings) -> list[dict]:
+    """Every schedule the definitions name, described by Temporal (installed or not)."""
+    out = []
+    for d in schedule_defs(duty_settings(lib), settings):
+        item: dict[str, Any] = {"id": d.id, "kind": d.kind, "name_zh": d.name_zh, "name_en": d.name_en,
+                                "when_zh": d.when_zh, "version": d.version, "installed": False}
+        try:
+            desc = await client.get_schedule_handle(d.id).describe()
+        except RPCError as exc:
+            _no_schedules(exc)
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            out.append(item)
+            continue
+        installed_version = await _version_of(client, desc.schedule.action)
+        item.update(installed=True, paused=desc.schedule.state.paused, note=desc.schedule.state.note,
+                    installed_version=installed_version, up_to_date=installed_version == d.version,
+                    next_runs=[t.isoformat() for t in desc.info.next_action_times[:5]],
+                    recent_runs=[{"scheduled_at": a.scheduled_at.isoformat(), "started_at": a.started_at.isoformat(),
+                                  "workflow_id": getattr(a.action, "workflow_id", None)}
+                                 for a in desc.info.recent_actions[-5:]],
+                    running=[getattr(a, "workflow_id", None) for a in desc.info.running_actions],
+                    runs=desc.info.num_actions)
+        out.append(item)
+    return out
+
+
+def _known(lib: Library, settings: Settings, schedule_id: str) -> ScheduleDef:
+    defs = {d.id: d for d in schedule_defs(duty_settings(lib), settings)}
+    if schedule_id not in defs:
+        raise DutyError(404, f"no schedule {schedule_id!r} (known: {', '.join(defs)})")
+    return defs[schedule_id]
+
+
+async def control_schedule(client: Client, lib: Library, settings: Settings, schedule_id: str, action: str,
+                           note: str, actor: str) -> dict:
+    """pause | unpause | trigger one schedule; audited under 'schedules'."""
+    _known(lib, settings, schedule_id)
+    handle = client.get_schedule_handle(schedule_id)
+    text = f"{note} ({actor})" if note else f"{action} by {actor}"
+    try:
+        if action == "pause":
+            await handle.pause(note=text)
+        elif action == "unpause":
+            await handle.unpause(note=text)
+        else:
+            await handle.trigger(overlap=ScheduleOverlapPolicy.ALLOW_ALL)
+    except RPCError as exc:
+        _no_schedules(exc)
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise DutyError(409, f"schedule {schedule_id!r} is not installed: sync the schedules first "
+                                 "(POST /api/schedules/sync or `yingji duty schedules sync`)") from exc
+        raise
+    await asyncio.to_thread(audit, SCHEDULES_SUBJECT, f"schedule.{action}d" if action != "trigger" else "schedule.triggered",
+                            f"{schedule_id}/{action}", actor, {"schedule": schedule_id, "note": note})
+    desc = await handle.describe()
+    return {"id": schedule_id, "paused": desc.schedule.state.paused, "note": desc.schedule.state.note,
+            "next_runs": [t.isoformat() for t in desc.info.next_action_times[:5]]}
+
+
+class ScheduleOut(Out):
+    """A schedule the definitions name; the keys after `installed` only once Temporal has it (answered with
+    `response_model_exclude_unset`: a schedule not installed has none of them)."""
+
+    id: str
+    kind: str = Field(description="drill | handover | spotcheck | freshness")
+    name_zh: str
+    name_en: str
+    when_zh: str
+    version: str
+    installed: bool
+    paused: bool | None = None
+    note: str | None = None
+    installed_version: str | None = None
+    up_to_date: bool | None = None
+    next_runs: list[Timestamp] | None = None
+    recent_runs: list[dict[str, Any]] | None = None
+    running: list[str | None] | None = None
+    runs: int | None = None
+
+
+class SyncOut(Out):
+    created: list[str]
+    updated: list[str]
+
+
+class ScheduleControlOut(Out):
+    id: str
+    paused: bool
+    note: str | None
+    next_runs: list[Timestamp]
