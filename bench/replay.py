@@ -116,7 +116,7 @@ def main() -> None:
     from sqlmodel import Session
 
     from api.app import create_app
-    from api.routes.replay import replay_subject
+    from api.services.replay import replay_subject
     from config import get_settings
     from store.audit import append
     from store.db import get_engine, migrate, session_scope

@@ -206,6 +206,21 @@ def read_token(key: str, token: str, max_age: int, salt: str = CONFIRM_SALT) -> 
     return data
 
 
+def confirm_contact(s: Session, round_id: str, person_id: str, at: datetime, via: str) -> bool:
+    """Record a confirmation (idempotent): the person's last-confirmed date and the round's row."""
+    p = s.get(Person, person_id)
+    if p is None:
+        return False
+    if p.contact_confirmed_at is None or p.contact_confirmed_at < at:
+        p.contact_confirmed_at = at
+    row = s.exec(select(ContactCheck).where(ContactCheck.round_id == round_id, ContactCheck.person_id == person_id)).first()
+    if row is not None and row.state != "confirmed":
+        row.state, row.confirmed_at, row.confirmed_via, row.updated_at = "confirmed", at, via, now_utc()
+        if via in ("sms", "link"):
+            row.bounced, row.last_error = False, None  # it reached them
+    return True
+
+
 def contact_status(s: Session, person_ids: Iterable[str], at: datetime, stale_after: timedelta,
                    failing_window: timedelta) -> dict[str, dict[str, Any]]:
     """Per person: when their contact data was last confirmed, whether that is stale, and whether

@@ -15,7 +15,6 @@ from activities.common import local
 from activities.duty.drill import drill_figures, drill_prepare, drill_report
 from activities.duty.sending import flush
 from activities.duty.freshness import (
-    confirm_contact,
     freshness_close,
     freshness_load,
     freshness_open,
@@ -27,6 +26,6 @@ from activities.duty.spotcheck import spotcheck_candidates, spotcheck_open, spot
 ALL = [flush, handover_open, handover_record, spotcheck_open, spotcheck_record, spotcheck_candidates, freshness_open,
        freshness_load, freshness_close, drill_prepare, drill_report]
 
-__all__ = ["ALL", "confirm_contact", "drill_figures", "drill_prepare", "drill_report", "flush", "freshness_close",
+__all__ = ["ALL", "drill_figures", "drill_prepare", "drill_report", "flush", "freshness_close",
            "freshness_load", "freshness_open", "handover_items", "handover_open", "handover_record", "local",
            "round_deadline", "spotcheck_candidates", "spotcheck_open", "spotcheck_record"]

@@ -14,7 +14,7 @@ from config import get_settings
 from store.audit import NewEvent, append
 from store.db import session_scope
 from store.directory import Person
-from store.duty import FAILING, ContactCheck, FreshnessRound
+from store.duty import FAILING, ContactCheck, FreshnessRound, confirm_contact
 from workflows.duty import DutyFlush
 from workflows.escalation import Contact, Target
 from workflows.kit import names
@@ -80,21 +80,6 @@ async def freshness_load(round_id: str, shard: int) -> list[Target]:
             return [Target.model_validate(r.spec) for r in rows]
 
     return await asyncio.to_thread(read)
-
-
-def confirm_contact(s: Session, round_id: str, person_id: str, at: datetime, via: str) -> bool:
-    """Record a confirmation (idempotent): the person's last-confirmed date and the round's row."""
-    p = s.get(Person, person_id)
-    if p is None:
-        return False
-    if p.contact_confirmed_at is None or p.contact_confirmed_at < at:
-        p.contact_confirmed_at = at
-    row = s.exec(select(ContactCheck).where(ContactCheck.round_id == round_id, ContactCheck.person_id == person_id)).first()
-    if row is not None and row.state != "confirmed":
-        row.state, row.confirmed_at, row.confirmed_via, row.updated_at = "confirmed", at, via, _now()
-        if via in ("sms", "link"):
-            row.bounced, row.last_error = False, None  # it reached them
-    return True
 
 
 def _freshness_progress(s: Session, req: DutyFlush, outcomes: dict, now: datetime) -> None:

@@ -1,7 +1,7 @@
 """Console pages of the duty day: shift handovers (the note, hand over, take over) and drill results
 (the schedules with pause/resume/run-now, each run's response rate within its window).
 
-The pages act through the same service functions as the REST API (api/services/duty.py).
+The pages act through the same service functions as the REST API (api/services/duty/).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Each file in ``definitions/duty/`` holds one or more sections (``drills``,
 ``spotcheck``, ``handover``, ``freshness``); across the folder every section
 appears exactly once (`merge_duty`). Recurring procedures are Temporal Schedules
-built from these sections (api/services/duty.py); each run gets the section as a
+built from these sections (api/services/duty/); each run gets the section as a
 snapshot in its input, so editing a file never changes a running workflow.
 """
 from __future__ import annotations

@@ -30,7 +30,7 @@ class Check:
 
 def answer_refusal(question_ids: list[str], p: PersonView | None, req: AnswerIn) -> Refusal | None:
     """Why an answer for `p` (None: not sampled) cannot be taken, or None. Shared by the workflow and by the
-    store, which records answers given after the check ended (api/services/duty.py)."""
+    store, which records answers given after the check ended (api/services/duty/)."""
     if p is None:
         return INVALID, f"person_id: {req.person_id!r} is not in this spot check's sample"
     if req.channel == "phone" and req.role not in DUTY_ROLES:

@@ -20,7 +20,7 @@ from definitions.schema.common import Level
 from store.audit import NewEvent, append
 from store.db import session_scope
 from store.directory import Person, mask_mobile
-from store.duty import ContactCheck, FreshnessRound, contact_status
+from store.duty import ContactCheck, FreshnessRound, confirm_contact, contact_status
 from store.links import LinkError
 from store.targets import resolve_targets
 from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow
@@ -104,7 +104,6 @@ def target_warnings(s, lib: Library, targets: list[dict], now: datetime | None =
 
 def _confirm_directly(data: dict) -> None:
     """The round has closed (or never sent this link's message): the confirmation still counts."""
-    from activities.duty import confirm_contact  # the round's own write (lazy: the API loads no activities)
 
     now = datetime.now(UTC)
     with session_scope() as s:
