@@ -14,10 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import auth, roles
 from api.console.i18n import STRINGS
-from api.console.pages import db, library, render
+from api.console.pages import library, render
 from api.deps import get_temporal
 from api.services import duty as svc
-from api.services import statistics
 from config import get_settings
 from workflows.handover import HandOverIn, NoteIn, TakeOverIn
 
@@ -151,7 +150,8 @@ async def take_over(request: Request, handover_id: str, user: roles.DutyUser) ->
 @router.get("/drills", response_class=HTMLResponse)
 async def drills(request: Request, user: auth.Viewer, error: str | None = None) -> HTMLResponse:
     runs = await _db(svc.drill_list, 100, None)
-    real, drill_stats = await db(statistics.callouts_and_drills)
+    figures = await _db(svc.callout_figures)
+    real, drill_stats = figures["callouts"], figures["drills"]
     schedules, sched_error = [], None
     client = await request.app.state.temporal()
     if client is None:

@@ -17,10 +17,8 @@ from api.services.shapes import Out, Timestamp
 from store.audit import NewEvent, append
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
+from store.replay import STATES  # a target's states, as the replay knows them
 from workflows.callout import WarningCalloutWorkflow
-
-STATES = ("pending", "notified", "acknowledged", "escalated", "unreachable", "canceled")
-
 
 class CalloutError(ValueError):
     """Refused: `status` is the HTTP status the REST routes answer with, the message their detail."""
