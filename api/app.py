@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.services.errors import ServiceError
 from config import connect_temporal, get_settings
 from store.db import migrate
 
@@ -88,6 +89,11 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
         if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
             headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=headers)
+
+    @app.exception_handler(ServiceError)
+    async def refused(_: Request, exc: ServiceError) -> JSONResponse:
+        # a service's refusal (api/services/errors.py): its status and message, as an HTTPException answers
+        return JSONResponse(status_code=exc.status, content={"detail": str(exc)})
 
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
     async def update_timeout(_: Request, exc: Exception) -> JSONResponse:

@@ -50,10 +50,7 @@ def _who(caller: Caller) -> dict:
 
 
 async def _step(client, activation_id: str, action: str, req) -> dict:
-    try:
-        view = await svc.step(client, activation_id, action, req)
-    except svc.ActivationError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    view = await svc.step(client, activation_id, action, req)
     return view.model_dump(mode="json")
 
 
@@ -68,20 +65,14 @@ def _aware(v: datetime | None) -> datetime | None:
              responses={200: {"model": ActivationOpened,
                               "description": "Activated before (same incident and plan): as it stands, with duplicate: true"}})
 async def activate(body: svc.ActivationIn, client: TemporalDep, settings: SettingsDep, caller: Acting):
-    try:
-        view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor,
-                                        caller.role)
-    except svc.ActivationError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor,
+                                    caller.role)
     return JSONResponse(status_code=200 if existed else 201, content={**view.model_dump(mode="json"), "duplicate": existed})
 
 
 @router.get("", summary="Activations, newest first: level, status, commander's acknowledgement, open and overdue work")
 def list_activations(_: Anyone, limit: int = 100, status: str | None = None, incident_id: str | None = None) -> list[dict]:
-    try:
-        svc.valid_filter("status", status, ("active", "terminated"))
-    except svc.ActivationError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    svc.valid_filter("status", status, ("active", "terminated"))
     return svc.listing(max(1, min(limit, 1000)), status, incident_id)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, TemporalDep, limit_param
@@ -24,10 +24,7 @@ def list_callouts(session: ReadSessionDep, _: Anyone, limit: Annotated[int, limi
             summary="One call-out: status, counts by state and every target")
 def get_callout(callout_id: str, session: ReadSessionDep, _: Anyone, state: str | None = None, tier: str | None = None,
                 limit: Annotated[int, limit_param(20000)] = 20000, offset: Offset = 0) -> dict:
-    try:
-        return svc.callout_detail(session, callout_id, state, tier, limit, offset)
-    except svc.CalloutError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return svc.callout_detail(session, callout_id, state, tier, limit, offset)
 
 
 class ProxyAck(BaseModel):
@@ -38,10 +35,7 @@ class ProxyAck(BaseModel):
              summary="Confirm on someone's behalf (e.g. after a phone call)")
 async def ack_on_behalf(callout_id: str, person_id: str, body: ProxyAck, client: TemporalDep,
                         caller: DutyOfficer) -> dict:
-    try:
-        return await svc.ack_on_behalf(client, callout_id, person_id, body.note, caller.actor)
-    except svc.CalloutError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return await svc.ack_on_behalf(client, callout_id, person_id, body.note, caller.actor)
 
 
 class CancelBody(BaseModel):
@@ -51,7 +45,4 @@ class CancelBody(BaseModel):
 @router.post("/{callout_id}/cancel", response_model=svc.CancelOut,
              summary="End a call-out early; everyone already reached is told")
 async def cancel(callout_id: str, body: CancelBody, client: TemporalDep, caller: DutyOfficer) -> dict:
-    try:
-        return await svc.cancel(client, callout_id, body.reason, caller.actor)
-    except svc.CalloutError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return await svc.cancel(client, callout_id, body.reason, caller.actor)

@@ -30,10 +30,7 @@ class ChainOpened(ChainView):
 
 
 async def _step(client, incident_id: str, action: str, req):
-    try:
-        view = await svc.step(client, incident_id, action, req)
-    except svc.IncidentError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    view = await svc.step(client, incident_id, action, req)
     return view.model_dump(mode="json")
 
 
@@ -41,21 +38,15 @@ async def _step(client, incident_id: str, action: str, req):
              responses={200: {"model": ChainOpened,
                               "description": "Sent before (same id): its chain as it stands, with duplicate: true"}})
 async def receive(body: svc.IncidentIn, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
-    try:
-        view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
-    except svc.IncidentError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
     return JSONResponse(status_code=200 if existed else 201,
                         content={**view.model_dump(mode="json"), "duplicate": existed})
 
 
 @router.get("", summary="Incidents, newest first: status, next deadline, late and overdue counts")
 def list_incidents(_: Anyone, limit: Annotated[int, limit_param(1000)] = 100, status: str | None = None, category: str | None = None) -> list[dict]:
-    try:
-        svc.valid_filter("status", status, ("open", "closed"))
-        svc.valid_filter("category", category, CATEGORIES)
-    except svc.IncidentError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    svc.valid_filter("status", status, ("open", "closed"))
+    svc.valid_filter("category", category, CATEGORIES)
     return svc.incident_list(max(1, min(limit, 1000)), status, category)
 
 

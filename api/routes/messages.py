@@ -26,10 +26,7 @@ def outbox(session: ReadSessionDep, _: Anyone, settings: SettingsDep, subject: s
 @router.post("/api/simulator/messages/{message_id}", summary="Play a person's answer or a network outcome (simulator)")
 async def simulate(message_id: RowId, body: SimulatedOutcome, client: TemporalDep, settings: SettingsDep,
                    _: DutyOfficer) -> dict:
-    try:
-        return await svc.simulate(client, settings, message_id, body)
-    except svc.SimulatorError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    return await svc.simulate(client, settings, message_id, body)
 
 
 # ------------------------------------------------------------------ replies nobody can attribute alone

@@ -26,10 +26,7 @@ STATUSES = ("collecting", "compiled", "returned", "signed", "sealed")
 
 
 async def _step(client, incident_id: str, action: str, req) -> dict:
-    try:
-        view = await svc.step(client, incident_id, action, req)
-    except svc.ReviewError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    view = await svc.step(client, incident_id, action, req)
     return view.model_dump(mode="json")
 
 
@@ -37,10 +34,7 @@ async def _step(client, incident_id: str, action: str, req) -> dict:
              responses={200: {"model": ReviewOpened,
                               "description": "Started before (same incident): as it stands, with duplicate: true"}})
 async def start(body: svc.ReviewStart, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
-    try:
-        view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
-    except svc.ReviewError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
     return JSONResponse(status_code=200 if existed else 201,
                         content={**view.model_dump(mode="json"), "duplicate": existed})
 
@@ -100,10 +94,7 @@ async def report(incident_id: str, fmt: str, _: Anyone,
                  version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None) -> Response:
     if fmt not in svc.MEDIA:
         raise HTTPException(404, detail=f"no report format {fmt!r}: use json, html or pdf")
-    try:
-        body, media, row = await asyncio.to_thread(svc.report, incident_id, version, fmt)
-    except svc.ReviewError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    body, media, row = await asyncio.to_thread(svc.report, incident_id, version, fmt)
     headers = {"X-Report-Version": str(row.version), "X-Report-Final": str(row.final).lower()}
     if fmt == "pdf":
         headers["Content-Disposition"] = f'inline; filename="event-report-{incident_id}-v{row.version}.pdf"'

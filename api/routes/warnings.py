@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from api.cap import MAX_CAP_BYTES, CapError
 from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, SettingsDep, limit_param
-from api.services.warnings import IntakeError, IntakeResult, WarningIn, from_cap, from_json, intake
+from api.services.warnings import IntakeResult, WarningIn, from_cap, from_json, intake
 from definitions.loader import load_library
 from store.warnings import Warning
 
@@ -62,8 +62,6 @@ async def receive_warning(request: Request, settings: SettingsDep, caller: DutyO
         result = await intake(client, settings, lib, warning, source="api", actor=caller.actor)
     except CapError as exc:
         raise HTTPException(422, detail=f"CAP document refused ({exc.reason}): {exc}") from exc
-    except IntakeError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
     return JSONResponse(status_code=200 if result.duplicate else 201, content=result.model_dump())
 
 

@@ -17,6 +17,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from api.services.errors import ServiceError
 from api.services.steps import Refused, run_step
 from config import Settings
 from definitions.loader import Library
@@ -49,10 +50,8 @@ UPDATES = {"directive": W.issue_directive, "acknowledge": W.acknowledge, "feedba
            "acknowledge_person": W.acknowledge_person}
 
 
-class ActivationError(ValueError):
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
+class ActivationError(ServiceError):
+    """An activation refused to start or take a step."""
 
 
 class ActivationIn(BaseModel):

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.answers import AnswerError, acknowledge
+from api.services.errors import ServiceError
 from api.services.shapes import Out, Timestamp
 from store.audit import NewEvent, append
 from store.callouts import Callout, CalloutTarget
@@ -20,12 +21,8 @@ from store.db import session_scope
 from store.replay import STATES  # a target's states, as the replay knows them
 from workflows.callout import WarningCalloutWorkflow
 
-class CalloutError(ValueError):
-    """Refused: `status` is the HTTP status the REST routes answer with, the message their detail."""
-
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
+class CalloutError(ServiceError):
+    """A call-out refused (none such, ended, not called in it)."""
 
 
 def find(callout_id: str) -> Callout | None:

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from api.services.errors import ServiceError
 from api.services.steps import Refused, run_step
 from config import Settings
 from definitions.loader import Library
@@ -41,10 +42,8 @@ from workflows.reporting import (
 STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422}
 
 
-class IncidentError(ValueError):
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
+class IncidentError(ServiceError):
+    """An incident refused to be taken in or take a step."""
 
 
 class IncidentIn(BaseModel):

@@ -12,18 +12,15 @@ from temporalio.client import Client
 
 from api.security import masked_message
 from api.services.answers import AnswerError, gateway_report, sms_reply
+from api.services.errors import ServiceError
 from api.services.shapes import Out, Timestamp
 from config import Settings
 from store.db import session_scope
 from store.messages import OutboxMessage
 
 
-class SimulatorError(ValueError):
-    """Refused: `status` is the HTTP status the REST route answers with, the message its detail."""
-
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
+class SimulatorError(ServiceError):
+    """The simulator refused to play an outcome."""
 
 
 def outbox_item(m: OutboxMessage) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from api.services.errors import ServiceError
 from api.services.steps import Refused, run_step
 from config import Settings
 from definitions.loader import Library
@@ -42,10 +43,8 @@ STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422}
 MEDIA = {"json": "application/json; charset=utf-8", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
 
 
-class ReviewError(ValueError):
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
+class ReviewError(ServiceError):
+    """A review refused to start or take a step."""
 
 
 class ReviewStart(BaseModel):

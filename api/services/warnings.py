@@ -23,6 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.cap import CapAlert, level_from_text, parse_cap
+from api.services.errors import ServiceError
 from config import Settings
 from definitions.loader import Library, Loaded
 from definitions.schema.common import Level
@@ -34,10 +35,8 @@ from workflows.callout import CalloutInput, NightHours, WarningCalloutWorkflow, 
 from workflows.subjects import callout_subject, warning_subject
 
 
-class IntakeError(ValueError):
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
+class IntakeError(ServiceError):
+    """A warning was refused (nothing stored)."""
 
 
 class WarningIn(BaseModel):

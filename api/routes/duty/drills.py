@@ -6,7 +6,7 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException
 
 from api.deps import Anyone, SettingsDep, TemporalDep
-from api.routes.duty.common import Chief, err, lib
+from api.routes.duty.common import Chief, lib
 from api.services import duty as svc
 
 router = APIRouter()
@@ -28,10 +28,7 @@ def drill(run_id: str, _: Anyone) -> dict:
 @router.post("/api/drill-programme/{drill_id}/run", response_model=svc.RunStarted, status_code=202,
              summary="Run a drill now, outside its schedule")
 async def run_drill(drill_id: str, client: TemporalDep, settings: SettingsDep, caller: Chief) -> dict:
-    try:
-        return {"run_id": await svc.run_drill(client, lib(), settings, drill_id, caller.actor)}
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return {"run_id": await svc.run_drill(client, lib(), settings, drill_id, caller.actor)}
 
 
 @router.get("/api/statistics/callouts", summary="Real call-outs in a period (drills are never counted) and drills apart")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.deps import Admin, DutyOfficer, ReadSessionDep, SettingsDep, TemporalDep
-from api.routes.duty.common import err, lib
+from api.routes.duty.common import lib
 from api.services import duty as svc
 
 router = APIRouter()
@@ -25,10 +25,7 @@ async def start_round(client: TemporalDep, settings: SettingsDep, caller: Admin,
     deadline = body.deadline if body else None
     if deadline is not None and (deadline.tzinfo is None or deadline <= datetime.now(UTC)):
         raise HTTPException(422, detail="deadline: a future time with a time zone")
-    try:
-        return {"round_id": await svc.start_round(client, lib(), settings, deadline, caller.actor)}
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return {"round_id": await svc.start_round(client, lib(), settings, deadline, caller.actor)}
 
 
 @router.get("/api/freshness/rounds", summary="Confirmation rounds, newest first")
@@ -47,17 +44,11 @@ def round_detail(round_id: str, _: Admin,
 
 @router.get("/api/freshness/contacts", summary="Persons whose contact data is stale (not confirmed in time) or whose number fails")
 def contacts(_: Admin, which: Literal["stale", "failing", "all"] = "stale") -> list[dict]:
-    try:
-        return svc.contact_list(lib(), which)
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return svc.contact_list(lib(), which)
 
 
 @router.get("/api/freshness/preview", summary="Who a call-out would reach whose contact data is stale or failing")
 def preview(session: ReadSessionDep, _: DutyOfficer, event: str = Query(min_length=1, max_length=200),
             level: Literal["blue", "yellow", "orange", "red"] = "orange",
             towns: Annotated[list[str], Query(max_length=500)] = []) -> dict:  # noqa: B006
-    try:
-        return svc.freshness_preview(session, lib(), event, level, towns)
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return svc.freshness_preview(session, lib(), event, level, towns)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep
 from api.routes.bodies import body_of
-from api.routes.duty.common import err, lib
+from api.routes.duty.common import lib
 from api.services import duty as svc
 from workflows.handover import HandOverIn, HandoverView, NoteIn, NoteItem, TakeOverIn
 
@@ -44,10 +44,7 @@ async def open_handover(client: TemporalDep, settings: SettingsDep, caller: Duty
     shift_at = body.shift_at if body else None
     if shift_at is not None and shift_at.tzinfo is None:
         raise HTTPException(422, detail="shift_at: give a time zone, e.g. 2026-07-01T08:30:00+08:00")
-    try:
-        view, existed = await svc.start_handover(client, lib(), settings, shift_at, caller.actor)
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    view, existed = await svc.start_handover(client, lib(), settings, shift_at, caller.actor)
     return JSONResponse(status_code=200 if existed else 201, content={**view.model_dump(mode="json"), "duplicate": existed})
 
 
@@ -65,10 +62,7 @@ def handover(handover_id: str, _: Anyone) -> dict:
 
 
 async def _step(client, handover_id: str, action: str, req) -> dict:
-    try:
-        return (await svc.handover_step(client, handover_id, action, req)).model_dump(mode="json")
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return (await svc.handover_step(client, handover_id, action, req)).model_dump(mode="json")
 
 
 @router.post("/api/handovers/{handover_id}/note", response_model=HandoverView,

@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 from twilio.twiml.voice_response import VoiceResponse
 
 from api.deps import DutyOfficer, RowId, SettingsDep, TemporalDep
-from api.routes.duty.common import err
 from api.routes.webhooks import TwilioParams
 from api.services import duty as svc
 from config import get_settings
@@ -99,7 +98,4 @@ async def simulate_keys(message_id: RowId, body: SimulatedKeys, client: Temporal
                         _: DutyOfficer) -> dict:
     if settings.gateway != "simulator":
         raise HTTPException(409, detail="the simulator is not the gateway in use")
-    try:
-        return await svc.record_keys(client, message_id, body.keys, ref=f"sim:{message_id}")
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return await svc.record_keys(client, message_id, body.keys, ref=f"sim:{message_id}")

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import Admin, Anyone, SettingsDep, TemporalDep
-from api.routes.duty.common import Chief, err, lib
+from api.routes.duty.common import Chief, lib
 from api.services import duty as svc
 
 router = APIRouter()
@@ -20,27 +20,18 @@ class NoteBody(BaseModel):
 @router.get("/api/schedules", response_model=list[svc.ScheduleOut], response_model_exclude_unset=True,
             summary="The duty day's schedules: drills, handover, spot-check sweep, confirmation round")
 async def schedules(client: TemporalDep, settings: SettingsDep, _: Anyone) -> list[dict]:
-    try:
-        return await svc.list_schedules(client, lib(), settings)
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return await svc.list_schedules(client, lib(), settings)
 
 
 @router.post("/api/schedules/sync", response_model=svc.SyncOut,
              summary="Create or update every schedule from definitions/duty (paused stay paused)")
 async def sync(client: TemporalDep, settings: SettingsDep, caller: Admin) -> dict:
-    try:
-        return await svc.sync_schedules(client, lib(), settings, caller.actor)
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return await svc.sync_schedules(client, lib(), settings, caller.actor)
 
 
 @router.post("/api/schedules/{schedule_id}/{action}", response_model=svc.ScheduleControlOut,
              summary="Pause, unpause or trigger a schedule now")
 async def control(schedule_id: str, action: Literal["pause", "unpause", "trigger"], client: TemporalDep,
                   settings: SettingsDep, caller: Chief, body: NoteBody | None = None) -> dict:
-    try:
-        return await svc.control_schedule(client, lib(), settings, schedule_id, action, (body or NoteBody()).note,
-                                          caller.actor)
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return await svc.control_schedule(client, lib(), settings, schedule_id, action, (body or NoteBody()).note,
+                                      caller.actor)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep
 from api.routes.bodies import body_of
-from api.routes.duty.common import err, lib
+from api.routes.duty.common import lib
 from api.services import duty as svc
 from workflows.spotcheck import AnswerIn, ResolveIn, SpotCheckView
 
@@ -30,10 +30,7 @@ ResolveBody = body_of(ResolveIn, "ResolveBody", "key", "note", described={"key":
 @router.post("/api/spotchecks", response_model=svc.CheckStarted, status_code=201,
              summary="Start a 六问 spot check of a call-out now (the sweep does it too)")
 async def start_spotcheck(body: SpotCheckStart, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer) -> dict:
-    try:
-        return {"check_id": await svc.start_spotcheck(client, lib(), settings, body.callout_id, caller.actor)}
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return {"check_id": await svc.start_spotcheck(client, lib(), settings, body.callout_id, caller.actor)}
 
 
 @router.get("/api/spotchecks", summary="Spot checks, newest first")
@@ -53,17 +50,11 @@ def spotcheck(check_id: str, _: Anyone) -> dict:
 async def answer_by_phone(check_id: str, body: AnswerBody, client: TemporalDep, caller: DutyOfficer) -> dict:
     req = AnswerIn(actor=caller.actor, role=caller.role, person_id=body.person_id, answers=body.answers, channel="phone",
                    note=body.note, ref=f"phone:{caller.actor}:{body.person_id}:{uuid.uuid4().hex[:8]}")
-    try:
-        return await svc.spotcheck_answer(client, check_id, req)
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return await svc.spotcheck_answer(client, check_id, req)
 
 
 @router.post("/api/spotchecks/{check_id}/resolve", response_model=SpotCheckView,
              summary="Resolve a follow-up: what the town did")
 async def resolve_followup(check_id: str, body: ResolveBody, client: TemporalDep, caller: Anyone) -> dict:
     req = ResolveIn(actor=caller.actor, role=caller.role, key=body.key, note=body.note)
-    try:
-        return (await svc.spotcheck_resolve(client, check_id, req)).model_dump(mode="json")
-    except svc.DutyError as exc:
-        raise err(exc) from exc
+    return (await svc.spotcheck_resolve(client, check_id, req)).model_dump(mode="json")

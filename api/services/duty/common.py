@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlmodel import col, select
 from temporalio.client import Client
 
+from api.services.errors import ServiceError
 from api.services.steps import Refused, run_step
 from definitions.loader import Library
 from definitions.schema.duty import DutySettings
@@ -19,10 +20,8 @@ from workflows.common import CONFLICT, FORBIDDEN, INVALID
 STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422}
 
 
-class DutyError(ValueError):
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
+class DutyError(ServiceError):
+    """A duty procedure refused to start or take a step."""
 
 
 def duty_settings(lib: Library) -> DutySettings:
