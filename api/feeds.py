@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 from api.cap import MAX_CAP_BYTES, CapError
 from api.services.warnings import IntakeError, from_cap, intake
 from config import Settings
-from definitions.loader import load_library
+from definitions.loader import cached_library
 from store.audit import write_anchor
 from store.db import session_scope
 
@@ -175,7 +175,7 @@ async def poll_once(settings: Settings, temporal) -> dict[str, int]:
     counts = {"documents": 0, "new": 0, "refused": 0}
     # reading and validating every definition file takes most of a second: not on the event loop, where
     # it held up every request and made the audit anchor miss its turn
-    lib = await asyncio.to_thread(load_library, settings.definitions_dir)
+    lib = await asyncio.to_thread(cached_library, settings.definitions_dir)
     async with httpx.AsyncClient(follow_redirects=True) as http:
         for source in settings.cap_feeds:
             try:

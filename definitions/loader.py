@@ -154,8 +154,9 @@ _cached: dict[str, tuple[tuple, Library]] = {}
 
 
 def cached_library(root: Path) -> Library:
-    """`load_library`, parsed again only when a file under `root` changed (name, mtime, size).
-    For pages anyone may open (a signed link's page): parsing every definition takes seconds."""
+    """`load_library`, parsed again only when a file under `root` changed (name, mtime, size): what the API,
+    the console and the feeds read per request or poll (parsing every definition takes a good part of a second
+    and more on a slow machine; a stat of each file does not)."""
     root = Path(root)
     stamp = tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*.y*ml")))
     hit = _cached.get(str(root))

@@ -24,7 +24,7 @@ from api.console.i18n import CHANNEL_NAMES, LEVEL_NAMES, STATE_NAMES, lang_of, p
 from api.deps import DUTY
 from api.security import masked_message
 from config import Settings, get_settings
-from definitions.loader import Library, load_library
+from definitions.loader import Library, cached_library
 from store.db import session_scope
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -77,17 +77,9 @@ async def refused(request: Request, exc: Exception) -> HTMLResponse:
     return render(request, "message.html", status=exc.status, kind="error", message=exc.message)
 
 
-_library: tuple[tuple, Library] | None = None
-
-
 def library() -> Library:
     """The definitions, parsed again only when a file changed (every page needs them)."""
-    global _library
-    root = Path(get_settings().definitions_dir)
-    stamp = (str(root), *sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*.y*ml")))
-    if _library is None or _library[0] != stamp:
-        _library = (stamp, load_library(root))
-    return _library[1]
+    return cached_library(get_settings().definitions_dir)
 
 
 async def db(fn, *args, write: bool = False, **kw):

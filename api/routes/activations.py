@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from api.deps import Anyone, Caller, DutyOfficer, SettingsDep, TemporalDep, require
 from api.routes.bodies import body_of
 from api.services import activations as svc
-from definitions.loader import load_library
+from definitions.loader import cached_library
 from definitions.schema.common import Duration
 from workflows.activation import (
     ActivationView,
@@ -65,7 +65,7 @@ def _aware(v: datetime | None) -> datetime | None:
              responses={200: {"model": ActivationOpened,
                               "description": "Activated before (same incident and plan): as it stands, with duplicate: true"}})
 async def activate(body: svc.ActivationIn, client: TemporalDep, settings: SettingsDep, caller: Acting):
-    view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor,
+    view, existed = await svc.start(client, settings, cached_library(settings.definitions_dir), body, caller.actor,
                                     caller.role)
     return JSONResponse(status_code=200 if existed else 201, content={**view.model_dump(mode="json"), "duplicate": existed})
 

@@ -18,7 +18,7 @@ from api.routes.bodies import body_of
 from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
 from api.services.shapes import AckOut
-from definitions.loader import load_library
+from definitions.loader import cached_library
 from definitions.schema.reporting import CATEGORIES
 from workflows.reporting import ChainView, Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
 
@@ -38,7 +38,7 @@ async def _step(client, incident_id: str, action: str, req):
              responses={200: {"model": ChainOpened,
                               "description": "Sent before (same id): its chain as it stands, with duplicate: true"}})
 async def receive(body: svc.IncidentIn, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
-    view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
+    view, existed = await svc.start(client, settings, cached_library(settings.definitions_dir), body, caller.actor)
     return JSONResponse(status_code=200 if existed else 201,
                         content={**view.model_dump(mode="json"), "duplicate": existed})
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import MAX_INT, Anyone, DutyOfficer, SettingsDep, Supervisor, TemporalDep
 from api.services import reviews as svc
-from definitions.loader import load_library
+from definitions.loader import cached_library
 from workflows.review import CompileIn, ReviewView, SignoffIn, SummaryContent, SummaryIn
 
 router = APIRouter(prefix="/api/reviews", tags=["reviews"])
@@ -34,7 +34,7 @@ async def _step(client, incident_id: str, action: str, req) -> dict:
              responses={200: {"model": ReviewOpened,
                               "description": "Started before (same incident): as it stands, with duplicate: true"}})
 async def start(body: svc.ReviewStart, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
-    view, existed = await svc.start(client, settings, load_library(settings.definitions_dir), body, caller.actor)
+    view, existed = await svc.start(client, settings, cached_library(settings.definitions_dir), body, caller.actor)
     return JSONResponse(status_code=200 if existed else 201,
                         content={**view.model_dump(mode="json"), "duplicate": existed})
 

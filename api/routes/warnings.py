@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from api.cap import MAX_CAP_BYTES, CapError
 from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, SettingsDep, limit_param
 from api.services.warnings import IntakeResult, WarningIn, from_cap, from_json, intake
-from definitions.loader import load_library
+from definitions.loader import cached_library
 from store.warnings import Warning
 
 router = APIRouter(prefix="/api/warnings", tags=["warnings"])
@@ -57,7 +57,7 @@ async def receive_warning(request: Request, settings: SettingsDep, caller: DutyO
                 raise HTTPException(422, detail=f"{where}: {err['msg']}") from exc
         else:
             raise HTTPException(415, detail=f"content type {ctype!r} is not accepted: send application/json or application/cap+xml")
-        lib = load_library(settings.definitions_dir)
+        lib = cached_library(settings.definitions_dir)
         client = await request.app.state.temporal()
         result = await intake(client, settings, lib, warning, source="api", actor=caller.actor)
     except CapError as exc:

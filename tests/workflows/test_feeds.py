@@ -96,14 +96,14 @@ async def test_anchors_keep_their_interval_while_feeds_poll(db_url, tmp_path, mo
     (tmp_path / "feed.xml").write_text(EMPTY_FEED)
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    real_load = api.feeds.load_library
+    real_load = api.feeds.cached_library
 
     def slow_load(*a, **kw):
         lib = real_load(*a, **kw)
         time.sleep(2.5)
         return lib
 
-    monkeypatch.setattr(api.feeds, "load_library", slow_load)
+    monkeypatch.setattr(api.feeds, "cached_library", slow_load)
     monkeypatch.setenv("YINGJI_CAP_FEEDS", f'["http://127.0.0.1:{server.server_port}/feed.xml"]')
     monkeypatch.setenv("YINGJI_CAP_POLL_INTERVAL_S", "1")
     monkeypatch.setenv("YINGJI_AUDIT_ANCHOR_INTERVAL_S", "1")

@@ -8,10 +8,10 @@ from fastapi import Depends
 
 from api.deps import Caller, require
 from config import get_settings
-from definitions.loader import Library, load_library
+from definitions.loader import Library, cached_library
 
 Chief = Annotated[Caller, Depends(require("duty_chief", "leading_leader"))]
 
 
 def lib() -> Library:
-    return load_library(get_settings().definitions_dir)
+    return cached_library(get_settings().definitions_dir)
