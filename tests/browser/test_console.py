@@ -8,76 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-import time
 import uuid
-from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.helpers import CAP, as_delivered, free_port
+from tests.browser.common import ADMIN, ARGS, ARTIFACTS, CHROMIUM, needs_chromium, shot
+from tests.helpers import CAP, as_delivered
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-ADMIN = "browser-admin"
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
-                                                              "(make test installs it: apt-get install chromium)")
-
-
-@pytest.fixture
-def stack_env(dev_env, db_url, monkeypatch):
-    """Settings for an API server of its own: the dev server's address, a task queue, the base URL of links."""
-    from config import get_settings
-
-    port = free_port()
-    tq = f"browser-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("YINGJI_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host)
-    monkeypatch.setenv("YINGJI_TASK_QUEUE", tq)
-    monkeypatch.setenv("YINGJI_ADMIN_TOKEN", ADMIN)
-    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
-    monkeypatch.setenv("YINGJI_API_PORT", str(port))
-    monkeypatch.setenv("YINGJI_NIGHT_START", "23:59")  # by day: a text first, whatever the hour of the test
-    monkeypatch.setenv("YINGJI_NIGHT_END", "00:00")
-    get_settings.cache_clear()
-    return {"port": port, "task_queue": tq, "base": f"http://127.0.0.1:{port}"}
-
-
-@pytest.fixture
-def server(stack_env):
-    """The API (console included) under uvicorn in a thread, connecting to Temporal by itself."""
-    import uvicorn
-
-    from api.app import create_app
-
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=stack_env["port"], log_level="warning",
-                            timeout_graceful_shutdown=2)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield stack_env["base"]
-    srv.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def people(db_url):
-    from store.db import session_scope
-    from tests.factories import small_district
-
-    with session_scope() as s:
-        return small_district(s)
-
-
-async def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+pytestmark = needs_chromium
 
 
 async def _outbox(base: str, cid: str) -> list[dict]:
@@ -108,7 +46,7 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             await page.locator("#token-login").click()
             await expect(page.get_by_role("heading", name="今日值班(1+1+X+X)")).to_be_visible()
             await expect(page.locator("body")).to_contain_text("值班长丁")
-            await _shot(page, "01-desk")
+            await shot(page, "01-desk")
 
             # paste the CAP alert, preview who will be called, start
             await page.get_by_role("link", name="发起叫应").click()
@@ -119,7 +57,7 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
                 await expect(page.locator(f'[data-tier-count="{tier}"]')).to_have_text(str(n))
             await expect(page.locator("#preview")).to_contain_text("社区1-1防汛责任人")
             await expect(page.locator("#preview")).not_to_contain_text("街道3主任")  # outside the warning area
-            await _shot(page, "02-preview")
+            await shot(page, "02-preview")
             await page.locator("#start-button").click()
             await page.wait_for_url(f"{base}/console/callouts/callout-*")
             cid = page.url.rsplit("/", 1)[1]
@@ -132,7 +70,7 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             await page.evaluate("window.__sameBoard = true")
             link = page.get_by_role("link", name="工作流(Temporal)")
             assert f"/namespaces/default/workflows/{cid}" in (await link.get_attribute("href") or "")
-            await _shot(page, "03-board-notified")
+            await shot(page, "03-board-notified")
 
             # acknowledge: SMS replies through the simulator's controls, one by phone on their behalf
             head_row = page.locator("#board tbody tr", has_text="街道1主任")
@@ -159,7 +97,7 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
                 answered += 1
                 await expect(page.locator('[data-total="acknowledged"]')).to_have_text(str(answered))
                 if answered == 6:
-                    await _shot(page, "04-board-half")
+                    await shot(page, "04-board-half")
             assert answered == 10
             await expect(page.locator("#status")).to_have_attribute("data-status", "running")
 
@@ -176,10 +114,10 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             box = await confirm.bounding_box()
             assert box and box["width"] >= 280 and box["height"] >= 48  # one big button, thumb-sized
             assert await mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-            await _shot(mobile, "05-phone-ack")
+            await shot(mobile, "05-phone-ack")
             await confirm.click()
             await expect(mobile.get_by_role("status")).to_contain_text("已确认")
-            await _shot(mobile, "06-phone-acked")
+            await shot(mobile, "06-phone-acked")
             # the board itself on the phone: rows become cards, nothing scrolls sideways
             await mobile.goto(f"{base}/console/callouts/{cid}")
             await expect(mobile).to_have_url(re.compile(r"/console/login"))
@@ -187,7 +125,7 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             await mobile.locator("#token-login").click()
             await expect(mobile.locator("#board tbody tr[id^='t-']")).to_have_count(11)
             assert await mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-            await _shot(mobile, "06b-phone-board")
+            await shot(mobile, "06b-phone-board")
             await phone.close()
 
             # ... and the board, untouched, shows the last acknowledgement and the end of the call-out
@@ -196,14 +134,14 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             await expect(page.locator('[data-total="acknowledged"]')).to_have_text("11")
             await expect(page.locator("#status")).to_have_attribute("data-status", "completed", timeout=30_000)
             assert await page.evaluate("window.__sameBoard === true"), "the board was reloaded"
-            await _shot(page, "07-board-all-acknowledged")
+            await shot(page, "07-board-all-acknowledged")
 
             # the supervisor's replay: chain intact; the slider moved back shows fewer acknowledged
             await page.goto(f"{base}/console/replay/{cid}")
             await expect(page.locator("#chain-status")).to_have_attribute("data-ok", "true")
             state = page.locator("#replay-state")
             await expect(state).to_have_attribute("data-acknowledged", "11")
-            await _shot(page, "08-replay-end")
+            await shot(page, "08-replay-end")
             slider = page.get_by_role("slider")
             await slider.focus()
             await page.keyboard.press("Home")
@@ -211,7 +149,7 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             # the instant of the fifth answer, from the timeline
             await page.locator("#timeline tr[data-kind='callout.ack']").nth(4).get_by_role("button").click()
             await expect(state).to_have_attribute("data-acknowledged", "5")
-            await _shot(page, "09-replay-earlier")
+            await shot(page, "09-replay-earlier")
             # filters of the timeline
             await page.get_by_label("类型").select_option("callout.ack")
             await page.get_by_role("button", name="筛选").click()
@@ -220,10 +158,10 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             # English on request
             await page.goto(f"{base}/console/desk?lang=en")
             await expect(page.get_by_role("heading", name="On duty now (1+1+X+X)")).to_be_visible()
-            await _shot(page, "10-desk-en")
+            await shot(page, "10-desk-en")
         except BaseException:
             for n, ctx_page in enumerate(p for ctx in browser.contexts for p in ctx.pages):
-                await _shot(ctx_page, f"failure-{n}")
+                await shot(ctx_page, f"failure-{n}")
             raise
         finally:
             await browser.close()
@@ -269,7 +207,7 @@ async def test_every_page_on_a_phone_with_nothing_from_outside(dev_env, stack_en
                     await expect(page.locator("main h1").first).to_be_visible()
                     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                     assert overflow <= 2, f"{path} ({lang}) is {overflow}px wider than a phone"
-                    await _shot(page, f"phone-{lang}-{path.strip('/').replace('/', '-')}")
+                    await shot(page, f"phone-{lang}-{path.strip('/').replace('/', '-')}")
             # 接报 by tapping through the form, then the verbal report, as the duty cadre (admin may not report)
             from store.auth import create_token
             from store.db import session_scope
@@ -293,7 +231,7 @@ async def test_every_page_on_a_phone_with_nothing_from_outside(dev_env, stack_en
             await page.get_by_label("报告对象").fill("区政府总值班室")
             await page.get_by_role("button", name="登记口头报告").tap()
             await expect(page.locator("#verbal-made")).to_contain_text("区政府总值班室")
-            await _shot(page, "phone-incident")
+            await shot(page, "phone-incident")
         finally:
             await browser.close()
     assert not outside, f"requests to other hosts: {outside[:5]}"

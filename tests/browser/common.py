@@ -1,0 +1,37 @@
+"""What the browser tests share: Debian's Chromium, the screen sizes, a token login, screenshots under
+tests/artifacts/console/ (the fixtures, an API server of its own per test, are in conftest.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+ADMIN = "browser-admin"
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
+                                                              "(make test installs it: apt-get install chromium)")
+
+
+async def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def login(page, base: str, token: str = ADMIN, next_path: str = "/console/desk") -> None:
+    """Log in with a token on the console's login page and land on `next_path`."""
+    await page.goto(f"{base}/console/login?next={next_path}")
+    await page.locator("#token").fill(token)
+    await page.locator("#token-login").click()
+    await page.wait_for_url(f"{base}{next_path}*")
+
+
+async def launch(pw):
+    return await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+
+
+DESKTOP = {"viewport": {"width": 1366, "height": 900}, "locale": "zh-CN"}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2,
+         "locale": "zh-CN"}
