@@ -14,18 +14,26 @@ def install(app: FastAPI) -> None:
     """Mount the console's pages and the static files (vendored htmx included; nothing from a CDN)."""
     from api.console import pages, roles
     from api.console.activations import router as activations
+    from api.console.contacts import router as contacts
+    from api.console.documents import router as documents
     from api.console.duty import router as duty_router
     from api.console.incidents import router as incidents
     from api.console.reviews import router as reviews
+    from api.console.roster import router as roster
+    from api.console.spotchecks import router as spotchecks
     from api.console.routes import router
 
     app.add_exception_handler(roles.Refused, pages.refused)
     app.include_router(router)
     # the address `make run` prints is the site's root: it leads to the console (which asks for a login)
     app.add_api_route("/", lambda: RedirectResponse("/console", status_code=303), include_in_schema=False)
+    app.include_router(documents)
     app.include_router(incidents)
     app.include_router(activations)
     app.include_router(duty_router)
+    app.include_router(roster)
+    app.include_router(spotchecks)
+    app.include_router(contacts)
     app.include_router(reviews)
     app.mount("/static", StaticFiles(directory=API / "static"), name="static")
     app.mount("/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static")
