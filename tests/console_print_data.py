@@ -1,5 +1,5 @@
 """Read-model rows for the console's roster, official-document, 六问 and contact-confirmation pages (shared by
-tests/unit/test_console_print.py and tests/browser/test_console_print.py): a week of 24-hour shifts from 08:30,
+tests/unit/test_printables.py and tests/browser/test_console_print.py): a week of 24-hour shifts from 08:30,
 an incident whose written report has a returned, an approved and a newer draft version, a 六问 spot check with
 a "no" and its follow-up, and a contact confirmation round."""
 from __future__ import annotations

@@ -84,7 +84,7 @@ def week_roster(s: Session, week: str, tz_name: str, full_numbers: bool) -> dict
                                 "times": _time_label(a, b, day), "starts_at": a, "ends_at": b})
             cells.append(entries)
         rows.append({"role": role, "zh": zh, "en": en, "cells": cells})
-    times = sorted({e["times"] for r in rows for c in r["cells"] for e in c})
+    times = sorted({e["times"] for r in rows for c in r["cells"] for e in c if "月" not in e["times"]})  # the day's shifts
     year, number, _ = monday.isocalendar()
     sunday = days[-1]
     return {"week": week_of(monday), "monday": monday, "sunday": sunday, "year": year, "number": number,

@@ -82,11 +82,11 @@ def _body(document, doc: OfficialDoc) -> None:
         for para in (p.strip() for p in text.split("\n")):
             if para:
                 _run(_par(document, indent=True), para, FANG, 16)
-    sign = _par(document, WD_ALIGN_PARAGRAPH.RIGHT, before=57.8)
-    sign.paragraph_format.right_indent = Pt(64)
+    sign = _par(document, WD_ALIGN_PARAGRAPH.RIGHT, before=28.9)
+    sign.paragraph_format.right_indent = Pt(32)
     _run(sign, doc.organ, FANG, 16)
     date = _par(document, WD_ALIGN_PARAGRAPH.RIGHT)
-    date.paragraph_format.right_indent = Pt(64)
+    date.paragraph_format.right_indent = Pt(32)
     _run(date, doc.date_zh, FANG, 16)
 
 

@@ -149,7 +149,7 @@ def test_the_week_of_shifts(data):
     began = (datetime.now(TZ) - timedelta(days=1)).date()  # the factory's 30-day shifts began a day ago
     for d, cell in zip(r["days"], leader["cells"]):
         assert [e["name"] for e in cell] == (["副区长丙"] if d["date"] >= began else []), d  # on each of its days
-    assert "08:30–次日08:30" in r["shift_times"]
+    assert r["shift_times"] == ["08:30–次日08:30"], "the day's shifts, not the factory's 30-day ones"
     assert r["prev"] == roster.week_of((monday - timedelta(days=7)).date())
     with session_scope(write=False) as s:
         masked = roster.week_roster(s, week, "Asia/Shanghai", full_numbers=False)
