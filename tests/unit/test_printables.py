@@ -185,7 +185,9 @@ async def test_roster_page_pdf_and_access(web):
     sup = await web("supervisor")
     page = (await sup.get("/console/roster")).text
     assert "+86139****0405" in page and "tel:" not in page.split('id="roster-table"')[1]
-    bad = await chief.get("/console/roster", params={"week": "next"})
+    en = (await chief.get("/console/roster", params={"lang": "en"})).text
+    assert "Duty roster" in en and "Shift times" in en and "Previous week" in en and "Duty staff" in en
+    bad = await chief.get("/console/roster", params={"week": "next", "lang": "zh"})
     assert bad.status_code == 422 and "周次格式" in bad.text and "<nav" in bad.text
 
 
