@@ -68,6 +68,9 @@ def seed(s: Session, people: dict[str, str]) -> dict[str, str]:
 def _spotcheck(s: Session, people: dict[str, str], now: datetime) -> None:
     s.add(SpotCheck(id=CHECK, callout_id="callout-print", title="暴雨橙色预警叫应", level="orange", status="running",
                     questions=QUESTIONS, opened_at=now - timedelta(hours=1)))
+    s.add(SpotCheck(id="spotcheck-callout-blue", callout_id="callout-blue", title="暴雨蓝色预警叫应", level="blue",
+                    status="skipped", reason="level blue is below orange", questions=QUESTIONS,
+                    opened_at=now - timedelta(hours=2)))
     s.flush()
     s.add(SpotCheckAnswer(check_id=CHECK, person_id=people["330110001001.resp"], name="社区1-1防汛责任人",
                           town_id="330110001", label="村(社区)防汛责任人", state="answered",

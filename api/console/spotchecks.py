@@ -55,9 +55,20 @@ STRINGS.update({
 })
 
 
+SKIPPED_ZH = (("no call-out", "无此叫应"), ("a drill", "演练不做六问抽查"), ("level ", "预警级别未达抽查级别"),
+              ("nobody in", "抽查岗位无人确认收到叫应"))
+
+
+def reason_zh(reason: str) -> str:
+    """Why a check was skipped (activities/duty/spotcheck.py says it in English), in Chinese."""
+    return next((zh for start, zh in SKIPPED_ZH if reason.startswith(start)), reason)
+
+
 @router.get("", response_class=HTMLResponse)
 async def spotchecks(request: Request, user: auth.Viewer) -> HTMLResponse:
     rows = await asyncio.to_thread(svc.spotcheck_list, 100)
+    for r in rows:
+        r["reason_zh"] = reason_zh(r.get("reason") or "")
     schedules, sched_error = await schedules_of(request, "spotcheck")
     return render(request, "spotchecks.html", rows=rows, schedules=schedules, sched_error=sched_error,
                   may_control=user.may(*roles.CHIEFS), is_admin=user.role == "admin", now=datetime.now(UTC))

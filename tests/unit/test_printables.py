@@ -220,6 +220,7 @@ async def test_spotcheck_pages(web):
     assert "六问抽查 · 定时任务" in listing.text and "六问抽查(叫应结束后)" in listing.text
     assert "区级部门连通性演练" not in listing.text and "联系方式年度核实" not in listing.text
     assert CHECK in listing.text and "暴雨橙色预警叫应" in listing.text
+    assert "预警级别未达抽查级别" in listing.text and "is below" not in listing.text  # a skipped check, why in Chinese
     page = await sup.get(f"/console/spotchecks/{CHECK}")
     assert page.status_code == 200
     text = page.text
