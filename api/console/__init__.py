@@ -14,9 +14,13 @@ def install(app: FastAPI) -> None:
     """Mount the console's pages and the static files (vendored htmx included; nothing from a CDN)."""
     from api.console import pages, roles
     from api.console.activations import router as activations
+    from api.console.contacts import router as contacts
+    from api.console.documents import router as documents
     from api.console.duty import router as duty_router
     from api.console.incidents import router as incidents
     from api.console.reviews import router as reviews
+    from api.console.roster import router as roster
+    from api.console.spotchecks import router as spotchecks
     from api.console.routes import router
     from api.services import names
 
@@ -26,9 +30,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router, dependencies=fresh)
     # the address `make run` prints is the site's root: it leads to the console (which asks for a login)
     app.add_api_route("/", lambda: RedirectResponse("/console", status_code=303), include_in_schema=False)
-    app.include_router(incidents, dependencies=fresh)
-    app.include_router(activations, dependencies=fresh)
-    app.include_router(duty_router, dependencies=fresh)
-    app.include_router(reviews, dependencies=fresh)
+    for pages_router in (documents, incidents, activations, duty_router, roster, spotchecks, contacts, reviews):
+        app.include_router(pages_router, dependencies=fresh)
     app.mount("/static", StaticFiles(directory=API / "static"), name="static")
     app.mount("/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static")

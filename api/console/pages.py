@@ -97,6 +97,20 @@ async def db(fn, *args, write: bool = False, **kw):
     return await asyncio.to_thread(work)
 
 
+async def schedules_of(request: Request, kind: str) -> tuple[list[dict], str | None]:
+    """The schedules of one procedure (drill, handover, spotcheck, freshness) as Temporal describes them, and
+    why they could not be read (Temporal away, a server without schedules)."""
+    from api.services.duty import DutyError, list_schedules
+
+    client = await request.app.state.temporal()
+    if client is None:
+        return [], t_of(request)("temporal_away")
+    try:
+        return await list_schedules(client, await asyncio.to_thread(library), get_settings(), kind), None
+    except DutyError as exc:
+        return [], str(exc)
+
+
 def form_error(exc: Exception) -> str:
     """A refused form's first reason, as the page shows it."""
     if isinstance(exc, CapError):
