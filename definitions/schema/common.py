@@ -44,6 +44,15 @@ def format_duration(td: timedelta) -> str:
     return f"{seconds}s"
 
 
+def duration_zh(td: timedelta) -> str:
+    """A duration as Chinese reads it: 10分钟, 2小时, 1天 (format_duration writes the definitions' 10m, 2h, 1d)."""
+    seconds = int(td.total_seconds())
+    for unit, word in (("d", "天"), ("h", "小时"), ("m", "分钟")):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{word}"
+    return f"{seconds}秒"
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
 
 

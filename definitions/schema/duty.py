@@ -62,9 +62,9 @@ class Timing(Strict):
 
     def describe_zh(self) -> str:
         if self.every is not None:
-            from definitions.schema.common import format_duration
+            from definitions.schema.common import duration_zh
 
-            return f"每{format_duration(self.every)}"
+            return f"每{duration_zh(self.every)}"
         days = "每天" if len(set(self.days)) == 7 else "每周" + "、".join(DAYS_ZH[d] for d in DAYS if d in self.days)
         return f"{days} {'、'.join(self.at)}"
 

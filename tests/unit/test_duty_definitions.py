@@ -64,3 +64,11 @@ def test_a_drill_name_says_drill_and_each_section_appears_once(tmp_path):
     errs = errors(defs)
     assert any("drills.programme[0].name_zh" in e and "says 演练" in e for e in errs), errs
     assert any("the duty section 'handover' appears in exactly one file; found 2" in e for e in errs), errs
+
+
+def test_a_schedules_timing_reads_in_chinese():
+    from definitions.schema.duty import Timing
+
+    assert Timing(every="10m").describe_zh() == "每10分钟"
+    assert Timing(every="2h").describe_zh() == "每2小时"
+    assert Timing(days=["mon", "thu"], at=["09:00"]).describe_zh() == "每周一、四 09:00"
