@@ -106,3 +106,12 @@ async def confirm_many(client: Client, callout_id: str, target_ids: list[int], n
         except AnswerError as exc:
             out["failed"].append((t.name, str(exc)))
     return out
+
+
+def recall_offer(s: Session, lib: Library, callout_id: str, target_id: int) -> list[str]:
+    """The channels 重新呼叫 offers for a target: its policy's, while the call-out runs and it is not settled."""
+    try:
+        _, allowed = _recall_target(s, lib, callout_id, target_id)
+    except BoardActionError:
+        return []
+    return allowed
