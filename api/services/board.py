@@ -117,7 +117,9 @@ def board(s: Session, lib: Library, callout_id: str, tier: str | None, state: st
             "totals": {st: sum(by.get(st, 0) for by in counts.values()) for st in STATES},
             "total": sum(sum(by.values()) for by in counts.values()), "matching": matching,
             "progress": progress(counts),
-            "rows": rows_view(s, shown, policy_waits(plan) if plan else None), "tier_f": tier, "state": state,
+            # (stable: a row whose calls all failed joins the first rows of the page, in the database's order)
+            "rows": sorted(rows_view(s, shown, policy_waits(plan) if plan else None), key=lambda r: r["rank"]),
+            "tier_f": tier, "state": state,
             "offset": offset, "limit": limit}
 
 

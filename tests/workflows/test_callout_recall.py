@@ -77,3 +77,29 @@ async def test_recall_refuses_a_channel_outside_the_policy(env, worker, people):
     with pytest.raises(board_actions.BoardActionError) as missing:
         await board_actions.recall(env.client, lib, inp.callout_id, 10**9, ["sms"], actor="a", ref="y")
     assert missing.value.status == 404
+
+
+async def test_bulk_confirm_acknowledges_each_with_the_note(env, worker, people):
+    inp = callout_input()
+    await start(env.client, worker, inp)
+    resp, head = people["330110001001.resp"], people["330110001.head"]
+    await wait_for(lambda: outbox(inp.callout_id, person_id=resp) and outbox(inp.callout_id, person_id=head),
+                   what="first messages")
+    rows = targets(inp.callout_id)
+    await ack(env.client, inp.callout_id, head, "sms")
+    await wait_for(lambda: targets(inp.callout_id)[head].state == "acknowledged", what="the head answered")
+    out = await board_actions.confirm_many(env.client, inp.callout_id, [rows[resp].id, rows[head].id, rows[resp].id],
+                                           "已逐一电话确认", "admin:console")
+    assert out["confirmed"] == [rows[resp].name] and out["skipped"] == [rows[head].name] and not out["failed"]
+    await wait_for(lambda: targets(inp.callout_id)[resp].state == "acknowledged", what="confirmed on their behalf")
+    t = targets(inp.callout_id)[resp]
+    assert t.ack_channel == "proxy" and t.ack_by == resp
+    [rec] = [e for e in events(inp.callout_id, "callout.ack") if e.payload["person_id"] == resp]
+    assert rec.actor == "admin:console" and rec.payload["note"] == "已逐一电话确认"
+
+    with pytest.raises(board_actions.BoardActionError) as empty:
+        await board_actions.confirm_many(env.client, inp.callout_id, [], "x", "a")
+    assert empty.value.status == 422
+    with pytest.raises(board_actions.BoardActionError) as foreign:
+        await board_actions.confirm_many(env.client, inp.callout_id, [10**9], "x", "a")
+    assert foreign.value.status == 422
