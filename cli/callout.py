@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -73,8 +74,12 @@ def _view(c: dict) -> Group:
 
 
 @app.command("show")
-def show(callout_id: str, follow: bool = typer.Option(True, help="keep updating until the call-out ends")) -> None:
-    """Progress of one call-out, live."""
+def show(callout_id: str,
+         follow: bool | None = typer.Option(None, "--follow/--no-follow",
+                                            help="keep updating until the call-out ends (default: on a terminal "
+                                                 "only; piped, the current state is printed at once)")) -> None:
+    """Progress of one call-out: live on a terminal; piped, the state at once (or a line per change with --follow)."""
+    tty = sys.stdout.isatty()
     with _client() as http:
         def fetch() -> dict:
             resp = http.get(f"/api/callouts/{callout_id}")
@@ -83,11 +88,34 @@ def show(callout_id: str, follow: bool = typer.Option(True, help="keep updating 
             return resp.json()
 
         c = fetch()
+        if follow is None:
+            follow = tty
         if not follow or c["status"] != "running":
             console.print(_view(c))
+            return
+        if not tty:  # a pipe: one line per change, flushed, never a screen redrawn in place
+            _stream(c, fetch)
             return
         with Live(_view(c), console=console, refresh_per_second=4) as live:
             while c["status"] == "running":
                 time.sleep(1)
                 c = fetch()
                 live.update(_view(c))
+
+
+def _line(c: dict) -> str:
+    counts = c.get("counts", {})
+    return (f"{c['id']} {c['status']} total={c.get('total') or 0} "
+            + " ".join(f"{s}={counts.get(s, 0)}" for s in STATES))
+
+
+def _stream(c: dict, fetch) -> None:
+    last = _line(c)
+    print(last, flush=True)
+    while c["status"] == "running":
+        time.sleep(1)
+        c = fetch()
+        line = _line(c)
+        if line != last:
+            print(line, flush=True)
+            last = line

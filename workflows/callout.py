@@ -23,7 +23,8 @@ with workflow.unsafe.imports_passed_through():
 
     from definitions.schema.callout import CalloutPlan
     from definitions.schema.common import Level
-    from workflows.escalation import Ack, Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive, record_late
+    from workflows.escalation import (
+        Ack, Actions, Escalation, FlushResult, Inbox, Recall, Record, Report, Send, Target, drive, record_late)
     from workflows.kit.names import Callout
 
 SHARD_SIZE = 500
@@ -224,6 +225,11 @@ class CalloutShardWorkflow:
     @workflow.signal
     def events(self, batch: ShardEvents) -> None:
         self.inbox.put([*batch.acks, *batch.reports])
+
+    @workflow.signal
+    def recall(self, req: Recall) -> None:
+        """重新呼叫: a duty officer calls a target's person again (once per request ref; drive() applies it)."""
+        self.inbox.put([req])
 
     @workflow.signal
     def stop(self, req: StopRequest) -> None:

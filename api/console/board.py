@@ -1,10 +1,12 @@
-"""The board of one call-out: its targets per tier and state (a page of them), live by server-sent
-events (one poll of the database per call-out serves every board watching it: streams.py), a
-target's messages, the duty office's acknowledgement on someone's behalf, and cancelling."""
+"""The board of one call-out: its targets per tier and state (a page of them, those nobody reached first), live
+by server-sent events (one poll of the database per call-out serves every board watching it: streams.py), a
+target's messages, the duty office's acknowledgement on someone's behalf (one or several with one note),
+重新呼叫 (calling a person again), and cancelling."""
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -14,12 +16,12 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.console import auth, roles, streams
 from api.console.pages import db, library, render, t_of, temporal_url
-from api.deps import Offset, RowId, get_temporal
+from api.deps import DUTY, Offset, RowId, get_temporal
 from api.services import board as svc
-from api.services import callouts
+from api.services import board_actions, callouts
 from api.services.answers import AnswerError, acknowledge
 from config import get_settings
-from store.replay import STATES
+from store.replay import FAILED, STATES
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 POLL_S = 0.5
@@ -38,7 +40,20 @@ async def board(request: Request, callout_id: str, user: auth.Viewer, tier: str 
         return render(request, "message.html", status=404, kind="error", message=f"no call-out {callout_id!r}")
     settings = get_settings()
     return render(request, "board.html", since=datetime.now(UTC).isoformat(),
-                  temporal_url=temporal_url(settings, callout_id), **data)
+                  temporal_url=temporal_url(settings, callout_id), failed_statuses=sorted(FAILED),
+                  may_act=user.may(*DUTY), **data)
+
+
+async def detail(request: Request, callout_id: str, target_id: int, status: int = 200, **extra) -> HTMLResponse:
+    """A target's pane: its messages (with the simulator's controls), 重新呼叫 and 代为确认 where they apply."""
+    data = await db(svc.target_messages, callout_id, target_id)
+    if data is None:
+        return render(request, "message.html", status=404, kind="error", message="没有该叫应对象 / no such target")
+    lib = await asyncio.to_thread(library)
+    offer = await db(board_actions.recall_offer, lib, callout_id, target_id)
+    return render(request, "_target.html", status=status, callout_id=callout_id, recall_channels=offer,
+                  nonce=uuid.uuid4().hex, failed_statuses=sorted(FAILED),
+                  **extra, **data)
 
 
 def _boards(app) -> streams.Broadcaster:
@@ -113,10 +128,7 @@ async def stream(request: Request, callout_id: str, boards: Annotated[streams.Br
 
 @router.get("/callouts/{callout_id}/targets/{target_id}", response_class=HTMLResponse)
 async def target_detail(request: Request, callout_id: str, target_id: RowId, user: auth.Viewer) -> HTMLResponse:
-    data = await db(svc.target_messages, callout_id, target_id)
-    if data is None:
-        return render(request, "message.html", status=404, kind="error", message="no such target")
-    return render(request, "_target.html", callout_id=callout_id, **data)
+    return await detail(request, callout_id, target_id)
 
 
 @router.post("/callouts/{callout_id}/targets/{target_id}/ack", response_class=HTMLResponse)
@@ -134,8 +146,35 @@ async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: r
                           ref=f"proxy:{actor}:{data['target'].person_id}:{now.timestamp()}", at=now)
     except AnswerError as exc:
         error = str(exc)
-    return render(request, "_target.html", callout_id=callout_id, done=error is None, error=error,
-                  **await db(svc.target_messages, callout_id, target_id))
+    return await detail(request, callout_id, target_id, done=error is None, error=error)
+
+
+@router.post("/callouts/{callout_id}/targets/{target_id}/recall", response_class=HTMLResponse)
+async def recall(request: Request, callout_id: str, target_id: RowId, user: roles.DutyUser,
+                 nonce: Annotated[str, Form(min_length=8, max_length=64, pattern=r"^[0-9a-zA-Z_-]+$")],
+                 channel: Annotated[list[str] | None, Form(max_length=5)] = None) -> HTMLResponse:
+    """重新呼叫: the request's nonce (rendered with the form) makes a double click one recall."""
+    lib = await asyncio.to_thread(library)
+    try:
+        out = await board_actions.recall(await get_temporal(request), lib, callout_id, target_id, channel or [],
+                                         actor=user.caller.actor, ref=f"{user.caller.actor}:{nonce}")
+    except board_actions.BoardActionError as exc:
+        return await detail(request, callout_id, target_id, status=exc.status, error=str(exc))
+    return await detail(request, callout_id, target_id, recalled=out["channels"])
+
+
+@router.post("/callouts/{callout_id}/ack-many", response_class=HTMLResponse)
+async def proxy_ack_many(request: Request, callout_id: str, user: roles.DutyUser,
+                         note: Annotated[str, Form(min_length=1, max_length=1000)],
+                         target: Annotated[list[int] | None, Form(max_length=board_actions.MAX_BULK + 1)] = None
+                         ) -> HTMLResponse:
+    """Bulk 代为确认: the rows ticked on the board, one note for all."""
+    try:
+        out = await board_actions.confirm_many(await get_temporal(request), callout_id, target or [], note,
+                                               user.caller.actor)
+    except board_actions.BoardActionError as exc:
+        return render(request, "_bulk_result.html", status=exc.status, error=str(exc))
+    return render(request, "_bulk_result.html", **out)
 
 
 @router.post("/callouts/{callout_id}/cancel")

@@ -101,6 +101,28 @@ STRINGS: dict[str, tuple[str, str]] = {
     "sim_busy": ("占线", "Busy"),
     "sim_no_answer": ("无人接听", "No answer"),
     "sim_machine": ("语音信箱", "Machine"),
+    # the call-out board: order, progress, 重新呼叫, bulk 代为确认
+    "bd_progress": ("应答进度", "Progress"),
+    "bd_acked_of": ("已应答", "acknowledged"),
+    "bd_notified_of": ("已通知", "notified"),
+    "bd_total": ("应叫应", "to call"),
+    "bd_flag_unreachable": ("未叫应:始终无人应答", "Unreachable: never answered"),
+    "bd_flag_escalated": ("本人未应答,已升级", "Did not answer: escalated"),
+    "bd_flag_failed": ("本轮呼叫均失败", "Every call of this round failed"),
+    "bd_flag_overdue": ("超时未应答", "Past the wait, no answer"),
+    "bd_order_note": ("未叫应、已升级者排在最前,其次呼叫中,最后已应答。", "Unreachable and escalated first, then those "
+                      "being called, then the acknowledged."),
+    "bd_select": ("选择", "Select"),
+    "bd_select_all": ("全选未应答", "Select all not answered"),
+    "bd_bulk_ack": ("批量代为确认", "Acknowledge the selected on their behalf"),
+    "bd_bulk_chosen": ("已选", "Selected"),
+    "bd_bulk_done": ("已代为确认", "Acknowledged on their behalf"),
+    "bd_bulk_skipped": ("已应答或已取消,未重复确认", "Already settled, left as is"),
+    "bd_recall": ("重新呼叫", "Call again"),
+    "bd_recall_help": ("按本方案的渠道再呼叫一次本人;重复点击只发送一次。", "Calls the person once more on the plan's "
+                       "channels; a double click sends once."),
+    "bd_recall_sent": ("已重新呼叫", "Called again"),
+    "bd_channels": ("渠道", "Channels"),
     "done": ("已完成", "Done"),
     "cancel_callout": ("终止叫应", "Cancel the call-out"),
     "reason": ("原因", "Reason"),
@@ -371,20 +393,21 @@ STATE_NAMES = {
 }
 LEVEL_NAMES = {"blue": ("蓝色", "blue"), "yellow": ("黄色", "yellow"), "orange": ("橙色", "orange"), "red": ("红色", "red"),
                "I": ("Ⅰ级", "Level I"), "II": ("Ⅱ级", "Level II"), "III": ("Ⅲ级", "Level III"), "IV": ("Ⅳ级", "Level IV")}
+MESSAGE_STATUS_NAMES = {  # a message's delivery status, as the gateways report it (store/messages.py)
+    "queued": ("排队中", "queued"), "sending": ("发送中", "sending"), "read": ("已读", "read"),
+    "in-progress": ("通话中", "in call"), "sent": ("已发送", "sent"), "delivered": ("已送达", "delivered"),
+    "ringing": ("振铃中", "ringing"), "answered": ("已接听", "answered"), "completed": ("已接通", "completed"),
+    "failed": ("发送失败", "failed"), "undelivered": ("未送达", "undelivered"), "busy": ("占线", "busy"),
+    "no_answer": ("无人接听", "no answer"), "machine": ("语音信箱", "voicemail"), "no_keypress": ("接听未按键", "no keypress"),
+    "canceled": ("已取消", "canceled"), "opted_out": ("已退订", "opted out"), "declined": ("无法到岗", "declined"),
+    "no_channel": ("无号码", "no number"), "held": ("待发送", "held"),
+}
 CHANNEL_NAMES = {"sms": ("短信", "SMS"), "voice": ("语音", "voice"), "im": ("即时消息", "IM"), "link": ("链接", "link"),
                  "proxy": ("代确认", "proxy"), "phone": ("电话", "phone"), "email": ("邮件", "e-mail"),
                  "fax": ("传真", "fax"), "in_person": ("当面", "in person"), "ivr": ("语音按键", "keypress"),
                  "reply": ("短信回复", "SMS reply")}
 MSG_TYPE_NAMES = {"Alert": ("发布", "alert"), "Update": ("更新", "update"), "Cancel": ("解除", "cancel"),
                   "Ack": ("签收", "ack"), "Error": ("更正", "error")}  # a CAP message's msgType
-MESSAGE_STATUS_NAMES = {  # a message's delivery status, as the gateways report it (store/messages.py)
-    "queued": ("排队中", "queued"), "sending": ("发送中", "sending"), "sent": ("已发出", "sent"),
-    "delivered": ("已送达", "delivered"), "read": ("已读", "read"), "answered": ("已接听", "answered"),
-    "completed": ("已完成", "completed"), "failed": ("发送失败", "failed"), "undelivered": ("未送达", "undelivered"),
-    "busy": ("占线", "busy"), "no_answer": ("无人接听", "no answer"), "no_keypress": ("接听未按键", "no keypress"),
-    "machine": ("语音信箱", "voicemail"), "canceled": ("已取消", "canceled"), "opted_out": ("已退订", "opted out"),
-    "no_channel": ("无可用渠道", "no channel"), "ringing": ("振铃中", "ringing"), "in-progress": ("通话中", "in call"),
-}
 
 
 def pick(lang: str) -> int:

@@ -9,9 +9,10 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from api.console import auth, roles
+from api.console.board import detail
 from api.console.pages import db, form_error, render, t_of
 from api.deps import MAX_INT, RowId, get_temporal
-from api.services import board, messages, phone
+from api.services import messages, phone
 from config import get_settings
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
@@ -44,8 +45,5 @@ async def simulate(request: Request, message_id: RowId, user: roles.DutyUser, ou
         error = form_error(exc)
     except messages.SimulatorError as exc:
         error = str(exc)
-    data = await db(board.target_messages, callout_id, target_id)
-    if data is None:
-        return render(request, "message.html", status=404, kind="error", message="no such target")
-    return render(request, "_target.html", callout_id=callout_id, error=error, played=None if error else outcome,
-                  **data)
+    return await detail(request, callout_id, target_id, error=error, played=None if error else (
+        f"key{digits or 1}" if outcome == "keypress" else outcome))

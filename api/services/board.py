@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import case
 from sqlmodel import Session, col, func, select
 
 from api.services.directory import names as _names
@@ -12,9 +13,15 @@ from definitions.loader import Library
 from store.callouts import Callout, CalloutTarget
 from store.messages import OutboxMessage
 from store.replay import STATES, TERMINAL, deadline_from_attempts, policy_waits
+from store.replay.callout import send_round
+from store.replay.common import ANSWERED, FAILED
 from store.warnings import Warning
 
 BOARD_LIMIT = 500
+RANK = {"unreachable": 0, "escalated": 0, "pending": 1, "notified": 1, "acknowledged": 2, "canceled": 3}
+"""The board's order: those nobody could reach or who were escalated first, then those being called, then the
+acknowledged, then the canceled (a row whose every attempt failed ranks 0 too: `row`; the browser moves a row
+to 0 when its wait runs out)."""
 
 
 def plan_of(lib: Library, callout: Callout) -> Any | None:
@@ -23,15 +30,40 @@ def plan_of(lib: Library, callout: Callout) -> Any | None:
     return loaded.model if loaded is not None and loaded.version == callout.plan_version else None
 
 
+def tries(t: CalloutTarget) -> list[list[str]]:
+    """The latest round of calls (sends that ask for an answer, with a recall since) as [channel, status] pairs,
+    each channel's latest: a voicemail or an unanswered call shows even when an SMS of the round went last."""
+    asks = [a for a in t.attempts if a.get("purpose") in ANSWERED]
+    if not asks:
+        return []
+    rnd = send_round(asks[-1].get("key") or "", t.target_key)
+    latest: dict[str, str] = {}
+    for a in asks:
+        if send_round(a.get("key") or "", t.target_key) == rnd:
+            latest[a.get("channel") or ""] = a.get("status") or ""
+    return [[c, st] for c, st in latest.items()]
+
+
+def flag(t: CalloutTarget, calls: list[list[str]]) -> str:
+    """Why a row needs the duty office: "unreachable" (every step done, no answer), "escalated" (the person did
+    not answer: a deputy or superior is called), "failed" (every call of the current round failed), or ""."""
+    if t.state in ("unreachable", "escalated"):
+        return t.state
+    if t.state not in TERMINAL and calls and all(st in FAILED for _, st in calls):
+        return "failed"
+    return ""
+
+
 def row(t: CalloutTarget, names: dict[str, str], waits: dict | None) -> dict[str, Any]:
     """One target as the board shows it (and as the live updates send it)."""
-    last = t.attempts[-1] if t.attempts else None
-    asks = sum(1 for a in t.attempts if a.get("purpose") in ("notify", "escalate"))
+    asks = sum(1 for a in t.attempts if a.get("purpose") in ANSWERED)
     due = (deadline_from_attempts(waits, t.tier, t.target_key, t.attempts)
            if waits is not None and t.state not in TERMINAL else None)
+    calls = tries(t)
+    why = flag(t, calls)
     return {"id": t.id, "key": t.target_key, "tier": t.tier, "label": t.name, "person_id": t.person_id,
-            "state": t.state, "attempts": asks, "sends": len(t.attempts),
-            "last": f"{last.get('channel')} · {last.get('status')}" if last else "",
+            "state": t.state, "attempts": asks, "sends": len(t.attempts), "tries": calls, "flag": why,
+            "rank": 0 if why else RANK.get(t.state, 1),
             "ack_at": t.acknowledged_at.isoformat() if t.acknowledged_at else None, "ack_channel": t.ack_channel,
             "ack_late": t.ack_late,
             "ack_by": names.get(t.ack_by or "", "") if t.ack_by and t.ack_by != t.person_id else "",
@@ -53,6 +85,16 @@ def tier_counts(s: Session, callout_id: str) -> dict[str, dict[str, int]]:
     return out
 
 
+def progress(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Per tier and "" (all): acknowledged, notified (called at least once) and total: the progress bars."""
+    out: dict[str, dict[str, int]] = {}
+    for tier, by in [("", {st: sum(b.get(st, 0) for b in counts.values()) for st in STATES}), *counts.items()]:
+        total = sum(by.values())
+        out[tier] = {"acknowledged": by.get("acknowledged", 0), "notified": total - by.get("pending", 0),
+                     "total": total}
+    return out
+
+
 def board(s: Session, lib: Library, callout_id: str, tier: str | None, state: str | None,
           offset: int = 0, limit: int = BOARD_LIMIT) -> dict[str, Any] | None:
     c = s.get(Callout, callout_id)
@@ -66,14 +108,18 @@ def board(s: Session, lib: Library, callout_id: str, tier: str | None, state: st
         stmt = stmt.where(CalloutTarget.tier == tier)
     if state:
         stmt = stmt.where(CalloutTarget.state == state)
-    shown = list(s.exec(stmt.order_by(CalloutTarget.shard, CalloutTarget.id).offset(offset).limit(limit)))
+    rank = case(*((CalloutTarget.state == st, n) for st, n in RANK.items()), else_=1)
+    shown = list(s.exec(stmt.order_by(rank, CalloutTarget.shard, CalloutTarget.id).offset(offset).limit(limit)))
     counts = tier_counts(s, callout_id)
     matching = sum(n for tr, by_state in counts.items() if not tier or tr == tier
                    for st, n in by_state.items() if not state or st == state)
     return {"c": c, "plan": plan, "tier_names": tier_names, "counts": counts,
             "totals": {st: sum(by.get(st, 0) for by in counts.values()) for st in STATES},
             "total": sum(sum(by.values()) for by in counts.values()), "matching": matching,
-            "rows": rows_view(s, shown, policy_waits(plan) if plan else None), "tier_f": tier, "state": state,
+            "progress": progress(counts),
+            # (stable: a row whose calls all failed joins the first rows of the page, in the database's order)
+            "rows": sorted(rows_view(s, shown, policy_waits(plan) if plan else None), key=lambda r: r["rank"]),
+            "tier_f": tier, "state": state,
             "offset": offset, "limit": limit}
 
 

@@ -85,8 +85,9 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             others = [r for r in await rows.all_inner_texts() if "街道1主任" not in r and resp_name not in r]
             assert len(others) == 9
             answered = 1
-            for i in range(11):
-                row = rows.nth(i)
+            ids = [await rows.nth(i).get_attribute("id") for i in range(11)]  # (answered rows move down)
+            for row_id in ids:
+                row = page.locator(f"#{row_id}")
                 label = await row.locator('[data-f="label"]').inner_text()
                 if "街道1主任" in label or resp_name in label:
                     continue

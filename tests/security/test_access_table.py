@@ -174,6 +174,9 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/callouts/{callout_id}/stream"): console(ALL),
     ("GET", "/console/callouts/{callout_id}/targets/{target_id}"): console(ALL),
     ("POST", "/console/callouts/{callout_id}/targets/{target_id}/ack"): console(DUTY, form={"note": "电话确认"}),
+    ("POST", "/console/callouts/{callout_id}/targets/{target_id}/recall"): console(
+        DUTY, form={"nonce": "n0nce-0001", "channel": "sms"}),
+    ("POST", "/console/callouts/{callout_id}/ack-many"): console(DUTY, form={"note": "电话确认", "target": "1"}),
     ("POST", "/console/simulator/{message_id}"): console(DUTY, form={"outcome": "reply", "callout_id": "x",
                                                                      "target_id": "1"}),
     ("POST", "/console/callouts/{callout_id}/cancel"): console(DUTY, form={"reason": "测试"}),

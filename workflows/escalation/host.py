@@ -13,7 +13,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.escalation.interpreter import Escalation
     from workflows.escalation.model import (
-        TERMINAL_STATES, Ack, Actions, FlushResult, Record, Report, TargetState, late_step)
+        TERMINAL_STATES, Ack, Actions, FlushResult, Recall, Record, Report, TargetState, late_step)
 
 LATE_ANSWERS = "late-answers"
 """workflow.patched id: answers after a target was settled are recorded as late, not dropped."""
@@ -21,6 +21,8 @@ LATE_EPISODES = "late-answers-ended-episodes"
 """workflow.patched id: answers to an episode that has ended, delivered to a procedure's workflow that still
 runs, are recorded as late, not dropped (its own id: the call-out's `LATE_ANSWERS` marker may sit elsewhere in
 a history, and these records are new activity calls)."""
+RECALL = "recall"
+"""workflow.patched id: a duty officer's 重新呼叫 (`Recall` in the inbox) sends and records; old code had none."""
 
 
 def record_late() -> bool:
@@ -120,13 +122,13 @@ class Inbox:
     """Answers and reports received by signal, applied by the host loop in arrival order."""
 
     def __init__(self) -> None:
-        self.items: list[Ack | Report] = []
+        self.items: list[Ack | Report | Recall] = []
         self.stopped: str | None = None
 
-    def put(self, items: list[Ack | Report]) -> None:
+    def put(self, items: list[Ack | Report | Recall]) -> None:
         self.items.extend(items)
 
-    def drain(self) -> list[Ack | Report]:
+    def drain(self) -> list[Ack | Report | Recall]:
         items, self.items = self.items, []
         return items
 
@@ -143,6 +145,10 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
     pending = Actions()
     while True:
         for item in inbox.drain():
+            if isinstance(item, Recall):
+                if workflow.patched(RECALL):
+                    pending.extend(esc.recall(item, workflow.now()))
+                continue
             pending.extend(esc.acknowledge(item, record_late) if isinstance(item, Ack) else esc.report(item))
         pending.extend(esc.advance(workflow.now()))
         if pending:

@@ -13,7 +13,8 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.escalation import Policy, Step
     from workflows.kit.events import Escalation as Rec  # the records' names (`<episode prefix>.<record>` kinds)
     from workflows.escalation.model import (
-        FAILED_STATUSES, TERMINAL_STATES, Ack, Actions, Contact, Record, Report, Send, Target, TargetState, late_step)
+        FAILED_STATUSES, TERMINAL_STATES, Ack, Actions, Contact, Recall, Record, Report, Send, Target, TargetState,
+        late_step)
 
 
 class Escalation(BaseModel):
@@ -192,6 +193,45 @@ class Escalation(BaseModel):
                 ts, Rec.ACK, ack.at, person_id=ack.person_id, channel=ack.channel, actor=ack.actor or ack.person_id,
                 payload={"note": ack.note, "late": late_, "by_deputy": ack.person_id != ts.target.person.person_id,
                          "ref": ack.ref}))
+        return actions
+
+    def recall(self, req: Recall, now: datetime) -> Actions:
+        """Call a target's person again (重新呼叫), on the channels asked that the target's policy notifies on:
+        once per request (`req.ref`); not for a target already acknowledged or canceled. The sends join the
+        target's current round (a failure of one does not end the wait early; an answer acknowledges as any
+        answer does, late when the target was unreachable), and the request is recorded (`recall`)."""
+        actions = Actions()
+        ref = f"recall:{req.ref}"
+        ts = self.targets.get(req.target_key)
+        if ts is None or ref in self.seen_refs or ts.state in ("acknowledged", "canceled"):
+            return actions
+        self.seen_refs.append(ref)
+        allowed = [c.value for step in self.policies[ts.target.policy].steps for c in (step.notify or [])]
+        channels = [c for c in dict.fromkeys(req.channels) if c in allowed]
+        if not channels:
+            return actions
+        prefix = f"{self.run_key}/{ts.target.key}/"
+        asked = [k for k, v in self.send_index.items() if v == ts.target.key and "/recall-" not in k
+                 and "/cancel-" not in k and "/update-" not in k]
+        rnd = asked[-1].removeprefix(prefix).split("/", 1)[0] if asked else "0.0"
+        contact, keys = ts.target.person, []
+        for channel in channels:
+            to = contact.address(channel)
+            key = f"{prefix}{rnd}/{contact.person_id}/{channel}/recall-{req.ref}"
+            if to is None:
+                actions.records.append(self._record(ts, Rec.NO_CHANNEL, now, person_id=contact.person_id,
+                                                    channel=channel, step=f"nochannel/{key}"))
+                continue
+            self.send_index[key] = ts.target.key
+            keys.append(key)
+            actions.sends.append(Send(key=key, target_key=ts.target.key, person_id=contact.person_id, name=contact.name,
+                                      to=to, channel=channel, purpose="notify", priority=ts.target.priority,
+                                      about=ts.target.label))
+        ts.sends_total += 1 if keys else 0
+        actions.records.append(self._record(ts, Rec.RECALL, now, person_id=contact.person_id, actor=req.actor,
+                                            step=f"{ts.target.key}/recall/{req.ref}",
+                                            payload={"channels": channels, "ref": req.ref, "note": req.note,
+                                                     "sends": keys}))
         return actions
 
     def late_record(self, ts: TargetState, ack: Ack) -> Record:

@@ -89,6 +89,17 @@ class Ack(BaseModel):
     ref: str = Field(default="", description="unique id of the answer (message id, link jti) for idempotency")
 
 
+class Recall(BaseModel):
+    """A duty officer calls a target's person again (重新呼叫): once per `ref` (a double click sends once)."""
+
+    target_key: str
+    channels: list[str]
+    actor: str
+    ref: str = Field(min_length=1, description="unique id of the request, for idempotency")
+    at: datetime
+    note: str | None = None
+
+
 class Report(BaseModel):
     """A gateway's report on one send: delivered, failed, busy, no_answer, machine, declined (keypress 2)…"""
 

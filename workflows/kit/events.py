@@ -113,8 +113,9 @@ class Escalation:
     INFORM_SKIPPED = "inform_skipped"
     CANCELED = "canceled"
     NO_CHANNEL = "no_channel"
+    RECALL = "recall"  # a duty officer called the person again (重新呼叫)
     RECORDS = (ACK, ACK_LATE, DELIVERY, TIMEOUT, UNREACHABLE, WAIT_SKIPPED, REPEAT, ESCALATED, ESCALATION_SKIPPED,
-               INFORMED, INFORM_SKIPPED, CANCELED, NO_CHANNEL)
+               INFORMED, INFORM_SKIPPED, CANCELED, NO_CHANNEL, RECALL)
 
 
 GAP = "gap"
