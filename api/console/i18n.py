@@ -170,6 +170,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dl_overdue": ("已超时", "overdue"),
     "dl_on_time": ("按时", "on time"),
     "dl_late": ("迟报", "late"),
+    "dl_omitted": ("漏报", "omitted"),
+    "dl_lapsed": ("未报(已终止)", "not reported (ended)"),
     "inc_verbal": ("口头报告", "Verbal report"),
     "inc_to_whom": ("报告对象", "Reported to"),
     "inc_by_whom": ("报告人", "Reported by"),
@@ -347,6 +349,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "rp_reported": ("已报待审", "reported"),
     "rp_closed": ("已关闭", "closed"),
     "rp_omitted": ("漏报", "omitted"),
+    "rp_lapsed": ("未报(已终止)", "not reported (ended)"),
 }
 
 STATE_NAMES = {
