@@ -142,6 +142,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "open_incidents": ("进行中的信息报送", "Open incidents"),
     "inc_open": ("进行中", "open"),
     "inc_closed": ("已终报", "closed"),
+    "inc_settled_by_activation": ("已随响应终止办结", "settled: response terminated"),
+    "inc_settled_by_review": ("已随复盘签发办结", "settled: review signed off"),
     "inc_received": ("接报时间", "Received"),
     "inc_severity": ("等级", "Grade"),
     "inc_late": ("迟报/超时", "Late / overdue"),

@@ -28,6 +28,7 @@ from store.callouts import Callout
 from store.db import session_scope
 from store.directory import OrgUnit, PhoneError, normalize_mobile
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion, deadline_is_open
+from workflows.kit.events import ChainSettled, Reporting
 from workflows.subjects import incident_subject, kind_of, validate_incident_id
 from workflows.reporting import (
     CONFLICT,
@@ -224,6 +225,8 @@ def incident_detail(incident_id: str) -> dict | None:
                             .order_by(AuditEvent.seq)))
         omitted = list(s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
                                                        col(AuditEvent.kind).like("report.%.omitted"))))
+        settled = s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
+                                                  AuditEvent.kind == Reporting.SETTLED)).first()
     dls = [deadline_dict(d, now) for d in deadlines]
     out = row.model_dump(mode="json")
     out["casualties"] = {k: out.pop(k) for k in ("deaths", "injured", "missing", "trapped")}
@@ -242,6 +245,9 @@ def incident_detail(incident_id: str) -> dict | None:
                          "lapsed": [d["key"] for d in dls if d["state"] == "lapsed"],
                          "late_by_s": {d["key"]: d["late_by_s"] for d in dls if d["late_by_s"]},
                          "omitted": [e.payload.get("deadline") for e in omitted]}
+    # closed by the end of the response or the review, not by a final report: by whom, when
+    out["settled"] = ({"by": ChainSettled.read(settled.payload).by, "at": settled.at.isoformat()}
+                      if settled is not None else None)
     return out
 
 

@@ -125,6 +125,7 @@ async def test_signing_off_a_review_marks_the_verbal_report_never_made_omitted_a
     assert {d["key"]: d["state"] for d in detail["deadlines"]} == {"verbal": "omitted", "written": "on_time",
                                                                     "followup_1": "lapsed"}
     assert detail["compliance"]["omitted"] == ["verbal"] and detail["compliance"]["lapsed"] == ["followup_1"]
+    assert detail["settled"]["by"] == review_subject(iid)  # the page says 已随复盘签发办结, not 已终报
     assert listed_open(iid) == ([], [])  # the desk and the handover note no longer list it
 
     # the sealed review's final report and its case file say 漏报, never 未到期
