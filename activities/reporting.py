@@ -103,8 +103,9 @@ async def record(req: RecordRequest) -> None:
 
 @activity.defn(name=names.Reporting.SETTLE)
 async def settle(req: SettleRequest) -> SettleResult:
-    """Each incident's reporting chain settles what is still open (its `settle` update, which records it); a chain
-    closed already, or an incident without one, is left as it is. The update's id makes a retry answer the same."""
+    """Each incident's reporting chain settles what is still open, or (`end` False: a response terminated) what is past
+    (its `settle` update, which records it); a chain closed already, or an incident without one, is left as it is.
+    The update's id makes a retry answer the same."""
     chains = await read(lambda s: {i.id: (i.workflow_id, i.status) for i in s.exec(
         select(Incident).where(col(Incident.id).in_(req.incident_ids)))})
     out = SettleResult()
@@ -118,14 +119,14 @@ async def settle(req: SettleRequest) -> SettleResult:
             continue
         try:
             view = await client.get_workflow_handle(wid).execute_update(
-                "settle", SettleIn(by=req.by, actor=req.actor, reason=req.reason), id=f"settle/{req.by}",
+                "settle", SettleIn(by=req.by, actor=req.actor, reason=req.reason, end=req.end), id=f"settle/{req.by}",
                 result_type=ChainView)
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: the chain has ended (its final report) meanwhile
                 raise
             out.already_closed.append(iid)
             continue
-        if view.settled_by != req.by:
+        if req.by not in (view.settled_by, view.response_ended_by):
             out.already_closed.append(iid)
             continue
         out.settled[iid] = {v: [d.key for d in view.deadlines if d.settled == v] for v in ("omitted", "lapsed")}

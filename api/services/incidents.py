@@ -225,8 +225,9 @@ def incident_detail(incident_id: str) -> dict | None:
                             .order_by(AuditEvent.seq)))
         omitted = list(s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
                                                        col(AuditEvent.kind).like("report.%.omitted"))))
-        settled = s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
-                                                  AuditEvent.kind == Reporting.SETTLED)).first()
+        settled = next((e for e in s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
+                                                                    AuditEvent.kind == Reporting.SETTLED))
+                        if ChainSettled.read(e.payload).ended), None)
     dls = [deadline_dict(d, now) for d in deadlines]
     out = row.model_dump(mode="json")
     out["casualties"] = {k: out.pop(k) for k in ("deaths", "injured", "missing", "trapped")}

@@ -55,7 +55,7 @@ class _Chain:
             self.triggers.append({"at": ev.at, "trigger": t.trigger, "name": t.name})
         elif k == Reporting.REFUSED:
             self.refusals += 1
-        elif k == Reporting.SETTLED:  # the response or the review ended: the chain is closed from here
+        elif k == Reporting.SETTLED and ChainSettled.read(p).ended:  # the review (or the response) ended the chain
             self.status, self.closed_at, self.settled_by = "closed", ev.at, ChainSettled.read(p).by
         elif k == Reporting.CLOSED:
             self.status, self.closed_at = "closed", ev.at

@@ -61,7 +61,7 @@ class _Chain:
         elif k == Reporting.TRIGGER:
             t = Trigger.read(p)
             self.out["triggers"].append({"at": _iso(ev.at), "trigger": t.trigger, "name": t.name})
-        elif k == Reporting.SETTLED:  # the chain ended with the response or the review: closed from here
+        elif k == Reporting.SETTLED and ChainSettled.read(p).ended:  # ended with the response or the review
             self.out["settled_by"], self.out["closed_at"] = ChainSettled.read(p).by, _iso(ev.at)
         elif k == Reporting.CLOSED:
             self.out["closed_at"] = _iso(ev.at)

@@ -76,8 +76,10 @@ def _summary_submitted(s: Any) -> str:
 def _settled(c: Any) -> str:
     why = "应急响应终止" if str(c.by or "").startswith("activation/") else "复盘报告签发"
     omitted, lapsed = len(c.omitted or []), len(c.lapsed or [])
-    return (f"{why},信息报送随之办结" + (f":漏报{omitted}项" if omitted else "")
-            + (f"{'、' if omitted else ':'}未报(已终止){lapsed}项" if lapsed else ""))
+    counts = "、".join(x for x in (f"漏报{omitted}项" if omitted else "", f"未报(已终止){lapsed}项" if lapsed else "") if x)
+    if not c.ended:
+        return f"{why},信息报送待报终报" + (f"({counts})" if counts else "")
+    return f"{why},信息报送随之办结" + (f":{counts}" if counts else "")
 
 
 # kind -> (the payload model it is read through, or None for the raw payload; its line)

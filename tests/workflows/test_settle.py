@@ -1,4 +1,5 @@
-"""Issue 19 #5: terminating a response or signing off a review settles the incident's reporting chain.
+"""Issue 19 #5: terminating a response settles what is past in the incident's reporting chain (漏报; the final
+report 终报 is still owed), signing off the review settles everything and ends it.
 
 What was never reported is marked 漏报 (omitted), a report made late stays 迟报, a follow-up not yet due is closed
 未报(已终止) (lapsed); the chain records `report.settled`, stops its escalations and ends; the review's statistics,
@@ -29,6 +30,7 @@ from tests.helpers import replayer
 from tests.workflows import activation_helpers as act
 from tests.workflows.callout_helpers import wait_for
 from tests.workflows.reporting_helpers import deadlines, events, incident, incident_input, start, terminate_incidents
+from tests.workflows.reporting_helpers import draft as draft_of
 from tests.workflows.test_reporting import approve_and_submit, cadre
 from worker import build_worker
 from workflows.activation import PlanActivationWorkflow as A
@@ -174,6 +176,7 @@ async def test_terminating_a_response_settles_its_incident_and_a_late_report_sta
     [settled] = events(iid, "report.settled")
     assert settled.payload["by"] == act.subject(ainp) and settled.payload["omitted"] == ["written"]
     assert settled.payload["late"] == ["verbal"] and settled.payload["lapsed"] == []
+    assert settled.payload["ended"] is True and settled.payload["open"] == []  # nothing left owed: the chain ends
     chain = await h.result()
     assert chain.status == "closed" and chain.settled_by == act.subject(ainp)
     dl = deadlines(iid)
@@ -194,6 +197,42 @@ async def test_terminating_a_response_settles_its_incident_and_a_late_report_sta
     await replayer(W).replay_workflow(await h.fetch_history())
     with session_scope(write=False) as s:
         assert verify(s, iid).ok and verify(s, act.subject(ainp)).ok
+
+
+async def test_after_the_termination_only_the_final_report_is_owed_and_it_closes_the_chain(env, tq, people):
+    inp = incident_input(reporting_unit_id="D01")
+    iid = inp.incident.incident_id
+    h = await start(env.client, tq, inp)
+    await h.execute_update(W.verbal, VerbalIn(**cadre(people), to_whom="区政府总值班室", by_whom="值班干部戊"))
+    await approve_and_submit(h, people)  # on time: 续报一 is due next
+    ainp = act.activation_input("work_safety", level=Severity.IV)
+    ainp = ainp.model_copy(update={"info": ainp.info.model_copy(update={
+        "incident_id": iid, "activation_id": f"{iid}-work_safety"})})
+    a = await act.start(env.client, tq, ainp)
+    await a.execute_update(A.terminate, TerminateIn(actor=people["D01.head"], role="commander", reason="现场处置完毕"))
+    [settled] = events(iid, "report.settled")
+    assert settled.payload["ended"] is False and settled.payload["open"] == ["followup_1"]
+    assert settled.payload["omitted"] == settled.payload["lapsed"] == []
+    # nothing was past its limit; the limit after the written report is now the final report's, still owed
+    view = await h.query(W.state)
+    assert view.status == "open" and view.response_ended_by == act.subject(ainp)
+    assert [(d.key, d.label, d.settled) for d in view.deadlines][-1] == ("followup_1", "终报", None)
+    desk, note = listed_open(iid)
+    assert desk[0]["next_due"]["label"] == "终报" and any(i.ref == f"{iid}/followup_1" for i in note)
+    from temporalio.client import WorkflowUpdateFailedError
+    from workflows.reporting import DraftIn
+
+    with pytest.raises(WorkflowUpdateFailedError) as exc:
+        await h.execute_update(W.followup, DraftIn(**cadre(people), draft=draft_of(what="续报")))
+    assert "final report 终报" in exc.value.cause.message
+    view = await approve_and_submit(h, people, what="处置完毕", update=W.final)
+    assert view.status == "closed" and view.settled_by is None
+    assert [(d.key, d.label, d.met_by) for d in view.deadlines][-1] == ("followup_1", "终报", "终报")
+    await h.result()
+    assert listed_open(iid) == ([], [])
+    assert {d["key"]: d["state"] for d in incident_detail(iid)["deadlines"]} == {
+        "verbal": "on_time", "written": "on_time", "followup_1": "on_time"}
+    await replayer(W).replay_workflow(await h.fetch_history())
 
 
 # ------------------------------------------------------------------ 终报: its own limit (issue 19 #10)

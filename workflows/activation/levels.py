@@ -143,10 +143,10 @@ class LevelSteps(ItemSteps):
                                 level=level_zh(self.s.level), reason=req.reason)
         notices = [x for pid in sorted(people) for x in self._notices(f"terminated/{pid}", people[pid], text)]
         await self._notify("activation.terminated.notice", "terminated/notice", notices, payload={"people": sorted(people)})
-        if workflow.patched("settle-reporting"):  # the incident's reporting chain settles what is still open (漏报 …)
+        if workflow.patched("settle-reporting"):  # the incident's reporting chain settles what is past (漏报)
             await self.call(names.Reporting.SETTLE, lambda: SettleRequest(
                 incident_ids=[self.info.incident_id], by=subject_of(self.info.activation_id), actor=req.actor,
-                reason=f"应急响应终止:{req.reason}"), result_type=SettleResult)
+                reason=f"应急响应终止:{req.reason}", end=False), result_type=SettleResult)  # the 终报 is still owed
         await self._start_review(req.actor)
         return self.view()
 

@@ -192,6 +192,8 @@ class ChainSettled(Payload):
     omitted: list[str] = Field(default_factory=list)  # deadline keys marked 漏报
     lapsed: list[str] = Field(default_factory=list)  # deadline keys closed 未报(已终止): not due, no longer owed
     late: list[str] = Field(default_factory=list)  # deadline keys met late (迟报, unchanged)
+    ended: bool = True  # False: a response terminated; the chain goes on for its final report 终报
+    open: list[str] = Field(default_factory=list)  # deadline keys still owed (the final report's)
 
 
 class Trigger(Payload):

@@ -120,6 +120,8 @@ class ChainState(BaseModel):
     fired: list[str] = Field(default_factory=list)
     closed_at: datetime | None = None
     settled_by: str | None = Field(default=None, description="the subject whose end settled the chain (activation/…, review/…)")
+    response_ended_by: str | None = Field(default=None, description="the terminated response (activation/…) after which "
+                                                                     "only the final report 终报 is owed")
     pending: ShardEvents = Field(default_factory=ShardEvents)
     runs: int = 1
 
@@ -160,6 +162,8 @@ class SettleIn(BaseModel):
     by: str = Field(description="the audit subject that ends: activation/<id> or review/<incident>")
     actor: str = "system"
     reason: str = ""
+    end: bool = Field(default=True, description="the chain ends (a review signed off); False: a response terminated, "
+                                                "what is past is settled and the final report 终报 is still owed")
 
 
 class SettleRequest(BaseModel):
@@ -169,6 +173,7 @@ class SettleRequest(BaseModel):
     by: str
     actor: str = "system"
     reason: str = ""
+    end: bool = True
 
 
 class SettleResult(BaseModel):
@@ -199,6 +204,7 @@ class ChainView(BaseModel):
     closed_at: datetime | None
     runs: int
     settled_by: str | None = None
+    response_ended_by: str | None = None
 
 
 class RecordRequest(BaseModel):

@@ -81,6 +81,9 @@ def _after_a_submitted_report(c: Chain, what_next: str) -> Refusal | None:
 
 @RULES.rule("followup")
 def followup(c: Chain, req: Actor, now: datetime) -> Refusal | None:
+    if c.s.response_ended_by is not None:
+        return CONFLICT, (f"the response ({c.s.response_ended_by}) was terminated: what is owed now is the final report "
+                          "终报 (/final), not a follow-up")
     return _after_a_submitted_report(c, "a follow-up 续报")
 
 

@@ -258,26 +258,39 @@ class IncidentReportingWorkflow(Procedure):
 
     @workflow.update
     async def settle(self, req: SettleIn) -> ChainView:
-        """The response was terminated or the review signed off: every limit still open is closed (漏报, or 未报(已终止)
-        when not yet due: `settle_as`), late ones stay late, reminders, escalations and calls stop, and the chain
-        ends. Idempotent: a closed chain answers its view."""
+        """The review was signed off (`req.end`): every limit still open is closed (`settle_as`: 漏报, or 未报(已终止)
+        when not yet due), late ones stay late, every call stops and the chain ends. The response was terminated (not
+        `req.end`): what is past its limit is 漏报 and no longer chased; the next follow-up's limit becomes the final
+        report's (终报, still owed); the chain ends only if nothing is left open. Idempotent: a closed chain answers."""
         await workflow.wait_condition(lambda: self.opened)
         if self.s.closed_at is not None:
             return self.view()
         now = workflow.now()
-        self.s.closed_at, self.s.settled_by = now, req.by
         why = "应急响应已终止" if req.by.startswith("activation/") else "复盘报告已签发"
-        self.stop_episodes(lambda ep: True, f"{why},信息报送已办结")
         events = []
         for d in self.s.deadlines:
-            if d.met_at is None:
+            if d.met_at is not None or d.settled is not None:
+                continue
+            if req.end or now >= d.due_at:
                 d.settled = settle_as(d, now)
+                self.stop_episodes(lambda ep, key=d.key: ep.kind == "overdue" and ep.ref == key, f"{why},{d.label}记为漏报")
                 events.append(Event(kind=Kinds.deadline(d.kind, d.settled), step_id=f"deadline/{d.key}/{d.settled}",
                                     actor=req.actor, at=now, payload={"deadline": d.key, "label": d.label,
                                                                       "due_at": d.due_at.isoformat(), "settled_by": req.by}))
+            elif d.kind == "followup":
+                d.label = FINAL_LABEL  # the response has ended: the report owed next is the final report
+        still_open = [d.key for d in self.s.deadlines if d.met_at is None and d.settled is None]
+        ends = req.end or not still_open
+        if ends:
+            self.s.closed_at, self.s.settled_by = now, req.by
+            self.stop_episodes(lambda ep: True, f"{why},信息报送已办结")
+        else:
+            self.s.response_ended_by = req.by
+            self.changed = True  # new labels, fewer timers
         keys = {v: [d.key for d in self.s.deadlines if d.settled == v] for v in ("omitted", "lapsed")}
-        events.append(Event(kind=Kinds.SETTLED, step_id="settled", actor=req.actor, at=now, payload={
-            "by": req.by, "reason": req.reason or why, **keys, "late": [d.key for d in self.s.deadlines if d.late_by_s]}))
+        events.append(Event(kind=Kinds.SETTLED, step_id=f"settled/{req.by}", actor=req.actor, at=now, payload={
+            "by": req.by, "reason": req.reason or why, "ended": ends, "open": still_open, **keys,
+            "late": [d.key for d in self.s.deadlines if d.late_by_s]}))
         await self.record(*events)
         return self.view()
 
@@ -324,7 +337,7 @@ class IncidentReportingWorkflow(Procedure):
                          status="closed" if self.s.closed_at else "open", received_at=self.s.received_at,
                          severity=self.s.severity, casualties=self.s.casualties, deadlines=self.s.deadlines,
                          verbal=self.s.verbal, reports=self.s.reports, triggers=triggers, closed_at=self.s.closed_at,
-                         runs=self.s.runs, settled_by=self.s.settled_by)
+                         runs=self.s.runs, settled_by=self.s.settled_by, response_ended_by=self.s.response_ended_by)
 
     def _deadline(self, key: str, kind: str, label: str, due: datetime) -> Deadline:
         return Deadline(key=key, kind=kind, label=label, due_at=due, remind_at=due - self.rules.reminder_before)  # type: ignore[arg-type]

@@ -542,6 +542,25 @@ async def settle(saved: list[dict]) -> None:
                       note="verbal late, written overdue and called for; settled by the termination: written 漏报, "
                            "the overdue call stopped, the chain ends")
 
+        # a response terminated while 续报一 is not yet due: its limit becomes the final report's, which closes it
+        inp = _incident("INC-HISTORY-SETTLE-FIN", reporting_unit_id="D01")
+        iid = inp.incident.incident_id
+        h = await start(st.client, st.tq, inp)
+        await h.execute_update(IRW.verbal, VerbalIn(**cadre, to_whom="区政府总值班室", by_whom="值班干部戊"))
+        for update, what in ((IRW.draft, "脚手架坍塌,2人受伤送医"), (None, "处置完毕")):
+            if update is None:
+                a = await start_activation(st.client, st.tq, _activation(iid, "work_safety", level=Severity.IV))
+                await a.execute_update(A.terminate, TerminateIn(actor=p["D01.head"], role="commander", reason="处置完毕"))
+                await a.result()
+                update = IRW.final
+            await h.execute_update(update, DraftIn(**cadre, draft=draft(what=what)))
+            await h.execute_update(IRW.review, ReviewIn(**leader, decision="approve"))
+            await h.execute_update(IRW.submit, SubmitIn(**cadre))
+        await h.result()
+        await st.save("IncidentReportingWorkflow-final-after-termination", h.id,
+                      note="verbal and written on time; the response terminated (nothing past: 续报一's limit becomes "
+                           "the final report's); the final report 终报 closes the chain")
+
         # a review signed off by hand: the verbal report never made (漏报), 续报一 not yet due (未报(已终止))
         inp = _incident("INC-HISTORY-SETTLE-REV", reporting_unit_id="D01")
         iid = inp.incident.incident_id
