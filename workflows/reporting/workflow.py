@@ -239,8 +239,9 @@ class IncidentReportingWorkflow(Procedure):
                                               policy=policy), result_type=TargetsResult, **ACTIVITY)
         if kind == "overdue" and next(d for d in self.s.deadlines if d.key == ref).met_at is not None:
             return  # the report came while we looked for whom to call
-        if self.s.settled_by is not None:
-            return  # the chain was settled while we looked: nobody is called any more
+        if self.s.settled_by is not None or (kind == "overdue" and next(
+                d for d in self.s.deadlines if d.key == ref).settled is not None):
+            return  # settled while we looked (漏报, the chain ended): nobody is called any more
         if found.gaps or not found.targets:
             await self.record(Event(kind=Kinds.gap(kind), step_id=f"{kind}/{ref}/gap", at=workflow.now(),
                                     payload={"label": label, "gaps": found.gaps or ["nobody to call"]}))
