@@ -6,7 +6,7 @@ def all_activities() -> list:
 
     return [audit.append_audit, callout.open_callout, callout.resolve, callout.load_shard, callout.flush,
             callout.record_update, callout.finish,
-            reporting.record, reporting.targets, reporting.remind, reporting.flush,
+            reporting.record, reporting.targets, reporting.remind, reporting.flush, reporting.settle,
             activation.record, activation.resolve, activation.notify, activation.flush,
             review.open_, review.record, review.notify, review.targets, review.flush, review.compile_, review.seal,
             *duty.ALL]

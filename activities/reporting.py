@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio import activity
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.common import audit_events, duty_contacts, local, on_duty_as, read, sms_each, write
 from activities.common import now as _now
@@ -24,10 +25,14 @@ from workflows.subjects import incident_subject
 from workflows.escalation import Contact, Record, Target
 from workflows.kit import names
 from workflows.reporting import (
+    ChainView,
     FlushRequest,
     FlushResult,
     RecordRequest,
     RemindRequest,
+    SettleIn,
+    SettleRequest,
+    SettleResult,
     TargetsRequest,
     TargetsResult,
     WrittenReport,
@@ -61,7 +66,7 @@ def save_view(s: Session, req: RecordRequest) -> Incident:
     for d in v.deadlines:
         dl = deadlines.get(d.key) or IncidentDeadline(incident_id=row.id, key=d.key, label=d.label, due_at=d.due_at)
         dl.label, dl.due_at, dl.met_at, dl.met_by, dl.late_by_s = d.label, d.due_at, d.met_at, d.met_by, d.late_by_s
-        dl.reminded_at, dl.overdue_at = d.reminded_at, d.overdue_at
+        dl.reminded_at, dl.overdue_at, dl.settled = d.reminded_at, d.overdue_at, d.settled
         s.add(dl)
     reports = {r.seq: r for r in s.exec(select(IncidentReport).where(IncidentReport.incident_id == row.id))}
     versions = {(x.seq, x.version): x for x in s.exec(select(ReportVersion).where(ReportVersion.incident_id == row.id))}
@@ -91,6 +96,42 @@ async def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
 @activity.defn(name=names.Reporting.RECORD)
 async def record(req: RecordRequest) -> None:
     await _write(req, [])
+
+
+# ------------------------------------------------------------------ settled by the end of a response or a review
+
+
+@activity.defn(name=names.Reporting.SETTLE)
+async def settle(req: SettleRequest) -> SettleResult:
+    """Each incident's reporting chain settles what is still open, or (`end` False: a response terminated) what is past
+    (its `settle` update, which records it); a chain closed already, or an incident without one, is left as it is.
+    The update's id makes a retry answer the same."""
+    chains = await read(lambda s: {i.id: (i.workflow_id, i.status) for i in s.exec(
+        select(Incident).where(col(Incident.id).in_(req.incident_ids)))})
+    out = SettleResult()
+    client = activity.client()
+    for iid in req.incident_ids:
+        wid, status = chains.get(iid, (None, None))
+        if wid is None:
+            continue
+        if status == "closed":
+            out.already_closed.append(iid)
+            continue
+        try:
+            view = await client.get_workflow_handle(wid).execute_update(
+                "settle", SettleIn(by=req.by, actor=req.actor, reason=req.reason, end=req.end), id=f"settle/{req.by}",
+                result_type=ChainView)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: the chain has ended (its final report) meanwhile
+                raise
+            out.already_closed.append(iid)
+            continue
+        if req.by not in (view.settled_by, view.response_ended_by):
+            out.already_closed.append(iid)
+            continue
+        out.settled[iid] = {v: [d.key for d in view.deadlines if d.settled == v] for v in ("omitted", "lapsed")}
+        out.settled[iid]["late"] = [d.key for d in view.deadlines if d.late_by_s]
+    return out
 
 
 # ------------------------------------------------------------------ who

@@ -5,7 +5,8 @@ chain is the record that lasts; these rows let `GET /api/incidents` answer
 without asking Temporal, also after the chain has closed.
 
 - `Incident`: what was received (接报), its grade, rules and status.
-- `IncidentDeadline`: each time limit (verbal, written, 续报N) with when it was met and how late.
+- `IncidentDeadline`: each time limit (verbal, written, 续报N) with when it was met and how late, or how it was
+  closed unmet when the chain ended (`settled`: omitted 漏报 | lapsed 未报(已终止)).
 - `IncidentReport`: each written report of the chain (书面报告, 续报一…, 终报) and its state.
 - `ReportVersion`: every draft of a report with the leading leader's decision on it.
 - `ReportReceipt`: each recipient of a submitted report: sent, delivered, confirmed (回执).
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from store.types import json_column, now_utc, utc_column
 
@@ -67,6 +68,17 @@ class IncidentDeadline(SQLModel, table=True):
     late_by_s: int | None = Field(default=None, description="seconds late; 0 on time; None while open")
     reminded_at: datetime | None = Field(default=None, sa_column=utc_column())
     overdue_at: datetime | None = Field(default=None, sa_column=utc_column())
+    settled: str | None = Field(default=None, description="unmet when the chain ended: omitted 漏报 | lapsed 未报(已终止)")
+
+
+def deadline_is_open(d: IncidentDeadline) -> bool:
+    """A time limit still to be met: not met, and not closed with its chain (漏报, 未报(已终止))."""
+    return d.met_at is None and d.settled is None
+
+
+def open_deadlines() -> Any:
+    """The same, as a query condition on IncidentDeadline (the desk, the handover note)."""
+    return col(IncidentDeadline.met_at).is_(None) & col(IncidentDeadline.settled).is_(None)
 
 
 class IncidentReport(SQLModel, table=True):

@@ -25,7 +25,8 @@ TIER_ZH = {"district_leaders": "区党政主要领导", "departments": "区级�
            "towns": "乡镇(街道)", "villages": "村(社区)", "recipient": "报送对象", "overdue": "督促", "trigger": "触发"}
 CHANNEL_ZH = {"sms": "短信", "voice": "语音电话", "im": "即时通讯", "link": "确认链接", "proxy": "代为确认",
               "phone": "电话", "?": "未知"}
-STATE_ZH = {"on_time": "按时", "late": "迟报", "omitted": "漏报", "overdue": "超时未报", "open": "未到期"}
+STATE_ZH = {"on_time": "按时", "late": "迟报", "omitted": "漏报", "lapsed": "未报(已终止)", "overdue": "超时未报",
+            "open": "未到期"}
 ITEM_STATE_ZH = {"on_time": "按时办结", "late": "逾期办结", "overdue": "逾期未完成", "reported": "已报完成待审核",
                  "closed": "未完成即关闭", "open": "办理中"}
 

@@ -17,7 +17,7 @@ from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
 from store.directory import Person
 from store.duty import DrillRun, Handover, SpotCheckFollowup
-from store.incidents import Incident, IncidentDeadline
+from store.incidents import Incident, IncidentDeadline, open_deadlines
 from store.review import Review, ReviewUnit
 from store.roster import on_duty_in_role
 from store.warnings import Warning
@@ -67,8 +67,7 @@ def handover_items(s: Session, at: datetime) -> list[NoteItem]:
                               text=f"叫应进行中:{c.title}(已应答{sum(1 for x in n if x == 'acknowledged')}/{len(n)})"))
     for i in s.exec(select(Incident).where(Incident.status == "open").order_by(col(Incident.received_at))):
         items.append(NoteItem(kind="incident", ref=i.id, text=f"事件处置中:{i.title}({i.severity}级,接报{local(i.received_at)})"))
-        for d in s.exec(select(IncidentDeadline).where(IncidentDeadline.incident_id == i.id,
-                                                       col(IncidentDeadline.met_at).is_(None))
+        for d in s.exec(select(IncidentDeadline).where(IncidentDeadline.incident_id == i.id, open_deadlines())
                         .order_by(col(IncidentDeadline.due_at))):
             late = "(已超时)" if d.due_at < at else ""
             items.append(NoteItem(kind="deadline", ref=f"{i.id}/{d.key}", due_at=d.due_at,

@@ -164,6 +164,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "open_incidents": ("进行中的信息报送", "Open incidents"),
     "inc_open": ("进行中", "open"),
     "inc_closed": ("已终报", "closed"),
+    "inc_settled_by_activation": ("已随响应终止办结", "settled: response terminated"),
+    "inc_settled_by_review": ("已随复盘签发办结", "settled: review signed off"),
     "inc_received": ("接报时间", "Received"),
     "inc_severity": ("等级", "Grade"),
     "inc_late": ("迟报/超时", "Late / overdue"),
@@ -193,6 +195,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dl_overdue": ("已超时", "overdue"),
     "dl_on_time": ("按时", "on time"),
     "dl_late": ("迟报", "late"),
+    "dl_omitted": ("漏报", "omitted"),
+    "dl_lapsed": ("未报(已终止)", "not reported (ended)"),
     "inc_verbal": ("口头报告", "Verbal report"),
     "inc_to_whom": ("报告对象", "Reported to"),
     "inc_by_whom": ("报告人", "Reported by"),
@@ -379,6 +383,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "defn_default": ("信息报送规则", "Reporting rules"),
     "chain_first_bad": ("自第 %s 条记录起不符", "first wrong at record %s"),
     "more_events": ("另有 %d 条,请按类型或操作人筛选。", "%d more; filter by kind or actor."),
+    "rp_lapsed": ("未报(已终止)", "not reported (ended)"),
 }
 
 STATE_NAMES = {

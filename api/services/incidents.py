@@ -27,7 +27,8 @@ from store.audit import AuditChain, AuditEvent
 from store.callouts import Callout
 from store.db import session_scope
 from store.directory import OrgUnit, PhoneError, normalize_mobile
-from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
+from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion, deadline_is_open
+from workflows.kit.events import ChainSettled, Reporting
 from workflows.subjects import incident_subject, kind_of, validate_incident_id
 from workflows.reporting import (
     CONFLICT,
@@ -37,6 +38,7 @@ from workflows.reporting import (
     IncidentInfo,
     IncidentReportingWorkflow,
     ReportingInput,
+    limit_label,
 )
 
 STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422}
@@ -194,9 +196,11 @@ def _late_min(seconds: int | None) -> int | None:
 def deadline_dict(d: IncidentDeadline, now: datetime) -> dict:
     if d.met_at is not None:
         state = "late" if d.late_by_s else "on_time"
+    elif d.settled is not None:  # closed with the chain: omitted 漏报 | lapsed 未报(已终止)
+        state = d.settled
     else:
         state = "overdue" if now >= d.due_at or d.overdue_at else "open"
-    return {"key": d.key, "label": d.label, "due_at": d.due_at.isoformat(), "met_at": d.met_at.isoformat() if d.met_at else None,
+    return {"key": d.key, "label": limit_label(d.label, d.met_by), "due_at": d.due_at.isoformat(), "met_at": d.met_at.isoformat() if d.met_at else None,
             "met_by": d.met_by, "state": state, "late_by_s": d.late_by_s, "late_by_min": _late_min(d.late_by_s),
             "reminded_at": d.reminded_at.isoformat() if d.reminded_at else None,
             "overdue_at": d.overdue_at.isoformat() if d.overdue_at else None}
@@ -221,6 +225,9 @@ def incident_detail(incident_id: str) -> dict | None:
                             .order_by(AuditEvent.seq)))
         omitted = list(s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
                                                        col(AuditEvent.kind).like("report.%.omitted"))))
+        settled = next((e for e in s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
+                                                                    AuditEvent.kind == Reporting.SETTLED))
+                        if ChainSettled.read(e.payload).ended), None)
     dls = [deadline_dict(d, now) for d in deadlines]
     out = row.model_dump(mode="json")
     out["casualties"] = {k: out.pop(k) for k in ("deaths", "injured", "missing", "trapped")}
@@ -236,8 +243,12 @@ def incident_detail(incident_id: str) -> dict | None:
     out["compliance"] = {"deadlines": len(dls), "on_time": sum(d["state"] == "on_time" for d in dls),
                          "late": sum(d["state"] == "late" for d in dls), "open": sum(d["state"] == "open" for d in dls),
                          "overdue": sum(d["state"] == "overdue" for d in dls),
+                         "lapsed": [d["key"] for d in dls if d["state"] == "lapsed"],
                          "late_by_s": {d["key"]: d["late_by_s"] for d in dls if d["late_by_s"]},
                          "omitted": [e.payload.get("deadline") for e in omitted]}
+    # closed by the end of the response or the review, not by a final report: by whom, when
+    out["settled"] = ({"by": ChainSettled.read(settled.payload).by, "at": settled.at.isoformat()}
+                      if settled is not None else None)
     return out
 
 
@@ -255,7 +266,7 @@ def incident_list(limit: int, status: str | None, category: str | None) -> list[
     out = []
     for r in rows:
         mine = [d for d in deadlines if d.incident_id == r.id]
-        pending = sorted((d for d in mine if d.met_at is None), key=lambda d: d.due_at)
+        pending = sorted((d for d in mine if deadline_is_open(d)), key=lambda d: d.due_at)
         out.append({"id": r.id, "title": r.title, "received_at": r.received_at.isoformat(), "source": r.source,
                     "category": r.category, "subtype": r.subtype, "severity": r.severity, "status": r.status,
                     "town_id": r.town_id, "casualties": {"deaths": r.deaths, "injured": r.injured, "missing": r.missing,

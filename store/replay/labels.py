@@ -25,7 +25,7 @@ RECORDS = {
     "sent": "发出", "ack": "应答", "ack.late": "超时后应答", "delivery": "送达回执", "timeout": "等待超时",
     "unreachable": "联系不上", "wait_skipped": "免等待", "repeat": "重复呼叫", "escalated": "升级",
     "escalation_skipped": "无可升级对象", "informed": "告知上级", "inform_skipped": "未告知上级", "canceled": "取消",
-    "no_channel": "无可用渠道", "gap": "缺人",
+    "no_channel": "无可用渠道", "gap": "缺人", "recall": "重新呼叫",
 }
 KIND_NAMES = {
     # the call-out and the warnings it follows
@@ -41,6 +41,7 @@ KIND_NAMES = {
     "report.receipts.gap": "签收缺人", "report.trigger.gap": "触发缺人",
     "report.verbal.made": "口头报告", "report.verbal.late": "口头报告迟报", "report.verbal.omitted": "口头报告漏报",
     "report.verbal.overdue": "口头报告超时", "report.verbal.reminder": "口头报告提醒",
+    "report.verbal.lapsed": "口头报告未报(已终止)", "report.settled": "报送清结(响应终止或复盘签发)",
     # the activation 分级响应
     "activation.started": "启动响应", "activation.continued": "续接记录", "activation.refused": "操作被拒绝",
     "activation.gap": "缺人", "activation.hq.convened": "指挥部到位", "activation.level.changed": "响应级别调整",
@@ -73,7 +74,7 @@ KIND_NAMES = {
 }
 _REPORTS = {"written": "书面报告", "followup": "续报", "final": "终报"}
 _REPORT_STEPS = {"drafted": "起草", "approved": "审核通过", "returned": "退回修改", "submitted": "报出", "late": "迟报",
-                 "omitted": "漏报", "overdue": "超时", "reminder": "提醒"}
+                 "omitted": "漏报", "overdue": "超时", "reminder": "提醒", "lapsed": "未报(已终止)"}
 _ITEMS = {"task": "任务", "directive": "督办事项"}
 _ITEM_STEPS = {"opened": "下达", "issued": "下达", "accepted": "接收", "feedback": "反馈", "returned": "退回",
                "closed": "办结", "late": "逾期办结", "overdue": "超时"}

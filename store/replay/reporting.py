@@ -7,7 +7,9 @@ from typing import Any
 
 from store.replay.common import EventLike, last_event, limit_state, parse_time, require_zone, zh_number
 from store.replay.episodes import replay_episodes
-from workflows.kit.events import DeadlineStep, IncidentReceived, Reporting, Trigger, VerbalMade, WrittenReportStep
+from workflows.kit.events import (
+    ChainSettled, DeadlineStep, IncidentReceived, Reporting, Trigger, VerbalMade, WrittenReportStep)
+from workflows.reporting.models import limit_label
 
 LABELS = {"verbal": "口头报告", "written": "书面报告"}
 DEADLINE_VERBS = frozenset(Reporting.DEADLINE_VERBS)
@@ -19,6 +21,7 @@ class _Chain:
     def __init__(self, rules: Any | None) -> None:
         self.rules = rules
         self.status, self.info, self.severity, self.closed_at, self.verbal = "not started", {}, None, None, None
+        self.settled_by: str | None = None
         self.limits: dict[str, dict[str, Any]] = {}
         self.reports: dict[int, dict[str, Any]] = {}
         self.triggers: list[dict[str, Any]] = []
@@ -26,7 +29,8 @@ class _Chain:
 
     def limit(self, key: str, label: str, due: Any = None) -> dict[str, Any]:
         d = self.limits.setdefault(key, {"key": key, "label": label, "due_at": None, "met_at": None, "met_by": None,
-                                         "reminded_at": None, "late_by_s": None, "omitted": False})
+                                         "reminded_at": None, "late_by_s": None, "omitted": False,
+                                         "lapsed": False})
         if due is not None and d["due_at"] is None:
             d["due_at"] = parse_time(due)
         return d
@@ -51,6 +55,8 @@ class _Chain:
             self.triggers.append({"at": ev.at, "trigger": t.trigger, "name": t.name})
         elif k == Reporting.REFUSED:
             self.refusals += 1
+        elif k == Reporting.SETTLED and ChainSettled.read(p).ended:  # the review (or the response) ended the chain
+            self.status, self.closed_at, self.settled_by = "closed", ev.at, ChainSettled.read(p).by
         elif k == Reporting.CLOSED:
             self.status, self.closed_at = "closed", ev.at
 
@@ -86,6 +92,7 @@ class _Chain:
         d = self.limit("written" if seq == 0 else f"followup_{seq}", r["label"] or "")
         d["met_at"], d["met_by"] = ev.at, r["label"]
         if what == "final":
+            d["label"] = limit_label(d["label"], r["label"])  # the final report's limit, not 续报N
             return
         nxt = self.limit(f"followup_{seq + 1}", f"续报{seq + 1}")  # the next follow-up 续报 is due after this one
         every = getattr(self.rules, "followup_every", None) if self.rules is not None else None
@@ -98,8 +105,8 @@ class _Chain:
     def deadline_step(ev: EventLike, verb: str, d: dict[str, Any], step: Any) -> None:
         if verb == "late":
             d["late_by_s"] = step.late_by_s
-        elif verb == "omitted":
-            d["omitted"] = True
+        elif verb in ("omitted", "lapsed"):
+            d[verb] = True
         elif verb == "reminder":
             d["reminded_at"] = ev.at
 
@@ -125,7 +132,8 @@ def replay_reporting(events: Iterable[EventLike], at: datetime, rules: Any | Non
     for ev in events:
         chain.apply(ev)
     for d in chain.limits.values():
-        d["state"] = "omitted" if d["omitted"] and d["met_at"] is None else limit_state(d["due_at"], d["met_at"], at)
+        closed = ("omitted" if d["omitted"] else "lapsed" if d["lapsed"] else None) if d["met_at"] is None else None
+        d["state"] = closed or limit_state(d["due_at"], d["met_at"], at)
         if d["label"].startswith("续报") and d["label"][2:].isdigit():  # as the workflow labels them: 续报一 …
             d["label"] = f"续报{zh_number(int(d['label'][2:]))}"
     calls = replay_episodes(events, at, chain.policies())
@@ -134,5 +142,5 @@ def replay_reporting(events: Iterable[EventLike], at: datetime, rules: Any | Non
             "verbal": chain.verbal, "time_limits": rows,
             "open_limits": [d["key"] for d in rows if d["state"] in ("open", "overdue")],
             "reports": [chain.reports[s] for s in sorted(chain.reports)], "triggers": chain.triggers,
-            "refusals": chain.refusals, "closed_at": chain.closed_at, **calls, "events_applied": len(events),
+            "refusals": chain.refusals, "closed_at": chain.closed_at, "settled_by": chain.settled_by, **calls, "events_applied": len(events),
             "last_event": last_event(events[-1] if events else None)}

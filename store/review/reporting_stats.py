@@ -7,6 +7,7 @@ from typing import Any
 from store.replay import EventLike, zh_number
 from store.review.common import ESCALATED_SUFFIX, Sends, _iso, _t, is_send, rate
 from workflows.kit.events import (
+    ChainSettled,
     DeadlineStep,
     Escalation,
     IncidentReceived,
@@ -16,11 +17,12 @@ from workflows.kit.events import (
     Trigger,
     WrittenReportStep,
 )
+from workflows.reporting.models import FINAL_LABEL
 
 LABELS = {"verbal": "口头报告", "written": "书面报告"}
 RECEIPT_SENT = f"{Reporting.RECEIPT}.{Escalation.SENT}"
 RECEIPT_ACK = f"{Reporting.RECEIPT}.{Escalation.ACK}"
-STATES = ("on_time", "late", "omitted", "overdue", "open")
+STATES = ("on_time", "late", "omitted", "lapsed", "overdue", "open")  # lapsed: settled before due, no longer owed
 
 
 class _Chain:
@@ -28,13 +30,15 @@ class _Chain:
         self.deadlines: dict[str, dict[str, Any]] = {}
         self.sends = Sends()
         self.out: dict[str, Any] = {"subject": subject, "title": None, "received_at": None, "severity": None,
-                                    "closed_at": None, "reports": [], "triggers": [], "refusals": 0}
+                                    "closed_at": None, "settled_by": None, "reports": [], "triggers": [],
+                                    "refusals": 0}
         self.receipts: dict[str, dict[str, Any]] = {}
         self.escalations = 0
 
     def dl(self, key: str, label: str | None = None, due: Any = None) -> dict[str, Any]:
         d = self.deadlines.setdefault(key, {"key": key, "label": label or key, "due_at": None, "met_at": None,
-                                            "met_by": None, "late_by_s": None, "overdue": False, "omitted": False})
+                                            "met_by": None, "late_by_s": None, "overdue": False, "omitted": False,
+                                            "lapsed": False})
         if label:
             d["label"] = label
         if due and not d["due_at"]:
@@ -52,11 +56,13 @@ class _Chain:
             d["late_by_s"] = d["late_by_s"] or 0
         elif report and k.endswith(".submitted") and k.count(".") == 2:
             self.submitted(ev, k.split(".")[1], WrittenReportStep.read(p))
-        elif report and k.endswith((".late", ".overdue", ".omitted")):
+        elif report and k.endswith((".late", ".overdue", ".omitted", ".lapsed")):
             self.deadline(k.rsplit(".", 1)[1], DeadlineStep.read(p))
         elif k == Reporting.TRIGGER:
             t = Trigger.read(p)
             self.out["triggers"].append({"at": _iso(ev.at), "trigger": t.trigger, "name": t.name})
+        elif k == Reporting.SETTLED and ChainSettled.read(p).ended:  # ended with the response or the review
+            self.out["settled_by"], self.out["closed_at"] = ChainSettled.read(p).by, _iso(ev.at)
         elif k == Reporting.CLOSED:
             self.out["closed_at"] = _iso(ev.at)
         elif k == Reporting.REFUSED:
@@ -74,7 +80,8 @@ class _Chain:
     def submitted(self, ev: EventLike, what: str, w: Any) -> None:
         seq = int(w.seq or 0)
         key = "written" if seq == 0 else f"followup_{seq}"
-        d = self.dl(key, LABELS["written"] if seq == 0 else f"续报{zh_number(seq)}")  # the limit; met_by says by what
+        label = FINAL_LABEL if what == "final" else LABELS["written"] if seq == 0 else f"续报{zh_number(seq)}"
+        d = self.dl(key, label)  # the limit (the next report's; the final report's when it met it); met_by says by what
         d["met_at"], d["met_by"] = _iso(ev.at), w.label
         d["late_by_s"] = d["late_by_s"] or 0
         self.out["reports"].append({"seq": seq, "label": w.label, "kind": what, "submitted_at": _iso(ev.at),
@@ -86,7 +93,7 @@ class _Chain:
             d["late_by_s"] = int(s.late_by_s or 0)
             d["met_at"] = d["met_at"] or s.met_at
         else:
-            d[verb] = True  # overdue | omitted
+            d[verb] = True  # overdue | omitted | lapsed
 
     def sent_or_answered(self, ev: EventLike) -> None:
         """Sends and their delivery reports (every episode's), and the receipts asked for and confirmed."""
@@ -110,6 +117,8 @@ def _rows(deadlines: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             state = "on_time"
         elif d["omitted"]:
             state = "omitted"
+        elif d["lapsed"]:
+            state = "lapsed"
         else:
             state = "overdue" if d["overdue"] else "open"
         late = d["late_by_s"] or None
@@ -128,7 +137,7 @@ def reporting_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
     chain.out.update({
         "deadlines": rows,
         "compliance": {"deadlines": len(rows), **count,
-                       "on_time_rate": rate(count["on_time"], len(rows) - count["open"])},
+                       "on_time_rate": rate(count["on_time"], len(rows) - count["open"] - count["lapsed"])},
         "receipts": {"asked": len(receipts), "confirmed": sum(1 for r in receipts.values() if r.get("confirmed"))},
         "escalations": chain.escalations, "channels": chain.sends.per_channel()})
     return chain.out

@@ -15,6 +15,7 @@ from workflows.kit.events import (
     CalloutSummary,
     CalloutUpdated,
     CancelRequested,
+    ChainSettled,
     DeadlineStep,
     DispatchStep,
     HqConvened,
@@ -72,6 +73,15 @@ def _summary_submitted(s: Any) -> str:
     return f"{s.unit}报送书面总结" if s.first else f"{s.unit}修改书面总结(第{s.version}版)"
 
 
+def _settled(c: Any) -> str:
+    why = "应急响应终止" if str(c.by or "").startswith("activation/") else "复盘报告签发"
+    omitted, lapsed = len(c.omitted or []), len(c.lapsed or [])
+    counts = "、".join(x for x in (f"漏报{omitted}项" if omitted else "", f"未报(已终止){lapsed}项" if lapsed else "") if x)
+    if not c.ended:
+        return f"{why},信息报送待报终报" + (f"({counts})" if counts else "")
+    return f"{why},信息报送随之办结" + (f":{counts}" if counts else "")
+
+
 # kind -> (the payload model it is read through, or None for the raw payload; its line)
 SIMPLE: dict[str, tuple[type[Payload] | None, Callable[[Any], str]]] = {
     Warnings.RECEIVED: (WarningReceived, lambda w: f"收到预警:{w.headline or w.event or ''}({_lv(w.level)})"),
@@ -85,7 +95,8 @@ SIMPLE: dict[str, tuple[type[Payload] | None, Callable[[Any], str]]] = {
     Reporting.RECEIVED: (IncidentReceived, lambda r: f"接报:{r.title or ''}(来源{r.source or '—'})"),
     Reporting.VERBAL_MADE: (VerbalMade, lambda v: f"口头报告{v.to_whom or ''}" + ("" if v.on_time else "(迟报)")),
     Reporting.TRIGGER: (Trigger, lambda t: f"触发:{t.name or t.trigger}"),
-    Reporting.CLOSED: (None, lambda p: "信息报送以终报结束"),
+    Reporting.CLOSED: (None, lambda p: "信息报送办结" if p.get("settled_by") else "信息报送以终报结束"),
+    Reporting.SETTLED: (ChainSettled, _settled),
     Activation.STARTED: (ActivationStarted, lambda s: f"启动{_lv(s.level)}应急响应"
                                                       + (f"({s.plan_name or s.plan})" if s.plan else "")),
     Activation.LEVEL_CHANGED: (LevelChanged, _level_changed),
@@ -121,6 +132,8 @@ def _report_line(what: str, verb: str, p: dict[str, Any], who: Callable[[str], s
         return f"{label}超过时限未报,督促值班长"
     if verb == "omitted":
         return f"{label}漏报"
+    if verb == "lapsed":
+        return f"{label}未报(已终止)"
     return None
 
 

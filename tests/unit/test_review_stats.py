@@ -106,7 +106,7 @@ def test_reporting_compliance_from_the_events():
     assert by["verbal"]["state"] == "late" and by["verbal"]["late_by_s"] == 600 and by["verbal"]["late_by_min"] == 10
     assert by["written"]["state"] == "on_time" and by["written"]["late_by_s"] is None
     assert by["followup_1"]["state"] == "overdue" and by["followup_1"]["label"] == "续报一"
-    assert st["compliance"] == {"deadlines": 3, "on_time": 1, "late": 1, "omitted": 0, "overdue": 1, "open": 0,
+    assert st["compliance"] == {"deadlines": 3, "on_time": 1, "late": 1, "omitted": 0, "lapsed": 0, "overdue": 1, "open": 0,
                                 "on_time_rate": 0.3333}
     assert st["receipts"] == {"asked": 2, "confirmed": 1}
     assert st["escalations"] == 1

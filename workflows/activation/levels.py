@@ -14,11 +14,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit.events import Activation as Kinds  # the audit event kinds, defined once
     from definitions.schema.reporting import Severity
     from workflows.activation.items import ItemSteps
-    from workflows.activation.messages import REVIEW_WORKFLOW, ActivationView, LevelIn, Notice, TerminateIn
+    from workflows.activation.messages import REVIEW_WORKFLOW, ActivationView, LevelIn, Notice, TerminateIn, subject_of
     from workflows.activation.state import OPEN, Holder, Item, LevelChange, level_zh
     from workflows.activation.view import seats_of
     from workflows.common import Event
     from workflows.escalation import Contact, Target
+    from workflows.kit import names
+    from workflows.reporting.models import SettleRequest, SettleResult
 
 
 class LevelSteps(ItemSteps):
@@ -141,6 +143,10 @@ class LevelSteps(ItemSteps):
                                 level=level_zh(self.s.level), reason=req.reason)
         notices = [x for pid in sorted(people) for x in self._notices(f"terminated/{pid}", people[pid], text)]
         await self._notify("activation.terminated.notice", "terminated/notice", notices, payload={"people": sorted(people)})
+        if workflow.patched("settle-reporting"):  # the incident's reporting chain settles what is past (漏报)
+            await self.call(names.Reporting.SETTLE, lambda: SettleRequest(
+                incident_ids=[self.info.incident_id], by=subject_of(self.info.activation_id), actor=req.actor,
+                reason=f"应急响应终止:{req.reason}", end=False), result_type=SettleResult)  # the 终报 is still owed
         await self._start_review(req.actor)
         return self.view()
 

@@ -31,6 +31,7 @@ from workflows.kit.payloads import (  # noqa: F401  (re-exported: readers import
     CalloutSummary,
     CalloutUpdated,
     CancelRequested,
+    ChainSettled,
     DeadlineStep,
     DispatchStep,
     HqConvened,
@@ -201,20 +202,21 @@ class Reporting:
     CONTINUED = kind("incident.continued")
     TRIGGER = kind("incident.trigger", Trigger)
     CLOSED = kind("incident.closed")
+    SETTLED = kind("report.settled", ChainSettled)  # the response ended or the review was signed: open limits settled
     VERBAL_MADE = kind("report.verbal.made", VerbalMade)
     REFUSED = kind("report.refused")
     ESCALATION = episodes("report.escalation")  # an overdue deadline's episode
     RECEIPT = episodes("report.receipt")  # a report's receipts
     CALL = episodes("incident.call")  # a trigger's call
     DEADLINES = ("verbal", "written", "followup", "final")  # (the final report's limit is a follow-up's)
-    DEADLINE_VERBS = ("late", "overdue", "omitted", "reminder")
+    DEADLINE_VERBS = ("late", "overdue", "omitted", "lapsed", "reminder")  # lapsed: settled before it was due
     REPORTS = ("written", "followup", "final")
     REPORT_VERBS = ("drafted", "approved", "returned", "submitted")
     EPISODE_KINDS = ("overdue", "receipts", "trigger")
 
     @staticmethod
     def deadline(what: str, verb: str) -> str:
-        """`report.<verbal|written|followup>.<late|overdue|omitted|reminder>`."""
+        """`report.<verbal|written|followup>.<late|overdue|omitted|lapsed|reminder>`."""
         return check(f"report.{what}.{verb}")
 
     @staticmethod

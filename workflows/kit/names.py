@@ -26,6 +26,7 @@ class Reporting:
     REMIND = "reporting.remind"
     TARGETS = "reporting.targets"
     FLUSH = "reporting.flush"
+    SETTLE = "reporting.settle"  # the end of a response or a review settles its incidents' chains (an update)
 
 
 class Activation:

@@ -174,7 +174,7 @@ class WrittenReportStep(Payload):
 
 
 class DeadlineStep(Payload):
-    """`report.<deadline kind>.<late|overdue|omitted|reminder>`."""
+    """`report.<deadline kind>.<late|overdue|omitted|lapsed|reminder>`."""
 
     deadline: str | None = None
     label: str | None = None
@@ -182,6 +182,18 @@ class DeadlineStep(Payload):
     late_by_s: int | None = None
     met_at: str | None = None
     mark: str | None = None
+
+
+class ChainSettled(Payload):
+    """`report.settled`: the chain settled by the end of the response or the review (what was still open)."""
+
+    by: str | None = None  # the audit subject that settled it: activation/<id> | review/<incident>
+    reason: str | None = None
+    omitted: list[str] = Field(default_factory=list)  # deadline keys marked 漏报
+    lapsed: list[str] = Field(default_factory=list)  # deadline keys closed 未报(已终止): not due, no longer owed
+    late: list[str] = Field(default_factory=list)  # deadline keys met late (迟报, unchanged)
+    ended: bool = True  # False: a response terminated; the chain goes on for its final report 终报
+    open: list[str] = Field(default_factory=list)  # deadline keys still owed (the final report's)
 
 
 class Trigger(Payload):

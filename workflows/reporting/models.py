@@ -54,6 +54,8 @@ class Deadline(BaseModel):
     met_at: datetime | None = None
     met_by: str | None = None
     late_by_s: int | None = None
+    settled: Literal["omitted", "lapsed"] | None = Field(
+        default=None, description="how an unmet limit was closed with the chain: 漏报, or 未报(已终止) when not yet due")
 
 
 class Draft(BaseModel):
@@ -117,6 +119,9 @@ class ChainState(BaseModel):
     episodes: list[Episode] = Field(default_factory=list)
     fired: list[str] = Field(default_factory=list)
     closed_at: datetime | None = None
+    settled_by: str | None = Field(default=None, description="the subject whose end settled the chain (activation/…, review/…)")
+    response_ended_by: str | None = Field(default=None, description="the terminated response (activation/…) after which "
+                                                                     "only the final report 终报 is owed")
     pending: ShardEvents = Field(default_factory=ShardEvents)
     runs: int = 1
 
@@ -151,6 +156,32 @@ class SubmitIn(Actor):
     pass
 
 
+class SettleIn(BaseModel):
+    """The end of a response (activation terminated) or of a review (signed off): the chain settles what is open."""
+
+    by: str = Field(description="the audit subject that ends: activation/<id> or review/<incident>")
+    actor: str = "system"
+    reason: str = ""
+    end: bool = Field(default=True, description="the chain ends (a review signed off); False: a response terminated, "
+                                                "what is past is settled and the final report 终报 is still owed")
+
+
+class SettleRequest(BaseModel):
+    """What the `reporting.settle` activity takes: the incidents whose chains settle, and why."""
+
+    incident_ids: list[str]
+    by: str
+    actor: str = "system"
+    reason: str = ""
+    end: bool = True
+
+
+class SettleResult(BaseModel):
+    settled: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict, description="incident id -> {omitted, lapsed, late}: chains that settled now")
+    already_closed: list[str] = Field(default_factory=list)
+
+
 class TriggerView(BaseModel):
     id: str
     label: str
@@ -172,6 +203,8 @@ class ChainView(BaseModel):
     triggers: list[TriggerView]
     closed_at: datetime | None
     runs: int
+    settled_by: str | None = None
+    response_ended_by: str | None = None
 
 
 class RecordRequest(BaseModel):
@@ -228,8 +261,25 @@ def zh_number(n: int) -> str:
     return (ZH_DIGITS[tens] if tens > 1 else "") + "十" + (ZH_DIGITS[ones] if ones else "")
 
 
+FINAL_LABEL = "终报"
+SETTLED_ZH = {"omitted": "漏报", "lapsed": "未报(已终止)"}
+
+
 def label_of(kind: str, seq: int) -> str:
-    return {"written": "书面报告", "final": "终报"}.get(kind) or f"续报{zh_number(seq)}"
+    return {"written": "书面报告", "final": FINAL_LABEL}.get(kind) or f"续报{zh_number(seq)}"
+
+
+def limit_label(label: str, met_by: str | None) -> str:
+    """A time limit's label: the limit after a report is the next report's, and when the final report 终报 met it, it
+    is the final report's limit (not 续报N: older chains labelled it so)."""
+    return FINAL_LABEL if met_by == FINAL_LABEL else label
+
+
+def settle_as(d: Deadline, now: datetime) -> Literal["omitted", "lapsed"]:
+    """How a limit still open when its chain settles is closed. The verbal and the written report are owed for every
+    incident (seed 001: 30 min verbal, 1 h written), so one never made is 漏报 whatever the time; a follow-up 续报
+    past its limit is 漏报 too, one not yet due is no longer owed once the response or the review ended: 未报(已终止)."""
+    return "omitted" if d.kind in ("verbal", "written") or now >= d.due_at else "lapsed"
 
 
 STATE_ZH = {"in_review": "待审核", "returned": "已退回修改", "approved": "已审核通过", "submitted": "已报送"}

@@ -35,6 +35,9 @@ def _open_to_the_role(c: Chain, action: str, req: Actor, now: datetime) -> Refus
     allowed = getattr(c.rules.roles, ROLE_OF[action])
     if req.role not in allowed:
         return FORBIDDEN, f"role {req.role!r} may not {action.replace('_', ' ')} here; allowed: {', '.join(allowed)}"
+    if c.s.closed_at is not None and c.s.settled_by is not None:
+        return CONFLICT, (f"the chain was settled when {c.s.settled_by} ended ({c.s.closed_at.isoformat()}): what was not "
+                          "reported is marked omitted 漏报; nothing more is reported")
     if c.s.closed_at is not None:
         return CONFLICT, f"the chain was closed by the final report 终报 at {c.s.closed_at.isoformat()}; nothing more is reported"
     return None
@@ -78,6 +81,9 @@ def _after_a_submitted_report(c: Chain, what_next: str) -> Refusal | None:
 
 @RULES.rule("followup")
 def followup(c: Chain, req: Actor, now: datetime) -> Refusal | None:
+    if c.s.response_ended_by is not None:
+        return CONFLICT, (f"the response ({c.s.response_ended_by}) was terminated: what is owed now is the final report "
+                          "终报 (/final), not a follow-up")
     return _after_a_submitted_report(c, "a follow-up 续报")
 
 

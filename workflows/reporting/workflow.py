@@ -15,9 +15,9 @@ with workflow.unsafe.imports_passed_through():  # the kit and the messages: one 
     from workflows.kit.names import Reporting
     from workflows.kit.procedure import Procedure
     from workflows.reporting.models import (
-        ChainState, ChainView, Deadline, DraftIn, FlushRequest, RecordRequest, RemindRequest, ReportingInput, ReportKind,
-        ReviewIn, SubmitIn, TargetsRequest, TargetsResult, TriggerView, VerbalIn, VerbalRecord, Version, WrittenReport,
-        label_of)
+        FINAL_LABEL, ChainState, ChainView, Deadline, DraftIn, FlushRequest, RecordRequest, RemindRequest, ReportingInput,
+        ReportKind, ReviewIn, SettleIn, SubmitIn, TargetsRequest, TargetsResult, TriggerView, VerbalIn, VerbalRecord, Version,
+        WrittenReport, label_of, settle_as)
     from workflows.reporting.rules import RULES, Chain
 
 
@@ -65,7 +65,7 @@ class IncidentReportingWorkflow(Procedure):
     async def _deadlines_due(self) -> None:
         for d in self.s.deadlines:
             now = workflow.now()
-            if d.met_at is not None:
+            if d.met_at is not None or d.settled is not None:  # (settled: the chain ended while we were here)
                 continue
             if d.reminded_at is None and now >= d.remind_at:
                 d.reminded_at = now
@@ -77,7 +77,7 @@ class IncidentReportingWorkflow(Procedure):
                 await self._overdue(d)
 
     def _next_times(self) -> list[datetime]:
-        return [t for d in self.s.deadlines if d.met_at is None
+        return [t for d in self.s.deadlines if d.met_at is None and d.settled is None
                 for t in ((d.remind_at if d.reminded_at is None else None), (d.due_at if d.overdue_at is None else None))
                 if t is not None]
 
@@ -192,6 +192,8 @@ class IncidentReportingWorkflow(Procedure):
         self.refuse_if("submit", req)
         r, now = self.s.reports[-1], workflow.now()
         r.state, r.submitted_by, r.submitted_at = "submitted", req.actor, now
+        if r.kind == "final":  # the next report's limit, met by the final report: the final report's limit
+            next(d for d in self.s.deadlines if d.key == r.deadline_key).label = FINAL_LABEL
         late = self._meet(r.deadline_key, now, r.label, r.kind, req.actor)
         if r.kind == "final":
             self.s.closed_at = now
@@ -237,6 +239,9 @@ class IncidentReportingWorkflow(Procedure):
                                               policy=policy), result_type=TargetsResult, **ACTIVITY)
         if kind == "overdue" and next(d for d in self.s.deadlines if d.key == ref).met_at is not None:
             return  # the report came while we looked for whom to call
+        if self.s.settled_by is not None or (kind == "overdue" and next(
+                d for d in self.s.deadlines if d.key == ref).settled is not None):
+            return  # settled while we looked (漏报, the chain ended): nobody is called any more
         if found.gaps or not found.targets:
             await self.record(Event(kind=Kinds.gap(kind), step_id=f"{kind}/{ref}/gap", at=workflow.now(),
                                     payload={"label": label, "gaps": found.gaps or ["nobody to call"]}))
@@ -250,12 +255,53 @@ class IncidentReportingWorkflow(Procedure):
             record=self._record_request([]), episode=ep.name, kind=ep.kind, ref=ep.ref, label=ep.label, text=ep.text,
             report=report, due_at=due, sends=actions.sends, records=actions.records), result_type=FlushResult)
 
+    # ------------------------------------------------------------- settled by the end of the response or the review
+
+    @workflow.update
+    async def settle(self, req: SettleIn) -> ChainView:
+        """The review was signed off (`req.end`): every limit still open is closed (`settle_as`: 漏报, or 未报(已终止)
+        when not yet due), late ones stay late, every call stops and the chain ends. The response was terminated (not
+        `req.end`): what is past its limit is 漏报 and no longer chased; the next follow-up's limit becomes the final
+        report's (终报, still owed); the chain ends only if nothing is left open. Idempotent: a closed chain answers."""
+        await workflow.wait_condition(lambda: self.opened)
+        if self.s.closed_at is not None:
+            return self.view()
+        now = workflow.now()
+        why = "应急响应已终止" if req.by.startswith("activation/") else "复盘报告已签发"
+        events = []
+        for d in self.s.deadlines:
+            if d.met_at is not None or d.settled is not None:
+                continue
+            if req.end or now >= d.due_at:
+                d.settled = settle_as(d, now)
+                self.stop_episodes(lambda ep, key=d.key: ep.kind == "overdue" and ep.ref == key, f"{why},{d.label}记为漏报")
+                events.append(Event(kind=Kinds.deadline(d.kind, d.settled), step_id=f"deadline/{d.key}/{d.settled}",
+                                    actor=req.actor, at=now, payload={"deadline": d.key, "label": d.label,
+                                                                      "due_at": d.due_at.isoformat(), "settled_by": req.by}))
+            elif d.kind == "followup":
+                d.label = FINAL_LABEL  # the response has ended: the report owed next is the final report
+        still_open = [d.key for d in self.s.deadlines if d.met_at is None and d.settled is None]
+        ends = req.end or not still_open
+        if ends:
+            self.s.closed_at, self.s.settled_by = now, req.by
+            self.stop_episodes(lambda ep: True, f"{why},信息报送已办结")
+        else:
+            self.s.response_ended_by = req.by
+            self.changed = True  # new labels, fewer timers
+        keys = {v: [d.key for d in self.s.deadlines if d.settled == v] for v in ("omitted", "lapsed")}
+        events.append(Event(kind=Kinds.SETTLED, step_id=f"settled/{req.by}", actor=req.actor, at=now, payload={
+            "by": req.by, "reason": req.reason or why, "ended": ends, "open": still_open, **keys,
+            "late": [d.key for d in self.s.deadlines if d.late_by_s]}))
+        await self.record(*events)
+        return self.view()
+
     # ------------------------------------------------------------- the end: what was never reported is omitted 漏报
 
     async def _finish(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
         for d in self.s.deadlines:
-            if d.met_at is None:  # e.g. a verbal report never recorded: 漏报
+            if d.met_at is None and d.settled is None:  # e.g. a verbal report never recorded: 漏报
+                d.settled = "omitted"
                 self.stop_episodes(lambda ep: ep.kind == "overdue" and ep.ref == d.key, "信息报送已终报结束")
                 await self.record(Event(kind=Kinds.deadline(d.kind, "omitted"), step_id=f"deadline/{d.key}/omitted",
                                         at=workflow.now(), payload={"deadline": d.key, "label": d.label,
@@ -263,7 +309,9 @@ class IncidentReportingWorkflow(Procedure):
         await self.episodes_finished()  # receipts of the final report, calls still running
         late = [d.key for d in self.s.deadlines if d.late_by_s]
         await self.record(Event(kind=Kinds.CLOSED, step_id="closed", at=workflow.now(), payload={
-            "deadlines": len(self.s.deadlines), "late": late, "omitted": [d.key for d in self.s.deadlines if d.met_at is None],
+            "deadlines": len(self.s.deadlines), "late": late,
+            "omitted": [d.key for d in self.s.deadlines if d.met_at is None and d.settled != "lapsed"],
+            "lapsed": [d.key for d in self.s.deadlines if d.settled == "lapsed"], "settled_by": self.s.settled_by,
             "reports": [r.label for r in self.s.reports]}))
 
     # ------------------------------------------------------------- what it shows
@@ -290,7 +338,7 @@ class IncidentReportingWorkflow(Procedure):
                          status="closed" if self.s.closed_at else "open", received_at=self.s.received_at,
                          severity=self.s.severity, casualties=self.s.casualties, deadlines=self.s.deadlines,
                          verbal=self.s.verbal, reports=self.s.reports, triggers=triggers, closed_at=self.s.closed_at,
-                         runs=self.s.runs)
+                         runs=self.s.runs, settled_by=self.s.settled_by, response_ended_by=self.s.response_ended_by)
 
     def _deadline(self, key: str, kind: str, label: str, due: datetime) -> Deadline:
         return Deadline(key=key, kind=kind, label=label, due_at=due, remind_at=due - self.rules.reminder_before)  # type: ignore[arg-type]

@@ -20,6 +20,8 @@ with workflow.unsafe.imports_passed_through():  # the kit and the messages: one 
         OpenResult, RecordRequest, ReportInfo, ReviewInput, ReviewState, ReviewView, SealRequest, Signoff, SignoffIn,
         SummaryIn, TargetsRequest, TargetsResult, UnitState, UnitView, late_text, review_subject)
     from workflows.review.rules import RULES, answers_for, owner_refusal
+    from workflows.kit.names import Reporting
+    from workflows.reporting.models import SettleRequest, SettleResult
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -203,6 +205,10 @@ class PostEventReviewWorkflow(Procedure):
         await self.record(Event(kind=Kinds.REPORT_SIGNED, step_id=f"report/v{latest.version}/signed", actor=req.actor,
                                 at=now, payload={"version": latest.version, "lessons": so.lessons,
                                                  "comments": so.comments, "sha256_json": latest.sha256_json}))
+        if workflow.patched("settle-reporting"):  # before the final report: the case file shows the chain settled
+            await self.call(Reporting.SETTLE, lambda: SettleRequest(
+                incident_ids=[self.inp.incident_id], by=review_subject(self.inp.incident_id), actor=req.actor,
+                reason="复盘报告签发,案卷封存"), result_type=SettleResult)
         await self._compile(req.actor, final=True, signoff=so)
         self.changed = True
         return self.view()

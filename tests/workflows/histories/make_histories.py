@@ -495,6 +495,102 @@ async def review(saved: list[dict]) -> None:
                            "the deputy, acked) and late; compiled, returned, compiled again, signed, sealed")
 
 
+# ------------------------------------------------------------------ the end of a response or a review settles the chain
+
+
+async def settle(saved: list[dict]) -> None:
+    """Issue 19 #5: the termination and the sign-off settle the incident's reporting chain (the patch
+    `settle-reporting`: the activity `reporting.settle`, the chain's update `settle`)."""
+    from definitions.schema.reporting import Severity
+    from tests.factories import response_district
+    from tests.workflows.activation_helpers import start as start_activation
+    from tests.workflows.reporting_helpers import draft, events, start
+    from workflows.activation import PlanActivationWorkflow as A, TerminateIn
+    from workflows.reporting import DraftIn, IncidentReportingWorkflow as IRW, ReviewIn, SubmitIn, VerbalIn
+    from workflows.review import (
+        PostEventReviewWorkflow as R,
+        ReviewInput,
+        SignoffIn,
+        SummaryContent,
+        SummaryIn,
+        review_subject,
+        review_workflow_id,
+    )
+
+    async with stage("settle", response_district, saved) as st:
+        p = st.people
+        cadre = {"actor": p["duty_cadre"], "role": "duty_cadre"}
+        leader = {"actor": p["leading_leader"], "role": "leading_leader"}
+
+        # a response terminated: the verbal report came late (迟报), the written one never (漏报)
+        inp = _incident("INC-HISTORY-SETTLE-ACT", reporting_unit_id="D01")
+        iid = inp.incident.incident_id
+        h = await start(st.client, st.tq, inp)
+        await st.sleep(timedelta(minutes=35))
+        await h.execute_update(IRW.verbal, VerbalIn(**cadre, to_whom="区政府总值班室", by_whom="值班干部戊"))
+        await st.sleep(timedelta(minutes=30))
+        await wait_for(lambda: events(iid, "report.written.overdue"), what="written overdue")
+        await wait_for(lambda: events(iid, "report.escalation.sent"), what="overdue call")
+        a = await start_activation(st.client, st.tq, _activation(iid, "work_safety", level=Severity.IV))
+        await a.execute_update(A.terminate, TerminateIn(actor=p["D01.head"], role="commander", reason="现场处置完毕"))
+        await a.result()
+        await h.result()
+        await st.save("PlanActivationWorkflow-settle", a.id,
+                      note="work safety Ⅳ级 terminated at once: the incident's chain settled (reporting.settle), "
+                           "then the review started")
+        await st.save("IncidentReportingWorkflow-settled-by-activation", h.id,
+                      note="verbal late, written overdue and called for; settled by the termination: written 漏报, "
+                           "the overdue call stopped, the chain ends")
+
+        # a response terminated while 续报一 is not yet due: its limit becomes the final report's, which closes it
+        inp = _incident("INC-HISTORY-SETTLE-FIN", reporting_unit_id="D01")
+        iid = inp.incident.incident_id
+        h = await start(st.client, st.tq, inp)
+        await h.execute_update(IRW.verbal, VerbalIn(**cadre, to_whom="区政府总值班室", by_whom="值班干部戊"))
+        for update, what in ((IRW.draft, "脚手架坍塌,2人受伤送医"), (None, "处置完毕")):
+            if update is None:
+                a = await start_activation(st.client, st.tq, _activation(iid, "work_safety", level=Severity.IV))
+                await a.execute_update(A.terminate, TerminateIn(actor=p["D01.head"], role="commander", reason="处置完毕"))
+                await a.result()
+                update = IRW.final
+            await h.execute_update(update, DraftIn(**cadre, draft=draft(what=what)))
+            await h.execute_update(IRW.review, ReviewIn(**leader, decision="approve"))
+            await h.execute_update(IRW.submit, SubmitIn(**cadre))
+        await h.result()
+        await st.save("IncidentReportingWorkflow-final-after-termination", h.id,
+                      note="verbal and written on time; the response terminated (nothing past: 续报一's limit becomes "
+                           "the final report's); the final report 终报 closes the chain")
+
+        # a review signed off by hand: the verbal report never made (漏报), 续报一 not yet due (未报(已终止))
+        inp = _incident("INC-HISTORY-SETTLE-REV", reporting_unit_id="D01")
+        iid = inp.incident.incident_id
+        h = await start(st.client, st.tq, inp)
+        await st.sleep(timedelta(minutes=31))
+        await wait_for(lambda: events(iid, "report.escalation.sent"), what="overdue call")
+        await h.execute_update(IRW.draft, DraftIn(**cadre, draft=draft()))
+        await h.execute_update(IRW.review, ReviewIn(**leader, decision="approve"))
+        await h.execute_update(IRW.submit, SubmitIn(**cadre))
+        r = await st.client.start_workflow(R.run, ReviewInput(incident_id=iid, started_by=p["duty_chief"], units=["D01"]),
+                                           id=review_workflow_id(iid), task_queue=st.tq)
+        await r.execute_update(R.opened_view)
+        await r.execute_update(R.summary, SummaryIn(**cadre, unit_id="D01", summary=SummaryContent(
+            what_worked="到场迅速", shortcomings="口头报告遗漏", suggestions="接报即口头报告", author="办公室 王五")))
+        await wait_for(lambda: events(review_subject(iid), "review.report.compiled"), what="report compiled")
+        for _ in range(400):  # the event is written by the activity; the workflow's state follows its result
+            if (await r.query(R.state)).status == "compiled":
+                break
+            await asyncio.sleep(0.05)
+        await r.execute_update(R.signoff, SignoffIn(**leader, decision="approve", lessons="接报后先口头报告"))
+        await r.result()
+        await h.result()
+        await st.save("PostEventReviewWorkflow-settle", r.id,
+                      note="by hand, one unit: summary, compiled, signed off: the chain settled (reporting.settle) "
+                           "before the final report; sealed")
+        await st.save("IncidentReportingWorkflow-settled-by-review", h.id,
+                      note="verbal never made (overdue, called), written on time; settled by the review's sign-off: "
+                           "verbal 漏报, 续报一 未报(已终止), the chain ends")
+
+
 # ------------------------------------------------------------------ duty day: handover, drill, spot check, freshness
 
 
@@ -667,7 +763,7 @@ async def freshness(saved: list[dict]) -> None:
 
 
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
-             "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness}
+             "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness}
 
 
 async def main(names: list[str]) -> None:
