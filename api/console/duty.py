@@ -14,9 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import auth, roles
 from api.console.i18n import STRINGS
-from api.console.pages import library, render
+from api.console.pages import db, library, render
 from api.deps import get_temporal
 from api.services import duty as svc
+from api.services.duty.schedules import reach as schedule_reach
 from config import get_settings
 from workflows.handover import HandOverIn, NoteIn, TakeOverIn
 
@@ -158,7 +159,11 @@ async def drills(request: Request, user: auth.Viewer, error: str | None = None) 
         sched_error = "Temporal is not reachable"
     else:
         try:
-            schedules = await svc.list_schedules(client, await asyncio.to_thread(library), get_settings())
+            lib = await asyncio.to_thread(library)
+            schedules = await svc.list_schedules(client, lib, get_settings())
+            reach = await db(schedule_reach, lib)
+            for s in schedules:
+                s["reach_zh"], s["reach_en"] = reach.get(s["id"], ("", ""))
         except svc.DutyError as exc:
             sched_error = str(exc)
     return render(request, "drills.html", runs=runs, real=real, drill_stats=drill_stats, schedules=schedules,
