@@ -40,8 +40,10 @@
     return ctx;
   }
   function stopSound() { if (ctx && ctx.state === "running" && ctx.suspend) ctx.suspend().catch(function () {}); }
-  function sound() {
-    if (muted()) return;
+  var lastSound = 0;
+  function sound() {  // a burst of alarms (a warning and the call-out it starts) sounds once
+    if (muted() || Date.now() - lastSound < 3000) return;
+    lastSound = Date.now();
     api.sounds += 1;
     banner.dataset.sounds = String(api.sounds);
     var c = audio();
