@@ -60,8 +60,15 @@ def _unreachable(s: Session, at: datetime) -> list[dict[str, Any]]:
                   .where(CalloutTarget.state == "unreachable", col(Callout.drill).is_(False),
                          Callout.started_at > at - RECENT)
                   .order_by(col(CalloutTarget.updated_at).desc()).limit(LIMIT))
-    return [{"key": f"unreachable:{c.id}:{t.id}", "kind": "unreachable", "name": t.name or t.person_id,
-             "detail": c.title or c.id, "href": f"/console/callouts/{c.id}?state=unreachable"} for t, c in rows]
+    out = [{"key": f"unreachable:{c.id}:{t.id}", "kind": "unreachable", "name": t.name or t.person_id,
+            "detail": c.title or c.id, "href": f"/console/callouts/{c.id}?state=unreachable"} for t, c in rows]
+    for a in s.exec(select(Activation).where(Activation.status == "active")):  # a response's seats nobody answered
+        for seat in a.view.get("seats", []):
+            if seat.get("state") == "unreachable":
+                out.append({"key": f"unreachable:{a.id}:{seat.get('post')}", "kind": "unreachable",
+                            "name": seat.get("name") or seat.get("label") or seat.get("post"),
+                            "detail": f"{a.plan_name} · {'、'.join(seat.get('roles', []))}", "href": f"/console/activations/{a.id}"})
+    return out[:LIMIT * 2]
 
 
 def alarms(s: Session, at: datetime) -> list[dict[str, Any]]:

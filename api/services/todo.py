@@ -3,8 +3,8 @@ the page where it is done.
 
 - the leading leader (带班领导): drafts of written reports waiting for approval, review reports waiting
   for sign-off;
-- the duty office (专业值班员, 值班干部, 值班长): verbal and written reports (and 续报) due, persons a
-  call-out could not reach, to phone;
+- the duty office (专业值班员, 值班干部, 值班长): verbal and written reports (and 续报) due, drafts returned
+  to be written again, approved reports to submit, persons a call-out could not reach, to phone;
 - a commander (指挥长 and the persons a response convened): their seat to answer, the tasks and
   directives assigned to them, the feedback on their response's work waiting for their decision.
 
@@ -63,15 +63,25 @@ def for_duty_office(s: Session, at: datetime) -> list[dict[str, Any]]:
                          .where(Incident.status == "open", col(IncidentDeadline.met_at).is_(None))
                          .order_by(col(IncidentDeadline.due_at)).limit(LIMIT)):
         out.append(_entry("report_due", inc.title or inc.id, f"/console/incidents/{inc.id}", d.label, d.due_at))
+    for r, inc in s.exec(select(IncidentReport, Incident).join(Incident, Incident.id == IncidentReport.incident_id)
+                         .where(Incident.status == "open", col(IncidentReport.state).in_(["returned", "approved"]))
+                         .order_by(col(IncidentReport.id)).limit(LIMIT)):
+        kind = "redraft" if r.state == "returned" else "submit_report"  # returned: write it again; approved: send it
+        out.append(_entry(kind, inc.title or inc.id, f"/console/incidents/{inc.id}#h-reports", f"{r.label} v{r.version}"))
     rows = list(s.exec(select(CalloutTarget, Callout).join(Callout, Callout.id == CalloutTarget.callout_id)
                        .where(CalloutTarget.state == "unreachable", col(Callout.drill).is_(False),
                               Callout.started_at > at - RECENT)
                        .order_by(col(CalloutTarget.updated_at).desc()).limit(LIMIT)))
-    mobiles = {p.id: p.mobile for p in s.exec(select(Person).where(col(Person.id).in_([t.person_id for t, _ in rows])))} \
-        if rows else {}
+    seats = [(a, seat) for a in s.exec(select(Activation).where(Activation.status == "active"))
+             for seat in a.view.get("seats", []) if seat.get("state") == "unreachable"]
+    ids = [t.person_id for t, _ in rows] + [seat.get("person_id") for _, seat in seats if seat.get("person_id")]
+    mobiles = {p.id: p.mobile for p in s.exec(select(Person).where(col(Person.id).in_(ids)))} if ids else {}
     for t, c in rows:
         out.append(_entry("phone", t.name or t.person_id, f"/console/callouts/{c.id}?state=unreachable",
                           c.title or c.id, tel=mobiles.get(t.person_id)))
+    for a, seat in seats:  # a response's seat nobody answered: the duty office phones them
+        out.append(_entry("phone", seat.get("name") or seat.get("label") or "", f"/console/activations/{a.id}",
+                          f"{a.plan_name} · {'、'.join(seat.get('roles', []))}", tel=mobiles.get(seat.get("person_id") or "")))
     return out
 
 

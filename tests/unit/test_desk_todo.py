@@ -48,8 +48,8 @@ def test_each_role_sees_its_own_work(db_url):
     assert {i["kind"] for i in admin} == {"approve_report", "phone", "report_due"}
 
 
-def test_an_approved_draft_no_longer_waits(db_url):
-    from store.incidents import ReportVersion
+def test_an_approved_draft_no_longer_waits_for_the_leader_but_for_the_duty_office(db_url):
+    from store.incidents import IncidentReport, ReportVersion
 
     with session_scope() as s:
         small_district(s)
@@ -57,9 +57,53 @@ def test_an_approved_draft_no_longer_waits(db_url):
         seed.draft(s, iid)
         v = s.exec(select(ReportVersion).where(ReportVersion.incident_id == iid)).one()
         v.decision = "approve"
-        s.add(v)
+        r = s.exec(select(IncidentReport).where(IncidentReport.incident_id == iid)).one()
+        r.state = "approved"
+        s.add_all([v, r])
     with session_scope(write=False) as s:
         assert todo(s, "leading_leader", None, datetime.now(UTC)) == []
+        staff = todo(s, "duty_staff", None, datetime.now(UTC))
+    assert ("submit_report", "已审批的报告") in _kinds(staff)  # approved: the duty office submits it
+    with session_scope() as s:
+        r = s.exec(select(IncidentReport).where(IncidentReport.incident_id == iid)).one()
+        r.state = "returned"
+        s.add(r)
+    with session_scope(write=False) as s:
+        assert ("redraft", "已审批的报告") in _kinds(todo(s, "duty_chief", None, datetime.now(UTC)))
+
+
+def test_an_unanswered_seat_of_a_response_is_an_alarm_and_a_call_to_make(db_url):
+    from store.activations import Activation
+
+    with session_scope() as s:
+        people = small_district(s)
+        iid = seed.incident(s, "厂房坍塌", timedelta(hours=1))
+        aid = seed.response(s, iid, commander=people["330110001.head"], other=people["330110002.head"])
+        a = s.get(Activation, aid)
+        a.view = {**a.view, "seats": [{**a.view["seats"][0], "state": "unreachable", "name": "街道1主任"}]}
+        s.add(a)
+    with session_scope(write=False) as s:
+        found = [x for x in alarms(s, datetime.now(UTC)) if x["kind"] == "unreachable"]
+        calls = [x for x in todo(s, "duty_cadre", None, datetime.now(UTC)) if x["kind"] == "phone"]
+    assert [(x["name"], x["detail"]) for x in found] == [("街道1主任", "青溪区生产安全事故应急预案 · 指挥长")]
+    assert [(x["title"], x["href"]) for x in calls] == [("街道1主任", f"/console/activations/{aid}")] and calls[0]["tel"]
+
+
+def test_running_a_schedule_now_says_to_how_many(db_url):
+    from pathlib import Path
+
+    from api.services.duty.schedules import reach
+    from definitions.loader import load_library
+    from store.directory import Person
+
+    lib = load_library(Path(__file__).resolve().parents[2] / "definitions")
+    with session_scope() as s:
+        small_district(s)
+    with session_scope(write=False) as s:
+        n = len([p for p in s.exec(select(Person)) if p.mobile])
+        said = reach(s, lib)
+    assert f"全部 {n} 人" in said["freshness-round"][0] and f"all {n} persons" in said["freshness-round"][1]
+    assert all(k.startswith("drill-") for k in said if k not in ("freshness-round", "handover", "spotcheck-sweep"))
 
 
 def test_alarms_name_new_warnings_overdue_limits_and_unreachable_persons(db_url):
