@@ -149,3 +149,30 @@ def test_level_proposal_and_start_conditions():
     assert got["a"] == {"work_safety": "III"}
     assert got["b"] == {"geological_hazard": "IV"}
     assert got["c"] == {}  # several plans of the category and none named: nothing proposed
+
+
+async def test_one_poll_serves_every_desk_open(monkeypatch):
+    """Two desks watching: one query of the alarms per tick, not one per browser (api/console/desk.py)."""
+    from types import SimpleNamespace
+
+    from api.console import desk
+
+    calls: list[str] = []
+
+    async def fake_db(fn, *args, **kw):
+        calls.append(fn.__name__)
+        return [{"key": "warning:W1", "kind": "warning", "name": "暴雨橙色预警"}] if fn is alarms else ["mark"]
+
+    monkeypatch.setattr(desk, "db", fake_db)
+    monkeypatch.setattr(desk, "POLL_S", 0.01)
+    feed = desk._feed(SimpleNamespace(state=SimpleNamespace()))
+    now = datetime.now(UTC)
+    first, second = feed.watch(desk.FEED, now), feed.watch(desk.FEED, now)
+    for _ in range(5):
+        a, b = await anext(first), await anext(second)
+        assert a.rows == b.rows == [{"key": "warning:W1", "kind": "warning", "name": "暴雨橙色预警"}]
+    assert list(feed.feeds) == [desk.FEED] and len(feed.feeds[desk.FEED].queues) == 2
+    assert calls.count("alarms") <= 6  # five ticks seen by two watchers (and one more polled ahead)
+    await first.aclose()
+    await second.aclose()
+    assert not feed.feeds  # the last desk closed: the poll stops
