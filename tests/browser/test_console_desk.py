@@ -35,6 +35,20 @@ if (window.Notification) {
 """
 
 
+# an htmx button and a form whose submit button asks (as the new call-out page's start and apply buttons)
+PROBES = """
+const b = document.createElement('button');
+b.id = 'hx-probe'; b.type = 'button'; b.textContent = 'probe';
+b.setAttribute('hx-post', '/console/probe-hx'); b.setAttribute('hx-swap', 'none');
+b.setAttribute('data-confirm', '探测:将发送 1 个请求');
+const f = document.createElement('form');
+f.id = 'form-probe'; f.method = 'post'; f.action = '/console/probe-form';
+f.innerHTML = '<button type="submit" name="go" value="1" data-confirm="探测:表单">go</button>';
+document.querySelector('main').append(b, f);
+htmx.process(b);
+"""
+
+
 def _db(fn, *args):
     from store.db import session_scope
 
@@ -127,6 +141,17 @@ async def _confirm_test(page, base: str, cid: str, name: str) -> None:
     await dialog.get_by_role("button", name="确定执行").click()
     await expect(page.locator("#status")).to_have_attribute("data-status", "canceled", timeout=20_000)
     assert [u for u in posts if u.endswith("/cancel")]
+
+    # the same for an htmx button and for the submit button of a form carrying the attribute itself
+    await page.evaluate(PROBES)
+    for probe, path in (("#hx-probe", "/console/probe-hx"), ("#form-probe button", "/console/probe-form")):
+        await page.locator(probe).click()
+        await expect(dialog).to_contain_text("探测")
+        await dialog.get_by_role("button", name="取消").click()
+        assert not [u for u in posts if u.endswith(path)], posts
+        await page.locator(probe).click()
+        async with page.expect_request(lambda r, p=path: r.url.endswith(p) and r.method == "POST"):
+            await dialog.get_by_role("button", name="确定执行").click()
 
 
 async def _level_test(page, base: str, incident_id: str, name: str) -> None:
