@@ -101,13 +101,15 @@ async def _board(request: Request, activation_id: str, status: int = 200, error:
                   acting=ACTING, now=datetime.now(UTC))
 
 
-async def _listing(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
+async def _listing(request: Request, status: int = 200, error: str | None = None,
+                   kept: dict[str, str] | None = None) -> HTMLResponse:
     rows = await asyncio.to_thread(svc.listing, 200, None, None)
     lib = await asyncio.to_thread(library)
     incidents = await asyncio.to_thread(incident_list, 50, "open", None)
     plans = {pid: loaded.model for pid, loaded in sorted(lib.of("plans").items())}
     return render(request, "activations.html", status=status, activations=rows, plans=plans, incidents=incidents,
-                  level_names=LEVELS, acting=ACTING, error=error, now=datetime.now(UTC))
+                  level_names=LEVELS, acting=ACTING, error=error, now=datetime.now(UTC), kept=kept or {},
+                  conditions=svc.start_conditions(plans), proposals=svc.proposals(plans, incidents))
 
 
 @router.get("", response_class=HTMLResponse)
@@ -118,15 +120,16 @@ async def activation_list(request: Request, user: auth.Viewer) -> HTMLResponse:
 @router.post("")
 async def activate(request: Request, user: roles.ActingUser) -> Response:
     form = await request.form()
+    kept = {k: _text(form, k) for k in ("plan", "level", "incident_id", "reason")}  # a refused form keeps them
     try:
         data = svc.ActivationIn(plan=_text(form, "plan"), level=_text(form, "level"),
                                 incident_id=_text(form, "incident_id"), reason=_text(form, "reason"))
         view, _ = await svc.start(await get_temporal(request), get_settings(), await asyncio.to_thread(library), data,
                                   user.caller.actor, user.role)
     except ValidationError as exc:
-        return await _listing(request, 422, form_error(exc))
+        return await _listing(request, 422, form_error(exc), kept)
     except svc.ActivationError as exc:
-        return await _listing(request, exc.status, str(exc))
+        return await _listing(request, exc.status, str(exc), kept)
     return RedirectResponse(f"/console/activations/{view.activation_id}", status_code=303)
 
 

@@ -384,6 +384,22 @@ STRINGS: dict[str, tuple[str, str]] = {
     "chain_first_bad": ("自第 %s 条记录起不符", "first wrong at record %s"),
     "more_events": ("另有 %d 条,请按类型或操作人筛选。", "%d more; filter by kind or actor."),
     "rp_lapsed": ("未报(已终止)", "not reported (ended)"),
+    # the live desk, 待我处理, confirmations, the response level's 启动条件
+    "my_work": ("待我处理", "Waiting for me"), "my_work_none": ("暂无待办", "Nothing waits for you"),
+    "todo_approve_report": ("待审批", "to approve"), "todo_sign_review": ("待签发复盘报告", "review to sign off"),
+    "todo_report_due": ("待报送", "report due"), "todo_phone": ("联系不上,请电话联系", "unreachable: phone them"),
+    "todo_answer_seat": ("请确认响应", "answer your seat"), "todo_do_item": ("待办任务/指令", "task or directive to do"),
+    "todo_review_item": ("反馈待审核", "feedback to review"), "todo_redraft": ("退回待修改", "returned: redraft"),
+    "todo_submit_report": ("已审批待报送", "approved: submit"),
+    "alarm_warning": ("新预警", "New warning"), "alarm_callout": ("叫应开始", "Call-out started"),
+    "alarm_overdue": ("已超时", "Overdue"), "alarm_unreachable": ("联系不上", "Unreachable"),
+    "alarm_dismiss": ("知道了", "Dismiss"), "alarm_mute": ("静音", "Mute"), "alarm_unmute": ("取消静音", "Unmute"),
+    "alarm_notify": ("开启桌面通知", "Enable notifications"), "alarm_title": ("值班台告警", "Duty desk alarm"),
+    "desk_live": ("实时", "Live"), "desk_offline": ("连接中断,正在重连", "Reconnecting"),
+    "response_plan": ("应急预案", "Response plan"), "start_condition": ("启动条件", "Start condition"),
+    "choose_level": ("请选择响应级别", "Choose a level"), "proposed": ("建议", "proposed"),
+    "proposed_why": ("事件等级符合该级启动条件", "the incident's grade meets this level's start condition"),
+    "confirm_title": ("请确认", "Please confirm"), "confirm_go": ("确定执行", "Go ahead"), "confirm_back": ("取消", "Cancel"),
 }
 
 STATE_NAMES = {

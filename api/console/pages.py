@@ -105,10 +105,17 @@ async def schedules_of(request: Request, kind: str) -> tuple[list[dict], str | N
     client = await request.app.state.temporal()
     if client is None:
         return [], t_of(request)("temporal_away")
+    from api.services.duty.schedules import reach
+
     try:
-        return await list_schedules(client, await asyncio.to_thread(library), get_settings(), kind), None
+        lib = await asyncio.to_thread(library)
+        schedules = await list_schedules(client, lib, get_settings(), kind)
     except DutyError as exc:
         return [], str(exc)
+    what = await db(reach, lib)  # what running it now does, to how many: the confirmation before 立即执行 says it
+    for s in schedules:
+        s["reach_zh"], s["reach_en"] = what.get(s["id"], ("", ""))
+    return schedules, None
 
 
 def form_error(exc: Exception) -> str:

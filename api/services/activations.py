@@ -201,3 +201,28 @@ def listing(limit: int, status: str | None, incident_id: str | None) -> list[dic
 def valid_filter(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
         raise ActivationError(422, f"{name}: must be one of {', '.join(allowed)}")
+
+
+# ------------------------------------------------------------------ choosing a level
+
+
+def start_conditions(plans: dict[str, ResponsePlan]) -> dict[str, dict[str, dict[str, str]]]:
+    """Each plan's levels with their name and 启动条件, as the activation form shows them when chosen."""
+    return {pid: {lv.value: {"name": level.name_zh or level_zh(lv), "condition": level.start_condition_zh}
+                  for lv, level in sorted(p.levels.items(), key=lambda kv: list(Severity).index(kv[0]))}
+            for pid, p in plans.items()}
+
+
+def proposals(plans: dict[str, ResponsePlan], incidents: list[dict]) -> dict[str, dict[str, str]]:
+    """The level an incident meets per plan: a plan of the incident's category whose keywords it names (or
+    the only plan of that category) proposes the level of the incident's grade (its start condition: 发生
+    一般/较大/重大/特别重大…). Proposed, never chosen: the person activating decides."""
+    out: dict[str, dict[str, str]] = {}
+    for inc in incidents:
+        same = {pid: p for pid, p in plans.items() if p.category == inc.get("category")}
+        text = f"{inc.get('title') or ''} {inc.get('subtype') or ''}"
+        named = {pid for pid, p in same.items() if any(k and k in text for k in p.events)}
+        chosen = named or (set(same) if len(same) == 1 else set())
+        if inc.get("severity") in {s.value for s in Severity}:
+            out[inc["id"]] = {pid: inc["severity"] for pid in sorted(chosen)}
+    return out

@@ -53,6 +53,8 @@ async def test_response_run_from_the_console(console):
 
     page = await chief.get("/console/activations")
     assert 'id="form-activate"' in page.text and incident_id in page.text
+    assert '<option value="" selected>请选择响应级别</option>' in page.text  # no level chosen for the user
+    assert "应急预案" in page.text and "启动条件" in page.text
     bad = await post(chief, "/console/activations", {"plan": "public_health", "level": "IV", "incident_id": incident_id,
                                                      "reason": ""})
     assert bad.status_code == 422 and "reason" in bad.text
@@ -63,7 +65,11 @@ async def test_response_run_from_the_console(console):
     board = await chief.get(board_url)
     assert board.status_code == 200
     assert 'id="commanders"' in board.text and 'id="tasks"' in board.text and 'class="countdown"' in board.text
-    assert "Ⅳ级" in board.text
+    assert "Ⅳ级" in board.text and 'class="badge lv-IV" id="level"' in board.text  # the grade in its colour (Ⅳ blue)
+    hq = re.search(r'<table class="stack" id="commanders">(.*?)</table>', board.text, re.S).group(1)
+    rows = re.findall(r"<tr><th scope=\"row\">([^<]*)</th><td>([^<]*)</td>", hq)
+    assert rows and len(rows) == len(set(rows)), rows  # every seat once (the commander was listed twice)
+    assert 'id="form-terminate"' in board.text and "data-confirm=" in board.text  # terminating asks first
     assert board_url.rsplit("/", 1)[1] in (await chief.get("/console/desk")).text  # the desk lists the response
 
     # only a commander may direct: the workflow's reason is shown

@@ -167,6 +167,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/console/logout"): console(ALL),
     ("GET", "/console/phone"): console(ALL),  # the person's own messages (simulator); nobody else's
     ("GET", "/console/desk"): console(ALL),
+    ("GET", "/console/desk/stream"): console(ALL),  # the live desk's alarms: what the desk shows everyone
     ("GET", "/console/callouts/new"): console(DUTY),
     ("POST", "/console/callouts/preview"): console(DUTY, form={"event": "暴雨", "level": "blue"}),
     ("POST", "/console/callouts/start"): console(DUTY, form={"event": "暴雨", "level": "blue"}),

@@ -25,6 +25,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 from pydantic import Field
+from sqlmodel import Session, col, func, select
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.duty.common import DutyError, audit, duty_settings
@@ -32,6 +33,7 @@ from api.services.shapes import Out, Timestamp
 from config import Settings
 from definitions.loader import Library
 from definitions.schema.duty import DAYS, DutySettings, Timing
+from store.directory import Person
 from workflows.drill import DrillInput, DrillWorkflow
 from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow
 from workflows.handover import HandoverInput, HandoverWorkflow
@@ -250,3 +252,18 @@ class ScheduleControlOut(Out):
     paused: bool
     note: str | None
     next_runs: list[Timestamp]
+
+
+def reach(s: Session, lib: Library) -> dict[str, tuple[str, str]]:
+    """What running each schedule now does, and to how many, in Chinese and English (the confirmation before
+    立即执行 says it): the yearly round asks everyone in the directory with a mobile number."""
+    duty = duty_settings(lib)
+    people = s.exec(select(func.count()).select_from(Person).where(col(Person.mobile).is_not(None), Person.mobile != "")).one()
+    out = {"freshness-round": (f"向通讯录中全部 {people} 人发送联系方式核实请求",
+                               f"ask all {people} persons of the directory to confirm their contact data"),
+           "handover": ("发起交接班", "start the shift handover"),
+           "spotcheck-sweep": ("对已结束的叫应开展六问抽查", "start the 六问 spot checks of ended call-outs")}
+    for d in duty.drills.programme:
+        out[f"drill-{d.id}"] = (f"随机抽取 {d.sample.size} 个单位,向其 {len(d.sample.positions)} 类岗位发送演练消息",
+                                f"draw {d.sample.size} units and send the drill to their {len(d.sample.positions)} kinds of posts")
+    return out
