@@ -37,11 +37,12 @@ async def board(request: Request, callout_id: str, user: auth.Viewer, tier: str 
         if await db(svc.starting, callout_id):
             return render(request, "message.html", kind="info", refresh=1,
                           message=f"{callout_id}: " + t_of(request)("starting_callout"))
-        return render(request, "message.html", status=404, kind="error", message=f"no call-out {callout_id!r}")
+        return render(request, "message.html", status=404, kind="error", message=f"无此叫应 / no call-out {callout_id!r}")
     settings = get_settings()
+    plan = lib.of("callout").get(data["c"].plan_id or "")
     return render(request, "board.html", since=datetime.now(UTC).isoformat(),
                   temporal_url=temporal_url(settings, callout_id), failed_statuses=sorted(FAILED),
-                  may_act=user.may(*DUTY), **data)
+                  may_act=user.may(*DUTY), plan_names=(plan.model.name_zh, plan.model.name_en) if plan else None, **data)
 
 
 async def detail(request: Request, callout_id: str, target_id: int, status: int = 200, **extra) -> HTMLResponse:

@@ -24,6 +24,7 @@ pytestmark = needs_chromium
 ALLOWED_WORDS = {"cap", "sms", "pdf", "json", "temporal", "excel", "xml", "im", "url", "id", "api", "csv", "english",
                  "ivr", "docx", "xlsx", "html", "ok", "yingji", "dingtalk", "twilio"}
 WORD = re.compile(r"(?<![\w./:#-])[A-Za-z][a-z]{2,}(?![\w/-])")
+SNAKE = re.compile(r"(?<![\w./:#-])[a-z]+(?:_[a-z0-9]+)+(?![\w/-])")  # a code (heavy_rain) or an untranslated label key
 UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}|\+00:00|\bUTC\b|\d{2}:\d{2}(?::\d{2})?Z\b")
 # Identifiers that are not a person's business: an incident, call-out or activation id may show (people cite them),
 # a person's or a unit's may not.
@@ -41,7 +42,7 @@ UNIT_CODES_SHOWN = ("/console/directory",)
 
 def violations(text: str, person_ids: set[str], unit_ids: set[str]) -> list[str]:
     found = []
-    words = [w for w in WORD.findall(text) if w.lower() not in ALLOWED_WORDS]
+    words = [w for w in WORD.findall(text) + SNAKE.findall(text) if w.lower() not in ALLOWED_WORDS]
     if words:
         found.append(f"English: {sorted(set(words))[:15]}")
     ids = sorted({p for p in person_ids if re.search(rf"(?<![\w-]){re.escape(p)}(?![\w.-])", text)})
