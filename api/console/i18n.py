@@ -380,3 +380,14 @@ def lang_of(query_lang: str | None, cookie_lang: str | None) -> str:
         if value in LANGS:
             return value
     return "zh"
+
+
+def _merge_lists() -> None:
+    """The lists' pages keep their labels in i18n_lists.py (message log, search, date filters, exports)."""
+    from api.console.i18n_lists import LIST_STRINGS
+
+    for key, pair in LIST_STRINGS.items():
+        STRINGS.setdefault(key, pair)
+
+
+_merge_lists()
