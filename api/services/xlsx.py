@@ -24,14 +24,8 @@ def _cell(value: Any, zone: ZoneInfo) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(zone).replace(tzinfo=None) if value.tzinfo else value
     if isinstance(value, str):
-        value = _ILLEGAL.sub("", value)
-        # a text starting with = + - @ would be read as a formula by Excel: kept as text
-        return "'" + value if value[:1] in ("=", "+", "-", "@") and not _number(value) else value
+        return _ILLEGAL.sub("", value)
     return value
-
-
-def _number(text: str) -> bool:
-    return bool(re.fullmatch(r"[+-]?\d+(\.\d+)?", text))
 
 
 def workbook(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]], tz: str | None = None) -> bytes:
@@ -47,6 +41,9 @@ def workbook(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]], 
     for row in rows:
         values = [_cell(v, zone) for v in row]
         ws.append(values)
+        for c in ws[ws.max_row]:
+            if isinstance(c.value, str) and c.value.startswith("="):
+                c.data_type = "s"  # text as typed (a title, a reason), never a formula
         for i, v in enumerate(values):
             if i < len(widths):
                 widths[i] = min(60, max(widths[i], 19 if isinstance(v, datetime) else _width(v)))
