@@ -22,6 +22,7 @@ LIST_STRINGS: dict[str, tuple[str, str]] = {
     "search_callouts": ("叫应", "Call-outs"), "search_activations": ("应急响应", "Responses"),
     "search_count": ("找到 {n} 项", "{n} found"), "unit": ("单位", "Unit"), "post": ("岗位", "Post"),
     "inc_place_short": ("地点", "Place"), "any": ("全部", "any"), "drill_mark": ("演练", "drill"),
+    "person_name": ("姓名", "Name"),
 }
 
 MESSAGE_STATUS: dict[str, tuple[str, str]] = {

@@ -160,6 +160,8 @@ async def test_console_pages_exports_and_who_may_read_the_log(data):
         assert [i["id"] for i in got] == ["20261204-001"]
         bad = await web.get("/api/callouts", params={"date_from": "04.12.2026"}, headers=admin)
         assert bad.status_code == 422 and "日期格式" in bad.json()["detail"]
+        got = (await web.get("/api/outbox", params={"date_to": "2026-12-03"}, headers=admin)).json()
+        assert [m["id"] for m in got] == [1]
 
         await _login(web, tokens["duty_staff"])
         page = (await web.get("/console/messages")).text

@@ -15,11 +15,11 @@ TEMPLATES = I18N.parent / "templates"
 
 
 def test_no_key_is_defined_twice():
-    """In i18n.py and in the duty pages' additions (api/console/duty.py).
+    """In i18n.py and in the duty pages' and the lists' additions (api/console/duty.py, i18n_lists.py).
     A dict literal keeps the last of two equal keys: one page would show another page's text
     (the incident's "approved" once read "sign off and seal the case file")."""
     keys: Counter = Counter()
-    for source in (I18N, I18N.parent / "duty.py"):
+    for source in (I18N, I18N.parent / "duty.py", I18N.parent / "i18n_lists.py"):
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Dict) and len(node.keys) > 20:  # the string tables, not small literals
                 keys.update(k.value for k in node.keys if isinstance(k, ast.Constant))
