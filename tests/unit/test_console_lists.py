@@ -226,3 +226,49 @@ async def test_console_pages_exports_and_who_may_read_the_log(data):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as web:
         await _login(web, tokens["supervisor"])
         assert (await web.get("/console/messages")).status_code == 200
+
+
+async def test_activations_and_reviews_filter_by_local_dates(data):
+    from api.app import create_app
+    from api.services import activations, reviews
+    from store.activations import Activation
+    from store.review import Review
+
+    _, tokens = data
+    with session_scope() as s:
+        for iid, at in (("20261203-001", LATE_3RD), ("20261204-001", EARLY_4TH)):
+            s.add(Activation(id=f"{iid}-flood", workflow_id=f"activation-{iid}", incident_id=iid, plan_id="flood",
+                             plan_version="x", plan_name=f"防汛应急预案 {iid}", level="IV", activated_by="t",
+                             activated_at=at))
+            s.add(Review(incident_id=iid, workflow_id=f"review-{iid}", subject=f"review/{iid}", title=f"复盘 {iid}",
+                         started_at=at))
+    fourth = local_range("2026-12-04", "2026-12-04")
+    assert [a["id"] for a in activations.listing(10, None, None, dates=fourth)] == ["20261204-001-flood"]
+    assert [r["incident_id"] for r in reviews.listing(10, None, dates=local_range(None, "2026-12-03"))] == ["20261203-001"]
+    app = create_app(temporal_client=object())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as web:
+        admin = {"Authorization": "Bearer lists-admin"}
+        got = (await web.get("/api/activations", params={"date_to": "2026-12-03"}, headers=admin)).json()
+        assert [a["id"] for a in got] == ["20261203-001-flood"]
+        got = (await web.get("/api/reviews", params={"date_from": "2026-12-04"}, headers=admin)).json()
+        assert [r["incident_id"] for r in got] == ["20261204-001"]
+        await _login(web, tokens["duty_staff"])
+        page = (await web.get("/console/activations", params={"date_from": "2026-12-04"})).text
+        assert "防汛应急预案 20261204-001" in page and "防汛应急预案 20261203-001" not in page
+        assert 'name="date_from" value="2026-12-04"' in page
+        page = (await web.get("/console/reviews", params={"date_to": "2026-12-03"})).text
+        assert "复盘 20261203-001" in page and "复盘 20261204-001" not in page
+        for path in ("/console/activations", "/console/reviews", "/console/incidents"):
+            bad = await web.get(path, params={"date_from": "2026-12-05", "date_to": "2026-12-04"})
+            assert bad.status_code == 422 and "结束日期早于开始日期" in bad.text and 'name="date_to"' in bad.text
+
+
+def test_a_sheet_keeps_text_as_text_and_times_local():
+    from api.services.xlsx import workbook
+
+    data = workbook("通讯录/测试", ["标题", "时间"], [["=HYPERLINK(\"http://x\")", EARLY_4TH], ["+8613", None]],
+                    tz="Asia/Shanghai")
+    ws = load_workbook(io.BytesIO(data)).active
+    assert ws.title == "通讯录 测试"
+    assert ws["A2"].value == "=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
+    assert ws["B2"].value == datetime(2026, 12, 4, 0, 30) and ws["A3"].value == "+8613" and ws["B3"].value is None
