@@ -115,12 +115,20 @@ def subject_link(subject: str | None) -> tuple[str, str | None]:
     return kind, page.format(subject) if page else None
 
 
+def _address(channel: str, to: str) -> str:
+    """Where it went as staff may see it: a number masked (store.directory.mask_mobile), an email address;
+    not an IM account (often the person's id: the name says whose it is)."""
+    if channel == "im":
+        return ""
+    return to if channel == "email" else mask_mobile(to)
+
+
 def _row(m: OutboxMessage, names: dict[str, str], titles: dict[str, str]) -> dict[str, Any]:
     kind, link = subject_link(m.subject)
     purpose = (m.meta or {}).get("purpose")
     return {"id": m.id, "at": m.created_at, "sent_at": m.sent_at, "updated_at": m.updated_at,
             "person_id": m.person_id, "name": names.get(m.person_id or "", ""),
-            "to": m.to if m.channel in ("im", "email") else mask_mobile(m.to), "channel": m.channel,
+            "to": _address(m.channel, m.to), "channel": m.channel,
             "status": m.status, "error": m.error, "subject": m.subject or "", "kind": kind, "link": link,
             "title": titles.get(m.subject or "", ""), "purpose": purpose, "drill": m.drill,
             "body": masked_message(m.body, purpose)}
