@@ -132,6 +132,19 @@ async def test_message_log_search_and_export(dev_env, stack_env, server, people,
             await expect(found).to_contain_text("+86135****6666")
             await shot(page, "lists-03-search")
 
+            # the lists' date filters: local dates kept in the form, the export link carrying them
+            await page.goto(f"{base}/console/incidents")
+            await page.locator("input[name=date_from]").fill("2026-01-01")
+            await page.get_by_role("button", name="筛选").click()
+            await expect(page).to_have_url(re.compile(r"date_from=2026-01-01"))
+            await expect(page.get_by_role("link", name="导出 Excel")).to_have_attribute(
+                "href", re.compile(r"/console/export/incidents\.xlsx\?date_from=2026-01-01"))
+            await shot(page, "lists-06-incidents-dates")
+            await page.goto(f"{base}/console/directory")
+            async with page.expect_download() as info:
+                await page.locator("#directory-export").click()
+            assert (await info.value).suggested_filename.startswith("通讯录-directory-")
+
             # phone: the log and the search fit the screen
             phone = await (await browser.new_context(**PHONE)).new_page()
             await login(phone, base, token, "/console/messages")
