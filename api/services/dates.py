@@ -59,8 +59,11 @@ def local_range(date_from: str | date | None = None, date_to: str | date | None 
     first, last = _day("date_from", date_from), _day("date_to", date_to)
     if first and last and last < first:
         raise DateFilterError(422, "结束日期早于开始日期 / date_to is before date_from")
-    start = datetime.combine(first, time(), zone).astimezone(UTC) if first else None
-    end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC) if last else None
+    try:
+        start = datetime.combine(first, time(), zone).astimezone(UTC) if first else None
+        end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC) if last else None
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31: beyond what a datetime holds
+        raise DateFilterError(422, "日期超出范围 / a date out of range") from None
     return DateRange(start, end)
 
 

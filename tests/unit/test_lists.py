@@ -126,7 +126,7 @@ def test_date_filters_are_local_days(data):
     with session_scope(write=False) as s:
         assert [c["id"] for c in callout_list(s, dates=local_range("2026-12-03", "2026-12-03"))] == [CID]
         assert callout_list(s, dates=day) == []
-    for bad in (("2026-13-01", None), ("2026-12-05", "2026-12-04")):
+    for bad in (("2026-13-01", None), ("2026-12-05", "2026-12-04"), ("0001-01-01", None), (None, "9999-12-31")):
         with pytest.raises(DateFilterError):
             local_range(*bad)
 
@@ -169,6 +169,9 @@ async def test_console_pages_exports_and_who_may_read_the_log(data):
         assert "区水利局局长" in page and "无人接听" in page and "模拟网关:发送失败" in page
         assert "+86137****5678" in page and "+8613712345678" not in page
         assert f'href="/console/callouts/{CID}"' in page and "p-D02.head" not in page
+        english = (await web.get("/console/messages", params={"lang": "en"})).text
+        assert "Message log" in english and "nobody answered" in english and "无人接听" not in english
+        await web.get("/console/messages", params={"lang": "zh"})
         page = (await web.get("/console/messages", params={"status": "failed"})).text
         assert page.count('<tr id="msg-') == 1 and 'id="msg-3"' in page
         assert 'href="/console/export/messages.xlsx?status=failed"' in page
