@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.console import auth, roles
 from api.console.i18n import CHANNEL_NAMES, STATE_NAMES
 from api.console.i18n_lists import MESSAGE_CHANNELS, message_reason, message_status, subject_kind
-from api.console.pages import db, render
+from api.console.pages import db, library, render
 from api.services import exports as svc
 from api.services import incidents, messagelog
 from api.services.dates import local_range, local_today
@@ -89,7 +89,7 @@ TARGET_COLUMNS = (
 
 @router.get("/callouts/{callout_id}.xlsx")
 async def callout_xlsx(request: Request, callout_id: str, user: auth.Viewer) -> Response:
-    data = await db(svc.callout_targets, callout_id)
+    data = await db(svc.callout_targets, await asyncio.to_thread(library), callout_id)
     if data is None:
         return render(request, "message.html", status=404, kind="error", message=f"无此叫应 / no call-out {callout_id!r}")
     body = await asyncio.to_thread(_sheet, "叫应对象", TARGET_COLUMNS, data["rows"])

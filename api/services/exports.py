@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from api.services.directory import names as person_names
+from definitions.loader import Library
 from store.callouts import Callout, CalloutTarget
 from store.directory import OrgUnit, Person, Position, Post, mask_mobile
 
@@ -22,11 +23,14 @@ def _at(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def callout_targets(s: Session, callout_id: str) -> dict[str, Any] | None:
-    """The call-out and every target (tier, person, unit, post, state, notices, answer); None: no such call-out."""
+def callout_targets(s: Session, lib: Library, callout_id: str) -> dict[str, Any] | None:
+    """The call-out and every target (tier by its Chinese name, person, unit, post, state, notices, answer);
+    None: no such call-out."""
     c = s.get(Callout, callout_id)
     if c is None:
         return None
+    loaded = lib.of("callout").get(c.plan_id)
+    tiers = {t.id: t.name_zh for t in loaded.model.tiers} if loaded else {}
     targets = list(s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id)
                           .order_by(CalloutTarget.shard, CalloutTarget.id).limit(MAX_ROWS)))
     names = person_names(s, {p for t in targets for p in (t.person_id, t.ack_by or "", *t.escalated_to)})
@@ -36,7 +40,7 @@ def callout_targets(s: Session, callout_id: str) -> dict[str, Any] | None:
     rows = []
     for t in targets:
         sends = [_at(a.get("at")) for a in t.attempts if a.get("at")]
-        rows.append({"tier": t.tier, "name": names.get(t.person_id, t.name), "person_id": t.person_id,
+        rows.append({"tier": tiers.get(t.tier, t.tier), "name": names.get(t.person_id, t.name), "person_id": t.person_id,
                      "unit": units.get(t.org_unit_id, t.org_unit_id),
                      "position": positions.get(t.position_code, t.position_code), "state": t.state,
                      "sends": len(t.attempts), "first_at": min(sends) if sends else None,

@@ -120,6 +120,7 @@ async def test_message_log_search_and_export(dev_env, stack_env, server, people,
             await download.save_as(path)
             targets = [list(r) for r in load_workbook(path).active.iter_rows(values_only=True)]
             assert len(targets) == 12 and {r[4] for r in targets[1:]} <= {"已通知", "已应答", "已升级", "未叫应"}
+            assert {r[0] for r in targets[1:]} == {"区级部门", "乡镇(街道)", "村(社区)"}, "tiers by their names"
 
             # the header's search: part of a number finds the person, with unit and post
             box = page.locator("header form.search input[name=q]")

@@ -193,7 +193,7 @@ async def test_console_pages_exports_and_who_may_read_the_log(data):
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
         assert rows[0] == ["层级", "姓名", "单位", "岗位", "状态", "发送次数", "首次通知时间", "最后通知时间", "应答时间",
                            "应答方式", "应答人", "超时后应答", "升级至"]
-        assert rows[1] == ["departments", "区应急管理局局长", "区应急管理局", "部门主要负责人", "已应答", 1,
+        assert rows[1] == ["区级部门", "区应急管理局局长", "区应急管理局", "部门主要负责人", "已应答", 1,
                            datetime(2026, 12, 3, 23, 30), datetime(2026, 12, 3, 23, 30), datetime(2026, 12, 3, 23, 33),
                            "短信", "区应急管理局副局长", None, None]
         assert rows[2][1] == "区水利局局长" and rows[2][4] == "未叫应" and rows[2][8] is None
