@@ -34,3 +34,9 @@ def on_duty(session: Session, at: datetime) -> list[DutyShift]:
 
 def on_duty_in_role(session: Session, at: datetime, role: str) -> list[DutyShift]:
     return [s for s in on_duty(session, at) if s.role == role]
+
+
+def overlapping(session: Session, start: datetime, end: datetime) -> list[DutyShift]:
+    """The shifts that overlap [start, end), by start."""
+    return list(session.exec(select(DutyShift).where(DutyShift.starts_at < end, DutyShift.ends_at > start)
+                             .order_by(DutyShift.starts_at, DutyShift.role, DutyShift.id)))

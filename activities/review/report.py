@@ -15,7 +15,7 @@ from config import get_settings
 from definitions.schema.reporting import CATEGORY_ZH, Severity
 from store.audit import NewEvent, append
 from store.db import session_scope
-from store.directory import Person
+from store.directory import OrgUnit, Person
 from store.incidents import Incident, ReportVersion
 from store.replay import load_events
 from store.report import render, sha256
@@ -62,6 +62,7 @@ def build_report_data(s: Session, req: CompileRequest, at: datetime) -> dict[str
     signers = {x.by for x in v.signoffs}
     ids = list(people | actors | signers)
     names = {pid: name for pid, name in s.exec(select(Person.id, Person.name).where(col(Person.id).in_(ids)))} if ids else {}
+    unit_names = {uid: name for uid, name in s.exec(select(OrgUnit.id, OrgUnit.name))}  # tasks' and directives' assignees
     for c in stats["callouts"]:
         for u in c["unreachable"]:
             u["name"] = names.get(u["person_id"] or "", "")
@@ -82,7 +83,7 @@ def build_report_data(s: Session, req: CompileRequest, at: datetime) -> dict[str
         "format": "yingji-event-report/1", "incident_id": v.incident_id, "activation_id": v.activation_id,
         "title": v.title, "version": req.version, "final": req.final, "compiled_at": at.isoformat(),
         "compiled_by": req.by, "subjects": v.subjects, "incident": _incident_part(s, v.incident_id, events),
-        "timeline": timeline(events), "statistics": stats, "units": units,
+        "timeline": timeline(events, names={**unit_names, **names}), "statistics": stats, "units": units,
         "lessons": {"shortcomings": shortcomings, "suggestions": suggestions},
         "signoff": signoff,
         "returns": [x.model_dump(mode="json") for x in v.signoffs if x.decision == "return"],

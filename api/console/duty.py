@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import auth, roles
 from api.console.i18n import STRINGS
-from api.console.pages import library, render
+from api.console.pages import library, render, schedules_of
 from api.deps import get_temporal
 from api.services import duty as svc
 from config import get_settings
@@ -27,6 +27,8 @@ STRINGS.update({
     "handovers": ("交接班", "Handovers"),
     "handover": ("交接班", "Handover"),
     "drills": ("演练", "Drills"),
+    "drill_runs": ("演练记录", "Drill runs"),
+    "temporal_away": ("暂时无法连接 Temporal,定时任务稍后再看。", "Temporal is not reachable; see the schedules later."),
     "drill_results": ("演练结果", "Drill results"),
     "shift_at": ("交接时间", "Shift change"),
     "outgoing": ("交班值班长", "Outgoing duty chief"),
@@ -87,7 +89,9 @@ async def _db(fn, *args):
 @router.get("/handovers", response_class=HTMLResponse)
 async def handovers(request: Request, user: auth.Viewer) -> HTMLResponse:
     rows = await _db(svc.handover_list, 50)
-    return render(request, "handovers.html", rows=rows, now=datetime.now(UTC))
+    schedules, sched_error = await schedules_of(request, "handover")
+    return render(request, "handovers.html", rows=rows, now=datetime.now(UTC), schedules=schedules,
+                  sched_error=sched_error, may_control=user.may(*CHIEFS), is_admin=user.role == "admin")
 
 
 @router.post("/handovers")
@@ -152,15 +156,7 @@ async def drills(request: Request, user: auth.Viewer, error: str | None = None) 
     runs = await _db(svc.drill_list, 100, None)
     figures = await _db(svc.callout_figures)
     real, drill_stats = figures["callouts"], figures["drills"]
-    schedules, sched_error = [], None
-    client = await request.app.state.temporal()
-    if client is None:
-        sched_error = "Temporal is not reachable"
-    else:
-        try:
-            schedules = await svc.list_schedules(client, await asyncio.to_thread(library), get_settings())
-        except svc.DutyError as exc:
-            sched_error = str(exc)
+    schedules, sched_error = await schedules_of(request, "drill")
     return render(request, "drills.html", runs=runs, real=real, drill_stats=drill_stats, schedules=schedules,
                   sched_error=sched_error, error=error, may_control=user.may(*CHIEFS), is_admin=user.role == "admin")
 
@@ -174,9 +170,13 @@ async def _controller(action: str, user: auth.Poster) -> auth.ConsoleUser:
     return user
 
 
+BACK = ("/console/drills", "/console/handovers", "/console/spotchecks", "/console/contacts")
+
+
 @router.post("/schedules/{schedule_id}/{action}")
 async def control(request: Request, schedule_id: str, action: str, user: Annotated[auth.ConsoleUser, Depends(_controller)],
-                  note: Annotated[str, Form(max_length=500)] = "") -> Response:
+                  note: Annotated[str, Form(max_length=500)] = "",
+                  back: Annotated[str, Form(max_length=100)] = "/console/drills") -> Response:
     try:
         client, lib = await get_temporal(request), await asyncio.to_thread(library)
         if action == "sync":
@@ -185,7 +185,7 @@ async def control(request: Request, schedule_id: str, action: str, user: Annotat
             await svc.control_schedule(client, lib, get_settings(), schedule_id, action, note, user.caller.actor)
     except svc.DutyError as exc:
         return render(request, "message.html", status=exc.status, kind="error", message=str(exc))
-    return RedirectResponse("/console/drills", status_code=303)
+    return RedirectResponse(back if back in BACK else "/console/drills", status_code=303)
 
 
 @router.get("/drills/{run_id}", response_class=HTMLResponse)

@@ -166,6 +166,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "inc_met": ("完成", "Met"),
     "inc_late_by": ("迟报", "late by"),
     "minutes": ("分钟", "min"),
+    "seconds": ("秒", "s"),
     "dl_open": ("未到期", "open"),
     "dl_overdue": ("已超时", "overdue"),
     "dl_on_time": ("按时", "on time"),
@@ -347,6 +348,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "rp_reported": ("已报待审", "reported"),
     "rp_closed": ("已关闭", "closed"),
     "rp_omitted": ("漏报", "omitted"),
+    "raw_record": ("原始记录", "raw record"),
+    "def_callout": ("叫应方案", "Call-out plans"), "def_plans": ("应急预案", "Response plans"),
+    "def_reporting": ("信息报送规则", "Reporting rules"), "def_review": ("复盘规则", "Review rules"),
+    "def_duty": ("值班、演练与抽查", "Duty day, drills and spot checks"), "def_default": ("默认方案", "default"),
+    "defn_drills": ("演练计划", "Drills"), "defn_freshness": ("通讯录确认", "Contact confirmation"),
+    "defn_handover": ("交接班", "Handover"), "defn_spotcheck": ("六问抽查", "Spot checks"),
+    "defn_default": ("信息报送规则", "Reporting rules"),
+    "chain_first_bad": ("自第 %s 条记录起不符", "first wrong at record %s"),
+    "more_events": ("另有 %d 条,请按类型或操作人筛选。", "%d more; filter by kind or actor."),
 }
 
 STATE_NAMES = {
@@ -354,11 +364,27 @@ STATE_NAMES = {
     "escalated": ("已升级", "escalated"), "unreachable": ("未叫应", "unreachable"), "canceled": ("已取消", "canceled"),
     "running": ("进行中", "running"), "completed": ("已完成", "completed"), "downgraded": ("已降级结束", "downgraded"),
     "starting": ("启动中", "starting"), "not started": ("未开始", "not started"),
+    # an activation's, a review's and an incident's status
+    "active": ("响应中", "active"), "terminated": ("已终止", "terminated"), "collecting": ("收集总结中", "collecting"),
+    "compiled": ("报告待签发", "awaiting sign-off"), "returned": ("报告已退回", "returned"), "signed": ("已签发", "signed"),
+    "sealed": ("已封存归档", "sealed"), "open": ("进行中", "open"), "closed": ("已结束", "closed"),
 }
 LEVEL_NAMES = {"blue": ("蓝色", "blue"), "yellow": ("黄色", "yellow"), "orange": ("橙色", "orange"), "red": ("红色", "red"),
                "I": ("Ⅰ级", "Level I"), "II": ("Ⅱ级", "Level II"), "III": ("Ⅲ级", "Level III"), "IV": ("Ⅳ级", "Level IV")}
 CHANNEL_NAMES = {"sms": ("短信", "SMS"), "voice": ("语音", "voice"), "im": ("即时消息", "IM"), "link": ("链接", "link"),
-                 "proxy": ("代确认", "proxy")}
+                 "proxy": ("代确认", "proxy"), "phone": ("电话", "phone"), "email": ("邮件", "e-mail"),
+                 "fax": ("传真", "fax"), "in_person": ("当面", "in person"), "ivr": ("语音按键", "keypress"),
+                 "reply": ("短信回复", "SMS reply")}
+MSG_TYPE_NAMES = {"Alert": ("发布", "alert"), "Update": ("更新", "update"), "Cancel": ("解除", "cancel"),
+                  "Ack": ("签收", "ack"), "Error": ("更正", "error")}  # a CAP message's msgType
+MESSAGE_STATUS_NAMES = {  # a message's delivery status, as the gateways report it (store/messages.py)
+    "queued": ("排队中", "queued"), "sending": ("发送中", "sending"), "sent": ("已发出", "sent"),
+    "delivered": ("已送达", "delivered"), "read": ("已读", "read"), "answered": ("已接听", "answered"),
+    "completed": ("已完成", "completed"), "failed": ("发送失败", "failed"), "undelivered": ("未送达", "undelivered"),
+    "busy": ("占线", "busy"), "no_answer": ("无人接听", "no answer"), "no_keypress": ("接听未按键", "no keypress"),
+    "machine": ("语音信箱", "voicemail"), "canceled": ("已取消", "canceled"), "opted_out": ("已退订", "opted out"),
+    "no_channel": ("无可用渠道", "no channel"), "ringing": ("振铃中", "ringing"), "in-progress": ("通话中", "in call"),
+}
 
 
 def pick(lang: str) -> int:
@@ -369,7 +395,8 @@ def translator(lang: str) -> Callable[[str], str]:
     i = pick(lang)
 
     def t(key: str) -> str:
-        pair = STRINGS.get(key) or STATE_NAMES.get(key) or LEVEL_NAMES.get(key) or CHANNEL_NAMES.get(key)
+        pair = (STRINGS.get(key) or STATE_NAMES.get(key) or LEVEL_NAMES.get(key) or CHANNEL_NAMES.get(key)
+                or MESSAGE_STATUS_NAMES.get(key) or MSG_TYPE_NAMES.get(key))
         return pair[i] if pair else key
 
     return t
@@ -380,13 +407,3 @@ def lang_of(query_lang: str | None, cookie_lang: str | None) -> str:
         if value in LANGS:
             return value
     return "zh"
-
-
-def _merge_lists() -> None:
-    """The lists' pages keep their labels in i18n_lists.py (message log, search, date filters, exports)."""
-    from api.console.i18n_lists import LIST_STRINGS
-
-    STRINGS.update({k: v for k, v in LIST_STRINGS.items() if k not in STRINGS})  # a key twice: the strings test says
-
-
-_merge_lists()

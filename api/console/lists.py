@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from api.console import auth, roles
-from api.console.i18n_lists import MESSAGE_CHANNELS, MESSAGE_STATUS, message_reason, message_status, subject_kind
+from api.console.i18n import MESSAGE_STATUS_NAMES
+from api.console.i18n_lists import MESSAGE_CHANNELS, message_reason, message_status, subject_kind
 from api.console.pages import db, render
 from api.services import messagelog, search as finder
 from api.services.errors import ServiceError
@@ -33,7 +34,7 @@ async def message_log(request: Request, user: roles.LogReader) -> HTMLResponse:
     query = urlencode({k: v for k, v in shown.items() if v})
     return render(request, "messages.html", status=422 if error else 200, error=error, data=data, f=shown,
                   rows=(data or {}).get("rows", []), query=query, status_label=message_status,
-                  reason_label=message_reason, kind_label=subject_kind, status_names=MESSAGE_STATUS,
+                  reason_label=message_reason, kind_label=subject_kind, status_names={k: v for k, v in MESSAGE_STATUS_NAMES.items() if k in messagelog.STATUSES},
                   channel_names=MESSAGE_CHANNELS)
 
 

@@ -15,13 +15,15 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from pydantic import ValidationError
 
 from api.cap import CapError
 from api.console import auth, roles
 from api.console.i18n import COOKIE as LANG_COOKIE
-from api.console.i18n import CHANNEL_NAMES, LEVEL_NAMES, STATE_NAMES, lang_of, pick, translator
+from api.console.i18n import CHANNEL_NAMES, LEVEL_NAMES, MESSAGE_STATUS_NAMES, STATE_NAMES, lang_of, pick, translator
 from api.deps import DUTY
+from api.services import names
 from api.security import masked_message
 from config import Settings, get_settings
 from definitions.loader import Library, cached_library
@@ -30,7 +32,7 @@ from store.db import session_scope
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-def _local(value: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
+def local_time(value: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -38,9 +40,10 @@ def _local(value: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
     return value.astimezone(ZoneInfo(get_settings().timezone)).strftime(fmt)
 
 
-templates.env.filters["local"] = _local
+templates.env.filters["local"] = local_time
 templates.env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
 templates.env.filters["hide_links"] = masked_message  # one-time links and login codes, for every role
+templates.env.filters["who"] = pass_context(lambda ctx, v: names.who(v, ctx.get("lang", "zh")))  # ids → names
 
 
 def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -51,10 +54,11 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
     settings = get_settings()
     base = {"t": translator(lang), "lang": lang, "user": user, "csrf": user.csrf if user else "",
             "states": {k: v[i] for k, v in STATE_NAMES.items()}, "levels": {k: v[i] for k, v in LEVEL_NAMES.items()},
-            "channels": {k: v[i] for k, v in CHANNEL_NAMES.items()}, "i": i, "path": request.url.path,
+            "channels": {k: v[i] for k, v in CHANNEL_NAMES.items()}, "i": i,
+            "statuses": {k: v[i] for k, v in MESSAGE_STATUS_NAMES.items()}, "path": request.url.path,
             "simulator": settings.gateway == "simulator", "duty": DUTY, "supervisors": roles.SUPERVISORS,
-            "log_readers": roles.LOG_READERS,
-            "tz": settings.timezone, "tier_labels": {k: v[i] for k, v in ctx.get("tier_names", {}).items()}}
+            "log_readers": roles.LOG_READERS, "tz": settings.timezone, "tier_labels": {k: v[i] for k, v in ctx.get("tier_names", {}).items()},
+            "temporal_ok": bool(user and user.role in ("supervisor", "admin"))}  # the Temporal UI: workflow internals
     resp = templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
     if query_lang in ("zh", "en"):
         resp.set_cookie(LANG_COOKIE, query_lang, max_age=365 * 86400, samesite="strict", path="/")
@@ -91,6 +95,20 @@ async def db(fn, *args, write: bool = False, **kw):
             return fn(s, *args, **kw)
 
     return await asyncio.to_thread(work)
+
+
+async def schedules_of(request: Request, kind: str) -> tuple[list[dict], str | None]:
+    """The schedules of one procedure (drill, handover, spotcheck, freshness) as Temporal describes them, and
+    why they could not be read (Temporal away, a server without schedules)."""
+    from api.services.duty import DutyError, list_schedules
+
+    client = await request.app.state.temporal()
+    if client is None:
+        return [], t_of(request)("temporal_away")
+    try:
+        return await list_schedules(client, await asyncio.to_thread(library), get_settings(), kind), None
+    except DutyError as exc:
+        return [], str(exc)
 
 
 def form_error(exc: Exception) -> str:

@@ -107,12 +107,12 @@ SIMPLE: dict[str, tuple[type[Payload] | None, Callable[[Any], str]]] = {
 }
 
 
-def _report_line(what: str, verb: str, p: dict[str, Any]) -> str | None:
+def _report_line(what: str, verb: str, p: dict[str, Any], who: Callable[[str], str]) -> str | None:
     """`report.<what>.<verb>`: a written report submitted or approved, a time limit met late, overdue, omitted."""
     w, d = WrittenReportStep.read(p), DeadlineStep.read(p)
     label = w.label or REPORT_LABELS.get(what, what)
     if verb == "submitted":
-        return f"{label}报出(审核签发:{w.approved_by or '—'})"
+        return f"{label}报出(审核签发:{who(w.approved_by) if w.approved_by else '—'})"
     if verb == "approved":
         return f"{label}第{w.version}稿审核通过"
     if verb == "late":
@@ -124,14 +124,14 @@ def _report_line(what: str, verb: str, p: dict[str, Any]) -> str | None:
     return None
 
 
-def _item_line(item_kind: str, verb: str, p: Any, labels: dict[str, str]) -> str | None:
+def _item_line(item_kind: str, verb: str, p: Any, labels: dict[str, str], who: Callable[[str], str]) -> str | None:
     """A task's or directive's opening, completion, return, overdue or late mark."""
     zh = "任务" if item_kind == "task" else "指令"
     ident = str(p.item)
     label = p.title or labels.get(ident) or ident
     labels[ident] = label
     if verb in ("opened", "issued"):
-        return f"{zh}{ident}下达:{label}(时限{_hm(p.due_at)},{p.assignee or '—'})"
+        return f"{zh}{ident}下达:{label}(时限{_hm(p.due_at)},{who(p.assignee) if p.assignee else '—'})"
     if verb == "feedback" and p.kind == "done":
         return f"{zh}{ident}反馈完成:{label}" + ("(超过时限)" if p.after_due else "")
     if verb == "accepted":
@@ -145,10 +145,11 @@ def _item_line(item_kind: str, verb: str, p: Any, labels: dict[str, str]) -> str
     return None
 
 
-def describe(ev: EventLike, labels: dict[str, str] | None = None) -> str | None:
+def describe(ev: EventLike, labels: dict[str, str] | None = None, who: Callable[[str], str] = str) -> str | None:
     """A significant event in one Chinese line; None for the many small ones (sends, timeouts…).
 
-    `labels` remembers the names of tasks and directives between events (a completion may not repeat it)."""
+    `labels` remembers the names of tasks and directives between events (a completion may not repeat it);
+    `who` names a person or a unit from its id."""
     k, p = ev.kind, ev.payload
     labels = labels if labels is not None else {}
     if k in SIMPLE:
@@ -156,24 +157,27 @@ def describe(ev: EventLike, labels: dict[str, str] | None = None) -> str | None:
         return line(model.read(p) if model is not None else p)
     if k.startswith("report.") and k.count(".") == 2:
         _, what, verb = k.split(".")
-        text = _report_line(what, verb, p)
+        text = _report_line(what, verb, p, who)
         if text is not None:
             return text
     parts = k.split(".")
     if len(parts) == 3 and parts[0] == "activation" and parts[1] in Activation.ITEMS and p.get(ItemStep.k.item):
-        return _item_line(parts[1], parts[2], ItemStep.read(p), labels)
+        return _item_line(parts[1], parts[2], ItemStep.read(p), labels, who)
     if k == Activation.HQ_CONVENED:
         h = HqConvened.read(p)
         return f"{_lv(h.level)}响应:召集指挥部{len(h.seats or {})}个岗位、{len(h.groups or [])}个工作组"
     return None
 
 
-def timeline(by_subject: dict[str, list[EventLike]], limit: int = 400) -> list[dict[str, Any]]:
+def timeline(by_subject: dict[str, list[EventLike]], limit: int = 400,
+             names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The significant events of every subject in time order, one Chinese line each, persons and units by name."""
+    names = names or {}
     rows = []
     for subject, events in by_subject.items():
         labels: dict[str, str] = {}
         for ev in events:
-            text = describe(ev, labels)
+            text = describe(ev, labels, lambda ident: names.get(ident, ident))
             if text:
                 rows.append({"at": ev.at, "subject": subject, "kind": ev.kind, "actor": ev.actor, "text": text})
     rows.sort(key=lambda r: (r["at"], r["subject"]))

@@ -208,6 +208,15 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/drills"): console(ALL),
     ("GET", "/console/drills/{run_id}"): console(ALL),
     ("POST", "/console/schedules/{schedule_id}/{action}"): console(CHIEFS, sample="/console/schedules/x/pause"),
+    ("GET", "/console/roster"): console(ALL),
+    ("GET", "/console/roster.pdf"): console(ALL),
+    ("GET", "/console/spotchecks"): console(ALL),
+    ("GET", "/console/spotchecks/{check_id}"): console(ALL),
+    ("POST", "/console/spotchecks/{check_id}/resolve"): console(ALL, form={"key": "k", "note": "已整改"}),
+    ("GET", "/console/contacts"): console(ADMIN),
+    ("GET", "/console/contacts/rounds/{round_id}"): console(ADMIN),
+    ("GET", "/console/incidents/{incident_id}/reports/{seq}/document.{fmt}"): console(
+        ALL, sample="/console/incidents/x/reports/0/document.pdf"),
     ("GET", "/console/directory"): console(ALL),
     # the lists: the message log (names, numbers, failures) for the duty office and supervisors; search; exports
     ("GET", "/console/messages"): console(DUTY | {"supervisor"}),
@@ -334,6 +343,7 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
         "the same workflow updates (Rules) as the REST activation steps, tested there"),
     ("GET", "/console/reviews/{incident_id}"): READ,
     ("GET", "/console/reviews/{incident_id}/report.{fmt}"): READ,
+    ("GET", "/console/incidents/{incident_id}/reports/{seq}/document.{fmt}"): READ,
     ("GET", "/console/reviews/{incident_id}/casefile"): READ,
     ("POST", "/console/reviews/{incident_id}/{action}"): owned(
         "the same workflow updates as POST /api/reviews/{incident_id}/summaries, compile, signoff, tested there"),

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import api.console.duty  # noqa: F401 - adds the duty pages' strings
+import api.console.i18n_lists  # noqa: F401 - adds the lists' strings
 from api.console.i18n import CHANNEL_NAMES, LEVEL_NAMES, STATE_NAMES, STRINGS
 
 I18N = Path(__file__).resolve().parents[2] / "api" / "console" / "i18n.py"

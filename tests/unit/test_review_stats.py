@@ -216,3 +216,9 @@ def test_report_pdf_embeds_a_cjk_font():
     plain = HTML(string=html).write_pdf(uncompressed_pdf=True)
     fonts = set(re.findall(rb"/BaseFont\s*/[A-Z]{6}\+([A-Za-z0-9_-]+)", plain))
     assert any(b"CJK" in f for f in fonts), fonts  # Chinese is drawn with a CJK font, not as boxes
+
+
+def test_timeline_names_people_not_ids():
+    texts = [t["text"] for t in timeline({"INC-1": reporting()}, names={"p-leader": "副区长丙"})]
+    assert any("审核签发:副区长丙" in t for t in texts)
+    assert not any("p-leader" in t for t in texts)

@@ -13,6 +13,10 @@
   function two(n) { return (n < 10 ? "0" : "") + n; }
   function span(ms) {
     var s = Math.floor(Math.abs(ms) / 1000), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    if (h >= 24) {  // over a day: days and hours (6天23小时), not 167:59:59
+      var d = Math.floor(h / 24);
+      return lang === "en" ? d + "d " + (h % 24) + "h" : d + "天" + (h % 24) + "小时";
+    }
     return (h ? h + ":" + two(m) : m) + ":" + two(s % 60);
   }
   function tick() {

@@ -156,10 +156,13 @@ async def _version_of(client: Client, action: Any) -> str | None:
         return None
 
 
-async def list_schedules(client: Client, lib: Library, settings: Settings) -> list[dict]:
-    """Every schedule the definitions name, described by Temporal (installed or not)."""
+async def list_schedules(client: Client, lib: Library, settings: Settings, kind: str | None = None) -> list[dict]:
+    """Every schedule the definitions name (of one kind: drill, handover, spotcheck, freshness), described by
+    Temporal (installed or not)."""
     out = []
     for d in schedule_defs(duty_settings(lib), settings):
+        if kind is not None and d.kind != kind:
+            continue
         item: dict[str, Any] = {"id": d.id, "kind": d.kind, "name_zh": d.name_zh, "name_en": d.name_en,
                                 "when_zh": d.when_zh, "version": d.version, "installed": False}
         try:

@@ -1,0 +1,164 @@
+"""Every console page a duty office reaches, walked in Chinese on a desktop and on a phone (issue 19, item 9).
+
+A call-out, an incident with its written report, a response at Ⅳ级 and a review are started through the API;
+then the walk follows every console link from the desk (GET pages only, one page per route shape) and, on each
+page, reads what a person sees (`innerText`) and checks that it holds no English sentence or stray English word,
+no raw person or unit id, and no UTC time. Screenshots of every page, desktop and phone, go to
+tests/artifacts/console/walk-*.png.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.browser.common import ADMIN, DESKTOP, PHONE, launch, login, needs_chromium, shot
+from tests.helpers import CAP
+
+pytestmark = needs_chromium
+
+# Words a Chinese page may show as they are: acronyms, product names and the language switch.
+ALLOWED_WORDS = {"cap", "sms", "pdf", "json", "temporal", "excel", "xml", "im", "url", "id", "api", "csv", "english",
+                 "ivr", "docx", "xlsx", "html", "ok", "yingji", "dingtalk", "twilio"}
+WORD = re.compile(r"(?<![\w./:#-])[A-Za-z][a-z]{2,}(?![\w/-])")
+UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}|\+00:00|\bUTC\b|\d{2}:\d{2}(?::\d{2})?Z\b")
+# Identifiers that are not a person's business: an incident, call-out or activation id may show (people cite them),
+# a person's or a unit's may not.
+SKIP = ("/console/logout", "/console/login", ".pdf", ".json", ".xlsx", ".docx", "/stream", "lang=", "/export")
+
+
+def _shape(path: str) -> str:
+    """One page per route shape: ids become a placeholder."""
+    return re.sub(r"/(callout-[^/]+|INC-[^/]+|[A-Z]{3}-[^/]+|act-[^/]+|review-[^/]+|\d{4,}[^/]*)", "/{id}", path)
+
+
+# The directory lists each unit with its code (行政区划代码 / department code): the one page a unit's id belongs on.
+UNIT_CODES_SHOWN = ("/console/directory",)
+
+
+def violations(text: str, person_ids: set[str], unit_ids: set[str]) -> list[str]:
+    found = []
+    words = [w for w in WORD.findall(text) if w.lower() not in ALLOWED_WORDS]
+    if words:
+        found.append(f"English: {sorted(set(words))[:15]}")
+    ids = sorted({p for p in person_ids if re.search(rf"(?<![\w-]){re.escape(p)}(?![\w.-])", text)})
+    if ids:
+        found.append(f"person ids: {ids[:10]}")
+    units = sorted({u for u in unit_ids if re.search(rf"(?<![\w-]){re.escape(u)}(?![\w-])", text)})
+    if units:
+        found.append(f"unit ids: {units[:10]}")
+    if UTC_TIME.search(text):
+        found.append(f"UTC time: {UTC_TIME.findall(text)[:5]}")
+    return found
+
+
+@pytest.fixture
+def district(db_url):
+    from store.auth import create_token
+    from store.db import session_scope
+    from store.directory import OrgUnit, Person
+    from tests.factories import response_district
+
+    with session_scope() as s:
+        people = response_district(s)
+        tokens = {role: create_token(s, role, person_id=people.get(role), label=role)
+                  for role in ("duty_cadre", "duty_chief", "leading_leader", "supervisor")}
+        tokens["commander"] = create_token(s, "commander", person_id=people["D01.head"], label="commander")
+        person_ids = {p.id for p in s.exec(__import__("sqlmodel").select(Person)).all()}
+        unit_ids = {u.id for u in s.exec(__import__("sqlmodel").select(OrgUnit)).all()}
+    return {"people": people, "tokens": tokens, "person_ids": person_ids, "unit_ids": unit_ids}
+
+
+async def _seed(base: str, tokens: dict[str, str]) -> dict[str, str]:
+    """A call-out, an incident with its verbal report and an approved written report, a response at Ⅳ级 and a
+    review, through the REST API as the duty office would."""
+
+    def h(role: str = "duty_cadre") -> dict:
+        return {"Authorization": f"Bearer {tokens[role]}"}
+
+    async with httpx.AsyncClient(base_url=base, timeout=60) as api:
+        r = await api.post("/api/warnings", content=CAP.format(ident=f"walk-{uuid.uuid4().hex[:8]}").encode(),
+                           headers={**h(), "Content-Type": "application/cap+xml"})
+        assert r.status_code == 201, r.text
+        cid = r.json()["callout_id"]
+        r = await api.post("/api/incidents", headers=h(), json={
+            "source": "12345", "category": "natural_disaster", "subtype": "内涝", "town_id": "330110001",
+            "place": "第1街道青溪路地下通道", "summary": "暴雨致地下通道积水,1辆车被困", "casualties": {"trapped": 2},
+            "reporting_unit": "区应急管理局", "reporting_unit_id": "D01", "reporter": "值班员", "related": [cid]})
+        assert r.status_code in (200, 201), r.text
+        iid = r.json()["incident_id"]
+        base_i = f"/api/incidents/{iid}"
+        for path, role, body in [("verbal", "duty_cadre", {"to_whom": "区政府总值班室", "by_whom": "值班干部戊"}),
+                                 ("draft", "duty_cadre", {"place": "第1街道青溪路地下通道", "what_happened": "积水1.2米",
+                                                          "measures": "封闭通道,抽排", "casualties": {"trapped": 0}}),
+                                 ("review", "leading_leader", {"decision": "approve"}),
+                                 ("submit", "duty_cadre", {})]:
+            r = await api.post(f"{base_i}/{path}", headers=h(role), json=body)
+            assert r.status_code == 200, (path, r.text)
+        r = await api.post("/api/activations", headers=h("duty_chief"), json={
+            "plan": "flood_control", "level": "IV", "incident_id": iid, "reason": "暴雨橙色预警,地下通道内涝"})
+        assert r.status_code == 201, r.text
+        aid = r.json()["activation_id"]
+        r = await api.post("/api/reviews", headers=h("duty_chief"), json={"incident_id": iid, "related": [cid]})
+        assert r.status_code == 201, r.text
+    return {"callout": cid, "incident": iid, "activation": aid}
+
+
+async def _walk(page, base: str, start: list[str], limit: int = 80) -> list[str]:
+    """Paths of every console page reachable by links from `start`, one per route shape."""
+    seen_shapes: set[str] = set()
+    queue, pages = list(start), []
+    while queue and len(pages) < limit:
+        path = queue.pop(0)
+        shape = _shape(urlsplit(path).path)
+        if shape in seen_shapes or any(s in path for s in SKIP):
+            continue
+        seen_shapes.add(shape)
+        resp = await page.goto(f"{base}{path}")
+        if resp is None or resp.status != 200 or "text/html" not in resp.headers.get("content-type", ""):
+            continue
+        pages.append(path)
+        hrefs = await page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+        for href in hrefs:
+            if href and href.startswith("/console") and "#" not in href:
+                queue.append(href)
+    return pages
+
+
+async def test_every_page_in_chinese_on_desktop_and_phone(dev_env, stack_env, server, district):
+    from playwright.async_api import async_playwright
+
+    from worker import build_worker
+
+    base = server
+    problems: dict[str, list[str]] = {}
+    async with build_worker(dev_env.client, task_queue=stack_env["task_queue"]), async_playwright() as pw:
+        ids = await _seed(base, district["tokens"])
+        browser = await launch(pw)
+        try:
+            desk = await (await browser.new_context(**DESKTOP)).new_page()
+            await login(desk, base, ADMIN)
+            start = ["/console/desk", f"/console/callouts/{ids['callout']}", f"/console/incidents/{ids['incident']}",
+                     f"/console/activations/{ids['activation']}", f"/console/reviews/{ids['incident']}",
+                     f"/console/replay/{ids['callout']}", f"/console/replay/{ids['incident']}"]
+            pages = await _walk(desk, base, start)
+            assert len(pages) >= 15, pages
+            phone = await (await browser.new_context(**PHONE)).new_page()
+            await login(phone, base, ADMIN)
+            for n, path in enumerate(pages):
+                for kind, page in (("desktop", desk), ("phone", phone)):
+                    await page.goto(f"{base}{path}")
+                    await page.wait_for_load_state("networkidle")
+                    await shot(page, f"walk-{kind}-{n:02d}-{_shape(urlsplit(path).path).strip('/').replace('/', '-')}")
+                    if kind == "desktop":
+                        text = await page.evaluate("document.body.innerText")
+                        units = set() if path.startswith(UNIT_CODES_SHOWN) else district["unit_ids"]
+                        found = violations(text, district["person_ids"], units)
+                        if found:
+                            problems[path] = found
+        finally:
+            await browser.close()
+    assert not problems, "\n".join(f"{p}: {v}" for p, v in problems.items())
