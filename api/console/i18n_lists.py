@@ -26,6 +26,9 @@ LIST_STRINGS: dict[str, tuple[str, str]] = {
     "search_count": ("找到 {n} 项", "{n} found"), "unit": ("单位", "Unit"), "post": ("岗位", "Post"),
     "inc_place_short": ("地点", "Place"), "any": ("全部", "any"), "drill_mark": ("演练", "drill"),
     "person_name": ("姓名", "Name"),
+    # the directory's kinds of unit (store.directory.ORG_KINDS)
+    "unit_kind_district": ("区", "district"), "unit_kind_department": ("部门", "departments"),
+    "unit_kind_town": ("乡镇(街道)", "towns and streets"), "unit_kind_village": ("村(社区)", "villages and communities"),
 }
 
 SUBJECT_KINDS: dict[str, tuple[str, str]] = {
