@@ -100,3 +100,7 @@ Anyone = Annotated[Caller, Depends(require(*ANY_ROLE))]
 DutyOfficer = Annotated[Caller, Depends(require(*DUTY))]
 Supervisor = Annotated[Caller, Depends(require("supervisor", "duty_chief", "leading_leader"))]
 Admin = Annotated[Caller, Depends(require())]
+
+# the lists' date filters: local dates (settings.timezone), both days included (api.services.dates)
+DateFrom = Annotated[str | None, Query(max_length=10, description="from this local date (YYYY-MM-DD), included")]
+DateTo = Annotated[str | None, Query(max_length=10, description="to this local date (YYYY-MM-DD), included")]

@@ -96,8 +96,12 @@ def get(s: Session, activation_id: str) -> Activation | None:
     return s.get(Activation, activation_id)
 
 
-def listing(s: Session, limit: int = 100, status: str | None = None, incident_id: str | None = None) -> list[Activation]:
+def listing(s: Session, limit: int = 100, status: str | None = None, incident_id: str | None = None,
+            dates: Any = None) -> list[Activation]:
+    """`dates`: an api.services.dates.DateRange (or anything with `.where(stmt, column)`) on activated_at."""
     stmt = select(Activation).order_by(col(Activation.activated_at).desc()).limit(limit)
+    if dates is not None:
+        stmt = dates.where(stmt, col(Activation.activated_at))
     if status:
         stmt = stmt.where(Activation.status == status)
     if incident_id:

@@ -19,6 +19,8 @@ from api.console import auth, roles
 from api.console.pages import form_error, library, render, temporal_url
 from api.deps import get_temporal
 from api.services import activations as svc
+from api.services.dates import local_range
+from api.services.errors import ServiceError
 from api.services.incidents import incident_list
 from config import get_settings
 from workflows.activation import (
@@ -103,11 +105,17 @@ async def _board(request: Request, activation_id: str, status: int = 200, error:
 
 async def _listing(request: Request, status: int = 200, error: str | None = None,
                    kept: dict[str, str] | None = None) -> HTMLResponse:
-    rows = await asyncio.to_thread(svc.listing, 200, None, None)
+    date_from, date_to = (str(request.query_params.get(k) or "")[:10] for k in ("date_from", "date_to"))
+    try:
+        dates = local_range(date_from, date_to)
+    except ServiceError as exc:
+        dates, status, error = None, exc.status, error or str(exc)
+    rows = await asyncio.to_thread(svc.listing, 200, None, None, dates=dates) if dates else []
     lib = await asyncio.to_thread(library)
     incidents = await asyncio.to_thread(incident_list, 50, "open", None)
     plans = {pid: loaded.model for pid, loaded in sorted(lib.of("plans").items())}
     return render(request, "activations.html", status=status, activations=rows, plans=plans, incidents=incidents,
+                  date_from=date_from, date_to=date_to,
                   level_names=LEVELS, acting=ACTING, error=error, now=datetime.now(UTC), kept=kept or {},
                   conditions=svc.start_conditions(plans), proposals=svc.proposals(plans, incidents))
 

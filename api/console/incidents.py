@@ -20,6 +20,8 @@ from api.deps import DUTY, get_temporal
 from api.services import directory
 from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
+from api.services.dates import local_range
+from api.services.errors import ServiceError
 from config import get_settings
 from definitions.schema.reporting import CATEGORIES, CATEGORY_ZH
 from workflows.reporting import Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
@@ -60,10 +62,17 @@ async def _page(request: Request, incident_id: str, status: int = 200, error: st
 
 
 @router.get("", response_class=HTMLResponse)
-async def incident_list(request: Request, user: auth.Viewer, status: str | None = None) -> HTMLResponse:
+async def incident_list(request: Request, user: auth.Viewer, status: str | None = None, date_from: str = "",
+                        date_to: str = "") -> HTMLResponse:
     status = status if status in ("open", "closed") else None
-    rows = await asyncio.to_thread(svc.incident_list, 200, status, None)
-    return render(request, "incidents.html", incidents=rows, status_filter=status, towns=await db(directory.towns),
+    date_from, date_to, error = date_from[:10], date_to[:10], None
+    try:
+        dates = local_range(date_from, date_to)
+    except ServiceError as exc:
+        dates, error = None, str(exc)
+    rows = await asyncio.to_thread(svc.incident_list, 200, status, None, dates=dates) if dates else []
+    return render(request, "incidents.html", status=422 if error else 200, error=error, incidents=rows,
+                  status_filter=status, date_from=date_from, date_to=date_to, towns=await db(directory.towns),
                   callouts=await db(svc.recent_callouts),
                   sources=SOURCES, categories={c: (CATEGORY_ZH[c], CATEGORY_EN[c]) for c in CATEGORIES},
                   now=datetime.now(UTC))

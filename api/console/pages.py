@@ -57,7 +57,7 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
             "channels": {k: v[i] for k, v in CHANNEL_NAMES.items()}, "i": i,
             "statuses": {k: v[i] for k, v in MESSAGE_STATUS_NAMES.items()}, "path": request.url.path,
             "simulator": settings.gateway == "simulator", "duty": DUTY, "supervisors": roles.SUPERVISORS,
-            "tz": settings.timezone, "tier_labels": {k: v[i] for k, v in ctx.get("tier_names", {}).items()},
+            "log_readers": roles.LOG_READERS, "tz": settings.timezone, "tier_labels": {k: v[i] for k, v in ctx.get("tier_names", {}).items()},
             "temporal_ok": bool(user and user.role in ("supervisor", "admin"))}  # the Temporal UI: workflow internals
     resp = templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
     if query_lang in ("zh", "en"):

@@ -22,6 +22,8 @@ from api.console import auth, roles
 from api.console.pages import db, form_error, library, render, temporal_url
 from api.deps import get_temporal
 from api.services import reviews as svc
+from api.services.dates import local_range
+from api.services.errors import ServiceError
 from api.services.incidents import incident_list
 from config import get_settings
 from workflows.review import CompileIn, SignoffIn, SummaryContent, SummaryIn, late_text
@@ -60,13 +62,18 @@ async def review_list(request: Request, user: auth.Viewer, status: str | None = 
 
 
 async def _listing(request: Request, code: int = 200, error: str | None = None, status: str | None = None) -> HTMLResponse:
-    rows = await asyncio.to_thread(svc.listing, 200, status)
+    date_from, date_to = (str(request.query_params.get(k) or "")[:10] for k in ("date_from", "date_to"))
+    try:
+        dates = local_range(date_from, date_to)
+    except ServiceError as exc:
+        dates, code, error = None, exc.status, error or str(exc)
+    rows = await asyncio.to_thread(svc.listing, 200, status, dates=dates) if dates else []
     progress = {r["incident_id"]: r for r in await db(svc.open_reviews, datetime.now(UTC), 200)}
     incidents = await asyncio.to_thread(incident_list, 100, None, None)
     started = {r["incident_id"] for r in rows}
     return render(request, "reviews.html", status=code, reviews=rows, progress=progress, error=error,
                   incidents=[i for i in incidents if i["id"] not in started], statuses=STATUSES,
-                  status_filter=status or "", now=datetime.now(UTC))
+                  status_filter=status or "", date_from=date_from, date_to=date_to, now=datetime.now(UTC))
 
 
 @router.post("")

@@ -13,6 +13,7 @@ from api.deps import DUTY
 SUPERVISORS = ("supervisor", "duty_chief", "leading_leader")  # replay and case files: who may read /api/audit
 ACTING = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander")  # plan activations
 CHIEFS = ("duty_chief", "leading_leader")  # the drill schedules
+LOG_READERS = (*DUTY, "supervisor")  # the message log and its export: names, numbers, failures
 
 
 class Refused(Exception):  # noqa: N818 - a page's answer, not an error of the code
@@ -56,3 +57,4 @@ def acting_on(actions: tuple[str, ...], roles: tuple[str, ...], unknown: str):
 DutyUser = Annotated[auth.ConsoleUser, Depends(Role(*DUTY))]  # the duty office: as the REST API's DutyOfficer
 Supervisor = Annotated[auth.ConsoleUser, Depends(Role(*SUPERVISORS))]
 ActingUser = Annotated[auth.ConsoleUser, Depends(Role(*ACTING))]
+LogReader = Annotated[auth.ConsoleUser, Depends(Role(*LOG_READERS))]

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
-from api.deps import Anyone, Caller, DutyOfficer, SettingsDep, TemporalDep, require
+from api.deps import Anyone, Caller, DateFrom, DateTo, DutyOfficer, SettingsDep, TemporalDep, require
 from api.routes.bodies import body_of
+from api.services.dates import local_range
 from api.services import activations as svc
 from definitions.loader import cached_library
 from definitions.schema.common import Duration
@@ -71,9 +72,10 @@ async def activate(body: svc.ActivationIn, client: TemporalDep, settings: Settin
 
 
 @router.get("", summary="Activations, newest first: level, status, commander's acknowledgement, open and overdue work")
-def list_activations(_: Anyone, limit: int = 100, status: str | None = None, incident_id: str | None = None) -> list[dict]:
+def list_activations(_: Anyone, limit: int = 100, status: str | None = None, incident_id: str | None = None,
+                     date_from: DateFrom = None, date_to: DateTo = None) -> list[dict]:
     svc.valid_filter("status", status, ("active", "terminated"))
-    return svc.listing(max(1, min(limit, 1000)), status, incident_id)
+    return svc.listing(max(1, min(limit, 1000)), status, incident_id, dates=local_range(date_from, date_to))
 
 
 @router.get("/{activation_id}", summary="One activation: level, commanders and their acknowledgement, groups, tasks and "

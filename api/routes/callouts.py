@@ -6,8 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, TemporalDep, limit_param
+from api.deps import Anyone, DateFrom, DateTo, DutyOfficer, Offset, ReadSessionDep, TemporalDep, limit_param
 from api.services import callouts as svc
+from api.services.dates import local_range
 from api.services.shapes import AckOut
 
 router = APIRouter(prefix="/api/callouts", tags=["callouts"])
@@ -15,9 +16,9 @@ router = APIRouter(prefix="/api/callouts", tags=["callouts"])
 
 @router.get("", response_model=list[svc.CalloutOut], summary="Call-outs, newest first, with counts by state")
 def list_callouts(session: ReadSessionDep, _: Anyone, limit: Annotated[int, limit_param(500)] = 50,
-                  drill: bool | None = None) -> list[dict]:
+                  drill: bool | None = None, date_from: DateFrom = None, date_to: DateTo = None) -> list[dict]:
     # drill=false: real call-outs only (drill=true: drills only)
-    return svc.callout_list(session, limit, drill)
+    return svc.callout_list(session, limit, drill, dates=local_range(date_from, date_to))
 
 
 @router.get("/{callout_id}", response_model=svc.CalloutDetailOut,

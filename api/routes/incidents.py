@@ -13,8 +13,9 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import Anyone, DutyOfficer, SettingsDep, TemporalDep, limit_param
+from api.deps import Anyone, DateFrom, DateTo, DutyOfficer, SettingsDep, TemporalDep, limit_param
 from api.routes.bodies import body_of
+from api.services.dates import local_range
 from api.services import incidents as svc
 from api.services.answers import AnswerError, acknowledge
 from api.services.shapes import AckOut
@@ -44,10 +45,11 @@ async def receive(body: svc.IncidentIn, client: TemporalDep, settings: SettingsD
 
 
 @router.get("", summary="Incidents, newest first: status, next deadline, late and overdue counts")
-def list_incidents(_: Anyone, limit: Annotated[int, limit_param(1000)] = 100, status: str | None = None, category: str | None = None) -> list[dict]:
+def list_incidents(_: Anyone, limit: Annotated[int, limit_param(1000)] = 100, status: str | None = None, category: str | None = None,
+                   date_from: DateFrom = None, date_to: DateTo = None) -> list[dict]:
     svc.valid_filter("status", status, ("open", "closed"))
     svc.valid_filter("category", category, CATEGORIES)
-    return svc.incident_list(max(1, min(limit, 1000)), status, category)
+    return svc.incident_list(max(1, min(limit, 1000)), status, category, dates=local_range(date_from, date_to))
 
 
 @router.get("/{incident_id}", summary="One incident: deadlines (on time or late by how much), reports, receipts, late marks")

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, RowId, SettingsDep, TemporalDep, limit_param
+from api.deps import Anyone, DateFrom, DateTo, DutyOfficer, Offset, ReadSessionDep, RowId, SettingsDep, TemporalDep, limit_param
 from api.services import messages as svc
 from api.services.answers import AnswerConflict, AnswerError, HeldReply, ambiguous_answers, assign_answer
+from api.services.dates import local_range
 from api.services.messages import SimulatedOutcome
 from api.services.shapes import AssignedOut
 
@@ -19,8 +20,9 @@ router = APIRouter(tags=["messages"])
 @router.get("/api/outbox", response_model=list[svc.OutboxItem], summary="Messages sent, newest first")
 def outbox(session: ReadSessionDep, _: Anyone, settings: SettingsDep, subject: str | None = None, person_id: str | None = None,
            channel: str | None = None, to: str | None = None, limit: Annotated[int, limit_param(20000)] = 200,
-           offset: Offset = 0) -> list[dict]:
-    return svc.outbox(session, subject=subject, person_id=person_id, channel=channel, to=to, limit=limit, offset=offset)
+           offset: Offset = 0, date_from: DateFrom = None, date_to: DateTo = None) -> list[dict]:
+    return svc.outbox(session, subject=subject, person_id=person_id, channel=channel, to=to, limit=limit, offset=offset,
+                      dates=local_range(date_from, date_to))
 
 
 @router.post("/api/simulator/messages/{message_id}", summary="Play a person's answer or a network outcome (simulator)")

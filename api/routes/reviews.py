@@ -12,7 +12,8 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import MAX_INT, Anyone, DutyOfficer, SettingsDep, Supervisor, TemporalDep
+from api.deps import MAX_INT, Anyone, DateFrom, DateTo, DutyOfficer, SettingsDep, Supervisor, TemporalDep
+from api.services.dates import local_range
 from api.services import reviews as svc
 from definitions.loader import cached_library
 from workflows.review import CompileIn, ReviewView, SignoffIn, SummaryContent, SummaryIn
@@ -40,10 +41,11 @@ async def start(body: svc.ReviewStart, client: TemporalDep, settings: SettingsDe
 
 
 @router.get("", summary="Reviews, newest first")
-def list_reviews(_: Anyone, limit: int = 100, status: str | None = None) -> list[dict]:
+def list_reviews(_: Anyone, limit: int = 100, status: str | None = None, date_from: DateFrom = None,
+                 date_to: DateTo = None) -> list[dict]:
     if status is not None and status not in STATUSES:
         raise HTTPException(422, detail=f"status: must be one of {', '.join(STATUSES)}")
-    return svc.listing(max(1, min(limit, 1000)), status)
+    return svc.listing(max(1, min(limit, 1000)), status, dates=local_range(date_from, date_to))
 
 
 @router.get("/{incident_id}", summary="One review: units and their summaries (on time or late), reports, case file")

@@ -17,6 +17,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from api.services.dates import DateRange
 from api.services.errors import ServiceError
 from api.services.steps import Refused, run_step
 from config import Settings
@@ -179,10 +180,11 @@ def detail(activation_id: str) -> dict | None:
     return view
 
 
-def listing(limit: int, status: str | None, incident_id: str | None) -> list[dict]:
+def listing(limit: int, status: str | None, incident_id: str | None, *, dates: DateRange | None = None) -> list[dict]:
+    """Activations, newest first; `dates`: activated in these local days (api.services.dates)."""
     now = datetime.now(UTC)
     with session_scope(write=False) as s:
-        rows = store.listing(s, limit, status, incident_id)
+        rows = store.listing(s, limit, status, incident_id, dates=dates)
         items = store.open_items(s, [r.id for r in rows])
     out = []
     for r in rows:

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.answers import AnswerError, acknowledge
+from api.services.dates import DateRange
 from api.services.errors import ServiceError
 from api.services.shapes import Out, Timestamp
 from store.audit import NewEvent, append
@@ -38,9 +39,11 @@ def target_dict(t: CalloutTarget) -> dict[str, Any]:
             "ack_channel": t.ack_channel, "ack_by": t.ack_by, "late": t.ack_late, "escalated_to": t.escalated_to}
 
 
-def callout_list(session: Session, limit: int = 50, drill: bool | None = None) -> list[dict[str, Any]]:
-    """Call-outs, newest first, each with its targets counted by state (drill: None all, False real, True drills)."""
-    stmt = select(Callout)
+def callout_list(session: Session, limit: int = 50, drill: bool | None = None, *,
+                 dates: DateRange | None = None) -> list[dict[str, Any]]:
+    """Call-outs, newest first, each with its targets counted by state (drill: None all, False real, True drills;
+    `dates`: started in these local days, api.services.dates)."""
+    stmt = select(Callout) if dates is None else dates.where(select(Callout), col(Callout.started_at))
     if drill is not None:
         stmt = stmt.where(col(Callout.drill).is_(drill))
     rows = list(session.exec(stmt.order_by(col(Callout.started_at).desc()).limit(max(1, min(limit, 500)))))

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from api.services.dates import DateRange
 from api.services.errors import ServiceError
 from api.services.steps import Refused, run_step
 from config import Settings
@@ -252,10 +253,13 @@ def incident_detail(incident_id: str) -> dict | None:
     return out
 
 
-def incident_list(limit: int, status: str | None, category: str | None) -> list[dict]:
+def incident_list(limit: int, status: str | None, category: str | None, *, dates: DateRange | None = None) -> list[dict]:
+    """Incidents, newest first; `dates`: received in these local days (api.services.dates)."""
     now = datetime.now(UTC)
     with session_scope(write=False) as s:
         stmt = select(Incident).order_by(col(Incident.received_at).desc()).limit(limit)
+        if dates is not None:
+            stmt = dates.where(stmt, col(Incident.received_at))
         if status:
             stmt = stmt.where(Incident.status == status)
         if category:
@@ -269,7 +273,7 @@ def incident_list(limit: int, status: str | None, category: str | None) -> list[
         pending = sorted((d for d in mine if deadline_is_open(d)), key=lambda d: d.due_at)
         out.append({"id": r.id, "title": r.title, "received_at": r.received_at.isoformat(), "source": r.source,
                     "category": r.category, "subtype": r.subtype, "severity": r.severity, "status": r.status,
-                    "town_id": r.town_id, "casualties": {"deaths": r.deaths, "injured": r.injured, "missing": r.missing,
+                    "town_id": r.town_id, "place": r.place, "casualties": {"deaths": r.deaths, "injured": r.injured, "missing": r.missing,
                                                          "trapped": r.trapped},
                     "next_due": deadline_dict(pending[0], now) if pending else None,
                     "late": sum(1 for d in mine if d.late_by_s), "overdue": sum(1 for d in pending if now >= d.due_at)})

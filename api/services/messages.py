@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api.security import masked_message
 from api.services.answers import AnswerError, gateway_report, sms_reply
+from api.services.dates import DateRange
 from api.services.errors import ServiceError
 from api.services.shapes import Out, Timestamp
 from config import Settings
@@ -35,9 +36,9 @@ def outbox_item(m: OutboxMessage) -> dict[str, Any]:
 
 
 def outbox(session: Session, *, subject: str | None = None, person_id: str | None = None, channel: str | None = None,
-           to: str | None = None, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
-    """Messages sent, newest first, filtered by any of subject, person, channel and number."""
-    stmt = select(OutboxMessage)
+           to: str | None = None, limit: int = 200, offset: int = 0, dates: DateRange | None = None) -> list[dict[str, Any]]:
+    """Messages sent, newest first, filtered by any of subject, person, channel, number and local days (`dates`)."""
+    stmt = select(OutboxMessage) if dates is None else dates.where(select(OutboxMessage), col(OutboxMessage.created_at))
     for field, value in (("subject", subject), ("person_id", person_id), ("channel", channel), ("to", to)):
         if value is not None:
             stmt = stmt.where(getattr(OutboxMessage, field) == value)

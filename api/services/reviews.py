@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from api.services.dates import DateRange
 from api.services.errors import ServiceError
 from api.services.steps import Refused, run_step
 from config import Settings
@@ -168,9 +169,12 @@ def detail(incident_id: str) -> dict | None:
     return out
 
 
-def listing(limit: int, status: str | None) -> list[dict]:
+def listing(limit: int, status: str | None, *, dates: DateRange | None = None) -> list[dict]:
+    """Reviews, newest first; `dates`: started in these local days (api.services.dates)."""
     with session_scope(write=False) as s:
         stmt = select(Review).order_by(col(Review.started_at).desc()).limit(limit)
+        if dates is not None:
+            stmt = dates.where(stmt, col(Review.started_at))
         if status:
             stmt = stmt.where(Review.status == status)
         rows = list(s.exec(stmt))

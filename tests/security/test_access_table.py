@@ -222,6 +222,13 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/incidents/{incident_id}/reports/{seq}/document.{fmt}"): console(
         ALL, sample="/console/incidents/x/reports/0/document.pdf"),
     ("GET", "/console/directory"): console(ALL),
+    # the lists: the message log (names, numbers, failures) for the duty office and supervisors; search; exports
+    ("GET", "/console/messages"): console(DUTY | {"supervisor"}),
+    ("GET", "/console/search"): console(ALL),
+    ("GET", "/console/export/incidents.xlsx"): console(ALL),
+    ("GET", "/console/export/callouts/{callout_id}.xlsx"): console(ALL),
+    ("GET", "/console/export/messages.xlsx"): console(DUTY | {"supervisor"}),
+    ("GET", "/console/export/directory.xlsx"): console(ALL),
     ("GET", "/console/definitions"): console(ALL),
     # static files (htmx vendored, the console's CSS and JS)
     ("GET", "/static"): Rule(PUBLIC, sample="/static/vendor/htmx.min.js"),

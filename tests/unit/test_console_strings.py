@@ -7,19 +7,25 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import api.console.duty  # noqa: F401 - adds the duty pages' strings
+import importlib
+import pkgutil
+
+import api.console
 from api.console.i18n import CHANNEL_NAMES, LEVEL_NAMES, STATE_NAMES, STRINGS
+
+for _module in pkgutil.iter_modules(api.console.__path__):  # pages that add their strings (duty, contacts, lists…)
+    importlib.import_module(f"api.console.{_module.name}")
 
 I18N = Path(__file__).resolve().parents[2] / "api" / "console" / "i18n.py"
 TEMPLATES = I18N.parent / "templates"
 
 
 def test_no_key_is_defined_twice():
-    """In i18n.py and in the duty pages' additions (api/console/duty.py).
+    """In i18n.py and in every page module's additions (`STRINGS.update`: duty.py, contacts.py, i18n_lists.py…).
     A dict literal keeps the last of two equal keys: one page would show another page's text
     (the incident's "approved" once read "sign off and seal the case file")."""
     keys: Counter = Counter()
-    for source in (I18N, I18N.parent / "duty.py"):
+    for source in [I18N, *(f for f in I18N.parent.glob("*.py") if "STRINGS.update" in f.read_text(encoding="utf-8"))]:
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Dict) and len(node.keys) > 20:  # the string tables, not small literals
                 keys.update(k.value for k in node.keys if isinstance(k, ast.Constant))
