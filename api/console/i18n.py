@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from api.console.i18n_callout import CALLOUT_STRINGS
+
 LANGS = ("zh", "en")
 COOKIE = "yj_lang"
 
@@ -348,6 +350,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "rp_closed": ("已关闭", "closed"),
     "rp_omitted": ("漏报", "omitted"),
 }
+STRINGS.update(CALLOUT_STRINGS)  # the new call-out page's (api/console/i18n_callout.py)
 
 STATE_NAMES = {
     "pending": ("待发送", "pending"), "notified": ("已通知", "notified"), "acknowledged": ("已应答", "acknowledged"),
