@@ -5,6 +5,7 @@ as a warning from a feed. An old or expired warning starts only with `confirm_st
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from datetime import UTC, datetime
 
@@ -50,9 +51,17 @@ class _Form:
 
     def __init__(self, mode: str = "form", cap: str = "", identifier: str = "", event: str = "", level: str = "",
                  headline: str = "", towns: list[str] | None = None, drill: bool = False,
-                 confirm_stale: bool = False) -> None:
+                 confirm_stale: bool = False, previewed: str = "") -> None:
         self.mode, self.cap, self.identifier, self.event, self.level = mode, cap, identifier, event, level
         self.headline, self.towns, self.drill, self.confirm_stale = headline, towns or [], drill, confirm_stale
+        self.previewed = previewed  # the key of what the preview showed (empty: no preview, e.g. without JS)
+
+    @property
+    def key(self) -> str:
+        """What this form would start, in one value: the mode and only the chosen mode's fields."""
+        parts = [self.mode, self.cap.strip()] if self.mode == "cap" else [
+            self.mode, self.event, self.level, self.headline, ",".join(sorted(self.towns)), str(self.drill)]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
 async def _read_form(request: Request) -> _Form:
@@ -66,7 +75,8 @@ async def _read_form(request: Request) -> _Form:
     return _Form(mode=mode, cap=cap, identifier=str(form.get("identifier") or ""),
                  event=str(form.get("event") or "")[:200], level=str(form.get("level") or ""),
                  headline=str(form.get("headline") or "")[:500], towns=[str(t) for t in form.getlist("towns")][:500],
-                 drill=form.get("drill") == "on", confirm_stale=form.get("confirm_stale") == "on")
+                 drill=form.get("drill") == "on", confirm_stale=form.get("confirm_stale") == "on",
+                 previewed=str(form.get("previewed") or ""))
 
 
 async def _normalised(f: _Form, user: auth.ConsoleUser) -> Normalised:
@@ -88,7 +98,7 @@ def _freshness(w: Normalised, lang: str) -> dict:
 async def _preview_page(request: Request, f: _Form, w: Normalised, refusal: str | None = None) -> HTMLResponse:
     lib = await asyncio.to_thread(library)
     data = await db(whom.preview, lib, w, datetime.now(UTC))
-    return render(request, "_preview.html", mode=f.mode, refusal=refusal, confirmed=f.confirm_stale,
+    return render(request, "_preview.html", mode=f.mode, refusal=refusal, confirmed=f.confirm_stale, key=f.key,
                   **_freshness(w, _lang(request)), **data)
 
 
@@ -110,6 +120,10 @@ async def start(request: Request, user: roles.DutyUser) -> Response:
     settings = get_settings()
     try:
         w = await _normalised(f, user)
+        if f.previewed and f.previewed != f.key:  # the mode switched or the text changed since the preview
+            resp = await _preview_page(request, f, w, refusal=translator(_lang(request))("co_changed"))
+            resp.status_code = 200 if request.headers.get("hx-request") else 409
+            return resp
         if w.msg_type != "Cancel" and not f.confirm_stale:
             fresh = freshness(w.sent, w.expires, datetime.now(UTC), settings.stale_warning_hours)
             if fresh.stale:

@@ -18,6 +18,9 @@ CALLOUT_STRINGS: dict[str, tuple[str, str]] = {
     "co_stale_refused": ("{why}(发布于{age}),未发起叫应。如确需叫应,请勾选“确认仍要叫应此旧预警”后再发起。",
                          "{why} (sent {age}); nothing was called. Tick “Call out this old warning all the same” "
                          "to start it."),
+    "co_changed": ("预览之后模式或内容已改动,未发起叫应:请核对下面的新预览后再发起。",
+                   "The mode or the content changed after the preview; nothing was started: check the new preview "
+                   "below and start again."),
     "co_msg_Alert": ("预警", "Alert"),
     "co_msg_Update": ("更新", "Update"),
     "co_msg_Cancel": ("解除", "Cancel"),

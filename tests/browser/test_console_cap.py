@@ -6,6 +6,7 @@ and age and starts only after an explicit confirmation. Screenshots: tests/artif
 """
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -64,6 +65,13 @@ async def _modes(page, tag: str) -> None:
     await expect(page.locator("#preview")).to_contain_text("表单填写的暴雨橙色预警")
     await expect(page.locator("#preview")).not_to_contain_text("青溪区气象台发布")
     await shot(page, f"cap-{tag}-02-mode-form")
+    # the mode switched after the preview: its start button starts nothing and the preview is shown again
+    await page.locator(".modes label", has_text="粘贴 CAP").click()
+    await page.locator("#start-button").click()
+    await expect(page.locator("#start-refused")).to_contain_text("预览之后模式或内容已改动")
+    await expect(mode).to_have_attribute("data-mode", "cap")
+    await expect(page).to_have_url(re.compile(r"/console/callouts/new$"))
+    assert (await _json(page.url.split("/console/")[0], "/api/callouts")) == []
 
 
 async def _start_alert(page, base: str, tag: str, ident: str, sent: datetime) -> str:
@@ -100,7 +108,7 @@ async def _update(page, base: str, tag: str, cid: str, ident: str, sent: datetim
     # the workflow records the new level and calls the red tier (the district's leaders) as well
     await poll(lambda: _json(base, f"/api/callouts/{cid}"), lambda c: c["level"] == "red" and any(
         "区长乙" in t["name"] for t in c["targets"]), what="the update applied")
-    await page.reload()
+    await page.goto(f"{base}/console/callouts/{cid}")  # (the board may be reloading itself: not page.reload())
     await expect(page.locator(".badge.lv-red").first).to_have_text("红色")
     await expect(page.locator("#board tbody tr", has_text="区长乙")).to_have_count(1)
     await shot(page, f"cap-{tag}-05-updated")
