@@ -211,6 +211,17 @@ def _refuse_foreign(w: Normalised, foreign: list[Warning], actor: str, source: s
     return IntakeError(403, why)
 
 
+def _row(w: Normalised, wid: str, loaded: Loaded | None, towns: list[str], source: str, fresh: Freshness,
+         accept_stale: bool) -> Warning:
+    """The warning as stored, with its age at intake."""
+    return Warning(id=wid, identifier=w.identifier, sender=w.sender, msg_type=w.msg_type, references=w.references,
+                   level=w.level.value if w.level else None, category=loaded.model.category if loaded else None,
+                   event=w.event, headline=w.headline, description=w.description, town_ids=towns,
+                   area_descs=w.area_descs, sent_at=w.sent, expires_at=w.expires, source=source, format=w.format,
+                   raw=w.raw, meta={"geocodes": w.geocodes[:200], "drill": w.drill, "age": fresh.payload(),
+                                    "accepted_stale": bool(accept_stale and fresh.stale)})
+
+
 def _refuse_expired(w: Normalised, fresh: Freshness, tz: str, actor: str, source: str) -> IntakeError:
     """An expired Alert or Update not accepted: recorded on the refused message's own subject, nothing stored."""
     wid = warning_id_for(w.sender, w.identifier)
@@ -260,12 +271,7 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
     towns, earlier = ctx.towns, ctx.earlier
     wid = warning_id_for(w.sender, w.identifier)
     loaded = plan_for(lib, w)
-    row = Warning(id=wid, identifier=w.identifier, sender=w.sender, msg_type=w.msg_type, references=w.references,
-                  level=w.level.value if w.level else None, category=loaded.model.category if loaded else None,
-                  event=w.event, headline=w.headline, description=w.description, town_ids=towns,
-                  area_descs=w.area_descs, sent_at=w.sent, expires_at=w.expires, source=source, format=w.format,
-                  raw=w.raw, meta={"geocodes": w.geocodes[:200], "drill": w.drill, "age": fresh.payload(),
-                                   "accepted_stale": bool(accept_stale and fresh.stale)})
+    row = _row(w, wid, loaded, towns, source, fresh, accept_stale)
     running = next((e.callout_id for e in earlier if e.callout_id), None)
     info = WarningInfo(warning_id=wid, identifier=w.identifier, msg_type=w.msg_type, level=w.level or Level.blue,
                        category=row.category or "", event=w.event, headline=w.headline, area_descs=w.area_descs,
