@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # Feed polling of CAP sources
     cap_feeds: list[str] = Field(default_factory=list)
     cap_poll_interval_s: float = 60
+    stale_warning_hours: float = Field(default=6, gt=0, description="a warning sent longer ago than this is old: the "
+                                                                   "console asks for a confirmation before calling it out")
     audit_anchor_interval_s: float = Field(default=60, description="how often the heads of the audit chains that "
                                                                     "grew are anchored (detects a deleted chain tail)")
     run_scheduler: bool = Field(default=True, description="run the feed poller and audit anchors in this API process")

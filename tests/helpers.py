@@ -60,6 +60,31 @@ CAP = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+CAP_SENT = "2026-07-01T03:10:00+08:00"  # the alert's <sent> above
+
+
+def cap_at(ident: str, sent, expires=None) -> str:
+    """The alert above (made up) sent at `sent` (an aware datetime), expiring at `expires` if given."""
+    text = CAP.format(ident=ident).replace(CAP_SENT, sent.isoformat(timespec="seconds"))
+    if expires is not None:
+        text = text.replace("    <senderName>", f"    <expires>{expires.isoformat(timespec='seconds')}</expires>\n"
+                                                 "    <senderName>")
+    return text
+
+
+def cap_followup(kind: str, ident: str, of_ident: str, of_sent, sent) -> str:
+    """A CAP Update (orange raised to red) or Cancel of the alert above with identifier `of_ident` sent at
+    `of_sent`: tests/fixtures/cap/made/rain_update_to_red.xml or rain_cancel.xml (made up; see PROVENANCE.md),
+    re-addressed and re-dated."""
+    name, own = {"Update": ("rain_update_to_red.xml", "qx-rain-orange-1-u1"),
+                 "Cancel": ("rain_cancel.xml", "qx-rain-orange-1-c1")}[kind]
+    text = (ROOT / "tests" / "fixtures" / "cap" / "made" / name).read_text()
+    text = text.replace(f"qingxi-meteo@example.cn,qx-rain-orange-1,{CAP_SENT}",
+                        f"qingxi-meteo@example.cn,{of_ident},{of_sent.isoformat(timespec='seconds')}")
+    text = text.replace(f"<identifier>{own}</identifier>", f"<identifier>{ident}</identifier>")
+    return re.sub(r"<sent>[^<]*</sent>", f"<sent>{sent.isoformat(timespec='seconds')}</sent>", text, count=1)
+
+
 async def poll(fetch, until, timeout=60.0, what="condition"):
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from api.console.i18n_callout import CALLOUT_STRINGS
+
 LANGS = ("zh", "en")
 COOKIE = "yj_lang"
 
@@ -401,6 +403,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "proposed_why": ("事件等级符合该级启动条件", "the incident's grade meets this level's start condition"),
     "confirm_title": ("请确认", "Please confirm"), "confirm_go": ("确定执行", "Go ahead"), "confirm_back": ("取消", "Cancel"),
 }
+STRINGS.update(CALLOUT_STRINGS)  # the new call-out page's (api/console/i18n_callout.py)
 
 STATE_NAMES = {
     "pending": ("待发送", "pending"), "notified": ("已通知", "notified"), "acknowledged": ("已应答", "acknowledged"),

@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import col, select
 
 from api.cap import MAX_CAP_BYTES, CapError
+from api.routes import ErrorOut
 from api.deps import Anyone, DutyOfficer, Offset, ReadSessionDep, SettingsDep, limit_param
 from api.services.warnings import IntakeResult, WarningIn, from_cap, from_json, intake
 from definitions.loader import cached_library
@@ -32,11 +33,17 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 @router.post("", status_code=201, response_model=IntakeResult, summary="Receive a warning (JSON or CAP 1.2 XML)",
-             responses={200: {"model": IntakeResult, "description": "Sent before (same sender and identifier): nothing new"}},
+             responses={200: {"model": IntakeResult, "description": "Sent before (same sender and identifier): nothing new"},
+                        409: {"model": ErrorOut, "description": (
+                            "The warning has expired (its `expires` passed; the message names sent and expires): "
+                            "nothing stored, nobody called. Send `accept_stale: true` (JSON) or `?accept_stale=true` "
+                            "(CAP XML) to take it anyway")}},
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": WarningIn.model_json_schema()},
                  "application/cap+xml": {"schema": {"type": "string"}}}, "required": True}})
-async def receive_warning(request: Request, settings: SettingsDep, caller: DutyOfficer):
+async def receive_warning(request: Request, settings: SettingsDep, caller: DutyOfficer,
+                          accept_stale: Annotated[bool, Query(description=(
+                              "take an expired warning anyway (for CAP XML; JSON may say accept_stale: true)"))] = False):
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await read_body(request, MAX_CAP_BYTES if ctype in XML_TYPES else settings.max_body_bytes)
     try:
@@ -50,7 +57,9 @@ async def receive_warning(request: Request, settings: SettingsDep, caller: DutyO
             if not isinstance(data, dict):
                 raise HTTPException(422, detail="body: expected a JSON object describing the warning")
             try:
-                warning = from_json(WarningIn.model_validate(data))
+                parsed = WarningIn.model_validate(data)
+                accept_stale = accept_stale or parsed.accept_stale
+                warning = from_json(parsed)
             except ValidationError as exc:
                 err = exc.errors()[0]
                 where = ".".join(str(p) for p in err["loc"]) or "body"
@@ -59,7 +68,8 @@ async def receive_warning(request: Request, settings: SettingsDep, caller: DutyO
             raise HTTPException(415, detail=f"content type {ctype!r} is not accepted: send application/json or application/cap+xml")
         lib = cached_library(settings.definitions_dir)
         client = await request.app.state.temporal()
-        result = await intake(client, settings, lib, warning, source="api", actor=caller.actor)
+        result = await intake(client, settings, lib, warning, source="api", actor=caller.actor,
+                              accept_stale=accept_stale)
     except CapError as exc:
         raise HTTPException(422, detail=f"CAP document refused ({exc.reason}): {exc}") from exc
     return JSONResponse(status_code=200 if result.duplicate else 201, content=result.model_dump())

@@ -6,9 +6,11 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, func, select
 
 from api.services.warnings import Normalised, plan_for
+from store.callouts import Callout, CalloutTarget
+from store.warnings import Warning
 from definitions.loader import Library
 from store.directory import units_for_areas
 from store.targets import resolve_targets
@@ -21,10 +23,12 @@ def preview(s: Session, lib: Library, w: Normalised, at: datetime) -> dict[str, 
     out: dict[str, Any] = {"warning": w, "plan": loaded.model if loaded else None, "towns": units, "tiers": [],
                            "total": 0, "gaps": [], "starts": False, "why": None}
     if loaded is None:
+        out.update(referenced(s, w) if w.msg_type != "Alert" else {})
         out["why"] = "no call-out plan matches and there is no default plan"
         return out
     plan = loaded.model
     if w.msg_type != "Alert":
+        out.update(referenced(s, w))
         out["why"] = f"a CAP {w.msg_type} is passed to the running call-out it references ({', '.join(w.references)})"
         return out
     if w.level is None or w.level < plan.min_level:
@@ -45,3 +49,32 @@ def preview(s: Session, lib: Library, w: Normalised, at: datetime) -> dict[str, 
 
     out["contact_warnings"] = target_warnings(s, lib, found, at)
     return out
+
+
+CALLING = ("pending", "notified", "escalated")  # targets still being called
+
+
+def referenced(s: Session, w: Normalised) -> dict[str, Any]:
+    """What an Update or Cancel would act on: the warning it references (the sender's own, as the intake
+    finds it), its running call-out with how many are still being called, and for an Update what changes."""
+    ids = [r.warning_id for r in w.refs]
+    earlier = list(s.exec(select(Warning).where(col(Warning.id).in_(ids), Warning.sender == w.sender)
+                          .order_by(col(Warning.received_at).desc()))) if ids else []
+    first = earlier[0] if earlier else None
+    callout = next((c for e in earlier if e.callout_id and (c := s.get(Callout, e.callout_id))), None)
+    running = callout is not None and callout.status == "running"
+    calling = 0
+    if callout is not None:
+        calling = s.exec(select(func.count()).select_from(CalloutTarget).where(
+            CalloutTarget.callout_id == callout.id, col(CalloutTarget.state).in_(CALLING))).one()
+    changes: list[dict[str, Any]] = []
+    if first is not None and w.msg_type == "Update":
+        new_towns = [u.id for u in units_for_areas(s, w.geocodes, w.area_descs)]
+        if w.level and w.level.value != first.level:
+            changes.append({"what": "level", "old": first.level, "new": w.level.value})
+        if sorted(new_towns) != sorted(first.town_ids):
+            changes.append({"what": "area", "old": "、".join(first.area_descs) or "—", "new": "、".join(w.area_descs) or "—"})
+        if w.expires != first.expires_at:
+            changes.append({"what": "expires", "old": first.expires_at, "new": w.expires})
+    return {"ref_warning": first, "ref_callout": callout, "ref_running": running, "ref_calling": calling,
+            "ref_changes": changes}

@@ -24,6 +24,7 @@ from temporalio.service import RPCError
 
 from api.cap import CapAlert, level_from_text, parse_cap
 from api.services.errors import ServiceError
+from api.services.staleness import Freshness, expired_refusal, freshness
 from config import Settings
 from definitions.loader import Library, Loaded
 from definitions.schema.common import Level
@@ -60,6 +61,9 @@ class WarningIn(BaseModel):
     sent: datetime | None = None
     expires: datetime | None = None
     drill: bool = False
+    accept_stale: bool = Field(default=False, description=(
+        "take the warning although it has expired (`expires` passed): without it an expired Alert or Update is "
+        "refused with 409 and nothing is stored"))
 
     @field_validator("references", "areas", "area_descs")
     @classmethod
@@ -207,6 +211,28 @@ def _refuse_foreign(w: Normalised, foreign: list[Warning], actor: str, source: s
     return IntakeError(403, why)
 
 
+def _row(w: Normalised, wid: str, loaded: Loaded | None, towns: list[str], source: str, fresh: Freshness,
+         accept_stale: bool) -> Warning:
+    """The warning as stored, with its age at intake."""
+    return Warning(id=wid, identifier=w.identifier, sender=w.sender, msg_type=w.msg_type, references=w.references,
+                   level=w.level.value if w.level else None, category=loaded.model.category if loaded else None,
+                   event=w.event, headline=w.headline, description=w.description, town_ids=towns,
+                   area_descs=w.area_descs, sent_at=w.sent, expires_at=w.expires, source=source, format=w.format,
+                   raw=w.raw, meta={"geocodes": w.geocodes[:200], "drill": w.drill, "age": fresh.payload(),
+                                    "accepted_stale": bool(accept_stale and fresh.stale)})
+
+
+def _refuse_expired(w: Normalised, fresh: Freshness, tz: str, actor: str, source: str) -> IntakeError:
+    """An expired Alert or Update not accepted: recorded on the refused message's own subject, nothing stored."""
+    wid = warning_id_for(w.sender, w.identifier)
+    with session_scope() as s:
+        append(s, [NewEvent(subject=warning_subject(wid), kind="warning.refused", step_id=f"refused/{uuid.uuid4().hex}",
+                            actor=actor, payload={"warning_id": wid, "identifier": w.identifier, "sender": w.sender,
+                                                  "msg_type": w.msg_type, "source": source, "format": w.format,
+                                                  "reason": "expired", "age": fresh.payload(), "age_s": fresh.age_s})])
+    return IntakeError(409, expired_refusal(fresh, tz))
+
+
 def _record(row: Warning, event: NewEvent) -> bool:
     """Store the warning and its audit event; False if the same warning was stored meanwhile."""
     try:
@@ -225,9 +251,11 @@ def _duplicate(existing: Warning) -> IntakeResult:
 
 
 async def intake(client: Client | None, settings: Settings, lib: Library, w: Normalised, source: str = "api",
-                 actor: str = "system") -> IntakeResult:
+                 actor: str = "system", accept_stale: bool = False) -> IntakeResult:
     """Store a warning and start, update or cancel its call-out. Idempotent by (sender, identifier).
 
+    An expired Alert or Update (its `expires` passed) is refused (409, nothing stored) unless accept_stale;
+    from a feed it is recorded and nobody is called. Every warning's age is recorded with it.
     No database transaction is held while Temporal is called.
     """
     ctx = await asyncio.to_thread(_context, w)
@@ -235,15 +263,15 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
         return _duplicate(ctx.existing)
     if w.msg_type in ("Update", "Cancel") and ctx.foreign:
         raise await asyncio.to_thread(_refuse_foreign, w, ctx.foreign, actor, source)
+    fresh = freshness(w.sent, w.expires, datetime.now(UTC), settings.stale_warning_hours)
+    hold = w.msg_type != "Cancel" and fresh.expired and not accept_stale
+    if hold and not source.startswith("feed"):
+        raise await asyncio.to_thread(_refuse_expired, w, fresh, settings.timezone, actor, source)
     ctx.earlier = [e for e in ctx.earlier if e.sender == w.sender]  # an Alert's references: its own sender's only
     towns, earlier = ctx.towns, ctx.earlier
     wid = warning_id_for(w.sender, w.identifier)
     loaded = plan_for(lib, w)
-    row = Warning(id=wid, identifier=w.identifier, sender=w.sender, msg_type=w.msg_type, references=w.references,
-                  level=w.level.value if w.level else None, category=loaded.model.category if loaded else None,
-                  event=w.event, headline=w.headline, description=w.description, town_ids=towns,
-                  area_descs=w.area_descs, sent_at=w.sent, expires_at=w.expires, source=source, format=w.format,
-                  raw=w.raw, meta={"geocodes": w.geocodes[:200], "drill": w.drill})
+    row = _row(w, wid, loaded, towns, source, fresh, accept_stale)
     running = next((e.callout_id for e in earlier if e.callout_id), None)
     info = WarningInfo(warning_id=wid, identifier=w.identifier, msg_type=w.msg_type, level=w.level or Level.blue,
                        category=row.category or "", event=w.event, headline=w.headline, area_descs=w.area_descs,
@@ -254,7 +282,9 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
     if others:
         row.meta["identifier_also_from"] = others
 
-    if w.msg_type in ("Update", "Cancel") and running and client is not None and await _is_running(client, running):
+    if hold:  # an expired warning from a feed
+        result.note = "expired before it was received; recorded, nobody is called"
+    elif w.msg_type in ("Update", "Cancel") and running and client is not None and await _is_running(client, running):
         row.callout_id = running
         if w.level is None:  # an Update without a level keeps the running one's
             info = info.model_copy(update={"level": Level(earlier[0].level or "blue")})
@@ -280,6 +310,7 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
             "(CAP identifiers are unique per sender)")
 
     event = _received(w, row, subject, actor, source, others, loaded, result.action)
+    event.payload.update(age=fresh.payload(), age_s=fresh.age_s, accepted_stale=row.meta["accepted_stale"])
     if not await asyncio.to_thread(_record, row, event):
         existing = (await asyncio.to_thread(_context, w)).existing
         return _duplicate(existing) if existing else result

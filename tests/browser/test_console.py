@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 
 from tests.browser.common import ADMIN, ARGS, ARTIFACTS, CHROMIUM, needs_chromium, shot
-from tests.helpers import CAP, as_delivered
+from tests.helpers import as_delivered, cap_at
 
 pytestmark = needs_chromium
 
@@ -50,7 +51,8 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
 
             # paste the CAP alert, preview who will be called, start
             await page.get_by_role("link", name="发起叫应").click()
-            await page.get_by_label("CAP XML 文档").fill(CAP.format(ident=f"qx-browser-{uuid.uuid4().hex[:8]}"))
+            await page.locator(".modes label", has_text="粘贴 CAP").click()  # the form is the other mode
+            await page.get_by_label("CAP XML 文档").fill(cap_at(f"qx-browser-{uuid.uuid4().hex[:8]}", datetime.now(UTC)))
             await page.get_by_role("button", name="预览叫应对象").click()
             await expect(page.locator("#preview-total")).to_contain_text("将叫应 11 人")
             for tier, n in (("departments", 3), ("towns", 4), ("villages", 4)):

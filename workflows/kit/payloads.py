@@ -136,6 +136,9 @@ class WarningReceived(Payload):
     headline: str | None = None
     event: str | None = None
     level: str | None = None
+    age_s: int | None = None  # seconds from the warning's sent time to its intake (api/services/staleness.py)
+    age: dict[str, Any] = Field(default_factory=dict)  # sent, expires (ISO), age_s, old, expired
+    accepted_stale: bool = False  # an old or expired warning called out on an explicit confirmation
 
 
 # reporting chain
