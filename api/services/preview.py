@@ -16,6 +16,10 @@ from store.directory import units_for_areas
 from store.targets import resolve_targets
 
 
+_LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
+_MSG_ZH = {"Update": "预警更新", "Cancel": "预警解除"}
+
+
 def preview(s: Session, lib: Library, w: Normalised, at: datetime) -> dict[str, Any]:
     """Who a warning would call, decided as the intake decides it, resolved as the workflow resolves it."""
     loaded = plan_for(lib, w)
@@ -24,19 +28,22 @@ def preview(s: Session, lib: Library, w: Normalised, at: datetime) -> dict[str, 
                            "total": 0, "gaps": [], "starts": False, "why": None}
     if loaded is None:
         out.update(referenced(s, w) if w.msg_type != "Alert" else {})
-        out["why"] = "no call-out plan matches and there is no default plan"
+        out["why"] = ("没有匹配的叫应方案,也没有默认方案", "no call-out plan matches and there is no default plan")
         return out
     plan = loaded.model
     if w.msg_type != "Alert":
         out.update(referenced(s, w))
-        out["why"] = f"a CAP {w.msg_type} is passed to the running call-out it references ({', '.join(w.references)})"
+        out["why"] = (f"{_MSG_ZH.get(w.msg_type, w.msg_type)}将转给它所引用的叫应处理",
+                      f"a CAP {w.msg_type} is passed to the running call-out it references ({', '.join(w.references)})")
         return out
     if w.level is None or w.level < plan.min_level:
-        out["why"] = ("no level" if w.level is None else f"{w.level.value} is below the plan's {plan.min_level.value}")
+        out["why"] = (("预警没有级别", "no level") if w.level is None else
+                      (f"{_LEVEL_ZH[w.level.value]}预警低于该方案的起叫级别({_LEVEL_ZH[plan.min_level.value]})",
+                       f"{w.level.value} is below the plan's {plan.min_level.value}"))
         return out
     tiers = plan.tiers_for(w.level)
     if not units and not any(t.scope in ("district", "departments") for t in tiers):
-        out["why"] = "the warning's area matches no town of the directory"
+        out["why"] = ("预警区域与通讯录中的乡镇(街道)都不匹配", "the warning's area matches no town of the directory")
         return out
     found, gaps = resolve_targets(s, plan, [u.id for u in units], [t.id for t in tiers], at)
     by_tier: dict[str, list[dict]] = defaultdict(list)
