@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from api.console.i18n_access import ACCESS
+
 LANGS = ("zh", "en")
 COOKIE = "yj_lang"
 
@@ -348,6 +350,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "rp_closed": ("已关闭", "closed"),
     "rp_omitted": ("漏报", "omitted"),
 }
+STRINGS.update(ACCESS)  # users, tokens, the demo's logins, refused forms
 
 STATE_NAMES = {
     "pending": ("待发送", "pending"), "notified": ("已通知", "notified"), "acknowledged": ("已应答", "acknowledged"),

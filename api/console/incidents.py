@@ -52,9 +52,10 @@ async def _page(request: Request, incident_id: str, status: int = 200, error: st
     if data is None:
         return render(request, "message.html", status=404, kind="error", message=f"no incident {incident_id!r} / 无此事件")
     current = data["reports"][-1] if data["reports"] else None
+    phones = await db(directory.mobiles, {x["recipient_id"] for r in data["reports"] for x in r["receipts"]})
     latest = current["versions"][-1] if current and current["versions"] else None
     return render(request, "incident.html", status=status, inc=data, current=current, latest=latest, error=error,
-                  done=done, categories={c: (CATEGORY_ZH[c], CATEGORY_EN[c]) for c in CATEGORIES},
+                  done=done, phones=phones, categories={c: (CATEGORY_ZH[c], CATEGORY_EN[c]) for c in CATEGORIES},
                   temporal_url=temporal_url(get_settings(), data["workflow_id"]), now=datetime.now(UTC))
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from api.cap import CapError
@@ -26,6 +27,8 @@ from api.security import masked_message
 from config import Settings, get_settings
 from definitions.loader import Library, cached_library
 from store.db import session_scope
+from store.directory import mask_mobile
+from workflows.kit.roles import ROLE_NAMES, role_name
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -43,6 +46,20 @@ templates.env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, defa
 templates.env.filters["hide_links"] = masked_message  # one-time links and login codes, for every role
 
 
+def _phone_for(user: auth.ConsoleUser | None):
+    """The template's `phone(number)`: a tel: link for the roles that call people (roles.SEES_NUMBERS), the
+    masked number for the others."""
+
+    def phone(e164: str | None) -> Markup | str:
+        if not e164:
+            return ""
+        if user is None or not user.may(*roles.SEES_NUMBERS):
+            return mask_mobile(e164)
+        return Markup('<a class="tel" href="tel:{0}">{0}</a>').format(e164)
+
+    return phone
+
+
 def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     query_lang = request.query_params.get("lang")
     lang = lang_of(query_lang, request.cookies.get(LANG_COOKIE))
@@ -53,7 +70,8 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
             "states": {k: v[i] for k, v in STATE_NAMES.items()}, "levels": {k: v[i] for k, v in LEVEL_NAMES.items()},
             "channels": {k: v[i] for k, v in CHANNEL_NAMES.items()}, "i": i, "path": request.url.path,
             "simulator": settings.gateway == "simulator", "duty": DUTY, "supervisors": roles.SUPERVISORS,
-            "tz": settings.timezone, "tier_labels": {k: v[i] for k, v in ctx.get("tier_names", {}).items()}}
+            "tz": settings.timezone, "role_name": lambda role: role_name(role, lang), "role_names": ROLE_NAMES,
+            "demo": settings.demo_logins, "phone": _phone_for(user), "tier_labels": {k: v[i] for k, v in ctx.get("tier_names", {}).items()}}
     resp = templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
     if query_lang in ("zh", "en"):
         resp.set_cookie(LANG_COOKIE, query_lang, max_age=365 * 86400, samesite="strict", path="/")

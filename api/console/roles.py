@@ -13,6 +13,9 @@ from api.deps import DUTY
 SUPERVISORS = ("supervisor", "duty_chief", "leading_leader")  # replay and case files: who may read /api/audit
 ACTING = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander")  # plan activations
 CHIEFS = ("duty_chief", "leading_leader")  # the drill schedules
+# who sees whole phone numbers (tel: links): the duty office, who calls people and confirms for them by phone
+# (代为确认), and the commander, who directs them; the supervisor reads records and sees them masked
+SEES_NUMBERS = (*DUTY, "commander")
 
 
 class Refused(Exception):  # noqa: N818 - a page's answer, not an error of the code

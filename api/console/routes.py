@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.console import board, callouts, desk, login, replay, simulator
+from api.console import board, callouts, desk, login, replay, simulator, users
 
 router = APIRouter()
-for _module in (login, simulator, desk, callouts, board, replay):
+for _module in (login, simulator, desk, callouts, board, replay, users):
     router.include_router(_module.router)
