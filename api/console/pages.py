@@ -70,7 +70,8 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
             "states": {k: v[i] for k, v in STATE_NAMES.items()}, "levels": {k: v[i] for k, v in LEVEL_NAMES.items()},
             "channels": {k: v[i] for k, v in CHANNEL_NAMES.items()}, "i": i, "path": request.url.path,
             "simulator": settings.gateway == "simulator", "duty": DUTY, "supervisors": roles.SUPERVISORS,
-            "tz": settings.timezone, "role_name": lambda role: role_name(role, lang), "role_names": ROLE_NAMES,
+            "tz": settings.timezone, "role_name": lambda role: role_name(role, lang),
+            "role_names_in": {k: v[i] for k, v in ROLE_NAMES.items()},
             "demo": settings.demo_logins, "phone": _phone_for(user), "tier_labels": {k: v[i] for k, v in ctx.get("tier_names", {}).items()}}
     resp = templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
     if query_lang in ("zh", "en"):

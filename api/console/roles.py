@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from api.console import auth
 from api.deps import DUTY
+from workflows.kit.roles import may_not
 
 # who may act on the console's pages (as the REST API lets them)
 SUPERVISORS = ("supervisor", "duty_chief", "leading_leader")  # replay and case files: who may read /api/audit
@@ -38,7 +39,7 @@ class Role:
         if request.method not in ("GET", "HEAD"):
             await auth.check_csrf(request, user.csrf)
         if not user.may(*self.roles):
-            raise Refused()
+            raise Refused(403, may_not(user.role, "进行此操作", "do this", self.roles))
         return user
 
 
@@ -50,7 +51,7 @@ def acting_on(actions: tuple[str, ...], roles: tuple[str, ...], unknown: str):
         if action not in actions:
             raise Refused(404, f"{unknown} {action!r}")
         if not user.may(*roles):
-            raise Refused()
+            raise Refused(403, may_not(user.role, "进行此操作", "do this", roles))
         return user
 
     return check

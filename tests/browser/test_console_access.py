@@ -1,7 +1,8 @@
 """Who may do what in the console, in Debian's Chromium on a desktop and a phone (issue 19, items 2 and 6):
 the admin gives a 专业值班员 a token on the users page and the token logs in; a verbal report refused to the
 admin says in Chinese who may make it and the typed text is still in the form; the demo's role logins; the
-duty office sees phone numbers as tel: links where the supervisor sees them masked."""
+duty office sees phone numbers as tel: links where the supervisor sees them masked; a form the role may not use is
+shown disabled, saying who may."""
 from __future__ import annotations
 
 import re
@@ -82,6 +83,11 @@ async def test_admin_gives_a_token_and_a_refused_step_keeps_the_text(dev_env, st
             await form.get_by_role("button").click()
             await expect(staff.locator("#verbal-made")).to_contain_text("区政府总值班室王主任")
             await expect(staff.locator(".form-kept")).to_have_count(0)  # it went through: nothing given back
+            # the written report is the duty cadre's: shown disabled to the 专业值班员, saying who may
+            draft = staff.locator("#form-draft")
+            await expect(draft.locator(".form-not-for-role")).to_have_text("您的角色(专业值班员)不能办理此项;可由:值班干部。")
+            await expect(draft.locator("textarea[name=what_happened]")).to_be_disabled()
+            await expect(draft.locator("button[type=submit]")).to_be_disabled()
             await shot(staff, f"access-new-token-verbal-{screen}")
         finally:
             await browser.close()

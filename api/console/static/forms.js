@@ -65,7 +65,31 @@
     form.insertBefore(note, form.firstChild);
   }
 
+  // A form for some roles only (<form data-roles="duty_staff duty_cadre">) is shown disabled to the other
+  // roles, saying who may use it. The admin, whom the console lets try every step, sees it as it is: the
+  // procedure answers (and a refused form keeps its text, above).
+  function disableForOthers() {
+    var meta = document.querySelector("meta[name=user-role]");
+    var role = meta ? meta.content : "";
+    var table = document.getElementById("role-names");
+    if (!role || role === "admin" || !table) return;
+    var names = JSON.parse(table.textContent);
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-roles]"), function (form) {
+      var allowed = form.dataset.roles.split(/\s+/).filter(Boolean);
+      if (!allowed.length || allowed.indexOf(role) >= 0) return;
+      Array.prototype.forEach.call(form.elements, function (el) { if (el.type !== "hidden") el.disabled = true; });
+      form.classList.add("not-for-role");
+      var note = document.createElement("p");
+      note.className = "muted small form-not-for-role";
+      var sep = document.documentElement.lang === "en" ? ", " : "、";
+      note.textContent = names.not_for.replace("{role}", names.names[role] || role)
+        .replace("{allowed}", allowed.map(function (r) { return names.names[r] || r; }).join(sep));
+      form.insertBefore(note, form.firstChild);
+    });
+  }
+
   function onLoad() {
+    disableForOthers();
     var raw = null;
     try { raw = sessionStorage.getItem(KEY); sessionStorage.removeItem(KEY); } catch (e) { return; }
     if (!raw) return;
