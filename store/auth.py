@@ -82,6 +82,18 @@ def set_role(session: Session, row: ApiToken, role: str) -> None:
     session.add(row)
 
 
+def record(session: Session, kind: str, actor: str, row: ApiToken, channel: str, **extra: object) -> None:
+    """The audit event of a change to a token (workflows/kit/events.py `Access`): never the token itself."""
+    import uuid
+
+    from store.audit import NewEvent, append
+
+    append(session, [NewEvent(subject="access", kind=kind, step_id=f"token/{row.id}/{uuid.uuid4().hex[:12]}",
+                              actor=actor, channel=channel,
+                              payload={"token_id": row.id, "label": row.label, "role": row.role,
+                                       "person_id": row.person_id, **extra})])
+
+
 def revoke(session: Session, row: ApiToken) -> None:
     """Revoke a token: it no longer logs in, and its console sessions end at their next request."""
     row.revoked = True

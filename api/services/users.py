@@ -4,7 +4,6 @@ changing a token's role and revoking it. Every change is an audit event under th
 (workflows/kit/events.py `Access`). Run with a database session; the caller checks that the actor is admin."""
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +12,6 @@ from sqlmodel import Session, select
 
 from api.services.errors import ServiceError
 from store import auth as tokens
-from store.audit import NewEvent, append
 from store.directory import Person
 from workflows.kit.events import Access
 from workflows.kit.roles import ROLE_NAMES, role_name
@@ -53,10 +51,7 @@ def _role(role: str) -> str:
 
 
 def _record(s: Session, kind: str, actor: str, row: tokens.ApiToken, **extra: Any) -> None:
-    append(s, [NewEvent(subject=Access.SUBJECT, kind=kind, step_id=f"token/{row.id}/{uuid.uuid4().hex[:12]}",
-                        actor=actor, channel="console",
-                        payload={"token_id": row.id, "label": row.label, "role": row.role,
-                                 "person_id": row.person_id, **extra})])
+    tokens.record(s, kind, actor, row, "console", **extra)
 
 
 def create(s: Session, actor: str, role: str, person_id: str | None, label: str) -> tuple[str, TokenRow]:
