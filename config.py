@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     simulator_show_codes: bool = Field(default=False, description="print the login codes the simulator sends to this "
                                                                    "process's standard output (`yingji run` sets it: "
                                                                    "its terminal stands for the demo persons' phones)")
+    demo_logins: bool = Field(default=False, description="offer on the login page a login as each role of the demo "
+                                                         "district's duty roster, and show the simulator's login codes "
+                                                         "there (`yingji run` sets it; only with the simulator gateway "
+                                                         "and the demo district loaded)")
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_previous_auth_token: SecretStr | None = None

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from config import Settings, get_settings
 from store.auth import lookup_token, same_secret
 from store.db import get_engine
+from workflows.kit.roles import may_not
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -71,7 +72,7 @@ def require(*roles: str):
 
     def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
         if caller.role != "admin" and caller.role not in roles:
-            raise HTTPException(403, detail=f"role {caller.role!r} may not do this; allowed: {', '.join(roles) or 'admin'}")
+            raise HTTPException(403, detail=may_not(caller.role, "进行此操作", "do this", roles or ("admin",)))
         return caller
 
     return check

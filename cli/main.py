@@ -275,8 +275,9 @@ def token_create(
     """Create a bearer token and print it once (only its hash is stored)."""
     from sqlalchemy.exc import IntegrityError
 
-    from store.auth import ROLES, create_token
+    from store.auth import ROLES, create_token, lookup_token, record
     from store.db import migrate, session_scope
+    from workflows.kit.events import Access
 
     if role not in ROLES:
         typer.echo(f"unknown role {role!r}; roles: {', '.join(ROLES)}", err=True)
@@ -291,6 +292,10 @@ def token_create(
                     typer.echo(f"unknown person {person!r} (see `yingji directory` / GET /api/directory/persons)", err=True)
                     raise typer.Exit(2)
             token = create_token(session, role, person, label)
+            session.flush()
+            row = lookup_token(session, token)
+            if row is not None:  # in the audit trail, as the console's users page records it
+                record(session, Access.TOKEN_CREATED, f"cli:{os.environ.get('USER') or 'yingji'}", row, "cli")
     except IntegrityError as exc:
         typer.echo(f"could not store the token: {exc.orig}", err=True)
         raise typer.Exit(1) from None

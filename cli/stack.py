@@ -151,6 +151,8 @@ class Stack:
         env["PYTHONUNBUFFERED"] = "1"
         # the terminal stands for the demo persons' phones: the simulator prints login codes here
         env.setdefault("YINGJI_SIMULATOR_SHOW_CODES", "true")
+        # the demo district's roles, one click each on the login page (with the simulator and the demo only)
+        env.setdefault("YINGJI_DEMO_LOGINS", "true")
         # the project's own packages first, whatever the current directory (and however it was installed)
         from config import ROOT
 

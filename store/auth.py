@@ -47,3 +47,54 @@ def lookup_token(session: Session, token: str) -> ApiToken | None:
 
 def same_secret(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+# ------------------------------------------------------------------ managing tokens (api/services/users.py)
+
+
+def list_tokens(session: Session) -> list[tuple[ApiToken, datetime | None]]:
+    """Every token, newest first, with when it last started a console session (None: never, or only by API)."""
+    from sqlmodel import col, func
+
+    from store.console import ConsoleSession
+
+    last = dict(session.exec(select(ConsoleSession.token_id, func.max(ConsoleSession.created_at))
+                             .where(col(ConsoleSession.token_id).is_not(None)).group_by(ConsoleSession.token_id)).all())
+    rows = session.exec(select(ApiToken).order_by(col(ApiToken.id).desc()))
+    return [(row, _aware(last.get(row.id))) for row in rows]
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def token_row(session: Session, token_id: int) -> ApiToken | None:
+    return session.get(ApiToken, token_id)
+
+
+def set_role(session: Session, row: ApiToken, role: str) -> None:
+    """Change a token's role: its console sessions follow at their next request (they read the row)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    row.role = role
+    session.add(row)
+
+
+def record(session: Session, kind: str, actor: str, row: ApiToken, channel: str, **extra: object) -> None:
+    """The audit event of a change to a token (workflows/kit/events.py `Access`): never the token itself."""
+    import uuid
+
+    from store.audit import NewEvent, append
+
+    append(session, [NewEvent(subject="access", kind=kind, step_id=f"token/{row.id}/{uuid.uuid4().hex[:12]}",
+                              actor=actor, channel=channel,
+                              payload={"token_id": row.id, "label": row.label, "role": row.role,
+                                       "person_id": row.person_id, **extra})])
+
+
+def revoke(session: Session, row: ApiToken) -> None:
+    """Revoke a token: it no longer logs in, and its console sessions end at their next request."""
+    row.revoked = True
+    session.add(row)

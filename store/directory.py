@@ -71,6 +71,19 @@ def normalize_mobile(raw: str, region: str = "CN") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+_GENERIC_UNITS = ("村(社区)", "村(社区)", "乡镇(街道)", "乡镇(街道)")  # a position's name for any unit of its kind
+
+
+def post_label(unit_name: str, position_zh: str) -> str:
+    """A post as people say it: the unit's name, then the post without the generic unit its name starts with
+    (东山村 + 村(社区)防汛责任人 → "东山村 防汛责任人", not "东山村村(社区)防汛责任人")."""
+    for generic in _GENERIC_UNITS:
+        if position_zh.startswith(generic) and len(position_zh) > len(generic):
+            position_zh = position_zh[len(generic):]
+            break
+    return f"{unit_name} {position_zh}".strip()
+
+
 def mask_mobile(e164: str | None) -> str:
     if not e164:
         return ""

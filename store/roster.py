@@ -6,13 +6,9 @@ from datetime import datetime
 from sqlmodel import Field, Session, SQLModel, select
 
 from store.types import utc_column
+from workflows.kit.roles import ROLE_NAMES, ROSTER_ROLES
 
-DUTY_ROLES = {
-    "leading_leader": ("带班领导", "Leading leader"),
-    "duty_chief": ("值班长", "Duty chief"),
-    "duty_cadre": ("值班干部", "Duty cadre"),
-    "duty_staff": ("专业值班员", "Duty staff"),
-}
+DUTY_ROLES = {role: ROLE_NAMES[role] for role in ROSTER_ROLES}  # the names: workflows/kit/roles.py
 
 
 class DutyShift(SQLModel, table=True):

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from definitions.schema.callout import CalloutPlan, Tier
-from store.directory import OrgUnit, Person, Position, Post
+from store.directory import OrgUnit, Person, Position, Post, post_label
 from store.roster import on_duty
 
 
@@ -74,7 +74,7 @@ def resolve_targets(s: Session, plan: CalloutPlan, town_ids: list[str], tier_ids
                     leader = tier.leaders_first or bool(pos and pos.leader)
                     targets.append(dict(
                         key=f"{tier.id}/{post.id}", tier=tier.id, position=code, org_unit=uid,
-                        label=f"{unit.name}{pos.name_zh if pos else code} {person.name}",
+                        label=f"{post_label(unit.name, pos.name_zh if pos else code)} {person.name}",
                         person=_contact(person), deputy=_contact(people.get(post.deputy_id or "")),
                         superior=_contact(people.get(post.superior_id or "")), others=others, policy=tier.policy,
                         priority=0 if leader else (10 if unit.kind in ("district", "department") else

@@ -16,7 +16,7 @@ from definitions.schema.common import Level
 from definitions.schema.duty import SpotCheckSettings
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
-from store.directory import OrgUnit, Person, Position, Post
+from store.directory import OrgUnit, Person, Position, Post, post_label
 from store.duty import SpotCheck, SpotCheckAnswer, SpotCheckFollowup
 from workflows.duty import DutyFlush
 from workflows.escalation import Target
@@ -115,7 +115,8 @@ async def spotcheck_open(req: SpotOpen) -> SpotOpened:
                 village = s.get(OrgUnit, t.org_unit_id)
                 town = s.get(OrgUnit, village.parent_id) if village and village.parent_id else None
                 pos = positions.get(t.position_code)
-                label = f"{village.name if village else t.org_unit_id}{pos.name_zh if pos else t.position_code} {person.name}"
+                label = (f"{post_label(village.name if village else t.org_unit_id, pos.name_zh if pos else t.position_code)} "
+                         f"{person.name}")
                 target = Target(key=f"q/{person.person_id}", tier="spotcheck", position=t.position_code,
                                 org_unit=t.org_unit_id, label=label, person=person, others=duty, policy="call",
                                 priority=30)

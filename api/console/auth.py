@@ -260,6 +260,7 @@ class CodeRequest:
     outbox_id: int
     code_id: int
     name: str = ""
+    code: str = ""
 
 
 def create_code(settings: Settings, mobile: str, client: str, now: datetime | None = None) -> CodeRequest | None:
@@ -294,7 +295,7 @@ def create_code(settings: Settings, mobile: str, client: str, now: datetime | No
         s.add(msg)
         s.flush()
         row.outbox_id = msg.id
-        return CodeRequest(person.id, e164, text, msg.id, row.id, person.name)  # type: ignore[arg-type]
+        return CodeRequest(person.id, e164, text, msg.id, row.id, person.name, code)  # type: ignore[arg-type]
 
 
 async def send_code(settings: Settings, mobile: str, client: str) -> bool:
@@ -321,6 +322,10 @@ async def send_code(settings: Settings, mobile: str, client: str) -> bool:
     if status == "sent" and settings.gateway == "simulator" and settings.simulator_show_codes:
         # the terminal of `yingji run` is the demo persons' phone (print, not a log record: logs mask codes)
         print(f"[模拟短信 simulator SMS] → {req.name} {mask_mobile(req.mobile)}: {req.body}", flush=True)
+    if status == "sent" and settings.gateway == "simulator":  # the demo's login page shows it (demo only)
+        from api.services.demo_logins import remember_code
+
+        remember_code(settings, client, req.name, req.code, datetime.now(UTC))
 
     def record() -> None:
         with session_scope() as s:

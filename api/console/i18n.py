@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from api.console.i18n_callout import CALLOUT_STRINGS
+from api.console.i18n_access import ACCESS
 
 LANGS = ("zh", "en")
 COOKIE = "yj_lang"
@@ -404,6 +405,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "confirm_title": ("请确认", "Please confirm"), "confirm_go": ("确定执行", "Go ahead"), "confirm_back": ("取消", "Cancel"),
 }
 STRINGS.update(CALLOUT_STRINGS)  # the new call-out page's (api/console/i18n_callout.py)
+STRINGS.update(ACCESS)  # users, tokens, the demo's logins, refused forms
 
 STATE_NAMES = {
     "pending": ("待发送", "pending"), "notified": ("已通知", "notified"), "acknowledged": ("已应答", "acknowledged"),

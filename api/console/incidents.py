@@ -25,6 +25,7 @@ from api.services.errors import ServiceError
 from config import get_settings
 from definitions.schema.reporting import CATEGORIES, CATEGORY_ZH
 from workflows.reporting import Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
+from workflows.reporting.rules import ROLE_OF
 
 router = APIRouter(prefix="/console/incidents", tags=["console"], include_in_schema=False)
 SOURCES = {"110": ("110", "110"), "119": ("119", "119"), "120": ("120", "120"), "12345": ("12345", "12345"),
@@ -55,9 +56,13 @@ async def _page(request: Request, incident_id: str, status: int = 200, error: st
     if data is None:
         return render(request, "message.html", status=404, kind="error", message=f"no incident {incident_id!r} / 无此事件")
     current = data["reports"][-1] if data["reports"] else None
+    phones = await db(directory.mobiles, {x["recipient_id"] for r in data["reports"] for x in r["receipts"]})
+    rules = (await asyncio.to_thread(library)).reporting_rules(data.get("rules_id"))
+    # who may do each step (the forms of the others are shown disabled, with who may: forms.js)
+    step_roles = {a: list(getattr(rules.model.roles, ROLE_OF[a])) for a in ROLE_OF} if rules is not None else {}
     latest = current["versions"][-1] if current and current["versions"] else None
     return render(request, "incident.html", status=status, inc=data, current=current, latest=latest, error=error,
-                  done=done, categories={c: (CATEGORY_ZH[c], CATEGORY_EN[c]) for c in CATEGORIES},
+                  done=done, phones=phones, step_roles=step_roles, categories={c: (CATEGORY_ZH[c], CATEGORY_EN[c]) for c in CATEGORIES},
                   temporal_url=temporal_url(get_settings(), data["workflow_id"]), now=datetime.now(UTC))
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
@@ -10,8 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from api.console import auth
+from api.services import demo_logins as demo
 from api.console.pages import render
 from config import get_settings
+from store.db import session_scope
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 log = structlog.get_logger("yingji.console")
@@ -24,7 +27,11 @@ def home() -> RedirectResponse:
 
 def _login_page(request: Request, status: int = 200, **ctx: Any) -> HTMLResponse:
     csrf = request.cookies.get(auth.LOGIN_CSRF_COOKIE) or auth.new_login_csrf()
-    resp = render(request, "login.html", status=status, login_csrf=csrf, next=_safe_next(request), **ctx)
+    settings = get_settings()
+    with session_scope(write=False) as s:
+        roles = demo.demo_roles(s, settings, datetime.now(UTC))
+    resp = render(request, "login.html", status=status, login_csrf=csrf, next=_safe_next(request), demo_roles=roles,
+                  demo_codes=demo.offered(settings), **ctx)
     resp.set_cookie(auth.LOGIN_CSRF_COOKIE, csrf, max_age=3600, httponly=True, samesite="strict", path="/console")
     return resp
 
@@ -85,6 +92,30 @@ async def login_verify(request: Request, mobile: Annotated[str, Form(max_length=
     except auth.CodeError as exc:
         return _login_page(request, 401, error=exc.reason, mobile=mobile, code_step=True)
     return await _logged_in(request, data, next)
+
+
+@router.post("/login/demo")
+async def login_demo(request: Request, role: Annotated[str, Form(max_length=40)] = "",
+                     next: Annotated[str, Form()] = "") -> Response:
+    """The demo's login as a role of its duty roster (demo_logins.py says when it is offered)."""
+    await auth.check_csrf(request, request.cookies.get(auth.LOGIN_CSRF_COOKIE))
+    settings = get_settings()
+
+    def work():
+        with session_scope() as s:
+            return demo.demo_session(s, settings, role, datetime.now(UTC))
+
+    data = await asyncio.to_thread(work)
+    if data is None:
+        return _login_page(request, 404, error="forbidden")
+    return await _logged_in(request, data, next)
+
+
+@router.get("/login/demo-code", response_class=HTMLResponse)
+def demo_code(request: Request, mobile: str = "") -> HTMLResponse:
+    """The demo's stand-in for the person's phone: the code the simulator sent to this browser."""
+    found = demo.code_for(get_settings(), auth.client_hash(request.cookies.get(auth.LOGIN_CSRF_COOKIE)))
+    return _login_page(request, mobile=mobile[:40], code_step=True, demo_code=found or ("", ""))
 
 
 @router.post("/logout")

@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from api.cap import CapError
@@ -28,6 +29,8 @@ from api.security import masked_message
 from config import Settings, get_settings
 from definitions.loader import Library, cached_library
 from store.db import session_scope
+from store.directory import mask_mobile
+from workflows.kit.roles import ROLE_NAMES, role_name
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -46,6 +49,20 @@ templates.env.filters["hide_links"] = masked_message  # one-time links and login
 templates.env.filters["who"] = pass_context(lambda ctx, v: names.who(v, ctx.get("lang", "zh")))  # ids → names
 
 
+def _phone_for(user: auth.ConsoleUser | None):
+    """The template's `phone(number)`: a tel: link for the roles that call people (roles.SEES_NUMBERS), the
+    masked number for the others."""
+
+    def phone(e164: str | None) -> Markup | str:
+        if not e164:
+            return ""
+        if user is None or not user.may(*roles.SEES_NUMBERS):
+            return mask_mobile(e164)
+        return Markup('<a class="tel" href="tel:{0}">{0}</a>').format(e164)
+
+    return phone
+
+
 def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     query_lang = request.query_params.get("lang")
     lang = lang_of(query_lang, request.cookies.get(LANG_COOKIE))
@@ -57,7 +74,9 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
             "channels": {k: v[i] for k, v in CHANNEL_NAMES.items()}, "i": i,
             "statuses": {k: v[i] for k, v in MESSAGE_STATUS_NAMES.items()}, "path": request.url.path,
             "simulator": settings.gateway == "simulator", "duty": DUTY, "supervisors": roles.SUPERVISORS,
-            "log_readers": roles.LOG_READERS, "tz": settings.timezone, "tier_labels": {k: v[i] for k, v in ctx.get("tier_names", {}).items()},
+            "log_readers": roles.LOG_READERS, "tz": settings.timezone, "role_name": lambda role: role_name(role, lang),
+            "role_names_in": {k: v[i] for k, v in ROLE_NAMES.items()}, "demo": settings.demo_logins,
+            "phone": _phone_for(user), "tier_labels": {k: v[i] for k, v in ctx.get("tier_names", {}).items()},
             "temporal_ok": bool(user and user.role in ("supervisor", "admin"))}  # the Temporal UI: workflow internals
     resp = templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
     if query_lang in ("zh", "en"):

@@ -8,12 +8,16 @@ from fastapi import Depends, Request
 
 from api.console import auth
 from api.deps import DUTY
+from workflows.kit.roles import may_not
 
 # who may act on the console's pages (as the REST API lets them)
 SUPERVISORS = ("supervisor", "duty_chief", "leading_leader")  # replay and case files: who may read /api/audit
 ACTING = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander")  # plan activations
 CHIEFS = ("duty_chief", "leading_leader")  # the drill schedules
 LOG_READERS = (*DUTY, "supervisor")  # the message log and its export: names, numbers, failures
+# who sees whole phone numbers (tel: links): the duty office, who calls people and confirms for them by phone
+# (代为确认), and the commander, who directs them; the supervisor reads records and sees them masked
+SEES_NUMBERS = (*DUTY, "commander")
 
 
 class Refused(Exception):  # noqa: N818 - a page's answer, not an error of the code
@@ -36,7 +40,7 @@ class Role:
         if request.method not in ("GET", "HEAD"):
             await auth.check_csrf(request, user.csrf)
         if not user.may(*self.roles):
-            raise Refused()
+            raise Refused(403, may_not(user.role, "进行此操作", "do this", self.roles))
         return user
 
 
@@ -48,7 +52,7 @@ def acting_on(actions: tuple[str, ...], roles: tuple[str, ...], unknown: str):
         if action not in actions:
             raise Refused(404, f"{unknown} {action!r}")
         if not user.may(*roles):
-            raise Refused()
+            raise Refused(403, may_not(user.role, "进行此操作", "do this", roles))
         return user
 
     return check

@@ -43,6 +43,7 @@ from workflows.activation import (
     subject_of,
     workflow_id_of,
 )
+from workflows.kit.roles import may_not
 
 STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422, NOT_FOUND: 404}
 UPDATES = {"directive": W.issue_directive, "acknowledge": W.acknowledge, "feedback": W.feedback, "review": W.review_item,
@@ -97,8 +98,8 @@ async def start(client: Client, settings: Settings, lib: Library, data: Activati
     plan: ResponsePlan = loaded.model
     lv = plan.level(data.level)
     if role not in lv.activate:
-        raise ActivationError(403, f"role {role!r} may not activate {plan.name_zh} at {level_zh(data.level)}; "
-                                   f"allowed: {', '.join(lv.activate)}")
+        raise ActivationError(403, may_not(role, f"启动{plan.name_zh}{level_zh(data.level)}响应",
+                                           f"activate {plan.name_zh} at {level_zh(data.level)}", lv.activate))
     incident = await asyncio.to_thread(_incident, data.incident_id, data.town_id)
     if incident is None:
         raise ActivationError(422, f"incident_id: no incident {data.incident_id!r}; receive it first (POST /api/incidents)")

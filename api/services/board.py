@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import case
 from sqlmodel import Session, col, func, select
 
+from api.services.directory import mobiles
 from api.services.directory import names as _names
 from definitions.loader import Library
 from store.callouts import Callout, CalloutTarget
@@ -161,4 +162,4 @@ def target_messages(s: Session, callout_id: str, target_id: int) -> dict[str, An
                               .order_by(OutboxMessage.id))
             if (m.meta or {}).get("target_key") in (None, t.target_key)]
     names = _names(s, set(people))
-    return {"target": t, "messages": msgs, "names": names}
+    return {"target": t, "messages": msgs, "names": names, "phones": mobiles(s, set(people))}

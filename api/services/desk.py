@@ -24,6 +24,7 @@ def duty_now(s: Session, at: datetime) -> list[dict[str, Any]]:
     for shift in on_duty(s, at):
         p = s.get(Person, shift.person_id)
         people[shift.role].append({"name": p.name if p else shift.person_id, "mobile": mask_mobile(p.mobile) if p else "",
+                                   "e164": p.mobile if p else "",
                                    "ends_at": shift.ends_at})
     return [{"role": role, "zh": zh, "en": en, "people": people.get(role, [])} for role, (zh, en) in DUTY_ROLES.items()]
 

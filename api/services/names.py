@@ -15,13 +15,10 @@ from sqlmodel import select
 
 from store.db import session_scope
 from store.directory import OrgUnit, Person
+from workflows.kit.roles import ROLE_NAMES as KIT_ROLES
 
 TTL = 10.0
-ROLE_NAMES = {  # who an actor without a person is, by the role of their token
-    "duty_staff": ("值班员", "duty staff"), "duty_cadre": ("值班干部", "duty cadre"), "duty_chief": ("值班长", "duty chief"),
-    "leading_leader": ("带班领导", "leading leader"), "commander": ("指挥长", "commander"),
-    "supervisor": ("督查", "supervisor"), "admin": ("管理员", "administrator"), "system": ("系统", "system"),
-}
+ROLE_NAMES = {**KIT_ROLES, "system": ("系统", "system")}  # who an actor without a person is, by their token's role
 _book: dict[str, str] = {}
 _loaded_at = 0.0
 _loaded_from = ""  # the database the table was read from (tests, and a changed setting, read again)

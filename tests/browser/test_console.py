@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from tests.browser.common import ADMIN, ARGS, ARTIFACTS, CHROMIUM, needs_chromium, shot
+from tests.browser.common import ADMIN, ARGS, ARTIFACTS, CHROMIUM, confirmed_click, needs_chromium, shot
 from tests.helpers import as_delivered, cap_at
 
 pytestmark = needs_chromium
@@ -60,7 +60,7 @@ async def test_callout_from_cap_paste_to_last_acknowledgement(dev_env, stack_env
             await expect(page.locator("#preview")).to_contain_text("社区1-1防汛责任人")
             await expect(page.locator("#preview")).not_to_contain_text("街道3主任")  # outside the warning area
             await shot(page, "02-preview")
-            await page.locator("#start-button").click()
+            await confirmed_click(page, page.locator("#start-button"))
             await page.wait_for_url(f"{base}/console/callouts/callout-*")
             cid = page.url.rsplit("/", 1)[1]
 

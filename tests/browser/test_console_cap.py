@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.browser.common import ADMIN, DESKTOP, PHONE, launch, login, needs_chromium, shot
+from tests.browser.common import ADMIN, DESKTOP, PHONE, confirmed_click, launch, login, needs_chromium, shot
 from tests.helpers import cap_at, cap_followup, poll
 
 pytestmark = needs_chromium
@@ -67,7 +67,7 @@ async def _modes(page, tag: str) -> None:
     await shot(page, f"cap-{tag}-02-mode-form")
     # the mode switched after the preview: its start button starts nothing and the preview is shown again
     await page.locator(".modes label", has_text="粘贴 CAP").click()
-    await page.locator("#start-button").click()
+    await confirmed_click(page, page.locator("#start-button"))
     await expect(page.locator("#start-refused")).to_contain_text("预览之后模式或内容已改动")
     await expect(mode).to_have_attribute("data-mode", "cap")
     await expect(page).to_have_url(re.compile(r"/console/callouts/new$"))
@@ -83,7 +83,7 @@ async def _start_alert(page, base: str, tag: str, ident: str, sent: datetime) ->
     await expect(page.locator("#stale-warning")).to_have_count(0)
     start = page.locator("#start-button")
     assert "将向 11 人发起叫应" in (await start.get_attribute("data-confirm") or "")
-    await start.click()
+    await confirmed_click(page, start)
     await page.wait_for_url(f"{base}/console/callouts/callout-*")
     await expect(page.locator("#board tbody tr[id^='t-']")).to_have_count(11)
     await shot(page, f"cap-{tag}-03-board")
@@ -103,7 +103,7 @@ async def _update(page, base: str, tag: str, cid: str, ident: str, sent: datetim
     await expect(apply).to_have_text("应用更新")
     assert "更新叫应" in (await apply.get_attribute("data-confirm") or "")
     await shot(page, f"cap-{tag}-04-update-preview")
-    await apply.click()
+    await confirmed_click(page, apply)
     await page.wait_for_url(f"{base}/console/callouts/{cid}")
     # the workflow records the new level and calls the red tier (the district's leaders) as well
     await poll(lambda: _json(base, f"/api/callouts/{cid}"), lambda c: c["level"] == "red" and any(
@@ -128,7 +128,7 @@ async def _cancel(page, base: str, tag: str, cid: str, ident: str, sent: datetim
     apply = page.locator("#apply-button")
     assert f"{calling} 人不再被呼叫" in (await apply.get_attribute("data-confirm") or "")
     await shot(page, f"cap-{tag}-06-cancel-preview")
-    await apply.click()
+    await confirmed_click(page, apply)
     await page.wait_for_url(f"{base}/console/callouts/{cid}")
     await expect(page.locator("#status")).to_have_attribute("data-status", "canceled", timeout=30_000)
     await expect(page.locator("#status")).to_have_text("已取消")
@@ -151,7 +151,7 @@ async def _stale(page, base: str, tag: str) -> None:
     assert "5个月" in (await page.locator("#start-button").get_attribute("data-confirm") or "")
     await shot(page, f"cap-{tag}-08-stale-preview")
     # started without the confirmation: refused, the page still usable, nobody called
-    await page.locator("#start-button").click()
+    await confirmed_click(page, page.locator("#start-button"))
     await expect(page.locator("#start-refused")).to_contain_text("未发起叫应")
     await expect(page).to_have_url(f"{base}/console/callouts/new")
     from api.services.warnings import warning_id_for
@@ -160,7 +160,7 @@ async def _stale(page, base: str, tag: str) -> None:
     assert (await _api(base, f"/api/warnings/{wid}")).status_code == 404
     await shot(page, f"cap-{tag}-09-stale-refused")
     await page.get_by_label("确认仍要叫应此旧预警").check()
-    await page.locator("#start-button").click()
+    await confirmed_click(page, page.locator("#start-button"))
     await page.wait_for_url(f"{base}/console/callouts/callout-*")
     await expect(page.locator("#board tbody tr[id^='t-']")).to_have_count(11)
     row = (await _api(base, f"/api/warnings/{wid}")).json()
@@ -181,7 +181,6 @@ async def test_new_callout_modes_update_cancel_and_stale(dev_env, stack_env, ser
         try:
             ctx = await browser.new_context(**(DESKTOP if size == "desktop" else PHONE))
             page = await ctx.new_page()
-            page.on("dialog", lambda d: d.accept())  # the generic data-confirm handler may ask; the answer is yes
             await login(page, base, next_path="/console/callouts/new")
             await _modes(page, size)
             ident, sent = f"qx-run-{uuid.uuid4().hex[:8]}", datetime.now(UTC).replace(microsecond=0)

@@ -164,6 +164,12 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/console/login/token"): Rule(LOGIN),
     ("POST", "/console/login/code"): Rule(LOGIN),
     ("POST", "/console/login/verify"): Rule(LOGIN),
+    ("POST", "/console/login/demo"): Rule(LOGIN),  # the demo's role logins (off unless set: 404)
+    ("GET", "/console/login/demo-code"): Rule(PUBLIC),  # the demo's code for this browser's login form only
+    ("GET", "/console/users"): console(ADMIN),
+    ("POST", "/console/users"): console(ADMIN, form={"role": "duty_staff", "label": "x"}),
+    ("POST", "/console/users/{token_id}/role"): console(ADMIN, form={"role": "duty_staff"}, sample="/console/users/999/role"),
+    ("POST", "/console/users/{token_id}/revoke"): console(ADMIN, sample="/console/users/999/revoke"),
     ("POST", "/console/logout"): console(ALL),
     ("GET", "/console/phone"): console(ALL),  # the person's own messages (simulator); nobody else's
     ("GET", "/console/desk"): console(ALL),

@@ -351,12 +351,12 @@ async def test_an_sms_session_follows_the_duty_roster(secured, phones):
         await c.post("/console/login/code", data={"mobile": mobile, "csrf": csrf})
         r = await c.post("/console/login/verify", data={"mobile": mobile, "code": codes_in(phones[mobile])[-1], "csrf": csrf})
         assert r.status_code == 303
-        assert "(duty_chief)" in (await c.get("/console/desk")).text
+        assert "(值班长)" in (await c.get("/console/desk")).text
         assert (await c.get("/console/callouts/new")).status_code == 200
         with session_scope() as s:  # the roster changes: now a duty cadre
             for shift in s.exec(select(DutyShift).where(DutyShift.person_id == chief)):
                 shift.role = "duty_cadre"
-        assert "(duty_cadre)" in (await c.get("/console/desk")).text
+        assert "(值班干部)" in (await c.get("/console/desk")).text
         with session_scope() as s:  # and off duty altogether
             for shift in s.exec(select(DutyShift).where(DutyShift.person_id == chief)):
                 shift.ends_at = datetime.now(UTC) - timedelta(minutes=1)

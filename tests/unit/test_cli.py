@@ -164,6 +164,10 @@ def test_token_create_stores_only_a_hash(db_url):
     with Session(get_engine()) as s:
         row = s.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).one()
         assert (row.role, row.label) == ("supervisor", "audit office")
+        from store.audit import AuditEvent
+
+        made = s.exec(select(AuditEvent).where(AuditEvent.subject == "access")).one()  # in the audit trail
+        assert made.kind == "access.token.created" and made.payload["token_id"] == row.id and made.channel == "cli"
     dispose_all()  # checkpoint the WAL into the file, then look at every byte
     db_file = Path(db_url.split("///", 1)[1])
     raw = b"".join(p.read_bytes() for p in db_file.parent.glob(db_file.name + "*"))

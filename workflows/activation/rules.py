@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 from workflows.common import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND
+from workflows.kit.roles import may_not, role_list
 from workflows.kit.rules import Refusal, RuleBook
 
 with workflow.unsafe.imports_passed_through():
@@ -47,20 +48,21 @@ class Activation:
 
     # --------------------------------------------------------------- the checks steps share
 
-    def role(self, allowed: list[str], req: Actor, what: str) -> Refusal | None:
+    def role(self, allowed: list[str], req: Actor, what: str, what_zh: str) -> Refusal | None:
         if req.role not in allowed:
-            return FORBIDDEN, f"role {req.role!r} may not {what}; allowed: {', '.join(allowed)}"
+            return FORBIDDEN, may_not(req.role, what_zh, what, allowed)
         return None
 
-    def commander(self, req: Actor, levels: list[Severity], what: str) -> Refusal | None:
+    def commander(self, req: Actor, levels: list[Severity], what: str, what_zh: str) -> Refusal | None:
         if req.role == "commander" and not any(req.actor in self.commanders(lv) for lv in levels):
             names = ", ".join(f"{level_zh(lv)}指挥长/副指挥长" for lv in levels)
-            return FORBIDDEN, f"{req.actor} is not {names} of this activation and may not {what}"
+            return FORBIDDEN, (f"您不是本次响应的{'或'.join(f'{level_zh(lv)}指挥长、副指挥长' for lv in levels)},不能{what_zh}"
+                               f" / {req.actor} is not {names} of this activation and may not {what}")
         return None
 
-    def directing(self, req: Actor, what: str) -> Refusal | None:
+    def directing(self, req: Actor, what: str, what_zh: str) -> Refusal | None:
         """The plan's directing roles, and a commander of this level."""
-        return self.role(self.plan.roles.direct, req, what) or self.commander(req, [self.s.level], what)
+        return self.role(self.plan.roles.direct, req, what, what_zh) or self.commander(req, [self.s.level], what, what_zh)
 
     def acting_for(self, req: Actor, persons: set[str], whose: str, need_note: bool) -> Refusal | None:
         """The one rule for acting in someone's name (an item's assignee, a person called): they themselves,
@@ -68,7 +70,8 @@ class Activation:
         if req.actor in persons:
             return None
         if req.role not in self.plan.roles.proxy:
-            return FORBIDDEN, (f"{req.actor} is not {whose}; only the duty office ({', '.join(self.plan.roles.proxy)}) "
+            return FORBIDDEN, (f"只有值班室({role_list(self.plan.roles.proxy)})可以代为确认 / "
+                               f"{req.actor} is not {whose}; only the duty office ({', '.join(self.plan.roles.proxy)}) "
                                f"may act for them, not role {req.role!r}")
         if need_note and not (req.note or "").strip():
             return INVALID, "note: acting for someone, say how they confirmed (e.g. 电话确认已收到)"
@@ -106,7 +109,7 @@ RULES: RuleBook[Activation] = RuleBook("activation", before=_still_running)
 
 @RULES.rule("directive")
 def directive(c: Activation, req: DirectiveIn, now: datetime) -> Refusal | None:
-    if why := c.directing(req, "issue directives"):
+    if why := c.directing(req, "issue directives", "下达督办指令"):
         return why
     if (req.due_at is None) == (req.due_in is None):
         return INVALID, "give the time limit as due_at (a time) or due_in (like 2h), one of them"
@@ -153,7 +156,7 @@ def review(c: Activation, req: ItemReviewIn, now: datetime) -> Refusal | None:
     item, why = c.live_item(req)
     if item is None:
         return why
-    if why := c.directing(req, "accept or return work"):
+    if why := c.directing(req, "accept or return work", "验收或退回任务"):
         return why
     if item.state != "reported":
         return CONFLICT, f"{item.id} is {item.state} ({STATE_ZH[item.state]}): only work reported done can be accepted or returned"
@@ -176,15 +179,17 @@ def acknowledge_person(c: Activation, req: PersonAckIn, now: datetime) -> Refusa
 def level(c: Activation, req: LevelIn, now: datetime) -> Refusal | None:
     if req.level == c.s.level:
         return CONFLICT, f"the response is at {level_zh(c.s.level)} already"
-    return (c.role(c.plan.roles.change_level, req, "change the response level")
-            or c.role(c.plan.level(req.level).activate, req, f"raise or set the response to {level_zh(req.level)}")
-            or c.commander(req, [c.s.level, req.level], "change the response level"))
+    return (c.role(c.plan.roles.change_level, req, "change the response level", "调整响应级别")
+            or c.role(c.plan.level(req.level).activate, req, f"raise or set the response to {level_zh(req.level)}",
+                      f"将响应调整为{level_zh(req.level)}")
+            or c.commander(req, [c.s.level, req.level], "change the response level", "调整响应级别"))
 
 
 @RULES.rule("terminate")
 def terminate(c: Activation, req: Actor, now: datetime) -> Refusal | None:
-    return (c.role(c.plan.level(c.s.level).terminate, req, f"terminate a {level_zh(c.s.level)} response")
-            or c.commander(req, [c.s.level], "terminate the response"))
+    return (c.role(c.plan.level(c.s.level).terminate, req, f"terminate a {level_zh(c.s.level)} response",
+                   f"终止{level_zh(c.s.level)}响应")
+            or c.commander(req, [c.s.level], "terminate the response", "终止响应"))
 
 
 # ----------------------------------------------------------------- force dispatch 力量调度
@@ -249,13 +254,13 @@ def approve(c: Activation, req: DispatchDecisionIn, now: datetime) -> Refusal | 
 
 @RULES.rule("reinforce")
 def reinforce(c: Activation, req: Actor, now: datetime) -> Refusal | None:
-    return c.role(c.plan.roles.reinforce, req, "request reinforcement") or c.commander(
-        req, [c.s.level], "request reinforcement")
+    return c.role(c.plan.roles.reinforce, req, "request reinforcement", "请求市级增援") or c.commander(
+        req, [c.s.level], "request reinforcement", "请求市级增援")
 
 
 @RULES.rule("answer")
 def answer(c: Activation, req: ReinforceAnswerIn, now: datetime) -> Refusal | None:
-    if why := c.role(c.plan.roles.record_answer, req, "record the city's answer"):
+    if why := c.role(c.plan.roles.record_answer, req, "record the city's answer", "登记市级答复"):
         return why
     r = next((x for x in c.s.reinforcements if x.seq == req.seq), None)
     if r is None:

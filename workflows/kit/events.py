@@ -148,6 +148,16 @@ class Audit:
     ANCHOR = kind("audit.anchor")
 
 
+class Access:
+    """Who may use the system: API tokens created, their role changed, revoked (api/services/users.py), under
+    the subject `access`."""
+
+    SUBJECT = "access"
+    TOKEN_CREATED = kind("access.token.created")
+    TOKEN_ROLE_CHANGED = kind("access.token.role_changed")
+    TOKEN_REVOKED = kind("access.token.revoked")
+
+
 class Warnings:
     RECEIVED = kind("warning.received", WarningReceived)
     UPDATE = kind("warning.update", WarningReceived)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 from workflows.common import CONFLICT, FORBIDDEN, INVALID, Actor
+from workflows.kit.roles import may_not
 from workflows.kit.rules import Refusal, RuleBook
 
 with workflow.unsafe.imports_passed_through():
@@ -17,6 +18,8 @@ with workflow.unsafe.imports_passed_through():
 
 ROLE_OF = {"verbal": "verbal", "draft": "draft", "followup": "draft", "final": "draft", "review": "review",
            "submit": "submit"}
+ACTION_ZH = {"verbal": "登记口头报告", "draft": "起草书面报告", "followup": "起草续报", "final": "起草终报",
+             "review": "审核书面报告", "submit": "报送书面报告"}
 
 
 @dataclass
@@ -34,10 +37,11 @@ class Chain:
 def _open_to_the_role(c: Chain, action: str, req: Actor, now: datetime) -> Refusal | None:
     allowed = getattr(c.rules.roles, ROLE_OF[action])
     if req.role not in allowed:
-        return FORBIDDEN, f"role {req.role!r} may not {action.replace('_', ' ')} here; allowed: {', '.join(allowed)}"
+        return FORBIDDEN, may_not(req.role, ACTION_ZH.get(action, action), f"{action.replace('_', ' ')} here", allowed)
     if c.s.closed_at is not None and c.s.settled_by is not None:
-        return CONFLICT, (f"the chain was settled when {c.s.settled_by} ended ({c.s.closed_at.isoformat()}): what was not "
-                          "reported is marked omitted 漏报; nothing more is reported")
+        return CONFLICT, (f"报送已随{'响应终止' if c.s.settled_by.startswith('activation/') else '复盘签发'}办结,未报的已记为漏报,"
+                          f"不再报送 / the chain was settled when {c.s.settled_by} ended ({c.s.closed_at.isoformat()}): "
+                          "what was not reported is marked omitted; nothing more is reported")
     if c.s.closed_at is not None:
         return CONFLICT, f"the chain was closed by the final report 终报 at {c.s.closed_at.isoformat()}; nothing more is reported"
     return None

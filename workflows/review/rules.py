@@ -8,10 +8,14 @@ from datetime import datetime
 from temporalio import workflow
 
 from workflows.common import CONFLICT, FORBIDDEN, INVALID, Actor
+from workflows.kit.roles import may_not
 from workflows.kit.rules import Refusal, RuleBook
 
 with workflow.unsafe.imports_passed_through():
     from workflows.review.models import ReportInfo, ReviewState, SignoffIn, SummaryIn
+
+
+ACTION_ZH = {"summary": "提交或代填单位总结", "compile": "汇编事件报告", "signoff": "签发事件报告"}
 
 
 def _open_to_the_role(s: ReviewState | None, action: str, req: Actor, now: datetime) -> Refusal | None:
@@ -22,7 +26,7 @@ def _open_to_the_role(s: ReviewState | None, action: str, req: Actor, now: datet
     if action == "summary":
         allowed = [*allowed, *(r for r in t.roles.on_behalf if r not in allowed)]
     if req.role not in allowed:
-        return FORBIDDEN, f"role {req.role!r} may not {action} here; allowed: {', '.join(allowed)}"
+        return FORBIDDEN, may_not(req.role, ACTION_ZH.get(action, action), f"{action} here", allowed)
     if s.status in ("signed", "sealed"):
         return CONFLICT, "the event report was signed off; the review is closed and the case file sealed"
     return None

@@ -10,6 +10,7 @@ from datetime import datetime
 from temporalio import workflow
 
 from workflows.common import CONFLICT, FORBIDDEN, INVALID, Actor
+from workflows.kit.roles import may_not, role_list, role_name
 from workflows.kit.rules import Refusal, RuleBook
 
 with workflow.unsafe.imports_passed_through():
@@ -34,7 +35,8 @@ def answer_refusal(question_ids: list[str], p: PersonView | None, req: AnswerIn)
     if p is None:
         return INVALID, f"person_id: {req.person_id!r} is not in this spot check's sample"
     if req.channel == "phone" and req.role not in DUTY_ROLES:
-        return FORBIDDEN, f"role {req.role!r} may not record answers taken by phone"
+        return FORBIDDEN, may_not(req.role, "登记电话核实的答复", "record answers taken by phone",
+                                  [r for r in DUTY_ROLES if r != "admin"])
     if req.channel != "phone" and req.actor != req.person_id:
         return FORBIDDEN, "an answer by voice or form comes from the person asked"
     missing = [i for i in question_ids if i not in req.answers]
@@ -75,5 +77,6 @@ def resolve(c: Check, req: ResolveIn, now: datetime) -> Refusal | None:
     if f.status == "resolved":
         return CONFLICT, f"the follow-up {req.key} was resolved already by {f.resolved_by}"
     if req.role not in DUTY_ROLES and req.actor != f.responsible_id:
-        return FORBIDDEN, f"role {req.role!r} may not resolve a follow-up; the town's responsible person or a duty officer does"
+        return FORBIDDEN, (f"{role_name(req.role)}不能处理此整改事项;可由该乡镇责任人或值班室({role_list(DUTY_ROLES[:-1])})办理"
+                           f" / role {req.role!r} may not resolve a follow-up; the town's responsible person or a duty officer does")
     return None
