@@ -258,8 +258,8 @@ class CalloutShardWorkflow:
             problem = "请求不完整 / channels missing or request too long"
         elif self.esc is not None:
             ts = self.esc.targets.get(req.target_key)
-            allowed = {c.value for step in self.esc.policies[ts.target.policy].steps
-                       for c in (step.notify or [])} if ts is not None else set()
+            policy = self.esc.policies.get(ts.target.policy) if ts is not None else None
+            allowed = {c.value for step in (policy.steps if policy else []) for c in (step.notify or [])}
             if ts is None:
                 problem = "本批次没有该对象 / no such target in this shard"
             elif not set(req.channels) <= allowed:
