@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 from temporalio import activity
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities import all_activities
@@ -82,6 +84,14 @@ async def test_recall_sends_once_per_request_and_is_recorded(env, worker, people
         await board_actions.recall(env.client, lib, inp.callout_id, target.id, ["sms"], actor="admin:console",
                                    ref="click-3")
     assert refused.value.status == 409 and "已应答" in str(refused.value)
+    # the workflow refuses too (the store may lag behind it), and refuses a malformed request early
+    handle = env.client.get_workflow_handle(shard_id(inp.callout_id, target.shard))
+    for channels, kind in ((["sms"], "RecallSettled"), (["fax"], "RecallInvalid")):
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
+            await handle.execute_update(CalloutShardWorkflow.recall, Recall(
+                target_key=target.target_key, channels=channels, actor="a", ref=kind, at=datetime.now(UTC)))
+        assert isinstance(failed.value.cause, ApplicationError) and failed.value.cause.type == kind
+    assert len(events(inp.callout_id, "callout.recall")) == 2
 
 
 async def test_recall_reaching_an_ended_shard_is_refused_and_sends_nothing(env, db_url, people):
