@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 from workflows.common import ACTIVITY
 
@@ -24,10 +25,13 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.callout import CalloutPlan
     from definitions.schema.common import Level
     from workflows.escalation import (
-        Ack, Actions, Escalation, FlushResult, Inbox, Recall, Record, Report, Send, Target, drive, record_late)
+        Ack, Actions, Escalation, FlushResult, Inbox, Recall, RecallResult, Record, Report, Send, Target, drive, record_late)
     from workflows.kit.names import Callout
 
 SHARD_SIZE = 500
+RECALL_ENDED = ("该部分叫应已结束,请电话联系并代为确认 / this part of the call-out has ended: call the person and "
+                "confirm on their behalf")
+RECALL_SETTLED = "该对象已应答或已取消,无需重新呼叫 / already acknowledged or canceled"
 
 
 class WarningInfo(BaseModel):
@@ -185,6 +189,7 @@ class CalloutShardWorkflow:
     def __init__(self) -> None:
         self.inbox = Inbox()
         self.esc: Escalation | None = None
+        self.recalls_asked: set[str] = set()
 
     @workflow.run
     async def run(self, inp: ShardInput) -> ShardResult:
@@ -205,6 +210,7 @@ class CalloutShardWorkflow:
             return result
 
         await drive(self.esc, self.inbox, flush, until=lambda: self.inbox.stopped is not None)
+        self.inbox.closed = True  # a recall not applied by now never will be: its update is refused
         if self.inbox.stopped is not None:
             reason, purpose = self.inbox.stopped.split("|", 1)
             actions = self.esc.cancel(workflow.now(), reason, purpose)  # type: ignore[arg-type]
@@ -220,15 +226,51 @@ class CalloutShardWorkflow:
                 actions.extend(self.esc.acknowledge(ack, record_late))
             if actions:
                 await flush(actions)
+        await workflow.wait_condition(workflow.all_handlers_finished)  # every recall answered before the end
         return ShardResult(counts=self.esc.counts())
 
     @workflow.signal
     def events(self, batch: ShardEvents) -> None:
         self.inbox.put([*batch.acks, *batch.reports])
 
-    @workflow.signal
-    def recall(self, req: Recall) -> None:
-        """重新呼叫: a duty officer calls a target's person again (once per request ref; drive() applies it)."""
+    @workflow.update
+    async def recall(self, req: Recall) -> RecallResult:
+        """重新呼叫: a duty officer calls a target's person again. Answered once drive() has applied it and its
+        batch was flushed (sent and recorded), with what was sent; refused (ApplicationError) when the target
+        was settled by then, or when the shard's escalation ended before applying it. Once per ref: the same
+        request again waits for, and returns, the first one's answer."""
+        if req.ref not in self.recalls_asked:
+            self.recalls_asked.add(req.ref)
+            self.inbox.put([req])
+        await workflow.wait_condition(lambda: req.ref in self.inbox.recalled or self.inbox.closed)
+        out = self.inbox.recalled.get(req.ref)
+        if out is None:
+            raise ApplicationError(RECALL_ENDED, type="RecallEnded", non_retryable=True)
+        if not out.applied:
+            raise ApplicationError(RECALL_SETTLED, type="RecallSettled", non_retryable=True)
+        return out
+
+    @recall.validator
+    def check_recall(self, req: Recall) -> None:
+        """Malformed requests are refused before they enter the history."""
+        problem = None
+        if not req.channels or len(req.channels) > 5 or len(req.note or "") > 1000:
+            problem = "请求不完整 / channels missing or request too long"
+        elif self.esc is not None:
+            ts = self.esc.targets.get(req.target_key)
+            policy = self.esc.policies.get(ts.target.policy) if ts is not None else None
+            allowed = {c.value for step in (policy.steps if policy else []) for c in (step.notify or [])}
+            if ts is None:
+                problem = "本批次没有该对象 / no such target in this shard"
+            elif not set(req.channels) <= allowed:
+                problem = "渠道不在本方案内 / a channel outside the target's policy"
+        if problem:
+            raise ApplicationError(problem, type="RecallInvalid", non_retryable=True)
+
+    @workflow.signal(name="recall")
+    def recall_signal(self, req: Recall) -> None:
+        """重新呼叫 as it was first built (a signal, unanswered): kept for workflows that received one;
+        nothing sends it any more (the update `recall` answers once the sends are recorded)."""
         self.inbox.put([req])
 
     @workflow.signal

@@ -154,14 +154,15 @@ async def proxy_ack(request: Request, callout_id: str, target_id: RowId, user: r
 async def recall(request: Request, callout_id: str, target_id: RowId, user: roles.DutyUser,
                  nonce: Annotated[str, Form(min_length=8, max_length=64, pattern=r"^[0-9a-zA-Z_-]+$")],
                  channel: Annotated[list[str] | None, Form(max_length=5)] = None) -> HTMLResponse:
-    """重新呼叫: the request's nonce (rendered with the form) makes a double click one recall."""
+    """重新呼叫: the request's nonce (rendered with the form) makes a double click one recall; answered with what
+    was sent once the shard workflow has recorded it, or the refusal (409 when that part has ended)."""
     lib = await asyncio.to_thread(library)
     try:
         out = await board_actions.recall(await get_temporal(request), lib, callout_id, target_id, channel or [],
                                          actor=user.caller.actor, ref=f"{user.caller.actor}:{nonce}")
     except board_actions.BoardActionError as exc:
         return await detail(request, callout_id, target_id, status=exc.status, error=str(exc))
-    return await detail(request, callout_id, target_id, recalled=out["channels"])
+    return await detail(request, callout_id, target_id, recalled=out)  # what was sent, once recorded
 
 
 @router.post("/callouts/{callout_id}/ack-many", response_class=HTMLResponse)

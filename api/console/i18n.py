@@ -125,6 +125,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "bd_recall_help": ("按本方案的渠道再呼叫一次本人;重复点击只发送一次。", "Calls the person once more on the plan's "
                        "channels; a double click sends once."),
     "bd_recall_sent": ("已重新呼叫", "Called again"),
+    "bd_recall_count": ("已发出并记录消息", "messages sent and recorded:"),
+    "bd_recall_missing": ("无联系方式,未发", "no address, not sent"),
+    "bd_recall_failed": ("网关当即拒收", "refused by the gateway:"),
     "bd_channels": ("渠道", "Channels"),
     "done": ("已完成", "Done"),
     "cancel_callout": ("终止叫应", "Cancel the call-out"),

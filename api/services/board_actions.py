@@ -1,5 +1,5 @@
-"""What a duty officer does from a call-out board besides looking: call a person again (重新呼叫, a signal to the
-target's shard workflow, which sends once per request and records it) and confirm several persons on their
+"""What a duty officer does from a call-out board besides looking: call a person again (重新呼叫, an update of the
+target's shard workflow, answered once the sends are recorded, once per request) and confirm several persons on their
 behalf with one note (代为确认, each through api/services/answers as a single confirmation is)."""
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.answers import AnswerError, acknowledge
@@ -17,7 +18,7 @@ from api.services.errors import ServiceError
 from definitions.loader import Library
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
-from workflows.callout import CalloutShardWorkflow, shard_id
+from workflows.callout import RECALL_ENDED, CalloutShardWorkflow, shard_id
 from workflows.escalation import Recall
 
 SETTLED = ("acknowledged", "canceled")
@@ -51,9 +52,11 @@ def _recall_target(s: Session, lib: Library, callout_id: str, target_id: int) ->
 
 async def recall(client: Client, lib: Library, callout_id: str, target_id: int, channels: list[str], *, actor: str,
                  ref: str, note: str | None = None) -> dict[str, Any]:
-    """Call a target's person again on `channels` (those of its policy). Idempotent by `ref`: the same request
-    twice sends once (the shard workflow keeps the refs it has seen). Raises BoardActionError 404 (no such
-    target), 409 (settled, or the call-out or its shard has ended), 422 (no channel of its policy)."""
+    """Call a target's person again on `channels` (those of its policy), answered once the shard workflow has
+    sent and recorded it: {"recalled", "name", "channels" sent, "keys" (the messages), "missing" (no address),
+    "failed" (refused at once)}. Idempotent by `ref`: the same request twice sends once and gets the first
+    answer. Raises BoardActionError 404 (no such target), 409 (settled, or the call-out or its shard has
+    ended: nothing was sent), 422 (no channel of its policy, or a request the workflow refuses)."""
     def read() -> tuple[CalloutTarget, list[str]]:
         with session_scope(write=False) as s:
             return _recall_target(s, lib, callout_id, target_id)
@@ -63,14 +66,20 @@ async def recall(client: Client, lib: Library, callout_id: str, target_id: int, 
     if not chosen:
         raise BoardActionError(422, "请选择至少一个本方案的呼叫渠道(" + "、".join(allowed) + ")/ choose a channel")
     req = Recall(target_key=t.target_key, channels=chosen, actor=actor, ref=ref, at=datetime.now(UTC), note=note)
+    handle = client.get_workflow_handle(shard_id(callout_id, t.shard))
     try:
-        await client.get_workflow_handle(shard_id(callout_id, t.shard)).signal(CalloutShardWorkflow.recall, req)
+        out = await handle.execute_update(CalloutShardWorkflow.recall, req, id=f"recall:{ref}")
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if not isinstance(cause, ApplicationError):
+            raise
+        raise BoardActionError(422 if cause.type == "RecallInvalid" else 409, cause.message) from exc
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
-        raise BoardActionError(409, "该批次叫应已结束(同批人员均已有结果),无法重新呼叫;请直接电话联系后代为确认"
-                                    " / this part of the call-out has ended") from exc
-    return {"recalled": t.person_id, "name": t.name, "channels": chosen}
+        raise BoardActionError(409, RECALL_ENDED) from exc  # the shard's workflow has completed
+    return {"recalled": t.person_id, "name": t.name, "channels": out.channels, "keys": out.keys,
+            "missing": out.missing, "failed": out.failed}
 
 
 async def confirm_many(client: Client, callout_id: str, target_ids: list[int], note: str, actor: str) -> dict[str, Any]:

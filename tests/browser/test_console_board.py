@@ -107,6 +107,7 @@ async def test_board_order_progress_recall_and_bulk_ack(dev_env, stack_env, nigh
             await expect(page.locator("#detail h2")).to_contain_text(VILLAGER)
             await page.locator("#recall-button").dblclick()
             await expect(page.locator("#recalled")).to_contain_text("已重新呼叫")
+            await expect(page.locator("#recalled")).to_contain_text("已发出并记录消息 2")  # answered once recorded
             await expect(page.locator("#detail")).to_contain_text("重新呼叫")
             recalls = [m for m in await _outbox(base, cid, villager) if "/recall-" in m["idempotency_key"]]
             assert sorted(m["channel"] for m in recalls) == ["sms", "voice"]

@@ -13,7 +13,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.escalation.interpreter import Escalation
     from workflows.escalation.model import (
-        TERMINAL_STATES, Ack, Actions, FlushResult, Recall, Record, Report, TargetState, late_step)
+        FAILED_STATUSES, TERMINAL_STATES, Ack, Actions, FlushResult, Recall, RecallResult, Record, Report, TargetState,
+        late_step)
 
 LATE_ANSWERS = "late-answers"
 """workflow.patched id: answers after a target was settled are recorded as late, not dropped."""
@@ -118,12 +119,28 @@ def record_late_answers(episodes: Sequence[EpisodeLike], acks: list[Ack], live: 
 # ----------------------------------------------------------------- the host loop
 
 
+def recall_result(req: Recall, actions: Actions, flushed: FlushResult | None) -> RecallResult:
+    """What a recall did, from the actions `Escalation.recall` returned and what their flush got back."""
+    record = next((r for r in actions.records if r.payload.get("ref") == req.ref and "sends" in r.payload), None)
+    if record is None:  # settled (or the same ref again): nothing sent, nothing recorded
+        return RecallResult(ref=req.ref, target_key=req.target_key, applied=False)
+    sends = [s for s in actions.sends if s.key in record.payload["sends"]]
+    refused = {r.send_key for r in (flushed.reports if flushed else []) if r.status in FAILED_STATUSES}
+    return RecallResult(ref=req.ref, target_key=req.target_key, channels=[s.channel for s in sends],
+                        keys=[s.key for s in sends], failed=[s.key for s in sends if s.key in refused],
+                        missing=[c for c in record.payload["channels"] if c not in {s.channel for s in sends}])
+
+
 class Inbox:
-    """Answers and reports received by signal, applied by the host loop in arrival order."""
+    """Answers and reports received by signal, applied by the host loop in arrival order. A recall's outcome
+    is kept in `recalled` (by ref) once its batch was flushed; `closed` once the host loop has returned (a
+    recall still waiting then is never applied)."""
 
     def __init__(self) -> None:
         self.items: list[Ack | Report | Recall] = []
         self.stopped: str | None = None
+        self.recalled: dict[str, RecallResult] = {}
+        self.closed = False
 
     def put(self, items: list[Ack | Report | Recall]) -> None:
         self.items.extend(items)
@@ -143,19 +160,27 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
     the moment the workflow decided to send. `until` ends it early.
     """
     pending = Actions()
+    recalls: list[tuple[Recall, Actions]] = []
     while True:
         for item in inbox.drain():
             if isinstance(item, Recall):
                 if workflow.patched(RECALL):
-                    pending.extend(esc.recall(item, workflow.now()))
+                    recalls.append((item, esc.recall(item, workflow.now())))
+                    pending.extend(recalls[-1][1])
                 continue
             pending.extend(esc.acknowledge(item, record_late) if isinstance(item, Ack) else esc.report(item))
         pending.extend(esc.advance(workflow.now()))
+        result: FlushResult | None = None
+        flushed = bool(pending)
         if pending:
             batch, pending = pending, Actions()
             result = await flush(batch)
             if result is not None and result.accepted and workflow.patched("wait-from-acceptance"):
                 esc.accepted(result.accepted)
+        for req, done in recalls:  # answered only now: sent and recorded
+            inbox.recalled.setdefault(req.ref, recall_result(req, done, result))
+        if flushed or recalls:
+            recalls = []
             continue  # answers may have arrived while flushing
         if esc.done or until():
             return

@@ -100,6 +100,19 @@ class Recall(BaseModel):
     note: str | None = None
 
 
+class RecallResult(BaseModel):
+    """What a 重新呼叫 did, answered only once its sends and its record were written (the flush returned):
+    `applied` False when the target was settled (acknowledged, canceled) by then and nothing was sent."""
+
+    ref: str
+    target_key: str
+    applied: bool = True
+    channels: list[str] = Field(default_factory=list, description="channels a message was sent on")
+    keys: list[str] = Field(default_factory=list, description="the messages' keys (outbox idempotency keys)")
+    missing: list[str] = Field(default_factory=list, description="channels asked the person has no address for")
+    failed: list[str] = Field(default_factory=list, description="keys the gateway refused at once")
+
+
 class Report(BaseModel):
     """A gateway's report on one send: delivered, failed, busy, no_answer, machine, declined (keypress 2)…"""
 
