@@ -5,6 +5,14 @@ from collections.abc import Callable
 
 from api.console.i18n_callout import CALLOUT_STRINGS
 from api.console.i18n_access import ACCESS
+from api.console.i18n_names import (  # noqa: F401 (re-exported: pages read the names from here)
+    CHANNEL_NAMES,
+    LEVEL_NAMES,
+    MESSAGE_STATUS_NAMES,
+    MSG_TYPE_NAMES,
+    PAGE_STRINGS,
+    STATE_NAMES,
+)
 
 LANGS = ("zh", "en")
 COOKIE = "yj_lang"
@@ -314,130 +322,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "reviews": ("复盘总结", "Reviews"),
     "review": ("复盘总结", "Post-event review"),
     "open_reviews": ("进行中的复盘", "Open reviews"),
-    "rv_collecting": ("收集总结中", "collecting"),
-    "rv_compiled": ("报告待签发", "awaiting sign-off"),
-    "rv_returned": ("报告已退回", "returned"),
-    "rv_signed": ("已签发", "signed"),
-    "rv_sealed": ("已封存归档", "sealed"),
-    "rv_start": ("手动启动复盘", "Start a review by hand"),
-    "rv_start_help": ("响应终止时复盘自动启动;未启动响应的事件可在此手动启动。参与单位留空则从审计记录中确定。",
-                      "A terminated response starts its review by itself; start one here for an incident without one. "
-                      "Leave the units empty to take them from the audit trail."),
-    "rv_units_ids": ("参与单位编号(逗号分隔,可空)", "Participating unit ids (comma separated, optional)"),
-    "rv_units": ("参与单位书面总结", "Written summaries of the participating units"),
-    "rv_unit": ("单位", "Unit"),
-    "rv_contact": ("负责人", "Head"),
-    "rv_submitted": ("已报送", "Submitted"),
-    "rv_progress": ("已报送", "Submitted"),
-    "rv_late_mark": ("迟交", "late by"),
-    "rv_escalation": ("催报", "Chased"),
     "st_requested": ("待报送", "requested"),
     "st_overdue": ("逾期未报", "overdue"),
     "st_submitted": ("按时报送", "on time"),
     "st_late": ("迟交", "late"),
-    "rv_what_worked": ("经验做法", "What worked"),
-    "rv_shortcomings": ("存在不足", "Shortcomings"),
-    "rv_suggestions": ("意见建议", "Suggestions"),
-    "rv_author": ("署名", "Written by"),
-    "rv_entered_by": ("录入", "entered by"),
-    "rv_version": ("版", "version"),
-    "rv_enter": ("录入单位书面总结", "Record a unit's written summary"),
-    "rv_enter_help": ("单位以书面形式报送的总结,由值班人员代为录入;再次录入即修改。",
-                      "The unit's written summary, entered by the duty office; entering it again revises it."),
-    "rv_save": ("提交总结", "Submit the summary"),
-    "rv_report": ("初步事件报告", "Event report"),
-    "rv_compile": ("汇编报告", "Compile the report"),
-    "rv_compile_help": ("全部总结报送后自动汇编;截止时间已过时可先行汇编。",
-                        "Compiled by itself once every summary is in; after the deadline it may be compiled now."),
-    "rv_final": ("签发稿", "final"),
-    "rv_signoff": ("带班领导签发", "The leading leader's sign-off"),
-    "rv_lessons": ("经验教训与总体评价(签发时必填)", "Lessons and overall assessment (to sign off)"),
-    "rv_comments": ("修改意见(退回时必填)", "What to change (to return)"),
-    "rv_approve": ("签发并封存案卷", "Sign off and seal the case file"),
-    "rv_return": ("退回修改", "Return"),
-    "rv_decisions": ("审签记录", "Sign-off history"),
-    "rv_dc_returned": ("退回", "returned"),
-    "rv_dc_signed": ("签发", "signed off"),
-    "rv_casefile": ("一事一档案卷", "Case file"),
-    "rv_download": ("下载案卷", "Download"),
-    "rv_casefile_restricted": ("案卷含审计记录,仅监督员、值班长、带班领导可下载", "holds the audit trail: supervisors, the duty chief and the leading leader download it"),
-    "rv_not_sealed": ("签发后封存。", "Sealed once the report is signed off."),
-    "rv_verify_help": ("离线校验:yingji archive verify 文件名", "Verify offline: yingji archive verify FILE"),
-    "rv_subjects": ("案卷包含", "The case"),
-    "rv_activation": ("应急响应", "Response"),
-    "rv_next_due": ("最近截止", "Next due"),
-    "rv_no_incidents": ("没有可启动复盘的事件。", "No incident without a review."),
     "case_file_of": ("本事件案卷已封存", "This case's file is sealed"),
     "procedure": ("办理页面", "Procedure page"),
-    "rp_time_limits": ("未到期/超时的时限", "Open time limits"),
-    "rp_items": ("任务与指令", "Tasks and directives"),
-    "rp_levels": ("响应级别", "Response levels"),
-    "rp_units": ("参与单位", "Units"),
-    "rp_reports": ("报告", "Reports"),
-    "rp_on_time": ("按时", "on time"),
-    "rp_late": ("逾期", "late"),
-    "rp_open": ("未到期", "open"),
-    "rp_reported": ("已报待审", "reported"),
-    "rp_closed": ("已关闭", "closed"),
-    "rp_omitted": ("漏报", "omitted"),
-    "raw_record": ("原始记录", "raw record"),
-    "def_callout": ("叫应方案", "Call-out plans"), "def_plans": ("应急预案", "Response plans"),
-    "def_reporting": ("信息报送规则", "Reporting rules"), "def_review": ("复盘规则", "Review rules"),
-    "def_duty": ("值班、演练与抽查", "Duty day, drills and spot checks"), "def_default": ("默认方案", "default"),
-    "defn_drills": ("演练计划", "Drills"), "defn_freshness": ("通讯录确认", "Contact confirmation"),
-    "defn_handover": ("交接班", "Handover"), "defn_spotcheck": ("六问抽查", "Spot checks"),
-    "defn_default": ("信息报送规则", "Reporting rules"),
-    "chain_first_bad": ("自第 %s 条记录起不符", "first wrong at record %s"),
-    "more_events": ("另有 %d 条,请按类型或操作人筛选。", "%d more; filter by kind or actor."),
-    "rp_lapsed": ("未报(已终止)", "not reported (ended)"),
-    # the live desk, 待我处理, confirmations, the response level's 启动条件
-    "my_work": ("待我处理", "Waiting for me"), "my_work_none": ("暂无待办", "Nothing waits for you"),
-    "todo_approve_report": ("待审批", "to approve"), "todo_sign_review": ("待签发复盘报告", "review to sign off"),
-    "todo_report_due": ("待报送", "report due"), "todo_phone": ("联系不上,请电话联系", "unreachable: phone them"),
-    "todo_answer_seat": ("请确认响应", "answer your seat"), "todo_do_item": ("待办任务/指令", "task or directive to do"),
-    "todo_review_item": ("反馈待审核", "feedback to review"), "todo_redraft": ("退回待修改", "returned: redraft"),
-    "todo_submit_report": ("已审批待报送", "approved: submit"),
-    "alarm_warning": ("新预警", "New warning"), "alarm_callout": ("叫应开始", "Call-out started"),
-    "alarm_overdue": ("已超时", "Overdue"), "alarm_unreachable": ("联系不上", "Unreachable"),
-    "alarm_dismiss": ("知道了", "Dismiss"), "alarm_mute": ("静音", "Mute"), "alarm_unmute": ("取消静音", "Unmute"),
-    "alarm_notify": ("开启桌面通知", "Enable notifications"), "alarm_title": ("值班台告警", "Duty desk alarm"),
-    "desk_live": ("实时", "Live"), "desk_offline": ("连接中断,正在重连", "Reconnecting"),
-    "response_plan": ("应急预案", "Response plan"), "start_condition": ("启动条件", "Start condition"),
-    "choose_level": ("请选择响应级别", "Choose a level"), "proposed": ("建议", "proposed"),
-    "proposed_why": ("事件等级符合该级启动条件", "the incident's grade meets this level's start condition"),
-    "confirm_title": ("请确认", "Please confirm"), "confirm_go": ("确定执行", "Go ahead"), "confirm_back": ("取消", "Cancel"),
 }
 STRINGS.update(CALLOUT_STRINGS)  # the new call-out page's (api/console/i18n_callout.py)
 STRINGS.update(ACCESS)  # users, tokens, the demo's logins, refused forms
-
-STATE_NAMES = {
-    "pending": ("待发送", "pending"), "notified": ("已通知", "notified"), "acknowledged": ("已应答", "acknowledged"),
-    "escalated": ("已升级", "escalated"), "unreachable": ("未叫应", "unreachable"), "canceled": ("已取消", "canceled"),
-    "running": ("进行中", "running"), "completed": ("已完成", "completed"), "downgraded": ("已降级结束", "downgraded"),
-    "starting": ("启动中", "starting"), "not started": ("未开始", "not started"),
-    # an activation's, a review's and an incident's status
-    "active": ("响应中", "active"), "terminated": ("已终止", "terminated"), "collecting": ("收集总结中", "collecting"),
-    "compiled": ("报告待签发", "awaiting sign-off"), "returned": ("报告已退回", "returned"), "signed": ("已签发", "signed"),
-    "sealed": ("已封存归档", "sealed"), "open": ("进行中", "open"), "closed": ("已结束", "closed"),
-}
-LEVEL_NAMES = {"blue": ("蓝色", "blue"), "yellow": ("黄色", "yellow"), "orange": ("橙色", "orange"), "red": ("红色", "red"),
-               "I": ("Ⅰ级", "Level I"), "II": ("Ⅱ级", "Level II"), "III": ("Ⅲ级", "Level III"), "IV": ("Ⅳ级", "Level IV")}
-MESSAGE_STATUS_NAMES = {  # a message's delivery status, as the gateways report it (store/messages.py)
-    "queued": ("排队中", "queued"), "sending": ("发送中", "sending"), "read": ("已读", "read"),
-    "in-progress": ("通话中", "in call"), "sent": ("已发送", "sent"), "delivered": ("已送达", "delivered"),
-    "ringing": ("振铃中", "ringing"), "answered": ("已接听", "answered"), "completed": ("已接通", "completed"),
-    "failed": ("发送失败", "failed"), "undelivered": ("未送达", "undelivered"), "busy": ("占线", "busy"),
-    "no_answer": ("无人接听", "no answer"), "machine": ("语音信箱", "voicemail"), "no_keypress": ("接听未按键", "no keypress"),
-    "canceled": ("已取消", "canceled"), "opted_out": ("已退订", "opted out"), "declined": ("无法到岗", "declined"),
-    "no_channel": ("无号码", "no number"), "held": ("待发送", "held"),
-}
-CHANNEL_NAMES = {"sms": ("短信", "SMS"), "voice": ("语音", "voice"), "im": ("即时消息", "IM"), "link": ("链接", "link"),
-                 "proxy": ("代确认", "proxy"), "phone": ("电话", "phone"), "email": ("邮件", "e-mail"),
-                 "fax": ("传真", "fax"), "in_person": ("当面", "in person"), "ivr": ("语音按键", "keypress"),
-                 "reply": ("短信回复", "SMS reply")}
-MSG_TYPE_NAMES = {"Alert": ("发布", "alert"), "Update": ("更新", "update"), "Cancel": ("解除", "cancel"),
-                  "Ack": ("签收", "ack"), "Error": ("更正", "error")}  # a CAP message's msgType
-
+STRINGS.update(PAGE_STRINGS)  # the desk, the replay, the definitions (api/console/i18n_names.py)
 
 def pick(lang: str) -> int:
     return 1 if lang == "en" else 0

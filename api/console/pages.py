@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,27 @@ def _phone_for(user: auth.ConsoleUser | None):
     return phone
 
 
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]{3,}")
+
+
+def in_language(message: Any, lang: str) -> Any:
+    """A refusal written `中文 / English` (the services' and the workflows' way) in the page's language only."""
+    if not isinstance(message, str) or " / " not in message:
+        return message
+    zh, _, en = message.partition(" / ")
+    if not _CJK.search(zh) or not _LATIN.search(en):  # not written Chinese first, then English
+        return message
+    return en if lang == "en" else zh
+
+
 def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     query_lang = request.query_params.get("lang")
     lang = lang_of(query_lang, request.cookies.get(LANG_COOKIE))
     i = pick(lang)
+    for key in ("error", "message", "refusal"):  # what a refused step says, in the page's language
+        if key in ctx:
+            ctx[key] = in_language(ctx[key], lang)
     user: auth.ConsoleUser | None = getattr(request.state, "console_user", None)
     settings = get_settings()
     base = {"t": translator(lang), "lang": lang, "user": user, "csrf": user.csrf if user else "",

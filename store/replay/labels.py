@@ -35,6 +35,7 @@ KIND_NAMES = {
     "callout.updated": "叫应更新", "callout.cancel_requested": "请求取消叫应", "callout.summary": "叫应小结",
     "callout.ended": "叫应结束", "answer.ambiguous": "应答无法归属", "answer.assigned": "应答已归属",
     "gateway.opted_out": "号码退订", "audit.anchor": "审计锚点",
+    "access.token.created": "发放令牌", "access.token.role_changed": "变更令牌角色", "access.token.revoked": "吊销令牌",
     # the reporting chain 信息报送
     "incident.received": "接报", "incident.trigger": "触发报送", "incident.continued": "续接记录",
     "incident.closed": "报送结束", "report.refused": "操作被拒绝", "report.overdue.gap": "超时无人催报",

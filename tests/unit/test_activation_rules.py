@@ -207,4 +207,4 @@ def test_reinforcement_requested_and_answered_once(plan):
     done = r.model_copy(update={"state": "answered", "answer": Answer(decision="granted", detail="x", by_whom="y",
                                                                       recorded_by="z", at=NOW)})
     w = why(plan, state(reinforcements=[done]), "answer", ReinforceAnswerIn(**answer, **CADRE))
-    assert w == ("conflict", "reinforcement request 1 was answered already (granted)")
+    assert w == ("conflict", "第1号增援请求已答复,无需重复登记 / reinforcement request 1 was answered already (granted)")

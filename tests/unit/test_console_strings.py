@@ -25,7 +25,9 @@ def test_no_key_is_defined_twice():
     A dict literal keeps the last of two equal keys: one page would show another page's text
     (the incident's "approved" once read "sign off and seal the case file")."""
     keys: Counter = Counter()
-    for source in [I18N, *(f for f in I18N.parent.glob("*.py") if "STRINGS.update" in f.read_text(encoding="utf-8"))]:
+    sources = {I18N, *I18N.parent.glob("i18n_*.py"),
+               *(f for f in I18N.parent.glob("*.py") if "STRINGS.update" in f.read_text(encoding="utf-8"))}
+    for source in sorted(sources):
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Dict) and len(node.keys) > 20:  # the string tables, not small literals
                 keys.update(k.value for k in node.keys if isinstance(k, ast.Constant))

@@ -28,3 +28,15 @@ def test_replayed_episode_groups_in_words():
     assert tier_name("activation", "convene/0", {}) == "指挥部召集"
     assert tier_name("activation", "notice/T-patrol", {"T-patrol": "巡堤查险"}) == "响应通知·巡堤查险"
     assert tier_name("reporting", "escalation/verbal", {}) == "报送催报"
+
+
+def test_a_refusal_shows_in_the_pages_language():
+    from api.console.pages import in_language
+
+    both = "管理员不能登记口头报告;可由:值班长办理 / role 'admin' may not verbal here; allowed: duty_chief"
+    assert in_language(both, "zh") == "管理员不能登记口头报告;可由:值班长办理"
+    assert in_language(both, "en") == "role 'admin' may not verbal here; allowed: duty_chief"
+    assert in_language("no incident 'X' / 无此事件", "zh") == "no incident 'X' / 无此事件"  # not zh first: as it is
+    assert in_language("date: 2026 / 12", "zh") == "date: 2026 / 12"
+    labelled = "书面报告第1版待审核 / 书面报告 v1 is with the reviewer"  # the English may name things in Chinese
+    assert in_language(labelled, "zh") == "书面报告第1版待审核"

@@ -59,7 +59,8 @@ def test_the_order_of_the_chain(rules):
     assert "with the reviewer" in refusal(in_review, rules, "draft", duty, NOW)[1]
     assert "not been approved" in refusal(in_review, rules, "submit", submitter, NOW)[1]
     own = ReviewIn(actor="duty:li", role=role["review"], decision="approve")
-    assert refusal(in_review, rules, "review", own, NOW) == ("forbidden", "the drafter cannot review their own draft")
+    assert refusal(in_review, rules, "review", own, NOW) == (
+        "forbidden", "起草人不能审核本人起草的报告 / the drafter cannot review their own draft")
     assert refusal(in_review, rules, "review", ReviewIn(**leader.model_dump(), decision="return"), NOW)[0] == "invalid"
     assert refusal(in_review, rules, "review", ReviewIn(**leader.model_dump(), decision="approve"), NOW) is None
     # approved: submit it; submitted: follow-ups and the final report, no more drafts

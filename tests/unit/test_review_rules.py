@@ -83,7 +83,7 @@ def test_every_step_checks_an_open_review_the_role_and_a_signed_review_first(tem
             "compile": Actor(**stranger), "signoff": SignoffIn(**stranger, decision="approve", lessons="l")}
     for action, req in reqs.items():
         assert refusal(review(template), action, req, NOW)[0] == "forbidden", action
-        assert RULES.refusal(action, None, req, NOW) == ("conflict", "the review is still opening; try again in a moment")
+        assert RULES.refusal(action, None, req, NOW) == ("conflict", "复盘正在启动,请稍后再试 / the review is still opening; try again in a moment")
     chief = Actor(actor="p:chief", role=template.roles.compile[0])
     for status in ("signed", "sealed"):
         assert "signed off" in refusal(review(template, status=status, reports=1), "compile", chief, DUE)[1]

@@ -74,15 +74,16 @@ class Activation:
                                f"{req.actor} is not {whose}; only the duty office ({', '.join(self.plan.roles.proxy)}) "
                                f"may act for them, not role {req.role!r}")
         if need_note and not (req.note or "").strip():
-            return INVALID, "note: acting for someone, say how they confirmed (e.g. 电话确认已收到)"
+            return INVALID, "代为确认时,请在备注中写明本人如何确认 / note: acting for someone, say how they confirmed (e.g. 电话确认已收到)"
         return None
 
     def live_item(self, req: ItemIn) -> tuple[Item | None, Refusal | None]:
         item = self.item(req.item_id)
         if item is None:
-            return None, (NOT_FOUND, f"no task or directive {req.item_id!r} in this activation")
+            return None, (NOT_FOUND, f"本次响应中没有任务或指令{req.item_id} / "
+                                     f"no task or directive {req.item_id!r} in this activation")
         if item.state == "closed":
-            return None, (CONFLICT, f"{item.id} was closed ({item.closed_reason})")
+            return None, (CONFLICT, f"{item.id}已关闭,不能再办理 / {item.id} was closed ({item.closed_reason})")
         return item, None
 
     def assignee_acting(self, req: ItemIn, need_note: bool) -> tuple[Item | None, Refusal | None]:
@@ -94,9 +95,14 @@ class Activation:
         return (None, why) if why else (item, None)
 
 
+# a dispatch plan's state, as the duty office says it
+DISPATCH_ZH = {"consulting": "待会商", "drafted": "待审批", "returned": "已退回", "approved": "已批准", "closed": "已关闭"}
+
+
 def _still_running(c: Activation, action: str, req: Actor, now: datetime) -> Refusal | None:
     if c.s.terminated_at is not None:
-        return CONFLICT, (f"the response was terminated at {c.s.terminated_at.isoformat()} by {c.s.terminated_by}; "
+        return CONFLICT, ("本次响应已终止,不能再办理任何事项 / "
+                          f"the response was terminated at {c.s.terminated_at.isoformat()} by {c.s.terminated_by}; "
                           "nothing more can be done in it")
     return None
 
@@ -112,19 +118,21 @@ def directive(c: Activation, req: DirectiveIn, now: datetime) -> Refusal | None:
     if why := c.directing(req, "issue directives", "下达督办指令"):
         return why
     if (req.due_at is None) == (req.due_in is None):
-        return INVALID, "give the time limit as due_at (a time) or due_in (like 2h), one of them"
+        return INVALID, ("请给出办理时限:截止时间或办理时长,二者选一 / "
+                         "give the time limit as due_at (a time) or due_in (like 2h), one of them")
     due = req.due_at if req.due_at is not None else now + (req.due_in or timedelta(0))
     if due.tzinfo is None:
-        return INVALID, "due_at: give a time zone, e.g. 2026-07-01T18:00:00+08:00"
+        return INVALID, "截止时间须注明时区 / due_at: give a time zone, e.g. 2026-07-01T18:00:00+08:00"
     if due <= now:
-        return INVALID, "due_at: the time limit must be in the future"
+        return INVALID, "办理时限须晚于当前时间 / due_at: the time limit must be in the future"
     if due > now + timedelta(days=30):
-        return INVALID, "due_at: at most 30 days ahead"
+        return INVALID, "办理时限最长为30天 / due_at: at most 30 days ahead"
     if req.assignee.startswith("group:"):
         gid = req.assignee.split(":", 1)[1]
         active = c.plan.level(c.s.level).groups
         if gid not in active:
-            return INVALID, (f"assignee: {gid!r} is not a working group started at {level_zh(c.s.level)} "
+            return INVALID, (f"{gid}不是{level_zh(c.s.level)}响应启动的工作组,不能作为承办单位 / "
+                             f"assignee: {gid!r} is not a working group started at {level_zh(c.s.level)} "
                              f"(active: {', '.join(active)})")
     return None
 
@@ -135,7 +143,9 @@ def acknowledge(c: Activation, req: ItemIn, now: datetime) -> Refusal | None:
     if item is None:
         return why
     if item.acknowledged_at is not None:
-        return CONFLICT, f"{item.id} was acknowledged already at {item.acknowledged_at.isoformat()} by {item.acknowledged_by}"
+        return CONFLICT, (f"{item.id}已于此前签收,无需重复签收 / "
+                          f"{item.id} was acknowledged already at {item.acknowledged_at.isoformat()} "
+                          f"by {item.acknowledged_by}")
     return None
 
 
@@ -145,9 +155,11 @@ def feedback(c: Activation, req: FeedbackIn, now: datetime) -> Refusal | None:
     if item is None:
         return why
     if item.state in ("accepted", "completed"):
-        return CONFLICT, f"{item.id} is done ({STATE_ZH[item.state]}); nothing more to feed back"
+        return CONFLICT, (f"{item.id}{STATE_ZH[item.state]},无需再反馈 / "
+                          f"{item.id} is done ({STATE_ZH[item.state]}); nothing more to feed back")
     if item.state == "reported":
-        return CONFLICT, f"{item.id} was reported done and awaits the commander's decision (accept or return)"
+        return CONFLICT, (f"{item.id}已报完成,待指挥长验收或退回 / "
+                          f"{item.id} was reported done and awaits the commander's decision (accept or return)")
     return None
 
 
@@ -159,16 +171,18 @@ def review(c: Activation, req: ItemReviewIn, now: datetime) -> Refusal | None:
     if why := c.directing(req, "accept or return work", "验收或退回任务"):
         return why
     if item.state != "reported":
-        return CONFLICT, f"{item.id} is {item.state} ({STATE_ZH[item.state]}): only work reported done can be accepted or returned"
+        return CONFLICT, (f"{item.id}{STATE_ZH[item.state]},只有已报完成的事项才能验收或退回 / "
+                          f"{item.id} is {item.state} ({STATE_ZH[item.state]}): "
+                          "only work reported done can be accepted or returned")
     if req.decision == "return" and not req.comments.strip():
-        return INVALID, "comments: say what is missing when returning work"
+        return INVALID, "退回时请写明欠缺或需补充的内容 / comments: say what is missing when returning work"
     return None
 
 
 @RULES.rule("acknowledge_person")
 def acknowledge_person(c: Activation, req: PersonAckIn, now: datetime) -> Refusal | None:
     if not any(req.person_id in ts.recipients for ep in c.s.episodes for ts in ep.esc.targets.values()):
-        return NOT_FOUND, f"nobody with id {req.person_id!r} was called in this response"
+        return NOT_FOUND, f"本次响应未呼叫过该人员 / nobody with id {req.person_id!r} was called in this response"
     return c.acting_for(req, {req.person_id}, req.person_id, need_note=True)
 
 
@@ -178,7 +192,7 @@ def acknowledge_person(c: Activation, req: PersonAckIn, now: datetime) -> Refusa
 @RULES.rule("level")
 def level(c: Activation, req: LevelIn, now: datetime) -> Refusal | None:
     if req.level == c.s.level:
-        return CONFLICT, f"the response is at {level_zh(c.s.level)} already"
+        return CONFLICT, f"当前已是{level_zh(c.s.level)}响应 / the response is at {level_zh(c.s.level)} already"
     return (c.role(c.plan.roles.change_level, req, "change the response level", "调整响应级别")
             or c.role(c.plan.level(req.level).activate, req, f"raise or set the response to {level_zh(req.level)}",
                       f"将响应调整为{level_zh(req.level)}")
@@ -199,16 +213,21 @@ def terminate(c: Activation, req: Actor, now: datetime) -> Refusal | None:
 def dispatch(c: Activation, req: DispatchIn, now: datetime) -> Refusal | None:
     d = c.plan.dispatch
     if req.actor not in c.holder_persons(d.drafter.key) and req.role not in c.plan.roles.proxy:
-        return FORBIDDEN, f"the dispatch plan is drafted by fire rescue ({c.label(d.drafter.key)}); {req.actor} is not them"
+        return FORBIDDEN, (f"调度方案由消防救援({c.label(d.drafter.key)})拟定,您不能拟定 / "
+                           f"the dispatch plan is drafted by fire rescue ({c.label(d.drafter.key)}); "
+                           f"{req.actor} is not them")
     known = {f.id for f in d.forces}
     unknown = [f for f in req.forces if f not in known]
     if unknown:
-        return INVALID, f"forces: unknown {', '.join(unknown)} (the plan has {', '.join(sorted(known))})"
+        return INVALID, (f"预案中没有这些力量:{'、'.join(unknown)} / "
+                         f"forces: unknown {', '.join(unknown)} (the plan has {', '.join(sorted(known))})")
     if len(set(req.forces)) != len(req.forces):
-        return INVALID, "forces: each force once"
+        return INVALID, "每支力量只能列一次 / forces: each force once"
     last = c.s.dispatches[-1] if c.s.dispatches else None
     if last is not None and last.state in ("consulting", "drafted"):
-        return CONFLICT, f"dispatch plan {last.seq} awaits {'consultation' if last.state == 'consulting' else 'approval'}"
+        return CONFLICT, (f"第{last.seq}号调度方案{DISPATCH_ZH[last.state]},办结后方可拟定新方案 / "
+                          f"dispatch plan {last.seq} awaits "
+                          f"{'consultation' if last.state == 'consulting' else 'approval'}")
     return None
 
 
@@ -216,16 +235,20 @@ def dispatch(c: Activation, req: DispatchIn, now: datetime) -> Refusal | None:
 def consult(c: Activation, req: ConsultIn, now: datetime) -> Refusal | None:
     d = next((x for x in c.s.dispatches if x.seq == req.seq), None)
     if d is None:
-        return NOT_FOUND, f"no dispatch plan {req.seq}"
+        return NOT_FOUND, f"没有第{req.seq}号调度方案 / no dispatch plan {req.seq}"
     approver, sector_key = c.plan.dispatch.approver.key, c.plan.dispatch.sector.key
     sector, em = req.actor in c.holder_persons(sector_key), req.actor in c.holder_persons(approver)
     if not sector and not em:
-        return FORBIDDEN, (f"the consultation is between emergency management ({c.label(approver)}) and the "
+        return FORBIDDEN, (f"会商由应急管理部门({c.label(approver)})与行业主管部门({c.label(sector_key)})进行,"
+                           "您不是其中一方 / "
+                           f"the consultation is between emergency management ({c.label(approver)}) and the "
                            f"sector department ({c.label(sector_key)}); {req.actor} is neither")
     if em and not sector and not (req.note or "").strip():
-        return INVALID, "note: recording the sector department's opinion, say who gave it and how"
+        return INVALID, ("代为登记行业主管部门意见时,请在备注中写明由谁、以何种方式给出 / "
+                         "note: recording the sector department's opinion, say who gave it and how")
     if d.state != "consulting":
-        return CONFLICT, f"dispatch plan {d.seq} is {d.state}; it does not await consultation"
+        return CONFLICT, (f"第{d.seq}号调度方案{DISPATCH_ZH[d.state]},不在会商阶段 / "
+                          f"dispatch plan {d.seq} is {d.state}; it does not await consultation")
     return None
 
 
@@ -233,19 +256,21 @@ def consult(c: Activation, req: ConsultIn, now: datetime) -> Refusal | None:
 def approve(c: Activation, req: DispatchDecisionIn, now: datetime) -> Refusal | None:
     d = next((x for x in c.s.dispatches if x.seq == req.seq), None)
     if d is None:
-        return NOT_FOUND, f"no dispatch plan {req.seq}"
+        return NOT_FOUND, f"没有第{req.seq}号调度方案 / no dispatch plan {req.seq}"
     approver = c.plan.dispatch.approver.key
     if req.actor not in c.holder_persons(approver):
-        return FORBIDDEN, f"dispatch plans are approved by emergency management ({c.label(approver)})"
+        return FORBIDDEN, (f"调度方案由应急管理部门({c.label(approver)})审批 / "
+                           f"dispatch plans are approved by emergency management ({c.label(approver)})")
     if d.state == "consulting":
         season = d.season.label() if d.season else "特殊时期"
         return CONFLICT, (f"{season}: 须由应急管理部门会商行业主管部门({c.label(c.plan.dispatch.sector.key)})"
                           f"同意后方可下达出动指令 / in this special period the sector department must agree "
                           f"before dispatch plan {d.seq} can be approved")
     if d.state != "drafted":
-        return CONFLICT, f"dispatch plan {d.seq} is {d.state}; only a drafted plan can be approved or returned"
+        return CONFLICT, (f"第{d.seq}号调度方案{DISPATCH_ZH[d.state]},只有待审批的方案才能批准或退回 / "
+                          f"dispatch plan {d.seq} is {d.state}; only a drafted plan can be approved or returned")
     if req.decision == "return" and not req.comments.strip():
-        return INVALID, "comments: say what to change when returning a dispatch plan"
+        return INVALID, "退回调度方案时请写明修改意见 / comments: say what to change when returning a dispatch plan"
     return None
 
 
@@ -264,9 +289,11 @@ def answer(c: Activation, req: ReinforceAnswerIn, now: datetime) -> Refusal | No
         return why
     r = next((x for x in c.s.reinforcements if x.seq == req.seq), None)
     if r is None:
-        return NOT_FOUND, f"no reinforcement request {req.seq}"
+        return NOT_FOUND, f"没有第{req.seq}号增援请求 / no reinforcement request {req.seq}"
     if r.state != "requested":
-        return CONFLICT, f"reinforcement request {r.seq} was answered already ({r.answer.decision if r.answer else r.state})"
+        return CONFLICT, (f"第{r.seq}号增援请求已答复,无需重复登记 / "
+                          f"reinforcement request {r.seq} was answered already "
+                          f"({r.answer.decision if r.answer else r.state})")
     return None
 
 

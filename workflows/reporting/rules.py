@@ -43,7 +43,9 @@ def _open_to_the_role(c: Chain, action: str, req: Actor, now: datetime) -> Refus
                           f"不再报送 / the chain was settled when {c.s.settled_by} ended ({c.s.closed_at.isoformat()}): "
                           "what was not reported is marked omitted; nothing more is reported")
     if c.s.closed_at is not None:
-        return CONFLICT, f"the chain was closed by the final report 终报 at {c.s.closed_at.isoformat()}; nothing more is reported"
+        return CONFLICT, ("终报已报送,本事件报送已办结,不再报送 / "
+                          f"the chain was closed by the final report 终报 at {c.s.closed_at.isoformat()}; "
+                          "nothing more is reported")
     return None
 
 
@@ -53,11 +55,13 @@ RULES: RuleBook[Chain] = RuleBook("reporting", before=_open_to_the_role)
 @RULES.rule("verbal")
 def verbal(c: Chain, req: VerbalIn, now: datetime) -> Refusal | None:
     if c.s.verbal is not None:
-        return CONFLICT, f"the verbal report was recorded already (at {c.s.verbal.at.isoformat()} to {c.s.verbal.to_whom})"
+        return CONFLICT, ("口头报告已于此前登记,无需重复登记 / "
+                          f"the verbal report was recorded already (at {c.s.verbal.at.isoformat()} "
+                          f"to {c.s.verbal.to_whom})")
     if req.at is not None and req.at > now + timedelta(minutes=1):
-        return INVALID, "at: the verbal report cannot be in the future"
+        return INVALID, "口头报告时间不能晚于当前时间 / at: the verbal report cannot be in the future"
     if req.at is not None and req.at < c.s.received_at:
-        return INVALID, f"at: before the incident was received ({c.s.received_at.isoformat()})"
+        return INVALID, f"口头报告时间不能早于接报时间 / at: before the incident was received ({c.s.received_at.isoformat()})"
     return None
 
 
@@ -67,48 +71,59 @@ def draft(c: Chain, req: Actor, now: datetime) -> Refusal | None:
     if r is None:
         return None
     if r.state == "in_review":
-        return CONFLICT, f"{r.label} v{r.latest.version} is with the reviewer; it can be redrafted once returned"
+        return CONFLICT, (f"{r.label}第{r.latest.version}版正在审核,退回后方可修改 / "
+                          f"{r.label} v{r.latest.version} is with the reviewer; it can be redrafted once returned")
     if r.state == "approved":
-        return CONFLICT, f"{r.label} was approved and cannot be edited: submit it, then report new facts in a follow-up 续报"
+        return CONFLICT, (f"{r.label}已审核通过,不能再修改:请先报送,新情况以续报报送 / "
+                          f"{r.label} was approved and cannot be edited: "
+                          "submit it, then report new facts in a follow-up 续报")
     if r.state == "submitted":
-        return CONFLICT, f"{r.label} was submitted; report new facts as a follow-up (/followups) or the final report (/final)"
+        return CONFLICT, (f"{r.label}已报送,新情况请以续报或终报报送 / "
+                          f"{r.label} was submitted; "
+                          "report new facts as a follow-up (/followups) or the final report (/final)")
     return None
 
 
-def _after_a_submitted_report(c: Chain, what_next: str) -> Refusal | None:
+def _after_a_submitted_report(c: Chain, what_next: str, what_next_zh: str) -> Refusal | None:
     r = c.last
     if r is not None and r.state == "submitted":
         return None
     what = "the written report" if r is None else f"{r.label} ({STATE_ZH[r.state]})"
-    return CONFLICT, f"{what} must be submitted before {what_next}"
+    what_zh = "书面报告尚未报送" if r is None else f"{r.label}{STATE_ZH[r.state]},尚未报送"
+    return CONFLICT, f"{what_zh},报送后方可{what_next_zh} / {what} must be submitted before {what_next}"
 
 
 @RULES.rule("followup")
 def followup(c: Chain, req: Actor, now: datetime) -> Refusal | None:
     if c.s.response_ended_by is not None:
-        return CONFLICT, (f"the response ({c.s.response_ended_by}) was terminated: what is owed now is the final report "
+        return CONFLICT, ("响应已终止,现应报送终报,不再续报 / "
+                          f"the response ({c.s.response_ended_by}) was terminated: "
+                          "what is owed now is the final report "
                           "终报 (/final), not a follow-up")
-    return _after_a_submitted_report(c, "a follow-up 续报")
+    return _after_a_submitted_report(c, "a follow-up 续报", "起草续报")
 
 
 @RULES.rule("final")
 def final(c: Chain, req: Actor, now: datetime) -> Refusal | None:
-    return _after_a_submitted_report(c, "a final report 终报")
+    return _after_a_submitted_report(c, "a final report 终报", "起草终报")
 
 
 @RULES.rule("review")
 def review(c: Chain, req: ReviewIn, now: datetime) -> Refusal | None:
     r = c.last
     if r is None:
-        return CONFLICT, "there is no draft to review"
+        return CONFLICT, "没有待审核的书面报告 / there is no draft to review"
     if r.state != "in_review":
-        return CONFLICT, f"{r.label} is {r.state} ({STATE_ZH[r.state]}): only a draft awaiting review can be approved or returned"
+        return CONFLICT, (f"{r.label}{STATE_ZH[r.state]},只有待审核的报告才能审核通过或退回 / "
+                          f"{r.label} is {r.state} ({STATE_ZH[r.state]}): "
+                          "only a draft awaiting review can be approved or returned")
     if req.version is not None and req.version != r.latest.version:
-        return CONFLICT, f"version {req.version} is not the latest draft of {r.label} (v{r.latest.version})"
+        return CONFLICT, (f"第{req.version}版不是{r.label}的最新稿(最新为第{r.latest.version}版) / "
+                          f"version {req.version} is not the latest draft of {r.label} (v{r.latest.version})")
     if req.actor == r.latest.by:
-        return FORBIDDEN, "the drafter cannot review their own draft"
+        return FORBIDDEN, "起草人不能审核本人起草的报告 / the drafter cannot review their own draft"
     if req.decision == "return" and not req.comments.strip():
-        return INVALID, "comments: say what to change when returning a draft"
+        return INVALID, "退回时请写明修改意见 / comments: say what to change when returning a draft"
     return None
 
 
@@ -116,14 +131,17 @@ def review(c: Chain, req: ReviewIn, now: datetime) -> Refusal | None:
 def submit(c: Chain, req: Actor, now: datetime) -> Refusal | None:
     r = c.last
     if r is None:
-        return CONFLICT, "nothing to submit: draft the written report first"
+        return CONFLICT, "没有可报送的报告,请先起草书面报告 / nothing to submit: draft the written report first"
     if r.state == "returned":
-        return CONFLICT, (f"{r.label} v{r.latest.version} was returned with comments ({r.latest.comments}); "
+        return CONFLICT, (f"{r.label}第{r.latest.version}版已退回修改,请按审核意见修改并经审核通过后再报送 / "
+                          f"{r.label} v{r.latest.version} was returned with comments ({r.latest.comments}); "
                           "redraft it and have it approved before submitting")
     if r.state == "in_review":
-        return CONFLICT, f"{r.label} v{r.latest.version} has not been approved yet"
+        return CONFLICT, (f"{r.label}第{r.latest.version}版尚未审核通过 / "
+                          f"{r.label} v{r.latest.version} has not been approved yet")
     if r.state == "submitted":
-        return CONFLICT, f"{r.label} was submitted already at {r.submitted_at.isoformat() if r.submitted_at else '?'}"
+        return CONFLICT, (f"{r.label}已于此前报送,无需重复报送 / "
+                          f"{r.label} was submitted already at {r.submitted_at.isoformat() if r.submitted_at else '?'}")
     return None
 
 
