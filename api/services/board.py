@@ -17,6 +17,9 @@ from store.replay import STATES, TERMINAL, deadline_from_attempts, policy_waits
 from store.replay.callout import send_round
 from store.replay.common import ANSWERED, FAILED
 from store.warnings import Warning
+from workflows.kit.events import Escalation, step
+
+RECALLED = step("callout", Escalation.RECALL)  # callout.recall
 
 BOARD_LIMIT = 500
 RANK = {"unreachable": 0, "escalated": 0, "pending": 1, "notified": 1, "acknowledged": 2, "canceled": 3}
@@ -162,4 +165,19 @@ def target_messages(s: Session, callout_id: str, target_id: int) -> dict[str, An
                               .order_by(OutboxMessage.id))
             if (m.meta or {}).get("target_key") in (None, t.target_key)]
     names = _names(s, set(people))
-    return {"target": t, "messages": msgs, "names": names, "phones": mobiles(s, set(people))}
+    return {"target": t, "messages": msgs, "names": names, "phones": mobiles(s, set(people)),
+            "last_recall": last_recall(s, callout_id, t.target_key)}
+
+
+def last_recall(s: Session, callout_id: str, target_key: str) -> dict[str, Any] | None:
+    """The latest 重新呼叫 of a target as the trail recorded it (when, by whom, on which channels, how many sends),
+    so that the pane says it after any refresh, not only in the answer to the request."""
+    from store.audit import AuditEvent
+
+    rows = s.exec(select(AuditEvent).where(AuditEvent.subject == callout_id, AuditEvent.kind == RECALLED)
+                  .order_by(col(AuditEvent.seq).desc()))
+    for ev in rows:
+        if (ev.payload or {}).get("target") == target_key or f"{target_key}/recall/" in ev.step_id:
+            return {"at": ev.at, "actor": ev.actor, "channels": ev.payload.get("channels") or [],
+                    "sends": len(ev.payload.get("sends") or [])}
+    return None

@@ -77,7 +77,7 @@ async def test_message_log_search_and_export(dev_env, stack_env, server, people,
             await expect(page.locator(f"#msg-{failed['id']}")).to_be_visible()
             assert await rows.count() >= 11
             await expect(page.locator("#messages")).to_contain_text("街道1主任")
-            await expect(page.locator("#messages")).to_contain_text("已发出")
+            await expect(page.locator("#messages")).to_contain_text("已发送")
             await expect(page.locator(f"#msg-{failed['id']}")).to_contain_text("发送失败")
             await expect(page.locator(f"#msg-{failed['id']} td.reason")).to_have_text("发送失败")
             await expect(page.locator("#messages")).to_contain_text("暴雨")  # the call-out's title, a link

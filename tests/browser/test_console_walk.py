@@ -65,9 +65,9 @@ def district(db_url):
 
     with session_scope() as s:
         people = response_district(s)
-        tokens = {role: create_token(s, role, person_id=people.get(role), label=role)
-                  for role in ("duty_cadre", "duty_chief", "leading_leader", "supervisor")}
-        tokens["commander"] = create_token(s, "commander", person_id=people["D01.head"], label="commander")
+        labels = {"duty_cadre": "值班干部戊", "duty_chief": "值班长丁", "leading_leader": "副区长丙", "supervisor": "督查室"}
+        tokens = {role: create_token(s, role, person_id=people.get(role), label=label) for role, label in labels.items()}
+        tokens["commander"] = create_token(s, "commander", person_id=people["D01.head"], label="应急管理局局长")
         person_ids = {p.id for p in s.exec(__import__("sqlmodel").select(Person)).all()}
         unit_ids = {u.id for u in s.exec(__import__("sqlmodel").select(OrgUnit)).all()}
     return {"people": people, "tokens": tokens, "person_ids": person_ids, "unit_ids": unit_ids}
