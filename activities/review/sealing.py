@@ -36,10 +36,10 @@ def seal_case(req: SealRequest) -> ArchiveInfo:
     contents = casefile.CaseContents(
         incident_id=v.incident_id, title=v.title, sealed_at=sealed_at, sealed_by=req.by,
         report_json=report.json_text.encode(), report_html=report.html.encode(), report_pdf=report.pdf,
-        events=events, outbox=outbox, inbox=inbox, definitions=defs)
+        events=events, outbox=outbox, inbox=inbox, definitions=defs, timezone=settings.timezone)
     data, manifest = casefile.build(contents)
     digest = casefile.sha256(data)
-    filename = casefile.filename_for(v.incident_id, sealed_at)
+    filename = casefile.filename_for(v.incident_id, sealed_at, settings.timezone)
     info = ArchiveInfo(sha256=digest, bytes=len(data), files=len(manifest["files"]) + 2,
                        manifest_sha256=manifest["manifest_sha256"], sealed_at=sealed_at)
     with session_scope() as s:

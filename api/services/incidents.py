@@ -121,8 +121,12 @@ def workflow_id_for(incident_id: str) -> str:
     return f"incident-{incident_id}"
 
 
-def new_incident_id(now: datetime) -> str:
-    return f"INC-{now:%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
+def new_incident_id(now: datetime, timezone: str = "Asia/Shanghai") -> str:
+    """INC-<the duty office's local date>-<six hex digits>: an incident received at 01:20 on the 5th, Beijing time,
+    is one of the 5th's, as the office files it."""
+    from zoneinfo import ZoneInfo
+
+    return f"INC-{now.astimezone(ZoneInfo(timezone)):%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
 
 
 async def start(client: Client, settings: Settings, lib: Library, data: IncidentIn, actor: str) -> tuple[ChainView, bool]:
@@ -133,7 +137,7 @@ async def start(client: Client, settings: Settings, lib: Library, data: Incident
         raise IncidentError(422, f"rules: no reporting rules {data.rules!r} (known: {known})" if data.rules
                             else "no default reporting rules in the definitions")
     town, phone = await asyncio.to_thread(_check, data)
-    incident_id = data.id or new_incident_id(datetime.now(UTC))
+    incident_id = data.id or new_incident_id(datetime.now(UTC), settings.timezone)
     title = data.title or f"{town}{data.place}{data.subtype or CATEGORY_ZH[data.category]}"
     info = IncidentInfo(incident_id=incident_id, title=title, received_at=data.received_at, source=data.source,
                         category=data.category, subtype=data.subtype, severity=data.severity, town_id=data.town_id,

@@ -77,17 +77,22 @@ class CaseContents:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     inbox: list[dict[str, Any]] = field(default_factory=list)
     definitions: list[dict[str, Any]] = field(default_factory=list)  # kind, id, version, path, content (bytes | None)
+    timezone: str = "Asia/Shanghai"  # the office's: the archive's file name carries its local time of sealing
 
 
-def filename_for(incident_id: str, sealed_at: datetime) -> str:
-    return f"casefile-{quote(incident_id, safe='')}-{sealed_at.astimezone(UTC):%Y%m%dT%H%M%SZ}.zip"
+def filename_for(incident_id: str, sealed_at: datetime, timezone: str = "Asia/Shanghai") -> str:
+    """casefile-<incident>-<the local date and time of sealing>.zip, as the duty office files it."""
+    from zoneinfo import ZoneInfo
+
+    return f"casefile-{quote(incident_id, safe='')}-{sealed_at.astimezone(ZoneInfo(timezone)):%Y%m%d-%H%M%S}.zip"
 
 
 def build(c: CaseContents) -> tuple[bytes, dict[str, Any]]:
     """The archive's bytes and its manifest."""
     files: list[tuple[str, bytes]] = [
         ("README.txt", README.format(incident_id=c.incident_id, title=c.title, sealed_at=canonical_time(c.sealed_at),
-                                     sealed_by=c.sealed_by, filename=filename_for(c.incident_id, c.sealed_at)).encode()),
+                                     sealed_by=c.sealed_by,
+                                     filename=filename_for(c.incident_id, c.sealed_at, c.timezone)).encode()),
         ("report/event_report.json", c.report_json), ("report/event_report.html", c.report_html)]
     if c.report_pdf is not None:
         files.append(("report/event_report.pdf", c.report_pdf))

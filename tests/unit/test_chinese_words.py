@@ -1,5 +1,5 @@
-"""Every audit event kind has a Chinese name for the replay and the case file (store/replay/labels.py), and a
-payload reads as words with names instead of ids."""
+"""What people read in Chinese: every audit event kind named (store/replay/labels.py), payloads in words with
+names instead of ids, a refusal in the page's language, local dates in incident ids and case-file names."""
 from __future__ import annotations
 
 from store.replay.labels import event_name, summary, unnamed_kinds
@@ -40,3 +40,14 @@ def test_a_refusal_shows_in_the_pages_language():
     assert in_language("date: 2026 / 12", "zh") == "date: 2026 / 12"
     labelled = "书面报告第1版待审核 / 书面报告 v1 is with the reviewer"  # the English may name things in Chinese
     assert in_language(labelled, "zh") == "书面报告第1版待审核"
+
+
+def test_incident_ids_and_case_files_carry_the_local_date():
+    from datetime import UTC, datetime
+
+    from api.services.incidents import new_incident_id
+    from store.casefile import filename_for
+
+    late_at_night = datetime(2026, 12, 4, 17, 30, tzinfo=UTC)  # 01:30 on the 5th in Beijing
+    assert new_incident_id(late_at_night, "Asia/Shanghai").startswith("INC-20261205-")
+    assert filename_for("INC-1", late_at_night, "Asia/Shanghai") == "casefile-INC-1-20261205-013000.zip"
