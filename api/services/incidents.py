@@ -138,7 +138,8 @@ async def start(client: Client, settings: Settings, lib: Library, data: Incident
                             else "no default reporting rules in the definitions")
     town, phone = await asyncio.to_thread(_check, data)
     incident_id = data.id or new_incident_id(datetime.now(UTC), settings.timezone)
-    title = data.title or f"{town}{data.place}{data.subtype or CATEGORY_ZH[data.category]}"
+    where = data.place if town and data.place.startswith(town) else f"{town}{data.place}"  # not 第1街道第1街道…
+    title = data.title or f"{where}{data.subtype or CATEGORY_ZH[data.category]}"
     info = IncidentInfo(incident_id=incident_id, title=title, received_at=data.received_at, source=data.source,
                         category=data.category, subtype=data.subtype, severity=data.severity, town_id=data.town_id,
                         place=data.place, summary=data.summary, casualties=data.casualties,
