@@ -141,7 +141,11 @@ async def test_every_page_in_chinese_on_desktop_and_phone(dev_env, stack_env, se
         browser = await launch(pw)
         try:
             desk = await (await browser.new_context(**DESKTOP)).new_page()
+            await desk.goto(f"{base}/")  # the address `make run` prints leads to the console (its login first)
+            assert urlsplit(desk.url).path == "/console/login", desk.url
             await login(desk, base, ADMIN)
+            await desk.goto(f"{base}/")
+            assert urlsplit(desk.url).path == "/console/desk", desk.url
             start = ["/console/desk", f"/console/callouts/{ids['callout']}", f"/console/incidents/{ids['incident']}",
                      f"/console/activations/{ids['activation']}", f"/console/reviews/{ids['incident']}",
                      f"/console/replay/{ids['callout']}", f"/console/replay/{ids['incident']}"]
