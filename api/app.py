@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -84,10 +84,19 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": f"{where}: {first['msg']}", "errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
             headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
+        if request.url.path.startswith("/console") and not request.url.path.startswith("/console/static"):
+            from api.console.pages import render  # a console address answers with a page, in Chinese first
+
+            words = {404: "页面不存在 / no such page", 405: "此页面不接受该操作 / this page does not take that request"}
+            page = render(request, "message.html", status=exc.status_code, kind="error",
+                          message=words.get(exc.status_code, str(exc.detail)))
+            for k, v in (headers or {}).items():
+                page.headers[k] = v
+            return page
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=headers)
 
     @app.exception_handler(ServiceError)

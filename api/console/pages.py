@@ -30,6 +30,7 @@ from api.security import masked_message
 from config import Settings, get_settings
 from definitions.loader import Library, cached_library
 from store.db import session_scope
+from store.replay.labels import event_name, summary
 from store.directory import mask_mobile
 from workflows.kit.roles import ROLE_NAMES, role_name
 
@@ -48,6 +49,20 @@ templates.env.filters["local"] = local_time
 templates.env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
 templates.env.filters["hide_links"] = masked_message  # one-time links and login codes, for every role
 templates.env.filters["who"] = pass_context(lambda ctx, v: names.who(v, ctx.get("lang", "zh")))  # ids → names
+
+
+@pass_context
+def _event_summary(ctx: Any, payload: Any) -> str:
+    """An audit event's payload in words, in the page's language (store/replay/labels.py)."""
+    lang = ctx.get("lang", "zh")
+    i = pick(lang)
+    words = {k: v[i] for k, v in {**STATE_NAMES, **MESSAGE_STATUS_NAMES}.items()}
+    return summary(payload, lambda v: names.who(v, lang), local_time, {k: v[i] for k, v in CHANNEL_NAMES.items()},
+                   words, {k: v[i] for k, v in LEVEL_NAMES.items()}, lang)
+
+
+templates.env.globals["event_name"] = pass_context(lambda ctx, kind: event_name(kind, ctx.get("lang", "zh")))
+templates.env.globals["event_summary"] = _event_summary
 
 
 def _phone_for(user: auth.ConsoleUser | None):

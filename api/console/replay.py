@@ -12,14 +12,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import roles
-from api.console.i18n import CHANNEL_NAMES, LEVEL_NAMES, MESSAGE_STATUS_NAMES, STATE_NAMES, lang_of
-from api.console.pages import LANG_COOKIE, db, local_time, library, render, temporal_url
+from api.console.pages import db, library, render, temporal_url
 from api.services import desk, names, timeline
 from api.services.replay import replay_subject
 from api.services.reviews import sealed_case_of
 from config import get_settings
 from store.replay import jsonable
-from store.replay.labels import event_name, summary, tier_name
+from store.replay.labels import tier_name
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -74,14 +73,5 @@ async def replay_page(request: Request, subject: str, user: roles.Supervisor, ki
     case = await db(sealed_case_of, subject)
     return render(request, "replay.html", subject=subject, tl=tl, check=check, span=span, kind=kind or "",
                   actor=actor or "", step=max(1, span // 400), procedure_url=page, case=case,
-                  temporal_url=temporal_url(settings, workflow_id), event_name=event_name,
-                  summary=_summary(request), subject_label=names.who(subject))
+                  temporal_url=temporal_url(settings, workflow_id), subject_label=names.who(subject))
 
-
-def _summary(request: Request):
-    """An event's payload in words, in the page's language."""
-    lang = lang_of(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
-    i = 1 if lang == "en" else 0
-    words = {k: v[i] for k, v in {**STATE_NAMES, **MESSAGE_STATUS_NAMES}.items()}
-    return lambda payload: summary(payload, lambda v: names.who(v, lang), local_time, {k: v[i] for k, v in CHANNEL_NAMES.items()},
-                                   words, {k: v[i] for k, v in LEVEL_NAMES.items()}, lang)

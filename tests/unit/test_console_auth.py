@@ -66,6 +66,17 @@ async def test_the_root_address_leads_to_the_console(web):
     assert page.status_code == 200 and str(page.url).endswith("/console/login?next=/console/desk")
 
 
+async def test_a_console_address_that_does_not_exist_is_a_page_in_chinese(web):
+    """Not `{"detail":"Not Found"}`: the console's message page, Chinese first; the REST API stays JSON."""
+    page = await web.get("/console/no-such-page")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "页面不存在" in page.text and "no such page" not in page.text
+    english = await web.get("/console/no-such-page?lang=en")
+    assert english.status_code == 404 and "no such page" in english.text
+    api = await web.get("/api/no-such-route")
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+
+
 async def test_pages_need_a_session(web):
     resp = await web.get("/console/desk")
     assert resp.status_code == 303 and resp.headers["location"] == "/console/login?next=/console/desk"
