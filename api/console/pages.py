@@ -170,13 +170,26 @@ async def schedules_of(request: Request, kind: str) -> tuple[list[dict], str | N
     return schedules, None
 
 
+CAP_REASONS_ZH = {"not_xml": "粘贴的内容不是 XML 文档", "too_deep": "CAP 文档嵌套层数过多", "too_large": "CAP 文档过大",
+                  "spec_invalid": "CAP 文档内容不符合规范", "forbidden_dtd": "CAP 文档含有不允许的 DTD 或实体",
+                  "wrong_namespace": "不是 CAP 1.2 预警文档", "schema_invalid": "CAP 文档未通过格式校验"}
+
+
 def form_error(exc: Exception) -> str:
     """A refused form's first reason, as the page shows it."""
-    if isinstance(exc, CapError):
-        return f"CAP ({exc.reason}): {exc}"
+    if isinstance(exc, CapError):  # the Chinese of what is wrong, the parser's own words for where
+        zh = CAP_REASONS_ZH.get(exc.reason, "CAP 文档有误")
+        return f"{zh}({exc}) / CAP ({exc.reason}): {exc}"
     if isinstance(exc, ValidationError):
         err = exc.errors()[0]
-        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        where = ".".join(str(p) for p in err["loc"])
+        ctx = err.get("ctx") or {}
+        zh = {"missing": "必填", "string_too_short": "不能为空" if ctx.get("min_length") == 1 else "太短",
+              "string_too_long": f"过长(最多{ctx.get('max_length')}字)", "int_parsing": "应为整数",
+              "greater_than_equal": f"不能小于{ctx.get('ge')}", "less_than_equal": f"不能大于{ctx.get('le')}",
+              "datetime_parsing": "时间格式不对", "datetime_from_date_parsing": "时间格式不对",
+              "enum": "不是可选的值", "literal_error": "不是可选的值"}.get(err["type"], "填写有误")
+        return f"{where}:{zh} / {where}: {err['msg']}"
     return str(exc)
 
 
