@@ -101,7 +101,7 @@ async def test_review_run_from_the_console(console, env):
     assert re.search(r'id="unit-D01" data-state="submitted"', page.text) and "封闭通道及时" in page.text
     assert "值班干部戊" in page.text  # who entered it
     refused = await post(cadre, f"{url}/compile", {})
-    assert refused.status_code == 409 and "has not passed" in error_of(refused)
+    assert refused.status_code == 409 and "报送时限未到" in error_of(refused)  # the page says it in Chinese
     empty = await post(cadre, f"{url}/summary", {"unit_id": "330110001", **SUMMARY, "what_worked": ""})
     assert empty.status_code == 422 and "what_worked" in error_of(empty)
 
@@ -120,7 +120,7 @@ async def test_review_run_from_the_console(console, env):
 
     # returned with comments; compiled again by the duty office; signed off with the lessons; sealed
     r = await post(leader, f"{url}/signoff", {"decision": "approve", "version": "1", "lessons": ""})
-    assert r.status_code == 422 and "lessons" in error_of(r)
+    assert r.status_code == 422 and "经验教训" in error_of(r)
     r = await post(leader, f"{url}/signoff", {"decision": "return", "version": "1", "comments": "补充夜间值守情况"})
     assert r.status_code == 303, error_of(r)
     page = await cadre.get(url)
