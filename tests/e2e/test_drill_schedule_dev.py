@@ -79,7 +79,7 @@ async def test_a_scheduled_drill_fires_and_reports_its_response_rate(dev_env, db
                 r.json()["created"] + r.json()["updated"])
             listed = {x["id"]: x for x in await get("/api/schedules")}
             assert listed[DRILL]["installed"] and not listed[DRILL]["paused"] and listed[DRILL]["up_to_date"]
-            assert listed[DRILL]["next_runs"] and listed[DRILL]["when_zh"] == "每15s"
+            assert listed[DRILL]["next_runs"] and listed[DRILL]["when_zh"] == "每15秒"
             assert listed["drill-town_spot_check"]["paused"], "a drill marked paused is installed paused"
 
             # the schedule fires by itself
