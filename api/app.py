@@ -92,8 +92,9 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
             from api.console.pages import render  # a console address answers with a page, in Chinese first
 
             words = {404: "页面不存在 / no such page", 405: "此页面不接受该操作 / this page does not take that request"}
+            generic = exc.detail in ("Not Found", "Method Not Allowed")  # Starlette's own, not a route's reason
             page = render(request, "message.html", status=exc.status_code, kind="error",
-                          message=words.get(exc.status_code, str(exc.detail)))
+                          message=words.get(exc.status_code, str(exc.detail)) if generic else str(exc.detail))
             for k, v in (headers or {}).items():
                 page.headers[k] = v
             return page

@@ -75,17 +75,9 @@ def _boards(app) -> streams.Broadcaster:
 async def stream_slot(request: Request, callout_id: str, user: auth.Viewer):
     """404 for a call-out nobody knows; 429 past the session's streams; the slot is freed when the stream ends."""
     if not await db(svc.known, callout_id):
-        raise HTTPException(404, detail=f"no call-out {callout_id!r}")
-    boards = _boards(request.app)
-    key = boards.session_key(user.csrf)
-    if not boards.acquire(key):
-        raise HTTPException(429, detail=f"at most {streams.MAX_PER_SESSION} live boards per session; close one "
-                                        f"/ 每个会话最多同时打开{streams.MAX_PER_SESSION}个实时看板",
-                            headers={"Retry-After": "5"})
-    try:
+        raise HTTPException(404, detail=f"无此叫应 {callout_id!r} / no call-out {callout_id!r}")
+    with _boards(request.app).held(user.csrf, "实时看板", "live boards") as boards:
         yield boards
-    finally:
-        boards.release(key)
 
 
 @router.get("/callouts/{callout_id}/stream", response_class=EventSourceResponse)

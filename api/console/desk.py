@@ -12,7 +12,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -60,16 +60,8 @@ def _feed(app) -> streams.Broadcaster:
 
 async def stream_slot(request: Request, user: auth.Viewer):
     """429 past the session's streams; the slot is freed when the stream ends."""
-    feed = _feed(request.app)
-    key = feed.session_key(user.csrf)
-    if not feed.acquire(key):
-        raise HTTPException(429, detail=f"at most {streams.MAX_PER_SESSION} live desks per session; close one "
-                                        f"/ 每个会话最多同时打开{streams.MAX_PER_SESSION}个实时值班台",
-                            headers={"Retry-After": "5"})
-    try:
+    with _feed(request.app).held(user.csrf, "实时值班台", "live desks") as feed:
         yield feed
-    finally:
-        feed.release(key)
 
 
 @router.get("/desk/stream", response_class=EventSourceResponse)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import structlog
+from fastapi import HTTPException
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +76,19 @@ class Broadcaster:
             self.sessions[session] = left
         else:
             self.sessions.pop(session, None)
+
+    @contextmanager
+    def held(self, secret: str, what_zh: str, what_en: str) -> Iterator[Broadcaster]:
+        """One of the session's live streams for as long as it runs; 429 past MAX_PER_SESSION."""
+        key = self.session_key(secret)
+        if not self.acquire(key):
+            raise HTTPException(429, detail=f"每个会话最多同时打开{MAX_PER_SESSION}个{what_zh} / at most "
+                                            f"{MAX_PER_SESSION} {what_en} per session; close one",
+                                headers={"Retry-After": "5"})
+        try:
+            yield self
+        finally:
+            self.release(key)
 
     # ------------------------------------------------------------ the shared poll
 
