@@ -9,7 +9,6 @@ from api.console.i18n_names import (  # noqa: F401 (re-exported: pages read the 
     CHANNEL_NAMES,
     LEVEL_NAMES,
     MESSAGE_STATUS_NAMES,
-    MSG_TYPE_NAMES,
     PAGE_STRINGS,
     STATE_NAMES,
 )
@@ -342,7 +341,7 @@ def translator(lang: str) -> Callable[[str], str]:
 
     def t(key: str) -> str:
         pair = (STRINGS.get(key) or STATE_NAMES.get(key) or LEVEL_NAMES.get(key) or CHANNEL_NAMES.get(key)
-                or MESSAGE_STATUS_NAMES.get(key) or MSG_TYPE_NAMES.get(key))
+                or MESSAGE_STATUS_NAMES.get(key))
         return pair[i] if pair else key
 
     return t

@@ -1,5 +1,5 @@
 """The console's names for codes (a target's or a procedure's state, a warning level, a channel, a message's
-delivery status, a CAP msgType) and the strings of the desk, the replay and the definitions pages, Chinese
+delivery status) and the strings of the desk, the replay and the definitions pages, Chinese
 first; api/console/i18n.py merges them into its one table."""
 from __future__ import annotations
 
@@ -28,8 +28,6 @@ CHANNEL_NAMES = {"sms": ("短信", "SMS"), "voice": ("语音", "voice"), "im": (
                  "proxy": ("代确认", "proxy"), "phone": ("电话", "phone"), "email": ("邮件", "e-mail"),
                  "fax": ("传真", "fax"), "in_person": ("当面", "in person"), "ivr": ("语音按键", "keypress"),
                  "reply": ("短信回复", "SMS reply")}
-MSG_TYPE_NAMES = {"Alert": ("发布", "alert"), "Update": ("更新", "update"), "Cancel": ("解除", "cancel"),
-                  "Ack": ("签收", "ack"), "Error": ("更正", "error")}  # a CAP message's msgType
 
 PAGE_STRINGS: dict[str, tuple[str, str]] = {
     # the live desk, 待我处理, confirmations, the response level's 启动条件

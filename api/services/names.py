@@ -22,7 +22,7 @@ ROLE_NAMES = {**KIT_ROLES, "system": ("系统", "system")}  # who an actor witho
 _book: dict[str, str] = {}
 _loaded_at = 0.0
 _loaded_from = ""  # the database the table was read from (tests, and a changed setting, read again)
-_lock = threading.Lock()
+_reading = threading.Lock()  # one reader at a time; those who waited find the table fresh
 
 
 def _database() -> str:
@@ -37,19 +37,23 @@ def _load() -> None:
     with session_scope() as s:
         book = {pid: name for pid, name in s.exec(select(Person.id, Person.name))}
         book.update({uid: name for uid, name in s.exec(select(OrgUnit.id, OrgUnit.name))})
-    with _lock:
-        _book, _loaded_at, _loaded_from = book, time.monotonic(), source
+    _book, _loaded_at, _loaded_from = book, time.monotonic(), source
+
+
+def _stale() -> bool:
+    return time.monotonic() - _loaded_at > TTL or _loaded_from != _database()
 
 
 async def refresh_if_stale() -> None:
-    if time.monotonic() - _loaded_at > TTL or _loaded_from != _database():
-        await asyncio.to_thread(_load)
+    """Read the table again when stale: once, however many pages ask at the same moment."""
+    if _stale():
+        await asyncio.to_thread(_load_if_stale)
 
 
-def forget() -> None:
-    """Read the directory again at the next page (after an import, and between tests)."""
-    global _loaded_at
-    _loaded_at = 0.0
+def _load_if_stale() -> None:
+    with _reading:
+        if _stale():
+            _load()
 
 
 def who(value: object, lang: str = "zh") -> str:

@@ -16,7 +16,6 @@ from store.directory import units_for_areas
 from store.targets import resolve_targets
 
 
-_LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
 _MSG_ZH = {"Update": "预警更新", "Cancel": "预警解除"}
 
 
@@ -38,7 +37,7 @@ def preview(s: Session, lib: Library, w: Normalised, at: datetime) -> dict[str, 
         return out
     if w.level is None or w.level < plan.min_level:
         out["why"] = (("预警没有级别", "no level") if w.level is None else
-                      (f"{_LEVEL_ZH[w.level.value]}预警低于该方案的起叫级别({_LEVEL_ZH[plan.min_level.value]})",
+                      (f"{w.level.zh}预警低于该方案的起叫级别({plan.min_level.zh})",
                        f"{w.level.value} is below the plan's {plan.min_level.value}"))
         return out
     tiers = plan.tiers_for(w.level)

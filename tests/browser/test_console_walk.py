@@ -58,6 +58,8 @@ def violations(text: str, person_ids: set[str], unit_ids: set[str]) -> list[str]
 
 @pytest.fixture
 def district(db_url):
+    from sqlmodel import select
+
     from store.auth import create_token
     from store.db import session_scope
     from store.directory import OrgUnit, Person
@@ -68,8 +70,8 @@ def district(db_url):
         labels = {"duty_cadre": "值班干部戊", "duty_chief": "值班长丁", "leading_leader": "副区长丙", "supervisor": "督查室"}
         tokens = {role: create_token(s, role, person_id=people.get(role), label=label) for role, label in labels.items()}
         tokens["commander"] = create_token(s, "commander", person_id=people["D01.head"], label="应急管理局局长")
-        person_ids = {p.id for p in s.exec(__import__("sqlmodel").select(Person)).all()}
-        unit_ids = {u.id for u in s.exec(__import__("sqlmodel").select(OrgUnit)).all()}
+        person_ids = set(s.exec(select(Person.id)))
+        unit_ids = set(s.exec(select(OrgUnit.id)))
     return {"people": people, "tokens": tokens, "person_ids": person_ids, "unit_ids": unit_ids}
 
 
