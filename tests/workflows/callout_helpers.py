@@ -125,24 +125,32 @@ async def terminate_callouts(client) -> None:
 
 
 async def idle(handle, timeout: float = 60.0, what: str = "the workflow to be idle") -> None:
-    """A barrier: wait until the workflow has nothing in flight (no activity pending, its history ending with a
-    completed workflow task), i.e. it has applied everything that happened so far and waits for the next thing.
+    """A barrier: wait until the workflow has nothing in flight (no activity open, its last workflow task
+    completed), i.e. it has applied everything that happened so far and waits for the next thing.
+    Read from one fetch of the history, so that the two facts are about the same moment (a describe() then a
+    history read could see no activity pending, then a workflow task that had just scheduled the next one).
     (Anti-hang bound: ~10x what a busy machine takes.)"""
-    from temporalio.api.enums.v1 import EventType
+    from temporalio.api.enums.v1 import EventType as E
 
-    workflow_task_events = {EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
-                            EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
-                            EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+    workflow_task = {E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, E.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+                     E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, E.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+                     E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+    activity_ended = {E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
+                      E.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
+                      E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
+                      E.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes"}
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        desc = await handle.describe()
-        if not desc.raw_description.pending_activities:
-            task = None  # the last workflow task event: any new input (signal, activity result, timer) schedules one
-            async for e in handle.fetch_history_events():
-                if e.event_type in workflow_task_events:
-                    task = e.event_type
-            if task == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-                return
+        task, open_activities = None, set()  # the last workflow task event: any new input schedules one
+        async for e in handle.fetch_history_events():
+            if e.event_type in workflow_task:
+                task = e.event_type
+            elif e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                open_activities.add(e.event_id)
+            elif e.event_type in activity_ended:
+                open_activities.discard(getattr(e, activity_ended[e.event_type]).scheduled_event_id)
+        if task == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and not open_activities:
+            return
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
