@@ -35,6 +35,8 @@ KIND_NAMES = {
     "callout.updated": "叫应更新", "callout.cancel_requested": "请求取消叫应", "callout.summary": "叫应小结",
     "callout.ended": "叫应结束", "answer.ambiguous": "应答无法归属", "answer.assigned": "应答已归属",
     "gateway.opted_out": "号码退订", "audit.anchor": "审计锚点",
+    "broadcast.requested": "请求应急广播", "broadcast.accepted": "广播平台已受理", "broadcast.played": "应急广播已播放",
+    "broadcast.failed": "应急广播失败",
     "access.token.created": "发放令牌", "access.token.role_changed": "变更令牌角色", "access.token.revoked": "吊销令牌",
     # the reporting chain 信息报送
     "incident.received": "接报", "incident.trigger": "触发报送", "incident.continued": "续接记录",
