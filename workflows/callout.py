@@ -294,7 +294,8 @@ class WarningCalloutWorkflow:
         self.children: dict[int, workflow.ChildWorkflowHandle] = {}
         self.broadcast_on = False  # 应急广播 (patch callout-broadcast): the plan's broadcast section applies
         self.broadcast_towns: list[str] = []  # towns whose terminals were asked to play the warning
-        self.broadcasts: list = []  # the broadcast activities started, awaited before the end
+        self.heard: list[str] = []  # towns where the platform accepted the warning (a 解除 goes to these)
+        self.broadcasts: list[asyncio.Task] = []  # each plays after the one before it; awaited before the end
 
     @workflow.run
     async def run(self, inp: CalloutInput) -> CalloutSummary:
@@ -324,11 +325,7 @@ class WarningCalloutWorkflow:
             if self._all_done():
                 break
         await asyncio.gather(*self.children.values())
-        for played in self.broadcasts:  # each records its own failure (bounded tries): none holds the end up
-            try:
-                await played
-            except ActivityError:
-                pass
+        await asyncio.gather(*self.broadcasts)  # bounded tries, each records its own failure: none holds the end
         if self.status == "running":
             self.status = "completed"
         return await workflow.execute_activity(
@@ -360,19 +357,38 @@ class WarningCalloutWorkflow:
 
     def _broadcast(self, inp: CalloutInput, warning: WarningInfo, purpose: str, towns: list[str]) -> None:
         """Start playing the warning (or its 解除) on the towns' broadcast terminals; awaited before the end."""
+        if purpose != "cancel":
+            self.broadcast_towns += [t for t in towns if t not in self.broadcast_towns]
+        before = self.broadcasts[-1] if self.broadcasts else None
+        self.broadcasts.append(asyncio.create_task(
+            self._play(inp, warning, purpose, list(towns), len(self.broadcasts), before)))
+
+    async def _play(self, inp: CalloutInput, warning: WarningInfo, purpose: str, towns: list[str], n: int,
+                    before: asyncio.Task | None) -> None:
+        """One broadcast, after the one before it has ended (the platform plays them in order: a 解除 never
+        before its warning, red never before orange). A 解除 goes to the towns that the platform accepted."""
+        if before is not None:
+            await before
+        if purpose == "cancel":
+            towns = list(self.heard)
+            if not towns:
+                return
         b = inp.plan.broadcast
         assert b is not None
         text = bc.render(b.cancel_text_zh if purpose == "cancel" else b.text_zh, level_zh=warning.level.zh,
                          event=warning.event, headline=warning.headline, area="、".join(warning.area_descs) or "全区",
                          drill=inp.drill)
         order = bc.BroadcastOrder(
-            request_id=f"{inp.callout_id}/broadcast-{len(self.broadcasts)}-{purpose}", subject=inp.callout_id,
-            warning_id=warning.warning_id, town_ids=list(towns), text=text[:500], level=warning.level.value,
+            request_id=f"{inp.callout_id}/broadcast-{n}-{purpose}", subject=inp.callout_id,
+            warning_id=warning.warning_id, town_ids=towns, text=text[:500], level=warning.level.value,
             repeat=b.repeat, drill=inp.drill, purpose=purpose)
-        if purpose != "cancel":
-            self.broadcast_towns += [t for t in towns if t not in self.broadcast_towns]
-        self.broadcasts.append(workflow.start_activity(Broadcast.PLAY, order, result_type=bc.BroadcastOutcome,
-                                                       **bc.OPTIONS))
+        try:
+            out: bc.BroadcastOutcome = await workflow.execute_activity(
+                Broadcast.PLAY, order, result_type=bc.BroadcastOutcome, **bc.OPTIONS)
+        except ActivityError:  # (its last try recorded broadcast.failed; an error beyond that ends here)
+            return
+        if purpose != "cancel" and out.status == "accepted":
+            self.heard += [t for t in out.towns if t not in self.heard]
 
     async def _call_tiers(self, inp: CalloutInput, warning: WarningInfo, tiers: list[str]) -> None:
         resolved: ResolveResult = await workflow.execute_activity(

@@ -4,6 +4,8 @@ plays the 解除; a yellow warning plays nothing. On the time-skipping server, w
 database and a local fake platform over real HTTP."""
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from sqlmodel import select
@@ -11,6 +13,7 @@ from sqlmodel import select
 from activities.gateways import reset_gateways
 from config import get_settings
 from definitions.schema.common import Level
+from store.auth import create_token
 from store.broadcasts import Broadcast, BroadcastArea
 from store.db import session_scope
 from store.directory import OrgUnit
@@ -99,21 +102,25 @@ async def test_orange_plays_in_its_towns_once_though_retried_and_the_receipt_lan
         again = await platform.push_receipt(http, "/api/webhooks/broadcast", row.request_id,  # resent, newly signed
                                             {"330110001": "played"})
         assert again.status_code == 200
-    played = events(inp.callout_id, "broadcast.played")
-    failed = events(inp.callout_id, "broadcast.failed")
-    assert [(e.payload["town"], e.payload["terminal"]) for e in played] == [("330110001", "330110001-T1")]
-    assert [(e.payload["town"], e.payload["error"]) for e in failed] == [("330110002", "终端离线")]
-    by_town = areas(row.request_id)
-    assert {t: a.status for t, a in by_town.items()} == {"330110001": "played", "330110002": "failed"}
+        played = events(inp.callout_id, "broadcast.played")
+        failed = events(inp.callout_id, "broadcast.failed")
+        assert [(e.payload["town"], e.payload["terminal"]) for e in played] == [("330110001", "330110001-T1")]
+        assert [(e.payload["town"], e.payload["error"]) for e in failed] == [("330110002", "终端离线")]
+        by_town = areas(row.request_id)
+        assert {t: a.status for t, a in by_town.items()} == {"330110001": "played", "330110002": "failed"}
 
-    # the board shows each town's state
-    from api.services import board as board_svc
-    from api.console.pages import library
-
-    with session_scope(write=False) as s:
-        data = board_svc.board(s, library(), inp.callout_id, None, None, 0)
-    shown = {(a["town_id"], a["status"]) for b in data["broadcasts"] for a in b["areas"]}
-    assert shown == {("330110001", "played"), ("330110002", "failed")}
+        # the board shows each town's state, as the duty chief sees it
+        with session_scope() as s:
+            token = create_token(s, "duty_chief", person_id=people["duty_chief"], label="chief")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', (await http.get("/console/login")).text).group(1)
+        assert (await http.post("/console/login/token", data={"token": token, "csrf": csrf})).status_code == 303
+        page = await http.get(f"/console/callouts/{inp.callout_id}")
+        assert page.status_code == 200, page.text
+    card = page.text.split('id="broadcast"')[1].split("</section>")[0]
+    assert "应急广播" in page.text and "平台已受理" in card and "播放 3 遍" in card
+    shown = dict(re.findall(r'data-broadcast-town="(\d+)" data-broadcast-state="(\w+)"', card))
+    assert shown == {"330110001": "played", "330110002": "failed"}
+    assert "第1街道" in card and "QX-GB-0002" in card
     await handle.terminate("test over")
 
 
@@ -148,3 +155,20 @@ async def test_drill_is_marked(env, worker, people, simulator):
     [row] = rows(inp.callout_id)
     assert row.drill and row.text.startswith("【演练】") and "红色预警" in row.text
     await handle.terminate("test over")
+
+
+async def test_refused_is_recorded_the_callout_goes_on_and_no_end_is_played(env, worker, people, platform, monkeypatch):
+    monkeypatch.setenv("YINGJI_BROADCAST_SECRET", "not-the-platforms-secret")  # the platform refuses us: 401
+    get_settings.cache_clear()
+    reset_gateways()
+    inp = callout_input(level=Level.orange, towns=TOWNS)
+    handle = await start(env.client, worker, inp)
+    await wait_for(lambda: events(inp.callout_id, "broadcast.failed"), what="the refusal recorded")
+    [row] = rows(inp.callout_id)
+    assert row.status == "failed" and "401" in (row.error or "") and row.task_id is None
+    assert {a.status for a in areas(row.request_id).values()} == {"failed"}
+    assert platform.posts == [] and platform.refused == ["bad signature"]  # refused once, never retried
+    await handle.signal(WarningCalloutWorkflow.cancel, "预警解除")
+    result = await handle.result()
+    assert result.status == "canceled"
+    assert [r.purpose for r in rows(inp.callout_id)] == ["alert"]  # no 解除 where nothing was played
