@@ -157,7 +157,7 @@ def record_receipts(s: Session, *, task_id: str | None, request_id: str | None,
         s.add(area)
         kind = kinds.Broadcast.PLAYED if r["status"] == "played" else kinds.Broadcast.FAILED
         evs.append(_ev(row, kind, f"receipt/{r['area']}/{terminal}",
-                       {"task_id": row.task_id, "town": area.town_id, "area": area.area, "terminal": terminal,
+                       {"task_id": row.task_id, "town_id": area.town_id, "area": area.area, "terminal": terminal,
                         **({"error": r["error"][:300]} if r.get("error") else {})}, at=at))
     append(s, evs)
     return row

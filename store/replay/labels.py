@@ -130,6 +130,7 @@ _KEYS: list[tuple[str, str, str]] = [
     ("decision", "决定", "decision"), ("reason", "原因", "reason"), ("note", "说明", "note"), ("text", "内容", "text"),
     ("comments", "意见", "comments"), ("version", "版本", "version"), ("total", "人数", "total"),
     ("due_at", "时限", "due"), ("late_by_s", "超时", "late by"),
+    ("town_id", "乡镇(街道)", "town"), ("terminal", "广播终端", "terminal"),  # 应急广播 receipts
 ]
 _DECISIONS = {"approve": "同意", "return": "退回", "accept": "接受", "reject": "不接受", "done": "完成"}
 
@@ -144,7 +145,7 @@ def summary(payload: Mapping[str, Any] | None, names: Callable[[str], str], loca
         value = (payload or {}).get(key)
         if value in (None, "", [], {}) or key == "target" and (payload or {}).get("person_id"):
             continue  # a target's key (`dept_head@D01`) says no more than its person
-        if key in ("person_id", "target", "unit_id", "unit", "assignee", "commander"):
+        if key in ("person_id", "target", "unit_id", "unit", "assignee", "commander", "town_id"):
             shown = names(str(value).split("/")[-1]) if isinstance(value, str) else "、".join(names(str(v)) for v in value)
         elif key == "channel":
             shown = channels.get(str(value), str(value))

@@ -87,7 +87,7 @@ async def test_refused_unless_signed_fresh_and_new(api):
     replayed = await api.post(URL, content=body, headers=good)  # the same signed request again, inside the window
     assert replayed.status_code == 403 and "replayed" in replayed.text
     [played] = trail("broadcast.played")
-    assert played.payload["town"] == "330110001" and played.payload["task_id"] == TASK
+    assert played.payload["town_id"] == "330110001" and played.payload["task_id"] == TASK
     assert area_states() == {"330110001": "played", "330110002": "accepted"}
 
 

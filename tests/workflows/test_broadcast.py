@@ -104,8 +104,8 @@ async def test_orange_plays_in_its_towns_once_though_retried_and_the_receipt_lan
         assert again.status_code == 200
         played = events(inp.callout_id, "broadcast.played")
         failed = events(inp.callout_id, "broadcast.failed")
-        assert [(e.payload["town"], e.payload["terminal"]) for e in played] == [("330110001", "330110001-T1")]
-        assert [(e.payload["town"], e.payload["error"]) for e in failed] == [("330110002", "终端离线")]
+        assert [(e.payload["town_id"], e.payload["terminal"]) for e in played] == [("330110001", "330110001-T1")]
+        assert [(e.payload["town_id"], e.payload["error"]) for e in failed] == [("330110002", "终端离线")]
         by_town = areas(row.request_id)
         assert {t: a.status for t, a in by_town.items()} == {"330110001": "played", "330110002": "failed"}
 
