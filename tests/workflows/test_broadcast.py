@@ -172,3 +172,21 @@ async def test_refused_is_recorded_the_callout_goes_on_and_no_end_is_played(env,
     result = await handle.result()
     assert result.status == "canceled"
     assert [r.purpose for r in rows(inp.callout_id)] == ["alert"]  # no 解除 where nothing was played
+
+
+async def test_update_raised_to_red_plays_everywhere_again_and_a_grown_area_only_the_new_town(env, worker, people,
+                                                                                              simulator):
+    inp = callout_input(level=Level.orange, towns=["330110001"])
+    handle = await start(env.client, worker, inp)
+    await wait_for(lambda: len(events(inp.callout_id, "broadcast.played")) == 1, what="orange played")
+    grown = inp.warning.model_copy(update={"identifier": inp.warning.identifier + "-u1", "town_ids": TOWNS})
+    await handle.signal(WarningCalloutWorkflow.update, grown)  # same level, one more town
+    await wait_for(lambda: len(events(inp.callout_id, "broadcast.played")) == 2, what="the new town played")
+    red = grown.model_copy(update={"identifier": inp.warning.identifier + "-u2", "level": Level.red})
+    await handle.signal(WarningCalloutWorkflow.update, red)
+    await wait_for(lambda: len(events(inp.callout_id, "broadcast.played")) == 4, what="red played")
+    played = [(r.purpose, r.level, sorted(areas(r.request_id))) for r in rows(inp.callout_id)]
+    assert played == [("alert", "orange", ["330110001"]), ("update", "orange", ["330110002"]),
+                      ("update", "red", TOWNS)]
+    assert "暴雨红色预警" in rows(inp.callout_id)[-1].text
+    await handle.terminate("test over")
