@@ -44,7 +44,7 @@ class Broadcast(SQLModel, table=True):
 
 class BroadcastArea(SQLModel, table=True):
     __tablename__ = "broadcast_area"
-    __table_args__ = (UniqueConstraint("request_id", "area", name="uq_broadcast_area"),)
+    __table_args__ = (UniqueConstraint("request_id", "town_id", name="uq_broadcast_area"),)
     id: int | None = Field(default=None, primary_key=True)
     request_id: str = Field(foreign_key="broadcast.request_id", index=True)
     town_id: str = Field(index=True)
@@ -143,22 +143,24 @@ def record_receipts(s: Session, *, task_id: str | None, request_id: str | None,
         row = s.exec(select(Broadcast).where(Broadcast.task_id == task_id)).first()
     if row is None or (task_id and row.task_id not in (None, task_id)):
         raise ReceiptError(f"no broadcast with task_id {task_id!r} / request_id {request_id!r}")
-    areas = {a.area: a for a in s.exec(select(BroadcastArea).where(BroadcastArea.request_id == row.request_id))}
+    areas: dict[str, list[BroadcastArea]] = {}
+    for a in s.exec(select(BroadcastArea).where(BroadcastArea.request_id == row.request_id)):
+        areas.setdefault(a.area, []).append(a)  # (two towns may share one area code of the platform)
     evs: list[NewEvent] = []
     for r in results:
-        area = areas.get(r["area"])
-        if area is None:
+        if r["area"] not in areas:
             raise ReceiptError(f"the broadcast {row.request_id!r} did not cover area {r['area']!r}")
         terminal = r.get("terminal") or r["area"]
-        area.terminals = {**area.terminals, terminal: r["status"]}
-        played = sum(1 for v in area.terminals.values() if v == "played")
-        area.status = "played" if played == len(area.terminals) else "partial" if played else "failed"
-        area.updated_at = now_utc()
-        s.add(area)
-        kind = kinds.Broadcast.PLAYED if r["status"] == "played" else kinds.Broadcast.FAILED
-        evs.append(_ev(row, kind, f"receipt/{r['area']}/{terminal}",
-                       {"task_id": row.task_id, "town_id": area.town_id, "area": area.area, "terminal": terminal,
-                        **({"error": r["error"][:300]} if r.get("error") else {})}, at=at))
+        for area in areas[r["area"]]:
+            area.terminals = {**area.terminals, terminal: r["status"]}
+            played = sum(1 for v in area.terminals.values() if v == "played")
+            area.status = "played" if played == len(area.terminals) else "partial" if played else "failed"
+            area.updated_at = now_utc()
+            s.add(area)
+            kind = kinds.Broadcast.PLAYED if r["status"] == "played" else kinds.Broadcast.FAILED
+            evs.append(_ev(row, kind, f"receipt/{area.town_id}/{r['area']}/{terminal}",
+                           {"task_id": row.task_id, "town_id": area.town_id, "area": area.area, "terminal": terminal,
+                            **({"error": r["error"][:300]} if r.get("error") else {})}, at=at))
     append(s, evs)
     return row
 

@@ -167,3 +167,17 @@ async def test_gateway_unreachable_is_retried():
     with pytest.raises(BroadcastError) as err:
         await gateway(fake).play(REQ)
     assert err.value.retry is True
+
+
+async def test_two_towns_on_one_platform_area_both_follow_its_receipt(api):
+    with session_scope() as s:
+        broadcasts.open_request(s, request_id="shared", subject=SUBJECT, workflow_id=SUBJECT, warning_id="W1",
+                                purpose="alert", level="red", drill=False, text="各位居民请注意", repeat=1,
+                                towns={"330110001": "AREA-1", "330110003": "AREA-1"})
+        broadcasts.record_accepted(s, "shared", "T-shared", "accepted", False)
+    body = json.dumps({"task_id": "T-shared", "results": [{"area": "AREA-1", "status": "played"}]}).encode()
+    assert (await api.post(URL, content=body, headers=headers(body))).status_code == 200
+    with session_scope(write=False) as s:
+        assert {a.town_id: a.status for a in broadcasts.of_request(s, "shared")} == {"330110001": "played",
+                                                                                      "330110003": "played"}
+    assert sorted(e.payload["town_id"] for e in trail("broadcast.played")) == ["330110001", "330110003"]

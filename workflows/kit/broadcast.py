@@ -24,7 +24,7 @@ OPTIONS = dict(start_to_close_timeout=timedelta(minutes=2), heartbeat_timeout=ti
 
 
 class BroadcastOrder(BaseModel):
-    request_id: str = Field(min_length=1, max_length=200, description="the idempotency key: one play per id")
+    request_id: str = Field(min_length=1, description="the idempotency key: one play per id")
     subject: str = Field(description="the audit subject the steps are recorded on (a call-out's id, a warning's)")
     warning_id: str | None = None
     town_ids: list[str] = Field(default_factory=list, description="the towns whose terminals play it")

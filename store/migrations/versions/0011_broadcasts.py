@@ -49,7 +49,7 @@ def upgrade() -> None:
         sa.Column('updated_at', store.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['request_id'], ['broadcast.request_id']),
         sa.PrimaryKeyConstraint('id'),
-        sa.UniqueConstraint('request_id', 'area', name='uq_broadcast_area'),
+        sa.UniqueConstraint('request_id', 'town_id', name='uq_broadcast_area'),
     )
     op.create_index('ix_broadcast_area_request_id', 'broadcast_area', ['request_id'], unique=False)
     op.create_index('ix_broadcast_area_town_id', 'broadcast_area', ['town_id'], unique=False)
