@@ -48,8 +48,11 @@ class Broadcast(Strict):
         for name in ("text_zh", "cancel_text_zh"):
             try:
                 getattr(self, name).format(**BROADCAST_FIELDS)
-            except (KeyError, IndexError, ValueError) as exc:
-                raise ValueError(f"{name}: {{{exc}}} is not a field; use {{level}} {{event}} {{headline}} {{area}}"
+            except KeyError as exc:
+                raise ValueError(f"{name}: {{{exc.args[0]}}} is not a field; use {{level}} {{event}} {{headline}} "
+                                 "{area}") from None
+            except (IndexError, ValueError) as exc:
+                raise ValueError(f"{name}: not a template ({exc}); use {{level}} {{event}} {{headline}} {{area}}"
                                  ) from None
         return self
 
