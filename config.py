@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,14 @@ class Settings(BaseSettings):
     twilio_api_base: str | None = Field(default=None, description="override of https://api.twilio.com (tests)")
     im_webhook_url: str | None = None
     im_webhook_secret: SecretStr | None = None
+    broadcast_gateway: Literal["simulator", "http"] = Field(
+        default="simulator", description="应急广播 platform: simulator (plays locally, with a receipt) | http "
+                                         "(the IP broadcast platform at BROADCAST_URL; docs/gateways.md)")
+    broadcast_url: str | None = Field(default=None, description="the IP broadcast platform's API base URL")
+    broadcast_secret: SecretStr | None = Field(default=None, description="shared HMAC-SHA256 secret: signs our "
+                                               "requests and verifies the platform's receipts")
+    broadcast_replay_window_s: int = Field(default=300, ge=10, description="a receipt whose timestamp is further "
+                                           "than this from our clock is refused (403)")
     rate_voice_per_s: float = 1.0
     rate_sms_per_s: float = 10.0
     rate_im_per_s: float = 20.0

@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.common import ACTIVITY
 
@@ -26,7 +26,8 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.common import Level
     from workflows.escalation import (
         Ack, Actions, Escalation, FlushResult, Inbox, Recall, RecallResult, Record, Report, Send, Target, drive, record_late)
-    from workflows.kit.names import Callout
+    from workflows.kit import broadcast as bc
+    from workflows.kit.names import Broadcast, Callout
 
 SHARD_SIZE = 500
 RECALL_ENDED = ("该部分叫应已结束,请电话联系并代为确认 / this part of the call-out has ended: call the person and "
@@ -291,12 +292,19 @@ class WarningCalloutWorkflow:
         self.cancel_reason: str | None = None
         self.status = "starting"
         self.children: dict[int, workflow.ChildWorkflowHandle] = {}
+        self.broadcast_on = False  # 应急广播 (patch callout-broadcast): the plan's broadcast section applies
+        self.broadcast_towns: list[str] = []  # towns whose terminals were asked to play the warning
+        self.heard: list[str] = []  # towns where the platform accepted the warning (a 解除 goes to these)
+        self.broadcasts: list[asyncio.Task] = []  # each plays after the one before it; awaited before the end
 
     @workflow.run
     async def run(self, inp: CalloutInput) -> CalloutSummary:
         warning, plan = inp.warning, inp.plan
         await workflow.execute_activity(Callout.OPEN, inp, **ACTIVITY)
         self.status = "running"
+        self.broadcast_on = workflow.patched("callout-broadcast") and plan.broadcast is not None
+        if self.broadcast_on and plan.broadcast.covers(warning.level):  # type: ignore[union-attr]
+            self._broadcast(inp, warning, "alert", warning.town_ids)
         await self._call_tiers(inp, warning, [t.id for t in plan.tiers_for(warning.level)])
 
         while True:
@@ -308,6 +316,8 @@ class WarningCalloutWorkflow:
             if self.cancel_reason is not None and self.status == "running":
                 self.status = "canceled"
                 await self._stop_all(StopRequest(reason=self.cancel_reason, purpose="cancel"))
+                if self.broadcast_towns:  # 解除: the towns that heard the warning hear it is over
+                    self._broadcast(inp, warning, "cancel", self.broadcast_towns)
             while self.updates and self.status == "running":
                 new = self.updates.pop(0)
                 await self._apply_update(inp, warning, new)
@@ -315,6 +325,7 @@ class WarningCalloutWorkflow:
             if self._all_done():
                 break
         await asyncio.gather(*self.children.values())
+        await asyncio.gather(*self.broadcasts)  # bounded tries, each records its own failure: none holds the end
         if self.status == "running":
             self.status = "completed"
         return await workflow.execute_activity(
@@ -328,6 +339,11 @@ class WarningCalloutWorkflow:
             self.status = "downgraded"
             await self._stop_all(StopRequest(reason=f"lowered to {new.level.value}", purpose="update"))
             return
+        if self.broadcast_on and inp.plan.broadcast.covers(new.level):  # type: ignore[union-attr]
+            # raised to a broadcast level: every town hears the new level; else the towns that have not heard it
+            towns = new.town_ids if new.level > old.level else [t for t in new.town_ids if t not in self.broadcast_towns]
+            if towns:
+                self._broadcast(inp, new, "update", towns)
         before = {t.id for t in inp.plan.tiers_for(old.level)}
         added = [t.id for t in inp.plan.tiers_for(new.level) if t.id not in before]
         towns_added = [t for t in new.town_ids if t not in old.town_ids]
@@ -338,6 +354,41 @@ class WarningCalloutWorkflow:
             grown = new.model_copy(update={"town_ids": towns_added})
             if area:
                 await self._call_tiers(inp, grown, area)
+
+    def _broadcast(self, inp: CalloutInput, warning: WarningInfo, purpose: str, towns: list[str]) -> None:
+        """Start playing the warning (or its 解除) on the towns' broadcast terminals; awaited before the end."""
+        if purpose != "cancel":
+            self.broadcast_towns += [t for t in towns if t not in self.broadcast_towns]
+        before = self.broadcasts[-1] if self.broadcasts else None
+        self.broadcasts.append(asyncio.create_task(
+            self._play(inp, warning, purpose, list(towns), len(self.broadcasts), before)))
+
+    async def _play(self, inp: CalloutInput, warning: WarningInfo, purpose: str, towns: list[str], n: int,
+                    before: asyncio.Task | None) -> None:
+        """One broadcast, after the one before it has ended (the platform plays them in order: a 解除 never
+        before its warning, red never before orange). A 解除 goes to the towns that the platform accepted."""
+        if before is not None:
+            await before
+        if purpose == "cancel":
+            towns = list(self.heard)
+            if not towns:
+                return
+        b = inp.plan.broadcast
+        assert b is not None
+        text = bc.render(b.cancel_text_zh if purpose == "cancel" else b.text_zh, level_zh=warning.level.zh,
+                         event=warning.event, headline=warning.headline, area="、".join(warning.area_descs) or "全区",
+                         drill=inp.drill)
+        order = bc.BroadcastOrder(
+            request_id=f"{inp.callout_id}/broadcast-{n}-{purpose}", subject=inp.callout_id,
+            warning_id=warning.warning_id, town_ids=towns, text=text[:500], level=warning.level.value,
+            repeat=b.repeat, drill=inp.drill, purpose=purpose)
+        try:
+            out: bc.BroadcastOutcome = await workflow.execute_activity(
+                Broadcast.PLAY, order, result_type=bc.BroadcastOutcome, **bc.OPTIONS)
+        except ActivityError:  # (its last try recorded broadcast.failed; an error beyond that ends here)
+            return
+        if purpose != "cancel" and out.status == "accepted":
+            self.heard += [t for t in out.towns if t not in self.heard]
 
     async def _call_tiers(self, inp: CalloutInput, warning: WarningInfo, tiers: list[str]) -> None:
         resolved: ResolveResult = await workflow.execute_activity(

@@ -2,13 +2,14 @@
 
 SMS and voice go to the configured gateway (`YINGJI_GATEWAY`: simulator or twilio);
 IM goes to the IM robot webhook when `YINGJI_IM_WEBHOOK_URL` is set, else to the
-simulator. Adapters are built once per process (they hold HTTP connection pools).
+simulator. 应急广播 (area broadcasts, not persons) goes to `broadcast_gateway()`. Adapters are built once per process (they hold HTTP connection pools).
 """
 from __future__ import annotations
 
 from activities.gateways.base import Gateway, OutgoingMessage, SendResult, Throttled
 
 _gateways: dict[str, Gateway] = {}
+_broadcasts: dict[str, object] = {}
 
 
 def get_gateway(name: str | None = None) -> Gateway:
@@ -45,8 +46,21 @@ def gateway_for(channel: str) -> Gateway:
     return get_gateway(settings.gateway)
 
 
+def broadcast_gateway():
+    """The 应急广播 platform's adapter (`YINGJI_BROADCAST_GATEWAY`: simulator or http; gateways/broadcast.py)."""
+    from activities.gateways.broadcast import HttpBroadcast, SimulatorBroadcast
+    from config import get_settings
+
+    settings = get_settings()
+    key = f"broadcast:{settings.broadcast_gateway}"
+    if key not in _broadcasts:
+        _broadcasts[key] = HttpBroadcast(settings) if settings.broadcast_gateway == "http" else SimulatorBroadcast()
+    return _broadcasts[key]
+
+
 def reset_gateways() -> None:
+    _broadcasts.clear()
     _gateways.clear()
 
 
-__all__ = ["Gateway", "OutgoingMessage", "SendResult", "Throttled", "gateway_for", "get_gateway", "reset_gateways"]
+__all__ = ["Gateway", "OutgoingMessage", "SendResult", "Throttled", "broadcast_gateway", "gateway_for", "get_gateway", "reset_gateways"]

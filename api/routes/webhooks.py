@@ -8,6 +8,9 @@ Anything else gets 403 and reaches no workflow.
 
 Each callback URL carries the outbox id (`?o=`), signed with the rest of the URL, so a
 callback that arrives before the send's result is recorded still finds its message.
+
+The 应急广播 platform's receipts (`POST /api/webhooks/broadcast`) are JSON signed with the shared
+HMAC secret and a timestamp inside a replay window; a signature seen before is refused too.
 """
 from __future__ import annotations
 
@@ -291,3 +294,81 @@ async def voice_status(request: Request, params: TwilioParams) -> dict:
     code = params.one("ErrorCode")
     return await _report(await _temporal(request), sid, status, answered_by=answered_by,
                          detail=f"Twilio {status} {code}" if code else None)
+
+
+# ------------------------------------------------------------------ 应急广播 receipts
+
+
+RECEIPT_STATUSES = ("played", "failed")
+
+
+def _receipt_results(raw: bytes) -> tuple[str | None, str | None, list[dict[str, str]]]:
+    """The receipt's task, request and results, or 422 naming what is wrong."""
+    import json
+
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise HTTPException(422, detail="the receipt is not JSON / 回执不是 JSON") from None
+    if not isinstance(body, dict):
+        raise HTTPException(422, detail="the receipt must be a JSON object")
+    task_id, request_id, results = body.get("task_id"), body.get("request_id"), body.get("results")
+    if not any(isinstance(v, str) and v for v in (task_id, request_id)):
+        raise HTTPException(422, detail="the receipt names no task_id or request_id")
+    if not isinstance(results, list) or not results or len(results) > 5000:
+        raise HTTPException(422, detail="results: a list of 1 to 5000 {area, status} is required")
+    out = []
+    for n, r in enumerate(results):
+        if not isinstance(r, dict) or not isinstance(r.get("area"), str) or not r["area"]:
+            raise HTTPException(422, detail=f"results[{n}]: an object with an area is required")
+        if r.get("status") not in RECEIPT_STATUSES:
+            raise HTTPException(422, detail=f"results[{n}].status: {r.get('status')!r} is not played or failed")
+        out.append({"area": r["area"][:100], "status": r["status"], "terminal": str(r.get("terminal") or "")[:100],
+                    "error": str(r.get("error") or "")[:300]})
+    return (task_id if isinstance(task_id, str) and task_id else None,
+            request_id if isinstance(request_id, str) and request_id else None, out)
+
+
+@router.post("/broadcast", summary="应急广播: the IP broadcast platform's receipts (HMAC-signed, replay window)")
+async def broadcast_receipt(request: Request, settings: SettingsDep) -> dict:
+    """Per terminal or area, played or failed. Signed like our requests (activities/gateways/broadcast.py):
+    `X-Broadcast-Timestamp` within the replay window of our clock, `X-Broadcast-Signature` = HMAC-SHA256 of the
+    timestamp and the body; a signature seen before is a replay. Anything else: 403, nothing recorded."""
+    import time
+
+    from sqlalchemy.exc import IntegrityError
+
+    from activities.gateways.broadcast import SIG_HEADER, TS_HEADER, signature_ok
+    from store import broadcasts
+
+    secret = settings.broadcast_secret.get_secret_value() if settings.broadcast_secret else ""
+    raw = await request.body()
+    ts, sig = request.headers.get(TS_HEADER, ""), request.headers.get(SIG_HEADER, "")
+    why = None
+    if not secret:
+        why = "no broadcast secret is configured (YINGJI_BROADCAST_SECRET)"
+    elif not (ts and sig):
+        why = f"missing {TS_HEADER} or {SIG_HEADER}"
+    elif not ts.isdigit() or len(ts) > 12 or abs(time.time() - int(ts)) > settings.broadcast_replay_window_s:
+        why = f"{TS_HEADER} is outside the replay window of {settings.broadcast_replay_window_s} s"
+    elif not signature_ok(secret, ts, raw, sig):
+        why = f"invalid {SIG_HEADER}"
+    if why:
+        log.warning("broadcast webhook refused", reason=why)
+        raise HTTPException(403, detail=why)
+    task_id, request_id, results = _receipt_results(raw)
+
+    def record() -> dict:
+        with session_scope() as s:
+            if not broadcasts.nonce_fresh(s, f"broadcast:{sig.strip().lower()}", settings.broadcast_replay_window_s):
+                raise HTTPException(403, detail="replayed receipt: this signature was seen before")
+            try:
+                row = broadcasts.record_receipts(s, task_id=task_id, request_id=request_id, results=results)
+            except broadcasts.ReceiptError as exc:
+                raise HTTPException(404, detail=str(exc)) from exc
+            return {"recorded": len(results), "request_id": row.request_id, "subject": row.subject}
+
+    try:
+        return await asyncio.to_thread(record)
+    except IntegrityError:  # the same signed request twice at once: the other one recorded it
+        raise HTTPException(403, detail="replayed receipt: this signature was seen before") from None

@@ -11,7 +11,9 @@ from sqlmodel import Session, col, func, select
 from api.services.directory import mobiles
 from api.services.directory import names as _names
 from definitions.loader import Library
+from store.broadcasts import of_subject
 from store.callouts import Callout, CalloutTarget
+from store.directory import OrgUnit
 from store.messages import OutboxMessage
 from store.replay import STATES, TERMINAL, deadline_from_attempts, policy_waits
 from store.replay.callout import send_round
@@ -124,7 +126,18 @@ def board(s: Session, lib: Library, callout_id: str, tier: str | None, state: st
             # (stable: a row whose calls all failed joins the first rows of the page, in the database's order)
             "rows": sorted(rows_view(s, shown, policy_waits(plan) if plan else None), key=lambda r: r["rank"]),
             "tier_f": tier, "state": state,
-            "offset": offset, "limit": limit}
+            "offset": offset, "limit": limit, "broadcasts": broadcasts_view(s, callout_id)}
+
+
+def broadcasts_view(s: Session, callout_id: str) -> list[dict[str, Any]]:
+    """应急广播 of the call-out, oldest first: each request with its towns' states (store/broadcasts.py)."""
+    found = of_subject(s, callout_id)
+    towns = list({a.town_id for b in found for a in b["areas"]})
+    names = {u.id: u.name for u in s.exec(select(OrgUnit).where(col(OrgUnit.id).in_(towns)))} if towns else {}
+    return [{"purpose": b["b"].purpose, "level": b["b"].level, "status": b["b"].status, "text": b["b"].text,
+             "requested_at": b["b"].requested_at, "error": b["b"].error, "repeat": b["b"].repeat,
+             "areas": [{"town_id": a.town_id, "name": names.get(a.town_id, a.town_id), "area": a.area,
+                        "status": a.status, "updated_at": a.updated_at} for a in b["areas"]]} for b in found]
 
 
 def starting(s: Session, callout_id: str) -> bool:

@@ -30,6 +30,36 @@ class Tier(Strict):
         return self
 
 
+BROADCAST_FIELDS = {"level": "橙色", "event": "暴雨", "headline": "", "area": "全区"}
+
+
+class Broadcast(Strict):
+    """应急广播: which levels of this plan's warnings are also played on the IP broadcast terminals of the warning's
+    towns (seed 000 任务 3), with what words (short: loudspeakers, TTS) and how many times."""
+
+    levels: list[Level] = Field(min_length=1, description="the warning levels that are broadcast")
+    text_zh: str = Field(min_length=1, max_length=300, description="played text; {level} {event} {headline} {area}")
+    cancel_text_zh: str = Field(default="各位居民请注意:{event}{level}预警已解除。", min_length=1, max_length=300,
+                                description="played when the warning is cancelled (解除), to the towns that heard it")
+    repeat: int = Field(default=2, ge=1, le=10, description="times each terminal plays the text")
+
+    @model_validator(mode="after")
+    def _templates(self) -> "Broadcast":
+        for name in ("text_zh", "cancel_text_zh"):
+            try:
+                getattr(self, name).format(**BROADCAST_FIELDS)
+            except KeyError as exc:
+                raise ValueError(f"{name}: {{{exc.args[0]}}} is not a field; use {{level}} {{event}} {{headline}} "
+                                 "{area}") from None
+            except (IndexError, ValueError) as exc:
+                raise ValueError(f"{name}: not a template ({exc}); use {{level}} {{event}} {{headline}} {{area}}"
+                                 ) from None
+        return self
+
+    def covers(self, level: Level) -> bool:
+        return level in self.levels
+
+
 class CalloutPlan(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name_zh: str
@@ -49,6 +79,7 @@ class CalloutPlan(Strict):
     tiers: list[Tier] = Field(min_length=1)
     summary_to: list[str] = Field(default_factory=lambda: ["leading_leader"])
     cancel_message_zh: str = "【解除】{event}{level}预警已解除,叫应结束。"
+    broadcast: Broadcast | None = Field(default=None, description="应急广播 for some levels; none: never broadcast")
 
     @model_validator(mode="after")
     def _refs(self) -> "CalloutPlan":

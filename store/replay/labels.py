@@ -35,6 +35,8 @@ KIND_NAMES = {
     "callout.updated": "叫应更新", "callout.cancel_requested": "请求取消叫应", "callout.summary": "叫应小结",
     "callout.ended": "叫应结束", "answer.ambiguous": "应答无法归属", "answer.assigned": "应答已归属",
     "gateway.opted_out": "号码退订", "audit.anchor": "审计锚点",
+    "broadcast.requested": "请求应急广播", "broadcast.accepted": "广播平台已受理", "broadcast.played": "应急广播已播放",
+    "broadcast.failed": "应急广播失败",
     "access.token.created": "发放令牌", "access.token.role_changed": "变更令牌角色", "access.token.revoked": "吊销令牌",
     # the reporting chain 信息报送
     "incident.received": "接报", "incident.trigger": "触发报送", "incident.continued": "续接记录",
@@ -128,6 +130,7 @@ _KEYS: list[tuple[str, str, str]] = [
     ("decision", "决定", "decision"), ("reason", "原因", "reason"), ("note", "说明", "note"), ("text", "内容", "text"),
     ("comments", "意见", "comments"), ("version", "版本", "version"), ("total", "人数", "total"),
     ("due_at", "时限", "due"), ("late_by_s", "超时", "late by"),
+    ("town_id", "乡镇(街道)", "town"), ("terminal", "广播终端", "terminal"),  # 应急广播 receipts
 ]
 _DECISIONS = {"approve": "同意", "return": "退回", "accept": "接受", "reject": "不接受", "done": "完成"}
 
@@ -142,7 +145,7 @@ def summary(payload: Mapping[str, Any] | None, names: Callable[[str], str], loca
         value = (payload or {}).get(key)
         if value in (None, "", [], {}) or key == "target" and (payload or {}).get("person_id"):
             continue  # a target's key (`dept_head@D01`) says no more than its person
-        if key in ("person_id", "target", "unit_id", "unit", "assignee", "commander"):
+        if key in ("person_id", "target", "unit_id", "unit", "assignee", "commander", "town_id"):
             shown = names(str(value).split("/")[-1]) if isinstance(value, str) else "、".join(names(str(v)) for v in value)
         elif key == "channel":
             shown = channels.get(str(value), str(value))

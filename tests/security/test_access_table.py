@@ -157,6 +157,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/webhooks/twilio/voice/status"): Rule(TWILIO),
     ("POST", "/api/webhooks/twilio/spotcheck/twiml"): Rule(TWILIO),
     ("POST", "/api/webhooks/twilio/spotcheck/gather"): Rule(TWILIO),
+    ("POST", "/api/webhooks/broadcast"): Rule(TWILIO),  # (the broadcast platform's own HMAC signature)
     # console
     ("GET", "/"): Rule(PUBLIC),  # a redirect to /console
     ("GET", "/console"): Rule(PUBLIC),

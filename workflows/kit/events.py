@@ -199,6 +199,15 @@ class Gateway:
     OPTED_OUT = kind("gateway.opted_out")
 
 
+class Broadcast:
+    """应急广播 over the IP broadcast platform (store/broadcasts.py), on the subject that asked for it."""
+
+    REQUESTED = kind("broadcast.requested")
+    ACCEPTED = kind("broadcast.accepted")
+    PLAYED = kind("broadcast.played")  # one terminal (or area) played it
+    FAILED = kind("broadcast.failed")  # one terminal failed, or the platform never accepted the request
+
+
 class Answer:
     EPISODE = episodes("answer")  # a late answer whose procedure is not known: `answer.ack.late`
     AMBIGUOUS = kind("answer.ambiguous")

@@ -21,6 +21,10 @@ class Callout:
     FINISH = "callout.finish"
 
 
+class Broadcast:
+    PLAY = "broadcast.play"  # 应急广播: one request to the IP broadcast platform (activities/broadcast.py)
+
+
 class Reporting:
     RECORD = "reporting.record"
     REMIND = "reporting.remind"
@@ -60,5 +64,5 @@ class Duty:
     SPOTCHECK_RECORD = "duty.spotcheck_record"
 
 
-ALL = sorted(v for c in (Audit, Callout, Reporting, Activation, Review, Duty)
+ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, Duty)
              for k, v in vars(c).items() if k.isupper())

@@ -211,6 +211,33 @@ async def callout(saved: list[dict]) -> None:
                       note="an acknowledgement by link, then a CAP Cancel: everyone reached is told")
 
 
+async def broadcast(saved: list[dict]) -> None:
+    """A call-out with 应急广播 (patch callout-broadcast): orange played in two towns (simulator), an Update to red
+    played again, a Cancel played as 解除."""
+    from definitions.schema.common import Level
+    from store.audit import AuditEvent
+    from tests.factories import small_district
+    from tests.workflows.callout_helpers import callout_input, start
+    from workflows.callout import WarningCalloutWorkflow
+
+    def played(cid: str) -> int:
+        with session_scope(write=False) as s:
+            return len(list(s.exec(select(AuditEvent).where(AuditEvent.subject == cid,
+                                                             AuditEvent.kind == "broadcast.played"))))
+
+    async with stage("broadcast", lambda s: small_district(s), saved, BROADCAST_GATEWAY="simulator") as st:
+        inp = callout_input(callout_id="history-callout-broadcast", towns=["330110001", "330110002"])
+        h = await start(st.client, st.tq, inp)
+        await wait_for(lambda: played(inp.callout_id) == 2, what="the orange broadcast's receipts")
+        red = inp.warning.model_copy(update={"level": Level.red, "identifier": inp.warning.identifier + "-u1"})
+        await h.signal(WarningCalloutWorkflow.update, red)
+        await wait_for(lambda: played(inp.callout_id) == 4, what="the red broadcast's receipts")
+        await h.signal(WarningCalloutWorkflow.cancel, "CAP Cancel")
+        await h.result()
+        await st.save("WarningCalloutWorkflow-broadcast", inp.callout_id,
+                      note="应急广播: orange played in two towns, an Update to red played again, a Cancel played as 解除")
+
+
 # ------------------------------------------------------------------ incident reporting chain
 
 
@@ -763,7 +790,8 @@ async def freshness(saved: list[dict]) -> None:
 
 
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
-             "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness}
+             "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
+             "broadcast": broadcast}
 
 
 async def main(names: list[str]) -> None:
