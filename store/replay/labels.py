@@ -33,7 +33,11 @@ KIND_NAMES = {
     "warning.ack": "预警签收", "warning.error": "预警有误", "warning.refused": "预警被拒收",
     "callout.started": "叫应开始", "callout.plan_chosen": "选定叫应方案", "callout.targets_resolved": "确定叫应对象",
     "callout.updated": "叫应更新", "callout.cancel_requested": "请求取消叫应", "callout.summary": "叫应小结",
-    "callout.ended": "叫应结束", "answer.ambiguous": "应答无法归属", "answer.assigned": "应答已归属",
+    "callout.ended": "叫应结束",
+    "publication.started": "预警发布开始", "publication.recipients_resolved": "确定发布对象",
+    "publication.sent": "发布短信发出", "publication.delivery": "发布送达回执", "publication.superseded": "发布被接替",
+    "publication.summary": "发布小结", "publication.ended": "预警发布结束",
+    "answer.ambiguous": "应答无法归属", "answer.assigned": "应答已归属",
     "gateway.opted_out": "号码退订", "audit.anchor": "审计锚点",
     "access.token.created": "发放令牌", "access.token.role_changed": "变更令牌角色", "access.token.revoked": "吊销令牌",
     # the reporting chain 信息报送
