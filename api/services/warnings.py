@@ -296,11 +296,12 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
         purpose, informed_by = pub
         if w.level is None and earlier:  # a Cancel (or an Update without a level) keeps the earlier one's
             info = info.model_copy(update={"level": Level(earlier[0].level or "blue")})
-        row.publication_id = result.publication_id = subject = await _start_publication(
+        # the warning's own intake event stays on the warning's subject; the publication's trail is its own
+        row.publication_id = result.publication_id = await _start_publication(
             client, settings, info, loaded, purpose, informed_by, w.drill or any(e.meta.get("drill") for e in earlier))
         result.action = {"publish": "published", "update": "published_update", "cancel": "publication_canceled"}[purpose]
         result.note = f"{row.level or 'no level'} is below the plan's {loaded.model.min_level.value}: published, nobody is called"
-        await _supersede(client, earlier, Superseded(by=subject, reason=f"CAP {w.msg_type} {w.identifier}"))
+        await _supersede(client, earlier, Superseded(by=result.publication_id, reason=f"CAP {w.msg_type} {w.identifier}"))
     elif w.msg_type == "Cancel":
         result.note = "cancels no running call-out; recorded"
     elif running and not (w.level and earlier[0].level and w.level > Level(earlier[0].level)):
