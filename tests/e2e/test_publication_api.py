@@ -30,16 +30,18 @@ async def api(env, db_url, monkeypatch):
     with session_scope() as s:
         people = small_district(s)
         token = create_token(s, "duty_staff", label="duty")
+        sup = create_token(s, "supervisor", label="sup")
     app = create_app(temporal_client=env.client)
     async with build_worker(env.client, task_queue=settings.task_queue), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test",
             headers={"Authorization": f"Bearer {token}"}) as client:
-        web = await console_login(app, token)
-        client.env, client.people, client.web = env, people, web  # type: ignore[attr-defined]
+        web, sup_web = await console_login(app, token), await console_login(app, sup)
+        client.env, client.people, client.web, client.sup = env, people, web, sup_web  # type: ignore[attr-defined]
         try:
             yield client
         finally:
             await web.aclose()
+            await sup_web.aclose()
             await terminate_callouts(env.client)
 
 
@@ -89,5 +91,7 @@ async def test_a_yellow_warning_is_published_and_counted(api):
     desk = await api.web.get("/console/desk")
     assert f'/console/publications/{pid}' in desk.text
 
+    replay = await api.sup.get(f"/console/replay/{pid}")  # a supervisor replays the publication's trail
+    assert replay.status_code == 200 and "预警发布开始" in replay.text, replay.text[:2000]
     assert (await api.get("/api/publications/publication-Wnothing")).status_code == 404
     assert (await api.web.get("/console/publications/publication-Wnothing")).status_code == 404
