@@ -16,7 +16,7 @@ from store.db import session_scope
 from store.messages import OutboxMessage
 from store.warnings import Warning
 from tests.factories import small_district
-from tests.helpers import console_login
+from tests.helpers import console_login, console_post
 from tests.workflows.callout_helpers import idle, report, terminate_callouts
 from worker import build_worker
 
@@ -95,3 +95,16 @@ async def test_a_yellow_warning_is_published_and_counted(api):
     assert replay.status_code == 200 and "预警发布开始" in replay.text, replay.text[:2000]
     assert (await api.get("/api/publications/publication-Wnothing")).status_code == 404
     assert (await api.web.get("/console/publications/publication-Wnothing")).status_code == 404
+
+
+async def test_the_console_previews_and_starts_a_publication(api):
+    form = {"mode": "form", "event": "暴雨", "level": "yellow", "towns": ["330110001"]}
+    preview = await console_post(api.web, "/console/callouts/preview", form)
+    assert preview.status_code == 200 and "不叫应;将发布给7人(无需回复)" in preview.text, preview.text[-1500:]
+    started = await console_post(api.web, "/console/callouts/start", form)
+    assert started.status_code == 303 and started.headers["location"].startswith("/console/publications/publication-W")
+    pid = started.headers["location"].rsplit("/", 1)[1]
+    await idle(api.env.client.get_workflow_handle(pid), what="the publication to have sent")
+    assert len(_outbox(pid)) == 14
+    page = await api.web.get(started.headers["location"])
+    assert page.status_code == 200 and "预警发布" in page.text and 'data-tier="villages"' in page.text
