@@ -249,7 +249,8 @@ def _record(row: Warning, event: NewEvent) -> bool:
 
 def _duplicate(existing: Warning) -> IntakeResult:
     return IntakeResult(warning_id=existing.id, level=existing.level, callout_id=existing.callout_id,
-                        publication_id=existing.publication_id, duplicate=True, action="duplicate", note="already received; nothing done")
+                        publication_id=existing.publication_id, duplicate=True, action="duplicate",
+                        note="already received; nothing done")
 
 
 async def intake(client: Client | None, settings: Settings, lib: Library, w: Normalised, source: str = "api",
@@ -294,7 +295,7 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
         result.callout_id = running
     elif (pub := _publication_due(loaded, w, earlier, towns)) is not None:  # issue 20: 精准发布 below orange
         purpose, informed_by = pub
-        if w.level is None and earlier:  # a Cancel (or an Update without a level) keeps the earlier one's
+        if w.level is None and earlier:  # a Cancel without a level: the 解除 names the earlier warning's
             info = info.model_copy(update={"level": Level(earlier[0].level or "blue")})
         # the warning's own intake event stays on the warning's subject; the publication's trail is its own
         row.publication_id = result.publication_id = await _start_publication(
