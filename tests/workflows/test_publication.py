@@ -15,17 +15,10 @@ from store.db import session_scope
 from store.publications import Publication
 from store.warnings import Warning
 from workflows.publication import PublicationSummary
-from tests.workflows.callout_helpers import (
-    DEFINITIONS,
-    events,
-    idle,
-    outbox,
-    people,  # noqa: F401 - the shared fixtures
-    report,
-    wait_for,
-    worker,  # noqa: F401
-)
+from tests.workflows import callout_helpers
+from tests.workflows.callout_helpers import DEFINITIONS, events, idle, outbox, report, wait_for
 
+people, worker = callout_helpers.people, callout_helpers.worker  # the shared fixtures
 HEADLINE = "青溪区气象台发布暴雨黄色预警"
 
 
