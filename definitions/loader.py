@@ -194,6 +194,13 @@ def _cross_check(lib: Library) -> None:
                 if code not in known:
                     lib.errors.append(SourceError(loaded.file, doc.line_of(["tiers", i, "positions", j]),
                                                   f"tiers[{i}].positions[{j}]", f"unknown position {code!r}"))
+        for lvl in ("blue", "yellow"):
+            for i, tier in enumerate(getattr(plan.publish, lvl).tiers if plan.publish and getattr(plan.publish, lvl) else []):
+                for j, code in enumerate(tier.positions):
+                    if code not in known:
+                        where = ["publish", lvl, "tiers", i, "positions", j]
+                        lib.errors.append(SourceError(loaded.file, doc.line_of(where),
+                                                      f"publish.{lvl}.tiers[{i}].positions[{j}]", f"unknown position {code!r}"))
         for name, pol in plan.policies.items():
             for k, code in enumerate(sorted(pol.positions() - known)):
                 lib.errors.append(SourceError(loaded.file, doc.line_of(["policies", name]), f"policies.{name}",
@@ -212,15 +219,15 @@ def _cross_check(lib: Library) -> None:
 
 def _check_plan_choice(lib: Library) -> None:
     """A keyword or an event code selects one plan: the same one in two plans would make the choice a tie."""
-    for field in ("events", "event_codes"):
+    for key_field in ("events", "event_codes"):
         owner: dict[str, Loaded] = {}
         for loaded in lib.of("callout").values():
             doc = YamlDocument.read(Path(loaded.file))
-            for i, word in enumerate(getattr(loaded.model, field)):
+            for i, word in enumerate(getattr(loaded.model, key_field)):
                 key = word.lower()
                 if key in owner and owner[key] is not loaded:
                     other = owner[key]
-                    lib.errors.append(SourceError(loaded.file, doc.line_of([field, i]), f"{field}[{i}]",
+                    lib.errors.append(SourceError(loaded.file, doc.line_of([key_field, i]), f"{key_field}[{i}]",
                                                   f"{word!r} selects plan {other.model.id!r} ({other.file}) too: "
                                                   "a warning naming it would match both; keep it in one plan"))
                 owner.setdefault(key, loaded)

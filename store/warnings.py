@@ -30,4 +30,5 @@ class Warning(SQLModel, table=True):
     format: str = "json"
     raw: str | None = None
     callout_id: str | None = Field(default=None, index=True)
+    publication_id: str | None = Field(default=None, index=True, description="精准发布 below orange (issue 20)")
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False))

@@ -5,6 +5,7 @@ Pure functions (no I/O): workflows, activities, the API, the replay and the case
 | kind | subject | built by |
 | --- | --- | --- |
 | call-out | `callout-<warning id>` (its workflow id) | `callout_subject` |
+| publication below orange (精准发布) | `publication-<warning id>` (its workflow id) | `publication_subject` |
 | warning without a call-out | `W<12 hex>` (hash of sender\\|identifier) | `warning_subject` |
 | incident (reporting chain) | the incident's id | `incident_subject` |
 | activation | `activation/<activation id>` | `activation_subject` |
@@ -26,7 +27,7 @@ INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 WARNING_ID = re.compile(r"^W[0-9a-f]{12}$")
 # prefix → kind; workflow-id prefixes are reserved too (event ids are "<workflow id>/<step>")
 PREFIXES: dict[str, str] = {
-    "callout-": "callout", "activation/": "activation", "review/": "review", "drill-": "drill",
+    "callout-": "callout", "publication-": "publication", "activation/": "activation", "review/": "review", "drill-": "drill",
     "handover-": "handover", "spotcheck-": "spotcheck", "freshness-": "freshness", "_": "audit",
     "incident-": "workflow", "activation-": "workflow", "review-": "workflow",
 }
@@ -40,6 +41,11 @@ class SubjectError(ValueError):
 def callout_subject(warning_id: str) -> str:
     """A call-out's subject, which is also its workflow id."""
     return f"callout-{warning_id}"
+
+
+def publication_subject(warning_id: str) -> str:
+    """A publication's subject, which is also its workflow id."""
+    return f"publication-{warning_id}"
 
 
 def warning_subject(warning_id: str) -> str:
@@ -60,7 +66,7 @@ def review_subject(incident_id: str) -> str:
 
 
 def kind_of(subject: str) -> str:
-    """callout | warning | incident | activation | review | drill | handover | spotcheck | freshness | audit |
+    """callout | publication | warning | incident | activation | review | drill | handover | spotcheck | freshness | audit |
     gateway | login | workflow, from the subject's form alone."""
     if subject in NAMES:
         return NAMES[subject]
@@ -80,6 +86,6 @@ def validate_incident_id(incident_id: str) -> str:
     kind = kind_of(incident_id)
     if kind != "incident":
         raise SubjectError(f"{incident_id!r} has the form of a {kind} id, not an incident's "
-                           "(reserved: callout-, activation-, review-, incident-, drill-, handover-, spotcheck-, "
+                           "(reserved: callout-, publication-, activation-, review-, incident-, drill-, handover-, spotcheck-, "
                            "freshness-, W + 12 hex digits) / 该编号与其他类型的编号冲突")
     return incident_id

@@ -140,7 +140,8 @@ async def start(request: Request, user: roles.DutyUser) -> Response:
                               accept_stale=f.confirm_stale)
     except (CapError, IntakeError, ValidationError) as exc:
         return render(request, "_preview.html", mode=f.mode, error=form_error(exc))
-    target = f"/console/callouts/{result.callout_id}" if result.callout_id else "/console/desk"
+    target = (f"/console/callouts/{result.callout_id}" if result.callout_id else
+              f"/console/publications/{result.publication_id}" if result.publication_id else "/console/desk")
     if request.headers.get("hx-request"):
         return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)

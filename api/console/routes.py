@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.console import board, callouts, desk, exports, lists, login, replay, simulator, users
+from api.console import board, callouts, desk, exports, lists, login, publications, replay, simulator, users
 
 router = APIRouter()
-for _module in (login, simulator, desk, callouts, board, replay, lists, exports, users):
+for _module in (login, simulator, desk, callouts, board, publications, replay, lists, exports, users):
     router.include_router(_module.router)

@@ -25,7 +25,7 @@ PAGE = 50
 CHANNELS = ("sms", "voice", "im", "email")
 STATUSES = (*OUT_STATES, "sending", "queued")
 # where a subject's page is, by its kind (workflows/subjects.py); kinds without a page have no link
-PAGES = {"callout": "/console/callouts/{}", "incident": "/console/incidents/{}", "drill": "/console/drills/{}",
+PAGES = {"callout": "/console/callouts/{}", "publication": "/console/publications/{}", "incident": "/console/incidents/{}", "drill": "/console/drills/{}",
          "handover": "/console/handovers/{}"}
 
 

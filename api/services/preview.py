@@ -13,7 +13,7 @@ from store.callouts import Callout, CalloutTarget
 from store.warnings import Warning
 from definitions.loader import Library
 from store.directory import units_for_areas
-from store.targets import resolve_targets
+from store.targets import resolve_recipients, resolve_targets
 
 
 _MSG_ZH = {"Update": "预警更新", "Cancel": "预警解除"}
@@ -39,6 +39,11 @@ def preview(s: Session, lib: Library, w: Normalised, at: datetime) -> dict[str, 
         out["why"] = (("预警没有级别", "no level") if w.level is None else
                       (f"{w.level.zh}预警低于该方案的起叫级别({plan.min_level.zh})",
                        f"{w.level.value} is below the plan's {plan.min_level.value}"))
+        publish = plan.publish_for(w.level)
+        if publish is not None:  # issue 20: published once to the persons the plan names, no answer asked
+            n = len(resolve_recipients(s, publish.tiers, [u.id for u in units])[0])
+            out["why"] = (out["why"][0] + f",不叫应;将发布给{n}人(无需回复)",
+                          out["why"][1] + f": not called out; published to {n} persons (no answer asked)")
         return out
     tiers = plan.tiers_for(w.level)
     if not units and not any(t.scope in ("district", "departments") for t in tiers):

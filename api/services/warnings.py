@@ -33,7 +33,8 @@ from store.db import session_scope
 from store.directory import units_for_areas
 from store.warnings import Warning
 from workflows.callout import CalloutInput, NightHours, WarningCalloutWorkflow, WarningInfo
-from workflows.subjects import callout_subject, warning_subject
+from workflows.publication import PublicationInput, PublicationWorkflow, Superseded
+from workflows.subjects import callout_subject, publication_subject, warning_subject
 
 
 class IntakeError(ServiceError):
@@ -117,6 +118,7 @@ class IntakeResult(BaseModel):
     warning_id: str
     level: str | None
     callout_id: str | None
+    publication_id: str | None = None
     duplicate: bool = False
     action: str = "recorded"
     note: str | None = None
@@ -247,7 +249,8 @@ def _record(row: Warning, event: NewEvent) -> bool:
 
 def _duplicate(existing: Warning) -> IntakeResult:
     return IntakeResult(warning_id=existing.id, level=existing.level, callout_id=existing.callout_id,
-                        duplicate=True, action="duplicate", note="already received; nothing done")
+                        publication_id=existing.publication_id, duplicate=True, action="duplicate",
+                        note="already received; nothing done")
 
 
 async def intake(client: Client | None, settings: Settings, lib: Library, w: Normalised, source: str = "api",
@@ -290,6 +293,16 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
             info = info.model_copy(update={"level": Level(earlier[0].level or "blue")})
         result.action = await _pass_on(client, running, w, info)
         result.callout_id = running
+    elif (pub := _publication_due(loaded, w, earlier, towns)) is not None:  # issue 20: 精准发布 below orange
+        purpose, informed_by = pub
+        if w.level is None and earlier:  # a Cancel without a level: the 解除 names the earlier warning's
+            info = info.model_copy(update={"level": Level(earlier[0].level or "blue")})
+        # the warning's own intake event stays on the warning's subject; the publication's trail is its own
+        row.publication_id = result.publication_id = await _start_publication(
+            client, settings, info, loaded, purpose, informed_by, w.drill or any(e.meta.get("drill") for e in earlier))
+        result.action = {"publish": "published", "update": "published_update", "cancel": "publication_canceled"}[purpose]
+        result.note = f"{row.level or 'no level'} is below the plan's {loaded.model.min_level.value}: published, nobody is called"
+        await _supersede(client, earlier, Superseded(by=result.publication_id, reason=f"CAP {w.msg_type} {w.identifier}"))
     elif w.msg_type == "Cancel":
         result.note = "cancels no running call-out; recorded"
     elif running and not (w.level and earlier[0].level and w.level > Level(earlier[0].level)):
@@ -300,6 +313,7 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
         callout_id = subject = await _start_callout(client, settings, info, loaded, w.drill)
         row.callout_id = callout_id
         result.callout_id, result.action = callout_id, "callout_started"
+        await _supersede(client, earlier, Superseded(by=callout_id, reason=f"raised to {w.level.value}: the call-out takes over"))
     else:
         plan_min = loaded.model.min_level.value if loaded else "orange"
         why = "no level" if w.level is None else f"{w.level.value} is below the plan's {plan_min}"
@@ -315,6 +329,47 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
         existing = (await asyncio.to_thread(_context, w)).existing
         return _duplicate(existing) if existing else result
     return result
+
+
+def _publication_due(loaded: Loaded | None, w: Normalised, earlier: list[Warning],
+                     towns: list[str]) -> tuple[str, list[str]] | None:
+    """What a warning below the plan's call-out level publishes (issue 20), as (purpose, publications told):
+    a Cancel of a published warning tells those the publications reached (解除); an Alert or Update whose plan
+    publishes for its level goes to everyone in scope of that level (an Update's new text too: it is the
+    current warning, and those informed of the earlier one need it as much as those newly in scope)."""
+    published = [e.publication_id for e in earlier if e.publication_id]
+    if loaded is None:
+        return None
+    if w.msg_type == "Cancel":
+        return ("cancel", published) if published else None
+    level = loaded.model.publish_for(w.level)
+    if level is None or not (towns or any(t.scope in ("district", "departments") for t in level.tiers)):
+        return None
+    return ("update" if w.msg_type == "Update" and published else "publish"), []
+
+
+async def _start_publication(client: Client | None, settings: Settings, info: WarningInfo, loaded: Loaded,
+                             purpose: str, informed_by: list[str], drill: bool) -> str:
+    if client is None:
+        raise IntakeError(503, "Temporal is not reachable; the warning was not stored, send it again")
+    pid = publication_subject(info.warning_id)  # the publication's workflow id and audit subject: idempotent
+    inp = PublicationInput(publication_id=pid, warning=info, plan=loaded.model, plan_version=loaded.version,
+                           purpose=purpose, informed_by=informed_by, drill=drill)  # type: ignore[arg-type]
+    try:
+        await client.start_workflow(PublicationWorkflow.run, inp, id=pid, task_queue=settings.task_queue)
+    except WorkflowAlreadyStartedError:
+        pass
+    return pid
+
+
+async def _supersede(client: Client | None, earlier: list[Warning], note: Superseded) -> None:
+    """Tell the earlier warnings' publications still running what took over (recorded in their trails; a
+    call-out ends them). One that has ended already has nothing to hear."""
+    for pid in {e.publication_id for e in earlier if e.publication_id}:
+        try:
+            await client.get_workflow_handle(pid).signal(PublicationWorkflow.superseded, note)  # type: ignore[union-attr]
+        except RPCError:
+            pass
 
 
 async def _pass_on(client: Client, running: str, w: Normalised, info: WarningInfo) -> str:

@@ -1,17 +1,20 @@
 """Call-out plans 叫应方案: who is called for a warning category, in which tiers, by which policy."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from definitions.schema.common import Level, Strict
+from definitions.schema.common import Channel, Duration, Level, Strict
 from definitions.schema.escalation import Policy
 
 Scope = Literal["district", "departments", "area_towns", "area_villages"]
 
 
-class Tier(Strict):
+class Reach(Strict):
+    """Who a tier reaches: posts in a scope (shared by call-out tiers and publication tiers)."""
+
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name_zh: str
     name_en: str
@@ -19,14 +22,32 @@ class Tier(Strict):
                                      "area_towns / area_villages: towns in the warning area / their villages")
     positions: list[str] = Field(min_length=1)
     org_units: list[str] | None = Field(default=None, description="departments: the department ids to call")
+
+    @model_validator(mode="after")
+    def _units(self) -> "Reach":
+        if self.scope == "departments" and not self.org_units:
+            raise ValueError("a departments tier lists its org_units")
+        return self
+
+
+class Tier(Reach):
     policy: str
     min_level: Level = Level.orange
     leaders_first: bool = False
 
+
+class PublishLevel(Strict):
+    """Who is informed of a warning of one level below the call-out's, and by which channels."""
+
+    tiers: list[Reach] = Field(min_length=1)
+    channels: list[Channel] = Field(default_factory=lambda: [Channel.sms, Channel.im], min_length=1,
+                                    description="each person gets one message per channel they have (no voice by default)")
+
     @model_validator(mode="after")
-    def _units(self) -> "Tier":
-        if self.scope == "departments" and not self.org_units:
-            raise ValueError("a departments tier lists its org_units")
+    def _ids(self) -> "PublishLevel":
+        ids = [t.id for t in self.tiers]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"tier ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
         return self
 
 
@@ -58,6 +79,34 @@ class Broadcast(Strict):
 
     def covers(self, level: Level) -> bool:
         return level in self.levels
+PUBLISH_FIELDS = ("level", "event", "headline", "area")
+
+
+class Publish(Strict):
+    """精准发布 (seed 000 任务 13-14): a warning below the plan's call-out level is published to the grassroots
+    persons responsible, once each, without asking for an answer (no 叫应, no escalation)."""
+
+    blue: PublishLevel | None = None
+    yellow: PublishLevel | None = None
+    message_zh: str = Field(description="text sent; {level} {event} {headline} {area} are filled in")
+    update_message_zh: str = "【更新】{event}{level}预警:{headline} 范围:{area}。"
+    cancel_message_zh: str = "【解除】{event}{level}预警已解除。"
+    wait: Duration = Field(default=timedelta(minutes=30), description="how long delivery reports are awaited before the summary")
+
+    @model_validator(mode="after")
+    def _templates(self) -> "Publish":
+        if self.blue is None and self.yellow is None:
+            raise ValueError("a publish section names blue, yellow or both")
+        for name in ("message_zh", "update_message_zh", "cancel_message_zh"):
+            try:
+                getattr(self, name).format(**{k: "" for k in PUBLISH_FIELDS})
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"{name}: a placeholder other than {{level}} {{event}} {{headline}} {{area}} "
+                                 f"or a stray brace ({exc})") from None
+        return self
+
+    def for_level(self, level: Level) -> PublishLevel | None:
+        return {Level.blue: self.blue, Level.yellow: self.yellow}.get(level)
 
 
 class CalloutPlan(Strict):
@@ -80,6 +129,7 @@ class CalloutPlan(Strict):
     summary_to: list[str] = Field(default_factory=lambda: ["leading_leader"])
     cancel_message_zh: str = "【解除】{event}{level}预警已解除,叫应结束。"
     broadcast: Broadcast | None = Field(default=None, description="应急广播 for some levels; none: never broadcast")
+    publish: Publish | None = Field(default=None, description="below min_level: who is informed (精准发布), no answer asked")
 
     @model_validator(mode="after")
     def _refs(self) -> "CalloutPlan":
@@ -92,7 +142,18 @@ class CalloutPlan(Strict):
                                  f"({', '.join(self.policies)})")
         if not self.default and not self.events:
             raise ValueError("a plan that is not the default lists the events it covers")
+        if self.publish is not None:
+            for lvl in (Level.blue, Level.yellow):
+                if self.publish.for_level(lvl) is not None and lvl >= self.min_level:
+                    raise ValueError(f"publish.{lvl.value}: {lvl.value} is at or above the plan's min_level "
+                                     f"{self.min_level.value}, where the call-out runs")
         return self
+
+    def publish_for(self, level: Level | None) -> PublishLevel | None:
+        """What the plan publishes for a warning of this level (None: nothing)."""
+        if self.publish is None or level is None or level >= self.min_level:
+            return None
+        return self.publish.for_level(level)
 
     def tiers_for(self, level: Level) -> list[Tier]:
         return [t for t in self.tiers if level >= t.min_level]
@@ -102,3 +163,7 @@ class CalloutPlan(Strict):
         for pol in self.policies.values():
             out |= pol.positions()
         return out
+
+    def publish_positions(self) -> set[str]:
+        levels = [self.publish.blue, self.publish.yellow] if self.publish else []
+        return {p for lv in levels if lv for t in lv.tiers for p in t.positions}

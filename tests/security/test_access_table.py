@@ -60,6 +60,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/callouts/{callout_id}"): Rule(ALL),
     ("POST", "/api/callouts/{callout_id}/targets/{person_id}/ack"): Rule(DUTY, json={}),
     ("POST", "/api/callouts/{callout_id}/cancel"): Rule(DUTY, json={}),
+    ("GET", "/api/publications"): Rule(ALL),
+    ("GET", "/api/publications/{publication_id}"): Rule(ALL),
     # incidents (the workflow's validators add who may draft/review/submit on top)
     ("POST", "/api/incidents"): Rule(DUTY, json={}),
     ("GET", "/api/incidents"): Rule(ALL),
@@ -179,6 +181,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/console/callouts/preview"): console(DUTY, form={"event": "暴雨", "level": "blue"}),
     ("POST", "/console/callouts/start"): console(DUTY, form={"event": "暴雨", "level": "blue"}),
     ("GET", "/console/callouts/{callout_id}"): console(ALL),
+    ("GET", "/console/publications/{publication_id}"): console(ALL),
     ("GET", "/console/callouts/{callout_id}/stream"): console(ALL),
     ("GET", "/console/callouts/{callout_id}/targets/{target_id}"): console(ALL),
     ("POST", "/console/callouts/{callout_id}/targets/{target_id}/ack"): console(DUTY, form={"note": "电话确认"}),

@@ -106,7 +106,7 @@ async def report(client, msg: OutboxMessage, status: str, **kw):
 
 
 async def terminate_callouts(client) -> None:
-    """End every call-out this test's database knows of, shards included.
+    """End every call-out (and publication below orange) this test's database knows of, shards included.
 
     A workflow left running after its test's worker is gone would hold the time-skipping
     server's clock still for every later test.
@@ -117,6 +117,7 @@ async def terminate_callouts(client) -> None:
         ids = [c.id for c in s.exec(select(Callout))]
         ids += [w for w in s.exec(select(Warning.callout_id).where(Warning.callout_id.is_not(None))) if w not in ids]
         ids += [f"{cid}/shard-{n}" for cid, n in s.exec(select(CalloutTarget.callout_id, CalloutTarget.shard).distinct())]
+        ids += [p for p in s.exec(select(Warning.publication_id).where(Warning.publication_id.is_not(None)))]  # 精准发布
     for wid in ids:
         try:
             await client.get_workflow_handle(wid).terminate("test over")

@@ -195,6 +195,18 @@ Callout.NEUTRAL = frozenset(step(Callout.EPISODE, r) for r in (
     Escalation.WAIT_SKIPPED, Escalation.ESCALATION_SKIPPED))
 
 
+class Publication:
+    """PublicationWorkflow (精准发布 below orange), under `publication-<warning id>`: no answer asked."""
+
+    STARTED = kind("publication.started")
+    RESOLVED = kind("publication.recipients_resolved")
+    SENT = kind("publication.sent")
+    DELIVERY = kind("publication.delivery")
+    SUPERSEDED = kind("publication.superseded")
+    SUMMARY = kind("publication.summary")
+    ENDED = kind("publication.ended")
+
+
 class Gateway:
     OPTED_OUT = kind("gateway.opted_out")
 

@@ -64,5 +64,13 @@ class Duty:
     SPOTCHECK_RECORD = "duty.spotcheck_record"
 
 
-ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, Duty)
+class Publication:
+    OPEN = "publication.open"
+    SEND = "publication.send"
+    DELIVERY = "publication.delivery"
+    SUPERSEDED = "publication.superseded"
+    FINISH = "publication.finish"
+
+
+ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, Duty, Publication)
              for k, v in vars(c).items() if k.isupper())

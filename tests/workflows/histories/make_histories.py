@@ -789,9 +789,53 @@ async def freshness(saved: list[dict]) -> None:
         await st.save("FreshnessShardWorkflow", shard_id(rid, 0), note="shard 0 of freshness-history")
 
 
+# ------------------------------------------------------------------ publication below orange (精准发布)
+
+
+async def publication(saved: list[dict]) -> None:
+    from definitions.loader import load_or_raise
+    from definitions.schema.common import Level
+    from tests.factories import small_district
+    from tests.workflows.callout_helpers import DEFINITIONS, outbox, report
+    from workflows.callout import WarningInfo
+    from workflows.publication import PublicationInput, PublicationWorkflow, Superseded
+
+    loaded = load_or_raise(DEFINITIONS).of("callout")["heavy_rain"]
+
+    def inp(pid: str) -> PublicationInput:
+        return PublicationInput(publication_id=pid, plan=loaded.model, plan_version=loaded.version,
+                                warning=WarningInfo(warning_id=f"W-{pid}", identifier=pid, level=Level.yellow, event="暴雨",
+                                                    headline="青溪区气象台发布暴雨黄色预警", town_ids=["330110001"],
+                                                    area_descs=["第1街道"]))
+
+    async with stage("publication", small_district, saved) as st:
+        first = inp("publication-history")
+        h = await st.client.start_workflow(PublicationWorkflow.run, first, id=first.publication_id, task_queue=st.tq)
+        sent = await wait_for(lambda: [m for m in outbox(first.publication_id) if m.provider_id], what="the sends")
+        await wait_for(lambda: len(outbox(first.publication_id)) == 14, what="every send")
+        sms = [m for m in outbox(first.publication_id) if m.channel == "sms"]
+        for m in sms[1:]:
+            await report(st.client, m, "delivered")
+        await report(st.client, sms[0], "undelivered")
+        await h.signal(PublicationWorkflow.superseded, Superseded(by="publication-history-update", reason="CAP Update"))
+        await st.sleep(timedelta(minutes=40))  # the IM robot reports nothing: the bounded wait ends it
+        await h.result()
+        assert sent
+        await st.save("PublicationWorkflow", first.publication_id,
+                      note="yellow: 14 sends, SMS delivery reports (one undelivered), an update noted, ended by its wait")
+
+        second = inp("publication-history-callout")
+        h = await st.client.start_workflow(PublicationWorkflow.run, second, id=second.publication_id, task_queue=st.tq)
+        await wait_for(lambda: len(outbox(second.publication_id)) == 14, what="every send")
+        await h.signal(PublicationWorkflow.superseded, Superseded(by="callout-history", reason="raised to orange"))
+        await h.result()
+        await st.save("PublicationWorkflow-superseded", second.publication_id,
+                      note="yellow, then an Update to orange: the call-out took over and ended it")
+
+
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
-             "broadcast": broadcast}
+             "broadcast": broadcast, "publication": publication}
 
 
 async def main(names: list[str]) -> None:
