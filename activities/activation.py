@@ -134,7 +134,7 @@ def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple
         return f"【告知】{req.label}:{send.about}未应答,请电话落实。", None
     if send.purpose in ("cancel", "update"):
         why = send.key.rsplit(f"/{send.purpose}-", 1)[-1] if f"/{send.purpose}-" in send.key else "已结束"
-        return f"【撤销】{req.label}:{why}。无需再回复。/ Withdrawn: no reply needed.", None
+        return f"【撤销】{req.label}:{why}。无需再回复。", None
     return f"{req.label}", None
 
 

@@ -13,6 +13,7 @@ from activities.common import now as _now
 from activities.delivery import Delivery, deliver
 from activities.escalation import Batch, send_and_record
 from activities.review.view import _write, save_view, unit_post
+from definitions.schema.review import ReviewTemplate
 from store.audit import NewEvent
 from store.directory import Person, Post
 from workflows.escalation import Contact, Target
@@ -28,17 +29,20 @@ def _unit_contacts(s: Session, unit_ids: list[str], positions: list[str]) -> dic
     return out
 
 
+def request_text(t: ReviewTemplate, purpose: str, title: str, unit: str, due_at: datetime) -> str:
+    """The request for a unit's written summary, or its reminder (Chinese only)."""
+    text = t.request_zh if purpose == "request" else t.remind_zh
+    return text.format(title=title, unit=unit, due=local(due_at)) + "(回复1表示收到)"
+
+
 def _requests(req: NotifyRequest, people: dict[str, Contact | None]) -> tuple[list[Delivery], dict[str, list[str]]]:
     """The messages asking (or reminding) each unit, and the send keys per unit."""
     v, t = req.record.view, req.template
     units = {u.unit_id: u for u in v.units}
-    text = t.request_zh if req.purpose == "request" else t.remind_zh
     deliveries, plan = [], {}
     for uid in req.unit_ids:
         u, c = units[uid], people.get(uid)
-        body = text.format(title=v.title, unit=u.name, due=local(u.due_at))
-        body += f"(回复1表示收到)/ {'Please send' if req.purpose == 'request' else 'Reminder: send'} the written " \
-                f"summary by {local(u.due_at, '%Y-%m-%d %H:%M')}."
+        body = request_text(t, req.purpose, v.title, u.name, u.due_at)
         plan[uid] = []
         for channel in (ch.value for ch in t.channels):
             to = (c.im_id if channel == "im" else c.mobile) if c else None
@@ -120,7 +124,7 @@ def render_send(send, req: FlushRequest, code: str | None, link: str | None) -> 
         return f"【告知】{v.title}:{u.name}书面总结逾期,督促未获应答,请电话落实。", None
     if send.purpose == "cancel":
         why = send.key.rsplit("/cancel-", 1)[-1] if "/cancel-" in send.key else "书面总结已报送"
-        return f"【已办结】{v.title}:{why}。无需再督促。/ No further action needed.", None
+        return f"【已办结】{v.title}:{why}。无需再督促。", None
     return base, None
 
 
