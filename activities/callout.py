@@ -38,7 +38,7 @@ from workflows.drill import DRILL_MARK, unmarked
 from workflows.kit import names
 from workflows.escalation import Contact, Record, Send, Target
 
-PURPOSE_PREFIX = {"escalate": "【升级叫应】{name}未应答,请代为落实。", "inform": "", "cancel": "", "update": "", "summary": ""}
+PURPOSE_PREFIX = {"escalate": "【升级】{name}未应答,请代落实:", "inform": "", "cancel": "", "update": "", "summary": ""}
 INFORM = "【告知】{about}经多次叫应未应答({event}{level}预警),请跟进落实。"
 UPDATE = "【调整】{event}预警已调整为{level},本次叫应结束。"
 
@@ -122,7 +122,7 @@ async def load_shard(callout_id: str, shard: int) -> list[Target]:
 def render(send: Send, req: FlushRequest, link: str | None, code: str | None,
            english: bool = False) -> tuple[str, str | None]:
     """The SMS/IM body and the voice text of one send: Chinese only, or the plan's English wording
-    (`message_en`) for a person who reads English (voice stays Chinese)."""
+    (`message_en`) of a call-out to a person who reads English (an escalation's wording and voice are Chinese)."""
     w, plan = req.warning, req.plan
     event = w.event or plan.name_zh
     fill = {"level": w.level.zh, "event": event, "headline": w.headline or f"{event}{w.level.zh}预警",
@@ -130,10 +130,12 @@ def render(send: Send, req: FlushRequest, link: str | None, code: str | None,
     drill = DRILL_MARK if req.drill else ""
     if send.purpose in ("notify", "escalate"):
         prefix = PURPOSE_PREFIX.get(send.purpose, "").format(name=send.about)
-        if english and plan.message_en:
+        if english and plan.message_en and send.purpose == "notify":
             body = plan.message_en.format(**{**fill, "level": w.level.value, "headline": w.headline or w.event})
         else:
             body = plan.message_zh.format(**fill)
+            if prefix:  # one bracketed heading is enough
+                body = body.removeprefix("【叫应】")
         voice = prefix + (plan.voice_zh or plan.message_zh).format(**fill)
         return drill + prefix + body, drill + voice
     if send.purpose == "inform":

@@ -47,6 +47,12 @@ class Batch:
     meta: dict[str, Any] = field(default_factory=dict)  # in every outbox row's meta
 
 
+def answer_text(code: str | None, link: str | None, verb: str = "确认") -> str:
+    """How a text asks for its answer: reply 1 with the code, or tap the link (last, so that no punctuation
+    sticks to it)."""
+    return f"回复1{verb}(确认码{code})" + (f"或点击 {link}" if link else "。")
+
+
 def ack_links(subject: str) -> Links:
     """The usual answer: reply "1" with the code, or tap the signed link (SMS and IM only)."""
     settings = get_settings()

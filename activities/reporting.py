@@ -16,7 +16,7 @@ from activities.common import audit_events, duty_contacts, local, on_duty_as, re
 from activities.common import now as _now
 from activities.common import contact as _contact
 from activities.delivery import REFUSED, Outcome, deliver
-from activities.escalation import Batch, send_and_record
+from activities.escalation import Batch, answer_text, send_and_record
 from definitions.schema.reporting import SECTOR_LEADER, Recipient
 from store.audit import NewEvent
 from store.directory import OrgUnit, Person, Post, mask_mobile
@@ -251,10 +251,10 @@ def report_text(r: WrittenReport, title: str, received_at: datetime) -> str:
 
 def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple[str, str | None]:
     i = req.record.incident
-    answer = f"请回复1确认(确认码{code})" + (f"或点击 {link}" if link else "") + "。"
+    answer = answer_text(code, link)
     if send.purpose in ("notify", "escalate"):
         if req.kind == "receipts" and req.report is not None:
-            body = report_text(req.report, i.title, req.record.view.received_at) + "\n" + answer.replace("确认", "确认收到", 1)
+            body = report_text(req.report, i.title, req.record.view.received_at) + "\n" + answer_text(code, link, "确认收到")
             voice = f"区政府总值班室报送{req.label}:{i.title}。请查收短信,按1确认收到。"
             return body, voice
         prefix = "【升级】值班长未应答,请您督促落实。" if send.purpose == "escalate" and req.kind == "overdue" else (

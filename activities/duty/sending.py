@@ -14,7 +14,7 @@ from activities.delivery import Outcome
 from activities.duty.freshness import _freshness_progress
 from activities.duty.handover import _save_handover
 from activities.duty.spotcheck import _save_spotcheck, _spotcheck_attempts
-from activities.escalation import Batch, Links, ack_links, send_and_record
+from activities.escalation import Batch, Links, ack_links, answer_text, send_and_record
 from config import get_settings
 from store.directory import mask_mobile
 from store.duty import make_confirm_token, make_form_token
@@ -39,10 +39,10 @@ def _round_of(key: str) -> int:
 def _render_handover(send: Send, ctx: dict, code: str | None, link: str | None) -> tuple[str, str | None]:
     inc, out = (ctx.get("incoming") or {}).get("name", ""), (ctx.get("outgoing") or {}).get("name", "")
     due = local(ctx.get("due_at"), "%H:%M")
-    answer = f"回复1确认(确认码{code})" + (f",或点击 {link}" if link else "") + "。"
+    answer = answer_text(code, link)
     if send.purpose == "notify":
         body = (f"【交接班】{inc}:请于{due}前确认接班(交班值班长{out or '—'},交班记录{ctx.get('items', 0)}项,"
-                f"请在值班台查看)。{answer.replace('确认', '确认接班', 1)}")
+                f"请在值班台查看)。{answer_text(code, link, '确认接班')}")
         return body, f"这里是区应急管理局值班室。{inc},请您于{due}前确认接班。确认接班请按1。"
     if send.purpose == "escalate":
         body = f"【交接班升级】接班值班长{inc}未在{due}前确认接班,请您协调落实。{answer}"
@@ -73,11 +73,11 @@ def _render_followup(send: Send, ctx: dict, code: str | None, link: str | None) 
     q = {x["id"]: x["zh"] for x in ctx.get("questions", [])}
     failed = "、".join(q.get(i, i).rstrip("??") for i in f.get("failed", []))
     town, about, due = f.get("town_name", ""), f.get("about_name", ""), local(f.get("due_at"))
-    answer = f"回复1确认收到(确认码{code})" + (f"或点击 {link}" if link else "") + "。"
+    answer = answer_text(code, link, "确认收到")
     if ctx.get("overdue"):
         return f"【整改逾期】{town}六问整改已过时限({due})仍未完成:{about}({failed}),请督办。", None
     if send.purpose in ("notify", "escalate"):
-        prefix = f"【升级】{f.get('responsible_name', '')}未确认六问整改,请您督促落实。" if send.purpose == "escalate" else ""
+        prefix = f"【升级】{f.get('responsible_name', '')}未确认,请您督促。" if send.purpose == "escalate" else ""
         text = (f"{prefix}【六问整改】{town}:{about}在六问抽查中回答“否”:{failed}。请于{due}前落实整改。")
         return text + answer, text + "收到请按1。"
     if send.purpose == "inform":

@@ -11,7 +11,7 @@ from activities.common import contact as _contact
 from activities.common import duty_contacts, local, read
 from activities.common import now as _now
 from activities.delivery import Delivery, deliver
-from activities.escalation import Batch, send_and_record
+from activities.escalation import Batch, answer_text, send_and_record
 from activities.review.view import _write, save_view, unit_post
 from definitions.schema.review import ReviewTemplate
 from store.audit import NewEvent
@@ -116,10 +116,11 @@ def render_send(send, req: FlushRequest, code: str | None, link: str | None) -> 
     v = req.record.view
     u = next(x for x in v.units if x.unit_id == req.unit_id)
     base = req.text_zh.format(title=v.title, unit=u.name, due=local(u.due_at))
-    answer = f"请回复1确认(确认码{code})" + (f"或点击 {link}" if link else "") + "。"
+    answer = answer_text(code, link)
     if send.purpose in ("notify", "escalate"):
-        prefix = f"【升级】{u.name}书面总结逾期,负责人未应答,请您督促报送。" if send.purpose == "escalate" else ""
-        return prefix + base + answer, prefix + base + "请按1确认。"
+        if send.purpose == "escalate":  # the overdue text again, shorter: who did not answer, and what to do
+            base = f"【复盘逾期】{v.title}:{u.name}书面总结已逾期({local(u.due_at)}),负责人未应答,请您督促报送。"
+        return base + answer, base + "请按1确认。"
     if send.purpose == "inform":
         return f"【告知】{v.title}:{u.name}书面总结逾期,督促未获应答,请电话落实。", None
     if send.purpose == "cancel":
