@@ -14,6 +14,7 @@ from store.callouts import Callout
 from store.directory import Person
 from store.db import session_scope
 from store.links import LinkError, consume, is_used, read_ack_token
+from workflows.drill import DRILL_MARK, unmarked
 
 router = APIRouter(tags=["acknowledgement"])
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
@@ -34,7 +35,8 @@ def ack_page(token: str, request: Request, session: ReadSessionDep, settings: Se
         return _page(request, STATUS[exc.reason], state="error", message=str(exc))
     person = session.get(Person, data["p"])
     callout = session.get(Callout, data["s"])
-    title = f"【叫应】{callout.title}" if callout else "确认收到"
+    title = ("确认收到" if callout is None else f"{DRILL_MARK}【叫应】{unmarked(callout.title)}" if callout.drill
+             else f"【叫应】{callout.title}")  # a drill's title may carry the old [演练] marker
     return _page(request, state="form", title=title, person_name=person.name if person else "")
 
 
