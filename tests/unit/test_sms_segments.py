@@ -310,3 +310,32 @@ def test_real_links():
     print("\n" + _table(texts))
     over = {k: (len(b), segments(b)) for k, (b, _) in ordinary(texts).items() if segments(b) > 2}
     assert not over, over
+
+
+def test_a_persons_language_in_the_directory_chooses_the_text(db_url):
+    """The call-out's flush reads each recipient's language: "en" gets the plan's English notice, everyone else
+    (and every voice call, and any text the plan gives no English for) Chinese."""
+    from store.db import session_scope
+    from store.directory import Person
+    from workflows.callout import FlushRequest
+
+    with session_scope() as s:
+        s.add(Person(id="en1", name="Anna Weber", mobile="+8613900000001", language="en"))
+        s.add(Person(id="zh1", name="张建国", mobile="+8613900000002"))
+    w = WarningInfo(warning_id=WARNING_ID, identifier="x", level=Level.orange, event="暴雨",
+                    headline=HEADLINE.format(event="暴雨", level="橙色"), area_descs=AREA)
+
+    def one(pid: str, channel: str, purpose: str) -> Send:
+        return Send(key=f"k/{pid}/{channel}/{purpose}", target_key="t", person_id=pid, to="+8613900000001",
+                    channel=channel, purpose=purpose, about="东山镇 防汛责任人")
+
+    req = FlushRequest(callout_id=f"callout-{WARNING_ID}", workflow_id=f"callout-{WARNING_ID}", run_id="r",
+                       plan=LIB.of("callout")["heavy_rain"].model, warning=w,
+                       sends=[one("en1", "sms", "notify"), one("zh1", "sms", "notify"), one("en1", "voice", "notify"),
+                              one("en1", "sms", "escalate")])
+    got = {d.key: d for d in callout._deliveries(req)}
+    en, zh = got["k/en1/sms/notify"], got["k/zh1/sms/notify"]
+    assert en.body.startswith("Alert: 青溪区气象台") and en.ack_url in en.body and en.reply_code in en.body
+    assert zh.body.startswith("【叫应】青溪区气象台") and zh.ack_url in zh.body
+    assert got["k/en1/voice/notify"].voice_text.startswith("这里是区应急管理局值班室")
+    assert got["k/en1/sms/escalate"].body.startswith("【升级】东山镇 防汛责任人未应答")
