@@ -20,7 +20,7 @@ from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
 from store.directory import Person, mask_mobile
 from store.targets import resolve_targets
-from store.links import make_ack_token, reply_code
+from store.links import make_ack_token, reply_code, shorten
 from store.roster import on_duty
 from workflows.callout import (
     CalloutEnd,
@@ -184,12 +184,15 @@ def _deliveries(req: FlushRequest) -> list[Delivery]:
     key = settings.signing_key()
     deliveries = []
     english = english_readers(s.person_id for s in req.sends)
+    links = {send.key: f"{settings.base_url}/ack/{make_ack_token(key, req.callout_id, send.person_id)}"
+             for send in req.sends if send.purpose in ("notify", "escalate") and send.channel in ("sms", "im")}
+    with session_scope() as s:  # the texts carry short aliases; the outbox keeps the signed link (ack_url)
+        short = shorten(s, key, settings.base_url, links)
     for send in req.sends:
         wants_answer = send.purpose in ("notify", "escalate")
         code = reply_code(req.callout_id, send.person_id) if wants_answer else None
-        link = (f"{settings.base_url}/ack/{make_ack_token(key, req.callout_id, send.person_id)}"
-                if wants_answer and send.channel in ("sms", "im") else None)
-        body, voice = render(send, req, link, code, send.person_id in english)
+        link = links.get(send.key)
+        body, voice = render(send, req, short.get(send.key), code, send.person_id in english)
         deliveries.append(Delivery(key=send.key, channel=send.channel, to=send.to, body=body, voice_text=voice,
                                    person_id=send.person_id, subject=req.callout_id, workflow_id=req.workflow_id,
                                    ack_url=link, reply_code=code, priority=send.priority, drill=req.drill,
