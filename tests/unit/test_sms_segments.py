@@ -23,7 +23,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import get_args
 
-import pytest
 
 import activities.activation as activation
 import activities.callout as callout
