@@ -31,6 +31,9 @@ class _Keep(dict):
         return "{" + key + "}"
 
 
+DRILL_CANCEL = "【结束】本次演练已结束,无需再回复。"  # the call-out puts 【演练】 before it
+
+
 def drill_texts(d: Drill) -> tuple[str, str, str]:
     """The drill's call-out wording (Chinese, English, voice) with its name and window filled in; the
     call-out fills the rest and puts the 【演练】 marker before every text."""
@@ -90,7 +93,7 @@ async def drill_prepare(req: PrepareRequest) -> Prepared:
         plan = CalloutPlan(id=f"drill_{d.id}", name_zh=d.name_zh, name_en=d.name_en, category="drill", events=["演练"],
                            min_level=Level.blue, message_zh=message_zh, message_en=message_en,
                            voice_zh=voice_zh, policies={"drill": d.policy}, tiers=[tier], summary_to=[],
-                           cancel_message_zh="【演练结束】{event}演练已结束。")
+                           cancel_message_zh=DRILL_CANCEL)
         warning = WarningInfo(warning_id=req.run_id, identifier=req.run_id, level=d.level, category="drill", event="演练",
                               headline=f"{DRILL_MARK}{d.name_zh}", area_descs=info["names"],
                               town_ids=info["org_units"] if sample.scope == "towns" else [])

@@ -29,7 +29,7 @@ import activities.callout as callout
 import activities.duty.sending as duty
 import activities.reporting as reporting
 import activities.review.asking as review
-from activities.duty.drill import drill_texts, report_text
+from activities.duty.drill import DRILL_CANCEL, drill_texts, report_text
 from api.console.auth import login_code_text
 from definitions.loader import load_or_raise
 from definitions.schema.activation_messages import ActivationMessages
@@ -102,11 +102,13 @@ def callout_texts(link: str) -> dict[str, tuple[str, str | None]]:
     for d in LIB.duty().drills.programme:
         message_zh, message_en, voice_zh = drill_texts(d)
         plan = SimpleNamespace(message_zh=message_zh, message_en=message_en, voice_zh=voice_zh, name_zh=d.name_zh,
-                               cancel_message_zh="")
+                               cancel_message_zh=DRILL_CANCEL)
         w = WarningInfo(warning_id="drill", identifier="drill", level=d.level, event="演练",
                         headline=f"{DRILL_MARK}{d.name_zh}", area_descs=["区水利局", "区气象局", "区住建局"])
         req = SimpleNamespace(warning=w, plan=plan, drill=True)
         out[f"drill/{d.id}/notify"] = callout.render(send("notify", about="区水利局 局长"), req, link, CODE)
+        out[f"drill/{d.id}/escalate"] = callout.render(send("escalate", about="区水利局 局长"), req, link, CODE)
+        out[f"drill/{d.id}/cancel"] = callout.render(send("cancel"), req, None, None)
         if d.message_en:
             out[f"drill/{d.id}/notify (en)"] = callout.render(send("notify"), req, link, CODE, english=True)
         fig = {"total": 4, "responded": 3, "rate": 0.75, "never": [{"name": NAMES[1]}]}
