@@ -15,7 +15,7 @@ from temporalio import activity
 from activities.common import audit_events, duty_contacts, local, read, write
 from activities.common import now as _now
 from activities.delivery import Delivery, Outcome, deliver
-from activities.escalation import Batch, send_and_record
+from activities.escalation import Batch, answer_text, send_and_record
 from config import get_settings
 from definitions.schema.plans import INCIDENT_TOWN, ResponsePlan
 from store import activations as store
@@ -123,7 +123,7 @@ def _fill(text: str, *, due: datetime | None = None, label: str = "", roles: str
 
 def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple[str, str | None]:
     text = _fill(req.text, due=req.due_at, label=send.about, roles=req.roles.get(send.target_key, ""))
-    answer = f"请回复1确认(确认码{code})" + (f"或点击 {link}" if link else "") + "。"
+    answer = answer_text(code, link)
     if send.purpose in ("notify", "escalate"):
         prefix = ""
         if send.purpose == "escalate":
@@ -134,7 +134,7 @@ def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple
         return f"【告知】{req.label}:{send.about}未应答,请电话落实。", None
     if send.purpose in ("cancel", "update"):
         why = send.key.rsplit(f"/{send.purpose}-", 1)[-1] if f"/{send.purpose}-" in send.key else "已结束"
-        return f"【撤销】{req.label}:{why}。无需再回复。/ Withdrawn: no reply needed.", None
+        return f"【撤销】{req.label}:{why}。无需再回复。", None
     return f"{req.label}", None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 from temporalio import activity
 
-from activities.common import contact, sms_each
+from activities.common import contact, english_readers, sms_each
 from activities.common import now as _now
 from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
@@ -20,7 +20,7 @@ from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
 from store.directory import Person, mask_mobile
 from store.targets import resolve_targets
-from store.links import make_ack_token, reply_code
+from store.links import make_ack_token, reply_code, shorten
 from store.roster import on_duty
 from workflows.callout import (
     CalloutEnd,
@@ -34,10 +34,13 @@ from workflows.callout import (
     ShardInfo,
     WarningInfo,
 )
+from workflows.drill import DRILL_MARK, unmarked
 from workflows.kit import names
 from workflows.escalation import Contact, Record, Send, Target
 
-PURPOSE_PREFIX = {"escalate": "【升级叫应】{name}未应答,请您代为落实并确认。", "inform": "", "cancel": "", "update": "", "summary": ""}
+PURPOSE_PREFIX = {"escalate": "【升级】{name}未应答,请代落实:", "inform": "", "cancel": "", "update": "", "summary": ""}
+INFORM = "【告知】{about}经多次叫应未应答({event}{level}预警),请跟进落实。"
+UPDATE = "【调整】{event}预警已调整为{level},本次叫应结束。"
 
 
 def _ev(subject: str, kind: str, step: str, workflow_id: str | None = None, **kw: Any) -> NewEvent:
@@ -116,26 +119,31 @@ async def load_shard(callout_id: str, shard: int) -> list[Target]:
 # ------------------------------------------------------------------ send and record
 
 
-def render(send: Send, req: FlushRequest, link: str | None, code: str | None) -> tuple[str, str | None]:
-    """The SMS/IM body and the voice text of one send (Chinese first)."""
+def render(send: Send, req: FlushRequest, link: str | None, code: str | None,
+           english: bool = False) -> tuple[str, str | None]:
+    """The SMS/IM body and the voice text of one send: Chinese only, or the plan's English wording
+    (`message_en`) of a call-out to a person who reads English (an escalation's wording and voice are Chinese)."""
     w, plan = req.warning, req.plan
-    fill = {"level": w.level.zh, "event": w.event or plan.name_zh, "headline": w.headline or "",
+    event = w.event or plan.name_zh
+    fill = {"level": w.level.zh, "event": event, "headline": w.headline or f"{event}{w.level.zh}预警",
             "area": "、".join(w.area_descs) or "全区", "code": code or "", "link": link or ""}
-    drill = "[演练] " if req.drill else ""
+    drill = DRILL_MARK if req.drill else ""
     if send.purpose in ("notify", "escalate"):
-        body = plan.message_zh.format(**fill)
-        if plan.message_en:
-            body += "\n" + plan.message_en.format(**{**fill, "level": w.level.value})
         prefix = PURPOSE_PREFIX.get(send.purpose, "").format(name=send.about)
+        if english and plan.message_en and send.purpose == "notify":
+            body = plan.message_en.format(**{**fill, "level": w.level.value, "headline": w.headline or w.event})
+        else:
+            body = plan.message_zh.format(**fill)
+            if prefix:  # one bracketed heading is enough
+                body = body.removeprefix("【叫应】")
         voice = prefix + (plan.voice_zh or plan.message_zh).format(**fill)
         return drill + prefix + body, drill + voice
     if send.purpose == "inform":
-        body = f"【告知】{send.about} 经多次叫应未应答({fill['event']}{fill['level']}预警),请跟进落实。/ Not answering the call-out: {send.about}"
-        return drill + body, None
+        return drill + INFORM.format(about=send.about, event=event, level=fill["level"]), None
     if send.purpose == "cancel":
-        return drill + plan.cancel_message_zh.format(**fill) + " / The warning was cancelled; the call-out has ended.", None
+        return drill + plan.cancel_message_zh.format(**fill), None
     if send.purpose == "update":
-        return drill + f"【调整】{fill['event']}预警已调整为{fill['level']},本次叫应结束。/ Warning lowered; call-out ended.", None
+        return drill + UPDATE.format(**fill), None
     return drill + send.about, None
 
 
@@ -175,12 +183,16 @@ def _deliveries(req: FlushRequest) -> list[Delivery]:
     settings = get_settings()
     key = settings.signing_key()
     deliveries = []
+    english = english_readers(s.person_id for s in req.sends)
+    links = {send.key: f"{settings.base_url}/ack/{make_ack_token(key, req.callout_id, send.person_id)}"
+             for send in req.sends if send.purpose in ("notify", "escalate") and send.channel in ("sms", "im")}
+    with session_scope() as s:  # the texts carry short aliases; the outbox keeps the signed link (ack_url)
+        short = shorten(s, key, settings.base_url, links)
     for send in req.sends:
         wants_answer = send.purpose in ("notify", "escalate")
         code = reply_code(req.callout_id, send.person_id) if wants_answer else None
-        link = (f"{settings.base_url}/ack/{make_ack_token(key, req.callout_id, send.person_id)}"
-                if wants_answer and send.channel in ("sms", "im") else None)
-        body, voice = render(send, req, link, code)
+        link = links.get(send.key)
+        body, voice = render(send, req, short.get(send.key), code, send.person_id in english)
         deliveries.append(Delivery(key=send.key, channel=send.channel, to=send.to, body=body, voice_text=voice,
                                    person_id=send.person_id, subject=req.callout_id, workflow_id=req.workflow_id,
                                    ack_url=link, reply_code=code, priority=send.priority, drill=req.drill,
@@ -309,21 +321,21 @@ def summarize(targets: list[CalloutTarget], started: datetime) -> dict[str, Any]
 
 
 def summary_text(c: Callout, summary: dict[str, Any], status: str) -> str:
-    lines = [f"{'[演练] ' if c.drill else ''}【叫应小结】{c.title}: 共{summary['total']}人,已应答{summary['acknowledged']}人"
+    """The summary those on duty receive (Chinese only); `status` is in the audit trail, not the text."""
+    title = f"{DRILL_MARK}【叫应小结】{unmarked(c.title)}" if c.drill else f"【叫应小结】{c.title}"
+    parts = [f"{title}:共{summary['total']}人,已应答{summary['acknowledged']}人"
              f"({summary['rate']:.0%})"]
     if summary["median_ack_s"] is not None:
-        lines.append(f"应答用时中位数{summary['median_ack_s'] / 60:.1f}分钟,最长{summary['max_ack_s'] / 60:.1f}分钟")
+        parts.append(f"用时中位{summary['median_ack_s'] / 60:.0f}分钟,最长{summary['max_ack_s'] / 60:.0f}分钟")
     if summary.get("answered_late"):
-        names = "、".join(n["name"] for n in summary["late"][:10])
-        more = f"等{summary['answered_late']}人" if summary["answered_late"] > 10 else ""
-        lines.append(f"逾时应答: {names}{more}")
+        names = "、".join(n["name"] for n in summary["late"][:5])
+        more = f"等{summary['answered_late']}人" if summary["answered_late"] > 5 else ""
+        parts.append(f"逾时应答:{names}{more}")
     if summary["never_answered"]:
-        names = "、".join(n["name"] for n in summary["never_answered"][:10])
-        more = f"等{len(summary['never_answered'])}人" if len(summary["never_answered"]) > 10 else ""
-        lines.append(f"未应答: {names}{more}")
-    late = f", {summary['answered_late']} late" if summary.get("answered_late") else ""
-    lines.append(f"/ Call-out summary: {summary['acknowledged']}/{summary['total']} answered{late}; status {status}")
-    return ";".join(lines[:-1]) + "\n" + lines[-1]
+        names = "、".join(n["name"] for n in summary["never_answered"][:5])
+        more = f"等{len(summary['never_answered'])}人" if len(summary["never_answered"]) > 5 else ""
+        parts.append(f"未应答:{names}{more}")
+    return ";".join(parts) + "。"
 
 
 @activity.defn(name=names.Callout.FINISH)

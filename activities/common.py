@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from activities.delivery import Delivery
 from config import get_settings
@@ -47,6 +47,16 @@ def aware(v: Any) -> datetime | None:
 
 def contact(p: Person | None) -> Contact | None:
     return Contact(person_id=p.id, name=p.name, mobile=p.mobile, im_id=p.im_id) if p else None
+
+
+def english_readers(person_ids: Iterable[str]) -> set[str]:
+    """Of `person_ids`, those whose texts are in English (the directory's `language` "en"); everyone else
+    reads Chinese only. Only wording the definitions give in English (`message_en`) is sent in English."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return set()
+    with session_scope(write=False) as s:
+        return set(s.exec(select(Person.id).where(col(Person.id).in_(ids), Person.language == "en")))
 
 
 def duty_contacts(s: Session, at: datetime) -> dict[str, Contact]:

@@ -23,7 +23,7 @@ from config import get_settings
 from store.audit import NewEvent, append
 from store.db import session_scope
 from store.directory import mask_mobile
-from store.links import make_ack_token, reply_code
+from store.links import make_ack_token, reply_code, shorten
 from workflows.escalation import Record, Report, Send
 
 Render = Callable[[Send, str | None, str | None], tuple[str, str | None]]
@@ -47,6 +47,12 @@ class Batch:
     meta: dict[str, Any] = field(default_factory=dict)  # in every outbox row's meta
 
 
+def answer_text(code: str | None, link: str | None, verb: str = "确认") -> str:
+    """How a text asks for its answer: reply 1 or the code (which also says whose answer it is), or tap the
+    link (last, so that no punctuation sticks to it)."""
+    return f"回复1或{code}{verb}" + (f",或点击 {link}" if link else "。")
+
+
 def ack_links(subject: str) -> Links:
     """The usual answer: reply "1" with the code, or tap the signed link (SMS and IM only)."""
     settings = get_settings()
@@ -67,10 +73,12 @@ async def send_and_record(batch: Batch, render: Render, *, links: Links | None =
     """Deliver the batch's sends, record sends and records; returns the sends that failed at once (as
     reports) and when the gateway accepted each send: a FlushResult's fields."""
     links = links or ack_links(batch.subject)
+    answers = {send.key: links(send) for send in batch.sends}
+    short = await asyncio.to_thread(_shorten, {k: link for k, (_, link) in answers.items() if link})
     deliveries = []
     for send in batch.sends:
-        code, link = links(send)
-        body, voice = render(send, code, link)
+        code, link = answers[send.key]
+        body, voice = render(send, code, short.get(send.key, link))
         deliveries.append(Delivery(key=send.key, channel=send.channel, to=send.to, body=body, voice_text=voice,
                                    person_id=send.person_id, subject=batch.subject, workflow_id=batch.workflow_id,
                                    ack_url=link, reply_code=code, priority=send.priority,
@@ -89,6 +97,16 @@ async def send_and_record(batch: Batch, render: Render, *, links: Links | None =
 
     await asyncio.to_thread(write)
     return flush_result(outcomes, now)
+
+
+def _shorten(links: dict[str, str]) -> dict[str, str]:
+    """The texts carry short aliases of the signed links (a text then fits two SMS segments); the outbox
+    keeps each signed link itself as the delivery's ack_url."""
+    if not links:
+        return {}
+    settings = get_settings()
+    with session_scope() as s:
+        return shorten(s, settings.signing_key(), settings.base_url, links)
 
 
 def flush_result(outcomes: dict[str, Outcome], now: datetime) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from activities.common import audit_events, duty_contacts, local, on_duty_as, re
 from activities.common import now as _now
 from activities.common import contact as _contact
 from activities.delivery import REFUSED, Outcome, deliver
-from activities.escalation import Batch, send_and_record
+from activities.escalation import Batch, answer_text, send_and_record
 from definitions.schema.reporting import SECTOR_LEADER, Recipient
 from store.audit import NewEvent
 from store.directory import OrgUnit, Person, Post, mask_mobile
@@ -207,14 +207,17 @@ async def targets(req: TargetsRequest) -> TargetsResult:
 # ------------------------------------------------------------------ reminders
 
 
+def reminder_text(title: str, label: str, due_at: datetime, left: int) -> str:
+    return f"【报送提醒】{title}:{label}须于{local(due_at)}前报出(还剩约{left}分钟)。快报事实、慎报原因。"
+
+
 @activity.defn(name=names.Reporting.REMIND)
 async def remind(req: RemindRequest) -> None:
     d, i = req.deadline, req.record.incident
     left = max(0, round((d.due_at - (d.reminded_at or d.due_at)).total_seconds() / 60))
 
     people = await read(lambda s: on_duty_as(s, _now(), req.roles))
-    body = (f"【报送提醒】{i.title}:{d.label}须于{local(d.due_at)}前报出(还剩约{left}分钟)。"
-            f"快报事实、慎报原因。/ Reminder: the {d.kind} report is due at {local(d.due_at, '%H:%M')}.")
+    body = reminder_text(i.title, d.label, d.due_at, left)
     outcomes = await deliver(sms_each(people.values(), lambda c: f"{req.record.workflow_id}/remind/{d.key}/{c.person_id}/sms",
                                       body, subject=incident_subject(i.incident_id),
                                       meta={"purpose": "reminder", "deadline": d.key}))
@@ -248,10 +251,10 @@ def report_text(r: WrittenReport, title: str, received_at: datetime) -> str:
 
 def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple[str, str | None]:
     i = req.record.incident
-    answer = f"请回复1确认(确认码{code})" + (f"或点击 {link}" if link else "") + "。"
+    answer = answer_text(code, link)
     if send.purpose in ("notify", "escalate"):
         if req.kind == "receipts" and req.report is not None:
-            body = report_text(req.report, i.title, req.record.view.received_at) + "\n" + answer.replace("确认", "确认收到", 1)
+            body = report_text(req.report, i.title, req.record.view.received_at) + "\n" + answer_text(code, link, "确认收到")
             voice = f"区政府总值班室报送{req.label}:{i.title}。请查收短信,按1确认收到。"
             return body, voice
         prefix = "【升级】值班长未应答,请您督促落实。" if send.purpose == "escalate" and req.kind == "overdue" else (
@@ -266,7 +269,7 @@ def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple
         return f"【告知】{i.title} {req.label}:{send.about}{what},请电话落实。", None
     if send.purpose == "cancel":
         why = send.key.rsplit("/cancel-", 1)[-1] if "/cancel-" in send.key else f"{req.label}已报出"
-        return f"【已报出】{i.title}:{why}。无需再督促。/ The report has been made; no further action.", None
+        return f"【已报出】{i.title}:{why}。无需再督促。", None
     return f"{i.title}:{req.label}", None
 
 

@@ -9,7 +9,7 @@
   own 1 MB limit in `api/cap`).
 - **Rate limits** (a token bucket each). Console logins (`POST /console/login/…`: token,
   SMS code request, code check) per client address. Signed one-time links (`/ack/…`,
-  `/confirm/…`, `/spotcheck/…`) per link when its signature is ours (a link is bound to one
+  `/confirm/…`, `/spotcheck/…`, and their short aliases `/a/…`) per link when its signature is ours (a link is bound to one
   person and works once: a hundred persons behind one carrier NAT or one reverse proxy must
   all get through, and one link hammered is still limited), and per client address when it
   is not (guessing). Over the limit: 429 with `Retry-After`. The gateway webhooks are not
@@ -126,7 +126,7 @@ def _link_salts() -> dict[str, str]:
     from store.duty import CONFIRM_SALT, FORM_SALT
     from store.links import SALT
 
-    return {"/ack/": SALT, "/confirm/": CONFIRM_SALT, "/spotcheck/": FORM_SALT}
+    return {"/ack/": SALT, "/confirm/": CONFIRM_SALT, "/spotcheck/": FORM_SALT, "/a/": ""}  # /a/: short aliases
 
 
 class LinkLimits:
@@ -155,9 +155,12 @@ class LinkLimits:
         from itsdangerous import BadSignature, URLSafeTimedSerializer
 
         from config import get_settings
+        from store.links import is_short_code
 
         if len(token) > 2000:
             return False
+        if not salt:  # a short alias: 6 random bytes and 3 of their HMAC
+            return is_short_code(get_settings().signing_key(), token)
         try:
             URLSafeTimedSerializer(get_settings().signing_key(), salt=salt).loads(token)  # no max_age: any age
         except (BadSignature, ValueError, UnicodeError):

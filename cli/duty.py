@@ -118,7 +118,7 @@ def drills(drill_id: Annotated[Optional[str], typer.Option("--drill", help="only
         table.add_column(col)
     for r in out["runs"]:
         rate = f"{r['rate']:.0%}" if r["rate"] is not None else "—"
-        table.add_row(_local(r["started_at"]), f"[演练] {r['name']}", "、".join(r["sample"].get("names", [])),
+        table.add_row(_local(r["started_at"]), f"【演练】{r['name']}", "、".join(r["sample"].get("names", [])),
                       f"{r['responded']}/{r['total']} in {r['window_s'] // 60} min", rate, r["status"])
     console.print(table)
 

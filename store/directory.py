@@ -36,6 +36,12 @@ class Person(SQLModel, table=True):
     im_id: str | None = None
     org_unit_id: str | None = Field(default=None, foreign_key="org_unit.id", index=True)
     contact_confirmed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    language: str = Field(default="zh", sa_column_kwargs={"server_default": "zh"},
+                          description="the language of the texts the person receives: zh | en (LANGUAGES)")
+
+
+LANGUAGES = ("zh", "en")
+"""zh: Chinese only (everyone, unless told otherwise); en: the definitions' English text where they give one."""
 
 
 class Position(SQLModel, table=True):

@@ -1,14 +1,17 @@
 """Signed acknowledgement links: bound to one person and one subject, expiring, usable once."""
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import secrets
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from store.messages import UsedLink
+from store.messages import ShortLink, UsedLink
 
 SALT = "yingji.ack-link"
 DEFAULT_MAX_AGE = 48 * 3600
@@ -64,3 +67,56 @@ def consume(session: Session, data: dict) -> None:
 def reply_code(subject: str, person_id: str) -> str:
     """A short code a person can reply with to say which call-out they confirm."""
     return str(int(hashlib.sha256(f"{subject}|{person_id}".encode()).hexdigest(), 16) % 9000 + 1000)
+
+
+# ------------------------------------------------------------------ short aliases for texts
+
+SHORT_PREFIX = "/a/"
+SHORT_TARGETS = ("/ack/", "/confirm/", "/spotcheck/")
+_SHORT_SALT = b"yingji.short-link|"
+
+
+def _short_mac(key: str, nonce: bytes) -> bytes:
+    return hmac.new(key.encode(), _SHORT_SALT + nonce, hashlib.sha256).digest()[:3]
+
+
+def is_short_code(key: str, code: str) -> bool:
+    """Whether `code` is one we made (6 random bytes and 3 of their HMAC, 12 characters): no database, for the
+    rate limits; whether it leads anywhere is `resolve_short`'s business (a guess must hit a stored code)."""
+    if len(code) != 12:
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(code)
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) == 9 and hmac.compare_digest(raw[6:], _short_mac(key, raw[:6]))
+
+
+def new_short_code(key: str) -> str:
+    nonce = secrets.token_bytes(6)
+    return base64.urlsafe_b64encode(nonce + _short_mac(key, nonce)).decode()
+
+
+def shorten(session: Session, key: str, base_url: str, links: dict[str, str]) -> dict[str, str]:
+    """A short alias (`{base_url}/a/<12 characters>`) of each signed link (by any name), so that a text carrying
+    one fits two SMS segments: the signed links are about 150 characters. The alias leads to the same link,
+    which checks itself; a link that is not one of ours under `base_url` is kept as it is."""
+    out: dict[str, str] = {}
+    for name, url in links.items():
+        path = url.removeprefix(base_url)
+        if path == url or not path.startswith(SHORT_TARGETS):
+            out[name] = url
+            continue
+        code = new_short_code(key)
+        session.add(ShortLink(code=code, target=path))
+        out[name] = f"{base_url}{SHORT_PREFIX}{code}"
+    session.flush()
+    return out
+
+
+def resolve_short(session: Session, key: str, code: str) -> str | None:
+    """The path a short alias leads to, or None (not ours, or unknown)."""
+    if not is_short_code(key, code):
+        return None
+    row = session.get(ShortLink, code)
+    return row.target if row is not None and row.target.startswith(SHORT_TARGETS) else None

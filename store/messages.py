@@ -74,6 +74,16 @@ class InboundMessage(SQLModel, table=True):
     assigned_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
+class ShortLink(SQLModel, table=True):
+    """A short alias of a signed one-time link, for the SMS (store/links.py `shorten`): the code leads to the
+    link's path, which checks itself (signature, age, use) as before."""
+
+    __tablename__ = "short_link"
+    code: str = Field(primary_key=True)
+    target: str = Field(description="the signed link's path: /ack/…, /confirm/… or /spotcheck/…")
+    created_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+
+
 class UsedLink(SQLModel, table=True):
     """Acknowledgement links work once: the id of each link used is kept here."""
 

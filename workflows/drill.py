@@ -3,7 +3,7 @@
 Each run draws a random sample of org units from the drill's scope and calls their
 posts through the call-out machinery itself (`WarningCalloutWorkflow` as a child, with
 `drill=True`): the same resolution, shards, escalation interpreter and gateways as a
-real call-out, but every message carries the [演练] marker, the call-out and its
+real call-out, but every message carries the 【演练】 marker, the call-out and its
 outbox rows are marked drill, and no real statistic counts them. When the call-out
 ends, the drill reports its response rate within the window (30 minutes) to the
 leading leader and the duty chief, and stores it for the console's drill results.
@@ -21,7 +21,20 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ACTIVITY
     from workflows.kit.names import Duty
 
-DRILL_MARK = "[演练]"
+DRILL_MARK = "【演练】"
+OLD_DRILL_MARKS = ("[演练]",)  # written before issue 20: titles and texts stored then still read as drills
+
+
+def unmarked(text: str) -> str:
+    """`text` without the drill marker(s) it starts with, old or new (a title that is marked again)."""
+    text = text.lstrip()
+    while (mark := next((m for m in (DRILL_MARK, *OLD_DRILL_MARKS) if text.startswith(m)), None)) is not None:
+        text = text[len(mark):].lstrip()
+    return text
+
+
+def is_drill_text(text: str) -> bool:
+    return any(text.lstrip().startswith(m) for m in (DRILL_MARK, *OLD_DRILL_MARKS))
 
 
 class DrillInput(BaseModel):

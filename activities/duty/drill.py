@@ -15,6 +15,7 @@ from activities.common import now as _now
 from activities.delivery import deliver
 from definitions.schema.callout import CalloutPlan, Tier
 from definitions.schema.common import Level, format_duration
+from definitions.schema.duty import Drill
 from store.audit import NewEvent, append
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
@@ -28,6 +29,26 @@ from workflows.drill import DRILL_MARK, DrillReport, PrepareRequest, Prepared, R
 class _Keep(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
+
+
+DRILL_CANCEL = "【结束】本次演练已结束,无需再回复。"  # the call-out puts 【演练】 before it
+
+
+def drill_texts(d: Drill) -> tuple[str, str, str]:
+    """The drill's call-out wording (Chinese, English, voice) with its name and window filled in; the
+    call-out fills the rest and puts the 【演练】 marker before every text."""
+    fill = _Keep(name=d.name_zh, window=_zh_duration(d.window))
+    return (d.message_zh.format_map(fill),
+            d.message_en.format_map(_Keep(name=f"Drill: {d.name_en}", window=format_duration(d.window))),
+            d.voice_zh.format_map(fill))
+
+
+def report_text(d: Drill, fig: dict[str, Any], gap: str | None) -> str:
+    """The drill's result as those on duty receive it (Chinese only)."""
+    rate = f"{fig['rate']:.0%}" if fig["rate"] is not None else "—"
+    names = "、".join(n["name"] for n in fig["never"][:5]) + (f"等{len(fig['never'])}人" if len(fig["never"]) > 5 else "")
+    return (f"{DRILL_MARK}【演练小结】{d.name_zh}:抽取{fig['total']}人,{_zh_duration(d.window)}内应答{fig['responded']}人"
+            f"(应答率{rate})" + (f";未应答:{names}" if fig["never"] else "") + (f";{gap}" if gap else ""))
 
 
 @activity.defn(name=names.Duty.DRILL_PREPARE)
@@ -63,17 +84,16 @@ async def drill_prepare(req: PrepareRequest) -> Prepared:
                                          "version": req.version, "gap": gap})])
         if gap:
             return Prepared(sample=info, gap=gap)
-        fill = _Keep(name=f"{DRILL_MARK}{d.name_zh}", window=_zh_duration(d.window))
+        message_zh, message_en, voice_zh = drill_texts(d)
         tier = Tier(id="sample", name_zh=f"演练抽取:{'、'.join(info['names'])}"[:200], name_en="Drill sample",
                     scope="departments" if sample.scope == "departments" else
                     ("district" if sample.scope == "district" else "area_towns"),
                     positions=sample.positions, org_units=info["org_units"] if sample.scope == "departments" else None,
                     policy="drill", min_level=Level.blue)
         plan = CalloutPlan(id=f"drill_{d.id}", name_zh=d.name_zh, name_en=d.name_en, category="drill", events=["演练"],
-                           min_level=Level.blue, message_zh=d.message_zh.format_map(fill),
-                           message_en=d.message_en.format_map(_Keep(name=f"Drill: {d.name_en}", window=format_duration(d.window))),
-                           voice_zh=d.voice_zh.format_map(fill), policies={"drill": d.policy}, tiers=[tier], summary_to=[],
-                           cancel_message_zh="【演练结束】{event}演练已结束。")
+                           min_level=Level.blue, message_zh=message_zh, message_en=message_en,
+                           voice_zh=voice_zh, policies={"drill": d.policy}, tiers=[tier], summary_to=[],
+                           cancel_message_zh=DRILL_CANCEL)
         warning = WarningInfo(warning_id=req.run_id, identifier=req.run_id, level=d.level, category="drill", event="演练",
                               headline=f"{DRILL_MARK}{d.name_zh}", area_descs=info["names"],
                               town_ids=info["org_units"] if sample.scope == "towns" else [])
@@ -132,12 +152,7 @@ async def drill_report(req: ReportRequest) -> DrillReport:
             return row, fig, people
 
     row, fig, people = await asyncio.to_thread(compute)
-    window = _zh_duration(d.window)
-    rate = f"{fig['rate']:.0%}" if fig["rate"] is not None else "—"
-    names = "、".join(n["name"] for n in fig["never"][:10]) + (f"等{len(fig['never'])}人" if len(fig["never"]) > 10 else "")
-    body = (f"{DRILL_MARK}【演练小结】{d.name_zh}:抽取{fig['total']}人,{window}内应答{fig['responded']}人(应答率{rate})"
-            + (f";未应答:{names}" if fig["never"] else "") + (f";{req.gap}" if req.gap else "")
-            + f"\n{DRILL_MARK} Drill result: {fig['responded']}/{fig['total']} answered within {format_duration(d.window)}.")
+    body = report_text(d, fig, req.gap)
     outcomes = await deliver(sms_each(people.values(), lambda c: f"{req.run_id}/report/{c.person_id}", body,
                                       subject=req.run_id, drill=True, meta={"purpose": "summary", "procedure": "drill"}))
 

@@ -1,5 +1,5 @@
 """The flush of every duty procedure: a batch of the escalation interpreter's actions sent and recorded,
-each message rendered per procedure (Chinese first), with the procedure's read model in the same transaction.
+each message rendered per procedure (Chinese only), with the procedure's read model in the same transaction.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from activities.delivery import Outcome
 from activities.duty.freshness import _freshness_progress
 from activities.duty.handover import _save_handover
 from activities.duty.spotcheck import _save_spotcheck, _spotcheck_attempts
-from activities.escalation import Batch, Links, ack_links, send_and_record
+from activities.escalation import Batch, Links, ack_links, answer_text, send_and_record
 from config import get_settings
 from store.directory import mask_mobile
 from store.duty import make_confirm_token, make_form_token
@@ -39,19 +39,18 @@ def _round_of(key: str) -> int:
 def _render_handover(send: Send, ctx: dict, code: str | None, link: str | None) -> tuple[str, str | None]:
     inc, out = (ctx.get("incoming") or {}).get("name", ""), (ctx.get("outgoing") or {}).get("name", "")
     due = local(ctx.get("due_at"), "%H:%M")
-    answer = f"回复1确认(确认码{code})" + (f",或点击 {link}" if link else "") + "。"
+    answer = answer_text(code, link)
     if send.purpose == "notify":
         body = (f"【交接班】{inc}:请于{due}前确认接班(交班值班长{out or '—'},交班记录{ctx.get('items', 0)}项,"
-                f"请在值班台查看)。{answer.replace('确认', '确认接班', 1)}/ Shift handover: please take over by {due}.")
+                f"请在值班台查看)。{answer_text(code, link, '确认接班')}")
         return body, f"这里是区应急管理局值班室。{inc},请您于{due}前确认接班。确认接班请按1。"
     if send.purpose == "escalate":
-        body = (f"【交接班升级】接班值班长{inc}未在{due}前确认接班,请您协调落实。{answer}"
-                f"/ The incoming duty chief has not taken over by {due}; please see to it.")
+        body = f"【交接班升级】接班值班长{inc}未在{due}前确认接班,请您协调落实。{answer}"
         return body, f"这里是区应急管理局值班室。接班值班长{inc}未确认接班,请您协调落实。收到请按1。"
     if send.purpose == "inform":
-        return f"【告知】接班值班长{inc}未确认接班({due}),请跟进。/ The incoming duty chief has not taken over.", None
+        return f"【告知】接班值班长{inc}未确认接班({due}),请跟进。", None
     if send.purpose == "cancel":
-        return f"【交接班】{inc}已接班,无需再处理。/ The shift has been taken over; nothing more to do.", None
+        return f"【交接班】{inc}已接班,无需再处理。", None
     return f"【交接班】{send.about}", None
 
 
@@ -61,13 +60,11 @@ def _render_spotcheck(send: Send, ctx: dict, form: str | None) -> tuple[str, str
         text = f"这里是区应急管理局值班室,现对“{title}”的落实情况进行六问抽查,每个问题请按1表示是,按2表示否。"
         return text, text
     if send.purpose == "notify":
-        return (f"【六问抽查】{send.name}您好:针对“{title}”,请点击链接回答六个问题(约1分钟):{form} "
-                f"/ Spot check after the warning: please answer six yes/no questions: {form}"), None
+        return f"【六问抽查】{send.name}您好:针对“{title}”,请点击链接回答六个问题(约1分钟):{form}", None
     if send.purpose == "inform":
-        return (f"【六问抽查】{send.about}未接听、未作答,请电话抽查并在值班台代为记录。"
-                f"/ Spot check: no answer from {send.about}; please call and record the answers."), None
+        return f"【六问抽查】{send.about}未接听、未作答,请电话抽查并在值班台代为记录。", None
     if send.purpose == "cancel":
-        return "【六问抽查】本次抽查已结束,无需再作答。/ The spot check has ended.", None
+        return "【六问抽查】本次抽查已结束,无需再作答。", None
     return f"【六问抽查】{title}", None
 
 
@@ -76,19 +73,17 @@ def _render_followup(send: Send, ctx: dict, code: str | None, link: str | None) 
     q = {x["id"]: x["zh"] for x in ctx.get("questions", [])}
     failed = "、".join(q.get(i, i).rstrip("??") for i in f.get("failed", []))
     town, about, due = f.get("town_name", ""), f.get("about_name", ""), local(f.get("due_at"))
-    answer = f"回复1确认收到(确认码{code})" + (f"或点击 {link}" if link else "") + "。"
+    answer = answer_text(code, link, "确认收到")
     if ctx.get("overdue"):
-        return (f"【整改逾期】{town}六问整改已过时限({due})仍未完成:{about}({failed}),请督办。"
-                f"/ Follow-up overdue in {town}."), None
+        return f"【整改逾期】{town}六问整改已过时限({due})仍未完成:{about}({failed}),请督办。", None
     if send.purpose in ("notify", "escalate"):
-        prefix = f"【升级】{f.get('responsible_name', '')}未确认六问整改,请您督促落实。" if send.purpose == "escalate" else ""
+        prefix = f"【升级】{f.get('responsible_name', '')}未确认,请您督促。" if send.purpose == "escalate" else ""
         text = (f"{prefix}【六问整改】{town}:{about}在六问抽查中回答“否”:{failed}。请于{due}前落实整改。")
-        return (text + answer + f"/ Spot-check follow-up for {town}: fix by {local(f.get('due_at'), '%m-%d %H:%M')}.",
-                text + "收到请按1。")
+        return text + answer, text + "收到请按1。"
     if send.purpose == "inform":
-        return f"【告知】{town}六问整改未确认:{about}({failed}),请跟进。/ Follow-up not acknowledged in {town}.", None
+        return f"【告知】{town}六问整改未确认:{about}({failed}),请跟进。", None
     if send.purpose == "cancel":
-        return f"【六问整改】{town}:{about}已整改,无需再处理。/ The follow-up is resolved.", None
+        return f"【六问整改】{town}:{about}已整改,无需再处理。", None
     return f"【六问整改】{town}", None
 
 
@@ -97,8 +92,7 @@ def _render_freshness(send: Send, ctx: dict, code: str | None, link: str | None)
     due = local(deadline, "%m月%d日") if deadline else "—"  # due before this day (e.g. 04月20日)
     again = "【提醒】" if _round_of(send.key) > 0 else ""
     body = (f"{again}【通讯录核实】{send.name}您好:区应急值守通讯录登记您的手机为{mask_mobile(send.to)}。请于{due}前"
-            f"点击链接确认:{link} ,或用本机回复1(确认码{code})。号码有变请联系区应急管理局。"
-            f"/ Please confirm your contact details by {due}: {link}")
+            f"点击链接确认:{link} ,或用本机回复1(确认码{code})。号码有变请联系区应急管理局。")
     return body, None
 
 

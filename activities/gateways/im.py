@@ -33,7 +33,7 @@ def payload(msg: OutgoingMessage) -> dict:
     if msg.ack_url:
         return {"msgtype": "actionCard",
                 "actionCard": {"title": title, "text": msg.body, "btnOrientation": "0",
-                               "singleTitle": "确认收到 / Confirm", "singleURL": msg.ack_url}}
+                               "singleTitle": "确认收到", "singleURL": msg.ack_url}}
     return {"msgtype": "markdown", "markdown": {"title": title, "text": f"{msg.body}\n\n@{msg.to}"},
             "at": {"atUserIds": [msg.to], "isAtAll": False}}
 

@@ -11,8 +11,9 @@ from activities.common import contact as _contact
 from activities.common import duty_contacts, local, read
 from activities.common import now as _now
 from activities.delivery import Delivery, deliver
-from activities.escalation import Batch, send_and_record
+from activities.escalation import Batch, answer_text, send_and_record
 from activities.review.view import _write, save_view, unit_post
+from definitions.schema.review import ReviewTemplate
 from store.audit import NewEvent
 from store.directory import Person, Post
 from workflows.escalation import Contact, Target
@@ -28,17 +29,20 @@ def _unit_contacts(s: Session, unit_ids: list[str], positions: list[str]) -> dic
     return out
 
 
+def request_text(t: ReviewTemplate, purpose: str, title: str, unit: str, due_at: datetime) -> str:
+    """The request for a unit's written summary, or its reminder (Chinese only)."""
+    text = t.request_zh if purpose == "request" else t.remind_zh
+    return text.format(title=title, unit=unit, due=local(due_at)) + "(回复1表示收到)"
+
+
 def _requests(req: NotifyRequest, people: dict[str, Contact | None]) -> tuple[list[Delivery], dict[str, list[str]]]:
     """The messages asking (or reminding) each unit, and the send keys per unit."""
     v, t = req.record.view, req.template
     units = {u.unit_id: u for u in v.units}
-    text = t.request_zh if req.purpose == "request" else t.remind_zh
     deliveries, plan = [], {}
     for uid in req.unit_ids:
         u, c = units[uid], people.get(uid)
-        body = text.format(title=v.title, unit=u.name, due=local(u.due_at))
-        body += f"(回复1表示收到)/ {'Please send' if req.purpose == 'request' else 'Reminder: send'} the written " \
-                f"summary by {local(u.due_at, '%Y-%m-%d %H:%M')}."
+        body = request_text(t, req.purpose, v.title, u.name, u.due_at)
         plan[uid] = []
         for channel in (ch.value for ch in t.channels):
             to = (c.im_id if channel == "im" else c.mobile) if c else None
@@ -112,15 +116,16 @@ def render_send(send, req: FlushRequest, code: str | None, link: str | None) -> 
     v = req.record.view
     u = next(x for x in v.units if x.unit_id == req.unit_id)
     base = req.text_zh.format(title=v.title, unit=u.name, due=local(u.due_at))
-    answer = f"请回复1确认(确认码{code})" + (f"或点击 {link}" if link else "") + "。"
+    answer = answer_text(code, link)
     if send.purpose in ("notify", "escalate"):
-        prefix = f"【升级】{u.name}书面总结逾期,负责人未应答,请您督促报送。" if send.purpose == "escalate" else ""
-        return prefix + base + answer, prefix + base + "请按1确认。"
+        if send.purpose == "escalate":  # the overdue text again, shorter: who did not answer, and what to do
+            base = f"【复盘逾期】{v.title}:{u.name}书面总结已逾期({local(u.due_at)}),负责人未应答,请您督促报送。"
+        return base + answer, base + "请按1确认。"
     if send.purpose == "inform":
         return f"【告知】{v.title}:{u.name}书面总结逾期,督促未获应答,请电话落实。", None
     if send.purpose == "cancel":
         why = send.key.rsplit("/cancel-", 1)[-1] if "/cancel-" in send.key else "书面总结已报送"
-        return f"【已办结】{v.title}:{why}。无需再督促。/ No further action needed.", None
+        return f"【已办结】{v.title}:{why}。无需再督促。", None
     return base, None
 
 

@@ -234,6 +234,11 @@ class CodeError(ValueError):
         super().__init__(reason)
 
 
+def login_code_text(code: str) -> str:
+    """The login code SMS (Chinese only; one segment)."""
+    return f"【应急值守】登录验证码 {code},5分钟内有效,请勿告诉他人。"
+
+
 def _code_hash(settings: Settings, person_id: str, code: str) -> str:
     key = settings.signing_key().encode()
     return hmac.new(key, f"login|{person_id}|{code}".encode(), hashlib.sha256).hexdigest()
@@ -288,7 +293,7 @@ def create_code(settings: Settings, mobile: str, client: str, now: datetime | No
                         created_at=now, expires_at=now + CODE_TTL, client_hash=client)
         s.add(row)
         s.flush()
-        text = f"【应急值守】登录验证码 {code},5分钟内有效,请勿告诉他人。/ yingji login code {code} (valid 5 min)"
+        text = login_code_text(code)
         msg = OutboxMessage(idempotency_key=f"console-login/{row.id}", gateway=settings.gateway, channel="sms", to=e164,
                             person_id=person.id, subject="console-login", body=text.replace(code, "******"),
                             status="sending", created_at=now, meta={"purpose": "login_code"})

@@ -1,11 +1,12 @@
-"""The page behind a signed acknowledgement link: one big confirm button, readable on a phone."""
+"""The page behind a signed acknowledgement link: one big confirm button, readable on a phone; the short alias
+`/a/{code}` of a signed link (acknowledgement, contact confirmation, 六问 form) that texts carry leads to it."""
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from api.deps import ReadSessionDep, SettingsDep
@@ -13,7 +14,8 @@ from api.services.answers import AnswerError, acknowledge
 from store.callouts import Callout
 from store.directory import Person
 from store.db import session_scope
-from store.links import LinkError, consume, is_used, read_ack_token
+from store.links import LinkError, consume, is_used, read_ack_token, resolve_short
+from workflows.drill import DRILL_MARK, unmarked
 
 router = APIRouter(tags=["acknowledgement"])
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
@@ -22,6 +24,14 @@ STATUS = {"expired": 410, "used": 409, "invalid": 403}
 
 def _page(request: Request, status: int = 200, **ctx) -> HTMLResponse:
     return templates.TemplateResponse(request, "ack.html", ctx, status_code=status)
+
+
+@router.get("/a/{token}", response_class=HTMLResponse, summary="Short alias of a signed link (in texts): 303 to it")
+def short_link(token: str, request: Request, session: ReadSessionDep, settings: SettingsDep):
+    target = resolve_short(session, settings.signing_key(), token)
+    if target is None:
+        return _page(request, 403, state="error", message="确认链接无效 / this link is not valid")
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/ack/{token}", response_class=HTMLResponse, summary="Acknowledgement page (signed link)")
@@ -34,7 +44,8 @@ def ack_page(token: str, request: Request, session: ReadSessionDep, settings: Se
         return _page(request, STATUS[exc.reason], state="error", message=str(exc))
     person = session.get(Person, data["p"])
     callout = session.get(Callout, data["s"])
-    title = f"【叫应】{callout.title}" if callout else "确认收到"
+    title = ("确认收到" if callout is None else f"{DRILL_MARK}【叫应】{unmarked(callout.title)}" if callout.drill
+             else f"【叫应】{callout.title}")  # a drill's title may carry the old [演练] marker
     return _page(request, state="form", title=title, person_name=person.name if person else "")
 
 

@@ -91,7 +91,7 @@ class Drill(Strict):
     level: Level = Field(default=Level.orange, description="the level the drill's message pretends, for realism")
     window: Duration = Field(default=timedelta(minutes=30), description="responses within this time count (30 min)")
     policy: Policy
-    message_zh: str = Field(description="{name} {code} {link} {window} are filled in; the [演练] marker is always added")
+    message_zh: str = Field(description="{name} {code} {link} {window} are filled in; the 【演练】 marker is always added")
     message_en: str = ""
     voice_zh: str = ""
     report_to: list[str] = Field(default_factory=lambda: ["leading_leader", "duty_chief"])

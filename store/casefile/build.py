@@ -16,7 +16,7 @@ MANIFEST, SEAL = "manifest.json", "SEAL.txt"
 GENESIS = "0" * 64
 # every signed one-time link (acknowledgement, contact confirmation, 六问 form): whoever holds one
 # answers in its person's name
-_ONE_TIME_LINK = re.compile(r"(/(?:ack|confirm|spotcheck)/)[A-Za-z0-9._~-]{8,}")
+_ONE_TIME_LINK = re.compile(r"(/(?:ack|confirm|spotcheck|a)/)[A-Za-z0-9._~-]{8,}")
 
 
 def subject_file(subject: str) -> str:

@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +44,7 @@ class PersonIn(_M):
     im_id: str | None = None
     org_unit: str | None = None
     contact_confirmed: date | None = None
+    language: Literal["zh", "en"] | None = Field(default=None, description="the texts' language; none: keep (new: zh)")
 
 
 class PostIn(_M):

@@ -3,7 +3,7 @@ through the API, with the simulator gateway and real time.
 
 The shipped definitions with the district drill every 15 s and its 30-minute window shortened to
 seconds: the schedules are installed from the definitions, the drill fires by itself, calls a sample
-of department heads with the [演练] marker, two of three answer, and the drill reports its response
+of department heads with the 【演练】 marker, two of three answer, and the drill reports its response
 rate within the window; the schedule is paused and triggered by hand through the API, every step is
 audited, and no real statistic counts the drill.
 """
@@ -96,7 +96,7 @@ async def test_a_scheduled_drill_fires_and_reports_its_response_rate(dev_env, db
                               lambda m: m and len([x for x in m if x["provider_id"]]) >= 3, what="the sample called")
             sms = [m for m in sent if m["channel"] == "sms"]
             assert len({m["person_id"] for m in sms}) == 3
-            assert all(m["body"].startswith("[演练]") and m["drill"] for m in sent)
+            assert all(m["body"].startswith("【演练】") and m["drill"] for m in sent)
             for m in sms[:2]:
                 r = await api.post(f"/api/simulator/messages/{m['id']}", json={"outcome": "reply", "body": "收到"},
                                    headers=h("duty_cadre"))
@@ -109,7 +109,7 @@ async def test_a_scheduled_drill_fires_and_reports_its_response_rate(dev_env, db
             assert sorted(t["in_window"] for t in detail["targets"]) == [False, True, True]
             report = await poll(lambda: get("/api/outbox", subject=run["id"]), bool, what="the drill's report sent")
             assert {m["person_id"] for m in report} == {people["leading_leader"], people["duty_chief"]}
-            assert all(m["body"].startswith("[演练]【演练小结】") and "应答率67%" in m["body"] and m["drill"] for m in report)
+            assert all(m["body"].startswith("【演练】【演练小结】") and "应答率67%" in m["body"] and m["drill"] for m in report)
             audit = await get("/api/audit", subject=run["id"])
             assert [e["kind"] for e in audit] == ["drill.started", "drill.reported"]
             assert audit[1]["payload"]["responded"] == 2 and audit[1]["payload"]["drill_marker"]

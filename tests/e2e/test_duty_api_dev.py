@@ -126,7 +126,9 @@ async def test_handover_spot_check_and_confirmation_through_the_api(dev_env, db_
             assert r.status_code == 422 and "one key per question" in r.json()["detail"]
             # b: the SMS form after the unanswered call
             form = await poll(lambda: get("/api/outbox", subject=cid, person_id=b, channel="sms"), bool, what="form sms")
-            path = re.search(r"(/spotcheck/\S+)", as_delivered(form[0]["id"]).body).group(1)
+            alias = re.search(r"(/a/\S+)", as_delivered(form[0]["id"]).body).group(1)  # the link's short alias
+            path = (await api.get(alias, follow_redirects=False)).headers["location"]
+            assert path.startswith("/spotcheck/")
             page = await api.get(path)
             assert page.status_code == 200 and "隐患点巡查了吗" in page.text
             r = await api.post(path, data={**{q: "yes" for q in YES}, "supplies": "no"})
@@ -173,7 +175,9 @@ async def test_handover_spot_check_and_confirmation_through_the_api(dev_env, db_
             started.extend([rid, f"{rid}/shard-0"])
             target = people["330110001.head"]
             msg = await poll(lambda: get("/api/outbox", subject=rid, person_id=target), bool, what="asked to confirm")
-            link = re.search(r"(/confirm/\S+)", as_delivered(msg[0]["id"]).body).group(1)
+            alias = re.search(r"(/a/\S+)", as_delivered(msg[0]["id"]).body).group(1)  # the link's short alias
+            link = (await api.get(alias, follow_redirects=False)).headers["location"]
+            assert link.startswith("/confirm/")
             page = await api.get(link)
             assert page.status_code == 200 and "****" in page.text and "街道1主任" in page.text
             assert (await api.post(link)).status_code == 200

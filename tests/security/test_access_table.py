@@ -106,6 +106,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/simulator/spotcheck/{message_id}"): Rule(DUTY, json={}),
     ("GET", "/api/answers/ambiguous"): Rule(DUTY),
     ("POST", "/api/answers/{inbound_id}/assign"): Rule(DUTY, json={}),
+    ("GET", "/a/{token}"): Rule(LINK),  # the short alias of a signed link, in texts
     ("GET", "/ack/{token}"): Rule(LINK),
     ("POST", "/ack/{token}"): Rule(LINK),
     ("GET", "/spotcheck/{token}"): Rule(LINK),

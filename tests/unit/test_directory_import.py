@@ -297,3 +297,34 @@ def test_shared_numbers_are_imported_with_a_warning(url, tmp_path: Path, monkeyp
     unshared.write_text(SMALL)
     with session_scope(url) as s:  # nothing shared: nothing said
         assert import_directory(s, unshared).warnings == []
+
+
+def test_a_persons_language_is_imported_checked_and_kept(url, tmp_path: Path):
+    """`language` (zh | en) is optional: new persons read Chinese, a file without it keeps what is stored, a wrong
+    value is refused naming the person's line (YAML) or row (CSV)."""
+    path = tmp_path / "lang.yaml"
+    path.write_text(SMALL.replace("mobile: 13900000001}", "mobile: 13900000001, language: en}"))
+    with session_scope(url) as s:
+        import_directory(s, path)
+    with session_scope(url) as s:
+        assert (s.get(Person, "a").language, s.get(Person, "b").language) == ("en", "zh")
+    path.write_text(SMALL)  # no language: a keeps English
+    with session_scope(url) as s:
+        assert import_directory(s, path).changed["persons"] == 0 and s.get(Person, "a").language == "en"
+    path.write_text(SMALL.replace("mobile: 13900000001}", "mobile: 13900000001, language: fr}"))
+    with session_scope(url) as s, pytest.raises(DirectoryImportError) as exc:
+        import_directory(s, path)
+    assert any("persons[0].language" in e and "'zh' or 'en'" in e for e in exc.value.errors), exc.value.errors
+    csv_path = tmp_path / "lang.csv"
+    csv_path.write_text(HEADER.replace("superior_id\n", "superior_id,language\n")
+                        + "330110001,青溪街道,town,330110,town_head,n1,赵六,13900009999,,,,,en\n"
+                        + "330110001,青溪街道,town,330110,town_flood_officer,n2,孙八,13900009998,,,,n1,\n")
+    with session_scope(url) as s:
+        import_directory(s, csv_path)
+    with session_scope(url) as s:
+        assert (s.get(Person, "n1").language, s.get(Person, "n2").language) == ("en", "zh")
+    csv_path.write_text(HEADER.replace("superior_id\n", "superior_id,language\n")
+                        + "330110001,青溪街道,town,330110,town_head,n1,赵六,13900009999,,,,,english\n")
+    with session_scope(url) as s, pytest.raises(DirectoryImportError) as exc:
+        import_directory(s, csv_path)
+    assert any(e.startswith("lang.csv:2: ") and "language" in e for e in exc.value.errors), exc.value.errors

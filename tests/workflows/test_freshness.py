@@ -57,7 +57,8 @@ async def test_confirmations_reminders_bounces_and_the_close(env, db_url, people
             assert {m.person_id for m in first} == set(everyone) and {m.channel for m in first} == {"sms"}
             msg = {m.person_id: m for m in first}
             a, b, c = people["D01.head"], people["330110001.head"], people["330110002.head"]
-            assert "/confirm/" in msg[a].body and "通讯录核实" in msg[a].body and msg[a].reply_code
+            assert "/a/" in msg[a].body and "/confirm/" in msg[a].ack_url  # the text carries the link's short alias
+            assert "通讯录核实" in msg[a].body and msg[a].reply_code
             assert f"请于{local(deadline, '%m月%d日')}前" in msg[a].body
             assert msg[a].workflow_id == shard_id(rid, everyone.index(a) // 10)
             assert len(rows(ContactCheck, round_id=rid)) == len(everyone)

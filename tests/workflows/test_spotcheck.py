@@ -167,7 +167,7 @@ async def test_answers_a_no_opens_a_followup_acknowledged_and_resolved(env, tq, 
     await env.sleep(timedelta(minutes=11))
     forms = await wait_for(lambda: [m for m in outbox(cid) if m.channel == "sms" and m.person_id in (d, e)],
                            what="sms forms")
-    assert all("/spotcheck/" in m.body and m.reply_code is None for m in forms)
+    assert all("/a/" in m.body and "/spotcheck/" in (m.ack_url or "") and m.reply_code is None for m in forms)
     assert not [m for m in outbox(cid) if m.person_id in (a, b, c) and m.channel == "sms"], "no form after an answer"
 
     await refused(h.execute_update(W.resolve, ResolveIn(actor=d, role="person", key=fu.key, note="x")),
@@ -392,9 +392,11 @@ async def test_answers_after_the_check_closed_are_recorded_late_by_the_store(env
         await wait_for(lambda: row(SpotCheck, cid).status == "closed", what="closed in the store")
 
     form = next(m for m in outbox(cid, a) if m.channel == "sms")
-    path = httpx.URL(re.search(r"(https?://\S+/spotcheck/\S+)", form.body).group(1)).path
+    alias = httpx.URL(re.search(r"(https?://\S+/a/\S+)", form.body).group(1)).path  # the short alias in the text
     app = create_app(temporal_client=env.client)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as web:
+        path = (await web.get(alias)).headers["location"]
+        assert path.startswith("/spotcheck/")
         page = await web.get(path)
         assert page.status_code == 200 and "本次抽查已结束" in page.text and "marked late" in page.text
         r = await web.post(path, data={**{k: "yes" for k in ALL_YES}, "supplies": "no"})

@@ -265,6 +265,11 @@ FINAL_LABEL = "终报"
 SETTLED_ZH = {"omitted": "漏报", "lapsed": "未报(已终止)"}
 
 
+def overdue_text(title: str, label: str) -> str:
+    """What the duty chief is told when a report's time limit passes (the activity adds the call to answer)."""
+    return f"{title}:{label}时限已过,尚未报出。"
+
+
 def label_of(kind: str, seq: int) -> str:
     return {"written": "书面报告", "final": FINAL_LABEL}.get(kind) or f"续报{zh_number(seq)}"
 

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():  # the kit and the messages: one 
     from workflows.reporting.models import (
         FINAL_LABEL, ChainState, ChainView, Deadline, DraftIn, FlushRequest, RecordRequest, RemindRequest, ReportingInput,
         ReportKind, ReviewIn, SettleIn, SubmitIn, TargetsRequest, TargetsResult, TriggerView, VerbalIn, VerbalRecord, Version,
-        WrittenReport, label_of, settle_as)
+        WrittenReport, label_of, overdue_text, settle_as)
     from workflows.reporting.rules import RULES, Chain
 
 
@@ -85,7 +85,7 @@ class IncidentReportingWorkflow(Procedure):
         await self.record(Event(kind=Kinds.deadline(d.kind, "overdue"), step_id=f"deadline/{d.key}/overdue", at=d.due_at,
                                 payload={"deadline": d.key, "label": d.label, "due_at": d.due_at.isoformat()}))
         await self._escalate("overdue", d.key, d.label, self.rules.overdue_policy, "duty_chief",
-                             text=f"{self.info.title}:{d.label}时限已过,尚未报出。")
+                             text=overdue_text(self.info.title, d.label))
 
     def _meet(self, key: str, at: datetime, by: str, kind: str, actor: str) -> list[Event]:
         """A deadline is met: the time it took, and a permanent late mark if it was late."""
