@@ -27,6 +27,7 @@ from typing import get_args
 import activities.activation as activation
 import activities.callout as callout
 import activities.duty.sending as duty
+import activities.publication as publication
 import activities.reporting as reporting
 import activities.review.asking as review
 from activities.duty.drill import DRILL_CANCEL, drill_texts, report_text
@@ -35,12 +36,14 @@ from definitions.loader import load_or_raise
 from definitions.schema.activation_messages import ActivationMessages
 from definitions.schema.common import Level
 from store.callouts import Callout
+from store.publications import Publication
 from store.duty import make_confirm_token, make_form_token
 from store.links import SHORT_PREFIX, make_ack_token, new_short_code, reply_code
 from workflows.callout import WarningInfo
 from workflows.drill import DRILL_MARK
 from workflows.duty import Procedure
 from workflows.escalation import Send
+from workflows.publication import PublicationInput
 from workflows.reporting.models import overdue_text
 
 LIB = load_or_raise(Path(__file__).resolve().parents[2] / "definitions")
@@ -227,8 +230,36 @@ def duty_texts(link: str, form: str, confirm: str) -> dict[str, tuple[str, str |
     return out
 
 
+def publication_texts() -> dict[str, tuple[str, str | None]]:
+    """精准发布 below orange: every plan's publish section, each purpose, at each level it publishes, and the
+    summary to those on duty (activities/publication.py)."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for pid, loaded in LIB.of("callout").items():
+        plan = loaded.model
+        if plan.publish is None:
+            continue
+        event = (plan.events or ["大风"])[0]
+        for level in (Level.blue, Level.yellow):
+            if plan.publish.for_level(level) is None:
+                continue
+            w = WarningInfo(warning_id=WARNING_ID, identifier="QX-20260715-1000", level=level, event=event,
+                            headline=HEADLINE.format(event=event, level=level.zh), area_descs=AREA)
+            for purpose in ("publish", "update", "cancel"):
+                for drill in (False, True):
+                    inp = PublicationInput(publication_id=f"publication-{WARNING_ID}", warning=w, plan=plan,
+                                           plan_version="1", purpose=purpose, drill=drill)
+                    name = f"publication/{pid}/{level.value}/{purpose}" + (" (drill)" if drill else "")
+                    out[name] = publication.render(inp), None
+    row = Publication(id=f"publication-{WARNING_ID}", warning_id=WARNING_ID, plan_id="heavy_rain", plan_version="1",
+                      level="yellow", title=HEADLINE.format(event="暴雨", level="黄色"), drill=False)
+    out["publication/summary"] = publication.summary_text(row, {"persons": 128, "sent": 256, "delivered": 250,
+                                                                "failed": 6, "rate": 250 / 256}), None
+    return out
+
+
 def all_texts(link: str, form: str, confirm: str) -> dict[str, tuple[str, str | None]]:
-    return {**callout_texts(link), **reporting_texts(link), **activation_texts(link), **review_texts(link),
+    return {**callout_texts(link), **publication_texts(), **reporting_texts(link), **activation_texts(link),
+            **review_texts(link),
             **duty_texts(link, form, confirm), "console/login_code": (login_code_text(LOGIN_CODE), None)}
 
 
