@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     twilio_api_base: str | None = Field(default=None, description="override of https://api.twilio.com (tests)")
     im_webhook_url: str | None = None
     im_webhook_secret: SecretStr | None = None
+    hotline_platform_url: str | None = Field(default=None, description="the hotline platform's base URL: 回访 posts "
+                                                                      "each closed work order's result to <url>/results")
+    hotline_secret: SecretStr | None = Field(default=None, description="the hotline platform's webhook secret "
+                                                                       "(HMAC-SHA256 over timestamp + '.' + body)")
+    hotline_window_s: int = Field(default=300, description="a webhook's timestamp may be this far from now")
     rate_voice_per_s: float = 1.0
     rate_sms_per_s: float = 10.0
     rate_im_per_s: float = 20.0

@@ -46,6 +46,14 @@ class Review:
     SEAL = "review.seal"
 
 
+class WorkOrder:
+    RECORD = "workorder.record"
+    UNIT = "workorder.unit"  # who answers for a unit, whom to call
+    NOTIFY = "workorder.notify"  # 抄报消防救援
+    FLUSH = "workorder.flush"
+    POST = "workorder.post"  # 回访: the result to the hotline platform
+
+
 class Duty:
     FLUSH = "duty.flush"
     DRILL_PREPARE = "duty.drill_prepare"
@@ -60,5 +68,5 @@ class Duty:
     SPOTCHECK_RECORD = "duty.spotcheck_record"
 
 
-ALL = sorted(v for c in (Audit, Callout, Reporting, Activation, Review, Duty)
+ALL = sorted(v for c in (Audit, Callout, Reporting, Activation, Review, WorkOrder, Duty)
              for k, v in vars(c).items() if k.isupper())
