@@ -60,7 +60,7 @@ def save_view(s: Session, req: RecordRequest) -> WorkOrder:
     for x in v.assignments:
         r = have.get(x.seq) or WorkOrderAssignment(work_order_id=v.id, seq=x.seq, unit_id=x.unit_id,
                                                    assigned_at=x.assigned_at)
-        r.unit_name, r.assigned_by = x.unit_name, x.assigned_by
+        r.unit_name, r.assigned_by, r.answerers = x.unit_name, x.assigned_by, x.answerers
         r.deadlines = [d.model_dump(mode="json") for d in x.deadlines]
         r.signed_at, r.signed_by, r.signed_via = x.signed_at, x.signed_by, x.signed_via
         late = {d.key: d.late_by_s for d in x.deadlines}

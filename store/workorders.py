@@ -66,6 +66,8 @@ class WorkOrderAssignment(SQLModel, table=True):
     unit_name: str = ""
     assigned_at: datetime = Field(sa_column=utc_column(nullable=False, index=True))
     assigned_by: str = ""
+    answerers: list[str] = Field(default_factory=list, sa_column=json_column(nullable=False),
+                                 description="the unit's persons who answer for it (person ids)")
     deadlines: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column(nullable=False),
                                             description="sign, feedback, complete: due, met, late_by_s, overdue")
     signed_at: datetime | None = Field(default=None, sa_column=utc_column())

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/workorders", tags=["work orders"])
              responses={200: {"description": "The ticket was sent before: the existing work order, duplicate: true"}})
 async def receive(body: svc.WorkOrderIn, client: TemporalDep, settings: SettingsDep, caller: DutyOfficer):
     view, existed = await svc.start(client, settings, cached_library(settings.definitions_dir), body, caller.actor)
-    return JSONResponse(status_code=200 if existed else 201, content={**svc.masked(view, caller.role), "duplicate": existed})
+    return JSONResponse(status_code=200 if existed else 201, content={**svc.masked(view, caller.role, caller.person_id), "duplicate": existed})
 
 
 @router.get("", summary="Work orders, newest first (the caller's number masked but for the duty office)")
@@ -33,12 +33,12 @@ def list_workorders(caller: Anyone, limit: Annotated[int, limit_param(1000)] = 1
                     unit_id: str | None = None, source: str | None = None) -> list[dict]:
     svc.valid_filter("status", status, tuple(STATUS_ZH))
     svc.valid_filter("source", source, ("12345", "110", "119", "120", "12122"))
-    return svc.workorder_list(caller.role, max(1, min(limit, 1000)), status, unit_id, source)
+    return svc.workorder_list(caller.role, caller.person_id, max(1, min(limit, 1000)), status, unit_id, source)
 
 
 @router.get("/{workorder_id}", summary="One work order: state, unit, each limit on time or late, feedback, 回访")
 def get_workorder(workorder_id: str, caller: Anyone) -> dict:
-    found = svc.workorder_detail(workorder_id, caller.role)
+    found = svc.workorder_detail(workorder_id, caller.role, caller.person_id)
     if found is None:
         raise HTTPException(404, detail=f"no work order {workorder_id!r}")
     return found
@@ -46,7 +46,7 @@ def get_workorder(workorder_id: str, caller: Anyone) -> dict:
 
 async def _step(client, workorder_id: str, action: str, update, req, role: str) -> dict:
     view = await svc.step(client, workorder_id, action, update, req)
-    return svc.masked(view.model_dump(mode="json"), role)
+    return svc.masked(view.model_dump(mode="json"), role, req.actor)
 
 
 class AssignBody(BaseModel):
@@ -127,4 +127,4 @@ async def to_incident(workorder_id: str, body: IncidentBody, client: TemporalDep
                       caller: DutyOfficer) -> dict:
     view, incident = await svc.to_incident(client, settings, cached_library(settings.definitions_dir), workorder_id,
                                            caller.actor, caller.role, body.summary)
-    return {**svc.masked(view.model_dump(mode="json"), caller.role), "incident": incident}
+    return {**svc.masked(view.model_dump(mode="json"), caller.role, caller.person_id), "incident": incident}

@@ -225,9 +225,16 @@ async def to_incident(client: Client, settings: Settings, lib: Library, workorde
 # ------------------------------------------------------------------ reading
 
 
-def masked(view: dict, role: str) -> dict:
+def sees_number(role: str, person_id: str | None, unit_persons: set[str]) -> bool:
+    """The duty office sees the caller's number whole: a duty role, and not a person of a unit the order went to
+    (a unit's head may hold a duty role's token too; to the unit the number is masked like to everyone else)."""
+    return role in DUTY_OFFICE and (person_id is None or person_id not in unit_persons)
+
+
+def masked(view: dict, role: str, person_id: str | None = None) -> dict:
     """The caller's number whole for the duty office; masked for everyone else."""
-    if role not in DUTY_OFFICE:
+    persons = {p for a in view.get("assignments") or [] for p in a.get("answerers") or []}
+    if not sees_number(role, person_id, persons):
         info = view.get("info") or {}
         if info.get("caller_phone"):
             info["caller_phone"] = mask_mobile(info["caller_phone"])
@@ -242,13 +249,17 @@ def _late(d: dict) -> str:
     return "overdue" if d.get("overdue_at") else "open"
 
 
-def _row(w: WorkOrder, role: str) -> dict:
+def _row(s, w: WorkOrder, role: str, person_id: str | None) -> dict:
     out = w.model_dump(mode="json")
     out["status_zh"] = STATUS_ZH.get(w.status, w.status)
-    return masked(out, role)
+    rows = list(s.exec(select(WorkOrderAssignment).where(WorkOrderAssignment.work_order_id == w.id)
+                       .order_by(WorkOrderAssignment.seq)))
+    out["assignments"] = [{**a.model_dump(mode="json"), "deadlines": [{**d, "state": _late(d)} for d in a.deadlines]}
+                          for a in rows]
+    return masked(out, role, person_id)
 
 
-def workorder_list(role: str, limit: int = 100, status: str | None = None, unit_id: str | None = None,
+def workorder_list(role: str, person_id: str | None, limit: int = 100, status: str | None = None, unit_id: str | None = None,
                    source: str | None = None) -> list[dict]:
     with session_scope(write=False) as s:
         stmt = select(WorkOrder)
@@ -259,22 +270,13 @@ def workorder_list(role: str, limit: int = 100, status: str | None = None, unit_
         if source:
             stmt = stmt.where(WorkOrder.source == source)
         rows = s.exec(stmt.order_by(col(WorkOrder.received_at).desc()).limit(limit))
-        return [_row(w, role) for w in rows]
+        return [_row(s, w, role, person_id) for w in list(rows)]
 
 
-def workorder_detail(workorder_id: str, role: str) -> dict | None:
+def workorder_detail(workorder_id: str, role: str, person_id: str | None = None) -> dict | None:
     with session_scope(write=False) as s:
         w = s.get(WorkOrder, workorder_id)
-        if w is None:
-            return None
-        out = _row(w, role)
-        out["assignments"] = []
-        for a in s.exec(select(WorkOrderAssignment).where(WorkOrderAssignment.work_order_id == w.id)
-                        .order_by(WorkOrderAssignment.seq)):
-            x = a.model_dump(mode="json")
-            x["deadlines"] = [{**d, "state": _late(d)} for d in a.deadlines]
-            out["assignments"].append(x)
-        return out
+        return None if w is None else _row(s, w, role, person_id)
 
 
 def valid_filter(name: str, value: str | None, allowed) -> None:

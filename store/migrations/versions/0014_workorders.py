@@ -67,6 +67,7 @@ def upgrade() -> None:
     sa.Column('unit_name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('assigned_at', store.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('assigned_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('answerers', sa.JSON(), nullable=False),
     sa.Column('deadlines', sa.JSON(), nullable=False),
     sa.Column('signed_at', store.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('signed_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
