@@ -216,6 +216,10 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/activations/{activation_id}"): console(ALL),
     ("POST", "/console/activations/{activation_id}/{action}"): console(ACTING, sample="/console/activations/x/terminate",
                                                                        form={"reason": "测试"}),
+    ("GET", "/console/workorders"): console(ALL),
+    ("POST", "/console/workorders"): console(DUTY),
+    ("GET", "/console/workorders/{workorder_id}"): console(ALL),
+    ("POST", "/console/workorders/{workorder_id}/{action}"): console(ALL, sample="/console/workorders/x/sign"),
     ("GET", "/console/reviews"): console(ALL),
     ("POST", "/console/reviews"): console(DUTY),
     ("GET", "/console/reviews/{incident_id}"): console(ALL),
@@ -345,6 +349,10 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
     ("POST", "/api/workorders"): open_to_role("intake: the duty office takes a hotline ticket about any town"),
     ("POST", "/api/workorders/{workorder_id}/assign"): open_to_role(
         "分拨: the duty office (the rules' assign roles) assigns any order to any department or town"),
+    ("POST", "/console/workorders"): open_to_role("intake, as POST /api/workorders"),
+    ("POST", "/console/workorders/{workorder_id}/{action}"): owned(
+        "the same workflow updates as POST /api/workorders/{workorder_id}/…: only the assigned unit's persons (or the "
+        "duty office on its behalf) sign, return, feed back, complete; the duty office assigns and closes"),
     ("GET", "/api/reviews/{incident_id}"): READ,
     ("POST", "/api/reviews/{incident_id}/summaries"): owned(
         "a unit's summary comes from the unit (its head or deputy) or the duty office enters it on its behalf (代录)"),

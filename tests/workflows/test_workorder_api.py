@@ -44,7 +44,7 @@ async def api(env, db_url, monkeypatch):
     async with build_worker(env.client, task_queue=settings.task_queue), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test",
             headers={"Authorization": f"Bearer {tokens['duty']}"}) as client:
-        client.people, client.tokens = people, tokens  # type: ignore[attr-defined]
+        client.people, client.tokens, client.app = people, tokens, app  # type: ignore[attr-defined]
         yield client
         await terminate_workorders(env.client)
         await rep.terminate_incidents(env.client)
@@ -167,3 +167,28 @@ async def test_a_110_notice_becomes_an_incident_and_both_trails_point_at_each_ot
     assert (await api.get(f"/api/workorders/{wid}")).json()["incident_id"] == iid
     r = await api.post(f"/api/workorders/{wid}/incident", json={})
     assert r.status_code == 409 and iid in r.json()["detail"]
+
+
+async def test_console_list_and_page_take_an_order_in_assign_and_show_its_limits(api):
+    from tests.helpers import console_login
+
+    web = await console_login(api.app, api.tokens["duty"])
+    desk = await web.get("/console/desk")
+    assert 'href="/console/workorders"' in desk.text and "热线工单" in desk.text
+    r = await web.post("/console/workorders", data={"csrf": web.csrf, "ticket": "C1", "source": "12345",
+                                                    "category": "积水内涝", "urgency": "normal", "place": "河西街",
+                                                    "town_id": "330110001", "words": "积水", "caller_phone": "13900005678"})
+    assert r.status_code == 303, r.text
+    wid = "workorder-12345-C1"
+    assert r.headers["location"] == f"/console/workorders/{wid}"
+    page = await web.get(f"/console/workorders/{wid}")
+    assert page.status_code == 200 and "待分拨" in page.text and "+8613900005678" in page.text
+    r = await web.post(f"/console/workorders/{wid}/assign", data={"csrf": web.csrf, "unit_id": "D99"})
+    assert r.status_code == 422 and "D99" in r.text  # the reason on the page, the form kept
+    r = await web.post(f"/console/workorders/{wid}/assign", data={"csrf": web.csrf, "unit_id": "330110001"})
+    assert r.status_code == 303
+    page = await web.get(f"/console/workorders/{wid}")
+    assert "待签收" in page.text and 'class="countdown"' in page.text and "签收时限" in page.text
+    listing = await web.get("/console/workorders")
+    assert listing.status_code == 200 and f'id="wo-{wid}"' in listing.text and 'data-status="assigned"' in listing.text
+    await web.aclose()
