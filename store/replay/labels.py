@@ -20,7 +20,7 @@ EPISODES = {
     "activation.overdue": "超时督办", "activation.dispatch.order": "调度指令", "activation.reinforcement.request": "增援请求",
     "activation.reinforcement.chase": "增援催办", "review.escalation": "复盘催交", "spotcheck.call": "六问抽查",
     "spotcheck.followup": "六问整改", "handover": "交接班", "freshness": "通讯录确认",
-    "workorder.sign": "工单签收呼叫", "workorder.overdue": "工单督办",
+    "workorder.call": "工单签收呼叫", "workorder.chase": "工单督办",
 }
 RECORDS = {
     "sent": "发出", "ack": "应答", "ack.late": "超时后应答", "delivery": "送达回执", "timeout": "等待超时",

@@ -163,7 +163,7 @@ async def test_nobody_signs_the_call_goes_to_the_deputy_the_superior_and_the_dut
     assert row(wid).status == "assigned"
     await env.sleep(timedelta(minutes=16))  # the duty chief
     await wait_for(lambda: outbox(wid, chief), what="the duty chief is called")
-    assert len(events(wid, "workorder.sign.escalated")) == 3
+    assert len(events(wid, "workorder.call.escalated")) == 3
 
     # the duty chief answers: signed, on the unit's behalf, late, with its permanent mark
     # (the answer's time is the test server's clock, which the test moved on: the wall clock is behind it)
@@ -175,6 +175,18 @@ async def test_nobody_signs_the_call_goes_to_the_deputy_the_superior_and_the_dut
     assert late.payload["mark"].startswith("逾期签收") and late.payload["late_by_s"] > 15 * 60
     a = assignments(wid)[0]
     assert a.sign_late_s and a.signed_by == chief
+
+    # the replay from the audit trail alone: before the answer the limit was overdue and three were called
+    from api.services.replay import replay_subject
+    from tests.workflows.reporting_helpers import DEFINITIONS
+
+    with session_scope(write=False) as s:
+        before = replay_subject(s, wid, signed.at - timedelta(seconds=1), DEFINITIONS)
+        after = replay_subject(s, wid, signed.at, DEFINITIONS)
+    assert before["kind"] == "workorder" and before["status"] == "assigned"
+    assert before["assignments"][0]["limits"]["sign"]["state"] == "overdue" and before["time_limits"][0]["overdue"]
+    assert {t["person_id"] for t in before["targets"]} == {head} and before["deadlines_known"]
+    assert after["status"] == "signed" and after["assignments"][0]["limits"]["sign"]["state"] == "late"
     with session_scope(write=False) as s:
         st = unit_statistics(s)["D02"]
     assert (st.signed, st.signed_on_time, st.signed_late) == (1, 0, 1)

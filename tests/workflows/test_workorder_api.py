@@ -192,3 +192,10 @@ async def test_console_list_and_page_take_an_order_in_assign_and_show_its_limits
     listing = await web.get("/console/workorders")
     assert listing.status_code == 200 and f'id="wo-{wid}"' in listing.text and 'data-status="assigned"' in listing.text
     await web.aclose()
+    sup = await console_login(api.app, api.tokens["supervisor"])
+    page = await sup.get(f"/console/workorders/{wid}")
+    assert "+86139****5678" in page.text and "+8613900005678" not in page.text  # masked for the supervisor
+    assert (await sup.get(f"/console/replay/{wid}")).status_code == 200
+    replay = await sup.get(f"/console/replay/{wid}/state")  # the slider's state, at the end of the trail
+    assert replay.status_code == 200 and 'id="replay-workorder"' in replay.text and 'data-state="open"' in replay.text
+    await sup.aclose()

@@ -344,8 +344,9 @@ class WorkOrder:
     INCIDENT_FROM = kind("incident.from_workorder")  # under the incident's subject: the order it came from
     ENDED = kind("workorder.ended")
     REFUSED = kind("workorder.refused")
-    SIGN = episodes("workorder.sign")  # the signing call (签收)
-    OVERDUE = episodes("workorder.overdue")  # 督办 of an overdue feedback or completion
+    # (not `workorder.sign`: its records would share a prefix with the limits' kinds, workorder.sign.late)
+    SIGN = episodes("workorder.call")  # the signing call (签收)
+    OVERDUE = episodes("workorder.chase")  # 督办 of an overdue feedback or completion
     STEPS = ("sign", "feedback", "complete")
 
     @staticmethod
