@@ -267,3 +267,29 @@ async def test_feedback_late_is_chased_and_marked_completion_sent_back_then_clos
     with session_scope(write=False) as s:
         st = unit_statistics(s)["D06"]
     assert (st.feedback_late, st.sent_back, st.closed_on_time) == (1, 1, 1)
+
+
+# ------------------------------------------------------------------ a long order continues as new; no 回访 answer
+
+
+async def test_a_long_order_continues_as_new_and_ends_unanswered_when_the_platform_never_answers(env, tq, people, hotline):
+    inp = order_input("其他", town_id="330110002").model_copy(update={"max_history": 60})
+    wid = inp.info.id
+    h = await start(env.client, tq, inp)
+    await h.execute_update(W.assign, AssignIn(**office(people), unit_id="330110002"))
+    head = people["330110002.head"]
+    await wait_for(lambda: outbox(wid, head), what="asked")
+    for n in range(3):  # feedback after feedback: the history grows past max_history
+        await h.execute_update(W.feedback, FeedbackIn(**person(head), text=f"进展{n}"))
+    await env.sleep(timedelta(minutes=40))  # the signing call's waits: the history grows; it continues as new
+    await wait_for(lambda: events(wid, "workorder.continued"), what="continued as new", timeout=60)
+    view = await h.execute_update(W.complete, CompleteIn(**person(head), result="已处理"))
+    assert view.runs >= 2 and len(view.feedback) == 4 and view.status == "completed"
+    await h.execute_update(W.close, CloseIn(**office(people), decision="close"))
+    await wait_for(lambda: events(wid, "workorder.visit.posted"), what="posted")
+    await env.sleep(timedelta(days=7, minutes=1))  # the platform never answers: 未回访
+    result = await env.client.get_workflow_handle_for(W.run, wid).result()  # the last run's
+    assert result.status == "visited" and result.visits[-1].satisfaction == "未回访" and result.runs >= 2
+    [unanswered] = events(wid, "workorder.visit.unanswered")
+    assert unanswered.payload["version"] == 1 and row(wid).satisfaction == "未回访"
+    assert list(hotline.results) == [f"12345-{inp.info.ticket}-v1"]
