@@ -35,7 +35,8 @@ def test_the_shipped_rules_propose_units_limits_and_fire_copies():
 def test_five_working_days_skip_the_weekend_in_local_time():
     assert add_working_days(NOW, 5, 8) == NOW + timedelta(days=7)  # Friday → the next Friday
     saturday = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
-    assert add_working_days(saturday, 1, 8) == datetime(2026, 12, 7, 16, 0, tzinfo=UTC)  # Monday 00:00 +1 day, local
+    assert add_working_days(saturday, 1, 8) == datetime(2026, 12, 7, 16, 0, tzinfo=UTC)  # Monday 24:00, local
+    assert add_working_days(saturday, 5, 8) == datetime(2026, 12, 11, 16, 0, tzinfo=UTC)  # Friday 24:00, local
     late_friday = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)  # Saturday 01:00 in Beijing: from Monday
     assert (add_working_days(late_friday, 1, 8) + timedelta(hours=8)).weekday() == 1
 

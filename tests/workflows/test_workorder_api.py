@@ -148,7 +148,7 @@ async def test_signed_webhook_refuses_unsigned_stale_and_replayed_requests_and_t
     assert r.status_code == 422
 
 
-async def test_a_110_notice_becomes_an_incident_and_both_trails_point_at_each_other(api):
+async def test_a_110_notice_becomes_an_incident_and_both_trails_point_at_each_other(env, api):
     r = await api.post("/api/workorders", json=order(source="110", category="危化品", urgency="urgent"))
     assert r.status_code == 201, r.text
     wid, ticket = r.json()["id"], r.json()["info"]["ticket"]
@@ -167,6 +167,16 @@ async def test_a_110_notice_becomes_an_incident_and_both_trails_point_at_each_ot
     assert (await api.get(f"/api/workorders/{wid}")).json()["incident_id"] == iid
     r = await api.post(f"/api/workorders/{wid}/incident", json={})
     assert r.status_code == 409 and iid in r.json()["detail"]
+
+    # the incident's case (its review, report and case file) holds the order it came from
+    r = await api.post("/api/reviews", json={"incident_id": iid, "units": ["D01"]})
+    assert r.status_code == 201, r.text
+    assert wid in r.json()["subjects"] and iid in r.json()["subjects"]
+    from tests.workflows.callout_helpers import idle
+
+    review = env.client.get_workflow_handle(r.json()["workflow_id"])
+    await idle(review)
+    await review.terminate("test over")
 
 
 async def test_console_list_and_page_take_an_order_in_assign_and_show_its_limits(api):

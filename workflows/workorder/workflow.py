@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():  # the kit and the messages: one 
         SignIn, UnitRequest, UnitResult, Visit, WorkOrderInput, WorkOrderState, WorkOrderView)
     from workflows.workorder.rules import RULES, Order, acts_for_unit
 
+ANSWER_CHANNELS = ("sms", "voice", "im", "link", "reply", "ivr", "proxy")  # how a signing call is answered
 POST_OPTIONS = activity_options(start_to_close=timedelta(minutes=1))  # the hotline platform: retried until it answers
 
 
@@ -186,7 +187,8 @@ class WorkOrderWorkflow(Procedure):
         self.stop_episodes(lambda ep: ep.kind == "sign" and ep.ref == str(a.seq), f"{a.unit_name}已签收")
         d = a.deadline("sign")
         late = self._meet(a, "sign", at, by)
-        return [Event(kind=Kinds.SIGNED, step_id=f"a{a.seq}/signed", actor=by, channel=via, at=at, payload={
+        channel = via if via in ANSWER_CHANNELS else None  # signed on the console, by feedback: no channel
+        return [Event(kind=Kinds.SIGNED, step_id=f"a{a.seq}/signed", actor=by, channel=channel, at=at, payload={
             "seq": a.seq, "unit_id": a.unit_id, "unit": a.unit_name, "via": via, "on_behalf": on_behalf,
             "due_at": d.due_at.isoformat(), "on_time": not late}), *late]
 
