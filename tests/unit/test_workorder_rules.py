@@ -100,6 +100,8 @@ def test_the_hotline_answers_the_satisfaction_once():
     o = order("closed", signed=True)
     o.s.visits.append(Visit(version=1, result="r"))
     req = SatisfactionIn(actor="hotline-platform", role="hotline", satisfaction="满意")
+    assert refusal(o, "satisfaction", req, NOW)[0] == "conflict"  # the result is still being posted
+    o.s.visits[-1].posted_at = NOW
     assert refusal(o, "satisfaction", req, NOW) is None
     kind, _ = refusal(o, "satisfaction", SatisfactionIn(actor="x", role="commander", satisfaction="满意"), NOW)
     assert kind == "forbidden"

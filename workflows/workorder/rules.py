@@ -127,6 +127,9 @@ def satisfaction(o: Order, req: SatisfactionIn, now: datetime) -> Refusal | None
     if o.s.status != "closed" or not o.s.visits:
         return CONFLICT, f"工单当前{STATUS_ZH[o.s.status]},审核办结后方可回访 / the work order is {o.s.status}"
     v = o.s.visits[-1]
+    if v.posted_at is None:
+        return CONFLICT, ("办理结果尚未推送至热线平台,请稍后再登记回访 / the result is not on the hotline platform yet "
+                          "(being posted); try again shortly")
     if req.version is not None and req.version != v.version:
         return CONFLICT, f"回访版本{req.version}不是最新(第{v.version}版) / version {req.version} is not the latest ({v.version})"
     if v.satisfaction is not None:

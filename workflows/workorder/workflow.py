@@ -313,8 +313,6 @@ class WorkOrderWorkflow(Procedure):
 
     @workflow.update
     async def satisfaction(self, req: SatisfactionIn) -> WorkOrderView:
-        await workflow.wait_condition(lambda: bool(self.s.visits) and self.s.visits[-1].posted_at is not None
-                                      or self.s.ended_at is not None)
         self.refuse_if("satisfaction", req)
         v, now = self.s.visits[-1], workflow.now()
         v.satisfaction, v.comment, v.answered_at = req.satisfaction, req.comment, now
