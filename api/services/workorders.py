@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -123,10 +123,12 @@ def sign_body(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def _remember(signature: str, ts: int) -> bool:
-    """Take a signature once: False if it was taken before (a replay)."""
+def _remember(signature: str, ts: int, window_s: int) -> bool:
+    """Take a signature once: False if it was taken before (a replay). Signatures whose timestamp is past the window
+    are forgotten: the window refuses those requests already."""
     try:
         with session_scope() as s:
+            s.exec(delete(HotlineDelivery).where(col(HotlineDelivery.timestamp) < int(time.time()) - 2 * window_s))
             s.add(HotlineDelivery(signature=signature, timestamp=ts))
         return True
     except IntegrityError:
@@ -148,7 +150,7 @@ async def verify_webhook(settings: Settings, timestamp: str | None, signature: s
         raise WorkOrderError(403, f"the timestamp is outside the {settings.hotline_window_s} s window (replayed or late)")
     if not hmac.compare_digest(sign_body(secret, timestamp, body), signature.lower()):
         raise WorkOrderError(403, "the signature does not match the body")
-    if not await asyncio.to_thread(_remember, signature.lower(), ts):
+    if not await asyncio.to_thread(_remember, signature.lower(), ts, settings.hotline_window_s):
         raise WorkOrderError(403, "replayed: this signed request was taken already")
 
 
