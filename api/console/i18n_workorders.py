@@ -34,6 +34,11 @@ WORKORDER_STRINGS: dict[str, tuple[str, str]] = {
     "wo_st_returned": ("已退回待改派", "returned"), "wo_st_completed": ("已办结待审核", "completed"),
     "wo_st_sent_back": ("退回重办", "sent back"), "wo_st_closed": ("已审核办结待回访", "closed"),
     "wo_st_visited": ("已回访", "answered back"),
+    "wo_stats": ("近30天各单位办理情况", "By unit, last 30 days"), "wo_assigned_n": ("分拨", "Assigned"),
+    "wo_signed_on_time": ("按时签收", "Signed on time"), "wo_signed_late": ("逾期签收", "Signed late"),
+    "wo_never_signed": ("超时未签收", "Not signed"), "wo_returned_n": ("退回", "Returned"),
+    "wo_closed_on_time": ("按时办结", "Closed on time"), "wo_closed_late": ("逾期办结", "Closed late"),
+    "wo_sent_back_n": ("退回重办", "Sent back"),
 }
 
 STRINGS.update({k: v for k, v in WORKORDER_STRINGS.items() if k not in STRINGS})  # a key twice: the strings test says

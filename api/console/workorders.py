@@ -9,7 +9,7 @@ act on which order, and their reason is shown as it is. The caller's number is m
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,10 +18,11 @@ from pydantic import ValidationError
 
 from api.console import auth, roles
 from api.console.i18n_workorders import WORKORDER_STRINGS
-from api.console.pages import form_error, library, render
+from api.console.pages import db, form_error, library, render
 from api.deps import get_temporal
 from api.services import workorders as svc
 from config import get_settings
+from store.workorders import unit_statistics
 from workflows.workorder import (STATUS_ZH, AssignIn, CloseIn, CompleteIn, FeedbackIn, ReturnIn, SatisfactionIn,
                                  SignIn, WorkOrderWorkflow as W)
 
@@ -53,7 +54,9 @@ async def _listing(request: Request, user, code: int = 200, error: str | None = 
         w["next_due"] = next_due(w)
     lib = await asyncio.to_thread(library)
     loaded = lib.workorder_rules()
-    return render(request, "workorders.html", status=code, orders=rows, error=error, form=form or {},
+    since = datetime.now(UTC) - timedelta(days=30)
+    stats = sorted((await db(unit_statistics, since)).values(), key=lambda u: (-u.assigned, u.unit_id))
+    return render(request, "workorders.html", status=code, orders=rows, error=error, form=form or {}, stats=stats,
                   categories=list(loaded.model.categories) if loaded else [], statuses=STATUS_ZH,
                   status_filter=status or "", now=datetime.now(UTC))
 

@@ -206,6 +206,7 @@ async def test_console_list_and_page_take_an_order_in_assign_and_show_its_limits
     assert "待签收" in page.text and 'class="countdown"' in page.text and "签收时限" in page.text
     listing = await web.get("/console/workorders")
     assert listing.status_code == 200 and f'id="wo-{wid}"' in listing.text and 'data-status="assigned"' in listing.text
+    assert 'id="wo-stats"' in listing.text and 'data-unit="330110001"' in listing.text  # by unit, for the scorecards
     await web.aclose()
     sup = await console_login(api.app, api.tokens["supervisor"])
     page = await sup.get(f"/console/workorders/{wid}")
