@@ -78,6 +78,11 @@ class Settings(BaseSettings):
                                                "requests and verifies the platform's receipts")
     broadcast_replay_window_s: int = Field(default=300, ge=10, description="a receipt whose timestamp is further "
                                            "than this from our clock is refused (403)")
+    hotline_platform_url: str | None = Field(default=None, description="the hotline platform's base URL: 回访 posts "
+                                                                      "each closed work order's result to <url>/results")
+    hotline_secret: SecretStr | None = Field(default=None, description="the hotline platform's webhook secret "
+                                                                       "(HMAC-SHA256 over timestamp + '.' + body)")
+    hotline_window_s: int = Field(default=300, description="a webhook's timestamp may be this far from now")
     rate_voice_per_s: float = 1.0
     rate_sms_per_s: float = 10.0
     rate_im_per_s: float = 20.0

@@ -22,11 +22,12 @@ from definitions.schema.duty import SECTIONS, DutyFile, DutySettings
 from definitions.schema.positions import PositionCatalogue
 from definitions.schema.reporting import ReportingRules
 from definitions.schema.review import ReviewTemplate
+from definitions.schema.workorders import WorkOrderRules
 from definitions.yamlsource import SourceError, YamlDocument, yaml_syntax_error
 
 # kind folder -> schema; later procedures add their kinds here
 KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules, "plans": ResponsePlan,
-                                     "review": ReviewTemplate, "duty": DutyFile}
+                                     "review": ReviewTemplate, "duty": DutyFile, "workorders": WorkOrderRules}
 
 
 @dataclass
@@ -83,6 +84,13 @@ class Library:
         items = self.of("review")
         if template_id:
             return items.get(template_id)
+        return next((r for r in items.values() if r.model.default), None)
+
+    def workorder_rules(self, rules_id: str | None = None) -> Loaded | None:
+        """The named work order rules (definitions/workorders/), or the default ones."""
+        items = self.of("workorders")
+        if rules_id:
+            return items.get(rules_id)
         return next((r for r in items.values() if r.model.default), None)
 
     def duty(self) -> DutySettings | None:
@@ -215,6 +223,7 @@ def _cross_check(lib: Library) -> None:
     lib.errors.extend(cross_check_plans(lib.of("plans"), known))
     _cross_check_review(lib, known)
     _cross_check_duty(lib, known)
+    _cross_check_workorders(lib, known)
 
 
 def _check_plan_choice(lib: Library) -> None:
@@ -280,6 +289,18 @@ def _cross_check_duty(lib: Library, known: set[str]) -> None:
                 lib.errors.append(SourceError(str(lib.root / "duty"), None, section,
                                               f"the duty section {section!r} appears in exactly one file; found "
                                               f"{len(files)}{': ' + ', '.join(files) if files else ''}"))
+
+
+def _cross_check_workorders(lib: Library, known: set[str]) -> None:
+    for loaded in list(lib.of("workorders").values()):
+        doc = YamlDocument.read(Path(loaded.file))
+        for code in sorted(loaded.model.positions() - known):
+            where = ["contact_positions"] if code in loaded.model.contact_positions else ["policies"]
+            lib.errors.append(SourceError(loaded.file, doc.line_of(where), where[0], f"unknown position {code!r}"))
+    defaults = [r for r in lib.of("workorders").values() if r.model.default]
+    if lib.of("workorders") and len(defaults) != 1:
+        lib.errors.append(SourceError(str(lib.root / "workorders"), None, "",
+                                      f"exactly one set of work order rules is the default; found {len(defaults)}"))
 
 
 def _named(value: Any) -> list[tuple[Any, Any]]:

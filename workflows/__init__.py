@@ -11,7 +11,8 @@ def all_workflows() -> list[type]:
     from workflows.reporting import IncidentReportingWorkflow
     from workflows.review import PostEventReviewWorkflow
     from workflows.spotcheck import SpotCheckSweepWorkflow, SpotCheckWorkflow
+    from workflows.workorder import WorkOrderWorkflow
 
     return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow, PlanActivationWorkflow,
             PostEventReviewWorkflow, HandoverWorkflow, DrillWorkflow, SpotCheckWorkflow, SpotCheckSweepWorkflow,
-            FreshnessRoundWorkflow, FreshnessShardWorkflow, PublicationWorkflow]
+            FreshnessRoundWorkflow, FreshnessShardWorkflow, PublicationWorkflow, WorkOrderWorkflow]

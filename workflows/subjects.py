@@ -10,6 +10,7 @@ Pure functions (no I/O): workflows, activities, the API, the replay and the case
 | incident (reporting chain) | the incident's id | `incident_subject` |
 | activation | `activation/<activation id>` | `activation_subject` |
 | review | `review/<incident id>` | `review_subject` |
+| hotline work order | its workflow id `workorder-<source>-<ticket>` | workflows/workorder |
 | duty procedures | their workflow ids: `drill-…`, `handover-…`, `spotcheck-…`, `freshness-…` | workflows/duty… |
 | anchors, gateway | `_anchors`, `gateway` | store/audit.py, webhooks |
 
@@ -29,7 +30,7 @@ WARNING_ID = re.compile(r"^W[0-9a-f]{12}$")
 PREFIXES: dict[str, str] = {
     "callout-": "callout", "publication-": "publication", "activation/": "activation", "review/": "review", "drill-": "drill",
     "handover-": "handover", "spotcheck-": "spotcheck", "freshness-": "freshness", "_": "audit",
-    "incident-": "workflow", "activation-": "workflow", "review-": "workflow",
+    "incident-": "workflow", "activation-": "workflow", "review-": "workflow", "workorder-": "workorder",
 }
 NAMES: dict[str, str] = {"_anchors": "audit", "gateway": "gateway", "console-login": "login"}
 

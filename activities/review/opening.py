@@ -18,7 +18,7 @@ from store.db import session_scope
 from store.directory import OrgUnit, Person
 from store.incidents import Incident
 from store.replay import load_events
-from store.review import Review, ReviewUnit, linked_callouts
+from store.review import Review, ReviewUnit, linked_callouts, linked_workorders
 from workflows import subjects
 from workflows.kit import names
 from workflows.review import OpenRequest, OpenResult, ReviewInput, UnitRef, review_subject
@@ -73,6 +73,7 @@ def _case_subjects(s: Session, inp: ReviewInput, incident: Incident | None, gaps
         if r not in linked:
             gaps.append(f"{r!r} is not linked to incident {inp.incident_id!r} in its audit trail: left out")
     base += [r for r in linked if r not in base]
+    base += [w for w in (linked_workorders(s, inp.incident_id) if base else []) if w not in base]  # 工单 it came from
     return base
 
 

@@ -36,7 +36,7 @@ SUBJECT_KINDS: dict[str, tuple[str, str]] = {
     "review": ("复盘", "review"), "drill": ("演练", "drill"), "handover": ("交接班", "handover"),
     "spotcheck": ("六问抽查", "spot check"), "freshness": ("通讯录核实", "contact check"),
     "login": ("登录验证码", "login code"), "warning": ("预警", "warning"), "gateway": ("网关", "gateway"),
-    "audit": ("审计", "audit"), "workflow": ("流程", "workflow"),
+    "audit": ("审计", "audit"), "workflow": ("流程", "workflow"), "workorder": ("工单", "work order"),
 }
 
 MESSAGE_CHANNELS: dict[str, tuple[str, str]] = {

@@ -25,8 +25,8 @@ PAGE = 50
 CHANNELS = ("sms", "voice", "im", "email")
 STATUSES = (*OUT_STATES, "sending", "queued")
 # where a subject's page is, by its kind (workflows/subjects.py); kinds without a page have no link
-PAGES = {"callout": "/console/callouts/{}", "publication": "/console/publications/{}", "incident": "/console/incidents/{}", "drill": "/console/drills/{}",
-         "handover": "/console/handovers/{}"}
+PAGES = {"callout": "/console/callouts/{}", "publication": "/console/publications/{}", "incident": "/console/incidents/{}",
+         "drill": "/console/drills/{}", "handover": "/console/handovers/{}", "workorder": "/console/workorders/{}"}
 
 
 class MessageLogError(ServiceError):

@@ -21,6 +21,7 @@ from store.replay import (
     replay_callout,
     replay_reporting,
     replay_review,
+    replay_workorder,
 )
 
 CACHE = EventCache()
@@ -64,6 +65,15 @@ def replay_other(kind: str, events: list, at: datetime, definitions_dir: Path | 
         template = definition_for(definitions_dir, "review", started.get("template_version"), ReviewTemplate) \
             if definitions_dir is not None else None
         return replay_review(events, at, template.policies[template.overdue_policy] if template else None)
+    if kind == "workorder":
+        from definitions.schema.workorders import WorkOrderRules
+
+        received = next((e.payload for e in events if e.kind == "workorder.received"), {})
+        rules = definition_for(definitions_dir, "workorders", received.get("rules_version"), WorkOrderRules) \
+            if definitions_dir is not None else None
+        policies = {"sign": rules.policies[rules.sign_policy], "overdue": rules.policies[rules.overdue_policy]} \
+            if rules else None
+        return replay_workorder(events, at, policies)
     return replay_activation(events, at)
 
 

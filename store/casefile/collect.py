@@ -16,6 +16,7 @@ from workflows.kit.events import (
     Reporting,
     Review,
     ReviewStarted,
+    WorkOrder,
 )
 
 def _definition_used(k: str, payload: dict[str, Any]) -> tuple[str, Any, Any] | None:
@@ -29,6 +30,8 @@ def _definition_used(k: str, payload: dict[str, Any]) -> tuple[str, Any, Any] | 
     if k == Review.STARTED:
         t = ReviewStarted.read(payload)
         return ("review", t.template, t.template_version) if t.template_version else None
+    if k == WorkOrder.RECEIVED:
+        return ("workorders", payload.get("rules"), payload.get("rules_version")) if payload.get("rules_version") else None
     if k == Activation.STARTED:  # (a dispatch plan's "version" is its draft's)
         a = ActivationStarted.read(payload)
         return ("plans", a.plan, a.plan_version) if a.plan_version else None

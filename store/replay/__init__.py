@@ -25,8 +25,9 @@ from store.replay.episodes import EPISODE_PREFIXES, replay_episodes
 from store.replay.load import EventCache, load_events
 from store.replay.reporting import replay_reporting
 from store.replay.review import replay_review
+from store.replay.workorder import replay_workorder
 
 __all__ = ["ANSWERED", "DUE_KEYS", "EPISODE_PREFIXES", "FAILED", "ITEM_KINDS", "ITEM_OPENED", "NEUTRAL_KINDS", "STATES",
            "TERMINAL", "EventCache", "EventLike", "Row", "deadline_from_attempts", "fold_activation", "jsonable",
            "kind_of_subject", "load_events", "policy_waits", "replay_activation", "replay_callout", "replay_episodes",
-           "replay_reporting", "replay_review", "send_round", "zh_number"]
+           "replay_reporting", "replay_review", "replay_workorder", "send_round", "zh_number"]

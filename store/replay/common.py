@@ -93,7 +93,7 @@ def kind_of_subject(subject: str, events: list[EventLike]) -> str:
     from workflows.subjects import kind_of
 
     named = kind_of(subject)
-    if named in ("callout", "activation", "review"):
+    if named in ("callout", "activation", "review", "workorder"):
         return named
     kinds = {e.kind.split(".", 1)[0] for e in events[:50]}
     if "callout" in kinds:

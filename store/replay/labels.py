@@ -20,6 +20,7 @@ EPISODES = {
     "activation.overdue": "超时督办", "activation.dispatch.order": "调度指令", "activation.reinforcement.request": "增援请求",
     "activation.reinforcement.chase": "增援催办", "review.escalation": "复盘催交", "spotcheck.call": "六问抽查",
     "spotcheck.followup": "六问整改", "handover": "交接班", "freshness": "通讯录确认",
+    "workorder.call": "工单签收呼叫", "workorder.chase": "工单督办",
 }
 RECORDS = {
     "sent": "发出", "ack": "应答", "ack.late": "超时后应答", "delivery": "送达回执", "timeout": "等待超时",
@@ -78,6 +79,16 @@ KIND_NAMES = {
     "spotcheck.followup.resolved": "整改完成", "spotcheck.followup.unresolved": "整改未完成", "spotcheck.followup.gap": "整改缺人",
     "freshness.opened": "通讯录确认开始", "freshness.confirmed_late": "逾期确认", "freshness.refused": "操作被拒绝",
     "freshness.closed": "通讯录确认结束",
+    # hotline work orders 工单
+    "workorder.received": "工单受理", "workorder.continued": "工单续跑", "workorder.assigned": "工单分拨",
+    "workorder.gap": "工单缺人", "workorder.signed": "工单签收", "workorder.returned": "工单退回",
+    "workorder.feedback": "办理反馈", "workorder.completed": "工单办结", "workorder.sent_back": "退回重办",
+    "workorder.closed": "审核办结", "workorder.fire_copied": "抄报消防救援", "workorder.visit.posted": "回访结果推送",
+    "workorder.visit.answered": "回访满意度", "workorder.visit.unanswered": "回访未答复",
+    "workorder.incident_linked": "转为突发事件", "incident.from_workorder": "来源工单", "workorder.ended": "工单结束",
+    "workorder.refused": "操作被拒绝",
+    "workorder.sign.overdue": "签收超时", "workorder.sign.late": "逾期签收", "workorder.feedback.overdue": "反馈超时",
+    "workorder.feedback.late": "逾期反馈", "workorder.complete.overdue": "办结超时", "workorder.complete.late": "逾期办结",
 }
 _REPORTS = {"written": "书面报告", "followup": "续报", "final": "终报"}
 _REPORT_STEPS = {"drafted": "起草", "approved": "审核通过", "returned": "退回修改", "submitted": "报出", "late": "迟报",

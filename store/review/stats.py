@@ -68,6 +68,21 @@ def linked_callouts(session: Any, incident_id: str) -> list[str]:
     return out
 
 
+def linked_workorders(session: Any, incident_id: str) -> list[str]:
+    """The hotline work orders the incident came from (`incident.from_workorder` in the incident's own trail,
+    written when the order was turned into it): they join the incident's case (its case file) like its call-outs."""
+    from store.audit import AuditChain
+    from store.replay import load_events
+
+    out: list[str] = []
+    for ev in load_events(session, subjects.incident_subject(incident_id)):
+        v = (ev.payload or {}).get("workorder") if ev.kind == "incident.from_workorder" else None
+        if isinstance(v, str) and subjects.kind_of(v) == "workorder" and v not in out \
+                and session.get(AuditChain, v) is not None:
+            out.append(v)
+    return out
+
+
 def kind_of(subject: str, events: list[EventLike]) -> str:
     """callout | reporting | activation | review | other: from the subject's form (workflows/subjects.py),
     else from its events."""

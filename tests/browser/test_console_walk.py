@@ -107,7 +107,15 @@ async def _seed(base: str, tokens: dict[str, str]) -> dict[str, str]:
         aid = r.json()["activation_id"]
         r = await api.post("/api/reviews", headers=h("duty_chief"), json={"incident_id": iid, "related": [cid]})
         assert r.status_code == 201, r.text
-    return {"callout": cid, "incident": iid, "activation": aid}
+        r = await api.post("/api/workorders", headers=h(), json={  # a hotline work order, assigned and fed back
+            "ticket": f"T{uuid.uuid4().int % 10**10}", "source": "12345", "category": "积水内涝", "place": "青溪路地下通道口",
+            "town_id": "330110001", "words": "路口积水没过膝盖", "caller_phone": "13900001111"})
+        assert r.status_code == 201, r.text
+        wid = r.json()["id"]
+        for path, body in [("assign", {"unit_id": "330110001"}), ("feedback", {"text": "已调派泵车"})]:
+            r = await api.post(f"/api/workorders/{wid}/{path}", headers=h(), json=body)
+            assert r.status_code == 200, (path, r.text)
+    return {"callout": cid, "incident": iid, "activation": aid, "workorder": wid}
 
 
 async def _walk(page, base: str, start: list[str], limit: int = 80) -> list[str]:
@@ -150,7 +158,8 @@ async def test_every_page_in_chinese_on_desktop_and_phone(dev_env, stack_env, se
             assert urlsplit(desk.url).path == "/console/desk", desk.url
             start = ["/console/desk", f"/console/callouts/{ids['callout']}", f"/console/incidents/{ids['incident']}",
                      f"/console/activations/{ids['activation']}", f"/console/reviews/{ids['incident']}",
-                     f"/console/replay/{ids['callout']}", f"/console/replay/{ids['incident']}"]
+                     f"/console/replay/{ids['callout']}", f"/console/replay/{ids['incident']}",
+                     f"/console/workorders/{ids['workorder']}", f"/console/replay/{ids['workorder']}"]
             pages = await _walk(desk, base, start)
             assert len(pages) >= 15, pages
             phone = await (await browser.new_context(**PHONE)).new_page()

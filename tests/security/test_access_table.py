@@ -30,6 +30,7 @@ ADMIN = frozenset({"admin"})
 ACTING = DUTY | {"commander"}  # who may act in a response (api/routes/activations.py Acting)
 CHIEFS = frozenset({"duty_chief", "leading_leader", "admin"})  # schedules and drills (api/routes/duty/common.py Chief)
 PUBLIC, LINK, TWILIO, LOGIN = "public", "signed link", "twilio signature", "console login"
+HOTLINE = "hotline signature"  # the hotline platform's HMAC (api/routes/webhooks_hotline.py)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,19 @@ ACCESS: dict[tuple[str, str], Rule] = {
     # decide in the workflow
     ("POST", "/api/reviews"): Rule(DUTY, json={}),
     ("GET", "/api/reviews"): Rule(ALL),
+    # hotline work orders: the workflow's rules say who may take each step on which order
+    ("POST", "/api/workorders"): Rule(DUTY, json={}),
+    ("GET", "/api/workorders"): Rule(ALL),
+    ("GET", "/api/workorders/{workorder_id}"): Rule(ALL),
+    ("POST", "/api/workorders/{workorder_id}/assign"): Rule(ALL, json={}),
+    ("POST", "/api/workorders/{workorder_id}/sign"): Rule(ALL),
+    ("POST", "/api/workorders/{workorder_id}/return"): Rule(ALL, json={}),
+    ("POST", "/api/workorders/{workorder_id}/feedback"): Rule(ALL, json={}),
+    ("POST", "/api/workorders/{workorder_id}/complete"): Rule(ALL, json={}),
+    ("POST", "/api/workorders/{workorder_id}/close"): Rule(ALL, json={}),
+    ("POST", "/api/workorders/{workorder_id}/satisfaction"): Rule(ALL, json={}),
+    ("POST", "/api/workorders/{workorder_id}/incident"): Rule(DUTY, json={}),
+    ("POST", "/api/webhooks/hotline"): Rule(HOTLINE),
     ("GET", "/api/reviews/{incident_id}"): Rule(ALL),
     ("POST", "/api/reviews/{incident_id}/summaries"): Rule(ALL, json={}),
     ("POST", "/api/reviews/{incident_id}/compile"): Rule(ALL),
@@ -207,6 +221,10 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/activations/{activation_id}"): console(ALL),
     ("POST", "/console/activations/{activation_id}/{action}"): console(ACTING, sample="/console/activations/x/terminate",
                                                                        form={"reason": "测试"}),
+    ("GET", "/console/workorders"): console(ALL),
+    ("POST", "/console/workorders"): console(DUTY),
+    ("GET", "/console/workorders/{workorder_id}"): console(ALL),
+    ("POST", "/console/workorders/{workorder_id}/{action}"): console(ALL, sample="/console/workorders/x/sign"),
     ("GET", "/console/reviews"): console(ALL),
     ("POST", "/console/reviews"): console(DUTY),
     ("GET", "/console/reviews/{incident_id}"): console(ALL),
@@ -333,6 +351,13 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
         "the person themself, or the plan's proxy roles on their behalf: the same rule as an item's acknowledgement"),
     # post-event reviews
     ("POST", "/api/reviews"): open_to_role("the duty office starts the review of any incident, naming its units"),
+    ("POST", "/api/workorders"): open_to_role("intake: the duty office takes a hotline ticket about any town"),
+    ("POST", "/api/workorders/{workorder_id}/assign"): open_to_role(
+        "分拨: the duty office (the rules' assign roles) assigns any order to any department or town"),
+    ("POST", "/console/workorders"): open_to_role("intake, as POST /api/workorders"),
+    ("POST", "/console/workorders/{workorder_id}/{action}"): owned(
+        "the same workflow updates as POST /api/workorders/{workorder_id}/…: only the assigned unit's persons (or the "
+        "duty office on its behalf) sign, return, feed back, complete; the duty office assigns and closes"),
     ("GET", "/api/reviews/{incident_id}"): READ,
     ("POST", "/api/reviews/{incident_id}/summaries"): owned(
         "a unit's summary comes from the unit (its head or deputy) or the duty office enters it on its behalf (代录)"),
@@ -531,6 +556,15 @@ async def test_webhooks_take_only_a_gateway_signature(secured, case):
     form = {"MessageSid": "SMx", "CallSid": "CAx", "From": "+8613900000001", "Body": "1", "MessageStatus": "delivered"}
     for headers in ({}, {"Authorization": f"Bearer {secured.tokens['admin']}"}, {"X-Twilio-Signature": "forged="}):
         got = await call(secured.app, method, path, headers=headers, form=form)
+        assert got.status == 403, f"{method} {path} with {list(headers)}: {got.status}"
+
+
+@pytest.mark.parametrize("case", [c for c, r in ACCESS.items() if r.access == HOTLINE], ids=_ids)
+async def test_hotline_webhook_takes_only_its_signature(secured, case):
+    method, path = case
+    for headers in ({}, {"Authorization": f"Bearer {secured.tokens['admin']}"},
+                    {"X-Hotline-Timestamp": "1", "X-Hotline-Signature": "forged"}):
+        got = await call(secured.app, method, path, headers=headers, json={"type": "ticket"})
         assert got.status == 403, f"{method} {path} with {list(headers)}: {got.status}"
 
 

@@ -344,6 +344,42 @@ class Review:
     ESCALATION_GAP = kind("review.escalation.gap")
 
 
+class WorkOrder:
+    """WorkOrderWorkflow, under its workflow id `workorder-<source>-<ticket>` (and one event under a linked incident)."""
+
+    RECEIVED = kind("workorder.received")
+    CONTINUED = kind("workorder.continued")
+    ASSIGNED = kind("workorder.assigned")
+    GAP = kind("workorder.gap")
+    SIGNED = kind("workorder.signed")
+    RETURNED = kind("workorder.returned")
+    FEEDBACK = kind("workorder.feedback")
+    COMPLETED = kind("workorder.completed")
+    SENT_BACK = kind("workorder.sent_back")
+    CLOSED = kind("workorder.closed")
+    FIRE_COPIED = kind("workorder.fire_copied")
+    VISIT_POSTED = kind("workorder.visit.posted")
+    VISIT_ANSWERED = kind("workorder.visit.answered")
+    VISIT_UNANSWERED = kind("workorder.visit.unanswered")
+    INCIDENT_LINKED = kind("workorder.incident_linked")
+    INCIDENT_FROM = kind("incident.from_workorder")  # under the incident's subject: the order it came from
+    ENDED = kind("workorder.ended")
+    REFUSED = kind("workorder.refused")
+    # (not `workorder.sign`: its records would share a prefix with the limits' kinds, workorder.sign.late)
+    SIGN = episodes("workorder.call")  # the signing call (签收)
+    OVERDUE = episodes("workorder.chase")  # 督办 of an overdue feedback or completion
+    STEPS = ("sign", "feedback", "complete")
+
+    @staticmethod
+    def step(key: str, what: str) -> str:
+        """`workorder.<sign|feedback|complete>.<overdue|late>`"""
+        return check(f"workorder.{key}.{what}")
+
+
+for _key, _what in product(WorkOrder.STEPS, ("overdue", "late")):
+    kind(f"workorder.{_key}.{_what}")
+
+
 class SpotCheck:
     SKIPPED = kind("spotcheck.skipped")
     OPENED = kind("spotcheck.opened")

@@ -50,6 +50,14 @@ class Review:
     SEAL = "review.seal"
 
 
+class WorkOrder:
+    RECORD = "workorder.record"
+    UNIT = "workorder.unit"  # who answers for a unit, whom to call
+    NOTIFY = "workorder.notify"  # 抄报消防救援
+    FLUSH = "workorder.flush"
+    POST = "workorder.post"  # 回访: the result to the hotline platform
+
+
 class Duty:
     FLUSH = "duty.flush"
     DRILL_PREPARE = "duty.drill_prepare"
@@ -72,5 +80,5 @@ class Publication:
     FINISH = "publication.finish"
 
 
-ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, Duty, Publication)
+ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, WorkOrder, Duty, Publication)
              for k, v in vars(c).items() if k.isupper())

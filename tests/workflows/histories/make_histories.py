@@ -833,9 +833,48 @@ async def publication(saved: list[dict]) -> None:
                       note="yellow, then an Update to orange: the call-out took over and ended it")
 
 
+async def workorder(saved: list[dict]) -> None:
+    from tests.factories import response_district
+    from tests.workflows.reporting_helpers import events, outbox
+    from tests.workflows.workorder_helpers import order_input, start
+    from workflows.workorder import (AssignIn, CloseIn, CompleteIn, FeedbackIn, ReturnIn, SatisfactionIn,
+                                     WorkOrderWorkflow as W)
+
+    async with stage("workorder", response_district, saved) as st:
+        p = st.people
+        office = {"actor": p["duty_cadre"], "role": "duty_cadre"}
+        inp = order_input("燃气泄漏", urgency="urgent", source="110", town_id="330110001")
+        wid = inp.info.id
+        h = await start(st.client, st.tq, inp)
+        await h.execute_update(W.assign, AssignIn(**office, unit_id="D01"))  # the wrong unit: returned
+        await wait_for(lambda: outbox(wid, p["D01.head"]), what="D01 asked")
+        await h.execute_update(W.return_, ReturnIn(actor=p["D01.head"], role="duty_staff", reason="燃气归住建局"))
+        await h.execute_update(W.assign, AssignIn(**office, unit_id="D06"))
+        head = {"actor": p["D06.head"], "role": "duty_staff"}
+        await wait_for(lambda: outbox(wid, p["D06.head"]), what="D06 asked")
+        await st.sleep(timedelta(minutes=21))  # past the 5-minute limit, the voice call, the deputy
+        await wait_for(lambda: events(wid, "workorder.sign.overdue"), what="sign overdue")
+        await answers.acknowledge(st.client, wid, p["D06.deputy"], "link", ref="h:dep",
+                                  at=await st.env.get_current_time())
+        await wait_for(lambda: events(wid, "workorder.signed"), what="signed by the deputy")
+        await h.execute_update(W.feedback, FeedbackIn(**head, text="已关阀"))
+        await h.execute_update(W.complete, CompleteIn(**head, result="已修复"))
+        await h.execute_update(W.close, CloseIn(**office, decision="send_back", reason="未附检测结果"))
+        await h.execute_update(W.complete, CompleteIn(**head, result="已修复,检测浓度为零"))
+        await h.execute_update(W.close, CloseIn(**office, decision="close"))
+        await wait_for(lambda: events(wid, "workorder.visit.posted"), what="the result posted")
+        await h.execute_update(W.satisfaction, SatisfactionIn(actor="hotline-platform", role="hotline",
+                                                              satisfaction="满意"))
+        await h.result()
+        await st.save("WorkOrderWorkflow", wid,
+                      note="110 gas leak, urgent: fire rescue copied; assigned to D01, returned, reassigned to D06; "
+                           "nobody signs in time (overdue, called, deputy), the deputy signs by the link; feedback, "
+                           "completed, sent back, completed, closed, result posted (locally), satisfaction")
+
+
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
-             "broadcast": broadcast, "publication": publication}
+             "broadcast": broadcast, "publication": publication, "workorder": workorder}
 
 
 async def main(names: list[str]) -> None:
