@@ -10,11 +10,11 @@ GB/T 2260 style), else by the town id itself.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import UniqueConstraint
-from sqlmodel import Field, Session, SQLModel, col, delete, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.audit import NewEvent, append
 from store.directory import OrgUnit
@@ -53,14 +53,6 @@ class BroadcastArea(SQLModel, table=True):
     terminals: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False),
                                       description="terminal -> played | failed, from the receipts")
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
-
-
-class WebhookNonce(SQLModel, table=True):
-    """A signed webhook request seen once: the same signature again inside the replay window is refused."""
-
-    __tablename__ = "webhook_nonce"
-    key: str = Field(primary_key=True)
-    seen_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False, index=True))
 
 
 def areas_of(s: Session, town_ids: Iterable[str]) -> dict[str, str]:
@@ -174,15 +166,3 @@ def of_subject(s: Session, subject: str) -> list[dict[str, Any]]:
                             .order_by(col(BroadcastArea.id))))
         out.append({"b": b, "areas": areas})
     return out
-
-
-def nonce_fresh(s: Session, key: str, window_s: int, now: datetime | None = None) -> bool:
-    """Record a signed request's key; False when it was seen before (a replay). Keys older than twice the window
-    are forgotten (their timestamps are refused as stale anyway)."""
-    now = now or now_utc()
-    s.exec(delete(WebhookNonce).where(col(WebhookNonce.seen_at) < now - timedelta(seconds=2 * window_s)))
-    if s.get(WebhookNonce, key) is not None:
-        return False
-    s.add(WebhookNonce(key=key, seen_at=now))
-    s.flush()
-    return True

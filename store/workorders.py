@@ -8,7 +8,6 @@ let `GET /api/workorders` and the console answer without asking Temporal, also a
   status, unit, result, 回访 and the incident it became.
 - `WorkOrderAssignment`: each assignment of the order to a unit (分拨, 改派) with its limits met, late or overdue,
   whether it was returned and why, and how often its completion was sent back.
-- `HotlineDelivery`: each signed webhook request taken (its signature), so a replay within the window is refused.
 """
 from __future__ import annotations
 
@@ -81,15 +80,6 @@ class WorkOrderAssignment(SQLModel, table=True):
     return_reason: str | None = None
     sent_back: int = 0
     closed: bool = False
-
-
-class HotlineDelivery(SQLModel, table=True):
-    """A signed webhook request taken: its signature may not be taken again (replay)."""
-
-    __tablename__ = "hotline_delivery"
-    signature: str = Field(primary_key=True)
-    timestamp: int
-    received_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False, index=True))
 
 
 # ------------------------------------------------------------------ statistics per unit (the scorecards)

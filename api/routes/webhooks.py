@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
@@ -28,7 +29,9 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from sqlmodel import select
 
+from activities.gateways import broadcast as broadcast_gateway
 from api.deps import SettingsDep
+from api.services import signed_webhooks
 from api.services.answers import AnswerError, gateway_report, sms_reply
 from config import Settings, get_settings
 from store.audit import NewEvent, append
@@ -329,39 +332,32 @@ def _receipt_results(raw: bytes) -> tuple[str | None, str | None, list[dict[str,
             request_id if isinstance(request_id, str) and request_id else None, out)
 
 
+BROADCAST = signed_webhooks.Platform(name="broadcast", ts_header=broadcast_gateway.TS_HEADER,
+                                     sig_header=broadcast_gateway.SIG_HEADER, secret_setting="YINGJI_BROADCAST_SECRET",
+                                     sign=broadcast_gateway.sign)
+
+
 @router.post("/broadcast", summary="应急广播: the IP broadcast platform's receipts (HMAC-signed, replay window)")
 async def broadcast_receipt(request: Request, settings: SettingsDep) -> dict:
     """Per terminal or area, played or failed. Signed like our requests (activities/gateways/broadcast.py):
     `X-Broadcast-Timestamp` within the replay window of our clock, `X-Broadcast-Signature` = HMAC-SHA256 of the
     timestamp and the body; a signature seen before is a replay. Anything else: 403, nothing recorded."""
-    import time
-
-    from sqlalchemy.exc import IntegrityError
-
-    from activities.gateways.broadcast import SIG_HEADER, TS_HEADER, signature_ok
     from store import broadcasts
 
     secret = settings.broadcast_secret.get_secret_value() if settings.broadcast_secret else ""
     raw = await request.body()
-    ts, sig = request.headers.get(TS_HEADER, ""), request.headers.get(SIG_HEADER, "")
-    why = None
-    if not secret:
-        why = "no broadcast secret is configured (YINGJI_BROADCAST_SECRET)"
-    elif not (ts and sig):
-        why = f"missing {TS_HEADER} or {SIG_HEADER}"
-    elif not ts.isdigit() or len(ts) > 12 or abs(time.time() - int(ts)) > settings.broadcast_replay_window_s:
-        why = f"{TS_HEADER} is outside the replay window of {settings.broadcast_replay_window_s} s"
-    elif not signature_ok(secret, ts, raw, sig):
-        why = f"invalid {SIG_HEADER}"
-    if why:
-        log.warning("broadcast webhook refused", reason=why)
-        raise HTTPException(403, detail=why)
+    window = settings.broadcast_replay_window_s
+    try:
+        sig = signed_webhooks.check(BROADCAST, secret, request.headers.get(BROADCAST.ts_header),
+                                    request.headers.get(BROADCAST.sig_header), raw, window)
+    except signed_webhooks.Unsigned as exc:
+        log.warning("broadcast webhook refused", reason=str(exc))
+        raise
     task_id, request_id, results = _receipt_results(raw)
 
     def record() -> dict:
-        with session_scope() as s:
-            if not broadcasts.nonce_fresh(s, f"broadcast:{sig.strip().lower()}", settings.broadcast_replay_window_s):
-                raise HTTPException(403, detail="replayed receipt: this signature was seen before")
+        with session_scope() as s:  # the receipt and its signature taken together (a replay: 403, nothing recorded)
+            signed_webhooks.take(s, BROADCAST, sig, window)
             try:
                 row = broadcasts.record_receipts(s, task_id=task_id, request_id=request_id, results=results)
             except broadcasts.ReceiptError as exc:
@@ -371,4 +367,4 @@ async def broadcast_receipt(request: Request, settings: SettingsDep) -> dict:
     try:
         return await asyncio.to_thread(record)
     except IntegrityError:  # the same signed request twice at once: the other one recorded it
-        raise HTTPException(403, detail="replayed receipt: this signature was seen before") from None
+        raise HTTPException(403, detail="replayed: this signed request was taken already") from None

@@ -8,6 +8,7 @@ workflow. The body is `{"type": "ticket", ...the fields of POST /api/workorders}
 """
 from __future__ import annotations
 
+import asyncio
 import json
 
 from fastapi import APIRouter, Request
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.deps import SettingsDep, TemporalDep
-from api.services import workorders as svc
+from api.services import signed_webhooks, workorders as svc
 from definitions.loader import cached_library
 from workflows.workorder import SatisfactionIn, WorkOrderWorkflow, workorder_workflow_id
 
@@ -31,8 +32,16 @@ def _invalid(exc: ValidationError) -> svc.WorkOrderError:
 @router.post("/hotline", summary="The hotline platform: a new ticket, or the caller's satisfaction (signed)")
 async def hotline(request: Request, client: TemporalDep, settings: SettingsDep):
     body = await request.body()
-    await svc.verify_webhook(settings, request.headers.get("x-hotline-timestamp"),
-                             request.headers.get("x-hotline-signature"), body)
+    signature = await svc.verify_webhook(settings, request.headers.get("x-hotline-timestamp"),
+                                         request.headers.get("x-hotline-signature"), body)
+    answer = await _act(client, settings, body)
+    await asyncio.to_thread(signed_webhooks.remember, svc.HOTLINE, signature, settings.hotline_window_s)
+    return answer
+
+
+async def _act(client, settings, body: bytes):
+    """The signed request's ticket or satisfaction answer (a failure, e.g. Temporal down, leaves the signature
+    untaken: the platform's retry goes through)."""
     try:
         data = json.loads(body)
     except ValueError:

@@ -7,17 +7,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, delete, select
+from sqlmodel import col, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from api.services import signed_webhooks
 from api.services.errors import ServiceError
 from api.services.steps import Refused, run_step
 from config import Settings
@@ -25,7 +24,7 @@ from definitions.loader import Library
 from definitions.schema.workorders import SOURCES, URGENCIES
 from store.db import session_scope
 from store.directory import OrgUnit, PhoneError, mask_mobile, normalize_mobile
-from store.workorders import HotlineDelivery, WorkOrder, WorkOrderAssignment
+from store.workorders import WorkOrder, WorkOrderAssignment
 from workflows.workorder import (CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, STATUS_ZH, IncidentLinkIn, WorkOrderInfo,
                                  WorkOrderInput, WorkOrderView, WorkOrderWorkflow, workorder_workflow_id)
 
@@ -123,35 +122,15 @@ def sign_body(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def _remember(signature: str, ts: int, window_s: int) -> bool:
-    """Take a signature once: False if it was taken before (a replay). Signatures whose timestamp is past the window
-    are forgotten: the window refuses those requests already."""
-    try:
-        with session_scope() as s:
-            s.exec(delete(HotlineDelivery).where(col(HotlineDelivery.timestamp) < int(time.time()) - 2 * window_s))
-            s.add(HotlineDelivery(signature=signature, timestamp=ts))
-        return True
-    except IntegrityError:
-        return False
+HOTLINE = signed_webhooks.Platform(name="hotline", ts_header="X-Hotline-Timestamp", sig_header="X-Hotline-Signature",
+                                   secret_setting="YINGJI_HOTLINE_SECRET", sign=sign_body)
 
 
-async def verify_webhook(settings: Settings, timestamp: str | None, signature: str | None, body: bytes) -> None:
-    """403 unless the request is signed with the shared secret, its timestamp within the window, and not seen before."""
+async def verify_webhook(settings: Settings, timestamp: str | None, signature: str | None, body: bytes) -> str:
+    """403 unless the request is signed with the shared secret, its timestamp within the window, and not taken
+    before: its signature, to `signed_webhooks.remember` once the request was acted on."""
     secret = settings.hotline_secret.get_secret_value() if settings.hotline_secret else ""
-    if not secret:
-        raise WorkOrderError(403, "the hotline webhook is not configured (YINGJI_HOTLINE_SECRET)")
-    if not timestamp or not signature:
-        raise WorkOrderError(403, "unsigned: X-Hotline-Timestamp and X-Hotline-Signature are required")
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        raise WorkOrderError(403, "X-Hotline-Timestamp: seconds since the epoch") from None
-    if abs(time.time() - ts) > settings.hotline_window_s:
-        raise WorkOrderError(403, f"the timestamp is outside the {settings.hotline_window_s} s window (replayed or late)")
-    if not hmac.compare_digest(sign_body(secret, timestamp, body), signature.lower()):
-        raise WorkOrderError(403, "the signature does not match the body")
-    if not await asyncio.to_thread(_remember, signature.lower(), ts, settings.hotline_window_s):
-        raise WorkOrderError(403, "replayed: this signed request was taken already")
+    return await signed_webhooks.verify(HOTLINE, secret, timestamp, signature, body, settings.hotline_window_s)
 
 
 class SatisfactionHook(BaseModel):

@@ -10,8 +10,9 @@ the seven roles, and (for the console) without the CSRF token, and check the ans
 - `console(...)`: the same for a console session cookie; nobody → redirect to the login page;
   every POST also needs the session's CSRF token (403 without it, even for admin);
 - PUBLIC: open to anyone; LINK: the signed token in the URL is the credential (a bad one →
-  403, no bearer token needed); TWILIO: only a valid `X-Twilio-Signature` (a bearer token,
-  even admin's, does not replace it); LOGIN: the login form's CSRF cookie.
+  403, no bearer token needed); TWILIO: only a valid `X-Twilio-Signature`, PLATFORM: only a platform's HMAC
+  signature (hotline, broadcast) (a bearer token, even admin's, replaces neither); LOGIN: the login form's CSRF
+  cookie.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ ADMIN = frozenset({"admin"})
 ACTING = DUTY | {"commander"}  # who may act in a response (api/routes/activations.py Acting)
 CHIEFS = frozenset({"duty_chief", "leading_leader", "admin"})  # schedules and drills (api/routes/duty/common.py Chief)
 PUBLIC, LINK, TWILIO, LOGIN = "public", "signed link", "twilio signature", "console login"
-HOTLINE = "hotline signature"  # the hotline platform's HMAC (api/routes/webhooks_hotline.py)
+PLATFORM = "platform signature"  # a platform's HMAC over timestamp and body (api/services/signed_webhooks.py)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/workorders/{workorder_id}/close"): Rule(ALL, json={}),
     ("POST", "/api/workorders/{workorder_id}/satisfaction"): Rule(ALL, json={}),
     ("POST", "/api/workorders/{workorder_id}/incident"): Rule(DUTY, json={}),
-    ("POST", "/api/webhooks/hotline"): Rule(HOTLINE),
+    ("POST", "/api/webhooks/hotline"): Rule(PLATFORM),
     ("GET", "/api/reviews/{incident_id}"): Rule(ALL),
     ("POST", "/api/reviews/{incident_id}/summaries"): Rule(ALL, json={}),
     ("POST", "/api/reviews/{incident_id}/compile"): Rule(ALL),
@@ -174,7 +175,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/webhooks/twilio/voice/status"): Rule(TWILIO),
     ("POST", "/api/webhooks/twilio/spotcheck/twiml"): Rule(TWILIO),
     ("POST", "/api/webhooks/twilio/spotcheck/gather"): Rule(TWILIO),
-    ("POST", "/api/webhooks/broadcast"): Rule(TWILIO),  # (the broadcast platform's own HMAC signature)
+    ("POST", "/api/webhooks/broadcast"): Rule(PLATFORM),
     # console
     ("GET", "/"): Rule(PUBLIC),  # a redirect to /console
     ("GET", "/console"): Rule(PUBLIC),
@@ -281,7 +282,7 @@ NUMERIC = {"message_id", "target_id", "seq"}
 #   recorded as on behalf (channel `proxy`, the actor kept) — the reason says where;
 # - OPEN: any role of the route, any id, with the reason (reading, or the duty office's work as a whole).
 
-ID_PATH = {"person_id", "incident_id", "activation_id", "item_id"}
+ID_PATH = {"person_id", "incident_id", "activation_id", "item_id", "workorder_id"}
 ID_BODY = {"person_id", "unit_id", "incident_id", "assignee", "units", "town_id", "reporting_unit_id"}
 
 
@@ -354,7 +355,22 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
     ("POST", "/api/workorders"): open_to_role("intake: the duty office takes a hotline ticket about any town"),
     ("POST", "/api/workorders/{workorder_id}/assign"): open_to_role(
         "分拨: the duty office (the rules' assign roles) assigns any order to any department or town"),
+    ("GET", "/api/workorders/{workorder_id}"): READ,
+    ("POST", "/api/workorders/{workorder_id}/sign"): owned(
+        "签收: only a person of THE assigned unit (or whom its escalation reached: deputy, superior, duty chief)"),
+    ("POST", "/api/workorders/{workorder_id}/return"): owned("退回: only a person of THE assigned unit"),
+    ("POST", "/api/workorders/{workorder_id}/feedback"): owned(
+        "办理反馈: a person of THE assigned unit, or the duty office on its behalf (代录, recorded as such)"),
+    ("POST", "/api/workorders/{workorder_id}/complete"): owned(
+        "办结: a person of THE assigned unit, or the duty office on its behalf (代录, recorded as such)"),
+    ("POST", "/api/workorders/{workorder_id}/close"): open_to_role(
+        "the duty office checks and closes or sends back any order (the rules' close roles); no unit owns it"),
+    ("POST", "/api/workorders/{workorder_id}/satisfaction"): open_to_role(
+        "回访: the hotline platform's answer (or the duty office typing it in) for any order"),
+    ("POST", "/api/workorders/{workorder_id}/incident"): open_to_role(
+        "the duty office turns any order into an incident"),
     ("POST", "/console/workorders"): open_to_role("intake, as POST /api/workorders"),
+    ("GET", "/console/workorders/{workorder_id}"): READ,
     ("POST", "/console/workorders/{workorder_id}/{action}"): owned(
         "the same workflow updates as POST /api/workorders/{workorder_id}/…: only the assigned unit's persons (or the "
         "duty office on its behalf) sign, return, feed back, complete; the duty office assigns and closes"),
@@ -559,11 +575,22 @@ async def test_webhooks_take_only_a_gateway_signature(secured, case):
         assert got.status == 403, f"{method} {path} with {list(headers)}: {got.status}"
 
 
-@pytest.mark.parametrize("case", [c for c, r in ACCESS.items() if r.access == HOTLINE], ids=_ids)
-async def test_hotline_webhook_takes_only_its_signature(secured, case):
+@pytest.mark.parametrize("case", [c for c, r in ACCESS.items() if r.access == PLATFORM], ids=_ids)
+async def test_platform_webhooks_take_only_their_signature(secured, case, monkeypatch):
+    """The hotline's and the broadcast platform's webhooks, their secrets configured: a bearer token, no signature
+    or a forged one is 403."""
+    import time
+
+    from config import get_settings
+
+    monkeypatch.setenv("YINGJI_HOTLINE_SECRET", "hotline-secret")
+    monkeypatch.setenv("YINGJI_BROADCAST_SECRET", "broadcast-secret")
+    get_settings.cache_clear()
     method, path = case
+    now = str(int(time.time()))
     for headers in ({}, {"Authorization": f"Bearer {secured.tokens['admin']}"},
-                    {"X-Hotline-Timestamp": "1", "X-Hotline-Signature": "forged"}):
+                    {"X-Hotline-Timestamp": now, "X-Hotline-Signature": "forged"},
+                    {"X-Broadcast-Timestamp": now, "X-Broadcast-Signature": "forged"}):
         got = await call(secured.app, method, path, headers=headers, json={"type": "ticket"})
         assert got.status == 403, f"{method} {path} with {list(headers)}: {got.status}"
 

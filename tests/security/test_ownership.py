@@ -253,7 +253,49 @@ async def summaries(env) -> None:
         ("p-D01.head", "D01", False, None), ("p-duty_cadre", "D02", True, "D02")]
 
 
+async def workorder(env, unit: str = "D01") -> str:
+    """A 12345 gas-leak order taken by the duty office and assigned to `unit`: its base path."""
+    body = {"ticket": f"T{uuid.uuid4().hex[:8]}", "source": "12345", "category": "燃气泄漏", "urgency": "normal",
+            "place": "河西街12号", "town_id": "330110001", "words": "楼道里有很重的煤气味", "caller_phone": "13900001234"}
+    got = await post(env, "/api/workorders", "duty_cadre", body)
+    assert got.status == 201, got.text
+    path = f"/api/workorders/{got.json()['id']}"
+    await allowed(env, f"{path}/assign", "duty_cadre", {"unit_id": unit})
+    return path
+
+
+async def workorder_sign(env) -> None:
+    """签收: D02's commander may not sign an order assigned to D01; D01's head signs it."""
+    path = await workorder(env)
+    await refused(env, f"{path}/sign", "cmd_D02", {}, "D01")
+    assert (await allowed(env, f"{path}/sign", "cmd_D01", {}))["status"] == "signed"
+
+
+async def workorder_return(env) -> None:
+    path = await workorder(env)
+    await refused(env, f"{path}/return", "cmd_D02", {"reason": "不归我们管"}, "D01")
+    await allowed(env, f"{path}/return", "cmd_D01", {"reason": "燃气归住建局"})
+
+
+async def workorder_feedback(env) -> None:
+    path = await workorder(env)
+    await allowed(env, f"{path}/sign", "cmd_D01", {})
+    await refused(env, f"{path}/feedback", "cmd_D02", {"text": "已处理"}, "D01")
+    await allowed(env, f"{path}/feedback", "cmd_D01", {"text": "已关阀,正在排查"})
+
+
+async def workorder_complete(env) -> None:
+    path = await workorder(env)
+    await allowed(env, f"{path}/sign", "cmd_D01", {})
+    await refused(env, f"{path}/complete", "cmd_D02", {"result": "已修复"}, "D01")
+    await allowed(env, f"{path}/complete", "cmd_D01", {"result": "已修复"})
+
+
 SCENARIOS = {
+    ("POST", "/api/workorders/{workorder_id}/sign"): workorder_sign,
+    ("POST", "/api/workorders/{workorder_id}/return"): workorder_return,
+    ("POST", "/api/workorders/{workorder_id}/feedback"): workorder_feedback,
+    ("POST", "/api/workorders/{workorder_id}/complete"): workorder_complete,
     ("POST", "/api/activations"): activate,
     ("POST", "/api/activations/{activation_id}/directives"): directives,
     ("POST", "/api/activations/{activation_id}/items/{item_id}/ack"): item_ack,
@@ -272,6 +314,7 @@ SCENARIOS = {
 SAME_AS = {
     ("POST", "/console/activations/{activation_id}/{action}"): [c for c in SCENARIOS if c[1].startswith("/api/activations/")],
     ("POST", "/console/reviews/{incident_id}/{action}"): [("POST", "/api/reviews/{incident_id}/summaries")],
+    ("POST", "/console/workorders/{workorder_id}/{action}"): [c for c in SCENARIOS if c[1].startswith("/api/workorders/")],
 }
 
 

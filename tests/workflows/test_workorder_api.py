@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from api.services.workorders import sign_body
 from config import get_settings
 from store.auth import create_token
 from store.db import session_scope
-from store.workorders import HotlineDelivery
+from store.webhooks import WebhookNonce
 from tests.factories import response_district
 from tests.workflows import reporting_helpers as rep
 from tests.workflows.callout_helpers import wait_for
@@ -138,11 +139,12 @@ async def test_signed_webhook_refuses_unsigned_stale_and_replayed_requests_and_t
     r = await api.post("/api/webhooks/hotline", content=body, headers=headers)  # the same request again: replayed
     assert r.status_code == 403 and "replayed" in r.json()["detail"]
     with session_scope() as s:  # a signature taken long ago (its timestamp past the window) is forgotten
-        s.add(HotlineDelivery(signature="old", timestamp=int(time.time()) - 3600))
+        s.add(WebhookNonce(key="hotline:old", seen_at=datetime.now(UTC) - timedelta(hours=1)))
     again = await api.post("/api/webhooks/hotline", content=body, headers=signed(body, ts=int(time.time()) + 1))
     assert again.status_code == 200 and again.json() == {"id": wid, "status": "received", "duplicate": True}
     with session_scope(write=False) as s:  # the old one pruned when a request was taken; the recent ones kept
-        assert s.get(HotlineDelivery, "old") is None and s.get(HotlineDelivery, headers["X-Hotline-Signature"])
+        assert s.get(WebhookNonce, "hotline:old") is None
+        assert s.get(WebhookNonce, f"hotline:{headers['X-Hotline-Signature']}")
     # a satisfaction before the order was closed: refused (409) with the reason
     answer = json.dumps({"type": "satisfaction", "source": "12345", "ticket": wid.rsplit("-", 1)[1],
                          "satisfaction": "满意"}, ensure_ascii=False).encode()

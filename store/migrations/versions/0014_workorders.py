@@ -89,17 +89,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_work_order_assignment_unit_id'), ['unit_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_work_order_assignment_assigned_at'), ['assigned_at'], unique=False)
 
-    op.create_table('hotline_delivery',
-    sa.Column('signature', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('timestamp', sa.Integer(), nullable=False),
-    sa.Column('received_at', store.types.UtcDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('signature')
-    )
-    with op.batch_alter_table('hotline_delivery', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_hotline_delivery_received_at'), ['received_at'], unique=False)
-
 
 def downgrade() -> None:
-    op.drop_table('hotline_delivery')
     op.drop_table('work_order_assignment')
     op.drop_table('work_order')
