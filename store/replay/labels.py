@@ -20,6 +20,7 @@ EPISODES = {
     "activation.overdue": "超时督办", "activation.dispatch.order": "调度指令", "activation.reinforcement.request": "增援请求",
     "activation.reinforcement.chase": "增援催办", "review.escalation": "复盘催交", "spotcheck.call": "六问抽查",
     "spotcheck.followup": "六问整改", "handover": "交接班", "freshness": "通讯录确认",
+    "relay": "到户",
 }
 RECORDS = {
     "sent": "发出", "ack": "应答", "ack.late": "超时后应答", "delivery": "送达回执", "timeout": "等待超时",
@@ -33,7 +34,8 @@ KIND_NAMES = {
     "warning.ack": "预警签收", "warning.error": "预警有误", "warning.refused": "预警被拒收",
     "callout.started": "叫应开始", "callout.plan_chosen": "选定叫应方案", "callout.targets_resolved": "确定叫应对象",
     "callout.updated": "叫应更新", "callout.cancel_requested": "请求取消叫应", "callout.summary": "叫应小结",
-    "callout.ended": "叫应结束", "answer.ambiguous": "应答无法归属", "answer.assigned": "应答已归属",
+    "callout.ended": "叫应结束", "relay.requested": "到户请求", "relay.confirmed": "到户确认",
+    "relay.late": "到户逾时确认", "answer.ambiguous": "应答无法归属", "answer.assigned": "应答已归属",
     "gateway.opted_out": "号码退订", "audit.anchor": "审计锚点",
     "access.token.created": "发放令牌", "access.token.role_changed": "变更令牌角色", "access.token.revoked": "吊销令牌",
     # the reporting chain 信息报送
@@ -127,7 +129,7 @@ _KEYS: list[tuple[str, str, str]] = [
     ("place", "地点", "place"), ("to_whom", "报告对象", "to whom"), ("by_whom", "报告人", "by whom"),
     ("decision", "决定", "decision"), ("reason", "原因", "reason"), ("note", "说明", "note"), ("text", "内容", "text"),
     ("comments", "意见", "comments"), ("version", "版本", "version"), ("total", "人数", "total"),
-    ("due_at", "时限", "due"), ("late_by_s", "超时", "late by"),
+    ("due_at", "时限", "due"), ("late_by_s", "超时", "late by"), ("households", "到户户数", "households"),
 ]
 _DECISIONS = {"approve": "同意", "return": "退回", "accept": "接受", "reject": "不接受", "done": "完成"}
 
