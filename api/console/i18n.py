@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from api.console.i18n_callout import CALLOUT_STRINGS
+from api.console.i18n_relay import RELAY_STRINGS
 from api.console.i18n_access import ACCESS
 from api.console.i18n_names import (  # noqa: F401 (re-exported: pages read the names from here)
     CHANNEL_NAMES,
@@ -329,6 +330,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "procedure": ("办理页面", "Procedure page"),
 }
 STRINGS.update(CALLOUT_STRINGS)  # the new call-out page's (api/console/i18n_callout.py)
+STRINGS.update(RELAY_STRINGS)  # the board's 到户到人 section (api/console/i18n_relay.py)
 STRINGS.update(ACCESS)  # users, tokens, the demo's logins, refused forms
 STRINGS.update(PAGE_STRINGS)  # the desk, the replay, the definitions (api/console/i18n_names.py)
 
