@@ -128,3 +128,34 @@ async def test_plan_without_relay_is_unchanged(env, worker, people):
     assert not [e for e in events(inp.callout_id) if e.kind.startswith("relay.")]
     assert not [m for m in outbox(inp.callout_id) if (m.meta or {}).get("relay")]
     assert not relays(inp.callout_id) and result.summary.get("relay") is None
+
+
+async def test_relay_answer_before_the_acknowledgement_acknowledges_and_confirms(env, worker, people):
+    inp = callout_input()
+    handle = await start(env.client, worker, inp)
+    resp = people["330110001002.resp"]
+    await wait_for(lambda: outbox(inp.callout_id, person_id=resp), what="the call-out's first SMS")
+    # "到户 8" says the warning arrived and the households were told, both at once
+    await answers.acknowledge(env.client, inp.callout_id, resp, "sms", ref="sms:early", households=8)
+    [ok] = await wait_for(lambda: events(inp.callout_id, "relay.confirmed"), what="the confirmation")
+    assert ok.payload["households"] == 8 and ok.payload["for"] == resp
+    acks = [e for e in events(inp.callout_id, "callout.ack") if e.payload["person_id"] == resp]
+    assert len(acks) == 1
+    await handle.result()
+    assert relays(inp.callout_id)["330110001002"].households == 8
+
+
+async def test_cancel_stops_open_relays_and_a_later_answer_is_recorded_late(env, worker, people):
+    from workflows.callout import WarningCalloutWorkflow
+
+    inp, handle, resp = await _asked(env, worker, people)
+    await handle.signal(WarningCalloutWorkflow.cancel, "预警解除")
+    await handle.result()
+    assert [e.payload["target"] for e in events(inp.callout_id, "relay.canceled")]
+    assert relays(inp.callout_id)["330110001001"].state == "canceled"
+    got = await answers.acknowledge(env.client, inp.callout_id, resp, "sms", ref="sms:after-end", households=5)
+    assert got.recorded == "late"  # the shard has ended: recorded through the store, with the figure
+    [late] = events(inp.callout_id, "relay.late")
+    assert late.payload["households"] == 5 and late.payload["for"] == resp and late.payload["recorded_by"] == "store"
+    row = relays(inp.callout_id)["330110001001"]
+    assert (row.households, row.late, row.answers) == (5, True, 1)

@@ -176,5 +176,6 @@ async def acknowledge(client: Client, subject: str, person_id: str, channel: str
         result.ended = len(ended)
         result.late += await asyncio.to_thread(
             _record_late, LateAnswer(subject=subject, person_id=person_id, channel=channel, at=at,
-                                     actor=actor or person_id, ref=ref, note=note), ended, running)
+                                     actor=actor or person_id, ref=ref, note=note, households=households,
+                                     reported_by=reported_by), ended, running)
     return result
