@@ -330,6 +330,8 @@ class CalloutShardWorkflow:
     def stop(self, req: StopRequest) -> None:
         if self.inbox.stopped is None:
             self.inbox.stopped = f"{req.reason}|{req.purpose}"
+        if self.relays is not None and self.relays.stopped is None:  # open relays end too (silently)
+            self.relays.stopped = req.reason
 
     @workflow.query
     def counts(self) -> dict[str, int]:

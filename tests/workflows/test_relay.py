@@ -159,3 +159,17 @@ async def test_cancel_stops_open_relays_and_a_later_answer_is_recorded_late(env,
     assert late.payload["households"] == 5 and late.payload["for"] == resp and late.payload["recorded_by"] == "store"
     row = relays(inp.callout_id)["330110001001"]
     assert (row.households, row.late, row.answers) == (5, True, 1)
+
+
+async def test_cancel_while_only_the_relays_run_stops_them(env, worker, people):
+    from workflows.callout import WarningCalloutWorkflow
+
+    inp, handle, resp = await _asked(env, worker, people)
+    await env.sleep(timedelta(minutes=50))  # every other target is settled (unreachable); the relay waits on
+    await wait_for(lambda: [e for e in events(inp.callout_id, "callout.unreachable")
+                            if e.payload["person_id"] == people["330110001002.resp"]], what="the call-out's own end")
+    assert not events(inp.callout_id, "relay.escalated")
+    await handle.signal(WarningCalloutWorkflow.cancel, "预警解除")
+    await handle.result()
+    assert relays(inp.callout_id)["330110001001"].state == "canceled"
+    assert not events(inp.callout_id, "relay.escalated")  # the town head was never called
