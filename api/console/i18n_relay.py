@@ -22,5 +22,8 @@ RELAY_STRINGS: dict[str, tuple[str, str]] = {
     "rl_record": ("代录到户", "Record relay"),
     "rl_reported_by": ("网格员(人员编号,可空)", "Grid worker (person id, optional)"),
     "rl_recorded": ("已记录到户", "Relay recorded"),
+    "rl_state_requested": ("待到户", "asked"), "rl_state_escalated": ("已升级督促", "escalated"),
+    "rl_state_unreachable": ("督促后仍未回复", "unanswered"), "rl_state_canceled": ("已取消", "canceled"),
+    "rl_state_confirmed": ("已到户", "relayed"),
     "rl_yes": ("是", "yes"), "rl_no": ("否", "no"),
 }
