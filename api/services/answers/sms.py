@@ -247,7 +247,7 @@ GRID_WORKER = "grid_worker"
 def _grid_relay(from_number: str, provider_id: str | None,
                 at: datetime) -> tuple[str, str, str, set[str]] | None:
     """A 到户 reply from a number nobody sent to: a grid worker's (网格员, a post under the village) answers the
-    newest relay asked of their village, on the village person's behalf. (subject, person, grid worker,
+    newest relay asked of their village (within OUTSTANDING_WINDOW), on the village person's behalf. (subject, person, grid worker,
     workflows), or None; the stored reply says whom it answered."""
     from store.callouts import CalloutRelay
     from store.directory import Person, Post
@@ -257,7 +257,8 @@ def _grid_relay(from_number: str, provider_id: str | None,
             Person.mobile == from_number, Post.position_code == GRID_WORKER)).all()
         if not grid:
             return None
-        relay = s.exec(select(CalloutRelay).where(col(CalloutRelay.org_unit_id).in_([u for _, u in grid]))
+        relay = s.exec(select(CalloutRelay).where(col(CalloutRelay.org_unit_id).in_([u for _, u in grid]),
+                                                  col(CalloutRelay.requested_at) >= at - OUTSTANDING_WINDOW)
                        .order_by(col(CalloutRelay.requested_at).desc())).first()
         if relay is None:
             return None
