@@ -77,6 +77,8 @@ def apply(row: CalloutRelay, r: Record) -> None:
         row.due_at = datetime.fromisoformat(p["due_at"]) if p.get("due_at") else None
     elif r.kind in (CONFIRMED, LATE):
         row.answers += 1
+        if p.get("again") and p.get("households") is not None:
+            row.households = p["households"]  # the person's own later figure (a correction)
         if row.confirmed_at is None:
             row.confirmed_at, row.households, row.confirmed_by = r.at, p.get("households"), p.get("by")
             row.on_behalf, row.late, row.state = bool(p.get("on_behalf")), r.kind == LATE, "confirmed"

@@ -57,6 +57,7 @@ class Relays:
         self.overdue: set[str] = set()  # relays whose deadline ran out (the interpreter's timeout)
         self.answers: dict[str, Ack] = {}  # by ref: the households of the interpreter's records
         self.waiting: list[Ack] = []
+        self.again: list[Ack] = []  # second confirmations of persons who confirmed already
         self.pending = Actions()
         self.fresh = False
         self.main_done = False
@@ -74,8 +75,12 @@ class Relays:
                 main.append(ack)
                 continue
             if ack.ref:
-                self.answers.setdefault(ack.ref, ack)
-            if self._open_for(ack.person_id):
+                if ack.ref in self.answers:
+                    continue  # the same answer delivered again
+                self.answers[ack.ref] = ack
+            if any(ts.state == "acknowledged" and ts.ack_by == ack.person_id for ts in self._asked(ack.person_id)):
+                self.again.append(ack)  # they confirmed before: a second figure (a correction) is news too
+            elif self._open_for(ack.person_id):
                 self.inbox.put([ack])
             else:
                 self.waiting.append(ack)
@@ -85,8 +90,30 @@ class Relays:
     def mine(self, report: Report) -> bool:
         return report.send_key.startswith(self.esc.run_key + "/")
 
+    def _asked(self, person_id: str) -> list:
+        return [ts for ts in self.esc.targets.values() if person_id in ts.recipients]
+
     def _open_for(self, person_id: str) -> bool:
-        return any(person_id in ts.recipients for ts in self.esc.targets.values())
+        return bool(self._asked(person_id))
+
+    def repeated(self) -> Actions:
+        """Second confirmations by the person who confirmed (the interpreter takes them for no news): recorded."""
+        actions = Actions()
+        for ack in self.again:
+            for ts in self._asked(ack.person_id):
+                due = self.due.get(ts.target.key)
+                late = due is not None and max(ack.at, workflow.now()) > due
+                actions.records.append(Record(
+                    kind=LATE if late else CONFIRMED, target_key=ts.target.key, person_id=ack.person_id,
+                    step_id=f"{ts.target.key}/again/{ack.person_id}/{ack.ref or ack.at.isoformat()}",
+                    channel=ack.channel, actor=ack.actor or ack.person_id, at=ack.at, state=ts.state,
+                    payload={"households": ack.households, "by": ack.actor or ack.person_id,
+                             "for": ts.target.person.person_id, "reported_by": ack.reported_by,
+                             "on_behalf": (ack.actor or ack.person_id) != ts.target.person.person_id, "late": late,
+                             "again": True, "ref": ack.ref, "note": ack.note,
+                             "due_at": due.isoformat() if due else None}))
+        self.again = []
+        return actions
 
     # ------------------------------------------------------------- opening relays
 
@@ -168,16 +195,17 @@ class Relays:
             return result
 
         while True:
-            await workflow.wait_condition(lambda: self.fresh or bool(self.inbox.items) or self.main_done
-                                          or self.stopped is not None)
+            await workflow.wait_condition(lambda: self.fresh or bool(self.inbox.items) or bool(self.again)
+                                          or self.main_done or self.stopped is not None)
             self.fresh = False
-            if self.pending:
-                batch, self.pending = self.pending, Actions()
+            if self.pending or self.again:
+                batch, self.pending = self.pending.extend(self.repeated()), Actions()
                 await words_flush(batch)
             if self.stopped is None:
-                await drive(self.esc, self.inbox, words_flush, until=lambda: self.stopped is not None or self.fresh)
+                await drive(self.esc, self.inbox, words_flush,
+                            until=lambda: self.stopped is not None or self.fresh or bool(self.again))
             if self.stopped is not None or (self.main_done and self.esc.done and not self.fresh
-                                            and not self.inbox.items and not self.pending):
+                                            and not self.inbox.items and not self.pending and not self.again):
                 break
         if self.stopped is not None:
             actions = self.esc.cancel(workflow.now(), self.stopped)
@@ -190,7 +218,7 @@ class Relays:
             for item in self.inbox.drain():
                 if isinstance(item, Ack):
                     actions.extend(self.esc.acknowledge(item, record_late))
-            actions.extend(self.unopened(workflow.now()))
+            actions.extend(self.unopened(workflow.now())).extend(self.repeated())
             if not actions:
                 break
             await words_flush(actions)

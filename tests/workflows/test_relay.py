@@ -57,11 +57,18 @@ async def test_relay_confirmed_in_time(env, worker, people):
     [ok] = await wait_for(lambda: events(inp.callout_id, "relay.confirmed"), what="the confirmation")
     assert ok.payload["households"] == 35 and ok.payload["by"] == resp and not ok.payload["on_behalf"]
     assert ok.payload["late"] is False
+    # the same reply delivered twice is one answer; a second figure (a correction) is recorded too
+    await answers.acknowledge(env.client, inp.callout_id, resp, "sms", ref="sms:relay-1", households=35)
+    await answers.acknowledge(env.client, inp.callout_id, resp, "sms", ref="sms:relay-2", households=40)
+    again = await wait_for(lambda: len(events(inp.callout_id, "relay.confirmed")) == 2
+                           and events(inp.callout_id, "relay.confirmed")[1], what="the second figure")
+    assert again.payload["households"] == 40 and again.payload["again"]
     result = await handle.result()
     assert not [e for e in events(inp.callout_id, "relay.escalated") if e.payload["target"] == req.payload["target"]]
     row = relays(inp.callout_id)["330110001001"]
-    assert (row.state, row.households, row.late, row.escalated_to) == ("confirmed", 35, False, [])
-    assert result.summary["relay"]["confirmed"] == 1 and result.summary["relay"]["households"] == 35
+    assert (row.state, row.households, row.late, row.escalated_to, row.answers) == ("confirmed", 40, False, [], 2)
+    assert result.summary["relay"]["confirmed"] == 1 and result.summary["relay"]["households"] == 40
+    assert len(events(inp.callout_id, "relay.confirmed")) == 2
     assert not events(inp.callout_id, "relay.late")
 
 
