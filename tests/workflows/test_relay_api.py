@@ -99,15 +99,28 @@ async def test_relay_answers_through_the_api(env, api):
     assert r.status_code == 200 and r.json()["households"] == 7
 
     confirmed = await wait_for(lambda: len(events(cid, "relay.confirmed")) == 4 and events(cid, "relay.confirmed"),
-                               what="four confirmations")
+                               what="four confirmations")  # (one per village)
     by = {e.payload["for"]: e.payload for e in confirmed}
     assert {pid: by[pid]["households"] for pid in (v1, v2, v3, v4)} == {v1: 35, v2: 20, v3: 42, v4: 7}
     assert by[v3]["by"] == "p-grid" and by[v3]["on_behalf"] and not by[v1]["on_behalf"]
     assert by[v4]["on_behalf"] and by[v4]["by"] != v4
 
+    # the board's 代录到户 form: the duty office corrects v1's figure on their behalf (recorded, not a mere repeat)
+    web = await console_login(api.app, api.token)
+    try:
+        r = await web.post(f"/console/callouts/{cid}/relays/{v1}", data={"households": "36", "csrf": web.csrf})
+        assert r.status_code == 303, r.text
+        r = await web.post(f"/console/callouts/{cid}/relays/{v1}", data={"households": "36"})
+        assert r.status_code == 403  # no CSRF token, nothing recorded
+    finally:
+        await web.aclose()
+    again = await wait_for(lambda: [e for e in events(cid, "relay.confirmed") if e.payload.get("again")],
+                           what="the correction")
+    assert again[0].payload["households"] == 36 and again[0].payload["on_behalf"]
+
     # the figures: GET /api/callouts/{id} and the board
     c = (await api.get(f"/api/callouts/{cid}")).json()
-    assert c["relay"]["counts"]["confirmed"] == 4 and c["relay"]["counts"]["households"] == 104
+    assert c["relay"]["counts"]["confirmed"] == 4 and c["relay"]["counts"]["households"] == 105
     villages = {v["village"]: v for v in c["relay"]["villages"]}
     assert villages["330110002001"]["relayed"] and villages["330110002001"]["households"] == 42
     assert villages["330110001001"]["acknowledged"] and not villages["330110001001"]["overdue"]
@@ -118,6 +131,6 @@ async def test_relay_answers_through_the_api(env, api):
         await web.aclose()
     assert board.status_code == 200 and 'id="relays"' in board.text
     assert board.text.count('data-relayed="1"') == 4 and 'data-households="42"' in board.text
-    assert re.search(r"已到户 4/4 村 · 共 104 户", board.text)
+    assert re.search(r"已到户 4/4 村 · 共 105 户", board.text)
     result = await handle.result()
     assert result.summary["relay"]["confirmed"] == 4
