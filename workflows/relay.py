@@ -78,23 +78,34 @@ class Relays:
                 if ack.ref in self.answers:
                     continue  # the same answer delivered again
                 self.answers[ack.ref] = ack
-            if any(ts.state == "acknowledged" and ts.ack_by == ack.person_id for ts in self._asked(ack.person_id)):
-                self.again.append(ack)  # they confirmed before: a second figure (a correction) is news too
-            elif self._open_for(ack.person_id):
-                self.inbox.put([ack])
-            else:
+            routed = self._route(ack)
+            if routed is None:
                 self.waiting.append(ack)
                 main.append(ack)
+            elif any(ts.state == "acknowledged" and ts.ack_by == routed.person_id for ts in self._asked(routed.person_id)):
+                self.again.append(routed)  # they confirmed before: a second figure (a correction) is news too
+            else:
+                self.inbox.put([routed])
         return main
+
+    def _route(self, ack: Ack) -> Ack | None:
+        """The answer as the relay takes it: from a person it asked (or escalated to), as is; from the village's
+        other person (the village person when their deputy was asked, or the other way round), for the person asked,
+        answered by them; None while no relay of theirs is open."""
+        if self._asked(ack.person_id):
+            return ack
+        for key, ts in self.esc.targets.items():
+            t = self.targets[key]
+            if ack.person_id in {c.person_id for c in (t.person, t.deputy) if c}:
+                return ack.model_copy(update={"person_id": ts.target.person.person_id,
+                                              "actor": ack.actor or ack.person_id})
+        return None
 
     def mine(self, report: Report) -> bool:
         return report.send_key.startswith(self.esc.run_key + "/")
 
     def _asked(self, person_id: str) -> list:
         return [ts for ts in self.esc.targets.values() if person_id in ts.recipients]
-
-    def _open_for(self, person_id: str) -> bool:
-        return bool(self._asked(person_id))
 
     def repeated(self) -> Actions:
         """Second confirmations by the person who confirmed (the interpreter takes them for no news): recorded."""
@@ -135,9 +146,10 @@ class Relays:
                 state="requested", payload={"village": t.org_unit, "label": t.label, "due_at": due.isoformat(),
                                             "acknowledged_by": r.person_id}))
             self.fresh = True
-        for ack in [a for a in self.waiting if self._open_for(a.person_id)]:
-            self.waiting.remove(ack)
-            self.inbox.put([ack])
+        for ack in list(self.waiting):
+            if (routed := self._route(ack)) is not None:
+                self.waiting.remove(ack)
+                self.inbox.put([routed])
 
     # ------------------------------------------------------------- records
 

@@ -180,3 +180,21 @@ async def test_cancel_while_only_the_relays_run_stops_them(env, worker, people):
     await handle.result()
     assert relays(inp.callout_id)["330110001001"].state == "canceled"
     assert not events(inp.callout_id, "relay.escalated")  # the town head was never called
+
+
+async def test_the_deputy_acknowledged_and_is_asked_the_village_person_may_confirm(env, worker, people):
+    inp = callout_input()
+    handle = await start(env.client, worker, inp)
+    resp, deputy = people["330110001001.resp"], people["330110001001.head"]
+    await wait_for(lambda: outbox(inp.callout_id, person_id=resp), what="the call-out's first SMS")
+    await env.sleep(timedelta(minutes=21))  # the village person does not answer: their deputy is called
+    await wait_for(lambda: outbox(inp.callout_id, person_id=deputy), what="the deputy called")
+    await ack(env.client, inp.callout_id, deputy, "sms")
+    await wait_for(lambda: relay_msgs(inp.callout_id, deputy), what="the relay asked of the deputy")
+    assert not relay_msgs(inp.callout_id, resp)
+    await answers.acknowledge(env.client, inp.callout_id, resp, "sms", ref="sms:resp-relay", households=9)
+    [ok] = await wait_for(lambda: events(inp.callout_id, "relay.confirmed"), what="the confirmation")
+    assert (ok.payload["households"], ok.payload["by"], ok.payload["for"]) == (9, resp, deputy)
+    await handle.result()
+    assert not events(inp.callout_id, "relay.late")  # the answer went to the relay, not left unrecorded or late
+    assert relays(inp.callout_id)["330110001001"].households == 9
