@@ -134,3 +134,27 @@ async def test_relay_answers_through_the_api(env, api):
     assert re.search(r"已到户 4/4 村 · 共 105 户", board.text)
     result = await handle.result()
     assert result.summary["relay"]["confirmed"] == 4
+
+
+async def test_a_held_relay_reply_keeps_its_figure_when_assigned(env, api):
+    from store.links import reply_code
+
+    p = api.people
+    a, b = p["330110001001.resp"], p["330110001002.resp"]
+    with session_scope() as s:  # the two village persons share one phone
+        s.get(Person, b).mobile = s.get(Person, a).mobile
+    inp = callout_input()
+    cid = inp.callout_id
+    await start(env.client, api.tq, inp)
+    for person in (a, b):  # each acknowledges with their code: both relays are asked
+        [first] = await wait_for(lambda: sms(cid, person, relay=False), what="the call-out SMS")
+        assert (await reply(api, first, f"1 {reply_code(cid, person)}"))["person_id"] == person
+    for person in (a, b):
+        await wait_for(lambda: sms(cid, person, relay=True), what="the relay request")
+    out = await reply(api, sms(cid, a, relay=True)[0], "到户 35")  # whose? held for the duty office
+    assert out["handled"] == "ambiguous"
+    [held] = (await api.get("/api/answers/ambiguous")).json()
+    r = await api.post(f"/api/answers/{held['id']}/assign", json={"person_id": a})
+    assert r.status_code == 200, r.text
+    [ok] = await wait_for(lambda: events(cid, "relay.confirmed"), what="a's relay confirmed")
+    assert ok.payload["households"] == 35 and ok.payload["for"] == a
