@@ -109,6 +109,10 @@ def _relay_of(callout_id: str, person_id: str, reported_by: str | None) -> tuple
         c = s.get(Callout, callout_id)
         r = s.exec(select(CalloutRelay).where(CalloutRelay.callout_id == callout_id,
                                               CalloutRelay.person_id == person_id)).first()
+        if r is None:  # the village's person, when their deputy acknowledged and was asked (workflows/relay.py)
+            r = s.exec(select(CalloutRelay).join(CalloutTarget, (CalloutTarget.callout_id == CalloutRelay.callout_id)
+                                                 & (CalloutTarget.target_key == CalloutRelay.target_key))
+                       .where(CalloutRelay.callout_id == callout_id, CalloutTarget.person_id == person_id)).first()
         grid = reported_by is None or (r is not None and s.exec(select(Post.id).where(
             Post.person_id == reported_by, Post.position_code == GRID_WORKER,
             Post.org_unit_id == r.org_unit_id)).first() is not None)

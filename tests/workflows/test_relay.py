@@ -195,6 +195,10 @@ async def test_the_deputy_acknowledged_and_is_asked_the_village_person_may_confi
     await answers.acknowledge(env.client, inp.callout_id, resp, "sms", ref="sms:resp-relay", households=9)
     [ok] = await wait_for(lambda: events(inp.callout_id, "relay.confirmed"), what="the confirmation")
     assert (ok.payload["households"], ok.payload["by"], ok.payload["for"]) == (9, resp, deputy)
+    # the duty office may name the village person too (the relay was asked of their deputy)
+    out = await confirm_relay(env.client, inp.callout_id, resp, 10, actor="duty-officer-1")
+    assert out["recorded"] == "taken"
+    await wait_for(lambda: len(events(inp.callout_id, "relay.confirmed")) == 2, what="the duty office's figure")
     await handle.result()
     assert not events(inp.callout_id, "relay.late")  # the answer went to the relay, not left unrecorded or late
-    assert relays(inp.callout_id)["330110001001"].households == 9
+    assert relays(inp.callout_id)["330110001001"].households == 10
