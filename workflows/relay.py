@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.escalation import (
         Ack, Actions, Escalation, FlushResult, Inbox, Record, Report, Send, Target, drive, record_late)
     from workflows.kit.events import Escalation as Rec
+    from workflows.kit.events import Relay as RelayKinds
 
 RELAY = "callout-relay"
 """workflow.patched id: a call-out shard whose plan has a `relay` section runs the relay episode."""
@@ -236,5 +237,5 @@ class Relays:
             await words_flush(actions)
 
 
-REQUESTED, CONFIRMED, LATE = "requested", "confirmed", "late"
+REQUESTED, CONFIRMED, LATE = RelayKinds.RECORDS
 """The relay's own records (`relay.requested`, `relay.confirmed`, `relay.late`: workflows/kit/events.py)."""

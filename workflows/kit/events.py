@@ -200,6 +200,7 @@ class Relay:
     (`relay.<record>`: `relay.escalated`, `relay.timeout`, …), and what the relay itself says."""
 
     EPISODE = episodes("relay")
+    RECORDS = ("requested", "confirmed", "late")  # the relay's own records beside the interpreter's (`relay.<record>`)
     REQUESTED = kind("relay.requested")  # a village person acknowledged: asked to inform the households
     CONFIRMED = kind("relay.confirmed")  # households, by whom, on behalf of whom, in time
     LATE = kind("relay.late")  # a confirmation after the deadline (or after the relay was settled): recorded
