@@ -2,10 +2,10 @@
 
 
 def all_activities() -> list:
-    from activities import activation, audit, broadcast, callout, duty, publication, reporting, review, workorder
+    from activities import activation, audit, broadcast, callout, duty, publication, relay, reporting, review, workorder
 
     return [audit.append_audit, callout.open_callout, callout.resolve, callout.load_shard, callout.flush,
-            callout.record_update, callout.finish, broadcast.play,
+            callout.record_update, callout.finish, broadcast.play, relay.flush,
             reporting.record, reporting.targets, reporting.remind, reporting.flush, reporting.settle,
             activation.record, activation.resolve, activation.notify, activation.flush,
             review.open_, review.record, review.notify, review.targets, review.flush, review.compile_, review.seal,

@@ -16,7 +16,7 @@ from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
 from config import get_settings
 from store.audit import NewEvent, append
-from store.callouts import Callout, CalloutTarget
+from store.callouts import Callout, CalloutRelay, CalloutTarget, relay_counts
 from store.db import session_scope
 from store.directory import Person, mask_mobile
 from store.targets import resolve_targets
@@ -335,6 +335,9 @@ def summary_text(c: Callout, summary: dict[str, Any], status: str) -> str:
         names = "、".join(n["name"] for n in summary["never_answered"][:5])
         more = f"等{len(summary['never_answered'])}人" if len(summary["never_answered"]) > 5 else ""
         parts.append(f"未应答:{names}{more}")
+    if relay := summary.get("relay"):
+        parts.append(f"到户:{relay['confirmed'] + relay['late']}/{relay['requested']}村已确认(逾时{relay['late']}),"
+                     f"共{relay['households']}户")
     return ";".join(parts) + "。"
 
 
@@ -352,6 +355,10 @@ async def finish(end: CalloutEnd) -> CalloutSummary:
             c = s.get(Callout, end.callout_id)
             targets = list(s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == end.callout_id)))
             summary = summarize(targets, c.started_at)
+            relays = relay_counts(list(s.exec(select(CalloutRelay).where(CalloutRelay.callout_id == end.callout_id))),
+                                  _now())
+            if relays is not None:  # 到户到人 (workflows/relay.py)
+                summary["relay"] = relays
             recipients: list[Contact] = []
             for shift in on_duty(s, _now()):
                 if shift.role in end.summary_to and (who := contact(s.get(Person, shift.person_id))):

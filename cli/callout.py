@@ -70,6 +70,9 @@ def _view(c: dict) -> Group:
                       t["ack_channel"] or "")
     summary = Table.grid(padding=(0, 2))
     summary.add_row(*[f"{s}: {counts.get(s, 0)}" for s in STATES])
+    if relay := (c.get("relay") or {}).get("counts"):  # 到户到人
+        summary.add_row(f"到户 relayed: {relay['confirmed'] + relay['late']}/{relay['requested']}",
+                        f"households: {relay['households']}", f"overdue: {relay['overdue']}", f"late: {relay['late']}")
     return Group(progress, summary, table)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from store.audit import AuditEvent, NewEvent, append
-from store.callouts import Callout, CalloutTarget
+from store.callouts import Callout, CalloutRelay, CalloutTarget
 from store.duty import SpotCheck, SpotCheckAnswer
 from store.messages import OutboxMessage
 from workflows.escalation import late_step
@@ -36,6 +36,8 @@ class LateAnswer:
     actor: str
     ref: str
     note: str | None = None
+    households: int | None = None  # 到户: a relay confirmation (workflows/relay.py)
+    reported_by: str | None = None
 
 
 def _procedure_kind(s: Session, subject: str, workflow_id: str) -> str:
@@ -64,6 +66,8 @@ def record_late(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[
     callout = s.get(Callout, a.subject)
     events: list[NewEvent] = []
     for wid in sorted(workflow_ids):
+        if callout is not None and a.households is not None:
+            out += _relay_late(s, a, wid, callout, events)
         if callout is not None:
             keys = {m.get("target_key") for m in s.exec(select(OutboxMessage.meta).where(
                 OutboxMessage.subject == a.subject, OutboxMessage.person_id == a.person_id,
@@ -102,6 +106,30 @@ def record_late(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[
         out.append(payload)
     if events:
         append(s, events)
+    return out
+
+
+def _relay_late(s: Session, a: LateAnswer, wid: str, callout: Callout, events: list[NewEvent]) -> list[dict[str, Any]]:
+    """A relay confirmation (到户) after the shard that asked it ended: `relay.late` with the households, and the
+    relay's row (first confirmation), for the relays the person was asked or escalated to."""
+    rows = [r for r in s.exec(select(CalloutRelay).where(CalloutRelay.callout_id == a.subject))
+            if a.person_id == r.person_id or a.person_id in r.escalated_to]
+    out = []
+    for row in rows:
+        payload = {"target": row.target_key, "person_id": a.person_id, "state": row.state, "households": a.households,
+                   "by": a.actor, "for": row.person_id, "on_behalf": a.actor != row.person_id, "late": True,
+                   "reported_by": a.reported_by, "state_at_answer": "ended", "callout_status": callout.status,
+                   "due_at": row.due_at.isoformat() if row.due_at else None,
+                   "late_by_s": _late_s(a.at, row.due_at), "ref": a.ref, "note": a.note, "recorded_by": "store"}
+        events.append(NewEvent(subject=a.subject, kind=kinds.Relay.LATE,
+                               step_id=f"relay/{late_step(row.target_key, a.person_id, a.ref)}", workflow_id=wid,
+                               actor=a.actor, channel=a.channel, at=a.at, payload=payload))
+        row.answers += 1
+        if row.confirmed_at is None:
+            row.confirmed_at, row.households, row.confirmed_by, row.late = a.at, a.households, a.actor, True
+            row.on_behalf, row.state = a.actor != row.person_id, "confirmed"
+        s.add(row)
+        out.append(payload)
     return out
 
 

@@ -53,3 +53,51 @@ class CalloutTarget(SQLModel, table=True):
     spec: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False),
                                  description="the resolved target: contacts of person, deputy, superior, others")
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+
+
+class CalloutRelay(SQLModel, table=True):
+    """到户到人: one village's relay in a call-out (workflows/relay.py), kept by the relay's flush
+    (activities/relay.py). Overdue is read, not stored: requested or escalated, and past `due_at`."""
+
+    __tablename__ = "callout_relay"
+    __table_args__ = (UniqueConstraint("callout_id", "target_key", name="uq_callout_relay"),)
+    id: int | None = Field(default=None, primary_key=True)
+    callout_id: str = Field(foreign_key="callout.id", index=True)
+    target_key: str = Field(description="the village target's key (callout_target.target_key)")
+    org_unit_id: str = Field(default="", description="the village")
+    person_id: str = Field(default="", description="the person asked (who acknowledged the call-out)")
+    state: str = Field(default="requested", description="requested | escalated | confirmed | unreachable | canceled")
+    requested_at: datetime | None = Field(default=None, sa_column=utc_column())
+    due_at: datetime | None = Field(default=None, sa_column=utc_column())
+    confirmed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    households: int | None = Field(default=None, description="households reached, as the first confirmation said")
+    confirmed_by: str | None = Field(default=None, description="who answered (a grid worker, a duty officer, the "
+                                                               "town head, or the person)")
+    on_behalf: bool = Field(default=False, description="answered by someone else for the person")
+    late: bool = Field(default=False, description="confirmed after the deadline")
+    answers: int = Field(default=0, description="confirmations recorded (on time and late)")
+    escalated_to: list[str] = Field(default_factory=list, sa_column=json_column(nullable=False))
+    updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+
+
+RELAY_OPEN = ("requested", "escalated")
+
+
+def relay_overdue(r: CalloutRelay, now: datetime) -> bool:
+    """Asked, not confirmed, and past its deadline (escalated or not)."""
+    return r.state in (*RELAY_OPEN, "unreachable") and r.due_at is not None and r.due_at <= now
+
+
+def relay_counts(rows: list[CalloutRelay], now: datetime) -> dict[str, int] | None:
+    """A call-out's relays counted (None when it asked none): requested, confirmed (on time), late, households
+    reached, open (not confirmed yet), overdue, escalated, on behalf."""
+    if not rows:
+        return None
+    return {"requested": len(rows),
+            "confirmed": sum(1 for r in rows if r.state == "confirmed" and not r.late),
+            "late": sum(1 for r in rows if r.state == "confirmed" and r.late),
+            "households": sum(r.households or 0 for r in rows),
+            "open": sum(1 for r in rows if r.state != "confirmed"),
+            "overdue": sum(1 for r in rows if relay_overdue(r, now)),
+            "escalated": sum(1 for r in rows if r.escalated_to),
+            "on_behalf": sum(1 for r in rows if r.on_behalf)}

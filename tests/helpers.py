@@ -136,14 +136,19 @@ def use_definitions(tmp_path: Path, monkeypatch, edit: Callable[[Path, str], str
     return defs
 
 
+def relay_in_seconds(text: str, to: str = "3s") -> str:
+    """A call-out plan's relay deadlines (`relay: deadline: {orange: 60m, red: 30m}`, 到户到人) in seconds."""
+    return re.sub(r"(?<=deadline: \{)[^}\n]*(?=\})", lambda m: re.sub(r"\d+[mhd]", to, m.group(0)), text)
+
+
 def in_seconds(path: Path, text: str) -> str:
-    """Every wait of the call-out plans, response plans, district reporting rules and review template in
+    """Every wait of the call-out plans (their relay deadlines too), response plans, district reporting rules and review template in
     seconds: escalation waits 3 s; the verbal report due in 4 s; task limits an hour -> 10 s; reminders
     2-4 s before; a summary due 20 s after it is asked for, reminded 8 s before; the city answers in 30 s."""
     if path.parts[0] not in ("callout", "plans") and path.as_posix() not in ("reporting/district.yaml",
                                                                              "review/default.yaml"):
         return text
-    text = re.sub(r"wait_ack: \d+[mhd]", "wait_ack: 3s", text)
+    text = relay_in_seconds(re.sub(r"wait_ack: \d+[mhd]", "wait_ack: 3s", text))
     text = text.replace("deadlines: {verbal: 30m, written: 1h}", "deadlines: {verbal: 4s, written: 1h}")
     text = text.replace("reminder_before: 10m", "reminder_before: 2s").replace("remind_before: 30m", "remind_before: 4s")
     text = text.replace("summary_deadline: 7d", "summary_deadline: 20s").replace("reminders: [2d, 12h]", "reminders: [8s]")

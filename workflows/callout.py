@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import zlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 
 from pydantic import BaseModel, Field
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Ack, Actions, Escalation, FlushResult, Inbox, Recall, RecallResult, Record, Report, Send, Target, drive, record_late)
     from workflows.kit import broadcast as bc
     from workflows.kit.names import Broadcast, Callout
+    from workflows.relay import RELAY, RelayFlush, Relays
 
 SHARD_SIZE = 500
 RECALL_ENDED = ("该部分叫应已结束,请电话联系并代为确认 / this part of the call-out has ended: call the person and "
@@ -191,6 +193,8 @@ class CalloutShardWorkflow:
         self.inbox = Inbox()
         self.esc: Escalation | None = None
         self.recalls_asked: set[str] = set()
+        self.relays: Relays | None = None  # 到户到人 (workflows/relay.py), when the plan asks for it
+        self.early: list[Ack] = []  # answers that came before the shard had loaded its targets
 
     @workflow.run
     async def run(self, inp: ShardInput) -> ShardResult:
@@ -198,6 +202,22 @@ class CalloutShardWorkflow:
             Callout.LOAD_SHARD, args=[inp.callout_id, inp.shard], result_type=list[Target], **ACTIVITY)
         self.esc = Escalation.start(workflow.info().workflow_id, inp.plan.policies, targets,
                                     night=inp.night.contains(workflow.now()))
+        relay_task = None
+        if inp.plan.relay is not None and any(t.tier == inp.plan.relay.tier for t in targets) \
+                and workflow.patched(RELAY):
+            relays = self.relays = Relays(workflow.info().workflow_id, inp.plan.relay, inp.warning.level, targets)
+            relays.take(self.early)  # (their call-out share is in the inbox already)
+
+            async def relay_flush(actions: Actions) -> FlushResult:
+                return await workflow.execute_activity(
+                    Callout.RELAY_FLUSH,
+                    RelayFlush(callout_id=inp.callout_id, workflow_id=workflow.info().workflow_id,
+                               run_id=workflow.info().run_id, relay=relays.relay, drill=inp.drill,
+                               sends=actions.sends, records=actions.records),
+                    result_type=FlushResult, **ACTIVITY)
+
+            relay_task = asyncio.create_task(relays.run(relay_flush))
+        self.early = []
 
         async def flush(actions: Actions) -> FlushResult:
             result: FlushResult = await workflow.execute_activity(
@@ -208,6 +228,8 @@ class CalloutShardWorkflow:
                                               records=actions.records).pack()),
                 result_type=FlushResult, **ACTIVITY)
             self.inbox.put(result.reports)  # failures the gateway reported at once
+            if self.relays is not None:  # a village acknowledged: its relay opens
+                self.relays.acknowledged(actions.records, workflow.now())
             return result
 
         await drive(self.esc, self.inbox, flush, until=lambda: self.inbox.stopped is not None)
@@ -227,12 +249,43 @@ class CalloutShardWorkflow:
                 actions.extend(self.esc.acknowledge(ack, record_late))
             if actions:
                 await flush(actions)
+        if relay_task is not None and self.relays is not None:
+            await self._until_relays_end(self.relays, relay_task, flush, relay_flush)
         await workflow.wait_condition(workflow.all_handlers_finished)  # every recall answered before the end
         return ShardResult(counts=self.esc.counts())
 
+    async def _until_relays_end(self, relays: Relays, task: asyncio.Task,
+                                flush: Callable[[Actions], Awaitable[FlushResult]],
+                                relay_flush: Callable[[Actions], Awaitable[FlushResult]]) -> None:
+        """The call-out's own escalation has ended; the relays run on (a relay asked at the last acknowledgement
+        waits its deadline and escalation out): answers to the call-out meanwhile are recorded (late) as they come,
+        and a village acknowledged now (after it was given up) still opens its relay."""
+        if self.inbox.stopped is not None:
+            relays.stopped = self.inbox.stopped.split("|", 1)[0]
+        relays.main_done = True
+        while True:
+            await workflow.wait_condition(lambda: task.done() or bool(self.inbox.items))
+            actions = Actions()
+            for ack in [a for a in self.inbox.drain() if isinstance(a, Ack)]:
+                actions.extend(self.esc.acknowledge(ack, record_late))  # type: ignore[union-attr]
+            if actions:
+                await flush(actions)
+            if task.done() and relays.fresh:  # a relay opened after the others had ended
+                task = asyncio.create_task(relays.run(relay_flush))
+            if task.done() and not self.inbox.items:
+                break
+        await task
+
     @workflow.signal
     def events(self, batch: ShardEvents) -> None:
-        self.inbox.put([*batch.acks, *batch.reports])
+        acks, reports = batch.acks, batch.reports
+        if self.relays is not None:  # relay answers and the relay's reports go to the relay episode
+            acks = self.relays.take(acks)
+            self.relays.inbox.put([r for r in reports if self.relays.mine(r)])
+            reports = [r for r in reports if not self.relays.mine(r)]
+        elif self.esc is None:
+            self.early.extend(a for a in acks if a.households is not None)
+        self.inbox.put([*acks, *reports])
 
     @workflow.update
     async def recall(self, req: Recall) -> RecallResult:
@@ -278,6 +331,8 @@ class CalloutShardWorkflow:
     def stop(self, req: StopRequest) -> None:
         if self.inbox.stopped is None:
             self.inbox.stopped = f"{req.reason}|{req.purpose}"
+        if self.relays is not None and self.relays.stopped is None:  # open relays end too (silently)
+            self.relays.stopped = req.reason
 
     @workflow.query
     def counts(self) -> dict[str, int]:

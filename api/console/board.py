@@ -171,6 +171,19 @@ async def proxy_ack_many(request: Request, callout_id: str, user: roles.DutyUser
     return render(request, "_bulk_result.html", **out)
 
 
+@router.post("/callouts/{callout_id}/relays/{person_id}")
+async def relay_on_behalf(request: Request, callout_id: str, person_id: str, user: roles.DutyUser,
+                          households: Annotated[int, Form(ge=0, le=callouts.MAX_HOUSEHOLDS)],
+                          reported_by: Annotated[str | None, Form(max_length=100)] = None) -> Response:
+    """代录到户: the duty office records a village's relay (what the person or their grid worker phoned in)."""
+    try:
+        await callouts.confirm_relay(await get_temporal(request), callout_id, person_id, households,
+                                     user.caller.actor, reported_by=(reported_by or "").strip() or None)
+    except callouts.CalloutError as exc:
+        return render(request, "message.html", status=exc.status, kind="error", message=str(exc))
+    return RedirectResponse(f"/console/callouts/{callout_id}#relay", status_code=303)
+
+
 @router.post("/callouts/{callout_id}/cancel")
 async def cancel(request: Request, callout_id: str, user: roles.DutyUser,
                  reason: Annotated[str, Form(min_length=1, max_length=500)]) -> Response:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from api.console.i18n_broadcast import BROADCAST_STRINGS
 from api.console.i18n_callout import CALLOUT_STRINGS
 from api.console.i18n_publication import PUBLICATION_STRINGS
+from api.console.i18n_relay import RELAY_STRINGS
 from api.console.i18n_access import ACCESS
 from api.console.i18n_names import (  # noqa: F401 (re-exported: pages read the names from here)
     CHANNEL_NAMES,
@@ -333,6 +334,7 @@ STRINGS: dict[str, tuple[str, str]] = {
 STRINGS.update(CALLOUT_STRINGS)  # the new call-out page's (api/console/i18n_callout.py)
 STRINGS.update(BROADCAST_STRINGS)  # the board's 应急广播 card (api/console/i18n_broadcast.py)
 STRINGS.update(PUBLICATION_STRINGS)  # the publication page's (api/console/i18n_publication.py)
+STRINGS.update(RELAY_STRINGS)  # the board's 到户到人 section (api/console/i18n_relay.py)
 STRINGS.update(ACCESS)  # users, tokens, the demo's logins, refused forms
 STRINGS.update(PAGE_STRINGS)  # the desk, the replay, the definitions (api/console/i18n_names.py)
 

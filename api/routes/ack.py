@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from api.deps import ReadSessionDep, SettingsDep
 from api.services.answers import AnswerError, acknowledge
-from store.callouts import Callout
-from store.directory import Person
+from sqlmodel import select
+
+from store.callouts import Callout, CalloutRelay
+from store.directory import OrgUnit, Person
 from store.db import session_scope
 from store.links import LinkError, consume, is_used, read_ack_token, resolve_short
 from workflows.drill import DRILL_MARK, unmarked
@@ -44,9 +47,28 @@ def ack_page(token: str, request: Request, session: ReadSessionDep, settings: Se
         return _page(request, STATUS[exc.reason], state="error", message=str(exc))
     person = session.get(Person, data["p"])
     callout = session.get(Callout, data["s"])
+    if (village := _relay_village(session, data)) is not None:  # 到户: the number of households, then confirm
+        relay_title = "" if callout is None else (f"{DRILL_MARK}{unmarked(callout.title)}" if callout.drill else callout.title)
+        return _page(request, state="relay", title=f"【到户】{relay_title}",
+                     person_name=person.name if person else "", village=village)
     title = ("确认收到" if callout is None else f"{DRILL_MARK}【叫应】{unmarked(callout.title)}" if callout.drill
              else f"【叫应】{callout.title}")  # a drill's title may carry the old [演练] marker
     return _page(request, state="form", title=title, person_name=person.name if person else "")
+
+
+def _relay_village(session, data: dict) -> str | None:
+    """The village whose relay (到户到人, workflows/relay.py) was asked of the link's person in its call-out."""
+    relay = session.exec(select(CalloutRelay).where(CalloutRelay.callout_id == data["s"],
+                                                    CalloutRelay.person_id == data["p"])).first()
+    if relay is None:
+        return None
+    unit = session.get(OrgUnit, relay.org_unit_id)
+    return unit.name if unit else relay.org_unit_id
+
+
+def _relay_asked(data: dict) -> bool:
+    with session_scope(write=False) as s:
+        return _relay_village(s, data) is not None
 
 
 def _consume(data: dict) -> None:
@@ -60,22 +82,31 @@ def _used(data: dict) -> bool:
 
 
 @router.post("/ack/{token}", response_class=HTMLResponse, summary="Confirm through a signed link (works once)")
-async def ack_confirm(token: str, request: Request, settings: SettingsDep) -> HTMLResponse:
+async def ack_confirm(token: str, request: Request, settings: SettingsDep,
+                      households: Annotated[str | None, Form(max_length=12)] = None) -> HTMLResponse:
     try:
         data = read_ack_token(settings.signing_key(), token)
         if await asyncio.to_thread(_used, data):
             raise LinkError("used", "this confirmation link has been used already / 确认链接已使用过")
     except LinkError as exc:
         return _page(request, STATUS[exc.reason], state="error", message=str(exc))
+    n = None
+    if households not in (None, ""):  # 到户: the relay's form (the link stays usable when the figure is bad)
+        if not households.strip().isdigit() or not 0 <= int(households) <= 100000 \
+                or not await asyncio.to_thread(_relay_asked, data):
+            return _page(request, 422, state="error", message="户数无效,请填写0到100000之间的整数,返回重填")
+        n = int(households)
     client = await request.app.state.temporal()
     if client is None:  # nothing consumed: the link stays usable
         return _page(request, 503, state="error", message="系统繁忙,请稍后重试 / Please try again shortly")
     try:  # answer first, then spend the link: an answer is idempotent by the link's id
-        answered = await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}")
+        answered = await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}", households=n)
         await asyncio.to_thread(_consume, data)
     except AnswerError as exc:
         return _page(request, 404, state="error", message=str(exc))
     except LinkError as exc:
         return _page(request, STATUS[exc.reason], state="error", message=str(exc))
     # the page says what happened: taken by the call still running, or recorded late (never "done" unrecorded)
+    if n is not None:
+        return _page(request, state="relayed", recorded=answered.recorded, households=n)
     return _page(request, state={"taken": "done"}.get(answered.recorded, answered.recorded))

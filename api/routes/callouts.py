@@ -39,6 +39,21 @@ async def ack_on_behalf(callout_id: str, person_id: str, body: ProxyAck, client:
     return await svc.ack_on_behalf(client, callout_id, person_id, body.note, caller.actor)
 
 
+class RelayBody(BaseModel):
+    households: int = Field(ge=0, le=100000, description="households in the danger zones informed (到户)")
+    reported_by: str | None = Field(default=None, max_length=100,
+                                    description="the grid worker (网格员) of that village who reported it")
+    note: str | None = Field(default=None, max_length=1000, description="e.g. 网格员电话报告")
+
+
+@router.post("/{callout_id}/relays/{person_id}", response_model=svc.RelayOut,
+             summary="到户: confirm a village's relay on the person's behalf (recorded on time or late)")
+async def confirm_relay(callout_id: str, person_id: str, body: RelayBody, client: TemporalDep,
+                        caller: DutyOfficer) -> dict:
+    return await svc.confirm_relay(client, callout_id, person_id, body.households, caller.actor,
+                                   reported_by=body.reported_by, note=body.note)
+
+
 class CancelBody(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 

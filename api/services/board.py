@@ -9,6 +9,7 @@ from sqlalchemy import case
 from sqlmodel import Session, col, func, select
 
 from api.services.directory import mobiles
+from api.services.callouts import relay_view
 from api.services.directory import names as _names
 from definitions.loader import Library
 from store.broadcasts import of_subject
@@ -117,6 +118,7 @@ def board(s: Session, lib: Library, callout_id: str, tier: str | None, state: st
     rank = case(*((CalloutTarget.state == st, n) for st, n in RANK.items()), else_=1)
     shown = list(s.exec(stmt.order_by(rank, CalloutTarget.shard, CalloutTarget.id).offset(offset).limit(limit)))
     counts = tier_counts(s, callout_id)
+    relay = relay_view(s, callout_id)  # 到户到人 per village, None without a relay
     matching = sum(n for tr, by_state in counts.items() if not tier or tr == tier
                    for st, n in by_state.items() if not state or st == state)
     return {"c": c, "plan": plan, "tier_names": tier_names, "counts": counts,
@@ -126,6 +128,9 @@ def board(s: Session, lib: Library, callout_id: str, tier: str | None, state: st
             # (stable: a row whose calls all failed joins the first rows of the page, in the database's order)
             "rows": sorted(rows_view(s, shown, policy_waits(plan) if plan else None), key=lambda r: r["rank"]),
             "tier_f": tier, "state": state,
+            "relay": relay, "relay_names": _names(s, {
+                p for v in (relay or {}).get("villages", []) for p in (v["person_id"], v["confirmed_by"] or "",
+                                                                        *v["escalated_to"]) if p}),
             "offset": offset, "limit": limit, "broadcasts": broadcasts_view(s, callout_id)}
 
 

@@ -17,8 +17,9 @@ from api.services.dates import DateRange
 from api.services.errors import ServiceError
 from api.services.shapes import Out, Timestamp
 from store.audit import NewEvent, append
-from store.callouts import Callout, CalloutTarget
+from store.callouts import Callout, CalloutRelay, CalloutTarget, relay_counts, relay_overdue
 from store.db import session_scope
+from store.directory import OrgUnit, Post
 from store.replay import STATES  # a target's states, as the replay knows them
 from workflows.callout import WarningCalloutWorkflow
 
@@ -72,7 +73,81 @@ def callout_detail(session: Session, callout_id: str, state: str | None = None, 
     shown = [t for t in all_targets if (state is None or t.state == state) and (tier is None or t.tier == tier)]
     shown = shown[max(offset, 0):max(offset, 0) + max(1, min(limit, 20000))]
     return {**c.model_dump(mode="json"), "counts": dict(counts), "total": len(all_targets),
-            "targets": [target_dict(t) for t in shown]}
+            "targets": [target_dict(t) for t in shown], "relay": relay_view(session, callout_id, all_targets)}
+
+
+def relay_view(session: Session, callout_id: str, targets: list[CalloutTarget] | None = None) -> dict[str, Any] | None:
+    """到户到人 per village: acknowledged, relayed (已到户), households reached, overdue; and the counts. None when
+    the call-out asked no relay."""
+    rows = list(session.exec(select(CalloutRelay).where(CalloutRelay.callout_id == callout_id)
+                             .order_by(CalloutRelay.org_unit_id)))
+    now = datetime.now(UTC)
+    counts = relay_counts(rows, now)
+    if counts is None:
+        return None
+    by_key = {t.target_key: t for t in (targets if targets is not None else session.exec(
+        select(CalloutTarget).where(CalloutTarget.callout_id == callout_id,
+                                    col(CalloutTarget.target_key).in_([r.target_key for r in rows]))))}
+    units = {u.id: u.name for u in session.exec(select(OrgUnit).where(
+        col(OrgUnit.id).in_([r.org_unit_id for r in rows])))}
+    villages = []
+    for r in rows:
+        t = by_key.get(r.target_key)
+        villages.append({"village": r.org_unit_id, "name": units.get(r.org_unit_id, r.org_unit_id),
+                         "person_id": r.person_id, "target": r.target_key,
+                         "acknowledged": bool(t and t.acknowledged_at), "relayed": r.state == "confirmed",
+                         "state": r.state, "households": r.households, "overdue": relay_overdue(r, now),
+                         "late": r.late, "on_behalf": r.on_behalf, "confirmed_by": r.confirmed_by,
+                         "due_at": r.due_at.isoformat() if r.due_at else None,
+                         "confirmed_at": r.confirmed_at.isoformat() if r.confirmed_at else None,
+                         "escalated_to": r.escalated_to, "answers": r.answers})
+    return {"counts": counts, "villages": villages}
+
+
+def _relay_of(callout_id: str, person_id: str, reported_by: str | None) -> tuple[Callout | None, CalloutRelay | None, bool]:
+    with session_scope(write=False) as s:
+        c = s.get(Callout, callout_id)
+        r = s.exec(select(CalloutRelay).where(CalloutRelay.callout_id == callout_id,
+                                              CalloutRelay.person_id == person_id)).first()
+        if r is None:  # the village's person, when their deputy acknowledged and was asked (workflows/relay.py)
+            r = s.exec(select(CalloutRelay).join(CalloutTarget, (CalloutTarget.callout_id == CalloutRelay.callout_id)
+                                                 & (CalloutTarget.target_key == CalloutRelay.target_key))
+                       .where(CalloutRelay.callout_id == callout_id, CalloutTarget.person_id == person_id)).first()
+        grid = reported_by is None or (r is not None and s.exec(select(Post.id).where(
+            Post.person_id == reported_by, Post.position_code == GRID_WORKER,
+            Post.org_unit_id == r.org_unit_id)).first() is not None)
+        return c, r, grid
+
+
+GRID_WORKER = "grid_worker"
+MAX_HOUSEHOLDS = 100000
+
+
+async def confirm_relay(client: Client, callout_id: str, person_id: str, households: int, actor: str,
+                        reported_by: str | None = None, note: str | None = None) -> dict[str, Any]:
+    """到户: record that `person_id`'s village relay is done (`households` reached), entered by `actor` (the duty
+    office) on their behalf, as `reported_by` (a grid worker 网格员 of that village) or the person told them.
+    Recorded on time or late, never refused for being late. Raises CalloutError 404 (no such call-out, or no
+    relay asked of that person), 422 (households out of range, or `reported_by` is not a grid worker of the
+    village)."""
+    if not 0 <= households <= MAX_HOUSEHOLDS:
+        raise CalloutError(422, f"households: must be between 0 and {MAX_HOUSEHOLDS}")
+    c, relay, grid = await asyncio.to_thread(_relay_of, callout_id, person_id, reported_by)
+    if c is None:
+        raise CalloutError(404, f"no call-out {callout_id!r}")
+    if relay is None:
+        raise CalloutError(404, f"no relay (到户) was asked of {person_id!r} in {callout_id!r}")
+    if not grid:
+        raise CalloutError(422, f"reported_by: {reported_by!r} is not a grid worker (网格员) of village "
+                                f"{relay.org_unit_id!r}")
+    now = datetime.now(UTC)
+    try:
+        answered = await acknowledge(client, callout_id, person_id, "proxy", actor=actor, note=note,
+                                     ref=f"relay:{actor}:{person_id}:{now.timestamp()}", at=now,
+                                     households=households, reported_by=reported_by)
+    except AnswerError as exc:
+        raise CalloutError(404, str(exc)) from exc
+    return {"relayed": person_id, "households": households, **answered.as_dict()}
 
 
 async def ack_on_behalf(client: Client, callout_id: str, person_id: str, note: str, actor: str) -> dict[str, Any]:
@@ -161,6 +236,18 @@ class TargetOut(Out):
 class CalloutDetailOut(CalloutOut):
     summary: dict[str, Any] | None = None
     targets: list[TargetOut]
+    relay: dict[str, Any] | None = Field(default=None, description="到户到人: counts (requested, confirmed, late, "
+                                         "households, open, overdue, escalated, on_behalf) and per village "
+                                         "(acknowledged, relayed, households, overdue); null without a relay")
+
+
+class RelayOut(Out):
+    relayed: str = Field(description="the person whose relay is confirmed")
+    households: int
+    recorded: str = Field(description="taken | late | repeat")
+    workflows: int
+    late: int
+    late_by_s: float | None = None
 
 
 class CancelOut(Out):

@@ -21,6 +21,7 @@ EPISODES = {
     "activation.reinforcement.chase": "增援催办", "review.escalation": "复盘催交", "spotcheck.call": "六问抽查",
     "spotcheck.followup": "六问整改", "handover": "交接班", "freshness": "通讯录确认",
     "workorder.call": "工单签收呼叫", "workorder.chase": "工单督办",
+    "relay": "到户",
 }
 RECORDS = {
     "sent": "发出", "ack": "应答", "ack.late": "超时后应答", "delivery": "送达回执", "timeout": "等待超时",
@@ -39,6 +40,7 @@ KIND_NAMES = {
     "publication.sent": "发布短信发出", "publication.delivery": "发布送达回执", "publication.superseded": "发布被接替",
     "publication.summary": "发布小结", "publication.ended": "预警发布结束",
     "answer.ambiguous": "应答无法归属", "answer.assigned": "应答已归属",
+    "relay.requested": "到户请求", "relay.confirmed": "到户确认", "relay.late": "到户逾时确认",
     "gateway.opted_out": "号码退订", "audit.anchor": "审计锚点",
     "broadcast.requested": "请求应急广播", "broadcast.accepted": "广播平台已受理", "broadcast.played": "应急广播已播放",
     "broadcast.failed": "应急广播失败",
@@ -146,6 +148,7 @@ _KEYS: list[tuple[str, str, str]] = [
     ("comments", "意见", "comments"), ("version", "版本", "version"), ("total", "人数", "total"),
     ("due_at", "时限", "due"), ("late_by_s", "超时", "late by"),
     ("town_id", "乡镇(街道)", "town"), ("terminal", "广播终端", "terminal"),  # 应急广播 receipts
+    ("households", "到户户数", "households"),
 ]
 _DECISIONS = {"approve": "同意", "return": "退回", "accept": "接受", "reject": "不接受", "done": "完成"}
 

@@ -64,6 +64,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/callouts/{callout_id}/cancel"): Rule(DUTY, json={}),
     ("GET", "/api/publications"): Rule(ALL),
     ("GET", "/api/publications/{publication_id}"): Rule(ALL),
+    ("POST", "/api/callouts/{callout_id}/relays/{person_id}"): Rule(DUTY, json={}),
     # incidents (the workflow's validators add who may draft/review/submit on top)
     ("POST", "/api/incidents"): Rule(DUTY, json={}),
     ("GET", "/api/incidents"): Rule(ALL),
@@ -207,6 +208,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/console/simulator/{message_id}"): console(DUTY, form={"outcome": "reply", "callout_id": "x",
                                                                      "target_id": "1"}),
     ("POST", "/console/callouts/{callout_id}/cancel"): console(DUTY, form={"reason": "测试"}),
+    ("POST", "/console/callouts/{callout_id}/relays/{person_id}"): console(DUTY, form={"households": "1"}),
     ("GET", "/console/replay"): console(SUPERVISORS),
     ("GET", "/console/replay/{subject:path}"): console(SUPERVISORS, sample="/console/replay/activation/x"),
     ("GET", "/console/replay/{subject:path}/state"): console(SUPERVISORS, sample="/console/replay/review/x/state"),
@@ -315,6 +317,12 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
     # call-outs and incidents: the duty office confirms by phone for any person called
     ("POST", "/api/callouts/{callout_id}/targets/{person_id}/ack"): on_behalf(
         "DESIGN.md: duty staff confirm by phone on someone's behalf; callout.ack channel proxy, actor and note kept"),
+    ("POST", "/api/callouts/{callout_id}/relays/{person_id}"): on_behalf(
+        "到户: the duty office records a village's relay as the person or their grid worker phoned it in; only for a "
+        "relay asked of that person (404), a grid worker of that village (422); relay.confirmed keeps by, for, "
+        "reported_by"),
+    ("POST", "/console/callouts/{callout_id}/relays/{person_id}"): on_behalf(
+        "the board's 代录到户: the same rule as POST /api/callouts/{callout_id}/relays/{person_id}"),
     ("POST", "/api/answers/{inbound_id}/assign"): on_behalf(
         "DESIGN.md: an ambiguous reply (a shared number) is held for the duty office to assign; only to a person "
         "that number was sent a message for (422 otherwise), recorded as answer.assigned with the duty officer"),

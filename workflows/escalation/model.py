@@ -87,6 +87,10 @@ class Ack(BaseModel):
     note: str | None = None
     target_keys: list[str] | None = None
     ref: str = Field(default="", description="unique id of the answer (message id, link jti) for idempotency")
+    households: int | None = Field(default=None, ge=0, description="到户: a relay confirmation, the households "
+                                                                   "reached (workflows/relay.py)")
+    reported_by: str | None = Field(default=None, description="who told the duty office (a grid worker 网格员 "
+                                                              "phoning in a relay confirmation)")
 
 
 class Recall(BaseModel):

@@ -207,6 +207,20 @@ class Publication:
     ENDED = kind("publication.ended")
 
 
+class Relay:
+    """到户到人 (workflows/relay.py), under the call-out's subject: the relay episode's records
+    (`relay.<record>`: `relay.escalated`, `relay.timeout`, …), and what the relay itself says."""
+
+    EPISODE = episodes("relay")
+    RECORDS = ("requested", "confirmed", "late")  # the relay's own records beside the interpreter's (`relay.<record>`)
+    REQUESTED = kind("relay.requested")  # a village person acknowledged: asked to inform the households
+    CONFIRMED = kind("relay.confirmed")  # households, by whom, on behalf of whom, in time
+    LATE = kind("relay.late")  # a confirmation after the deadline (or after the relay was settled): recorded
+    ESCALATED = step(EPISODE, Escalation.ESCALATED)
+    UNREACHABLE = step(EPISODE, Escalation.UNREACHABLE)
+    CANCELED = step(EPISODE, Escalation.CANCELED)
+
+
 class Gateway:
     OPTED_OUT = kind("gateway.opted_out")
 

@@ -19,6 +19,7 @@ class Callout:
     FLUSH = "callout.flush"
     RECORD_UPDATE = "callout.record_update"
     FINISH = "callout.finish"
+    RELAY_FLUSH = "callout.relay_flush"  # 到户到人: a relay batch (workflows/relay.py)
 
 
 class Broadcast:

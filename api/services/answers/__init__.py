@@ -3,7 +3,7 @@
 Every path an answer can take (SMS reply, keypress, signed link, IM button, a duty
 officer confirming on someone's behalf, a gateway status callback, the
 simulator's controls) ends in `acknowledge` (acks.py), so they all behave alike.
-sms.py parses and matches SMS replies, held.py keeps the replies from a shared
+sms.py parses and matches SMS replies (a 到户 relay confirmation too), held.py keeps the replies from a shared
 number for the duty office to assign, reports.py takes the gateways' status
 callbacks and keypresses.
 
@@ -23,8 +23,8 @@ from api.services.answers.acks import (
 )
 from api.services.answers.held import HeldReply, ambiguous_answers, assign_answer
 from api.services.answers.reports import PROGRESS, STATUS_MAP, gateway_report
-from api.services.answers.sms import ACK_WORDS, HELD_TEXT, OUTSTANDING_WINDOW, parse_reply, sms_reply
+from api.services.answers.sms import ACK_WORDS, HELD_TEXT, OUTSTANDING_WINDOW, parse_relay, parse_reply, sms_reply
 
 __all__ = ["ACK_WORDS", "ANSWER_UPDATE_TIMEOUT", "HELD_TEXT", "OUTSTANDING_WINDOW", "PROGRESS", "RECORDED_TEXT",
            "STATUS_MAP", "AnswerConflict", "AnswerError", "Answered", "HeldReply", "acknowledge", "ambiguous_answers",
-           "assign_answer", "gateway_report", "parse_reply", "sms_reply"]
+           "assign_answer", "gateway_report", "parse_relay", "parse_reply", "sms_reply"]

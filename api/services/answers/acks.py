@@ -147,7 +147,8 @@ def _record_late(answer: LateAnswer, workflow_ids: set[str], running: set[str]) 
 
 async def acknowledge(client: Client, subject: str, person_id: str, channel: str, *, actor: str | None = None,
                       note: str | None = None, ref: str = "", at: datetime | None = None,
-                      workflows: set[str] | None = None) -> Answered:
+                      workflows: set[str] | None = None, households: int | None = None,
+                      reported_by: str | None = None) -> Answered:
     """Tell every workflow of `subject` that sent to `person_id` that they answered; record the answer as late
     (through the store) for each of those workflows that has ended. Every answer ends on record: nobody
     waiting is not "nothing to do". (`workflows`: those workflows, when the caller has looked them up already.)"""
@@ -156,7 +157,10 @@ async def acknowledge(client: Client, subject: str, person_id: str, channel: str
     if not wids:
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
     ref = ref or f"{channel}:{person_id}:{at.isoformat()}"
-    ack = Ack(person_id=person_id, channel=channel, at=at, actor=actor or person_id, note=note, ref=ref)
+    if households is not None and not note:
+        note = f"到户 {households}"  # (a late answer recorded through the store keeps the figure)
+    ack = Ack(person_id=person_id, channel=channel, at=at, actor=actor or person_id, note=note, ref=ref,
+              households=households, reported_by=reported_by)
     result, ended, running = Answered(), set(), set()
     for wid in sorted(wids):
         outcome = await _ask(client, wid, ack)
@@ -172,5 +176,6 @@ async def acknowledge(client: Client, subject: str, person_id: str, channel: str
         result.ended = len(ended)
         result.late += await asyncio.to_thread(
             _record_late, LateAnswer(subject=subject, person_id=person_id, channel=channel, at=at,
-                                     actor=actor or person_id, ref=ref, note=note), ended, running)
+                                     actor=actor or person_id, ref=ref, note=note, households=households,
+                                     reported_by=reported_by), ended, running)
     return result

@@ -70,8 +70,11 @@ async def assign_answer(client: Client, inbound_id: int, person_id: str, actor: 
     """The duty office says whose answer a held reply is: it is then answered as that person's, at the time it
     arrived (on time or late like any other), and the assignment is audited."""
     row, sent = await asyncio.to_thread(_claim, inbound_id, person_id)
+    from api.services.answers.sms import parse_relay
+
     answered = await acknowledge(client, sent.subject or "", person_id, "sms", note=f"assigned by {actor}",
-                                 ref=f"sms:{row.provider_id or row.received_at.isoformat()}", at=row.received_at)
+                                 ref=f"sms:{row.provider_id or row.received_at.isoformat()}", at=row.received_at,
+                                 households=parse_relay(row.body)[0])  # a held 到户 reply keeps its figure
     await asyncio.to_thread(_assigned, inbound_id, sent, person_id, actor, answered.recorded)
     return {"id": inbound_id, "person_id": person_id, "subject": sent.subject, **answered.as_dict()}
 

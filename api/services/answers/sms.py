@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
@@ -31,6 +32,18 @@ def parse_reply(body: str) -> tuple[bool, str | None]:
         body = body[:m.start(1)] + " " + body[m.end(1):]
     text = re.sub(r"[\s,。.!!、,]+", "", body)
     return (text in ACK_WORDS or (code is not None and text in ("", *ACK_WORDS))), code
+
+
+RELAY_REPLY = re.compile(r"(?:已经?|已)?(?:通知)?到户[\s,:;]*(\d{1,6})\s*户?(?:[\s,;]+(\d{4}))?[\s.!。]*")
+"""到户: "到户 35", "到户35", "已到户 35户", "已到户35户。", optionally the code after ("到户 35 4321")."""
+
+
+def parse_relay(body: str) -> tuple[int | None, str | None]:
+    """A relay confirmation 到户 (workflows/relay.py)? Returns (households, code): households None when it is not
+    one. The number right after 到户 is the households, never the call-out's code (a code comes after it)."""
+    text = unicodedata.normalize("NFKC", body or "").strip()  # full-width digits and punctuation as ASCII
+    m = RELAY_REPLY.fullmatch(text)
+    return (int(m.group(1)), m.group(2)) if m else (None, None)
 
 
 def _record_inbound(gateway: str, from_number: str, body: str, provider_id: str | None,
@@ -109,7 +122,10 @@ def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None
                 continue
             if provider_id:
                 seen.add(provider_id)
-            is_ack, code = parse_reply(body)
+            households, code = parse_relay(body)  # a relay confirmation answers the message it follows
+            is_ack = households is not None
+            if not is_ack:
+                is_ack, code = parse_reply(body)
             how, sent = _match(s, from_number, code)
             if sent is None:
                 handled = "unmatched"
@@ -201,16 +217,59 @@ async def sms_reply(client: Client, gateway: str, from_number: str, body: str, p
         return {"handled": "ambiguous", "recorded": "held", "message": HELD_TEXT}
     if handled == "duplicate" and waiting:  # stored before, perhaps not answered (a fault after storing it)
         answered = await acknowledge(client, subject or "", person_id or "", "sms",
-                                     ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting)
+                                     ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting,
+                                     households=parse_relay(body)[0])
         return {"handled": "duplicate", "subject": subject, "person_id": person_id, **answered.as_dict()}
+    households = parse_relay(body)[0]
+    actor = None
+    if handled == "unmatched" and households is not None:  # a grid worker 网格员 answering for their village
+        found = await asyncio.to_thread(_grid_relay, from_number, provider_id, at)
+        if found is not None:
+            handled, (subject, person_id, actor, waiting) = "ack", found
     if handled != "ack":
         return {"handled": handled}
     if not waiting:
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
-    answered = await acknowledge(client, subject or "", person_id or "", "sms",
-                                 ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting)
-    return {"handled": "ack", "subject": subject, "person_id": person_id, **answered.as_dict(),
-            "message": RECORDED_TEXT[answered.recorded]}
+    answered = await acknowledge(client, subject or "", person_id or "", "sms", actor=actor,
+                                 ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting,
+                                 households=households)
+    out = {"handled": "ack", "subject": subject, "person_id": person_id, **answered.as_dict(),
+           "message": RECORDED_TEXT[answered.recorded]}
+    if households is not None:
+        out.update(households=households, message=RELAY_TEXT[answered.recorded].format(n=households))
+    return out
+
+
+RELAY_TEXT = {"taken": "已记录:到户{n}户", "late": "已记录(逾时):到户{n}户", "repeat": "此前已回复,已有记录"}
+GRID_WORKER = "grid_worker"
+
+
+def _grid_relay(from_number: str, provider_id: str | None,
+                at: datetime) -> tuple[str, str, str, set[str]] | None:
+    """A 到户 reply from a number nobody sent to: a grid worker's (网格员, a post under the village) answers the
+    newest relay asked of their village (within OUTSTANDING_WINDOW), on the village person's behalf. (subject, person, grid worker,
+    workflows), or None; the stored reply says whom it answered."""
+    from store.callouts import CalloutRelay
+    from store.directory import Person, Post
+
+    with session_scope() as s:
+        grid = s.exec(select(Person.id, Post.org_unit_id).join(Post, Post.person_id == Person.id).where(
+            Person.mobile == from_number, Post.position_code == GRID_WORKER)).all()
+        if not grid:
+            return None
+        relay = s.exec(select(CalloutRelay).where(col(CalloutRelay.org_unit_id).in_([u for _, u in grid]),
+                                                  col(CalloutRelay.requested_at) >= at - OUTSTANDING_WINDOW)
+                       .order_by(col(CalloutRelay.requested_at).desc())).first()
+        if relay is None:
+            return None
+        worker = next(p for p, u in grid if u == relay.org_unit_id)
+        row = s.exec(select(InboundMessage).where(InboundMessage.from_number == from_number,
+                                                  InboundMessage.received_at == at)
+                     .where(InboundMessage.provider_id == provider_id if provider_id else
+                            col(InboundMessage.provider_id).is_(None))).first()
+        if row is not None:
+            row.handled, row.person_id = "ack", relay.person_id
+        return relay.callout_id, relay.person_id, worker, waiting_in(s, relay.callout_id, relay.person_id)
 
 
 HELD_TEXT = "已收到,此号码由多人共用,值班员核实后记录 / Received: this number is shared, the duty office will assign it"

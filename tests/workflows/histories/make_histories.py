@@ -872,9 +872,37 @@ async def workorder(saved: list[dict]) -> None:
                            "completed, sent back, completed, closed, result posted (locally), satisfaction")
 
 
+async def relay(saved: list[dict]) -> None:
+    """到户到人 (patch `callout-relay`): a shard whose plan relays: one village confirms in time, the other after
+    its deadline and the town head's escalation."""
+    from tests.factories import small_district
+    from tests.workflows.callout_helpers import ack, callout_input, outbox, start
+
+    def relay_msgs(cid, person):
+        return [m for m in outbox(cid, person_id=person) if m.provider_id and (m.meta or {}).get("relay")]
+
+    async with stage("relay", lambda s: small_district(s, missing_deputy=("330110001.deputy",)), saved) as st:
+        p = st.people
+        v1, v2 = p["330110001001.resp"], p["330110001002.resp"]
+        inp = callout_input(callout_id="history-relay")
+        assert inp.plan.relay is not None
+        h = await start(st.client, st.tq, inp)
+        for person in (v1, v2):
+            await wait_for(lambda: outbox(inp.callout_id, person_id=person), what="first SMS")
+            await ack(st.client, inp.callout_id, person, "sms")
+            await wait_for(lambda: relay_msgs(inp.callout_id, person), what="the relay request")
+        await answers.acknowledge(st.client, inp.callout_id, v1, "sms", ref="sms:relay-v1", households=35)
+        await st.sleep(timedelta(minutes=65))  # v2's deadline passes: the town head is called
+        await wait_for(lambda: relay_msgs(inp.callout_id, p["330110001.head"]), what="the town head's relay call")
+        await answers.acknowledge(st.client, inp.callout_id, v2, "sms", ref="sms:relay-v2", households=12)
+        await finish(st, h)
+        await st.save("CalloutShardWorkflow-relay", f"{inp.callout_id}/shard-0",
+                      note="到户到人: one village confirms in time, the other late after the town head was called")
+
+
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
-             "broadcast": broadcast, "publication": publication, "workorder": workorder}
+             "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay}
 
 
 async def main(names: list[str]) -> None:
