@@ -7,10 +7,11 @@ def all_workflows() -> list[type]:
     from workflows.drill import DrillWorkflow
     from workflows.freshness import FreshnessRoundWorkflow, FreshnessShardWorkflow
     from workflows.handover import HandoverWorkflow
+    from workflows.proposal import ResponseProposalWorkflow
     from workflows.reporting import IncidentReportingWorkflow
     from workflows.review import PostEventReviewWorkflow
     from workflows.spotcheck import SpotCheckSweepWorkflow, SpotCheckWorkflow
 
     return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow, PlanActivationWorkflow,
             PostEventReviewWorkflow, HandoverWorkflow, DrillWorkflow, SpotCheckWorkflow, SpotCheckSweepWorkflow,
-            FreshnessRoundWorkflow, FreshnessShardWorkflow]
+            FreshnessRoundWorkflow, FreshnessShardWorkflow, ResponseProposalWorkflow]

@@ -46,6 +46,13 @@ class Review:
     SEAL = "review.seal"
 
 
+class Proposal:
+    OPEN = "proposal.open"
+    RECORD = "proposal.record"
+    FLUSH = "proposal.flush"
+    ACTIVATE = "proposal.activate"
+
+
 class Duty:
     FLUSH = "duty.flush"
     DRILL_PREPARE = "duty.drill_prepare"
@@ -60,5 +67,5 @@ class Duty:
     SPOTCHECK_RECORD = "duty.spotcheck_record"
 
 
-ALL = sorted(v for c in (Audit, Callout, Reporting, Activation, Review, Duty)
+ALL = sorted(v for c in (Audit, Callout, Reporting, Activation, Review, Proposal, Duty)
              for k, v in vars(c).items() if k.isupper())
