@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from api.console.i18n_callout import CALLOUT_STRINGS
 from api.console.i18n_access import ACCESS
+from api.console.i18n_proposal import PROPOSAL_STRINGS
 from api.console.i18n_names import (  # noqa: F401 (re-exported: pages read the names from here)
     CHANNEL_NAMES,
     LEVEL_NAMES,
@@ -330,6 +331,7 @@ STRINGS: dict[str, tuple[str, str]] = {
 }
 STRINGS.update(CALLOUT_STRINGS)  # the new call-out page's (api/console/i18n_callout.py)
 STRINGS.update(ACCESS)  # users, tokens, the demo's logins, refused forms
+STRINGS.update(PROPOSAL_STRINGS)  # the response proposal page's (api/console/i18n_proposal.py)
 STRINGS.update(PAGE_STRINGS)  # the desk, the replay, the definitions (api/console/i18n_names.py)
 
 def pick(lang: str) -> int:

@@ -23,6 +23,7 @@ from store.messages import OutboxMessage
 from store.proposals import Proposal
 from store.warnings import Warning
 from tests.factories import response_district
+from tests.helpers import console_login, console_post
 from tests.workflows.activation_helpers import DEFINITIONS, terminate_activations
 from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.duty_helpers import terminate
@@ -252,3 +253,25 @@ async def test_api_a_non_leader_is_refused_and_the_leaders_link_accepts(env, tq,
         done = r.json()
         assert done["status"] == "accepted" and done["activation_id"] and done["decided_via"] == "link"
         assert payload(proposal_subject(pid), "proposal.accepted")["via"] == "link"
+
+
+async def test_console_the_leaders_desk_lists_it_and_the_page_declines_with_the_reason(env, tq, people):
+    leader = people["leading_leader"]
+    with session_scope() as s:
+        token = create_token(s, "leading_leader", person_id=leader, label="leader")
+    w = warning("orange")
+    pid = (await propose(env, tq, w))[0]
+    await proposed(env, pid)
+    app = create_app(temporal_client=env.client)
+    web = await console_login(app, token)
+    desk = await web.get("/console/desk")
+    assert f"/console/proposals/{pid}" in desk.text and "响应建议待决定" in desk.text
+    page = await web.get(f"/console/proposals/{pid}")
+    assert page.status_code == 200 and "建议响应级别" in page.text and "Ⅳ级" in page.text and 'id="accept"' in page.text
+    r = await console_post(web, f"/console/proposals/{pid}/decline", {"reason": ""})
+    assert r.status_code == 422 and "理由" in r.text  # refused with the reason why, nothing decided
+    r = await console_post(web, f"/console/proposals/{pid}/decline", {"reason": "雨势减弱"})
+    assert r.status_code == 303
+    page = await web.get(f"/console/proposals/{pid}")
+    assert 'data-status="declined"' in page.text and "雨势减弱" in page.text
+    assert f"/console/proposals/{pid}" not in (await web.get("/console/desk")).text
