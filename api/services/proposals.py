@@ -139,10 +139,10 @@ def open_for(person_id: str | None = None, limit: int = 50) -> list[Proposal]:
         return list(s.exec(stmt.order_by(col(Proposal.created_at).desc()).limit(limit)))
 
 
-def for_warning(warning_ids: list[str]) -> list[Proposal]:
+def for_callout(callout_id: str) -> list[Proposal]:
+    """The response proposals of a call-out's warning (its board shows them)."""
     with session_scope(write=False) as s:
-        return list(s.exec(select(Proposal).where(col(Proposal.warning_id).in_(warning_ids))
-                           .order_by(col(Proposal.created_at))))
+        return list(s.exec(select(Proposal).where(Proposal.callout_id == callout_id).order_by(col(Proposal.created_at))))
 
 
 async def decide(client: Client, proposal_id: str, action: str, actor: str, role: str, via: str = "api",

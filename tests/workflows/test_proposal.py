@@ -21,6 +21,8 @@ from store.db import session_scope
 from store.incidents import Incident
 from store.messages import OutboxMessage
 from store.proposals import Proposal
+from store.replay import load_events
+from store.review import linked_proposals, timeline
 from store.warnings import Warning
 from tests.factories import response_district
 from tests.helpers import console_login, console_post
@@ -135,6 +137,10 @@ async def test_an_orange_rainstorm_warning_proposes_and_acceptance_activates_lin
     assert (await h.result()).status == "accepted"
     assert sent(subj, leader, "sms")[-1].body.startswith("【响应建议】已同意")  # whoever was reached is told
     assert row(pid).activation_id == view.activation_id
+    with session_scope(write=False) as s:  # the case of the response takes the proposal: in the review's timeline
+        assert linked_proposals(s, view.activation_id) == [subj]
+        lines = [r["text"] for r in timeline({subj: load_events(s, subj)})]
+    assert lines[0].startswith("预警即启动条件:建议启动Ⅳ级应急响应") and "同意响应建议,启动Ⅳ级应急响应" in lines
     with session_scope(write=False) as s:
         assert verify(s, subj).ok
 
@@ -275,3 +281,42 @@ async def test_console_the_leaders_desk_lists_it_and_the_page_declines_with_the_
     page = await web.get(f"/console/proposals/{pid}")
     assert 'data-status="declined"' in page.text and "雨势减弱" in page.text
     assert f"/console/proposals/{pid}" not in (await web.get("/console/desk")).text
+
+
+async def test_intake_an_orange_rainstorm_warning_starts_its_callout_and_the_proposal_the_board_shows(env, tq, people):
+    """Through POST /api/warnings: the call-out starts as before and the proposal follows it (named on the call-out's
+    board); the leader's acceptance receives the incident with the call-out related; a CAP Cancel of an accepted
+    proposal's warning changes nothing of it."""
+    leader = people["leading_leader"]
+    with session_scope() as s:
+        duty = create_token(s, "duty_chief", person_id=people["duty_chief"], label="chief")
+        lead = create_token(s, "leading_leader", person_id=leader, label="leader")
+    app = create_app(temporal_client=env.client)
+    ident = f"RAIN-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Authorization": f"Bearer {duty}"}) as api:
+        r = await api.post("/api/warnings", json={
+            "identifier": ident, "sender": "qx-met", "level": "orange", "event": "暴雨",
+            "headline": "青溪区气象台发布暴雨橙色预警", "areas": ["330110"],
+            "expires": (datetime.now(UTC) + timedelta(hours=6)).isoformat()})
+        assert r.status_code == 201, r.text
+        res = r.json()
+        assert res["action"] == "callout_started"
+        pid = f"{res['warning_id']}-flood_control"
+        tq[1].extend([res["callout_id"], f"proposal-{pid}"])
+        await proposed(env, pid)
+        assert row(pid).callout_id == res["callout_id"]
+        web = await console_login(app, duty)
+        board = await web.get(f"/console/callouts/{res['callout_id']}")
+        assert f'/console/proposals/{pid}' in board.text
+        r = await api.post(f"/api/proposals/{pid}/accept", headers={"Authorization": f"Bearer {lead}"})
+        assert r.status_code == 200, r.text
+        done = r.json()
+        with session_scope(write=False) as s:
+            inc = s.get(Incident, done["incident_id"])
+        assert inc is not None and inc.title == "青溪区气象台发布暴雨橙色预警"
+        assert payload(inc.id, "incident.received")["related"] == [res["callout_id"]]
+        r = await api.post("/api/warnings", json={"identifier": f"{ident}-C", "sender": "qx-met", "msg_type": "Cancel",
+                                                 "references": [f"qx-met,{ident}"], "event": "暴雨"})
+        assert r.status_code in (200, 201), r.text
+        assert row(pid).status == "accepted"
