@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -225,7 +226,7 @@ class Proposal(Strict):
     names no expiry."""
 
     policy: Policy = Field(default_factory=_default_proposal_policy)
-    lapse_after: Duration = Field(default="24h", description="a proposal left undecided this long is withdrawn")
+    lapse_after: Duration = Field(default=timedelta(hours=24), description="a proposal left undecided this long is withdrawn")
 
 
 class ResponsePlan(Strict):
