@@ -22,7 +22,7 @@ from definitions.schema.duty import SECTIONS, DutyFile, DutySettings
 from definitions.schema.positions import PositionCatalogue
 from definitions.schema.reporting import ReportingRules
 from definitions.schema.review import ReviewTemplate
-from definitions.yamlsource import SourceError, YamlDocument, yaml_syntax_error
+from definitions.yamlsource import SourceError, YamlDocument, format_loc, yaml_syntax_error
 
 # kind folder -> schema; later procedures add their kinds here
 KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules, "plans": ResponsePlan,
@@ -250,6 +250,8 @@ def _cross_check_warning_starts(lib: Library) -> None:
         if not loaded.model.on_warnings:
             continue
         doc = YamlDocument.read(Path(loaded.file))
+        for path, why in loaded.model.warning_start_errors():
+            lib.errors.append(SourceError(loaded.file, doc.line_of(path), format_loc(path), why))
         for i, rule in enumerate(loaded.model.on_warnings):
             for j, kw in enumerate(rule.events):
                 if lib.callout_plan_of_keyword(kw) is None:

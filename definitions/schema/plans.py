@@ -290,17 +290,25 @@ class ResponsePlan(Strict):
         forces = [f.id for f in self.dispatch.forces]
         if len(forces) != len(set(forces)):
             raise ValueError("dispatch force ids repeat")
+        return self
+
+    def warning_start_errors(self) -> list[tuple[list, str]]:
+        """What is wrong with `on_warnings` (path in the document, reason): a level the leading leader may not
+        activate (the proposal goes to them), a keyword named twice at one warning level. The keywords' call-out
+        plans are checked by the loader (definitions/loader.py), which knows the call-out plans."""
+        out: list[tuple[list, str]] = []
         seen: set[tuple[str, str]] = set()
         for i, rule in enumerate(self.on_warnings):
             lv = self.level(rule.response_level)
             if "leading_leader" not in lv.activate:
-                raise ValueError(f"on_warnings[{i}]: the proposal goes to the leading leader, who may not activate at "
-                                 f"{LEVEL_ZH[rule.response_level.value]} (activate: {', '.join(lv.activate)})")
-            for kw in rule.events:
+                out.append((["on_warnings", i, "response_level"],
+                            f"the proposal goes to the leading leader, who may not activate at "
+                            f"{LEVEL_ZH[rule.response_level.value]} (activate: {', '.join(lv.activate)})"))
+            for j, kw in enumerate(rule.events):
                 if (kw.lower(), rule.level.value) in seen:
-                    raise ValueError(f"on_warnings[{i}]: {kw!r} at {rule.level.value} is named twice")
+                    out.append((["on_warnings", i, "events", j], f"{kw!r} at {rule.level.value} is named twice"))
                 seen.add((kw.lower(), rule.level.value))
-        return self
+        return out
 
     def warning_rule(self, callout_plan_of: "Callable[[str], str | None]", callout_plan: str,
                      level: Level) -> WarningStart | None:
