@@ -76,8 +76,11 @@ async def propose_for_warning(client: Client | None, settings: Settings, lib: Li
         for loaded, rule in found:
             started.append(await _start(client, settings, row, loaded, rule, getattr(result, "callout_id", None)))
         return started
-    except (RPCError, ServiceError) as exc:
+    except (RPCError, ServiceError) as exc:  # Temporal unreachable: the warning stands, the proposal is not made
         log.warning("response proposal for warning %s not started: %s", row.id, exc)
+        return []
+    except Exception:  # never a 500 for a warning already recorded and called out
+        log.exception("response proposal for warning %s failed", row.id)
         return []
 
 
