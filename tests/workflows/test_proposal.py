@@ -274,6 +274,7 @@ async def test_console_the_leaders_desk_lists_it_and_the_page_declines_with_the_
     assert f"/console/proposals/{pid}" in desk.text and "响应建议待决定" in desk.text
     page = await web.get(f"/console/proposals/{pid}")
     assert page.status_code == 200 and "建议响应级别" in page.text and "Ⅳ级" in page.text and 'id="accept"' in page.text
+    assert "pr_" not in page.text and "todo_" not in desk.text  # every string has its Chinese
     r = await console_post(web, f"/console/proposals/{pid}/decline", {"reason": ""})
     assert r.status_code == 422 and "理由" in r.text  # refused with the reason why, nothing decided
     r = await console_post(web, f"/console/proposals/{pid}/decline", {"reason": "雨势减弱"})
@@ -309,6 +310,8 @@ async def test_intake_an_orange_rainstorm_warning_starts_its_callout_and_the_pro
         web = await console_login(app, duty)
         board = await web.get(f"/console/callouts/{res['callout_id']}")
         assert f'/console/proposals/{pid}' in board.text
+        page = await web.get(f"/console/proposals/{pid}")
+        assert f'href="/console/callouts/{res["callout_id"]}">叫应</a>' in page.text and "pr_" not in page.text
         r = await api.post(f"/api/proposals/{pid}/accept", headers={"Authorization": f"Bearer {lead}"})
         assert r.status_code == 200, r.text
         done = r.json()
