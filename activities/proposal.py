@@ -127,6 +127,12 @@ async def flush(req: ProposalFlush) -> FlushResult:
         batch, lambda send, code, link: render(req.view, send, link), links=links, save=save))
 
 
+def _name(person_id: str) -> str:
+    with session_scope(write=False) as s:
+        p = s.get(Person, person_id)
+        return p.name if p else person_id
+
+
 def _incident_id(proposal_id: str, timezone: str) -> str:
     """The incident the acceptance receives: chosen once and kept on the proposal's row (a retry receives the same)."""
     from api.services.incidents import new_incident_id
@@ -162,7 +168,7 @@ async def activate(req: ActivateRequest) -> ActivateResult:
         id=iid, source="warning", category="natural_disaster", subtype=w.event[:100], severity=req.level,
         town_id=w.town_ids[0] if len(w.town_ids) == 1 else None, place=place[:500], title=title[:200],
         summary=(w.description or w.headline or title)[:10000], reporting_unit="区应急管理局值班室",
-        reporter=req.actor[:100], related=related)
+        reporter=(await asyncio.to_thread(_name, req.actor))[:100], related=related)
     statuses = {403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT, 422: INVALID}
     try:
         await incidents.start(client, settings, lib, data, req.actor)
