@@ -117,6 +117,17 @@ class ProposalView(BaseModel):
     call_state: str | None = None
 
 
+class RaiseIn(BaseModel):
+    """A higher level the warning now meets (its Update): the rule met, as intake found it."""
+
+    level: Severity
+    level_name: str = ""
+    start_condition: str = ""
+    activate_roles: list[str] = Field(default_factory=list)
+    warning_level: str
+    headline: str = ""
+
+
 class ActivateRequest(BaseModel):
     proposal_id: str
     warning: WarningRef
@@ -186,6 +197,8 @@ class ResponseProposalWorkflow:
         self.deciding = False  # an acceptance is starting the activation: every other decision waits its answer
         self.withdraw_reason: str | None = None
         self.lapsed = False
+        self.raised: RaiseIn | None = None
+        self.episode = "propose"
 
     @workflow.run
     async def run(self, inp: ProposalInput) -> ProposalView:
@@ -209,12 +222,20 @@ class ResponseProposalWorkflow:
             "leader": _who(opened.leader), "expires_at": ends.isoformat(), "plan_version": inp.plan_version}))
         timer = asyncio.ensure_future(self._lapse(ends))
         person = opened.leader or opened.others.get("duty_chief")
-        if person is not None:
-            target = Target(key="leader", tier="proposal", position="leading_leader", label=f"带班领导{person.name}",
-                            person=person, others=opened.others, policy="proposal", priority=0)
-            self.esc = Escalation.start(f"{wid}/propose", {"proposal": inp.policy}, [target])
-            await drive(self.esc, self.inbox, self._flush, until=self._settled)
-        await workflow.wait_condition(self._settled)  # unanswered: the proposal stands until decided or withdrawn
+        rounds = 0
+        while True:
+            if person is not None:
+                target = Target(key="leader", tier="proposal", position="leading_leader", label=f"带班领导{person.name}",
+                                person=person, others=opened.others, policy="proposal", priority=0)
+                self.episode = "propose" + (f"-{rounds}" if rounds else "")  # a raised proposal asks again: its own
+                self.esc = Escalation.start(f"{wid}/{self.episode}", {"proposal": inp.policy}, [target])
+                await drive(self.esc, self.inbox, self._flush, until=lambda: self._settled() or self.raised is not None)
+            # unanswered: the proposal stands until decided or withdrawn (or raised by the warning's update)
+            await workflow.wait_condition(lambda: self._settled() or self.raised is not None)
+            if self.raised is None or self._settled():
+                break
+            rounds += 1
+            await self._raise(self.raised)  # the leader is asked again, for the higher level
         if v.status == "proposed":
             await self._withdraw(self.withdraw_reason or "expired")
         timer.cancel()
@@ -233,6 +254,16 @@ class ResponseProposalWorkflow:
     async def _lapse(self, at: datetime) -> None:
         await workflow.sleep(max(at - workflow.now(), timedelta(0)))
         self.lapsed = True
+
+    async def _raise(self, r: "RaiseIn") -> None:
+        v = self.v
+        self.raised = None
+        before = v.level.value
+        v.level, v.level_name, v.start_condition, v.activate_roles = r.level, r.level_name, r.start_condition, r.activate_roles
+        v.warning = v.warning.model_copy(update={"level": r.warning_level, "headline": r.headline or v.warning.headline})
+        await self._record(Event(kind=Kinds.RAISED, step_id=f"raised/{r.level.value}", at=workflow.now(), payload={
+            "from_level": before, "to_level": r.level.value, "level_name": r.level_name,
+            "warning_level": r.warning_level, "headline": r.headline, "warning_id": v.warning.warning_id}))
 
     async def _withdraw(self, reason: str) -> None:
         v = self.v
@@ -300,6 +331,14 @@ class ResponseProposalWorkflow:
             raise ApplicationError(why[1], type=why[0], non_retryable=True)
 
     @workflow.signal
+    def raise_level(self, r: "RaiseIn") -> None:
+        """The warning was raised (a CAP Update, orange → red): a higher level's start condition is met. An open
+        proposal is raised and the leader asked again; a lower or equal level, or a decided proposal, is left."""
+        if self.v.status in ("opening", "proposed") and r.level.rank > self.v.level.rank and (
+                self.raised is None or r.level.rank > self.raised.level.rank):
+            self.raised = r
+
+    @workflow.signal
     def withdraw(self, reason: str) -> None:
         """The warning was cancelled (a CAP Cancel): the proposal is withdrawn unless decided already."""
         if self.withdraw_reason is None:
@@ -337,7 +376,8 @@ class ResponseProposalWorkflow:
         async with self.io:
             result: FlushResult = await workflow.execute_activity(
                 Names.FLUSH, ProposalFlush(subject=proposal_subject(v.proposal_id), workflow_id=workflow.info().workflow_id,
-                                           run_id=workflow.info().run_id, view=self._view(), sends=actions.sends,
+                                           run_id=workflow.info().run_id, episode=self.episode, view=self._view(),
+                                           sends=actions.sends,
                                            records=actions.records), result_type=FlushResult, **ACTIVITY)
         self.inbox.put(result.reports)
         return result

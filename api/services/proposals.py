@@ -27,7 +27,8 @@ from store.db import session_scope
 from store.proposals import OPEN, Proposal
 from store.warnings import Warning
 from workflows.common import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND
-from workflows.proposal import DecideIn, DeclineIn, ProposalInput, ProposalView, ResponseProposalWorkflow as W, WarningRef
+from workflows.proposal import (DecideIn, DeclineIn, ProposalInput, ProposalView, RaiseIn, ResponseProposalWorkflow as W,
+                                WarningRef)
 from workflows.subjects import proposal_id_of, proposal_subject, proposal_workflow_id
 
 log = logging.getLogger("yingji.proposals")
@@ -110,8 +111,13 @@ async def _start(client: Client, settings: Settings, row: Warning, loaded: Any, 
         policy=plan.proposal.policy, lapse_after=plan.proposal.lapse_after)
     try:
         await client.start_workflow(W.run, inp, id=proposal_workflow_id(pid), task_queue=settings.task_queue)
-    except WorkflowAlreadyStartedError:
-        pass  # the same warning again, or an Update: the proposal stands (raising it is the leader's call)
+    except WorkflowAlreadyStartedError:  # the same warning again, or an Update: raised if it meets a higher level
+        try:
+            await client.get_workflow_handle(proposal_workflow_id(pid)).signal(W.raise_level, RaiseIn(
+                level=rule.response_level, level_name=lv.name_zh, start_condition=lv.start_condition_zh,
+                activate_roles=list(lv.activate), warning_level=row.level or "", headline=row.headline or ""))
+        except RPCError:
+            pass  # it has ended: decided, withdrawn or lapsed; a new proposal is not made for the same warning
     return pid
 
 

@@ -56,7 +56,7 @@ KIND_NAMES = {
     "activation.review.started": "启动复盘", "activation.review.already_started": "复盘已启动",
     # the response proposal 响应建议 (预警和响应一体化)
     "proposal.made": "提出响应建议", "proposal.sent": "发出响应建议", "proposal.escalated": "响应建议升级",
-    "proposal.accepted": "同意启动响应", "proposal.declined": "不同意启动响应", "proposal.expired": "响应建议撤回",
+    "proposal.accepted": "同意启动响应", "proposal.declined": "不同意启动响应", "proposal.expired": "响应建议撤回", "proposal.raised": "响应建议级别提高",
     "proposal.refused": "操作被拒绝",
     # the review 复盘
     "review.started": "复盘开始", "review.refused": "操作被拒绝", "review.closed": "复盘结束",

@@ -323,3 +323,22 @@ async def test_intake_an_orange_rainstorm_warning_starts_its_callout_and_the_pro
                                                  "references": [f"qx-met,{ident}"], "event": "暴雨"})
         assert r.status_code in (200, 201), r.text
         assert row(pid).status == "accepted"
+
+
+async def test_the_warning_raised_to_red_raises_the_open_proposal_and_asks_the_leader_again(env, tq, people):
+    leader = people["leading_leader"]
+    w = warning("orange", callout_id=None)
+    pid = (await propose(env, tq, w))[0]
+    await proposed(env, pid)
+    subj = proposal_subject(pid)
+    await wait_for(lambda: sent(subj, leader, "sms"), what="the first SMS")
+    red = warning("red", msg_type="Update", callout_id=f"callout-{w.id}")  # an Update of the same warning's call-out
+    assert await propose(env, tq, red) == [pid]  # the same proposal
+    await wait_for(lambda: "proposal.raised" in kinds(subj), what="raised")
+    raised = payload(subj, "proposal.raised")
+    assert raised["from_level"] == "IV" and raised["to_level"] == "III"
+    await wait_for(lambda: any("建议启动Ⅲ级应急响应" in m.body for m in sent(subj, leader, "sms")), what="asked again")
+    assert await propose(env, tq, warning("orange", msg_type="Update", callout_id=f"callout-{w.id}")) == [pid]
+    view = await svc.decide(env.client, pid, "decline", leader, "leading_leader", reason="已按Ⅳ级部署")
+    assert view.level.value == "III" and view.status == "declined"
+    assert kinds(subj).count("proposal.raised") == 1  # a lower level never lowers it

@@ -351,6 +351,7 @@ class Proposal:
     ACCEPTED = kind("proposal.accepted")
     DECLINED = kind("proposal.declined")
     EXPIRED = kind("proposal.expired")
+    RAISED = kind("proposal.raised")  # the warning's update meets a higher level: the leader is asked again
     REFUSED = kind("proposal.refused")
 
 

@@ -770,7 +770,7 @@ async def proposal(saved: list[dict]) -> None:
     from store.warnings import Warning
     from tests.factories import response_district
     from tests.workflows.duty_helpers import kinds
-    from workflows.proposal import DecideIn, ResponseProposalWorkflow as W
+    from workflows.proposal import DecideIn, DeclineIn, ResponseProposalWorkflow as W
 
     async with stage("proposal", response_district, saved) as st:
         p = st.people
@@ -806,6 +806,21 @@ async def proposal(saved: list[dict]) -> None:
         await h.signal(W.withdraw, "预警已解除")
         await h.result()
         await st.save("ResponseProposalWorkflow-withdrawn", h.id, note="the warning cancelled: withdrawn, the leader told")
+        w = warning("Whistory00003")
+        pid = await propose(w)
+        h = st.client.get_workflow_handle_for(W.run, f"proposal-{pid}")
+        await settled(h)
+        red = warning("Whistory00004")
+        red.level, red.msg_type = "red", "Update"
+        await proposals.propose_for_warning(st.client, get_settings(), lib, SimpleNamespace(drill=False, refs=[]), red,
+                                            plan, SimpleNamespace(callout_id=f"callout-{w.id}"))
+        await wait_for(lambda: "proposal.raised" in kinds(f"proposal/{pid}"), what="raised")
+        await settled(h)
+        await h.execute_update(W.decline, DeclineIn(actor=p["leading_leader"], role="leading_leader", via="link",
+                                                    reason="已按Ⅳ级部署"))
+        await h.result()
+        await st.save("ResponseProposalWorkflow-raised", h.id, note="orange, then red by update: raised to Ⅲ级 and "
+                                                                    "asked again; declined with a reason")
 
 
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
