@@ -231,13 +231,14 @@ class ResponseProposalWorkflow:
                 self.esc = Escalation.start(f"{wid}/{self.episode}", {"proposal": inp.policy}, [target])
                 await drive(self.esc, self.inbox, self._flush, until=lambda: self._settled() or self.raised is not None)
             # unanswered: the proposal stands until decided or withdrawn (or raised by the warning's update)
-            await workflow.wait_condition(lambda: self._settled() or self.raised is not None)
+            await workflow.wait_condition(lambda: self._settled() or (self.raised is not None and not self.deciding))
             if self.raised is None or self._settled():
                 break
             rounds += 1
             await self._raise(self.raised)  # the leader is asked again, for the higher level
-        if v.status == "proposed":
-            await self._withdraw(self.withdraw_reason or "expired")
+        if v.status == "proposed":  # the warning cancelled, or it expired (or the proposal stood its longest)
+            expired = inp.warning.expires_at is not None and inp.warning.expires_at <= ends
+            await self._withdraw(self.withdraw_reason or ("expired" if expired else "lapsed"))
         timer.cancel()
         if self.esc is not None and any(ts.sends_total for ts in self.esc.targets.values()):
             why = {"accepted": "已同意", "declined": "未同意"}.get(v.status, "撤回")
