@@ -9,7 +9,7 @@
   own 1 MB limit in `api/cap`).
 - **Rate limits** (a token bucket each). Console logins (`POST /console/login/…`: token,
   SMS code request, code check) per client address. Signed one-time links (`/ack/…`,
-  `/confirm/…`, `/spotcheck/…`, and their short aliases `/a/…`) per link when its signature is ours (a link is bound to one
+  `/confirm/…`, `/spotcheck/…`, `/proposal/…`, and their short aliases `/a/…`) per link when its signature is ours (a link is bound to one
   person and works once: a hundred persons behind one carrier NAT or one reverse proxy must
   all get through, and one link hammered is still limited), and per client address when it
   is not (guessing). Over the limit: 429 with `Retry-After`. The gateway webhooks are not
@@ -125,8 +125,10 @@ def limits_from(settings) -> list[Limit]:
 def _link_salts() -> dict[str, str]:
     from store.duty import CONFIRM_SALT, FORM_SALT
     from store.links import SALT
+    from store.proposals import LINK_SALT
 
-    return {"/ack/": SALT, "/confirm/": CONFIRM_SALT, "/spotcheck/": FORM_SALT, "/a/": ""}  # /a/: short aliases
+    return {"/ack/": SALT, "/confirm/": CONFIRM_SALT, "/spotcheck/": FORM_SALT, "/proposal/": LINK_SALT,
+            "/a/": ""}  # /a/: short aliases
 
 
 class LinkLimits:

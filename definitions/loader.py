@@ -23,7 +23,7 @@ from definitions.schema.positions import PositionCatalogue
 from definitions.schema.reporting import ReportingRules
 from definitions.schema.review import ReviewTemplate
 from definitions.schema.workorders import WorkOrderRules
-from definitions.yamlsource import SourceError, YamlDocument, yaml_syntax_error
+from definitions.yamlsource import SourceError, YamlDocument, format_loc, yaml_syntax_error
 
 # kind folder -> schema; later procedures add their kinds here
 KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules, "plans": ResponsePlan,
@@ -78,6 +78,22 @@ class Library:
     def response_plan(self, plan_id: str) -> Loaded | None:
         """A response plan 应急预案 by id (definitions/plans/)."""
         return self.of("plans").get(plan_id)
+
+    def callout_plan_of_keyword(self, keyword: str) -> str | None:
+        """The call-out plan a warning whose event is `keyword` gets (by keyword only: no default)."""
+        found = _by_keyword(list(self.of("callout").values()), keyword)
+        return found.model.id if found else None
+
+    def response_proposals(self, callout_plan: str, level: Level) -> list[tuple[Loaded, Any]]:
+        """The response plans whose warning start condition (`on_warnings`) a warning meets, with the rule met:
+        the warning's call-out plan (`callout_plan_for`) is the one a rule's keyword selects, at its level or
+        higher (definitions/schema/plans.py `warning_rule`)."""
+        out = []
+        for loaded in self.of("plans").values():
+            rule = loaded.model.warning_rule(self.callout_plan_of_keyword, callout_plan, level)
+            if rule is not None:
+                out.append((loaded, rule))
+        return out
 
     def review_template(self, template_id: str | None = None) -> Loaded | None:
         """The named post-event review template, or the default one."""
@@ -221,6 +237,7 @@ def _cross_check(lib: Library) -> None:
         lib.errors.append(SourceError(str(lib.root / "callout"), None, "", f"exactly one call-out plan is the default; found {len(defaults)}"))
     _cross_check_reporting(lib, known)
     lib.errors.extend(cross_check_plans(lib.of("plans"), known))
+    _cross_check_warning_starts(lib)
     _cross_check_review(lib, known)
     _cross_check_duty(lib, known)
     _cross_check_workorders(lib, known)
@@ -240,6 +257,24 @@ def _check_plan_choice(lib: Library) -> None:
                                                   f"{word!r} selects plan {other.model.id!r} ({other.file}) too: "
                                                   "a warning naming it would match both; keep it in one plan"))
                 owner.setdefault(key, loaded)
+
+
+def _cross_check_warning_starts(lib: Library) -> None:
+    """Every keyword of a plan's `on_warnings` selects a call-out plan (the warning's plan choice), else the rule
+    could never be met."""
+    for loaded in lib.of("plans").values():
+        if not loaded.model.on_warnings:
+            continue
+        doc = YamlDocument.read(Path(loaded.file))
+        for path, why in loaded.model.warning_start_errors():
+            lib.errors.append(SourceError(loaded.file, doc.line_of(path), format_loc(path), why))
+        for i, rule in enumerate(loaded.model.on_warnings):
+            for j, kw in enumerate(rule.events):
+                if lib.callout_plan_of_keyword(kw) is None:
+                    lib.errors.append(SourceError(loaded.file, doc.line_of(["on_warnings", i, "events", j]),
+                                                  f"on_warnings[{i}].events[{j}]",
+                                                  f"{kw!r} selects no call-out plan (definitions/callout/ events): "
+                                                  "no warning would meet this start condition"))
 
 
 def _cross_check_reporting(lib: Library, known: set[str]) -> None:

@@ -72,7 +72,7 @@ def reply_code(subject: str, person_id: str) -> str:
 # ------------------------------------------------------------------ short aliases for texts
 
 SHORT_PREFIX = "/a/"
-SHORT_TARGETS = ("/ack/", "/confirm/", "/spotcheck/")
+SHORT_TARGETS = ("/ack/", "/confirm/", "/spotcheck/", "/proposal/")
 _SHORT_SALT = b"yingji.short-link|"
 
 

@@ -10,11 +10,11 @@ from collections.abc import Iterable
 _PHONE = re.compile(r"(?:(?:\+|%2[Bb])\d{7,15}|(?<!\d)(?:86)?1[3-9]\d{9})(?!\d)")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s,;\"']+")
 _TOKEN = re.compile(r"\byj_[A-Za-z0-9_-]{8,}")
-# Signed one-time links: acknowledgement, contact confirmation, 六问 form, and their short aliases (/a/…, in
-# texts). Whoever holds one answers in its person's name, so its token is shown to nobody but that person.
-ONE_TIME_LINK = re.compile(r"(/(?:ack|confirm|spotcheck|a)/)[A-Za-z0-9_.\-]{12,}")
+# Signed one-time links: acknowledgement, contact confirmation, 六问 form, response proposal, and their short aliases
+# (/a/…, in texts). Whoever holds one answers in its person's name, so its token is shown to nobody but that person.
+ONE_TIME_LINK = re.compile(r"(/(?:ack|confirm|spotcheck|proposal|a)/)[A-Za-z0-9_.\-]{12,}")
 ACK_LINK = ONE_TIME_LINK  # the old name
-LINK_PREFIXES = ("/ack/", "/confirm/", "/spotcheck/", "/a/")
+LINK_PREFIXES = ("/ack/", "/confirm/", "/spotcheck/", "/proposal/", "/a/")
 _SECRET_QS = re.compile(r"(?i)(?<![\w])(token|code|csrf|signature|auth_token|password|secret)=([^&\s\"']+)")
 
 

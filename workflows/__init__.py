@@ -8,6 +8,7 @@ def all_workflows() -> list[type]:
     from workflows.freshness import FreshnessRoundWorkflow, FreshnessShardWorkflow
     from workflows.handover import HandoverWorkflow
     from workflows.publication import PublicationWorkflow
+    from workflows.proposal import ResponseProposalWorkflow
     from workflows.reporting import IncidentReportingWorkflow
     from workflows.review import PostEventReviewWorkflow
     from workflows.spotcheck import SpotCheckSweepWorkflow, SpotCheckWorkflow
@@ -15,4 +16,5 @@ def all_workflows() -> list[type]:
 
     return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow, PlanActivationWorkflow,
             PostEventReviewWorkflow, HandoverWorkflow, DrillWorkflow, SpotCheckWorkflow, SpotCheckSweepWorkflow,
-            FreshnessRoundWorkflow, FreshnessShardWorkflow, PublicationWorkflow, WorkOrderWorkflow]
+            FreshnessRoundWorkflow, FreshnessShardWorkflow, PublicationWorkflow, WorkOrderWorkflow,
+            ResponseProposalWorkflow]

@@ -11,6 +11,7 @@ Pure functions (no I/O): workflows, activities, the API, the replay and the case
 | activation | `activation/<activation id>` | `activation_subject` |
 | review | `review/<incident id>` | `review_subject` |
 | hotline work order | its workflow id `workorder-<source>-<ticket>` | workflows/workorder |
+| response proposal | `proposal/<warning id>-<plan id>` | `proposal_subject` |
 | duty procedures | their workflow ids: `drill-…`, `handover-…`, `spotcheck-…`, `freshness-…` | workflows/duty… |
 | anchors, gateway | `_anchors`, `gateway` | store/audit.py, webhooks |
 
@@ -28,9 +29,10 @@ INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 WARNING_ID = re.compile(r"^W[0-9a-f]{12}$")
 # prefix → kind; workflow-id prefixes are reserved too (event ids are "<workflow id>/<step>")
 PREFIXES: dict[str, str] = {
-    "callout-": "callout", "publication-": "publication", "activation/": "activation", "review/": "review", "drill-": "drill",
-    "handover-": "handover", "spotcheck-": "spotcheck", "freshness-": "freshness", "_": "audit",
-    "incident-": "workflow", "activation-": "workflow", "review-": "workflow", "workorder-": "workorder",
+    "callout-": "callout", "publication-": "publication", "activation/": "activation", "review/": "review",
+    "proposal/": "proposal", "drill-": "drill", "handover-": "handover", "spotcheck-": "spotcheck", "freshness-": "freshness",
+    "_": "audit", "incident-": "workflow", "activation-": "workflow", "review-": "workflow", "proposal-": "workflow",
+    "workorder-": "workorder",
 }
 NAMES: dict[str, str] = {"_anchors": "audit", "gateway": "gateway", "console-login": "login"}
 
@@ -66,8 +68,22 @@ def review_subject(incident_id: str) -> str:
     return f"review/{incident_id}"
 
 
+def proposal_id_of(warning_id: str, plan_id: str) -> str:
+    """A response proposal's id: one per warning and plan (a resend proposes nothing twice)."""
+    return f"{warning_id}-{plan_id}"
+
+
+def proposal_workflow_id(proposal_id: str) -> str:
+    return f"proposal-{proposal_id}"
+
+
+def proposal_subject(proposal_id: str) -> str:
+    """A response proposal's audit subject (workflows/proposal.py)."""
+    return f"proposal/{proposal_id}"
+
+
 def kind_of(subject: str) -> str:
-    """callout | publication | warning | incident | activation | review | drill | handover | spotcheck | freshness | audit |
+    """callout | publication | warning | incident | activation | review | proposal | drill | handover | spotcheck | freshness | audit |
     gateway | login | workflow, from the subject's form alone."""
     if subject in NAMES:
         return NAMES[subject]
@@ -87,6 +103,6 @@ def validate_incident_id(incident_id: str) -> str:
     kind = kind_of(incident_id)
     if kind != "incident":
         raise SubjectError(f"{incident_id!r} has the form of a {kind} id, not an incident's "
-                           "(reserved: callout-, publication-, activation-, review-, incident-, drill-, handover-, spotcheck-, "
+                           "(reserved: callout-, publication-, activation-, review-, proposal-, incident-, drill-, handover-, spotcheck-, "
                            "freshness-, W + 12 hex digits) / 该编号与其他类型的编号冲突")
     return incident_id

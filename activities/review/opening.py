@@ -18,7 +18,7 @@ from store.db import session_scope
 from store.directory import OrgUnit, Person
 from store.incidents import Incident
 from store.replay import load_events
-from store.review import Review, ReviewUnit, linked_callouts, linked_workorders
+from store.review import Review, ReviewUnit, linked_callouts, linked_proposals, linked_workorders
 from workflows import subjects
 from workflows.kit import names
 from workflows.review import OpenRequest, OpenResult, ReviewInput, UnitRef, review_subject
@@ -66,6 +66,7 @@ def _case_subjects(s: Session, inp: ReviewInput, incident: Incident | None, gaps
         act = activation_subject(inp.activation_id)
         if _has_chain(s, act):
             base.append(act)
+            base += linked_proposals(s, inp.activation_id)  # the warning's response proposal it was started from
         else:
             gaps.append(f"no audit trail of {act!r}: the report has no response levels, tasks or directives")
     linked = linked_callouts(s, inp.incident_id) if base else []

@@ -18,6 +18,7 @@ def install(app: FastAPI) -> None:
     from api.console.documents import router as documents
     from api.console.duty import router as duty_router
     from api.console.incidents import router as incidents
+    from api.console.proposals import router as proposals
     from api.console.reviews import router as reviews
     from api.console.roster import router as roster
     from api.console.spotchecks import router as spotchecks
@@ -31,7 +32,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router, dependencies=fresh)
     # the address `make run` prints is the site's root: it leads to the console (which asks for a login)
     app.add_api_route("/", lambda: RedirectResponse("/console", status_code=303), include_in_schema=False)
-    for pages_router in (documents, incidents, activations, duty_router, roster, spotchecks, contacts, reviews,
+    for pages_router in (documents, incidents, activations, proposals, duty_router, roster, spotchecks, contacts, reviews,
                          workorders):
         app.include_router(pages_router, dependencies=fresh)
     app.mount("/static", StaticFiles(directory=API / "static"), name="static")

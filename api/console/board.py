@@ -19,6 +19,7 @@ from api.console.pages import db, library, render, t_of, temporal_url
 from api.deps import DUTY, Offset, RowId, get_temporal
 from api.services import board as svc
 from api.services import board_actions, callouts
+from api.services import proposals as proposal_svc
 from api.services.answers import AnswerError, acknowledge
 from config import get_settings
 from store.replay import FAILED, STATES
@@ -42,7 +43,8 @@ async def board(request: Request, callout_id: str, user: auth.Viewer, tier: str 
     plan = lib.of("callout").get(data["c"].plan_id or "")
     return render(request, "board.html", since=datetime.now(UTC).isoformat(),
                   temporal_url=temporal_url(settings, callout_id), failed_statuses=sorted(FAILED),
-                  may_act=user.may(*DUTY), plan_names=(plan.model.name_zh, plan.model.name_en) if plan else None, **data)
+                  may_act=user.may(*DUTY), plan_names=(plan.model.name_zh, plan.model.name_en) if plan else None,
+                  proposals=await asyncio.to_thread(proposal_svc.for_callout, callout_id), **data)
 
 
 async def detail(request: Request, callout_id: str, target_id: int, status: int = 200, **extra) -> HTMLResponse:

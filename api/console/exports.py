@@ -28,7 +28,8 @@ router = APIRouter(prefix="/console/export", tags=["console"], include_in_schema
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SEVERITY_ZH = {"I": "Ⅰ级(特别重大)", "II": "Ⅱ级(重大)", "III": "Ⅲ级(较大)", "IV": "Ⅳ级(一般)"}
 SOURCE_ZH = {"110": "110", "119": "119", "120": "120", "12345": "12345", "department": "部门报告",
-             "town": "乡镇(街道)报告", "field": "现场报告", "media": "媒体"}
+             "town": "乡镇(街道)报告", "field": "现场报告", "media": "媒体",
+             "warning": "预警"}
 KIND_ZH = {"district": "区", "department": "部门", "town": "乡镇(街道)", "village": "村(社区)"}
 
 

@@ -8,6 +8,7 @@ from api.console.i18n_callout import CALLOUT_STRINGS
 from api.console.i18n_publication import PUBLICATION_STRINGS
 from api.console.i18n_relay import RELAY_STRINGS
 from api.console.i18n_access import ACCESS
+from api.console.i18n_proposal import PROPOSAL_STRINGS
 from api.console.i18n_names import (  # noqa: F401 (re-exported: pages read the names from here)
     CHANNEL_NAMES,
     LEVEL_NAMES,
@@ -336,6 +337,7 @@ STRINGS.update(BROADCAST_STRINGS)  # the board's 应急广播 card (api/console/
 STRINGS.update(PUBLICATION_STRINGS)  # the publication page's (api/console/i18n_publication.py)
 STRINGS.update(RELAY_STRINGS)  # the board's 到户到人 section (api/console/i18n_relay.py)
 STRINGS.update(ACCESS)  # users, tokens, the demo's logins, refused forms
+STRINGS.update(PROPOSAL_STRINGS)  # the response proposal page's (api/console/i18n_proposal.py)
 STRINGS.update(PAGE_STRINGS)  # the desk, the replay, the definitions (api/console/i18n_names.py)
 
 def pick(lang: str) -> int:

@@ -37,6 +37,7 @@ PAGE_STRINGS: dict[str, tuple[str, str]] = {
     "todo_answer_seat": ("请确认响应", "answer your seat"), "todo_do_item": ("待办任务/指令", "task or directive to do"),
     "todo_review_item": ("反馈待审核", "feedback to review"), "todo_redraft": ("退回待修改", "returned: redraft"),
     "todo_submit_report": ("已审批待报送", "approved: submit"),
+    "todo_decide_proposal": ("响应建议待决定", "response proposal to decide"),
     "alarm_warning": ("新预警", "New warning"), "alarm_callout": ("叫应开始", "Call-out started"),
     "alarm_overdue": ("已超时", "Overdue"), "alarm_unreachable": ("联系不上", "Unreachable"),
     "alarm_dismiss": ("知道了", "Dismiss"), "alarm_mute": ("静音", "Mute"), "alarm_unmute": ("取消静音", "Unmute"),

@@ -30,7 +30,7 @@ from workflows.reporting.rules import ROLE_OF
 router = APIRouter(prefix="/console/incidents", tags=["console"], include_in_schema=False)
 SOURCES = {"110": ("110", "110"), "119": ("119", "119"), "120": ("120", "120"), "12345": ("12345", "12345"),
            "department": ("部门报告", "department"), "town": ("乡镇(街道)报告", "town"), "field": ("现场报告", "field"),
-           "media": ("媒体", "media")}
+           "media": ("媒体", "media"), "warning": ("预警", "warning")}
 CATEGORY_EN = {"natural_disaster": "natural disaster", "accident": "accident", "public_health": "public health",
                "social_security": "social security"}
 STEPS = ("verbal", "draft", "review", "submit", "followup", "final")

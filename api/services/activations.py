@@ -89,8 +89,10 @@ def _commanders(plan: ResponsePlan, level: Severity, town_id: str | None) -> tup
 
 
 async def start(client: Client, settings: Settings, lib: Library, data: ActivationIn, actor: str,
-                role: str) -> tuple[ActivationView, bool]:
-    """Start the activation (one per incident and plan); (its state, whether it was running already)."""
+                role: str, *, warning_id: str | None = None, proposal_id: str | None = None) -> tuple[ActivationView, bool]:
+    """Start the activation (one per incident and plan); (its state, whether it was running already).
+    `warning_id`, `proposal_id`: the response proposal accepted (workflows/proposal.py), named in its info and
+    its `activation.started` event."""
     loaded = lib.response_plan(data.plan)
     if loaded is None:
         known = ", ".join(sorted(lib.of("plans"))) or "none"
@@ -113,7 +115,7 @@ async def start(client: Client, settings: Settings, lib: Library, data: Activati
     wid = workflow_id_of(aid)
     inp = ActivationInput(info=ActivationInfo(activation_id=aid, incident_id=incident.id, incident_title=incident.title,
                                               town_id=town, level=data.level, reason=data.reason, activated_by=actor,
-                                              activated_role=role),
+                                              activated_role=role, warning_id=warning_id, proposal_id=proposal_id),
                           plan=plan, plan_version=loaded.version)
     existed = False
     try:  # a response that ended is not restarted under the same id: its audit trail is closed

@@ -56,7 +56,7 @@ class IncidentIn(BaseModel):
                            description="your id for it (e.g. a 12345 ticket): sending it twice starts one chain; "
                                        "not in the form of another kind's id (callout-…, W + 12 hex, drill-…)")
     received_at: datetime | None = Field(default=None, description="接报时间; default: now")
-    source: Literal["110", "119", "120", "12345", "department", "town", "field", "media"]
+    source: Literal["110", "119", "120", "12345", "department", "town", "field", "media", "warning"]
     category: Literal["natural_disaster", "accident", "public_health", "social_security"]
     subtype: str = Field(default="", max_length=100, description="e.g. 建筑施工, 道路交通, 山体滑坡")
     severity: Severity | None = Field(default=None, description="I 特别重大 … IV 一般; default: from the casualties")

@@ -1,7 +1,7 @@
 """待我处理: what waits for the signed-in user on the duty desk, by role, from the existing state, each with
 the page where it is done.
 
-- the leading leader (带班领导): drafts of written reports waiting for approval, review reports waiting
+- the leading leader (带班领导): response proposals 响应建议 to accept or decline (their own), drafts of written reports waiting for approval, review reports waiting
   for sign-off;
 - the duty office (专业值班员, 值班干部, 值班长): verbal and written reports (and 续报) due, drafts returned
   to be written again, approved reports to submit, persons a call-out could not reach, to phone;
@@ -21,6 +21,7 @@ from store.activations import Activation, ActivationItem
 from store.callouts import Callout, CalloutTarget
 from store.directory import Person
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportVersion
+from store.proposals import OPEN as PROPOSAL_OPEN, Proposal
 from store.review.tables import Review
 from workflows.activation.state import OPEN
 
@@ -30,6 +31,7 @@ COMMANDERS = ("commander",)
 LIMIT = 50
 RECENT = timedelta(days=2)
 COMMAND_SEATS = {"指挥长", "副指挥长"}
+LEVEL_NAMES = {"I": "Ⅰ级", "II": "Ⅱ级", "III": "Ⅲ级", "IV": "Ⅳ级"}
 
 
 def _entry(kind: str, title: str, href: str, detail: str = "", due: datetime | None = None,
@@ -54,6 +56,20 @@ def for_leader(s: Session) -> list[dict[str, Any]]:
     for rv in s.exec(select(Review).where(Review.status == "compiled").order_by(col(Review.started_at)).limit(LIMIT)):
         out.append(_entry("sign_review", rv.title or rv.incident_id, f"/console/reviews/{rv.incident_id}",
                           f"v{rv.report_version}"))
+    return out
+
+
+def for_proposals(s: Session, person_id: str | None) -> list[dict[str, Any]]:
+    """Response proposals 响应建议 waiting for the leading leader's decision (theirs; every one for the admin)."""
+    stmt = select(Proposal).where(col(Proposal.status).in_(PROPOSAL_OPEN))
+    if person_id is not None:
+        stmt = stmt.where(Proposal.leader_id == person_id)
+    out = []
+    for p in s.exec(stmt.order_by(col(Proposal.created_at)).limit(LIMIT)):
+        w = (p.view or {}).get("warning") or {}
+        due = p.view.get("expires_at") if p.view else None
+        out.append(_entry("decide_proposal", w.get("headline") or p.warning_id, f"/console/proposals/{p.id}",
+                          f"{p.plan_name} · {LEVEL_NAMES.get(p.level, p.level)}", datetime.fromisoformat(due) if due else None))
     return out
 
 
@@ -121,6 +137,7 @@ def todo(s: Session, role: str, person_id: str | None, at: datetime) -> list[dic
     """待我处理 of a user with this role (and person), most pressing first within each part."""
     out: list[dict[str, Any]] = []
     if role in LEADERS or role == "admin":
+        out += for_proposals(s, None if role == "admin" else person_id)
         out += for_leader(s)
     if role in DUTY_OFFICE or role == "admin":
         out += for_duty_office(s, at)

@@ -24,6 +24,7 @@ from temporalio.service import RPCError
 
 from api.cap import CapAlert, level_from_text, parse_cap
 from api.services.errors import ServiceError
+from api.services.proposals import propose_for_warning
 from api.services.staleness import Freshness, expired_refusal, freshness
 from config import Settings
 from definitions.loader import Library, Loaded
@@ -328,6 +329,7 @@ async def intake(client: Client | None, settings: Settings, lib: Library, w: Nor
     if not await asyncio.to_thread(_record, row, event):
         existing = (await asyncio.to_thread(_context, w)).existing
         return _duplicate(existing) if existing else result
+    await propose_for_warning(client, settings, lib, w, row, loaded, result)  # a warning that is a start condition
     return result
 
 

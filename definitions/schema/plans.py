@@ -20,12 +20,14 @@ plan names where reinforcement requests go (the city) and how soon an answer is 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from definitions.schema.activation_messages import ActivationMessages
-from definitions.schema.common import Channel, Duration, Strict
+from definitions.schema.common import Channel, Duration, Level, Strict
 from definitions.schema.escalation import Policy
 from definitions.schema.reporting import CATEGORIES, Severity
 
@@ -200,6 +202,33 @@ class ActionRoles(Strict):
                               description="act for an assignee who confirmed by phone (recorded as such)")
 
 
+class WarningStart(Strict):
+    """A start condition that is a warning (预警和响应一体化): a warning of these events at this level or higher
+    proposes the response level to the leading leader (workflows/proposal.py). Each keyword is matched as the
+    call-out's plan choice matches a warning (definitions/loader.py): the rule applies to a warning whose
+    call-out plan is the plan the keyword selects."""
+
+    events: list[str] = Field(min_length=1, description="warning keywords, e.g. 暴雨: each must select a call-out plan")
+    level: Level = Field(description="the lowest warning level that meets the condition (orange: orange and red)")
+    response_level: Severity = Field(description="the response level proposed")
+
+
+def _default_proposal_policy() -> Policy:
+    return Policy.model_validate({"steps": [
+        {"notify": ["sms", "im"]}, {"wait_ack": "15m"}, {"notify": ["voice"]}, {"wait_ack": "10m"},
+        {"inform": "duty_chief", "channels": ["sms", "voice"]},
+        {"escalate": "position:district_head", "channels": ["sms", "voice"]}, {"wait_ack": "30m"}]})
+
+
+class Proposal(Strict):
+    """How a response proposal is chased when the leading leader does not answer: the policy (the interpreter's
+    steps; `duty_chief`, `position:district_head`… are reached), and how long it stands at most when its warning
+    names no expiry."""
+
+    policy: Policy = Field(default_factory=_default_proposal_policy)
+    lapse_after: Duration = Field(default=timedelta(hours=24), description="a proposal left undecided this long is withdrawn")
+
+
 class ResponsePlan(Strict):
     id: str = Field(pattern=_ID)
     name_zh: str
@@ -218,6 +247,9 @@ class ResponsePlan(Strict):
     roles: ActionRoles = Field(default_factory=ActionRoles)
     channels: list[Channel] = Field(default_factory=lambda: [Channel.sms], description="for notices without an answer")
     messages: ActivationMessages = Field(default_factory=ActivationMessages, description="what the activation sends")
+    on_warnings: list[WarningStart] = Field(default_factory=list, description="warnings that are start conditions: "
+                                                                            "each proposes a response level")
+    proposal: Proposal = Field(default_factory=Proposal, description="how a proposal is chased")
 
     @field_validator("category")
     @classmethod
@@ -260,6 +292,32 @@ class ResponsePlan(Strict):
             raise ValueError("dispatch force ids repeat")
         return self
 
+    def warning_start_errors(self) -> list[tuple[list, str]]:
+        """What is wrong with `on_warnings` (path in the document, reason): a level the leading leader may not
+        activate (the proposal goes to them), a keyword named twice at one warning level. The keywords' call-out
+        plans are checked by the loader (definitions/loader.py), which knows the call-out plans."""
+        out: list[tuple[list, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for i, rule in enumerate(self.on_warnings):
+            lv = self.level(rule.response_level)
+            if "leading_leader" not in lv.activate:
+                out.append((["on_warnings", i, "response_level"],
+                            f"the proposal goes to the leading leader, who may not activate at "
+                            f"{LEVEL_ZH[rule.response_level.value]} (activate: {', '.join(lv.activate)})"))
+            for j, kw in enumerate(rule.events):
+                if (kw.lower(), rule.level.value) in seen:
+                    out.append((["on_warnings", i, "events", j], f"{kw!r} at {rule.level.value} is named twice"))
+                seen.add((kw.lower(), rule.level.value))
+        return out
+
+    def warning_rule(self, callout_plan_of: "Callable[[str], str | None]", callout_plan: str,
+                     level: Level) -> WarningStart | None:
+        """The rule a warning meets: its call-out plan is the one a rule's keyword selects (`callout_plan_of`, the
+        loader's plan choice) and its level is the rule's or higher; of several, the highest response level."""
+        met = [r for r in self.on_warnings if level >= r.level and any(callout_plan_of(kw) == callout_plan
+                                                                           for kw in r.events)]
+        return max(met, key=lambda r: r.response_level.rank, default=None)
+
     # --------------------------------------------------------------- reading
 
     def level(self, level: Severity | str) -> ResponseLevel:
@@ -287,7 +345,7 @@ class ResponsePlan(Strict):
 
     def positions(self) -> set[str]:
         out = {p.position for p in self.posts()} | set(self.directives.unit_heads)
-        for pol in self.policies.values():
+        for pol in (*self.policies.values(), self.proposal.policy):
             out |= pol.positions()
         return out
 

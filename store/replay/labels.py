@@ -21,7 +21,7 @@ EPISODES = {
     "activation.reinforcement.chase": "增援催办", "review.escalation": "复盘催交", "spotcheck.call": "六问抽查",
     "spotcheck.followup": "六问整改", "handover": "交接班", "freshness": "通讯录确认",
     "workorder.call": "工单签收呼叫", "workorder.chase": "工单督办",
-    "relay": "到户",
+    "relay": "到户", "proposal": "响应建议",
 }
 RECORDS = {
     "sent": "发出", "ack": "应答", "ack.late": "超时后应答", "delivery": "送达回执", "timeout": "等待超时",
@@ -63,6 +63,10 @@ KIND_NAMES = {
     "activation.dispatch.sector_informed": "告知行业部门", "activation.reinforcement.requested": "请求增援",
     "activation.reinforcement.answered": "增援答复", "activation.reinforcement.overdue": "增援答复超时",
     "activation.review.started": "启动复盘", "activation.review.already_started": "复盘已启动",
+    # the response proposal 响应建议 (预警和响应一体化)
+    "proposal.made": "提出响应建议", "proposal.sent": "发出响应建议", "proposal.escalated": "响应建议升级",
+    "proposal.accepted": "同意启动响应", "proposal.declined": "不同意启动响应", "proposal.expired": "响应建议撤回", "proposal.raised": "响应建议级别提高",
+    "proposal.refused": "操作被拒绝",
     # the review 复盘
     "review.started": "复盘开始", "review.refused": "操作被拒绝", "review.closed": "复盘结束",
     "review.escalation.gap": "催交缺人", "review.summary.requested": "请求提交总结", "review.summary.submitted": "提交总结",

@@ -8,10 +8,10 @@ from store.review.activation_stats import ITEM_STATES, activation_stats
 from store.review.callout_stats import callout_stats
 from store.review.common import ANSWERS, durations, rate, send_key
 from store.review.reporting_stats import reporting_stats
-from store.review.stats import kind_of, linked_callouts, linked_workorders, review_stats, statistics
+from store.review.stats import kind_of, linked_callouts, linked_proposals, linked_workorders, review_stats, statistics
 from store.review.tables import CaseFile, Review, ReviewReport, ReviewUnit
 from store.review.timeline import LEVEL_ZH, STATUS_ZH, describe, timeline
 
 __all__ = ["ANSWERS", "ITEM_STATES", "LEVEL_ZH", "STATUS_ZH", "CaseFile", "Review", "ReviewReport", "ReviewUnit",
-           "activation_stats", "callout_stats", "describe", "durations", "kind_of", "linked_callouts", "linked_workorders", "rate",
+           "activation_stats", "callout_stats", "describe", "durations", "kind_of", "linked_callouts", "linked_proposals", "linked_workorders", "rate",
            "reporting_stats", "review_stats", "send_key", "statistics", "timeline"]

@@ -13,7 +13,7 @@ from store.review.callout_stats import callout_stats
 from store.review.common import ESCALATED_SUFFIX, Sends, _iso, rate
 from store.review.reporting_stats import reporting_stats
 from workflows import subjects  # pure: how each kind of audit subject is named
-from workflows.kit.events import IncidentReceived, Reporting, Review, ReviewStarted, SummaryStep
+from workflows.kit.events import Activation, IncidentReceived, Reporting, Review, ReviewStarted, SummaryStep
 
 
 def _review_units(events: list[EventLike]) -> dict[str, dict[str, Any]]:
@@ -80,6 +80,26 @@ def linked_workorders(session: Any, incident_id: str) -> list[str]:
         if isinstance(v, str) and subjects.kind_of(v) == "workorder" and v not in out \
                 and session.get(AuditChain, v) is not None:
             out.append(v)
+    return out
+
+
+def linked_proposals(session: Any, activation_id: str) -> list[str]:
+    """The response proposal an activation was started from (`activation.started` → `proposal_id`, written by the
+    system when the leader accepted it, workflows/proposal.py): its subject joins the case, so the proposal and the
+    decision are in the review's timeline and case file."""
+    from store.audit import AuditChain
+    from store.replay import load_events
+
+    out: list[str] = []
+    for ev in load_events(session, subjects.activation_subject(activation_id)):
+        if ev.kind != Activation.STARTED:
+            continue
+        pid = (ev.payload or {}).get("proposal_id")
+        if isinstance(pid, str) and pid:
+            subj = subjects.proposal_subject(pid)
+            if subj not in out and session.get(AuditChain, subj) is not None:
+                out.append(subj)
+        break
     return out
 
 

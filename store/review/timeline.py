@@ -25,6 +25,7 @@ from workflows.kit.events import (
     Payload,
     ReinforcementStep,
     Reporting,
+    Proposal,
     Review,
     ReviewReport,
     ReviewStarted,
@@ -108,6 +109,14 @@ SIMPLE: dict[str, tuple[type[Payload] | None, Callable[[Any], str]]] = {
     Activation.REINFORCEMENT_ANSWERED: (ReinforcementStep,
                                         lambda r: f"增援请求{r.seq}获答复:{r.detail or r.decision}"),
     Activation.REINFORCEMENT_OVERDUE: (ReinforcementStep, lambda r: f"增援请求{r.seq}超过答复时限,催办"),
+    Proposal.MADE: (None, lambda p: f"预警即启动条件:建议启动{_lv(p.get('level'))}应急响应"
+                                    + (f"(《{p['plan_name']}》)" if p.get("plan_name") else "")
+                                    + (f",报带班领导{p['leader']['name']}决定" if p.get("leader") else "")),
+    Proposal.ESCALATED: (None, lambda p: f"响应建议未获决定,升级至{p.get('name') or '上级'}"),
+    Proposal.ACCEPTED: (None, lambda p: f"同意响应建议,启动{_lv(p.get('level'))}应急响应"),
+    Proposal.DECLINED: (None, lambda p: f"不同意响应建议:{p.get('reason') or ''}"),
+    Proposal.EXPIRED: (None, lambda p: "响应建议逾时未决定,撤回" if p.get("reason") == "lapsed" else "预警解除或失效,响应建议撤回"),
+    Proposal.RAISED: (None, lambda p: f"预警升级,响应建议由{_lv(p.get('from_level'))}提高为{_lv(p.get('to_level'))}"),
     Review.STARTED: (ReviewStarted, lambda r: f"启动复盘总结,请{len(r.units or [])}个参与单位报送书面总结"),
     Review.SUMMARY_SUBMITTED: (SummaryStep, _summary_submitted),
     Review.SUMMARY_LATE: (SummaryStep, lambda s: f"{s.unit}书面总结{s.mark}"),

@@ -80,6 +80,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
     # workflow's validators decide who may do each step (their 403 comes from the procedure, not from here)
     ("POST", "/api/activations"): Rule(ACTING, json={}),
     ("GET", "/api/activations"): Rule(ALL),
+    # response proposals: the door lets in whoever may act in a response; the workflow lets the leading leader it
+    # was sent to, or a role the plan lets activate at the level, decide (tests/workflows/test_proposal.py)
+    ("GET", "/api/proposals/{proposal_id}"): Rule(ALL),
+    ("POST", "/api/proposals/{proposal_id}/accept"): Rule(ACTING),
+    ("POST", "/api/proposals/{proposal_id}/decline"): Rule(ACTING, json={}),
     ("GET", "/api/activations/{activation_id}"): Rule(ALL),
     ("POST", "/api/activations/{activation_id}/directives"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/items/{item_id}/ack"): Rule(ACTING, json={}),
@@ -123,6 +128,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/answers/ambiguous"): Rule(DUTY),
     ("POST", "/api/answers/{inbound_id}/assign"): Rule(DUTY, json={}),
     ("GET", "/a/{token}"): Rule(LINK),  # the short alias of a signed link, in texts
+    ("GET", "/proposal/{token}"): Rule(LINK),
+    ("POST", "/proposal/{token}"): Rule(LINK),
     ("GET", "/ack/{token}"): Rule(LINK),
     ("POST", "/ack/{token}"): Rule(LINK),
     ("GET", "/spotcheck/{token}"): Rule(LINK),
@@ -228,6 +235,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/console/workorders"): console(DUTY),
     ("GET", "/console/workorders/{workorder_id}"): console(ALL),
     ("POST", "/console/workorders/{workorder_id}/{action}"): console(ALL, sample="/console/workorders/x/sign"),
+    ("GET", "/console/proposals/{proposal_id}"): console(ALL),
+    ("POST", "/console/proposals/{proposal_id}/{action}"): console(ACTING, sample="/console/proposals/x/accept"),
     ("GET", "/console/reviews"): console(ALL),
     ("POST", "/console/reviews"): console(DUTY),
     ("GET", "/console/reviews/{incident_id}"): console(ALL),

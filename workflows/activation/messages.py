@@ -48,6 +48,8 @@ class ActivationInfo(BaseModel):
     reason: str
     activated_by: str
     activated_role: str
+    warning_id: str | None = Field(default=None, description="the warning whose response proposal started it")
+    proposal_id: str | None = Field(default=None, description="the response proposal accepted (workflows/proposal.py)")
 
 
 class ActivationInput(BaseModel):

@@ -410,6 +410,22 @@ class SpotCheck:
     FOLLOWUP = episodes("spotcheck.followup")
 
 
+class Proposal:
+    """ResponseProposalWorkflow (预警和响应一体化), under `proposal/<warning id>-<plan id>`: a warning that is a
+    plan's start condition proposes the level to the leading leader (`proposal.sent`: each message, the
+    interpreter's episode; `proposal.escalated` when the district head is called)."""
+
+    EPISODE = episodes("proposal")
+    MADE = kind("proposal.made")
+    SENT = step(EPISODE, Escalation.SENT)
+    ESCALATED = step(EPISODE, Escalation.ESCALATED)
+    ACCEPTED = kind("proposal.accepted")
+    DECLINED = kind("proposal.declined")
+    EXPIRED = kind("proposal.expired")
+    RAISED = kind("proposal.raised")  # the warning's update meets a higher level: the leader is asked again
+    REFUSED = kind("proposal.refused")
+
+
 class Handover:
     EPISODE = episodes("handover")
     OPENED = kind("handover.opened")

@@ -59,6 +59,13 @@ class WorkOrder:
     POST = "workorder.post"  # 回访: the result to the hotline platform
 
 
+class Proposal:
+    OPEN = "proposal.open"
+    RECORD = "proposal.record"
+    FLUSH = "proposal.flush"
+    ACTIVATE = "proposal.activate"
+
+
 class Duty:
     FLUSH = "duty.flush"
     DRILL_PREPARE = "duty.drill_prepare"
@@ -81,5 +88,5 @@ class Publication:
     FINISH = "publication.finish"
 
 
-ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, WorkOrder, Duty, Publication)
+ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, WorkOrder, Proposal, Duty, Publication)
              for k, v in vars(c).items() if k.isupper())

@@ -900,9 +900,71 @@ async def relay(saved: list[dict]) -> None:
                       note="到户到人: one village confirms in time, the other late after the town head was called")
 
 
+async def proposal(saved: list[dict]) -> None:
+    from types import SimpleNamespace
+
+    from api.services import proposals
+    from definitions.loader import load_or_raise
+    from store.warnings import Warning
+    from tests.factories import response_district
+    from tests.workflows.duty_helpers import kinds
+    from workflows.proposal import DecideIn, DeclineIn, ResponseProposalWorkflow as W
+
+    async with stage("proposal", response_district, saved) as st:
+        p = st.people
+        get_settings().task_queue = st.tq  # the incident and activation the acceptance starts run on the stage's worker
+        lib = load_or_raise(ROOT / "definitions")
+        plan = lib.callout_plan_for("暴雨")
+
+        def warning(wid: str) -> Warning:
+            return Warning(id=wid, identifier=wid, msg_type="Alert", level="orange", event="暴雨",
+                           headline="青溪区气象台发布暴雨橙色预警", area_descs=["全区"], town_ids=[],
+                           expires_at=datetime.now(UTC) + timedelta(hours=12), meta={"drill": False})
+
+        async def propose(w: Warning) -> str:
+            ids = await proposals.propose_for_warning(st.client, get_settings(), lib, SimpleNamespace(drill=False, refs=[]),
+                                                      w, plan, SimpleNamespace(callout_id=None))
+            h = st.client.get_workflow_handle_for(W.run, f"proposal-{ids[0]}")
+            await h.execute_update(W.opened_view)
+            return ids[0]
+
+        pid = await propose(warning("Whistory00001"))
+        h = st.client.get_workflow_handle_for(W.run, f"proposal-{pid}")
+        await settled(h)
+        await st.sleep(timedelta(minutes=27))  # unanswered: voice at 15 min, the duty chief told, the district head called
+        await wait_for(lambda: "proposal.escalated" in kinds(f"proposal/{pid}"), what="escalated")
+        await settled(h)
+        await h.execute_update(W.accept, DecideIn(actor=p["leading_leader"], role="leading_leader", via="console"))
+        await h.result()
+        await st.save("ResponseProposalWorkflow", h.id, note="orange rainstorm warning: unanswered, voice, the duty "
+                                                             "chief told, the district head called; accepted: activated")
+        pid = await propose(warning("Whistory00002"))
+        h = st.client.get_workflow_handle_for(W.run, f"proposal-{pid}")
+        await settled(h)
+        await h.signal(W.withdraw, "预警已解除")
+        await h.result()
+        await st.save("ResponseProposalWorkflow-withdrawn", h.id, note="the warning cancelled: withdrawn, the leader told")
+        w = warning("Whistory00003")
+        pid = await propose(w)
+        h = st.client.get_workflow_handle_for(W.run, f"proposal-{pid}")
+        await settled(h)
+        red = warning("Whistory00004")
+        red.level, red.msg_type = "red", "Update"
+        await proposals.propose_for_warning(st.client, get_settings(), lib, SimpleNamespace(drill=False, refs=[]), red,
+                                            plan, SimpleNamespace(callout_id=f"callout-{w.id}"))
+        await wait_for(lambda: "proposal.raised" in kinds(f"proposal/{pid}"), what="raised")
+        await settled(h)
+        await h.execute_update(W.decline, DeclineIn(actor=p["leading_leader"], role="leading_leader", via="link",
+                                                    reason="已按Ⅳ级部署"))
+        await h.result()
+        await st.save("ResponseProposalWorkflow-raised", h.id, note="orange, then red by update: raised to Ⅲ级 and "
+                                                                    "asked again; declined with a reason")
+
+
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
-             "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay}
+             "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay,
+             "proposal": proposal}
 
 
 async def main(names: list[str]) -> None:
