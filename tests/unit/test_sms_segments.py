@@ -27,7 +27,9 @@ from typing import get_args
 import activities.activation as activation
 import activities.callout as callout
 import activities.duty.sending as duty
+import activities.proposal as proposal
 import activities.publication as publication
+import activities.relay as relay
 import activities.reporting as reporting
 import activities.review.asking as review
 from activities.duty.drill import DRILL_CANCEL, drill_texts, report_text
@@ -42,7 +44,8 @@ from store.links import SHORT_PREFIX, make_ack_token, new_short_code, reply_code
 from workflows.callout import WarningInfo
 from workflows.drill import DRILL_MARK
 from workflows.duty import Procedure
-from workflows.escalation import Send
+from workflows.escalation import Contact, Send
+from workflows.proposal import ProposalView, WarningRef
 from workflows.publication import PublicationInput
 from workflows.reporting.models import overdue_text
 
@@ -257,8 +260,43 @@ def publication_texts() -> dict[str, tuple[str, str | None]]:
     return out
 
 
+def relay_texts(link: str) -> dict[str, tuple[str, str | None]]:
+    """到户到人: each plan's relay request, its escalation to the town head and the duty chief's notice
+    (activities/relay.py), drill or not."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for pid, loaded in LIB.of("callout").items():
+        if loaded.model.relay is None:
+            continue
+        for drill in (False, True):
+            text = relay.render(SimpleNamespace(relay=loaded.model.relay, drill=drill), {"t": "东山镇东山村"})
+            for purpose in ("notify", "escalate", "inform"):
+                wants = purpose in ("notify", "escalate")
+                out[f"relay/{pid}/{purpose}" + (" (drill)" if drill else "")] = text(
+                    send(purpose), None, link if wants else None)
+    return out
+
+
+def proposal_texts(link: str) -> dict[str, tuple[str, str | None]]:
+    """响应建议: every plan's warning start condition, each purpose, each decision told (activities/proposal.py)."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for pid, loaded in LIB.of("plans").items():
+        for rule in loaded.model.on_warnings:
+            event = rule.events[0]
+            view = ProposalView(proposal_id=f"proposal-{WARNING_ID}-{pid}", plan_id=pid, plan_name=loaded.model.name_zh,
+                                level=rule.response_level, leader=Contact(person_id=PERSON, name=NAMES[0], mobile="+8613900000000"),
+                                warning=WarningRef(warning_id=WARNING_ID, level=rule.level.value, event=event,
+                                                   headline=HEADLINE.format(event=event, level=rule.level.zh)))
+            for purpose in ("notify", "escalate", "inform"):
+                out[f"proposal/{pid}/{rule.response_level.value}/{purpose}"] = proposal.render(
+                    view, send(purpose), link if purpose != "inform" else None)
+            for status in ("accepted", "declined", "expired"):
+                out[f"proposal/{pid}/{rule.response_level.value}/cancel ({status})"] = proposal.render(
+                    view.model_copy(update={"status": status}), send("cancel"), None)
+    return out
+
+
 def all_texts(link: str, form: str, confirm: str) -> dict[str, tuple[str, str | None]]:
-    return {**callout_texts(link), **publication_texts(), **reporting_texts(link), **activation_texts(link),
+    return {**callout_texts(link), **publication_texts(), **relay_texts(link), **proposal_texts(link), **reporting_texts(link), **activation_texts(link),
             **review_texts(link),
             **duty_texts(link, form, confirm), "console/login_code": (login_code_text(LOGIN_CODE), None)}
 
