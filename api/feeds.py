@@ -201,8 +201,24 @@ def anchor_now() -> None:
         write_anchor(s)
 
 
+def prune_short_links(settings: Settings) -> int:
+    """The texts' short link aliases (store/links.py) outlive no link they lead to: forgotten a day after the
+    longest a link lives (the contact confirmation link's `link_valid`, the 六问 form's 8 days, the others' 2)."""
+    from datetime import UTC, datetime, timedelta
+
+    from api.routes.duty.links import FORM_MAX_AGE
+    from definitions.loader import cached_library
+    from store.links import prune_short
+
+    duty = cached_library(settings.definitions_dir).duty()
+    confirm = duty.freshness.link_valid if duty else timedelta(days=60)
+    longest = max(confirm, timedelta(seconds=FORM_MAX_AGE), timedelta(days=2))
+    with session_scope() as s:
+        return prune_short(s, datetime.now(UTC) - longest - timedelta(days=1))
+
+
 def start_scheduler(settings: Settings, temporal) -> AsyncIOScheduler:
-    """The CAP poll and the audit anchor, run by the process that holds the scheduler lock.
+    """The CAP poll, the audit anchor and the hourly housekeeping, run by the process that holds the scheduler lock.
 
     A run that comes late (the event loop or the machine busy) still runs: APScheduler's default
     misfire grace of 1 s skipped the anchor whenever the poll held the loop, one anchor in 16
@@ -222,8 +238,12 @@ def start_scheduler(settings: Settings, temporal) -> AsyncIOScheduler:
         await asyncio.to_thread(anchor_now)
 
     scheduler.add_job(leader, "interval", args=[poll_job], seconds=settings.cap_poll_interval_s, id="cap-poll")
+    async def housekeeping_job():
+        await asyncio.to_thread(prune_short_links, settings)
+
     scheduler.add_job(leader, "interval", args=[anchor_job], seconds=settings.audit_anchor_interval_s,
                       id="audit-anchor")
+    scheduler.add_job(leader, "interval", args=[housekeeping_job], hours=1, id="housekeeping")
     scheduler.start()
     scheduler.lock = lock  # type: ignore[attr-defined]
     return scheduler

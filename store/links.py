@@ -6,10 +6,11 @@ import binascii
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, delete
 
 from store.messages import ShortLink, UsedLink
 
@@ -112,6 +113,13 @@ def shorten(session: Session, key: str, base_url: str, links: dict[str, str]) ->
         out[name] = f"{base_url}{SHORT_PREFIX}{code}"
     session.flush()
     return out
+
+
+def prune_short(session: Session, older_than: datetime) -> int:
+    """Forget the aliases made before `older_than` (chosen past the longest life of the links they lead to: an
+    alias of an expired link leads nowhere anyway). Returns how many were forgotten."""
+    result = session.exec(delete(ShortLink).where(col(ShortLink.created_at) < older_than))
+    return result.rowcount or 0
 
 
 def resolve_short(session: Session, key: str, code: str) -> str | None:

@@ -51,3 +51,22 @@ def test_aliases_are_masked_limited_and_redacted_like_the_links(db_url):
     assert code not in mask_text(body) and code not in redact(body)
     limits = LinkLimits(settings)
     assert limits._ours(limits.salts["/a/"], code) and not limits._ours(limits.salts["/a/"], "AAAAAAAAAAAA")
+
+
+def test_housekeeping_forgets_aliases_older_than_any_link_they_lead_to(db_url):
+    """The hourly housekeeping (api/feeds.py) drops aliases made before the longest link life (the contact
+    confirmation link's 60 days here) and a day; a younger one, even of an expired ack link, stays."""
+    from datetime import UTC, datetime, timedelta
+
+    from api.feeds import prune_short_links
+    from store.messages import ShortLink
+
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        for code, age in (("old-alias-01", timedelta(days=62)), ("young-alias1", timedelta(days=30)),
+                          ("fresh-alias1", timedelta(0))):
+            s.add(ShortLink(code=code, target="/ack/x", created_at=now - age))
+    assert prune_short_links(get_settings()) == 1
+    with session_scope(write=False) as s:
+        assert s.get(ShortLink, "old-alias-01") is None
+        assert s.get(ShortLink, "young-alias1") is not None and s.get(ShortLink, "fresh-alias1") is not None
