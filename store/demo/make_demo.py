@@ -100,6 +100,15 @@ def main() -> None:
         for _ in range(4):
             person(f"qx{n:04d}", f"330110{t:03d}")
             n += 1
+    n = 900  # 网格员: a grid worker in each village of the first three towns (到户到人: they answer 到户 for it)
+    for t in range(1, 4):
+        tid = f"330110{t:03d}"
+        thead = next(p["person"] for p in posts if p["position"] == "town_head" and p["org_unit"] == tid)
+        for v in range(1, 11):
+            vid = f"{tid}{v:03d}"
+            posts.append({"position": "grid_worker", "org_unit": vid, "person": person(f"qx{n:04d}", vid),
+                          "superior": thead})
+            n += 1
     for p in posts:
         for k in ("deputy", "superior"):
             if p.get(k) is None:

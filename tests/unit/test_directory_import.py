@@ -49,7 +49,7 @@ def posts(s, **eq) -> list[Post]:
 def test_builtin_positions():
     assert [p.code for p in POSITIONS] == [
         "district_party_secretary", "district_head", "deputy_district_head", "dept_head", "duty_office_head",
-        "town_party_secretary", "town_head", "town_flood_officer", "village_flood_resp", "village_head"]
+        "town_party_secretary", "town_head", "town_flood_officer", "village_flood_resp", "village_head", "grid_worker"]
     assert {p.code for p in POSITIONS if p.leader} == {
         "district_party_secretary", "district_head", "deputy_district_head", "town_party_secretary"}
 
@@ -68,7 +68,8 @@ def test_demo_district_loads_once_with_every_post_filled(demo):
                   "village": {"village_flood_resp", "village_head"}}
         for unit in s.exec(select(OrgUnit)):
             codes = {p.position_code for p in posts(s, org_unit_id=unit.id)}
-            assert codes == ({"duty_office_head"} if unit.id == "D13" else wanted[unit.kind]), unit.id
+            grid = {"grid_worker"} if unit.kind == "village" and unit.id[:9] in ("330110001", "330110002", "330110003") else set()
+            assert codes == ({"duty_office_head"} if unit.id == "D13" else wanted[unit.kind] | grid), unit.id
         assert sorted(p.person_id for p in posts(s, position_code="deputy_district_head")) == DEPUTY_HEADS
         mobiles = [p.mobile for p in s.exec(select(Person))]
         assert len(set(mobiles)) == len(mobiles) and all(m.startswith("+86139") for m in mobiles)
@@ -103,7 +104,7 @@ def test_reimport_is_a_no_op(demo):
         shift_ids = set(s.exec(select(DutyShift.id)))
         report = import_directory(s, DEMO, today=DAY0)
     assert report.changed == {"org_units": 0, "persons": 0, "positions": 0, "posts": 0, "shifts": 0}
-    assert (report.org_units, report.persons, report.posts, report.shifts) == (124, 377, 249, 42)
+    assert (report.org_units, report.persons, report.posts, report.shifts) == (124, 407, 279, 42)
     with session_scope(demo) as s:
         assert set(s.exec(select(DutyShift.id))) == shift_ids
 
