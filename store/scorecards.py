@@ -76,7 +76,7 @@ def _is_drill(events: Iterable[EventLike]) -> bool:
 
 def callout_id(workflow_id: str | None) -> str | None:
     """The call-out a workflow belongs to (a shard's id is `<callout id>/shard-<n>`)."""
-    return workflow_id.partition("/")[0] if workflow_id else None
+    return workflow_id.split("/shard-")[0] if workflow_id else None
 
 
 def _new_callout_unit() -> dict[str, Any]:
@@ -333,3 +333,19 @@ def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None
             continue
         rows.append({**u, **{name: sections[name].get(uid) for name in SECTIONS}})
     return rows
+
+
+def events_of(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every event (or subject) a unit's figures were computed from, once, with the figures it counts in."""
+    seen: dict[tuple[str, int | None], dict[str, Any]] = {}
+    for section in SECTIONS:
+        for name, fig in (card.get(section) or {}).items():
+            refs = fig.get("refs") if isinstance(fig, dict) else fig if name == "refs" else None
+            for ref in refs or []:
+                key = (ref["subject"], ref.get("seq"))
+                e = seen.setdefault(key, {"subject": ref["subject"], "seq": ref.get("seq"), "link": ref["link"],
+                                          "figures": []})
+                label = section if name == "refs" else f"{section}.{name}"
+                if label not in e["figures"]:
+                    e["figures"].append(label)
+    return sorted(seen.values(), key=lambda e: (e["subject"], e["seq"] or 0))

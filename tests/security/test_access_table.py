@@ -103,6 +103,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/reviews"): Rule(DUTY, json={}),
     ("GET", "/api/reviews"): Rule(ALL),
     # hotline work orders: the workflow's rules say who may take each step on which order
+    ("GET", "/api/scorecards"): Rule(DUTY | SUPERVISORS),
+    ("GET", "/api/scorecards/{unit_id}"): Rule(DUTY | SUPERVISORS),
     ("POST", "/api/workorders"): Rule(DUTY, json={}),
     ("GET", "/api/workorders"): Rule(ALL),
     ("GET", "/api/workorders/{workorder_id}"): Rule(ALL),
@@ -337,6 +339,8 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
         "that number was sent a message for (422 otherwise), recorded as answer.assigned with the duty officer"),
     ("POST", "/api/incidents"): open_to_role("intake: the duty office receives reports about any town or unit"),
     ("GET", "/api/incidents/{incident_id}"): READ,
+    ("GET", "/api/scorecards/{unit_id}"): open_to_role(
+        "考核: supervisors and the duty office judge every town and department; reading only, nothing changes"),
     ("POST", "/api/incidents/{incident_id}/verbal"): DUTY_OFFICE,
     ("POST", "/api/incidents/{incident_id}/draft"): DUTY_OFFICE,
     ("POST", "/api/incidents/{incident_id}/review"): DUTY_OFFICE,

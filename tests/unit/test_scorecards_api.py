@@ -1,0 +1,121 @@
+"""`GET /api/scorecards` and `GET /api/scorecards/{unit_id}` over audit events written to the database: a real
+call-out (an answer, a late answer, a silence), a drill that must not count, an incident with a late report; and
+the 422/404 answers for a bad period or an unknown unit."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from config import get_settings
+from store.audit import NewEvent, append
+from store.callouts import Callout, CalloutTarget
+from store.db import session_scope
+
+T0 = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)  # 10:00 in the duty office's day
+TOWN, VILLAGE, TOWN2, DEPT = "330110001", "330110001001", "330110002", "D01"
+
+
+def _ev(subject: str, wid: str, kind: str, minutes: float, step: str, **payload) -> NewEvent:
+    return NewEvent(subject=subject, kind=kind, step_id=step, workflow_id=wid, at=T0 + timedelta(minutes=minutes),
+                    payload=payload)
+
+
+def _callout(s, cid: str, subject: str, drill: bool, targets: dict[str, str]) -> list[NewEvent]:
+    s.add(Callout(id=cid, plan_id="heavy_rain", plan_version="x", level="orange", category="heavy_rain", drill=drill,
+                  started_at=T0))
+    s.flush()
+    for key, unit in targets.items():
+        s.add(CalloutTarget(callout_id=cid, target_key=key, tier=key.split("/")[0], position_code="x",
+                            org_unit_id=unit, person_id=f"p-{cid}-{key}"))
+    evs = [_ev(subject, cid, "callout.started", 0, "started", level="orange", drill=drill)]
+    for key in targets:
+        evs.append(_ev(subject, f"{cid}/shard-0", "callout.sent", 0.1, f"send/{key}/0.0/p/sms", target=key,
+                       person_id=f"p-{key}", purpose="notify", status="sent"))
+    return evs
+
+
+@pytest.fixture
+def data(db_url, monkeypatch):
+    from tests.factories import small_district
+
+    monkeypatch.setenv("YINGJI_ADMIN_TOKEN", "duty-admin")
+    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
+    get_settings.cache_clear()
+    with session_scope() as s:
+        small_district(s)
+        real = _callout(s, "callout-W1", "callout-W1", False, {"towns/1": TOWN, "villages/2": VILLAGE, "departments/3": DEPT})
+        real += [
+            _ev("callout-W1", "callout-W1/shard-0", "callout.ack", 3.1, "towns/1/ack", target="towns/1", state="acknowledged"),
+            _ev("callout-W1", "callout-W1/shard-0", "callout.escalated", 10, "villages/2/esc", target="villages/2",
+                state="escalated"),
+            _ev("callout-W1", "callout-W1/shard-0", "callout.unreachable", 30, "villages/2/u", target="villages/2",
+                state="unreachable"),
+            _ev("callout-W1", "callout-W1/shard-0", "callout.unreachable", 30, "departments/3/u", target="departments/3",
+                state="unreachable"),
+            _ev("callout-W1", "callout-W1/shard-0", "callout.ack.late", 45, "departments/3/late", target="departments/3"),
+        ]
+        drill = _callout(s, "callout-Wdrill", "callout-Wdrill", True, {"towns/9": TOWN})
+        drill.append(_ev("callout-Wdrill", "callout-Wdrill/shard-0", "callout.ack", 1, "towns/9/ack", target="towns/9",
+                         state="acknowledged"))
+        incident = [
+            _ev("INC-9", "incident-INC-9", "incident.received", 0, "received", title="内涝", town_id=TOWN2,
+                deadlines={"verbal": (T0 + timedelta(minutes=30)).isoformat()}),
+            _ev("INC-9", "incident-INC-9", "report.verbal.made", 40, "verbal"),
+            _ev("INC-9", "incident-INC-9", "report.verbal.late", 40, "deadline/verbal/late", deadline="verbal",
+                label="口头报告", late_by_s=600, due_at=(T0 + timedelta(minutes=30)).isoformat()),
+        ]
+        append(s, real + drill + incident)
+    return {"Authorization": "Bearer duty-admin"}
+
+
+async def test_scorecards_api(data):
+    from api.app import create_app
+
+    app = create_app(temporal_client=object())  # the scorecards never reach Temporal
+    period = {"from": "2026-11-10", "to": "2026-11-10"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as web:
+        r = await web.get("/api/scorecards", params=period, headers=data)
+        assert r.status_code == 200, r.text
+        units = {u["unit_id"]: u for u in r.json()["units"]}
+        assert {u["kind"] for u in units.values()} == {"town", "department"}
+        town = units[TOWN]["callouts"]
+        # the village's silence counts for its town; the drill's answer does not count at all
+        assert (town["called"]["value"], town["answered"]["value"], town["never"]["value"],
+                town["escalated"]["value"]) == (2, 1, 1, 1)
+        assert town["time_to_answer"]["median_s"] == 180.0
+        assert all(ref["subject"] == "callout-W1" for ref in town["called"]["refs"])
+        dept = units[DEPT]["callouts"]
+        assert dept["called"]["value"] == 1 and dept["answered_late"]["value"] == 1 and dept["answered"]["value"] == 0
+        rep = units[TOWN2]["reporting"]
+        assert rep["late"]["value"] == 1 and rep["late"]["refs"][0]["late_by_s"] == 600
+        assert rep["late"]["refs"][0]["link"] == "/console/replay/INC-9"
+        assert units["D02"]["callouts"] is None
+
+        towns = (await web.get("/api/scorecards", params={**period, "kind": "town"}, headers=data)).json()["units"]
+        assert towns and {u["kind"] for u in towns} == {"town"}
+        # the period is the local day: the day before holds nothing
+        before = (await web.get("/api/scorecards", params={"from": "2026-11-09", "to": "2026-11-09"},
+                                headers=data)).json()["units"]
+        assert all(u["callouts"] is None and u["reporting"] is None for u in before)
+
+        one = await web.get(f"/api/scorecards/{TOWN}", params=period, headers=data)
+        assert one.status_code == 200, one.text
+        body = one.json()
+        assert body["unit"]["unit_id"] == TOWN and body["unit"]["callouts"]["called"]["value"] == 2
+        assert {e["subject"] for e in body["events"]} == {"callout-W1"}
+        assert all(e["link"] == "/console/replay/callout-W1" for e in body["events"])
+        assert any("callouts.never" in e["figures"] for e in body["events"])
+
+        for params in ({"from": "2026-13-01", "to": "2026-11-10"}, {"from": "2026-11-10"},
+                       {"from": "2026-11-10", "to": "2026-11-01"}, {**period, "kind": "village"}):
+            bad = await web.get("/api/scorecards", params=params, headers=data)
+            assert bad.status_code == 422, (params, bad.text)
+            assert bad.json()["detail"]
+        bad = await web.get(f"/api/scorecards/{TOWN}", params={"from": "x", "to": "2026-11-10"}, headers=data)
+        assert bad.status_code == 422
+        missing = await web.get("/api/scorecards/NOPE", params=period, headers=data)
+        assert missing.status_code == 404 and "NOPE" in missing.json()["detail"]
+        village = await web.get(f"/api/scorecards/{VILLAGE}", params=period, headers=data)
+        assert village.status_code == 404
