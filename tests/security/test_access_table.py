@@ -196,6 +196,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/console/login/demo"): Rule(LOGIN),  # the demo's role logins (off unless set: 404)
     ("GET", "/console/login/demo-code"): Rule(PUBLIC),  # the demo's code for this browser's login form only
     ("GET", "/console/users"): console(ADMIN),
+    ("GET", "/console/scorecards"): console(DUTY | SUPERVISORS),
+    ("GET", "/console/scorecards/{unit_id}"): console(DUTY | SUPERVISORS),
     ("POST", "/console/users"): console(ADMIN, form={"role": "duty_staff", "label": "x"}),
     ("POST", "/console/users/{token_id}/role"): console(ADMIN, form={"role": "duty_staff"}, sample="/console/users/999/role"),
     ("POST", "/console/users/{token_id}/revoke"): console(ADMIN, sample="/console/users/999/revoke"),
@@ -341,6 +343,8 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
     ("GET", "/api/incidents/{incident_id}"): READ,
     ("GET", "/api/scorecards/{unit_id}"): open_to_role(
         "考核: supervisors and the duty office judge every town and department; reading only, nothing changes"),
+    ("GET", "/console/scorecards/{unit_id}"): open_to_role(
+        "考核: the same reading as GET /api/scorecards/{unit_id}"),
     ("POST", "/api/incidents/{incident_id}/verbal"): DUTY_OFFICE,
     ("POST", "/api/incidents/{incident_id}/draft"): DUTY_OFFICE,
     ("POST", "/api/incidents/{incident_id}/review"): DUTY_OFFICE,

@@ -3,6 +3,7 @@ call-out (an answer, a late answer, a silence), a drill that must not count, an 
 the 422/404 answers for a bad period or an unknown unit."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from config import get_settings
 from store.audit import NewEvent, append
 from store.callouts import Callout, CalloutTarget
+from store.auth import create_token
 from store.db import session_scope
 
 T0 = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)  # 10:00 in the duty office's day
@@ -67,11 +69,14 @@ def data(db_url, monkeypatch):
                 label="口头报告", late_by_s=600, due_at=(T0 + timedelta(minutes=30)).isoformat()),
         ]
         append(s, real + drill + incident)
-    return {"Authorization": "Bearer duty-admin"}
+        supervisor = create_token(s, "supervisor", label="supervisor")
+    return {"Authorization": "Bearer duty-admin"}, supervisor
 
 
 async def test_scorecards_api(data):
     from api.app import create_app
+
+    data, supervisor = data
 
     app = create_app(temporal_client=object())  # the scorecards never reach Temporal
     period = {"from": "2026-11-10", "to": "2026-11-10"}
@@ -119,3 +124,17 @@ async def test_scorecards_api(data):
         assert missing.status_code == 404 and "NOPE" in missing.json()["detail"]
         village = await web.get(f"/api/scorecards/{VILLAGE}", params=period, headers=data)
         assert village.status_code == 404
+
+        # the console page, as a supervisor: the table, each figure a link to the unit's records, each to its replay
+        csrf = re.search(r'name="csrf" value="([^"]+)"', (await web.get("/console/login")).text).group(1)
+        assert (await web.post("/console/login/token", data={"token": supervisor, "csrf": csrf})).status_code == 303
+        page = await web.get("/console/scorecards", params={"date_from": "2026-11-10", "date_to": "2026-11-10"})
+        assert page.status_code == 200 and "考核统计" in page.text
+        row = page.text.split(f'data-unit="{TOWN}"')[1].split("</tr>")[0]
+        assert f'/console/scorecards/{TOWN}?date_from=2026-11-10&date_to=2026-11-10#callouts-never' in row
+        unit = await web.get(f"/console/scorecards/{TOWN}", params={"date_from": "2026-11-10", "date_to": "2026-11-10"})
+        assert unit.status_code == 200 and 'id="callouts-never"' in unit.text
+        assert 'href="/console/replay/callout-W1"' in unit.text
+        assert (await web.get("/console/scorecards/NOPE")).status_code == 404
+        bad = await web.get("/console/scorecards", params={"date_from": "2026-11-10", "date_to": "2026-11-01"})
+        assert bad.status_code == 422 and "结束日期早于开始日期" in bad.text
