@@ -14,6 +14,7 @@ from store.audit import NewEvent, append
 from store.callouts import Callout, CalloutTarget
 from store.auth import create_token
 from store.db import session_scope
+from store.workorders import WorkOrder, WorkOrderAssignment
 
 T0 = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)  # 10:00 in the duty office's day
 TOWN, VILLAGE, TOWN2, DEPT = "330110001", "330110001001", "330110002", "D01"
@@ -69,6 +70,10 @@ def data(db_url, monkeypatch):
                 label="口头报告", late_by_s=600, due_at=(T0 + timedelta(minutes=30)).isoformat()),
         ]
         append(s, real + drill + incident)
+        s.add(WorkOrder(id="workorder-12345-1", source="12345", ticket="1", category="drainage", received_at=T0))
+        s.flush()
+        s.add(WorkOrderAssignment(work_order_id="workorder-12345-1", seq=1, unit_id="D02", assigned_at=T0,
+                                  signed_at=T0 + timedelta(hours=2), sign_late_s=3600))
         supervisor = create_token(s, "supervisor", label="supervisor")
     return {"Authorization": "Bearer duty-admin"}, supervisor
 
@@ -97,6 +102,9 @@ async def test_scorecards_api(data):
         assert rep["late"]["value"] == 1 and rep["late"]["refs"][0]["late_by_s"] == 600
         assert rep["late"]["refs"][0]["link"] == "/console/replay/INC-9"
         assert units["D02"]["callouts"] is None
+        wo = units["D02"]["workorders"]  # store.workorders.unit_statistics, with the order to replay
+        assert (wo["assigned"], wo["signed_late"], wo["signed_on_time"]) == (1, 1, 0)
+        assert wo["refs"][0]["subject"] == "workorder-12345-1" and units[TOWN]["workorders"] is None
 
         towns = (await web.get("/api/scorecards", params={**period, "kind": "town"}, headers=data)).json()["units"]
         assert towns and {u["kind"] for u in towns} == {"town"}
