@@ -310,7 +310,8 @@ def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None
 
     def unit_of_incident(p: dict[str, Any]) -> list[str]:
         out = []
-        for v in (p.get("reporting_unit"), p.get("unit_id"), p.get("town_id")):
+        named = by_name.get(p.get("reporting_unit") or "") if not p.get("reporting_unit_id") else None
+        for v in (p.get("reporting_unit_id"), named, p.get("town_id")):  # the incident's as received (ReportingInfo)
             uid = roll_up(v) if isinstance(v, str) else None
             if uid and uid not in out:
                 out.append(uid)

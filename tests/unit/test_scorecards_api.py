@@ -63,7 +63,7 @@ def data(db_url, monkeypatch):
         drill.append(_ev("callout-Wdrill", "callout-Wdrill/shard-0", "callout.ack", 1, "towns/9/ack", target="towns/9",
                          state="acknowledged"))
         incident = [
-            _ev("INC-9", "incident-INC-9", "incident.received", 0, "received", title="内涝", town_id=TOWN2,
+            _ev("INC-9", "incident-INC-9", "incident.received", 0, "received", title="内涝", town_id=TOWN2, reporting_unit_id="D04",
                 deadlines={"verbal": (T0 + timedelta(minutes=30)).isoformat()}),
             _ev("INC-9", "incident-INC-9", "report.verbal.made", 40, "verbal"),
             _ev("INC-9", "incident-INC-9", "report.verbal.late", 40, "deadline/verbal/late", deadline="verbal",
@@ -101,6 +101,8 @@ async def test_scorecards_api(data):
         rep = units[TOWN2]["reporting"]
         assert rep["late"]["value"] == 1 and rep["late"]["refs"][0]["late_by_s"] == 600
         assert rep["late"]["refs"][0]["link"] == "/console/replay/INC-9"
+        assert units["D04"]["reporting"]["late"]["value"] == 1  # the reporting unit owes it as well as the town
+        assert units[TOWN]["reporting"] is None
         assert units["D02"]["callouts"] is None
         wo = units["D02"]["workorders"]  # store.workorders.unit_statistics, with the order to replay
         assert (wo["assigned"], wo["signed_late"], wo["signed_on_time"]) == (1, 1, 0)
