@@ -4,7 +4,8 @@ figure a link to the records it came from (one unit's page lists them, each open
 The same service as `GET /api/scorecards` (api/services/scorecards.py); supervisors and the duty office read it."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -14,6 +15,7 @@ from api.console.i18n_scorecards import SCORECARD_STRINGS
 from api.console.pages import db, render
 from api.services import scorecards as svc
 from api.services.errors import ServiceError
+from config import get_settings
 
 assert "scorecards" in SCORECARD_STRINGS  # imported for its strings (added to the console's table on import)
 
@@ -21,9 +23,9 @@ router = APIRouter(prefix="/console/scorecards", tags=["console"], include_in_sc
 
 
 def _period(date_from: str, date_to: str) -> tuple[str, str]:
-    """The dates asked for, else the last 30 days."""
+    """The dates asked for, else the last 30 days of the duty office's calendar."""
     if not date_from and not date_to:
-        today = date.today()
+        today = datetime.now(ZoneInfo(get_settings().timezone)).date()
         return (today - timedelta(days=30)).isoformat(), today.isoformat()
     return date_from[:10], date_to[:10]
 

@@ -146,5 +146,7 @@ async def test_scorecards_api(data):
         assert unit.status_code == 200 and 'id="callouts-never"' in unit.text
         assert 'href="/console/replay/callout-W1"' in unit.text
         assert (await web.get("/console/scorecards/NOPE")).status_code == 404
+        default = await web.get("/console/scorecards")  # no dates: the last 30 days
+        assert default.status_code == 200 and 'name="date_from" value="20' in default.text
         bad = await web.get("/console/scorecards", params={"date_from": "2026-11-10", "date_to": "2026-11-01"})
         assert bad.status_code == 422 and "结束日期早于开始日期" in bad.text
