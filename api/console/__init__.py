@@ -21,6 +21,7 @@ def install(app: FastAPI) -> None:
     from api.console.proposals import router as proposals
     from api.console.reviews import router as reviews
     from api.console.roster import router as roster
+    from api.console.scorecards import router as scorecards
     from api.console.spotchecks import router as spotchecks
     from api.console.workorders import router as workorders
     from api.console.routes import router
@@ -33,7 +34,7 @@ def install(app: FastAPI) -> None:
     # the address `make run` prints is the site's root: it leads to the console (which asks for a login)
     app.add_api_route("/", lambda: RedirectResponse("/console", status_code=303), include_in_schema=False)
     for pages_router in (documents, incidents, activations, proposals, duty_router, roster, spotchecks, contacts, reviews,
-                         workorders):
+                         workorders, scorecards):
         app.include_router(pages_router, dependencies=fresh)
     app.mount("/static", StaticFiles(directory=API / "static"), name="static")
     app.mount("/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static")

@@ -103,6 +103,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/reviews"): Rule(DUTY, json={}),
     ("GET", "/api/reviews"): Rule(ALL),
     # hotline work orders: the workflow's rules say who may take each step on which order
+    ("GET", "/api/scorecards"): Rule(DUTY | SUPERVISORS),
+    ("GET", "/api/scorecards/{unit_id}"): Rule(DUTY | SUPERVISORS),
     ("POST", "/api/workorders"): Rule(DUTY, json={}),
     ("GET", "/api/workorders"): Rule(ALL),
     ("GET", "/api/workorders/{workorder_id}"): Rule(ALL),
@@ -194,6 +196,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/console/login/demo"): Rule(LOGIN),  # the demo's role logins (off unless set: 404)
     ("GET", "/console/login/demo-code"): Rule(PUBLIC),  # the demo's code for this browser's login form only
     ("GET", "/console/users"): console(ADMIN),
+    ("GET", "/console/scorecards"): console(DUTY | SUPERVISORS),
+    ("GET", "/console/scorecards/{unit_id}"): console(DUTY | SUPERVISORS),
     ("POST", "/console/users"): console(ADMIN, form={"role": "duty_staff", "label": "x"}),
     ("POST", "/console/users/{token_id}/role"): console(ADMIN, form={"role": "duty_staff"}, sample="/console/users/999/role"),
     ("POST", "/console/users/{token_id}/revoke"): console(ADMIN, sample="/console/users/999/revoke"),
@@ -337,6 +341,10 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
         "that number was sent a message for (422 otherwise), recorded as answer.assigned with the duty officer"),
     ("POST", "/api/incidents"): open_to_role("intake: the duty office receives reports about any town or unit"),
     ("GET", "/api/incidents/{incident_id}"): READ,
+    ("GET", "/api/scorecards/{unit_id}"): open_to_role(
+        "考核: supervisors and the duty office judge every town and department; reading only, nothing changes"),
+    ("GET", "/console/scorecards/{unit_id}"): open_to_role(
+        "考核: the same reading as GET /api/scorecards/{unit_id}"),
     ("POST", "/api/incidents/{incident_id}/verbal"): DUTY_OFFICE,
     ("POST", "/api/incidents/{incident_id}/draft"): DUTY_OFFICE,
     ("POST", "/api/incidents/{incident_id}/review"): DUTY_OFFICE,

@@ -1,0 +1,31 @@
+"""The labels of the scorecards page 考核 (per town and department, from the audit trail), Chinese first: added to
+i18n.STRINGS on import."""
+from __future__ import annotations
+
+from api.console.i18n import STRINGS
+
+SCORECARD_STRINGS: dict[str, tuple[str, str]] = {
+    "scorecards": ("考核统计", "Scorecards"),
+    "scd_intro": ("按乡镇(街道)和部门统计叫应、信息报送、六问抽查、督办和工单情况,均由审计记录计算,不含演练。"
+                  "点击数字可查看其依据的记录回放。",
+                  "Call-out answers, reports, 六问 spot checks, tasks and work orders per town and department, computed "
+                  "from the audit trail, drills left out. Click a figure for the records it came from."),
+    "scd_kind": ("类别", "Kind"), "scd_town": ("乡镇(街道)", "Towns"), "scd_department": ("部门", "Departments"),
+    "scd_unit": ("单位", "Unit"),
+    "scd_callouts": ("叫应", "Call-outs"), "scd_called": ("叫应人次", "Called"),
+    "scd_answered": ("时限内应答", "Answered in time"), "scd_answered_late": ("逾期应答", "Answered late"),
+    "scd_never": ("未应答", "Never answered"), "scd_escalated": ("需升级", "Escalated"),
+    "scd_median": ("应答用时中位数", "Median time to answer"), "scd_p90": ("应答用时P90", "P90 time to answer"),
+    "scd_reporting": ("信息报送", "Reports"), "scd_owed": ("应报", "Owed"), "scd_on_time": ("按时", "On time"),
+    "scd_late": ("迟报", "Late"), "scd_missing": ("漏报", "Missing"), "scd_late_max": ("最长迟报", "Latest by"),
+    "scd_spotchecks": ("六问抽查", "Spot checks"), "scd_checks": ("抽查次数", "Checks"),
+    "scd_answered_no": ("回答“否”", "Answered no"), "scd_followups_overdue": ("整改逾期", "Follow-ups overdue"),
+    "scd_tasks": ("督办", "Tasks and directives"), "scd_assigned": ("交办", "Assigned"),
+    "scd_overdue": ("逾期未办", "Overdue"),
+    "scd_workorders": ("工单", "Work orders"), "scd_wo_assigned": ("分拨", "Assigned"),
+    "scd_wo_signed_late": ("签收超时", "Signed late"), "scd_wo_never_signed": ("未签收", "Never signed"),
+    "scd_wo_closed_late": ("办结超时", "Closed late"),
+    "scd_events": ("依据记录", "Records"), "scd_none": ("本期无记录", "Nothing in this period"),
+    "scd_minutes": ("分钟", "min"),
+}
+STRINGS.update(SCORECARD_STRINGS)

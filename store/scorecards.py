@@ -1,0 +1,352 @@
+"""考核 scorecards per town (street) and per department over a period, from the audit trail (issue 22, item 1).
+
+Plain functions over audit events, real events only (a drill's call-out, incident or check never counts):
+
+- 叫应 (`callout_figures`): persons called, answered within the wait, answered late, never; median and p90 time to
+  answer; targets that needed an escalation, per tier. The target's state is folded by the event report's own
+  helpers (store/review/callout_stats.py); its unit comes from the call-out's targets (`callout_target`).
+- 信息报送 (`reporting_figures`): the time limits of incidents whose reporting unit or town is the unit, on time,
+  late (by how much), missing (omitted or overdue), as the event report counts them (store/review/reporting_stats.py).
+- 六问 (`spotcheck_figures`): checks that sampled the unit's persons, questions answered "no", follow-ups overdue.
+- 督办 (`activation_figures`): tasks and directives assigned to the unit, on time, late, overdue
+  (store/review/activation_stats.py).
+- 工单: `store.workorders.unit_statistics` (the work order read model).
+
+Every figure carries `refs`: the subjects (and chain positions, where one event says it) it was computed from, so a
+supervisor can open the replay (`replay_link`). A village's figures count for its town.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from store.replay import EventLike
+from store.review.activation_stats import activation_stats
+from store.review.callout_stats import TARGET_PREFIX, _new_target, _target
+from store.review.common import Sends, durations, rate
+from store.review.reporting_stats import reporting_stats
+from workflows import subjects
+from workflows.kit.events import Reporting, SpotCheck, Step
+
+KINDS = ("town", "department")
+SECTIONS = ("callouts", "reporting", "spotchecks", "tasks", "workorders")
+
+UnitOf = Callable[[str | None, str], str | None]  # (call-out workflow id, target key) -> unit id
+
+
+def replay_link(subject: str) -> str:
+    """Where the console replays a subject (api/console/replay.py)."""
+    return f"/console/replay/{quote(subject, safe='/')}"
+
+
+def _ref(subject: str, seq: int | None = None, what: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"subject": subject, "link": replay_link(subject)}
+    if seq is not None:
+        out["seq"] = seq
+    if what:
+        out["what"] = what
+    return out
+
+
+def _figure() -> dict[str, Any]:
+    return {"value": 0, "refs": []}
+
+
+def _add(fig: dict[str, Any], ref: dict[str, Any], n: int = 1) -> None:
+    fig["value"] += n
+    fig["refs"].append(ref)
+
+
+def _is_drill(events: Iterable[EventLike]) -> bool:
+    """A drill's trail says so in its first events (call-out started, incident received, check opened)."""
+    for i, ev in enumerate(events):
+        if (ev.payload or {}).get("drill") is True:
+            return True
+        if i >= 5:
+            break
+    return False
+
+
+# ------------------------------------------------------------------ 叫应
+
+
+def callout_id(workflow_id: str | None) -> str | None:
+    """The call-out a workflow belongs to (a shard's id is `<callout id>/shard-<n>`)."""
+    return workflow_id.split("/shard-")[0] if workflow_id else None
+
+
+def _new_callout_unit() -> dict[str, Any]:
+    return {"called": _figure(), "answered": _figure(), "answered_late": _figure(), "never": _figure(),
+            "escalated": _figure(), "per_tier": {}, "_times": []}
+
+
+def callout_figures(by_subject: dict[str, list[EventLike]], unit_of: UnitOf) -> dict[str, dict[str, Any]]:
+    """叫应 per unit over the call-out subjects given (each in chain order); drills are left out."""
+    units: dict[str, dict[str, Any]] = defaultdict(_new_callout_unit)
+    for subject, events in by_subject.items():
+        by_wf: dict[str | None, list[EventLike]] = defaultdict(list)
+        for ev in events:  # one call-out: its own workflow and its shards (`<callout id>/shard-<n>`)
+            by_wf[callout_id(ev.workflow_id)].append(ev)
+        for wid, evs in by_wf.items():
+            if _is_drill(evs):
+                continue
+            targets: dict[str, dict[str, Any]] = {}
+            seqs: dict[str, dict[str, int | None]] = {}
+            sends = Sends()
+            for ev in evs:
+                tkey = ev.payload.get(Step.k.target) if ev.kind.startswith(TARGET_PREFIX) else None
+                if not tkey:
+                    continue
+                t = targets.setdefault(tkey, _new_target(tkey))
+                before = (t["first_sent"], t["acked_at"], t["late_at"], t["escalations"])
+                _target(t, ev, sends)
+                s = seqs.setdefault(tkey, {})
+                for name, was, now in zip(("sent", "ack", "late", "escalated"), before,
+                                          (t["first_sent"], t["acked_at"], t["late_at"], t["escalations"])):
+                    if was != now and name not in s:
+                        s[name] = ev.seq
+            for tkey, t in targets.items():
+                if t["first_sent"] is None:
+                    continue  # resolved, never called
+                uid = unit_of(wid, tkey)
+                if uid is None:
+                    continue
+                u, s = units[uid], seqs[tkey]
+                tier = u["per_tier"].setdefault(t["tier"], {"called": 0, "answered": 0, "answered_late": 0,
+                                                            "never": 0, "escalated": 0})
+                what = f"{wid or subject} {tkey}"
+                _add(u["called"], _ref(subject, s.get("sent"), what))
+                tier["called"] += 1
+                if t["acked_at"] is not None:
+                    _add(u["answered"], _ref(subject, s.get("ack"), what))
+                    tier["answered"] += 1
+                    u["_times"].append((t["acked_at"] - t["first_sent"]).total_seconds())
+                elif t["late_at"] is not None:
+                    _add(u["answered_late"], _ref(subject, s.get("late"), what))
+                    tier["answered_late"] += 1
+                else:
+                    _add(u["never"], _ref(subject, None, what))
+                    tier["never"] += 1
+                if t["escalations"]:
+                    _add(u["escalated"], _ref(subject, s.get("escalated"), what))
+                    tier["escalated"] += 1
+    out = {}
+    for uid, u in units.items():
+        times = durations(u.pop("_times"))
+        u["time_to_answer"] = {"median_s": times["median_s"], "p90_s": times["p90_s"], "n": times["n"]}
+        u["answer_rate"] = rate(u["answered"]["value"], u["called"]["value"])
+        out[uid] = u
+    return out
+
+
+# ------------------------------------------------------------------ 信息报送
+
+
+def _new_reporting_unit() -> dict[str, Any]:
+    return {"owed": _figure(), "on_time": _figure(), "late": _figure(), "missing": _figure(), "late_by_s": []}
+
+
+def reporting_figures(by_subject: dict[str, list[EventLike]], unit_of_incident: Callable[[dict[str, Any]],
+                      list[str]]) -> dict[str, dict[str, Any]]:
+    """Reports owed per unit (the incident's reporting unit or town, `unit_of_incident(received payload)`): on time,
+    late (by how much), missing (omitted or overdue). Limits still open or lapsed are not owed yet / any more."""
+    units: dict[str, dict[str, Any]] = defaultdict(_new_reporting_unit)
+    for subject, events in by_subject.items():
+        received = next((ev for ev in events if ev.kind == Reporting.RECEIVED), None)
+        if received is None or _is_drill(events):
+            continue
+        owners = unit_of_incident(received.payload or {})
+        if not owners:
+            continue
+        for row in reporting_stats(subject, events)["deadlines"]:
+            state = row["state"]
+            if state not in ("on_time", "late", "omitted", "overdue"):
+                continue
+            ref = _ref(subject, received.seq, row["label"])
+            for uid in owners:
+                u = units[uid]
+                _add(u["owed"], ref)
+                if state == "on_time":
+                    _add(u["on_time"], ref)
+                elif state == "late":
+                    _add(u["late"], {**ref, "late_by_s": row["late_by_s"]})
+                    u["late_by_s"].append(row["late_by_s"])
+                else:
+                    _add(u["missing"], {**ref, "state": state})
+    for u in units.values():
+        xs = u.pop("late_by_s")
+        u["late_by_max_s"] = max(xs) if xs else None
+        u["on_time_rate"] = rate(u["on_time"]["value"], u["owed"]["value"])
+    return dict(units)
+
+
+# ------------------------------------------------------------------ 六问
+
+
+def _new_spotcheck_unit() -> dict[str, Any]:
+    return {"checks": _figure(), "answered_no": _figure(), "followups_overdue": _figure()}
+
+
+def spotcheck_figures(by_subject: dict[str, list[EventLike]], town_by_name: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """六问 per town: checks that sampled its persons, questions answered "no" by them, follow-ups gone overdue."""
+    units: dict[str, dict[str, Any]] = defaultdict(_new_spotcheck_unit)
+    for subject, events in by_subject.items():
+        if _is_drill(events):
+            continue
+        town_of: dict[str, str] = {}
+        for ev in events:
+            p = ev.payload or {}
+            if ev.kind == SpotCheck.OPENED:
+                for s in p.get("sample") or []:
+                    uid = town_by_name.get(s.get("town") or "")
+                    if uid:
+                        town_of[s.get("person_id")] = uid
+                for uid in sorted(set(town_of.values())):
+                    _add(units[uid]["checks"], _ref(subject, ev.seq))
+            elif ev.kind in (SpotCheck.ANSWERED, SpotCheck.ANSWERED_LATE) and p.get("no"):
+                uid = town_of.get(p.get("person_id"))
+                if uid:
+                    _add(units[uid]["answered_no"], _ref(subject, ev.seq, ",".join(p["no"])), len(p["no"]))
+            elif ev.kind == SpotCheck.FOLLOWUP_OVERDUE:
+                uid = p.get("town_id") or town_by_name.get(p.get("town") or "")
+                if uid:
+                    _add(units[uid]["followups_overdue"], _ref(subject, ev.seq, p.get("key")))
+    return dict(units)
+
+
+# ------------------------------------------------------------------ 督办
+
+
+def _new_task_unit() -> dict[str, Any]:
+    return {"assigned": _figure(), "on_time": _figure(), "late": _figure(), "overdue": _figure()}
+
+
+def activation_figures(by_subject: dict[str, list[EventLike]], unit_of_item: Callable[[str | None], str | None]
+                       ) -> dict[str, dict[str, Any]]:
+    """Tasks and directives of plan activations assigned to the unit (the item's unit, `unit_of_item(name or id)`):
+    done on time, done late, overdue."""
+    units: dict[str, dict[str, Any]] = defaultdict(_new_task_unit)
+    for subject, events in by_subject.items():
+        if not events or _is_drill(events):
+            continue
+        st = activation_stats(subject, events)
+        for item in st["tasks"]["items"] + st["directives"]["items"]:
+            uid = unit_of_item(item["unit"])
+            if uid is None:
+                continue
+            ref = _ref(subject, None, item["label"] or item["id"])
+            u = units[uid]
+            _add(u["assigned"], ref)
+            if item["state"] in ("on_time", "late", "overdue"):
+                _add(u[item["state"]], {**ref, "late_by_s": item["late_by_s"]} if item["state"] == "late" else ref)
+    return dict(units)
+
+
+# ------------------------------------------------------------------ from the database
+
+
+def _period_subjects(s: Any, since: datetime, until: datetime) -> list[str]:
+    """Subjects whose trail began in [since, until)."""
+    from sqlmodel import col, select
+
+    from store.audit import AuditEvent
+
+    stmt = select(AuditEvent.subject).where(AuditEvent.chain_seq == 1, col(AuditEvent.at) >= since,
+                                             col(AuditEvent.at) < until)
+    return list(s.exec(stmt))
+
+
+def unit_directory(s: Any) -> dict[str, Any]:
+    """The towns and departments (a village counts for its town), by id and by name."""
+    from sqlmodel import select
+
+    from store.directory import OrgUnit
+
+    all_units = {u.id: u for u in s.exec(select(OrgUnit))}
+    scored = {u.id: {"unit_id": u.id, "name": u.name, "kind": u.kind} for u in all_units.values() if u.kind in KINDS}
+
+    def roll_up(uid: str | None) -> str | None:
+        seen = 0
+        while uid and uid in all_units and uid not in scored and seen < 10:
+            uid, seen = all_units[uid].parent_id, seen + 1
+        return uid if uid in scored else None
+
+    by_name = {u.name: u.id for u in all_units.values()}
+    return {"units": scored, "roll_up": roll_up, "by_name": by_name}
+
+
+def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None,
+               unit_id: str | None = None) -> list[dict[str, Any]]:
+    """Every town's and department's figures over [since, until) (or `kind`'s, or one unit's)."""
+    from sqlmodel import col, select
+
+    from store.callouts import CalloutTarget
+    from store.directory import Post
+    from store.replay import load_events
+    from store.workorders import unit_statistics
+
+    d = unit_directory(s)
+    roll_up, by_name = d["roll_up"], d["by_name"]
+    groups: dict[str, dict[str, list[EventLike]]] = {k: {} for k in ("callout", "incident", "spotcheck", "activation")}
+    for subject in _period_subjects(s, since, until):
+        kind_of = subjects.kind_of(subject)
+        if kind_of in groups:
+            groups[kind_of][subject] = load_events(s, subject)
+    wids = {callout_id(ev.workflow_id) for evs in groups["callout"].values() for ev in evs if ev.workflow_id}
+    target_unit: dict[tuple[str, str], str] = {}
+    if wids:
+        stmt = select(CalloutTarget.callout_id, CalloutTarget.target_key, CalloutTarget.org_unit_id)
+        for cid, key, uid in s.exec(stmt.where(col(CalloutTarget.callout_id).in_(sorted(wids)))):
+            target_unit[(cid, key)] = uid
+    post_unit = {p.id: p.org_unit_id for p in s.exec(select(Post))} if groups["callout"] else {}
+
+    def unit_of(wid: str | None, key: str) -> str | None:
+        uid = target_unit.get((wid or "", key)) or post_unit.get(key.partition("/")[2])
+        return roll_up(uid)
+
+    def unit_of_incident(p: dict[str, Any]) -> list[str]:
+        out = []
+        named = by_name.get(p.get("reporting_unit") or "") if not p.get("reporting_unit_id") else None
+        for v in (p.get("reporting_unit_id"), named, p.get("town_id")):  # the incident's as received (ReportingInfo)
+            uid = roll_up(v) if isinstance(v, str) else None
+            if uid and uid not in out:
+                out.append(uid)
+        return out
+
+    def unit_of_item(v: str | None) -> str | None:
+        return roll_up(v) or roll_up(by_name.get(v or "")) if v else None
+
+    sections = {
+        "callouts": callout_figures(groups["callout"], unit_of),
+        "reporting": reporting_figures(groups["incident"], unit_of_incident),
+        "spotchecks": spotcheck_figures(groups["spotcheck"], by_name),
+        "tasks": activation_figures(groups["activation"], unit_of_item),
+        "workorders": {u: {**asdict(st), "refs": [_ref(m.split("/")[0], None, m) for m in st.late_marks]}
+                       for u, st in unit_statistics(s, since, until).items()},
+    }
+    rows = []
+    for uid, u in sorted(d["units"].items()):
+        if (kind and u["kind"] != kind) or (unit_id and uid != unit_id):
+            continue
+        rows.append({**u, **{name: sections[name].get(uid) for name in SECTIONS}})
+    return rows
+
+
+def events_of(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every event (or subject) a unit's figures were computed from, once, with the figures it counts in."""
+    seen: dict[tuple[str, int | None], dict[str, Any]] = {}
+    for section in SECTIONS:
+        for name, fig in (card.get(section) or {}).items():
+            refs = fig.get("refs") if isinstance(fig, dict) else fig if name == "refs" else None
+            for ref in refs or []:
+                key = (ref["subject"], ref.get("seq"))
+                e = seen.setdefault(key, {"subject": ref["subject"], "seq": ref.get("seq"), "link": ref["link"],
+                                          "figures": []})
+                label = section if name == "refs" else f"{section}.{name}"
+                if label not in e["figures"]:
+                    e["figures"].append(label)
+    return sorted(seen.values(), key=lambda e: (e["subject"], e["seq"] or 0))
