@@ -262,12 +262,15 @@ def _check_plan_choice(lib: Library) -> None:
 def _cross_check_warning_starts(lib: Library) -> None:
     """Every keyword of a plan's `on_warnings` selects a call-out plan (the warning's plan choice), else the rule
     could never be met."""
+    callout_broken = any(Path(e.file).parent.name == "callout" for e in lib.errors)
     for loaded in lib.of("plans").values():
         if not loaded.model.on_warnings:
             continue
         doc = YamlDocument.read(Path(loaded.file))
         for path, why in loaded.model.warning_start_errors():
             lib.errors.append(SourceError(loaded.file, doc.line_of(path), format_loc(path), why))
+        if callout_broken:  # a call-out plan that failed to load is reported already; its keywords are unknown
+            continue
         for i, rule in enumerate(loaded.model.on_warnings):
             for j, kw in enumerate(rule.events):
                 if lib.callout_plan_of_keyword(kw) is None:

@@ -27,7 +27,8 @@ MESSAGE_STATUS_NAMES = {  # a message's delivery status, as the gateways report 
 CHANNEL_NAMES = {"sms": ("短信", "SMS"), "voice": ("语音", "voice"), "im": ("即时消息", "IM"), "link": ("链接", "link"),
                  "proxy": ("代确认", "proxy"), "phone": ("电话", "phone"), "email": ("邮件", "e-mail"),
                  "fax": ("传真", "fax"), "in_person": ("当面", "in person"), "ivr": ("语音按键", "keypress"),
-                 "reply": ("短信回复", "SMS reply")}
+                 "reply": ("短信回复", "SMS reply"), "broadcast": ("应急广播", "emergency broadcast"),
+                 "cityline": ("市级专线", "city line")}
 
 PAGE_STRINGS: dict[str, tuple[str, str]] = {
     # the live desk, 待我处理, confirmations, the response level's 启动条件

@@ -103,7 +103,7 @@ async def test_sms_through_the_sdk_then_keypress_1_acknowledges(flow):
     head = flow.people["330110001.head"]
     msg = await first_sms(flow, cid, head)
     twilio_sms = flow.fake.messages[msg.provider_id]
-    assert twilio_sms["body"] == msg.body and twilio_sms["to"] == msg.to and "确认码" in msg.body
+    assert twilio_sms["body"] == msg.body and twilio_sms["to"] == msg.to and msg.reply_code in msg.body
     assert (await flow.fake.message_status(flow.http, msg.provider_id, "delivered")).status_code == 200
 
     await flow.env.sleep(timedelta(minutes=10, seconds=30))  # nobody answered the SMS

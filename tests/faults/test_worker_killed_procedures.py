@@ -57,6 +57,7 @@ def fast_procedures(defs: Path) -> None:
         text = text.replace("deadlines: {verbal: 30m, written: 1h}", "deadlines: {verbal: 4s, written: 1h}")
         text = re.sub(r"reminder_before: \d+m", "reminder_before: 2s", text).replace("remind_before: 30m", "remind_before: 3s")
         text = text.replace("summary_deadline: 7d", "summary_deadline: 1h").replace("reminders: [2d, 12h]", "reminders: [30m]")
+        text = re.sub(r"\non_warnings:\n(?:  - .*\n)+", "\n", text)  # the faults' call-out plan names no warning
         f.write_text(text, encoding="utf-8")
 
 

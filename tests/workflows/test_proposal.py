@@ -118,7 +118,8 @@ async def test_an_orange_rainstorm_warning_proposes_and_acceptance_activates_lin
     assert made["level"] == "IV" and made["warning_id"] == w.id and made["leader"]["person_id"] == leader
     sms = await wait_for(lambda: sent(subj, leader, "sms"), what="the proposal's SMS")
     body = sms[0].body
-    assert body.startswith("【响应建议】") and "建议启动Ⅳ级应急响应" in body and "/proposal/" in body
+    assert body.startswith("【响应建议】") and "建议启动Ⅳ级应急响应" in body and "/a/" in body  # the link's short alias
+    assert "/proposal/" in sms[0].ack_url
     assert "《青溪区防汛应急预案》" in body and not any(c.isascii() and c.isalpha() for c in body.split("http")[0])
     assert "proposal.sent" in kinds(subj)
 

@@ -99,8 +99,8 @@ async def test_signed_on_time_by_link_then_feedback_completed_closed_and_the_res
     [sms] = await wait_for(lambda: [m for m in outbox(wid, head) if m.channel == "sms"], what="the signing SMS")
     assert "【工单分拨】第1街道" in sms.body and "签收" in sms.body and "/ " not in sms.body and sms.ack_url
     await answers.acknowledge(env.client, wid, head, "link", ref="t:link")
-    await wait_for(lambda: row(wid).status == "signed", what="signed by the link")
-    [signed] = events(wid, "workorder.signed")
+    [signed] = await wait_for(lambda: events(wid, "workorder.signed"), what="signed by the link (its event)")
+    await wait_for(lambda: row(wid).status == "signed", what="signed by the link (the read model)")
     assert signed.payload["on_time"] and signed.payload["via"] == "link" and not signed.payload["on_behalf"]
     assert signed.actor == head
 
@@ -169,8 +169,8 @@ async def test_nobody_signs_the_call_goes_to_the_deputy_the_superior_and_the_dut
     # the duty chief answers: signed, on the unit's behalf, late, with its permanent mark
     # (the answer's time is the test server's clock, which the test moved on: the wall clock is behind it)
     await answers.acknowledge(env.client, wid, chief, "sms", ref="t:chief", at=await env.get_current_time())
-    await wait_for(lambda: row(wid).status == "signed", what="signed by the duty chief")
-    [signed] = events(wid, "workorder.signed")
+    [signed] = await wait_for(lambda: events(wid, "workorder.signed"), what="signed by the duty chief (its event)")
+    await wait_for(lambda: row(wid).status == "signed", what="signed by the duty chief (the read model)")
     assert signed.payload["on_behalf"] is True and signed.payload["on_time"] is False
     [late] = events(wid, "workorder.sign.late")
     assert late.payload["mark"].startswith("逾期签收") and late.payload["late_by_s"] > 15 * 60
