@@ -61,6 +61,10 @@ def save_view(s: Session, req: RecordRequest) -> Incident:
     row.status, row.closed_at, row.updated_at = v.status, v.closed_at, _now()
     row.verbal = v.verbal.model_dump(mode="json") if v.verbal else None
     row.triggers = [t.model_dump(mode="json") for t in v.triggers]
+    row.occurred_at, row.known_at = i.occurred_at, i.known_at
+    u = v.unit_report
+    row.reported_at = u.reported_at if u else i.reported_at
+    row.unit_due_at, row.unit_late_by_s = (u.due_at, u.late_by_s) if u else (None, None)
     s.flush()
     deadlines = {d.key: d for d in s.exec(select(IncidentDeadline).where(IncidentDeadline.incident_id == row.id))}
     for d in v.deadlines:

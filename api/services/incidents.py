@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -43,6 +43,7 @@ from workflows.reporting import (
 )
 
 STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422}
+CLOCK_SKEW = timedelta(minutes=2)  # a time given "now" by a unit whose clock runs a little ahead
 
 
 class IncidentError(ServiceError):
@@ -56,6 +57,11 @@ class IncidentIn(BaseModel):
                            description="your id for it (e.g. a 12345 ticket): sending it twice starts one chain; "
                                        "not in the form of another kind's id (callout-…, W + 12 hex, drill-…)")
     received_at: datetime | None = Field(default=None, description="接报时间; default: now")
+    occurred_at: datetime | None = Field(default=None, description="事发时间: when it happened")
+    known_at: datetime | None = Field(default=None, description="知悉时间: when the reporting unit knew; with it, the "
+                                                                "unit's report time is measured against the rules' limit")
+    reported_at: datetime | None = Field(default=None, description="when the reporting unit reported to the duty "
+                                                                   "office; default: the 接报 time (now)")
     source: Literal["110", "119", "120", "12345", "department", "town", "field", "media", "warning"]
     category: Literal["natural_disaster", "accident", "public_health", "social_security"]
     subtype: str = Field(default="", max_length=100, description="e.g. 建筑施工, 道路交通, 山体滑坡")
@@ -79,12 +85,28 @@ class IncidentIn(BaseModel):
     def _incident_id(cls, v: str | None) -> str | None:
         return validate_incident_id(v) if v is not None else v  # SubjectError is a ValueError: 422 with the reason
 
-    @field_validator("received_at")
+    @field_validator("received_at", "occurred_at", "known_at", "reported_at")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2026-07-01T03:10:00+08:00")
         return v
+
+    @model_validator(mode="after")
+    def _in_order(self) -> IncidentIn:
+        """事发 ≤ 知悉 ≤ the unit's report, none of them in the future (beyond a clock skew)."""
+        latest = datetime.now(UTC) + CLOCK_SKEW
+        for name in ("occurred_at", "known_at", "reported_at", "received_at"):
+            v = getattr(self, name)
+            if v is not None and v > latest:
+                raise ValueError(f"{name}: {v.isoformat()} is in the future")
+        times = [(n, getattr(self, n)) for n in ("occurred_at", "known_at", "reported_at")]
+        given = [(n, v) for n, v in times if v is not None]
+        for (a, va), (b, vb) in zip(given, given[1:]):
+            if vb < va:
+                raise ValueError(f"{b}: {vb.isoformat()} is before {a} ({va.isoformat()}); "
+                                 "an incident happens, then the reporting unit knows, then it reports")
+        return self
 
 
 def _check(data: IncidentIn) -> tuple[str, str | None]:
@@ -145,6 +167,7 @@ async def start(client: Client, settings: Settings, lib: Library, data: Incident
                         place=data.place, summary=data.summary, casualties=data.casualties,
                         reporting_unit=data.reporting_unit, reporting_unit_id=data.reporting_unit_id,
                         reporter=data.reporter, reporter_phone=phone, related=list(dict.fromkeys(data.related)),
+                        occurred_at=data.occurred_at, known_at=data.known_at, reported_at=data.reported_at,
                         created_by=actor)
     wid = workflow_id_for(incident_id)
     existed = False
@@ -243,6 +266,14 @@ def incident_detail(incident_id: str) -> dict | None:
                                     if v.seq == r.seq],
                        "receipts": [x.model_dump(mode="json", exclude={"id", "incident_id", "seq"}) for x in receipts
                                     if x.seq == r.seq]} for r in reports]
+    out["unit_report"] = ({"unit": row.reporting_unit, "unit_id": row.reporting_unit_id,
+                           "occurred_at": row.occurred_at.isoformat() if row.occurred_at else None,
+                           "known_at": row.known_at.isoformat() if row.known_at else None,
+                           "reported_at": row.reported_at.isoformat() if row.reported_at else None,
+                           "due_at": row.unit_due_at.isoformat(), "late_by_s": row.unit_late_by_s,
+                           "late_by_min": _late_min(row.unit_late_by_s),
+                           "state": "late" if row.unit_late_by_s else "on_time"}
+                          if row.unit_due_at is not None else None)
     out["late_marks"] = [{"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor, **{
         k: e.payload.get(k) for k in ("deadline", "label", "due_at", "met_at", "late_by_s", "late_by_min", "mark")}}
                          for e in marks]

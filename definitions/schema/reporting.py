@@ -190,6 +190,9 @@ class ReportingRules(Strict):
     stricter: list[DeadlineRule] = Field(default_factory=list, description="first match wins")
     severity: list[SeverityRule] = Field(default_factory=list, description="grade from casualties; the highest reached")
     reminder_before: Duration = Field(description="a reminder this long before each deadline")
+    unit_report_within: Duration | None = Field(
+        default=None, description="a town or department reports to the duty office within this long of 知悉 (known_at); "
+                                  "later is its 迟报 (report.unit.late). None: not measured")
     remind: list[str] = Field(default_factory=lambda: ["duty_cadre"], description="duty roles reminded")
     followup_every: dict[Severity, Duration] = Field(description="续报 interval after the previous report, by severity")
     recipients: list[Recipient] = Field(min_length=1)

@@ -249,6 +249,7 @@ class Reporting:
     CLOSED = kind("incident.closed")
     SETTLED = kind("report.settled", ChainSettled)  # the response ended or the review was signed: open limits settled
     VERBAL_MADE = kind("report.verbal.made", VerbalMade)
+    UNIT_LATE = kind("report.unit.late", DeadlineStep)  # the reporting unit (town, department) reported late: 迟报
     REFUSED = kind("report.refused")
     ESCALATION = episodes("report.escalation")  # an overdue deadline's episode
     RECEIPT = episodes("report.receipt")  # a report's receipts

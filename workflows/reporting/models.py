@@ -39,6 +39,10 @@ class IncidentInfo(BaseModel):
     reporting_unit_id: str | None = None
     reporter: str = ""
     reporter_phone: str | None = None
+    occurred_at: datetime | None = Field(default=None, description="事发时间")
+    known_at: datetime | None = Field(default=None, description="知悉时间: when the reporting unit knew")
+    reported_at: datetime | None = Field(default=None, description="the reporting unit's report to the duty office; "
+                                                                   "None: the 接报 time")
     related: list[str] = Field(default_factory=list, description="audit subjects it follows from (a warning's call-out)")
     created_by: str = "system"
 
@@ -109,6 +113,19 @@ class VerbalRecord(BaseModel):
     recorded_by: str
 
 
+class UnitReport(BaseModel):
+    """How fast the reporting unit (a town, a department) reported to the duty office: from 知悉 (known_at) to its
+    report (reported_at), against the rules' `unit_report_within`; late_by_s > 0 is its 迟报."""
+
+    unit: str
+    unit_id: str | None = None
+    occurred_at: datetime | None = None
+    known_at: datetime
+    reported_at: datetime
+    due_at: datetime
+    late_by_s: int
+
+
 class ChainState(BaseModel):
     received_at: datetime
     severity: Severity
@@ -124,6 +141,7 @@ class ChainState(BaseModel):
                                                                      "only the final report 终报 is owed")
     pending: ShardEvents = Field(default_factory=ShardEvents)
     runs: int = 1
+    unit_report: UnitReport | None = None
 
 
 class ReportingInput(BaseModel):
@@ -205,6 +223,7 @@ class ChainView(BaseModel):
     runs: int
     settled_by: str | None = None
     response_ended_by: str | None = None
+    unit_report: UnitReport | None = None
 
 
 class RecordRequest(BaseModel):
