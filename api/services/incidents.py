@@ -254,6 +254,9 @@ def incident_detail(incident_id: str) -> dict | None:
                             .order_by(AuditEvent.seq)))
         omitted = list(s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
                                                        col(AuditEvent.kind).like("report.%.omitted"))))
+        city = list(s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
+                                                    col(AuditEvent.kind).like("report.city.%"))
+                            .order_by(AuditEvent.seq)))
         settled = next((e for e in s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
                                                                     AuditEvent.kind == Reporting.SETTLED))
                         if ChainSettled.read(e.payload).ended), None)
@@ -274,6 +277,7 @@ def incident_detail(incident_id: str) -> dict | None:
                            "late_by_min": _late_min(row.unit_late_by_s),
                            "state": "late" if row.unit_late_by_s else "on_time"}
                           if row.unit_due_at is not None else None)
+    out["upward"] = upward_of(city)
     out["late_marks"] = [{"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor, **{
         k: e.payload.get(k) for k in ("deadline", "label", "due_at", "met_at", "late_by_s", "late_by_min", "mark")}}
                          for e in marks]
@@ -287,6 +291,23 @@ def incident_detail(incident_id: str) -> dict | None:
     out["settled"] = ({"by": ChainSettled.read(settled.payload).by, "at": settled.at.isoformat()}
                       if settled is not None else None)
     return out
+
+
+def upward_of(events: list[AuditEvent]) -> list[dict]:
+    """上报: each report version to each upward office: sent by the city line or by SMS (fallback), signed for."""
+    rows: dict[str, dict] = {}
+    for e in events:
+        step = e.step_id.rsplit("/", 1)[0]
+        row = rows.setdefault(step, {k: e.payload.get(k) for k in ("to", "name", "report_id", "version", "kind", "label")}
+                              | {"via": None, "sent_at": None, "receipt_id": None, "signed_at": None, "signed_by": None,
+                                 "error": None})
+        if e.kind == Reporting.CITY_SENT:
+            row.update(via="cityline", sent_at=e.at.isoformat(), receipt_id=e.payload.get("receipt_id"))
+        elif e.kind == Reporting.CITY_FALLBACK:
+            row.update(via="sms", sent_at=e.at.isoformat(), error=e.payload.get("error"))
+        elif e.kind == Reporting.CITY_RECEIPT:
+            row.update(signed_at=e.at.isoformat(), signed_by=e.payload.get("by"))
+    return list(rows.values())
 
 
 def incident_list(limit: int, status: str | None, category: str | None, *, dates: DateRange | None = None) -> list[dict]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -137,6 +138,31 @@ class Recipient(Strict):
         return self
 
 
+class UpwardRecipient(Strict):
+    """Who the duty office reports upward to (上报): the city's duty office 市应急管理局值班室, the province's for major
+    events. Its verbal and written reports go through the city line (activities/gateways/cityline.py); when the
+    platform cannot be reached after its retries, the report goes by SMS to `mobile` instead."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="its id on the city platform's side too (`to`)")
+    name_zh: str
+    name_en: str = ""
+    mobile: str = Field(description="E.164: the SMS fallback, e.g. +8657188000001")
+    min_severity: Severity | None = Field(default=None, description="only for incidents of this grade or worse "
+                                                                    "(the province: II 重大)")
+    reports: list[Literal["verbal", "written", "followup", "final"]] = Field(
+        default_factory=lambda: ["verbal", "written", "followup", "final"], description="which reports it receives")
+
+    @field_validator("mobile")
+    @classmethod
+    def _e164(cls, v: str) -> str:
+        if not _E164.match(v):
+            raise ValueError(f"{v!r} is not an E.164 number (like +8657188000001)")
+        return v
+
+    def receives(self, kind: str, severity: Severity) -> bool:
+        return kind in self.reports and (self.min_severity is None or severity.at_least(self.min_severity))
+
+
 SECTOR_LEADER = "sector_leader"
 
 
@@ -196,6 +222,8 @@ class ReportingRules(Strict):
     remind: list[str] = Field(default_factory=lambda: ["duty_cadre"], description="duty roles reminded")
     followup_every: dict[Severity, Duration] = Field(description="续报 interval after the previous report, by severity")
     recipients: list[Recipient] = Field(min_length=1)
+    upward: list[UpwardRecipient] = Field(default_factory=list, description="上报: the city's (and the province's) "
+                                          "duty office, through the city line with SMS as its fallback")
     city_lines: dict[str, Recipient] = Field(
         default_factory=dict, description="department org unit id -> its city-level department (垂直管理)")
     sector_leaders: dict[str, str] = Field(

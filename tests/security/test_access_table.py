@@ -184,6 +184,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/webhooks/twilio/spotcheck/twiml"): Rule(TWILIO),
     ("POST", "/api/webhooks/twilio/spotcheck/gather"): Rule(TWILIO),
     ("POST", "/api/webhooks/broadcast"): Rule(PLATFORM),
+    ("POST", "/api/webhooks/cityline"): Rule(PLATFORM),
     # console
     ("GET", "/"): Rule(PUBLIC),  # a redirect to /console
     ("GET", "/console"): Rule(PUBLIC),
@@ -602,12 +603,14 @@ async def test_platform_webhooks_take_only_their_signature(secured, case, monkey
 
     monkeypatch.setenv("YINGJI_HOTLINE_SECRET", "hotline-secret")
     monkeypatch.setenv("YINGJI_BROADCAST_SECRET", "broadcast-secret")
+    monkeypatch.setenv("YINGJI_CITYLINE_SECRET", "cityline-secret")
     get_settings.cache_clear()
     method, path = case
     now = str(int(time.time()))
     for headers in ({}, {"Authorization": f"Bearer {secured.tokens['admin']}"},
                     {"X-Hotline-Timestamp": now, "X-Hotline-Signature": "forged"},
-                    {"X-Broadcast-Timestamp": now, "X-Broadcast-Signature": "forged"}):
+                    {"X-Broadcast-Timestamp": now, "X-Broadcast-Signature": "forged"},
+                    {"X-Cityline-Timestamp": now, "X-Cityline-Signature": "forged"}):
         got = await call(secured.app, method, path, headers=headers, json={"type": "ticket"})
         assert got.status == 403, f"{method} {path} with {list(headers)}: {got.status}"
 

@@ -250,6 +250,9 @@ class Reporting:
     SETTLED = kind("report.settled", ChainSettled)  # the response ended or the review was signed: open limits settled
     VERBAL_MADE = kind("report.verbal.made", VerbalMade)
     UNIT_LATE = kind("report.unit.late", DeadlineStep)  # the reporting unit (town, department) reported late: 迟报
+    CITY_SENT = kind("report.city.sent")  # 上报: a report version taken by the city line (activities/upward.py)
+    CITY_RECEIPT = kind("report.city.receipt")  # the city (province) duty office signed for it (签收)
+    CITY_FALLBACK = kind("report.city.fallback")  # the city line was down after its retries: sent by SMS instead
     REFUSED = kind("report.refused")
     ESCALATION = episodes("report.escalation")  # an overdue deadline's episode
     RECEIPT = episodes("report.receipt")  # a report's receipts

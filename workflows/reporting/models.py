@@ -11,7 +11,7 @@ from temporalio import workflow
 from workflows.common import Actor, Event
 
 with workflow.unsafe.imports_passed_through():
-    from definitions.schema.reporting import Casualties, ReportingRules, Severity
+    from definitions.schema.reporting import Casualties, ReportingRules, Severity, UpwardRecipient
     from workflows.callout import ShardEvents
     from workflows.escalation import Record, Send, Target
     from workflows.kit.episodes import Episode
@@ -126,6 +126,18 @@ class UnitReport(BaseModel):
     late_by_s: int
 
 
+class Upward(BaseModel):
+    """One report owed upward (上报): the verbal report, or a submitted written report's version; `done` once every
+    upward recipient for it has it (through the city line, or by SMS when the line is down)."""
+
+    report_id: str = Field(description="<incident id>/verbal or <incident id>/<seq>")
+    version: int
+    kind: Literal["verbal", "written", "followup", "final"]
+    label: str
+    seq: int | None = None
+    done: bool = False
+
+
 class ChainState(BaseModel):
     received_at: datetime
     severity: Severity
@@ -142,6 +154,7 @@ class ChainState(BaseModel):
     pending: ShardEvents = Field(default_factory=ShardEvents)
     runs: int = 1
     unit_report: UnitReport | None = None
+    upward: list[Upward] = Field(default_factory=list)
 
 
 class ReportingInput(BaseModel):
@@ -234,6 +247,29 @@ class RecordRequest(BaseModel):
     rules_version: str
     events: list[Event]
     view: ChainView
+
+
+UPWARD_ATTEMPTS = 3  # tries of the city line before the SMS fallback (the activity falls back on its last try)
+
+
+class UpwardRequest(BaseModel):
+    """What the `reporting.upward` activity takes: one report version to one upward recipient."""
+
+    workflow_id: str
+    run_id: str
+    incident: IncidentInfo
+    received_at: datetime
+    severity: Severity
+    item: Upward
+    recipient: UpwardRecipient
+    verbal: VerbalRecord | None = None
+    report: WrittenReport | None = None
+
+
+class UpwardResult(BaseModel):
+    status: Literal["sent", "fallback"]
+    receipt_id: str | None = None
+    asked: bool = False
 
 
 class RemindRequest(BaseModel):

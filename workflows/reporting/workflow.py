@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():  # the kit and the messages: one copy, inside and outside the sandbox
     from workflows.kit.events import Reporting as Kinds  # the audit event kinds, defined once
@@ -16,9 +17,12 @@ with workflow.unsafe.imports_passed_through():  # the kit and the messages: one 
     from workflows.kit.procedure import Procedure
     from workflows.reporting.models import (
         FINAL_LABEL, ChainState, ChainView, Deadline, DraftIn, FlushRequest, RecordRequest, RemindRequest, ReportingInput,
-        ReportKind, ReviewIn, SettleIn, SubmitIn, TargetsRequest, TargetsResult, TriggerView, UnitReport, VerbalIn, VerbalRecord,
-        Version, WrittenReport, label_of, overdue_text, settle_as)
+        ReportKind, ReviewIn, SettleIn, SubmitIn, TargetsRequest, TargetsResult, TriggerView, UnitReport, Upward, UpwardRequest,
+        UPWARD_ATTEMPTS, UpwardResult, VerbalIn, VerbalRecord, Version, WrittenReport, label_of, overdue_text, settle_as)
     from workflows.reporting.rules import RULES, Chain
+
+
+UPWARD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=10), backoff_coefficient=2.0, maximum_attempts=UPWARD_ATTEMPTS)
 
 
 @workflow.defn
@@ -53,10 +57,12 @@ class IncidentReportingWorkflow(Procedure):
                                     payload={"run": self.s.runs}))
         self.resume_episodes()
         while self.s.closed_at is None:
+            await self._upward_due()
             await self._deadlines_due()
             if self.history_is_long():
                 await self.continue_as_new(incident=self.info)
             await self.sleep_until_next(self._next_times(), until=lambda: self.s.closed_at is not None)
+        await self._upward_due()  # the final report 终报 too
         await self._finish()
         await self.episodes_finished()  # late answers that came while it closed
         return self.view()
@@ -123,6 +129,30 @@ class IncidentReportingWorkflow(Procedure):
                                "due_at": due.isoformat(), "met_at": reported.isoformat(), "late_by_s": late_by,
                                "late_by_min": minutes, "mark": f"迟报{minutes}分钟"})]
 
+    # ------------------------------------------------------------- upward 上报: the city, the province
+
+    def _owe_upward(self, kind: str, label: str, report_id: str, version: int, seq: int | None = None) -> None:
+        """A report the city (province) is owed: sent by the main loop (`_upward_due`), so the update answers at once.
+        Behind workflow.patched("incident-upward"): chains that ran before it owe nothing upward."""
+        if self.rules.upward and workflow.patched("incident-upward"):
+            self.s.upward.append(Upward(report_id=report_id, version=version, kind=kind, label=label, seq=seq))  # type: ignore[arg-type]
+            self.changed = True
+
+    async def _upward_due(self) -> None:
+        for item in self.s.upward:
+            if item.done:
+                continue
+            report = next((r for r in self.s.reports if r.seq == item.seq), None) if item.seq is not None else None
+            for r in self.rules.upward:
+                if r.receives(item.kind, self.s.severity):
+                    await workflow.execute_activity(
+                        Reporting.UPWARD, UpwardRequest(
+                            workflow_id=workflow.info().workflow_id, run_id=workflow.info().run_id, incident=self.info,
+                            received_at=self.s.received_at, severity=self.s.severity, item=item, recipient=r,
+                            verbal=self.s.verbal, report=report),
+                        result_type=UpwardResult, start_to_close_timeout=timedelta(minutes=2), retry_policy=UPWARD_RETRY)
+            item.done = True
+
     # ------------------------------------------------------------- the verbal report
 
     @workflow.update
@@ -134,6 +164,7 @@ class IncidentReportingWorkflow(Procedure):
         late = self._meet("verbal", at, "口头报告", "verbal", req.actor)
         await self.record(Event(kind=Kinds.VERBAL_MADE, step_id="verbal", actor=req.actor, at=at,
                                 payload={**self.s.verbal.model_dump(mode="json"), "on_time": not late}), *late)
+        self._owe_upward("verbal", "口头报告", f"{self.info.incident_id}/verbal", 1)
         return self.view()
 
     @verbal.validator
@@ -227,6 +258,7 @@ class IncidentReportingWorkflow(Procedure):
                                 at=now, payload={"seq": r.seq, "label": r.label, "version": r.latest.version,
                                                  "approved_by": r.approved_by, "on_time": not late}), *late)
         await self._escalate("receipts", str(r.seq), r.label, self.rules.receipt_policy, "", report=r)
+        self._owe_upward(r.kind, r.label, f"{self.info.incident_id}/{r.seq}", r.latest.version, seq=r.seq)
         return self.view()
 
     @submit.validator
