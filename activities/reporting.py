@@ -175,7 +175,10 @@ def find_targets(s: Session, req: TargetsRequest, at: datetime) -> TargetsResult
                 recipients.append(rules.city_lines[unit.id])
             else:
                 gaps.append(f"{unit.name} ({unit.id}) has a vertical line but the rules name no city-level recipient")
+        severity = rules.grade(i.severity, i.casualties)
         for r in recipients:
+            if r.when is not None and not r.when.holds(i.category, i.subtype, severity, i.casualties):
+                continue  # e.g. 抄报消防救援 only for fires and hazardous chemicals
             contact = _recipient_contact(s, r)
             if contact is None:
                 gaps.append(f"recipient {r.id}: nobody holds position {r.position!r}")
@@ -258,7 +261,8 @@ def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple
     answer = answer_text(code, link)
     if send.purpose in ("notify", "escalate"):
         if req.kind == "receipts" and req.report is not None:
-            body = report_text(req.report, i.title, req.record.view.received_at) + "\n" + answer_text(code, link, "确认收到")
+            copy = "【抄报】" if send.target_key.removeprefix("rcpt/") in req.copies else ""
+            body = copy + report_text(req.report, i.title, req.record.view.received_at) + "\n" + answer_text(code, link, "确认收到")
             voice = f"区政府总值班室报送{req.label}:{i.title}。请查收短信,按1确认收到。"
             return body, voice
         prefix = "【升级】值班长未应答,请您督促落实。" if send.purpose == "escalate" and req.kind == "overdue" else (

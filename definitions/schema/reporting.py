@@ -123,6 +123,9 @@ class Recipient(Strict):
     mobile: str | None = Field(default=None, description="E.164, e.g. +8657188000001")
     im_id: str | None = None
     position: str | None = Field(default=None, description="a position code: its holder in the district receives it")
+    cc: bool = Field(default=False, description="抄报: it receives a copy (its SMS says 【抄报】), e.g. 消防救援")
+    when: Condition | None = Field(default=None, description="only for incidents where this holds (e.g. fires, "
+                                                              "hazardous chemicals: 抄报消防救援); None: every incident")
 
     @field_validator("mobile")
     @classmethod

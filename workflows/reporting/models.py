@@ -302,6 +302,7 @@ class FlushRequest(BaseModel):
     due_at: datetime | None = None
     sends: list[Send]
     records: list[Record]
+    copies: list[str] = Field(default_factory=list, description="recipient ids that receive a copy (抄报)")
 
 
 # ----------------------------------------------------------------- labels

@@ -307,7 +307,8 @@ class IncidentReportingWorkflow(Procedure):
         due = next((d.due_at for d in self.s.deadlines if ep.kind == "overdue" and d.key == ep.ref), None)
         return await self.call(Reporting.FLUSH, lambda: FlushRequest(
             record=self._record_request([]), episode=ep.name, kind=ep.kind, ref=ep.ref, label=ep.label, text=ep.text,
-            report=report, due_at=due, sends=actions.sends, records=actions.records), result_type=FlushResult)
+            report=report, due_at=due, sends=actions.sends, records=actions.records,
+            copies=[r.id for r in self.rules.recipients if r.cc]), result_type=FlushResult)
 
     # ------------------------------------------------------------- settled by the end of the response or the review
 
