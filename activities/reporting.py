@@ -62,6 +62,7 @@ def save_view(s: Session, req: RecordRequest) -> Incident:
     row.verbal = v.verbal.model_dump(mode="json") if v.verbal else None
     row.triggers = [t.model_dump(mode="json") for t in v.triggers]
     row.occurred_at, row.known_at = i.occurred_at, i.known_at
+    row.vertical = v.vertical.model_dump(mode="json") if v.vertical else None
     u = v.unit_report
     row.reported_at = u.reported_at if u else i.reported_at
     row.unit_due_at, row.unit_late_by_s = (u.due_at, u.late_by_s) if u else (None, None)

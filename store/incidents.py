@@ -60,6 +60,8 @@ class Incident(SQLModel, table=True):
     verbal: dict[str, Any] | None = Field(default=None, sa_column=json_column(),
                                           description="the verbal report: to whom, by whom, when, how")
     triggers: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column(nullable=False))
+    vertical: dict[str, Any] | None = Field(default=None, sa_column=json_column(),
+                                            description="拉条: the department's report to its city department, the gap")
     created_by: str = "system"
     created_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))

@@ -192,7 +192,20 @@ async def start(client: Client, settings: Settings, lib: Library, data: Incident
 
 UPDATES = {"verbal": IncidentReportingWorkflow.verbal, "draft": IncidentReportingWorkflow.draft,
            "followup": IncidentReportingWorkflow.followup, "final": IncidentReportingWorkflow.final,
-           "review": IncidentReportingWorkflow.review, "submit": IncidentReportingWorkflow.submit}
+           "review": IncidentReportingWorkflow.review, "submit": IncidentReportingWorkflow.submit,
+           "vertical": IncidentReportingWorkflow.vertical}
+
+
+def check_vertical_line(incident_id: str) -> None:
+    """拉条 is recorded for a department with a vertical line (垂直管理) only: 404 / 422 otherwise."""
+    with session_scope(write=False) as s:
+        row = s.get(Incident, incident_id)
+        if row is None:
+            raise IncidentError(404, f"no incident {incident_id!r}")
+        unit = s.get(OrgUnit, row.reporting_unit_id) if row.reporting_unit_id else None
+        if unit is None or not unit.vertical_line:
+            raise IncidentError(422, f"the reporting unit ({row.reporting_unit or '-'}) is not a department with a "
+                                     "vertical line (垂直管理): it reports to no city department")
 
 
 def find(incident_id: str) -> Incident | None:
@@ -278,6 +291,8 @@ def incident_detail(incident_id: str) -> dict | None:
                            "state": "late" if row.unit_late_by_s else "on_time"}
                           if row.unit_due_at is not None else None)
     out["upward"] = upward_of(city)
+    if out.get("vertical"):
+        out["vertical"]["late_by_min"] = _late_min(out["vertical"].get("gap_s"))
     out["late_marks"] = [{"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor, **{
         k: e.payload.get(k) for k in ("deadline", "label", "due_at", "met_at", "late_by_s", "late_by_min", "mark")}}
                          for e in marks]

@@ -10,6 +10,7 @@ differ (some want 15 min / 30 min for major events), so all of it is data.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import Enum
 from typing import Literal
 
@@ -225,6 +226,9 @@ class ReportingRules(Strict):
     remind: list[str] = Field(default_factory=lambda: ["duty_cadre"], description="duty roles reminded")
     followup_every: dict[Severity, Duration] = Field(description="续报 interval after the previous report, by severity")
     recipients: list[Recipient] = Field(min_length=1)
+    vertical_sync_within: Duration = Field(
+        default=timedelta(minutes=10), description="拉条: a department reporting to its city department reports to the "
+                                                   "district within this long of it (report.vertical.gap beyond)")
     upward: list[UpwardRecipient] = Field(default_factory=list, description="上报: the city's (and the province's) "
                                           "duty office, through the city line with SMS as its fallback")
     city_lines: dict[str, Recipient] = Field(

@@ -3,6 +3,7 @@ real worker and database): each checked (a time zone, in order, not in the futur
 迟报 measured from 知悉 against the rules' limit, shown by GET /api/incidents/{id} and on the incident's page."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -91,5 +92,42 @@ async def test_a_late_town_is_measured_and_shown(api):
         assert "知悉时间" in page and "迟报 15 分钟" in page
         page = (await web.get("/console/incidents/town-ok-1")).text
         assert "按时报告" in page
+    finally:
+        await web.aclose()
+
+
+async def test_lateral_report_only_for_a_department_with_a_vertical_line(api):
+    from store.directory import OrgUnit
+
+    with session_scope() as s:
+        s.get(OrgUnit, "D04").vertical_line = True  # 区气象局
+    now = datetime.now(UTC)
+    town = (await api.post("/api/incidents", json={**INCIDENT, "id": "lat-town"})).json()["incident_id"]
+    r = await api.post(f"/api/incidents/{town}/vertical", json={"to_whom": "市气象局", "at": iso(now)})
+    assert r.status_code == 422 and "vertical line" in r.json()["detail"], r.text
+    dept = {**INCIDENT, "id": "lat-d04", "category": "natural_disaster", "subtype": "雷击", "reporting_unit": "区气象局",
+            "reporting_unit_id": "D04", "reported_at": iso(now), "known_at": iso(now - timedelta(minutes=1))}
+    assert (await api.post("/api/incidents", json=dept)).status_code == 201
+    r = await api.post("/api/incidents/lat-d04/vertical", json={"to_whom": "市气象局", "at": "2026-07-01T03:00:00"})
+    assert r.status_code == 422 and "time zone" in r.json()["detail"]
+    r = await api.post("/api/incidents/lat-d04/vertical",
+                       json={"to_whom": "市气象局值班室", "at": iso(now - timedelta(minutes=30))})
+    assert r.status_code == 200, r.text
+    d = (await api.get("/api/incidents/lat-d04")).json()
+    assert d["vertical"]["gap_s"] == 30 * 60 and d["vertical"]["late_by_min"] == 30
+    assert (await api.post("/api/incidents/nope/vertical", json={"to_whom": "x", "at": iso(now)})).status_code == 404
+    r = await api.post("/api/incidents/lat-d04/verbal", json={"to_whom": "区政府总值班室", "by_whom": "值班员"})
+    assert r.status_code == 200, r.text
+    web = await console_login(api.app, api.token)
+    try:
+        async def page_shows_upward():
+            return "已签收" in (await web.get("/console/incidents/lat-d04")).text
+        for _ in range(100):  # the simulator city line takes and signs the verbal report once the chain sends it
+            if await page_shows_upward():
+                break
+            await asyncio.sleep(0.1)
+        page = (await web.get("/console/incidents/lat-d04")).text
+        assert "拉条报告" in page and "区里晚收到 30 分钟" in page
+        assert "上报市级" in page and "市应急管理局值班室 口头报告" in page and "已签收" in page
     finally:
         await web.aclose()

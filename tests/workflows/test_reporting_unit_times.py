@@ -79,3 +79,32 @@ async def test_without_known_at_nothing_is_measured(env, tq):
     await wait_for(lambda: incident(inp.incident.incident_id), what="the row")
     assert incident(inp.incident.incident_id).unit_due_at is None
     assert not events(inp.incident.incident_id, "report.unit.late")
+
+
+async def test_lateral_report_to_the_city_department_before_the_district_is_flagged(env, tq):
+    """拉条: 区气象局 reported to 市气象局 40 min before the district got it (limit 10 min): report.vertical.gap."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from workflows.reporting import VerticalIn
+
+    now = await env.get_current_time()
+    inp = incident_input(received_at=now, reporting_unit_id="D04", category="natural_disaster", subtype="雷击")
+    iid = inp.incident.incident_id
+    h = await start(env.client, tq, inp)
+    who = {"actor": "p-duty_cadre", "role": "duty_cadre"}
+    view = await h.execute_update(W.vertical, VerticalIn(**who, to_whom="市气象局值班室", at=now - timedelta(minutes=40)))
+    assert view.vertical is not None and view.vertical.gap_s == 40 * 60 and view.vertical.district_at == now
+    [gap] = await wait_for(lambda: events(iid, "report.vertical.gap"), what="the gap flagged")
+    assert gap.payload["late_by_min"] == 40 and gap.payload["to_whom"] == "市气象局值班室"
+    await wait_for(lambda: incident(iid).vertical, what="the row")
+    assert incident(iid).vertical["gap_s"] == 40 * 60
+    with pytest.raises(WorkflowUpdateFailedError) as exc:  # once
+        await h.execute_update(W.vertical, VerticalIn(**who, to_whom="x", at=now))
+    assert "recorded already" in exc.value.cause.message
+
+    in_step = incident_input(received_at=now, reporting_unit_id="D04", category="natural_disaster", subtype="雷击")
+    h2 = await start(env.client, tq, in_step)
+    view = await h2.execute_update(W.vertical, VerticalIn(**who, to_whom="市气象局值班室", at=now - timedelta(minutes=5)))
+    assert view.vertical.gap_s == 5 * 60  # within the 10 min: recorded, not flagged
+    await wait_for(lambda: events(in_step.incident.incident_id, "report.vertical.made"), what="recorded")
+    assert not events(in_step.incident.incident_id, "report.vertical.gap")

@@ -138,6 +138,18 @@ class Upward(BaseModel):
     done: bool = False
 
 
+class VerticalRecord(BaseModel):
+    """拉条: the reporting department's own report to its city department (垂直管理), as it says, against when the
+    district got it; gap_s > 0: the district got it that much later (report.vertical.gap)."""
+
+    to_whom: str
+    at: datetime
+    note: str | None = None
+    district_at: datetime
+    gap_s: int
+    recorded_by: str
+
+
 class ChainState(BaseModel):
     received_at: datetime
     severity: Severity
@@ -155,6 +167,7 @@ class ChainState(BaseModel):
     runs: int = 1
     unit_report: UnitReport | None = None
     upward: list[Upward] = Field(default_factory=list)
+    vertical: VerticalRecord | None = None
 
 
 class ReportingInput(BaseModel):
@@ -170,6 +183,12 @@ class VerbalIn(Actor):
     by_whom: str = Field(min_length=1, max_length=200)
     at: datetime | None = None
     channel: str = Field(default="phone", max_length=50)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class VerticalIn(Actor):
+    to_whom: str = Field(min_length=1, max_length=200, description="the city department, e.g. 市气象局值班室")
+    at: datetime = Field(description="when the department reported to it")
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -237,6 +256,7 @@ class ChainView(BaseModel):
     settled_by: str | None = None
     response_ended_by: str | None = None
     unit_report: UnitReport | None = None
+    vertical: VerticalRecord | None = None
 
 
 class RecordRequest(BaseModel):

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():  # the kit and the messages: one 
     from workflows.reporting.models import (
         FINAL_LABEL, ChainState, ChainView, Deadline, DraftIn, FlushRequest, RecordRequest, RemindRequest, ReportingInput,
         ReportKind, ReviewIn, SettleIn, SubmitIn, TargetsRequest, TargetsResult, TriggerView, UnitReport, Upward, UpwardRequest,
-        UPWARD_ATTEMPTS, UpwardResult, VerbalIn, VerbalRecord, Version, WrittenReport, label_of, overdue_text, settle_as)
+        UPWARD_ATTEMPTS, UpwardResult, VerbalIn, VerbalRecord, VerticalIn, VerticalRecord, Version, WrittenReport, label_of, overdue_text, settle_as)
     from workflows.reporting.rules import RULES, Chain
 
 
@@ -170,6 +170,33 @@ class IncidentReportingWorkflow(Procedure):
     @verbal.validator
     def _verbal_ok(self, req: VerbalIn) -> None:
         self.refuse_if("verbal", req)
+
+    # ------------------------------------------------------------- 拉条: the department's report to its city department
+
+    @workflow.update
+    async def vertical(self, req: VerticalIn) -> ChainView:
+        """The department also reported to its city department (垂直管理): the district should have got it at the same
+        time; got later than the rules' `vertical_sync_within`, the gap is flagged (report.vertical.gap)."""
+        self.refuse_if("vertical", req)
+        district_at = self.s.unit_report.reported_at if self.s.unit_report else self.s.received_at
+        gap = max(0, math.ceil((district_at - req.at).total_seconds()))
+        self.s.vertical = VerticalRecord(to_whom=req.to_whom, at=req.at, note=req.note, district_at=district_at,
+                                         gap_s=gap, recorded_by=req.actor)
+        events = [Event(kind=Kinds.VERTICAL_MADE, step_id="vertical", actor=req.actor, at=workflow.now(),
+                        payload=self.s.vertical.model_dump(mode="json"))]
+        if gap > self.rules.vertical_sync_within.total_seconds():
+            minutes = -(-gap // 60)
+            events.append(Event(kind=Kinds.VERTICAL_GAP, step_id="vertical/gap", actor=req.actor, at=workflow.now(),
+                                payload={"deadline": "vertical", "label": f"{self.info.reporting_unit}拉条报告",
+                                         "to_whom": req.to_whom, "city_at": req.at.isoformat(),
+                                         "district_at": district_at.isoformat(), "late_by_s": gap,
+                                         "late_by_min": minutes, "mark": f"先报市级、晚报区{minutes}分钟"}))
+        await self.record(*events)
+        return self.view()
+
+    @vertical.validator
+    def _vertical_ok(self, req: VerticalIn) -> None:
+        self.refuse_if("vertical", req)
 
     # ------------------------------------------------------------- written reports: draft, review, submit
 
@@ -394,7 +421,7 @@ class IncidentReportingWorkflow(Procedure):
                          severity=self.s.severity, casualties=self.s.casualties, deadlines=self.s.deadlines,
                          verbal=self.s.verbal, reports=self.s.reports, triggers=triggers, closed_at=self.s.closed_at,
                          runs=self.s.runs, settled_by=self.s.settled_by, response_ended_by=self.s.response_ended_by,
-                         unit_report=self.s.unit_report)
+                         unit_report=self.s.unit_report, vertical=self.s.vertical)
 
     def _deadline(self, key: str, kind: str, label: str, due: datetime) -> Deadline:
         return Deadline(key=key, kind=kind, label=label, due_at=due, remind_at=due - self.rules.reminder_before)  # type: ignore[arg-type]
