@@ -320,6 +320,8 @@ def upward_of(events: list[AuditEvent]) -> list[dict]:
             row.update(via="cityline", sent_at=e.at.isoformat(), receipt_id=e.payload.get("receipt_id"))
         elif e.kind == Reporting.CITY_FALLBACK:
             row.update(via="sms", sent_at=e.at.isoformat(), error=e.payload.get("error"))
+        elif e.kind == Reporting.CITY_FAILED:
+            row.update(via="failed", error=e.payload.get("error"))
         elif e.kind == Reporting.CITY_RECEIPT:
             row.update(signed_at=e.at.isoformat(), signed_by=e.payload.get("by"))
     return list(rows.values())

@@ -130,3 +130,18 @@ async def test_a_retried_activity_posts_once_and_a_major_event_reaches_the_provi
     assert len(platform.posts_of(f"{iid}/verbal", "city_duty")) == 1  # posted once
     assert len(platform.posts_of(f"{iid}/verbal", "province_duty")) == 1
     assert not events(iid, "report.city.fallback")
+
+
+async def test_a_city_line_that_cannot_even_be_built_is_recorded_failed_and_the_chain_goes_on(env, tq, people, monkeypatch):
+    monkeypatch.delenv("YINGJI_CITYLINE_SECRET")  # misconfigured: the http gateway refuses to start (no fallback)
+    get_settings.cache_clear()
+    reset_gateways()
+    inp = incident_input()
+    iid = inp.incident.incident_id
+    h = await start(env.client, tq, inp)
+    await verbal(h, people)
+    await env.sleep(timedelta(minutes=2))
+    [failed] = await wait_for(lambda: events(iid, "report.city.failed"), what="recorded failed")
+    assert "YINGJI_CITYLINE_SECRET" in failed.payload["error"] and failed.payload["to"] == "city_duty"
+    view = await h.execute_update(W.draft, DraftIn(**cadre(people), draft=draft()))  # the chain is alive
+    assert view.status == "open" and incident_detail(iid)["upward"][0]["via"] == "failed"

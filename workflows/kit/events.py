@@ -254,6 +254,7 @@ class Reporting:
     CITY_RECEIPT = kind("report.city.receipt")  # the city (province) duty office signed for it (签收)
     VERTICAL_MADE = kind("report.vertical.made")  # 拉条: the department's report to its city department, recorded
     VERTICAL_GAP = kind("report.vertical.gap", DeadlineStep)  # …the district got it later than the rules allow
+    CITY_FAILED = kind("report.city.failed")  # neither the city line nor the SMS fallback took it: phone them
     CITY_FALLBACK = kind("report.city.fallback")  # the city line was down after its retries: sent by SMS instead
     REFUSED = kind("report.refused")
     ESCALATION = episodes("report.escalation")  # an overdue deadline's episode

@@ -7,6 +7,7 @@ from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():  # the kit and the messages: one copy, inside and outside the sandbox
     from workflows.kit.events import Reporting as Kinds  # the audit event kinds, defined once
@@ -145,12 +146,21 @@ class IncidentReportingWorkflow(Procedure):
             report = next((r for r in self.s.reports if r.seq == item.seq), None) if item.seq is not None else None
             for r in self.rules.upward:
                 if r.receives(item.kind, self.s.severity):
-                    await workflow.execute_activity(
-                        Reporting.UPWARD, UpwardRequest(
-                            workflow_id=workflow.info().workflow_id, run_id=workflow.info().run_id, incident=self.info,
-                            received_at=self.s.received_at, severity=self.s.severity, item=item, recipient=r,
-                            verbal=self.s.verbal, report=report),
-                        result_type=UpwardResult, start_to_close_timeout=timedelta(minutes=2), retry_policy=UPWARD_RETRY)
+                    try:
+                        await workflow.execute_activity(
+                            Reporting.UPWARD, UpwardRequest(
+                                workflow_id=workflow.info().workflow_id, run_id=workflow.info().run_id,
+                                incident=self.info, received_at=self.s.received_at, severity=self.s.severity, item=item,
+                                recipient=r, verbal=self.s.verbal, report=report),
+                            result_type=UpwardResult, start_to_close_timeout=timedelta(minutes=2),
+                            retry_policy=UPWARD_RETRY)
+                    except ActivityError as exc:  # neither the line nor the SMS: said so, the chain goes on
+                        await self.record(Event(
+                            kind=Kinds.CITY_FAILED, step_id=f"city/{r.id}/{item.report_id.rsplit('/', 1)[-1]}/v{item.version}"
+                                                            "/failed", at=workflow.now(),
+                            payload={"to": r.id, "name": r.name_zh, "report_id": item.report_id, "version": item.version,
+                                     "kind": item.kind, "label": item.label,
+                                     "error": str(exc.cause or exc)[:500]}))
             item.done = True
 
     # ------------------------------------------------------------- the verbal report
