@@ -131,3 +131,29 @@ async def test_lateral_report_only_for_a_department_with_a_vertical_line(api):
         assert "上报市级" in page and "市应急管理局值班室 口头报告" in page and "已签收" in page
     finally:
         await web.aclose()
+
+
+async def test_the_console_intake_form_takes_the_times(api):
+    from zoneinfo import ZoneInfo
+
+    from tests.helpers import console_post
+
+    local = datetime.now(ZoneInfo(get_settings().timezone)).replace(second=0, microsecond=0)
+    form = {"source": "town", "category": "accident", "subtype": "建筑施工", "town_id": "330110001",
+            "place": "青溪路88号工地", "summary": "脚手架坍塌", "reporting_unit": "第1街道", "reporter": "街道值班员",
+            "occurred_at": f"{local - timedelta(minutes=60):%Y-%m-%dT%H:%M}",
+            "known_at": f"{local - timedelta(minutes=50):%Y-%m-%dT%H:%M}",
+            "reported_at": f"{local:%Y-%m-%dT%H:%M}"}
+    web = await console_login(api.app, api.token)
+    try:
+        bad = await console_post(web, "/console/incidents", {**form, "known_at": "yesterday"})
+        assert bad.status_code == 422 and "known_at" in bad.text
+        before = await console_post(web, "/console/incidents", {**form, "known_at": form["reported_at"],
+                                                               "reported_at": form["occurred_at"]})
+        assert before.status_code == 422 and "reported_at" in before.text
+        resp = await console_post(web, "/console/incidents", form)
+        assert resp.status_code == 303, resp.text
+        page = (await web.get(resp.headers["location"])).text
+        assert "知悉时间" in page and "迟报 20 分钟" in page
+    finally:
+        await web.aclose()
