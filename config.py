@@ -78,6 +78,14 @@ class Settings(BaseSettings):
                                                "requests and verifies the platform's receipts")
     broadcast_replay_window_s: int = Field(default=300, ge=10, description="a receipt whose timestamp is further "
                                            "than this from our clock is refused (403)")
+    cityline_gateway: Literal["simulator", "http"] = Field(
+        default="simulator", description="the city platform 市级报送通道 for reports upward: simulator (takes and signs "
+                                         "at once) | http (the platform at CITYLINE_URL; activities/gateways/cityline.py)")
+    cityline_url: str | None = Field(default=None, description="the city platform's API base URL")
+    cityline_secret: SecretStr | None = Field(default=None, description="shared HMAC-SHA256 secret: signs our "
+                                              "reports and verifies the platform's receipts")
+    cityline_replay_window_s: int = Field(default=300, ge=10, description="a receipt whose timestamp is further "
+                                          "than this from our clock is refused (403)")
     hotline_platform_url: str | None = Field(default=None, description="the hotline platform's base URL: 回访 posts "
                                                                       "each closed work order's result to <url>/results")
     hotline_secret: SecretStr | None = Field(default=None, description="the hotline platform's webhook secret "

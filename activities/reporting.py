@@ -61,6 +61,11 @@ def save_view(s: Session, req: RecordRequest) -> Incident:
     row.status, row.closed_at, row.updated_at = v.status, v.closed_at, _now()
     row.verbal = v.verbal.model_dump(mode="json") if v.verbal else None
     row.triggers = [t.model_dump(mode="json") for t in v.triggers]
+    row.occurred_at, row.known_at = i.occurred_at, i.known_at
+    row.vertical = v.vertical.model_dump(mode="json") if v.vertical else None
+    u = v.unit_report
+    row.reported_at = u.reported_at if u else i.reported_at
+    row.unit_due_at, row.unit_late_by_s = (u.due_at, u.late_by_s) if u else (None, None)
     s.flush()
     deadlines = {d.key: d for d in s.exec(select(IncidentDeadline).where(IncidentDeadline.incident_id == row.id))}
     for d in v.deadlines:
@@ -171,7 +176,10 @@ def find_targets(s: Session, req: TargetsRequest, at: datetime) -> TargetsResult
                 recipients.append(rules.city_lines[unit.id])
             else:
                 gaps.append(f"{unit.name} ({unit.id}) has a vertical line but the rules name no city-level recipient")
+        severity = rules.grade(i.severity, i.casualties)
         for r in recipients:
+            if r.when is not None and not r.when.holds(i.category, i.subtype, severity, i.casualties):
+                continue  # e.g. 抄报消防救援 only for fires and hazardous chemicals
             contact = _recipient_contact(s, r)
             if contact is None:
                 gaps.append(f"recipient {r.id}: nobody holds position {r.position!r}")
@@ -254,7 +262,8 @@ def render(send, req: FlushRequest, code: str | None, link: str | None) -> tuple
     answer = answer_text(code, link)
     if send.purpose in ("notify", "escalate"):
         if req.kind == "receipts" and req.report is not None:
-            body = report_text(req.report, i.title, req.record.view.received_at) + "\n" + answer_text(code, link, "确认收到")
+            copy = "【抄报】" if send.target_key.removeprefix("rcpt/") in req.copies else ""
+            body = copy + report_text(req.report, i.title, req.record.view.received_at) + "\n" + answer_text(code, link, "确认收到")
             voice = f"区政府总值班室报送{req.label}:{i.title}。请查收短信,按1确认收到。"
             return body, voice
         prefix = "【升级】值班长未应答,请您督促落实。" if send.purpose == "escalate" and req.kind == "overdue" else (

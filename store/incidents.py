@@ -10,14 +10,18 @@ without asking Temporal, also after the chain has closed.
 - `IncidentReport`: each written report of the chain (书面报告, 续报一…, 终报) and its state.
 - `ReportVersion`: every draft of a report with the leading leader's decision on it.
 - `ReportReceipt`: each recipient of a submitted report: sent, delivered, confirmed (回执).
+
+`unit_report_statistics` counts, per reporting unit, its reports to the duty office on time and late (迟报).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import UniqueConstraint
-from sqlmodel import Field, SQLModel, col
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.types import json_column, now_utc, utc_column
 
@@ -43,12 +47,21 @@ class Incident(SQLModel, table=True):
     reporting_unit_id: str | None = None
     reporter: str = ""
     reporter_phone: str | None = None
+    occurred_at: datetime | None = Field(default=None, sa_column=utc_column(), description="事发时间")
+    known_at: datetime | None = Field(default=None, sa_column=utc_column(), description="知悉时间 of the reporting unit")
+    reported_at: datetime | None = Field(default=None, sa_column=utc_column(),
+                                         description="the reporting unit's report to the duty office")
+    unit_due_at: datetime | None = Field(default=None, sa_column=utc_column(),
+                                         description="known_at + the rules' unit_report_within; None: not measured")
+    unit_late_by_s: int | None = Field(default=None, description="the unit's 迟报 in seconds; 0 on time; None: not measured")
     rules_id: str
     rules_version: str
     status: str = Field(default="open", index=True, description="open | closed")
     verbal: dict[str, Any] | None = Field(default=None, sa_column=json_column(),
                                           description="the verbal report: to whom, by whom, when, how")
     triggers: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column(nullable=False))
+    vertical: dict[str, Any] | None = Field(default=None, sa_column=json_column(),
+                                            description="拉条: the department's report to its city department, the gap")
     created_by: str = "system"
     created_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
@@ -129,3 +142,39 @@ class ReportReceipt(SQLModel, table=True):
     confirmed_at: datetime | None = Field(default=None, sa_column=utc_column())
     confirmed_via: str | None = None
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+
+
+@dataclass
+class UnitReportStats:
+    """One reporting unit's reports to the duty office (from 知悉 to its report, against the rules' limit)."""
+
+    unit_id: str | None
+    unit: str
+    reported: int = 0
+    on_time: int = 0
+    late: int = 0
+    late_by_s: dict[str, int] = dc_field(default_factory=dict)  # incident id -> seconds late
+
+
+def unit_report_statistics(s: Session, since: datetime | None = None, until: datetime | None = None,
+                           unit_ids: list[str] | None = None) -> dict[str, UnitReportStats]:
+    """Per reporting unit (its directory id, else its name), of the incidents received in [since, until) whose
+    report time was measured (known_at given, the rules having a limit): how many on time, how many late (迟报)."""
+    stmt = select(Incident).where(col(Incident.unit_late_by_s).is_not(None))
+    if since is not None:
+        stmt = stmt.where(col(Incident.received_at) >= since)
+    if until is not None:
+        stmt = stmt.where(col(Incident.received_at) < until)
+    if unit_ids:
+        stmt = stmt.where(col(Incident.reporting_unit_id).in_(unit_ids))
+    out: dict[str, UnitReportStats] = {}
+    for i in s.exec(stmt.order_by(Incident.received_at)):
+        key = i.reporting_unit_id or i.reporting_unit
+        st = out.setdefault(key, UnitReportStats(unit_id=i.reporting_unit_id, unit=i.reporting_unit))
+        st.reported += 1
+        if i.unit_late_by_s:
+            st.late += 1
+            st.late_by_s[i.id] = i.unit_late_by_s
+        else:
+            st.on_time += 1
+    return out

@@ -58,9 +58,21 @@ def broadcast_gateway():
     return _broadcasts[key]
 
 
+def cityline_gateway():
+    """The city platform's adapter (`YINGJI_CITYLINE_GATEWAY`: simulator or http; gateways/cityline.py)."""
+    from activities.gateways.cityline import HttpCityline, SimulatorCityline
+    from config import get_settings
+
+    settings = get_settings()
+    key = f"cityline:{settings.cityline_gateway}:{settings.cityline_url}"
+    if key not in _broadcasts:
+        _broadcasts[key] = HttpCityline(settings) if settings.cityline_gateway == "http" else SimulatorCityline()
+    return _broadcasts[key]
+
+
 def reset_gateways() -> None:
     _broadcasts.clear()
     _gateways.clear()
 
 
-__all__ = ["Gateway", "OutgoingMessage", "SendResult", "Throttled", "broadcast_gateway", "gateway_for", "get_gateway", "reset_gateways"]
+__all__ = ["Gateway", "OutgoingMessage", "SendResult", "Throttled", "broadcast_gateway", "cityline_gateway", "gateway_for", "get_gateway", "reset_gateways"]

@@ -94,7 +94,7 @@ async def receive(request: Request, user: roles.DutyUser) -> Response:
                               summary=str(form.get("summary") or ""), casualties=_casualties(form),
                               reporting_unit=str(form.get("reporting_unit") or ""), reporter=str(form.get("reporter") or ""),
                               reporter_phone=_blank_none(form.get("reporter_phone")),
-                              related=[r for r in form.getlist("related") if r])
+                              related=[r for r in form.getlist("related") if r], **_times(form))
         settings = get_settings()
         view, _ = await svc.start(await get_temporal(request), settings, await asyncio.to_thread(library), data,
                                   user.caller.actor)
@@ -123,6 +123,19 @@ def _draft(form: Any) -> Draft:
                  what_happened=str(form.get("what_happened") or ""), casualties=_casualties(form),
                  measures=str(form.get("measures") or ""), trend=str(form.get("trend") or ""),
                  next_steps=str(form.get("next_steps") or ""), cause=_blank_none(form.get("cause")))
+
+
+def _times(form: Any) -> dict[str, datetime]:
+    """事发时间, 知悉时间, the unit's report time from the intake form (local times); a malformed one: IncidentError."""
+    out = {}
+    for name in ("occurred_at", "known_at", "reported_at"):
+        value = _blank_none(form.get(name))
+        if value:
+            try:
+                out[name] = _local_time(value)
+            except ValueError:
+                raise svc.IncidentError(422, f"{name}: not a date and time ({value[:40]!r})") from None
+    return out
 
 
 def _local_time(value: str) -> datetime:

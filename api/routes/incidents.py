@@ -21,7 +21,7 @@ from api.services.answers import AnswerError, acknowledge
 from api.services.shapes import AckOut
 from definitions.loader import cached_library
 from definitions.schema.reporting import CATEGORIES
-from workflows.reporting import ChainView, Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn
+from workflows.reporting import ChainView, Draft, DraftIn, ReviewIn, SubmitIn, VerbalIn, VerticalIn
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -70,6 +70,22 @@ async def verbal(incident_id: str, body: VerbalBody, client: TemporalDep, caller
     if body.at is not None and body.at.tzinfo is None:
         raise HTTPException(422, detail="at: give a time zone, e.g. 2026-07-01T03:40:00+08:00")
     return await _step(client, incident_id, "verbal", VerbalIn(actor=caller.actor, role=caller.role, **body.model_dump()))
+
+
+class VerticalBody(BaseModel):
+    to_whom: str = Field(min_length=1, max_length=200, description="the city department, e.g. 市气象局值班室")
+    at: datetime = Field(description="when the department reported to it (with a time zone)")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/{incident_id}/vertical", response_model=ChainView,
+             summary="拉条: record the department's own report to its city department; a gap to the district is flagged")
+async def vertical(incident_id: str, body: VerticalBody, client: TemporalDep, caller: DutyOfficer) -> dict:
+    if body.at.tzinfo is None:
+        raise HTTPException(422, detail="at: give a time zone, e.g. 2026-07-01T03:40:00+08:00")
+    await asyncio.to_thread(svc.check_vertical_line, incident_id)
+    return await _step(client, incident_id, "vertical", VerticalIn(actor=caller.actor, role=caller.role,
+                                                                   **body.model_dump()))
 
 
 @router.post("/{incident_id}/draft", response_model=ChainView,

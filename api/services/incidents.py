@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -43,6 +43,7 @@ from workflows.reporting import (
 )
 
 STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422}
+CLOCK_SKEW = timedelta(minutes=2)  # a time given "now" by a unit whose clock runs a little ahead
 
 
 class IncidentError(ServiceError):
@@ -56,6 +57,11 @@ class IncidentIn(BaseModel):
                            description="your id for it (e.g. a 12345 ticket): sending it twice starts one chain; "
                                        "not in the form of another kind's id (callout-…, W + 12 hex, drill-…)")
     received_at: datetime | None = Field(default=None, description="接报时间; default: now")
+    occurred_at: datetime | None = Field(default=None, description="事发时间: when it happened")
+    known_at: datetime | None = Field(default=None, description="知悉时间: when the reporting unit knew; with it, the "
+                                                                "unit's report time is measured against the rules' limit")
+    reported_at: datetime | None = Field(default=None, description="when the reporting unit reported to the duty "
+                                                                   "office; default: the 接报 time (now)")
     source: Literal["110", "119", "120", "12345", "department", "town", "field", "media", "warning"]
     category: Literal["natural_disaster", "accident", "public_health", "social_security"]
     subtype: str = Field(default="", max_length=100, description="e.g. 建筑施工, 道路交通, 山体滑坡")
@@ -79,12 +85,28 @@ class IncidentIn(BaseModel):
     def _incident_id(cls, v: str | None) -> str | None:
         return validate_incident_id(v) if v is not None else v  # SubjectError is a ValueError: 422 with the reason
 
-    @field_validator("received_at")
+    @field_validator("received_at", "occurred_at", "known_at", "reported_at")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2026-07-01T03:10:00+08:00")
         return v
+
+    @model_validator(mode="after")
+    def _in_order(self) -> IncidentIn:
+        """事发 ≤ 知悉 ≤ the unit's report, none of them in the future (beyond a clock skew)."""
+        latest = datetime.now(UTC) + CLOCK_SKEW
+        for name in ("occurred_at", "known_at", "reported_at", "received_at"):
+            v = getattr(self, name)
+            if v is not None and v > latest:
+                raise ValueError(f"{name}: {v.isoformat()} is in the future")
+        times = [(n, getattr(self, n)) for n in ("occurred_at", "known_at", "reported_at")]
+        given = [(n, v) for n, v in times if v is not None]
+        for (a, va), (b, vb) in zip(given, given[1:]):
+            if vb < va:
+                raise ValueError(f"{b}: {vb.isoformat()} is before {a} ({va.isoformat()}); "
+                                 "an incident happens, then the reporting unit knows, then it reports")
+        return self
 
 
 def _check(data: IncidentIn) -> tuple[str, str | None]:
@@ -145,6 +167,7 @@ async def start(client: Client, settings: Settings, lib: Library, data: Incident
                         place=data.place, summary=data.summary, casualties=data.casualties,
                         reporting_unit=data.reporting_unit, reporting_unit_id=data.reporting_unit_id,
                         reporter=data.reporter, reporter_phone=phone, related=list(dict.fromkeys(data.related)),
+                        occurred_at=data.occurred_at, known_at=data.known_at, reported_at=data.reported_at,
                         created_by=actor)
     wid = workflow_id_for(incident_id)
     existed = False
@@ -169,7 +192,20 @@ async def start(client: Client, settings: Settings, lib: Library, data: Incident
 
 UPDATES = {"verbal": IncidentReportingWorkflow.verbal, "draft": IncidentReportingWorkflow.draft,
            "followup": IncidentReportingWorkflow.followup, "final": IncidentReportingWorkflow.final,
-           "review": IncidentReportingWorkflow.review, "submit": IncidentReportingWorkflow.submit}
+           "review": IncidentReportingWorkflow.review, "submit": IncidentReportingWorkflow.submit,
+           "vertical": IncidentReportingWorkflow.vertical}
+
+
+def check_vertical_line(incident_id: str) -> None:
+    """拉条 is recorded for a department with a vertical line (垂直管理) only: 404 / 422 otherwise."""
+    with session_scope(write=False) as s:
+        row = s.get(Incident, incident_id)
+        if row is None:
+            raise IncidentError(404, f"no incident {incident_id!r}")
+        unit = s.get(OrgUnit, row.reporting_unit_id) if row.reporting_unit_id else None
+        if unit is None or not unit.vertical_line:
+            raise IncidentError(422, f"the reporting unit ({row.reporting_unit or '-'}) is not a department with a "
+                                     "vertical line (垂直管理): it reports to no city department")
 
 
 def find(incident_id: str) -> Incident | None:
@@ -231,6 +267,9 @@ def incident_detail(incident_id: str) -> dict | None:
                             .order_by(AuditEvent.seq)))
         omitted = list(s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
                                                        col(AuditEvent.kind).like("report.%.omitted"))))
+        city = list(s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
+                                                    col(AuditEvent.kind).like("report.city.%"))
+                            .order_by(AuditEvent.seq)))
         settled = next((e for e in s.exec(select(AuditEvent).where(AuditEvent.subject == incident_id,
                                                                     AuditEvent.kind == Reporting.SETTLED))
                         if ChainSettled.read(e.payload).ended), None)
@@ -243,6 +282,17 @@ def incident_detail(incident_id: str) -> dict | None:
                                     if v.seq == r.seq],
                        "receipts": [x.model_dump(mode="json", exclude={"id", "incident_id", "seq"}) for x in receipts
                                     if x.seq == r.seq]} for r in reports]
+    out["unit_report"] = ({"unit": row.reporting_unit, "unit_id": row.reporting_unit_id,
+                           "occurred_at": row.occurred_at.isoformat() if row.occurred_at else None,
+                           "known_at": row.known_at.isoformat() if row.known_at else None,
+                           "reported_at": row.reported_at.isoformat() if row.reported_at else None,
+                           "due_at": row.unit_due_at.isoformat(), "late_by_s": row.unit_late_by_s,
+                           "late_by_min": _late_min(row.unit_late_by_s),
+                           "state": "late" if row.unit_late_by_s else "on_time"}
+                          if row.unit_due_at is not None else None)
+    out["upward"] = upward_of(city)
+    if out.get("vertical"):
+        out["vertical"]["late_by_min"] = _late_min(out["vertical"].get("gap_s"))
     out["late_marks"] = [{"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor, **{
         k: e.payload.get(k) for k in ("deadline", "label", "due_at", "met_at", "late_by_s", "late_by_min", "mark")}}
                          for e in marks]
@@ -256,6 +306,25 @@ def incident_detail(incident_id: str) -> dict | None:
     out["settled"] = ({"by": ChainSettled.read(settled.payload).by, "at": settled.at.isoformat()}
                       if settled is not None else None)
     return out
+
+
+def upward_of(events: list[AuditEvent]) -> list[dict]:
+    """上报: each report version to each upward office: sent by the city line or by SMS (fallback), signed for."""
+    rows: dict[str, dict] = {}
+    for e in events:
+        step = e.step_id.rsplit("/", 1)[0]
+        row = rows.setdefault(step, {k: e.payload.get(k) for k in ("to", "name", "report_id", "version", "kind", "label")}
+                              | {"via": None, "sent_at": None, "receipt_id": None, "signed_at": None, "signed_by": None,
+                                 "error": None})
+        if e.kind == Reporting.CITY_SENT:
+            row.update(via="cityline", sent_at=e.at.isoformat(), receipt_id=e.payload.get("receipt_id"))
+        elif e.kind == Reporting.CITY_FALLBACK:
+            row.update(via="sms", sent_at=e.at.isoformat(), error=e.payload.get("error"))
+        elif e.kind == Reporting.CITY_FAILED:
+            row.update(via="failed", error=e.payload.get("error"))
+        elif e.kind == Reporting.CITY_RECEIPT:
+            row.update(signed_at=e.at.isoformat(), signed_by=e.payload.get("by"))
+    return list(rows.values())
 
 
 def incident_list(limit: int, status: str | None, category: str | None, *, dates: DateRange | None = None) -> list[dict]:

@@ -52,9 +52,9 @@ def _number(s: Session, inc: Incident, seq: int, tz: ZoneInfo) -> str:
 
 
 def _recipients(s: Session, lib: Library, inc: Incident, seq: int) -> tuple[list[str], list[str]]:
-    """主送 (the rules' recipients) and 抄送 (any other office the report was sent to)."""
+    """主送 (the rules' recipients but their copies 抄报) and 抄送 (any other office the report was sent to)."""
     loaded = lib.reporting_rules(inc.rules_id) or lib.reporting_rules(None)
-    main = [r.name_zh for r in loaded.model.recipients] if loaded else []
+    main = [r.name_zh for r in loaded.model.recipients if not r.cc] if loaded else []
     sent = [r.name for r in s.exec(select(ReportReceipt).where(ReportReceipt.incident_id == inc.id, ReportReceipt.seq == seq)
                                    .order_by(col(ReportReceipt.id))) if r.name]
     if not main:

@@ -10,7 +10,9 @@ differ (some want 15 min / 30 min for major events), so all of it is data.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import Enum
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -122,6 +124,9 @@ class Recipient(Strict):
     mobile: str | None = Field(default=None, description="E.164, e.g. +8657188000001")
     im_id: str | None = None
     position: str | None = Field(default=None, description="a position code: its holder in the district receives it")
+    cc: bool = Field(default=False, description="抄报: it receives a copy (its SMS says 【抄报】), e.g. 消防救援")
+    when: Condition | None = Field(default=None, description="only for incidents where this holds (e.g. fires, "
+                                                              "hazardous chemicals: 抄报消防救援); None: every incident")
 
     @field_validator("mobile")
     @classmethod
@@ -135,6 +140,31 @@ class Recipient(Strict):
         if (self.mobile is None and self.im_id is None) == (self.position is None):
             raise ValueError("a recipient has either a number (mobile/im_id) or a position, not both and not neither")
         return self
+
+
+class UpwardRecipient(Strict):
+    """Who the duty office reports upward to (上报): the city's duty office 市应急管理局值班室, the province's for major
+    events. Its verbal and written reports go through the city line (activities/gateways/cityline.py); when the
+    platform cannot be reached after its retries, the report goes by SMS to `mobile` instead."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="its id on the city platform's side too (`to`)")
+    name_zh: str
+    name_en: str = ""
+    mobile: str = Field(description="E.164: the SMS fallback, e.g. +8657188000001")
+    min_severity: Severity | None = Field(default=None, description="only for incidents of this grade or worse "
+                                                                    "(the province: II 重大)")
+    reports: list[Literal["verbal", "written", "followup", "final"]] = Field(
+        default_factory=lambda: ["verbal", "written", "followup", "final"], description="which reports it receives")
+
+    @field_validator("mobile")
+    @classmethod
+    def _e164(cls, v: str) -> str:
+        if not _E164.match(v):
+            raise ValueError(f"{v!r} is not an E.164 number (like +8657188000001)")
+        return v
+
+    def receives(self, kind: str, severity: Severity) -> bool:
+        return kind in self.reports and (self.min_severity is None or severity.at_least(self.min_severity))
 
 
 SECTOR_LEADER = "sector_leader"
@@ -190,9 +220,17 @@ class ReportingRules(Strict):
     stricter: list[DeadlineRule] = Field(default_factory=list, description="first match wins")
     severity: list[SeverityRule] = Field(default_factory=list, description="grade from casualties; the highest reached")
     reminder_before: Duration = Field(description="a reminder this long before each deadline")
+    unit_report_within: Duration | None = Field(
+        default=None, description="a town or department reports to the duty office within this long of 知悉 (known_at); "
+                                  "later is its 迟报 (report.unit.late). None: not measured")
     remind: list[str] = Field(default_factory=lambda: ["duty_cadre"], description="duty roles reminded")
     followup_every: dict[Severity, Duration] = Field(description="续报 interval after the previous report, by severity")
     recipients: list[Recipient] = Field(min_length=1)
+    vertical_sync_within: Duration = Field(
+        default=timedelta(minutes=10), description="拉条: a department reporting to its city department reports to the "
+                                                   "district within this long of it (report.vertical.gap beyond)")
+    upward: list[UpwardRecipient] = Field(default_factory=list, description="上报: the city's (and the province's) "
+                                          "duty office, through the city line with SMS as its fallback")
     city_lines: dict[str, Recipient] = Field(
         default_factory=dict, description="department org unit id -> its city-level department (垂直管理)")
     sector_leaders: dict[str, str] = Field(

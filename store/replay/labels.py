@@ -51,7 +51,9 @@ KIND_NAMES = {
     "report.receipts.gap": "签收缺人", "report.trigger.gap": "触发缺人",
     "report.verbal.made": "口头报告", "report.verbal.late": "口头报告迟报", "report.verbal.omitted": "口头报告漏报",
     "report.verbal.overdue": "口头报告超时", "report.verbal.reminder": "口头报告提醒",
-    "report.verbal.lapsed": "口头报告未报(已终止)", "report.settled": "报送清结(响应终止或复盘签发)",
+    "report.verbal.lapsed": "口头报告未报(已终止)", "report.unit.late": "报告单位迟报",
+    "report.city.sent": "上报市级", "report.city.receipt": "市级签收", "report.city.fallback": "上报改发短信", "report.city.failed": "上报失败",
+    "report.vertical.made": "拉条报告", "report.vertical.gap": "拉条不同步", "report.settled": "报送清结(响应终止或复盘签发)",
     # the activation 分级响应
     "activation.started": "启动响应", "activation.continued": "续接记录", "activation.refused": "操作被拒绝",
     "activation.gap": "缺人", "activation.hq.convened": "指挥部到位", "activation.level.changed": "响应级别调整",

@@ -70,6 +70,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/incidents"): Rule(ALL),
     ("GET", "/api/incidents/{incident_id}"): Rule(ALL),
     ("POST", "/api/incidents/{incident_id}/verbal"): Rule(DUTY, json={}),
+    ("POST", "/api/incidents/{incident_id}/vertical"): Rule(DUTY, json={}),
     ("POST", "/api/incidents/{incident_id}/draft"): Rule(DUTY, json={}),
     ("POST", "/api/incidents/{incident_id}/review"): Rule(DUTY, json={}),
     ("POST", "/api/incidents/{incident_id}/submit"): Rule(DUTY),
@@ -186,6 +187,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/webhooks/twilio/spotcheck/twiml"): Rule(TWILIO),
     ("POST", "/api/webhooks/twilio/spotcheck/gather"): Rule(TWILIO),
     ("POST", "/api/webhooks/broadcast"): Rule(PLATFORM),
+    ("POST", "/api/webhooks/cityline"): Rule(PLATFORM),
     # console
     ("GET", "/"): Rule(PUBLIC),  # a redirect to /console
     ("GET", "/console"): Rule(PUBLIC),
@@ -346,6 +348,7 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
     ("GET", "/console/scorecards/{unit_id}"): open_to_role(
         "考核: the same reading as GET /api/scorecards/{unit_id}"),
     ("POST", "/api/incidents/{incident_id}/verbal"): DUTY_OFFICE,
+    ("POST", "/api/incidents/{incident_id}/vertical"): DUTY_OFFICE,
     ("POST", "/api/incidents/{incident_id}/draft"): DUTY_OFFICE,
     ("POST", "/api/incidents/{incident_id}/review"): DUTY_OFFICE,
     ("POST", "/api/incidents/{incident_id}/submit"): DUTY_OFFICE,
@@ -610,12 +613,14 @@ async def test_platform_webhooks_take_only_their_signature(secured, case, monkey
 
     monkeypatch.setenv("YINGJI_HOTLINE_SECRET", "hotline-secret")
     monkeypatch.setenv("YINGJI_BROADCAST_SECRET", "broadcast-secret")
+    monkeypatch.setenv("YINGJI_CITYLINE_SECRET", "cityline-secret")
     get_settings.cache_clear()
     method, path = case
     now = str(int(time.time()))
     for headers in ({}, {"Authorization": f"Bearer {secured.tokens['admin']}"},
                     {"X-Hotline-Timestamp": now, "X-Hotline-Signature": "forged"},
-                    {"X-Broadcast-Timestamp": now, "X-Broadcast-Signature": "forged"}):
+                    {"X-Broadcast-Timestamp": now, "X-Broadcast-Signature": "forged"},
+                    {"X-Cityline-Timestamp": now, "X-Cityline-Signature": "forged"}):
         got = await call(secured.app, method, path, headers=headers, json={"type": "ticket"})
         assert got.status == 403, f"{method} {path} with {list(headers)}: {got.status}"
 

@@ -41,7 +41,17 @@ def report(state: str, by: str = "duty:li") -> WrittenReport:
 
 
 def test_every_step_of_the_chain_has_one_rule():
-    assert set(RULES.rules) == {"verbal", "draft", "followup", "final", "review", "submit"}
+    assert set(RULES.rules) == {"verbal", "vertical", "draft", "followup", "final", "review", "submit"}
+
+
+def test_the_lateral_report_is_recorded_once_by_the_duty_office_and_not_in_the_future(rules):
+    from workflows.reporting import VerticalIn
+
+    ok = VerticalIn(actor="duty:li", role=rules.roles.verbal[0], to_whom="市气象局值班室", at=NOW - timedelta(minutes=3))
+    assert refusal(chain(), rules, "vertical", ok, NOW) is None
+    assert refusal(chain(), rules, "vertical", ok.model_copy(update={"role": "supervisor"}), NOW)[0] == "forbidden"
+    future = ok.model_copy(update={"at": NOW + timedelta(hours=1)})
+    assert refusal(chain(), rules, "vertical", future, NOW)[0] == "invalid"
 
 
 def test_the_order_of_the_chain(rules):

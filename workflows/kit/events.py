@@ -249,6 +249,13 @@ class Reporting:
     CLOSED = kind("incident.closed")
     SETTLED = kind("report.settled", ChainSettled)  # the response ended or the review was signed: open limits settled
     VERBAL_MADE = kind("report.verbal.made", VerbalMade)
+    UNIT_LATE = kind("report.unit.late", DeadlineStep)  # the reporting unit (town, department) reported late: 迟报
+    CITY_SENT = kind("report.city.sent")  # 上报: a report version taken by the city line (activities/upward.py)
+    CITY_RECEIPT = kind("report.city.receipt")  # the city (province) duty office signed for it (签收)
+    VERTICAL_MADE = kind("report.vertical.made")  # 拉条: the department's report to its city department, recorded
+    VERTICAL_GAP = kind("report.vertical.gap", DeadlineStep)  # …the district got it later than the rules allow
+    CITY_FAILED = kind("report.city.failed")  # neither the city line nor the SMS fallback took it: phone them
+    CITY_FALLBACK = kind("report.city.fallback")  # the city line was down after its retries: sent by SMS instead
     REFUSED = kind("report.refused")
     ESCALATION = episodes("report.escalation")  # an overdue deadline's episode
     RECEIPT = episodes("report.receipt")  # a report's receipts

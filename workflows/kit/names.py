@@ -32,6 +32,7 @@ class Reporting:
     TARGETS = "reporting.targets"
     FLUSH = "reporting.flush"
     SETTLE = "reporting.settle"  # the end of a response or a review settles its incidents' chains (an update)
+    UPWARD = "reporting.upward"  # one report to the city (province) through the city line, SMS as its fallback
 
 
 class Activation:

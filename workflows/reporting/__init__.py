@@ -27,6 +27,6 @@ with workflow.unsafe.imports_passed_through():  # one copy of the messages, insi
     from workflows.reporting.models import (  # noqa: F401
         SOURCES, STATE_ZH, ChainState, ChainView, Deadline, Draft, DraftIn, FlushRequest, IncidentInfo, RecordRequest,
         RemindRequest, ReportingInput, ReportKind, ReviewIn, SettleIn, SettleRequest, SettleResult, SubmitIn, TargetsRequest,
-        TargetsResult, TriggerView, VerbalIn, VerbalRecord, Version, WrittenReport, label_of, limit_label, zh_number)
+        TargetsResult, TriggerView, VerbalIn, VerbalRecord, VerticalIn, Version, WrittenReport, label_of, limit_label, zh_number)
     from workflows.reporting.rules import RULES, refusal  # noqa: F401
 from workflows.reporting.workflow import IncidentReportingWorkflow  # noqa: F401

@@ -11,7 +11,7 @@ from temporalio import workflow
 from workflows.common import Actor, Event
 
 with workflow.unsafe.imports_passed_through():
-    from definitions.schema.reporting import Casualties, ReportingRules, Severity
+    from definitions.schema.reporting import Casualties, ReportingRules, Severity, UpwardRecipient
     from workflows.callout import ShardEvents
     from workflows.escalation import Record, Send, Target
     from workflows.kit.episodes import Episode
@@ -39,6 +39,10 @@ class IncidentInfo(BaseModel):
     reporting_unit_id: str | None = None
     reporter: str = ""
     reporter_phone: str | None = None
+    occurred_at: datetime | None = Field(default=None, description="事发时间")
+    known_at: datetime | None = Field(default=None, description="知悉时间: when the reporting unit knew")
+    reported_at: datetime | None = Field(default=None, description="the reporting unit's report to the duty office; "
+                                                                   "None: the 接报 time")
     related: list[str] = Field(default_factory=list, description="audit subjects it follows from (a warning's call-out)")
     created_by: str = "system"
 
@@ -109,6 +113,43 @@ class VerbalRecord(BaseModel):
     recorded_by: str
 
 
+class UnitReport(BaseModel):
+    """How fast the reporting unit (a town, a department) reported to the duty office: from 知悉 (known_at) to its
+    report (reported_at), against the rules' `unit_report_within`; late_by_s > 0 is its 迟报."""
+
+    unit: str
+    unit_id: str | None = None
+    occurred_at: datetime | None = None
+    known_at: datetime
+    reported_at: datetime
+    due_at: datetime
+    late_by_s: int
+
+
+class Upward(BaseModel):
+    """One report owed upward (上报): the verbal report, or a submitted written report's version; `done` once every
+    upward recipient for it has it (through the city line, or by SMS when the line is down)."""
+
+    report_id: str = Field(description="<incident id>/verbal or <incident id>/<seq>")
+    version: int
+    kind: Literal["verbal", "written", "followup", "final"]
+    label: str
+    seq: int | None = None
+    done: bool = False
+
+
+class VerticalRecord(BaseModel):
+    """拉条: the reporting department's own report to its city department (垂直管理), as it says, against when the
+    district got it; gap_s > 0: the district got it that much later (report.vertical.gap)."""
+
+    to_whom: str
+    at: datetime
+    note: str | None = None
+    district_at: datetime
+    gap_s: int
+    recorded_by: str
+
+
 class ChainState(BaseModel):
     received_at: datetime
     severity: Severity
@@ -124,6 +165,9 @@ class ChainState(BaseModel):
                                                                      "only the final report 终报 is owed")
     pending: ShardEvents = Field(default_factory=ShardEvents)
     runs: int = 1
+    unit_report: UnitReport | None = None
+    upward: list[Upward] = Field(default_factory=list)
+    vertical: VerticalRecord | None = None
 
 
 class ReportingInput(BaseModel):
@@ -139,6 +183,12 @@ class VerbalIn(Actor):
     by_whom: str = Field(min_length=1, max_length=200)
     at: datetime | None = None
     channel: str = Field(default="phone", max_length=50)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class VerticalIn(Actor):
+    to_whom: str = Field(min_length=1, max_length=200, description="the city department, e.g. 市气象局值班室")
+    at: datetime = Field(description="when the department reported to it")
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -205,6 +255,8 @@ class ChainView(BaseModel):
     runs: int
     settled_by: str | None = None
     response_ended_by: str | None = None
+    unit_report: UnitReport | None = None
+    vertical: VerticalRecord | None = None
 
 
 class RecordRequest(BaseModel):
@@ -215,6 +267,29 @@ class RecordRequest(BaseModel):
     rules_version: str
     events: list[Event]
     view: ChainView
+
+
+UPWARD_ATTEMPTS = 3  # tries of the city line before the SMS fallback (the activity falls back on its last try)
+
+
+class UpwardRequest(BaseModel):
+    """What the `reporting.upward` activity takes: one report version to one upward recipient."""
+
+    workflow_id: str
+    run_id: str
+    incident: IncidentInfo
+    received_at: datetime
+    severity: Severity
+    item: Upward
+    recipient: UpwardRecipient
+    verbal: VerbalRecord | None = None
+    report: WrittenReport | None = None
+
+
+class UpwardResult(BaseModel):
+    status: Literal["sent", "fallback"]
+    receipt_id: str | None = None
+    asked: bool = False
 
 
 class RemindRequest(BaseModel):
@@ -247,6 +322,7 @@ class FlushRequest(BaseModel):
     due_at: datetime | None = None
     sends: list[Send]
     records: list[Record]
+    copies: list[str] = Field(default_factory=list, description="recipient ids that receive a copy (抄报)")
 
 
 # ----------------------------------------------------------------- labels

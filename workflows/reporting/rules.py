@@ -14,11 +14,11 @@ from workflows.kit.rules import Refusal, RuleBook
 
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.reporting import ReportingRules
-    from workflows.reporting.models import STATE_ZH, ChainState, ReviewIn, VerbalIn, WrittenReport
+    from workflows.reporting.models import STATE_ZH, ChainState, ReviewIn, VerbalIn, VerticalIn, WrittenReport
 
-ROLE_OF = {"verbal": "verbal", "draft": "draft", "followup": "draft", "final": "draft", "review": "review",
+ROLE_OF = {"verbal": "verbal", "vertical": "verbal", "draft": "draft", "followup": "draft", "final": "draft", "review": "review",
            "submit": "submit"}
-ACTION_ZH = {"verbal": "登记口头报告", "draft": "起草书面报告", "followup": "起草续报", "final": "起草终报",
+ACTION_ZH = {"verbal": "登记口头报告", "vertical": "登记拉条报告", "draft": "起草书面报告", "followup": "起草续报", "final": "起草终报",
              "review": "审核书面报告", "submit": "报送书面报告"}
 
 
@@ -62,6 +62,18 @@ def verbal(c: Chain, req: VerbalIn, now: datetime) -> Refusal | None:
         return INVALID, "口头报告时间不能晚于当前时间 / at: the verbal report cannot be in the future"
     if req.at is not None and req.at < c.s.received_at:
         return INVALID, f"口头报告时间不能早于接报时间 / at: before the incident was received ({c.s.received_at.isoformat()})"
+    return None
+
+
+@RULES.rule("vertical")
+def vertical(c: Chain, req: VerticalIn, now: datetime) -> Refusal | None:
+    if c.s.vertical is not None:
+        return CONFLICT, ("拉条报告已登记,无需重复登记 / "
+                          f"the report to the city department was recorded already ({c.s.vertical.to_whom})")
+    if req.at.tzinfo is None:
+        return INVALID, "at: give a time zone, e.g. 2026-07-01T03:40:00+08:00"
+    if req.at > now + timedelta(minutes=2):
+        return INVALID, "拉条报告时间不能晚于当前时间 / at: the report to the city department cannot be in the future"
     return None
 
 

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():  # the kit and the messages: one copy, inside and outside the sandbox
     from workflows.kit.events import Reporting as Kinds  # the audit event kinds, defined once
@@ -16,9 +18,12 @@ with workflow.unsafe.imports_passed_through():  # the kit and the messages: one 
     from workflows.kit.procedure import Procedure
     from workflows.reporting.models import (
         FINAL_LABEL, ChainState, ChainView, Deadline, DraftIn, FlushRequest, RecordRequest, RemindRequest, ReportingInput,
-        ReportKind, ReviewIn, SettleIn, SubmitIn, TargetsRequest, TargetsResult, TriggerView, VerbalIn, VerbalRecord, Version,
-        WrittenReport, label_of, overdue_text, settle_as)
+        ReportKind, ReviewIn, SettleIn, SubmitIn, TargetsRequest, TargetsResult, TriggerView, UnitReport, Upward, UpwardRequest,
+        UPWARD_ATTEMPTS, UpwardResult, VerbalIn, VerbalRecord, VerticalIn, VerticalRecord, Version, WrittenReport, label_of, overdue_text, settle_as)
     from workflows.reporting.rules import RULES, Chain
+
+
+UPWARD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=10), backoff_coefficient=2.0, maximum_attempts=UPWARD_ATTEMPTS)
 
 
 @workflow.defn
@@ -44,18 +49,21 @@ class IncidentReportingWorkflow(Procedure):
     @workflow.run
     async def run(self, inp: ReportingInput) -> ChainView:
         if inp.state is None:
+            unit_late = self._unit_report()
             await self.record(Event(kind=Kinds.RECEIVED, step_id="received", actor=self.info.created_by,
-                                    at=self.s.received_at, payload=self._opening()))
+                                    at=self.s.received_at, payload=self._opening()), *unit_late)
             await self._check_triggers()
         else:
             await self.record(Event(kind=Kinds.CONTINUED, step_id=f"continued/{self.s.runs}", at=workflow.now(),
                                     payload={"run": self.s.runs}))
         self.resume_episodes()
         while self.s.closed_at is None:
+            await self._upward_due()
             await self._deadlines_due()
             if self.history_is_long():
                 await self.continue_as_new(incident=self.info)
             await self.sleep_until_next(self._next_times(), until=lambda: self.s.closed_at is not None)
+        await self._upward_due()  # the final report 终报 too
         await self._finish()
         await self.episodes_finished()  # late answers that came while it closed
         return self.view()
@@ -101,6 +109,60 @@ class IncidentReportingWorkflow(Procedure):
                                "met_at": at.isoformat(), "late_by_s": d.late_by_s, "late_by_min": minutes,
                                "mark": f"迟报{minutes}分钟"})]
 
+    def _unit_report(self) -> list[Event]:
+        """The reporting unit's own report to the duty office, measured from 知悉 (known_at) against the rules'
+        `unit_report_within`: kept in the chain's state, and a permanent 迟报 mark (report.unit.late) if it was late.
+        Only for an intake that gives known_at (older chains have none: no patch marker in their histories)."""
+        i, within = self.info, self.rules.unit_report_within
+        if i.known_at is None or within is None or not workflow.patched("incident-unit-report"):
+            return []
+        reported = i.reported_at or self.s.received_at
+        due = i.known_at + within
+        late_by = max(0, math.ceil((reported - due).total_seconds()))
+        self.s.unit_report = UnitReport(unit=i.reporting_unit, unit_id=i.reporting_unit_id, occurred_at=i.occurred_at,
+                                        known_at=i.known_at, reported_at=reported, due_at=due, late_by_s=late_by)
+        if not late_by:
+            return []
+        minutes = -(-late_by // 60)
+        return [Event(kind=Kinds.UNIT_LATE, step_id="unit/late", actor=self.info.created_by, at=self.s.received_at,
+                      payload={"deadline": "unit", "label": f"{i.reporting_unit}报告", "unit": i.reporting_unit,
+                               "unit_id": i.reporting_unit_id, "known_at": i.known_at.isoformat(),
+                               "due_at": due.isoformat(), "met_at": reported.isoformat(), "late_by_s": late_by,
+                               "late_by_min": minutes, "mark": f"迟报{minutes}分钟"})]
+
+    # ------------------------------------------------------------- upward 上报: the city, the province
+
+    def _owe_upward(self, kind: str, label: str, report_id: str, version: int, seq: int | None = None) -> None:
+        """A report the city (province) is owed: sent by the main loop (`_upward_due`), so the update answers at once.
+        Behind workflow.patched("incident-upward"): chains that ran before it owe nothing upward."""
+        if self.rules.upward and workflow.patched("incident-upward"):
+            self.s.upward.append(Upward(report_id=report_id, version=version, kind=kind, label=label, seq=seq))  # type: ignore[arg-type]
+            self.changed = True
+
+    async def _upward_due(self) -> None:
+        for item in self.s.upward:
+            if item.done:
+                continue
+            report = next((r for r in self.s.reports if r.seq == item.seq), None) if item.seq is not None else None
+            for r in self.rules.upward:
+                if r.receives(item.kind, self.s.severity):
+                    try:
+                        await workflow.execute_activity(
+                            Reporting.UPWARD, UpwardRequest(
+                                workflow_id=workflow.info().workflow_id, run_id=workflow.info().run_id,
+                                incident=self.info, received_at=self.s.received_at, severity=self.s.severity, item=item,
+                                recipient=r, verbal=self.s.verbal, report=report),
+                            result_type=UpwardResult, start_to_close_timeout=timedelta(minutes=2),
+                            retry_policy=UPWARD_RETRY)
+                    except ActivityError as exc:  # neither the line nor the SMS: said so, the chain goes on
+                        await self.record(Event(
+                            kind=Kinds.CITY_FAILED, step_id=f"city/{r.id}/{item.report_id.rsplit('/', 1)[-1]}/v{item.version}"
+                                                            "/failed", at=workflow.now(),
+                            payload={"to": r.id, "name": r.name_zh, "report_id": item.report_id, "version": item.version,
+                                     "kind": item.kind, "label": item.label,
+                                     "error": str(exc.cause or exc)[:500]}))
+            item.done = True
+
     # ------------------------------------------------------------- the verbal report
 
     @workflow.update
@@ -112,11 +174,39 @@ class IncidentReportingWorkflow(Procedure):
         late = self._meet("verbal", at, "口头报告", "verbal", req.actor)
         await self.record(Event(kind=Kinds.VERBAL_MADE, step_id="verbal", actor=req.actor, at=at,
                                 payload={**self.s.verbal.model_dump(mode="json"), "on_time": not late}), *late)
+        self._owe_upward("verbal", "口头报告", f"{self.info.incident_id}/verbal", 1)
         return self.view()
 
     @verbal.validator
     def _verbal_ok(self, req: VerbalIn) -> None:
         self.refuse_if("verbal", req)
+
+    # ------------------------------------------------------------- 拉条: the department's report to its city department
+
+    @workflow.update
+    async def vertical(self, req: VerticalIn) -> ChainView:
+        """The department also reported to its city department (垂直管理): the district should have got it at the same
+        time; got later than the rules' `vertical_sync_within`, the gap is flagged (report.vertical.gap)."""
+        self.refuse_if("vertical", req)
+        district_at = self.s.unit_report.reported_at if self.s.unit_report else self.s.received_at
+        gap = max(0, math.ceil((district_at - req.at).total_seconds()))
+        self.s.vertical = VerticalRecord(to_whom=req.to_whom, at=req.at, note=req.note, district_at=district_at,
+                                         gap_s=gap, recorded_by=req.actor)
+        events = [Event(kind=Kinds.VERTICAL_MADE, step_id="vertical", actor=req.actor, at=workflow.now(),
+                        payload=self.s.vertical.model_dump(mode="json"))]
+        if gap > self.rules.vertical_sync_within.total_seconds():
+            minutes = -(-gap // 60)
+            events.append(Event(kind=Kinds.VERTICAL_GAP, step_id="vertical/gap", actor=req.actor, at=workflow.now(),
+                                payload={"deadline": "vertical", "label": f"{self.info.reporting_unit}拉条报告",
+                                         "to_whom": req.to_whom, "city_at": req.at.isoformat(),
+                                         "district_at": district_at.isoformat(), "late_by_s": gap,
+                                         "late_by_min": minutes, "mark": f"先报市级、晚报区{minutes}分钟"}))
+        await self.record(*events)
+        return self.view()
+
+    @vertical.validator
+    def _vertical_ok(self, req: VerticalIn) -> None:
+        self.refuse_if("vertical", req)
 
     # ------------------------------------------------------------- written reports: draft, review, submit
 
@@ -205,6 +295,7 @@ class IncidentReportingWorkflow(Procedure):
                                 at=now, payload={"seq": r.seq, "label": r.label, "version": r.latest.version,
                                                  "approved_by": r.approved_by, "on_time": not late}), *late)
         await self._escalate("receipts", str(r.seq), r.label, self.rules.receipt_policy, "", report=r)
+        self._owe_upward(r.kind, r.label, f"{self.info.incident_id}/{r.seq}", r.latest.version, seq=r.seq)
         return self.view()
 
     @submit.validator
@@ -253,7 +344,8 @@ class IncidentReportingWorkflow(Procedure):
         due = next((d.due_at for d in self.s.deadlines if ep.kind == "overdue" and d.key == ep.ref), None)
         return await self.call(Reporting.FLUSH, lambda: FlushRequest(
             record=self._record_request([]), episode=ep.name, kind=ep.kind, ref=ep.ref, label=ep.label, text=ep.text,
-            report=report, due_at=due, sends=actions.sends, records=actions.records), result_type=FlushResult)
+            report=report, due_at=due, sends=actions.sends, records=actions.records,
+            copies=[r.id for r in self.rules.recipients if r.cc]), result_type=FlushResult)
 
     # ------------------------------------------------------------- settled by the end of the response or the review
 
@@ -338,14 +430,16 @@ class IncidentReportingWorkflow(Procedure):
                          status="closed" if self.s.closed_at else "open", received_at=self.s.received_at,
                          severity=self.s.severity, casualties=self.s.casualties, deadlines=self.s.deadlines,
                          verbal=self.s.verbal, reports=self.s.reports, triggers=triggers, closed_at=self.s.closed_at,
-                         runs=self.s.runs, settled_by=self.s.settled_by, response_ended_by=self.s.response_ended_by)
+                         runs=self.s.runs, settled_by=self.s.settled_by, response_ended_by=self.s.response_ended_by,
+                         unit_report=self.s.unit_report, vertical=self.s.vertical)
 
     def _deadline(self, key: str, kind: str, label: str, due: datetime) -> Deadline:
         return Deadline(key=key, kind=kind, label=label, due_at=due, remind_at=due - self.rules.reminder_before)  # type: ignore[arg-type]
 
     def _opening(self) -> dict:
         d = {x.key: x.due_at.isoformat() for x in self.s.deadlines}
-        return {**self.info.model_dump(mode="json", exclude={"created_by"}), "severity": self.s.severity.value,
+        unit = {"unit_report": self.s.unit_report.model_dump(mode="json")} if self.s.unit_report else {}
+        return {**self.info.model_dump(mode="json", exclude={"created_by"}), **unit, "severity": self.s.severity.value,
                 "rules": self.rules.id, "rules_version": self.inp.rules_version, "deadlines": d}
 
     def _record_request(self, events: list[Event]) -> RecordRequest:
