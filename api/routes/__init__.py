@@ -41,8 +41,7 @@ API_ERRORS = errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 def include_all(app: FastAPI) -> None:
     from api.routes import (ack, activations, audit, callouts, directory, duty, health, incidents, messages, proposals,
                             publications, replay, reviews, scorecards, warnings, webhooks, webhooks_cityline,
-                            webhooks_hotline,
-                            workorders)
+                            webhooks_hotline, workorders)
 
     app.include_router(health.router)
     # replay before audit: "/api/audit/{subject:path}/replay" must be tried before "/api/audit/{subject:path}"
