@@ -2,7 +2,8 @@
 work order comes in by the hotline platform's signed webhook, is assigned to the town the definitions propose,
 signed by its head through the signed link of the SMS, fed back on and completed by the town, closed by the duty
 office; the result reaches the (fake) hotline platform once and its satisfaction answer, signed, ends the order.
-A 110 notice becomes an incident whose reporting chain starts."""
+A 110 notice becomes an incident whose reporting chain starts; its verbal report reaches the city platform (a local
+fake over real HTTP) through the signed city line, and the city's signed receipt comes back."""
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ from config import get_settings
 from store.auth import create_token
 from store.db import session_scope
 from tests.factories import small_district
+from tests.fakes.city_platform import FakeCityPlatform
 from tests.fakes.hotline_platform import FakeHotline
 from tests.helpers import as_delivered, poll
 from tests.workflows.reporting_helpers import outbox, terminate_incidents
@@ -37,9 +39,11 @@ def signed(payload: dict) -> tuple[bytes, dict]:
 @pytest.mark.budget(60)  # real time: every step is taken at once; the platform answers on loopback (estimated)
 async def test_a_12345_order_by_the_signed_webhook_to_its_answer_back_and_a_110_notice_to_an_incident(
         dev_env, db_url, monkeypatch):
-    with FakeHotline() as platform:
+    with FakeHotline() as platform, FakeCityPlatform() as city:
         monkeypatch.setenv("YINGJI_HOTLINE_SECRET", SECRET)
         monkeypatch.setenv("YINGJI_HOTLINE_PLATFORM_URL", platform.base_url)
+        for key, value in {"GATEWAY": "http", "URL": city.base_url, "SECRET": city.secret}.items():
+            monkeypatch.setenv(f"YINGJI_CITYLINE_{key}", value)
         get_settings.cache_clear()
         with session_scope() as s:
             people = small_district(s)
@@ -108,6 +112,20 @@ async def test_a_12345_order_by_the_signed_webhook_to_its_answer_back_and_a_110_
                 iid = r.json()["incident"]["incident_id"]
                 inc = await poll(lambda: _get(api, f"/api/incidents/{iid}", h("duty")), bool, what="the incident")
                 assert inc["source"] == "110" and {d["key"] for d in inc["deadlines"]} >= {"verbal", "written"}
+
+                # its verbal report reaches the city platform over the signed city line, and the city signs for it
+                r = await api.post(f"/api/incidents/{iid}/verbal", headers=h("duty"),
+                                   json={"to_whom": "区政府总值班室", "by_whom": "值班干部"})
+                assert r.status_code == 200, r.text
+                posts = await poll(lambda: _async(lambda: city.posts_of(f"{iid}/verbal", "city_duty")), bool,
+                                   what="the verbal report at the city platform")
+                assert len(posts) == 1 and "【口头报告】" in posts[0].body["text"]
+                receipt = await city.push_receipt(api, "/api/webhooks/cityline", f"{iid}/verbal", 1, "city_duty")
+                assert receipt.status_code == 200, receipt.text
+                inc = await _get(api, f"/api/incidents/{iid}", h("duty"))
+                up = {(u["report_id"], u["to"]): u for u in inc["upward"]}
+                assert up[(f"{iid}/verbal", "city_duty")]["via"] == "cityline"
+                assert up[(f"{iid}/verbal", "city_duty")]["signed_by"] == "市局值班员"
             finally:
                 await terminate_workorders(dev_env.client)
                 await terminate_incidents(dev_env.client)
