@@ -260,7 +260,7 @@ async def test_every_page_on_a_phone_with_nothing_from_outside(dev_env, stack_en
             await page.get_by_label("地点").fill("青溪路88号工地")
             await page.get_by_label("简要情况").fill("脚手架坍塌,2人受伤")
             await page.get_by_label("受伤").fill("2")
-            await page.get_by_label("报告单位").fill("第1街道")
+            await page.get_by_label("报告单位", exact=True).fill("第1街道")
             await page.get_by_label("报告人", exact=True).fill("街道值班员")
             await page.get_by_role("button", name="登记并启动报送时限").tap()
             await page.wait_for_url(re.compile(rf"{re.escape(base)}/console/incidents/INC-.*"))
