@@ -20,29 +20,15 @@ as the Twilio gateway asks what it holds before sending again.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import time
 from dataclasses import dataclass, field
 
 import httpx
 
-TS_HEADER = "X-Broadcast-Timestamp"
-SIG_HEADER = "X-Broadcast-Signature"
+from activities.gateways.hmac_scheme import BROADCAST
 
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """Hex HMAC-SHA256 over the timestamp followed by the body."""
-    return hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).hexdigest()
-
-
-def signature_ok(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, timestamp, body), signature.strip().lower())
-
-
-def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
-    ts = str(int(now if now is not None else time.time()))
-    return {TS_HEADER: ts, SIG_HEADER: sign(secret, ts, body), "content-type": "application/json"}
+TS_HEADER, SIG_HEADER = BROADCAST.ts_header, BROADCAST.sig_header
+sign, signature_ok, signed_headers = BROADCAST.sign, BROADCAST.signature_ok, BROADCAST.headers
 
 
 @dataclass(frozen=True)

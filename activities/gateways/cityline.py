@@ -17,28 +17,15 @@ A retried activity never posts twice: when an earlier try may have reached the p
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import time
 from dataclasses import dataclass
 
 import httpx
 
-TS_HEADER = "X-Cityline-Timestamp"
-SIG_HEADER = "X-Cityline-Signature"
+from activities.gateways.hmac_scheme import CITYLINE
 
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).hexdigest()
-
-
-def signature_ok(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, timestamp, body), signature.strip().lower())
-
-
-def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
-    ts = str(int(now if now is not None else time.time()))
-    return {TS_HEADER: ts, SIG_HEADER: sign(secret, ts, body), "content-type": "application/json"}
+TS_HEADER, SIG_HEADER = CITYLINE.ts_header, CITYLINE.sig_header
+sign, signature_ok, signed_headers = CITYLINE.sign, CITYLINE.signature_ok, CITYLINE.headers
 
 
 @dataclass(frozen=True)

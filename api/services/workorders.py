@@ -5,8 +5,6 @@ caller's number for everyone but the duty office."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -16,6 +14,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from activities.gateways.hmac_scheme import HOTLINE as HOTLINE_SCHEME
 from api.services import signed_webhooks
 from api.services.errors import ServiceError
 from api.services.steps import Refused, run_step
@@ -117,13 +116,12 @@ async def start(client: Client, settings: Settings, lib: Library, data: WorkOrde
 # ------------------------------------------------------------------ the signed webhook of the hotline platform
 
 
-def sign_body(secret: str, timestamp: str, body: bytes) -> str:
-    """The signature the platform sends: hex HMAC-SHA256 over `<timestamp>.<body>`."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+sign_body = HOTLINE_SCHEME.sign  # the signature the platform sends: hex HMAC-SHA256 over `<timestamp>.<body>`
 
 
-HOTLINE = signed_webhooks.Platform(name="hotline", ts_header="X-Hotline-Timestamp", sig_header="X-Hotline-Signature",
-                                   secret_setting="YINGJI_HOTLINE_SECRET", sign=sign_body)
+HOTLINE = signed_webhooks.Platform(name="hotline", ts_header=HOTLINE_SCHEME.ts_header,
+                                   sig_header=HOTLINE_SCHEME.sig_header, secret_setting="YINGJI_HOTLINE_SECRET",
+                                   sign=HOTLINE_SCHEME.sign)
 
 
 async def verify_webhook(settings: Settings, timestamp: str | None, signature: str | None, body: bytes) -> str:
