@@ -24,23 +24,25 @@ class LinkError(ValueError):
         super().__init__(message)
 
 
-def _serializer(key: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(key, salt=SALT)
+def _serializer(key: str, salt: str = SALT) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(key, salt=salt)
 
 
-def make_ack_token(key: str, subject: str, person_id: str) -> str:
-    return _serializer(key).dumps({"s": subject, "p": person_id, "j": secrets.token_urlsafe(9)})
+def make_ack_token(key: str, subject: str, person_id: str, salt: str = SALT) -> str:
+    """A one-time link's token: this subject, this person, `j` its one-time id. `salt` keeps one kind of link
+    (acknowledgement, response proposal) from being read as another."""
+    return _serializer(key, salt).dumps({"s": subject, "p": person_id, "j": secrets.token_urlsafe(9)})
 
 
-def read_ack_token(key: str, token: str, max_age: int = DEFAULT_MAX_AGE) -> dict:
+def read_ack_token(key: str, token: str, max_age: int = DEFAULT_MAX_AGE, salt: str = SALT) -> dict:
     try:
-        data = _serializer(key).loads(token, max_age=max_age)
+        data = _serializer(key, salt).loads(token, max_age=max_age)
     except SignatureExpired as exc:
-        raise LinkError("expired", "this confirmation link has expired / 确认链接已过期") from exc
+        raise LinkError("expired", "链接已过期 / this link has expired") from exc
     except BadSignature as exc:
-        raise LinkError("invalid", "this confirmation link is not valid / 确认链接无效") from exc
+        raise LinkError("invalid", "链接无效 / this link is not valid") from exc
     if not isinstance(data, dict) or not {"s", "p", "j"} <= data.keys():
-        raise LinkError("invalid", "this confirmation link is not valid / 确认链接无效")
+        raise LinkError("invalid", "链接无效 / this link is not valid")
     return data
 
 
@@ -56,13 +58,13 @@ def consume(session: Session, data: dict) -> None:
     """Mark a link used; a second use is refused."""
     jti = _jti(data)
     if session.get(UsedLink, jti) is not None:
-        raise LinkError("used", "this confirmation link has been used already / 确认链接已使用过")
+        raise LinkError("used", "链接已使用过 / this link has been used already")
     try:
         with session.begin_nested():
             session.add(UsedLink(jti=jti))
             session.flush()
     except IntegrityError as exc:
-        raise LinkError("used", "this confirmation link has been used already / 确认链接已使用过") from exc
+        raise LinkError("used", "链接已使用过 / this link has been used already") from exc
 
 
 def reply_code(subject: str, person_id: str) -> str:

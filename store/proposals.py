@@ -6,14 +6,12 @@ link that lets the leading leader answer from the SMS (bound to one person and o
 """
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Field, SQLModel
 
-from store.links import LinkError
+from store.links import make_ack_token, read_ack_token
 from store.types import json_column, now_utc, utc_column
 
 LINK_SALT = "yingji.proposal-link"
@@ -43,22 +41,10 @@ class Proposal(SQLModel, table=True):
     view: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False))
 
 
-def _serializer(key: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(key, salt=LINK_SALT)
-
-
 def make_link_token(key: str, proposal_id: str, person_id: str) -> str:
-    """The signed link in the proposal's SMS/IM: this proposal, this person (`j`: the one-time id)."""
-    return _serializer(key).dumps({"s": proposal_id, "p": person_id, "j": secrets.token_urlsafe(9)})
+    """The signed link in the proposal's SMS/IM: this proposal, this person (a one-time link, its own salt)."""
+    return make_ack_token(key, proposal_id, person_id, salt=LINK_SALT)
 
 
 def read_link_token(key: str, token: str, max_age: int = LINK_MAX_AGE) -> dict:
-    try:
-        data = _serializer(key).loads(token, max_age=max_age)
-    except SignatureExpired as exc:
-        raise LinkError("expired", "链接已过期 / this link has expired") from exc
-    except BadSignature as exc:
-        raise LinkError("invalid", "链接无效 / this link is not valid") from exc
-    if not isinstance(data, dict) or not {"s", "p", "j"} <= data.keys():
-        raise LinkError("invalid", "链接无效 / this link is not valid")
-    return data
+    return read_ack_token(key, token, max_age, salt=LINK_SALT)
