@@ -38,11 +38,11 @@ def read_ack_token(key: str, token: str, max_age: int = DEFAULT_MAX_AGE, salt: s
     try:
         data = _serializer(key, salt).loads(token, max_age=max_age)
     except SignatureExpired as exc:
-        raise LinkError("expired", "链接已过期 / this link has expired") from exc
+        raise LinkError("expired", "确认链接已过期 / this link has expired") from exc
     except BadSignature as exc:
-        raise LinkError("invalid", "链接无效 / this link is not valid") from exc
+        raise LinkError("invalid", "确认链接无效 / this link is not valid") from exc
     if not isinstance(data, dict) or not {"s", "p", "j"} <= data.keys():
-        raise LinkError("invalid", "链接无效 / this link is not valid")
+        raise LinkError("invalid", "确认链接无效 / this link is not valid")
     return data
 
 
@@ -58,13 +58,13 @@ def consume(session: Session, data: dict) -> None:
     """Mark a link used; a second use is refused."""
     jti = _jti(data)
     if session.get(UsedLink, jti) is not None:
-        raise LinkError("used", "链接已使用过 / this link has been used already")
+        raise LinkError("used", "确认链接已使用过 / this link has been used already")
     try:
         with session.begin_nested():
             session.add(UsedLink(jti=jti))
             session.flush()
     except IntegrityError as exc:
-        raise LinkError("used", "链接已使用过 / this link has been used already") from exc
+        raise LinkError("used", "确认链接已使用过 / this link has been used already") from exc
 
 
 def reply_code(subject: str, person_id: str) -> str:

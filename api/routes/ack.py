@@ -42,7 +42,7 @@ def ack_page(token: str, request: Request, session: ReadSessionDep, settings: Se
     try:
         data = read_ack_token(settings.signing_key(), token)
         if is_used(session, data):  # say so now rather than after the person presses confirm
-            raise LinkError("used", "链接已使用过 / this link has been used already")
+            raise LinkError("used", "确认链接已使用过 / this link has been used already")
     except LinkError as exc:
         return _page(request, STATUS[exc.reason], state="error", message=str(exc))
     person = session.get(Person, data["p"])
@@ -87,7 +87,7 @@ async def ack_confirm(token: str, request: Request, settings: SettingsDep,
     try:
         data = read_ack_token(settings.signing_key(), token)
         if await asyncio.to_thread(_used, data):
-            raise LinkError("used", "链接已使用过 / this link has been used already")
+            raise LinkError("used", "确认链接已使用过 / this link has been used already")
     except LinkError as exc:
         return _page(request, STATUS[exc.reason], state="error", message=str(exc))
     n = None
