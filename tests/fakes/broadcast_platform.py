@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from activities.gateways.broadcast import SIG_HEADER, TS_HEADER, sign, signature_ok, signed_headers
+from activities.gateways.broadcast import sign
+from activities.gateways.hmac_scheme import BROADCAST
+from tests.fakes.local_server import SignedPlatform
 from tests.helpers import free_port
 
 
@@ -37,7 +37,10 @@ class Seen:
 
 
 @dataclass
-class FakeBroadcastPlatform:
+class FakeBroadcastPlatform(SignedPlatform):
+    name = "fake broadcast platform"
+    scheme = BROADCAST
+
     secret: str = "broadcast-test-secret"
     port: int = field(default_factory=free_port)
     window_s: int = 300
@@ -51,63 +54,12 @@ class FakeBroadcastPlatform:
         self.failing = 0  # answers still to fail (after recording): 503
         self.failed_after_accept = threading.Event()  # set when a POST was accepted but answered 503
         self.app = Starlette(routes=[Route("/broadcasts", self._broadcasts, methods=["GET", "POST"])])
-        self.server: uvicorn.Server | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def fail_next(self, n: int) -> None:
-        """Fail the next n answers (POST or GET) with 503, after the request was recorded and, for a POST,
-        accepted: the task exists, the sender does not know."""
-        with self.lock:
-            self.failing = n
 
     def posts_of(self, request_id: str) -> list[Seen]:
         with self.lock:
             return [p for p in self.posts if p.request_id == request_id]
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> "FakeBroadcastPlatform":
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        threading.Thread(target=self.server.run, daemon=True, name="fake-broadcast").start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake broadcast platform did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-
-    def __enter__(self) -> "FakeBroadcastPlatform":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     # ------------------------------------------------------------------ the platform's API
-
-    def _verified(self, request: Request, raw: bytes) -> str | None:
-        ts, sig = request.headers.get(TS_HEADER, ""), request.headers.get(SIG_HEADER, "")
-        if not (ts.isdigit() and sig):
-            return "unsigned"
-        if abs(time.time() - int(ts)) > self.window_s:
-            return "stale"
-        if not signature_ok(self.secret, ts, raw, sig):
-            return "bad signature"
-        return None
-
-    def _fail(self) -> bool:
-        with self.lock:
-            if self.failing > 0:
-                self.failing -= 1
-                return True
-            return False
 
     async def _broadcasts(self, request: Request) -> JSONResponse:
         raw = await request.body() if request.method == "POST" else b""
@@ -149,12 +101,6 @@ class FakeBroadcastPlatform:
                    for a, st in statuses.items()]
         return json.dumps({"task_id": task["task_id"], "request_id": request_id, "results": results},
                           ensure_ascii=False).encode()
-
-    async def push(self, http: httpx.AsyncClient, url: str, body: bytes, *, secret: str | None = None,
-                   at: float | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
-        """POST a body to yingji's webhook, signed (with this secret, at this time) unless headers are given."""
-        hdrs = headers if headers is not None else signed_headers(secret or self.secret, body, now=at)
-        return await http.post(url, content=body, headers={"content-type": "application/json", **hdrs})
 
     async def push_receipt(self, http: httpx.AsyncClient, url: str, request_id: str,
                            statuses: dict[str, str]) -> httpx.Response:

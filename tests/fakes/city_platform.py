@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from activities.gateways.cityline import SIG_HEADER, TS_HEADER, signature_ok, signed_headers
+from activities.gateways.hmac_scheme import CITYLINE
+from tests.fakes.local_server import SignedPlatform
 from tests.helpers import free_port
 
 
@@ -36,7 +35,10 @@ class Seen:
 
 
 @dataclass
-class FakeCityPlatform:
+class FakeCityPlatform(SignedPlatform):
+    name = "fake city platform"
+    scheme = CITYLINE
+
     secret: str = "cityline-test-secret"
     port: int = field(default_factory=free_port)
     window_s: int = 300
@@ -50,57 +52,10 @@ class FakeCityPlatform:
         self.failing = 0
         self.down = False
         self.app = Starlette(routes=[Route("/reports", self._reports, methods=["GET", "POST"])])
-        self.server: uvicorn.Server | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def fail_next(self, n: int) -> None:
-        with self.lock:
-            self.failing = n
 
     def posts_of(self, report_id: str, to: str | None = None) -> list[Seen]:
         with self.lock:
             return [p for p in self.posts if p.key[0] == report_id and (to is None or p.key[2] == to)]
-
-    def start(self) -> "FakeCityPlatform":
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="off"))
-        threading.Thread(target=self.server.run, daemon=True, name="fake-city").start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake city platform did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-
-    def __enter__(self) -> "FakeCityPlatform":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def _verified(self, request: Request, raw: bytes) -> str | None:
-        ts, sig = request.headers.get(TS_HEADER, ""), request.headers.get(SIG_HEADER, "")
-        if not (ts.isdigit() and sig):
-            return "unsigned"
-        if abs(time.time() - int(ts)) > self.window_s:
-            return "stale"
-        if not signature_ok(self.secret, ts, raw, sig):
-            return "bad signature"
-        return None
-
-    def _fail(self) -> bool:
-        with self.lock:
-            if self.failing > 0:
-                self.failing -= 1
-                return True
-            return False
 
     async def _reports(self, request: Request) -> JSONResponse:
         if self.down:
@@ -138,11 +93,6 @@ class FakeCityPlatform:
         held = self.reports[(report_id, version, to)]
         return json.dumps({"receipt_id": held["receipt_id"], "report_id": report_id, "version": version, "to": to,
                            "status": "signed", "by": by}, ensure_ascii=False).encode()
-
-    async def push(self, http: httpx.AsyncClient, url: str, body: bytes, *, secret: str | None = None,
-                   headers: dict[str, str] | None = None) -> httpx.Response:
-        hdrs = headers if headers is not None else signed_headers(secret or self.secret, body)
-        return await http.post(url, content=body, headers={"content-type": "application/json", **hdrs})
 
     async def push_receipt(self, http: httpx.AsyncClient, url: str, report_id: str, version: int,
                            to: str) -> httpx.Response:

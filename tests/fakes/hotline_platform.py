@@ -11,20 +11,21 @@ Run in a thread by uvicorn on a free port: `with FakeHotline() as fake: fake.bas
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.fakes.local_server import LocalServer
 from tests.helpers import free_port
 
 
 @dataclass
-class FakeHotline:
+class FakeHotline(LocalServer):
+    name = "fake hotline platform"
+
     port: int = field(default_factory=free_port)
     results: dict[str, dict] = field(default_factory=dict)  # idempotency key -> body
     requests: list[str] = field(default_factory=list)  # the key of every request, in order
@@ -34,11 +35,6 @@ class FakeHotline:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         self.app = Starlette(routes=[Route("/results", self._result, methods=["POST"])])
-        self.server: uvicorn.Server | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def lose_answers(self, n: int) -> None:
         with self.lock:
@@ -62,23 +58,3 @@ class FakeHotline:
             return JSONResponse({"error": "answer lost"}, status_code=503)
         return JSONResponse({"receipt": f"R-{key}", "duplicate": duplicate})
 
-    def start(self) -> "FakeHotline":
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        threading.Thread(target=self.server.run, daemon=True, name="fake-hotline").start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake hotline platform did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-
-    def __enter__(self) -> "FakeHotline":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
