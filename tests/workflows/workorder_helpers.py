@@ -44,24 +44,8 @@ def assignments(workorder_id: str) -> list[WorkOrderAssignment]:
 
 async def terminate_workorders(client) -> None:
     """End every work order of this test's database (a workflow left waiting holds the test server's clock)."""
-    import asyncio
-
-    from temporalio.client import WorkflowExecutionStatus
-    from temporalio.service import RPCError
+    from tests.workflows.duty_helpers import terminate
 
     with session_scope(write=False) as s:
         ids = list(s.exec(select(WorkOrder.id)))
-    for wid in ids:
-        handle = client.get_workflow_handle(wid)
-        try:
-            for _ in range(200):
-                desc = await handle.describe()
-                if desc.status != WorkflowExecutionStatus.RUNNING:
-                    break
-                raw = desc.raw_description
-                if not raw.pending_activities and not raw.HasField("pending_workflow_task"):
-                    await handle.terminate("test over")
-                    break
-                await asyncio.sleep(0.05)
-        except RPCError:
-            pass
+    await terminate(client, ids)
