@@ -29,7 +29,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from sqlmodel import select
 
-from activities.gateways import broadcast as broadcast_gateway
+from activities.gateways import hmac_scheme
 from api.deps import SettingsDep
 from api.services import signed_webhooks
 from api.services.answers import AnswerError, gateway_report, sms_reply
@@ -332,9 +332,8 @@ def _receipt_results(raw: bytes) -> tuple[str | None, str | None, list[dict[str,
             request_id if isinstance(request_id, str) and request_id else None, out)
 
 
-BROADCAST = signed_webhooks.Platform(name="broadcast", ts_header=broadcast_gateway.TS_HEADER,
-                                     sig_header=broadcast_gateway.SIG_HEADER, secret_setting="YINGJI_BROADCAST_SECRET",
-                                     sign=broadcast_gateway.sign)
+BROADCAST = signed_webhooks.Platform(name="broadcast", scheme=hmac_scheme.BROADCAST,
+                                     secret_setting="YINGJI_BROADCAST_SECRET")
 
 
 @router.post("/broadcast", summary="应急广播: the IP broadcast platform's receipts (HMAC-signed, replay window)")

@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import select
 
-from activities.gateways import cityline as gateway
+from activities.gateways import hmac_scheme
 from activities.upward import step_of
 from api.deps import SettingsDep
 from api.services import signed_webhooks
@@ -28,8 +28,7 @@ from workflows.subjects import incident_subject
 
 log = structlog.get_logger("yingji.webhooks")
 router = APIRouter(prefix="/api/webhooks", tags=["gateway webhooks"])
-CITYLINE = signed_webhooks.Platform(name="cityline", ts_header=gateway.TS_HEADER, sig_header=gateway.SIG_HEADER,
-                                    secret_setting="YINGJI_CITYLINE_SECRET", sign=gateway.sign)
+CITYLINE = signed_webhooks.Platform(name="cityline", scheme=hmac_scheme.CITYLINE, secret_setting="YINGJI_CITYLINE_SECRET")
 
 
 class CityReceipt(BaseModel):

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from activities.gateways.hmac_scheme import HmacScheme
 from api.services.errors import ServiceError
 from store.db import session_scope
 from store.webhooks import WebhookNonce, nonce_fresh
@@ -25,10 +25,16 @@ class Unsigned(ServiceError):
 @dataclass(frozen=True)
 class Platform:
     name: str  # the key prefix in the replay memory, and the log's word
-    ts_header: str
-    sig_header: str
+    scheme: HmacScheme  # how it signs (activities/gateways/hmac_scheme.py)
     secret_setting: str  # the setting to name when no secret is configured
-    sign: Callable[[str, str, bytes], str]  # (secret, timestamp, body) -> hex signature
+
+    @property
+    def ts_header(self) -> str:
+        return self.scheme.ts_header
+
+    @property
+    def sig_header(self) -> str:
+        return self.scheme.sig_header
 
 
 def check(platform: Platform, secret: str, timestamp: str | None, signature: str | None, body: bytes,
@@ -43,7 +49,7 @@ def check(platform: Platform, secret: str, timestamp: str | None, signature: str
     if abs((time.time() if now is None else now) - int(timestamp)) > window_s:
         raise Unsigned(403, f"{platform.ts_header} is outside the {window_s} s window (replayed or late)")
     sig = signature.strip().lower()
-    if not hmac.compare_digest(platform.sign(secret, timestamp, body), sig):
+    if not hmac.compare_digest(platform.scheme.sign(secret, timestamp, body), sig):
         raise Unsigned(403, f"invalid {platform.sig_header}: the signature does not match the body")
     return sig
 

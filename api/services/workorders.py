@@ -119,9 +119,7 @@ async def start(client: Client, settings: Settings, lib: Library, data: WorkOrde
 sign_body = HOTLINE_SCHEME.sign  # the signature the platform sends: hex HMAC-SHA256 over `<timestamp>.<body>`
 
 
-HOTLINE = signed_webhooks.Platform(name="hotline", ts_header=HOTLINE_SCHEME.ts_header,
-                                   sig_header=HOTLINE_SCHEME.sig_header, secret_setting="YINGJI_HOTLINE_SECRET",
-                                   sign=HOTLINE_SCHEME.sign)
+HOTLINE = signed_webhooks.Platform(name="hotline", scheme=HOTLINE_SCHEME, secret_setting="YINGJI_HOTLINE_SECRET")
 
 
 async def verify_webhook(settings: Settings, timestamp: str | None, signature: str | None, body: bytes) -> str:
