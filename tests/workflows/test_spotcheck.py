@@ -26,7 +26,7 @@ from store.directory import Post
 from store.duty import SpotCheck, SpotCheckAnswer, SpotCheckFollowup
 from tests.factories import small_district
 from tests.helpers import replayer
-from tests.workflows.callout_helpers import idle, wait_for
+from tests.workflows.callout_helpers import idle, wait_for, wait_until
 from tests.workflows.duty_helpers import duty_settings, events, kinds, outbox, row, rows, terminate
 from worker import build_worker
 from workflows import all_workflows
@@ -84,21 +84,8 @@ async def run_sweep(env, queue: str, inp: SweepInput):
 
     h = await env.client.start_workflow(SpotCheckSweepWorkflow.run, inp, id=f"sweep-{uuid.uuid4().hex[:6]}",
                                         task_queue=queue)
-    await wait_for_async(lambda: h.describe(), lambda d: d.status == WorkflowExecutionStatus.COMPLETED)
+    await wait_until(lambda: h.describe(), lambda d: d.status == WorkflowExecutionStatus.COMPLETED)
     return await h.result()
-
-
-async def wait_for_async(fetch, until, timeout: float = 20.0):
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = await fetch()
-        if until(value):
-            return value
-        assert loop.time() < end, f"timed out: {value}"
-        await asyncio.sleep(0.05)
 
 
 async def refused(call, kind: str, words: str) -> None:
