@@ -1,6 +1,7 @@
 """Load and validate a whole definitions folder.
 
-Layout: ``positions.yaml`` (the catalogue), then one folder per kind
+Layout: ``positions.yaml`` (the catalogue), ``calendar.yaml`` (optional: the office's additions to the national
+working calendar, definitions/schema/calendar.py), then one folder per kind
 (``callout/``…), one definition per YAML file. Every error names the file, the
 line, the path inside the document and the reason. A definition's version is the
 SHA-256 of its file, so a running workflow keeps the snapshot it started with.
@@ -22,6 +23,7 @@ from definitions.schema.duty import SECTIONS, DutyFile, DutySettings
 from definitions.schema.positions import PositionCatalogue
 from definitions.schema.reporting import ReportingRules
 from definitions.schema.review import ReviewTemplate
+from definitions.schema.calendar import CalendarFile, WorkCalendar, national_calendar
 from definitions.schema.workorders import WorkOrderRules
 from definitions.yamlsource import SourceError, YamlDocument, format_loc, yaml_syntax_error
 
@@ -41,12 +43,17 @@ class Loaded:
 class Library:
     root: Path
     positions: PositionCatalogue | None = None
+    calendar: CalendarFile | None = None  # calendar.yaml: the office's additions to the national working calendar
     items: dict[str, dict[str, Loaded]] = field(default_factory=dict)
     errors: list[SourceError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def work_calendar(self, years: list[int]) -> WorkCalendar:
+        """The working calendar of `years`: national holidays and moved working days, with calendar.yaml's."""
+        return national_calendar(years, self.calendar)
 
     def of(self, kind: str) -> dict[str, Loaded]:
         return self.items.get(kind, {})
@@ -157,6 +164,8 @@ def load_library(root: Path) -> Library:
         lib.positions = _load_one(lib, pos_file, PositionCatalogue)
     else:
         lib.errors.append(SourceError(str(pos_file), None, "", "the position catalogue is missing"))
+    if (root / "calendar.yaml").exists():
+        lib.calendar = _load_one(lib, root / "calendar.yaml", CalendarFile)
     for kind, schema in KINDS.items():
         folder = root / kind
         if not folder.is_dir():

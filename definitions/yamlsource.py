@@ -54,12 +54,26 @@ def _graph_problem(root: yaml.Node) -> yaml.MarkedYAMLError | None:
     return None
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose impossible dates (2031-13-01) are YAML errors with their line, not a bare ValueError."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} is not a valid date or time ({exc})",
+                                                    node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
 class YamlDocument:
     """A parsed YAML document that remembers where every node came from."""
 
     def __init__(self, text: str, file: str):
         self.file = file
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             try:
                 self.node = loader.get_single_node()

@@ -96,8 +96,9 @@ async def start(client: Client, settings: Settings, lib: Library, data: WorkOrde
                          created_by=actor)
     existed = False
     try:
-        await client.start_workflow(WorkOrderWorkflow.run, WorkOrderInput(info=info, rules=loaded.model,
-                                                                         rules_version=loaded.version),
+        await client.start_workflow(WorkOrderWorkflow.run, WorkOrderInput(
+            info=info, rules=loaded.model, rules_version=loaded.version, calendar=lib.work_calendar(
+                [datetime.now(UTC).year, datetime.now(UTC).year + 1])),  # the limits count from the assignment on
                                     id=wid, task_queue=settings.task_queue)
     except WorkflowAlreadyStartedError:
         existed = True

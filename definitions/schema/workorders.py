@@ -160,22 +160,3 @@ class WorkOrderRules(Strict):
         for pol in self.policies.values():
             out |= pol.positions()
         return out
-
-
-def add_working_days(start, days: int, utc_offset_hours: int):
-    """`start` (aware) plus `days` working days (Monday to Friday) in local time: the same local time of day on
-    the `days`-th working day after it; a start on a weekend counts whole days from the next Monday, so it ends at
-    the end (24:00) of its `days`-th working day."""
-    off = timedelta(hours=utc_offset_hours)
-    local = start + off
-    weekend = local.weekday() >= 5
-    if weekend:
-        local = (local + timedelta(days=7 - local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
-    n = 0
-    while n < days:
-        local += timedelta(days=1)
-        if local.weekday() < 5:
-            n += 1
-    if weekend and local.weekday() == 0:  # Monday 00:00: the end of the Friday before
-        local -= timedelta(days=2)
-    return local - off

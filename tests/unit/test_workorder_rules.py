@@ -3,11 +3,11 @@ who may take each step on which order, and in which state."""
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from definitions.loader import load_library, load_or_raise
-from definitions.schema.workorders import add_working_days
+from definitions.schema.calendar import add_working_days, national_calendar
 from workflows.workorder import (AssignIn, Assignment, CloseIn, Deadline, Order, SatisfactionIn, SignIn, Visit,
                                  WorkOrderInfo, WorkOrderState, refusal)
 
@@ -39,6 +39,37 @@ def test_five_working_days_skip_the_weekend_in_local_time():
     assert add_working_days(saturday, 5, 8) == datetime(2026, 12, 11, 16, 0, tzinfo=UTC)  # Friday 24:00, local
     late_friday = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)  # Saturday 01:00 in Beijing: from Monday
     assert (add_working_days(late_friday, 1, 8) + timedelta(hours=8)).weekday() == 1
+
+
+def test_working_days_follow_the_national_holidays_and_the_moved_working_days():
+    cal = national_calendar([2026])
+    assert cal.years_known == [2026] and date(2026, 10, 1) in cal.holidays and date(2026, 10, 10) in cal.workdays
+    wednesday = datetime(2026, 9, 30, 2, 0, tzinfo=UTC)  # 10:00 in Beijing, the eve of National Day
+    # 10-01…10-07 off; 10-08 (1), 10-09 (2), Saturday 10-10 worked (3), 10-12 (4), 10-13 (5): the same time of day
+    assert add_working_days(wednesday, 5, 8, cal) == datetime(2026, 10, 13, 2, 0, tzinfo=UTC)
+    assert add_working_days(wednesday, 5, 8) == datetime(2026, 10, 7, 2, 0, tzinfo=UTC)  # weekdays only, as before
+    # from a holiday: whole days from the first working day, to the end (24:00) of the last one
+    assert add_working_days(datetime(2026, 10, 2, 2, 0, tzinfo=UTC), 1, 8, cal) == datetime(2026, 10, 8, 16, 0, tzinfo=UTC)
+    # the Saturday worked for the Spring Festival (02-14) is a working day; the festival's weekdays are not
+    assert add_working_days(datetime(2026, 2, 13, 2, 0, tzinfo=UTC), 1, 8, cal) == datetime(2026, 2, 14, 2, 0, tzinfo=UTC)
+    assert add_working_days(datetime(2026, 2, 14, 2, 0, tzinfo=UTC), 1, 8, cal) == datetime(2026, 2, 24, 2, 0, tzinfo=UTC)
+
+
+def test_the_offices_calendar_adds_a_year_the_national_one_does_not_know(tmp_path):
+    root = tmp_path / "definitions"
+    shutil.copytree(DEFINITIONS, root)
+    (root / "calendar.yaml").write_text("holidays: [2031-01-01]\nworkdays: [2031-01-04]\n", encoding="utf-8")
+    cal = load_library(root).work_calendar([2031])
+    assert cal.years_known == [] and cal.holidays == [date(2031, 1, 1)] and cal.workdays == [date(2031, 1, 4)]
+    assert not cal.is_working_day(date(2031, 1, 1)) and cal.is_working_day(date(2031, 1, 4))  # a Wednesday; a Saturday
+    (root / "calendar.yaml").write_text("holidays: [2031-01-01]\nworkdays:\n  - 2031-01-01\n", encoding="utf-8")
+    errors = [str(e) for e in load_library(root).errors]
+    assert any(e.startswith(f"{root / 'calendar.yaml'}:1") and "both as a holiday and as a working day" in e
+               for e in errors), errors
+    (root / "calendar.yaml").write_text("holidays: [2031-13-01]\n", encoding="utf-8")
+    errors = [str(e) for e in load_library(root).errors]
+    assert any(e.startswith(f"{root / 'calendar.yaml'}:1") and "'2031-13-01' is not a valid date" in e
+               for e in errors), errors
 
 
 def test_a_bad_rules_file_is_refused_with_its_file_and_line(tmp_path):

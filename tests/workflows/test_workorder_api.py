@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +17,8 @@ import pytest
 from api.app import create_app
 from api.services.workorders import sign_body
 from config import get_settings
+from definitions.loader import load_or_raise
+from definitions.schema.calendar import add_working_days
 from store.auth import create_token
 from store.db import session_scope
 from store.webhooks import WebhookNonce
@@ -153,6 +156,22 @@ async def test_signed_webhook_refuses_unsigned_stale_and_replayed_requests_and_t
     bad = json.dumps({"type": "ticket", "ticket": "x"}).encode()
     r = await api.post("/api/webhooks/hotline", content=bad, headers=signed(bad))
     assert r.status_code == 422
+
+
+async def test_an_order_counts_its_working_days_by_the_national_calendar_it_started_with(env, api):
+    r = await api.post("/api/workorders", json=order(category="积水内涝"))
+    assert r.status_code == 201, r.text
+    history = await env.client.get_workflow_handle(r.json()["id"]).fetch_history()
+    started = json.loads(history.events[0].workflow_execution_started_event_attributes.input.payloads[0].data)
+    year = datetime.now(UTC).year
+    expected = load_or_raise(Path(get_settings().definitions_dir)).work_calendar([year, year + 1])
+    assert started["calendar"] == json.loads(expected.model_dump_json())
+    r = await api.post(f"/api/workorders/{r.json()['id']}/assign", json={"unit_id": "330110001"})
+    assert r.status_code == 200, r.text
+    a = r.json()["assignments"][0]
+    [complete] = [d for d in a["deadlines"] if d["key"] == "complete"]
+    assert datetime.fromisoformat(complete["due_at"]) == add_working_days(
+        datetime.fromisoformat(a["assigned_at"]), 5, 8, expected)
 
 
 async def test_a_110_notice_becomes_an_incident_and_both_trails_point_at_each_other(env, api):

@@ -11,6 +11,7 @@ from temporalio import workflow
 from workflows.common import Actor, Event
 
 with workflow.unsafe.imports_passed_through():
+    from definitions.schema.calendar import WorkCalendar
     from definitions.schema.workorders import WorkOrderRules
     from workflows.callout import ShardEvents
     from workflows.escalation import Record, Send, Target
@@ -127,6 +128,8 @@ class WorkOrderInput(BaseModel):
     info: WorkOrderInfo
     rules: WorkOrderRules
     rules_version: str
+    calendar: WorkCalendar | None = Field(default=None, description="working days of this year and the next (None: "
+                                                                     "Monday to Friday, as orders started before)")
     max_history: int = Field(default=8000, description="continue as new past this many history events")
     state: WorkOrderState | None = None
 

@@ -8,7 +8,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():  # the kit and the messages: one copy, inside and outside the sandbox
-    from definitions.schema.workorders import add_working_days
+    from definitions.schema.calendar import WEEKDAYS_ONLY, add_working_days
     from workflows.common import ACTIVITY, INVALID, Event, activity_options
     from workflows.escalation import Actions, FlushResult, Record
     from workflows.kit.episodes import Episode
@@ -148,7 +148,8 @@ class WorkOrderWorkflow(Procedure):
             self.stop_episodes(lambda ep: ep.ref.split("/")[0] == str(prev.seq), "工单已改派其他单位")
         limits = self.rules.limits(self.info.category, self.info.urgency)
         complete = (now + limits.complete if limits.complete is not None else
-                    add_working_days(now, limits.complete_working_days, self.rules.utc_offset_hours))
+                    add_working_days(now, limits.complete_working_days, self.rules.utc_offset_hours,
+                                     self.inp.calendar or WEEKDAYS_ONLY))
         a = Assignment(seq=len(self.s.assignments) + 1, unit_id=req.unit_id, unit_name=found.unit_name,
                        contact=found.contact, answerers=found.answerers, assigned_at=now, assigned_by=req.actor,
                        note=req.note, deadlines=[
