@@ -98,6 +98,16 @@ async def test_reports_reach_the_city_and_its_receipt_comes_back(env, tq, people
     assert up[(f"{iid}/0", "city_duty")]["via"] == "cityline" and up[(f"{iid}/0", "city_duty")]["signed_by"]
     assert up[(f"{iid}/verbal", "city_duty")]["signed_at"] is None
 
+    # the final report 终报 closes the chain and goes up too, after it is recorded submitted
+    await h.execute_update(W.final, DraftIn(**cadre(people), draft=draft(what="现场处置完毕")))
+    await h.execute_update(W.review, ReviewIn(actor=people["leading_leader"], role="leading_leader", decision="approve"))
+    await h.execute_update(W.submit, SubmitIn(**cadre(people)))
+    await h.result()
+    [post] = platform.posts_of(f"{iid}/1")
+    assert "【终报】" in post.body["text"] or "终报" in post.body["text"], post.body["text"]
+    kinds = [e.kind for e in events(iid)]
+    assert kinds.index("report.final.submitted") < max(i for i, k in enumerate(kinds) if k == "report.city.sent")
+
 
 async def test_platform_down_after_its_retries_the_report_goes_by_sms(env, tq, people, platform):
     platform.down = True

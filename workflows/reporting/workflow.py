@@ -63,6 +63,8 @@ class IncidentReportingWorkflow(Procedure):
             if self.history_is_long():
                 await self.continue_as_new(incident=self.info)
             await self.sleep_until_next(self._next_times(), until=lambda: self.s.closed_at is not None)
+        if workflow.patched("incident-upward-final"):  # the final report's update owes it upward as it ends: wait
+            await workflow.wait_condition(workflow.all_handlers_finished)  # (before the patch it never went up)
         await self._upward_due()  # the final report 终报 too
         await self._finish()
         await self.episodes_finished()  # late answers that came while it closed

@@ -306,6 +306,38 @@ async def reporting(saved: list[dict]) -> None:
                            note="a death (the sector leader called), continue-as-new mid-way, an ack in the new run")
 
 
+async def upward(saved: list[dict]) -> None:
+    """Issue 21 (patches `incident-unit-report` and `incident-upward`): the reporting unit learnt of the event 50
+    minutes before it told the duty office (its own 30 minutes: 迟报 marked), 拉条 to the city department recorded
+    late; the verbal, written and final reports are owed to the city and sent up the city line (simulator)."""
+    from tests.factories import small_district
+    from tests.workflows.reporting_helpers import draft, events, start, workflow_id
+    from workflows.reporting import DraftIn, IncidentReportingWorkflow as W, ReviewIn, SubmitIn, VerbalIn, VerticalIn
+
+    async with stage("upward", small_district, saved) as st:
+        p = st.people
+        cadre = {"actor": p["duty_cadre"], "role": "duty_cadre"}
+        leader = {"actor": p["leading_leader"], "role": "leading_leader"}
+        now = await st.env.get_current_time()
+        inp = _incident("INC-HISTORY-UP", received_at=now, reporting_unit_id="D04", category="natural_disaster",
+                        subtype="雷击")
+        inp.incident.known_at = now - timedelta(minutes=50)
+        iid = inp.incident.incident_id
+        h = await start(st.client, st.tq, inp)
+        await wait_for(lambda: events(iid, "report.unit.late"), what="the unit's report marked late")
+        await h.execute_update(W.vertical, VerticalIn(**cadre, to_whom="市气象局值班室", at=now - timedelta(minutes=40)))
+        await h.execute_update(W.verbal, VerbalIn(**cadre, to_whom="区政府总值班室", by_whom="值班干部戊"))
+        await wait_for(lambda: events(iid, "report.city.sent"), what="the verbal report up the city line")
+        for update, what in ((W.draft, "雷击致厂房起火,无人员伤亡"), (W.final, "处置完毕")):
+            await h.execute_update(update, DraftIn(**cadre, draft=draft(what=what)))
+            await h.execute_update(W.review, ReviewIn(**leader, decision="approve"))
+            await h.execute_update(W.submit, SubmitIn(**cadre))
+        await h.result()
+        await st.save("IncidentReportingWorkflow-upward", workflow_id(inp),
+                      note="the unit's own report 迟报 from 知悉, 拉条 40 min before the district heard, verbal, "
+                           "written and final reports sent up the city line; closed")
+
+
 # ------------------------------------------------------------------ plan activation (and the review it starts)
 
 
@@ -964,7 +996,7 @@ async def proposal(saved: list[dict]) -> None:
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
              "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay,
-             "proposal": proposal}
+             "proposal": proposal, "upward": upward}
 
 
 async def main(names: list[str]) -> None:
