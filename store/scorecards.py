@@ -11,6 +11,10 @@ Plain functions over audit events, real events only (a drill's call-out, inciden
 - 督办 (`activation_figures`): tasks and directives assigned to the unit, on time, late, overdue
   (store/review/activation_stats.py).
 - 工单: `store.workorders.unit_statistics` (the work order read model).
+- 演练 (`drill_figures`): drill runs whose sample drew the unit, persons called, answered within the drill's window.
+- 通讯录 (`contact_figures`): persons holding the unit's posts at the period's end, confirmed within a year, stale,
+  numbers failing (`store.duty.contact_status`).
+- 信息报送 also counts the reporting unit's own report to the duty office (迟报 from 知悉, `unit_report`).
 
 Every figure carries `refs`: the subjects (and chain positions, where one event says it) it was computed from, so a
 supervisor can open the replay (`replay_link`). A village's figures count for its town.
@@ -20,7 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -33,7 +37,7 @@ from workflows import subjects
 from workflows.kit.events import Reporting, SpotCheck, Step
 
 KINDS = ("town", "department")
-SECTIONS = ("callouts", "reporting", "spotchecks", "tasks", "workorders")
+SECTIONS = ("callouts", "drills", "reporting", "spotchecks", "tasks", "workorders", "contacts")
 
 UnitOf = Callable[[str | None, str], str | None]  # (call-out workflow id, target key) -> unit id
 
@@ -79,6 +83,27 @@ def callout_id(workflow_id: str | None) -> str | None:
     return workflow_id.split("/shard-")[0] if workflow_id else None
 
 
+def _fold_targets(evs: Iterable[EventLike]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, int | None]]]:
+    """One call-out's targets folded from its events (as the event report folds them), and for each the chain
+    position where it was first sent, acknowledged, answered late, escalated."""
+    targets: dict[str, dict[str, Any]] = {}
+    seqs: dict[str, dict[str, int | None]] = {}
+    sends = Sends()
+    for ev in evs:
+        tkey = ev.payload.get(Step.k.target) if ev.kind.startswith(TARGET_PREFIX) else None
+        if not tkey:
+            continue
+        t = targets.setdefault(tkey, _new_target(tkey))
+        before = (t["first_sent"], t["acked_at"], t["late_at"], t["escalations"])
+        _target(t, ev, sends)
+        s = seqs.setdefault(tkey, {})
+        for name, was, now in zip(("sent", "ack", "late", "escalated"), before,
+                                  (t["first_sent"], t["acked_at"], t["late_at"], t["escalations"])):
+            if was != now and name not in s:
+                s[name] = ev.seq
+    return targets, seqs
+
+
 def _new_callout_unit() -> dict[str, Any]:
     return {"called": _figure(), "answered": _figure(), "answered_late": _figure(), "never": _figure(),
             "escalated": _figure(), "per_tier": {}, "_times": []}
@@ -94,21 +119,7 @@ def callout_figures(by_subject: dict[str, list[EventLike]], unit_of: UnitOf) -> 
         for wid, evs in by_wf.items():
             if _is_drill(evs):
                 continue
-            targets: dict[str, dict[str, Any]] = {}
-            seqs: dict[str, dict[str, int | None]] = {}
-            sends = Sends()
-            for ev in evs:
-                tkey = ev.payload.get(Step.k.target) if ev.kind.startswith(TARGET_PREFIX) else None
-                if not tkey:
-                    continue
-                t = targets.setdefault(tkey, _new_target(tkey))
-                before = (t["first_sent"], t["acked_at"], t["late_at"], t["escalations"])
-                _target(t, ev, sends)
-                s = seqs.setdefault(tkey, {})
-                for name, was, now in zip(("sent", "ack", "late", "escalated"), before,
-                                          (t["first_sent"], t["acked_at"], t["late_at"], t["escalations"])):
-                    if was != now and name not in s:
-                        s[name] = ev.seq
+            targets, seqs = _fold_targets(evs)
             for tkey, t in targets.items():
                 if t["first_sent"] is None:
                     continue  # resolved, never called
@@ -143,11 +154,81 @@ def callout_figures(by_subject: dict[str, list[EventLike]], unit_of: UnitOf) -> 
     return out
 
 
+# ------------------------------------------------------------------ 演练
+
+
+DRILL_WINDOW_S = 1800  # seed 000 任务17: the response rate within 30 minutes
+
+
+def _new_drill_unit() -> dict[str, Any]:
+    return {"drills": _figure(), "called": _figure(), "responded": _figure(), "_runs": set()}
+
+
+def drill_figures(by_subject: dict[str, list[EventLike]], unit_of: UnitOf) -> dict[str, dict[str, Any]]:
+    """Drills per unit: the drill runs whose sample drew its persons, persons called, and those who answered within
+    the drill's window (its `drill.reported` says which, 30 minutes by default) counted from their first message.
+    `by_subject` holds the drill runs (`drill-…`) and their call-outs (`drill-…/callout`)."""
+    windows = {subject: (ev.payload or {}).get("window_s") or DRILL_WINDOW_S
+               for subject, events in by_subject.items() for ev in events if ev.kind == "drill.reported"}
+    units: dict[str, dict[str, Any]] = defaultdict(_new_drill_unit)
+    for subject, events in by_subject.items():
+        if not subject.endswith("/callout"):
+            continue
+        run = subject.removesuffix("/callout")
+        window = windows.get(run, DRILL_WINDOW_S)
+        targets, seqs = _fold_targets(events)
+        for tkey, t in targets.items():
+            if t["first_sent"] is None:
+                continue
+            uid = unit_of(subject, tkey)
+            if uid is None:
+                continue
+            u, what = units[uid], f"{run} {tkey}"
+            if run not in u["_runs"]:
+                u["_runs"].add(run)
+                _add(u["drills"], _ref(run))
+            _add(u["called"], _ref(subject, seqs[tkey].get("sent"), what))
+            if t["acked_at"] is not None and (t["acked_at"] - t["first_sent"]).total_seconds() <= window:
+                _add(u["responded"], _ref(subject, seqs[tkey].get("ack"), what))
+    out = {}
+    for uid, u in units.items():
+        u.pop("_runs")
+        u["response_rate"] = rate(u["responded"]["value"], u["called"]["value"])
+        out[uid] = u
+    return out
+
+
+# ------------------------------------------------------------------ 通讯录: contacts kept up to date
+
+
+CONTACTS_LINK = "/console/contacts"
+
+
+def contact_figures(status: dict[str, dict[str, Any]], unit_of_person: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Per unit, at the end of the period: the persons holding its posts, those whose contact data was confirmed
+    within the stale limit (a year), those stale, and those whose number is failing (`store.duty.contact_status`)."""
+    units: dict[str, dict[str, Any]] = defaultdict(lambda: {"persons": _figure(), "confirmed": _figure(),
+                                                            "stale": _figure(), "failing": _figure()})
+    for pid, st in sorted(status.items()):
+        uid = unit_of_person.get(pid)
+        if uid is None:
+            continue
+        u, ref = units[uid], {"subject": pid, "link": CONTACTS_LINK, "what": st.get("name") or pid}
+        _add(u["persons"], ref)
+        _add(u["stale"] if st["stale"] else u["confirmed"], ref)
+        if st["failing"]:
+            _add(u["failing"], {**ref, "error": st.get("error")})
+    for u in units.values():
+        u["confirmed_rate"] = rate(u["confirmed"]["value"], u["persons"]["value"])
+    return dict(units)
+
+
 # ------------------------------------------------------------------ 信息报送
 
 
 def _new_reporting_unit() -> dict[str, Any]:
-    return {"owed": _figure(), "on_time": _figure(), "late": _figure(), "missing": _figure(), "late_by_s": []}
+    return {"owed": _figure(), "on_time": _figure(), "late": _figure(), "missing": _figure(), "late_by_s": [],
+            "own_reports": _figure(), "own_late": _figure(), "own_late_by_s": []}
 
 
 def reporting_figures(by_subject: dict[str, list[EventLike]], unit_of_incident: Callable[[dict[str, Any]],
@@ -159,6 +240,15 @@ def reporting_figures(by_subject: dict[str, list[EventLike]], unit_of_incident: 
         received = next((ev for ev in events if ev.kind == Reporting.RECEIVED), None)
         if received is None or _is_drill(events):
             continue
+        own = (received.payload or {}).get("unit_report")
+        if own:  # the reporting unit's own report to the duty office, measured from when it knew (知悉)
+            mine = unit_of_incident({"reporting_unit_id": own.get("unit_id"), "reporting_unit": own.get("unit")})
+            if mine:
+                u, ref = units[mine[0]], _ref(subject, received.seq, f"{own.get('unit') or ''}报告")
+                _add(u["own_reports"], ref)
+                if own.get("late_by_s"):
+                    _add(u["own_late"], {**ref, "late_by_s": own["late_by_s"]})
+                    u["own_late_by_s"].append(own["late_by_s"])
         owners = unit_of_incident(received.payload or {})
         if not owners:
             continue
@@ -178,8 +268,9 @@ def reporting_figures(by_subject: dict[str, list[EventLike]], unit_of_incident: 
                 else:
                     _add(u["missing"], {**ref, "state": state})
     for u in units.values():
-        xs = u.pop("late_by_s")
+        xs, own = u.pop("late_by_s"), u.pop("own_late_by_s")
         u["late_by_max_s"] = max(xs) if xs else None
+        u["own_late_by_max_s"] = max(own) if own else None
         u["on_time_rate"] = rate(u["on_time"]["value"], u["owed"]["value"])
     return dict(units)
 
@@ -279,30 +370,40 @@ def unit_directory(s: Any) -> dict[str, Any]:
     return {"units": scored, "roll_up": roll_up, "by_name": by_name}
 
 
-def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None,
-               unit_id: str | None = None) -> list[dict[str, Any]]:
-    """Every town's and department's figures over [since, until) (or `kind`'s, or one unit's)."""
+def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None, unit_id: str | None = None,
+               freshness: tuple[timedelta, timedelta] | None = None) -> list[dict[str, Any]]:
+    """Every town's and department's figures over [since, until) (or `kind`'s, or one unit's). `freshness`: (stale
+    after, failing window) of contact data, as definitions/duty/freshness.yaml sets them (a year, 90 days)."""
     from sqlmodel import col, select
 
     from store.callouts import CalloutTarget
     from store.directory import Post
+    from store.duty import contact_status
     from store.replay import load_events
     from store.workorders import unit_statistics
 
     d = unit_directory(s)
     roll_up, by_name = d["roll_up"], d["by_name"]
-    groups: dict[str, dict[str, list[EventLike]]] = {k: {} for k in ("callout", "incident", "spotcheck", "activation")}
+    groups: dict[str, dict[str, list[EventLike]]] = {k: {} for k in ("callout", "incident", "spotcheck", "activation",
+                                                                      "drill")}
     for subject in _period_subjects(s, since, until):
         kind_of = subjects.kind_of(subject)
         if kind_of in groups:
             groups[kind_of][subject] = load_events(s, subject)
-    wids = {callout_id(ev.workflow_id) for evs in groups["callout"].values() for ev in evs if ev.workflow_id}
+    wids = {callout_id(ev.workflow_id) for g in ("callout", "drill") for evs in groups[g].values() for ev in evs
+            if ev.workflow_id}
     target_unit: dict[tuple[str, str], str] = {}
     if wids:
         stmt = select(CalloutTarget.callout_id, CalloutTarget.target_key, CalloutTarget.org_unit_id)
         for cid, key, uid in s.exec(stmt.where(col(CalloutTarget.callout_id).in_(sorted(wids)))):
             target_unit[(cid, key)] = uid
-    post_unit = {p.id: p.org_unit_id for p in s.exec(select(Post))} if groups["callout"] else {}
+    posts = list(s.exec(select(Post)))
+    post_unit = {p.id: p.org_unit_id for p in posts}
+    person_unit: dict[str, str] = {}
+    for p in sorted(posts, key=lambda p: p.id or 0):  # a person holding posts in two units counts for the first
+        uid = roll_up(p.org_unit_id)
+        if uid is not None:
+            person_unit.setdefault(p.person_id, uid)
 
     def unit_of(wid: str | None, key: str) -> str | None:
         uid = target_unit.get((wid or "", key)) or post_unit.get(key.partition("/")[2])
@@ -320,8 +421,12 @@ def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None
     def unit_of_item(v: str | None) -> str | None:
         return roll_up(v) or roll_up(by_name.get(v or "")) if v else None
 
+    fresh = freshness or (timedelta(days=365), timedelta(days=90))
+    status = contact_status(s, person_unit, until, fresh[0], fresh[1])
     sections = {
         "callouts": callout_figures(groups["callout"], unit_of),
+        "drills": drill_figures(groups["drill"], unit_of),
+        "contacts": contact_figures(status, person_unit),
         "reporting": reporting_figures(groups["incident"], unit_of_incident),
         "spotchecks": spotcheck_figures(groups["spotcheck"], by_name),
         "tasks": activation_figures(groups["activation"], unit_of_item),
@@ -340,6 +445,8 @@ def events_of(card: dict[str, Any]) -> list[dict[str, Any]]:
     """Every event (or subject) a unit's figures were computed from, once, with the figures it counts in."""
     seen: dict[tuple[str, int | None], dict[str, Any]] = {}
     for section in SECTIONS:
+        if section == "contacts":  # the directory's state at the period's end, not events
+            continue
         for name, fig in (card.get(section) or {}).items():
             refs = fig.get("refs") if isinstance(fig, dict) else fig if name == "refs" else None
             for ref in refs or []:

@@ -16,6 +16,15 @@ from store.directory import OrgUnit
 MAX_DAYS = 367
 
 
+def _freshness() -> tuple | None:
+    """(stale after, failing window) of contact data from the definitions (definitions/duty/freshness.yaml)."""
+    from config import get_settings
+    from definitions.loader import cached_library
+
+    duty = cached_library(get_settings().definitions_dir).duty()
+    return (duty.freshness.stale_after, duty.freshness.failing_window) if duty is not None else None
+
+
 class ScorecardError(ServiceError):
     """A period or unit the scorecards cannot be computed for."""
 
@@ -41,7 +50,7 @@ def listing(s: Session, date_from: str | None, date_to: str | None, kind: str | 
     if kind is not None and kind not in cards.KINDS:
         raise ScorecardError(422, f"kind 须为 {' 或 '.join(cards.KINDS)} / kind: one of {', '.join(cards.KINDS)}")
     r = period(date_from, date_to)
-    return _shape(r, date_from or "", date_to or "", cards.scorecards(s, r.start, r.end, kind=kind))
+    return _shape(r, date_from or "", date_to or "", cards.scorecards(s, r.start, r.end, kind=kind, freshness=_freshness()))
 
 
 def one(s: Session, unit_id: str, date_from: str | None, date_to: str | None) -> dict[str, Any]:
@@ -50,7 +59,7 @@ def one(s: Session, unit_id: str, date_from: str | None, date_to: str | None) ->
     unit = s.get(OrgUnit, unit_id)
     if unit is None or unit.kind not in cards.KINDS:
         raise ScorecardError(404, f"无此乡镇(街道)或部门 / no town or department {unit_id!r}")
-    rows = cards.scorecards(s, r.start, r.end, unit_id=unit_id)
+    rows = cards.scorecards(s, r.start, r.end, unit_id=unit_id, freshness=_freshness())
     out = _shape(r, date_from or "", date_to or "", rows)
     card = rows[0]
     out.pop("units")

@@ -1,5 +1,5 @@
 """Scorecards per unit computed from hand-built audit events (store/scorecards.py): 叫应 with a late answer and a
-drill that must not count, 信息报送, 六问, 督办."""
+drill that must not count, drills counted apart, 信息报送 (the unit's own report from 知悉 too), 六问, 督办, contacts."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -8,6 +8,8 @@ from store.replay import Row
 from store.scorecards import (
     activation_figures,
     callout_figures,
+    contact_figures,
+    drill_figures,
     replay_link,
     reporting_figures,
     spotcheck_figures,
@@ -129,3 +131,50 @@ def test_activation_figures_tasks_and_directives_of_the_unit():
     assert d09["late"]["value"] == 1 and d09["late"]["refs"][0]["late_by_s"] == 1200
     assert d09["on_time"]["value"] == 1 and d09["overdue"]["value"] == 0
     assert figs["D02"]["assigned"]["value"] == 1 and figs["D02"]["late"]["value"] == 0
+
+
+def test_drill_figures_count_the_runs_that_drew_a_unit_and_answers_within_the_window():
+    run = Events("drill-1")
+    run.add("drill.started", 0, "started", drill=True)
+    run.add("drill.reported", 60, "reported", window_s=600, drill_marker=True)  # a 10-minute window for this drill
+    figs = drill_figures({"drill-1": run.rows, "drill-1/callout": _callout("drill-1/callout", drill=True)}, unit_of)
+    t1, d01 = figs["T1"], figs["D01"]
+    assert t1["drills"]["value"] == 1 and t1["drills"]["refs"][0]["subject"] == "drill-1"
+    assert t1["called"]["value"] == 4
+    assert t1["responded"]["value"] == 2  # P1 (2 min), P2 (10 min: within); P3 never, P5 late
+    assert t1["response_rate"] == 0.5 and d01["responded"]["value"] == 1
+    # without its report the window is 30 minutes; a real call-out is no drill
+    assert drill_figures({"drill-2/callout": _callout("drill-2/callout", drill=True)}, unit_of)["T1"]["responded"][
+        "value"] == 2
+    assert drill_figures({"callout-1": _callout("callout-1")}, unit_of) == {}
+
+
+def test_the_reporting_units_own_report_counts_late_from_when_it_knew():
+    e = Events("incident-INC-2")
+    e.add("incident.received", 0, "received", None, "p-cadre", title="雷击", severity="IV", town_id="T1",
+          reporting_unit="区气象局", reporting_unit_id="D04", deadlines={},
+          unit_report={"unit": "区气象局", "unit_id": "D04", "known_at": T0.isoformat(), "late_by_s": 1200})
+    on_time = Events("incident-INC-3")
+    on_time.add("incident.received", 0, "received", None, "p-cadre", title="雷击", severity="IV", town_id="T1",
+                reporting_unit="区气象局", reporting_unit_id="D04", deadlines={},
+                unit_report={"unit": "区气象局", "unit_id": "D04", "late_by_s": 0})
+    figs = reporting_figures({"INC-2": e.rows, "INC-3": on_time.rows},
+                             lambda p: [x for x in (p.get("reporting_unit_id"), p.get("town_id")) if x])
+    d04 = figs["D04"]
+    assert d04["own_reports"]["value"] == 2 and d04["own_late"]["value"] == 1
+    assert d04["own_late"]["refs"][0] == {"subject": "INC-2", "link": replay_link("INC-2"), "seq": 1,
+                                          "what": "区气象局报告", "late_by_s": 1200}
+    assert d04["own_late_by_max_s"] == 1200
+    assert "T1" not in figs  # the town is not the unit that reported (and no limit of the chain was due)
+
+
+def test_contact_figures_per_unit():
+    status = {"P1": {"name": "甲", "stale": False, "failing": False, "error": None},
+              "P2": {"name": "乙", "stale": True, "failing": True, "error": "undelivered"},
+              "P4": {"name": "丁", "stale": False, "failing": False, "error": None},
+              "PX": {"name": "无岗", "stale": True, "failing": False, "error": None}}
+    figs = contact_figures(status, {"P1": "T1", "P2": "T1", "P4": "D01"})
+    t1 = figs["T1"]
+    assert (t1["persons"]["value"], t1["confirmed"]["value"], t1["stale"]["value"], t1["failing"]["value"]) == (2, 1, 1, 1)
+    assert t1["confirmed_rate"] == 0.5 and t1["failing"]["refs"][0]["what"] == "乙"
+    assert figs["D01"]["confirmed_rate"] == 1.0 and set(figs) == {"T1", "D01"}
