@@ -29,7 +29,7 @@ run: $(STAMP)
 	$(VENV)/bin/yingji run
 
 test: $(STAMP) system-deps
-	$(PY) -m pytest -q --durations=15 --timeout=$(TEST_TIMEOUT) -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 --timeout=$(TEST_TIMEOUT) -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # the suite with one core kept busy (stress-ng, or a Python busy loop): it must pass so too
 stress: $(STAMP) system-deps

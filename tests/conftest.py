@@ -85,7 +85,38 @@ async def dev_env():
 BUDGET_MARGIN = float(os.environ.get("TEST_BUDGET_MARGIN", "4"))
 
 
+# ---------------------------------------------------------------- the order of files
+#
+# pytest-xdist (--dist loadfile) hands each process one file at a time, in collection order (the Makefile turns
+# off its own reordering by number of tests, which put the long single-test files last: a tail of one process
+# running a 2-minute fault test while the others sat idle). The files that take longest, measured on a 2-core
+# machine (seconds, roughly), go first, then the others by their number of tests. A file missing here is only
+# scheduled later; nothing else depends on this order.
+
+LONG_FILES = {
+    "tests/security/test_access_table.py": 300, "tests/faults/test_worker_killed_procedures.py": 190,
+    "tests/faults/test_worker_killed.py": 110, "tests/production/test_worker_killed_postgres.py": 105,
+    "tests/browser/test_console_print.py": 100, "tests/browser/test_console_walk.py": 100,
+    "tests/workflows/test_proposal.py": 100, "tests/workflows/test_callout.py": 100,
+    "tests/workflows/test_activation.py": 90, "tests/production/test_production_shape.py": 85,
+    "tests/security/test_links_and_secrets.py": 85, "tests/workflows/test_reporting.py": 85,
+    "tests/workflows/test_review.py": 75, "tests/workflows/test_relay.py": 70, "tests/e2e/test_scenario.py": 65,
+    "tests/e2e/test_twilio_flow.py": 65, "tests/workflows/test_settle.py": 65, "tests/workflows/test_spotcheck.py": 65,
+    "tests/production/test_migrate_race.py": 60, "tests/browser/test_console.py": 60,
+    "tests/browser/test_console_cap.py": 60,
+}
+
+
+def _long_first(items) -> None:
+    count: dict[str, int] = {}
+    for item in items:
+        count[item.nodeid.split("::")[0]] = count.get(item.nodeid.split("::")[0], 0) + 1
+    weight = {f: LONG_FILES.get(f, n * 0.5) for f, n in count.items()}
+    items.sort(key=lambda item: -weight[item.nodeid.split("::")[0]])  # stable: a file's tests keep their order
+
+
 def pytest_collection_modifyitems(config, items):
+    _long_first(items)
     os.environ.setdefault("YINGJI_TIMEZONE", "Asia/Shanghai")
     default = float(config.getoption("timeout", None) or config.getini("timeout") or 0)
     for item in items:

@@ -168,10 +168,36 @@ def migrated(url: str, tmp_path: Path, monkeypatch) -> Iterator[str]:
     monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("YINGJI_SECRET_KEY", "test-secret")
     get_settings.cache_clear()
-    migrate(url)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        _copy_of_migrated(Path(url.removeprefix("sqlite:///")))
+    else:
+        migrate(url)
     yield url
     dispose_all()
     get_settings.cache_clear()
+
+
+_template: list[Path] = []  # this process's migrated empty SQLite database
+
+
+def _copy_of_migrated(path: Path) -> None:
+    """A fresh SQLite database at `path`, as `migrate` leaves it: a copy (SQLite's backup API) of one migrated once
+    per test process. Alembic reads every migration script at each upgrade, a good part of a second a test."""
+    import sqlite3
+    import tempfile
+
+    from store.db import migrate
+
+    if not _template:
+        template = Path(tempfile.mkdtemp(prefix="yingji-migrated-")) / "template.db"
+        migrate(f"sqlite:///{template}")
+        _template.append(template)
+    src, dst = sqlite3.connect(_template[0]), sqlite3.connect(path)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
 
 
 def replayer(*workflows: type, **kw):
