@@ -227,30 +227,35 @@ def contact_status(s: Session, person_ids: Iterable[str], at: datetime, stale_af
     their mobile is failing (the latest final outcome of a send to it was failed/undelivered/opted out)."""
     ids = sorted(set(person_ids))
     out: dict[str, dict[str, Any]] = {}
-    people: dict[str, Person] = {}
-    for i in range(0, len(ids), 500):
-        for p in s.exec(select(Person).where(col(Person.id).in_(ids[i:i + 500]))):
-            people[p.id] = p
+    numbers: dict[str, tuple[str, str | None]] = {}
+    for i in range(0, len(ids), 500):  # columns, not ORM objects: a directory of 10,000 persons is read whole
+        for pid, name, mobile, mobile2, confirmed in s.exec(
+                select(Person.id, Person.name, Person.mobile, Person.mobile2, Person.contact_confirmed_at)
+                .where(col(Person.id).in_(ids[i:i + 500]))):
+            numbers[pid] = (mobile, mobile2)
+            out[pid] = {"person_id": pid, "name": name, "confirmed_at": confirmed,
+                        "stale": confirmed is None or confirmed < at - stale_after, "failing": False, "error": None}
     for pid in ids:
-        p = people.get(pid)
-        confirmed = p.contact_confirmed_at if p else None
-        out[pid] = {"person_id": pid, "name": p.name if p else "", "confirmed_at": confirmed,
-                    "stale": confirmed is None or confirmed < at - stale_after, "failing": False, "error": None}
+        out.setdefault(pid, {"person_id": pid, "name": "", "confirmed_at": None, "stale": True, "failing": False,
+                             "error": None})
     since = at - failing_window
+    good = ("delivered", "answered", "completed")  # "sent" proves nothing yet
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
+        # the latest telling outcome of each (person, number): failed, or reached
+        latest = (select(func.max(OutboxMessage.id))
+                  .where(col(OutboxMessage.person_id).in_(chunk), OutboxMessage.created_at >= since,
+                         col(OutboxMessage.channel).in_(["sms", "voice"]),
+                         col(OutboxMessage.status).in_([*FAILING, *good]))
+                  .group_by(OutboxMessage.person_id, OutboxMessage.to))
         rows = s.exec(select(OutboxMessage.person_id, OutboxMessage.to, OutboxMessage.status, OutboxMessage.error)
-                      .where(col(OutboxMessage.person_id).in_(chunk), OutboxMessage.created_at >= since,
-                             col(OutboxMessage.channel).in_(["sms", "voice"]),
-                             col(OutboxMessage.status).not_in(["pending", "sending", "queued"]))
-                      .order_by(col(OutboxMessage.id)))
-        for pid, to, status, error in rows:
-            p = people.get(pid or "")
-            if p is None or to not in (p.mobile, p.mobile2):
+                      .where(col(OutboxMessage.id).in_(latest)).order_by(col(OutboxMessage.id)))
+        for pid, to, status, error in rows:  # in the order they happened: the last word on either number wins
+            if pid not in numbers or to not in numbers[pid]:
                 continue  # an old number: what happened to it says nothing of the current one
             if status in FAILING:
                 out[pid].update(failing=True, error=error or status)
-            elif status in ("delivered", "answered", "completed"):  # "sent" proves nothing yet
+            else:
                 out[pid].update(failing=False, error=None)
     return out
 

@@ -21,12 +21,18 @@ supervisor can open the replay (`replay_link`). A village's figures count for it
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
+
+import structlog
+from sqlalchemy import Column, Text
+from sqlmodel import Field, SQLModel
 
 from store.replay import EventLike
 from store.review.activation_stats import activation_stats
@@ -36,12 +42,15 @@ from store.review.reporting_stats import reporting_stats
 from workflows import subjects
 from workflows.kit.events import Reporting, SpotCheck, Step
 
+log = structlog.get_logger("yingji.scorecards")
+
 KINDS = ("town", "department")
 SECTIONS = ("callouts", "drills", "reporting", "spotchecks", "tasks", "workorders", "contacts")
 
 UnitOf = Callable[[str | None, str], str | None]  # (call-out workflow id, target key) -> unit id
 
 
+@lru_cache(maxsize=4096)
 def replay_link(subject: str) -> str:
     """Where the console replays a subject (api/console/replay.py)."""
     return f"/console/replay/{quote(subject, safe='/')}"
@@ -109,41 +118,63 @@ def _new_callout_unit() -> dict[str, Any]:
             "escalated": _figure(), "per_tier": {}, "_times": []}
 
 
+def fold_callout(events: Iterable[EventLike]) -> dict[str, dict[str, Any]]:
+    """A call-out subject's targets, folded per call-out workflow (its shards with it), in the compact form that
+    the scorecards keep per subject (`ScorecardFold`): whether it is a drill, and per target that was called
+    [key, tier, seconds to answer or None, answered late, escalations, chain positions of the first send, the
+    answer, the late answer, the first escalation]."""
+    by_wf: dict[str | None, list[EventLike]] = defaultdict(list)
+    for ev in events:  # one call-out: its own workflow and its shards (`<callout id>/shard-<n>`)
+        by_wf[callout_id(ev.workflow_id)].append(ev)
+    out: dict[str, dict[str, Any]] = {}
+    for wid, evs in by_wf.items():
+        targets, seqs = _fold_targets(evs)
+        rows = []
+        for tkey, t in targets.items():
+            if t["first_sent"] is None:
+                continue  # resolved, never called
+            sq = seqs[tkey]
+            answer_s = (t["acked_at"] - t["first_sent"]).total_seconds() if t["acked_at"] is not None else None
+            rows.append([tkey, t["tier"], answer_s, t["late_at"] is not None and t["acked_at"] is None,
+                         t["escalations"], sq.get("sent"), sq.get("ack"), sq.get("late"), sq.get("escalated")])
+        out[wid or ""] = {"drill": _is_drill(evs), "targets": rows}
+    return out
+
+
 def callout_figures(by_subject: dict[str, list[EventLike]], unit_of: UnitOf) -> dict[str, dict[str, Any]]:
     """叫应 per unit over the call-out subjects given (each in chain order); drills are left out."""
+    return callout_figures_of({subject: fold_callout(events) for subject, events in by_subject.items()}, unit_of)
+
+
+def callout_figures_of(folds: dict[str, dict[str, dict[str, Any]]], unit_of: UnitOf) -> dict[str, dict[str, Any]]:
+    """叫应 per unit from the call-outs' folds (`fold_callout`), drills left out."""
     units: dict[str, dict[str, Any]] = defaultdict(_new_callout_unit)
-    for subject, events in by_subject.items():
-        by_wf: dict[str | None, list[EventLike]] = defaultdict(list)
-        for ev in events:  # one call-out: its own workflow and its shards (`<callout id>/shard-<n>`)
-            by_wf[callout_id(ev.workflow_id)].append(ev)
-        for wid, evs in by_wf.items():
-            if _is_drill(evs):
+    for subject, fold in folds.items():
+        for wid, f in fold.items():
+            if f["drill"]:
                 continue
-            targets, seqs = _fold_targets(evs)
-            for tkey, t in targets.items():
-                if t["first_sent"] is None:
-                    continue  # resolved, never called
-                uid = unit_of(wid, tkey)
+            for tkey, tier_id, answer_s, late, escalations, sent_seq, ack_seq, late_seq, esc_seq in f["targets"]:
+                uid = unit_of(wid or None, tkey)
                 if uid is None:
                     continue
-                u, s = units[uid], seqs[tkey]
-                tier = u["per_tier"].setdefault(t["tier"], {"called": 0, "answered": 0, "answered_late": 0,
-                                                            "never": 0, "escalated": 0})
+                u = units[uid]
+                tier = u["per_tier"].setdefault(tier_id, {"called": 0, "answered": 0, "answered_late": 0,
+                                                          "never": 0, "escalated": 0})
                 what = f"{wid or subject} {tkey}"
-                _add(u["called"], _ref(subject, s.get("sent"), what))
+                _add(u["called"], _ref(subject, sent_seq, what))
                 tier["called"] += 1
-                if t["acked_at"] is not None:
-                    _add(u["answered"], _ref(subject, s.get("ack"), what))
+                if answer_s is not None:
+                    _add(u["answered"], _ref(subject, ack_seq, what))
                     tier["answered"] += 1
-                    u["_times"].append((t["acked_at"] - t["first_sent"]).total_seconds())
-                elif t["late_at"] is not None:
-                    _add(u["answered_late"], _ref(subject, s.get("late"), what))
+                    u["_times"].append(answer_s)
+                elif late:
+                    _add(u["answered_late"], _ref(subject, late_seq, what))
                     tier["answered_late"] += 1
                 else:
                     _add(u["never"], _ref(subject, None, what))
                     tier["never"] += 1
-                if t["escalations"]:
-                    _add(u["escalated"], _ref(subject, s.get("escalated"), what))
+                if escalations:
+                    _add(u["escalated"], _ref(subject, esc_seq, what))
                     tier["escalated"] += 1
     out = {}
     for uid, u in units.items():
@@ -164,32 +195,39 @@ def _new_drill_unit() -> dict[str, Any]:
     return {"drills": _figure(), "called": _figure(), "responded": _figure(), "_runs": set()}
 
 
+def drill_windows(by_subject: dict[str, list[EventLike]]) -> dict[str, float]:
+    """Each drill run's window (its `drill.reported` says it), by run subject."""
+    return {subject: (ev.payload or {}).get("window_s") or DRILL_WINDOW_S
+            for subject, events in by_subject.items() for ev in events if ev.kind == "drill.reported"}
+
+
 def drill_figures(by_subject: dict[str, list[EventLike]], unit_of: UnitOf) -> dict[str, dict[str, Any]]:
     """Drills per unit: the drill runs whose sample drew its persons, persons called, and those who answered within
     the drill's window (its `drill.reported` says which, 30 minutes by default) counted from their first message.
     `by_subject` holds the drill runs (`drill-…`) and their call-outs (`drill-…/callout`)."""
-    windows = {subject: (ev.payload or {}).get("window_s") or DRILL_WINDOW_S
-               for subject, events in by_subject.items() for ev in events if ev.kind == "drill.reported"}
+    folds = {subject: fold_callout(events) for subject, events in by_subject.items() if subject.endswith("/callout")}
+    return drill_figures_of(folds, drill_windows(by_subject), unit_of)
+
+
+def drill_figures_of(folds: dict[str, dict[str, dict[str, Any]]], windows: dict[str, float],
+                     unit_of: UnitOf) -> dict[str, dict[str, Any]]:
+    """Drills per unit from the drill call-outs' folds (`fold_callout`) and the runs' windows."""
     units: dict[str, dict[str, Any]] = defaultdict(_new_drill_unit)
-    for subject, events in by_subject.items():
-        if not subject.endswith("/callout"):
-            continue
+    for subject, fold in folds.items():
         run = subject.removesuffix("/callout")
         window = windows.get(run, DRILL_WINDOW_S)
-        targets, seqs = _fold_targets(events)
-        for tkey, t in targets.items():
-            if t["first_sent"] is None:
-                continue
-            uid = unit_of(subject, tkey)
-            if uid is None:
-                continue
-            u, what = units[uid], f"{run} {tkey}"
-            if run not in u["_runs"]:
-                u["_runs"].add(run)
-                _add(u["drills"], _ref(run))
-            _add(u["called"], _ref(subject, seqs[tkey].get("sent"), what))
-            if t["acked_at"] is not None and (t["acked_at"] - t["first_sent"]).total_seconds() <= window:
-                _add(u["responded"], _ref(subject, seqs[tkey].get("ack"), what))
+        for f in fold.values():
+            for tkey, _tier, answer_s, _late, _esc, sent_seq, ack_seq, _ls, _es in f["targets"]:
+                uid = unit_of(subject, tkey)
+                if uid is None:
+                    continue
+                u, what = units[uid], f"{run} {tkey}"
+                if run not in u["_runs"]:
+                    u["_runs"].add(run)
+                    _add(u["drills"], _ref(run))
+                _add(u["called"], _ref(subject, sent_seq, what))
+                if answer_s is not None and answer_s <= window:
+                    _add(u["responded"], _ref(subject, ack_seq, what))
     out = {}
     for uid, u in units.items():
         u.pop("_runs")
@@ -340,6 +378,63 @@ def activation_figures(by_subject: dict[str, list[EventLike]], unit_of_item: Cal
 # ------------------------------------------------------------------ from the database
 
 
+class ScorecardFold(SQLModel, table=True):
+    """A call-out's targets folded from its trail (`fold_callout`), kept per subject with the chain length it was
+    folded at: a month of call-outs of 10,000 persons is half a million events to read and decode at every request;
+    a fold is read again only when its chain has grown (a late answer, say), so every figure still comes from the
+    trail as it is now."""
+
+    __tablename__ = "scorecard_fold"
+    subject: str = Field(primary_key=True)
+    length: int = Field(description="the subject's audit chain length when it was folded")
+    fold: str = Field(sa_column=Column(Text, nullable=False))
+
+
+def callout_folds(s: Any, subjects: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The fold of each call-out subject (its own or its drill's), from `ScorecardFold` where its chain has not grown
+    since, else folded from the trail now and kept."""
+    from sqlmodel import col, select
+
+    from store.audit import AuditChain
+    from store.replay import load_events
+
+    lengths: dict[str, int] = {}
+    cached: dict[str, ScorecardFold] = {}
+    for i in range(0, len(subjects), 500):
+        part = subjects[i:i + 500]
+        lengths.update((subj, n) for subj, n in s.exec(
+            select(AuditChain.subject, AuditChain.length).where(col(AuditChain.subject).in_(part))))
+        cached.update({r.subject: r for r in s.exec(select(ScorecardFold).where(col(ScorecardFold.subject).in_(part)))})
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    fresh: list[dict[str, Any]] = []
+    for subject in subjects:
+        row = cached.get(subject)
+        if row is not None and row.length == lengths.get(subject):
+            out[subject] = json.loads(row.fold)
+            continue
+        fold = out[subject] = fold_callout(load_events(s, subject))  # (read after its length: never older)
+        fresh.append({"subject": subject, "length": lengths.get(subject, 0), "fold": json.dumps(fold)})
+    if fresh:
+        _keep(fresh)
+    return out
+
+
+def _keep(rows: list[dict[str, Any]]) -> None:
+    """Keep folds; a failure only costs the next request the time to fold again."""
+    from store.db import session_scope
+
+    try:
+        with session_scope() as s:
+            for r in rows:
+                found = s.get(ScorecardFold, r["subject"])
+                if found is None:
+                    s.add(ScorecardFold(**r))
+                elif found.length < r["length"]:
+                    found.length, found.fold = r["length"], r["fold"]
+    except Exception as exc:  # noqa: BLE001 - a cache
+        log.warning("scorecard folds not kept", error=str(exc)[:300], subjects=len(rows))
+
+
 def _period_subjects(s: Any, since: datetime, until: datetime) -> list[str]:
     """Subjects whose trail began in [since, until)."""
     from sqlmodel import col, select
@@ -357,16 +452,21 @@ def unit_directory(s: Any) -> dict[str, Any]:
 
     from store.directory import OrgUnit
 
-    all_units = {u.id: u for u in s.exec(select(OrgUnit))}
-    scored = {u.id: {"unit_id": u.id, "name": u.name, "kind": u.kind} for u in all_units.values() if u.kind in KINDS}
+    rows = list(s.exec(select(OrgUnit.id, OrgUnit.name, OrgUnit.kind, OrgUnit.parent_id)))  # columns: 10,000s of rows
+    parent = {uid: parent_id for uid, _, _, parent_id in rows}
+    scored = {uid: {"unit_id": uid, "name": name, "kind": kind} for uid, name, kind, _ in rows if kind in KINDS}
+    rolled: dict[str | None, str | None] = {}
 
     def roll_up(uid: str | None) -> str | None:
-        seen = 0
-        while uid and uid in all_units and uid not in scored and seen < 10:
-            uid, seen = all_units[uid].parent_id, seen + 1
-        return uid if uid in scored else None
+        if uid in rolled:
+            return rolled[uid]
+        start, seen = uid, 0
+        while uid and uid in parent and uid not in scored and seen < 10:
+            uid, seen = parent[uid], seen + 1
+        rolled[start] = found = uid if uid in scored else None
+        return found
 
-    by_name = {u.name: u.id for u in all_units.values()}
+    by_name = {name: uid for uid, name, _, _ in rows}
     return {"units": scored, "roll_up": roll_up, "by_name": by_name}
 
 
@@ -386,24 +486,27 @@ def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None
     roll_up, by_name = d["roll_up"], d["by_name"]
     groups: dict[str, dict[str, list[EventLike]]] = {k: {} for k in ("callout", "incident", "spotcheck", "activation",
                                                                       "drill")}
+    folded: list[str] = []  # call-outs, real and drills': folded (store.scorecards.ScorecardFold)
     for subject in _period_subjects(s, since, until):
         kind_of = subjects.kind_of(subject)
-        if kind_of in groups:
+        if kind_of == "callout" or (kind_of == "drill" and subject.endswith("/callout")):
+            folded.append(subject)
+        elif kind_of in groups:
             groups[kind_of][subject] = load_events(s, subject)
-    wids = {callout_id(ev.workflow_id) for g in ("callout", "drill") for evs in groups[g].values() for ev in evs
-            if ev.workflow_id}
+    folds = callout_folds(s, folded)
+    wids = {wid for fold in folds.values() for wid in fold if wid}
     target_unit: dict[tuple[str, str], str] = {}
     if wids:
         stmt = select(CalloutTarget.callout_id, CalloutTarget.target_key, CalloutTarget.org_unit_id)
         for cid, key, uid in s.exec(stmt.where(col(CalloutTarget.callout_id).in_(sorted(wids)))):
             target_unit[(cid, key)] = uid
-    posts = list(s.exec(select(Post)))
-    post_unit = {p.id: p.org_unit_id for p in posts}
+    posts = sorted(s.exec(select(Post.id, Post.org_unit_id, Post.person_id)), key=lambda p: p[0] or 0)
+    post_unit = {str(post_id): unit for post_id, unit, _ in posts}
     person_unit: dict[str, str] = {}
-    for p in sorted(posts, key=lambda p: p.id or 0):  # a person holding posts in two units counts for the first
-        uid = roll_up(p.org_unit_id)
+    for _, unit, person in posts:  # a person holding posts in two units counts for the first
+        uid = roll_up(unit)
         if uid is not None:
-            person_unit.setdefault(p.person_id, uid)
+            person_unit.setdefault(person, uid)
 
     def unit_of(wid: str | None, key: str) -> str | None:
         uid = target_unit.get((wid or "", key)) or post_unit.get(key.partition("/")[2])
@@ -424,8 +527,9 @@ def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None
     fresh = freshness or (timedelta(days=365), timedelta(days=90))
     status = contact_status(s, person_unit, until, fresh[0], fresh[1])
     sections = {
-        "callouts": callout_figures(groups["callout"], unit_of),
-        "drills": drill_figures(groups["drill"], unit_of),
+        "callouts": callout_figures_of({k: v for k, v in folds.items() if subjects.kind_of(k) == "callout"}, unit_of),
+        "drills": drill_figures_of({k: v for k, v in folds.items() if subjects.kind_of(k) == "drill"},
+                                   drill_windows(groups["drill"]), unit_of),
         "contacts": contact_figures(status, person_unit),
         "reporting": reporting_figures(groups["incident"], unit_of_incident),
         "spotchecks": spotcheck_figures(groups["spotcheck"], by_name),
