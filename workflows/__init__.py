@@ -7,6 +7,7 @@ def all_workflows() -> list[type]:
     from workflows.drill import DrillWorkflow
     from workflows.freshness import FreshnessRoundWorkflow, FreshnessShardWorkflow
     from workflows.handover import HandoverWorkflow
+    from workflows.notice import DutyNoticeWorkflow
     from workflows.publication import PublicationWorkflow
     from workflows.proposal import ResponseProposalWorkflow
     from workflows.reporting import IncidentReportingWorkflow
@@ -17,4 +18,4 @@ def all_workflows() -> list[type]:
     return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow, PlanActivationWorkflow,
             PostEventReviewWorkflow, HandoverWorkflow, DrillWorkflow, SpotCheckWorkflow, SpotCheckSweepWorkflow,
             FreshnessRoundWorkflow, FreshnessShardWorkflow, PublicationWorkflow, WorkOrderWorkflow,
-            ResponseProposalWorkflow]
+            ResponseProposalWorkflow, DutyNoticeWorkflow]

@@ -11,6 +11,8 @@ Pure functions (no I/O): workflows, activities, the API, the replay and the case
 | activation | `activation/<activation id>` | `activation_subject` |
 | review | `review/<incident id>` | `review_subject` |
 | hotline work order | its workflow id `workorder-<source>-<ticket>` | workflows/workorder |
+| monthly bulletin 通报 | `bulletin/<YYYY-MM>` (workflow `bulletin-<YYYY-MM>`) | workflows/bulletin.py |
+| a notice to those on duty | the subject it is about (workflow `notice-<subject>-<key>`) | workflows/notice.py |
 | response proposal | `proposal/<warning id>-<plan id>` | `proposal_subject` |
 | duty procedures | their workflow ids: `drill-…`, `handover-…`, `spotcheck-…`, `freshness-…` | workflows/duty… |
 | anchors, gateway | `_anchors`, `gateway` | store/audit.py, webhooks |
@@ -32,7 +34,7 @@ PREFIXES: dict[str, str] = {
     "callout-": "callout", "publication-": "publication", "activation/": "activation", "review/": "review",
     "proposal/": "proposal", "drill-": "drill", "handover-": "handover", "spotcheck-": "spotcheck", "freshness-": "freshness",
     "_": "audit", "incident-": "workflow", "activation-": "workflow", "review-": "workflow", "proposal-": "workflow",
-    "workorder-": "workorder",
+    "workorder-": "workorder", "bulletin/": "bulletin", "bulletin-": "workflow", "notice-": "workflow",
 }
 NAMES: dict[str, str] = {"_anchors": "audit", "gateway": "gateway", "console-login": "login"}
 

@@ -464,6 +464,7 @@ class Schedule:
     PAUSED = kind("schedule.paused")
     UNPAUSED = kind("schedule.unpaused")
     TRIGGERED = kind("schedule.triggered")
+    BELOW_MINIMUM_NOTIFIED = kind("schedule.below_minimum.notified")  # the duty chief told: a pause below the minimum
 
 
 def refused(procedure_prefix: str) -> str:

@@ -71,6 +71,7 @@ class Duty:
     FLUSH = "duty.flush"
     DRILL_PREPARE = "duty.drill_prepare"
     DRILL_REPORT = "duty.drill_report"
+    NOTICE = "duty.notice"  # a notice to those on duty, no answer wanted (workflows/notice.py)
     FRESHNESS_OPEN = "duty.freshness_open"
     FRESHNESS_LOAD = "duty.freshness_load"
     FRESHNESS_CLOSE = "duty.freshness_close"

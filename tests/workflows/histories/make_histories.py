@@ -685,6 +685,21 @@ async def drill(saved: list[dict]) -> None:
         await st.save("WarningCalloutWorkflow-drill", cid, note="the drill's call-out (drill=True), a child")
 
 
+async def notice(saved: list[dict]) -> None:
+    from tests.factories import small_district
+    from workflows.notice import DutyNoticeWorkflow, NoticeInput
+
+    async with stage("notice", small_district, saved) as st:
+        h = await st.client.start_workflow(
+            DutyNoticeWorkflow.run, NoticeInput(subject="schedules", kind="schedule.below_minimum.notified",
+                                                roles=["duty_chief", "leading_leader"], body="【值班提醒】历史记录测试",
+                                                payload={"schedule": "drill-district_connectivity"}),
+            id="notice-schedules-history", task_queue=st.tq)
+        await h.result()
+        await st.save("DutyNoticeWorkflow", h.id, note="the duty chief and the leading leader told of a pause below "
+                                                       "the weekly drill minimum")
+
+
 async def spotcheck(saved: list[dict]) -> None:
     from store.callouts import Callout, CalloutTarget
     from store.directory import Post
@@ -964,7 +979,7 @@ async def proposal(saved: list[dict]) -> None:
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
              "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay,
-             "proposal": proposal}
+             "proposal": proposal, "notice": notice}
 
 
 async def main(names: list[str]) -> None:
