@@ -3,6 +3,9 @@ bulletin 通报's pages, Chinese first (api/console/i18n.py adds them to its tab
 from __future__ import annotations
 
 ASSESSMENT_STRINGS: dict[str, tuple[str, str]] = {
+    "def_assessment": ("考核指标与权重", "Assessment thresholds and weights"),
+    "asm_thresholds": ("考核指标", "Thresholds"), "asm_weights": ("排名权重", "Ranking weights"),
+    "asm_drill_weeks": ("演练未达每周最低要求的周数不超过", "Weeks below the weekly drill minimum at most"),
     # the weekly drill count 演练周计数
     "dw_title": ("本周演练计数", "Drills this week"),
     "dw_this_week": ("本周", "This week"),
