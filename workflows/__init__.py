@@ -3,6 +3,7 @@
 
 def all_workflows() -> list[type]:
     from workflows.activation import PlanActivationWorkflow
+    from workflows.bulletin import BulletinWorkflow
     from workflows.callout import CalloutShardWorkflow, WarningCalloutWorkflow
     from workflows.drill import DrillWorkflow
     from workflows.freshness import FreshnessRoundWorkflow, FreshnessShardWorkflow
@@ -18,4 +19,4 @@ def all_workflows() -> list[type]:
     return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow, PlanActivationWorkflow,
             PostEventReviewWorkflow, HandoverWorkflow, DrillWorkflow, SpotCheckWorkflow, SpotCheckSweepWorkflow,
             FreshnessRoundWorkflow, FreshnessShardWorkflow, PublicationWorkflow, WorkOrderWorkflow,
-            ResponseProposalWorkflow, DutyNoticeWorkflow]
+            ResponseProposalWorkflow, DutyNoticeWorkflow, BulletinWorkflow]

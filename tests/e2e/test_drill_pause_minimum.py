@@ -20,7 +20,7 @@ from tests.helpers import poll
 from worker import build_worker
 
 DRILL = "drill-district_connectivity"
-IDS = (DRILL, "drill-town_spot_check", "handover", "spotcheck-sweep", "freshness-round")
+IDS = (DRILL, "drill-town_spot_check", "handover", "spotcheck-sweep", "freshness-round", "bulletin-monthly")
 
 
 @pytest.mark.budget(40)  # real time on the dev server: a sync, a few pauses and one notice workflow (estimated)

@@ -158,7 +158,7 @@ async def test_a_scheduled_drill_fires_and_reports_its_response_rate(dev_env, db
                 with pytest.raises(RPCError):
                     await client.get_workflow_handle(f"spotcheck-{drill_run}/callout").describe()
         finally:
-            for sid in (DRILL, "drill-town_spot_check", "handover", "spotcheck-sweep", "freshness-round"):
+            for sid in (DRILL, "drill-town_spot_check", "handover", "spotcheck-sweep", "freshness-round", "bulletin-monthly"):
                 try:
                     await client.get_schedule_handle(sid).delete()
                 except Exception:  # noqa: BLE001 - not installed

@@ -67,6 +67,13 @@ class Proposal:
     ACTIVATE = "proposal.activate"
 
 
+class Bulletin:
+    COMPILE = "bulletin.compile"  # the month's 通报: data, HTML, PDF (activities/bulletin.py)
+    RECORD = "bulletin.record"
+    SEAL = "bulletin.seal"
+    SEND = "bulletin.send"
+
+
 class Duty:
     FLUSH = "duty.flush"
     DRILL_PREPARE = "duty.drill_prepare"

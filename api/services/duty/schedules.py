@@ -1,5 +1,5 @@
 """The duty day's recurring procedures as Temporal Schedules built from definitions/duty/*.yaml: drills, the
-handover, the spot-check sweep and the yearly confirmation round. `sync_schedules` creates or updates
+handover, the spot-check sweep and the yearly confirmation round; and the monthly bulletin 通报 (first working day). `sync_schedules` creates or updates
 them (each scheduled run gets the section as a snapshot, with its version), keeping a paused schedule
 paused; pause, unpause and trigger are audited under 'schedules'."""
 from __future__ import annotations
@@ -38,6 +38,7 @@ from store.directory import Person
 from store.drillweeks import KIND_ZH
 from workflows.kit.events import Schedule as ScheduleEvents
 from workflows.notice import DutyNoticeWorkflow, NoticeInput, notice_workflow_id
+from workflows.bulletin import BulletinInput, BulletinWorkflow
 from workflows.drill import DrillInput, DrillWorkflow
 from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow
 from workflows.handover import HandoverInput, HandoverWorkflow
@@ -82,6 +83,21 @@ def _spec(timing: Timing, tz: str) -> ScheduleSpec:
     return ScheduleSpec(calendars=calendars, time_zone_name=tz)
 
 
+BULLETIN_AT = (9, 0)  # the monthly bulletin 通报: the first working day of the month, 09:00 local
+BULLETIN_VERSION = "1"  # the schedule's shape; the bulletin reads definitions/assessment/ when it runs
+
+
+def first_working_day_spec(tz: str, hour: int, minute: int) -> ScheduleSpec:
+    """The first working day (Monday to Friday; public holidays are not known here) of every month at hour:minute
+    local: the 1st if it is a weekday, else the Monday after (the 2nd or the 3rd)."""
+    def cal(day: int, first_dow: int, last_dow: int, comment: str) -> ScheduleCalendarSpec:
+        return ScheduleCalendarSpec(day_of_month=[ScheduleRange(day)], day_of_week=[ScheduleRange(first_dow, last_dow)],
+                                    hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)], comment=comment)
+
+    return ScheduleSpec(calendars=[cal(1, 1, 5, "the 1st, a weekday"), cal(2, 1, 1, "Monday the 2nd"),
+                                   cal(3, 1, 1, "Monday the 3rd")], time_zone_name=tz)
+
+
 def schedule_defs(duty: DutySettings, settings: Settings) -> list[ScheduleDef]:
     tz, tq, out = settings.timezone, settings.task_queue, []
     v = duty.versions
@@ -117,6 +133,12 @@ def schedule_defs(duty: DutySettings, settings: Settings) -> list[ScheduleDef]:
         action=ScheduleActionStartWorkflow(FreshnessRoundWorkflow.run,
                                            FreshnessInput(settings=f, version=v.get("freshness", "")),
                                            id="freshness-round", task_queue=tq, memo={"version": v.get("freshness", "")})))
+    out.append(ScheduleDef(
+        id="bulletin-monthly", kind="bulletin", name_zh="月度考核通报", name_en="Monthly bulletin",
+        when_zh=f"每月第一个工作日 {BULLETIN_AT[0]:02d}:{BULLETIN_AT[1]:02d}",
+        spec=first_working_day_spec(tz, *BULLETIN_AT), version=BULLETIN_VERSION, catchup=timedelta(days=1),
+        action=ScheduleActionStartWorkflow(BulletinWorkflow.run, BulletinInput(started_by="schedule"), id="bulletin",
+                                           task_queue=tq, memo={"version": BULLETIN_VERSION})))
     return out
 
 
@@ -301,7 +323,7 @@ class ScheduleOut(Out):
     `response_model_exclude_unset`: a schedule not installed has none of them)."""
 
     id: str
-    kind: str = Field(description="drill | handover | spotcheck | freshness")
+    kind: str = Field(description="drill | handover | spotcheck | freshness | bulletin")
     name_zh: str
     name_en: str
     when_zh: str
@@ -337,7 +359,8 @@ def reach(s: Session, lib: Library) -> dict[str, tuple[str, str]]:
     out = {"freshness-round": (f"向通讯录中全部 {people} 人发送联系方式核实请求",
                                f"ask all {people} persons of the directory to confirm their contact data"),
            "handover": ("发起交接班", "start the shift handover"),
-           "spotcheck-sweep": ("对已结束的叫应开展六问抽查", "start the 六问 spot checks of ended call-outs")}
+           "spotcheck-sweep": ("对已结束的叫应开展六问抽查", "start the 六问 spot checks of ended call-outs"),
+           "bulletin-monthly": ("汇编上月考核通报并报带班领导审定", "compile last month's bulletin for the leading leader")}
     for d in duty.drills.programme:
         out[f"drill-{d.id}"] = (f"随机抽取 {d.sample.size} 个单位,向其 {len(d.sample.positions)} 类岗位发送演练消息",
                                 f"draw {d.sample.size} units and send the drill to their {len(d.sample.positions)} kinds of posts")
