@@ -18,4 +18,18 @@ ASSESSMENT_STRINGS: dict[str, tuple[str, str]] = {
     "dw_short": ("尚差", "Still short"),
     "dw_met": ("已达标", "Met"),
     "dw_times": ("次", "times"),
+    # the monthly bulletin 通报
+    "bl_title": ("月度考核通报", "Monthly bulletins"), "bl_title_one": ("应急值守工作情况通报", " duty bulletin"),
+    "bl_intro": ("每月第一个工作日自动汇编上月通报,经带班领导审定后印发各单位并封存。",
+                 "Compiled on the first working day of each month for the month before; issued to the units and sealed "
+                 "once the leading leader approves it."),
+    "bl_month": ("月份", "Month"), "bl_version": ("稿次", "Version"), "bl_compiled_at": ("汇编时间", "Compiled"),
+    "bl_none": ("尚无通报", "No bulletin yet"), "bl_period": ("统计期间", "Period"), "bl_pdf": ("下载PDF", "PDF"),
+    "bl_sealed": ("已封存", "Sealed"), "bl_returned": ("退回", "Returned"), "bl_decide": ("审定通报", "Decide"),
+    "bl_approve": ("审定印发", "Approve"), "bl_return": ("退回重新汇编", "Return"), "bl_reason": ("退回理由", "Why"),
+    "bl_below_only": ("仅看未达标单位", "Only units below a threshold"), "bl_rules": ("考核指标", "Thresholds"),
+    "bl_ranking": ("综合排名", "Ranking"), "bl_rank": ("名次", "Rank"), "bl_score": ("综合得分", "Score"),
+    "bl_answer_rate": ("叫应时限内应答率", "Answered in time"), "bl_on_time_rate": ("报送按时率", "Reports on time"),
+    "bl_breaches": ("未达标指标", "Below"), "bl_late_missing": ("迟报、漏报", "Late and missing reports"),
+    "bl_unanswered": ("叫应未应答", "Unanswered call-outs"), "bl_drills": ("演练开展情况", "Drills per week"),
 }

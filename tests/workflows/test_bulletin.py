@@ -22,6 +22,7 @@ from store.db import session_scope
 from store.directory import OrgUnit
 from store.messages import OutboxMessage
 from tests.factories import small_district
+from tests.helpers import console_login, console_post
 from tests.unit.test_scorecards_api import DEPT, T0, TOWN, TOWN2, _callout, _ev
 from tests.workflows.callout_helpers import wait_for
 from worker import build_worker
@@ -111,9 +112,21 @@ async def test_compile_return_compile_approve_seal_and_send(env, db_url, monkeyp
         r = await api.post("/api/bulletins/nope/approve", headers=h("leading_leader"))
         assert r.status_code == 404
 
-        r = await api.post(f"/api/bulletins/{MONTH}/return", headers=h("leading_leader"),
-                           json={"reason": "请核实第2街道迟报情况"})
-        assert r.status_code == 200 and r.json()["status"] in ("returned", "compiling", "awaiting"), r.text
+        # the console: the page with its period, filters, charts and links; the leading leader returns it there
+        web = await console_login(app, tokens["leading_leader"])
+        try:
+            page = (await web.get(f"/console/bulletins/{MONTH}")).text
+            assert "2026年11月应急值守工作情况通报" in page and "2026-11-01 — 2026-11-30" in page and "<svg" in page
+            assert f'href="/console/scorecards/{TOWN}?date_from=2026-11-01&amp;date_to=2026-11-30"' in page
+            assert "审定印发" in page and "退回重新汇编" in page
+            only = (await web.get(f"/console/bulletins/{MONTH}", params={"kind": "department", "below": "1"})).text
+            assert names[DEPT] in only and names[TOWN] not in only
+            listed = (await web.get("/console/bulletins")).text
+            assert f'href="/console/bulletins/{MONTH}"' in listed and "待审定" in listed
+            r = await console_post(web, f"/console/bulletins/{MONTH}/return", {"reason": "请核实第2街道迟报情况"})
+            assert r.status_code == 303, r.text
+        finally:
+            await web.aclose()
         second = await wait_for(lambda: (b := row()) and b.version == 2 and b.status == "awaiting" and b,
                                 what="version 2 compiled")
         assert second.returns[0]["reason"] == "请核实第2街道迟报情况" and second.returns[0]["version"] == 1
@@ -127,6 +140,14 @@ async def test_compile_return_compile_approve_seal_and_send(env, db_url, monkeyp
         pdf = await api.get(f"/api/bulletins/{MONTH}/pdf", headers=h("duty_chief"))
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
         assert pdf.headers["x-bulletin-seal"] == view.seal_sha256
+        web = await console_login(app, tokens["duty_chief"])
+        try:
+            page = (await web.get(f"/console/bulletins/{MONTH}")).text
+            assert "已印发封存" in page and view.seal_sha256[:16] in page and "审定印发" not in page
+            r = await console_post(web, f"/console/bulletins/{MONTH}/approve", {})
+            assert r.status_code == 409, "sealed: nothing to approve"
+        finally:
+            await web.aclose()
 
     sealed = row()
     assert sealed.status == "sealed" and sealed.sha256_pdf == report.sha256(sealed.pdf) == view.sha256_pdf

@@ -97,5 +97,6 @@ class Publication:
     FINISH = "publication.finish"
 
 
-ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, WorkOrder, Proposal, Duty, Publication)
+ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, WorkOrder, Proposal, Duty, Publication,
+                         Bulletin)
              for k, v in vars(c).items() if k.isupper())

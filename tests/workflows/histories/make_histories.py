@@ -700,6 +700,31 @@ async def notice(saved: list[dict]) -> None:
                                                        "the weekly drill minimum")
 
 
+async def bulletin(saved: list[dict]) -> None:
+    from store.db import session_scope as scope
+    from tests.workflows.test_bulletin import seed
+    from workflows.bulletin import BulletinInput, BulletinView, BulletinWorkflow, DecisionIn
+
+    async with stage("bulletin", seed, saved) as st:
+        from store.bulletins import Bulletin
+
+        def status(version: int) -> bool:
+            with scope(write=False) as s:
+                b = s.get(Bulletin, "2026-11")
+                return b is not None and b.version == version and b.status == "awaiting"
+
+        h = await st.client.start_workflow(BulletinWorkflow.run, BulletinInput(month="2026-11", started_by="history"),
+                                           id="bulletin-2026-11", task_queue=st.tq, result_type=BulletinView)
+        await wait_for(lambda: status(1), what="version 1")
+        leader = DecisionIn(actor=st.people["leading_leader"], role="leading_leader")
+        await h.execute_update("return", DecisionIn(**{**leader.model_dump(), "reason": "请核实"}))
+        await wait_for(lambda: status(2), what="version 2")
+        await h.execute_update("approve", leader)
+        await h.result()
+        await st.save("BulletinWorkflow", h.id, note="November compiled, returned with a reason, compiled again, "
+                                                     "approved: sealed and sent to the units' heads")
+
+
 async def spotcheck(saved: list[dict]) -> None:
     from store.callouts import Callout, CalloutTarget
     from store.directory import Post
@@ -979,7 +1004,7 @@ async def proposal(saved: list[dict]) -> None:
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
              "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay,
-             "proposal": proposal, "notice": notice}
+             "proposal": proposal, "notice": notice, "bulletin": bulletin}
 
 
 async def main(names: list[str]) -> None:
