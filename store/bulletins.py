@@ -74,6 +74,15 @@ def previous_month(at: datetime, tz: ZoneInfo) -> str:
     return f"{y}-{m:02d}"
 
 
+def first_working_day(year: int, month: int) -> date:
+    """The month's first working day (Monday to Friday; public holidays are not known here): when the schedule
+    (api/services/duty/schedules.py first_working_day_spec) compiles the bulletin of the month before."""
+    d = date(year, month, 1)
+    while d.weekday() >= 5:
+        d = date.fromordinal(d.toordinal() + 1)
+    return d
+
+
 def month_zh(month: str) -> str:
     y, m = month.split("-")
     return f"{y}年{int(m)}月"

@@ -3,10 +3,13 @@ dev server (the time-skipping server has no schedules): without a reason the pau
 reason, in Chinese and English) and the schedule keeps running; with one it is paused, the audit trail keeps the
 reason, and the duty chief on duty is told by SMS (a DutyNoticeWorkflow through the outbox, recorded as
 `schedule.below_minimum.notified`). Pausing a schedule that is no drill needs no reason. The shipped definitions:
-no drill fires during the test (Tuesday and Friday 09:30, Monday, Wednesday and Thursday 15:00)."""
+no drill fires during the test (Tuesday and Friday 09:30, Monday, Wednesday and Thursday 15:00). The monthly
+bulletin's schedule, installed with them, runs on the first working day of each month at 09:00."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -14,12 +17,14 @@ import pytest
 from api.app import create_app
 from config import get_settings
 from store.auth import create_token
+from store.bulletins import first_working_day
 from store.db import session_scope
 from tests.factories import small_district
 from tests.helpers import poll
 from worker import build_worker
 
 DRILL = "drill-district_connectivity"
+TZ = ZoneInfo("Asia/Shanghai")
 IDS = (DRILL, "drill-town_spot_check", "handover", "spotcheck-sweep", "freshness-round", "bulletin-monthly")
 
 
@@ -46,6 +51,13 @@ async def test_a_pause_below_the_weekly_minimum_needs_a_reason_and_tells_the_dut
         try:
             r = await api.post("/api/schedules/sync", headers=h("admin"))
             assert r.status_code == 200, r.text
+            # the monthly bulletin's schedule (issue 22, item 3): the first working day of every month, 09:00 local
+            listed = {x["id"]: x for x in (await api.get("/api/schedules", headers=h("duty_chief"))).json()}
+            runs = [datetime.fromisoformat(x).astimezone(TZ) for x in listed["bulletin-monthly"]["next_runs"]]
+            assert len(runs) == 5 and listed["bulletin-monthly"]["up_to_date"]
+            assert all((at.hour, at.minute) == (9, 0) and at.date() == first_working_day(at.year, at.month)
+                       for at in runs), runs
+            assert len({(at.year, at.month) for at in runs}) == 5, "once a month"
 
             r = await api.post(f"/api/schedules/{DRILL}/pause", headers=h("duty_chief"), json={"note": "应急期间"})
             assert r.status_code == 422, r.text

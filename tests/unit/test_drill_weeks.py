@@ -160,3 +160,15 @@ async def test_the_desk_flags_a_week_below_the_minimum(db_url):
     flagged = re.findall(r'<tr class="overdue" data-below="1">(.*?)</tr>', card, re.S)
     assert len(flagged) == 1 and "乡镇(街道)抽查演练" in flagged[0] and "未达最低要求" in flagged[0]
     assert "已开展 1 次 / 每周至少 3 次" in flagged[0]
+
+
+def test_the_first_working_day_of_a_month():
+    from store.bulletins import first_working_day, month_range, previous_month
+
+    assert first_working_day(2026, 12).isoformat() == "2026-12-01"  # a Tuesday
+    assert first_working_day(2026, 11).isoformat() == "2026-11-02"  # the 1st is a Sunday
+    assert first_working_day(2026, 8).isoformat() == "2026-08-03"  # the 1st is a Saturday
+    assert previous_month(datetime(2026, 12, 31, 17, 0, tzinfo=UTC), TZ) == "2026-12"  # 1 January 01:00 local
+    assert previous_month(datetime(2027, 1, 4, 1, 0, tzinfo=UTC), TZ) == "2026-12"
+    since, until = month_range("2026-12", TZ)
+    assert (since.isoformat(), until.isoformat()) == ("2026-12-01T00:00:00+08:00", "2027-01-01T00:00:00+08:00")
