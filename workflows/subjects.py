@@ -106,5 +106,5 @@ def validate_incident_id(incident_id: str) -> str:
     if kind != "incident":
         raise SubjectError(f"{incident_id!r} has the form of a {kind} id, not an incident's "
                            "(reserved: callout-, publication-, activation-, review-, proposal-, incident-, drill-, handover-, spotcheck-, "
-                           "freshness-, W + 12 hex digits) / 该编号与其他类型的编号冲突")
+                           "freshness-, bulletin-, notice-, W + 12 hex digits) / 该编号与其他类型的编号冲突")
     return incident_id

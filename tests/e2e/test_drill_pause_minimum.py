@@ -20,7 +20,7 @@ from store.auth import create_token
 from store.bulletins import first_working_day
 from store.db import session_scope
 from tests.factories import small_district
-from tests.helpers import poll
+from tests.helpers import console_login, console_post, poll
 from worker import build_worker
 
 DRILL = "drill-district_connectivity"
@@ -66,6 +66,12 @@ async def test_a_pause_below_the_weekly_minimum_needs_a_reason_and_tells_the_dut
             listed = {x["id"]: x for x in (await api.get("/api/schedules", headers=h("duty_chief"))).json()}
             assert not listed[DRILL]["paused"], "a refused pause leaves the schedule running"
             assert [e["kind"] for e in await audit()] == ["schedule.synced"]
+            web = await console_login(app, tokens["duty_chief"])  # the console's 暂停 says the same
+            try:
+                page = await console_post(web, f"/console/schedules/{DRILL}/pause", {"back": "/console/drills"})
+                assert page.status_code == 422 and "须填写暂停原因" in page.text, page.text[:500]
+            finally:
+                await web.aclose()
 
             r = await api.post(f"/api/schedules/{DRILL}/pause", headers=h("duty_chief"),
                                json={"reason": "防汛Ⅱ级应急响应期间暂停演练"})
