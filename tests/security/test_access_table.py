@@ -173,6 +173,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/handovers/{handover_id}/take-over"): Rule(DUTY, json={}),
     ("GET", "/api/drills"): Rule(ALL),
     ("GET", "/api/drills/{run_id}"): Rule(ALL),
+    ("GET", "/api/drill-weeks"): Rule(ALL),
     ("POST", "/api/drill-programme/{drill_id}/run"): Rule(CHIEFS),
     ("GET", "/api/statistics/callouts"): Rule(ALL),
     ("POST", "/api/spotchecks"): Rule(DUTY, json={}),

@@ -172,3 +172,29 @@ def test_the_first_working_day_of_a_month():
     assert previous_month(datetime(2027, 1, 4, 1, 0, tzinfo=UTC), TZ) == "2026-12"
     since, until = month_range("2026-12", TZ)
     assert (since.isoformat(), until.isoformat()) == ("2026-12-01T00:00:00+08:00", "2027-01-01T00:00:00+08:00")
+
+
+async def test_the_drill_weeks_api(db_url, monkeypatch):
+    import httpx
+
+    from api.app import create_app
+
+    monkeypatch.setenv("YINGJI_ADMIN_TOKEN", "duty-admin")
+    get_settings.cache_clear()
+    _write([started("drill-district_connectivity-1", local(2026, 12, 1, 9, 30)),
+            started("drill-district_connectivity-2", local(2026, 12, 4, 9, 30)),
+            started("drill-town_spot_check-1", local(2026, 12, 2, 15), drill="town_spot_check")])
+    admin = {"Authorization": "Bearer duty-admin"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(temporal_client=object())),
+                                 base_url="http://t") as api:
+        r = await api.get("/api/drill-weeks", params={"from": "2026-11-30", "to": "2026-12-13"}, headers=admin)
+        assert r.status_code == 200, r.text
+        weeks = r.json()["weeks"]
+        assert [(w["week"], w["kinds"]["district"]["run"], w["kinds"]["towns"]["run"], w["below"]) for w in weeks] == [
+            ("2026-W49", 2, 1, True), ("2026-W50", 0, 0, True)]
+        assert weeks[0]["short_zh"] == "乡镇(街道)抽查演练1次(每周至少3次)"
+        assert r.json()["weekly_minimum"] == {"district": 2, "towns": 3}
+        r = await api.get("/api/drill-weeks", params={"from": "2026-12-13", "to": "2026-11-30"}, headers=admin)
+        assert r.status_code == 422 and "date_to is before date_from" in r.text
+        r = await api.get("/api/drill-weeks", params={"from": "2020-01-01", "to": "2026-11-30"}, headers=admin)
+        assert r.status_code == 422 and "weeks" in r.text
