@@ -5,8 +5,9 @@ answered with the workflow's refusal), the PDF."""
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console import auth, roles
@@ -14,6 +15,7 @@ from api.console.pages import db, render
 from api.deps import get_temporal
 from api.services import bulletins as svc
 from api.services.errors import ServiceError
+from config import get_settings
 from store.bulletins import charts
 from store.db import session_scope
 
@@ -21,10 +23,30 @@ router = APIRouter(prefix="/console/bulletins", tags=["console"], include_in_sch
 ACTIONS = ("approve", "return")
 
 
+Chief = Annotated[auth.ConsoleUser, Depends(roles.Role(*roles.CHIEFS))]
+
+
+async def _listing(request: Request, user: auth.ConsoleUser, status: int = 200, error: str | None = None) -> HTMLResponse:
+    rows = await db(svc.listing)
+    return render(request, "bulletins.html", status=status, rows=rows, b=None, error=error,
+                  may_start=user.may(*roles.CHIEFS))
+
+
 @router.get("", response_class=HTMLResponse)
 async def bulletin_list(request: Request, user: roles.LogReader) -> HTMLResponse:
-    rows = await db(svc.listing)
-    return render(request, "bulletins.html", rows=rows, b=None)
+    return await _listing(request, user)
+
+
+@router.post("", response_class=HTMLResponse)
+async def start(request: Request, user: Chief) -> Response:
+    """Compile a month's bulletin now (default: the last month), as POST /api/bulletins."""
+    form = await request.form()
+    month = str(form.get("month") or "").strip()[:7] or None
+    try:
+        out = await svc.start(await get_temporal(request), get_settings(), month, user.caller.actor)
+    except ServiceError as exc:
+        return await _listing(request, user, exc.status, str(exc))
+    return RedirectResponse(f"/console/bulletins?started={out['id']}", status_code=303)
 
 
 @router.get("/{bulletin_id}", response_class=HTMLResponse)

@@ -23,7 +23,8 @@ ASSESSMENT_STRINGS: dict[str, tuple[str, str]] = {
     "bl_intro": ("每月第一个工作日自动汇编上月通报,经带班领导审定后印发各单位并封存。",
                  "Compiled on the first working day of each month for the month before; issued to the units and sealed "
                  "once the leading leader approves it."),
-    "bl_month": ("月份", "Month"), "bl_version": ("稿次", "Version"), "bl_compiled_at": ("汇编时间", "Compiled"),
+    "bl_month": ("月份", "Month"), "bl_start": ("立即汇编", "Compile now"),
+    "bl_start_hint": ("不填月份即汇编上月;每月一份通报", "No month: the last one; one bulletin a month"), "bl_version": ("稿次", "Version"), "bl_compiled_at": ("汇编时间", "Compiled"),
     "bl_none": ("尚无通报", "No bulletin yet"), "bl_period": ("统计期间", "Period"), "bl_pdf": ("下载PDF", "PDF"),
     "bl_sealed": ("已封存", "Sealed"), "bl_returned": ("退回", "Returned"), "bl_decide": ("审定通报", "Decide"),
     "bl_approve": ("审定印发", "Approve"), "bl_return": ("退回重新汇编", "Return"), "bl_reason": ("退回理由", "Why"),

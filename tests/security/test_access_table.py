@@ -210,6 +210,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/scorecards"): console(DUTY | SUPERVISORS),
     ("GET", "/console/scorecards/{unit_id}"): console(DUTY | SUPERVISORS),
     ("GET", "/console/bulletins"): console(DUTY | SUPERVISORS),
+    ("POST", "/console/bulletins"): console(CHIEFS),
     ("GET", "/console/bulletins/{bulletin_id}"): console(DUTY | SUPERVISORS),
     ("GET", "/console/bulletins/{bulletin_id}/pdf"): console(DUTY | SUPERVISORS),
     ("POST", "/console/bulletins/{bulletin_id}/{action}"): console(ALL, sample="/console/bulletins/x/approve"),

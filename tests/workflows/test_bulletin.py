@@ -122,7 +122,9 @@ async def test_compile_return_compile_approve_seal_and_send(env, db_url, monkeyp
             only = (await web.get(f"/console/bulletins/{MONTH}", params={"kind": "department", "below": "1"})).text
             assert names[DEPT] in only and names[TOWN] not in only
             listed = (await web.get("/console/bulletins")).text
-            assert f'href="/console/bulletins/{MONTH}"' in listed and "待审定" in listed
+            assert f'href="/console/bulletins/{MONTH}"' in listed and "待审定" in listed and "立即汇编" in listed
+            r = await console_post(web, "/console/bulletins", {"month": MONTH})
+            assert r.status_code == 409 and "2026-11的通报已在办理" in r.text, "one bulletin a month, in the console too"
             r = await console_post(web, f"/console/bulletins/{MONTH}/return", {"reason": "请核实第2街道迟报情况"})
             assert r.status_code == 303, r.text
         finally:
