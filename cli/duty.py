@@ -2,7 +2,8 @@
 
     yingji duty schedules                      the schedules: when, paused or not, next run
     yingji duty schedules sync                 install or update them from definitions/duty (admin)
-    yingji duty schedules pause ID [--note …]  pause one (a drill during an emergency, say)
+    yingji duty schedules pause ID [--note …] [--reason …]  pause one (a drill during an emergency, say; below the
+                                               weekly drill minimum only with a reason, and the duty chief is told)
     yingji duty schedules unpause ID
     yingji duty schedules trigger ID           run it now
     yingji duty drills                         drill runs and their response rates
@@ -83,17 +84,19 @@ def sync() -> None:
     typer.echo(f"created: {', '.join(out['created']) or '-'}; updated: {', '.join(out['updated']) or '-'}")
 
 
-def _control(schedule_id: str, action: str, note: str) -> None:
-    out = _call("post", f"/api/schedules/{schedule_id}/{action}", json={"note": note})
+def _control(schedule_id: str, action: str, note: str, reason: str = "") -> None:
+    out = _call("post", f"/api/schedules/{schedule_id}/{action}", json={"note": note, "reason": reason})
     state = "paused" if out["paused"] else "active"
     nxt = _local(out["next_runs"][0]) if out.get("next_runs") and not out["paused"] else "—"
     typer.echo(f"{schedule_id}: {action} ok; now {state}; next run {nxt}")
 
 
 @schedules_app.command("pause")
-def pause(schedule_id: str, note: Annotated[str, typer.Option(help="why (kept on the schedule, audited)")] = "") -> None:
+def pause(schedule_id: str, note: Annotated[str, typer.Option(help="why (kept on the schedule, audited)")] = "",
+          reason: Annotated[str, typer.Option(help="why a drill is paused: required when the pause leaves the drills "
+                                                   "below the weekly minimum (the duty chief is told)")] = "") -> None:
     """Pause a schedule."""
-    _control(schedule_id, "pause", note)
+    _control(schedule_id, "pause", note, reason)
 
 
 @schedules_app.command("unpause")

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from definitions.schema.assessment import AssessmentRules
 from definitions.schema.callout import CalloutPlan
 from definitions.schema.common import Level
 from definitions.schema.plans import ResponsePlan, cross_check_plans
@@ -29,7 +30,8 @@ from definitions.yamlsource import SourceError, YamlDocument, format_loc, yaml_s
 
 # kind folder -> schema; later procedures add their kinds here
 KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules, "plans": ResponsePlan,
-                                     "review": ReviewTemplate, "duty": DutyFile, "workorders": WorkOrderRules}
+                                     "review": ReviewTemplate, "duty": DutyFile, "workorders": WorkOrderRules,
+                                     "assessment": AssessmentRules}
 
 
 @dataclass
@@ -112,6 +114,13 @@ class Library:
     def workorder_rules(self, rules_id: str | None = None) -> Loaded | None:
         """The named work order rules (definitions/workorders/), or the default ones."""
         items = self.of("workorders")
+        if rules_id:
+            return items.get(rules_id)
+        return next((r for r in items.values() if r.model.default), None)
+
+    def assessment(self, rules_id: str | None = None) -> Loaded | None:
+        """The named 考核 thresholds and weights (definitions/assessment/), or the default ones."""
+        items = self.of("assessment")
         if rules_id:
             return items.get(rules_id)
         return next((r for r in items.values() if r.model.default), None)
@@ -250,6 +259,7 @@ def _cross_check(lib: Library) -> None:
     _cross_check_review(lib, known)
     _cross_check_duty(lib, known)
     _cross_check_workorders(lib, known)
+    _cross_check_assessment(lib)
 
 
 def _check_plan_choice(lib: Library) -> None:
@@ -336,6 +346,13 @@ def _cross_check_duty(lib: Library, known: set[str]) -> None:
                 lib.errors.append(SourceError(str(lib.root / "duty"), None, section,
                                               f"the duty section {section!r} appears in exactly one file; found "
                                               f"{len(files)}{': ' + ', '.join(files) if files else ''}"))
+
+
+def _cross_check_assessment(lib: Library) -> None:
+    defaults = [r for r in lib.of("assessment").values() if r.model.default]
+    if lib.of("assessment") and len(defaults) != 1:
+        lib.errors.append(SourceError(str(lib.root / "assessment"), None, "",
+                                      f"exactly one assessment file is the default; found {len(defaults)}"))
 
 
 def _cross_check_workorders(lib: Library, known: set[str]) -> None:

@@ -3,10 +3,12 @@
 
 def all_workflows() -> list[type]:
     from workflows.activation import PlanActivationWorkflow
+    from workflows.bulletin import BulletinWorkflow
     from workflows.callout import CalloutShardWorkflow, WarningCalloutWorkflow
     from workflows.drill import DrillWorkflow
     from workflows.freshness import FreshnessRoundWorkflow, FreshnessShardWorkflow
     from workflows.handover import HandoverWorkflow
+    from workflows.notice import DutyNoticeWorkflow
     from workflows.publication import PublicationWorkflow
     from workflows.proposal import ResponseProposalWorkflow
     from workflows.reporting import IncidentReportingWorkflow
@@ -17,4 +19,4 @@ def all_workflows() -> list[type]:
     return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow, PlanActivationWorkflow,
             PostEventReviewWorkflow, HandoverWorkflow, DrillWorkflow, SpotCheckWorkflow, SpotCheckSweepWorkflow,
             FreshnessRoundWorkflow, FreshnessShardWorkflow, PublicationWorkflow, WorkOrderWorkflow,
-            ResponseProposalWorkflow]
+            ResponseProposalWorkflow, DutyNoticeWorkflow, BulletinWorkflow]

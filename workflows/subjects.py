@@ -11,6 +11,8 @@ Pure functions (no I/O): workflows, activities, the API, the replay and the case
 | activation | `activation/<activation id>` | `activation_subject` |
 | review | `review/<incident id>` | `review_subject` |
 | hotline work order | its workflow id `workorder-<source>-<ticket>` | workflows/workorder |
+| monthly bulletin 通报 | `bulletin/<YYYY-MM>` (workflow `bulletin-<YYYY-MM>`) | workflows/bulletin.py |
+| a notice to those on duty | the subject it is about (workflow `notice-<subject>-<key>`) | workflows/notice.py |
 | response proposal | `proposal/<warning id>-<plan id>` | `proposal_subject` |
 | duty procedures | their workflow ids: `drill-…`, `handover-…`, `spotcheck-…`, `freshness-…` | workflows/duty… |
 | anchors, gateway | `_anchors`, `gateway` | store/audit.py, webhooks |
@@ -32,7 +34,7 @@ PREFIXES: dict[str, str] = {
     "callout-": "callout", "publication-": "publication", "activation/": "activation", "review/": "review",
     "proposal/": "proposal", "drill-": "drill", "handover-": "handover", "spotcheck-": "spotcheck", "freshness-": "freshness",
     "_": "audit", "incident-": "workflow", "activation-": "workflow", "review-": "workflow", "proposal-": "workflow",
-    "workorder-": "workorder",
+    "workorder-": "workorder", "bulletin/": "bulletin", "bulletin-": "workflow", "notice-": "workflow",
 }
 NAMES: dict[str, str] = {"_anchors": "audit", "gateway": "gateway", "console-login": "login"}
 
@@ -104,5 +106,5 @@ def validate_incident_id(incident_id: str) -> str:
     if kind != "incident":
         raise SubjectError(f"{incident_id!r} has the form of a {kind} id, not an incident's "
                            "(reserved: callout-, publication-, activation-, review-, proposal-, incident-, drill-, handover-, spotcheck-, "
-                           "freshness-, W + 12 hex digits) / 该编号与其他类型的编号冲突")
+                           "freshness-, bulletin-, notice-, W + 12 hex digits) / 该编号与其他类型的编号冲突")
     return incident_id

@@ -7,7 +7,7 @@ in store/duty.py. Audit events go to the procedure's subject in the same transac
 the read model, so the console and the audit trail agree.
 
 One module per procedure: sending.py (the flush and its messages), handover.py, spotcheck.py,
-freshness.py, drill.py. Activity names (`duty.*`) are what workflows and saved histories call.
+freshness.py, drill.py, notice.py (a notice to those on duty). Activity names (`duty.*`) are what workflows and saved histories call.
 """
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ from activities.duty.freshness import (
     round_deadline,
 )
 from activities.duty.handover import handover_items, handover_open, handover_record
+from activities.duty.notice import notice
 from activities.duty.spotcheck import spotcheck_candidates, spotcheck_open, spotcheck_record
 
 ALL = [flush, handover_open, handover_record, spotcheck_open, spotcheck_record, spotcheck_candidates, freshness_open,
-       freshness_load, freshness_close, drill_prepare, drill_report]
+       freshness_load, freshness_close, drill_prepare, drill_report, notice]
 
 __all__ = ["ALL", "drill_figures", "drill_prepare", "drill_report", "flush", "freshness_close",
-           "freshness_load", "freshness_open", "handover_items", "handover_open", "handover_record", "local",
+           "freshness_load", "freshness_open", "handover_items", "handover_open", "handover_record", "local", "notice",
            "round_deadline", "spotcheck_candidates", "spotcheck_open", "spotcheck_record"]

@@ -79,7 +79,8 @@ async def drill_prepare(req: PrepareRequest) -> Prepared:
                 row.status, row.ended_at = "reported", _now()
             append(s, [NewEvent(subject=req.run_id, kind="drill.started", step_id="started", workflow_id=req.run_id,
                                 run_id=req.temporal_run_id, actor=req.trigger, at=req.at,
-                                payload={"drill": d.id, "name": d.name_zh, "drill_marker": True, "sample": info,
+                                payload={"drill": d.id, "name": d.name_zh, "counts_as": d.counts_as, "drill_marker": True,
+                                         "sample": info,
                                          "callout_id": f"{req.run_id}/callout", "window_s": int(d.window.total_seconds()),
                                          "version": req.version, "gap": gap})])
         if gap:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 from temporalio import activity
@@ -11,11 +12,15 @@ from activities.common import audit_events, duty_contacts, local, write
 from activities.common import aware as _aware
 from activities.common import contact as _contact
 from activities.common import now as _now
+from config import get_settings
+from definitions.loader import cached_library
 from definitions.schema.common import Level
+from definitions.schema.duty import DutySettings
 from store.activations import Activation, ActivationItem
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
 from store.directory import Person
+from store.drillweeks import below_text, recent_weeks
 from store.duty import DrillRun, Handover, SpotCheckFollowup
 from store.incidents import Incident, IncidentDeadline, open_deadlines
 from store.review import Review, ReviewUnit
@@ -49,8 +54,22 @@ def _save_handover(s: Session, view: dict) -> Handover:
     return row
 
 
-def handover_items(s: Session, at: datetime) -> list[NoteItem]:
-    """What is open at the change: filled into the handover note."""
+def drill_week_items(s: Session, at: datetime, duty: DutySettings) -> list[NoteItem]:
+    """The weekly drill count (store/drillweeks.py) in the note: the last complete week if it ended below the
+    programme's minimum, and this week so far if it has not reached it yet."""
+    weeks = recent_weeks(s, duty, at, ZoneInfo(get_settings().timezone))
+    items = []
+    for key, lead in (("last", "上周演练未达最低要求"), ("this", "本周演练截至交班尚未达标")):
+        wk = weeks[key]
+        if wk["below"]:
+            items.append(NoteItem(kind="drill", ref=f"drill-week/{wk['week']}",
+                                  text=f"{lead}({wk['label_zh']}):{below_text(wk)}"))
+    return items
+
+
+def handover_items(s: Session, at: datetime, duty: DutySettings | None = None) -> list[NoteItem]:
+    """What is open at the change: filled into the handover note (with the duty definitions, the weekly drill
+    count where a week is below its minimum)."""
     items: list[NoteItem] = []
     for w in s.exec(select(Warning).where(Warning.received_at > at - timedelta(days=2), Warning.msg_type == "Alert")
                     .order_by(col(Warning.received_at))):
@@ -93,12 +112,15 @@ def handover_items(s: Session, at: datetime) -> list[NoteItem]:
                               text=f"{f.town_name}六问整改:{f.about_name},须于{local(f.due_at)}前完成"))
     for r in s.exec(select(DrillRun).where(DrillRun.status == "running")):
         items.append(NoteItem(kind="drill", ref=r.id, text=f"{DRILL_MARK}{r.name}进行中"))
+    if duty is not None:
+        items += drill_week_items(s, at, duty)
     return items
 
 
 @activity.defn(name=names.Duty.HANDOVER_OPEN)
 async def handover_open(req: HandoverOpen) -> HandoverOpened:
     def work() -> HandoverOpened:
+        duty = cached_library(get_settings().definitions_dir).duty()  # None: definitions unusable, no drill count
         with session_scope() as s:
             before, after = req.shift_at - timedelta(minutes=1), req.shift_at + timedelta(minutes=1)
             outgoing = next(iter(on_duty_in_role(s, before, "duty_chief")), None)
@@ -111,7 +133,7 @@ async def handover_open(req: HandoverOpen) -> HandoverOpened:
             if row is not None and row.note.get("items") is not None:  # a retry: the note stands
                 note = HandoverNote.model_validate(row.note)
             else:
-                note = HandoverNote(items=handover_items(s, req.shift_at))
+                note = HandoverNote(items=handover_items(s, req.shift_at, duty))
             return HandoverOpened(outgoing=_contact(s.get(Person, outgoing.person_id)) if outgoing else None,
                                   incoming=_contact(s.get(Person, incoming.person_id)) if incoming else None,
                                   leader=leader, others=others, note=note)

@@ -14,6 +14,7 @@ def install(app: FastAPI) -> None:
     """Mount the console's pages and the static files (vendored htmx included; nothing from a CDN)."""
     from api.console import pages, roles
     from api.console.activations import router as activations
+    from api.console.bulletins import router as bulletins
     from api.console.contacts import router as contacts
     from api.console.documents import router as documents
     from api.console.duty import router as duty_router
@@ -34,7 +35,7 @@ def install(app: FastAPI) -> None:
     # the address `make run` prints is the site's root: it leads to the console (which asks for a login)
     app.add_api_route("/", lambda: RedirectResponse("/console", status_code=303), include_in_schema=False)
     for pages_router in (documents, incidents, activations, proposals, duty_router, roster, spotchecks, contacts, reviews,
-                         workorders, scorecards):
+                         workorders, scorecards, bulletins):
         app.include_router(pages_router, dependencies=fresh)
     app.mount("/static", StaticFiles(directory=API / "static"), name="static")
     app.mount("/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static")

@@ -55,6 +55,7 @@ STRINGS.update({
     "active": ("运行中", "Active"),
     "not_installed": ("未安装", "Not installed"),
     "pause": ("暂停", "Pause"),
+    "pause_reason": ("暂停原因(低于每周最低演练次数时必填)", "Why (required when it leaves the drills below the weekly minimum)"),
     "resume": ("恢复", "Resume"),
     "run_now": ("立即执行", "Run now"),
     "sync_schedules": ("按定义安装/更新", "Install / update from definitions"),
@@ -176,13 +177,15 @@ BACK = ("/console/drills", "/console/handovers", "/console/spotchecks", "/consol
 @router.post("/schedules/{schedule_id}/{action}")
 async def control(request: Request, schedule_id: str, action: str, user: Annotated[auth.ConsoleUser, Depends(_controller)],
                   note: Annotated[str, Form(max_length=500)] = "",
+                  reason: Annotated[str, Form(max_length=500)] = "",
                   back: Annotated[str, Form(max_length=100)] = "/console/drills") -> Response:
     try:
         client, lib = await get_temporal(request), await asyncio.to_thread(library)
         if action == "sync":
             await svc.sync_schedules(client, lib, get_settings(), user.caller.actor)
         else:
-            await svc.control_schedule(client, lib, get_settings(), schedule_id, action, note, user.caller.actor)
+            await svc.control_schedule(client, lib, get_settings(), schedule_id, action, note, user.caller.actor,
+                                       reason=reason)
     except svc.DutyError as exc:
         return render(request, "message.html", status=exc.status, kind="error", message=str(exc))
     return RedirectResponse(back if back in BACK else "/console/drills", status_code=303)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from api.console.i18n_assessment import ASSESSMENT_STRINGS
 from api.console.i18n_broadcast import BROADCAST_STRINGS
 from api.console.i18n_callout import CALLOUT_STRINGS
 from api.console.i18n_publication import PUBLICATION_STRINGS
@@ -345,6 +346,7 @@ STRINGS.update(RELAY_STRINGS)  # the board's 到户到人 section (api/console/i
 STRINGS.update(ACCESS)  # users, tokens, the demo's logins, refused forms
 STRINGS.update(PROPOSAL_STRINGS)  # the response proposal page's (api/console/i18n_proposal.py)
 STRINGS.update(PAGE_STRINGS)  # the desk, the replay, the definitions (api/console/i18n_names.py)
+STRINGS.update(ASSESSMENT_STRINGS)  # the weekly drill count, the bulletins 通报 (api/console/i18n_assessment.py)
 
 def pick(lang: str) -> int:
     return 1 if lang == "en" else 0

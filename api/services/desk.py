@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
 
 from api.services.board import plan_of
 from api.services.directory import names as _names
+from config import get_settings
 from definitions.loader import Library
 from store.audit import AuditEvent
 from store.callouts import Callout, CalloutTarget
 from store.directory import Person, mask_mobile
+from store.drillweeks import below_text, recent_weeks
 from store.replay import TERMINAL, deadline_from_attempts, policy_waits
 from store.roster import DUTY_ROLES, on_duty
 from store.warnings import Warning
@@ -71,7 +74,19 @@ def desk(s: Session, lib: Library, at: datetime) -> dict[str, Any]:
     alerts = list(s.exec(select(AuditEvent).where(AuditEvent.kind == "gateway.opted_out", AuditEvent.at > at - timedelta(days=7))
                          .order_by(col(AuditEvent.seq).desc()).limit(20)))
     return {"duty": duty_now(s, at), "running": [view(c) for c in running], "ended": [view(c) for c in ended],
-            "drills": [view(c) for c in drills],
+            "drills": [view(c) for c in drills], "drill_weeks": drill_weeks(s, lib, at),
             "warnings": [w for w in warnings if w.expires_at is None or w.expires_at > at or w.callout_id],
             "alerts": [{"at": e.at, "subject": e.subject, "person": _names(s, {e.payload.get("person_id") or ""}).get(
                 e.payload.get("person_id") or "", e.payload.get("person_id")), "to": e.payload.get("to")} for e in alerts]}
+
+
+def drill_weeks(s: Session, lib: Library, at: datetime) -> dict[str, Any] | None:
+    """The weekly drill count (store/drillweeks.py): this week so far and the last complete week, each with what it
+    is short of; None when the duty definitions are not usable."""
+    duty = lib.duty()
+    if duty is None:
+        return None
+    weeks = recent_weeks(s, duty, at, ZoneInfo(get_settings().timezone))
+    for wk in weeks.values():
+        wk["short_zh"] = below_text(wk)
+    return weeks

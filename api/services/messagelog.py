@@ -111,6 +111,8 @@ def subject_link(subject: str | None) -> tuple[str, str | None]:
         return kind, "/console/activations/" + subject.removeprefix("activation/")
     if kind == "review":
         return kind, "/console/reviews/" + subject.removeprefix("review/")
+    if kind == "bulletin":
+        return kind, "/console/bulletins/" + subject.removeprefix("bulletin/")
     page = PAGES.get(kind)
     return kind, page.format(subject) if page else None
 

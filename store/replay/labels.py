@@ -78,6 +78,9 @@ KIND_NAMES = {
     # the duty day
     "drill.started": "演练开始", "drill.reported": "演练结果", "schedule.paused": "计划暂停", "schedule.unpaused": "计划恢复",
     "schedule.synced": "计划同步", "schedule.triggered": "计划执行",
+    "schedule.below_minimum.notified": "演练低于每周最低要求已告知值班长",
+    "bulletin.compiled": "汇编通报", "bulletin.returned": "通报退回", "bulletin.approved": "通报审定",
+    "bulletin.sealed": "通报封存", "bulletin.sent": "通报印发", "bulletin.refused": "操作被拒绝",
     "handover.opened": "交接班开始", "handover.note_edited": "交班记录修改", "handover.handed_over": "交班",
     "handover.taken_over": "接班", "handover.not_taken_over": "未接班", "handover.leader_acknowledged": "带班领导确认",
     "handover.skipped": "跳过交接班", "handover.refused": "操作被拒绝", "handover.closed": "交接班结束",

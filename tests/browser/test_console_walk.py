@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.browser.common import ADMIN, DESKTOP, PHONE, launch, login, needs_chromium, shot
-from tests.helpers import CAP
+from tests.helpers import CAP, poll
 
 pytestmark = needs_chromium
 
@@ -76,8 +76,8 @@ def district(db_url):
 
 
 async def _seed(base: str, tokens: dict[str, str]) -> dict[str, str]:
-    """A call-out, an incident with its verbal report and an approved written report, a response at Ⅳ级 and a
-    review, through the REST API as the duty office would."""
+    """A call-out, an incident with its verbal report and an approved written report, a response at Ⅳ级, a
+    review, a work order and last month's bulletin 通报, through the REST API as the duty office would."""
 
     def h(role: str = "duty_cadre") -> dict:
         return {"Authorization": f"Bearer {tokens[role]}"}
@@ -115,7 +115,16 @@ async def _seed(base: str, tokens: dict[str, str]) -> dict[str, str]:
         for path, body in [("assign", {"unit_id": "330110001"}), ("feedback", {"text": "已调派泵车"})]:
             r = await api.post(f"/api/workorders/{wid}/{path}", headers=h(), json=body)
             assert r.status_code == 200, (path, r.text)
-    return {"callout": cid, "incident": iid, "activation": aid, "workorder": wid}
+        r = await api.post("/api/bulletins", headers=h("duty_chief"), json={})  # last month's 通报, compiled
+        assert r.status_code == 202, r.text
+        month = r.json()["id"]
+
+        async def bulletin():
+            got = await api.get(f"/api/bulletins/{month}", headers=h("duty_chief"))
+            return got.json() if got.status_code == 200 else None
+
+        await poll(bulletin, lambda b: b and b["status"] == "awaiting", timeout=120, what="the bulletin compiled")
+    return {"callout": cid, "incident": iid, "activation": aid, "workorder": wid, "bulletin": month}
 
 
 async def _walk(page, base: str, start: list[str], limit: int = 80) -> list[str]:
@@ -159,7 +168,8 @@ async def test_every_page_in_chinese_on_desktop_and_phone(dev_env, stack_env, se
             start = ["/console/desk", f"/console/callouts/{ids['callout']}", f"/console/incidents/{ids['incident']}",
                      f"/console/activations/{ids['activation']}", f"/console/reviews/{ids['incident']}",
                      f"/console/replay/{ids['callout']}", f"/console/replay/{ids['incident']}",
-                     f"/console/workorders/{ids['workorder']}", f"/console/replay/{ids['workorder']}"]
+                     f"/console/workorders/{ids['workorder']}", f"/console/replay/{ids['workorder']}",
+                     f"/console/bulletins/{ids['bulletin']}"]
             pages = await _walk(desk, base, start)
             assert len(pages) >= 15, pages
             phone = await (await browser.new_context(**PHONE)).new_page()

@@ -106,6 +106,14 @@ ACCESS: dict[tuple[str, str], Rule] = {
     # hotline work orders: the workflow's rules say who may take each step on which order
     ("GET", "/api/scorecards"): Rule(DUTY | SUPERVISORS),
     ("GET", "/api/scorecards/{unit_id}"): Rule(DUTY | SUPERVISORS),
+    # the monthly bulletin 通报: read like the scorecards; started by the chiefs; approve/return open to every role at
+    # the door, the workflow's validator lets the leading leader only (403 with its words, recorded as a refusal)
+    ("POST", "/api/bulletins"): Rule(frozenset({"duty_chief", "leading_leader", "admin"}), json={}),
+    ("GET", "/api/bulletins"): Rule(DUTY | SUPERVISORS),
+    ("GET", "/api/bulletins/{bulletin_id}"): Rule(DUTY | SUPERVISORS),
+    ("POST", "/api/bulletins/{bulletin_id}/approve"): Rule(ALL),
+    ("POST", "/api/bulletins/{bulletin_id}/return"): Rule(ALL, json={}),
+    ("GET", "/api/bulletins/{bulletin_id}/pdf"): Rule(DUTY | SUPERVISORS),
     ("POST", "/api/workorders"): Rule(DUTY, json={}),
     ("GET", "/api/workorders"): Rule(ALL),
     ("GET", "/api/workorders/{workorder_id}"): Rule(ALL),
@@ -165,6 +173,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/handovers/{handover_id}/take-over"): Rule(DUTY, json={}),
     ("GET", "/api/drills"): Rule(ALL),
     ("GET", "/api/drills/{run_id}"): Rule(ALL),
+    ("GET", "/api/drill-weeks"): Rule(ALL),
     ("POST", "/api/drill-programme/{drill_id}/run"): Rule(CHIEFS),
     ("GET", "/api/statistics/callouts"): Rule(ALL),
     ("POST", "/api/spotchecks"): Rule(DUTY, json={}),
@@ -200,6 +209,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/users"): console(ADMIN),
     ("GET", "/console/scorecards"): console(DUTY | SUPERVISORS),
     ("GET", "/console/scorecards/{unit_id}"): console(DUTY | SUPERVISORS),
+    ("GET", "/console/bulletins"): console(DUTY | SUPERVISORS),
+    ("POST", "/console/bulletins"): console(CHIEFS),
+    ("GET", "/console/bulletins/{bulletin_id}"): console(DUTY | SUPERVISORS),
+    ("GET", "/console/bulletins/{bulletin_id}/pdf"): console(DUTY | SUPERVISORS),
+    ("POST", "/console/bulletins/{bulletin_id}/{action}"): console(ALL, sample="/console/bulletins/x/approve"),
     ("POST", "/console/users"): console(ADMIN, form={"role": "duty_staff", "label": "x"}),
     ("POST", "/console/users/{token_id}/role"): console(ADMIN, form={"role": "duty_staff"}, sample="/console/users/999/role"),
     ("POST", "/console/users/{token_id}/revoke"): console(ADMIN, sample="/console/users/999/revoke"),
@@ -347,6 +361,18 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
         "考核: supervisors and the duty office judge every town and department; reading only, nothing changes"),
     ("GET", "/console/scorecards/{unit_id}"): open_to_role(
         "考核: the same reading as GET /api/scorecards/{unit_id}"),
+    ("GET", "/api/bulletins/{bulletin_id}"): open_to_role(
+        "通报: the district's bulletin of a month, read by supervisors and the duty office; nothing changes"),
+    ("GET", "/api/bulletins/{bulletin_id}/pdf"): open_to_role("通报: the same reading as GET /api/bulletins/{bulletin_id}"),
+    ("POST", "/api/bulletins/{bulletin_id}/approve"): open_to_role(
+        "通报: one bulletin a month for the whole district; the workflow's validator lets the leading leader only "
+        "decide it, while it awaits a decision, and records the actor"),
+    ("POST", "/api/bulletins/{bulletin_id}/return"): open_to_role(
+        "通报: as POST /api/bulletins/{bulletin_id}/approve; a return needs a reason (422)"),
+    ("GET", "/console/bulletins/{bulletin_id}"): open_to_role("通报: the same reading as GET /api/bulletins/{bulletin_id}"),
+    ("GET", "/console/bulletins/{bulletin_id}/pdf"): open_to_role("通报: the same reading as GET /api/bulletins/{id}/pdf"),
+    ("POST", "/console/bulletins/{bulletin_id}/{action}"): open_to_role(
+        "通报: the same workflow updates as POST /api/bulletins/{bulletin_id}/approve and /return"),
     ("POST", "/api/incidents/{incident_id}/verbal"): DUTY_OFFICE,
     ("POST", "/api/incidents/{incident_id}/vertical"): DUTY_OFFICE,
     ("POST", "/api/incidents/{incident_id}/draft"): DUTY_OFFICE,

@@ -154,8 +154,8 @@ def test_cli_lists_and_controls_through_the_api(data, monkeypatch):
                  "name_en": "x", "when_zh": "每周二、五 09:30", "version": "v1", "installed": True, "paused": False,
                  "up_to_date": True, "next_runs": [NOW.isoformat()], "runs": 4}]
 
-    async def control(_client, _lib, _settings, schedule_id, action, note, actor):
-        calls.append((schedule_id, action, note, actor))
+    async def control(_client, _lib, _settings, schedule_id, action, note, actor, reason=""):
+        calls.append((schedule_id, action, note, actor, reason))
         return {"id": schedule_id, "paused": action == "pause", "note": note, "next_runs": []}
 
     monkeypatch.setattr(svc, "list_schedules", schedules)
@@ -166,9 +166,10 @@ def test_cli_lists_and_controls_through_the_api(data, monkeypatch):
     out = runner.invoke(cli_app, ["duty", "schedules"])
     assert out.exit_code == 0, out.output
     assert "drill-district_connectivity" in out.output and "active" in out.output and "每周二、五 09:30" in out.output
-    out = runner.invoke(cli_app, ["duty", "schedules", "pause", "drill-district_connectivity", "--note", "防汛应急响应期间暂停"])
+    out = runner.invoke(cli_app, ["duty", "schedules", "pause", "drill-district_connectivity", "--note", "防汛应急响应期间暂停",
+                                  "--reason", "防汛Ⅱ级响应"])
     assert out.exit_code == 0 and "now paused" in out.output, out.output
-    assert calls == [("drill-district_connectivity", "pause", "防汛应急响应期间暂停", "admin:admin-token")]
+    assert calls == [("drill-district_connectivity", "pause", "防汛应急响应期间暂停", "admin:admin-token", "防汛Ⅱ级响应")]
     out = runner.invoke(cli_app, ["duty", "drills"])
     assert out.exit_code == 0 and "【演练】区级部门应急值守连通性演练" in out.output and "100%" in out.output, out.output
     out = runner.invoke(cli_app, ["duty", "handovers"])

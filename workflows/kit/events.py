@@ -464,6 +464,17 @@ class Schedule:
     PAUSED = kind("schedule.paused")
     UNPAUSED = kind("schedule.unpaused")
     TRIGGERED = kind("schedule.triggered")
+    BELOW_MINIMUM_NOTIFIED = kind("schedule.below_minimum.notified")  # the duty chief told: a pause below the minimum
+
+
+class Bulletin:
+    """The monthly bulletin 通报 (workflows/bulletin.py), subject `bulletin/<YYYY-MM>`."""
+    COMPILED = kind("bulletin.compiled")
+    RETURNED = kind("bulletin.returned")
+    APPROVED = kind("bulletin.approved")
+    SEALED = kind("bulletin.sealed")
+    SENT = kind("bulletin.sent")
+    REFUSED = kind("bulletin.refused")
 
 
 def refused(procedure_prefix: str) -> str:

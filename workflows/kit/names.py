@@ -67,10 +67,18 @@ class Proposal:
     ACTIVATE = "proposal.activate"
 
 
+class Bulletin:
+    COMPILE = "bulletin.compile"  # the month's 通报: data, HTML, PDF (activities/bulletin.py)
+    RECORD = "bulletin.record"
+    SEAL = "bulletin.seal"
+    SEND = "bulletin.send"
+
+
 class Duty:
     FLUSH = "duty.flush"
     DRILL_PREPARE = "duty.drill_prepare"
     DRILL_REPORT = "duty.drill_report"
+    NOTICE = "duty.notice"  # a notice to those on duty, no answer wanted (workflows/notice.py)
     FRESHNESS_OPEN = "duty.freshness_open"
     FRESHNESS_LOAD = "duty.freshness_load"
     FRESHNESS_CLOSE = "duty.freshness_close"
@@ -89,5 +97,6 @@ class Publication:
     FINISH = "publication.finish"
 
 
-ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, WorkOrder, Proposal, Duty, Publication)
+ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, WorkOrder, Proposal, Duty, Publication,
+                         Bulletin)
              for k, v in vars(c).items() if k.isupper())

@@ -1,13 +1,15 @@
-"""`/api/drills`, `/api/drill-programme`: drill runs 演练; `/api/statistics/callouts`: real call-outs, drills apart."""
+"""`/api/drills`, `/api/drill-weeks` (the weekly drill count), `/api/drill-programme`: drill runs 演练; `/api/statistics/callouts`: real call-outs, drills apart."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import Anyone, SettingsDep, TemporalDep
 from api.routes.duty.common import Chief, lib
 from api.services import duty as svc
+from config import get_settings
 
 router = APIRouter()
 
@@ -15,6 +17,13 @@ router = APIRouter()
 @router.get("/api/drills", summary="Drill runs, newest first, with each one's response rate within its window")
 def drills(_: Anyone, limit: int = 100, drill_id: str | None = None) -> dict:
     return {"runs": svc.drill_list(max(1, min(limit, 1000)), drill_id), "statistics": svc.drill_figures()}
+
+
+@router.get("/api/drill-weeks", summary="Drills actually run per week (Monday 00:00 local) against the programme's "
+                                         "weekly minimums; a week below is flagged")
+def drill_weeks(_: Anyone, date_from: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+                date_to: Annotated[str | None, Query(alias="to", max_length=10)] = None) -> dict:
+    return svc.drill_weeks(lib(), get_settings(), date_from, date_to)
 
 
 @router.get("/api/drills/{run_id}", summary="One drill run: the sample, who answered within the window")

@@ -15,6 +15,9 @@ router = APIRouter()
 
 class NoteBody(BaseModel):
     note: str = Field(default="", max_length=500, description="why (kept on the schedule and in the audit trail)")
+    reason: str = Field(default="", max_length=500,
+                        description="why a drill is paused; required when the pause takes the drill programme below "
+                                    "its weekly minimum (the duty chief is then told)")
 
 
 @router.get("/api/schedules", response_model=list[svc.ScheduleOut], response_model_exclude_unset=True,
@@ -33,5 +36,6 @@ async def sync(client: TemporalDep, settings: SettingsDep, caller: Admin) -> dic
              summary="Pause, unpause or trigger a schedule now")
 async def control(schedule_id: str, action: Literal["pause", "unpause", "trigger"], client: TemporalDep,
                   settings: SettingsDep, caller: Chief, body: NoteBody | None = None) -> dict:
-    return await svc.control_schedule(client, lib(), settings, schedule_id, action, (body or NoteBody()).note,
-                                      caller.actor)
+    body = body or NoteBody()
+    return await svc.control_schedule(client, lib(), settings, schedule_id, action, body.note, caller.actor,
+                                      reason=body.reason)

@@ -21,7 +21,8 @@ from api.services.duty.common import (
     update_step,
     use_link,
 )
-from api.services.duty.drills import RunStarted, callout_figures, drill_detail, drill_figures, drill_list, run_drill
+from api.services.duty.drills import (RunStarted, callout_figures, drill_detail, drill_figures, drill_list, drill_weeks,
+                                      run_drill)
 from api.services.duty.freshness import (
     RoundStarted,
     confirm_by_link,
@@ -60,7 +61,7 @@ from api.services.duty.spotchecks import (
 
 __all__ = ["SCHEDULES_SUBJECT", "STATUS", "CheckStarted", "DutyError", "KeysOut", "RoundStarted", "RunStarted",
            "ScheduleControlOut", "ScheduleDef", "ScheduleOut", "SyncOut", "answer_by_link", "callout_figures",
-           "confirm_by_link", "contact_list", "control_schedule", "drill_detail", "drill_figures", "drill_list",
+           "confirm_by_link", "contact_list", "control_schedule", "drill_detail", "drill_figures", "drill_list", "drill_weeks",
            "duty_settings", "events", "form_context", "freshness_preview", "get_row", "handover_detail",
            "handover_list", "handover_step", "ivr_call", "link_used", "list_schedules", "person", "record_keys",
            "round_detail", "rounds", "run_drill", "schedule_defs", "spotcheck_answer", "spotcheck_detail",

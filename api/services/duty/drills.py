@@ -78,3 +78,29 @@ def callout_figures(since: datetime | None = None, until: datetime | None = None
 
 class RunStarted(Out):
     run_id: str = Field(description="the drill run's workflow id")
+
+
+MAX_WEEKS = 60
+
+
+def drill_weeks(lib: Library, settings: Settings, date_from: str | None, date_to: str | None) -> dict:
+    """The weekly drill count (store/drillweeks.py) over the weeks that overlap the local dates given (default: the
+    last four weeks and this one), each with its runs per minimum and whether it fell below."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from api.services.dates import local_range, local_today
+    from store.drillweeks import below_text, programme_of, weeks_from_db
+
+    tz = ZoneInfo(settings.timezone)
+    today = local_today(settings.timezone)
+    r = local_range(date_from or (today - timedelta(days=28)).isoformat(), date_to or today.isoformat(),
+                    settings.timezone)
+    if (r.end - r.start).days > 7 * MAX_WEEKS:
+        raise DutyError(422, f"至多统计{MAX_WEEKS}周 / at most {MAX_WEEKS} weeks")
+    minimum, programme = programme_of(duty_settings(lib))
+    with session_scope(write=False) as s:
+        weeks = weeks_from_db(s, minimum, programme, r.start, r.end, tz, datetime.now(UTC))
+    for w in weeks:
+        w["short_zh"] = below_text(w)
+    return {"weekly_minimum": minimum, "weeks": weeks}

@@ -1,12 +1,12 @@
 """The duty day's recurring procedures as Temporal Schedules built from definitions/duty/*.yaml: drills, the
-handover, the spot-check sweep and the yearly confirmation round. `sync_schedules` creates or updates
+handover, the spot-check sweep and the yearly confirmation round; and the monthly bulletin 通报 (first working day). `sync_schedules` creates or updates
 them (each scheduled run gets the section as a snapshot, with its version), keeping a paused schedule
 paused; pause, unpause and trigger are audited under 'schedules'."""
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -33,7 +33,12 @@ from api.services.shapes import Out, Timestamp
 from config import Settings
 from definitions.loader import Library
 from definitions.schema.duty import DAYS, DutySettings, Timing
+from store.db import session_scope
 from store.directory import Person
+from store.drillweeks import KIND_ZH
+from workflows.kit.events import Schedule as ScheduleEvents
+from workflows.notice import DutyNoticeWorkflow, NoticeInput, notice_workflow_id
+from workflows.bulletin import BulletinInput, BulletinWorkflow
 from workflows.drill import DrillInput, DrillWorkflow
 from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow
 from workflows.handover import HandoverInput, HandoverWorkflow
@@ -78,6 +83,21 @@ def _spec(timing: Timing, tz: str) -> ScheduleSpec:
     return ScheduleSpec(calendars=calendars, time_zone_name=tz)
 
 
+BULLETIN_AT = (9, 0)  # the monthly bulletin 通报: the first working day of the month, 09:00 local
+BULLETIN_VERSION = "1"  # the schedule's shape; the bulletin reads definitions/assessment/ when it runs
+
+
+def first_working_day_spec(tz: str, hour: int, minute: int) -> ScheduleSpec:
+    """The first working day (Monday to Friday; public holidays are not known here) of every month at hour:minute
+    local: the 1st if it is a weekday, else the Monday after (the 2nd or the 3rd)."""
+    def cal(day: int, first_dow: int, last_dow: int, comment: str) -> ScheduleCalendarSpec:
+        return ScheduleCalendarSpec(day_of_month=[ScheduleRange(day)], day_of_week=[ScheduleRange(first_dow, last_dow)],
+                                    hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)], comment=comment)
+
+    return ScheduleSpec(calendars=[cal(1, 1, 5, "the 1st, a weekday"), cal(2, 1, 1, "Monday the 2nd"),
+                                   cal(3, 1, 1, "Monday the 3rd")], time_zone_name=tz)
+
+
 def schedule_defs(duty: DutySettings, settings: Settings) -> list[ScheduleDef]:
     tz, tq, out = settings.timezone, settings.task_queue, []
     v = duty.versions
@@ -113,6 +133,12 @@ def schedule_defs(duty: DutySettings, settings: Settings) -> list[ScheduleDef]:
         action=ScheduleActionStartWorkflow(FreshnessRoundWorkflow.run,
                                            FreshnessInput(settings=f, version=v.get("freshness", "")),
                                            id="freshness-round", task_queue=tq, memo={"version": v.get("freshness", "")})))
+    out.append(ScheduleDef(
+        id="bulletin-monthly", kind="bulletin", name_zh="月度考核通报", name_en="Monthly bulletin",
+        when_zh=f"每月第一个工作日 {BULLETIN_AT[0]:02d}:{BULLETIN_AT[1]:02d}",
+        spec=first_working_day_spec(tz, *BULLETIN_AT), version=BULLETIN_VERSION, catchup=timedelta(days=1),
+        action=ScheduleActionStartWorkflow(BulletinWorkflow.run, BulletinInput(started_by="schedule"), id="bulletin",
+                                           task_queue=tq, memo={"version": BULLETIN_VERSION})))
     return out
 
 
@@ -195,10 +221,68 @@ def _known(lib: Library, settings: Settings, schedule_id: str) -> ScheduleDef:
     return defs[schedule_id]
 
 
+async def _paused_drills(client: Client, defs: list[ScheduleDef]) -> dict[str, bool]:
+    """Drill schedule id -> paused (a schedule not installed runs nothing: paused)."""
+    out = {}
+    for d in defs:
+        if d.kind != "drill":
+            continue
+        try:
+            out[d.id] = (await client.get_schedule_handle(d.id).describe()).schedule.state.paused
+        except RPCError as exc:
+            _no_schedules(exc)
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            out[d.id] = True
+    return out
+
+
+async def below_minimum_if_paused(client: Client, lib: Library, settings: Settings, schedule_id: str) -> dict:
+    """What pausing drill schedule `schedule_id` leaves of the programme (issue 22, item 2): for the weekly minimum it
+    counts towards, {kind, planned (runs a week of the drill schedules still running), minimum}; {} if the minimum is
+    still met (or the schedule is no drill)."""
+    duty = duty_settings(lib)
+    drill = next((d for d in duty.drills.programme if f"drill-{d.id}" == schedule_id), None)
+    if drill is None:
+        return {}
+    paused = await _paused_drills(client, schedule_defs(duty, settings))
+    kind, minimum = drill.counts_as, duty.drills.weekly_minimum.get(drill.counts_as, 0)
+    planned = sum(d.schedule.per_week() for d in duty.drills.programme
+                  if d.counts_as == kind and f"drill-{d.id}" != schedule_id and not paused.get(f"drill-{d.id}", True))
+    if planned + 1e-9 >= minimum:
+        return {}
+    return {"kind": kind, "kind_zh": KIND_ZH.get(kind, kind), "planned": round(planned, 2), "minimum": minimum}
+
+
+def _name_of(actor: str) -> str:
+    """The person's name for a message (an actor that is no person: 值班人员)."""
+    with session_scope(write=False) as s:
+        p = s.get(Person, actor)
+        return p.name if p is not None else "值班人员"
+
+
+def below_minimum_notice(schedule_id: str, name_zh: str, below: dict, reason: str, actor_name: str) -> str:
+    """The duty chief's SMS (Chinese only)."""
+    return (f"【值班提醒】{actor_name}已暂停{name_zh},暂停后{below['kind_zh']}每周计划{below['planned']:g}次,"
+            f"低于每周至少{below['minimum']}次的要求。暂停原因:{reason}。请关注本周演练计数。")
+
+
 async def control_schedule(client: Client, lib: Library, settings: Settings, schedule_id: str, action: str,
-                           note: str, actor: str) -> dict:
-    """pause | unpause | trigger one schedule; audited under 'schedules'."""
-    _known(lib, settings, schedule_id)
+                           note: str, actor: str, reason: str = "") -> dict:
+    """pause | unpause | trigger one schedule; audited under 'schedules'.
+
+    Pausing a drill schedule that takes the programme below its weekly minimum needs a `reason` (422 without one);
+    done, it tells the duty chief (a `DutyNoticeWorkflow`: SMS through the outbox, `schedule.below_minimum.notified`
+    in the audit trail)."""
+    d = _known(lib, settings, schedule_id)
+    reason = (reason or "").strip()
+    below = await below_minimum_if_paused(client, lib, settings, schedule_id) if action == "pause" else {}
+    if below and not reason:
+        raise DutyError(422, f"暂停后{below['kind_zh']}每周仅计划{below['planned']:g}次,低于每周至少{below['minimum']}次"
+                             f"的最低要求:须填写暂停原因(reason) / pausing {schedule_id!r} leaves the {below['kind']} drills "
+                             f"at {below['planned']:g} a week, below the weekly minimum of {below['minimum']}: "
+                             "a reason is required")
+    note = note or reason
     handle = client.get_schedule_handle(schedule_id)
     text = f"{note} ({actor})" if note else f"{action} by {actor}"
     try:
@@ -214,8 +298,21 @@ async def control_schedule(client: Client, lib: Library, settings: Settings, sch
             raise DutyError(409, f"schedule {schedule_id!r} is not installed: sync the schedules first "
                                  "(POST /api/schedules/sync or `yingji duty schedules sync`)") from exc
         raise
+    payload: dict[str, Any] = {"schedule": schedule_id, "note": note}
+    if reason:
+        payload["reason"] = reason
+    if below:
+        payload["below_minimum"] = below
     await asyncio.to_thread(audit, SCHEDULES_SUBJECT, f"schedule.{action}d" if action != "trigger" else "schedule.triggered",
-                            f"{schedule_id}/{action}", actor, {"schedule": schedule_id, "note": note})
+                            f"{schedule_id}/{action}", actor, payload)
+    if below:
+        key = f"{schedule_id}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+        body = below_minimum_notice(schedule_id, d.name_zh, below, reason, await asyncio.to_thread(_name_of, actor))
+        await client.start_workflow(
+            DutyNoticeWorkflow.run, NoticeInput(subject=SCHEDULES_SUBJECT, kind=ScheduleEvents.BELOW_MINIMUM_NOTIFIED,
+                                                roles=["duty_chief"], body=body, actor=actor,
+                                                payload={"schedule": schedule_id, "reason": reason, **below}),
+            id=notice_workflow_id(SCHEDULES_SUBJECT, key), task_queue=settings.task_queue)
     desc = await handle.describe()
     return {"id": schedule_id, "paused": desc.schedule.state.paused, "note": desc.schedule.state.note,
             "next_runs": [t.isoformat() for t in desc.info.next_action_times[:5]]}
@@ -226,7 +323,7 @@ class ScheduleOut(Out):
     `response_model_exclude_unset`: a schedule not installed has none of them)."""
 
     id: str
-    kind: str = Field(description="drill | handover | spotcheck | freshness")
+    kind: str = Field(description="drill | handover | spotcheck | freshness | bulletin")
     name_zh: str
     name_en: str
     when_zh: str
@@ -262,7 +359,8 @@ def reach(s: Session, lib: Library) -> dict[str, tuple[str, str]]:
     out = {"freshness-round": (f"向通讯录中全部 {people} 人发送联系方式核实请求",
                                f"ask all {people} persons of the directory to confirm their contact data"),
            "handover": ("发起交接班", "start the shift handover"),
-           "spotcheck-sweep": ("对已结束的叫应开展六问抽查", "start the 六问 spot checks of ended call-outs")}
+           "spotcheck-sweep": ("对已结束的叫应开展六问抽查", "start the 六问 spot checks of ended call-outs"),
+           "bulletin-monthly": ("汇编上月考核通报并报带班领导审定", "compile last month's bulletin for the leading leader")}
     for d in duty.drills.programme:
         out[f"drill-{d.id}"] = (f"随机抽取 {d.sample.size} 个单位,向其 {len(d.sample.positions)} 类岗位发送演练消息",
                                 f"draw {d.sample.size} units and send the drill to their {len(d.sample.positions)} kinds of posts")

@@ -717,6 +717,46 @@ async def drill(saved: list[dict]) -> None:
         await st.save("WarningCalloutWorkflow-drill", cid, note="the drill's call-out (drill=True), a child")
 
 
+async def notice(saved: list[dict]) -> None:
+    from tests.factories import small_district
+    from workflows.notice import DutyNoticeWorkflow, NoticeInput
+
+    async with stage("notice", small_district, saved) as st:
+        h = await st.client.start_workflow(
+            DutyNoticeWorkflow.run, NoticeInput(subject="schedules", kind="schedule.below_minimum.notified",
+                                                roles=["duty_chief", "leading_leader"], body="【值班提醒】历史记录测试",
+                                                payload={"schedule": "drill-district_connectivity"}),
+            id="notice-schedules-history", task_queue=st.tq)
+        await h.result()
+        await st.save("DutyNoticeWorkflow", h.id, note="the duty chief and the leading leader told of a pause below "
+                                                       "the weekly drill minimum")
+
+
+async def bulletin(saved: list[dict]) -> None:
+    from store.db import session_scope as scope
+    from tests.workflows.test_bulletin import seed
+    from workflows.bulletin import BulletinInput, BulletinView, BulletinWorkflow, DecisionIn
+
+    async with stage("bulletin", seed, saved) as st:
+        from store.bulletins import Bulletin
+
+        def status(version: int) -> bool:
+            with scope(write=False) as s:
+                b = s.get(Bulletin, "2026-11")
+                return b is not None and b.version == version and b.status == "awaiting"
+
+        h = await st.client.start_workflow(BulletinWorkflow.run, BulletinInput(month="2026-11", started_by="history"),
+                                           id="bulletin-2026-11", task_queue=st.tq, result_type=BulletinView)
+        await wait_for(lambda: status(1), what="version 1")
+        leader = DecisionIn(actor=st.people["leading_leader"], role="leading_leader")
+        await h.execute_update("return", DecisionIn(**{**leader.model_dump(), "reason": "请核实"}))
+        await wait_for(lambda: status(2), what="version 2")
+        await h.execute_update("approve", leader)
+        await h.result()
+        await st.save("BulletinWorkflow", h.id, note="November compiled, returned with a reason, compiled again, "
+                                                     "approved: sealed and sent to the units' heads")
+
+
 async def spotcheck(saved: list[dict]) -> None:
     from store.callouts import Callout, CalloutTarget
     from store.directory import Post
@@ -996,7 +1036,7 @@ async def proposal(saved: list[dict]) -> None:
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
              "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay,
-             "proposal": proposal, "upward": upward}
+             "proposal": proposal, "upward": upward, "notice": notice, "bulletin": bulletin}
 
 
 async def main(names: list[str]) -> None:
