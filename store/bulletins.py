@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Column, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
+from definitions.schema.calendar import WEEKDAYS_ONLY, WorkCalendar
 from store.types import json_column, now_utc, utc_column
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -74,13 +75,11 @@ def previous_month(at: datetime, tz: ZoneInfo) -> str:
     return f"{y}-{m:02d}"
 
 
-def first_working_day(year: int, month: int) -> date:
-    """The month's first working day (Monday to Friday; public holidays are not known here): when the schedule
-    (api/services/duty/schedules.py first_working_day_spec) compiles the bulletin of the month before."""
-    d = date(year, month, 1)
-    while d.weekday() >= 5:
-        d = date.fromordinal(d.toordinal() + 1)
-    return d
+def first_working_day(year: int, month: int, calendar: WorkCalendar = WEEKDAYS_ONLY) -> date:
+    """The month's first working day by the working calendar (national holidays and moved working days where it
+    knows the year; Monday to Friday otherwise): when the schedule (api/services/duty/schedules.py
+    first_working_day_spec) compiles the bulletin of the month before."""
+    return calendar.first_working_day(date(year, month, 1))
 
 
 def month_zh(month: str) -> str:

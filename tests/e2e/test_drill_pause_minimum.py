@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from api.app import create_app
+from api.services.duty.schedules import bulletin_calendar
 from config import get_settings
+from definitions.loader import load_or_raise
 from store.auth import create_token
 from store.bulletins import first_working_day
 from store.db import session_scope
@@ -55,7 +58,8 @@ async def test_a_pause_below_the_weekly_minimum_needs_a_reason_and_tells_the_dut
             listed = {x["id"]: x for x in (await api.get("/api/schedules", headers=h("duty_chief"))).json()}
             runs = [datetime.fromisoformat(x).astimezone(TZ) for x in listed["bulletin-monthly"]["next_runs"]]
             assert len(runs) == 5 and listed["bulletin-monthly"]["up_to_date"]
-            assert all((at.hour, at.minute) == (9, 0) and at.date() == first_working_day(at.year, at.month)
+            calendar = bulletin_calendar(load_or_raise(Path(get_settings().definitions_dir)))
+            assert all((at.hour, at.minute) == (9, 0) and at.date() == first_working_day(at.year, at.month, calendar)
                        for at in runs), runs
             assert len({(at.year, at.month) for at in runs}) == 5, "once a month"
 

@@ -198,3 +198,28 @@ async def test_the_drill_weeks_api(db_url, monkeypatch):
         assert r.status_code == 422 and "date_to is before date_from" in r.text
         r = await api.get("/api/drill-weeks", params={"from": "2020-01-01", "to": "2026-11-30"}, headers=admin)
         assert r.status_code == 422 and "weeks" in r.text
+
+
+def test_the_bulletins_schedule_knows_the_national_holidays():
+    """1 October 2026 and the days after are the National Day holiday: the bulletin waits for the 8th; 1 May is Labour
+    Day (the 6th); a year the calendar does not know yet falls back on Monday to Friday."""
+    from temporalio.client import ScheduleRange
+
+    from api.services.duty.schedules import first_working_day_spec
+    from definitions.schema.calendar import national_calendar
+    from store.bulletins import first_working_day
+
+    cal = national_calendar([2026])
+    assert first_working_day(2026, 10, cal).isoformat() == "2026-10-08"
+    assert first_working_day(2026, 5, cal).isoformat() == "2026-05-06"
+    assert first_working_day(2026, 2, cal).isoformat() == "2026-02-02"
+    spec = first_working_day_spec("Asia/Shanghai", 9, 0, cal)
+    explicit = {(c.year[0].start, c.month[0].start): c.day_of_month[0].start for c in spec.calendars
+                if c.comment.startswith("2026-")}
+    # 2026-01-04 is a Sunday worked for the New Year holiday (调休): the first working day of January
+    assert explicit[(2026, 10)] == 8 and explicit[(2026, 5)] == 6 and explicit[(2026, 1)] == 4
+    assert len(explicit) == 12
+    later = [c for c in spec.calendars if not c.comment.startswith("2026-")]
+    assert len(later) == 3 and all(c.year == [ScheduleRange(2027, 9999)] for c in later)
+    assert [c.year for c in first_working_day_spec("Asia/Shanghai", 9, 0).calendars] == [
+        first_working_day_spec("Asia/Shanghai", 9, 0).calendars[0].year] * 3  # no calendar: the same three, every year

@@ -5,8 +5,9 @@ paused; pause, unpause and trigger are audited under 'schedules'."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -32,6 +33,7 @@ from api.services.duty.common import DutyError, audit, duty_settings
 from api.services.shapes import Out, Timestamp
 from config import Settings
 from definitions.loader import Library
+from definitions.schema.calendar import WEEKDAYS_ONLY, WorkCalendar
 from definitions.schema.duty import DAYS, DutySettings, Timing
 from store.db import session_scope
 from store.directory import Person
@@ -87,18 +89,34 @@ BULLETIN_AT = (9, 0)  # the monthly bulletin 通报: the first working day of th
 BULLETIN_VERSION = "1"  # the schedule's shape; the bulletin reads definitions/assessment/ when it runs
 
 
-def first_working_day_spec(tz: str, hour: int, minute: int) -> ScheduleSpec:
-    """The first working day (Monday to Friday; public holidays are not known here) of every month at hour:minute
-    local: the 1st if it is a weekday, else the Monday after (the 2nd or the 3rd)."""
-    def cal(day: int, first_dow: int, last_dow: int, comment: str) -> ScheduleCalendarSpec:
-        return ScheduleCalendarSpec(day_of_month=[ScheduleRange(day)], day_of_week=[ScheduleRange(first_dow, last_dow)],
-                                    hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)], comment=comment)
+def first_working_day_spec(tz: str, hour: int, minute: int, calendar: WorkCalendar = WEEKDAYS_ONLY) -> ScheduleSpec:
+    """The first working day of every month at hour:minute local. For the years the working calendar knows
+    (national holidays and moved working days, definitions/schema/calendar.py) the day itself: 1 October is no
+    working day, the 8th may be. For later years, Monday to Friday: the 1st if it is a weekday, else the Monday
+    after (the 2nd or the 3rd), until the calendar knows them (a sync after an update installs them)."""
+    def at(**kw) -> ScheduleCalendarSpec:
+        return ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)], **kw)
 
-    return ScheduleSpec(calendars=[cal(1, 1, 5, "the 1st, a weekday"), cal(2, 1, 1, "Monday the 2nd"),
-                                   cal(3, 1, 1, "Monday the 3rd")], time_zone_name=tz)
+    known = sorted(set(calendar.years_known))
+    calendars = [at(year=[ScheduleRange(y)], month=[ScheduleRange(m)],
+                    day_of_month=[ScheduleRange(calendar.first_working_day(date(y, m, 1)).day)],
+                    comment=f"{y}-{m:02d}: the first working day of the calendar")
+                 for y in known for m in range(1, 13)]
+    later = [ScheduleRange(known[-1] + 1, 9999)] if known else []
+    for day, first_dow, last_dow, comment in ((1, 1, 5, "the 1st, a weekday"), (2, 1, 1, "Monday the 2nd"),
+                                              (3, 1, 1, "Monday the 3rd")):
+        calendars.append(at(year=later, day_of_month=[ScheduleRange(day)],
+                            day_of_week=[ScheduleRange(first_dow, last_dow)], comment=comment))
+    return ScheduleSpec(calendars=calendars, time_zone_name=tz)
 
 
-def schedule_defs(duty: DutySettings, settings: Settings) -> list[ScheduleDef]:
+def bulletin_calendar(lib: Library) -> WorkCalendar:
+    """The working calendar of this year and the next, for the bulletin's schedule."""
+    year = datetime.now(UTC).year
+    return lib.work_calendar([year, year + 1])
+
+
+def schedule_defs(duty: DutySettings, settings: Settings, calendar: WorkCalendar = WEEKDAYS_ONLY) -> list[ScheduleDef]:
     tz, tq, out = settings.timezone, settings.task_queue, []
     v = duty.versions
     for d in duty.drills.programme:
@@ -133,12 +151,14 @@ def schedule_defs(duty: DutySettings, settings: Settings) -> list[ScheduleDef]:
         action=ScheduleActionStartWorkflow(FreshnessRoundWorkflow.run,
                                            FreshnessInput(settings=f, version=v.get("freshness", "")),
                                            id="freshness-round", task_queue=tq, memo={"version": v.get("freshness", "")})))
+    days = ",".join(d.isoformat() for d in [*calendar.holidays, *calendar.workdays])
+    bulletin_version = f"{BULLETIN_VERSION}-{hashlib.sha256(days.encode()).hexdigest()[:8]}"  # a new calendar: synced
     out.append(ScheduleDef(
         id="bulletin-monthly", kind="bulletin", name_zh="月度考核通报", name_en="Monthly bulletin",
         when_zh=f"每月第一个工作日 {BULLETIN_AT[0]:02d}:{BULLETIN_AT[1]:02d}",
-        spec=first_working_day_spec(tz, *BULLETIN_AT), version=BULLETIN_VERSION, catchup=timedelta(days=1),
+        spec=first_working_day_spec(tz, *BULLETIN_AT, calendar), version=bulletin_version, catchup=timedelta(days=1),
         action=ScheduleActionStartWorkflow(BulletinWorkflow.run, BulletinInput(started_by="schedule"), id="bulletin",
-                                           task_queue=tq, memo={"version": BULLETIN_VERSION})))
+                                           task_queue=tq, memo={"version": bulletin_version})))
     return out
 
 
@@ -149,7 +169,7 @@ def _schedule(d: ScheduleDef, state: ScheduleState) -> Schedule:
 
 async def sync_schedules(client: Client, lib: Library, settings: Settings, actor: str) -> dict[str, list[str]]:
     """Create the schedules the definitions name, update the others (paused ones stay paused)."""
-    defs = schedule_defs(duty_settings(lib), settings)
+    defs = schedule_defs(duty_settings(lib), settings, bulletin_calendar(lib))
     out: dict[str, list[str]] = {"created": [], "updated": []}
     for d in defs:
         try:
@@ -188,7 +208,7 @@ async def list_schedules(client: Client, lib: Library, settings: Settings, kind:
     """Every schedule the definitions name (of one kind: drill, handover, spotcheck, freshness), described by
     Temporal (installed or not)."""
     out = []
-    for d in schedule_defs(duty_settings(lib), settings):
+    for d in schedule_defs(duty_settings(lib), settings, bulletin_calendar(lib)):
         if kind is not None and d.kind != kind:
             continue
         item: dict[str, Any] = {"id": d.id, "kind": d.kind, "name_zh": d.name_zh, "name_en": d.name_en,
@@ -215,7 +235,7 @@ async def list_schedules(client: Client, lib: Library, settings: Settings, kind:
 
 
 def _known(lib: Library, settings: Settings, schedule_id: str) -> ScheduleDef:
-    defs = {d.id: d for d in schedule_defs(duty_settings(lib), settings)}
+    defs = {d.id: d for d in schedule_defs(duty_settings(lib), settings, bulletin_calendar(lib))}
     if schedule_id not in defs:
         raise DutyError(404, f"no schedule {schedule_id!r} (known: {', '.join(defs)})")
     return defs[schedule_id]
@@ -245,7 +265,7 @@ async def below_minimum_if_paused(client: Client, lib: Library, settings: Settin
     drill = next((d for d in duty.drills.programme if f"drill-{d.id}" == schedule_id), None)
     if drill is None:
         return {}
-    paused = await _paused_drills(client, schedule_defs(duty, settings))
+    paused = await _paused_drills(client, schedule_defs(duty, settings, bulletin_calendar(lib)))
     kind, minimum = drill.counts_as, duty.drills.weekly_minimum.get(drill.counts_as, 0)
     planned = sum(d.schedule.per_week() for d in duty.drills.programme
                   if d.counts_as == kind and f"drill-{d.id}" != schedule_id and not paused.get(f"drill-{d.id}", True))
