@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -32,7 +32,8 @@ GENESIS = "0" * 64
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
-    __table_args__ = (UniqueConstraint("subject", "chain_seq", name="uq_audit_subject_chain_seq"),)
+    __table_args__ = (UniqueConstraint("subject", "chain_seq", name="uq_audit_subject_chain_seq"),
+                      Index("ix_audit_event_chain_start", "chain_seq", "at"))  # subjects begun in a period
     seq: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, index=True)
     subject: str = Field(index=True)

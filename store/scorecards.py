@@ -22,6 +22,7 @@ supervisor can open the replay (`replay_link`). A village's figures count for it
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -69,9 +70,19 @@ def _figure() -> dict[str, Any]:
     return {"value": 0, "refs": []}
 
 
-def _add(fig: dict[str, Any], ref: dict[str, Any], n: int = 1) -> None:
+def _add(fig: dict[str, Any], ref: dict[str, Any] | None, n: int = 1) -> None:
     fig["value"] += n
-    fig["refs"].append(ref)
+    if ref is not None:  # (None: the figure is counted for a listing, its events not kept)
+        fig["refs"].append(ref)
+
+
+Refs = bool | str  # keep every figure's events (True), none (False: a listing), or only one unit's (its id)
+
+
+def _keeps(refs: Refs) -> Callable[[str], bool]:
+    if isinstance(refs, str):
+        return lambda uid: uid == refs
+    return (lambda uid: True) if refs else (lambda uid: False)
 
 
 def _is_drill(events: Iterable[EventLike]) -> bool:
@@ -146,9 +157,11 @@ def callout_figures(by_subject: dict[str, list[EventLike]], unit_of: UnitOf) -> 
     return callout_figures_of({subject: fold_callout(events) for subject, events in by_subject.items()}, unit_of)
 
 
-def callout_figures_of(folds: dict[str, dict[str, dict[str, Any]]], unit_of: UnitOf) -> dict[str, dict[str, Any]]:
+def callout_figures_of(folds: dict[str, dict[str, dict[str, Any]]], unit_of: UnitOf,
+                       refs: Refs = True) -> dict[str, dict[str, Any]]:
     """叫应 per unit from the call-outs' folds (`fold_callout`), drills left out."""
     units: dict[str, dict[str, Any]] = defaultdict(_new_callout_unit)
+    keeps = _keeps(refs)
     for subject, fold in folds.items():
         for wid, f in fold.items():
             if f["drill"]:
@@ -160,21 +173,21 @@ def callout_figures_of(folds: dict[str, dict[str, dict[str, Any]]], unit_of: Uni
                 u = units[uid]
                 tier = u["per_tier"].setdefault(tier_id, {"called": 0, "answered": 0, "answered_late": 0,
                                                           "never": 0, "escalated": 0})
-                what = f"{wid or subject} {tkey}"
-                _add(u["called"], _ref(subject, sent_seq, what))
+                keep, what = keeps(uid), f"{wid or subject} {tkey}"
+                _add(u["called"], _ref(subject, sent_seq, what) if keep else None)
                 tier["called"] += 1
                 if answer_s is not None:
-                    _add(u["answered"], _ref(subject, ack_seq, what))
+                    _add(u["answered"], _ref(subject, ack_seq, what) if keep else None)
                     tier["answered"] += 1
                     u["_times"].append(answer_s)
                 elif late:
-                    _add(u["answered_late"], _ref(subject, late_seq, what))
+                    _add(u["answered_late"], _ref(subject, late_seq, what) if keep else None)
                     tier["answered_late"] += 1
                 else:
-                    _add(u["never"], _ref(subject, None, what))
+                    _add(u["never"], _ref(subject, None, what) if keep else None)
                     tier["never"] += 1
                 if escalations:
-                    _add(u["escalated"], _ref(subject, esc_seq, what))
+                    _add(u["escalated"], _ref(subject, esc_seq, what) if keep else None)
                     tier["escalated"] += 1
     out = {}
     for uid, u in units.items():
@@ -210,9 +223,10 @@ def drill_figures(by_subject: dict[str, list[EventLike]], unit_of: UnitOf) -> di
 
 
 def drill_figures_of(folds: dict[str, dict[str, dict[str, Any]]], windows: dict[str, float],
-                     unit_of: UnitOf) -> dict[str, dict[str, Any]]:
+                     unit_of: UnitOf, refs: Refs = True) -> dict[str, dict[str, Any]]:
     """Drills per unit from the drill call-outs' folds (`fold_callout`) and the runs' windows."""
     units: dict[str, dict[str, Any]] = defaultdict(_new_drill_unit)
+    keeps = _keeps(refs)
     for subject, fold in folds.items():
         run = subject.removesuffix("/callout")
         window = windows.get(run, DRILL_WINDOW_S)
@@ -221,13 +235,13 @@ def drill_figures_of(folds: dict[str, dict[str, dict[str, Any]]], windows: dict[
                 uid = unit_of(subject, tkey)
                 if uid is None:
                     continue
-                u, what = units[uid], f"{run} {tkey}"
+                u, keep, what = units[uid], keeps(uid), f"{run} {tkey}"
                 if run not in u["_runs"]:
                     u["_runs"].add(run)
                     _add(u["drills"], _ref(run))
-                _add(u["called"], _ref(subject, sent_seq, what))
+                _add(u["called"], _ref(subject, sent_seq, what) if keep else None)
                 if answer_s is not None and answer_s <= window:
-                    _add(u["responded"], _ref(subject, ack_seq, what))
+                    _add(u["responded"], _ref(subject, ack_seq, what) if keep else None)
     out = {}
     for uid, u in units.items():
         u.pop("_runs")
@@ -414,8 +428,8 @@ def callout_folds(s: Any, subjects: list[str]) -> dict[str, dict[str, dict[str, 
             continue
         fold = out[subject] = fold_callout(load_events(s, subject))  # (read after its length: never older)
         fresh.append({"subject": subject, "length": lengths.get(subject, 0), "fold": json.dumps(fold)})
-    if fresh:
-        _keep(fresh)
+    if fresh:  # kept aside: the caller may hold the database's write lock (a bulletin compiling in an activity)
+        threading.Thread(target=_keep, args=(fresh,), name="scorecard-folds", daemon=True).start()
     return out
 
 
@@ -471,9 +485,12 @@ def unit_directory(s: Any) -> dict[str, Any]:
 
 
 def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None, unit_id: str | None = None,
-               freshness: tuple[timedelta, timedelta] | None = None) -> list[dict[str, Any]]:
+               freshness: tuple[timedelta, timedelta] | None = None, refs: bool = True) -> list[dict[str, Any]]:
     """Every town's and department's figures over [since, until) (or `kind`'s, or one unit's). `freshness`: (stale
-    after, failing window) of contact data, as definitions/duty/freshness.yaml sets them (a year, 90 days)."""
+    after, failing window) of contact data, as definitions/duty/freshness.yaml sets them (a year, 90 days). `refs`:
+    each figure with the events it came from (one unit's page); without, the call-outs' and drills' counts come
+    alone (a listing: a month of large call-outs names hundreds of thousands of events)."""
+    keep: Refs = (unit_id or True) if refs else False
     from sqlmodel import col, select
 
     from store.callouts import CalloutTarget
@@ -527,9 +544,10 @@ def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None
     fresh = freshness or (timedelta(days=365), timedelta(days=90))
     status = contact_status(s, person_unit, until, fresh[0], fresh[1])
     sections = {
-        "callouts": callout_figures_of({k: v for k, v in folds.items() if subjects.kind_of(k) == "callout"}, unit_of),
+        "callouts": callout_figures_of({k: v for k, v in folds.items() if subjects.kind_of(k) == "callout"}, unit_of,
+                                       keep),
         "drills": drill_figures_of({k: v for k, v in folds.items() if subjects.kind_of(k) == "drill"},
-                                   drill_windows(groups["drill"]), unit_of),
+                                   drill_windows(groups["drill"]), unit_of, keep),
         "contacts": contact_figures(status, person_unit),
         "reporting": reporting_figures(groups["incident"], unit_of_incident),
         "spotchecks": spotcheck_figures(groups["spotcheck"], by_name),
@@ -542,6 +560,12 @@ def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None
         if (kind and u["kind"] != kind) or (unit_id and uid != unit_id):
             continue
         rows.append({**u, **{name: sections[name].get(uid) for name in SECTIONS}})
+    if not refs:  # the call-outs' and drills' figures counted without their events: say so by leaving refs out
+        for row in rows:
+            for name in ("callouts", "drills"):
+                for fig in (row[name] or {}).values():
+                    if isinstance(fig, dict):
+                        fig.pop("refs", None)
     return rows
 
 

@@ -50,7 +50,7 @@ def listing(s: Session, date_from: str | None, date_to: str | None, kind: str | 
     if kind is not None and kind not in cards.KINDS:
         raise ScorecardError(422, f"kind 须为 {' 或 '.join(cards.KINDS)} / kind: one of {', '.join(cards.KINDS)}")
     r = period(date_from, date_to)
-    return _shape(r, date_from or "", date_to or "", cards.scorecards(s, r.start, r.end, kind=kind, freshness=_freshness()))
+    return _shape(r, date_from or "", date_to or "", cards.scorecards(s, r.start, r.end, kind=kind, freshness=_freshness(), refs=False))
 
 
 def one(s: Session, unit_id: str, date_from: str | None, date_to: str | None) -> dict[str, Any]:

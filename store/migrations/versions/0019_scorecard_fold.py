@@ -1,4 +1,5 @@
-"""scorecard_fold: each call-out's targets folded from its trail for the scorecards, with the chain length (issue 22)
+"""scorecard_fold: each call-out's targets folded from its trail for the scorecards, with the chain length; an index
+for the subjects that began in a period (issue 22)
 
 Revision ID: 0019_scorecard_fold
 Revises: 0001
@@ -23,7 +24,10 @@ def upgrade() -> None:
         sa.Column('fold', sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint('subject'),
     )
+    # the subjects whose trail began in a period (their first event): the scorecards' and bulletins' first question
+    op.create_index('ix_audit_event_chain_start', 'audit_event', ['chain_seq', 'at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_audit_event_chain_start', table_name='audit_event')
     op.drop_table('scorecard_fold')
