@@ -334,8 +334,12 @@ def _new_spotcheck_unit() -> dict[str, Any]:
     return {"checks": _figure(), "answered_no": _figure(), "followups_overdue": _figure()}
 
 
-def spotcheck_figures(by_subject: dict[str, list[EventLike]], town_by_name: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """六问 per town: checks that sampled its persons, questions answered "no" by them, follow-ups gone overdue."""
+def spotcheck_figures(by_subject: dict[str, list[EventLike]], town_by_name: dict[str, str],
+                      unit_of_person: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """六问 per town: checks that sampled its persons, questions answered "no" by them, follow-ups gone overdue. The
+    events name a sampled person's town as it was called then; a town renamed since is found by the person's post
+    (`unit_of_person`)."""
+    by_person = unit_of_person or {}
     units: dict[str, dict[str, Any]] = defaultdict(_new_spotcheck_unit)
     for subject, events in by_subject.items():
         if _is_drill(events):
@@ -345,7 +349,7 @@ def spotcheck_figures(by_subject: dict[str, list[EventLike]], town_by_name: dict
             p = ev.payload or {}
             if ev.kind == SpotCheck.OPENED:
                 for s in p.get("sample") or []:
-                    uid = town_by_name.get(s.get("town") or "")
+                    uid = s.get("town_id") or town_by_name.get(s.get("town") or "") or by_person.get(s.get("person_id"))
                     if uid:
                         town_of[s.get("person_id")] = uid
                 for uid in sorted(set(town_of.values())):
@@ -355,7 +359,7 @@ def spotcheck_figures(by_subject: dict[str, list[EventLike]], town_by_name: dict
                 if uid:
                     _add(units[uid]["answered_no"], _ref(subject, ev.seq, ",".join(p["no"])), len(p["no"]))
             elif ev.kind == SpotCheck.FOLLOWUP_OVERDUE:
-                uid = p.get("town_id") or town_by_name.get(p.get("town") or "")
+                uid = p.get("town_id") or town_by_name.get(p.get("town") or "") or town_of.get(p.get("key"))
                 if uid:
                     _add(units[uid]["followups_overdue"], _ref(subject, ev.seq, p.get("key")))
     return dict(units)
@@ -550,7 +554,7 @@ def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None
                                    drill_windows(groups["drill"]), unit_of, keep),
         "contacts": contact_figures(status, person_unit),
         "reporting": reporting_figures(groups["incident"], unit_of_incident),
-        "spotchecks": spotcheck_figures(groups["spotcheck"], by_name),
+        "spotchecks": spotcheck_figures(groups["spotcheck"], by_name, person_unit),
         "tasks": activation_figures(groups["activation"], unit_of_item),
         "workorders": {u: {**asdict(st), "refs": [_ref(m.split("/")[0], None, m) for m in st.late_marks]}
                        for u, st in unit_statistics(s, since, until).items()},

@@ -178,3 +178,17 @@ def test_contact_figures_per_unit():
     assert (t1["persons"]["value"], t1["confirmed"]["value"], t1["stale"]["value"], t1["failing"]["value"]) == (2, 1, 1, 1)
     assert t1["confirmed_rate"] == 0.5 and t1["failing"]["refs"][0]["what"] == "乙"
     assert figs["D01"]["confirmed_rate"] == 1.0 and set(figs) == {"T1", "D01"}
+
+
+def test_a_town_renamed_mid_period_keeps_its_spot_checks():
+    """青溪镇 became 青溪街道 during the month: the check's events name the town as it was; its persons' posts say
+    which unit they are."""
+    e = Events("spotcheck-2")
+    e.add("spotcheck.opened", 0, "opened", callout_id="callout-1",
+          sample=[{"person_id": "v1", "name": "甲", "village": "一村", "town": "青溪镇"}])
+    e.add("spotcheck.answered", 5, "answer/v1", person_id="v1", no=["q3"], answers={})
+    e.add("spotcheck.followup.overdue", 60, "followup/v1/overdue", key="v1", town="青溪镇")
+    renamed = spotcheck_figures({"spotcheck-2": e.rows}, {"青溪街道": "T1"}, {"v1": "T1"})
+    assert renamed["T1"]["checks"]["value"] == 1 and renamed["T1"]["answered_no"]["value"] == 1
+    assert renamed["T1"]["followups_overdue"]["value"] == 1
+    assert spotcheck_figures({"spotcheck-2": e.rows}, {"青溪街道": "T1"}) == {}  # by the name alone it was lost
