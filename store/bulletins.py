@@ -182,16 +182,6 @@ def charts(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_html(data: dict[str, Any], view: dict[str, Any], timezone: str) -> str:
-    from store.report import FONT_STACK, _env, _mins, _pct
+    from store.report import FONT_STACK, report_env
 
-    tz = ZoneInfo(timezone)
-
-    def local(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        if not value:
-            return "—"
-        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-        return at.astimezone(tz).strftime(fmt)
-
-    env = _env()
-    env.filters.update(local=local, pct=_pct, mins=_mins)
-    return env.get_template("bulletin.html").render(d=data, v=view, charts=charts(data), font_stack=FONT_STACK)
+    return report_env(timezone).get_template("bulletin.html").render(d=data, v=view, charts=charts(data), font_stack=FONT_STACK)

@@ -143,7 +143,9 @@ def _env() -> Environment:
     return env
 
 
-def render_html(data: dict[str, Any], timezone: str = "Asia/Shanghai") -> str:
+def report_env(timezone: str) -> Environment:
+    """The templates' environment with the filters every printed document uses: `local` (a time in the duty
+    office's time zone), `pct`, `mins` (the event report, the monthly bulletin)."""
     tz = ZoneInfo(timezone)
 
     def local(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -153,7 +155,13 @@ def render_html(data: dict[str, Any], timezone: str = "Asia/Shanghai") -> str:
         return at.astimezone(tz).strftime(fmt)
 
     env = _env()
-    env.filters.update(local=local, pct=_pct, mins=_mins, tier=lambda t: TIER_ZH.get(t, t),
+    env.filters.update(local=local, pct=_pct, mins=_mins)
+    return env
+
+
+def render_html(data: dict[str, Any], timezone: str = "Asia/Shanghai") -> str:
+    env = report_env(timezone)
+    env.filters.update(tier=lambda t: TIER_ZH.get(t, t),
                        channel=lambda c: CHANNEL_ZH.get(c, c), state=lambda s: STATE_ZH.get(s, s), level=level_zh,
                        item_state=lambda s: ITEM_STATE_ZH.get(s, s))
     return env.get_template("event_report.html").render(d=data, charts=charts(data.get("statistics") or {}),

@@ -97,18 +97,6 @@ async def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
         await asyncio.sleep(0.05)
 
 
-async def wait_until(fetch, until, timeout: float = 20.0, what: str = "condition"):
-    """Poll an awaitable `fetch()` (a query, a describe) until `until(value)`; return the value."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await fetch()
-        if until(value):
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: last {value!r}")
-        await asyncio.sleep(0.05)
-
-
 async def ack(client, callout_id: str, person_id: str, channel: str = "link"):
     return await answers.acknowledge(client, callout_id, person_id, channel, ref=f"test:{person_id}:{channel}")
 

@@ -22,8 +22,8 @@ from store.audit import NewEvent, append, verify
 from store.db import session_scope
 from store.review import CaseFile, Review, ReviewReport, ReviewUnit
 from tests.factories import small_district
-from tests.helpers import replayer
-from tests.workflows.callout_helpers import idle, wait_for, wait_until
+from tests.helpers import poll, replayer
+from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.reporting_helpers import events, incident_input, outbox, start, terminate_incidents
 from tests.workflows.test_reporting import approve_and_submit, cadre
 from workflows import all_workflows
@@ -192,7 +192,7 @@ async def test_review_started_by_an_activation_reminds_escalates_compiles_signs_
     # every summary is in: the report is compiled at once (v1), statistics from the audit trail
     # the activity writes the event before the workflow takes its result: wait for the workflow's own state
     await wait_for(lambda: events(subject, "review.report.compiled"), what="report compiled")
-    view = await wait_until(lambda: h.query(R.state), lambda v: v.status == "compiled", what="workflow sees the report")
+    view = await poll(lambda: h.query(R.state), lambda v: v.status == "compiled", what="workflow sees the report")
     assert view.status == "compiled" and view.reports[0].version == 1 and view.reports[0].sha256_pdf
 
     await refused(h.execute_update(R.signoff, SignoffIn(actor=people["duty_chief"], role="duty_chief",

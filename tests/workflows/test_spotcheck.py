@@ -25,8 +25,8 @@ from store.db import session_scope
 from store.directory import Post
 from store.duty import SpotCheck, SpotCheckAnswer, SpotCheckFollowup
 from tests.factories import small_district
-from tests.helpers import replayer
-from tests.workflows.callout_helpers import idle, wait_for, wait_until
+from tests.helpers import poll, replayer
+from tests.workflows.callout_helpers import idle, wait_for
 from tests.workflows.duty_helpers import duty_settings, events, kinds, outbox, row, rows, terminate
 from worker import build_worker
 from workflows import all_workflows
@@ -84,7 +84,7 @@ async def run_sweep(env, queue: str, inp: SweepInput):
 
     h = await env.client.start_workflow(SpotCheckSweepWorkflow.run, inp, id=f"sweep-{uuid.uuid4().hex[:6]}",
                                         task_queue=queue)
-    await wait_until(lambda: h.describe(), lambda d: d.status == WorkflowExecutionStatus.COMPLETED)
+    await poll(lambda: h.describe(), lambda d: d.status == WorkflowExecutionStatus.COMPLETED)
     return await h.result()
 
 
