@@ -183,3 +183,19 @@ async def test_a_push_without_the_token_reaches_no_workflow(flow):
     assert other.json()["handled"] == {"unknown": 1}  # a call yingji never placed
     assert (await flow.fake.ivr_report(flow.http, call.provider_id, "1")).status_code == 200
     await wait_for(lambda: state(cid, resp).state == "acknowledged", what="the genuine keypress")
+
+
+async def test_the_simulator_cannot_answer_for_a_message_aliyun_sent(flow, monkeypatch):
+    """GATEWAY is still the simulator here (its console stays on): a message that went through Aliyun is not its
+    to answer."""
+    from config import get_settings
+
+    monkeypatch.setenv("YINGJI_ADMIN_TOKEN", "aliyun-admin")
+    get_settings.cache_clear()
+    cid = await begin(flow)
+    resp = flow.people["330110001001.resp"]
+    msg = await first_sms(flow, cid, resp)
+    r = await flow.http.post(f"/api/simulator/messages/{msg.id}", json={"outcome": "reply", "body": "1"},
+                             headers={"Authorization": "Bearer aliyun-admin"})
+    assert r.status_code == 409 and "aliyun_sms" in r.text, r.text
+    assert state(cid, resp).state != "acknowledged"

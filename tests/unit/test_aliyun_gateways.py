@@ -270,3 +270,47 @@ def test_a_template_filled_from_a_value_the_kind_lacks_is_refused(tmp_path):
     open(path, "w", encoding="utf-8").write(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
     errors = [str(e) for e in load_library(root).errors]
     assert len(errors) == 1 and "login.code has no value 'headline'" in errors[0] and "aliyun.yaml:" in errors[0]
+
+
+# ------------------------------------------------------------------ per-channel choice, secrets, rates
+
+
+def test_each_channel_has_its_provider_and_gateway_stays_the_default(monkeypatch):
+    from config import Settings
+
+    for name in ("GATEWAY", "GATEWAY_SMS", "GATEWAY_VOICE", "GATEWAY_IM", "IM_WEBHOOK_URL"):
+        monkeypatch.delenv(f"YINGJI_{name}", raising=False)
+    monkeypatch.setenv("YINGJI_GATEWAY", "twilio")
+    s = Settings()
+    assert (s.sms_gateway, s.voice_gateway, s.im_gateway) == ("twilio", "twilio", "simulator")
+    monkeypatch.setenv("YINGJI_GATEWAY_SMS", "aliyun")
+    monkeypatch.setenv("YINGJI_IM_WEBHOOK_URL", "https://oapi.dingtalk.com/robot/send?access_token=x")
+    s = Settings()
+    assert (s.sms_gateway, s.voice_gateway, s.im_gateway) == ("aliyun", "twilio", "robot")
+    monkeypatch.setenv("YINGJI_GATEWAY_IM", "simulator")
+    assert Settings().im_gateway == "simulator"
+    monkeypatch.setenv("YINGJI_GATEWAY_SMS", "tencent")
+    with pytest.raises(ValueError, match="gateway_sms"):
+        Settings()
+
+
+def test_aliyun_secrets_are_masked(monkeypatch):
+    from config import Settings
+
+    monkeypatch.setenv("YINGJI_ALIYUN_ACCESS_KEY_SECRET", "very-secret-key")
+    monkeypatch.setenv("YINGJI_ALIYUN_CALLBACK_TOKEN", "push-token-value")
+    shown = Settings().masked()
+    assert shown["aliyun_access_key_secret"] == shown["aliyun_callback_token"] == "********"
+    assert "very-secret-key" not in repr(Settings()) and "push-token-value" not in str(shown)
+
+
+async def test_the_aliyun_account_has_its_own_rate(aliyun, monkeypatch):
+    from activities.delivery import gate_for, rate_limit, reset_gates
+
+    assert rate_limit("sms", gateway_for("sms")) == 50.0  # RATE_SMS_PER_S
+    monkeypatch.setenv("YINGJI_ALIYUN_RATE_SMS_PER_S", "3")
+    get_settings.cache_clear()
+    reset_gateways()
+    reset_gates()
+    gate = gate_for(gateway_for("sms"), "sms")
+    assert gate.rate == 3.0 and gate.key == f"aliyun:{aliyun.access_key_id}:sms"
