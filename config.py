@@ -58,9 +58,10 @@ class Settings(BaseSettings):
         default=None, description="the SMS provider; default GATEWAY")
     gateway_voice: Literal["aliyun", "twilio", "simulator"] | None = Field(
         default=None, description="the voice provider; default GATEWAY")
-    gateway_im: Literal["robot", "simulator"] | None = Field(
-        default=None, description="IM: robot (the group robot at IM_WEBHOOK_URL) | simulator; default: robot when "
-                                  "IM_WEBHOOK_URL is set, else GATEWAY if it is the simulator")
+    gateway_im: Literal["dingtalk", "robot", "simulator"] | None = Field(
+        default=None, description="IM: dingtalk (personal work notifications 工作通知 to each person's DingTalk userid) "
+                                  "| robot (the group robot at IM_WEBHOOK_URL) | simulator; default: robot when "
+                                  "IM_WEBHOOK_URL is set, else the simulator")
     simulator_latency_ms: int = 0
     simulator_failure_rate: float = 0.0
     simulator_show_codes: bool = Field(default=False, description="print the login codes the simulator sends to this "
@@ -89,6 +90,12 @@ class Settings(BaseSettings):
                                                 "account (default RATE_SMS_PER_S)")
     aliyun_rate_voice_per_s: float | None = Field(default=None, description="calls per second of the Aliyun account "
                                                   "(default RATE_VOICE_PER_S)")
+    dingtalk_app_key: str | None = Field(default=None, description="the DingTalk internal app's AppKey (工作通知)")
+    dingtalk_app_secret: SecretStr | None = None
+    dingtalk_agent_id: str | None = Field(default=None, description="the app's AgentId")
+    dingtalk_api_base: str = Field(default="https://oapi.dingtalk.com", description="override for the tests' fake")
+    dingtalk_read_poll_s: float = Field(default=60, gt=0, description="how often the work notifications of the last "
+                                        "day are asked for their read status (已读 is recorded as delivered)")
     im_webhook_url: str | None = None
     im_webhook_secret: SecretStr | None = None
     broadcast_gateway: Literal["simulator", "http"] = Field(
