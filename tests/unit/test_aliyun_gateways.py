@@ -299,8 +299,10 @@ def test_aliyun_secrets_are_masked(monkeypatch):
 
     monkeypatch.setenv("YINGJI_ALIYUN_ACCESS_KEY_SECRET", "very-secret-key")
     monkeypatch.setenv("YINGJI_ALIYUN_CALLBACK_TOKEN", "push-token-value")
+    monkeypatch.setenv("YINGJI_DINGTALK_APP_SECRET", "dingtalk-secret")
     shown = Settings().masked()
-    assert shown["aliyun_access_key_secret"] == shown["aliyun_callback_token"] == "********"
+    assert shown["aliyun_access_key_secret"] == shown["aliyun_callback_token"] == shown["dingtalk_app_secret"] == "********"
+    assert "dingtalk-secret" not in str(shown)
     assert "very-secret-key" not in repr(Settings()) and "push-token-value" not in str(shown)
 
 
