@@ -21,6 +21,7 @@ from activities.gateways.aliyun_sms import AliyunSmsGateway
 from activities.gateways.aliyun_voice import AliyunVoiceGateway
 from config import get_settings
 from store.db import session_scope
+from store.directory import Person
 from store.messages import OutboxMessage
 from tests.fakes.aliyun_server import TEMPLATE_CODES, VOICE_CODES, FakeAliyun, approved_definitions, use_fake_aliyun
 
@@ -316,3 +317,22 @@ async def test_the_aliyun_account_has_its_own_rate(aliyun, monkeypatch):
     reset_gates()
     gate = gate_for(gateway_for("sms"), "sms")
     assert gate.rate == 3.0 and gate.key == f"aliyun:{aliyun.access_key_id}:sms"
+
+
+async def test_the_login_code_goes_as_its_own_template_and_logs_in(aliyun):
+    from api.console.auth import send_code, verify_code
+    from tests.factories import small_district
+
+    with session_scope() as s:
+        people = small_district(s)
+        mobile = s.get(Person, people["duty_chief"]).mobile
+    settings = get_settings()
+    assert await send_code(settings, mobile, "browser-1")
+    [msg] = aliyun.messages.values()
+    assert msg["template_code"] == TEMPLATE_CODES["login.code"] and set(msg["params"]) == {"code"}
+    code = msg["params"]["code"]
+    assert len(code) == 6 and code.isdigit()
+    with session_scope(write=False) as s:
+        row = s.exec(select(OutboxMessage).where(OutboxMessage.subject == "console-login")).one()
+    assert row.status == "sent" and row.provider_id == msg["biz_id"] and code not in row.body  # masked in the outbox
+    assert verify_code(settings, mobile, code, "browser-1")["p"] == people["duty_chief"]
