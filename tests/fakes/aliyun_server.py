@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import random
 import re
 import threading
 import time
@@ -116,6 +117,7 @@ class FakeAliyun(LocalServer):
             hold.release()
         self.holds: list[Hold] = []
         self.accepted: Counter = Counter()
+        self.random: tuple[random.Random, float, float] | None = None  # (rng, failure rate, throttle rate)
 
     def stop(self) -> None:
         for hold in self.holds:
@@ -129,6 +131,12 @@ class FakeAliyun(LocalServer):
         business errors come, or at `http_status`, e.g. 400 for Throttling.User)."""
         with self.lock:
             self.failures.extend([(kind, code, http_status)] * n)
+
+    def fail_randomly(self, failure_rate: float, throttle_rate: float = 0.0, seed: int = 1) -> None:
+        """From now on each create fails with `isv.BUSINESS_LIMIT_CONTROL` (HTTP 200, nothing created) with
+        probability `failure_rate`, or is throttled (`Throttling.User`, HTTP 400) with `throttle_rate`."""
+        with self.lock:
+            self.random = (random.Random(seed), failure_rate, throttle_rate)
 
     def hold_creates(self, after: int = 1, kind: str | None = None) -> Hold:
         with self.lock:
@@ -246,6 +254,13 @@ class FakeAliyun(LocalServer):
                 if f[0] in (None, kind):
                     self.failures.remove(f)
                     return f[1], f[2]
+            if self.random is not None:
+                rng, fail, throttle = self.random
+                x = rng.random()
+                if x < fail:
+                    return "isv.BUSINESS_LIMIT_CONTROL", 200
+                if x < fail + throttle:
+                    return "Throttling.User", 400
         return None
 
     def _accept(self, rec: Recorded, ident: str) -> Hold | None:
