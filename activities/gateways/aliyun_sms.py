@@ -94,6 +94,18 @@ def failed_call(exc: Exception) -> str:
     return f"Aliyun {getattr(exc, 'code', None) or type(exc).__name__}: {getattr(exc, 'message', None) or exc}"[:500]
 
 
+def transport(exc: Exception) -> str:
+    """What went wrong on the way to Aliyun, in a few words (the SDK's own message quotes the whole request URL,
+    the number and the text with it: never recorded)."""
+    text = str(exc)
+    for needle, words in (("refused", "connection refused"), ("ConnectTimeout", "connect timeout"),
+                          ("ReadTimeout", "read timeout"), ("Read timed out", "read timeout"),
+                          ("NewConnectionError", "no connection"), ("RemoteDisconnected", "connection closed")):
+        if needle in text:
+            return words
+    return type(exc).__name__
+
+
 def unanswered(exc: Exception) -> bool | None:
     """For an error of the SDK's transport: True when the request may have reached Aliyun (a timeout while
     reading), False when it surely did not (refused, connect timeout), None when it is not a transport error."""
@@ -151,10 +163,9 @@ class AliyunSmsGateway:
                 return await self._settle(msg, failed_call(exc))
             if isinstance(exc, ClientException):
                 return SendResult(status="failed", error=failed_call(exc))
-            maybe = unanswered(exc)
-            if maybe:
-                return await self._settle(msg, f"Aliyun: no answer ({type(exc).__name__})")
-            return SendResult(status="failed", error=f"Aliyun unreachable: {failed_call(exc)}")
+            if unanswered(exc):
+                return await self._settle(msg, f"Aliyun: no answer ({transport(exc)})")
+            return SendResult(status="failed", error=f"Aliyun unreachable: {transport(exc)}")
         body = resp.body
         if body.code != OK:
             if str(body.code).startswith("Throttling"):

@@ -28,7 +28,17 @@ from alibabacloud_dyvmsapi20170525 import models as vms_models
 from alibabacloud_dyvmsapi20170525.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 
-from activities.gateways.aliyun_sms import OK, failed_call, national, openapi_config, out_id, templates, throttled, unanswered
+from activities.gateways.aliyun_sms import (
+    OK,
+    failed_call,
+    national,
+    openapi_config,
+    out_id,
+    templates,
+    throttled,
+    transport,
+    unanswered,
+)
 from activities.gateways.base import OutgoingMessage, SendResult, Throttled
 
 KEY_TIMEOUT_MS = 8000
@@ -98,10 +108,10 @@ class AliyunVoiceGateway:
             if isinstance(exc, ClientException):
                 return SendResult(status="failed", error=failed_call(exc))
             if isinstance(exc, ServerException) or unanswered(exc):
+                why = failed_call(exc) if isinstance(exc, ServerException) else f"Aliyun: no answer ({transport(exc)})"
                 found = await self.reconcile(msg)
-                return found or SendResult(status="failed", error=f"{failed_call(exc)}; no push names the call: "
-                                                                  f"not placed again")
-            return SendResult(status="failed", error=f"Aliyun unreachable: {failed_call(exc)}")
+                return found or SendResult(status="failed", error=f"{why}; no push names the call: not placed again")
+            return SendResult(status="failed", error=f"Aliyun unreachable: {transport(exc)}")
 
     async def reconcile(self, msg: OutgoingMessage) -> SendResult | None:
         """The CallId a push of Aliyun recorded on the message's row (found by OutId), if any."""

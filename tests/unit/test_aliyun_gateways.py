@@ -336,3 +336,14 @@ async def test_the_login_code_goes_as_its_own_template_and_logs_in(aliyun):
         row = s.exec(select(OutboxMessage).where(OutboxMessage.subject == "console-login")).one()
     assert row.status == "sent" and row.provider_id == msg["biz_id"] and code not in row.body  # masked in the outbox
     assert verify_code(settings, mobile, code, "browser-1")["p"] == people["duty_chief"]
+
+
+async def test_aliyun_unreachable_is_a_failure_that_quotes_neither_number_nor_text(aliyun, monkeypatch):
+    from tests.helpers import free_port
+
+    monkeypatch.setenv("YINGJI_ALIYUN_SMS_ENDPOINT", f"127.0.0.1:{free_port()}")  # nothing listens there
+    get_settings.cache_clear()
+    reset_gateways()
+    [out] = await deliver([sms(1)])
+    assert out.status == "failed" and out.error == "Aliyun unreachable: connection refused"
+    assert rows()["a/1/sms"].error == out.error
