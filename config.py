@@ -202,6 +202,7 @@ class Settings(BaseSettings):
                 value = f"{scheme}://********@{rest.split('@', 1)[1]}"
             out[name] = str(value) if isinstance(value, Path) else value
         out["database (effective)"] = out["database_url"] or self.database
+        out["gateways (effective)"] = f"sms={self.sms_gateway} voice={self.voice_gateway} im={self.im_gateway}"
         return out
 
 
