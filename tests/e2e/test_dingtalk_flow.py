@@ -18,6 +18,7 @@ from store.db import session_scope
 from store.directory import Person
 from tests.conftest import temporal_test_server
 from tests.factories import small_district
+from tests.helpers import console_login
 from tests.fakes.dingtalk_server import FakeDingTalk, use_fake_dingtalk
 from tests.workflows.callout_helpers import callout_input, outbox, start, targets, wait_for
 from worker import build_worker
@@ -45,6 +46,7 @@ def fake():
 @pytest.fixture
 async def flow(env, fake, db_url, monkeypatch):
     use_fake_dingtalk(monkeypatch, fake, public_base_url=PUBLIC)
+    monkeypatch.setenv("YINGJI_ADMIN_TOKEN", "dingtalk-admin")
     with session_scope() as s:
         people = small_district(s)
         for n, person in enumerate(s.exec(select(Person))):
@@ -53,7 +55,7 @@ async def flow(env, fake, db_url, monkeypatch):
     app = create_app(temporal_client=env.client)
     async with build_worker(env.client, task_queue=tq), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url=PUBLIC) as http:
-        yield SimpleNamespace(env=env, tq=tq, people=people, http=http, fake=fake)
+        yield SimpleNamespace(env=env, tq=tq, people=people, http=http, fake=fake, app=app)
         with session_scope(write=False) as s:
             ids = list(s.exec(select(Callout.id)))
             ids += [f"{c}/shard-{n}" for c, n in s.exec(select(CalloutTarget.callout_id, CalloutTarget.shard).distinct())]
@@ -104,3 +106,10 @@ async def test_read_is_delivered_not_acknowledged(flow):
     assert outbox(inp.callout_id, provider_id=msg.provider_id)[0].status == "delivered"
     t = targets(inp.callout_id)[head]
     assert t.state != "acknowledged" and t.acknowledged_at is None
+    web = await console_login(flow.app, "dingtalk-admin")  # the board's pane of that person says so
+    try:
+        pane = await web.get(f"/console/callouts/{inp.callout_id}/targets/{t.id}")
+    finally:
+        await web.aclose()
+    assert pane.status_code == 200 and "钉钉已读" in pane.text
+    assert pane.text.count("钉钉已读") == 1  # the IM message only, not the SMS
