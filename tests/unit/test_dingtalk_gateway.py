@@ -159,3 +159,22 @@ def test_the_directory_import_takes_the_dingtalk_userid(db_url, tmp_path: Path):
         import_directory(s, yaml_path)
     with session_scope(write=False) as s:
         assert s.get(Person, "n1").dingtalk_user_id == "0177"
+
+
+async def test_the_scheduler_asks_for_read_status_only_with_dingtalk(dingtalk, monkeypatch):
+    from api.feeds import start_scheduler
+
+    async def no_temporal():
+        return None
+
+    for im_gateway, expected in (("dingtalk", True), ("simulator", False)):
+        monkeypatch.setenv("YINGJI_GATEWAY_IM", im_gateway)
+        get_settings.cache_clear()
+        scheduler = start_scheduler(get_settings(), no_temporal)
+        try:
+            job = scheduler.get_job("dingtalk-read")
+            assert (job is not None) == expected
+            if job is not None:
+                assert job.trigger.interval.total_seconds() == get_settings().dingtalk_read_poll_s
+        finally:
+            scheduler.shutdown(wait=False)
