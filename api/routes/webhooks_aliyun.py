@@ -55,7 +55,7 @@ def _token_ok(settings: Settings, request: Request) -> None:
     given = request.query_params.get("token", "")
     if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
         log.warning("aliyun push refused: bad or missing token", path=request.url.path)
-        raise HTTPException(403, detail="invalid or missing token / 回执推送令牌无效")
+        raise HTTPException(403, detail="回执推送令牌无效 / invalid or missing token")
 
 
 async def _items(request: Request, settings: Settings) -> list[dict[str, Any]]:
@@ -63,21 +63,21 @@ async def _items(request: Request, settings: Settings) -> list[dict[str, Any]]:
     try:
         body = json.loads(await request.body())
     except ValueError:
-        raise HTTPException(422, detail="the push is not JSON / 推送内容不是 JSON") from None
+        raise HTTPException(422, detail="推送内容不是 JSON / the push is not JSON") from None
     if isinstance(body, dict):
         body = [body]
     if not isinstance(body, list) or not body or len(body) > MAX_ITEMS:
-        raise HTTPException(422, detail=f"a JSON array of 1 to {MAX_ITEMS} reports is required")
+        raise HTTPException(422, detail=f"推送内容须为1至{MAX_ITEMS}条回执的 JSON 数组 / a JSON array of 1 to {MAX_ITEMS} reports is required")
     for n, item in enumerate(body):
         if not isinstance(item, dict):
-            raise HTTPException(422, detail=f"[{n}]: each report is a JSON object")
+            raise HTTPException(422, detail=f"第{n + 1}条回执不是 JSON 对象 / [{n}]: each report is a JSON object")
     return body
 
 
 async def _temporal(request: Request):
     client = await request.app.state.temporal()
     if client is None:
-        raise HTTPException(503, detail="Temporal is not reachable; try again shortly")
+        raise HTTPException(503, detail="系统繁忙,请稍后重试 / Temporal is not reachable; try again shortly")
     return client
 
 

@@ -15,6 +15,7 @@ from sqlmodel import select
 from temporalio.service import RPCError
 
 from api.app import create_app
+from store.audit import AuditEvent
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
 from tests.conftest import temporal_test_server
@@ -134,10 +135,15 @@ async def test_a_reply_acknowledges_once(flow):
     resp = flow.people["330110001001.resp"]
     msg = await first_sms(flow, cid, resp)
     phone = flow.fake.messages[msg.provider_id]["phone"]  # as Aliyun writes it: 138…, without +86
-    r = await flow.fake.sms_up(flow.http, phone, "收到")
+    r = await flow.fake.sms_up(flow.http, phone, "收到", sequence_id=4242)
     assert r.status_code == 200 and r.json()["handled"] == {"ack": 1}, r.text
     await wait_for(lambda: state(cid, resp).state == "acknowledged", what="ack by SMS reply")
     assert state(cid, resp).ack_channel == "sms"
+    again = await flow.fake.sms_up(flow.http, phone, "收到", sequence_id=4242)  # Aliyun pushes it twice
+    assert again.status_code == 200 and again.json()["handled"] == {"duplicate": 1}, again.text
+    with session_scope(write=False) as s:
+        acks = s.exec(select(AuditEvent).where(AuditEvent.subject == cid, AuditEvent.kind == "callout.ack")).all()
+    assert [a.payload.get("person_id") for a in acks].count(resp) == 1
 
 
 async def test_busy_moves_on_at_once(flow):

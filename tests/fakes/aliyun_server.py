@@ -308,10 +308,13 @@ class FakeAliyun(LocalServer):
             "err_code": err_code, "err_msg": "用户接收成功" if success else "失败", "sms_size": "1",
             "biz_id": biz_id, "out_id": m["out_id"]}], **kw)
 
-    async def sms_up(self, http: httpx.AsyncClient, phone: str, content: str, **kw) -> httpx.Response:
+    async def sms_up(self, http: httpx.AsyncClient, phone: str, content: str, sequence_id: int | None = None,
+                     **kw) -> httpx.Response:
+        """A reply from a phone (上行短信 SmsUp); the same `sequence_id` again is Aliyun pushing it twice."""
+        seq = sequence_id if sequence_id is not None else uuid.uuid4().int % 10**12
         return await self.push(http, "sms/up", [{
             "phone_number": phone, "send_time": datetime.now().strftime("%Y-%m-%d %H:%M:%S"), "content": content,
-            "sign_name": "青溪区应急", "dest_code": "1234", "sequence_id": uuid.uuid4().int % 10**12}], **kw)
+            "sign_name": "青溪区应急", "dest_code": "1234", "sequence_id": seq}], **kw)
 
     def _call(self, call_id: str) -> dict:
         return self.calls[call_id]
