@@ -84,8 +84,7 @@ async def test_sms_is_the_approved_template_with_its_parameters_and_out_id(aliyu
     assert out.status == "sent" and out.provider_id == msg["biz_id"] == row.provider_id
     assert msg["phone"] == "13800000001" and msg["out_id"] == str(row.id) and msg["sign_name"] == "青溪区应急"
     assert msg["template_code"] == TEMPLATE_CODES["callout.notify"]
-    assert msg["params"] == {"event": "暴雨", "level": "橙色", "headline": "暴雨橙色预警", "area": "第1镇",
-                             "code": "4321", "link": "https://y.test/s/1"}
+    assert msg["params"] == {"headline": "暴雨橙色预警", "area": "第1镇", "code": "4321", "link": "https://y.test/s/1"}
     assert row.gateway == "aliyun_sms" and "link" not in row.meta["vars"]  # the signed link stays out of meta
 
 
