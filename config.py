@@ -53,7 +53,15 @@ class Settings(BaseSettings):
                                                                     "from connecting or from its first byte")
 
     # Gateways
-    gateway: str = Field(default="simulator", description="simulator | twilio")
+    gateway: str = Field(default="simulator", description="simulator | twilio: the default of every channel below")
+    gateway_sms: Literal["aliyun", "twilio", "simulator"] | None = Field(
+        default=None, description="the SMS provider; default GATEWAY")
+    gateway_voice: Literal["aliyun", "twilio", "simulator"] | None = Field(
+        default=None, description="the voice provider; default GATEWAY")
+    gateway_im: Literal["dingtalk", "robot", "simulator"] | None = Field(
+        default=None, description="IM: dingtalk (personal work notifications 工作通知 to each person's DingTalk userid) "
+                                  "| robot (the group robot at IM_WEBHOOK_URL) | simulator; default: robot when "
+                                  "IM_WEBHOOK_URL is set, else the simulator")
     simulator_latency_ms: int = 0
     simulator_failure_rate: float = 0.0
     simulator_show_codes: bool = Field(default=False, description="print the login codes the simulator sends to this "
@@ -68,6 +76,26 @@ class Settings(BaseSettings):
     twilio_previous_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
     twilio_api_base: str | None = Field(default=None, description="override of https://api.twilio.com (tests)")
+    aliyun_access_key_id: str | None = Field(default=None, description="Aliyun RAM user's AccessKey ID (SMS and voice)")
+    aliyun_access_key_secret: SecretStr | None = None
+    aliyun_sms_sign_name: str | None = Field(default=None, description="the approved SMS signature 短信签名")
+    aliyun_voice_show_number: str | None = Field(default=None, description="the caller number 被叫显号 bought with "
+                                                                           "Aliyun voice")
+    aliyun_sms_endpoint: str = "dysmsapi.aliyuncs.com"
+    aliyun_voice_endpoint: str = "dyvmsapi.aliyuncs.com"
+    aliyun_protocol: Literal["https", "http"] = Field(default="https", description="http only for the tests' fake")
+    aliyun_callback_token: SecretStr | None = Field(default=None, description="the token in the receipt push URLs "
+                                                    "(?token=…) configured in Aliyun's console: a push without it: 403")
+    aliyun_rate_sms_per_s: float | None = Field(default=None, description="SendSms calls per second of the Aliyun "
+                                                "account (default RATE_SMS_PER_S)")
+    aliyun_rate_voice_per_s: float | None = Field(default=None, description="calls per second of the Aliyun account "
+                                                  "(default RATE_VOICE_PER_S)")
+    dingtalk_app_key: str | None = Field(default=None, description="the DingTalk internal app's AppKey (工作通知)")
+    dingtalk_app_secret: SecretStr | None = None
+    dingtalk_agent_id: str | None = Field(default=None, description="the app's AgentId")
+    dingtalk_api_base: str = Field(default="https://oapi.dingtalk.com", description="override for the tests' fake")
+    dingtalk_read_poll_s: float = Field(default=60, gt=0, description="how often the work notifications of the last "
+                                        "day are asked for their read status (已读 is recorded as delivered)")
     im_webhook_url: str | None = None
     im_webhook_secret: SecretStr | None = None
     broadcast_gateway: Literal["simulator", "http"] = Field(
@@ -127,6 +155,21 @@ class Settings(BaseSettings):
         return [v for v in self.trusted_proxies.split(",") if v]
 
     @property
+    def sms_gateway(self) -> str:
+        """The SMS provider in use (GATEWAY_SMS, else GATEWAY)."""
+        return self.gateway_sms or self.gateway
+
+    @property
+    def voice_gateway(self) -> str:
+        """The voice provider in use (GATEWAY_VOICE, else GATEWAY)."""
+        return self.gateway_voice or self.gateway
+
+    @property
+    def im_gateway(self) -> str:
+        """The IM adapter in use: GATEWAY_IM, else the robot when its URL is set, else the simulator."""
+        return self.gateway_im or ("robot" if self.im_webhook_url else "simulator")
+
+    @property
     def database(self) -> str:
         if self.database_url:
             return self.database_url
@@ -159,6 +202,7 @@ class Settings(BaseSettings):
                 value = f"{scheme}://********@{rest.split('@', 1)[1]}"
             out[name] = str(value) if isinstance(value, Path) else value
         out["database (effective)"] = out["database_url"] or self.database
+        out["gateways (effective)"] = f"sms={self.sms_gateway} voice={self.voice_gateway} im={self.im_gateway}"
         return out
 
 

@@ -147,6 +147,15 @@ def render(send: Send, req: FlushRequest, link: str | None, code: str | None,
     return drill + send.about, None
 
 
+def template_values(send: Send, req: FlushRequest) -> dict[str, str]:
+    """The message's values for a provider's approved template (definitions/gateways/: `callout.<purpose>`); the
+    text, code and link are the gateway's to add (the link is a secret: it is kept out of the outbox's meta)."""
+    w = req.warning
+    event = w.event or req.plan.name_zh
+    return {"event": event, "level": w.level.zh, "headline": w.headline or f"{event}{w.level.zh}预警",
+            "area": "、".join(w.area_descs) or "全区", "name": send.about or ""}
+
+
 def _attempt(send: Send, outcome_status: str, at: datetime) -> dict:
     return {"key": send.key, "channel": send.channel, "person_id": send.person_id, "purpose": send.purpose,
             "at": at.isoformat(), "status": outcome_status}
@@ -196,7 +205,8 @@ def _deliveries(req: FlushRequest) -> list[Delivery]:
         deliveries.append(Delivery(key=send.key, channel=send.channel, to=send.to, body=body, voice_text=voice,
                                    person_id=send.person_id, subject=req.callout_id, workflow_id=req.workflow_id,
                                    ack_url=link, reply_code=code, priority=send.priority, drill=req.drill,
-                                   meta={"target_key": send.target_key, "purpose": send.purpose}))
+                                   meta={"target_key": send.target_key, "purpose": send.purpose,
+                                         "kind": f"callout.{send.purpose}", "vars": template_values(send, req)}))
     return deliveries
 
 

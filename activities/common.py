@@ -17,7 +17,7 @@ from activities.delivery import Delivery
 from config import get_settings
 from store.audit import NewEvent, append
 from store.db import session_scope
-from store.directory import Person
+from store.directory import Person, im_address
 from store.roster import on_duty
 from workflows.common import Event
 from workflows.escalation import Contact
@@ -46,7 +46,9 @@ def aware(v: Any) -> datetime | None:
 
 
 def contact(p: Person | None) -> Contact | None:
-    return Contact(person_id=p.id, name=p.name, mobile=p.mobile, im_id=p.im_id) if p else None
+    """A person's addresses; the IM address is the one of the IM provider in use (DingTalk work notifications: the
+    person's DingTalk userid; the group robot: their IM id to @-mention)."""
+    return Contact(person_id=p.id, name=p.name, mobile=p.mobile, im_id=im_address(p)) if p else None
 
 
 def english_readers(person_ids: Iterable[str]) -> set[str]:

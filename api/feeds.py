@@ -218,7 +218,7 @@ def prune_short_links(settings: Settings) -> int:
 
 
 def start_scheduler(settings: Settings, temporal) -> AsyncIOScheduler:
-    """The CAP poll, the audit anchor and the hourly housekeeping, run by the process that holds the scheduler lock.
+    """The CAP poll, the audit anchor, the hourly housekeeping (and DingTalk's read status), run by the process that holds the scheduler lock.
 
     A run that comes late (the event loop or the machine busy) still runs: APScheduler's default
     misfire grace of 1 s skipped the anchor whenever the poll held the loop, one anchor in 16
@@ -244,6 +244,16 @@ def start_scheduler(settings: Settings, temporal) -> AsyncIOScheduler:
     scheduler.add_job(leader, "interval", args=[anchor_job], seconds=settings.audit_anchor_interval_s,
                       id="audit-anchor")
     scheduler.add_job(leader, "interval", args=[housekeeping_job], hours=1, id="housekeeping")
+    if settings.im_gateway == "dingtalk":  # 已读 of the work notifications (api/services/dingtalk_reads.py)
+        async def dingtalk_read_job():
+            from api.services.dingtalk_reads import poll_read_status
+
+            client = await temporal()
+            if client is not None:
+                await poll_read_status(client)
+
+        scheduler.add_job(leader, "interval", args=[dingtalk_read_job], seconds=settings.dingtalk_read_poll_s,
+                          id="dingtalk-read")
     scheduler.start()
     scheduler.lock = lock  # type: ignore[attr-defined]
     return scheduler

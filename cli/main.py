@@ -209,10 +209,12 @@ def definitions_check(
     from rich.table import Table
 
     from config import get_settings
-    from definitions.loader import load_library
+    from definitions.loader import load_library, provider_errors
 
-    root = directory or get_settings().definitions_dir
+    settings = get_settings()
+    root = directory or settings.definitions_dir
     lib = load_library(root)
+    lib.errors.extend(provider_errors(lib, settings.sms_gateway, settings.voice_gateway))
     if lib.errors:
         for err in lib.errors:
             typer.echo(str(err))

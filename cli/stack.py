@@ -363,7 +363,7 @@ class Stack:
             f"  admin token  {token}",
             f"               (saved in {self.data_dir / 'admin.token'})",
         ]
-        if s.gateway == "simulator":
+        if s.sms_gateway == "simulator":
             lines.append("  SMS login    codes the simulator sends are printed here; once logged in, a person's "
                          "messages (links included) are under 我的手机 / My phone")
         lines += [

@@ -25,13 +25,14 @@ from definitions.schema.positions import PositionCatalogue
 from definitions.schema.reporting import ReportingRules
 from definitions.schema.review import ReviewTemplate
 from definitions.schema.calendar import CalendarFile, WorkCalendar, national_calendar
+from definitions.schema.templates import ProviderTemplates, template_errors
 from definitions.schema.workorders import WorkOrderRules
 from definitions.yamlsource import SourceError, YamlDocument, format_loc, yaml_syntax_error
 
 # kind folder -> schema; later procedures add their kinds here
 KINDS: dict[str, type[BaseModel]] = {"callout": CalloutPlan, "reporting": ReportingRules, "plans": ResponsePlan,
                                      "review": ReviewTemplate, "duty": DutyFile, "workorders": WorkOrderRules,
-                                     "assessment": AssessmentRules}
+                                     "assessment": AssessmentRules, "gateways": ProviderTemplates}
 
 
 @dataclass
@@ -125,6 +126,10 @@ class Library:
             return items.get(rules_id)
         return next((r for r in items.values() if r.model.default), None)
 
+    def templates(self, provider: str = "aliyun") -> Loaded | None:
+        """A provider's approved templates (definitions/gateways/)."""
+        return next((t for t in self.of("gateways").values() if t.model.provider == provider), None)
+
     def duty(self) -> DutySettings | None:
         """The duty day's sections (drills, spotcheck, handover, freshness) merged from duty/*.yaml."""
         found: dict[str, object] = {}
@@ -189,6 +194,7 @@ def load_library(root: Path) -> Library:
                 continue
             lib.items[kind][ident] = Loaded(model, _version(path.read_bytes()), str(path))
     _cross_check(lib)
+    lib.errors.extend(_cross_check_templates(lib))
     return lib
 
 
@@ -365,6 +371,30 @@ def _cross_check_workorders(lib: Library, known: set[str]) -> None:
     if lib.of("workorders") and len(defaults) != 1:
         lib.errors.append(SourceError(str(lib.root / "workorders"), None, "",
                                       f"exactly one set of work order rules is the default; found {len(defaults)}"))
+
+
+def _cross_check_templates(lib: Library, *, sms: bool = False, voice: bool = False) -> list[SourceError]:
+    """The providers' templates: variables filled from values a kind has; with `sms`/`voice` (the Aliyun gateway
+    on that channel) every message kind's template code too. Errors as file:line."""
+    out = []
+    loaded = lib.templates("aliyun")
+    if loaded is None:
+        if sms or voice:
+            out.append(SourceError(str(lib.root / "gateways"), None, "", "the Aliyun gateway is configured and "
+                                   "there is no file of its templates (provider: aliyun)"))
+        return out
+    doc = YamlDocument.read(Path(loaded.file))
+    for where, why in template_errors(loaded.model, doc.line_of, sms=sms, voice=voice):
+        out.append(SourceError(loaded.file, doc.line_of(where), format_loc(where), why))
+    return out
+
+
+def provider_errors(lib: Library, sms_gateway: str, voice_gateway: str) -> list[SourceError]:
+    """What the configured providers refuse to send (`yingji definitions check`): with Aliyun on a channel, every
+    message kind of that channel without an approved template code."""
+    if not (sms_gateway == "aliyun" or voice_gateway == "aliyun"):
+        return []
+    return _cross_check_templates(lib, sms=sms_gateway == "aliyun", voice=voice_gateway == "aliyun")
 
 
 def _named(value: Any) -> list[tuple[Any, Any]]:

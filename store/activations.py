@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from store.directory import OrgUnit, Person, Position, Post
+from store.directory import OrgUnit, Person, Position, Post, im_address
 from store.types import json_column, now_utc, utc_column
 
 
@@ -120,7 +120,7 @@ def open_items(s: Session, activation_ids: list[str]) -> list[ActivationItem]:
 
 
 def _contact(p: Person | None) -> dict | None:
-    return {"person_id": p.id, "name": p.name, "mobile": p.mobile, "im_id": p.im_id} if p else None
+    return {"person_id": p.id, "name": p.name, "mobile": p.mobile, "im_id": im_address(p)} if p else None
 
 
 class PostHolders:

@@ -34,10 +34,19 @@ class Person(SQLModel, table=True):
     mobile: str = Field(index=True, description="E.164")
     mobile2: str | None = Field(default=None, index=True)
     im_id: str | None = None
+    dingtalk_user_id: str | None = Field(default=None, description="the person's DingTalk userid (工作通知)")
     org_unit_id: str | None = Field(default=None, foreign_key="org_unit.id", index=True)
     contact_confirmed_at: datetime | None = Field(default=None, sa_column=utc_column())
     language: str = Field(default="zh", sa_column_kwargs={"server_default": "zh"},
                           description="the language of the texts the person receives: zh | en (LANGUAGES)")
+
+
+def im_address(p: Person) -> str | None:
+    """The person's address on the IM provider in use: their DingTalk userid with work notifications
+    (GATEWAY_IM=dingtalk), else their IM id (the group robot @-mentions it)."""
+    from config import get_settings
+
+    return p.dingtalk_user_id if get_settings().im_gateway == "dingtalk" else p.im_id
 
 
 LANGUAGES = ("zh", "en")

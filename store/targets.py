@@ -10,12 +10,12 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from definitions.schema.callout import CalloutPlan, Reach
-from store.directory import OrgUnit, Person, Position, Post, post_label
+from store.directory import OrgUnit, Person, Position, Post, im_address, post_label
 from store.roster import on_duty
 
 
 def _contact(p: Person | None) -> dict | None:
-    return {"person_id": p.id, "name": p.name, "mobile": p.mobile, "im_id": p.im_id} if p else None
+    return {"person_id": p.id, "name": p.name, "mobile": p.mobile, "im_id": im_address(p)} if p else None
 
 
 class _Directory:

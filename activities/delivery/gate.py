@@ -83,9 +83,13 @@ class PriorityGate:
 _gates: dict[tuple[str, str], PriorityGate] = {}
 
 
-def rate_limit(channel: str) -> float:
+def rate_limit(channel: str, gateway: Gateway | None = None) -> float:
+    """Sends per second on `channel`: the gateway account's own rate if it names one (`rate_per_s`), else the
+    channel's (RATE_*_PER_S)."""
     s = get_settings()
-    return max({"voice": s.rate_voice_per_s, "sms": s.rate_sms_per_s, "im": s.rate_im_per_s}.get(channel, 10.0), 0.001)
+    own = (getattr(gateway, "rate_per_s", None) or {}).get(channel) if gateway is not None else None
+    rate = own or {"voice": s.rate_voice_per_s, "sms": s.rate_sms_per_s, "im": s.rate_im_per_s}.get(channel, 10.0)
+    return max(rate, 0.001)
 
 
 def gate_for(gateway: Gateway, channel: str) -> PriorityGate | None:
@@ -95,7 +99,7 @@ def gate_for(gateway: Gateway, channel: str) -> PriorityGate | None:
     key = (getattr(gateway, "account", gateway.name), channel)
     gate = _gates.get(key)
     if gate is None or gate.loop is not asyncio.get_running_loop():
-        gate = _gates[key] = PriorityGate(rate_limit(channel), key=f"{key[0]}:{channel}")
+        gate = _gates[key] = PriorityGate(rate_limit(channel, gateway), key=f"{key[0]}:{channel}")
     return gate
 
 

@@ -76,10 +76,12 @@ def _message(row: dict, item: "Delivery") -> OutgoingMessage:
     """What goes to the gateway: the outbox row's text when an earlier try claimed it. A retry renders
     the message again, and a new signed link would make it another text: the gateway could not
     find what it already holds (reconcile compares texts) and the person would get it twice."""
+    meta = row.get("meta") or item.meta or {}
     return OutgoingMessage(outbox_id=row["id"], idempotency_key=item.key, channel=item.channel, to=item.to,
                            body=row.get("body") or item.body, voice_text=row.get("voice_text") or item.voice_text,
                            ack_url=row.get("ack_url") or item.ack_url, priority=item.priority,
-                           created_at=row["created_at"])
+                           created_at=row["created_at"], reply_code=item.reply_code, kind=meta.get("kind"),
+                           values=meta.get("vars"))
 
 
 _FIELDS = ("id", "idempotency_key", "status", "provider_id", "error", "created_at", "body", "ack_url", "meta",
@@ -89,7 +91,7 @@ _FIELDS = ("id", "idempotency_key", "status", "provider_id", "error", "created_a
 def _as_dict(r) -> dict:
     return {"key": r.idempotency_key, "id": r.id, "status": r.status, "provider_id": r.provider_id, "error": r.error,
             "created_at": r.created_at, "claimed": False, "body": r.body, "ack_url": r.ack_url,
-            "voice_text": (r.meta or {}).get("voice_text"), "claim_by": r.claim_by, "claim_attempt": r.claim_attempt,
+            "voice_text": (r.meta or {}).get("voice_text"), "meta": r.meta, "claim_by": r.claim_by, "claim_attempt": r.claim_attempt,
             "gateway_at": r.gateway_at, "sent_at": r.sent_at}
 
 

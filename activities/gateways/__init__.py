@@ -1,8 +1,9 @@
 """Gateways: one protocol (base.py), one adapter per provider, chosen per channel.
 
-SMS and voice go to the configured gateway (`YINGJI_GATEWAY`: simulator or twilio);
-IM goes to the IM robot webhook when `YINGJI_IM_WEBHOOK_URL` is set, else to the
-simulator. 应急广播 (area broadcasts, not persons) goes to `broadcast_gateway()`. Adapters are built once per process (they hold HTTP connection pools).
+Each channel has its provider: SMS `YINGJI_GATEWAY_SMS` (aliyun | twilio | simulator), voice
+`YINGJI_GATEWAY_VOICE` (the same), both defaulting to `YINGJI_GATEWAY`; IM `YINGJI_GATEWAY_IM` (dingtalk: personal
+work notifications; robot: the group robot; simulator; default the IM robot webhook when `YINGJI_IM_WEBHOOK_URL`
+is set, else the simulator). 应急广播 (area broadcasts, not persons) goes to `broadcast_gateway()`. Adapters are built once per process (they hold HTTP connection pools).
 """
 from __future__ import annotations
 
@@ -31,8 +32,20 @@ def get_gateway(name: str | None = None) -> Gateway:
             from activities.gateways.im import ImRobotGateway
 
             _gateways[name] = ImRobotGateway(settings)
+        elif name == "dingtalk":
+            from activities.gateways.dingtalk import DingTalkGateway
+
+            _gateways[name] = DingTalkGateway(settings)
+        elif name == "aliyun_sms":
+            from activities.gateways.aliyun_sms import AliyunSmsGateway
+
+            _gateways[name] = AliyunSmsGateway(settings)
+        elif name == "aliyun_voice":
+            from activities.gateways.aliyun_voice import AliyunVoiceGateway
+
+            _gateways[name] = AliyunVoiceGateway(settings)
         else:
-            raise ValueError(f"unknown gateway {name!r}: simulator or twilio")
+            raise ValueError(f"unknown gateway {name!r}: simulator, twilio, aliyun (sms, voice) or robot (im)")
     return _gateways[name]
 
 
@@ -42,8 +55,9 @@ def gateway_for(channel: str) -> Gateway:
 
     settings = get_settings()
     if channel == "im":
-        return get_gateway("im" if settings.im_webhook_url else "simulator")
-    return get_gateway(settings.gateway)
+        return get_gateway({"robot": "im", "dingtalk": "dingtalk"}.get(settings.im_gateway, "simulator"))
+    name = settings.voice_gateway if channel == "voice" else settings.sms_gateway
+    return get_gateway(f"aliyun_{channel}" if name == "aliyun" else name)
 
 
 def broadcast_gateway():

@@ -21,6 +21,9 @@ class OutgoingMessage:
     ack_url: str | None = None
     priority: int = 100
     created_at: datetime | None = None  # when the outbox row was claimed (reconcile looks from there)
+    reply_code: str | None = None  # the message wants an answer (a voice call asks for a key)
+    kind: str | None = None  # the message kind (callout.notify, login.code…): a provider's template names it
+    values: dict[str, str] | None = None  # the kind's variables, for a provider that sends templates (Aliyun)
 
 
 class Throttled(Exception):

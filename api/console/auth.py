@@ -294,7 +294,7 @@ def create_code(settings: Settings, mobile: str, client: str, now: datetime | No
         s.add(row)
         s.flush()
         text = login_code_text(code)
-        msg = OutboxMessage(idempotency_key=f"console-login/{row.id}", gateway=settings.gateway, channel="sms", to=e164,
+        msg = OutboxMessage(idempotency_key=f"console-login/{row.id}", gateway=settings.sms_gateway, channel="sms", to=e164,
                             person_id=person.id, subject="console-login", body=text.replace(code, "******"),
                             status="sending", created_at=now, meta={"purpose": "login_code"})
         s.add(msg)
@@ -310,24 +310,24 @@ async def send_code(settings: Settings, mobile: str, client: str) -> bool:
 
     from activities.gateways import (  # the transport adapter; see the module docstring
         OutgoingMessage,
-        get_gateway,
+        gateway_for,
     )
 
     req = await asyncio.to_thread(create_code, settings, mobile, client)
     if req is None:
         return False
-    gateway = get_gateway()
+    gateway = gateway_for("sms")
     msg = OutgoingMessage(outbox_id=req.outbox_id, idempotency_key=f"console-login/{req.code_id}", channel="sms",
-                          to=req.mobile, body=req.body)
+                          to=req.mobile, body=req.body, kind="login.code", values={"code": req.code})
     try:
         result = await gateway.send(msg)
         status, provider_id, error = result.status, result.provider_id, result.error
     except Exception as exc:  # the person sees "try again"; the row says why
         status, provider_id, error = "failed", None, f"{type(exc).__name__}: {exc}"[:500]
-    if status == "sent" and settings.gateway == "simulator" and settings.simulator_show_codes:
+    if status == "sent" and settings.sms_gateway == "simulator" and settings.simulator_show_codes:
         # the terminal of `yingji run` is the demo persons' phone (print, not a log record: logs mask codes)
         print(f"[模拟短信 simulator SMS] → {req.name} {mask_mobile(req.mobile)}: {req.body}", flush=True)
-    if status == "sent" and settings.gateway == "simulator":  # the demo's login page shows it (demo only)
+    if status == "sent" and settings.sms_gateway == "simulator":  # the demo's login page shows it (demo only)
         from api.services.demo_logins import remember_code
 
         remember_code(settings, client, req.name, req.code, datetime.now(UTC))

@@ -134,6 +134,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "bd_bulk_done": ("已代为确认", "Acknowledged on their behalf"),
     "bd_bulk_skipped": ("已应答或已取消,未重复确认", "Already settled, left as is"),
     "bd_recall": ("重新呼叫", "Call again"),
+    "bd_read": ("钉钉已读", "read in DingTalk"),
     "bd_recall_help": ("按本方案的渠道再呼叫一次本人;重复点击只发送一次。", "Calls the person once more on the plan's "
                        "channels; a double click sends once."),
     "bd_recall_sent": ("已重新呼叫", "Called again"),

@@ -50,7 +50,15 @@ _ERRORS = ((re.compile(r"simulated failure"), ("模拟网关:发送失败", "sim
            (re.compile(r"IM robot unreachable"), ("无法连接即时消息机器人", "IM robot unreachable")),
            (re.compile(r"IM robot HTTP"), ("即时消息机器人拒绝发送", "the IM robot refused")),
            (re.compile(r"Twilio unreachable|could not be asked"), ("无法连接短信/语音网关", "gateway unreachable")),
-           (re.compile(r"Twilio (busy|no-answer|failed|canceled|undelivered)"), ("运营商回报未接通", "not connected (carrier)")))
+           (re.compile(r"Twilio (busy|no-answer|failed|canceled|undelivered)"), ("运营商回报未接通", "not connected (carrier)")),
+           (re.compile(r"Aliyun unreachable|Aliyun could not be asked|Aliyun: no answer"),
+            ("无法连接阿里云短信/语音", "Aliyun unreachable")),
+           (re.compile(r"Aliyun 2000(10|11)"), ("对方关机或停机", "the phone is off or out of service")),
+           (re.compile(r"Aliyun 2\d{5}"), ("运营商回报未接通", "not connected (carrier)")),
+           (re.compile(r"BUSINESS_LIMIT_CONTROL"), ("该号码触发短信频次限制", "the number's SMS limit was reached")),
+           (re.compile(r"Aliyun isv\.|template code"), ("阿里云拒绝发送(模板或号码)", "Aliyun refused (template or number)")),
+           (re.compile(r"no DingTalk userid"), ("通讯录中无钉钉账号", "no DingTalk userid in the directory")),
+           (re.compile(r"DingTalk"), ("钉钉工作通知发送失败", "the DingTalk work notification failed")))
 _BY_STATUS = {"delivered": ("已送达本人手机", "delivered to the handset"), "answered": ("本人已应答", "answered"),
               "sent": ("已交网关,等待回执", "handed to the gateway; awaiting the receipt"),
               "failed": ("发送失败", "sending failed"), "undelivered": ("运营商未能送达", "not delivered by the carrier"),

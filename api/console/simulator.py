@@ -24,7 +24,7 @@ async def my_phone(request: Request, user: auth.Viewer) -> HTMLResponse:
     the demo's stand-in for that person's own phone. Nobody else sees them whole; with a real
     gateway they are on the real phone."""
     settings = get_settings()
-    if settings.gateway != "simulator":
+    if settings.gateway != "simulator" or settings.sms_gateway != "simulator":
         return render(request, "message.html", status=404, kind="info", message=t_of(request)("phone_real"))
     if user.person_id is None:
         return render(request, "message.html", status=404, kind="info", message=t_of(request)("phone_nobody"))

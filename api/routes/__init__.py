@@ -40,8 +40,8 @@ API_ERRORS = errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 
 def include_all(app: FastAPI) -> None:
     from api.routes import (ack, activations, audit, bulletins, callouts, directory, duty, health, incidents, messages,
-                            proposals, publications, replay, reviews, scorecards, warnings, webhooks, webhooks_cityline,
-                            webhooks_hotline, workorders)
+                            proposals, publications, replay, reviews, scorecards, warnings, webhooks, webhooks_aliyun,
+                            webhooks_cityline, webhooks_hotline, workorders)
 
     app.include_router(health.router)
     # replay before audit: "/api/audit/{subject:path}/replay" must be tried before "/api/audit/{subject:path}"
@@ -50,5 +50,6 @@ def include_all(app: FastAPI) -> None:
         app.include_router(module.router, responses=API_ERRORS)
     app.include_router(ack.router, responses=errors(html=(403, 404, 409, 410, 413, 429, 503)))
     app.include_router(webhooks.router, responses=errors(403, 404, 413, 415, 422, 503))
+    app.include_router(webhooks_aliyun.router, responses=errors(403, 413, 422, 503))
     app.include_router(webhooks_hotline.router, responses=errors(403, 404, 409, 413, 422))
     app.include_router(webhooks_cityline.router, responses=errors(403, 404, 413, 422))

@@ -34,7 +34,7 @@ class DemoRole:
 
 
 def offered(settings: Settings) -> bool:
-    return settings.demo_logins and settings.gateway == "simulator"
+    return settings.demo_logins and settings.sms_gateway == "simulator"
 
 
 def _is_demo(s: Session) -> bool:

@@ -66,6 +66,8 @@ async def simulate(client: Client, settings: Settings, message_id: int, played: 
     msg = await asyncio.to_thread(_message, message_id)
     if msg is None or msg.provider_id is None:
         raise SimulatorError(404, f"no sent message {message_id}")
+    if msg.gateway != "simulator":  # a channel of its own provider (GATEWAY_SMS/_VOICE): its answers are real
+        raise SimulatorError(409, f"message {message_id} went through {msg.gateway}, not the simulator")
     try:
         if played.outcome == "reply":
             if msg.channel != "sms":

@@ -42,6 +42,7 @@ class PersonIn(_M):
     mobile: str
     mobile2: str | None = None
     im_id: str | None = None
+    dingtalk_user_id: str | None = Field(default=None, max_length=64, description="DingTalk userid (工作通知)")
     org_unit: str | None = None
     contact_confirmed: date | None = None
     language: Literal["zh", "en"] | None = Field(default=None, description="the texts' language; none: keep (new: zh)")

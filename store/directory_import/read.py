@@ -32,7 +32,8 @@ def _read_yaml(path: Path) -> tuple[DirectoryIn | None, list[str], Where]:
 
 
 CSV_COLUMNS = ["org_unit_id", "org_unit_name", "org_unit_kind", "parent_id", "position_code", "person_id",
-               "person_name", "mobile", "mobile2", "im_id", "deputy_id", "superior_id", "language"]
+               "person_name", "mobile", "mobile2", "im_id", "deputy_id", "superior_id", "language",
+               "dingtalk_user_id"]
 
 
 def _read_csv(path: Path) -> tuple[DirectoryIn | None, list[str], Where]:
@@ -70,7 +71,8 @@ def _read_csv(path: Path) -> tuple[DirectoryIn | None, list[str], Where]:
                                                kind=get("org_unit_kind") or "", parent=get("parent_id")), line)
                 add(persons, "persons", PersonIn(id=get("person_id") or "", name=get("person_name") or "",
                                                  mobile=get("mobile") or "", mobile2=get("mobile2"),
-                                                 im_id=get("im_id"), org_unit=get("org_unit_id"),
+                                                 im_id=get("im_id"), dingtalk_user_id=get("dingtalk_user_id"),
+                                                 org_unit=get("org_unit_id"),
                                                  language=get("language")), line)
                 posts.append(PostIn(position=get("position_code") or "", org_unit=get("org_unit_id") or "",
                                     person=get("person_id") or "", deputy=get("deputy_id"), superior=get("superior_id")))

@@ -44,6 +44,7 @@ def _write(session: Session, d: DirectoryIn, phones: dict, today: date, tz: str)
         mobile, mobile2 = phones[p.id]
         changed["persons"] += _upsert(session, Person, "id", {
             "id": p.id, "name": p.name, "mobile": mobile, "mobile2": mobile2, "im_id": p.im_id,
+            "dingtalk_user_id": p.dingtalk_user_id,
             "org_unit_id": p.org_unit, "contact_confirmed_at": confirmed,
             **({"language": p.language} if p.language else {})})
     session.flush()

@@ -11,8 +11,8 @@ the seven roles, and (for the console) without the CSRF token, and check the ans
   every POST also needs the session's CSRF token (403 without it, even for admin);
 - PUBLIC: open to anyone; LINK: the signed token in the URL is the credential (a bad one →
   403, no bearer token needed); TWILIO: only a valid `X-Twilio-Signature`, PLATFORM: only a platform's HMAC
-  signature (hotline, broadcast) (a bearer token, even admin's, replaces neither); LOGIN: the login form's CSRF
-  cookie.
+  signature (hotline, broadcast) (a bearer token, even admin's, replaces neither); ALIYUN: only the push token in
+  the URL (Aliyun does not sign its pushes); LOGIN: the login form's CSRF cookie.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ ACTING = DUTY | {"commander"}  # who may act in a response (api/routes/activatio
 CHIEFS = frozenset({"duty_chief", "leading_leader", "admin"})  # schedules and drills (api/routes/duty/common.py Chief)
 PUBLIC, LINK, TWILIO, LOGIN = "public", "signed link", "twilio signature", "console login"
 PLATFORM = "platform signature"  # a platform's HMAC over timestamp and body (api/services/signed_webhooks.py)
+ALIYUN = "aliyun push token"  # Aliyun's unsigned HTTP push: the token in its URL (api/routes/webhooks_aliyun.py)
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/webhooks/twilio/spotcheck/gather"): Rule(TWILIO),
     ("POST", "/api/webhooks/broadcast"): Rule(PLATFORM),
     ("POST", "/api/webhooks/cityline"): Rule(PLATFORM),
+    ("POST", "/api/webhooks/aliyun/sms/report"): Rule(ALIYUN),
+    ("POST", "/api/webhooks/aliyun/sms/up"): Rule(ALIYUN),
+    ("POST", "/api/webhooks/aliyun/voice/report"): Rule(ALIYUN),
+    ("POST", "/api/webhooks/aliyun/voice/ivr"): Rule(ALIYUN),
+    ("POST", "/api/webhooks/aliyun/voice/progress"): Rule(ALIYUN),
     # console
     ("GET", "/"): Rule(PUBLIC),  # a redirect to /console
     ("GET", "/console"): Rule(PUBLIC),
@@ -649,6 +655,27 @@ async def test_platform_webhooks_take_only_their_signature(secured, case, monkey
                     {"X-Cityline-Timestamp": now, "X-Cityline-Signature": "forged"}):
         got = await call(secured.app, method, path, headers=headers, json={"type": "ticket"})
         assert got.status == 403, f"{method} {path} with {list(headers)}: {got.status}"
+
+
+@pytest.mark.parametrize("case", [c for c, r in ACCESS.items() if r.access == ALIYUN], ids=_ids)
+async def test_aliyun_pushes_take_only_their_token(secured, case, monkeypatch):
+    """Aliyun's pushes, the token configured: none, a bearer token (even admin's), a wrong token or a token in a
+    header instead of the URL is 403; with no token configured at all, the right-looking one is refused too."""
+    from config import get_settings
+
+    monkeypatch.setenv("YINGJI_ALIYUN_CALLBACK_TOKEN", "push-token")
+    get_settings.cache_clear()
+    method, path = case
+    items = [{"out_id": "1", "biz_id": "1^1", "call_id": "1^1", "success": True, "dtmf": "1", "phone_number": "13900000001",
+              "content": "1", "status_code": "200000"}]
+    for query, headers in (("", {}), ("", {"Authorization": f"Bearer {secured.tokens['admin']}"}),
+                           ("?token=guess", {}), ("", {"token": "push-token"}), ("?token=", {})):
+        got = await call(secured.app, method, path + query, headers=headers, json=items)
+        assert got.status == 403, f"{method} {path}{query} with {list(headers)}: {got.status}"
+    monkeypatch.delenv("YINGJI_ALIYUN_CALLBACK_TOKEN")
+    get_settings.cache_clear()
+    got = await call(secured.app, method, path + "?token=push-token", json=items)
+    assert got.status == 403, f"{method} {path} with no token configured: {got.status}"
 
 
 @pytest.mark.parametrize("case", [c for c, r in ACCESS.items() if r.access == LOGIN], ids=_ids)
