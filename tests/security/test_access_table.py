@@ -282,6 +282,15 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/static"): Rule(PUBLIC, sample="/console/static/console.css"),
 }
 
+# the resource register 应急资源 (api/routes/resources.py): every role reads, as the directory; the duty office edits
+RESOURCE_SECTIONS = ("teams", "equipment", "depots", "experts", "shelters")
+ACCESS[("GET", "/api/resources/alerts")] = Rule(ALL)
+for _s in RESOURCE_SECTIONS:
+    ACCESS[("GET", f"/api/resources/{_s}")] = Rule(ALL)
+    ACCESS[("GET", f"/api/resources/{_s}/{{record_id}}")] = Rule(ALL)
+    ACCESS[("POST", f"/api/resources/{_s}")] = Rule(DUTY, json={})
+    ACCESS[("PUT", f"/api/resources/{_s}/{{record_id}}")] = Rule(DUTY, json={})
+
 NUMERIC = {"message_id", "target_id", "seq"}
 
 
@@ -432,6 +441,12 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
     ("POST", "/console/reviews/{incident_id}/{action}"): owned(
         "the same workflow updates as POST /api/reviews/{incident_id}/summaries, compile, signoff, tested there"),
 }
+
+REGISTER = open_to_role("the duty office keeps the whole district's resource register (seed 003 篇四: 录入平台并定期更新维护): "
+                        "any town's or unit's record; the towns, persons, teams and depots it names must exist (422)")
+for _s in RESOURCE_SECTIONS:
+    OWNERSHIP[("POST", f"/api/resources/{_s}")] = REGISTER
+    OWNERSHIP[("PUT", f"/api/resources/{_s}/{{record_id}}")] = REGISTER
 
 
 def id_routes(app) -> set[tuple[str, str]]:
