@@ -15,15 +15,9 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.types import json_column, now_utc, utc_column
 
-# The kinds of rescue team 救援队伍; their Chinese names are in api/console/i18n_resources.py.
-TEAM_KINDS = ("fire_rescue", "flood", "forest_fire", "geological", "hazmat", "medical", "militia", "police",
-              "power", "traffic", "social")
+# the kinds of team and equipment, the experts' fields: definitions/schema/resources.py (a plan names team kinds)
 READINESS = ("ready", "partial", "unready")  # 在岗待命, 部分到岗, 不能出动
 TEAM_STATUS = ("available", "busy")
-EQUIPMENT_KINDS = ("pump", "boat", "generator", "vehicle", "lighting", "excavator", "communication", "drone",
-                   "fire_fighting", "other")
-EXPERT_FIELDS = ("flood", "geology", "forest_fire", "hazmat", "work_safety", "medical", "structure", "meteorology",
-                 "other")
 SECTIONS = ("teams", "equipment", "depots", "experts", "shelters")
 
 

@@ -20,11 +20,9 @@ from sqlmodel import Session, SQLModel, select
 
 from definitions.yamlsource import YamlDocument, format_loc
 from store.directory import OrgUnit, Person, PhoneError, normalize_mobile
+from definitions.schema.resources import EQUIPMENT_KINDS, EXPERT_FIELDS, TEAM_KINDS
 from store.resources import (
-    EQUIPMENT_KINDS,
-    EXPERT_FIELDS,
     SECTIONS,
-    TEAM_KINDS,
     RescueTeam,
     StockLine,
     SupplyDepot,

@@ -10,8 +10,8 @@ from sqlmodel import Session
 
 from api.services.errors import ServiceError
 from definitions.yamlsource import format_loc
-from store.resources import (EQUIPMENT_KINDS, EXPERT_FIELDS, KIND_COLUMN, SECTIONS, TABLES, TEAM_KINDS, records,
-                             stock_alerts, stock_flags, stock_lines)
+from definitions.schema.resources import EQUIPMENT_KINDS, EXPERT_FIELDS, TEAM_KINDS
+from store.resources import KIND_COLUMN, SECTIONS, TABLES, records, stock_alerts, stock_flags, stock_lines
 from store.resources_import import RECORD_MODELS, RegisterIn, check, write
 
 KINDS = {"teams": TEAM_KINDS, "equipment": EQUIPMENT_KINDS, "experts": EXPERT_FIELDS, "shelters": ("indoor", "outdoor")}
@@ -89,3 +89,38 @@ def save(session: Session, section: str, body: BaseModel, tz: str, *, record_id:
 def alerts(session: Session, tz: str, town: str | None = None) -> dict:
     on = today(tz)
     return {"today": on.isoformat(), "alerts": [a.as_dict() for a in stock_alerts(session, on, town=town)]}
+
+
+# ------------------------------------------------------------------ dispatch from the register
+
+
+def proposal(session: Session, kinds: list[str], town_id: str | None) -> dict:
+    """The register's teams of `kinds`: available and ready ones first, those of `town_id` first, then the
+    strongest; with the available strength per kind."""
+    from sqlmodel import col, select
+
+    from store.resources import RescueTeam
+
+    rows = list(session.exec(select(RescueTeam).where(col(RescueTeam.kind).in_(kinds)))) if kinds else []
+    rank = {"ready": 0, "partial": 1, "unready": 2}
+    rows.sort(key=lambda t: (t.status != "available", rank.get(t.readiness, 3), t.town_id != town_id,
+                             kinds.index(t.kind), -t.strength, t.id))
+    teams = [{"id": t.id, "name": t.name, "kind": t.kind, "strength": t.strength, "town_id": t.town_id,
+              "base": t.base, "equipment": t.equipment, "readiness": t.readiness, "status": t.status,
+              "busy_with": t.busy_with, "duty_phone": t.duty_phone,
+              "proposed": t.status == "available" and t.readiness != "unready"} for t in rows]
+    strength = {k: sum(t["strength"] for t in teams if t["kind"] == k and t["proposed"]) for k in kinds}
+    return {"kinds": kinds, "town_id": town_id, "teams": teams, "available_strength": strength}
+
+
+def dispatch_proposal(activation_id: str) -> dict | None:
+    """An activation's proposal: its plan's team kinds, its incident's town (api/routes/activations.py)."""
+    from store import activations as store
+    from store.db import session_scope
+
+    with session_scope(write=False) as s:
+        row = store.get(s, activation_id)
+        if row is None:
+            return None
+        view = row.view or {}
+        return {"activation_id": activation_id, **proposal(s, list(view.get("team_kinds") or []), view.get("town_id"))}

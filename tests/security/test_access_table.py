@@ -94,6 +94,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/activations/{activation_id}/level"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/terminate"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/dispatches"): Rule(ACTING, json={}),
+    ("GET", "/api/activations/{activation_id}/dispatches/proposal"): Rule(ALL),
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/consult"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/decision"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/reinforcements"): Rule(ACTING, json={}),
@@ -377,6 +378,7 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
     ("POST", "/api/activations/{activation_id}/items/{item_id}/review"): owned("the commanders of this activation"),
     ("POST", "/api/activations/{activation_id}/level"): owned("the commanders of the level in force and of the new one"),
     ("POST", "/api/activations/{activation_id}/terminate"): owned("the commanders of this activation"),
+    ("GET", "/api/activations/{activation_id}/dispatches/proposal"): READ,
     ("POST", "/api/activations/{activation_id}/dispatches"): owned(
         "fire rescue (the plan's drafter), or the plan's proxy roles on its behalf"),
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/consult"): owned(

@@ -313,6 +313,8 @@ class Activation:
     DISPATCH_CONSULT_REQUESTED = kind("activation.dispatch.consult_requested", DispatchStep)
     DISPATCH_APPROVAL_REQUESTED = kind("activation.dispatch.approval_requested", DispatchStep)
     DISPATCH_SECTOR_INFORMED = kind("activation.dispatch.sector_informed", DispatchStep)
+    TEAM_BUSY = kind("activation.dispatch.team_busy")  # a register team marked busy for a dispatch plan
+    TEAM_RELEASED = kind("activation.dispatch.team_released")  # and available again (returned plan, termination)
     REINFORCEMENT_REQUESTED = kind("activation.reinforcement.requested", ReinforcementStep)
     REINFORCEMENT_ANSWERED = kind("activation.reinforcement.answered", ReinforcementStep)
     REINFORCEMENT_OVERDUE = kind("activation.reinforcement.overdue", ReinforcementStep)
