@@ -177,3 +177,37 @@ def counts(session: Session) -> dict[str, int]:
     from sqlmodel import func
 
     return {section: session.exec(select(func.count()).select_from(table)).one() for section, table in TABLES.items()}
+
+
+# ---------------------------------------------------------------- 物资调拨: supplies moved from a depot to a response
+
+SUPPLY_STATES = ("requested", "approved", "refused", "picked_up", "received")
+
+
+class SupplyRequest(SQLModel, table=True):
+    """A request for supplies from a depot against an activation: requested → approved (or refused) by the duty
+    office → picked up → received with quantities (the depot's stock goes down by what was received). Each step is
+    an audit event under the activation's subject (api/services/supplies.py)."""
+
+    __tablename__ = "supply_request"
+    __table_args__ = (UniqueConstraint("activation_id", "seq", name="uq_supply_request"),)
+    id: int | None = Field(default=None, primary_key=True)
+    activation_id: str = Field(foreign_key="activation.id", index=True)
+    seq: int
+    depot_id: str = Field(foreign_key="supply_depot.id", index=True)
+    state: str = Field(default="requested", index=True, description="SUPPLY_STATES")
+    items: list[dict] = Field(default_factory=list, sa_column=json_column(nullable=False),
+                              description="[{item, unit, requested, stock, shortage, approved, received}]")
+    purpose: str = ""
+    deliver_to: str = ""
+    requested_by: str
+    requested_at: datetime = Field(sa_column=utc_column(nullable=False))
+    decided_by: str | None = None
+    decided_at: datetime | None = Field(default=None, sa_column=utc_column())
+    comments: str | None = None
+    picked_up_by: str | None = None
+    picked_up_by_name: str | None = Field(default=None, description="who collected the supplies")
+    picked_up_at: datetime | None = Field(default=None, sa_column=utc_column())
+    received_by: str | None = None
+    received_at: datetime | None = Field(default=None, sa_column=utc_column())
+    updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))

@@ -95,6 +95,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/activations/{activation_id}/terminate"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/dispatches"): Rule(ACTING, json={}),
     ("GET", "/api/activations/{activation_id}/dispatches/proposal"): Rule(ALL),
+    ("GET", "/api/activations/{activation_id}/supplies"): Rule(ALL),
+    ("POST", "/api/activations/{activation_id}/supplies"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/decision"): Rule(DUTY, json={}),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/pickup"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/receipt"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/consult"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/decision"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/reinforcements"): Rule(ACTING, json={}),
@@ -379,6 +384,15 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
     ("POST", "/api/activations/{activation_id}/level"): owned("the commanders of the level in force and of the new one"),
     ("POST", "/api/activations/{activation_id}/terminate"): owned("the commanders of this activation"),
     ("GET", "/api/activations/{activation_id}/dispatches/proposal"): READ,
+    ("GET", "/api/activations/{activation_id}/supplies"): READ,
+    ("POST", "/api/activations/{activation_id}/supplies"): open_to_role(
+        "物资调拨: whoever acts in the response asks for supplies for it from any depot; the duty office decides"),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/decision"): open_to_role(
+        "the duty office approves or refuses for the district, any response's request; never the one who asked (403)"),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/pickup"): open_to_role(
+        "the duty office or the response records the pickup at the depot, naming who collected it (by_name)"),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/receipt"): open_to_role(
+        "the duty office or the response records what arrived, with quantities; the actor is kept in the event"),
     ("POST", "/api/activations/{activation_id}/dispatches"): owned(
         "fire rescue (the plan's drafter), or the plan's proxy roles on its behalf"),
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/consult"): owned(

@@ -347,6 +347,18 @@ for _what in Activation.ITEMS:
 KINDS[Activation.NOTICE_ACK] = NoticeAck  # the notice episode's ack: a step that names the item it acknowledges
 
 
+class Supplies:
+    """物资调拨 under the activation's subject `activation/<id>` (api/services/supplies.py): no workflow, each step
+    one transaction with the stock."""
+
+    REQUESTED = kind("activation.supplies.requested")
+    SHORTAGE = kind("activation.supplies.shortage")  # above the depot's stock: the city reinforcement proposed
+    APPROVED = kind("activation.supplies.approved")
+    REFUSED = kind("activation.supplies.refused")
+    PICKED_UP = kind("activation.supplies.picked_up")
+    RECEIVED = kind("activation.supplies.received")
+
+
 class Review:
     """PostEventReviewWorkflow, under `review/<incident>`."""
 

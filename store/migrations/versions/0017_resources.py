@@ -2,7 +2,7 @@
 shelters) and each unit's 24-hour duty phone, issue 23
 
 Revision ID: 0017_resources
-Revises: 0015_incident_times
+Revises: 0015_incident_times (and 0004_activations: supply requests name an activation)
 Create Date: 2026-12-04 22:40:00
 """
 from alembic import op
@@ -14,7 +14,7 @@ import store.types
 revision = '0017_resources'
 down_revision = '0015_incident_times'
 branch_labels = None
-depends_on = None
+depends_on = '0004_activations'  # supply_request names an activation
 
 S = sqlmodel.sql.sqltypes.AutoString
 
@@ -142,8 +142,39 @@ def upgrade() -> None:
         b.create_index(b.f('ix_shelter_town_id'), ['town_id'], unique=False)
         b.create_index(b.f('ix_shelter_kind'), ['kind'], unique=False)
 
+    op.create_table('supply_request',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('activation_id', S(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('depot_id', S(), nullable=False),
+    sa.Column('state', S(), nullable=False),
+    sa.Column('items', sa.JSON(), nullable=False),
+    sa.Column('purpose', S(), nullable=False),
+    sa.Column('deliver_to', S(), nullable=False),
+    sa.Column('requested_by', S(), nullable=False),
+    sa.Column('requested_at', store.types.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('decided_by', S(), nullable=True),
+    sa.Column('decided_at', store.types.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('comments', S(), nullable=True),
+    sa.Column('picked_up_by', S(), nullable=True),
+    sa.Column('picked_up_by_name', S(), nullable=True),
+    sa.Column('picked_up_at', store.types.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('received_by', S(), nullable=True),
+    sa.Column('received_at', store.types.UtcDateTime(timezone=True), nullable=True),
+    _updated(),
+    sa.ForeignKeyConstraint(['activation_id'], ['activation.id'], ),
+    sa.ForeignKeyConstraint(['depot_id'], ['supply_depot.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('activation_id', 'seq', name='uq_supply_request')
+    )
+    with op.batch_alter_table('supply_request') as b:
+        b.create_index(b.f('ix_supply_request_activation_id'), ['activation_id'], unique=False)
+        b.create_index(b.f('ix_supply_request_depot_id'), ['depot_id'], unique=False)
+        b.create_index(b.f('ix_supply_request_state'), ['state'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_table('supply_request')
     for table in ('shelter', 'expert', 'equipment', 'stock_line', 'supply_depot', 'rescue_team'):
         op.drop_table(table)
     with op.batch_alter_table('org_unit') as b:
