@@ -275,6 +275,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/incidents/{incident_id}/reports/{seq}/document.{fmt}"): console(
         ALL, sample="/console/incidents/x/reports/0/document.pdf"),
     ("GET", "/console/directory"): console(ALL),
+    ("GET", "/console/resources"): console(ALL),
+    ("GET", "/console/resources/alerts"): console(ALL),
     # the lists: the message log (names, numbers, failures) for the duty office and supervisors; search; exports
     ("GET", "/console/messages"): console(DUTY | {"supervisor"}),
     ("GET", "/console/search"): console(ALL),

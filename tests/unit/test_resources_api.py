@@ -104,3 +104,37 @@ async def test_only_the_duty_office_edits(web):
     for role in ("supervisor", "commander"):
         r = await web.post("/api/resources/teams", json=TEAM, headers=web.as_role(role))
         assert r.status_code == 403 and role in r.json()["detail"]
+
+
+async def test_console_pages_list_filter_and_alert_in_chinese(web, db_url):
+    from api.console import auth
+    from store.auth import lookup_token
+
+    settings = get_settings()
+    with session_scope() as s:
+        token = create_token(s, "duty_staff", label="值班员")
+    with session_scope(write=False) as s:
+        cookie = auth.session_cookie(settings, {"m": "token", "t": lookup_token(s, token).id})
+    h = {"cookie": f"{auth.COOKIE}={cookie}"}
+    r = await web.get("/console/resources", headers=h)
+    assert r.status_code == 200, r.text
+    assert "区消防救援大队特勤中队" in r.text and "综合性消防救援" in r.text and "在岗待命" in r.text
+    assert "罗文" not in r.text  # (an expert, not a team)
+    r = await web.get("/console/resources", params={"section": "teams", "town": "330110004", "kind": "militia"}, headers=h)
+    assert r.status_code == 200
+    assert 'data-record="T-MI-04"' in r.text and 'data-record="T-FR-02"' not in r.text and "西山镇" in r.text
+    assert "qx0672" not in r.text  # the leader by name, never by id
+    r = await web.get("/console/resources", params={"section": "teams", "kind": "swimming"}, headers=h)
+    assert r.status_code == 422 and "swimming" in r.text
+    r = await web.get("/console/resources", params={"section": "experts", "kind": "geology"}, headers=h)
+    assert "冯雅琴" in r.text and "地质灾害" in r.text and "钱立群" not in r.text
+    for section in ("equipment", "depots", "shelters"):
+        r = await web.get("/console/resources", params={"section": section}, headers=h)
+        assert r.status_code == 200 and 'data-record="' in r.text, section
+    r = await web.get("/console/resources", params={"section": "depots"}, headers=h)
+    assert "低于储备下限" in r.text and "已过期" in r.text
+    r = await web.get("/console/resources/alerts", headers=h)
+    assert r.status_code == 200
+    assert r.text.count('data-depot="') == 3 and "帐篷" in r.text and "方便食品" in r.text and "已过期" in r.text
+    r = await web.get("/console/resources/alerts", params={"town": "330110005"}, headers=h)
+    assert "目前没有库存预警" in r.text

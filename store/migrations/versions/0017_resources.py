@@ -1,5 +1,6 @@
 """resources: the resource register 应急资源 (rescue teams, equipment, supply depots and their stock, experts,
-shelters) and each unit's 24-hour duty phone, issue 23
+shelters), supply requests 物资调拨, each unit's 24-hour duty phone and an incident's
+disaster figures 灾情统计, issue 23
 
 Revision ID: 0017_resources
 Revises: 0015_incident_times (and 0004_activations: supply requests name an activation)
@@ -26,6 +27,8 @@ def _updated() -> sa.Column:
 def upgrade() -> None:
     with op.batch_alter_table('org_unit') as b:
         b.add_column(sa.Column('duty_phone', S(), nullable=True))
+    with op.batch_alter_table('incident') as b:  # 灾情统计: the totals of the last approved report
+        b.add_column(sa.Column('figures', sa.JSON(), nullable=True))
 
     op.create_table('rescue_team',
     sa.Column('id', S(), nullable=False),
@@ -177,5 +180,7 @@ def downgrade() -> None:
     op.drop_table('supply_request')
     for table in ('shelter', 'expert', 'equipment', 'stock_line', 'supply_depot', 'rescue_team'):
         op.drop_table(table)
+    with op.batch_alter_table('incident') as b:
+        b.drop_column('figures')
     with op.batch_alter_table('org_unit') as b:
         b.drop_column('duty_phone')
