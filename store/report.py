@@ -138,6 +138,8 @@ def charts(stats: dict[str, Any]) -> dict[str, Markup]:
 # ------------------------------------------------------------------ HTML and PDF
 
 
+SUPPLY_STATES_ZH = {"requested": "待审批", "approved": "已批准", "refused": "未批准", "picked_up": "已出库",
+                    "received": "已签收"}
 # 灾情统计 columns of the event report, in the order of the 自然灾害情况统计 forms
 FIGURES_ZH_ROWS = [(k, f"{FIGURES_ZH[k][0]}({FIGURES_ZH[k][1]})") for k in (
     "affected_population", "relocated", "deaths", "missing", "injured", "houses_collapsed", "houses_damaged",
@@ -166,7 +168,8 @@ def render_html(data: dict[str, Any], timezone: str = "Asia/Shanghai") -> str:
                        item_state=lambda s: ITEM_STATE_ZH.get(s, s))
     env.filters["num"] = lambda v: f"{v:g}" if isinstance(v, (int, float)) else (v if v is not None else "—")
     return env.get_template("event_report.html").render(d=data, charts=charts(data.get("statistics") or {}),
-                                                        font_stack=FONT_STACK, figures_zh=FIGURES_ZH_ROWS)
+                                                        font_stack=FONT_STACK, figures_zh=FIGURES_ZH_ROWS,
+                                                        supply_states=SUPPLY_STATES_ZH)
 
 
 def render_pdf(html: str) -> bytes:

@@ -104,6 +104,24 @@ async def test_requested_approved_picked_up_received_and_the_stock_goes_down(web
         assert received.actor == "qx0100" and received.payload["items"][0]["stock_after"] == 17050
     listed = (await web.get(BASE, headers=web.h("supervisor"))).json()
     assert [(x["seq"], x["state"]) for x in listed] == [(1, "received")]
+    from store.replay import load_events
+    from store.report import render
+    from store.review.activation_stats import resources_used
+
+    with session_scope(write=False) as s:  # the event report's 应急资源: what was asked and what arrived
+        used = resources_used(load_events(s, SUBJECT))
+    assert used["supplies"] == [{"seq": 1, "depot": "区级应急物资储备库", "state": "received", "shortage": [], "items": [
+        {"item": "编织袋(沙袋)", "unit": "条", "requested": 3000, "received": 2950},
+        {"item": "救生衣", "unit": "件", "requested": 100, "received": 80}]}]
+    from store.review.stats import statistics
+
+    with session_scope(write=False) as s:
+        st = statistics({SUBJECT: load_events(s, SUBJECT)})
+    assert st["activations"][0]["resources"] == used
+    _, html, _ = render({"incident_id": "INC-S1", "title": "x", "version": 1, "final": False, "compiled_at": "2026-12-05",
+                         "incident": {"title": "x"}, "timeline": [], "units": [], "signoff": None, "returns": [],
+                         "lessons": {"shortcomings": [], "suggestions": []}, "names": {}, "statistics": st}, pdf=False)
+    assert "物资调拨1次" in html and "<td>编织袋(沙袋)</td><td class=\"n\">3000 条</td><td class=\"n\">2950</td>" in html
     r = await web.get(f"/api/audit/{SUBJECT}", headers=web.h("supervisor"))  # the trail lists them, in words
     assert r.status_code == 200, r.text
     r = await web.get(f"/api/audit/{SUBJECT}/replay", headers=web.h("supervisor"))

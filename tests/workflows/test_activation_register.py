@@ -125,6 +125,12 @@ async def test_dispatch_from_the_register_marks_busy_refuses_a_busy_team_and_rel
         ("T-FL-2", "调度方案退回"), ("T-MI-1", "调度方案退回"), ("T-FL-1", "应急响应终止"), ("T-FL-2", "应急响应终止")]
     with session_scope(write=False) as s:
         assert verify(s, subj).ok
+        from store.replay import load_events
+        from store.review.activation_stats import activation_stats
+        used = activation_stats(subj, load_events(s, subj))["resources"]  # the event report's 应急资源
+    assert [(t["team"], t["strength"], t["released_at"] is not None) for t in used["teams"]] == [
+        ("T-FL-2", 25, True), ("T-MI-1", 30, True), ("T-FL-1", 40, True)]
+    assert used["strength"] == 95
     await replayer(W).replay_workflow(await h.fetch_history())
     # the other activation may now take the released team
     view = await h2.execute_update(W.draft_dispatch, DispatchIn(actor=fire, role="commander", teams=["T-FL-1"], task="另一事件"))
