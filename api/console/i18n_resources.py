@@ -40,6 +40,9 @@ RESOURCE_STRINGS: dict[str, tuple[str, str]] = {
     "res_available": ("可调用", "available"), "res_busy": ("已出动", "dispatched"),
     "res_below_minimum": ("低于储备下限", "below minimum"), "res_expired": ("已过期", "expired"),
     "res_indoor": ("室内", "indoor"), "res_outdoor": ("室外", "outdoor"),
+    # the activation page's dispatch from the register
+    "act_register_teams": ("应急资源库队伍(按预案所需类别建议,可调用的在前)", "Register teams (the plan's kinds, available first)"),
+    "act_register_strength": ("可调用力量", "Available strength"),
     # kinds of team and equipment, experts' fields (definitions/schema/resources.py)
     "rk_fire_rescue": ("综合性消防救援", "fire rescue"), "rk_flood": ("防汛抢险", "flood"),
     "rk_forest_fire": ("森林消防", "forest fire"), "rk_geological": ("地质灾害应急", "geological hazard"),
