@@ -65,7 +65,7 @@ def reserve_teams(req: ReserveRequest) -> ReserveResult:
 def release_teams(req: ReleaseRequest) -> list[str]:
     with session_scope() as s:
         rows = list(s.exec(select(RescueTeam).where(RescueTeam.status == "busy",
-                                                    col(RescueTeam.busy_with).startswith(req.holder))))
+                                                    col(RescueTeam.busy_with).startswith(req.holder, autoescape=True))))
         now, events = _now(), []
         for t in sorted(rows, key=lambda t: t.id):
             events.append(NewEvent(subject=req.subject, kind=Kinds.TEAM_RELEASED, step_id=f"{req.step_id}/{t.id}",
