@@ -17,12 +17,13 @@ from pydantic import ValidationError
 
 from api.console import auth, roles
 from api.console.i18n_resources import RESOURCE_STRINGS
-from api.console.pages import form_error, library, render, temporal_url
+from api.console.pages import db, form_error, library, render, temporal_url
 from api.deps import get_temporal
 from api.services import activations as svc
 from api.services.dates import local_range
 from api.services.errors import ServiceError
 from api.services.incidents import incident_list
+from api.services import supplies as supplies_svc
 from api.services.resources import dispatch_proposal
 from config import get_settings
 from workflows.activation import (
@@ -105,8 +106,9 @@ async def _board(request: Request, activation_id: str, status: int = 200, error:
     lib = await asyncio.to_thread(library)
     plan = lib.response_plan(view["plan_id"])
     proposal = await asyncio.to_thread(dispatch_proposal, activation_id)  # the register's teams of the plan's kinds
+    supplies = await db(supplies_svc.listing, activation_id)  # 物资调拨 (its steps: /api/activations/{id}/supplies)
     return render(request, "activation.html", status=status, a=view, error=error, plan=plan.model if plan else None,
-                  proposal=proposal,
+                  proposal=proposal, supplies=supplies,
                   level_names=LEVELS, temporal_url=temporal_url(get_settings(), view["workflow_id"]),
                   acting=ACTING, now=datetime.now(UTC))
 

@@ -43,6 +43,13 @@ RESOURCE_STRINGS: dict[str, tuple[str, str]] = {
     # the activation page's dispatch from the register
     "act_register_teams": ("应急资源库队伍(按预案所需类别建议,可调用的在前)", "Register teams (the plan's kinds, available first)"),
     "act_register_strength": ("可调用力量", "Available strength"),
+    # 物资调拨 on the activation page
+    "sup_title": ("物资调拨", "Supplies"), "sup_seq": ("序号", "No."), "sup_requested": ("申请数量", "Asked"),
+    "sup_approved": ("批准数量", "Approved"), "sup_received": ("签收数量", "Received"),
+    "sup_short": ("库存缺口", "short by"),
+    "sst_requested": ("待审批", "to approve"), "sst_approved": ("已批准待出库", "approved"),
+    "sst_refused": ("未批准", "refused"), "sst_picked_up": ("已出库待签收", "picked up"),
+    "sst_received": ("已签收", "received"),
     # kinds of team and equipment, experts' fields (definitions/schema/resources.py)
     "rk_fire_rescue": ("综合性消防救援", "fire rescue"), "rk_flood": ("防汛抢险", "flood"),
     "rk_forest_fire": ("森林消防", "forest fire"), "rk_geological": ("地质灾害应急", "geological hazard"),

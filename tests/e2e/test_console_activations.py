@@ -92,6 +92,22 @@ async def test_response_run_from_the_console(console):
     board = await chief.get(board_url)
     assert "急救中心救护队(16人)" in board.text and 'value="T-ME-1" disabled' in board.text
 
+    # 物资调拨 asked through the API shows on the page, a shortage marked
+    from api.services import supplies
+    from store.resources import StockLine, SupplyDepot
+
+    activation_id = board_url.rsplit("/", 1)[1]
+    with session_scope() as s:
+        s.add(SupplyDepot(id="DEP-1", name="区级应急物资储备库"))
+        s.flush()
+        s.add(StockLine(depot_id="DEP-1", item="医用口罩", quantity=500, unit="箱"))
+        s.flush()
+        supplies.request(s, activation_id, supplies.SupplyRequestIn(
+            depot_id="DEP-1", items=[{"item": "医用口罩", "quantity": 800}]), "p-duty_chief")
+    board = await chief.get(board_url)
+    assert 'data-supplies="1" data-state="requested"' in board.text and "库存缺口 300箱" in board.text
+    assert "待审批" in board.text
+
     # only a commander may direct: the workflow's reason is shown
     refused = await post(chief, f"{board_url}/directive", {"assignee": "group:data", "title": "密接核查",
                                                            "text": "完成密接人员落地核查", "due_in": "2h"})
