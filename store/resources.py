@@ -192,7 +192,9 @@ class SupplyRequest(SQLModel, table=True):
     __tablename__ = "supply_request"
     __table_args__ = (UniqueConstraint("activation_id", "seq", name="uq_supply_request"),)
     id: int | None = Field(default=None, primary_key=True)
-    activation_id: str = Field(foreign_key="activation.id", index=True)
+    activation_id: str = Field(index=True, description=(
+        "the activation (checked by the service; no foreign key: this branch of the migrations does not build on the "
+        "activations' one)"))
     seq: int
     depot_id: str = Field(foreign_key="supply_depot.id", index=True)
     state: str = Field(default="requested", index=True, description="SUPPLY_STATES")

@@ -3,7 +3,7 @@ shelters), supply requests 物资调拨, each unit's 24-hour duty phone and an i
 disaster figures 灾情统计, issue 23
 
 Revision ID: 0017_resources
-Revises: 0015_incident_times (and 0004_activations: supply requests name an activation)
+Revises: 0015_incident_times
 Create Date: 2026-12-04 22:40:00
 """
 from alembic import op
@@ -15,7 +15,7 @@ import store.types
 revision = '0017_resources'
 down_revision = '0015_incident_times'
 branch_labels = None
-depends_on = '0004_activations'  # supply_request names an activation
+depends_on = None
 
 S = sqlmodel.sql.sqltypes.AutoString
 
@@ -165,7 +165,6 @@ def upgrade() -> None:
     sa.Column('received_by', S(), nullable=True),
     sa.Column('received_at', store.types.UtcDateTime(timezone=True), nullable=True),
     _updated(),
-    sa.ForeignKeyConstraint(['activation_id'], ['activation.id'], ),
     sa.ForeignKeyConstraint(['depot_id'], ['supply_depot.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('activation_id', 'seq', name='uq_supply_request')
