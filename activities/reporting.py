@@ -58,6 +58,7 @@ def save_view(s: Session, req: RecordRequest) -> Incident:
     row.severity = v.severity.value
     row.deaths, row.injured, row.missing, row.trapped = (v.casualties.deaths, v.casualties.injured, v.casualties.missing,
                                                          v.casualties.trapped)
+    row.figures = v.figures.model_dump(mode="json", exclude_none=True) if v.figures else None
     row.status, row.closed_at, row.updated_at = v.status, v.closed_at, _now()
     row.verbal = v.verbal.model_dump(mode="json") if v.verbal else None
     row.triggers = [t.model_dump(mode="json") for t in v.triggers]

@@ -342,6 +342,11 @@ _duty = _optional_module("cli.duty")
 if _duty is not None:
     app.add_typer(_duty.app, name="duty")
 
+# `yingji resources import FILE` and `yingji resources alerts` (cli/resources.py): the resource register.
+_resources = _optional_module("cli.resources")
+if _resources is not None:
+    app.add_typer(_resources.app, name="resources")
+
 
 if __name__ == "__main__":
     app()

@@ -316,12 +316,18 @@ class Stack:
         from store.directory_import import extend_demo_roster, load_demo_if_empty
         from store.db import dispose_all, session_scope
 
+        from store.resources_import import load_demo_if_empty as load_demo_register
+
         with session_scope() as session:
             result = load_demo_if_empty(session)
             extended = extend_demo_roster(session, tz=self.settings.timezone)
+        with session_scope() as session:
+            register = load_demo_register(session)
         dispose_all()
         if result:
             log.info("demo directory loaded", result=str(result))
+        if register:
+            log.info("demo resource register loaded")
         if extended:
             log.info("demo duty roster extended", shifts=extended)
 

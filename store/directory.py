@@ -25,6 +25,7 @@ class OrgUnit(SQLModel, table=True):
     parent_id: str | None = Field(default=None, foreign_key="org_unit.id", index=True)
     area_code: str | None = Field(default=None, index=True)
     vertical_line: bool = Field(default=False, description="department with a city-level line (垂直管理)")
+    duty_phone: str | None = Field(default=None, description="the unit's 24-hour duty phone 24小时值班电话, E.164")
 
 
 class Person(SQLModel, table=True):

@@ -43,6 +43,8 @@ class Incident(SQLModel, table=True):
     injured: int = 0
     missing: int = 0
     trapped: int = 0
+    figures: dict[str, Any] | None = Field(default=None, sa_column=json_column(),
+                                           description="灾情统计: the totals of the last approved report (or the intake)")
     reporting_unit: str = ""
     reporting_unit_id: str | None = None
     reporter: str = ""

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from definitions.schema.reporting import FIGURES_ZH
+
 TEMPLATES = Path(__file__).parent / "templates"
 FONT_STACK = "'Noto Sans CJK SC', 'Noto Sans SC', 'WenQuanYi Micro Hei', 'Source Han Sans SC', sans-serif"
 TIER_ZH = {"district_leaders": "区党政主要领导", "departments": "区级部门", "town_leaders": "乡镇(街道)党政主要负责人",
@@ -136,6 +138,14 @@ def charts(stats: dict[str, Any]) -> dict[str, Markup]:
 # ------------------------------------------------------------------ HTML and PDF
 
 
+SUPPLY_STATES_ZH = {"requested": "待审批", "approved": "已批准", "refused": "未批准", "picked_up": "已出库",
+                    "received": "已签收"}
+# 灾情统计 columns of the event report, in the order of the 自然灾害情况统计 forms
+FIGURES_ZH_ROWS = [(k, f"{FIGURES_ZH[k][0]}({FIGURES_ZH[k][1]})") for k in (
+    "affected_population", "relocated", "deaths", "missing", "injured", "houses_collapsed", "houses_damaged",
+    "crop_area_ha", "direct_loss_wan")]
+
+
 @lru_cache
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
@@ -164,8 +174,10 @@ def render_html(data: dict[str, Any], timezone: str = "Asia/Shanghai") -> str:
     env.filters.update(tier=lambda t: TIER_ZH.get(t, t),
                        channel=lambda c: CHANNEL_ZH.get(c, c), state=lambda s: STATE_ZH.get(s, s), level=level_zh,
                        item_state=lambda s: ITEM_STATE_ZH.get(s, s))
+    env.filters["num"] = lambda v: f"{v:g}" if isinstance(v, (int, float)) else (v if v is not None else "—")
     return env.get_template("event_report.html").render(d=data, charts=charts(data.get("statistics") or {}),
-                                                        font_stack=FONT_STACK)
+                                                        font_stack=FONT_STACK, figures_zh=FIGURES_ZH_ROWS,
+                                                        supply_states=SUPPLY_STATES_ZH)
 
 
 def render_pdf(html: str) -> bytes:

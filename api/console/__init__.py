@@ -20,6 +20,7 @@ def install(app: FastAPI) -> None:
     from api.console.duty import router as duty_router
     from api.console.incidents import router as incidents
     from api.console.proposals import router as proposals
+    from api.console.resources import router as resources
     from api.console.reviews import router as reviews
     from api.console.roster import router as roster
     from api.console.scorecards import router as scorecards
@@ -35,7 +36,7 @@ def install(app: FastAPI) -> None:
     # the address `make run` prints is the site's root: it leads to the console (which asks for a login)
     app.add_api_route("/", lambda: RedirectResponse("/console", status_code=303), include_in_schema=False)
     for pages_router in (documents, incidents, activations, proposals, duty_router, roster, spotchecks, contacts, reviews,
-                         workorders, scorecards, bulletins):
+                         workorders, scorecards, bulletins, resources):
         app.include_router(pages_router, dependencies=fresh)
     app.mount("/static", StaticFiles(directory=API / "static"), name="static")
     app.mount("/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static")

@@ -16,12 +16,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.console import auth, roles
-from api.console.pages import form_error, library, render, temporal_url
+from api.console.i18n_resources import RESOURCE_STRINGS
+from api.console.pages import db, form_error, library, render, temporal_url
 from api.deps import get_temporal
 from api.services import activations as svc
 from api.services.dates import local_range
 from api.services.errors import ServiceError
 from api.services.incidents import incident_list
+from api.services import supplies as supplies_svc
+from api.services.resources import dispatch_proposal
 from config import get_settings
 from workflows.activation import (
     ConsultIn,
@@ -72,7 +75,9 @@ def _request(action: str, form: Any, who: dict) -> tuple[str, Any]:
         return "terminate", TerminateIn(**who, reason=_text(form, "reason"))
     if action == "dispatch":
         forces = [f for f in form.getlist("forces") if f]
-        return "dispatch", DispatchIn(**who, forces=forces, task=_text(form, "task"), place=_text(form, "place"), note=note)
+        teams = [t for t in form.getlist("teams") if t]  # teams of the resource register (marked busy)
+        return "dispatch", DispatchIn(**who, forces=forces, teams=teams, task=_text(form, "task"),
+                                      place=_text(form, "place"), note=note)
     if action == "consult":
         return "consult", ConsultIn(**who, seq=_seq(form), agree=_text(form, "agree") == "yes",
                                     opinion=_text(form, "opinion"), note=note)
@@ -88,6 +93,8 @@ def _request(action: str, form: Any, who: dict) -> tuple[str, Any]:
     raise LookupError(action)
 
 
+assert "act_register_teams" in RESOURCE_STRINGS  # imported for its strings (the dispatch form's register teams)
+
 ACTIONS = ("directive", "acknowledge", "feedback", "review", "level", "terminate", "dispatch", "consult", "decide",
            "reinforce", "answer")
 
@@ -98,7 +105,10 @@ async def _board(request: Request, activation_id: str, status: int = 200, error:
         return render(request, "message.html", status=404, kind="error", message=f"no activation {activation_id!r} / 无此响应")
     lib = await asyncio.to_thread(library)
     plan = lib.response_plan(view["plan_id"])
+    proposal = await asyncio.to_thread(dispatch_proposal, activation_id)  # the register's teams of the plan's kinds
+    supplies = await db(supplies_svc.listing, activation_id)  # 物资调拨 (its steps: /api/activations/{id}/supplies)
     return render(request, "activation.html", status=status, a=view, error=error, plan=plan.model if plan else None,
+                  proposal=proposal, supplies=supplies,
                   level_names=LEVELS, temporal_url=temporal_url(get_settings(), view["workflow_id"]),
                   acting=ACTING, now=datetime.now(UTC))
 

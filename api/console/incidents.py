@@ -45,6 +45,26 @@ def _casualties(form: Any) -> dict[str, int]:
     return {k: _int(form, k) for k in ("deaths", "injured", "missing", "trapped")}
 
 
+FIGURE_INTS = ("affected_population", "relocated", "houses_collapsed", "houses_damaged")
+FIGURE_FLOATS = ("crop_area_ha", "direct_loss_wan")
+
+
+def _number(form: Any, name: str) -> float:
+    value = str(form.get(name) or "0").strip()
+    try:
+        return float(value)
+    except ValueError:
+        return -1  # refused by the model with its own message
+
+
+def _figures(form: Any) -> dict[str, Any] | None:
+    """灾情统计 from the draft form; none when every field is left empty."""
+    if not any(str(form.get(k) or "").strip() for k in (*FIGURE_INTS, *FIGURE_FLOATS)):
+        return None
+    return {**{k: _int(form, k) for k in FIGURE_INTS}, **{k: _number(form, k) for k in FIGURE_FLOATS},
+            "correction": _blank_none(form.get("fig_correction"))}
+
+
 def _blank_none(value: Any) -> str | None:
     value = str(value or "").strip()
     return value or None
@@ -120,7 +140,7 @@ async def incident_page(request: Request, incident_id: str, user: auth.Viewer) -
 def _draft(form: Any) -> Draft:
     occurred = _blank_none(form.get("occurred_at"))
     return Draft(occurred_at=_local_time(occurred) if occurred else None, place=str(form.get("place") or ""),
-                 what_happened=str(form.get("what_happened") or ""), casualties=_casualties(form),
+                 what_happened=str(form.get("what_happened") or ""), casualties=_casualties(form), figures=_figures(form),
                  measures=str(form.get("measures") or ""), trend=str(form.get("trend") or ""),
                  next_steps=str(form.get("next_steps") or ""), cause=_blank_none(form.get("cause")))
 

@@ -162,8 +162,23 @@ async def terminate(activation_id: str, body: TerminateBody, client: TemporalDep
 # ------------------------------------------------------------------ force dispatch 力量调度
 
 
-DispatchBody = body_of(DispatchIn, "DispatchBody", "forces", "task", "place",  # at most 50 forces at once
-                       forces=(list[str], Field(min_length=1, max_length=50, description="force ids of the plan")))
+DispatchBody = body_of(DispatchIn, "DispatchBody", "forces", "teams", "task", "place",  # at most 50 forces at once
+                       forces=(list[str], Field(default_factory=list, max_length=50, description="force ids of the plan")),
+                       teams=(list[str], Field(default_factory=list, max_length=50, description=(
+                           "team ids of the resource register (GET …/dispatches/proposal): marked busy until the plan "
+                           "is returned or the response ends; a busy one is refused (409)"))))
+
+
+@router.get("/{activation_id}/dispatches/proposal",
+            summary="The register's teams of the kinds the plan's dispatch needs: available ones first, the incident's "
+                    "town first, with their strength")
+def dispatch_proposal(activation_id: str, _: Anyone) -> dict:
+    from api.services.resources import dispatch_proposal
+
+    found = dispatch_proposal(activation_id)
+    if found is None:
+        raise HTTPException(404, detail=f"no activation {activation_id!r}")
+    return found
 
 
 @router.post("/{activation_id}/dispatches", response_model=ActivationView,

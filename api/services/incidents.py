@@ -23,7 +23,7 @@ from api.services.errors import ServiceError
 from api.services.steps import Refused, run_step
 from config import Settings
 from definitions.loader import Library
-from definitions.schema.reporting import CATEGORY_ZH, Casualties, Severity
+from definitions.schema.reporting import CATEGORY_ZH, Casualties, DisasterFigures, Severity
 from store.audit import AuditChain, AuditEvent
 from store.callouts import Callout
 from store.db import session_scope
@@ -71,6 +71,7 @@ class IncidentIn(BaseModel):
     title: str | None = Field(default=None, max_length=200)
     summary: str = Field(min_length=1, max_length=10000)
     casualties: Casualties = Field(default_factory=Casualties)
+    figures: DisasterFigures | None = Field(default=None, description="灾情统计 known at intake (totals)")
     reporting_unit: str = Field(min_length=1, max_length=200, description="报告单位")
     reporting_unit_id: str | None = Field(default=None, max_length=50, description="its directory id, if it has one")
     reporter: str = Field(min_length=1, max_length=100, description="报告人")
@@ -164,7 +165,7 @@ async def start(client: Client, settings: Settings, lib: Library, data: Incident
     title = data.title or f"{where}{data.subtype or CATEGORY_ZH[data.category]}"
     info = IncidentInfo(incident_id=incident_id, title=title, received_at=data.received_at, source=data.source,
                         category=data.category, subtype=data.subtype, severity=data.severity, town_id=data.town_id,
-                        place=data.place, summary=data.summary, casualties=data.casualties,
+                        place=data.place, summary=data.summary, casualties=data.casualties, figures=data.figures,
                         reporting_unit=data.reporting_unit, reporting_unit_id=data.reporting_unit_id,
                         reporter=data.reporter, reporter_phone=phone, related=list(dict.fromkeys(data.related)),
                         occurred_at=data.occurred_at, known_at=data.known_at, reported_at=data.reported_at,

@@ -30,6 +30,7 @@ from definitions.schema.activation_messages import ActivationMessages
 from definitions.schema.common import Channel, Duration, Level, Strict
 from definitions.schema.escalation import Policy
 from definitions.schema.reporting import CATEGORIES, Severity
+from definitions.schema.resources import TEAM_KINDS
 
 ROLES = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander")
 INCIDENT_TOWN = "incident_town"
@@ -165,6 +166,17 @@ class Dispatch(Strict):
     consult_in: list[Season] = Field(default_factory=list, description="special periods that need the sector's consent")
     forces: list[Force] = Field(min_length=1)
     order_policy: str
+    team_kinds: list[str] = Field(default_factory=list, description=(
+        "the kinds of rescue team (definitions/schema/resources.py TEAM_KINDS) the dispatch proposes from the "
+        "resource register, available ones first by the incident's town; a draft may name register teams too"))
+
+    @field_validator("team_kinds")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        unknown = [k for k in v if k not in TEAM_KINDS]
+        if unknown:
+            raise ValueError(f"unknown team kinds {', '.join(unknown)}; kinds: {', '.join(TEAM_KINDS)}")
+        return v
 
 
 class Reinforcement(Strict):

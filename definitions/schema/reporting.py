@@ -56,6 +56,32 @@ class Casualties(Strict):
     trapped: int = Field(default=0, ge=0, le=MAX_PERSONS)
 
 
+MAX_AREA_HA = 10_000_000.0  # 10 million hectares: more than a province's farmland
+MAX_LOSS_WAN = 1_000_000_000.0  # 万元: ten trillion yuan
+
+
+class DisasterFigures(Strict):
+    """灾情统计: the structured figures a report carries, each the running total (累计) at the report's time; deaths,
+    injured and missing are the report's casualties. A later report may not give a smaller total than the last
+    approved one unless it says why (`correction`, 核减说明)."""
+
+    affected_population: int = Field(default=0, ge=0, le=MAX_PERSONS * 100, description="受灾人口(人)")
+    relocated: int = Field(default=0, ge=0, le=MAX_PERSONS * 100, description="紧急转移安置人数(人)")
+    houses_collapsed: int = Field(default=0, ge=0, le=MAX_PERSONS, description="倒塌房屋(间)")
+    houses_damaged: int = Field(default=0, ge=0, le=MAX_PERSONS, description="损坏房屋(间)")
+    crop_area_ha: float = Field(default=0, ge=0, le=MAX_AREA_HA, allow_inf_nan=False, description="农作物受灾面积(公顷)")
+    direct_loss_wan: float = Field(default=0, ge=0, le=MAX_LOSS_WAN, allow_inf_nan=False, description="直接经济损失(万元)")
+    correction: str | None = Field(default=None, max_length=2000, description="核减说明: why a total is smaller than before")
+
+
+FIGURE_FIELDS = ("affected_population", "relocated", "houses_collapsed", "houses_damaged", "crop_area_ha",
+                 "direct_loss_wan")
+FIGURES_ZH = {"affected_population": ("受灾人口", "人"), "relocated": ("紧急转移安置", "人"),
+              "houses_collapsed": ("倒塌房屋", "间"), "houses_damaged": ("损坏房屋", "间"),
+              "crop_area_ha": ("农作物受灾面积", "公顷"), "direct_loss_wan": ("直接经济损失", "万元"),
+              "deaths": ("死亡", "人"), "missing": ("失踪", "人"), "injured": ("受伤", "人")}
+
+
 class Condition(Strict):
     """All given parts must hold (an empty condition always holds)."""
 

@@ -56,13 +56,15 @@ def main() -> None:
     posts += [{"position": "deputy_district_head", "org_unit": "330110", "person": d, "superior": head} for d in deputies]
     n = 100
     for i, (did, dname, vertical) in enumerate(DEPARTMENTS):
-        units.append({"id": did, "name": dname, "kind": "department", "parent": "330110", "vertical_line": vertical})
+        units.append({"id": did, "name": dname, "kind": "department", "parent": "330110", "vertical_line": vertical,
+                      "duty_phone": f"0571-8690{i + 1:04d}"})  # 24小时值班电话 (made up)
         h = person(f"qx{n:04d}", did)
         dep = person(f"qx{n + 1:04d}", did) if did not in ("D07", "D11") else None  # two without a deputy
         n += 2
         posts.append({"position": "dept_head", "org_unit": did, "person": h, "deputy": dep,
                       "superior": deputies[i % len(deputies)]})
-    units.append({"id": "D13", "name": "区政府总值班室", "kind": "department", "parent": "330110"})
+    units.append({"id": "D13", "name": "区政府总值班室", "kind": "department", "parent": "330110",
+                  "duty_phone": "0571-86900000"})
     office_head = person("qx0200", "D13")
     posts.append({"position": "duty_office_head", "org_unit": "D13", "person": office_head, "superior": deputies[0]})
     chiefs = [person(f"qx02{i:02d}", "D13") for i in range(1, 3)]
@@ -71,7 +73,8 @@ def main() -> None:
     n = 300
     for t, tname in enumerate(TOWNS, start=1):
         tid = f"330110{t:03d}"
-        units.append({"id": tid, "name": tname, "kind": "town", "parent": "330110"})
+        units.append({"id": tid, "name": tname, "kind": "town", "parent": "330110",
+                      "duty_phone": f"0571-8691{t:04d}"})
         tsec, thead = person(f"qx{n:04d}", tid), person(f"qx{n + 1:04d}", tid)
         tdep = person(f"qx{n + 2:04d}", tid) if t not in (4, 9) else None  # two town heads without a deputy
         flood = person(f"qx{n + 3:04d}", tid)

@@ -63,6 +63,11 @@ def _check_units(d: DirectoryIn, units: dict[str, OrgUnit], err: _Problems) -> N
         elif parent.kind != PARENT_KIND[u.kind]:
             err(("org_units", i, "parent"),
                 f"a {u.kind} belongs to a {PARENT_KIND[u.kind]}, not to the {parent.kind} {parent.id!r}")
+        if u.duty_phone:
+            try:
+                normalize_mobile(u.duty_phone)
+            except PhoneError as exc:
+                err(("org_units", i, "duty_phone"), str(exc))
         seen, cur = {u.id}, units.get(u.parent or "")  # cycles in parents
         while cur is not None and cur.parent_id:
             if cur.parent_id in seen:

@@ -27,6 +27,7 @@ class UnitIn(_M):
     parent: str | None = None
     area_code: str | None = None
     vertical_line: bool = False
+    duty_phone: str | None = Field(default=None, description="the unit's 24-hour duty phone (a landline or a mobile)")
 
 
 class PositionIn(_M):

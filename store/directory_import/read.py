@@ -33,7 +33,7 @@ def _read_yaml(path: Path) -> tuple[DirectoryIn | None, list[str], Where]:
 
 CSV_COLUMNS = ["org_unit_id", "org_unit_name", "org_unit_kind", "parent_id", "position_code", "person_id",
                "person_name", "mobile", "mobile2", "im_id", "deputy_id", "superior_id", "language",
-               "dingtalk_user_id"]
+               "dingtalk_user_id", "org_unit_duty_phone"]
 
 
 def _read_csv(path: Path) -> tuple[DirectoryIn | None, list[str], Where]:
@@ -68,7 +68,8 @@ def _read_csv(path: Path) -> tuple[DirectoryIn | None, list[str], Where]:
 
             try:
                 add(units, "org_units", UnitIn(id=get("org_unit_id") or "", name=get("org_unit_name") or "",
-                                               kind=get("org_unit_kind") or "", parent=get("parent_id")), line)
+                                               kind=get("org_unit_kind") or "", parent=get("parent_id"),
+                                               duty_phone=get("org_unit_duty_phone")), line)
                 add(persons, "persons", PersonIn(id=get("person_id") or "", name=get("person_name") or "",
                                                  mobile=get("mobile") or "", mobile2=get("mobile2"),
                                                  im_id=get("im_id"), dingtalk_user_id=get("dingtalk_user_id"),

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, delete, select
 
-from store.directory import OrgUnit, Person, Position, Post
+from store.directory import OrgUnit, Person, Position, Post, normalize_mobile
 from store.directory_import.model import POSITIONS, DirectoryIn, ImportReport, PostIn, RosterIn
 from store.roster import DutyShift
 
@@ -37,7 +37,8 @@ def _write(session: Session, d: DirectoryIn, phones: dict, today: date, tz: str)
     for u in sorted(d.org_units, key=lambda u: order[u.kind]):  # parents first
         changed["org_units"] += _upsert(session, OrgUnit, "id", {
             "id": u.id, "name": u.name, "kind": u.kind, "parent_id": u.parent,
-            "area_code": u.area_code or (u.id if u.id.isdigit() else None), "vertical_line": u.vertical_line})
+            "area_code": u.area_code or (u.id if u.id.isdigit() else None), "vertical_line": u.vertical_line,
+            **({"duty_phone": normalize_mobile(u.duty_phone)} if u.duty_phone else {})})
         session.flush()
     for p in d.persons:
         confirmed = datetime.combine(p.contact_confirmed, time(), ZoneInfo(tz)) if p.contact_confirmed else None

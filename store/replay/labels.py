@@ -62,7 +62,11 @@ KIND_NAMES = {
     "activation.dispatch.drafted": "调度方案拟定", "activation.dispatch.consult_requested": "请求会商",
     "activation.dispatch.consulted": "会商完成", "activation.dispatch.approval_requested": "请求审批调度",
     "activation.dispatch.approved": "调度批准", "activation.dispatch.returned": "调度退回",
-    "activation.dispatch.sector_informed": "告知行业部门", "activation.reinforcement.requested": "请求增援",
+    "activation.dispatch.sector_informed": "告知行业部门",
+    "activation.dispatch.team_busy": "救援队伍出动(占用)", "activation.dispatch.team_released": "救援队伍归建(释放)",
+    "activation.supplies.requested": "物资调拨申请", "activation.supplies.shortage": "物资库存不足(建议请求市级增援)",
+    "activation.supplies.approved": "物资调拨批准", "activation.supplies.refused": "物资调拨未批准",
+    "activation.supplies.picked_up": "物资出库", "activation.supplies.received": "物资签收", "activation.reinforcement.requested": "请求增援",
     "activation.reinforcement.answered": "增援答复", "activation.reinforcement.overdue": "增援答复超时",
     "activation.review.started": "启动复盘", "activation.review.already_started": "复盘已启动",
     # the response proposal 响应建议 (预警和响应一体化)

@@ -28,6 +28,38 @@ def _item_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "items": out}
 
 
+def resources_used(events: list[EventLike]) -> dict[str, Any]:
+    """应急资源: the register teams dispatched (marked busy; a returned plan's and a redraft's counted once per team,
+    with when they were released) and the supplies moved (物资调拨: received quantities), from the events alone."""
+    teams: dict[str, dict[str, Any]] = {}
+    supplies: dict[int, dict[str, Any]] = {}
+    for ev in events:
+        k, p = ev.kind, ev.payload or {}
+        if k == "activation.dispatch.team_busy":
+            t = teams.setdefault(p.get("team"), {"team": p.get("team"), "name": p.get("name"), "kind": p.get("kind"),
+                                                 "strength": p.get("strength"), "busy_at": _iso(ev.at)})
+            t["released_at"] = None
+        elif k == "activation.dispatch.team_released" and p.get("team") in teams:
+            teams[p["team"]]["released_at"] = _iso(ev.at)
+        elif k.startswith("activation.supplies."):
+            r = supplies.setdefault(int(p.get("seq") or 0), {"seq": p.get("seq"), "depot": p.get("depot_name") or
+                                                             p.get("depot_id"), "state": None, "items": [],
+                                                             "shortage": []})
+            r["state"] = k.rsplit(".", 1)[1] if k != "activation.supplies.shortage" else r["state"]
+            if k == "activation.supplies.requested":
+                r["items"] = [{"item": x.get("item"), "unit": x.get("unit"), "requested": x.get("requested"),
+                               "received": None} for x in p.get("items") or []]
+            elif k == "activation.supplies.shortage":
+                r["shortage"] = [{"item": x.get("item"), "unit": x.get("unit"), "shortage": x.get("shortage")}
+                                 for x in p.get("shortage") or []]
+            elif k == "activation.supplies.received":
+                got = {x.get("item"): x.get("received") for x in p.get("items") or []}
+                for x in r["items"]:
+                    x["received"] = got.get(x["item"])
+    return {"teams": list(teams.values()), "strength": sum(t["strength"] or 0 for t in teams.values()),
+            "supplies": [supplies[k] for k in sorted(supplies)]}
+
+
 def activation_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
     """Levels and their changes with their times, tasks and directives against their time limits, escalations,
     dispatches and reinforcement requests, from the activation's events (store/replay/activation.py
@@ -50,5 +82,5 @@ def activation_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
                            "approved": sum(d["state"] == "approved" for d in st["dispatches"])},
             "reinforcements": {"total": len(rein), **{s: sum(r["state"] == s for r in rein)
                                                      for s in ("on_time", "late", "overdue", "open", "closed")}},
-            "escalations": st["escalations"], "channels": sends.per_channel()}
+            "escalations": st["escalations"], "channels": sends.per_channel(), "resources": resources_used(events)}
 

@@ -34,6 +34,8 @@ class _Chain:
                                     "refusals": 0}
         self.receipts: dict[str, dict[str, Any]] = {}
         self.escalations = 0
+        self.drafts: dict[tuple[int, int], dict[str, Any]] = {}  # (seq, version) -> content (灾情统计, casualties)
+        self.figures: dict[str, Any] = {"intake": None, "reports": []}
 
     def dl(self, key: str, label: str | None = None, due: Any = None) -> dict[str, Any]:
         d = self.deadlines.setdefault(key, {"key": key, "label": label or key, "due_at": None, "met_at": None,
@@ -54,6 +56,8 @@ class _Chain:
             d = self.dl("verbal", LABELS["verbal"])
             d["met_at"], d["met_by"] = _iso(ev.at), LABELS["verbal"]
             d["late_by_s"] = d["late_by_s"] or 0
+        elif report and k.count(".") == 2 and k.endswith((".drafted", ".approved")):
+            self.figures_of(ev, k.rsplit(".", 1)[1])
         elif report and k.endswith(".submitted") and k.count(".") == 2:
             self.submitted(ev, k.split(".")[1], WrittenReportStep.read(p))
         elif report and k.endswith((".late", ".overdue", ".omitted", ".lapsed")):
@@ -74,6 +78,9 @@ class _Chain:
     def received(self, ev: EventLike, r: Any) -> None:
         self.out.update(title=r.title, received_at=_iso(ev.at), severity=r.severity, category=r.category,
                         place=r.place, rules=r.rules, rules_version=r.rules_version)
+        if isinstance(ev.payload.get("figures"), dict):
+            self.figures["intake"] = {"at": _iso(ev.at), "figures": _figures(ev.payload["figures"]),
+                                      "casualties": _casualties(ev.payload.get("casualties"))}
         for key, due in (r.deadlines or {}).items():
             self.dl(key, LABELS.get(key), due)
 
@@ -86,6 +93,20 @@ class _Chain:
         d["late_by_s"] = d["late_by_s"] or 0
         self.out["reports"].append({"seq": seq, "label": w.label, "kind": what, "submitted_at": _iso(ev.at),
                                     "approved_by": w.approved_by, "on_time": w.on_time})
+
+    def figures_of(self, ev: EventLike, verb: str) -> None:
+        """灾情统计: each approved report's totals (its draft's content, as approved), in order."""
+        p = ev.payload
+        seq, version = int(p.get("seq") or 0), int(p.get("version") or 0)
+        if verb == "drafted":
+            self.drafts[(seq, version)] = p.get("content") or {}
+            return
+        content = self.drafts.get((seq, version)) or {}
+        if isinstance(content.get("figures"), dict):
+            self.figures["reports"].append({"seq": seq, "label": p.get("label"), "approved_at": _iso(ev.at),
+                                            "figures": _figures(content["figures"]),
+                                            "casualties": _casualties(content.get("casualties")),
+                                            "correction": content["figures"].get("correction")})
 
     def deadline(self, verb: str, s: Any) -> None:
         d = self.dl(s.deadline or "?", s.label, s.due_at)
@@ -106,6 +127,35 @@ class _Chain:
             self.sends.delivery(ev)
         elif k == RECEIPT_ACK:
             self.receipts.setdefault(f"{p.get(Step.k.episode)}|{p.get(Step.k.target)}", {})["confirmed"] = True
+
+
+FIGURES = ("affected_population", "relocated", "deaths", "missing", "injured", "houses_collapsed", "houses_damaged",
+           "crop_area_ha", "direct_loss_wan")
+
+
+def _figures(f: dict[str, Any]) -> dict[str, float]:
+    return {k: f.get(k) or 0 for k in FIGURES if k not in ("deaths", "missing", "injured")}
+
+
+def _casualties(c: Any) -> dict[str, int]:
+    c = c if isinstance(c, dict) else {}
+    return {k: int(c.get(k) or 0) for k in ("deaths", "missing", "injured")}
+
+
+def disaster_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    """The running totals (累计) each report gave, what it added (本次新增) over the one before, and the totals of
+    the last one: the figures summed over the follow-ups."""
+    rows, before = [], None
+    steps = ([{"label": "接报", "at": figures["intake"]["at"], **figures["intake"]}] if figures["intake"] else []) + [
+        {"label": r["label"], "at": r["approved_at"], **r} for r in figures["reports"]]
+    for r in steps:
+        total = {**r["figures"], **r["casualties"]}
+        total = {k: total.get(k, 0) for k in FIGURES}
+        added = {k: round(total[k] - (before or {}).get(k, 0), 4) for k in FIGURES}
+        rows.append({"label": r["label"], "at": r["at"], "total": total, "added": added,
+                     "correction": r.get("correction")})
+        before = total
+    return {"reports": rows, "total": before}
 
 
 def _rows(deadlines: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -139,5 +189,6 @@ def reporting_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
         "compliance": {"deadlines": len(rows), **count,
                        "on_time_rate": rate(count["on_time"], len(rows) - count["open"] - count["lapsed"])},
         "receipts": {"asked": len(receipts), "confirmed": sum(1 for r in receipts.values() if r.get("confirmed"))},
-        "escalations": chain.escalations, "channels": chain.sends.per_channel()})
+        "escalations": chain.escalations, "channels": chain.sends.per_channel(),
+        "figures": disaster_figures(chain.figures)})
     return chain.out

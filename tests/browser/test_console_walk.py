@@ -70,6 +70,17 @@ def district(db_url):
         labels = {"duty_cadre": "值班干部戊", "duty_chief": "值班长丁", "leading_leader": "副区长丙", "supervisor": "督查室"}
         tokens = {role: create_token(s, role, person_id=people.get(role), label=label) for role, label in labels.items()}
         tokens["commander"] = create_token(s, "commander", person_id=people["D01.head"], label="应急管理局局长")
+        from datetime import date
+
+        from store.resources import RescueTeam, Shelter, StockLine, SupplyDepot
+        s.add_all([RescueTeam(id="T-FL-1", name="水利防汛抢险队", kind="flood", strength=40, town_id="330110001",
+                              duty_phone="+8657186900202", leader_id=people["D02.head"], equipment=["排涝泵", "冲锋舟"]),
+                   SupplyDepot(id="DEP-1", name="区级应急物资储备库", place="青溪路8号", town_id="330110001",
+                               keeper_id=people["D01.deputy"]),
+                   Shelter(id="S-1", name="青溪中学体育馆", place="学府路5号", capacity=800, town_id="330110001")])
+        s.flush()
+        s.add_all([StockLine(depot_id="DEP-1", item="帐篷", quantity=120, unit="顶", minimum=150),
+                   StockLine(depot_id="DEP-1", item="方便食品", quantity=400, unit="箱", expiry=date(2025, 6, 30))])
         person_ids = set(s.exec(select(Person.id)))
         unit_ids = set(s.exec(select(OrgUnit.id)))
     return {"people": people, "tokens": tokens, "person_ids": person_ids, "unit_ids": unit_ids}
@@ -96,7 +107,9 @@ async def _seed(base: str, tokens: dict[str, str]) -> dict[str, str]:
         base_i = f"/api/incidents/{iid}"
         for path, role, body in [("verbal", "duty_cadre", {"to_whom": "区政府总值班室", "by_whom": "值班干部戊"}),
                                  ("draft", "duty_cadre", {"place": "第1街道青溪路地下通道", "what_happened": "积水1.2米",
-                                                          "measures": "封闭通道,抽排", "casualties": {"trapped": 0}}),
+                                                          "measures": "封闭通道,抽排", "casualties": {"trapped": 0},
+                                                          "figures": {"affected_population": 120, "relocated": 30,
+                                                                      "direct_loss_wan": 8.5}}),
                                  ("review", "leading_leader", {"decision": "approve"}),
                                  ("submit", "duty_cadre", {})]:
             r = await api.post(f"{base_i}/{path}", headers=h(role), json=body)

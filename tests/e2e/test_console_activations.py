@@ -72,6 +72,42 @@ async def test_response_run_from_the_console(console):
     assert 'id="form-terminate"' in board.text and "data-confirm=" in board.text  # terminating asks first
     assert board_url.rsplit("/", 1)[1] in (await chief.get("/console/desk")).text  # the desk lists the response
 
+    # force dispatch from the resource register: the plan's kinds offered (available first), a busy team not
+    # offered, the chosen one marked busy and named in the plan
+    from store.resources import RescueTeam
+
+    with session_scope() as s:
+        s.add_all([RescueTeam(id="T-ME-1", name="急救中心救护队", kind="medical", strength=16, town_id="330110001",
+                              duty_phone="+8657186900120"),
+                   RescueTeam(id="T-ME-2", name="第二救护队", kind="medical", strength=12, status="busy"),
+                   RescueTeam(id="T-FL-1", name="防汛抢险队", kind="flood", strength=40)])  # not a kind this plan needs
+    board = await chief.get(board_url)
+    offered = re.search(r'<fieldset class="wide" id="register-teams">(.*?)</fieldset>', board.text, re.S).group(1)
+    assert 'value="T-ME-1" >' in offered and 'value="T-ME-2" disabled' in offered and "T-FL-1" not in offered
+    assert "医疗救护 · 16人" in offered and "已出动" in offered
+    r = await post(chief, f"{board_url}/dispatch", {"teams": "T-ME-1", "task": "转运阳性人员", "note": "代消防救援拟定"})
+    assert r.status_code == 303, r.text
+    with session_scope(write=False) as s:
+        assert s.get(RescueTeam, "T-ME-1").status == "busy"
+    board = await chief.get(board_url)
+    assert "急救中心救护队(16人)" in board.text and 'value="T-ME-1" disabled' in board.text
+
+    # 物资调拨 asked through the API shows on the page, a shortage marked
+    from api.services import supplies
+    from store.resources import StockLine, SupplyDepot
+
+    activation_id = board_url.rsplit("/", 1)[1]
+    with session_scope() as s:
+        s.add(SupplyDepot(id="DEP-1", name="区级应急物资储备库"))
+        s.flush()
+        s.add(StockLine(depot_id="DEP-1", item="医用口罩", quantity=500, unit="箱"))
+        s.flush()
+        supplies.request(s, activation_id, supplies.SupplyRequestIn(
+            depot_id="DEP-1", items=[{"item": "医用口罩", "quantity": 800}]), "p-duty_chief")
+    board = await chief.get(board_url)
+    assert 'data-supplies="1" data-state="requested"' in board.text and "库存缺口 300箱" in board.text
+    assert "待审批" in board.text
+
     # only a commander may direct: the workflow's reason is shown
     refused = await post(chief, f"{board_url}/directive", {"assignee": "group:data", "title": "密接核查",
                                                            "text": "完成密接人员落地核查", "due_in": "2h"})

@@ -103,7 +103,13 @@ async def test_incident_chain_clicked_through_the_console(console):
 
     page = await cadre.get(page_url)
     assert "补充伤者情况" in page.text and "按审核意见修改" in page.text
-    resp = await post(cadre, f"{page_url}/draft", {**DRAFT, "what_happened": "脚手架坍塌,2人轻伤送医"})
+    assert "尚无灾情统计数据" in page.text
+    resp = await post(cadre, f"{page_url}/draft", {**DRAFT, "what_happened": "脚手架坍塌,2人轻伤送医",
+                                                   "affected_population": "-5"})  # 灾情统计: refused, named
+    assert resp.status_code == 422 and "affected_population" in resp.text
+    resp = await post(cadre, f"{page_url}/draft", {**DRAFT, "what_happened": "脚手架坍塌,2人轻伤送医",
+                                                   "affected_population": "120", "relocated": "35",
+                                                   "houses_damaged": "", "crop_area_ha": "0.5", "direct_loss_wan": "12.5"})
     assert resp.status_code == 303
     resp = await post(leader, f"{page_url}/review", {"decision": "approve", "version": "2"})
     assert resp.status_code == 303
@@ -114,6 +120,10 @@ async def test_incident_chain_clicked_through_the_console(console):
     page = await poll(lambda: cadre.get(page_url), lambda r: 'data-report-state="submitted"' in r.text and "回执" in r.text,
                       timeout=20, what="the submitted report with its receipts")
     assert 'id="form-followup"' in page.text and 'id="form-final"' in page.text
+    for key, value in (("affected_population", "120"), ("relocated", "35"), ("houses_damaged", "0"),
+                       ("crop_area_ha", "0.5"), ("direct_loss_wan", "12.5")):  # the approved report's totals
+        assert f'data-figure="{key}">{value}<' in page.text, key
+    assert 'name="affected_population" type="number" min="0" step="1" value="120"' in page.text  # the follow-up starts there
     english = await cadre.get(f"{page_url}?lang=en")
     assert "Reporting deadlines" in english.text and "Follow-up report" in english.text
 

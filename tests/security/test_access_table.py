@@ -95,6 +95,12 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/activations/{activation_id}/level"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/terminate"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/dispatches"): Rule(ACTING, json={}),
+    ("GET", "/api/activations/{activation_id}/dispatches/proposal"): Rule(ALL),
+    ("GET", "/api/activations/{activation_id}/supplies"): Rule(ALL),
+    ("POST", "/api/activations/{activation_id}/supplies"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/decision"): Rule(DUTY, json={}),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/pickup"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/receipt"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/consult"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/decision"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/reinforcements"): Rule(ACTING, json={}),
@@ -289,6 +295,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/incidents/{incident_id}/reports/{seq}/document.{fmt}"): console(
         ALL, sample="/console/incidents/x/reports/0/document.pdf"),
     ("GET", "/console/directory"): console(ALL),
+    ("GET", "/console/resources"): console(ALL),
+    ("GET", "/console/resources/alerts"): console(ALL),
     # the lists: the message log (names, numbers, failures) for the duty office and supervisors; search; exports
     ("GET", "/console/messages"): console(DUTY | {"supervisor"}),
     ("GET", "/console/search"): console(ALL),
@@ -301,6 +309,15 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/static"): Rule(PUBLIC, sample="/static/vendor/htmx.min.js"),
     ("GET", "/console/static"): Rule(PUBLIC, sample="/console/static/console.css"),
 }
+
+# the resource register 应急资源 (api/routes/resources.py): every role reads, as the directory; the duty office edits
+RESOURCE_SECTIONS = ("teams", "equipment", "depots", "experts", "shelters")
+ACCESS[("GET", "/api/resources/alerts")] = Rule(ALL)
+for _s in RESOURCE_SECTIONS:
+    ACCESS[("GET", f"/api/resources/{_s}")] = Rule(ALL)
+    ACCESS[("GET", f"/api/resources/{_s}/{{record_id}}")] = Rule(ALL)
+    ACCESS[("POST", f"/api/resources/{_s}")] = Rule(DUTY, json={})
+    ACCESS[("PUT", f"/api/resources/{_s}/{{record_id}}")] = Rule(DUTY, json={})
 
 NUMERIC = {"message_id", "target_id", "seq"}
 
@@ -400,6 +417,16 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
     ("POST", "/api/activations/{activation_id}/items/{item_id}/review"): owned("the commanders of this activation"),
     ("POST", "/api/activations/{activation_id}/level"): owned("the commanders of the level in force and of the new one"),
     ("POST", "/api/activations/{activation_id}/terminate"): owned("the commanders of this activation"),
+    ("GET", "/api/activations/{activation_id}/dispatches/proposal"): READ,
+    ("GET", "/api/activations/{activation_id}/supplies"): READ,
+    ("POST", "/api/activations/{activation_id}/supplies"): open_to_role(
+        "物资调拨: whoever acts in the response asks for supplies for it from any depot; the duty office decides"),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/decision"): open_to_role(
+        "the duty office approves or refuses for the district, any response's request; never the one who asked (403)"),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/pickup"): open_to_role(
+        "the duty office or the response records the pickup at the depot, naming who collected it (by_name)"),
+    ("POST", "/api/activations/{activation_id}/supplies/{seq}/receipt"): open_to_role(
+        "the duty office or the response records what arrived, with quantities; the actor is kept in the event"),
     ("POST", "/api/activations/{activation_id}/dispatches"): owned(
         "fire rescue (the plan's drafter), or the plan's proxy roles on its behalf"),
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/consult"): owned(
@@ -464,6 +491,12 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
     ("POST", "/console/reviews/{incident_id}/{action}"): owned(
         "the same workflow updates as POST /api/reviews/{incident_id}/summaries, compile, signoff, tested there"),
 }
+
+REGISTER = open_to_role("the duty office keeps the whole district's resource register (seed 003 篇四: 录入平台并定期更新维护): "
+                        "any town's or unit's record; the towns, persons, teams and depots it names must exist (422)")
+for _s in RESOURCE_SECTIONS:
+    OWNERSHIP[("POST", f"/api/resources/{_s}")] = REGISTER
+    OWNERSHIP[("PUT", f"/api/resources/{_s}/{{record_id}}")] = REGISTER
 
 
 def id_routes(app) -> set[tuple[str, str]]:

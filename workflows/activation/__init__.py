@@ -45,9 +45,9 @@ with workflow.unsafe.imports_passed_through():  # one copy of the messages, insi
         REVIEW_WORKFLOW, ActivationInfo, ActivationInput, ActivationView, Actor, ConsultIn, DirectiveIn,
         DispatchDecisionIn, DispatchIn, DispatchView, EpisodeKind, FeedbackIn, FlushRequest, GroupView, ItemIn,
         ItemReviewIn, LevelIn, Notice, NotifyRequest, OrderView, PersonAckIn, RecordRequest, ReinforceAnswerIn,
-        ReinforceIn, ResolveRequest, ResolveResult, SeatView, TerminateIn, activation_id_of, subject_of, workflow_id_of)
+        ReinforceIn, ReleaseRequest, ReserveRequest, ReserveResult, ResolveRequest, ResolveResult, SeatView, TerminateIn, activation_id_of, subject_of, workflow_id_of)
     from workflows.activation.state import (  # noqa: F401
-        KIND_ZH, OPEN, STATE_ZH, ActivationState, Answer, Consultation, Decision, DispatchPlan, Feedback, Holder, Item,
+        KIND_ZH, OPEN, STATE_ZH, ActivationState, Answer, Consultation, Decision, DispatchedTeam, DispatchPlan, Feedback, Holder, Item,
         ItemState, LevelChange, ReinforcementRequest, level_zh)
     from workflows.activation.rules import RULES, Activation, refusal  # noqa: F401
 from workflows.activation.workflow import PlanActivationWorkflow  # noqa: F401

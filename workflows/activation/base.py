@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():  # the kit and the messages: one 
     from definitions.schema.plans import ResponsePlan, Season
     from workflows.activation.messages import (
         ActivationInfo, ActivationInput, ActivationView, EpisodeKind, FlushRequest, Notice, NotifyRequest, RecordRequest,
-        ResolveRequest, ResolveResult)
+        ReleaseRequest, ResolveRequest, ResolveResult, subject_of)
     from workflows.activation.rules import RULES, Activation
     from workflows.activation.state import ActivationState, Holder
     from workflows.activation.view import build_view
@@ -106,6 +106,19 @@ class ActivationSteps(Procedure):
     async def _notify(self, kind: str, step_id: str, notices: list[Notice], payload: dict) -> None:
         await self.call(names.Activation.NOTIFY, lambda: NotifyRequest(
             record=self._record_request([]), kind=kind, step_id=step_id, notices=notices, payload=payload))
+
+    # ------------------------------------------------------------- the resource register
+
+    def _holder(self, seq: int, version: int) -> str:
+        """What a dispatch plan's register teams are busy with (activities/resources.py)."""
+        return f"{workflow.info().workflow_id}/dispatch/{seq}/v{version}"
+
+    async def _release(self, holder: str, reason: str, step_id: str) -> None:
+        """Register teams busy with `holder` (a dispatch plan's, or with `<workflow id>/` the whole activation's)
+        available again, recorded per team."""
+        await self.call(names.Resources.RELEASE, lambda: ReleaseRequest(
+            subject=subject_of(self.info.activation_id), workflow_id=workflow.info().workflow_id,
+            run_id=workflow.info().run_id, holder=holder, reason=reason, step_id=step_id))
 
     # ------------------------------------------------------------- the directory
 

@@ -11,9 +11,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit.events import Activation as Kinds  # the audit event kinds, defined once
     from definitions.schema.plans import Force
     from workflows.activation.base import ActivationSteps
-    from workflows.activation.messages import ActivationView, ConsultIn, DispatchDecisionIn, DispatchIn
-    from workflows.activation.state import Consultation, DispatchPlan
+    from workflows.activation.messages import (ActivationView, ConsultIn, DispatchDecisionIn, DispatchIn, ReserveRequest,
+                                               ReserveResult, subject_of)
+    from workflows.activation.state import Consultation, DispatchedTeam, DispatchPlan
     from workflows.common import Event
+    from workflows.kit import names
+    from workflows.kit.rules import refuse
     from workflows.escalation import Contact, Target
 
 
@@ -22,7 +25,17 @@ class DispatchSteps(ActivationSteps):
         return next(f for f in self.plan.dispatch.forces if f.id == fid)
 
     def _forces_zh(self, d: DispatchPlan) -> str:
-        return "、".join(self._force(f).name_zh for f in d.forces)
+        return "、".join([*(self._force(f).name_zh for f in d.forces), *(f"{t.name}({t.strength}人)" for t in d.teams)])
+
+    async def _reserve(self, req: DispatchIn, seq: int, version: int) -> list[DispatchedTeam]:
+        """Mark the register teams the plan names busy (one transaction, recorded), or refuse the draft: a team
+        unknown (404) or not available, busy with another dispatch or not ready (409) marks nothing."""
+        found: ReserveResult = await self.call(names.Resources.RESERVE, lambda: ReserveRequest(
+            subject=subject_of(self.info.activation_id), workflow_id=workflow.info().workflow_id,
+            run_id=workflow.info().run_id, holder=self._holder(seq, version), teams=req.teams, actor=req.actor,
+            step_id=f"dispatch/{seq}/v{version}/teams"), result_type=ReserveResult)
+        refuse(found.refusal)
+        return found.teams
 
     @workflow.update
     async def draft_dispatch(self, req: DispatchIn) -> ActivationView:
@@ -33,8 +46,15 @@ class DispatchSteps(ActivationSteps):
         now = workflow.now()
         last = self.s.dispatches[-1] if self.s.dispatches else None
         redraft = last is not None and last.state == "returned"
-        d = DispatchPlan(seq=last.seq if redraft and last else len(self.s.dispatches) + 1,
-                         version=(last.version + 1) if redraft and last else 1, forces=req.forces, task=req.task,
+        seq, version = (last.seq, last.version + 1) if redraft and last else (len(self.s.dispatches) + 1, 1)
+        teams = []
+        if req.teams and workflow.patched("activation-register-dispatch"):  # teams of the resource register
+            teams = await self._reserve(req, seq, version)
+            why = self.RULES.refusal("dispatch", self._rules_context(), req, workflow.now())  # moved while marking?
+            if why is not None:
+                await self._release(self._holder(seq, version), "调度方案未拟定", f"dispatch/{seq}/v{version}/unmarked")
+                refuse(why)
+        d = DispatchPlan(seq=seq, version=version, forces=req.forces, teams=teams, task=req.task,
                          place=req.place, drafted_by=req.actor, drafted_at=now,
                          on_behalf=req.actor not in self._rules_context().holder_persons(self.plan.dispatch.drafter.key),
                          season=found.season, consult_required=found.season is not None,
@@ -46,6 +66,7 @@ class DispatchSteps(ActivationSteps):
         await self.record(Event(kind=Kinds.DISPATCH_DRAFTED, step_id=f"dispatch/{d.seq}/v{d.version}/drafted",
                                 actor=req.actor, at=now, payload={
                                     "seq": d.seq, "version": d.version, "forces": d.forces, "task": d.task,
+                                    **({"teams": [t.model_dump() for t in d.teams]} if d.teams else {}),
                                     "place": d.place, "season": d.season.model_dump() if d.season else None,
                                     "consult_required": d.consult_required, "on_behalf": d.on_behalf}))
         if d.consult_required and d.season is not None:
@@ -82,6 +103,8 @@ class DispatchSteps(ActivationSteps):
         await self.record(Event(kind=Kinds.DISPATCH_CONSULTED, step_id=f"dispatch/{d.seq}/v{d.version}/consulted",
                                 actor=req.actor, at=now, payload={"seq": d.seq, "agree": req.agree, "opinion": req.opinion,
                                                                   "on_behalf": not sector, "note": req.note}))
+        if d.state == "returned" and d.teams:  # the redraft names its teams again
+            await self._release(self._holder(d.seq, d.version), "调度方案退回", f"dispatch/{d.seq}/v{d.version}/released")
         return self.view()
 
     @consult_dispatch.validator
@@ -99,6 +122,8 @@ class DispatchSteps(ActivationSteps):
                                 payload={"seq": d.seq, "comments": req.comments, "forces": d.forces}))
         if d.state == "approved":
             await self._order(d, now)
+        elif d.teams:  # returned: the redraft names its teams again
+            await self._release(self._holder(d.seq, d.version), "调度方案退回", f"dispatch/{d.seq}/v{d.version}/released")
         return self.view()
 
     @decide_dispatch.validator
@@ -122,6 +147,13 @@ class DispatchSteps(ActivationSteps):
                 gaps.append(f"{f.name_zh}: nobody holds {f.post.key if f.post else fid}")
             else:
                 targets.append(t)
+        for t in d.teams:  # register teams: their duty phone (or leader) takes the order
+            if t.mobile:
+                targets.append(Target(key=f"team/{t.id}", tier="force", label=t.name, policy=self.plan.dispatch.order_policy,
+                                      person=Contact(person_id=f"team:{t.id}", name=t.contact or t.name, mobile=t.mobile),
+                                      others=self.s.duty, priority=0))
+            else:
+                gaps.append(f"{t.name}: the register gives no duty phone or leader")
         if gaps:
             await self.record(Event(kind=Kinds.GAP, step_id=f"dispatch/{d.seq}/gap", at=now, payload={"gaps": gaps}))
         if targets:

@@ -143,6 +143,8 @@ class LevelSteps(ItemSteps):
                                 level=level_zh(self.s.level), reason=req.reason)
         notices = [x for pid in sorted(people) for x in self._notices(f"terminated/{pid}", people[pid], text)]
         await self._notify("activation.terminated.notice", "terminated/notice", notices, payload={"people": sorted(people)})
+        if any(d.teams for d in self.s.dispatches) and workflow.patched("activation-register-dispatch"):
+            await self._release(f"{workflow.info().workflow_id}/", "应急响应终止", "teams/released")  # 队伍归建
         if workflow.patched("settle-reporting"):  # the incident's reporting chain settles what is past (漏报)
             await self.call(names.Reporting.SETTLE, lambda: SettleRequest(
                 incident_ids=[self.info.incident_id], by=subject_of(self.info.activation_id), actor=req.actor,

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.plans import ResponsePlan, Season
     from definitions.schema.reporting import Severity
     from workflows.activation.state import (
-        ActivationState, DispatchPlan, Holder, Item, LevelChange, ReinforcementRequest)
+        ActivationState, DispatchedTeam, DispatchPlan, Holder, Item, LevelChange, ReinforcementRequest)
     from workflows.escalation import Contact, Record, Send
 
 REVIEW_WORKFLOW = "PostEventReviewWorkflow"
@@ -104,7 +104,8 @@ class LevelIn(Actor):
 
 
 class DispatchIn(Actor):
-    forces: list[str] = Field(min_length=1)
+    forces: list[str] = Field(default_factory=list, description="force ids of the plan")
+    teams: list[str] = Field(default_factory=list, description="team ids of the resource register (marked busy)")
     task: str = Field(min_length=1, max_length=4000)
     place: str = Field(default="", max_length=500)
 
@@ -182,9 +183,11 @@ class ActivationView(BaseModel):
     subject: str
     incident_id: str
     incident_title: str
+    town_id: str | None = None
     plan_id: str
     plan_name: str
     plan_version: str
+    team_kinds: list[str] = Field(default_factory=list, description="the register team kinds its dispatch proposes")
     level: Severity
     level_name: str
     status: Literal["active", "terminated"]
@@ -236,6 +239,34 @@ class ResolveResult(BaseModel):
     gaps: list[str] = Field(default_factory=list)
     season: Season | None = None
     district: str = Field(default="", description="the district's name in the directory (store.directory.district)")
+
+
+class ReserveRequest(BaseModel):
+    """Mark register teams busy for a dispatch plan (activities/resources.py), or refuse if one is not available."""
+
+    subject: str
+    workflow_id: str
+    run_id: str | None = None
+    holder: str = Field(description="what the teams are busy with: `<workflow id>/dispatch/<seq>/v<version>`")
+    teams: list[str]
+    actor: str
+    step_id: str
+
+
+class ReserveResult(BaseModel):
+    teams: list[DispatchedTeam] = Field(default_factory=list)
+    refusal: tuple[str, str] | None = Field(default=None, description="(not_found | conflict, why): nothing was marked")
+
+
+class ReleaseRequest(BaseModel):
+    """Make the teams busy with `holder` (a prefix: a whole activation, or one dispatch plan) available again."""
+
+    subject: str
+    workflow_id: str
+    run_id: str | None = None
+    holder: str
+    reason: str
+    step_id: str
 
 
 class Notice(BaseModel):

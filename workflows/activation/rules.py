@@ -223,6 +223,10 @@ def dispatch(c: Activation, req: DispatchIn, now: datetime) -> Refusal | None:
                          f"forces: unknown {', '.join(unknown)} (the plan has {', '.join(sorted(known))})")
     if len(set(req.forces)) != len(req.forces):
         return INVALID, "每支力量只能列一次 / forces: each force once"
+    if not req.forces and not req.teams:
+        return INVALID, "请列出出动力量或应急资源库中的队伍 / forces, teams: name at least one force or register team"
+    if len(set(req.teams)) != len(req.teams):
+        return INVALID, "每支队伍只能列一次 / teams: each team once"
     last = c.s.dispatches[-1] if c.s.dispatches else None
     if last is not None and last.state in ("consulting", "drafted"):
         return CONFLICT, (f"第{last.seq}号调度方案{DISPATCH_ZH[last.state]},办结后方可拟定新方案 / "

@@ -169,10 +169,24 @@ class Consultation(BaseModel):
     note: str | None = None
 
 
+class DispatchedTeam(BaseModel):
+    """A rescue team of the resource register named by a dispatch plan, as the register had it when the plan was
+    drafted (and the team marked busy): whom its order goes to (the team's duty phone, else its leader)."""
+
+    id: str
+    name: str
+    kind: str
+    strength: int
+    town_id: str | None = None
+    contact: str = Field(default="", description="who answers: the team's duty phone or its leader")
+    mobile: str | None = None
+
+
 class DispatchPlan(BaseModel):
     seq: int
     version: int = 1
     forces: list[str]
+    teams: list[DispatchedTeam] = Field(default_factory=list, description="register teams (marked busy)")
     task: str
     place: str = ""
     drafted_by: str

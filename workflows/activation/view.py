@@ -69,6 +69,10 @@ def _dispatches(plan: ResponsePlan, s: ActivationState) -> list[DispatchView]:
             orders.append(OrderView(force=fid, name_zh=next(f for f in plan.dispatch.forces if f.id == fid).name_zh,
                                     person_id=ts.target.person.person_id if ts else None,
                                     state=ts.state if ts else "nobody", acknowledged_at=ts.acknowledged_at if ts else None))
+        for t in d.teams if ep else []:  # register teams (resources 应急资源)
+            ts = ep.esc.targets.get(f"team/{t.id}") if ep else None
+            orders.append(OrderView(force=f"team:{t.id}", name_zh=t.name, person_id=ts.target.person.person_id if ts else None,
+                                    state=ts.state if ts else "nobody", acknowledged_at=ts.acknowledged_at if ts else None))
         out.append(DispatchView(**d.model_dump(), orders=orders))
     return out
 
@@ -80,7 +84,8 @@ def build_view(plan: ResponsePlan, plan_version: str, info: ActivationInfo, s: A
     lv = plan.level(s.level)
     return ActivationView(
         activation_id=info.activation_id, workflow_id=workflow_id, subject=subject_of(info.activation_id),
-        incident_id=info.incident_id, incident_title=info.incident_title, plan_id=plan.id, plan_name=plan.name_zh,
+        incident_id=info.incident_id, incident_title=info.incident_title, town_id=info.town_id, plan_id=plan.id,
+        plan_name=plan.name_zh, team_kinds=plan.dispatch.team_kinds,
         plan_version=plan_version, level=s.level, level_name=lv.name_zh or level_zh(s.level),
         status="terminated" if s.terminated_at else "active", reason=info.reason,
         activated_by=info.activated_by, activated_at=s.activated_at, levels=s.levels,

@@ -313,6 +313,8 @@ class Activation:
     DISPATCH_CONSULT_REQUESTED = kind("activation.dispatch.consult_requested", DispatchStep)
     DISPATCH_APPROVAL_REQUESTED = kind("activation.dispatch.approval_requested", DispatchStep)
     DISPATCH_SECTOR_INFORMED = kind("activation.dispatch.sector_informed", DispatchStep)
+    TEAM_BUSY = kind("activation.dispatch.team_busy")  # a register team marked busy for a dispatch plan
+    TEAM_RELEASED = kind("activation.dispatch.team_released")  # and available again (returned plan, termination)
     REINFORCEMENT_REQUESTED = kind("activation.reinforcement.requested", ReinforcementStep)
     REINFORCEMENT_ANSWERED = kind("activation.reinforcement.answered", ReinforcementStep)
     REINFORCEMENT_OVERDUE = kind("activation.reinforcement.overdue", ReinforcementStep)
@@ -343,6 +345,18 @@ for _what in Activation.ITEMS:
             continue
         kind(f"activation.{_what}.{_verb}", ItemStep)
 KINDS[Activation.NOTICE_ACK] = NoticeAck  # the notice episode's ack: a step that names the item it acknowledges
+
+
+class Supplies:
+    """物资调拨 under the activation's subject `activation/<id>` (api/services/supplies.py): no workflow, each step
+    one transaction with the stock."""
+
+    REQUESTED = kind("activation.supplies.requested")
+    SHORTAGE = kind("activation.supplies.shortage")  # above the depot's stock: the city reinforcement proposed
+    APPROVED = kind("activation.supplies.approved")
+    REFUSED = kind("activation.supplies.refused")
+    PICKED_UP = kind("activation.supplies.picked_up")
+    RECEIVED = kind("activation.supplies.received")
 
 
 class Review:

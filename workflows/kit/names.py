@@ -42,6 +42,13 @@ class Activation:
     FLUSH = "activation.flush"
 
 
+class Resources:
+    """The resource register 应急资源 (activities/resources.py)."""
+
+    RESERVE = "resources.reserve"  # mark register teams busy for a dispatch plan, or refuse
+    RELEASE = "resources.release"  # make them available again
+
+
 class Review:
     OPEN = "review.open"
     RECORD = "review.record"
@@ -97,6 +104,6 @@ class Publication:
     FINISH = "publication.finish"
 
 
-ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Review, WorkOrder, Proposal, Duty, Publication,
-                         Bulletin)
+ALL = sorted(v for c in (Audit, Callout, Broadcast, Reporting, Activation, Resources, Review, WorkOrder, Proposal, Duty,
+                         Publication, Bulletin)
              for k, v in vars(c).items() if k.isupper())

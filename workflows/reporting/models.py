@@ -11,7 +11,7 @@ from temporalio import workflow
 from workflows.common import Actor, Event
 
 with workflow.unsafe.imports_passed_through():
-    from definitions.schema.reporting import Casualties, ReportingRules, Severity, UpwardRecipient
+    from definitions.schema.reporting import Casualties, DisasterFigures, ReportingRules, Severity, UpwardRecipient
     from workflows.callout import ShardEvents
     from workflows.escalation import Record, Send, Target
     from workflows.kit.episodes import Episode
@@ -35,6 +35,7 @@ class IncidentInfo(BaseModel):
     place: str = ""
     summary: str = ""
     casualties: Casualties = Field(default_factory=Casualties)
+    figures: DisasterFigures | None = Field(default=None, description="灾情统计 at intake (totals)")
     reporting_unit: str = ""
     reporting_unit_id: str | None = None
     reporter: str = ""
@@ -69,6 +70,7 @@ class Draft(BaseModel):
     place: str = Field(min_length=1, max_length=500, description="地点")
     what_happened: str = Field(min_length=1, max_length=10000, description="事件经过")
     casualties: Casualties = Field(default_factory=Casualties, description="伤亡")
+    figures: DisasterFigures | None = Field(default=None, description="灾情统计: totals (累计) as of this report")
     measures: str = Field(min_length=1, max_length=10000, description="已采取的措施")
     trend: str = Field(default="", max_length=5000, description="发展趋势")
     next_steps: str = Field(default="", max_length=5000, description="下一步工作")
@@ -154,6 +156,7 @@ class ChainState(BaseModel):
     received_at: datetime
     severity: Severity
     casualties: Casualties
+    figures: DisasterFigures | None = Field(default=None, description="灾情统计 of the last approved report (or intake)")
     deadlines: list[Deadline]
     verbal: VerbalRecord | None = None
     reports: list[WrittenReport] = Field(default_factory=list)
@@ -247,6 +250,7 @@ class ChainView(BaseModel):
     received_at: datetime
     severity: Severity
     casualties: Casualties
+    figures: DisasterFigures | None = None
     deadlines: list[Deadline]
     verbal: VerbalRecord | None
     reports: list[WrittenReport]

@@ -13,7 +13,7 @@ from workflows.kit.roles import may_not
 from workflows.kit.rules import Refusal, RuleBook
 
 with workflow.unsafe.imports_passed_through():
-    from definitions.schema.reporting import ReportingRules
+    from definitions.schema.reporting import FIGURE_FIELDS, FIGURES_ZH, ReportingRules
     from workflows.reporting.models import STATE_ZH, ChainState, ReviewIn, VerbalIn, VerticalIn, WrittenReport
 
 ROLE_OF = {"verbal": "verbal", "vertical": "verbal", "draft": "draft", "followup": "draft", "final": "draft", "review": "review",
@@ -77,11 +77,27 @@ def vertical(c: Chain, req: VerticalIn, now: datetime) -> Refusal | None:
     return None
 
 
+def _figures_fall(c: Chain, req: Actor) -> Refusal | None:
+    """灾情统计 are running totals: a report may not give a smaller total than the chain's (the last approved report's
+    or the intake's) unless it says why (`figures.correction`, 核减说明)."""
+    draft = getattr(req, "draft", None)
+    new, old = getattr(draft, "figures", None), c.s.figures
+    if new is None or old is None or (new.correction or "").strip():
+        return None
+    fell = [f for f in FIGURE_FIELDS if getattr(new, f) < getattr(old, f)]
+    if not fell:
+        return None
+    zh = "、".join(f"{FIGURES_ZH[f][0]}{getattr(new, f):g}<{getattr(old, f):g}{FIGURES_ZH[f][1]}" for f in fell)
+    return INVALID, (f"灾情数据为累计数,不能小于上次报告:{zh};如需核减请填写核减说明 / figures: totals below the last "
+                     f"report's ({', '.join(f'{f} {getattr(new, f):g} < {getattr(old, f):g}' for f in fell)}); "
+                     "give figures.correction to lower them")
+
+
 @RULES.rule("draft")
 def draft(c: Chain, req: Actor, now: datetime) -> Refusal | None:
     r = c.last
     if r is None:
-        return None
+        return _figures_fall(c, req)
     if r.state == "in_review":
         return CONFLICT, (f"{r.label}第{r.latest.version}版正在审核,退回后方可修改 / "
                           f"{r.label} v{r.latest.version} is with the reviewer; it can be redrafted once returned")
@@ -93,7 +109,7 @@ def draft(c: Chain, req: Actor, now: datetime) -> Refusal | None:
         return CONFLICT, (f"{r.label}已报送,新情况请以续报或终报报送 / "
                           f"{r.label} was submitted; "
                           "report new facts as a follow-up (/followups) or the final report (/final)")
-    return None
+    return _figures_fall(c, req)
 
 
 def _after_a_submitted_report(c: Chain, what_next: str, what_next_zh: str) -> Refusal | None:
@@ -112,12 +128,12 @@ def followup(c: Chain, req: Actor, now: datetime) -> Refusal | None:
                           f"the response ({c.s.response_ended_by}) was terminated: "
                           "what is owed now is the final report "
                           "终报 (/final), not a follow-up")
-    return _after_a_submitted_report(c, "a follow-up 续报", "起草续报")
+    return _after_a_submitted_report(c, "a follow-up 续报", "起草续报") or _figures_fall(c, req)
 
 
 @RULES.rule("final")
 def final(c: Chain, req: Actor, now: datetime) -> Refusal | None:
-    return _after_a_submitted_report(c, "a final report 终报", "起草终报")
+    return _after_a_submitted_report(c, "a final report 终报", "起草终报") or _figures_fall(c, req)
 
 
 @RULES.rule("review")

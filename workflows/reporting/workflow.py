@@ -41,7 +41,8 @@ class IncidentReportingWorkflow(Procedure):
             self.info = inp.incident.model_copy(update={"received_at": received})
             severity = self.rules.grade(inp.incident.severity, inp.incident.casualties)
             limits = self.rules.deadlines_for(inp.incident.category, inp.incident.subtype, severity, inp.incident.casualties)
-            self.s = ChainState(received_at=received, severity=severity, casualties=inp.incident.casualties, deadlines=[
+            self.s = ChainState(received_at=received, severity=severity, casualties=inp.incident.casualties,
+                                figures=inp.incident.figures, deadlines=[
                 self._deadline("verbal", "verbal", "口头报告", received + limits.verbal),
                 self._deadline("written", "written", "书面报告", received + limits.written)])
         self._init_procedure()
@@ -263,6 +264,8 @@ class IncidentReportingWorkflow(Procedure):
         if req.decision == "approve":
             r.state, r.approved_by, r.approved_at = "approved", req.actor, now
             self.s.casualties = v.content.casualties  # the approved facts are the chain's facts
+            if v.content.figures is not None:  # 灾情统计: the totals as of this report (a report without keeps them)
+                self.s.figures = v.content.figures
             self.s.severity = max(self.s.severity, self.rules.grade(v.content.severity, v.content.casualties),
                                   key=lambda x: x.rank)
         else:
@@ -430,7 +433,7 @@ class IncidentReportingWorkflow(Procedure):
                                             acknowledged_at=ts.acknowledged_at if ts else None))
         return ChainView(incident_id=self.info.incident_id, workflow_id=workflow.info().workflow_id,
                          status="closed" if self.s.closed_at else "open", received_at=self.s.received_at,
-                         severity=self.s.severity, casualties=self.s.casualties, deadlines=self.s.deadlines,
+                         severity=self.s.severity, casualties=self.s.casualties, figures=self.s.figures, deadlines=self.s.deadlines,
                          verbal=self.s.verbal, reports=self.s.reports, triggers=triggers, closed_at=self.s.closed_at,
                          runs=self.s.runs, settled_by=self.s.settled_by, response_ended_by=self.s.response_ended_by,
                          unit_report=self.s.unit_report, vertical=self.s.vertical)
@@ -441,7 +444,8 @@ class IncidentReportingWorkflow(Procedure):
     def _opening(self) -> dict:
         d = {x.key: x.due_at.isoformat() for x in self.s.deadlines}
         unit = {"unit_report": self.s.unit_report.model_dump(mode="json")} if self.s.unit_report else {}
-        return {**self.info.model_dump(mode="json", exclude={"created_by"}), **unit, "severity": self.s.severity.value,
+        skip = {"created_by"} | ({"figures"} if self.info.figures is None else set())
+        return {**self.info.model_dump(mode="json", exclude=skip), **unit, "severity": self.s.severity.value,
                 "rules": self.rules.id, "rules_version": self.inp.rules_version, "deadlines": d}
 
     def _record_request(self, events: list[Event]) -> RecordRequest:

@@ -1033,10 +1033,59 @@ async def proposal(saved: list[dict]) -> None:
                                                                     "asked again; declined with a reason")
 
 
+async def register(saved: list[dict]) -> None:
+    """Force dispatch from the resource register (patch activation-register-dispatch): a plan naming register teams
+    (marked busy), returned (released), redrafted, approved (orders to the teams' duty phones), a draft naming a
+    busy team refused; terminated (released)."""
+    from definitions.schema.reporting import Severity
+    from store.resources import RescueTeam
+    from tests.factories import response_district
+    from tests.workflows.activation_helpers import ack, events, outbox, plan, start, subject, with_seasons
+    from workflows.activation import DispatchDecisionIn, DispatchIn, PlanActivationWorkflow as W, TerminateIn
+
+    def populate(s):
+        people = response_district(s)
+        s.add_all([RescueTeam(id="T-FR-1", name="消防特勤中队", kind="fire_rescue", strength=32, town_id="330110001",
+                              duty_phone="+8657186900119"),
+                   RescueTeam(id="T-HZ-1", name="危化品处置队", kind="hazmat", strength=12, duty_phone="+8657186900333")])
+        return people
+
+    async with stage("register", populate, saved) as st:
+        p = st.people
+        inp = _activation("INC-HISTORY-REG", "work_safety", level=Severity.IV,
+                          the_plan=with_seasons(plan("work_safety"), in_flood=False))
+        subj = subject(inp)
+        h = await start(st.client, st.tq, inp)
+        await wait_for(lambda: outbox(subj), what="convening calls")
+        await settled(st.client.get_workflow_handle(h.id))
+        for person in sorted({m.person_id for m in outbox(subj)}):
+            await ack(st.client, inp, person)
+        fire = {"actor": p["D09.head"], "role": "commander"}
+        em = {"actor": p["D01.head"], "role": "commander"}
+        await h.execute_update(W.draft_dispatch, DispatchIn(**fire, teams=["T-FR-1"], task="排险救援"))
+        await h.execute_update(W.decide_dispatch, DispatchDecisionIn(**em, seq=1, decision="return",
+                                                                     comments="增加危化品处置队"))
+        await h.execute_update(W.draft_dispatch, DispatchIn(**fire, forces=["fire_rescue"], teams=["T-FR-1", "T-HZ-1"],
+                                                            task="排险救援,危化品处置"))
+        await h.execute_update(W.decide_dispatch, DispatchDecisionIn(**em, seq=1, decision="approve"))
+        await wait_for(lambda: events(subj, "activation.dispatch.sector_informed"), what="sector informed")
+        try:
+            await h.execute_update(W.draft_dispatch, DispatchIn(**fire, teams=["T-HZ-1"], task="再次调度"))
+        except Exception:  # refused: the team is busy
+            pass
+        await h.execute_update(W.terminate, TerminateIn(**em, reason="现场处置完毕,响应终止"))
+        await wait_for(lambda: len(events(subj, "activation.dispatch.team_released")) == 3, what="teams released")
+        await h.result()
+        await st.save("PlanActivationWorkflow-register", h.id,
+                      note="work safety Ⅳ级 (patch activation-register-dispatch): register teams marked busy, the plan "
+                           "returned (released), redrafted with a force and two teams, approved (orders), a draft "
+                           "naming a busy team refused; terminated (released)")
+
+
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
              "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay,
-             "proposal": proposal, "upward": upward, "notice": notice, "bulletin": bulletin}
+             "proposal": proposal, "upward": upward, "notice": notice, "bulletin": bulletin, "register": register}
 
 
 async def main(names: list[str]) -> None:
