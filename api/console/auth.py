@@ -45,6 +45,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import Caller
 from config import Settings, get_settings
+from definitions.schema.templates import LOGIN_CODE
 from store.auth import ApiToken, lookup_token, same_secret
 from store.console import ConsoleSession, LoginCode
 from store.db import session_scope
@@ -318,7 +319,7 @@ async def send_code(settings: Settings, mobile: str, client: str) -> bool:
         return False
     gateway = gateway_for("sms")
     msg = OutgoingMessage(outbox_id=req.outbox_id, idempotency_key=f"console-login/{req.code_id}", channel="sms",
-                          to=req.mobile, body=req.body, kind="login.code", values={"code": req.code})
+                          to=req.mobile, body=req.body, kind=LOGIN_CODE, values={"code": req.code})
     try:
         result = await gateway.send(msg)
         status, provider_id, error = result.status, result.provider_id, result.error

@@ -17,13 +17,14 @@ from definitions.schema.common import Strict
 
 COMMON = ("text", "code", "link")
 """Values every message offers: its whole text, its reply code, its (short) acknowledgement link."""
+LOGIN_CODE = "login.code"  # the message kind of the console's login code SMS (api/console/auth.py)
 SMS_KINDS: dict[str, tuple[str, ...]] = {
     "callout.notify": ("event", "level", "headline", "area"),  # 叫应: asks for an answer
     "callout.escalate": ("event", "level", "headline", "area", "name"),  # 升级: someone did not answer
     "callout.inform": ("event", "level", "name"),  # 告知: the duty chief is told who never answered
     "callout.cancel": ("event", "level", "headline", "area"),  # 解除
     "callout.update": ("event", "level", "headline", "area"),  # 调整
-    "login.code": (),  # the console's login code (the code only)
+    LOGIN_CODE: (),  # the console's login code (the code only)
     "notice": (),  # every other message: its whole text in one variable
 }
 VOICE_VALUES = ("text",)  # the voice text of the call
