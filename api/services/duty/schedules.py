@@ -102,7 +102,7 @@ def first_working_day_spec(tz: str, hour: int, minute: int, calendar: WorkCalend
                     day_of_month=[ScheduleRange(calendar.first_working_day(date(y, m, 1)).day)],
                     comment=f"{y}-{m:02d}: the first working day of the calendar")
                  for y in known for m in range(1, 13)]
-    later = [ScheduleRange(known[-1] + 1, 9999)] if known else []
+    later = [ScheduleRange(known[-1] + 1, 2100)] if known else []  # (Temporal takes years 2000-2100)
     for day, first_dow, last_dow, comment in ((1, 1, 5, "the 1st, a weekday"), (2, 1, 1, "Monday the 2nd"),
                                               (3, 1, 1, "Monday the 3rd")):
         calendars.append(at(year=later, day_of_month=[ScheduleRange(day)],
