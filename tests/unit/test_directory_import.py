@@ -185,7 +185,7 @@ def test_schema_and_syntax_errors_have_lines(url, tmp_path: Path):
     path.write_text("persons:\n  - {id: a\n  - b\n")
     with session_scope(url) as s, pytest.raises(DirectoryImportError) as exc:
         import_directory(s, path)
-    assert exc.value.errors == [("bad.yaml:4: YAML syntax: expected ',' or '}', but got '<stream end>' "
+    assert exc.value.errors == [("bad.yaml:4: YAML syntax: did not find expected ',' or '}' "  # (libyaml's words)
                                  "(while parsing a flow mapping on line 2)")]
 
 
