@@ -97,7 +97,7 @@ LONG_FILES = {
     "tests/security/test_access_table.py": 300, "tests/faults/test_worker_killed_procedures.py": 190,
     "tests/faults/test_worker_killed.py": 110, "tests/production/test_worker_killed_postgres.py": 105,
     "tests/faults/test_worker_killed_aliyun.py": 110, "tests/e2e/test_scorecards_dev.py": 60,
-    "tests/e2e/test_resources_dev.py": 100,
+    "tests/e2e/test_resources_dev.py": 100, "tests/faults/test_worker_killed_dingtalk.py": 90,
     "tests/browser/test_console_print.py": 100, "tests/browser/test_console_walk.py": 100,
     "tests/workflows/test_proposal.py": 100, "tests/workflows/test_callout.py": 100,
     "tests/workflows/test_activation.py": 90, "tests/production/test_production_shape.py": 85,

@@ -5,9 +5,13 @@
 and, as DingTalk does, delivers the same content to the same person from the app once a day (a copy gets a task id
 and reaches nobody: `delivered` counts what persons received); `getsendresult` answers each task's read, unread
 and invalid userids. The test plays the persons: `read(task, userid)`. `fail_next(n, errcode)` answers errors.
+`hold_sends(after)`: the `after`-th send from now is taken (recorded, delivered as DingTalk would) and its answer,
+with those of any sends after it, kept until the hold is released — the sender left between sending and hearing
+back, for as long as a test needs (to kill it there).
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections import deque
@@ -37,6 +41,21 @@ class Notification:
 
 
 @dataclass
+class Hold:
+    at: int  # the count of sends taken at which holding begins
+    held: list[Notification] = field(default_factory=list)
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    async def wait(self, timeout: float) -> None:
+        if not await asyncio.to_thread(self.reached.wait, timeout):
+            raise AssertionError(f"no send number {self.at} within {timeout:.0f} s (the hold was never reached)")
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class FakeDingTalk(LocalServer):
     app_key: str = "dingfakeappkey"
     app_secret: str = "fake-app-secret"
@@ -61,6 +80,8 @@ class FakeDingTalk(LocalServer):
         self.seen: set[tuple[str, str, date]] = set()  # (userid, content, day) delivered
         self.failures: deque[int] = deque()
         self.refused: list[int] = []
+        self.taken = 0  # sends taken (answered ok)
+        self.holds: list[Hold] = []
 
     # ------------------------------------------------------------------ control
 
@@ -71,6 +92,12 @@ class FakeDingTalk(LocalServer):
     def fail_next(self, n: int, errcode: int) -> None:
         with self.lock:
             self.failures.extend([errcode] * n)
+
+    def hold_sends(self, after: int = 1) -> Hold:
+        with self.lock:
+            hold = Hold(at=self.taken + after)
+            self.holds.append(hold)
+            return hold
 
     def read(self, task_id: int) -> None:
         """The person opens the notification."""
@@ -118,7 +145,14 @@ class FakeDingTalk(LocalServer):
         with self.lock:
             fresh = (user, content, date.today()) not in self.seen
             self.seen.add((user, content, date.today()))
-            self.notifications[task_id] = Notification(task_id, user, msg, delivered=fresh)
+            n = self.notifications[task_id] = Notification(task_id, user, msg, delivered=fresh)
+            self.taken += 1
+            hold = next((h for h in self.holds if not h.released.is_set() and self.taken >= h.at), None)
+            if hold is not None:
+                hold.held.append(n)
+                hold.reached.set()
+        if hold is not None:  # taken; the answer waits (a bound against a test that never releases)
+            await asyncio.to_thread(hold.released.wait, 600)
         return JSONResponse({"errcode": 0, "errmsg": "ok", "task_id": task_id, "request_id": uuid.uuid4().hex})
 
     async def _result(self, request: Request) -> JSONResponse:
