@@ -39,6 +39,9 @@ async def secured(module_time_env, db_url, monkeypatch):
             csrf = auth._serializer(settings).loads(cookie)["c"]
             sessions[role] = {"cookie": f"{auth.COOKIE}={cookie}", "csrf": csrf}
     app = create_app(temporal_client=module_time_env.client)
+    # the requests read these settings: an activity thread of the test before, still finishing, may have refilled
+    # get_settings' cache from the environment as it was then (a 401 for the admin token, seen once in make test)
+    app.dependency_overrides[get_settings] = lambda: settings
     async with build_worker(module_time_env.client, task_queue=settings.task_queue):
         yield SimpleNamespace(app=app, tokens=tokens, sessions=sessions, people=people, settings=settings,
                               client=module_time_env.client)
