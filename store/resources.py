@@ -213,3 +213,46 @@ class SupplyRequest(SQLModel, table=True):
     received_by: str | None = None
     received_at: datetime | None = Field(default=None, sa_column=utc_column())
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+
+
+# ---------------------------------------------------------------- 每月调度: the monthly readiness check
+
+READINESS_ANSWERS = ("pending", "called", "ready", "not_ready", "no_answer")
+
+
+class ReadinessRun(SQLModel, table=True):
+    """One monthly readiness check (workflows/readiness.py): its id is the workflow's id (the audit subject)."""
+
+    __tablename__ = "readiness_run"
+    id: str = Field(primary_key=True)
+    started_at: datetime = Field(sa_column=utc_column(nullable=False))
+    started_by: str = "schedule"
+    status: str = Field(default="running", description="running | closed")
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    total: int = 0
+    ready: int = 0
+    not_ready: int = 0
+    no_answer: int = 0
+    updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+
+
+class ReadinessAnswer(SQLModel, table=True):
+    """A team's answer in one check: ready (1), not_ready (2), no_answer (nobody, after its leader and the duty
+    chief); pending / called while the check runs."""
+
+    __tablename__ = "readiness_answer"
+    __table_args__ = (UniqueConstraint("run_id", "team_id", name="uq_readiness_answer"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="readiness_run.id", index=True)
+    team_id: str = Field(index=True, description="the register's team (no foreign key: a team deleted later keeps "
+                                                 "its history)")
+    team_name: str = ""
+    duty_phone: str | None = None
+    leader_id: str | None = None
+    leader_name: str = ""
+    state: str = Field(default="pending", description="READINESS_ANSWERS")
+    answered_by: str | None = Field(default=None, description="duty_phone | leader | a person id")
+    channel: str | None = None
+    answered_at: datetime | None = Field(default=None, sa_column=utc_column())
+    escalated: bool = False
+    updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))

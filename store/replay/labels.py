@@ -20,7 +20,7 @@ EPISODES = {
     "activation.overdue": "超时督办", "activation.dispatch.order": "调度指令", "activation.reinforcement.request": "增援请求",
     "activation.reinforcement.chase": "增援催办", "review.escalation": "复盘催交", "spotcheck.call": "六问抽查",
     "spotcheck.followup": "六问整改", "handover": "交接班", "freshness": "通讯录确认",
-    "workorder.call": "工单签收呼叫", "workorder.chase": "工单督办",
+    "readiness.call": "每月调度呼叫", "workorder.call": "工单签收呼叫", "workorder.chase": "工单督办",
     "relay": "到户", "proposal": "响应建议",
 }
 RECORDS = {
@@ -80,6 +80,8 @@ KIND_NAMES = {
     "review.report.compiled": "汇编事件报告", "review.report.returned": "报告退回", "review.report.signed": "报告签发",
     "review.report.final": "报告定稿", "review.sealed": "案卷封存",
     # the duty day
+    "readiness.opened": "每月调度开始", "readiness.answered": "救援队伍应答", "readiness.no_answer": "救援队伍无人应答",
+    "readiness.marked_unready": "标为不能出动", "readiness.closed": "每月调度结束",
     "drill.started": "演练开始", "drill.reported": "演练结果", "schedule.paused": "计划暂停", "schedule.unpaused": "计划恢复",
     "schedule.synced": "计划同步", "schedule.triggered": "计划执行",
     "schedule.below_minimum.notified": "演练低于每周最低要求已告知值班长",

@@ -468,6 +468,17 @@ class Freshness:
     REFUSED = kind("freshness.refused")
 
 
+class Readiness:
+    """The monthly readiness check 每月调度 (workflows/readiness.py), subject: its workflow id `readiness-…`."""
+
+    CALL = episodes("readiness.call")
+    OPENED = kind("readiness.opened")
+    ANSWERED = kind("readiness.answered")  # a team's answer: ready (1) or not ready (2)
+    NO_ANSWER = kind("readiness.no_answer")  # nobody answered: the duty phone, the leader; the duty chief told
+    MARKED_UNREADY = kind("readiness.marked_unready")  # the register's team set to 不能出动
+    CLOSED = kind("readiness.closed")  # the summary, sent to the duty chief
+
+
 class Drill:
     STARTED = kind("drill.started")
     REPORTED = kind("drill.reported")
