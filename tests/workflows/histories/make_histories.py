@@ -861,6 +861,37 @@ async def freshness(saved: list[dict]) -> None:
         await st.save("FreshnessShardWorkflow", shard_id(rid, 0), note="shard 0 of freshness-history")
 
 
+async def readiness(saved: list[dict]) -> None:
+    from store.resources import ReadinessAnswer, RescueTeam
+    from tests.factories import small_district
+    from tests.workflows.duty_helpers import duty_settings, outbox, rows
+    from workflows.readiness import ReadinessCheckWorkflow, ReadinessInput, team_person
+
+    def populate(s):
+        p = small_district(s, towns=2, villages=1)
+        s.add_all([RescueTeam(id="T-A", name="水利防汛抢险队", kind="flood", strength=40, duty_phone="+8657186900201"),
+                   RescueTeam(id="T-B", name="民兵应急分队", kind="militia", strength=30, duty_phone="+8657186900202"),
+                   RescueTeam(id="T-C", name="急救中心救护队", kind="medical", strength=16, duty_phone="+8657186900203",
+                              leader_id=p["330110001.head"])])
+        return p
+
+    async with stage("readiness", populate, saved) as st:
+        rid = "readiness-history"
+        h = await st.client.start_workflow(ReadinessCheckWorkflow.run,
+                                           ReadinessInput(settings=duty_settings().readiness, version="h"),
+                                           id=rid, task_queue=st.tq)
+        first = await wait_for(lambda: len(r := [m for m in outbox(rid) if m.provider_id]) == 3 and r, what="called")
+        msg = {m.person_id: m for m in first}
+        await answers.gateway_report(st.client, msg[team_person("T-A")].provider_id, "in-progress", digits="1")
+        await answers.gateway_report(st.client, msg[team_person("T-B")].provider_id, "in-progress", digits="2")
+        await wait_for(lambda: {a.team_id: a.state for a in rows(ReadinessAnswer, run_id=rid)}.get("T-B") == "not_ready",
+                       what="T-B answered")
+        await h.result()
+        await st.save("ReadinessCheckWorkflow", rid, note="3 teams: 1 pressed (ready), 2 pressed (not ready), no "
+                                                          "answer: called again, the leader, the duty chief told; "
+                                                          "summary to the duty chief")
+
+
 # ------------------------------------------------------------------ publication below orange (精准发布)
 
 
@@ -1085,7 +1116,8 @@ async def register(saved: list[dict]) -> None:
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
              "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay,
-             "proposal": proposal, "upward": upward, "notice": notice, "bulletin": bulletin, "register": register}
+             "proposal": proposal, "upward": upward, "notice": notice, "bulletin": bulletin, "register": register,
+             "readiness": readiness}
 
 
 async def main(names: list[str]) -> None:
