@@ -16,6 +16,7 @@ Pure functions (no I/O): workflows, activities, the API, the replay and the case
 | response proposal | `proposal/<warning id>-<plan id>` | `proposal_subject` |
 | duty procedures | their workflow ids: `drill-…`, `handover-…`, `spotcheck-…`, `freshness-…`, `readiness-…` | workflows/duty… |
 | anchors, gateway | `_anchors`, `gateway` | store/audit.py, webhooks |
+| the register's edits (应急资源) | `resources` | api/services/resources.py |
 
 Call-out and incident subjects keep the form they had before kinds were made explicit: sealed
 case files, replays and running workflows name them so, and a rename would split a chain. The
@@ -36,7 +37,7 @@ PREFIXES: dict[str, str] = {
     "readiness-": "readiness", "_": "audit", "incident-": "workflow", "activation-": "workflow", "review-": "workflow", "proposal-": "workflow",
     "workorder-": "workorder", "bulletin/": "bulletin", "bulletin-": "workflow", "notice-": "workflow",
 }
-NAMES: dict[str, str] = {"_anchors": "audit", "gateway": "gateway", "console-login": "login"}
+NAMES: dict[str, str] = {"_anchors": "audit", "gateway": "gateway", "console-login": "login", "resources": "resources"}
 
 
 class SubjectError(ValueError):

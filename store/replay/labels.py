@@ -80,6 +80,7 @@ KIND_NAMES = {
     "review.report.compiled": "汇编事件报告", "review.report.returned": "报告退回", "review.report.signed": "报告签发",
     "review.report.final": "报告定稿", "review.sealed": "案卷封存",
     # the duty day
+    "resources.created": "新增应急资源", "resources.updated": "修改应急资源", "resources.team_released": "救援队伍手动释放",
     "readiness.opened": "每月调度开始", "readiness.answered": "救援队伍应答", "readiness.no_answer": "救援队伍无人应答",
     "readiness.marked_unready": "标为不能出动", "readiness.closed": "每月调度结束",
     "drill.started": "演练开始", "drill.reported": "演练结果", "schedule.paused": "计划暂停", "schedule.unpaused": "计划恢复",

@@ -468,6 +468,14 @@ class Freshness:
     REFUSED = kind("freshness.refused")
 
 
+class Resources:
+    """The duty office's edits of the register through the API (api/services/resources.py), subject `resources`."""
+
+    CREATED = kind("resources.created")
+    UPDATED = kind("resources.updated")  # payload: each changed field's before and after
+    TEAM_RELEASED = kind("resources.team_released")  # a busy team set available by hand
+
+
 class Readiness:
     """The monthly readiness check 每月调度 (workflows/readiness.py), subject: its workflow id `readiness-…`."""
 
