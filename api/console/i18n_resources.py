@@ -55,6 +55,10 @@ RESOURCE_STRINGS: dict[str, tuple[str, str]] = {
     "rdy_teams": ("各队伍应答情况", "Each team's answer"), "rdy_running": ("进行中", "running"),
     "rdy_done": ("已结束", "ended"), "rdy_pending": ("待呼叫", "to call"), "rdy_called": ("呼叫中", "called"),
     "rdy_duty_phone": ("值班电话", "duty phone"), "rdy_leader": ("队长", "leader"),
+    # 会商研判 on the activation page
+    "mtg_title": ("会商研判", "Expert consultations"), "mtg_fields": ("专业领域", "Fields"),
+    "mtg_confirmed": ("已确认参加", "confirmed"), "mtg_waiting": ("待确认", "not yet confirmed"),
+    "mtg_conclusion": ("会商结论", "Conclusions"), "mtg_no_conclusion": ("尚未登记会商结论", "No conclusions recorded yet"),
     # the activation page's dispatch from the register
     "act_register_teams": ("应急资源库队伍(按预案所需类别建议,可调用的在前)", "Register teams (the plan's kinds, available first)"),
     "act_register_strength": ("可调用力量", "Available strength"),

@@ -324,6 +324,10 @@ class Activation:
     ORDERS = episodes("activation.dispatch.order")
     REQUEST = episodes("activation.reinforcement.request")
     CHASE = episodes("activation.reinforcement.chase")
+    EXPERTS = episodes("activation.experts")  # 会商研判: the experts called (`activation.experts.ack`: confirmed)
+    MEETING_CONVENED = kind("activation.meeting.convened")
+    MEETING_GAP = kind("activation.meeting.gap")  # no expert of a field needed in the register
+    MEETING_CONCLUDED = kind("activation.meeting.concluded")
     NOTICE_ACK = step(NOTICE, Escalation.ACK)
     ITEMS = ("task", "directive")
     OPENED = {"task": "opened", "directive": "issued"}  # the verb that opens an item of each kind
