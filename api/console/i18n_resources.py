@@ -40,6 +40,14 @@ RESOURCE_STRINGS: dict[str, tuple[str, str]] = {
     "res_available": ("可调用", "available"), "res_busy": ("已出动", "dispatched"),
     "res_below_minimum": ("低于储备下限", "below minimum"), "res_expired": ("已过期", "expired"),
     "res_indoor": ("室内", "indoor"), "res_outdoor": ("室外", "outdoor"),
+    # 待核实: records their owner has not confirmed in the yearly contact round
+    "res_stale": ("待核实", "To confirm"), "res_section": ("类别", "Section"), "res_owner": ("负责人", "Owner"),
+    "res_confirmed_at": ("最近核实", "Last confirmed"),
+    "res_stale_intro": ("每年通讯录核实时,负责人确认联系方式即一并确认其负责的应急资源;超过一年未确认或无负责人的记录列于此。",
+                        "The yearly contact round confirms the records a person answers for; records not confirmed "
+                        "within a year, or with no owner, are listed here."),
+    "res_stale_never": ("从未核实", "never confirmed"), "res_stale_stale": ("超过一年未核实", "not confirmed for a year"),
+    "res_stale_no_owner": ("无负责人", "no owner"), "res_no_stale": ("所有记录均已按时核实", "Every record is confirmed"),
     # 每月调度: the monthly readiness check (workflows/readiness.py)
     "rdy_tab": ("每月调度", "Readiness checks"),
     "rdy_intro": ("每月语音呼叫各救援队伍的24小时值班电话:按1为在岗值守、人员满员,按2为不能满员在岗;无人接听的升级至队长,"

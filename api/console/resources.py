@@ -37,6 +37,14 @@ async def alerts(request: Request, user: auth.Viewer, town: str = "") -> HTMLRes
                   today=data["today"], towns=data["towns"], town=town, kind="", kinds=[], kind_key="", error=None)
 
 
+@router.get("/stale", response_class=HTMLResponse)
+async def stale(request: Request, user: auth.Viewer) -> HTMLResponse:
+    """待核实: records their owner has not confirmed within a year (the yearly contact round), or with no owner."""
+    data = await db(lambda s: {**svc.stale(s), "towns": [(t.id, t.name) for t in towns(s)]})
+    return render(request, "resources.html", section="stale", sections=SECTIONS, rows=[], alerts=[], today=None,
+                  stale=data, towns=data["towns"], town="", kind="", kinds=[], kind_key="", error=None)
+
+
 @router.get("/readiness", response_class=HTMLResponse)
 async def readiness(request: Request, user: auth.Viewer, run: str = "") -> HTMLResponse:
     """每月调度: the readiness checks, newest first, and one check's answers per team (the newest by default)."""

@@ -26,6 +26,12 @@ def stock_alerts(session: ReadSessionDep, settings: SettingsDep, _: Anyone, town
     return svc.alerts(session, settings.timezone, town)
 
 
+@router.get("/stale", summary="Records not confirmed by their owner within a year (the yearly contact confirmation "
+                              "round confirms the records a person answers for), or with no owner in the directory")
+def stale(session: ReadSessionDep, _: Anyone) -> dict:
+    return svc.stale(session)
+
+
 def _routes(section: str) -> None:
     model = RECORD_MODELS[section]
 

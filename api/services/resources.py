@@ -137,6 +137,22 @@ def save(session: Session, section: str, body: BaseModel, tz: str, *, record_id:
     return record(session, section, body.id, tz)
 
 
+def stale(session: Session) -> dict:
+    """The register's records whose owner has not confirmed them within the contact round's `stale_after` (the
+    yearly round 通讯录核实 confirms a person's records with their contact data: store/duty.py confirm_contact)."""
+    from datetime import UTC, datetime, timedelta
+
+    from config import get_settings
+    from definitions.loader import cached_library
+    from store.resources import stale_records
+
+    duty = cached_library(get_settings().definitions_dir).duty()
+    after = duty.freshness.stale_after if duty else timedelta(days=365)
+    rows = stale_records(session, datetime.now(UTC), after)
+    return {"stale_after_days": after.days, "records": rows,
+            "counts": {r: sum(x["reason"] == r for x in rows) for r in ("never", "stale", "no_owner")}}
+
+
 def alerts(session: Session, tz: str, town: str | None = None) -> dict:
     on = today(tz)
     return {"today": on.isoformat(), "alerts": [a.as_dict() for a in stock_alerts(session, on, town=town)]}

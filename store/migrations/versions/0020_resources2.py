@@ -1,4 +1,5 @@
-"""resources2: the monthly readiness check 每月调度 of the rescue teams (runs and each team's answer), issue 23
+"""resources2: the monthly readiness check 每月调度 of the rescue teams (runs and each team's answer); each register
+record's last confirmation by its owner (the yearly round), issue 23
 
 Revision ID: 0020_resources2
 Revises: 0017_resources
@@ -16,6 +17,7 @@ branch_labels = None
 depends_on = None
 
 S = sqlmodel.sql.sqltypes.AutoString
+CONFIRMED = ('rescue_team', 'supply_depot', 'expert', 'shelter')  # confirmed_at: the owner's yearly confirmation
 
 
 def _at(name: str, nullable: bool = True) -> sa.Column:
@@ -55,8 +57,14 @@ def upgrade() -> None:
     with op.batch_alter_table('readiness_answer') as b:
         b.create_index(b.f('ix_readiness_answer_run_id'), ['run_id'], unique=False)
         b.create_index(b.f('ix_readiness_answer_team_id'), ['team_id'], unique=False)
+    for table in CONFIRMED:
+        with op.batch_alter_table(table) as b:
+            b.add_column(_at('confirmed_at'))
 
 
 def downgrade() -> None:
+    for table in CONFIRMED:
+        with op.batch_alter_table(table) as b:
+            b.drop_column('confirmed_at')
     op.drop_table('readiness_answer')
     op.drop_table('readiness_run')
