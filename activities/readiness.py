@@ -190,8 +190,7 @@ def render(send: Send, ctx: dict, code: str | None, link: str | None) -> tuple[s
     if send.purpose == "escalate":
         voice = (f"这里是区应急管理局值班室。{team}的24小时值班电话在每月调度中无人接听。如队伍在岗值守、人员满员,"
                  "请按1;如不能满员在岗,请按2。")
-        body = (f"【每月调度】{send.name}您好:{team}的24小时值班电话在每月值班值守调度中无人接听。如队伍在岗值守、"
-                f"人员满员,{answer_text(code, link)};如不能满员在岗,请接听值班室语音电话按2或致电值班室。")
+        body = f"【每月调度】{team}值班电话无人接听。队伍在岗满员请{answer_text(code, link)};不能满员在岗请致电值班室。"
         return body, voice
     if send.purpose == "inform":
         return f"【每月调度】{team}的值班电话和队长均未应答,已在应急资源库中标为不能出动,请跟进。", None
