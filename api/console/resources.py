@@ -8,7 +8,8 @@ from fastapi.responses import HTMLResponse
 
 from api.console import auth
 from api.console.i18n_resources import RESOURCE_STRINGS
-from api.console.pages import db, render
+from api.console.pages import db, render, schedules_of
+from api.console.roles import CHIEFS
 from api.services import readiness as readiness_svc
 from api.services import resources as svc
 from api.services.duty.common import DutyError
@@ -57,8 +58,10 @@ async def readiness(request: Request, user: auth.Viewer, run: str = "") -> HTMLR
         data, error, status = await db(page), None, 200
     except DutyError as exc:  # an unknown run
         data, error, status = {"runs": await db(readiness_svc.runs), "detail": None}, str(exc), exc.status
+    schedules, sched_error = await schedules_of(request, "readiness")  # 每月调度's schedule: pause, run now
     return render(request, "readiness.html", status=status, section="readiness", sections=SECTIONS,
-                  runs=data["runs"], detail=data["detail"], error=error)
+                  runs=data["runs"], detail=data["detail"], error=error, schedules=schedules, sched_error=sched_error,
+                  may_control=user.may(*CHIEFS), is_admin=user.role == "admin")
 
 
 @router.get("", response_class=HTMLResponse)
