@@ -56,7 +56,6 @@ PAGE_STRINGS: dict[str, tuple[str, str]] = {
     "defn_drills": ("演练计划", "Drills"), "defn_freshness": ("通讯录确认", "Contact confirmation"),
     "defn_handover": ("交接班", "Handover"), "defn_spotcheck": ("六问抽查", "Spot checks"),
     "defn_default": ("信息报送规则", "Reporting rules"),
-    "def_gateways": ("短信与语音模板(网关)", "Gateway templates"), "defn_aliyun": ("阿里云短信与语音模板", "Aliyun templates"),
     "defn_readiness": ("救援力量每月调度", "Monthly readiness check"),
     "chain_first_bad": ("自第 %s 条记录起不符", "first wrong at record %s"),
     "more_events": ("另有 %d 条,请按类型或操作人筛选。", "%d more; filter by kind or actor."),
