@@ -86,14 +86,17 @@ async def readiness_open(req: OpenRequest) -> Opened:
             v = ReadinessView(run_id=req.run_id, status="running", started_by=req.started_by, opened_at=req.at,
                               teams=out.teams)
             save_view(s, v)
-            for sk in out.skipped:
-                _mark_unready(s, sk["team"])
+            marked = [NewEvent(subject=req.run_id, kind=Kinds.MARKED_UNREADY, step_id=f"team/{sk['team']}/marked_unready",
+                               workflow_id=info.workflow_id, run_id=req.temporal_run_id, at=req.at,
+                               payload={"team": sk["team"], "before": before, "after": "unready", "reason": sk["reason"]})
+                      for sk in out.skipped if (before := _mark_unready(s, sk["team"])) is not None]
             append(s, [NewEvent(subject=req.run_id, kind=Kinds.OPENED, step_id="opened", workflow_id=info.workflow_id,
                                 run_id=req.temporal_run_id, actor=req.started_by, at=req.at, payload={
                                     "teams": [{"team": t.team_id, "name": t.name, "duty_phone": t.duty_phone,
                                                "leader": t.leader_id} for t in out.teams],
                                     "skipped": out.skipped, "settings_version": req.version,
-                                    "duty_chief": duty["duty_chief"].person_id if "duty_chief" in duty else None})])
+                                    "duty_chief": duty["duty_chief"].person_id if "duty_chief" in duty else None}),
+                       *marked])
             return out
 
     return await asyncio.to_thread(work)

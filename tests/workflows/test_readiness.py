@@ -112,3 +112,18 @@ async def test_no_teams_still_ends_with_a_summary(env, db_url):
                                             id=rid, task_queue=queue)
         summary = await h.result()
     assert summary.total == 0 and kinds(rid) == ["readiness.opened", "readiness.closed"]
+
+
+async def test_a_team_nobody_can_be_called_for_is_no_answer_and_not_ready(env, db_url):
+    with session_scope() as s:
+        small_district(s, towns=1, villages=1)
+        s.add(RescueTeam(id="T-X", name="无电话队伍", kind="social", strength=5))
+    queue = f"rd-{uuid.uuid4().hex[:8]}"
+    rid = f"readiness-nophone-{uuid.uuid4().hex[:6]}"
+    async with build_worker(env.client, task_queue=queue):
+        h = await env.client.start_workflow(ReadinessCheckWorkflow.run, ReadinessInput(settings=duty_settings().readiness),
+                                            id=rid, task_queue=queue)
+        summary = await h.result()
+    assert summary.no_answer == 1 and summary.no_answer_teams == ["T-X"]
+    assert kinds(rid) == ["readiness.opened", "readiness.marked_unready", "readiness.closed"]
+    assert row(RescueTeam, "T-X").readiness == "unready"
