@@ -35,7 +35,7 @@ from workflows.activation import (
 
 AUDIT_PREFIX = {"convene": "activation.convene", "notice": "activation.notice", "overdue": "activation.overdue",
                 "orders": "activation.dispatch.order", "request": "activation.reinforcement.request",
-                "chase": "activation.reinforcement.chase"}
+                "chase": "activation.reinforcement.chase", "experts": "activation.experts"}
 
 
 def _subject(req: RecordRequest) -> str:

@@ -20,7 +20,7 @@ from definitions.schema.assessment import AssessmentRules
 from definitions.schema.callout import CalloutPlan
 from definitions.schema.common import Level
 from definitions.schema.plans import ResponsePlan, cross_check_plans
-from definitions.schema.duty import SECTIONS, DutyFile, DutySettings
+from definitions.schema.duty import OPTIONAL_SECTIONS, SECTIONS, DutyFile, DutySettings
 from definitions.schema.positions import PositionCatalogue
 from definitions.schema.reporting import ReportingRules
 from definitions.schema.review import ReviewTemplate
@@ -352,6 +352,12 @@ def _cross_check_duty(lib: Library, known: set[str]) -> None:
                 lib.errors.append(SourceError(str(lib.root / "duty"), None, section,
                                               f"the duty section {section!r} appears in exactly one file; found "
                                               f"{len(files)}{': ' + ', '.join(files) if files else ''}"))
+        for section in OPTIONAL_SECTIONS:
+            files = where.get(section, [])
+            if len(files) > 1:
+                lib.errors.append(SourceError(str(lib.root / "duty"), None, section,
+                                              f"the duty section {section!r} appears in at most one file; found "
+                                              f"{len(files)}: {', '.join(files)}"))
 
 
 def _cross_check_assessment(lib: Library) -> None:

@@ -21,6 +21,7 @@ from store.callouts import Callout, CalloutTarget
 from store.directory import Person
 from store.links import LinkError
 from store.messages import OutboxMessage
+from store.resources import confirm_register
 from store.types import json_column, now_utc, utc_column
 from workflows.kit.events import BOUNCE_STATUSES
 
@@ -207,12 +208,14 @@ def read_token(key: str, token: str, max_age: int, salt: str = CONFIRM_SALT) -> 
 
 
 def confirm_contact(s: Session, round_id: str, person_id: str, at: datetime, via: str) -> bool:
-    """Record a confirmation (idempotent): the person's last-confirmed date and the round's row."""
+    """Record a confirmation (idempotent): the person's last-confirmed date, the round's row, and the
+    last-confirmed date of the register records they answer for (store/resources.py OWNER)."""
     p = s.get(Person, person_id)
     if p is None:
         return False
     if p.contact_confirmed_at is None or p.contact_confirmed_at < at:
         p.contact_confirmed_at = at
+    confirm_register(s, person_id, at)  # the register's records they answer for, confirmed with their contact data
     row = s.exec(select(ContactCheck).where(ContactCheck.round_id == round_id, ContactCheck.person_id == person_id)).first()
     if row is not None and row.state != "confirmed":
         row.state, row.confirmed_at, row.confirmed_via, row.updated_at = "confirmed", at, via, now_utc()

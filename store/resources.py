@@ -37,6 +37,8 @@ class RescueTeam(SQLModel, table=True):
     status: str = Field(default="available", index=True, description="available | busy")
     busy_with: str | None = Field(default=None, description="the activation it is dispatched to")
     busy_since: datetime | None = Field(default=None, sa_column=utc_column())
+    confirmed_at: datetime | None = Field(default=None, sa_column=utc_column(), description=(
+        "last confirmed by its owner in the yearly contact confirmation round (store/duty.py confirm_contact)"))
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
 
 
@@ -62,6 +64,8 @@ class SupplyDepot(SQLModel, table=True):
     unit_id: str | None = Field(default=None, foreign_key="org_unit.id", description="the unit that keeps it")
     keeper_id: str | None = Field(default=None, foreign_key="person.id")
     duty_phone: str | None = None
+    confirmed_at: datetime | None = Field(default=None, sa_column=utc_column(), description=(
+        "last confirmed by its owner in the yearly contact confirmation round (store/duty.py confirm_contact)"))
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
 
 
@@ -87,6 +91,8 @@ class Expert(SQLModel, table=True):
     person_id: str | None = Field(default=None, foreign_key="person.id")
     mobile: str | None = Field(default=None, description="E.164; the person's own when person_id is given")
     town_id: str | None = Field(default=None, foreign_key="org_unit.id", index=True)
+    confirmed_at: datetime | None = Field(default=None, sa_column=utc_column(), description=(
+        "last confirmed by its owner in the yearly contact confirmation round (store/duty.py confirm_contact)"))
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
 
 
@@ -99,12 +105,57 @@ class Shelter(SQLModel, table=True):
     town_id: str | None = Field(default=None, foreign_key="org_unit.id", index=True)
     kind: str = Field(default="indoor", index=True, description="indoor | outdoor")
     manager_id: str | None = Field(default=None, foreign_key="person.id")
+    confirmed_at: datetime | None = Field(default=None, sa_column=utc_column(), description=(
+        "last confirmed by its owner in the yearly contact confirmation round (store/duty.py confirm_contact)"))
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
 
 
 TABLES: dict[str, type[SQLModel]] = {"teams": RescueTeam, "equipment": Equipment, "depots": SupplyDepot,
                                      "experts": Expert, "shelters": Shelter}
 KIND_COLUMN = {"teams": "kind", "equipment": "kind", "experts": "field", "shelters": "kind"}  # the `kind` filter
+
+
+# ---------------------------------------------------------------- kept up to date: each record's owner confirms it yearly
+
+OWNER = {"teams": "leader_id", "depots": "keeper_id", "experts": "person_id", "shelters": "manager_id"}
+"""The person who answers for a record (equipment is kept with its team or depot)."""
+
+
+def owned_by(session: Session, person_id: str) -> dict[str, list[SQLModel]]:
+    """The records `person_id` answers for, per section (none: empty lists)."""
+    out: dict[str, list[SQLModel]] = {}
+    for section, column in OWNER.items():
+        table = TABLES[section]
+        out[section] = list(session.exec(select(table).where(getattr(table, column) == person_id).order_by(table.id)))
+    return out
+
+
+def confirm_register(session: Session, person_id: str, at: datetime) -> int:
+    """The person confirmed in the yearly round (their contact data and the records they answer for): each of
+    their records' `confirmed_at` (never moved back). Returns how many records."""
+    n = 0
+    for rows in owned_by(session, person_id).values():
+        for row in rows:
+            if row.confirmed_at is None or row.confirmed_at < at:  # type: ignore[attr-defined]
+                row.confirmed_at = at  # type: ignore[attr-defined]
+            n += 1
+    return n
+
+
+def stale_records(session: Session, at: datetime, stale_after) -> list[dict]:
+    """The register's records not confirmed by their owner within `stale_after` (the contact round's): `never`
+    confirmed, `stale` (confirmed before the cut), or `no_owner` (nobody of the directory answers for it)."""
+    cut = at - stale_after
+    out = []
+    for section, column in OWNER.items():
+        table = TABLES[section]
+        for row in session.exec(select(table).order_by(table.id)):
+            owner, confirmed = getattr(row, column), row.confirmed_at  # type: ignore[attr-defined]
+            reason = "no_owner" if not owner else ("never" if confirmed is None else ("stale" if confirmed < cut else None))
+            if reason:
+                out.append({"section": section, "id": row.id, "name": row.name, "owner": owner,  # type: ignore[attr-defined]
+                            "confirmed_at": confirmed.isoformat() if confirmed else None, "reason": reason})
+    return out
 
 
 # ---------------------------------------------------------------- queries
@@ -212,4 +263,47 @@ class SupplyRequest(SQLModel, table=True):
     picked_up_at: datetime | None = Field(default=None, sa_column=utc_column())
     received_by: str | None = None
     received_at: datetime | None = Field(default=None, sa_column=utc_column())
+    updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+
+
+# ---------------------------------------------------------------- 每月调度: the monthly readiness check
+
+READINESS_ANSWERS = ("pending", "called", "ready", "not_ready", "no_answer")
+
+
+class ReadinessRun(SQLModel, table=True):
+    """One monthly readiness check (workflows/readiness.py): its id is the workflow's id (the audit subject)."""
+
+    __tablename__ = "readiness_run"
+    id: str = Field(primary_key=True)
+    started_at: datetime = Field(sa_column=utc_column(nullable=False))
+    started_by: str = "schedule"
+    status: str = Field(default="running", description="running | closed")
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    total: int = 0
+    ready: int = 0
+    not_ready: int = 0
+    no_answer: int = 0
+    updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+
+
+class ReadinessAnswer(SQLModel, table=True):
+    """A team's answer in one check: ready (1), not_ready (2), no_answer (nobody, after its leader and the duty
+    chief); pending / called while the check runs."""
+
+    __tablename__ = "readiness_answer"
+    __table_args__ = (UniqueConstraint("run_id", "team_id", name="uq_readiness_answer"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="readiness_run.id", index=True)
+    team_id: str = Field(index=True, description="the register's team (no foreign key: a team deleted later keeps "
+                                                 "its history)")
+    team_name: str = ""
+    duty_phone: str | None = None
+    leader_id: str | None = None
+    leader_name: str = ""
+    state: str = Field(default="pending", description="READINESS_ANSWERS")
+    answered_by: str | None = Field(default=None, description="duty_phone | leader | a person id")
+    channel: str | None = None
+    answered_at: datetime | None = Field(default=None, sa_column=utc_column())
+    escalated: bool = False
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))

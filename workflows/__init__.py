@@ -11,6 +11,7 @@ def all_workflows() -> list[type]:
     from workflows.notice import DutyNoticeWorkflow
     from workflows.publication import PublicationWorkflow
     from workflows.proposal import ResponseProposalWorkflow
+    from workflows.readiness import ReadinessCheckWorkflow
     from workflows.reporting import IncidentReportingWorkflow
     from workflows.review import PostEventReviewWorkflow
     from workflows.spotcheck import SpotCheckSweepWorkflow, SpotCheckWorkflow
@@ -19,4 +20,4 @@ def all_workflows() -> list[type]:
     return [WarningCalloutWorkflow, CalloutShardWorkflow, IncidentReportingWorkflow, PlanActivationWorkflow,
             PostEventReviewWorkflow, HandoverWorkflow, DrillWorkflow, SpotCheckWorkflow, SpotCheckSweepWorkflow,
             FreshnessRoundWorkflow, FreshnessShardWorkflow, PublicationWorkflow, WorkOrderWorkflow,
-            ResponseProposalWorkflow, DutyNoticeWorkflow, BulletinWorkflow]
+            ResponseProposalWorkflow, DutyNoticeWorkflow, BulletinWorkflow, ReadinessCheckWorkflow]

@@ -21,7 +21,7 @@ from workflows.kit.names import Duty
 with workflow.unsafe.imports_passed_through():
     from workflows.escalation import Actions, Escalation, FlushResult, Inbox, Record, Send, drive
 
-Procedure = Literal["handover", "spotcheck", "followup", "freshness"]
+Procedure = Literal["handover", "spotcheck", "followup", "freshness", "readiness"]
 
 
 class DutyFlush(BaseModel):

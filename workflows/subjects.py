@@ -14,8 +14,9 @@ Pure functions (no I/O): workflows, activities, the API, the replay and the case
 | monthly bulletin 通报 | `bulletin/<YYYY-MM>` (workflow `bulletin-<YYYY-MM>`) | workflows/bulletin.py |
 | a notice to those on duty | the subject it is about (workflow `notice-<subject>-<key>`) | workflows/notice.py |
 | response proposal | `proposal/<warning id>-<plan id>` | `proposal_subject` |
-| duty procedures | their workflow ids: `drill-…`, `handover-…`, `spotcheck-…`, `freshness-…` | workflows/duty… |
+| duty procedures | their workflow ids: `drill-…`, `handover-…`, `spotcheck-…`, `freshness-…`, `readiness-…` | workflows/duty… |
 | anchors, gateway | `_anchors`, `gateway` | store/audit.py, webhooks |
+| the register's edits (应急资源) | `resources` | api/services/resources.py |
 
 Call-out and incident subjects keep the form they had before kinds were made explicit: sealed
 case files, replays and running workflows name them so, and a rename would split a chain. The
@@ -33,10 +34,10 @@ WARNING_ID = re.compile(r"^W[0-9a-f]{12}$")
 PREFIXES: dict[str, str] = {
     "callout-": "callout", "publication-": "publication", "activation/": "activation", "review/": "review",
     "proposal/": "proposal", "drill-": "drill", "handover-": "handover", "spotcheck-": "spotcheck", "freshness-": "freshness",
-    "_": "audit", "incident-": "workflow", "activation-": "workflow", "review-": "workflow", "proposal-": "workflow",
+    "readiness-": "readiness", "_": "audit", "incident-": "workflow", "activation-": "workflow", "review-": "workflow", "proposal-": "workflow",
     "workorder-": "workorder", "bulletin/": "bulletin", "bulletin-": "workflow", "notice-": "workflow",
 }
-NAMES: dict[str, str] = {"_anchors": "audit", "gateway": "gateway", "console-login": "login"}
+NAMES: dict[str, str] = {"_anchors": "audit", "gateway": "gateway", "console-login": "login", "resources": "resources"}
 
 
 class SubjectError(ValueError):
@@ -85,7 +86,7 @@ def proposal_subject(proposal_id: str) -> str:
 
 
 def kind_of(subject: str) -> str:
-    """callout | publication | warning | incident | activation | review | proposal | drill | handover | spotcheck | freshness | audit |
+    """callout | publication | warning | incident | activation | review | proposal | drill | handover | spotcheck | freshness | readiness | audit |
     gateway | login | workflow, from the subject's form alone."""
     if subject in NAMES:
         return NAMES[subject]
@@ -106,5 +107,5 @@ def validate_incident_id(incident_id: str) -> str:
     if kind != "incident":
         raise SubjectError(f"{incident_id!r} has the form of a {kind} id, not an incident's "
                            "(reserved: callout-, publication-, activation-, review-, proposal-, incident-, drill-, handover-, spotcheck-, "
-                           "freshness-, bulletin-, notice-, W + 12 hex digits) / 该编号与其他类型的编号冲突")
+                           "freshness-, readiness-, bulletin-, notice-, W + 12 hex digits) / 该编号与其他类型的编号冲突")
     return incident_id

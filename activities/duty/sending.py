@@ -25,7 +25,7 @@ from workflows.escalation import Send
 
 
 AUDIT_PREFIX = {"handover": "handover", "spotcheck": "spotcheck.call", "followup": "spotcheck.followup",
-                "freshness": "freshness"}
+                "freshness": "freshness", "readiness": "readiness.call"}
 
 
 def _round_of(key: str) -> int:
@@ -126,6 +126,9 @@ def render(req: DutyFlush, send: Send, code: str | None, link: str | None) -> tu
         return _render_spotcheck(send, req.context, link)
     if req.procedure == "followup":
         return _render_followup(send, req.context, code, link)
+    if req.procedure == "readiness":
+        from activities.readiness import render as render_readiness
+        return render_readiness(send, req.context, code, link)
     return _render_freshness(send, req.context, code, link)
 
 
@@ -140,6 +143,9 @@ async def flush(req: DutyFlush) -> FlushResult:
             _spotcheck_attempts(s, req, outcomes, now)
         elif req.procedure == "freshness":
             _freshness_progress(s, req, outcomes, now)
+        elif req.procedure == "readiness" and view:
+            from activities.readiness import save_view
+            save_view(s, view)
 
     batch = Batch(subject=req.subject, workflow_id=req.workflow_id, run_id=req.run_id, episode=req.episode,
                   kind=AUDIT_PREFIX[req.procedure], sends=req.sends, records=req.records,

@@ -171,7 +171,8 @@ async def _controller(action: str, user: auth.Poster) -> auth.ConsoleUser:
     return user
 
 
-BACK = ("/console/drills", "/console/handovers", "/console/spotchecks", "/console/contacts")
+BACK = ("/console/drills", "/console/handovers", "/console/spotchecks", "/console/contacts",
+        "/console/resources/readiness")
 
 
 @router.post("/schedules/{schedule_id}/{action}")

@@ -35,7 +35,7 @@ SUBJECT_KINDS: dict[str, tuple[str, str]] = {
     "callout": ("叫应", "call-out"), "incident": ("信息报送", "incident"), "activation": ("应急响应", "response"),
     "review": ("复盘", "review"), "drill": ("演练", "drill"), "handover": ("交接班", "handover"),
     "spotcheck": ("六问抽查", "spot check"), "freshness": ("通讯录核实", "contact check"),
-    "login": ("登录验证码", "login code"), "warning": ("预警", "warning"), "gateway": ("网关", "gateway"),
+    "readiness": ("每月调度", "readiness check"), "resources": ("应急资源", "resources"), "login": ("登录验证码", "login code"), "warning": ("预警", "warning"), "gateway": ("网关", "gateway"),
     "audit": ("审计", "audit"), "workflow": ("流程", "workflow"), "workorder": ("工单", "work order"),
 }
 

@@ -58,6 +58,7 @@ PAGE_STRINGS: dict[str, tuple[str, str]] = {
     "defn_drills": ("演练计划", "Drills"), "defn_freshness": ("通讯录确认", "Contact confirmation"),
     "defn_handover": ("交接班", "Handover"), "defn_spotcheck": ("六问抽查", "Spot checks"),
     "defn_default": ("信息报送规则", "Reporting rules"),
+    "defn_readiness": ("救援力量每月调度", "Monthly readiness check"),
     "chain_first_bad": ("自第 %s 条记录起不符", "first wrong at record %s"),
     "more_events": ("另有 %d 条,请按类型或操作人筛选。", "%d more; filter by kind or actor."),
     # the review pages and the replay

@@ -40,6 +40,33 @@ RESOURCE_STRINGS: dict[str, tuple[str, str]] = {
     "res_available": ("可调用", "available"), "res_busy": ("已出动", "dispatched"),
     "res_below_minimum": ("低于储备下限", "below minimum"), "res_expired": ("已过期", "expired"),
     "res_indoor": ("室内", "indoor"), "res_outdoor": ("室外", "outdoor"),
+    # 待核实: records their owner has not confirmed in the yearly contact round
+    "res_stale": ("待核实", "To confirm"), "res_section": ("类别", "Section"), "res_owner": ("负责人", "Owner"),
+    "res_confirmed_at": ("最近核实", "Last confirmed"),
+    "res_stale_intro": ("每年通讯录核实时,负责人确认联系方式即一并确认其负责的应急资源;超过一年未确认或无负责人的记录列于此。",
+                        "The yearly contact round confirms the records a person answers for; records not confirmed "
+                        "within a year, or with no owner, are listed here."),
+    "res_stale_never": ("从未核实", "never confirmed"), "res_stale_stale": ("超过一年未核实", "not confirmed for a year"),
+    "res_stale_no_owner": ("无负责人", "no owner"), "res_no_stale": ("所有记录均已按时核实", "Every record is confirmed"),
+    # 每月调度: the monthly readiness check (workflows/readiness.py)
+    "rdy_tab": ("每月调度", "Readiness checks"),
+    "rdy_intro": ("每月语音呼叫各救援队伍的24小时值班电话:按1为在岗值守、人员满员,按2为不能满员在岗;无人接听的升级至队长,"
+                  "再告知值班长。按2或无人应答的队伍在应急资源库中标为“不能出动”。",
+                  "Every month each rescue team's 24-hour duty phone is called: 1 on duty at full strength, 2 not; no "
+                  "answer: its leader, then the duty chief. Teams answering 2 or not at all are marked not ready."),
+    "rdy_runs": ("调度记录", "Checks"), "rdy_started": ("开始时间", "Started"), "rdy_closed": ("结束时间", "Ended"),
+    "rdy_by": ("发起", "Started by"), "rdy_by_schedule": ("定时任务", "schedule"), "rdy_total": ("队伍数", "Teams"),
+    "rdy_ready": ("在岗满员", "Ready"), "rdy_not_ready": ("不能满员在岗", "Not ready"),
+    "rdy_no_answer": ("无人应答", "No answer"), "rdy_state": ("结果", "Result"), "rdy_status": ("状态", "Status"),
+    "rdy_answered_by": ("应答人", "Answered by"), "rdy_answered_at": ("应答时间", "Answered at"),
+    "rdy_escalated": ("已升级至队长", "escalated to the leader"), "rdy_none": ("尚无每月调度记录", "No checks yet"),
+    "rdy_teams": ("各队伍应答情况", "Each team's answer"), "rdy_running": ("进行中", "running"),
+    "rdy_done": ("已结束", "ended"), "rdy_pending": ("待呼叫", "to call"), "rdy_called": ("呼叫中", "called"),
+    "rdy_duty_phone": ("值班电话", "duty phone"), "rdy_leader": ("队长", "leader"),
+    # 会商研判 on the activation page
+    "mtg_title": ("会商研判", "Expert consultations"), "mtg_fields": ("专业领域", "Fields"),
+    "mtg_confirmed": ("已确认参加", "confirmed"), "mtg_waiting": ("待确认", "not yet confirmed"),
+    "mtg_conclusion": ("会商结论", "Conclusions"), "mtg_no_conclusion": ("尚未登记会商结论", "No conclusions recorded yet"),
     # the activation page's dispatch from the register
     "act_register_teams": ("应急资源库队伍(按预案所需类别建议,可调用的在前)", "Register teams (the plan's kinds, available first)"),
     "act_register_strength": ("可调用力量", "Available strength"),

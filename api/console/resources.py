@@ -8,8 +8,11 @@ from fastapi.responses import HTMLResponse
 
 from api.console import auth
 from api.console.i18n_resources import RESOURCE_STRINGS
-from api.console.pages import db, render
+from api.console.pages import db, render, schedules_of
+from api.console.roles import CHIEFS
+from api.services import readiness as readiness_svc
 from api.services import resources as svc
+from api.services.duty.common import DutyError
 from api.services.directory import towns
 from api.services.errors import ServiceError
 from config import get_settings
@@ -33,6 +36,32 @@ async def alerts(request: Request, user: auth.Viewer, town: str = "") -> HTMLRes
     data = await db(lambda s: {**svc.alerts(s, tz, town or None), "towns": [(t.id, t.name) for t in towns(s)]})
     return render(request, "resources.html", section="alerts", sections=SECTIONS, rows=[], alerts=data["alerts"],
                   today=data["today"], towns=data["towns"], town=town, kind="", kinds=[], kind_key="", error=None)
+
+
+@router.get("/stale", response_class=HTMLResponse)
+async def stale(request: Request, user: auth.Viewer) -> HTMLResponse:
+    """待核实: records their owner has not confirmed within a year (the yearly contact round), or with no owner."""
+    data = await db(lambda s: {**svc.stale(s), "towns": [(t.id, t.name) for t in towns(s)]})
+    return render(request, "resources.html", section="stale", sections=SECTIONS, rows=[], alerts=[], today=None,
+                  stale=data, towns=data["towns"], town="", kind="", kinds=[], kind_key="", error=None)
+
+
+@router.get("/readiness", response_class=HTMLResponse)
+async def readiness(request: Request, user: auth.Viewer, run: str = "") -> HTMLResponse:
+    """每月调度: the readiness checks, newest first, and one check's answers per team (the newest by default)."""
+    def page(s) -> dict:
+        runs = readiness_svc.runs(s)
+        chosen = run or (runs[0]["id"] if runs else "")
+        return {"runs": runs, "detail": readiness_svc.run(s, chosen) if chosen else None}
+
+    try:
+        data, error, status = await db(page), None, 200
+    except DutyError as exc:  # an unknown run
+        data, error, status = {"runs": await db(readiness_svc.runs), "detail": None}, str(exc), exc.status
+    schedules, sched_error = await schedules_of(request, "readiness")  # 每月调度's schedule: pause, run now
+    return render(request, "readiness.html", status=status, section="readiness", sections=SECTIONS,
+                  runs=data["runs"], detail=data["detail"], error=error, schedules=schedules, sched_error=sched_error,
+                  may_control=user.may(*CHIEFS), is_admin=user.role == "admin")
 
 
 @router.get("", response_class=HTMLResponse)

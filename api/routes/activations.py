@@ -6,6 +6,7 @@ or about an unknown task, directive or dispatch plan (404), and say why.
 """
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 
@@ -21,10 +22,12 @@ from definitions.loader import cached_library
 from definitions.schema.common import Duration
 from workflows.activation import (
     ActivationView,
+    ConclusionIn,
     ConsultIn,
     DirectiveIn,
     DispatchDecisionIn,
     DispatchIn,
+    ExpertMeetingIn,
     FeedbackIn,
     ItemIn,
     ItemReviewIn,
@@ -225,6 +228,39 @@ AnswerBody = body_of(ReinforceAnswerIn, "AnswerBody", "decision", "detail", "by_
              summary="Record the city's answer to a reinforcement request")
 async def answer(activation_id: str, seq: int, body: AnswerBody, client: TemporalDep, caller: Acting) -> dict:
     return await _step(client, activation_id, "answer", ReinforceAnswerIn(**_who(caller), seq=seq, **body.model_dump()))
+
+
+# ------------------------------------------------------------------ 会商研判: experts convened
+
+
+class MeetingBody(BaseModel):
+    fields: list[str] = Field(min_length=1, max_length=20, description="the experts' fields needed (EXPERT_FIELDS)")
+    at: datetime = Field(description="when the meeting is, with a time zone")
+    place: str = Field(min_length=1, max_length=500)
+    topic: str = Field(default="", max_length=2000)
+
+    _at = field_validator("at")(lambda v: _aware(v))
+
+
+class ConclusionBody(BaseModel):
+    text: str = Field(min_length=1, max_length=8000, description="the meeting's conclusions")
+    present: list[str] = Field(default_factory=list, max_length=200, description="expert ids at the meeting")
+
+
+@router.post("/{activation_id}/consultations", response_model=ActivationView,
+             summary="会商研判: call the register's experts of the fields needed (SMS with a link, then voice)")
+async def convene_experts(activation_id: str, body: MeetingBody, client: TemporalDep, caller: Acting) -> dict:
+    fields = list(dict.fromkeys(body.fields))
+    experts = await asyncio.to_thread(svc.experts_of, fields)
+    return await _step(client, activation_id, "meeting", ExpertMeetingIn(
+        **_who(caller), fields=fields, at=body.at, place=body.place, topic=body.topic, experts=experts))
+
+
+@router.post("/{activation_id}/consultations/{seq}/conclusions", response_model=ActivationView,
+             summary="Record a 会商研判's conclusions against the activation")
+async def conclude_meeting(activation_id: str, seq: int, body: ConclusionBody, client: TemporalDep,
+                           caller: Acting) -> dict:
+    return await _step(client, activation_id, "conclude", ConclusionIn(**_who(caller), seq=seq, **body.model_dump()))
 
 
 # ------------------------------------------------------------------ acknowledging on someone's behalf

@@ -26,6 +26,12 @@ def stock_alerts(session: ReadSessionDep, settings: SettingsDep, _: Anyone, town
     return svc.alerts(session, settings.timezone, town)
 
 
+@router.get("/stale", summary="Records not confirmed by their owner within a year (the yearly contact confirmation "
+                              "round confirms the records a person answers for), or with no owner in the directory")
+def stale(session: ReadSessionDep, _: Anyone) -> dict:
+    return svc.stale(session)
+
+
 def _routes(section: str) -> None:
     model = RECORD_MODELS[section]
 
@@ -37,12 +43,12 @@ def _routes(section: str) -> None:
     def get_one(record_id: str, session: ReadSessionDep, settings: SettingsDep, _: Anyone) -> dict:
         return svc.record(session, section, record_id, settings.timezone)
 
-    def create(body: model, session: SessionDep, settings: SettingsDep, _: DutyOfficer) -> dict:  # type: ignore[valid-type]
-        return svc.save(session, section, body, settings.timezone)
+    def create(body: model, session: SessionDep, settings: SettingsDep, caller: DutyOfficer) -> dict:  # type: ignore[valid-type]
+        return svc.save(session, section, body, settings.timezone, actor=caller.actor)
 
     def update(record_id: str, body: model, session: SessionDep, settings: SettingsDep,  # type: ignore[valid-type]
-               _: DutyOfficer) -> dict:
-        return svc.save(session, section, body, settings.timezone, record_id=record_id)
+               caller: DutyOfficer) -> dict:
+        return svc.save(session, section, body, settings.timezone, record_id=record_id, actor=caller.actor)
 
     for fn in (list_section, get_one, create, update):
         fn.__name__ = f"{fn.__name__}_{section}"

@@ -49,7 +49,38 @@ STATUS = {FORBIDDEN: 403, CONFLICT: 409, INVALID: 422, NOT_FOUND: 404}
 UPDATES = {"directive": W.issue_directive, "acknowledge": W.acknowledge, "feedback": W.feedback, "review": W.review_item,
            "level": W.change_level, "terminate": W.terminate, "dispatch": W.draft_dispatch, "consult": W.consult_dispatch,
            "approve": W.decide_dispatch, "reinforce": W.request_reinforcement, "answer": W.answer_reinforcement,
-           "acknowledge_person": W.acknowledge_person}
+           "acknowledge_person": W.acknowledge_person, "meeting": W.convene_experts, "conclude": W.conclude_meeting}
+
+
+def experts_of(fields: list[str]) -> list:
+    """会商研判: the register's experts of `fields` (in the fields' order, then by id) as the workflow calls them: a
+    person of the directory by their id and mobile, an expert with only a mobile as `expert:<id>`. 422 for a field
+    not in the list."""
+    from sqlmodel import col, select
+
+    from api.console.i18n_resources import RESOURCE_STRINGS
+    from definitions.schema.resources import EXPERT_FIELDS
+    from store.directory import Person
+    from store.resources import Expert
+    from workflows.activation.state import InvitedExpert
+
+    unknown = [f for f in fields if f not in EXPERT_FIELDS]
+    if unknown:
+        raise ActivationError(422, f"fields: 专业领域不在列表中:{'、'.join(unknown)} / unknown field(s) "
+                                   f"{', '.join(unknown)} (known: {', '.join(EXPERT_FIELDS)})")
+    with session_scope(write=False) as s:
+        rows = list(s.exec(select(Expert).where(col(Expert.field).in_(fields)).order_by(col(Expert.id))))
+        people = {p.id: p for p in s.exec(select(Person).where(col(Person.id).in_([e.person_id for e in rows if e.person_id])))}
+    out = []
+    for e in sorted(rows, key=lambda e: (fields.index(e.field), e.id)):
+        p = people.get(e.person_id or "")
+        mobile = (p.mobile if p else None) or e.mobile
+        if not mobile:
+            continue
+        out.append(InvitedExpert(id=e.id, name=p.name if p else e.name, field=e.field,
+                                 field_zh=RESOURCE_STRINGS.get(f"xf_{e.field}", (e.field,))[0],
+                                 person_id=p.id if p else f"expert:{e.id}", mobile=mobile))
+    return out
 
 
 class ActivationError(ServiceError):

@@ -63,9 +63,56 @@ def record(session: Session, section: str, record_id: str, tz: str) -> dict:
     return shown(session, section, [row], today(tz))[0]
 
 
-def save(session: Session, section: str, body: BaseModel, tz: str, *, record_id: str | None = None) -> dict:
+REGISTER_SUBJECT = "resources"
+"""The audit subject of the duty office's edits of the register through the API (the import writes none)."""
+
+
+def _snapshot(session: Session, section: str, record_id: str) -> dict | None:
+    """A record's fields as stored (a depot with its stock lines), for the edit's audit event."""
+    row = session.get(TABLES[section], record_id)
+    if row is None:
+        return None
+    out = row.model_dump(mode="json", exclude={"updated_at"})
+    if section == "depots":
+        out["stock"] = [line.model_dump(mode="json", exclude={"id", "depot_id"})
+                        for line in stock_lines(session, [record_id]).get(record_id, [])]
+    return out
+
+
+def _audit_edit(session: Session, section: str, record_id: str, before: dict | None, after: dict, actor: str) -> None:
+    """`resources.created` / `resources.updated` (who, what changed: each field's before and after) under the
+    subject `resources`; a busy team set available also `resources.team_released`. No event for a PUT that
+    changes nothing."""
+    from datetime import UTC, datetime
+
+    from store.audit import NewEvent, append
+    from workflows.kit.events import Resources as Kinds
+
+    now = datetime.now(UTC)
+    step = f"{section}/{record_id}/{now.timestamp()}"
+    if before is None:
+        events = [NewEvent(subject=REGISTER_SUBJECT, kind=Kinds.CREATED, step_id=f"{step}/created", actor=actor, at=now,
+                           payload={"section": section, "id": record_id, "record": after})]
+    else:
+        changes = {k: {"before": before.get(k), "after": v} for k, v in after.items() if before.get(k) != v}
+        if not changes:
+            return
+        events = [NewEvent(subject=REGISTER_SUBJECT, kind=Kinds.UPDATED, step_id=f"{step}/updated", actor=actor, at=now,
+                           payload={"section": section, "id": record_id, "changes": changes})]
+        if section == "teams" and before.get("status") == "busy" and after.get("status") == "available":
+            events.append(NewEvent(subject=REGISTER_SUBJECT, kind=Kinds.TEAM_RELEASED, step_id=f"{step}/released",
+                                   actor=actor, at=now, payload={"team": record_id, "name": after.get("name"),
+                                                                 "busy_with": before.get("busy_with"),
+                                                                 "busy_since": before.get("busy_since"),
+                                                                 "by": "register"}))
+    append(session, events)
+
+
+def save(session: Session, section: str, body: BaseModel, tz: str, *, record_id: str | None = None,
+         actor: str = "system") -> dict:
     """Create (`record_id` None: the id must be new, 409) or update (`record_id`: it must exist, 404, and the body
-    must name it) one record, checked as an import of that one record is; every problem is a 422 naming it."""
+    must name it) one record, checked as an import of that one record is; every problem is a 422 naming it.
+    Audited under `resources` with `actor` and what changed (`_audit_edit`), in the same transaction."""
     valid_filters(section, None)
     if not isinstance(body, RECORD_MODELS[section]):
         raise ResourceError(422, f"not a {section} record")
@@ -81,9 +128,29 @@ def save(session: Session, section: str, body: BaseModel, tz: str, *, record_id:
     problems, phones = check(reg, session)
     if problems:
         raise ResourceError(422, "; ".join(f"{format_loc(loc[2:])}: {msg}" for loc, msg in problems))
+    before = _snapshot(session, section, body.id)
     write(session, reg, phones)
     session.flush()
+    after = _snapshot(session, section, body.id)
+    assert after is not None
+    _audit_edit(session, section, body.id, before, after, actor)
     return record(session, section, body.id, tz)
+
+
+def stale(session: Session) -> dict:
+    """The register's records whose owner has not confirmed them within the contact round's `stale_after` (the
+    yearly round 通讯录核实 confirms a person's records with their contact data: store/duty.py confirm_contact)."""
+    from datetime import UTC, datetime, timedelta
+
+    from config import get_settings
+    from definitions.loader import cached_library
+    from store.resources import stale_records
+
+    duty = cached_library(get_settings().definitions_dir).duty()
+    after = duty.freshness.stale_after if duty else timedelta(days=365)
+    rows = stale_records(session, datetime.now(UTC), after)
+    return {"stale_after_days": after.days, "records": rows,
+            "counts": {r: sum(x["reason"] == r for x in rows) for r in ("never", "stale", "no_owner")}}
 
 
 def alerts(session: Session, tz: str, town: str | None = None) -> dict:

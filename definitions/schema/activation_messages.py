@@ -38,6 +38,7 @@ class ActivationMessages(Strict):
         "request": {"district", "plan", "level", "title", "kind", "detail", "quantity", "due"},
         "request_quantity": {"quantity"},
         "chase": {"to", "kind", "detail", "due"},
+        "experts": {"title", "plan", "level", "fields", "when", "place", "topic"},
     }
     LATER: ClassVar[tuple[str, ...]] = ("due", "roles", "label")  # filled by the sending activity
 
@@ -57,6 +58,8 @@ class ActivationMessages(Strict):
     sector_informed: str = "【力量调度报备】已下达出动指令:{forces}。任务:{task}。"
     request: str = "【增援请求】{plan}{level}响应({title}):请求增援{kind}——{detail}{quantity}。请于{due}前答复。"
     request_quantity: str = "({quantity})"
+    experts: str = ("【会商研判】{title}:{plan}{level}响应,请{fields}专家于{when}到{place}参加会商研判{topic}。"
+                    "请确认能否参加。")
     chase: str = "【催办】向{to}请求增援{kind}({detail})已到答复时限({due})仍未答复,请立即电话催办。"
 
     @model_validator(mode="after")

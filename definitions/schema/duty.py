@@ -22,6 +22,7 @@ DAYS_ZH = dict(zip(DAYS, "一二三四五六日"))
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _MMDD = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 SECTIONS = ("drills", "spotcheck", "handover", "freshness")
+OPTIONAL_SECTIONS = ("readiness",)  # at most once across the folder; a default when no file has it
 
 
 def _hhmm(v: str) -> str:
@@ -218,6 +219,32 @@ class FreshnessSettings(Strict):
         return self
 
 
+# ------------------------------------------------------------------ the monthly readiness check
+
+
+def _default_readiness_policy() -> Policy:
+    return Policy.model_validate({"steps": [
+        {"notify": ["voice"]}, {"wait_ack": "10m"}, {"notify": ["voice"]}, {"wait_ack": "10m"},
+        {"escalate": "superior", "channels": ["voice", "sms"]}, {"wait_ack": "30m"},
+        {"inform": "duty_chief", "channels": ["sms"]}]})
+
+
+class ReadinessSettings(Strict):
+    """每月调度一次各应急救援力量值班值守情况 (seed 003 篇四): each rescue team's 24-hour duty phone called by voice
+    (1 = on duty at full strength, 2 = not); a team that does not answer escalated to its leader (`superior`),
+    then the duty chief told."""
+
+    day_of_month: int = Field(default=1, ge=1, le=28, description="the day of each month the check runs")
+    start_at: str = "09:30"
+    policy: Policy = Field(default_factory=_default_readiness_policy,
+                           description="calling each team's duty phone; `superior` is the team's leader")
+
+    @field_validator("start_at")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        return _hhmm(v)
+
+
 # ------------------------------------------------------------------ one file, some sections
 
 
@@ -229,6 +256,7 @@ class DutyFile(Strict):
     spotcheck: SpotCheckSettings | None = None
     handover: HandoverSettings | None = None
     freshness: FreshnessSettings | None = None
+    readiness: ReadinessSettings | None = None
 
     @model_validator(mode="after")
     def _some(self) -> "DutyFile":
@@ -237,7 +265,7 @@ class DutyFile(Strict):
         return self
 
     def sections(self) -> list[str]:
-        return [s for s in SECTIONS if getattr(self, s) is not None]
+        return [s for s in (*SECTIONS, *OPTIONAL_SECTIONS) if getattr(self, s) is not None]
 
     def positions(self) -> set[str]:
         out: set[str] = set()
@@ -253,6 +281,8 @@ class DutyFile(Strict):
             policies.append(self.handover.policy)
         if self.freshness:
             policies.append(self.freshness.policy)
+        if self.readiness:
+            policies.append(self.readiness.policy)
         for p in policies:
             out |= p.positions()
         return out
@@ -265,4 +295,5 @@ class DutySettings(Strict):
     spotcheck: SpotCheckSettings
     handover: HandoverSettings
     freshness: FreshnessSettings
+    readiness: ReadinessSettings = Field(default_factory=ReadinessSettings)
     versions: dict[str, str] = Field(default_factory=dict)

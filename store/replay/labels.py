@@ -18,9 +18,9 @@ EPISODES = {
     "callout": "叫应", "answer": "应答", "report.escalation": "报送催报", "report.receipt": "报告签收",
     "incident.call": "事件通知", "activation.convene": "指挥部召集", "activation.notice": "响应通知",
     "activation.overdue": "超时督办", "activation.dispatch.order": "调度指令", "activation.reinforcement.request": "增援请求",
-    "activation.reinforcement.chase": "增援催办", "review.escalation": "复盘催交", "spotcheck.call": "六问抽查",
+    "activation.reinforcement.chase": "增援催办", "activation.experts": "会商专家呼叫", "review.escalation": "复盘催交", "spotcheck.call": "六问抽查",
     "spotcheck.followup": "六问整改", "handover": "交接班", "freshness": "通讯录确认",
-    "workorder.call": "工单签收呼叫", "workorder.chase": "工单督办",
+    "readiness.call": "每月调度呼叫", "workorder.call": "工单签收呼叫", "workorder.chase": "工单督办",
     "relay": "到户", "proposal": "响应建议",
 }
 RECORDS = {
@@ -67,7 +67,8 @@ KIND_NAMES = {
     "activation.supplies.requested": "物资调拨申请", "activation.supplies.shortage": "物资库存不足(建议请求市级增援)",
     "activation.supplies.approved": "物资调拨批准", "activation.supplies.refused": "物资调拨未批准",
     "activation.supplies.picked_up": "物资出库", "activation.supplies.received": "物资签收", "activation.reinforcement.requested": "请求增援",
-    "activation.reinforcement.answered": "增援答复", "activation.reinforcement.overdue": "增援答复超时",
+    "activation.meeting.convened": "召集会商研判", "activation.meeting.gap": "会商研判缺专家",
+    "activation.meeting.concluded": "会商研判结论", "activation.reinforcement.answered": "增援答复", "activation.reinforcement.overdue": "增援答复超时",
     "activation.review.started": "启动复盘", "activation.review.already_started": "复盘已启动",
     # the response proposal 响应建议 (预警和响应一体化)
     "proposal.made": "提出响应建议", "proposal.sent": "发出响应建议", "proposal.escalated": "响应建议升级",
@@ -80,6 +81,9 @@ KIND_NAMES = {
     "review.report.compiled": "汇编事件报告", "review.report.returned": "报告退回", "review.report.signed": "报告签发",
     "review.report.final": "报告定稿", "review.sealed": "案卷封存",
     # the duty day
+    "resources.created": "新增应急资源", "resources.updated": "修改应急资源", "resources.team_released": "救援队伍手动释放",
+    "readiness.opened": "每月调度开始", "readiness.answered": "救援队伍应答", "readiness.no_answer": "救援队伍无人应答",
+    "readiness.marked_unready": "标为不能出动", "readiness.closed": "每月调度结束",
     "drill.started": "演练开始", "drill.reported": "演练结果", "schedule.paused": "计划暂停", "schedule.unpaused": "计划恢复",
     "schedule.synced": "计划同步", "schedule.triggered": "计划执行",
     "schedule.below_minimum.notified": "演练低于每周最低要求已告知值班长",

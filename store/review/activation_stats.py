@@ -60,6 +60,30 @@ def resources_used(events: list[EventLike]) -> dict[str, Any]:
             "supplies": [supplies[k] for k in sorted(supplies)]}
 
 
+def meetings_held(events: list[EventLike]) -> list[dict[str, Any]]:
+    """会商研判: each meeting convened (fields, time, place), the experts who confirmed (`activation.experts.ack`)
+    and its conclusions, from the events alone."""
+    out: dict[int, dict[str, Any]] = {}
+    by_person: dict[str, tuple[int, str]] = {}
+    for ev in events:
+        k, p = ev.kind, ev.payload or {}
+        if k == "activation.meeting.convened":
+            m = out.setdefault(int(p.get("seq") or 0), {"seq": p.get("seq"), "fields": p.get("fields") or [],
+                                                        "at": p.get("at"), "place": p.get("place"),
+                                                        "topic": p.get("topic") or "", "invited": [],
+                                                        "confirmed": [], "conclusions": []})
+            m["invited"] = [x.get("name") for x in p.get("experts") or []]
+            for x in p.get("experts") or []:
+                by_person[x.get("person_id")] = (int(p.get("seq") or 0), x.get("name"))
+        elif k == "activation.experts.ack":
+            seq, name = by_person.get(p.get("person_id") or "", (None, None))
+            if seq in out and name not in out[seq]["confirmed"]:
+                out[seq]["confirmed"].append(name)
+        elif k == "activation.meeting.concluded" and int(p.get("seq") or 0) in out:
+            out[int(p["seq"])]["conclusions"].append({"text": p.get("text"), "at": _iso(ev.at), "by": ev.actor})
+    return [out[k] for k in sorted(out)]
+
+
 def activation_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
     """Levels and their changes with their times, tasks and directives against their time limits, escalations,
     dispatches and reinforcement requests, from the activation's events (store/replay/activation.py
@@ -82,5 +106,6 @@ def activation_stats(subject: str, events: list[EventLike]) -> dict[str, Any]:
                            "approved": sum(d["state"] == "approved" for d in st["dispatches"])},
             "reinforcements": {"total": len(rein), **{s: sum(r["state"] == s for r in rein)
                                                      for s in ("on_time", "late", "overdue", "open", "closed")}},
-            "escalations": st["escalations"], "channels": sends.per_channel(), "resources": resources_used(events)}
+            "escalations": st["escalations"], "channels": sends.per_channel(), "resources": resources_used(events),
+            "meetings": meetings_held(events)}
 

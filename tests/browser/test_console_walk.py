@@ -128,6 +128,8 @@ async def _seed(base: str, tokens: dict[str, str]) -> dict[str, str]:
         for path, body in [("assign", {"unit_id": "330110001"}), ("feedback", {"text": "已调派泵车"})]:
             r = await api.post(f"/api/workorders/{wid}/{path}", headers=h(), json=body)
             assert r.status_code == 200, (path, r.text)
+        r = await api.post("/api/readiness", headers=h("duty_chief"))  # 每月调度, started by hand: the page lists it
+        assert r.status_code == 202, r.text
         r = await api.post("/api/bulletins", headers=h("duty_chief"), json={})  # last month's 通报, compiled
         assert r.status_code == 202, r.text
         month = r.json()["id"]

@@ -105,6 +105,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/decision"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/reinforcements"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/reinforcements/{seq}/answer"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/consultations"): Rule(ACTING, json={}),
+    ("POST", "/api/activations/{activation_id}/consultations/{seq}/conclusions"): Rule(ACTING, json={}),
     ("POST", "/api/activations/{activation_id}/acks/{person_id}"): Rule(DUTY, json={}),
     # post-event reviews: anyone may knock on a step; the review template's roles (summary, compile, signoff)
     # decide in the workflow
@@ -297,6 +299,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/directory"): console(ALL),
     ("GET", "/console/resources"): console(ALL),
     ("GET", "/console/resources/alerts"): console(ALL),
+    ("GET", "/console/resources/stale"): console(ALL),
+    ("GET", "/console/resources/readiness"): console(ALL),
     # the lists: the message log (names, numbers, failures) for the duty office and supervisors; search; exports
     ("GET", "/console/messages"): console(DUTY | {"supervisor"}),
     ("GET", "/console/search"): console(ALL),
@@ -313,6 +317,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
 # the resource register 应急资源 (api/routes/resources.py): every role reads, as the directory; the duty office edits
 RESOURCE_SECTIONS = ("teams", "equipment", "depots", "experts", "shelters")
 ACCESS[("GET", "/api/resources/alerts")] = Rule(ALL)
+ACCESS[("GET", "/api/resources/stale")] = Rule(ALL)
+# the monthly readiness check 每月调度 (api/routes/readiness.py): every role reads; the chiefs start one by hand
+ACCESS[("GET", "/api/readiness")] = Rule(ALL)
+ACCESS[("GET", "/api/readiness/{run_id}")] = Rule(ALL)
+ACCESS[("POST", "/api/readiness")] = Rule(CHIEFS)
 for _s in RESOURCE_SECTIONS:
     ACCESS[("GET", f"/api/resources/{_s}")] = Rule(ALL)
     ACCESS[("GET", f"/api/resources/{_s}/{{record_id}}")] = Rule(ALL)
@@ -433,6 +442,10 @@ OWNERSHIP: dict[tuple[str, str], Own] = {
         "the sector department, or emergency management recording its word (note)"),
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/decision"): owned("emergency management (the approver)"),
     ("POST", "/api/activations/{activation_id}/reinforcements"): owned("the commanders of this activation"),
+    ("POST", "/api/activations/{activation_id}/consultations"): owned(
+        "the duty office, the leading leader, or a commander of this activation's level (workflows/activation/rules.py)"),
+    ("POST", "/api/activations/{activation_id}/consultations/{seq}/conclusions"): owned(
+        "the duty office, the leading leader, or a commander of this activation's level (workflows/activation/rules.py)"),
     ("POST", "/api/activations/{activation_id}/reinforcements/{seq}/answer"): open_to_role(
         "the duty office records the city's answer (the plan's record_answer roles); the city holds no token here"),
     ("POST", "/api/activations/{activation_id}/acks/{person_id}"): owned(

@@ -61,7 +61,8 @@ def kind(plan, s: ActivationState, action: str, req: Actor) -> str | None:
 
 def test_every_step_has_one_rule():
     assert set(RULES.rules) == {"directive", "acknowledge", "feedback", "review", "acknowledge_person", "level",
-                                "terminate", "dispatch", "consult", "approve", "reinforce", "answer"}
+                                "terminate", "dispatch", "consult", "approve", "reinforce", "answer",
+                                "meeting", "conclude"}
 
 
 def test_nothing_happens_in_a_terminated_response(plan):

@@ -104,8 +104,9 @@ def test_running_a_schedule_now_says_to_how_many(db_url):
         said = reach(s, lib)
     assert f"全部 {n} 人" in said["freshness-round"][0] and f"all {n} persons" in said["freshness-round"][1]
     assert "上月考核通报" in said["bulletin-monthly"][0]
+    assert "救援队伍" in said["readiness-monthly"][0] and "rescue team" in said["readiness-monthly"][1]
     assert all(k.startswith("drill-") for k in said
-               if k not in ("freshness-round", "handover", "spotcheck-sweep", "bulletin-monthly"))
+               if k not in ("freshness-round", "handover", "spotcheck-sweep", "bulletin-monthly", "readiness-monthly"))
 
 
 def test_alarms_name_new_warnings_overdue_limits_and_unreachable_persons(db_url):

@@ -28,7 +28,9 @@ def test_the_shipped_duty_day_loads():
     assert sum(d.schedule.per_week() for d in duty.drills.programme if d.counts_as == "district") >= 2
     assert sum(d.schedule.per_week() for d in duty.drills.programme if d.counts_as == "towns") >= 3
     assert duty.freshness.round_by == "04-20" and duty.handover.take_over_within.total_seconds() == 1800
-    assert set(duty.versions) == {"drills", "spotcheck", "handover", "freshness"}
+    assert set(duty.versions) == {"drills", "spotcheck", "handover", "freshness", "readiness"}
+    assert [s.kind for s in duty.readiness.policy.steps] == ["notify", "wait_ack", "notify", "wait_ack", "escalate",
+                                                             "wait_ack", "inform"]
 
 
 def test_too_few_drills_a_week_is_an_error(tmp_path):

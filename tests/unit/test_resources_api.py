@@ -138,3 +138,48 @@ async def test_console_pages_list_filter_and_alert_in_chinese(web, db_url):
     assert r.text.count('data-depot="') == 3 and "帐篷" in r.text and "方便食品" in r.text and "已过期" in r.text
     r = await web.get("/console/resources/alerts", params={"town": "330110005"}, headers=h)
     assert "目前没有库存预警" in r.text
+
+
+async def test_edits_are_audited_with_who_and_what_changed(web):
+    """Each create and update: an event under `resources` naming the caller and each changed field; a PUT that
+    changes nothing writes none; a busy team set available also records its release."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from store.audit import AuditEvent, verify
+
+    def trail() -> list[AuditEvent]:
+        with session_scope(write=False) as s:
+            return list(s.exec(select(AuditEvent).where(AuditEvent.subject == "resources").order_by(AuditEvent.seq)))
+
+    h = web.as_role("duty_staff")
+    staff = "duty_staff:duty_staff"  # the token's role and label (it names no person)
+    assert (await web.post("/api/resources/teams", json=TEAM, headers=h)).status_code == 201
+    [created] = trail()
+    assert created.kind == "resources.created" and created.actor == staff
+    assert created.payload["id"] == "T-NEW" and created.payload["record"]["strength"] == 15
+    assert (await web.put("/api/resources/teams/T-NEW", json={**TEAM, "strength": 20}, headers=h)).status_code == 200
+    updated = trail()[-1]
+    assert updated.kind == "resources.updated" and updated.actor == staff
+    assert updated.payload["changes"] == {"strength": {"before": 15, "after": 20}}
+    assert (await web.put("/api/resources/teams/T-NEW", json={**TEAM, "strength": 20}, headers=h)).status_code == 200
+    assert len(trail()) == 2, "nothing changed: no event"
+    with session_scope() as s:  # dispatched (as the activation's reserve marks it)
+        t = s.get(RescueTeam, "T-NEW")
+        t.status, t.busy_with, t.busy_since = "busy", "activation-X/dispatch/1/v1", datetime.now(UTC)
+    r = await web.put("/api/resources/teams/T-NEW", json={**TEAM, "strength": 20, "status": "available"}, headers=h)
+    assert r.status_code == 200 and r.json()["status"] == "available"
+    kinds = [e.kind for e in trail()]
+    assert kinds[-2:] == ["resources.updated", "resources.team_released"]
+    released = trail()[-1].payload
+    assert released["team"] == "T-NEW" and released["busy_with"] == "activation-X/dispatch/1/v1"
+    assert trail()[-2].payload["changes"]["status"] == {"before": "busy", "after": "available"}
+    depot = (await web.get("/api/resources/depots/DEP-02", headers=h)).json()
+    body = {k: depot[k] for k in ("id", "name", "place")} | {"town": depot["town_id"], "stock": [
+        {"item": "编织袋(沙袋)", "quantity": 6000, "unit": "条", "minimum": 5000}]}
+    assert (await web.put("/api/resources/depots/DEP-02", json=body, headers=h)).status_code == 200
+    stock = trail()[-1].payload["changes"]["stock"]
+    assert stock["after"] == [{"item": "编织袋(沙袋)", "quantity": 6000.0, "unit": "条", "minimum": 5000.0, "expiry": None}]
+    with session_scope(write=False) as s:
+        assert verify(s, "resources").ok

@@ -159,7 +159,8 @@ def activation_texts(link: str) -> dict[str, tuple[str, str | None]]:
               "old": "Ⅲ级", "new": "Ⅳ级", "posts": "抢险救灾组组长", "reason": "险情已排除", "season": "汛期",
               "forces": "消防救援大队2个中队", "task": "东山村被困人员搜救", "ask": "请审批。", "place": "东山镇东山村3组",
               "comments": "请补充转移人数。", "district": "青溪区", "kind": "救援队伍", "detail": "冲锋舟4艘及操作人员",
-              "quantity": "(4艘)", "to": "市应急管理局"}
+              "quantity": "(4艘)", "to": "市应急管理局", "fields": "防汛抗旱、地质灾害", "when": "{due}",
+              "topic": "(研判东山村山洪地质灾害风险及群众转移)"}
     out: dict[str, tuple[str, str | None]] = {}
     wordings = {"default": ActivationMessages()} | {pid: loaded.model.messages for pid, loaded in LIB.of("plans").items()
                                                     if getattr(loaded.model, "messages", None) is not None}
@@ -213,6 +214,7 @@ def duty_texts(link: str, form: str, confirm: str) -> dict[str, tuple[str, str |
             "town_name": "东山镇", "about_name": NAMES[3], "failed": ["patrolled", "supplies"],
             "responsible_name": NAMES[4], "due_at": DUE.isoformat()}},
         "freshness": {"deadline": DUE.isoformat()},
+        "readiness": {"view": {}},  # 每月调度: the team's name is the send's `about`
     }
     assert set(contexts) == set(get_args(Procedure)), "a duty procedure without a rendered text here"
     out: dict[str, tuple[str, str | None]] = {}
@@ -228,6 +230,10 @@ def duty_texts(link: str, form: str, confirm: str) -> dict[str, tuple[str, str |
                                                              the_link)
             if procedure == "spotcheck" and purpose == "notify":
                 out["duty/spotcheck/notify (voice)"] = duty.render(req, send(purpose, channel="voice"), None, None)
+    from activities.readiness import summary_text
+    out["duty/readiness/summary"] = summary_text({"total": 24, "ready": 20, "not_ready": 2, "no_answer": 2},
+                                                 ["第1街道民兵应急分队", "西山镇抢险突击队"],
+                                                 ["区急救中心救护队", "东山镇森林消防半专业队"]), None
     out["duty/followup/overdue"] = duty.render(SimpleNamespace(procedure="followup", context={
         **contexts["followup"], "overdue": True}), send("notify"), None, None)
     return out

@@ -28,6 +28,8 @@ def people(db_url):
         long_ago = datetime.now(UTC) - timedelta(days=500)
         for person in s.exec(select(Person)):
             person.contact_confirmed_at = long_ago
+        from store.resources import RescueTeam  # a register record person a answers for (confirmed with them)
+        s.add(RescueTeam(id="T-FR", name="抢险队", kind="flood", strength=10, leader_id=p["D01.head"]))
         return p
 
 
@@ -95,6 +97,8 @@ async def test_confirmations_reminders_bounces_and_the_close(env, db_url, people
                 assert not fresh[a]["stale"] and not fresh[b]["stale"] and fresh[c]["stale"]
                 assert fresh[c]["failing"] and not fresh[a]["failing"]
                 assert s.get(Person, a).contact_confirmed_at > now - timedelta(minutes=5)
+                from store.resources import RescueTeam
+                assert s.get(RescueTeam, "T-FR").confirmed_at > now - timedelta(minutes=5)  # the register's too
                 assert verify(s, rid).ok
             got = kinds(rid)
             assert got[0] == "freshness.opened" and got[-1] == "freshness.closed"

@@ -42,7 +42,8 @@ with workflow.unsafe.imports_passed_through():  # one copy of the messages, insi
     from workflows.common import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, Event  # noqa: F401 (as the API imports them from here)
     from workflows.escalation import FlushResult  # noqa: F401
     from workflows.activation.messages import (  # noqa: F401
-        REVIEW_WORKFLOW, ActivationInfo, ActivationInput, ActivationView, Actor, ConsultIn, DirectiveIn,
+        REVIEW_WORKFLOW, ActivationInfo, ActivationInput, ActivationView, Actor, ConclusionIn, ConsultIn, DirectiveIn,
+        ExpertMeetingIn,
         DispatchDecisionIn, DispatchIn, DispatchView, EpisodeKind, FeedbackIn, FlushRequest, GroupView, ItemIn,
         ItemReviewIn, LevelIn, Notice, NotifyRequest, OrderView, PersonAckIn, RecordRequest, ReinforceAnswerIn,
         ReinforceIn, ReleaseRequest, ReserveRequest, ReserveResult, ResolveRequest, ResolveResult, SeatView, TerminateIn, activation_id_of, subject_of, workflow_id_of)

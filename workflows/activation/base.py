@@ -78,6 +78,11 @@ class ActivationSteps(Procedure):
                 item.acknowledged(r.at, r.actor, r.channel)
             elif r.kind == "unreachable":
                 item.unreachable = True
+        elif ep.kind == "experts" and r.kind == "ack":
+            m = next(x for x in self.s.meetings if str(x.seq) == ep.ref)
+            e = next((x for x in m.experts if x.person_id == r.person_id), None)
+            if e is not None and e.confirmed_at is None:
+                e.confirmed_at, e.confirmed_via = r.at, r.channel
         elif ep.kind == "request" and r.kind == "ack":
             rq = next(x for x in self.s.reinforcements if str(x.seq) == ep.ref)
             rq.received_at = rq.received_at or r.at

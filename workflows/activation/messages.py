@@ -17,11 +17,12 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.plans import ResponsePlan, Season
     from definitions.schema.reporting import Severity
     from workflows.activation.state import (
-        ActivationState, DispatchedTeam, DispatchPlan, Holder, Item, LevelChange, ReinforcementRequest)
+        ActivationState, DispatchedTeam, DispatchPlan, ExpertMeeting, Holder, InvitedExpert, Item, LevelChange,
+        ReinforcementRequest)
     from workflows.escalation import Contact, Record, Send
 
 REVIEW_WORKFLOW = "PostEventReviewWorkflow"
-EpisodeKind = Literal["convene", "notice", "overdue", "orders", "request", "chase"]
+EpisodeKind = Literal["convene", "notice", "overdue", "orders", "request", "chase", "experts"]
 
 # activation/<activation id> (one builder per kind: workflows/subjects.py)
 subject_of = subjects.activation_subject
@@ -108,6 +109,22 @@ class DispatchIn(Actor):
     teams: list[str] = Field(default_factory=list, description="team ids of the resource register (marked busy)")
     task: str = Field(min_length=1, max_length=4000)
     place: str = Field(default="", max_length=500)
+
+
+class ExpertMeetingIn(Actor):
+    """会商研判: convene the register's experts of `fields` (the API fills `experts` from the register)."""
+
+    fields: list[str] = Field(min_length=1, max_length=20)
+    at: datetime = Field(description="when the meeting is (with a time zone)")
+    place: str = Field(min_length=1, max_length=500)
+    topic: str = Field(default="", max_length=2000)
+    experts: list[InvitedExpert] = Field(default_factory=list, max_length=200)
+
+
+class ConclusionIn(Actor):
+    seq: int
+    text: str = Field(min_length=1, max_length=8000)
+    present: list[str] = Field(default_factory=list, max_length=200, description="expert ids at the meeting")
 
 
 class ConsultIn(Actor):
@@ -202,6 +219,7 @@ class ActivationView(BaseModel):
     directives: list[Item]
     dispatches: list[DispatchView]
     reinforcements: list[ReinforcementRequest]
+    meetings: list[ExpertMeeting] = Field(default_factory=list)
     gaps: list[str]
     units: list[str]
     terminated_at: datetime | None

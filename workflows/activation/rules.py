@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.plans import ResponsePlan
     from definitions.schema.reporting import Severity
     from workflows.activation.messages import (
-        Actor, ConsultIn, DirectiveIn, DispatchDecisionIn, DispatchIn, FeedbackIn, ItemIn, ItemReviewIn, LevelIn,
+        Actor, ConclusionIn, ConsultIn, DirectiveIn, ExpertMeetingIn, DispatchDecisionIn, DispatchIn, FeedbackIn, ItemIn, ItemReviewIn, LevelIn,
         PersonAckIn, ReinforceAnswerIn)
     from workflows.activation.state import STATE_ZH, ActivationState, Item, level_zh
 
@@ -298,6 +298,43 @@ def answer(c: Activation, req: ReinforceAnswerIn, now: datetime) -> Refusal | No
         return CONFLICT, (f"第{r.seq}号增援请求已答复,无需重复登记 / "
                           f"reinforcement request {r.seq} was answered already "
                           f"({r.answer.decision if r.answer else r.state})")
+    return None
+
+
+# ----------------------------------------------------------------- 会商研判: experts convened
+
+
+MEETING_ROLES = ("duty_staff", "duty_cadre", "duty_chief", "leading_leader", "commander")
+"""The duty office, the leading leader and a commander of this level convene experts and record conclusions."""
+
+
+def _meeting_role(c: Activation, req: Actor, what: str, what_zh: str) -> Refusal | None:
+    return c.role(list(MEETING_ROLES), req, what, what_zh) or c.commander(req, [c.s.level], what, what_zh)
+
+
+@RULES.rule("meeting")
+def meeting(c: Activation, req: ExpertMeetingIn, now: datetime) -> Refusal | None:
+    if why := _meeting_role(c, req, "convene experts", "召集专家会商研判"):
+        return why
+    if req.at.tzinfo is None:
+        return INVALID, "at: 会商时间须带时区 / the meeting's time needs a time zone (e.g. 2026-07-01T15:00:00+08:00)"
+    if not req.experts:
+        return INVALID, (f"应急资源库中没有{'、'.join(req.fields)}领域的专家 / no expert of the register in "
+                         f"{', '.join(req.fields)}")
+    return None
+
+
+@RULES.rule("conclude")
+def conclude(c: Activation, req: ConclusionIn, now: datetime) -> Refusal | None:
+    if why := _meeting_role(c, req, "record a meeting's conclusions", "登记会商研判结论"):
+        return why
+    m = next((x for x in c.s.meetings if x.seq == req.seq), None)
+    if m is None:
+        return NOT_FOUND, f"没有第{req.seq}次会商研判 / no expert meeting {req.seq} in this activation"
+    unknown = sorted(set(req.present) - {e.id for e in m.experts})
+    if unknown:
+        return INVALID, (f"present: 这些专家未受邀参加第{m.seq}次会商:{'、'.join(unknown)} / experts not invited "
+                         f"to meeting {m.seq}: {', '.join(unknown)}")
     return None
 
 

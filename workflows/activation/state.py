@@ -169,6 +169,40 @@ class Consultation(BaseModel):
     note: str | None = None
 
 
+class InvitedExpert(BaseModel):
+    """An expert of the register called to a 会商研判 (the API reads the register; the workflow only calls)."""
+
+    id: str
+    name: str
+    field: str
+    field_zh: str = ""
+    person_id: str = Field(description="the directory's person, or expert:<id> for an expert with only a mobile")
+    mobile: str | None = None
+    confirmed_at: datetime | None = None
+    confirmed_via: str | None = None
+
+
+class Conclusion(BaseModel):
+    text: str
+    by: str
+    at: datetime
+    present: list[str] = Field(default_factory=list, description="expert ids at the meeting")
+
+
+class ExpertMeeting(BaseModel):
+    """会商研判: experts of the fields needed convened for the response (workflows/activation/experts.py)."""
+
+    seq: int
+    fields: list[str]
+    at: datetime = Field(description="when the meeting is")
+    place: str
+    topic: str = ""
+    requested_by: str
+    requested_at: datetime
+    experts: list[InvitedExpert] = Field(default_factory=list)
+    conclusions: list[Conclusion] = Field(default_factory=list)
+
+
 class DispatchedTeam(BaseModel):
     """A rescue team of the resource register named by a dispatch plan, as the register had it when the plan was
     drafted (and the team marked busy): whom its order goes to (the team's duty phone, else its leader)."""
@@ -249,6 +283,7 @@ class ActivationState(BaseModel):
     episodes: list[Episode] = Field(default_factory=list)
     dispatches: list[DispatchPlan] = Field(default_factory=list)
     reinforcements: list[ReinforcementRequest] = Field(default_factory=list)
+    meetings: list[ExpertMeeting] = Field(default_factory=list, description="会商研判 (experts convened)")
     directives: int = 0
     terminated_at: datetime | None = None
     terminated_by: str | None = None

@@ -92,7 +92,7 @@ def build_view(plan: ResponsePlan, plan_version: str, info: ActivationInfo, s: A
         commanders=[x for x in seats if {"指挥长", "副指挥长"} & set(x.roles)], seats=seats,
         groups=_groups(plan, s, convene), tasks=[i for i in s.items if i.kind == "task"],
         directives=[i for i in s.items if i.kind == "directive"], dispatches=_dispatches(plan, s),
-        reinforcements=s.reinforcements, gaps=s.gaps, units=sorted(s.units), terminated_at=s.terminated_at,
+        reinforcements=s.reinforcements, meetings=s.meetings, gaps=s.gaps, units=sorted(s.units), terminated_at=s.terminated_at,
         terminated_by=s.terminated_by, termination_reason=s.termination_reason,
         review_workflow_id=s.review_workflow_id, runs=s.runs)
 

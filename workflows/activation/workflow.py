@@ -1,7 +1,7 @@
 """The plan activation's workflow: one per activation (the procedure: workflows/activation/__init__.py).
 
 The steps live with their concept — levels.py (the HQ convened, level changes, termination), items.py
-(tasks and directives 督办), dispatch.py (力量调度), reinforcement.py — on the kit's Procedure
+(tasks and directives 督办), dispatch.py (力量调度), reinforcement.py, experts.py (会商研判) — on the kit's Procedure
 (workflows/kit/): this class puts them together and runs the procedure."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():  # the kit, the steps and the messages: one copy, inside and outside the sandbox
     from workflows.kit.events import Activation as Kinds  # the audit event kinds, defined once
     from workflows.activation.dispatch import DispatchSteps
+    from workflows.activation.experts import ExpertSteps
     from workflows.activation.levels import LevelSteps
     from workflows.activation.messages import ActivationInput, ActivationView
     from workflows.activation.reinforcement import ReinforcementSteps
@@ -19,7 +20,7 @@ with workflow.unsafe.imports_passed_through():  # the kit, the steps and the mes
 
 
 @workflow.defn
-class PlanActivationWorkflow(LevelSteps, DispatchSteps, ReinforcementSteps):
+class PlanActivationWorkflow(LevelSteps, DispatchSteps, ReinforcementSteps, ExpertSteps):
     @workflow.init
     def __init__(self, inp: ActivationInput) -> None:
         self.inp, self.plan, self.info = inp, inp.plan, inp.info

@@ -324,6 +324,10 @@ class Activation:
     ORDERS = episodes("activation.dispatch.order")
     REQUEST = episodes("activation.reinforcement.request")
     CHASE = episodes("activation.reinforcement.chase")
+    EXPERTS = episodes("activation.experts")  # 会商研判: the experts called (`activation.experts.ack`: confirmed)
+    MEETING_CONVENED = kind("activation.meeting.convened")
+    MEETING_GAP = kind("activation.meeting.gap")  # no expert of a field needed in the register
+    MEETING_CONCLUDED = kind("activation.meeting.concluded")
     NOTICE_ACK = step(NOTICE, Escalation.ACK)
     ITEMS = ("task", "directive")
     OPENED = {"task": "opened", "directive": "issued"}  # the verb that opens an item of each kind
@@ -466,6 +470,25 @@ class Freshness:
     CLOSED = kind("freshness.closed")
     CONFIRMED_LATE = kind("freshness.confirmed_late")
     REFUSED = kind("freshness.refused")
+
+
+class Resources:
+    """The duty office's edits of the register through the API (api/services/resources.py), subject `resources`."""
+
+    CREATED = kind("resources.created")
+    UPDATED = kind("resources.updated")  # payload: each changed field's before and after
+    TEAM_RELEASED = kind("resources.team_released")  # a busy team set available by hand
+
+
+class Readiness:
+    """The monthly readiness check 每月调度 (workflows/readiness.py), subject: its workflow id `readiness-…`."""
+
+    CALL = episodes("readiness.call")
+    OPENED = kind("readiness.opened")
+    ANSWERED = kind("readiness.answered")  # a team's answer: ready (1) or not ready (2)
+    NO_ANSWER = kind("readiness.no_answer")  # nobody answered: the duty phone, the leader; the duty chief told
+    MARKED_UNREADY = kind("readiness.marked_unready")  # the register's team set to 不能出动
+    CLOSED = kind("readiness.closed")  # the summary, sent to the duty chief
 
 
 class Drill:

@@ -47,6 +47,9 @@ class Resources:
 
     RESERVE = "resources.reserve"  # mark register teams busy for a dispatch plan, or refuse
     RELEASE = "resources.release"  # make them available again
+    READINESS_OPEN = "resources.readiness_open"  # the monthly readiness check: its teams as targets
+    READINESS_RECORD = "resources.readiness_record"  # answers, the register's readiness, the read model
+    READINESS_CLOSE = "resources.readiness_close"  # the summary to the duty chief
 
 
 class Review:

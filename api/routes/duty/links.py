@@ -99,7 +99,7 @@ def confirm_page(token: str, request: Request, settings: SettingsDep) -> HTMLRes
     if p is None:
         return _page(request, "duty_confirm.html", 404, state="error", message="人员不存在 / unknown person")
     return _page(request, "duty_confirm.html", state="form", name=p.name, mobile=mask_mobile(p.mobile),
-                 mobile2=mask_mobile(p.mobile2) if p.mobile2 else "")
+                 mobile2=mask_mobile(p.mobile2) if p.mobile2 else "", records=svc.owned_records(data["p"]))
 
 
 @router.post("/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)

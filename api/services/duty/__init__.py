@@ -28,6 +28,7 @@ from api.services.duty.freshness import (
     confirm_by_link,
     contact_list,
     freshness_preview,
+    owned_records,
     round_detail,
     rounds,
     start_round,
@@ -63,7 +64,7 @@ __all__ = ["SCHEDULES_SUBJECT", "STATUS", "CheckStarted", "DutyError", "KeysOut"
            "ScheduleControlOut", "ScheduleDef", "ScheduleOut", "SyncOut", "answer_by_link", "callout_figures",
            "confirm_by_link", "contact_list", "control_schedule", "drill_detail", "drill_figures", "drill_list", "drill_weeks",
            "duty_settings", "events", "form_context", "freshness_preview", "get_row", "handover_detail",
-           "handover_list", "handover_step", "ivr_call", "link_used", "list_schedules", "person", "record_keys",
+           "handover_list", "handover_step", "ivr_call", "link_used", "list_schedules", "owned_records", "person", "record_keys",
            "round_detail", "rounds", "run_drill", "schedule_defs", "spotcheck_answer", "spotcheck_detail",
            "spotcheck_list", "spotcheck_resolve", "start_handover", "start_round", "start_spotcheck",
            "sync_schedules", "target_warnings", "update_step", "use_link"]

@@ -102,6 +102,18 @@ def target_warnings(s, lib: Library, targets: list[dict], now: datetime | None =
     return sorted(out, key=lambda w: (not w["failing"], w["tier"], w["label"]))
 
 
+SECTION_ZH = {"teams": "救援队伍", "depots": "物资储备库", "experts": "专家", "shelters": "避难场所"}
+
+
+def owned_records(person_id: str) -> list[dict]:
+    """The register's records a person answers for, for the confirmation page (confirmed with their contact data)."""
+    from store.resources import owned_by
+
+    with session_scope(write=False) as s:
+        return [{"section": sec, "section_zh": SECTION_ZH[sec], "id": r.id, "name": r.name}  # type: ignore[attr-defined]
+                for sec, rows in owned_by(s, person_id).items() for r in rows]
+
+
 def _confirm_directly(data: dict) -> None:
     """The round has closed (or never sent this link's message): the confirmation still counts."""
 

@@ -44,6 +44,7 @@ from workflows.bulletin import BulletinInput, BulletinWorkflow
 from workflows.drill import DrillInput, DrillWorkflow
 from workflows.freshness import FreshnessInput, FreshnessRoundWorkflow
 from workflows.handover import HandoverInput, HandoverWorkflow
+from workflows.readiness import ReadinessCheckWorkflow, ReadinessInput
 from workflows.spotcheck import SpotCheckSweepWorkflow, SweepInput
 
 SCHEDULES_SUBJECT = "schedules"
@@ -85,6 +86,7 @@ def _spec(timing: Timing, tz: str) -> ScheduleSpec:
     return ScheduleSpec(calendars=calendars, time_zone_name=tz)
 
 
+READINESS_SCHEDULE = "readiness-monthly"  # 每月调度: the rescue teams' duty phones called once a month
 BULLETIN_AT = (9, 0)  # the monthly bulletin 通报: the first working day of the month, 09:00 local
 BULLETIN_VERSION = "1"  # the schedule's shape; the bulletin reads definitions/assessment/ when it runs
 
@@ -151,6 +153,19 @@ def schedule_defs(duty: DutySettings, settings: Settings, calendar: WorkCalendar
         action=ScheduleActionStartWorkflow(FreshnessRoundWorkflow.run,
                                            FreshnessInput(settings=f, version=v.get("freshness", "")),
                                            id="freshness-round", task_queue=tq, memo={"version": v.get("freshness", "")})))
+    r = duty.readiness
+    rh, rm = (int(x) for x in r.start_at.split(":"))
+    out.append(ScheduleDef(
+        id=READINESS_SCHEDULE, kind="readiness", name_zh="救援力量每月调度", name_en="Monthly readiness check",
+        when_zh=f"每月{r.day_of_month}日 {r.start_at}",
+        spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(day_of_month=[ScheduleRange(r.day_of_month)],
+                                                          hour=[ScheduleRange(rh)], minute=[ScheduleRange(rm)],
+                                                          comment="每月调度")], time_zone_name=tz),
+        version=v.get("readiness", ""), catchup=timedelta(days=1),
+        action=ScheduleActionStartWorkflow(ReadinessCheckWorkflow.run,
+                                           ReadinessInput(settings=r, version=v.get("readiness", "")),
+                                           id="readiness-monthly", task_queue=tq,
+                                           memo={"version": v.get("readiness", "")})))
     days = ",".join(d.isoformat() for d in [*calendar.holidays, *calendar.workdays])
     bulletin_version = f"{BULLETIN_VERSION}-{hashlib.sha256(days.encode()).hexdigest()[:8]}"  # a new calendar: synced
     out.append(ScheduleDef(
@@ -343,7 +358,7 @@ class ScheduleOut(Out):
     `response_model_exclude_unset`: a schedule not installed has none of them)."""
 
     id: str
-    kind: str = Field(description="drill | handover | spotcheck | freshness | bulletin")
+    kind: str = Field(description="drill | handover | spotcheck | freshness | bulletin | readiness")
     name_zh: str
     name_en: str
     when_zh: str
@@ -380,7 +395,9 @@ def reach(s: Session, lib: Library) -> dict[str, tuple[str, str]]:
                                f"ask all {people} persons of the directory to confirm their contact data"),
            "handover": ("发起交接班", "start the shift handover"),
            "spotcheck-sweep": ("对已结束的叫应开展六问抽查", "start the 六问 spot checks of ended call-outs"),
-           "bulletin-monthly": ("汇编上月考核通报并报带班领导审定", "compile last month's bulletin for the leading leader")}
+           "bulletin-monthly": ("汇编上月考核通报并报带班领导审定", "compile last month's bulletin for the leading leader"),
+           READINESS_SCHEDULE: ("语音呼叫各救援队伍24小时值班电话,调度值班值守情况",
+                                "call every rescue team's 24-hour duty phone (readiness check)")}
     for d in duty.drills.programme:
         out[f"drill-{d.id}"] = (f"随机抽取 {d.sample.size} 个单位,向其 {len(d.sample.positions)} 类岗位发送演练消息",
                                 f"draw {d.sample.size} units and send the drill to their {len(d.sample.positions)} kinds of posts")

@@ -861,6 +861,37 @@ async def freshness(saved: list[dict]) -> None:
         await st.save("FreshnessShardWorkflow", shard_id(rid, 0), note="shard 0 of freshness-history")
 
 
+async def readiness(saved: list[dict]) -> None:
+    from store.resources import ReadinessAnswer, RescueTeam
+    from tests.factories import small_district
+    from tests.workflows.duty_helpers import duty_settings, outbox, rows
+    from workflows.readiness import ReadinessCheckWorkflow, ReadinessInput, team_person
+
+    def populate(s):
+        p = small_district(s, towns=2, villages=1)
+        s.add_all([RescueTeam(id="T-A", name="水利防汛抢险队", kind="flood", strength=40, duty_phone="+8657186900201"),
+                   RescueTeam(id="T-B", name="民兵应急分队", kind="militia", strength=30, duty_phone="+8657186900202"),
+                   RescueTeam(id="T-C", name="急救中心救护队", kind="medical", strength=16, duty_phone="+8657186900203",
+                              leader_id=p["330110001.head"])])
+        return p
+
+    async with stage("readiness", populate, saved) as st:
+        rid = "readiness-history"
+        h = await st.client.start_workflow(ReadinessCheckWorkflow.run,
+                                           ReadinessInput(settings=duty_settings().readiness, version="h"),
+                                           id=rid, task_queue=st.tq)
+        first = await wait_for(lambda: len(r := [m for m in outbox(rid) if m.provider_id]) == 3 and r, what="called")
+        msg = {m.person_id: m for m in first}
+        await answers.gateway_report(st.client, msg[team_person("T-A")].provider_id, "in-progress", digits="1")
+        await answers.gateway_report(st.client, msg[team_person("T-B")].provider_id, "in-progress", digits="2")
+        await wait_for(lambda: {a.team_id: a.state for a in rows(ReadinessAnswer, run_id=rid)}.get("T-B") == "not_ready",
+                       what="T-B answered")
+        await h.result()
+        await st.save("ReadinessCheckWorkflow", rid, note="3 teams: 1 pressed (ready), 2 pressed (not ready), no "
+                                                          "answer: called again, the leader, the duty chief told; "
+                                                          "summary to the duty chief")
+
+
 # ------------------------------------------------------------------ publication below orange (精准发布)
 
 
@@ -1082,10 +1113,56 @@ async def register(saved: list[dict]) -> None:
                            "naming a busy team refused; terminated (released)")
 
 
+async def experts(saved: list[dict]) -> None:
+    """会商研判 (patch activation-consultation): experts of two fields convened (one confirms by SMS), the
+    conclusions recorded; terminated."""
+    from definitions.schema.reporting import Severity
+    from store.resources import Expert
+    from tests.factories import response_district
+    from tests.workflows.activation_helpers import ack, events, outbox, plan, start, subject, with_seasons
+    from workflows.activation import ConclusionIn, ExpertMeetingIn, PlanActivationWorkflow as W, TerminateIn
+    from workflows.activation.state import InvitedExpert
+
+    def populate(s):
+        people = response_district(s)
+        s.add_all([Expert(id="X-FL-1", name="防汛专家", field="flood", mobile="+8613900009911"),
+                   Expert(id="X-GE-1", name="冯雅琴", field="geology", mobile="+8613900009901")])
+        return people
+
+    async with stage("experts", populate, saved) as st:
+        p = st.people
+        inp = _activation("INC-HISTORY-EXP", "flood_control", level=Severity.IV,
+                          the_plan=with_seasons(plan("flood_control"), in_flood=False))
+        subj = subject(inp)
+        h = await start(st.client, st.tq, inp)
+        await wait_for(lambda: outbox(subj), what="convening calls")
+        await settled(st.client.get_workflow_handle(h.id))
+        chief = {"actor": p["duty_chief"], "role": "duty_chief"}
+        invited = [InvitedExpert(id="X-FL-1", name="防汛专家", field="flood", field_zh="防汛抗旱",
+                                 person_id="expert:X-FL-1", mobile="+8613900009911"),
+                   InvitedExpert(id="X-GE-1", name="冯雅琴", field="geology", field_zh="地质灾害",
+                                 person_id="expert:X-GE-1", mobile="+8613900009901")]
+        await h.execute_update(W.convene_experts, ExpertMeetingIn(
+            **chief, fields=["flood", "geology"], at=datetime.now(UTC) + timedelta(hours=2), place="区应急指挥中心会商室",
+            topic="研判山洪风险", experts=invited))
+        await wait_for(lambda: outbox(subj, "expert:X-GE-1"), what="the experts called")
+        await settled(st.client.get_workflow_handle(h.id))
+        await ack(st.client, inp, "expert:X-GE-1")
+        await wait_for(lambda: events(subj, "activation.experts.ack"), what="confirmed")
+        await h.execute_update(W.conclude_meeting, ConclusionIn(**chief, seq=1, text="建议转移沿河低洼处群众",
+                                                                present=["X-GE-1"]))
+        await h.execute_update(W.terminate, TerminateIn(actor=p["D01.head"], role="commander", reason="险情解除"))
+        await h.result()
+        await st.save("PlanActivationWorkflow-experts", h.id,
+                      note="flood control Ⅳ级 (patch activation-consultation): experts of two fields convened, one "
+                           "confirmed by SMS, the conclusions recorded; terminated")
+
+
 SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activation, "review": review,
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
              "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay,
-             "proposal": proposal, "upward": upward, "notice": notice, "bulletin": bulletin, "register": register}
+             "proposal": proposal, "upward": upward, "notice": notice, "bulletin": bulletin, "register": register,
+             "readiness": readiness, "experts": experts}
 
 
 async def main(names: list[str]) -> None:
