@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from store.types import json_column, now_utc, utc_column
+from store.types import empty_dict, json_column, now_utc, utc_column
 
 OUT_STATES = ("pending", "sent", "delivered", "answered", "failed", "undelivered", "busy", "no_answer", "machine", "opted_out", "canceled")
 
@@ -40,7 +40,7 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False, index=True))
     sent_at: datetime | None = Field(default=None, sa_column=utc_column())
     updated_at: datetime | None = Field(default=None, sa_column=utc_column())
-    meta: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False))
+    meta: dict[str, Any] = Field(default_factory=empty_dict, sa_column=json_column(nullable=False))
     # Fencing (activities/delivery/outbox.py): the activity attempt that owns a row in `sending`, and when it
     # began asking the gateway. A newer attempt takes over rows not yet at the gateway; a stale attempt
     # can neither send nor record a row it no longer owns.
