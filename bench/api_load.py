@@ -239,6 +239,8 @@ async def main() -> None:
                              f"{len(msgs) - c['delivered']} not delivered, {len(msgs) - c['delivery_events']} reports "
                              f"missing; all in the workflows {absorbed:.1f} s after the last"))
                 console.print(rows[-1])
+                if errors:
+                    console.print(sorted(set(errors))[:5])
 
                 # 2. acknowledgements by SMS reply at a fixed rate
                 total = int(args.rate * args.seconds)
