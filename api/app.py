@@ -66,8 +66,12 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
             scheduler.shutdown(wait=False)
             scheduler.lock.release()
 
+    # FastAPI's built-in OpenTelemetry asked the environment whether a tracer, meter and logger provider were set,
+    # on every request (2-4 % of the API's CPU under a burst of webhooks, bench/api_load.py --profile); yingji
+    # configures none, its trail is the audit chain
     app = FastAPI(title="yingji 应急", version="0.1.0", lifespan=lifespan,
-                  description="Emergency duty procedures as durable workflows / 应急值守流程引擎")
+                  description="Emergency duty procedures as durable workflows / 应急值守流程引擎",
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     holder = TemporalHolder()
     holder.client = temporal_client
     app.state.temporal = holder

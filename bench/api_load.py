@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench import calibration  # noqa: E402
 
-from bench.callout import Stack, build_directory, free_port, pct, peak_rss_mb  # noqa: E402
+from bench.profiling import Profile  # noqa: E402
+from bench.callout import Stack, build_directory, cpu_s, free_port, pct, peak_rss_mb  # noqa: E402
 
 TOKEN = "bench-twilio-auth-token"
 ADMIN = "bench-admin"
@@ -176,8 +177,11 @@ async def main() -> None:
     ap.add_argument("--rate", type=float, default=500)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--burst-concurrency", type=int, default=256)
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="a folder: profile the API process with py-spy in each phase (bench/profiling.py)")
     args = ap.parse_args()
-    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
+    machine = calibration.line()  # how fast this machine is, to compare tables across machines
+    print(machine, flush=True)
     import aiohttp  # the client: httpx's connection pool spent more CPU than the server at a few hundred/s
     from rich.console import Console
     from rich.table import Table
@@ -219,17 +223,24 @@ async def main() -> None:
                                 {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
                                  "AccountSid": "AC" + "b" * 32, "To": to, "From": "+15005550006", "ApiVersion": "2010-04-01"})
                          for status in ("queued", "sent", "delivered") for mid, sid, to in msgs]
+                prof = args.profile and Profile(api.proc.pid, args.profile / "api-callbacks.txt")
+                cpu0 = cpu_s(api.proc.pid)
                 timing, errors = await send_all(http, burst, args.burst_concurrency)
+                cpu = cpu_s(api.proc.pid) - cpu0
+                if prof:
+                    console.print(prof.stop())
                 wall, lat = timing[0], timing[1:]
                 absorbed = await until(lambda: (c := db_counts(cid))["delivered"] >= len(msgs)
                                        and c["delivery_events"] >= len(msgs), 300, "the delivery reports", 0.2)
                 c = db_counts(cid)
                 rows.append(("status callbacks (burst, 256 at a time)", f"{len(burst):,}", f"{wall:.1f} s",
                              f"{len(burst) / wall:.0f}/s", f"{statistics.median(lat):.3f}", f"{pct(lat, 99):.3f}",
-                             f"{max(lat):.3f}", str(len(errors)),
+                             f"{max(lat):.3f}", str(len(errors)), f"{1000 * cpu / len(burst):.2f}",
                              f"{len(msgs) - c['delivered']} not delivered, {len(msgs) - c['delivery_events']} reports "
                              f"missing; all in the workflows {absorbed:.1f} s after the last"))
                 console.print(rows[-1])
+                if errors:
+                    console.print(sorted(set(errors))[:5])
 
                 # 2. acknowledgements by SMS reply at a fixed rate
                 total = int(args.rate * args.seconds)
@@ -242,25 +253,32 @@ async def main() -> None:
                                    "To": "+15005550006", "Body": "1", "NumMedia": "0", "AccountSid": "AC" + "b" * 32,
                                    "SmsStatus": "received", "ApiVersion": "2010-04-01"})
                            for k in range(rounds) for i in range(total // rounds)]
+                prof = args.profile and Profile(api.proc.pid, args.profile / "api-replies.txt")
+                cpu0 = cpu_s(api.proc.pid)
                 lat, errors, wall = await open_loop(http, replies, args.rate)
+                cpu = cpu_s(api.proc.pid) - cpu0
+                if prof:
+                    console.print(prof.stop())
                 visible = await until(lambda: db_counts(cid)["acknowledged"] >= n, 300, "every acknowledgement", 0.2)
                 c = db_counts(cid)
                 rows.append((f"SMS replies at {args.rate:.0f}/s (open loop)", f"{len(replies):,}", f"{wall:.1f} s",
                              f"{len(replies) / wall:.0f}/s", f"{statistics.median(lat):.3f}", f"{pct(lat, 99):.3f}",
-                             f"{max(lat):.3f}", str(len(errors)),
+                             f"{max(lat):.3f}", str(len(errors)), f"{1000 * cpu / len(replies):.2f}",
                              f"{len(replies) - c['inbound']} replies lost, {n - c['acknowledged']} not acknowledged; "
                              f"last acknowledgement visible {visible:.1f} s after the last reply"))
+                console.print(rows[-1])
                 if errors:
                     console.print(sorted(set(errors))[:5])
-            mem = f"worker {peak_rss_mb(stack.worker.pid):.0f} MB, API {peak_rss_mb(api.proc.pid):.0f} MB, " \
+            mem = f"worker {max(peak_rss_mb(w.pid) for w in stack.workers):.0f} MB, API {peak_rss_mb(api.proc.pid):.0f} MB, " \
                   f"Temporal {peak_rss_mb(stack.server.pid):.0f} MB"
         finally:
             api.stop()
             stack.stop()
             dispose_all()
     table = Table(title=f"API load through the Twilio webhook path: {n:,}-person call-out, one API process "
-                        f"(targets: replies p99 < 1 s, no errors; callbacks absorbed without loss)")
-    for col in ("scenario", "requests", "wall", "rate", "p50 (s)", "p99 (s)", "max (s)", "errors", "loss"):
+                        f"(targets: replies p99 < 1 s, no errors; callbacks absorbed without loss)", caption=machine)
+    for col in ("scenario", "requests", "wall", "rate", "p50 (s)", "p99 (s)", "max (s)", "errors",
+                "API CPU-s per 1,000", "loss"):
         table.add_column(col, justify="right" if col not in ("scenario", "loss") else "left")
     for row in rows:
         table.add_row(*row)

@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench import calibration  # noqa: E402
+from bench.profiling import Profile  # noqa: E402
 
 PLAN = """\
 id: bench
@@ -60,6 +61,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far: its CPU per request is comparable on a busy
+    machine, where wall times are not."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -192,7 +203,8 @@ class Stack:
                     p.kill()
 
 
-async def run_one(n: int, steps: list[str], burst: bool, database_server: str | None = None, workers: int = 1) -> dict:
+async def run_one(n: int, steps: list[str], burst: bool, database_server: str | None = None, workers: int = 1,
+                  profile: Path | None = None) -> dict:
     import httpx
     from sqlmodel import func, select
 
@@ -217,6 +229,7 @@ async def run_one(n: int, steps: list[str], burst: bool, database_server: str | 
                 from config import get_settings
 
                 get_settings.cache_clear()
+                prof = profile and Profile(stack.workers[0].pid, profile / f"worker-sends-{n}.txt")
                 t0 = datetime.now(UTC)
                 resp = await http.post("/api/warnings", json={"identifier": f"bench-{n}-{time.time()}", "level": "orange",
                                                               "event": "暴雨", "headline": "暴雨橙色预警", "areas": towns})
@@ -240,6 +253,8 @@ async def run_one(n: int, steps: list[str], burst: bool, database_server: str | 
                         raise RuntimeError(f"only {count}/{n} notified after 600 s")
                     await asyncio.sleep(0.2)
                 to_last = (last - t0).total_seconds()
+                if prof:
+                    print(prof.stop(), flush=True)
                 result = {"n": n, "to_last_first_s": to_last, "sends_per_s": n / to_last if to_last else float("inf")}
 
                 if burst:  # half acknowledge at once; measure until each is visible in the read model
@@ -257,6 +272,7 @@ async def run_one(n: int, steps: list[str], burst: bool, database_server: str | 
                         async with sem:
                             await one(pid)
 
+                    prof = profile and Profile(stack.workers[0].pid, profile / f"worker-acks-{n}.txt")
                     burst_task = asyncio.gather(*(limited(p) for p in acked))
                     give_up = time.monotonic() + 300  # an answer that never shows is lost (issue 15, finding 1)
                     while len(visible) < len(acked) and time.monotonic() < give_up:
@@ -270,6 +286,8 @@ async def run_one(n: int, steps: list[str], burst: bool, database_server: str | 
                         if burst_task.done() and burst_task.exception():
                             raise burst_task.exception()
                     await burst_task
+                    if prof:
+                        print(prof.stop(), flush=True)
                     lat = [visible[p] - sent_at[p] for p in acked if p in sent_at and p in visible]
                     result["ack_p50_s"], result["ack_p99_s"] = statistics.median(lat), pct(lat, 99)
                     result["acks_never_visible"] = len(set(acked) - set(visible))
@@ -322,24 +340,29 @@ async def main() -> None:
                     help="a PostgreSQL server (postgresql+psycopg://user@host:port/db): each run creates its own "
                          "database there; default: a SQLite file")
     ap.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="a folder: profile the (first) worker with py-spy while it sends and while the "
+                         "acknowledgements come in (bench/profiling.py)")
     args = ap.parse_args()
-    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
+    machine = calibration.line()  # how fast this machine is, to compare tables across machines
+    print(machine, flush=True)
     db = "PostgreSQL" if args.database_url else "SQLite"
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=200)
-    own = Table(title=f"{db}, {args.workers} worker(s). yingji call-out, simulator at zero latency (targets: 10,000 first-notified < 30 s; ack visible < 1 s p99; escalation < 2 s late p99)")
+    own = Table(title=f"{db}, {args.workers} worker(s). yingji call-out, simulator at zero latency (targets: 10,000 first-notified < 30 s; ack visible < 1 s p99; escalation < 2 s late p99)", caption=machine)
     for col in ("persons", "intake → last first notification (s)", "sends/s", "ack visible p50 (s)", "p99 (s)",
                 "escalation late p99 (s)", "worker peak MB", "Temporal peak MB", "acks never visible"):
         own.add_column(col, justify="right")
     for n in [int(x) for x in args.sizes.split(",") if x]:
-        r = await run_one(n, OWN_STEPS, burst=True, database_server=args.database_url, workers=args.workers)
+        r = await run_one(n, OWN_STEPS, burst=True, database_server=args.database_url, workers=args.workers,
+                          profile=args.profile)
         own.add_row(str(n), fmt(r["to_last_first_s"]), fmt(r["sends_per_s"]), fmt(r.get("ack_p50_s")),
                     fmt(r.get("ack_p99_s")), fmt(r["escalation_late_p99_s"]), fmt(r["worker_mb"]), fmt(r["temporal_mb"]),
                     fmt(r.get("acks_never_visible")))
         console.print(own)
-    cmp = Table(title="On-call comparison: SMS + voice to everyone at once, 60 s wait, then one deputy (seconds after intake)")
+    cmp = Table(title="On-call comparison: SMS + voice to everyone at once, 60 s wait, then one deputy (seconds after intake)", caption=machine)
     for col in ("persons", "first SMS", "last SMS", "first call", "last call", "deputy late p99", "deputy late max"):
         cmp.add_column(col, justify="right")
     for n in [int(x) for x in args.compare.split(",") if x]:

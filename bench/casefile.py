@@ -27,7 +27,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--persons", type=int, default=10_000)
     args = ap.parse_args()
-    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
+    machine = calibration.line()  # how fast this machine is, to compare tables across machines
+    print(machine, flush=True)
 
     tmp = tempfile.mkdtemp(prefix="yingji-bench-casefile-")
     url = f"sqlite:///{tmp}/bench.db"
@@ -77,6 +78,7 @@ def main() -> None:
                    lambda v: f"ok={v.ok}, {v.events:,} events re-hashed")
     assert result.ok, result.problems
     print(f"{len(events):,} events, {args.persons:,} persons ({tmp})\n")
+    print(machine)  # the table's own line: figures from two machines compare by it
     print(f"{'step':<34} | {'s':>7} | note")
     print("-" * 34 + "-+-" + "-" * 7 + "-+-" + "-" * 40)
     for label, secs, note in rows:

@@ -88,7 +88,8 @@ async def main() -> None:
     ap.add_argument("--voice", type=int, default=20)
     ap.add_argument("--leaders", type=int, default=5)
     args = ap.parse_args()
-    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
+    machine = calibration.line()  # how fast this machine is, to compare tables across machines
+    print(machine, flush=True)
 
     from rich.console import Console
     from rich.table import Table
@@ -101,7 +102,7 @@ async def main() -> None:
         rows.append(await run_channel(fake, "sms", args.sms, args.leaders, args.sms_rate))
         rows.append(await run_channel(fake, "voice", args.voice, args.leaders, args.voice_rate))
         rows.append(await run_channel(fake, "sms", args.sms, args.leaders, args.sms_rate, throttled=10))
-    table = Table(title="Gateway: Twilio SDK → fake Twilio, queue drain and priority")
+    table = Table(title="Gateway: Twilio SDK → fake Twilio, queue drain and priority", caption=machine)
     for col in ("channel", "limit /s", "messages", "drained /s", "crowd sent before leaders queued",
                 "last leader's place", "leaders' wait", "429s injected → retried", "sent once", "duplicates"):
         table.add_column(col, justify="right")

@@ -114,11 +114,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
+    machine = calibration.line()  # how fast this machine is, to compare tables across machines
+    print(machine, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("YINGJI_DATA_DIR", tmp)
         rows = cap_rows(args.repeat) + body_rows(args.repeat) + definition_rows(args.repeat)
     width = max(len(r[0]) for r in rows)
+    print(machine)  # the table's own line: figures from two machines compare by it
     print(f"{'input':<{width}}  {'median ms':>10}  {'slowest ms':>10}  outcome")
     for name, median, slowest, outcome in rows:
         print(f"{name:<{width}}  {median:>10.1f}  {slowest:>10.1f}  {outcome}")

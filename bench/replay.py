@@ -106,7 +106,8 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
+    machine = calibration.line()  # how fast this machine is, to compare tables across machines
+    print(machine, flush=True)
 
     tmp = tempfile.mkdtemp(prefix="yingji-bench-replay-")
     url = f"sqlite:///{tmp}/bench.db"
@@ -166,6 +167,7 @@ def main() -> None:
                          best["replay"], best["route fn"], best["warm"], best["HTTP"], len(resp.content)))
 
     head = ("instant", "events", "acked", "open", "load s", "replay s", "route fn s", "cached s", "HTTP s", "JSON MB")
+    print(machine)  # the table's own line: figures from two machines compare by it
     print(" | ".join(f"{h:>10}" for h in head))
     print("-+-".join("-" * 10 for _ in head))
     for r in rows:

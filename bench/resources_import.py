@@ -23,7 +23,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--records", type=int, default=2000)
     args = ap.parse_args()
-    print(calibration.line(), flush=True)
+    machine = calibration.line()  # how fast this machine is, to compare tables across machines
+    print(machine, flush=True)
     from store.db import dispose_all, migrate, session_scope
     from store.directory_import import load_demo_if_empty
     from store.resources import stock_alerts
@@ -53,6 +54,7 @@ def main() -> None:
         alert_s = time.perf_counter() - t
         rows.append((records, report.counts.get("stock", 0), first, again, alerts, alert_s))
         dispose_all()
+    print(machine)  # the table's own line: figures from two machines compare by it
     print(f"\n{'records':>8} | {'stock lines':>11} | {'import s':>8} | {'again s':>7} | {'alerts':>6} | {'alerts s':>8}")
     print("-" * 8 + "-+-" + "-" * 11 + "-+-" + "-" * 8 + "-+-" + "-" * 7 + "-+-" + "-" * 6 + "-+-" + "-" * 8)
     for records, stock, first, again, alerts, alert_s in rows:

@@ -26,7 +26,8 @@ def main() -> None:
     ap.add_argument("--callouts", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    print(calibration.line(), flush=True)  # how fast this machine is, to compare tables across machines
+    machine = calibration.line()  # how fast this machine is, to compare tables across machines
+    print(machine, flush=True)
 
     tmp = tempfile.mkdtemp(prefix="yingji-bench-scorecards-")
     url = f"sqlite:///{tmp}/bench.db"
@@ -118,6 +119,7 @@ def main() -> None:
     called = sum((r["callouts"] or {}).get("called", {}).get("value", 0) for r in rows)
     assert called == args.callouts * args.persons, called
     best, med = min(times), statistics.median(times)
+    print(machine)  # the table's own line: figures from two machines compare by it
     print(f"{'what':<44} {'result':>12}")
     print(f"{'-' * 44} {'-' * 12}")
     print(f"{'units scored (towns and departments)':<44} {len(rows):>12,}")

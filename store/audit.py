@@ -23,7 +23,7 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from store.types import json_column, now_utc, utc_column
+from store.types import empty_dict, json_column, now_utc, utc_column
 from workflows.kit import events as kinds  # pure: the registry of event kinds
 
 ANCHOR_SUBJECT = "_anchors"
@@ -45,7 +45,7 @@ class AuditEvent(SQLModel, table=True):
     actor: str = "system"
     channel: str | None = None
     at: datetime = Field(sa_column=utc_column(nullable=False, index=True))
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False))
+    payload: dict[str, Any] = Field(default_factory=empty_dict, sa_column=json_column(nullable=False))
     prev_hash: str
     hash: str
 
@@ -89,7 +89,7 @@ class NewEvent:
     actor: str = "system"
     channel: str | None = None
     at: datetime | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=empty_dict)
 
     @property
     def event_id(self) -> str:

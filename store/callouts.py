@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from store.types import json_column, now_utc, utc_column
+from store.types import empty_dict, empty_list, json_column, now_utc, utc_column
 
 
 class Callout(SQLModel, table=True):
@@ -44,13 +44,13 @@ class CalloutTarget(SQLModel, table=True):
     person_id: str = Field(index=True)
     name: str = ""
     state: str = Field(default="pending", index=True, description="pending | notified | acknowledged | escalated | unreachable | canceled")
-    attempts: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column(nullable=False))
+    attempts: list[dict[str, Any]] = Field(default_factory=empty_list, sa_column=json_column(nullable=False))
     acknowledged_at: datetime | None = Field(default=None, sa_column=utc_column())
     ack_channel: str | None = None
     ack_by: str | None = None
     ack_late: bool = Field(default=False, description="answered only after the target was settled or the call-out ended")
-    escalated_to: list[str] = Field(default_factory=list, sa_column=json_column(nullable=False))
-    spec: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False),
+    escalated_to: list[str] = Field(default_factory=empty_list, sa_column=json_column(nullable=False))
+    spec: dict[str, Any] = Field(default_factory=empty_dict, sa_column=json_column(nullable=False),
                                  description="the resolved target: contacts of person, deputy, superior, others")
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
 
@@ -76,7 +76,7 @@ class CalloutRelay(SQLModel, table=True):
     on_behalf: bool = Field(default=False, description="answered by someone else for the person")
     late: bool = Field(default=False, description="confirmed after the deadline")
     answers: int = Field(default=0, description="confirmations recorded (on time and late)")
-    escalated_to: list[str] = Field(default_factory=list, sa_column=json_column(nullable=False))
+    escalated_to: list[str] = Field(default_factory=empty_list, sa_column=json_column(nullable=False))
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from store.types import json_column, now_utc, utc_column
+from store.types import empty_dict, json_column, now_utc, utc_column
 
 OUT_STATES = ("pending", "sent", "delivered", "answered", "failed", "undelivered", "busy", "no_answer", "machine", "opted_out", "canceled")
 
@@ -40,7 +40,7 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False, index=True))
     sent_at: datetime | None = Field(default=None, sa_column=utc_column())
     updated_at: datetime | None = Field(default=None, sa_column=utc_column())
-    meta: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(nullable=False))
+    meta: dict[str, Any] = Field(default_factory=empty_dict, sa_column=json_column(nullable=False))
     # Fencing (activities/delivery/outbox.py): the activity attempt that owns a row in `sending`, and when it
     # began asking the gateway. A newer attempt takes over rows not yet at the gateway; a stale attempt
     # can neither send nor record a row it no longer owns.
@@ -90,3 +90,25 @@ class UsedLink(SQLModel, table=True):
     __tablename__ = "used_link"
     jti: str = Field(primary_key=True)
     used_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+
+
+class NotOurs(LookupError):
+    """A callback's URL names one message and its provider id another."""
+
+
+def sent_message(s, outbox_id: str | None, provider_id: str) -> OutboxMessage | None:
+    """The message a gateway's callback is about: the outbox row its URL names (`?o=`), else the one with its
+    provider id. A row whose provider id is not recorded yet (the callback came before the send's result) gets
+    it now; a URL naming a row sent with another id raises NotOurs."""
+    from sqlmodel import select
+
+    row = None
+    if outbox_id and outbox_id.isdigit() and len(outbox_id) <= 15:
+        row = s.get(OutboxMessage, int(outbox_id))
+        if row is not None and row.provider_id not in (None, provider_id):
+            raise NotOurs(outbox_id)
+        if row is not None and row.provider_id is None:
+            row.provider_id = provider_id
+    if row is None:
+        row = s.exec(select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)).first()
+    return row

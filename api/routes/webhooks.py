@@ -27,8 +27,6 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from sqlmodel import select
-
 from activities.gateways import hmac_scheme
 from api.deps import SettingsDep
 from api.services import signed_webhooks
@@ -37,7 +35,7 @@ from config import Settings, get_settings
 from store.audit import NewEvent, append
 from store.db import session_scope
 from store.directory import mask_mobile
-from store.messages import OutboxMessage
+from store.messages import NotOurs, sent_message
 
 log = structlog.get_logger("yingji.webhooks")
 router = APIRouter(prefix="/api/webhooks", tags=["gateway webhooks"])
@@ -133,15 +131,10 @@ async def _temporal(request: Request) -> Client:
 def _bind(outbox_id: str | None, sid: str) -> dict | None:
     """The message a callback is about; records the provider id if the send's result is not in yet."""
     with session_scope() as s:
-        row = None
-        if outbox_id and outbox_id.isdigit() and len(outbox_id) <= 15:
-            row = s.get(OutboxMessage, int(outbox_id))
-            if row is not None and row.provider_id not in (None, sid):
-                return None  # the URL names another message
-            if row is not None and row.provider_id is None:
-                row.provider_id = sid
-        if row is None:
-            row = s.exec(select(OutboxMessage).where(OutboxMessage.provider_id == sid)).first()
+        try:
+            row = sent_message(s, outbox_id, sid)
+        except NotOurs:
+            return None  # the URL names another message
         if row is None:
             return None
         return {"id": row.id, "status": row.status, "channel": row.channel, "body": row.body, "to": row.to,
@@ -201,14 +194,17 @@ async def inbound_sms(request: Request, params: TwilioParams) -> Response:
 @router.post("/twilio/sms/status", summary="SMS delivery status")
 async def sms_status(request: Request, params: TwilioParams) -> dict:
     sid = params.one("MessageSid") or params.one("SmsSid")
-    row = await _message(request, sid)
     raw, code = (params.one("MessageStatus") or params.one("SmsStatus") or "").lower(), params.one("ErrorCode")
-    if raw not in SMS_STATUS:
-        return {"handled": "ignored", "status": raw}
-    status = "opted_out" if code == OPTED_OUT else SMS_STATUS[raw]
-    if status == "opted_out":
-        await asyncio.to_thread(_record_opt_out, row, sid)
+    status = None if raw not in SMS_STATUS else "opted_out" if code == OPTED_OUT else SMS_STATUS[raw]
     detail = f"Twilio {raw} {code}" if code else None
+    if sid and status not in (None, "opted_out"):
+        # the common case in one transaction: the message found (and bound) by the URL's outbox id and its
+        # status recorded together (two write transactions per callback before, queued on SQLite's lock)
+        return await _report(await _temporal(request), sid, status, detail=detail, outbox_id=request.query_params.get("o"))
+    row = await _message(request, sid)
+    if status is None:
+        return {"handled": "ignored", "status": raw}
+    await asyncio.to_thread(_record_opt_out, row, sid)
     return await _report(await _temporal(request), sid, status, detail=detail)
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from sqlmodel import select
 from temporalio.client import Client
 
 from api.services.answers.acks import AnswerError, signal_events, acknowledge
 from store.db import session_scope
-from store.messages import OutboxMessage
+from store.messages import NotOurs, sent_message
 from workflows.callout import ShardEvents
 from workflows.escalation import Report
 
@@ -24,10 +23,14 @@ PROGRESS = {"sent", "queued", "ringing", "answered", "completed", "delivered"}
 
 
 def _apply_status(provider_id: str, mapped: str, digits: str | None, detail: str | None,
-                  at: datetime) -> tuple[str | None, str | None, str | None, str, str]:
-    """Update the outbox row; returns (subject, person_id, workflow_id, send key, channel)."""
+                  at: datetime, outbox_id: str | None = None) -> tuple[str | None, str | None, str | None, str, str]:
+    """Update the outbox row (the one `outbox_id` names, bound to `provider_id` if the send's result is not in
+    yet, else the one with `provider_id`); returns (subject, person_id, workflow_id, send key, channel)."""
     with session_scope() as s:
-        msg = s.exec(select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)).first()
+        try:
+            msg = sent_message(s, outbox_id, provider_id)
+        except NotOurs:
+            msg = None
         if msg is None:
             raise AnswerError(f"no message with provider id {provider_id!r}")
         if digits == "1" and mapped != "machine":
@@ -42,8 +45,10 @@ def _apply_status(provider_id: str, mapped: str, digits: str | None, detail: str
 
 
 async def gateway_report(client: Client, provider_id: str, status: str, *, answered_by: str | None = None,
-                         digits: str | None = None, detail: str | None = None, at: datetime | None = None) -> dict:
-    """A gateway's status callback or voice keypress for one sent message."""
+                         digits: str | None = None, detail: str | None = None, at: datetime | None = None,
+                         outbox_id: str | None = None) -> dict:
+    """A gateway's status callback or voice keypress for one sent message (`outbox_id`: the outbox row the
+    callback's URL names, see store.messages.sent_message)."""
     at = at or datetime.now(UTC)
     if answered_by and answered_by.lower().startswith(("machine", "fax")):
         status = "machine"  # an answering machine is never an acknowledgement
@@ -53,7 +58,7 @@ async def gateway_report(client: Client, provider_id: str, status: str, *, answe
     if digits == "2" and mapped != "machine":
         mapped = "declined"
     subject, person_id, workflow_id, key, channel = await asyncio.to_thread(
-        _apply_status, provider_id, mapped, digits, detail, at)
+        _apply_status, provider_id, mapped, digits, detail, at, outbox_id)
     if digits == "1" and mapped != "machine":
         answered = await acknowledge(client, subject or "", person_id or "", "voice", ref=f"keypress:{provider_id}", at=at)
         return {"handled": "ack", **answered.as_dict()}
