@@ -28,7 +28,8 @@ from worker import build_worker
 
 DRILL = "drill-district_connectivity"
 TZ = ZoneInfo("Asia/Shanghai")
-IDS = (DRILL, "drill-town_spot_check", "handover", "spotcheck-sweep", "freshness-round", "bulletin-monthly")
+IDS = (DRILL, "drill-town_spot_check", "handover", "spotcheck-sweep", "freshness-round", "bulletin-monthly",
+       "readiness-monthly")
 
 
 @pytest.mark.budget(40)  # real time on the dev server: a sync, a few pauses and one notice workflow (estimated)
@@ -114,3 +115,32 @@ async def test_a_pause_below_the_weekly_minimum_needs_a_reason_and_tells_the_dut
 async def _outbox(api: httpx.AsyncClient, headers: dict) -> list[dict]:
     r = await api.get("/api/outbox", headers=headers, params={"subject": "schedules"})
     return r.json() if r.status_code == 200 else []
+
+
+async def test_a_schedule_temporal_refuses_is_a_422_that_names_it(dev_env, db_url, monkeypatch):
+    """A spec the definitions make and Temporal refuses (years past 2100, say) is the sync's 422 with Temporal's
+    reason and the schedule's id, not a 500."""
+    from temporalio.client import ScheduleCalendarSpec, ScheduleRange, ScheduleSpec
+
+    from api.services.duty import schedules
+
+    def refused(tz: str, hour: int, minute: int, calendar=None) -> ScheduleSpec:
+        return ScheduleSpec(calendars=[ScheduleCalendarSpec(year=[ScheduleRange(2027, 9999)], hour=[ScheduleRange(hour)],
+                                                            minute=[ScheduleRange(minute)])], time_zone_name=tz)
+
+    monkeypatch.setattr(schedules, "first_working_day_spec", refused)
+    with session_scope() as s:
+        small_district(s)
+        token = create_token(s, "admin", label="admin")
+    app = create_app(temporal_client=dev_env.client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api:
+        try:
+            r = await api.post("/api/schedules/sync", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 422, r.text
+            assert "bulletin-monthly" in r.json()["detail"] and "Temporal" in r.json()["detail"]
+        finally:
+            for sid in IDS:
+                try:
+                    await dev_env.client.get_schedule_handle(sid).delete()
+                except Exception:  # noqa: BLE001 - not installed
+                    pass

@@ -50,11 +50,15 @@ from workflows.spotcheck import SpotCheckSweepWorkflow, SweepInput
 SCHEDULES_SUBJECT = "schedules"
 
 
-def _no_schedules(exc: RPCError) -> None:
-    """A Temporal server without schedules (the time-skipping test server): a 409 that says so, not a 500."""
+def _no_schedules(exc: RPCError, schedule_id: str = "") -> None:
+    """A Temporal server without schedules (the time-skipping test server): a 409 that says so, not a 500; a
+    schedule Temporal refuses as it is (a spec the definitions made): a 422 naming it and Temporal's reason."""
     if exc.status == RPCStatusCode.UNIMPLEMENTED:
         raise DutyError(409, "this Temporal server does not support schedules (e.g. the time-skipping test server); "
                              "use the dev server or a cluster / 当前 Temporal 服务不支持定时任务") from exc
+    if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+        raise DutyError(422, f"定时任务 {schedule_id} 被 Temporal 拒绝:{exc.message} / Temporal refused the schedule "
+                             f"{schedule_id!r} as the definitions make it: {exc.message}") from exc
 
 
 @dataclass
@@ -193,13 +197,17 @@ async def sync_schedules(client: Client, lib: Library, settings: Settings, actor
                 memo={"kind": d.kind})
             out["created"].append(d.id)
         except RPCError as exc:
-            _no_schedules(exc)
+            _no_schedules(exc, d.id)
             raise
         except ScheduleAlreadyRunningError:
             def update(inp: ScheduleUpdateInput, d: ScheduleDef = d) -> ScheduleUpdate:
                 return ScheduleUpdate(schedule=_schedule(d, inp.description.schedule.state))
 
-            await client.get_schedule_handle(d.id).update(update)
+            try:
+                await client.get_schedule_handle(d.id).update(update)
+            except RPCError as exc:
+                _no_schedules(exc, d.id)
+                raise
             out["updated"].append(d.id)
     await asyncio.to_thread(audit, SCHEDULES_SUBJECT, "schedule.synced", "synced", actor,
                             {**out, "versions": duty_settings(lib).versions})
