@@ -1,4 +1,4 @@
-"""kill -9 the worker ten times during a 500-person call-out whose SMS and calls go through Aliyun.
+"""kill -9 the worker seven times during a 500-person call-out whose SMS and calls go through Aliyun.
 
 test_worker_killed.py with Aliyun instead of Twilio: the official SDKs against the local fake Aliyun, which checks
 every request's signature and records every message and call it is asked to create (one created twice would be
@@ -6,7 +6,7 @@ there twice). Aliyun plays its side as it would: an SmsReport (delivered) for ev
 is up) and then an IvrReport with key 1 for every call, pushed into the API with the token.
 
 Five kills are aimed with a barrier: the fake creates the k-th message (three in the SMS round) or call (two in the
-call round) and holds its answer until the test has killed the worker; the other five fall anywhere, on a worker
+call round) and holds its answer until the test has killed the worker; the other two fall anywhere, on a worker
 that has started. An SMS the killed worker never heard of is found again by the retry (Aliyun's push named it on
 its row, or QuerySendDetails by OutId); a call, by the push that named it (Aliyun has no query by OutId).
 
@@ -30,7 +30,7 @@ from store.messages import OutboxMessage
 from tests.faults.harness import STEPS, People, build_directory, check_callout, start_callout, wait_until_ended
 from tests.fakes.aliyun_server import FakeAliyun, aliyun_env, write_templates
 
-N, AIMED, RANDOM = 500, 5, 5  # kills
+N, AIMED, RANDOM = 500, 5, 2  # kills (the Twilio test has five random ones; here the aimed ones are the point)
 
 
 def outbox_rows(ids: list[str]) -> dict[str, OutboxMessage]:
@@ -72,7 +72,7 @@ async def play_aliyun(fake: FakeAliyun, http: httpx.AsyncClient, stop: asyncio.E
 # measured like test_worker_killed.py (each kill waits out a heartbeat timeout and the 25 s lease of a row left at
 # the gateway)
 @pytest.mark.budget(300)
-async def test_worker_killed_ten_times_during_a_500_person_callout_through_aliyun(make_stack):
+async def test_worker_killed_seven_times_during_a_500_person_callout_through_aliyun(make_stack):
     rnd = random.Random(20261205)
     with FakeAliyun(webhook_base="http://faults") as fake:
         env = aliyun_env(fake, public_base_url="http://yingji.test", sms_per_s=1000, voice_per_s=1000)
