@@ -16,7 +16,6 @@ async def secured(module_time_env, db_url, monkeypatch):
     """The FastAPI app (in this process) over a small district, a token for each role, a console
     session for each role, and a worker on a task queue of its own."""
     from api.app import create_app
-    from api.deps import current_settings
     from api.console import auth
     from config import get_settings
     from store.auth import create_token, lookup_token
@@ -40,9 +39,6 @@ async def secured(module_time_env, db_url, monkeypatch):
             csrf = auth._serializer(settings).loads(cookie)["c"]
             sessions[role] = {"cookie": f"{auth.COOKIE}={cookie}", "csrf": csrf}
     app = create_app(temporal_client=module_time_env.client)
-    # the requests read these settings: an activity thread of the test before, still finishing, may have refilled
-    # get_settings' cache from the environment as it was then (a 401 for the admin token, seen once in make test)
-    app.dependency_overrides[current_settings] = lambda: settings
     async with build_worker(module_time_env.client, task_queue=settings.task_queue):
         yield SimpleNamespace(app=app, tokens=tokens, sessions=sessions, people=people, settings=settings,
                               client=module_time_env.client)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -154,6 +154,29 @@ async def directives(env) -> None:
     await refused(env, f"{base}/directives", "cmd_D08", body, "p-D08.head", "指挥长")
     view = await allowed(env, f"{base}/directives", "cmd_D10", body)
     assert view["directives"][0]["issued_by"] == "p-D10.head"
+
+
+async def consultations(env) -> None:
+    """会商研判: convened by the duty office, the leading leader or a commander of the activation's level; its
+    conclusions likewise."""
+    from store.db import session_scope
+    from store.resources import Expert
+
+    base, subject = await activation(env)
+    with session_scope() as s:
+        if s.get(Expert, "X-OWN-1") is None:
+            s.add(Expert(id="X-OWN-1", name="专家甲", field="medical", mobile="+8613900009911"))
+    at = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0).isoformat()
+    body = {"fields": ["medical"], "at": at, "place": "区应急指挥中心会商室"}
+    await refused(env, f"{base}/consultations", "cmd_D08", body, "p-D08.head")
+    view = await allowed(env, f"{base}/consultations", "cmd_D10", body)
+    assert view["meetings"][0]["experts"][0]["id"] == "X-OWN-1"
+    path = f"{base}/consultations/1/conclusions"
+    await refused(env, path, "cmd_D08", {"text": "x"}, "p-D08.head")
+    view = await allowed(env, path, "cmd_D10", {"text": "建议加强流调"})
+    assert view["meetings"][0]["conclusions"][0]["text"] == "建议加强流调"
+    await recorded(subject, "the meeting convened by the commander", lambda e: e.kind == "activation.meeting.convened"
+                   and e.actor == "p-D10.head")
 
 
 async def item_ack(env) -> None:
@@ -304,6 +327,8 @@ SCENARIOS = {
     ("POST", "/api/activations/{activation_id}/level"): level,
     ("POST", "/api/activations/{activation_id}/terminate"): terminate,
     ("POST", "/api/activations/{activation_id}/dispatches"): dispatches,
+    ("POST", "/api/activations/{activation_id}/consultations"): consultations,
+    ("POST", "/api/activations/{activation_id}/consultations/{seq}/conclusions"): consultations,
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/consult"): consult,
     ("POST", "/api/activations/{activation_id}/dispatches/{seq}/decision"): decision,
     ("POST", "/api/activations/{activation_id}/reinforcements"): reinforcements,
