@@ -108,7 +108,7 @@ async def _update(page, base: str, tag: str, cid: str, ident: str, sent: datetim
     # the workflow records the new level and calls the red tier (the district's leaders) as well
     await poll(lambda: _json(base, f"/api/callouts/{cid}"), lambda c: c["level"] == "red" and any(
         "区长乙" in t["name"] for t in c["targets"]), what="the update applied")
-    await page.goto(f"{base}/console/callouts/{cid}")  # (the board may be reloading itself: not page.reload())
+    await goto_settled(page, f"{base}/console/callouts/{cid}")  # (the board may be reloading itself: not reload())
     await expect(page.locator(".badge.lv-red").first).to_have_text("红色")
     await expect(page.locator("#board tbody tr", has_text="区长乙")).to_have_count(1)
     await shot(page, f"cap-{tag}-05-updated")
@@ -196,3 +196,19 @@ async def test_new_callout_modes_update_cancel_and_stale(dev_env, stack_env, ser
             raise
         finally:
             await browser.close()
+
+
+async def goto_settled(page, url: str) -> None:
+    """`page.goto(url)`, where the page may be navigating to the same place by itself (the board reloads when the
+    call-out's level changes): that navigation interrupting ours is the same arrival, so wait for it instead."""
+    from playwright.async_api import Error as PlaywrightError
+
+    for _ in range(3):
+        try:
+            await page.goto(url)
+            return
+        except PlaywrightError as exc:
+            if "interrupted by another navigation" not in str(exc):
+                raise
+            await page.wait_for_load_state()
+    await page.goto(url)

@@ -9,6 +9,7 @@ import uuid
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from api.app import create_app
 from api.services.answers import sms_reply
@@ -46,6 +47,13 @@ async def api(env, db_url, monkeypatch):
         await terminate_callouts(env.client)
 
 
+def relay_row(cid: str, person: str):
+    from store.callouts import CalloutRelay
+
+    with session_scope(write=False) as s:
+        return s.exec(select(CalloutRelay).where(CalloutRelay.callout_id == cid, CalloutRelay.person_id == person)).first()
+
+
 def sms(cid: str, person: str, relay: bool) -> list:
     return [m for m in outbox(cid, person_id=person)
             if m.provider_id and m.channel == "sms" and bool((m.meta or {}).get("relay")) == relay]
@@ -76,6 +84,7 @@ async def test_relay_answers_through_the_api(env, api):
 
     # 2. the signed link in the relay SMS: a form asking the number of households
     link = httpx.URL(sms(cid, v2, relay=True)[0].ack_url).path
+    await wait_for(lambda: relay_row(cid, v2), what="the relay asked of v2 on record")  # (written just after the SMS)
     page = await api.get(link)
     assert page.status_code == 200 and 'name="households"' in page.text and "危险区群众" in page.text
     bad = await api.post(link, data={"households": "许多"})
