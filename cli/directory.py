@@ -18,26 +18,12 @@ def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML or CSV (docs/directory-import.md)")],
 ) -> None:
     """Import a directory file, all or nothing; every problem is listed with its line."""
-    from store.db import migrate, session_scope
+    from cli.imports import run_import
     from store.directory_import import DirectoryImportError, import_directory
 
-    migrate()
-    try:
-        with session_scope() as s:
-            report = import_directory(s, file)
-    except DirectoryImportError as exc:
-        for line in exc.errors:
-            errors.print(line, style="red", highlight=False, markup=False)
-        errors.print(f"{len(exc.errors)} problem(s) in {file.name}; nothing was imported", style="bold red")
-        raise typer.Exit(1) from None
-    table = Table(title=f"imported {file.name}")
-    table.add_column("")
-    for col in ("in file", "new or changed"):
-        table.add_column(col, justify="right")
-    for key in ("org_units", "persons", "positions", "posts", "shifts"):
-        table.add_row(key.replace("_", " ").replace("shifts", "duty shifts"), str(getattr(report, key)),
-                      str(report.changed.get(key, 0)))
-    console.print(table)
+    report = run_import(file, import_directory, DirectoryImportError, lambda r: [
+        (key.replace("_", " ").replace("shifts", "duty shifts"), getattr(r, key), r.changed.get(key, 0))
+        for key in ("org_units", "persons", "positions", "posts", "shifts")])
     for line in report.warnings:  # shared numbers: imported, but said out loud
         errors.print(line, style="yellow", highlight=False, markup=False)
 

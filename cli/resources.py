@@ -11,7 +11,6 @@ from rich.table import Table
 app = typer.Typer(help="The resource register: teams, equipment, depots and stock, experts, shelters.",
                   no_args_is_help=True)
 console = Console()
-errors = Console(stderr=True, soft_wrap=True)  # one problem per line, never wrapped
 
 
 @app.command("import")
@@ -19,25 +18,12 @@ def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML or CSV (docs/resources-import.md)")],
 ) -> None:
     """Import a register file, all or nothing; every problem is listed with its line."""
-    from store.db import migrate, session_scope
+    from cli.imports import run_import
     from store.resources_import import RegisterImportError, import_register
 
-    migrate()
-    try:
-        with session_scope() as s:
-            report = import_register(s, file)
-    except RegisterImportError as exc:
-        for line in exc.errors:
-            errors.print(line, style="red", highlight=False, markup=False)
-        errors.print(f"{len(exc.errors)} problem(s) in {file.name}; nothing was imported", style="bold red")
-        raise typer.Exit(1) from None
-    table = Table(title=f"imported {file.name}")
-    table.add_column("")
-    for col in ("in file", "new or changed"):
-        table.add_column(col, justify="right")
-    for key in ("teams", "equipment", "depots", "stock", "experts", "shelters"):
-        table.add_row(key, str(report.counts.get(key, 0)), str(report.changed.get(key, 0)))
-    console.print(table)
+    run_import(file, import_register, RegisterImportError, lambda r: [
+        (key, r.counts.get(key, 0), r.changed.get(key, 0))
+        for key in ("teams", "equipment", "depots", "stock", "experts", "shelters")])
 
 
 @app.command("alerts")
