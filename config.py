@@ -51,6 +51,13 @@ class Settings(BaseSettings):
                                                          "proxies whose X-Forwarded-For/-Proto are believed; empty: none")
     header_timeout_s: float = Field(default=10.0, gt=0, description="time a client has to send a request's headers, "
                                                                     "from connecting or from its first byte")
+    answer_wait_s: float = Field(default=2.0, ge=0, description="how long an SMS reply or a link's confirmation waits "
+                                 "for its answer to reach the workflows before the request is answered as stored "
+                                 "(api/services/answers/intake.py); it is on record either way")
+    answer_retry_s: float = Field(default=15.0, gt=0, description="an answer stored but not processed for this "
+                                  "long (its API process died, Temporal was down) is taken up again by any API process")
+    answer_max_pending: int = Field(default=20000, ge=1, description="answers waiting to be stored by one API process "
+                                    "past which it refuses more with 503 + Retry-After (the gateway sends them again)")
 
     # Gateways
     gateway: str = Field(default="simulator", description="simulator | twilio: the default of every channel below")

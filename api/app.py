@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.services.answers.intake import Intake, IntakeRefused
 from api.services.errors import ServiceError
 from config import connect_temporal, get_settings
 from store.db import migrate
@@ -56,6 +57,7 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         migrate()
+        app.state.intake.start()  # answers stored but not processed (a process died, Temporal was down)
         scheduler = None
         if settings.run_scheduler:
             from api.feeds import start_scheduler
@@ -65,6 +67,7 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
             scheduler.lock.release()
+        await app.state.intake.stop()
 
     # FastAPI's built-in OpenTelemetry asked the environment whether a tracer, meter and logger provider were set,
     # on every request (2-4 % of the API's CPU under a burst of webhooks, bench/api_load.py --profile); yingji
@@ -76,6 +79,7 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
     holder.client = temporal_client
     app.state.temporal = holder
     app.state.settings = settings
+    app.state.intake = Intake(holder, settings)
     from api.security import SecurityMiddleware
 
     app.add_middleware(SecurityMiddleware, settings=settings)
@@ -123,6 +127,11 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
         log.warning("temporal call failed", status=exc.status.name, error=str(exc))
         return JSONResponse(status_code=503, headers={"Retry-After": "5"},
                             content={"detail": "Temporal is not reachable; try again shortly / 系统繁忙,请稍后重试"})
+
+    @app.exception_handler(IntakeRefused)
+    async def intake_refused(_: Request, exc: IntakeRefused) -> JSONResponse:
+        return JSONResponse(status_code=503, headers={"Retry-After": str(exc.retry_after)}, content={
+            "detail": f"the answer was not taken ({exc}); send it again shortly / 应答暂未接收,请稍后重发"})
 
     @app.exception_handler(OperationalError)
     async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:

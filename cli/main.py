@@ -144,6 +144,8 @@ def api_cmd(
     port: Annotated[Optional[int], typer.Option(help="Port (default: YINGJI_API_PORT).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes serving the API on the one port (uvicorn's "
+                                                              "workers; each takes answers, README: how many).")] = 1,
 ) -> None:
     """Run the HTTP API and the web console (uvicorn)."""
     import uvicorn
@@ -157,7 +159,7 @@ def api_cmd(
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.run("api.app:create_app", factory=True, host=host or settings.api_host,
                     port=port or settings.api_port, log_level=log_level, access_log=access_log,
-                    **uvicorn_options(settings))
+                    workers=workers, **uvicorn_options(settings))
 
 
 @app.command("migrate")

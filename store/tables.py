@@ -1,6 +1,6 @@
 """Imports every table module so that SQLModel.metadata knows them all (Alembic, tests)."""
 from store import (activations, audit, auth, broadcasts, bulletins, callouts, console, directory, duty,  # noqa: F401
-                   incidents, messages, proposals, publications, refusals, resources, review, roster, scorecards,
+                   incidents, intake, messages, proposals, publications, refusals, resources, review, roster, scorecards,
                    warnings, webhooks, workorders)
 
 __all__ = ["activations", "audit", "auth", "broadcasts", "bulletins", "callouts", "console", "directory", "duty",

@@ -11,13 +11,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from api.deps import ReadSessionDep, SettingsDep
-from api.services.answers import AnswerError, acknowledge
+from api.services.answers.intake import IntakeRefused
 from sqlmodel import select
 
 from store.callouts import Callout, CalloutRelay
 from store.directory import OrgUnit, Person
 from store.db import session_scope
-from store.links import LinkError, consume, is_used, read_ack_token, resolve_short
+from store.links import LinkError, is_used, read_ack_token, resolve_short
 from workflows.drill import DRILL_MARK, unmarked
 
 router = APIRouter(tags=["acknowledgement"])
@@ -71,11 +71,6 @@ def _relay_asked(data: dict) -> bool:
         return _relay_village(s, data) is not None
 
 
-def _consume(data: dict) -> None:
-    with session_scope() as s:
-        consume(s, data)
-
-
 def _used(data: dict) -> bool:
     with session_scope(write=False) as s:
         return is_used(s, data)
@@ -96,17 +91,17 @@ async def ack_confirm(token: str, request: Request, settings: SettingsDep,
                 or not await asyncio.to_thread(_relay_asked, data):
             return _page(request, 422, state="error", message="户数无效,请填写0到100000之间的整数,返回重填")
         n = int(households)
-    client = await request.app.state.temporal()
-    if client is None:  # nothing consumed: the link stays usable
+    # stored first, then answered and the link spent (api/services/answers/intake.py): the page says what
+    # happened — taken by the call still running, recorded late, or stored and being recorded (never "done"
+    # unrecorded); a 503 only when nothing was stored (the link stays usable)
+    try:
+        outcome = await request.app.state.intake.answer("link", {**data, "households": n})
+    except IntakeRefused:
         return _page(request, 503, state="error", message="系统繁忙,请稍后重试 / Please try again shortly")
-    try:  # answer first, then spend the link: an answer is idempotent by the link's id
-        answered = await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}", households=n)
-        await asyncio.to_thread(_consume, data)
-    except AnswerError as exc:
-        return _page(request, 404, state="error", message=str(exc))
-    except LinkError as exc:
-        return _page(request, STATUS[exc.reason], state="error", message=str(exc))
-    # the page says what happened: taken by the call still running, or recorded late (never "done" unrecorded)
+    if outcome is None:
+        return _page(request, state="stored")
+    if "error" in outcome:
+        return _page(request, STATUS.get(outcome["error"], 404), state="error", message=outcome["message"])
     if n is not None:
-        return _page(request, state="relayed", recorded=answered.recorded, households=n)
-    return _page(request, state={"taken": "done"}.get(answered.recorded, answered.recorded))
+        return _page(request, state="relayed", recorded=outcome["recorded"], households=n)
+    return _page(request, state={"taken": "done"}.get(outcome["recorded"], outcome["recorded"]))

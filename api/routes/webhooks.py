@@ -30,7 +30,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from activities.gateways import hmac_scheme
 from api.deps import SettingsDep
 from api.services import signed_webhooks
-from api.services.answers import AnswerError, gateway_report, sms_reply
+from api.services.answers import AnswerError, gateway_report
 from config import Settings, get_settings
 from store.audit import NewEvent, append
 from store.db import session_scope
@@ -178,15 +178,13 @@ def _xml(twiml: object) -> Response:
 
 @router.post("/twilio/sms", summary="Inbound SMS (a reply to a call-out)")
 async def inbound_sms(request: Request, params: TwilioParams) -> Response:
-    client = await _temporal(request)
+    """Stored first (api/services/answers/intake.py), then matched and given to the workflows; past capacity or
+    with Temporal down the reply is answered as stored and processed after. A 503 only when it was not stored."""
     reply = MessagingResponse()
-    try:
-        result = await sms_reply(client, "twilio", params.one("From", ""), params.one("Body", ""),
-                                 provider_id=params.one("MessageSid") or params.one("SmsSid"))
-    except AnswerError as exc:  # a reply nobody waits for: nothing to do, nothing to say back
-        log.info("sms reply not matched", reason=str(exc))
-        return _xml(reply)
-    if result.get("recorded") in ("late", "held"):  # the person hears what became of their answer
+    result = await request.app.state.intake.answer("sms", {
+        "gateway": "twilio", "from": params.one("From", ""), "body": params.one("Body", ""),
+        "provider_id": params.one("MessageSid") or params.one("SmsSid")})
+    if result is not None and result.get("recorded") in ("late", "held"):  # the person hears what became of it
         reply.message(result["message"])
     return _xml(reply)
 

@@ -32,7 +32,7 @@ import structlog
 from fastapi import APIRouter, HTTPException, Request
 from activities.gateways.aliyun_sms import e164
 from api.deps import SettingsDep
-from api.services.answers import AnswerError, gateway_report, sms_reply
+from api.services.answers import AnswerError, gateway_report
 from config import Settings
 from store.db import session_scope
 from store.messages import OutboxMessage
@@ -144,22 +144,18 @@ async def sms_report(request: Request, settings: SettingsDep) -> dict:
 @router.post("/sms/up", summary="Aliyun SmsUp: replies from persons' phones (token in the URL)")
 async def sms_up(request: Request, settings: SettingsDep) -> dict:
     items = await _items(request, settings)
-    client = await _temporal(request)
-    results = []
+    intake = request.app.state.intake  # stored first, then matched (api/services/answers/intake.py)
+    answers = []
     for item in items:
         phone, content = str(item.get("phone_number") or ""), str(item.get("content") or "")
-        if not phone:
-            results.append("no number")
-            continue
         seq = item.get("sequence_id")
-        try:
-            found = await sms_reply(client, "aliyun", e164(phone)[:20], content[:2000],
-                                    provider_id=f"aliyun-up:{seq}" if seq not in (None, "") else None)
-            results.append(str(found.get("handled")))
-        except AnswerError as exc:
-            log.info("sms reply not matched", reason=str(exc))
-            results.append("unmatched")
-    return _tally(results)
+        answers.append(None if not phone else intake.answer("sms", {
+            "gateway": "aliyun", "from": e164(phone)[:20], "body": content[:2000],
+            "provider_id": f"aliyun-up:{seq}" if seq not in (None, "") else None}))
+    found = await asyncio.gather(*(a for a in answers if a is not None))  # one commit for the whole push
+    it = iter(found)
+    return _tally(["no number" if a is None else str((next(it) or {"handled": "stored"}).get("handled"))
+                   for a in answers])
 
 
 # ------------------------------------------------------------------ voice

@@ -372,16 +372,17 @@ def api_server(db_url, tmp_path):
     """`yingji api` as a process of its own (Temporal not needed here); yields a starter."""
     procs = []
 
-    def start(**env_extra: str) -> str:
+    def start(*args: str, **env_extra: str) -> str:
         port = free_port()
         env = {**os.environ, "YINGJI_DATABASE_URL": db_url, "YINGJI_ADMIN_TOKEN": ADMIN_TOKEN,
                "YINGJI_RUN_SCHEDULER": "false", "YINGJI_DATA_DIR": str(tmp_path / "data"),
                "YINGJI_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "NO_COLOR": "1", **env_extra}
         log = (tmp_path / f"api-{port}.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "api", "--port", str(port), "--no-access-log"],
+        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "api", "--port", str(port), "--no-access-log", *args],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         procs.append(proc)
         base = f"http://127.0.0.1:{port}"
+        start.pids.append(proc.pid)
         deadline = time.monotonic() + 60  # anti-hang bound, ~10x a start on a busy machine
         while True:
             try:
@@ -391,6 +392,7 @@ def api_server(db_url, tmp_path):
                 assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / f"api-{port}.log").read_text()
                 time.sleep(0.2)
 
+    start.pids = []
     yield start
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
@@ -471,4 +473,31 @@ async def test_a_client_that_sends_its_headers_slowly_is_cut_off(api_server):
         slow.close()
     async with httpx.AsyncClient(base_url=base, timeout=30) as c:  # a normal client is unaffected,
         for _ in range(3):  # also on a kept-alive connection
+            assert (await c.get("/console/login")).status_code == 200
+
+
+def _raw_get(port: int, header_bytes: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /console/login HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * header_bytes + b"\r\n\r\n")
+        return sock.recv(200)
+
+
+async def test_a_request_head_over_16_kb_is_refused(api_server):
+    port = int(api_server().rsplit(":", 1)[1])
+    big, fine = await asyncio.gather(asyncio.to_thread(_raw_get, port, 20_000), asyncio.to_thread(_raw_get, port, 10_000))
+    assert big.startswith(b"HTTP/1.1 400"), big
+    assert fine.startswith(b"HTTP/1.1 200"), fine
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+async def test_api_with_several_worker_processes(api_server):
+    base = api_server("--workers", "2")
+    [supervisor] = api_server.pids
+    served = [c for c in _children(supervisor) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    assert len(served) == 2, served  # two processes serve the one port
+    for _ in range(20):  # a new connection each: either process answers
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
             assert (await c.get("/console/login")).status_code == 200

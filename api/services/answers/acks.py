@@ -8,10 +8,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.services.answers.group import GroupCommit
 from store.answers import LateAnswer, record_late
 from store.db import session_scope
 from store.messages import OutboxMessage
@@ -145,6 +147,19 @@ def _record_late(answer: LateAnswer, workflow_ids: set[str], running: set[str]) 
         return record_late(s, answer, workflow_ids, running)
 
 
+def _record_late_many(items: list[tuple[LateAnswer, set[str], set[str]]]) -> list[list[dict]]:
+    """Late answers that came together, in one transaction (a burst of repeated replies after a shard ended
+    was one write transaction each); if one of them fails, each again on its own."""
+    try:
+        with session_scope() as s:
+            return [record_late(s, *item) for item in items]
+    except IntegrityError:  # another API process recorded one of them meanwhile
+        return [_record_late(*item) for item in items]
+
+
+_late = GroupCommit(_record_late_many)
+
+
 async def acknowledge(client: Client, subject: str, person_id: str, channel: str, *, actor: str | None = None,
                       note: str | None = None, ref: str = "", at: datetime | None = None,
                       workflows: set[str] | None = None, households: int | None = None,
@@ -174,8 +189,7 @@ async def acknowledge(client: Client, subject: str, person_id: str, channel: str
             result.late.append({"workflow_id": wid, "late_by_s": outcome.get("late_by_s"), "recorded_by": "workflow"})
     if ended:  # a database fault here is the caller's to hear (503), never an answer reported as taken
         result.ended = len(ended)
-        result.late += await asyncio.to_thread(
-            _record_late, LateAnswer(subject=subject, person_id=person_id, channel=channel, at=at,
-                                     actor=actor or person_id, ref=ref, note=note, households=households,
-                                     reported_by=reported_by), ended, running)
+        result.late += await _late.submit((LateAnswer(subject=subject, person_id=person_id, channel=channel, at=at,
+                                                      actor=actor or person_id, ref=ref, note=note,
+                                                      households=households, reported_by=reported_by), ended, running))
     return result

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio.client import Client
 
+from api.services.answers.group import GroupCommit
 from api.services.answers.acks import RECORDED_TEXT, AnswerError, waiting_in, acknowledge
 from store.audit import NewEvent, append
 from store.db import session_scope
@@ -169,43 +170,7 @@ def _at(s, outbox_id: int) -> datetime:
     return s.exec(select(OutboxMessage.created_at).where(OutboxMessage.id == outbox_id)).one()
 
 
-class _GroupCommit:
-    """Replies that arrive together are stored together: one transaction and one commit for all
-    the replies that came in while the previous batch was being written (group commit). Each
-    request still answers only after its reply is committed; under a burst the commits stop
-    queueing one behind another on SQLite's write lock."""
-
-    def __init__(self) -> None:
-        self.pending: list[tuple[tuple, asyncio.Future]] = []
-        self.busy = False
-
-    async def submit(self, item: tuple):
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.pending.append((item, fut))
-        if not self.busy:
-            self.busy = True
-            asyncio.create_task(self._drain())
-        return await fut
-
-    async def _drain(self) -> None:
-        try:
-            while self.pending:
-                batch, self.pending = self.pending, []
-                try:
-                    results = await asyncio.to_thread(_record_inbound_many, [i for i, _ in batch])
-                except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    continue
-                for (_, fut), result in zip(batch, results, strict=True):
-                    if not fut.done():
-                        fut.set_result(result)
-        finally:
-            self.busy = False
-
-
-_inbound = _GroupCommit()
+_inbound = GroupCommit(_record_inbound_many)  # one commit for the replies that arrive together
 
 
 async def sms_reply(client: Client, gateway: str, from_number: str, body: str, provider_id: str | None = None,
