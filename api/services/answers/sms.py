@@ -8,7 +8,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio.client import Client
@@ -100,10 +100,50 @@ def _match(s, from_number: str, code: str | None) -> tuple[str, object | None]:
     return "ambiguous", latest
 
 
+def _sent_to(s, numbers: set[str]) -> dict[str, list]:
+    """The messages with a reply code sent to each number, newest first: one query for a batch of replies."""
+    out: dict[str, list] = {n: [] for n in numbers}
+    for r in s.exec(select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.person_id, OutboxMessage.created_at,
+                           OutboxMessage.to, OutboxMessage.reply_code)
+                    .where(col(OutboxMessage.to).in_(sorted(numbers)), col(OutboxMessage.reply_code).is_not(None))
+                    .order_by(col(OutboxMessage.id).desc())):
+        out[r.to].append(r)
+    return out
+
+
+def _match_in(s, sent: list, from_number: str, code: str | None) -> tuple[str, object | None]:
+    """`_match` over the number's messages read already (`_sent_to`); a shared number asks the database."""
+    if code:
+        rows = [r for r in sent if r.reply_code == code]
+        if not rows:
+            return "unmatched", None
+        return ("matched" if len({(r.subject, r.person_id) for r in rows}) == 1 else "ambiguous"), rows[0]
+    if not sent:
+        return "unmatched", None
+    latest = sent[0]
+    if len({r.person_id for r in sent if r.created_at >= latest.created_at - OUTSTANDING_WINDOW}) <= 1:
+        return "matched", latest
+    return _match(s, from_number, code)
+
+
+def _waiting_many(s, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+    """`waiting_in` for many (subject, person) at once."""
+    out: dict[tuple[str, str], set[str]] = {p: set() for p in pairs}
+    if pairs:
+        for subject, person, wid in s.exec(select(OutboxMessage.subject, OutboxMessage.person_id,
+                                                  OutboxMessage.workflow_id).where(
+                tuple_(OutboxMessage.subject, OutboxMessage.person_id).in_(sorted(pairs)),
+                col(OutboxMessage.workflow_id).is_not(None))):
+            out[(subject, person)].add(wid)
+    return out
+
+
 def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None, set[str]]]:
     """Each reply (gateway, from, body, provider id, at) stored once and matched to the message it answers
-    (see `_match`), all in one transaction. An ambiguous reply is held for the duty office to assign."""
+    (see `_match`), all in one transaction, with one query for the messages sent to all their numbers and one
+    for the workflows waiting for their persons. An ambiguous reply is held for the duty office to assign."""
     with session_scope() as s:
+        sent_to = _sent_to(s, {i[1] for i in items})
         ids = [i[3] for i in items if i[3]]
         stored = {r.provider_id: r for r in s.exec(select(InboundMessage.provider_id, InboundMessage.handled,
                                                           InboundMessage.outbox_id)
@@ -127,7 +167,7 @@ def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None
             is_ack = households is not None
             if not is_ack:
                 is_ack, code = parse_reply(body)
-            how, sent = _match(s, from_number, code)
+            how, sent = _match_in(s, sent_to[from_number], from_number, code)
             if sent is None:
                 handled = "unmatched"
             elif not is_ack:
@@ -142,12 +182,12 @@ def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None
                 _hold(s, row, sent)
             else:
                 rows.append(row)
-            waiting = waiting_in(s, sent.subject, sent.person_id) if handled == "ack" else set()
             out.append((handled, sent.subject if sent and handled == "ack" else None,
-                        sent.person_id if handled == "ack" else None, waiting))
+                        sent.person_id if handled == "ack" else None, set()))
         if rows:
             s.execute(insert(InboundMessage.__table__), rows)
-        return out
+        waiting = _waiting_many(s, {(o[1], o[2]) for o in out if o[0] == "ack"})
+        return [(h, subj, pid, waiting[(subj, pid)] if h == "ack" else w) for h, subj, pid, w in out]
 
 
 def _hold(s, row: dict, latest) -> None:
