@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import tuple_
 from sqlmodel import Session, col, func, select
 
 from store.audit import AuditEvent, NewEvent, append
@@ -62,19 +63,54 @@ def record_late(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[
     """Record `a` as a late answer in each of `workflow_ids` (the ended workflows that sent to the person; or,
     in `running`, workflows that run but had nothing waiting for that answer any more: "not_waited_for").
     Returns what was recorded, one dict per event."""
-    out: list[dict[str, Any]] = []
-    callout = s.get(Callout, a.subject)
+    return record_late_many(s, [(a, workflow_ids, running)])[0]
+
+
+def record_late_many(s: Session, items: list[tuple[LateAnswer, set[str], set[str] | frozenset]]
+                     ) -> list[list[dict[str, Any]]]:
+    """`record_late` for answers that came together (a burst of repeated replies after a shard ended): what each
+    call-out target needs is read in two queries for all of them, the events appended in one go."""
     events: list[NewEvent] = []
+    callouts = {a.subject: s.get(Callout, a.subject) for a, _, _ in items}
+    meta = _meta_of(s, {(a.subject, a.person_id) for a, _, _ in items if callouts[a.subject] is not None})
+    keys = {(a.subject, wid, a.person_id): {m.get("target_key") for m in meta.get((a.subject, a.person_id, wid), [])
+                                            if m.get("target_key") and m.get("purpose", "notify") in ("notify", "escalate")}
+            for a, wids, _ in items if callouts[a.subject] is not None for wid in wids}
+    targets = _targets(s, {(subject, k) for (subject, _, _), ks in keys.items() for k in ks})
+    out = []
+    for a, workflow_ids, running in items:
+        out.append(_late_one(s, a, workflow_ids, running, callouts[a.subject], keys, targets, events))
+    if events:
+        append(s, events)
+    return out
+
+
+def _meta_of(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str, str], list[dict]]:
+    found: dict[tuple[str, str, str], list[dict]] = {}
+    if pairs:
+        for subject, person, wid, m in s.exec(select(OutboxMessage.subject, OutboxMessage.person_id,
+                                                     OutboxMessage.workflow_id, OutboxMessage.meta).where(
+                tuple_(OutboxMessage.subject, OutboxMessage.person_id).in_(sorted(pairs)))):
+            found.setdefault((subject, person, wid), []).append(m)
+    return found
+
+
+def _targets(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], CalloutTarget]:
+    if not pairs:
+        return {}
+    return {(t.callout_id, t.target_key): t for t in s.exec(select(CalloutTarget).where(
+        tuple_(CalloutTarget.callout_id, CalloutTarget.target_key).in_(sorted(pairs))))}
+
+
+def _late_one(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[str] | frozenset,
+              callout: Callout | None, keys: dict, targets: dict, events: list[NewEvent]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for wid in sorted(workflow_ids):
         if callout is not None and a.households is not None:
             out += _relay_late(s, a, wid, callout, events)
         if callout is not None:
-            keys = {m.get("target_key") for m in s.exec(select(OutboxMessage.meta).where(
-                OutboxMessage.subject == a.subject, OutboxMessage.person_id == a.person_id,
-                OutboxMessage.workflow_id == wid))
-                    if m.get("target_key") and m.get("purpose", "notify") in ("notify", "escalate")}
-            rows = s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == a.subject,
-                                                      col(CalloutTarget.target_key).in_(sorted(keys)))).all() if keys else []
+            rows = sorted((targets[(a.subject, k)] for k in keys[(a.subject, wid, a.person_id)]
+                           if (a.subject, k) in targets), key=lambda t: t.target_key)
             for row in rows:
                 if row.ack_by == a.person_id:  # this person answered already: a repeat is no news
                     continue
@@ -104,8 +140,6 @@ def record_late(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[
                                step_id=late_step("-", a.person_id, a.ref), workflow_id=wid, actor=a.actor,
                                channel=a.channel, at=a.at, payload=payload))
         out.append(payload)
-    if events:
-        append(s, events)
     return out
 
 

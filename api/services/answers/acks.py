@@ -14,7 +14,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.answers.group import GroupCommit
-from store.answers import LateAnswer, record_late
+from store.answers import LateAnswer, record_late, record_late_many
 from store.db import session_scope
 from store.messages import OutboxMessage
 from workflows.callout import CalloutShardWorkflow, ShardEvents
@@ -152,7 +152,7 @@ def _record_late_many(items: list[tuple[LateAnswer, set[str], set[str]]]) -> lis
     was one write transaction each); if one of them fails, each again on its own."""
     try:
         with session_scope() as s:
-            return [record_late(s, *item) for item in items]
+            return record_late_many(s, items)
     except IntegrityError:  # another API process recorded one of them meanwhile
         return [_record_late(*item) for item in items]
 
