@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,8 @@ class Api:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **stack.env, "YINGJI_TWILIO_AUTH_TOKEN": TOKEN, "YINGJI_PUBLIC_BASE_URL": self.base,
-                    "YINGJI_ADMIN_TOKEN": ADMIN, "YINGJI_RUN_SCHEDULER": "false", "NO_COLOR": "1"}
+                    "YINGJI_ADMIN_TOKEN": ADMIN, "YINGJI_RUN_SCHEDULER": "false", "NO_COLOR": "1",
+                    "YINGJI_RATE_ACK_PER_MIN": "10000000"}  # every phone here comes from one address
         self.log = Path(stack.workdir) / "api.log"
 
     def start(self) -> None:
@@ -150,12 +152,37 @@ async def send_all(http, requests: list[tuple[str, dict, dict]], concurrency: in
     return [time.monotonic() - t0, *lat], errors
 
 
-async def open_loop(http, requests: list[tuple[str, dict, dict]], rate: float) -> tuple[list[float], list[str], float]:
+async def watch_acks(cid: str, seen: dict[str, float], stop: asyncio.Event, every: float = 0.1) -> None:
+    """When each person's acknowledgement is first visible on the board (their call-out target acknowledged in
+    the database, what the board reads), polled every `every` s."""
+    from sqlmodel import col, select
+
+    from store.callouts import CalloutTarget
+    from store.db import session_scope
+
+    def poll() -> list[str]:
+        with session_scope(write=False) as s:
+            return list(s.exec(select(CalloutTarget.person_id).where(
+                CalloutTarget.callout_id == cid, CalloutTarget.state == "acknowledged",
+                col(CalloutTarget.updated_at) >= since)))
+
+    since = datetime.now(UTC) - timedelta(hours=1)
+    while not stop.is_set():
+        before = datetime.now(UTC) - timedelta(seconds=2)
+        now = time.monotonic()
+        for person in await asyncio.to_thread(poll):
+            seen.setdefault(person, now)
+        since = before
+        await asyncio.sleep(every)
+
+
+async def open_loop(http, requests: list[tuple[str, dict, dict]], rate: float,
+                    t0: float | None = None) -> tuple[list[float], list[str], float]:
     """Each request sent when it is due (i / rate after the start); latency from that moment."""
     lat: list[float] = []
     errors: list[str] = []
     tasks = []
-    t0 = time.monotonic()
+    t0 = t0 or time.monotonic()
 
     async def one(due, url, data, headers):
         await post(http, url, data, headers, errors)
@@ -177,6 +204,8 @@ async def main() -> None:
     ap.add_argument("--rate", type=float, default=500)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--burst-concurrency", type=int, default=256)
+    ap.add_argument("--link-share", type=float, default=0.25,
+                    help="share of the persons who answer by their signed link's confirm button (the rest by SMS)")
     ap.add_argument("--profile", type=Path, default=None,
                     help="a folder: profile the API process with py-spy in each phase (bench/profiling.py)")
     args = ap.parse_args()
@@ -242,30 +271,50 @@ async def main() -> None:
                 if errors:
                     console.print(sorted(set(errors))[:5])
 
-                # 2. acknowledgements by SMS reply at a fixed rate
+                # 2. answers at a fixed rate: signed SMS webhooks, and a share by the signed link's confirm button
                 total = int(args.rate * args.seconds)
                 rounds = max(1, total // n)
                 with session_scope(write=False) as s:
-                    mobiles = list(s.exec(select(OutboxMessage.to).where(
+                    sent = list(s.exec(select(OutboxMessage.to, OutboxMessage.person_id, OutboxMessage.ack_url).where(
                         OutboxMessage.subject == cid, OutboxMessage.person_id.like("r%")).order_by(OutboxMessage.id)))
-                replies = [signed(api.base, "/api/webhooks/twilio/sms",
-                                  {"MessageSid": f"SMload{k}x{i}", "SmsSid": f"SMload{k}x{i}", "From": mobiles[i % len(mobiles)],
-                                   "To": "+15005550006", "Body": "1", "NumMedia": "0", "AccountSid": "AC" + "b" * 32,
-                                   "SmsStatus": "received", "ApiVersion": "2010-04-01"})
-                           for k in range(rounds) for i in range(total // rounds)]
+                per_round = total // rounds
+                link_every = round(1 / args.link_share) if args.link_share > 0 else 0
+                replies, first_due = [], {}
+                for k in range(rounds):
+                    for i in range(per_round):
+                        to, person, ack_url = sent[i % len(sent)]
+                        first_due.setdefault(person, (k * per_round + i) / args.rate)
+                        if k == 0 and link_every and i % link_every == 0 and i < len(sent) and ack_url:
+                            replies.append((f"{api.base}/ack/{ack_url.rsplit('/ack/', 1)[1]}", {}, {}))
+                            continue
+                        replies.append(signed(api.base, "/api/webhooks/twilio/sms",
+                                              {"MessageSid": f"SMload{k}x{i}", "SmsSid": f"SMload{k}x{i}", "From": to,
+                                               "To": "+15005550006", "Body": "1", "NumMedia": "0",
+                                               "AccountSid": "AC" + "b" * 32, "SmsStatus": "received",
+                                               "ApiVersion": "2010-04-01"}))
+                links = sum(1 for r in replies if "/ack/" in r[0])
                 prof = args.profile and Profile(api.proc.pid, args.profile / "api-replies.txt")
+                seen: dict[str, float] = {}
+                watching = asyncio.Event()
+                t_start = time.monotonic()
+                watcher = asyncio.create_task(watch_acks(cid, seen, watching))
                 cpu0 = cpu_s(api.proc.pid)
-                lat, errors, wall = await open_loop(http, replies, args.rate)
+                lat, errors, wall = await open_loop(http, replies, args.rate, t_start)
                 cpu = cpu_s(api.proc.pid) - cpu0
                 if prof:
                     console.print(prof.stop())
-                visible = await until(lambda: db_counts(cid)["acknowledged"] >= n, 300, "every acknowledgement", 0.2)
+                visible = await until(lambda: len(seen) >= n, 300, "every acknowledgement", 0.2)
+                watching.set()
+                await watcher
                 c = db_counts(cid)
-                rows.append((f"SMS replies at {args.rate:.0f}/s (open loop)", f"{len(replies):,}", f"{wall:.1f} s",
+                shown = [seen[p] - t_start - due for p, due in first_due.items() if p in seen]
+                rows.append((f"answers at {args.rate:.0f}/s (open loop): {len(replies) - links:,} SMS webhooks, "
+                             f"{links:,} link confirmations", f"{len(replies):,}", f"{wall:.1f} s",
                              f"{len(replies) / wall:.0f}/s", f"{statistics.median(lat):.3f}", f"{pct(lat, 99):.3f}",
                              f"{max(lat):.3f}", str(len(errors)), f"{1000 * cpu / len(replies):.2f}",
-                             f"{len(replies) - c['inbound']} replies lost, {n - c['acknowledged']} not acknowledged; "
-                             f"last acknowledgement visible {visible:.1f} s after the last reply"))
+                             f"{len(replies) - links - c['inbound']} replies lost, {n - c['acknowledged']} not "
+                             f"acknowledged; answer → on the board p50 {statistics.median(shown):.2f} s, p99 "
+                             f"{pct(shown, 99):.2f} s; last visible {visible:.1f} s after the last answer"))
                 console.print(rows[-1])
                 if errors:
                     console.print(sorted(set(errors))[:5])
