@@ -72,6 +72,14 @@ def claim_stale(s: Session, owner: str, stale_after: timedelta, limit: int = 500
     return rows
 
 
+def purge_done(s: Session, older_than: timedelta) -> int:
+    """Forget items done long ago: the queue's work is over (an SMS reply stays in the inbox, every answer in
+    the audit trail)."""
+    from sqlalchemy import delete
+
+    return s.exec(delete(AnswerIntake).where(col(AnswerIntake.done_at) < now_utc() - older_than)).rowcount
+
+
 def open_count(s: Session) -> int:
     from sqlmodel import func
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -183,15 +184,28 @@ class Intake:
         return len(items)
 
     async def _sweep(self) -> None:
+        purged = 0.0
         while True:
             try:
                 while await self.sweep_once():
                     pass
+                if time.monotonic() - purged > PURGE_EVERY_S:
+                    purged = time.monotonic()
+                    await asyncio.to_thread(_purge)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the database down: try again at the next round
                 log.warning("intake sweep failed", error=str(exc))
             await asyncio.sleep(min(self.settings.answer_retry_s / 3, 5.0))
+
+
+PURGE_EVERY_S = 600
+KEEP_DONE = timedelta(days=7)
+
+
+def _purge() -> None:
+    with session_scope() as s:
+        store.purge_done(s, KEEP_DONE)
 
 
 async def link_answer(client: Client, data: dict, at: datetime) -> dict:
