@@ -55,6 +55,14 @@ def finish(s: Session, outcomes: dict[int, dict[str, Any]]) -> None:
                            [{"_id": i, "_outcome": o} for i, o in outcomes.items()])
 
 
+def renew(s: Session, owner: str, ids: list[int]) -> None:
+    """Keep `owner`'s claims on these items fresh (they wait in its queue): no other process takes them up."""
+    now = now_utc()
+    for i in range(0, len(ids), 500):
+        s.exec(update(AnswerIntake).where(col(AnswerIntake.id).in_(ids[i:i + 500]),
+                                          AnswerIntake.claimed_by == owner).values(claimed_at=now))
+
+
 def claim_stale(s: Session, owner: str, stale_after: timedelta, limit: int = 500) -> list[AnswerIntake]:
     """Take up to `limit` items not done whose claim is older than `stale_after`: the process that stored them
     died or is stuck, or their processing failed (Temporal or the database down; tried again at this pace)."""

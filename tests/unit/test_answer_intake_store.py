@@ -27,3 +27,17 @@ def test_claim_finish_and_purge(db_url):
         assert intake.purge_done(s, timedelta(days=7)) == 0  # done just now: kept
         assert intake.purge_done(s, timedelta(seconds=-1)) == 1  # (as if a week had passed)
         assert intake.open_count(s) == 2
+
+
+def test_a_renewed_claim_is_not_taken(db_url):
+    from sqlalchemy import update
+
+    old = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
+    with session_scope() as s:
+        ids = intake.store(s, [("sms", {"from": "+8613900000003", "body": "1"}, old)] * 2, "api-a")
+        s.exec(update(intake.AnswerIntake).values(claimed_at=datetime.now(UTC) - timedelta(hours=1)))  # an hour on
+    with session_scope() as s:
+        intake.renew(s, "api-b", ids)  # not api-b's: nothing renewed
+        intake.renew(s, "api-a", ids[:1])  # the first still waits in api-a's queue: its claim is fresh again
+    with session_scope() as s:
+        assert [r.id for r in intake.claim_stale(s, "api-b", timedelta(seconds=30))] == ids[1:]

@@ -62,6 +62,7 @@ class Intake:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.storing = GroupCommit(self._store_many)
         self.queue: list[Item] = []
+        self.inflight: set[int] = set()  # ids queued or being processed here: their claims are kept fresh
         self.processing = False
         self.sweeper: asyncio.Task | None = None
 
@@ -99,6 +100,7 @@ class Intake:
         for item in items:
             if item.outcome is None:
                 item.outcome = asyncio.get_running_loop().create_future()
+            self.inflight.add(item.id)
         self.queue.extend(items)
         if not self.processing:
             self.processing = True
@@ -117,10 +119,13 @@ class Intake:
         commit), answers to one workflow go in one signal, late answers in one transaction; the done ones are
         marked in one more."""
         client = await self.temporal()
-        if client is None:
-            results: list[Any] = [RuntimeError("Temporal is not reachable")] * len(batch)
-        else:
-            results = await asyncio.gather(*(self._one(client, item) for item in batch), return_exceptions=True)
+        try:
+            if client is None:
+                results: list[Any] = [RuntimeError("Temporal is not reachable")] * len(batch)
+            else:
+                results = await asyncio.gather(*(self._one(client, item) for item in batch), return_exceptions=True)
+        finally:
+            self.inflight.difference_update(item.id for item in batch)
         done: dict[int, dict] = {}
         for item, result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
@@ -172,10 +177,13 @@ class Intake:
         """Take up the answers stored but not processed (their claim stale) and process them now."""
         stale = timedelta(seconds=self.settings.answer_retry_s)
 
+        inflight = sorted(self.inflight)
+
         def claim() -> list[Item]:
             with session_scope() as s:
+                store.renew(s, self.owner, inflight)  # still ours: a long backlog here is not a dead process
                 return [Item(id=r.id, kind=r.kind, payload=r.payload, at=r.received_at)
-                        for r in store.claim_stale(s, self.owner, stale)]
+                        for r in store.claim_stale(s, self.owner, stale) if r.id not in self.inflight]
 
         items = await asyncio.to_thread(claim)
         if items:
