@@ -250,3 +250,27 @@ def test_the_migration_goes_down_and_up_with_the_events(db_url):
         assert verify(s).ok
     _fill(n=1)
     assert _verify().ok
+
+
+def test_a_case_file_holds_one_audit_file_per_chain_and_verifies(db_url):
+    from datetime import UTC, datetime
+    from urllib.parse import quote
+
+    from store import casefile
+    from store.casefile.verify import check_chain
+
+    _fill(n=3)
+    _seal()
+    with session_scope(write=False) as s:
+        events = {CO: list_events(s, subject=CO)}
+    data, manifest = casefile.build(casefile.CaseContents(
+        incident_id="INC-1", title="暴雨", sealed_at=datetime(2026, 7, 1, tzinfo=UTC), sealed_by="p-leader",
+        report_json=b"{}", report_html=b"<p></p>", report_pdf=None, events=events))
+    assert set(manifest["subjects"]) == {CO, *(shard(k) for k in SHARDS)}
+    assert manifest["subjects"][shard(1)]["events"] == 3 and manifest["subjects"][CO]["events"] == 4
+    result = casefile.verify_bytes(data)
+    assert result.ok and result.events == 13, result.problems
+    path = f"audit/{quote(shard(1), safe='')}.jsonl"
+    lines = dict(casefile.read_entries(data))[path].splitlines(keepends=True)
+    problems, _ = check_chain(path, b"".join([lines[0], lines[2]]), manifest["subjects"][shard(1)])
+    assert problems and "chain position" in problems[0].reason  # an event taken out of a shard's file
