@@ -201,8 +201,8 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent | St
         if eid in existing or eid in fresh:
             continue
         chain = chains[new.chain]
-        row = {"event_id": eid, "subject": new.subject, "chain": chain.chain, "chain_seq": chain.length + 1, "workflow_id": new.workflow_id,
-               "run_id": new.run_id, "step_id": new.step_id, "kind": new.kind, "actor": new.actor,
+        row = {"event_id": eid, "subject": new.subject, "chain": chain.chain, "chain_seq": chain.length + 1,
+               "workflow_id": new.workflow_id, "run_id": new.run_id, "step_id": new.step_id, "kind": new.kind, "actor": new.actor,
                "channel": new.channel, "at": (new.at or now).astimezone(UTC), "payload": _plain(new.payload),
                "prev_hash": chain.head_hash}
         row["hash"] = _hash_of({name: row[name] for name in _HASHED})  # (the chain is not hashed: see verify)
