@@ -15,7 +15,7 @@ from activities.common import now as _now
 from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
 from config import get_settings
-from store.audit import NewEvent, append
+from store.audit import NewEvent, append, seal_shards
 from store.callouts import Callout, CalloutRelay, CalloutTarget, relay_counts
 from store.db import session_scope
 from store.directory import Person, mask_mobile
@@ -385,7 +385,9 @@ async def finish(end: CalloutEnd) -> CalloutSummary:
             row = s.get(Callout, end.callout_id)
             row.status, row.summary = end.status, summary
             row.ended_at = row.ended_at or _now()
-            append(s, [_ev(end.callout_id, "callout.summary", "summary", end.workflow_id, run_id=info.workflow_run_id,
+            # the call-out's own chain vouches for each shard's chain (store/audit.py: one chain per shard)
+            append(s, [*seal_shards(s, end.callout_id, end.workflow_id, info.workflow_run_id),
+                       _ev(end.callout_id, "callout.summary", "summary", end.workflow_id, run_id=info.workflow_run_id,
                            payload={**summary, "drill": end.drill,
                                     "sent_to": [o.key.rsplit("/", 1)[1] for o in outcomes]}),
                        _ev(end.callout_id, "callout.ended", "ended", end.workflow_id, run_id=info.workflow_run_id,

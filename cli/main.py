@@ -258,11 +258,12 @@ def audit_verify(
         result = verify(session, subject)
     scope = f"subject {subject!r}" if subject else "all subjects"
     if result.ok:
-        typer.echo(f"audit chain intact ({scope}): {result.events} events in {result.subjects} chains")
+        typer.echo(f"audit chain intact ({scope}): {result.events} events in {result.chains} chains "
+                   f"({result.subjects} subjects)")
         return
     seq = result.first_bad_seq if result.first_bad_seq is not None else "-"
     typer.echo(f"audit chain BROKEN ({scope}): first bad sequence number {seq} "
-               f"(subject {result.subject!r}): {result.reason}")
+               f"(subject {result.subject!r}, chain {result.chain!r}): {result.reason}")
     raise typer.Exit(1)
 
 

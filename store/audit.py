@@ -1,11 +1,19 @@
-"""The audit chain: append-only, tamper-evident, one hash chain per subject.
+"""The audit chain: append-only, tamper-evident, one hash chain per subject, and one per shard.
 
-Every event carries the hash of the previous event of its subject (a warning,
-an incident, an activation, a review…), so appends for different subjects never
-wait for each other. ``audit_chain`` keeps each subject's length and head, and
-anchor events (subject ``_anchors``) periodically record every changed head, so
-that deleting a whole subject, or the tail of one, is detected as well as any
-edited, deleted or reordered event.
+Every event carries the hash of the previous event of its chain. A subject (a warning,
+an incident, an activation, a review…) has its own chain, so appends for different
+subjects never wait for each other. The shards of a call-out (or of a directory
+freshness round) write under the call-out's subject, but each into a chain of its own,
+keyed by the shard's workflow id `<subject>/shard-<n>` (`chain_of`): twenty shards of a
+10,000-person call-out would otherwise all queue on the one head row (issue 25). When the
+call-out finishes, its own chain records each shard chain's head (`seal_shards`, kind
+`audit.chain.sealed`), so the call-out's chain vouches for its shards' chains.
+
+``audit_chain`` keeps each chain's length and head, and anchor events (subject
+``_anchors``) periodically record every changed head, so that deleting a whole chain,
+or the tail of one, is detected as well as any edited, deleted or reordered event.
+Readers select a subject's events by `subject` (all its chains) in `seq` order; within
+one chain that is chain order.
 
 Event ids derive from workflow id + step id: an activity retried by Temporal
 appends nothing twice.
@@ -32,11 +40,13 @@ GENESIS = "0" * 64
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
-    __table_args__ = (UniqueConstraint("subject", "chain_seq", name="uq_audit_subject_chain_seq"),
+    __table_args__ = (UniqueConstraint("chain", "chain_seq", name="uq_audit_chain_seq"),
+                      Index("ix_audit_event_subject_seq", "subject", "seq"),  # a subject's events in order
                       Index("ix_audit_event_chain_start", "chain_seq", "at"))  # subjects begun in a period
     seq: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, index=True)
     subject: str = Field(index=True)
+    chain: str = Field(description="the chain the event is hashed into: its subject's, or a shard's (`chain_of`)")
     chain_seq: int
     workflow_id: str | None = Field(default=None, index=True)
     run_id: str | None = None
@@ -51,8 +61,11 @@ class AuditEvent(SQLModel, table=True):
 
 
 class AuditChain(SQLModel, table=True):
+    """One chain's length and head: a subject's own chain (`chain` == `subject`) or one of its shards'."""
+
     __tablename__ = "audit_chain"
-    subject: str = Field(primary_key=True)
+    chain: str = Field(primary_key=True)
+    subject: str = Field(index=True)
     length: int = 0
     head_hash: str = GENESIS
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
@@ -66,6 +79,7 @@ class StoredEvent:
     seq: int
     event_id: str
     subject: str
+    chain: str
     chain_seq: int
     workflow_id: str | None
     run_id: str | None
@@ -95,9 +109,25 @@ class NewEvent:
     def event_id(self) -> str:
         return event_id_for(self.workflow_id, self.step_id, self.subject)
 
+    @property
+    def chain(self) -> str:
+        return chain_of(self.subject, self.workflow_id)
+
 
 def event_id_for(workflow_id: str | None, step_id: str, subject: str) -> str:
     return f"{workflow_id or subject}/{step_id}"
+
+
+SHARD_MARK = "/shard-"
+
+
+def chain_of(subject: str, workflow_id: str | None) -> str:
+    """The chain an event goes into: a shard's own when a shard of the subject wrote it (its workflow id is
+    `<subject>/shard-<n>`: workflows/callout.py and workflows/freshness.py `shard_id`), else the subject's."""
+    if workflow_id and workflow_id.startswith(subject + SHARD_MARK) \
+            and workflow_id[len(subject) + len(SHARD_MARK):].isdigit():
+        return workflow_id
+    return subject
 
 
 def _canonical_time(at: datetime) -> str:
@@ -123,13 +153,13 @@ def compute_hash(ev: Any) -> str:
     return _hash_of({name: getattr(ev, name) for name in _HASHED})
 
 
-def _chain_for_update(session: Session, subject: str) -> AuditChain:
-    stmt = select(AuditChain).where(AuditChain.subject == subject)
+def _chain_for_update(session: Session, key: str, subject: str) -> AuditChain:
+    stmt = select(AuditChain).where(AuditChain.chain == key)
     if session.get_bind().dialect.name != "sqlite":  # SQLite: the write transaction already serialises
         stmt = stmt.with_for_update()
     chain = session.exec(stmt).first()
     if chain is None:
-        chain = AuditChain(subject=subject)
+        chain = AuditChain(chain=key, subject=subject)
         try:
             with session.begin_nested():
                 session.add(chain)
@@ -154,9 +184,10 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent | St
         kinds.check(new.kind)
     ids = [e.event_id for e in events]
     chains: dict[str, AuditChain] = {}
-    for new in events:  # lock the chains first: a concurrent append of the same events waits, then finds them
-        if new.subject not in chains:
-            chains[new.subject] = _chain_for_update(session, new.subject)
+    # lock the chains first (in one order: two appends over the same chains cannot deadlock): a concurrent
+    # append of the same events waits, then finds them
+    for key, subject in sorted({(new.chain, new.subject) for new in events}):
+        chains[key] = _chain_for_update(session, key, subject)
     existing = {
         row.event_id: row for row in session.exec(select(AuditEvent).where(col(AuditEvent.event_id).in_(ids)))
     } if ids else {}
@@ -169,13 +200,12 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent | St
         order.append(eid)
         if eid in existing or eid in fresh:
             continue
-        chain = chains.get(new.subject) or _chain_for_update(session, new.subject)
-        chains[new.subject] = chain
-        row = {"event_id": eid, "subject": new.subject, "chain_seq": chain.length + 1, "workflow_id": new.workflow_id,
-               "run_id": new.run_id, "step_id": new.step_id, "kind": new.kind, "actor": new.actor,
+        chain = chains[new.chain]
+        row = {"event_id": eid, "subject": new.subject, "chain": chain.chain, "chain_seq": chain.length + 1,
+               "workflow_id": new.workflow_id, "run_id": new.run_id, "step_id": new.step_id, "kind": new.kind, "actor": new.actor,
                "channel": new.channel, "at": (new.at or now).astimezone(UTC), "payload": _plain(new.payload),
                "prev_hash": chain.head_hash}
-        row["hash"] = _hash_of(row)
+        row["hash"] = _hash_of({name: row[name] for name in _HASHED})  # (the chain is not hashed: see verify)
         rows.append(row)
         fresh.add(eid)
         chain.length, chain.head_hash, chain.updated_at = row["chain_seq"], row["hash"], now
@@ -191,17 +221,37 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent | St
 def write_anchor(session: Session, at: datetime | None = None) -> AuditEvent | None:
     """Record the heads of every chain that grew since the last anchor."""
     changed = session.exec(
-        select(AuditChain).where(AuditChain.subject != ANCHOR_SUBJECT, AuditChain.length > AuditChain.anchored_length)
+        select(AuditChain).where(AuditChain.chain != ANCHOR_SUBJECT, AuditChain.length > AuditChain.anchored_length)
     ).all()
     if not changed:
         return None
-    heads = {c.subject: [c.length, c.head_hash] for c in changed}
-    anchors = _chain_for_update(session, ANCHOR_SUBJECT)
+    heads = {c.chain: [c.length, c.head_hash] for c in changed}  # every chain, the shards' too
+    anchors = _chain_for_update(session, ANCHOR_SUBJECT, ANCHOR_SUBJECT)
     [ev] = append(session, [NewEvent(subject=ANCHOR_SUBJECT, kind=kinds.Audit.ANCHOR, step_id=f"anchor-{anchors.length + 1}",
                                       at=at, payload={"heads": heads})])
     for c in changed:
         c.anchored_length = c.length
     return ev
+
+
+def seal_shards(session: Session, subject: str, workflow_id: str | None = None, run_id: str | None = None,
+                at: datetime | None = None) -> list[NewEvent]:
+    """Events for the subject's own chain recording the head (length and hash) of each of its shard chains:
+    appended when the call-out (or freshness round) finishes, after its shards, they make the subject's chain
+    vouch for every shard chain (`verify` checks each sealed head is still in place). `workflow_id` is the
+    subject's own workflow (not a shard's); one seal per shard, so a retried activity seals nothing twice."""
+    rows = session.exec(select(AuditChain).where(AuditChain.subject == subject, AuditChain.chain != subject)
+                        .order_by(AuditChain.chain)).all()
+    assert chain_of(subject, workflow_id) == subject, "a seal goes into the subject's own chain"
+    return [NewEvent(subject=subject, kind=kinds.Audit.CHAIN_SEALED, step_id=f"sealed/{c.chain[len(subject) + 1:]}",
+                     workflow_id=workflow_id, run_id=run_id, at=at,
+                     payload={"chain": c.chain, "length": c.length, "head": c.head_hash}) for c in rows]
+
+
+def subject_heads(session: Session, subject: str) -> dict[str, tuple[int, str]]:
+    """Each chain of a subject (its own and its shards'): chain -> (length, head hash); empty if it has none."""
+    return {c: (n, h) for c, n, h in session.exec(
+        select(AuditChain.chain, AuditChain.length, AuditChain.head_hash).where(AuditChain.subject == subject))}
 
 
 def list_events(session: Session, subject: str | None = None, kind: str | None = None, actor: str | None = None,
@@ -235,6 +285,8 @@ class VerifyResult:
     first_bad_seq: int | None = None
     subject: str | None = None
     reason: str | None = None
+    chains: int = 0
+    chain: str | None = None  # the chain at fault (a shard's, or the subject's own)
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -251,46 +303,64 @@ def _iter_events(session: Session, subject: str | None, batch: int = 5000) -> It
 
 
 def verify(session: Session, subject: str | None = None) -> VerifyResult:
-    """Check every chain (or one subject's); report the first bad sequence number."""
-    heads: dict[str, tuple[int, str, int]] = {}  # subject -> (chain_seq, hash, seq)
+    """Check every chain (or one subject's: its own and its shards'); report the first bad sequence number.
+
+    Per chain: positions 1, 2, 3… each linked to the one before and hashed as stored. Then each chain's head
+    against `audit_chain` (a deleted tail), each shard head its subject's chain sealed (`seal_shards`) and, over
+    everything, each head the anchors recorded (a chain deleted entirely, rows of `audit_chain` with it). An
+    event's `chain` column is not hashed: moving an event to another chain breaks both chains' links."""
+    heads: dict[str, tuple[int, str, int]] = {}  # chain -> (chain_seq, hash, seq)
+    owner: dict[str, str] = {}  # chain -> subject
     count = 0
     anchored: dict[str, tuple[int, str]] = {}
+    sealed: dict[str, tuple[int, str, str]] = {}  # shard chain -> (length, head, the subject whose chain sealed it)
     by_position: dict[tuple[str, int], str] = {}
     bad: VerifyResult | None = None
 
-    def fail(seq: int | None, subj: str, reason: str) -> VerifyResult:
-        return VerifyResult(False, count, len(heads), seq, subj, reason)
+    def fail(seq: int | None, subj: str, chain: str, reason: str) -> VerifyResult:
+        return VerifyResult(False, count, len(set(owner.values())), seq, subj, reason, len(heads), chain)
 
     for ev in _iter_events(session, subject):
         count += 1
-        last_chain_seq, last_hash, _ = heads.get(ev.subject, (0, GENESIS, 0))
+        key = ev.chain
+        owner.setdefault(key, ev.subject)
+        last_chain_seq, last_hash, _ = heads.get(key, (0, GENESIS, 0))
         if bad is None:
             if ev.chain_seq != last_chain_seq + 1:
-                bad = fail(ev.seq, ev.subject, f"chain position {ev.chain_seq} follows {last_chain_seq}: an event was deleted or reordered")
+                bad = fail(ev.seq, ev.subject, key, f"chain position {ev.chain_seq} follows {last_chain_seq}: an event was deleted or reordered")
             elif ev.prev_hash != last_hash:
-                bad = fail(ev.seq, ev.subject, "previous-hash link broken: an earlier event was edited, deleted or reordered")
+                bad = fail(ev.seq, ev.subject, key, "previous-hash link broken: an earlier event was edited, deleted or reordered")
             elif compute_hash(ev) != ev.hash:
-                bad = fail(ev.seq, ev.subject, "hash does not match the event's content: the event was edited")
-        heads[ev.subject] = (ev.chain_seq, ev.hash, ev.seq)
-        if subject is None or subject == ANCHOR_SUBJECT:
-            by_position[(ev.subject, ev.chain_seq)] = ev.hash
+                bad = fail(ev.seq, ev.subject, key, "hash does not match the event's content: the event was edited")
+        heads[key] = (ev.chain_seq, ev.hash, ev.seq)
+        by_position[(key, ev.chain_seq)] = ev.hash
         if ev.subject == ANCHOR_SUBJECT:
             for subj, (length, head) in (ev.payload.get("heads") or {}).items():
                 if length >= anchored.get(subj, (0, ""))[0]:
                     anchored[subj] = (length, head)
+        elif ev.kind == kinds.Audit.CHAIN_SEALED and isinstance(ev.payload, dict):
+            p = ev.payload
+            sealed[str(p.get("chain"))] = (int(p.get("length") or 0), str(p.get("head")), ev.subject)
     if bad:
         return bad
     chains = session.exec(select(AuditChain) if subject is None else select(AuditChain).where(AuditChain.subject == subject)).all()
     for chain in chains:
-        got = heads.get(chain.subject, (0, GENESIS, None))
+        got = heads.get(chain.chain, (0, GENESIS, None))
         if got[0] != chain.length or got[1] != chain.head_hash:
-            return fail(got[2] + 1 if got[2] else None, chain.subject,
+            return fail(got[2] + 1 if got[2] else None, chain.subject, chain.chain,
                         f"chain head says {chain.length} events, found {got[0]}: events at the end were deleted or edited")
+    for key, (length, head, subj) in sorted(sealed.items()):
+        if not key.startswith(subj + SHARD_MARK):
+            return fail(None, subj, key, f"the chain of {subj!r} seals {key!r}, not one of its shards")
+        if by_position.get((key, length)) != head:
+            found = heads.get(key, (0, GENESIS, 0))[0]
+            return fail(None, subj, key, f"shard chain {key!r} was sealed by {subj!r} at {length} events; "
+                                         f"{'its head there no longer matches' if found >= length else f'found {found}'}")
     if subject is None:
-        known = {c.subject for c in chains}
-        for subj, (length, head) in sorted(anchored.items()):
-            if subj not in known and subj not in heads:
-                return fail(None, subj, f"anchored subject {subj!r} ({length} events) is missing entirely")
-            if by_position.get((subj, length)) != head:
-                return fail(None, subj, f"anchored head of {subj!r} at position {length} no longer matches")
-    return VerifyResult(True, count, len(heads))
+        known = {c.chain for c in chains}
+        for key, (length, head) in sorted(anchored.items()):
+            if key not in known and key not in heads:
+                return fail(None, key, key, f"anchored chain {key!r} ({length} events) is missing entirely")
+            if by_position.get((key, length)) != head:
+                return fail(None, key, key, f"anchored head of {key!r} at position {length} no longer matches")
+    return VerifyResult(True, count, len(set(owner.values())), chains=len(heads))

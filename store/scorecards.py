@@ -404,24 +404,27 @@ class ScorecardFold(SQLModel, table=True):
 
     __tablename__ = "scorecard_fold"
     subject: str = Field(primary_key=True)
-    length: int = Field(description="the subject's audit chain length when it was folded")
+    length: int = Field(description="the subject's audit chains' length (its own and its shards', summed) when it was "
+                                    "folded")
     fold: str = Field(sa_column=Column(Text, nullable=False))
 
 
 def callout_folds(s: Any, subjects: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
     """The fold of each call-out subject (its own or its drill's), from `ScorecardFold` where its chain has not grown
     since, else folded from the trail now and kept."""
+    from sqlalchemy import func
     from sqlmodel import col, select
 
     from store.audit import AuditChain
     from store.replay import load_events
 
-    lengths: dict[str, int] = {}
+    lengths: dict[str, int] = {}  # over the subject's chains (its own and its shards'): grows with any of them
     cached: dict[str, ScorecardFold] = {}
     for i in range(0, len(subjects), 500):
         part = subjects[i:i + 500]
-        lengths.update((subj, n) for subj, n in s.exec(
-            select(AuditChain.subject, AuditChain.length).where(col(AuditChain.subject).in_(part))))
+        lengths.update((subj, int(n)) for subj, n in s.exec(
+            select(AuditChain.subject, func.sum(AuditChain.length)).where(col(AuditChain.subject).in_(part))
+            .group_by(AuditChain.subject)))
         cached.update({r.subject: r for r in s.exec(select(ScorecardFold).where(col(ScorecardFold.subject).in_(part)))})
     out: dict[str, dict[str, dict[str, Any]]] = {}
     fresh: list[dict[str, Any]] = []
@@ -460,7 +463,8 @@ def _period_subjects(s: Any, since: datetime, until: datetime) -> list[str]:
     from store.audit import AuditEvent
 
     stmt = select(AuditEvent.subject).where(AuditEvent.chain_seq == 1, col(AuditEvent.at) >= since,
-                                             col(AuditEvent.at) < until)
+                                             col(AuditEvent.at) < until,
+                                             AuditEvent.chain == AuditEvent.subject)  # (not a shard's chain)
     return list(s.exec(stmt))
 
 

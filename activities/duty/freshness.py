@@ -11,7 +11,7 @@ from temporalio import activity
 from activities.common import now as _now
 from activities.delivery import REFUSED
 from config import get_settings
-from store.audit import NewEvent, append
+from store.audit import NewEvent, append, seal_shards
 from store.db import session_scope
 from store.directory import Person
 from store.duty import FAILING, ContactCheck, FreshnessRound, confirm_contact
@@ -131,7 +131,8 @@ async def freshness_close(req: CloseRequest) -> RoundSummary:
             bounced = sorted(r.person_id for r in rows if r.bounced)
             rnd.status, rnd.closed_at = "closed", _now()
             rnd.confirmed, rnd.unconfirmed, rnd.bounced = len(confirmed), len(unconfirmed), len(bounced)
-            append(s, [NewEvent(subject=req.round_id, kind="freshness.closed", step_id="closed",
+            append(s, [*seal_shards(s, req.round_id, req.workflow_id, req.run_id),  # each shard's chain
+                       NewEvent(subject=req.round_id, kind="freshness.closed", step_id="closed",
                                 workflow_id=req.workflow_id, run_id=req.run_id,
                                 payload={"total": len(rows), "confirmed": len(confirmed), "unconfirmed": unconfirmed,
                                          "bounced": bounced, "counts": req.counts})])

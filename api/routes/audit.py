@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException
 
 from api.deps import Offset, ReadSessionDep, Supervisor, limit_param
 from store import refusals
-from store.audit import AuditChain, list_events, verify
+from store.audit import AuditChain, list_events, subject_heads, verify
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -61,6 +61,8 @@ def subject_events(subject: str, session: ReadSessionDep, _: Supervisor, kind: s
                        after_seq=max(after_seq, 0), limit=None if channel else limit)
     if channel:
         rows = [r for r in rows if r.channel == channel][:limit]
-    return {"subject": subject, "chain_length": chain.length, "head_hash": chain.head_hash, "count": len(rows),
+    shards = {c: {"length": n, "head_hash": h} for c, (n, h) in subject_heads(session, subject).items() if c != subject}
+    return {"subject": subject, "chain_length": chain.length, "head_hash": chain.head_hash, "shard_chains": shards,
+            "count": len(rows),
             "next_after_seq": rows[-1].seq if len(rows) == limit else None,
             "events": [r.model_dump(mode="json") for r in rows]}

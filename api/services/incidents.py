@@ -133,7 +133,7 @@ def _check(data: IncidentIn) -> tuple[str, str | None]:
             raise IncidentError(422, f"related: no audit trail of {', '.join(map(repr, missing))} (give a call-out id)")
         if data.id and s.get(Incident, data.id) is None:
             first = s.exec(select(AuditEvent).where(AuditEvent.subject == incident_subject(data.id))
-                           .order_by(col(AuditEvent.chain_seq)).limit(1)).first()
+                           .order_by(col(AuditEvent.seq)).limit(1)).first()
             if first is not None and first.kind.split(".", 1)[0] not in ("incident", "report"):
                 raise IncidentError(409, f"id: {data.id!r} names an audit trail that is not an incident's "
                                          f"(it begins with {first.kind}); choose another id")

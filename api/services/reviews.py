@@ -234,7 +234,7 @@ def page_data(s: Session, incident_id: str) -> dict[str, Any]:
     steps = list(s.exec(select(AuditEvent).where(AuditEvent.subject == row.subject,
                                                  col(AuditEvent.kind).in_(["review.report.returned",
                                                                            "review.report.signed"]))
-                        .order_by(AuditEvent.chain_seq)))
+                        .order_by(AuditEvent.seq)))
     ids = {row.started_by, row.signed_by or "", *(e.actor for e in steps)}
     ids |= {u.submitted_by or "" for u in s.exec(select(ReviewUnit).where(ReviewUnit.incident_id == incident_id))}
     names = {p.id: p.name for p in s.exec(select(Person).where(col(Person.id).in_([i for i in ids if i])))}

@@ -24,7 +24,7 @@ def timeline(s: Session, subject: str, kind: str | None, actor: str | None, limi
         stmt = stmt.where(col(AuditEvent.kind).startswith(kind))
     if actor:
         stmt = stmt.where(AuditEvent.actor == actor)
-    events = list(s.exec(stmt.order_by(AuditEvent.chain_seq).limit(limit)))
+    events = list(s.exec(stmt.order_by(AuditEvent.seq).limit(limit)))
     kinds = list(s.exec(select(AuditEvent.kind).where(AuditEvent.subject == subject).distinct().order_by(AuditEvent.kind)))
     actors = list(s.exec(select(AuditEvent.actor).where(AuditEvent.subject == subject).distinct()
                          .order_by(AuditEvent.actor)))
@@ -41,7 +41,7 @@ def timeline(s: Session, subject: str, kind: str | None, actor: str | None, limi
 
 def procedure_of(s: Session, subject: str) -> tuple[str, str]:
     """(the console page of the subject's procedure, its workflow id), from the subject and its first event."""
-    first = s.exec(select(AuditEvent).where(AuditEvent.subject == subject).order_by(AuditEvent.chain_seq).limit(1)).first()
+    first = s.exec(select(AuditEvent).where(AuditEvent.subject == subject).order_by(AuditEvent.seq).limit(1)).first()
     kind = first.kind.split(".", 1)[0] if first else ""
     wid = (first.workflow_id if first else None) or subject
     for prefix, page in (("activation/", "activations"), ("review/", "reviews")):

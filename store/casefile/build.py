@@ -28,11 +28,26 @@ def canonical_time(at: datetime) -> str:
 
 
 def event_line(ev: Any) -> dict[str, Any]:
-    """An audit event as one JSON object: every field the hash covers, plus its position."""
-    return {"seq": ev.seq, "event_id": ev.event_id, "subject": ev.subject, "chain_seq": ev.chain_seq,
+    """An audit event as one JSON object: every field the hash covers, plus its position (and its chain, when
+    a shard's: not the subject's own)."""
+    line = {"seq": ev.seq, "event_id": ev.event_id, "subject": ev.subject, "chain_seq": ev.chain_seq,
             "workflow_id": ev.workflow_id, "run_id": ev.run_id, "step_id": ev.step_id, "kind": ev.kind,
             "actor": ev.actor, "channel": ev.channel, "at": canonical_time(ev.at), "payload": ev.payload,
             "prev_hash": ev.prev_hash, "hash": ev.hash}
+    if (chain := getattr(ev, "chain", None) or ev.subject) != ev.subject:
+        line["chain"] = chain
+    return line
+
+
+def by_chain(subject: str, events: list[Any]) -> dict[str, list[Any]]:
+    """A subject's events split by chain (its own first, then each shard's), each in chain order: one audit file
+    per chain, so that each file is one hash chain from its genesis."""
+    out: dict[str, list[Any]] = {subject: []}
+    for ev in events:
+        out.setdefault(getattr(ev, "chain", None) or ev.subject, []).append(ev)
+    for rows in out.values():
+        rows.sort(key=lambda e: e.chain_seq)
+    return out
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:
@@ -73,7 +88,7 @@ class CaseContents:
     report_json: bytes
     report_html: bytes
     report_pdf: bytes | None
-    events: dict[str, list[Any]]  # subject -> events in chain order (AuditEvent rows or alike)
+    events: dict[str, list[Any]]  # subject -> events (AuditEvent rows or alike) in seq order (its chains merged)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     inbox: list[dict[str, Any]] = field(default_factory=list)
     definitions: list[dict[str, Any]] = field(default_factory=list)  # kind, id, version, path, content (bytes | None)
@@ -98,10 +113,13 @@ def build(c: CaseContents) -> tuple[bytes, dict[str, Any]]:
         files.append(("report/event_report.pdf", c.report_pdf))
     subjects: dict[str, Any] = {}
     for subject, events in c.events.items():
-        rows = [event_line(e) for e in events]
-        path = subject_file(subject)
-        files.append((path, _jsonl(rows)))
-        subjects[subject] = {"file": path, "events": len(rows), "head_hash": rows[-1]["hash"] if rows else GENESIS}
+        for chain, chain_events in by_chain(subject, events).items():  # (the manifest's "subjects" are chains)
+            if chain != subject and not chain_events:
+                continue
+            rows = [event_line(e) for e in chain_events]
+            path = subject_file(chain)
+            files.append((path, _jsonl(rows)))
+            subjects[chain] = {"file": path, "events": len(rows), "head_hash": rows[-1]["hash"] if rows else GENESIS}
     files.append(("messages/outbox.jsonl", _jsonl(c.outbox)))
     files.append(("messages/inbox.jsonl", _jsonl(c.inbox)))
     defs = []

@@ -41,7 +41,7 @@ KIND_NAMES = {
     "publication.summary": "发布小结", "publication.ended": "预警发布结束",
     "answer.ambiguous": "应答无法归属", "answer.assigned": "应答已归属",
     "relay.requested": "到户请求", "relay.confirmed": "到户确认", "relay.late": "到户逾时确认",
-    "gateway.opted_out": "号码退订", "audit.anchor": "审计锚点",
+    "gateway.opted_out": "号码退订", "audit.anchor": "审计锚点", "audit.chain.sealed": "分片审计链封存",
     "broadcast.requested": "请求应急广播", "broadcast.accepted": "广播平台已受理", "broadcast.played": "应急广播已播放",
     "broadcast.failed": "应急广播失败",
     "access.token.created": "发放令牌", "access.token.role_changed": "变更令牌角色", "access.token.revoked": "吊销令牌",

@@ -46,7 +46,7 @@ def fast(tmp_path: Path, monkeypatch) -> Path:
 
 def trail(kind_prefix: str = "") -> list[AuditEvent]:
     with session_scope(write=False) as s:
-        rows = s.exec(select(AuditEvent).order_by(AuditEvent.subject, AuditEvent.chain_seq))
+        rows = s.exec(select(AuditEvent).order_by(AuditEvent.subject, AuditEvent.seq))
         return [e for e in rows if e.kind.startswith(kind_prefix)]
 
 

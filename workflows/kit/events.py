@@ -146,6 +146,8 @@ def step(prefix: str, record: str) -> str:
 
 class Audit:
     ANCHOR = kind("audit.anchor")
+    # a subject's chain records the head of one of its shard chains (store/audit.py `seal_shards`)
+    CHAIN_SEALED = kind("audit.chain.sealed")
 
 
 class Access:

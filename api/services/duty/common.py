@@ -56,7 +56,7 @@ def get_row(model, key):
 def events(subject: str, prefix: str = "", limit: int = 500) -> list[dict]:
     with session_scope(write=False) as s:
         rows = s.exec(select(AuditEvent).where(AuditEvent.subject == subject, col(AuditEvent.kind).startswith(prefix))
-                      .order_by(AuditEvent.chain_seq).limit(limit))
+                      .order_by(AuditEvent.seq).limit(limit))
         return [{"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor, "channel": e.channel, "payload": e.payload}
                 for e in rows]
 
