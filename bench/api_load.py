@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,55 +36,10 @@ sys.path.insert(0, str(ROOT))
 from bench import calibration  # noqa: E402
 
 from bench.profiling import Profile  # noqa: E402
-from bench.callout import Stack, build_directory, cpu_s, free_port, pct, peak_rss_mb  # noqa: E402
+from bench.callout import Stack, build_directory, cpu_s, pct, peak_rss_mb  # noqa: E402
+from bench.http_api import ADMIN, Api, signed  # noqa: E402
 
-TOKEN = "bench-twilio-auth-token"
-ADMIN = "bench-admin"
 STEPS = ["- notify: [sms]", "- wait_ack: 30m", "- inform: duty_chief"]
-
-
-def signed(base: str, path: str, params: dict[str, str]) -> tuple[str, dict[str, str], dict[str, str]]:
-    from twilio.request_validator import RequestValidator
-
-    url = base + path
-    return url, params, {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, params)}
-
-
-class Api:
-    """`yingji api` as a subprocess on the bench stack's settings."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **stack.env, "YINGJI_TWILIO_AUTH_TOKEN": TOKEN, "YINGJI_PUBLIC_BASE_URL": self.base,
-                    "YINGJI_ADMIN_TOKEN": ADMIN, "YINGJI_RUN_SCHEDULER": "false", "NO_COLOR": "1",
-                    "YINGJI_RATE_ACK_PER_MIN": "10000000"}  # every phone here comes from one address
-        self.log = Path(stack.workdir) / "api.log"
-
-    def start(self) -> None:
-        import httpx
-
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "api", "--port", str(self.port),
-                                          "--log-level", "warning", "--no-access-log"],
-                                         cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(self.base + "/healthz", timeout=2)
-                return
-            except httpx.HTTPError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the API did not start:\n" + self.log.read_text()[-2000:]) from None
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def db_counts(cid: str) -> dict[str, int]:
