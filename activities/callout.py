@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 from collections import defaultdict
 from datetime import datetime
@@ -187,17 +188,21 @@ def expand(req: FlushRequest) -> list[Send]:
     if not req.refs:
         return list(req.sends)
     with session_scope(write=False) as s:
-        specs = {key: Target.model_validate_json(spec) for key, spec in s.execute(
+        # the stored specs are `Target` dumps (validated when resolved): read as plain JSON, with Target's and
+        # Contact's defaults, and not validated again for each send of every flush
+        specs = {key: json.loads(spec) for key, spec in s.execute(
             select(CalloutTarget.target_key, spec_text()).where(
                 CalloutTarget.callout_id == req.callout_id,
                 col(CalloutTarget.target_key).in_(list({ref.target for ref in req.refs}))))}
     sends = list(req.sends)
     for ref in req.refs:
         t = specs[ref.target]
-        c = next(c for c in (t.person, t.deputy, t.superior, *t.others.values()) if c and c.person_id == ref.person)
-        sends.append(Send(key=ref.key, target_key=ref.target, person_id=ref.person, name=c.name,
-                          to=c.address(ref.channel) or "", channel=ref.channel, purpose=ref.purpose,  # type: ignore[arg-type]
-                          priority=t.priority, about=t.label))
+        c = next(c for c in (t["person"], t.get("deputy"), t.get("superior"), *(t.get("others") or {}).values())
+                 if c and c["person_id"] == ref.person)
+        to = c.get("im_id") if ref.channel == "im" else c.get("mobile")  # Contact.address
+        sends.append(Send(key=ref.key, target_key=ref.target, person_id=ref.person, name=c.get("name", ""),
+                          to=to or "", channel=ref.channel, purpose=ref.purpose,  # type: ignore[arg-type]
+                          priority=t.get("priority", 100), about=t.get("label", "")))
     return sends
 
 
