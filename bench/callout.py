@@ -138,7 +138,8 @@ def build_directory(url: str, n: int, leaders: bool = False) -> list[str]:
                               leader=True))
         for t in range(1, 11):
             persons.append(dict(id=f"l{t}", name=f"书记{t}", mobile=f"+8617{t:09d}", org_unit_id=f"330110{t:03d}"))
-            posts.append(dict(position_code="town_party_secretary", org_unit_id=f"330110{t:03d}", person_id=f"l{t}"))
+            posts.append(dict(position_code="town_party_secretary", org_unit_id=f"330110{t:03d}", person_id=f"l{t}",
+                              deputy_id=None))
     with engine.begin() as conn:
         conn.execute(insert(Position), positions)
         conn.execute(insert(OrgUnit), units + villages)
@@ -274,10 +275,10 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
         stack = Stack(Path(tmp), steps, database_url, workers, fake.env(TWILIO_RATE) if fake else None,
                       leaders)
         stack.start()
-        dispose_all()
-        towns = build_directory(stack.env["YINGJI_DATABASE_URL"], n, leaders)
-        await stack.connect()
         try:
+            dispose_all()
+            towns = build_directory(stack.env["YINGJI_DATABASE_URL"], n, leaders)
+            await stack.connect()
             transport = httpx.ASGITransport(app=stack.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench",
                                          headers={"Authorization": "Bearer admin"}) as http:
