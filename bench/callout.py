@@ -17,7 +17,7 @@ Prints two tables:
    wait starts at each message's acceptance); "last deputy" is seconds after intake (the
    peer's deputy was due 60 s after the alert).
 
-Both tables give the worker's CPU seconds per send over the first round (user + system of
+Both tables give the worker's CPU per send over the first round (milliseconds: user + system of
 the worker processes from intake to the last first notification; the worker is polling
 before intake): on a busy machine it compares where wall times do not.
 
