@@ -6,9 +6,10 @@ import binascii
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete
 
@@ -105,14 +106,18 @@ def shorten(session: Session, key: str, base_url: str, links: dict[str, str]) ->
     one fits two SMS segments: the signed links are about 150 characters. The alias leads to the same link,
     which checks itself; a link that is not one of ours under `base_url` is kept as it is."""
     out: dict[str, str] = {}
+    rows = []
+    now = datetime.now(UTC)
     for name, url in links.items():
         path = url.removeprefix(base_url)
         if path == url or not path.startswith(SHORT_TARGETS):
             out[name] = url
             continue
         code = new_short_code(key)
-        session.add(ShortLink(code=code, target=path))
+        rows.append({"code": code, "target": path, "created_at": now})
         out[name] = f"{base_url}{SHORT_PREFIX}{code}"
+    if rows:  # one multi-row INSERT, not an ORM object per alias (a flush of 500 sends makes 500)
+        session.execute(insert(ShortLink.__table__), rows)
     session.flush()
     return out
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session
 
 from definitions.schema.callout import CalloutPlan, Reach
 from store.directory import OrgUnit, Person, Position, Post, im_address, post_label
@@ -22,13 +23,16 @@ class _Directory:
     """One read of the directory: units, positions, posts per unit, people (and what a scope names)."""
 
     def __init__(self, s: Session, town_ids: list[str]) -> None:
-        self.units = {u.id: u for u in s.exec(select(OrgUnit))}
-        self.positions = {p.code: p for p in s.exec(select(Position))}
+        # plain rows (the columns as attributes), not ORM objects: a district's whole directory is read, and
+        # building an ORM object per person and post was most of a large call-out's resolution
+        rows = lambda model: s.execute(sa_select(model.__table__)).all()  # noqa: E731
+        self.units: dict[str, OrgUnit] = {u.id: u for u in rows(OrgUnit)}
+        self.positions: dict[str, Position] = {p.code: p for p in rows(Position)}
         self.towns = [t for t in town_ids if t in self.units]
         self.posts_by_unit: dict[str, list[Post]] = defaultdict(list)
-        for post in s.exec(select(Post)):
+        for post in rows(Post):
             self.posts_by_unit[post.org_unit_id].append(post)
-        self.people: dict[str, Person] = {p.id: p for p in s.exec(select(Person))}
+        self.people: dict[str, Person] = {p.id: p for p in rows(Person)}
         self.gaps: list[dict] = []
 
     def unit_ids(self, tier: Reach) -> list[str]:

@@ -9,180 +9,28 @@ Each shard runs the shared escalation interpreter for its persons.
 from __future__ import annotations
 
 import asyncio
-import base64
-import zlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime, time, timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.common import ACTIVITY
-
-with workflow.unsafe.imports_passed_through():
-    from zoneinfo import ZoneInfo
-
-    from definitions.schema.callout import CalloutPlan
-    from definitions.schema.common import Level
+with workflow.unsafe.imports_passed_through():  # data and pure code: not run anew for every workflow instance
+    from workflows.callout_models import (
+        RECALL_ENDED, RECALL_SETTLED, SHARD_SIZE, CalloutEnd, CalloutInput, CalloutSummary, FlushBody, FlushRequest,
+        NightHours, ResolveRequest, ResolveResult, SendRef, ShardEvents, ShardInfo, ShardInput, ShardResult,
+        StopRequest, WarningInfo, shard_id)
+    from workflows.common import ACTIVITY
     from workflows.escalation import (
-        Ack, Actions, Escalation, FlushResult, Inbox, Recall, RecallResult, Record, Report, Send, Target, drive, record_late)
+        Ack, Actions, Escalation, FlushResult, Inbox, Recall, RecallResult, Target, drive, record_late)
     from workflows.kit import broadcast as bc
     from workflows.kit.names import Broadcast, Callout
     from workflows.relay import RELAY, RelayFlush, Relays
 
-SHARD_SIZE = 500
-RECALL_ENDED = ("该部分叫应已结束,请电话联系并代为确认 / this part of the call-out has ended: call the person and "
-                "confirm on their behalf")
-RECALL_SETTLED = "该对象已应答或已取消,无需重新呼叫 / already acknowledged or canceled"
-
-
-class WarningInfo(BaseModel):
-    warning_id: str
-    identifier: str
-    msg_type: str = "Alert"
-    level: Level
-    category: str = ""
-    event: str = ""
-    headline: str = ""
-    area_descs: list[str] = Field(default_factory=list)
-    town_ids: list[str] = Field(default_factory=list)
-
-
-class NightHours(BaseModel):
-    """Night hours in local time; the offset is taken from the configured timezone when the call-out starts."""
-
-    utc_offset_minutes: int = 480  # Asia/Shanghai
-    start: str = "22:00"
-    end: str = "07:00"
-
-    @classmethod
-    def for_zone(cls, tz: str, start: str, end: str, at: datetime) -> "NightHours":
-        offset = at.astimezone(ZoneInfo(tz)).utcoffset() or timedelta(0)
-        return cls(utc_offset_minutes=int(offset.total_seconds() // 60), start=start, end=end)
-
-    def contains(self, at: datetime) -> bool:
-        local = (at + timedelta(minutes=self.utc_offset_minutes)).time()
-        start, end = time.fromisoformat(self.start), time.fromisoformat(self.end)
-        return (start <= local or local < end) if start > end else (start <= local < end)
-
-
-class CalloutInput(BaseModel):
-    callout_id: str
-    warning: WarningInfo
-    plan: CalloutPlan
-    plan_version: str
-    night: NightHours = Field(default_factory=NightHours)
-    drill: bool = False
-    shard_size: int = SHARD_SIZE
-
-
-class ResolveRequest(BaseModel):
-    callout_id: str
-    plan: CalloutPlan
-    warning: WarningInfo
-    tiers: list[str]
-    first_shard: int
-    shard_size: int
-
-
-class ShardInfo(BaseModel):
-    index: int
-    count: int
-
-
-class ResolveResult(BaseModel):
-    shards: list[ShardInfo]
-    total: int
-
-
-class ShardInput(BaseModel):
-    callout_id: str
-    shard: int
-    plan: CalloutPlan
-    plan_version: str
-    warning: WarningInfo
-    night: NightHours
-    drill: bool = False
-
-
-class SendRef(BaseModel):
-    """A send by reference: the flush reads the address, the name and the priority from the shard's
-    stored targets (`callout_target.spec`), so a 500-person batch does not carry them all."""
-
-    key: str
-    target: str
-    person: str
-    channel: str
-    purpose: str = "notify"
-
-    @classmethod
-    def of(cls, send: Send) -> "SendRef":
-        return cls(key=send.key, target=send.target_key, person=send.person_id, channel=send.channel,
-                   purpose=send.purpose)
-
-
-class FlushBody(BaseModel):
-    """A flush's sends (by reference) and records, packed (zlib, base64) into the activity input: a
-    500-person batch is 180-230 KB of repetitive JSON, 12-15 KB packed (Temporal warns past 512 KB,
-    and every byte is decoded on the worker's event loop)."""
-
-    refs: list[SendRef] = Field(default_factory=list)
-    records: list[Record] = Field(default_factory=list)
-
-    def pack(self) -> str:
-        return base64.b64encode(zlib.compress(self.model_dump_json().encode(), 6)).decode()
-
-    @classmethod
-    def unpack(cls, packed: str) -> "FlushBody":
-        return cls.model_validate_json(zlib.decompress(base64.b64decode(packed)))
-
-
-class FlushRequest(BaseModel):
-    callout_id: str
-    workflow_id: str
-    run_id: str
-    plan: CalloutPlan
-    warning: WarningInfo
-    drill: bool = False
-    sends: list[Send] = Field(default_factory=list, description="whole sends (histories before `refs`)")
-    records: list[Record] = Field(default_factory=list)
-    refs: list[SendRef] = Field(default_factory=list, description="sends by reference to the stored targets")
-    packed: str = Field(default="", description="a FlushBody, packed: refs and records")
-
-
-class ShardEvents(BaseModel):
-    acks: list[Ack] = Field(default_factory=list)
-    reports: list[Report] = Field(default_factory=list)
-
-
-class StopRequest(BaseModel):
-    reason: str
-    purpose: str = "cancel"  # cancel | update (lowered below the plan's level)
-
-
-class ShardResult(BaseModel):
-    counts: dict[str, int]
-
-
-class CalloutEnd(BaseModel):
-    callout_id: str
-    workflow_id: str
-    status: str
-    reason: str = ""
-    summary_to: list[str] = Field(default_factory=list)
-    drill: bool = False
-
-
-class CalloutSummary(BaseModel):
-    status: str
-    total: int = 0
-    acknowledged: int = 0
-    summary: dict = Field(default_factory=dict)
-
-
-def shard_id(callout_id: str, shard: int) -> str:
-    return f"{callout_id}/shard-{shard}"
+__all__ = ["RECALL_ENDED", "SHARD_SIZE", "CalloutEnd", "CalloutInput", "CalloutShardWorkflow", "CalloutSummary",
+           "FlushBody", "FlushRequest", "FlushResult", "NightHours", "ResolveRequest", "ResolveResult", "SendRef",
+           "ShardEvents", "ShardInfo", "ShardInput", "ShardResult", "StopRequest", "WarningCalloutWorkflow",
+           "WarningInfo", "shard_id"]
+"""The call-out's data lives in workflows/callout_models.py; it is imported from here as before."""
 
 
 @workflow.defn

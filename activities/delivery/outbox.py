@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, bindparam, or_, update
 from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -153,10 +153,15 @@ def _owned(table, claim: Claim):
 
 def _begin_call(outbox_id: int, claim: Claim) -> bool:
     """Mark the row as at the gateway, if this attempt still owns it (the fence before the gateway)."""
+    return outbox_id in _begin_calls([outbox_id], claim)
+
+
+def _begin_calls(outbox_ids: list[int], claim: Claim) -> set[int]:
+    """`_begin_call` for several rows in one transaction: the ids this attempt still owns, now marked."""
     table = OutboxMessage.__table__
     with session_scope() as s:
-        return s.execute(update(table).where(table.c.id == outbox_id, _owned(table, claim))
-                         .values(gateway_at=datetime.now(UTC))).rowcount == 1
+        return set(s.execute(update(table).where(col(table.c.id).in_(outbox_ids), _owned(table, claim))
+                             .values(gateway_at=datetime.now(UTC)).returning(table.c.id)).scalars())
 
 
 def _take_over(rows: list[dict], claim: Claim, at_gateway: bool = False) -> bool:
@@ -176,23 +181,32 @@ def _take_over(rows: list[dict], claim: Claim, at_gateway: bool = False) -> bool
 
 def _record_results(results: dict[str, SendResult], claim: Claim | None = None) -> bool:
     """Write the gateway's answers on the rows this attempt owns; False if some belong to another now."""
+    return not _record_owned(results, claim)
+
+
+def _record_owned(results: dict[str, SendResult], claim: Claim | None = None) -> set[str]:
+    """`_record_results`, returning the keys whose rows belong to another attempt now (not written)."""
     if not results:
-        return True
+        return set()
     claim = claim or Claim.current()
-    all_ours = True
-    with session_scope() as s:
-        rows = s.exec(select(OutboxMessage).where(col(OutboxMessage.idempotency_key).in_(list(results)))
-                      .with_for_update())
+    theirs: set[str] = set()
+    table = OutboxMessage.__table__
+    with session_scope() as s:  # (rows locked, then one executemany: no ORM object per row)
+        rows = s.execute(select(table.c.id, table.c.idempotency_key, table.c.claim_by, table.c.claim_attempt,
+                                table.c.provider_id, table.c.status, table.c.error, table.c.sent_at)
+                         .where(col(table.c.idempotency_key).in_(list(results))).with_for_update())
         now = datetime.now(UTC)
+        writes = []
         for row in rows:
             res = results[row.idempotency_key]
             if row.claim_by is not None and (row.claim_by, row.claim_attempt) != (claim.by, claim.attempt):
-                all_ours = False  # a newer attempt took it over: what it records stands
+                theirs.add(row.idempotency_key)  # a newer attempt took it over: what it records stands
                 continue
-            row.provider_id = row.provider_id or res.provider_id
-            if row.status == "sending":  # a status callback may have come first: what it said stands
-                row.status, row.error = res.status, res.error
-            if res.status == "sent" and row.sent_at is None:
-                row.sent_at = res.accepted_at or now
-            row.updated_at = now
-    return all_ours
+            status, error = (res.status, res.error) if row.status == "sending" else (row.status, row.error)
+            # (a status callback may have come first: what it said stands)
+            sent_at = (res.accepted_at or now) if res.status == "sent" and row.sent_at is None else row.sent_at
+            writes.append({"_id": row.id, "provider_id": row.provider_id or res.provider_id, "status": status,
+                           "error": error, "sent_at": sent_at, "updated_at": now})
+        if writes:
+            s.execute(update(table).where(table.c.id == bindparam("_id")), writes)
+    return theirs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -17,8 +17,10 @@ from activities.delivery.outbox import (
     Outcome,
     Superseded,
     _begin_call,
+    _begin_calls,
     _claim,
     _message,
+    _record_owned,
     _record_results,
     _row,
     _take_over,
@@ -78,17 +80,52 @@ async def _settle_uncertain(rows: list[dict], by_key: dict[str, "Delivery"], res
     return again
 
 
-async def _send_at_the_gate(item: Delivery, msg: OutgoingMessage, claim: Claim) -> SendResult | None:
+class Together:
+    """Group commit for one delivery's small writes (the fence before each send, the answer after it): a write
+    asked for while the previous one is being committed goes into the next transaction with every other such
+    write. Each caller still returns only once its own write has committed, with whether it was applied
+    (`write(items)` returns the items it refused); on a busy gateway path one transaction serves many sends
+    instead of one each."""
+
+    def __init__(self, write: Callable[[list], set]) -> None:
+        self.write = write
+        self.queue: list[tuple[Hashable, asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    async def __call__(self, item: Hashable) -> bool:
+        fut = asyncio.get_running_loop().create_future()
+        self.queue.append((item, fut))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._drain())
+        return await fut
+
+    async def _drain(self) -> None:
+        while self.queue:
+            batch, self.queue = self.queue, []
+            try:
+                refused = await asyncio.to_thread(self.write, [item for item, _ in batch])
+            except Exception as exc:  # each caller meets the error as its own write's
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for item, fut in batch:
+                if not fut.done():
+                    fut.set_result(item not in refused)
+
+
+async def _send_at_the_gate(item: Delivery, msg: OutgoingMessage, claim: Claim,
+                            fence: Callable[[int], Awaitable[bool]] | None = None) -> SendResult | None:
     """One send, when the channel's rate gate gives it its turn; None if a newer attempt owns it now.
     A send the provider throttles waits out a backoff and queues at the gate again, so retries count
-    against the rate too."""
+    against the rate too. `fence` marks the row as at the gateway (default: a transaction of its own)."""
     gateway = gateway_for(item.channel)
     gate = gate_for(gateway, item.channel)
     fenced = gateway.name != "simulator"  # the simulator's network is the row: nothing leaves the process
     tries, delay = getattr(gateway, "throttle_tries", 1), getattr(gateway, "throttle_backoff_s", 0.5)
     for attempt in range(1, tries + 1):
         slot = await gate.turn(item.priority) if gate is not None else 0.0
-        if fenced and not await asyncio.to_thread(_begin_call, msg.outbox_id, claim):
+        if fenced and not await (fence(msg.outbox_id) if fence else asyncio.to_thread(_begin_call, msg.outbox_id, claim)):
             return None
         await asyncio.sleep(max(slot - time.time(), 0.0))
         try:
@@ -116,12 +153,14 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
     settled: set[str] = set()  # what the gateway said it holds: recorded with the simulator's rows below
     done = 0
     lost: list[str] = []
+    fence = Together(lambda ids: set(ids) - _begin_calls(ids, claim))
+    record = Together(lambda keys: _record_owned({k: results[k] for k in keys}, claim))
 
     async def one(row: dict) -> None:
         nonlocal done
         item = by_key[row["key"]]
         try:
-            res = await _send_at_the_gate(item, _message(row, item), claim)
+            res = await _send_at_the_gate(item, _message(row, item), claim, fence)
         except Exception as exc:  # a gateway error is an outcome of this message, not of the batch
             res = SendResult(status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
         if res is None:
@@ -131,7 +170,7 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
             res = replace(res, error=mask_text(res.error))
         results[item.key] = res
         if gateway_for(item.channel).name != "simulator":  # recorded at once: a retry must find it
-            if not await asyncio.to_thread(_record_results, {item.key: res}, claim):
+            if not await record(item.key):
                 lost.append(item.key)
         done += 1
         _heartbeat(f"{done}/{len(todo)}")
