@@ -63,6 +63,7 @@ def subject_events(subject: str, session: ReadSessionDep, _: Supervisor, kind: s
         rows = [r for r in rows if r.channel == channel][:limit]
     shards = {c: {"length": n, "head_hash": h} for c, (n, h) in subject_heads(session, subject).items() if c != subject}
     return {"subject": subject, "chain_length": chain.length, "head_hash": chain.head_hash, "shard_chains": shards,
+            "events_total": chain.length + sum(c["length"] for c in shards.values()),  # the subject's, every chain
             "count": len(rows),
             "next_after_seq": rows[-1].seq if len(rows) == limit else None,
             "events": [r.model_dump(mode="json") for r in rows]}

@@ -75,7 +75,7 @@ async def get_or_none(api, path: str, role: str = "supervisor"):
 
 async def trail(api, subject: str, **filters) -> list[dict]:
     out = await call(api, "GET", f"/api/audit/{subject}", "supervisor", params={"limit": 100000, **filters})
-    assert out["count"] == len(out["events"]) and (filters or out["count"] == out["chain_length"])
+    assert out["count"] == len(out["events"]) and (filters or out["count"] == out["events_total"])
     return out["events"]
 
 
@@ -245,7 +245,9 @@ async def test_warning_callout_incident_review_report_and_case_file(api, tmp_pat
     assert out.exit_code == 0 and "case file intact" in out.output, out.output
     entries = casefile.read_entries(r.content)
     manifest = casefile.verify_bytes(r.content).manifest
-    assert set(manifest["subjects"]) == {iid, cid, subject}
+    # one file per chain: the call-out's shards each have their own (store/audit.py chain_of)
+    assert {c.split("/shard-")[0] for c in manifest["subjects"]} == {iid, cid, subject}
+    assert all(c.startswith(f"{cid}/shard-") for c in set(manifest["subjects"]) - {iid, cid, subject})
     assert {d["kind"] for d in manifest["definitions"]} == {"callout", "reporting", "review"}
     _, regions = casefile.write_zip(entries, datetime.fromisoformat(manifest["sealed_at"]))
     target = next(x for x in regions if x.name == casefile.subject_file(cid) and x.what == "content")
