@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench import calibration  # noqa: E402
 
 from bench.profiling import Profile  # noqa: E402
-from bench.callout import Stack, build_directory, cpu_s, pct, peak_rss_mb  # noqa: E402
+from bench.callout import Stack, build_directory, pct, peak_rss_mb  # noqa: E402
 from bench.http_api import ADMIN, Api, signed  # noqa: E402
 
 STEPS = ["- notify: [sms]", "- wait_ack: 30m", "- inform: duty_chief"]
@@ -159,6 +159,7 @@ async def main() -> None:
     ap.add_argument("--rate", type=float, default=500)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--burst-concurrency", type=int, default=256)
+    ap.add_argument("--api-workers", type=int, default=1, help="yingji api --workers N (default 1)")
     ap.add_argument("--link-share", type=float, default=0.25,
                     help="share of the persons who answer by their signed link's confirm button (the rest by SMS)")
     ap.add_argument("--profile", type=Path, default=None,
@@ -181,7 +182,7 @@ async def main() -> None:
         dispose_all()
         towns = build_directory(stack.env["YINGJI_DATABASE_URL"], n)
         await stack.connect()  # the worker subprocess (and an unused in-process app)
-        api = Api(stack)
+        api = Api(stack, args.api_workers)
         api.start()
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512),
@@ -208,9 +209,9 @@ async def main() -> None:
                                  "AccountSid": "AC" + "b" * 32, "To": to, "From": "+15005550006", "ApiVersion": "2010-04-01"})
                          for status in ("queued", "sent", "delivered") for mid, sid, to in msgs]
                 prof = args.profile and Profile(api.proc.pid, args.profile / "api-callbacks.txt")
-                cpu0 = cpu_s(api.proc.pid)
+                cpu0 = api.cpu_s()
                 timing, errors = await send_all(http, burst, args.burst_concurrency)
-                cpu = cpu_s(api.proc.pid) - cpu0
+                cpu = api.cpu_s() - cpu0
                 if prof:
                     console.print(prof.stop())
                 wall, lat = timing[0], timing[1:]
@@ -253,9 +254,9 @@ async def main() -> None:
                 watching = asyncio.Event()
                 t_start = time.monotonic()
                 watcher = asyncio.create_task(watch_acks(cid, seen, watching))
-                cpu0 = cpu_s(api.proc.pid)
+                cpu0 = api.cpu_s()
                 lat, errors, wall = await open_loop(http, replies, args.rate, t_start)
-                cpu = cpu_s(api.proc.pid) - cpu0
+                cpu = api.cpu_s() - cpu0
                 if prof:
                     console.print(prof.stop())
                 visible = await until(lambda: len(seen) >= n, 300, "every acknowledgement", 0.2)
@@ -273,13 +274,13 @@ async def main() -> None:
                 console.print(rows[-1])
                 if errors:
                     console.print(sorted(set(errors))[:5])
-            mem = f"worker {max(peak_rss_mb(w.pid) for w in stack.workers):.0f} MB, API {peak_rss_mb(api.proc.pid):.0f} MB, " \
+            mem = f"worker {max(peak_rss_mb(w.pid) for w in stack.workers):.0f} MB, API {max(peak_rss_mb(p) for p in api.pids()):.0f} MB, " \
                   f"Temporal {peak_rss_mb(stack.server.pid):.0f} MB"
         finally:
             api.stop()
             stack.stop()
             dispose_all()
-    table = Table(title=f"API load through the Twilio webhook path: {n:,}-person call-out, one API process "
+    table = Table(title=f"API load through the Twilio webhook path: {n:,}-person call-out, {args.api_workers} API process(es) "
                         f"(targets: replies p99 < 1 s, no errors; callbacks absorbed without loss)", caption=machine)
     for col in ("scenario", "requests", "wall", "rate", "p50 (s)", "p99 (s)", "max (s)", "errors",
                 "API CPU-s per 1,000", "loss"):

@@ -24,7 +24,8 @@ def signed(base: str, path: str, params: dict[str, str]) -> tuple[str, dict[str,
 class Api:
     """`yingji api` as a subprocess on the bench stack's settings."""
 
-    def __init__(self, stack) -> None:
+    def __init__(self, stack, workers: int = 1) -> None:
+        self.workers = workers
         from bench.callout import free_port
 
         self.port = free_port()
@@ -34,12 +35,26 @@ class Api:
                     "YINGJI_RATE_ACK_PER_MIN": "10000000"}  # every phone here comes from one address
         self.log = Path(stack.workdir) / "api.log"
 
+    def pids(self) -> list[int]:
+        """The process and its workers (uvicorn's, with --workers N)."""
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return [self.proc.pid, *map(int, children)]
+
+    def cpu_s(self) -> float:
+        from bench.callout import cpu_s
+
+        return sum(cpu_s(p) for p in self.pids())
+
     def start(self) -> None:
         import httpx
 
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "api", "--port", str(self.port),
-                                          "--log-level", "warning", "--no-access-log"],
+                                          "--log-level", "warning", "--no-access-log",
+                                          "--workers", str(self.workers)],
                                          cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
