@@ -18,7 +18,6 @@ from api.app import create_app
 from store.audit import AuditEvent
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
-from tests.conftest import temporal_test_server
 from tests.factories import small_district
 from tests.fakes.aliyun_server import TEMPLATE_CODES, FakeAliyun, approved_definitions, use_fake_aliyun
 from tests.workflows.callout_helpers import callout_input, outbox, start, targets, wait_for
@@ -28,15 +27,10 @@ PUBLIC = "https://yingji.example.gov.cn"
 
 
 @pytest.fixture(scope="module")
-async def env():
-    """A time-skipping server of this module's own: call-outs left mid-way hold no one else's clock."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
+def env(module_time_env):
+    """A time-skipping server of this module's own (tests/conftest.py): call-outs left mid-way hold no one
+    else's clock."""
+    return module_time_env
 
 
 @pytest.fixture(scope="module")

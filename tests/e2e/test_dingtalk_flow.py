@@ -16,7 +16,6 @@ from api.services.dingtalk_reads import poll_read_status
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
 from store.directory import Person
-from tests.conftest import temporal_test_server
 from tests.factories import small_district
 from tests.helpers import console_login
 from tests.fakes.dingtalk_server import FakeDingTalk, use_fake_dingtalk
@@ -27,14 +26,10 @@ PUBLIC = "https://yingji.example.gov.cn"
 
 
 @pytest.fixture(scope="module")
-async def env():
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    e = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                      data_converter=pydantic_data_converter)
-    yield e
-    await e.shutdown()
+def env(module_time_env):
+    """A time-skipping server of this module's own (tests/conftest.py): call-outs left mid-way hold no one
+    else's clock."""
+    return module_time_env
 
 
 @pytest.fixture(scope="module")
