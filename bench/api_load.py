@@ -28,7 +28,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +36,7 @@ from bench import calibration  # noqa: E402
 
 from bench.profiling import Profile  # noqa: E402
 from bench.callout import Stack, build_directory, pct, peak_rss_mb  # noqa: E402
-from bench.http_api import ADMIN, Api, signed  # noqa: E402
+from bench.http_api import ADMIN, Api, signed, watch_board  # noqa: E402
 
 STEPS = ["- notify: [sms]", "- wait_ack: 30m", "- inform: duty_chief"]
 
@@ -105,30 +104,6 @@ async def send_all(http, requests: list[tuple[str, dict, dict]], concurrency: in
 
     await asyncio.gather(*(one(*r) for r in requests))
     return [time.monotonic() - t0, *lat], errors
-
-
-async def watch_acks(cid: str, seen: dict[str, float], stop: asyncio.Event, every: float = 0.1) -> None:
-    """When each person's acknowledgement is first visible on the board (their call-out target acknowledged in
-    the database, what the board reads), polled every `every` s."""
-    from sqlmodel import col, select
-
-    from store.callouts import CalloutTarget
-    from store.db import session_scope
-
-    def poll() -> list[str]:
-        with session_scope(write=False) as s:
-            return list(s.exec(select(CalloutTarget.person_id).where(
-                CalloutTarget.callout_id == cid, CalloutTarget.state == "acknowledged",
-                col(CalloutTarget.updated_at) >= since)))
-
-    since = datetime.now(UTC) - timedelta(hours=1)
-    while not stop.is_set():
-        before = datetime.now(UTC) - timedelta(seconds=2)
-        now = time.monotonic()
-        for person in await asyncio.to_thread(poll):
-            seen.setdefault(person, now)
-        since = before
-        await asyncio.sleep(every)
 
 
 async def open_loop(http, requests: list[tuple[str, dict, dict]], rate: float,
@@ -253,7 +228,7 @@ async def main() -> None:
                 seen: dict[str, float] = {}
                 watching = asyncio.Event()
                 t_start = time.monotonic()
-                watcher = asyncio.create_task(watch_acks(cid, seen, watching))
+                watcher = asyncio.create_task(watch_board(cid, seen, watching))
                 cpu0 = api.cpu_s()
                 lat, errors, wall = await open_loop(http, replies, args.rate, t_start)
                 cpu = api.cpu_s() - cpu0

@@ -266,7 +266,6 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
     import httpx
     from sqlmodel import col, func, select
 
-    from store.callouts import CalloutTarget
     from store.db import dispose_all, session_scope
     from store.messages import OutboxMessage
 
@@ -325,7 +324,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     # webhooks, as a phone's reply comes); measure until each is visible in the read model
                     import aiohttp
 
-                    from bench.http_api import Api, signed
+                    from bench.http_api import Api, signed, watch_board
 
                     acked = [f"r{i}" for i in range(0, n, 2)]
                     with session_scope(write=False) as s:
@@ -360,16 +359,14 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     prof = profile and Profile(stack.workers[0].pid, profile / f"worker-acks-{n}.txt")
                     burst_task = asyncio.gather(*(limited(p) for p in acked))
                     give_up = time.monotonic() + 300  # an answer that never shows is lost (issue 15, finding 1)
+                    watching = asyncio.Event()
+                    watcher = asyncio.create_task(watch_board(cid, visible, watching, every=0.05))
                     while len(visible) < len(acked) and time.monotonic() < give_up:
-                        with session_scope(write=False) as s:
-                            rows = s.exec(select(CalloutTarget.person_id).where(  # on time or late (逾时应答)
-                                CalloutTarget.callout_id == cid, col(CalloutTarget.acknowledged_at).is_not(None)))
-                            now = time.monotonic()
-                            for pid in rows:
-                                visible.setdefault(pid, now)
                         await asyncio.sleep(0.05)
                         if burst_task.done() and burst_task.exception():
                             raise burst_task.exception()
+                    watching.set()
+                    await watcher
                     await burst_task
                     await phones.close()
                     api.stop()

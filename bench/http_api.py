@@ -2,6 +2,7 @@
 benches send it: answers go through HTTP, uvicorn, the signature check and the API, as a phone's would."""
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -73,3 +74,24 @@ class Api:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, every: float = 0.1) -> None:
+    """When each person's acknowledgement is first visible on the board: their call-out target acknowledged, on
+    time or late (逾时应答), in the read model the board shows; polled every `every` s until `stop` is set."""
+    from sqlmodel import col, select
+
+    from store.callouts import CalloutTarget
+    from store.db import session_scope
+
+    def poll() -> list[str]:
+        with session_scope(write=False) as s:
+            return list(s.exec(select(CalloutTarget.person_id).where(
+                CalloutTarget.callout_id == cid, col(CalloutTarget.acknowledged_at).is_not(None))))
+
+    while not stop.is_set():
+        found = await asyncio.to_thread(poll)
+        now = time.monotonic()
+        for person in found:
+            seen.setdefault(person, now)
+        await asyncio.sleep(every)
