@@ -21,7 +21,8 @@ def _freshness() -> tuple | None:
     from config import get_settings
     from definitions.loader import cached_library
 
-    return cards.contact_limits(cached_library(get_settings().definitions_dir).duty())
+    duty = cached_library(get_settings().definitions_dir).duty()
+    return (duty.freshness.stale_after, duty.freshness.failing_window) if duty is not None else None
 
 
 class ScorecardError(ServiceError):
