@@ -100,10 +100,10 @@ def compile_data(s: Any, month: str, tz: ZoneInfo, rules: Any, duty: Any, now: d
     reports, unanswered call-outs, drill weeks; every unit links to its scorecard page for the month."""
     from store.assessment import ranking
     from store.drillweeks import programme_of, weeks_from_db
-    from store.scorecards import scorecards
+    from store.scorecards import contact_limits, scorecards
 
     since, until = month_range(month, tz)
-    cards = scorecards(s, since, until)
+    cards = scorecards(s, since, until, freshness=contact_limits(duty))  # the limits the scorecard pages use
     ranked = [r for kind in ("town", "department") for r in ranking([c for c in cards if c["kind"] == kind], rules)]
     by_id = {c["unit_id"]: c for c in cards}
     first, last = since.date().isoformat(), (until.date().toordinal() - 1)

@@ -492,6 +492,12 @@ def unit_directory(s: Any) -> dict[str, Any]:
     return {"units": scored, "roll_up": roll_up, "by_name": by_name}
 
 
+def contact_limits(duty: Any) -> tuple[timedelta, timedelta] | None:
+    """(stale after, failing window) of contact data as the duty definitions set them (definitions/duty/
+    freshness.yaml), for `scorecards(freshness=…)`; None without duty definitions (the defaults)."""
+    return (duty.freshness.stale_after, duty.freshness.failing_window) if duty is not None else None
+
+
 def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None, unit_id: str | None = None,
                freshness: tuple[timedelta, timedelta] | None = None, refs: bool = True) -> list[dict[str, Any]]:
     """Every town's and department's figures over [since, until) (or `kind`'s, or one unit's). `freshness`: (stale
@@ -550,6 +556,8 @@ def scorecards(s: Any, since: datetime, until: datetime, kind: str | None = None
         return roll_up(v) or roll_up(by_name.get(v or "")) if v else None
 
     fresh = freshness or (timedelta(days=365), timedelta(days=90))
+    if unit_id is not None:  # one unit's page: only its persons' contact data is read
+        person_unit = {p: u for p, u in person_unit.items() if u == unit_id}
     status = contact_status(s, person_unit, until, fresh[0], fresh[1])
     sections = {
         "callouts": callout_figures_of({k: v for k, v in folds.items() if subjects.kind_of(k) == "callout"}, unit_of,

@@ -140,14 +140,15 @@ def save(session: Session, section: str, body: BaseModel, tz: str, *, record_id:
 def stale(session: Session) -> dict:
     """The register's records whose owner has not confirmed them within the contact round's `stale_after` (the
     yearly round 通讯录核实 confirms a person's records with their contact data: store/duty.py confirm_contact)."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
     from config import get_settings
     from definitions.loader import cached_library
+    from definitions.schema.duty import FreshnessSettings
     from store.resources import stale_records
 
     duty = cached_library(get_settings().definitions_dir).duty()
-    after = duty.freshness.stale_after if duty else timedelta(days=365)
+    after = (duty.freshness if duty else FreshnessSettings()).stale_after
     rows = stale_records(session, datetime.now(UTC), after)
     return {"stale_after_days": after.days, "records": rows,
             "counts": {r: sum(x["reason"] == r for x in rows) for r in ("never", "stale", "no_owner")}}

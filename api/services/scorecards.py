@@ -21,8 +21,7 @@ def _freshness() -> tuple | None:
     from config import get_settings
     from definitions.loader import cached_library
 
-    duty = cached_library(get_settings().definitions_dir).duty()
-    return (duty.freshness.stale_after, duty.freshness.failing_window) if duty is not None else None
+    return cards.contact_limits(cached_library(get_settings().definitions_dir).duty())
 
 
 class ScorecardError(ServiceError):
