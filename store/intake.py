@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Index, bindparam, update
+from sqlalchemy import Index, bindparam, delete, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.types import empty_dict, json_column, now_utc, utc_column
@@ -83,12 +83,4 @@ def claim_stale(s: Session, owner: str, stale_after: timedelta, limit: int = 500
 def purge_done(s: Session, older_than: timedelta) -> int:
     """Forget items done long ago: the queue's work is over (an SMS reply stays in the inbox, every answer in
     the audit trail)."""
-    from sqlalchemy import delete
-
     return s.exec(delete(AnswerIntake).where(col(AnswerIntake.done_at) < now_utc() - older_than)).rowcount
-
-
-def open_count(s: Session) -> int:
-    from sqlmodel import func
-
-    return s.exec(select(func.count()).select_from(AnswerIntake).where(col(AnswerIntake.done_at).is_(None))).one()
