@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities.common import now as _now
-from activities.common import sms_each, contact
+from activities.common import audit_events, contact, sms_each, write
 from activities.delivery import deliver
 from config import get_settings
 from definitions.loader import cached_library
@@ -27,19 +27,13 @@ from workflows.kit.events import Bulletin as Kinds
 HEADS = {"town": "town_head", "department": "dept_head"}  # a unit's head: who receives its bulletin
 
 
-def _view_for_render(row: Bulletin, approved: bool) -> dict[str, Any]:
+def _view_for_render(s: Any, row: Bulletin, approved: bool) -> dict[str, Any]:
     name = ""
     if approved and row.approved_by:
-        with session_scope(write=False) as s:
-            p = s.get(Person, row.approved_by)
-            name = p.name if p else ""
+        p = s.get(Person, row.approved_by)  # in the caller's session (it holds the write lock on SQLite)
+        name = p.name if p else ""
     return {"version": row.version, "compiled_at": row.compiled_at, "approved": approved,
             "approved_by_name": name, "approved_at": row.approved_at}
-
-
-def _events(req_wid: str, run_id: str, subject: str, events: list[Any]) -> list[NewEvent]:
-    return [NewEvent(subject=subject, kind=e.kind, step_id=e.step_id, workflow_id=req_wid, run_id=run_id, actor=e.actor,
-                     at=e.at, payload=e.payload) for e in events]
 
 
 @activity.defn(name=names.Bulletin.COMPILE)
@@ -68,7 +62,7 @@ async def compile_(req: CompileRequest) -> Compiled:
                                until=until)
                 s.add(row)
             row.version, row.data, row.compiled_at, row.status = req.version, data, _now(), "awaiting"
-            html = render_html(data, _view_for_render(row, False), settings.timezone)
+            html = render_html(data, _view_for_render(s, row, False), settings.timezone)
             pdf = report.render_pdf(html)
             row.html, row.pdf = html, pdf
             row.sha256_json, row.sha256_pdf = report.sha256(report.canonical_json(data)), report.sha256(pdf)
@@ -99,13 +93,8 @@ def _save_view(s: Session, v: BulletinView) -> Bulletin:
 
 @activity.defn(name=names.Bulletin.RECORD)
 async def record(req: RecordRequest) -> None:
-    def work() -> None:
-        with session_scope() as s:
-            row = _save_view(s, req.view)
-            s.flush()
-            append(s, _events(req.workflow_id, req.run_id, row.subject, req.events))
-
-    await asyncio.to_thread(work)
+    await write(lambda s: _save_view(s, req.view),
+                audit_events(bulletin_subject(req.view.month), req.workflow_id, req.run_id, req.events))
 
 
 @activity.defn(name=names.Bulletin.SEAL)
@@ -119,7 +108,7 @@ async def seal(req: SealRequest) -> Sealed:
             row = _save_view(s, req.view)
             if row.sealed_at is not None and row.seal_sha256:  # a retry
                 return Sealed(sha256_pdf=row.sha256_pdf, seal_sha256=row.seal_sha256, sealed_at=row.sealed_at)
-            html = render_html(row.data, _view_for_render(row, True), settings.timezone)
+            html = render_html(row.data, _view_for_render(s, row, True), settings.timezone)
             pdf = report.render_pdf(html)
             sha_json = report.sha256(report.canonical_json(row.data))
             sha_pdf = report.sha256(pdf)
@@ -155,11 +144,11 @@ async def send(req: SendRequest) -> None:
             ranked = [r for kind in ("town", "department") for r in row.data["ranking"].get(kind, [])]
             posts = {(p.org_unit_id, p.position_code): p
                      for p in s.exec(select(Post).where(col(Post.position_code).in_(list(HEADS.values()))))}
-            out = []
-            for r in ranked:
-                p = posts.get((r["unit_id"], HEADS[r["kind"]]))
-                out.append((r, contact(s.get(Person, p.person_id)) if p is not None else None))
-            return row, out
+            head = {r["unit_id"]: posts.get((r["unit_id"], HEADS[r["kind"]])) for r in ranked}
+            persons = {p.id: p for p in s.exec(select(Person).where(
+                col(Person.id).in_([p.person_id for p in head.values() if p is not None])))}
+            return row, [(r, contact(persons[p.person_id]) if (p := head[r["unit_id"]]) is not None
+                          and p.person_id in persons else None) for r in ranked]
 
     row, heads = await asyncio.to_thread(who)
     totals = {kind: sum(1 for r in row.data["ranking"].get(kind, []) if r.get("score") is not None)
