@@ -33,6 +33,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.types import empty_dict, json_column, now_utc, utc_column
 from workflows.kit import events as kinds  # pure: the registry of event kinds
+from workflows.kit.shards import SHARD_MARK
 
 ANCHOR_SUBJECT = "_anchors"
 GENESIS = "0" * 64
@@ -118,12 +119,9 @@ def event_id_for(workflow_id: str | None, step_id: str, subject: str) -> str:
     return f"{workflow_id or subject}/{step_id}"
 
 
-SHARD_MARK = "/shard-"
-
-
 def chain_of(subject: str, workflow_id: str | None) -> str:
     """The chain an event goes into: a shard's own when a shard of the subject wrote it (its workflow id is
-    `<subject>/shard-<n>`: workflows/callout.py and workflows/freshness.py `shard_id`), else the subject's."""
+    `<subject>/shard-<n>`: workflows/kit/shards.py), else the subject's."""
     if workflow_id and workflow_id.startswith(subject + SHARD_MARK) \
             and workflow_id[len(subject) + len(SHARD_MARK):].isdigit():
         return workflow_id

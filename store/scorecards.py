@@ -42,6 +42,7 @@ from store.review.common import Sends, durations, rate
 from store.review.reporting_stats import reporting_stats
 from workflows import subjects
 from workflows.kit.events import Reporting, SpotCheck, Step
+from workflows.kit.shards import parent_of
 
 log = structlog.get_logger("yingji.scorecards")
 
@@ -100,7 +101,7 @@ def _is_drill(events: Iterable[EventLike]) -> bool:
 
 def callout_id(workflow_id: str | None) -> str | None:
     """The call-out a workflow belongs to (a shard's id is `<callout id>/shard-<n>`)."""
-    return workflow_id.split("/shard-")[0] if workflow_id else None
+    return parent_of(workflow_id) if workflow_id else None
 
 
 def _fold_targets(evs: Iterable[EventLike]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, int | None]]]:

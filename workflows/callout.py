@@ -18,7 +18,8 @@ with workflow.unsafe.imports_passed_through():  # data and pure code: not run an
     from workflows.callout_models import (
         RECALL_ENDED, RECALL_SETTLED, SHARD_SIZE, CalloutEnd, CalloutInput, CalloutSummary, FlushBody, FlushRequest,
         NightHours, ResolveRequest, ResolveResult, SendRef, ShardEvents, ShardInfo, ShardInput, ShardResult,
-        StopRequest, WarningInfo, shard_id)
+        StopRequest, WarningInfo)
+    from workflows.kit.shards import shard_id
     from workflows.common import ACTIVITY
     from workflows.escalation import (
         Ack, Actions, Escalation, FlushResult, Inbox, Recall, RecallResult, Target, drive, record_late)

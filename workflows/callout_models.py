@@ -165,5 +165,3 @@ class CalloutSummary(BaseModel):
     summary: dict = Field(default_factory=dict)
 
 
-def shard_id(callout_id: str, shard: int) -> str:
-    return f"{callout_id}/shard-{shard}"

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.callout import ShardEvents
     from workflows.common import ACTIVITY, Event
     from workflows.kit.names import Duty
+    from workflows.kit.shards import shard_id
     from workflows.duty import run_escalation
     from workflows.escalation import Escalation, Inbox, Target
 
@@ -79,8 +80,6 @@ class RoundSummary(BaseModel):
     bounced: list[str] = Field(default_factory=list)
 
 
-def shard_id(round_id: str, shard: int) -> str:
-    return f"{round_id}/shard-{shard}"
 
 
 @workflow.defn

@@ -4,7 +4,6 @@ under a burst) and records it late through the store for those that have ended."
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +18,7 @@ from store.db import session_scope
 from store.messages import OutboxMessage
 from workflows.callout import CalloutShardWorkflow, ShardEvents
 from workflows.escalation import Ack
+from workflows.kit.shards import is_shard
 
 
 class AnswerError(ValueError):
@@ -78,7 +78,6 @@ async def signal_events(client: Client, workflow_id: str, events: ShardEvents) -
     return await _batcher.send(client, workflow_id, events)
 
 
-SHARD = re.compile(r"/shard-\d+$")
 ANSWER_UPDATE_TIMEOUT = 15.0
 """Seconds an answer waits for a procedure's workflow to say what became of it before it is signalled instead."""
 
@@ -88,7 +87,7 @@ async def _ask(client: Client, workflow_id: str, ack: Ack) -> dict | None:
     {"recorded": "taken" | "late" | "repeat" | "none", "late_by_s": …}; None when the workflow has ended. A
     workflow without the `answers` update (a call-out shard, or code from before it) hears the signal and
     takes it, as before."""
-    if not SHARD.search(workflow_id):
+    if not is_shard(workflow_id):
         try:
             [outcome] = await asyncio.wait_for(client.get_workflow_handle(workflow_id).execute_update(
                 "answers", ShardEvents(acks=[ack]), result_type=list[dict]), ANSWER_UPDATE_TIMEOUT)
