@@ -24,9 +24,6 @@ from workflows.kit.events import Readiness as Kinds
 from workflows.readiness import (CloseRequest, Opened, OpenRequest, ReadinessSummary, ReadinessView, RecordRequest,
                                  TeamView, team_person)
 
-STATE_ZH = {"pending": "待呼叫", "called": "呼叫中", "ready": "在岗满员", "not_ready": "不能满员在岗",
-            "no_answer": "无人应答"}
-
 
 def save_view(s: Session, view: dict | ReadinessView) -> None:
     """The read model of a check from the workflow's view (readiness_run, readiness_answer)."""

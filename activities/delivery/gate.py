@@ -82,7 +82,6 @@ class PriorityGate:
         while self.waiting:
             count = max(1, min(len(self.waiting), int(self.rate * GRANT_AHEAD_S)))
             first = await asyncio.to_thread(reserve_slot, self.key, interval, None, count)
-            slot = first
             for i in range(count):
                 slot = first + i * interval
                 while self.waiting:

@@ -39,7 +39,6 @@ CHINA = ZoneInfo("Asia/Shanghai")  # Aliyun's SendDate is the day in China
 DRILL_MARK = "【演练】"
 LINK = re.compile(r"https?://\S+")
 OK = "OK"
-NUMBER_LIMIT = "isv.BUSINESS_LIMIT_CONTROL"
 
 
 def openapi_config(settings, endpoint: str, timeout_s: float) -> openapi_models.Config:

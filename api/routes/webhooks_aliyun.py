@@ -24,6 +24,7 @@ Answer: `{"code": 0, "msg": "成功"}` (what Aliyun expects; anything else and i
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import hmac
 import json
 from typing import Any
@@ -114,10 +115,7 @@ def _key(dtmf: Any) -> str | None:
 
 
 def _tally(results: list[str]) -> dict:
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r] = counts.get(r, 0) + 1
-    return {**OK, "handled": counts}
+    return {**OK, "handled": dict(Counter(results))}
 
 
 # ------------------------------------------------------------------ SMS

@@ -114,8 +114,6 @@ def build(c: CaseContents) -> tuple[bytes, dict[str, Any]]:
     subjects: dict[str, Any] = {}
     for subject, events in c.events.items():
         for chain, chain_events in by_chain(subject, events).items():  # (the manifest's "subjects" are chains)
-            if chain != subject and not chain_events:
-                continue
             rows = [event_line(e) for e in chain_events]
             path = subject_file(chain)
             files.append((path, _jsonl(rows)))
