@@ -325,6 +325,8 @@ class People:
     second_seen: dict[str, float] = field(default_factory=dict)
     acked: set[str] = field(default_factory=set)
     errors: Counter = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)  # first_seen/second_seen count from here
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
         rnd = random.Random(self.seed)
@@ -400,9 +402,39 @@ async def wait_until_ended(stack: Stack, callout_id: str, timeout: float) -> dic
         await asyncio.sleep(0.5)
 
 
-def check_callout(callout_id: str, n: int, ended: dict, creates_per_outbox: Counter | None = None) -> dict:
+def _why_not_acknowledged(targets: list, rows: list, events: list, people: "People | None") -> str:
+    """For a failure's message: what each target left unacknowledged saw and did (its messages with their times,
+    its trail, what the test's people knew of it), so that a failure on a busy machine says which way it went."""
+    if not targets:
+        return ""
+    t0 = min(m.created_at for m in rows) if rows else None
+
+    def rel(at) -> str:
+        return "-" if at is None or t0 is None else f"{(at - t0).total_seconds():.1f}s"
+
+    lines = []
+    for t in targets[:8]:
+        pid = t.person_id
+        msgs = [f"{m.channel}:{m.status} created {rel(m.created_at)} gateway {rel(m.gateway_at)} sent {rel(m.sent_at)}"
+                f" updated {rel(m.updated_at)} {m.provider_id or 'no provider id'}"
+                for m in sorted(rows, key=lambda m: m.id) if m.person_id in (pid, f"d{pid[1:]}")]
+        trail = [f"{e.kind}@{rel(e.at)}" for e in events if (e.payload or {}).get("target") == t.target_key
+                 or e.step_id.startswith(t.target_key + "/")]
+        seen = ""
+        if people is not None:  # their clock: monotonic from people.started (at people.started_at)
+            def at(d: dict) -> str:
+                return "never" if pid not in d else rel(people.started_at + timedelta(seconds=d[pid] - people.started))
+            seen = (f" people: late={pid in people.late} delay={people.delays.get(pid, 0):.1f}s first_seen={at(people.first_seen)}"
+                    f" second_seen={at(people.second_seen)} acked={pid in people.acked} errors={dict(people.errors)}")
+        lines.append(f"  {pid} ({t.state}):{seen}\n    messages {msgs}\n    trail {trail[:12]}")
+    return "\n" + "\n".join(lines)
+
+
+def check_callout(callout_id: str, n: int, ended: dict, creates_per_outbox: Counter | None = None,
+                  people: "People | None" = None) -> dict:
     """Every target acknowledged (each after a message reached them), no send duplicated, the chain
-    verifies, the summary says what happened. Returns figures for the test's own checks."""
+    verifies, the summary says what happened. Returns figures for the test's own checks. `people`: the test's
+    answering persons, named in the failure's message when someone is left unacknowledged."""
     from sqlmodel import col, func, select
 
     from store.audit import AuditEvent, verify
@@ -424,7 +456,13 @@ def check_callout(callout_id: str, n: int, ended: dict, creates_per_outbox: Coun
                                                   col(OutboxMessage.status) == "sending")).one()
     assert len(targets) == n, f"{len(targets)} targets, expected {n}"
     states = Counter(t.state for t in targets)
-    assert states == {"acknowledged": n}, f"not everyone acknowledged: {dict(states)}"
+    if states != {"acknowledged": n}:
+        with session_scope(write=False) as s:
+            trail = list(s.exec(select(AuditEvent).where(AuditEvent.subject == callout_id)
+                                .order_by(col(AuditEvent.at))))
+        left = [t for t in targets if t.state != "acknowledged"]
+        raise AssertionError(f"not everyone acknowledged: {dict(states)}"
+                             + _why_not_acknowledged(left, rows, trail, people))
     reached = {m.person_id for m in rows if m.provider_id and m.status not in ("failed", "sending")}
     assert {t.person_id for t in targets} <= reached, "acknowledged without a message that reached them"
     keys = Counter(m.idempotency_key for m in rows)

@@ -63,7 +63,7 @@ async def test_database_locked_for_a_while(make_stack):
     finally:
         stop.set()
         await answering
-    check_callout(cid, N, ended)
+    check_callout(cid, N, ended, people=people)
     retried = met_the_lock(stack)
     print(f"\ndatabase locked {locked_s:.0f} s with {acked_before}/{N} answered; {retried} activity attempts failed "
           f"on the lock and were retried; all {N} recorded")

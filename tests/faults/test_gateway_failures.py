@@ -37,7 +37,7 @@ async def test_a_gateway_failing_30_percent_of_sends(make_stack):
     finally:
         stop.set()
         await answering
-    figures = check_callout(cid, N, ended)
+    figures = check_callout(cid, N, ended, people=people)
     rows = [m for m in figures["rows"] if (m.meta or {}).get("purpose") != "summary"]
     failed = {m.id for m in rows if m.status == "failed"}
     share = len(failed) / len(rows)

@@ -47,7 +47,7 @@ async def test_aliyun_refusing_30_percent_and_throttling_10_percent_of_sends(mak
         creates = Counter(r.params["OutId"] for r in fake.created())
         codes = Counter(r.code for r in fake.requests if r.kind)
         refused = list(fake.refused)
-    figures = check_callout(cid, N, ended, creates)  # every message created at most once, all acknowledged
+    figures = check_callout(cid, N, ended, creates, people=people)  # every message created at most once, all acknowledged
     assert not refused, f"requests refused at the door: {refused[:5]}"
     rows = [m for m in figures["rows"] if (m.meta or {}).get("purpose") != "summary"]
     failed = {m.id for m in rows if m.status == "failed"}

@@ -54,6 +54,6 @@ async def test_temporal_restarted_in_the_middle_of_a_callout(make_stack):
     finally:
         stop.set()
         await answering
-    check_callout(cid, N, ended)  # the answers refused while it was down were taken after the restart
+    check_callout(cid, N, ended, people=people)  # the answers refused while it was down were taken after the restart
     print(f"\nTemporal down {down_s:.0f} s with {acked_before}/{N} answered, {acked_while_down} taken while it was down, "
           f"{dict(people.errors)} refused (tried again); all {N} recorded after the restart")

@@ -92,7 +92,7 @@ async def test_worker_killed_ten_times_during_a_500_person_callout(make_stack):
             await answering
         took = time.monotonic() - t0
         creates = Counter(created_ids(fake))
-    figures = check_callout(cid, N, ended, creates)  # every message created once, all acknowledged
+    figures = check_callout(cid, N, ended, creates, people=people)  # every message created once, all acknowledged
     assert stack.kills == AIMED + RANDOM
     recorded = outbox_rows(list(held))
     assert {o: recorded[o].provider_id for o in held} == held, \

@@ -121,7 +121,7 @@ async def test_worker_killed_seven_times_during_a_500_person_callout_through_ali
         took = time.monotonic() - t0
         creates = Counter(r.params["OutId"] for r in fake.created())
         refused = list(fake.refused)
-    figures = check_callout(cid, N, ended, creates)  # every message created once, all acknowledged
+    figures = check_callout(cid, N, ended, creates, people=people)  # every message created once, all acknowledged
     assert not refused, f"Aliyun refused requests at the door (signature, nonce, clock): {refused[:5]}"
     assert stack.kills == AIMED + RANDOM
     recorded = outbox_rows(list(held))

@@ -63,7 +63,7 @@ async def test_worker_killed_at_dingtalk_sends_nobody_gets_two(make_stack):
         sent = Counter(n.userid for n in fake.notifications.values())
         delivered = Counter(n.userid for n in fake.delivered())
     assert stack.kills == AIMED and held
-    check_callout(cid, N, ended)  # everyone acknowledged after a message reached them, each send recorded once
+    check_callout(cid, N, ended, people=people)  # everyone acknowledged after a message reached them, each send recorded once
     assert delivered == {f"ding-r{i}": 1 for i in range(N)}, "each person got one notification"
     again = {u for u, c in sent.items() if c > 1}  # DingTalk cannot be asked what it took: what no worker heard of
     assert set(held) <= again, f"held at a kill: {sorted(set(held))}; sent again: {sorted(again)}"  # is sent again
