@@ -3,7 +3,9 @@ the gateway settled with what the gateway knows (see the package's docstring).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +28,7 @@ from activities.delivery.outbox import (
     _take_over,
 )
 from activities.gateways import Gateway, OutgoingMessage, SendResult, Throttled, gateway_for
+from activities.gateways.base import PROVIDER_THREADS
 from store.redact import mask_text
 
 
@@ -114,6 +117,21 @@ class Together:
                     fut.set_result(item not in refused)
 
 
+_at_provider: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def at_provider() -> asyncio.Semaphore:
+    """A send holds one of the providers' threads (gateways/base.py `provider_call`) from before its row is marked
+    as at the gateway until the provider has answered: a row is marked only when its request can leave at once.
+    Marked rows queued behind busy threads were lost when the worker was killed: the next attempt must treat a
+    marked row as possibly sent, and where the provider cannot be asked (Aliyun voice) it is never placed again."""
+    loop = asyncio.get_running_loop()
+    sem = _at_provider.get(loop)
+    if sem is None:
+        sem = _at_provider[loop] = asyncio.Semaphore(PROVIDER_THREADS)
+    return sem
+
+
 async def _send_at_the_gate(item: Delivery, msg: OutgoingMessage, claim: Claim,
                             fence: Callable[[int], Awaitable[bool]] | None = None) -> SendResult | None:
     """One send, when the channel's rate gate gives it its turn; None if a newer attempt owns it now.
@@ -125,11 +143,13 @@ async def _send_at_the_gate(item: Delivery, msg: OutgoingMessage, claim: Claim,
     tries, delay = getattr(gateway, "throttle_tries", 1), getattr(gateway, "throttle_backoff_s", 0.5)
     for attempt in range(1, tries + 1):
         slot = await gate.turn(item.priority) if gate is not None else 0.0
-        if fenced and not await (fence(msg.outbox_id) if fence else asyncio.to_thread(_begin_call, msg.outbox_id, claim)):
-            return None
-        await asyncio.sleep(max(slot - time.time(), 0.0))
         try:
-            res = await gateway.send(msg)
+            async with at_provider() if fenced else contextlib.nullcontext():
+                if fenced and not await (fence(msg.outbox_id) if fence
+                                         else asyncio.to_thread(_begin_call, msg.outbox_id, claim)):
+                    return None
+                await asyncio.sleep(max(slot - time.time(), 0.0))
+                res = await gateway.send(msg)
         except Throttled as exc:
             if attempt == tries:
                 return SendResult(status="failed", error=f"{exc} (throttled {tries} times)")

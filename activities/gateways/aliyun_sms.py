@@ -33,7 +33,7 @@ from alibabacloud_dysmsapi20170525.client import Client
 from alibabacloud_tea_openapi import models as openapi_models
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
 
-from activities.gateways.base import OutgoingMessage, SendResult, Throttled
+from activities.gateways.base import OutgoingMessage, SendResult, Throttled, provider_call
 
 CHINA = ZoneInfo("Asia/Shanghai")  # Aliyun's SendDate is the day in China
 DRILL_MARK = "【演练】"
@@ -154,7 +154,7 @@ class AliyunSmsGateway:
     async def send(self, msg: OutgoingMessage) -> SendResult:
         req = self.request(msg)
         try:
-            resp = await asyncio.to_thread(self.client.send_sms, req)
+            resp = await provider_call(self.client.send_sms, req)
         except Exception as exc:  # noqa: BLE001 - sorted below: throttled, refused, or unknown
             if throttled(exc):
                 raise Throttled(failed_call(exc)) from exc  # nothing was created: sending again is safe

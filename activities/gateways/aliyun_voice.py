@@ -39,7 +39,7 @@ from activities.gateways.aliyun_sms import (
     transport,
     unanswered,
 )
-from activities.gateways.base import OutgoingMessage, SendResult, Throttled
+from activities.gateways.base import OutgoingMessage, SendResult, Throttled, provider_call
 
 KEY_TIMEOUT_MS = 8000
 IVR_PLAYS = 3  # the message is played up to three times while no key comes
@@ -97,7 +97,7 @@ class AliyunVoiceGateway:
     async def send(self, msg: OutgoingMessage) -> SendResult:
         req = self.request(msg)
         try:
-            return SendResult(status="sent", provider_id=await asyncio.to_thread(self._call, req))
+            return SendResult(status="sent", provider_id=await provider_call(self._call, req))
         except _Refused as exc:
             if exc.code.startswith("Throttling"):
                 raise Throttled(str(exc)) from exc

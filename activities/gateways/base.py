@@ -5,9 +5,30 @@ the API's webhooks; `send` reports only what the provider says at once.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+PROVIDER_THREADS = 32
+"""Threads for the providers' blocking SDK calls (Twilio, Aliyun), and so the most sends a process has at a
+provider at once (activities/delivery/send.py takes one of these before it marks a row as at the gateway)."""
+_provider_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+async def provider_call(fn: Callable[..., T], *args: Any) -> T:
+    """Run a provider SDK's blocking request on the providers' own threads: not on the event loop's default
+    executor (min(32, cores + 4) threads, 6 on two cores), where requests a slow provider holds would make every
+    other send and every database write of the activity queue behind them."""
+    global _provider_pool
+    if _provider_pool is None:
+        _provider_pool = concurrent.futures.ThreadPoolExecutor(PROVIDER_THREADS, thread_name_prefix="provider")
+    return await asyncio.get_running_loop().run_in_executor(_provider_pool, functools.partial(fn, *args))
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from activities.gateways.base import OutgoingMessage, SendResult, Throttled
+from activities.gateways.base import OutgoingMessage, SendResult, Throttled, provider_call
 
 WEBHOOKS = "/api/webhooks/twilio"
 SMS_STATUS = f"{WEBHOOKS}/sms/status"
@@ -111,7 +111,7 @@ class TwilioGateway:
 
     async def send(self, msg: OutgoingMessage) -> SendResult:
         try:
-            return SendResult(status="sent", provider_id=await asyncio.to_thread(self._create, msg))
+            return SendResult(status="sent", provider_id=await provider_call(self._create, msg))
         except TwilioException as exc:
             status = getattr(exc, "status", None)
             if status == 429 or _error_code(exc) == RATE_LIMITED:

@@ -16,6 +16,7 @@ import activities.delivery.send as send_module
 from activities.delivery import Delivery, deliver, reserve_slot
 from activities.delivery.send import Together
 from activities.gateways import reset_gateways
+from activities.gateways.base import PROVIDER_THREADS
 from store.db import session_scope
 from store.messages import OutboxMessage
 from tests.fakes.twilio_server import FakeTwilio, use_fake_twilio
@@ -95,3 +96,31 @@ async def test_a_fast_account_sends_each_once_with_few_transactions(fast_twilio,
     leaders = {i.to for i in items if i.priority == 0}
     order = [r.one("To") for r in sorted(created, key=lambda r: r.at)]
     assert max(order.index(t) for t in leaders) < n - 3
+
+
+async def test_a_row_is_marked_at_the_gateway_only_when_its_request_leaves(fast_twilio):
+    """A provider slow to answer holds the requests it has; the sends behind them wait unmarked. Marked rows
+    queued behind busy threads (the event loop's 6 on two cores) were lost when the worker was killed: the next
+    attempt takes a marked row as possibly sent, and Aliyun voice, which cannot be asked, never placed them."""
+    n = PROVIDER_THREADS + 20
+    hold = fast_twilio.hold_creates(after=1, kind="sms")  # Twilio keeps every answer from the first on
+    items = [Delivery(key=f"slow/{i}/sms", channel="sms", to=f"+86137{i:08d}", body=f"【叫应】测试 {i}",
+                     person_id=f"p{i}", subject="callout-slow") for i in range(n)]
+    sending = asyncio.create_task(deliver(items))
+    try:
+        for _ in range(600):  # a barrier: until the provider holds as many requests as there are threads for them
+            if len(hold.held) >= PROVIDER_THREADS or sending.done():
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # (a row marked beyond them would be marked by now)
+        received = set(hold.outbox_ids)
+        with session_scope(write=False) as s:
+            marked = {str(r.id) for r in s.exec(select(OutboxMessage).where(
+                OutboxMessage.subject == "callout-slow", OutboxMessage.gateway_at.is_not(None)))}  # type: ignore[union-attr]
+        assert len(received) == PROVIDER_THREADS, f"the provider holds {len(received)} requests"
+        assert marked == received, f"{len(marked - received)} rows marked at the gateway never reached it"
+    finally:
+        hold.release()
+    outcomes = await sending
+    assert [o.status for o in outcomes] == ["sent"] * n
+    assert sorted(r.one("To") for r in fast_twilio.created("sms")) == sorted(i.to for i in items)  # each once
