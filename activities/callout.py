@@ -241,9 +241,10 @@ async def flush(req: FlushRequest) -> FlushResult:
         with session_scope() as s:
             events = []
             for send in req.sends:
-                o = outcomes[send.key]
+                o = outcomes[send.key]  # at: when the gateway took it (an answer to it comes after, never before)
                 events.append(_ev(req.callout_id, "callout.sent", f"send/{send.key.removeprefix(req.workflow_id + '/')}",
-                                  req.workflow_id, run_id=req.run_id, actor="system", channel=send.channel, at=now,
+                                  req.workflow_id, run_id=req.run_id, actor="system", channel=send.channel,
+                                  at=o.accepted_at or now,
                                   payload={"target": send.target_key, "person_id": send.person_id, "purpose": send.purpose,
                                            "to": mask_mobile(send.to) if send.channel != "im" else send.to,
                                            "status": o.status, "error": o.error, "outbox_id": o.outbox_id,

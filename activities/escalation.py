@@ -122,7 +122,8 @@ def _events(b: Batch, outcomes: dict[str, Outcome], now: datetime) -> list[NewEv
         o = outcomes[send.key]
         events.append(NewEvent(subject=b.subject, kind=f"{b.kind}.sent",
                                step_id=f"send/{send.key.removeprefix(b.workflow_id + '/')}",
-                               workflow_id=b.workflow_id, run_id=b.run_id, channel=send.channel, at=now,
+                               workflow_id=b.workflow_id, run_id=b.run_id, channel=send.channel,
+                               at=o.accepted_at or now,  # when the gateway took it: before any answer to it
                                payload={"episode": b.episode, **b.context, "target": send.target_key,
                                         "person_id": send.person_id, "name": send.name, "purpose": send.purpose,
                                         "to": mask_mobile(send.to) if send.channel != "im" else send.to,

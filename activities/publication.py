@@ -134,7 +134,7 @@ async def send(req: SendRequest) -> SendResult:
         for d in deliveries:
             o = outcomes[d.key]
             events.append(_ev(inp.publication_id, Ev.SENT, f"send/{d.key.removeprefix(req.workflow_id + '/')}",
-                              req.workflow_id, req.run_id, actor="system", channel=d.channel, at=now,
+                              req.workflow_id, req.run_id, actor="system", channel=d.channel, at=o.accepted_at or now,
                               payload={"person_id": d.person_id, "tier": (d.meta or {}).get("tier"), "purpose": inp.purpose,
                                        "to": mask_mobile(d.to) if d.channel != "im" else d.to, "status": o.status,
                                        "error": o.error, "outbox_id": o.outbox_id, "drill": inp.drill}))
