@@ -29,5 +29,4 @@ async def test_each_send_is_recorded_at_its_acceptance(db_url, monkeypatch):
                                                                           AuditEvent.kind == "callout.sent"))}
     assert len(result.accepted) == 4
     assert {f"send/{k.removeprefix(wid + '/')}": at for k, at in result.accepted.items()} == sent
-    first, last = min(sent.values()), max(sent.values())
-    assert (last - first).total_seconds() > 0.3  # each its own moment, not the batch's end
+    assert len(set(sent.values())) == 4  # each its own moment (paced by the rate), not the batch's end
