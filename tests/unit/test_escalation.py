@@ -159,3 +159,25 @@ def test_answers_find_their_targets_after_escalation_and_a_round_trip():
     assert not again.acknowledge(Ack(person_id="t1-d", channel="sms", at=T0, ref="a")).records  # seen
     assert [r.target_key for r in again.acknowledge(Ack(person_id="t2-d", channel="sms", at=T0, ref="b")).records] == ["t2"]
     assert again.targets["t2"].state == "acknowledged"
+
+
+def test_equal_contacts_are_one_object_and_each_target_still_calls_its_own():
+    """share_contacts: a shard's targets name the same superior and duty chief hundreds of times; each is kept once
+    (decoded as copies, they were ~1.2 KB a target held for the call-out's life), and nobody is called for another."""
+    def village(i: int) -> Target:
+        return Target(key=f"v{i}", person=Contact(person_id=f"p{i}", mobile=f"+8613900000{i:03d}"),
+                      deputy=Contact(person_id=f"d{i}", mobile=f"+8613800000{i:03d}"),
+                      superior=Contact(person_id="town", name="镇长", mobile="+8613700000000"),
+                      others={"duty_chief": Contact(person_id="chief", mobile="+8618000000001")}, policy="p")
+
+    targets = [village(i) for i in range(3)]
+    esc = Escalation.start("w", {"p": Policy.model_validate({"steps": [{"notify": ["sms"]}, {"wait_ack": "5m"},
+                                                                     {"escalate": "superior"}, {"wait_ack": "5m"}]})}, targets)
+    held = [ts.target for ts in esc.targets.values()]
+    assert len({id(t.superior) for t in held}) == 1 and len({id(t.others["duty_chief"]) for t in held}) == 1
+    assert len({id(t.others) for t in held}) == 1
+    assert len({id(t.deputy) for t in held}) == 3 and [t.person.person_id for t in held] == ["p0", "p1", "p2"]
+    first = esc.advance(T0)
+    assert sorted((s.target_key, s.person_id) for s in first.sends) == [("v0", "p0"), ("v1", "p1"), ("v2", "p2")]
+    later = esc.advance(T0 + timedelta(minutes=5))
+    assert sorted((s.target_key, s.person_id) for s in later.sends) == [("v0", "town"), ("v1", "town"), ("v2", "town")]

@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit.events import Escalation as Rec  # the records' names (`<episode prefix>.<record>` kinds)
     from workflows.escalation.model import (
         FAILED_STATUSES, TERMINAL_STATES, Ack, Actions, Contact, Recall, Record, Report, Send, Target, TargetState,
-        late_step)
+        late_step, share_contacts)
 
 
 class Escalation(BaseModel):
@@ -38,7 +38,7 @@ class Escalation(BaseModel):
         return esc
 
     def add(self, targets: list[Target]) -> None:
-        for t in sorted(targets, key=lambda t: (t.priority, t.key)):
+        for t in sorted(share_contacts(targets), key=lambda t: (t.priority, t.key)):
             if t.key not in self.targets:
                 self.targets[t.key] = TargetState(target=t, recipients=[t.person.person_id])
                 self._index(t.key, t.person.person_id)

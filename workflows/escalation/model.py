@@ -153,6 +153,24 @@ class TargetState(BaseModel):
     settled_at: datetime | None = Field(default=None, description="when it was acknowledged, unreachable or canceled")
 
 
+def share_contacts(targets: list[Target]) -> list[Target]:
+    """The targets of one workflow name the same superiors and duty roles hundreds of times, each decoded as its own
+    object: one object for equal contacts (and equal `others`), kept for the workflow's life. A worker holds every
+    shard of a 100,000-person call-out for hours (issue 25). Nothing changes a target's contacts after this."""
+    contacts: dict[tuple, Contact] = {}
+    others: dict[tuple, dict[str, Contact]] = {}
+
+    def one(c: Contact | None) -> Contact | None:
+        return None if c is None else contacts.setdefault((c.person_id, c.name, c.mobile, c.im_id), c)
+
+    for t in targets:
+        t.person, t.deputy, t.superior = one(t.person), one(t.deputy), one(t.superior)  # type: ignore[assignment]
+        if t.others:
+            shared = {k: one(v) for k, v in t.others.items()}
+            t.others = others.setdefault(tuple((k, id(v)) for k, v in shared.items()), shared)  # type: ignore[arg-type]
+    return targets
+
+
 def late_step(target_key: str, person_id: str, ref: str) -> str:
     """The step id of a late answer: the same whether the workflow or the store (after it ended) records it,
     so an answer recorded by both is one event."""
