@@ -142,6 +142,8 @@ class Settings(BaseSettings):
     audit_anchor_interval_s: float = Field(default=60, description="how often the heads of the audit chains that "
                                                                     "grew are anchored (detects a deleted chain tail)")
     run_scheduler: bool = Field(default=True, description="run the feed poller and audit anchors in this API process")
+    gc_young_threshold: int = Field(default=20_000, ge=0, description="allocations between Python's collections of "
+                                    "young objects in the API and the worker (see `tune_gc`); 0: CPython's defaults")
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -216,6 +218,31 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+_gc_tuned = False
+
+
+def tune_gc(settings: Settings | None = None) -> None:
+    """Python's cycle collector for a long-running API or worker process, once it has started.
+
+    Everything loaded at start-up (modules, definitions, the app's routes: most of a process's objects) is
+    frozen out of the collector's scans (`gc.freeze`), and the young generation is collected every
+    `GC_YOUNG_THRESHOLD` allocations instead of CPython's 700: a request to the API allocates a few thousand
+    objects, so the collector ran several times per answer and scanned the long-lived ones again and again
+    (bench/api_load.py, README "Where the CPU goes"). The older generations keep CPython's ratios, so cyclic
+    garbage is still collected within a few million allocations. Once per process (tests start many apps)."""
+    import gc
+
+    global _gc_tuned
+    threshold = (settings or get_settings()).gc_young_threshold
+    if not threshold or _gc_tuned:
+        return
+    _gc_tuned = True
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(threshold, older, oldest)
 
 
 async def connect_temporal(settings: Settings | None = None, address: str | None = None):

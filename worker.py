@@ -11,7 +11,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import all_activities
 from activities.heartbeat import HeartbeatInterceptor
-from config import connect_temporal, get_settings
+from config import connect_temporal, get_settings, tune_gc
 from store.db import migrate
 from workflows import all_workflows
 
@@ -64,6 +64,7 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
     migrate()
     client = await connect_temporal(settings)
     worker = build_worker(client)
+    tune_gc(settings)  # after the workflows and activities are loaded
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     async with worker:
         await (stop or asyncio.Event()).wait()

@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.answers.intake import Intake, IntakeRefused
 from api.services.errors import ServiceError
-from config import connect_temporal, get_settings
+from config import connect_temporal, get_settings, tune_gc
 from store.db import migrate
 
 log = structlog.get_logger("yingji.api")
@@ -57,6 +57,7 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         migrate()
+        tune_gc(settings)
         app.state.intake.start()  # answers stored but not processed (a process died, Temporal was down)
         scheduler = None
         if settings.run_scheduler:
