@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete
+from sqlmodel import Session, col, delete, select
 
 from store.messages import ShortLink, UsedLink
 
@@ -55,17 +55,50 @@ def is_used(session: Session, data: dict) -> bool:
     return session.get(UsedLink, _jti(data)) is not None
 
 
+def _used_error() -> LinkError:
+    return LinkError("used", "确认链接已使用过 / this link has been used already")
+
+
 def consume(session: Session, data: dict) -> None:
     """Mark a link used; a second use is refused."""
     jti = _jti(data)
     if session.get(UsedLink, jti) is not None:
-        raise LinkError("used", "确认链接已使用过 / this link has been used already")
+        raise _used_error()
     try:
         with session.begin_nested():
             session.add(UsedLink(jti=jti))
             session.flush()
     except IntegrityError as exc:
-        raise LinkError("used", "确认链接已使用过 / this link has been used already") from exc
+        raise _used_error() from exc
+
+
+def consume_many(session: Session, links: list[dict]) -> list[LinkError | None]:
+    """`consume` for many links in one statement each way (the answers intake's batch): for each, None when it is
+    now spent by this call, or the LinkError its use meets (spent before, or earlier in the same list). When
+    another process spends one of them meanwhile, the list is spent one by one, each refusal its own."""
+    jtis = [_jti(d) for d in links]
+    seen = set(session.exec(select(UsedLink.jti).where(col(UsedLink.jti).in_(set(jtis)))).all())
+    out: list[LinkError | None] = []
+    for jti in jtis:
+        out.append(_used_error() if jti in seen else None)
+        seen.add(jti)
+    fresh = [{"jti": j} for j, refused in zip(jtis, out, strict=True) if refused is None]
+    if not fresh:
+        return out
+    try:
+        with session.begin_nested():
+            session.execute(insert(UsedLink), fresh)
+    except IntegrityError:
+        return [_one(session, d) for d in links]
+    return out
+
+
+def _one(session: Session, data: dict) -> LinkError | None:
+    try:
+        consume(session, data)
+    except LinkError as exc:
+        return exc
+    return None
 
 
 def reply_code(subject: str, person_id: str) -> str:

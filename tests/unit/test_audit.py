@@ -124,3 +124,18 @@ def test_ack_links_expire_and_are_bound_to_person_and_subject(db_url):
     with session_scope() as s, pytest.raises(LinkError) as exc:
         consume(s, data)
     assert exc.value.reason == "used"
+
+
+def test_links_spent_together(db_url):
+    """The answers intake spends the links of a batch in one transaction (store.links.consume_many): each link is
+    spent once, whether it was spent before or appears twice in the batch."""
+    from store.links import consume, consume_many, make_ack_token, read_ack_token
+
+    a, b, c = (read_ack_token("k", make_ack_token("k", "callout-1", p)) for p in ("p1", "p2", "p3"))
+    with session_scope() as s:
+        consume(s, b)
+    with session_scope() as s:
+        out = consume_many(s, [a, b, c, a])
+    assert [e.reason if e else None for e in out] == [None, "used", None, "used"]
+    with session_scope() as s:
+        assert [e.reason for e in consume_many(s, [a, c])] == ["used", "used"]

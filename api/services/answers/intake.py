@@ -33,7 +33,7 @@ from api.services.answers.group import GroupCommit
 from api.services.answers.sms import sms_reply
 from store import intake as store
 from store.db import session_scope
-from store.links import LinkError, consume
+from store.links import LinkError, consume_many
 
 log = structlog.get_logger("yingji.intake")
 
@@ -61,6 +61,7 @@ class Intake:
         self.settings = settings
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.storing = GroupCommit(self._store_many)
+        self.spending = GroupCommit(_spend_links)  # the links of the answers processed together, spent together
         self.queue: list[Item] = []
         self.inflight: set[int] = set()  # ids queued or being processed here: their claims are kept fresh
         self.processing = False
@@ -157,7 +158,7 @@ class Intake:
             except AnswerError as exc:  # nothing waits for it: stored in the inbox as such, nothing to say back
                 return {"handled": "unmatched", "error": str(exc)}
         if item.kind == "link":
-            return await link_answer(client, p, item.at)
+            return await link_answer(client, p, item.at, self.spending.submit)
         raise ValueError(f"unknown answer kind {item.kind!r}")
 
     # ------------------------------------------------------------------ the sweeper
@@ -216,21 +217,23 @@ def _purge() -> None:
         store.purge_done(s, KEEP_DONE)
 
 
-async def link_answer(client: Client, data: dict, at: datetime) -> dict:
-    """A signed link's confirmation: answered first, then the link spent (an answer is idempotent by the link's
-    id). {"recorded": …, "households": …} or {"error": "used" | "not_called", "message": …}."""
+async def link_answer(client: Client, data: dict, at: datetime, spend: Callable[[dict], Awaitable[LinkError | None]]
+                      ) -> dict:
+    """A signed link's confirmation: answered first, then the link spent (`spend`: the intake's links spent
+    together, one transaction for all that arrive at once; an answer is idempotent by the link's id).
+    {"recorded": …, "households": …} or {"error": "used" | "not_called", "message": …}."""
     n = data.get("households")
     try:
         answered = await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}", households=n,
                                      at=at)
-        await asyncio.to_thread(_consume, data)
     except AnswerError as exc:
         return {"error": "not_called", "message": str(exc)}
-    except LinkError as exc:
-        return {"error": exc.reason, "message": str(exc)}
+    refused = await spend(data)
+    if refused is not None:
+        return {"error": refused.reason, "message": str(refused)}
     return {"recorded": answered.recorded, "households": n}
 
 
-def _consume(data: dict) -> None:
+def _spend_links(links: list[dict]) -> list[LinkError | None]:
     with session_scope() as s:
-        consume(s, data)
+        return consume_many(s, links)
