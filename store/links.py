@@ -82,7 +82,8 @@ def consume_many(session: Session, links: list[dict]) -> list[LinkError | None]:
     for jti in jtis:
         out.append(_used_error() if jti in seen else None)
         seen.add(jti)
-    fresh = [{"jti": j} for j, refused in zip(jtis, out, strict=True) if refused is None]
+    now = datetime.now(UTC)
+    fresh = [{"jti": j, "used_at": now} for j, refused in zip(jtis, out, strict=True) if refused is None]
     if not fresh:
         return out
     try:
