@@ -60,3 +60,35 @@ async def test_a_url_naming_another_message_is_404_and_changes_nothing(app_clien
     resp = await _status(app_client, f"?o={other}", "SMother", "bogus")  # a status Twilio does not send: ignored
     assert resp.status_code == 200 and resp.json()["handled"] == "ignored"
     assert app_client.temporal.handles == []  # no workflow sent these messages: nothing signalled
+
+
+async def test_callbacks_that_arrive_together_are_written_together(app_client, monkeypatch):
+    """A burst of status callbacks is one transaction (api/services/answers/reports.py's group commit), applied in
+    arrival order; a callback about no message of ours is a 404 of its own and the others are written."""
+    import asyncio
+
+    from api.services.answers import reports
+
+    import time
+
+    batches: list[int] = []
+    apply_many = reports._apply_statuses
+    commit = reports._status_commit()
+
+    def counted(items):
+        if not batches:  # the barrier: the first transaction waits until the other callbacks are waiting for it
+            deadline = time.monotonic() + 30
+            while len(items) + len(commit) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        batches.append(len(items))
+        return apply_many(items)
+
+    monkeypatch.setattr(commit, "many", counted)
+    a, b = _row("k-a", "SMa"), _row("k-b", None)
+    got = await asyncio.gather(_status(app_client, f"?o={a}", "SMa", "delivered"),
+                               _status(app_client, f"?o={b}", "SMb", "sent"),
+                               _status(app_client, "", "SMnobody", "delivered"),
+                               _status(app_client, f"?o={b}", "SMb", "delivered"))
+    assert [r.status_code for r in got] == [200, 200, 404, 200], [r.text for r in got]
+    assert sum(batches) == 4 and len(batches) <= 2, batches  # the first alone at most, then the rest together
+    assert (_get(a).status, _get(b).status, _get(b).provider_id) == ("delivered", "delivered", "SMb")
