@@ -86,7 +86,7 @@ async def post(http, url: str, data: dict, headers: dict, errors: list[str]) -> 
             if r.status != 200:
                 errors.append(f"{r.status} {text[:100]}")
     except Exception as exc:  # noqa: BLE001 - counted
-        errors.append(type(exc).__name__)
+        errors.append(f"{type(exc).__name__}: {exc}"[:160])
 
 
 async def send_all(http, requests: list[tuple[str, dict, dict]], concurrency: int) -> tuple[list[float], list[str]]:
