@@ -104,6 +104,15 @@ async def post(http, url: str, data: dict, headers: dict, errors: list[str]) -> 
             return
 
 
+def print_errors(console, errors: list[str]) -> None:
+    """A phase's errors and the requests it sent again, a few of each kind."""
+    if errors:
+        console.print(sorted(set(errors))[:5])
+    if SENT_AGAIN:
+        console.print(f"{len(SENT_AGAIN)} sent again after a closed connection:", sorted(set(SENT_AGAIN))[:3])
+        SENT_AGAIN.clear()
+
+
 async def send_all(http, requests: list[tuple[str, dict, dict]], concurrency: int) -> tuple[list[float], list[str]]:
     """As fast as possible, `concurrency` at a time; latencies from the start of the burst."""
     sem = asyncio.Semaphore(concurrency)
@@ -214,11 +223,7 @@ async def main() -> None:
                              f"{len(msgs) - c['delivered']} not delivered, {len(msgs) - c['delivery_events']} reports "
                              f"missing; all in the workflows {absorbed:.1f} s after the last"))
                 console.print(rows[-1])
-                if errors:
-                    console.print(sorted(set(errors))[:5])
-                if SENT_AGAIN:
-                    console.print(f"{len(SENT_AGAIN)} sent again after a closed connection:", sorted(set(SENT_AGAIN))[:3])
-                    SENT_AGAIN.clear()
+                print_errors(console, errors)
 
                 # 2. answers at a fixed rate: signed SMS webhooks, and a share by the signed link's confirm button
                 total = int(args.rate * args.seconds)
@@ -265,11 +270,7 @@ async def main() -> None:
                              f"acknowledged; answer → on the board p50 {statistics.median(shown):.2f} s, p99 "
                              f"{pct(shown, 99):.2f} s; last visible {visible:.1f} s after the last answer"))
                 console.print(rows[-1])
-                if errors:
-                    console.print(sorted(set(errors))[:5])
-                if SENT_AGAIN:
-                    console.print(f"{len(SENT_AGAIN)} sent again after a closed connection:", sorted(set(SENT_AGAIN))[:3])
-                    SENT_AGAIN.clear()
+                print_errors(console, errors)
             mem = f"worker {max(peak_rss_mb(w.pid) for w in stack.workers):.0f} MB, API {max(peak_rss_mb(p) for p in api.pids()):.0f} MB, " \
                   f"Temporal {peak_rss_mb(stack.server.pid):.0f} MB"
         finally:
