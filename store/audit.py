@@ -33,7 +33,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.types import empty_dict, json_column, now_utc, utc_column
 from workflows.kit import events as kinds  # pure: the registry of event kinds
-from workflows.kit.shards import SHARD_MARK
+from workflows.kit.shards import is_shard_of
 
 ANCHOR_SUBJECT = "_anchors"
 GENESIS = "0" * 64
@@ -122,10 +122,7 @@ def event_id_for(workflow_id: str | None, step_id: str, subject: str) -> str:
 def chain_of(subject: str, workflow_id: str | None) -> str:
     """The chain an event goes into: a shard's own when a shard of the subject wrote it (its workflow id is
     `<subject>/shard-<n>`: workflows/kit/shards.py), else the subject's."""
-    if workflow_id and workflow_id.startswith(subject + SHARD_MARK) \
-            and workflow_id[len(subject) + len(SHARD_MARK):].isdigit():
-        return workflow_id
-    return subject
+    return workflow_id if is_shard_of(subject, workflow_id) else subject  # type: ignore[return-value]
 
 
 def _canonical_time(at: datetime) -> str:
@@ -348,7 +345,7 @@ def verify(session: Session, subject: str | None = None) -> VerifyResult:
             return fail(got[2] + 1 if got[2] else None, chain.subject, chain.chain,
                         f"chain head says {chain.length} events, found {got[0]}: events at the end were deleted or edited")
     for key, (length, head, subj) in sorted(sealed.items()):
-        if not key.startswith(subj + SHARD_MARK):
+        if not is_shard_of(subj, key):
             return fail(None, subj, key, f"the chain of {subj!r} seals {key!r}, not one of its shards")
         if by_position.get((key, length)) != head:
             found = heads.get(key, (0, GENESIS, 0))[0]

@@ -163,5 +163,3 @@ class CalloutSummary(BaseModel):
     total: int = 0
     acknowledged: int = 0
     summary: dict = Field(default_factory=dict)
-
-

@@ -80,8 +80,6 @@ class RoundSummary(BaseModel):
     bounced: list[str] = Field(default_factory=list)
 
 
-
-
 @workflow.defn
 class FreshnessShardWorkflow:
     def __init__(self) -> None:

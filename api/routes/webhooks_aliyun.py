@@ -24,9 +24,9 @@ Answer: `{"code": 0, "msg": "成功"}` (what Aliyun expects; anything else and i
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 import hmac
 import json
+from collections import Counter
 from typing import Any
 
 import structlog

@@ -17,6 +17,12 @@ def is_shard(workflow_id: str) -> bool:
     return _SHARD.search(workflow_id) is not None
 
 
+def is_shard_of(parent: str, workflow_id: str | None) -> bool:
+    """Whether `workflow_id` is one of `parent`'s shards."""
+    return bool(workflow_id) and workflow_id.startswith(parent + SHARD_MARK) \
+        and workflow_id[len(parent) + len(SHARD_MARK):].isdigit()
+
+
 def parent_of(workflow_id: str) -> str:
     """The parent of a shard's workflow id; any other id is its own."""
     return workflow_id.split(SHARD_MARK)[0]

@@ -158,8 +158,23 @@ class Intake:
             except AnswerError as exc:  # nothing waits for it: stored in the inbox as such, nothing to say back
                 return {"handled": "unmatched", "error": str(exc)}
         if item.kind == "link":
-            return await link_answer(client, p, item.at, self.spending.submit)
+            return await self._link(client, p, item.at)
         raise ValueError(f"unknown answer kind {item.kind!r}")
+
+    async def _link(self, client: Client, data: dict, at: datetime) -> dict:
+        """A signed link's confirmation: answered first, then the link spent, with the other links processed
+        together (an answer is idempotent by the link's id). {"recorded": …, "households": …} or
+        {"error": "used" | "not_called", "message": …}."""
+        n = data.get("households")
+        try:
+            answered = await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}", households=n,
+                                         at=at)
+        except AnswerError as exc:
+            return {"error": "not_called", "message": str(exc)}
+        refused = await self.spending.submit(data)
+        if refused is not None:
+            return {"error": refused.reason, "message": str(refused)}
+        return {"recorded": answered.recorded, "households": n}
 
     # ------------------------------------------------------------------ the sweeper
 
@@ -215,23 +230,6 @@ KEEP_DONE = timedelta(days=7)
 def _purge() -> None:
     with session_scope() as s:
         store.purge_done(s, KEEP_DONE)
-
-
-async def link_answer(client: Client, data: dict, at: datetime, spend: Callable[[dict], Awaitable[LinkError | None]]
-                      ) -> dict:
-    """A signed link's confirmation: answered first, then the link spent (`spend`: the intake's links spent
-    together, one transaction for all that arrive at once; an answer is idempotent by the link's id).
-    {"recorded": …, "households": …} or {"error": "used" | "not_called", "message": …}."""
-    n = data.get("households")
-    try:
-        answered = await acknowledge(client, data["s"], data["p"], "link", ref=f"link:{data['j']}", households=n,
-                                     at=at)
-    except AnswerError as exc:
-        return {"error": "not_called", "message": str(exc)}
-    refused = await spend(data)
-    if refused is not None:
-        return {"error": refused.reason, "message": str(refused)}
-    return {"recorded": answered.recorded, "households": n}
 
 
 def _spend_links(links: list[dict]) -> list[LinkError | None]:
