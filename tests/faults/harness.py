@@ -25,6 +25,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -253,6 +254,26 @@ class Stack:
     def kill_worker(self) -> None:
         assert self.worker is not None and self.worker.poll() is None, "the worker died by itself"
         self.kill(self.worker)
+
+    async def kill_worker_when(self, settled: Callable[[], bool], timeout: float = 120) -> None:
+        """A barrier for a kill that must not fall in a given window: the worker is stopped (SIGSTOP: it marks,
+        writes and sends nothing more while the test looks), and killed if `settled()` holds within 2 s (what it had
+        written to its sockets arrives meanwhile); else it goes on for a moment and is stopped again. `timeout` is
+        an anti-hang bound."""
+        worker = self.worker
+        assert worker is not None and worker.poll() is None, "the worker died by itself"
+        deadline = time.monotonic() + timeout
+        while True:
+            worker.send_signal(signal.SIGSTOP)
+            looked_until = time.monotonic() + 2.0
+            while time.monotonic() < looked_until:
+                if await asyncio.to_thread(settled):
+                    self.kill(worker)
+                    return
+                await asyncio.sleep(0.05)
+            worker.send_signal(signal.SIGCONT)
+            assert time.monotonic() < deadline, f"no settled moment to kill the worker in {timeout:.0f} s"
+            await asyncio.sleep(0.2)
 
     async def start(self) -> None:
         """Temporal, the worker, and the API's connection to Temporal."""
