@@ -121,7 +121,8 @@ async def test_an_orange_rainstorm_warning_proposes_and_acceptance_activates_lin
     assert body.startswith("【响应建议】") and "建议启动Ⅳ级应急响应" in body and "/a/" in body  # the link's short alias
     assert "/proposal/" in sms[0].ack_url
     assert "《青溪区防汛应急预案》" in body and not any(c.isascii() and c.isalpha() for c in body.split("http")[0])
-    assert "proposal.sent" in kinds(subj)
+    # the outbox row is written before the send goes out, the trail's event after it: waited for, not read once
+    await wait_for(lambda: "proposal.sent" in kinds(subj), what="the send in the trail")
 
     h = env.client.get_workflow_handle_for(W.run, f"proposal-{pid}")
     view = await h.execute_update(W.accept, DecideIn(actor=leader, role="leading_leader", via="console"))
