@@ -140,8 +140,11 @@ async def test_a_silent_commander_is_escalated_to_the_deputy_then_the_superior(e
     assert any("【升级】" in m.body for m in msgs) and {m.channel for m in msgs} == {"voice", "sms"}
     await env.sleep(timedelta(minutes=6))  # the deputy is silent too: the superior
     await wait_for(lambda: outbox(subj, superior), what="superior called")
-    esc = events(subj, "activation.convene.escalated")
-    assert [e.payload["to"] for e in esc if e.payload["target"] == "dept_head@D01"] == ["deputy", "superior"]
+    # the trail's events are written after the sends (activities/escalation.py): waited for, not read once
+    to = await wait_for(lambda: (t := [e.payload["to"] for e in events(subj, "activation.convene.escalated")
+                                       if e.payload["target"] == "dept_head@D01"])[1:] and t,
+                        what="the second escalation in the trail")
+    assert to == ["deputy", "superior"]
     view = await h.query(W.state)
     [cmd] = [x for x in view.commanders if "指挥长" in x.roles]
     assert cmd.state == "escalated" and cmd.escalated

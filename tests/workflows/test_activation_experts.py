@@ -108,7 +108,8 @@ async def test_experts_convened_confirmed_and_conclusions_recorded(env, tq, api,
     view = await wait_for(lambda: (v := _view(aid)) and v["meetings"][0]["experts"][1]["confirmed_at"] and v,
                           what="the geology expert's confirmation recorded")
     assert view["meetings"][0]["experts"][0]["confirmed_at"] is None
-    assert any(e.payload.get("person_id") == "expert:X-GE-1" for e in events(subj, "activation.experts.ack"))
+    await wait_for(lambda: any(e.payload.get("person_id") == "expert:X-GE-1" for e in events(subj, "activation.experts.ack")),
+                   what="the confirmation in the trail")
 
     # conclusions: refusals first, then recorded against the activation
     r = await api.post(f"/api/activations/{aid}/consultations/9/conclusions", json={"text": "x"}, headers=chief)

@@ -111,7 +111,7 @@ async def test_nobody_takes_over_in_time_the_leading_leader_is_called(env, tq, p
     assert {m.channel for m in leader_msgs} == {"voice", "sms"}
     assert "交接班升级" in next(m.body for m in leader_msgs if m.channel == "sms")
     assert any(m.channel == "voice" for m in outbox(hid, "p-chief2"))
-    assert "handover.escalated" in kinds(hid)
+    await wait_for(lambda: "handover.escalated" in kinds(hid), what="the escalation in the trail (after the sends)")
 
     # the leader acknowledges (keeps it in hand), then the incoming chief takes over, late
     await answers.acknowledge(env.client, hid, people["leading_leader"], "sms", ref="t:leader")

@@ -149,12 +149,12 @@ async def test_late_verbal_report_escalates_and_is_marked(env, tq, people):
     await wait_for(lambda: outbox(iid, people["duty_chief"]), what="duty chief called")
     chief = outbox(iid, people["duty_chief"])
     assert {m.channel for m in chief} == {"sms", "voice"} and "迟报督促" in chief[0].body
-    assert events(iid, "report.verbal.overdue")
+    await wait_for(lambda: events(iid, "report.verbal.overdue"), what="overdue in the trail (after the sends)")
     assert not outbox(iid, people["leading_leader"])
 
     await env.sleep(timedelta(minutes=10))  # the chief does not answer: the leading leader
     await wait_for(lambda: outbox(iid, people["leading_leader"]), what="leading leader called")
-    assert events(iid, "report.escalation.escalated")
+    await wait_for(lambda: events(iid, "report.escalation.escalated"), what="the escalation in the trail")
 
     view = await h.execute_update(W.verbal, VerbalIn(**cadre(people), to_whom="区政府总值班室", by_whom="值班干部戊"))
     d = next(d for d in view.deadlines if d.key == "verbal")
@@ -267,7 +267,7 @@ async def test_a_death_calls_the_sector_leader_to_the_scene(env, tq, people):
     leader_id = people["deputy_head"]  # 副区长: deputy_district_head, in charge of accidents in the rules
     msgs = await wait_for(lambda: outbox(iid, leader_id), what="sector leader called")
     assert {m.channel for m in msgs} == {"voice", "sms"} and "到现场指挥" in msgs[0].body and "1人死亡" in msgs[0].body
-    [fired] = events(iid, "incident.trigger")
+    [fired] = await wait_for(lambda: events(iid, "incident.trigger"), what="the trigger in the trail")
     assert fired.payload["trigger"] == "deaths_leader_to_scene"
     await answers.acknowledge(env.client, iid, leader_id, "voice", ref="t:leader")
     await wait_for(lambda: events(iid, "incident.call.ack"), what="leader acknowledged")

@@ -172,12 +172,13 @@ async def test_review_started_by_an_activation_reminds_escalates_compiles_signs_
 
     await env.sleep(timedelta(hours=13))  # overdue: the town head is called (text and voice)
     await wait_for(lambda: any(m.channel == "voice" for m in outbox(subject, town)), what="overdue call")
-    assert events(subject, "review.summary.overdue")[0].payload["unit_id"] == "330110001"
+    overdue = await wait_for(lambda: events(subject, "review.summary.overdue"), what="overdue in the trail (after the sends)")
+    assert overdue[0].payload["unit_id"] == "330110001"
     assert unit_rows(iid)["330110001"].state == "overdue"
     await env.sleep(timedelta(days=1, minutes=1))  # nobody answers: the deputy
     deputy = people["330110001.deputy"]
     await wait_for(lambda: outbox(subject, deputy), what="escalated to the deputy")
-    assert events(subject, "review.escalation.escalated")
+    await wait_for(lambda: events(subject, "review.escalation.escalated"), what="the escalation in the trail")
     await answers.acknowledge(env.client, subject, deputy, "sms", ref="t:dep")
     await wait_for(lambda: events(subject, "review.escalation.ack"), what="deputy acknowledges")
 

@@ -164,6 +164,7 @@ async def test_nobody_signs_the_call_goes_to_the_deputy_the_superior_and_the_dut
     assert row(wid).status == "assigned"
     await env.sleep(timedelta(minutes=16))  # the duty chief
     await wait_for(lambda: outbox(wid, chief), what="the duty chief is called")
+    await wait_for(lambda: len(events(wid, "workorder.call.escalated")) >= 3, what="the third escalation in the trail")
     assert len(events(wid, "workorder.call.escalated")) == 3
 
     # the duty chief answers: signed, on the unit's behalf, late, with its permanent mark
