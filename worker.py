@@ -11,7 +11,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import all_activities
 from activities.heartbeat import HeartbeatInterceptor
-from config import connect_temporal, get_settings, tune_gc
+from config import connect_temporal, get_settings, tune_gc, tune_malloc
 from store.db import migrate
 from workflows import all_workflows
 
@@ -61,6 +61,7 @@ def build_worker(client: Client, task_queue: str | None = None) -> Worker:
 
 async def run_worker(stop: asyncio.Event | None = None) -> None:
     settings = get_settings()
+    tune_malloc(settings)  # before the threads start
     migrate()
     client = await connect_temporal(settings)
     worker = build_worker(client)

@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.answers.intake import Intake, IntakeRefused
 from api.services.errors import ServiceError
-from config import connect_temporal, get_settings, tune_gc
+from config import connect_temporal, get_settings, tune_gc, tune_malloc
 from store.db import migrate
 
 log = structlog.get_logger("yingji.api")
@@ -56,6 +56,7 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        tune_malloc(settings)
         migrate()
         tune_gc(settings)
         app.state.intake.start()  # answers stored but not processed (a process died, Temporal was down)
