@@ -16,8 +16,11 @@ needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chro
 
 
 async def shot(page, name: str) -> None:
+    """A screenshot kept as an artifact: the page as it stands, CSS animations (the desk's alarm, the board's
+    progress) stopped so the frame is still; up to 2 minutes (a full phone page at scale 2 took over Playwright's
+    30 s on a busy machine while the board was updating)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, animations="disabled", timeout=120_000)
 
 
 async def login(page, base: str, token: str = ADMIN, next_path: str = "/console/desk") -> None:
