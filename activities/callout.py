@@ -38,7 +38,7 @@ from workflows.callout import (
 )
 from workflows.drill import DRILL_MARK, unmarked
 from workflows.kit import names
-from workflows.escalation import Contact, Record, Send, Target
+from workflows.escalation import TARGET, Contact, Record, Send, Target
 
 PURPOSE_PREFIX = {"escalate": "【升级】{name}未应答,请代落实:", "inform": "", "cancel": "", "update": "", "summary": ""}
 INFORM = "【告知】{about}经多次叫应未应答({event}{level}预警),请跟进落实。"
@@ -82,7 +82,7 @@ async def resolve(req: ResolveRequest) -> ResolveResult:
     def work() -> ResolveResult:
         with session_scope() as s:
             found, gaps = resolve_targets(s, req.plan, req.warning.town_ids, req.tiers, _now())
-            targets = [Target.model_validate(t) for t in found]
+            targets = [TARGET.validate_python(t) for t in found]
             have = set(s.exec(select(CalloutTarget.target_key).where(CalloutTarget.callout_id == req.callout_id)))
             fresh = sorted((t for t in targets if t.key not in have), key=lambda t: (t.priority, t.key))
             shards: list[ShardInfo] = []
@@ -95,7 +95,7 @@ async def resolve(req: ResolveRequest) -> ResolveResult:
                 rows += [dict(callout_id=req.callout_id, target_key=t.key, shard=index, tier=t.tier,
                               position_code=t.position, org_unit_id=t.org_unit, person_id=t.person.person_id,
                               name=t.label, state="pending", attempts=[], acknowledged_at=None, ack_channel=None,
-                              ack_by=None, ack_late=False, escalated_to=[], spec=t.model_dump(mode="json"),
+                              ack_by=None, ack_late=False, escalated_to=[], spec=TARGET.dump_python(t, mode="json"),
                               updated_at=at) for t in chunk]
             if rows:  # one multi-row INSERT (an ORM object per target was a tenth of the worker's CPU at a send)
                 s.execute(insert(CalloutTarget.__table__), rows)
@@ -118,7 +118,7 @@ async def load_shard(callout_id: str, shard: int) -> list[Target]:
         with session_scope(write=False) as s:
             rows = s.execute(select(spec_text()).where(CalloutTarget.callout_id == callout_id,
                                                        CalloutTarget.shard == shard).order_by(CalloutTarget.id))
-            return [Target.model_validate_json(spec) for spec in rows.scalars()]
+            return [TARGET.validate_json(spec) for spec in rows.scalars()]
 
     return await asyncio.to_thread(read)
 

@@ -12,6 +12,7 @@ whom, for whom, on whose behalf), never dropped.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -137,8 +138,8 @@ class Relays:
             if r.kind != Rec.ACK or t is None or t.key in self.esc.targets:
                 continue
             person = next((c for c in (t.person, t.deputy) if c and c.person_id == r.person_id), t.person)
-            relay_target = t.model_copy(update={"person": person, "policy": POLICY,
-                                                "deputy": None if person is not t.person else t.deputy})
+            relay_target = dataclasses.replace(t, person=person, policy=POLICY,
+                                               deputy=None if person is not t.person else t.deputy)
             self.esc.add([relay_target])
             due = now + self.deadline
             self.due[t.key] = due

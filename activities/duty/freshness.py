@@ -16,7 +16,7 @@ from store.db import session_scope
 from store.directory import Person
 from store.duty import FAILING, ContactCheck, FreshnessRound, confirm_contact
 from workflows.duty import DutyFlush
-from workflows.escalation import Contact, Target
+from workflows.escalation import TARGET, Contact, Target
 from workflows.kit import names
 from workflows.freshness import CloseRequest, Opened as FreshnessOpened, OpenRequest as FreshnessOpen, RoundSummary, ShardInfo
 
@@ -55,7 +55,7 @@ async def freshness_open(req: FreshnessOpen) -> FreshnessOpened:
                 target = Target(key=f"p/{p.id}", tier="freshness", label=p.name,
                                 person=Contact(person_id=p.id, name=p.name, mobile=p.mobile), policy="ask")
                 s.add(ContactCheck(round_id=req.round_id, person_id=p.id, name=p.name,
-                                   shard=n // req.settings.shard_size, spec=target.model_dump(mode="json")))
+                                   shard=n // req.settings.shard_size, spec=TARGET.dump_python(target, mode="json")))
             s.flush()
             shards = dict(s.exec(select(ContactCheck.shard, func.count()).where(ContactCheck.round_id == req.round_id)
                                  .group_by(ContactCheck.shard)).all())
@@ -77,7 +77,7 @@ async def freshness_load(round_id: str, shard: int) -> list[Target]:
         with session_scope(write=False) as s:
             rows = s.exec(select(ContactCheck).where(ContactCheck.round_id == round_id, ContactCheck.shard == shard,
                                                      ContactCheck.state != "confirmed").order_by(col(ContactCheck.id)))
-            return [Target.model_validate(r.spec) for r in rows]
+            return [TARGET.validate_python(r.spec) for r in rows]
 
     return await asyncio.to_thread(read)
 

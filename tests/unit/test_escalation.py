@@ -1,6 +1,7 @@
 """The escalation interpreter as a pure state machine (no Temporal needed)."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -102,7 +103,7 @@ def test_night_starts_with_voice():
 
 def test_one_deadline_for_many_targets_and_leaders_first():
     targets = [target(f"t{i}") for i in range(500)]
-    targets[-1] = targets[-1].model_copy(update={"priority": 0})
+    targets[-1] = dataclasses.replace(targets[-1], priority=0)
     esc = Escalation.start("r", {"p": POLICY}, targets)
     sends = esc.advance(T0).sends
     assert sends[0].target_key == "t499" and len(sends) == 500

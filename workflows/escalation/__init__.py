@@ -17,7 +17,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from definitions.schema.escalation import Policy, Step  # noqa: F401
     from workflows.escalation.model import (  # noqa: F401
-        FAILED_STATUSES, TERMINAL_STATES, Ack, Actions, Contact, FlushResult, Recall, RecallResult, Record, Report, Send, Target, TargetState,
+        FAILED_STATUSES, TARGET, TERMINAL_STATES, Ack, Actions, Contact, FlushResult, Recall, RecallResult, Record, Report, Send, Target, TargetState,
         late_step)
     from workflows.escalation.interpreter import Escalation  # noqa: F401
     from workflows.escalation.host import (  # noqa: F401

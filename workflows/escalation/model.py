@@ -5,14 +5,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
+from pydantic.dataclasses import dataclass
 
 from workflows.kit.events import FAILED_STATUSES  # noqa: F401  (defined once, with the event kinds; re-exported)
 
 TERMINAL_STATES = {"acknowledged", "unreachable", "canceled"}
 
 
-class Contact(BaseModel):
+# The per-person state a shard holds for its whole life (Contact, Target, TargetState) is in slotted pydantic
+# dataclasses, not BaseModels: a BaseModel instance carries a __dict__ and a set of the fields given, ~1.2 KB for a
+# Target, and a worker holds 100,000 of each for hours (issue 25; README "The worker's memory"). Validated and
+# serialised alike (the payloads' JSON is the same); copies are `dataclasses.replace`.
+@dataclass(slots=True, kw_only=True)
+class Contact:
     person_id: str
     name: str = ""
     mobile: str | None = None
@@ -22,7 +28,8 @@ class Contact(BaseModel):
         return self.im_id if channel == "im" else self.mobile
 
 
-class Target(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class Target:
     """Someone who must answer: a post (position in an org unit) held by a person."""
 
     key: str
@@ -36,6 +43,11 @@ class Target(BaseModel):
     others: dict[str, Contact] = Field(default_factory=dict, description="duty roles and position:<code> recipients")
     policy: str
     priority: int = 100
+
+
+TARGET = TypeAdapter(Target)
+"""A Target's model_validate / model_dump (a dataclass has neither): `TARGET.validate_python(spec)`,
+`TARGET.validate_json(text)`, `TARGET.dump_python(target, mode="json")`."""
 
 
 class Send(BaseModel):
@@ -134,7 +146,8 @@ class FlushResult(BaseModel):
     accepted: dict[str, datetime] = Field(default_factory=dict, description="send key -> gateway acceptance time")
 
 
-class TargetState(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class TargetState:
     target: Target
     state: str = "pending"
     pc: int = 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -237,7 +238,7 @@ class SpotCheckWorkflow:
             self.followups[key] = FollowupEpisode(view, Escalation(run_key=f"{workflow.info().workflow_id}/fu/{key}",
                                                                    policies={}))
             return
-        target = t.model_copy(update={"key": f"fu/{key}", "policy": "follow_up"})
+        target = dataclasses.replace(t, key=f"fu/{key}", policy="follow_up")
         esc = Escalation.start(f"{workflow.info().workflow_id}/fu/{key}", {"follow_up": self.settings.follow_up.policy},
                                [target])
         ep = FollowupEpisode(view, esc)
