@@ -253,10 +253,9 @@ M_ARENA_MAX = -8  # glibc's malloc.h
 def tune_malloc(settings: Settings | None = None) -> bool:
     """At most `MALLOC_ARENAS` glibc malloc arenas in this process (mallopt M_ARENA_MAX; call before its threads
     start). glibc gives each new thread an arena of its own up to 8 per core, and the worker's threads (the
-    providers' 32, asyncio's executor, Temporal's core) each kept freed memory in theirs. The worker's peak in
-    bench/callout.py, one run each in the same hour: 100,000 persons 1,316 and 1,435 MB with two arenas, 1,443 MB
-    with glibc's default; 10,000 persons 254/259 against 274/277 MB (README "The worker's memory"). The
-    environment's MALLOC_ARENA_MAX, when set, is glibc's own and wins. True if applied (not glibc, or 0: left alone)."""
+    providers' 32, asyncio's executor, Temporal's core) each kept freed memory in theirs (the worker's peak with
+    and without: README "The worker's memory"). The environment's MALLOC_ARENA_MAX, when set, is glibc's own and
+    wins. True if applied (not glibc, or 0: left alone)."""
     import ctypes
     import ctypes.util
     import os

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp  # the client: httpx's connection pool spent more CPU than the server at a few hundred/s
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench import calibration  # noqa: E402
@@ -85,8 +87,6 @@ async def post(http, url: str, data: dict, headers: dict, errors: list[str]) -> 
     """One webhook request; anything but a 200 is counted as an error with its reason. A request that could not be
     written on a kept-alive connection the server had just closed (uvicorn closes one idle for 5 s) is sent once
     more on a new one, as Twilio does on a failed connection; only a second failure counts."""
-    import aiohttp
-
     for attempt in (1, 2):
         try:
             async with http.post(url, data=data, headers=headers) as r:
@@ -164,9 +164,11 @@ async def main() -> None:
     ap.add_argument("--profile", type=Path, default=None,
                     help="a folder: profile the API process with py-spy in each phase (bench/profiling.py)")
     args = ap.parse_args()
+    if args.rate * args.seconds < args.persons:  # the answers phase waits for every person to be acknowledged
+        ap.error(f"--rate × --seconds ({args.rate * args.seconds:g} answers) must reach --persons ({args.persons}): "
+                 "every person answers at least once")
     machine = calibration.line()  # how fast this machine is, to compare tables across machines
     print(machine, flush=True)
-    import aiohttp  # the client: httpx's connection pool spent more CPU than the server at a few hundred/s
     from rich.console import Console
     from rich.table import Table
 
