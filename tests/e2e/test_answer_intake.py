@@ -19,7 +19,7 @@ from store.intake import AnswerIntake
 from store.messages import InboundMessage
 from tests.e2e import test_twilio_flow as twilio
 from tests.e2e.test_twilio_flow import PUBLIC, SMS_IN, begin, first_sms, state
-from tests.workflows.callout_helpers import wait_for
+from tests.workflows.callout_helpers import outbox, targets, wait_for
 
 env, fake, flow = twilio.env, twilio.fake, twilio.flow  # its fixtures: the same set-up
 
@@ -34,6 +34,13 @@ def acks_of(cid: str, person: str) -> int:
         return s.exec(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.subject == cid, AuditEvent.kind == "callout.ack",
             AuditEvent.payload["person_id"].as_string() == person)).one()
+
+
+def first_round_recorded(cid: str) -> bool:
+    """Every target notified and no message of the call-out still being sent: the first flush has committed."""
+    rows = outbox(cid)
+    return bool(rows) and all(m.status != "sending" for m in rows) and all(
+        t.state != "pending" for t in targets(cid).values())
 
 
 def stale_now(app) -> None:
@@ -111,16 +118,22 @@ async def test_reply_the_database_cannot_store_is_refused_with_retry_after(flow,
     cid = await begin(flow)
     resp = flow.people["330110001001.resp"]
     msg = await first_sms(flow, cid, resp)
-    monkeypatch.setenv("YINGJI_DB_BUSY_TIMEOUT_MS", "200")
-    get_settings.cache_clear()
-    dispose_all()  # new connections wait 0.2 s for the lock
-    lock = sqlite3.connect(db_url.split("///", 1)[1], isolation_level=None, timeout=30)
-    lock.execute("BEGIN EXCLUSIVE")
-    try:
-        r = await flow.fake.inbound_sms(flow.http, SMS_IN, msg.to, "1")
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
+    # The lock must meet the reply alone: a flush still recording the first round would fail on it too, and its
+    # retry waits out the lease of each send whose answer it could not record (activities/delivery/send.py).
+    await wait_for(lambda: first_round_recorded(cid), what="the first round's sends all recorded")
+    with monkeypatch.context() as m:  # the database is locked, and connections wait only 0.2 s for it
+        m.setenv("YINGJI_DB_BUSY_TIMEOUT_MS", "200")
+        get_settings.cache_clear()
+        dispose_all()
+        lock = sqlite3.connect(db_url.split("///", 1)[1], isolation_level=None, timeout=30)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            r = await flow.fake.inbound_sms(flow.http, SMS_IN, msg.to, "1")
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+    get_settings.cache_clear()  # the database is back: connections wait as usual again
+    dispose_all()
     assert r.status_code == 503 and r.headers["Retry-After"].isdigit(), r.text
     assert "send it again" in r.json()["detail"]
     assert intake_rows() == []  # nothing stored, nothing claimed as taken
