@@ -5,6 +5,7 @@ import asyncio
 import json
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -184,26 +185,34 @@ def unpack(req: FlushRequest) -> FlushRequest:
 
 
 def expand(req: FlushRequest) -> list[Send]:
-    """The batch's sends, those given by reference completed from the shard's stored targets."""
+    """The batch's sends, those given by reference completed from the shard's stored targets.
+
+    The stored specs are streamed: each is decoded, its sends made, and let go before the next (an escalation
+    round at 100,000 runs dozens of flushes at once; holding every target's decoded spec until the last send was
+    made was the largest part of the worker's peak)."""
     if not req.refs:
         return list(req.sends)
+    refs_of: dict[str, list] = defaultdict(list)
+    for ref in req.refs:
+        refs_of[ref.target].append(ref)
+    made: dict[str, Send] = {}
     with session_scope(write=False) as s:
         # the stored specs are `Target` dumps (validated when resolved): read as plain JSON, with Target's and
         # Contact's defaults, and not validated again for each send of every flush
-        specs = {key: json.loads(spec) for key, spec in s.execute(
-            select(CalloutTarget.target_key, spec_text()).where(
-                CalloutTarget.callout_id == req.callout_id,
-                col(CalloutTarget.target_key).in_(list({ref.target for ref in req.refs}))))}
-    sends = list(req.sends)
-    for ref in req.refs:
-        t = specs[ref.target]
-        c = next(c for c in (t["person"], t.get("deputy"), t.get("superior"), *(t.get("others") or {}).values())
-                 if c and c["person_id"] == ref.person)
-        to = c.get("im_id") if ref.channel == "im" else c.get("mobile")  # Contact.address
-        sends.append(Send(key=ref.key, target_key=ref.target, person_id=ref.person, name=c.get("name", ""),
-                          to=to or "", channel=ref.channel, purpose=ref.purpose,  # type: ignore[arg-type]
-                          priority=t.get("priority", 100), about=t.get("label", "")))
-    return sends
+        rows = s.execute(select(CalloutTarget.target_key, spec_text()).where(
+            CalloutTarget.callout_id == req.callout_id, col(CalloutTarget.target_key).in_(list(refs_of)))
+            .execution_options(yield_per=100))
+        for key, spec in rows:
+            t = json.loads(spec)
+            contacts = [c for c in (t["person"], t.get("deputy"), t.get("superior"), *(t.get("others") or {}).values())
+                        if c]
+            for ref in refs_of[key]:
+                c = next(c for c in contacts if c["person_id"] == ref.person)
+                to = c.get("im_id") if ref.channel == "im" else c.get("mobile")  # Contact.address
+                made[ref.key] = Send(key=ref.key, target_key=ref.target, person_id=ref.person, name=c.get("name", ""),
+                                     to=to or "", channel=ref.channel, purpose=ref.purpose,  # type: ignore[arg-type]
+                                     priority=t.get("priority", 100), about=t.get("label", ""))
+    return [*req.sends, *(made[ref.key] for ref in req.refs)]
 
 
 def _deliveries(req: FlushRequest) -> list[Delivery]:
@@ -343,17 +352,32 @@ async def record_update(callout_id: str, old: WarningInfo, new: WarningInfo) -> 
     await asyncio.to_thread(write)
 
 
-def summarize(targets: list[CalloutTarget], started: datetime) -> dict[str, Any]:
+_SUMMARY_COLUMNS = ("tier", "escalated_to", "acknowledged_at", "ack_late", "person_id", "name", "state", "ack_by",
+                    "ack_channel", "attempts")
+"""What `summarize` reads of a target: not its stored spec (the contacts), the larger part of a row."""
+
+
+def summary_rows(s: Session, callout_id: str) -> Iterable[Any]:
+    """The call-out's targets as `summarize` reads them: plain rows, streamed (100,000 targets read as ORM objects
+    at once were a quarter of a GB at the end of a city-wide call-out)."""
+    table = CalloutTarget.__table__
+    return s.execute(select(*(table.c[name] for name in _SUMMARY_COLUMNS)).where(table.c.callout_id == callout_id)
+                     .execution_options(yield_per=1000))
+
+
+def summarize(targets: Iterable[Any], started: datetime) -> dict[str, Any]:
     """Acknowledgement rate per tier, median and max time to acknowledge, who answered late (after they were
-    given up, the call-out was canceled or it ended), who never answered."""
+    given up, the call-out was canceled or it ended), who never answered. One pass: `targets` may be streamed
+    (`summary_rows`) or `CalloutTarget`s."""
     per_tier: dict[str, dict[str, Any]] = {}
     delays: list[float] = []
     never, late = [], []
-    escalations = 0
+    escalations = total = acked = 0
     by_channel: dict[str, int] = defaultdict(int)
     for t in targets:
         tier = per_tier.setdefault(t.tier, {"total": 0, "acknowledged": 0, "answered_late": 0})
         tier["total"] += 1
+        total += 1
         escalations += len(t.escalated_to)
         if t.acknowledged_at and t.ack_late:
             tier["answered_late"] += 1
@@ -361,6 +385,7 @@ def summarize(targets: list[CalloutTarget], started: datetime) -> dict[str, Any]
                          "ack_by": t.ack_by, "ack_channel": t.ack_channel, "acknowledged_at": t.acknowledged_at.isoformat()})
         elif t.acknowledged_at:
             tier["acknowledged"] += 1
+            acked += 1
             first = min((datetime.fromisoformat(a["at"]) for a in t.attempts if a.get("purpose") == "notify"), default=started)
             delays.append(max((t.acknowledged_at - first).total_seconds(), 0.0))
             by_channel[t.ack_channel or "?"] += 1
@@ -369,8 +394,6 @@ def summarize(targets: list[CalloutTarget], started: datetime) -> dict[str, Any]
                           "escalated_to": t.escalated_to})
     for tier in per_tier.values():
         tier["rate"] = round(tier["acknowledged"] / tier["total"], 4) if tier["total"] else 0.0
-    total = len(targets)
-    acked = sum(1 for t in targets if t.acknowledged_at and not t.ack_late)
     return {"total": total, "acknowledged": acked, "rate": round(acked / total, 4) if total else 0.0,
             "answered_late": len(late), "late": late,
             "per_tier": per_tier, "median_ack_s": statistics.median(delays) if delays else None,
@@ -411,8 +434,7 @@ async def finish(end: CalloutEnd) -> CalloutSummary:
     def compute() -> tuple[Callout, dict, list[Contact]]:
         with session_scope(write=False) as s:
             c = s.get(Callout, end.callout_id)
-            targets = list(s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == end.callout_id)))
-            summary = summarize(targets, c.started_at)
+            summary = summarize(summary_rows(s, end.callout_id), c.started_at)
             relays = relay_counts(list(s.exec(select(CalloutRelay).where(CalloutRelay.callout_id == end.callout_id))),
                                   _now())
             if relays is not None:  # 到户到人 (workflows/relay.py)

@@ -49,3 +49,36 @@ def test_a_500_person_flush_is_small_and_comes_back_whole():
               f"{after / 1000:.0f} KB as ids, packed")
         assert after < 64_000, after
         assert FlushBody.unpack(packed.packed) == body
+
+
+def test_sends_by_reference_come_back_as_the_escalation_made_them(db_url):
+    """`expand` completes each reference from its target's stored spec (streamed, a spec at a time) in the batch's
+    order, after the whole sends: each round from the first (each person's SMS and IM) to the escalation (each
+    target's deputy), directly and through the packed body."""
+    from activities.callout import expand, unpack
+    from store.callouts import Callout, CalloutTarget
+    from store.db import session_scope
+    from workflows.escalation import TARGET
+
+    inp, esc = shard()
+    with session_scope() as s:
+        s.add(Callout(id=inp.callout_id, plan_id="heavy_rain", plan_version="x", level="orange", category="heavy_rain",
+                      status="running", title="暴雨橙色预警叫应", started_at=datetime.now(UTC)))
+        s.flush()
+        for t in (st.target for st in esc.targets.values()):
+            s.add(CalloutTarget(callout_id=inp.callout_id, target_key=t.key, tier=t.tier, position_code=t.position,
+                                org_unit_id=t.org_unit, person_id=t.person.person_id, name=t.label,
+                                spec=TARGET.dump_python(t, mode="json")))
+    rounds = [esc.advance(datetime.now(UTC))]
+    while not any(x.purpose == "escalate" for x in rounds[-1].sends) and len(rounds) < 10:
+        rounds.append(esc.advance(esc.next_deadline()))  # the person again (a call), then the deputy
+    assert {x.person_id for x in rounds[-1].sends} >= {"p-1.head", "p-2.head"}, "no escalation round"
+    for actions in rounds:
+        whole, by_ref = actions.sends[:3], actions.sends[3:]
+        refs = [SendRef.of(x) for x in by_ref]
+        common = dict(callout_id=inp.callout_id, workflow_id="w", run_id="r", plan=inp.plan, warning=inp.warning,
+                      sends=whole)
+        assert expand(FlushRequest(**common, refs=refs)) == actions.sends
+        packed = FlushRequest(**common, packed=FlushBody(refs=refs).pack())
+        assert unpack(packed).sends == actions.sends
+        assert len({(x.person_id, x.channel) for x in by_ref}) == len(by_ref)
