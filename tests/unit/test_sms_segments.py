@@ -50,7 +50,7 @@ from workflows.publication import PublicationInput
 from workflows.reporting.models import overdue_text
 
 LIB = load_or_raise(Path(__file__).resolve().parents[2] / "definitions")
-PURPOSES = get_args(Send.model_fields["purpose"].annotation)
+PURPOSES = get_args(Send.__pydantic_fields__["purpose"].annotation)  # a pydantic dataclass
 
 # realistic values: a production host, a warning headline as the 气象台 writes it, Chinese names, the app's own links
 BASE = "https://yjj.qingxi.gov.cn"
