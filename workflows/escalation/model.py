@@ -53,7 +53,7 @@ TARGET = TypeAdapter(Target)
 
 @dataclass(slots=True, kw_only=True)
 class Send:
-    """One message to one person (a flush's; short-lived but made for every person of a round at once)."""
+    """One message to one person (a round makes one for every person at once)."""
 
     key: str
     target_key: str
