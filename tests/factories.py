@@ -122,3 +122,12 @@ def response_district(s: Session, towns: int = 2, villages: int = 1) -> dict[str
     people["D13.head"] = oh
     s.flush()
     return people
+
+
+def running_callout(s: Session, cid: str, started_at: datetime | None = None) -> None:
+    """A running heavy-rain call-out's row (its targets' foreign key), flushed."""
+    from store.callouts import Callout
+
+    s.add(Callout(id=cid, plan_id="heavy_rain", plan_version="x", level="orange", category="heavy_rain",
+                  status="running", title="暴雨橙色预警叫应", started_at=started_at or datetime.now(UTC)))
+    s.flush()

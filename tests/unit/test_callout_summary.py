@@ -7,16 +7,15 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import select
 
 from activities.callout import summarize, summary_rows
-from store.callouts import Callout, CalloutTarget
+from store.callouts import CalloutTarget
 from store.db import session_scope
+from tests.factories import running_callout
 
 START = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
 
 def _targets(s, cid: str) -> None:
-    s.add(Callout(id=cid, plan_id="heavy_rain", plan_version="x", level="orange", category="heavy_rain",
-                  status="running", title="暴雨橙色预警叫应", started_at=START))
-    s.flush()
+    running_callout(s, cid, START)
     for n in range(2_500):  # more than one streamed chunk
         tier = ("departments", "towns", "villages")[n % 3]
         first = START + timedelta(seconds=n % 50)

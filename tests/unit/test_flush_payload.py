@@ -7,9 +7,13 @@ from datetime import UTC, datetime
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.callout import expand, unpack
+from store.callouts import CalloutTarget
+from store.db import session_scope
+from tests.factories import running_callout
 from tests.workflows.callout_helpers import callout_input
 from workflows.callout import FlushBody, FlushRequest, SendRef
-from workflows.escalation import Contact, Escalation, Target
+from workflows.escalation import TARGET, Contact, Escalation, Target
 
 N = 500
 
@@ -55,16 +59,10 @@ def test_sends_by_reference_come_back_as_the_escalation_made_them(db_url):
     """`expand` completes each reference from its target's stored spec (streamed, a spec at a time) in the batch's
     order, after the whole sends: each round from the first (each person's SMS and IM) to the escalation (each
     target's deputy), directly and through the packed body."""
-    from activities.callout import expand, unpack
-    from store.callouts import Callout, CalloutTarget
-    from store.db import session_scope
-    from workflows.escalation import TARGET
 
     inp, esc = shard()
     with session_scope() as s:
-        s.add(Callout(id=inp.callout_id, plan_id="heavy_rain", plan_version="x", level="orange", category="heavy_rain",
-                      status="running", title="暴雨橙色预警叫应", started_at=datetime.now(UTC)))
-        s.flush()
+        running_callout(s, inp.callout_id)
         for t in (st.target for st in esc.targets.values()):
             s.add(CalloutTarget(callout_id=inp.callout_id, target_key=t.key, tier=t.tier, position_code=t.position,
                                 org_unit_id=t.org_unit, person_id=t.person.person_id, name=t.label,
