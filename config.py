@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     public_base_url: str | None = Field(default=None, description="base URL of links in messages; default http://API_HOST:API_PORT")
     secret_key: SecretStr | None = Field(default=None, description="signs acknowledgement links; default: generated once into DATA_DIR")
-    night_start: str = "22:00"
+    night_start: str = Field(default="22:00", description="night hours, local time (TIMEZONE): a call-out started "
+                                                          "in them begins with a voice call; equal start and end: "
+                                                          "no night hours")
     night_end: str = "07:00"
     max_body_bytes: int = 2_000_000
     db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL: connections each process keeps open")
@@ -160,6 +162,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"TRUSTED_PROXIES: {item!r} is not an address or a network (CIDR); "
                                  "name each reverse proxy, e.g. 172.18.0.0/16,127.0.0.1") from None
         return ",".join(items)
+
+    @field_validator("night_start", "night_end")
+    @classmethod
+    def _time_of_day(cls, value: str, info) -> str:
+        from datetime import time
+
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{info.field_name.upper()}: {value!r} is not a time of day; write it as HH:MM, "
+                             "e.g. 22:00") from None
+        return value
 
     @property
     def trusted_proxy_list(self) -> list[str]:

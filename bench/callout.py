@@ -193,7 +193,7 @@ class Stack:
                     "YINGJI_DATABASE_URL": database_url or f"sqlite:///{workdir}/y.db",
                     "YINGJI_TEMPORAL_ADDRESS": f"127.0.0.1:{self.port}", "YINGJI_DEFINITIONS_DIR": str(defs),
                     "YINGJI_SECRET_KEY": "bench", "YINGJI_RUN_SCHEDULER": "false",
-                    "YINGJI_NIGHT_START": "23:59", "YINGJI_NIGHT_END": "00:00",
+                    "YINGJI_NIGHT_START": "00:00", "YINGJI_NIGHT_END": "00:00",
                     "YINGJI_GATEWAY": "simulator", **(gateway_env or {})}
         os.environ.update(self.env)
 

@@ -34,7 +34,8 @@ class WarningInfo(BaseModel):
 
 
 class NightHours(BaseModel):
-    """Night hours in local time; the offset is taken from the configured timezone when the call-out starts."""
+    """Night hours in local time; the offset is taken from the configured timezone when the call-out starts.
+    Start after end spans midnight (22:00–07:00); equal start and end: no night hours."""
 
     utc_offset_minutes: int = 480  # Asia/Shanghai
     start: str = "22:00"

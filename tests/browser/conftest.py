@@ -24,7 +24,7 @@ def stack_env(dev_env, db_url, monkeypatch):
     monkeypatch.setenv("YINGJI_ADMIN_TOKEN", ADMIN)
     monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
     monkeypatch.setenv("YINGJI_API_PORT", str(port))
-    monkeypatch.setenv("YINGJI_NIGHT_START", "23:59")  # by day: a text first, whatever the hour of the test
+    monkeypatch.setenv("YINGJI_NIGHT_START", "00:00")  # no night hours: a text first, whatever the hour
     monkeypatch.setenv("YINGJI_NIGHT_END", "00:00")
     get_settings.cache_clear()
     return {"port": port, "task_queue": tq, "base": f"http://127.0.0.1:{port}"}

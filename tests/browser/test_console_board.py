@@ -23,7 +23,7 @@ def night(stack_env, monkeypatch):
     from config import get_settings
 
     monkeypatch.setenv("YINGJI_NIGHT_START", "00:00")
-    monkeypatch.setenv("YINGJI_NIGHT_END", "23:59")
+    monkeypatch.setenv("YINGJI_NIGHT_END", "23:59:59.999999")
     get_settings.cache_clear()
 
 

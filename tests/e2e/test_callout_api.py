@@ -30,7 +30,7 @@ def fast_definitions(tmp_path: Path, monkeypatch) -> Path:
     def edit(path: Path, text: str) -> str:
         return relay_in_seconds(re.sub(r"wait_ack: \d+m", "wait_ack: 3s", text)) if path.parts[0] == "callout" else text
 
-    return use_definitions(tmp_path, monkeypatch, edit, NIGHT_START="23:59", NIGHT_END="00:00", ADMIN_TOKEN="e2e-admin")
+    return use_definitions(tmp_path, monkeypatch, edit, NIGHT_START="00:00", NIGHT_END="00:00", ADMIN_TOKEN="e2e-admin")
 
 
 async def test_orange_cap_alert_end_to_end(dev_env, db_url, fast_definitions):

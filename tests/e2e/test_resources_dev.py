@@ -33,7 +33,7 @@ DRAFT = {"place": "第1街道青溪河沿岸", "what_happened": "低洼小区进
 
 @pytest.fixture
 def fast_definitions(tmp_path: Path, monkeypatch) -> Path:
-    return use_definitions(tmp_path, monkeypatch, in_seconds, NIGHT_START="23:59", NIGHT_END="00:00")
+    return use_definitions(tmp_path, monkeypatch, in_seconds, NIGHT_START="00:00", NIGHT_END="00:00")
 
 
 @pytest.fixture

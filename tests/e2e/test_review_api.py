@@ -39,7 +39,7 @@ DRAFT = {"place": "第1街道青溪路地下通道", "what_happened": "积水1.2
 @pytest.fixture
 def fast_definitions(tmp_path: Path, monkeypatch) -> Path:
     """The shipped definitions with every wait in seconds (tests/helpers.py:in_seconds)."""
-    return use_definitions(tmp_path, monkeypatch, in_seconds, NIGHT_START="23:59", NIGHT_END="00:00")
+    return use_definitions(tmp_path, monkeypatch, in_seconds, NIGHT_START="00:00", NIGHT_END="00:00")
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ SUMMARY = {"what_worked": "叫应到人,指挥部20分钟内到位", "shortcomin
 def fast_definitions(tmp_path: Path, monkeypatch) -> Path:
     """The shipped definitions with every wait in seconds (tests/helpers.py:in_seconds); today inside no
     special period (dispatch needs no consultation)."""
-    return use_definitions(tmp_path, monkeypatch, in_seconds, NIGHT_START="23:59", NIGHT_END="00:00")
+    return use_definitions(tmp_path, monkeypatch, in_seconds, NIGHT_START="00:00", NIGHT_END="00:00")
 
 
 @pytest.fixture

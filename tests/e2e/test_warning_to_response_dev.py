@@ -31,7 +31,7 @@ TOWNS = ["330110001", "330110002"]  # the CAP's two geocodes
 @pytest.fixture
 def platform(tmp_path, monkeypatch):
     with FakeBroadcastPlatform() as fake:
-        use_definitions(tmp_path, monkeypatch, in_seconds, NIGHT_START="23:59", NIGHT_END="00:00",
+        use_definitions(tmp_path, monkeypatch, in_seconds, NIGHT_START="00:00", NIGHT_END="00:00",
                         ADMIN_TOKEN="e2e-admin", BROADCAST_GATEWAY="http", BROADCAST_URL=fake.base_url,
                         BROADCAST_SECRET=fake.secret, PUBLIC_BASE_URL="http://test")
         yield fake

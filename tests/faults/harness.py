@@ -128,7 +128,7 @@ class Stack:
         self.env = {"YINGJI_DATA_DIR": str(workdir), "YINGJI_DATABASE_URL": self.url,
                     "YINGJI_TEMPORAL_ADDRESS": f"127.0.0.1:{self.port}", "YINGJI_DEFINITIONS_DIR": str(defs),
                     "YINGJI_SECRET_KEY": "faults", "YINGJI_RUN_SCHEDULER": "false", "YINGJI_ADMIN_TOKEN": ADMIN,
-                    "YINGJI_TASK_QUEUE": "faults", "YINGJI_NIGHT_START": "23:59", "YINGJI_NIGHT_END": "00:00",
+                    "YINGJI_TASK_QUEUE": "faults", "YINGJI_NIGHT_START": "00:00", "YINGJI_NIGHT_END": "00:00",
                     **(env or {})}
         self.server: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None  # the latest worker started

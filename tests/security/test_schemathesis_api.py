@@ -41,7 +41,7 @@ def live_api(dev_env, tmp_path_factory):
     for k, v in {"DATABASE_URL": url, "DATA_DIR": str(tmp / "data"), "SECRET_KEY": "st-secret",
                  "ADMIN_TOKEN": ADMIN_TOKEN, "RUN_SCHEDULER": "false", "TASK_QUEUE": f"st-{uuid.uuid4().hex[:6]}",
                  "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host, "API_PORT": str(port),
-                 "NIGHT_START": "23:59", "NIGHT_END": "00:00"}.items():
+                 "NIGHT_START": "00:00", "NIGHT_END": "00:00"}.items():
         mp.setenv(f"YINGJI_{k}", v)
     get_settings.cache_clear()
     dispose_all()

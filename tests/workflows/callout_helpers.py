@@ -56,8 +56,9 @@ def callout_input(plan_id: str = "heavy_rain", level: Level = Level.orange, town
     lib = load_or_raise(DEFINITIONS)
     loaded = lib.of("callout")[plan_id]
     cid = callout_id or f"callout-test-{uuid.uuid4().hex[:8]}"
-    # night window that always / never contains "now"
-    hours = NightHours(start="00:00", end="23:59") if night else NightHours(start="23:59", end="00:00")
+    # night hours that hold at every moment of the day / at none (equal start and end: no night hours), whatever
+    # the hour the test runs at (a window of 23:59–00:00 held in the minute before midnight and broke CI there)
+    hours = NightHours(start="00:00", end="23:59:59.999999") if night else NightHours(start="00:00", end="00:00")
     return CalloutInput(callout_id=cid, plan=loaded.model, plan_version=loaded.version, night=hours,
                         warning=WarningInfo(warning_id=f"W-{cid}", identifier=cid, level=level, event="暴雨",
                                             headline="青溪区气象台发布暴雨橙色预警", town_ids=towns or ["330110001"],
