@@ -5,8 +5,11 @@ import asyncio
 import re
 import shutil
 import socket
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,6 +19,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+def clear_of_local_midnight(margin_s: float = 120.0) -> None:
+    """Wait past the next midnight in Beijing when it is less than `margin_s` away: for a test that takes "today"
+    or "this week" in one place while the code takes it again in another, seconds later (CI runs at any hour).
+    A week begins at a midnight too."""
+    now = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    left = (midnight - now).total_seconds()
+    if left < margin_s:
+        time.sleep(left + 1)
+
 
 def as_delivered(message_id: int):
     """A message as its person's phone got it: the outbox row, one-time links whole. Every view of

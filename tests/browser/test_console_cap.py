@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -143,8 +144,10 @@ async def _stale(page, base: str, tag: str) -> None:
     from playwright.async_api import expect
 
     ident = f"qx-old-{uuid.uuid4().hex[:8]}"
-    await _paste(page, cap_at(ident, datetime.now(UTC) - timedelta(days=157)))
-    await expect(page.locator("#preview-sent")).to_contain_text(str((datetime.now(UTC) - timedelta(days=157)).year))
+    sent = datetime.now(UTC) - timedelta(days=157)
+    await _paste(page, cap_at(ident, sent))
+    # shown in local time: sent on 31 Dec after 16:00 UTC reads as 1 January of the next year
+    await expect(page.locator("#preview-sent")).to_contain_text(sent.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d"))
     await expect(page.locator("#preview-age")).to_contain_text("5个月")
     stale = page.locator("#stale-warning")
     await expect(stale).to_contain_text("旧预警")

@@ -8,6 +8,7 @@ import pytest
 
 from tests.browser.common import ADMIN, ARTIFACTS, DESKTOP, PHONE, launch, login, needs_chromium, shot
 from tests.console_print_data import CHECK, INCIDENT, ROUND, seed
+from tests.helpers import clear_of_local_midnight
 
 pytestmark = needs_chromium
 SIZES = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
@@ -18,6 +19,7 @@ def tokens(people):
     from store.auth import create_token
     from store.db import session_scope
 
+    clear_of_local_midnight()  # the shifts are this week's, as the page will see it
     with session_scope() as s:
         seed(s, people)
         return {"chief": create_token(s, "duty_chief", person_id=people["duty_chief"], label="chief")}

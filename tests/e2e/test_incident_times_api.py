@@ -55,8 +55,8 @@ NOW = datetime.now(UTC)
      "known_at"),  # known before it happened
     ({"known_at": iso(NOW - timedelta(minutes=10)), "reported_at": iso(NOW - timedelta(minutes=20))},
      "reported_at"),  # reported before it was known
-    ({"occurred_at": iso(NOW + timedelta(hours=1))}, "in the future"),
-    ({"reported_at": iso(NOW + timedelta(hours=1))}, "reported_at"),
+    ({"occurred_at": iso(NOW + timedelta(days=1))}, "in the future"),  # NOW is taken at collection
+    ({"reported_at": iso(NOW + timedelta(days=1))}, "reported_at"),
 ])
 async def test_bad_times_get_a_422_naming_what_is_wrong(api, times, words):
     r = await api.post("/api/incidents", json={**INCIDENT, **times})

@@ -2,7 +2,7 @@
 
 `GET /gettoken` checks the AppKey and AppSecret and hands out an access token (expiring on demand: `expire_tokens`);
 `POST /topapi/message/corpconversation/asyncsend_v2` checks the token and the AgentId, records the notification
-and, as DingTalk does, delivers the same content to the same person from the app once a day (a copy gets a task id
+and, as DingTalk does, delivers the same content to the same person from the app once a day (`day`; a copy gets a task id
 and reaches nobody: `delivered` counts what persons received); `getsendresult` answers each task's read, unread
 and invalid userids. The test plays the persons: `read(task, userid)`. `fail_next(n, errcode)` answers errors.
 `hold_sends(after)`: the `after`-th send from now is taken (recorded, delivered as DingTalk would) and its answer,
@@ -16,7 +16,8 @@ import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -61,6 +62,9 @@ class FakeDingTalk(LocalServer):
     app_secret: str = "fake-app-secret"
     agent_id: int = 3000001
     users: set[str] = field(default_factory=set)  # known userids (empty: any)
+    # DingTalk's once-a-day is a day in China; the fake's stays the day it started on (a re-send across midnight
+    # would otherwise reach the person again, and a test that counts deliveries would fail at that minute)
+    day: date = field(default_factory=lambda: datetime.now(ZoneInfo("Asia/Shanghai")).date())
     name = "fake dingtalk"
 
     def __post_init__(self) -> None:
@@ -143,8 +147,8 @@ class FakeDingTalk(LocalServer):
         content = repr(sorted(msg.items()))
         task_id = uuid.uuid4().int % 10**12
         with self.lock:
-            fresh = (user, content, date.today()) not in self.seen
-            self.seen.add((user, content, date.today()))
+            fresh = (user, content, self.day) not in self.seen
+            self.seen.add((user, content, self.day))
             n = self.notifications[task_id] = Notification(task_id, user, msg, delivered=fresh)
             self.taken += 1
             hold = next((h for h in self.holds if not h.released.is_set() and self.taken >= h.at), None)

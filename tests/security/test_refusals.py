@@ -6,16 +6,27 @@ each hour goes to the day's `refusals/<date>` audit chain; the review's chain ge
 """
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from tests.security.asgi import call
 from tests.security.test_ownership import audit, owned_env, post, review  # noqa: F401 - owned_env is a fixture
 
 REFUSED = 30
 
 
-async def test_refusals_are_counted_apart_from_the_procedures_chain(owned_env):
+class _InOneHour(datetime):
+    """The refusals' clock, inside one hour: counted per clock hour, 30 refusals begun at xx:59:59 make two rows."""
+
+    @classmethod
+    def now(cls, tz=None):
+        return datetime(2026, 12, 5, 3, 20, tzinfo=UTC)
+
+
+async def test_refusals_are_counted_apart_from_the_procedures_chain(owned_env, monkeypatch):
     from store.db import session_scope
     from store.refusals import Refusal, audit_subject
 
+    monkeypatch.setattr("api.services.steps.datetime", _InOneHour)
     iid = await review(owned_env)
     subject = f"review/{iid}"
     for _ in range(REFUSED):

@@ -133,8 +133,9 @@ async def test_the_desk_flags_a_week_below_the_minimum(db_url):
     from api.services import desk as services
     from store.auth import create_token
     from tests.factories import small_district
-    from tests.helpers import console_login
+    from tests.helpers import clear_of_local_midnight, console_login
 
+    clear_of_local_midnight()  # "this week" here and in the desk, seconds apart
     today = datetime.now(TZ)
     this_monday = week_start(today, TZ)
     _write([started("drill-town_spot_check-w", this_monday - timedelta(days=3), drill="town_spot_check"),

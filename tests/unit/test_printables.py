@@ -33,6 +33,9 @@ def docx_lines(data: bytes) -> list[str]:
 @pytest.fixture
 def data(db_url, monkeypatch):
     from tests.factories import small_district
+    from tests.helpers import clear_of_local_midnight
+
+    clear_of_local_midnight()  # the shifts are this week's and began yesterday, as the pages will see them
 
     monkeypatch.setenv("YINGJI_ADMIN_TOKEN", "print-admin")
     monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")

@@ -20,6 +20,8 @@ from store.resources_import import load_demo_if_empty as load_register
 async def web(db_url, monkeypatch):
     monkeypatch.setenv("YINGJI_ADMIN_TOKEN", "duty-admin")
     monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
+    # the alerts are counted on a fixed day: the demo's drinking water expires on 2027-08-31, one more alert after
+    monkeypatch.setattr("api.services.resources.today", lambda tz: date(2026, 12, 5))
     get_settings.cache_clear()
     with session_scope() as s:
         load_demo_if_empty(s, today=date(2026, 7, 1))

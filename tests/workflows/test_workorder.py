@@ -92,7 +92,7 @@ async def test_signed_on_time_by_link_then_feedback_completed_closed_and_the_res
     assert a.deadline("sign").due_at - a.assigned_at == timedelta(minutes=30)
     assert a.deadline("feedback").due_at - a.assigned_at == timedelta(hours=24)
     # five working days on, local time: within a working day, or at its end (24:00) for an order of the weekend
-    assert (a.deadline("complete").due_at + timedelta(hours=8) - timedelta(seconds=1)).weekday() < 5
+    assert (a.deadline("complete").due_at + timedelta(hours=8) - timedelta(microseconds=1)).weekday() < 5
 
     # the town head gets the order by SMS with a signed link (Chinese only) and signs by the link
     head = people["330110001.head"]
