@@ -82,8 +82,10 @@ def create_app(temporal_client: Client | None = None) -> FastAPI:
     app.state.temporal = holder
     app.state.settings = settings
     app.state.intake = Intake(holder, settings)
+    from api.answer_path import AnswerPath
     from api.security import SecurityMiddleware
 
+    app.add_middleware(AnswerPath)  # inside SecurityMiddleware (the last added is the outermost)
     app.add_middleware(SecurityMiddleware, settings=settings)
 
     @app.exception_handler(RequestValidationError)

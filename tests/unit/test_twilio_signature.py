@@ -92,6 +92,23 @@ def test_tampered_params_fail():
     assert not signature_ok(settings(), URL, PARAMS, "")
 
 
+def test_a_form_signed_over_the_url_as_given_costs_one_hmac(monkeypatch):
+    """The common case (Twilio signed the URL it was given) computes one signature; the SDK's `validate`, which
+    computes it with and without the port, is the fallback — for a signature over the other form of the URL."""
+    computed: list[str] = []
+    compute = RequestValidator.compute_signature
+
+    def counting(self, uri, params, algorithm=None):
+        computed.append(uri)
+        return compute(self, uri, params, algorithm)
+
+    monkeypatch.setattr(RequestValidator, "compute_signature", counting)
+    assert signature_ok(settings(), URL, PARAMS, SIG) and computed == [URL]
+    computed.clear()
+    with_port = URL.replace("mycompany.com", "mycompany.com:443")
+    assert signature_ok(settings(), with_port, PARAMS, SIG) and len(computed) == 3  # as given, then both forms
+
+
 @pytest.mark.parametrize("url", ["http://mycompany.com/myapp.php?foo=1&bar=2",      # scheme as the proxy saw it
                                  "https://internal:8000/myapp.php?foo=1&bar=2",      # Host header behind a proxy
                                  "https://mycompany.com/other.php?foo=1&bar=2",      # path
