@@ -20,6 +20,7 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
 def clear_of_local_midnight(margin_s: float = 120.0) -> None:
     """Wait past the next midnight in Beijing when it is less than `margin_s` away: for a test that takes "today"
     or "this week" in one place while the code takes it again in another, seconds later (CI runs at any hour).

@@ -94,8 +94,8 @@ def signature_ok(settings: Settings, url: str, params: Params, signature: str) -
 
 def _signed(validator: RequestValidator, url: str, params: dict | str, signature: str) -> bool:
     """The form's signature over the URL exactly as Twilio was given it, one HMAC; else the SDK's `validate`, which
-    computes two (with and without the port) and checks a JSON body's hash (two HMACs per reply were 4 % of the
-    API's CPU under a burst of replies, bench/api_load.py --profile)."""
+    computes two (with and without the port) and checks a JSON body's hash (`validate` was 8 % of the API's samples
+    under a burst of replies, bench/api_load.py --profile)."""
     if isinstance(params, dict) and compare(validator.compute_signature(url, params), signature):
         return True
     return validator.validate(url, params, signature)
