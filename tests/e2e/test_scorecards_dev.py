@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from api.app import create_app
 from api.services.answers import acknowledge
+from api.services.dates import local_today
 from config import get_settings
 from store.audit import AuditEvent
 from store.auth import create_token
@@ -105,10 +106,6 @@ def value(card: dict, section: str, name: str) -> int:
 
 
 @pytest.mark.budget(120)  # real time: two call-outs, a drill and a chain's 4-second deadline (estimated)
-def _local_day() -> str:
-    return (datetime.now(UTC) + timedelta(hours=8)).date().isoformat()
-
-
 async def test_scorecards_match_a_direct_count_of_the_trail(dev_env, db_url, fast):
     with session_scope() as s:
         people = small_district(s, towns=2, villages=2)
@@ -136,7 +133,7 @@ async def test_scorecards_match_a_direct_count_of_the_trail(dev_env, db_url, fas
         try:
             # the local day the trail begins on: the period asked for runs from it to the day the test ends (a
             # run across midnight in Beijing puts its first events in the day before)
-            first_day = _local_day()
+            first_day = local_today().isoformat()
             # ------------------------------------------------ two real call-outs
             cids = []
             for town in (TOWN1, TOWN2):
@@ -200,7 +197,7 @@ async def test_scorecards_match_a_direct_count_of_the_trail(dev_env, db_url, fas
                        what="the answer recorded")
 
             # ------------------------------------------------ the scorecards, against the trail
-            period = {"from": first_day, "to": _local_day()}
+            period = {"from": first_day, "to": local_today().isoformat()}
             r = await api.get("/api/scorecards", headers=h("sup"), params=period)
             assert r.status_code == 200, r.text
             cards = {u["unit_id"]: u for u in r.json()["units"]}
