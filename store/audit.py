@@ -31,6 +31,7 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from store.bulk import insert_returning
 from store.types import empty_dict, json_column, now_utc, utc_column
 from workflows.kit import events as kinds  # pure: the registry of event kinds
 from workflows.kit.shards import is_shard_of
@@ -207,7 +208,7 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent | St
     session.flush()  # the chain rows first: the INSERT below goes around the unit of work
     if rows:
         table = AuditEvent.__table__
-        seqs = session.execute(table.insert().returning(table.c.seq, sort_by_parameter_order=True), rows).scalars().all()
+        seqs = insert_returning(session, table, rows, table.c.seq)
         for row, seq in zip(rows, seqs, strict=True):
             existing[row["event_id"]] = StoredEvent(seq=seq, **row)
     return [existing[eid] for eid in order]

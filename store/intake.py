@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Index, bindparam, delete, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from store.bulk import insert_returning
 from store.types import empty_dict, json_column, now_utc, utc_column
 
 KINDS = ("sms", "link")
@@ -41,7 +42,7 @@ def store(s: Session, items: list[tuple[str, dict[str, Any], datetime]], owner: 
     table = AnswerIntake.__table__
     rows = [{"kind": k, "payload": p, "received_at": at, "claimed_by": owner, "claimed_at": now, "attempts": 1,
              "outcome": {}} for k, p, at in items]
-    return list(s.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+    return insert_returning(s, table, rows, table.c.id)
 
 
 def finish(s: Session, outcomes: dict[int, dict[str, Any]]) -> None:

@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.gateways import OutgoingMessage, SendResult, gateway_for
+from store.bulk import insert_returning
 from store.db import session_scope
 from store.messages import OutboxMessage
 
@@ -141,7 +142,7 @@ def _claim(items: list[Delivery], claim: Claim | None = None) -> dict[str, dict]
                           "created_at": now, "claimed": True, "claim_by": claim.by, "claim_attempt": claim.attempt,
                           "gateway_at": None, "sent_at": None}
         if new:
-            ids = s.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), new).scalars().all()
+            ids = insert_returning(s, table, new, table.c.id)
             for row, id_ in zip(new, ids, strict=True):
                 out[row["idempotency_key"]]["id"] = id_
         return out

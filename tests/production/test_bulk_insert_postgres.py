@@ -1,0 +1,60 @@
+"""store/bulk.py on PostgreSQL: tests/unit/test_bulk_insert.py again (imported: collected here with this folder's
+`db_url`), and the reason the module exists: whatever the batch, one short statement with one parameter per column,
+which psycopg converts once and caches (it converts a statement over 4,096 bytes or 50 parameters afresh each time)."""
+from __future__ import annotations
+
+import threading
+
+from psycopg import _queries
+from sqlalchemy import event
+
+from store.bulk import insert_returning
+from store.db import get_engine, session_scope
+from tests.unit.test_bulk_insert import (TABLE, _rows, _stored, test_a_column_left_to_its_python_default_is_refused,
+                                         test_every_row_is_stored_as_given_and_its_key_comes_back_in_order,
+                                         test_no_rows_no_statement, test_rows_that_differ_in_their_columns_are_refused)
+
+ON_POSTGRES = (test_a_column_left_to_its_python_default_is_refused,
+               test_every_row_is_stored_as_given_and_its_key_comes_back_in_order, test_no_rows_no_statement,
+               test_rows_that_differ_in_their_columns_are_refused)
+
+
+def test_one_short_statement_whatever_the_batch(db_url: str) -> None:
+    seen: list[tuple[str, object]] = []
+    engine = get_engine(db_url, write=True)
+    listen = lambda _c, _cur, statement, params, *_: seen.append((statement, params))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        for n in (3, 700):
+            with session_scope() as s:
+                insert_returning(s, TABLE, _rows(f"b{n}", n), TABLE.c.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    inserts = [(st, p) for st, p in seen if st.startswith("INSERT")]
+    assert len(inserts) == 2 and inserts[0][0] == inserts[1][0]
+    statement, params = inserts[1]
+    assert len(statement.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+    assert len(params) == len(_rows("x", 1)[0]) <= _queries.MAX_CACHED_STATEMENT_PARAMS
+
+
+def test_concurrent_batches_each_get_their_own_keys(db_url: str) -> None:
+    """Two batches inserted at the same moment (a barrier before each statement) share the key sequence;
+    each gets the keys of its own rows, in its own order."""
+    barrier = threading.Barrier(2)
+    results: dict[str, list[int]] = {}
+    batches = {tag: _rows(tag, 800) for tag in ("left", "right")}
+
+    def insert(tag: str) -> None:
+        with session_scope() as s:
+            s.connection()  # begun: the barrier releases both right before their INSERTs
+            barrier.wait(timeout=30)
+            results[tag] = insert_returning(s, TABLE, batches[tag], TABLE.c.id)
+
+    threads = [threading.Thread(target=insert, args=(tag,)) for tag in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for tag, rows in batches.items():
+        stored = _stored(results[tag])
+        assert [stored[k].idempotency_key for k in results[tag]] == [r["idempotency_key"] for r in rows]
