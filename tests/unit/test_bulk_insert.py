@@ -1,6 +1,6 @@
 """store/bulk.py: many rows in one statement, their keys back in the rows' order, every value stored as given.
 Here on SQLite; tests/production/test_bulk_insert_postgres.py runs them on PostgreSQL (its unnest statement), with
-two batches at once (on SQLite one process's writes take turns)."""
+two batches at once (on SQLite one process's writes take turns) and the statement's shape."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -58,6 +58,13 @@ def test_a_column_left_to_its_python_default_is_refused(db_url: str) -> None:
     for r in rows:
         del r["priority"]
     with session_scope() as s, pytest.raises(ValueError, match="give priority"):
+        insert_returning(s, TABLE, rows, TABLE.c.id)
+
+
+def test_a_naive_datetime_is_refused(db_url: str) -> None:
+    rows = _rows("naive", 2)
+    rows[1]["created_at"] = datetime(2026, 7, 1, 2, 30)
+    with session_scope() as s, pytest.raises(Exception, match="naive datetime"):
         insert_returning(s, TABLE, rows, TABLE.c.id)
 
 
