@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp  # the client: httpx's connection pool spent more CPU than the server at a few hundred/s
+import aiohttp  # the set-up's JSON call; the webhooks go through bench/raw_http.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,6 +39,7 @@ from bench import calibration  # noqa: E402
 from bench.profiling import Profile  # noqa: E402
 from bench.callout import Stack, build_directory, pct, peak_rss_mb  # noqa: E402
 from bench.http_api import ADMIN, Api, signed, watch_board  # noqa: E402
+from bench.raw_http import RawClient  # noqa: E402
 
 STEPS = ["- notify: [sms]", "- wait_ack: 30m", "- inform: duty_chief"]
 
@@ -80,57 +81,46 @@ async def until(predicate, timeout: float, what: str, every: float = 0.5) -> flo
         await asyncio.sleep(every)
 
 
-SENT_AGAIN: list[str] = []  # requests sent once more after a closed connection (printed with the table)
+async def post(client: RawClient, request: bytes, errors: list[str]) -> None:
+    """One webhook request (encoded ahead, bench/raw_http.py); anything but a 200 is counted as an error with its
+    reason. A request that could not be written on a kept-alive connection the server had just closed is sent once
+    more on a new one by the client, as Twilio does on a failed connection; only a second failure counts."""
+    try:
+        status, body = await client.send(request)
+    except Exception as exc:  # noqa: BLE001 - counted
+        errors.append(f"{type(exc).__name__}: {exc}"[:160])
+        return
+    if status != 200:
+        errors.append(f"{status} {body[:100].decode(errors='replace')}")
 
 
-async def post(http, url: str, data: dict, headers: dict, errors: list[str]) -> None:
-    """One webhook request; anything but a 200 is counted as an error with its reason. A request that could not be
-    written on a kept-alive connection the server had just closed (uvicorn closes one idle for 5 s) is sent once
-    more on a new one, as Twilio does on a failed connection; only a second failure counts."""
-    for attempt in (1, 2):
-        try:
-            async with http.post(url, data=data, headers=headers) as r:
-                text = await r.text()
-                if r.status != 200:
-                    errors.append(f"{r.status} {text[:100]}")
-                return
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            if attempt == 2:
-                errors.append(f"{type(exc).__name__}: {exc}"[:160])
-            else:
-                SENT_AGAIN.append(f"{type(exc).__name__}: {exc}"[:160])
-        except Exception as exc:  # noqa: BLE001 - counted
-            errors.append(f"{type(exc).__name__}: {exc}"[:160])
-            return
-
-
-def print_errors(console, errors: list[str]) -> None:
+def print_errors(console, client: RawClient, errors: list[str]) -> None:
     """A phase's errors and the requests it sent again, a few of each kind."""
     if errors:
         console.print(sorted(set(errors))[:5])
-    if SENT_AGAIN:
-        console.print(f"{len(SENT_AGAIN)} sent again after a closed connection:", sorted(set(SENT_AGAIN))[:3])
-        SENT_AGAIN.clear()
+    if client.resent:
+        console.print(f"{client.resent} sent again after a closed connection")
+        client.resent = 0
 
 
-async def send_all(http, requests: list[tuple[str, dict, dict]], concurrency: int) -> tuple[list[float], list[str]]:
+async def send_all(client: RawClient, requests: list[bytes], concurrency: int) -> tuple[list[float], list[str]]:
     """As fast as possible, `concurrency` at a time; latencies from the start of the burst."""
     sem = asyncio.Semaphore(concurrency)
     lat: list[float] = []
     errors: list[str] = []
     t0 = time.monotonic()
 
-    async def one(url, data, headers):
+    async def one(request: bytes):
         async with sem:
             start = time.monotonic()
-            await post(http, url, data, headers, errors)
+            await post(client, request, errors)
             lat.append(time.monotonic() - start)
 
-    await asyncio.gather(*(one(*r) for r in requests))
+    await asyncio.gather(*(one(r) for r in requests))
     return [time.monotonic() - t0, *lat], errors
 
 
-async def open_loop(http, requests: list[tuple[str, dict, dict]], rate: float,
+async def open_loop(client: RawClient, requests: list[bytes], rate: float,
                     t0: float | None = None) -> tuple[list[float], list[str], float]:
     """Each request sent when it is due (i / rate after the start); latency from that moment."""
     lat: list[float] = []
@@ -138,8 +128,8 @@ async def open_loop(http, requests: list[tuple[str, dict, dict]], rate: float,
     tasks = []
     t0 = t0 or time.monotonic()
 
-    async def one(due, url, data, headers):
-        await post(http, url, data, headers, errors)
+    async def one(due: float, request: bytes):
+        await post(client, request, errors)
         lat.append(time.monotonic() - due)
 
     for i, req in enumerate(requests):
@@ -147,7 +137,7 @@ async def open_loop(http, requests: list[tuple[str, dict, dict]], rate: float,
         delay = due - time.monotonic()
         if delay > 0.002:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(due, *req)))
+        tasks.append(asyncio.create_task(one(due, req)))
     await asyncio.gather(*tasks)
     return lat, errors, time.monotonic() - t0
 
@@ -205,13 +195,14 @@ async def main() -> None:
                 with session_scope(write=False) as s:
                     msgs = list(s.exec(select(OutboxMessage.id, OutboxMessage.provider_id, OutboxMessage.to).where(
                         OutboxMessage.subject == cid)))
-                burst = [signed(api.base, f"/api/webhooks/twilio/sms/status?o={mid}",
+                twilio = RawClient(api.base, limit=512)  # the phones' and Twilio's side, lean (bench/raw_http.py)
+                burst = [twilio.encode(*signed(api.base, f"/api/webhooks/twilio/sms/status?o={mid}",
                                 {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
-                                 "AccountSid": "AC" + "b" * 32, "To": to, "From": "+15005550006", "ApiVersion": "2010-04-01"})
+                                 "AccountSid": "AC" + "b" * 32, "To": to, "From": "+15005550006", "ApiVersion": "2010-04-01"}))
                          for status in ("queued", "sent", "delivered") for mid, sid, to in msgs]
                 prof = args.profile and Profile(api.proc.pid, args.profile / "api-callbacks.txt")
                 cpu0 = api.cpu_s()
-                timing, errors = await send_all(http, burst, args.burst_concurrency)
+                timing, errors = await send_all(twilio, burst, args.burst_concurrency)
                 cpu = api.cpu_s() - cpu0
                 if prof:
                     console.print(prof.stop())
@@ -225,7 +216,7 @@ async def main() -> None:
                              f"{len(msgs) - c['delivered']} not delivered, {len(msgs) - c['delivery_events']} reports "
                              f"missing; all in the workflows {absorbed:.1f} s after the last"))
                 console.print(rows[-1])
-                print_errors(console, errors)
+                print_errors(console, twilio, errors)
 
                 # 2. answers at a fixed rate: signed SMS webhooks, and a share by the signed link's confirm button
                 total = int(args.rate * args.seconds)
@@ -241,21 +232,21 @@ async def main() -> None:
                         to, person, ack_url = sent[i % len(sent)]
                         first_due.setdefault(person, (k * per_round + i) / args.rate)
                         if k == 0 and link_every and i % link_every == 0 and i < len(sent) and ack_url:
-                            replies.append((f"{api.base}/ack/{ack_url.rsplit('/ack/', 1)[1]}", {}, {}))
+                            replies.append(twilio.encode(f"{api.base}/ack/{ack_url.rsplit('/ack/', 1)[1]}", {}))
                             continue
-                        replies.append(signed(api.base, "/api/webhooks/twilio/sms",
+                        replies.append(twilio.encode(*signed(api.base, "/api/webhooks/twilio/sms",
                                               {"MessageSid": f"SMload{k}x{i}", "SmsSid": f"SMload{k}x{i}", "From": to,
                                                "To": "+15005550006", "Body": "1", "NumMedia": "0",
                                                "AccountSid": "AC" + "b" * 32, "SmsStatus": "received",
-                                               "ApiVersion": "2010-04-01"}))
-                links = sum(1 for r in replies if "/ack/" in r[0])
+                                               "ApiVersion": "2010-04-01"})))
+                links = sum(1 for r in replies if r.startswith(b"POST /ack/"))
                 prof = args.profile and Profile(api.proc.pid, args.profile / "api-replies.txt")
                 seen: dict[str, float] = {}
                 watching = asyncio.Event()
                 t_start = time.monotonic()
                 watcher = asyncio.create_task(watch_board(cid, seen, watching))
                 cpu0 = api.cpu_s()
-                lat, errors, wall = await open_loop(http, replies, args.rate, t_start)
+                lat, errors, wall = await open_loop(twilio, replies, args.rate, t_start)
                 cpu = api.cpu_s() - cpu0
                 if prof:
                     console.print(prof.stop())
@@ -272,7 +263,8 @@ async def main() -> None:
                              f"acknowledged; answer → on the board p50 {statistics.median(shown):.2f} s, p99 "
                              f"{pct(shown, 99):.2f} s; last visible {visible:.1f} s after the last answer"))
                 console.print(rows[-1])
-                print_errors(console, errors)
+                print_errors(console, twilio, errors)
+                await twilio.close()
             mem = f"worker {max(peak_rss_mb(w.pid) for w in stack.workers):.0f} MB, API {max(peak_rss_mb(p) for p in api.pids()):.0f} MB, " \
                   f"Temporal {peak_rss_mb(stack.server.pid):.0f} MB"
         finally:

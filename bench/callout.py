@@ -322,9 +322,8 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
 
                 if burst:  # half acknowledge at once, by SMS through HTTP (a `yingji api` process, signed Twilio
                     # webhooks, as a phone's reply comes); measure until each is visible in the read model
-                    import aiohttp
-
                     from bench.http_api import Api, signed, watch_board
+                    from bench.raw_http import RawClient
 
                     acked = [f"r{i}" for i in range(0, n, 2)]
                     with session_scope(write=False) as s:
@@ -333,21 +332,19 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                             col(OutboxMessage.person_id).in_(acked)))}
                     api = Api(stack)
                     api.start()
-                    replies = {pid: signed(api.base, "/api/webhooks/twilio/sms",
+                    phones = RawClient(api.base, limit=256, timeout=120)  # lean: bench/raw_http.py
+                    replies = {pid: phones.encode(*signed(api.base, "/api/webhooks/twilio/sms",
                                            {"MessageSid": f"SMbench{pid}", "SmsSid": f"SMbench{pid}", "From": number[pid],
                                             "To": "+15005550006", "Body": "1", "NumMedia": "0",
                                             "AccountSid": "AC" + "b" * 32, "SmsStatus": "received",
-                                            "ApiVersion": "2010-04-01"}) for pid in acked}
+                                            "ApiVersion": "2010-04-01"})) for pid in acked}
                     sent_at: dict[str, float] = {}
-                    phones = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256),
-                                                   timeout=aiohttp.ClientTimeout(total=120))
 
                     async def one(pid: str):
-                        url, data, headers = replies[pid]
                         sent_at[pid] = time.monotonic()
-                        async with phones.post(url, data=data, headers=headers) as r:
-                            if r.status != 200:
-                                raise RuntimeError(f"reply of {pid}: {r.status} {(await r.text())[:200]}")
+                        status, body = await phones.send(replies[pid])
+                        if status != 200:
+                            raise RuntimeError(f"reply of {pid}: {status} {body[:200].decode(errors='replace')}")
 
                     visible: dict[str, float] = {}
                     sem = asyncio.Semaphore(256)
