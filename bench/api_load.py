@@ -245,9 +245,9 @@ async def main() -> None:
                 watching = asyncio.Event()
                 t_start = time.monotonic()
                 watcher = asyncio.create_task(watch_board(cid, seen, watching))
-                cpu0 = api.cpu_s()
+                cpu0, own0 = api.cpu_s(), time.process_time()
                 lat, errors, wall = await open_loop(twilio, replies, args.rate, t_start)
-                cpu = api.cpu_s() - cpu0
+                cpu, own = api.cpu_s() - cpu0, time.process_time() - own0
                 if prof:
                     console.print(prof.stop())
                 visible = await until(lambda: len(seen) >= n, 300, "every acknowledgement", 0.2)
@@ -263,6 +263,8 @@ async def main() -> None:
                              f"acknowledged; answer → on the board p50 {statistics.median(shown):.2f} s, p99 "
                              f"{pct(shown, 99):.2f} s; last visible {visible:.1f} s after the last answer"))
                 console.print(rows[-1])
+                console.print(f"the bench's own CPU while answering (its client and board watcher, on the same cores): "
+                              f"{1000 * own / len(replies):.2f} ms per request")
                 print_errors(console, twilio, errors)
                 await twilio.close()
             mem = f"worker {max(peak_rss_mb(w.pid) for w in stack.workers):.0f} MB, API {max(peak_rss_mb(p) for p in api.pids()):.0f} MB, " \
