@@ -78,7 +78,9 @@ def _json_insert(table: Table, names: tuple[str, ...], key: str, dialect: Dialec
 
 
 def _json_value(value: Any) -> str:
-    """What JSON has no type for, as PostgreSQL reads it back: a datetime (tz-aware, as the UTC columns require)."""
+    """What JSON has no type for, as PostgreSQL reads it back: a datetime (tz-aware, as the UTC columns require).
+    (Inside a JSON column's value too, where SQLAlchemy's own insert would refuse it: the callers store plain
+    JSON there — the audit trail's `_plain` payloads, the outbox's meta, an answer's form.)"""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
