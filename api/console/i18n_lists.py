@@ -37,7 +37,9 @@ SUBJECT_KINDS: dict[str, tuple[str, str]] = {
     "spotcheck": ("六问抽查", "spot check"), "freshness": ("通讯录核实", "contact check"),
     "readiness": ("每月调度", "readiness check"), "resources": ("应急资源", "resources"), "login": ("登录验证码", "login code"), "warning": ("预警", "warning"), "gateway": ("网关", "gateway"),
     "audit": ("审计", "audit"), "workflow": ("流程", "workflow"), "workorder": ("工单", "work order"),
-}
+    "publication": ("预警发布", "publication"), "proposal": ("响应建议", "response proposal"),
+    "bulletin": ("月度通报", "monthly bulletin"),
+}  # every kind workflows.subjects.kind_of names (tests/unit/test_lists.py)
 
 MESSAGE_CHANNELS: dict[str, tuple[str, str]] = {
     "sms": ("短信", "SMS"), "voice": ("语音", "voice"), "im": ("即时消息", "IM"), "email": ("电子邮件", "email"),

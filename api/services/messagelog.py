@@ -113,6 +113,8 @@ def subject_link(subject: str | None) -> tuple[str, str | None]:
         return kind, "/console/reviews/" + subject.removeprefix("review/")
     if kind == "bulletin":
         return kind, "/console/bulletins/" + subject.removeprefix("bulletin/")
+    if kind == "proposal":
+        return kind, "/console/proposals/" + subject.removeprefix("proposal/")
     page = PAGES.get(kind)
     return kind, page.format(subject) if page else None
 

@@ -8,6 +8,7 @@ tests/artifacts/console/walk-*.png.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from urllib.parse import urlsplit
@@ -139,7 +140,20 @@ async def _seed(base: str, tokens: dict[str, str]) -> dict[str, str]:
             return got.json() if got.status_code == 200 else None
 
         await poll(bulletin, lambda b: b and b["status"] == "awaiting", timeout=120, what="the bulletin compiled")
+    # the warning's response proposal 响应建议 goes to the leader by SMS: wait for it, so that the message log holds one
+    # (its kind was once shown in English there, seen by the walk only when that message was on the log's first page)
+    await poll(lambda: asyncio.to_thread(_proposal_messages), bool, timeout=120, what="the response proposal's message")
     return {"callout": cid, "incident": iid, "activation": aid, "workorder": wid, "bulletin": month}
+
+
+def _proposal_messages() -> int:
+    from sqlmodel import col, func, select
+
+    from store.db import session_scope
+    from store.messages import OutboxMessage
+
+    with session_scope(write=False) as s:
+        return s.exec(select(func.count()).where(col(OutboxMessage.subject).startswith("proposal/"))).one()
 
 
 async def _walk(page, base: str, start: list[str], limit: int = 80) -> list[str]:
@@ -187,6 +201,7 @@ async def test_every_page_in_chinese_on_desktop_and_phone(dev_env, stack_env, se
                      f"/console/bulletins/{ids['bulletin']}"]
             pages = await _walk(desk, base, start)
             assert len(pages) >= 15, pages
+            pages.append("/console/messages?subject=proposal/")  # the leader's 响应建议 SMS, whatever the first page holds
             phone = await (await browser.new_context(**PHONE)).new_page()
             await login(phone, base, ADMIN)
             for n, path in enumerate(pages):

@@ -275,3 +275,16 @@ def test_a_sheet_keeps_text_as_text_and_times_local():
     assert ws.title == "通讯录 测试"
     assert ws["A2"].value == "=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
     assert ws["B2"].value == datetime(2026, 12, 4, 0, 30) and ws["A3"].value == "+8613" and ws["B3"].value is None
+
+
+def test_every_kind_of_subject_has_a_name_in_the_log_and_a_proposal_its_page():
+    """The message log names a message's subject by its kind (api/console/i18n_lists.SUBJECT_KINDS): a kind left out
+    showed its English key on the Chinese page ("proposal": the leader's 响应建议 SMS, found by the console walk)."""
+    from api.console.i18n_lists import SUBJECT_KINDS, subject_kind
+    from workflows.subjects import NAMES, PREFIXES, kind_of, proposal_subject
+
+    kinds = {*PREFIXES.values(), *NAMES.values(), kind_of("W0123456789ab"), kind_of("INC-1")}
+    assert not kinds - SUBJECT_KINDS.keys(), kinds - SUBJECT_KINDS.keys()
+    assert all(re.search(r"[\u4e00-\u9fff]", subject_kind(k)) for k in kinds)
+    assert messagelog.subject_link(proposal_subject("W0123456789ab-flood")) == (
+        "proposal", "/console/proposals/W0123456789ab-flood")
