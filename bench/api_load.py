@@ -18,12 +18,13 @@ go out through the simulator, which gives them the ids the callbacks name.
    acknowledgement on the board (the call-out target acknowledged, polled every 0.1 s): p50/p99.
 
 Run: `.venv/bin/python bench/api_load.py [--persons 10000] [--rate 500] [--seconds 60] [--link-share 0.25]
-[--profile DIR]`.
+[--database-url postgresql+psycopg://user@host:port/db] [--profile DIR]`.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -37,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 from bench import calibration  # noqa: E402
 
 from bench.profiling import Profile  # noqa: E402
-from bench.callout import Stack, build_directory, pct, peak_rss_mb  # noqa: E402
+from bench.callout import (Stack, build_directory, drop_database, fresh_database, pct,  # noqa: E402
+                           peak_rss_mb)
 from bench.http_api import ADMIN, Api, signed, watch_board  # noqa: E402
 from bench.raw_http import RawClient  # noqa: E402
 
@@ -151,6 +153,9 @@ async def main() -> None:
     ap.add_argument("--api-workers", type=int, default=1, help="yingji api --workers N (default 1)")
     ap.add_argument("--link-share", type=float, default=0.25,
                     help="share of the persons who answer by their signed link's confirm button (the rest by SMS)")
+    ap.add_argument("--database-url", default=None,
+                    help="a PostgreSQL server (postgresql+psycopg://user@host:port/db): the run gets a fresh database "
+                         "there, dropped afterwards; default a SQLite file")
     ap.add_argument("--profile", type=Path, default=None,
                     help="a folder: profile the API process with py-spy in each phase (bench/profiling.py)")
     args = ap.parse_args()
@@ -168,7 +173,9 @@ async def main() -> None:
     console = Console(width=200)
     rows: list[tuple] = []
     with tempfile.TemporaryDirectory(prefix="yingji-load-") as tmp:
-        stack = Stack(Path(tmp), STEPS)
+        dbname = f"yingji_load_{os.getpid()}"
+        database = fresh_database(args.database_url, dbname) if args.database_url else None
+        stack = Stack(Path(tmp), STEPS, database_url=database)
         stack.start()
         dispose_all()
         towns = build_directory(stack.env["YINGJI_DATABASE_URL"], n)
@@ -273,7 +280,10 @@ async def main() -> None:
             api.stop()
             stack.stop()
             dispose_all()
-    table = Table(title=f"API load through the Twilio webhook path: {n:,}-person call-out, {args.api_workers} API process(es) "
+            if args.database_url:
+                drop_database(args.database_url, dbname)
+    table = Table(title=f"API load through the Twilio webhook path: {n:,}-person call-out, {args.api_workers} API process(es), "
+                        f"{'PostgreSQL' if args.database_url else 'SQLite'} "
                         f"(targets: replies p99 < 1 s, no errors; callbacks absorbed without loss)", caption=machine)
     for col in ("scenario", "requests", "wall", "rate", "p50 (s)", "p99 (s)", "max (s)", "errors",
                 "API CPU-s per 1,000", "loss"):
