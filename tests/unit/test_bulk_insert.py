@@ -1,5 +1,5 @@
 """store/bulk.py: many rows in one statement, their keys back in the rows' order, every value stored as given.
-Here on SQLite; tests/production/test_bulk_insert_postgres.py runs them on PostgreSQL (its unnest statement), with
+Here on SQLite; tests/production/test_bulk_insert_postgres.py runs them on PostgreSQL (its JSON statement), with
 two batches at once (on SQLite one process's writes take turns) and the statement's shape."""
 from __future__ import annotations
 
