@@ -72,6 +72,31 @@ def db_counts(cid: str) -> dict[str, int]:
         }
 
 
+def stamp_ack_writes() -> bool:
+    """SQLite only, the bench's own database: a trigger notes when each call-out target's acknowledgement is written
+    (wall clock, ms), so that the time to the board can be split into the workflows' write and the watcher's poll."""
+    from sqlalchemy import text
+
+    from store.db import session_scope
+
+    with session_scope() as s:
+        s.execute(text("CREATE TABLE bench_ack_written (person_id TEXT PRIMARY KEY, at REAL NOT NULL)"))
+        s.execute(text("CREATE TRIGGER bench_ack_written AFTER UPDATE OF acknowledged_at ON callout_target "
+                       "WHEN NEW.acknowledged_at IS NOT NULL AND OLD.acknowledged_at IS NULL BEGIN "
+                       "INSERT OR IGNORE INTO bench_ack_written VALUES "
+                       "(NEW.person_id, (julianday('now') - 2440587.5) * 86400.0); END"))
+    return True
+
+
+def ack_writes() -> dict[str, float]:
+    from sqlalchemy import text
+
+    from store.db import session_scope
+
+    with session_scope(write=False) as s:
+        return dict(s.execute(text("SELECT person_id, at FROM bench_ack_written")).all())
+
+
 async def until(predicate, timeout: float, what: str, every: float = 0.5) -> float:
     t0 = time.monotonic()
     while True:
@@ -250,7 +275,8 @@ async def main() -> None:
                 prof = args.profile and Profile(api.proc.pid, args.profile / "api-replies.txt")
                 seen: dict[str, float] = {}
                 watching = asyncio.Event()
-                t_start = time.monotonic()
+                stamped = not args.database_url and await asyncio.to_thread(stamp_ack_writes)
+                t_start, wall_start = time.monotonic(), time.time()
                 watcher = asyncio.create_task(watch_board(cid, seen, watching))
                 cpu0, own0 = api.cpu_s(), time.process_time()
                 lat, errors, wall = await open_loop(twilio, replies, args.rate, t_start)
@@ -272,6 +298,15 @@ async def main() -> None:
                 console.print(rows[-1])
                 console.print(f"the bench's own CPU while answering (its client and board watcher, on the same cores): "
                               f"{1000 * own / len(replies):.2f} ms per request")
+                if stamped:  # where the time to the board goes: until the row is written, then until the watcher sees it
+                    written = await asyncio.to_thread(ack_writes)
+                    both = [(written[p] - wall_start - due, seen[p] - t_start - due) for p, due in first_due.items()
+                            if p in written and p in seen]
+                    to_row, row_to_seen = [w for w, _ in both], [v - w for w, v in both]
+                    console.print(f"answer → its target's row written (SQLite trigger, ms): p50 {statistics.median(to_row):.2f} s, "
+                                  f"p99 {pct(to_row, 99):.2f} s; row written → seen by the bench's board watcher: p50 "
+                                  f"{statistics.median(row_to_seen):.2f} s, p99 {pct(row_to_seen, 99):.2f} s "
+                                  f"({len(both):,} persons)")
                 print_errors(console, twilio, errors)
                 await twilio.close()
             mem = f"worker {max(peak_rss_mb(w.pid) for w in stack.workers):.0f} MB, API {max(peak_rss_mb(p) for p in api.pids()):.0f} MB, " \
