@@ -303,7 +303,7 @@ async def main() -> None:
                     both = [(written[p] - wall_start - due, seen[p] - t_start - due) for p, due in first_due.items()
                             if p in written and p in seen]
                     to_row, row_to_seen = [w for w, _ in both], [v - w for w, v in both]
-                    console.print(f"answer → its target's row written (SQLite trigger, ms): p50 {statistics.median(to_row):.2f} s, "
+                    console.print(f"answer → its target's row written (stamped by a SQLite trigger): p50 {statistics.median(to_row):.2f} s, "
                                   f"p99 {pct(to_row, 99):.2f} s; row written → seen by the bench's board watcher: p50 "
                                   f"{statistics.median(row_to_seen):.2f} s, p99 {pct(row_to_seen, 99):.2f} s "
                                   f"({len(both):,} persons)")
