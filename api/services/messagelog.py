@@ -24,9 +24,12 @@ from workflows.subjects import kind_of
 PAGE = 50
 CHANNELS = ("sms", "voice", "im", "email")
 STATUSES = (*OUT_STATES, "sending", "queued")
-# where a subject's page is, by its kind (workflows/subjects.py); kinds without a page have no link
+# where a subject's page is, by its kind (workflows/subjects.py), given the subject without its "<kind>/" prefix
+# (`review/<incident id>` → the incident id); kinds without a page have no link
 PAGES = {"callout": "/console/callouts/{}", "publication": "/console/publications/{}", "incident": "/console/incidents/{}",
-         "drill": "/console/drills/{}", "handover": "/console/handovers/{}", "workorder": "/console/workorders/{}"}
+         "drill": "/console/drills/{}", "handover": "/console/handovers/{}", "workorder": "/console/workorders/{}",
+         "activation": "/console/activations/{}", "review": "/console/reviews/{}", "bulletin": "/console/bulletins/{}",
+         "proposal": "/console/proposals/{}"}
 
 
 class MessageLogError(ServiceError):
@@ -107,16 +110,8 @@ def subject_link(subject: str | None) -> tuple[str, str | None]:
     if not subject:
         return "", None
     kind = kind_of(subject)
-    if kind == "activation":
-        return kind, "/console/activations/" + subject.removeprefix("activation/")
-    if kind == "review":
-        return kind, "/console/reviews/" + subject.removeprefix("review/")
-    if kind == "bulletin":
-        return kind, "/console/bulletins/" + subject.removeprefix("bulletin/")
-    if kind == "proposal":
-        return kind, "/console/proposals/" + subject.removeprefix("proposal/")
     page = PAGES.get(kind)
-    return kind, page.format(subject) if page else None
+    return kind, page.format(subject.removeprefix(f"{kind}/")) if page else None
 
 
 def _address(channel: str, to: str) -> str:

@@ -288,3 +288,8 @@ def test_every_kind_of_subject_has_a_name_in_the_log_and_a_proposal_its_page():
     assert all(re.search(r"[\u4e00-\u9fff]", subject_kind(k)) for k in kinds)
     assert messagelog.subject_link(proposal_subject("W0123456789ab-flood")) == (
         "proposal", "/console/proposals/W0123456789ab-flood")
+    links = {subject: messagelog.subject_link(subject)[1] for subject in (
+        "activation/act-1", "review/INC-1", "bulletin/2026-11", CID, "INC-1", "gateway")}
+    assert links == {"activation/act-1": "/console/activations/act-1", "review/INC-1": "/console/reviews/INC-1",
+                     "bulletin/2026-11": "/console/bulletins/2026-11", CID: f"/console/callouts/{CID}",
+                     "INC-1": "/console/incidents/INC-1", "gateway": None}
