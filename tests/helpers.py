@@ -22,10 +22,12 @@ def free_port() -> int:
 
 
 def clear_of_local_midnight(margin_s: float = 120.0) -> None:
-    """Wait past the next midnight in Beijing when it is less than `margin_s` away: for a test that takes "today"
-    or "this week" in one place while the code takes it again in another, seconds later (CI runs at any hour).
-    A week begins at a midnight too."""
-    now = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    """Wait past the next local midnight (settings.timezone, Beijing by default) when it is less than `margin_s`
+    away: for a test that takes "today" or "this week" in one place while the code takes it again in another,
+    seconds later (CI runs at any hour). A week begins at a midnight too."""
+    from config import get_settings
+
+    now = datetime.now(UTC).astimezone(ZoneInfo(get_settings().timezone))
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     left = (midnight - now).total_seconds()
     if left < margin_s:
