@@ -37,13 +37,13 @@ def insert_returning(session: Session, table: Table, rows: Sequence[dict[str, An
     given = rows[0].keys()
     if any(r.keys() != given for r in rows):
         raise ValueError(f"insert into {table.name}: every row must give the same columns ({', '.join(given)})")
+    if key is not table.autoincrement_column:  # on every database, as the defaults below
+        raise ValueError(f"insert into {table.name}: {key.name} is not its autoincrement key")
     names = tuple(given)
     _check_defaults(table, names)
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
         return list(session.execute(table.insert().returning(key, sort_by_parameter_order=True), list(rows)).scalars())
-    if key is not table.autoincrement_column:
-        raise ValueError(f"insert into {table.name}: {key.name} is not its autoincrement key")
     statement = _json_insert(table, names, key.name, dialect)
     keys = sorted(session.execute(statement, {"rows": json.dumps(rows, default=_json_value, ensure_ascii=False,
                                                                   separators=(",", ":"))}).scalars())
