@@ -55,6 +55,13 @@ def is_used(session: Session, data: dict) -> bool:
     return session.get(UsedLink, _jti(data)) is not None
 
 
+def used_among(session: Session, links: list[dict]) -> list[bool]:
+    """`is_used` for many links in one query."""
+    jtis = [_jti(d) for d in links]
+    used = set(session.exec(select(UsedLink.jti).where(col(UsedLink.jti).in_(sorted(set(jtis))))))
+    return [j in used for j in jtis]
+
+
 def _used_error() -> LinkError:
     return LinkError("used", "确认链接已使用过 / this link has been used already")
 

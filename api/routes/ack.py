@@ -11,13 +11,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from api.deps import ReadSessionDep, SettingsDep
+from api.services.answers.group import GroupCommit
 from api.services.answers.intake import IntakeRefused
 from sqlmodel import select
 
 from store.callouts import Callout, CalloutRelay
 from store.directory import OrgUnit, Person
 from store.db import session_scope
-from store.links import LinkError, is_used, read_ack_token, resolve_short
+from store.links import LinkError, is_used, read_ack_token, resolve_short, used_among
 from workflows.drill import DRILL_MARK, unmarked
 
 router = APIRouter(tags=["acknowledgement"])
@@ -71,9 +72,12 @@ def _relay_asked(data: dict) -> bool:
         return _relay_village(s, data) is not None
 
 
-def _used(data: dict) -> bool:
+def _used(links: list[dict]) -> list[bool]:
     with session_scope(write=False) as s:
-        return is_used(s, data)
+        return used_among(s, links)
+
+
+_used_check = GroupCommit(_used)  # the confirmations that arrive together checked in one query
 
 
 @router.post("/ack/{token}", response_class=HTMLResponse, summary="Confirm through a signed link (works once)")
@@ -81,7 +85,7 @@ async def ack_confirm(token: str, request: Request, settings: SettingsDep,
                       households: Annotated[str | None, Form(max_length=12)] = None) -> HTMLResponse:
     try:
         data = read_ack_token(settings.signing_key(), token)
-        if await asyncio.to_thread(_used, data):
+        if await _used_check.submit(data):
             raise LinkError("used", "确认链接已使用过 / this link has been used already")
     except LinkError as exc:
         return _page(request, STATUS[exc.reason], state="error", message=str(exc))

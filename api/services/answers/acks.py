@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -109,9 +110,26 @@ def waiting_in(s, subject: str, person_id: str) -> set[str]:
         col(OutboxMessage.workflow_id).is_not(None))))
 
 
-def _waiting_workflows(subject: str, person_id: str) -> set[str]:
+def waiting_many(s, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+    """`waiting_in` for many (subject, person) at once."""
+    out: dict[tuple[str, str], set[str]] = {p: set() for p in pairs}
+    if pairs:
+        for subject, person, wid in s.exec(select(OutboxMessage.subject, OutboxMessage.person_id,
+                                                  OutboxMessage.workflow_id).where(
+                tuple_(OutboxMessage.subject, OutboxMessage.person_id).in_(sorted(pairs)),
+                col(OutboxMessage.workflow_id).is_not(None))):
+            out[(subject, person)].add(wid)
+    return out
+
+
+def _waiting_workflows(pairs: list[tuple[str, str]]) -> list[set[str]]:
+    """The workflows waiting for each (subject, person): one query for the answers that arrive together."""
     with session_scope(write=False) as s:
-        return waiting_in(s, subject, person_id)
+        found = waiting_many(s, set(pairs))
+    return [set(found[p]) for p in pairs]
+
+
+_waiting = GroupCommit(_waiting_workflows)  # (a read: grouped like the writes, one query per round)
 
 
 @dataclass
@@ -167,7 +185,7 @@ async def acknowledge(client: Client, subject: str, person_id: str, channel: str
     (through the store) for each of those workflows that has ended. Every answer ends on record: nobody
     waiting is not "nothing to do". (`workflows`: those workflows, when the caller has looked them up already.)"""
     at = at or datetime.now(UTC)
-    wids = workflows if workflows is not None else await asyncio.to_thread(_waiting_workflows, subject, person_id)
+    wids = workflows if workflows is not None else await _waiting.submit((subject, person_id))
     if not wids:
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
     ref = ref or f"{channel}:{person_id}:{at.isoformat()}"

@@ -1,6 +1,8 @@
 """Group commit: work that arrives together is written together, in one transaction on a worker thread, while
 the previous batch is being written. Each caller still hears its own result only after the commit; under a
-burst the commits stop queueing one behind another on SQLite's write lock (and PostgreSQL's fsync)."""
+burst the commits stop queueing one behind another on SQLite's write lock (and PostgreSQL's fsync). Lookups that
+every answer makes (which workflows wait for this person, was this link used) are grouped the same way: one query,
+one thread hop, for all that arrive together."""
 from __future__ import annotations
 
 import asyncio

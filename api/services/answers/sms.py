@@ -8,13 +8,13 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, tuple_
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio.client import Client
 
 from api.services.answers.group import GroupCommit
-from api.services.answers.acks import RECORDED_TEXT, AnswerError, waiting_in, acknowledge
+from api.services.answers.acks import RECORDED_TEXT, AnswerError, acknowledge, waiting_in, waiting_many
 from store.audit import NewEvent, append
 from store.db import session_scope
 from store.directory import mask_mobile
@@ -126,18 +126,6 @@ def _match_in(s, sent: list, from_number: str, code: str | None) -> tuple[str, o
     return _match(s, from_number, code)
 
 
-def _waiting_many(s, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
-    """`waiting_in` for many (subject, person) at once."""
-    out: dict[tuple[str, str], set[str]] = {p: set() for p in pairs}
-    if pairs:
-        for subject, person, wid in s.exec(select(OutboxMessage.subject, OutboxMessage.person_id,
-                                                  OutboxMessage.workflow_id).where(
-                tuple_(OutboxMessage.subject, OutboxMessage.person_id).in_(sorted(pairs)),
-                col(OutboxMessage.workflow_id).is_not(None))):
-            out[(subject, person)].add(wid)
-    return out
-
-
 def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None, set[str]]]:
     """Each reply (gateway, from, body, provider id, at) stored once and matched to the message it answers
     (see `_match`), all in one transaction, with one query for the messages sent to all their numbers and one
@@ -186,7 +174,7 @@ def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None
                         sent.person_id if handled == "ack" else None, set()))
         if rows:
             s.execute(insert(InboundMessage.__table__), rows)
-        waiting = _waiting_many(s, {(o[1], o[2]) for o in out if o[0] == "ack"})
+        waiting = waiting_many(s, {(o[1], o[2]) for o in out if o[0] == "ack"})
         return [(h, subj, pid, waiting[(subj, pid)] if h == "ack" else w) for h, subj, pid, w in out]
 
 
