@@ -1,18 +1,21 @@
 """Engine, sessions and migrations.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout so that the
-worker and the API can write at once; PostgreSQL is the production database.
+worker and the API can write at once (a writer waits for another's lock, tried every
+millisecond: `begin_immediate`); PostgreSQL is the production database.
 """
 from __future__ import annotations
 
 import fcntl
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 _engines: dict[tuple[str, bool], Engine] = {}
@@ -53,14 +56,17 @@ def get_engine(url: str | None = None, *, write: bool = False) -> Engine:
 
             timeout = get_settings().db_busy_timeout_ms / 1000
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout})
-            begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+            begin = "BEGIN"
 
             def on_connect(dbapi_connection, record):
                 _sqlite_pragmas(dbapi_connection, record)
                 dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
 
             event.listen(engine, "connect", on_connect)
-            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+            if write:
+                event.listen(engine, "begin", lambda conn: begin_immediate(conn, timeout))
+            else:
+                event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         else:
             from config import get_settings
 
@@ -73,6 +79,37 @@ def get_engine(url: str | None = None, *, write: bool = False) -> Engine:
 
 _write_locks: dict[str, threading.RLock] = {}
 
+WRITE_LOCK_POLL_S = 0.001
+
+
+def begin_immediate(conn: Connection, timeout: float) -> None:
+    """BEGIN IMMEDIATE (SQLite's write lock, taken at once), waiting for another process's writer in steps of 1 ms
+    up to `timeout` s, then "database is locked" as before (SQLAlchemy's OperationalError).
+
+    SQLite's own busy handler sleeps in growing steps (1, 2, 5, 10, 15, 20, 25, … 100 ms) between tries. Under a
+    burst of answers the API's write transactions follow one another within the process (they take turns on
+    `_write_locks` and start the moment the previous one commits), while the worker, in another process, slept
+    in those steps and kept missing the moment the lock was free: its flushes waited up to 0.54 s for the lock
+    where the API's waited at most 0.1 s, and the answers behind those flushes reached the board up to a second
+    late (bench/api_load.py). Tried every millisecond, a writer of any process gets in at the first gap.
+    Only the BEGIN waits here: once it holds the write lock, nothing else in the transaction waits for a writer
+    (WAL: commits append, readers never block), and reads keep SQLite's busy timeout."""
+    raw = conn.connection.driver_connection
+    deadline = time.monotonic() + timeout
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    break  # not the lock: raised by the last try below
+            time.sleep(WRITE_LOCK_POLL_S)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the last try, its failure raised as SQLAlchemy raises it
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+
 
 @contextmanager
 def session_scope(url: str | None = None, *, write: bool = True) -> Iterator[Session]:
@@ -81,7 +118,8 @@ def session_scope(url: str | None = None, *, write: bool = True) -> Iterator[Ses
     On SQLite the write transactions of one process take turns on a lock of their own: a
     thread waiting for SQLite's lock sleeps in growing steps (up to 100 ms) and retries, so
     under a burst of webhooks most of the wall time went to sleeping; queued on a lock, each
-    starts the moment the previous one commits. (Other processes still meet SQLite's lock.)"""
+    starts the moment the previous one commits. (Other processes' writers meet SQLite's lock,
+    tried every millisecond: `begin_immediate`.)"""
     engine = get_engine(url, write=write)
     lock = _write_locks.setdefault(str(engine.url), threading.RLock()) \
         if write and engine.dialect.name == "sqlite" else nullcontext()
