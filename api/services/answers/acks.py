@@ -41,13 +41,16 @@ class _Batcher:
     def __init__(self) -> None:
         self.pending: dict[str, list[tuple[ShardEvents, asyncio.Future]]] = {}
         self.busy: set[str] = set()
+        self.tasks: set[asyncio.Task] = set()  # the signals in flight, kept (the loop holds tasks only weakly)
 
     async def send(self, client: Client, workflow_id: str, events: ShardEvents) -> bool:
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self.pending.setdefault(workflow_id, []).append((events, fut))
         if workflow_id not in self.busy:
             self.busy.add(workflow_id)
-            asyncio.create_task(self._drain(client, workflow_id))
+            task = asyncio.create_task(self._drain(client, workflow_id))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         return await fut
 
     async def _drain(self, client: Client, workflow_id: str) -> None:

@@ -18,6 +18,7 @@ class GroupCommit:
         self.limit = limit
         self.pending: list[tuple[Any, asyncio.Future]] = []
         self.busy = False
+        self.task: asyncio.Task | None = None  # the round in flight, kept (the loop holds tasks only weakly)
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -27,7 +28,7 @@ class GroupCommit:
         self.pending.append((item, fut))
         if not self.busy:
             self.busy = True
-            asyncio.create_task(self._drain())
+            self.task = asyncio.create_task(self._drain())
         return await fut
 
     async def _drain(self) -> None:

@@ -65,6 +65,7 @@ class Intake:
         self.queue: list[Item] = []
         self.inflight: set[int] = set()  # ids queued or being processed here: their claims are kept fresh
         self.processing = False
+        self.drainer: asyncio.Task | None = None
         self.sweeper: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ the request's side
@@ -105,7 +106,7 @@ class Intake:
         self.queue.extend(items)
         if not self.processing:
             self.processing = True
-            asyncio.create_task(self._drain())
+            self.drainer = asyncio.create_task(self._drain())  # kept: the loop holds tasks only weakly
 
     async def _drain(self) -> None:
         try:
