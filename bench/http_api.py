@@ -82,9 +82,9 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
     time or late (逾时应答), in the read model the board shows; polled every `every` s until `stop` is set.
 
     The board is read by a duty officer's browser, not by the phones: the polls run on a thread of their own, each
-    is stamped the moment its read returns, and each read is one row. (Stamped on the bench's event loop, which also sends the phones'
-    1,000 requests a second, a read's time waited for the loop: 0.35-0.45 s at p90-p99 from a row's write to its
-    stamp, for a poll every 0.1 s.)"""
+    is stamped the moment its read returns, and each read is one row. (Stamped on the bench's event loop, which also
+    sends the phones' 1,000 requests a second, a read's time waited for the loop: 0.35-0.45 s at p90-p99 from a
+    row's write to its stamp, for a poll every 0.1 s.)"""
     from sqlalchemy import func
     from sqlmodel import col, select
 

@@ -56,7 +56,6 @@ def get_engine(url: str | None = None, *, write: bool = False) -> Engine:
 
             timeout = get_settings().db_busy_timeout_ms / 1000
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout})
-            begin = "BEGIN"
 
             def on_connect(dbapi_connection, record):
                 _sqlite_pragmas(dbapi_connection, record)
@@ -66,7 +65,7 @@ def get_engine(url: str | None = None, *, write: bool = False) -> Engine:
             if write:
                 event.listen(engine, "begin", lambda conn: begin_immediate(conn, timeout))
             else:
-                event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+                event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         else:
             from config import get_settings
 

@@ -1,8 +1,9 @@
 """The lookups every answer makes are grouped like the intake's writes (api/services/answers/group.py): which
 workflows wait for this person (`acknowledge`), and whether a signed link was used already (its confirm button).
-Under a burst each used to open its own session on its own thread hop: a sixth of the API's CPU at 1,000 answers/s
-(bench/api_load.py, README "Load"). The first lookup of each test is held at a barrier on its thread while the
-others arrive: they must all go in the next round, one query, each caller still hearing its own answer."""
+Under a burst each used to open its own session on its own thread hop: a fifth of the API's CPU in the first
+seconds of 1,000 answers/s (bench/api_load.py, README "Load"). The first lookup of each test is held at a barrier on
+its thread while the others arrive: they must all go in the next round, one query, each caller still hearing its own
+answer."""
 from __future__ import annotations
 
 import asyncio
@@ -22,7 +23,7 @@ from store.messages import OutboxMessage, UsedLink
 
 def held_first_round(group, loop: asyncio.AbstractEventLoop):
     """Wrap `group.many`: the first round waits for `release` (set from the test) and every round's items are
-    noted. Returns (rounds, entered, release)."""
+    noted. Returns (rounds, entered, release, the real `many` to put back)."""
     real, rounds = group.many, []
     entered, release = asyncio.Event(), threading.Event()
 

@@ -68,8 +68,7 @@ def test_a_writer_waits_for_another_process_writer_and_gets_in_once_it_commits(d
     assert done == [None]
     with session_scope(write=False) as s:
         assert sorted(s.execute(text("SELECT n FROM lock_probe")).scalars()) == [1, 2]
-        # the busy timeout is back for what follows on the connections the writer used
-    with session_scope() as s:
+    with session_scope() as s:  # the busy timeout is back for what follows on the writer's connection
         assert s.execute(text("PRAGMA busy_timeout")).scalar() == get_settings().db_busy_timeout_ms
     holder.close()
 
