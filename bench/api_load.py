@@ -72,7 +72,7 @@ def db_counts(cid: str) -> dict[str, int]:
         }
 
 
-def stamp_ack_writes() -> bool:
+def stamp_ack_writes() -> None:
     """SQLite only, the bench's own database: a trigger notes when each call-out target's acknowledgement is written
     (wall clock, ms), so that the time to the board can be split into the workflows' write and the watcher's poll."""
     from sqlalchemy import text
@@ -85,7 +85,6 @@ def stamp_ack_writes() -> bool:
                        "WHEN NEW.acknowledged_at IS NOT NULL AND OLD.acknowledged_at IS NULL BEGIN "
                        "INSERT OR IGNORE INTO bench_ack_written VALUES "
                        "(NEW.person_id, (julianday('now') - 2440587.5) * 86400.0); END"))
-    return True
 
 
 def ack_writes() -> dict[str, float]:
@@ -275,7 +274,9 @@ async def main() -> None:
                 prof = args.profile and Profile(api.proc.pid, args.profile / "api-replies.txt")
                 seen: dict[str, float] = {}
                 watching = asyncio.Event()
-                stamped = not args.database_url and await asyncio.to_thread(stamp_ack_writes)
+                stamped = not args.database_url
+                if stamped:
+                    await asyncio.to_thread(stamp_ack_writes)
                 t_start, wall_start = time.monotonic(), time.time()
                 watcher = asyncio.create_task(watch_board(cid, seen, watching))
                 cpu0, own0 = api.cpu_s(), time.process_time()

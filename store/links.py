@@ -55,10 +55,15 @@ def is_used(session: Session, data: dict) -> bool:
     return session.get(UsedLink, _jti(data)) is not None
 
 
+def _spent(session: Session, jtis: list[str]) -> set[str]:
+    """Which of these one-time ids were used: one query."""
+    return set(session.exec(select(UsedLink.jti).where(col(UsedLink.jti).in_(sorted(set(jtis))))))
+
+
 def used_among(session: Session, links: list[dict]) -> list[bool]:
     """`is_used` for many links in one query."""
     jtis = [_jti(d) for d in links]
-    used = set(session.exec(select(UsedLink.jti).where(col(UsedLink.jti).in_(sorted(set(jtis))))))
+    used = _spent(session, jtis)
     return [j in used for j in jtis]
 
 
@@ -84,7 +89,7 @@ def consume_many(session: Session, links: list[dict]) -> list[LinkError | None]:
     now spent by this call, or the LinkError its use meets (spent before, or earlier in the same list). When
     another process spends one of them meanwhile, the list is spent one by one, each refusal its own."""
     jtis = [_jti(d) for d in links]
-    seen = set(session.exec(select(UsedLink.jti).where(col(UsedLink.jti).in_(set(jtis)))).all())
+    seen = _spent(session, jtis)
     out: list[LinkError | None] = []
     for jti in jtis:
         out.append(_used_error() if jti in seen else None)

@@ -108,13 +108,12 @@ async def _ask(client: Client, workflow_id: str, ack: Ack) -> dict | None:
 
 
 def waiting_in(s, subject: str, person_id: str) -> set[str]:
-    return set(s.exec(select(OutboxMessage.workflow_id).where(
-        OutboxMessage.subject == subject, OutboxMessage.person_id == person_id,
-        col(OutboxMessage.workflow_id).is_not(None))))
+    """The workflows that sent to `person_id` in `subject` and wait for their answer."""
+    return waiting_many(s, {(subject, person_id)})[(subject, person_id)]
 
 
 def waiting_many(s, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
-    """`waiting_in` for many (subject, person) at once."""
+    """`waiting_in` for many (subject, person) at once: one query."""
     out: dict[tuple[str, str], set[str]] = {p: set() for p in pairs}
     if pairs:
         for subject, person, wid in s.exec(select(OutboxMessage.subject, OutboxMessage.person_id,
