@@ -13,7 +13,7 @@ from sqlalchemy import Text, bindparam, cast, insert, update
 from sqlmodel import Session, col, select
 from temporalio import activity
 
-from activities.common import contact, english_readers, sms_each
+from activities.common import contact, english_readers, on_thread, sms_each
 from activities.common import now as _now
 from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
@@ -39,7 +39,7 @@ from workflows.callout import (
 )
 from workflows.drill import DRILL_MARK, unmarked
 from workflows.kit import names
-from workflows.escalation import TARGET, Contact, Record, Send, Target
+from workflows.escalation import TARGET, Contact, Record, Send, Target, state_after
 
 PURPOSE_PREFIX = {"escalate": "【升级】{name}未应答,请代落实:", "inform": "", "cancel": "", "update": "", "summary": ""}
 INFORM = "【告知】{about}经多次叫应未应答({event}{level}预警),请跟进落实。"
@@ -240,33 +240,33 @@ def _deliveries(req: FlushRequest) -> list[Delivery]:
 @activity.defn(name=names.Callout.FLUSH)
 async def flush(req: FlushRequest) -> FlushResult:
     # reading the targets and rendering 500 messages run on a thread: the event loop stays free to heartbeat
-    req = await asyncio.to_thread(unpack, req)
-    deliveries = await asyncio.to_thread(_deliveries, req)
+    req = await on_thread(unpack, req)
+    deliveries = await on_thread(_deliveries, req) if req.sends else []
     outcomes = {o.key: o for o in await deliver(deliveries)}
-    records = req.records
     now = _now()
-
-    def write() -> None:
-        with session_scope() as s:
-            events = []
-            for send in req.sends:
-                o = outcomes[send.key]  # at: when the gateway took it (an answer to it comes after, never before)
-                events.append(_ev(req.callout_id, "callout.sent", f"send/{send.key.removeprefix(req.workflow_id + '/')}",
-                                  req.workflow_id, run_id=req.run_id, actor="system", channel=send.channel,
-                                  at=o.accepted_at or now,
-                                  payload={"target": send.target_key, "person_id": send.person_id, "purpose": send.purpose,
-                                           "to": mask_mobile(send.to) if send.channel != "im" else send.to,
-                                           "status": o.status, "error": o.error, "outbox_id": o.outbox_id,
-                                           "drill": req.drill}))
-            for r in records:
-                events.append(_ev(req.callout_id, f"callout.{r.kind}", r.step_id, req.workflow_id, run_id=req.run_id,
-                                  actor=r.actor, channel=r.channel, at=r.at,
-                                  payload={"target": r.target_key, "person_id": r.person_id, "state": r.state, **r.payload}))
-            append(s, events)
-            _update_targets(s, req, outcomes, records, now)
-
-    await asyncio.to_thread(write)
+    await on_thread(_write, req, outcomes, now)
     return FlushResult.model_validate(flush_result(outcomes, now))
+
+
+def _write(req: FlushRequest, outcomes: dict, now: datetime) -> None:
+    """A flush's audit events (one per send, one per record) and its targets' rows, in one transaction."""
+    with session_scope() as s:
+        events = []
+        for send in req.sends:
+            o = outcomes[send.key]  # at: when the gateway took it (an answer to it comes after, never before)
+            events.append(_ev(req.callout_id, "callout.sent", f"send/{send.key.removeprefix(req.workflow_id + '/')}",
+                              req.workflow_id, run_id=req.run_id, actor="system", channel=send.channel,
+                              at=o.accepted_at or now,
+                              payload={"target": send.target_key, "person_id": send.person_id, "purpose": send.purpose,
+                                       "to": mask_mobile(send.to) if send.channel != "im" else send.to,
+                                       "status": o.status, "error": o.error, "outbox_id": o.outbox_id,
+                                       "drill": req.drill}))
+        for r in req.records:
+            events.append(_ev(req.callout_id, f"callout.{r.kind}", r.step_id, req.workflow_id, run_id=req.run_id,
+                              actor=r.actor, channel=r.channel, at=r.at,
+                              payload={"target": r.target_key, "person_id": r.person_id, "state": r.state, **r.payload}))
+        append(s, events)
+        _update_targets(s, req, outcomes, req.records, now)
 
 
 _TARGET_STATE = ("attempts", "state", "escalated_to", "acknowledged_at", "ack_channel", "ack_by", "ack_late")
@@ -312,8 +312,7 @@ def _update_targets(s: Session, req: FlushRequest, outcomes: dict, records: list
             row.ack_late = bool(r.payload.get("late"))  # after the target had been given up (unreachable)
         if r.kind == "ack.late" and row.acknowledged_at is None:  # the first answer of a canceled target
             row.acknowledged_at, row.ack_channel, row.ack_by, row.ack_late = r.at, r.channel, r.person_id, True
-        if r.state:
-            row.state = r.state
+        row.state = state_after(row.state, r.state)  # (an answer recorded ahead of this batch stays)
         row.updated_at = now
     _write_targets(s, rows, before)
 

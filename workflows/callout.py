@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
+from temporalio.common import Priority
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():  # data and pure code: not run anew for every workflow instance
@@ -20,7 +21,7 @@ with workflow.unsafe.imports_passed_through():  # data and pure code: not run an
         NightHours, ResolveRequest, ResolveResult, SendRef, ShardEvents, ShardInfo, ShardInput, ShardResult,
         StopRequest, WarningInfo)
     from workflows.kit.shards import shard_id
-    from workflows.common import ACTIVITY
+    from workflows.common import ACTIVITY, AHEAD
     from workflows.escalation import (
         Ack, Actions, Escalation, FlushResult, Inbox, Recall, RecallResult, Target, drive, record_late)
     from workflows.kit import broadcast as bc
@@ -68,20 +69,21 @@ class CalloutShardWorkflow:
             relay_task = asyncio.create_task(relays.run(relay_flush))
         self.early = []
 
-        async def flush(actions: Actions) -> FlushResult:
+        async def flush(actions: Actions, priority: Priority = Priority.default) -> FlushResult:
             result: FlushResult = await workflow.execute_activity(
                 Callout.FLUSH,
                 FlushRequest(callout_id=inp.callout_id, workflow_id=workflow.info().workflow_id,
                              run_id=workflow.info().run_id, plan=inp.plan, warning=inp.warning, drill=inp.drill,
                              packed=FlushBody(refs=[SendRef.of(s) for s in actions.sends],
                                               records=actions.records).pack()),
-                result_type=FlushResult, **ACTIVITY)
+                result_type=FlushResult, priority=priority, **ACTIVITY)
             self.inbox.put(result.reports)  # failures the gateway reported at once
             if self.relays is not None:  # a village acknowledged: its relay opens
                 self.relays.acknowledged(actions.records, workflow.now())
             return result
 
-        await drive(self.esc, self.inbox, flush, until=lambda: self.inbox.stopped is not None)
+        await drive(self.esc, self.inbox, flush, until=lambda: self.inbox.stopped is not None,
+                    answers=lambda actions: flush(actions, AHEAD))  # answers recorded ahead of the sends
         self.inbox.closed = True  # a recall not applied by now never will be: its update is refused
         if self.inbox.stopped is not None:
             reason, purpose = self.inbox.stopped.split("|", 1)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
@@ -28,6 +28,10 @@ def activity_options(start_to_close: timedelta = timedelta(minutes=5)) -> dict:
 
 
 ACTIVITY = activity_options()
+
+AHEAD = Priority(priority_key=1)
+"""An activity's priority in its task queue when a person waits on it (an answer to record while the escalations
+of a district are being sent): Temporal hands it to the next free worker slot before the default (3)."""
 
 # A step an update validator refuses raises ApplicationError(reason, type=one of these); the API
 # answers 403, 409, 422 or 404 with the reason (api/services/steps.py).

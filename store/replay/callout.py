@@ -34,6 +34,7 @@ from workflows.kit.events import (
     Sent,
     Step,
     TargetsResolved,
+    state_after,
 )
 from workflows.kit.events import Callout as K
 
@@ -107,9 +108,7 @@ class _Target:
                 self.escalated_to.append(person)
         elif kind == K.TIMEOUT:
             self.waiting_since = None
-        state = p.get(STEP.state)
-        if state:
-            self.state = state
+        self.state = state_after(self.state, p.get(STEP.state))  # (an answer recorded ahead of a batch stays)
 
     def row(self, due: datetime | None) -> dict[str, Any]:
         return {"key": self.key, "tier": self.tier, "post_id": self.post_id, "person_id": self.person_id,

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.schema.escalation import Policy, Step  # noqa: F401
     from workflows.escalation.model import (  # noqa: F401
         FAILED_STATUSES, TARGET, TERMINAL_STATES, Ack, Actions, Contact, FlushResult, Recall, RecallResult, Record, Report, Send, Target, TargetState,
-        late_step)
+        late_step, state_after)
     from workflows.escalation.interpreter import Escalation  # noqa: F401
     from workflows.escalation.host import (  # noqa: F401
-        LATE_ANSWERS, LATE_EPISODES, RECALL, EpisodeLike, Inbox, drive, late_answers, record_late, record_late_answers)
+        ANSWERS_AHEAD, LATE_ANSWERS, LATE_EPISODES, RECALL, EpisodeLike, Inbox, drive, late_answers, record_late, record_late_answers)

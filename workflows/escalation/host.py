@@ -24,6 +24,10 @@ runs, are recorded as late, not dropped (its own id: the call-out's `LATE_ANSWER
 a history, and these records are new activity calls)."""
 RECALL = "recall"
 """workflow.patched id: a duty officer's 重新呼叫 (`Recall` in the inbox) sends and records; old code had none."""
+ANSWERS_AHEAD = "answers-ahead"
+"""workflow.patched id: answers that come while a batch is being sent are applied and recorded at once (the
+host's `answers` flush), not after the batch; old histories applied them after it (and awaited the batch's flush
+itself, not as a task: the commands of a shard's relay, issued meanwhile, keep their order)."""
 
 
 def record_late() -> bool:
@@ -149,15 +153,27 @@ class Inbox:
         items, self.items = self.items, []
         return items
 
+    def has_answers(self) -> bool:
+        return any(isinstance(item, Ack) for item in self.items)
+
+    def take_answers(self) -> list[Ack]:
+        """The answers received, in arrival order; reports and recalls stay for the host loop."""
+        answers = [item for item in self.items if isinstance(item, Ack)]
+        self.items = [item for item in self.items if not isinstance(item, Ack)]
+        return answers
+
 
 async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaitable[FlushResult | None]],
-                until: Callable[[], bool] = lambda: False) -> None:
+                until: Callable[[], bool] = lambda: False,
+                answers: Callable[[Actions], Awaitable[Any]] | None = None) -> None:
     """Run an escalation to its end: every target acknowledged, unreachable or canceled.
 
     One timer for all targets (the earliest deadline); a signal wakes the loop at
     once. `flush` sends and records a batch (activities) and may return what it got
     back: the waits then count from the gateway's acceptance of each send, not from
-    the moment the workflow decided to send. `until` ends it early.
+    the moment the workflow decided to send. `until` ends it early. `answers`, when
+    given, records answers that come while a batch is being sent, at once
+    (`answering_meanwhile`), rather than after the batch.
     """
     pending = Actions()
     recalls: list[tuple[Recall, Actions]] = []
@@ -174,7 +190,8 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
         flushed = bool(pending)
         if pending:
             batch, pending = pending, Actions()
-            result = await flush(batch)
+            meanwhile = answers is not None and workflow.patched(ANSWERS_AHEAD)
+            result = await (answering_meanwhile(esc, inbox, flush(batch), answers) if meanwhile else flush(batch))
             if result is not None and result.accepted and workflow.patched("wait-from-acceptance"):
                 esc.accepted(result.accepted)
         for req, done in recalls:  # answered only now: sent and recorded
@@ -190,3 +207,23 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
             await workflow.wait_condition(lambda: bool(inbox.items) or until(), timeout=timeout)
         except asyncio.TimeoutError:
             pass
+
+
+async def answering_meanwhile(esc: Escalation, inbox: Inbox, sending: Awaitable[FlushResult | None],
+                              answers: Callable[[Actions], Awaitable[Any]]) -> FlushResult | None:
+    """Wait for a batch's flush; answers that come meanwhile are applied and recorded at once through `answers`
+    (records only, one such flush at a time), not after the batch. At a district-wide escalation a shard's
+    batch of sends takes most of a minute; an answer held behind it was that late on the board (issue 25).
+    Answers keep their order among themselves; reports and recalls wait for the batch, as before. The batch
+    in flight may still send to a target acknowledged meanwhile, as it would have when the answer came a
+    moment later; its records, written after the answer's, leave the target acknowledged (`state_after`)."""
+    task = asyncio.ensure_future(sending)
+    while True:
+        await workflow.wait_condition(lambda: task.done() or inbox.has_answers())
+        if task.done():
+            return task.result()
+        recorded = Actions()
+        for ack in inbox.take_answers():
+            recorded.extend(esc.acknowledge(ack, record_late))
+        if recorded:
+            await answers(recorded)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 from pydantic.dataclasses import dataclass
 
-from workflows.kit.events import FAILED_STATUSES  # noqa: F401  (defined once, with the event kinds; re-exported)
+from workflows.kit.events import FAILED_STATUSES, state_after  # noqa: F401  (defined once, with the event kinds; re-exported)
 
 TERMINAL_STATES = {"acknowledged", "unreachable", "canceled"}
 

@@ -92,6 +92,16 @@ FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no_answer", "no_k
                              "opted_out", "no_channel"})
 """A send's statuses that mean it reached nobody (the interpreter stops waiting for it; statistics count it failed)."""
 
+
+
+def state_after(current: str | None, recorded: str | None) -> str | None:
+    """A target's state in a read model or a replay once a record written after `current` is applied.
+    "acknowledged" is final in the interpreter, so a record of another state that comes after it was decided
+    before the answer and written behind it (`drive()` records answers while a batch of sends is still
+    going out): the target stays acknowledged."""
+    return current if not recorded or current == "acknowledged" else recorded
+
+
 BOUNCE_STATUSES = frozenset({"failed", "undelivered", "opted_out"})
 """A send's statuses that say the number itself is failing (contact freshness: a bounced number), unlike a busy
 line or an unanswered call."""

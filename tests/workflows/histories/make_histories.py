@@ -1003,6 +1003,39 @@ async def relay(saved: list[dict]) -> None:
                       note="到户到人: one village confirms in time, the other late after the town head was called")
 
 
+async def answers_ahead(saved: list[dict]) -> None:
+    """An answer that comes while the shard's voice round is being sent (patch `answers-ahead`): recorded at once by a
+    flush of its own, ahead of the round (the simulator's latency holds the round's sends for seconds)."""
+    from tests.factories import small_district
+    from tests.workflows.callout_helpers import ack, callout_input, outbox, start
+
+    async with stage("answers-ahead", lambda s: small_district(s, missing_deputy=("330110001.deputy",)), saved,
+                     SIMULATOR_LATENCY_MS="4000") as st:
+        resp = st.people["330110001001.resp"]
+        inp = callout_input(callout_id="history-answers-ahead")
+        h = await start(st.client, st.tq, inp)
+        await wait_for(lambda: [m for m in outbox(inp.callout_id, person_id=resp) if m.provider_id], timeout=60,
+                       what="first SMS")
+        await st.sleep(timedelta(minutes=10, seconds=2))  # the SMS wait runs out: the voice round goes out
+        await wait_for(lambda: [m for m in outbox(inp.callout_id, person_id=resp, channel="voice") if not m.provider_id],
+                       timeout=60, what="the voice round being sent")
+        await ack(st.client, inp.callout_id, resp, "sms")
+        await finish(st, h)
+        shard = f"{inp.callout_id}/shard-0"
+        events = (await st.client.get_workflow_handle(shard).fetch_history()).events
+        answered = next(i for i, e in enumerate(events) if e.HasField("workflow_execution_signaled_event_attributes"))
+        scheduled = [i for i, e in enumerate(events) if e.HasField("activity_task_scheduled_event_attributes")]
+        completed = {e.activity_task_completed_event_attributes.scheduled_event_id
+                     for e in events[:answered] if e.HasField("activity_task_completed_event_attributes")}
+        in_flight = [i for i in scheduled if i < answered and events[i].event_id not in completed]
+        ahead = [i for i in scheduled if i > answered]
+        assert in_flight and ahead and events[ahead[0]].activity_task_scheduled_event_attributes.priority.priority_key == 1 \
+            and not any(events[j].activity_task_completed_event_attributes.scheduled_event_id == events[in_flight[-1]].event_id
+                        for j in range(answered, ahead[0])), "the answer was not recorded while the round was sent"
+        await st.save("CalloutShardWorkflow-answers-ahead", shard,
+                      note="an answer while the voice round is sent: recorded at once, ahead of the round")
+
+
 async def proposal(saved: list[dict]) -> None:
     from types import SimpleNamespace
 
@@ -1162,7 +1195,7 @@ SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activatio
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
              "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay,
              "proposal": proposal, "upward": upward, "notice": notice, "bulletin": bulletin, "register": register,
-             "readiness": readiness, "experts": experts}
+             "readiness": readiness, "experts": experts, "answers_ahead": answers_ahead}
 
 
 async def main(names: list[str]) -> None:

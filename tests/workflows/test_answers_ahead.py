@@ -1,0 +1,89 @@
+"""An answer that comes while a shard's batch of sends is still going out is recorded at once, ahead of the batch
+(workflows/escalation/host.py `answering_meanwhile`), and stays recorded when the batch, decided before it, is
+written after it. At a district-wide escalation a shard's batch takes most of a minute; answers held behind it
+were that late on the board (issue 25, README "Where the burst waits")."""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from temporalio import activity
+from temporalio.worker import Worker
+
+from activities import all_activities
+from activities import callout as callout_activities
+from activities.heartbeat import HeartbeatInterceptor
+from api.services.replay import replay_subject
+from store.db import session_scope
+from tests.workflows.callout_helpers import (
+    DEFINITIONS,
+    ack,
+    callout_input,
+    events,
+    outbox,
+    people,  # noqa: F401 - the shared fixture
+    start,
+    targets,
+    terminate_callouts,
+    wait_for,
+)
+from workflows import all_workflows
+from workflows.callout import FlushBody, FlushRequest
+from workflows.common import AHEAD
+from workflows.kit.names import Callout as CalloutNames
+
+
+async def test_an_answer_during_a_batch_is_recorded_before_the_batch_and_stays(env, db_url, people):
+    held, release = asyncio.Event(), asyncio.Event()
+    records_only: list[tuple[int, list[str]]] = []  # (priority key, record kinds) of each batch without sends
+
+    @activity.defn(name=CalloutNames.FLUSH)
+    async def flush(req: FlushRequest):
+        body = FlushBody.unpack(req.packed) if req.packed else FlushBody(refs=[], records=req.records)
+        if not body.refs:
+            records_only.append((activity.info().priority.priority_key, [r.kind for r in body.records]))
+        elif not held.is_set() and any(ref.channel == "voice" for ref in body.refs):
+            held.set()  # the second round (voice after the SMS wait ran out): held until released
+            await release.wait()
+        return await callout_activities.flush(req)
+
+    tq = f"tq-{uuid.uuid4().hex[:8]}"
+    activities = [a for a in all_activities() if a is not callout_activities.flush] + [flush]
+    async with Worker(env.client, task_queue=tq, workflows=all_workflows(), activities=activities,
+                      activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=8),
+                      interceptors=[HeartbeatInterceptor()]):  # the held batch beats: not retried meanwhile
+        inp = callout_input()
+        await start(env.client, tq, inp)
+        resp = people["330110001001.resp"]
+        await wait_for(lambda: outbox(inp.callout_id, person_id=resp), what="first messages")
+        # the SMS wait runs out: timeouts and voice calls (the clock moved just past it: a skip past the held batch's
+        # heartbeat timeout would have it retried)
+        await env.sleep(timedelta(minutes=10, seconds=2))
+        try:
+            await asyncio.wait_for(held.wait(), 30)
+            assert not [e for e in events(inp.callout_id, "callout.timeout") if e.payload["person_id"] == resp]
+
+            await ack(env.client, inp.callout_id, resp, "sms")  # answered while the voice round is held
+            row = await wait_for(lambda: (t := targets(inp.callout_id)[resp]).state == "acknowledged" and t,
+                                 what="the answer recorded while the batch is held")
+            assert row.ack_by == resp and row.ack_channel == "sms" and not row.ack_late
+            assert [e.payload["person_id"] for e in events(inp.callout_id, "callout.ack")] == [resp]
+            assert records_only == [(AHEAD.priority_key, ["ack"])]  # records only, ahead of the default priority
+        finally:
+            release.set()
+
+        # the held batch is written after the answer: its timeout record for `resp` (state "notified", decided
+        # before the answer) leaves the target acknowledged, in the read model and in the supervisors' replay
+        await wait_for(lambda: [e for e in events(inp.callout_id, "callout.timeout") if e.payload["person_id"] == resp],
+                       what="the held batch's records")
+        trail = [e.kind for e in events(inp.callout_id) if e.payload.get("person_id") == resp]
+        assert trail.index("callout.ack") < trail.index("callout.timeout")  # written in that order
+        assert targets(inp.callout_id)[resp].state == "acknowledged"
+        with session_scope(write=False) as s:
+            replayed = replay_subject(s, inp.callout_id, datetime.now(UTC) + timedelta(days=1), DEFINITIONS,
+                                      cache=None)
+        [mine] = [t for t in replayed["targets"] if t["person_id"] == resp]
+        assert mine["state"] == "acknowledged" and mine["ack_by"] == resp
+        await terminate_callouts(env.client)
