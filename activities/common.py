@@ -20,26 +20,31 @@ from temporalio import activity
 from activities.delivery import Delivery
 from config import get_settings
 from store.audit import NewEvent, append
-from store.db import session_scope
+from store.db import session_scope, urgent_writes
 from store.directory import Person, im_address
 from store.roster import on_duty
-from workflows.common import AHEAD, Event
+from workflows.common import Event
 from workflows.escalation import Contact
 
 T = TypeVar("T")
 
-_AHEAD_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="ahead")
+_LOCAL_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="local-activity")
 
 
 async def on_thread(fn: Callable[..., T], *args: Any) -> T:
-    """`asyncio.to_thread`, except in an activity the workflow asked ahead of the others (`workflows.common.AHEAD`:
-    an answer to record while a district's escalations go out), which runs on threads of its own. The shared pool
-    has a few threads and takes its jobs in turn: at 100,000 persons the answer's write waited behind every running
-    batch's rendering and writing."""
-    if activity.in_activity() and activity.info().priority.priority_key == AHEAD.priority_key:
-        call = functools.partial(contextvars.copy_context().run, fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(_AHEAD_POOL, call)
+    """`asyncio.to_thread`, except in a local activity (`workflows.common.LOCAL`: an answer to record while its
+    shard's batch of sends is out), which runs on threads of its own and writes before the other writers waiting
+    (`store.db.urgent_writes`). The shared pool has a few threads and takes its jobs in turn: at 100,000 persons
+    an answer's write waited there, and for the database, behind every running batch's rendering and writing."""
+    if activity.in_activity() and activity.info().is_local:
+        call = functools.partial(contextvars.copy_context().run, _urgently, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(_LOCAL_POOL, call)
     return await asyncio.to_thread(fn, *args)
+
+
+def _urgently(fn: Callable[..., T], *args: Any) -> T:
+    with urgent_writes():
+        return fn(*args)
 
 
 def now() -> datetime:

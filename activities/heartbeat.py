@@ -27,7 +27,9 @@ def mask_text(text: str) -> str:
 
 class _Beating(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        if not asyncio.iscoroutinefunction(input.fn):  # sync activities run on threads; none here
+        if not asyncio.iscoroutinefunction(input.fn) or activity.info().is_local:
+            # sync activities run on threads (none here); a local activity is its workflow task's, which Temporal
+            # times out and the SDK heartbeats
             return await super().execute_activity(input)
 
         async def beat() -> None:

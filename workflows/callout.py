@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
-from temporalio.common import Priority
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():  # data and pure code: not run anew for every workflow instance
@@ -21,7 +20,7 @@ with workflow.unsafe.imports_passed_through():  # data and pure code: not run an
         NightHours, ResolveRequest, ResolveResult, SendRef, ShardEvents, ShardInfo, ShardInput, ShardResult,
         StopRequest, WarningInfo)
     from workflows.kit.shards import shard_id
-    from workflows.common import ACTIVITY, AHEAD
+    from workflows.common import ACTIVITY, LOCAL
     from workflows.escalation import (
         Ack, Actions, Escalation, FlushResult, Inbox, Recall, RecallResult, Target, drive, record_late)
     from workflows.kit import broadcast as bc
@@ -69,21 +68,21 @@ class CalloutShardWorkflow:
             relay_task = asyncio.create_task(relays.run(relay_flush))
         self.early = []
 
-        async def flush(actions: Actions, priority: Priority = Priority.default) -> FlushResult:
-            result: FlushResult = await workflow.execute_activity(
-                Callout.FLUSH,
-                FlushRequest(callout_id=inp.callout_id, workflow_id=workflow.info().workflow_id,
-                             run_id=workflow.info().run_id, plan=inp.plan, warning=inp.warning, drill=inp.drill,
-                             packed=FlushBody(refs=[SendRef.of(s) for s in actions.sends],
-                                              records=actions.records).pack()),
-                result_type=FlushResult, priority=priority, **ACTIVITY)
+        async def flush(actions: Actions, local: bool = False) -> FlushResult:
+            req = FlushRequest(callout_id=inp.callout_id, workflow_id=workflow.info().workflow_id,
+                               run_id=workflow.info().run_id, plan=inp.plan, warning=inp.warning, drill=inp.drill,
+                               packed=FlushBody(refs=[SendRef.of(s) for s in actions.sends],
+                                                records=actions.records).pack())
+            result: FlushResult = await (
+                workflow.execute_local_activity(Callout.FLUSH, req, result_type=FlushResult, **LOCAL) if local
+                else workflow.execute_activity(Callout.FLUSH, req, result_type=FlushResult, **ACTIVITY))
             self.inbox.put(result.reports)  # failures the gateway reported at once
             if self.relays is not None:  # a village acknowledged: its relay opens
                 self.relays.acknowledged(actions.records, workflow.now())
             return result
 
         await drive(self.esc, self.inbox, flush, until=lambda: self.inbox.stopped is not None,
-                    answers=lambda actions: flush(actions, AHEAD))  # answers recorded ahead of the sends
+                    answers=lambda actions: flush(actions, local=True))  # answers recorded while a batch is out
         self.inbox.closed = True  # a recall not applied by now never will be: its update is refused
         if self.inbox.stopped is not None:
             reason, purpose = self.inbox.stopped.split("|", 1)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from temporalio.common import Priority, RetryPolicy
+from temporalio.common import RetryPolicy
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
@@ -29,9 +29,11 @@ def activity_options(start_to_close: timedelta = timedelta(minutes=5)) -> dict:
 
 ACTIVITY = activity_options()
 
-AHEAD = Priority(priority_key=1)
-"""An activity's priority in its task queue when a person waits on it (an answer to record while the escalations
-of a district are being sent): Temporal hands it to the next free worker slot before the default (3)."""
+LOCAL = dict(start_to_close_timeout=timedelta(minutes=1), retry_policy=RETRY)
+"""Keyword arguments for `workflow.execute_local_activity`: a short write a person waits on (an answer to record
+while the shard's batch of sends is out), run by the worker that runs the workflow task, at once, rather than
+queued for a worker slot behind the other shards' batches. Retried as every activity is; a worker killed
+meanwhile fails its workflow task, and the worker that takes the task over runs it again."""
 
 # A step an update validator refuses raises ApplicationError(reason, type=one of these); the API
 # answers 403, 409, 422 or 404 with the reason (api/services/steps.py).

@@ -31,19 +31,18 @@ from tests.workflows.callout_helpers import (
 )
 from workflows import all_workflows
 from workflows.callout import FlushBody, FlushRequest
-from workflows.common import AHEAD
 from workflows.kit.names import Callout as CalloutNames
 
 
 async def test_an_answer_during_a_batch_is_recorded_before_the_batch_and_stays(env, db_url, people):
     held, release = asyncio.Event(), asyncio.Event()
-    records_only: list[tuple[int, list[str]]] = []  # (priority key, record kinds) of each batch without sends
+    records_only: list[tuple[bool, list[str]]] = []  # (local?, record kinds) of each batch without sends
 
     @activity.defn(name=CalloutNames.FLUSH)
     async def flush(req: FlushRequest):
         body = FlushBody.unpack(req.packed) if req.packed else FlushBody(refs=[], records=req.records)
         if not body.refs:
-            records_only.append((activity.info().priority.priority_key, [r.kind for r in body.records]))
+            records_only.append((activity.info().is_local, [r.kind for r in body.records]))
         elif not held.is_set() and any(ref.channel == "voice" for ref in body.refs):
             held.set()  # the second round (voice after the SMS wait ran out): held until released
             await release.wait()
@@ -70,7 +69,7 @@ async def test_an_answer_during_a_batch_is_recorded_before_the_batch_and_stays(e
                                  what="the answer recorded while the batch is held")
             assert row.ack_by == resp and row.ack_channel == "sms" and not row.ack_late
             assert [e.payload["person_id"] for e in events(inp.callout_id, "callout.ack")] == [resp]
-            assert records_only == [(AHEAD.priority_key, ["ack"])]  # records only, ahead of the default priority
+            assert records_only == [(True, ["ack"])]  # records only, by a local activity
         finally:
             release.set()
 

@@ -25,8 +25,8 @@ a history, and these records are new activity calls)."""
 RECALL = "recall"
 """workflow.patched id: a duty officer's 重新呼叫 (`Recall` in the inbox) sends and records; old code had none."""
 ANSWERS_AHEAD = "answers-ahead"
-"""workflow.patched id: answers that come while a batch is being sent are applied and recorded at once (the
-host's `answers` flush), not after the batch; old histories applied them after it (and awaited the batch's flush
+"""workflow.patched id: answers are recorded by themselves, at once (the host's `answers` flush), also while a batch
+is being sent; old histories recorded them in the next batch, after the one in flight (and awaited a batch's flush
 itself, not as a task: the commands of a shard's relay, issued meanwhile, keep their order)."""
 
 
@@ -172,31 +172,39 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
     once. `flush` sends and records a batch (activities) and may return what it got
     back: the waits then count from the gateway's acceptance of each send, not from
     the moment the workflow decided to send. `until` ends it early. `answers`, when
-    given, records answers that come while a batch is being sent, at once
-    (`answering_meanwhile`), rather than after the batch.
+    given, records the answers by themselves, at once: those taken between batches
+    before the next batch, those that come while a batch is being sent without waiting
+    for it (`answering_meanwhile`).
     """
     pending = Actions()
     recalls: list[tuple[Recall, Actions]] = []
+    ahead = answers is not None and workflow.patched(ANSWERS_AHEAD)  # (old histories: in the next batch, as before)
     while True:
+        answered = Actions()
         for item in inbox.drain():
             if isinstance(item, Recall):
                 if workflow.patched(RECALL):
                     recalls.append((item, esc.recall(item, workflow.now())))
                     pending.extend(recalls[-1][1])
                 continue
-            pending.extend(esc.acknowledge(item, record_late) if isinstance(item, Ack) else esc.report(item))
+            if isinstance(item, Ack):
+                (answered if ahead else pending).extend(esc.acknowledge(item, record_late))
+            else:
+                pending.extend(esc.report(item))
+        if answered and answers is not None:
+            await answers(answered)
         pending.extend(esc.advance(workflow.now()))
         result: FlushResult | None = None
         flushed = bool(pending)
         if pending:
             batch, pending = pending, Actions()
-            meanwhile = answers is not None and workflow.patched(ANSWERS_AHEAD)
-            result = await (answering_meanwhile(esc, inbox, flush(batch), answers) if meanwhile else flush(batch))
+            result = await (answering_meanwhile(esc, inbox, flush(batch), answers) if ahead and answers is not None
+                            else flush(batch))
             if result is not None and result.accepted and workflow.patched("wait-from-acceptance"):
                 esc.accepted(result.accepted)
         for req, done in recalls:  # answered only now: sent and recorded
             inbox.recalled.setdefault(req.ref, recall_result(req, done, result))
-        if flushed or recalls:
+        if flushed or recalls or answered:
             recalls = []
             continue  # answers may have arrived while flushing
         if esc.done or until():

@@ -1005,7 +1005,7 @@ async def relay(saved: list[dict]) -> None:
 
 async def answers_ahead(saved: list[dict]) -> None:
     """An answer that comes while the shard's voice round is being sent (patch `answers-ahead`): recorded at once by a
-    flush of its own, ahead of the round (the simulator's latency holds the round's sends for seconds)."""
+    local activity, ahead of the round (the simulator's latency holds the round's sends for seconds)."""
     from tests.factories import small_district
     from tests.workflows.callout_helpers import ack, callout_input, outbox, start
 
@@ -1024,16 +1024,14 @@ async def answers_ahead(saved: list[dict]) -> None:
         shard = f"{inp.callout_id}/shard-0"
         events = (await st.client.get_workflow_handle(shard).fetch_history()).events
         answered = next(i for i, e in enumerate(events) if e.HasField("workflow_execution_signaled_event_attributes"))
-        scheduled = [i for i, e in enumerate(events) if e.HasField("activity_task_scheduled_event_attributes")]
-        completed = {e.activity_task_completed_event_attributes.scheduled_event_id
-                     for e in events[:answered] if e.HasField("activity_task_completed_event_attributes")}
-        in_flight = [i for i in scheduled if i < answered and events[i].event_id not in completed]
-        ahead = [i for i in scheduled if i > answered]
-        assert in_flight and ahead and events[ahead[0]].activity_task_scheduled_event_attributes.priority.priority_key == 1 \
-            and not any(events[j].activity_task_completed_event_attributes.scheduled_event_id == events[in_flight[-1]].event_id
-                        for j in range(answered, ahead[0])), "the answer was not recorded while the round was sent"
+        round_ = [i for i, e in enumerate(events[:answered]) if e.HasField("activity_task_scheduled_event_attributes")][-1]
+        done = next(i for i, e in enumerate(events) if e.HasField("activity_task_completed_event_attributes")
+                    and e.activity_task_completed_event_attributes.scheduled_event_id == events[round_].event_id)
+        assert any(e.HasField("marker_recorded_event_attributes")
+                   and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+                   for e in events[answered:done]), "the answer was not recorded while the round was sent"
         await st.save("CalloutShardWorkflow-answers-ahead", shard,
-                      note="an answer while the voice round is sent: recorded at once, ahead of the round")
+                      note="an answer while the voice round is sent: recorded at once (a local activity), ahead of the round")
 
 
 async def proposal(saved: list[dict]) -> None:
