@@ -13,7 +13,7 @@ from sqlalchemy import Text, bindparam, cast, insert, update
 from sqlmodel import Session, col, select
 from temporalio import activity
 
-from activities.common import contact, english_readers, on_thread, sms_each
+from activities.common import contact, english_readers, on_thread, sms_each, urgently
 from activities.common import now as _now
 from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
@@ -21,6 +21,7 @@ from config import get_settings
 from store.audit import NewEvent, append, seal_shards
 from store.callouts import Callout, CalloutRelay, CalloutTarget, relay_counts
 from store.db import session_scope
+from store.group import GroupCommit
 from store.directory import Person, mask_mobile
 from store.targets import resolve_targets
 from store.links import make_ack_token, reply_code, shorten
@@ -241,32 +242,68 @@ def _deliveries(req: FlushRequest) -> list[Delivery]:
 async def flush(req: FlushRequest) -> FlushResult:
     # reading the targets and rendering 500 messages run on a thread: the event loop stays free to heartbeat
     req = await on_thread(unpack, req)
+    now = _now()
+    if not req.sends and activity.info().is_local:  # a shard's answers (workflows/escalation/host.py drive)
+        failed = await _answers.submit((req, now))
+        if failed is not None:
+            raise failed
+        return FlushResult.model_validate(flush_result({}, now))
     deliveries = await on_thread(_deliveries, req) if req.sends else []
     outcomes = {o.key: o for o in await deliver(deliveries)}
-    now = _now()
+    now = _now()  # (after the sends)
     await on_thread(_write, req, outcomes, now)
     return FlushResult.model_validate(flush_result(outcomes, now))
+
+
+def _write_answers(batches: list[tuple[FlushRequest, datetime]]) -> list[Exception | None]:
+    """The answers of every shard that came at once, in one transaction (each shard's alone was one commit each,
+    and at a 50,000-reply burst the 200 shards' commits queued one behind another for seconds). If it fails, each
+    shard's is written alone, so that one shard's failure is its own (its local activity is retried)."""
+    try:
+        with session_scope() as s:
+            for req, now in batches:
+                _record(s, req, {}, now)
+        return [None] * len(batches)
+    except Exception:
+        if len(batches) == 1:
+            raise
+    out: list[Exception | None] = []
+    for req, now in batches:
+        try:
+            _write(req, {}, now)
+            out.append(None)
+        except Exception as exc:  # noqa: BLE001 - raised by that shard's activity
+            out.append(exc)
+    return out
+
+
+_answers = GroupCommit(_write_answers, thread=urgently)
 
 
 def _write(req: FlushRequest, outcomes: dict, now: datetime) -> None:
     """A flush's audit events (one per send, one per record) and its targets' rows, in one transaction."""
     with session_scope() as s:
-        events = []
-        for send in req.sends:
-            o = outcomes[send.key]  # at: when the gateway took it (an answer to it comes after, never before)
-            events.append(_ev(req.callout_id, "callout.sent", f"send/{send.key.removeprefix(req.workflow_id + '/')}",
-                              req.workflow_id, run_id=req.run_id, actor="system", channel=send.channel,
-                              at=o.accepted_at or now,
-                              payload={"target": send.target_key, "person_id": send.person_id, "purpose": send.purpose,
-                                       "to": mask_mobile(send.to) if send.channel != "im" else send.to,
-                                       "status": o.status, "error": o.error, "outbox_id": o.outbox_id,
-                                       "drill": req.drill}))
-        for r in req.records:
-            events.append(_ev(req.callout_id, f"callout.{r.kind}", r.step_id, req.workflow_id, run_id=req.run_id,
-                              actor=r.actor, channel=r.channel, at=r.at,
-                              payload={"target": r.target_key, "person_id": r.person_id, "state": r.state, **r.payload}))
-        append(s, events)
-        _update_targets(s, req, outcomes, req.records, now)
+        _record(s, req, outcomes, now)
+
+
+def _record(s: Session, req: FlushRequest, outcomes: dict, now: datetime) -> None:
+    """A flush's audit events (one per send, one per record) and its targets' rows."""
+    events = []
+    for send in req.sends:
+        o = outcomes[send.key]  # at: when the gateway took it (an answer to it comes after, never before)
+        events.append(_ev(req.callout_id, "callout.sent", f"send/{send.key.removeprefix(req.workflow_id + '/')}",
+                          req.workflow_id, run_id=req.run_id, actor="system", channel=send.channel,
+                          at=o.accepted_at or now,
+                          payload={"target": send.target_key, "person_id": send.person_id, "purpose": send.purpose,
+                                   "to": mask_mobile(send.to) if send.channel != "im" else send.to,
+                                   "status": o.status, "error": o.error, "outbox_id": o.outbox_id,
+                                   "drill": req.drill}))
+    for r in req.records:
+        events.append(_ev(req.callout_id, f"callout.{r.kind}", r.step_id, req.workflow_id, run_id=req.run_id,
+                          actor=r.actor, channel=r.channel, at=r.at,
+                          payload={"target": r.target_key, "person_id": r.person_id, "state": r.state, **r.payload}))
+    append(s, events)
+    _update_targets(s, req, outcomes, req.records, now)
 
 
 _TARGET_STATE = ("attempts", "state", "escalated_to", "acknowledged_at", "ack_channel", "ack_by", "ack_late")

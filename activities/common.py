@@ -32,14 +32,20 @@ _LOCAL_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_p
 
 
 async def on_thread(fn: Callable[..., T], *args: Any) -> T:
-    """`asyncio.to_thread`, except in a local activity (`workflows.common.LOCAL`: an answer to record while its
-    shard's batch of sends is out), which runs on threads of its own and writes before the other writers waiting
-    (`store.db.urgent_writes`). The shared pool has a few threads and takes its jobs in turn: at 100,000 persons
-    an answer's write waited there, and for the database, behind every running batch's rendering and writing."""
+    """`asyncio.to_thread`, except in a local activity (`workflows.common.LOCAL`: answers to record), which runs
+    `urgently`."""
     if activity.in_activity() and activity.info().is_local:
-        call = functools.partial(contextvars.copy_context().run, _urgently, fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(_LOCAL_POOL, call)
+        return await urgently(fn, *args)
     return await asyncio.to_thread(fn, *args)
+
+
+async def urgently(fn: Callable[..., T], *args: Any) -> T:
+    """`fn` on a thread of its own pool, its writes before the other writers of the process waiting
+    (`store.db.urgent_writes`): work a person waits on, such as an answer to record. The shared pool has a few
+    threads and takes its jobs in turn: at 100,000 persons an answer's write waited there, and for the database,
+    behind every running batch's rendering and writing."""
+    call = functools.partial(contextvars.copy_context().run, _urgently, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(_LOCAL_POOL, call)
 
 
 def _urgently(fn: Callable[..., T], *args: Any) -> T:

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from api.deps import ReadSessionDep, SettingsDep
-from api.services.answers.group import GroupCommit
+from store.group import GroupCommit
 from api.services.answers.intake import IntakeRefused
 from sqlmodel import select
 

@@ -86,3 +86,26 @@ async def test_an_answer_during_a_batch_is_recorded_before_the_batch_and_stays(e
         [mine] = [t for t in replayed["targets"] if t["person_id"] == resp]
         assert mine["state"] == "acknowledged" and mine["ack_by"] == resp
         await terminate_callouts(env.client)
+
+
+def test_the_answers_of_shards_written_together_and_a_failing_shard_alone(db_url):
+    """`_write_answers` writes the answers that several shards' local activities hand in at once in one
+    transaction; when that fails, each shard's is written alone: the others are recorded, the failing one gets
+    its own error (its activity is retried), and nothing of it is written."""
+    from activities.callout import _write_answers
+    from workflows.escalation import Record
+    from workflows.kit.events import UnknownEventKind
+
+    inp, now = callout_input(), datetime.now(UTC)
+
+    def answers(shard: int, kind: str = "ack") -> FlushRequest:
+        rec = Record(kind=kind, step_id=f"t{shard}/ack/0.0/p{shard}sms", target_key=f"t{shard}", person_id=f"p{shard}",
+                     channel="sms", actor=f"p{shard}", at=now, state="acknowledged")
+        return FlushRequest(callout_id=inp.callout_id, workflow_id=f"{inp.callout_id}/shard-{shard}", run_id="r",
+                            plan=inp.plan, warning=inp.warning, packed=FlushBody(records=[rec]).pack())
+
+    assert _write_answers([(callout_activities.unpack(answers(n)), now) for n in (0, 1)]) == [None, None]
+    out = _write_answers([(callout_activities.unpack(r), now) for r in (answers(2), answers(3, "no-such-kind"),
+                                                                         answers(4))])
+    assert out[0] is None and out[2] is None and isinstance(out[1], UnknownEventKind)
+    assert sorted(e.payload["person_id"] for e in events(inp.callout_id)) == ["p0", "p1", "p2", "p4"]

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.services.answers.group import GroupCommit
+from store.group import GroupCommit
 from store.answers import LateAnswer, record_late, record_late_many
 from store.db import session_scope
 from store.messages import OutboxMessage

@@ -29,7 +29,7 @@ import structlog
 from temporalio.client import Client
 
 from api.services.answers.acks import AnswerError, acknowledge
-from api.services.answers.group import GroupCommit
+from store.group import GroupCommit
 from api.services.answers.sms import sms_reply
 from store import intake as store
 from store.db import session_scope

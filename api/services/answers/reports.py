@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from temporalio.client import Client
 
 from api.services.answers.acks import AnswerError, acknowledge, signal_events
-from api.services.answers.group import GroupCommit
+from store.group import GroupCommit
 from store.db import session_scope
 from store.messages import NotOurs, sent_message
 from workflows.callout import ShardEvents

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio.client import Client
 
-from api.services.answers.group import GroupCommit
+from store.group import GroupCommit
 from api.services.answers.acks import RECORDED_TEXT, AnswerError, acknowledge, waiting_in, waiting_many
 from store.audit import NewEvent, append
 from store.db import session_scope

@@ -6,16 +6,19 @@ one thread hop, for all that arrive together."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
 class GroupCommit:
-    """`await submit(item)` → `many(items)[i]`, with `many` run on a thread for all items pending at once."""
+    """`await submit(item)` → `many(items)[i]`, with `many` run on a thread for all items pending at once
+    (`thread`: how it is run on one; `asyncio.to_thread` unless said)."""
 
-    def __init__(self, many: Callable[[list[Any]], list[Any]], limit: int = 2000) -> None:
+    def __init__(self, many: Callable[[list[Any]], list[Any]], limit: int = 2000,
+                 thread: Callable[..., Awaitable[Any]] = asyncio.to_thread) -> None:
         self.many = many
         self.limit = limit
+        self.thread = thread
         self.pending: list[tuple[Any, asyncio.Future]] = []
         self.busy = False
         self.task: asyncio.Task | None = None  # the round in flight, kept (the loop holds tasks only weakly)
@@ -36,7 +39,7 @@ class GroupCommit:
             while self.pending:
                 batch, self.pending = self.pending[:self.limit], self.pending[self.limit:]
                 try:
-                    results = await asyncio.to_thread(self.many, [i for i, _ in batch])
+                    results = await self.thread(self.many, [i for i, _ in batch])
                 except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
                     for _, fut in batch:
                         if not fut.done():
