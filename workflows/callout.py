@@ -82,7 +82,7 @@ class CalloutShardWorkflow:
             return result
 
         await drive(self.esc, self.inbox, flush, until=lambda: self.inbox.stopped is not None,
-                    answers=lambda actions: flush(actions, local=True))  # answers recorded while a batch is out
+                    answers=lambda actions: flush(actions, local=True))  # answers: at once, by a local activity
         self.inbox.closed = True  # a recall not applied by now never will be: its update is refused
         if self.inbox.stopped is not None:
             reason, purpose = self.inbox.stopped.split("|", 1)
