@@ -28,11 +28,15 @@ What each send does:
 - HTTP 429 / error 20429 raises ``Throttled``: the outbox waits out a backoff and queues the
   message at the account's rate gate again (activities/delivery/send.py); an answer that never came
   (timeout, 5xx) is settled by asking Twilio whether the message exists, never by sending
-  it again blindly. SDK calls block, so they run on threads.
+  it again blindly. A create whose connection was closed under it (a kept-alive connection the
+  server closed as it was reused: no answer, a reset) is sent once more on a new connection when
+  Twilio says it holds no such message, as the outbox does after a worker crash (`resend_unknown`).
+  SDK calls block, so they run on threads.
 """
 from __future__ import annotations
 
 import asyncio
+import http.client
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -109,7 +113,7 @@ class TwilioGateway:
                                               status_callback=self.callback(SMS_STATUS, msg))
         return message.sid
 
-    async def send(self, msg: OutgoingMessage) -> SendResult:
+    async def send(self, msg: OutgoingMessage, *, again: bool = False) -> SendResult:
         try:
             return SendResult(status="sent", provider_id=await provider_call(self._create, msg))
         except TwilioException as exc:
@@ -122,16 +126,22 @@ class TwilioGateway:
         except requests.ConnectionError as exc:
             if isinstance(exc, requests.exceptions.ConnectTimeout) or "refused" in str(exc).lower():
                 return SendResult(status="failed", error=f"Twilio unreachable: {type(exc).__name__}")
+            if not again and _closed_under(exc):
+                return await self._settle(msg, type(exc).__name__, resend=True)
             return await self._settle(msg, type(exc).__name__)
         except requests.Timeout as exc:
             return await self._settle(msg, type(exc).__name__)
 
-    async def _settle(self, msg: OutgoingMessage, why: str) -> SendResult:
-        """The request may or may not have reached Twilio: ask, rather than send again."""
+    async def _settle(self, msg: OutgoingMessage, why: str, resend: bool = False) -> SendResult:
+        """The request may or may not have reached Twilio: ask, rather than send again blindly. `resend`: the
+        connection was closed under the request, so Twilio holding no such message means it never got it: sent
+        once more (on a new connection: the closed one left the pool)."""
         try:
             found = await self.reconcile(msg)
         except Exception as exc:  # noqa: BLE001 - reported as the message's outcome
             return SendResult(status="failed", error=f"{why}; and Twilio could not be asked: {type(exc).__name__}")
+        if found is None and resend:
+            return await self.send(msg, again=True)
         return found or SendResult(status="failed", error=f"{why}; Twilio has no such {msg.channel}")
 
     # ------------------------------------------------------------------ reconcile
@@ -162,6 +172,15 @@ class TwilioGateway:
                      if (m.body or "").strip() == body]
         found = [f for f in found if isinstance(f[0], datetime) and f[0] >= since]
         return [(sid, str(status), _int(code)) for _, sid, status, code in sorted(found, key=lambda f: f[0])]
+
+
+def _closed_under(exc: requests.ConnectionError) -> bool:
+    """Whether the connection was closed under the request (no answer at all, or reset), as a kept-alive
+    connection the server closed is when the client reuses it at that moment: requests wraps urllib3's
+    ProtocolError('Connection aborted.', RemoteDisconnected | ConnectionResetError | BrokenPipeError)."""
+    causes = [exc, *exc.args]
+    causes += [a for c in list(causes) if isinstance(c, BaseException) for a in c.args]
+    return any(isinstance(c, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)) for c in causes)
 
 
 def _recorded_sids(sids: list[str]) -> set[str]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -129,6 +132,78 @@ async def test_5xx_is_settled_by_asking_twilio_not_by_sending_again(twilio):
     assert out.status == "failed" and "no such sms" in out.error
     assert len(twilio.creates()) == 1
     assert any(r.method == "GET" for r in twilio.requests)
+
+
+class CloseReused:
+    """A TCP proxy in front of the fake: with `close_next` set, the next request that comes on a connection that
+    already carried one is not passed on; the connection is closed under it, with no answer — as when a server's
+    keep-alive close meets the client reusing that connection (the Twilio SDK's pool does)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.target = target_port
+        self.close_next = False
+        self.closed = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
+
+    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+        seen = 0
+        try:
+            while data := client.recv(65536):
+                if data.startswith((b"POST ", b"GET ")):
+                    seen += 1
+                    if seen > 1 and self.close_next:
+                        self.close_next, self.closed = False, self.closed + 1
+                        break
+                upstream.sendall(data)
+        except OSError:
+            pass
+        for sock in (client, upstream):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    @staticmethod
+    def _answers(upstream: socket.socket, client: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := upstream.recv(65536):
+                client.sendall(data)
+
+    def stop(self) -> None:
+        self.server.close()
+
+
+async def test_a_create_on_a_connection_closed_under_it_is_sent_again_once(fake, db_url, monkeypatch):
+    """The connection the SDK reuses is closed under the create (no answer): Twilio, asked, has no such message,
+    so it is sent once more on a new connection and is `sent`, created once (it was reported failed: a person's
+    message lost to a keep-alive close, tests/faults/test_send_overlap.py met it one run in nine)."""
+    proxy = CloseReused(urlsplit(fake.base_url).port)
+    try:
+        use_fake_twilio(monkeypatch, fake)
+        monkeypatch.setenv("YINGJI_TWILIO_API_BASE", f"http://127.0.0.1:{proxy.port}")
+        get_settings.cache_clear()
+        reset_gateways()
+        [first] = await deliver([sms(1, prefix="reuse")])  # opens the connection the next create reuses
+        proxy.close_next = True
+        [out] = await deliver([sms(2, prefix="reuse")])
+        assert proxy.closed == 1 and first.status == "sent"
+        assert out.status == "sent" and out.provider_id == rows()["reuse/2/sms"].provider_id, out.error
+        assert [r.one("Body") for r in fake.created("sms")].count("【叫应】测试 reuse 2") == 1
+        assert any(r.method == "GET" for r in fake.requests)  # asked before sending again
+    finally:
+        proxy.stop()
+        reset_gateways()
 
 
 # ------------------------------------------------------------------ exactly one send
