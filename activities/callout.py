@@ -13,7 +13,7 @@ from sqlalchemy import Text, bindparam, cast, insert, update
 from sqlmodel import Session, col, select
 from temporalio import activity
 
-from activities.common import contact, english_readers, on_thread, sms_each, urgently
+from activities.common import contact, english_readers, sms_each, urgently
 from activities.common import now as _now
 from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
@@ -240,29 +240,29 @@ def _deliveries(req: FlushRequest) -> list[Delivery]:
 
 @activity.defn(name=names.Callout.FLUSH)
 async def flush(req: FlushRequest) -> FlushResult:
-    # reading the targets and rendering 500 messages run on a thread: the event loop stays free to heartbeat
-    req = await on_thread(unpack, req)
-    now = _now()
-    if not req.sends and activity.info().is_local:  # a shard's answers (workflows/escalation/host.py drive)
+    if activity.info().is_local:  # a shard's answers (workflows/escalation/host.py drive): with the other shards'
+        now = _now()
         failed = await _answers.submit((req, now))
         if failed is not None:
             raise failed
         return FlushResult.model_validate(flush_result({}, now))
-    deliveries = await on_thread(_deliveries, req) if req.sends else []
+    # reading the targets and rendering 500 messages run on a thread: the event loop stays free to heartbeat
+    req = await asyncio.to_thread(unpack, req)
+    deliveries = await asyncio.to_thread(_deliveries, req) if req.sends else []
     outcomes = {o.key: o for o in await deliver(deliveries)}
-    now = _now()  # (after the sends)
-    await on_thread(_write, req, outcomes, now)
+    now = _now()
+    await asyncio.to_thread(_write, req, outcomes, now)
     return FlushResult.model_validate(flush_result(outcomes, now))
 
 
 def _write_answers(batches: list[tuple[FlushRequest, datetime]]) -> list[Exception | None]:
-    """The answers of every shard that came at once, in one transaction (each shard's alone was one commit each,
-    and at a 50,000-reply burst the 200 shards' commits queued one behind another for seconds). If it fails, each
-    shard's is written alone, so that one shard's failure is its own (its local activity is retried)."""
+    """The answers (records only) of every shard that came at once, in one transaction (each shard's alone was one
+    commit each, and at a 50,000-reply burst the 200 shards' commits queued one behind another for seconds). If it
+    fails, each shard's is written alone, so that one shard's failure is its own (its local activity is retried)."""
     try:
         with session_scope() as s:
             for req, now in batches:
-                _record(s, req, {}, now)
+                _record(s, unpack(req), {}, now)
         return [None] * len(batches)
     except Exception:
         if len(batches) == 1:
@@ -270,7 +270,7 @@ def _write_answers(batches: list[tuple[FlushRequest, datetime]]) -> list[Excepti
     out: list[Exception | None] = []
     for req, now in batches:
         try:
-            _write(req, {}, now)
+            _write(unpack(req), {}, now)
             out.append(None)
         except Exception as exc:  # noqa: BLE001 - raised by that shard's activity
             out.append(exc)

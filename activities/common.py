@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
-from temporalio import activity
 
 from activities.delivery import Delivery
 from config import get_settings
@@ -28,15 +27,7 @@ from workflows.escalation import Contact
 
 T = TypeVar("T")
 
-_LOCAL_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="local-activity")
-
-
-async def on_thread(fn: Callable[..., T], *args: Any) -> T:
-    """`asyncio.to_thread`, except in a local activity (`workflows.common.LOCAL`: answers to record), which runs
-    `urgently`."""
-    if activity.in_activity() and activity.info().is_local:
-        return await urgently(fn, *args)
-    return await asyncio.to_thread(fn, *args)
+_URGENT_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="urgent")
 
 
 async def urgently(fn: Callable[..., T], *args: Any) -> T:
@@ -45,7 +36,7 @@ async def urgently(fn: Callable[..., T], *args: Any) -> T:
     threads and takes its jobs in turn: at 100,000 persons an answer's write waited there, and for the database,
     behind every running batch's rendering and writing."""
     call = functools.partial(contextvars.copy_context().run, _urgently, fn, *args)
-    return await asyncio.get_running_loop().run_in_executor(_LOCAL_POOL, call)
+    return await asyncio.get_running_loop().run_in_executor(_URGENT_POOL, call)
 
 
 def _urgently(fn: Callable[..., T], *args: Any) -> T:

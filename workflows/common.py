@@ -30,9 +30,9 @@ def activity_options(start_to_close: timedelta = timedelta(minutes=5)) -> dict:
 ACTIVITY = activity_options()
 
 LOCAL = dict(start_to_close_timeout=timedelta(minutes=1), retry_policy=RETRY)
-"""Keyword arguments for `workflow.execute_local_activity`: a short write a person waits on (an answer to record
-while the shard's batch of sends is out), run by the worker that runs the workflow task, at once, rather than
-queued for a worker slot behind the other shards' batches. Retried as every activity is; a worker killed
+"""Keyword arguments for `workflow.execute_local_activity`: a short write a person waits on (answers to record),
+run by the worker that runs the workflow task, at once, rather than queued for a worker slot behind the other
+shards' batches of sends. Retried as every activity is; a worker killed
 meanwhile fails its workflow task, and the worker that takes the task over runs it again."""
 
 # A step an update validator refuses raises ApplicationError(reason, type=one of these); the API

@@ -178,7 +178,8 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
     """
     pending = Actions()
     recalls: list[tuple[Recall, Actions]] = []
-    ahead = answers is not None and workflow.patched(ANSWERS_AHEAD)  # (old histories: in the next batch, as before)
+    # (old histories: answers in the next batch, as before)
+    answer_now = answers if answers is not None and workflow.patched(ANSWERS_AHEAD) else None
     while True:
         answered = Actions()
         for item in inbox.drain():
@@ -188,18 +189,17 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
                     pending.extend(recalls[-1][1])
                 continue
             if isinstance(item, Ack):
-                (answered if ahead else pending).extend(esc.acknowledge(item, record_late))
+                (answered if answer_now else pending).extend(esc.acknowledge(item, record_late))
             else:
                 pending.extend(esc.report(item))
-        if answered and answers is not None:
-            await answers(answered)
+        if answered and answer_now:
+            await answer_now(answered)
         pending.extend(esc.advance(workflow.now()))
         result: FlushResult | None = None
         flushed = bool(pending)
         if pending:
             batch, pending = pending, Actions()
-            result = await (answering_meanwhile(esc, inbox, flush(batch), answers) if ahead and answers is not None
-                            else flush(batch))
+            result = await (answering_meanwhile(esc, inbox, flush(batch), answer_now) if answer_now else flush(batch))
             if result is not None and result.accepted and workflow.patched("wait-from-acceptance"):
                 esc.accepted(result.accepted)
         for req, done in recalls:  # answered only now: sent and recorded

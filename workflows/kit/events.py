@@ -93,7 +93,6 @@ FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no_answer", "no_k
 """A send's statuses that mean it reached nobody (the interpreter stops waiting for it; statistics count it failed)."""
 
 
-
 def state_after(current: str | None, recorded: str | None) -> str | None:
     """A target's state in a read model or a replay once a record written after `current` is applied.
     "acknowledged" is final in the interpreter, so a record of another state that comes after it was decided
