@@ -240,7 +240,7 @@ def _deliveries(req: FlushRequest) -> list[Delivery]:
 
 @activity.defn(name=names.Callout.FLUSH)
 async def flush(req: FlushRequest) -> FlushResult:
-    if activity.info().is_local:  # a shard's answers (workflows/escalation/host.py drive): with the other shards'
+    if activity.in_activity() and activity.info().is_local:  # a shard's answers (host.py drive): with the others'
         now = _now()
         failed = await _answers.submit((req, now))
         if failed is not None:
