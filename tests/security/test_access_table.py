@@ -593,6 +593,36 @@ def test_every_id_route_says_whose_it_is(tmp_path, monkeypatch):
     assert ("POST", "/api/reviews/{incident_id}/summaries") in found  # its unit comes in the body
 
 
+@pytest.fixture(scope="module")
+async def secured(module_time_env, tmp_path_factory):
+    """One app, database and worker for the whole table, in file order: the cases only call routes and read status
+    codes, and a FastAPI app builds its routes' dependencies at its first requests (most of a case's time when each
+    case had an app of its own). What one case creates, a later one may find: a route must stay < 500 either way."""
+    from contextlib import contextmanager
+
+    from tests.helpers import migrated
+    from tests.security.conftest import secured_app
+
+    tmp = tmp_path_factory.mktemp("access")
+    with pytest.MonkeyPatch.context() as mp, contextmanager(migrated)(f"sqlite:///{tmp}/yingji.db", tmp, mp):
+        async with secured_app(module_time_env.client, mp) as env:
+            yield env
+
+
+@pytest.fixture(autouse=True)
+def _case_apart(request):
+    """Each case with console sessions of its own (POST /console/logout ends the one it is called with), and the
+    settings read again after it (a case that sets a secret has it undone by monkeypatch)."""
+    from config import get_settings
+    from tests.security.conftest import console_sessions
+
+    if "secured" in request.fixturenames:
+        env = request.getfixturevalue("secured")
+        env.sessions = console_sessions(env.settings, env.tokens)
+    yield
+    get_settings.cache_clear()
+
+
 def _bearer_cases():
     return [(m, p) for (m, p), r in ACCESS.items() if isinstance(r.access, frozenset) and not r.console]
 
