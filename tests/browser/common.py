@@ -23,6 +23,12 @@ async def shot(page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, animations="disabled", timeout=120_000)
 
 
+async def loaded(page) -> None:
+    """The page as a person sees it once loaded (goto waits for its load event): what htmx fetches on load (the
+    replay's state) in place too. Playwright's networkidle waited 500 ms after the last request on every page."""
+    await page.wait_for_function("() => !document.querySelector('.htmx-request')")
+
+
 async def login(page, base: str, token: str = ADMIN, next_path: str = "/console/desk") -> None:
     """Log in with a token on the console's login page and land on `next_path`."""
     await page.goto(f"{base}/console/login?next={next_path}")

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.browser.common import ADMIN, DESKTOP, PHONE, launch, login, needs_chromium, shot
+from tests.browser.common import ADMIN, DESKTOP, PHONE, launch, loaded, login, needs_chromium, shot
 from tests.helpers import CAP, poll
 
 pytestmark = needs_chromium
@@ -207,7 +207,7 @@ async def test_every_page_in_chinese_on_desktop_and_phone(dev_env, stack_env, se
             for n, path in enumerate(pages):
                 for kind, page in (("desktop", desk), ("phone", phone)):
                     await page.goto(f"{base}{path}")
-                    await page.wait_for_load_state("networkidle")
+                    await loaded(page)
                     await shot(page, f"walk-{kind}-{n:02d}-{_shape(urlsplit(path).path).strip('/').replace('/', '-')}")
                     if kind == "desktop":
                         text = await page.evaluate("document.body.innerText")
