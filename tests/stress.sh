@@ -56,7 +56,7 @@ status=0
 if [ $# -gt 0 ]; then
 	"$PY" -m pytest -q --durations=15 --timeout="$TEST_TIMEOUT" -p no:cacheprovider "$@" || status=$?
 else
-	"$PY" -m pytest -q --durations=15 --timeout="$TEST_TIMEOUT" -n "$TEST_WORKERS" --dist loadfile --no-loadscope-reorder || status=$?
+	"$PY" -m pytest -q --durations=15 --timeout="$TEST_TIMEOUT" -n "$TEST_WORKERS" --dist loadfile --no-loadscope-reorder --max-worker-restart=0 || status=$?
 fi
 echo "== with $load: pytest exited $status after $(( $(date +%s) - started )) s"
 exit $status
