@@ -94,7 +94,7 @@ BUDGET_MARGIN = float(os.environ.get("TEST_BUDGET_MARGIN", "4"))
 # scheduled later; nothing else depends on this order.
 
 LONG_FILES = {
-    "tests/security/test_access_table.py": 300, "tests/faults/test_worker_killed_procedures.py": 190,
+    "tests/security/test_access_table.py": 80, "tests/faults/test_worker_killed_procedures.py": 190,
     "tests/faults/test_worker_killed.py": 110, "tests/production/test_worker_killed_postgres.py": 105,
     "tests/faults/test_worker_killed_aliyun.py": 110, "tests/e2e/test_scorecards_dev.py": 60,
     "tests/e2e/test_resources_dev.py": 100, "tests/faults/test_worker_killed_dingtalk.py": 90,
