@@ -7,7 +7,9 @@ Prints two tables:
    burst of acknowledgements (half the persons reply "1" at once, 256 at a time: signed Twilio
    webhooks over HTTP to a `yingji api` process, as a phone's reply comes; visible = the target
    acknowledged, on time or late, in the read model the board shows), escalation lateness (p99),
-   peak memory of the worker and of the Temporal server.
+   peak memory of the worker and of the Temporal server. Under it, one line per size: where the
+   acknowledgements' time went, from the answer intake's stamps (p50 / p90 / p99 of sent → received by the
+   API, → stored, → signalled to the workflow, → visible on the board; `ack_path`).
 2. The scenario on-call systems are usually measured with: N persons (100, 1,000) each
    notified by SMS and by voice at once, a 60 s wait, then one deputy: first and last
    SMS, first and last call, and how late the deputy was. By default the worker sends these
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import shutil
 import socket
@@ -53,6 +56,8 @@ from bench import calibration  # noqa: E402
 from bench.profiling import Profile  # noqa: E402
 from bench.twilio_stamps import TwilioStamps  # noqa: E402
 
+LOST_AFTER_S = 300  # a reply not visible this long after the burst's last was sent counts as never visible
+WATCH_MAX_S = 1800  # the longest a burst is watched
 TWILIO_RATE = 100_000.0  # the fake account's sends per second: yingji's own speed is measured, not a limit's
 
 PLAN = """\
@@ -339,6 +344,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                                             "AccountSid": "AC" + "b" * 32, "SmsStatus": "received",
                                             "ApiVersion": "2010-04-01"})) for pid in acked}
                     sent_at: dict[str, float] = {}
+                    wall_minus_mono = time.time() - time.monotonic()  # the intake's UTC stamps on the bench's clock
 
                     async def one(pid: str):
                         sent_at[pid] = time.monotonic()
@@ -355,14 +361,21 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
 
                     prof = profile and Profile(stack.workers[0].pid, profile / f"worker-acks-{n}.txt")
                     burst_task = asyncio.gather(*(limited(p) for p in acked))
-                    give_up = time.monotonic() + 300  # an answer that never shows is lost (issue 15, finding 1)
+                    # an answer that never shows is lost (issue 15, finding 1): watched until every reply is visible, or
+                    # LOST_AFTER_S after the last was sent (a burst that the API takes in minutes is watched whole;
+                    # WATCH_MAX_S is a safety net, the replies not sent by then are counted apart)
+                    give_up, last_sent = time.monotonic() + WATCH_MAX_S, None
                     watching = asyncio.Event()
                     watcher = asyncio.create_task(watch_board(cid, visible, watching, every=0.05))
                     while len(visible) < len(acked) and time.monotonic() < give_up:
                         await asyncio.sleep(0.05)
-                        if burst_task.done() and burst_task.exception():
-                            raise burst_task.exception()
+                        if burst_task.done():
+                            if burst_task.exception():
+                                raise burst_task.exception()
+                            last_sent = last_sent or time.monotonic()
+                            give_up = min(give_up, last_sent + LOST_AFTER_S)
                     watching.set()
+                    unsent = len(acked) - len(sent_at)  # replies the phones had not sent yet when the watch ended
                     await watcher
                     await burst_task
                     await phones.close()
@@ -371,7 +384,9 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                         print(prof.stop(), flush=True)
                     lat = [visible[p] - sent_at[p] for p in acked if p in sent_at and p in visible]
                     result["ack_p50_s"], result["ack_p99_s"] = statistics.median(lat), pct(lat, 99)
-                    result["acks_never_visible"] = len(set(acked) - set(visible))
+                    result["ack_path"] = ack_path(sent_at, visible, wall_minus_mono)
+                    result["acks_never_visible"] = len(set(acked) - set(visible)) - unsent
+                    result["acks_unsent"] = unsent
 
                 # escalations: the deputy is due `wait` after the person's first notification
                 wait = 60 if "60s" in steps[1] else 30
@@ -441,6 +456,34 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                 drop_database(database_server, dbname)
 
 
+def ack_path(sent_at: dict[str, float], visible: dict[str, float], wall_minus_mono: float) -> str:
+    """Where each reply's time went, from the answer intake's stamps (store/intake.py), p50 / p90 / p99 of each part:
+    sent → received (the request read and its signature checked: `received_at`, stamped as the API takes the
+    answer), received → stored (its row's transaction begun: `claimed_at`; a claim renewed while the reply waited in
+    a long queue reads later), stored → signalled (matched, handed to its workflow by a signal, and marked:
+    `done_at`), signalled → visible on the board (the workflow's turn, its answers written, the board's poll)."""
+    from sqlmodel import select
+
+    from store.db import session_scope
+    from store.intake import AnswerIntake
+
+    with session_scope(write=False) as s:
+        rows = s.exec(select(AnswerIntake.payload, AnswerIntake.received_at, AnswerIntake.claimed_at,
+                             AnswerIntake.done_at).where(AnswerIntake.kind == "sms")).all()
+    parts: dict[str, list[float]] = {"sent → received": [], "received → stored": [], "stored → signalled": [],
+                                     "signalled → visible": []}
+    for payload, received, claimed, done in rows:
+        pid = str(payload.get("provider_id") or "").removeprefix("SMbench")
+        if pid not in sent_at or pid not in visible or claimed is None or done is None:
+            continue
+        stamps = [sent_at[pid], received.timestamp() - wall_minus_mono, claimed.timestamp() - wall_minus_mono,
+                  done.timestamp() - wall_minus_mono, visible[pid]]
+        for values, (a, b) in zip(parts.values(), itertools.pairwise(stamps), strict=True):
+            values.append(b - a)
+    return f"{len(parts['sent → received']):,} replies: " + "; ".join(
+        f"{name} {pct(v, 50):.2f} / {pct(v, 90):.2f} / {pct(v, 99):.2f} s" for name, v in parts.items() if v)
+
+
 def fmt(v) -> str:
     return "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
 
@@ -487,6 +530,11 @@ async def main() -> None:
                     fmt(r.get("ack_p99_s")), fmt(r["escalation_late_p99_s"]), fmt(r["worker_mb"]), fmt(r["temporal_mb"]),
                     fmt(r.get("acks_never_visible")))
         console.print(own)
+        if r.get("ack_path"):
+            print(f"{n} persons, where the acknowledgements' time went (p50 / p90 / p99): {r['ack_path']}", flush=True)
+        if r.get("acks_unsent"):
+            print(f"{n} persons: {r['acks_unsent']:,} replies not yet sent when the bench stopped watching, {WATCH_MAX_S} s "
+                  "after the burst began (the API took the others more slowly than that); not counted above", flush=True)
     cmp = Table(title="On-call comparison: SMS + voice to everyone at once, 60 s wait, then one deputy (seconds after "
                 f"intake; {gw[args.compare_gateway]}" + (", each send as the gateway received it)"
                                                           if args.compare_gateway == "twilio" else ")"), caption=machine)
