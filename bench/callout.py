@@ -364,7 +364,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     # an answer that never shows is lost (issue 15, finding 1): watched until every reply is visible, or
                     # LOST_AFTER_S after the last was sent (a burst that the API takes in minutes is watched whole;
                     # WATCH_MAX_S is a safety net, the replies not sent by then are counted apart)
-                    give_up, last_sent = time.monotonic() + WATCH_MAX_S, None
+                    give_up = time.monotonic() + WATCH_MAX_S
                     watching = asyncio.Event()
                     watcher = asyncio.create_task(watch_board(cid, visible, watching, every=0.05))
                     while len(visible) < len(acked) and time.monotonic() < give_up:
@@ -372,8 +372,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                         if burst_task.done():
                             if burst_task.exception():
                                 raise burst_task.exception()
-                            last_sent = last_sent or time.monotonic()
-                            give_up = min(give_up, last_sent + LOST_AFTER_S)
+                            give_up = min(give_up, max(sent_at.values()) + LOST_AFTER_S)
                     watching.set()
                     unsent = len(acked) - len(sent_at)  # replies the phones had not sent yet when the watch ended
                     await watcher
