@@ -18,7 +18,7 @@ from activities.common import now as _now
 from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
 from config import get_settings
-from store.audit import NewEvent, append, seal_shards
+from store.audit import ANSWERS, NewEvent, append, seal_shards
 from store.callouts import Callout, CalloutRelay, CalloutTarget, relay_counts
 from store.db import session_scope
 from store.group import GroupCommit
@@ -258,11 +258,16 @@ async def flush(req: FlushRequest) -> FlushResult:
 def _write_answers(batches: list[tuple[FlushRequest, datetime]]) -> list[Exception | None]:
     """The answers (records only) of every shard that came at once, in one transaction (each shard's alone was one
     commit each, and at a 50,000-reply burst the 200 shards' commits queued one behind another for seconds). If it
-    fails, each shard's is written alone, so that one shard's failure is its own (its local activity is retried)."""
+    fails, each shard's is written alone, so that one shard's failure is its own (its local activity is retried).
+
+    Each shard's answers go into its answers lane (store/audit.py `LANES`), not under the chain head that a batch of
+    its sends holds while it writes; shard by shard in workflow id order, the rows each locks in id order
+    (`_update_targets`), so that two transactions lock what they share in one order."""
+    batches = sorted(batches, key=lambda b: b[0].workflow_id)
     try:
         with session_scope() as s:
             for req, now in batches:
-                _record(s, unpack(req), {}, now)
+                _record(s, unpack(req), {}, now, lane=ANSWERS)
         return [None] * len(batches)
     except Exception:
         if len(batches) == 1:
@@ -270,7 +275,8 @@ def _write_answers(batches: list[tuple[FlushRequest, datetime]]) -> list[Excepti
     out: list[Exception | None] = []
     for req, now in batches:
         try:
-            _write(unpack(req), {}, now)
+            with session_scope() as s:
+                _record(s, unpack(req), {}, now, lane=ANSWERS)
             out.append(None)
         except Exception as exc:  # noqa: BLE001 - raised by that shard's activity
             out.append(exc)
@@ -286,8 +292,9 @@ def _write(req: FlushRequest, outcomes: dict, now: datetime) -> None:
         _record(s, req, outcomes, now)
 
 
-def _record(s: Session, req: FlushRequest, outcomes: dict, now: datetime) -> None:
-    """A flush's audit events (one per send, one per record) and its targets' rows."""
+def _record(s: Session, req: FlushRequest, outcomes: dict, now: datetime, lane: str | None = None) -> None:
+    """A flush's audit events (one per send, one per record), in the shard's chain or its `lane`, and its targets'
+    rows."""
     events = []
     for send in req.sends:
         o = outcomes[send.key]  # at: when the gateway took it (an answer to it comes after, never before)
@@ -297,11 +304,12 @@ def _record(s: Session, req: FlushRequest, outcomes: dict, now: datetime) -> Non
                           payload={"target": send.target_key, "person_id": send.person_id, "purpose": send.purpose,
                                    "to": mask_mobile(send.to) if send.channel != "im" else send.to,
                                    "status": o.status, "error": o.error, "outbox_id": o.outbox_id,
-                                   "drill": req.drill}))
+                                   "drill": req.drill}, lane=lane))
     for r in req.records:
         events.append(_ev(req.callout_id, f"callout.{r.kind}", r.step_id, req.workflow_id, run_id=req.run_id,
                           actor=r.actor, channel=r.channel, at=r.at,
-                          payload={"target": r.target_key, "person_id": r.person_id, "state": r.state, **r.payload}))
+                          payload={"target": r.target_key, "person_id": r.person_id, "state": r.state, **r.payload},
+                          lane=lane))
     append(s, events)
     _update_targets(s, req, outcomes, req.records, now)
 
@@ -322,8 +330,13 @@ def _update_targets(s: Session, req: FlushRequest, outcomes: dict, records: list
     if not keys:
         return
     table = CalloutTarget.__table__
+    # locked as read, in id order (PostgreSQL; SQLite's write transactions are one at a time): a batch and its
+    # shard's answers write different chains (the answers lane), so no chain head orders them any more. Locked, a
+    # row a batch read cannot be answered before the batch writes it back (the answer would be lost), and the two
+    # lock the rows they share in one order (no deadlock)
     found = s.execute(select(table.c.id, table.c.target_key, *(table.c[c] for c in _TARGET_STATE)).where(
-        table.c.callout_id == req.callout_id, col(table.c.target_key).in_(list(keys)))).mappings()
+        table.c.callout_id == req.callout_id, col(table.c.target_key).in_(list(keys)))
+        .order_by(table.c.id).with_for_update()).mappings()
     rows = {r["target_key"]: _Row(r) for r in found}
     before = {k: dict(r) for k, r in rows.items()}
     for send in req.sends:

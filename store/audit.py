@@ -9,6 +9,12 @@ keyed by the shard's workflow id `<subject>/shard-<n>` (`chain_of`): twenty shar
 call-out finishes, its own chain records each shard chain's head (`seal_shards`, kind
 `audit.chain.sealed`), so the call-out's chain vouches for its shards' chains.
 
+A shard records the answers it is given in a second chain of its own, its answers lane
+(`<subject>/shard-<n>/answers`, `LANES`): an answer is written at once, while a batch of the
+shard's sends may be writing 500 events under the shard chain's head, and on PostgreSQL
+the answers waited seconds for that row at a 50,000-reply burst (issue 25). The lane is
+sealed with the shard chains; the events of a shard are in `seq` order across its chains.
+
 ``audit_chain`` keeps each chain's length and head, and anchor events (subject
 ``_anchors``) periodically record every changed head, so that deleting a whole chain,
 or the tail of one, is detected as well as any edited, deleted or reordered event.
@@ -106,6 +112,7 @@ class NewEvent:
     channel: str | None = None
     at: datetime | None = None
     payload: dict[str, Any] = field(default_factory=empty_dict)
+    lane: str | None = None  # a shard's event in one of its `LANES` rather than its own chain
 
     @property
     def event_id(self) -> str:
@@ -113,17 +120,34 @@ class NewEvent:
 
     @property
     def chain(self) -> str:
-        return chain_of(self.subject, self.workflow_id)
+        return chain_of(self.subject, self.workflow_id, self.lane)
 
 
 def event_id_for(workflow_id: str | None, step_id: str, subject: str) -> str:
     return f"{workflow_id or subject}/{step_id}"
 
 
-def chain_of(subject: str, workflow_id: str | None) -> str:
+ANSWERS = "answers"
+LANES = (ANSWERS,)
+"""The chains a shard keeps besides its own, each `<shard's workflow id>/<lane>`: its answers."""
+
+
+def chain_of(subject: str, workflow_id: str | None, lane: str | None = None) -> str:
     """The chain an event goes into: a shard's own when a shard of the subject wrote it (its workflow id is
-    `<subject>/shard-<n>`: workflows/kit/shards.py), else the subject's."""
-    return workflow_id if is_shard_of(subject, workflow_id) else subject  # type: ignore[return-value]
+    `<subject>/shard-<n>`: workflows/kit/shards.py), or that shard's `lane`; else the subject's."""
+    if not is_shard_of(subject, workflow_id):
+        return subject
+    if lane is None:
+        return workflow_id  # type: ignore[return-value]
+    if lane not in LANES:
+        raise ValueError(f"no audit lane {lane!r}: a shard's lanes are {', '.join(LANES)}")
+    return f"{workflow_id}/{lane}"
+
+
+def is_shard_chain(subject: str, chain: str) -> bool:
+    """Whether `chain` is one of `subject`'s shard chains or their lanes (what the subject's chain seals)."""
+    base, _, lane = chain.rpartition("/")
+    return is_shard_of(subject, chain) or (lane in LANES and is_shard_of(subject, base))
 
 
 def _canonical_time(at: datetime) -> str:
@@ -232,7 +256,8 @@ def write_anchor(session: Session, at: datetime | None = None) -> AuditEvent | N
 
 def seal_shards(session: Session, subject: str, workflow_id: str | None = None, run_id: str | None = None,
                 at: datetime | None = None) -> list[NewEvent]:
-    """Events for the subject's own chain recording the head (length and hash) of each of its shard chains:
+    """Events for the subject's own chain recording the head (length and hash) of each of its shard chains (their
+    lanes too):
     appended when the call-out (or freshness round) finishes, after its shards, they make the subject's chain
     vouch for every shard chain (`verify` checks each sealed head is still in place). `workflow_id` is the
     subject's own workflow (not a shard's); one seal per shard, so a retried activity seals nothing twice."""
@@ -346,7 +371,7 @@ def verify(session: Session, subject: str | None = None) -> VerifyResult:
             return fail(got[2] + 1 if got[2] else None, chain.subject, chain.chain,
                         f"chain head says {chain.length} events, found {got[0]}: events at the end were deleted or edited")
     for key, (length, head, subj) in sorted(sealed.items()):
-        if not is_shard_of(subj, key):
+        if not is_shard_chain(subj, key):
             return fail(None, subj, key, f"the chain of {subj!r} seals {key!r}, not one of its shards")
         if by_position.get((key, length)) != head:
             found = heads.get(key, (0, GENESIS, 0))[0]

@@ -7,8 +7,10 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlmodel import select
 
-from store.audit import (AuditChain, AuditEvent, NewEvent, append, chain_of, list_events, seal_shards, subject_heads,
-                         verify, write_anchor)
+import pytest
+
+from store.audit import (ANSWERS, AuditChain, AuditEvent, NewEvent, append, chain_of, is_shard_chain, list_events,
+                         seal_shards, subject_heads, verify, write_anchor)
 from store.db import get_engine, session_scope
 from workflows.kit import events as kinds
 
@@ -56,6 +58,35 @@ def test_the_chain_of_an_event():
     assert chain_of(CO, CO) == CO and chain_of(CO, None) == CO
     assert chain_of(CO, "other/shard-3") == CO  # another subject's shard writing here: the subject's chain
     assert chain_of(CO, f"{CO}/shard-x") == CO and chain_of(CO, f"{CO}/shard-3/relay") == CO
+    # a shard's answers lane; the subject's own events have no lanes, nor has another subject's shard here
+    assert chain_of(CO, shard(3), ANSWERS) == f"{shard(3)}/answers"
+    assert chain_of(CO, CO, ANSWERS) == CO and chain_of(CO, "other/shard-3", ANSWERS) == CO
+    with pytest.raises(ValueError, match="no audit lane 'relay'"):
+        chain_of(CO, shard(3), "relay")
+    assert is_shard_chain(CO, shard(3)) and is_shard_chain(CO, f"{shard(3)}/answers")
+    assert not is_shard_chain(CO, CO) and not is_shard_chain(CO, f"{shard(3)}/relay")
+    assert not is_shard_chain(CO, f"{CO}/answers") and not is_shard_chain(CO, "other/shard-3/answers")
+
+
+def test_a_shards_answers_lane_is_sealed_with_its_chain_and_a_cut_is_detected(db_url):
+    """The answers a shard records by themselves go into its answers lane (activities/callout.py
+    `_write_answers`): a chain of its own, sealed by the call-out's chain like the shard's."""
+    _fill(n=2, shards=(0,))
+    lane = f"{shard(0)}/answers"
+    for i in range(3):
+        with session_scope() as s:
+            append(s, [NewEvent(subject=CO, kind="callout.ack", step_id=f"t{i}/ack", workflow_id=shard(0),
+                                lane=ANSWERS)])
+    assert [e.chain_seq for e in _chain_rows(lane)] == [1, 2, 3]
+    assert [e.chain_seq for e in _chain_rows(shard(0))] == [1, 2]
+    seals = {e.payload["chain"]: e.payload["length"] for e in _seal()}
+    assert seals == {shard(0): 2, lane: 3}
+    assert _verify(CO).ok and _verify().ok
+    rows = _chain_rows(lane)
+    _sql("DELETE FROM audit_event WHERE seq = :s", s=rows[-1].seq)  # the last answer, its head rewritten
+    _sql("UPDATE audit_chain SET length = 2, head_hash = :h WHERE chain = :c", h=rows[1].hash, c=lane)
+    r = _verify(CO)
+    assert not r.ok and r.chain == lane and "sealed" in r.reason and "found 2" in r.reason
 
 
 def test_each_shard_appends_to_a_chain_of_its_own_under_the_callout(db_url):
@@ -176,7 +207,7 @@ def test_events_written_before_the_shard_chains_verify_with_the_new(db_url, monk
     their chain to the subject); new ones in the shard chain, under the same subject."""
     import store.audit
 
-    monkeypatch.setattr(store.audit, "chain_of", lambda subject, workflow_id: subject)  # the former layout
+    monkeypatch.setattr(store.audit, "chain_of", lambda subject, *_: subject)  # the former layout
     _fill(n=2, shards=(0, 1))
     monkeypatch.undo()
     with session_scope() as s:

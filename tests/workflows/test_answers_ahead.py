@@ -68,7 +68,9 @@ async def test_an_answer_during_a_batch_is_recorded_before_the_batch_and_stays(e
             row = await wait_for(lambda: (t := targets(inp.callout_id)[resp]).state == "acknowledged" and t,
                                  what="the answer recorded while the batch is held")
             assert row.ack_by == resp and row.ack_channel == "sms" and not row.ack_late
-            assert [e.payload["person_id"] for e in events(inp.callout_id, "callout.ack")] == [resp]
+            [answer] = events(inp.callout_id, "callout.ack")
+            assert answer.payload["person_id"] == resp
+            assert answer.chain == f"{answer.workflow_id}/answers"  # its shard's answers lane, not the batch's chain
             assert records_only == [(True, ["ack"])]  # records only, by a local activity
         finally:
             release.set()
@@ -109,3 +111,4 @@ def test_the_answers_of_shards_written_together_and_a_failing_shard_alone(db_url
                                                                          answers(4))])
     assert out[0] is None and out[2] is None and isinstance(out[1], UnknownEventKind)
     assert sorted(e.payload["person_id"] for e in events(inp.callout_id)) == ["p0", "p1", "p2", "p4"]
+    assert {e.chain for e in events(inp.callout_id)} == {f"{inp.callout_id}/shard-{n}/answers" for n in (0, 1, 2, 4)}

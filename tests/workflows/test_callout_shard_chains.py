@@ -1,6 +1,7 @@
 """A real call-out's audit trail (issue 25, "the hot row"): each shard writes into a chain of its own under the
-call-out's subject, the call-out's chain seals every shard chain when it finishes, a late answer after the end
-goes on in its shard's chain, and the whole verifies; a shard chain cut short is then found by the seal."""
+call-out's subject (the answers it records by themselves in its answers lane), the call-out's chain seals every
+shard chain when it finishes, a late answer after the end goes on in its shard's chain, and the whole verifies; a
+shard chain cut short is then found by the seal."""
 from __future__ import annotations
 
 from sqlalchemy import text
@@ -35,10 +36,15 @@ async def test_a_callouts_shards_write_their_own_chains_sealed_by_the_callout(en
     shards = sorted({t.shard for t in targets(cid).values()})
     assert len(shards) >= 4
     chains = _chains(cid)
-    assert set(chains) == {cid, *(f"{cid}/shard-{n}" for n in shards)}
+    answered = f"{cid}/shard-{targets(cid)[resp].shard}"  # its answer in the shard's answers lane
+    assert set(chains) == {cid, *(f"{cid}/shard-{n}" for n in shards), f"{answered}/answers"}
     trail = events(cid)
-    for ev in trail:  # every shard's events in its own chain, everything else in the call-out's
-        assert ev.chain == (ev.workflow_id if ev.workflow_id and ev.workflow_id.startswith(f"{cid}/shard-") else cid)
+    for ev in trail:  # every shard's events in its own chain (its answer in its lane), the rest in the call-out's
+        if ev.kind == "callout.ack":
+            assert ev.chain == f"{answered}/answers" and ev.workflow_id == answered
+        else:
+            assert ev.chain == (ev.workflow_id if ev.workflow_id and ev.workflow_id.startswith(f"{cid}/shard-")
+                                else cid)
     seals = {e.payload["chain"]: e for e in events(cid, kinds.Audit.CHAIN_SEALED)}
     assert set(seals) == set(chains) - {cid}
     for key, seal in seals.items():
