@@ -43,3 +43,30 @@ def test_streamed_rows_give_the_same_summary_as_the_orm_objects(db_url):
     assert streamed["answered_late"] == 125 and len(streamed["never_answered"]) == 625
     assert streamed["escalations"] == 625 and streamed["median_ack_s"] is not None
     assert set(streamed["per_tier"]) == {"departments", "towns", "villages"}
+
+
+async def test_the_callouts_result_names_a_bounded_number_the_row_and_the_trail_all(db_url):
+    """`finish` returns the call-out's result through Temporal, which refuses a payload over 2 MB: at 100,000
+    persons its lists of who never answered and who answered late were 15 MB and the call-out could not end
+    (bench/callout.py's worker log). The result has the counts and the first names; the row and the
+    `callout.summary` event keep everyone."""
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.callout import RESULT_NAMES, finish
+    from store.audit import list_events
+    from store.callouts import Callout
+    from workflows.callout import CalloutEnd
+
+    with session_scope() as s:
+        _targets(s, "c-2")
+    result = await ActivityEnvironment().run(finish, CalloutEnd(callout_id="c-2", workflow_id="c-2",
+                                                                status="completed"))
+    assert result.total == 2_500 and result.acknowledged == 1_750
+    assert len(result.summary["never_answered"]) == RESULT_NAMES and result.summary["never_answered_count"] == 625
+    assert len(result.summary["late"]) == RESULT_NAMES and result.summary["answered_late"] == 125
+    with session_scope(write=False) as s:
+        row = s.get(Callout, "c-2")
+        [event] = list_events(s, subject="c-2", kind="callout.summary")
+    for kept in (row.summary, event.payload):
+        assert len(kept["never_answered"]) == 625 and len(kept["late"]) == 125
+    assert result.summary["never_answered"] == row.summary["never_answered"][:RESULT_NAMES]
