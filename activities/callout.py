@@ -13,14 +13,14 @@ from sqlalchemy import Text, bindparam, cast, insert, update
 from sqlmodel import Session, col, select
 from temporalio import activity
 
-from activities.common import contact, english_readers, sms_each
+from activities.common import contact, english_readers, sms_each, urgently
 from activities.common import now as _now
 from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
 from config import get_settings
 from store.audit import ANSWERS, NewEvent, append, seal_shards
 from store.callouts import Callout, CalloutRelay, CalloutTarget, relay_counts
-from store.db import session_scope, urgently
+from store.db import session_scope
 from store.group import GroupCommit
 from store.directory import Person, mask_mobile
 from store.targets import resolve_targets

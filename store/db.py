@@ -2,25 +2,18 @@
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout so that the
 worker and the API can write at once (a writer waits for another's lock, tried every
-millisecond: `begin_immediate`, the writers a person waits on first: `urgent_writes`);
-PostgreSQL is the production database.
+millisecond: `begin_immediate`); PostgreSQL is the production database.
 """
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextvars
 import fcntl
-import functools
-import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
@@ -64,7 +57,6 @@ def get_engine(url: str | None = None, *, write: bool = False) -> Engine:
 
             timeout = get_settings().db_busy_timeout_ms / 1000
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout})
-            waiters = UrgentWaiters(path) if path and path != ":memory:" and not path.startswith("file:") else None
 
             def on_connect(dbapi_connection, record):
                 _sqlite_pragmas(dbapi_connection, record)
@@ -72,7 +64,7 @@ def get_engine(url: str | None = None, *, write: bool = False) -> Engine:
 
             event.listen(engine, "connect", on_connect)
             if write:
-                event.listen(engine, "begin", lambda conn: begin_immediate(conn, timeout, waiters))
+                event.listen(engine, "begin", lambda conn: begin_immediate(conn, timeout))
             else:
                 event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         else:
@@ -95,11 +87,6 @@ class WriteTurns:
         self._owner: int | None = None
         self._depth = 0
         self._urgent_waiting = 0
-
-    @property
-    def urgent_waiting(self) -> bool:
-        """Whether an urgent writer waits for its turn (read without the lock: a hint)."""
-        return self._urgent_waiting > 0
 
     @contextmanager
     def turn(self) -> Iterator[None]:
@@ -138,90 +125,12 @@ def urgent_writes() -> Iterator[None]:
         _URGENT.reset(token)
 
 
-T = TypeVar("T")
-
-_URGENT_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="urgent")
-
-
-async def urgently(fn: Callable[..., T], *args: Any) -> T:
-    """`fn` on a thread of its own pool, its writes before the other writers waiting (`urgent_writes`): work a
-    person waits on, such as an answer to store or record. The shared pool has a few threads and takes its jobs in
-    turn: at 100,000 persons an answer's write waited there, and for the database, behind every running batch's
-    rendering and writing."""
-    call = functools.partial(contextvars.copy_context().run, _urgently, fn, *args)
-    return await asyncio.get_running_loop().run_in_executor(_URGENT_POOL, call)
-
-
-def _urgently(fn: Callable[..., T], *args: Any) -> T:
-    with urgent_writes():
-        return fn(*args)
-
-
-URGENT_FIRST_MAX_S = 0.5
-"""How long, at most, a writer nobody waits on lets another process's urgent writers take SQLite's lock first."""
-
-
-class UrgentWaiters:
-    """Whether a writer of another process that a person waits on (`urgent_writes`) is waiting for SQLite's write
-    lock: `WriteTurns` puts a process's urgent writers first among its own, but SQLite's lock keeps no order
-    across processes. At a 50,000-reply burst the worker's batches of sends, each handed the lock the moment the
-    one before committed, kept the API's answers waiting for it for seconds (issue 25).
-
-    An urgent writer waiting holds a shared flock on `<database>-urgent` (one per process: within a process only
-    the writer whose turn it is waits for the lock); another writer, before each try of the lock, tries an
-    exclusive one without blocking, and while it cannot have it lets the lock go to the urgent one, for at most
-    URGENT_FIRST_MAX_S (the batches of sends are not starved), and not while an urgent writer of its own process
-    waits behind it for its turn. The locks go away with a process that dies."""
-
-    def __init__(self, database: str) -> None:
-        self.path = f"{database}-urgent"
-        self._pid = 0
-        self._announce = self._probe = -1  # opened in the process that uses them (not inherited over a fork)
-        self._waiting = 0
-        self._lock = threading.Lock()
-
-    def _open(self) -> None:
-        if self._pid != os.getpid():
-            self._announce = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._probe = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
-
-    @contextmanager
-    def waiting(self) -> Iterator[None]:
-        """Held by an urgent writer while it waits for the lock."""
-        with self._lock:
-            self._open()
-            if not self._waiting:
-                fcntl.flock(self._announce, fcntl.LOCK_SH)
-            self._waiting += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._waiting -= 1
-                if not self._waiting:
-                    fcntl.flock(self._announce, fcntl.LOCK_UN)
-
-    def others(self) -> bool:
-        """Whether an urgent writer (of another process: see above) is waiting for the lock."""
-        with self._lock:
-            self._open()
-            if self._waiting:
-                return False  # this process's own
-            try:
-                fcntl.flock(self._probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(self._probe, fcntl.LOCK_UN)
-            return False
-
-
 _write_locks: dict[str, WriteTurns] = {}
 
 WRITE_LOCK_POLL_S = 0.001
 
 
-def begin_immediate(conn: Connection, timeout: float, waiters: UrgentWaiters | None = None) -> None:
+def begin_immediate(conn: Connection, timeout: float) -> None:
     """BEGIN IMMEDIATE (SQLite's write lock, taken at once), waiting for another process's writer in steps of 1 ms
     up to `timeout` s, then "database is locked" as before (SQLAlchemy's OperationalError).
 
@@ -232,31 +141,20 @@ def begin_immediate(conn: Connection, timeout: float, waiters: UrgentWaiters | N
     where the API's waited at most 0.1 s, and the answers behind those flushes reached the board up to a second
     late (bench/api_load.py). Tried every millisecond, a writer of any process gets in at the first gap.
     Only the BEGIN waits here: once it holds the write lock, nothing else in the transaction waits for a writer
-    (WAL: commits append, readers never block), and reads keep SQLite's busy timeout.
-
-    An urgent writer (`urgent_writes`) says it is waiting, and the others let it go first (`UrgentWaiters`)."""
+    (WAL: commits append, readers never block), and reads keep SQLite's busy timeout."""
     raw = conn.connection.driver_connection
-    start = time.monotonic()
-    deadline = start + timeout
-    urgent = _URGENT.get()
-    defer_until = start + URGENT_FIRST_MAX_S if waiters is not None and not urgent else start
-    mine = _write_locks.get(str(conn.engine.url))  # this process's turns (None outside `session_scope`)
+    deadline = time.monotonic() + timeout
     raw.execute("PRAGMA busy_timeout=0")
     try:
-        with waiters.waiting() if waiters is not None and urgent else nullcontext():
-            while time.monotonic() < deadline:
-                if time.monotonic() < defer_until and not (mine is not None and mine.urgent_waiting) \
-                        and waiters.others():  # type: ignore[union-attr]
-                    time.sleep(WRITE_LOCK_POLL_S)
-                    continue
-                try:
-                    raw.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc):
-                        break  # not the lock: raised by the last try below
-                time.sleep(WRITE_LOCK_POLL_S)
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the last try, its failure raised as SQLAlchemy raises it
+        while time.monotonic() < deadline:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    break  # not the lock: raised by the last try below
+            time.sleep(WRITE_LOCK_POLL_S)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the last try, its failure raised as SQLAlchemy raises it
     finally:
         raw.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
 

@@ -171,39 +171,3 @@ async def test_past_the_pending_bound_nothing_is_taken_503(flow):
     r = refused.result()
     assert r.status_code == 503 and r.headers["Retry-After"].isdigit(), r.text
     assert len(intake_rows()) == 2
-
-
-async def test_a_replys_writes_on_its_way_to_the_board_go_first(flow, monkeypatch):
-    """Stored, then matched: a reply's writes are urgent ones (store/db.py `urgently`), ahead of the API's other
-    writers waiting and, on SQLite, of the worker's batches (tests/unit/test_urgent_across_processes.py); marking it
-    done afterwards, which nobody waits on, is not."""
-    from contextlib import contextmanager
-
-    import api.services.answers.intake as intake_module
-    import api.services.answers.sms as sms_module
-    import store.db
-
-    writes: list[tuple[str, bool]] = []
-    scope = store.db.session_scope
-
-    def noting(module: str):
-        @contextmanager
-        def session_scope(*args, write: bool = True, **kwargs):
-            if write:
-                writes.append((module, store.db._URGENT.get()))
-            with scope(*args, write=write, **kwargs) as s:
-                yield s
-        return session_scope
-
-    monkeypatch.setattr(intake_module, "session_scope", noting("intake"))
-    monkeypatch.setattr(sms_module, "session_scope", noting("sms"))
-    cid = await begin(flow)
-    resp = flow.people["330110001001.resp"]
-    msg = await first_sms(flow, cid, resp)
-    app = create_app(temporal_client=flow.env.client)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC) as http:
-        r = await flow.fake.inbound_sms(http, SMS_IN, msg.to, "收到")
-    assert r.status_code == 200
-    await wait_for(lambda: state(cid, resp).state == "acknowledged", what="the reply recorded")
-    await wait_for(lambda: intake_rows()[0].done_at is not None, what="the reply marked done")
-    assert writes == [("intake", True), ("sms", True), ("intake", False)]

@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from store.group import GroupCommit
 from store.answers import LateAnswer, record_late, record_late_many
-from store.db import session_scope, urgently
+from store.db import session_scope
 from store.messages import OutboxMessage
 from workflows.callout import CalloutShardWorkflow, ShardEvents
 from workflows.escalation import Ack
@@ -176,7 +176,7 @@ def _record_late_many(items: list[tuple[LateAnswer, set[str], set[str]]]) -> lis
         return [_record_late(*item) for item in items]
 
 
-_late = GroupCommit(_record_late_many, thread=urgently)
+_late = GroupCommit(_record_late_many)
 
 
 async def acknowledge(client: Client, subject: str, person_id: str, channel: str, *, actor: str | None = None,

@@ -32,7 +32,7 @@ from api.services.answers.acks import AnswerError, acknowledge
 from store.group import GroupCommit
 from api.services.answers.sms import sms_reply
 from store import intake as store
-from store.db import session_scope, urgently
+from store.db import session_scope
 from store.links import LinkError, consume_many
 
 log = structlog.get_logger("yingji.intake")
@@ -60,9 +60,8 @@ class Intake:
         self.temporal = temporal
         self.settings = settings
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        # the answer path's writes go before the others waiting, this process's and the worker's (`urgently`)
-        self.storing = GroupCommit(self._store_many, thread=urgently)
-        self.spending = GroupCommit(_spend_links, thread=urgently)  # the links of answers processed together
+        self.storing = GroupCommit(self._store_many)
+        self.spending = GroupCommit(_spend_links)  # the links of the answers processed together, spent together
         self.queue: list[Item] = []
         self.inflight: set[int] = set()  # ids queued or being processed here: their claims are kept fresh
         self.processing = False

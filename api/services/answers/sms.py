@@ -16,7 +16,7 @@ from temporalio.client import Client
 from store.group import GroupCommit
 from api.services.answers.acks import RECORDED_TEXT, AnswerError, acknowledge, waiting_in, waiting_many
 from store.audit import NewEvent, append
-from store.db import session_scope, urgently
+from store.db import session_scope
 from store.directory import mask_mobile
 from store.messages import InboundMessage, OutboxMessage
 
@@ -198,7 +198,7 @@ def _at(s, outbox_id: int) -> datetime:
     return s.exec(select(OutboxMessage.created_at).where(OutboxMessage.id == outbox_id)).one()
 
 
-_inbound = GroupCommit(_record_inbound_many, thread=urgently)  # one commit for the replies that arrive together
+_inbound = GroupCommit(_record_inbound_many)  # one commit for the replies that arrive together
 
 
 async def sms_reply(client: Client, gateway: str, from_number: str, body: str, provider_id: str | None = None,
