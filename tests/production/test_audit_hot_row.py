@@ -48,16 +48,15 @@ def _lock_waiters(url: str) -> int:
                             "AND wait_event_type = 'Lock'").fetchone()[0]
 
 
-def _second_append_while_the_first_is_open(url: str, first: str, second: str) -> tuple[bool, bool]:
-    """Append for `first` in a transaction left open; meanwhile another thread appends for `second`. Returns
-    (whether the second completed while the first was open, whether it was ever seen waiting for a lock)."""
+def _while_open(url: str, first, second) -> tuple[bool, bool]:
+    """`first(session)` in a transaction left open; meanwhile `second()` on another thread. Returns (whether the
+    second completed while the first was open, whether it was seen waiting for a lock)."""
     done = threading.Event()
     errors: list[BaseException] = []
 
     def other() -> None:
         try:
-            with session_scope() as s:
-                append(s, [NewEvent(subject=CO, kind="callout.sent", step_id="send/b", workflow_id=second)])
+            second()
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
@@ -65,18 +64,29 @@ def _second_append_while_the_first_is_open(url: str, first: str, second: str) ->
 
     waited = False
     with session_scope() as s:
-        append(s, [NewEvent(subject=CO, kind="callout.sent", step_id="send/a", workflow_id=first)])
-        s.flush()  # the first chain's head row is locked until this transaction ends
+        first(s)
+        s.flush()
         t = threading.Thread(target=other)
         t.start()
         give_up = time.monotonic() + 120  # (a safety net for a hung test, not a measure)
         while not done.is_set() and not waited and time.monotonic() < give_up:
-            waited = _lock_waiters(url) > 0  # barrier: the other append either ends or is seen queued
+            waited = _lock_waiters(url) > 0  # barrier: the other either ends or is seen queued
             done.wait(0.02)
         completed_while_open = done.is_set()
     t.join()
     assert not errors, errors
     return completed_while_open, waited
+
+
+def _second_append_while_the_first_is_open(url: str, first: str, second: str) -> tuple[bool, bool]:
+    """Append for `first` in a transaction left open (its chain's head row locked until it ends); meanwhile another
+    thread appends for `second`. Returns what `_while_open` does."""
+    def other() -> None:
+        with session_scope() as s:
+            append(s, [NewEvent(subject=CO, kind="callout.sent", step_id="send/b", workflow_id=second)])
+
+    return _while_open(url, lambda s: append(s, [NewEvent(subject=CO, kind="callout.sent", step_id="send/a",
+                                                          workflow_id=first)]), other)
 
 
 def test_two_shards_append_at_once_without_waiting_for_one_row(db_url):
@@ -130,36 +140,6 @@ def _ack(key: str) -> Record:
 def _escalated(key: str) -> Record:
     return Record(kind="escalated", step_id=f"{key}/escalated/0", target_key=key, person_id=f"deputy-{key}",
                   at=datetime.now(UTC), state="escalated")
-
-
-def _while_open(url: str, first, second) -> tuple[bool, bool]:
-    """`first(session)` in a transaction left open; meanwhile `second()` on another thread. Returns (whether the
-    second completed while the first was open, whether it was seen waiting for a lock)."""
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def other() -> None:
-        try:
-            second()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            done.set()
-
-    waited = False
-    with session_scope() as s:
-        first(s)
-        s.flush()
-        t = threading.Thread(target=other)
-        t.start()
-        give_up = time.monotonic() + 120  # (a safety net for a hung test, not a measure)
-        while not done.is_set() and not waited and time.monotonic() < give_up:
-            waited = _lock_waiters(url) > 0  # barrier: the other either ends or is seen queued
-            done.wait(0.02)
-        completed_while_open = done.is_set()
-    t.join()
-    assert not errors, errors
-    return completed_while_open, waited
 
 
 def test_a_shards_answers_are_not_held_behind_its_batch(db_url):

@@ -291,16 +291,19 @@ def test_a_case_file_holds_one_audit_file_per_chain_and_verifies(db_url):
     from store.casefile.verify import check_chain
 
     _fill(n=3)
+    with session_scope() as s:  # an answer in shard 1's answers lane
+        append(s, [NewEvent(subject=CO, kind="callout.ack", step_id="t1/ack", workflow_id=shard(1), lane=ANSWERS)])
     _seal()
     with session_scope(write=False) as s:
         events = {CO: list_events(s, subject=CO)}
     data, manifest = casefile.build(casefile.CaseContents(
         incident_id="INC-1", title="暴雨", sealed_at=datetime(2026, 7, 1, tzinfo=UTC), sealed_by="p-leader",
         report_json=b"{}", report_html=b"<p></p>", report_pdf=None, events=events))
-    assert set(manifest["subjects"]) == {CO, *(shard(k) for k in SHARDS)}
-    assert manifest["subjects"][shard(1)]["events"] == 3 and manifest["subjects"][CO]["events"] == 4
+    assert set(manifest["subjects"]) == {CO, *(shard(k) for k in SHARDS), f"{shard(1)}/answers"}
+    assert manifest["subjects"][shard(1)]["events"] == 3 and manifest["subjects"][CO]["events"] == 5
+    assert manifest["subjects"][f"{shard(1)}/answers"]["file"] == f"audit/{quote(shard(1), safe='')}%2Fanswers.jsonl"
     result = casefile.verify_bytes(data)
-    assert result.ok and result.events == 13, result.problems
+    assert result.ok and result.events == 15, result.problems
     path = f"audit/{quote(shard(1), safe='')}.jsonl"
     lines = dict(casefile.read_entries(data))[path].splitlines(keepends=True)
     problems, _ = check_chain(path, b"".join([lines[0], lines[2]]), manifest["subjects"][shard(1)])
