@@ -275,8 +275,7 @@ def _write_answers(batches: list[tuple[FlushRequest, datetime]]) -> list[Excepti
     out: list[Exception | None] = []
     for req, now in batches:
         try:
-            with session_scope() as s:
-                _record(s, unpack(req), {}, now, lane=ANSWERS)
+            _write(unpack(req), {}, now, lane=ANSWERS)
             out.append(None)
         except Exception as exc:  # noqa: BLE001 - raised by that shard's activity
             out.append(exc)
@@ -286,10 +285,10 @@ def _write_answers(batches: list[tuple[FlushRequest, datetime]]) -> list[Excepti
 _answers = GroupCommit(_write_answers, thread=urgently)
 
 
-def _write(req: FlushRequest, outcomes: dict, now: datetime) -> None:
+def _write(req: FlushRequest, outcomes: dict, now: datetime, lane: str | None = None) -> None:
     """A flush's audit events (one per send, one per record) and its targets' rows, in one transaction."""
     with session_scope() as s:
-        _record(s, req, outcomes, now)
+        _record(s, req, outcomes, now, lane)
 
 
 def _record(s: Session, req: FlushRequest, outcomes: dict, now: datetime, lane: str | None = None) -> None:

@@ -256,11 +256,10 @@ def write_anchor(session: Session, at: datetime | None = None) -> AuditEvent | N
 
 def seal_shards(session: Session, subject: str, workflow_id: str | None = None, run_id: str | None = None,
                 at: datetime | None = None) -> list[NewEvent]:
-    """Events for the subject's own chain recording the head (length and hash) of each of its shard chains (their
-    lanes too):
-    appended when the call-out (or freshness round) finishes, after its shards, they make the subject's chain
+    """Events for the subject's own chain recording the head (length and hash) of each of its shard chains and their
+    lanes: appended when the call-out (or freshness round) finishes, after its shards, they make the subject's chain
     vouch for every shard chain (`verify` checks each sealed head is still in place). `workflow_id` is the
-    subject's own workflow (not a shard's); one seal per shard, so a retried activity seals nothing twice."""
+    subject's own workflow (not a shard's); one seal per chain, so a retried activity seals nothing twice."""
     rows = session.exec(select(AuditChain).where(AuditChain.subject == subject, AuditChain.chain != subject)
                         .order_by(AuditChain.chain)).all()
     assert chain_of(subject, workflow_id) == subject, "a seal goes into the subject's own chain"
