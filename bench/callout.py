@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -223,12 +224,11 @@ class Stack:
             except Exception:
                 await asyncio.sleep(0.2)
         self.workers = []
-        for i in range(self.workers_wanted):
-            out = open(self.logs.with_name(f"{self.logs.name}-{i}.log"), "w") if self.logs else subprocess.DEVNULL
-            self.workers.append(subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=self.env,
-                                                 stdout=out, stderr=subprocess.STDOUT))
-            if self.logs:
-                out.close()  # (the worker has its own copy)
+        for i in range(self.workers_wanted):  # (a log file is the worker's once started: closed here)
+            with open(self.logs.with_name(f"{self.logs.name}-{i}.log"), "w") if self.logs \
+                    else contextlib.nullcontext(subprocess.DEVNULL) as out:
+                self.workers.append(subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=self.env,
+                                                     stdout=out, stderr=subprocess.STDOUT))
         from api.app import create_app
 
         self.app = create_app(temporal_client=self.client)

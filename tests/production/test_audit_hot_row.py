@@ -9,7 +9,6 @@ import time
 from datetime import UTC, datetime
 
 import psycopg
-from sqlmodel import select
 
 from activities.callout import _record, _write, _write_answers
 from store.audit import ANSWERS, NewEvent, append, verify
@@ -27,6 +26,7 @@ from tests.unit.test_audit_shards import (CO, _chain_rows, _fill, shard,
                                           test_the_migration_goes_down_and_up_with_the_events,
                                           test_the_replay_cache_follows_a_growing_shard_chain,
                                           test_the_scorecard_fold_is_refolded_when_a_shard_chain_grows)
+from tests.workflows.callout_helpers import callout_input, targets
 from workflows.callout import FlushRequest
 from workflows.escalation import Record
 
@@ -125,8 +125,6 @@ def _shard_targets(cid: str, keys: list[str]) -> None:
 
 
 def _flush(cid: str, records: list) -> FlushRequest:
-    from tests.workflows.callout_helpers import callout_input
-
     inp = callout_input(callout_id=cid)
     return FlushRequest(callout_id=cid, workflow_id=f"{cid}/shard-0", run_id="r", plan=inp.plan, warning=inp.warning,
                         records=records)
@@ -158,8 +156,8 @@ def test_a_shards_answers_are_not_held_behind_its_batch(db_url):
                                     lambda: _write_answers([(_flush(cid, [_ack("t1")]), datetime.now(UTC))]))
     assert waited and not completed
 
-    rows = {r.target_key: r for r in _targets(cid)}
-    assert (rows["t1"].state, rows["t2"].state, rows["t3"].state) == ("acknowledged", "escalated", "acknowledged")
+    rows = targets(cid)  # by person: p-<target key>
+    assert (rows["p-t1"].state, rows["p-t2"].state, rows["p-t3"].state) == ("acknowledged", "escalated", "acknowledged")
     assert [(e.kind, e.payload["target"]) for e in _chain_rows(f"{cid}/shard-0/answers")] == [
         ("callout.ack", "t3"), ("callout.ack", "t1")]
     with session_scope(write=False) as s:
@@ -176,14 +174,8 @@ def test_a_batch_reads_an_answered_row_only_once_the_answer_is_written(db_url):
                                                               lane=ANSWERS),
                                     lambda: _write(_flush(cid, [_escalated("t1")]), {}, datetime.now(UTC)))
     assert waited and not completed
-    [row] = _targets(cid)
+    row = targets(cid)["p-t1"]
     assert row.state == "acknowledged" and row.ack_by == "p-t1" and row.escalated_to == ["deputy-t1"]
     with session_scope(write=False) as s:
         assert verify(s, cid).ok
 
-
-def _targets(cid: str) -> list:
-    from store.callouts import CalloutTarget
-
-    with session_scope(write=False) as s:
-        return list(s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == cid)))
