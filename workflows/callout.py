@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -32,6 +33,13 @@ __all__ = ["RECALL_ENDED", "SHARD_SIZE", "CalloutEnd", "CalloutInput", "CalloutS
            "ShardEvents", "ShardInfo", "ShardInput", "ShardResult", "StopRequest", "WarningCalloutWorkflow",
            "WarningInfo", "shard_id"]
 """The call-out's data lives in workflows/callout_models.py; it is imported from here as before."""
+
+SHARD_TASK_TIMEOUT = timedelta(seconds=30)
+"""A shard's workflow task timeout (Temporal's default is 10 s). At a district-wide burst on a starved machine a
+shard's task (its answers applied, their local activity awaited) took 10-52 s; at 10 s Temporal timed 632 of them
+out, threw their work away (the local activity's result with it) and gave them to the worker again, each retry
+slower than the last (issue 25). Within 30 s they finish once. The cost: a task on a worker killed mid-task is
+retried after 30 s rather than 10 s (a task not yet started moves on within 5 s: the sticky queue's timeout)."""
 
 
 @workflow.defn
@@ -306,7 +314,7 @@ class WarningCalloutWorkflow:
                 CalloutShardWorkflow.run,
                 ShardInput(callout_id=inp.callout_id, shard=shard.index, plan=inp.plan, plan_version=inp.plan_version,
                            warning=warning, night=inp.night, drill=inp.drill),
-                id=shard_id(inp.callout_id, shard.index))
+                id=shard_id(inp.callout_id, shard.index), task_timeout=SHARD_TASK_TIMEOUT)
 
     async def _stop_all(self, req: StopRequest) -> None:
         for handle in self.children.values():

@@ -8,7 +8,7 @@ from sqlmodel import select
 from definitions.schema.common import Level
 from store.audit import AuditEvent, verify
 from store.db import session_scope
-from workflows.callout import WarningCalloutWorkflow
+from workflows.callout import SHARD_TASK_TIMEOUT, WarningCalloutWorkflow
 from tests.workflows.callout_helpers import (
     ack,
     callout_input,
@@ -204,4 +204,7 @@ async def test_fan_out_to_shards_leaders_first(env, worker, people):
     await wait_for(lambda: targets(inp.callout_id)[resp].state == "acknowledged", what="ack in a late shard")
     desc = [await env.client.get_workflow_handle(f"{inp.callout_id}/shard-{i}").describe() for i in sorted(shards)]
     assert all(d.workflow_type == "CalloutShardWorkflow" for d in desc)
+    # a shard's slow task on a starved machine is let finish, not timed out and retried at Temporal's 10 s
+    assert {d.raw_description.execution_config.default_workflow_task_timeout.ToTimedelta() for d in desc} \
+        == {SHARD_TASK_TIMEOUT}
     await handle.result()
