@@ -173,10 +173,26 @@ def compute_hash(ev: Any) -> str:
     return _hash_of({name: getattr(ev, name) for name in _HASHED})
 
 
+def _locked(session: Session, stmt):
+    """`stmt` locking the rows it reads (PostgreSQL; SQLite: the write transaction already serialises)."""
+    return stmt if session.get_bind().dialect.name == "sqlite" else stmt.with_for_update()
+
+
+def _chains_for_update(session: Session, wanted: dict[str, str]) -> dict[str, AuditChain]:
+    """The chains `wanted` (key → subject), locked in key order: those that exist in one statement (a shard group's
+    answers lock two hundred lanes at once, and one round trip per chain, each waiting its turn for Python's lock
+    between the worker's busy threads, was most of their write: issue 25), then those not created yet one by one."""
+    keys = sorted(wanted)
+    found = {c.chain: c for c in session.exec(_locked(session, select(AuditChain).where(
+        col(AuditChain.chain).in_(keys)).order_by(AuditChain.chain)))}
+    for key in keys:
+        if key not in found:
+            found[key] = _chain_for_update(session, key, wanted[key])
+    return found
+
+
 def _chain_for_update(session: Session, key: str, subject: str) -> AuditChain:
-    stmt = select(AuditChain).where(AuditChain.chain == key)
-    if session.get_bind().dialect.name != "sqlite":  # SQLite: the write transaction already serialises
-        stmt = stmt.with_for_update()
+    stmt = _locked(session, select(AuditChain).where(AuditChain.chain == key))
     chain = session.exec(stmt).first()
     if chain is None:
         chain = AuditChain(chain=key, subject=subject)
@@ -203,11 +219,9 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent | St
     for new in events:
         kinds.check(new.kind)
     ids = [e.event_id for e in events]
-    chains: dict[str, AuditChain] = {}
     # lock the chains first (in one order: two appends over the same chains cannot deadlock): a concurrent
     # append of the same events waits, then finds them
-    for key, subject in sorted({(new.chain, new.subject) for new in events}):
-        chains[key] = _chain_for_update(session, key, subject)
+    chains = _chains_for_update(session, {new.chain: new.subject for new in events}) if events else {}
     existing = {
         row.event_id: row for row in session.exec(select(AuditEvent).where(col(AuditEvent.event_id).in_(ids)))
     } if ids else {}

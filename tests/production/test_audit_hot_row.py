@@ -10,14 +10,15 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from activities.callout import _record, _write, _write_answers
-from store.audit import ANSWERS, NewEvent, append, verify
+from activities.callout import _record, _record_answers, _write, _write_answers
+from store.audit import NewEvent, append, verify
 from store.db import session_scope
 from tests.unit.test_audit_shards import (CO, _chain_rows, _fill, shard,
                                           test_a_deletion_in_a_shard_chain_is_detected,
                                           test_a_shard_chain_deleted_whole_is_detected_by_the_seal_and_the_anchors,
                                           test_a_shards_answers_lane_is_sealed_with_its_chain_and_a_cut_is_detected,
                                           test_a_tail_cut_with_its_head_rewritten_is_detected_by_the_seal,
+                                          test_an_append_over_many_chains_locks_those_that_exist_in_one_statement,
                                           test_an_edit_in_a_shard_chain_is_detected,
                                           test_each_shard_appends_to_a_chain_of_its_own_under_the_callout,
                                           test_events_written_before_the_shard_chains_verify_with_the_new,
@@ -34,6 +35,7 @@ ON_POSTGRES = (  # collected here again: this folder's `db_url` is a PostgreSQL 
     test_a_deletion_in_a_shard_chain_is_detected, test_a_shard_chain_deleted_whole_is_detected_by_the_seal_and_the_anchors,
     test_a_shards_answers_lane_is_sealed_with_its_chain_and_a_cut_is_detected,
     test_a_tail_cut_with_its_head_rewritten_is_detected_by_the_seal, test_an_edit_in_a_shard_chain_is_detected,
+    test_an_append_over_many_chains_locks_those_that_exist_in_one_statement,
     test_each_shard_appends_to_a_chain_of_its_own_under_the_callout,
     test_events_written_before_the_shard_chains_verify_with_the_new, test_reordering_in_a_shard_chain_is_detected,
     test_the_callout_chain_seals_each_shard_chain, test_the_migration_goes_down_and_up_with_the_events,
@@ -112,22 +114,22 @@ def test_two_appends_to_one_chain_still_take_turns(db_url):
 # ------------------------------------------------------------------ a shard's answers beside its batch
 
 
-def _shard_targets(cid: str, keys: list[str]) -> None:
-    """A running call-out with targets `keys` in its shard 0, notified."""
+def _shard_targets(cid: str, keys: list[str], shards: dict[str, int] | None = None) -> None:
+    """A running call-out with targets `keys` in its shard 0 (or as `shards` says), notified."""
     from store.callouts import CalloutTarget
     from tests.factories import running_callout
 
     with session_scope() as s:
         running_callout(s, cid)
         for key in keys:
-            s.add(CalloutTarget(callout_id=cid, target_key=key, shard=0, tier="departments", position_code="head",
-                                org_unit_id="D1", person_id=f"p-{key}", state="notified"))
+            s.add(CalloutTarget(callout_id=cid, target_key=key, shard=(shards or {}).get(key, 0), tier="departments",
+                                position_code="head", org_unit_id="D1", person_id=f"p-{key}", state="notified"))
 
 
-def _flush(cid: str, records: list) -> FlushRequest:
+def _flush(cid: str, records: list, shard: int = 0) -> FlushRequest:
     inp = callout_input(callout_id=cid)
-    return FlushRequest(callout_id=cid, workflow_id=f"{cid}/shard-0", run_id="r", plan=inp.plan, warning=inp.warning,
-                        records=records)
+    return FlushRequest(callout_id=cid, workflow_id=f"{cid}/shard-{shard}", run_id="r", plan=inp.plan,
+                        warning=inp.warning, records=records)
 
 
 def _ack(key: str) -> Record:
@@ -170,8 +172,8 @@ def test_a_batch_reads_an_answered_row_only_once_the_answer_is_written(db_url):
     written the target back as escalated over the answer (the shard chain's head no longer orders the two)."""
     cid = "callout-lanes-2"
     _shard_targets(cid, ["t1"])
-    completed, waited = _while_open(db_url, lambda s: _record(s, _flush(cid, [_ack("t1")]), {}, datetime.now(UTC),
-                                                              lane=ANSWERS),
+    completed, waited = _while_open(db_url, lambda s: _record_answers(s, [(_flush(cid, [_ack("t1")]),
+                                                                           datetime.now(UTC))]),
                                     lambda: _write(_flush(cid, [_escalated("t1")]), {}, datetime.now(UTC)))
     assert waited and not completed
     row = targets(cid)["p-t1"]
@@ -179,3 +181,27 @@ def test_a_batch_reads_an_answered_row_only_once_the_answer_is_written(db_url):
     with session_scope(write=False) as s:
         assert verify(s, cid).ok
 
+
+
+def test_a_group_of_shards_answers_is_written_set_wise_and_waits_for_a_batchs_row(db_url):
+    """The answers of several shards of two call-outs, handed in at once, are written in one transaction: every
+    target answered, each answer in its own shard's lane. A batch holding one of the targets' rows holds the group
+    (one transaction) until it commits; the answer is then written over the batch's escalation, not under it."""
+    _shard_targets("co-a", ["t1", "t2"], shards={"t2": 1})
+    _shard_targets("co-b", ["t1"])
+    group = [(_flush("co-a", [_ack("t1")], shard=0), datetime.now(UTC)),
+             (_flush("co-a", [_ack("t2")], shard=1), datetime.now(UTC)),
+             (_flush("co-b", [_ack("t1")], shard=0), datetime.now(UTC))]
+    completed, waited = _while_open(db_url, lambda s: _record(s, _flush("co-a", [_escalated("t2")], shard=1), {},
+                                                              datetime.now(UTC)),
+                                    lambda: _write_answers(group))
+    assert waited and not completed
+    a, b = targets("co-a"), targets("co-b")
+    assert {k: (r.state, r.ack_by) for k, r in a.items()} == {"p-t1": ("acknowledged", "p-t1"),
+                                                               "p-t2": ("acknowledged", "p-t2")}
+    assert a["p-t2"].escalated_to == ["deputy-t2"] and b["p-t1"].state == "acknowledged"
+    assert [e.payload["target"] for e in _chain_rows("co-a/shard-1/answers")] == ["t2"]
+    assert [e.payload["target"] for e in _chain_rows("co-a/shard-0/answers")] == ["t1"]
+    assert [e.payload["target"] for e in _chain_rows("co-b/shard-0/answers")] == ["t1"]
+    with session_scope(write=False) as s:
+        assert verify(s, "co-a").ok and verify(s, "co-b").ok

@@ -4,7 +4,7 @@ reordering in a shard chain is detected, so is a shard chain deleted whole or cu
 anchors). The same tests run on PostgreSQL in tests/production/test_audit_hot_row.py."""
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import select
 
 import pytest
@@ -87,6 +87,39 @@ def test_a_shards_answers_lane_is_sealed_with_its_chain_and_a_cut_is_detected(db
     _sql("UPDATE audit_chain SET length = 2, head_hash = :h WHERE chain = :c", h=rows[1].hash, c=lane)
     r = _verify(CO)
     assert not r.ok and r.chain == lane and "sealed" in r.reason and "found 2" in r.reason
+
+
+def test_an_append_over_many_chains_locks_those_that_exist_in_one_statement(db_url):
+    """A group of shards' answers appends into their lanes at once (activities/callout.py `_record_answers`): the
+    chains that exist are read (locked, on PostgreSQL) in one statement, not one each: on a busy worker each round
+    trip waited its turn for Python's lock (issue 25). A chain's first append creates it, one by one."""
+    _fill(n=1)
+
+    def answers(i: int) -> list[NewEvent]:
+        return [NewEvent(subject=CO, kind="callout.ack", step_id=f"t{k}/ack/{i}", workflow_id=shard(k), lane=ANSWERS)
+                for k in reversed(SHARDS)]
+
+    reads: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM audit_chain" in statement:
+            reads.append(statement)
+
+    engine = get_engine(write=True)  # (SQLite: the engine write transactions use)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with session_scope() as s:
+            append(s, answers(0))  # the lanes created
+        created, reads[:] = len(reads), []
+        with session_scope() as s:
+            append(s, answers(1))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert created == 1 + len(SHARDS) and len(reads) == 1
+    for k in SHARDS:
+        assert [(e.step_id, e.chain_seq) for e in _chain_rows(f"{shard(k)}/answers")] == [
+            (f"t{k}/ack/0", 1), (f"t{k}/ack/1", 2)]
+    assert _verify(CO).ok and _verify().ok
 
 
 def test_each_shard_appends_to_a_chain_of_its_own_under_the_callout(db_url):
