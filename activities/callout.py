@@ -5,7 +5,7 @@ import asyncio
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -302,11 +302,31 @@ def _record_answers(s: Session, batches: list[tuple[FlushRequest, datetime]]) ->
     (their lanes locked in one statement), each call-out's targets read and written once. Statement by statement, a
     group of 71 shards took 14 s on a machine whose batches kept Python's lock busy (issue 25): each of its
     ~400 round trips waited its turn to take the lock back."""
-    append(s, [ev for req, now in batches for ev in _events(req, {}, now, ANSWERS)])
-    for callout_id in dict.fromkeys(req.callout_id for req, _ in batches):
-        mine = [(req, now) for req, now in batches if req.callout_id == callout_id]
-        _update_targets(s, callout_id, [], {}, [r for req, _ in mine for r in req.records],
-                        max(now for _, now in mine))
+    for part in _parts(batches, ANSWERS_PER_STATEMENT):
+        append(s, [ev for req, now in part for ev in _events(req, {}, now, ANSWERS)])
+        for callout_id in dict.fromkeys(req.callout_id for req, _ in part):
+            mine = [(req, now) for req, now in part if req.callout_id == callout_id]
+            _update_targets(s, callout_id, [], {}, [r for req, _ in mine for r in req.records],
+                            max(now for _, now in mine))
+
+
+ANSWERS_PER_STATEMENT = 5_000
+"""The most answers `_record_answers` reads and writes in one statement: each is a parameter of its `IN` lists, and
+SQLite takes 32,766 parameters a statement, psycopg 65,535; a burst's group can hold more answers than that."""
+
+
+def _parts(batches: list[tuple[FlushRequest, datetime]], most: int) -> Iterator[list[tuple[FlushRequest, datetime]]]:
+    """`batches` in order, cut where their records would pass `most` (a shard's records never cut)."""
+    part: list[tuple[FlushRequest, datetime]] = []
+    count = 0
+    for batch in batches:
+        if part and count + len(batch[0].records) > most:
+            yield part
+            part, count = [], 0
+        part.append(batch)
+        count += len(batch[0].records)
+    if part:
+        yield part
 
 
 def _events(req: FlushRequest, outcomes: dict, now: datetime, lane: str | None) -> list[NewEvent]:

@@ -182,7 +182,6 @@ def test_a_batch_reads_an_answered_row_only_once_the_answer_is_written(db_url):
         assert verify(s, cid).ok
 
 
-
 def test_a_group_of_shards_answers_is_written_set_wise_and_waits_for_a_batchs_row(db_url):
     """The answers of several shards of two call-outs, handed in at once, are written in one transaction: every
     target answered, each answer in its own shard's lane. A batch holding one of the targets' rows holds the group

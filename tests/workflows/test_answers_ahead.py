@@ -112,3 +112,32 @@ def test_the_answers_of_shards_written_together_and_a_failing_shard_alone(db_url
     assert out[0] is None and out[2] is None and isinstance(out[1], UnknownEventKind)
     assert sorted(e.payload["person_id"] for e in events(inp.callout_id)) == ["p0", "p1", "p2", "p4"]
     assert {e.chain for e in events(inp.callout_id)} == {f"{inp.callout_id}/shard-{n}/answers" for n in (0, 1, 2, 4)}
+
+
+def test_a_group_larger_than_a_statement_is_written_in_parts(db_url, monkeypatch):
+    """A burst's group of answers can hold more than a statement takes parameters (SQLite 32,766, psycopg 65,535):
+    `_record_answers` writes it in parts of at most `ANSWERS_PER_STATEMENT` answers, a shard's never cut, all in
+    the one transaction."""
+    from activities.callout import _parts, _write_answers
+    from workflows.escalation import Record
+
+    inp, now = callout_input(), datetime.now(UTC)
+
+    def answers(shard: int, n: int) -> FlushRequest:
+        recs = [Record(kind="ack", step_id=f"t{shard}-{i}/ack/0.0/p{shard}-{i}sms", target_key=f"t{shard}-{i}",
+                       person_id=f"p{shard}-{i}", channel="sms", actor=f"p{shard}-{i}", at=now, state="acknowledged")
+                for i in range(n)]
+        return FlushRequest(callout_id=inp.callout_id, workflow_id=f"{inp.callout_id}/shard-{shard}", run_id="r",
+                            plan=inp.plan, warning=inp.warning, packed=FlushBody(records=recs).pack())
+
+    group = [(callout_activities.unpack(answers(shard, n)), now) for shard, n in ((0, 1), (1, 2), (2, 1), (3, 1))]
+    assert [[b[0].workflow_id[-1] for b in part] for part in _parts(group, 2)] == [["0"], ["1"], ["2", "3"]]
+    monkeypatch.setattr(callout_activities, "ANSWERS_PER_STATEMENT", 2)
+    appends: list[int] = []
+    real_append = callout_activities.append
+    monkeypatch.setattr(callout_activities, "append", lambda s, evs: appends.append(len(evs)) or real_append(s, evs))
+    assert _write_answers(group) == [None] * 4
+    assert appends == [1, 2, 2]  # three parts, one transaction (the group's write did not fail over to each alone)
+    written = events(inp.callout_id)
+    assert sorted(e.payload["person_id"] for e in written) == ["p0-0", "p1-0", "p1-1", "p2-0", "p3-0"]
+    assert {e.chain for e in written} == {f"{inp.callout_id}/shard-{n}/answers" for n in range(4)}
