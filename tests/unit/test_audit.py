@@ -1,10 +1,12 @@
 """The audit chain: idempotent appends, and detection of any edit, deletion or reordering."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import text
 from sqlmodel import select
 
-from store.audit import ANCHOR_SUBJECT, AuditChain, AuditEvent, NewEvent, append, verify, write_anchor
+from store.audit import ANCHOR_SUBJECT, AuditChain, AuditEvent, NewEvent, StoredEvent, append, verify, write_anchor
 from store.db import get_engine, session_scope
 
 
@@ -25,6 +27,22 @@ def test_appends_are_idempotent_by_workflow_and_step(db_url):
     _fill()  # an activity retried by Temporal
     with session_scope(write=False) as s:
         assert len(s.exec(select(AuditEvent)).all()) == 8
+        assert verify(s).ok
+
+
+def test_an_event_appended_again_comes_back_as_it_was_stored(db_url):
+    """A retried activity's events come back from `append` as stored (plain rows, not ORM objects), every field as
+    the first append returned it, and the next event chains onto them."""
+    first_new = NewEvent(subject="a", kind="callout.sent", step_id="s1", workflow_id="wf-a", channel="sms",
+                         at=datetime(2026, 7, 1, 2, 0, tzinfo=UTC), payload={"i": 1, "中文": "收到", "to": ["x"]})
+    with session_scope() as s:
+        [first] = append(s, [first_new])
+    with session_scope() as s:
+        again, nxt = append(s, [first_new, NewEvent(subject="a", kind="callout.sent", step_id="s2", workflow_id="wf-a")])
+    assert isinstance(again, StoredEvent) and again == first
+    assert again.at == datetime(2026, 7, 1, 2, 0, tzinfo=UTC) and again.payload == {"i": 1, "中文": "收到", "to": ["x"]}
+    assert (nxt.chain_seq, nxt.prev_hash) == (2, first.hash)
+    with session_scope(write=False) as s:
         assert verify(s).ok
 
 
