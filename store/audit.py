@@ -205,7 +205,7 @@ def _chain_for_update(session: Session, key: str, subject: str) -> AuditChain:
     return chain
 
 
-def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent | StoredEvent]:
+def append(session: Session, events: Iterable[NewEvent]) -> list[StoredEvent]:
     """Append events in order; an event whose id exists already is returned as stored.
 
     New events go in as one multi-row INSERT (no ORM unit of work per event): a flush of a
@@ -226,7 +226,7 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent | St
     # events already stored (an activity retried) come back as plain rows, not ORM objects: a batch of sends retried
     # re-appends its 1,500 events, and in a profiled run at 100,000 with 79 batches retried, their ORM objects were
     # 8 % of the worker's Python time (issue 25)
-    existing: dict[str, AuditEvent | StoredEvent] = {
+    existing: dict[str, StoredEvent] = {
         row["event_id"]: StoredEvent(**row) for row in session.execute(
             select(table).where(table.c.event_id.in_(ids))).mappings()
     } if ids else {}
@@ -256,7 +256,7 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[AuditEvent | St
     return [existing[eid] for eid in order]
 
 
-def write_anchor(session: Session, at: datetime | None = None) -> AuditEvent | None:
+def write_anchor(session: Session, at: datetime | None = None) -> StoredEvent | None:
     """Record the heads of every chain that grew since the last anchor."""
     changed = session.exec(
         select(AuditChain).where(AuditChain.chain != ANCHOR_SUBJECT, AuditChain.length > AuditChain.anchored_length)
