@@ -304,10 +304,12 @@ def _record_answers(s: Session, batches: list[tuple[FlushRequest, datetime]]) ->
     ~400 round trips waited its turn to take the lock back."""
     for part in _parts(batches, ANSWERS_PER_STATEMENT):
         append(s, [ev for req, now in part for ev in _events(req, {}, now, ANSWERS)])
-        for callout_id in dict.fromkeys(req.callout_id for req, _ in part):
-            mine = [(req, now) for req, now in part if req.callout_id == callout_id]
-            _update_targets(s, callout_id, [], {}, [r for req, _ in mine for r in req.records],
-                            max(now for _, now in mine))
+        records: dict[str, list[Record]] = defaultdict(list)  # by call-out
+        for req, _ in part:
+            records[req.callout_id] += req.records
+        latest = max(now for _, now in part)
+        for callout_id, answered in records.items():
+            _update_targets(s, callout_id, [], {}, answered, latest)
 
 
 ANSWERS_PER_STATEMENT = 5_000

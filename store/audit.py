@@ -173,18 +173,13 @@ def compute_hash(ev: Any) -> str:
     return _hash_of({name: getattr(ev, name) for name in _HASHED})
 
 
-def _locked(session: Session, stmt):
-    """`stmt` locking the rows it reads (PostgreSQL; SQLite: the write transaction already serialises)."""
-    return stmt if session.get_bind().dialect.name == "sqlite" else stmt.with_for_update()
-
-
 def _chains_for_update(session: Session, wanted: dict[str, str]) -> dict[str, AuditChain]:
     """The chains `wanted` (key → subject), locked in key order: those that exist in one statement (a shard group's
     answers lock two hundred lanes at once, and one round trip per chain, each waiting its turn for Python's lock
     between the worker's busy threads, was most of their write: issue 25), then those not created yet one by one."""
-    keys = sorted(wanted)
-    found = {c.chain: c for c in session.exec(_locked(session, select(AuditChain).where(
-        col(AuditChain.chain).in_(keys)).order_by(AuditChain.chain)))}
+    keys = sorted(wanted)  # (FOR UPDATE: PostgreSQL; SQLite has none, its write transactions run one at a time)
+    found = {c.chain: c for c in session.exec(select(AuditChain).where(col(AuditChain.chain).in_(keys))
+                                              .order_by(AuditChain.chain).with_for_update())}
     for key in keys:
         if key not in found:
             found[key] = _chain_for_update(session, key, wanted[key])
@@ -192,7 +187,7 @@ def _chains_for_update(session: Session, wanted: dict[str, str]) -> dict[str, Au
 
 
 def _chain_for_update(session: Session, key: str, subject: str) -> AuditChain:
-    stmt = _locked(session, select(AuditChain).where(AuditChain.chain == key))
+    stmt = select(AuditChain).where(AuditChain.chain == key).with_for_update()
     chain = session.exec(stmt).first()
     if chain is None:
         chain = AuditChain(chain=key, subject=subject)
@@ -219,8 +214,8 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[StoredEvent]:
     for new in events:
         kinds.check(new.kind)
     ids = [e.event_id for e in events]
-    # lock the chains first (in one order: two appends over the same chains cannot deadlock): a concurrent
-    # append of the same events waits, then finds them
+    # lock the chains first, in key order (`_chains_for_update`: two appends over the same chains cannot deadlock):
+    # a concurrent append of the same events waits, then finds them
     chains = _chains_for_update(session, {new.chain: new.subject for new in events}) if events else {}
     table = AuditEvent.__table__
     # events already stored (an activity retried) come back as plain rows, not ORM objects: a batch of sends retried
