@@ -18,20 +18,24 @@ one statement, one parameter, whatever the batch: psycopg converts it once and c
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Column, Table, TextClause, text
+from sqlalchemy import JSON, Column, Table, Text, TextClause, bindparam, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 
-def insert_returning(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: Column) -> list[Any]:
+def insert_returning(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: Column,
+                     encoded: Collection[str] = ()) -> list[Any]:
     """Insert `rows` (dicts of column name → value, every row with the same names) and return the `key`
     column of each, in the order of `rows`. `key` must be the table's autoincrement primary key (on
-    PostgreSQL the order comes from its sequence, as SQLAlchemy's own sorted RETURNING does)."""
+    PostgreSQL the order comes from its sequence, as SQLAlchemy's own sorted RETURNING does).
+
+    The JSON columns named in `encoded` are given as JSON text, stored as it is (not encoded again: the audit
+    trail encodes each payload once, for its hash, and stores that text)."""
     if not rows:
         return []
     given = rows[0].keys()
@@ -40,16 +44,28 @@ def insert_returning(session: Session, table: Table, rows: Sequence[dict[str, An
     if key is not table.autoincrement_column:  # on every database, as the defaults below
         raise ValueError(f"insert into {table.name}: {key.name} is not its autoincrement key")
     names = tuple(given)
+    encoded = frozenset(encoded)
     _check_defaults(table, names)
+    _check_encoded(table, names, encoded)
+    if any(not isinstance(r[name], str) for r in rows for name in encoded):
+        raise ValueError(f"insert into {table.name}: {', '.join(sorted(encoded))} must be given as JSON text")
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
-        return list(session.execute(table.insert().returning(key, sort_by_parameter_order=True), list(rows)).scalars())
-    statement = _json_insert(table, names, key.name, dialect)
+        statement = table.insert().values({name: bindparam(name, type_=Text()) for name in encoded})
+        return list(session.execute(statement.returning(key, sort_by_parameter_order=True), list(rows)).scalars())
+    statement = _json_insert(table, names, key.name, dialect, encoded)
     keys = sorted(session.execute(statement, {"rows": json.dumps(rows, default=_json_value, ensure_ascii=False,
                                                                   separators=(",", ":"))}).scalars())
     if len(keys) != len(rows):  # pragma: no cover - PostgreSQL inserts every row or fails
         raise RuntimeError(f"insert into {table.name}: {len(keys)} keys back for {len(rows)} rows")
     return keys
+
+
+@cache
+def _check_encoded(table: Table, names: tuple[str, ...], encoded: frozenset[str]) -> None:
+    wrong = sorted(n for n in encoded if n not in names or not isinstance(table.c[n].type, JSON))
+    if wrong:
+        raise ValueError(f"insert into {table.name}: {', '.join(wrong)} given as JSON text but not a JSON column given")
 
 
 @cache
@@ -62,14 +78,15 @@ def _check_defaults(table: Table, names: tuple[str, ...]) -> None:
 
 
 @cache
-def _json_insert(table: Table, names: tuple[str, ...], key: str, dialect: Dialect) -> TextClause:
+def _json_insert(table: Table, names: tuple[str, ...], key: str, dialect: Dialect, encoded: frozenset[str]) -> TextClause:
     quote = dialect.identifier_preparer.quote
     values = []
     for name in names:
         column = table.c[name]
         field = name.replace("'", "''")
         # a JSON column takes the value as JSON (->), every other column its text (->>), cast to the column's type
-        value = f"e->'{field}'" if isinstance(column.type, JSON) else f"e->>'{field}'"
+        # (a JSON column given as JSON text too: `encoded`)
+        value = f"e->'{field}'" if isinstance(column.type, JSON) and name not in encoded else f"e->>'{field}'"
         values.append(f"CAST({value} AS {column.type.compile(dialect=dialect)})")
     return text(
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)}) "

@@ -13,6 +13,7 @@ import psycopg
 from activities.callout import _record, _record_answers, _write, _write_answers
 from store.audit import NewEvent, append, verify
 from store.db import session_scope
+from tests.unit.test_audit import test_every_payload_is_hashed_as_verify_hashes_it_and_stored_as_its_plain_values
 from tests.unit.test_audit_shards import (CO, _chain_rows, _fill, shard,
                                           test_a_deletion_in_a_shard_chain_is_detected,
                                           test_a_shard_chain_deleted_whole_is_detected_by_the_seal_and_the_anchors,
@@ -32,6 +33,7 @@ from workflows.callout import FlushRequest
 from workflows.escalation import Record
 
 ON_POSTGRES = (  # collected here again: this folder's `db_url` is a PostgreSQL database
+    test_every_payload_is_hashed_as_verify_hashes_it_and_stored_as_its_plain_values,
     test_a_deletion_in_a_shard_chain_is_detected, test_a_shard_chain_deleted_whole_is_detected_by_the_seal_and_the_anchors,
     test_a_shards_answers_lane_is_sealed_with_its_chain_and_a_cut_is_detected,
     test_a_tail_cut_with_its_head_rewritten_is_detected_by_the_seal, test_an_edit_in_a_shard_chain_is_detected,

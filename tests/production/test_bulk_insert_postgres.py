@@ -12,11 +12,15 @@ from sqlalchemy import event
 from store.bulk import insert_returning
 from store.db import get_engine, session_scope
 from tests.unit.test_bulk_insert import (TABLE, _rows, _stored, test_a_column_left_to_its_python_default_is_refused,
+                                         test_a_json_column_given_as_json_text_is_stored_as_that_text_says,
                                          test_a_naive_datetime_is_refused,
+                                         test_json_text_is_taken_only_for_a_json_column_and_only_as_text,
                                          test_every_row_is_stored_as_given_and_its_key_comes_back_in_order,
                                          test_no_rows_no_statement, test_rows_that_differ_in_their_columns_are_refused)
 
 ON_POSTGRES = (test_a_column_left_to_its_python_default_is_refused, test_a_naive_datetime_is_refused,
+               test_a_json_column_given_as_json_text_is_stored_as_that_text_says,
+               test_json_text_is_taken_only_for_a_json_column_and_only_as_text,
                test_every_row_is_stored_as_given_and_its_key_comes_back_in_order, test_no_rows_no_statement,
                test_rows_that_differ_in_their_columns_are_refused)
 

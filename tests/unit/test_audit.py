@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlmodel import select
 
-from store.audit import ANCHOR_SUBJECT, AuditChain, AuditEvent, NewEvent, StoredEvent, append, verify, write_anchor
+from store.audit import (ANCHOR_SUBJECT, AuditChain, AuditEvent, NewEvent, StoredEvent, _hash_of, _plain, append,
+                         compute_hash, verify, write_anchor)
 from store.db import get_engine, session_scope
 
 
@@ -44,6 +45,40 @@ def test_an_event_appended_again_comes_back_as_it_was_stored(db_url):
     assert (nxt.chain_seq, nxt.prev_hash) == (2, first.hash)
     with session_scope(write=False) as s:
         assert verify(s).ok
+
+
+# payloads `append` encodes once for its hash and its row (`_encoded`), and the kinds that take the long way: keys
+# that are not strings, sorted as numbers (2 before 10) or not sortable at all (mixed), and values JSON has no type for
+# (not NaN: PostgreSQL's JSON refuses it, before this change as after)
+PAYLOADS = [
+    {},
+    {"i": 1, "中文": "收到", "to": ["x", None], "ok": True, "f": 0.1, "big": 10**20, "nested": {"b": [1, {"z": 1, "a": 2}]}},
+    {"quote": 'a"b\\', "payload": "x", "prev_hash": 1, "e": 1e16, "neg": -0.0, "ctl": "\u2028\x01"},
+    {"n": {2: "two", 10: "ten"}, "m": [{3: "c", 20: "t"}]},
+    {1: "one", "b": "bee"},
+    {"at": datetime(2026, 7, 1, 2, 0, tzinfo=UTC), "set": frozenset(), "tuple": (1, 2)},
+]
+
+
+def test_every_payload_is_hashed_as_verify_hashes_it_and_stored_as_its_plain_values(db_url):
+    """`append` encodes a payload once (its canonical text: hashed, stored, read back); the hash is the one
+    `compute_hash` (verify, the sealed case file) computes from the stored event, the payload returned and stored its
+    plain JSON values, whatever the payload (on PostgreSQL too: tests/production/test_audit_hot_row.py)."""
+    at = datetime(2026, 7, 1, 2, 0, 0, 123456, tzinfo=UTC)
+    news = [NewEvent(subject="p", kind="callout.sent", step_id=f"s{i}", workflow_id="wf-p", actor='值班员"甲"',
+                     channel=None if i % 2 else "sms", at=at, payload=payload) for i, payload in enumerate(PAYLOADS)]
+    with session_scope() as s:
+        stored = append(s, news)
+    with session_scope(write=False) as s:
+        rows = {r.event_id: r for r in s.exec(select(AuditEvent))}
+        assert verify(s).ok
+    for new, got in zip(news, stored, strict=True):
+        plain = _plain(new.payload)
+        assert got.hash == _hash_of({**{n: getattr(got, n) for n in ("event_id", "subject", "chain_seq", "workflow_id",
+                                                                     "run_id", "step_id", "kind", "actor", "channel",
+                                                                     "at", "prev_hash")}, "payload": plain})
+        assert compute_hash(rows[got.event_id]) == got.hash
+        assert got.payload == plain and rows[got.event_id].payload == plain
 
 
 def test_chains_are_per_subject(db_url):

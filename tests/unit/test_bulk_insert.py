@@ -3,6 +3,7 @@ Here on SQLite; tests/production/test_bulk_insert_postgres.py runs them on Postg
 two batches at once (on SQLite one process's writes take turns) and the statement's shape."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,6 +43,27 @@ def test_every_row_is_stored_as_given_and_its_key_comes_back_in_order(db_url: st
     for row, key in zip(rows, keys, strict=True):
         got = stored[key]
         assert {name: getattr(got, name) for name in row} == row
+
+
+def test_a_json_column_given_as_json_text_is_stored_as_that_text_says(db_url: str) -> None:
+    """`encoded`: a JSON column's values given as JSON text (the audit trail's payloads, encoded once for their hash)
+    are stored as the value the text says, not as a string of it."""
+    rows = _rows("text", 5)
+    for row in rows:
+        row["meta"] = json.dumps(row["meta"], ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    with session_scope() as s:
+        keys = insert_returning(s, TABLE, rows, TABLE.c.id, encoded=("meta",))
+    stored = _stored(keys)
+    for row, key in zip(rows, keys, strict=True):
+        assert stored[key].meta == json.loads(row["meta"]) and stored[key].to == row["to"]
+
+
+def test_json_text_is_taken_only_for_a_json_column_and_only_as_text(db_url: str) -> None:
+    rows = _rows("wrong", 2)
+    with session_scope() as s, pytest.raises(ValueError, match="body given as JSON text but not a JSON column"):
+        insert_returning(s, TABLE, rows, TABLE.c.id, encoded=("body",))
+    with session_scope() as s, pytest.raises(ValueError, match="meta must be given as JSON text"):
+        insert_returning(s, TABLE, rows, TABLE.c.id, encoded=("meta",))
 
 
 def test_rows_that_differ_in_their_columns_are_refused(db_url: str) -> None:
