@@ -19,6 +19,7 @@ from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
 from config import get_settings
 from store.audit import ANSWERS, NewEvent, append, seal_shards
+from store.bulk import one_of
 from store.callouts import Callout, CalloutRelay, CalloutTarget, relay_counts
 from store.db import session_scope
 from store.group import GroupCommit
@@ -201,7 +202,7 @@ def expand(req: FlushRequest) -> list[Send]:
         # the stored specs are `Target` dumps (validated when resolved): read as plain JSON, with Target's and
         # Contact's defaults, and not validated again for each send of every flush
         rows = s.execute(select(CalloutTarget.target_key, spec_text()).where(
-            CalloutTarget.callout_id == req.callout_id, col(CalloutTarget.target_key).in_(list(refs_of)))
+            CalloutTarget.callout_id == req.callout_id, one_of(s, col(CalloutTarget.target_key), refs_of))
             .execution_options(yield_per=100))
         for key, spec in rows:
             t = json.loads(spec)
@@ -373,7 +374,7 @@ def _update_targets(s: Session, callout_id: str, sends: list[Send], outcomes: di
     # row a batch read cannot be answered before the batch writes it back (the answer would be lost), and the two
     # lock the rows they share in one order (no deadlock)
     found = s.execute(select(table.c.id, table.c.target_key, *(table.c[c] for c in _TARGET_STATE)).where(
-        table.c.callout_id == callout_id, col(table.c.target_key).in_(list(keys)))
+        table.c.callout_id == callout_id, one_of(s, table.c.target_key, keys))
         .order_by(table.c.id).with_for_update()).mappings()
     rows = {r["target_key"]: _Row(r) for r in found}
     before = {k: dict(r) for k, r in rows.items()}

@@ -37,7 +37,7 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from store.bulk import insert_returning
+from store.bulk import insert_returning, one_of
 from store.types import empty_dict, json_column, now_utc, utc_column
 from workflows.kit import events as kinds  # pure: the registry of event kinds
 from workflows.kit.shards import is_shard_of
@@ -221,7 +221,7 @@ def _chains_for_update(session: Session, wanted: dict[str, str]) -> dict[str, Au
     answers lock two hundred lanes at once, and one round trip per chain, each waiting its turn for Python's lock
     between the worker's busy threads, was most of their write: issue 25), then those not created yet one by one."""
     keys = sorted(wanted)  # (FOR UPDATE: PostgreSQL; SQLite has none, its write transactions run one at a time)
-    found = {c.chain: c for c in session.exec(select(AuditChain).where(col(AuditChain.chain).in_(keys))
+    found = {c.chain: c for c in session.exec(select(AuditChain).where(one_of(session, col(AuditChain.chain), keys))
                                               .order_by(AuditChain.chain).with_for_update())}
     for key in keys:
         if key not in found:
@@ -268,7 +268,7 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[StoredEvent]:
     # 8 % of the worker's Python time (issue 25)
     existing: dict[str, StoredEvent] = {
         row["event_id"]: StoredEvent(**row) for row in session.execute(
-            select(table).where(table.c.event_id.in_(ids))).mappings()
+            select(table).where(one_of(session, table.c.event_id, ids))).mappings()
     } if ids else {}
     # each chain's length and head as the events go on, set on its row once at the end (an ORM attribute set is
     # ~10 µs, and three per event were 16 % of a batch's append)

@@ -12,7 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.gateways import OutgoingMessage, SendResult, gateway_for
-from store.bulk import insert_returning
+from store.bulk import insert_returning, one_of
 from store.db import session_scope
 from store.messages import OutboxMessage
 
@@ -110,7 +110,7 @@ def _claim(items: list[Delivery], claim: Claim | None = None) -> dict[str, dict]
     table = OutboxMessage.__table__
     with session_scope() as s:
         found = s.exec(select(*(getattr(OutboxMessage, f) for f in _FIELDS)).where(
-            col(OutboxMessage.idempotency_key).in_(keys))).all()
+            one_of(s, col(OutboxMessage.idempotency_key), keys))).all()
         out = {r.idempotency_key: _as_dict(r) for r in found}
         newer = [r for r in out.values() if r["status"] == "sending" and r["claim_by"] == claim.by
                  and (r["claim_attempt"] or 0) > claim.attempt]
@@ -120,7 +120,7 @@ def _claim(items: list[Delivery], claim: Claim | None = None) -> dict[str, dict]
                 and r["gateway_at"] is None]
         if ours:
             taken = set(s.execute(update(table).where(
-                col(table.c.id).in_(ours), table.c.status == "sending", table.c.gateway_at.is_(None),
+                one_of(s, table.c.id, ours), table.c.status == "sending", table.c.gateway_at.is_(None),
                 or_(table.c.claim_by != claim.by, table.c.claim_attempt <= claim.attempt))
                 .values(claim_by=claim.by, claim_attempt=claim.attempt).returning(table.c.id)).scalars())
             for r in out.values():
@@ -161,7 +161,7 @@ def _begin_calls(outbox_ids: list[int], claim: Claim) -> set[int]:
     """`_begin_call` for several rows in one transaction: the ids this attempt still owns, now marked."""
     table = OutboxMessage.__table__
     with session_scope() as s:
-        return set(s.execute(update(table).where(col(table.c.id).in_(outbox_ids), _owned(table, claim))
+        return set(s.execute(update(table).where(one_of(s, table.c.id, outbox_ids), _owned(table, claim))
                              .values(gateway_at=datetime.now(UTC)).returning(table.c.id)).scalars())
 
 
@@ -195,7 +195,7 @@ def _record_owned(results: dict[str, SendResult], claim: Claim | None = None) ->
     with session_scope() as s:  # (rows locked, then one executemany: no ORM object per row)
         rows = s.execute(select(table.c.id, table.c.idempotency_key, table.c.claim_by, table.c.claim_attempt,
                                 table.c.provider_id, table.c.status, table.c.error, table.c.sent_at)
-                         .where(col(table.c.idempotency_key).in_(list(results))).with_for_update())
+                         .where(one_of(s, table.c.idempotency_key, results)).with_for_update())
         now = datetime.now(UTC)
         writes = []
         for row in rows:

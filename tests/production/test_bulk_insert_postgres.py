@@ -15,12 +15,14 @@ from tests.unit.test_bulk_insert import (TABLE, _rows, _stored, test_a_column_le
                                          test_a_json_column_given_as_json_text_is_stored_as_that_text_says,
                                          test_a_naive_datetime_is_refused,
                                          test_json_text_is_taken_only_for_a_json_column_and_only_as_text,
+                                         test_one_of_finds_the_rows_whose_value_is_among_those_given,
                                          test_every_row_is_stored_as_given_and_its_key_comes_back_in_order,
                                          test_no_rows_no_statement, test_rows_that_differ_in_their_columns_are_refused)
 
 ON_POSTGRES = (test_a_column_left_to_its_python_default_is_refused, test_a_naive_datetime_is_refused,
                test_a_json_column_given_as_json_text_is_stored_as_that_text_says,
                test_json_text_is_taken_only_for_a_json_column_and_only_as_text,
+               test_one_of_finds_the_rows_whose_value_is_among_those_given,
                test_every_row_is_stored_as_given_and_its_key_comes_back_in_order, test_no_rows_no_statement,
                test_rows_that_differ_in_their_columns_are_refused)
 
@@ -64,3 +66,25 @@ def test_concurrent_batches_each_get_their_own_keys(db_url: str) -> None:
     for tag, rows in batches.items():
         stored = _stored(results[tag])
         assert [stored[k].idempotency_key for k in results[tag]] == [r["idempotency_key"] for r in rows]
+
+
+def test_one_of_is_one_short_statement_whatever_the_count(db_url: str) -> None:
+    """The reason for `one_of`: an IN list of hundreds of keys was a statement psycopg converted afresh each time."""
+    from sqlmodel import select
+
+    from store.bulk import one_of
+
+    seen: list[tuple[str, object]] = []
+    engine = get_engine(db_url, write=True)
+    listen = lambda _c, _cur, statement, params, *_: seen.append((statement, params))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        for n in (3, 700):
+            with session_scope() as s:
+                s.exec(select(TABLE.c.id).where(one_of(s, TABLE.c.idempotency_key, [f"k{i}" for i in range(n)]))).all()
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    (first, p1), (second, p2) = [(st, p) for st, p in seen if st.startswith("SELECT")]
+    assert first == second and len(second.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+    assert len(p1) == len(p2) == 1
+

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
-from store.bulk import insert_returning
+from store.bulk import insert_returning, one_of
 from store.db import get_engine, session_scope
 from store.messages import OutboxMessage
 
@@ -101,3 +101,22 @@ def test_no_rows_no_statement(db_url: str) -> None:
     finally:
         event.remove(engine, "before_cursor_execute", listen)
     assert not [st for st in statements if "INSERT" in st]
+
+
+def test_one_of_finds_the_rows_whose_value_is_among_those_given(db_url: str) -> None:
+    """`one_of`: `IN` with the values as one JSON parameter, for strings (quotes, Chinese) and integers, and none."""
+    from sqlmodel import select
+
+    rows = _rows("among", 6)
+    rows[2]["idempotency_key"], rows[3]["idempotency_key"] = 'among-"引号"\\', "among-叫应"
+    with session_scope() as s:
+        keys = insert_returning(s, TABLE, rows, TABLE.c.id)
+    wanted = [rows[i]["idempotency_key"] for i in (0, 2, 3)] + ["among-none"]
+    with session_scope(write=False) as s:
+        by_key = set(s.exec(select(TABLE.c.id).where(one_of(s, TABLE.c.idempotency_key, wanted))).all())
+        by_id = set(s.exec(select(TABLE.c.idempotency_key).where(one_of(s, TABLE.c.id, [keys[1], keys[4], -1]))).all())
+        none = s.exec(select(TABLE.c.id).where(one_of(s, TABLE.c.id, []))).all()
+    assert by_key == {keys[0], keys[2], keys[3]}
+    assert by_id == {rows[1]["idempotency_key"], rows[4]["idempotency_key"]}
+    assert none == []
+
