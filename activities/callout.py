@@ -13,10 +13,11 @@ from sqlalchemy import Text, bindparam, cast, insert, update
 from sqlmodel import Session, col, select
 from temporalio import activity
 
-from activities.common import contact, english_readers, sms_each, urgently
+from activities.common import contact, english_readers, sms_each
 from activities.common import now as _now
 from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
+from activities.precedence import in_background, urgently
 from config import get_settings
 from store.audit import ANSWERS, NewEvent, append, seal_shards
 from store.bulk import one_of
@@ -248,11 +249,12 @@ async def flush(req: FlushRequest) -> FlushResult:
             raise failed
         return FlushResult.model_validate(flush_result({}, now))
     # reading the targets and rendering 500 messages run on a thread: the event loop stays free to heartbeat
-    req = await asyncio.to_thread(unpack, req)
-    deliveries = await asyncio.to_thread(_deliveries, req) if req.sends else []
+    # each step in the background: it gives way to the answers being written (`in_background`)
+    req = await in_background(unpack, req)
+    deliveries = await in_background(_deliveries, req) if req.sends else []
     outcomes = {o.key: o for o in await deliver(deliveries)}
     now = _now()
-    await asyncio.to_thread(_write, req, outcomes, now)
+    await in_background(_write, req, outcomes, now)
     return FlushResult.model_validate(flush_result(outcomes, now))
 
 

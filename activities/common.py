@@ -6,9 +6,6 @@ One copy of each here; the procedures' modules import them (they were copied per
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextvars
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -19,30 +16,13 @@ from sqlmodel import Session, col, select
 from activities.delivery import Delivery
 from config import get_settings
 from store.audit import NewEvent, append
-from store.db import session_scope, urgent_writes
+from store.db import session_scope
 from store.directory import Person, im_address
 from store.roster import on_duty
 from workflows.common import Event
 from workflows.escalation import Contact
 
 T = TypeVar("T")
-
-_URGENT_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="urgent")
-
-
-async def urgently(fn: Callable[..., T], *args: Any) -> T:
-    """`fn` on a thread of its own pool, its writes before the other writers of the process waiting
-    (`store.db.urgent_writes`): work a person waits on, such as an answer to record. The shared pool has a few
-    threads and takes its jobs in turn: at 100,000 persons an answer's write waited there, and for the database,
-    behind every running batch's rendering and writing."""
-    call = functools.partial(contextvars.copy_context().run, _urgently, fn, *args)
-    return await asyncio.get_running_loop().run_in_executor(_URGENT_POOL, call)
-
-
-def _urgently(fn: Callable[..., T], *args: Any) -> T:
-    with urgent_writes():
-        return fn(*args)
-
 
 def now() -> datetime:
     return datetime.now(UTC)

@@ -29,6 +29,7 @@ from activities.delivery.outbox import (
 )
 from activities.gateways import Gateway, OutgoingMessage, SendResult, Throttled, gateway_for
 from activities.gateways.base import PROVIDER_THREADS
+from activities.precedence import in_background
 from store.redact import mask_text
 
 
@@ -165,7 +166,7 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
     if not items:
         return []
     claim = Claim.current()
-    rows = await asyncio.to_thread(_claim, items, claim)
+    rows = await in_background(_claim, items, claim)  # (a batch's rows: after the answers being written)
     by_key = {i.key: i for i in items}
     results: dict[str, SendResult] = {}
     uncertain = [r for r in rows.values() if r["status"] == "sending" and not r["claimed"]]
@@ -210,7 +211,7 @@ async def deliver(items: list[Delivery], on_progress: Callable[[int], None] | No
     # queued in priority order (leaders first): the gates keep it
     await asyncio.gather(*(one(r) for r in list(todo)), settle_then_send())
     rest = {k: r for k, r in results.items() if k in settled or gateway_for(by_key[k].channel).name == "simulator"}
-    if rest and not await asyncio.to_thread(_record_results, rest, claim):
+    if rest and not await in_background(_record_results, rest, claim):
         lost.append("simulator rows")
     if lost:
         raise Superseded(f"{len(lost)} of {len(items)} messages are another attempt's now")
