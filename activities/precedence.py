@@ -1,6 +1,6 @@
 """Work a person waits on before the rest, in one worker process: its own threads (`urgently`), the database's
-write turns first (`store.db.urgent_writes`), and Python's lock to itself while it runs — the background steps
-(`in_background`) wait to start meanwhile (`Precedence`)."""
+write turns first (`store.db.urgent_writes`), and no background step (`in_background`) starting while it runs
+(`Precedence`), so that it shares Python's lock only with the steps already under way."""
 from __future__ import annotations
 
 import asyncio

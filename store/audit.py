@@ -188,9 +188,9 @@ _READ_BACK = json.JSONDecoder(object_pairs_hook=_in_key_order)
 def _encoded(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """A payload's canonical text (keys sorted, compact: as `_hash_of` encodes it) and its plain JSON values
     (`_plain`), for one encoding of it rather than three (the plain copy, the hash, the stored document: 16 % of a
-    batch's append, issue 25). Encoded with its keys sorted as given, the text is canonical when every key was
-    a string: keys of other kinds (sorted as numbers, say, not as their text) are found as it is read back, and
-    that payload goes the long way."""
+    batch's append in a cProfile, issue 25). Encoded with its keys sorted as given, the text is canonical when every
+    key was a string: keys of other kinds (sorted as numbers, say, not as their text) are found as it is read back,
+    and that payload goes the long way. (Stored so, a payload's keys are in key order.)"""
     try:
         text = _SORTED.encode(payload)
         return text, _READ_BACK.decode(text)
@@ -271,7 +271,7 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[StoredEvent]:
             select(table).where(one_of(session, table.c.event_id, ids))).mappings()
     } if ids else {}
     # each chain's length and head as the events go on, set on its row once at the end (an ORM attribute set is
-    # ~10 µs, and three per event were 16 % of a batch's append)
+    # ~10 µs, and three per event were 16 % of a batch's append in a cProfile)
     heads = {key: (chain.length, chain.head_hash) for key, chain in chains.items()}
     rows: list[dict[str, Any]] = []
     plain: dict[str, dict[str, Any]] = {}  # each new event's payload as JSON values (its row has the text)
