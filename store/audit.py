@@ -168,35 +168,20 @@ def _hash_of(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class _NotInKeyOrder(Exception):
-    pass
-
-
-def _in_key_order(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if keys != sorted(keys):
-        raise _NotInKeyOrder
-    return dict(pairs)
-
-
-# built once: json.dumps and json.loads with options build an encoder or a decoder on each call
-_SORTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+# built once: json.dumps with options builds an encoder on each call
+_AS_GIVEN = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_READ_BACK = json.JSONDecoder(object_pairs_hook=_in_key_order)
 
 
-def _encoded(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """A payload's canonical text (keys sorted, compact: as `_hash_of` encodes it) and its plain JSON values
-    (`_plain`), for one encoding of it rather than three (the plain copy, the hash, the stored document: 16 % of a
-    batch's append in a cProfile, issue 25). Encoded with its keys sorted as given, the text is canonical when every
-    key was a string: keys of other kinds (sorted as numbers, say, not as their text) are found as it is read back,
-    and that payload goes the long way. (Stored so, a payload's keys are in key order.)"""
-    try:
-        text = _SORTED.encode(payload)
-        return text, _READ_BACK.decode(text)
-    except (TypeError, _NotInKeyOrder):  # TypeError: keys of mixed kinds, which cannot be sorted as given
-        plain = _plain(payload)
-        return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False), plain
+def _encoded(payload: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
+    """A payload as stored (its JSON text, keys in the order given: readers show them in that order), as read back
+    (plain JSON values, `_plain`) and as hashed (canonical: keys sorted, compact, as `_hash_of` encodes it): two
+    encodings and a decoding, where the plain copy, the hash and the stored document took three encodings and a
+    decoding (16 % of a batch's append in a cProfile, issue 25)."""
+    text = _AS_GIVEN.encode(payload)
+    plain = json.loads(text)
+    return text, plain, _CANONICAL.encode(plain)
 
 
 _BEFORE_PAYLOAD = tuple(n for n in sorted(_HASHED) if n < "payload")
@@ -205,7 +190,7 @@ _AFTER_PAYLOAD = tuple(n for n in sorted(_HASHED) if n > "payload")
 
 def _hash_with(fields: dict[str, Any], payload: str) -> str:
     """`_hash_of` the fields with the payload given as its canonical text (`_encoded`), put in its place in key
-    order rather than encoded again."""
+    order rather than encoded again with the rest."""
     before = _COMPACT.encode({n: _canonical_time(fields[n]) if n == "at" else fields[n] for n in _BEFORE_PAYLOAD})
     after = _COMPACT.encode({n: fields[n] for n in _AFTER_PAYLOAD})
     return hashlib.sha256(f'{before[:-1]},"payload":{payload},{after[1:]}'.encode()).hexdigest()
@@ -280,11 +265,11 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[StoredEvent]:
         if eid in existing or eid in plain:
             continue
         length, head = heads[key]
-        text, payload = _encoded(new.payload)
+        text, payload, canonical = _encoded(new.payload)
         row = {"event_id": eid, "subject": new.subject, "chain": key, "chain_seq": length + 1,
                "workflow_id": new.workflow_id, "run_id": new.run_id, "step_id": new.step_id, "kind": new.kind, "actor": new.actor,
                "channel": new.channel, "at": (new.at or now).astimezone(UTC), "payload": text, "prev_hash": head}
-        row["hash"] = _hash_with(row, text)  # (the chain is not hashed: see verify)
+        row["hash"] = _hash_with(row, canonical)  # (the chain is not hashed: see verify)
         rows.append(row)
         plain[eid] = payload
         heads[key] = (length + 1, row["hash"])

@@ -1,6 +1,7 @@
 """The audit chain: idempotent appends, and detection of any edit, deletion or reordering."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy import text
@@ -47,9 +48,9 @@ def test_an_event_appended_again_comes_back_as_it_was_stored(db_url):
         assert verify(s).ok
 
 
-# payloads `append` encodes once for its hash and its row (`_encoded`), and the kinds that take the long way: keys
-# that are not strings, sorted as numbers (2 before 10) or not sortable at all (mixed), and values JSON has no type for
-# (not NaN: PostgreSQL's JSON refuses it, before this change as after)
+# payloads of every kind for `append`'s encodings (`_encoded`): keys out of order at every level, keys that are not
+# strings (sorted as numbers, 2 before 10, or not sortable at all, mixed), and values JSON has no type for (not NaN:
+# PostgreSQL's JSON refuses it)
 PAYLOADS = [
     {},
     {"i": 1, "中文": "收到", "to": ["x", None], "ok": True, "f": 0.1, "big": 10**20, "nested": {"b": [1, {"z": 1, "a": 2}]}},
@@ -61,9 +62,10 @@ PAYLOADS = [
 
 
 def test_every_payload_is_hashed_as_verify_hashes_it_and_stored_as_its_plain_values(db_url):
-    """`append` encodes a payload once (its canonical text: hashed, stored, read back); the hash is the one
+    """`append` encodes a payload as given (stored, read back) and canonically (hashed); the hash is the one
     `compute_hash` (verify, the sealed case file) computes from the stored event, the payload returned and stored its
-    plain JSON values, whatever the payload (on PostgreSQL too: tests/production/test_audit_hot_row.py)."""
+    plain JSON values with their keys in the order given (a replay lists a work order's limits in its deadlines'
+    order), whatever the payload (on PostgreSQL too: tests/production/test_audit_hot_row.py)."""
     at = datetime(2026, 7, 1, 2, 0, 0, 123456, tzinfo=UTC)
     news = [NewEvent(subject="p", kind="callout.sent", step_id=f"s{i}", workflow_id="wf-p", actor='值班员"甲"',
                      channel=None if i % 2 else "sms", at=at, payload=payload) for i, payload in enumerate(PAYLOADS)]
@@ -79,6 +81,9 @@ def test_every_payload_is_hashed_as_verify_hashes_it_and_stored_as_its_plain_val
                                                                      "at", "prev_hash")}, "payload": plain})
         assert compute_hash(rows[got.event_id]) == got.hash
         assert got.payload == plain and rows[got.event_id].payload == plain
+        order = json.dumps(plain, ensure_ascii=False)  # (without sorting: the keys' order at every level)
+        assert json.dumps(got.payload, ensure_ascii=False) == order == json.dumps(rows[got.event_id].payload,
+                                                                                 ensure_ascii=False)
 
 
 def test_chains_are_per_subject(db_url):
