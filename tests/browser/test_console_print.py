@@ -56,7 +56,9 @@ async def test_weekly_roster_with_shift_times(server, tokens, size, request):
                 monday = days.first
                 await expect(monday.locator("h2")).to_contain_text("周一")
                 await expect(monday).to_contain_text("专业值班员")
-                await expect(monday.locator(".shift-times")).to_have_text("08:30–次日08:30")
+                # (the staff's entry: on a Monday the day's card also lists the people's fixture on duty today)
+                staff_monday = monday.locator(".duty-person").filter(has_text="值班员己")
+                await expect(staff_monday.locator(".shift-times")).to_have_text("08:30–次日08:30")
                 await expect(monday.locator('a[href="tel:+8613900000405"]')).to_be_visible()
                 await expect(page.locator("#roster-days .today")).to_contain_text("副区长丙")
             else:
