@@ -154,10 +154,6 @@ def _canonical_time(at: datetime) -> str:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def _plain(payload: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(payload, ensure_ascii=False, default=str))
-
-
 _HASHED = ("event_id", "subject", "chain_seq", "workflow_id", "run_id", "step_id", "kind", "actor", "channel", "at",
            "payload", "prev_hash")
 
@@ -176,9 +172,9 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 def _encoded(payload: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
     """A payload as stored (its JSON text, keys in the order given: readers show them in that order), as read back
-    (plain JSON values, `_plain`) and as hashed (canonical: keys sorted, compact, as `_hash_of` encodes it): two
-    encodings and a decoding, where the plain copy, the hash and the stored document took three encodings and a
-    decoding (16 % of a batch's append in a cProfile, issue 25)."""
+    (plain JSON values: what JSON has no type for, a datetime say, as its text) and as hashed (canonical: keys
+    sorted, compact, as `_hash_of` encodes it): two encodings and a decoding, where the plain copy, the hash and the
+    stored document took three encodings and a decoding (16 % of a batch's append in a cProfile, issue 25)."""
     text = _AS_GIVEN.encode(payload)
     plain = json.loads(text)
     return text, plain, _CANONICAL.encode(plain)

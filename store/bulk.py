@@ -35,7 +35,7 @@ def insert_returning(session: Session, table: Table, rows: Sequence[dict[str, An
     PostgreSQL the order comes from its sequence, as SQLAlchemy's own sorted RETURNING does).
 
     The JSON columns named in `encoded` are given as JSON text, stored as it is (not encoded again: the audit
-    trail encodes each payload once, for its hash, and stores that text)."""
+    trail has each payload's text already, made to read its plain values back)."""
     if not rows:
         return []
     given = rows[0].keys()
@@ -97,7 +97,7 @@ def _json_insert(table: Table, names: tuple[str, ...], key: str, dialect: Dialec
 def _json_value(value: Any) -> str:
     """What JSON has no type for, as PostgreSQL reads it back: a datetime (tz-aware, as the UTC columns require).
     (Inside a JSON column's value too, where SQLAlchemy's own insert would refuse it: the callers store plain
-    JSON there — the audit trail's `_plain` payloads, the outbox's meta, an answer's form.)"""
+    JSON there — the audit trail's payloads (given as their text), the outbox's meta, an answer's form.)"""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
