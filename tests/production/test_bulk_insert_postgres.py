@@ -27,7 +27,8 @@ ON_POSTGRES = (test_a_column_left_to_its_python_default_is_refused, test_a_naive
                test_rows_that_differ_in_their_columns_are_refused)
 
 
-def test_one_short_statement_whatever_the_batch(db_url: str) -> None:
+def _statements(db_url: str, run) -> list[tuple[str, object]]:
+    """The statements (and their parameters) sent while `run(session, n)` runs for 3 and for 700 rows or keys."""
     seen: list[tuple[str, object]] = []
     engine = get_engine(db_url, write=True)
     listen = lambda _c, _cur, statement, params, *_: seen.append((statement, params))  # noqa: E731
@@ -35,9 +36,14 @@ def test_one_short_statement_whatever_the_batch(db_url: str) -> None:
     try:
         for n in (3, 700):
             with session_scope() as s:
-                insert_returning(s, TABLE, _rows(f"b{n}", n), TABLE.c.id)
+                run(s, n)
     finally:
         event.remove(engine, "before_cursor_execute", listen)
+    return seen
+
+
+def test_one_short_statement_whatever_the_batch(db_url: str) -> None:
+    seen = _statements(db_url, lambda s, n: insert_returning(s, TABLE, _rows(f"b{n}", n), TABLE.c.id))
     inserts = [(st, p) for st, p in seen if st.startswith("INSERT")]
     assert len(inserts) == 2 and inserts[0][0] == inserts[1][0]
     statement, params = inserts[1]
@@ -74,16 +80,8 @@ def test_one_of_is_one_short_statement_whatever_the_count(db_url: str) -> None:
 
     from store.bulk import one_of
 
-    seen: list[tuple[str, object]] = []
-    engine = get_engine(db_url, write=True)
-    listen = lambda _c, _cur, statement, params, *_: seen.append((statement, params))  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
-        for n in (3, 700):
-            with session_scope() as s:
-                s.exec(select(TABLE.c.id).where(one_of(s, TABLE.c.idempotency_key, [f"k{i}" for i in range(n)]))).all()
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
+    seen = _statements(db_url, lambda s, n: s.exec(select(TABLE.c.id).where(
+        one_of(s, TABLE.c.idempotency_key, [f"k{i}" for i in range(n)]))).all())
     (first, p1), (second, p2) = [(st, p) for st, p in seen if st.startswith("SELECT")]
     assert first == second and len(second.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
     assert len(p1) == len(p2) == 1
