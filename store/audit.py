@@ -158,12 +158,6 @@ _HASHED = ("event_id", "subject", "chain_seq", "workflow_id", "run_id", "step_id
            "payload", "prev_hash")
 
 
-def _hash_of(fields: dict[str, Any]) -> str:
-    body = {**fields, "at": _canonical_time(fields["at"])}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 # built once: json.dumps with options builds an encoder on each call
 _AS_GIVEN = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -184,9 +178,15 @@ _BEFORE_PAYLOAD = tuple(n for n in sorted(_HASHED) if n < "payload")
 _AFTER_PAYLOAD = tuple(n for n in sorted(_HASHED) if n > "payload")
 
 
+def _hash_of(fields: dict[str, Any]) -> str:
+    """The hash of an event's `_HASHED` fields: SHA-256 of their canonical JSON (keys sorted at every level,
+    compact, the time as `_canonical_time`)."""
+    return _hash_with(fields, _CANONICAL.encode(fields["payload"]))
+
+
 def _hash_with(fields: dict[str, Any], payload: str) -> str:
-    """`_hash_of` the fields with the payload given as its canonical text (`_encoded`), put in its place in key
-    order rather than encoded again with the rest."""
+    """`_hash_of`, the payload given as its canonical text (`_encoded` made it already), put in its place in key
+    order among the other fields."""
     before = _COMPACT.encode({n: _canonical_time(fields[n]) if n == "at" else fields[n] for n in _BEFORE_PAYLOAD})
     after = _COMPACT.encode({n: fields[n] for n in _AFTER_PAYLOAD})
     return hashlib.sha256(f'{before[:-1]},"payload":{payload},{after[1:]}'.encode()).hexdigest()

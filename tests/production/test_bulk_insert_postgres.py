@@ -85,4 +85,3 @@ def test_one_of_is_one_short_statement_whatever_the_count(db_url: str) -> None:
     (first, p1), (second, p2) = [(st, p) for st, p in seen if st.startswith("SELECT")]
     assert first == second and len(second.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
     assert len(p1) == len(p2) == 1
-

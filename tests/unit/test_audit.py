@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlmodel import select
 
-from store.audit import (ANCHOR_SUBJECT, AuditChain, AuditEvent, NewEvent, StoredEvent, _hash_of, append,
-                         compute_hash, verify, write_anchor)
+from store.audit import (ANCHOR_SUBJECT, AuditChain, AuditEvent, NewEvent, StoredEvent, append, compute_hash,
+                         verify, write_anchor)
 from store.db import get_engine, session_scope
 
 
@@ -76,14 +76,25 @@ def test_every_payload_is_hashed_as_verify_hashes_it_and_stored_as_its_plain_val
         assert verify(s).ok
     for new, got in zip(news, stored, strict=True):
         plain = json.loads(json.dumps(new.payload, ensure_ascii=False, default=str))  # as append stored them always
-        assert got.hash == _hash_of({**{n: getattr(got, n) for n in ("event_id", "subject", "chain_seq", "workflow_id",
-                                                                     "run_id", "step_id", "kind", "actor", "channel",
-                                                                     "at", "prev_hash")}, "payload": plain})
+        assert got.hash == _canonical_hash(got, plain)
         assert compute_hash(rows[got.event_id]) == got.hash
         assert got.payload == plain and rows[got.event_id].payload == plain
         order = json.dumps(plain, ensure_ascii=False)  # (without sorting: the keys' order at every level)
         assert json.dumps(got.payload, ensure_ascii=False) == order == json.dumps(rows[got.event_id].payload,
                                                                                  ensure_ascii=False)
+
+
+def _canonical_hash(ev, payload) -> str:
+    """The audit trail's hash as it has been since its first event, written out here: SHA-256 of the fields as one
+    JSON object, keys sorted at every level, compact, non-ASCII as is, the time in UTC with microseconds and a Z."""
+    import hashlib
+
+    body = {n: getattr(ev, n) for n in ("event_id", "subject", "chain_seq", "workflow_id", "run_id", "step_id", "kind",
+                                        "actor", "channel", "prev_hash")}
+    body["at"] = ev.at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    body["payload"] = payload
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def test_chains_are_per_subject(db_url):

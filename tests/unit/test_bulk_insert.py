@@ -46,7 +46,7 @@ def test_every_row_is_stored_as_given_and_its_key_comes_back_in_order(db_url: st
 
 
 def test_a_json_column_given_as_json_text_is_stored_as_that_text_says(db_url: str) -> None:
-    """`encoded`: a JSON column's values given as JSON text (the audit trail's payloads, encoded once for their hash)
+    """`encoded`: a JSON column's values given as JSON text (the audit trail's payloads, whose text it has already)
     are stored as the value the text says, not as a string of it."""
     rows = _rows("text", 5)
     for row in rows:
@@ -119,4 +119,3 @@ def test_one_of_finds_the_rows_whose_value_is_among_those_given(db_url: str) -> 
     assert by_key == {keys[0], keys[2], keys[3]}
     assert by_id == {rows[1]["idempotency_key"], rows[4]["idempotency_key"]}
     assert none == []
-
