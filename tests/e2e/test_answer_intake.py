@@ -114,44 +114,6 @@ async def test_api_gone_after_storing_another_process_takes_the_answer_once(flow
     assert state(cid, resp).ack_channel == "sms"
 
 
-def done_at(number: str):
-    """When the answer from `number` was marked done in the intake (None: not yet)."""
-    [row] = [row for row in intake_rows() if row.payload["from"] == number]
-    return row.done_at
-
-
-async def test_an_answer_does_not_wait_for_another_still_being_processed(flow):
-    """Each answer is processed from the moment it is stored: one held up (its signal slow, its workflow's turn
-    late) does not hold back the answers that come after it, as a batch-at-a-time processor did (issue 25)."""
-    cid = await begin(flow)
-    head, resp = flow.people["330110001.head"], flow.people["330110001001.resp"]
-    held_msg, msg = await first_sms(flow, cid, head), await first_sms(flow, cid, resp)
-    app = create_app(temporal_client=flow.env.client)
-    held, release = asyncio.Event(), asyncio.Event()
-    real_one = app.state.intake._one
-
-    async def one(client, item):  # the head's answer stops inside its processing (a barrier, held)
-        if item.payload["from"] == held_msg.to:
-            held.set()
-            await release.wait()
-        return await real_one(client, item)
-
-    app.state.intake._one = one
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC) as http:
-        first = asyncio.create_task(flow.fake.inbound_sms(http, SMS_IN, held_msg.to, "1"))
-        await asyncio.wait_for(held.wait(), 60)
-        r = await flow.fake.inbound_sms(http, SMS_IN, msg.to, "1")
-        assert r.status_code == 200
-        await wait_for(lambda: state(cid, resp).state == "acknowledged", what="the answer after the held one")
-        await wait_for(lambda: done_at(msg.to) is not None, what="the answer after the held one marked done")
-        assert state(cid, head).state != "acknowledged" and done_at(held_msg.to) is None
-        release.set()
-        assert (await first).status_code == 200
-    await wait_for(lambda: state(cid, head).state == "acknowledged", what="the held answer, once released")
-    await wait_for(lambda: all(row.done_at is not None for row in intake_rows()), what="both marked done")
-    assert not app.state.intake.processing
-
-
 async def test_reply_the_database_cannot_store_is_refused_with_retry_after(flow, db_url, monkeypatch):
     cid = await begin(flow)
     resp = flow.people["330110001001.resp"]

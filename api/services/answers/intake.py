@@ -1,13 +1,11 @@
 """Answers stored first (store/intake.py), then processed: what the webhook for SMS replies and the signed
 link's confirm button do with what a person sent.
 
-`Intake.answer` writes the answer (one commit for all that arrive together) and processes it at once: each step
-groups what reaches it together, as the answers arrive, never waiting for a batch to end — SMS replies matched
-together (one transaction), answers to the same workflow in one signal, late answers in one transaction, the
-done marks in one more. (A processor that took a batch at a time held every answer that came meanwhile until the
-batch's slowest signal and its done marks were through, issue 25.) The request waits for its answer's outcome
+`Intake.answer` writes the answer (one commit for all that arrive together) and hands it to this process's
+processor, which takes everything waiting at once: SMS replies matched together (one transaction), answers to
+the same workflow in one signal, late answers in one transaction. The request waits for its answer's outcome
 up to `YINGJI_ANSWER_WAIT_S` and says what became of it; past that (a burst beyond what the process can match
-in time) it answers at once that the answer is stored, and its processing goes on. Past
+in time) it answers at once that the answer is stored, and the processor goes on. Past
 `YINGJI_ANSWER_MAX_PENDING` answers waiting to be stored, or with the database failing, nothing is taken: 503
 with Retry-After, and the gateway sends it again (docs/gateways.md says which gateway retries what).
 
@@ -64,15 +62,11 @@ class Intake:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.storing = GroupCommit(self._store_many)
         self.spending = GroupCommit(_spend_links)  # the links of the answers processed together, spent together
-        self.finishing = GroupCommit(_finish)  # the answers processed together, marked done together
-        self.inflight: set[int] = set()  # ids being processed here: their claims are kept fresh
-        self.tasks: set[asyncio.Task] = set()  # each answer's processing, kept (the loop holds tasks only weakly)
+        self.queue: list[Item] = []
+        self.inflight: set[int] = set()  # ids queued or being processed here: their claims are kept fresh
+        self.processing = False
+        self.drainer: asyncio.Task | None = None
         self.sweeper: asyncio.Task | None = None
-
-    @property
-    def processing(self) -> bool:
-        """Answers are being processed or marked done here."""
-        return bool(self.tasks)
 
     # ------------------------------------------------------------------ the request's side
 
@@ -87,9 +81,9 @@ class Intake:
         except Exception as exc:  # noqa: BLE001 - the database refused: nothing is stored, the gateway retries
             log.warning("answer not stored", kind=kind, error=str(exc))
             raise IntakeRefused(f"the answer could not be stored: {type(exc).__name__}") from exc
-        if len(self.inflight) >= self.settings.answer_max_pending:  # far behind: the sweeper takes it up, from the table
+        if len(self.queue) >= self.settings.answer_max_pending:  # far behind: the sweeper takes it up, from the table
             return None
-        self._start(item)
+        self._enqueue([item])
         try:
             return await asyncio.wait_for(asyncio.shield(item.outcome), self.settings.answer_wait_s)
         except TimeoutError:
@@ -104,40 +98,57 @@ class Intake:
 
     # ------------------------------------------------------------------ processing
 
-    def _start(self, item: Item) -> asyncio.Task:
-        if item.outcome is None:
-            item.outcome = asyncio.get_running_loop().create_future()
-        self.inflight.add(item.id)
-        task = asyncio.create_task(self._process(item))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
+    def _enqueue(self, items: list[Item]) -> None:
+        for item in items:
+            if item.outcome is None:
+                item.outcome = asyncio.get_running_loop().create_future()
+            self.inflight.add(item.id)
+        self.queue.extend(items)
+        if not self.processing:
+            self.processing = True
+            self.drainer = asyncio.create_task(self._drain())  # kept: the loop holds tasks only weakly
 
-    async def _process(self, item: Item) -> bool:
-        """One answer, from the moment it is stored: matched, given to its workflows, marked done. The steps group
-        it with the other answers that reach them together (see the module's docstring). False: not processed
-        (Temporal down, the database failing…); it stays in the table, taken up again once its claim is stale."""
-        assert item.outcome is not None
+    async def _drain(self) -> None:
         try:
-            client = await self.temporal()
-            if client is None:
-                raise RuntimeError("Temporal is not reachable")
-            result = await self._one(client, item)
-        except Exception as exc:  # noqa: BLE001 - stored: taken up again later
-            log.info("answer not processed yet; taken up again", id=item.id, kind=item.kind, error=str(exc))
-            if not item.outcome.done():
-                item.outcome.set_exception(exc)
-                item.outcome.exception()  # retrieved: nobody need be waiting for it
-            return False
+            while self.queue:
+                batch, self.queue = self.queue[:2000], self.queue[2000:]
+                await self._process(batch)
         finally:
-            self.inflight.discard(item.id)
-        if not item.outcome.done():
-            item.outcome.set_result(result)
+            self.processing = False
+
+    async def _process(self, batch: list[Item]) -> None:
+        """Everything waiting at once: the SMS replies are matched in one transaction (sms_reply's group
+        commit), answers to one workflow go in one signal, late answers in one transaction; the done ones are
+        marked in one more."""
+        client = await self.temporal()
         try:
-            await self.finishing.submit((item.id, result))
-        except Exception as exc:  # noqa: BLE001 - processed but not marked: processed again later (idempotent)
-            log.warning("answer processed but not marked done", id=item.id, error=str(exc))
-        return True
+            if client is None:
+                results: list[Any] = [RuntimeError("Temporal is not reachable")] * len(batch)
+            else:
+                results = await asyncio.gather(*(self._one(client, item) for item in batch), return_exceptions=True)
+        finally:
+            self.inflight.difference_update(item.id for item in batch)
+        done: dict[int, dict] = {}
+        for item, result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                log.info("answer not processed yet; taken up again", id=item.id, kind=item.kind, error=str(result))
+                if item.outcome is not None and not item.outcome.done():
+                    item.outcome.set_exception(result)
+                    item.outcome.exception()  # retrieved: nobody need be waiting for it
+                continue
+            done[item.id] = result
+            if item.outcome is not None and not item.outcome.done():
+                item.outcome.set_result(result)
+        if done:
+            try:
+                await asyncio.to_thread(self._finish, done)
+            except Exception as exc:  # noqa: BLE001 - processed but not marked: processed again later (idempotent)
+                log.warning("answers processed but not marked done", n=len(done), error=str(exc))
+
+    @staticmethod
+    def _finish(done: dict[int, dict]) -> None:
+        with session_scope() as s:
+            store.finish(s, done)
 
     async def _one(self, client: Client, item: Item) -> dict:
         p = item.payload
@@ -194,7 +205,7 @@ class Intake:
         items = await asyncio.to_thread(claim)
         if items:
             log.info("answers taken up again", n=len(items))
-            await asyncio.gather(*(self._start(item) for item in items))
+            await self._process(items)
         return len(items)
 
     async def _sweep(self) -> None:
@@ -220,13 +231,6 @@ KEEP_DONE = timedelta(days=7)
 def _purge() -> None:
     with session_scope() as s:
         store.purge_done(s, KEEP_DONE)
-
-
-def _finish(done: list[tuple[int, dict]]) -> list[None]:
-    """Mark the answers processed together done, with what became of each."""
-    with session_scope() as s:
-        store.finish(s, dict(done))
-    return [None] * len(done)
 
 
 def _spend_links(links: list[dict]) -> list[LinkError | None]:
