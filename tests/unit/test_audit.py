@@ -1,6 +1,7 @@
 """The audit chain: idempotent appends, and detection of any edit, deletion or reordering."""
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 
@@ -87,8 +88,6 @@ def test_every_payload_is_hashed_as_verify_hashes_it_and_stored_as_its_plain_val
 def _canonical_hash(ev, payload) -> str:
     """The audit trail's hash as it has been since its first event, written out here: SHA-256 of the fields as one
     JSON object, keys sorted at every level, compact, non-ASCII as is, the time in UTC with microseconds and a Z."""
-    import hashlib
-
     body = {n: getattr(ev, n) for n in ("event_id", "subject", "chain_seq", "workflow_id", "run_id", "step_id", "kind",
                                         "actor", "channel", "prev_hash")}
     body["at"] = ev.at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
