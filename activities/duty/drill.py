@@ -138,7 +138,7 @@ def drill_figures(targets: list[CalloutTarget], started: datetime, window: timed
 async def drill_report(req: ReportRequest) -> DrillReport:
     d = req.drill
 
-    def compute() -> tuple[DrillRun, dict, dict]:
+    def compute() -> tuple[dict, dict]:
         with session_scope() as s:
             row = s.get(DrillRun, req.run_id)
             c = s.get(Callout, req.callout_id)
@@ -146,19 +146,20 @@ async def drill_report(req: ReportRequest) -> DrillReport:
             fig = drill_figures(targets, c.started_at if c else row.started_at, d.window)
             if req.gap:
                 fig["gap"] = req.gap
-            row.total, row.responded, row.acknowledged, row.rate = (fig["total"], fig["responded"], fig["acknowledged"],
-                                                                    fig["rate"])
-            row.report, row.status, row.ended_at = fig, "reported", row.ended_at or _now()
-            people = on_duty_as(s, _now(), d.report_to)
-            return row, fig, people
+            return fig, on_duty_as(s, _now(), d.report_to)
 
-    row, fig, people = await asyncio.to_thread(compute)
+    fig, people = await asyncio.to_thread(compute)
     body = report_text(d, fig, req.gap)
     outcomes = await deliver(sms_each(people.values(), lambda c: f"{req.run_id}/report/{c.person_id}", body,
                                       subject=req.run_id, drill=True, meta={"purpose": "summary", "procedure": "drill"}))
 
     def record() -> None:
+        # The run reads "reported" only once its report has gone out and its trail says so: one transaction.
         with session_scope() as s:
+            row = s.get(DrillRun, req.run_id)
+            row.total, row.responded, row.acknowledged, row.rate = (fig["total"], fig["responded"], fig["acknowledged"],
+                                                                    fig["rate"])
+            row.report, row.status, row.ended_at = fig, "reported", row.ended_at or _now()
             append(s, [NewEvent(subject=req.run_id, kind="drill.reported", step_id="reported", workflow_id=req.run_id,
                                 run_id=req.temporal_run_id,
                                 payload={**fig, "drill": d.id, "drill_marker": True, "window_s": int(d.window.total_seconds()),
