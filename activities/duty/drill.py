@@ -75,8 +75,8 @@ async def drill_prepare(req: PrepareRequest) -> Prepared:
                                window_s=int(d.window.total_seconds()), sample=info, started_at=req.at)
                 s.add(row)
             gap = None if chosen else f"no {kind} with {', '.join(sample.positions)} to draw from"
-            if gap:
-                row.status, row.ended_at = "reported", _now()
+            # a run that found nobody to draw ends here, but reads "reported" only with its `drill.reported` event,
+            # which drill_report writes once its report has gone out (as for any run)
             append(s, [NewEvent(subject=req.run_id, kind="drill.started", step_id="started", workflow_id=req.run_id,
                                 run_id=req.temporal_run_id, actor=req.trigger, at=req.at,
                                 payload={"drill": d.id, "name": d.name_zh, "counts_as": d.counts_as, "drill_marker": True,
