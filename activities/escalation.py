@@ -11,7 +11,7 @@ for, and what else the transaction saves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,9 @@ Links = Callable[[Send], tuple[str | None, str | None]]
 """send -> (reply code, link) of a send that wants an answer."""
 Save = Callable[[Session, dict[str, Outcome], datetime], None]
 """Writes the procedure's read model in the flush's transaction (outcomes by send key, now)."""
+After = Callable[[Session], Sequence[NewEvent]]
+"""Events of the procedure's own steps that the batch's answers made (a work order signed), appended after the
+batch's events in the flush's transaction; it may write what goes with them."""
 
 
 @dataclass
@@ -69,9 +72,12 @@ def ack_links(subject: str) -> Links:
 
 
 async def send_and_record(batch: Batch, render: Render, *, links: Links | None = None,
-                          save: Save | None = None) -> dict[str, Any]:
+                          save: Save | None = None, after: After | None = None) -> dict[str, Any]:
     """Deliver the batch's sends, record sends and records; returns the sends that failed at once (as
-    reports) and when the gateway accepted each send: a FlushResult's fields."""
+    reports) and when the gateway accepted each send: a FlushResult's fields.
+
+    The read model `save` writes and the events `after` gives commit with the batch's events, in one
+    transaction: whoever reads the state the batch led to finds its events in the trail."""
     links = links or ack_links(batch.subject)
     answers = {send.key: links(send) for send in batch.sends}
     short = await asyncio.to_thread(_shorten, {k: link for k, (_, link) in answers.items() if link})
@@ -94,6 +100,8 @@ async def send_and_record(batch: Batch, render: Render, *, links: Links | None =
                 save(s, outcomes, now)
                 s.flush()
             append(s, events)
+            if after is not None:
+                append(s, list(after(s)))
 
     await asyncio.to_thread(write)
     return flush_result(outcomes, now)

@@ -207,11 +207,11 @@ async def flush(req: FlushRequest) -> FlushResult:
 
     batch = Batch(subject=rec.view.id, workflow_id=rec.workflow_id, run_id=rec.run_id, episode=req.episode,
                   kind=AUDIT_PREFIX[req.kind], sends=req.sends, records=req.records, context={"label": req.label})
-    result = FlushResult.model_validate(await send_and_record(batch, lambda send, code, link: render(send, req, code, link),
-                                                              save=save))
-    if rec.events:  # what an answer made of the order (签收), after the answer itself
-        await _write(rec, [])
-    return result
+    # what an answer made of the order (签收), after the answer itself, in the same transaction as the order's
+    # view that shows it: the order never reads signed without its workorder.signed event
+    return FlushResult.model_validate(await send_and_record(
+        batch, lambda send, code, link: render(send, req, code, link), save=save,
+        after=(lambda s: _events(rec)) if rec.events else None))
 
 
 # ------------------------------------------------------------------ 回访: the result to the hotline platform

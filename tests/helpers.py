@@ -229,3 +229,70 @@ def replayer(*workflows: type, **kw):
 
     return Replayer(workflows=list(workflows), data_converter=pydantic_data_converter,
                     interceptors=[HeartbeatInterceptor()], debug_mode=True, **kw)
+
+
+class EveryCommit:
+    """What a reader sees at each moment one transaction has committed and the next one of that thread has not begun:
+    `look()` runs right after every commit of this process's sessions, in the committing thread, before it goes on
+    (a barrier at every commit). Each result is kept in `seen`; `when(predicate)` gives an asyncio event set from there.
+    `look` reads through sessions of its own (their commits do not call it again); an error in it is kept, not
+    raised into the transaction that committed."""
+
+    def __init__(self, look: Callable[[], object]) -> None:
+        import threading
+
+        self.look, self.seen, self.errors = look, [], []
+        self._busy = threading.local()
+        self._waiters: list[tuple[Callable[[object], bool], asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    def when(self, predicate: Callable[[object], bool]) -> asyncio.Event:
+        """An event set (on the caller's loop) at the first commit after which `look()` satisfies `predicate`."""
+        event = asyncio.Event()
+        self._waiters.append((predicate, asyncio.get_running_loop(), event))
+        if predicate(self.look()):  # so already
+            event.set()
+        return event
+
+    def _after_commit(self, _session) -> None:
+        if getattr(self._busy, "on", False):
+            return
+        self._busy.on = True
+        try:
+            value = self.look()
+            self.seen.append(value)
+            for predicate, loop, event in list(self._waiters):
+                if predicate(value):
+                    loop.call_soon_threadsafe(event.set)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            self.errors.append(exc)
+        finally:
+            self._busy.on = False
+
+    def __enter__(self) -> "EveryCommit":
+        _listen_to_commits()
+        _WATCHES.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _WATCHES.remove(self)
+
+
+_WATCHES: list[EveryCommit] = []
+_listening = False
+
+
+def _listen_to_commits() -> None:
+    """One listener for the process, left in place: removing a listener while another thread's commit calls the
+    listeners (a worker still writing as the test ends) breaks that commit."""
+    global _listening
+    if _listening:
+        return
+    from sqlalchemy import event
+    from sqlmodel import Session
+
+    def after_commit(session) -> None:
+        for watch in tuple(_WATCHES):
+            watch._after_commit(session)
+
+    event.listen(Session, "after_commit", after_commit)
+    _listening = True

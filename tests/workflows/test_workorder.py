@@ -194,6 +194,45 @@ async def test_nobody_signs_the_call_goes_to_the_deputy_the_superior_and_the_dut
     assert (st.signed, st.signed_on_time, st.signed_late) == (1, 0, 1)
 
 
+# ------------------------------------------------------------------ signed: the read model and the trail together
+
+
+async def test_the_order_never_reads_signed_without_its_signed_event(env, tq, people):
+    """The signing flush wrote the order's view (signed) with the answer's events, then `workorder.signed` in a
+    transaction of its own: between the two, the console and the API showed a signed order whose trail had no
+    signing. Here every commit is a barrier at which the order and its trail are read."""
+    from sqlmodel import select
+
+    from store.audit import AuditEvent
+    from store.messages import OutboxMessage
+    from store.workorders import WorkOrder
+    from tests.helpers import EveryCommit
+
+    inp = order_input("积水内涝", town_id="330110001")
+    wid, head = inp.info.id, people["330110001.head"]
+
+    def look() -> tuple[str | None, bool, bool]:
+        with session_scope(write=False) as s:
+            order = s.get(WorkOrder, wid)
+            signed = s.exec(select(AuditEvent.seq).where(AuditEvent.subject == wid,
+                                                        AuditEvent.kind == "workorder.signed")).first()
+            sms = s.exec(select(OutboxMessage.id).where(OutboxMessage.subject == wid, OutboxMessage.person_id == head,
+                                                        OutboxMessage.channel == "sms")).first()
+            return (order.status if order else None, signed is not None, sms is not None)
+
+    with EveryCommit(look) as watch:
+        h = await start(env.client, tq, inp)
+        texted = watch.when(lambda v: v[2])
+        await h.execute_update(W.assign, AssignIn(**office(people), unit_id="330110001"))
+        await asyncio.wait_for(texted.wait(), 60)
+        signed = watch.when(lambda v: v[0] == "signed" and v[1])
+        await answers.acknowledge(env.client, wid, head, "link", ref="t:link")
+        await asyncio.wait_for(signed.wait(), 60)
+    assert not watch.errors
+    assert [v for v in watch.seen if v[0] == "signed" and not v[1]] == [], "the order read signed before its event"
+    assert kinds(wid)[-1] == "workorder.signed" and "workorder.call.ack" in kinds(wid)
+
+
 # ------------------------------------------------------------------ returned and reassigned
 
 
