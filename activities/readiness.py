@@ -109,26 +109,34 @@ def _mark_unready(s: Session, team_id: str) -> str | None:
     return before
 
 
+def record_answers(s: Session, req: RecordRequest) -> list[NewEvent]:
+    """The answers' events, and the register's readiness they change (不能出动 marked, or ready again), in the
+    caller's transaction: the events to append. The check's view is the caller's to save."""
+    events = audit_events(req.run_id, req.run_id, req.temporal_run_id, req.events)
+    now = _now()
+    for tid in req.unready:
+        before = _mark_unready(s, tid)
+        if before is not None:
+            events.append(NewEvent(subject=req.run_id, kind=Kinds.MARKED_UNREADY,
+                                   step_id=f"team/{tid}/marked_unready", workflow_id=req.run_id,
+                                   run_id=req.temporal_run_id, at=now,
+                                   payload={"team": tid, "before": before, "after": "unready"}))
+    for tid in req.ready:
+        t = s.get(RescueTeam, tid)
+        if t is not None and t.readiness == "unready":  # it answered 1: on duty at full strength again
+            t.readiness, t.updated_at = "ready", now
+    s.flush()
+    return events
+
+
 @activity.defn(name=names.Resources.READINESS_RECORD)
 async def readiness_record(req: RecordRequest) -> None:
+    """The answers of a batch as the workflow recorded them before `readiness-answers-with-flush` (histories
+    from before it): the view, the answers' events and the register, after the batch's own transaction."""
     def work() -> None:
         with session_scope() as s:
             save_view(s, req.view)
-            events = audit_events(req.run_id, req.run_id, req.temporal_run_id, req.events)
-            now = _now()
-            for tid in req.unready:
-                before = _mark_unready(s, tid)
-                if before is not None:
-                    events.append(NewEvent(subject=req.run_id, kind=Kinds.MARKED_UNREADY,
-                                           step_id=f"team/{tid}/marked_unready", workflow_id=req.run_id,
-                                           run_id=req.temporal_run_id, at=now,
-                                           payload={"team": tid, "before": before, "after": "unready"}))
-            for tid in req.ready:
-                t = s.get(RescueTeam, tid)
-                if t is not None and t.readiness == "unready":  # it answered 1: on duty at full strength again
-                    t.readiness, t.updated_at = "ready", now
-            s.flush()
-            append(s, events)
+            append(s, record_answers(s, req))
 
     await asyncio.to_thread(work)
 

@@ -35,15 +35,18 @@ class DutyFlush(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict, description="what the messages need (titles, deadlines…)")
     sends: list[Send] = Field(default_factory=list)
     records: list[Record] = Field(default_factory=list)
+    after: dict[str, Any] | None = Field(
+        default=None, description="what the batch's answers made of the procedure, written in the flush's transaction "
+                                  "after its events (readiness: a RecordRequest's fields)")
 
 
 async def duty_flush(procedure: Procedure, subject: str, episode: str, context: dict[str, Any], actions: Actions,
-                     io: Any = None) -> FlushResult:
+                     io: Any = None, after: dict[str, Any] | None = None) -> FlushResult:
     """Send and record one batch of a duty procedure's episode through `duty.flush` (under the host's lock `io`,
-    if it has one, so that a flush and an update's audit write never interleave)."""
+    if it has one, so that a flush and an update's audit write never interleave); `after`: see DutyFlush."""
     req = DutyFlush(procedure=procedure, subject=subject, workflow_id=workflow.info().workflow_id,
                     run_id=workflow.info().run_id, episode=episode, context=context, sends=actions.sends,
-                    records=actions.records)
+                    records=actions.records, after=after)
     if io is None:
         return await workflow.execute_activity(Duty.FLUSH, req, result_type=FlushResult, **ACTIVITY)
     async with io:

@@ -32,6 +32,11 @@ with workflow.unsafe.imports_passed_through():
 DECLINED_REF = "key2:"
 """The ref of the acknowledgement a keypress 2 becomes (the answer "not ready")."""
 
+ANSWERS_WITH_FLUSH = "readiness-answers-with-flush"
+"""Patch: a batch's answers (their events, the register marked) are written in the transaction of the batch's
+`duty.flush`, which writes the view that shows them; before it, by `resources.readiness_record` after the flush,
+and for that moment a team read ready / not ready / no answer without its answer in the trail."""
+
 
 def team_person(team_id: str) -> str:
     """The person id the interpreter and the outbox know a team's duty phone by (no person of the directory)."""
@@ -185,21 +190,30 @@ class ReadinessCheckWorkflow:
                     "team": t.team_id, "name": t.name, "duty_phone": t.duty_phone, "leader": t.leader_id,
                     "escalated": t.escalated}))
                 unready.append(t.team_id)
+        answered = bool(events or unready or ready)
+        if workflow.patched(ANSWERS_WITH_FLUSH):  # the answers with the view that shows them, in one transaction
+            after = self._record_request(events, unready, ready).model_dump(mode="json") if answered else None
+            result = await duty_flush("readiness", self.v.run_id, "calls", self._context(), actions, self.io,
+                                      after=after)
+            self.inbox.put(result.reports)  # failures the gateway reported at once
+            return result
         result = await duty_flush("readiness", self.v.run_id, "calls", self._context(), actions, self.io)
         self.inbox.put(result.reports)  # failures the gateway reported at once
-        if events or unready or ready:
+        if answered:
             await self._record(events, unready, ready)
         return result
 
     def _context(self) -> dict[str, Any]:
         return {"view": self.v.model_dump(mode="json")}
 
+    def _record_request(self, events: list[Event], unready: list[str], ready: list[str]) -> RecordRequest:
+        return RecordRequest(run_id=self.v.run_id, temporal_run_id=workflow.info().run_id, events=events, view=self.v,
+                             unready=unready, ready=ready)
+
     async def _record(self, events: list[Event], unready: list[str], ready: list[str]) -> None:
         async with self.io:
-            await workflow.execute_activity(
-                Resources.READINESS_RECORD, RecordRequest(run_id=self.v.run_id, temporal_run_id=workflow.info().run_id,
-                                                          events=events, view=self.v, unready=unready, ready=ready),
-                **ACTIVITY)
+            await workflow.execute_activity(Resources.READINESS_RECORD, self._record_request(events, unready, ready),
+                                            **ACTIVITY)
 
     # ------------------------------------------------------------- answers
 

@@ -147,9 +147,19 @@ async def flush(req: DutyFlush) -> FlushResult:
             from activities.readiness import save_view
             save_view(s, view)
 
+    after = None
+    if req.procedure == "readiness" and req.after:  # the teams' answers, with the view that shows them
+        from activities.readiness import record_answers
+        from workflows.readiness import RecordRequest as ReadinessRecord
+
+        answers = ReadinessRecord.model_validate(req.after)
+
+        def after(s: Session) -> list:
+            return record_answers(s, answers)
+
     batch = Batch(subject=req.subject, workflow_id=req.workflow_id, run_id=req.run_id, episode=req.episode,
                   kind=AUDIT_PREFIX[req.procedure], sends=req.sends, records=req.records,
                   meta={"procedure": req.procedure})
     return FlushResult.model_validate(await send_and_record(
         batch, lambda send, code, link: render(req, send, code, link),
-        links=_links(req), save=save))
+        links=_links(req), save=save, after=after))

@@ -4,6 +4,7 @@ leader is called, then the duty chief told, and it ends not ready; the register 
 chief gets the summary, the trail holds every answer, the API lists the results, the history replays."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -127,3 +128,63 @@ async def test_a_team_nobody_can_be_called_for_is_no_answer_and_not_ready(env, d
     assert summary.no_answer == 1 and summary.no_answer_teams == ["T-X"]
     assert kinds(rid) == ["readiness.opened", "readiness.marked_unready", "readiness.closed"]
     assert row(RescueTeam, "T-X").readiness == "unready"
+
+
+async def test_a_team_never_reads_answered_without_its_answer_in_the_trail_and_the_register(env, db_url, people):
+    """A batch's answers were written by `resources.readiness_record` after the `duty.flush` that had already saved
+    the view showing them: for that moment the check listed a team ready, not ready or without an answer while the
+    trail had no `readiness.answered` / `readiness.no_answer` and the register had not marked it 不能出动. Here every
+    commit is a barrier at which the check's teams, the trail and the register are read together."""
+    from sqlmodel import select
+
+    from store.audit import AuditEvent
+    from store.messages import OutboxMessage
+    from tests.helpers import EveryCommit
+
+    queue = f"rd-{uuid.uuid4().hex[:8]}"
+    rid = f"readiness-together-{uuid.uuid4().hex[:6]}"
+    settings = duty_settings().readiness
+    answers_kinds = ("readiness.answered", "readiness.no_answer")
+
+    def look() -> dict:
+        with session_scope(write=False) as s:
+            states = {a.team_id: a.state for a in s.exec(select(ReadinessAnswer).where(ReadinessAnswer.run_id == rid))}
+            trail = {e.payload["team"] for e in s.exec(select(AuditEvent).where(
+                AuditEvent.subject == rid, AuditEvent.kind.in_(answers_kinds)))}
+            register = {t.id: t.readiness for t in s.exec(select(RescueTeam))}
+            called = s.exec(select(OutboxMessage.id).where(OutboxMessage.subject == rid,
+                                                           OutboxMessage.provider_id.is_not(None))).all()
+        return {"states": states, "trail": trail, "register": register, "called": len(called)}
+
+    def apart(v: dict) -> list[str]:
+        """Teams the check shows answered whose answer is not in the trail, or not in the register."""
+        return sorted(t for t, st in v["states"].items() if st in ("ready", "not_ready", "no_answer")
+                      and (t not in v["trail"] or (st != "ready" and v["register"].get(t) != "unready")))
+
+    async with build_worker(env.client, task_queue=queue):
+        try:
+            with EveryCommit(look) as watch:
+                called = watch.when(lambda v: v["called"] >= 3)
+                h = await env.client.start_workflow(ReadinessCheckWorkflow.run,
+                                                    ReadinessInput(settings=settings, version="t"), id=rid,
+                                                    task_queue=queue)
+                await asyncio.wait_for(called.wait(), 60)
+                msg = {m.person_id: m for m in outbox(rid) if m.provider_id}
+                await answers.gateway_report(env.client, msg[team_person("T-A")].provider_id, "in-progress",
+                                             digits="1")
+                await answers.gateway_report(env.client, msg[team_person("T-B")].provider_id, "in-progress",
+                                             digits="2")
+                summary = await h.result()  # T-C: no answer, escalated, then the summary
+            assert (summary.ready, summary.not_ready, summary.no_answer) == (1, 1, 1)
+            assert not watch.errors
+            assert [apart(v) for v in watch.seen if apart(v)] == [], "a team read answered before its answer was recorded"
+            assert {a.team_id: a.state for a in rows(ReadinessAnswer, run_id=rid)} == {
+                "T-A": "ready", "T-B": "not_ready", "T-C": "no_answer"}
+            got = kinds(rid)
+            assert got.count("readiness.answered") == 2 and got.count("readiness.no_answer") == 1
+            assert got.count("readiness.marked_unready") == 2
+            with session_scope(write=False) as s:
+                assert verify(s, rid).ok
+            await replayer(ReadinessCheckWorkflow).replay_workflow(await h.fetch_history())
+        finally:
+            await terminate(env.client, [rid])
