@@ -22,7 +22,7 @@ from tests.factories import small_district
 from tests.fakes.city_platform import FakeCityPlatform
 from tests.fakes.hotline_platform import FakeHotline
 from tests.helpers import as_delivered, poll
-from tests.workflows.reporting_helpers import outbox, terminate_incidents
+from tests.workflows.reporting_helpers import events, outbox, terminate_incidents
 from tests.workflows.workorder_helpers import terminate_workorders
 from worker import build_worker
 
@@ -120,6 +120,10 @@ async def test_a_12345_order_by_the_signed_webhook_to_its_answer_back_and_a_110_
                 posts = await poll(lambda: _async(lambda: city.posts_of(f"{iid}/verbal", "city_duty")), bool,
                                    what="the verbal report at the city platform")
                 assert len(posts) == 1 and "【口头报告】" in posts[0].body["text"]
+                # the office signs once our side has recorded it sent: the platform holds the post before it answers,
+                # and a receipt for a version not recorded sent is refused (404)
+                await poll(lambda: _async(lambda: events(iid, "report.city.sent")), bool,
+                           what="the verbal report recorded sent to the city")
                 receipt = await city.push_receipt(api, "/api/webhooks/cityline", f"{iid}/verbal", 1, "city_duty")
                 assert receipt.status_code == 200, receipt.text
                 inc = await _get(api, f"/api/incidents/{iid}", h("duty"))
