@@ -7,7 +7,8 @@ Prints two tables:
    burst of acknowledgements (half the persons reply "1" at once, 256 at a time: signed Twilio
    webhooks over HTTP to a `yingji api` process, as a phone's reply comes; visible = the target
    acknowledged, on time or late, in the read model the board shows), escalation lateness (p99),
-   peak memory of the worker and of the Temporal server. Under it, one line per size: where the
+   peak memory of the workers (their peaks summed: one worker's with `--workers 1`) and of the Temporal
+   server. Under it, one line per size: where the
    acknowledgements' time went, from the answer intake's stamps (p50 / p90 / p99 of sent → received by the
    API, → stored, → signalled to the workflow, → visible on the board; `ack_path`).
 2. The scenario on-call systems are usually measured with: N persons (100, 1,000) each
@@ -452,7 +453,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     print(f"{n} persons, {'twilio' if fake else 'simulator'}: {result['leaders']}", flush=True)
                 result.update(first_sms=rel(sms[0]) if sms else None, last_sms=rel(sms[-1]) if sms else None,
                               first_call=rel(calls[0]) if calls else None, last_call=rel(calls[-1]) if calls else None)
-                result["worker_mb"] = max(peak_rss_mb(w.pid) for w in stack.workers)
+                result["worker_mb"] = sum(peak_rss_mb(w.pid) for w in stack.workers)  # against worker + Temporal
                 result["temporal_mb"] = peak_rss_mb(stack.server.pid)
                 return result
         finally:
@@ -530,7 +531,7 @@ async def main() -> None:
     own = Table(title=f"{db}, {args.workers} worker(s). yingji call-out, {gw[args.gateway]} (targets: 10,000 first-notified < 30 s; ack visible < 1 s p99; escalation < 2 s late p99)", caption=machine)
     for col in ("persons", "intake → last first notification (s)", "sends/s", "worker CPU ms per send",
                 "ack visible p50 (s)", "p99 (s)",
-                "escalation late p99 (s)", "worker peak MB", "Temporal peak MB", "acks never visible"):
+                "escalation late p99 (s)", "workers' peak MB (sum)", "Temporal peak MB", "acks never visible"):
         own.add_column(col, justify="right")
     for n in [int(x) for x in args.sizes.split(",") if x]:
         r = await run_one(n, OWN_STEPS, burst=True, database_server=args.database_url, workers=args.workers,
@@ -560,8 +561,8 @@ async def main() -> None:
                     fmt(2 * n / last if last else None), fmt(r["worker_cpu_ms_per_send"]),
                     fmt(r["escalation_late_p99_s"]), fmt(r["escalation_late_max_s"]), fmt(r.get("last_deputy_s")))
         console.print(cmp)
-    console.print(own)  # both again, together at the end
-    if args.compare:
+    if args.compare:  # both again, together at the end (printed once each as it was filled)
+        console.print(own)
         console.print(cmp)
 
 
