@@ -23,6 +23,20 @@ from workflows.drill import PrepareRequest, ReportRequest
 RUN = "drill-district_connectivity-manual-test"
 
 
+def hold_sends(monkeypatch) -> tuple[asyncio.Event, asyncio.Event]:
+    """The simulator's sends wait for `release`; `held` is set when the first one does."""
+    held, release = asyncio.Event(), asyncio.Event()
+    send = SimulatorGateway.send
+
+    async def held_send(self, msg):
+        held.set()
+        await release.wait()
+        return await send(self, msg)
+
+    monkeypatch.setattr(SimulatorGateway, "send", held_send)
+    return held, release
+
+
 def _status(run: str = RUN) -> str:
     with session_scope(write=False) as s:
         return s.get(DrillRun, run).status
@@ -37,15 +51,7 @@ async def test_the_run_is_reported_with_its_report_sent_and_on_its_trail(db_url,
                                                            trigger="manual:test", at=datetime.now(UTC)))
     assert prepared.callout is not None and _status() != "reported"
 
-    held, release = asyncio.Event(), asyncio.Event()
-    send = SimulatorGateway.send
-
-    async def held_send(self, msg):
-        held.set()
-        await release.wait()
-        return await send(self, msg)
-
-    monkeypatch.setattr(SimulatorGateway, "send", held_send)
+    held, release = hold_sends(monkeypatch)
     report = asyncio.create_task(env.run(drill_report, ReportRequest(
         run_id=RUN, temporal_run_id="r1", callout_id=prepared.callout.callout_id, drill=drill)))
     await asyncio.wait_for(held.wait(), 30)
@@ -74,15 +80,7 @@ async def test_a_run_that_found_nobody_is_reported_only_with_its_report_sent_and
     assert kinds(run) == ["drill.started"]
     assert _status(run) != "reported", "the run read reported before its report was sent or on its trail"
 
-    held, release = asyncio.Event(), asyncio.Event()
-    send = SimulatorGateway.send
-
-    async def held_send(self, msg):
-        held.set()
-        await release.wait()
-        return await send(self, msg)
-
-    monkeypatch.setattr(SimulatorGateway, "send", held_send)
+    held, release = hold_sends(monkeypatch)
     report = asyncio.create_task(env.run(drill_report, ReportRequest(
         run_id=run, temporal_run_id="r1", callout_id=f"{run}/callout", drill=drill, gap=prepared.gap)))
     await asyncio.wait_for(held.wait(), 30)
