@@ -191,15 +191,11 @@ class ReadinessCheckWorkflow:
                     "escalated": t.escalated}))
                 unready.append(t.team_id)
         answered = bool(events or unready or ready)
-        if workflow.patched(ANSWERS_WITH_FLUSH):  # the answers with the view that shows them, in one transaction
-            after = self._record_request(events, unready, ready).model_dump(mode="json") if answered else None
-            result = await duty_flush("readiness", self.v.run_id, "calls", self._context(), actions, self.io,
-                                      after=after)
-            self.inbox.put(result.reports)  # failures the gateway reported at once
-            return result
-        result = await duty_flush("readiness", self.v.run_id, "calls", self._context(), actions, self.io)
+        together = workflow.patched(ANSWERS_WITH_FLUSH)  # the answers with the view that shows them, in one transaction
+        after = self._record_request(events, unready, ready).model_dump(mode="json") if answered and together else None
+        result = await duty_flush("readiness", self.v.run_id, "calls", self._context(), actions, self.io, after=after)
         self.inbox.put(result.reports)  # failures the gateway reported at once
-        if answered:
+        if answered and not together:  # (histories from before the patch: after the flush, by an activity of its own)
             await self._record(events, unready, ready)
         return result
 
