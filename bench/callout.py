@@ -364,8 +364,6 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     visible: dict[str, float] = {}
                     sem = asyncio.Semaphore(256)
 
-                    start = time.monotonic()
-
                     async def limited(i: int, pid: str):
                         if ack_rate:  # the i-th reply leaves at its time in a steady stream of `ack_rate` a second
                             await asyncio.sleep(max(0.0, start + i / ack_rate - time.monotonic()))
@@ -373,6 +371,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                             await one(pid)
 
                     prof = profile and Profile(stack.workers[0].pid, profile / f"worker-acks-{n}.txt")
+                    start = time.monotonic()
                     burst_task = asyncio.gather(*(limited(i, p) for i, p in enumerate(acked)))
                     # an answer that never shows is lost (issue 15, finding 1): watched until every reply is visible, or
                     # LOST_AFTER_S after the last was sent (a burst that the API takes in minutes is watched whole;
@@ -522,8 +521,8 @@ async def main() -> None:
                     help="a folder: profile the (first) worker with py-spy while it sends (both tables) and while "
                          "the acknowledgements come in (bench/profiling.py)")
     ap.add_argument("--ack-rate", type=float, default=None,
-                    help="the burst's replies sent in a steady stream of this many a second (default: as fast as the "
-                         "API takes them, 256 at a time)")
+                    help="the burst's replies sent in a steady stream of this many a second (default: as fast as "
+                         "they are answered, 256 in flight, each waiting for its answer's outcome)")
     ap.add_argument("--worker-logs", type=Path, default=None,
                     help="a folder: keep each worker's log there (worker-<table>-<persons>-<i>.log)")
     args = ap.parse_args()
@@ -552,7 +551,7 @@ async def main() -> None:
                     fmt(r.get("acks_never_visible")))
         console.print(own)
         if r.get("ack_path"):
-            paced = f"paced at {args.ack_rate:,.0f}/s" if args.ack_rate else "as fast as the API took them"
+            paced = f"paced at {args.ack_rate:,.0f}/s" if args.ack_rate else "256 in flight, as fast as answered"
             print(f"{n} persons, replies sent at {fmt(r.get('replies_per_s'))}/s ({paced}); where the acknowledgements' "
                   f"time went (p50 / p90 / p99): {r['ack_path']}", flush=True)
         if r.get("acks_unsent"):
