@@ -5,7 +5,7 @@ Workflows never read this (they get what they need in their input).
 """
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -231,9 +231,38 @@ class Settings(BaseSettings):
         return out
 
 
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()
+class _SettingsOnce:
+    """The process's settings, read from the environment once; `cache_clear()` has them read again.
+
+    Not `functools.lru_cache`: a read that began before a `cache_clear()` could still be the one kept, when it
+    ended while the next read was under way (the first to finish wins). Tests change the environment and clear
+    between tests while a thread left from the test before reads the settings, and an API got settings without
+    the admin token its test had just set (a 401 once in a full run, tests/security). Here a read is kept, and
+    returned, only if no clear came after it began; else the settings are read again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: Settings | None = None
+        self._generation = 0
+
+    def __call__(self) -> Settings:
+        while (value := self._value) is None:
+            generation = self._generation
+            read = Settings()
+            with self._lock:
+                if self._generation == generation:  # else cleared meanwhile: read again
+                    if self._value is None:
+                        self._value = read
+                    return self._value
+        return value
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._value = None
+
+
+get_settings = _SettingsOnce()
 
 
 _gc_tuned = False
