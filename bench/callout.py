@@ -336,7 +336,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
 
                 if burst:  # half acknowledge at once, by SMS through HTTP (a `yingji api` process, signed Twilio
                     # webhooks, as a phone's reply comes); measure until each is visible in the read model
-                    from bench.http_api import Api, signed, watch_board
+                    from bench.http_api import Api, missed_by_watch, signed, watch_board
                     from bench.raw_http import RawClient
 
                     acked = [f"r{i}" for i in range(0, n, 2)]
@@ -362,6 +362,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                             raise RuntimeError(f"reply of {pid}: {status} {body[:200].decode(errors='replace')}")
 
                     visible: dict[str, float] = {}
+                    stamped: dict[str, float] = {}  # each acknowledged row's updated_at, as first seen
                     sem = asyncio.Semaphore(256)
 
                     async def limited(i: int, pid: str):
@@ -378,7 +379,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     # WATCH_MAX_S is a safety net, the replies not sent by then are counted apart)
                     give_up = time.monotonic() + WATCH_MAX_S
                     watching = asyncio.Event()
-                    watcher = asyncio.create_task(watch_board(cid, visible, watching, every=0.05))
+                    watcher = asyncio.create_task(watch_board(cid, visible, watching, every=0.05, stamped=stamped))
                     while len(visible) < len(acked) and time.monotonic() < give_up:
                         await asyncio.sleep(0.05)
                         if burst_task.done():
@@ -397,6 +398,12 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     result["ack_p50_s"], result["ack_p99_s"] = statistics.median(lat), pct(lat, 99)
                     result["ack_path"] = ack_path(sent_at, visible, wall_minus_mono)
                     result["acks_never_visible"] = len(set(acked) - set(visible)) - unsent
+                    # how long before a row was seen its stamp was made (its transaction still open, then the poll):
+                    # against the board's overlap (api/console/board.py, 2 s); and rows the watch missed for it
+                    lag = [visible[p] + wall_minus_mono - at for p, at in stamped.items()]
+                    result["stamp_to_seen"] = (f"row stamped → seen p50 / p99 / max {pct(lag, 50):.2f} / {pct(lag, 99):.2f} / "
+                                              f"{max(lag):.2f} s; acknowledged but missed by the watch: "
+                                              f"{await asyncio.to_thread(missed_by_watch, cid, visible)}") if lag else ""
                     result["acks_unsent"] = unsent
                     result["replies_per_s"] = len(sent_at) / (max(sent_at.values()) - start) if len(sent_at) > 1 else None
 
@@ -554,6 +561,8 @@ async def main() -> None:
             paced = f"paced at {args.ack_rate:,.0f}/s" if args.ack_rate else "256 in flight, as fast as answered"
             print(f"{n} persons, replies sent at {fmt(r.get('replies_per_s'))}/s ({paced}); where the acknowledgements' "
                   f"time went (p50 / p90 / p99): {r['ack_path']}", flush=True)
+        if r.get("stamp_to_seen"):
+            print(f"{n} persons, the board's read model: {r['stamp_to_seen']}", flush=True)
         if r.get("acks_unsent"):
             print(f"{n} persons: {r['acks_unsent']:,} replies not yet sent when the bench stopped watching, {WATCH_MAX_S} s "
                   "after the burst began (the API took the others more slowly than that); not counted above", flush=True)

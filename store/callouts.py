@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from store.types import empty_dict, empty_list, json_column, now_utc, utc_column
@@ -33,7 +33,8 @@ class Callout(SQLModel, table=True):
 
 class CalloutTarget(SQLModel, table=True):
     __tablename__ = "callout_target"
-    __table_args__ = (UniqueConstraint("callout_id", "target_key", name="uq_callout_target"),)
+    __table_args__ = (UniqueConstraint("callout_id", "target_key", name="uq_callout_target"),
+                      Index("ix_callout_target_changes", "callout_id", "updated_at"))  # a board's poll: what changed
     id: int | None = Field(default=None, primary_key=True)
     callout_id: str = Field(foreign_key="callout.id", index=True)
     target_key: str = Field(description="tier/post: stable id of the target within the call-out")
