@@ -4,13 +4,13 @@ A board polls `callout_id = … AND updated_at >= since` every 0.5 s (api/servic
 the index on callout_id, each poll read every target of the call-out: ~60 ms of PostgreSQL's CPU at 100,000 targets,
 ~1-2 ms with this index (issue 25).
 
-Revision ID: 0023_callout_target_changes
+Revision ID: 0024_callout_target_changes
 Revises: 0001
 Create Date: 2026-12-07 00:00:00
 """
 from alembic import op
 
-revision = '0023_callout_target_changes'
+revision = '0024_callout_target_changes'
 down_revision = '0001'
 branch_labels = None
 depends_on = None
