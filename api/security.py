@@ -7,6 +7,13 @@
   body as they arrive. Gateway webhooks take 64 kB, signed links and console
   logins 16 kB, everything else `YINGJI_MAX_BODY_BYTES` (2 MB; CAP documents have their
   own 1 MB limit in `api/cap`).
+- **Finite numbers.** A JSON body (or one without a content type, which some routes read as
+  JSON) that holds NaN, Infinity or -Infinity, or a number too large for a float (json.loads
+  reads 1e400 as Infinity), is refused with 422 naming the field, before any route stores it:
+  they are not JSON numbers, PostgreSQL's JSON type refuses them and SQLite stores them, and
+  pydantic's float fields and free-form dicts take them. Checked as the body arrives, like the
+  limits; a body with nothing that could be one (no `NaN`, `Infinity`, exponent or 300 digits
+  in a row) is not parsed here.
 - **Rate limits** (a token bucket each). Console logins (`POST /console/login/…`: token,
   SMS code request, code check) per client address. Signed one-time links (`/ack/…`,
   `/confirm/…`, `/spotcheck/…`, `/proposal/…`, and their short aliases `/a/…`) per link when its signature is ours (a link is bound to one
@@ -43,6 +50,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from store.redact import LINK_PREFIXES, ONE_TIME_LINK, mask_text
+from store.types import non_finite
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -181,6 +189,39 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, detail=f"request body larger than {limit} bytes")
 
 
+class NonFiniteNumber(HTTPException):
+    """Raised from `receive` when a JSON body holds NaN or ±Infinity: an HTTPException, so that FastAPI's body
+    parsing passes it on (as BodyTooLarge) and the app answers 422 naming the field."""
+
+    def __init__(self, where: str, value: float) -> None:
+        shown = "NaN" if value != value else \
+            f"{'' if value > 0 else '-'}Infinity or a number too large for a float"  # json.loads reads 1e400 so
+        super().__init__(422, detail=f"{where or 'body'}: Input should be a finite number ({shown} is not a JSON "
+                                     "number)")
+
+
+# what a float that is not finite can be written as: NaN, Infinity, an exponent, or more digits than a float holds
+_MAYBE_NOT_FINITE = re.compile(rb"NaN|Infinity|[0-9][eE]|[0-9]{300}")
+
+
+def check_json_numbers(body: bytes) -> None:
+    """NonFiniteNumber if `body` is JSON holding a NaN or ±Infinity; a body that is not JSON is the route's to refuse."""
+    if not _MAYBE_NOT_FINITE.search(body):
+        return
+    try:
+        found = non_finite(json.loads(body))
+    except (ValueError, RecursionError):
+        return
+    if found is not None:
+        raise NonFiniteNumber(*found)
+
+
+def _json_body(scope: Scope) -> bool:
+    """Whether a request's body is JSON, or may be read as JSON (no content type)."""
+    ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    return not ctype or ctype == "application/json" or (ctype.startswith("application/") and ctype.endswith("+json"))
+
+
 def body_limit(path: str, default: int) -> int:
     if path.startswith("/api/webhooks/"):
         return WEBHOOK_MAX_BYTES
@@ -233,14 +274,20 @@ class SecurityMiddleware:
 
         received = 0
         started = False
+        chunks: list[bytes] | None = [] if scope["method"] not in ("GET", "HEAD") and _json_body(scope) else None
 
         async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > limit_bytes:
                     raise BodyTooLarge(limit_bytes)
+                if chunks is not None:
+                    chunks.append(chunk)
+                    if not message.get("more_body"):
+                        check_json_numbers(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             return message
 
         async def tracking_send(message: Message) -> None:

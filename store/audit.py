@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.bulk import insert_returning, one_of
-from store.types import empty_dict, json_column, now_utc, utc_column
+from store.types import empty_dict, json_column, non_finite, now_utc, utc_column
 from workflows.kit import events as kinds  # pure: the registry of event kinds
 from workflows.kit.shards import is_shard_of
 
@@ -158,18 +158,33 @@ _HASHED = ("event_id", "subject", "chain_seq", "workflow_id", "run_id", "step_id
            "payload", "prev_hash")
 
 
-# built once: json.dumps with options builds an encoder on each call
-_AS_GIVEN = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+# built once: json.dumps with options builds an encoder on each call. What is written refuses NaN and ±Infinity
+# (`NonFinitePayload`); what is hashed and verified takes them, so that a trail SQLite stored with one still verifies.
+_AS_GIVEN = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def _encoded(payload: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
+class NonFinitePayload(ValueError):
+    """An event's payload holds NaN or ±Infinity: JSON has no such number (PostgreSQL's JSON type refuses the
+    document, SQLite would store it and the trails of the two would differ), so `append` refuses the whole batch."""
+
+
+def _encoded(payload: dict[str, Any], kind: str = "", event_id: str = "") -> tuple[str, dict[str, Any], str]:
     """A payload as stored (its JSON text, keys in the order given: readers show them in that order), as read back
     (plain JSON values: what JSON has no type for, a datetime say, as its text) and as hashed (canonical: keys
     sorted, compact, as `_hash_of` encodes it): two encodings and a decoding, where the plain copy, the hash and the
-    stored document took three encodings and a decoding (16 % of a batch's append in a cProfile, issue 25)."""
-    text = _AS_GIVEN.encode(payload)
+    stored document took three encodings and a decoding (16 % of a batch's append in a cProfile, issue 25).
+    NonFinitePayload, naming the event and where in its payload, for a NaN or ±Infinity."""
+    try:
+        text = _AS_GIVEN.encode(payload)
+    except ValueError as exc:
+        found = non_finite(payload)
+        if found is None:
+            raise
+        where, value = found
+        raise NonFinitePayload(f"audit event {kind!r} ({event_id}): payload.{where} is {value!r}, not a finite "
+                               f"number; JSON has no NaN or Infinity, so nothing of this append was written") from exc
     plain = json.loads(text)
     return text, plain, _CANONICAL.encode(plain)
 
@@ -233,11 +248,17 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[StoredEvent]:
     A kind that workflows/kit/events.py does not register is refused (UnknownEventKind) before anything is
     written: a kind renamed or mistyped at one emitter would otherwise be stored and silently skipped by
     replay and statistics. (Reading accepts any kind: the chain holds events written under older names.)
+    So is a payload holding NaN or ±Infinity (NonFinitePayload, naming the kind, the event and the payload path),
+    on every database alike.
     """
     events = list(events)
-    for new in events:
-        kinds.check(new.kind)
     ids = [e.event_id for e in events]
+    # every payload encoded before any chain is locked or created: a NaN refused (NonFinitePayload) writes nothing
+    encoded: dict[str, tuple[str, dict[str, Any], str]] = {}
+    for new, eid in zip(events, ids, strict=True):
+        kinds.check(new.kind)
+        if eid not in encoded:
+            encoded[eid] = _encoded(new.payload, new.kind, eid)
     keys = [e.chain for e in events]
     # lock the chains first, in key order (`_chains_for_update`: two appends over the same chains cannot deadlock):
     # a concurrent append of the same events waits, then finds them
@@ -261,7 +282,7 @@ def append(session: Session, events: Iterable[NewEvent]) -> list[StoredEvent]:
         if eid in existing or eid in plain:
             continue
         length, head = heads[key]
-        text, payload, canonical = _encoded(new.payload)
+        text, payload, canonical = encoded[eid]
         row = {"event_id": eid, "subject": new.subject, "chain": key, "chain_seq": length + 1,
                "workflow_id": new.workflow_id, "run_id": new.run_id, "step_id": new.step_id, "kind": new.kind, "actor": new.actor,
                "channel": new.channel, "at": (new.at or now).astimezone(UTC), "payload": text, "prev_hash": head}

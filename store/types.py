@@ -1,7 +1,9 @@
 """Column types shared by the tables."""
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime
 from sqlalchemy.types import TypeDecorator
@@ -33,6 +35,26 @@ def utc_column(*, nullable: bool = True, index: bool = False) -> Column:
 
 def json_column(*, nullable: bool = True) -> Column:
     return Column(JSON, nullable=nullable)
+
+
+def non_finite(value: Any) -> tuple[str, float] | None:
+    """Where a JSON value holds a float that JSON has no number for (NaN, Infinity, -Infinity), as a path the way the
+    API's 422s name a field (`figures.crop_area_ha`, `items.0.quantity`; "" for the value itself), and that float;
+    None when every number is finite. PostgreSQL's JSON type refuses such a document, SQLite stores it: what goes into
+    a JSON column is finite (store/audit.py `append`, api/security.py for request bodies)."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else ("", value)
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = non_finite(item)
+        if found is not None:
+            return (f"{key}.{found[0]}" if found[0] else str(key)), found[1]
+    return None
 
 
 def empty_list() -> list:

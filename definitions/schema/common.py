@@ -20,9 +20,9 @@ def parse_duration(value: object) -> timedelta:
     elif isinstance(value, bool):
         raise ValueError("a duration is written like 30s, 10m, 1h or 7d")
     elif isinstance(value, int | float):
-        result = timedelta(seconds=value)
+        result = _seconds(value, value)
     elif isinstance(value, str) and (m := _DURATION.match(value)):
-        result = timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+        result = _seconds(int(m.group(1)) * _UNITS[m.group(2)], value)
     elif isinstance(value, str) and value.startswith("P"):
         from pydantic import TypeAdapter
 
@@ -34,6 +34,18 @@ def parse_duration(value: object) -> timedelta:
     if result > MAX_DURATION:
         raise ValueError(f"duration {value!r} is longer than a year")
     return result
+
+
+def _seconds(seconds: float, value: object) -> timedelta:
+    """A number of seconds as a timedelta, refused as `parse_duration` refuses (a ValueError, a 422 in a request)
+    when it is not a number (NaN, Infinity) or too long for one: timedelta raised OverflowError there, a 500."""
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise ValueError(f"{value!r} is not a duration: write it like 30s, 10m, 1h or 7d")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration {value!r} is longer than a year")
+    if seconds <= 0:
+        raise ValueError(f"duration {value!r} must be positive")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(td: timedelta) -> str:
@@ -92,6 +104,7 @@ class Channel(str, Enum):
 
 
 class Strict(BaseModel):
-    """Base of every definition model: unknown keys are errors, not silently ignored."""
+    """Base of every definition model: unknown keys are errors, not silently ignored; a float is finite (a threshold
+    of `.inf` would reach the bulletin's JSON, which PostgreSQL refuses)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # YAML's .nan and .inf are floats

@@ -1,7 +1,9 @@
 """The hot row on PostgreSQL (issue 25): two shards of one call-out append at once, neither waits for the other's
 chain head; two appends to one chain still take turns; a shard's answers do not wait for its batch's chain head,
 and a batch and an answer to the same target do not overwrite each other. And the shard-chain tamper tests of
-tests/unit/test_audit_shards.py, here on PostgreSQL (imported: pytest collects them with this folder's `db_url`)."""
+tests/unit/test_audit_shards.py, here on PostgreSQL (imported: pytest collects them with this folder's `db_url`), with
+those of tests/unit/test_audit.py on the payload: how it is hashed, and a NaN or Infinity refused before anything is
+written."""
 from __future__ import annotations
 
 import threading
@@ -13,7 +15,8 @@ import psycopg
 from activities.callout import _record, _record_answers, _write, _write_answers
 from store.audit import NewEvent, append, verify
 from store.db import session_scope
-from tests.unit.test_audit import test_every_payload_is_hashed_as_verify_hashes_it_and_stored_as_its_plain_values
+from tests.unit.test_audit import (test_a_payload_with_nan_or_infinity_is_refused_and_nothing_is_written,
+                                   test_every_payload_is_hashed_as_verify_hashes_it_and_stored_as_its_plain_values)
 from tests.unit.test_audit_shards import (CO, _chain_rows, _fill, shard,
                                           test_a_deletion_in_a_shard_chain_is_detected,
                                           test_a_shard_chain_deleted_whole_is_detected_by_the_seal_and_the_anchors,
@@ -34,6 +37,7 @@ from workflows.escalation import Record
 
 ON_POSTGRES = (  # collected here again: this folder's `db_url` is a PostgreSQL database
     test_every_payload_is_hashed_as_verify_hashes_it_and_stored_as_its_plain_values,
+    test_a_payload_with_nan_or_infinity_is_refused_and_nothing_is_written,
     test_a_deletion_in_a_shard_chain_is_detected, test_a_shard_chain_deleted_whole_is_detected_by_the_seal_and_the_anchors,
     test_a_shards_answers_lane_is_sealed_with_its_chain_and_a_cut_is_detected,
     test_a_tail_cut_with_its_head_rewritten_is_detected_by_the_seal, test_an_edit_in_a_shard_chain_is_detected,

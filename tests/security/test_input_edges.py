@@ -1,6 +1,8 @@
 """Inputs that used to give a 500: each is now a 4xx that says what is wrong (found by schemathesis)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.security.asgi import call
@@ -82,3 +84,56 @@ async def test_a_second_confirmation_round_in_the_same_minute_is_a_409(secured):
     finally:
         for rid in started:
             await secured.client.get_workflow_handle(rid).terminate("test over")
+
+
+INCIDENT = {"source": "110", "category": "natural_disaster", "place": "x", "summary": "x", "reporting_unit": "x",
+            "reporter": "x"}
+
+
+def _recorded() -> tuple[int, int, int]:
+    from sqlmodel import func, select
+
+    from store.audit import AuditEvent
+    from store.db import session_scope
+    from store.incidents import Incident
+    from store.warnings import Warning
+
+    with session_scope(write=False) as s:
+        return tuple(s.exec(select(func.count()).select_from(t)).one() for t in (AuditEvent, Warning, Incident))
+
+
+@pytest.mark.parametrize("path, body, where, shown", [
+    ("/api/warnings", '{"identifier": "nan-1", "level": "orange", "event": "暴雨", "water_level": NaN}',
+     "water_level", "NaN"),
+    ("/api/incidents", json.dumps({**INCIDENT, "rainfall_mm": [12.5, float("inf")]}), "rainfall_mm.1", "Infinity"),
+    ("/api/incidents", json.dumps({**INCIDENT, "place": "x"})[:-1] + ', "water_level": -1e400}', "water_level",
+     "-Infinity"),
+    ("/api/activations/x/directives", '{"text": "x", "assignee": "x", "due_in": Infinity}', "due_in", "Infinity"),
+])
+async def test_nan_and_infinity_in_a_json_body_are_422_naming_the_field_and_nothing_is_recorded(secured, path, body,
+                                                                                              where, shown):
+    """JSON has no NaN or Infinity, but json.loads reads them (and 1e400 as Infinity), pydantic's float fields take
+    them and free-form or unknown keys pass them on: a warning with one was stored and called out, an incident opened,
+    a time limit of Infinity was a 500. Now every JSON body is refused with 422 naming the field (api/security.py),
+    and nothing is recorded."""
+    before = _recorded()
+    got = await call(secured.app, "POST", path, headers={**ADMIN, "content-type": "application/json"},
+                     content=body.encode())
+    assert got.status == 422, got.text
+    assert got.json()["detail"].startswith(f"{where}: Input should be a finite number ({shown}"), got.text
+    assert _recorded() == before
+
+
+async def test_a_number_with_an_exponent_is_taken_as_before(secured):
+    body = '{"identifier": "exp-1", "level": "orange", "event": "1e5 暴雨", "water_level": 1.5e2}'
+    got = await call(secured.app, "POST", "/api/warnings", headers={**ADMIN, "content-type": "application/json"},
+                     content=body.encode())
+    assert got.status == 201, got.text
+
+
+@pytest.mark.parametrize("due_in", ["1e300", '"99999999999999d"'])
+async def test_a_time_limit_too_long_for_a_timedelta_is_422(secured, due_in):
+    got = await call(secured.app, "POST", "/api/activations/x/directives", headers={**ADMIN, "content-type": "application/json"},
+                     content=f'{{"text": "x", "assignee": "x", "due_in": {due_in}}}'.encode())
+    assert got.status == 422 and got.json()["detail"].startswith("due_in: Value error, duration"), got.text
+    assert "longer than a year" in got.json()["detail"]

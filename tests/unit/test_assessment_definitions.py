@@ -116,3 +116,16 @@ async def test_the_definitions_page_shows_the_thresholds(db_url):
         await web.aclose()
     assert "考核指标与权重" in page and "叫应时限内应答率不低于95%" in page and "迟报不高于0" in page
     assert "信息报送按时率 35" in page
+
+
+def test_a_threshold_of_inf_or_nan_is_refused():
+    """YAML's `.inf` and `.nan` are floats: `max: .inf` passed `ge=0` and would reach the bulletin's JSON (refused by
+    PostgreSQL); every definition model's floats are finite (definitions/schema/common.py Strict)."""
+    import pytest
+    from pydantic import ValidationError
+
+    from definitions.schema.assessment import Threshold
+
+    for bad in (float("inf"), float("nan")):
+        with pytest.raises(ValidationError, match="max\n.*finite number"):
+            Threshold(figure="callouts.never", max=bad)

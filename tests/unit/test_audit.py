@@ -5,11 +5,12 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from store.audit import (ANCHOR_SUBJECT, AuditChain, AuditEvent, NewEvent, StoredEvent, append, compute_hash,
-                         verify, write_anchor)
+from store.audit import (ANCHOR_SUBJECT, AuditChain, AuditEvent, NewEvent, NonFinitePayload, StoredEvent, append,
+                         compute_hash, verify, write_anchor)
 from store.db import get_engine, session_scope
 
 
@@ -215,3 +216,28 @@ def test_links_spent_together(db_url, monkeypatch):
     with session_scope() as s:
         assert [e.reason for e in consume_many(s, [a, c])] == ["used", "used"]
         assert s.get(store.links.UsedLink, store.links._jti(a)).used_at is not None
+
+
+@pytest.mark.parametrize("bad, where", [(float("nan"), "payload.levels.1.m is nan"),
+                                        (float("inf"), "payload.levels.1.m is inf"),
+                                        (float("-inf"), "payload.levels.1.m is -inf")])
+def test_a_payload_with_nan_or_infinity_is_refused_and_nothing_is_written(db_url, bad, where):
+    """JSON has no NaN or Infinity: PostgreSQL's JSON type refused the batch with a database error (a 500, an activity
+    retried for ever), SQLite stored it. Now `append` refuses it on both (on PostgreSQL: tests/production/
+    test_audit_hot_row.py), naming the kind, the event and where in its payload, before it locks or creates a chain:
+    not an event of the batch, not a chain row, is written."""
+    fine = NewEvent(subject="n", kind="callout.sent", step_id="s1", workflow_id="wf-n", payload={"ok": 1.5})
+    nan = NewEvent(subject="n2", kind="callout.ack", step_id="s2", workflow_id="wf-n2",
+                   payload={"levels": [{"m": 1.0}, {"m": bad}], "who": "甲"})
+    with session_scope() as s:
+        with pytest.raises(NonFinitePayload) as caught:
+            append(s, [fine, nan])
+        assert s.exec(select(AuditEvent)).all() == [] and s.exec(select(AuditChain)).all() == []  # not even flushed
+    message = str(caught.value)
+    assert "'callout.ack'" in message and "wf-n2/s2" in message and where in message, message
+    with session_scope(write=False) as s:
+        assert s.exec(select(AuditEvent)).all() == [] and s.exec(select(AuditChain)).all() == []
+    with session_scope() as s:  # the same events, the payload finite: stored as ever
+        assert [e.chain_seq for e in append(s, [fine, NewEvent(**{**nan.__dict__, "payload": {"m": 2.0}})])] == [1, 1]
+    with session_scope(write=False) as s:
+        assert verify(s).ok
