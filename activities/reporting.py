@@ -18,9 +18,11 @@ from activities.common import contact as _contact
 from activities.delivery import REFUSED, Outcome, deliver
 from activities.escalation import Batch, answer_text, send_and_record
 from definitions.schema.reporting import SECTOR_LEADER, Recipient
-from store.audit import NewEvent
+from store import upward as city_posts
+from store.audit import NewEvent, append
 from store.directory import OrgUnit, Person, Post, mask_mobile
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
+from workflows.kit.events import Reporting as Kinds
 from workflows.subjects import incident_subject
 from workflows.escalation import Contact, Record, Target
 from workflows.kit import names
@@ -94,9 +96,20 @@ def save_view(s: Session, req: RecordRequest) -> Incident:
 
 async def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
     """The chain's view and the request's events (and `extra`), in one transaction."""
-    await write(lambda s: save_view(s, req),
-                [*audit_events(incident_subject(req.incident.incident_id), req.workflow_id, req.run_id, req.events),
-                 *extra])
+    events = [*audit_events(incident_subject(req.incident.incident_id), req.workflow_id, req.run_id, req.events),
+              *extra]
+    if not any(e.kind == Kinds.CITY_FAILED for e in events):
+        await write(lambda s: save_view(s, req), events)
+        return
+
+    def with_held_receipts(s: Session) -> None:
+        # 上报 failed (activities/upward.py gave up): a city receipt the webhook held for that post while it was being
+        # sent goes right after report.city.failed, and the post is closed (store/upward.py)
+        save_view(s, req)
+        s.flush()
+        append(s, [x for e in events for x in (city_posts.settle(s, e) if e.kind == Kinds.CITY_FAILED else [e])])
+
+    await write(with_held_receipts, [])
 
 
 @activity.defn(name=names.Reporting.RECORD)

@@ -6,9 +6,13 @@ One activity per report version and upward recipient (`reporting.upward`), retri
 sent (or sent by SMS) answers from the trail; a try after one that may have reached the platform asks it before
 posting again. On its last try, a platform still down (or refusing) gets the SMS instead: `report.city.fallback`.
 The platform's receipt (签收) comes to `POST /api/webhooks/cityline` (api/routes/webhooks_cityline.py):
-`report.city.receipt`.
+`report.city.receipt`. The platform may sign before we have heard it took the post: the post is written down
+(store/upward.py `begin`, committed) before it is sent, the webhook keeps a receipt that comes in between on it,
+and the event that records how the post ended is appended with that receipt right after it (`settle`).
 """
 from __future__ import annotations
+
+import asyncio
 
 from sqlmodel import select
 from temporalio import activity
@@ -18,7 +22,9 @@ from activities.delivery import deliver
 from activities.gateways import cityline_gateway
 from activities.gateways.cityline import CityReport, CitylineError
 from activities.reporting import report_text
-from store.audit import AuditEvent, NewEvent
+from store import upward as posts
+from store.audit import AuditEvent, NewEvent, append
+from store.db import session_scope
 from store.directory import mask_mobile
 from workflows.escalation import Contact
 from workflows.kit import names
@@ -66,8 +72,11 @@ async def upward(req: UpwardRequest) -> UpwardResult:
                         incident_id=iid, title=req.incident.title, text=text, at=at.isoformat())
     base = {"to": r.id, "name": r.name_zh, "report_id": item.report_id, "version": item.version, "kind": item.kind,
             "label": item.label}
+    gateway = cityline_gateway()
+    # before the post, durably: a receipt that comes before we record it sent is for a report being sent (kept)
+    await write(lambda s: posts.begin(s, subject, step, req.workflow_id), [])
     try:
-        taken = await cityline_gateway().post(report, maybe_sent=info.attempt > 1)
+        taken = await gateway.post(report, maybe_sent=info.attempt > 1)
     except CitylineError as exc:
         if exc.retry and info.attempt < UPWARD_ATTEMPTS:
             raise
@@ -75,19 +84,26 @@ async def upward(req: UpwardRequest) -> UpwardResult:
         outcomes = await deliver(sms_each([contact], lambda c: f"{req.workflow_id}/{step}/sms", text, subject=subject,
                                           meta={"purpose": "upward", "to": r.id, "report_id": item.report_id,
                                                 "version": item.version}))
-        await write(lambda s: None, [NewEvent(
+        await asyncio.to_thread(settle, NewEvent(
             subject=subject, kind=Kinds.CITY_FALLBACK, step_id=f"{step}/fallback", workflow_id=req.workflow_id,
             run_id=req.run_id, channel="sms", payload={**base, "error": str(exc), "attempts": info.attempt,
                                                        "mobile": mask_mobile(r.mobile),
-                                                       "statuses": [o.status for o in outcomes]})])
+                                                       "statuses": [o.status for o in outcomes]}))
         return UpwardResult(status="fallback")
-    events = [NewEvent(subject=subject, kind=Kinds.CITY_SENT, step_id=f"{step}/sent", workflow_id=req.workflow_id,
-                       run_id=req.run_id, channel="cityline",
-                       payload={**base, "receipt_id": taken.receipt_id, "status": taken.status, "asked": taken.asked,
-                                "attempts": info.attempt})]
+    extra = []
     if taken.signed:  # the simulator signs for it at once
-        events.append(NewEvent(subject=subject, kind=Kinds.CITY_RECEIPT, step_id=f"{step}/receipt",
-                               workflow_id=req.workflow_id, run_id=req.run_id, channel="cityline",
-                               payload={**base, "receipt_id": taken.receipt_id, "status": "signed", "by": "simulator"}))
-    await write(lambda s: None, events)
+        extra.append(NewEvent(subject=subject, kind=Kinds.CITY_RECEIPT, step_id=f"{step}/receipt",
+                              workflow_id=req.workflow_id, run_id=req.run_id, channel="cityline",
+                              payload={**base, "receipt_id": taken.receipt_id, "status": "signed", "by": "simulator"}))
+    await asyncio.to_thread(settle, NewEvent(
+        subject=subject, kind=Kinds.CITY_SENT, step_id=f"{step}/sent", workflow_id=req.workflow_id, run_id=req.run_id,
+        channel="cityline", payload={**base, "receipt_id": taken.receipt_id, "status": taken.status,
+                                     "asked": taken.asked, "attempts": info.attempt}), extra)
     return UpwardResult(status="sent", receipt_id=taken.receipt_id, asked=taken.asked)
+
+
+def settle(outcome: NewEvent, extra: list[NewEvent] | None = None) -> None:
+    """Record how the post ended (`outcome`), the receipt the webhook held for it right after it (store/upward.py),
+    then `extra`: one transaction, the post's row locked first (the webhook takes the same lock)."""
+    with session_scope() as s:
+        append(s, [*posts.settle(s, outcome), *(extra or [])])

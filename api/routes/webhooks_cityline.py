@@ -5,6 +5,13 @@ requests to it (activities/gateways/cityline.py): `X-Cityline-Timestamp` within 
 of our clock, `X-Cityline-Signature` = hex HMAC-SHA256 of the timestamp and the body with
 `YINGJI_CITYLINE_SECRET`. Unsigned, badly signed, late or replayed: 403, nothing recorded. A receipt for a report
 version we never sent to that office: 404. The same receipt twice is one `report.city.receipt`.
+
+The platform may sign within milliseconds of taking our POST, before the activity has recorded `report.city.sent`
+(activities/upward.py): a receipt for a post begun and not yet settled (store/upward.py) is kept on it and answered
+200 with `held`; the activity appends it right after `report.city.sent`, in that event's transaction. We keep it
+rather than answer 503 with Retry-After: nothing documents that the city platform retries a refused receipt, and a
+receipt it does not send again would be lost. A post that ended without `report.city.sent` (sent by SMS instead,
+or failed) or never begun is 404, as before.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from activities.gateways import hmac_scheme
 from activities.upward import step_of
 from api.deps import SettingsDep
 from api.services import signed_webhooks
+from store import upward as posts
 from store.audit import AuditEvent, NewEvent, append
 from store.db import session_scope
 from workflows.kit.events import Reporting as Kinds
@@ -65,11 +73,20 @@ async def cityline_receipt(request: Request, settings: SettingsDep) -> dict:
 
     def record() -> dict:
         with session_scope() as s:
+            # the post's row first, locked: the activity takes it before it records the post sent (store/upward.py),
+            # so we find either the event or the post still open, never neither
+            post = posts.locked(s, subject, step)
             sent = s.exec(select(AuditEvent).where(AuditEvent.subject == subject,
                                                    AuditEvent.step_id == f"{step}/sent")).first()
-            if sent is None:
+            if sent is None and (post is None or post.settled_at is not None):
                 raise HTTPException(404, detail=f"no report {r.report_id} v{r.version} was sent to {r.to!r}")
             signed_webhooks.take(s, CITYLINE, sig, window)  # with the receipt: a replay is 403, nothing recorded
+            if sent is None:  # being sent: kept, recorded right after report.city.sent
+                posts.hold(post, f"cityline:{r.to}", r.at, {
+                    "receipt_id": r.receipt_id, "status": r.status, "by": r.by,
+                    "arrived_at": datetime.now(UTC).isoformat()})
+                s.add(post)
+                return {"held": Kinds.CITY_RECEIPT, "report_id": r.report_id, "version": r.version, "to": r.to}
             [ev] = append(s, [NewEvent(
                 subject=subject, kind=Kinds.CITY_RECEIPT, step_id=f"{step}/receipt", workflow_id=sent.workflow_id,
                 actor=f"cityline:{r.to}", channel="cityline", at=r.at or datetime.now(UTC),

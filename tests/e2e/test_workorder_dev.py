@@ -120,16 +120,16 @@ async def test_a_12345_order_by_the_signed_webhook_to_its_answer_back_and_a_110_
                 posts = await poll(lambda: _async(lambda: city.posts_of(f"{iid}/verbal", "city_duty")), bool,
                                    what="the verbal report at the city platform")
                 assert len(posts) == 1 and "【口头报告】" in posts[0].body["text"]
-                # the office signs once our side has recorded it sent: the platform holds the post before it answers,
-                # and a receipt for a version not recorded sent is refused (404)
-                await poll(lambda: _async(lambda: events(iid, "report.city.sent")), bool,
-                           what="the verbal report recorded sent to the city")
+                # the office may sign before our side has recorded it sent (the platform took the post and has not
+                # answered yet): the receipt is kept and recorded right after report.city.sent
                 receipt = await city.push_receipt(api, "/api/webhooks/cityline", f"{iid}/verbal", 1, "city_duty")
                 assert receipt.status_code == 200, receipt.text
-                inc = await _get(api, f"/api/incidents/{iid}", h("duty"))
+                inc = await poll(lambda: _get(api, f"/api/incidents/{iid}", h("duty")),
+                                 lambda i: i and any(u["signed_by"] for u in i["upward"]), what="the receipt recorded")
                 up = {(u["report_id"], u["to"]): u for u in inc["upward"]}
                 assert up[(f"{iid}/verbal", "city_duty")]["via"] == "cityline"
                 assert up[(f"{iid}/verbal", "city_duty")]["signed_by"] == "市局值班员"
+                assert [e.kind for e in events(iid, "report.city.")] == ["report.city.sent", "report.city.receipt"]
             finally:
                 await terminate_workorders(dev_env.client)
                 await terminate_incidents(dev_env.client)

@@ -5,11 +5,14 @@ otherwise), takes one version of one report for one office once (`(report_id, ve
 `GET /reports?report_id=&version=&to=` with what it holds, can fail its next answers *after* recording
 (`fail_next`: the sender never hears its report went through) or be down altogether (`down`: 503 to everything,
 nothing recorded), and signs for a report afterwards: `push_receipt` posts a signed receipt to yingji's webhook.
+`hold_posts` holds the answer to a POST it took until the test releases it: a platform that signs before the
+sender has heard it took the report.
 
     with FakeCityPlatform() as fake: fake.base_url
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import uuid
@@ -34,6 +37,21 @@ class Seen:
     status: int = 200
 
 
+class Hold:
+    """The answers to POSTs held after the platform took them (`taken` is set at the first), until `release()`."""
+
+    def __init__(self) -> None:
+        self.taken, self.released = threading.Event(), threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+    async def wait_taken(self, timeout: float = 60.0) -> None:
+        """Until a POST was taken and is held (the timeout only stops a broken test hanging)."""
+        if not await asyncio.to_thread(self.taken.wait, timeout):
+            raise AssertionError("the fake city platform never took a post")
+
+
 @dataclass
 class FakeCityPlatform(SignedPlatform):
     name = "fake city platform"
@@ -51,7 +69,13 @@ class FakeCityPlatform(SignedPlatform):
         self.reports: dict[tuple[str, int, str], dict] = {}  # (report_id, version, to) -> {receipt_id, body}
         self.failing = 0
         self.down = False
+        self.hold: Hold | None = None
         self.app = Starlette(routes=[Route("/reports", self._reports, methods=["GET", "POST"])])
+
+    def hold_posts(self) -> Hold:
+        """Hold the answer to every POST taken from now on until `release()` (it is taken first: in `reports`)."""
+        self.hold = Hold()
+        return self.hold
 
     def posts_of(self, report_id: str, to: str | None = None) -> list[Seen]:
         with self.lock:
@@ -85,6 +109,9 @@ class FakeCityPlatform(SignedPlatform):
         failing = self._fail()
         with self.lock:
             self.posts.append(Seen("POST", body, key, 503 if failing else 200))
+        if (hold := self.hold) is not None:  # taken; the sender hears nothing until the test releases it
+            hold.taken.set()
+            await asyncio.to_thread(hold.released.wait, 120)  # (the timeout only stops a broken test hanging)
         if failing:
             return JSONResponse({"error": "gateway timeout"}, status_code=503)
         return JSONResponse({"receipt_id": held["receipt_id"], "status": "accepted"})
@@ -95,5 +122,6 @@ class FakeCityPlatform(SignedPlatform):
                            "status": "signed", "by": by}, ensure_ascii=False).encode()
 
     async def push_receipt(self, http: httpx.AsyncClient, url: str, report_id: str, version: int,
-                           to: str) -> httpx.Response:
-        return await self.push(http, url, self.receipt_body(report_id, version, to))
+                           to: str, at: float | None = None) -> httpx.Response:
+        """The office's receipt, signed now (or at `at`: the same receipt sent again is signed anew)."""
+        return await self.push(http, url, self.receipt_body(report_id, version, to), at=at)

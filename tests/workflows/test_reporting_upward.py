@@ -1,9 +1,12 @@
 """上报: the duty office's verbal and written reports reach the city platform (a local fake over real HTTP) through
 the city line, signed; its receipt comes back to the signed webhook; a major event goes to the province too; a
-platform down after the retries gets the report by SMS instead; a retried activity posts once. On the
-time-skipping server with the real activities and database."""
+platform down after the retries gets the report by SMS instead; a retried activity posts once; a receipt that
+comes before the report is recorded sent (the platform signs before we hear it took the post) is recorded right
+after `report.city.sent`, once. On the time-skipping server with the real activities and database."""
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from datetime import timedelta
 
@@ -16,6 +19,7 @@ from api.app import create_app
 from api.services.incidents import incident_detail
 from config import get_settings
 from definitions.schema.reporting import Severity
+from store.audit import verify
 from store.db import session_scope
 from tests.factories import small_district
 from tests.fakes.city_platform import FakeCityPlatform
@@ -155,3 +159,91 @@ async def test_a_city_line_that_cannot_even_be_built_is_recorded_failed_and_the_
     assert "YINGJI_CITYLINE_SECRET" in failed.payload["error"] and failed.payload["to"] == "city_duty"
     view = await h.execute_update(W.draft, DraftIn(**cadre(people), draft=draft()))  # the chain is alive
     assert view.status == "open" and incident_detail(iid)["upward"][0]["via"] == "failed"
+
+
+def city_trail(iid: str) -> list[tuple[str, str]]:
+    return [(e.kind, e.payload["report_id"]) for e in events(iid, "report.city.")]
+
+
+async def test_a_receipt_before_the_report_is_recorded_sent_is_kept_and_recorded_right_after_it_once(
+        env, tq, people, platform):
+    held = platform.hold_posts()  # the platform takes the post and answers only when released
+    inp = incident_input()
+    iid, rid = inp.incident.incident_id, f"{inp.incident.incident_id}/verbal"
+    h = await start(env.client, tq, inp)
+    await verbal(h, people)
+    await held.wait_taken()
+    app = create_app(temporal_client=env.client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        # the office signs while our activity still waits for the platform's answer: nothing recorded sent yet
+        r = await platform.push_receipt(http, HOOK, rid, 1, "city_duty")
+        assert r.status_code == 200, r.text  # was 404: "no report … was sent"
+        assert r.json()["held"] == "report.city.receipt"
+        again = await platform.push_receipt(http, HOOK, rid, 1, "city_duty", at=time.time() - 5)  # signed anew
+        assert again.status_code == 200, again.text
+        replay = await platform.push(http, HOOK, platform.receipt_body(rid, 1, "city_duty"),
+                                     headers={k: v for k, v in r.request.headers.items() if k.startswith("x-cityline")})
+        assert replay.status_code == 403  # the same signed request: a replay, as before
+        assert not events(iid, "report.city.")  # held: the trail has neither event yet
+        held.release()
+        await wait_for(lambda: events(iid, "report.city.receipt"), what="the held receipt recorded")
+        late = await platform.push_receipt(http, HOOK, rid, 1, "city_duty", at=time.time() - 10)
+        assert late.status_code == 200 and late.json()["recorded"] == "report.city.receipt", late.text
+    sent, receipt = events(iid, "report.city.")
+    assert city_trail(iid) == [("report.city.sent", rid), ("report.city.receipt", rid)]
+    assert receipt.chain == sent.chain and receipt.chain_seq == sent.chain_seq + 1  # right after it, one transaction
+    assert receipt.at >= sent.at  # no time of its own from the platform: it bears the time it is recorded
+    assert receipt.payload["receipt_id"] == sent.payload["receipt_id"] == platform.reports[(rid, 1, "city_duty")][
+        "receipt_id"]
+    assert receipt.payload["by"] == "市局值班员" and receipt.payload["label"] == "口头报告"
+    assert receipt.payload["arrived_at"] and receipt.actor == "cityline:city_duty"
+    assert len(platform.posts_of(rid, "city_duty")) == 1
+    with session_scope(write=False) as s:
+        assert verify(s, iid).ok
+    [up] = incident_detail(iid)["upward"]
+    assert up["via"] == "cityline" and up["signed_by"] == "市局值班员"
+
+
+async def test_a_receipt_held_while_the_activity_is_retried_is_recorded_once_after_the_retry_finds_the_report(
+        env, tq, people, platform):
+    # the platform takes the post, holds its answer, then fails it and the question after it: the first try fails
+    # with the report taken and its receipt already in; the retry asks, finds it and records it sent, then the receipt
+    held = platform.hold_posts()
+    platform.fail_next(2)
+    inp = incident_input()
+    iid, rid = inp.incident.incident_id, f"{inp.incident.incident_id}/verbal"
+    h = await start(env.client, tq, inp)
+    await verbal(h, people)
+    await held.wait_taken()
+    app = create_app(temporal_client=env.client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        r = await platform.push_receipt(http, HOOK, rid, 1, "city_duty")
+        assert r.status_code == 200 and r.json()["held"] == "report.city.receipt", r.text
+        held.release()
+        await wait_for(lambda: platform.asks, what="the first try asking the platform after its 503")
+        again = await platform.push_receipt(http, HOOK, rid, 1, "city_duty", at=time.time() - 5)
+        assert again.status_code == 200, again.text  # between the tries: still being sent, kept once
+    await env.sleep(timedelta(minutes=1))  # past the retry's backoff
+    await wait_for(lambda: events(iid, "report.city.receipt"), what="the held receipt recorded")
+    assert city_trail(iid) == [("report.city.sent", rid), ("report.city.receipt", rid)]
+    sent = events(iid, "report.city.sent")[0]
+    assert sent.payload["asked"] is True and sent.payload["attempts"] == 2
+    assert len(platform.posts_of(rid, "city_duty")) == 1  # posted once
+
+
+async def test_a_receipt_for_a_report_that_went_by_sms_or_never_went_is_refused(env, tq, people, platform):
+    platform.down = True
+    inp = incident_input()
+    iid, rid = inp.incident.incident_id, f"{inp.incident.incident_id}/verbal"
+    h = await start(env.client, tq, inp)
+    await verbal(h, people)
+    await env.sleep(timedelta(minutes=2))
+    await wait_for(lambda: events(iid, "report.city.fallback"), what="the SMS fallback")
+    app = create_app(temporal_client=env.client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        for report_id, version in ((rid, 1), (f"{iid}/0", 1), (rid, 2)):
+            body = json.dumps({"receipt_id": "C-x", "report_id": report_id, "version": version, "to": "city_duty",
+                               "status": "signed", "by": "市局值班员"}, ensure_ascii=False).encode()
+            r = await platform.push(http, HOOK, body)
+            assert r.status_code == 404, (report_id, version, r.text)
+    assert city_trail(iid) == [("report.city.fallback", rid)]
