@@ -21,6 +21,7 @@ from store.audit import AuditEvent, NewEvent, append
 from store.callouts import Callout, CalloutRelay, CalloutTarget
 from store.duty import SpotCheck, SpotCheckAnswer
 from store.messages import OutboxMessage
+from store.types import now_utc
 from workflows.escalation import late_step
 from workflows.kit import events as kinds  # the registry of event kinds (its Callout is not the table)
 from workflows.spotcheck import AnswerIn, PersonView, answer_refusal, late_answer_payload
@@ -127,6 +128,7 @@ def _late_one(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[st
                                        actor=a.actor, channel=a.channel, at=a.at, payload=payload))
                 if row.acknowledged_at is None:
                     row.acknowledged_at, row.ack_channel, row.ack_by, row.ack_late = a.at, a.channel, a.person_id, True
+                    row.updated_at = now_utc()  # a live board polls the rows changed since its last poll
                     s.add(row)
                 out.append(payload)
             continue
@@ -159,6 +161,7 @@ def _relay_late(s: Session, a: LateAnswer, wid: str, callout: Callout, events: l
                                step_id=f"relay/{late_step(row.target_key, a.person_id, a.ref)}", workflow_id=wid,
                                actor=a.actor, channel=a.channel, at=a.at, payload=payload))
         row.answers += 1
+        row.updated_at = now_utc()
         if row.confirmed_at is None:
             row.confirmed_at, row.households, row.confirmed_by, row.late = a.at, a.households, a.actor, True
             row.on_behalf, row.state = a.actor != row.person_id, "confirmed"

@@ -14,10 +14,15 @@ import httpx
 import pytest
 
 from activities.escalation import Batch, send_and_record
+from sqlmodel import func, select
+
 from api.app import create_app
+from api.console.pages import library
+from api.services import board as board_svc
 from config import get_settings
 from store.audit import verify
 from store.auth import create_token
+from store.callouts import CalloutTarget
 from store.db import session_scope
 from store.directory import Person
 from tests.factories import small_district
@@ -60,6 +65,7 @@ async def test_callout_answers_after_the_end_through_the_api(env, api):
     handle = await start(env.client, api.tq, inp)
     await handle.result()  # nobody answered: the call-out ended
     head, resp = people["D01.head"], people["330110001001.resp"]
+    board_cursor = newest_change(inp.callout_id)  # where a live board's poll stands once the call-out has ended
 
     # an SMS reply (simulator): recorded late, and the answer says so
     r = await api.post(f"/api/simulator/messages/{sent(inp.callout_id, head)[0].id}", json={"outcome": "reply"})
@@ -88,8 +94,17 @@ async def test_callout_answers_after_the_end_through_the_api(env, api):
     finally:
         await web.aclose()
     assert board.status_code == 200 and board.text.count('data-late="1"') == 2
+    # and a board already open gets them at its next poll (the rows changed since its cursor; they were not)
+    with session_scope(write=False) as s:
+        rows, _ = board_svc.changed_rows(s, library(), inp.callout_id, board_cursor + timedelta(microseconds=1))
+    assert {r["person_id"] for r in rows if r["ack_at"]} == {head, resp}
     with session_scope(write=False) as s:
         assert verify(s).ok
+
+
+def newest_change(callout_id: str):
+    with session_scope(write=False) as s:
+        return s.exec(select(func.max(CalloutTarget.updated_at)).where(CalloutTarget.callout_id == callout_id)).one()
 
 
 async def test_reporting_answer_after_the_chain_ended_is_recorded_late(env, api):
