@@ -387,7 +387,7 @@ def _update_targets(s: Session, callout_id: str, sends: list[Send], outcomes: di
         row.attempts = [*row.attempts, _attempt(send, outcomes[send.key].status, now)]
         if row.state == "pending" and send.purpose in ("notify", "escalate"):
             row.state = "notified"
-        row.updated_at = now
+        row.touched = True
     for r in records:
         row = rows.get(r.target_key or "")
         if row is None:
@@ -404,20 +404,26 @@ def _update_targets(s: Session, callout_id: str, sends: list[Send], outcomes: di
         if r.kind == "ack.late" and row.acknowledged_at is None:  # the first answer of a canceled target
             row.acknowledged_at, row.ack_channel, row.ack_by, row.ack_late = r.at, r.channel, r.person_id, True
         row.state = state_after(row.state, r.state)  # (an answer recorded ahead of this batch stays)
-        row.updated_at = now
+        row.touched = True
     _write_targets(s, rows, before)
 
 
 def _write_targets(s: Session, rows: dict[str, _Row], before: dict[str, dict]) -> None:
-    """Write what changed on each row (as the ORM would: only the columns whose value changed, and updated_at),
-    as one executemany per set of changed columns rather than an ORM object per row."""
+    """Write what changed on each row touched (as the ORM would: only the columns whose value changed, and
+    updated_at), as one executemany per set of changed columns rather than an ORM object per row.
+
+    updated_at is the time of this write, not the flush's `now`: a live board polls the rows changed since its last
+    poll, less an overlap (api/console/board.py) for rows stamped before their transaction committed; stamped when
+    the flush began, the answers of a group that waited for the one before it committed up to 1.96 s after their
+    stamp at 100,000 persons (bench/callout.py, "row stamped → seen"), at the edge of the board's 2 s."""
     table = CalloutTarget.__table__
     groups: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+    stamp = _now()
     for key, row in rows.items():
-        if "updated_at" not in row:
+        if not row.get("touched"):
             continue
         changed = tuple(c for c in _TARGET_STATE if row[c] != before[key][c]) + ("updated_at",)
-        groups[changed].append({"_id": row["id"], **{c: row[c] for c in changed}})
+        groups[changed].append({"_id": row["id"], **{c: row[c] for c in changed[:-1]}, "updated_at": stamp})
     for params in groups.values():
         s.execute(update(table).where(table.c.id == bindparam("_id")), params)  # SET: the params' columns
 

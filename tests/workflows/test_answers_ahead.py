@@ -9,6 +9,7 @@ import concurrent.futures
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from sqlmodel import select
 from temporalio import activity
 from temporalio.worker import Worker
 
@@ -141,3 +142,31 @@ def test_a_group_larger_than_a_statement_is_written_in_parts(db_url, monkeypatch
     written = events(inp.callout_id)
     assert sorted(e.payload["person_id"] for e in written) == ["p0-0", "p1-0", "p1-1", "p2-0", "p3-0"]
     assert {e.chain for e in written} == {f"{inp.callout_id}/shard-{n}/answers" for n in range(4)}
+
+
+def test_a_target_row_is_stamped_when_it_is_written_not_when_its_flush_began(db_url):
+    """A live board polls the targets whose updated_at is at or after its last poll's newest, less a 2 s overlap
+    (api/console/board.py): a row stamped with its flush's start and committed later than that was never shown. The
+    answers of a group that waited for the group before it are written with `now` from before the wait; their rows
+    carry the write's time."""
+    from activities.callout import _write_answers
+    from store.callouts import Callout, CalloutTarget
+    from workflows.escalation import Record
+
+    inp = callout_input()
+    flush_began = datetime.now(UTC) - timedelta(minutes=5)  # a flush that waited (an exaggerated wait)
+    with session_scope() as s:
+        s.add(Callout(id=inp.callout_id, plan_id="p", plan_version="1", level="red", category="rain"))
+        s.flush()
+        s.add(CalloutTarget(callout_id=inp.callout_id, target_key="t0", tier="village", position_code="vfc",
+                            org_unit_id="u", person_id="p0", name="p0", state="notified", updated_at=flush_began))
+    rec = Record(kind="ack", step_id="t0/ack/0.0/p0sms", target_key="t0", person_id="p0", channel="sms", actor="p0",
+                 at=flush_began, state="acknowledged")
+    req = FlushRequest(callout_id=inp.callout_id, workflow_id=f"{inp.callout_id}/shard-0", run_id="r", plan=inp.plan,
+                       warning=inp.warning, packed=FlushBody(records=[rec]).pack())
+    before_write = datetime.now(UTC)
+    assert _write_answers([(callout_activities.unpack(req), flush_began)]) == [None]
+    with session_scope(write=False) as s:
+        row = s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == inp.callout_id)).one()
+    assert row.state == "acknowledged" and row.acknowledged_at == flush_began  # the answer's own time, as given
+    assert row.updated_at >= before_write, "stamped with the flush's start: a board past it never shows the answer"
