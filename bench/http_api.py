@@ -146,3 +146,15 @@ def missed_by_watch(cid: str, seen: dict[str, float]) -> int:
         acked = s.exec(select(CalloutTarget.person_id).where(CalloutTarget.callout_id == cid,
                                                              col(CalloutTarget.acknowledged_at).is_not(None))).all()
     return len(set(acked) - set(seen))
+
+
+def answered_late(cid: str) -> int:
+    """Acknowledged targets of the call-out answered only after they were settled (given up) or their shard ended
+    (`ack_late`): recorded as 逾时应答, by the shard or, for an ended one, by the API's store (store/answers.py)."""
+    from sqlmodel import col, func, select
+
+    from store.callouts import CalloutTarget
+    from store.db import session_scope
+
+    with session_scope(write=False) as s:
+        return s.exec(select(func.count()).where(CalloutTarget.callout_id == cid, col(CalloutTarget.ack_late))).one()
