@@ -79,10 +79,14 @@ def record_late_many(s: Session, items: list[tuple[LateAnswer, set[str], set[str
             for a, wids, _ in items if callouts[a.subject] is not None for wid in wids}
     targets = _targets(s, {(subject, k) for (subject, _, _), ks in keys.items() for k in ks})
     out = []
+    touched: list[CalloutTarget | CalloutRelay] = []
     for a, workflow_ids, running in items:
-        out.append(_late_one(s, a, workflow_ids, running, callouts[a.subject], keys, targets, events))
+        out.append(_late_one(s, a, workflow_ids, running, callouts[a.subject], keys, targets, events, touched))
     if events:
         append(s, events)
+    stamp = now_utc()  # after the append, just before the commit: a live board re-reads only 2 s before its newest
+    for row in touched:
+        row.updated_at = stamp
     return out
 
 
@@ -104,11 +108,13 @@ def _targets(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], C
 
 
 def _late_one(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[str] | frozenset,
-              callout: Callout | None, keys: dict, targets: dict, events: list[NewEvent]) -> list[dict[str, Any]]:
+              callout: Callout | None, keys: dict, targets: dict, events: list[NewEvent],
+              touched: list[CalloutTarget | CalloutRelay]) -> list[dict[str, Any]]:
+    """`a`'s events added to `events`, the rows it changes to `touched` (their updated_at is the caller's)."""
     out: list[dict[str, Any]] = []
     for wid in sorted(workflow_ids):
         if callout is not None and a.households is not None:
-            out += _relay_late(s, a, wid, callout, events)
+            out += _relay_late(s, a, wid, callout, events, touched)
         if callout is not None:
             rows = sorted((targets[(a.subject, k)] for k in keys[(a.subject, wid, a.person_id)]
                            if (a.subject, k) in targets), key=lambda t: t.target_key)
@@ -128,7 +134,7 @@ def _late_one(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[st
                                        actor=a.actor, channel=a.channel, at=a.at, payload=payload))
                 if row.acknowledged_at is None:
                     row.acknowledged_at, row.ack_channel, row.ack_by, row.ack_late = a.at, a.channel, a.person_id, True
-                    row.updated_at = now_utc()  # a live board polls the rows changed since its last poll
+                    touched.append(row)  # a live board polls the rows changed since its last poll (updated_at)
                     s.add(row)
                 out.append(payload)
             continue
@@ -145,7 +151,8 @@ def _late_one(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[st
     return out
 
 
-def _relay_late(s: Session, a: LateAnswer, wid: str, callout: Callout, events: list[NewEvent]) -> list[dict[str, Any]]:
+def _relay_late(s: Session, a: LateAnswer, wid: str, callout: Callout, events: list[NewEvent],
+                touched: list[CalloutTarget | CalloutRelay]) -> list[dict[str, Any]]:
     """A relay confirmation (到户) after the shard that asked it ended: `relay.late` with the households, and the
     relay's row (first confirmation), for the relays the person was asked or escalated to."""
     rows = [r for r in s.exec(select(CalloutRelay).where(CalloutRelay.callout_id == a.subject))
@@ -161,7 +168,7 @@ def _relay_late(s: Session, a: LateAnswer, wid: str, callout: Callout, events: l
                                step_id=f"relay/{late_step(row.target_key, a.person_id, a.ref)}", workflow_id=wid,
                                actor=a.actor, channel=a.channel, at=a.at, payload=payload))
         row.answers += 1
-        row.updated_at = now_utc()
+        touched.append(row)
         if row.confirmed_at is None:
             row.confirmed_at, row.households, row.confirmed_by, row.late = a.at, a.households, a.actor, True
             row.on_behalf, row.state = a.actor != row.person_id, "confirmed"
