@@ -336,7 +336,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
 
                 if burst:  # half acknowledge at once, by SMS through HTTP (a `yingji api` process, signed Twilio
                     # webhooks, as a phone's reply comes); measure until each is visible in the read model
-                    from bench.http_api import Api, answered_late, missed_by_watch, signed, watch_board
+                    from bench.http_api import Api, answered_late, commit_lag, missed_by_watch, signed, watch_board
                     from bench.raw_http import RawClient
 
                     acked = [f"r{i}" for i in range(0, n, 2)]
@@ -406,6 +406,9 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                                               f"{await asyncio.to_thread(missed_by_watch, cid, visible)}; answered "
                                               f"late (逾时应答, their target given up or shard ended): "
                                               f"{await asyncio.to_thread(answered_late, cid):,}") if lag else ""
+                    if committed := await asyncio.to_thread(commit_lag, cid):  # PostgreSQL, track_commit_timestamp
+                        result["stamp_to_seen"] += (f"; row stamped → committed p50 / p99 / max {pct(committed, 50):.2f}"
+                                                    f" / {pct(committed, 99):.2f} / {max(committed):.2f} s")
                     result["acks_unsent"] = unsent
                     result["replies_per_s"] = len(sent_at) / (max(sent_at.values()) - start) if len(sent_at) > 1 else None
 

@@ -158,3 +158,19 @@ def answered_late(cid: str) -> int:
 
     with session_scope(write=False) as s:
         return s.exec(select(func.count()).where(CalloutTarget.callout_id == cid, col(CalloutTarget.ack_late))).one()
+
+
+def commit_lag(cid: str) -> list[float] | None:
+    """For each acknowledged target of the call-out, seconds from its row's `updated_at` stamp to the commit of the
+    transaction that wrote it (PostgreSQL's commit timestamps: `track_commit_timestamp = on` in the server), the
+    writers' part of what a board's overlap must cover; None on SQLite or with the setting off."""
+    from sqlalchemy import text
+
+    from store.db import session_scope
+
+    with session_scope(write=False) as s:
+        if s.get_bind().dialect.name != "postgresql" or s.execute(text("SHOW track_commit_timestamp")).scalar() != "on":
+            return None
+        lags = s.execute(text("SELECT EXTRACT(EPOCH FROM pg_xact_commit_timestamp(xmin) - updated_at) FROM "
+                              "callout_target WHERE callout_id = :c AND acknowledged_at IS NOT NULL"), {"c": cid})
+        return [float(v) for v in lags.scalars() if v is not None]
