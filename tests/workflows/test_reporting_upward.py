@@ -85,8 +85,7 @@ async def test_reports_reach_the_city_and_its_receipt_comes_back(env, tq, people
     assert post.key == (f"{iid}/0", 1, "city_duty") and "【书面报告】" in post.body["text"]
     assert not platform.posts_of(f"{iid}/verbal", "province_duty")  # not a major event
 
-    app = create_app(temporal_client=env.client)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+    async with api_client(env) as http:
         r = await platform.push_receipt(http, HOOK, f"{iid}/0", 1, "city_duty")
         assert r.status_code == 200, r.text
         again = await platform.push(http, HOOK, platform.receipt_body(f"{iid}/0", 1, "city_duty"),
@@ -165,16 +164,26 @@ def city_trail(iid: str) -> list[tuple[str, str]]:
     return [(e.kind, e.payload["report_id"]) for e in events(iid, "report.city.")]
 
 
-async def test_a_receipt_before_the_report_is_recorded_sent_is_kept_and_recorded_right_after_it_once(
-        env, tq, people, platform):
-    held = platform.hold_posts()  # the platform takes the post and answers only when released
+async def verbal_report_taken(env, tq, people, held) -> tuple[str, str]:
+    """A chain started and its verbal report made; returns (incident id, report id) once the platform, holding its
+    answer (`held`), has taken the report's post."""
     inp = incident_input()
-    iid, rid = inp.incident.incident_id, f"{inp.incident.incident_id}/verbal"
     h = await start(env.client, tq, inp)
     await verbal(h, people)
     await held.wait_taken()
-    app = create_app(temporal_client=env.client)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+    return inp.incident.incident_id, f"{inp.incident.incident_id}/verbal"
+
+
+def api_client(env) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(temporal_client=env.client)),
+                             base_url="http://test")
+
+
+async def test_a_receipt_before_the_report_is_recorded_sent_is_kept_and_recorded_right_after_it_once(
+        env, tq, people, platform):
+    held = platform.hold_posts()  # the platform takes the post and answers only when released
+    iid, rid = await verbal_report_taken(env, tq, people, held)
+    async with api_client(env) as http:
         # the office signs while our activity still waits for the platform's answer: nothing recorded sent yet
         r = await platform.push_receipt(http, HOOK, rid, 1, "city_duty")
         assert r.status_code == 200, r.text  # was 404: "no report … was sent"
@@ -210,13 +219,8 @@ async def test_a_receipt_held_while_the_activity_is_retried_is_recorded_once_aft
     # with the report taken and its receipt already in; the retry asks, finds it and records it sent, then the receipt
     held = platform.hold_posts()
     platform.fail_next(2)
-    inp = incident_input()
-    iid, rid = inp.incident.incident_id, f"{inp.incident.incident_id}/verbal"
-    h = await start(env.client, tq, inp)
-    await verbal(h, people)
-    await held.wait_taken()
-    app = create_app(temporal_client=env.client)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+    iid, rid = await verbal_report_taken(env, tq, people, held)
+    async with api_client(env) as http:
         r = await platform.push_receipt(http, HOOK, rid, 1, "city_duty")
         assert r.status_code == 200 and r.json()["held"] == "report.city.receipt", r.text
         held.release()
@@ -239,8 +243,7 @@ async def test_a_receipt_for_a_report_that_went_by_sms_or_never_went_is_refused(
     await verbal(h, people)
     await env.sleep(timedelta(minutes=2))
     await wait_for(lambda: events(iid, "report.city.fallback"), what="the SMS fallback")
-    app = create_app(temporal_client=env.client)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+    async with api_client(env) as http:
         for report_id, version in ((rid, 1), (f"{iid}/0", 1), (rid, 2)):
             body = json.dumps({"receipt_id": "C-x", "report_id": report_id, "version": version, "to": "city_duty",
                                "status": "signed", "by": "市局值班员"}, ensure_ascii=False).encode()
