@@ -122,6 +122,7 @@ class FakeCityPlatform(SignedPlatform):
                            "status": "signed", "by": by}, ensure_ascii=False).encode()
 
     async def push_receipt(self, http: httpx.AsyncClient, url: str, report_id: str, version: int,
-                           to: str, at: float | None = None) -> httpx.Response:
-        """The office's receipt, signed now (or at `at`: the same receipt sent again is signed anew)."""
-        return await self.push(http, url, self.receipt_body(report_id, version, to), at=at)
+                           to: str, at: float | None = None, by: str = "市局值班员") -> httpx.Response:
+        """The office's receipt, signed now (or at `at`). The same report signed for again by someone else (`by`) is
+        another request, signed anew, not a replay of the first."""
+        return await self.push(http, url, self.receipt_body(report_id, version, to, by=by), at=at)

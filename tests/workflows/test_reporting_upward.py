@@ -6,7 +6,6 @@ after `report.city.sent`, once. On the time-skipping server with the real activi
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import timedelta
 
@@ -188,7 +187,7 @@ async def test_a_receipt_before_the_report_is_recorded_sent_is_kept_and_recorded
         r = await platform.push_receipt(http, HOOK, rid, 1, "city_duty")
         assert r.status_code == 200, r.text  # was 404: "no report … was sent"
         assert r.json()["held"] == "report.city.receipt"
-        again = await platform.push_receipt(http, HOOK, rid, 1, "city_duty", at=time.time() - 5)  # signed anew
+        again = await platform.push_receipt(http, HOOK, rid, 1, "city_duty", by="市局值班员乙")  # signed anew
         assert again.status_code == 200, again.text
         replay = await platform.push(http, HOOK, platform.receipt_body(rid, 1, "city_duty"),
                                      headers={k: v for k, v in r.request.headers.items() if k.startswith("x-cityline")})
@@ -196,7 +195,7 @@ async def test_a_receipt_before_the_report_is_recorded_sent_is_kept_and_recorded
         assert not events(iid, "report.city.")  # held: the trail has neither event yet
         held.release()
         await wait_for(lambda: events(iid, "report.city.receipt"), what="the held receipt recorded")
-        late = await platform.push_receipt(http, HOOK, rid, 1, "city_duty", at=time.time() - 10)
+        late = await platform.push_receipt(http, HOOK, rid, 1, "city_duty", by="市局值班员丙")
         assert late.status_code == 200 and late.json()["recorded"] == "report.city.receipt", late.text
     sent, receipt = events(iid, "report.city.")
     assert city_trail(iid) == [("report.city.sent", rid), ("report.city.receipt", rid)]
@@ -225,7 +224,7 @@ async def test_a_receipt_held_while_the_activity_is_retried_is_recorded_once_aft
         assert r.status_code == 200 and r.json()["held"] == "report.city.receipt", r.text
         held.release()
         await wait_for(lambda: platform.asks, what="the first try asking the platform after its 503")
-        again = await platform.push_receipt(http, HOOK, rid, 1, "city_duty", at=time.time() - 5)
+        again = await platform.push_receipt(http, HOOK, rid, 1, "city_duty", by="市局值班员乙")
         assert again.status_code == 200, again.text  # between the tries: still being sent, kept once
     await env.sleep(timedelta(minutes=1))  # past the retry's backoff
     await wait_for(lambda: events(iid, "report.city.receipt"), what="the held receipt recorded")
