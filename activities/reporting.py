@@ -22,7 +22,6 @@ from store import upward as city_posts
 from store.audit import NewEvent, append
 from store.directory import OrgUnit, Person, Post, mask_mobile
 from store.incidents import Incident, IncidentDeadline, IncidentReport, ReportReceipt, ReportVersion
-from workflows.kit.events import Reporting as Kinds
 from workflows.subjects import incident_subject
 from workflows.escalation import Contact, Record, Target
 from workflows.kit import names
@@ -98,18 +97,15 @@ async def _write(req: RecordRequest, extra: list[NewEvent]) -> None:
     """The chain's view and the request's events (and `extra`), in one transaction."""
     events = [*audit_events(incident_subject(req.incident.incident_id), req.workflow_id, req.run_id, req.events),
               *extra]
-    if not any(e.kind == Kinds.CITY_FAILED for e in events):
-        await write(lambda s: save_view(s, req), events)
-        return
 
-    def with_held_receipts(s: Session) -> None:
-        # 上报 failed (activities/upward.py gave up): a city receipt the webhook held for that post while it was being
-        # sent goes right after report.city.failed, and the post is closed (store/upward.py)
+    def save(s: Session) -> None:
+        # a 上报 recorded failed (activities/upward.py gave up) closes its post, and a city receipt the webhook held for
+        # it while it was being sent goes right after report.city.failed (store/upward.py)
         save_view(s, req)
         s.flush()
-        append(s, [x for e in events for x in (city_posts.settle(s, e) if e.kind == Kinds.CITY_FAILED else [e])])
+        append(s, city_posts.with_held(s, events))
 
-    await write(with_held_receipts, [])
+    await write(save, [])
 
 
 @activity.defn(name=names.Reporting.RECORD)

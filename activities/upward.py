@@ -106,4 +106,4 @@ def settle(outcome: NewEvent, extra: list[NewEvent] | None = None) -> None:
     """Record how the post ended (`outcome`), the receipt the webhook held for it right after it (store/upward.py),
     then `extra`: one transaction, the post's row locked first (the webhook takes the same lock)."""
     with session_scope() as s:
-        append(s, [*posts.settle(s, outcome), *(extra or [])])
+        append(s, posts.with_held(s, [outcome, *(extra or [])]))

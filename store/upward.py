@@ -83,3 +83,12 @@ def settle(s: Session, outcome: NewEvent) -> list[NewEvent]:
         subject=subject, kind=Kinds.CITY_RECEIPT, step_id=f"{step}/receipt", workflow_id=post.workflow_id,
         actor=held["actor"], channel="cityline", at=datetime.fromisoformat(held["at"]) if held.get("at") else None,
         payload={**{k: outcome.payload.get(k) for k in BASE}, **held["payload"]})]
+
+
+OUTCOMES = (Kinds.CITY_SENT, Kinds.CITY_FALLBACK, Kinds.CITY_FAILED)  # how a post ends: each settles it
+
+
+def with_held(s: Session, events: list[NewEvent]) -> list[NewEvent]:
+    """`events` to append, each that records how a post ended (`OUTCOMES`) settled (`settle`): followed by the receipt
+    held for its post. Events of other kinds pass as they are, with no query."""
+    return [x for e in events for x in (settle(s, e) if e.kind in OUTCOMES else [e])]
