@@ -83,17 +83,18 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
     time or late (逾时应答), in the read model the board shows; polled every `every` s until `stop` is set.
     `stamped` gets each acknowledged row's `updated_at` (epoch seconds) as first seen.
 
-    Each poll reads what a live board's poll reads (api/services/board.py `changed_rows`): the call-out's targets
-    updated since the newest one seen, less `OVERLAP_S` for a row stamped before its transaction committed, through
-    the index on (callout_id, updated_at). It once read every acknowledged target of the call-out each time: ~60 ms
+    Each poll reads the rows a live board's poll reads (api/services/board.py `changed_since`): the call-out's
+    targets updated since the newest one seen, less `OVERLAP_S` for a row stamped before its transaction committed,
+    through the index on (callout_id, updated_at). It once read every acknowledged target of the call-out each time: ~60 ms
     of PostgreSQL's CPU per poll at 100,000, a third of a core taken from the system under test at 20 polls a
     second. The board is read by a duty officer's browser, not by the phones: the polls run on a thread of their
     own, each stamped the moment its read returns. `missed_by_watch` says afterwards whether the overlap was
     enough."""
     from datetime import UTC, datetime, timedelta
 
-    from sqlmodel import col, select
+    from sqlmodel import select
 
+    from api.services.board import changed_since
     from store.callouts import CalloutTarget
     from store.db import session_scope
 
@@ -103,8 +104,7 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
         nonlocal cursor
         with session_scope(write=False) as s:
             rows = s.exec(select(CalloutTarget.person_id, CalloutTarget.updated_at, CalloutTarget.acknowledged_at)
-                          .where(CalloutTarget.callout_id == cid,
-                                 col(CalloutTarget.updated_at) >= cursor - timedelta(seconds=OVERLAP_S))).all()
+                          .where(*changed_since(cid, cursor - timedelta(seconds=OVERLAP_S)))).all()
         cursor = max([cursor, *(at for _, at, _ in rows)])
         return [(person, at) for person, at, acked in rows if acked is not None]
 
@@ -131,7 +131,8 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
 
 
 OVERLAP_S = 5.0
-"""How far before the newest change seen a board's poll reads again (the console's board: 2 s)."""
+"""How far before the newest change seen the watch reads again (the console's board: api/console/board.py `OVERLAP`,
+2 s; wider here, so that `missed_by_watch` can tell whether the board's would have been enough)."""
 
 
 def missed_by_watch(cid: str, seen: dict[str, float]) -> int:

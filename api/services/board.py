@@ -150,12 +150,16 @@ def starting(s: Session, callout_id: str) -> bool:
     return s.exec(select(Warning.id).where(Warning.callout_id == callout_id)).first() is not None
 
 
+def changed_since(callout_id: str, since: datetime) -> tuple:
+    """A live board's poll: the call-out's targets updated at or after `since` (index ix_callout_target_changes)."""
+    return CalloutTarget.callout_id == callout_id, col(CalloutTarget.updated_at) >= since
+
+
 def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime) -> tuple[list[dict], datetime]:
     """Targets updated at or after `since` (the caller keeps what it sent and drops repeats)."""
     c = s.get(Callout, callout_id)
     plan = plan_of(lib, c) if c else None
-    targets = list(s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id,
-                                                      CalloutTarget.updated_at >= since)))
+    targets = list(s.exec(select(CalloutTarget).where(*changed_since(callout_id, since))))
     newest = max((t.updated_at for t in targets), default=since)
     return rows_view(s, targets, policy_waits(plan) if plan else None), newest
 
