@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from typing import Any
 
 import structlog
 from temporalio.client import Client
@@ -44,7 +45,8 @@ class SandboxValidatedOnce(SandboxedWorkflowRunner):
             _validated.add(defn.cls)
 
 
-def build_worker(client: Client, task_queue: str | None = None) -> Worker:
+def build_worker(client: Client, task_queue: str | None = None, **options: Any) -> Worker:
+    """The worker of every workflow and activity; `options` for Temporal's Worker on top (tests)."""
     worker = Worker(
         client,
         task_queue=task_queue or get_settings().task_queue,
@@ -54,6 +56,7 @@ def build_worker(client: Client, task_queue: str | None = None) -> Worker:
         max_concurrent_activities=64,
         interceptors=[HeartbeatInterceptor()],  # a killed worker's activities are retried within seconds
         workflow_runner=SandboxValidatedOnce(),
+        **options,
     )
     tolerate_slow_workflow_tasks(worker, get_settings().workflow_deadlock_s)
     return worker

@@ -1,4 +1,9 @@
-"""Answers nobody waits for any more: recorded as late, never dropped.
+"""Answers in the call-out's read model as soon as they are stored (`mark_answered`), and answers nobody waits for
+any more: recorded as late, never dropped.
+
+An answer the API has matched to a running workflow is on the board at once: `answered_at` on the person's targets,
+written in the transaction that stores it, before the workflow's turn comes to record the acknowledgement (which, in a
+district-wide call-out, waits behind the worker's sends and escalations: issue 25).
 
 An answer to a message we sent can arrive after the workflow that asked for it has ended
 (the call-out's shard finished, the call-out was cancelled, a reporting chain, activation,
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import tuple_
+from sqlalchemy import bindparam, tuple_, update
 from sqlmodel import Session, col, func, select
 
 from store.audit import AuditEvent, NewEvent, append
@@ -88,6 +93,36 @@ def record_late_many(s: Session, items: list[tuple[LateAnswer, set[str], set[str
     for row in touched:
         row.updated_at = stamp
     return out
+
+
+def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
+    """Each answer (subject, person, received at) shown on its call-out's board: `answered_at` on the targets the
+    person was called for (notified or escalated to, as the outbox's messages to them say) that are neither
+    acknowledged nor shown answered yet, stamped for a live board's poll. The acknowledgement itself (state,
+    acknowledged_at, the trail's event) is the workflow's to record; only the API writes `answered_at`. The rows are
+    locked in id order, as a shard's flush locks them (activities/callout.py), so the two cannot deadlock. Subjects
+    that are not call-outs match no row. Returns how many rows were marked."""
+    first: dict[tuple[str, str], datetime] = {}
+    for subject, person, at in answers:
+        if subject and person:
+            first[(subject, person)] = min(first.get((subject, person), at), at)
+    marks: dict[tuple[str, str], datetime] = {}
+    for (subject, person, _), metas in _meta_of(s, set(first)).items():
+        for m in metas:
+            if m.get("target_key") and m.get("purpose", "notify") in ("notify", "escalate"):
+                key, at = (subject, m["target_key"]), first[(subject, person)]
+                marks[key] = min(marks.get(key, at), at)
+    if not marks:
+        return 0
+    table = CalloutTarget.__table__
+    rows = s.execute(select(table.c.id, table.c.callout_id, table.c.target_key).where(
+        tuple_(table.c.callout_id, table.c.target_key).in_(sorted(marks)), table.c.acknowledged_at.is_(None),
+        table.c.answered_at.is_(None)).order_by(table.c.id).with_for_update()).all()
+    if rows:
+        stamp = now_utc()  # just before the commit: a live board re-reads only 2 s before its newest
+        s.execute(update(table).where(table.c.id == bindparam("_id")),
+                  [{"_id": r.id, "answered_at": marks[(r.callout_id, r.target_key)], "updated_at": stamp} for r in rows])
+    return len(rows)
 
 
 def _meta_of(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str, str], list[dict]]:

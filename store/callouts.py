@@ -50,6 +50,9 @@ class CalloutTarget(SQLModel, table=True):
     ack_channel: str | None = None
     ack_by: str | None = None
     ack_late: bool = Field(default=False, description="answered only after the target was settled or the call-out ended")
+    answered_at: datetime | None = Field(default=None, sa_column=utc_column(), description=(
+        "an answer for this target received and stored by the API, before its workflow has recorded it "
+        "(acknowledged_at): the board shows it at once (store/answers.py `mark_answered`)"))
     escalated_to: list[str] = Field(default_factory=empty_list, sa_column=json_column(nullable=False))
     spec: dict[str, Any] = Field(default_factory=empty_dict, sa_column=json_column(nullable=False),
                                  description="the resolved target: contacts of person, deputy, superior, others")

@@ -95,6 +95,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "attempts": ("尝试", "Attempts"),
     "answered": ("应答", "Answered"),
     "ack_late": ("逾时应答", "answered late"),
+    "answer_received": ("已收到回复,正在记录", "answer received, being recorded"),
     "escalated_to": ("已升级至", "Escalated to"),
     "details": ("消息与操作", "Messages & actions"),
     "all": ("全部", "All"),

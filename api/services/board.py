@@ -73,6 +73,7 @@ def row(t: CalloutTarget, names: dict[str, str], waits: dict | None) -> dict[str
             "rank": 0 if why else RANK.get(t.state, 1),
             "ack_at": t.acknowledged_at.isoformat() if t.acknowledged_at else None, "ack_channel": t.ack_channel,
             "ack_late": t.ack_late,
+            "answered_at": t.answered_at.isoformat() if t.answered_at else None,  # stored by the API, not yet recorded
             "ack_by": names.get(t.ack_by or "", "") if t.ack_by and t.ack_by != t.person_id else "",
             "escalated": [names.get(p, p) for p in t.escalated_to], "due": due.isoformat() if due else None}
 

@@ -101,7 +101,8 @@
       tries.appendChild(document.createTextNode(" · ")); tries.appendChild(sp);
     });
     f("ack").textContent = r.ack_at ? clock(r.ack_at) + " · " + ((L.channels && L.channels[r.ack_channel]) || r.ack_channel || "") +
-      (r.ack_by ? " (" + r.ack_by + ")" : "") + (r.ack_late ? " · " + (L.ack_late || "late") : "") : "";
+      (r.ack_by ? " (" + r.ack_by + ")" : "") + (r.ack_late ? " · " + (L.ack_late || "late") : "") :
+      r.answered_at ? clock(r.answered_at) + " · " + (L.answer_received || "answer received") : "";
     f("escalated").textContent = (r.escalated || []).join("、");
     var pick = f("pick");
     if (pick) {

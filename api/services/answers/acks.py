@@ -1,12 +1,14 @@
 """Every answer ends here: `acknowledge` tells the workflows waiting for a person's answer that they
 answered (an update where the workflow says what became of it, else a signal, coalesced per workflow
-under a burst) and records it late through the store for those that have ended."""
+under a burst) and records it late through the store for those that have ended. Meanwhile the answer is
+shown on its call-out's board (store/answers.py `mark_answered`), before a busy worker has recorded it."""
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import structlog
 from sqlalchemy import tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -14,12 +16,15 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from store.group import GroupCommit
-from store.answers import LateAnswer, record_late, record_late_many
+from store.answers import LateAnswer, mark_answered, record_late, record_late_many
 from store.db import session_scope
 from store.messages import OutboxMessage
 from workflows.callout import CalloutShardWorkflow, ShardEvents
 from workflows.escalation import Ack
 from workflows.kit.shards import is_shard
+
+
+log = structlog.get_logger("yingji.answers")
 
 
 class AnswerError(ValueError):
@@ -179,17 +184,44 @@ def _record_late_many(items: list[tuple[LateAnswer, set[str], set[str]]]) -> lis
 _late = GroupCommit(_record_late_many)
 
 
+def _show_many(answers: list[tuple[str, str, datetime]]) -> list[int]:
+    with session_scope() as s:
+        mark_answered(s, answers)
+    return [0] * len(answers)
+
+
+_shown = GroupCommit(_show_many)  # the answers that arrive together, shown on their boards in one transaction
+
+
 async def acknowledge(client: Client, subject: str, person_id: str, channel: str, *, actor: str | None = None,
                       note: str | None = None, ref: str = "", at: datetime | None = None,
                       workflows: set[str] | None = None, households: int | None = None,
-                      reported_by: str | None = None) -> Answered:
+                      reported_by: str | None = None, shown: bool = False) -> Answered:
     """Tell every workflow of `subject` that sent to `person_id` that they answered; record the answer as late
     (through the store) for each of those workflows that has ended. Every answer ends on record: nobody
-    waiting is not "nothing to do". (`workflows`: those workflows, when the caller has looked them up already.)"""
+    waiting is not "nothing to do". (`workflows`: those workflows, when the caller has looked them up already.)
+    Meanwhile, a call-out's board shows it answered (`shown`: the caller's transaction did that already; a relay's
+    到户 with `households` is the relay's row)."""
     at = at or datetime.now(UTC)
     wids = workflows if workflows is not None else await _waiting.submit((subject, person_id))
     if not wids:
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
+    showing = None if shown or households is not None else asyncio.ensure_future(
+        _shown.submit((subject, person_id, at)))
+    try:
+        return await _tell(client, subject, person_id, channel, wids, actor=actor, note=note, ref=ref, at=at,
+                           households=households, reported_by=reported_by)
+    finally:
+        if showing is not None:
+            try:
+                await showing
+            except Exception as exc:  # noqa: BLE001 - recorded all the same (workflow or store): shown then
+                log.warning("answer not shown ahead of its record", subject=subject, person_id=person_id, error=str(exc))
+
+
+async def _tell(client: Client, subject: str, person_id: str, channel: str, wids: set[str], *, actor: str | None,
+                note: str | None, ref: str, at: datetime, households: int | None,
+                reported_by: str | None) -> Answered:
     ref = ref or f"{channel}:{person_id}:{at.isoformat()}"
     if households is not None and not note:
         note = f"到户 {households}"  # (a late answer recorded through the store keeps the figure)

@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from store.group import GroupCommit
 from api.services.answers.acks import RECORDED_TEXT, AnswerError, acknowledge, waiting_in, waiting_many
+from store.answers import mark_answered
 from store.audit import NewEvent, append
 from store.db import session_scope
 from store.directory import mask_mobile
@@ -137,7 +138,7 @@ def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None
                                                           InboundMessage.outbox_id)
                                                    .where(col(InboundMessage.provider_id).in_(ids)))} if ids else {}
         seen = set(stored)
-        out, rows = [], []
+        out, rows, answered, held = [], [], [], []
         for gateway, from_number, body, provider_id, at in items:
             if provider_id and provider_id in seen:
                 prev = stored.get(provider_id)
@@ -167,14 +168,21 @@ def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None
                    "outbox_id": sent.id if sent and handled != "ambiguous" else None,
                    "person_id": sent.person_id if handled == "ack" else None}
             if handled == "ambiguous":
-                _hold(s, row, sent)
+                held.append((row, sent))
             else:
                 rows.append(row)
+            if handled == "ack" and households is None:  # (a relay's 到户 is the relay's row, not the target's)
+                answered.append((sent.subject, sent.person_id, at))
             out.append((handled, sent.subject if sent and handled == "ack" else None,
                         sent.person_id if handled == "ack" else None, set()))
         if rows:
             s.execute(insert(InboundMessage.__table__), rows)
         waiting = waiting_many(s, {(o[1], o[2]) for o in out if o[0] == "ack"})
+        # on the call-out's board now, before its workflow has recorded it; the targets' rows locked before the
+        # held replies' trail, as a shard's flush locks them before its own (no deadlock between the two)
+        mark_answered(s, answered)
+        for row, sent in held:
+            _hold(s, row, sent)
         return [(h, subj, pid, waiting[(subj, pid)] if h == "ack" else w) for h, subj, pid, w in out]
 
 
@@ -211,7 +219,7 @@ async def sms_reply(client: Client, gateway: str, from_number: str, body: str, p
     if handled == "duplicate" and waiting:  # stored before, perhaps not answered (a fault after storing it)
         answered = await acknowledge(client, subject or "", person_id or "", "sms",
                                      ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting,
-                                     households=parse_relay(body)[0])
+                                     households=parse_relay(body)[0], shown=True)
         return {"handled": "duplicate", "subject": subject, "person_id": person_id, **answered.as_dict()}
     households = parse_relay(body)[0]
     actor = None
@@ -225,7 +233,7 @@ async def sms_reply(client: Client, gateway: str, from_number: str, body: str, p
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
     answered = await acknowledge(client, subject or "", person_id or "", "sms", actor=actor,
                                  ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting,
-                                 households=households)
+                                 households=households, shown=True)
     out = {"handled": "ack", "subject": subject, "person_id": person_id, **answered.as_dict(),
            "message": RECORDED_TEXT[answered.recorded]}
     if households is not None:

@@ -1,0 +1,131 @@
+"""An answer is on the board as soon as the API has stored it, before its workflow records it (issue 25).
+
+Under a district-wide call-out the worker is seconds behind its sends and escalations; the answer waits for the
+shard's turn to be recorded (state, acknowledged_at, the trail's event). The API writes `answered_at` on the
+person's targets in the transaction that stores and matches the answer, and the board shows "已收到回复,正在记录".
+Here the worker is stopped while the answers come, so the workflow cannot have recorded them: what the board
+shows is the API's alone. Then a worker comes back and records them. Time-skipping test server, the real API,
+workflows and activities.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from api.app import create_app
+from api.console.pages import library
+from api.services import board as board_svc
+from config import get_settings
+from store.answers import mark_answered
+from store.audit import verify
+from store.auth import create_token
+from store.callouts import CalloutTarget
+from store.db import session_scope
+from tests.factories import small_district
+from tests.helpers import console_login
+from tests.workflows.callout_helpers import callout_input, events, outbox, start, targets, terminate_callouts, wait_for
+from worker import build_worker
+
+
+@pytest.fixture
+async def api(env, db_url, monkeypatch):
+    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
+    get_settings.cache_clear()
+    settings = get_settings()
+    settings.task_queue = f"shown-{uuid.uuid4().hex[:6]}"
+    with session_scope() as s:
+        people = small_district(s)
+        token = create_token(s, "duty_staff", label="duty")
+    app = create_app(temporal_client=env.client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        client.people, client.tq, client.app, client.token = people, settings.task_queue, app, token  # type: ignore[attr-defined]
+        yield client
+        await terminate_callouts(env.client)
+
+
+def first_sms(callout_id: str, person_id: str):
+    return next(m for m in outbox(callout_id, person_id=person_id) if m.provider_id and m.channel == "sms")
+
+
+def row_of(callout_id: str, person_id: str) -> CalloutTarget:
+    return next(t for t in targets(callout_id).values() if t.person_id == person_id)
+
+
+async def test_answers_are_on_the_board_before_the_workflow_records_them(env, api):
+    head, resp = api.people["D01.head"], api.people["330110001001.resp"]
+    inp = callout_input()
+    # no workflow cached: the time-skipping server gives a stopped worker's sticky tasks to no other worker
+    async with build_worker(env.client, task_queue=api.tq, max_cached_workflows=0):
+        await start(env.client, api.tq, inp)
+        await wait_for(lambda: outbox(inp.callout_id, person_id=head) and outbox(inp.callout_id, person_id=resp),
+                       what="the head and a village person notified")
+        await wait_for(lambda: all(m.provider_id for p in (head, resp) for m in outbox(inp.callout_id, person_id=p)),
+                       what="their messages sent")
+    # the worker has stopped: nothing records an answer until one runs again
+    with session_scope(write=False) as s:
+        cursor = s.exec(select(CalloutTarget.updated_at).where(CalloutTarget.callout_id == inp.callout_id)
+                        .order_by(CalloutTarget.updated_at.desc())).first()
+
+    r = await api.post(f"/api/simulator/messages/{first_sms(inp.callout_id, head).id}", json={"outcome": "reply"})
+    assert r.status_code == 200 and r.json()["handled"] == "ack", r.text
+    page = await api.post(httpx.URL(first_sms(inp.callout_id, resp).ack_url).path)  # the signed link's button
+    assert page.status_code == 200, page.text
+
+    # a board already open gets both at its next poll: shown answered, not yet acknowledged
+    with session_scope(write=False) as s:
+        rows, _ = board_svc.changed_rows(s, library(), inp.callout_id, cursor + timedelta(microseconds=1))
+    shown = {r["person_id"]: r for r in rows if r["answered_at"]}
+    assert set(shown) == {head, resp}
+    assert all(r["ack_at"] is None and r["state"] in ("pending", "notified") for r in shown.values())
+    assert not events(inp.callout_id, "callout.ack")  # the trail has no acknowledgement yet: nobody recorded one
+    web = await console_login(api.app, api.token)
+    try:
+        board = await web.get(f"/console/callouts/{inp.callout_id}")
+    finally:
+        await web.aclose()
+    assert board.status_code == 200 and board.text.count("已收到回复,正在记录") == 2
+
+    # a worker again: the shards record the answers, at the time they were received
+    async with build_worker(env.client, task_queue=api.tq):
+        await wait_for(lambda: all(row_of(inp.callout_id, p).state == "acknowledged" for p in (head, resp)),
+                       timeout=60, what="both acknowledged by their shards")
+    for person, channel in ((head, "sms"), (resp, "link")):
+        row = row_of(inp.callout_id, person)
+        assert row.acknowledged_at == row.answered_at and row.ack_channel == channel and not row.ack_late
+    assert {e.payload["person_id"] for e in events(inp.callout_id, "callout.ack")} >= {head, resp}
+    with session_scope(write=False) as s:
+        assert verify(s).ok
+
+
+async def test_only_the_persons_open_targets_are_marked(env, api):
+    """`mark_answered` marks the targets the person was sent a call for, once (the first answer's time), and never
+    a target already acknowledged; an answer to a subject that is no call-out marks nothing."""
+    head, resp = api.people["D01.head"], api.people["330110001001.resp"]
+    inp = callout_input()
+    async with build_worker(env.client, task_queue=api.tq):
+        await start(env.client, api.tq, inp)
+        await wait_for(lambda: all(m.provider_id for p in (head, resp) for m in outbox(inp.callout_id, person_id=p))
+                       and outbox(inp.callout_id, person_id=resp), what="the head and a village person notified")
+    before = {t.target_key: t.updated_at for t in targets(inp.callout_id).values()}
+    with session_scope() as s:
+        row = s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == inp.callout_id,
+                                                 CalloutTarget.person_id == resp)).one()
+        row.acknowledged_at, row.state = first_sms(inp.callout_id, resp).created_at, "acknowledged"
+        s.add(row)
+    at = first_sms(inp.callout_id, head).created_at + timedelta(seconds=5)
+    with session_scope() as s:
+        marked = mark_answered(s, [(inp.callout_id, head, at), (inp.callout_id, head, at + timedelta(seconds=3)),
+                                   (inp.callout_id, resp, at), ("INC-none", head, at), (inp.callout_id, "nobody", at)])
+    assert marked == 1
+    with session_scope() as s:
+        assert mark_answered(s, [(inp.callout_id, head, at - timedelta(seconds=1))]) == 0  # shown once only
+    after = targets(inp.callout_id)
+    assert [t.person_id for t in after.values() if t.answered_at] == [head]
+    assert row_of(inp.callout_id, head).answered_at == at
+    assert row_of(inp.callout_id, head).updated_at > before[row_of(inp.callout_id, head).target_key]
+    assert row_of(inp.callout_id, resp).answered_at is None
