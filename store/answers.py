@@ -96,8 +96,9 @@ def record_late_many(s: Session, items: list[tuple[LateAnswer, set[str], set[str
 
 
 def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
-    """Each answer (subject, person, received at) shown on its call-out's board: `answered_at` on the targets the
-    person was called for (notified or escalated to, as the outbox's messages to them say) that are neither
+    """Each answer (subject, person, received at) shown on its call-out's board: `answered_at` on the person's own
+    targets (found by person, no message read: most answers), or, for a person with none in that call-out (a deputy
+    or superior answering), on the targets the outbox's messages to them were sent for; only targets neither
     acknowledged nor shown answered yet, stamped for a live board's poll. The acknowledgement itself (state,
     acknowledged_at, the trail's event) is the workflow's to record; only the API writes `answered_at`. The rows are
     locked in id order, as a shard's flush locks them (activities/callout.py), so the two cannot deadlock. Subjects
@@ -106,23 +107,35 @@ def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
     for subject, person, at in answers:
         if subject and person:
             first[(subject, person)] = min(first.get((subject, person), at), at)
-    marks: dict[tuple[str, str], datetime] = {}
-    for (subject, person, _), metas in _meta_of(s, set(first)).items():
+    if not first:
+        return 0
+    table = CalloutTarget.__table__
+    open_ = (table.c.acknowledged_at.is_(None), table.c.answered_at.is_(None))
+    at_of: dict[int, datetime] = {}
+    found: set[tuple[str, str]] = set()
+    for row_id, subject, person in s.execute(select(table.c.id, table.c.callout_id, table.c.person_id).where(
+            tuple_(table.c.callout_id, table.c.person_id).in_(sorted(first)))):
+        found.add((subject, person))
+        at_of[row_id] = first[(subject, person)]
+    keys: dict[tuple[str, str], datetime] = {}
+    for (subject, person, _), metas in _meta_of(s, set(first) - found).items():
         for m in metas:
             if m.get("target_key") and m.get("purpose", "notify") in ("notify", "escalate"):
                 key, at = (subject, m["target_key"]), first[(subject, person)]
-                marks[key] = min(marks.get(key, at), at)
-    if not marks:
+                keys[key] = min(keys.get(key, at), at)
+    if keys:
+        for row_id, subject, key in s.execute(select(table.c.id, table.c.callout_id, table.c.target_key).where(
+                tuple_(table.c.callout_id, table.c.target_key).in_(sorted(keys)))):
+            at_of[row_id] = min(at_of.get(row_id, keys[(subject, key)]), keys[(subject, key)])
+    if not at_of:
         return 0
-    table = CalloutTarget.__table__
-    rows = s.execute(select(table.c.id, table.c.callout_id, table.c.target_key).where(
-        tuple_(table.c.callout_id, table.c.target_key).in_(sorted(marks)), table.c.acknowledged_at.is_(None),
-        table.c.answered_at.is_(None)).order_by(table.c.id).with_for_update()).all()
-    if rows:
+    ids = s.execute(select(table.c.id).where(table.c.id.in_(sorted(at_of)), *open_).order_by(table.c.id)
+                    .with_for_update()).scalars().all()
+    if ids:
         stamp = now_utc()  # just before the commit: a live board re-reads only 2 s before its newest
         s.execute(update(table).where(table.c.id == bindparam("_id")),
-                  [{"_id": r.id, "answered_at": marks[(r.callout_id, r.target_key)], "updated_at": stamp} for r in rows])
-    return len(rows)
+                  [{"_id": i, "answered_at": at_of[i], "updated_at": stamp} for i in ids])
+    return len(ids)
 
 
 def _meta_of(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str, str], list[dict]]:

@@ -25,6 +25,7 @@ from store.audit import verify
 from store.auth import create_token
 from store.callouts import CalloutTarget
 from store.db import session_scope
+from store.messages import OutboxMessage
 from tests.factories import small_district
 from tests.helpers import console_login
 from tests.workflows.callout_helpers import callout_input, events, outbox, start, targets, terminate_callouts, wait_for
@@ -103,8 +104,9 @@ async def test_answers_are_on_the_board_before_the_workflow_records_them(env, ap
 
 
 async def test_only_the_persons_open_targets_are_marked(env, api):
-    """`mark_answered` marks the targets the person was sent a call for, once (the first answer's time), and never
-    a target already acknowledged; an answer to a subject that is no call-out marks nothing."""
+    """`mark_answered` marks the person's own targets, once (the first answer's time), never a target already
+    acknowledged; a person with no target of their own (a deputy) marks those their calls were sent for; an answer
+    to a subject that is no call-out marks nothing."""
     head, resp = api.people["D01.head"], api.people["330110001001.resp"]
     inp = callout_input()
     async with build_worker(env.client, task_queue=api.tq):
@@ -118,14 +120,22 @@ async def test_only_the_persons_open_targets_are_marked(env, api):
         row.acknowledged_at, row.state = first_sms(inp.callout_id, resp).created_at, "acknowledged"
         s.add(row)
     at = first_sms(inp.callout_id, head).created_at + timedelta(seconds=5)
+    # a deputy escalated to for another village's target (the message as a shard's escalation writes it)
+    other = next(t for t in targets(inp.callout_id).values() if t.person_id not in (head, resp))
+    with session_scope() as s:
+        s.add(OutboxMessage(idempotency_key=f"esc-{uuid.uuid4().hex}", channel="sms", to="+8613900000000",
+                            person_id="p-deputy-of-other", subject=inp.callout_id, workflow_id=f"{inp.callout_id}/shard-0",
+                            body="叫应", status="sent", meta={"target_key": other.target_key, "purpose": "escalate"}))
     with session_scope() as s:
         marked = mark_answered(s, [(inp.callout_id, head, at), (inp.callout_id, head, at + timedelta(seconds=3)),
-                                   (inp.callout_id, resp, at), ("INC-none", head, at), (inp.callout_id, "nobody", at)])
-    assert marked == 1
+                                   (inp.callout_id, resp, at), ("INC-none", head, at), (inp.callout_id, "nobody", at),
+                                   (inp.callout_id, "p-deputy-of-other", at + timedelta(seconds=1))])
+    assert marked == 2
     with session_scope() as s:
         assert mark_answered(s, [(inp.callout_id, head, at - timedelta(seconds=1))]) == 0  # shown once only
     after = targets(inp.callout_id)
-    assert [t.person_id for t in after.values() if t.answered_at] == [head]
+    assert sorted(t.person_id for t in after.values() if t.answered_at) == sorted([head, other.person_id])
     assert row_of(inp.callout_id, head).answered_at == at
+    assert row_of(inp.callout_id, other.person_id).answered_at == at + timedelta(seconds=1)
     assert row_of(inp.callout_id, head).updated_at > before[row_of(inp.callout_id, head).target_key]
     assert row_of(inp.callout_id, resp).answered_at is None
