@@ -1,9 +1,10 @@
 """Answers in the call-out's read model as soon as they are stored (`mark_answered`), and answers nobody waits for
 any more: recorded as late, never dropped.
 
-An answer the API has matched to a running workflow is on the board at once: `answered_at` on the person's targets,
-written in the transaction that stores it, before the workflow's turn comes to record the acknowledgement (which, in a
-district-wide call-out, waits behind the worker's sends and escalations: issue 25).
+An answer the API has matched is on the board at once: `answered_at` on the person's targets, written as the API
+matches it (an SMS reply in the transaction that stores and matches it, any other answer beside the signal to its
+workflow), before the workflow's turn comes to record the acknowledgement (which, in a district-wide call-out, waits
+behind the worker's sends and escalations: issue 25).
 
 An answer to a message we sent can arrive after the workflow that asked for it has ended
 (the call-out's shard finished, the call-out was cancelled, a reporting chain, activation,

@@ -129,6 +129,15 @@ async def console_login(app, token: str):
     return web
 
 
+async def console_page(app, token: str, path: str):
+    """One console page as the holder of `token` sees it (logged in for it, then logged out)."""
+    web = await console_login(app, token)
+    try:
+        return await web.get(path)
+    finally:
+        await web.aclose()
+
+
 async def console_post(web, path: str, data: dict):
     """A console form POST with the session's CSRF token."""
     return await web.post(path, data={**data, "csrf": web.csrf})

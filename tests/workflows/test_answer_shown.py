@@ -27,7 +27,7 @@ from store.callouts import CalloutTarget
 from store.db import session_scope
 from store.messages import OutboxMessage
 from tests.factories import small_district
-from tests.helpers import console_login
+from tests.helpers import console_page
 from tests.workflows.callout_helpers import callout_input, events, outbox, start, targets, terminate_callouts, wait_for
 from worker import build_worker
 
@@ -84,11 +84,7 @@ async def test_answers_are_on_the_board_before_the_workflow_records_them(env, ap
     assert set(shown) == {head, resp}
     assert all(r["ack_at"] is None and r["state"] in ("pending", "notified") for r in shown.values())
     assert not events(inp.callout_id, "callout.ack")  # the trail has no acknowledgement yet: nobody recorded one
-    web = await console_login(api.app, api.token)
-    try:
-        board = await web.get(f"/console/callouts/{inp.callout_id}")
-    finally:
-        await web.aclose()
+    board = await console_page(api.app, api.token, f"/console/callouts/{inp.callout_id}")
     assert board.status_code == 200 and board.text.count("已收到回复,正在记录") == 2
 
     # a worker again: the shards record the answers, at the time they were received

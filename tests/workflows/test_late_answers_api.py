@@ -26,7 +26,7 @@ from store.callouts import CalloutTarget
 from store.db import session_scope
 from store.directory import Person
 from tests.factories import small_district
-from tests.helpers import console_login
+from tests.helpers import console_page
 from tests.workflows import reporting_helpers as rep
 from tests.workflows.callout_helpers import callout_input, events, idle, outbox, start, terminate_callouts, wait_for
 from worker import build_worker
@@ -88,11 +88,7 @@ async def test_callout_answers_after_the_end_through_the_api(env, api):
     assert {e.payload["person_id"] for e in events(inp.callout_id, "callout.ack.late")} == {head, resp}
 
     # the board shows the late mark
-    web = await console_login(api.app, api.token)
-    try:
-        board = await web.get(f"/console/callouts/{inp.callout_id}")
-    finally:
-        await web.aclose()
+    board = await console_page(api.app, api.token, f"/console/callouts/{inp.callout_id}")
     assert board.status_code == 200 and board.text.count('data-late="1"') == 2
     # and a board already open gets them at its next poll (the rows changed since its cursor; they were not)
     with session_scope(write=False) as s:
