@@ -1,5 +1,6 @@
 """The persons who answer a bench call-out: each replies "1" by SMS, a signed Twilio webhook over HTTP to a `yingji api`
-process (bench/http_api.py), as a phone's reply comes; and when each reply became visible on the board.
+process (bench/http_api.py), as a phone's reply comes; and when each answer was shown on the board (stored and matched
+by the API) and when it was recorded there (acknowledged by its shard, or by the API's store for an ended one).
 
 Two shapes of answering:
 
