@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from pathlib import Path
 
@@ -40,6 +41,36 @@ async def worker(env, db_url):
     async with build_worker(env.client, task_queue=tq):
         yield tq
         await terminate_callouts(env.client)  # a failed test's call-out must not hold the shared clock
+
+
+@contextlib.asynccontextmanager
+async def duty_api(env, monkeypatch, prefix: str, **district):
+    """The real API on `env`'s Temporal, as a duty officer's token (duty_staff) uses it, over the small district of
+    tests/factories.py (`district`: its options): an httpx client with `.people`, `.app`, `.token` and `.tq`, a task
+    queue of the test's own (the settings'). No worker: the caller runs one on `.tq` (all along, or stopped and
+    started again). The call-outs left running are terminated at the end."""
+    import httpx
+
+    from api.app import create_app
+    from config import get_settings
+    from store.auth import create_token
+    from tests.factories import small_district
+
+    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
+    get_settings.cache_clear()
+    settings = get_settings()
+    settings.task_queue = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    with session_scope() as s:
+        people = small_district(s, **district)
+        token = create_token(s, "duty_staff", label="duty")
+    app = create_app(temporal_client=env.client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        client.people, client.tq, client.app, client.token = people, settings.task_queue, app, token  # type: ignore[attr-defined]
+        try:
+            yield client
+        finally:
+            await terminate_callouts(env.client)
 
 
 def events(subject: str, kind: str | None = None) -> list[AuditEvent]:

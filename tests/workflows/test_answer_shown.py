@@ -2,7 +2,8 @@
 
 Under a district-wide call-out the worker is seconds behind its sends and escalations; the answer waits for the
 shard's turn to be recorded (state, acknowledged_at, the trail's event). The API writes `answered_at` on the
-person's targets in the transaction that stores and matches the answer, and the board shows "已收到回复,正在记录".
+person's targets as it matches the answer (an SMS reply in the transaction that stores and matches it, a link's
+confirmation beside the signal to its workflow), and the board shows "已收到回复,正在记录".
 Here the worker is stopped while the answers come, so the workflow cannot have recorded them: what the board
 shows is the API's alone. Then a worker comes back and records them. Time-skipping test server, the real API,
 workflows and activities.
@@ -16,37 +17,22 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from api.app import create_app
 from api.console.pages import library
 from api.services import board as board_svc
-from config import get_settings
 from store.answers import mark_answered
 from store.audit import verify
-from store.auth import create_token
 from store.callouts import CalloutTarget
 from store.db import session_scope
 from store.messages import OutboxMessage
-from tests.factories import small_district
 from tests.helpers import console_page
-from tests.workflows.callout_helpers import callout_input, events, outbox, start, targets, terminate_callouts, wait_for
+from tests.workflows.callout_helpers import callout_input, duty_api, events, outbox, start, targets, wait_for
 from worker import build_worker
 
 
 @pytest.fixture
 async def api(env, db_url, monkeypatch):
-    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
-    get_settings.cache_clear()
-    settings = get_settings()
-    settings.task_queue = f"shown-{uuid.uuid4().hex[:6]}"
-    with session_scope() as s:
-        people = small_district(s)
-        token = create_token(s, "duty_staff", label="duty")
-    app = create_app(temporal_client=env.client)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
-                                 headers={"Authorization": f"Bearer {token}"}) as client:
-        client.people, client.tq, client.app, client.token = people, settings.task_queue, app, token  # type: ignore[attr-defined]
+    async with duty_api(env, monkeypatch, "shown") as client:  # no worker: each test runs its own
         yield client
-        await terminate_callouts(env.client)
 
 
 def first_sms(callout_id: str, person_id: str):

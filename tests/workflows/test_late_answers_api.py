@@ -16,19 +16,15 @@ import pytest
 from activities.escalation import Batch, send_and_record
 from sqlmodel import func, select
 
-from api.app import create_app
 from api.console.pages import library
 from api.services import board as board_svc
-from config import get_settings
 from store.audit import verify
-from store.auth import create_token
 from store.callouts import CalloutTarget
 from store.db import session_scope
 from store.directory import Person
-from tests.factories import small_district
 from tests.helpers import console_page
 from tests.workflows import reporting_helpers as rep
-from tests.workflows.callout_helpers import callout_input, events, idle, outbox, start, terminate_callouts, wait_for
+from tests.workflows.callout_helpers import callout_input, duty_api, events, idle, outbox, start, wait_for
 from worker import build_worker
 from workflows.escalation import Send
 from workflows.reporting import IncidentReportingWorkflow, VerbalIn
@@ -38,21 +34,10 @@ from workflows.reporting import IncidentReportingWorkflow, VerbalIn
 
 @pytest.fixture
 async def api(env, db_url, monkeypatch):
-    monkeypatch.setenv("YINGJI_RUN_SCHEDULER", "false")
-    get_settings.cache_clear()
-    settings = get_settings()
-    settings.task_queue = f"late-{uuid.uuid4().hex[:6]}"
-    with session_scope() as s:
-        people = small_district(s, missing_deputy=("330110001.deputy",))
-        token = create_token(s, "duty_staff", label="duty")
-    app = create_app(temporal_client=env.client)
-    async with build_worker(env.client, task_queue=settings.task_queue), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://test",
-            headers={"Authorization": f"Bearer {token}"}) as client:
-        client.people, client.tq, client.app, client.token = people, settings.task_queue, app, token  # type: ignore[attr-defined]
+    async with duty_api(env, monkeypatch, "late", missing_deputy=("330110001.deputy",)) as client, \
+            build_worker(env.client, task_queue=client.tq):
         yield client
-        await terminate_callouts(env.client)
-        await rep.terminate_incidents(env.client)
+        await rep.terminate_incidents(env.client)  # (the call-outs: duty_api)
 
 
 def sent(subject: str, person_id: str, channel: str = "sms"):
