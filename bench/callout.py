@@ -375,16 +375,16 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     unsent = await phones.watch(replying, WATCH_MAX_S, LOST_AFTER_S)
                     if prof:
                         print(prof.stop(), flush=True)
-                    sent_at, visible, stamped = phones.sent_at, phones.visible, phones.stamped
+                    sent_at, visible, recorded, stamped = phones.sent_at, phones.visible, phones.recorded, phones.stamped
                     wall_minus_mono = phones.wall_minus_mono
                     lat = [visible[p] - sent_at[p] for p in acked if p in sent_at and p in visible]
                     result["ack_p50_s"], result["ack_p99_s"] = statistics.median(lat), pct(lat, 99)
                     # and until the acknowledgement was recorded (the workflow's turn; the API's for an ended shard)
-                    rec = [phones.recorded[p] - sent_at[p] for p in acked if p in sent_at and p in phones.recorded]
+                    rec = [recorded[p] - sent_at[p] for p in acked if p in sent_at and p in recorded]
                     result["recorded"] = (f"answer sent → acknowledged on the board (recorded) p50 / p90 / p99 "
                                           f"{pct(rec, 50):.2f} / {pct(rec, 90):.2f} / {pct(rec, 99):.2f} s; never "
-                                          f"recorded {len(set(acked) - set(phones.recorded)) - unsent}") if rec else ""
-                    result["ack_path"] = ack_path(sent_at, phones.recorded, wall_minus_mono)
+                                          f"recorded {len(set(acked) - set(recorded)) - unsent}") if rec else ""
+                    result["ack_path"] = ack_path(sent_at, recorded, wall_minus_mono)
                     result["acks_never_visible"] = len(set(acked) - set(visible)) - unsent
                     # how long before a row was seen its stamp was made (its transaction still open, then the poll):
                     # against the board's overlap (api/console/board.py, 2 s); and rows the watch missed for it

@@ -1,8 +1,9 @@
 """callout_target.answered_at: an answer shown on the board as soon as the API has stored it
 
-The API writes it when it matches an SMS reply or a link's confirmation to the person's targets, in the transaction
-that stores the answer; the target's workflow records the acknowledgement (acknowledged_at, state) when its turn
-comes, which under a district-wide burst can be seconds later (issue 25). Only the API writes this column.
+The API writes it as it matches an answer to the person's targets (an SMS reply in the transaction that stores and
+matches it, any other answer beside the signal to its workflow: store/answers.py `mark_answered`); the target's
+workflow records the acknowledgement (acknowledged_at, state) when its turn comes, which under a district-wide burst
+can be seconds later (issue 25). Only the API writes this column.
 
 Revision ID: 0025_callout_target_answered
 Revises: 0024_callout_target_changes
