@@ -171,39 +171,3 @@ async def test_past_the_pending_bound_nothing_is_taken_503(flow):
     r = refused.result()
     assert r.status_code == 503 and r.headers["Retry-After"].isdigit(), r.text
     assert len(intake_rows()) == 2
-
-
-async def test_an_answer_is_not_held_up_by_an_earlier_batch_still_processing(flow):
-    """A batch that waits (here held at a barrier; in a district-wide call-out, signals to shards behind a busy
-    worker) does not hold up the answers that come after it: they are matched, shown and recorded meanwhile."""
-    cid = await begin(flow)
-    resp, head = flow.people["330110001001.resp"], flow.people["330110001.head"]
-    first_msg, second_msg = await first_sms(flow, cid, resp), await first_sms(flow, cid, head)
-    app = create_app(temporal_client=flow.env.client)
-    held, release = asyncio.Event(), asyncio.Event()
-    real_one = app.state.intake._one
-
-    async def slow_first(client, item):
-        if item.payload["from"] == first_msg.to:
-            held.set()
-            await release.wait()
-        return await real_one(client, item)
-
-    app.state.intake._one = slow_first
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC) as http:
-        first = asyncio.create_task(flow.fake.inbound_sms(http, SMS_IN, first_msg.to, "1"))
-        await asyncio.wait_for(held.wait(), 60)
-        r = await flow.fake.inbound_sms(http, SMS_IN, second_msg.to, "1")
-        assert r.status_code == 200, r.text
-        await wait_for(lambda: state(cid, head).state == "acknowledged", what="the later answer recorded")
-        assert state(cid, head).answered_at is not None
-        assert state(cid, resp).answered_at is None and state(cid, resp).state != "acknowledged"
-        rows = {row.payload["from"]: row for row in intake_rows()}
-        assert rows[second_msg.to].outcome["handled"] == "ack" and rows[first_msg.to].done_at is None
-        assert app.state.intake.processing  # the first batch still waits
-
-        release.set()
-        assert (await first).status_code == 200
-    await wait_for(lambda: state(cid, resp).state == "acknowledged", what="the held answer recorded")
-    await wait_for(lambda: not app.state.intake.processing, what="every batch done")
-    assert [r.done_at is not None for r in intake_rows()] == [True, True]

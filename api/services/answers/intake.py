@@ -3,9 +3,7 @@ link's confirm button do with what a person sent.
 
 `Intake.answer` writes the answer (one commit for all that arrive together) and hands it to this process's
 processor, which takes everything waiting at once: SMS replies matched together (one transaction), answers to
-the same workflow in one signal, late answers in one transaction. Up to `LANES` such batches are processed at
-once, so that answers arriving while a batch waits on Temporal (signals to a busy worker's shards) are matched
-and shown on the board meanwhile, not queued behind it. The request waits for its answer's outcome
+the same workflow in one signal, late answers in one transaction. The request waits for its answer's outcome
 up to `YINGJI_ANSWER_WAIT_S` and says what became of it; past that (a burst beyond what the process can match
 in time) it answers at once that the answer is stored, and the processor goes on. Past
 `YINGJI_ANSWER_MAX_PENDING` answers waiting to be stored, or with the database failing, nothing is taken: 503
@@ -40,13 +38,6 @@ from store.links import LinkError, consume_many
 log = structlog.get_logger("yingji.intake")
 
 
-LANES = 4
-"""Batches processed at once by one API process. One was the first form: a batch's last signal held up every
-answer that came after it, and under a district-wide call-out (signals to shards that wait for their turn on a
-busy worker) received → shown reached 11 s at p99 (README, issue 25's "Replies that follow the sends")."""
-BATCH = 2000
-
-
 class IntakeRefused(Exception):
     """Nothing was stored: the caller answers 503 with Retry-After and the gateway sends it again."""
 
@@ -73,8 +64,7 @@ class Intake:
         self.spending = GroupCommit(_spend_links)  # the links of the answers processed together, spent together
         self.queue: list[Item] = []
         self.inflight: set[int] = set()  # ids queued or being processed here: their claims are kept fresh
-        self.lanes = asyncio.Semaphore(LANES)
-        self.batches: set[asyncio.Task] = set()  # the batches being processed, kept (the loop holds tasks weakly)
+        self.processing = False
         self.drainer: asyncio.Task | None = None
         self.sweeper: asyncio.Task | None = None
 
@@ -114,42 +104,28 @@ class Intake:
                 item.outcome = asyncio.get_running_loop().create_future()
             self.inflight.add(item.id)
         self.queue.extend(items)
-        if self.drainer is None or self.drainer.done():
+        if not self.processing:
+            self.processing = True
             self.drainer = asyncio.create_task(self._drain())  # kept: the loop holds tasks only weakly
 
-    @property
-    def processing(self) -> bool:
-        """Answers queued or being processed here."""
-        return bool(self.queue or self.batches)
-
     async def _drain(self) -> None:
-        """Hand what is queued to a free lane as one batch, until nothing is queued: what arrives while every lane
-        is busy goes together into the next batch."""
-        while self.queue:
-            await self.lanes.acquire()
-            batch, self.queue = self.queue[:BATCH], self.queue[BATCH:]
-            task = asyncio.create_task(self._lane(batch))
-            self.batches.add(task)
-            task.add_done_callback(self.batches.discard)
-
-    async def _lane(self, batch: list[Item]) -> None:
         try:
-            await self._process(batch)
+            while self.queue:
+                batch, self.queue = self.queue[:2000], self.queue[2000:]
+                await self._process(batch)
         finally:
-            self.lanes.release()
+            self.processing = False
 
     async def _process(self, batch: list[Item]) -> None:
         """Everything waiting at once: the SMS replies are matched in one transaction (sms_reply's group
         commit), answers to one workflow go in one signal, late answers in one transaction; the done ones are
         marked in one more."""
+        client = await self.temporal()
         try:
-            client = await self.temporal()
             if client is None:
                 results: list[Any] = [RuntimeError("Temporal is not reachable")] * len(batch)
             else:
                 results = await asyncio.gather(*(self._one(client, item) for item in batch), return_exceptions=True)
-        except Exception as exc:  # noqa: BLE001 - Temporal's connection failing: each taken up again by the sweeper
-            results = [exc] * len(batch)
         finally:
             self.inflight.difference_update(item.id for item in batch)
         done: dict[int, dict] = {}
