@@ -394,6 +394,18 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                                               f"{await asyncio.to_thread(missed_by_watch, cid, visible)}; answered "
                                               f"late (逾时应答, their target given up or shard ended): "
                                               f"{await asyncio.to_thread(answered_late, cid):,}") if lag else ""
+                    # the system's part of "shown" and the watch's: sent → the commit that showed it → seen
+                    shown_commit = {p: at - wall_minus_mono for p, at in phones.committed.items() if p in sent_at}
+                    if shown_commit:
+                        system = [shown_commit[p] - sent_at[p] for p in shown_commit]
+                        watch = [visible[p] - shown_commit[p] for p in shown_commit if p in visible]
+                        result["stamp_to_seen"] += (
+                            f"; answer sent → the commit that showed it p50 / p90 / p99 {pct(system, 50):.2f} / "
+                            f"{pct(system, 90):.2f} / {pct(system, 99):.2f} s, committed → seen by the watch "
+                            f"{pct(watch, 50):.2f} / {pct(watch, 90):.2f} / {pct(watch, 99):.2f} s")
+                    if cost := phones.watch_cost:
+                        result["stamp_to_seen"] += (f"; the watch: {cost['polls']:,} polls, {cost['rows'] / max(cost['polls'], 1):,.0f}"
+                                                    f" rows and {1000 * cost['seconds'] / max(cost['polls'], 1):.0f} ms each")
                     if committed := await asyncio.to_thread(commit_lag, cid):  # PostgreSQL, track_commit_timestamp
                         result["stamp_to_seen"] += (f"; row stamped → committed p50 / p99 / max {pct(committed, 50):.2f}"
                                                     f" / {pct(committed, 99):.2f} / {max(committed):.2f} s")

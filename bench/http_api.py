@@ -78,7 +78,8 @@ class Api:
 
 
 async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, every: float = 0.1,
-                      stamped: dict[str, float] | None = None, recorded: dict[str, float] | None = None) -> None:
+                      stamped: dict[str, float] | None = None, recorded: dict[str, float] | None = None,
+                      committed: dict[str, float] | None = None) -> dict[str, float]:
     """When each person's answer is first visible on the board: their call-out target shown answered (the API
     stored the answer: `answered_at`) or acknowledged, on time or late (逾时应答), in the read model the board
     shows; polled every `every` s until `stop` is set. `stamped` gets each such row's `updated_at` (epoch seconds)
@@ -91,26 +92,41 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
     of PostgreSQL's CPU per poll at 100,000, a third of a core taken from the system under test at 20 polls a
     second. The board is read by a duty officer's browser, not by the phones: the polls run on a thread of their
     own, each stamped the moment its read returns. `missed_by_watch` says afterwards whether the overlap was
-    enough."""
+    enough. Only the rows shown answered or acknowledged are read (a send's update is not the watch's business).
+
+    `committed` (PostgreSQL with `track_commit_timestamp = on`) gets, for each person, the commit time (epoch seconds)
+    of the transaction whose row the watch first saw answered: where the system's part ends (from then on any reader
+    of the board sees it) and the watch's own lag begins. Returns the watch's cost: polls, rows read, seconds spent
+    reading (on the same cores as the system measured)."""
     from datetime import UTC, datetime, timedelta
 
-    from sqlmodel import select
+    from sqlalchemy import literal_column, or_, text
+    from sqlmodel import col, select
 
     from api.services.board import changed_since
     from store.callouts import CalloutTarget
     from store.db import session_scope
 
     cursor = datetime(2000, 1, 1, tzinfo=UTC)
+    cost = {"polls": 0, "rows": 0, "seconds": 0.0}
+    with session_scope(write=False) as s:
+        commits = committed is not None and s.get_bind().dialect.name == "postgresql" and s.execute(
+            text("SHOW track_commit_timestamp")).scalar() == "on"
+    columns = [CalloutTarget.person_id, CalloutTarget.updated_at, CalloutTarget.acknowledged_at,
+               literal_column("pg_xact_commit_timestamp(xmin)") if commits else literal_column("NULL")]
 
-    def poll() -> list[tuple[str, datetime, bool]]:
+    def poll() -> list[tuple[str, datetime, bool, datetime | None]]:
         nonlocal cursor
+        began = time.perf_counter()
         with session_scope(write=False) as s:
-            rows = s.exec(select(CalloutTarget.person_id, CalloutTarget.updated_at, CalloutTarget.acknowledged_at,
-                                 CalloutTarget.answered_at)
-                          .where(*changed_since(cid, cursor - timedelta(seconds=OVERLAP_S)))).all()
-        cursor = max([cursor, *(at for _, at, _, _ in rows)])
-        return [(person, at, acked is not None) for person, at, acked, answered in rows
-                if acked is not None or answered is not None]
+            rows = s.exec(select(*columns).where(
+                *changed_since(cid, cursor - timedelta(seconds=OVERLAP_S)),
+                or_(col(CalloutTarget.answered_at).is_not(None), col(CalloutTarget.acknowledged_at).is_not(None)))).all()
+        cursor = max([cursor, *(row[1] for row in rows)])
+        cost["polls"] += 1
+        cost["rows"] += len(rows)
+        cost["seconds"] += time.perf_counter() - began
+        return [(person, at, acked is not None, commit) for person, at, acked, commit in rows]
 
     halt = threading.Event()
 
@@ -118,11 +134,13 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
         while not halt.is_set():
             found = poll()
             now = time.monotonic()
-            for person, at, acked in found:
+            for person, at, acked, commit in found:
                 if person not in seen:
                     seen[person] = now
                     if stamped is not None:
                         stamped[person] = at.timestamp()
+                    if commits and commit is not None:
+                        committed[person] = commit.timestamp()
                 if acked and recorded is not None and person not in recorded:
                     recorded[person] = now
             halt.wait(every)
@@ -134,6 +152,7 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
     finally:
         halt.set()
         await asyncio.to_thread(thread.join)
+    return cost
 
 
 OVERLAP_S = 5.0

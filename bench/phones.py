@@ -36,6 +36,8 @@ class Phones:
         self.visible: dict[str, float] = {}
         self.stamped: dict[str, float] = {}  # each answered row's updated_at, as first seen
         self.recorded: dict[str, float] = {}  # when each was first seen acknowledged (recorded, not only stored)
+        self.committed: dict[str, float] = {}  # epoch seconds: the commit that showed it (PostgreSQL; watch_board)
+        self.watch_cost: dict[str, float] = {}  # the board watch's polls, rows read and seconds reading
         self.wall_minus_mono = time.time() - time.monotonic()  # the intake's UTC stamps on the bench's clock
 
     async def open(self) -> None:
@@ -48,7 +50,8 @@ class Phones:
         """Call-out `cid`'s board watched (a duty officer's browser, on a thread of its own), from now on."""
         self.cid, self.watching = cid, asyncio.Event()
         self.watcher = asyncio.create_task(watch_board(self.cid, self.visible, self.watching, every=0.05,
-                                                       stamped=self.stamped, recorded=self.recorded))
+                                                       stamped=self.stamped, recorded=self.recorded,
+                                                       committed=self.committed))
 
     def _reply(self, pid: str, number: str) -> bytes:
         return self.client.encode(*signed(self.api.base, "/api/webhooks/twilio/sms", {
@@ -133,7 +136,7 @@ class Phones:
                     give_up = min(give_up, max(self.sent_at.values()) + lost_after_s)
             self.watching.set()
             unsent = len(self.acked) - len(self.sent_at)
-            await self.watcher
+            self.watch_cost = await self.watcher
             if unsent:
                 replying.cancel()
             try:
