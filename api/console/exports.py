@@ -83,7 +83,8 @@ async def incidents_xlsx(request: Request, user: auth.Viewer, status: str | None
 TARGET_COLUMNS = (
     ("层级", "tier"), ("姓名", "name"), ("单位", "unit"), ("岗位", "position"),
     ("状态", lambda r: STATE_NAMES.get(r["state"], (r["state"],))[0]), ("发送次数", "sends"),
-    ("首次通知时间", "first_at"), ("最后通知时间", "last_at"), ("应答时间", "ack_at"),
+    ("首次通知时间", "first_at"), ("最后通知时间", "last_at"), ("收到回复时间", "answered_at"),
+    ("应答时间", "ack_at"),
     ("应答方式", lambda r: CHANNEL_NAMES.get(r["ack_channel"], (r["ack_channel"],))[0]), ("应答人", "ack_by"),
     ("超时后应答", lambda r: "是" if r["late"] else ""), ("升级至", "escalated"))
 

@@ -36,6 +36,7 @@ def target_dict(t: CalloutTarget) -> dict[str, Any]:
     return {"person_id": t.person_id, "name": t.name, "tier": t.tier, "position": t.position_code,
             "org_unit": t.org_unit_id, "state": t.state, "shard": t.shard,
             "attempts": [{k: a.get(k) for k in ("channel", "at", "status", "purpose", "person_id")} for a in t.attempts],
+            "answered_at": t.answered_at.isoformat() if t.answered_at else None,
             "acknowledged_at": t.acknowledged_at.isoformat() if t.acknowledged_at else None,
             "ack_channel": t.ack_channel, "ack_by": t.ack_by, "late": t.ack_late, "escalated_to": t.escalated_to}
 
@@ -226,6 +227,8 @@ class TargetOut(Out):
     state: str = Field(description=", ".join(STATES))
     shard: int
     attempts: list[dict[str, Any]]
+    answered_at: Timestamp | None = Field(description="when the API stored the person's answer: shown on the board "
+                                          "(已收到回复,正在记录) before the workflow records it (acknowledged_at)")
     acknowledged_at: Timestamp | None
     ack_channel: str | None
     ack_by: str | None

@@ -44,7 +44,8 @@ def callout_targets(s: Session, lib: Library, callout_id: str) -> dict[str, Any]
                      "unit": units.get(t.org_unit_id, t.org_unit_id),
                      "position": positions.get(t.position_code, t.position_code), "state": t.state,
                      "sends": len(t.attempts), "first_at": min(sends) if sends else None,
-                     "last_at": max(sends) if sends else None, "ack_at": t.acknowledged_at,
+                     "last_at": max(sends) if sends else None, "answered_at": t.answered_at,
+                     "ack_at": t.acknowledged_at,
                      "ack_channel": t.ack_channel or "", "ack_by": names.get(t.ack_by or "", t.ack_by or ""),
                      "late": t.ack_late, "escalated": "、".join(names.get(p, p) for p in t.escalated_to)})
     return {"callout": c, "rows": rows}

@@ -191,12 +191,12 @@ async def test_console_pages_exports_and_who_may_read_the_log(data):
         ws = _sheet(resp := await web.get(f"/console/export/callouts/{CID}.xlsx"))
         assert re.fullmatch(rf"叫应-{CID}-\d{{8}}\.xlsx", _filename(resp))
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
-        assert rows[0] == ["层级", "姓名", "单位", "岗位", "状态", "发送次数", "首次通知时间", "最后通知时间", "应答时间",
-                           "应答方式", "应答人", "超时后应答", "升级至"]
+        assert rows[0] == ["层级", "姓名", "单位", "岗位", "状态", "发送次数", "首次通知时间", "最后通知时间", "收到回复时间",
+                           "应答时间", "应答方式", "应答人", "超时后应答", "升级至"]
         assert rows[1] == ["区级部门", "区应急管理局局长", "区应急管理局", "部门主要负责人", "已应答", 1,
-                           datetime(2026, 12, 3, 23, 30), datetime(2026, 12, 3, 23, 30), datetime(2026, 12, 3, 23, 33),
+                           datetime(2026, 12, 3, 23, 30), datetime(2026, 12, 3, 23, 30), None, datetime(2026, 12, 3, 23, 33),
                            "短信", "区应急管理局副局长", None, None]
-        assert rows[2][1] == "区水利局局长" and rows[2][4] == "未叫应" and rows[2][8] is None
+        assert rows[2][1] == "区水利局局长" and rows[2][4] == "未叫应" and rows[2][8] is None and rows[2][9] is None
         assert 'id="targets-export"' in (await web.get(f"/console/callouts/{CID}")).text
 
         ws = _sheet(await web.get("/console/export/incidents.xlsx", params={"date_to": "2026-12-03"}))

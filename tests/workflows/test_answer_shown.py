@@ -10,11 +10,13 @@ workflows and activities.
 """
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import timedelta
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from sqlmodel import select
 
 from api.console.pages import library
@@ -72,6 +74,14 @@ async def test_answers_are_on_the_board_before_the_workflow_records_them(env, ap
     assert not events(inp.callout_id, "callout.ack")  # the trail has no acknowledgement yet: nobody recorded one
     board = await console_page(api.app, api.token, f"/console/callouts/{inp.callout_id}")
     assert board.status_code == 200 and board.text.count("已收到回复,正在记录") == 2
+    # and so do the API's call-out and its targets' sheet: answered, not yet acknowledged
+    detail = (await api.get(f"/api/callouts/{inp.callout_id}")).json()
+    answered = {t["person_id"]: t for t in detail["targets"] if t["answered_at"]}
+    assert set(answered) == {head, resp} and all(t["acknowledged_at"] is None for t in answered.values())
+    sheet = await console_page(api.app, api.token, f"/console/export/callouts/{inp.callout_id}.xlsx")
+    header, *lines = load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True)
+    received, recorded = header.index("收到回复时间"), header.index("应答时间")
+    assert sum(1 for line in lines if line[received] is not None and line[recorded] is None) == 2
 
     # a worker again: the shards record the answers, at the time they were received
     async with build_worker(env.client, task_queue=api.tq):
