@@ -96,47 +96,63 @@ def record_late_many(s: Session, items: list[tuple[LateAnswer, set[str], set[str
     return out
 
 
-def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
+def mark_answered(s: Session, answers: list[tuple[str, str, datetime]], *,
+                  skip_locked: bool = False) -> tuple[int, set[tuple[str, str]]]:
     """Each answer (subject, person, received at) shown on its call-out's board: `answered_at` on the person's own
     targets (found by person, no message read: most answers), or, for a person with none in that call-out (a deputy
     or superior answering), on the targets the outbox's messages to them were sent for; only targets neither
     acknowledged nor shown answered yet, stamped for a live board's poll. The acknowledgement itself (state,
     acknowledged_at, the trail's event) is the workflow's to record; only the API writes `answered_at`. The rows are
     locked in id order, as a shard's flush locks them (activities/callout.py), so the two cannot deadlock. Subjects
-    that are not call-outs match no row. Returns how many rows were marked."""
+    that are not call-outs match no row.
+
+    `skip_locked` (PostgreSQL; the SMS match's transaction, which a whole batch of replies waits on): the rows a
+    shard's flush holds locked right now are left, not waited for, and their (subject, person) returned, to be
+    marked by a transaction of their own (acks' `_shown`). Waiting for them held up every answer of the batch:
+    1.2–2.7 s for a batch of 200 or more at 100,000 (README, "Where the system's part goes"). Returns (rows marked,
+    the (subject, person) of the answers left)."""
     first: dict[tuple[str, str], datetime] = {}
     for subject, person, at in answers:
         if subject and person:
             first[(subject, person)] = min(first.get((subject, person), at), at)
     if not first:
-        return 0
+        return 0, set()
     table = CalloutTarget.__table__
     open_ = (table.c.acknowledged_at.is_(None), table.c.answered_at.is_(None))
     at_of: dict[int, datetime] = {}
+    whose: dict[int, tuple[str, str]] = {}  # row id → the answer (subject, person) that marks it
     found: set[tuple[str, str]] = set()
     for row_id, subject, person in s.execute(select(table.c.id, table.c.callout_id, table.c.person_id).where(
             tuple_(table.c.callout_id, table.c.person_id).in_(sorted(first)))):
         found.add((subject, person))
-        at_of[row_id] = first[(subject, person)]
-    keys: dict[tuple[str, str], datetime] = {}
+        at_of[row_id], whose[row_id] = first[(subject, person)], (subject, person)
+    keys: dict[tuple[str, str], tuple[datetime, str]] = {}
     for (subject, person, _), metas in _meta_of(s, set(first) - found).items():
         for m in metas:
             if m.get("target_key") and m.get("purpose", "notify") in ("notify", "escalate"):
                 key, at = (subject, m["target_key"]), first[(subject, person)]
-                keys[key] = min(keys.get(key, at), at)
+                keys[key] = min(keys.get(key, (at, person)), (at, person))
     if keys:
         for row_id, subject, key in s.execute(select(table.c.id, table.c.callout_id, table.c.target_key).where(
                 tuple_(table.c.callout_id, table.c.target_key).in_(sorted(keys)))):
-            at_of[row_id] = min(at_of.get(row_id, keys[(subject, key)]), keys[(subject, key)])
+            at, person = keys[(subject, key)]
+            if row_id not in at_of or at < at_of[row_id]:
+                at_of[row_id], whose[row_id] = at, (subject, person)
     if not at_of:
-        return 0
-    ids = s.execute(select(table.c.id).where(table.c.id.in_(sorted(at_of)), *open_).order_by(table.c.id)
-                    .with_for_update()).scalars().all()
+        return 0, set()
+    lock = select(table.c.id).where(table.c.id.in_(sorted(at_of)), *open_).order_by(table.c.id)
+    left: set[tuple[str, str]] = set()
+    if skip_locked and s.get_bind().dialect.name == "postgresql":
+        wanted = s.execute(lock).scalars().all()  # open now, as committed (no lock taken)
+        ids = s.execute(lock.with_for_update(skip_locked=True)).scalars().all()
+        left = {whose[i] for i in set(wanted) - set(ids)}
+    else:
+        ids = s.execute(lock.with_for_update()).scalars().all()
     if ids:
         stamp = now_utc()  # just before the commit: a live board re-reads only 2 s before its newest
         s.execute(update(table).where(table.c.id == bindparam("_id")),
                   [{"_id": i, "answered_at": at_of[i], "updated_at": stamp} for i in ids])
-    return len(ids)
+    return len(ids), left
 
 
 def _meta_of(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str, str], list[dict]]:

@@ -119,12 +119,12 @@ async def test_only_the_persons_open_targets_are_marked(env, api):
                             person_id="p-deputy-of-other", subject=inp.callout_id, workflow_id=f"{inp.callout_id}/shard-0",
                             body="叫应", status="sent", meta={"target_key": other.target_key, "purpose": "escalate"}))
     with session_scope() as s:
-        marked = mark_answered(s, [(inp.callout_id, head, at), (inp.callout_id, head, at + timedelta(seconds=3)),
+        marked, left = mark_answered(s, [(inp.callout_id, head, at), (inp.callout_id, head, at + timedelta(seconds=3)),
                                    (inp.callout_id, resp, at), ("INC-none", head, at), (inp.callout_id, "nobody", at),
                                    (inp.callout_id, "p-deputy-of-other", at + timedelta(seconds=1))])
-    assert marked == 2
+    assert (marked, left) == (2, set())
     with session_scope() as s:
-        assert mark_answered(s, [(inp.callout_id, head, at - timedelta(seconds=1))]) == 0  # shown once only
+        assert mark_answered(s, [(inp.callout_id, head, at - timedelta(seconds=1))]) == (0, set())  # shown once only
     after = targets(inp.callout_id)
     assert sorted(t.person_id for t in after.values() if t.answered_at) == sorted([head, other.person_id])
     assert row_of(inp.callout_id, head).answered_at == at

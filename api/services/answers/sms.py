@@ -48,17 +48,20 @@ def parse_relay(body: str) -> tuple[int | None, str | None]:
     return (int(m.group(1)), m.group(2)) if m else (None, None)
 
 
-def _record_inbound(gateway: str, from_number: str, body: str, provider_id: str | None,
-                    at: datetime) -> tuple[str, str | None, str | None, set[str]]:
+Inbound = tuple[str, str | None, str | None, set[str], bool]
+"""What became of a reply in the match: (handled, subject, person_id, the workflows waiting, shown on the board)."""
+
+
+def _record_inbound(gateway: str, from_number: str, body: str, provider_id: str | None, at: datetime) -> Inbound:
     """Store the inbound SMS and find the message it answers and the workflows waiting for the answer,
-    in one transaction: (handled, subject, person_id, workflows)."""
+    in one transaction."""
     try:
         return _store_inbound([(gateway, from_number, body, provider_id, at)])[0]
     except IntegrityError:  # the same inbound message delivered twice at once
-        return "duplicate", None, None, set()
+        return "duplicate", None, None, set(), False
 
 
-def _record_inbound_many(items: list[tuple]) -> list[tuple[str, str | None, str | None, set[str]]]:
+def _record_inbound_many(items: list[tuple]) -> list[Inbound]:
     """`_record_inbound` for many replies in one transaction (one commit for all: see _GroupCommit)."""
     try:
         return _store_inbound(items)
@@ -127,10 +130,12 @@ def _match_in(s, sent: list, from_number: str, code: str | None) -> tuple[str, o
     return _match(s, from_number, code)
 
 
-def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None, set[str]]]:
+def _store_inbound(items: list[tuple]) -> list[Inbound]:
     """Each reply (gateway, from, body, provider id, at) stored once and matched to the message it answers
     (see `_match`), all in one transaction, with one query for the messages sent to all their numbers and one
-    for the workflows waiting for their persons. An ambiguous reply is held for the duty office to assign."""
+    for the workflows waiting for their persons, and shown on its call-out's board unless a shard's flush holds
+    the target's row right now (then `acknowledge` shows it, in a transaction of its own). An ambiguous reply is
+    held for the duty office to assign."""
     with session_scope() as s:
         sent_to = _sent_to(s, {i[1] for i in items})
         ids = [i[3] for i in items if i[3]]
@@ -146,9 +151,9 @@ def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None
                     # delivered again (the first try may have failed after storing it, e.g. Temporal down):
                     # answer again; answers are idempotent by the message's id, so nothing counts twice
                     m = s.get(OutboxMessage, prev.outbox_id)
-                    out.append(("duplicate", m.subject, m.person_id, waiting_in(s, m.subject, m.person_id)))
+                    out.append(("duplicate", m.subject, m.person_id, waiting_in(s, m.subject, m.person_id), False))
                 else:
-                    out.append(("duplicate", None, None, set()))
+                    out.append(("duplicate", None, None, set(), False))
                 continue
             if provider_id:
                 seen.add(provider_id)
@@ -174,16 +179,17 @@ def _store_inbound(items: list[tuple]) -> list[tuple[str, str | None, str | None
             if handled == "ack" and households is None:  # (a relay's 到户 is the relay's row, not the target's)
                 answered.append((sent.subject, sent.person_id, at))
             out.append((handled, sent.subject if sent and handled == "ack" else None,
-                        sent.person_id if handled == "ack" else None, set()))
+                        sent.person_id if handled == "ack" else None, set(), handled == "ack"))
         if rows:
             s.execute(insert(InboundMessage.__table__), rows)
         waiting = waiting_many(s, {(o[1], o[2]) for o in out if o[0] == "ack"})
         # on the call-out's board now, before its workflow has recorded it; the targets' rows locked before the
         # held replies' trail, as a shard's flush locks them before its own (no deadlock between the two)
-        mark_answered(s, answered)
+        _, left = mark_answered(s, answered, skip_locked=True)
         for row, sent in held:
             _hold(s, row, sent)
-        return [(h, subj, pid, waiting[(subj, pid)] if h == "ack" else w) for h, subj, pid, w in out]
+        return [(h, subj, pid, waiting[(subj, pid)] if h == "ack" else w, shown and (subj, pid) not in left)
+                for h, subj, pid, w, shown in out]
 
 
 def _hold(s, row: dict, latest) -> None:
@@ -213,13 +219,13 @@ async def sms_reply(client: Client, gateway: str, from_number: str, body: str, p
                     at: datetime | None = None) -> dict:
     """An SMS from a person's phone: acknowledges the call-out it answers (by code, else the latest)."""
     at = at or datetime.now(UTC)
-    handled, subject, person_id, waiting = await _inbound.submit((gateway, from_number, body, provider_id, at))
+    handled, subject, person_id, waiting, shown = await _inbound.submit((gateway, from_number, body, provider_id, at))
     if handled == "ambiguous":
         return {"handled": "ambiguous", "recorded": "held", "message": HELD_TEXT}
     if handled == "duplicate" and waiting:  # stored before, perhaps not answered (a fault after storing it)
         answered = await acknowledge(client, subject or "", person_id or "", "sms",
                                      ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting,
-                                     households=parse_relay(body)[0], shown=True)
+                                     households=parse_relay(body)[0])  # shown again if it was not (idempotent)
         return {"handled": "duplicate", "subject": subject, "person_id": person_id, **answered.as_dict()}
     households = parse_relay(body)[0]
     actor = None
@@ -233,7 +239,7 @@ async def sms_reply(client: Client, gateway: str, from_number: str, body: str, p
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
     answered = await acknowledge(client, subject or "", person_id or "", "sms", actor=actor,
                                  ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting,
-                                 households=households, shown=True)
+                                 households=households, shown=shown)
     out = {"handled": "ack", "subject": subject, "person_id": person_id, **answered.as_dict(),
            "message": RECORDED_TEXT[answered.recorded]}
     if households is not None:
