@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, tuple_, update
+from sqlalchemy import and_, bindparam, tuple_, update
 from sqlmodel import Session, col, func, select
 
 from store.audit import AuditEvent, NewEvent, append
@@ -118,14 +118,15 @@ def mark_answered(s: Session, answers: list[tuple[str, str, datetime]], *,
     if not first:
         return 0, set()
     table = CalloutTarget.__table__
-    open_ = (table.c.acknowledged_at.is_(None), table.c.answered_at.is_(None))
-    at_of: dict[int, datetime] = {}
-    whose: dict[int, tuple[str, str]] = {}  # row id → the answer (subject, person) that marks it
+    is_open = and_(table.c.acknowledged_at.is_(None), table.c.answered_at.is_(None)).label("open")
+    mark: dict[int, tuple[datetime, str, str]] = {}  # an open row → (received at, subject, person) of its first answer
     found: set[tuple[str, str]] = set()
-    for row_id, subject, person in s.execute(select(table.c.id, table.c.callout_id, table.c.person_id).where(
+    for row_id, subject, person, open_now in s.execute(select(table.c.id, table.c.callout_id, table.c.person_id,
+                                                              is_open).where(
             tuple_(table.c.callout_id, table.c.person_id).in_(sorted(first)))):
         found.add((subject, person))
-        at_of[row_id], whose[row_id] = first[(subject, person)], (subject, person)
+        if open_now:
+            mark[row_id] = (first[(subject, person)], subject, person)
     keys: dict[tuple[str, str], tuple[datetime, str]] = {}
     for (subject, person, _), metas in _meta_of(s, set(first) - found).items():
         for m in metas:
@@ -133,25 +134,22 @@ def mark_answered(s: Session, answers: list[tuple[str, str, datetime]], *,
                 key, at = (subject, m["target_key"]), first[(subject, person)]
                 keys[key] = min(keys.get(key, (at, person)), (at, person))
     if keys:
-        for row_id, subject, key in s.execute(select(table.c.id, table.c.callout_id, table.c.target_key).where(
+        for row_id, subject, key, open_now in s.execute(select(table.c.id, table.c.callout_id, table.c.target_key,
+                                                               is_open).where(
                 tuple_(table.c.callout_id, table.c.target_key).in_(sorted(keys)))):
-            at, person = keys[(subject, key)]
-            if row_id not in at_of or at < at_of[row_id]:
-                at_of[row_id], whose[row_id] = at, (subject, person)
-    if not at_of:
+            if open_now:
+                at, person = keys[(subject, key)]
+                mark[row_id] = min(mark.get(row_id, (at, subject, person)), (at, subject, person))
+    if not mark:
         return 0, set()
-    lock = select(table.c.id).where(table.c.id.in_(sorted(at_of)), *open_).order_by(table.c.id)
-    left: set[tuple[str, str]] = set()
-    if skip_locked and s.get_bind().dialect.name == "postgresql":
-        wanted = s.execute(lock).scalars().all()  # open now, as committed (no lock taken)
-        ids = s.execute(lock.with_for_update(skip_locked=True)).scalars().all()
-        left = {whose[i] for i in set(wanted) - set(ids)}
-    else:
-        ids = s.execute(lock.with_for_update()).scalars().all()
+    skip = skip_locked and s.get_bind().dialect.name == "postgresql"
+    ids = s.execute(select(table.c.id).where(table.c.id.in_(sorted(mark)), is_open)  # still open, under the lock
+                    .order_by(table.c.id).with_for_update(skip_locked=skip)).scalars().all()
+    left = {mark[i][1:] for i in set(mark) - set(ids)} if skip else set()
     if ids:
         stamp = now_utc()  # just before the commit: a live board re-reads only 2 s before its newest
         s.execute(update(table).where(table.c.id == bindparam("_id")),
-                  [{"_id": i, "answered_at": at_of[i], "updated_at": stamp} for i in ids])
+                  [{"_id": i, "answered_at": mark[i][0], "updated_at": stamp} for i in ids])
     return len(ids), left
 
 
