@@ -403,9 +403,10 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                             f"; answer sent → the commit that showed it p50 / p90 / p99 {pct(system, 50):.2f} / "
                             f"{pct(system, 90):.2f} / {pct(system, 99):.2f} s, committed → seen by the watch "
                             f"{pct(watch, 50):.2f} / {pct(watch, 90):.2f} / {pct(watch, 99):.2f} s")
-                    if cost := phones.watch_cost:
-                        result["stamp_to_seen"] += (f"; the watch: {cost['polls']:,} polls, {cost['rows'] / max(cost['polls'], 1):,.0f}"
-                                                    f" rows and {1000 * cost['seconds'] / max(cost['polls'], 1):.0f} ms each")
+                    if polls := phones.watch_cost.get("polls"):
+                        cost = phones.watch_cost
+                        result["stamp_to_seen"] += (f"; the watch: {polls:,} polls, {cost['rows'] / polls:,.0f} rows and "
+                                                    f"{1000 * cost['seconds'] / polls:.0f} ms each")
                     if committed := await asyncio.to_thread(commit_lag, cid):  # PostgreSQL, track_commit_timestamp
                         result["stamp_to_seen"] += (f"; row stamped → committed p50 / p99 / max {pct(committed, 50):.2f}"
                                                     f" / {pct(committed, 99):.2f} / {max(committed):.2f} s")

@@ -100,7 +100,7 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
     reading (on the same cores as the system measured)."""
     from datetime import UTC, datetime, timedelta
 
-    from sqlalchemy import literal_column, or_, text
+    from sqlalchemy import literal_column, or_
     from sqlmodel import col, select
 
     from api.services.board import changed_since
@@ -110,8 +110,7 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
     cursor = datetime(2000, 1, 1, tzinfo=UTC)
     cost = {"polls": 0, "rows": 0, "seconds": 0.0}
     with session_scope(write=False) as s:
-        commits = committed is not None and s.get_bind().dialect.name == "postgresql" and s.execute(
-            text("SHOW track_commit_timestamp")).scalar() == "on"
+        commits = committed is not None and commit_times_kept(s)
     columns = [CalloutTarget.person_id, CalloutTarget.updated_at, CalloutTarget.acknowledged_at,
                literal_column("pg_xact_commit_timestamp(xmin)") if commits else literal_column("NULL")]
 
@@ -186,6 +185,13 @@ def answered_late(cid: str) -> int:
         return s.exec(select(func.count()).where(CalloutTarget.callout_id == cid, col(CalloutTarget.ack_late))).one()
 
 
+def commit_times_kept(s) -> bool:
+    """Does the database keep each transaction's commit time (PostgreSQL with `track_commit_timestamp = on`)?"""
+    from sqlalchemy import text
+
+    return s.get_bind().dialect.name == "postgresql" and s.execute(text("SHOW track_commit_timestamp")).scalar() == "on"
+
+
 def commit_lag(cid: str) -> list[float] | None:
     """For each acknowledged target of the call-out, seconds from its row's `updated_at` stamp to the commit of the
     transaction that wrote it (PostgreSQL's commit timestamps: `track_commit_timestamp = on` in the server), the
@@ -195,7 +201,7 @@ def commit_lag(cid: str) -> list[float] | None:
     from store.db import session_scope
 
     with session_scope(write=False) as s:
-        if s.get_bind().dialect.name != "postgresql" or s.execute(text("SHOW track_commit_timestamp")).scalar() != "on":
+        if not commit_times_kept(s):
             return None
         lags = s.execute(text("SELECT EXTRACT(EPOCH FROM pg_xact_commit_timestamp(xmin) - updated_at) FROM "
                               "callout_target WHERE callout_id = :c AND acknowledged_at IS NOT NULL"), {"c": cid})
