@@ -7,11 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import text
-from sqlmodel import select
-
 from store.answers import mark_answered
 from store.callouts import Callout, CalloutTarget
 from store.db import get_engine, session_scope
+from tests.workflows.callout_helpers import targets
 
 CID = "CO-skip-locked"
 
@@ -26,9 +25,7 @@ def _callout() -> None:
 
 
 def _answered(person: str) -> datetime | None:
-    with session_scope(write=False) as s:
-        return s.exec(select(CalloutTarget.answered_at).where(CalloutTarget.callout_id == CID,
-                                                             CalloutTarget.person_id == person)).one()
+    return targets(CID)[person].answered_at
 
 
 def test_the_row_a_flush_holds_is_left_for_later_and_the_others_are_shown_now(db_url):

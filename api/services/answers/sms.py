@@ -179,7 +179,7 @@ def _store_inbound(items: list[tuple]) -> list[Inbound]:
             if handled == "ack" and households is None:  # (a relay's 到户 is the relay's row, not the target's)
                 answered.append((sent.subject, sent.person_id, at))
             out.append((handled, sent.subject if sent and handled == "ack" else None,
-                        sent.person_id if handled == "ack" else None, set(), handled == "ack"))
+                        sent.person_id if handled == "ack" else None, set(), handled == "ack" and households is None))
         if rows:
             s.execute(insert(InboundMessage.__table__), rows)
         waiting = waiting_many(s, {(o[1], o[2]) for o in out if o[0] == "ack"})
