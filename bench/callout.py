@@ -8,7 +8,7 @@ Prints two tables:
    time, or in a steady stream of `--ack-rate` a second; or, with `--reply-after S`, each S·(0.5 … 1.5) s
    after their own SMS was sent, while the others are still being notified: signed Twilio webhooks
    over HTTP to a `yingji api` process, as a phone's reply comes (bench/phones.py); visible = the
-   target shown answered (the API stored and matched the answer: `answered_at`) or acknowledged, on time
+   target shown answered (the API stored and matched the answer: a `CalloutAnswer` row) or acknowledged, on time
    or late, in the read model the board shows), escalation lateness (p99), peak memory of the workers
    (their peaks summed: one worker's with `--workers 1`) and of the Temporal server. Under it, per size:
    the rate the replies were sent at; how long until each was acknowledged on the board (recorded by its

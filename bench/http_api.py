@@ -81,18 +81,18 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
                       stamped: dict[str, float] | None = None, recorded: dict[str, float] | None = None,
                       committed: dict[str, float] | None = None) -> dict[str, float]:
     """When each person's answer is first visible on the board: their call-out target shown answered (the API
-    stored the answer: `answered_at`) or acknowledged, on time or late (逾时应答), in the read model the board
-    shows; polled every `every` s until `stop` is set. `stamped` gets each such row's `updated_at` (epoch seconds)
-    as first seen; `recorded` when the row was first seen acknowledged (the workflow, or for an ended shard the
-    API's store, recorded the acknowledgement).
+    stored the answer: a `CalloutAnswer` row) or acknowledged, on time or late (逾时应答), in the read model the board
+    shows; polled every `every` s until `stop` is set. `stamped` gets each such row's stamp (epoch seconds: an
+    answer's `stored_at`, a target's `updated_at`) as first seen; `recorded` when the row was first seen
+    acknowledged (the workflow, or for an ended shard the API's store, recorded the acknowledgement).
 
-    Each poll reads the rows a live board's poll reads (api/services/board.py `changed_since`): the call-out's
-    targets updated since the newest one seen, less `OVERLAP_S` for a row stamped before its transaction committed,
-    through the index on (callout_id, updated_at). It once read every acknowledged target of the call-out each time: ~60 ms
-    of PostgreSQL's CPU per poll at 100,000, a third of a core taken from the system under test at 20 polls a
-    second. The board is read by a duty officer's browser, not by the phones: the polls run on a thread of their
+    Each poll reads the rows a live board's poll reads (api/services/board.py `changed_rows`): the call-out's
+    answers stored and targets updated since the newest of each seen, less `OVERLAP_S` for a row stamped before its
+    transaction committed, through the indexes on (callout_id, stored_at) and (callout_id, updated_at). It once
+    read every acknowledged target of the call-out each time: ~60 ms of PostgreSQL's CPU per poll at 100,000, a
+    third of a core taken from the system under test at 20 polls a second. The board is read by a duty officer's browser, not by the phones: the polls run on a thread of their
     own, each stamped the moment its read returns. `missed_by_watch` says afterwards whether the overlap was
-    enough. Only the rows shown answered or acknowledged are read (a send's update is not the watch's business).
+    enough. Only answers and acknowledged targets are read (a send's update is not the watch's business).
 
     `committed` (PostgreSQL with `track_commit_timestamp = on`) gets, for each person, the commit time (epoch seconds)
     of the transaction whose row the watch first saw answered: where the system's part ends (from then on any reader
@@ -100,32 +100,37 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
     reading (on the same cores as the system measured)."""
     from datetime import UTC, datetime, timedelta
 
-    from sqlalchemy import literal_column, or_
+    from sqlalchemy import false, literal_column, true
     from sqlmodel import col, select
 
-    from api.services.board import changed_since
-    from store.callouts import CalloutTarget
+    from api.services.board import answered_since, changed_since
+    from store.callouts import CalloutAnswer, CalloutTarget
     from store.db import session_scope
 
-    cursor = datetime(2000, 1, 1, tzinfo=UTC)
+    cursors = {"answers": datetime(2000, 1, 1, tzinfo=UTC), "targets": datetime(2000, 1, 1, tzinfo=UTC)}
     cost = {"polls": 0, "rows": 0, "seconds": 0.0}
     with session_scope(write=False) as s:
         commits = committed is not None and commit_times_kept(s)
-    columns = [CalloutTarget.person_id, CalloutTarget.updated_at, CalloutTarget.acknowledged_at,
-               literal_column("pg_xact_commit_timestamp(xmin)") if commits else literal_column("NULL")]
+
+    def commit_of(table: str):
+        return literal_column(f"pg_xact_commit_timestamp({table}.xmin)" if commits else "NULL")
 
     def poll() -> list[tuple[str, datetime, bool, datetime | None]]:
-        nonlocal cursor
         began = time.perf_counter()
+        back = timedelta(seconds=OVERLAP_S)
         with session_scope(write=False) as s:
-            rows = s.exec(select(*columns).where(
-                *changed_since(cid, cursor - timedelta(seconds=OVERLAP_S)),
-                or_(col(CalloutTarget.answered_at).is_not(None), col(CalloutTarget.acknowledged_at).is_not(None)))).all()
-        cursor = max([cursor, *(row[1] for row in rows)])
+            answers = s.exec(select(CalloutTarget.person_id, CalloutAnswer.stored_at, false(), commit_of("callout_answer"))
+                             .join(CalloutTarget, col(CalloutTarget.id) == CalloutAnswer.target_id)
+                             .where(*answered_since(cid, cursors["answers"] - back))).all()
+            acked = s.exec(select(CalloutTarget.person_id, CalloutTarget.updated_at, true(), commit_of("callout_target"))
+                           .where(*changed_since(cid, cursors["targets"] - back),
+                                  col(CalloutTarget.acknowledged_at).is_not(None))).all()
+        cursors["answers"] = max([cursors["answers"], *(row[1] for row in answers)])
+        cursors["targets"] = max([cursors["targets"], *(row[1] for row in acked)])
         cost["polls"] += 1
-        cost["rows"] += len(rows)
+        cost["rows"] += len(answers) + len(acked)
         cost["seconds"] += time.perf_counter() - began
-        return [(person, at, acked is not None, commit) for person, at, acked, commit in rows]
+        return [*answers, *acked]  # (person, stamp, acknowledged, commit): a row shown answered comes first
 
     halt = threading.Event()
 

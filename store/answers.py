@@ -1,10 +1,10 @@
 """Answers in the call-out's read model as soon as they are stored (`mark_answered`), and answers nobody waits for
 any more: recorded as late, never dropped.
 
-An answer the API has matched is on the board at once: `answered_at` on the person's targets, written as the API
-matches it (an SMS reply in the transaction that stores and matches it, any other answer beside the signal to its
-workflow), before the workflow's turn comes to record the acknowledgement (which, in a district-wide call-out, waits
-behind the worker's sends and escalations: issue 25).
+An answer the API has matched is on the board at once: a row of its own (`CalloutAnswer`) for each of the person's
+targets, added as the API matches it (an SMS reply in the transaction that stores and matches it, any other answer
+beside the signal to its workflow), before the workflow's turn comes to record the acknowledgement (which, in a
+district-wide call-out, waits behind the worker's sends and escalations: issue 25).
 
 An answer to a message we sent can arrive after the workflow that asked for it has ended
 (the call-out's shard finished, the call-out was cancelled, a reporting chain, activation,
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, tuple_, update
+from sqlalchemy import insert, tuple_
 from sqlmodel import Session, col, func, select
 
 from store.audit import AuditEvent, NewEvent, append
-from store.callouts import Callout, CalloutRelay, CalloutTarget
+from store.callouts import Callout, CalloutAnswer, CalloutRelay, CalloutTarget
 from store.duty import SpotCheck, SpotCheckAnswer
 from store.messages import OutboxMessage
 from store.types import now_utc
@@ -96,36 +96,30 @@ def record_late_many(s: Session, items: list[tuple[LateAnswer, set[str], set[str
     return out
 
 
-def mark_answered(s: Session, answers: list[tuple[str, str, datetime]], *,
-                  skip_locked: bool = False) -> tuple[int, set[tuple[str, str]]]:
-    """Each answer (subject, person, received at) shown on its call-out's board: `answered_at` on the person's own
-    targets (found by person, no message read: most answers), or, for a person with none in that call-out (a deputy
-    or superior answering), on the targets the outbox's messages to them were sent for; only targets neither
-    acknowledged nor shown answered yet, stamped for a live board's poll. The acknowledgement itself (state,
-    acknowledged_at, the trail's event) is the workflow's to record; only the API writes `answered_at`. The rows are
-    locked in id order, as a shard's flush locks them (activities/callout.py), so the two cannot deadlock. Subjects
-    that are not call-outs match no row.
+def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
+    """Each answer (subject, person, received at) shown on its call-out's board: a `CalloutAnswer` row for each of the
+    person's own targets (found by person, no message read: most answers), or, for a person with none in that
+    call-out (a deputy or superior answering), for the targets the outbox's messages to them were sent for; only
+    targets neither acknowledged nor shown answered yet. The acknowledgement itself (state, acknowledged_at, the
+    trail's event) is the workflow's to record. Subjects that are not call-outs match no row. Returns the rows added.
 
-    `skip_locked` (PostgreSQL; the SMS match's transaction, which a whole batch of replies waits on): the rows a
-    shard's flush holds locked right now are left, not waited for, and their (subject, person) returned, to be
-    marked by a transaction of their own (acks' `_shown`). Waiting for them held up every answer of the batch:
-    1.2–2.7 s for a batch of 200 or more at 100,000 (README, "Where the system's part goes"). Returns (rows marked,
-    the (subject, person) of the answers left)."""
+    Nothing is locked and nothing updated: the rows are inserted, so a shard's flush that holds a target's row until
+    its commit holds up no answer (README, "Answers in rows of their own"). Two API processes showing the same
+    answer at the same moment may both add a row; a target's answer is its earliest (`answered_at`)."""
     first: dict[tuple[str, str], datetime] = {}
     for subject, person, at in answers:
         if subject and person:
             first[(subject, person)] = min(first.get((subject, person), at), at)
     if not first:
-        return 0, set()
+        return 0
     table = CalloutTarget.__table__
-    is_open = and_(table.c.acknowledged_at.is_(None), table.c.answered_at.is_(None)).label("open")
-    mark: dict[int, tuple[datetime, str, str]] = {}  # an open row → (received at, subject, person) of its first answer
+    mark: dict[int, tuple[datetime, str, str]] = {}  # an open target → (received at, subject, person) of its answer
     found: set[tuple[str, str]] = set()
-    for row_id, subject, person, open_now in s.execute(select(table.c.id, table.c.callout_id, table.c.person_id,
-                                                              is_open).where(
+    for row_id, subject, person, acked in s.execute(select(table.c.id, table.c.callout_id, table.c.person_id,
+                                                           table.c.acknowledged_at).where(
             tuple_(table.c.callout_id, table.c.person_id).in_(sorted(first)))):
         found.add((subject, person))
-        if open_now:
+        if acked is None:
             mark[row_id] = (first[(subject, person)], subject, person)
     keys: dict[tuple[str, str], tuple[datetime, str]] = {}
     for (subject, person, _), metas in _meta_of(s, set(first) - found).items():
@@ -134,23 +128,42 @@ def mark_answered(s: Session, answers: list[tuple[str, str, datetime]], *,
                 key, at = (subject, m["target_key"]), first[(subject, person)]
                 keys[key] = min(keys.get(key, (at, person)), (at, person))
     if keys:
-        for row_id, subject, key, open_now in s.execute(select(table.c.id, table.c.callout_id, table.c.target_key,
-                                                               is_open).where(
+        for row_id, subject, key, acked in s.execute(select(table.c.id, table.c.callout_id, table.c.target_key,
+                                                            table.c.acknowledged_at).where(
                 tuple_(table.c.callout_id, table.c.target_key).in_(sorted(keys)))):
-            if open_now:
+            if acked is None:
                 at, person = keys[(subject, key)]
                 mark[row_id] = min(mark.get(row_id, (at, subject, person)), (at, subject, person))
+    for shown in answered_at(s, list(mark)):
+        del mark[shown]
     if not mark:
-        return 0, set()
-    skip = skip_locked and s.get_bind().dialect.name == "postgresql"
-    ids = s.execute(select(table.c.id).where(table.c.id.in_(sorted(mark)), is_open)  # still open, under the lock
-                    .order_by(table.c.id).with_for_update(skip_locked=skip)).scalars().all()
-    left = {mark[i][1:] for i in set(mark) - set(ids)} if skip else set()
-    if ids:
-        stamp = now_utc()  # just before the commit: a live board re-reads only 2 s before its newest
-        s.execute(update(table).where(table.c.id == bindparam("_id")),
-                  [{"_id": i, "answered_at": mark[i][0], "updated_at": stamp} for i in ids])
-    return len(ids), left
+        return 0
+    stamp = now_utc()  # just before the commit: a live board re-reads only 2 s before its newest
+    s.execute(insert(CalloutAnswer.__table__), [
+        {"callout_id": subject, "target_id": i, "person_id": person, "received_at": at, "stored_at": stamp}
+        for i, (at, subject, person) in sorted(mark.items())])
+    return len(mark)
+
+
+def answered_at(s: Session, target_ids: list[int]) -> dict[int, datetime]:
+    """When each of these targets' first answer was received, for those the API has shown answered."""
+    table = CalloutAnswer.__table__
+    out: dict[int, datetime] = {}
+    for part in range(0, len(target_ids), _IDS_PER_STATEMENT):
+        out.update(s.execute(select(table.c.target_id, func.min(table.c.received_at)).where(
+            table.c.target_id.in_(target_ids[part:part + _IDS_PER_STATEMENT])).group_by(table.c.target_id)).all())
+    return out
+
+
+def answered_in(s: Session, callout_id: str) -> dict[int, datetime]:
+    """`answered_at` for every target of a call-out the API has shown answered (an export of all its targets)."""
+    table = CalloutAnswer.__table__
+    return dict(s.execute(select(table.c.target_id, func.min(table.c.received_at)).where(
+        table.c.callout_id == callout_id).group_by(table.c.target_id)).all())
+
+
+_IDS_PER_STATEMENT = 5_000
+"""The most target ids `answered_at` asks for in one statement (each is a parameter; SQLite takes 32,766)."""
 
 
 def _meta_of(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str, str], list[dict]]:

@@ -50,13 +50,28 @@ class CalloutTarget(SQLModel, table=True):
     ack_channel: str | None = None
     ack_by: str | None = None
     ack_late: bool = Field(default=False, description="answered only after the target was settled or the call-out ended")
-    answered_at: datetime | None = Field(default=None, sa_column=utc_column(), description=(
-        "an answer for this target received and stored by the API, before its workflow has recorded it "
-        "(acknowledged_at): the board shows it at once (store/answers.py `mark_answered`)"))
     escalated_to: list[str] = Field(default_factory=empty_list, sa_column=json_column(nullable=False))
     spec: dict[str, Any] = Field(default_factory=empty_dict, sa_column=json_column(nullable=False),
                                  description="the resolved target: contacts of person, deputy, superior, others")
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False))
+
+
+class CalloutAnswer(SQLModel, table=True):
+    """An answer for a target that the API has received, stored and matched, before the target's workflow has
+    recorded it (the target's acknowledged_at): the board shows the target answered at once (store/answers.py
+    `mark_answered`). Inserted, never updated, and with no foreign key: storing it locks no target row, so it never
+    waits for a shard's flush, which holds the rows it writes until its commit (issue 25: that wait was most of the
+    seconds between an SMS reply and the board at 100,000 persons). A target's answer is its earliest row here."""
+
+    __tablename__ = "callout_answer"
+    __table_args__ = (Index("ix_callout_answer_changes", "callout_id", "stored_at"),)  # a board's poll: what came
+    id: int | None = Field(default=None, primary_key=True)
+    callout_id: str = Field(description="the call-out (callout.id)")
+    target_id: int = Field(index=True, description="the target answered for (callout_target.id)")
+    person_id: str = Field(description="who answered: the target's person, or a deputy or superior called for it")
+    received_at: datetime = Field(sa_column=utc_column(nullable=False))
+    stored_at: datetime = Field(default_factory=now_utc, sa_column=utc_column(nullable=False), description=(
+        "stamped just before the commit, for a live board's poll (as a target's updated_at)"))
 
 
 class CalloutRelay(SQLModel, table=True):

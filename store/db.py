@@ -211,8 +211,9 @@ def _migration_lock(url: str, engine: Engine) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def migrate(url: str | None = None) -> None:
-    """Apply every Alembic migration (idempotent; run at start of api, worker and CLI), one process at a time."""
+def migrate(url: str | None = None, to: str = "heads") -> None:
+    """Apply every Alembic migration (idempotent; run at start of api, worker and CLI), one process at a time; `to`:
+    only up to that revision (a migration's test starts from the one before it)."""
     from alembic import command
     from alembic.config import Config
 
@@ -227,7 +228,7 @@ def migrate(url: str | None = None) -> None:
     # wait) if anyone wrote in between, e.g. a connection switching a fresh file to WAL
     engine = cfg.attributes["engine"] = get_engine(url, write=True)
     with _migration_lock(url, engine):
-        command.upgrade(cfg, "heads")  # feature migrations may branch from 0001
+        command.upgrade(cfg, to)  # feature migrations may branch from 0001
 
 
 def dispose_all() -> None:

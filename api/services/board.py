@@ -13,7 +13,8 @@ from api.services.callouts import relay_view
 from api.services.directory import names as _names
 from definitions.loader import Library
 from store.broadcasts import of_subject
-from store.callouts import Callout, CalloutTarget
+from store.answers import answered_at
+from store.callouts import Callout, CalloutAnswer, CalloutTarget
 from store.directory import OrgUnit
 from store.messages import OutboxMessage
 from store.replay import STATES, TERMINAL, deadline_from_attempts, policy_waits
@@ -61,8 +62,10 @@ def flag(t: CalloutTarget, calls: list[list[str]]) -> str:
     return ""
 
 
-def row(t: CalloutTarget, names: dict[str, str], waits: dict | None) -> dict[str, Any]:
-    """One target as the board shows it (and as the live updates send it)."""
+def row(t: CalloutTarget, names: dict[str, str], waits: dict | None, answered: datetime | None = None
+        ) -> dict[str, Any]:
+    """One target as the board shows it (and as the live updates send it); `answered`: when the API received the
+    answer it has shown ahead of the workflow's record (store/answers.py `answered_at`)."""
     asks = sum(1 for a in t.attempts if a.get("purpose") in ANSWERED)
     due = (deadline_from_attempts(waits, t.tier, t.target_key, t.attempts)
            if waits is not None and t.state not in TERMINAL else None)
@@ -73,7 +76,7 @@ def row(t: CalloutTarget, names: dict[str, str], waits: dict | None) -> dict[str
             "rank": 0 if why else RANK.get(t.state, 1),
             "ack_at": t.acknowledged_at.isoformat() if t.acknowledged_at else None, "ack_channel": t.ack_channel,
             "ack_late": t.ack_late,
-            "answered_at": t.answered_at.isoformat() if t.answered_at else None,  # stored by the API, not yet recorded
+            "answered_at": answered.isoformat() if answered else None,  # stored by the API, perhaps not yet recorded
             "ack_by": names.get(t.ack_by or "", "") if t.ack_by and t.ack_by != t.person_id else "",
             "escalated": [names.get(p, p) for p in t.escalated_to], "due": due.isoformat() if due else None}
 
@@ -81,7 +84,8 @@ def row(t: CalloutTarget, names: dict[str, str], waits: dict | None) -> dict[str
 def rows_view(s: Session, targets: list[CalloutTarget], waits: dict | None) -> list[dict[str, Any]]:
     ids = {p for t in targets for p in (t.ack_by or "", *t.escalated_to)}
     names = _names(s, ids)
-    return [row(t, names, waits) for t in targets]
+    answered = answered_at(s, [t.id for t in targets if t.id is not None])
+    return [row(t, names, waits, answered.get(t.id)) for t in targets]
 
 
 def tier_counts(s: Session, callout_id: str) -> dict[str, dict[str, int]]:
@@ -156,12 +160,24 @@ def changed_since(callout_id: str, since: datetime) -> tuple:
     return CalloutTarget.callout_id == callout_id, col(CalloutTarget.updated_at) >= since
 
 
+def answered_since(callout_id: str, since: datetime) -> tuple:
+    """A live board's poll: the call-out's answers the API stored at or after `since`, ahead of their targets' record
+    (index ix_callout_answer_changes)."""
+    return CalloutAnswer.callout_id == callout_id, col(CalloutAnswer.stored_at) >= since
+
+
 def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime) -> tuple[list[dict], datetime]:
-    """Targets updated at or after `since` (the caller keeps what it sent and drops repeats)."""
+    """Targets updated or answered (store/answers.py `mark_answered`) at or after `since` (the caller keeps what it
+    sent and drops repeats)."""
     c = s.get(Callout, callout_id)
     plan = plan_of(lib, c) if c else None
     targets = list(s.exec(select(CalloutTarget).where(*changed_since(callout_id, since))))
-    newest = max((t.updated_at for t in targets), default=since)
+    answers = s.exec(select(CalloutAnswer.target_id, CalloutAnswer.stored_at).where(
+        *answered_since(callout_id, since))).all()
+    have = {t.id for t in targets}
+    if wanted := sorted({i for i, _ in answers} - have):
+        targets += s.exec(select(CalloutTarget).where(col(CalloutTarget.id).in_(wanted))).all()
+    newest = max([*(t.updated_at for t in targets), *(at for _, at in answers)], default=since)
     return rows_view(s, targets, policy_waits(plan) if plan else None), newest
 
 

@@ -16,6 +16,7 @@ from api.services.answers import AnswerError, acknowledge
 from api.services.dates import DateRange
 from api.services.errors import ServiceError
 from api.services.shapes import Out, Timestamp
+from store.answers import answered_at
 from store.audit import NewEvent, append
 from store.callouts import Callout, CalloutRelay, CalloutTarget, relay_counts, relay_overdue
 from store.db import session_scope
@@ -32,11 +33,13 @@ def find(callout_id: str) -> Callout | None:
         return s.get(Callout, callout_id)
 
 
-def target_dict(t: CalloutTarget) -> dict[str, Any]:
+def target_dict(t: CalloutTarget, answered: datetime | None = None) -> dict[str, Any]:
+    """A target as the API gives it; `answered`: when the API received the answer it has shown ahead of the
+    workflow's record (store/answers.py `answered_at`)."""
     return {"person_id": t.person_id, "name": t.name, "tier": t.tier, "position": t.position_code,
             "org_unit": t.org_unit_id, "state": t.state, "shard": t.shard,
             "attempts": [{k: a.get(k) for k in ("channel", "at", "status", "purpose", "person_id")} for a in t.attempts],
-            "answered_at": t.answered_at.isoformat() if t.answered_at else None,
+            "answered_at": answered.isoformat() if answered else None,
             "acknowledged_at": t.acknowledged_at.isoformat() if t.acknowledged_at else None,
             "ack_channel": t.ack_channel, "ack_by": t.ack_by, "late": t.ack_late, "escalated_to": t.escalated_to}
 
@@ -73,8 +76,9 @@ def callout_detail(session: Session, callout_id: str, state: str | None = None, 
     counts = Counter(t.state for t in all_targets)
     shown = [t for t in all_targets if (state is None or t.state == state) and (tier is None or t.tier == tier)]
     shown = shown[max(offset, 0):max(offset, 0) + max(1, min(limit, 20000))]
+    answered = answered_at(session, [t.id for t in shown if t.id is not None])
     return {**c.model_dump(mode="json"), "counts": dict(counts), "total": len(all_targets),
-            "targets": [target_dict(t) for t in shown], "relay": relay_view(session, callout_id, all_targets)}
+            "targets": [target_dict(t, answered.get(t.id)) for t in shown], "relay": relay_view(session, callout_id, all_targets)}
 
 
 def relay_view(session: Session, callout_id: str, targets: list[CalloutTarget] | None = None) -> dict[str, Any] | None:

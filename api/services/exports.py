@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from api.services.directory import names as person_names
 from definitions.loader import Library
+from store.answers import answered_in
 from store.callouts import Callout, CalloutTarget
 from store.directory import OrgUnit, Person, Position, Post, mask_mobile
 
@@ -37,6 +38,7 @@ def callout_targets(s: Session, lib: Library, callout_id: str) -> dict[str, Any]
     units = dict(s.exec(select(OrgUnit.id, OrgUnit.name).where(col(OrgUnit.id).in_({t.org_unit_id for t in targets}))).all()) \
         if targets else {}
     positions = dict(s.exec(select(Position.code, Position.name_zh)).all())
+    answered = answered_in(s, callout_id)
     rows = []
     for t in targets:
         sends = [_at(a.get("at")) for a in t.attempts if a.get("at")]
@@ -44,7 +46,7 @@ def callout_targets(s: Session, lib: Library, callout_id: str) -> dict[str, Any]
                      "unit": units.get(t.org_unit_id, t.org_unit_id),
                      "position": positions.get(t.position_code, t.position_code), "state": t.state,
                      "sends": len(t.attempts), "first_at": min(sends) if sends else None,
-                     "last_at": max(sends) if sends else None, "answered_at": t.answered_at,
+                     "last_at": max(sends) if sends else None, "answered_at": answered.get(t.id),
                      "ack_at": t.acknowledged_at,
                      "ack_channel": t.ack_channel or "", "ack_by": names.get(t.ack_by or "", t.ack_by or ""),
                      "late": t.ack_late, "escalated": "、".join(names.get(p, p) for p in t.escalated_to)})

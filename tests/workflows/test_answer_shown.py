@@ -1,8 +1,8 @@
 """An answer is on the board as soon as the API has stored it, before its workflow records it (issue 25).
 
 Under a district-wide call-out the worker is seconds behind its sends and escalations; the answer waits for the
-shard's turn to be recorded (state, acknowledged_at, the trail's event). The API writes `answered_at` on the
-person's targets as it matches the answer (an SMS reply in the transaction that stores and matches it, a link's
+shard's turn to be recorded (state, acknowledged_at, the trail's event). The API adds a row for each of the
+person's targets as it matches the answer (store/callouts.py `CalloutAnswer`) (an SMS reply in the transaction that stores and matches it, a link's
 confirmation beside the signal to its workflow), and the board shows "已收到回复,正在记录".
 Here the worker is stopped while the answers come, so the workflow cannot have recorded them: what the board
 shows is the API's alone. Then a worker comes back and records them. Time-skipping test server, the real API,
@@ -21,7 +21,7 @@ from sqlmodel import select
 
 from api.console.pages import library
 from api.services import board as board_svc
-from store.answers import mark_answered
+from store.answers import answered_at, mark_answered
 from store.audit import verify
 from store.callouts import CalloutTarget
 from store.db import session_scope
@@ -43,6 +43,14 @@ def first_sms(callout_id: str, person_id: str):
 
 def row_of(callout_id: str, person_id: str) -> CalloutTarget:
     return next(t for t in targets(callout_id).values() if t.person_id == person_id)
+
+
+def answered_of(callout_id: str) -> dict[str, object]:
+    """When the API received the answer it shows for each person's target (store/answers.py `answered_at`)."""
+    rows = targets(callout_id)
+    with session_scope(write=False) as s:
+        at = answered_at(s, [t.id for t in rows.values()])
+    return {t.person_id: at[t.id] for t in rows.values() if t.id in at}
 
 
 async def test_answers_are_on_the_board_before_the_workflow_records_them(env, api):
@@ -87,9 +95,10 @@ async def test_answers_are_on_the_board_before_the_workflow_records_them(env, ap
     async with build_worker(env.client, task_queue=api.tq):
         await wait_for(lambda: all(row_of(inp.callout_id, p).state == "acknowledged" for p in (head, resp)),
                        timeout=60, what="both acknowledged by their shards")
+    answered = answered_of(inp.callout_id)
     for person, channel in ((head, "sms"), (resp, "link")):
         row = row_of(inp.callout_id, person)
-        assert row.acknowledged_at == row.answered_at and row.ack_channel == channel and not row.ack_late
+        assert row.acknowledged_at == answered[person] and row.ack_channel == channel and not row.ack_late
     assert {e.payload["person_id"] for e in events(inp.callout_id, "callout.ack")} >= {head, resp}
     with session_scope(write=False) as s:
         assert verify(s).ok
@@ -105,7 +114,6 @@ async def test_only_the_persons_open_targets_are_marked(env, api):
         await start(env.client, api.tq, inp)
         await wait_for(lambda: all(m.provider_id for p in (head, resp) for m in outbox(inp.callout_id, person_id=p))
                        and outbox(inp.callout_id, person_id=resp), what="the head and a village person notified")
-    before = {t.target_key: t.updated_at for t in targets(inp.callout_id).values()}
     with session_scope() as s:
         row = s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == inp.callout_id,
                                                  CalloutTarget.person_id == resp)).one()
@@ -119,15 +127,15 @@ async def test_only_the_persons_open_targets_are_marked(env, api):
                             person_id="p-deputy-of-other", subject=inp.callout_id, workflow_id=f"{inp.callout_id}/shard-0",
                             body="叫应", status="sent", meta={"target_key": other.target_key, "purpose": "escalate"}))
     with session_scope() as s:
-        marked, left = mark_answered(s, [(inp.callout_id, head, at), (inp.callout_id, head, at + timedelta(seconds=3)),
+        marked = mark_answered(s, [(inp.callout_id, head, at), (inp.callout_id, head, at + timedelta(seconds=3)),
                                    (inp.callout_id, resp, at), ("INC-none", head, at), (inp.callout_id, "nobody", at),
                                    (inp.callout_id, "p-deputy-of-other", at + timedelta(seconds=1))])
-    assert (marked, left) == (2, set())
+    assert marked == 2
     with session_scope() as s:
-        assert mark_answered(s, [(inp.callout_id, head, at - timedelta(seconds=1))]) == (0, set())  # shown once only
-    after = targets(inp.callout_id)
-    assert sorted(t.person_id for t in after.values() if t.answered_at) == sorted([head, other.person_id])
-    assert row_of(inp.callout_id, head).answered_at == at
-    assert row_of(inp.callout_id, other.person_id).answered_at == at + timedelta(seconds=1)
-    assert row_of(inp.callout_id, head).updated_at > before[row_of(inp.callout_id, head).target_key]
-    assert row_of(inp.callout_id, resp).answered_at is None
+        assert mark_answered(s, [(inp.callout_id, head, at - timedelta(seconds=1))]) == 0  # shown once only
+    assert answered_of(inp.callout_id) == {head: at, other.person_id: at + timedelta(seconds=1)}
+    with session_scope(write=False) as s:  # a board's poll since just before: the two rows, answered
+        rows, _ = board_svc.changed_rows(s, library(), inp.callout_id, max(t.updated_at for t in targets(
+            inp.callout_id).values()) + timedelta(microseconds=1))
+    assert {r["person_id"]: r["answered_at"] for r in rows} == {
+        head: at.isoformat(), other.person_id: (at + timedelta(seconds=1)).isoformat()}

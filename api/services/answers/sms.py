@@ -133,9 +133,8 @@ def _match_in(s, sent: list, from_number: str, code: str | None) -> tuple[str, o
 def _store_inbound(items: list[tuple]) -> list[Inbound]:
     """Each reply (gateway, from, body, provider id, at) stored once and matched to the message it answers
     (see `_match`), all in one transaction, with one query for the messages sent to all their numbers and one
-    for the workflows waiting for their persons, and shown on its call-out's board unless a shard's flush holds
-    the target's row right now (then `acknowledge` shows it, in a transaction of its own). An ambiguous reply is
-    held for the duty office to assign."""
+    for the workflows waiting for their persons, and shown on its call-out's board (store/answers.py
+    `mark_answered`, which waits for no shard's flush). An ambiguous reply is held for the duty office to assign."""
     with session_scope() as s:
         sent_to = _sent_to(s, {i[1] for i in items})
         ids = [i[3] for i in items if i[3]]
@@ -183,13 +182,10 @@ def _store_inbound(items: list[tuple]) -> list[Inbound]:
         if rows:
             s.execute(insert(InboundMessage.__table__), rows)
         waiting = waiting_many(s, {(o[1], o[2]) for o in out if o[0] == "ack"})
-        # on the call-out's board now, before its workflow has recorded it; the targets' rows locked before the
-        # held replies' trail, as a shard's flush locks them before its own (no deadlock between the two)
-        _, left = mark_answered(s, answered, skip_locked=True)
+        mark_answered(s, answered)  # on the call-out's board now, before its workflow has recorded it
         for row, sent in held:
             _hold(s, row, sent)
-        return [(h, subj, pid, waiting[(subj, pid)] if h == "ack" else w, shown and (subj, pid) not in left)
-                for h, subj, pid, w, shown in out]
+        return [(h, subj, pid, waiting[(subj, pid)] if h == "ack" else w, shown) for h, subj, pid, w, shown in out]
 
 
 def _hold(s, row: dict, latest) -> None:
