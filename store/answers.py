@@ -103,8 +103,8 @@ def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
     targets neither acknowledged nor shown answered yet. The acknowledgement itself (state, acknowledged_at, the
     trail's event) is the workflow's to record. Subjects that are not call-outs match no row. Returns the rows added.
 
-    Nothing is locked and nothing updated: the rows are inserted, so a shard's flush that holds a target's row until
-    its commit holds up no answer (README, "Answers in rows of their own"). Two API processes showing the same
+    No target row is locked or updated: the answers' rows are inserted, so a shard's flush that holds a target's row
+    until its commit holds up no answer (README, "Answers in rows of their own"). Two API processes showing the same
     answer at the same moment may both add a row; a target's answer is its earliest (`answered_at`)."""
     first: dict[tuple[str, str], datetime] = {}
     for subject, person, at in answers:
@@ -147,19 +147,22 @@ def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
 
 def answered_at(s: Session, target_ids: list[int]) -> dict[int, datetime]:
     """When each of these targets' first answer was received, for those the API has shown answered."""
-    table = CalloutAnswer.__table__
     out: dict[int, datetime] = {}
+    column = CalloutAnswer.__table__.c.target_id
     for part in range(0, len(target_ids), _IDS_PER_STATEMENT):
-        out.update(s.execute(select(table.c.target_id, func.min(table.c.received_at)).where(
-            table.c.target_id.in_(target_ids[part:part + _IDS_PER_STATEMENT])).group_by(table.c.target_id)).all())
+        out.update(_first_answers(s, column.in_(target_ids[part:part + _IDS_PER_STATEMENT])))
     return out
 
 
 def answered_in(s: Session, callout_id: str) -> dict[int, datetime]:
     """`answered_at` for every target of a call-out the API has shown answered (an export of all its targets)."""
+    return _first_answers(s, CalloutAnswer.__table__.c.callout_id == callout_id)
+
+
+def _first_answers(s: Session, where: Any) -> dict[int, datetime]:
     table = CalloutAnswer.__table__
-    return dict(s.execute(select(table.c.target_id, func.min(table.c.received_at)).where(
-        table.c.callout_id == callout_id).group_by(table.c.target_id)).all())
+    return dict(s.execute(select(table.c.target_id, func.min(table.c.received_at)).where(where)
+                          .group_by(table.c.target_id)).all())
 
 
 _IDS_PER_STATEMENT = 5_000

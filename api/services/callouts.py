@@ -78,7 +78,8 @@ def callout_detail(session: Session, callout_id: str, state: str | None = None, 
     shown = shown[max(offset, 0):max(offset, 0) + max(1, min(limit, 20000))]
     answered = answered_at(session, [t.id for t in shown if t.id is not None])
     return {**c.model_dump(mode="json"), "counts": dict(counts), "total": len(all_targets),
-            "targets": [target_dict(t, answered.get(t.id)) for t in shown], "relay": relay_view(session, callout_id, all_targets)}
+            "targets": [target_dict(t, answered.get(t.id)) for t in shown],
+            "relay": relay_view(session, callout_id, all_targets)}
 
 
 def relay_view(session: Session, callout_id: str, targets: list[CalloutTarget] | None = None) -> dict[str, Any] | None:

@@ -14,11 +14,11 @@ from sqlalchemy import text
 
 from api.console.pages import library
 from api.services import board as board_svc
-from store.answers import answered_at, mark_answered
+from store.answers import mark_answered
 from store.callouts import Callout, CalloutTarget
 from store.db import dispose_all, get_engine, session_scope
 from store.messages import OutboxMessage
-from tests.workflows.callout_helpers import targets
+from tests.workflows.callout_helpers import answered, targets
 
 CID = "CO-no-wait"
 AT = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
@@ -43,13 +43,6 @@ def _callout() -> None:
                                 position_code="village_flood_resp", org_unit_id="v", person_id=person))
 
 
-def _answered() -> dict[str, datetime]:
-    rows = targets(CID)
-    with session_scope(write=False) as s:
-        at = answered_at(s, [t.id for t in rows.values()])
-    return {person: at[t.id] for person, t in rows.items() if t.id in at}
-
-
 def _flush_holds(conn, person: str) -> None:
     """What a shard's flush does to a target's row before its commit: locks it as it reads it, then writes it."""
     conn.execute(text("SELECT id FROM callout_target WHERE callout_id = :c AND person_id = :p ORDER BY id FOR UPDATE"),
@@ -66,7 +59,7 @@ def test_answers_are_shown_while_a_flush_holds_their_rows(db_url):
         with session_scope() as s:
             assert mark_answered(s, [(CID, "p1", AT), (CID, "p2", AT + timedelta(seconds=1))]) == 2
         # committed while the flush still holds p2's row: a board's poll finds both
-        assert _answered() == {"p1": AT, "p2": AT + timedelta(seconds=1)}
+        assert answered(CID) == {"p1": AT, "p2": AT + timedelta(seconds=1)}
         with session_scope(write=False) as s:
             rows, _ = board_svc.changed_rows(s, library(), CID, since)
         assert {r["person_id"]: r["answered_at"] for r in rows} == {
@@ -75,7 +68,7 @@ def test_answers_are_shown_while_a_flush_holds_their_rows(db_url):
     assert targets(CID)["p2"].state == "notified"  # the flush's own write stands beside the answer
     with session_scope() as s:  # shown once: a later answer of the same person adds nothing
         assert mark_answered(s, [(CID, "p2", AT + timedelta(seconds=5))]) == 0
-    assert _answered() == {"p1": AT, "p2": AT + timedelta(seconds=1)}
+    assert answered(CID) == {"p1": AT, "p2": AT + timedelta(seconds=1)}
 
 
 def test_the_sms_match_shows_every_reply_while_a_flush_holds_a_row(db_url):
@@ -95,5 +88,5 @@ def test_the_sms_match_shows_every_reply_while_a_flush_holds_a_row(db_url):
                               ("twilio", "+8613800000001", "1", "SMin1", AT)])
         assert [(handled, subject, person, shown) for handled, subject, person, _, shown in out] == [
             ("ack", CID, "p1", True), ("ack", CID, "p2", True)]
-        assert _answered() == {"p1": AT, "p2": AT}
+        assert answered(CID) == {"p1": AT, "p2": AT}
         flush.rollback()

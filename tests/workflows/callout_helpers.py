@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sqlmodel import select
 from api.services import answers
 from definitions.loader import load_or_raise
 from definitions.schema.common import Level
+from store.answers import answered_in
 from store.audit import AuditEvent
 from store.callouts import Callout, CalloutTarget
 from store.db import session_scope
@@ -111,6 +113,15 @@ def outbox(callout_id: str, **filters) -> list[OutboxMessage]:
 def targets(callout_id: str) -> dict[str, CalloutTarget]:
     with session_scope(write=False) as s:
         return {t.person_id: t for t in s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id))}
+
+
+def answered(callout_id: str) -> dict[str, datetime]:
+    """When the API received the answer it shows (ahead of the workflow's record) for each person's target
+    (store/answers.py `answered_at`), by the target's person."""
+    rows = targets(callout_id)
+    with session_scope(write=False) as s:
+        at = answered_in(s, callout_id)
+    return {t.person_id: at[t.id] for t in rows.values() if t.id in at}
 
 
 def callout(callout_id: str) -> Callout | None:

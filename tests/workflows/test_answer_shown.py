@@ -21,13 +21,14 @@ from sqlmodel import select
 
 from api.console.pages import library
 from api.services import board as board_svc
-from store.answers import answered_at, mark_answered
+from store.answers import mark_answered
 from store.audit import verify
 from store.callouts import CalloutTarget
 from store.db import session_scope
 from store.messages import OutboxMessage
 from tests.helpers import console_page
-from tests.workflows.callout_helpers import callout_input, duty_api, events, outbox, start, targets, wait_for
+from tests.workflows.callout_helpers import (answered, callout_input, duty_api, events, outbox, start, targets,
+                                            wait_for)
 from worker import build_worker
 
 
@@ -43,14 +44,6 @@ def first_sms(callout_id: str, person_id: str):
 
 def row_of(callout_id: str, person_id: str) -> CalloutTarget:
     return next(t for t in targets(callout_id).values() if t.person_id == person_id)
-
-
-def answered_of(callout_id: str) -> dict[str, object]:
-    """When the API received the answer it shows for each person's target (store/answers.py `answered_at`)."""
-    rows = targets(callout_id)
-    with session_scope(write=False) as s:
-        at = answered_at(s, [t.id for t in rows.values()])
-    return {t.person_id: at[t.id] for t in rows.values() if t.id in at}
 
 
 async def test_answers_are_on_the_board_before_the_workflow_records_them(env, api):
@@ -84,8 +77,8 @@ async def test_answers_are_on_the_board_before_the_workflow_records_them(env, ap
     assert board.status_code == 200 and board.text.count("已收到回复,正在记录") == 2
     # and so do the API's call-out and its targets' sheet: answered, not yet acknowledged
     detail = (await api.get(f"/api/callouts/{inp.callout_id}")).json()
-    answered = {t["person_id"]: t for t in detail["targets"] if t["answered_at"]}
-    assert set(answered) == {head, resp} and all(t["acknowledged_at"] is None for t in answered.values())
+    in_api = {t["person_id"]: t for t in detail["targets"] if t["answered_at"]}
+    assert set(in_api) == {head, resp} and all(t["acknowledged_at"] is None for t in in_api.values())
     sheet = await console_page(api.app, api.token, f"/console/export/callouts/{inp.callout_id}.xlsx")
     header, *lines = load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True)
     received, recorded = header.index("收到回复时间"), header.index("应答时间")
@@ -95,10 +88,10 @@ async def test_answers_are_on_the_board_before_the_workflow_records_them(env, ap
     async with build_worker(env.client, task_queue=api.tq):
         await wait_for(lambda: all(row_of(inp.callout_id, p).state == "acknowledged" for p in (head, resp)),
                        timeout=60, what="both acknowledged by their shards")
-    answered = answered_of(inp.callout_id)
+    first = answered(inp.callout_id)
     for person, channel in ((head, "sms"), (resp, "link")):
         row = row_of(inp.callout_id, person)
-        assert row.acknowledged_at == answered[person] and row.ack_channel == channel and not row.ack_late
+        assert row.acknowledged_at == first[person] and row.ack_channel == channel and not row.ack_late
     assert {e.payload["person_id"] for e in events(inp.callout_id, "callout.ack")} >= {head, resp}
     with session_scope(write=False) as s:
         assert verify(s).ok
@@ -133,7 +126,7 @@ async def test_only_the_persons_open_targets_are_marked(env, api):
     assert marked == 2
     with session_scope() as s:
         assert mark_answered(s, [(inp.callout_id, head, at - timedelta(seconds=1))]) == 0  # shown once only
-    assert answered_of(inp.callout_id) == {head: at, other.person_id: at + timedelta(seconds=1)}
+    assert answered(inp.callout_id) == {head: at, other.person_id: at + timedelta(seconds=1)}
     with session_scope(write=False) as s:  # a board's poll since just before: the two rows, answered
         rows, _ = board_svc.changed_rows(s, library(), inp.callout_id, max(t.updated_at for t in targets(
             inp.callout_id).values()) + timedelta(microseconds=1))
