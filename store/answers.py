@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, tuple_
+from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
 from store.audit import AuditEvent, NewEvent, append
+from store.bulk import by_pairs
 from store.callouts import Callout, CalloutAnswer, CalloutRelay, CalloutTarget
 from store.duty import SpotCheck, SpotCheckAnswer
 from store.messages import OutboxMessage
@@ -115,9 +116,9 @@ def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
     table = CalloutTarget.__table__
     mark: dict[int, tuple[datetime, str, str]] = {}  # an open target → (received at, subject, person) of its answer
     found: set[tuple[str, str]] = set()
-    for row_id, subject, person, acked in s.execute(select(table.c.id, table.c.callout_id, table.c.person_id,
-                                                           table.c.acknowledged_at).where(
-            tuple_(table.c.callout_id, table.c.person_id).in_(sorted(first)))):
+    for row_id, subject, person, acked in by_pairs(s, select(table.c.id, table.c.callout_id, table.c.person_id,
+                                                            table.c.acknowledged_at),
+                                                   table.c.callout_id, table.c.person_id, first):
         found.add((subject, person))
         if acked is None:
             mark[row_id] = (first[(subject, person)], subject, person)
@@ -128,9 +129,9 @@ def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
                 key, at = (subject, m["target_key"]), first[(subject, person)]
                 keys[key] = min(keys.get(key, (at, person)), (at, person))
     if keys:
-        for row_id, subject, key, acked in s.execute(select(table.c.id, table.c.callout_id, table.c.target_key,
-                                                            table.c.acknowledged_at).where(
-                tuple_(table.c.callout_id, table.c.target_key).in_(sorted(keys)))):
+        for row_id, subject, key, acked in by_pairs(s, select(table.c.id, table.c.callout_id, table.c.target_key,
+                                                             table.c.acknowledged_at),
+                                                    table.c.callout_id, table.c.target_key, keys):
             if acked is None:
                 at, person = keys[(subject, key)]
                 mark[row_id] = min(mark.get(row_id, (at, subject, person)), (at, subject, person))
@@ -172,9 +173,9 @@ _IDS_PER_STATEMENT = 5_000
 def _meta_of(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str, str], list[dict]]:
     found: dict[tuple[str, str, str], list[dict]] = {}
     if pairs:
-        for subject, person, wid, m in s.exec(select(OutboxMessage.subject, OutboxMessage.person_id,
-                                                     OutboxMessage.workflow_id, OutboxMessage.meta).where(
-                tuple_(OutboxMessage.subject, OutboxMessage.person_id).in_(sorted(pairs)))):
+        for subject, person, wid, m in by_pairs(s, select(OutboxMessage.subject, OutboxMessage.person_id,
+                                                          OutboxMessage.workflow_id, OutboxMessage.meta),
+                                                OutboxMessage.subject, OutboxMessage.person_id, pairs):
             found.setdefault((subject, person, wid), []).append(m)
     return found
 
@@ -182,8 +183,8 @@ def _meta_of(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str, st
 def _targets(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], CalloutTarget]:
     if not pairs:
         return {}
-    return {(t.callout_id, t.target_key): t for t in s.exec(select(CalloutTarget).where(
-        tuple_(CalloutTarget.callout_id, CalloutTarget.target_key).in_(sorted(pairs))))}
+    return {(t.callout_id, t.target_key): t for (t,) in by_pairs(s, select(CalloutTarget), CalloutTarget.callout_id,
+                                                                 CalloutTarget.target_key, pairs)}
 
 
 def _late_one(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[str] | frozenset,

@@ -119,3 +119,26 @@ def test_one_of_finds_the_rows_whose_value_is_among_those_given(db_url: str) -> 
     assert by_key == {keys[0], keys[2], keys[3]}
     assert by_id == {rows[1]["idempotency_key"], rows[4]["idempotency_key"]}
     assert none == []
+
+
+def test_by_pairs_finds_the_rows_of_each_pair_and_no_other(db_url: str) -> None:
+    """`by_pairs`: the rows whose (subject, person) is one of the pairs given, not every person of every subject
+    (the pairs (A, p1) and (B, p2) do not find (A, p2))."""
+    from sqlmodel import select
+
+    from store.bulk import by_pairs
+
+    rows = []
+    for subject in ("pairs-A", "pairs-B"):
+        for r in _rows(subject, 4):
+            r["person_id"] = f"p{r['idempotency_key'][-1]}"
+            rows.append(r)
+    with session_scope() as s:
+        insert_returning(s, TABLE, rows, TABLE.c.id)
+    wanted = [("pairs-A", "p1"), ("pairs-B", "p2"), ("pairs-B", "p3"), ("pairs-C", "p1"), ("pairs-A", "p9")]
+    with session_scope(write=False) as s:
+        found = sorted(by_pairs(s, select(TABLE.c.subject, TABLE.c.person_id), TABLE.c.subject, TABLE.c.person_id,
+                                wanted))
+        none = list(by_pairs(s, select(TABLE.c.id), TABLE.c.subject, TABLE.c.person_id, []))
+    assert [tuple(r) for r in found] == [("pairs-A", "p1"), ("pairs-B", "p2"), ("pairs-B", "p3")]
+    assert none == []

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from store.bulk import by_pairs
 from store.group import GroupCommit
 from store.answers import LateAnswer, mark_answered, record_late, record_late_many
 from store.db import session_scope
@@ -121,10 +121,9 @@ def waiting_many(s, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], set[st
     """`waiting_in` for many (subject, person) at once: one query."""
     out: dict[tuple[str, str], set[str]] = {p: set() for p in pairs}
     if pairs:
-        for subject, person, wid in s.exec(select(OutboxMessage.subject, OutboxMessage.person_id,
-                                                  OutboxMessage.workflow_id).where(
-                tuple_(OutboxMessage.subject, OutboxMessage.person_id).in_(sorted(pairs)),
-                col(OutboxMessage.workflow_id).is_not(None))):
+        for subject, person, wid in by_pairs(s, select(OutboxMessage.subject, OutboxMessage.person_id,
+                                                       OutboxMessage.workflow_id).where(
+                col(OutboxMessage.workflow_id).is_not(None)), OutboxMessage.subject, OutboxMessage.person_id, pairs):
             out[(subject, person)].add(wid)
     return out
 
