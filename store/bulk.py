@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import (JSON, Column, ColumnElement, Row, Select, Table, Text, TextClause, bindparam, cast, func, select,
-                        text)
+from sqlalchemy import (JSON, Column, ColumnElement, Row, Select, Table, Text, TextClause, bindparam, cast, func,
+                        select, text)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
