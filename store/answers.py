@@ -77,7 +77,7 @@ def record_late(s: Session, a: LateAnswer, workflow_ids: set[str], running: set[
 def record_late_many(s: Session, items: list[tuple[LateAnswer, set[str], set[str] | frozenset]]
                      ) -> list[list[dict[str, Any]]]:
     """`record_late` for answers that came together (a burst of repeated replies after a shard ended): what each
-    call-out target needs is read in two queries for all of them, the events appended in one go."""
+    call-out target needs is read in two queries per call-out for all of them, the events appended in one go."""
     events: list[NewEvent] = []
     callouts = {a.subject: s.get(Callout, a.subject) for a, _, _ in items}
     meta = _meta_of(s, {(a.subject, a.person_id) for a, _, _ in items if callouts[a.subject] is not None})

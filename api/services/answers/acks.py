@@ -118,7 +118,7 @@ def waiting_in(s, subject: str, person_id: str) -> set[str]:
 
 
 def waiting_many(s, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
-    """`waiting_in` for many (subject, person) at once: one query."""
+    """`waiting_in` for many (subject, person) at once: one query per subject (store/bulk.py `by_pairs`)."""
     out: dict[tuple[str, str], set[str]] = {p: set() for p in pairs}
     if pairs:
         for subject, person, wid in by_pairs(s, select(OutboxMessage.subject, OutboxMessage.person_id,
@@ -129,13 +129,14 @@ def waiting_many(s, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], set[st
 
 
 def _waiting_workflows(pairs: list[tuple[str, str]]) -> list[set[str]]:
-    """The workflows waiting for each (subject, person): one query for the answers that arrive together."""
+    """The workflows waiting for each (subject, person): one query per subject for the answers that arrive
+    together."""
     with session_scope(write=False) as s:
         found = waiting_many(s, set(pairs))
     return [set(found[p]) for p in pairs]
 
 
-_waiting = GroupCommit(_waiting_workflows)  # (a read: grouped like the writes, one query per round)
+_waiting = GroupCommit(_waiting_workflows)  # (a read: grouped like the writes, one round of queries at a time)
 
 
 @dataclass
