@@ -277,8 +277,10 @@ async def main() -> None:
                 stamped = not args.database_url
                 if stamped:
                     await asyncio.to_thread(stamp_ack_writes)
+                ready = asyncio.Event()
+                watcher = asyncio.create_task(watch_board(cid, seen, watching, ready=ready))
+                await ready.wait()
                 t_start, wall_start = time.monotonic(), time.time()
-                watcher = asyncio.create_task(watch_board(cid, seen, watching))
                 cpu0, own0 = api.cpu_s(), time.process_time()
                 lat, errors, wall = await open_loop(twilio, replies, args.rate, t_start)
                 cpu, own = api.cpu_s() - cpu0, time.process_time() - own0

@@ -322,7 +322,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                 cid = resp.json()["callout_id"]
                 replying = None
                 if following:
-                    phones.watch_board(cid)
+                    await phones.watch_board(cid)
                     replying = asyncio.ensure_future(phones.follow(reply_after))
 
                 channels = 2 if "voice" in steps[0] else 1
@@ -367,7 +367,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                                 col(OutboxMessage.person_id).in_(acked))).all())
                         phones = Phones(stack, acked)
                         await phones.open()
-                        phones.watch_board(cid)
+                        await phones.watch_board(cid)
                         replying = asyncio.ensure_future(phones.burst(number, ack_rate))
                     # an answer that never shows is lost (issue 15, finding 1): watched until every reply is visible, or
                     # LOST_AFTER_S after the last was sent (a burst that the API takes in minutes is watched whole;

@@ -79,25 +79,80 @@ class Api:
 
 async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, every: float = 0.1,
                       stamped: dict[str, float] | None = None, recorded: dict[str, float] | None = None,
-                      committed: dict[str, float] | None = None) -> dict[str, float]:
+                      committed: dict[str, float] | None = None, ready: asyncio.Event | None = None
+                      ) -> dict[str, float]:
     """When each person's answer is first visible on the board: their call-out target shown answered (the API
-    stored the answer: a `CalloutAnswer` row) or acknowledged, on time or late (逾时应答), in the read model the board
-    shows; polled every `every` s until `stop` is set. `stamped` gets each such row's stamp (epoch seconds: an
-    answer's `stored_at`, a target's `updated_at`) as first seen; `recorded` when the row was first seen
-    acknowledged (the workflow, or for an ended shard the API's store, recorded the acknowledgement).
+    stored the answer: a `CalloutAnswer` row) or acknowledged, on time or late (逾时应答), in the read model the
+    board shows; polled every `every` s until `stop` is set. `seen` gets the monotonic second (the machine's clock, the
+    same in every process) it was first seen; `stamped` each such row's stamp (epoch seconds: an answer's
+    `stored_at`, a target's `updated_at`) as first seen; `recorded` when the row was first seen acknowledged (the
+    workflow, or for an ended shard the API's store, recorded the acknowledgement).
 
     Each poll reads the rows a live board's poll reads (api/services/board.py `changed_rows`): the call-out's
     answers stored and targets updated since the newest of each seen, less `OVERLAP_S` for a row stamped before its
     transaction committed, through the indexes on (callout_id, stored_at) and (callout_id, updated_at). It once
     read every acknowledged target of the call-out each time: ~60 ms of PostgreSQL's CPU per poll at 100,000, a
-    third of a core taken from the system under test at 20 polls a second. The board is read by a duty officer's browser, not by the phones: the polls run on a thread of their
-    own, each stamped the moment its read returns. `missed_by_watch` says afterwards whether the overlap was
-    enough. Only answers and acknowledged targets are read (a send's update is not the watch's business).
+    third of a core taken from the system under test at 20 polls a second. The board is read by a duty officer's
+    browser, not by the phones: the polls run in a process of their own (`_watch`; on a thread of the bench's they
+    waited for the interpreter the phones of 100,000 persons kept busy, and added up to 1.3 s at p99 to what they
+    saw: README, "The watch in a process of its own"), each stamped the moment its read returns, and the firsts
+    come back through a pipe. `missed_by_watch` says afterwards whether the overlap was enough. Only answers and
+    acknowledged targets are read (a send's update is not the watch's business).
 
     `committed` (PostgreSQL with `track_commit_timestamp = on`) gets, for each person, the commit time (epoch seconds)
     of the transaction whose row the watch first saw answered: where the system's part ends (from then on any reader
     of the board sees it) and the watch's own lag begins. Returns the watch's cost: polls, rows read, seconds spent
-    reading (on the same cores as the system measured)."""
+    reading (on the same cores as the system measured). `ready` is set once the watch has polled (its process takes
+    a second or two to start): answers sent before would read as seen late."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # (not forked from a process with threads and open connections)
+    receiving, sending = ctx.Pipe(duplex=False)
+    halt = ctx.Event()
+    process = ctx.Process(target=_watch, args=(cid, every, committed is not None, sending, halt),
+                          name="board-watcher", daemon=True)
+    process.start()
+    sending.close()
+    cost: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+
+    def receive() -> None:  # the firsts as the watch finds them (the bench reads `seen` while it runs)
+        while True:
+            try:
+                message = receiving.recv()
+            except EOFError:  # the watch died (its error on stderr): nothing more will be seen, the bench goes on
+                message = None
+            if ready is not None and not ready.is_set():
+                loop.call_soon_threadsafe(ready.set)
+            if message is None:
+                return
+            if isinstance(message, dict):
+                cost.update(message)
+                return
+            for kind, person, at, value in message:
+                if kind == "seen":
+                    seen[person] = at
+                    if stamped is not None:
+                        stamped[person] = value[0]
+                    if committed is not None and value[1] is not None:
+                        committed[person] = value[1]
+                elif recorded is not None:
+                    recorded[person] = at
+
+    reader = threading.Thread(target=receive, name="board-watch-reader", daemon=True)
+    reader.start()
+    try:
+        await stop.wait()
+    finally:
+        halt.set()
+        await asyncio.to_thread(reader.join)
+        await asyncio.to_thread(process.join, 30)
+    return cost
+
+
+def _watch(cid: str, every: float, want_commits: bool, out, halt) -> None:
+    """`watch_board`'s polls, in a process of their own: each poll's firsts (seen, recorded) sent on `out`, then the
+    cost when `halt` is set."""
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import false, literal_column, true
@@ -110,7 +165,7 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
     cursors = {"answers": datetime(2000, 1, 1, tzinfo=UTC), "targets": datetime(2000, 1, 1, tzinfo=UTC)}
     cost = {"polls": 0, "rows": 0, "seconds": 0.0}
     with session_scope(write=False) as s:
-        commits = committed is not None and commit_times_kept(s)
+        commits = want_commits and commit_times_kept(s)
 
     def commit_of(table: str):
         return literal_column(f"pg_xact_commit_timestamp({table}.xmin)" if commits else "NULL")
@@ -119,10 +174,12 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
         began = time.perf_counter()
         back = timedelta(seconds=OVERLAP_S)
         with session_scope(write=False) as s:
-            answers = s.exec(select(CalloutTarget.person_id, CalloutAnswer.stored_at, false(), commit_of("callout_answer"))
+            answers = s.exec(select(CalloutTarget.person_id, CalloutAnswer.stored_at, false(),
+                                    commit_of("callout_answer"))
                              .join(CalloutTarget, col(CalloutTarget.id) == CalloutAnswer.target_id)
                              .where(*answered_since(cid, cursors["answers"] - back))).all()
-            acked = s.exec(select(CalloutTarget.person_id, CalloutTarget.updated_at, true(), commit_of("callout_target"))
+            acked = s.exec(select(CalloutTarget.person_id, CalloutTarget.updated_at, true(),
+                                  commit_of("callout_target"))
                            .where(*changed_since(cid, cursors["targets"] - back),
                                   col(CalloutTarget.acknowledged_at).is_not(None))).all()
         cursors["answers"] = max([cursors["answers"], *(row[1] for row in answers)])
@@ -132,31 +189,24 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
         cost["seconds"] += time.perf_counter() - began
         return [*answers, *acked]  # (person, stamp, acknowledged, commit): a row shown answered comes first
 
-    halt = threading.Event()
-
-    def watch() -> None:
-        while not halt.is_set():
-            found = poll()
-            now = time.monotonic()
-            for person, at, acked, commit in found:
-                if person not in seen:
-                    seen[person] = now
-                    if stamped is not None:
-                        stamped[person] = at.timestamp()
-                    if commits and commit is not None:
-                        committed[person] = commit.timestamp()
-                if acked and recorded is not None and person not in recorded:
-                    recorded[person] = now
-            halt.wait(every)
-
-    thread = threading.Thread(target=watch, name="board-watcher", daemon=True)
-    thread.start()
-    try:
-        await stop.wait()
-    finally:
-        halt.set()
-        await asyncio.to_thread(thread.join)
-    return cost
+    seen: set[str] = set()
+    recorded: set[str] = set()
+    while not halt.is_set():
+        found = poll()
+        now = time.monotonic()
+        firsts = []
+        for person, at, acked, commit in found:
+            if person not in seen:
+                seen.add(person)
+                firsts.append(("seen", person, now, (at.timestamp(), commit.timestamp() if commit else None)))
+            if acked and person not in recorded:
+                recorded.add(person)
+                firsts.append(("recorded", person, now, None))
+        if firsts or cost["polls"] == 1:  # (the first poll's, even empty: the watch is ready)
+            out.send(firsts)
+        halt.wait(every)
+    out.send(cost)
+    out.close()
 
 
 OVERLAP_S = 2.0

@@ -46,17 +46,18 @@ class Phones:
         self.client = RawClient(self.api.base, limit=IN_FLIGHT, timeout=120)  # lean: bench/raw_http.py
         self.slots = asyncio.Semaphore(IN_FLIGHT)
 
-    def watch_board(self, cid: str) -> None:
-        """Call-out `cid`'s board watched (a duty officer's browser, on a thread of its own), from now on, polled as
-        often as the console's board polls (`POLL_S`, 0.5 s): "shown" is what a duty officer sees, the system's own
-        part is read from the commits (watch_board's `committed`), and a watch polling 20 times a second took ~0.5
-        of the two cores it measures."""
+    async def watch_board(self, cid: str) -> None:
+        """Call-out `cid`'s board watched (a duty officer's browser, in a process of its own), from its first poll on
+        (awaited here), polled as often as the console's board polls (`POLL_S`, 0.5 s): "shown" is what a duty officer
+        sees, the system's own part is read from the commits (watch_board's `committed`), and a watch polling 20
+        times a second took ~0.5 of the two cores it measures."""
         from api.console.board import POLL_S
 
-        self.cid, self.watching = cid, asyncio.Event()
+        self.cid, self.watching, ready = cid, asyncio.Event(), asyncio.Event()
         self.watcher = asyncio.create_task(watch_board(self.cid, self.visible, self.watching, every=POLL_S,
                                                        stamped=self.stamped, recorded=self.recorded,
-                                                       committed=self.committed))
+                                                       committed=self.committed, ready=ready))
+        await ready.wait()
 
     def _reply(self, pid: str, number: str) -> bytes:
         return self.client.encode(*signed(self.api.base, "/api/webhooks/twilio/sms", {
