@@ -1,9 +1,10 @@
 """An answer is on the board as soon as the API has stored it, before its workflow records it (issue 25).
 
 Under a district-wide call-out the worker is seconds behind its sends and escalations; the answer waits for the
-shard's turn to be recorded (state, acknowledged_at, the trail's event). The API adds a row for each of the
-person's targets as it matches the answer (store/callouts.py `CalloutAnswer`) (an SMS reply in the transaction that stores and matches it, a link's
-confirmation beside the signal to its workflow), and the board shows "已收到回复,正在记录".
+shard's turn to be recorded (state, acknowledged_at, the trail's event). The API adds a row (store/callouts.py
+`CalloutAnswer`) for each of the person's targets as it matches the answer (an SMS reply in the transaction that
+stores and matches it, a link's confirmation beside the signal to its workflow), and the board shows
+"已收到回复,正在记录".
 Here the worker is stopped while the answers come, so the workflow cannot have recorded them: what the board
 shows is the API's alone. Then a worker comes back and records them. Time-skipping test server, the real API,
 workflows and activities.

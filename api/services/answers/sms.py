@@ -48,8 +48,8 @@ def parse_relay(body: str) -> tuple[int | None, str | None]:
     return (int(m.group(1)), m.group(2)) if m else (None, None)
 
 
-Inbound = tuple[str, str | None, str | None, set[str], bool]
-"""What became of a reply in the match: (handled, subject, person_id, the workflows waiting, shown on the board)."""
+Inbound = tuple[str, str | None, str | None, set[str]]
+"""What became of a reply in the match: (handled, subject, person_id, the workflows waiting)."""
 
 
 def _record_inbound(gateway: str, from_number: str, body: str, provider_id: str | None, at: datetime) -> Inbound:
@@ -58,7 +58,7 @@ def _record_inbound(gateway: str, from_number: str, body: str, provider_id: str 
     try:
         return _store_inbound([(gateway, from_number, body, provider_id, at)])[0]
     except IntegrityError:  # the same inbound message delivered twice at once
-        return "duplicate", None, None, set(), False
+        return "duplicate", None, None, set()
 
 
 def _record_inbound_many(items: list[tuple]) -> list[Inbound]:
@@ -150,9 +150,9 @@ def _store_inbound(items: list[tuple]) -> list[Inbound]:
                     # delivered again (the first try may have failed after storing it, e.g. Temporal down):
                     # answer again; answers are idempotent by the message's id, so nothing counts twice
                     m = s.get(OutboxMessage, prev.outbox_id)
-                    out.append(("duplicate", m.subject, m.person_id, waiting_in(s, m.subject, m.person_id), False))
+                    out.append(("duplicate", m.subject, m.person_id, waiting_in(s, m.subject, m.person_id)))
                 else:
-                    out.append(("duplicate", None, None, set(), False))
+                    out.append(("duplicate", None, None, set()))
                 continue
             if provider_id:
                 seen.add(provider_id)
@@ -178,14 +178,14 @@ def _store_inbound(items: list[tuple]) -> list[Inbound]:
             if handled == "ack" and households is None:  # (a relay's 到户 is the relay's row, not the target's)
                 answered.append((sent.subject, sent.person_id, at))
             out.append((handled, sent.subject if sent and handled == "ack" else None,
-                        sent.person_id if handled == "ack" else None, set(), handled == "ack" and households is None))
+                        sent.person_id if handled == "ack" else None, set()))
         if rows:
             s.execute(insert(InboundMessage.__table__), rows)
         waiting = waiting_many(s, {(o[1], o[2]) for o in out if o[0] == "ack"})
         mark_answered(s, answered)  # on the call-out's board now, before its workflow has recorded it
         for row, sent in held:
             _hold(s, row, sent)
-        return [(h, subj, pid, waiting[(subj, pid)] if h == "ack" else w, shown) for h, subj, pid, w, shown in out]
+        return [(h, subj, pid, waiting[(subj, pid)] if h == "ack" else w) for h, subj, pid, w in out]
 
 
 def _hold(s, row: dict, latest) -> None:
@@ -215,13 +215,13 @@ async def sms_reply(client: Client, gateway: str, from_number: str, body: str, p
                     at: datetime | None = None) -> dict:
     """An SMS from a person's phone: acknowledges the call-out it answers (by code, else the latest)."""
     at = at or datetime.now(UTC)
-    handled, subject, person_id, waiting, shown = await _inbound.submit((gateway, from_number, body, provider_id, at))
+    handled, subject, person_id, waiting = await _inbound.submit((gateway, from_number, body, provider_id, at))
     if handled == "ambiguous":
         return {"handled": "ambiguous", "recorded": "held", "message": HELD_TEXT}
     if handled == "duplicate" and waiting:  # stored before, perhaps not answered (a fault after storing it)
         answered = await acknowledge(client, subject or "", person_id or "", "sms",
                                      ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting,
-                                     households=parse_relay(body)[0])  # shown again if it was not (idempotent)
+                                     households=parse_relay(body)[0], shown=True)  # (with its first delivery)
         return {"handled": "duplicate", "subject": subject, "person_id": person_id, **answered.as_dict()}
     households = parse_relay(body)[0]
     actor = None
@@ -235,7 +235,7 @@ async def sms_reply(client: Client, gateway: str, from_number: str, body: str, p
         raise AnswerError(f"nobody with id {person_id!r} was called in {subject!r}")
     answered = await acknowledge(client, subject or "", person_id or "", "sms", actor=actor,
                                  ref=f"sms:{provider_id or at.isoformat()}", at=at, workflows=waiting,
-                                 households=households, shown=shown)
+                                 households=households, shown=True)  # (in the match's transaction)
     out = {"handled": "ack", "subject": subject, "person_id": person_id, **answered.as_dict(),
            "message": RECORDED_TEXT[answered.recorded]}
     if households is not None:
