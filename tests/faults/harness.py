@@ -210,7 +210,10 @@ class Stack:
         {outbox id: sid} of the messages created that the killed worker never heard of. `timeout` is an
         anti-hang bound for the hold to be reached (a send comes within ~30 s on a busy machine)."""
         try:
-            await hold.wait(timeout)
+            try:
+                await hold.wait(timeout)
+            except AssertionError as exc:  # say what the stack was doing: its workflows, the worker's and Temporal's logs
+                raise AssertionError(f"{exc}\n{await self.open_workflows()}\n{self.tail()}") from None
             self.kill_worker()
         finally:
             hold.release()
@@ -304,6 +307,26 @@ class Stack:
             if p and p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 p.wait(10)
+
+    async def open_workflows(self) -> str:
+        """For a failure's message: each running workflow with its pending workflow task (attempt: a task that
+        keeps failing is retried with a growing backoff) and its pending activities (attempts, last failure)."""
+        if self.client is None:
+            return "(no Temporal client)"
+        lines = ["running workflows:"]
+        try:
+            async for wf in self.client.list_workflows("ExecutionStatus='Running'"):
+                raw = (await self.client.get_workflow_handle(wf.id, run_id=wf.run_id).describe()).raw_description
+                task = raw.pending_workflow_task
+                lines.append(f"  {wf.workflow_type} {wf.id}: history {raw.workflow_execution_info.history_length} events"
+                             + (f", workflow task attempt {task.attempt} ({task.state})"
+                                if raw.HasField("pending_workflow_task") else ""))
+                for a in raw.pending_activities:
+                    lines.append(f"    activity {a.activity_type.name} attempt {a.attempt}: "
+                                 f"{a.last_failure.message[:300] if a.HasField('last_failure') else 'no failure'}")
+        except Exception as exc:  # noqa: BLE001 - a diagnostic: Temporal itself may be what is wrong
+            lines.append(f"  (could not list them: {exc!r})")
+        return "\n".join(lines)
 
     def tail(self) -> str:
         out = []

@@ -127,6 +127,9 @@ async def test_worker_killed_during_a_reporting_chain_an_activation_and_its_revi
                 asked = asyncio.create_task(step(path, who, body, status))
                 try:
                     await kill_at_send(hold, f"a send after {path.rsplit('/', 1)[-1]}")
+                except AssertionError as exc:  # no send came: say what became of the step itself
+                    done = asked.done() and (asked.exception() or "answered")
+                    raise AssertionError(f"{path}: {done or 'not answered yet'}\n{exc}") from None
                 finally:
                     hold.release()
                 return await asked
