@@ -24,6 +24,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,7 +129,8 @@ class Stack:
         self.env = {"YINGJI_DATA_DIR": str(workdir), "YINGJI_DATABASE_URL": self.url,
                     "YINGJI_TEMPORAL_ADDRESS": f"127.0.0.1:{self.port}", "YINGJI_DEFINITIONS_DIR": str(defs),
                     "YINGJI_SECRET_KEY": "faults", "YINGJI_RUN_SCHEDULER": "false", "YINGJI_ADMIN_TOKEN": ADMIN,
-                    "YINGJI_TASK_QUEUE": "faults", "YINGJI_NIGHT_START": "00:00", "YINGJI_NIGHT_END": "00:00",
+                    "YINGJI_TASK_QUEUE": "faults", "YINGJI_TEMPORAL_NAMESPACE": f"faults-{uuid.uuid4().hex[:8]}",
+                    "YINGJI_NIGHT_START": "00:00", "YINGJI_NIGHT_END": "00:00",
                     **(env or {})}
         self.server: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None  # the latest worker started
@@ -145,23 +147,54 @@ class Stack:
     # ------------------------------------------------------------------ Temporal
 
     def start_temporal(self) -> None:
-        log = self.workdir / f"temporal-{len(self.logs)}.log"
-        self.logs.append(log)
-        with log.open("wb") as out:
-            self.server = subprocess.Popen(
-                [str(Path(sys.executable).parent / "temporal"), "server", "start-dev", "--ip", "127.0.0.1",
-                 "--port", str(self.port), "--headless", "--ui-port", str(free_port()),
-                 "--db-filename", str(self.workdir / "temporal.db"), "--log-level", "error",
-                 "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
-                env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:  # the gRPC port accepts connections
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            assert self.server.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "the Temporal dev server did not start"
+        """The dev server, with this stack's own namespace, until it says it serves on `self.port`.
+
+        A port picked free can be taken by another test's process before the server binds it: the server then
+        exits at once (`bind: address already in use`) while that process answers on the port, and a check of the
+        port alone let this stack's worker and API talk to another test's Temporal (its worker took their tasks).
+        So the server's own start line is waited for, and the stack's namespace exists on no other server. On a
+        first start a taken port is replaced by a new one; a restart (same port, same state) fails saying so."""
+        first = self.server is None
+        for attempt in range(5):
+            log = self.workdir / f"temporal-{len(self.logs)}.log"
+            self.logs.append(log)
+            with log.open("wb") as out:
+                self.server = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "temporal"), "server", "start-dev", "--ip", "127.0.0.1",
+                     "--port", str(self.port), "--headless", "--ui-port", str(free_port()),
+                     "--namespace", self.env["YINGJI_TEMPORAL_NAMESPACE"],
+                     "--db-filename", str(self.workdir / "temporal.db"), "--log-level", "error",
+                     "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
+                    env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT)
+            if self._serving(log):
+                return
+            text = log.read_text(errors="replace")
+            assert first and "address already in use" in text and attempt < 4, text[-2000:]
+            self._move_to(free_port())
+
+    def _serving(self, log: Path, timeout: float = 60) -> bool:
+        """True once the server started here says it serves and its port accepts; False if it exited."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.server.poll() is not None:
+                return False
+            if b"Temporal Server:" in log.read_bytes():  # printed once the server has started, never on a failed bind
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                        return True
+            assert time.monotonic() < deadline, f"the Temporal dev server did not start\n{log.read_text()[-2000:]}"
             time.sleep(0.1)
+
+    def _move_to(self, port: int) -> None:
+        """Temporal on another port: the stack's processes, and this one's settings where they point at the old."""
+        from config import get_settings
+
+        old = self.env["YINGJI_TEMPORAL_ADDRESS"]
+        self.port = port
+        self.env["YINGJI_TEMPORAL_ADDRESS"] = f"127.0.0.1:{port}"
+        if os.environ.get("YINGJI_TEMPORAL_ADDRESS") == old:
+            os.environ["YINGJI_TEMPORAL_ADDRESS"] = self.env["YINGJI_TEMPORAL_ADDRESS"]
+            get_settings.cache_clear()
 
     def stop_temporal(self) -> None:
         """Stop the dev server as a crash would leave it to its next start: SIGKILL, state on disk."""
