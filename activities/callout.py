@@ -120,11 +120,15 @@ async def resolve(req: ResolveRequest) -> ResolveResult:
 async def load_shard(callout_id: str, shard: int) -> list[Target]:
     def read() -> list[Target]:
         with session_scope(write=False) as s:
-            rows = s.execute(select(spec_text()).where(CalloutTarget.callout_id == callout_id,
-                                                       CalloutTarget.shard == shard).order_by(CalloutTarget.id))
-            return [TARGET.validate_json(spec) for spec in rows.scalars()]
+            return [TARGET.validate_json(spec) for spec in s.execute(shard_specs(callout_id, shard)).scalars()]
 
     return await asyncio.to_thread(read)
+
+
+def shard_specs(callout_id: str, shard: int):
+    """A shard's targets' specs in order, read by the index (callout_id, shard, id): the shard's own rows only."""
+    return select(spec_text()).where(CalloutTarget.callout_id == callout_id,
+                                     CalloutTarget.shard == shard).order_by(CalloutTarget.id)
 
 
 def spec_text():

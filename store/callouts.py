@@ -34,7 +34,8 @@ class Callout(SQLModel, table=True):
 class CalloutTarget(SQLModel, table=True):
     __tablename__ = "callout_target"
     __table_args__ = (UniqueConstraint("callout_id", "target_key", name="uq_callout_target"),
-                      Index("ix_callout_target_changes", "callout_id", "updated_at"))  # a board's poll: what changed
+                      Index("ix_callout_target_changes", "callout_id", "updated_at"),  # a board's poll: what changed
+                      Index("ix_callout_target_shard", "callout_id", "shard", "id"))  # a shard's load: its own targets
     id: int | None = Field(default=None, primary_key=True)
     callout_id: str = Field(foreign_key="callout.id", index=True)
     target_key: str = Field(description="tier/post: stable id of the target within the call-out")
