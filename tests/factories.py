@@ -131,3 +131,20 @@ def running_callout(s: Session, cid: str, started_at: datetime | None = None) ->
     s.add(Callout(id=cid, plan_id="heavy_rain", plan_version="x", level="orange", category="heavy_rain",
                   status="running", title="暴雨橙色预警叫应", started_at=started_at or datetime.now(UTC)))
     s.flush()
+
+
+def unanalyzed_targets(s: Session, callout_id: str, count: int, shards: int = 1) -> None:
+    """PostgreSQL: a call-out with `count` targets (persons p1…p<count>, target keys t/1…, target i in shard
+    i % `shards`), on a table PostgreSQL is kept from analyzing (autovacuum off), as a district-wide call-out's targets
+    are when its shards load and its answers come, minutes after they were written: for tests that read a plan."""
+    from sqlalchemy import text
+
+    from store.callouts import Callout
+
+    s.execute(text("ALTER TABLE callout_target SET (autovacuum_enabled = false)"))
+    s.add(Callout(id=callout_id, plan_id="p", plan_version="1", level="red", category="heavy_rain"))
+    s.flush()
+    s.execute(text("INSERT INTO callout_target (callout_id, target_key, shard, tier, position_code, org_unit_id, "
+                   "person_id, name, state, attempts, ack_late, escalated_to, spec, updated_at) SELECT :cid, "
+                   "'t/' || g, g % :shards, 'v', 'x', 'u', 'p' || g, '', 'notified', '[]', false, '[]', '{}', now() "
+                   "FROM generate_series(1, :count) g"), {"cid": callout_id, "shards": shards, "count": count})

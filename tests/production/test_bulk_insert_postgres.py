@@ -98,17 +98,12 @@ def test_by_pairs_tests_no_or_of_pairs_where_the_statistics_know_nothing(db_url:
     from sqlmodel import select
 
     from store.bulk import pair_queries
-    from store.callouts import Callout, CalloutTarget
+    from store.callouts import CalloutTarget
+    from tests.factories import unanalyzed_targets
 
     table = CalloutTarget.__table__
     with session_scope() as s:
-        s.execute(text("ALTER TABLE callout_target SET (autovacuum_enabled = false)"))  # never analyzed here
-        s.add(Callout(id="CO-plan", plan_id="p", plan_version="1", level="red", category="heavy_rain"))
-        s.flush()
-        s.execute(text("INSERT INTO callout_target (callout_id, target_key, shard, tier, position_code, org_unit_id, "
-                       "person_id, name, state, attempts, ack_late, escalated_to, spec, updated_at) SELECT 'CO-plan', "
-                       "'t/' || g, 0, 'v', 'x', 'u', 'p' || g, '', 'notified', '[]', false, '[]', '{}', now() "
-                       "FROM generate_series(1, 20000) g"))
+        unanalyzed_targets(s, "CO-plan", 20000)
     pairs = [("CO-plan", f"p{i}") for i in range(1, 20000, 78)]  # 257 answers
     with session_scope(write=False) as s:
         (query,) = pair_queries(s, select(table.c.id), table.c.callout_id, table.c.person_id, pairs)

@@ -10,20 +10,14 @@ import pytest
 from sqlalchemy import text
 
 from activities.callout import shard_specs
-from store.callouts import Callout
 from store.db import get_engine, session_scope
+from tests.factories import unanalyzed_targets
 
 
 @pytest.mark.parametrize("analyzed", [False, True])
 def test_a_shard_reads_its_own_rows_only(db_url: str, analyzed: bool) -> None:
     with session_scope() as s:
-        s.execute(text("ALTER TABLE callout_target SET (autovacuum_enabled = false)"))
-        s.add(Callout(id="CO-shards", plan_id="p", plan_version="1", level="red", category="heavy_rain"))
-        s.flush()
-        s.execute(text("INSERT INTO callout_target (callout_id, target_key, shard, tier, position_code, org_unit_id, "
-                       "person_id, name, state, attempts, ack_late, escalated_to, spec, updated_at) SELECT 'CO-shards', "
-                       "'t/' || g, g % 40, 'v', 'x', 'u', 'p' || g, '', 'pending', '[]', false, '[]', '{}', now() "
-                       "FROM generate_series(1, 20000) g"))
+        unanalyzed_targets(s, "CO-shards", 20000, shards=40)
     if analyzed:
         with get_engine(write=True).connect() as conn:
             conn.execute(text("ANALYZE callout_target"))
