@@ -9,8 +9,7 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
-from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails
+from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox._runner import _Instance as _SandboxInstance  # (LeanInstance: the SDK's own)
 

@@ -92,8 +92,8 @@ class Phones:
         nothing new came for `STUCK_S` (a row committed later than that). The phones share the bench's process and
         its two cores with the system they measure: they read little (a whole read at 100,000 was ~0.5 s of CPU), and
         every `every` s: a quarter of the earliest reply's delay, at most 2 s, so a row is found before its reply is
-        due. (Read every 0.5 s at 100,000 persons, the rows from the oldest unsent one on were 780,000 rows in 270 reads:
-        16 s of PostgreSQL's time in a run, and their decoding the bench's.)"""
+        due. (Read every 0.5 s at 100,000 persons, they took 780,000 rows in 270 reads: 16 s of PostgreSQL's time in a
+        run, and the bench's to decode them.)"""
         every = min(2.0, max(0.1, reply_after * 0.5 / 4))
         from sqlmodel import col, select
 
