@@ -85,12 +85,9 @@ tiers:
 """
 LEADERS_TIER = ("  - {id: towns, name_zh: 乡镇(街道), name_en: Towns, scope: area_towns, positions: "
                 "[town_party_secretary], policy: main}\n")
-OWN_STEPS = ["- notify: [sms]", "- wait_ack: 30s", "- escalate: deputy", "- wait_ack: 30s"]
-
-
-def own_steps(wait_s: int) -> list[str]:
-    """The own table's plan with the person's wait before the deputy `wait_s` (30 s unless `--wait`)."""
-    return [OWN_STEPS[0], f"- wait_ack: {wait_s}s", *OWN_STEPS[2:]]
+def own_steps(wait_s: int = 30) -> list[str]:
+    """The own table's plan: SMS, the person's wait before the deputy (`wait_s`: 30 s unless `--wait`), the deputy."""
+    return ["- notify: [sms]", f"- wait_ack: {wait_s}s", "- escalate: deputy", "- wait_ack: 30s"]
 
 
 def wait_of(steps: list[str]) -> int:

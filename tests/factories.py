@@ -139,11 +139,8 @@ def unanalyzed_targets(s: Session, callout_id: str, count: int, shards: int = 1)
     are when its shards load and its answers come, minutes after they were written: for tests that read a plan."""
     from sqlalchemy import text
 
-    from store.callouts import Callout
-
     s.execute(text("ALTER TABLE callout_target SET (autovacuum_enabled = false)"))
-    s.add(Callout(id=callout_id, plan_id="p", plan_version="1", level="red", category="heavy_rain"))
-    s.flush()
+    running_callout(s, callout_id)
     s.execute(text("INSERT INTO callout_target (callout_id, target_key, shard, tier, position_code, org_unit_id, "
                    "person_id, name, state, attempts, ack_late, escalated_to, spec, updated_at) SELECT :cid, "
                    "'t/' || g, g % :shards, 'v', 'x', 'u', 'p' || g, '', 'notified', '[]', false, '[]', '{}', now() "

@@ -4,10 +4,11 @@ payload's serialization context asked of the workflow's instance directly. If th
 a new SDK. (Every workflow test runs its workflows in `LeanInstance`: build_worker's runner.)"""
 from __future__ import annotations
 
+import pytest
 import temporalio.workflow
 from temporalio.api.enums.v1 import CommandType
 from temporalio.worker._command_aware_visitor import CommandInfo
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError, SandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox._runner import _Instance
 
 import worker
@@ -49,7 +50,9 @@ async def test_a_payloads_serialization_context_is_the_one_the_sdks_instance_giv
         assert ours.get_serialization_context(info) is not None
 
 
-def test_the_workers_runner_is_the_sandbox():
-    """(the speed-up keeps the sandbox: every workflow still runs in it, with its restrictions)"""
-    assert isinstance(worker.SandboxValidatedOnce(), SandboxedWorkflowRunner)
-    assert worker.SandboxValidatedOnce().restrictions is SandboxedWorkflowRunner().restrictions
+async def test_the_workflows_code_still_meets_the_sandboxs_restrictions():
+    """(the speed-up keeps the sandbox: what a workflow may not call is still refused in it)"""
+    ours = worker.SandboxValidatedOnce().create_instance(details())
+    with pytest.raises(RestrictedWorkflowAccessError, match="datetime.datetime.now"):
+        ours._run_code("with __temporal_importer.applied():\n  import datetime\n  datetime.datetime.now()\n",
+                       __temporal_importer=ours.importer)
