@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, insert, update
+from sqlalchemy import Text, cast, insert
 from sqlmodel import Session, col, select
 from temporalio import activity
 
@@ -20,7 +20,7 @@ from activities.escalation import flush_result
 from activities.precedence import in_background, urgently
 from config import get_settings
 from store.audit import ANSWERS, NewEvent, append, seal_shards
-from store.bulk import one_of
+from store.bulk import one_of, update_rows
 from store.callouts import Callout, CalloutRelay, CalloutTarget, relay_counts
 from store.db import session_scope
 from store.group import GroupCommit
@@ -414,7 +414,8 @@ def _update_targets(s: Session, callout_id: str, sends: list[Send], outcomes: di
 
 def _write_targets(s: Session, rows: dict[str, _Row], before: dict[str, dict]) -> None:
     """Write what changed on each row touched (as the ORM would: only the columns whose value changed, and
-    updated_at), as one executemany per set of changed columns rather than an ORM object per row.
+    updated_at), as one statement per set of changed columns (store/bulk.py `update_rows`) rather than an ORM object
+    per row.
 
     updated_at is the time of this write, not the flush's `now`: a live board polls the rows changed since its last
     poll, less an overlap (api/console/board.py) for rows stamped before their transaction committed; stamped when
@@ -427,9 +428,9 @@ def _write_targets(s: Session, rows: dict[str, _Row], before: dict[str, dict]) -
         if not row.get("touched"):
             continue
         changed = tuple(c for c in _TARGET_STATE if row[c] != before[key][c]) + ("updated_at",)
-        groups[changed].append({"_id": row["id"], **{c: row[c] for c in changed[:-1]}, "updated_at": stamp})
+        groups[changed].append({"id": row["id"], **{c: row[c] for c in changed[:-1]}, "updated_at": stamp})
     for params in groups.values():
-        s.execute(update(table).where(table.c.id == bindparam("_id")), params)  # SET: the params' columns
+        update_rows(s, table, table.c.id, params)  # SET: the params' columns
 
 
 # ------------------------------------------------------------------ update, finish

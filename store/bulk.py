@@ -29,7 +29,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (JSON, Column, ColumnElement, Row, Select, Table, Text, TextClause, bindparam, cast, func,
-                        select, text)
+                        select, text, update)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -60,8 +60,7 @@ def insert_returning(session: Session, table: Table, rows: Sequence[dict[str, An
         statement = table.insert().values({name: bindparam(name, type_=Text()) for name in encoded})
         return list(session.execute(statement.returning(key, sort_by_parameter_order=True), list(rows)).scalars())
     statement = _json_insert(table, names, key.name, dialect, encoded)
-    keys = sorted(session.execute(statement, {"rows": json.dumps(rows, default=_json_value, ensure_ascii=False,
-                                                                  separators=(",", ":"))}).scalars())
+    keys = sorted(session.execute(statement, {"rows": _document(rows)}).scalars())
     if len(keys) != len(rows):  # pragma: no cover - PostgreSQL inserts every row or fails
         raise RuntimeError(f"insert into {table.name}: {len(keys)} keys back for {len(rows)} rows")
     return keys
@@ -86,7 +85,17 @@ def _check_defaults(table: Table, names: tuple[str, ...]) -> None:
 @cache
 def _json_insert(table: Table, names: tuple[str, ...], key: str, dialect: Dialect, encoded: frozenset[str]) -> TextClause:
     quote = dialect.identifier_preparer.quote
-    columns = ", ".join(quote(n) for n in names)
+    rows, values = _record_set(table, names, dialect, encoded)
+    return text(
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)}) "
+        f"SELECT {', '.join(values)} FROM {rows} ORDER BY row_order RETURNING {quote(key)}")
+
+
+def _record_set(table: Table, names: tuple[str, ...], dialect: Dialect,
+                encoded: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
+    """The `:rows` JSON document as a record set `u` of the columns `names` in the table's types, with each row's
+    place (`row_order`), and the value of each column to write."""
+    quote = dialect.identifier_preparer.quote
     given, values = [], []
     for name in names:
         sql_type = table.c[name].type.compile(dialect=dialect)
@@ -96,10 +105,48 @@ def _json_insert(table: Table, names: tuple[str, ...], key: str, dialect: Dialec
         else:  # every other column read as its own type (a JSON column takes the value as JSON)
             given.append(f"{quote(name)} {sql_type}")
             values.append(f"u.{quote(name)}")
-    return text(
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({columns}) "
-        f"SELECT {', '.join(values)} FROM ROWS FROM (json_to_recordset(CAST(:rows AS JSON)) AS ({', '.join(given)})) "
-        f"WITH ORDINALITY AS u({columns}, row_order) ORDER BY row_order RETURNING {quote(key)}")
+    rows = (f"ROWS FROM (json_to_recordset(CAST(:rows AS JSON)) AS ({', '.join(given)})) "
+            f"WITH ORDINALITY AS u({', '.join(quote(n) for n in names)}, row_order)")
+    return rows, values
+
+
+def update_rows(session: Session, table: Table, key: Column, rows: Sequence[dict[str, Any]]) -> None:
+    """Write each of `rows` (dicts of column name → value, every row with the same names, `key`'s among them) on
+    the row whose `key` it gives: the columns it gives, and no other.
+
+    On PostgreSQL one statement for the batch (`UPDATE … FROM` the rows as a JSON record set, as `insert_returning`
+    takes them): as an executemany, each row was a statement of its own for the server to bind and run (the
+    outbox's answers from the gateway, 155,000 of them at 100,000 persons, were 23 s of its time). Elsewhere an
+    executemany. The rows are the caller's to lock first, in an order of its choosing."""
+    if not rows:
+        return
+    given = rows[0].keys()
+    if any(r.keys() != given for r in rows):
+        raise ValueError(f"update of {table.name}: every row must give the same columns ({', '.join(given)})")
+    if key.name not in given or len(given) < 2:
+        raise ValueError(f"update of {table.name}: each row gives {key.name} and the columns to write")
+    if len({r[key.name] for r in rows}) != len(rows):
+        raise ValueError(f"update of {table.name}: a row is given twice")
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        by = f"_{key.name}"  # (a bind parameter may not take the name of a column the statement sets)
+        session.execute(update(table).where(key == bindparam(by)),
+                        [{by if name == key.name else name: value for name, value in r.items()} for r in rows])
+        return
+    session.execute(_json_update(table, tuple(given), key.name, dialect), {"rows": _document(rows)})
+
+
+@cache
+def _json_update(table: Table, names: tuple[str, ...], key: str, dialect: Dialect) -> TextClause:
+    quote = dialect.identifier_preparer.quote
+    rows, values = _record_set(table, names, dialect)
+    sets = ", ".join(f"{quote(n)} = {v}" for n, v in zip(names, values, strict=True) if n != key)
+    return text(f"UPDATE {dialect.identifier_preparer.format_table(table)} SET {sets} FROM {rows} "
+                f"WHERE {dialect.identifier_preparer.format_table(table)}.{quote(key)} = u.{quote(key)}")
+
+
+def _document(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _json_value(value: Any) -> str:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Index, bindparam, delete, update
+from sqlalchemy import Index, delete, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from store.bulk import insert_returning
+from store.bulk import insert_returning, update_rows
 from store.types import empty_dict, json_column, now_utc, utc_column
 
 KINDS = ("sms", "link")
@@ -51,9 +51,7 @@ def finish(s: Session, outcomes: dict[int, dict[str, Any]]) -> None:
         return
     now = now_utc()
     table = AnswerIntake.__table__
-    s.connection().execute(update(table).where(table.c.id == bindparam("_id"))
-                           .values(done_at=now, outcome=bindparam("_outcome")),
-                           [{"_id": i, "_outcome": o} for i, o in outcomes.items()])
+    update_rows(s, table, table.c.id, [{"id": i, "done_at": now, "outcome": o} for i, o in outcomes.items()])
 
 
 def renew(s: Session, owner: str, ids: list[int]) -> None:

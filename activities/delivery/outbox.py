@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.gateways import OutgoingMessage, SendResult, gateway_for
-from store.bulk import insert_returning, one_of
+from store.bulk import insert_returning, one_of, update_rows
 from store.db import session_scope
 from store.messages import OutboxMessage
 
@@ -192,7 +192,7 @@ def _record_owned(results: dict[str, SendResult], claim: Claim | None = None) ->
     claim = claim or Claim.current()
     theirs: set[str] = set()
     table = OutboxMessage.__table__
-    with session_scope() as s:  # (rows locked, then one executemany: no ORM object per row)
+    with session_scope() as s:  # (rows locked, then written in one statement: no ORM object per row)
         rows = s.execute(select(table.c.id, table.c.idempotency_key, table.c.claim_by, table.c.claim_attempt,
                                 table.c.provider_id, table.c.status, table.c.error, table.c.sent_at)
                          .where(one_of(s, table.c.idempotency_key, results)).with_for_update())
@@ -206,8 +206,7 @@ def _record_owned(results: dict[str, SendResult], claim: Claim | None = None) ->
             status, error = (res.status, res.error) if row.status == "sending" else (row.status, row.error)
             # (a status callback may have come first: what it said stands)
             sent_at = (res.accepted_at or now) if res.status == "sent" and row.sent_at is None else row.sent_at
-            writes.append({"_id": row.id, "provider_id": row.provider_id or res.provider_id, "status": status,
+            writes.append({"id": row.id, "provider_id": row.provider_id or res.provider_id, "status": status,
                            "error": error, "sent_at": sent_at, "updated_at": now})
-        if writes:
-            s.execute(update(table).where(table.c.id == bindparam("_id")), writes)
+        update_rows(s, table, table.c.id, writes)
     return theirs

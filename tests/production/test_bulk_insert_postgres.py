@@ -18,7 +18,9 @@ from tests.unit.test_bulk_insert import (TABLE, _rows, _stored, test_a_column_le
                                          test_json_text_is_taken_only_for_a_json_column_and_only_as_text,
                                          test_one_of_finds_the_rows_whose_value_is_among_those_given,
                                          test_every_row_is_stored_as_given_and_its_key_comes_back_in_order,
-                                         test_no_rows_no_statement, test_rows_that_differ_in_their_columns_are_refused)
+                                         test_no_rows_no_statement, test_rows_that_differ_in_their_columns_are_refused,
+                                         test_update_rows_refuses_rows_it_cannot_write_as_one,
+                                         test_update_rows_writes_the_columns_each_row_gives_on_its_own_row_and_no_other)
 
 ON_POSTGRES = (test_a_column_left_to_its_python_default_is_refused, test_a_naive_datetime_is_refused,
                test_by_pairs_finds_the_rows_of_each_pair_and_no_other,
@@ -26,7 +28,9 @@ ON_POSTGRES = (test_a_column_left_to_its_python_default_is_refused, test_a_naive
                test_json_text_is_taken_only_for_a_json_column_and_only_as_text,
                test_one_of_finds_the_rows_whose_value_is_among_those_given,
                test_every_row_is_stored_as_given_and_its_key_comes_back_in_order, test_no_rows_no_statement,
-               test_rows_that_differ_in_their_columns_are_refused)
+               test_rows_that_differ_in_their_columns_are_refused,
+               test_update_rows_refuses_rows_it_cannot_write_as_one,
+               test_update_rows_writes_the_columns_each_row_gives_on_its_own_row_and_no_other)
 
 
 def _statements(db_url: str, run) -> list[tuple[str, object]]:
@@ -51,6 +55,21 @@ def test_one_short_statement_whatever_the_batch(db_url: str) -> None:
     statement, params = inserts[1]
     assert len(statement.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
     assert list(params) == ["rows"]
+
+
+def test_an_update_of_many_rows_is_one_short_statement(db_url: str) -> None:
+    """The reason for `update_rows`: as an executemany, each row was a statement of its own for the server."""
+    from store.bulk import update_rows
+
+    def run(s, n: int) -> None:
+        keys = insert_returning(s, TABLE, _rows(f"u{n}", n), TABLE.c.id)
+        update_rows(s, TABLE, TABLE.c.id, [{"id": k, "status": "sent", "meta": {"n": i}} for i, k in enumerate(keys)])
+
+    seen = _statements(db_url, run)
+    updates = [(st, p) for st, p in seen if st.startswith("UPDATE")]
+    assert len(updates) == 2 and updates[0][0] == updates[1][0]
+    statement, params = updates[1]
+    assert len(statement.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH and list(params) == ["rows"]
 
 
 def test_concurrent_batches_each_get_their_own_keys(db_url: str) -> None:

@@ -142,3 +142,39 @@ def test_by_pairs_finds_the_rows_of_each_pair_and_no_other(db_url: str) -> None:
         none = list(by_pairs(s, select(TABLE.c.id), TABLE.c.subject, TABLE.c.person_id, []))
     assert [tuple(r) for r in found] == [("pairs-A", "p1"), ("pairs-B", "p2"), ("pairs-B", "p3")]
     assert none == []
+
+
+def test_update_rows_writes_the_columns_each_row_gives_on_its_own_row_and_no_other(db_url: str) -> None:
+    """`update_rows`: each row's values land on the row its key names (JSON, NULLs and UTC datetimes among them);
+    rows not named and columns not given keep what they had."""
+    from store.bulk import update_rows
+
+    rows = _rows("upd", 6)
+    with session_scope() as s:
+        keys = insert_returning(s, TABLE, rows, TABLE.c.id)
+    later = AT + timedelta(minutes=5)
+    writes = [{"id": key, "status": "sent" if n % 2 else "failed", "provider_id": None if n % 2 else f"SM{n}",
+               "sent_at": later + timedelta(seconds=n), "meta": {"n": n, "seen": [True, None]}}
+              for n, key in enumerate(keys[:4])]
+    with session_scope() as s:
+        update_rows(s, TABLE, TABLE.c.id, list(reversed(writes)))
+    stored = _stored(keys)
+    for write in writes:
+        got = stored[write["id"]]
+        assert {name: getattr(got, name) for name in write} == write
+        assert got.body == rows[keys.index(write["id"])]["body"]  # a column not given: as it was
+    for key, row in zip(keys[4:], rows[4:], strict=True):
+        assert {name: getattr(stored[key], name) for name in row} == row
+
+
+def test_update_rows_refuses_rows_it_cannot_write_as_one(db_url: str) -> None:
+    from store.bulk import update_rows
+
+    with session_scope() as s:
+        (key,) = insert_returning(s, TABLE, _rows("bad", 1), TABLE.c.id)
+        for rows, said in (([{"id": key, "status": "sent"}, {"id": key + 1}], "same columns"),
+                           ([{"status": "sent"}], "gives id"), ([{"id": key}], "gives id"),
+                           ([{"id": key, "status": "a"}, {"id": key, "status": "b"}], "given twice")):
+            with pytest.raises(ValueError, match=said):
+                update_rows(s, TABLE, TABLE.c.id, rows)
+        update_rows(s, TABLE, TABLE.c.id, [])  # nothing to write: no statement
