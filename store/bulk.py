@@ -151,8 +151,11 @@ def _document(rows: Sequence[dict[str, Any]]) -> str:
     sending worker's CPU was this encoding), with the same text; datetimes are `_json_value`'s to write (a naive one
     is refused), keys that are not strings written as their text, as the json module writes them. (The audit trail's
     canonical text is store/audit.py's, with the json module: this is only the rows' way to the server.)"""
-    return orjson.dumps(rows, default=_json_value,
-                        option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        return orjson.dumps(rows, default=_json_value,
+                            option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError as exc:  # `_json_value`'s own error, not orjson's wrapper that hides its message
+        raise (exc.__cause__ or exc) from None
 
 
 def _json_value(value: Any) -> str:
