@@ -16,9 +16,9 @@ the server, each row parsed once into the table's column types:
 
 one statement, one parameter, whatever the batch: psycopg converts it once and caches it. (Each column was first
 taken with `e->>'a'` from `json_array_elements`: a `json` value is text, and every `->>` parsed the row's text again
-from its start, 22 times for an outbox row. 500 outbox rows took 54 ms of the server's time that way, 14 ms as a
-record set; 500 audit events 25 and 9.5 ms: README, "The server's share of a batch".) `update_rows` writes a
-batch's changes the same way, `UPDATE … FROM` the record set.
+from its start, 22 times for an outbox row: a batch of 500 took 70 ms that way and 22 ms as a record set, 500 audit
+events 43 and 19 ms; `bench/bulk_insert.py`, README "Each row parsed once".) `update_rows` writes a batch's changes
+the same way, `UPDATE … FROM` the record set.
 """
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def _json_update(table: Table, names: tuple[str, ...], key: str, dialect: Dialec
 
 
 def _document(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as one JSON document: orjson, 2.7× the json module's C encoder on a batch of outbox rows (6 % of a
+    """The rows as one JSON document: orjson, 2.7× the json module's C encoder on a batch of outbox rows (7 % of a
     sending worker's CPU was this encoding), with the same text; datetimes are `_json_value`'s to write (a naive one
     is refused), keys that are not strings written as their text, as the json module writes them. (The audit trail's
     canonical text is store/audit.py's, with the json module: this is only the rows' way to the server.)"""
