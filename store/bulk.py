@@ -16,8 +16,8 @@ the server, each row parsed once into the table's column types:
 
 one statement, one parameter, whatever the batch: psycopg converts it once and caches it. (Each column was first
 taken with `e->>'a'` from `json_array_elements`: a `json` value is text, and every `->>` parsed the row's text again
-from its start, 22 times for an outbox row: a batch of 500 took 70 ms that way and 22 ms as a record set, 500 audit
-events 43 and 19 ms; `bench/bulk_insert.py`, README "Each row parsed once".) `update_rows` writes a batch's changes
+from its start, 22 times for an outbox row: a batch of 500 took 72 ms that way and 23 ms as a record set, 500 audit
+events 34 and 15.5 ms; `bench/bulk_insert.py`, README "Each row parsed once".) `update_rows` writes a batch's changes
 the same way, `UPDATE … FROM` the record set.
 """
 from __future__ import annotations

@@ -177,4 +177,4 @@ def test_update_rows_refuses_rows_it_cannot_write_as_one(db_url: str) -> None:
                            ([{"id": key, "status": "a"}, {"id": key, "status": "b"}], "given twice")):
             with pytest.raises(ValueError, match=said):
                 update_rows(s, TABLE, TABLE.c.id, rows)
-        update_rows(s, TABLE, TABLE.c.id, [])  # nothing to write: no statement
+        update_rows(s, TABLE, TABLE.c.id, [])  # nothing to write: not refused
