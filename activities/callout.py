@@ -41,6 +41,7 @@ from workflows.callout import (
     WarningInfo,
 )
 from workflows.drill import DRILL_MARK, unmarked
+from workflows.callout_models import shard_size_for
 from workflows.kit import names
 from workflows.escalation import TARGET, Contact, Record, Send, Target, state_after
 
@@ -92,8 +93,9 @@ async def resolve(req: ResolveRequest) -> ResolveResult:
             shards: list[ShardInfo] = []
             rows = []
             at = _now()
-            for n, start in enumerate(range(0, len(fresh), req.shard_size)):
-                chunk = fresh[start:start + req.shard_size]
+            size = shard_size_for(len(fresh), req.shard_size)
+            for n, start in enumerate(range(0, len(fresh), size)):
+                chunk = fresh[start:start + size]
                 index = req.first_shard + n
                 shards.append(ShardInfo(index=index, count=len(chunk)))
                 rows += [dict(callout_id=req.callout_id, target_key=t.key, shard=index, tier=t.tier,

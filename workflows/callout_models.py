@@ -16,6 +16,19 @@ from definitions.schema.common import Level
 from workflows.escalation import Ack, Record, Report, Send
 
 SHARD_SIZE = 500
+"""Persons per shard, up to SHARD_SIZE × MOST_SHARDS persons; past that the shards grow (`shard_size_for`)."""
+MOST_SHARDS = 100
+LARGEST_SHARD = 1000
+"""A shard's targets come back from `callout.load_shard` in one payload, ~650 bytes a target with a deputy, a
+superior and a duty contact: 1,000 of them stay well under Temporal's 2 MB a payload."""
+
+
+def shard_size_for(persons: int, least: int = SHARD_SIZE) -> int:
+    """How many persons a shard of a call-out of `persons` holds: `least`, or more when that would make over
+    MOST_SHARDS shards, up to LARGEST_SHARD. Each shard pays for every group of answers that reaches it (a signal,
+    a workflow task, a local activity and its transaction): 200 shards of 500 at 100,000 persons cut the answers
+    into four times as many groups as 100 of 1,000 (issue 25, README "Fewer, larger shards")."""
+    return max(least, min(LARGEST_SHARD, -(-persons // MOST_SHARDS)))
 RECALL_ENDED = ("该部分叫应已结束,请电话联系并代为确认 / this part of the call-out has ended: call the person and "
                 "confirm on their behalf")
 RECALL_SETTLED = "该对象已应答或已取消,无需重新呼叫 / already acknowledged or canceled"
@@ -68,7 +81,7 @@ class ResolveRequest(BaseModel):
     warning: WarningInfo
     tiers: list[str]
     first_shard: int
-    shard_size: int
+    shard_size: int = Field(description="the least persons a shard holds (`shard_size_for`)")
 
 
 class ShardInfo(BaseModel):

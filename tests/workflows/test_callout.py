@@ -189,6 +189,22 @@ async def test_sends_are_idempotent_and_audit_verifies(env, worker, people, db_u
         assert verify(s).ok
 
 
+async def test_a_large_call_out_has_fewer_larger_shards(env, worker, people, monkeypatch):
+    """Past SHARD_SIZE x MOST_SHARDS persons a call-out's shards grow rather than multiply (issue 25): here the
+    least size is 4 and at most 2 shards are made, so each holds half of the persons, leaders in the first."""
+    from workflows import callout_models
+
+    monkeypatch.setattr(callout_models, "MOST_SHARDS", 2)  # (read by the resolve activity, outside the sandbox)
+    inp = callout_input(level=Level.red, towns=["330110001", "330110002", "330110003"]).model_copy(update={"shard_size": 4})
+    handle = await start(env.client, worker, inp)
+    await handle.result()
+    all_targets = targets(inp.callout_id)
+    sizes = [sum(1 for t in all_targets.values() if t.shard == n) for n in sorted({t.shard for t in all_targets.values()})]
+    assert len(all_targets) > 8 and sizes == [-(-len(all_targets) // 2), len(all_targets) // 2]
+    assert all_targets[people["secretary"]].shard == 0 and all_targets[people["district_head"]].shard == 0
+    assert all(_msgs(inp.callout_id, t.person_id) for t in all_targets.values())  # everyone was called
+
+
 async def test_fan_out_to_shards_leaders_first(env, worker, people):
     inp = callout_input(level=Level.red, towns=["330110001", "330110002", "330110003"]).model_copy(update={"shard_size": 4})
     handle = await start(env.client, worker, inp)
