@@ -447,6 +447,20 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                         for m in rows if m.person_id and m.person_id.startswith("d") and "r" + m.person_id[1:] in first]
                 result["escalation_late_p99_s"] = pct(late, 99)
                 result["escalation_late_max_s"] = max(late) if late else float("nan")
+                if burst and result.get("recorded"):
+                    # a deputy told "did not answer" about someone who had answered within the wait (counted from
+                    # the gateway's acceptance of their first message): their shard had not recorded the answer when
+                    # the wait ran out (the board showed it; the escalation goes by the shard's record)
+                    due = {m.person_id: (m.sent_at or m.created_at).timestamp() - wall_minus_mono + wait for m in rows
+                           if m.person_id and m.person_id.startswith("r") and m.created_at == first.get(m.person_id)}
+                    deputy = {"r" + m.person_id[1:] for m in rows if m.person_id and m.person_id.startswith("d")}
+                    answered = [p for p in sent_at if p in due]
+                    wrong = [due[p] - sent_at[p] for p in answered if p in deputy and sent_at[p] <= due[p]]
+                    after = sum(1 for p in answered if sent_at[p] > due[p])
+                    result["recorded"] += (f"; answered within the wait yet escalated: {len(wrong):,}"
+                                           + (f" (their answer sent p50 / max {pct(wrong, 50):.2f} / {max(wrong):.2f} s"
+                                              " before the wait ran out)" if wrong else "")
+                                           + f"; answered after the wait ran out: {after:,}")
                 if fake is not None:  # each send as the gateway received it
                     stamps = [s for s in fake.stamps() if s[3] == 201]
                     person = {m.to: m.person_id for m in rows if m.person_id}
