@@ -2,7 +2,8 @@
 
 `WarningCalloutWorkflow` coordinates: it opens the call-out, resolves the targets
 into shards (an activity writes them to the store), starts one
-`CalloutShardWorkflow` per ~500 persons (leaders' shard first), passes warning
+`CalloutShardWorkflow` per SHARD_SIZE persons (larger ones rather than more than
+MOST_SHARDS: `shard_size_for`; leaders' shard first), passes warning
 updates and a cancel on, and writes the summary when every shard has ended.
 Each shard runs the shared escalation interpreter for its persons.
 """
@@ -44,7 +45,8 @@ retried after 30 s rather than 10 s (a task not yet started moves on within 5 s:
 
 @workflow.defn
 class CalloutShardWorkflow:
-    """Escalation for up to ~500 persons, with one timer at the earliest deadline."""
+    """Escalation for a shard's persons (SHARD_SIZE, more in the largest call-outs: `shard_size_for`), with one timer
+    at the earliest deadline."""
 
     def __init__(self) -> None:
         self.inbox = Inbox()
