@@ -22,7 +22,6 @@ the same way, `UPDATE … FROM` the record set.
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -144,12 +143,12 @@ def _json_update(table: Table, names: tuple[str, ...], key: str, dialect: Dialec
     quote = dialect.identifier_preparer.quote
     rows, values = _record_set(table, names, dialect)
     sets = ", ".join(f"{quote(n)} = {v}" for n, v in zip(names, values, strict=True) if n != key)
-    return text(f"UPDATE {dialect.identifier_preparer.format_table(table)} SET {sets} FROM {rows} "
-                f"WHERE {dialect.identifier_preparer.format_table(table)}.{quote(key)} = u.{quote(key)}")
+    name = dialect.identifier_preparer.format_table(table)
+    return text(f"UPDATE {name} SET {sets} FROM {rows} WHERE {name}.{quote(key)} = u.{quote(key)}")
 
 
-def _document(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as one JSON document: orjson, 2.7× the json module's C encoder on a batch of outbox rows (7 % of a
+def _document(rows: Sequence[Any]) -> str:
+    """The rows (or `one_of`'s keys) as one JSON document: orjson, 2.7× the json module's C encoder on a batch of outbox rows (7 % of a
     sending worker's CPU was this encoding), with the same text; datetimes are `_json_value`'s to write (a naive one
     is refused), keys that are not strings written as their text, as the json module writes them. (The audit trail's
     canonical text is store/audit.py's, with the json module: this is only the rows' way to the server.)"""
@@ -202,7 +201,7 @@ def one_of(session: Session, column: ColumnElement[Any], values: Iterable[Any]) 
     4,096 bytes or 50 parameters afresh too; with one JSON parameter the statement is short and the same whatever
     the count (the database takes the list apart: `json_each` on SQLite, `json_array_elements_text` on
     PostgreSQL). Values are strings or integers (their JSON encodings)."""
-    doc = bindparam(None, json.dumps(list(values), ensure_ascii=False, separators=(",", ":")), type_=Text())
+    doc = bindparam(None, _document(list(values)), type_=Text())
     if session.get_bind().dialect.name == "postgresql":
         return column.in_(select(cast(func.json_array_elements_text(cast(doc, JSON)).column_valued("v"), column.type)))
     return column.in_(select(func.json_each(doc).table_valued("value").c.value))
