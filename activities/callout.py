@@ -19,6 +19,7 @@ from activities.delivery import Delivery, deliver
 from activities.escalation import flush_result
 from activities.precedence import in_background, urgently
 from config import get_settings
+from store.answers import answered_keys
 from store.audit import ANSWERS, NewEvent, append, seal_shards
 from store.bulk import one_of, update_rows
 from store.callouts import Callout, CalloutRelay, CalloutTarget, relay_counts
@@ -123,6 +124,17 @@ async def load_shard(callout_id: str, shard: int) -> list[Target]:
     def read() -> list[Target]:
         with session_scope(write=False) as s:
             return [TARGET.validate_json(spec) for spec in s.execute(shard_specs(callout_id, shard)).scalars()]
+
+    return await asyncio.to_thread(read)
+
+
+@activity.defn(name=names.Callout.STORED)
+async def stored_answers(callout_id: str, target_keys: list[str]) -> list[str]:
+    """The targets among `target_keys` that the API has stored an answer for (on the board, 已收到回复), read before
+    their wait runs out: the shard waits for those answers' signals rather than escalating (`hold_for_stored`)."""
+    def read() -> list[str]:
+        with session_scope(write=False) as s:
+            return answered_keys(s, callout_id, target_keys)
 
     return await asyncio.to_thread(read)
 

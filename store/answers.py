@@ -160,6 +160,18 @@ def answered_in(s: Session, callout_id: str) -> dict[int, datetime]:
     return _first_answers(s, CalloutAnswer.__table__.c.callout_id == callout_id)
 
 
+def answered_keys(s: Session, callout_id: str, target_keys: list[str]) -> list[str]:
+    """Which of a call-out's targets (by key) the API has shown answered: answers stored that the targets' workflow
+    may not have heard yet (workflows/escalation/host.py `hold_for_stored`, before their wait runs out)."""
+    target, answer = CalloutTarget.__table__, CalloutAnswer.__table__
+    found: set[str] = set()
+    for part in range(0, len(target_keys), _IDS_PER_STATEMENT):
+        found.update(s.execute(select(target.c.target_key).join(answer, answer.c.target_id == target.c.id).where(
+            target.c.callout_id == callout_id, target.c.target_key.in_(target_keys[part:part + _IDS_PER_STATEMENT])
+        )).scalars())
+    return sorted(found)
+
+
 def _first_answers(s: Session, where: Any) -> dict[int, datetime]:
     table = CalloutAnswer.__table__
     return dict(s.execute(select(table.c.target_id, func.min(table.c.received_at)).where(where)

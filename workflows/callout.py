@@ -91,8 +91,13 @@ class CalloutShardWorkflow:
                 self.relays.acknowledged(actions.records, workflow.now())
             return result
 
+        async def stored(keys: list[str]) -> list[str]:  # answers on the board that no signal has brought yet
+            return await workflow.execute_local_activity(Callout.STORED, args=[inp.callout_id, keys],
+                                                         result_type=list[str], **LOCAL)
+
         await drive(self.esc, self.inbox, flush, until=lambda: self.inbox.stopped is not None,
-                    answers=lambda actions: flush(actions, local=True))  # answers: at once, by a local activity
+                    answers=lambda actions: flush(actions, local=True),  # answers: at once, by a local activity
+                    stored=stored)
         self.inbox.closed = True  # a recall not applied by now never will be: its update is refused
         if self.inbox.stopped is not None:
             reason, purpose = self.inbox.stopped.split("|", 1)

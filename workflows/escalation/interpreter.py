@@ -75,6 +75,23 @@ class Escalation(BaseModel):
         pending = [ts.waiting_until for ts in self.targets.values() if ts.waiting_until and ts.state not in TERMINAL_STATES]
         return min(pending) if pending else None
 
+    def due(self, now: datetime) -> list[str]:
+        """The targets whose wait has run out at `now` and for which the store was not asked yet at this deadline
+        (`hold`): they escalate at the next `advance` unless an answer turns up."""
+        return [key for key, ts in self.targets.items()
+                if ts.waiting_until is not None and ts.waiting_until <= now and ts.state not in TERMINAL_STATES
+                and ts.looked_up != ts.waiting_until]
+
+    def hold(self, due: list[str], answered: list[str], until: datetime) -> None:
+        """The store was asked about the `due` targets; those `answered` there (an answer stored by the API, not
+        heard by the workflow yet) wait on until `until` for it to come, once; the others escalate as they were due."""
+        stored = set(answered)
+        for key in due:
+            ts = self.targets[key]
+            if key in stored:
+                ts.waiting_until = until
+            ts.looked_up = ts.waiting_until
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for ts in self.targets.values():

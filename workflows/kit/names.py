@@ -20,6 +20,7 @@ class Callout:
     RECORD_UPDATE = "callout.record_update"
     FINISH = "callout.finish"
     RELAY_FLUSH = "callout.relay_flush"  # 到户到人: a relay batch (workflows/relay.py)
+    STORED = "callout.stored_answers"  # the targets the API has stored an answer for (store/answers.py)
 
 
 class Broadcast:

@@ -1034,6 +1034,35 @@ async def answers_ahead(saved: list[dict]) -> None:
                       note="an answer while the voice round is sent: recorded at once (a local activity), ahead of the round")
 
 
+async def stored_first(saved: list[dict]) -> None:
+    """An answer the API has stored before the SMS wait runs out, its signal held back past the deadline (patch
+    `answers-stored-first`): the shard asks the store (a local activity), holds the target instead of calling it,
+    and records the answer when its signal comes."""
+    from store.answers import mark_answered
+    from tests.factories import small_district
+    from tests.workflows.callout_helpers import ack, callout_input, events, outbox, start
+
+    async with stage("stored-first", lambda s: small_district(s, missing_deputy=("330110001.deputy",)), saved) as st:
+        resp, head = st.people["330110001001.resp"], st.people["330110001.head"]
+        inp = callout_input(callout_id="history-stored-first")
+        h = await start(st.client, st.tq, inp)
+        await wait_for(lambda: all(outbox(inp.callout_id, person_id=p) and all(
+            m.provider_id for m in outbox(inp.callout_id, person_id=p)) for p in (resp, head)), timeout=60,
+                       what="first SMS")
+        with session_scope() as s:
+            mark_answered(s, [(inp.callout_id, resp, datetime.now(UTC))])
+        await st.sleep(timedelta(minutes=10, seconds=30))  # the SMS wait runs out: the head is called, resp held
+        await wait_for(lambda: [e for e in events(inp.callout_id, "callout.timeout")
+                                if e.payload.get("person_id") == head], timeout=60, what="the head's timeout")
+        assert not [e for e in events(inp.callout_id, "callout.timeout") if e.payload.get("person_id") == resp]
+        await ack(st.client, inp.callout_id, resp, "sms")
+        await wait_for(lambda: events(inp.callout_id, "callout.ack"), timeout=60, what="the answer recorded")
+        await finish(st, h)
+        await st.save("CalloutShardWorkflow-stored-first", f"{inp.callout_id}/shard-0",
+                      note="an answer stored by the API before the SMS wait ran out, its signal after: the target "
+                           "held (a local activity asked the store), not called; the answer recorded on time")
+
+
 async def proposal(saved: list[dict]) -> None:
     from types import SimpleNamespace
 
@@ -1193,7 +1222,8 @@ SCENARIOS = {"callout": callout, "reporting": reporting, "activation": activatio
              "settle": settle, "handover": handover, "drill": drill, "spotcheck": spotcheck, "freshness": freshness,
              "broadcast": broadcast, "publication": publication, "workorder": workorder, "relay": relay,
              "proposal": proposal, "upward": upward, "notice": notice, "bulletin": bulletin, "register": register,
-             "readiness": readiness, "experts": experts, "answers_ahead": answers_ahead}
+             "readiness": readiness, "experts": experts, "answers_ahead": answers_ahead,
+             "stored_first": stored_first}
 
 
 async def main(names: list[str]) -> None:
