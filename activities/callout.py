@@ -129,12 +129,12 @@ async def load_shard(callout_id: str, shard: int) -> list[Target]:
 
 
 @activity.defn(name=names.Callout.STORED)
-async def stored_answers(callout_id: str, target_keys: list[str]) -> list[str]:
+async def stored_answers(callout_id: str, shard: int, target_keys: list[str]) -> list[str]:
     """The targets among `target_keys` that the API has stored an answer for (on the board, 已收到回复), read before
     their wait runs out: the shard waits for those answers' signals rather than escalating (`hold_for_stored`)."""
     def read() -> list[str]:
         with session_scope(write=False) as s:
-            return answered_keys(s, callout_id, target_keys)
+            return answered_keys(s, callout_id, shard, target_keys)
 
     return await asyncio.to_thread(read)
 

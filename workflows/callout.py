@@ -92,7 +92,7 @@ class CalloutShardWorkflow:
             return result
 
         async def stored(keys: list[str]) -> list[str]:  # answers on the board that no signal has brought yet
-            return await workflow.execute_local_activity(Callout.STORED, args=[inp.callout_id, keys],
+            return await workflow.execute_local_activity(Callout.STORED, args=[inp.callout_id, inp.shard, keys],
                                                          result_type=list[str], **LOCAL)
 
         await drive(self.esc, self.inbox, flush, until=lambda: self.inbox.stopped is not None,

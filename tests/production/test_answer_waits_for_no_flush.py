@@ -90,3 +90,22 @@ def test_the_sms_match_shows_every_reply_while_a_flush_holds_a_row(db_url):
             ("ack", CID, "p1"), ("ack", CID, "p2")]
         assert answered(CID) == {"p1": AT, "p2": AT}
         flush.rollback()
+
+
+def test_a_shard_reads_the_answers_stored_for_it_while_a_flush_holds_their_rows(db_url):
+    """Before a wait runs out a shard asks which of its due targets the API has stored an answer for (store/answers.py
+    `answered_keys`, workflows/escalation/host.py `hold_for_stored`): on PostgreSQL, beside a flush holding a row,
+    the answered target of that shard only, of the keys asked."""
+    from store.answers import answered_keys
+
+    _callout()
+    keys = [f"villages/{p}" for p in ("p1", "p2", "p3")]
+    with get_engine(write=True).connect() as flush:
+        _flush_holds(flush, "p2")
+        with session_scope() as s:
+            assert mark_answered(s, [(CID, "p2", AT), (CID, "p3", AT)]) == 2
+        with session_scope(write=False) as s:
+            assert answered_keys(s, CID, 0, keys) == ["villages/p2", "villages/p3"]
+            assert answered_keys(s, CID, 0, keys[:2]) == ["villages/p2"]  # of the keys asked only
+            assert answered_keys(s, CID, 1, keys) == []  # another shard's targets
+        flush.commit()

@@ -182,3 +182,33 @@ def test_equal_contacts_are_one_object_and_each_target_still_calls_its_own():
     assert sorted((s.target_key, s.person_id) for s in first.sends) == [("v0", "p0"), ("v1", "p1"), ("v2", "p2")]
     later = esc.advance(T0 + timedelta(minutes=5))
     assert sorted((s.target_key, s.person_id) for s in later.sends) == [("v0", "town"), ("v1", "town"), ("v2", "town")]
+
+
+def test_due_targets_are_looked_up_once_a_deadline_and_a_held_one_waits_then_runs_out():
+    """`due` and `hold` (workflows/escalation/host.py `hold_for_stored`): which targets the store is asked about
+    before their wait runs out, and what an answer found there does."""
+    esc = Escalation.start("r", {"p": POLICY}, [target("t1"), target("t2"), target("t3")])
+    esc.advance(T0)
+    deadline = T0 + timedelta(minutes=10)
+    esc.targets["t3"].waiting_until = deadline + timedelta(seconds=30)  # (its SMS accepted later)
+    assert esc.due(deadline - timedelta(seconds=1), deadline - timedelta(minutes=1)) == []  # nothing has run out
+    assert esc.due(deadline, deadline - timedelta(seconds=15)) == ["t1", "t2"]
+    assert esc.due(deadline + timedelta(seconds=20), deadline + timedelta(seconds=5)) == []  # run out too long ago
+
+    esc.hold(["t1", "t2"], ["t2"], deadline + timedelta(seconds=60))  # the API has an answer for t2 stored
+    assert esc.due(deadline, deadline - timedelta(seconds=15)) == []  # asked once a deadline
+    sends = esc.advance(deadline).sends
+    assert [(s.person_id, s.channel) for s in sends] == [("t1-p", "voice")]  # t1 runs out; t2 waits on
+    assert esc.targets["t2"].state == "notified" and esc.next_deadline() == deadline + timedelta(seconds=30)
+
+    # t2's answer comes by signal within the hold: acknowledged, on time, nothing more sent
+    esc.acknowledge(Ack(person_id="t2-p", channel="sms", at=deadline - timedelta(seconds=2), ref="a"))
+    assert esc.targets["t2"].state == "acknowledged"
+
+    # a held target whose answer never comes runs out at the hold's end, without being looked up again
+    other = Escalation.start("r", {"p": POLICY}, [target("t4")])
+    other.advance(T0)
+    other.hold(["t4"], ["t4"], deadline + timedelta(seconds=60))
+    later = deadline + timedelta(seconds=60)
+    assert other.due(later, later - timedelta(seconds=15)) == []
+    assert [(s.person_id, s.channel) for s in other.advance(later).sends] == [("t4-p", "voice")]

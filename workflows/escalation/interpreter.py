@@ -75,12 +75,12 @@ class Escalation(BaseModel):
         pending = [ts.waiting_until for ts in self.targets.values() if ts.waiting_until and ts.state not in TERMINAL_STATES]
         return min(pending) if pending else None
 
-    def due(self, now: datetime) -> list[str]:
-        """The targets whose wait has run out at `now` and for which the store was not asked yet at this deadline
-        (`hold`): they escalate at the next `advance` unless an answer turns up."""
+    def due(self, now: datetime, since: datetime) -> list[str]:
+        """The targets whose wait ran out after `since` and by `now`, and for which the store was not asked yet at
+        this deadline (`hold`): they escalate at the next `advance` unless an answer turns up."""
         return [key for key, ts in self.targets.items()
-                if ts.waiting_until is not None and ts.waiting_until <= now and ts.state not in TERMINAL_STATES
-                and ts.looked_up != ts.waiting_until]
+                if ts.waiting_until is not None and since < ts.waiting_until <= now
+                and ts.state not in TERMINAL_STATES and ts.looked_up != ts.waiting_until]
 
     def hold(self, due: list[str], answered: list[str], until: datetime) -> None:
         """The store was asked about the `due` targets; those `answered` there (an answer stored by the API, not

@@ -1051,7 +1051,7 @@ async def stored_first(saved: list[dict]) -> None:
                        what="first SMS")
         with session_scope() as s:
             mark_answered(s, [(inp.callout_id, resp, datetime.now(UTC))])
-        await st.sleep(timedelta(minutes=10, seconds=30))  # the SMS wait runs out: the head is called, resp held
+        await st.sleep(timedelta(minutes=10, seconds=2))  # the SMS wait runs out: the head is called, resp held
         await wait_for(lambda: [e for e in events(inp.callout_id, "callout.timeout")
                                 if e.payload.get("person_id") == head], timeout=60, what="the head's timeout")
         assert not [e for e in events(inp.callout_id, "callout.timeout") if e.payload.get("person_id") == resp]
