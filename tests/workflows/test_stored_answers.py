@@ -46,7 +46,10 @@ async def _answer_stored_then_deadline(env, tq: str, people) -> tuple[str, str, 
                    what="the first messages sent")
     with session_scope() as s:  # the API has stored the answer; its signal to the shard has not come yet
         assert mark_answered(s, [(inp.callout_id, resp, datetime.now(UTC))]) == 1
-    await env.sleep(timedelta(minutes=10, seconds=2))  # the SMS wait runs out (just: its deadline is recent)
+    # the SMS wait (10 min from each message's acceptance) runs out; the clock lands just past it, so that the deadline
+    # is a recent one when the shard gets to it (`STORED_RECENT`), however long the messages took to be sent
+    accepted = max(m.sent_at for p in (resp, head) for m in outbox(inp.callout_id, person_id=p))
+    await env.sleep(accepted + timedelta(minutes=10, seconds=1) - await env.get_current_time())
     await wait_for(lambda: _timed_out(inp.callout_id, head), what="the deadline passed (the head timed out)")
     await wait_for(lambda: _voice(inp.callout_id, head), what="the head's voice call")
     return inp.callout_id, resp, head
