@@ -41,8 +41,8 @@ from workflows.callout import (
     ShardInfo,
     WarningInfo,
 )
-from workflows.drill import DRILL_MARK, unmarked
 from workflows.callout_models import shard_size_for
+from workflows.drill import DRILL_MARK, unmarked
 from workflows.kit import names
 from workflows.escalation import TARGET, Contact, Record, Send, Target, state_after
 

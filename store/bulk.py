@@ -148,8 +148,8 @@ def _json_update(table: Table, names: tuple[str, ...], key: str, dialect: Dialec
 
 
 def _document(rows: Sequence[Any]) -> str:
-    """The rows (or `one_of`'s keys) as one JSON document: orjson, 2.7× the json module's C encoder on a batch of outbox rows (7 % of a
-    sending worker's CPU was this encoding), with the same text; datetimes are `_json_value`'s to write (a naive one
+    """The rows (or `one_of`'s keys) as one JSON document: orjson, 2.7× the json module's C encoder on a batch of
+    outbox rows (7 % of a sending worker's CPU was this encoding), with the same text; datetimes are `_json_value`'s to write (a naive one
     is refused), keys that are not strings written as their text, as the json module writes them. (The audit trail's
     canonical text is store/audit.py's, with the json module: this is only the rows' way to the server.)"""
     try:

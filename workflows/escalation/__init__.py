@@ -21,4 +21,5 @@ with workflow.unsafe.imports_passed_through():
         late_step, state_after)
     from workflows.escalation.interpreter import Escalation  # noqa: F401
     from workflows.escalation.host import (  # noqa: F401
-        ANSWERS_AHEAD, LATE_ANSWERS, LATE_EPISODES, RECALL, STORED_FIRST, EpisodeLike, Inbox, drive, late_answers, record_late, record_late_answers)
+        ANSWERS_AHEAD, LATE_ANSWERS, LATE_EPISODES, RECALL, STORED_FIRST, EpisodeLike, Inbox, drive, late_answers,
+        record_late, record_late_answers)

@@ -4,6 +4,7 @@ have ended (`late_answers`, `record_late_answers`)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
@@ -196,7 +197,9 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
     recalls: list[tuple[Recall, Actions]] = []
     # (old histories: answers in the next batch, as before)
     answer_now = answers if answers is not None and workflow.patched(ANSWERS_AHEAD) else None
-    look_up = stored if stored is not None and answer_now is not None and workflow.patched(STORED_FIRST) else None
+    # (old histories: escalated by the answers heard)
+    hold = (functools.partial(hold_for_stored, esc, inbox, stored, answer_now)
+            if stored is not None and answer_now is not None and workflow.patched(STORED_FIRST) else None)
     while True:
         answered = Actions()
         for item in inbox.drain():
@@ -211,8 +214,8 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
                 pending.extend(esc.report(item))
         if answered and answer_now:
             await answer_now(answered)
-        if look_up is not None and answer_now is not None:
-            await hold_for_stored(esc, inbox, look_up, answer_now)
+        if hold is not None:
+            await hold()
         pending.extend(esc.advance(workflow.now()))
         result: FlushResult | None = None
         flushed = bool(pending)
@@ -236,6 +239,16 @@ async def drive(esc: Escalation, inbox: Inbox, flush: Callable[[Actions], Awaita
             pass
 
 
+async def record_heard(esc: Escalation, inbox: Inbox, answers: Callable[[Actions], Awaitable[Any]]) -> None:
+    """Apply the answers received meanwhile, in arrival order, and record them at once through `answers` (reports and
+    recalls stay in the inbox for the host loop)."""
+    heard = Actions()
+    for ack in inbox.take_answers():
+        heard.extend(esc.acknowledge(ack, record_late))
+    if heard:
+        await answers(heard)
+
+
 async def hold_for_stored(esc: Escalation, inbox: Inbox, stored: Callable[[list[str]], Awaitable[list[str]]],
                           answers: Callable[[Actions], Awaitable[Any]]) -> None:
     """Before the targets whose wait has run out escalate: ask the store which of them the API has an answer for
@@ -247,11 +260,7 @@ async def hold_for_stored(esc: Escalation, inbox: Inbox, stored: Callable[[list[
     target's hold runs out without asking again."""
     while due := esc.due(workflow.now(), workflow.now() - STORED_RECENT):
         esc.hold(due, await stored(due), workflow.now() + STORED_HOLD)
-        heard = Actions()
-        for ack in inbox.take_answers():
-            heard.extend(esc.acknowledge(ack, record_late))
-        if heard:
-            await answers(heard)
+        await record_heard(esc, inbox, answers)
 
 
 async def answering_meanwhile(esc: Escalation, inbox: Inbox, sending: Awaitable[FlushResult | None],
@@ -267,8 +276,4 @@ async def answering_meanwhile(esc: Escalation, inbox: Inbox, sending: Awaitable[
         await workflow.wait_condition(lambda: task.done() or inbox.has_answers())
         if task.done():
             return task.result()
-        recorded = Actions()
-        for ack in inbox.take_answers():
-            recorded.extend(esc.acknowledge(ack, record_late))
-        if recorded:
-            await answers(recorded)
+        await record_heard(esc, inbox, answers)

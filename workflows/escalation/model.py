@@ -170,7 +170,8 @@ class TargetState:
     ack_by: str | None = None
     settled_at: datetime | None = Field(default=None, description="when it was acknowledged, unreachable or canceled")
     looked_up: datetime | None = Field(default=None, description=(
-        "the deadline at which the store was asked for an answer not yet heard (`Escalation.due`, `hold`): once a wait"))
+        "the deadline at which the store was asked for an answer not yet heard (`Escalation.due`, `hold`): "
+        "once a wait"))
 
 
 def share_contacts(targets: list[Target]) -> list[Target]:
