@@ -430,6 +430,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                 wait = wait_of(steps)
                 deadline = datetime.now(UTC) + timedelta(seconds=wait + 120)
                 expected = n - (len(range(0, n, 2)) if burst else 0)
+                prof = profile and Profile(stack.workers[0].pid, profile / f"worker-escalations-{fake and 'twilio-' or ''}{n}.txt")
                 while datetime.now(UTC) < deadline:
                     with session_scope(write=False) as s:
                         got = s.exec(select(func.count()).where(OutboxMessage.subject == cid,
@@ -437,6 +438,8 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     if got >= expected * (2 if "voice" in steps[0] else 1):
                         break
                     await asyncio.sleep(0.5)
+                if prof:
+                    print(prof.stop(), flush=True)
                 with session_scope(write=False) as s:
                     rows = list(s.exec(select(OutboxMessage).where(OutboxMessage.subject == cid)))
                 first = {}
@@ -447,6 +450,22 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                         for m in rows if m.person_id and m.person_id.startswith("d") and "r" + m.person_id[1:] in first]
                 result["escalation_late_p99_s"] = pct(late, 99)
                 result["escalation_late_max_s"] = max(late) if late else float("nan")
+                # where an escalation's lateness goes: the shard counts each wait from the gateway's acceptance of the
+                # person's first message (not from its row, as the figure above): acceptance + wait → the deputy's row
+                # (the shard's turn: its timer, the store's look-up, the batch's write), then the row → sent
+                accepted: dict[str, datetime] = {}
+                for m in rows:
+                    if m.person_id and m.person_id.startswith("r") and m.sent_at:
+                        accepted[m.person_id] = min(accepted.get(m.person_id, m.sent_at), m.sent_at)
+                escalated = [(m, accepted["r" + m.person_id[1:]]) for m in rows
+                            if m.person_id and m.person_id.startswith("d") and "r" + m.person_id[1:] in accepted]
+                if escalated:
+                    due_to_row = [(m.created_at - at).total_seconds() - wait for m, at in escalated]
+                    row_to_sent = [(m.sent_at - m.created_at).total_seconds() for m, _ in escalated if m.sent_at]
+                    result["escalation_path"] = (
+                        f"the wait's end (first message accepted + {wait} s) → the deputy's row p50 / p99 "
+                        f"{pct(due_to_row, 50):.2f} / {pct(due_to_row, 99):.2f} s, the row → accepted "
+                        f"{pct(row_to_sent, 50):.2f} / {pct(row_to_sent, 99):.2f} s")
                 if burst and result.get("recorded"):
                     # a deputy told "did not answer" about someone who had answered within the wait (counted from
                     # the gateway's acceptance of their first message): their shard had not recorded the answer when
@@ -561,8 +580,8 @@ async def main() -> None:
                     help="the on-call comparison's gateway (default twilio: each send's time as the fake Twilio "
                          "received it)")
     ap.add_argument("--profile", type=Path, default=None,
-                    help="a folder: profile the (first) worker with py-spy while it sends (both tables) and while "
-                         "the acknowledgements come in (bench/profiling.py)")
+                    help="a folder: profile the (first) worker with py-spy while it sends (both tables), while "
+                         "the acknowledgements come in and while the escalations go out (bench/profiling.py)")
     ap.add_argument("--ack-rate", type=float, default=None,
                     help="the burst's replies sent in a steady stream of this many a second (default: as fast as "
                          "they are answered, 256 in flight, each waiting for its answer's outcome)")
@@ -611,6 +630,8 @@ async def main() -> None:
                   f"time went (p50 / p90 / p99): {r['ack_path']}", flush=True)
         if r.get("recorded"):
             print(f"{n} persons: {r['recorded']}", flush=True)
+        if r.get("escalation_path"):
+            print(f"{n} persons, escalations: {r['escalation_path']}", flush=True)
         if r.get("stamp_to_seen"):
             print(f"{n} persons, the board's read model: {r['stamp_to_seen']}", flush=True)
         if r.get("acks_unsent"):
