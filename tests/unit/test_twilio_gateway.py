@@ -8,6 +8,8 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import http.client
+import http.server
 import json
 import os
 import signal
@@ -30,6 +32,7 @@ from starlette.routing import Route
 
 from activities.delivery import Claim, Delivery, _begin_call, _claim, _record_results, deliver, gate_for
 from activities.gateways import OutgoingMessage, SendResult, gateway_for, reset_gateways
+from activities.gateways.base import PROVIDER_THREADS, provider_call
 from activities.gateways.im import ImRobotGateway
 from activities.gateways.simulator import SimulatorGateway
 from activities.gateways.twilio import TwilioGateway
@@ -201,6 +204,116 @@ async def test_a_create_on_a_connection_closed_under_it_is_sent_again_once(fake,
         assert out.status == "sent" and out.provider_id == rows()["reuse/2/sms"].provider_id, out.error
         assert [r.one("Body") for r in fake.created("sms")].count("【叫应】测试 reuse 2") == 1
         assert any(r.method == "GET" for r in fake.requests)  # asked before sending again
+    finally:
+        proxy.stop()
+        reset_gateways()
+
+
+# ------------------------------------------------------------------ the SDK's connections and proxy
+
+
+def outgoing(n: int) -> OutgoingMessage:
+    return OutgoingMessage(outbox_id=n, idempotency_key=f"burst/{n}/sms", channel="sms", to=f"+86137000{n:05d}",
+                           body=f"【叫应】测试 burst {n}")
+
+
+async def test_a_burst_of_sends_keeps_a_connection_per_provider_thread(twilio):
+    """As many creates at once as the process has provider threads, their answers held by the fake until every one
+    has arrived: all their connections go back to the SDK's pool, and the next such burst opens none. (The SDK kept
+    6 connections to https on two cores, requests 10 to http: every send past them opened a connection — a TLS
+    handshake to Twilio — and threw it away after one request.)"""
+    gw = gateway_for("sms")
+    pools = gw.client.http_client.session.get_adapter(twilio.base_url).poolmanager.pools
+
+    def opened() -> int:  # connections the SDK's session has opened to the fake
+        return sum(pools[key].num_connections for key in pools.keys())
+
+    async def burst(first: int) -> None:
+        hold = twilio.hold_creates()
+        sends = [asyncio.ensure_future(provider_call(gw._create, outgoing(n)))
+                 for n in range(first, first + PROVIDER_THREADS)]
+        await poll(lambda: asyncio.sleep(0, len(hold.held)), lambda held: held == PROVIDER_THREADS,
+                   timeout=60, what="every create of the burst at the fake")
+        hold.release()
+        assert all((await asyncio.gather(*sends)))
+
+    await burst(0)
+    assert opened() == PROVIDER_THREADS
+    await burst(PROVIDER_THREADS)
+    assert opened() == PROVIDER_THREADS  # the second burst went on the first one's connections
+
+
+class ForwardProxy(http.server.ThreadingHTTPServer):
+    """An HTTP forward proxy: passes each request (absolute-form, as a client sends it to a proxy) on to its
+    origin and the answer back; `seen` are the URLs it carried."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                self._forward()
+
+            def do_POST(self) -> None:
+                self._forward()
+
+            def _forward(self) -> None:
+                url = urlsplit(self.path)
+                self.server.seen.append(self.path)  # type: ignore[attr-defined]
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-connection", "connection")}
+                origin = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+                origin.request(self.command, url.path + (f"?{url.query}" if url.query else ""), body, headers)
+                answer = origin.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+async def test_the_environments_proxy_is_read_once_when_the_gateway_is_built(fake, db_url, monkeypatch):
+    """HTTP_PROXY / NO_PROXY as `requests` reads them, read when the gateway is built: its sends go through the
+    proxy the environment named then (a change afterwards moves nothing: a send reads no environment, where reading
+    it twice per request was a fifth of a send's CPU through the SDK), and a NO_PROXY naming Twilio's host sends
+    around it."""
+    proxy = ForwardProxy()
+    try:
+        use_fake_twilio(monkeypatch, fake)
+        for name in ("NO_PROXY", "ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.lower(), raising=False)
+        monkeypatch.setenv("http_proxy", proxy.url)
+        reset_gateways()
+        gateway_for("sms")
+        monkeypatch.delenv("http_proxy")
+        [out] = await deliver([sms(1, prefix="proxy")])
+        assert out.status == "sent", out.error
+        assert [urlsplit(u).path.rsplit("/", 1)[-1] for u in proxy.seen] == ["Messages.json"]
+        assert urlsplit(proxy.seen[0]).netloc == urlsplit(fake.base_url).netloc
+
+        monkeypatch.setenv("http_proxy", proxy.url)
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        reset_gateways()
+        [out] = await deliver([sms(2, prefix="proxy")])
+        assert out.status == "sent", out.error
+        assert len(proxy.seen) == 1 and len(fake.created("sms")) == 2  # straight to Twilio's host
     finally:
         proxy.stop()
         reset_gateways()
