@@ -275,8 +275,8 @@ def tune_gc(settings: Settings | None = None) -> None:
     frozen out of the collector's scans (`gc.freeze`), and the young generation is collected every
     `GC_YOUNG_THRESHOLD` allocations instead of CPython's 700: a request to the API allocates a few thousand
     objects, so the collector ran several times per answer and scanned the long-lived ones again and again
-    (bench/api_load.py, README "Where the CPU goes"). The older generations keep CPython's ratios, so cyclic
-    garbage is still collected within a few million allocations. Once per process (tests start many apps)."""
+    (bench/api_load.py, docs/performance.md "Where the CPU goes"). The older generations keep CPython's ratios, so
+    cyclic garbage is still collected within a few million allocations. Once per process (tests start many apps)."""
     import gc
 
     global _gc_tuned
@@ -297,8 +297,8 @@ def tune_malloc(settings: Settings | None = None) -> bool:
     """At most `MALLOC_ARENAS` glibc malloc arenas in this process (mallopt M_ARENA_MAX; call before its threads
     start). glibc gives each new thread an arena of its own up to 8 per core, and the worker's threads (the
     providers' 32, asyncio's executor, Temporal's core) each kept freed memory in theirs (the worker's peak with
-    and without: README "The worker's memory"). The environment's MALLOC_ARENA_MAX, when set, is glibc's own and
-    wins. True if applied (not glibc, or 0: left alone)."""
+    and without: docs/performance.md "The worker's memory"). The environment's MALLOC_ARENA_MAX, when set, is glibc's
+    own and wins. True if applied (not glibc, or 0: left alone)."""
     import ctypes
     import ctypes.util
     import os

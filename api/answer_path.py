@@ -4,7 +4,7 @@ A reply to a call-out (`POST /api/webhooks/twilio/sms`) is the request a distric
 tens of thousands within minutes of a red warning. FastAPI's own steps for each request (matching the route among
 the routers, its request/response wrappers, solving the route's dependencies) stood between every reply and its
 handler; served here, one process took 1,000 replies/s with a request p99 of 1.3–2.3 s instead of 2.9–3.9 s, at
-0.71–0.76 ms of CPU per reply instead of 0.77 (README "Load"). The route's own two functions
+0.71–0.76 ms of CPU per reply instead of 0.77 (docs/performance.md "Load"). The route's own two functions
 (`webhooks.verified_twilio`, then `webhooks.inbound_sms`) are called directly: same signature check, same intake,
 same answer. Everything around stays: `SecurityMiddleware` is outside (body limit, security headers), and a refusal
 is answered by the app's own exception handlers (api/app.py), looked up as Starlette does (the status code's handler

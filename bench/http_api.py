@@ -95,8 +95,8 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
     third of a core taken from the system under test at 20 polls a second. The board is read by a duty officer's
     browser, not by the phones: the polls run in a process of their own (`_watch`; on a thread of the bench's they
     waited for the interpreter the phones of 100,000 persons kept busy, and added up to 1.3 s at p99 to what they
-    saw: README, "The watch in a process of its own"), each stamped the moment its read returns, and the firsts
-    come back through a pipe. `missed_by_watch` says afterwards whether the overlap was enough. Only answers and
+    saw: docs/performance.md, "The watch in a process of its own"), each stamped the moment its read returns, and the
+    firsts come back through a pipe. `missed_by_watch` says afterwards whether the overlap was enough. Only answers and
     acknowledged targets are read (a send's update is not the watch's business).
 
     `committed` (PostgreSQL with `track_commit_timestamp = on`) gets, for each person, the commit time (epoch seconds)
@@ -212,8 +212,8 @@ def _watch(cid: str, every: float, want_commits: bool, out, halt) -> None:
 OVERLAP_S = 2.0
 """How far before the newest change seen the watch reads again: the console's board's (api/console/board.py
 `OVERLAP`), so that `missed_by_watch` says whether the board's is enough. It was 5 s; at 100,000 the watch then read
-~3,600 rows a poll, 162 ms of the two cores it shares with the system it measures (README, "Answers in rows of
-their own")."""
+~3,600 rows a poll, 162 ms of the two cores it shares with the system it measures (docs/performance.md, "Answers in rows
+of their own")."""
 
 
 def missed_by_watch(cid: str, seen: dict[str, float]) -> int:

@@ -105,8 +105,8 @@ def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
     trail's event) is the workflow's to record. Subjects that are not call-outs match no row. Returns the rows added.
 
     No target row is locked or updated: the answers' rows are inserted, so a shard's flush that holds a target's row
-    until its commit holds up no answer (README, "Answers in rows of their own"). Two API processes showing the same
-    answer at the same moment may both add a row; a target's answer is its earliest (`answered_at`)."""
+    until its commit holds up no answer (docs/performance.md, "Answers in rows of their own"). Two API processes showing
+    the same answer at the same moment may both add a row; a target's answer is its earliest (`answered_at`)."""
     first: dict[tuple[str, str], datetime] = {}
     for subject, person, at in answers:
         if subject and person:

@@ -5,7 +5,7 @@ outbox rows, the answer intake stores every reply of a burst at once. SQLAlchemy
 `INSERT … VALUES (…), (…) RETURNING` ("insertmanyvalues") is right for SQLite; on PostgreSQL its text grows
 with the batch (one placeholder per value), and psycopg converts a statement over 4,096 bytes or 50
 parameters afresh on every execution (it caches only short ones): 29 % of a PostgreSQL worker's samples while
-it sent (README "Where PostgreSQL's extra CPU goes"). One array parameter per column (`unnest`) was tried
+it sent (docs/performance.md "Where PostgreSQL's extra CPU goes"). One array parameter per column (`unnest`) was tried
 next: a short statement, but psycopg adapts every array element in Python (24 % of the samples). On
 PostgreSQL the rows go instead as one JSON document (`_document`, ~1 ms for 500 audit events) and taken apart by
 the server, each row parsed once into the table's column types:
@@ -17,8 +17,8 @@ the server, each row parsed once into the table's column types:
 one statement, one parameter, whatever the batch: psycopg converts it once and caches it. (Each column was first
 taken with `e->>'a'` from `json_array_elements`: a `json` value is text, and every `->>` parsed the row's text again
 from its start, 22 times for an outbox row: a batch of 500 took 72 ms that way and 23 ms as a record set, 500 audit
-events 34 and 15.5 ms; `bench/bulk_insert.py`, README "Each row parsed once".) `update_rows` writes a batch's changes
-the same way, `UPDATE … FROM` the record set.
+events 34 and 15.5 ms; `bench/bulk_insert.py`, docs/performance.md "Each row parsed once".) `update_rows` writes a
+batch's changes the same way, `UPDATE … FROM` the record set.
 """
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def by_pairs(session: Session, stmt: Select, first: ColumnElement[Any], second: 
     do not know the table yet (a call-out's 100,000 targets and its messages are written minutes before the answers
     come, faster than autovacuum analyzes them) it reads every row of the call-out and tests each against the whole
     OR: 0.4 s for 256 answers on an idle copy of the table, 1.2–2.4 s in the middle of a district-wide call-out,
-    where it was most of an SMS reply's way to the board (README, "The lookup, not the locks")."""
+    where it was most of an SMS reply's way to the board (docs/performance.md, "The lookup, not the locks")."""
     for query in pair_queries(session, stmt, first, second, pairs):
         yield from session.execute(query)
 

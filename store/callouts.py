@@ -61,8 +61,8 @@ class CalloutAnswer(SQLModel, table=True):
     """An answer for a target that the API has received, stored and matched, before the target's workflow has
     recorded it (the target's acknowledged_at): the board shows the target answered at once (store/answers.py
     `mark_answered`). Inserted, never updated, and with no foreign key: storing it locks no target row, so it never
-    waits for a shard's flush, which holds the rows it writes until its commit (issue 25: README, "Answers in rows of
-    their own"). A target's answer is its earliest row here."""
+    waits for a shard's flush, which holds the rows it writes until its commit (issue 25: docs/performance.md, "Answers
+    in rows of their own"). A target's answer is its earliest row here."""
 
     __tablename__ = "callout_answer"
     __table_args__ = (Index("ix_callout_answer_changes", "callout_id", "stored_at"),)  # a board's poll: what came

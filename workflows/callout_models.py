@@ -22,7 +22,7 @@ MOST_SHARDS = 67
 there were 200 of 500. Each shard pays for every group of answers that reaches it (a signal, a workflow task, a
 local activity), whatever the group's size: fewer, larger shards take the same answers in fewer, larger groups.
 At 0.8 CPU that took the 100,000 first notifications from 423-433 s to 173-218 s; 100 shards of 1,000 took
-297-310 s, 50 of 2,000 more than the machine could carry (issue 25, README "Fewer, larger shards")."""
+297-310 s, 50 of 2,000 more than the machine could carry (issue 25, docs/performance.md "Fewer, larger shards")."""
 LARGEST_SHARD = 1500
 """A shard's targets come back from `callout.load_shard` in one payload, ~650 bytes a target with a deputy, a
 superior and a duty contact: ~1 MB for 1,500, under Temporal's 2 MB a payload. Past LARGEST_SHARD × MOST_SHARDS

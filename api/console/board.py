@@ -28,8 +28,8 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 POLL_S = 0.5
 OVERLAP = timedelta(seconds=2)
 """How far before the newest change it has seen a board's poll reads again: the writers stamp a row just before their
-commit (at most 0.65–1.23 s before it in the 100,000-person runs on PostgreSQL: README, "The board's poll" and "Replies
-that follow the sends")."""
+commit (at most 0.65–1.23 s before it in the 100,000-person runs on PostgreSQL: docs/performance.md, "The board's
+poll" and "Replies that follow the sends")."""
 ROWS_PER_EVENT = 1000
 
 

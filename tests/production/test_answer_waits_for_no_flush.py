@@ -1,7 +1,8 @@
 """An answer is shown on the board without waiting for a shard's flush (PostgreSQL, where a flush holds the target
 rows it writes until it commits). An answer is a row of its own (store/callouts.py `CalloutAnswer`), inserted: the
 match locks no target row. Marking the targets' rows instead waited for those locks, and every answer of the batch
-waited with it (PostgreSQL logged waits up to 0.45 s at 100,000 persons: README, "Answers in rows of their own").
+waited with it (PostgreSQL logged waits up to 0.45 s at 100,000 persons: docs/performance.md, "Answers in rows of their
+own").
 
 Each test holds a target's row as a flush does, in the middle of its transaction, and answers meanwhile; the
 database's lock timeout makes an answer that waited for the row fail the test, not hang it."""

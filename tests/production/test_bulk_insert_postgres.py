@@ -112,7 +112,8 @@ def test_by_pairs_tests_no_or_of_pairs_where_the_statistics_know_nothing(db_url:
     """The reason for `by_pairs`: a row-value IN of (call-out, person) pairs, on a table PostgreSQL has not analyzed
     yet (a call-out's targets written minutes before the answers come), was planned as a read of every row of the
     call-out, each tested against an OR of all the pairs (0.4 s for 256 answers and 100,000 targets, seconds on a
-    busy machine: README, "The lookup, not the locks"). Its statement tests each row against one set of values."""
+    busy machine: docs/performance.md, "The lookup, not the locks"). Its statement tests each row against one set of
+    values."""
     from sqlalchemy import text
     from sqlmodel import select
 

@@ -1,9 +1,9 @@
 """The lookups every answer makes are grouped like the intake's writes (store/group.py): which
 workflows wait for this person (`acknowledge`), and whether a signed link was used already (its confirm button).
 Under a burst each used to open its own session on its own thread hop: a fifth of the API's CPU in the first
-seconds of 1,000 answers/s (bench/api_load.py, README "Load"). The first lookup of each test is held at a barrier on
-its thread while the others arrive: they must all go in the next round, one query, each caller still hearing its own
-answer."""
+seconds of 1,000 answers/s (bench/api_load.py, docs/performance.md "Load"). The first lookup of each test is held at a
+barrier on its thread while the others arrive: they must all go in the next round, one query, each caller still hearing
+its own answer."""
 from __future__ import annotations
 
 import asyncio

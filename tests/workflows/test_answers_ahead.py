@@ -1,7 +1,7 @@
 """An answer that comes while a shard's batch of sends is still going out is recorded at once by a local activity,
 ahead of the batch (workflows/escalation/host.py `answering_meanwhile`), and stays recorded when the batch, decided
 before it, is written after it. At a district-wide escalation a shard's batch takes most of a minute; answers held
-behind it were that late on the board (issue 25, README "Answers recorded by themselves")."""
+behind it were that late on the board (issue 25, docs/performance.md "Answers recorded by themselves")."""
 from __future__ import annotations
 
 import asyncio

@@ -15,9 +15,9 @@ TERMINAL_STATES = {"acknowledged", "unreachable", "canceled"}
 
 # The per-person state a shard holds for its whole life (Contact, Target, TargetState) is in slotted pydantic
 # dataclasses, not BaseModels: a BaseModel instance carries a __dict__ and a set of the fields given, ~1.2 KB for a
-# Target, and a worker holds 100,000 of each for hours (issue 25; README "The worker's memory"). So are what a round
-# makes for each person at once (Send, Record). Validated and serialised alike (the payloads' JSON is the same);
-# copies are `dataclasses.replace`.
+# Target, and a worker holds 100,000 of each for hours (issue 25; docs/performance.md "The worker's memory"). So are
+# what a round makes for each person at once (Send, Record). Validated and serialised alike (the payloads' JSON is the
+# same); copies are `dataclasses.replace`.
 @dataclass(slots=True, kw_only=True)
 class Contact:
     person_id: str

@@ -2,9 +2,10 @@
 
 0025 put an answer the API had stored on its target's row (callout_target.answered_at). Writing it locked the row,
 and a shard's flush holds the rows it writes until it commits, so the SMS match (and every reply of its batch) waited
-for whichever flush held a person's target (PostgreSQL logged waits up to 0.45 s at 100,000 persons; README, "Answers
-in rows of their own"). An answer is now a row of its own, inserted and never updated, with no foreign key, so
-storing it locks no target row (store/answers.py `mark_answered`). The values 0025 wrote move here; the column goes.
+for whichever flush held a person's target (PostgreSQL logged waits up to 0.45 s at 100,000 persons;
+docs/performance.md, "Answers in rows of their own"). An answer is now a row of its own, inserted and never updated,
+with no foreign key, so storing it locks no target row (store/answers.py `mark_answered`). The values 0025 wrote move
+here; the column goes.
 
 Revision ID: 0026_callout_answer
 Revises: 0025_callout_target_answered
