@@ -430,7 +430,8 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                 wait = wait_of(steps)
                 deadline = datetime.now(UTC) + timedelta(seconds=wait + 120)
                 expected = n - (len(range(0, n, 2)) if burst else 0)
-                prof = profile and Profile(stack.workers[0].pid, profile / f"worker-escalations-{fake and 'twilio-' or ''}{n}.txt")
+                prof = profile and Profile(stack.workers[0].pid,
+                                           profile / f"worker-escalations-{fake and 'twilio-' or ''}{n}.txt")
                 while datetime.now(UTC) < deadline:
                     with session_scope(write=False) as s:
                         got = s.exec(select(func.count()).where(OutboxMessage.subject == cid,
@@ -452,13 +453,14 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                 result["escalation_late_max_s"] = max(late) if late else float("nan")
                 # where an escalation's lateness goes: the shard counts each wait from the gateway's acceptance of the
                 # person's first message (not from its row, as the figure above): acceptance + wait → the deputy's row
-                # (the shard's turn: its timer, the store's look-up, the batch's write), then the row → sent
+                # (the shard's turn: its timer, the store's look-up, the batch's write), then the row → accepted
+                # (its sent_at)
                 accepted: dict[str, datetime] = {}
                 for m in rows:
                     if m.person_id and m.person_id.startswith("r") and m.sent_at:
                         accepted[m.person_id] = min(accepted.get(m.person_id, m.sent_at), m.sent_at)
                 escalated = [(m, accepted["r" + m.person_id[1:]]) for m in rows
-                            if m.person_id and m.person_id.startswith("d") and "r" + m.person_id[1:] in accepted]
+                             if m.person_id and m.person_id.startswith("d") and "r" + m.person_id[1:] in accepted]
                 if escalated:
                     due_to_row = [(m.created_at - at).total_seconds() - wait for m, at in escalated]
                     row_to_sent = [(m.sent_at - m.created_at).total_seconds() for m, _ in escalated if m.sent_at]

@@ -232,10 +232,12 @@ async def test_a_burst_of_sends_keeps_a_connection_per_provider_thread(twilio):
         hold = twilio.hold_creates()
         sends = [asyncio.ensure_future(provider_call(gw._create, outgoing(n)))
                  for n in range(first, first + PROVIDER_THREADS)]
-        await poll(lambda: asyncio.sleep(0, len(hold.held)), lambda held: held == PROVIDER_THREADS,
-                   timeout=60, what="every create of the burst at the fake")
+        async def held() -> int:
+            return len(hold.held)
+
+        await poll(held, lambda n: n == PROVIDER_THREADS, timeout=60, what="every create of the burst at the fake")
         hold.release()
-        assert all((await asyncio.gather(*sends)))
+        assert all(await asyncio.gather(*sends))  # each create's sid
 
     await burst(0)
     assert opened() == PROVIDER_THREADS
