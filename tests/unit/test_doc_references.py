@@ -5,6 +5,7 @@ sections moved from the README to docs/performance.md on 8 Dec 2026, and two doz
 were."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -21,11 +22,13 @@ def words(text: str) -> str:
 def references() -> list[tuple[str, str, str]]:
     """(file, document, name) of every section named in the repository's code and docs."""
     found = []
-    for path in sorted(ROOT.rglob("*")):
-        if path.suffix not in (".py", ".md", ".yml", ".toml") or SKIP & set(path.relative_to(ROOT).parts):
-            continue
-        for m in REFERENCE.finditer(path.read_text(errors="replace")):
-            found.append((str(path.relative_to(ROOT)), m.group(1), words(m.group(2))))
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = sorted(d for d in subfolders if d not in SKIP)  # (the virtual environment is not walked)
+        for name in sorted(files):
+            path = Path(folder, name)
+            if path.suffix in (".py", ".md", ".yml", ".toml"):
+                for m in REFERENCE.finditer(path.read_text(errors="replace")):
+                    found.append((str(path.relative_to(ROOT)), m.group(1), words(m.group(2))))
     return found
 
 
