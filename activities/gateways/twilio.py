@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import os
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -90,10 +89,10 @@ class TwilioGateway:
             raise ValueError("the twilio gateway needs YINGJI_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _FROM_NUMBER")
         self.account = settings.twilio_account_sid
         self.timeout_s = 20.0  # a request's longest wait for Twilio (the outbox's lease on a row in flight)
-        api_base = (settings.twilio_api_base or "https://api.twilio.com").rstrip("/")
-        self.client = Client(settings.twilio_account_sid, token, http_client=_http_client(api_base, self.timeout_s))
+        self.client = Client(settings.twilio_account_sid, token)
         if settings.twilio_api_base:  # the Api domain builds every URL from base_url
-            self.client.api.base_url = api_base
+            self.client.api.base_url = settings.twilio_api_base.rstrip("/")
+        self.client.http_client = _http_client(self.client.api.base_url, self.timeout_s)
         self.from_ = settings.twilio_from_number
         self.base_url = settings.base_url
         self.throttle_tries, self.throttle_backoff_s = tries, backoff_s
@@ -182,17 +181,18 @@ class TwilioGateway:
 def _http_client(api_base: str, timeout_s: float) -> TwilioHttpClient:
     """The SDK's HTTP client, set up once per gateway.
 
-    - The proxies for `api_base` and the CA bundle are taken from the environment here, as `requests` takes them.
-      Left to `requests`, every request read the whole environment twice (its proxies, then whether the host
-      bypasses them): ~a fifth of the CPU of a send through the SDK (issue 25, the on-call comparison).
+    - The proxies for `api_base` and the CA bundle are taken from the environment here, by requests' own
+      `merge_environment_settings`, which the SDK called for every request: it read the whole environment twice
+      (the proxies, then whether the host bypasses them), ~a fifth of the CPU of a send through the SDK (issue 25,
+      the on-call comparison).
     - A kept-alive connection per provider thread: the SDK's pool keeps `min(32, cores + 4)` connections to
       https (6 on two cores) and requests' default 10 to http, so most of `PROVIDER_THREADS` concurrent sends
       opened a connection (a TLS handshake to Twilio) and threw it away after one request."""
-    http = TwilioHttpClient(timeout=timeout_s, proxy=requests.utils.get_environ_proxies(api_base))
+    http = TwilioHttpClient(timeout=timeout_s)
     session = http.session
     assert session is not None  # (pool_connections=True: one session for every request)
-    session.trust_env = False
-    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    found = session.merge_environment_settings(api_base, {}, None, None, None)
+    http.proxy, session.verify, session.trust_env = found["proxies"], found["verify"], False
     for scheme in ("https://", "http://"):
         session.mount(scheme, HTTPAdapter(pool_maxsize=PROVIDER_THREADS))
     return http
