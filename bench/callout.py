@@ -472,8 +472,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     # a deputy told "did not answer" about someone who had answered within the wait (counted from
                     # the gateway's acceptance of their first message): their shard had not recorded the answer when
                     # the wait ran out (the board showed it; the escalation goes by the shard's record)
-                    due = {m.person_id: (m.sent_at or m.created_at).timestamp() - wall_minus_mono + wait for m in rows
-                           if m.person_id and m.person_id.startswith("r") and m.created_at == first.get(m.person_id)}
+                    due = {p: at.timestamp() - wall_minus_mono + wait for p, at in accepted.items()}
                     deputy = {"r" + m.person_id[1:] for m in rows if m.person_id and m.person_id.startswith("d")}
                     answered = [p for p in sent_at if p in due]
                     wrong = [due[p] - sent_at[p] for p in answered if p in deputy and sent_at[p] <= due[p]]
