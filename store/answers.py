@@ -97,12 +97,13 @@ def record_late_many(s: Session, items: list[tuple[LateAnswer, set[str], set[str
     return out
 
 
-def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
+def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> list[tuple[str, int]]:
     """Each answer (subject, person, received at) shown on its call-out's board: a `CalloutAnswer` row for each of the
     person's own targets (found by person, no message read: most answers), or, for a person with none in that
     call-out (a deputy or superior answering), for the targets the outbox's messages to them were sent for; only
     targets neither acknowledged nor shown answered yet. The acknowledgement itself (state, acknowledged_at, the
-    trail's event) is the workflow's to record. Subjects that are not call-outs match no row. Returns the rows added.
+    trail's event) is the workflow's to record. Subjects that are not call-outs match no row. Returns each row added as
+    (call-out, target id): the caller tells its process's live boards once committed (api/services/answers/shown.py).
 
     No target row is locked or updated: the answers' rows are inserted, so a shard's flush that holds a target's row
     until its commit holds up no answer (docs/performance.md, "Answers in rows of their own"). Two API processes showing
@@ -112,7 +113,7 @@ def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
         if subject and person:
             first[(subject, person)] = min(first.get((subject, person), at), at)
     if not first:
-        return 0
+        return []
     table = CalloutTarget.__table__
     mark: dict[int, tuple[datetime, str, str]] = {}  # an open target → (received at, subject, person) of its answer
     found: set[tuple[str, str]] = set()
@@ -138,12 +139,12 @@ def mark_answered(s: Session, answers: list[tuple[str, str, datetime]]) -> int:
     for shown in answered_at(s, list(mark)):
         del mark[shown]
     if not mark:
-        return 0
+        return []
     stamp = now_utc()  # just before the commit: a live board re-reads only 2 s before its newest
     s.execute(insert(CalloutAnswer.__table__), [
         {"callout_id": subject, "target_id": i, "person_id": person, "received_at": at, "stored_at": stamp}
         for i, (at, subject, person) in sorted(mark.items())])
-    return len(mark)
+    return [(subject, i) for i, (_, subject, _) in sorted(mark.items())]
 
 
 def answered_at(s: Session, target_ids: list[int]) -> dict[int, datetime]:

@@ -20,6 +20,7 @@ from api.deps import DUTY, Offset, RowId, get_temporal
 from api.services import board as svc
 from api.services import board_actions, callouts
 from api.services import proposals as proposal_svc
+from api.services.answers import shown
 from api.services.answers import AnswerError, acknowledge
 from config import get_settings
 from store.replay import FAILED, STATES
@@ -74,7 +75,11 @@ def _boards(app) -> streams.Broadcaster:
             rows, newest, counts, status = await db(svc.tick, lib, callout_id, since - OVERLAP)
             return streams.Tick(rows, max(newest, since), counts, status)
 
-        boards = app.state.boards = streams.Broadcaster(poll, POLL_S)
+        async def told(callout_id: str, target_ids: list[int]) -> list[dict]:
+            return await db(svc.rows_of, await asyncio.to_thread(library), callout_id, target_ids)
+
+        boards = app.state.boards = streams.Broadcaster(poll, POLL_S, told)
+        shown.listen(boards.nudge)  # the answers this process shows go out at once, not at the next poll
     return boards
 
 
@@ -90,9 +95,10 @@ async def stream_slot(request: Request, callout_id: str, user: auth.Viewer):
 async def stream(request: Request, callout_id: str, boards: Annotated[streams.Broadcaster, Depends(stream_slot)],
                  since: str | None = None):
     """Server-sent events: every ~0.5 s, the targets that changed (deltas, never the whole table),
-    the counts per tier when they change, and the status. A reconnecting browser sends the
-    last event id (a time), and the stream resumes from there. One poll of the database per
-    call-out serves every board watching it (streams.py)."""
+    the counts per tier when they change, and the status; between two polls, the targets this process has
+    just shown answered, as soon as their answers commit (api/services/answers/shown.py). A reconnecting
+    browser sends the last event id (a time), and the stream resumes from there. One poll of the database
+    per call-out serves every board watching it (streams.py)."""
     try:
         cursor = datetime.fromisoformat(request.headers.get("last-event-id") or since or "")
     except ValueError:
@@ -115,6 +121,8 @@ async def stream(request: Request, callout_id: str, boards: Annotated[streams.Br
             cursor = max(cursor, tick.newest)
             for i in range(0, len(fresh), ROWS_PER_EVENT):
                 yield ServerSentEvent(event="rows", data=fresh[i:i + ROWS_PER_EVENT], id=cursor.isoformat())
+            if tick.partial:  # rows an answer's writer told of: the counts and status come with the next poll
+                continue
             if tick.counts != last_counts:
                 last_counts = tick.counts
                 yield ServerSentEvent(event="counts", data=tick.counts, id=cursor.isoformat())

@@ -7,6 +7,11 @@ Now a `Broadcaster` runs one poller per call-out while at least one board watche
 each tick to every watcher; a watcher that joins with an older cursor, or falls behind, catches
 up with one query of its own. A console session may hold `MAX_PER_SESSION` streams at once
 (429 beyond), and an unknown call-out is a 404 before any stream starts.
+
+Between two polls, a writer of this process may tell the broadcaster which rows it has just
+committed (`nudge`: the answers the API shows, api/services/answers/shown.py); those rows alone are
+read and handed out at once, as a partial tick (rows, no counts or status), so that a duty officer
+sees an answer when it is stored rather than up to a poll later.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -33,10 +38,13 @@ class Tick:
     newest: datetime
     counts: Any
     status: str | None
+    partial: bool = False  # only rows the poller was told of (`Broadcaster.nudge`): no counts, no status, no cursor
 
 
 Poll = Callable[[str, datetime], Awaitable[Tick]]
+Rows = Callable[[str, list[int]], Awaitable[list[dict]]]
 _LAGGED = object()
+_NO_CURSOR = datetime.min.replace(tzinfo=UTC)  # a partial tick moves no watcher's cursor
 
 
 @dataclass
@@ -46,17 +54,31 @@ class _Feed:
     latest: Tick | None = None
     queues: set[asyncio.Queue] = field(default_factory=set)
     task: asyncio.Task | None = None
+    told: set[int] = field(default_factory=set)  # rows to send before the next poll (`nudge`)
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Broadcaster:
-    def __init__(self, poll: Poll, interval: float):
-        self.poll, self.interval = poll, interval
+    """One poller per key (a call-out) while anyone watches it; `rows`, when given, reads the rows a writer of this
+    process has told of (`nudge`) between two polls, so they go out at once rather than at the next poll."""
+
+    def __init__(self, poll: Poll, interval: float, rows: Rows | None = None):
+        self.poll, self.interval, self.rows = poll, interval, rows
         self.feeds: dict[str, _Feed] = {}
         self.sessions: dict[str, int] = {}
 
     async def pause(self) -> None:
         """Between two polls of a call-out."""
         await asyncio.sleep(self.interval)
+
+    def nudge(self, told: list[tuple[str, int]]) -> None:
+        """(key, row id) pairs just committed (api/services/answers/shown.py): sent to their keys' watchers before
+        the next poll; keys nobody watches are ignored."""
+        for key, row_id in told:
+            feed = self.feeds.get(key)
+            if feed is not None and self.rows is not None:
+                feed.told.add(row_id)
+                feed.woken.set()
 
     # ------------------------------------------------------------ streams per session
 
@@ -129,14 +151,42 @@ class Broadcaster:
                 tick = await self.poll(callout_id, since)
             except Exception:  # noqa: BLE001 - a busy database: the next tick tries again
                 log.warning("call-out board poll failed", callout_id=callout_id, exc_info=True)
-                await self.pause()
+                await self._between(callout_id, feed)
                 continue
             feed.cursor, feed.since, feed.latest = max(feed.cursor, tick.newest), since, tick
-            for q in list(feed.queues):
-                try:
-                    q.put_nowait(tick)
-                except asyncio.QueueFull:  # a slow watcher: drop its backlog, it catches up by a query
-                    while not q.empty():
-                        q.get_nowait()
-                    q.put_nowait(_LAGGED)
-            await self.pause()
+            self._hand_out(feed, tick)
+            await self._between(callout_id, feed)
+
+    async def _between(self, callout_id: str, feed: _Feed) -> None:
+        """The pause before the next poll, in which the rows told of (`nudge`) are read and handed out as they come."""
+        pausing = asyncio.ensure_future(self.pause())
+        try:
+            while True:
+                woken = asyncio.ensure_future(feed.woken.wait())
+                await asyncio.wait({pausing, woken}, return_when=asyncio.FIRST_COMPLETED)
+                if not woken.done():
+                    woken.cancel()
+                    return
+                feed.woken.clear()
+                told, feed.told = sorted(feed.told), set()
+                if told and self.rows is not None:
+                    try:
+                        rows = await self.rows(callout_id, told)
+                    except Exception:  # noqa: BLE001 - the next poll reads them all the same
+                        log.warning("call-out board rows not read", callout_id=callout_id, exc_info=True)
+                        continue
+                    self._hand_out(feed, Tick(rows, _NO_CURSOR, None, None, partial=True))
+                if pausing.done():
+                    return
+        finally:
+            pausing.cancel()
+
+    @staticmethod
+    def _hand_out(feed: _Feed, tick: Tick) -> None:
+        for q in list(feed.queues):
+            try:
+                q.put_nowait(tick)
+            except asyncio.QueueFull:  # a slow watcher: drop its backlog, it catches up by a query
+                while not q.empty():
+                    q.get_nowait()
+                q.put_nowait(_LAGGED)

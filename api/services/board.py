@@ -169,8 +169,6 @@ def answered_since(callout_id: str, since: datetime) -> tuple:
 def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime) -> tuple[list[dict], datetime]:
     """Targets updated or answered (store/answers.py `mark_answered`) at or after `since` (the caller keeps what it
     sent and drops repeats)."""
-    c = s.get(Callout, callout_id)
-    plan = plan_of(lib, c) if c else None
     targets = list(s.exec(select(CalloutTarget).where(*changed_since(callout_id, since))))
     answers = s.exec(select(CalloutAnswer.target_id, CalloutAnswer.stored_at).where(
         *answered_since(callout_id, since))).all()
@@ -178,7 +176,23 @@ def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime) -> 
     if wanted := sorted({i for i, _ in answers} - have):
         targets += s.exec(select(CalloutTarget).where(col(CalloutTarget.id).in_(wanted))).all()
     newest = max([*(t.updated_at for t in targets), *(at for _, at in answers)], default=since)
-    return rows_view(s, targets, policy_waits(plan) if plan else None), newest
+    return _rows(s, lib, callout_id, targets), newest
+
+
+def rows_of(s: Session, lib: Library, callout_id: str, target_ids: list[int]) -> list[dict]:
+    """These targets of the call-out as a live board sends them: those an answer's writer has just shown answered
+    (api/services/answers/shown.py), sent before the next poll."""
+    targets = []
+    for part in range(0, len(target_ids), BOARD_LIMIT):
+        targets += s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id,
+                                                      col(CalloutTarget.id).in_(target_ids[part:part + BOARD_LIMIT])))
+    return _rows(s, lib, callout_id, targets)
+
+
+def _rows(s: Session, lib: Library, callout_id: str, targets: list[CalloutTarget]) -> list[dict]:
+    c = s.get(Callout, callout_id)
+    plan = plan_of(lib, c) if c else None
+    return rows_view(s, targets, policy_waits(plan) if plan else None)
 
 
 def known(s: Session, callout_id: str) -> bool:

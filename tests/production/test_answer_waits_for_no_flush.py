@@ -58,7 +58,7 @@ def test_answers_are_shown_while_a_flush_holds_their_rows(db_url):
     with get_engine(write=True).connect() as flush:
         _flush_holds(flush, "p2")
         with session_scope() as s:
-            assert mark_answered(s, [(CID, "p1", AT), (CID, "p2", AT + timedelta(seconds=1))]) == 2
+            assert len(mark_answered(s, [(CID, "p1", AT), (CID, "p2", AT + timedelta(seconds=1))])) == 2
         # committed while the flush still holds p2's row: a board's poll finds both
         assert answered(CID) == {"p1": AT, "p2": AT + timedelta(seconds=1)}
         with session_scope(write=False) as s:
@@ -68,7 +68,7 @@ def test_answers_are_shown_while_a_flush_holds_their_rows(db_url):
         flush.commit()
     assert targets(CID)["p2"].state == "notified"  # the flush's own write stands beside the answer
     with session_scope() as s:  # shown once: a later answer of the same person adds nothing
-        assert mark_answered(s, [(CID, "p2", AT + timedelta(seconds=5))]) == 0
+        assert len(mark_answered(s, [(CID, "p2", AT + timedelta(seconds=5))])) == 0
     assert answered(CID) == {"p1": AT, "p2": AT + timedelta(seconds=1)}
 
 
@@ -104,7 +104,7 @@ def test_a_shard_reads_the_answers_stored_for_it_while_a_flush_holds_their_rows(
     with get_engine(write=True).connect() as flush:
         _flush_holds(flush, "p2")
         with session_scope() as s:
-            assert mark_answered(s, [(CID, "p2", AT), (CID, "p3", AT)]) == 2
+            assert len(mark_answered(s, [(CID, "p2", AT), (CID, "p3", AT)])) == 2
         with session_scope(write=False) as s:
             assert answered_keys(s, CID, 0, keys) == ["villages/p2", "villages/p3"]
             assert answered_keys(s, CID, 0, keys[:2]) == ["villages/p2"]  # of the keys asked only

@@ -1,8 +1,9 @@
-"""Call an ASGI app directly and keep only what the response started with.
+"""Call an ASGI app directly and keep only what the response started with; or hold a server-sent-event stream open.
 
 httpx's ASGITransport waits for the whole body, so a server-sent-event stream would never
 return; here the request ends (a client disconnect) as soon as the status and headers are
-known, and the body is whatever came with them.
+known, and the body is whatever came with them (`call`), or the events are read as they come
+until the test closes the stream (`Stream`).
 """
 from __future__ import annotations
 
@@ -89,3 +90,56 @@ async def call(app, method: str, path: str, *, headers: dict[str, str] | None = 
         pass
     start = started.result()
     return Answer(start["status"], {k.decode().lower(): v.decode() for k, v in start.get("headers", [])}, b"".join(chunks))
+
+
+ANTI_HANG_S = 30  # every wait for a stream is for something that happens at once; 10x and more of what it takes
+
+
+class Stream:
+    """One server-sent-event stream held open against the ASGI app until `close()`."""
+
+    def __init__(self, app, path: str, cookie: str):
+        self.status: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.events: list[tuple[str, object]] = []
+        self.got = asyncio.Event()
+        self.gone = asyncio.Event()
+        self._buf = b""
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [(b"host", b"test"), (b"cookie", cookie.encode())], "client": ("127.0.0.1", 50000),
+                 "server": ("test", 80), "state": {}}
+        self.task = asyncio.create_task(app(scope, self._receive, self._send))
+
+    async def _receive(self):
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def _send(self, message):
+        if message["type"] == "http.response.start":
+            self.status.set_result(message["status"])
+        elif message["type"] == "http.response.body":
+            self._buf += message.get("body", b"")
+            while b"\n\n" in self._buf:
+                block, self._buf = self._buf.split(b"\n\n", 1)
+                fields = dict(line.split(": ", 1) for line in block.decode().splitlines() if ": " in line)
+                if "event" in fields:
+                    self.events.append((fields["event"], jsonlib.loads(fields.get("data", "null"))))
+                    self.got.set()
+
+    async def close(self):
+        self.gone.set()
+        try:
+            await asyncio.wait_for(self.task, ANTI_HANG_S)
+        except Exception:  # noqa: BLE001 - ending the stream is what we came for
+            pass
+
+
+async def until(what: str, check) -> None:
+    async def loop():
+        while not check():
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(loop(), ANTI_HANG_S)
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None

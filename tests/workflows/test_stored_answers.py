@@ -45,7 +45,7 @@ async def _answer_stored_then_deadline(env, tq: str, people) -> tuple[str, str]:
                    and outbox(inp.callout_id, person_id=resp) and outbox(inp.callout_id, person_id=head),
                    what="the first messages sent")
     with session_scope() as s:  # the API has stored the answer; its signal to the shard has not come yet
-        assert mark_answered(s, [(inp.callout_id, resp, datetime.now(UTC))]) == 1
+        assert len(mark_answered(s, [(inp.callout_id, resp, datetime.now(UTC))])) == 1
     # the SMS wait (10 min from each message's acceptance) runs out; the clock lands just past it, so that the deadline
     # is a recent one when the shard gets to it (`STORED_RECENT`), however long the messages took to be sent
     accepted = max(m.sent_at for p in (resp, head) for m in outbox(inp.callout_id, person_id=p))

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.services.answers import shown
 from store.bulk import by_pairs
 from store.group import GroupCommit
 from store.answers import LateAnswer, mark_answered, record_late, record_late_many
@@ -186,7 +187,8 @@ _late = GroupCommit(_record_late_many)
 
 def _show_many(answers: list[tuple[str, str, datetime]]) -> list[int]:
     with session_scope() as s:
-        mark_answered(s, answers)
+        marked = mark_answered(s, answers)
+    shown.tell(marked)  # committed: this process's live boards send them now
     return [0] * len(answers)
 
 

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from temporalio.client import Client
 
 from store.group import GroupCommit
+from api.services.answers import shown
 from api.services.answers.acks import RECORDED_TEXT, AnswerError, acknowledge, waiting_in, waiting_many
 from store.answers import mark_answered
 from store.audit import NewEvent, append
@@ -131,6 +132,12 @@ def _match_in(s, sent: list, from_number: str, code: str | None) -> tuple[str, o
 
 
 def _store_inbound(items: list[tuple]) -> list[Inbound]:
+    out, marked = _stored_and_matched(items)
+    shown.tell(marked)  # committed: this process's live boards send them now
+    return out
+
+
+def _stored_and_matched(items: list[tuple]) -> tuple[list[Inbound], list[tuple[str, int]]]:
     """Each reply (gateway, from, body, provider id, at) stored once and matched to the message it answers
     (see `_match`), all in one transaction, with one query for the messages sent to all their numbers and one
     for the workflows waiting for their persons, and shown on its call-out's board (store/answers.py
@@ -182,10 +189,10 @@ def _store_inbound(items: list[tuple]) -> list[Inbound]:
         if rows:
             s.execute(insert(InboundMessage.__table__), rows)
         waiting = waiting_many(s, {(o[1], o[2]) for o in out if o[0] == "ack"})
-        mark_answered(s, answered)  # on the call-out's board now, before its workflow has recorded it
+        marked = mark_answered(s, answered)  # on the call-out's board now, before its workflow has recorded it
         for row, sent in held:
             _hold(s, row, sent)
-        return [(h, subj, pid, waiting[(subj, pid)] if h == "ack" else w) for h, subj, pid, w in out]
+        return [(h, subj, pid, waiting[(subj, pid)] if h == "ack" else w) for h, subj, pid, w in out], marked
 
 
 def _hold(s, row: dict, latest) -> None:
