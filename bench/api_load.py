@@ -14,8 +14,9 @@ go out through the simulator, which gives them the ids the callbacks name.
    open loop: latency counts from the moment a request was due, so a slow server cannot hide behind a slow
    client. A share of the persons (`--link-share`, 0.25) answer first by their signed link's confirm button
    (POST /ack/{token}), the rest by a signed SMS webhook ("1"). Then: the requests' p50/p99 and errors, every
-   reply stored once, every person acknowledged, and from each person's first answer to their
-   acknowledgement on the board (the call-out target acknowledged, polled every 0.1 s): p50/p99.
+   reply stored once, every person acknowledged, and from each person's first answer to the board showing it
+   (answered or acknowledged, as the console's live board sends it to a browser: bench/http_api.py `watch_board`):
+   p50/p99.
 
 Run: `.venv/bin/python bench/api_load.py [--persons 10000] [--rate 500] [--seconds 60] [--link-share 0.25]
 [--database-url postgresql+psycopg://user@host:port/db] [--profile DIR]`.
@@ -74,7 +75,7 @@ def db_counts(cid: str) -> dict[str, int]:
 
 def stamp_ack_writes() -> None:
     """SQLite only, the bench's own database: a trigger notes when each call-out target's acknowledgement is written
-    (wall clock, ms), so that the time to the board can be split into the workflows' write and the watcher's poll."""
+    (wall clock, ms), so that the time to the board can be split into the workflows' write and the board's turn."""
     from sqlalchemy import text
 
     from store.db import session_scope
@@ -278,7 +279,7 @@ async def main() -> None:
                 if stamped:
                     await asyncio.to_thread(stamp_ack_writes)
                 ready = asyncio.Event()
-                watcher = asyncio.create_task(watch_board(cid, seen, watching, ready=ready))
+                watcher = asyncio.create_task(watch_board(api.base, cid, seen, watching, ready=ready))
                 await ready.wait()
                 t_start, wall_start = time.monotonic(), time.time()
                 cpu0, own0 = api.cpu_s(), time.process_time()
@@ -307,7 +308,7 @@ async def main() -> None:
                             if p in written and p in seen]
                     to_row, row_to_seen = [w for w, _ in both], [v - w for w, v in both]
                     console.print(f"answer → its target's row written (stamped by a SQLite trigger): p50 {statistics.median(to_row):.2f} s, "
-                                  f"p99 {pct(to_row, 99):.2f} s; row written → seen by the bench's board watcher: p50 "
+                                  f"p99 {pct(to_row, 99):.2f} s; row written → on the console's board: p50 "
                                   f"{statistics.median(row_to_seen):.2f} s, p99 {pct(row_to_seen, 99):.2f} s "
                                   f"({len(both):,} persons)")
                 print_errors(console, twilio, errors)

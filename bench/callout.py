@@ -398,11 +398,12 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                                           f"recorded {len(set(acked) - set(recorded)) - unsent}") if rec else ""
                     result["ack_path"] = ack_path(sent_at, recorded, wall_minus_mono)
                     result["acks_never_visible"] = len(set(acked) - set(visible)) - unsent
-                    # how long before a row was seen its stamp was made (its transaction still open, then the poll):
-                    # against the board's overlap (api/console/board.py, 2 s); and rows the watch missed for it
+                    # how long before a row was seen its stamp was made (its transaction still open, then the board's
+                    # turn): against the board's overlap (api/console/board.py, 2 s); and rows the board never sent
                     lag = [visible[p] + wall_minus_mono - at for p, at in stamped.items()]
-                    result["stamp_to_seen"] = (f"row stamped → seen p50 / p99 / max {pct(lag, 50):.2f} / {pct(lag, 99):.2f} / "
-                                              f"{max(lag):.2f} s; acknowledged but missed by the watch: "
+                    result["stamp_to_seen"] = (f"answer's row stamped → seen p50 / p99 / max {pct(lag, 50):.2f} / "
+                                              f"{pct(lag, 99):.2f} / {max(lag):.2f} s; acknowledged but never sent by "
+                                              f"the board: "
                                               f"{await asyncio.to_thread(missed_by_watch, cid, visible)}; answered "
                                               f"late (逾时应答, their target given up or shard ended): "
                                               f"{await asyncio.to_thread(answered_late, cid):,}") if lag else ""
@@ -413,12 +414,12 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                         watch = [visible[p] - shown_commit[p] for p in shown_commit if p in visible]
                         result["stamp_to_seen"] += (
                             f"; answer sent → the commit that showed it p50 / p90 / p99 {pct(system, 50):.2f} / "
-                            f"{pct(system, 90):.2f} / {pct(system, 99):.2f} s, committed → seen by the watch "
+                            f"{pct(system, 90):.2f} / {pct(system, 99):.2f} s, committed → on the board "
                             f"{pct(watch, 50):.2f} / {pct(watch, 90):.2f} / {pct(watch, 99):.2f} s")
-                    if polls := phones.watch_cost.get("polls"):
+                    if events := phones.watch_cost.get("events"):
                         cost = phones.watch_cost
-                        result["stamp_to_seen"] += (f"; the watch: {polls:,} polls, {cost['rows'] / polls:,.0f} rows and "
-                                                    f"{1000 * cost['seconds'] / polls:.0f} ms each")
+                        result["stamp_to_seen"] += (f"; the board's stream: {events:,} events, {cost['rows']:,} rows, "
+                                                    f"{cost['bytes'] / 1e6:.1f} MB")
                     if committed := await asyncio.to_thread(commit_lag, cid):  # PostgreSQL, track_commit_timestamp
                         result["stamp_to_seen"] += (f"; row stamped → committed p50 / p99 / max {pct(committed, 50):.2f}"
                                                     f" / {pct(committed, 99):.2f} / {max(committed):.2f} s")

@@ -77,40 +77,30 @@ class Api:
                 self.proc.kill()
 
 
-async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, every: float = 0.1,
-                      stamped: dict[str, float] | None = None, recorded: dict[str, float] | None = None,
-                      committed: dict[str, float] | None = None, ready: asyncio.Event | None = None
-                      ) -> dict[str, float]:
-    """When each person's answer is first visible on the board: their call-out target shown answered (the API
-    stored the answer: a `CalloutAnswer` row) or acknowledged, on time or late (逾时应答), in the read model the
-    board shows; polled every `every` s until `stop` is set. `seen` gets the monotonic second (the machine's clock, the
-    same in every process) it was first seen; `stamped` each such row's stamp (epoch seconds: an answer's
-    `stored_at`, a target's `updated_at`) as first seen; `recorded` when the row was first seen acknowledged (the
-    workflow, or for an ended shard the API's store, recorded the acknowledgement).
+async def watch_board(base: str, cid: str, seen: dict[str, float], stop: asyncio.Event,
+                      recorded: dict[str, float] | None = None, ready: asyncio.Event | None = None) -> dict[str, float]:
+    """When each person's answer is first visible on the console's live board of call-out `cid`, as a duty officer's
+    browser sees it: the board's own server-sent events (`GET /console/callouts/{cid}/stream` of the API at `base`,
+    logged in with the bench's admin token), read from the moment the watch starts (as the board page opens its
+    stream with `since` = when the page was rendered) until `stop` is set. Visible: the target's row came answered
+    (the API stored the answer: `answered_at`) or acknowledged, on time or late (逾时应答). `seen` gets the monotonic
+    second (the machine's clock, the same in every process) each person was first seen, `recorded` when their row
+    first came acknowledged (the workflow, or for an ended shard the API's store, recorded it).
 
-    Each poll reads the rows a live board's poll reads (api/services/board.py `changed_rows`): the call-out's
-    answers stored and targets updated since the newest of each seen, less `OVERLAP_S` for a row stamped before its
-    transaction committed, through the indexes on (callout_id, stored_at) and (callout_id, updated_at). It once
-    read every acknowledged target of the call-out each time: ~60 ms of PostgreSQL's CPU per poll at 100,000, a
-    third of a core taken from the system under test at 20 polls a second. The board is read by a duty officer's
-    browser, not by the phones: the polls run in a process of their own (`_watch`; on a thread of the bench's they
-    waited for the interpreter the phones of 100,000 persons kept busy, and added up to 1.3 s at p99 to what they
-    saw: docs/performance.md, "The watch in a process of its own"), each stamped the moment its read returns, and the
-    firsts come back through a pipe. `missed_by_watch` says afterwards whether the overlap was enough. Only answers and
-    acknowledged targets are read (a send's update is not the watch's business).
-
-    `committed` (PostgreSQL with `track_commit_timestamp = on`) gets, for each person, the commit time (epoch seconds)
-    of the transaction whose row the watch first saw answered: where the system's part ends (from then on any reader
-    of the board sees it) and the watch's own lag begins. Returns the watch's cost: polls, rows read, seconds spent
-    reading (on the same cores as the system measured). `ready` is set once the watch has polled (its process takes
-    a second or two to start): answers sent before would read as seen late."""
+    The board polls every 0.5 s and is sent at once the answers its own process stores (api/services/answers/shown.py),
+    so this is what the console shows, its cost to the API included. (Until 8 Dec the watch re-created the board's
+    poll against the database, every 0.5 s in bench/callout.py and every 0.1 s in bench/api_load.py.) The stream is
+    read in a process of its own, as a browser is (on a thread of the bench's it waited for the interpreter the
+    phones of 100,000 persons kept busy: docs/performance.md, "The watch in a process of its own"), each event stamped
+    as it arrives, and the firsts come back through a pipe. Returns the stream's cost: events, rows, bytes. `ready` is
+    set once the board's first tick has come (the watch's process takes a second or two to start): answers sent
+    before it would read as seen late."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # (not forked from a process with threads and open connections)
     receiving, sending = ctx.Pipe(duplex=False)
     halt = ctx.Event()
-    process = ctx.Process(target=_watch, args=(cid, every, committed is not None, sending, halt),
-                          name="board-watcher", daemon=True)
+    process = ctx.Process(target=_watch, args=(base, cid, sending, halt), name="board-watcher", daemon=True)
     process.start()
     sending.close()
     cost: dict[str, float] = {}
@@ -129,13 +119,9 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
             if isinstance(message, dict):
                 cost.update(message)
                 return
-            for kind, person, at, value in message:
+            for kind, person, at in message:
                 if kind == "seen":
                     seen[person] = at
-                    if stamped is not None:
-                        stamped[person] = value[0]
-                    if committed is not None and value[1] is not None:
-                        committed[person] = value[1]
                 elif recorded is not None:
                     recorded[person] = at
 
@@ -150,75 +136,93 @@ async def watch_board(cid: str, seen: dict[str, float], stop: asyncio.Event, eve
     return cost
 
 
-def _watch(cid: str, every: float, want_commits: bool, out, halt) -> None:
-    """`watch_board`'s polls, in a process of their own: each poll's firsts (seen, recorded) sent on `out`, then the
-    cost when `halt` is set."""
-    from datetime import UTC, datetime, timedelta
+def _watch(base: str, cid: str, out, halt) -> None:
+    """`watch_board`'s stream, in a process of its own: logged in to the console, each event's firsts (seen,
+    recorded) sent on `out` as they come (an empty list with the first tick: the watch is ready), then the cost
+    when `halt` is set."""
+    import json
+    import re
+    from datetime import UTC, datetime
 
-    from sqlalchemy import false, literal_column, true
+    import httpx
+
+    cost = {"events": 0, "rows": 0, "bytes": 0}
+    lock = threading.Lock()
+    web = httpx.Client(base_url=base, timeout=httpx.Timeout(60, read=None))
+    page = web.get("/console/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    login = web.post("/console/login/token", data={"token": ADMIN, "csrf": csrf})
+    if login.status_code != 303:
+        raise RuntimeError(f"the board watch could not log in: {login.status_code} {login.text[:300]}")
+
+    def read() -> None:
+        seen: set[str] = set()
+        recorded: set[str] = set()
+        ready = False
+        with web.stream("GET", f"/console/callouts/{cid}/stream",
+                        params={"since": datetime.now(UTC).isoformat()}) as stream:
+            if stream.status_code != 200:
+                raise RuntimeError(f"the board's stream: {stream.status_code} {stream.read()[:300]!r}")
+            event, data = "", ""
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data += line[5:].strip()
+                elif not line and event:
+                    now = time.monotonic()
+                    firsts = []
+                    rows = json.loads(data) if event == "rows" else []
+                    for r in rows:
+                        person = r["person_id"]
+                        if (r["answered_at"] or r["ack_at"]) and person not in seen:
+                            seen.add(person)
+                            firsts.append(("seen", person, now))
+                        if r["ack_at"] and person not in recorded:
+                            recorded.add(person)
+                            firsts.append(("recorded", person, now))
+                    with lock:
+                        cost["events"] += 1
+                        cost["rows"] += len(rows)
+                        cost["bytes"] += len(data)
+                        if firsts or (event == "status" and not ready):  # (the first tick's, even empty: ready)
+                            ready = True
+                            out.send(firsts)
+                    event, data = "", ""
+
+    threading.Thread(target=read, name="board-stream", daemon=True).start()
+    halt.wait()
+    with lock:  # (the stream's thread ends with the process)
+        out.send(cost)
+        out.close()
+
+
+def shown_stamps(cid: str) -> dict[str, tuple[float, float | None]]:
+    """For each person whose target the API showed answered: when the answer's row was stamped (`stored_at`, epoch
+    seconds, just before its commit) and, on PostgreSQL with `track_commit_timestamp = on`, when its transaction
+    committed (from then on any reader of the board could see it: where the system's part ends and the board's
+    begins); a target's first answer row."""
+    from sqlalchemy import literal_column
     from sqlmodel import col, select
 
-    from api.services.board import answered_since, changed_since
     from store.callouts import CalloutAnswer, CalloutTarget
     from store.db import session_scope
 
-    cursors = {"answers": datetime(2000, 1, 1, tzinfo=UTC), "targets": datetime(2000, 1, 1, tzinfo=UTC)}
-    cost = {"polls": 0, "rows": 0, "seconds": 0.0}
     with session_scope(write=False) as s:
-        commits = want_commits and commit_times_kept(s)
-
-    def commit_of(table: str):
-        return literal_column(f"pg_xact_commit_timestamp({table}.xmin)" if commits else "NULL")
-
-    def poll() -> list[tuple[str, datetime, bool, datetime | None]]:
-        began = time.perf_counter()
-        back = timedelta(seconds=OVERLAP_S)
-        with session_scope(write=False) as s:
-            answers = s.exec(select(CalloutTarget.person_id, CalloutAnswer.stored_at, false(),
-                                    commit_of("callout_answer"))
-                             .join(CalloutTarget, col(CalloutTarget.id) == CalloutAnswer.target_id)
-                             .where(*answered_since(cid, cursors["answers"] - back))).all()
-            acked = s.exec(select(CalloutTarget.person_id, CalloutTarget.updated_at, true(),
-                                  commit_of("callout_target"))
-                           .where(*changed_since(cid, cursors["targets"] - back),
-                                  col(CalloutTarget.acknowledged_at).is_not(None))).all()
-        cursors["answers"] = max([cursors["answers"], *(row[1] for row in answers)])
-        cursors["targets"] = max([cursors["targets"], *(row[1] for row in acked)])
-        cost["polls"] += 1
-        cost["rows"] += len(answers) + len(acked)
-        cost["seconds"] += time.perf_counter() - began
-        return [*answers, *acked]  # (person, stamp, acknowledged, commit): a row shown answered comes first
-
-    seen: set[str] = set()
-    recorded: set[str] = set()
-    while not halt.is_set():
-        found = poll()
-        now = time.monotonic()
-        firsts = []
-        for person, at, acked, commit in found:
-            if person not in seen:
-                seen.add(person)
-                firsts.append(("seen", person, now, (at.timestamp(), commit.timestamp() if commit else None)))
-            if acked and person not in recorded:
-                recorded.add(person)
-                firsts.append(("recorded", person, now, None))
-        if firsts or cost["polls"] == 1:  # (the first poll's, even empty: the watch is ready)
-            out.send(firsts)
-        halt.wait(every)
-    out.send(cost)
-    out.close()
-
-
-OVERLAP_S = 2.0
-"""How far before the newest change seen the watch reads again: the console's board's (api/console/board.py
-`OVERLAP`), so that `missed_by_watch` says whether the board's is enough. It was 5 s; at 100,000 the watch then read
-~3,600 rows a poll, 162 ms of the two cores it shares with the system it measures (docs/performance.md, "Answers in rows
-of their own")."""
+        commit = literal_column("pg_xact_commit_timestamp(callout_answer.xmin)" if commit_times_kept(s) else "NULL")
+        rows = s.exec(select(CalloutTarget.person_id, CalloutAnswer.stored_at, commit)
+                      .join(CalloutTarget, col(CalloutTarget.id) == CalloutAnswer.target_id)
+                      .where(CalloutAnswer.callout_id == cid).order_by(CalloutAnswer.stored_at)).all()
+    out: dict[str, tuple[float, float | None]] = {}
+    for person, stored, committed in rows:
+        out.setdefault(person, (stored.timestamp(), committed.timestamp() if committed else None))
+    return out
 
 
 def missed_by_watch(cid: str, seen: dict[str, float]) -> int:
-    """Acknowledged targets of the call-out that the watch never saw: rows whose stamp fell behind the poll's cursor
-    by more than `OVERLAP_S` before they committed (0 is the expected answer)."""
+    """Acknowledged targets of the call-out that the board's stream never sent answered: rows whose stamp fell behind
+    the board poll's cursor by more than its overlap (api/console/board.py `OVERLAP`) before they committed, and that
+    no answer's writer told the board of (0 is the expected answer)."""
     from sqlmodel import col, select
 
     from store.callouts import CalloutTarget

@@ -17,7 +17,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.http_api import Api, signed, watch_board
+from bench.http_api import Api, shown_stamps, signed, watch_board
 from bench.raw_http import RawClient
 
 GOLDEN = 0.6180339887498949  # i·GOLDEN mod 1 spreads the persons' delays evenly, the same on every run
@@ -34,10 +34,10 @@ class Phones:
         self.api = Api(stack)
         self.sent_at: dict[str, float] = {}
         self.visible: dict[str, float] = {}
-        self.stamped: dict[str, float] = {}  # each answered row's updated_at, as first seen
+        self.stamped: dict[str, float] = {}  # epoch seconds: each answer's row stamped (`stored_at`), read afterwards
         self.recorded: dict[str, float] = {}  # when each was first seen acknowledged (recorded, not only stored)
-        self.committed: dict[str, float] = {}  # epoch seconds: the commit that showed it (PostgreSQL; watch_board)
-        self.watch_cost: dict[str, float] = {}  # the board watch's polls, rows read and seconds reading
+        self.committed: dict[str, float] = {}  # epoch seconds: the commit that showed it (PostgreSQL; shown_stamps)
+        self.watch_cost: dict[str, float] = {}  # the board's stream: events, rows and bytes received
         self.wall_minus_mono = time.time() - time.monotonic()  # the intake's UTC stamps on the bench's clock
 
     async def open(self) -> None:
@@ -47,16 +47,12 @@ class Phones:
         self.slots = asyncio.Semaphore(IN_FLIGHT)
 
     async def watch_board(self, cid: str) -> None:
-        """Call-out `cid`'s board watched (a duty officer's browser, in a process of its own), from its first poll on
-        (awaited here), polled as often as the console's board polls (`POLL_S`, 0.5 s): "shown" is what a duty officer
-        sees, the system's own part is read from the commits (watch_board's `committed`), and a watch polling 20
-        times a second took ~0.5 of the two cores it measures."""
-        from api.console.board import POLL_S
-
+        """Call-out `cid`'s board watched as a duty officer's browser watches it: the console's live stream from this
+        API (bench/http_api.py `watch_board`), awaited until its first tick has come. "Shown" is what a duty officer
+        sees; the system's own part is read from the answers' rows afterwards (`stamped`, `committed`)."""
         self.cid, self.watching, ready = cid, asyncio.Event(), asyncio.Event()
-        self.watcher = asyncio.create_task(watch_board(self.cid, self.visible, self.watching, every=POLL_S,
-                                                       stamped=self.stamped, recorded=self.recorded,
-                                                       committed=self.committed, ready=ready))
+        self.watcher = asyncio.create_task(watch_board(self.api.base, cid, self.visible, self.watching,
+                                                       recorded=self.recorded, ready=ready))
         await ready.wait()
 
     def _reply(self, pid: str, number: str) -> bytes:
@@ -147,6 +143,11 @@ class Phones:
             self.watching.set()
             unsent = len(self.acked) - len(self.sent_at)
             self.watch_cost = await self.watcher
+            for person, (stamp, commit) in (await asyncio.to_thread(shown_stamps, self.cid)).items():
+                if person in self.visible:
+                    self.stamped[person] = stamp
+                    if commit is not None:
+                        self.committed[person] = commit
             if unsent:
                 replying.cancel()
             try:
