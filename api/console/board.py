@@ -68,15 +68,16 @@ def _boards(app) -> streams.Broadcaster:
     """The app's one broadcaster of call-out boards (streams.py)."""
     boards = getattr(app.state, "boards", None)
     if boards is None:
-        async def poll(callout_id: str, since: datetime) -> streams.Tick:
+        async def poll(callout_id: str, since: datetime, sent: dict | None) -> streams.Tick:
             lib = await asyncio.to_thread(library)
 
-            # a row stamped shortly before its transaction committed is caught by the overlap
-            rows, newest, counts, status = await db(svc.tick, lib, callout_id, since - OVERLAP)
+            # a row stamped shortly before its transaction committed is caught by the overlap; the rows the shared
+            # poll has sent already, unchanged, are not read again (`sent`)
+            rows, newest, counts, status = await db(svc.tick, lib, callout_id, since - OVERLAP, sent)
             return streams.Tick(rows, max(newest, since), counts, status)
 
-        async def told(callout_id: str, target_ids: list[int]) -> list[dict]:
-            return await db(svc.rows_of, await asyncio.to_thread(library), callout_id, target_ids)
+        async def told(callout_id: str, target_ids: list[int], sent: dict) -> list[dict]:
+            return await db(svc.rows_of, await asyncio.to_thread(library), callout_id, target_ids, sent)
 
         boards = app.state.boards = streams.Broadcaster(poll, POLL_S, told)
         shown.listen(boards.nudge)  # the answers this process shows go out at once, not at the next poll

@@ -41,8 +41,10 @@ class Tick:
     partial: bool = False  # only rows the poller was told of (`Broadcaster.nudge`): no counts, no status, no cursor
 
 
-Poll = Callable[[str, datetime], Awaitable[Tick]]
-Rows = Callable[[str, list[int]], Awaitable[list[dict]]]
+Poll = Callable[[str, datetime, dict | None], Awaitable[Tick]]
+"""(key, since, sent): `sent` is the shared poll's memo of what it has handed out (the poll may leave out what has not
+changed since), None for a watcher's own catch-up, which must be whole."""
+Rows = Callable[[str, list[int], dict], Awaitable[list[dict]]]
 _LAGGED = object()
 _NO_CURSOR = datetime.min.replace(tzinfo=UTC)  # a partial tick moves no watcher's cursor
 
@@ -55,6 +57,7 @@ class _Feed:
     queues: set[asyncio.Queue] = field(default_factory=set)
     task: asyncio.Task | None = None
     told: set[int] = field(default_factory=set)  # rows to send before the next poll (`nudge`)
+    sent: dict = field(default_factory=dict)  # the poll's memo of what it handed out (`Poll`)
     woken: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -123,10 +126,10 @@ class Broadcaster:
         mine = cursor
         if feed.latest is None:
             feed.cursor = min(feed.cursor, cursor)  # nothing polled yet: the first poll covers us too
-        elif feed.since is not None and cursor >= feed.since:
+        elif feed.since is not None and cursor >= feed.since and not feed.sent:
             q.put_nowait(feed.latest)  # the last tick covers what we need: no query of our own
         else:
-            q.put_nowait(_LAGGED)  # older than the shared poll: catch up by one query
+            q.put_nowait(_LAGGED)  # older than the shared poll, or it left out what it had sent: catch up by a query
         feed.queues.add(q)
         if feed.task is None:
             feed.task = asyncio.create_task(self._run(callout_id, feed))
@@ -134,7 +137,7 @@ class Broadcaster:
             while True:
                 tick = await q.get()
                 if tick is _LAGGED:
-                    tick = await self.poll(callout_id, mine)
+                    tick = await self.poll(callout_id, mine, None)
                 mine = max(mine, tick.newest)
                 yield tick
         finally:
@@ -148,7 +151,7 @@ class Broadcaster:
         while feed.queues:
             since = feed.cursor
             try:
-                tick = await self.poll(callout_id, since)
+                tick = await self.poll(callout_id, since, feed.sent)
             except Exception:  # noqa: BLE001 - a busy database: the next tick tries again
                 log.warning("call-out board poll failed", callout_id=callout_id, exc_info=True)
                 await self._between(callout_id, feed)
@@ -171,7 +174,7 @@ class Broadcaster:
                 told, feed.told = sorted(feed.told), set()
                 if told and self.rows is not None:
                     try:
-                        rows = await self.rows(callout_id, told)
+                        rows = await self.rows(callout_id, told, feed.sent)
                     except Exception:  # noqa: BLE001 - the next poll reads them all the same
                         log.warning("call-out board rows not read", callout_id=callout_id, exc_info=True)
                         continue

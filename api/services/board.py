@@ -166,30 +166,71 @@ def answered_since(callout_id: str, since: datetime) -> tuple:
     return CalloutAnswer.callout_id == callout_id, col(CalloutAnswer.stored_at) >= since
 
 
-def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime) -> tuple[list[dict], datetime]:
+Stamps = tuple[datetime | None, datetime | None]
+"""A target's row as a live board last read it: its `updated_at`, and its newest answer's `stored_at` (None: none
+read)."""
+
+
+def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime,
+                 sent: dict[int, Stamps] | None = None) -> tuple[list[dict], datetime]:
     """Targets updated or answered (store/answers.py `mark_answered`) at or after `since` (the caller keeps what it
-    sent and drops repeats)."""
-    targets = list(s.exec(select(CalloutTarget).where(*changed_since(callout_id, since))))
-    answers = s.exec(select(CalloutAnswer.target_id, CalloutAnswer.stored_at).where(
-        *answered_since(callout_id, since))).all()
-    have = {t.id for t in targets}
-    if wanted := sorted({i for i, _ in answers} - have):
-        targets += s.exec(select(CalloutTarget).where(col(CalloutTarget.id).in_(wanted))).all()
-    newest = max([*(t.updated_at for t in targets), *(at for _, at in answers)], default=since)
-    return _rows(s, lib, callout_id, targets), newest
+    sent and drops repeats). With `sent` (a live board's shared poll: api/console/streams.py), the stamps are read
+    first and only the targets changed since they were last sent are read whole and made rows: a poll reads 2 s again
+    (`OVERLAP` in api/console/board.py), and under a burst of 1,000 answers a second making the same rows again
+    was a sixth of the API's time (docs/performance.md, "The board told of each answer"). `sent` is updated, and
+    keeps only what the window still holds."""
+    target = CalloutTarget.__table__
+    updated = dict(s.execute(select(target.c.id, target.c.updated_at).where(*changed_since(callout_id, since))).all())
+    stamps: dict[int, Stamps] = {i: (at, None) for i, at in updated.items()}
+    for i, at in s.exec(select(CalloutAnswer.target_id, CalloutAnswer.stored_at).where(
+            *answered_since(callout_id, since))):
+        row_at, answer_at = stamps.get(i, (None, None))
+        stamps[i] = (row_at, at if answer_at is None else max(answer_at, at))
+    newest = max([since, *(at for pair in stamps.values() for at in pair if at is not None)])
+    wanted = sorted(i for i, now in stamps.items() if sent is None or _changed(now, sent.get(i)))
+    rows = _rows(s, lib, callout_id, _targets(s, callout_id, wanted), sent, {i: stamps[i][1] for i in wanted})
+    if sent is not None:
+        for i in [i for i, pair in sent.items() if all(at is None or at < since for at in pair)]:
+            del sent[i]  # out of the window: a change to come has a newer stamp
+    return rows, newest
 
 
-def rows_of(s: Session, lib: Library, callout_id: str, target_ids: list[int]) -> list[dict]:
+def _changed(now: Stamps, before: Stamps | None) -> bool:
+    if before is None:
+        return True
+    return ((now[0] is not None and now[0] != before[0])
+            or (now[1] is not None and (before[1] is None or now[1] > before[1])))
+
+
+def rows_of(s: Session, lib: Library, callout_id: str, target_ids: list[int],
+            sent: dict[int, Stamps] | None = None) -> list[dict]:
     """These targets of the call-out as a live board sends them: those an answer's writer has just shown answered
-    (api/services/answers/shown.py), sent before the next poll."""
-    targets = []
+    (api/services/answers/shown.py), sent before the next poll (and noted in `sent`, which that poll then skips)."""
+    answers: dict[int, datetime] = {}
     for part in range(0, len(target_ids), BOARD_LIMIT):
-        targets += s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id,
-                                                      col(CalloutTarget.id).in_(target_ids[part:part + BOARD_LIMIT])))
-    return _rows(s, lib, callout_id, targets)
+        answers.update(s.exec(select(CalloutAnswer.target_id, func.max(CalloutAnswer.stored_at)).where(
+            col(CalloutAnswer.target_id).in_(target_ids[part:part + BOARD_LIMIT])).group_by(CalloutAnswer.target_id)
+        ).all())
+    return _rows(s, lib, callout_id, _targets(s, callout_id, target_ids), sent, answers)
 
 
-def _rows(s: Session, lib: Library, callout_id: str, targets: list[CalloutTarget]) -> list[dict]:
+def _targets(s: Session, callout_id: str, target_ids: list[int]) -> list[CalloutTarget]:
+    found: list[CalloutTarget] = []
+    for part in range(0, len(target_ids), BOARD_LIMIT):
+        found += s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id,
+                                                    col(CalloutTarget.id).in_(target_ids[part:part + BOARD_LIMIT])))
+    return found
+
+
+def _rows(s: Session, lib: Library, callout_id: str, targets: list[CalloutTarget], sent: dict[int, Stamps] | None,
+          answers: dict[int, datetime | None]) -> list[dict]:
+    """The targets made rows; each noted in `sent` with the stamps it was read at (its row's own `updated_at`, read
+    with it, and its newest answer's)."""
+    if sent is not None:
+        for t in targets:
+            before = sent.get(t.id, (None, None))[1]
+            answer = answers.get(t.id)
+            sent[t.id] = (t.updated_at, answer if before is None or (answer is not None and answer > before) else before)
     c = s.get(Callout, callout_id)
     plan = plan_of(lib, c) if c else None
     return rows_view(s, targets, policy_waits(plan) if plan else None)
@@ -200,10 +241,11 @@ def known(s: Session, callout_id: str) -> bool:
     return s.get(Callout, callout_id) is not None or starting(s, callout_id)
 
 
-def tick(s: Session, lib: Library, callout_id: str, since: datetime) -> tuple[list[dict], datetime, dict, str | None]:
-    """One poll of a live board: (the rows changed since `since`, the newest change, the counts per tier, the
-    status)."""
-    rows, newest = changed_rows(s, lib, callout_id, since)
+def tick(s: Session, lib: Library, callout_id: str, since: datetime, sent: dict | None = None
+         ) -> tuple[list[dict], datetime, dict, str | None]:
+    """One poll of a live board: (the rows changed since `since` and not `sent` as they are, the newest change,
+    the counts per tier, the status)."""
+    rows, newest = changed_rows(s, lib, callout_id, since, sent)
     c = s.get(Callout, callout_id)
     return rows, newest, tier_counts(s, callout_id), c.status if c else None
 

@@ -32,9 +32,9 @@ async def test_one_poll_per_callout_a_limit_per_session_and_404_for_unknown_ids(
     polls: list[str] = []
     changed_rows = services.changed_rows
 
-    def counted(s, lib, callout_id, since):
+    def counted(s, lib, callout_id, since, sent=None):
         polls.append(callout_id)
-        return changed_rows(s, lib, callout_id, since)
+        return changed_rows(s, lib, callout_id, since, sent)
 
     monkeypatch.setattr(services, "changed_rows", counted)
     gate = asyncio.Semaphore(0)

@@ -5,7 +5,7 @@ officer confirming on someone's behalf, a gateway status callback, the
 simulator's controls) ends in `acknowledge` (acks.py), so they all behave alike.
 sms.py parses and matches SMS replies (a 到户 relay confirmation too), held.py keeps the replies from a shared
 number for the duty office to assign, reports.py takes the gateways' status
-callbacks and keypresses.
+callbacks and keypresses, and shown.py tells this process's live boards of the answers just shown on them.
 
 Database work runs in short transactions on a worker thread, never across an await
 of Temporal: a write transaction held while the event loop waits would stall every

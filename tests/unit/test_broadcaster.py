@@ -1,0 +1,70 @@
+"""The live boards' broadcaster (api/console/streams.py) with the poll and the rows read played by the test: a watcher
+that joins once the shared poll has left out rows it had sent reads the window itself, and rows a writer tells of
+between two polls reach every watcher at once, as a partial tick. The pause between two polls is a gate the test
+never opens: nothing here depends on the clock."""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from api.console.streams import Broadcaster, Tick
+
+T0 = datetime(2026, 12, 8, 2, 0, tzinfo=UTC)
+ANTI_HANG_S = 30
+
+
+class Board:
+    """A poll that sends each row once to the shared poll (noting it in `sent`), whole to a catch-up."""
+
+    def __init__(self) -> None:
+        self.rows = {1: {"id": 1, "state": "notified"}, 2: {"id": 2, "state": "notified"}}
+        self.polls: list[str] = []
+        self.reads: list[tuple[list[int], bool]] = []
+
+    async def poll(self, key: str, since: datetime, sent: dict | None) -> Tick:
+        self.polls.append("shared" if sent is not None else "catch-up")
+        fresh = [r for i, r in self.rows.items() if sent is None or sent.get(i) != r]
+        if sent is not None:
+            sent.update({r["id"]: dict(r) for r in fresh})
+        return Tick(fresh, T0, {"villages": len(self.rows)}, "running")
+
+    async def told(self, key: str, ids: list[int], sent: dict) -> list[dict]:
+        self.reads.append((ids, sent is not None))
+        return [self.rows[i] for i in ids]
+
+
+async def _next(ticks) -> Tick:
+    return await asyncio.wait_for(anext(ticks), ANTI_HANG_S)
+
+
+async def test_a_late_watcher_catches_up_and_told_rows_reach_everyone_between_polls(monkeypatch) -> None:
+    board = Board()
+    hub = Broadcaster(board.poll, 0.5, board.told)
+
+    async def shut(self) -> None:  # the next poll never comes
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(Broadcaster, "pause", shut)
+    first = hub.watch("CO-1", T0 - timedelta(seconds=5))
+    try:
+        tick = await _next(first)
+        assert [r["id"] for r in tick.rows] == [1, 2] and board.polls == ["shared"]
+
+        # the shared poll's last tick left out nothing yet, but its memo holds rows: a newcomer reads for itself
+        late = hub.watch("CO-1", T0)
+        try:
+            caught = await _next(late)
+            assert [r["id"] for r in caught.rows] == [1, 2] and board.polls == ["shared", "catch-up"]
+
+            board.rows[2] = {"id": 2, "state": "acknowledged"}
+            hub.nudge([("CO-1", 2), ("CO-unwatched", 7)])
+            for ticks in (first, late):
+                told = await _next(ticks)
+                assert told.partial and told.rows == [{"id": 2, "state": "acknowledged"}] and told.counts is None
+            assert board.reads == [([2], True)] and board.polls == ["shared", "catch-up"]
+        finally:
+            await late.aclose()
+    finally:
+        await first.aclose()
+    await asyncio.sleep(0)
+    assert hub.feeds == {}
