@@ -30,6 +30,19 @@ log = structlog.get_logger(__name__)
 
 MAX_PER_SESSION = 4
 QUEUE = 16  # ticks a slow watcher may lag before it catches up by a query of its own
+BUSY_ROWS = 1000
+MAX_SLOWDOWN = 4
+"""A poll that made 1,000 rows or fewer is followed by the next after the interval; one that made more, after as many
+intervals as it made thousands of rows, up to 4: in a 100,000-person call-out every target changes several times
+within seconds (sent, delivered, answered, acknowledged or escalated), and a board that made each change a row
+every 0.5 s took the CPU its API needed for the answers (docs/performance.md, "The board told of each answer"). The
+answers this process shows are sent at once all the same (`nudge`)."""
+
+
+
+def slowdown(made: int) -> float:
+    """How many intervals to wait after a poll that made `made` rows (`BUSY_ROWS`)."""
+    return min(MAX_SLOWDOWN, max(1.0, made / BUSY_ROWS))
 
 
 @dataclass
@@ -73,6 +86,11 @@ class Broadcaster:
     async def pause(self) -> None:
         """Between two polls of a call-out."""
         await asyncio.sleep(self.interval)
+
+    async def _pause(self, made: int) -> None:
+        await self.pause()
+        if (more := slowdown(made) - 1) > 0:
+            await asyncio.sleep(self.interval * more)
 
     def nudge(self, told: list[tuple[str, int]]) -> None:
         """(key, row id) pairs just committed (api/services/answers/shown.py): sent to their keys' watchers before
@@ -158,11 +176,13 @@ class Broadcaster:
                 continue
             feed.cursor, feed.since, feed.latest = max(feed.cursor, tick.newest), since, tick
             self._hand_out(feed, tick)
-            await self._between(callout_id, feed)
+            await self._between(callout_id, feed, len(tick.rows))
 
-    async def _between(self, callout_id: str, feed: _Feed) -> None:
-        """The pause before the next poll, in which the rows told of (`nudge`) are read and handed out as they come."""
-        pausing = asyncio.ensure_future(self.pause())
+    async def _between(self, callout_id: str, feed: _Feed, made: int = 0) -> None:
+        """The pause before the next poll, in which the rows told of (`nudge`) are read and handed out as they come.
+        After a poll that made more than `BUSY_ROWS` rows, the pause is as many intervals longer (at most
+        `MAX_SLOWDOWN` in all): a row that changes again meanwhile is made once, not once per poll."""
+        pausing = asyncio.ensure_future(self._pause(made))
         try:
             while True:
                 woken = asyncio.ensure_future(feed.woken.wait())

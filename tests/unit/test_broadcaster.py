@@ -68,3 +68,10 @@ async def test_a_late_watcher_catches_up_and_told_rows_reach_everyone_between_po
         await first.aclose()
     await asyncio.sleep(0)
     assert hub.feeds == {}
+
+
+def test_a_poll_that_made_many_rows_waits_longer_before_the_next() -> None:
+    from api.console.streams import BUSY_ROWS, MAX_SLOWDOWN, slowdown
+
+    assert slowdown(0) == slowdown(BUSY_ROWS) == 1
+    assert slowdown(2 * BUSY_ROWS) == 2 and slowdown(100 * BUSY_ROWS) == MAX_SLOWDOWN
