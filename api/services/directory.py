@@ -10,13 +10,23 @@ from sqlmodel import Session, col, func, select
 from store.directory import OrgUnit, Person, Position, Post, mask_mobile
 
 
+NAMES_PER_QUERY = 900  # (SQLite allows 999 parameters to a statement before 3.32)
+WHOLE_DIRECTORY_FROM = 20_000
+
+
 def names(s: Session, ids: set[str]) -> dict[str, str]:
-    """The names of these people (an id not found is left out)."""
-    ids.discard("")
-    if not ids:
-        return {}
-    stmt = select(Person.id, Person.name)
-    return {pid: name for pid, name in s.exec(stmt.where(col(Person.id).in_(list(ids))) if len(ids) <= 1000 else stmt)}
+    """The names of these people (an id not found is left out): a few hundred at a time, or the whole directory in
+    one read for a call-out's every target (`WHOLE_DIRECTORY_FROM` ids or more). (Past 1,000 ids it once read the
+    whole directory: 200,000 names on every poll of a live board once a 100,000-person call-out escalated, a tenth of
+    its API's time.)"""
+    wanted = sorted(ids - {""})
+    if len(wanted) >= WHOLE_DIRECTORY_FROM:
+        return {pid: name for pid, name in s.exec(select(Person.id, Person.name)) if pid in ids}
+    found: dict[str, str] = {}
+    for part in range(0, len(wanted), NAMES_PER_QUERY):
+        found.update(s.exec(select(Person.id, Person.name).where(
+            col(Person.id).in_(wanted[part:part + NAMES_PER_QUERY]))).all())
+    return found
 
 
 def mobiles(s: Session, ids: set[str]) -> dict[str, str]:
