@@ -5,7 +5,6 @@ target's messages, the duty office's acknowledgement on someone's behalf (one or
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -96,7 +95,7 @@ async def stream_slot(request: Request, callout_id: str, user: auth.Viewer):
 async def stream(request: Request, callout_id: str, boards: Annotated[streams.Broadcaster, Depends(stream_slot)],
                  since: str | None = None):
     """Server-sent events: every ~0.5 s, the targets that changed (deltas, never the whole table),
-    the counts per tier when they change, and the status; between two polls, the targets this process has
+    the counts per tier when they change, and the status; beside them, the targets this process has
     just shown answered, as soon as their answers commit (api/services/answers/shown.py). A reconnecting
     browser sends the last event id (a time), and the stream resumes from there. One poll of the database
     per call-out serves every board watching it (streams.py)."""
@@ -106,19 +105,14 @@ async def stream(request: Request, callout_id: str, boards: Annotated[streams.Br
         cursor = datetime.now(UTC)
     cursor = cursor if cursor.tzinfo else cursor.replace(tzinfo=UTC)
 
-    sent: dict[int, str] = {}
+    sent: dict[int, tuple[list, str]] = {}
     last_counts = last_status = None
     ticks = boards.watch(callout_id, cursor)
     try:
         async for tick in ticks:
             if await request.is_disconnected():
                 break
-            fresh = []  # each row's JSON, as sent: also what a repeat is known by
-            for r in tick.rows:
-                sig = json.dumps(r, sort_keys=True, default=str, ensure_ascii=False)
-                if sent.get(r["id"]) != sig:
-                    sent[r["id"]] = sig
-                    fresh.append(sig)
+            fresh = svc.fresh_rows(tick.rows, sent)  # each row's JSON, neither a repeat nor older than one sent
             cursor = max(cursor, tick.newest)
             for i in range(0, len(fresh), ROWS_PER_EVENT):  # (FastAPI's encoder for `data` was 4 % of the API's
                 # time under a burst of answers: docs/performance.md, "The board told of each answer")

@@ -8,10 +8,10 @@ each tick to every watcher; a watcher that joins with an older cursor, or falls 
 up with one query of its own. A console session may hold `MAX_PER_SESSION` streams at once
 (429 beyond), and an unknown call-out is a 404 before any stream starts.
 
-Between two polls, a writer of this process may tell the broadcaster which rows it has just
-committed (`nudge`: the answers the API shows, api/services/answers/shown.py); those rows alone are
-read and handed out at once, as a partial tick (rows, no counts or status), so that a duty officer
-sees an answer when it is stored rather than up to a poll later.
+A writer of this process may tell the broadcaster which rows it has just committed (`nudge`: the
+answers the API shows, api/services/answers/shown.py); those rows alone are read, beside the poll,
+and handed out at once as a partial tick (rows, no counts or status), so that a duty officer sees
+an answer when it is stored rather than up to a poll later.
 """
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ class _Feed:
     latest: Tick | None = None
     queues: set[asyncio.Queue] = field(default_factory=set)
     task: asyncio.Task | None = None
+    teller: asyncio.Task | None = None  # reads and hands out the rows told of (`nudge`), beside the poll
     told: set[int] = field(default_factory=set)  # rows to send before the next poll (`nudge`)
     sent: dict = field(default_factory=dict)  # the poll's memo of what it handed out (`Poll`)
     woken: asyncio.Event = field(default_factory=asyncio.Event)
@@ -76,7 +77,7 @@ class _Feed:
 
 class Broadcaster:
     """One poller per key (a call-out) while anyone watches it; `rows`, when given, reads the rows a writer of this
-    process has told of (`nudge`) between two polls, so they go out at once rather than at the next poll."""
+    process has told of (`nudge`) beside the poll, so they go out at once rather than at the next poll."""
 
     def __init__(self, poll: Poll, interval: float, rows: Rows | None = None):
         self.poll, self.interval, self.rows = poll, interval, rows
@@ -88,6 +89,8 @@ class Broadcaster:
         await asyncio.sleep(self.interval)
 
     async def _pause(self, made: int) -> None:
+        """Before the next poll: the interval, or after a poll that made more than `BUSY_ROWS` rows as many intervals
+        as it made thousands (at most `MAX_SLOWDOWN`): a row that changes again meanwhile is made once."""
         await self.pause()
         if (more := slowdown(made) - 1) > 0:
             await asyncio.sleep(self.interval * more)
@@ -151,6 +154,8 @@ class Broadcaster:
         feed.queues.add(q)
         if feed.task is None:
             feed.task = asyncio.create_task(self._run(callout_id, feed))
+            if self.rows is not None:
+                feed.teller = asyncio.create_task(self._tell(callout_id, feed))
         try:
             while True:
                 tick = await q.get()
@@ -162,8 +167,9 @@ class Broadcaster:
             feed.queues.discard(q)
             if not feed.queues and self.feeds.get(callout_id) is feed:
                 del self.feeds[callout_id]
-                if feed.task is not None:
-                    feed.task.cancel()
+                for task in (feed.task, feed.teller):
+                    if task is not None:
+                        task.cancel()
 
     async def _run(self, callout_id: str, feed: _Feed) -> None:
         while feed.queues:
@@ -172,37 +178,29 @@ class Broadcaster:
                 tick = await self.poll(callout_id, since, feed.sent)
             except Exception:  # noqa: BLE001 - a busy database: the next tick tries again
                 log.warning("call-out board poll failed", callout_id=callout_id, exc_info=True)
-                await self._between(callout_id, feed)
+                await self._pause(0)
                 continue
             feed.cursor, feed.since, feed.latest = max(feed.cursor, tick.newest), since, tick
             self._hand_out(feed, tick)
-            await self._between(callout_id, feed, len(tick.rows))
+            await self._pause(len(tick.rows))
 
-    async def _between(self, callout_id: str, feed: _Feed, made: int = 0) -> None:
-        """The pause before the next poll, in which the rows told of (`nudge`) are read and handed out as they come.
-        After a poll that made more than `BUSY_ROWS` rows, the pause is as many intervals longer (at most
-        `MAX_SLOWDOWN` in all): a row that changes again meanwhile is made once, not once per poll."""
-        pausing = asyncio.ensure_future(self._pause(made))
-        try:
-            while True:
-                woken = asyncio.ensure_future(feed.woken.wait())
-                await asyncio.wait({pausing, woken}, return_when=asyncio.FIRST_COMPLETED)
-                if not woken.done():
-                    woken.cancel()
-                    return
-                feed.woken.clear()
-                told, feed.told = sorted(feed.told), set()
-                if told and self.rows is not None:
-                    try:
-                        rows = await self.rows(callout_id, told, feed.sent)
-                    except Exception:  # noqa: BLE001 - the next poll reads them all the same
-                        log.warning("call-out board rows not read", callout_id=callout_id, exc_info=True)
-                        continue
-                    self._hand_out(feed, Tick(rows, _NO_CURSOR, None, None, partial=True))
-                if pausing.done():
-                    return
-        finally:
-            pausing.cancel()
+    async def _tell(self, callout_id: str, feed: _Feed) -> None:
+        """The rows told of (`nudge`), read and handed out as they come, beside the poll: a poll making thousands of
+        rows (a 100,000-person call-out) held them up by seconds when they waited for it. A row read here may reach
+        a watcher after a newer one from the poll; the rows carry their stamps (`v`) and the stream sends none older
+        than what it sent (api/console/board.py `fresh_rows`)."""
+        while True:
+            await feed.woken.wait()
+            feed.woken.clear()
+            told, feed.told = sorted(feed.told), set()
+            if not told or self.rows is None:
+                continue
+            try:
+                rows = await self.rows(callout_id, told, feed.sent)
+            except Exception:  # noqa: BLE001 - the next poll reads them all the same
+                log.warning("call-out board rows not read", callout_id=callout_id, exc_info=True)
+                continue
+            self._hand_out(feed, Tick(rows, _NO_CURSOR, None, None, partial=True))
 
     @staticmethod
     def _hand_out(feed: _Feed, tick: Tick) -> None:

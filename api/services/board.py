@@ -2,6 +2,7 @@
 change, a target's messages; run with a database session (the console runs them on a thread)."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -191,8 +192,8 @@ def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime,
     wanted = sorted(i for i, now in stamps.items() if sent is None or _changed(now, sent.get(i)))
     rows = _rows(s, lib, callout_id, _targets(s, callout_id, wanted), sent, {i: stamps[i][1] for i in wanted})
     if sent is not None:
-        for i in [i for i, pair in sent.items() if all(at is None or at < since for at in pair)]:
-            del sent[i]  # out of the window: a change to come has a newer stamp
+        for i in [i for i, pair in list(sent.items()) if all(at is None or at < since for at in pair)]:
+            sent.pop(i, None)  # out of the window: a change to come has a newer stamp
     return rows, newest
 
 
@@ -234,16 +235,42 @@ def _targets(s: Session, callout_id: str, target_ids: list[int]) -> list[Any]:
 
 def _rows(s: Session, lib: Library, callout_id: str, targets: list[Any], sent: dict[int, Stamps] | None,
           answers: dict[int, datetime | None]) -> list[dict]:
-    """The targets made rows; each noted in `sent` with the stamps it was read at (its row's own `updated_at`, read
-    with it, and its newest answer's)."""
+    """The targets made rows, each with the stamps it was read at as `v` ([its row's `updated_at`, its newest
+    answer's `stored_at` or 0], epoch seconds: a stream sends no row older than one it sent, `fresh_rows`) and noted
+    in `sent`."""
+    stamps: dict[int, Stamps] = {}
+    for t in targets:
+        before = sent.get(t.id, (None, None))[1] if sent is not None else None
+        answer = answers.get(t.id)
+        stamps[t.id] = (t.updated_at, answer if before is None or (answer is not None and answer > before) else before)
     if sent is not None:
-        for t in targets:
-            before = sent.get(t.id, (None, None))[1]
-            answer = answers.get(t.id)
-            sent[t.id] = (t.updated_at, answer if before is None or (answer is not None and answer > before) else before)
+        sent.update(stamps)
     c = s.get(Callout, callout_id)
     plan = plan_of(lib, c) if c else None
-    return rows_view(s, targets, policy_waits(plan) if plan else None)
+    rows = rows_view(s, targets, policy_waits(plan) if plan else None)
+    for r in rows:
+        row_at, answer_at = stamps[r["id"]]
+        r["v"] = [row_at.timestamp(), answer_at.timestamp() if answer_at else 0]
+    return rows
+
+
+def fresh_rows(rows: list[dict], sent: dict[int, tuple[list, str]]) -> list[str]:
+    """What a live board's stream sends of these rows: each as JSON, unless it sent the same or a newer one of that
+    target before (`sent`: per target, the version `v` and the JSON sent last, updated here). The poll's rows and
+    the rows an answer's writer told of are read apart and may arrive out of order; a row without `v` is sent unless
+    it repeats the last."""
+    out = []
+    for r in rows:
+        version = r.get("v")
+        last = sent.get(r["id"])
+        if last is not None and version is not None and last[0] is not None and version < last[0]:
+            continue  # read before the one sent
+        text = json.dumps(r, sort_keys=True, default=str, ensure_ascii=False)
+        if last is not None and last[1] == text:
+            continue
+        sent[r["id"]] = (version, text)
+        out.append(text)
+    return out
 
 
 def known(s: Session, callout_id: str) -> bool:

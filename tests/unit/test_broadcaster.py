@@ -75,3 +75,44 @@ def test_a_poll_that_made_many_rows_waits_longer_before_the_next() -> None:
 
     assert slowdown(0) == slowdown(BUSY_ROWS) == 1
     assert slowdown(2 * BUSY_ROWS) == 2 and slowdown(100 * BUSY_ROWS) == MAX_SLOWDOWN
+
+
+async def test_told_rows_go_out_while_a_poll_is_still_making_its_own() -> None:
+    """A poll of a 100,000-person call-out makes thousands of rows; the rows told of meanwhile do not wait for it."""
+    board = Board()
+    polling, held = asyncio.Event(), asyncio.Event()
+    first_poll = board.poll
+
+    async def slow_second_poll(key: str, since: datetime, sent: dict | None) -> Tick:
+        if board.polls:  # the second poll is held until the test lets it go
+            polling.set()
+            await held.wait()
+        return await first_poll(key, since, sent)
+
+    hub = Broadcaster(slow_second_poll, 0.0, board.told)
+    ticks = hub.watch("CO-1", T0 - timedelta(seconds=5))
+    try:
+        await _next(ticks)
+        await asyncio.wait_for(polling.wait(), ANTI_HANG_S)
+        board.rows[1] = {"id": 1, "state": "acknowledged"}
+        hub.nudge([("CO-1", 1)])
+        told = await _next(ticks)
+        assert told.partial and told.rows == [{"id": 1, "state": "acknowledged"}] and not held.is_set()
+        held.set()
+        assert not (await _next(ticks)).partial
+    finally:
+        await ticks.aclose()
+
+
+def test_a_stream_sends_no_row_older_than_one_it_sent_nor_a_repeat() -> None:
+    from api.services.board import fresh_rows
+
+    sent: dict = {}
+    answered = {"id": 7, "state": "notified", "answered_at": "t", "v": [10.0, 12.0]}
+    acked = {"id": 7, "state": "acknowledged", "answered_at": "t", "v": [13.0, 12.0]}
+    unanswered = {"id": 7, "state": "notified", "answered_at": None, "v": [10.0, 0]}
+    assert len(fresh_rows([answered], sent)) == 1
+    assert fresh_rows([unanswered], sent) == [], "read before the answer: older"
+    assert len(fresh_rows([acked], sent)) == 1
+    assert fresh_rows([answered, acked], sent) == [], "an older one, then a repeat"
+    assert len(fresh_rows([{"id": 8, "state": "notified"}], sent)) == 1, "a row without its stamps goes"
