@@ -115,7 +115,7 @@ async def stream(request: Request, callout_id: str, boards: Annotated[streams.Br
             fresh = svc.fresh_rows(tick.rows, sent)  # each row's JSON, neither a repeat nor older than one sent
             cursor = max(cursor, tick.newest)
             for i in range(0, len(fresh), ROWS_PER_EVENT):  # (FastAPI's encoder for `data` was 4 % of the API's
-                # time under a burst of answers: docs/performance.md, "The board told of each answer")
+                # time under a burst of answers: docs/performance.md, "What the board cost the API")
                 yield ServerSentEvent(event="rows", raw_data="[" + ",".join(fresh[i:i + ROWS_PER_EVENT]) + "]",
                                       id=cursor.isoformat())
             if tick.partial:  # rows an answer's writer told of: the counts and status come with the next poll

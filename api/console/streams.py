@@ -35,9 +35,8 @@ MAX_SLOWDOWN = 4
 """A poll that made 1,000 rows or fewer is followed by the next after the interval; one that made more, after as many
 intervals as it made thousands of rows, up to 4: in a 100,000-person call-out every target changes several times
 within seconds (sent, delivered, answered, acknowledged or escalated), and a board that made each change a row
-every 0.5 s took the CPU its API needed for the answers (docs/performance.md, "The board told of each answer"). The
+every 0.5 s took the CPU its API needed for the answers (docs/performance.md, "The board at 100,000"). The
 answers this process shows are sent at once all the same (`nudge`)."""
-
 
 
 def slowdown(made: int) -> float:
@@ -70,8 +69,9 @@ class _Feed:
     queues: set[asyncio.Queue] = field(default_factory=set)
     task: asyncio.Task | None = None
     teller: asyncio.Task | None = None  # reads and hands out the rows told of (`nudge`), beside the poll
-    told: set[int] = field(default_factory=set)  # rows to send before the next poll (`nudge`)
-    sent: dict = field(default_factory=dict)  # the poll's memo of what it handed out (`Poll`)
+    told: set[int] = field(default_factory=set)  # rows told of (`nudge`), not read yet
+    sent: dict = field(default_factory=dict)  # the poll's memo of what it handed out (`Poll`); the poll's and the
+    # teller's threads both write it, a key at a time (single dict operations, whole under the interpreter's lock)
     woken: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -96,8 +96,8 @@ class Broadcaster:
             await asyncio.sleep(self.interval * more)
 
     def nudge(self, told: list[tuple[str, int]]) -> None:
-        """(key, row id) pairs just committed (api/services/answers/shown.py): sent to their keys' watchers before
-        the next poll; keys nobody watches are ignored."""
+        """(key, row id) pairs just committed (api/services/answers/shown.py): read and sent to their keys' watchers
+        at once, beside the poll (`_tell`); keys nobody watches are ignored."""
         for key, row_id in told:
             feed = self.feeds.get(key)
             if feed is not None and self.rows is not None:
@@ -188,7 +188,7 @@ class Broadcaster:
         """The rows told of (`nudge`), read and handed out as they come, beside the poll: a poll making thousands of
         rows (a 100,000-person call-out) held them up by seconds when they waited for it. A row read here may reach
         a watcher after a newer one from the poll; the rows carry their stamps (`v`) and the stream sends none older
-        than what it sent (api/console/board.py `fresh_rows`)."""
+        than what it sent (api/services/board.py `fresh_rows`)."""
         while True:
             await feed.woken.wait()
             feed.woken.clear()

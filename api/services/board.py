@@ -179,7 +179,7 @@ def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime,
     sent and drops repeats). With `sent` (a live board's shared poll: api/console/streams.py), the stamps are read
     first and only the targets changed since they were last sent are read whole and made rows: a poll reads 2 s again
     (`OVERLAP` in api/console/board.py), and under a burst of 1,000 answers a second making the same rows again
-    was a sixth of the API's time (docs/performance.md, "The board told of each answer"). `sent` is updated, and
+    was a sixth of the API's time (docs/performance.md, "What the board cost the API"). `sent` is updated, and
     keeps only what the window still holds."""
     target = CalloutTarget.__table__
     updated = dict(s.execute(select(target.c.id, target.c.updated_at).where(*changed_since(callout_id, since))).all())
@@ -207,7 +207,8 @@ def _changed(now: Stamps, before: Stamps | None) -> bool:
 def rows_of(s: Session, lib: Library, callout_id: str, target_ids: list[int],
             sent: dict[int, Stamps] | None = None) -> list[dict]:
     """These targets of the call-out as a live board sends them: those an answer's writer has just shown answered
-    (api/services/answers/shown.py), sent before the next poll (and noted in `sent`, which that poll then skips)."""
+    (api/services/answers/shown.py), sent at once, beside the poll (and noted in `sent`, which the poll then
+    skips)."""
     answers: dict[int, datetime] = {}
     for part in range(0, len(target_ids), BOARD_LIMIT):
         answers.update(s.exec(select(CalloutAnswer.target_id, func.max(CalloutAnswer.stored_at)).where(
