@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -67,12 +67,12 @@ def _boards(app) -> streams.Broadcaster:
     """The app's one broadcaster of call-out boards (streams.py)."""
     boards = getattr(app.state, "boards", None)
     if boards is None:
-        async def poll(callout_id: str, since: datetime, sent: dict | None) -> streams.Tick:
+        async def poll(callout_id: str, since: datetime, sent: dict | None, wanted: frozenset | None) -> streams.Tick:
             lib = await asyncio.to_thread(library)
 
             # a row stamped shortly before its transaction committed is caught by the overlap; the rows the shared
-            # poll has sent already, unchanged, are not read again (`sent`)
-            rows, newest, counts, status = await db(svc.tick, lib, callout_id, since - OVERLAP, sent)
+            # poll has sent already, unchanged, are not read again (`sent`), nor the rows no board shows (`wanted`)
+            rows, newest, counts, status = await db(svc.tick, lib, callout_id, since - OVERLAP, sent, wanted)
             return streams.Tick(rows, max(newest, since), counts, status)
 
         async def told(callout_id: str, target_ids: list[int], sent: dict) -> list[dict]:
@@ -81,6 +81,18 @@ def _boards(app) -> streams.Broadcaster:
         boards = app.state.boards = streams.Broadcaster(poll, POLL_S, told)
         shown.listen(boards.nudge)  # the answers this process shows go out at once, not at the next poll
     return boards
+
+
+def page_rows(rows: Annotated[str | None, Query(max_length=svc.BOARD_LIMIT * 21)] = None) -> frozenset[int] | None:
+    """`rows`: the targets a full page of the board shows (its ids, comma-separated, as board.html names them): the
+    stream sends only those, for the browser drops every other row; none: every row (a page with room for more)."""
+    if rows is None:
+        return None
+    ids = rows.split(",")
+    if not all(i.isdigit() and len(i) <= 18 for i in ids) or len(ids) > svc.BOARD_LIMIT:
+        raise HTTPException(400, detail=f"rows: 至多{svc.BOARD_LIMIT}个以逗号分隔的对象编号 / up to {svc.BOARD_LIMIT} "
+                                        f"target ids, comma-separated")
+    return frozenset(map(int, ids))
 
 
 async def stream_slot(request: Request, callout_id: str, user: auth.Viewer):
@@ -92,13 +104,14 @@ async def stream_slot(request: Request, callout_id: str, user: auth.Viewer):
 
 
 @router.get("/callouts/{callout_id}/stream", response_class=EventSourceResponse)
-async def stream(request: Request, callout_id: str, boards: Annotated[streams.Broadcaster, Depends(stream_slot)],
-                 since: str | None = None):
+async def stream(request: Request, callout_id: str, shows: Annotated[frozenset[int] | None, Depends(page_rows)],
+                 boards: Annotated[streams.Broadcaster, Depends(stream_slot)], since: str | None = None):
     """Server-sent events: every ~0.5 s, the targets that changed (deltas, never the whole table),
     the counts per tier when they change, and the status; beside them, the targets this process has
     just shown answered, as soon as their answers commit (api/services/answers/shown.py). A reconnecting
     browser sends the last event id (a time), and the stream resumes from there. One poll of the database
-    per call-out serves every board watching it (streams.py)."""
+    per call-out serves every board watching it (streams.py). A full page names its rows (`page_rows`): only those
+    are made and sent to it."""
     try:
         cursor = datetime.fromisoformat(request.headers.get("last-event-id") or since or "")
     except ValueError:
@@ -107,12 +120,13 @@ async def stream(request: Request, callout_id: str, boards: Annotated[streams.Br
 
     sent: dict[int, tuple[list, str]] = {}
     last_counts = last_status = None
-    ticks = boards.watch(callout_id, cursor)
+    ticks = boards.watch(callout_id, cursor, shows)
     try:
         async for tick in ticks:
             if await request.is_disconnected():
                 break
-            fresh = svc.fresh_rows(tick.rows, sent)  # each row's JSON, neither a repeat nor older than one sent
+            rows = tick.rows if shows is None else [r for r in tick.rows if r["id"] in shows]
+            fresh = svc.fresh_rows(rows, sent)  # each row's JSON, neither a repeat nor older than one sent
             cursor = max(cursor, tick.newest)
             for i in range(0, len(fresh), ROWS_PER_EVENT):  # (FastAPI's encoder for `data` was 4 % of the API's
                 # time under a burst of answers: docs/performance.md, "What the board cost the API")

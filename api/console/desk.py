@@ -49,7 +49,7 @@ def _feed(app) -> streams.Broadcaster:
     """The app's one broadcaster of the desk (streams.py): one poll serves every desk open."""
     feed = getattr(app.state, "desk_feed", None)
     if feed is None:
-        async def poll(_key: str, since: datetime, _sent: dict | None) -> streams.Tick:
+        async def poll(_key: str, since: datetime, _sent: dict | None, _wanted: frozenset | None) -> streams.Tick:
             now = datetime.now(UTC)
             found = await db(alarms, now)
             return streams.Tick(found, since, await db(changes), None)

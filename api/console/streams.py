@@ -53,9 +53,10 @@ class Tick:
     partial: bool = False  # only rows the poller was told of (`Broadcaster.nudge`): no counts, no status, no cursor
 
 
-Poll = Callable[[str, datetime, dict | None], Awaitable[Tick]]
-"""(key, since, sent): `sent` is the shared poll's memo of what it has handed out (the poll may leave out what has not
-changed since), None for a watcher's own catch-up, which must be whole."""
+Poll = Callable[[str, datetime, dict | None, frozenset | None], Awaitable[Tick]]
+"""(key, since, sent, wanted): `sent` is the shared poll's memo of what it has handed out (the poll may leave out what
+has not changed since), None for a watcher's own catch-up, which must be whole; `wanted`, the rows its watchers show
+(None: every row)."""
 Rows = Callable[[str, list[int], dict], Awaitable[list[dict]]]
 _LAGGED = object()
 _NO_CURSOR = datetime.min.replace(tzinfo=UTC)  # a partial tick moves no watcher's cursor
@@ -73,6 +74,12 @@ class _Feed:
     sent: dict = field(default_factory=dict)  # the poll's memo of what it handed out (`Poll`); the poll's and the
     # teller's threads both write it, a key at a time (single dict operations, whole under the interpreter's lock)
     woken: asyncio.Event = field(default_factory=asyncio.Event)
+    shows: dict[asyncio.Queue, frozenset | None] = field(default_factory=dict)  # each watcher's rows (None: all)
+
+    def wanted(self) -> frozenset | None:
+        """The rows any watcher shows; None when one of them takes every row."""
+        shown = list(self.shows.values())
+        return None if not shown or None in shown else frozenset().union(*shown)
 
 
 class Broadcaster:
@@ -98,9 +105,13 @@ class Broadcaster:
     def nudge(self, told: list[tuple[str, int]]) -> None:
         """(key, row id) pairs just committed (api/services/answers/shown.py): read and sent to their keys' watchers
         at once, beside the poll (`_tell`); keys nobody watches are ignored."""
+        shows: dict[str, frozenset | None] = {}
         for key, row_id in told:
             feed = self.feeds.get(key)
-            if feed is not None and self.rows is not None:
+            if feed is None or self.rows is None:
+                continue
+            wanted = shows[key] = shows[key] if key in shows else feed.wanted()
+            if wanted is None or row_id in wanted:  # (a row no watcher shows is not read)
                 feed.told.add(row_id)
                 feed.woken.set()
 
@@ -138,8 +149,10 @@ class Broadcaster:
 
     # ------------------------------------------------------------ the shared poll
 
-    async def watch(self, callout_id: str, cursor: datetime) -> AsyncIterator[Tick]:
-        """Every tick of the call-out from `cursor` on, as long as the caller iterates."""
+    async def watch(self, callout_id: str, cursor: datetime, only: frozenset | None = None) -> AsyncIterator[Tick]:
+        """Every tick of the call-out from `cursor` on, as long as the caller iterates; `only`: the rows the watcher
+        shows (a full page of the board), which are all the poll need make for it (other watchers' rows may come
+        too)."""
         feed = self.feeds.get(callout_id)
         if feed is None:
             feed = self.feeds[callout_id] = _Feed(cursor=cursor)
@@ -152,6 +165,7 @@ class Broadcaster:
         else:
             q.put_nowait(_LAGGED)  # older than the shared poll, or it left out what it had sent: catch up by a query
         feed.queues.add(q)
+        feed.shows[q] = only
         if feed.task is None:
             feed.task = asyncio.create_task(self._run(callout_id, feed))
             if self.rows is not None:
@@ -160,11 +174,12 @@ class Broadcaster:
             while True:
                 tick = await q.get()
                 if tick is _LAGGED:
-                    tick = await self.poll(callout_id, mine, None)
+                    tick = await self.poll(callout_id, mine, None, only)
                 mine = max(mine, tick.newest)
                 yield tick
         finally:
             feed.queues.discard(q)
+            feed.shows.pop(q, None)
             if not feed.queues and self.feeds.get(callout_id) is feed:
                 del self.feeds[callout_id]
                 for task in (feed.task, feed.teller):
@@ -175,7 +190,7 @@ class Broadcaster:
         while feed.queues:
             since = feed.cursor
             try:
-                tick = await self.poll(callout_id, since, feed.sent)
+                tick = await self.poll(callout_id, since, feed.sent, feed.wanted())
             except Exception:  # noqa: BLE001 - a busy database: the next tick tries again
                 log.warning("call-out board poll failed", callout_id=callout_id, exc_info=True)
                 await self._pause(0)

@@ -174,13 +174,15 @@ read)."""
 
 
 def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime,
-                 sent: dict[int, Stamps] | None = None) -> tuple[list[dict], datetime]:
+                 sent: dict[int, Stamps] | None = None, wanted: frozenset | None = None) -> tuple[list[dict], datetime]:
     """Targets updated or answered (store/answers.py `mark_answered`) at or after `since` (the caller keeps what it
     sent and drops repeats). With `sent` (a live board's shared poll: api/console/streams.py), the stamps are read
     first and only the targets changed since they were last sent are read whole and made rows: a poll reads 2 s again
     (`OVERLAP` in api/console/board.py), and under a burst of 1,000 answers a second making the same rows again
     was a sixth of the API's time (docs/performance.md, "What the board cost the API"). `sent` is updated, and
-    keeps only what the window still holds."""
+    keeps only what the window still holds. `wanted`: the only rows to make (those the boards watching show: a full
+    page of 500 of a 100,000-person call-out, whose browser drops every other row; docs/performance.md, "A board sent
+    what it shows"); None: every row."""
     target = CalloutTarget.__table__
     updated = dict(s.execute(select(target.c.id, target.c.updated_at).where(*changed_since(callout_id, since))).all())
     stamps: dict[int, Stamps] = {i: (at, None) for i, at in updated.items()}
@@ -189,8 +191,9 @@ def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime,
         row_at, answer_at = stamps.get(i, (None, None))
         stamps[i] = (row_at, at if answer_at is None else max(answer_at, at))
     newest = max([since, *(at for pair in stamps.values() for at in pair if at is not None)])
-    wanted = sorted(i for i, now in stamps.items() if sent is None or _changed(now, sent.get(i)))
-    rows = _rows(s, lib, callout_id, _targets(s, callout_id, wanted), sent, {i: stamps[i][1] for i in wanted})
+    made = sorted(i for i, now in stamps.items()
+                  if (wanted is None or i in wanted) and (sent is None or _changed(now, sent.get(i))))
+    rows = _rows(s, lib, callout_id, _targets(s, callout_id, made), sent, {i: stamps[i][1] for i in made})
     if sent is not None:
         for i in [i for i, pair in list(sent.items()) if all(at is None or at < since for at in pair)]:
             sent.pop(i, None)  # out of the window: a change to come has a newer stamp
@@ -279,11 +282,11 @@ def known(s: Session, callout_id: str) -> bool:
     return s.get(Callout, callout_id) is not None or starting(s, callout_id)
 
 
-def tick(s: Session, lib: Library, callout_id: str, since: datetime, sent: dict | None = None
-         ) -> tuple[list[dict], datetime, dict, str | None]:
-    """One poll of a live board: (the rows changed since `since` and not `sent` as they are, the newest change,
-    the counts per tier, the status)."""
-    rows, newest = changed_rows(s, lib, callout_id, since, sent)
+def tick(s: Session, lib: Library, callout_id: str, since: datetime, sent: dict | None = None,
+         wanted: frozenset | None = None) -> tuple[list[dict], datetime, dict, str | None]:
+    """One poll of a live board: (the rows changed since `since`, of those `wanted`, and not `sent` as they are, the
+    newest change, the counts per tier, the status)."""
+    rows, newest = changed_rows(s, lib, callout_id, since, sent, wanted)
     c = s.get(Callout, callout_id)
     return rows, newest, tier_counts(s, callout_id), c.status if c else None
 

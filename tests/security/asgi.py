@@ -104,8 +104,9 @@ class Stream:
         self.got = asyncio.Event()
         self.gone = asyncio.Event()
         self._buf = b""
+        path, _, query = path.partition("?")
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-                 "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
                  "headers": [(b"host", b"test"), (b"cookie", cookie.encode())], "client": ("127.0.0.1", 50000),
                  "server": ("test", 80), "state": {}}
         self.task = asyncio.create_task(app(scope, self._receive, self._send))

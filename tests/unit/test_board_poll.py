@@ -74,5 +74,13 @@ def test_the_shared_poll_sends_a_row_again_only_once_it_has_changed(db_url: str)
         assert [r["person_id"] for r in rows_of(s, library(), CID, [i for _, i in told], sent)] == ["p1"]
     assert told == [(CID, ids["p1"])] and _poll(window, sent)[0] == {}
 
+    # a board whose page is full is made only the rows it shows
+    _touch("p2", T0 + timedelta(seconds=4), "escalated")
+    _touch("p4", T0 + timedelta(seconds=4), "escalated")
+    with session_scope(write=False) as s:
+        page, _ = changed_rows(s, library(), CID, window, sent, frozenset({ids["p2"]}))
+    assert [r["person_id"] for r in page] == ["p2"]
+    assert set(_poll(window, sent)[0]) == {"p4"}, "made once a board shows it"
+
     # the memo keeps only what the window still holds
     assert _poll(datetime.now(UTC) + timedelta(days=1), sent)[0] == {} and sent == {}

@@ -20,10 +20,12 @@ class Board:
         self.rows = {1: {"id": 1, "state": "notified"}, 2: {"id": 2, "state": "notified"}}
         self.polls: list[str] = []
         self.reads: list[tuple[list[int], bool]] = []
+        self.wanted: list[frozenset | None] = []
 
-    async def poll(self, key: str, since: datetime, sent: dict | None) -> Tick:
+    async def poll(self, key: str, since: datetime, sent: dict | None, wanted: frozenset | None = None) -> Tick:
         self.polls.append("shared" if sent is not None else "catch-up")
-        fresh = [r for i, r in self.rows.items() if sent is None or sent.get(i) != r]
+        self.wanted.append(wanted)
+        fresh = [r for i, r in self.rows.items() if (sent is None or sent.get(i) != r) and (wanted is None or i in wanted)]
         if sent is not None:
             sent.update({r["id"]: dict(r) for r in fresh})
         return Tick(fresh, T0, {"villages": len(self.rows)}, "running")
@@ -83,11 +85,11 @@ async def test_told_rows_go_out_while_a_poll_is_still_making_its_own() -> None:
     polling, held = asyncio.Event(), asyncio.Event()
     first_poll = board.poll
 
-    async def slow_second_poll(key: str, since: datetime, sent: dict | None) -> Tick:
+    async def slow_second_poll(key: str, since: datetime, sent: dict | None, wanted: frozenset | None) -> Tick:
         if board.polls:  # the second poll is held until the test lets it go
             polling.set()
             await held.wait()
-        return await first_poll(key, since, sent)
+        return await first_poll(key, since, sent, wanted)
 
     hub = Broadcaster(slow_second_poll, 0.0, board.told)
     ticks = hub.watch("CO-1", T0 - timedelta(seconds=5))
@@ -116,3 +118,32 @@ def test_a_stream_sends_no_row_older_than_one_it_sent_nor_a_repeat() -> None:
     assert len(fresh_rows([acked], sent)) == 1
     assert fresh_rows([answered, acked], sent) == [], "an older one, then a repeat"
     assert len(fresh_rows([{"id": 8, "state": "notified"}], sent)) == 1, "a row without its stamps goes"
+
+
+async def test_a_full_page_is_made_only_its_rows_and_told_only_of_them(monkeypatch) -> None:
+    """A board whose page is full names its rows: the poll makes only those (the union of what its watchers show,
+    every row once one watcher takes all), and a told row no watcher shows is not read."""
+    board = Board()
+    board.rows[3] = {"id": 3, "state": "notified"}
+    hub = Broadcaster(board.poll, 0.5, board.told)
+
+    async def shut(self) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(Broadcaster, "pause", shut)
+    page = hub.watch("CO-1", T0 - timedelta(seconds=5), frozenset({1, 2}))
+    try:
+        assert [r["id"] for r in (await _next(page)).rows] == [1, 2] and board.wanted == [frozenset({1, 2})]
+        hub.nudge([("CO-1", 3), ("CO-1", 2)])
+        told = await _next(page)
+        assert board.reads == [([2], True)] and [r["id"] for r in told.rows] == [2]
+        everything = hub.watch("CO-1", T0)
+        try:
+            caught = await _next(everything)  # its own catch-up, whole
+            assert [r["id"] for r in caught.rows] == [1, 2, 3] and board.wanted[-1] is None
+            assert hub.feeds["CO-1"].wanted() is None
+        finally:
+            await everything.aclose()
+        assert hub.feeds["CO-1"].wanted() == frozenset({1, 2})
+    finally:
+        await page.aclose()

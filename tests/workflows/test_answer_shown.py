@@ -118,9 +118,9 @@ async def test_an_open_board_is_sent_each_answer_as_it_is_stored_before_its_next
     polls: list[str] = []
     changed_rows = board_svc.changed_rows
 
-    def counted(s, lib, callout_id, since, sent=None):
+    def counted(s, lib, callout_id, since, *rest):
         polls.append(callout_id)
-        return changed_rows(s, lib, callout_id, since, sent)
+        return changed_rows(s, lib, callout_id, since, *rest)
 
     async def never():  # the board's next poll never comes
         await asyncio.Event().wait()
