@@ -75,6 +75,7 @@ class _Feed:
     # teller's threads both write it, a key at a time (single dict operations, whole under the interpreter's lock)
     woken: asyncio.Event = field(default_factory=asyncio.Event)
     shows: dict[asyncio.Queue, frozenset | None] = field(default_factory=dict)  # each watcher's rows (None: all)
+    made_for: frozenset | None = None  # the rows the last shared poll made (None: every row)
 
     def wanted(self) -> frozenset | None:
         """The rows any watcher shows; None when one of them takes every row."""
@@ -154,16 +155,21 @@ class Broadcaster:
         shows (a full page of the board), which are all the poll need make for it (other watchers' rows may come
         too)."""
         feed = self.feeds.get(callout_id)
+        joining = feed is not None
         if feed is None:
             feed = self.feeds[callout_id] = _Feed(cursor=cursor)
         q: asyncio.Queue = asyncio.Queue(maxsize=QUEUE)
         mine = cursor
-        if feed.latest is None:
+        polled = None if not joining else feed.wanted()  # what the feed's polls make, until we join
+        if joining and polled is not None and (only is None or not only <= polled):
+            q.put_nowait(_LAGGED)  # rows its polls have not been making: catch up by a query
+        elif feed.latest is None:
             feed.cursor = min(feed.cursor, cursor)  # nothing polled yet: the first poll covers us too
-        elif feed.since is not None and cursor >= feed.since and not feed.sent:
+        elif feed.since is not None and cursor >= feed.since and not feed.sent and (
+                feed.made_for is None or (only is not None and only <= feed.made_for)):
             q.put_nowait(feed.latest)  # the last tick covers what we need: no query of our own
         else:
-            q.put_nowait(_LAGGED)  # older than the shared poll, or it left out what it had sent: catch up by a query
+            q.put_nowait(_LAGGED)  # older than the shared poll, or it left out rows: catch up by a query
         feed.queues.add(q)
         feed.shows[q] = only
         if feed.task is None:
@@ -190,12 +196,13 @@ class Broadcaster:
         while feed.queues:
             since = feed.cursor
             try:
-                tick = await self.poll(callout_id, since, feed.sent, feed.wanted())
+                wanted = feed.wanted()
+                tick = await self.poll(callout_id, since, feed.sent, wanted)
             except Exception:  # noqa: BLE001 - a busy database: the next tick tries again
                 log.warning("call-out board poll failed", callout_id=callout_id, exc_info=True)
                 await self._pause(0)
                 continue
-            feed.cursor, feed.since, feed.latest = max(feed.cursor, tick.newest), since, tick
+            feed.cursor, feed.since, feed.latest, feed.made_for = max(feed.cursor, tick.newest), since, tick, wanted
             self._hand_out(feed, tick)
             await self._pause(len(tick.rows))
 

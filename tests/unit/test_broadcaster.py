@@ -145,5 +145,12 @@ async def test_a_full_page_is_made_only_its_rows_and_told_only_of_them(monkeypat
         finally:
             await everything.aclose()
         assert hub.feeds["CO-1"].wanted() == frozenset({1, 2})
+        other = hub.watch("CO-1", T0, frozenset({3}))  # another page: rows the polls have not been making
+        try:
+            assert [r["id"] for r in (await _next(other)).rows] == [3]
+            assert board.polls[-1] == "catch-up" and board.wanted[-1] == frozenset({3})
+            assert hub.feeds["CO-1"].wanted() == frozenset({1, 2, 3})
+        finally:
+            await other.aclose()
     finally:
         await page.aclose()
