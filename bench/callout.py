@@ -9,7 +9,9 @@ Prints two tables:
    after their own SMS was sent, while the others are still being notified: signed Twilio webhooks
    over HTTP to a `yingji api` process, as a phone's reply comes (bench/phones.py); visible = the
    target shown answered (the API stored and matched the answer: a `CalloutAnswer` row) or acknowledged, on time
-   or late, in the read model the board shows), escalation lateness (p99), peak memory of the workers
+   or late, on the console's live board: its first page opened as a browser opens it, whose stream is sent only its
+   own rows once the call-out has more than a page, so the ack figures are the replies on that page; `--board
+   every-row` watches a board taking every row, the costliest), escalation lateness (p99), peak memory of the workers
    (their peaks summed: one worker's with `--workers 1`) and of the Temporal server. Under it, per size:
    the rate the replies were sent at; how long until each was acknowledged on the board (recorded by its
    workflow, or by the API's store for an ended shard); and where that time went, from the answer
@@ -64,6 +66,7 @@ from bench.phones import Phones  # noqa: E402
 from bench.profiling import Profile  # noqa: E402
 from bench.twilio_stamps import TwilioStamps  # noqa: E402
 
+BOARD_EVERY_ROW = False  # `--board every-row`: the board watched takes every row, not a page of the console
 LOST_AFTER_S = 300  # a reply not visible this long after the burst's last was sent counts as never visible
 WATCH_MAX_S = 1800  # the longest a burst is watched
 TWILIO_RATE = 100_000.0  # the fake account's sends per second: yingji's own speed is measured, not a limit's
@@ -322,7 +325,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                 acked = [f"r{i}" for i in range(0, n, 2)]  # half the persons answer
                 following = burst and reply_after is not None  # as their messages arrive, not after the last
                 if following:
-                    phones = Phones(stack, acked)
+                    phones = Phones(stack, acked, BOARD_EVERY_ROW)
                     await phones.open()
                 cpu0 = sum(cpu_s(w.pid) for w in stack.workers)
                 t0, t0_mono = datetime.now(UTC), time.monotonic()
@@ -377,7 +380,7 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                             number = dict(s.exec(select(OutboxMessage.person_id, OutboxMessage.to).where(
                                 OutboxMessage.subject == cid, OutboxMessage.channel == "sms",
                                 col(OutboxMessage.person_id).in_(acked))).all())
-                        phones = Phones(stack, acked)
+                        phones = Phones(stack, acked, BOARD_EVERY_ROW)
                         await phones.open()
                         await phones.watch_board(cid)
                         replying = asyncio.ensure_future(phones.burst(number, ack_rate))
@@ -389,22 +392,28 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                         print(prof.stop(), flush=True)
                     sent_at, visible, recorded, stamped = phones.sent_at, phones.visible, phones.recorded, phones.stamped
                     wall_minus_mono = phones.wall_minus_mono
-                    lat = [visible[p] - sent_at[p] for p in acked if p in sent_at and p in visible]
+                    watched = phones.watched  # the replies the board shows (its page's, or all)
+                    on_page = phones.page["persons"]
+                    result["board"] = (f"the board watched: every row ({len(watched):,} replies)" if BOARD_EVERY_ROW
+                                       else f"the board watched: the console's first page, as a browser opens it ("
+                                       + (f"{len(on_page):,} persons on it, " if on_page is not None else "every row, ")
+                                       + f"{len(watched):,} of the replies)")
+                    lat = [visible[p] - sent_at[p] for p in watched if p in sent_at and p in visible]
                     result["ack_p50_s"], result["ack_p99_s"] = statistics.median(lat), pct(lat, 99)
                     # and until the acknowledgement was recorded (the workflow's turn; the API's for an ended shard)
-                    rec = [recorded[p] - sent_at[p] for p in acked if p in sent_at and p in recorded]
+                    rec = [recorded[p] - sent_at[p] for p in watched if p in sent_at and p in recorded]
                     result["recorded"] = (f"answer sent → acknowledged on the board (recorded) p50 / p90 / p99 "
                                           f"{pct(rec, 50):.2f} / {pct(rec, 90):.2f} / {pct(rec, 99):.2f} s; never "
-                                          f"recorded {len(set(acked) - set(recorded)) - unsent}") if rec else ""
+                                          f"recorded {len(set(watched) - set(recorded)) - unsent}") if rec else ""
                     result["ack_path"] = ack_path(sent_at, recorded, wall_minus_mono)
-                    result["acks_never_visible"] = len(set(acked) - set(visible)) - unsent
+                    result["acks_never_visible"] = len(set(watched) - set(visible)) - (unsent if watched is acked else 0)
                     # how long before a row was seen its stamp was made (its transaction still open, then the board's
                     # turn): against the board's overlap (api/console/board.py, 2 s); and rows the board never sent
                     lag = [visible[p] + wall_minus_mono - at for p, at in stamped.items()]
                     result["stamp_to_seen"] = (f"answer's row stamped → seen p50 / p99 / max {pct(lag, 50):.2f} / "
                                               f"{pct(lag, 99):.2f} / {max(lag):.2f} s; acknowledged but never sent by "
                                               f"the board: "
-                                              f"{await asyncio.to_thread(missed_by_watch, cid, visible)}; answered "
+                                              f"{await asyncio.to_thread(missed_by_watch, cid, visible, set(watched))}; answered "
                                               f"late (逾时应答, their target given up or shard ended): "
                                               f"{await asyncio.to_thread(answered_late, cid):,}") if lag else ""
                     # the system's part of "shown" and the watch's: sent → the commit that showed it → seen
@@ -587,6 +596,9 @@ async def main() -> None:
     ap.add_argument("--ack-rate", type=float, default=None,
                     help="the burst's replies sent in a steady stream of this many a second (default: as fast as "
                          "they are answered, 256 in flight, each waiting for its answer's outcome)")
+    ap.add_argument("--board", choices=("page", "every-row"), default="page",
+                    help="the board watched: the console's first page, as a browser opens it (default; a full page "
+                         "is sent only its own rows, so the ack figures are its persons'), or one taking every row")
     ap.add_argument("--reply-after", type=float, default=None, metavar="S",
                     help="each answering person replies S·(0.5 … 1.5) seconds after their own SMS was sent, while "
                          "the others are still being notified (bench/phones.py), instead of all after the last first "
@@ -598,6 +610,8 @@ async def main() -> None:
     ap.add_argument("--worker-logs", type=Path, default=None,
                     help="a folder: keep each worker's log there (worker-<table>-<persons>-<i>.log)")
     args = ap.parse_args()
+    global BOARD_EVERY_ROW
+    BOARD_EVERY_ROW = args.board == "every-row"
     if args.ack_rate and args.reply_after is not None:
         ap.error("--ack-rate paces a burst after the last first notification; --reply-after replaces the burst")
     if args.worker_logs:
@@ -636,6 +650,8 @@ async def main() -> None:
             print(f"{n} persons, escalations: {r['escalation_path']}", flush=True)
         if r.get("stamp_to_seen"):
             print(f"{n} persons, the board's read model: {r['stamp_to_seen']}", flush=True)
+        if r.get("board"):
+            print(f"{n} persons, {r['board']}", flush=True)
         if r.get("acks_unsent"):
             print(f"{n} persons: {r['acks_unsent']:,} replies not yet sent when the bench stopped watching, {WATCH_MAX_S} s "
                   "after the burst began (the API took the others more slowly than that); not counted above", flush=True)

@@ -78,11 +78,15 @@ class Api:
 
 
 async def watch_board(base: str, cid: str, seen: dict[str, float], stop: asyncio.Event,
-                      recorded: dict[str, float] | None = None, ready: asyncio.Event | None = None) -> dict[str, float]:
+                      recorded: dict[str, float] | None = None, ready: asyncio.Event | None = None,
+                      page: dict | None = None) -> dict[str, float]:
     """When each person's answer is first visible on the console's live board of call-out `cid`, as a duty officer's
     browser sees it: the board's own server-sent events (`GET /console/callouts/{cid}/stream` of the API at `base`,
-    logged in with the bench's admin token), read from the moment the watch starts (as the board page opens its
-    stream with `since` = when the page was rendered) until `stop` is set. Visible: the target's row came answered
+    logged in with the bench's admin token), read from the moment the watch starts until `stop` is set. With `page`
+    (a dict), the watch opens the board's page first and follows the stream the page names, as a browser does: a
+    full page (500 rows of a larger call-out) is sent only its own rows, and `page["persons"]` gets the persons on it
+    (None: every row, a page with room for more); without, it takes every row (the costliest board: every answer
+    seen). Visible: the target's row came answered
     (the API stored the answer: `answered_at`) or acknowledged, on time or late (逾时应答). `seen` gets the monotonic
     second (the machine's clock, the same in every process) each person was first seen, `recorded` when their row
     first came acknowledged (the workflow, or for an ended shard the API's store, recorded it).
@@ -100,7 +104,8 @@ async def watch_board(base: str, cid: str, seen: dict[str, float], stop: asyncio
     ctx = multiprocessing.get_context("spawn")  # (not forked from a process with threads and open connections)
     receiving, sending = ctx.Pipe(duplex=False)
     halt = ctx.Event()
-    process = ctx.Process(target=_watch, args=(base, cid, sending, halt), name="board-watcher", daemon=True)
+    process = ctx.Process(target=_watch, args=(base, cid, sending, halt, page is not None), name="board-watcher",
+                          daemon=True)
     process.start()
     sending.close()
     cost: dict[str, float] = {}
@@ -112,6 +117,10 @@ async def watch_board(base: str, cid: str, seen: dict[str, float], stop: asyncio
                 message = receiving.recv()
             except EOFError:  # the watch died (its error on stderr): nothing more will be seen, the bench goes on
                 message = None
+            if isinstance(message, tuple):  # ("page", the persons on it or None), before the stream's first tick
+                if page is not None:
+                    page["persons"] = message[1]
+                continue
             if ready is not None and not ready.is_set():
                 loop.call_soon_threadsafe(ready.set)
             if message is None:
@@ -136,13 +145,15 @@ async def watch_board(base: str, cid: str, seen: dict[str, float], stop: asyncio
     return cost
 
 
-def _watch(base: str, cid: str, out, halt) -> None:
-    """`watch_board`'s stream, in a process of its own: logged in to the console, each event's firsts (seen,
-    recorded) sent on `out` as they come (an empty list with the first tick: the watch is ready), then the cost
-    when `halt` is set."""
+def _watch(base: str, cid: str, out, halt, as_page: bool) -> None:
+    """`watch_board`'s stream, in a process of its own: logged in to the console (and the board's page opened, `as_page`:
+    its persons sent on `out` first), each event's firsts (seen, recorded) sent on `out` as they come (an empty list
+    with the first tick: the watch is ready), then the cost when `halt` is set."""
+    import html
     import json
     import re
     from datetime import UTC, datetime
+    from urllib.parse import quote
 
     import httpx
 
@@ -154,13 +165,17 @@ def _watch(base: str, cid: str, out, halt) -> None:
     login = web.post("/console/login/token", data={"token": ADMIN, "csrf": csrf})
     if login.status_code != 303:
         raise RuntimeError(f"the board watch could not log in: {login.status_code} {login.text[:300]}")
+    url = f"/console/callouts/{cid}/stream?since={quote(datetime.now(UTC).isoformat())}"
+    if as_page:
+        url = html.unescape(re.search(r'data-stream="([^"]+)"', web.get(f"/console/callouts/{cid}").text).group(1))
+        named = re.search(r"[?&]rows=([0-9,]+)", url)
+        out.send(("page", _persons_of([int(i) for i in named.group(1).split(",")]) if named else None))
 
     def read() -> None:
         seen: set[str] = set()
         recorded: set[str] = set()
         ready = False
-        with web.stream("GET", f"/console/callouts/{cid}/stream",
-                        params={"since": datetime.now(UTC).isoformat()}) as stream:
+        with web.stream("GET", url) as stream:
             if stream.status_code != 200:
                 raise RuntimeError(f"the board's stream: {stream.status_code} {stream.read()[:300]!r}")
             event, data = "", ""
@@ -197,6 +212,16 @@ def _watch(base: str, cid: str, out, halt) -> None:
         out.close()
 
 
+def _persons_of(target_ids: list[int]) -> list[str]:
+    from sqlmodel import col, select
+
+    from store.callouts import CalloutTarget
+    from store.db import session_scope
+
+    with session_scope(write=False) as s:
+        return sorted(s.exec(select(CalloutTarget.person_id).where(col(CalloutTarget.id).in_(target_ids))))
+
+
 def shown_stamps(cid: str) -> dict[str, tuple[float, float | None]]:
     """For each person whose target the API showed answered: when the answer's row was stamped (`stored_at`, epoch
     seconds, just before its commit) and, on PostgreSQL with `track_commit_timestamp = on`, when its transaction
@@ -219,10 +244,10 @@ def shown_stamps(cid: str) -> dict[str, tuple[float, float | None]]:
     return out
 
 
-def missed_by_watch(cid: str, seen: dict[str, float]) -> int:
+def missed_by_watch(cid: str, seen: dict[str, float], among: set[str] | None = None) -> int:
     """Acknowledged targets of the call-out that the board's stream never sent answered: rows whose stamp fell behind
     the board poll's cursor by more than its overlap (api/console/board.py `OVERLAP`) before they committed, and that
-    no answer's writer told the board of (0 is the expected answer)."""
+    no answer's writer told the board of (0 is the expected answer); of the persons `among` (those the board shows)."""
     from sqlmodel import col, select
 
     from store.callouts import CalloutTarget
@@ -231,7 +256,7 @@ def missed_by_watch(cid: str, seen: dict[str, float]) -> int:
     with session_scope(write=False) as s:
         acked = s.exec(select(CalloutTarget.person_id).where(CalloutTarget.callout_id == cid,
                                                              col(CalloutTarget.acknowledged_at).is_not(None))).all()
-    return len(set(acked) - set(seen))
+    return len(set(acked) & (among if among is not None else set(acked)) - set(seen))
 
 
 def answered_late(cid: str) -> int:

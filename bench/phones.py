@@ -29,8 +29,10 @@ STUCK_S = 10.0  # read whole when nothing new has been found for this long while
 class Phones:
     """The persons in `acked` answer a call-out; `sent_at` and `visible` are monotonic seconds per person."""
 
-    def __init__(self, stack, acked: list[str]) -> None:
+    def __init__(self, stack, acked: list[str], every_row: bool = False) -> None:
         self.acked = acked
+        self.every_row = every_row  # the board watched takes every row, else it is a page of the console
+        self.page: dict = {"persons": None}  # the persons on the page watched (None: every row), once it is open
         self.api = Api(stack)
         self.sent_at: dict[str, float] = {}
         self.visible: dict[str, float] = {}
@@ -47,12 +49,14 @@ class Phones:
         self.slots = asyncio.Semaphore(IN_FLIGHT)
 
     async def watch_board(self, cid: str) -> None:
-        """Call-out `cid`'s board watched as a duty officer's browser watches it: the console's live stream from this
-        API (bench/http_api.py `watch_board`), awaited until its first tick has come. "Shown" is what a duty officer
-        sees; the system's own part is read from the answers' rows afterwards (`stamped`, `committed`)."""
+        """Call-out `cid`'s board watched as a duty officer's browser watches it: the console's first page and its
+        live stream from this API (bench/http_api.py `watch_board`; every row with `every_row`), awaited until its
+        first tick has come. "Shown" is what a duty officer sees, for the persons on the page (`watched`); the
+        system's own part is read from the answers' rows afterwards (`stamped`, `committed`)."""
         self.cid, self.watching, ready = cid, asyncio.Event(), asyncio.Event()
         self.watcher = asyncio.create_task(watch_board(self.api.base, cid, self.visible, self.watching,
-                                                       recorded=self.recorded, ready=ready))
+                                                       recorded=self.recorded, ready=ready,
+                                                       page=None if self.every_row else self.page))
         await ready.wait()
 
     def _reply(self, pid: str, number: str) -> bytes:
@@ -128,18 +132,40 @@ class Phones:
             await asyncio.sleep(every)
         await asyncio.gather(*tasks)
 
+    @property
+    def watched(self) -> list[str]:
+        """The persons answering whom the board watched shows: those on its page, or all (a board with every row)."""
+        on_page = self.page["persons"]
+        return self.acked if on_page is None else sorted(set(on_page) & set(self.acked))
+
     async def watch(self, replying: asyncio.Future, watch_max_s: float, lost_after_s: float) -> int:
-        """Watch the board until every reply is visible and recorded (acknowledged), or `lost_after_s` after the last
-        was sent (`watch_max_s` at most); raise what `replying` raised. The replies not sent when the watch ended
-        (counted apart)."""
+        """Watch the board until every reply it shows is visible and recorded (acknowledged), and every reply is
+        recorded in the database, or `lost_after_s` after the last was sent (`watch_max_s` at most); raise what
+        `replying` raised. The replies not sent when the watch ended (counted apart)."""
+        from sqlmodel import col, func, select
+
+        from store.callouts import CalloutTarget
+        from store.db import session_scope
+
+        def all_recorded() -> bool:
+            with session_scope(write=False) as s:
+                return s.exec(select(func.count()).where(
+                    CalloutTarget.callout_id == self.cid, col(CalloutTarget.acknowledged_at).is_not(None),
+                    col(CalloutTarget.person_id).like("r%"))).one() >= len(self.acked)
+
         try:
             give_up = time.monotonic() + watch_max_s
-            while len(self.recorded) < len(self.acked) and time.monotonic() < give_up:
+            checked = 0.0
+            while time.monotonic() < give_up:
                 await asyncio.sleep(0.05)
                 if replying.done():
                     if replying.exception():
                         raise replying.exception()
                     give_up = min(give_up, max(self.sent_at.values()) + lost_after_s)
+                if all(p in self.recorded for p in self.watched) and time.monotonic() - checked > 1.0:
+                    checked = time.monotonic()
+                    if await asyncio.to_thread(all_recorded):
+                        break
             self.watching.set()
             unsent = len(self.acked) - len(self.sent_at)
             self.watch_cost = await self.watcher
