@@ -73,8 +73,11 @@ class Phones:
             raise RuntimeError(f"reply of {pid}: {status} {body[:200].decode(errors='replace')}")
 
     async def burst(self, number: dict[str, str], ack_rate: float | None) -> None:
-        """Everyone in `acked` replies now: as fast as answered, or the i-th at its time in a stream of `ack_rate`/s."""
+        """Everyone in `acked` replies now: as fast as answered, or the i-th at its time in a stream of `ack_rate`/s;
+        in an order spread evenly over the persons (the same on every run), so that the board page's persons (the
+        call-out's first targets) answer throughout the burst, not at its head."""
         replies = {pid: self._reply(pid, number[pid]) for pid in self.acked}  # encoded before the clock starts
+        order = [pid for _, pid in sorted(((i * GOLDEN) % 1, pid) for i, pid in enumerate(self.acked))]
         start = time.monotonic()
 
         async def one(i: int, pid: str) -> None:
@@ -82,7 +85,7 @@ class Phones:
                 await asyncio.sleep(max(0.0, start + i / ack_rate - time.monotonic()))
             await self._send(pid, replies[pid])
 
-        await asyncio.gather(*(one(i, pid) for i, pid in enumerate(self.acked)))
+        await asyncio.gather(*(one(i, pid) for i, pid in enumerate(order)))
 
     async def follow(self, reply_after: float) -> None:
         """Each person in `acked` replies reply_after·(0.5 … 1.5) s after their SMS was sent, as the outbox shows it.
