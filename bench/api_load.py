@@ -19,7 +19,7 @@ go out through the simulator, which gives them the ids the callbacks name.
    p50/p99.
 
 Run: `.venv/bin/python bench/api_load.py [--persons 10000] [--rate 500] [--seconds 60] [--link-share 0.25]
-[--database-url postgresql+psycopg://user@host:port/db] [--profile DIR]`.
+[--database-url postgresql+psycopg://user@host:port/db] [--board page|every-row] [--profile DIR]`.
 """
 from __future__ import annotations
 

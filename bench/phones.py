@@ -158,14 +158,15 @@ class Phones:
 
         try:
             give_up = time.monotonic() + watch_max_s
-            checked = 0.0
+            checked, watched = 0.0, self.watched  # (the page is open: watch_board waited for its first tick)
             while time.monotonic() < give_up:
                 await asyncio.sleep(0.05)
                 if replying.done():
                     if replying.exception():
                         raise replying.exception()
                     give_up = min(give_up, max(self.sent_at.values()) + lost_after_s)
-                if all(p in self.recorded for p in self.watched) and time.monotonic() - checked > 1.0:
+                if (len(self.recorded) >= len(watched) and all(p in self.recorded for p in watched)
+                        and time.monotonic() - checked > 1.0):
                     checked = time.monotonic()
                     if await asyncio.to_thread(all_recorded):
                         break
