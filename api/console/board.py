@@ -63,20 +63,23 @@ async def detail(request: Request, callout_id: str, target_id: int, status: int 
                   **extra, **data)
 
 
+def _with_library(s, fn, *args):
+    """`fn(session, the definitions, *args)`: a board's read and its library on one thread, in one hop."""
+    return fn(s, library(), *args)
+
+
 def _boards(app) -> streams.Broadcaster:
     """The app's one broadcaster of call-out boards (streams.py)."""
     boards = getattr(app.state, "boards", None)
     if boards is None:
         async def poll(callout_id: str, since: datetime, sent: dict | None, wanted: frozenset | None) -> streams.Tick:
-            lib = await asyncio.to_thread(library)
-
             # a row stamped shortly before its transaction committed is caught by the overlap; the rows the shared
             # poll has sent already, unchanged, are not read again (`sent`), nor the rows no board shows (`wanted`)
-            rows, newest, counts, status = await db(svc.tick, lib, callout_id, since - OVERLAP, sent, wanted)
+            rows, newest, counts, status = await db(_with_library, svc.tick, callout_id, since - OVERLAP, sent, wanted)
             return streams.Tick(rows, max(newest, since), counts, status)
 
         async def told(callout_id: str, target_ids: list[int], sent: dict) -> list[dict]:
-            return await db(svc.rows_of, await asyncio.to_thread(library), callout_id, target_ids, sent)
+            return await db(_with_library, svc.rows_of, callout_id, target_ids, sent)
 
         boards = app.state.boards = streams.Broadcaster(poll, POLL_S, told)
         shown.listen(boards.nudge)  # the answers this process shows go out at once, not at the next poll

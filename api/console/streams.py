@@ -39,6 +39,11 @@ every 0.5 s took the CPU its API needed for the answers (docs/performance.md, "T
 answers this process shows are sent at once all the same (`nudge`)."""
 
 
+def _covers(made: frozenset | None, only: frozenset | None) -> bool:
+    """Whether rows made for `made` (None: every row) hold every row `only` asks for (None: every row)."""
+    return made is None or (only is not None and only <= made)
+
+
 def slowdown(made: int) -> float:
     """How many intervals to wait after a poll that made `made` rows (`BUSY_ROWS`)."""
     return min(MAX_SLOWDOWN, max(1.0, made / BUSY_ROWS))
@@ -106,13 +111,14 @@ class Broadcaster:
     def nudge(self, told: list[tuple[str, int]]) -> None:
         """(key, row id) pairs just committed (api/services/answers/shown.py): read and sent to their keys' watchers
         at once, beside the poll (`_tell`); keys nobody watches are ignored."""
-        shows: dict[str, frozenset | None] = {}
+        wanted: dict[str, frozenset | None] = {}
         for key, row_id in told:
             feed = self.feeds.get(key)
             if feed is None or self.rows is None:
                 continue
-            wanted = shows[key] = shows[key] if key in shows else feed.wanted()
-            if wanted is None or row_id in wanted:  # (a row no watcher shows is not read)
+            if key not in wanted:
+                wanted[key] = feed.wanted()
+            if _covers(wanted[key], frozenset((row_id,))):  # (a row no watcher shows is not read)
                 feed.told.add(row_id)
                 feed.woken.set()
 
@@ -160,16 +166,13 @@ class Broadcaster:
             feed = self.feeds[callout_id] = _Feed(cursor=cursor)
         q: asyncio.Queue = asyncio.Queue(maxsize=QUEUE)
         mine = cursor
-        polled = None if not joining else feed.wanted()  # what the feed's polls make, until we join
-        if joining and polled is not None and (only is None or not only <= polled):
-            q.put_nowait(_LAGGED)  # rows its polls have not been making: catch up by a query
-        elif feed.latest is None:
+        if feed.latest is None and (not joining or _covers(feed.wanted(), only)):  # (wanted: before we join)
             feed.cursor = min(feed.cursor, cursor)  # nothing polled yet: the first poll covers us too
-        elif feed.since is not None and cursor >= feed.since and not feed.sent and (
-                feed.made_for is None or (only is not None and only <= feed.made_for)):
+        elif (feed.latest is not None and feed.since is not None and cursor >= feed.since and not feed.sent
+              and _covers(feed.made_for, only)):
             q.put_nowait(feed.latest)  # the last tick covers what we need: no query of our own
-        else:
-            q.put_nowait(_LAGGED)  # older than the shared poll, or it left out rows: catch up by a query
+        else:  # older than the shared poll, or its poll was made for other rows, or left out what it had sent
+            q.put_nowait(_LAGGED)  # catch up by a query of our own
         feed.queues.add(q)
         feed.shows[q] = only
         if feed.task is None:

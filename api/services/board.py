@@ -189,7 +189,7 @@ def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime,
     for i, at in s.exec(select(CalloutAnswer.target_id, CalloutAnswer.stored_at).where(
             *answered_since(callout_id, since))):
         row_at, answer_at = stamps.get(i, (None, None))
-        stamps[i] = (row_at, at if answer_at is None else max(answer_at, at))
+        stamps[i] = (row_at, _later(answer_at, at))
     newest = max([since, *(at for pair in stamps.values() for at in pair if at is not None)])
     made = sorted(i for i, now in stamps.items()
                   if (wanted is None or i in wanted) and (sent is None or _changed(now, sent.get(i))))
@@ -198,6 +198,10 @@ def changed_rows(s: Session, lib: Library, callout_id: str, since: datetime,
         for i in [i for i, pair in list(sent.items()) if all(at is None or at < since for at in pair)]:
             sent.pop(i, None)  # out of the window: a change to come has a newer stamp
     return rows, newest
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _changed(now: Stamps, before: Stamps | None) -> bool:
@@ -245,8 +249,7 @@ def _rows(s: Session, lib: Library, callout_id: str, targets: list[Any], sent: d
     stamps: dict[int, Stamps] = {}
     for t in targets:
         before = sent.get(t.id, (None, None))[1] if sent is not None else None
-        answer = answers.get(t.id)
-        stamps[t.id] = (t.updated_at, answer if before is None or (answer is not None and answer > before) else before)
+        stamps[t.id] = (t.updated_at, _later(before, answers.get(t.id)))
     if sent is not None:
         sent.update(stamps)
     c = s.get(Callout, callout_id)
