@@ -42,7 +42,7 @@ from bench.profiling import Profile  # noqa: E402
 from bench.callout import (Stack, build_directory, drop_database, fresh_database, pct,  # noqa: E402
                            peak_rss_mb)
 from bench.http_api import ADMIN, Api, signed, watch_board  # noqa: E402
-from bench.phones import GOLDEN  # noqa: E402
+from bench.phones import spread  # noqa: E402
 from bench.raw_http import RawClient  # noqa: E402
 
 STEPS = ["- notify: [sms]", "- wait_ack: 30m", "- inform: duty_chief"]
@@ -262,7 +262,7 @@ async def main() -> None:
                         OutboxMessage.subject == cid, OutboxMessage.person_id.like("r%")).order_by(OutboxMessage.id)))
                 # in an order spread evenly over the persons (the same on every run): the board page's persons (the
                 # call-out's first targets) answer throughout each round, not at its head
-                sent = [row for _, _, row in sorted(((i * GOLDEN) % 1, i, row) for i, row in enumerate(sent))]
+                sent = spread(sent)
                 per_round = total // rounds
                 link_every = round(1 / args.link_share) if args.link_share > 0 else 0
                 replies, first_due = [], {}

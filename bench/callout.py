@@ -405,9 +405,10 @@ async def _run_one(n: int, steps: list[str], burst: bool, database_server: str |
                     rec = [recorded[p] - sent_at[p] for p in watched if p in sent_at and p in recorded]
                     result["recorded"] = (f"answer sent → acknowledged on the board (recorded) p50 / p90 / p99 "
                                           f"{pct(rec, 50):.2f} / {pct(rec, 90):.2f} / {pct(rec, 99):.2f} s; never "
-                                          f"recorded {len(set(watched) - set(recorded)) - unsent}") if rec else ""
+                                          f"recorded {sum(1 for p in watched if p in sent_at and p not in recorded)}"
+                                          ) if rec else ""
                     result["ack_path"] = ack_path(sent_at, recorded, wall_minus_mono)
-                    result["acks_never_visible"] = len(set(watched) - set(visible)) - (unsent if watched is acked else 0)
+                    result["acks_never_visible"] = sum(1 for p in watched if p in sent_at and p not in visible)
                     # how long before a row was seen its stamp was made (its transaction still open, then the board's
                     # turn): against the board's overlap (api/console/board.py, 2 s); and rows the board never sent
                     lag = [visible[p] + wall_minus_mono - at for p, at in stamped.items()]

@@ -86,9 +86,8 @@ async def watch_board(base: str, cid: str, seen: dict[str, float], stop: asyncio
     (a dict), the watch opens the board's page first and follows the stream the page names, as a browser does: a
     full page (500 rows of a larger call-out) is sent only its own rows, and `page["persons"]` gets the persons on it
     (None: every row, a page with room for more); without, it takes every row (the costliest board: every answer
-    seen). Visible: the target's row came answered
-    (the API stored the answer: `answered_at`) or acknowledged, on time or late (逾时应答). `seen` gets the monotonic
-    second (the machine's clock, the same in every process) each person was first seen, `recorded` when their row
+    seen). Visible: the target's row came answered (the API stored the answer: `answered_at`) or acknowledged, on
+    time or late (逾时应答). `seen` gets the monotonic second (the machine's clock, the same in every process) each person was first seen, `recorded` when their row
     first came acknowledged (the workflow, or for an ended shard the API's store, recorded it).
 
     The board polls every 0.5 s and is sent at once the answers its own process stores (api/services/answers/shown.py),

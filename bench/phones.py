@@ -26,6 +26,12 @@ OVERLAP_S = 2.0  # how far before the oldest unsent row (or the newest row) the 
 STUCK_S = 10.0  # read whole when nothing new has been found for this long while some persons still wait
 
 
+def spread(items: list) -> list:
+    """`items` in an order spread evenly over them (i·GOLDEN mod 1), the same on every run: the call-out's first
+    targets (the board page's persons) answer throughout a burst, not at its head."""
+    return [item for _, _, item in sorted(((i * GOLDEN) % 1, i, item) for i, item in enumerate(items))]
+
+
 class Phones:
     """The persons in `acked` answer a call-out; `sent_at` and `visible` are monotonic seconds per person."""
 
@@ -77,7 +83,7 @@ class Phones:
         in an order spread evenly over the persons (the same on every run), so that the board page's persons (the
         call-out's first targets) answer throughout the burst, not at its head."""
         replies = {pid: self._reply(pid, number[pid]) for pid in self.acked}  # encoded before the clock starts
-        order = [pid for _, pid in sorted(((i * GOLDEN) % 1, pid) for i, pid in enumerate(self.acked))]
+        order = spread(self.acked)
         start = time.monotonic()
 
         async def one(i: int, pid: str) -> None:
